@@ -1,0 +1,87 @@
+package configs
+
+import (
+	"net/netip"
+	"time"
+)
+
+// Role is what evpnd does on this node.
+type Role string
+
+const (
+	RoleLeaf           Role = "leaf"            // originates and installs EVPN routes
+	RoleRouteReflector Role = "route-reflector" // reflects l2vpn-evpn, installs nothing
+)
+
+// Config is evpnd's configuration file. YAML keys are kebab-case; unknown
+// keys are errors.
+type Config struct {
+	RouterID netip.Addr `yaml:"router-id"`
+	ASN      uint32     `yaml:"asn"`
+	// VTEPIP is the local VTEP (VXLAN source) address. Required for a leaf;
+	// it must be configured on an interface of the node (for example lo).
+	VTEPIP   netip.Addr `yaml:"vtep-ip"`
+	Role     Role       `yaml:"role"`      // default leaf
+	LogLevel string     `yaml:"log-level"` // debug, info (default), warn, error
+
+	BGP              BGP               `yaml:"bgp"`
+	GracefulRestart  GracefulRestart   `yaml:"graceful-restart"`
+	MACMobility      MACMobility       `yaml:"mac-mobility"`
+	Neighbors        []Neighbor        `yaml:"neighbors"`
+	DynamicNeighbors []DynamicNeighbor `yaml:"dynamic-neighbors"`
+	L2VNIs           []L2VNI           `yaml:"l2vnis"`
+}
+
+// BGP holds the listener settings of the embedded speaker.
+type BGP struct {
+	ListenAddresses []netip.Addr `yaml:"listen-addresses"` // default: all
+	ListenPort      int          `yaml:"listen-port"`      // default 179; -1 = don't listen
+}
+
+// GracefulRestart configures BGP graceful restart (RFC 4724) for l2vpn-evpn
+// and evpnd's own stale sweep after a restart.
+type GracefulRestart struct {
+	Enabled     *bool         `yaml:"enabled"`      // default true
+	RestartTime time.Duration `yaml:"restart-time"` // advertised to peers; default 120s
+	// EORTimeout bounds how long evpnd waits for End-of-RIB from every
+	// established peer before it removes kernel entries left from its
+	// previous run. Default 30s.
+	EORTimeout time.Duration `yaml:"eor-timeout"`
+}
+
+// MACMobility configures duplicate detection (RFC 7432 §15.1).
+type MACMobility struct {
+	DuplicateMoves  int           `yaml:"duplicate-moves"`  // default 5
+	DuplicateWindow time.Duration `yaml:"duplicate-window"` // default 180s
+	Freeze          bool          `yaml:"freeze"`           // keep the last location of a duplicate MAC
+}
+
+// Neighbor is a static BGP peer.
+type Neighbor struct {
+	Address     netip.Addr `yaml:"address"`
+	ASN         uint32     `yaml:"asn"`
+	Description string     `yaml:"description"`
+	Port        int        `yaml:"port"` // default 179
+	// RouteReflectorClient marks the peer as a client; only valid with the
+	// route-reflector role. Default true in that role.
+	RouteReflectorClient *bool `yaml:"route-reflector-client"`
+}
+
+// DynamicNeighbor accepts sessions from any address in Prefix.
+type DynamicNeighbor struct {
+	Prefix netip.Prefix `yaml:"prefix"`
+	ASN    uint32       `yaml:"asn"`
+}
+
+// L2VNI is a layer-2 VXLAN segment bridged on this leaf.
+type L2VNI struct {
+	VNI              uint32   `yaml:"vni"`
+	VXLANDevice      string   `yaml:"vxlan-device"` // default vxlan<VNI>
+	Bridge           string   `yaml:"bridge"`       // default br<VNI>
+	AccessInterfaces []string `yaml:"access-interfaces"`
+	RD               string   `yaml:"rd"`         // default router-id:N (N = index+1... see Defaults)
+	ImportRTs        []string `yaml:"import-rts"` // default auto ASN:VNI, matched on VNI only
+	ExportRTs        []string `yaml:"export-rts"` // default auto ASN:VNI
+	UDPPort          int      `yaml:"udp-port"`   // default 4789
+	MTU              int      `yaml:"mtu"`        // default: kernel's choice
+}

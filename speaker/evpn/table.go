@@ -1,0 +1,519 @@
+package evpn
+
+import (
+	"net/netip"
+	"time"
+)
+
+// Options configure a Table.
+type Options struct {
+	// LocalVTEP and RouterID identify this leaf: routes with this next hop,
+	// PMSI endpoint or originator are our own, reflected back, and ignored.
+	LocalVTEP netip.Addr
+	RouterID  netip.Addr
+	// DupMoves moves of one MAC within DupWindow mark it duplicate
+	// (RFC 7432 §15.1; FRR's defaults are 5 in 180 s).
+	DupMoves  int
+	DupWindow time.Duration
+	// Freeze keeps a duplicate MAC at the location it had when detected,
+	// ignoring further updates until it is cleared.
+	Freeze bool
+}
+
+// EffectKind says what the caller must do.
+type EffectKind uint8
+
+const (
+	// FIBSetMAC: point (VNI, MAC) at VTEP in the kernel (replace in place).
+	FIBSetMAC EffectKind = iota + 1
+	// FIBDelMAC: remove the remote entry for (VNI, MAC).
+	FIBDelMAC
+	// FIBAddFlood / FIBDelFlood: add or remove VTEP on VNI's flood list.
+	FIBAddFlood
+	FIBDelFlood
+	// Advertise: originate (or update) the local type-2 for (VNI, MAC) with
+	// Seq and Sticky.
+	Advertise
+	// WithdrawLocal: withdraw the local type-2 for (VNI, MAC).
+	WithdrawLocal
+	// DuplicateDetected: (VNI, MAC) moved Moves times within the window.
+	DuplicateDetected
+	// Rejected: a received route was not used; Reason says why.
+	Rejected
+)
+
+func (k EffectKind) String() string {
+	switch k {
+	case FIBSetMAC:
+		return "fib-set-mac"
+	case FIBDelMAC:
+		return "fib-del-mac"
+	case FIBAddFlood:
+		return "fib-add-flood"
+	case FIBDelFlood:
+		return "fib-del-flood"
+	case Advertise:
+		return "advertise"
+	case WithdrawLocal:
+		return "withdraw-local"
+	case DuplicateDetected:
+		return "duplicate"
+	case Rejected:
+		return "rejected"
+	}
+	return "unknown"
+}
+
+// Effect is one consequence of an input to the Table.
+type Effect struct {
+	Kind   EffectKind
+	VNI    uint32
+	MAC    MAC
+	VTEP   netip.Addr
+	Seq    uint32
+	Sticky bool
+	Moves  int
+	Reason string
+}
+
+// MACKey identifies a MAC within a VNI.
+type MACKey struct {
+	VNI uint32
+	MAC MAC
+}
+
+type candidate struct {
+	vtep   netip.Addr
+	seq    uint32
+	sticky bool
+}
+
+type localMAC struct {
+	seq        uint32
+	sticky     bool
+	advertised bool
+}
+
+// location is where a MAC is selected: local, a remote VTEP, or nowhere.
+type location struct {
+	local bool
+	vtep  netip.Addr
+}
+
+func (l location) valid() bool { return l.local || l.vtep.IsValid() }
+
+type macState struct {
+	remote    map[Key]candidate
+	local     *localMAC
+	selected  location
+	installed netip.Addr // VTEP the kernel was told; invalid = none
+	maxSeq    uint32     // highest sequence seen for this MAC
+	moves     []time.Time
+	duplicate bool
+	frozen    bool
+}
+
+type routeRef struct {
+	vni  uint32
+	mac  MAC // type-2
+	vtep netip.Addr
+}
+
+type floodRef struct {
+	vni  uint32
+	vtep netip.Addr
+}
+
+// Table holds the remote EVPN state of a leaf and selects, per (VNI, MAC),
+// where each MAC lives, across all RDs (RFC 7432 §15). It is a pure state
+// machine: inputs are method calls with the current time, outputs are
+// Effects. It is not safe for concurrent use.
+type Table struct {
+	opts   Options
+	imp    *Importer
+	macs   map[MACKey]*macState
+	routes map[Key]routeRef // imported type-2 routes by identity
+	floods map[Key]floodRef // imported type-3 routes by identity
+	vteps  map[floodRef]int // type-3 routes per (VNI, VTEP)
+}
+
+// NewTable returns an empty table importing by rules.
+func NewTable(opts Options, rules []ImportRule) *Table {
+	if opts.DupMoves <= 0 {
+		opts.DupMoves = 5
+	}
+	if opts.DupWindow <= 0 {
+		opts.DupWindow = 180 * time.Second
+	}
+	return &Table{
+		opts:   opts,
+		imp:    NewImporter(rules),
+		macs:   map[MACKey]*macState{},
+		routes: map[Key]routeRef{},
+		floods: map[Key]floodRef{},
+		vteps:  map[floodRef]int{},
+	}
+}
+
+// SetImportRules replaces the import rules. Routes already imported stay;
+// the caller removes a VNI's state with RemoveVNI and re-feeds the RIB after
+// adding one.
+func (t *Table) SetImportRules(rules []ImportRule) { t.imp = NewImporter(rules) }
+
+// IsOwn reports whether r was originated by this leaf.
+func (t *Table) IsOwn(r *Route) bool {
+	if t.opts.RouterID.IsValid() && r.Originator == t.opts.RouterID {
+		return true
+	}
+	return t.opts.LocalVTEP.IsValid() && r.VTEP() == t.opts.LocalVTEP
+}
+
+// Update feeds a received (best) route. Re-feeding the same route is
+// harmless; a changed route for a known key replaces it.
+func (t *Table) Update(r *Route, now time.Time) []Effect {
+	if t.IsOwn(r) {
+		return nil
+	}
+	reject := func(why string) []Effect {
+		// A route that no longer qualifies must not keep its old contents.
+		eff := t.Withdraw(r.Key, now)
+		return append(eff, Effect{Kind: Rejected, MAC: r.MAC, VTEP: r.VTEP(), Seq: r.Seq, Reason: why})
+	}
+	vtep := r.VTEP()
+	if !vtep.Is4() || vtep.IsUnspecified() {
+		return reject("no usable IPv4 VTEP address")
+	}
+	if r.Encap != 0 && r.Encap != TunnelTypeVXLAN {
+		return reject("encapsulation is not VXLAN")
+	}
+	vni, ok := t.imp.VNIFor(r)
+	if !ok {
+		return reject("no route target matches a local VNI")
+	}
+	switch r.Type {
+	case RouteTypeMACIP:
+		if !r.MAC.IsUnicast() {
+			return reject("MAC is not unicast")
+		}
+		return t.updateMAC(r, vni, vtep, now)
+	case RouteTypeIMET:
+		return t.updateFlood(r.Key, vni, vtep)
+	}
+	return nil
+}
+
+func (t *Table) updateFlood(k Key, vni uint32, vtep netip.Addr) []Effect {
+	ref := floodRef{vni, vtep}
+	if old, ok := t.floods[k]; ok {
+		if old == ref {
+			return nil
+		}
+		eff := t.withdrawFlood(k)
+		return append(eff, t.updateFlood(k, vni, vtep)...)
+	}
+	t.floods[k] = ref
+	t.vteps[ref]++
+	if t.vteps[ref] == 1 {
+		return []Effect{{Kind: FIBAddFlood, VNI: vni, VTEP: vtep}}
+	}
+	return nil
+}
+
+func (t *Table) withdrawFlood(k Key) []Effect {
+	ref, ok := t.floods[k]
+	if !ok {
+		return nil
+	}
+	delete(t.floods, k)
+	t.vteps[ref]--
+	if t.vteps[ref] > 0 {
+		return nil
+	}
+	delete(t.vteps, ref)
+	return []Effect{{Kind: FIBDelFlood, VNI: ref.vni, VTEP: ref.vtep}}
+}
+
+func (t *Table) updateMAC(r *Route, vni uint32, vtep netip.Addr, now time.Time) []Effect {
+	var eff []Effect
+	mk := MACKey{vni, r.MAC}
+	if old, ok := t.routes[r.Key]; ok && (old.vni != vni || old.mac != r.MAC) {
+		eff = t.Withdraw(r.Key, now)
+	}
+	t.routes[r.Key] = routeRef{vni: vni, mac: r.MAC, vtep: vtep}
+	st := t.state(mk)
+	st.remote[r.Key] = candidate{vtep: vtep, seq: r.Seq, sticky: r.Sticky}
+	if r.Seq > st.maxSeq {
+		st.maxSeq = r.Seq
+	}
+	return append(eff, t.reselect(mk, st, now)...)
+}
+
+// Withdraw removes a received route by identity. Unknown keys are ignored.
+func (t *Table) Withdraw(k Key, now time.Time) []Effect {
+	if k.Type == RouteTypeIMET {
+		return t.withdrawFlood(k)
+	}
+	ref, ok := t.routes[k]
+	if !ok {
+		return nil
+	}
+	delete(t.routes, k)
+	mk := MACKey{ref.vni, ref.mac}
+	st := t.macs[mk]
+	if st == nil {
+		return nil
+	}
+	delete(st.remote, k)
+	eff := t.reselect(mk, st, now)
+	t.gc(mk, st)
+	return eff
+}
+
+// LocalAdd reports a MAC learned on a local access port. If remote routes
+// exist for it, it is advertised with the highest sequence seen plus one,
+// so it wins over them (RFC 7432 §15).
+func (t *Table) LocalAdd(vni uint32, mac MAC, sticky bool, now time.Time) []Effect {
+	mk := MACKey{vni, mac}
+	st := t.state(mk)
+	if st.local != nil && st.selected.local {
+		return nil // already ours
+	}
+	seq := uint32(0)
+	if len(st.remote) > 0 || st.local != nil {
+		seq = st.maxSeq + 1
+	}
+	st.local = &localMAC{seq: seq, sticky: sticky}
+	if seq > st.maxSeq {
+		st.maxSeq = seq
+	}
+	return t.reselect(mk, st, now)
+}
+
+// LocalDel reports that a local MAC aged out or left its access port.
+func (t *Table) LocalDel(vni uint32, mac MAC, now time.Time) []Effect {
+	mk := MACKey{vni, mac}
+	st := t.macs[mk]
+	if st == nil || st.local == nil {
+		return nil
+	}
+	var eff []Effect
+	if st.local.advertised {
+		eff = append(eff, Effect{Kind: WithdrawLocal, VNI: vni, MAC: mac})
+	}
+	st.local = nil
+	eff = append(eff, t.reselect(mk, st, now)...)
+	t.gc(mk, st)
+	return eff
+}
+
+// RemoveVNI drops every remote and local entry of a VNI, returning the
+// effects that undo them (fib deletions, local withdrawals).
+func (t *Table) RemoveVNI(vni uint32) []Effect {
+	var eff []Effect
+	for k, ref := range t.routes {
+		if ref.vni == vni {
+			delete(t.routes, k)
+		}
+	}
+	for mk, st := range t.macs {
+		if mk.VNI != vni {
+			continue
+		}
+		if st.installed.IsValid() {
+			eff = append(eff, Effect{Kind: FIBDelMAC, VNI: vni, MAC: mk.MAC, VTEP: st.installed})
+		}
+		if st.local != nil && st.local.advertised {
+			eff = append(eff, Effect{Kind: WithdrawLocal, VNI: vni, MAC: mk.MAC})
+		}
+		delete(t.macs, mk)
+	}
+	for k, ref := range t.floods {
+		if ref.vni == vni {
+			eff = append(eff, t.withdrawFlood(k)...)
+		}
+	}
+	return eff
+}
+
+// ClearDuplicate clears the duplicate flag of a MAC and re-evaluates it.
+func (t *Table) ClearDuplicate(vni uint32, mac MAC, now time.Time) []Effect {
+	mk := MACKey{vni, mac}
+	st := t.macs[mk]
+	if st == nil || !st.duplicate {
+		return nil
+	}
+	st.duplicate, st.frozen, st.moves = false, false, nil
+	eff := t.reselect(mk, st, now)
+	t.gc(mk, st)
+	return eff
+}
+
+func (t *Table) state(mk MACKey) *macState {
+	st := t.macs[mk]
+	if st == nil {
+		st = &macState{remote: map[Key]candidate{}}
+		t.macs[mk] = st
+	}
+	return st
+}
+
+func (t *Table) gc(mk MACKey, st *macState) {
+	if len(st.remote) == 0 && st.local == nil && !st.duplicate {
+		delete(t.macs, mk)
+	}
+}
+
+// better reports whether a beats b under RFC 7432 §15: sticky first, then
+// the higher sequence number, then the lower VTEP address.
+func better(a, b candidate) bool {
+	if a.sticky != b.sticky {
+		return a.sticky
+	}
+	if a.seq != b.seq {
+		return a.seq > b.seq
+	}
+	return a.vtep.Less(b.vtep)
+}
+
+// best returns the winning candidate, and whether it is the local one.
+func (t *Table) best(st *macState) (candidate, bool, bool) {
+	var win candidate
+	found, local := false, false
+	for _, c := range st.remote {
+		if !found || better(c, win) {
+			win, found = c, true
+		}
+	}
+	if st.local != nil {
+		lc := candidate{vtep: t.opts.LocalVTEP, seq: st.local.seq, sticky: st.local.sticky}
+		// A local MAC wins ties it would win by address, and any tie against
+		// its own reflection (same VTEP) is impossible: own routes are dropped.
+		if !found || better(lc, win) {
+			win, found, local = lc, true, true
+		}
+	}
+	return win, found, local
+}
+
+func (t *Table) reselect(mk MACKey, st *macState, now time.Time) []Effect {
+	var eff []Effect
+	if st.frozen {
+		return nil
+	}
+	win, found, local := t.best(st)
+	loc := location{}
+	if found {
+		loc = location{local: local}
+		if !local {
+			loc.vtep = win.vtep
+		}
+	}
+	if loc != st.selected {
+		if st.selected.valid() && loc.valid() {
+			eff = append(eff, t.countMove(mk, st, now)...)
+		}
+		if loc.valid() {
+			st.selected = loc
+		} else {
+			st.selected = location{}
+		}
+	}
+	if st.frozen {
+		// Detection just froze the MAC: keep the kernel where it was.
+		return eff
+	}
+	// Kernel: a remote winner is installed; otherwise nothing remote.
+	if found && !local {
+		if st.installed != win.vtep {
+			st.installed = win.vtep
+			eff = append(eff, Effect{Kind: FIBSetMAC, VNI: mk.VNI, MAC: mk.MAC, VTEP: win.vtep, Seq: win.seq})
+		}
+	} else if st.installed.IsValid() {
+		eff = append(eff, Effect{Kind: FIBDelMAC, VNI: mk.VNI, MAC: mk.MAC, VTEP: st.installed})
+		st.installed = netip.Addr{}
+	}
+	// Advertisement of the local MAC: on while it wins, withdrawn when it
+	// loses (the losing PE withdraws, RFC 7432 §15). A duplicate is not
+	// re-advertised.
+	if st.local != nil {
+		switch {
+		case local && !st.local.advertised && !st.duplicate:
+			st.local.advertised = true
+			eff = append(eff, Effect{Kind: Advertise, VNI: mk.VNI, MAC: mk.MAC, VTEP: t.opts.LocalVTEP, Seq: st.local.seq, Sticky: st.local.sticky})
+		case !local && st.local.advertised:
+			st.local.advertised = false
+			eff = append(eff, Effect{Kind: WithdrawLocal, VNI: mk.VNI, MAC: mk.MAC})
+		}
+	}
+	return eff
+}
+
+func (t *Table) countMove(mk MACKey, st *macState, now time.Time) []Effect {
+	cut := now.Add(-t.opts.DupWindow)
+	kept := st.moves[:0]
+	for _, m := range st.moves {
+		if m.After(cut) {
+			kept = append(kept, m)
+		}
+	}
+	st.moves = append(kept, now)
+	if st.duplicate || len(st.moves) < t.opts.DupMoves {
+		return nil
+	}
+	st.duplicate = true
+	if t.opts.Freeze {
+		st.frozen = true
+	}
+	return []Effect{{Kind: DuplicateDetected, VNI: mk.VNI, MAC: mk.MAC, Moves: len(st.moves)}}
+}
+
+// MACInfo describes the selection state of one MAC, for the API and tests.
+type MACInfo struct {
+	VNI       uint32
+	MAC       MAC
+	Local     bool
+	VTEP      netip.Addr // remote VTEP when !Local
+	Seq       uint32
+	Sticky    bool
+	Duplicate bool
+	Frozen    bool
+	Routes    int // remote routes known for the MAC
+}
+
+// Lookup returns the state of one MAC.
+func (t *Table) Lookup(vni uint32, mac MAC) (MACInfo, bool) {
+	st := t.macs[MACKey{vni, mac}]
+	if st == nil {
+		return MACInfo{}, false
+	}
+	return t.info(MACKey{vni, mac}, st), true
+}
+
+func (t *Table) info(mk MACKey, st *macState) MACInfo {
+	mi := MACInfo{VNI: mk.VNI, MAC: mk.MAC, Local: st.selected.local, VTEP: st.selected.vtep,
+		Duplicate: st.duplicate, Frozen: st.frozen, Routes: len(st.remote)}
+	if win, ok, _ := t.best(st); ok {
+		mi.Seq, mi.Sticky = win.seq, win.sticky
+	}
+	return mi
+}
+
+// MACs calls fn for every MAC with a selection state; fn returning false stops.
+func (t *Table) MACs(fn func(MACInfo) bool) {
+	for mk, st := range t.macs {
+		if !fn(t.info(mk, st)) {
+			return
+		}
+	}
+}
+
+// FloodList returns the remote VTEPs on a VNI's flood list.
+func (t *Table) FloodList(vni uint32) []netip.Addr {
+	var out []netip.Addr
+	for ref := range t.vteps {
+		if ref.vni == vni {
+			out = append(out, ref.vtep)
+		}
+	}
+	return out
+}
