@@ -18,8 +18,9 @@ const (
 type Config struct {
 	RouterID netip.Addr `yaml:"router-id"`
 	ASN      uint32     `yaml:"asn"`
-	// VTEPIP is the local VTEP (VXLAN source) address. Required for a leaf;
-	// it must be configured on an interface of the node (for example lo).
+	// VTEPIP is the local VTEP (VXLAN source) address. A leaf defaults it
+	// to RouterID, as FRR does; it must be configured on an interface of the
+	// node (for example lo). Unused by a route reflector.
 	VTEPIP   netip.Addr `yaml:"vtep-ip"`
 	Role     Role       `yaml:"role"`      // default leaf
 	LogLevel string     `yaml:"log-level"` // debug, info (default), warn, error
@@ -30,6 +31,11 @@ type Config struct {
 	Neighbors        []Neighbor        `yaml:"neighbors"`
 	DynamicNeighbors []DynamicNeighbor `yaml:"dynamic-neighbors"`
 	L2VNIs           []L2VNI           `yaml:"l2vnis"`
+
+	// Set by Parse, for error messages only: where the config came from and
+	// the source line of each key path.
+	source string
+	lines  map[string]int
 }
 
 // BGP holds the listener settings of the embedded speaker.
@@ -71,6 +77,9 @@ type Neighbor struct {
 type DynamicNeighbor struct {
 	Prefix netip.Prefix `yaml:"prefix"`
 	ASN    uint32       `yaml:"asn"`
+	// RouteReflectorClient marks the peers as clients, as for Neighbor:
+	// only valid with the route-reflector role, default true in that role.
+	RouteReflectorClient *bool `yaml:"route-reflector-client"`
 }
 
 // L2VNI is a layer-2 VXLAN segment bridged on this leaf.
@@ -79,7 +88,7 @@ type L2VNI struct {
 	VXLANDevice      string   `yaml:"vxlan-device"` // default vxlan<VNI>
 	Bridge           string   `yaml:"bridge"`       // default br<VNI>
 	AccessInterfaces []string `yaml:"access-interfaces"`
-	RD               string   `yaml:"rd"`         // default router-id:N (N = index+1... see Defaults)
+	RD               string   `yaml:"rd"`         // default router-id:N, N = AutoRDNumber(VNI)
 	ImportRTs        []string `yaml:"import-rts"` // default auto ASN:VNI, matched on VNI only
 	ExportRTs        []string `yaml:"export-rts"` // default auto ASN:VNI
 	UDPPort          int      `yaml:"udp-port"`   // default 4789

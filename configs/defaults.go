@@ -1,0 +1,215 @@
+package configs
+
+import (
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/evpnd/evpnd/speaker/evpn"
+)
+
+// Defaults that ApplyDefaults fills in.
+const (
+	DefaultRole            = RoleLeaf
+	DefaultLogLevel        = "info"
+	DefaultBGPPort         = 179 // bgp.listen-port and neighbors[].port
+	DefaultRestartTime     = 120 * time.Second
+	DefaultEORTimeout      = 30 * time.Second
+	DefaultDuplicateMoves  = 5 // FRR's default, RFC 7432 §15.1
+	DefaultDuplicateWindow = 180 * time.Second
+	DefaultVXLANPort       = 4789 // IANA VXLAN port (RFC 7348)
+)
+
+// ApplyDefaults fills in every unset field that has a default. It is
+// idempotent, never overwrites a value that is set, and never writes through
+// a pointer it did not create, so a shallow copy of c stays untouched.
+// A zero number or duration counts as unset: "eor-timeout: 0s" gets the
+// default too.
+//
+//   - role: leaf; log-level: info.
+//   - vtep-ip (leaf only): router-id, as FRR does when no VTEP address is
+//     configured.
+//   - bgp.listen-port: 179.
+//   - graceful-restart: enabled, restart-time 120s, eor-timeout 30s.
+//   - mac-mobility: 5 moves within 180s make a MAC duplicate; no freeze.
+//   - neighbors[].port: 179.
+//   - route-reflector-client (neighbors and dynamic-neighbors): true for
+//     iBGP peers (same asn) in the route-reflector role, unset otherwise;
+//     route reflection does not apply to eBGP peers (RFC 4456).
+//   - l2vnis[]: vxlan-device "vxlan<VNI>", bridge "br<VNI>", udp-port 4789,
+//     rd "<router-id>:<AutoRDNumber(VNI)>" (left empty while router-id is
+//     unset, so that Validate reports the router-id rather than a bad RD).
+//     Empty import-rts and export-rts stay empty: they mean auto, see
+//     ImportRTs and ExportRTs.
+func (c *Config) ApplyDefaults() {
+	if c.Role == "" {
+		c.Role = DefaultRole
+	}
+	if c.LogLevel == "" {
+		c.LogLevel = DefaultLogLevel
+	}
+	if c.Role == RoleLeaf && !c.VTEPIP.IsValid() {
+		c.VTEPIP = c.RouterID
+	}
+	if c.BGP.ListenPort == 0 {
+		c.BGP.ListenPort = DefaultBGPPort
+	}
+
+	gr := &c.GracefulRestart
+	if gr.Enabled == nil {
+		gr.Enabled = ptr(true)
+	}
+	if gr.RestartTime == 0 {
+		gr.RestartTime = DefaultRestartTime
+	}
+	if gr.EORTimeout == 0 {
+		gr.EORTimeout = DefaultEORTimeout
+	}
+
+	mm := &c.MACMobility
+	if mm.DuplicateMoves == 0 {
+		mm.DuplicateMoves = DefaultDuplicateMoves
+	}
+	if mm.DuplicateWindow == 0 {
+		mm.DuplicateWindow = DefaultDuplicateWindow
+	}
+
+	// Route reflection is iBGP only (RFC 4456), so only iBGP peers of a
+	// route reflector become clients by default.
+	rr := c.Role == RoleRouteReflector
+	for i := range c.Neighbors {
+		n := &c.Neighbors[i]
+		if n.Port == 0 {
+			n.Port = DefaultBGPPort
+		}
+		if rr && n.RouteReflectorClient == nil && n.ASN == c.ASN {
+			n.RouteReflectorClient = ptr(true)
+		}
+	}
+	for i := range c.DynamicNeighbors {
+		d := &c.DynamicNeighbors[i]
+		if rr && d.RouteReflectorClient == nil && d.ASN == c.ASN {
+			d.RouteReflectorClient = ptr(true)
+		}
+	}
+
+	for i := range c.L2VNIs {
+		v := &c.L2VNIs[i]
+		if v.VXLANDevice == "" {
+			v.VXLANDevice = fmt.Sprintf("vxlan%d", v.VNI)
+		}
+		if v.Bridge == "" {
+			v.Bridge = fmt.Sprintf("br%d", v.VNI)
+		}
+		if v.UDPPort == 0 {
+			v.UDPPort = DefaultVXLANPort
+		}
+		if v.RD == "" && c.RouterID.Is4() {
+			v.RD = c.autoRD(v.VNI).String()
+		}
+	}
+}
+
+func ptr[T any](v T) *T { return &v }
+
+// AutoRDNumber is the number N of the RD "<router-id>:N" that evpnd derives
+// for an L2VNI whose rd is not configured:
+//
+//	N = (VNI-1) mod 65535 + 1
+//
+// That is the VNI itself for VNIs 1-65535, and wraps into 1-65535 above
+// (a type-1 RD has 16 bits for N). It depends on the VNI alone, so adding or
+// removing a VNI, or reordering the list, never changes another VNI's RD;
+// an RD change would make every peer withdraw and relearn that VNI's routes.
+// FRR instead numbers VNIs in the order it meets them, which is not stable
+// across restarts or config edits.
+//
+// Two VNIs that differ by a multiple of 65535 (say 100 and 65635) get the
+// same number; Validate reports it and the fix is an explicit rd on one.
+// Any contiguous block of up to 65535 VNIs gets distinct numbers.
+func AutoRDNumber(vni uint32) uint16 {
+	if vni == 0 {
+		return 0
+	}
+	return uint16((vni-1)%65535 + 1)
+}
+
+func (c *Config) autoRD(vni uint32) evpn.RD {
+	return evpn.RDFromIP(c.RouterID, AutoRDNumber(vni))
+}
+
+// L2VNIRD returns the RD of v: its rd if set, else "<router-id>:N" with N
+// from AutoRDNumber. Call it on a validated config: an rd that does not
+// parse also yields the derived RD.
+func (c *Config) L2VNIRD(v L2VNI) evpn.RD {
+	if v.RD != "" {
+		if rd, err := evpn.ParseRD(v.RD); err == nil {
+			return rd
+		}
+	}
+	return c.autoRD(v.VNI)
+}
+
+// ImportRTs returns the route targets whose routes are imported into v.
+// With no import-rts configured, auto is true and rts holds the one auto RT,
+// evpn.AutoRT(asn, VNI); the caller must then match received RTs on the VNI
+// part alone (DESIGN §3.1), because in an eBGP fabric every leaf exports its
+// own ASN. With import-rts configured, auto is false and rts must match
+// exactly. Entries that do not parse are skipped: call it on a validated
+// config.
+func (c *Config) ImportRTs(v L2VNI) (rts []evpn.RT, auto bool) {
+	if len(v.ImportRTs) == 0 {
+		return []evpn.RT{evpn.AutoRT(c.ASN, v.VNI)}, true
+	}
+	return parseRTs(v.ImportRTs), false
+}
+
+// ExportRTs returns the route targets attached to v's routes: export-rts if
+// configured, else the auto RT evpn.AutoRT(asn, VNI).
+func (c *Config) ExportRTs(v L2VNI) []evpn.RT {
+	if len(v.ExportRTs) == 0 {
+		return []evpn.RT{evpn.AutoRT(c.ASN, v.VNI)}
+	}
+	return parseRTs(v.ExportRTs)
+}
+
+func parseRTs(ss []string) []evpn.RT {
+	rts := make([]evpn.RT, 0, len(ss))
+	for _, s := range ss {
+		if rt, err := evpn.ParseRT(s); err == nil {
+			rts = append(rts, rt)
+		}
+	}
+	return rts
+}
+
+// IsEnabled reports whether graceful restart is on; unset means on.
+func (g GracefulRestart) IsEnabled() bool { return g.Enabled == nil || *g.Enabled }
+
+// IsRouteReflectorClient reports whether the peer is a route-reflector
+// client. After ApplyDefaults that is true for every peer of a route
+// reflector unless configured false.
+func (n Neighbor) IsRouteReflectorClient() bool {
+	return n.RouteReflectorClient != nil && *n.RouteReflectorClient
+}
+
+// IsRouteReflectorClient is as for Neighbor, for every peer in the range.
+func (d DynamicNeighbor) IsRouteReflectorClient() bool {
+	return d.RouteReflectorClient != nil && *d.RouteReflectorClient
+}
+
+// logLevels maps the accepted log-level values to slog levels.
+var logLevels = map[string]slog.Level{
+	"debug": slog.LevelDebug,
+	"info":  slog.LevelInfo,
+	"warn":  slog.LevelWarn,
+	"error": slog.LevelError,
+}
+
+// SlogLevel returns log-level as a slog.Level; unset or unknown means info.
+func (c *Config) SlogLevel() slog.Level {
+	if l, ok := logLevels[c.LogLevel]; ok {
+		return l
+	}
+	return slog.LevelInfo
+}

@@ -1,0 +1,35 @@
+// Package configs is evpnd's configuration: the schema of the daemon's YAML
+// file, its defaults, its validation, and the values derived from it (RDs
+// and route targets). The example files in this directory (leaf1.yaml,
+// leaf2.yaml, rr.yaml, ebgp-leaf.yaml) document every key; a test loads each
+// of them, so they stay valid.
+//
+// The package is pure: it reads a file in Load and does nothing else, with
+// no kernel, BGP or clock access.
+//
+// # Using it
+//
+//  1. Load(path) reads a file, then does what steps 2-4 do, in order. Use
+//     the steps directly for a config that does not come from a file.
+//  2. Parse decodes exactly one YAML document, strictly. An unknown key, a
+//     value of the wrong type, and an address, prefix or duration that does
+//     not parse are each an error naming the key path and line. Durations
+//     are Go durations with a unit ("30s", "3m"); a bare number is refused.
+//  3. ApplyDefaults fills in unset fields; its comment lists every default.
+//     Notably, a leaf's vtep-ip defaults to its router-id, and an L2VNI's rd
+//     to "<router-id>:N" with N = AutoRDNumber(VNI), which depends on the
+//     VNI alone, so adding a VNI never changes another's RD.
+//  4. Validate reports every problem at once in a *ValidationError, whose
+//     Problems each carry the key path (such as "l2vnis[1].vni"), the line
+//     when known, the bad value, and what to do about it. It checks the
+//     config as ApplyDefaults would complete it and does not modify it.
+//  5. The daemon then reads the fields directly, and the derived values
+//     through L2VNIRD, ImportRTs, ExportRTs, GracefulRestart.IsEnabled,
+//     Neighbor.IsRouteReflectorClient and SlogLevel. These assume a
+//     validated config.
+//
+// Empty import-rts and export-rts mean "auto": the RT ASN:VNI in 2-octet-AS
+// form, as FRR derives it. An auto import matches on the VNI part alone
+// (DESIGN §3.1), so that leafs of an eBGP fabric, each in its own AS, import
+// each other's routes; ImportRTs says when that applies.
+package configs

@@ -1,0 +1,125 @@
+package configs
+
+import (
+	"cmp"
+	"fmt"
+	"slices"
+	"strings"
+)
+
+// Problem is one thing wrong with a configuration: where it is, what was
+// written there, and what is wrong with it and how to fix it.
+type Problem struct {
+	// Path is the key path of the offending value, such as "l2vnis[1].vni"
+	// or "neighbors[0].address". It is empty for problems with the whole
+	// document.
+	Path string
+	// Line is the 1-based line of the value in the source, or 0 when it is
+	// not known (a default, or a Config built in code).
+	Line int
+	// Value is the offending value as written or as defaulted, or "" when
+	// the problem is a missing value.
+	Value string
+	// Reason says what is wrong and what to do about it.
+	Reason string
+}
+
+func (p Problem) Error() string {
+	var b strings.Builder
+	if p.Line > 0 {
+		fmt.Fprintf(&b, "line %d: ", p.Line)
+	}
+	if p.Path != "" {
+		b.WriteString(p.Path)
+		b.WriteString(": ")
+	}
+	if p.Value != "" {
+		fmt.Fprintf(&b, "%s: ", p.Value)
+	}
+	b.WriteString(p.Reason)
+	return b.String()
+}
+
+// ValidationError lists every problem found in one configuration, whether
+// while decoding it (Parse) or while checking it (Validate). All problems are
+// reported at once so that an operator can fix a file in one pass.
+type ValidationError struct {
+	Source   string // file name or other origin; may be empty
+	Problems []Problem
+}
+
+func (e *ValidationError) Error() string {
+	var b strings.Builder
+	b.WriteString("config")
+	if e.Source != "" {
+		b.WriteString(" ")
+		b.WriteString(e.Source)
+	}
+	switch len(e.Problems) {
+	case 0:
+		b.WriteString(": invalid")
+	case 1:
+		b.WriteString(": ")
+		b.WriteString(e.Problems[0].Error())
+	default:
+		fmt.Fprintf(&b, ": %d problems:", len(e.Problems))
+		for _, p := range e.Problems {
+			b.WriteString("\n  ")
+			b.WriteString(p.Error())
+		}
+	}
+	return b.String()
+}
+
+// Unwrap returns the problems as errors, so that errors.As can find a
+// Problem.
+func (e *ValidationError) Unwrap() []error {
+	errs := make([]error, len(e.Problems))
+	for i, p := range e.Problems {
+		errs[i] = p
+	}
+	return errs
+}
+
+// problems collects Problems; lines maps key paths to source lines.
+type problems struct {
+	list  []Problem
+	lines map[string]int
+}
+
+// add records a problem at path. The line is the path's own line when the
+// source had it, else the line of its nearest ancestor that it had (a
+// defaulted l2vnis[1].rd points at l2vnis[1]).
+func (ps *problems) add(path, value, format string, args ...any) {
+	ps.list = append(ps.list, Problem{
+		Path:   path,
+		Line:   lineOf(ps.lines, path),
+		Value:  value,
+		Reason: fmt.Sprintf(format, args...),
+	})
+}
+
+func (ps *problems) err(source string) error {
+	if len(ps.list) == 0 {
+		return nil
+	}
+	// In file order; problems without a line concern the whole document
+	// (a missing key) and come first.
+	slices.SortStableFunc(ps.list, func(a, b Problem) int { return cmp.Compare(a.Line, b.Line) })
+	return &ValidationError{Source: source, Problems: ps.list}
+}
+
+// lineOf finds the source line of path or of its nearest recorded ancestor.
+func lineOf(lines map[string]int, path string) int {
+	for path != "" {
+		if l, ok := lines[path]; ok {
+			return l
+		}
+		i := strings.LastIndexAny(path, ".[")
+		if i < 0 {
+			return 0
+		}
+		path = path[:i]
+	}
+	return 0
+}
