@@ -1,0 +1,85 @@
+// Package vtep creates or adopts the Linux devices of each L2VNI and
+// watches the MACs learned locally on their access ports (DESIGN §2, §4).
+//
+// # Devices
+//
+// Per L2VNI, Manager.Ensure makes the kernel hold:
+//
+//	ip link add vxlanV type vxlan id V local VTEP dstport 4789 nolearning   # no remote/group
+//	ip link add brV type bridge                                             # addrgenmode none
+//	ip link set vxlanV master brV
+//	bridge link set dev vxlanV learning off neigh_suppress on
+//	ip link set PORT master brV; ip link set PORT up                        # each access port
+//	ip link set vxlanV up; ip link set brV up
+//
+// New bridges and VXLAN devices get no IPv6 link-local address
+// (IFLA_INET6_ADDR_GEN_MODE none, set before they first come up): they
+// carry no addresses, and generating one per device dominates the cost of
+// creating thousands. An SVI that needs IPv6 turns it back on.
+//
+// The contract of Ensure:
+//
+//  1. It is declarative and idempotent: it takes the whole wanted set of
+//     VNIs, and a kernel that already matches is left untouched (no
+//     re-creation, no flap; the same ifindexes). It never removes devices of
+//     VNIs missing from the set; Remove does that.
+//  2. It plans before it changes anything. PlanL2 is a pure function of
+//     the wanted VNIs and the observed links. A device that exists with the
+//     right identity is adopted. Operational settings evpnd owns are
+//     repaired in place: admin state up, MTU when configured, the VXLAN
+//     port's learning off and neigh_suppress on, enslaving an unenslaved
+//     VXLAN device or access port. A device with a conflicting identity
+//     (another kind, another VNI, local address or dstport, learning on, a
+//     remote or group, collect_metadata, enslaved to another bridge, a
+//     missing access port, another VXLAN device already holding the VNI)
+//     is a *ConflictError naming the device, the parameter, the expected
+//     and found values, and the fix. Every conflict is reported, joined,
+//     and nothing is changed.
+//  3. If applying fails midway, everything this call did is undone in
+//     reverse order: devices it created are deleted, ports it enslaved are
+//     released, states it changed on adopted devices are restored. Adopted
+//     devices are never deleted.
+//  4. If the kernel refuses neigh_suppress, Ensure logs it and continues:
+//     ARP/ND is then flooded, which is correct, only slower.
+//
+// A Manager works through the caller's netlink handle for its namespace;
+// it is also given that namespace, where it opens a short-lived socket to
+// read every bridge port's flags with one dump.
+//
+// Devices evpnd creates carry the alias OwnerAlias. Remove deletes only
+// those (so a restarted evpnd still knows what it owns), after releasing
+// the VNI's access ports from the bridge; access ports are never deleted.
+//
+// # Local MAC learning
+//
+// A Learner reports MACEvents: a MAC learned on an access port of a
+// managed bridge (its VNI, MAC and port), and its removal. An entry is
+// local when it is a bridge FDB entry (not NTF_SELF) of a managed bridge,
+// on one of that VNI's access ports, for a unicast MAC, and is neither
+// permanent (the bridge's and ports' own addresses), nor extern_learn
+// (installed by evpnd for a remote MAC), nor locked. A remote MAC that the
+// bridge then learns on an access port arrives as an update on that port
+// without extern_learn: a move to this leaf, reported as an add. A local
+// MAC that ages out, is deleted, or is taken over by the VXLAN port is
+// reported Removed. Static and sticky entries are reported with Static.
+//
+// The caller's duties and the Learner's promises:
+//
+//  1. Run(ctx, out) reports the current state first, then changes, until
+//     ctx is done. out runs on Run's goroutine and must only enqueue.
+//  2. Events are deduplicated against what was last reported, but the
+//     consumer must still be idempotent (a resync may repeat a state).
+//  3. On an event socket overrun (ENOBUFS) or any socket failure, Run
+//     subscribes again, dumps the access ports' FDB and reports the
+//     difference from what it had reported: no change is lost silently.
+//     Dumps interrupted by concurrent changes are retried.
+//  4. SetVNIs changes the watched VNIs at runtime: added VNIs are dumped
+//     and reported, removed ones have their MACs reported Removed.
+//  5. Dump returns the kernel's current local MACs with a fresh dump, for
+//     an initial sync before End-of-RIB.
+//
+// The Learner opens its own netlink sockets in the namespace it is given,
+// with strict checking so that the kernel filters FDB dumps per access
+// port and the (possibly 100k) remote entries on the VXLAN ports are
+// never read.
+package vtep

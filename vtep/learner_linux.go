@@ -1,0 +1,453 @@
+package vtep
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"maps"
+	"runtime"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/vishvananda/netlink"
+	"github.com/vishvananda/netns"
+	"golang.org/x/sys/unix"
+)
+
+const (
+	defaultRcvBuf  = 8 << 20 // event socket receive buffer (SO_RCVBUFFORCE)
+	defaultChanLen = 4096    // decoded events queued between netlink and the learner
+)
+
+// Learner watches the bridge FDB of the managed bridges in one network
+// namespace and reports the MACs learned on their access ports.
+type Learner struct {
+	ns  netns.NsHandle
+	log *slog.Logger
+
+	mu      sync.Mutex
+	cfg     map[uint32]L2VNI
+	changed chan struct{} // buffer 1: SetVNIs wakes Run
+
+	rcvbuf  int
+	chanLen int
+	resyncs atomic.Int64 // full resyncs after a lost subscription
+}
+
+// NewLearner returns a Learner for the namespace ns (netns.None() for the
+// caller's own). The Learner opens its own netlink sockets there: it needs
+// an event subscription and a dump socket with strict checking, which a
+// shared handle must not be switched to. The caller keeps ownership of ns
+// and must keep it open while Run and Dump run.
+func NewLearner(ns netns.NsHandle, vnis []L2VNI, log *slog.Logger) *Learner {
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	l := &Learner{ns: ns, log: log, changed: make(chan struct{}, 1), rcvbuf: defaultRcvBuf, chanLen: defaultChanLen}
+	l.cfg = configMap(vnis)
+	return l
+}
+
+func configMap(vnis []L2VNI) map[uint32]L2VNI {
+	m := make(map[uint32]L2VNI, len(vnis))
+	for _, v := range vnis {
+		v.AccessPorts = append([]string(nil), v.AccessPorts...)
+		m[v.VNI] = v
+	}
+	return m
+}
+
+// SetVNIs replaces the watched VNIs. A running Run dumps the added or
+// changed VNIs and reports the MACs of removed ones as Removed.
+func (l *Learner) SetVNIs(vnis []L2VNI) {
+	l.mu.Lock()
+	l.cfg = configMap(vnis)
+	l.mu.Unlock()
+	select {
+	case l.changed <- struct{}{}:
+	default:
+	}
+}
+
+func (l *Learner) config() map[uint32]L2VNI {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.cfg
+}
+
+// Dump returns the local MACs the kernel holds now, read with a fresh dump.
+func (l *Learner) Dump(ctx context.Context) (map[MACKey]LocalMAC, error) {
+	h, err := l.openHandle()
+	if err != nil {
+		return nil, err
+	}
+	defer h.Close()
+	cfg := l.config()
+	res, err := newLinkResolver(h, cfg)
+	if err != nil {
+		return nil, err
+	}
+	snap, err := res.dump(ctx, h, nil)
+	if err != nil {
+		return nil, err
+	}
+	return snap.public(), nil
+}
+
+// Run reports the local MACs through out until ctx is done: first the
+// current state, then every change. out is called from Run's goroutine
+// and must not block for long. When the event socket overflows (ENOBUFS)
+// or fails, Run subscribes again and resyncs from a full dump, reporting
+// the difference from what it had reported, so no change is lost. Run
+// returns nil once ctx is done, or an error if it cannot open a netlink
+// socket in the namespace at all.
+func (l *Learner) Run(ctx context.Context, out func(MACEvent)) error {
+	h, err := l.openHandle()
+	if err != nil {
+		return err
+	}
+	defer h.Close()
+	r := &runner{l: l, h: h, out: out, state: macState{}}
+	const minBackoff, maxBackoff = 100 * time.Millisecond, 5 * time.Second
+	backoff := minBackoff
+	for {
+		start := time.Now()
+		err := r.session(ctx)
+		if ctx.Err() != nil {
+			return nil
+		}
+		l.resyncs.Add(1)
+		if time.Since(start) > 10*time.Second {
+			backoff = minBackoff
+		}
+		if errors.Is(err, unix.ENOBUFS) {
+			// An overrun is expected in bursts: resync at once.
+			l.log.Warn("bridge FDB events overran the netlink socket; resubscribing and resyncing", "err", err)
+			continue
+		}
+		l.log.Error("bridge FDB watch failed; resubscribing and resyncing", "err", err, "retry_in", backoff)
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-time.After(backoff):
+		}
+		backoff = min(2*backoff, maxBackoff)
+	}
+}
+
+// runner is Run's state; only Run's goroutine touches it.
+type runner struct {
+	l     *Learner
+	h     *netlink.Handle
+	out   func(MACEvent)
+	state macState
+	cfg   map[uint32]L2VNI
+	res   *linkResolver
+}
+
+// session subscribes, resyncs and then follows events until the
+// subscription fails or ctx is done.
+func (r *runner) session(ctx context.Context) error {
+	l := r.l
+	ch := make(chan netlink.NeighUpdate, l.chanLen)
+	done := make(chan struct{})
+	errc := make(chan error, 1)
+	opts := netlink.NeighSubscribeOptions{
+		ErrorCallback: func(err error) {
+			select {
+			case errc <- err:
+			default:
+			}
+		},
+		ReceiveBufferSize:      l.rcvbuf,
+		ReceiveBufferForceSize: true,
+	}
+	if err := inNetns(l.ns, func() error { return netlink.NeighSubscribeWithOptions(ch, done, opts) }); err != nil {
+		return fmt.Errorf("subscribe to neighbour events: %w", err)
+	}
+	defer func() {
+		close(done)
+		for range ch { // unblock the receiver so it sees the closed socket and exits
+		}
+	}()
+
+	// Subscribed first, dumped second: a change racing the dump is in the
+	// queue after it, so applying the queue converges on the kernel state.
+	if err := r.resync(ctx, l.config(), true); err != nil {
+		return err
+	}
+	for {
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-l.changed:
+			if err := r.resync(ctx, l.config(), false); err != nil {
+				return err
+			}
+		case u, ok := <-ch:
+			if !ok {
+				select {
+				case err := <-errc:
+					return fmt.Errorf("neighbour event socket: %w", err)
+				default:
+					return errors.New("neighbour event socket closed")
+				}
+			}
+			r.handle(u)
+		}
+	}
+}
+
+func (r *runner) handle(u netlink.NeighUpdate) {
+	fu := fdbUpdate{
+		Deleted:     u.Type == unix.RTM_DELNEIGH,
+		Family:      u.Family,
+		LinkIndex:   u.LinkIndex,
+		MasterIndex: u.MasterIndex,
+		MAC:         u.HardwareAddr,
+		State:       u.State,
+		Flags:       u.Flags,
+		FlagsExt:    u.FlagsExt,
+	}
+	o, ok := classify(fu, r.res)
+	if !ok {
+		return
+	}
+	if ev, ok := r.state.apply(o); ok {
+		r.out(ev)
+	}
+}
+
+// resync rebuilds the ifindex maps and dumps the FDB of the access ports.
+// With full, every VNI is dumped; otherwise only the VNIs whose
+// configuration differs from the last one (added, changed or removed).
+func (r *runner) resync(ctx context.Context, cfg map[uint32]L2VNI, full bool) error {
+	var scope func(uint32) bool
+	if !full && r.cfg != nil {
+		prev := r.cfg
+		scope = func(vni uint32) bool {
+			a, inA := prev[vni]
+			b, inB := cfg[vni]
+			return inA != inB || !sameDevices(a, b)
+		}
+	}
+	res, err := newLinkResolver(r.h, cfg)
+	if err != nil {
+		return err
+	}
+	snap, err := res.dump(ctx, r.h, scope)
+	if err != nil {
+		return err
+	}
+	r.cfg, r.res = cfg, res
+	for _, ev := range r.state.resync(snap, scope) {
+		r.out(ev)
+	}
+	return nil
+}
+
+func sameDevices(a, b L2VNI) bool {
+	if a.Bridge != b.Bridge || a.VXLAN != b.VXLAN || len(a.AccessPorts) != len(b.AccessPorts) {
+		return false
+	}
+	for i := range a.AccessPorts {
+		if a.AccessPorts[i] != b.AccessPorts[i] {
+			return false
+		}
+	}
+	return true
+}
+
+// linkResolver maps ifindexes to managed bridges and access ports. It is
+// built from one link dump; ifindexes first seen later (a port or bridge
+// created after the dump) are looked up once and cached. The kernel does
+// not reuse ifindexes soon, so the cache stays valid until the next
+// resync; a renamed device is picked up then.
+type linkResolver struct {
+	h        *netlink.Handle
+	bridges  map[string]uint32 // configured bridge name -> VNI
+	ports    map[string]uint32 // configured access port name -> VNI
+	brByIdx  map[int]uint32
+	apByIdx  map[int]portRef
+	other    map[int]bool // ifindexes known to be neither
+	enslaved map[int]int  // access port ifindex -> master ifindex, at dump time
+}
+
+type portRef struct {
+	name string
+	vni  uint32
+}
+
+func newLinkResolver(h *netlink.Handle, cfg map[uint32]L2VNI) (*linkResolver, error) {
+	r := &linkResolver{
+		h: h, bridges: map[string]uint32{}, ports: map[string]uint32{},
+		brByIdx: map[int]uint32{}, apByIdx: map[int]portRef{}, other: map[int]bool{}, enslaved: map[int]int{},
+	}
+	for vni, v := range cfg {
+		r.bridges[v.Bridge] = vni
+		for _, p := range v.AccessPorts {
+			r.ports[p] = vni
+		}
+	}
+	links, err := retryDump(h.LinkList)
+	if err != nil {
+		return nil, fmt.Errorf("list links: %w", err)
+	}
+	for _, l := range links {
+		a := l.Attrs()
+		if !r.learn(a.Index, a.Name, l.Type()) {
+			continue
+		}
+		if _, ok := r.apByIdx[a.Index]; ok {
+			r.enslaved[a.Index] = a.MasterIndex
+		}
+	}
+	return r, nil
+}
+
+// learn records what ifindex is; it reports whether it is managed.
+func (r *linkResolver) learn(idx int, name, kind string) bool {
+	if vni, ok := r.bridges[name]; ok && kind == "bridge" {
+		r.brByIdx[idx] = vni
+		return true
+	}
+	if vni, ok := r.ports[name]; ok {
+		r.apByIdx[idx] = portRef{name: name, vni: vni}
+		return true
+	}
+	r.other[idx] = true
+	return false
+}
+
+func (r *linkResolver) lookup(idx int) {
+	if r.other[idx] {
+		return
+	}
+	l, err := r.h.LinkByIndex(idx)
+	if err != nil {
+		r.other[idx] = true
+		return
+	}
+	r.learn(idx, l.Attrs().Name, l.Type())
+}
+
+func (r *linkResolver) bridgeVNI(idx int) (uint32, bool) {
+	if vni, ok := r.brByIdx[idx]; ok {
+		return vni, true
+	}
+	if _, ok := r.apByIdx[idx]; ok || r.other[idx] {
+		return 0, false
+	}
+	r.lookup(idx)
+	vni, ok := r.brByIdx[idx]
+	return vni, ok
+}
+
+func (r *linkResolver) accessPort(idx int) (string, uint32, bool) {
+	if p, ok := r.apByIdx[idx]; ok {
+		return p.name, p.vni, true
+	}
+	if _, ok := r.brByIdx[idx]; ok || r.other[idx] {
+		return "", 0, false
+	}
+	r.lookup(idx)
+	p, ok := r.apByIdx[idx]
+	return p.name, p.vni, ok
+}
+
+// dump reads the bridge FDB entries of every access port in scope (nil:
+// all) that is a port of its VNI's bridge. Each dump is filtered by the
+// kernel to one port (strict checking), so the remote MACs on the VXLAN
+// ports are not read.
+func (r *linkResolver) dump(ctx context.Context, h *netlink.Handle, scope func(uint32) bool) (macState, error) {
+	snap := macState{}
+	brIdx := map[uint32]int{}
+	for idx, vni := range r.brByIdx {
+		brIdx[vni] = idx
+	}
+	for _, idx := range slices.Sorted(maps.Keys(r.apByIdx)) {
+		p := r.apByIdx[idx]
+		if scope != nil && !scope(p.vni) {
+			continue
+		}
+		if m, ok := brIdx[p.vni]; !ok || r.enslaved[idx] != m {
+			continue // not (yet) a port of its bridge: nothing learned there
+		}
+		if err := ctx.Err(); err != nil {
+			return nil, err
+		}
+		entries, err := retryDump(func() ([]netlink.Neigh, error) {
+			return h.NeighListExecute(netlink.Ndmsg{Family: unix.AF_BRIDGE, Index: uint32(idx)})
+		})
+		if err != nil {
+			return nil, fmt.Errorf("dump bridge FDB of %s: %w", p.name, err)
+		}
+		for _, n := range entries {
+			o, ok := classify(fdbUpdate{
+				Family: n.Family, LinkIndex: n.LinkIndex, MasterIndex: n.MasterIndex, MAC: n.HardwareAddr,
+				State: n.State, Flags: n.Flags, FlagsExt: n.FlagsExt,
+			}, r)
+			if ok && o.Local != nil {
+				snap[o.Key] = *o.Local
+			}
+		}
+	}
+	return snap, nil
+}
+
+// openHandle opens a route netlink handle in the learner's namespace with
+// strict checking, which makes the kernel honour the per-port filter of
+// FDB dumps.
+func (l *Learner) openHandle() (*netlink.Handle, error) {
+	var h *netlink.Handle
+	err := inNetns(l.ns, func() error {
+		var err error
+		h, err = netlink.NewHandle(unix.NETLINK_ROUTE)
+		return err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("open netlink socket: %w", err)
+	}
+	if err := h.SetStrictCheck(true); err != nil {
+		h.Close()
+		return nil, fmt.Errorf("enable netlink strict checking: %w", err)
+	}
+	return h, nil
+}
+
+// inNetns runs fn on an OS thread switched into ns; sockets fn creates
+// belong to ns. With a closed handle (netns.None()) it runs fn in place.
+// If the thread cannot be switched back it stays locked, so it exits with
+// the goroutine instead of serving others from the wrong namespace.
+func inNetns(ns netns.NsHandle, fn func() error) error {
+	if !ns.IsOpen() {
+		return fn()
+	}
+	errc := make(chan error, 1)
+	go func() {
+		runtime.LockOSThread()
+		orig, err := netns.Get()
+		if err != nil {
+			runtime.UnlockOSThread()
+			errc <- fmt.Errorf("get current netns: %w", err)
+			return
+		}
+		defer orig.Close()
+		if err := netns.Set(ns); err != nil {
+			runtime.UnlockOSThread()
+			errc <- fmt.Errorf("enter netns: %w", err)
+			return
+		}
+		ferr := fn()
+		if err := netns.Set(orig); err != nil {
+			errc <- errors.Join(ferr, fmt.Errorf("restore netns: %w", err))
+			return
+		}
+		runtime.UnlockOSThread()
+		errc <- ferr
+	}()
+	return <-errc
+}

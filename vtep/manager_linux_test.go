@@ -1,0 +1,275 @@
+package vtep
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"os"
+	"strings"
+	"testing"
+
+	"github.com/evpnd/evpnd/containerlab/netns"
+	"github.com/vishvananda/netlink"
+)
+
+// testNS creates a namespace after checking the link kinds the tests need,
+// and returns it with a netlink handle bound to it.
+func testNS(t *testing.T, prefix string) (*netns.NS, *netlink.Handle) {
+	t.Helper()
+	for _, k := range []string{"bridge", "vxlan", "veth"} {
+		netns.RequireLinkKind(t, k)
+	}
+	ns := netns.ForTest(t, prefix)
+	h, err := ns.Handle()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(h.Close)
+	return ns, h
+}
+
+func testLog(t *testing.T) *slog.Logger {
+	if testing.Verbose() {
+		return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	}
+	return slog.New(slog.DiscardHandler)
+}
+
+func sh(t *testing.T, ns *netns.NS, argv ...string) string {
+	t.Helper()
+	out, err := ns.Exec(context.Background(), argv...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
+
+func linkIndexes(t *testing.T, h *netlink.Handle, names ...string) map[string]int {
+	t.Helper()
+	m := map[string]int{}
+	for _, n := range names {
+		l, err := h.LinkByName(n)
+		if err != nil {
+			t.Fatalf("link %s: %v", n, err)
+		}
+		m[n] = l.Attrs().Index
+	}
+	return m
+}
+
+func mustAbsent(t *testing.T, h *netlink.Handle, names ...string) {
+	t.Helper()
+	for _, n := range names {
+		if _, err := h.LinkByName(n); err == nil {
+			t.Errorf("device %s exists, want it absent", n)
+		}
+	}
+}
+
+func TestEnsureCreatesAndIsIdempotent(t *testing.T) {
+	ns, h := testNS(t, "vtc")
+	sh(t, ns, "ip", "link", "add", "acc0", "type", "veth", "peer", "name", "host0")
+	m := NewManager(h, nsHandle(t, ns), testLog(t))
+	vnis := []L2VNI{vniSpec(100, "acc0"), vniSpec(200)}
+	ctx := context.Background()
+	if err := m.Ensure(ctx, vnis); err != nil {
+		t.Fatal(err)
+	}
+
+	for _, v := range vnis {
+		l, err := h.LinkByName(v.VXLAN)
+		if err != nil {
+			t.Fatal(err)
+		}
+		vx, ok := l.(*netlink.Vxlan)
+		if !ok {
+			t.Fatalf("%s is %s, want vxlan", v.VXLAN, l.Type())
+		}
+		br, err := h.LinkByName(v.Bridge)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if br.Type() != "bridge" {
+			t.Errorf("%s is %s, want bridge", v.Bridge, br.Type())
+		}
+		if vx.VxlanId != int(v.VNI) || vx.Port != 4789 || vx.Learning || !vx.SrcAddr.Equal(addrIP(v.Local)) || vx.Group != nil {
+			t.Errorf("%s: id %d port %d learning %v local %v group %v", v.VXLAN, vx.VxlanId, vx.Port, vx.Learning, vx.SrcAddr, vx.Group)
+		}
+		if vx.MasterIndex != br.Attrs().Index {
+			t.Errorf("%s master index %d, want %s (%d)", v.VXLAN, vx.MasterIndex, v.Bridge, br.Attrs().Index)
+		}
+		if vx.Attrs().Flags&1 == 0 || br.Attrs().Flags&1 == 0 {
+			t.Errorf("%s or %s is not up", v.VXLAN, v.Bridge)
+		}
+		pi, err := h.LinkGetProtinfo(vx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if pi.Learning || !pi.NeighSuppress {
+			t.Errorf("%s port flags %s, want learning off, neigh_suppress on", v.VXLAN, pi.String())
+		}
+		if vx.Alias != OwnerAlias || br.Attrs().Alias != OwnerAlias {
+			t.Errorf("alias %q / %q, want %q", vx.Alias, br.Attrs().Alias, OwnerAlias)
+		}
+
+		// The same, as iproute2 prints it.
+		d := sh(t, ns, "ip", "-d", "link", "show", "dev", v.VXLAN)
+		for _, want := range []string{"vxlan id " + itoa(v.VNI) + " local 10.0.0.1 ", "dstport 4789 nolearning", "master " + v.Bridge, "learning off", "neigh_suppress on", "addrgenmode none"} {
+			if !strings.Contains(d, want) {
+				t.Errorf("ip -d link show %s lacks %q:\n%s", v.VXLAN, want, d)
+			}
+		}
+		if d := sh(t, ns, "ip", "-d", "link", "show", "dev", v.Bridge); !strings.Contains(d, "addrgenmode none") {
+			t.Errorf("bridge %s not addrgenmode none:\n%s", v.Bridge, d)
+		}
+		if a := sh(t, ns, "ip", "-6", "addr", "show", "dev", v.Bridge); strings.TrimSpace(a) != "" {
+			t.Errorf("bridge %s has IPv6 addresses:\n%s", v.Bridge, a)
+		}
+	}
+	acc, err := h.LinkByName("acc0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if br := linkIndexes(t, h, "br100")["br100"]; acc.Attrs().MasterIndex != br || acc.Attrs().Flags&1 == 0 {
+		t.Errorf("acc0 master %d up %v, want master br100 (%d) and up", acc.Attrs().MasterIndex, acc.Attrs().Flags&1 != 0, br)
+	}
+
+	// Second run: same devices, nothing to do.
+	names := []string{"vxlan100", "br100", "vxlan200", "br200", "acc0"}
+	before := linkIndexes(t, h, names...)
+	obs, err := m.observe(vnis)
+	if err != nil {
+		t.Fatal(err)
+	}
+	plan, err := PlanL2(vnis, obs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(plan.Actions) != 0 {
+		t.Errorf("second plan has actions: %v", plan.Actions)
+	}
+	if err := m.Ensure(ctx, vnis); err != nil {
+		t.Fatal(err)
+	}
+	if after := linkIndexes(t, h, names...); !mapsEqual(before, after) {
+		t.Errorf("ifindexes changed: before %v after %v", before, after)
+	}
+}
+
+func mapsEqual(a, b map[string]int) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for k, v := range a {
+		if b[k] != v {
+			return false
+		}
+	}
+	return true
+}
+
+func TestEnsureConflictLeavesNothing(t *testing.T) {
+	ns, h := testNS(t, "vtx")
+	sh(t, ns, "ip", "link", "add", "vxlan200", "type", "vxlan", "id", "999", "local", "10.0.0.1", "dstport", "4789", "nolearning")
+	m := NewManager(h, nsHandle(t, ns), testLog(t))
+	err := m.Ensure(context.Background(), []L2VNI{vniSpec(100), vniSpec(200)})
+	if err == nil {
+		t.Fatal("Ensure succeeded over a vxlan200 with VNI 999")
+	}
+	var ce *ConflictError
+	if !errors.As(err, &ce) || ce.Device != "vxlan200" || ce.Param != "vni" || ce.Expected != "200" || ce.Found != "999" {
+		t.Fatalf("error %v, want a vni conflict on vxlan200 (expected 200, found 999)", err)
+	}
+	t.Log(err)
+	for _, want := range []string{"vxlan200", "vni", "999", "200", "ip link del vxlan200"} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("error %q does not mention %q", err, want)
+		}
+	}
+	mustAbsent(t, h, "vxlan100", "br100", "br200")
+}
+
+func TestEnsureMissingAccessPort(t *testing.T) {
+	ns, h := testNS(t, "vtm")
+	m := NewManager(h, nsHandle(t, ns), testLog(t))
+	err := m.Ensure(context.Background(), []L2VNI{vniSpec(100), vniSpec(200, "eth7")})
+	if err == nil || !strings.Contains(err.Error(), "eth7") || !strings.Contains(err.Error(), "absent") {
+		t.Fatalf("error %v, want one naming the missing access port eth7", err)
+	}
+	mustAbsent(t, h, "vxlan100", "br100", "vxlan200", "br200")
+}
+
+// TestEnsureRollsBack makes the kernel refuse the second VNI's bridge (an
+// MTU below the Ethernet minimum, which only the kernel checks) and checks
+// that everything the call did is undone.
+func TestEnsureRollsBack(t *testing.T) {
+	ns, h := testNS(t, "vtr")
+	sh(t, ns, "ip", "link", "add", "acc0", "type", "veth", "peer", "name", "host0")
+	m := NewManager(h, nsHandle(t, ns), testLog(t))
+	bad := vniSpec(200)
+	bad.MTU = 50
+	err := m.Ensure(context.Background(), []L2VNI{vniSpec(100, "acc0"), bad})
+	if err == nil {
+		t.Fatal("Ensure succeeded with a bridge MTU of 50")
+	}
+	t.Log(err)
+	if !strings.Contains(err.Error(), "br200") {
+		t.Errorf("error %q does not name br200", err)
+	}
+	mustAbsent(t, h, "vxlan100", "br100", "vxlan200", "br200")
+	acc, err := h.LinkByName("acc0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if acc.Attrs().MasterIndex != 0 || acc.Attrs().Flags&1 != 0 {
+		t.Errorf("acc0 master %d up %v after rollback, want released and down as before", acc.Attrs().MasterIndex, acc.Attrs().Flags&1 != 0)
+	}
+}
+
+// TestAdoptAndRemove adopts devices an operator made (fixing only the
+// bridge-port flags), then checks Remove leaves them in place while
+// deleting what evpnd created.
+func TestAdoptAndRemove(t *testing.T) {
+	ns, h := testNS(t, "vta")
+	sh(t, ns, "ip", "link", "add", "br100", "type", "bridge")
+	sh(t, ns, "ip", "link", "add", "vxlan100", "type", "vxlan", "id", "100", "local", "10.0.0.1", "dstport", "4789", "nolearning")
+	sh(t, ns, "ip", "link", "set", "vxlan100", "master", "br100")
+	sh(t, ns, "ip", "link", "set", "vxlan100", "up")
+	sh(t, ns, "ip", "link", "set", "br100", "up")
+	sh(t, ns, "ip", "link", "add", "acc0", "type", "veth", "peer", "name", "host0")
+	sh(t, ns, "ip", "link", "add", "acc1", "type", "veth", "peer", "name", "host1")
+	before := linkIndexes(t, h, "br100", "vxlan100")
+
+	m := NewManager(h, nsHandle(t, ns), testLog(t))
+	vnis := []L2VNI{vniSpec(100, "acc0"), vniSpec(200, "acc1")}
+	if err := m.Ensure(context.Background(), vnis); err != nil {
+		t.Fatal(err)
+	}
+	if after := linkIndexes(t, h, "br100", "vxlan100"); !mapsEqual(before, after) {
+		t.Errorf("adopted devices re-created: before %v after %v", before, after)
+	}
+	if d := sh(t, ns, "bridge", "-d", "link", "show", "dev", "vxlan100"); !strings.Contains(d, "learning off") || !strings.Contains(d, "neigh_suppress on") {
+		t.Errorf("adopted vxlan100 port flags not fixed:\n%s", d)
+	}
+
+	for _, v := range vnis {
+		if err := m.Remove(context.Background(), v); err != nil {
+			t.Fatal(err)
+		}
+	}
+	mustAbsent(t, h, "vxlan200", "br200")
+	idx := linkIndexes(t, h, "br100", "vxlan100", "acc0", "acc1")
+	for _, p := range []string{"acc0", "acc1"} {
+		l, _ := h.LinkByName(p)
+		if l.Attrs().MasterIndex != 0 {
+			t.Errorf("%s still enslaved (master %d) after Remove", p, l.Attrs().MasterIndex)
+		}
+	}
+	if idx["br100"] != before["br100"] {
+		t.Error("adopted br100 was replaced")
+	}
+	// Removing again is a no-op.
+	if err := m.Remove(context.Background(), vnis[1]); err != nil {
+		t.Fatal(err)
+	}
+}

@@ -1,0 +1,294 @@
+package vtep
+
+import (
+	"errors"
+	"fmt"
+	"net/netip"
+	"strconv"
+)
+
+// LinkInfo is the part of a kernel link that planning looks at.
+type LinkInfo struct {
+	Index       int
+	Name        string
+	Kind        string // "bridge", "vxlan", "veth", "device", ...
+	Up          bool   // IFF_UP (administratively up)
+	MTU         int
+	MasterIndex int
+	Alias       string
+	VXLAN       *VXLANInfo // set when Kind is "vxlan"
+	Port        *PortFlags // bridge-port flags; nil when not read
+}
+
+// VXLANInfo is the identity of a VXLAN device.
+type VXLANInfo struct {
+	VNI      uint32
+	Local    netip.Addr // invalid when unset
+	Group    netip.Addr // remote or multicast group; invalid when unset
+	Port     int        // destination UDP port
+	Learning bool
+	External bool // collect_metadata (flow-based) device
+}
+
+// PortFlags are the bridge-port flags evpnd sets on the VXLAN port.
+type PortFlags struct {
+	Learning      bool
+	NeighSuppress bool
+}
+
+// Observed is the kernel's link table, as planning sees it.
+type Observed struct {
+	Links []LinkInfo
+}
+
+// view indexes an Observed for planning.
+type view struct {
+	byName  map[string]*LinkInfo
+	byIndex map[int]*LinkInfo
+	byVNI   map[vniPort][]*LinkInfo // non-external VXLAN devices
+}
+
+type vniPort struct {
+	vni  uint32
+	port int
+}
+
+func (o Observed) view() view {
+	w := view{
+		byName:  make(map[string]*LinkInfo, len(o.Links)),
+		byIndex: make(map[int]*LinkInfo, len(o.Links)),
+		byVNI:   map[vniPort][]*LinkInfo{},
+	}
+	for i := range o.Links {
+		l := &o.Links[i]
+		w.byName[l.Name] = l
+		w.byIndex[l.Index] = l
+		if l.VXLAN != nil && !l.VXLAN.External {
+			k := vniPort{l.VXLAN.VNI, l.VXLAN.Port}
+			w.byVNI[k] = append(w.byVNI[k], l)
+		}
+	}
+	return w
+}
+
+// Op is the kind of change an Action makes.
+type Op int
+
+const (
+	OpCreateBridge Op = iota + 1 // add a bridge, down, without IPv6 link-local
+	OpCreateVXLAN                // add a VXLAN device, down, without IPv6 link-local
+	OpSetMTU                     // set Dev's MTU
+	OpSetMaster                  // enslave Dev to Master
+	OpSetPortFlags               // learning off, neigh_suppress on for bridge port Dev
+	OpSetUp                      // set Dev up
+)
+
+// Action is one step of a plan. Prev* fields carry the observed values an
+// undo restores; Created tells that Dev is created earlier in the same
+// plan (so undoing the creation undoes this step too).
+type Action struct {
+	Op      Op
+	VNI     uint32
+	Dev     string
+	Master  string // OpSetMaster
+	MTU     int    // OpCreate*, OpSetMTU
+	Spec    L2VNI  // OpCreateVXLAN
+	Created bool
+
+	PrevMTU  int        // OpSetMTU
+	PrevPort *PortFlags // OpSetPortFlags on a port that was already enslaved
+}
+
+// String renders the action as the iproute2 command that does the same.
+func (a Action) String() string {
+	switch a.Op {
+	case OpCreateBridge:
+		return "ip link add " + a.Dev + mtuArg(a.MTU) + " type bridge; ip link set " + a.Dev + " addrgenmode none"
+	case OpCreateVXLAN:
+		return fmt.Sprintf("ip link add %s%s type vxlan id %d local %s dstport %d nolearning; ip link set %s addrgenmode none",
+			a.Dev, mtuArg(a.MTU), a.Spec.VNI, a.Spec.Local, a.Spec.port(), a.Dev)
+	case OpSetMTU:
+		return "ip link set " + a.Dev + " mtu " + strconv.Itoa(a.MTU)
+	case OpSetMaster:
+		return "ip link set " + a.Dev + " master " + a.Master
+	case OpSetPortFlags:
+		return "bridge link set dev " + a.Dev + " learning off neigh_suppress on"
+	case OpSetUp:
+		return "ip link set " + a.Dev + " up"
+	}
+	return fmt.Sprintf("op(%d) %s", a.Op, a.Dev)
+}
+
+func mtuArg(mtu int) string {
+	if mtu == 0 {
+		return ""
+	}
+	return " mtu " + strconv.Itoa(mtu)
+}
+
+// Plan is what Ensure will do: the actions in order, and the devices that
+// already exist and are adopted (possibly repaired by some actions).
+type Plan struct {
+	Actions []Action
+	Adopted []string
+}
+
+// PlanL2 compares the desired VNIs with the observed links and returns the
+// actions that make the kernel match, or every conflict found (joined
+// *ConflictError values and configuration errors). It is pure: the same
+// input gives the same plan, and a kernel that already matches gives no
+// actions.
+func PlanL2(vnis []L2VNI, obs Observed) (Plan, error) {
+	if err := ValidateSet(vnis); err != nil {
+		return Plan{}, err
+	}
+	w := obs.view()
+	var p Plan
+	var errs []error
+	for _, v := range vnis {
+		acts, adopted, verrs := planOne(v, w)
+		p.Actions = append(p.Actions, acts...)
+		p.Adopted = append(p.Adopted, adopted...)
+		errs = append(errs, verrs...)
+	}
+	if len(errs) > 0 {
+		return Plan{}, errors.Join(errs...)
+	}
+	return p, nil
+}
+
+func planOne(v L2VNI, w view) (acts []Action, adopted []string, errs []error) {
+	byName, byIndex := w.byName, w.byIndex
+	conflict := func(dev, param, want, found, fix string) {
+		errs = append(errs, &ConflictError{VNI: v.VNI, Device: dev, Param: param, Expected: want, Found: found, Fix: fix})
+	}
+	masterName := func(idx int) string {
+		if m, ok := byIndex[idx]; ok {
+			return m.Name
+		}
+		return "ifindex " + strconv.Itoa(idx)
+	}
+	var tail []Action // ups, appended last so devices come up fully configured
+
+	// Bridge.
+	br, brExists := byName[v.Bridge]
+	switch {
+	case !brExists:
+		acts = append(acts, Action{Op: OpCreateBridge, VNI: v.VNI, Dev: v.Bridge, MTU: v.MTU})
+		tail = append(tail, Action{Op: OpSetUp, VNI: v.VNI, Dev: v.Bridge, Created: true})
+	case br.Kind != "bridge":
+		conflict(v.Bridge, "kind", "bridge", br.Kind,
+			fmt.Sprintf("delete it (ip link del %s) or configure another bridge name for l2vni %d", v.Bridge, v.VNI))
+	default:
+		adopted = append(adopted, v.Bridge)
+		if v.MTU != 0 && br.MTU != v.MTU {
+			acts = append(acts, Action{Op: OpSetMTU, VNI: v.VNI, Dev: v.Bridge, MTU: v.MTU, PrevMTU: br.MTU})
+		}
+		if !br.Up {
+			tail = append(tail, Action{Op: OpSetUp, VNI: v.VNI, Dev: v.Bridge})
+		}
+	}
+	bridgeOK := !brExists || br.Kind == "bridge"
+	isOurBridge := func(masterIdx int) bool { return brExists && bridgeOK && masterIdx == br.Index }
+
+	// VXLAN device.
+	vx, vxExists := byName[v.VXLAN]
+	switch {
+	case !vxExists:
+		for _, o := range w.byVNI[vniPort{v.VNI, v.port()}] {
+			if o.Name != v.VXLAN {
+				conflict(o.Name, "vni", fmt.Sprintf("VNI %d only on %s", v.VNI, v.VXLAN), fmt.Sprintf("VNI %d with dstport %d", v.VNI, v.port()),
+					fmt.Sprintf("the kernel allows one VXLAN device per VNI and port: delete %s or configure vxlan-device %s for l2vni %d", o.Name, o.Name, v.VNI))
+			}
+		}
+		acts = append(acts,
+			Action{Op: OpCreateVXLAN, VNI: v.VNI, Dev: v.VXLAN, MTU: v.MTU, Spec: v},
+			Action{Op: OpSetMaster, VNI: v.VNI, Dev: v.VXLAN, Master: v.Bridge, Created: true},
+			Action{Op: OpSetPortFlags, VNI: v.VNI, Dev: v.VXLAN, Created: true},
+			Action{Op: OpSetUp, VNI: v.VNI, Dev: v.VXLAN, Created: true})
+	case vx.Kind != "vxlan" || vx.VXLAN == nil:
+		conflict(v.VXLAN, "kind", "vxlan", vx.Kind,
+			fmt.Sprintf("delete it (ip link del %s) or configure another vxlan-device name for l2vni %d", v.VXLAN, v.VNI))
+	default:
+		n := len(errs)
+		planVXLANIdentity(v, vx, conflict)
+		if len(errs) > n {
+			break
+		}
+		adopted = append(adopted, v.VXLAN)
+		if v.MTU != 0 && vx.MTU != v.MTU {
+			acts = append(acts, Action{Op: OpSetMTU, VNI: v.VNI, Dev: v.VXLAN, MTU: v.MTU, PrevMTU: vx.MTU})
+		}
+		switch {
+		case vx.MasterIndex == 0:
+			acts = append(acts,
+				Action{Op: OpSetMaster, VNI: v.VNI, Dev: v.VXLAN, Master: v.Bridge},
+				Action{Op: OpSetPortFlags, VNI: v.VNI, Dev: v.VXLAN})
+		case isOurBridge(vx.MasterIndex):
+			if vx.Port == nil || vx.Port.Learning || !vx.Port.NeighSuppress {
+				acts = append(acts, Action{Op: OpSetPortFlags, VNI: v.VNI, Dev: v.VXLAN, PrevPort: vx.Port})
+			}
+		default:
+			conflict(v.VXLAN, "master", v.Bridge, masterName(vx.MasterIndex),
+				fmt.Sprintf("release it (ip link set %s nomaster) or configure bridge %s for l2vni %d", v.VXLAN, masterName(vx.MasterIndex), v.VNI))
+		}
+		if !vx.Up {
+			acts = append(acts, Action{Op: OpSetUp, VNI: v.VNI, Dev: v.VXLAN})
+		}
+	}
+
+	// Access ports.
+	for _, name := range v.AccessPorts {
+		ap, ok := byName[name]
+		if !ok {
+			conflict(name, "existence", "an existing interface (access port)", "absent",
+				fmt.Sprintf("create %s before starting evpnd or remove it from the access ports of l2vni %d", name, v.VNI))
+			continue
+		}
+		switch {
+		case ap.MasterIndex == 0:
+			acts = append(acts, Action{Op: OpSetMaster, VNI: v.VNI, Dev: name, Master: v.Bridge})
+		case isOurBridge(ap.MasterIndex):
+		default:
+			conflict(name, "master", v.Bridge, masterName(ap.MasterIndex),
+				fmt.Sprintf("release it (ip link set %s nomaster) or remove it from the access ports of l2vni %d", name, v.VNI))
+			continue
+		}
+		if !ap.Up {
+			acts = append(acts, Action{Op: OpSetUp, VNI: v.VNI, Dev: name})
+		}
+	}
+	return append(acts, tail...), adopted, errs
+}
+
+// planVXLANIdentity reports the parameters of an existing VXLAN device
+// that cannot be changed in place: changing them means re-creating it.
+func planVXLANIdentity(v L2VNI, vx *LinkInfo, conflict func(dev, param, want, found, fix string)) {
+	fix := fmt.Sprintf("delete it (ip link del %s) so evpnd re-creates it, or change the configuration of l2vni %d to match", v.VXLAN, v.VNI)
+	x := vx.VXLAN
+	if x.External {
+		conflict(v.VXLAN, "external (collect_metadata)", "off", "on", fix)
+	}
+	if x.VNI != v.VNI {
+		conflict(v.VXLAN, "vni", strconv.FormatUint(uint64(v.VNI), 10), strconv.FormatUint(uint64(x.VNI), 10), fix)
+	}
+	if x.Local != v.Local {
+		conflict(v.VXLAN, "local", v.Local.String(), addrOrNone(x.Local), fix)
+	}
+	if x.Port != v.port() {
+		conflict(v.VXLAN, "dstport", strconv.Itoa(v.port()), strconv.Itoa(x.Port), fix)
+	}
+	if x.Learning {
+		conflict(v.VXLAN, "learning", "nolearning", "learning", fix)
+	}
+	if x.Group.IsValid() && !x.Group.IsUnspecified() {
+		conflict(v.VXLAN, "remote/group", "none (evpnd programs the flood list)", x.Group.String(), fix)
+	}
+}
+
+func addrOrNone(a netip.Addr) string {
+	if !a.IsValid() {
+		return "unset"
+	}
+	return a.String()
+}
