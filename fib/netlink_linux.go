@@ -1,0 +1,462 @@
+package fib
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"runtime"
+	"sync"
+	"time"
+
+	"github.com/vishvananda/netlink"
+	"github.com/vishvananda/netns"
+	"golang.org/x/sys/unix"
+)
+
+const (
+	// chunkMsgs bounds the messages per sendmsg. Each one is answered by an
+	// ack that sits in the receive buffer until read, so the receive buffer
+	// must hold a chunk's acks (about 1 KiB of skb each).
+	chunkMsgs  = 256
+	chunkBytes = 64 << 10
+	rcvBuf     = 8 << 20
+	sndBuf     = 1 << 20
+	// ioTimeout bounds one send or receive; a chunk without answers then
+	// fails and is retried.
+	ioTimeout    = 10 * time.Second
+	dumpAttempts = 10
+)
+
+// NetlinkKernel reads and writes bridge FDB entries in one network
+// namespace through rtnetlink. It sends up to 256 RTM_NEWNEIGH/RTM_DELNEIGH
+// per sendmsg on its own socket, each with NLM_F_ACK, and maps every ack
+// back to its Op by sequence number. A netlink.Handle in the same namespace
+// resolves device names.
+//
+// NOTE: acking only the last message of a sendmsg (the kernel answers
+// failures regardless) measured no clear gain here, within the noise of a
+// shared machine, so every message is acked.
+type NetlinkKernel struct {
+	mu     sync.Mutex
+	fd     int
+	h      *netlink.Handle
+	seq    uint32
+	buf    []byte // outgoing chunk
+	rbuf   []byte // receive buffer
+	msgs   []nlMsg
+	refs   []int // message index → op index
+	links  map[string]linkInfo
+	maxMsg int
+}
+
+type linkInfo struct {
+	index     int32
+	hasMaster bool
+}
+
+// NewNetlinkKernel opens netlink sockets in namespace ns; a closed handle
+// (netns.None()) means the caller's current namespace.
+func NewNetlinkKernel(ns netns.NsHandle) (*NetlinkKernel, error) {
+	h, err := netlink.NewHandleAt(ns)
+	if err != nil {
+		return nil, fmt.Errorf("fib: netlink handle: %w", err)
+	}
+	fd, err := socketAt(ns)
+	if err != nil {
+		h.Close()
+		return nil, err
+	}
+	k := &NetlinkKernel{
+		fd:    fd,
+		h:     h,
+		rbuf:  make([]byte, 64<<10),
+		links: make(map[string]linkInfo),
+	}
+	k.maxMsg = chunkMsgs
+	if sz, err := unix.GetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_RCVBUF); err == nil {
+		// Without CAP_NET_ADMIN the buffer may be small: keep the acks of
+		// one chunk within half of it.
+		k.maxMsg = max(2, min(chunkMsgs, sz/2/1024))
+	}
+	return k, nil
+}
+
+// Close releases the sockets.
+func (k *NetlinkKernel) Close() error {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	k.h.Close()
+	if k.fd < 0 {
+		return nil
+	}
+	err := unix.Close(k.fd)
+	k.fd = -1
+	return err
+}
+
+// socketAt opens the batch socket inside ns from a goroutine locked to its
+// thread. If the thread cannot return to its namespace it stays locked and
+// dies with the goroutine.
+func socketAt(ns netns.NsHandle) (int, error) {
+	if !ns.IsOpen() {
+		return openSocket()
+	}
+	type result struct {
+		fd  int
+		err error
+	}
+	ch := make(chan result, 1)
+	go func() {
+		runtime.LockOSThread()
+		orig, err := netns.Get()
+		if err != nil {
+			runtime.UnlockOSThread()
+			ch <- result{-1, fmt.Errorf("fib: current netns: %w", err)}
+			return
+		}
+		defer orig.Close()
+		if err := netns.Set(ns); err != nil {
+			runtime.UnlockOSThread()
+			ch <- result{-1, fmt.Errorf("fib: enter netns: %w", err)}
+			return
+		}
+		fd, err := openSocket()
+		if rerr := netns.Set(orig); rerr != nil {
+			if fd >= 0 {
+				unix.Close(fd)
+			}
+			ch <- result{-1, errors.Join(err, fmt.Errorf("fib: restore netns: %w", rerr))}
+			return // the thread stays locked and exits
+		}
+		runtime.UnlockOSThread()
+		ch <- result{fd, err}
+	}()
+	r := <-ch
+	return r.fd, r.err
+}
+
+func openSocket() (int, error) {
+	fd, err := unix.Socket(unix.AF_NETLINK, unix.SOCK_RAW|unix.SOCK_CLOEXEC, unix.NETLINK_ROUTE)
+	if err != nil {
+		return -1, fmt.Errorf("fib: netlink socket: %w", err)
+	}
+	fail := func(op string, err error) (int, error) {
+		unix.Close(fd)
+		return -1, fmt.Errorf("fib: netlink socket %s: %w", op, err)
+	}
+	if err := unix.Bind(fd, &unix.SockaddrNetlink{Family: unix.AF_NETLINK}); err != nil {
+		return fail("bind", err)
+	}
+	// Large buffers need CAP_NET_ADMIN (FORCE); fall back to what rmem_max
+	// allows.
+	if unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_RCVBUFFORCE, rcvBuf) != nil {
+		_ = unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_RCVBUF, rcvBuf)
+	}
+	if unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_SNDBUFFORCE, sndBuf) != nil {
+		_ = unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_SNDBUF, sndBuf)
+	}
+	// Acks without the echoed request, with the kernel's error text.
+	_ = unix.SetsockoptInt(fd, unix.SOL_NETLINK, unix.NETLINK_CAP_ACK, 1)
+	_ = unix.SetsockoptInt(fd, unix.SOL_NETLINK, unix.NETLINK_EXT_ACK, 1)
+	// Strict checking lets an FDB dump be filtered by port (NDA_IFINDEX).
+	_ = unix.SetsockoptInt(fd, unix.SOL_NETLINK, unix.NETLINK_GET_STRICT_CHK, 1)
+	tv := unix.NsecToTimeval(ioTimeout.Nanoseconds())
+	if err := unix.SetsockoptTimeval(fd, unix.SOL_SOCKET, unix.SO_RCVTIMEO, &tv); err != nil {
+		return fail("SO_RCVTIMEO", err)
+	}
+	if err := unix.SetsockoptTimeval(fd, unix.SOL_SOCKET, unix.SO_SNDTIMEO, &tv); err != nil {
+		return fail("SO_SNDTIMEO", err)
+	}
+	return fd, nil
+}
+
+var kernelAddr = &unix.SockaddrNetlink{Family: unix.AF_NETLINK}
+
+func (k *NetlinkKernel) send(b []byte) error {
+	for {
+		err := unix.Sendto(k.fd, b, 0, kernelAddr)
+		if err != unix.EINTR {
+			return err
+		}
+	}
+}
+
+// recv reads one datagram from the kernel and splits it into messages.
+func (k *NetlinkKernel) recv() ([]nlMsg, error) {
+	for {
+		n, from, err := unix.Recvfrom(k.fd, k.rbuf, 0)
+		if err == unix.EINTR {
+			continue
+		}
+		if err != nil {
+			return nil, err
+		}
+		if sa, ok := from.(*unix.SockaddrNetlink); !ok || sa.Pid != 0 {
+			continue // not from the kernel
+		}
+		k.msgs, err = parseMsgs(k.rbuf[:n], k.msgs[:0])
+		return k.msgs, err
+	}
+}
+
+func (k *NetlinkKernel) nextSeq() uint32 {
+	k.seq++ // wraps; chunk indices are computed modulo 2^32
+	return k.seq
+}
+
+// resolve returns a device's ifindex, from the cache or the kernel.
+func (k *NetlinkKernel) resolve(name string) (linkInfo, error) {
+	if li, ok := k.links[name]; ok {
+		return li, nil
+	}
+	l, err := k.h.LinkByName(name)
+	if err != nil {
+		return linkInfo{}, fmt.Errorf("device %s: %w", name, err)
+	}
+	li := linkInfo{index: int32(l.Attrs().Index), hasMaster: l.Attrs().MasterIndex != 0}
+	k.links[name] = li
+	return li, nil
+}
+
+// Apply implements Kernel.
+func (k *NetlinkKernel) Apply(ctx context.Context, ops []Op) []error {
+	errs := make([]error, len(ops))
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	var one [2]neighMsg
+	next := 0
+	for next < len(ops) {
+		if err := ctx.Err(); err != nil {
+			for i := next; i < len(ops); i++ {
+				errs[i] = err
+			}
+			break
+		}
+		// Fill one chunk.
+		k.buf, k.refs = k.buf[:0], k.refs[:0]
+		base := k.seq + 1
+		for ; next < len(ops); next++ {
+			op := ops[next]
+			li, err := k.resolve(op.Entry.Dev)
+			if err != nil {
+				var nf netlink.LinkNotFoundError
+				if op.Kind == OpDelete && errors.As(err, &nf) {
+					continue // no device, no entry
+				}
+				errs[next] = fmt.Errorf("fib: %s: %w", op, err)
+				continue
+			}
+			msgs := one[:0]
+			switch op.Kind {
+			case OpSet:
+				if !op.Entry.IsFlood() && !li.hasMaster {
+					errs[next] = fmt.Errorf("fib: %s: %s is not a bridge port; enslave it to the VNI's bridge", op, op.Entry.Dev)
+					continue
+				}
+				msgs = append(msgs, setMsg(op.Entry, li.index))
+			case OpDelete:
+				msgs = append(msgs, deleteMsgs(op, li.index)...)
+			}
+			if len(k.refs)+len(msgs) > k.maxMsg || len(k.buf)+len(msgs)*64 > chunkBytes {
+				break
+			}
+			for _, m := range msgs {
+				m.flags |= unix.NLM_F_ACK
+				k.buf = appendNeighMsg(k.buf, m, k.nextSeq())
+				k.refs = append(k.refs, next)
+			}
+		}
+		if len(k.refs) == 0 {
+			continue
+		}
+		k.exchange(ops, errs, base)
+	}
+	return errs
+}
+
+// exchange sends the chunk in k.buf and reads one answer per message.
+// Messages without an answer (lost acks, timeout) fail their op; all ops
+// are idempotent, so the reconciler's retry is safe.
+func (k *NetlinkKernel) exchange(ops []Op, errs []error, base uint32) {
+	fail := func(err error) {
+		for _, oi := range k.refs {
+			if errs[oi] == nil {
+				errs[oi] = fmt.Errorf("fib: %s: %w", ops[oi], err)
+			}
+		}
+	}
+	if err := k.send(k.buf); err != nil {
+		fail(fmt.Errorf("sendmsg: %w", err))
+		return
+	}
+	pending := len(k.refs)
+	answered := make([]bool, pending)
+	for pending > 0 {
+		msgs, err := k.recv()
+		if err != nil {
+			// ENOBUFS: acks were dropped; EAGAIN: timeout.
+			for j, oi := range k.refs {
+				if !answered[j] && errs[oi] == nil {
+					errs[oi] = fmt.Errorf("fib: %s: reading ack: %w", ops[oi], err)
+				}
+			}
+			return
+		}
+		for _, m := range msgs {
+			if m.typ != unix.NLMSG_ERROR {
+				continue
+			}
+			seq, aerr := ackResult(m)
+			j := int(seq - base)
+			if seq-base >= uint32(len(k.refs)) || answered[j] {
+				continue // a late answer to an earlier chunk
+			}
+			answered[j] = true
+			pending--
+			if aerr == nil {
+				continue
+			}
+			oi := k.refs[j]
+			if ops[oi].Kind == OpDelete && ignorableDeleteErr(aerr) {
+				continue
+			}
+			if errors.Is(aerr, unix.ENODEV) {
+				delete(k.links, ops[oi].Entry.Dev) // device recreated: look it up again
+			}
+			errs[oi] = errors.Join(errs[oi], fmt.Errorf("fib: %s: %w", ops[oi], aerr))
+		}
+	}
+}
+
+// ignorableDeleteErr reports errors that mean "already gone". ENOENT also
+// answers a bridge delete whose MAC now sits on another port (learned
+// locally): that entry is not ours and stays.
+func ignorableDeleteErr(err error) bool {
+	return errors.Is(err, unix.ENOENT) || errors.Is(err, unix.ESRCH) || errors.Is(err, unix.ENODEV)
+}
+
+// Dump implements Kernel. For a few devices it dumps each one's FDB
+// (filtered by the kernel to that port); for more it reads the whole bridge
+// FDB once and keeps the entries of the given devices. An interrupted dump
+// is read again.
+func (k *NetlinkKernel) Dump(ctx context.Context, vnis []VNIDevices) ([]KernelEntry, error) {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	clear(k.links)
+	byIndex := make(map[int32]VNIDevices, len(vnis))
+	for _, v := range vnis {
+		li, err := k.resolve(v.VXLAN)
+		if err != nil {
+			var nf netlink.LinkNotFoundError
+			if errors.As(err, &nf) {
+				continue // no device, no entries
+			}
+			return nil, fmt.Errorf("fib: dump: %w", err)
+		}
+		byIndex[li.index] = v
+	}
+	if len(byIndex) == 0 {
+		return nil, nil
+	}
+	if len(byIndex) > perDeviceDumps {
+		return k.dumpRetry(ctx, byIndex, 0, nil)
+	}
+	var out []KernelEntry
+	for idx := range byIndex {
+		var err error
+		if out, err = k.dumpRetry(ctx, byIndex, idx, out); err != nil {
+			return nil, err
+		}
+	}
+	return out, nil
+}
+
+// perDeviceDumps is the number of devices up to which Dump reads each
+// device's FDB separately rather than the whole table.
+const perDeviceDumps = 8
+
+func (k *NetlinkKernel) dumpRetry(ctx context.Context, byIndex map[int32]VNIDevices, port int32, out []KernelEntry) ([]KernelEntry, error) {
+	var err error
+	n := len(out)
+	for attempt := 1; attempt <= dumpAttempts; attempt++ {
+		if cerr := ctx.Err(); cerr != nil {
+			return nil, cerr
+		}
+		out, err = k.dumpOnce(byIndex, port, out[:n])
+		if err == nil {
+			return out, nil
+		}
+		if !errors.Is(err, netlink.ErrDumpInterrupted) && !errors.Is(err, unix.EINTR) {
+			return nil, err
+		}
+	}
+	return nil, fmt.Errorf("fib: dump interrupted %d times: %w", dumpAttempts, err)
+}
+
+// dumpOnce reads the bridge FDB, of one port when port is not 0.
+func (k *NetlinkKernel) dumpOnce(byIndex map[int32]VNIDevices, port int32, out []KernelEntry) ([]KernelEntry, error) {
+	seq := k.nextSeq()
+	req := make([]byte, unix.SizeofNlMsghdr+sizeofNdmsg, unix.SizeofNlMsghdr+sizeofNdmsg+8)
+	if port != 0 {
+		req = appendAttr(req, unix.NDA_IFINDEX, native.AppendUint32(nil, uint32(port)))
+	}
+	native.PutUint32(req[0:], uint32(len(req)))
+	native.PutUint16(req[4:], unix.RTM_GETNEIGH)
+	native.PutUint16(req[6:], unix.NLM_F_REQUEST|unix.NLM_F_DUMP)
+	native.PutUint32(req[8:], seq)
+	req[unix.SizeofNlMsghdr] = unix.AF_BRIDGE
+	if err := k.send(req); err != nil {
+		return nil, fmt.Errorf("fib: dump request: %w", err)
+	}
+	intr := false
+	for {
+		msgs, err := k.recv()
+		if err != nil {
+			// The rest of this dump may still arrive; later reads skip it
+			// by sequence number.
+			return nil, fmt.Errorf("fib: dump read: %w", err)
+		}
+		for _, m := range msgs {
+			if m.seq != seq {
+				continue
+			}
+			if m.flags&unix.NLM_F_DUMP_INTR != 0 {
+				intr = true
+			}
+			switch m.typ {
+			case unix.NLMSG_DONE:
+				if intr {
+					return nil, netlink.ErrDumpInterrupted
+				}
+				return out, nil
+			case unix.NLMSG_ERROR:
+				_, aerr := ackResult(m)
+				if aerr == nil {
+					aerr = errors.New("unexpected ack")
+				}
+				return nil, fmt.Errorf("fib: dump: %w", aerr)
+			case unix.RTM_NEWNEIGH:
+				f, ok := parseFDB(m.data)
+				// The bridge reports its entries with NDA_MASTER and
+				// without NTF_MASTER; VXLAN entries carry NTF_SELF.
+				if !ok || (f.ntf&unix.NTF_SELF == 0 && f.master == 0) {
+					continue
+				}
+				dev, ok := byIndex[f.ifindex]
+				if !ok {
+					continue
+				}
+				out = append(out, KernelEntry{
+					VNI:         dev.VNI,
+					Dev:         dev.VXLAN,
+					MAC:         f.mac,
+					VTEP:        f.dst,
+					Self:        f.ntf&unix.NTF_SELF != 0,
+					ExternLearn: f.ntf&unix.NTF_EXT_LEARNED != 0,
+				})
+			}
+		}
+	}
+}
+
+var _ Kernel = (*NetlinkKernel)(nil)

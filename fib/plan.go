@@ -1,0 +1,240 @@
+package fib
+
+import (
+	"bytes"
+	"fmt"
+	"net/netip"
+	"sort"
+
+	"github.com/evpnd/evpnd/speaker/evpn"
+)
+
+// FDBEntry is one remote entry fib wants in the kernel.
+//
+// A unicast MAC becomes ONE RTM_NEWNEIGH (family AF_BRIDGE) on the VXLAN
+// device with NTF_SELF|NTF_MASTER|NTF_EXT_LEARNED and NDA_DST = VTEP, the
+// message zebra sends. The kernel applies it to the bridge (master: forward
+// the MAC to the VXLAN port) and then to the VXLAN device (self: tunnel it
+// to VTEP), like
+//
+//	bridge fdb replace MAC dev vxlanV dst VTEP self extern_learn
+//	bridge fdb replace MAC dev vxlanV master extern_learn
+//
+// A zero MAC is a flood-list (ingress replication) entry, appended:
+//
+//	bridge fdb append 00:00:00:00:00:00 dev vxlanV dst VTEP self
+type FDBEntry struct {
+	VNI  uint32
+	Dev  string   // the VNI's VXLAN device
+	MAC  evpn.MAC // zero for a flood-list entry
+	VTEP netip.Addr
+}
+
+// IsFlood reports whether e is a flood-list entry.
+func (e FDBEntry) IsFlood() bool { return e.MAC.IsZero() }
+
+// Key returns the key of e.
+func (e FDBEntry) Key() Key {
+	if e.IsFlood() {
+		return FloodKey(e.VNI, e.VTEP)
+	}
+	return MACKey(e.VNI, e.MAC)
+}
+
+// DesiredEntries computes every kernel entry wanted by a snapshot, sorted by
+// VNI, then flood entries before MACs. MACs and flood VTEPs of a VNI without
+// devices are not installed.
+func DesiredEntries(s Snapshot) []FDBEntry {
+	out := make([]FDBEntry, 0, len(s.MACs)+len(s.Floods))
+	for k, vtep := range s.MACs {
+		if dev, ok := s.VNIs[k.VNI]; ok {
+			out = append(out, FDBEntry{VNI: k.VNI, Dev: dev.VXLAN, MAC: k.MAC, VTEP: vtep})
+		}
+	}
+	for k := range s.Floods {
+		if dev, ok := s.VNIs[k.VNI]; ok {
+			out = append(out, FDBEntry{VNI: k.VNI, Dev: dev.VXLAN, VTEP: k.VTEP})
+		}
+	}
+	sortEntries(out)
+	return out
+}
+
+func sortEntries(es []FDBEntry) {
+	sort.Slice(es, func(i, j int) bool { return keyLess(es[i].Key(), es[j].Key()) })
+}
+
+func keyLess(a, b Key) bool {
+	if a.VNI != b.VNI {
+		return a.VNI < b.VNI
+	}
+	if c := bytes.Compare(a.MAC[:], b.MAC[:]); c != 0 {
+		return c < 0
+	}
+	return a.VTEP.Less(b.VTEP)
+}
+
+// KernelEntry is one bridge-family FDB entry read from the kernel on a
+// managed VXLAN device: either the VXLAN device's own entry (Self, with the
+// remote VTEP) or the bridge's entry that forwards the MAC to the VXLAN port.
+// A VXLAN entry with several remotes is listed once per remote.
+type KernelEntry struct {
+	VNI         uint32
+	Dev         string
+	MAC         evpn.MAC
+	VTEP        netip.Addr // Self entries only
+	Self        bool       // NTF_SELF: VXLAN FDB; otherwise NTF_MASTER: bridge FDB
+	ExternLearn bool       // NTF_EXT_LEARNED, evpnd's (and zebra's) marker
+}
+
+// Installed is what the kernel holds, and fib owns, for one key.
+type Installed struct {
+	Dev    string
+	VTEP   netip.Addr // the VXLAN entry's remote; invalid when Multi
+	Self   bool       // the VXLAN entry exists
+	Master bool       // the bridge entry on the VXLAN port exists (MACs only)
+	Multi  bool       // the VXLAN entry has several remotes (a MAC should have one)
+	// Stale is set for entries found in the kernel that this run has not
+	// (yet) wanted: left by an earlier run. They are deleted only after
+	// MarkSynced.
+	Stale bool
+}
+
+// matches reports whether the kernel already holds exactly e.
+func (in Installed) matches(e FDBEntry) bool {
+	if in.Dev != e.Dev || !in.Self || in.Multi || in.VTEP != e.VTEP {
+		return false
+	}
+	return e.IsFlood() || in.Master
+}
+
+// InstalledFrom folds a kernel dump into the entries fib owns:
+//   - a unicast MAC's VXLAN or bridge entry marked extern_learn;
+//   - every zero-MAC (flood-list) entry of a managed VXLAN device. The
+//     kernel keeps the extern_learn flag per MAC, not per remote, and a
+//     write without it clears it, so it cannot mark single flood remotes.
+//
+// Every result is Stale.
+func InstalledFrom(dump []KernelEntry) map[Key]Installed {
+	out := make(map[Key]Installed, len(dump)/2+1)
+	for _, e := range dump {
+		if e.MAC.IsZero() {
+			if e.Self && e.VTEP.IsValid() {
+				out[FloodKey(e.VNI, e.VTEP)] = Installed{Dev: e.Dev, VTEP: e.VTEP, Self: true, Stale: true}
+			}
+			continue
+		}
+		if !e.ExternLearn || !e.MAC.IsUnicast() {
+			continue
+		}
+		k := MACKey(e.VNI, e.MAC)
+		in := out[k]
+		in.Dev, in.Stale = e.Dev, true
+		if e.Self {
+			if in.Self && in.VTEP != e.VTEP {
+				in.Multi, in.VTEP = true, netip.Addr{}
+			} else if !in.Multi {
+				in.VTEP = e.VTEP
+			}
+			in.Self = true
+		} else {
+			in.Master = true
+		}
+		out[k] = in
+	}
+	return out
+}
+
+// OpKind is what an Op does.
+type OpKind uint8
+
+const (
+	// OpSet writes an entry: replace for a MAC (one message, self and
+	// master), append for a flood entry.
+	OpSet OpKind = iota + 1
+	// OpDelete removes an entry fib owns. A missing entry is success.
+	OpDelete
+)
+
+// Op is one change to the kernel. For OpDelete, Entry.VTEP is the remote to
+// remove (invalid: the whole VXLAN entry), Self and Master say which of the
+// MAC's two entries to remove.
+type Op struct {
+	Kind   OpKind
+	Entry  FDBEntry
+	Self   bool
+	Master bool
+}
+
+// String renders op as the iproute2 command(s) it stands for.
+func (op Op) String() string {
+	e := op.Entry
+	mac := e.MAC.String()
+	dst := ""
+	if e.VTEP.IsValid() {
+		dst = " dst " + e.VTEP.String()
+	}
+	switch {
+	case op.Kind == OpSet && e.IsFlood():
+		return fmt.Sprintf("bridge fdb append %s dev %s%s self extern_learn", mac, e.Dev, dst)
+	case op.Kind == OpSet:
+		return fmt.Sprintf("bridge fdb replace %s dev %s%s self master extern_learn", mac, e.Dev, dst)
+	case op.Kind == OpDelete:
+		s := ""
+		if op.Master {
+			s = fmt.Sprintf("bridge fdb del %s dev %s master", mac, e.Dev)
+		}
+		if op.Self {
+			if s != "" {
+				s += "; "
+			}
+			s += fmt.Sprintf("bridge fdb del %s dev %s%s self", mac, e.Dev, dst)
+		}
+		return s
+	}
+	return fmt.Sprintf("op(%d) %s", op.Kind, mac)
+}
+
+// planKey decides what to do for one key: w is what is wanted, have/haveOK
+// what the kernel holds. Entries not wanted are deleted unless they are
+// stale and prune is false (before MarkSynced).
+func planKey(w want, have Installed, haveOK, prune bool) (Op, bool) {
+	if w.OK {
+		if haveOK && have.matches(w.Entry) {
+			return Op{}, false
+		}
+		return Op{Kind: OpSet, Entry: w.Entry, Self: true, Master: !w.Entry.IsFlood()}, true
+	}
+	if !haveOK || (have.Stale && !prune) {
+		return Op{}, false
+	}
+	e := FDBEntry{VNI: w.Key.VNI, Dev: have.Dev, MAC: w.Key.MAC, VTEP: have.VTEP}
+	return Op{Kind: OpDelete, Entry: e, Self: have.Self, Master: have.Master}, true
+}
+
+// Diff is the full plan that turns have into want: writes for missing or
+// different entries, deletes for owned entries no longer wanted (stale ones
+// only when prune). The reconciler computes the same per dirty key; Diff
+// serves checks and tests. The result is sorted by key.
+func Diff(wantEntries []FDBEntry, have map[Key]Installed, prune bool) []Op {
+	wanted := make(map[Key]struct{}, len(wantEntries))
+	var ops []Op
+	for _, e := range wantEntries {
+		k := e.Key()
+		wanted[k] = struct{}{}
+		h, ok := have[k]
+		if op, do := planKey(want{Key: k, Entry: e, OK: true}, h, ok, prune); do {
+			ops = append(ops, op)
+		}
+	}
+	for k, h := range have {
+		if _, ok := wanted[k]; ok {
+			continue
+		}
+		if op, do := planKey(want{Key: k}, h, true, prune); do {
+			ops = append(ops, op)
+		}
+	}
+	sort.Slice(ops, func(i, j int) bool { return keyLess(ops[i].Entry.Key(), ops[j].Entry.Key()) })
+	return ops
+}
