@@ -42,6 +42,13 @@ type Config struct {
 type BGP struct {
 	ListenAddresses []netip.Addr `yaml:"listen-addresses"` // default: all
 	ListenPort      int          `yaml:"listen-port"`      // default 179; -1 = don't listen
+	// ConnectRetry is how long to wait before dialling a neighbour again
+	// after a failed attempt. Default 5s, so a leaf that starts before its
+	// route reflector peers within seconds, not GoBGP's 120 s.
+	ConnectRetry time.Duration `yaml:"connect-retry"`
+	// HoldTime is the BGP hold time offered to peers (RFC 4271 §4.2).
+	// Default 90s; 0 after defaults is not allowed, minimum 3s.
+	HoldTime time.Duration `yaml:"hold-time"`
 }
 
 // GracefulRestart configures BGP graceful restart (RFC 4724) for l2vpn-evpn

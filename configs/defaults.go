@@ -13,6 +13,8 @@ const (
 	DefaultRole            = RoleLeaf
 	DefaultLogLevel        = "info"
 	DefaultBGPPort         = 179 // bgp.listen-port and neighbors[].port
+	DefaultConnectRetry    = 5 * time.Second
+	DefaultHoldTime        = 90 * time.Second
 	DefaultRestartTime     = 120 * time.Second
 	DefaultEORTimeout      = 30 * time.Second
 	DefaultDuplicateMoves  = 5 // FRR's default, RFC 7432 §15.1
@@ -29,7 +31,7 @@ const (
 //   - role: leaf; log-level: info.
 //   - vtep-ip (leaf only): router-id, as FRR does when no VTEP address is
 //     configured.
-//   - bgp.listen-port: 179.
+//   - bgp.listen-port: 179; bgp.connect-retry: 5s; bgp.hold-time: 90s.
 //   - graceful-restart: enabled, restart-time 120s, eor-timeout 30s.
 //   - mac-mobility: 5 moves within 180s make a MAC duplicate; no freeze.
 //   - neighbors[].port: 179.
@@ -50,6 +52,12 @@ func (c *Config) ApplyDefaults() {
 	}
 	if c.Role == RoleLeaf && !c.VTEPIP.IsValid() {
 		c.VTEPIP = c.RouterID
+	}
+	if c.BGP.ConnectRetry == 0 {
+		c.BGP.ConnectRetry = DefaultConnectRetry
+	}
+	if c.BGP.HoldTime == 0 {
+		c.BGP.HoldTime = DefaultHoldTime
 	}
 	if c.BGP.ListenPort == 0 {
 		c.BGP.ListenPort = DefaultBGPPort

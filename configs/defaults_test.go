@@ -96,7 +96,7 @@ func TestApplyDefaultsKeepsValuesAndIsIdempotent(t *testing.T) {
 		VTEPIP:          addr("10.0.1.1"),
 		ASN:             65000,
 		LogLevel:        "debug",
-		BGP:             BGP{ListenPort: -1},
+		BGP:             BGP{ListenPort: -1, ConnectRetry: 7 * time.Second, HoldTime: 30 * time.Second},
 		GracefulRestart: GracefulRestart{Enabled: ptr(false), RestartTime: time.Second, EORTimeout: time.Minute},
 		MACMobility:     MACMobility{DuplicateMoves: 3, DuplicateWindow: time.Minute, Freeze: true},
 		Neighbors:       []Neighbor{{Address: addr("10.0.0.254"), ASN: 65000, Port: 1179}},

@@ -93,6 +93,12 @@ func (v *validator) global() {
 	if b.ListenPort != -1 && (b.ListenPort < 1 || b.ListenPort > 65535) {
 		ps.add("bgp.listen-port", strconv.Itoa(b.ListenPort), "out of range: use 1-65535, or -1 not to listen (then every session must be opened by this node)")
 	}
+	if b.ConnectRetry < 0 || b.ConnectRetry > time.Hour {
+		ps.add("bgp.connect-retry", b.ConnectRetry.String(), "out of range: use a duration from 1s to 1h, such as 5s")
+	}
+	if b.HoldTime < 0 || (b.HoldTime > 0 && b.HoldTime < 3*time.Second) || b.HoldTime > 65535*time.Second {
+		ps.add("bgp.hold-time", b.HoldTime.String(), "out of range: RFC 4271 allows 3s to 65535s, such as 90s")
+	}
 	if b.ListenPort == -1 && len(b.ListenAddresses) > 0 {
 		ps.add("bgp.listen-addresses", "", "set while bgp.listen-port is -1 (don't listen): remove one of them")
 	}
