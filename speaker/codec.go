@@ -1,0 +1,572 @@
+package speaker
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"net"
+	"net/netip"
+	"strings"
+
+	api "github.com/osrg/gobgp/v3/api"
+	"github.com/osrg/gobgp/v3/pkg/apiutil"
+	"github.com/osrg/gobgp/v3/pkg/packet/bgp"
+	tspb "google.golang.org/protobuf/types/known/timestamppb"
+
+	"github.com/evpnd/evpnd/speaker/evpn"
+)
+
+// ErrUnsupported marks an EVPN route evpnd does not handle (route types 1
+// and 4, unknown RD types). The route is well-formed; the caller logs it and
+// skips it.
+var ErrUnsupported = errors.New("unsupported EVPN route")
+
+// Update is one route of a decoded BGP UPDATE message.
+type Update struct {
+	Route    *evpn.Route
+	Withdraw bool // carried in MP_UNREACH_NLRI: only the key is meaningful
+}
+
+const maxLabel = 1<<24 - 1
+
+// ToNative encodes r as GoBGP's native NLRI and path attributes for an
+// advertisement: ORIGIN igp, MP_REACH_NLRI with r.NextHop, the extended
+// communities, and for type-3 the PMSI tunnel attribute (required).
+// Attributes are in type order, the order GoBGP sends them in. Every route
+// carries the encapsulation community (RFC 8365 §5.1.3): VXLAN when r.Encap
+// is 0.
+func ToNative(r *evpn.Route) (bgp.AddrPrefixInterface, []bgp.PathAttributeInterface, error) {
+	nlri, err := toNLRI(r)
+	if err != nil {
+		return nil, nil, err
+	}
+	if !r.NextHop.IsValid() {
+		return nil, nil, fmt.Errorf("encode %s: no next hop: set the route's NextHop to the local VTEP address", r.Key)
+	}
+	attrs := make([]bgp.PathAttributeInterface, 0, 4)
+	attrs = append(attrs,
+		bgp.NewPathAttributeOrigin(bgp.BGP_ORIGIN_ATTR_TYPE_IGP),
+		bgp.NewPathAttributeMpReachNLRI(r.NextHop.Unmap().String(), []bgp.AddrPrefixInterface{nlri}),
+	)
+	attrs = append(attrs, bgp.NewPathAttributeExtendedCommunities(extCommunities(r)))
+	if r.Type == evpn.RouteTypeIMET {
+		if r.PMSI == nil {
+			return nil, nil, fmt.Errorf("encode %s: an inclusive multicast route needs a PMSI tunnel attribute (label = L2VNI)", r.Key)
+		}
+		pmsi, err := toPMSI(r)
+		if err != nil {
+			return nil, nil, err
+		}
+		attrs = append(attrs, pmsi)
+	}
+	return nlri, attrs, nil
+}
+
+// ToPath encodes r as a GoBGP API path for AddPath, or for DeletePath when
+// withdraw is set (a withdrawal carries the NLRI only). The NLRI and
+// attributes travel in their wire form (NlriBinary, PattrsBinary): GoBGP
+// decodes that faster than the protobuf Any form.
+func ToPath(r *evpn.Route, withdraw bool) (*api.Path, error) {
+	var nlri bgp.AddrPrefixInterface
+	var attrs []bgp.PathAttributeInterface
+	var err error
+	if withdraw {
+		nlri, err = toNLRI(r)
+	} else {
+		nlri, attrs, err = ToNative(r)
+	}
+	if err != nil {
+		return nil, err
+	}
+	nb, err := nlri.Serialize()
+	if err != nil {
+		return nil, fmt.Errorf("encode %s: %w", r.Key, err)
+	}
+	ab := make([][]byte, 0, len(attrs))
+	for _, a := range attrs {
+		b, err := a.Serialize()
+		if err != nil {
+			return nil, fmt.Errorf("encode %s: attribute %d: %w", r.Key, a.GetType(), err)
+		}
+		ab = append(ab, b)
+	}
+	return &api.Path{
+		Family:       &api.Family{Afi: api.Family_AFI_L2VPN, Safi: api.Family_SAFI_EVPN},
+		NlriBinary:   nb,
+		PattrsBinary: ab,
+		IsWithdraw:   withdraw,
+		Age:          tspb.Now(),
+	}, nil
+}
+
+// EncodeUpdate serialises r as a whole BGP UPDATE message (marker and
+// header included): MP_REACH_NLRI with r's attributes, or MP_UNREACH_NLRI
+// when withdraw is set. It is what ToNative produces on the wire, without
+// the AS_PATH and LOCAL_PREF attributes that GoBGP adds per session.
+func EncodeUpdate(r *evpn.Route, withdraw bool) ([]byte, error) {
+	var attrs []bgp.PathAttributeInterface
+	if withdraw {
+		nlri, err := toNLRI(r)
+		if err != nil {
+			return nil, err
+		}
+		attrs = []bgp.PathAttributeInterface{bgp.NewPathAttributeMpUnreachNLRI([]bgp.AddrPrefixInterface{nlri})}
+	} else {
+		var err error
+		if _, attrs, err = ToNative(r); err != nil {
+			return nil, err
+		}
+	}
+	b, err := bgp.NewBGPUpdateMessage(nil, attrs, nil).Serialize()
+	if err != nil {
+		return nil, fmt.Errorf("encode %s: %w", r.Key, err)
+	}
+	return b, nil
+}
+
+func toNLRI(r *evpn.Route) (*bgp.EVPNNLRI, error) {
+	if r == nil {
+		return nil, errors.New("encode: nil route")
+	}
+	rd, err := toRD(r.RD)
+	if err != nil {
+		return nil, fmt.Errorf("encode %s: %w", r.Key, err)
+	}
+	for _, l := range r.Labels {
+		if l > maxLabel {
+			return nil, fmt.Errorf("encode %s: label %d does not fit 24 bits (VNIs are 1-16777215)", r.Key, l)
+		}
+	}
+	esi := toESI(r.ESI)
+	switch r.Type {
+	case evpn.RouteTypeMACIP:
+		if n := len(r.Labels); n < 1 || n > 2 {
+			return nil, fmt.Errorf("encode %s: a MAC/IP route carries 1 or 2 labels (L2VNI[, L3VNI]), got %d", r.Key, n)
+		}
+		ip := ""
+		if r.IP.IsValid() {
+			ip = r.IP.Unmap().String()
+		}
+		// Labels are written raw: the VNI in all 24 bits (RFC 8365 §5.1.3).
+		labels := append([]uint32(nil), r.Labels...)
+		return bgp.NewEVPNMacIPAdvertisementRoute(rd, esi, r.EthTag, r.MAC.String(), ip, labels), nil
+	case evpn.RouteTypeIMET:
+		if !r.IP.IsValid() {
+			return nil, fmt.Errorf("encode %s: an inclusive multicast route needs the originating router's IP", r.Key)
+		}
+		return bgp.NewEVPNMulticastEthernetTagRoute(rd, r.EthTag, r.IP.Unmap().String()), nil
+	case evpn.RouteTypeIPPrefix:
+		p := r.Prefix
+		if !p.IsValid() {
+			return nil, fmt.Errorf("encode %s: an IP prefix route needs a prefix", r.Key)
+		}
+		p = netip.PrefixFrom(p.Addr().Unmap(), p.Bits()).Masked()
+		gw := r.GatewayIP
+		if !gw.IsValid() {
+			if p.Addr().Is4() {
+				gw = netip.IPv4Unspecified()
+			} else {
+				gw = netip.IPv6Unspecified()
+			}
+		}
+		if gw.Unmap().Is4() != p.Addr().Is4() {
+			return nil, fmt.Errorf("encode %s: gateway %s and prefix are of different address families", r.Key, gw)
+		}
+		var label uint32
+		if len(r.Labels) > 0 {
+			label = r.Labels[0]
+		}
+		return bgp.NewEVPNIPPrefixRoute(rd, esi, r.EthTag, uint8(p.Bits()), p.Addr().String(), gw.Unmap().String(), label), nil
+	}
+	return nil, fmt.Errorf("encode %s: %w: route type %d", r.Key, ErrUnsupported, r.Type)
+}
+
+func toRD(rd evpn.RD) (bgp.RouteDistinguisherInterface, error) {
+	switch rd.Type {
+	case evpn.RDTypeAS2:
+		if rd.Admin > 0xffff {
+			return nil, fmt.Errorf("RD %s: a type-0 RD has a 2-octet ASN", rd)
+		}
+		return bgp.NewRouteDistinguisherTwoOctetAS(uint16(rd.Admin), rd.Number), nil
+	case evpn.RDTypeIPv4:
+		if rd.Number > 0xffff {
+			return nil, fmt.Errorf("RD %s: a type-1 RD has a 2-octet number", rd)
+		}
+		var a [4]byte
+		binary.BigEndian.PutUint32(a[:], rd.Admin)
+		return bgp.NewRouteDistinguisherIPAddressAS(netip.AddrFrom4(a).String(), uint16(rd.Number)), nil
+	case evpn.RDTypeAS4:
+		if rd.Number > 0xffff {
+			return nil, fmt.Errorf("RD %s: a type-2 RD has a 2-octet number", rd)
+		}
+		return bgp.NewRouteDistinguisherFourOctetAS(rd.Admin, uint16(rd.Number)), nil
+	}
+	return nil, fmt.Errorf("%w: RD type %d", ErrUnsupported, rd.Type)
+}
+
+func toESI(e evpn.ESI) bgp.EthernetSegmentIdentifier {
+	return bgp.EthernetSegmentIdentifier{Type: bgp.ESIType(e[0]), Value: append([]byte(nil), e[1:]...)}
+}
+
+// extCommunities orders the communities as FRR does when it originates a
+// route: encapsulation, RTs, MAC mobility, router's MAC, default gateway.
+func extCommunities(r *evpn.Route) []bgp.ExtendedCommunityInterface {
+	ecs := make([]bgp.ExtendedCommunityInterface, 0, 2+len(r.RTs)+3)
+	encap := r.Encap
+	if encap == 0 {
+		encap = evpn.TunnelTypeVXLAN
+	}
+	ecs = append(ecs, bgp.NewEncapExtended(bgp.TunnelType(encap)))
+	for _, rt := range r.RTs {
+		if rt.IPv4 {
+			var a [4]byte
+			binary.BigEndian.PutUint32(a[:], rt.Admin)
+			ecs = append(ecs, bgp.NewIPv4AddressSpecificExtended(bgp.EC_SUBTYPE_ROUTE_TARGET, netip.AddrFrom4(a).String(), uint16(rt.Value), true))
+		} else {
+			ecs = append(ecs, bgp.NewTwoOctetAsSpecificExtended(bgp.EC_SUBTYPE_ROUTE_TARGET, uint16(rt.Admin), rt.Value, true))
+		}
+	}
+	// Always explicit when evpnd has a sequence: left out, GoBGP would
+	// assign its own (0 where RFC 7432 §15 expects 1).
+	if r.Type == evpn.RouteTypeMACIP && (r.Mobility || r.Seq > 0 || r.Sticky) {
+		ecs = append(ecs, bgp.NewMacMobilityExtended(r.Seq, r.Sticky))
+	}
+	if r.HasRMAC {
+		ecs = append(ecs, bgp.NewRoutersMacExtended(r.RouterMAC.String()))
+	}
+	if r.DefaultGW {
+		ecs = append(ecs, bgp.NewDefaultGatewayExtended())
+	}
+	return ecs
+}
+
+func toPMSI(r *evpn.Route) (*bgp.PathAttributePmsiTunnel, error) {
+	p := r.PMSI
+	if p.Label > maxLabel {
+		return nil, fmt.Errorf("encode %s: PMSI label %d does not fit 24 bits", r.Key, p.Label)
+	}
+	typ := p.Type
+	if typ == 0 {
+		typ = evpn.PMSIIngressReplication
+	}
+	if typ != evpn.PMSIIngressReplication {
+		return nil, fmt.Errorf("encode %s: %w: PMSI tunnel type %d (only ingress replication, 6)", r.Key, ErrUnsupported, typ)
+	}
+	ep := p.Endpoint
+	if !ep.IsValid() {
+		ep = r.IP
+	}
+	if !ep.IsValid() {
+		return nil, fmt.Errorf("encode %s: PMSI tunnel without an endpoint", r.Key)
+	}
+	return bgp.NewPathAttributePmsiTunnel(bgp.PMSI_TUNNEL_TYPE_INGRESS_REPL, p.Flags&0x01 != 0, p.Label,
+		bgp.NewIngressReplTunnelID(ep.Unmap().String())), nil
+}
+
+// FromPath decodes a GoBGP API path (as WatchEvent and ListPath deliver it,
+// or as ToPath builds it). Only the attributes evpnd uses are decoded. A
+// withdrawal GoBGP reports carries the attributes of the path withdrawn, so
+// its next hop (the VTEP that withdrew) is known too.
+func FromPath(p *api.Path) (*evpn.Route, error) {
+	if p == nil {
+		return nil, errors.New("decode: nil path")
+	}
+	nlri, err := apiutil.GetNativeNlri(p)
+	if err != nil {
+		return nil, fmt.Errorf("decode path NLRI: %w", err)
+	}
+	if len(p.GetPattrsBinary()) > 0 {
+		attrs, err := apiutil.GetNativePathAttributes(p)
+		if err != nil {
+			return nil, fmt.Errorf("decode path attributes of %s: %w", nlri, err)
+		}
+		return FromNative(nlri, attrs)
+	}
+	attrs := make([]bgp.PathAttributeInterface, 0, 4)
+	var nextHop string
+	for _, an := range p.GetPattrs() {
+		// Skip by type name what evpnd does not use (ORIGIN, AS_PATH,
+		// LOCAL_PREF, CLUSTER_LIST...) rather than unmarshal it.
+		switch name := an.GetTypeUrl()[strings.LastIndexByte(an.GetTypeUrl(), '.')+1:]; name {
+		case "MpReachNLRIAttribute":
+			// Its NLRIs are the one above again: read the next hop only.
+			var mp api.MpReachNLRIAttribute
+			if err := an.UnmarshalTo(&mp); err != nil {
+				return nil, fmt.Errorf("decode MP_REACH_NLRI of %s: %w", nlri, err)
+			}
+			if len(mp.GetNextHops()) > 0 {
+				nextHop = mp.GetNextHops()[0]
+			}
+		case "ExtendedCommunitiesAttribute", "OriginatorIdAttribute", "PmsiTunnelAttribute", "NextHopAttribute":
+			a, err := apiutil.UnmarshalAttribute(an)
+			if err != nil {
+				return nil, fmt.Errorf("decode %s of %s: %w", name, nlri, err)
+			}
+			attrs = append(attrs, a)
+		}
+	}
+	r, err := FromNative(nlri, attrs)
+	if err != nil {
+		return nil, err
+	}
+	if nextHop != "" {
+		nh, err := netip.ParseAddr(nextHop)
+		if err != nil {
+			return nil, fmt.Errorf("decode %s: next hop %q: %w", r.Key, nextHop, err)
+		}
+		r.NextHop = nh.Unmap()
+	}
+	return r, nil
+}
+
+// FromNative decodes an EVPN NLRI and its path attributes (attrs may be
+// nil, as for a withdrawal). Attributes evpnd does not use are ignored; so
+// are route targets it cannot represent (4-octet-AS form).
+func FromNative(nlri bgp.AddrPrefixInterface, attrs []bgp.PathAttributeInterface) (*evpn.Route, error) {
+	n, ok := nlri.(*bgp.EVPNNLRI)
+	if !ok || n == nil {
+		return nil, fmt.Errorf("decode: %T is not an EVPN NLRI", nlri)
+	}
+	r := &evpn.Route{}
+	if err := fromNLRI(r, n); err != nil {
+		return nil, err
+	}
+	for _, a := range attrs {
+		if err := fromAttr(r, a); err != nil {
+			return nil, fmt.Errorf("decode %s: %w", r.Key, err)
+		}
+	}
+	return r, nil
+}
+
+func fromNLRI(r *evpn.Route, n *bgp.EVPNNLRI) error {
+	var err error
+	switch d := n.RouteTypeData.(type) {
+	case *bgp.EVPNMacIPAdvertisementRoute:
+		r.Type = evpn.RouteTypeMACIP
+		if r.RD, err = fromRD(d.RD); err != nil {
+			return err
+		}
+		r.ESI = fromESI(d.ESI)
+		r.EthTag = d.ETag
+		mac, ok := evpn.MACFrom(d.MacAddress)
+		if !ok || d.MacAddressLength != 48 {
+			return fmt.Errorf("decode type-2 rd %s: MAC length %d bits, want 48", r.RD, d.MacAddressLength)
+		}
+		r.MAC = mac
+		if len(d.IPAddress) > 0 {
+			if r.IP, err = addrFrom(d.IPAddress); err != nil {
+				return fmt.Errorf("decode type-2 %s: %w", r.Key, err)
+			}
+		}
+		if n := len(d.Labels); n < 1 || n > 2 {
+			return fmt.Errorf("decode type-2 %s: %d labels, want 1 or 2", r.Key, n)
+		}
+		r.Labels = append([]uint32(nil), d.Labels...)
+	case *bgp.EVPNMulticastEthernetTagRoute:
+		r.Type = evpn.RouteTypeIMET
+		if r.RD, err = fromRD(d.RD); err != nil {
+			return err
+		}
+		r.EthTag = d.ETag
+		if r.IP, err = addrFrom(d.IPAddress); err != nil {
+			return fmt.Errorf("decode type-3 rd %s: originator: %w", r.RD, err)
+		}
+	case *bgp.EVPNIPPrefixRoute:
+		r.Type = evpn.RouteTypeIPPrefix
+		if r.RD, err = fromRD(d.RD); err != nil {
+			return err
+		}
+		r.ESI = fromESI(d.ESI)
+		r.EthTag = d.ETag
+		ip, err := addrFrom(d.IPPrefix)
+		if err != nil {
+			return fmt.Errorf("decode type-5 rd %s: prefix: %w", r.RD, err)
+		}
+		if int(d.IPPrefixLength) > ip.BitLen() {
+			return fmt.Errorf("decode type-5 rd %s: prefix length %d exceeds %d", r.RD, d.IPPrefixLength, ip.BitLen())
+		}
+		r.Prefix = netip.PrefixFrom(ip, int(d.IPPrefixLength))
+		// A zero gateway means "no overlay index" (RFC 9136 §3.1): keep it
+		// unset so that it round-trips with routes evpnd builds.
+		if len(d.GWIPAddress) > 0 {
+			gw, err := addrFrom(d.GWIPAddress)
+			if err != nil {
+				return fmt.Errorf("decode type-5 %s: gateway: %w", r.Key, err)
+			}
+			if !gw.IsUnspecified() {
+				r.GatewayIP = gw
+			}
+		}
+		r.Labels = []uint32{d.Label}
+	case nil:
+		return fmt.Errorf("decode: %w: EVPN route type %d", ErrUnsupported, n.RouteType)
+	default:
+		return fmt.Errorf("decode: %w: EVPN route type %d (%T)", ErrUnsupported, n.RouteType, d)
+	}
+	return nil
+}
+
+func fromRD(rd bgp.RouteDistinguisherInterface) (evpn.RD, error) {
+	switch v := rd.(type) {
+	case *bgp.RouteDistinguisherTwoOctetAS:
+		return evpn.RD{Type: evpn.RDTypeAS2, Admin: uint32(v.Admin), Number: v.Assigned}, nil
+	case *bgp.RouteDistinguisherIPAddressAS:
+		ip4 := v.Admin.To4()
+		if ip4 == nil {
+			return evpn.RD{}, fmt.Errorf("decode: malformed type-1 RD %v", v.Admin)
+		}
+		return evpn.RD{Type: evpn.RDTypeIPv4, Admin: binary.BigEndian.Uint32(ip4), Number: uint32(v.Assigned)}, nil
+	case *bgp.RouteDistinguisherFourOctetAS:
+		return evpn.RD{Type: evpn.RDTypeAS4, Admin: v.Admin, Number: uint32(v.Assigned)}, nil
+	case nil:
+		return evpn.RD{}, errors.New("decode: route without an RD")
+	}
+	return evpn.RD{}, fmt.Errorf("decode: %w: RD %v", ErrUnsupported, rd)
+}
+
+func fromESI(e bgp.EthernetSegmentIdentifier) evpn.ESI {
+	var out evpn.ESI
+	out[0] = byte(e.Type)
+	copy(out[1:], e.Value)
+	return out
+}
+
+func addrFrom(ip net.IP) (netip.Addr, error) {
+	a, ok := netip.AddrFromSlice(ip)
+	if !ok {
+		return netip.Addr{}, fmt.Errorf("malformed IP address of %d bytes", len(ip))
+	}
+	return a.Unmap(), nil
+}
+
+func fromAttr(r *evpn.Route, a bgp.PathAttributeInterface) error {
+	var err error
+	switch v := a.(type) {
+	case *bgp.PathAttributeMpReachNLRI:
+		if v.AFI == bgp.AFI_L2VPN && v.SAFI == bgp.SAFI_EVPN && len(v.Nexthop) > 0 {
+			if r.NextHop, err = addrFrom(v.Nexthop); err != nil {
+				return fmt.Errorf("next hop: %w", err)
+			}
+		}
+	case *bgp.PathAttributeNextHop:
+		if !r.NextHop.IsValid() && len(v.Value) > 0 {
+			if r.NextHop, err = addrFrom(v.Value); err != nil {
+				return fmt.Errorf("next hop: %w", err)
+			}
+		}
+	case *bgp.PathAttributeOriginatorId:
+		if r.Originator, err = addrFrom(v.Value); err != nil {
+			return fmt.Errorf("originator id: %w", err)
+		}
+	case *bgp.PathAttributeExtendedCommunities:
+		for _, ec := range v.Value {
+			if err := fromExtCommunity(r, ec); err != nil {
+				return err
+			}
+		}
+	case *bgp.PathAttributePmsiTunnel:
+		p := &evpn.PMSI{Type: uint8(v.TunnelType), Label: v.Label}
+		if v.IsLeafInfoRequired {
+			p.Flags |= 0x01
+		}
+		if id, ok := v.TunnelID.(*bgp.IngressReplTunnelID); ok && len(id.Value) > 0 {
+			if p.Endpoint, err = addrFrom(id.Value); err != nil {
+				return fmt.Errorf("PMSI endpoint: %w", err)
+			}
+		}
+		r.PMSI = p
+	}
+	return nil
+}
+
+func fromExtCommunity(r *evpn.Route, ec bgp.ExtendedCommunityInterface) error {
+	switch v := ec.(type) {
+	case *bgp.TwoOctetAsSpecificExtended:
+		if v.SubType == bgp.EC_SUBTYPE_ROUTE_TARGET && v.IsTransitive {
+			r.RTs = append(r.RTs, evpn.RT{Admin: uint32(v.AS), Value: v.LocalAdmin})
+		}
+	case *bgp.IPv4AddressSpecificExtended:
+		if v.SubType == bgp.EC_SUBTYPE_ROUTE_TARGET && v.IsTransitive {
+			ip4 := v.IPv4.To4()
+			if ip4 == nil {
+				return fmt.Errorf("malformed IPv4 route target %v", v.IPv4)
+			}
+			r.RTs = append(r.RTs, evpn.RT{IPv4: true, Admin: binary.BigEndian.Uint32(ip4), Value: uint32(v.LocalAdmin)})
+		}
+	case *bgp.EncapExtended:
+		r.Encap = uint16(v.TunnelType)
+	case *bgp.MacMobilityExtended:
+		r.Mobility, r.Seq, r.Sticky = true, v.Sequence, v.IsSticky
+	case *bgp.RouterMacExtended:
+		mac, ok := evpn.MACFrom(v.Mac)
+		if !ok {
+			return fmt.Errorf("malformed router's MAC %v", v.Mac)
+		}
+		r.RouterMAC, r.HasRMAC = mac, true
+	case *bgp.DefaultGatewayExtended:
+		r.DefaultGW = true
+	}
+	return nil
+}
+
+// DecodeUpdate decodes a whole BGP UPDATE message (marker included) into the
+// EVPN routes of its MP_REACH_NLRI and MP_UNREACH_NLRI attributes (AFI 25,
+// SAFI 70). Other address families are ignored; an End-of-RIB yields no
+// updates. Routes that fail to decode are left out and reported in the
+// joined error, so the returned updates are usable even when err != nil.
+// Malformed input never panics.
+func DecodeUpdate(msg []byte) (ups []Update, err error) {
+	defer func() {
+		// GoBGP's parser indexes some fields without bounds checks.
+		if p := recover(); p != nil {
+			ups, err = nil, fmt.Errorf("decode UPDATE: malformed message: %v", p)
+		}
+	}()
+	if len(msg) < bgp.BGP_HEADER_LENGTH {
+		return nil, fmt.Errorf("decode UPDATE: %d bytes is shorter than a BGP header", len(msg))
+	}
+	for _, b := range msg[:16] {
+		if b != 0xff {
+			return nil, errors.New("decode UPDATE: marker is not all ones (RFC 4271 §4.1)")
+		}
+	}
+	m, err := bgp.ParseBGPMessage(msg)
+	if err != nil {
+		return nil, fmt.Errorf("decode UPDATE: %w", err)
+	}
+	u, ok := m.Body.(*bgp.BGPUpdate)
+	if !ok {
+		return nil, fmt.Errorf("decode UPDATE: message type %d is not an UPDATE", m.Header.Type)
+	}
+	var errs []error
+	for _, a := range u.PathAttributes {
+		switch v := a.(type) {
+		case *bgp.PathAttributeMpReachNLRI:
+			if v.AFI != bgp.AFI_L2VPN || v.SAFI != bgp.SAFI_EVPN {
+				continue
+			}
+			for _, n := range v.Value {
+				r, err := FromNative(n, u.PathAttributes)
+				if err != nil {
+					errs = append(errs, err)
+					continue
+				}
+				ups = append(ups, Update{Route: r})
+			}
+		case *bgp.PathAttributeMpUnreachNLRI:
+			if v.AFI != bgp.AFI_L2VPN || v.SAFI != bgp.SAFI_EVPN {
+				continue
+			}
+			for _, n := range v.Value {
+				r, err := FromNative(n, nil)
+				if err != nil {
+					errs = append(errs, err)
+					continue
+				}
+				ups = append(ups, Update{Route: r, Withdraw: true})
+			}
+		}
+	}
+	return ups, errors.Join(errs...)
+}

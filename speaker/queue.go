@@ -1,0 +1,141 @@
+package speaker
+
+import (
+	"net/netip"
+	"sync"
+
+	"github.com/evpnd/evpnd/speaker/evpn"
+)
+
+// EventType says what an Event reports.
+type EventType uint8
+
+const (
+	// EventRoute: the best path for Route.Key from a peer changed
+	// (Withdraw false) or no remote path is left for it (Withdraw true).
+	EventRoute EventType = iota + 1
+	// EventPeer: the BGP session with Peer changed state.
+	EventPeer
+	// EventEndOfRIB: Peer sent End-of-RIB for Family (RFC 4724 §2).
+	EventEndOfRIB
+)
+
+func (t EventType) String() string {
+	switch t {
+	case EventRoute:
+		return "route"
+	case EventPeer:
+		return "peer"
+	case EventEndOfRIB:
+		return "end-of-rib"
+	}
+	return "unknown"
+}
+
+// Event is what Watch delivers.
+type Event struct {
+	Type EventType
+
+	// EventRoute. For a withdrawal, Route is the route withdrawn as GoBGP
+	// last held it (so Route.VTEP() says which VTEP withdrew), or only its
+	// Key when our own path replaced it as best; Route.Key identifies it.
+	Route    *evpn.Route
+	Withdraw bool
+	// Stale: GoBGP retains this route from a restarting peer until the
+	// peer's End-of-RIB or its restart time (RFC 4724 §4.2); keep using it.
+	// GoBGP emits no event when it marks a peer's routes stale (the best
+	// path does not change): a peer that restarts gracefully shows as an
+	// EventPeer leaving Established, with Peers reporting PeerRestarting,
+	// and its routes stay until withdrawn. Stale is only set when such a
+	// route is reported again for another reason.
+	Stale bool
+
+	// The neighbour: for EventRoute the one the path was learned from (for
+	// a withdrawal, the one of the route withdrawn).
+	Peer    netip.Addr
+	PeerASN uint32
+
+	State  PeerState // EventPeer
+	Family Family    // EventEndOfRIB
+}
+
+// eventQueue hands decoded events from the decoder goroutine to the
+// delivery goroutine. It is unbounded but coalesces route events per key:
+// a newer event for a key still pending replaces the older one in place.
+// Replacing in place only ever moves news earlier, never later than an
+// event queued after it, so an End-of-RIB is never delivered before a route
+// the peer sent ahead of it. Peer and End-of-RIB events are not coalesced.
+type eventQueue struct {
+	mu    sync.Mutex
+	items []Event
+	index map[evpn.Key]int
+	wake  chan struct{}
+}
+
+func newEventQueue() *eventQueue {
+	return &eventQueue{index: make(map[evpn.Key]int), wake: make(chan struct{}, 1)}
+}
+
+func (q *eventQueue) push(evs []Event) {
+	if len(evs) == 0 {
+		return
+	}
+	q.mu.Lock()
+	for _, ev := range evs {
+		if ev.Type == EventRoute {
+			if i, ok := q.index[ev.Route.Key]; ok {
+				q.items[i] = ev
+				continue
+			}
+			q.index[ev.Route.Key] = len(q.items)
+		}
+		q.items = append(q.items, ev)
+	}
+	q.mu.Unlock()
+	select {
+	case q.wake <- struct{}{}:
+	default:
+	}
+}
+
+// take returns every pending event, oldest first, and empties the queue.
+func (q *eventQueue) take() []Event {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	items := q.items
+	q.items = nil
+	if len(q.index) > 4096 {
+		q.index = make(map[evpn.Key]int) // let a burst's map go
+	} else {
+		clear(q.index)
+	}
+	return items
+}
+
+// fifo is an unbounded queue of raw items with a wake-up channel of one:
+// push never blocks, so it is safe in a GoBGP callback.
+type fifo[T any] struct {
+	mu    sync.Mutex
+	items []T
+	wake  chan struct{}
+}
+
+func newFIFO[T any]() *fifo[T] { return &fifo[T]{wake: make(chan struct{}, 1)} }
+
+func (q *fifo[T]) push(v T) {
+	q.mu.Lock()
+	q.items = append(q.items, v)
+	q.mu.Unlock()
+	select {
+	case q.wake <- struct{}{}:
+	default:
+	}
+}
+
+func (q *fifo[T]) take() []T {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	items := q.items
+	q.items = nil
+	return items
+}

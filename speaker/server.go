@@ -1,0 +1,578 @@
+package speaker
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/netip"
+	"slices"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+
+	api "github.com/osrg/gobgp/v3/api"
+	"github.com/osrg/gobgp/v3/pkg/server"
+
+	"github.com/evpnd/evpnd/speaker/evpn"
+)
+
+const (
+	bgpPort          = 179
+	exportPolicyName = "evpnd-export"
+	maxRestartTime   = 4095 * time.Second // 12 bits (RFC 4724 §3)
+)
+
+var errStopped = errors.New("BGP speaker is stopped")
+
+// Server is an embedded GoBGP instance speaking l2vpn-evpn.
+type Server struct {
+	cfg Config
+	log *slog.Logger
+	bgp *server.BgpServer
+
+	life     context.Context // cancelled by Stop: ends every watch
+	stopLife context.CancelFunc
+	watches  sync.WaitGroup
+
+	// skipExportPolicy leaves GoBGP's next-hop handling alone (tests only:
+	// it shows what the export policy is for).
+	skipExportPolicy bool
+
+	mu        sync.Mutex
+	started   bool
+	stopped   bool
+	neighbors map[netip.Addr]Neighbor
+	dynamic   []DynamicNeighbor
+}
+
+// New validates cfg and creates the server. Nothing runs until Start.
+func New(cfg Config) (*Server, error) {
+	if !cfg.RouterID.Is4() {
+		return nil, fmt.Errorf("speaker: router-id %v must be an IPv4 address", cfg.RouterID)
+	}
+	if cfg.ASN == 0 {
+		return nil, errors.New("speaker: the local ASN must not be 0")
+	}
+	if cfg.ListenPort < -1 || cfg.ListenPort > 65535 {
+		return nil, fmt.Errorf("speaker: listen port %d: want 1-65535, 0 for 179 or -1 not to listen", cfg.ListenPort)
+	}
+	if cfg.ListenPort == 0 {
+		cfg.ListenPort = bgpPort
+	}
+	if cfg.ConnectRetry < 0 || cfg.HoldTime < 0 || (cfg.HoldTime > 0 && cfg.HoldTime < 3*time.Second) {
+		return nil, fmt.Errorf("speaker: timers: connect retry %v, hold time %v: want positive values, a hold time of at least 3 s (RFC 4271 §4.2)", cfg.ConnectRetry, cfg.HoldTime)
+	}
+	if cfg.RestartTime < 0 || cfg.RestartTime > maxRestartTime {
+		return nil, fmt.Errorf("speaker: graceful restart time %v: at most %v", cfg.RestartTime, maxRestartTime)
+	}
+	if !cfg.ClusterID.IsValid() {
+		cfg.ClusterID = cfg.RouterID
+	}
+	if !cfg.ClusterID.Is4() {
+		return nil, fmt.Errorf("speaker: cluster-id %v must be an IPv4 address", cfg.ClusterID)
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	vteps := make([]netip.Addr, 0, len(cfg.LocalVTEPs))
+	for _, v := range cfg.LocalVTEPs {
+		vteps = append(vteps, v.Unmap())
+	}
+	cfg.LocalVTEPs = vteps
+	s := &Server{
+		cfg:       cfg,
+		log:       cfg.Logger,
+		neighbors: make(map[netip.Addr]Neighbor),
+	}
+	s.life, s.stopLife = context.WithCancel(context.Background())
+	s.bgp = server.NewBgpServer(server.LoggerOption(&gobgpLogger{l: cfg.Logger.With("component", "gobgp")}))
+	return s, nil
+}
+
+// Start runs the BGP instance and installs evpnd's export policy.
+func (s *Server) Start(ctx context.Context) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.stopped {
+		return errStopped
+	}
+	if s.started {
+		return errors.New("speaker: already started")
+	}
+	// NOTE: GoBGP v3's Serve loop never returns; it lives as long as the
+	// process (StopBgp only tears the sessions and listeners down).
+	go s.bgp.Serve()
+	g := &api.Global{
+		Asn:             s.cfg.ASN,
+		RouterId:        s.cfg.RouterID.String(),
+		ListenPort:      s.cfg.ListenPort,
+		ListenAddresses: s.cfg.ListenAddresses,
+	}
+	if err := s.bgp.StartBgp(ctx, &api.StartBgpRequest{Global: g}); err != nil {
+		return fmt.Errorf("speaker: start BGP (AS %d, router-id %s, port %d): %w", s.cfg.ASN, s.cfg.RouterID, s.cfg.ListenPort, err)
+	}
+	if !s.skipExportPolicy {
+		if err := s.installExportPolicy(ctx); err != nil {
+			_ = s.bgp.StopBgp(ctx, &api.StopBgpRequest{})
+			return err
+		}
+	}
+	s.started = true
+	s.log.Info("BGP speaker started", "asn", s.cfg.ASN, "router_id", s.cfg.RouterID,
+		"listen_port", s.cfg.ListenPort, "graceful_restart", s.cfg.GracefulRestart, "restarting", s.cfg.Restarting)
+	return nil
+}
+
+// installExportPolicy keeps EVPN next hops unchanged towards every peer.
+// GoBGP rewrites the next hop of routes it did not originate to its own
+// session address on eBGP (internal/pkg/table/path.go UpdatePathAttrs);
+// for EVPN the next hop is the VTEP and must survive a spine or an eBGP
+// hop. On iBGP (reflection) and for locally originated routes with an
+// explicit next hop the action changes nothing. The condition on the
+// address family leaves room for an ipv4-unicast underlay with next-hop
+// self.
+func (s *Server) installExportPolicy(ctx context.Context) error {
+	p := &api.Policy{
+		Name: exportPolicyName,
+		Statements: []*api.Statement{{
+			Name:       exportPolicyName + "-evpn-nexthop-unchanged",
+			Conditions: &api.Conditions{AfiSafiIn: []*api.Family{FamilyL2VPNEVPN.api()}},
+			Actions: &api.Actions{
+				RouteAction: api.RouteAction_ACCEPT,
+				Nexthop:     &api.NexthopAction{Unchanged: true},
+			},
+		}},
+	}
+	if err := s.bgp.AddPolicy(ctx, &api.AddPolicyRequest{Policy: p}); err != nil {
+		return fmt.Errorf("speaker: add export policy: %w", err)
+	}
+	a := &api.PolicyAssignment{
+		Name:          "global",
+		Direction:     api.PolicyDirection_EXPORT,
+		Policies:      []*api.Policy{{Name: exportPolicyName}},
+		DefaultAction: api.RouteAction_ACCEPT,
+	}
+	if err := s.bgp.AddPolicyAssignment(ctx, &api.AddPolicyAssignmentRequest{Assignment: a}); err != nil {
+		return fmt.Errorf("speaker: assign export policy: %w", err)
+	}
+	return nil
+}
+
+func (s *Server) usable() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.stopped {
+		return errStopped
+	}
+	if !s.started {
+		return errors.New("speaker: not started: call Start first")
+	}
+	return nil
+}
+
+func (f Family) api() *api.Family {
+	switch f {
+	case FamilyIPv4Unicast:
+		return &api.Family{Afi: api.Family_AFI_IP, Safi: api.Family_SAFI_UNICAST}
+	default:
+		return &api.Family{Afi: api.Family_AFI_L2VPN, Safi: api.Family_SAFI_EVPN}
+	}
+}
+
+func (s *Server) afiSafis(fams []Family) ([]*api.AfiSafi, error) {
+	if len(fams) == 0 {
+		fams = []Family{FamilyL2VPNEVPN}
+	}
+	out := make([]*api.AfiSafi, 0, len(fams))
+	seen := map[Family]bool{}
+	for _, f := range fams {
+		if f != FamilyL2VPNEVPN && f != FamilyIPv4Unicast {
+			return nil, fmt.Errorf("address family %d: want l2vpn-evpn or ipv4-unicast", f)
+		}
+		if seen[f] {
+			continue
+		}
+		seen[f] = true
+		out = append(out, &api.AfiSafi{
+			Config: &api.AfiSafiConfig{Family: f.api(), Enabled: true},
+			MpGracefulRestart: &api.MpGracefulRestart{
+				Config: &api.MpGracefulRestartConfig{Enabled: s.cfg.GracefulRestart},
+			},
+		})
+	}
+	return out, nil
+}
+
+func (s *Server) gracefulRestart() *api.GracefulRestart {
+	if !s.cfg.GracefulRestart {
+		return nil
+	}
+	s.mu.Lock()
+	restarting := s.cfg.Restarting
+	s.mu.Unlock()
+	return &api.GracefulRestart{
+		Enabled:         true,
+		RestartTime:     uint32(s.cfg.RestartTime / time.Second),
+		LocalRestarting: restarting,
+	}
+}
+
+func (s *Server) timers() *api.Timers {
+	if s.cfg.ConnectRetry == 0 && s.cfg.HoldTime == 0 {
+		return nil
+	}
+	secs := func(d time.Duration) uint64 { return uint64((d + time.Second - 1) / time.Second) }
+	c := &api.TimersConfig{ConnectRetry: secs(s.cfg.ConnectRetry), HoldTime: secs(s.cfg.HoldTime)}
+	c.KeepaliveInterval = c.HoldTime / 3
+	return &api.Timers{Config: c}
+}
+
+func (s *Server) routeReflector(client bool, peerASN uint32) (*api.RouteReflector, error) {
+	if !client {
+		return nil, nil
+	}
+	if !s.cfg.RouteReflector {
+		return nil, errors.New("a route-reflector client needs Config.RouteReflector")
+	}
+	if peerASN != s.cfg.ASN {
+		return nil, fmt.Errorf("a route-reflector client must be iBGP: peer AS %d, local AS %d", peerASN, s.cfg.ASN)
+	}
+	return &api.RouteReflector{RouteReflectorClient: true, RouteReflectorClusterId: s.cfg.ClusterID.String()}, nil
+}
+
+// EndRestart ends the restarting state of Config.Restarting for neighbours
+// added from now on: call it once the restart is over (every peer's
+// End-of-RIB seen, or the caller's timeout). Neighbours already added keep
+// what GoBGP negotiated with them.
+func (s *Server) EndRestart() {
+	s.mu.Lock()
+	s.cfg.Restarting = false
+	s.mu.Unlock()
+}
+
+// AddNeighbor configures a peer; GoBGP then dials it (unless Passive) and
+// accepts its connections.
+func (s *Server) AddNeighbor(ctx context.Context, n Neighbor) error {
+	if err := s.usable(); err != nil {
+		return err
+	}
+	if !n.Address.IsValid() || n.ASN == 0 {
+		return fmt.Errorf("speaker: add neighbor %v: want an address and a non-zero AS", n.Address)
+	}
+	n.Address = n.Address.Unmap()
+	if n.Port == 0 {
+		n.Port = bgpPort
+	}
+	fams, err := s.afiSafis(n.Families)
+	if err != nil {
+		return fmt.Errorf("speaker: add neighbor %s: %w", n.Address, err)
+	}
+	rr, err := s.routeReflector(n.RRClient, n.ASN)
+	if err != nil {
+		return fmt.Errorf("speaker: add neighbor %s: %w", n.Address, err)
+	}
+	t := &api.Transport{RemotePort: uint32(n.Port), PassiveMode: n.Passive}
+	if n.LocalAddress.IsValid() {
+		t.LocalAddress = n.LocalAddress.Unmap().String()
+	}
+	p := &api.Peer{
+		Conf:            &api.PeerConf{NeighborAddress: n.Address.String(), PeerAsn: n.ASN, Description: n.Description},
+		Transport:       t,
+		AfiSafis:        fams,
+		GracefulRestart: s.gracefulRestart(),
+		RouteReflector:  rr,
+		Timers:          s.timers(),
+	}
+	if err := s.bgp.AddPeer(ctx, &api.AddPeerRequest{Peer: p}); err != nil {
+		return fmt.Errorf("speaker: add neighbor %s AS %d: %w", n.Address, n.ASN, err)
+	}
+	s.mu.Lock()
+	s.neighbors[n.Address] = n
+	s.mu.Unlock()
+	s.log.Info("BGP neighbor added", "peer", n.Address, "peer_asn", n.ASN, "rr_client", n.RRClient)
+	return nil
+}
+
+func dynamicGroupName(p netip.Prefix) string {
+	return "evpnd-dynamic-" + strings.NewReplacer(".", "-", ":", "-", "/", "_").Replace(p.String())
+}
+
+// AddDynamicNeighbor accepts sessions from any address in d.Prefix, through
+// a peer group created for it.
+func (s *Server) AddDynamicNeighbor(ctx context.Context, d DynamicNeighbor) error {
+	if err := s.usable(); err != nil {
+		return err
+	}
+	if !d.Prefix.IsValid() || d.ASN == 0 {
+		return fmt.Errorf("speaker: add dynamic neighbor %v: want a prefix and a non-zero AS", d.Prefix)
+	}
+	if s.cfg.ListenPort < 0 {
+		return fmt.Errorf("speaker: add dynamic neighbor %s: the speaker does not listen (ListenPort -1), so no peer can reach it", d.Prefix)
+	}
+	d.Prefix = d.Prefix.Masked()
+	fams, err := s.afiSafis(d.Families)
+	if err != nil {
+		return fmt.Errorf("speaker: add dynamic neighbor %s: %w", d.Prefix, err)
+	}
+	rr, err := s.routeReflector(d.RRClient, d.ASN)
+	if err != nil {
+		return fmt.Errorf("speaker: add dynamic neighbor %s: %w", d.Prefix, err)
+	}
+	name := dynamicGroupName(d.Prefix)
+	g := &api.PeerGroup{
+		Conf:            &api.PeerGroupConf{PeerGroupName: name, PeerAsn: d.ASN},
+		AfiSafis:        fams,
+		GracefulRestart: s.gracefulRestart(),
+		RouteReflector:  rr,
+		Timers:          s.timers(),
+	}
+	if err := s.bgp.AddPeerGroup(ctx, &api.AddPeerGroupRequest{PeerGroup: g}); err != nil {
+		return fmt.Errorf("speaker: add peer group for %s: %w", d.Prefix, err)
+	}
+	// GoBGP v3.37 dereferences the group without checking it exists and
+	// panics in its main loop: make sure it does first.
+	found := false
+	err = s.bgp.ListPeerGroup(ctx, &api.ListPeerGroupRequest{PeerGroupName: name}, func(pg *api.PeerGroup) {
+		found = found || pg.GetConf().GetPeerGroupName() == name
+	})
+	if err != nil || !found {
+		return fmt.Errorf("speaker: add dynamic neighbor %s: peer group %s missing after creation (%v)", d.Prefix, name, err)
+	}
+	dn := &api.DynamicNeighbor{Prefix: d.Prefix.String(), PeerGroup: name}
+	if err := s.bgp.AddDynamicNeighbor(ctx, &api.AddDynamicNeighborRequest{DynamicNeighbor: dn}); err != nil {
+		return fmt.Errorf("speaker: add dynamic neighbor %s: %w", d.Prefix, err)
+	}
+	s.mu.Lock()
+	s.dynamic = append(s.dynamic, d)
+	s.mu.Unlock()
+	s.log.Info("BGP dynamic neighbors added", "prefix", d.Prefix, "peer_asn", d.ASN, "rr_client", d.RRClient)
+	return nil
+}
+
+// Announce advertises routes, or replaces the advertisement with the same
+// key. GoBGP v3 takes one path per call; Announce keeps a few calls in
+// flight, in order per key. A failed route does not stop the others; the
+// errors are joined.
+func (s *Server) Announce(ctx context.Context, routes []*evpn.Route) error {
+	if err := s.usable(); err != nil {
+		return err
+	}
+	return s.each(ctx, routes, func(r *evpn.Route) error {
+		p, err := ToPath(r, false)
+		if err != nil {
+			return err
+		}
+		if _, err := s.bgp.AddPath(ctx, &api.AddPathRequest{TableType: api.TableType_GLOBAL, Path: p}); err != nil {
+			return fmt.Errorf("announce %s: %w", r.Key, err)
+		}
+		return nil
+	})
+}
+
+// pipeline is how many GoBGP calls each/Announce keeps in flight: GoBGP
+// serves them one at a time in its main loop, and a caller waiting for
+// each reply leaves the loop idle in between.
+const pipeline = 4
+
+// each runs op for every route on a few goroutines. Routes with the same
+// key go to the same goroutine, in order, so the last one wins as it would
+// sequentially.
+func (s *Server) each(ctx context.Context, routes []*evpn.Route, op func(*evpn.Route) error) error {
+	if len(routes) < 2*pipeline {
+		var errs []error
+		for _, r := range routes {
+			if err := ctx.Err(); err != nil {
+				return errors.Join(append(errs, err)...)
+			}
+			if r == nil {
+				errs = append(errs, errors.New("nil route"))
+				continue
+			}
+			if err := op(r); err != nil {
+				errs = append(errs, err)
+			}
+		}
+		return errors.Join(errs...)
+	}
+	var wg sync.WaitGroup
+	errs := make([][]error, pipeline)
+	for w := range pipeline {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for _, r := range routes {
+				if r == nil {
+					if w == 0 {
+						errs[w] = append(errs[w], errors.New("nil route"))
+					}
+					continue
+				}
+				if int(macHash(r)%pipeline) != w {
+					continue
+				}
+				if err := ctx.Err(); err != nil {
+					errs[w] = append(errs[w], err)
+					return
+				}
+				if err := op(r); err != nil {
+					errs[w] = append(errs[w], err)
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	return errors.Join(slices.Concat(errs...)...)
+}
+
+// Withdraw withdraws our routes with the keys of routes (other fields are
+// ignored). Withdrawing a route not announced is not an error. Each path
+// is deleted by value: GoBGP's deletion by UUID scans the whole RIB.
+func (s *Server) Withdraw(ctx context.Context, routes []*evpn.Route) error {
+	if err := s.usable(); err != nil {
+		return err
+	}
+	return s.each(ctx, routes, func(r *evpn.Route) error {
+		p, err := ToPath(r, true)
+		if err != nil {
+			return err
+		}
+		// Never send a nil Path: GoBGP would delete every local path.
+		req := &api.DeletePathRequest{TableType: api.TableType_GLOBAL, Family: FamilyL2VPNEVPN.api(), Path: p}
+		if err := s.bgp.DeletePath(ctx, req); err != nil {
+			return fmt.Errorf("withdraw %s: %w", r.Key, err)
+		}
+		return nil
+	})
+}
+
+// Peers reports every configured and dynamic neighbour.
+func (s *Server) Peers(ctx context.Context) ([]PeerStatus, error) {
+	if err := s.usable(); err != nil {
+		return nil, err
+	}
+	var out []PeerStatus
+	now := time.Now()
+	err := s.bgp.ListPeer(ctx, &api.ListPeerRequest{}, func(p *api.Peer) {
+		addr := p.GetState().GetNeighborAddress() // set for dynamic peers too
+		if addr == "" {
+			addr = p.GetConf().GetNeighborAddress()
+		}
+		st := PeerStatus{
+			Address:     parseAddr(addr),
+			ASN:         p.GetState().GetPeerAsn(),
+			Description: p.GetConf().GetDescription(),
+			RouterID:    parseAddr(p.GetState().GetRouterId()),
+			State:       PeerState(p.GetState().GetSessionState()),
+		}
+		if st.ASN == 0 {
+			st.ASN = p.GetConf().GetPeerAsn()
+		}
+		if st.State == PeerStateEstablished {
+			if up := p.GetTimers().GetState().GetUptime(); up != nil {
+				st.Uptime = now.Sub(up.AsTime()).Truncate(time.Second)
+			}
+		}
+		st.PeerRestarting = p.GetGracefulRestart().GetPeerRestarting()
+		for _, a := range p.GetAfiSafis() {
+			f := a.GetConfig().GetFamily()
+			if f.GetAfi() != api.Family_AFI_L2VPN || f.GetSafi() != api.Family_SAFI_EVPN {
+				continue
+			}
+			st.Received, st.Accepted = a.GetState().GetReceived(), a.GetState().GetAccepted()
+			gr := a.GetMpGracefulRestart().GetState()
+			st.EORReceived = gr.GetEndOfRibReceived()
+			st.GracefulRestart = gr.GetEnabled() && gr.GetReceived() && gr.GetAdvertised()
+		}
+		out = append(out, st)
+	})
+	if err != nil {
+		return nil, fmt.Errorf("speaker: list peers: %w", err)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Address.Less(out[j].Address) })
+	return out, nil
+}
+
+// Stop ends every watch and the BGP instance.
+//
+// graceful=false sends a Cease NOTIFICATION on every session; peers flush
+// our routes at once. graceful=true drops the sessions without one (on
+// Linux, by shutting their sockets down, which the peer sees as the TCP
+// connection closing, exactly as when the process dies): peers that
+// negotiated graceful restart keep our routes, marked stale, for our
+// restart time (RFC 4724 §4.2). The Server cannot be started again.
+func (s *Server) Stop(ctx context.Context, graceful bool) error {
+	s.mu.Lock()
+	if s.stopped {
+		s.mu.Unlock()
+		return nil
+	}
+	s.stopped = true
+	started := s.started
+	s.mu.Unlock()
+
+	s.stopLife()
+	done := make(chan struct{})
+	go func() { s.watches.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-ctx.Done():
+		return fmt.Errorf("speaker: stop: watch callbacks still running: %w", ctx.Err())
+	}
+	if !started {
+		return nil
+	}
+	var errs []error
+	if graceful {
+		n, err := dropSessions(s.isSession)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("speaker: graceful stop: %w; peers will flush our routes", err))
+		}
+		s.log.Info("BGP sessions dropped without NOTIFICATION for graceful restart", "sessions", n)
+	}
+	if err := s.bgp.StopBgp(ctx, &api.StopBgpRequest{}); err != nil {
+		errs = append(errs, fmt.Errorf("speaker: stop BGP: %w", err))
+	}
+	s.log.Info("BGP speaker stopped", "graceful", graceful)
+	return errors.Join(errs...)
+}
+
+// isSession reports whether a TCP connection of this process is one of our
+// BGP sessions: to a neighbour's port, or from a neighbour (configured or
+// dynamic) to our listening port.
+func (s *Server) isSession(local, remote netip.AddrPort) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	ra := remote.Addr().Unmap()
+	listening := s.cfg.ListenPort > 0 && local.Port() == uint16(s.cfg.ListenPort)
+	if n, ok := s.neighbors[ra]; ok && (remote.Port() == n.Port || listening) {
+		return true
+	}
+	if listening {
+		for _, d := range s.dynamic {
+			if d.Prefix.Contains(ra) {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+func parseAddr(s string) netip.Addr {
+	a, err := netip.ParseAddr(s)
+	if err != nil {
+		return netip.Addr{}
+	}
+	return a.Unmap()
+}
+
+// macHash spreads routes over the pipeline; routes with one key share a
+// MAC (zero for types 3 and 5), so they stay on one goroutine.
+func macHash(r *evpn.Route) uint32 {
+	h := uint32(2166136261)
+	for _, b := range r.MAC {
+		h = (h ^ uint32(b)) * 16777619
+	}
+	return h
+}

@@ -1,0 +1,143 @@
+package speaker
+
+import (
+	"log/slog"
+	"net/netip"
+	"time"
+)
+
+// Family is a BGP address family a session carries.
+type Family uint8
+
+const (
+	FamilyL2VPNEVPN Family = iota + 1 // AFI 25 SAFI 70
+	// FamilyIPv4Unicast can be negotiated on a session (for a later
+	// underlay, RFC 7938 style); evpnd announces and watches nothing in it
+	// yet.
+	FamilyIPv4Unicast
+)
+
+func (f Family) String() string {
+	switch f {
+	case FamilyL2VPNEVPN:
+		return "l2vpn-evpn"
+	case FamilyIPv4Unicast:
+		return "ipv4-unicast"
+	}
+	return "unknown"
+}
+
+// PeerState is a BGP session state (RFC 4271 §8.2.2).
+type PeerState uint8
+
+const (
+	PeerStateUnknown PeerState = iota
+	PeerStateIdle
+	PeerStateConnect
+	PeerStateActive
+	PeerStateOpenSent
+	PeerStateOpenConfirm
+	PeerStateEstablished
+)
+
+func (s PeerState) String() string {
+	switch s {
+	case PeerStateIdle:
+		return "idle"
+	case PeerStateConnect:
+		return "connect"
+	case PeerStateActive:
+		return "active"
+	case PeerStateOpenSent:
+		return "opensent"
+	case PeerStateOpenConfirm:
+		return "openconfirm"
+	case PeerStateEstablished:
+		return "established"
+	}
+	return "unknown"
+}
+
+// Config configures the BGP instance.
+type Config struct {
+	RouterID netip.Addr // IPv4; also the ORIGINATOR_ID a route reflector puts on our routes
+	ASN      uint32
+	// ListenPort is the TCP port to accept sessions on: 0 means 179, -1
+	// means do not listen (sessions are then only dialled).
+	ListenPort      int32
+	ListenAddresses []string // default: all addresses
+
+	// RouteReflector lets neighbours be route-reflector clients
+	// (RFC 4456). ClusterID defaults to RouterID.
+	RouteReflector bool
+	ClusterID      netip.Addr
+
+	// GracefulRestart advertises the capability (RFC 4724) with l2vpn-evpn
+	// on every neighbour: peers keep our routes while we restart, and we
+	// keep theirs. RestartTime is what we advertise (0: GoBGP's default,
+	// the hold time, 90 s; at most 4095 s).
+	GracefulRestart bool
+	RestartTime     time.Duration
+	// Restarting: this process comes back from a graceful restart. It sets
+	// the Restart State bit and, per address family, the Forwarding State
+	// bit on the neighbours added, and GoBGP holds back our routes until
+	// every peer's End-of-RIB (or its 360 s selection deferral timer), then
+	// sends them followed by our End-of-RIB. Announce the re-learned local
+	// routes before adding neighbours so they are part of that table.
+	Restarting bool
+
+	// ConnectRetry and HoldTime apply to every neighbour; 0 keeps GoBGP's
+	// defaults: dial every 120 s (the first attempt 1-2 s after a
+	// neighbour is added or its session drops, after a 5 s idle hold), hold
+	// time 90 s with keepalives every third of it. A short connect retry
+	// brings sessions back faster after a peer restarts.
+	ConnectRetry time.Duration
+	HoldTime     time.Duration
+
+	// LocalVTEPs are this leaf's VTEP addresses. A route from a peer whose
+	// VTEP is one of them is our own coming back (DESIGN §3.3) and is not
+	// delivered as a remote route.
+	LocalVTEPs []netip.Addr
+
+	Logger *slog.Logger // default slog.Default()
+}
+
+// Neighbor is a configured BGP peer.
+type Neighbor struct {
+	Address netip.Addr
+	ASN     uint32
+	Port    uint16 // remote TCP port, default 179
+	// LocalAddress is the session's source address. Set it when the
+	// default source the kernel picks is not the address the peer knows us
+	// by.
+	LocalAddress netip.Addr
+	RRClient     bool // route-reflector client (iBGP, Config.RouteReflector)
+	Description  string
+	Families     []Family // default l2vpn-evpn
+	Passive      bool     // never dial; wait for the peer
+}
+
+// DynamicNeighbor accepts sessions from any address in Prefix (they must
+// dial us: Config.ListenPort must not be -1).
+type DynamicNeighbor struct {
+	Prefix   netip.Prefix
+	ASN      uint32
+	RRClient bool
+	Families []Family
+}
+
+// PeerStatus is a neighbour's state as Peers reports it.
+type PeerStatus struct {
+	Address     netip.Addr
+	ASN         uint32
+	Description string
+	RouterID    netip.Addr // the peer's BGP identifier, once known
+	State       PeerState
+	Uptime      time.Duration // since the session was established; 0 if it is not
+	// l2vpn-evpn counters: paths received from the peer and accepted
+	// after import policy.
+	Received, Accepted uint64
+	EORReceived        bool // End-of-RIB received for l2vpn-evpn on the current session
+	GracefulRestart    bool // negotiated for l2vpn-evpn
+	PeerRestarting     bool // the peer is restarting; its routes are retained as stale
+}
