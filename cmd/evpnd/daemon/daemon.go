@@ -1,0 +1,176 @@
+package daemon
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/netip"
+	"time"
+
+	"golang.org/x/sync/errgroup"
+
+	"github.com/evpnd/evpnd/configs"
+	"github.com/evpnd/evpnd/speaker"
+	"github.com/evpnd/evpnd/speaker/evpn"
+)
+
+// Options are the daemon's settings that do not come from the config file.
+type Options struct {
+	Logger  *slog.Logger
+	Version string
+	// CeaseOnExit makes a shutdown send BGP Cease to every peer. By default
+	// evpnd exits without it, so graceful-restart peers keep its routes.
+	CeaseOnExit bool
+	// Restarting overrides the detection of a restart (a leaf whose VXLAN
+	// devices already carry evpnd's owner mark is restarting), which sets
+	// the BGP graceful-restart Restart State bit.
+	Restarting *bool
+}
+
+// Daemon is one evpnd instance.
+type Daemon struct {
+	cfg   *configs.Config
+	opts  Options
+	log   *slog.Logger
+	start time.Time
+}
+
+// New checks the configuration and returns a daemon ready to Run.
+func New(cfg *configs.Config, opts Options) (*Daemon, error) {
+	if cfg == nil {
+		return nil, errors.New("daemon: nil config")
+	}
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.Default()
+	}
+	return &Daemon{cfg: cfg, opts: opts, log: opts.Logger}, nil
+}
+
+// Run runs the daemon until ctx is cancelled or a component fails.
+func (d *Daemon) Run(ctx context.Context) error {
+	d.start = time.Now()
+	d.log.Info("evpnd starting", "version", d.opts.Version, "role", d.cfg.Role,
+		"router_id", d.cfg.RouterID, "asn", d.cfg.ASN, "vtep", d.cfg.VTEPIP, "l2vnis", len(d.cfg.L2VNIs))
+	if d.cfg.Role == configs.RoleRouteReflector {
+		return d.runReflector(ctx)
+	}
+	return d.runLeaf(ctx)
+}
+
+func (d *Daemon) speakerConfig(restarting bool) speaker.Config {
+	var listen []string
+	for _, a := range d.cfg.BGP.ListenAddresses {
+		listen = append(listen, a.String())
+	}
+	if d.opts.Restarting != nil {
+		restarting = *d.opts.Restarting
+	}
+	var vteps []netip.Addr
+	if d.cfg.VTEPIP.IsValid() {
+		vteps = append(vteps, d.cfg.VTEPIP)
+	}
+	return speaker.Config{
+		RouterID:        d.cfg.RouterID,
+		ASN:             d.cfg.ASN,
+		ListenPort:      int32(d.cfg.BGP.ListenPort),
+		ListenAddresses: listen,
+		RouteReflector:  d.cfg.Role == configs.RoleRouteReflector,
+		ClusterID:       d.cfg.RouterID,
+		GracefulRestart: d.cfg.GracefulRestart.IsEnabled(),
+		RestartTime:     d.cfg.GracefulRestart.RestartTime,
+		Restarting:      restarting && d.cfg.GracefulRestart.IsEnabled(),
+		LocalVTEPs:      vteps,
+		ConnectRetry:    d.cfg.BGP.ConnectRetry,
+		HoldTime:        d.cfg.BGP.HoldTime,
+		Logger:          d.log,
+	}
+
+}
+
+// addPeers configures every static and dynamic neighbour.
+func (d *Daemon) addPeers(ctx context.Context, srv *speaker.Server) error {
+	var errs []error
+	// With exactly one listen address, sessions are also sourced from it:
+	// peers (and dynamic-neighbour ranges) know us by that address.
+	var local netip.Addr
+	if len(d.cfg.BGP.ListenAddresses) == 1 {
+		local = d.cfg.BGP.ListenAddresses[0]
+	}
+	for _, n := range d.cfg.Neighbors {
+		err := srv.AddNeighbor(ctx, speaker.Neighbor{
+			Address: n.Address, ASN: n.ASN, Port: uint16(n.Port), LocalAddress: local,
+			RRClient:    d.cfg.Role == configs.RoleRouteReflector && n.IsRouteReflectorClient(),
+			Description: n.Description,
+		})
+		if err != nil {
+			errs = append(errs, fmt.Errorf("neighbor %s: %w", n.Address, err))
+		}
+	}
+	for _, dn := range d.cfg.DynamicNeighbors {
+		err := srv.AddDynamicNeighbor(ctx, speaker.DynamicNeighbor{
+			Prefix: dn.Prefix, ASN: dn.ASN,
+			RRClient: d.cfg.Role == configs.RoleRouteReflector && dn.IsRouteReflectorClient(),
+		})
+		if err != nil {
+			errs = append(errs, fmt.Errorf("dynamic neighbors %s: %w", dn.Prefix, err))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// stopSpeaker ends the BGP sessions: gracefully (no Cease, peers keep our
+// routes as stale under graceful restart) unless CeaseOnExit is set.
+func (d *Daemon) stopSpeaker(srv *speaker.Server) {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := srv.Stop(ctx, !d.opts.CeaseOnExit); err != nil {
+		d.log.Warn("stop BGP", "err", err)
+	}
+}
+
+// runReflector runs the route-reflector role: l2vpn-evpn reflection with
+// next hops unchanged, nothing installed in the kernel.
+func (d *Daemon) runReflector(ctx context.Context) error {
+	srv, err := speaker.New(d.speakerConfig(false))
+	if err != nil {
+		return err
+	}
+	if err := srv.Start(ctx); err != nil {
+		return err
+	}
+	defer d.stopSpeaker(srv)
+	if err := d.addPeers(ctx, srv); err != nil {
+		return err
+	}
+	g, ctx := errgroup.WithContext(ctx)
+	g.Go(func() error {
+		return srv.Watch(ctx, func(ev speaker.Event) {
+			if ev.Type == speaker.EventPeer {
+				d.log.Info("peer state", "peer", ev.Peer, "state", ev.State)
+			}
+		})
+	})
+	d.log.Info("route reflector running", "neighbors", len(d.cfg.Neighbors), "dynamic_ranges", len(d.cfg.DynamicNeighbors))
+	<-ctx.Done()
+	err = g.Wait()
+	if errors.Is(err, context.Canceled) {
+		err = nil
+	}
+	return err
+}
+
+// vtepOf returns the local VTEP address of a leaf.
+func (d *Daemon) vtepOf() netip.Addr { return d.cfg.VTEPIP }
+
+func (d *Daemon) importRules() []evpn.ImportRule {
+	var rules []evpn.ImportRule
+	for _, v := range d.cfg.L2VNIs {
+		rts, auto := d.cfg.ImportRTs(v)
+		rules = append(rules, evpn.ImportRule{VNI: v.VNI, Auto: auto, RTs: rts})
+	}
+	return rules
+}

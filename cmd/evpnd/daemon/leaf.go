@@ -1,0 +1,350 @@
+package daemon
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/netip"
+	"time"
+
+	"github.com/vishvananda/netlink"
+	vnetns "github.com/vishvananda/netns"
+	"golang.org/x/sync/errgroup"
+
+	"github.com/evpnd/evpnd/configs"
+	"github.com/evpnd/evpnd/fib"
+	"github.com/evpnd/evpnd/speaker"
+	"github.com/evpnd/evpnd/speaker/evpn"
+	"github.com/evpnd/evpnd/vtep"
+)
+
+// event is one input to the leaf loop: a BGP event or a local MAC event.
+type event struct {
+	bgp   *speaker.Event
+	local *vtep.MACEvent
+}
+
+// leaf is the state of the leaf role. Only the loop goroutine touches table
+// and advertised.
+type leaf struct {
+	d       *Daemon
+	srv     *speaker.Server
+	table   *evpn.Table
+	desired *fib.Desired
+	rec     *fib.Reconciler
+	q       *queue[event]
+	vnis    map[uint32]configs.L2VNI
+	// advertised holds the local type-2 routes this leaf announces, so that
+	// a withdrawal names exactly the path that was announced.
+	advertised map[evpn.MACKey]*evpn.Route
+	sync       syncState
+}
+
+func (d *Daemon) vtepVNIs() []vtep.L2VNI {
+	out := make([]vtep.L2VNI, 0, len(d.cfg.L2VNIs))
+	for _, v := range d.cfg.L2VNIs {
+		out = append(out, vtep.L2VNI{
+			VNI: v.VNI, VXLAN: v.VXLANDevice, Bridge: v.Bridge, AccessPorts: v.AccessInterfaces,
+			Local: d.cfg.VTEPIP, UDPPort: v.UDPPort, MTU: v.MTU,
+		})
+	}
+	return out
+}
+
+func (d *Daemon) runLeaf(ctx context.Context) error {
+	vnis := d.vtepVNIs()
+	h, err := netlink.NewHandle()
+	if err != nil {
+		return fmt.Errorf("netlink: %w", err)
+	}
+	defer h.Close()
+
+	restarting := d.previousRun(h)
+	// 1. Devices first: a config the kernel refuses stops evpnd here, before
+	// any BGP session exists, and vtep rolls back whatever it created.
+	if err := vtep.NewManager(h, vnetns.None(), d.log).Ensure(ctx, vnis); err != nil {
+		return fmt.Errorf("set up VXLAN devices: %w", err)
+	}
+
+	l := &leaf{
+		d:          d,
+		q:          newQueue[event](),
+		vnis:       map[uint32]configs.L2VNI{},
+		advertised: map[evpn.MACKey]*evpn.Route{},
+		desired:    fib.NewDesired(),
+	}
+	for _, v := range d.cfg.L2VNIs {
+		l.vnis[v.VNI] = v
+		if err := l.desired.SetVNI(fib.VNIDevices{VNI: v.VNI, VXLAN: v.VXLANDevice, Bridge: v.Bridge}); err != nil {
+			return err
+		}
+	}
+	l.table = evpn.NewTable(evpn.Options{
+		LocalVTEP: d.cfg.VTEPIP,
+		RouterID:  d.cfg.RouterID,
+		DupMoves:  d.cfg.MACMobility.DuplicateMoves,
+		DupWindow: d.cfg.MACMobility.DuplicateWindow,
+		Freeze:    d.cfg.MACMobility.Freeze,
+	}, d.importRules())
+
+	kern, err := fib.NewNetlinkKernel(vnetns.None())
+	if err != nil {
+		return err
+	}
+	defer kern.Close()
+	l.rec = fib.NewReconciler(l.desired, kern, d.log, fib.Config{ResyncInterval: 5 * time.Minute})
+
+	// 2. Local MACs already in the bridges (after a restart: all of them)
+	// are in the table and announced before any peer comes up, so the first
+	// UPDATEs and End-of-RIB a peer gets from us are complete.
+	learner := vtep.NewLearner(vnetns.None(), vnis, d.log)
+	local, err := learner.Dump(ctx)
+	if err != nil {
+		return fmt.Errorf("read local MACs: %w", err)
+	}
+
+	srv, err := speaker.New(d.speakerConfig(restarting))
+	if err != nil {
+		return err
+	}
+	if err := srv.Start(ctx); err != nil {
+		return err
+	}
+	defer d.stopSpeaker(srv)
+	l.srv = srv
+
+	now := time.Now()
+	var ann []*evpn.Route
+	for _, v := range d.cfg.L2VNIs {
+		ann = append(ann, evpn.LocalIMETRoute(d.cfg.L2VNIRD(v), v.VNI, d.cfg.VTEPIP, d.cfg.ExportRTs(v)))
+	}
+	var effects []evpn.Effect
+	for k, m := range local {
+		effects = append(effects, l.table.LocalAdd(k.VNI, k.MAC, m.Static, now)...)
+	}
+	batch := l.apply(effects, &effBuf{ann: ann})
+	if err := l.flush(ctx, batch); err != nil {
+		return err
+	}
+	d.log.Info("local state announced", "l2vnis", len(vnis), "local_macs", len(local), "restarting", restarting)
+
+	if err := d.addPeers(ctx, srv); err != nil {
+		return err
+	}
+	l.sync = newSyncState(d.cfg.GracefulRestart.EORTimeout, now)
+
+	g, gctx := errgroup.WithContext(ctx)
+	g.Go(func() error { return l.rec.Run(gctx) })
+	g.Go(func() error {
+		return learner.Run(gctx, func(ev vtep.MACEvent) { l.q.push(event{local: &ev}) })
+	})
+	g.Go(func() error {
+		return srv.Watch(gctx, func(ev speaker.Event) { l.q.push(event{bgp: &ev}) })
+	})
+	g.Go(func() error { return l.loop(gctx) })
+	err = g.Wait()
+	if ctx.Err() != nil {
+		return nil
+	}
+	return err
+}
+
+// effBuf collects the BGP side of a batch of effects.
+type effBuf struct {
+	ann, wdr []*evpn.Route
+}
+
+// loop is the only goroutine that touches the selection table.
+func (l *leaf) loop(ctx context.Context) error {
+	var buf []event
+	timer := time.NewTimer(l.sync.timeout)
+	defer timer.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-l.q.wake:
+		case <-timer.C:
+			if !l.sync.done {
+				l.d.log.Warn("End-of-RIB not received from every peer in time; removing stale kernel entries now",
+					"eor_timeout", l.sync.timeout, "waiting_for", l.sync.pending())
+				l.markSynced()
+			}
+			continue
+		}
+		evs := l.q.drain(buf)
+		now := time.Now()
+		var effects []evpn.Effect
+		for i := range evs {
+			effects = l.handle(&evs[i], effects, now)
+			evs[i] = event{}
+		}
+		buf = evs
+		b := l.apply(effects, &effBuf{})
+		if err := l.flush(ctx, b); err != nil {
+			return err
+		}
+		if !l.sync.done && l.sync.complete() {
+			l.d.log.Info("End-of-RIB received from every established peer; removing stale kernel entries")
+			l.markSynced()
+		}
+	}
+}
+
+func (l *leaf) markSynced() {
+	l.sync.done = true
+	l.rec.MarkSynced()
+}
+
+func (l *leaf) handle(ev *event, effects []evpn.Effect, now time.Time) []evpn.Effect {
+	if m := ev.local; m != nil {
+		if _, ok := l.vnis[m.VNI]; !ok {
+			return effects
+		}
+		if m.Removed {
+			l.d.log.Debug("local MAC removed", "vni", m.VNI, "mac", m.MAC, "port", m.Port)
+			return append(effects, l.table.LocalDel(m.VNI, m.MAC, now)...)
+		}
+		l.d.log.Debug("local MAC learned", "vni", m.VNI, "mac", m.MAC, "port", m.Port)
+		return append(effects, l.table.LocalAdd(m.VNI, m.MAC, m.Static, now)...)
+	}
+	b := ev.bgp
+	switch b.Type {
+	case speaker.EventRoute:
+		if b.Withdraw {
+			return append(effects, l.table.Withdraw(b.Route.Key, now)...)
+		}
+		return append(effects, l.table.Update(b.Route, now)...)
+	case speaker.EventPeer:
+		l.d.log.Info("peer state", "peer", b.Peer, "state", b.State)
+		l.sync.peer(b.Peer, b.State == speaker.PeerStateEstablished)
+	case speaker.EventEndOfRIB:
+		l.d.log.Debug("End-of-RIB received", "peer", b.Peer)
+		l.sync.eor(b.Peer)
+	}
+	return effects
+}
+
+// apply turns table effects into fib mutations (cheap, in memory) and
+// collects the BGP announcements and withdrawals of the batch.
+func (l *leaf) apply(effects []evpn.Effect, b *effBuf) *effBuf {
+	log := l.d.log
+	for _, e := range effects {
+		switch e.Kind {
+		case evpn.FIBSetMAC:
+			if err := l.desired.SetMAC(e.VNI, e.MAC, e.VTEP); err != nil {
+				log.Warn("remote MAC not installed", "vni", e.VNI, "mac", e.MAC, "vtep", e.VTEP, "err", err)
+			}
+		case evpn.FIBDelMAC:
+			l.desired.DeleteMAC(e.VNI, e.MAC)
+		case evpn.FIBAddFlood:
+			log.Info("remote VTEP added to flood list", "vni", e.VNI, "vtep", e.VTEP)
+			if err := l.desired.AddFlood(e.VNI, e.VTEP); err != nil {
+				log.Warn("flood entry not installed", "vni", e.VNI, "vtep", e.VTEP, "err", err)
+			}
+		case evpn.FIBDelFlood:
+			log.Info("remote VTEP removed from flood list", "vni", e.VNI, "vtep", e.VTEP)
+			l.desired.DeleteFlood(e.VNI, e.VTEP)
+		case evpn.Advertise:
+			v := l.vnis[e.VNI]
+			r := evpn.LocalMACRoute(l.d.cfg.L2VNIRD(v), e.VNI, e.MAC, l.d.cfg.VTEPIP, l.d.cfg.ExportRTs(v), e.Seq, e.Sticky)
+			l.advertised[evpn.MACKey{VNI: e.VNI, MAC: e.MAC}] = r
+			b.ann = append(b.ann, r)
+		case evpn.WithdrawLocal:
+			k := evpn.MACKey{VNI: e.VNI, MAC: e.MAC}
+			if r, ok := l.advertised[k]; ok {
+				delete(l.advertised, k)
+				b.wdr = append(b.wdr, r)
+			}
+		case evpn.DuplicateDetected:
+			log.Warn("duplicate MAC detected: it moved too often; local changes are no longer advertised",
+				"vni", e.VNI, "mac", e.MAC, "moves", e.Moves,
+				"window", l.d.cfg.MACMobility.DuplicateWindow, "freeze", l.d.cfg.MACMobility.Freeze)
+		case evpn.Rejected:
+			log.Debug("route not used", "mac", e.MAC, "vtep", e.VTEP, "reason", e.Reason)
+		}
+	}
+	return b
+}
+
+func (l *leaf) flush(ctx context.Context, b *effBuf) error {
+	var errs []error
+	if len(b.wdr) > 0 {
+		if err := l.srv.Withdraw(ctx, b.wdr); err != nil {
+			errs = append(errs, fmt.Errorf("withdraw %d local routes: %w", len(b.wdr), err))
+		}
+	}
+	if len(b.ann) > 0 {
+		if err := l.srv.Announce(ctx, b.ann); err != nil {
+			errs = append(errs, fmt.Errorf("announce %d local routes: %w", len(b.ann), err))
+		}
+	}
+	if err := errors.Join(errs...); err != nil {
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		// GoBGP refusing a path is a bug or a race with shutdown; log it
+		// rather than tearing the daemon down.
+		l.d.log.Error("BGP update failed", "err", err)
+	}
+	return nil
+}
+
+// syncState tracks End-of-RIB from established peers after start.
+type syncState struct {
+	timeout     time.Duration
+	done        bool
+	established map[netip.Addr]bool
+	eors        map[netip.Addr]bool
+}
+
+func newSyncState(timeout time.Duration, _ time.Time) syncState {
+	return syncState{timeout: timeout, established: map[netip.Addr]bool{}, eors: map[netip.Addr]bool{}}
+}
+
+func (s *syncState) peer(p netip.Addr, up bool) {
+	if up {
+		s.established[p] = true
+	} else {
+		delete(s.established, p)
+		delete(s.eors, p)
+	}
+}
+
+func (s *syncState) eor(p netip.Addr) { s.eors[p] = true }
+
+// complete: at least one peer is established and every established peer
+// has sent End-of-RIB.
+func (s *syncState) complete() bool {
+	if len(s.established) == 0 {
+		return false
+	}
+	for p := range s.established {
+		if !s.eors[p] {
+			return false
+		}
+	}
+	return true
+}
+
+func (s *syncState) pending() []netip.Addr {
+	var out []netip.Addr
+	for p := range s.established {
+		if !s.eors[p] {
+			out = append(out, p)
+		}
+	}
+	return out
+}
+
+// previousRun reports whether an earlier evpnd ran here: a configured VXLAN
+// device already carries evpnd's owner mark. Its kernel entries are then
+// still forwarding, and BGP graceful restart announces the restart.
+func (d *Daemon) previousRun(h *netlink.Handle) bool {
+	for _, v := range d.cfg.L2VNIs {
+		if l, err := h.LinkByName(v.VXLANDevice); err == nil && l.Attrs().Alias == vtep.OwnerAlias {
+			return true
+		}
+	}
+	return false
+}

@@ -1,0 +1,119 @@
+// Command evpnd is the EVPN-VXLAN control plane daemon of a Linux leaf
+// switch (or of a fabric route reflector).
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"github.com/spf13/cobra"
+
+	"github.com/evpnd/evpnd/cmd/evpnd/daemon"
+	"github.com/evpnd/evpnd/configs"
+)
+
+// version is set at build time with -ldflags "-X main.version=...".
+var version = "dev"
+
+func main() {
+	if err := newRootCmd(os.Stdout, os.Stderr).Execute(); err != nil {
+		fmt.Fprintln(os.Stderr, "evpnd:", err)
+		os.Exit(1)
+	}
+}
+
+func newRootCmd(stdout, stderr io.Writer) *cobra.Command {
+	root := &cobra.Command{
+		Use:           "evpnd",
+		Short:         "EVPN-VXLAN control plane for Linux leaf switches",
+		SilenceUsage:  true,
+		SilenceErrors: true,
+	}
+	root.SetOut(stdout)
+	root.SetErr(stderr)
+	root.AddCommand(newRunCmd(stderr), newValidateCmd(stdout), newVersionCmd(stdout))
+	return root
+}
+
+const defaultConfig = "/etc/evpnd/evpnd.yaml"
+
+func newRunCmd(stderr io.Writer) *cobra.Command {
+	var cfgPath, logFormat string
+	var ceaseOnExit bool
+	cmd := &cobra.Command{
+		Use:   "run",
+		Short: "Run the daemon",
+		Long: `Run the daemon with the given configuration.
+
+On SIGTERM or SIGINT evpnd exits without sending a BGP Cease and leaves its
+kernel entries in place, so that graceful-restart peers keep its routes and
+forwarding continues while it restarts. Use --cease-on-exit to tear the
+sessions down instead (peers then withdraw this leaf's routes at once).`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			cfg, err := configs.Load(cfgPath)
+			if err != nil {
+				return err
+			}
+			log := newLogger(stderr, cfg.SlogLevel(), logFormat)
+			ctx, stop := signal.NotifyContext(cmd.Context(), syscall.SIGTERM, syscall.SIGINT)
+			defer stop()
+			d, err := daemon.New(cfg, daemon.Options{Logger: log, Version: version, CeaseOnExit: ceaseOnExit})
+			if err != nil {
+				return err
+			}
+			err = d.Run(ctx)
+			if errors.Is(err, context.Canceled) {
+				err = nil
+			}
+			return err
+		},
+	}
+	cmd.Flags().StringVarP(&cfgPath, "config", "c", defaultConfig, "configuration file")
+	cmd.Flags().StringVar(&logFormat, "log-format", "text", "log format: text or json")
+	cmd.Flags().BoolVar(&ceaseOnExit, "cease-on-exit", false, "send BGP Cease to peers on exit (no graceful restart)")
+	return cmd
+}
+
+func newLogger(w io.Writer, level slog.Level, format string) *slog.Logger {
+	opts := &slog.HandlerOptions{Level: level}
+	if format == "json" {
+		return slog.New(slog.NewJSONHandler(w, opts))
+	}
+	return slog.New(slog.NewTextHandler(w, opts))
+}
+
+func newValidateCmd(stdout io.Writer) *cobra.Command {
+	var cfgPath string
+	cmd := &cobra.Command{
+		Use:   "validate",
+		Short: "Check a configuration file without touching the kernel",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			cfg, err := configs.Load(cfgPath)
+			if err != nil {
+				return err
+			}
+			fmt.Fprintf(stdout, "%s: valid (%s, router-id %s, AS %d, %d neighbors, %d dynamic ranges, %d L2VNIs)\n",
+				cfgPath, cfg.Role, cfg.RouterID, cfg.ASN, len(cfg.Neighbors), len(cfg.DynamicNeighbors), len(cfg.L2VNIs))
+			return nil
+		},
+	}
+	cmd.Flags().StringVarP(&cfgPath, "config", "c", defaultConfig, "configuration file")
+	return cmd
+}
+
+func newVersionCmd(stdout io.Writer) *cobra.Command {
+	return &cobra.Command{
+		Use:   "version",
+		Short: "Print the version",
+		Args:  cobra.NoArgs,
+		Run:   func(*cobra.Command, []string) { fmt.Fprintln(stdout, "evpnd", version) },
+	}
+}

@@ -1,0 +1,22 @@
+#!/usr/bin/env bash
+# Runs evpnd's whole test suite: formatting, vet, the generated-code check,
+# unit tests, and the privileged namespace/FRR-interop tests (as root).
+# Usage: sudo containerlab/scripts/test.sh [extra go test flags]
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+bash containerlab/scripts/deps.sh
+for d in /usr/local/go/bin /usr/lib/go/bin; do [ -x "$d/go" ] && PATH="$d:$PATH"; done
+export PATH
+
+echo "== gofmt"
+bad=$(gofmt -l $(git ls-files '*.go' 2>/dev/null || find . -name '*.go'))
+if [ -n "$bad" ]; then echo "gofmt needed on:"; echo "$bad"; exit 1; fi
+echo "== go vet"
+go vet ./...
+if [ "$(id -u)" != 0 ]; then
+	echo "WARNING: not root: privileged tests (namespaces, kernel FDB, FRR interop) will skip" >&2
+fi
+echo "== go test"
+# -p 1: privileged tests start BGP speakers and namespaces; on a 2-core
+# machine running packages one at a time keeps their timing honest.
+go test -p 1 -count=1 -timeout 40m "$@" ./...
