@@ -1,0 +1,47 @@
+// Package interop holds evpnd's interoperability tests against FRR 8.4,
+// the Debian 12 package (DESIGN §6). It has no code of its own: the tests
+// build evpnd once per test binary, deploy a topology from testdata/ on
+// network namespaces with containerlab/lab, run evpnd as the lab nodes' cmd
+// and FRR (zebra and bgpd, as user frr) in the FRR nodes' namespaces, and
+// check that the two speak EVPN to each other:
+//
+//   - frr-leaf.clab.yml: an FRR leaf and an evpnd leaf in VNI 100 behind an
+//     evpnd route reflector. Hosts ping across; each leaf's kernel FDB
+//     points the other side's host MAC at the other VTEP, with a flood
+//     entry; a host removed behind FRR disappears from evpnd's FDB; a MAC
+//     that moves between the leafs carries MAC-mobility sequence numbers
+//     that both sides honour.
+//   - frr-rr.clab.yml: FRR as the route reflector of two evpnd leafs. Hosts
+//     ping across, and FRR's "show bgp l2vpn evpn ... json" lists evpnd's
+//     type-2 and type-3 routes with the RD, RT, encapsulation, VNI, PMSI
+//     and next hop RFC 7432 and RFC 8365 require.
+//
+// The tests need root, the kernel's veth, bridge and vxlan links, and FRR
+// (/usr/lib/frr/{zebra,bgpd}, vtysh, user frr); they skip naming what is
+// missing. containerlab/scripts/deps.sh installs FRR.
+//
+// Each FRR instance gets its own directory (config copies, PID files, the
+// zserv socket, the vty sockets and the logs), owned by frr and passed on
+// the command line, so the tests never talk to a host-wide FRR service:
+// vtysh is always called with --vty_socket. Every process started is
+// killed by PID in t.Cleanup, then the lab is destroyed, also when a test
+// fails; a failing test first logs FRR's and evpnd's logs, FRR's show
+// output and every leaf's FDB.
+//
+// The names of what a run creates carry the test binary's PID
+// (namespaces evt-iop-<pid>-..., directories evt-frr-<pid>-... and
+// evt-iop-bin-<pid>-... in the temporary directory). A later run removes
+// what a killed run (go test -timeout, SIGKILL) left behind, once its PID
+// is gone.
+//
+// The checks on FRR's JSON are pure code (frrjson_test.go); golden_test.go
+// runs them, without root, on FRR output the live tests captured in
+// testdata/frr-8.4-*.json, and shows that each check can fail. Refresh
+// those files from the installed FRR with
+//
+//	go test -count=1 ./cmd/evpnd/interop/ -rewrite
+//
+// Run the interop tests as root:
+//
+//	go test -count=1 -v ./cmd/evpnd/interop/
+package interop

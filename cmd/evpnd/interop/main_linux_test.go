@@ -1,0 +1,91 @@
+package interop
+
+import (
+	"bytes"
+	"flag"
+	"fmt"
+	"os"
+	"os/exec"
+	"os/user"
+	"path/filepath"
+	"sync"
+	"testing"
+
+	"github.com/evpnd/evpnd/containerlab/netns"
+)
+
+// FRR's binaries as Debian 12 installs them.
+const (
+	frrDir = "/usr/lib/frr"
+	zebra  = frrDir + "/zebra"
+	bgpd   = frrDir + "/bgpd"
+	frrUsr = "frr"
+)
+
+var rewrite = flag.Bool("rewrite", false, "rewrite testdata/frr-8.4-*.json from the live FRR instances")
+
+// evpnd is built once per test binary, on first use, so that a skipped run
+// builds nothing.
+var build struct {
+	once sync.Once
+	dir  string
+	bin  string
+	err  error
+}
+
+func TestMain(m *testing.M) {
+	code := m.Run()
+	if build.dir != "" {
+		_ = os.RemoveAll(build.dir)
+	}
+	os.Exit(code)
+}
+
+// evpndBinDir returns the directory holding a freshly built evpnd binary.
+func evpndBinDir(t *testing.T) string {
+	t.Helper()
+	build.once.Do(func() {
+		build.dir, build.err = os.MkdirTemp("", fmt.Sprintf("evt-iop-bin-%d-", os.Getpid()))
+		if build.err != nil {
+			return
+		}
+		build.bin = filepath.Join(build.dir, "evpnd")
+		// go test puts its own GOROOT/bin first in PATH.
+		goBin, err := exec.LookPath("go")
+		if err != nil {
+			build.err = fmt.Errorf("build evpnd: %w", err)
+			return
+		}
+		cmd := exec.Command(goBin, "build", "-o", build.bin, "github.com/evpnd/evpnd/cmd/evpnd")
+		if out, err := cmd.CombinedOutput(); err != nil {
+			build.err = fmt.Errorf("go build evpnd: %w: %s", err, bytes.TrimSpace(out))
+		}
+	})
+	if build.err != nil {
+		t.Fatal(build.err)
+	}
+	return build.dir
+}
+
+// requireFRR skips the test unless it runs as root on a kernel with the
+// links the topologies use, with FRR installed.
+func requireFRR(t *testing.T) *user.User {
+	t.Helper()
+	netns.RequireRoot(t)
+	for _, p := range []string{bgpd, zebra} {
+		if _, err := os.Stat(p); err != nil {
+			t.Skipf("FRR is not installed (%s: %v); apt-get install frr, or run containerlab/scripts/deps.sh", p, err)
+		}
+	}
+	if _, err := exec.LookPath("vtysh"); err != nil {
+		t.Skipf("FRR's vtysh is not on PATH: %v", err)
+	}
+	u, err := user.Lookup(frrUsr)
+	if err != nil {
+		t.Skipf("FRR's user %q does not exist: %v", frrUsr, err)
+	}
+	for _, kind := range []string{"veth", "bridge", "vxlan"} {
+		netns.RequireLinkKind(t, kind)
+	}
+	return u
+}
