@@ -2,6 +2,7 @@ package vtep
 
 import (
 	"context"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -13,6 +14,7 @@ import (
 	"time"
 
 	"github.com/vishvananda/netlink"
+	"github.com/vishvananda/netlink/nl"
 	"github.com/vishvananda/netns"
 	"golang.org/x/sys/unix"
 )
@@ -86,7 +88,7 @@ func (l *Learner) Dump(ctx context.Context) (map[MACKey]LocalMAC, error) {
 	}
 	defer h.Close()
 	cfg := l.config()
-	res, err := newLinkResolver(h, cfg)
+	res, err := newLinkResolver(h.Handle, cfg)
 	if err != nil {
 		return nil, err
 	}
@@ -141,7 +143,7 @@ func (l *Learner) Run(ctx context.Context, out func(MACEvent)) error {
 // runner is Run's state; only Run's goroutine touches it.
 type runner struct {
 	l     *Learner
-	h     *netlink.Handle
+	h     *conn
 	out   func(MACEvent)
 	state macState
 	cfg   map[uint32]L2VNI
@@ -234,7 +236,7 @@ func (r *runner) resync(ctx context.Context, cfg map[uint32]L2VNI, full bool) er
 			return inA != inB || !sameDevices(a, b)
 		}
 	}
-	res, err := newLinkResolver(r.h, cfg)
+	res, err := newLinkResolver(r.h.Handle, cfg)
 	if err != nil {
 		return err
 	}
@@ -362,7 +364,7 @@ func (r *linkResolver) accessPort(idx int) (string, uint32, bool) {
 // all) that is a port of its VNI's bridge. Each dump is filtered by the
 // kernel to one port (strict checking), so the remote MACs on the VXLAN
 // ports are not read.
-func (r *linkResolver) dump(ctx context.Context, h *netlink.Handle, scope func(uint32) bool) (macState, error) {
+func (r *linkResolver) dump(ctx context.Context, h *conn, scope func(uint32) bool) (macState, error) {
 	snap := macState{}
 	brIdx := map[uint32]int{}
 	for idx, vni := range r.brByIdx {
@@ -379,9 +381,7 @@ func (r *linkResolver) dump(ctx context.Context, h *netlink.Handle, scope func(u
 		if err := ctx.Err(); err != nil {
 			return nil, err
 		}
-		entries, err := retryDump(func() ([]netlink.Neigh, error) {
-			return h.NeighListExecute(netlink.Ndmsg{Family: unix.AF_BRIDGE, Index: uint32(idx)})
-		})
+		entries, err := retryDump(func() ([]netlink.Neigh, error) { return h.portFDB(idx) })
 		if err != nil {
 			return nil, fmt.Errorf("dump bridge FDB of %s: %w", p.name, err)
 		}
@@ -398,24 +398,80 @@ func (r *linkResolver) dump(ctx context.Context, h *netlink.Handle, scope func(u
 	return snap, nil
 }
 
-// openHandle opens a route netlink handle in the learner's namespace with
-// strict checking, which makes the kernel honour the per-port filter of
-// FDB dumps.
-func (l *Learner) openHandle() (*netlink.Handle, error) {
-	var h *netlink.Handle
+// conn is the learner's pair of route netlink sockets in its namespace: a
+// handle for link lookups, and a socket with strict checking for FDB dumps.
+type conn struct {
+	*netlink.Handle
+	fdb *nl.SocketHandle
+}
+
+func (c *conn) Close() {
+	c.Handle.Close()
+	c.fdb.Close()
+}
+
+// openHandle opens the learner's sockets in its namespace. The dump socket
+// has strict checking on, which makes the kernel honour the per-port filter
+// of FDB dumps (so the remote MACs on the VXLAN ports are never read).
+func (l *Learner) openHandle() (*conn, error) {
+	c := &conn{}
 	err := inNetns(l.ns, func() error {
 		var err error
-		h, err = netlink.NewHandle(unix.NETLINK_ROUTE)
-		return err
+		if c.Handle, err = netlink.NewHandle(unix.NETLINK_ROUTE); err != nil {
+			return err
+		}
+		s, err := nl.GetNetlinkSocketAt(netns.None(), netns.None(), unix.NETLINK_ROUTE)
+		if err != nil {
+			c.Handle.Close()
+			return err
+		}
+		c.fdb = &nl.SocketHandle{Socket: s}
+		return nil
 	})
 	if err != nil {
 		return nil, fmt.Errorf("open netlink socket: %w", err)
 	}
-	if err := h.SetStrictCheck(true); err != nil {
-		h.Close()
+	if err := unix.SetsockoptInt(c.fdb.Socket.GetFd(), unix.SOL_NETLINK, unix.NETLINK_GET_STRICT_CHK, 1); err != nil {
+		c.Close()
 		return nil, fmt.Errorf("enable netlink strict checking: %w", err)
 	}
-	return h, nil
+	return c, nil
+}
+
+// ndmsgFilter is an RTM_GETNEIGH dump request header for one bridge port.
+// It is serialised by hand: netlink.Ndmsg is sent from Go memory whose
+// padding bytes are not guaranteed zero, and under strict checking the
+// kernel refuses a request with non-zero padding (EINVAL).
+type ndmsgFilter struct{ ifindex int }
+
+func (m ndmsgFilter) Len() int { return unix.SizeofNdMsg }
+
+func (m ndmsgFilter) Serialize() []byte {
+	b := make([]byte, unix.SizeofNdMsg)
+	b[0] = unix.AF_BRIDGE
+	binary.NativeEndian.PutUint32(b[4:8], uint32(m.ifindex))
+	return b
+}
+
+// portFDB dumps the bridge FDB entries of one port.
+func (c *conn) portFDB(ifindex int) ([]netlink.Neigh, error) {
+	req := nl.NewNetlinkRequest(unix.RTM_GETNEIGH, unix.NLM_F_DUMP)
+	req.Sockets = map[int]*nl.SocketHandle{unix.NETLINK_ROUTE: c.fdb}
+	req.AddData(ndmsgFilter{ifindex: ifindex})
+	msgs, err := req.Execute(unix.NETLINK_ROUTE, unix.RTM_NEWNEIGH)
+	if err != nil && !errors.Is(err, netlink.ErrDumpInterrupted) {
+		return nil, err
+	}
+	out := make([]netlink.Neigh, 0, len(msgs))
+	for _, m := range msgs {
+		n, derr := netlink.NeighDeserialize(m)
+		if derr != nil {
+			continue
+		}
+		out = append(out, *n)
+	}
+	// An interrupted dump is returned with its error so retryDump retries.
+	return out, err
 }
 
 // inNetns runs fn on an OS thread switched into ns; sockets fn creates
