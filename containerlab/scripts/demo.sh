@@ -57,7 +57,7 @@ for n in leaf1 leaf2 leaf3; do
 		vni=$3; sub("vxlan","",vni)
 		printf "   vni %-5s %-17s -> vtep %s\n", vni, ($1=="00:00:00:00:00:00" ? "flood" : $1), $5 }' | sort
 done
-echo "== BGP logs: $(dirname "$(lab inspect -o json >/dev/null 2>&1; echo /run/evpnlab/evpn-l2/x)")"
+echo "== evpnd logs of each node: /run/evpnlab/evpn-l2/<node>.log"
 if $keep; then echo "lab kept; remove it with: $bin/evpnlab destroy -t $topo"; fi
 if [ $fail != 0 ]; then echo "demo: some pings FAILED" >&2; exit 1; fi
 echo "demo: all pings succeeded"
