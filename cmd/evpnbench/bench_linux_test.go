@@ -1,0 +1,117 @@
+//go:build linux
+
+package main
+
+import (
+	"context"
+	"flag"
+	"os"
+	"os/exec"
+	"testing"
+	"time"
+)
+
+// The harness as Go benchmarks. Each b.N iteration is one full round
+// (fresh namespaces, evpnd, then FRR when installed), which takes tens of
+// seconds, so -benchtime 1x (the default ends up there anyway) is the
+// usual setting:
+//
+//	go test -run '^$' -bench . -benchtime 1x ./cmd/evpnbench
+//	go test -run '^$' -bench BurstRaw -benchtime 3x ./cmd/evpnbench -args -evpnbench.routes 20000
+var (
+	benchRoutes = flag.Int("evpnbench.routes", 100_000, "routes in BenchmarkBurst*")
+	benchN      = flag.Int("evpnbench.n", 20, "samples per fabric in BenchmarkLatency")
+	benchNoFRR  = flag.Bool("evpnbench.nofrr", false, "skip the FRR reference")
+)
+
+func requireRoot(b *testing.B) {
+	if os.Geteuid() != 0 {
+		b.Skip("needs root to create network namespaces")
+	}
+}
+
+// withFRR reports whether to run the FRR reference: installed and not
+// turned off.
+func withFRR(b *testing.B) bool {
+	if *benchNoFRR {
+		return false
+	}
+	if _, err := exec.LookPath(frrBGPd); err != nil {
+		b.Log("FRR not installed: evpnd only")
+		return false
+	}
+	return true
+}
+
+// BenchmarkBurst: the burst from the GoBGP route reflector (the evpnd
+// fabric's own reflector), into evpnd and FRR.
+func BenchmarkBurst(b *testing.B) { benchBurst(b, sourceGoBGP) }
+
+// BenchmarkBurstRaw: the burst from the raw source (packed UPDATEs at TCP
+// speed), which measures the leaf alone.
+func BenchmarkBurstRaw(b *testing.B) { benchBurst(b, sourceRaw) }
+
+func benchBurst(b *testing.B, source string) {
+	requireRoot(b)
+	o := burstOptions{
+		common:  commonFlags{frr: withFRR(b)},
+		Routes:  *benchRoutes,
+		VTEPs:   10,
+		Rounds:  b.N,
+		Source:  source,
+		Timeout: 5 * time.Minute,
+	}
+	b.ResetTimer()
+	res, err := burst(context.Background(), o, os.Stderr)
+	b.StopTimer()
+	if len(res) > 0 {
+		b.Log(burstReport(o, res, machine()))
+	}
+	if err != nil {
+		b.Fatal(err)
+	}
+	if e := medianBurst(res, implEvpnd); e != nil {
+		b.ReportMetric(e.Total.Seconds(), "evpnd-s")
+		b.ReportMetric(e.rate(), "evpnd-routes/s")
+		b.ReportMetric(e.rssPerRoute(), "evpnd-B/route")
+		b.ReportMetric(float64(e.cpuPerRoute())/float64(time.Microsecond), "evpnd-cpu-µs/route")
+		if f := medianBurst(res, implFRR); f != nil {
+			b.ReportMetric(f.Total.Seconds(), "frr-s")
+			b.ReportMetric(f.rssPerRoute(), "frr-B/route")
+			b.ReportMetric(e.Total.Seconds()/f.Total.Seconds(), "evpnd/frr-time")
+			b.ReportMetric(e.rssPerRoute()/f.rssPerRoute(), "evpnd/frr-rss")
+		}
+	}
+	if s := medianBurst(res, implSource); s != nil {
+		b.ReportMetric(s.Total.Seconds(), "source-s")
+	}
+}
+
+// BenchmarkLatency: one MAC from leaf1 to leaf2's FDB through the route
+// reflector, evpnd's fabric then FRR's.
+func BenchmarkLatency(b *testing.B) {
+	requireRoot(b)
+	o := latencyOptions{
+		common:  commonFlags{frr: withFRR(b)},
+		N:       *benchN * b.N,
+		Gap:     200 * time.Millisecond,
+		Timeout: 5 * time.Minute,
+	}
+	b.ResetTimer()
+	res, err := latency(context.Background(), o, os.Stderr)
+	b.StopTimer()
+	if len(res) > 0 {
+		b.Log(latencyReport(o, res, machine()))
+	}
+	if err != nil {
+		b.Fatal(err)
+	}
+	for _, r := range res {
+		rem := r.remote()
+		b.ReportMetric(float64(percentile(rem, 50))/float64(time.Millisecond), r.Impl+"-p50-ms")
+		b.ReportMetric(float64(percentile(rem, 90))/float64(time.Millisecond), r.Impl+"-p90-ms")
+	}
+	if len(res) == 2 {
+		b.ReportMetric(percentile(res[0].remote(), 50).Seconds()/percentile(res[1].remote(), 50).Seconds(), "evpnd/frr-p50")
+	}
+}

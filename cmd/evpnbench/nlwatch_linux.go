@@ -1,0 +1,156 @@
+//go:build linux
+
+package main
+
+import (
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"net/netip"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/evpnd/evpnd/containerlab/netns"
+	"github.com/evpnd/evpnd/speaker/evpn"
+)
+
+// fdbEvent is one bridge-family neighbour notification (an FDB entry added,
+// changed or deleted), as the kernel multicasts it on RTNLGRP_NEIGH.
+type fdbEvent struct {
+	Del     bool // RTM_DELNEIGH
+	Ifindex int32
+	Flags   uint8 // NTF_*
+	State   uint16
+	MAC     evpn.MAC
+	Dst     netip.Addr // NDA_DST: the VXLAN remote (self entries of a VXLAN device)
+	// Master: the entry is the bridge's (it carries NDA_MASTER); otherwise
+	// it is the device's own (VXLAN FDB, "self").
+	Master bool
+}
+
+const sizeofNdmsg = 12
+
+var native = binary.NativeEndian
+
+// parseFDBEvents calls fn for every AF_BRIDGE RTM_NEWNEIGH/RTM_DELNEIGH in
+// a buffer read from a netlink socket, and skips everything else. It never
+// allocates per message: 200k notifications arrive in about a second.
+func parseFDBEvents(b []byte, fn func(*fdbEvent)) error {
+	var ev fdbEvent
+	for len(b) >= unix.SizeofNlMsghdr {
+		l := int(native.Uint32(b))
+		if l < unix.SizeofNlMsghdr || l > len(b) {
+			return fmt.Errorf("netlink: bad message length %d of %d", l, len(b))
+		}
+		typ := native.Uint16(b[4:])
+		msg := b[unix.SizeofNlMsghdr:l]
+		b = b[min(nlAlign(l), len(b)):]
+		if typ != unix.RTM_NEWNEIGH && typ != unix.RTM_DELNEIGH {
+			continue
+		}
+		if len(msg) < sizeofNdmsg || msg[0] != unix.AF_BRIDGE {
+			continue
+		}
+		ev = fdbEvent{
+			Del:     typ == unix.RTM_DELNEIGH,
+			Ifindex: int32(native.Uint32(msg[4:])),
+			State:   native.Uint16(msg[8:]),
+			Flags:   msg[10],
+		}
+		hasMAC := false
+		for a := msg[sizeofNdmsg:]; len(a) >= unix.SizeofRtAttr; {
+			al := int(native.Uint16(a))
+			if al < unix.SizeofRtAttr || al > len(a) {
+				break
+			}
+			v := a[unix.SizeofRtAttr:al]
+			switch native.Uint16(a[2:]) &^ unix.NLA_F_NESTED {
+			case unix.NDA_LLADDR:
+				if len(v) == 6 {
+					copy(ev.MAC[:], v)
+					hasMAC = true
+				}
+			case unix.NDA_DST:
+				if ip, ok := netip.AddrFromSlice(v); ok {
+					ev.Dst = ip.Unmap()
+				}
+			case unix.NDA_MASTER:
+				ev.Master = true
+			}
+			a = a[min(nlAlign(al), len(a)):]
+		}
+		if hasMAC {
+			fn(&ev)
+		}
+	}
+	return nil
+}
+
+func nlAlign(n int) int { return (n + unix.NLMSG_ALIGNTO - 1) &^ (unix.NLMSG_ALIGNTO - 1) }
+
+// errOverflow: the kernel dropped notifications (ENOBUFS); the consumer
+// must count from a dump instead.
+var errOverflow = errors.New("netlink neighbour subscription overflowed (ENOBUFS)")
+
+// fdbWatch is a netlink socket subscribed to neighbour notifications in
+// one namespace.
+type fdbWatch struct {
+	fd  int
+	buf []byte
+}
+
+// watchFDB subscribes to RTNLGRP_NEIGH inside ns with a receive buffer of
+// rcvbuf bytes (forced past rmem_max; needs CAP_NET_ADMIN).
+func watchFDB(ns *netns.NS, rcvbuf int) (*fdbWatch, error) {
+	fd := -1
+	err := ns.Do(func() error {
+		var err error
+		fd, err = unix.Socket(unix.AF_NETLINK, unix.SOCK_RAW|unix.SOCK_CLOEXEC, unix.NETLINK_ROUTE)
+		return err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("netlink socket in %s: %w", ns.Name, err)
+	}
+	fail := func(op string, err error) (*fdbWatch, error) {
+		unix.Close(fd)
+		return nil, fmt.Errorf("netlink socket in %s: %s: %w", ns.Name, op, err)
+	}
+	if err := unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_RCVBUFFORCE, rcvbuf); err != nil {
+		return fail("SO_RCVBUFFORCE", err)
+	}
+	tv := unix.NsecToTimeval((50 * time.Millisecond).Nanoseconds())
+	if err := unix.SetsockoptTimeval(fd, unix.SOL_SOCKET, unix.SO_RCVTIMEO, &tv); err != nil {
+		return fail("SO_RCVTIMEO", err)
+	}
+	if err := unix.Bind(fd, &unix.SockaddrNetlink{Family: unix.AF_NETLINK, Groups: 1 << (unix.RTNLGRP_NEIGH - 1)}); err != nil {
+		return fail("bind", err)
+	}
+	return &fdbWatch{fd: fd, buf: make([]byte, 1<<20)}, nil
+}
+
+// Run reads notifications until ctx ends, calling fn for each FDB event
+// with the time its buffer was read. It returns errOverflow when the kernel
+// dropped notifications, nil when ctx ends.
+func (w *fdbWatch) Run(ctx context.Context, fn func(ev *fdbEvent, at time.Time)) error {
+	for ctx.Err() == nil {
+		n, _, err := unix.Recvfrom(w.fd, w.buf, 0)
+		at := time.Now()
+		switch {
+		case errors.Is(err, unix.EAGAIN) || errors.Is(err, unix.EINTR):
+			continue
+		case errors.Is(err, unix.ENOBUFS):
+			return errOverflow
+		case err != nil:
+			return fmt.Errorf("netlink recv: %w", err)
+		}
+		if err := parseFDBEvents(w.buf[:n], func(ev *fdbEvent) { fn(ev, at) }); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// Close closes the socket; call it after Run has returned.
+func (w *fdbWatch) Close() error { return unix.Close(w.fd) }

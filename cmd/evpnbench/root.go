@@ -1,0 +1,125 @@
+//go:build linux
+
+package main
+
+import (
+	"io"
+	"time"
+
+	"github.com/spf13/cobra"
+)
+
+// commonFlags are the flags of every benchmark.
+type commonFlags struct {
+	frr     bool
+	evpnd   string
+	workDir string
+	keep    bool
+	verbose bool
+	env     []string // extra environment for evpnd (GOGC=..., GODEBUG=gctrace=1)
+}
+
+func (c *commonFlags) register(cmd *cobra.Command) {
+	f := cmd.Flags()
+	f.BoolVar(&c.frr, "frr", false, "also measure the FRR 8.4 reference (bgpd + zebra from /usr/lib/frr) in the same run")
+	f.StringVar(&c.evpnd, "evpnd", "", "evpnd binary to measure (default: build ./cmd/evpnd of the current module)")
+	f.StringVar(&c.workDir, "workdir", "", "directory for configs and daemon logs (default: a new temporary directory)")
+	f.BoolVar(&c.keep, "keep", false, "keep the work directory (it is always kept after a failure)")
+	f.BoolVarP(&c.verbose, "verbose", "v", false, "log every step to stderr")
+	f.StringArrayVar(&c.env, "evpnd-env", nil, "extra environment variable for evpnd, KEY=VALUE (repeatable), e.g. GOGC=50 or GODEBUG=gctrace=1 (written to its log)")
+}
+
+func newRootCmd(stdout, stderr io.Writer) *cobra.Command {
+	root := &cobra.Command{
+		Use:   "evpnbench",
+		Short: "Scale harness: evpnd's BGP-to-kernel path against FRR 8.4",
+		Long: `evpnbench measures evpnd on network namespaces and, with --frr, FRR 8.4
+(bgpd + zebra) on the same machine in the same run, and prints both with
+their ratio. Machines differ 2-4x from day to day: compare the ratio, not
+the absolute figures, across runs. Needs root, iproute2, and for --frr
+FRR 8.4 in /usr/lib/frr.
+
+Everything is created in namespaces named evb-<pid>-*; they, and every
+process in them, are removed on exit, on error and on Ctrl-C.`,
+		SilenceUsage:  true,
+		SilenceErrors: true,
+	}
+	root.SetOut(stdout)
+	root.SetErr(stderr)
+	root.AddCommand(newBurstCmd(stdout, stderr), newLatencyCmd(stdout, stderr))
+	return root
+}
+
+func newBurstCmd(stdout, stderr io.Writer) *cobra.Command {
+	o := burstOptions{}
+	cmd := &cobra.Command{
+		Use:   "burst",
+		Short: "100k type-2 routes from a route-reflector peer until all are in the leaf's kernel",
+		Long: `burst sends N type-2 routes (distinct MACs in VNI 100, next hops spread over
+--vteps remote VTEPs from 10.0.0.10, RD vtep:100, RT 65000:100, VXLAN
+encapsulation) plus one type-3 route per VTEP from a route-reflector peer in
+namespace evb-<pid>-*-rr to the leaf under test in evb-<pid>-*-leaf. The
+clock starts when the session is established (as the source sees it) and
+stops when the leaf's kernel holds every MAC on vxlan100, both the VXLAN
+(self) and the bridge (master) entry, as a netlink neighbour subscription in
+the leaf namespace sees them; a dump then checks the count.
+
+Sources (--source):
+  gobgp  evpnd's speaker package (GoBGP v3) as a route reflector, preloaded
+         before the session opens; it sends one route per UPDATE, as an
+         evpnd reflector does, and is itself the limit of fast leafs.
+  raw    pre-encoded UPDATEs (evpnd's codec plus the reflector's AS_PATH,
+         LOCAL_PREF, ORIGINATOR_ID, CLUSTER_LIST) replayed at TCP speed,
+         packed as FRR packs them (--pack 1: one per UPDATE): the leaf alone.
+
+Runs, in order: "source" (the source into a minimal BGP receiver that only
+counts NLRIs: the floor of every leaf with this source), evpnd, and with
+--frr an FRR 8.4 leaf (bgpd + zebra, advertise-all-vni, the same
+vxlan100/br100 devices as evpnd creates). RSS and CPU are read from /proc
+before the session and when the last entry lands; FRR's are bgpd's plus
+zebra's.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			return runBurst(cmd.Context(), o, stdout, stderr)
+		},
+	}
+	o.common.register(cmd)
+	f := cmd.Flags()
+	f.IntVar(&o.Routes, "routes", 100_000, "type-2 routes in the burst")
+	f.IntVar(&o.VTEPs, "vteps", 10, "remote VTEPs the routes are spread over (next hops 10.0.0.10 and up)")
+	f.IntVar(&o.Rounds, "rounds", 1, "rounds; each round runs every implementation once, alternating")
+	f.StringVar(&o.Source, "source", sourceGoBGP, "burst source: gobgp (evpnd's speaker package as a route reflector, one route per UPDATE) or raw (pre-encoded UPDATEs replayed at TCP speed, packed as FRR packs them)")
+	f.IntVar(&o.Pack, "pack", 0, "raw source: type-2 routes per UPDATE (0: as many as fit in 4096 bytes, about 110)")
+	f.BoolVar(&o.NoSource, "no-source", false, "skip the source-only run")
+	f.StringVar(&o.PerfDir, "perf", "", "record a CPU profile of the leaf daemons during the burst with perf(1) into this directory, and print its summary")
+	f.DurationVar(&o.Settle, "settle", 0, "wait this long after the burst before the \"RSS settled\" sample (default: until RSS is stable); Go gives memory back only after a GC, forced every 2 minutes when idle: 150s shows what evpnd keeps")
+	f.DurationVar(&o.Timeout, "timeout", 3*time.Minute, "give up a run after this long (not counting --settle)")
+	return cmd
+}
+
+func newLatencyCmd(stdout, stderr io.Writer) *cobra.Command {
+	o := latencyOptions{}
+	cmd := &cobra.Command{
+		Use:   "latency",
+		Short: "One MAC learned on leaf1 until it is in leaf2's FDB through the route reflector",
+		Long: `latency deploys a route reflector (evb-<pid>-*-rr), two leafs and a host h1
+behind leaf1's eth2 in VNI 100. For each sample, h1 sends one Ethernet frame
+from a new source MAC; leaf1's bridge learns it, the leaf advertises it,
+the reflector reflects it, and leaf2 installs it. The clock runs from the
+frame being sent until a netlink neighbour subscription in leaf2's
+namespace sees the MAC on vxlan100 with dst leaf1 (10.0.0.1). The time
+until leaf1's own bridge reported the MAC is shown apart ("learn").
+
+With --frr the same runs with FRR 8.4 leafs and an FRR route reflector.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			return runLatency(cmd.Context(), o, stdout, stderr)
+		},
+	}
+	o.common.register(cmd)
+	f := cmd.Flags()
+	f.IntVar(&o.N, "n", 20, "samples (different MACs) per implementation")
+	f.DurationVar(&o.Gap, "gap", 200*time.Millisecond, "mean pause between samples (randomised ±50% so that samples do not lock to a periodic timer)")
+	f.DurationVar(&o.Timeout, "timeout", 2*time.Minute, "give up a run after this long")
+	return cmd
+}
