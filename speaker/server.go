@@ -365,7 +365,7 @@ func (s *Server) Announce(ctx context.Context, routes []*evpn.Route) error {
 			return err
 		}
 		if _, err := s.bgp.AddPath(ctx, &api.AddPathRequest{TableType: api.TableType_GLOBAL, Path: p}); err != nil {
-			return fmt.Errorf("announce %s: %w", r.Key, err)
+			return &RouteError{Op: "announce", Route: r, Err: err}
 		}
 		return nil
 	})

@@ -1,9 +1,12 @@
 package speaker
 
 import (
+	"fmt"
 	"log/slog"
 	"net/netip"
 	"time"
+
+	"github.com/evpnd/evpnd/speaker/evpn"
 )
 
 // Family is a BGP address family a session carries.
@@ -140,4 +143,36 @@ type PeerStatus struct {
 	EORReceived        bool // End-of-RIB received for l2vpn-evpn on the current session
 	GracefulRestart    bool // negotiated for l2vpn-evpn
 	PeerRestarting     bool // the peer is restarting; its routes are retained as stale
+}
+
+// RouteError is the error of one route that Announce (or Withdraw) could
+// not hand to BGP, for example because GoBGP's RIB already holds a remote
+// path for the MAC with a higher mobility sequence number.
+type RouteError struct {
+	Op    string // "announce" or "withdraw"
+	Route *evpn.Route
+	Err   error
+}
+
+func (e *RouteError) Error() string { return fmt.Sprintf("%s %s: %v", e.Op, e.Route.Key, e.Err) }
+func (e *RouteError) Unwrap() error { return e.Err }
+
+// FailedRoutes returns the routes named by the RouteErrors in err, which
+// may be a single error or one joined with errors.Join.
+func FailedRoutes(err error) []*evpn.Route {
+	var out []*evpn.Route
+	var walk func(error)
+	walk = func(err error) {
+		switch e := err.(type) {
+		case nil:
+		case *RouteError:
+			out = append(out, e.Route)
+		case interface{ Unwrap() []error }:
+			for _, x := range e.Unwrap() {
+				walk(x)
+			}
+		}
+	}
+	walk(err)
+	return out
 }

@@ -35,6 +35,17 @@ import (
 // becomes best in place of a remote path, the remote path is delivered as
 // withdrawn.
 func (s *Server) Watch(ctx context.Context, fn func(Event)) error {
+	return s.watch(ctx, fn, true)
+}
+
+// WatchPeers is Watch for peer events only. A route reflector uses it: it
+// installs nothing, and converting every reflected path for a watcher
+// would cost about a sixth of GoBGP's CPU per route for nothing.
+func (s *Server) WatchPeers(ctx context.Context, fn func(Event)) error {
+	return s.watch(ctx, fn, false)
+}
+
+func (s *Server) watch(ctx context.Context, fn func(Event), routes bool) error {
 	if fn == nil {
 		return errors.New("speaker: watch: nil callback")
 	}
@@ -62,6 +73,9 @@ func (s *Server) Watch(ctx context.Context, fn func(Event)) error {
 		// The initial table comes in chunks the decoder can start on,
 		// rather than as one slice of every path.
 		BatchSize: 512,
+	}
+	if !routes {
+		req.Table = nil
 	}
 	// The callback runs on GoBGP's watch goroutine: it only queues.
 	if err := s.bgp.WatchEvent(wctx, req, raw.push); err != nil {

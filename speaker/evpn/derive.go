@@ -9,12 +9,14 @@ import "net/netip"
 // the sequence is above zero or the MAC is sticky.
 func LocalMACRoute(rd RD, vni uint32, mac MAC, vtep netip.Addr, rts []RT, seq uint32, sticky bool) *Route {
 	return &Route{
-		Key:      Key{Type: RouteTypeMACIP, RD: rd, MAC: mac},
-		Labels:   []uint32{vni},
-		NextHop:  vtep,
-		RTs:      rts,
-		Encap:    TunnelTypeVXLAN,
-		Mobility: seq > 0 || sticky,
+		Key:     Key{Type: RouteTypeMACIP, RD: rd, MAC: mac},
+		Labels:  []uint32{vni},
+		NextHop: vtep,
+		RTs:     rts,
+		Encap:   TunnelTypeVXLAN,
+		// Always carry the mobility community, seq 0 included: left out,
+		// GoBGP picks a sequence of its own from its RIB (DESIGN §4b).
+		Mobility: true,
 		Seq:      seq,
 		Sticky:   sticky,
 	}

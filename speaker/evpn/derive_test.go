@@ -47,7 +47,7 @@ func TestRDRTDerivation(t *testing.T) {
 		}
 	}
 	r := LocalMACRoute(RDFromIP(rid, 100), 100, MAC{2, 0, 0, 0, 0, 1}, rid, []RT{AutoRT(65000, 100)}, 0, false)
-	if r.Mobility || r.L2VNI() != 100 || r.VTEP() != rid {
+	if !r.Mobility || r.Seq != 0 || r.L2VNI() != 100 || r.VTEP() != rid {
 		t.Errorf("LocalMACRoute seq 0: %+v", r)
 	}
 	if r := LocalMACRoute(RDFromIP(rid, 100), 100, MAC{2}, rid, nil, 3, false); !r.Mobility || r.Seq != 3 {

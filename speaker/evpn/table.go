@@ -135,6 +135,7 @@ type Table struct {
 	routes map[Key]routeRef // imported type-2 routes by identity
 	floods map[Key]floodRef // imported type-3 routes by identity
 	vteps  map[floodRef]int // type-3 routes per (VNI, VTEP)
+	dups   map[MACKey]struct{}
 }
 
 // NewTable returns an empty table importing by rules.
@@ -152,6 +153,7 @@ func NewTable(opts Options, rules []ImportRule) *Table {
 		routes: map[Key]routeRef{},
 		floods: map[Key]floodRef{},
 		vteps:  map[floodRef]int{},
+		dups:   map[MACKey]struct{}{},
 	}
 }
 
@@ -180,8 +182,8 @@ func (t *Table) Update(r *Route, now time.Time) []Effect {
 		return append(eff, Effect{Kind: Rejected, MAC: r.MAC, VTEP: r.VTEP(), Seq: r.Seq, Reason: why})
 	}
 	vtep := r.VTEP()
-	if !vtep.Is4() || vtep.IsUnspecified() {
-		return reject("no usable IPv4 VTEP address")
+	if !usableVTEP(vtep) {
+		return reject("no usable IPv4 VTEP address (unicast, not loopback)")
 	}
 	if r.Encap != 0 && r.Encap != TunnelTypeVXLAN {
 		return reject("encapsulation is not VXLAN")
@@ -276,7 +278,13 @@ func (t *Table) LocalAdd(vni uint32, mac MAC, sticky bool, now time.Time) []Effe
 	mk := MACKey{vni, mac}
 	st := t.state(mk)
 	if st.local != nil && st.selected.local {
-		return nil // already ours
+		if st.local.sticky == sticky {
+			return nil // already ours
+		}
+		// Became static, or stopped being static: advertise the change.
+		st.local.sticky = sticky
+		st.local.advertised = false
+		return t.reselect(mk, st, now)
 	}
 	seq := uint32(0)
 	if len(st.remote) > 0 || st.local != nil {
@@ -306,6 +314,54 @@ func (t *Table) LocalDel(vni uint32, mac MAC, now time.Time) []Effect {
 	return eff
 }
 
+// Readvertise handles a local route that BGP refused (GoBGP does when its
+// RIB already holds a remote path for the MAC with a sequence number at
+// least ours, which evpnd's table has not seen yet): the local MAC is bid
+// again with the highest sequence seen plus one. Call it after the pending
+// BGP events have been fed, so that "highest seen" includes them.
+func (t *Table) Readvertise(vni uint32, mac MAC, now time.Time) []Effect {
+	mk := MACKey{vni, mac}
+	st := t.macs[mk]
+	if st == nil || st.local == nil {
+		return nil
+	}
+	st.maxSeq++
+	st.local.seq = st.maxSeq
+	st.local.advertised = false
+	return t.reselect(mk, st, now)
+}
+
+// Expire clears duplicate flags whose MAC has not moved for a whole
+// detection window (like FRR's recovery timer), re-evaluating the MAC: a
+// frozen MAC is unfrozen, and a local one is advertised again. Call it
+// periodically; it costs O(duplicates).
+func (t *Table) Expire(now time.Time) []Effect {
+	var eff []Effect
+	for mk := range t.dups {
+		st := t.macs[mk]
+		if st == nil || !st.duplicate {
+			delete(t.dups, mk)
+			continue
+		}
+		if n := len(st.moves); n > 0 && now.Sub(st.moves[n-1]) < t.opts.DupWindow {
+			continue
+		}
+		eff = append(eff, t.ClearDuplicate(mk.VNI, mk.MAC, now)...)
+	}
+	return eff
+}
+
+// Duplicates returns the MACs flagged duplicate.
+func (t *Table) Duplicates() []MACInfo {
+	var out []MACInfo
+	for mk := range t.dups {
+		if st := t.macs[mk]; st != nil {
+			out = append(out, t.info(mk, st))
+		}
+	}
+	return out
+}
+
 // RemoveVNI drops every remote and local entry of a VNI, returning the
 // effects that undo them (fib deletions, local withdrawals).
 func (t *Table) RemoveVNI(vni uint32) []Effect {
@@ -319,6 +375,7 @@ func (t *Table) RemoveVNI(vni uint32) []Effect {
 		if mk.VNI != vni {
 			continue
 		}
+		delete(t.dups, mk)
 		if st.installed.IsValid() {
 			eff = append(eff, Effect{Kind: FIBDelMAC, VNI: vni, MAC: mk.MAC, VTEP: st.installed})
 		}
@@ -343,6 +400,7 @@ func (t *Table) ClearDuplicate(vni uint32, mac MAC, now time.Time) []Effect {
 		return nil
 	}
 	st.duplicate, st.frozen, st.moves = false, false, nil
+	delete(t.dups, mk)
 	eff := t.reselect(mk, st, now)
 	t.gc(mk, st)
 	return eff
@@ -461,6 +519,7 @@ func (t *Table) countMove(mk MACKey, st *macState, now time.Time) []Effect {
 		return nil
 	}
 	st.duplicate = true
+	t.dups[mk] = struct{}{}
 	if t.opts.Freeze {
 		st.frozen = true
 	}
@@ -516,4 +575,11 @@ func (t *Table) FloodList(vni uint32) []netip.Addr {
 		}
 	}
 	return out
+}
+
+// usableVTEP: a tunnel endpoint must be a unicast IPv4 address that is not
+// loopback, unspecified, multicast or broadcast; the kernel refuses others.
+func usableVTEP(a netip.Addr) bool {
+	return a.Is4() && !a.IsUnspecified() && !a.IsLoopback() && !a.IsMulticast() &&
+		a != netip.AddrFrom4([4]byte{255, 255, 255, 255})
 }

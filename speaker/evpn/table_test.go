@@ -157,6 +157,33 @@ func TestSelection(t *testing.T) {
 			{at: 400 * time.Second, op: "remote", from: vtep1, seq: 4, want: []string{"set 100 02:00:00:00:00:01 10.0.0.1"}},
 			{at: 500 * time.Second, op: "remote", from: vtep2, seq: 5, want: []string{"set 100 02:00:00:00:00:01 10.0.0.2"}},
 		}},
+		{name: "refused local route is bid again above the highest seen", local: vtep3, steps: []step{
+			{op: "local", want: []string{"adv 100 02:00:00:00:00:01 seq=0 sticky=false"}},
+			// BGP refused seq 0: a remote seq 2 was in its RIB; it arrives now
+			{op: "remote", from: vtep1, seq: 2, want: []string{"set 100 02:00:00:00:00:01 10.0.0.1", "wdr 100 02:00:00:00:00:01"}},
+			{op: "readvertise", want: []string{"del 100 02:00:00:00:00:01", "adv 100 02:00:00:00:00:01 seq=3 sticky=false"}},
+		}},
+		{name: "local MAC becoming static is re-advertised sticky", local: vtep3, steps: []step{
+			{op: "local", want: []string{"adv 100 02:00:00:00:00:01 seq=0 sticky=false"}},
+			{op: "local", stick: true, want: []string{"adv 100 02:00:00:00:00:01 seq=0 sticky=true"}},
+			{op: "local", stick: true, want: nil},
+		}},
+		{name: "loopback or multicast VTEP refused", local: vtep3, steps: []step{
+			{op: "remote", from: netip.MustParseAddr("127.0.0.1"), want: []string{"rejected: no usable IPv4 VTEP address (unicast, not loopback)"}},
+			{op: "remote", from: netip.MustParseAddr("239.1.1.1"), want: []string{"rejected: no usable IPv4 VTEP address (unicast, not loopback)"}},
+		}},
+		{name: "duplicate recovers after a quiet window", local: vtep3, steps: []step{
+			{op: "remote", from: vtep1, seq: 0, want: []string{"set 100 02:00:00:00:00:01 10.0.0.1"}},
+			{at: 1 * time.Second, op: "remote", from: vtep2, seq: 1, want: []string{"set 100 02:00:00:00:00:01 10.0.0.2"}},
+			{at: 2 * time.Second, op: "remote", from: vtep1, seq: 2, want: []string{"set 100 02:00:00:00:00:01 10.0.0.1"}},
+			{at: 3 * time.Second, op: "remote", from: vtep2, seq: 3, want: []string{"set 100 02:00:00:00:00:01 10.0.0.2"}},
+			{at: 4 * time.Second, op: "remote", from: vtep1, seq: 4, want: []string{"set 100 02:00:00:00:00:01 10.0.0.1"}},
+			{at: 5 * time.Second, op: "remote", from: vtep2, seq: 5, want: []string{"dup 100 02:00:00:00:00:01 moves=5", "set 100 02:00:00:00:00:01 10.0.0.2"}},
+			{at: 6 * time.Second, op: "local", want: []string{"del 100 02:00:00:00:00:01"}},
+			{at: 100 * time.Second, op: "expire", want: nil}, // moved 94 s ago: still in the window
+			{at: 187 * time.Second, op: "expire", want: []string{"adv 100 02:00:00:00:00:01 seq=6 sticky=false"}},
+			{at: 188 * time.Second, op: "expire", want: nil},
+		}},
 		{name: "freeze keeps the location at detection", local: vtep3, freeze: true, steps: []step{
 			{op: "remote", from: vtep1, seq: 0, want: []string{"set 100 02:00:00:00:00:01 10.0.0.1"}},
 			{at: 1 * time.Second, op: "remote", from: vtep2, seq: 1, want: []string{"set 100 02:00:00:00:00:01 10.0.0.2"}},
@@ -193,6 +220,10 @@ func TestSelection(t *testing.T) {
 					eff = tab.Withdraw(imetRoute(s.from, rt).Key, now)
 				case "clear":
 					eff = tab.ClearDuplicate(100, mac1, now)
+				case "expire":
+					eff = tab.Expire(now)
+				case "readvertise":
+					eff = tab.Readvertise(100, mac1, now)
 				default:
 					t.Fatalf("bad op %q", s.op)
 				}

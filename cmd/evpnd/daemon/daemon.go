@@ -148,7 +148,7 @@ func (d *Daemon) runReflector(ctx context.Context) error {
 	}
 	g, ctx := errgroup.WithContext(ctx)
 	g.Go(func() error {
-		return srv.Watch(ctx, func(ev speaker.Event) {
+		return srv.WatchPeers(ctx, func(ev speaker.Event) {
 			if ev.Type == speaker.EventPeer {
 				d.log.Info("peer state", "peer", ev.Peer, "state", ev.State)
 			}

@@ -2,7 +2,6 @@ package daemon
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"net/netip"
 	"time"
@@ -18,11 +17,16 @@ import (
 	"github.com/evpnd/evpnd/vtep"
 )
 
-// event is one input to the leaf loop: a BGP event or a local MAC event.
+// event is one input to the leaf loop: a BGP event, a local MAC event, or
+// a local route that BGP refused and that is to be bid again.
 type event struct {
 	bgp   *speaker.Event
 	local *vtep.MACEvent
+	retry *evpn.MACKey
 }
+
+// maxRetries bounds how often in a row a refused local route is bid again.
+const maxRetries = 3
 
 // leaf is the state of the leaf role. Only the loop goroutine touches table
 // and advertised.
@@ -37,6 +41,7 @@ type leaf struct {
 	// advertised holds the local type-2 routes this leaf announces, so that
 	// a withdrawal names exactly the path that was announced.
 	advertised map[evpn.MACKey]*evpn.Route
+	retries    map[evpn.MACKey]int
 	sync       syncState
 }
 
@@ -71,6 +76,7 @@ func (d *Daemon) runLeaf(ctx context.Context) error {
 		q:          newQueue[event](),
 		vnis:       map[uint32]configs.L2VNI{},
 		advertised: map[evpn.MACKey]*evpn.Route{},
+		retries:    map[evpn.MACKey]int{},
 		desired:    fib.NewDesired(),
 	}
 	for _, v := range d.cfg.L2VNIs {
@@ -122,7 +128,7 @@ func (d *Daemon) runLeaf(ctx context.Context) error {
 	for k, m := range local {
 		effects = append(effects, l.table.LocalAdd(k.VNI, k.MAC, m.Static, now)...)
 	}
-	batch := l.apply(effects, &effBuf{ann: ann})
+	batch := l.apply(effects, &effBuf{extra: ann})
 	if err := l.flush(ctx, batch); err != nil {
 		return err
 	}
@@ -149,9 +155,24 @@ func (d *Daemon) runLeaf(ctx context.Context) error {
 	return err
 }
 
-// effBuf collects the BGP side of a batch of effects.
+// effBuf collects the BGP side of a batch of effects: for each local MAC
+// only the last decision of the batch counts (announce this route, or
+// withdraw: nil), so an announce and a withdrawal of one MAC in one batch
+// can never be sent in the wrong order.
 type effBuf struct {
-	ann, wdr []*evpn.Route
+	extra []*evpn.Route // announced as they are (type-3 at start)
+	final map[evpn.MACKey]*evpn.Route
+	order []evpn.MACKey
+}
+
+func (b *effBuf) set(k evpn.MACKey, r *evpn.Route) {
+	if b.final == nil {
+		b.final = map[evpn.MACKey]*evpn.Route{}
+	}
+	if _, ok := b.final[k]; !ok {
+		b.order = append(b.order, k)
+	}
+	b.final[k] = r
 }
 
 // loop is the only goroutine that touches the selection table.
@@ -159,13 +180,30 @@ func (l *leaf) loop(ctx context.Context) error {
 	var buf []event
 	timer := time.NewTimer(l.sync.timeout)
 	defer timer.Stop()
+	// Duplicate flags are cleared once a MAC has stayed put for a whole
+	// detection window; checking a few times per window is enough.
+	expire := time.NewTicker(max(time.Second, min(30*time.Second, l.d.cfg.MACMobility.DuplicateWindow/4)))
+	defer expire.Stop()
 	for {
 		select {
 		case <-ctx.Done():
 			return ctx.Err()
 		case <-l.q.wake:
+		case now := <-expire.C:
+			if err := l.flush(ctx, l.apply(l.table.Expire(now), &effBuf{})); err != nil {
+				return err
+			}
+			continue
 		case <-timer.C:
-			if !l.sync.done {
+			switch {
+			case l.sync.done:
+			case !l.sync.everUp:
+				// Without any session the fabric's state is unknown: keep
+				// forwarding with what the kernel has until a peer syncs.
+				l.d.log.Warn("no BGP session came up within the End-of-RIB timeout; keeping kernel entries of the previous run until a peer has synced",
+					"eor_timeout", l.sync.timeout)
+				timer.Reset(l.sync.timeout)
+			default:
 				l.d.log.Warn("End-of-RIB not received from every peer in time; removing stale kernel entries now",
 					"eor_timeout", l.sync.timeout, "waiting_for", l.sync.pending())
 				l.markSynced()
@@ -197,6 +235,9 @@ func (l *leaf) markSynced() {
 }
 
 func (l *leaf) handle(ev *event, effects []evpn.Effect, now time.Time) []evpn.Effect {
+	if k := ev.retry; k != nil {
+		return append(effects, l.table.Readvertise(k.VNI, k.MAC, now)...)
+	}
 	if m := ev.local; m != nil {
 		if _, ok := l.vnis[m.VNI]; !ok {
 			return effects
@@ -248,14 +289,9 @@ func (l *leaf) apply(effects []evpn.Effect, b *effBuf) *effBuf {
 		case evpn.Advertise:
 			v := l.vnis[e.VNI]
 			r := evpn.LocalMACRoute(l.d.cfg.L2VNIRD(v), e.VNI, e.MAC, l.d.cfg.VTEPIP, l.d.cfg.ExportRTs(v), e.Seq, e.Sticky)
-			l.advertised[evpn.MACKey{VNI: e.VNI, MAC: e.MAC}] = r
-			b.ann = append(b.ann, r)
+			b.set(evpn.MACKey{VNI: e.VNI, MAC: e.MAC}, r)
 		case evpn.WithdrawLocal:
-			k := evpn.MACKey{VNI: e.VNI, MAC: e.MAC}
-			if r, ok := l.advertised[k]; ok {
-				delete(l.advertised, k)
-				b.wdr = append(b.wdr, r)
-			}
+			b.set(evpn.MACKey{VNI: e.VNI, MAC: e.MAC}, nil)
 		case evpn.DuplicateDetected:
 			log.Warn("duplicate MAC detected: it moved too often; local changes are no longer advertised",
 				"vni", e.VNI, "mac", e.MAC, "moves", e.Moves,
@@ -268,24 +304,66 @@ func (l *leaf) apply(effects []evpn.Effect, b *effBuf) *effBuf {
 }
 
 func (l *leaf) flush(ctx context.Context, b *effBuf) error {
-	var errs []error
-	if len(b.wdr) > 0 {
-		if err := l.srv.Withdraw(ctx, b.wdr); err != nil {
-			errs = append(errs, fmt.Errorf("withdraw %d local routes: %w", len(b.wdr), err))
+	var ann, wdr []*evpn.Route
+	for _, k := range b.order {
+		if r := b.final[k]; r != nil {
+			l.advertised[k] = r
+			ann = append(ann, r)
+		} else if old, ok := l.advertised[k]; ok {
+			delete(l.advertised, k)
+			wdr = append(wdr, old)
 		}
 	}
-	if len(b.ann) > 0 {
-		if err := l.srv.Announce(ctx, b.ann); err != nil {
-			errs = append(errs, fmt.Errorf("announce %d local routes: %w", len(b.ann), err))
+	ann = append(ann, b.extra...)
+	if len(wdr) > 0 {
+		if err := l.srv.Withdraw(ctx, wdr); err != nil && ctx.Err() == nil {
+			l.d.log.Error("BGP withdraw failed", "routes", len(wdr), "err", err)
 		}
 	}
-	if err := errors.Join(errs...); err != nil {
-		if ctx.Err() != nil {
-			return ctx.Err()
+	if len(ann) == 0 {
+		return ctx.Err()
+	}
+	err := l.srv.Announce(ctx, ann)
+	if ctx.Err() != nil {
+		return ctx.Err()
+	}
+	failed := map[evpn.MACKey]bool{}
+	for _, r := range speaker.FailedRoutes(err) {
+		if r.Type != evpn.RouteTypeMACIP {
+			l.d.log.Error("BGP refused a local route", "route", r.Key.String(), "err", err)
+			continue
 		}
-		// GoBGP refusing a path is a bug or a race with shutdown; log it
-		// rather than tearing the daemon down.
-		l.d.log.Error("BGP update failed", "err", err)
+		k := evpn.MACKey{VNI: r.L2VNI(), MAC: r.MAC}
+		failed[k] = true
+		if l.advertised[k] == r {
+			delete(l.advertised, k)
+		}
+		l.retries[k]++
+		if l.retries[k] > maxRetries {
+			l.d.log.Error("BGP keeps refusing a local MAC; giving up until it is learned again",
+				"vni", k.VNI, "mac", k.MAC, "seq", r.Seq, "attempts", l.retries[k])
+			delete(l.retries, k)
+			continue
+		}
+		// GoBGP refuses a local path when its RIB holds a remote one for
+		// the MAC with a sequence number at least ours, not yet seen by the
+		// table. Bid again after the events already queued.
+		l.d.log.Info("local MAC route refused by BGP; bidding again with a higher sequence",
+			"vni", k.VNI, "mac", k.MAC, "seq", r.Seq)
+		l.q.push(event{retry: &k})
+	}
+	if len(l.retries) > 0 {
+		for _, r := range ann {
+			if r.Type == evpn.RouteTypeMACIP {
+				if k := (evpn.MACKey{VNI: r.L2VNI(), MAC: r.MAC}); !failed[k] {
+					delete(l.retries, k)
+				}
+			}
+		}
+	}
+	if err != nil && len(failed) == 0 {
+		// Not a per-route refusal (for example the server is stopping).
+		l.d.log.Error("BGP announce failed", "routes", len(ann), "err", err)
 	}
 	return nil
 }
@@ -294,6 +372,7 @@ func (l *leaf) flush(ctx context.Context, b *effBuf) error {
 type syncState struct {
 	timeout     time.Duration
 	done        bool
+	everUp      bool
 	established map[netip.Addr]bool
 	eors        map[netip.Addr]bool
 }
@@ -304,6 +383,7 @@ func newSyncState(timeout time.Duration, _ time.Time) syncState {
 
 func (s *syncState) peer(p netip.Addr, up bool) {
 	if up {
+		s.everUp = true
 		s.established[p] = true
 	} else {
 		delete(s.established, p)

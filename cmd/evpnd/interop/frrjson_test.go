@@ -210,15 +210,15 @@ func (w wantRoute) check(t evpnTable) error {
 // vtep:100, auto RT 65000:100), learnt from peer from.
 func evpndRoutes(vtep, from string, macs ...string) []wantRoute {
 	rd := vtep + ":100"
-	ecomms := []string{"ET:8", "RT:65000:100"}
 	ws := []wantRoute{{
 		RD: rd, Prefix: "[3]:[0]:[32]:[" + vtep + "]", Type: 3, IP: vtep,
-		NextHop: vtep, From: from, Ecomms: ecomms, PMSI: 100,
+		NextHop: vtep, From: from, Ecomms: []string{"ET:8", "RT:65000:100"}, PMSI: 100,
 	}}
 	for _, m := range macs {
+		// evpnd always sends the MAC mobility community, seq 0 included.
 		ws = append(ws, wantRoute{
 			RD: rd, Prefix: "[2]:[0]:[48]:[" + m + "]", Type: 2, MAC: m, VNI: "100",
-			NextHop: vtep, From: from, Ecomms: ecomms,
+			NextHop: vtep, From: from, Ecomms: []string{"ET:8", "MM:0", "RT:65000:100"},
 		})
 	}
 	return ws
