@@ -60,6 +60,10 @@ type Desired struct {
 	macs   map[Key]netip.Addr
 	floods map[Key]struct{}
 	dirty  map[Key]struct{}
+	// recheck holds the dirty keys whose kernel entry the reconciler must
+	// not trust (Invalidate). It is a subset of dirty: takeDirty empties
+	// both together, so it stays as small as the dirty set.
+	recheck map[Key]struct{}
 	// devicesChanged is set by SetVNI/RemoveVNI; the reconciler then
 	// re-reads the kernel before it writes.
 	devicesChanged bool
@@ -69,11 +73,12 @@ type Desired struct {
 // NewDesired returns an empty table.
 func NewDesired() *Desired {
 	return &Desired{
-		vnis:   make(map[uint32]VNIDevices),
-		macs:   make(map[Key]netip.Addr),
-		floods: make(map[Key]struct{}),
-		dirty:  make(map[Key]struct{}),
-		wake:   make(chan struct{}, 1),
+		vnis:    make(map[uint32]VNIDevices),
+		macs:    make(map[Key]netip.Addr),
+		floods:  make(map[Key]struct{}),
+		dirty:   make(map[Key]struct{}),
+		recheck: make(map[Key]struct{}),
+		wake:    make(chan struct{}, 1),
 	}
 }
 
@@ -126,6 +131,31 @@ func (d *Desired) DeleteMAC(vni uint32, mac evpn.MAC) {
 		return
 	}
 	delete(d.macs, k)
+	d.markLocked(k)
+}
+
+// Invalidate tells fib that the kernel may no longer hold what it wrote for
+// mac on vni, and queues the MAC for another look. Call it when the bridge
+// has learned mac locally on an access port: the bridge then moves its
+// entry for mac from the VXLAN port to that port and clears extern_learn,
+// behind fib's back. The next pass does not trust its record of the entry:
+//   - if the MAC is still wanted remote (the same VTEP included), it is
+//     written again, which moves the bridge entry back to the VXLAN port;
+//   - if it is not wanted, fib's entries are deleted as usual: the VXLAN
+//     entry to the VTEP fib wrote, and the bridge entry only while it is
+//     still on the VXLAN port (the kernel refuses to delete the local one).
+//
+// Entries of an earlier run are still deleted only after MarkSynced. Like
+// the other mutations it is O(1), does no IO and never blocks on the
+// reconciler. Multicast and zero MACs are ignored.
+func (d *Desired) Invalidate(vni uint32, mac evpn.MAC) {
+	if !mac.IsUnicast() {
+		return
+	}
+	k := MACKey(vni, mac)
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	d.recheck[k] = struct{}{}
 	d.markLocked(k)
 }
 
@@ -252,11 +282,14 @@ func (d *Desired) Dirty() int {
 }
 
 // want is the desired value of one key at the time it was taken from the
-// dirty set: Entry is meaningful only when OK.
+// dirty set: Entry is meaningful only when OK. Recheck is set when the key
+// was invalidated: the reconciler's record of its kernel entry may be
+// wrong.
 type want struct {
-	Key   Key
-	Entry FDBEntry
-	OK    bool
+	Key     Key
+	Entry   FDBEntry
+	OK      bool
+	Recheck bool
 }
 
 // takeDirty removes up to max keys from the dirty set and returns them with
@@ -269,7 +302,12 @@ func (d *Desired) takeDirty(max int, buf []want) []want {
 			break
 		}
 		delete(d.dirty, k)
-		buf = append(buf, d.wantLocked(k))
+		w := d.wantLocked(k)
+		if _, ok := d.recheck[k]; ok {
+			delete(d.recheck, k)
+			w.Recheck = true
+		}
+		buf = append(buf, w)
 	}
 	return buf
 }

@@ -8,10 +8,11 @@
 // cilium's statedb reconciler:
 //
 //   - Desired holds what should be installed. Its mutations (SetMAC,
-//     DeleteMAC, AddFlood, DeleteFlood, SetVNI, RemoveVNI) only update maps
-//     and a dirty set under a mutex and wake the reconciler through a
-//     channel with a buffer of one. They never do IO and never block on the
-//     kernel, so they may be called from GoBGP watch callbacks.
+//     DeleteMAC, Invalidate, AddFlood, DeleteFlood, SetVNI, RemoveVNI)
+//     only update maps and a dirty set under a mutex and wake the
+//     reconciler through a channel with a buffer of one. They never do IO
+//     and never block on the kernel, so they may be called from GoBGP
+//     watch callbacks.
 //   - DesiredEntries, InstalledFrom and Diff are pure functions: the
 //     entries a snapshot wants, the entries fib owns in a kernel dump, and
 //     the operations between the two.
@@ -69,18 +70,30 @@
 //     type-3 route. A MAC that moves is a SetMAC with the new VTEP: fib
 //     replaces the entry in place, never delete-then-add. Never call
 //     DeleteMAC for a move.
-//  3. Call MarkSynced once BGP has re-synced: End-of-RIB from every
+//  3. Call Invalidate(vni, mac) whenever local learning reports mac on an
+//     access port of vni's bridge, after feeding the selection that the
+//     local MAC leads to (step 2), if any. The bridge moves its entry for
+//     a MAC it hears on a port to that port and clears extern_learn, so
+//     fib's record of what it wrote is then wrong; without Invalidate a
+//     MAC that stays remote with the same VTEP (sticky, frozen duplicate,
+//     or a DeleteMAC and SetMAC that met before the reconciler looked) is
+//     found "already correct" and the bridge forwards it to the access
+//     port until the next resync. Invalidate makes the next pass write a
+//     wanted MAC again, or delete the VXLAN entry of a MAC no longer
+//     wanted (the local bridge entry stays; entries of an earlier run
+//     wait for MarkSynced as always). It is as cheap as SetMAC.
+//  4. Call MarkSynced once BGP has re-synced: End-of-RIB from every
 //     established peer, or a timeout. Until then fib deletes nothing it
 //     found in the kernel at start (entries of an earlier run), so a
 //     restart leaves forwarding untouched; entries already correct are not
 //     rewritten (Stats.Skipped counts them). Entries set and then deleted
 //     within this run are deleted at once.
-//  4. Call Resync when kernel state may have drifted (an event socket
+//  5. Call Resync when kernel state may have drifted (an event socket
 //     overflowed, a VXLAN device was recreated), or set
 //     Config.ResyncInterval.
-//  5. Watch Stats (Pending, Errors) and Synced; failed entries are retried
+//  6. Watch Stats (Pending, Errors) and Synced; failed entries are retried
 //     with exponential backoff (Status tells why one failed).
-//  6. Cancel Run's context to stop; Run returns nil then. Close the
+//  7. Cancel Run's context to stop; Run returns nil then. Close the
 //     NetlinkKernel after Run has returned.
 //
 // Only one Reconciler may consume a Desired.

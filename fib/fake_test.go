@@ -165,6 +165,15 @@ func (k *fakeKernel) putMAC(dev string, m evpn.MAC, vtep netip.Addr, ext bool) {
 	k.bridge[m] = fakeBridge{port: dev, ext: ext}
 }
 
+// learnLocal does what the bridge does when a frame from m arrives on an
+// access port: its entry for m moves to that port and loses extern_learn.
+// The VXLAN entry is not touched.
+func (k *fakeKernel) learnLocal(m evpn.MAC, port string) {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	k.bridge[m] = fakeBridge{port: port}
+}
+
 func (k *fakeKernel) putFlood(dev string, vtep netip.Addr) {
 	k.mu.Lock()
 	defer k.mu.Unlock()
@@ -270,4 +279,49 @@ func settled(d *Desired, r *Reconciler) bool {
 	s := r.Stats()
 	return r.idle.Load() && s.Resyncs > 0 && d.Dirty() == 0 && s.Pending == 0 &&
 		!d.devicesPending() && !r.resyncReq.Load() && (!r.markSynced.Load() || r.Synced())
+}
+
+// gatedKernel wraps a Kernel. After hold, the next Apply stops until it is
+// released, so that a test can change Desired while the reconciler is busy
+// and the changes coalesce as they do under load.
+type gatedKernel struct {
+	Kernel
+	mu      sync.Mutex
+	entered chan struct{} // closed when the held Apply starts; nil when not armed
+	release chan struct{}
+}
+
+func (g *gatedKernel) Apply(ctx context.Context, ops []Op) []error {
+	g.mu.Lock()
+	entered, release := g.entered, g.release
+	g.entered, g.release = nil, nil
+	g.mu.Unlock()
+	if entered != nil {
+		close(entered)
+		select {
+		case <-release:
+		case <-ctx.Done():
+		}
+	}
+	return g.Kernel.Apply(ctx, ops)
+}
+
+// whileBusy makes the reconciler busy in Apply with a write of busy (a MAC
+// of VNI 100 not otherwise used), runs mutate meanwhile and lets the
+// reconciler go on. The keys mutate touches are taken in one later batch,
+// with their final value only.
+func whileBusy(tb testing.TB, g *gatedKernel, d *Desired, busy evpn.MAC, mutate func()) {
+	tb.Helper()
+	entered, release := make(chan struct{}), make(chan struct{})
+	g.mu.Lock()
+	g.entered, g.release = entered, release
+	g.mu.Unlock()
+	must(tb, d.SetMAC(100, busy, ip("10.0.0.99")))
+	select {
+	case <-entered:
+	case <-time.After(10 * time.Second):
+		tb.Fatal("timed out waiting for the reconciler to apply")
+	}
+	mutate()
+	close(release)
 }

@@ -98,11 +98,17 @@ type Installed struct {
 	// (yet) wanted: left by an earlier run. They are deleted only after
 	// MarkSynced.
 	Stale bool
+	// suspect is set by the reconciler when the key was invalidated
+	// (Desired.Invalidate): the kernel may have changed the entry since
+	// (local learning moves the bridge entry to an access port), so it
+	// matches nothing and a wanted entry is written again. A successful
+	// write or delete, or a kernel read, replaces the record.
+	suspect bool
 }
 
 // matches reports whether the kernel already holds exactly e.
 func (in Installed) matches(e FDBEntry) bool {
-	if in.Dev != e.Dev || !in.Self || in.Multi || in.VTEP != e.VTEP {
+	if in.suspect || in.Dev != e.Dev || !in.Self || in.Multi || in.VTEP != e.VTEP {
 		return false
 	}
 	return e.IsFlood() || in.Master

@@ -290,6 +290,12 @@ func (r *Reconciler) process(ctx context.Context, batch []want) {
 			r.installed[w.Key] = have
 			r.stale--
 		}
+		if w.Recheck && ok && !have.suspect {
+			// Invalidated: distrust the record until a write or delete
+			// succeeds, so that a failed rewrite is retried as a write.
+			have.suspect = true
+			r.installed[w.Key] = have
+		}
 		op, do := planKey(w, have, ok, r.prune)
 		if !do {
 			if w.OK {

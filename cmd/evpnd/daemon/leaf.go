@@ -42,6 +42,7 @@ type leaf struct {
 	// a withdrawal names exactly the path that was announced.
 	advertised map[evpn.MACKey]*evpn.Route
 	retries    map[evpn.MACKey]int
+	learned    []evpn.MACKey // local learns of the current batch
 	sync       syncState
 }
 
@@ -219,6 +220,10 @@ func (l *leaf) loop(ctx context.Context) error {
 		}
 		buf = evs
 		b := l.apply(effects, &effBuf{})
+		for _, k := range l.learned {
+			l.desired.Invalidate(k.VNI, k.MAC)
+		}
+		l.learned = l.learned[:0]
 		if err := l.flush(ctx, b); err != nil {
 			return err
 		}
@@ -247,6 +252,9 @@ func (l *leaf) handle(ev *event, effects []evpn.Effect, now time.Time) []evpn.Ef
 			return append(effects, l.table.LocalDel(m.VNI, m.MAC, now)...)
 		}
 		l.d.log.Debug("local MAC learned", "vni", m.VNI, "mac", m.MAC, "port", m.Port)
+		// The bridge may just have moved one of fib's remote entries to the
+		// access port: fib must re-check it once this batch's effects are in.
+		l.learned = append(l.learned, evpn.MACKey{VNI: m.VNI, MAC: m.MAC})
 		return append(effects, l.table.LocalAdd(m.VNI, m.MAC, m.Static, now)...)
 	}
 	b := ev.bgp
