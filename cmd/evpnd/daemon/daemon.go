@@ -133,7 +133,9 @@ func (d *Daemon) stopSpeaker(srv *speaker.Server) {
 }
 
 // runReflector runs the route-reflector role: l2vpn-evpn reflection with
-// next hops unchanged, nothing installed in the kernel.
+// next hops unchanged, nothing installed in the kernel. After a restart of
+// the reflector, the leafs hold the withdrawals its stale flush causes
+// until every leaf has re-sent its routes (see resyncHold).
 func (d *Daemon) runReflector(ctx context.Context) error {
 	srv, err := speaker.New(d.speakerConfig(false))
 	if err != nil {

@@ -43,6 +43,7 @@ type leaf struct {
 	advertised map[evpn.MACKey]*evpn.Route
 	retries    map[evpn.MACKey]int
 	learned    []evpn.MACKey // local learns of the current batch
+	hold       *resyncHold
 	sync       syncState
 }
 
@@ -139,6 +140,7 @@ func (d *Daemon) runLeaf(ctx context.Context) error {
 		return err
 	}
 	l.sync = newSyncState(d.cfg.GracefulRestart.EORTimeout, now)
+	l.hold = newResyncHold(d.resyncWindow())
 
 	g, gctx := errgroup.WithContext(ctx)
 	g.Go(func() error { return l.rec.Run(gctx) })
@@ -185,6 +187,8 @@ func (l *leaf) loop(ctx context.Context) error {
 	// detection window; checking a few times per window is enough.
 	expire := time.NewTicker(max(time.Second, min(30*time.Second, l.d.cfg.MACMobility.DuplicateWindow/4)))
 	defer expire.Stop()
+	holdTick := time.NewTicker(time.Second)
+	defer holdTick.Stop()
 	for {
 		select {
 		case <-ctx.Done():
@@ -192,6 +196,19 @@ func (l *leaf) loop(ctx context.Context) error {
 		case <-l.q.wake:
 		case now := <-expire.C:
 			if err := l.flush(ctx, l.apply(l.table.Expire(now), &effBuf{})); err != nil {
+				return err
+			}
+			continue
+		case now := <-holdTick.C:
+			var effects []evpn.Effect
+			keys := l.hold.expire(now)
+			for _, k := range keys {
+				effects = append(effects, l.table.Withdraw(k, now)...)
+			}
+			if len(keys) > 0 {
+				l.d.log.Info("re-sync window ended: applying withdrawals not re-announced", "routes", len(keys))
+			}
+			if err := l.flush(ctx, l.apply(effects, &effBuf{})); err != nil {
 				return err
 			}
 			continue
@@ -261,15 +278,28 @@ func (l *leaf) handle(ev *event, effects []evpn.Effect, now time.Time) []evpn.Ef
 	switch b.Type {
 	case speaker.EventRoute:
 		if b.Withdraw {
+			if l.hold.withdraw(b.Route.Key, b.Peer) {
+				return effects
+			}
 			return append(effects, l.table.Withdraw(b.Route.Key, now)...)
 		}
+		l.hold.announced(b.Route.Key)
 		return append(effects, l.table.Update(b.Route, now)...)
 	case speaker.EventPeer:
 		l.d.log.Info("peer state", "peer", b.Peer, "state", b.State)
-		l.sync.peer(b.Peer, b.State == speaker.PeerStateEstablished)
+		up := b.State == speaker.PeerStateEstablished
+		l.sync.peer(b.Peer, up)
+		if up {
+			l.hold.established(b.Peer, now)
+			if _, ok := l.hold.until[b.Peer]; ok {
+				l.d.log.Info("peer re-established: holding its withdrawals while it re-sends its table",
+					"peer", b.Peer, "window", l.hold.window)
+			}
+		}
 	case speaker.EventEndOfRIB:
 		l.d.log.Debug("End-of-RIB received", "peer", b.Peer)
 		l.sync.eor(b.Peer)
+		l.hold.endOfRIB(b.Peer, now)
 	}
 	return effects
 }
@@ -435,4 +465,15 @@ func (d *Daemon) previousRun(h *netlink.Handle) bool {
 		}
 	}
 	return false
+}
+
+// resyncWindow is how long withdrawals from a re-established peer are
+// held (see resyncHold): long enough for every leaf to reconnect to a
+// restarted reflector (twice the connect retry, at least 10 s), at most the
+// End-of-RIB timeout; 0 without graceful restart.
+func (d *Daemon) resyncWindow() time.Duration {
+	if !d.cfg.GracefulRestart.IsEnabled() {
+		return 0
+	}
+	return min(max(2*d.cfg.BGP.ConnectRetry, 10*time.Second), d.cfg.GracefulRestart.EORTimeout)
 }

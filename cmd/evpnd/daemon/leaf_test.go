@@ -123,7 +123,8 @@ func newTestLeaf(t *testing.T, srv *speaker.Server, routerID, vtepIP netip.Addr)
 	cfg.ApplyDefaults()
 	d := &Daemon{cfg: cfg, log: testLog()}
 	l := &leaf{d: d, srv: srv, q: newQueue[event](), vnis: map[uint32]configs.L2VNI{},
-		advertised: map[evpn.MACKey]*evpn.Route{}, retries: map[evpn.MACKey]int{}, desired: fib.NewDesired()}
+		advertised: map[evpn.MACKey]*evpn.Route{}, retries: map[evpn.MACKey]int{}, desired: fib.NewDesired(),
+		hold: newResyncHold(0)}
 	for _, v := range cfg.L2VNIs {
 		l.vnis[v.VNI] = v
 	}
