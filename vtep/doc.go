@@ -65,21 +65,40 @@
 //
 // The caller's duties and the Learner's promises:
 //
-//  1. Run(ctx, out) reports the current state first, then changes, until
-//     ctx is done. out runs on Run's goroutine and must only enqueue.
-//  2. Events are deduplicated against what was last reported, but the
+//  1. Dump returns the kernel's current local MACs with a fresh dump, for
+//     an initial sync before End-of-RIB. The caller is taken to announce
+//     them: Dump records its result as the state the next Run starts from.
+//  2. Run(ctx, out) reports, first, how the kernel differs from what the
+//     caller was last told (the last Dump's result, or the state reported
+//     by a previous Run that returned after it, or nothing): MACs that
+//     vanished since are reported Removed, new or changed ones as adds,
+//     unchanged ones not at all. Then it reports changes until ctx is
+//     done. So a MAC that ages out between Dump and Run is withdrawn.
+//     out runs on Run's goroutine and must only enqueue. One Run at a
+//     time.
+//  3. Events are deduplicated against what was last reported, but the
 //     consumer must still be idempotent (a resync may repeat a state).
-//  3. On an event socket overrun (ENOBUFS) or any socket failure, Run
+//  4. On an event socket overrun (ENOBUFS) or any socket failure, Run
 //     subscribes again, dumps the access ports' FDB and reports the
 //     difference from what it had reported: no change is lost silently.
 //     Dumps interrupted by concurrent changes are retried.
-//  4. SetVNIs changes the watched VNIs at runtime: added VNIs are dumped
+//  5. SetVNIs changes the watched VNIs at runtime: added VNIs are dumped
 //     and reported, removed ones have their MACs reported Removed.
-//  5. Dump returns the kernel's current local MACs with a fresh dump, for
-//     an initial sync before End-of-RIB.
 //
-// The Learner opens its own netlink sockets in the namespace it is given,
-// with strict checking so that the kernel filters FDB dumps per access
-// port and the (possibly 100k) remote entries on the VXLAN ports are
-// never read.
+// The Learner opens its own netlink sockets in the namespace it is given:
+//
+//   - FDB dumps go through a socket with strict checking, so that the
+//     kernel filters them per access port and the (possibly 100k) remote
+//     entries on the VXLAN ports are never read.
+//   - Events come from a socket of its own in RTNLGRP_NEIGH (16 MB
+//     receive buffer, forced when the process has CAP_NET_ADMIN), read
+//     without the runtime's netpoller and at most once a millisecond in a
+//     burst. evpnd's own writes of remote MACs cause two notifications per
+//     MAC there: a BPF socket filter drops the VXLAN device's entries
+//     (NTF_SELF), and every ARP/ND neighbour, in the kernel; the bridge
+//     entries on the VXLAN ports are dropped after a look at their header,
+//     unless they take over a MAC that is local now (a move away, reported
+//     Removed). Besides those, only notifications on access ports, or on
+//     ports not seen yet, are decoded. The socket is connected to the kernel, which then
+//     refuses notifications forged by other local sockets.
 package vtep

@@ -19,10 +19,10 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-const (
-	defaultRcvBuf  = 8 << 20 // event socket receive buffer (SO_RCVBUFFORCE)
-	defaultChanLen = 4096    // decoded events queued between netlink and the learner
-)
+// defaultRcvBuf is the event socket's receive buffer. A notification
+// takes about 1 KB of it (the skb's truesize), so 16 MB holds a backlog of
+// some 16k notifications; beyond that the socket overruns and Run resyncs.
+const defaultRcvBuf = 16 << 20
 
 // Learner watches the bridge FDB of the managed bridges in one network
 // namespace and reports the MACs learned on their access ports.
@@ -30,13 +30,17 @@ type Learner struct {
 	ns  netns.NsHandle
 	log *slog.Logger
 
-	mu      sync.Mutex
-	cfg     map[uint32]L2VNI
-	changed chan struct{} // buffer 1: SetVNIs wakes Run
+	mu       sync.Mutex
+	cfg      map[uint32]L2VNI
+	changed  chan struct{} // buffer 1: SetVNIs wakes Run
+	events   *eventSocket  // Run's current event socket, for SetVNIs to interrupt
+	baseline macState      // what the consumer was last told: see Run
 
-	rcvbuf  int
-	chanLen int
-	resyncs atomic.Int64 // full resyncs after a lost subscription
+	rcvbuf       int
+	warnedRcvBuf bool         // Run's goroutine only
+	resyncs      atomic.Int64 // full resyncs after a lost subscription
+	skipped      atomic.Int64 // notifications dropped without decoding
+	decoded      atomic.Int64 // notifications decoded and classified
 }
 
 // NewLearner returns a Learner for the namespace ns (netns.None() for the
@@ -48,7 +52,7 @@ func NewLearner(ns netns.NsHandle, vnis []L2VNI, log *slog.Logger) *Learner {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	l := &Learner{ns: ns, log: log, changed: make(chan struct{}, 1), rcvbuf: defaultRcvBuf, chanLen: defaultChanLen}
+	l := &Learner{ns: ns, log: log, changed: make(chan struct{}, 1), rcvbuf: defaultRcvBuf}
 	l.cfg = configMap(vnis)
 	return l
 }
@@ -66,12 +70,21 @@ func configMap(vnis []L2VNI) map[uint32]L2VNI {
 // changed VNIs and reports the MACs of removed ones as Removed.
 func (l *Learner) SetVNIs(vnis []L2VNI) {
 	l.mu.Lock()
+	defer l.mu.Unlock()
 	l.cfg = configMap(vnis)
-	l.mu.Unlock()
 	select {
 	case l.changed <- struct{}{}:
 	default:
 	}
+	if l.events != nil {
+		l.events.interrupt() // Run may be waiting for an event
+	}
+}
+
+func (l *Learner) setEvents(s *eventSocket) {
+	l.mu.Lock()
+	l.events = s
+	l.mu.Unlock()
 }
 
 func (l *Learner) config() map[uint32]L2VNI {
@@ -81,6 +94,8 @@ func (l *Learner) config() map[uint32]L2VNI {
 }
 
 // Dump returns the local MACs the kernel holds now, read with a fresh dump.
+// The result is also recorded as the state the next Run starts from: the
+// caller is taken to have announced it.
 func (l *Learner) Dump(ctx context.Context) (map[MACKey]LocalMAC, error) {
 	h, err := l.openHandle()
 	if err != nil {
@@ -96,23 +111,44 @@ func (l *Learner) Dump(ctx context.Context) (map[MACKey]LocalMAC, error) {
 	if err != nil {
 		return nil, err
 	}
+	l.mu.Lock()
+	l.baseline = snap
+	l.mu.Unlock()
 	return snap.public(), nil
 }
 
-// Run reports the local MACs through out until ctx is done: first the
-// current state, then every change. out is called from Run's goroutine
-// and must not block for long. When the event socket overflows (ENOBUFS)
-// or fails, Run subscribes again and resyncs from a full dump, reporting
-// the difference from what it had reported, so no change is lost. Run
-// returns nil once ctx is done, or an error if it cannot open a netlink
-// socket in the namespace at all.
+// Run reports the local MACs through out until ctx is done: first how the
+// kernel's state differs from what the caller was last told, then every
+// change. What the caller was last told is the result of the last Dump,
+// or, when a previous Run returned after that Dump, the state that Run
+// had reported; without either, nothing. So after Dump, Run reports the
+// MACs that vanished since as Removed, new or changed ones as adds, and
+// nothing for MACs that are unchanged. Only one Run may run at a time; a
+// Dump during a Run does not change what that Run reports.
+//
+// out is called from Run's goroutine and must not block for long. When
+// the event socket overflows (ENOBUFS) or fails, Run subscribes again and
+// resyncs from a full dump, reporting the difference from what it had
+// reported, so no change is lost. Run returns nil once ctx is done, or an
+// error if it cannot open a netlink socket in the namespace at all.
 func (l *Learner) Run(ctx context.Context, out func(MACEvent)) error {
 	h, err := l.openHandle()
 	if err != nil {
 		return err
 	}
 	defer h.Close()
-	r := &runner{l: l, h: h, out: out, state: macState{}}
+	l.mu.Lock()
+	r := &runner{l: l, h: h, out: out, state: maps.Clone(l.baseline)}
+	l.mu.Unlock()
+	r.onMessage = r.message
+	if r.state == nil {
+		r.state = macState{}
+	}
+	defer func() {
+		l.mu.Lock()
+		l.baseline = r.state
+		l.mu.Unlock()
+	}()
 	const minBackoff, maxBackoff = 100 * time.Millisecond, 5 * time.Second
 	backoff := minBackoff
 	for {
@@ -148,32 +184,29 @@ type runner struct {
 	state macState
 	cfg   map[uint32]L2VNI
 	res   *linkResolver
+
+	onMessage func(typ uint16, b []byte) // r.message, bound once
 }
 
 // session subscribes, resyncs and then follows events until the
 // subscription fails or ctx is done.
 func (r *runner) session(ctx context.Context) error {
 	l := r.l
-	ch := make(chan netlink.NeighUpdate, l.chanLen)
-	done := make(chan struct{})
-	errc := make(chan error, 1)
-	opts := netlink.NeighSubscribeOptions{
-		ErrorCallback: func(err error) {
-			select {
-			case errc <- err:
-			default:
-			}
-		},
-		ReceiveBufferSize:      l.rcvbuf,
-		ReceiveBufferForceSize: true,
+	sub, err := openEvents(l.ns, l.rcvbuf)
+	if err != nil {
+		return err
 	}
-	if err := inNetns(l.ns, func() error { return netlink.NeighSubscribeWithOptions(ch, done, opts) }); err != nil {
-		return fmt.Errorf("subscribe to neighbour events: %w", err)
+	if sub.limited && !l.warnedRcvBuf {
+		l.warnedRcvBuf = true
+		l.log.Warn("cannot force the neighbour event socket's receive buffer (no CAP_NET_ADMIN); it is capped by net.core.rmem_max, so bursts may overrun it and cost full resyncs",
+			"want_bytes", l.rcvbuf)
 	}
+	l.setEvents(sub)
+	stop := context.AfterFunc(ctx, sub.interrupt)
 	defer func() {
-		close(done)
-		for range ch { // unblock the receiver so it sees the closed socket and exits
-		}
+		stop()
+		l.setEvents(nil)
+		sub.Close()
 	}()
 
 	// Subscribed first, dumped second: a change racing the dump is in the
@@ -182,39 +215,38 @@ func (r *runner) session(ctx context.Context) error {
 		return err
 	}
 	for {
+		// An interrupt (ctx or SetVNIs) is consumed before ctx and
+		// l.changed are looked at, so one racing these checks is not lost.
+		err := sub.read(r.onMessage)
+		if err != nil && !errors.Is(err, errInterrupted) && ctx.Err() == nil {
+			return fmt.Errorf("neighbour event socket: %w", err)
+		}
+		if err := ctx.Err(); err != nil {
+			return err
+		}
 		select {
-		case <-ctx.Done():
-			return ctx.Err()
 		case <-l.changed:
 			if err := r.resync(ctx, l.config(), false); err != nil {
 				return err
 			}
-		case u, ok := <-ch:
-			if !ok {
-				select {
-				case err := <-errc:
-					return fmt.Errorf("neighbour event socket: %w", err)
-				default:
-					return errors.New("neighbour event socket closed")
-				}
-			}
-			r.handle(u)
+		default:
 		}
 	}
 }
 
-func (r *runner) handle(u netlink.NeighUpdate) {
-	fu := fdbUpdate{
-		Deleted:     u.Type == unix.RTM_DELNEIGH,
-		Family:      u.Family,
-		LinkIndex:   u.LinkIndex,
-		MasterIndex: u.MasterIndex,
-		MAC:         u.HardwareAddr,
-		State:       u.State,
-		Flags:       u.Flags,
-		FlagsExt:    u.FlagsExt,
+// message handles one neighbour notification. Most are dropped by
+// worthDecoding on their header alone; see there.
+func (r *runner) message(typ uint16, b []byte) {
+	if !r.state.worthDecoding(typ, b, r.res) {
+		r.l.skipped.Add(1)
+		return
 	}
-	o, ok := classify(fu, r.res)
+	r.l.decoded.Add(1)
+	u, ok := parseNeigh(typ, b)
+	if !ok {
+		return
+	}
+	o, ok := classify(u, r.res)
 	if !ok {
 		return
 	}
@@ -334,6 +366,19 @@ func (r *linkResolver) lookup(idx int) {
 		return
 	}
 	r.learn(idx, l.Attrs().Name, l.Type())
+}
+
+func (r *linkResolver) kind(idx int) (linkKind, uint32) {
+	if p, ok := r.apByIdx[idx]; ok {
+		return linkAccess, p.vni
+	}
+	if vni, ok := r.brByIdx[idx]; ok {
+		return linkBridge, vni
+	}
+	if r.other[idx] {
+		return linkOther, 0
+	}
+	return linkUnknown, 0
 }
 
 func (r *linkResolver) bridgeVNI(idx int) (uint32, bool) {

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -46,7 +47,7 @@ func (c *collector) out(ev MACEvent) {
 
 // waitFor polls cond under the collector's lock until it holds or a
 // deadline passes.
-func (c *collector) waitFor(t *testing.T, what string, cond func() bool) {
+func (c *collector) waitFor(t testing.TB, what string, cond func() bool) {
 	t.Helper()
 	deadline := time.Now().Add(10 * time.Second)
 	for {
@@ -106,7 +107,7 @@ func nsHandle(t testing.TB, ns *netns.NS) vnetns.NsHandle {
 }
 
 // runLearner runs l until the test ends and checks that Run returns.
-func runLearner(t *testing.T, l *Learner, c *collector) {
+func runLearner(t testing.TB, l *Learner, c *collector) {
 	ctx, cancel := context.WithCancel(context.Background())
 	errc := make(chan error, 1)
 	go func() { errc <- l.Run(ctx, c.out) }()
@@ -266,7 +267,7 @@ func TestLearner(t *testing.T) {
 // waitForwarding waits until a bridge port is forwarding: the bridge
 // refuses dynamic entries on a disabled port (no carrier), and carrier
 // changes reach the bridge asynchronously (linkwatch).
-func waitForwarding(t *testing.T, ns *netns.NS, port string) {
+func waitForwarding(t testing.TB, ns *netns.NS, port string) {
 	t.Helper()
 	deadline := time.Now().Add(10 * time.Second)
 	for {
@@ -309,7 +310,7 @@ func TestLearnerOverrun(t *testing.T) {
 	sh(t, leaf, "bridge", "fdb", "add", first.String(), "dev", "acc0", "master", "dynamic")
 
 	l := NewLearner(nsHandle(t, leaf), vnis, testLog(t))
-	l.rcvbuf, l.chanLen = 1024, 1
+	l.rcvbuf = 1024
 	c := newCollector()
 	runLearner(t, l, c)
 	c.waitFor(t, "initial MAC", func() bool { return len(c.state) == 1 })
@@ -355,4 +356,159 @@ func TestLearnerOverrun(t *testing.T) {
 		t.Errorf("Dump has %d MACs, reported state %d; they differ", len(got), len(c.state))
 	}
 	t.Logf("resyncs: %d, events: %d", l.resyncs.Load(), len(c.evs))
+}
+
+// accessLab is a leaf namespace with l2vni 100 whose access port acc0 is
+// forwarding (its veth peer up, with IPv6 off so it sends nothing).
+func accessLab(t testing.TB, prefix string) (*netns.NS, []L2VNI) {
+	t.Helper()
+	leaf, h := testNS(t, prefix)
+	sh(t, leaf, "ip", "link", "add", "acc0", "type", "veth", "peer", "name", "host0")
+	sh(t, leaf, "sysctl", "-qw", "net.ipv6.conf.host0.disable_ipv6=1")
+	sh(t, leaf, "ip", "link", "set", "host0", "up")
+	vnis := []L2VNI{vniSpec(100, "acc0")}
+	if err := NewManager(h, nsHandle(t, leaf), testLog(t)).Ensure(context.Background(), vnis); err != nil {
+		t.Fatal(err)
+	}
+	waitForwarding(t, leaf, "acc0")
+	return leaf, vnis
+}
+
+// TestLearnerRunStartsFromDump: the daemon announces what Dump returned
+// and only then starts Run. A MAC that goes in between must be reported
+// Removed by Run, a new one added, and the unchanged ones not at all. A
+// second Run starts from what the first had reported.
+func TestLearnerRunStartsFromDump(t *testing.T) {
+	leaf, vnis := accessLab(t, "vtd")
+	gone, kept, added, marker, later := mac(t, "02:00:00:00:00:01"), mac(t, "02:00:00:00:00:02"),
+		mac(t, "02:00:00:00:00:03"), mac(t, "02:00:00:00:00:04"), mac(t, "02:00:00:00:00:05")
+	fdb := func(op string, m evpn.MAC) {
+		args := []string{"bridge", "fdb", op, m.String(), "dev", "acc0", "master"}
+		if op == "add" {
+			args = append(args, "static")
+		}
+		sh(t, leaf, args...)
+	}
+	fdb("add", gone)
+	fdb("add", kept)
+
+	l := NewLearner(nsHandle(t, leaf), vnis, testLog(t))
+	ctx := context.Background()
+	dumped, err := l.Dump(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	k := func(m evpn.MAC) MACKey { return MACKey{VNI: 100, MAC: m} }
+	if want := (map[MACKey]LocalMAC{k(gone): {Port: "acc0", Static: true}, k(kept): {Port: "acc0", Static: true}}); fmt.Sprint(dumped) != fmt.Sprint(want) {
+		t.Fatalf("Dump = %v, want %v", dumped, want)
+	}
+
+	// Between Dump and Run: one MAC goes, one comes.
+	fdb("del", gone)
+	fdb("add", added)
+
+	run := func() (c *collector, stop func()) {
+		c = newCollector()
+		runCtx, cancel := context.WithCancel(ctx)
+		errc := make(chan error, 1)
+		go func() { errc <- l.Run(runCtx, c.out) }()
+		stopped := false
+		stop = func() {
+			if stopped {
+				return
+			}
+			stopped = true
+			cancel()
+			select {
+			case err := <-errc:
+				if err != nil {
+					t.Errorf("Run: %v", err)
+				}
+			case <-time.After(10 * time.Second):
+				t.Fatal("Run did not return after cancel")
+			}
+		}
+		t.Cleanup(stop)
+		return c, stop
+	}
+	// The marker, added once the resync's removal is seen, proves the
+	// resync is over: every event after the removal is in c.evs by then.
+	settle := func(c *collector, m evpn.MAC, what string, cond func() bool) []string {
+		c.waitFor(t, what, cond)
+		fdb("add", m)
+		c.waitFor(t, "marker "+m.String(), func() bool { _, ok := c.state[k(m)]; return ok })
+		c.mu.Lock()
+		defer c.mu.Unlock()
+		var got []string
+		for _, ev := range c.evs {
+			got = append(got, evString(ev))
+		}
+		return got
+	}
+
+	c, stop := run()
+	got := settle(c, marker, "removal of "+gone.String(), func() bool { return len(c.eventsFor(gone)) > 0 })
+	want := []string{"-100 " + gone.String() + " acc0 static", "+100 " + added.String() + " acc0 static", "+100 " + marker.String() + " acc0 static"}
+	if !slices.Equal(got, want) {
+		t.Errorf("first Run after Dump reported\n %q\nwant (nothing for the unchanged %s)\n %q", got, kept, want)
+	}
+	stop()
+
+	// Run stopped; added goes meanwhile. The next Run reports just that.
+	fdb("del", added)
+	c, _ = run()
+	got = settle(c, later, "removal of "+added.String(), func() bool { return len(c.eventsFor(added)) > 0 })
+	want = []string{"-100 " + added.String() + " acc0 static", "+100 " + later.String() + " acc0 static"}
+	if !slices.Equal(got, want) {
+		t.Errorf("second Run reported\n %q\nwant\n %q", got, want)
+	}
+}
+
+// TestLearnerSkipsRemoteBurst writes remote MACs the way evpnd's fib does
+// (one message per MAC with NTF_SELF and NTF_MASTER, so a VXLAN entry and
+// a bridge entry on the VXLAN port) and ARP suppression entries on the
+// bridge, while a learner runs. None is a local MAC, and none may be
+// decoded: the VXLAN entries and the ARP entries are dropped by the socket
+// filter in the kernel, the bridge entries on the VXLAN port by their
+// header. A local MAC then still takes over and is reported.
+func TestLearnerSkipsRemoteBurst(t *testing.T) {
+	leaf, vnis := accessLab(t, "vts")
+	local := mac(t, "02:00:00:00:00:01")
+	sh(t, leaf, "bridge", "fdb", "add", local.String(), "dev", "acc0", "master", "static")
+	l := NewLearner(nsHandle(t, leaf), vnis, testLog(t))
+	c := newCollector()
+	runLearner(t, l, c)
+	c.waitFor(t, "initial MAC", func() bool { return len(c.state) == 1 })
+	decoded0 := l.decoded.Load()
+
+	const n = 2000
+	var batch, neigh strings.Builder
+	for i := range n {
+		fmt.Fprintf(&batch, "fdb add 02:10:00:00:%02x:%02x dev vxlan100 dst 10.0.0.%d self master extern_learn\n", i>>8, i&0xff, 2+i%100)
+		fmt.Fprintf(&neigh, "neigh replace 10.200.%d.%d lladdr 02:10:00:00:%02x:%02x dev br100 nud noarp extern_learn\n", i/250, 1+i%250, i>>8, i&0xff)
+	}
+	dir := t.TempDir()
+	for name, text := range map[string]string{"fdb": batch.String(), "neigh": neigh.String()} {
+		if err := os.WriteFile(filepath.Join(dir, name), []byte(text), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	sh(t, leaf, "bridge", "-batch", filepath.Join(dir, "fdb"))
+	sh(t, leaf, "ip", "-batch", filepath.Join(dir, "neigh"))
+	marker := mac(t, "02:00:00:00:00:02")
+	sh(t, leaf, "bridge", "fdb", "add", marker.String(), "dev", "acc0", "master", "static")
+	c.waitFor(t, "marker", func() bool { return len(c.state) == 2 })
+
+	decoded, skipped := l.decoded.Load()-decoded0, l.skipped.Load()
+	t.Logf("decoded %d, skipped after peeking %d, for %d remote MACs and %d ARP entries", decoded, skipped, n, n)
+	if decoded > 2 {
+		t.Errorf("decoded %d notifications for the marker; want at most 2 (the remote burst must not be decoded)", decoded)
+	}
+	if skipped < n || skipped >= 2*n {
+		t.Errorf("skipped %d notifications in user space, want the %d bridge entries only: the VXLAN and ARP ones must not reach user space", skipped, n)
+	}
+
+	// The VXLAN port taking over a local MAC is still seen.
+	sh(t, leaf, "bridge", "fdb", "replace", local.String(), "dev", "vxlan100", "master", "extern_learn")
+	c.waitFor(t, "take-over by vxlan100", func() bool { _, ok := c.state[MACKey{VNI: 100, MAC: local}]; return !ok })
 }

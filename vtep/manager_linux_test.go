@@ -14,7 +14,7 @@ import (
 
 // testNS creates a namespace after checking the link kinds the tests need,
 // and returns it with a netlink handle bound to it.
-func testNS(t *testing.T, prefix string) (*netns.NS, *netlink.Handle) {
+func testNS(t testing.TB, prefix string) (*netns.NS, *netlink.Handle) {
 	t.Helper()
 	for _, k := range []string{"bridge", "vxlan", "veth"} {
 		netns.RequireLinkKind(t, k)
@@ -28,14 +28,14 @@ func testNS(t *testing.T, prefix string) (*netns.NS, *netlink.Handle) {
 	return ns, h
 }
 
-func testLog(t *testing.T) *slog.Logger {
+func testLog(t testing.TB) *slog.Logger {
 	if testing.Verbose() {
 		return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	}
 	return slog.New(slog.DiscardHandler)
 }
 
-func sh(t *testing.T, ns *netns.NS, argv ...string) string {
+func sh(t testing.TB, ns *netns.NS, argv ...string) string {
 	t.Helper()
 	out, err := ns.Exec(context.Background(), argv...)
 	if err != nil {

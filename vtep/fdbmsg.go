@@ -1,0 +1,170 @@
+package vtep
+
+import (
+	"encoding/binary"
+
+	"github.com/evpnd/evpnd/speaker/evpn"
+)
+
+// The learner reads neighbour notifications itself instead of through
+// netlink.NeighSubscribe: evpnd's own fib writes two notifications per
+// remote MAC on the VXLAN ports (the VXLAN entry and the bridge entry),
+// 200k for a 100k-route burst, and none of them is a local MAC. Decoding
+// each into a netlink.Neigh, with its allocations, only for classify to
+// drop it was most of the learner's CPU in such a burst. Now a socket
+// filter drops the VXLAN entries (NTF_SELF) and the ARP/ND neighbours in
+// the kernel (neighFilter); of the rest, the ndmsg header and at most two
+// attributes are read in place and the bridge entries of remote MACs are
+// dropped before anything is decoded; what is left is parsed without
+// allocating.
+
+// Layouts and constants from linux/netlink.h, linux/rtnetlink.h and
+// linux/neighbour.h, repeated so the parsing builds and is tested on every
+// platform.
+const (
+	nlmsgHdrLen  = 16 // struct nlmsghdr
+	ndmsgLen     = 12 // struct ndmsg: family, pad1, pad2, ifindex, state, flags, type
+	rtaHdrLen    = 4  // struct rtattr
+	nlmsgError   = 2  // NLMSG_ERROR
+	rtmNewNeigh  = 28 // RTM_NEWNEIGH
+	rtmDelNeigh  = 29 // RTM_DELNEIGH
+	ndaLLAddr    = 2  // NDA_LLADDR
+	ndaMaster    = 9  // NDA_MASTER
+	ndaFlagsExt  = 15 // NDA_FLAGS_EXT
+	nlaTypeMask  = 0x3fff
+	macLen       = 6
+	rtaAlignment = 4
+)
+
+func rtaAlign(n int) int { return (n + rtaAlignment - 1) &^ (rtaAlignment - 1) }
+
+// linkKind is what the resolver already knows about an ifindex.
+type linkKind int
+
+const (
+	linkUnknown linkKind = iota // not seen yet: must be looked up
+	linkAccess                  // a configured access port
+	linkBridge                  // a managed bridge
+	linkOther                   // known to be neither (VXLAN devices, other links)
+)
+
+// linkKinds tells what an ifindex is without looking it up.
+type linkKinds interface {
+	kind(ifindex int) (linkKind, uint32)
+}
+
+// ndmsgHeader is the fixed part of a neighbour message.
+type ndmsgHeader struct {
+	Family  uint8
+	Ifindex int
+	State   uint16
+	Flags   uint8
+}
+
+func peekNdmsg(b []byte) (ndmsgHeader, bool) {
+	if len(b) < ndmsgLen {
+		return ndmsgHeader{}, false
+	}
+	return ndmsgHeader{
+		Family:  b[0],
+		Ifindex: int(int32(binary.NativeEndian.Uint32(b[4:8]))),
+		State:   binary.NativeEndian.Uint16(b[8:10]),
+		Flags:   b[10],
+	}, true
+}
+
+// walkAttrs calls fn for each well-formed route attribute of b (the
+// attributes after a fixed header) and reports whether b was well formed.
+func walkAttrs(b []byte, fn func(typ uint16, val []byte)) bool {
+	for len(b) >= rtaHdrLen {
+		l := int(binary.NativeEndian.Uint16(b[0:2]))
+		if l < rtaHdrLen || l > len(b) {
+			return false
+		}
+		fn(binary.NativeEndian.Uint16(b[2:4])&nlaTypeMask, b[rtaHdrLen:l])
+		b = b[min(rtaAlign(l), len(b)):]
+	}
+	return true
+}
+
+// worthDecoding reports whether the neighbour message b (the ndmsg and its
+// attributes; typ RTM_NEWNEIGH or RTM_DELNEIGH) can change the reported
+// state s, reading the header and at most two attributes in place. It
+// never reports false for a message that classify and apply would turn
+// into an event:
+//   - not AF_BRIDGE (ARP/ND neighbours) or NTF_SELF (the VXLAN device's
+//     own table, half of every remote MAC evpnd writes): classify drops it;
+//   - on an access port, or on an ifindex not seen yet: decode it;
+//   - on a known non-access port (a VXLAN port, a bridge itself, a port of
+//     an unmanaged bridge): a delete never matters, since a local entry
+//     lives on an access port and apply ignores deletes of other ports'
+//     entries. A live entry matters only when it takes over a MAC that is
+//     local now (the bridge holds one entry per MAC), so the MAC and the
+//     master are read in place and looked up in s.
+func (s macState) worthDecoding(typ uint16, b []byte, r linkKinds) bool {
+	h, ok := peekNdmsg(b)
+	if !ok || h.Family != afBridge || h.Flags&ntfSelf != 0 {
+		return false
+	}
+	switch k, _ := r.kind(h.Ifindex); k {
+	case linkAccess, linkUnknown:
+		return true
+	}
+	if typ != rtmNewNeigh || len(s) == 0 {
+		return false
+	}
+	var mac []byte
+	master := 0
+	walkAttrs(b[ndmsgLen:], func(t uint16, v []byte) {
+		switch {
+		case t == ndaLLAddr:
+			mac = v
+		case t == ndaMaster && len(v) >= 4:
+			master = int(binary.NativeEndian.Uint32(v))
+		}
+	})
+	if master == 0 || len(mac) != macLen {
+		return false // classify drops it
+	}
+	k, vni := r.kind(master)
+	switch k {
+	case linkUnknown:
+		return true
+	case linkBridge:
+		_, local := s[MACKey{VNI: vni, MAC: evpn.MAC(mac)}]
+		return local
+	}
+	return false
+}
+
+// parseNeigh decodes a neighbour message (the ndmsg and its attributes)
+// into an fdbUpdate without allocating: MAC aliases b, so the update must
+// not outlive b. It reports false for a malformed message.
+func parseNeigh(typ uint16, b []byte) (fdbUpdate, bool) {
+	h, ok := peekNdmsg(b)
+	if !ok {
+		return fdbUpdate{}, false
+	}
+	u := fdbUpdate{
+		Deleted:   typ == rtmDelNeigh,
+		Family:    int(h.Family),
+		LinkIndex: h.Ifindex,
+		State:     int(h.State),
+		Flags:     int(h.Flags),
+	}
+	ok = walkAttrs(b[ndmsgLen:], func(t uint16, v []byte) {
+		switch t {
+		case ndaLLAddr:
+			u.MAC = v
+		case ndaMaster:
+			if len(v) >= 4 {
+				u.MasterIndex = int(binary.NativeEndian.Uint32(v))
+			}
+		case ndaFlagsExt:
+			if len(v) >= 4 {
+				u.FlagsExt = int(binary.NativeEndian.Uint32(v))
+			}
+		}
+	})
+	return u, ok
+}
