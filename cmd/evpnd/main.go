@@ -11,6 +11,7 @@ import (
 	"os"
 	"os/signal"
 	"syscall"
+	"time"
 
 	"github.com/spf13/cobra"
 
@@ -46,6 +47,7 @@ const defaultConfig = "/etc/evpnd/evpnd.yaml"
 func newRunCmd(stderr io.Writer) *cobra.Command {
 	var cfgPath, logFormat string
 	var ceaseOnExit bool
+	var wait time.Duration
 	cmd := &cobra.Command{
 		Use:   "run",
 		Short: "Run the daemon",
@@ -64,7 +66,7 @@ sessions down instead (peers then withdraw this leaf's routes at once).`,
 			log := newLogger(stderr, cfg.SlogLevel(), logFormat)
 			ctx, stop := signal.NotifyContext(cmd.Context(), syscall.SIGTERM, syscall.SIGINT)
 			defer stop()
-			d, err := daemon.New(cfg, daemon.Options{Logger: log, Version: version, CeaseOnExit: ceaseOnExit})
+			d, err := daemon.New(cfg, daemon.Options{Logger: log, Version: version, CeaseOnExit: ceaseOnExit, Wait: wait})
 			if err != nil {
 				return err
 			}
@@ -77,6 +79,7 @@ sessions down instead (peers then withdraw this leaf's routes at once).`,
 	}
 	cmd.Flags().StringVarP(&cfgPath, "config", "c", defaultConfig, "configuration file")
 	cmd.Flags().StringVar(&logFormat, "log-format", "text", "log format: text or json")
+	cmd.Flags().DurationVar(&wait, "wait", 0, "wait up to this long for the configured access interfaces and addresses to appear (containerlab adds them after starting evpnd); 0 = fail at once if one is missing")
 	cmd.Flags().BoolVar(&ceaseOnExit, "cease-on-exit", false, "send BGP Cease to peers on exit (no graceful restart)")
 	return cmd
 }

@@ -93,7 +93,7 @@ func TestDemoTopology(t *testing.T) {
 		if want := filepath.Join(topo.Dir, "evpn-l2", n.Name+".yaml"); src != want {
 			t.Errorf("node %s: config %s, want %s", n.Name, src, want)
 		}
-		if got, want := n.HostPath(n.Cmd), "evpnd run --config "+src; got != want {
+		if got, want := n.HostPath(n.Cmd), "evpnd run --config "+src+" --wait 60s"; got != want {
 			t.Errorf("node %s: cmd in netns mode = %q, want %q", n.Name, got, want)
 		}
 		cfg := readConfig(t, src)

@@ -19,6 +19,10 @@ import (
 type Options struct {
 	Logger  *slog.Logger
 	Version string
+	// Wait, if positive, makes Run wait up to this long for the configured
+	// access interfaces and local addresses to appear (containerlab adds
+	// them after starting a node's command).
+	Wait time.Duration
 	// CeaseOnExit makes a shutdown send BGP Cease to every peer. By default
 	// evpnd exits without it, so graceful-restart peers keep its routes.
 	CeaseOnExit bool
@@ -55,6 +59,11 @@ func (d *Daemon) Run(ctx context.Context) error {
 	d.start = time.Now()
 	d.log.Info("evpnd starting", "version", d.opts.Version, "role", d.cfg.Role,
 		"router_id", d.cfg.RouterID, "asn", d.cfg.ASN, "vtep", d.cfg.VTEPIP, "l2vnis", len(d.cfg.L2VNIs))
+	if d.opts.Wait > 0 {
+		if err := d.waitForNode(ctx, d.opts.Wait); err != nil {
+			return err
+		}
+	}
 	if d.cfg.Role == configs.RoleRouteReflector {
 		return d.runReflector(ctx)
 	}

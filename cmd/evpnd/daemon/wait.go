@@ -1,0 +1,71 @@
+package daemon
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"net/netip"
+	"strings"
+	"time"
+
+	"github.com/evpnd/evpnd/configs"
+)
+
+// waitForNode waits until what the configuration refers to exists on this
+// node: the access interfaces of every L2VNI, and the VTEP and BGP listen
+// addresses on some interface. containerlab starts a node's command before
+// it adds the node's links and runs its exec commands, so evpnd started
+// there must wait for them (evpnd run --wait). It returns an error naming
+// what is still missing when ctx ends or timeout passes.
+func (d *Daemon) waitForNode(ctx context.Context, timeout time.Duration) error {
+	deadline := time.Now().Add(timeout)
+	var lastLog time.Time // log at once, then every 5 s
+	for {
+		missing := d.missing()
+		if len(missing) == 0 {
+			return nil
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("still missing after waiting %s: %s; create them or fix the configuration", timeout, strings.Join(missing, ", "))
+		}
+		if time.Since(lastLog) >= 5*time.Second {
+			d.log.Info("waiting for interfaces and addresses", "missing", strings.Join(missing, ", "))
+			lastLog = time.Now()
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(200 * time.Millisecond):
+		}
+	}
+}
+
+// missing lists the configured interfaces and addresses absent here.
+func (d *Daemon) missing() []string {
+	var out []string
+	for _, v := range d.cfg.L2VNIs {
+		for _, p := range v.AccessInterfaces {
+			if _, err := net.InterfaceByName(p); err != nil {
+				out = append(out, fmt.Sprintf("interface %s (l2vni %d)", p, v.VNI))
+			}
+		}
+	}
+	have := map[netip.Addr]bool{}
+	if addrs, err := net.InterfaceAddrs(); err == nil {
+		for _, a := range addrs {
+			if p, err := netip.ParsePrefix(a.String()); err == nil {
+				have[p.Addr().Unmap()] = true
+			}
+		}
+	}
+	want := append([]netip.Addr(nil), d.cfg.BGP.ListenAddresses...)
+	if d.cfg.Role != configs.RoleRouteReflector && d.cfg.VTEPIP.IsValid() {
+		want = append(want, d.cfg.VTEPIP)
+	}
+	for _, a := range want {
+		if !have[a] {
+			out = append(out, "address "+a.String())
+		}
+	}
+	return out
+}
