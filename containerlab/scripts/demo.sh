@@ -3,7 +3,7 @@
 # network namespaces (route reflector spine1, leaf1-3, hosts h1-h4 on VNIs
 # 100 and 200) with evpnd on every node, ping across it, and show what the
 # leafs learned. The lab is removed at the end unless --keep is given.
-# Usage: sudo containerlab/scripts/demo.sh [--keep]
+# Usage (as root): containerlab/scripts/demo.sh [--keep]
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 keep=false

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Runs evpnd's whole test suite: formatting, vet, the generated-code check,
 # unit tests, and the privileged namespace/FRR-interop tests (as root).
-# Usage: sudo containerlab/scripts/test.sh [extra go test flags]
+# Usage (as root): containerlab/scripts/test.sh [extra go test flags]
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 bash containerlab/scripts/deps.sh
