@@ -10,8 +10,7 @@ keep=false
 [ "${1:-}" = "--keep" ] && keep=true
 if [ "$(id -u)" != 0 ]; then echo "demo: run as root (it creates network namespaces)" >&2; exit 1; fi
 bash containerlab/scripts/deps.sh
-for d in /usr/local/go/bin /usr/lib/go/bin; do [ -x "$d/go" ] && PATH="$d:$PATH"; done
-export PATH
+. containerlab/scripts/env.sh
 
 topo=containerlab/evpn-l2.clab.yml
 bin=$PWD/containerlab/bin

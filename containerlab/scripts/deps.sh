@@ -27,13 +27,34 @@ if [ ${#need_pkgs[@]} -gt 0 ]; then
 	fi
 fi
 
-if ! command -v go >/dev/null 2>&1; then
-	for d in /usr/local/go/bin /usr/lib/go/bin; do
-		[ -x "$d/go" ] && export PATH="$d:$PATH" && break
-	done
+. containerlab/scripts/env.sh
+go_ok() { command -v go >/dev/null 2>&1 && go version >/dev/null 2>&1; }
+if ! go_ok; then
+	# No usable Go: take Go 1.23 from Debian's bookworm-backports; with
+	# GOTOOLCHAIN=auto it fetches the version go.mod names.
+	if [ "$(id -u)" != 0 ]; then
+		echo "deps: Go is not installed; run as root to install it, or install Go >= $(sed -n 's/^go //p' go.mod)" >&2
+		exit 1
+	fi
+	echo "deps: installing Go 1.23 from bookworm-backports"
+	src=/etc/apt/sources.list.d/evpnd-bookworm-backports.sources
+	if ! grep -rqs bookworm-backports /etc/apt/sources.list /etc/apt/sources.list.d/; then
+		# The same mirror as the machine's bookworm sources.
+		mirror=$(awk '/^URIs:/ {print $2; exit}' /etc/apt/sources.list.d/debian.sources 2>/dev/null)
+		[ -n "$mirror" ] || mirror=$(awk '$1 == "deb" && $3 == "bookworm" {print $2; exit}' /etc/apt/sources.list 2>/dev/null)
+		if [ -z "$mirror" ]; then
+			echo "deps: cannot find the machine's Debian mirror to add bookworm-backports; install Go >= $(sed -n 's/^go //p' go.mod) by hand" >&2
+			exit 1
+		fi
+		printf 'Types: deb\nURIs: %s\nSuites: bookworm-backports\nComponents: main\nSigned-By: /usr/share/keyrings/debian-archive-keyring.gpg\n' "$mirror" >"$src"
+	fi
+	export DEBIAN_FRONTEND=noninteractive
+	apt-get update -qq
+	apt-get install -y -qq --no-install-recommends -t bookworm-backports golang-1.23-go ca-certificates >/dev/null
+	. containerlab/scripts/env.sh
 fi
-if ! command -v go >/dev/null 2>&1; then
-	echo "deps: Go is not installed. evpnd needs Go >= $(sed -n 's/^go //p' go.mod); install it at /usr/local/go and re-run." >&2
+if ! go_ok; then
+	echo "deps: no working Go toolchain; install Go >= $(sed -n 's/^go //p' go.mod) at /usr/local/go and re-run" >&2
 	exit 1
 fi
 go mod download

@@ -5,11 +5,11 @@
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 bash containerlab/scripts/deps.sh
-for d in /usr/local/go/bin /usr/lib/go/bin; do [ -x "$d/go" ] && PATH="$d:$PATH"; done
-export PATH
+. containerlab/scripts/env.sh
 
 echo "== gofmt"
-bad=$(gofmt -l $(git ls-files '*.go' 2>/dev/null || find . -name '*.go'))
+gofmt="$(go env GOROOT)/bin/gofmt"
+bad=$("$gofmt" -l $(git ls-files '*.go' 2>/dev/null || find . -name '*.go'))
 if [ -n "$bad" ]; then echo "gofmt needed on:"; echo "$bad"; exit 1; fi
 echo "== go vet"
 go vet ./...
