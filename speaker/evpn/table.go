@@ -103,7 +103,7 @@ type location struct {
 func (l location) valid() bool { return l.local || l.vtep.IsValid() }
 
 type macState struct {
-	remote    map[Key]candidate
+	remote    remotes // usually one: a slice is far smaller than a map
 	local     *localMAC
 	selected  location
 	installed netip.Addr // VTEP the kernel was told; invalid = none
@@ -243,7 +243,7 @@ func (t *Table) updateMAC(r *Route, vni uint32, vtep netip.Addr, now time.Time) 
 	}
 	t.routes[r.Key] = routeRef{vni: vni, mac: r.MAC, vtep: vtep}
 	st := t.state(mk)
-	st.remote[r.Key] = candidate{vtep: vtep, seq: r.Seq, sticky: r.Sticky}
+	st.remote.set(r.Key, candidate{vtep: vtep, seq: r.Seq, sticky: r.Sticky})
 	if r.Seq > st.maxSeq {
 		st.maxSeq = r.Seq
 	}
@@ -265,7 +265,7 @@ func (t *Table) Withdraw(k Key, now time.Time) []Effect {
 	if st == nil {
 		return nil
 	}
-	delete(st.remote, k)
+	st.remote.del(k)
 	eff := t.reselect(mk, st, now)
 	t.gc(mk, st)
 	return eff
@@ -409,7 +409,7 @@ func (t *Table) ClearDuplicate(vni uint32, mac MAC, now time.Time) []Effect {
 func (t *Table) state(mk MACKey) *macState {
 	st := t.macs[mk]
 	if st == nil {
-		st = &macState{remote: map[Key]candidate{}}
+		st = &macState{}
 		t.macs[mk] = st
 	}
 	return st
@@ -437,8 +437,8 @@ func better(a, b candidate) bool {
 func (t *Table) best(st *macState) (candidate, bool, bool) {
 	var win candidate
 	found, local := false, false
-	for _, c := range st.remote {
-		if !found || better(c, win) {
+	for _, rc := range st.remote {
+		if c := rc.candidate; !found || better(c, win) {
 			win, found = c, true
 		}
 	}
@@ -582,4 +582,33 @@ func (t *Table) FloodList(vni uint32) []netip.Addr {
 func usableVTEP(a netip.Addr) bool {
 	return a.Is4() && !a.IsUnspecified() && !a.IsLoopback() && !a.IsMulticast() &&
 		a != netip.AddrFrom4([4]byte{255, 255, 255, 255})
+}
+
+// remotes are the received routes for one MAC, by route identity.
+type remotes []remoteCand
+
+type remoteCand struct {
+	key Key
+	candidate
+}
+
+func (rs *remotes) set(k Key, c candidate) {
+	for i := range *rs {
+		if (*rs)[i].key == k {
+			(*rs)[i].candidate = c
+			return
+		}
+	}
+	*rs = append(*rs, remoteCand{key: k, candidate: c})
+}
+
+func (rs *remotes) del(k Key) {
+	s := *rs
+	for i := range s {
+		if s[i].key == k {
+			s[i] = s[len(s)-1]
+			*rs = s[:len(s)-1]
+			return
+		}
+	}
 }
