@@ -48,6 +48,7 @@ func newRunCmd(stderr io.Writer) *cobra.Command {
 	var cfgPath, logFormat string
 	var ceaseOnExit bool
 	var wait time.Duration
+	var pprofAddr string
 	cmd := &cobra.Command{
 		Use:   "run",
 		Short: "Run the daemon",
@@ -64,6 +65,11 @@ sessions down instead (peers then withdraw this leaf's routes at once).`,
 				return err
 			}
 			log := newLogger(stderr, cfg.SlogLevel(), logFormat)
+			if pprofAddr != "" {
+				if err := startPprof(pprofAddr, log); err != nil {
+					return err
+				}
+			}
 			ctx, stop := signal.NotifyContext(cmd.Context(), syscall.SIGTERM, syscall.SIGINT)
 			defer stop()
 			d, err := daemon.New(cfg, daemon.Options{Logger: log, Version: version, CeaseOnExit: ceaseOnExit, Wait: wait})
@@ -80,6 +86,7 @@ sessions down instead (peers then withdraw this leaf's routes at once).`,
 	cmd.Flags().StringVarP(&cfgPath, "config", "c", defaultConfig, "configuration file")
 	cmd.Flags().StringVar(&logFormat, "log-format", "text", "log format: text or json")
 	cmd.Flags().DurationVar(&wait, "wait", 0, "wait up to this long for the configured access interfaces and addresses to appear (containerlab adds them after starting evpnd); 0 = fail at once if one is missing")
+	cmd.Flags().StringVar(&pprofAddr, "pprof", "", "serve Go profiles (net/http/pprof) on this loopback address, e.g. 127.0.0.1:6060")
 	cmd.Flags().BoolVar(&ceaseOnExit, "cease-on-exit", false, "send BGP Cease to peers on exit (no graceful restart)")
 	return cmd
 }
