@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/netip"
+	"strings"
 	"time"
 
 	"golang.org/x/sync/errgroup"
@@ -63,6 +64,10 @@ func (d *Daemon) Run(ctx context.Context) error {
 		if err := d.waitForNode(ctx, d.opts.Wait); err != nil {
 			return err
 		}
+	} else if missing := d.missing(); len(missing) > 0 {
+		// Say everything that is missing at once, before touching anything.
+		return fmt.Errorf("missing on this node: %s; create them, fix the configuration, or start with --wait to wait for them",
+			strings.Join(missing, ", "))
 	}
 	if d.cfg.Role == configs.RoleRouteReflector {
 		return d.runReflector(ctx)

@@ -67,14 +67,27 @@ func (d *Daemon) runLeaf(ctx context.Context) error {
 	defer h.Close()
 
 	restarting := d.previousRun(h)
-	// 1. Devices first: a config the kernel refuses stops evpnd here, before
-	// any BGP session exists, and vtep rolls back whatever it created.
+	// 1. The BGP speaker starts (listening, no neighbours yet) before the
+	// kernel is touched, so that a listener that cannot bind stops evpnd
+	// with nothing created.
+	srv, err := speaker.New(d.speakerConfig(restarting))
+	if err != nil {
+		return err
+	}
+	if err := srv.Start(ctx); err != nil {
+		return err
+	}
+	defer d.stopSpeaker(srv)
+
+	// 2. Devices: a config the kernel refuses stops evpnd here, before any
+	// BGP session exists, and vtep rolls back whatever it created.
 	if err := vtep.NewManager(h, vnetns.None(), d.log).Ensure(ctx, vnis); err != nil {
 		return fmt.Errorf("set up VXLAN devices: %w", err)
 	}
 
 	l := &leaf{
 		d:          d,
+		srv:        srv,
 		q:          newQueue[event](),
 		vnis:       map[uint32]configs.L2VNI{},
 		advertised: map[evpn.MACKey]*evpn.Route{},
@@ -102,7 +115,7 @@ func (d *Daemon) runLeaf(ctx context.Context) error {
 	defer kern.Close()
 	l.rec = fib.NewReconciler(l.desired, kern, d.log, fib.Config{ResyncInterval: 5 * time.Minute})
 
-	// 2. Local MACs already in the bridges (after a restart: all of them)
+	// 3. Local MACs already in the bridges (after a restart: all of them)
 	// are in the table and announced before any peer comes up, so the first
 	// UPDATEs and End-of-RIB a peer gets from us are complete.
 	learner := vtep.NewLearner(vnetns.None(), vnis, d.log)
@@ -110,16 +123,6 @@ func (d *Daemon) runLeaf(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("read local MACs: %w", err)
 	}
-
-	srv, err := speaker.New(d.speakerConfig(restarting))
-	if err != nil {
-		return err
-	}
-	if err := srv.Start(ctx); err != nil {
-		return err
-	}
-	defer d.stopSpeaker(srv)
-	l.srv = srv
 
 	now := time.Now()
 	var ann []*evpn.Route

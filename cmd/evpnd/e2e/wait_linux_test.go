@@ -32,8 +32,8 @@ func (l *lockedBuffer) String() string {
 
 // TestRunWait: containerlab starts a node's command before it adds the
 // node's links and addresses. Without --wait evpnd refuses at once, naming
-// what is missing; with --wait it waits for them and then sets up its
-// devices.
+// everything that is missing and touching nothing; with --wait it waits for
+// them and then sets up its devices.
 func TestRunWait(t *testing.T) {
 	netns.RequireLinkKind(t, "vxlan")
 	netns.RequireLinkKind(t, "veth")
@@ -48,8 +48,12 @@ func TestRunWait(t *testing.T) {
 		if err == nil {
 			t.Fatalf("evpnd run succeeded without its access interface:\n%s", out)
 		}
-		if !strings.Contains(string(out), "eth2") {
-			t.Fatalf("error does not name eth2:\n%s", out)
+		// Everything missing is named at once: the access interface and the
+		// VTEP/listen address.
+		for _, want := range []string{"interface eth2", "address 10.0.0.9", "--wait"} {
+			if !strings.Contains(string(out), want) {
+				t.Fatalf("error does not say %q:\n%s", want, out)
+			}
 		}
 	})
 
