@@ -49,6 +49,22 @@ func TestFRREBGPSpine(t *testing.T) {
 	} {
 		f.waitFDB(c.node, "vxlan100", c.mac+" at "+c.vtep.String(), func(es []fdbEntry) bool { return remoteMAC(es, c.mac, c.vtep) })
 	}
+	// The spine sends every leaf its own routes back too; AS-path loop
+	// detection must drop them.
+	for _, c := range []struct {
+		node, mac string
+		vtep      netip.Addr
+	}{{"leaf1", mac1, vtep1}, {"leaf2", mac2, vtep2}} {
+		es, err := f.fdb(c.node, "vxlan100")
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, e := range es {
+			if (e.Self && e.Dst == c.vtep) || (e.MAC == c.mac && e.Extern) {
+				t.Errorf("%s installed its own route: %v", c.node, e)
+			}
+		}
+	}
 	for _, n := range []string{"leaf1", "leaf2", "frr3"} {
 		t.Logf("%s$ bridge fdb show dev vxlan100\n%s", n, f.exec(n, "bridge", "fdb", "show", "dev", "vxlan100"))
 	}
@@ -57,8 +73,18 @@ func TestFRREBGPSpine(t *testing.T) {
 	// the leaf's own auto RT, and holds no other RD but frr3's.
 	want := slices.Concat(ebgpRoutes("10.0.0.1", "65001", "10.0.0.1", mac1), ebgpRoutes("10.0.0.2", "65002", "10.0.0.2", mac2))
 	table, _ := f.waitRoutes("spine", "evpnd's routes with RTs 65001:100 and 65002:100", func(tb evpnTable) error { return checkRoutes(tb, want) })
-	if rds := slices.Sorted(maps.Keys(table)); !slices.Equal(rds, []string{"10.0.0.1:100", "10.0.0.2:100", "10.0.0.3:100"}) {
-		t.Errorf("RDs in the spine's table: %v, want the three leafs' auto RDs", rds)
+	// FRR's auto RD is router-id:<its own VNI index>, not router-id:VNI.
+	rds := slices.Sorted(maps.Keys(table))
+	if len(rds) != 3 || rds[0] != "10.0.0.1:100" || rds[1] != "10.0.0.2:100" || !strings.HasPrefix(rds[2], "10.0.0.3:") {
+		t.Errorf("RDs in the spine's table: %v, want 10.0.0.1:100, 10.0.0.2:100 and one of frr3's", rds)
+	} else {
+		frr := wantRoute{
+			RD: rds[2], Prefix: "[2]:[0]:[48]:[" + mac3 + "]", Type: 2, MAC: mac3, VNI: "100",
+			NextHop: "10.0.0.3", From: "10.0.0.3", Ecomms: []string{"ET:8", "RT:65003:100"},
+		}
+		if err := frr.check(table); err != nil {
+			t.Errorf("frr3's route on the spine: %v", err)
+		}
 	}
 	f.waitPeers("spine", "10.0.0.1", "10.0.0.2", "10.0.0.3")
 
