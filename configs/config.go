@@ -75,6 +75,10 @@ type Neighbor struct {
 	ASN         uint32     `yaml:"asn"`
 	Description string     `yaml:"description"`
 	Port        int        `yaml:"port"` // default 179
+	// EBGPMultihop is the TTL of an eBGP session to a peer more than one
+	// hop away (sessions between loopbacks across a routed underlay);
+	// 0 = directly connected (TTL 1). eBGP only: iBGP sessions use TTL 255.
+	EBGPMultihop int `yaml:"ebgp-multihop"`
 	// RouteReflectorClient marks the peer as a client; only valid with the
 	// route-reflector role. Default true in that role.
 	RouteReflectorClient *bool `yaml:"route-reflector-client"`

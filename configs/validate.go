@@ -174,6 +174,12 @@ func (v *validator) neighbors() {
 		if n.Port < 1 || n.Port > 65535 {
 			ps.add(p+".port", strconv.Itoa(n.Port), "out of range: use 1-65535 (default 179)")
 		}
+		switch {
+		case n.EBGPMultihop < 0 || n.EBGPMultihop > 255:
+			ps.add(p+".ebgp-multihop", strconv.Itoa(n.EBGPMultihop), "out of range: a TTL of 2-255 (0 or unset: directly connected)")
+		case n.EBGPMultihop > 0 && n.ASN == c.ASN:
+			ps.add(p+".ebgp-multihop", strconv.Itoa(n.EBGPMultihop), "set on an iBGP neighbor (same ASN), which needs none: remove it")
+		}
 		checkRRClient(ps, p, n.RouteReflectorClient, rr, n.ASN, c.ASN)
 	}
 

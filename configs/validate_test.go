@@ -60,6 +60,8 @@ func TestValidateRejects(t *testing.T) {
 		{"vtep multicast", validLeaf, func(c *Config) { c.VTEPIP = addr("239.1.1.1") }, "vtep-ip", "unicast"},
 		{"listen-port 0 after defaults is impossible, 70000 is not", validLeaf, func(c *Config) { c.BGP.ListenPort = 70000 }, "bgp.listen-port", "-1"},
 		{"listen-port -2", validLeaf, func(c *Config) { c.BGP.ListenPort = -2 }, "bgp.listen-port", "out of range"},
+		{"ebgp-multihop on iBGP", validLeaf, func(c *Config) { c.Neighbors[0].EBGPMultihop = 2 }, "neighbors[0].ebgp-multihop", "iBGP"},
+		{"ebgp-multihop 300", validLeaf, func(c *Config) { c.Neighbors[0].ASN = 65100; c.Neighbors[0].EBGPMultihop = 300 }, "neighbors[0].ebgp-multihop", "out of range"},
 		{"hold-time below 3s", validLeaf, func(c *Config) { c.BGP.HoldTime = time.Second }, "bgp.hold-time", "3s to 65535s"},
 		{"connect-retry negative", validLeaf, func(c *Config) { c.BGP.ConnectRetry = -time.Second }, "bgp.connect-retry", "1s to 1h"},
 		{"listen addresses without listening", validLeaf, func(c *Config) {

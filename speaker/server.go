@@ -285,6 +285,9 @@ func (s *Server) AddNeighbor(ctx context.Context, n Neighbor) error {
 		RouteReflector:  rr,
 		Timers:          s.timers(),
 	}
+	if n.EBGPMultihop > 0 {
+		p.EbgpMultihop = &api.EbgpMultihop{Enabled: true, MultihopTtl: uint32(n.EBGPMultihop)}
+	}
 	if err := s.bgp.AddPeer(ctx, &api.AddPeerRequest{Peer: p}); err != nil {
 		return fmt.Errorf("speaker: add neighbor %s AS %d: %w", n.Address, n.ASN, err)
 	}

@@ -118,6 +118,9 @@ type Neighbor struct {
 	Description  string
 	Families     []Family // default l2vpn-evpn
 	Passive      bool     // never dial; wait for the peer
+	// EBGPMultihop is the TTL of an eBGP session whose peer is more than
+	// one hop away (between loopbacks); 0 sends TTL 1, as RFC 4271 eBGP does.
+	EBGPMultihop uint8
 }
 
 // DynamicNeighbor accepts sessions from any address in Prefix (they must

@@ -117,8 +117,9 @@ func (d *Daemon) addPeers(ctx context.Context, srv *speaker.Server) error {
 	for _, n := range d.cfg.Neighbors {
 		err := srv.AddNeighbor(ctx, speaker.Neighbor{
 			Address: n.Address, ASN: n.ASN, Port: uint16(n.Port), LocalAddress: local,
-			RRClient:    d.cfg.Role == configs.RoleRouteReflector && n.IsRouteReflectorClient(),
-			Description: n.Description,
+			EBGPMultihop: uint8(n.EBGPMultihop),
+			RRClient:     d.cfg.Role == configs.RoleRouteReflector && n.IsRouteReflectorClient(),
+			Description:  n.Description,
 		})
 		if err != nil {
 			errs = append(errs, fmt.Errorf("neighbor %s: %w", n.Address, err))
