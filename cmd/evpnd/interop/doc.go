@@ -15,6 +15,10 @@
 //     ping across, and FRR's "show bgp l2vpn evpn ... json" lists evpnd's
 //     type-2 and type-3 routes with the RD, RT, encapsulation, VNI, PMSI
 //     and next hop RFC 7432 and RFC 8365 require.
+//   - ebgp.clab.yml: an RFC 7938 eBGP fabric: FRR spine AS 65000 (plain
+//     eBGP, no reflection), evpnd leafs AS 65001 and 65002 (ebgp-multihop
+//     between loopbacks), an FRR leaf AS 65003. Next hops stay the
+//     originating VTEP, and per-AS automatic RTs import by VNI.
 //
 // The tests need root, the kernel's veth, bridge and vxlan links, and FRR
 // (/usr/lib/frr/{zebra,bgpd}, vtysh, user frr); they skip naming what is
