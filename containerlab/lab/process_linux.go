@@ -255,16 +255,24 @@ func executable(path string) error {
 	return nil
 }
 
+// nodeProc returns the process last started for a node's cmd, or nil.
+func (l *Lab) nodeProc(node string) (*proc, error) {
+	ln, err := l.lookup(node)
+	if err != nil {
+		return nil, err
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return ln.proc, nil
+}
+
 // Stop sends sig to a node's cmd and waits for it to exit, sending SIGKILL
 // after StopGrace. Stopping a node that is not running is not an error.
 func (l *Lab) Stop(node string, sig syscall.Signal) error {
-	ln, err := l.lookup(node)
+	p, err := l.nodeProc(node)
 	if err != nil {
 		return err
 	}
-	l.mu.Lock()
-	p := ln.proc
-	l.mu.Unlock()
 	if p == nil || p.exited() {
 		return nil
 	}
@@ -277,13 +285,10 @@ func (l *Lab) Stop(node string, sig syscall.Signal) error {
 
 // Signal sends sig to a node's running cmd without waiting.
 func (l *Lab) Signal(node string, sig syscall.Signal) error {
-	ln, err := l.lookup(node)
+	p, err := l.nodeProc(node)
 	if err != nil {
 		return err
 	}
-	l.mu.Lock()
-	p := ln.proc
-	l.mu.Unlock()
 	if p == nil || p.exited() {
 		return fmt.Errorf("node %s: not running", node)
 	}
