@@ -2012,13 +2012,11 @@ type Peer struct {
 	// Since the session was established (0 if it is not).
 	Uptime *durationpb.Duration `protobuf:"bytes,6,opt,name=uptime,proto3" json:"uptime,omitempty"`
 	// l2vpn-evpn paths received and accepted after import policy.
-	Received uint64 `protobuf:"varint,7,opt,name=received,proto3" json:"received,omitempty"`
-	Accepted uint64 `protobuf:"varint,8,opt,name=accepted,proto3" json:"accepted,omitempty"`
-	// Paths of each route type received ("2", "3", "5").
-	ReceivedByType  map[string]uint64 `protobuf:"bytes,9,rep,name=received_by_type,json=receivedByType,proto3" json:"received_by_type,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"varint,2,opt,name=value"`
-	EorReceived     bool              `protobuf:"varint,10,opt,name=eor_received,json=eorReceived,proto3" json:"eor_received,omitempty"`
-	GracefulRestart bool              `protobuf:"varint,11,opt,name=graceful_restart,json=gracefulRestart,proto3" json:"graceful_restart,omitempty"`
-	PeerRestarting  bool              `protobuf:"varint,12,opt,name=peer_restarting,json=peerRestarting,proto3" json:"peer_restarting,omitempty"`
+	Received        uint64 `protobuf:"varint,7,opt,name=received,proto3" json:"received,omitempty"`
+	Accepted        uint64 `protobuf:"varint,8,opt,name=accepted,proto3" json:"accepted,omitempty"`
+	EorReceived     bool   `protobuf:"varint,10,opt,name=eor_received,json=eorReceived,proto3" json:"eor_received,omitempty"`
+	GracefulRestart bool   `protobuf:"varint,11,opt,name=graceful_restart,json=gracefulRestart,proto3" json:"graceful_restart,omitempty"`
+	PeerRestarting  bool   `protobuf:"varint,12,opt,name=peer_restarting,json=peerRestarting,proto3" json:"peer_restarting,omitempty"`
 	// The last notification or error of the session, if any.
 	LastError string `protobuf:"bytes,13,opt,name=last_error,json=lastError,proto3" json:"last_error,omitempty"`
 	// The neighbour comes from a dynamic-neighbour range.
@@ -2112,13 +2110,6 @@ func (x *Peer) GetAccepted() uint64 {
 		return x.Accepted
 	}
 	return 0
-}
-
-func (x *Peer) GetReceivedByType() map[string]uint64 {
-	if x != nil {
-		return x.ReceivedByType
-	}
-	return nil
 }
 
 func (x *Peer) GetEorReceived() bool {
@@ -3207,7 +3198,7 @@ const file_evpnd_v1_evpnd_proto_rawDesc = "" +
 	"\x03vni\x18\x02 \x01(\rR\x03vni\x12\x0e\n" +
 	"\x02rd\x18\x03 \x01(\tR\x02rd\"=\n" +
 	"\x12ListRoutesResponse\x12'\n" +
-	"\x06routes\x18\x01 \x03(\v2\x0f.evpnd.v1.RouteR\x06routes\"\xfe\x04\n" +
+	"\x06routes\x18\x01 \x03(\v2\x0f.evpnd.v1.RouteR\x06routes\"\xf3\x03\n" +
 	"\x04Peer\x12\x18\n" +
 	"\aaddress\x18\x01 \x01(\tR\aaddress\x12\x10\n" +
 	"\x03asn\x18\x02 \x01(\rR\x03asn\x12 \n" +
@@ -3216,8 +3207,7 @@ const file_evpnd_v1_evpnd_proto_rawDesc = "" +
 	"\x05state\x18\x05 \x01(\x0e2\x13.evpnd.v1.PeerStateR\x05state\x121\n" +
 	"\x06uptime\x18\x06 \x01(\v2\x19.google.protobuf.DurationR\x06uptime\x12\x1a\n" +
 	"\breceived\x18\a \x01(\x04R\breceived\x12\x1a\n" +
-	"\baccepted\x18\b \x01(\x04R\baccepted\x12L\n" +
-	"\x10received_by_type\x18\t \x03(\v2\".evpnd.v1.Peer.ReceivedByTypeEntryR\x0ereceivedByType\x12!\n" +
+	"\baccepted\x18\b \x01(\x04R\baccepted\x12!\n" +
 	"\feor_received\x18\n" +
 	" \x01(\bR\veorReceived\x12)\n" +
 	"\x10graceful_restart\x18\v \x01(\bR\x0fgracefulRestart\x12'\n" +
@@ -3225,10 +3215,8 @@ const file_evpnd_v1_evpnd_proto_rawDesc = "" +
 	"\n" +
 	"last_error\x18\r \x01(\tR\tlastError\x12\x18\n" +
 	"\adynamic\x18\x0e \x01(\bR\adynamic\x124\n" +
-	"\x16route_reflector_client\x18\x0f \x01(\bR\x14routeReflectorClient\x1aA\n" +
-	"\x13ReceivedByTypeEntry\x12\x10\n" +
-	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
-	"\x05value\x18\x02 \x01(\x04R\x05value:\x028\x01\"\x12\n" +
+	"\x16route_reflector_client\x18\x0f \x01(\bR\x14routeReflectorClientJ\x04\b\t\x10\n" +
+	"\"\x12\n" +
 	"\x10ListPeersRequest\"9\n" +
 	"\x11ListPeersResponse\x12$\n" +
 	"\x05peers\x18\x01 \x03(\v2\x0e.evpnd.v1.PeerR\x05peers\"3\n" +
@@ -3364,7 +3352,7 @@ func file_evpnd_v1_evpnd_proto_rawDescGZIP() []byte {
 }
 
 var file_evpnd_v1_evpnd_proto_enumTypes = make([]protoimpl.EnumInfo, 6)
-var file_evpnd_v1_evpnd_proto_msgTypes = make([]protoimpl.MessageInfo, 37)
+var file_evpnd_v1_evpnd_proto_msgTypes = make([]protoimpl.MessageInfo, 36)
 var file_evpnd_v1_evpnd_proto_goTypes = []any{
 	(Role)(0),                      // 0: evpnd.v1.Role
 	(MACSource)(0),                 // 1: evpnd.v1.MACSource
@@ -3408,13 +3396,12 @@ var file_evpnd_v1_evpnd_proto_goTypes = []any{
 	(*TraceRequest)(nil),           // 39: evpnd.v1.TraceRequest
 	(*TraceKey)(nil),               // 40: evpnd.v1.TraceKey
 	(*TraceResponse)(nil),          // 41: evpnd.v1.TraceResponse
-	nil,                            // 42: evpnd.v1.Peer.ReceivedByTypeEntry
-	(*timestamppb.Timestamp)(nil),  // 43: google.protobuf.Timestamp
-	(*durationpb.Duration)(nil),    // 44: google.protobuf.Duration
+	(*timestamppb.Timestamp)(nil),  // 42: google.protobuf.Timestamp
+	(*durationpb.Duration)(nil),    // 43: google.protobuf.Duration
 }
 var file_evpnd_v1_evpnd_proto_depIdxs = []int32{
-	43, // 0: evpnd.v1.GetStatusResponse.started:type_name -> google.protobuf.Timestamp
-	44, // 1: evpnd.v1.GetStatusResponse.uptime:type_name -> google.protobuf.Duration
+	42, // 0: evpnd.v1.GetStatusResponse.started:type_name -> google.protobuf.Timestamp
+	43, // 1: evpnd.v1.GetStatusResponse.uptime:type_name -> google.protobuf.Duration
 	0,  // 2: evpnd.v1.GetStatusResponse.role:type_name -> evpnd.v1.Role
 	8,  // 3: evpnd.v1.ListVNIsResponse.vnis:type_name -> evpnd.v1.VNI
 	8,  // 4: evpnd.v1.GetVNIResponse.vni:type_name -> evpnd.v1.VNI
@@ -3424,55 +3411,54 @@ var file_evpnd_v1_evpnd_proto_depIdxs = []int32{
 	1,  // 8: evpnd.v1.ListMACsRequest.source:type_name -> evpnd.v1.MACSource
 	18, // 9: evpnd.v1.ListMACsResponse.macs:type_name -> evpnd.v1.MAC
 	23, // 10: evpnd.v1.Route.esi:type_name -> evpnd.v1.EthernetSegment
-	44, // 11: evpnd.v1.Route.age:type_name -> google.protobuf.Duration
+	43, // 11: evpnd.v1.Route.age:type_name -> google.protobuf.Duration
 	24, // 12: evpnd.v1.ListRoutesResponse.routes:type_name -> evpnd.v1.Route
 	2,  // 13: evpnd.v1.Peer.state:type_name -> evpnd.v1.PeerState
-	44, // 14: evpnd.v1.Peer.uptime:type_name -> google.protobuf.Duration
-	42, // 15: evpnd.v1.Peer.received_by_type:type_name -> evpnd.v1.Peer.ReceivedByTypeEntry
-	27, // 16: evpnd.v1.ListPeersResponse.peers:type_name -> evpnd.v1.Peer
-	18, // 17: evpnd.v1.MACChange.mac:type_name -> evpnd.v1.MAC
-	2,  // 18: evpnd.v1.PeerChange.state:type_name -> evpnd.v1.PeerState
-	43, // 19: evpnd.v1.WatchResponse.time:type_name -> google.protobuf.Timestamp
-	3,  // 20: evpnd.v1.WatchResponse.kind:type_name -> evpnd.v1.ChangeKind
-	31, // 21: evpnd.v1.WatchResponse.mac:type_name -> evpnd.v1.MACChange
-	32, // 22: evpnd.v1.WatchResponse.vtep:type_name -> evpnd.v1.VTEPChange
-	33, // 23: evpnd.v1.WatchResponse.peer:type_name -> evpnd.v1.PeerChange
-	4,  // 24: evpnd.v1.Drift.kind:type_name -> evpnd.v1.DriftKind
-	35, // 25: evpnd.v1.CheckResponse.drifts:type_name -> evpnd.v1.Drift
-	43, // 26: evpnd.v1.CheckResponse.time:type_name -> google.protobuf.Timestamp
-	43, // 27: evpnd.v1.TraceEvent.time:type_name -> google.protobuf.Timestamp
-	5,  // 28: evpnd.v1.TraceEvent.kind:type_name -> evpnd.v1.TraceKind
-	38, // 29: evpnd.v1.TraceKey.events:type_name -> evpnd.v1.TraceEvent
-	40, // 30: evpnd.v1.TraceResponse.keys:type_name -> evpnd.v1.TraceKey
-	6,  // 31: evpnd.v1.EvpndService.GetStatus:input_type -> evpnd.v1.GetStatusRequest
-	9,  // 32: evpnd.v1.EvpndService.ListVNIs:input_type -> evpnd.v1.ListVNIsRequest
-	11, // 33: evpnd.v1.EvpndService.GetVNI:input_type -> evpnd.v1.GetVNIRequest
-	14, // 34: evpnd.v1.EvpndService.AddVNI:input_type -> evpnd.v1.AddVNIRequest
-	16, // 35: evpnd.v1.EvpndService.DeleteVNI:input_type -> evpnd.v1.DeleteVNIRequest
-	19, // 36: evpnd.v1.EvpndService.ListMACs:input_type -> evpnd.v1.ListMACsRequest
-	21, // 37: evpnd.v1.EvpndService.ClearDuplicate:input_type -> evpnd.v1.ClearDuplicateRequest
-	25, // 38: evpnd.v1.EvpndService.ListRoutes:input_type -> evpnd.v1.ListRoutesRequest
-	28, // 39: evpnd.v1.EvpndService.ListPeers:input_type -> evpnd.v1.ListPeersRequest
-	30, // 40: evpnd.v1.EvpndService.Watch:input_type -> evpnd.v1.WatchRequest
-	36, // 41: evpnd.v1.EvpndService.Check:input_type -> evpnd.v1.CheckRequest
-	39, // 42: evpnd.v1.EvpndService.Trace:input_type -> evpnd.v1.TraceRequest
-	7,  // 43: evpnd.v1.EvpndService.GetStatus:output_type -> evpnd.v1.GetStatusResponse
-	10, // 44: evpnd.v1.EvpndService.ListVNIs:output_type -> evpnd.v1.ListVNIsResponse
-	12, // 45: evpnd.v1.EvpndService.GetVNI:output_type -> evpnd.v1.GetVNIResponse
-	15, // 46: evpnd.v1.EvpndService.AddVNI:output_type -> evpnd.v1.AddVNIResponse
-	17, // 47: evpnd.v1.EvpndService.DeleteVNI:output_type -> evpnd.v1.DeleteVNIResponse
-	20, // 48: evpnd.v1.EvpndService.ListMACs:output_type -> evpnd.v1.ListMACsResponse
-	22, // 49: evpnd.v1.EvpndService.ClearDuplicate:output_type -> evpnd.v1.ClearDuplicateResponse
-	26, // 50: evpnd.v1.EvpndService.ListRoutes:output_type -> evpnd.v1.ListRoutesResponse
-	29, // 51: evpnd.v1.EvpndService.ListPeers:output_type -> evpnd.v1.ListPeersResponse
-	34, // 52: evpnd.v1.EvpndService.Watch:output_type -> evpnd.v1.WatchResponse
-	37, // 53: evpnd.v1.EvpndService.Check:output_type -> evpnd.v1.CheckResponse
-	41, // 54: evpnd.v1.EvpndService.Trace:output_type -> evpnd.v1.TraceResponse
-	43, // [43:55] is the sub-list for method output_type
-	31, // [31:43] is the sub-list for method input_type
-	31, // [31:31] is the sub-list for extension type_name
-	31, // [31:31] is the sub-list for extension extendee
-	0,  // [0:31] is the sub-list for field type_name
+	43, // 14: evpnd.v1.Peer.uptime:type_name -> google.protobuf.Duration
+	27, // 15: evpnd.v1.ListPeersResponse.peers:type_name -> evpnd.v1.Peer
+	18, // 16: evpnd.v1.MACChange.mac:type_name -> evpnd.v1.MAC
+	2,  // 17: evpnd.v1.PeerChange.state:type_name -> evpnd.v1.PeerState
+	42, // 18: evpnd.v1.WatchResponse.time:type_name -> google.protobuf.Timestamp
+	3,  // 19: evpnd.v1.WatchResponse.kind:type_name -> evpnd.v1.ChangeKind
+	31, // 20: evpnd.v1.WatchResponse.mac:type_name -> evpnd.v1.MACChange
+	32, // 21: evpnd.v1.WatchResponse.vtep:type_name -> evpnd.v1.VTEPChange
+	33, // 22: evpnd.v1.WatchResponse.peer:type_name -> evpnd.v1.PeerChange
+	4,  // 23: evpnd.v1.Drift.kind:type_name -> evpnd.v1.DriftKind
+	35, // 24: evpnd.v1.CheckResponse.drifts:type_name -> evpnd.v1.Drift
+	42, // 25: evpnd.v1.CheckResponse.time:type_name -> google.protobuf.Timestamp
+	42, // 26: evpnd.v1.TraceEvent.time:type_name -> google.protobuf.Timestamp
+	5,  // 27: evpnd.v1.TraceEvent.kind:type_name -> evpnd.v1.TraceKind
+	38, // 28: evpnd.v1.TraceKey.events:type_name -> evpnd.v1.TraceEvent
+	40, // 29: evpnd.v1.TraceResponse.keys:type_name -> evpnd.v1.TraceKey
+	6,  // 30: evpnd.v1.EvpndService.GetStatus:input_type -> evpnd.v1.GetStatusRequest
+	9,  // 31: evpnd.v1.EvpndService.ListVNIs:input_type -> evpnd.v1.ListVNIsRequest
+	11, // 32: evpnd.v1.EvpndService.GetVNI:input_type -> evpnd.v1.GetVNIRequest
+	14, // 33: evpnd.v1.EvpndService.AddVNI:input_type -> evpnd.v1.AddVNIRequest
+	16, // 34: evpnd.v1.EvpndService.DeleteVNI:input_type -> evpnd.v1.DeleteVNIRequest
+	19, // 35: evpnd.v1.EvpndService.ListMACs:input_type -> evpnd.v1.ListMACsRequest
+	21, // 36: evpnd.v1.EvpndService.ClearDuplicate:input_type -> evpnd.v1.ClearDuplicateRequest
+	25, // 37: evpnd.v1.EvpndService.ListRoutes:input_type -> evpnd.v1.ListRoutesRequest
+	28, // 38: evpnd.v1.EvpndService.ListPeers:input_type -> evpnd.v1.ListPeersRequest
+	30, // 39: evpnd.v1.EvpndService.Watch:input_type -> evpnd.v1.WatchRequest
+	36, // 40: evpnd.v1.EvpndService.Check:input_type -> evpnd.v1.CheckRequest
+	39, // 41: evpnd.v1.EvpndService.Trace:input_type -> evpnd.v1.TraceRequest
+	7,  // 42: evpnd.v1.EvpndService.GetStatus:output_type -> evpnd.v1.GetStatusResponse
+	10, // 43: evpnd.v1.EvpndService.ListVNIs:output_type -> evpnd.v1.ListVNIsResponse
+	12, // 44: evpnd.v1.EvpndService.GetVNI:output_type -> evpnd.v1.GetVNIResponse
+	15, // 45: evpnd.v1.EvpndService.AddVNI:output_type -> evpnd.v1.AddVNIResponse
+	17, // 46: evpnd.v1.EvpndService.DeleteVNI:output_type -> evpnd.v1.DeleteVNIResponse
+	20, // 47: evpnd.v1.EvpndService.ListMACs:output_type -> evpnd.v1.ListMACsResponse
+	22, // 48: evpnd.v1.EvpndService.ClearDuplicate:output_type -> evpnd.v1.ClearDuplicateResponse
+	26, // 49: evpnd.v1.EvpndService.ListRoutes:output_type -> evpnd.v1.ListRoutesResponse
+	29, // 50: evpnd.v1.EvpndService.ListPeers:output_type -> evpnd.v1.ListPeersResponse
+	34, // 51: evpnd.v1.EvpndService.Watch:output_type -> evpnd.v1.WatchResponse
+	37, // 52: evpnd.v1.EvpndService.Check:output_type -> evpnd.v1.CheckResponse
+	41, // 53: evpnd.v1.EvpndService.Trace:output_type -> evpnd.v1.TraceResponse
+	42, // [42:54] is the sub-list for method output_type
+	30, // [30:42] is the sub-list for method input_type
+	30, // [30:30] is the sub-list for extension type_name
+	30, // [30:30] is the sub-list for extension extendee
+	0,  // [0:30] is the sub-list for field type_name
 }
 
 func init() { file_evpnd_v1_evpnd_proto_init() }
@@ -3491,7 +3477,7 @@ func file_evpnd_v1_evpnd_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_evpnd_v1_evpnd_proto_rawDesc), len(file_evpnd_v1_evpnd_proto_rawDesc)),
 			NumEnums:      6,
-			NumMessages:   37,
+			NumMessages:   36,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

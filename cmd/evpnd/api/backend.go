@@ -1,0 +1,298 @@
+// Package api is evpnd's gRPC management API (proto/evpnd/v1): the server
+// that converts between the daemon's state and the generated protobuf
+// types, and the listeners it serves on. The daemon implements Backend;
+// nothing below this package imports protobuf types.
+package api
+
+import (
+	"context"
+	"net/netip"
+	"time"
+
+	"github.com/evpnd/evpnd/configs"
+	"github.com/evpnd/evpnd/speaker/evpn"
+)
+
+// Backend is what the API reads and changes. The daemon implements it.
+// Methods that stream call fn once per row, in order, and stop early when
+// fn returns an error (which they then return).
+type Backend interface {
+	Status(ctx context.Context) (Status, error)
+	// VNIs returns every L2VNI, sorted by VNI.
+	VNIs(ctx context.Context) ([]VNI, error)
+	// MACs calls fn for every MAC matching f, sorted by VNI then MAC.
+	MACs(ctx context.Context, f MACFilter, fn func(MAC) error) error
+	// ClearDuplicate clears the duplicate flag of one MAC, or of every MAC
+	// of the VNI when mac is nil, and returns how many were cleared.
+	ClearDuplicate(ctx context.Context, vni uint32, mac *evpn.MAC) (int, error)
+	// Routes calls fn for every path of the l2vpn-evpn BGP table matching
+	// f, sorted by RD then NLRI.
+	Routes(ctx context.Context, f RouteFilter, fn func(RoutePath) error) error
+	// Peers returns every BGP neighbour, sorted by address.
+	Peers(ctx context.Context) ([]Peer, error)
+	// Watch calls fn for every change until ctx ends or fn fails. With
+	// initial, the current state comes first, then one Change with Kind
+	// ChangeSynced. It returns ErrSlowConsumer if fn falls too far behind.
+	Watch(ctx context.Context, initial bool, fn func(Change) error) error
+	// AddVNI validates v exactly as the config file's l2vnis[] entry (with
+	// the same defaults), then creates its devices and starts it. A
+	// *configs.ValidationError means the request was invalid; on any error
+	// nothing changed.
+	AddVNI(ctx context.Context, v configs.L2VNI) (VNI, error)
+	// DeleteVNI stops an L2VNI and deletes its devices. ErrNotFound if it
+	// is not configured.
+	DeleteVNI(ctx context.Context, vni uint32) error
+	// Check compares BGP's selection with the kernel.
+	Check(ctx context.Context, vni uint32) (CheckReport, error)
+	// Trace returns the recorded history of mac, in one VNI or (vni 0)
+	// every VNI that has some.
+	Trace(ctx context.Context, vni uint32, mac evpn.MAC) ([]TraceKey, error)
+}
+
+// Errors a Backend returns that the API maps to gRPC codes.
+var (
+	ErrNotFound     = errorString("not found")                                               // NOT_FOUND
+	ErrNotLeaf      = errorString("not available on a route reflector")                      // FAILED_PRECONDITION
+	ErrSlowConsumer = errorString("watch client too slow: events were dropped; watch again") // RESOURCE_EXHAUSTED
+)
+
+type errorString string
+
+func (e errorString) Error() string { return string(e) }
+
+// Status is the daemon's identity and health.
+type Status struct {
+	Version          string
+	Started          time.Time
+	RouterID         netip.Addr
+	ASN              uint32
+	Role             configs.Role
+	VTEP             netip.Addr
+	KernelInSync     bool
+	BGPSynced        bool
+	FIBPending       int
+	FIBErrors        uint64
+	L2VNIs           int
+	PeersEstablished int
+	PeersConfigured  int
+	Restarted        bool
+}
+
+// VNI is one L2VNI with its counters.
+type VNI struct {
+	VNI            uint32
+	VXLAN, Bridge  string
+	AccessPorts    []string
+	RD             evpn.RD
+	ImportRTs      []evpn.RT
+	ImportAuto     bool
+	ExportRTs      []evpn.RT
+	LocalMACs      int
+	RemoteMACs     int
+	DuplicateMACs  int
+	Flood          []netip.Addr // sorted
+	UDPPort, MTU   int
+	DevicesPresent bool
+}
+
+// MACSource selects local or remote MACs in a MACFilter.
+type MACSource uint8
+
+const (
+	MACAny MACSource = iota
+	MACLocal
+	MACRemote
+)
+
+// MACFilter selects rows of the MAC table. Zero values match everything.
+type MACFilter struct {
+	VNI            uint32
+	Source         MACSource
+	MAC            *evpn.MAC
+	DuplicatesOnly bool
+}
+
+// MAC is one row of the MAC table.
+type MAC struct {
+	VNI       uint32
+	MAC       evpn.MAC
+	Local     bool
+	VTEP      netip.Addr // the remote VTEP, or the local VTEP for a local MAC
+	Seq       uint32
+	Sticky    bool
+	Duplicate bool
+	InKernel  bool
+	Others    []netip.Addr // other VTEPs advertising it, not selected
+	Port      string       // local MACs: access port, if known
+}
+
+// RouteFilter selects paths of the BGP table. Zero values match everything.
+type RouteFilter struct {
+	Type evpn.RouteType // 0, 2, 3 or 5
+	VNI  uint32         // the VNI the path imports into
+	RD   *evpn.RD
+}
+
+// RoutePath is one path of the l2vpn-evpn BGP table.
+type RoutePath struct {
+	Route *evpn.Route
+	// Peer sent the path; invalid for a local one.
+	Peer     netip.Addr
+	Local    bool
+	Best     bool // BGP's best path for the NLRI
+	Selected bool // evpnd uses it (see the proto)
+	Stale    bool
+	VNI      uint32 // the L2VNI it imports into; 0 if none
+	Age      time.Duration
+	// ExtCommunities are the extended communities other than route
+	// targets, as text ("ET:8", "MM:3", ...).
+	ExtCommunities []string
+	ASPath         []uint32
+	LocalPref      uint32
+	Origin         string // "i", "e" or "?"
+	ClusterList    []netip.Addr
+}
+
+// PeerState mirrors speaker.PeerState (RFC 4271 §8.2.2).
+type PeerState uint8
+
+const (
+	PeerUnknown PeerState = iota
+	PeerIdle
+	PeerConnect
+	PeerActive
+	PeerOpenSent
+	PeerOpenConfirm
+	PeerEstablished
+)
+
+// Peer is one BGP neighbour.
+type Peer struct {
+	Address         netip.Addr
+	ASN             uint32
+	Description     string
+	RouterID        netip.Addr
+	State           PeerState
+	Uptime          time.Duration
+	Received        uint64
+	Accepted        uint64
+	EORReceived     bool
+	GracefulRestart bool
+	PeerRestarting  bool
+	LastError       string
+	Dynamic         bool
+	RRClient        bool
+}
+
+// ChangeKind is what a Change reports.
+type ChangeKind uint8
+
+const (
+	ChangeAdded ChangeKind = iota + 1
+	ChangeMoved
+	ChangeRemoved
+	ChangeUp
+	ChangeDown
+	ChangeSynced
+	ChangeDuplicate
+)
+
+// Change is one Watch event. Exactly one of MAC, VTEP, Peer is set,
+// except for ChangeSynced.
+type Change struct {
+	Time    time.Time
+	Kind    ChangeKind
+	Initial bool
+	MAC     *MACChange
+	VTEP    *VTEPChange
+	Peer    *PeerChange
+}
+
+// MACChange is a MAC added, moved, removed or flagged duplicate.
+type MACChange struct {
+	MAC MAC
+	// Previous location for ChangeMoved: invalid = local, else the VTEP.
+	PreviousLocal bool
+	PreviousVTEP  netip.Addr
+}
+
+// VTEPChange is a remote VTEP added to or removed from a flood list.
+type VTEPChange struct {
+	VNI  uint32
+	VTEP netip.Addr
+}
+
+// PeerChange is a session going up or down.
+type PeerChange struct {
+	Address netip.Addr
+	State   PeerState
+}
+
+// DriftKind classifies one difference between BGP and the kernel.
+type DriftKind uint8
+
+const (
+	DriftMissing DriftKind = iota + 1
+	DriftExtra
+	DriftWrong
+)
+
+// Drift is one entry that differs between BGP's selection and the kernel.
+type Drift struct {
+	Kind       DriftKind
+	VNI        uint32
+	Table      string // "mac", "bridge", "flood" or "device"
+	MAC        evpn.MAC
+	WantVTEP   netip.Addr
+	KernelVTEP netip.Addr
+	Device     string
+	Detail     string
+}
+
+// CheckReport is the result of Check.
+type CheckReport struct {
+	Drifts        []Drift
+	CheckedMACs   int
+	CheckedFloods int
+	Time          time.Time
+	InFlight      int
+}
+
+// TraceKind is one step of a MAC's history.
+type TraceKind uint8
+
+const (
+	TraceLocalLearned TraceKind = iota + 1
+	TraceLocalRemoved
+	TraceAdvertised
+	TraceWithdrawn
+	TraceRouteReceived
+	TraceRouteWithdrawn
+	TraceSelected
+	TraceRejected
+	TraceKernelWritten
+	TraceKernelRemoved
+	TraceKernelError
+	TraceDuplicate
+)
+
+// TraceEvent is one step of a MAC's history.
+type TraceEvent struct {
+	Time   time.Time
+	Kind   TraceKind
+	Peer   netip.Addr
+	Local  bool       // the VTEP is this leaf
+	VTEP   netip.Addr // the VTEP concerned
+	Seq    uint32
+	RD     evpn.RD
+	HasRD  bool
+	Detail string
+}
+
+// TraceKey is the recorded history of one MAC in one VNI.
+type TraceKey struct {
+	VNI       uint32
+	MAC       evpn.MAC
+	Events    []TraceEvent
+	Truncated bool
+}
