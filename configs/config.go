@@ -31,6 +31,8 @@ type Config struct {
 	Neighbors        []Neighbor        `yaml:"neighbors"`
 	DynamicNeighbors []DynamicNeighbor `yaml:"dynamic-neighbors"`
 	L2VNIs           []L2VNI           `yaml:"l2vnis"`
+	API              API               `yaml:"api"`
+	Metrics          Metrics           `yaml:"metrics"`
 
 	// Set by Parse, for error messages only: where the config came from and
 	// the source line of each key path.
@@ -91,6 +93,36 @@ type DynamicNeighbor struct {
 	// RouteReflectorClient marks the peers as clients, as for Neighbor:
 	// only valid with the route-reflector role, default true in that role.
 	RouteReflectorClient *bool `yaml:"route-reflector-client"`
+}
+
+// API configures evpnd's gRPC management API (proto/evpnd/v1), which
+// evpnctl uses.
+type API struct {
+	// Socket is the Unix socket path. Default /run/evpnd/evpnd.sock.
+	Socket string `yaml:"socket"`
+	// SocketGroup, a group name or numeric GID, may also use the socket
+	// (mode 0660); by default only root can (mode 0600).
+	SocketGroup string `yaml:"socket-group"`
+	// Listen is an optional TCP host:port. Beyond loopback it requires TLS.
+	Listen string `yaml:"listen"`
+	TLS    APITLS `yaml:"tls"`
+	// GoBGPListen, off by default, serves the embedded GoBGP's own gRPC API
+	// at this loopback host:port, for the gobgp CLI. It has no
+	// authentication, so only loopback addresses are allowed.
+	GoBGPListen string `yaml:"gobgp-listen"`
+}
+
+// APITLS holds the PEM files of the TCP API listener.
+type APITLS struct {
+	Cert     string `yaml:"cert"`
+	Key      string `yaml:"key"`
+	ClientCA string `yaml:"client-ca"` // set: clients need a certificate it signed
+}
+
+// Metrics configures the Prometheus endpoint.
+type Metrics struct {
+	// Listen is the host:port of /metrics; "" (the default) is off.
+	Listen string `yaml:"listen"`
 }
 
 // L2VNI is a layer-2 VXLAN segment bridged on this leaf.

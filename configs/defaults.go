@@ -20,6 +20,7 @@ const (
 	DefaultDuplicateMoves  = 5 // FRR's default, RFC 7432 §15.1
 	DefaultDuplicateWindow = 180 * time.Second
 	DefaultVXLANPort       = 4789 // IANA VXLAN port (RFC 7348)
+	DefaultAPISocket       = "/run/evpnd/evpnd.sock"
 )
 
 // ApplyDefaults fills in every unset field that has a default. It is
@@ -58,6 +59,9 @@ func (c *Config) ApplyDefaults() {
 	}
 	if c.BGP.HoldTime == 0 {
 		c.BGP.HoldTime = DefaultHoldTime
+	}
+	if c.API.Socket == "" {
+		c.API.Socket = DefaultAPISocket
 	}
 	if c.BGP.ListenPort == 0 {
 		c.BGP.ListenPort = DefaultBGPPort

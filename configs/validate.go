@@ -42,6 +42,7 @@ func (c *Config) Validate() error {
 	v.global()
 	v.neighbors()
 	v.l2vnis()
+	v.api()
 	return v.ps.err(c.source)
 }
 
