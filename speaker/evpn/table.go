@@ -2,6 +2,7 @@ package evpn
 
 import (
 	"net/netip"
+	"slices"
 	"time"
 )
 
@@ -40,6 +41,11 @@ const (
 	DuplicateDetected
 	// Rejected: a received route was not used; Reason says why.
 	Rejected
+	// Selected: the selected location of (VNI, MAC) changed from
+	// (PrevLocal, PrevVTEP) to (Local, VTEP), with Seq and Sticky of the
+	// winner; both false and invalid means none (added or removed). It
+	// informs watchers and traces; it asks for no action.
+	Selected
 )
 
 func (k EffectKind) String() string {
@@ -60,6 +66,8 @@ func (k EffectKind) String() string {
 		return "duplicate"
 	case Rejected:
 		return "rejected"
+	case Selected:
+		return "selected"
 	}
 	return "unknown"
 }
@@ -74,6 +82,10 @@ type Effect struct {
 	Sticky bool
 	Moves  int
 	Reason string
+	// Selected only.
+	Local     bool
+	PrevLocal bool
+	PrevVTEP  netip.Addr
 }
 
 // MACKey identifies a MAC within a VNI.
@@ -467,6 +479,12 @@ func (t *Table) reselect(mk MACKey, st *macState, now time.Time) []Effect {
 		}
 	}
 	if loc != st.selected {
+		sel := Effect{Kind: Selected, VNI: mk.VNI, MAC: mk.MAC, Local: loc.local, VTEP: loc.vtep,
+			PrevLocal: st.selected.local, PrevVTEP: st.selected.vtep}
+		if found {
+			sel.Seq, sel.Sticky = win.seq, win.sticky
+		}
+		eff = append(eff, sel)
 		if st.selected.valid() && loc.valid() {
 			eff = append(eff, t.countMove(mk, st, now)...)
 		}
@@ -536,7 +554,8 @@ type MACInfo struct {
 	Sticky    bool
 	Duplicate bool
 	Frozen    bool
-	Routes    int // remote routes known for the MAC
+	Routes    int          // remote routes known for the MAC
+	Others    []netip.Addr // VTEPs of the remote routes not selected
 }
 
 // Lookup returns the state of one MAC.
@@ -553,6 +572,11 @@ func (t *Table) info(mk MACKey, st *macState) MACInfo {
 		Duplicate: st.duplicate, Frozen: st.frozen, Routes: len(st.remote)}
 	if win, ok, _ := t.best(st); ok {
 		mi.Seq, mi.Sticky = win.seq, win.sticky
+	}
+	for _, rc := range st.remote {
+		if v := rc.candidate.vtep; (mi.Local || v != mi.VTEP) && !slices.Contains(mi.Others, v) {
+			mi.Others = append(mi.Others, v)
+		}
 	}
 	return mi
 }

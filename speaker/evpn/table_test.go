@@ -229,6 +229,9 @@ func TestSelection(t *testing.T) {
 				}
 				var got []string
 				for _, e := range eff {
+					if e.Kind == Selected {
+						continue // checked by TestSelectedEffect
+					}
 					got = append(got, fmtEffect(e))
 				}
 				if strings.Join(got, "\n") != strings.Join(s.want, "\n") {
@@ -260,5 +263,50 @@ func TestImporterPrefersLabel(t *testing.T) {
 	r.RTs = []RT{{Admin: 64512, Value: 300}}
 	if v, ok := im.VNIFor(r); !ok || v != 300 {
 		t.Fatalf("auto RT with another ASN: %d,%v want 300", v, ok)
+	}
+}
+
+func TestSelectedEffect(t *testing.T) {
+	tab := NewTable(Options{LocalVTEP: vtep3, RouterID: vtep3, DupMoves: 5, DupWindow: time.Minute}, []ImportRule{{VNI: 100, Auto: true}})
+	sel := func(eff []Effect) []string {
+		var out []string
+		for _, e := range eff {
+			if e.Kind == Selected {
+				out = append(out, fmt.Sprintf("%v/%s -> %v/%s seq=%d", e.PrevLocal, e.PrevVTEP, e.Local, e.VTEP, e.Seq))
+			}
+		}
+		return out
+	}
+	steps := []struct {
+		eff  []Effect
+		want string
+	}{
+		{tab.Update(remoteRoute(vtep1, 0, false, rtAuto(100)), t0), "false/invalid IP -> false/10.0.0.1 seq=0"},
+		{tab.Update(remoteRoute(vtep2, 1, false, rtAuto(100)), t0), "false/10.0.0.1 -> false/10.0.0.2 seq=1"},
+		{tab.LocalAdd(100, mac1, false, t0), "false/10.0.0.2 -> true/invalid IP seq=2"},
+		{tab.Update(remoteRoute(vtep2, 1, false, rtAuto(100)), t0), ""}, // no change
+		{tab.LocalDel(100, mac1, t0), "true/invalid IP -> false/10.0.0.2 seq=1"},
+		{tab.Withdraw(remoteRoute(vtep2, 1, false, rtAuto(100)).Key, t0), "false/10.0.0.2 -> false/10.0.0.1 seq=0"},
+		{tab.Withdraw(remoteRoute(vtep1, 0, false, rtAuto(100)).Key, t0), "false/10.0.0.1 -> false/invalid IP seq=0"},
+	}
+	for i, s := range steps {
+		if got := strings.Join(sel(s.eff), ";"); got != s.want {
+			t.Errorf("step %d: got %q, want %q", i, got, s.want)
+		}
+	}
+}
+
+func TestLookupOthers(t *testing.T) {
+	tab := NewTable(Options{LocalVTEP: vtep3, RouterID: vtep3, DupMoves: 5, DupWindow: time.Minute}, []ImportRule{{VNI: 100, Auto: true}})
+	tab.Update(remoteRoute(vtep1, 0, false, rtAuto(100)), t0)
+	tab.Update(remoteRoute(vtep2, 0, false, rtAuto(100)), t0)
+	mi, ok := tab.Lookup(100, mac1)
+	if !ok || mi.VTEP != vtep1 || len(mi.Others) != 1 || mi.Others[0] != vtep2 {
+		t.Fatalf("got %+v", mi)
+	}
+	tab.LocalAdd(100, mac1, false, t0)
+	mi, _ = tab.Lookup(100, mac1)
+	if !mi.Local || len(mi.Others) != 2 {
+		t.Fatalf("local: got %+v", mi)
 	}
 }
