@@ -1,0 +1,360 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+
+	"github.com/spf13/cobra"
+
+	evpndv1 "github.com/evpnd/evpnd/proto/evpnd/v1"
+)
+
+func (a *app) newStatusCmd() *cobra.Command {
+	return &cobra.Command{
+		Use:   "status",
+		Short: "Show evpnd's identity and health",
+		Args:  cobra.ArbitraryArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if len(args) > 0 {
+				return tooMany(cmd, args)
+			}
+			c, err := a.dial(cmd)
+			if err != nil {
+				return err
+			}
+			defer c.close()
+			ctx, cancel := c.ctx(cmd.Context())
+			defer cancel()
+			st, err := c.GetStatus(ctx, &evpndv1.GetStatusRequest{})
+			if err != nil {
+				return c.explain(ctx, err)
+			}
+			if a.json() {
+				return writeJSON(a.stdout, st)
+			}
+			return writeStatus(a.stdout, st, a.loc)
+		},
+	}
+}
+
+func (a *app) newWatchCmd() *cobra.Command {
+	var initial bool
+	cmd := &cobra.Command{
+		Use:   "watch [--initial]",
+		Short: "Print table changes as they happen",
+		Long: `Print every change of evpnd's tables as it happens, one line each: MACs
+added, moved, removed or flagged duplicate, flood-list VTEPs, BGP sessions.
+With --initial, the current state comes first, then a "synced" line.
+With -o json, one protojson WatchResponse per line. Stop it with Ctrl-C.`,
+		Args: cobra.ArbitraryArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if len(args) > 0 {
+				return tooMany(cmd, args)
+			}
+			c, err := a.dial(cmd)
+			if err != nil {
+				return err
+			}
+			defer c.close()
+			ctx := cmd.Context()
+			stream, err := c.Watch(ctx, &evpndv1.WatchRequest{InitialState: initial})
+			if err != nil {
+				return watchEnd(ctx, c, err)
+			}
+			out := bufio.NewWriter(a.stdout)
+			var buf []byte
+			for {
+				ev, err := stream.Recv()
+				if err != nil {
+					return watchEnd(ctx, c, err)
+				}
+				if a.json() {
+					if buf, err = rowOpts.MarshalAppend(buf[:0], ev); err != nil {
+						return fmt.Errorf("json: %w", err)
+					}
+					out.Write(buf)
+				} else {
+					out.WriteString(watchLine(ev, a.loc))
+				}
+				out.WriteByte('\n')
+				if err := out.Flush(); err != nil {
+					return err
+				}
+			}
+		},
+	}
+	cmd.Flags().BoolVar(&initial, "initial", false, "print the current state first")
+	return cmd
+}
+
+// watchEnd maps the end of a watch to evpnctl's result: Ctrl-C is a clean
+// end; RESOURCE_EXHAUSTED (this client fell behind) prints evpnd's message,
+// which says to watch again.
+func watchEnd(ctx context.Context, c *client, err error) error {
+	if ctx.Err() != nil {
+		return nil
+	}
+	if errors.Is(err, io.EOF) {
+		return fmt.Errorf("evpnd at %s ended the watch (is it stopping?)", c.where)
+	}
+	return c.explain(ctx, err)
+}
+
+func (a *app) newVNIAddCmd() *cobra.Command {
+	spec := &evpndv1.L2VNISpec{}
+	cmd := &cobra.Command{
+		Use:   "add VNI",
+		Short: "Add an L2VNI at runtime",
+		Long: `Add an L2VNI to the running evpnd: the same checks and defaults as an
+l2vnis[] entry of the config file, then its devices are created and its
+routes announced. On any error nothing changes. The VNI lasts until
+evpnd restarts: add it to the config file to keep it.`,
+		Example: "  evpnctl vni add 200 --access eth3 --export-rt 65000:200",
+		Args:    cobra.ArbitraryArgs,
+		ValidArgsFunction: func(*cobra.Command, []string, string) ([]cobra.Completion, cobra.ShellCompDirective) {
+			return nil, cobra.ShellCompDirectiveNoFileComp
+		},
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if len(args) == 0 {
+				return fmt.Errorf("%s: which VNI? (usage: %s)", cmdPath(cmd), cmd.UseLine())
+			}
+			if len(args) > 1 {
+				return tooMany(cmd, args[1:])
+			}
+			vni, err := parseVNI(args[0])
+			if err != nil {
+				return fmt.Errorf("%s: %w", cmdPath(cmd), err)
+			}
+			spec.Vni = vni
+			c, err := a.dial(cmd)
+			if err != nil {
+				return err
+			}
+			defer c.close()
+			ctx, cancel := c.ctx(cmd.Context())
+			defer cancel()
+			resp, err := c.AddVNI(ctx, &evpndv1.AddVNIRequest{Vni: spec})
+			if err != nil {
+				return c.explain(ctx, err)
+			}
+			if a.json() {
+				return writeJSON(a.stdout, resp)
+			}
+			fmt.Fprintf(a.stdout, "Added L2VNI %d (until evpnd restarts: add it to the config file's l2vnis to keep it).\n\n", vni)
+			return writeVNIDetail(a.stdout, resp.GetVni())
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&spec.VxlanDevice, "vxlan-device", "", "VXLAN device name (default: vxlanVNI)")
+	f.StringVar(&spec.Bridge, "bridge", "", "bridge name (default: brVNI)")
+	f.StringSliceVar(&spec.AccessInterfaces, "access", nil, "access interfaces to enslave to the bridge, comma-separated")
+	f.StringVar(&spec.Rd, "rd", "", "route distinguisher (default: ROUTER-ID:N, automatic)")
+	f.StringSliceVar(&spec.ImportRts, "import-rt", nil, "import route targets, comma-separated (default: automatic, any ASN:VNI)")
+	f.StringSliceVar(&spec.ExportRts, "export-rt", nil, "export route targets, comma-separated (default: ASN:VNI)")
+	f.Uint32Var(&spec.UdpPort, "udp-port", 0, "VXLAN UDP port (default 4789)")
+	f.Uint32Var(&spec.Mtu, "mtu", 0, "MTU of the VXLAN device and bridge (default: as the config file's default)")
+	return cmd
+}
+
+func (a *app) newVNIDelCmd() *cobra.Command {
+	return &cobra.Command{
+		Use:     "del VNI",
+		Aliases: []string{"delete"},
+		Short:   "Delete an L2VNI at runtime",
+		Long: `Withdraw an L2VNI's routes, remove its remote entries and delete the
+devices evpnd created for it. If the VNI is in the config file, it comes
+back when evpnd restarts.`,
+		Args: cobra.ArbitraryArgs,
+		ValidArgsFunction: func(cmd *cobra.Command, args []string, _ string) ([]cobra.Completion, cobra.ShellCompDirective) {
+			if len(args) > 0 {
+				return nil, cobra.ShellCompDirectiveNoFileComp
+			}
+			return a.completeVNIs(cmd), cobra.ShellCompDirectiveNoFileComp
+		},
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if len(args) == 0 {
+				return fmt.Errorf("%s: which VNI? (usage: %s)", cmdPath(cmd), cmd.UseLine())
+			}
+			if len(args) > 1 {
+				return tooMany(cmd, args[1:])
+			}
+			vni, err := parseVNI(args[0])
+			if err != nil {
+				return fmt.Errorf("%s: %w", cmdPath(cmd), err)
+			}
+			c, err := a.dial(cmd)
+			if err != nil {
+				return err
+			}
+			defer c.close()
+			ctx, cancel := c.ctx(cmd.Context())
+			defer cancel()
+			resp, err := c.DeleteVNI(ctx, &evpndv1.DeleteVNIRequest{Vni: vni})
+			if err != nil {
+				return c.explain(ctx, err)
+			}
+			if a.json() {
+				return writeJSON(a.stdout, resp)
+			}
+			_, err = fmt.Fprintf(a.stdout, "Deleted L2VNI %d.\n", vni)
+			return err
+		},
+	}
+}
+
+func (a *app) newCheckCmd() *cobra.Command {
+	g := &grammar{path: "check", words: []keyword{a.vniKeyword(false)}}
+	return &cobra.Command{
+		Use:   "check [vni VNI]",
+		Short: "Compare what BGP selected with what the kernel holds",
+		Long: `Compare BGP's selection (remote MACs, flood lists) with the kernel's VXLAN
+and bridge FDB, and list every difference. Exit status: 0 when the kernel
+matches, 1 when drift is found, 2 on any error. Entries whose kernel
+write is still queued ("in flight") are being repaired already.`,
+		Args:              cobra.ArbitraryArgs,
+		ValidArgsFunction: g.completion(0, nil),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			p, err := g.parse(args)
+			if err != nil {
+				return err
+			}
+			req := &evpndv1.CheckRequest{}
+			if p.has("vni") {
+				if req.Vni, err = vniArg(g.path, p["vni"], false); err != nil {
+					return err
+				}
+			}
+			c, err := a.dial(cmd)
+			if err != nil {
+				return err
+			}
+			defer c.close()
+			ctx, cancel := c.ctx(cmd.Context())
+			defer cancel()
+			resp, err := c.Check(ctx, req)
+			if err != nil {
+				return c.explain(ctx, err)
+			}
+			if a.json() {
+				err = writeJSON(a.stdout, resp)
+			} else {
+				err = writeCheck(a.stdout, resp, a.loc)
+			}
+			if err != nil {
+				return err
+			}
+			if len(resp.GetDrifts()) > 0 {
+				return &exitStatusError{code: exitDrift}
+			}
+			return nil
+		},
+	}
+}
+
+func (a *app) newTraceCmd() *cobra.Command {
+	g := &grammar{path: "trace", words: []keyword{a.vniKeyword(false)}}
+	return &cobra.Command{
+		Use:   "trace MAC [vni VNI]",
+		Short: "Show the recent history of a MAC",
+		Long: `Show what evpnd saw of a MAC, per VNI: learned, advertised, routes received
+and withdrawn, selection, kernel writes, with the time of each event and
+its delay since the first. History is kept for recently changed MACs only.`,
+		Args:              cobra.ArbitraryArgs,
+		ValidArgsFunction: g.completion(1, nil),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if len(args) == 0 {
+				return fmt.Errorf("trace: which MAC? (usage: %s)", cmd.UseLine())
+			}
+			mac, err := parseMAC(args[0])
+			if err != nil {
+				if _, kwErr := g.lookup(args[0]); kwErr == nil {
+					return fmt.Errorf("trace: the MAC comes first (usage: %s)", cmd.UseLine())
+				}
+				return fmt.Errorf("trace: %w", err)
+			}
+			p, err := g.parse(args[1:])
+			if err != nil {
+				return err
+			}
+			req := &evpndv1.TraceRequest{Mac: mac}
+			if p.has("vni") {
+				if req.Vni, err = vniArg(g.path, p["vni"], false); err != nil {
+					return err
+				}
+			}
+			c, err := a.dial(cmd)
+			if err != nil {
+				return err
+			}
+			defer c.close()
+			ctx, cancel := c.ctx(cmd.Context())
+			defer cancel()
+			resp, err := c.Trace(ctx, req)
+			if err != nil {
+				return c.explain(ctx, err)
+			}
+			if a.json() {
+				return writeJSON(a.stdout, resp)
+			}
+			return writeTrace(a.stdout, req, resp, a.loc)
+		},
+	}
+}
+
+func (a *app) newClearDupCmd() *cobra.Command {
+	g := &grammar{path: "clear evpn dup-addr", words: []keyword{
+		a.vniKeyword(false),
+		{name: "mac", value: "a MAC address such as 02:00:00:00:01:0b", help: "only this MAC (default: every duplicate MAC of the VNI)"},
+	}}
+	return &cobra.Command{
+		Use:   "dup-addr vni VNI [mac MAC]",
+		Short: "Clear the duplicate flag of a MAC, or of every MAC of a VNI",
+		Long: `Clear the duplicate flag that MAC mobility set on a MAC that moved too
+often (RFC 7432 section 15), or on every MAC of the VNI, so that evpnd
+selects its location again.`,
+		Args:              cobra.ArbitraryArgs,
+		ValidArgsFunction: g.completion(0, nil),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			p, err := g.parse(args)
+			if err != nil {
+				return err
+			}
+			if !p.has("vni") {
+				return fmt.Errorf("%s: which VNI? (usage: %s)", g.path, cmd.UseLine())
+			}
+			req := &evpndv1.ClearDuplicateRequest{}
+			if req.Vni, err = vniArg(g.path, p["vni"], false); err != nil {
+				return err
+			}
+			if p.has("mac") {
+				if req.Mac, err = parseMAC(p["mac"]); err != nil {
+					return fmt.Errorf("%s: mac %w", g.path, err)
+				}
+			}
+			c, err := a.dial(cmd)
+			if err != nil {
+				return err
+			}
+			defer c.close()
+			ctx, cancel := c.ctx(cmd.Context())
+			defer cancel()
+			resp, err := c.ClearDuplicate(ctx, req)
+			if err != nil {
+				return c.explain(ctx, err)
+			}
+			if a.json() {
+				return writeJSON(a.stdout, resp)
+			}
+			what := "every MAC"
+			if req.Mac != "" {
+				what = "MAC " + req.Mac
+			}
+			_, err = fmt.Fprintf(a.stdout, "Cleared the duplicate flag of %s in VNI %d: %s cleared.\n",
+				what, req.Vni, plural(int(resp.GetCleared()), "MAC", "MACs"))
+			return err
+		},
+	}
+}

@@ -1,0 +1,298 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	evpndv1 "github.com/evpnd/evpnd/proto/evpnd/v1"
+)
+
+// tooMany is the error for words after a command's last argument.
+func tooMany(cmd *cobra.Command, extra []string) error {
+	return fmt.Errorf("%s: unexpected %q (usage: %s)", cmdPath(cmd), strings.Join(extra, " "), cmd.UseLine())
+}
+
+// completeVNIs asks evpnd for its VNIs, for shell completion. It gives
+// nothing, quickly, when evpnd cannot be reached.
+func (a *app) completeVNIs(cmd *cobra.Command) []cobra.Completion {
+	c, err := a.dial(cmd)
+	if err != nil {
+		return nil
+	}
+	defer c.close()
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	resp, err := c.ListVNIs(ctx, &evpndv1.ListVNIsRequest{})
+	if err != nil {
+		return nil
+	}
+	var out []cobra.Completion
+	for _, v := range resp.GetVnis() {
+		out = append(out, cobra.CompletionWithDesc(u32(v.GetVni()),
+			fmt.Sprintf("%s, %d local and %d remote MACs", v.GetVxlanDevice(), v.GetLocalMacs(), v.GetRemoteMacs())))
+	}
+	return out
+}
+
+func (a *app) vniKeyword(all bool) keyword {
+	k := keyword{name: "vni", value: "a VNI (1-16777215)", help: "only this VNI", complete: a.completeVNIs}
+	if all {
+		k.value = `a VNI (1-16777215) or "all"`
+		k.complete = func(cmd *cobra.Command) []cobra.Completion {
+			return append([]cobra.Completion{cobra.CompletionWithDesc("all", "every VNI")}, a.completeVNIs(cmd)...)
+		}
+	}
+	return k
+}
+
+// vniArg reads the value of a "vni" keyword; "all" (where allowed) is 0.
+func vniArg(path, s string, all bool) (uint32, error) {
+	if all && s == "all" {
+		return 0, nil
+	}
+	n, err := parseVNI(s)
+	if err != nil {
+		if all {
+			err = fmt.Errorf("%q is not a VNI (want 1-%d or all)", s, maxVNI)
+		}
+		return 0, fmt.Errorf("%s: vni %w", path, err)
+	}
+	return n, nil
+}
+
+func (a *app) newShowVNICmd() *cobra.Command {
+	return &cobra.Command{
+		Use:   "vni [VNI|detail]",
+		Short: "Show the L2VNIs, or one (or all) in detail",
+		Long: `Show the L2VNIs as a table; "show evpn vni VNI" shows one in detail, and
+"show evpn vni detail" every one in detail.`,
+		Args: cobra.ArbitraryArgs,
+		ValidArgsFunction: func(cmd *cobra.Command, args []string, _ string) ([]cobra.Completion, cobra.ShellCompDirective) {
+			if len(args) > 0 {
+				return nil, cobra.ShellCompDirectiveNoFileComp
+			}
+			return append([]cobra.Completion{cobra.CompletionWithDesc("detail", "every VNI in detail")}, a.completeVNIs(cmd)...),
+				cobra.ShellCompDirectiveNoFileComp
+		},
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if len(args) > 1 {
+				return tooMany(cmd, args[1:])
+			}
+			var vni uint32
+			detail := false
+			if len(args) == 1 {
+				if args[0] == "detail" {
+					detail = true
+				} else {
+					n, err := parseVNI(args[0])
+					if err != nil {
+						return fmt.Errorf("%s: %w, or \"detail\"", cmdPath(cmd), err)
+					}
+					vni = n
+				}
+			}
+			c, err := a.dial(cmd)
+			if err != nil {
+				return err
+			}
+			defer c.close()
+			ctx, cancel := c.ctx(cmd.Context())
+			defer cancel()
+			if vni != 0 {
+				resp, err := c.GetVNI(ctx, &evpndv1.GetVNIRequest{Vni: vni})
+				if err != nil {
+					return c.explain(ctx, err)
+				}
+				if a.json() {
+					return writeJSON(a.stdout, resp)
+				}
+				return writeVNIDetail(a.stdout, resp.GetVni())
+			}
+			resp, err := c.ListVNIs(ctx, &evpndv1.ListVNIsRequest{})
+			if err != nil {
+				return c.explain(ctx, err)
+			}
+			switch {
+			case a.json():
+				return writeJSON(a.stdout, resp)
+			case detail:
+				return writeVNIDetails(a.stdout, resp.GetVnis())
+			}
+			return writeVNIList(a.stdout, resp)
+		},
+	}
+}
+
+func (a *app) newShowMACCmd() *cobra.Command {
+	g := &grammar{path: "show evpn mac", words: []keyword{
+		a.vniKeyword(true),
+		{name: "local", help: "only MACs learned on this leaf", excludes: []string{"remote"}},
+		{name: "remote", help: "only MACs behind remote VTEPs", excludes: []string{"local"}},
+		{name: "duplicate", help: "only MACs flagged duplicate"},
+	}}
+	return &cobra.Command{
+		Use:   "mac [vni VNI|all] [local|remote] [duplicate]",
+		Short: "Show the MAC table",
+		Long: `Show the MAC table, local and remote, sorted by VNI then MAC. It streams:
+rows print as they arrive, so even 100k MACs start at once.`,
+		Args:              cobra.ArbitraryArgs,
+		ValidArgsFunction: g.completion(0, nil),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			p, err := g.parse(args)
+			if err != nil {
+				return err
+			}
+			req := &evpndv1.ListMACsRequest{DuplicatesOnly: p.has("duplicate")}
+			if p.has("vni") {
+				if req.Vni, err = vniArg(g.path, p["vni"], true); err != nil {
+					return err
+				}
+			}
+			switch {
+			case p.has("local"):
+				req.Source = evpndv1.MACSource_MAC_SOURCE_LOCAL
+			case p.has("remote"):
+				req.Source = evpndv1.MACSource_MAC_SOURCE_REMOTE
+			}
+			c, err := a.dial(cmd)
+			if err != nil {
+				return err
+			}
+			defer c.close()
+			open := func(ctx context.Context) (pageStream[evpndv1.ListMACsResponse], error) {
+				return c.ListMACs(ctx, req)
+			}
+			if a.json() {
+				out := newJSONList(a.stdout, &evpndv1.ListMACsResponse{}, "macs")
+				if err := recvPages(cmd.Context(), c, open, func(r *evpndv1.ListMACsResponse) error { return jsonPage(out, r.GetMacs()) }); err != nil {
+					return err
+				}
+				return out.finish()
+			}
+			out := newMACTable(a.stdout)
+			if err := recvPages(cmd.Context(), c, open, func(r *evpndv1.ListMACsResponse) error { return out.page(r.GetMacs()) }); err != nil {
+				return err
+			}
+			return out.finish()
+		},
+	}
+}
+
+func (a *app) newShowRouteCmd() *cobra.Command {
+	g := &grammar{path: "show evpn route", words: []keyword{
+		{name: "type", value: "2, 3 or 5", help: "only this route type", complete: func(*cobra.Command) []cobra.Completion {
+			return []cobra.Completion{
+				cobra.CompletionWithDesc("2", "MAC/IP advertisement"),
+				cobra.CompletionWithDesc("3", "inclusive multicast (flood list)"),
+				cobra.CompletionWithDesc("5", "IP prefix"),
+			}
+		}},
+		a.vniKeyword(false),
+		{name: "rd", value: "a route distinguisher such as 10.0.0.2:100", help: "only this RD"},
+	}}
+	return &cobra.Command{
+		Use:   "route [type 2|3|5] [vni VNI] [rd RD]",
+		Short: "Show the l2vpn-evpn BGP table",
+		Long: `Show the raw l2vpn-evpn BGP table, every path (best or not), grouped by
+route distinguisher. "vni" selects the paths that import into that L2VNI.
+It streams: rows print as they arrive.`,
+		Args:              cobra.ArbitraryArgs,
+		ValidArgsFunction: g.completion(0, nil),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			p, err := g.parse(args)
+			if err != nil {
+				return err
+			}
+			req := &evpndv1.ListRoutesRequest{Rd: p["rd"]}
+			if p.has("type") {
+				if req.RouteType, err = parseRouteType(p["type"]); err != nil {
+					return fmt.Errorf("%s: %w", g.path, err)
+				}
+			}
+			if p.has("vni") {
+				if req.Vni, err = vniArg(g.path, p["vni"], false); err != nil {
+					return err
+				}
+			}
+			if p.has("rd") && req.Rd == "" {
+				return fmt.Errorf("%s: rd needs a value: %s", g.path, g.words[2].value)
+			}
+			c, err := a.dial(cmd)
+			if err != nil {
+				return err
+			}
+			defer c.close()
+			open := func(ctx context.Context) (pageStream[evpndv1.ListRoutesResponse], error) {
+				return c.ListRoutes(ctx, req)
+			}
+			if a.json() {
+				out := newJSONList(a.stdout, &evpndv1.ListRoutesResponse{}, "routes")
+				if err := recvPages(cmd.Context(), c, open, func(r *evpndv1.ListRoutesResponse) error { return jsonPage(out, r.GetRoutes()) }); err != nil {
+					return err
+				}
+				return out.finish()
+			}
+			// The table's header and its iBGP marks need the local AS and
+			// every neighbour's.
+			ctx, cancel := c.ctx(cmd.Context())
+			defer cancel()
+			st, err := c.GetStatus(ctx, &evpndv1.GetStatusRequest{})
+			if err != nil {
+				return c.explain(ctx, err)
+			}
+			peers, err := c.ListPeers(ctx, &evpndv1.ListPeersRequest{})
+			if err != nil {
+				return c.explain(ctx, err)
+			}
+			out := newRouteTable(a.stdout, newRouteInfo(st, peers))
+			if err := recvPages(cmd.Context(), c, open, func(r *evpndv1.ListRoutesResponse) error { return out.page(r.GetRoutes()) }); err != nil {
+				return err
+			}
+			return out.finish()
+		},
+	}
+}
+
+func (a *app) newShowBGPSummaryCmd() *cobra.Command {
+	return &cobra.Command{
+		Use:   "summary",
+		Short: "Show the BGP neighbors and their state",
+		Long: `Show the router ID, the local AS and a row per BGP neighbor: its state or
+the paths it sent, how long the session is up, the paths accepted,
+whether End-of-RIB came, and its last error. With -o json: the
+ListPeers response (the router ID and AS are in "evpnctl status -o json").`,
+		Args: cobra.ArbitraryArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if len(args) > 0 {
+				return tooMany(cmd, args)
+			}
+			c, err := a.dial(cmd)
+			if err != nil {
+				return err
+			}
+			defer c.close()
+			ctx, cancel := c.ctx(cmd.Context())
+			defer cancel()
+			if a.json() {
+				peers, err := c.ListPeers(ctx, &evpndv1.ListPeersRequest{})
+				if err != nil {
+					return c.explain(ctx, err)
+				}
+				return writeJSON(a.stdout, peers)
+			}
+			st, err := c.GetStatus(ctx, &evpndv1.GetStatusRequest{})
+			if err != nil {
+				return c.explain(ctx, err)
+			}
+			peers, err := c.ListPeers(ctx, &evpndv1.ListPeersRequest{})
+			if err != nil {
+				return c.explain(ctx, err)
+			}
+			return writeBGPSummary(a.stdout, st, peers)
+		},
+	}
+}
