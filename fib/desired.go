@@ -274,6 +274,17 @@ func (d *Desired) markVNIsDirty(vnis map[uint32]bool) {
 	d.notify()
 }
 
+// dirtyAmong adds to in the keys of among that wait for the reconciler.
+func (d *Desired) dirtyAmong(among []Key, in map[Key]bool) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	for _, k := range among {
+		if _, ok := d.dirty[k]; ok {
+			in[k] = true
+		}
+	}
+}
+
 // Dirty returns the number of keys waiting for the reconciler.
 func (d *Desired) Dirty() int {
 	d.mu.Lock()

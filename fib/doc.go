@@ -13,9 +13,10 @@
 //     reconciler through a channel with a buffer of one. They never do IO
 //     and never block on the kernel, so they may be called from GoBGP
 //     watch callbacks.
-//   - DesiredEntries, InstalledFrom and Diff are pure functions: the
-//     entries a snapshot wants, the entries fib owns in a kernel dump, and
-//     the operations between the two.
+//   - DesiredEntries, InstalledFrom, Plan and Diff are pure functions: the
+//     entries a snapshot wants, the entries fib manages in a kernel dump,
+//     the operations between the two, and the same differences as Drift
+//     for operators (Reconciler.Check).
 //   - Reconciler.Run takes dirty keys in batches and applies them through a
 //     Kernel. NetlinkKernel (Linux) writes each remote MAC as one
 //     RTM_NEWNEIGH with NTF_SELF|NTF_MASTER|NTF_EXT_LEARNED, zebra's
@@ -23,20 +24,33 @@
 //
 // # Ownership
 //
-// fib owns, on the VXLAN device of every managed VNI:
-//   - unicast MAC entries marked extern_learn, VXLAN (self) or bridge
-//     (master) side;
+// fib owns the FDB of the VXLAN device of every managed VNI:
+//   - every unicast MAC's VXLAN (self) entry and its bridge (master) entry
+//     on the VXLAN port, marked extern_learn or not: fib's own writes
+//     carry extern_learn, but after MarkSynced an entry nobody wants is
+//     deleted whoever wrote it (an operator's `bridge fdb add ... static`
+//     included), and a wanted one is written over whatever holds it. An
+//     operator who needs a static remote MAC must not put it on a managed
+//     VXLAN device;
 //   - every all-zero-MAC (flood-list) entry. The kernel keeps extern_learn
 //     per MAC entry, not per remote, and drops it when anyone appends
 //     without it, so it cannot mark flood remotes; fib writes it anyway.
 //
-// Entries without extern_learn (added by hand, or learned locally) are never
-// deleted or pruned; a MAC that the desired state wants is written over
-// whatever entry holds it. Deleting a MAC deletes the bridge entry and the VXLAN entry in
-// separate messages: if the MAC has since been learned on an access port,
-// the kernel refuses the bridge delete (ENOENT, port differs) and the local
+// Never touched: local (NUD_PERMANENT) bridge entries, such as the VXLAN
+// port's own address; entries on other ports (locally learned MACs on
+// access ports); multicast MACs. Until MarkSynced, nothing found in the
+// kernel (at start, by a resync, or reported by KernelChanged) is deleted.
+//
+// Deleting a MAC deletes the bridge entry and the VXLAN entry in separate
+// messages: if the MAC has since been learned on an access port, the
+// kernel refuses the bridge delete (ENOENT, port differs) and the local
 // entry stays; the VXLAN entry is deleted only while it points at the VTEP
-// fib wrote.
+// fib knows of.
+//
+// A wanted MAC is correct when its VXLAN entry has exactly the wanted
+// remote (its extern_learn flag does not matter: the kernel never sets it
+// again on an entry once written without it) and its bridge entry is on
+// the VXLAN port and marked extern_learn (a rewrite marks it).
 //
 // # Kernel facts relied on (kernel 6.18, checked on the project machines)
 //
@@ -52,6 +66,14 @@
 //     replaced; they are appended (NLM_F_CREATE|NLM_F_APPEND).
 //   - A VXLAN delete bound to a remote (NDA_DST) that no longer matches
 //     succeeds without deleting.
+//   - A unicast VXLAN entry has one remote: NLM_F_APPEND to it succeeds
+//     without adding one.
+//   - A write with NTF_EXT_LEARNED never marks a VXLAN entry that was
+//     written without it (vxlan_fdb_update_existing: an externally
+//     learned entry may not take over one "added by the user", which
+//     every netlink add is), though it does change its remote; it does
+//     mark a bridge entry. Notifications carry no sender, so evpnd's own
+//     writes are told from others' by extern_learn alone.
 //   - FDB dumps list bridge entries with NDA_MASTER but without
 //     NTF_MASTER, and resume by skipping what was sent: reading 100k MACs
 //     of one device takes about 2 s on a busy 2-core machine. That is the
@@ -88,13 +110,20 @@
 //     restart leaves forwarding untouched; entries already correct are not
 //     rewritten (Stats.Skipped counts them). Entries set and then deleted
 //     within this run are deleted at once.
-//  5. Call Resync when kernel state may have drifted (an event socket
-//     overflowed, a VXLAN device was recreated), or set
-//     Config.ResyncInterval.
-//  6. Watch Stats (Pending, Errors) and Synced; failed entries are retried
-//     with exponential backoff (Status tells why one failed).
-//  7. Cancel Run's context to stop; Run returns nil then. Close the
-//     NetlinkKernel after Run has returned.
+//  5. Feed KernelChanged with the changes of the managed VXLAN devices'
+//     FDB that fib did not make (vtep's Learner.OnForeignVXLAN reports
+//     them): the reconciler then repairs drift within a pass, not at the
+//     next resync. Its own writes and deletes, reported back, cost nothing
+//     and cannot start a loop (see KernelChanged).
+//  6. Call Resync when kernel state may have drifted unseen (an event
+//     socket overflowed, a VXLAN device was recreated), and set
+//     Config.ResyncInterval as a backstop.
+//  7. Watch Stats (Pending, Errors) and Synced, or set Config.OnApply and
+//     Config.OnPass; failed entries are retried with exponential backoff
+//     (Status tells why one failed). Check compares the kernel with the
+//     desired state on demand, from any goroutine.
+//  8. Cancel Run's context to stop; Run returns nil then. Close the
+//     NetlinkKernel after Run (and any Check) has returned.
 //
 // Only one Reconciler may consume a Desired.
 package fib

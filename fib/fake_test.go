@@ -72,6 +72,9 @@ func (k *fakeKernel) Dump(_ context.Context, vnis []VNIDevices) ([]KernelEntry, 
 	}
 	var out []KernelEntry
 	for _, v := range vnis {
+		if k.devs[v.VXLAN] {
+			out = append(out, KernelEntry{VNI: v.VNI, Dev: v.VXLAN, Device: true})
+		}
 		for dm, e := range k.vxlan {
 			if dm.dev != v.VXLAN {
 				continue
@@ -277,7 +280,10 @@ func runReconciler(tb testing.TB, r *Reconciler) (stop func()) {
 // work left.
 func settled(d *Desired, r *Reconciler) bool {
 	s := r.Stats()
-	return r.idle.Load() && s.Resyncs > 0 && d.Dirty() == 0 && s.Pending == 0 &&
+	r.kevMu.Lock()
+	events := len(r.kev)
+	r.kevMu.Unlock()
+	return r.idle.Load() && s.Resyncs > 0 && d.Dirty() == 0 && s.Pending == 0 && events == 0 &&
 		!d.devicesPending() && !r.resyncReq.Load() && (!r.markSynced.Load() || r.Synced())
 }
 

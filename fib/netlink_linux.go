@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"runtime"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/vishvananda/netlink"
@@ -33,20 +34,42 @@ const (
 // back to its Op by sequence number. A netlink.Handle in the same namespace
 // resolves device names.
 //
+// Dump reads through a second socket of its own, so that a Dump (such as
+// Reconciler.Check's, from another goroutine) never waits for an Apply
+// and an Apply never waits for a dump, which takes seconds for 100k MACs.
+// Dumps wait for each other; Applies wait for each other. All methods are
+// safe for concurrent use.
+//
 // NOTE: acking only the last message of a sendmsg (the kernel answers
 // failures regardless) measured no clear gain here, within the noise of a
 // shared machine, so every message is acked.
 type NetlinkKernel struct {
-	mu     sync.Mutex
-	fd     int
-	h      *netlink.Handle
-	seq    uint32
+	h *netlink.Handle // safe for concurrent use: one lock per request
+
+	mu     sync.Mutex // Apply
+	w      nlSock
 	buf    []byte // outgoing chunk
-	rbuf   []byte // receive buffer
-	msgs   []nlMsg
-	refs   []int // message index → op index
+	refs   []int  // message index → op index
 	links  map[string]linkInfo
 	maxMsg int
+	// relink is set by Dump: devices may have been recreated or
+	// enslaved since they were looked up, so Apply drops its cache.
+	relink atomic.Bool
+
+	dmu sync.Mutex // Dump
+	r   nlSock
+}
+
+// nlSock is one rtnetlink socket with its sequence numbers and receive
+// buffer; its owner serialises the use.
+type nlSock struct {
+	fd   int
+	seq  uint32
+	rbuf []byte
+	msgs []nlMsg
+	// kernel is the destination of sends. Each socket has its own:
+	// unix.Sendto writes into the address it is given.
+	kernel unix.SockaddrNetlink
 }
 
 type linkInfo struct {
@@ -66,10 +89,16 @@ func NewNetlinkKernel(ns netns.NsHandle) (*NetlinkKernel, error) {
 		h.Close()
 		return nil, err
 	}
+	dfd, err := socketAt(ns)
+	if err != nil {
+		unix.Close(fd)
+		h.Close()
+		return nil, err
+	}
 	k := &NetlinkKernel{
-		fd:    fd,
 		h:     h,
-		rbuf:  make([]byte, 64<<10),
+		w:     nlSock{fd: fd, rbuf: make([]byte, 64<<10)},
+		r:     nlSock{fd: dfd, rbuf: make([]byte, 64<<10)},
 		links: make(map[string]linkInfo),
 	}
 	k.maxMsg = chunkMsgs
@@ -85,12 +114,14 @@ func NewNetlinkKernel(ns netns.NsHandle) (*NetlinkKernel, error) {
 func (k *NetlinkKernel) Close() error {
 	k.mu.Lock()
 	defer k.mu.Unlock()
-	k.h.Close()
-	if k.fd < 0 {
+	k.dmu.Lock()
+	defer k.dmu.Unlock()
+	if k.w.fd < 0 {
 		return nil
 	}
-	err := unix.Close(k.fd)
-	k.fd = -1
+	k.h.Close()
+	err := errors.Join(unix.Close(k.w.fd), unix.Close(k.r.fd))
+	k.w.fd, k.r.fd = -1, -1
 	return err
 }
 
@@ -170,11 +201,15 @@ func openSocket() (int, error) {
 	return fd, nil
 }
 
-var kernelAddr = &unix.SockaddrNetlink{Family: unix.AF_NETLINK}
+var errClosed = errors.New("fib: netlink kernel is closed")
 
-func (k *NetlinkKernel) send(b []byte) error {
+func (s *nlSock) send(b []byte) error {
+	if s.fd < 0 {
+		return errClosed
+	}
 	for {
-		err := unix.Sendto(k.fd, b, 0, kernelAddr)
+		s.kernel.Family = unix.AF_NETLINK
+		err := unix.Sendto(s.fd, b, 0, &s.kernel)
 		if err != unix.EINTR {
 			return err
 		}
@@ -182,9 +217,9 @@ func (k *NetlinkKernel) send(b []byte) error {
 }
 
 // recv reads one datagram from the kernel and splits it into messages.
-func (k *NetlinkKernel) recv() ([]nlMsg, error) {
+func (s *nlSock) recv() ([]nlMsg, error) {
 	for {
-		n, from, err := unix.Recvfrom(k.fd, k.rbuf, 0)
+		n, from, err := unix.Recvfrom(s.fd, s.rbuf, 0)
 		if err == unix.EINTR {
 			continue
 		}
@@ -194,26 +229,34 @@ func (k *NetlinkKernel) recv() ([]nlMsg, error) {
 		if sa, ok := from.(*unix.SockaddrNetlink); !ok || sa.Pid != 0 {
 			continue // not from the kernel
 		}
-		k.msgs, err = parseMsgs(k.rbuf[:n], k.msgs[:0])
-		return k.msgs, err
+		s.msgs, err = parseMsgs(s.rbuf[:n], s.msgs[:0])
+		return s.msgs, err
 	}
 }
 
-func (k *NetlinkKernel) nextSeq() uint32 {
-	k.seq++ // wraps; chunk indices are computed modulo 2^32
-	return k.seq
+func (s *nlSock) nextSeq() uint32 {
+	s.seq++ // wraps; chunk indices are computed modulo 2^32
+	return s.seq
 }
 
-// resolve returns a device's ifindex, from the cache or the kernel.
-func (k *NetlinkKernel) resolve(name string) (linkInfo, error) {
-	if li, ok := k.links[name]; ok {
-		return li, nil
-	}
+// lookup asks the kernel for a device.
+func (k *NetlinkKernel) lookup(name string) (linkInfo, error) {
 	l, err := k.h.LinkByName(name)
 	if err != nil {
 		return linkInfo{}, fmt.Errorf("device %s: %w", name, err)
 	}
-	li := linkInfo{index: int32(l.Attrs().Index), hasMaster: l.Attrs().MasterIndex != 0}
+	return linkInfo{index: int32(l.Attrs().Index), hasMaster: l.Attrs().MasterIndex != 0}, nil
+}
+
+// resolve returns a device's ifindex, from Apply's cache or the kernel.
+func (k *NetlinkKernel) resolve(name string) (linkInfo, error) {
+	if li, ok := k.links[name]; ok {
+		return li, nil
+	}
+	li, err := k.lookup(name)
+	if err != nil {
+		return li, err
+	}
 	k.links[name] = li
 	return li, nil
 }
@@ -223,6 +266,9 @@ func (k *NetlinkKernel) Apply(ctx context.Context, ops []Op) []error {
 	errs := make([]error, len(ops))
 	k.mu.Lock()
 	defer k.mu.Unlock()
+	if k.relink.Swap(false) {
+		clear(k.links)
+	}
 	var one [2]neighMsg
 	next := 0
 	for next < len(ops) {
@@ -234,7 +280,7 @@ func (k *NetlinkKernel) Apply(ctx context.Context, ops []Op) []error {
 		}
 		// Fill one chunk.
 		k.buf, k.refs = k.buf[:0], k.refs[:0]
-		base := k.seq + 1
+		base := k.w.seq + 1
 		for ; next < len(ops); next++ {
 			op := ops[next]
 			li, err := k.resolve(op.Entry.Dev)
@@ -250,6 +296,7 @@ func (k *NetlinkKernel) Apply(ctx context.Context, ops []Op) []error {
 			switch op.Kind {
 			case OpSet:
 				if !op.Entry.IsFlood() && !li.hasMaster {
+					delete(k.links, op.Entry.Dev) // look again at the retry
 					errs[next] = fmt.Errorf("fib: %s: %s is not a bridge port; enslave it to the VNI's bridge", op, op.Entry.Dev)
 					continue
 				}
@@ -262,7 +309,7 @@ func (k *NetlinkKernel) Apply(ctx context.Context, ops []Op) []error {
 			}
 			for _, m := range msgs {
 				m.flags |= unix.NLM_F_ACK
-				k.buf = appendNeighMsg(k.buf, m, k.nextSeq())
+				k.buf = appendNeighMsg(k.buf, m, k.w.nextSeq())
 				k.refs = append(k.refs, next)
 			}
 		}
@@ -285,14 +332,14 @@ func (k *NetlinkKernel) exchange(ops []Op, errs []error, base uint32) {
 			}
 		}
 	}
-	if err := k.send(k.buf); err != nil {
+	if err := k.w.send(k.buf); err != nil {
 		fail(fmt.Errorf("sendmsg: %w", err))
 		return
 	}
 	pending := len(k.refs)
 	answered := make([]bool, pending)
 	for pending > 0 {
-		msgs, err := k.recv()
+		msgs, err := k.w.recv()
 		if err != nil {
 			// ENOBUFS: acks were dropped; EAGAIN: timeout.
 			for j, oi := range k.refs {
@@ -338,14 +385,15 @@ func ignorableDeleteErr(err error) bool {
 // Dump implements Kernel. For a few devices it dumps each one's FDB
 // (filtered by the kernel to that port); for more it reads the whole bridge
 // FDB once and keeps the entries of the given devices. An interrupted dump
-// is read again.
+// is read again. It uses its own socket: see NetlinkKernel.
 func (k *NetlinkKernel) Dump(ctx context.Context, vnis []VNIDevices) ([]KernelEntry, error) {
-	k.mu.Lock()
-	defer k.mu.Unlock()
-	clear(k.links)
+	k.dmu.Lock()
+	defer k.dmu.Unlock()
+	k.relink.Store(true)
 	byIndex := make(map[int32]VNIDevices, len(vnis))
+	var out []KernelEntry
 	for _, v := range vnis {
-		li, err := k.resolve(v.VXLAN)
+		li, err := k.lookup(v.VXLAN)
 		if err != nil {
 			var nf netlink.LinkNotFoundError
 			if errors.As(err, &nf) {
@@ -354,14 +402,14 @@ func (k *NetlinkKernel) Dump(ctx context.Context, vnis []VNIDevices) ([]KernelEn
 			return nil, fmt.Errorf("fib: dump: %w", err)
 		}
 		byIndex[li.index] = v
+		out = append(out, KernelEntry{VNI: v.VNI, Dev: v.VXLAN, Device: true})
 	}
 	if len(byIndex) == 0 {
-		return nil, nil
+		return out, nil
 	}
 	if len(byIndex) > perDeviceDumps {
-		return k.dumpRetry(ctx, byIndex, 0, nil)
+		return k.dumpRetry(ctx, byIndex, 0, out)
 	}
-	var out []KernelEntry
 	for idx := range byIndex {
 		var err error
 		if out, err = k.dumpRetry(ctx, byIndex, idx, out); err != nil {
@@ -395,7 +443,7 @@ func (k *NetlinkKernel) dumpRetry(ctx context.Context, byIndex map[int32]VNIDevi
 
 // dumpOnce reads the bridge FDB, of one port when port is not 0.
 func (k *NetlinkKernel) dumpOnce(byIndex map[int32]VNIDevices, port int32, out []KernelEntry) ([]KernelEntry, error) {
-	seq := k.nextSeq()
+	seq := k.r.nextSeq()
 	req := make([]byte, unix.SizeofNlMsghdr+sizeofNdmsg, unix.SizeofNlMsghdr+sizeofNdmsg+8)
 	if port != 0 {
 		req = appendAttr(req, unix.NDA_IFINDEX, native.AppendUint32(nil, uint32(port)))
@@ -405,12 +453,12 @@ func (k *NetlinkKernel) dumpOnce(byIndex map[int32]VNIDevices, port int32, out [
 	native.PutUint16(req[6:], unix.NLM_F_REQUEST|unix.NLM_F_DUMP)
 	native.PutUint32(req[8:], seq)
 	req[unix.SizeofNlMsghdr] = unix.AF_BRIDGE
-	if err := k.send(req); err != nil {
+	if err := k.r.send(req); err != nil {
 		return nil, fmt.Errorf("fib: dump request: %w", err)
 	}
 	intr := false
 	for {
-		msgs, err := k.recv()
+		msgs, err := k.r.recv()
 		if err != nil {
 			// The rest of this dump may still arrive; later reads skip it
 			// by sequence number.
@@ -446,13 +494,15 @@ func (k *NetlinkKernel) dumpOnce(byIndex map[int32]VNIDevices, port int32, out [
 				if !ok {
 					continue
 				}
+				self := f.ntf&unix.NTF_SELF != 0
 				out = append(out, KernelEntry{
 					VNI:         dev.VNI,
 					Dev:         dev.VXLAN,
 					MAC:         f.mac,
 					VTEP:        f.dst,
-					Self:        f.ntf&unix.NTF_SELF != 0,
+					Self:        self,
 					ExternLearn: f.ntf&unix.NTF_EXT_LEARNED != 0,
+					Local:       !self && f.state&unix.NUD_PERMANENT != 0,
 				})
 			}
 		}

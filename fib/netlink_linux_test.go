@@ -233,9 +233,10 @@ func TestKernelErrorsMapToOps(t *testing.T) {
 	}
 }
 
-// TestKernelRestartSafety pre-installs entries as an earlier run would have
-// left them and checks: correct ones are not rewritten, stale marked ones
-// stay until MarkSynced and go after, hand-added ones are never touched.
+// TestKernelRestartSafety pre-installs entries as an earlier run (or an
+// operator) would have left them and checks: correct ones are not
+// rewritten; unwanted ones, marked or hand-added, stay until MarkSynced
+// and go after; local (permanent) bridge entries are never touched.
 func TestKernelRestartSafety(t *testing.T) {
 	l := newLab(t, "fibr", 100)
 	l.run(t,
@@ -252,11 +253,18 @@ func TestKernelRestartSafety(t *testing.T) {
 		// Hand-added by an operator, not marked.
 		[]string{"bridge", "fdb", "add", "02:00:00:00:00:99", "dev", "vxlan100", "dst", "10.0.0.9", "self", "permanent"},
 		[]string{"bridge", "fdb", "add", "02:00:00:00:00:99", "dev", "vxlan100", "master", "static"},
+		// A local bridge entry (delivered to the host), as the port's
+		// own address is.
+		[]string{"bridge", "fdb", "add", "02:00:00:00:00:98", "dev", "vxlan100", "master", "permanent"},
 	)
 	before := l.fdbShow(t, "vxlan100")
 	hand := linesFor(before, "02:00:00:00:00:99")
 	if len(hand) != 2 {
 		t.Fatalf("setup: hand-added entries: %q", hand)
+	}
+	localEntry := linesFor(before, "02:00:00:00:00:98")
+	if len(localEntry) != 1 {
+		t.Fatalf("setup: local entry: %q", localEntry)
 	}
 
 	d := NewDesired()
@@ -273,12 +281,13 @@ func TestKernelRestartSafety(t *testing.T) {
 	if s.Writes != 2 || s.Skipped != 2 || s.Deletes != 0 {
 		t.Errorf("first sync: writes %d skipped %d deletes %d, want 2 (…23 moved, …24 new), 2 (…21, flood), 0", s.Writes, s.Skipped, s.Deletes)
 	}
-	if s.Stale != 2 {
-		t.Errorf("stale = %d, want 2 (…22 and flood 10.0.0.3)", s.Stale)
+	if s.Stale != 3 {
+		t.Errorf("stale = %d, want 3 (…22, …99 and flood 10.0.0.3)", s.Stale)
 	}
 	lines := l.fdbShow(t, "vxlan100")
-	if len(linesFor(lines, "02:00:00:00:00:22")) != 2 || !hasLine(lines, "00:00:00:00:00:00 dst 10.0.0.3 self permanent") {
-		t.Errorf("stale entries removed before MarkSynced:\n%s", strings.Join(lines, "\n"))
+	if len(linesFor(lines, "02:00:00:00:00:22")) != 2 || !hasLine(lines, "00:00:00:00:00:00 dst 10.0.0.3 self permanent") ||
+		strings.Join(linesFor(lines, "02:00:00:00:00:99"), "|") != strings.Join(hand, "|") {
+		t.Errorf("stale entries changed before MarkSynced:\n%s", strings.Join(lines, "\n"))
 	}
 	if r.Synced() {
 		t.Error("Synced before MarkSynced")
@@ -295,8 +304,11 @@ func TestKernelRestartSafety(t *testing.T) {
 			t.Errorf("stale flood entry survived MarkSynced: %q", line)
 		}
 	}
-	if got := linesFor(lines, "02:00:00:00:00:99"); strings.Join(got, "|") != strings.Join(hand, "|") {
-		t.Errorf("hand-added entry changed: %q, was %q", got, hand)
+	if got := linesFor(lines, "02:00:00:00:00:99"); len(got) != 0 {
+		t.Errorf("hand-added entries nobody wants survived MarkSynced: %q", got)
+	}
+	if got := linesFor(lines, "02:00:00:00:00:98"); strings.Join(got, "|") != strings.Join(localEntry, "|") {
+		t.Errorf("local entry changed: %q, was %q", got, localEntry)
 	}
 	for _, want := range []string{
 		"02:00:00:00:00:21 dst 10.0.0.2 self extern_learn permanent",
@@ -308,8 +320,8 @@ func TestKernelRestartSafety(t *testing.T) {
 			t.Errorf("missing %q after MarkSynced:\n%s", want, strings.Join(lines, "\n"))
 		}
 	}
-	if s := r.Stats(); s.Deletes != 2 || s.Stale != 0 {
-		t.Errorf("after prune: deletes %d stale %d, want 2 and 0", s.Deletes, s.Stale)
+	if s := r.Stats(); s.Deletes != 3 || s.Stale != 0 {
+		t.Errorf("after prune: deletes %d stale %d, want 3 and 0", s.Deletes, s.Stale)
 	}
 }
 

@@ -171,6 +171,7 @@ func cString(b []byte) string {
 // fdbFromMsg decodes one RTM_NEWNEIGH of a bridge FDB dump.
 type fdbMsg struct {
 	ifindex int32
+	state   uint16
 	ntf     uint8
 	mac     evpn.MAC
 	macOK   bool
@@ -184,6 +185,7 @@ func parseFDB(d []byte) (fdbMsg, bool) {
 		return f, false
 	}
 	f.ifindex = int32(native.Uint32(d[4:]))
+	f.state = native.Uint16(d[8:])
 	f.ntf = d[10]
 	a := d[sizeofNdmsg:]
 	for len(a) >= unix.SizeofRtAttr {

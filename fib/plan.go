@@ -78,6 +78,10 @@ func keyLess(a, b Key) bool {
 // managed VXLAN device: either the VXLAN device's own entry (Self, with the
 // remote VTEP) or the bridge's entry that forwards the MAC to the VXLAN port.
 // A VXLAN entry with several remotes is listed once per remote.
+//
+// Kernel.Dump also returns one entry with Device set (and only VNI and Dev
+// besides) for every VXLAN device that exists, so that a device without
+// entries can be told from a missing one.
 type KernelEntry struct {
 	VNI         uint32
 	Dev         string
@@ -85,18 +89,32 @@ type KernelEntry struct {
 	VTEP        netip.Addr // Self entries only
 	Self        bool       // NTF_SELF: VXLAN FDB; otherwise NTF_MASTER: bridge FDB
 	ExternLearn bool       // NTF_EXT_LEARNED, evpnd's (and zebra's) marker
+	// Local is set for a bridge entry the kernel holds as local
+	// (NUD_PERMANENT): the port's own address, or one added as
+	// "permanent". Frames to it are delivered to the host; fib never
+	// writes, owns or deletes such entries.
+	Local bool
+	// Device marks the entry that says Dev exists; it describes no FDB
+	// entry.
+	Device bool
 }
 
-// Installed is what the kernel holds, and fib owns, for one key.
+// Installed is what the kernel holds for one key on a managed VXLAN
+// device, as fib sees it.
 type Installed struct {
 	Dev    string
 	VTEP   netip.Addr // the VXLAN entry's remote; invalid when Multi
 	Self   bool       // the VXLAN entry exists
-	Master bool       // the bridge entry on the VXLAN port exists (MACs only)
+	Master bool       // the bridge entry on the VXLAN port exists (MACs only, never a local one)
 	Multi  bool       // the VXLAN entry has several remotes (a MAC should have one)
+	// Unmarked is set when the bridge entry lacks extern_learn: written by
+	// an operator or another program. A wanted MAC's entry is written
+	// again (the bridge then marks it); an unwanted one is deleted like
+	// any other once pruning is allowed.
+	Unmarked bool
 	// Stale is set for entries found in the kernel that this run has not
-	// (yet) wanted: left by an earlier run. They are deleted only after
-	// MarkSynced.
+	// (yet) wanted: left by an earlier run, or added behind fib's back.
+	// They are deleted only after MarkSynced.
 	Stale bool
 	// suspect is set by the reconciler when the key was invalidated
 	// (Desired.Invalidate): the kernel may have changed the entry since
@@ -106,31 +124,58 @@ type Installed struct {
 	suspect bool
 }
 
-// matches reports whether the kernel already holds exactly e.
+// matches reports whether the kernel already holds exactly e. The VXLAN
+// entry's extern_learn flag is not required: the kernel never sets it on
+// an entry that was once written without it (an entry "added by the user"
+// cannot be taken over by an externally learned one, vxlan_core.c), so
+// demanding it would rewrite such an entry forever. The bridge entry must
+// carry it: a rewrite sets it there.
 func (in Installed) matches(e FDBEntry) bool {
 	if in.suspect || in.Dev != e.Dev || !in.Self || in.Multi || in.VTEP != e.VTEP {
 		return false
 	}
-	return e.IsFlood() || in.Master
+	return e.IsFlood() || (in.Master && !in.Unmarked)
 }
 
-// InstalledFrom folds a kernel dump into the entries fib owns:
-//   - a unicast MAC's VXLAN or bridge entry marked extern_learn;
-//   - every zero-MAC (flood-list) entry of a managed VXLAN device. The
-//     kernel keeps the extern_learn flag per MAC, not per remote, and a
-//     write without it clears it, so it cannot mark single flood remotes.
-//
-// Every result is Stale.
+// InstalledFrom folds a kernel dump into the entries fib manages on the
+// VXLAN devices: every unicast MAC's VXLAN entry (with its remote) and
+// bridge entry on the VXLAN port, marked extern_learn or not, and every
+// zero-MAC (flood-list) entry. It skips local (permanent) bridge entries,
+// multicast MACs and the Device markers. Every result is Stale.
 func InstalledFrom(dump []KernelEntry) map[Key]Installed {
+	out, _, _ := foldKernel(dump, nil)
+	return out
+}
+
+// foldKernel is InstalledFrom restricted to the VXLAN devices of vnis (all
+// entries when vnis is nil). It also returns the VNIs whose device exists
+// and the MACs held by a local bridge entry on the VXLAN port.
+func foldKernel(dump []KernelEntry, vnis map[uint32]VNIDevices) (map[Key]Installed, map[uint32]bool, map[Key]bool) {
 	out := make(map[Key]Installed, len(dump)/2+1)
+	present := make(map[uint32]bool)
+	var local map[Key]bool
 	for _, e := range dump {
-		if e.MAC.IsZero() {
+		if vnis != nil {
+			if d, ok := vnis[e.VNI]; !ok || d.VXLAN != e.Dev {
+				continue
+			}
+		}
+		switch {
+		case e.Device:
+			present[e.VNI] = true
+			continue
+		case e.MAC.IsZero():
 			if e.Self && e.VTEP.IsValid() {
 				out[FloodKey(e.VNI, e.VTEP)] = Installed{Dev: e.Dev, VTEP: e.VTEP, Self: true, Stale: true}
 			}
 			continue
-		}
-		if !e.ExternLearn || !e.MAC.IsUnicast() {
+		case !e.MAC.IsUnicast():
+			continue
+		case !e.Self && e.Local:
+			if local == nil {
+				local = make(map[Key]bool)
+			}
+			local[MACKey(e.VNI, e.MAC)] = true
 			continue
 		}
 		k := MACKey(e.VNI, e.MAC)
@@ -144,11 +189,11 @@ func InstalledFrom(dump []KernelEntry) map[Key]Installed {
 			}
 			in.Self = true
 		} else {
-			in.Master = true
+			in.Master, in.Unmarked = true, !e.ExternLearn
 		}
 		out[k] = in
 	}
-	return out
+	return out, present, local
 }
 
 // OpKind is what an Op does.
@@ -218,11 +263,12 @@ func planKey(w want, have Installed, haveOK, prune bool) (Op, bool) {
 	return Op{Kind: OpDelete, Entry: e, Self: have.Self, Master: have.Master}, true
 }
 
-// Diff is the full plan that turns have into want: writes for missing or
-// different entries, deletes for owned entries no longer wanted (stale ones
-// only when prune). The reconciler computes the same per dirty key; Diff
-// serves checks and tests. The result is sorted by key.
-func Diff(wantEntries []FDBEntry, have map[Key]Installed, prune bool) []Op {
+// Plan is the full plan that turns have into want: writes for missing or
+// different entries, deletes for entries no longer wanted (stale ones only
+// when prune). The reconciler computes the same per dirty key; Plan serves
+// tests and tools. The result is sorted by key. Diff reports the same
+// differences as drift.
+func Plan(wantEntries []FDBEntry, have map[Key]Installed, prune bool) []Op {
 	wanted := make(map[Key]struct{}, len(wantEntries))
 	var ops []Op
 	for _, e := range wantEntries {

@@ -45,7 +45,7 @@ func TestInstalledFrom(t *testing.T) {
 		// m1: both halves marked.
 		{VNI: 100, Dev: "vxlan100", MAC: m1, VTEP: ip("10.0.0.2"), Self: true, ExternLearn: true},
 		{VNI: 100, Dev: "vxlan100", MAC: m1, ExternLearn: true},
-		// m2: hand-added, not marked: not ours.
+		// m2: hand-added, not marked: managed all the same.
 		{VNI: 100, Dev: "vxlan100", MAC: m2, VTEP: ip("10.0.0.2"), Self: true},
 		{VNI: 100, Dev: "vxlan100", MAC: m2},
 		// m3: VXLAN entry with two remotes, no bridge entry.
@@ -56,12 +56,16 @@ func TestInstalledFrom(t *testing.T) {
 		// flood entries, marked or not.
 		{VNI: 100, Dev: "vxlan100", VTEP: ip("10.0.0.2"), Self: true},
 		{VNI: 100, Dev: "vxlan100", VTEP: ip("10.0.0.3"), Self: true, ExternLearn: true},
-		// the VXLAN device's own address on the bridge: not ours.
-		{VNI: 100, Dev: "vxlan100", MAC: mac(t, "46:6d:5d:19:7a:6f")},
+		// the VXLAN device's own address on the bridge (local): not ours.
+		{VNI: 100, Dev: "vxlan100", MAC: mac(t, "46:6d:5d:19:7a:6f"), Local: true},
+		// a multicast MAC and the device marker: skipped.
+		{VNI: 100, Dev: "vxlan100", MAC: mac(t, "01:00:5e:00:00:01"), VTEP: ip("10.0.0.2"), Self: true},
+		{VNI: 100, Dev: "vxlan100", Device: true},
 	}
 	got := InstalledFrom(dump)
 	want := map[Key]Installed{
 		MACKey(100, m1):               {Dev: "vxlan100", VTEP: ip("10.0.0.2"), Self: true, Master: true, Stale: true},
+		MACKey(100, m2):               {Dev: "vxlan100", VTEP: ip("10.0.0.2"), Self: true, Master: true, Unmarked: true, Stale: true},
 		MACKey(100, m3):               {Dev: "vxlan100", Self: true, Multi: true, Stale: true},
 		MACKey(100, m4):               {Dev: "vxlan100", Master: true, Stale: true},
 		FloodKey(100, ip("10.0.0.2")): {Dev: "vxlan100", VTEP: ip("10.0.0.2"), Self: true, Stale: true},
@@ -72,7 +76,7 @@ func TestInstalledFrom(t *testing.T) {
 	}
 }
 
-func TestDiff(t *testing.T) {
+func TestPlan(t *testing.T) {
 	e := func(n int, vtep string) FDBEntry {
 		return FDBEntry{VNI: 100, Dev: "vxlan100", MAC: macN(n), VTEP: ip(vtep)}
 	}
@@ -155,11 +159,11 @@ func TestDiff(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			var got []string
-			for _, op := range Diff(tt.want, tt.have, tt.prune) {
+			for _, op := range Plan(tt.want, tt.have, tt.prune) {
 				got = append(got, op.String())
 			}
 			if strings.Join(got, "\n") != strings.Join(tt.ops, "\n") {
-				t.Errorf("Diff:\n got %s\nwant %s", strings.Join(got, "\n     "), strings.Join(tt.ops, "\n     "))
+				t.Errorf("Plan:\n got %s\nwant %s", strings.Join(got, "\n     "), strings.Join(tt.ops, "\n     "))
 			}
 		})
 	}

@@ -13,8 +13,11 @@ import (
 // NetlinkKernel (Linux) is the real one; tests use fakes.
 type Kernel interface {
 	// Dump returns the bridge FDB entries (VXLAN and bridge side) on the
-	// VXLAN devices of vnis. A device that does not exist has no entries.
-	// An interrupted dump is retried by the implementation.
+	// VXLAN devices of vnis, and one KernelEntry with Device set for each
+	// of those devices that exists. A device that does not exist has no
+	// entries. An interrupted dump is retried by the implementation. Dump
+	// must be safe to call while Apply runs in another goroutine
+	// (Reconciler.Check does).
 	Dump(ctx context.Context, vnis []VNIDevices) ([]KernelEntry, error)
 	// Apply performs ops in order and returns one error per op, nil for
 	// success. Ops are idempotent: setting an entry that is already there
@@ -33,6 +36,13 @@ type Config struct {
 	// ResyncInterval re-reads the kernel and repairs drift (entries removed
 	// or changed by someone else) this often; 0 disables periodic resyncs.
 	ResyncInterval time.Duration
+	// OnApply, when set, is called after each kernel operation with its
+	// outcome, on Run's goroutine: it must be cheap and must not block
+	// (count, or record a trace span).
+	OnApply func(ApplyEvent)
+	// OnPass, when set, is called after each reconcile pass that found
+	// dirty keys, on Run's goroutine; the same rules apply.
+	OnPass func(PassEvent)
 }
 
 func (c Config) withDefaults() Config {
@@ -101,6 +111,16 @@ type Reconciler struct {
 	mu     sync.Mutex
 	stats  Stats
 	status map[Key]*Status
+
+	// Kernel changes queued by KernelChanged for Run.
+	kevMu sync.Mutex
+	kev   map[Key]kstate
+
+	// Checks under way (check.go).
+	watchMu   sync.Mutex
+	watches   map[*checkWatch]struct{}
+	nwatch    atomic.Int32
+	resyncing atomic.Bool
 }
 
 // NewReconciler returns a reconciler of d into k. log may be nil.
@@ -195,11 +215,14 @@ func (r *Reconciler) Run(ctx context.Context) error {
 		}
 		if needResync || changed {
 			var err error
+			r.startResync()
 			if needResync {
+				r.takeKernelEvents() // the dump below supersedes them
 				err = r.resync(ctx, devs)
 			} else {
 				err = r.resyncVNIs(ctx, devs)
 			}
+			r.resyncing.Store(false)
 			if err != nil {
 				if ctx.Err() != nil {
 					break
@@ -266,22 +289,29 @@ func (r *Reconciler) startPrune() {
 // the devices change (which needs a resync first).
 func (r *Reconciler) drain(ctx context.Context) {
 	start, did := time.Now(), false
+	var ops, errs int
 	for ctx.Err() == nil && !r.d.devicesPending() && !r.resyncReq.Load() {
+		r.foldKernelEvents()
 		r.batch = r.d.takeDirty(r.cfg.BatchSize, r.batch[:0])
 		if len(r.batch) == 0 {
 			break
 		}
 		did = true
-		r.process(ctx, r.batch)
+		o, e := r.process(ctx, r.batch)
+		ops, errs = ops+o, errs+e
 		r.publish()
 	}
 	if did {
 		r.loopStats.LastReconcile = time.Since(start)
+		if r.cfg.OnPass != nil {
+			r.cfg.OnPass(PassEvent{Duration: r.loopStats.LastReconcile, Ops: ops, Errors: errs})
+		}
 	}
 }
 
-// process plans and applies one batch.
-func (r *Reconciler) process(ctx context.Context, batch []want) {
+// process plans and applies one batch and returns the number of
+// operations and of failed ones.
+func (r *Reconciler) process(ctx context.Context, batch []want) (int, int) {
 	r.ops, r.opKeys = r.ops[:0], r.opKeys[:0]
 	for _, w := range batch {
 		have, ok := r.installed[w.Key]
@@ -308,10 +338,11 @@ func (r *Reconciler) process(ctx context.Context, batch []want) {
 		r.opKeys = append(r.opKeys, w.Key)
 	}
 	if len(r.ops) == 0 {
-		return
+		return 0, 0
 	}
 	errs := r.k.Apply(ctx, r.ops)
 	now := time.Now()
+	r.noteApplied(r.opKeys)
 	logged := 0
 	var failed int
 	var firstErr error
@@ -322,6 +353,9 @@ func (r *Reconciler) process(ctx context.Context, batch []want) {
 			err = errs[i]
 		} else {
 			err = errors.New("fib: kernel returned no result")
+		}
+		if r.cfg.OnApply != nil {
+			r.cfg.OnApply(ApplyEvent{Key: k, VTEP: op.Entry.VTEP, Delete: op.Kind == OpDelete, Err: err, Time: now})
 		}
 		if err == nil {
 			r.applied(k, op)
@@ -343,6 +377,7 @@ func (r *Reconciler) process(ctx context.Context, batch []want) {
 	if failed > logged {
 		r.log.Warn("fib: kernel writes failed in batch; will retry", "failed", failed, "ops", len(r.ops), "first_err", firstErr)
 	}
+	return len(r.ops), failed
 }
 
 func opAttrs(op Op) []any {

@@ -62,6 +62,12 @@ type eventSocket struct {
 // a local process cannot inject fake FDB notifications, and the datagrams
 // can be read without their source address.
 func openEvents(ns netns.NsHandle, rcvbuf int) (*eventSocket, error) {
+	return openEventsFiltered(ns, rcvbuf, neighFilter())
+}
+
+// openEventsFiltered is openEvents with the socket filter prog, attached
+// before the socket joins the group.
+func openEventsFiltered(ns netns.NsHandle, rcvbuf int, prog []unix.SockFilter) (*eventSocket, error) {
 	fd := -1
 	err := inNetns(ns, func() error {
 		var err error
@@ -82,7 +88,6 @@ func openEvents(ns netns.NsHandle, rcvbuf int) (*eventSocket, error) {
 		}
 		limited = true
 	}
-	prog := neighFilter()
 	if err := unix.SetsockoptSockFprog(fd, unix.SOL_SOCKET, unix.SO_ATTACH_FILTER, &unix.SockFprog{Len: uint16(len(prog)), Filter: &prog[0]}); err != nil {
 		return fail("attach socket filter", err)
 	}

@@ -35,12 +35,14 @@ type Learner struct {
 	changed  chan struct{} // buffer 1: SetVNIs wakes Run
 	events   *eventSocket  // Run's current event socket, for SetVNIs to interrupt
 	baseline macState      // what the consumer was last told: see Run
+	foreign  func(VXLANChange)
 
 	rcvbuf       int
 	warnedRcvBuf bool         // Run's goroutine only
 	resyncs      atomic.Int64 // full resyncs after a lost subscription
 	skipped      atomic.Int64 // notifications dropped without decoding
 	decoded      atomic.Int64 // notifications decoded and classified
+	foreignSeen  atomic.Int64 // foreign VXLAN changes reported
 }
 
 // NewLearner returns a Learner for the namespace ns (netns.None() for the
@@ -138,7 +140,7 @@ func (l *Learner) Run(ctx context.Context, out func(MACEvent)) error {
 	}
 	defer h.Close()
 	l.mu.Lock()
-	r := &runner{l: l, h: h, out: out, state: maps.Clone(l.baseline)}
+	r := &runner{l: l, h: h, out: out, state: maps.Clone(l.baseline), foreign: l.foreign}
 	l.mu.Unlock()
 	r.onMessage = r.message
 	if r.state == nil {
@@ -158,6 +160,7 @@ func (l *Learner) Run(ctx context.Context, out func(MACEvent)) error {
 			return nil
 		}
 		l.resyncs.Add(1)
+		r.lost = true // foreign VXLAN changes may have been missed
 		if time.Since(start) > 10*time.Second {
 			backoff = minBackoff
 		}
@@ -178,12 +181,14 @@ func (l *Learner) Run(ctx context.Context, out func(MACEvent)) error {
 
 // runner is Run's state; only Run's goroutine touches it.
 type runner struct {
-	l     *Learner
-	h     *conn
-	out   func(MACEvent)
-	state macState
-	cfg   map[uint32]L2VNI
-	res   *linkResolver
+	l       *Learner
+	h       *conn
+	out     func(MACEvent)
+	foreign func(VXLANChange) // nil: not reported
+	lost    bool              // an earlier session failed: report Lost once subscribed again
+	state   macState
+	cfg     map[uint32]L2VNI
+	res     *linkResolver
 
 	onMessage func(typ uint16, b []byte) // r.message, bound once
 }
@@ -192,7 +197,11 @@ type runner struct {
 // subscription fails or ctx is done.
 func (r *runner) session(ctx context.Context) error {
 	l := r.l
-	sub, err := openEvents(l.ns, l.rcvbuf)
+	filter := neighFilter()
+	if r.foreign != nil {
+		filter = foreignFilter()
+	}
+	sub, err := openEventsFiltered(l.ns, l.rcvbuf, filter)
 	if err != nil {
 		return err
 	}
@@ -202,6 +211,10 @@ func (r *runner) session(ctx context.Context) error {
 			"want_bytes", l.rcvbuf)
 	}
 	l.setEvents(sub)
+	if r.lost && r.foreign != nil {
+		r.foreign(VXLANChange{Lost: true})
+	}
+	r.lost = false
 	stop := context.AfterFunc(ctx, sub.interrupt)
 	defer func() {
 		stop()
@@ -237,6 +250,14 @@ func (r *runner) session(ctx context.Context) error {
 // message handles one neighbour notification. Most are dropped by
 // worthDecoding on their header alone; see there.
 func (r *runner) message(typ uint16, b []byte) {
+	if r.foreign != nil {
+		if c, ok := foreignChange(typ, b, r.res); ok {
+			r.l.foreignSeen.Add(1)
+			r.foreign(c)
+			// A bridge entry on the VXLAN port may also take over a
+			// local MAC: go on.
+		}
+	}
 	if !r.state.worthDecoding(typ, b, r.res) {
 		r.l.skipped.Add(1)
 		return
@@ -304,10 +325,12 @@ type linkResolver struct {
 	h        *netlink.Handle
 	bridges  map[string]uint32 // configured bridge name -> VNI
 	ports    map[string]uint32 // configured access port name -> VNI
+	vxlans   map[string]uint32 // configured VXLAN device name -> VNI
 	brByIdx  map[int]uint32
 	apByIdx  map[int]portRef
-	other    map[int]bool // ifindexes known to be neither
-	enslaved map[int]int  // access port ifindex -> master ifindex, at dump time
+	vxByIdx  map[int]uint32 // managed VXLAN devices (also in other)
+	other    map[int]bool   // ifindexes known to be neither bridge nor access port
+	enslaved map[int]int    // access port ifindex -> master ifindex, at dump time
 }
 
 type portRef struct {
@@ -317,11 +340,13 @@ type portRef struct {
 
 func newLinkResolver(h *netlink.Handle, cfg map[uint32]L2VNI) (*linkResolver, error) {
 	r := &linkResolver{
-		h: h, bridges: map[string]uint32{}, ports: map[string]uint32{},
-		brByIdx: map[int]uint32{}, apByIdx: map[int]portRef{}, other: map[int]bool{}, enslaved: map[int]int{},
+		h: h, bridges: map[string]uint32{}, ports: map[string]uint32{}, vxlans: map[string]uint32{},
+		brByIdx: map[int]uint32{}, apByIdx: map[int]portRef{}, vxByIdx: map[int]uint32{},
+		other: map[int]bool{}, enslaved: map[int]int{},
 	}
 	for vni, v := range cfg {
 		r.bridges[v.Bridge] = vni
+		r.vxlans[v.VXLAN] = vni
 		for _, p := range v.AccessPorts {
 			r.ports[p] = vni
 		}
@@ -351,6 +376,9 @@ func (r *linkResolver) learn(idx int, name, kind string) bool {
 	if vni, ok := r.ports[name]; ok {
 		r.apByIdx[idx] = portRef{name: name, vni: vni}
 		return true
+	}
+	if vni, ok := r.vxlans[name]; ok && kind == "vxlan" {
+		r.vxByIdx[idx] = vni
 	}
 	r.other[idx] = true
 	return false
@@ -390,6 +418,21 @@ func (r *linkResolver) bridgeVNI(idx int) (uint32, bool) {
 	}
 	r.lookup(idx)
 	vni, ok := r.brByIdx[idx]
+	return vni, ok
+}
+
+func (r *linkResolver) vxlanVNI(idx int) (uint32, bool) {
+	if vni, ok := r.vxByIdx[idx]; ok {
+		return vni, true
+	}
+	if _, ok := r.brByIdx[idx]; ok || r.other[idx] {
+		return 0, false
+	}
+	if _, ok := r.apByIdx[idx]; ok {
+		return 0, false
+	}
+	r.lookup(idx)
+	vni, ok := r.vxByIdx[idx]
 	return vni, ok
 }
 

@@ -38,5 +38,8 @@ func (l *Learner) SetVNIs(vnis []L2VNI) {}
 // Run fails outside Linux.
 func (l *Learner) Run(ctx context.Context, out func(MACEvent)) error { return errUnsupported }
 
+// OnForeignVXLAN does nothing outside Linux.
+func (l *Learner) OnForeignVXLAN(fn func(VXLANChange)) {}
+
 // Dump fails outside Linux.
 func (l *Learner) Dump(ctx context.Context) (map[MACKey]LocalMAC, error) { return nil, errUnsupported }

@@ -1,0 +1,196 @@
+package fib
+
+import (
+	"net/netip"
+
+	"github.com/evpnd/evpnd/speaker/evpn"
+)
+
+// KernelEvent is a change of the FDB of a managed VXLAN device that fib
+// did not make, or may not have made, as vtep's Learner reports it
+// (Learner.OnForeignVXLAN): someone ran `bridge fdb add/del/replace` on
+// the device, or the kernel flushed entries.
+type KernelEvent struct {
+	VNI uint32
+	MAC evpn.MAC // zero: a flood-list entry
+	// VTEP is the VXLAN entry's remote (NDA_DST); unset for a bridge
+	// entry. A flood event without it is ignored.
+	VTEP netip.Addr
+	// Bridge says the event is about the bridge's (master) entry for the
+	// MAC on the VXLAN port, not the VXLAN device's own (self) entry.
+	// A bridge entry reported present is taken to lack extern_learn:
+	// the learner reports only changes fib does not make itself.
+	Bridge  bool
+	Deleted bool // RTM_DELNEIGH
+}
+
+// maxKernelEvents bounds the keys waiting to be folded. Beyond it the
+// events are dropped and the reconciler reads the kernel again (Resync),
+// as after an event socket overrun.
+const maxKernelEvents = 1 << 18
+
+// kstate is what the events about one key say, the last one winning per
+// entry: each event states an entry's whole new state (unicast VXLAN
+// entries have one remote; a replace emits no delete), so folding only
+// the last one per entry gives the same result as folding all in order.
+type kstate struct {
+	self   int8 // 0 no news, 1 present (with vtep), -1 deleted (vtep: the remote deleted)
+	master int8 // 0 no news, 1 present without extern_learn, -1 deleted
+	vtep   netip.Addr
+}
+
+// KernelChanged feeds a change of a managed VXLAN device's FDB to the
+// reconciler, which then repairs it within one pass, rather than at the
+// next resync:
+//
+//   - a wanted entry that was deleted or changed is written again;
+//   - an entry that is not wanted (the MAC, or the flood VTEP) is
+//     deleted, once MarkSynced allows deleting entries fib did not write
+//     in this run (before that it is kept, like every entry found in
+//     the kernel);
+//   - a change that leaves what fib knows of the kernel as it was does
+//     nothing. fib's own writes cause such events at most (the learner
+//     drops most of them before they reach here), and its own deletes
+//     remove entries fib has already forgotten: so repairs cannot feed
+//     each other in a loop. A report that arrives after fib has already
+//     repaired what it reports (say, the second half of a MAC deleted
+//     with two commands) costs one more idempotent write or delete of
+//     that key, no more.
+//
+// It is as cheap as Desired.SetMAC, never blocks and does no IO: call it
+// from the learner's callback. Events about a VNI without devices, a
+// multicast MAC, or a flood entry without a VTEP are ignored. A key that
+// gets many events before the reconciler looks is handled once.
+func (r *Reconciler) KernelChanged(ev KernelEvent) {
+	var k Key
+	switch {
+	case ev.MAC.IsZero():
+		if ev.Bridge || !ev.VTEP.IsValid() {
+			return
+		}
+		k = FloodKey(ev.VNI, ev.VTEP.Unmap())
+	case ev.MAC.IsUnicast():
+		k = MACKey(ev.VNI, ev.MAC)
+	default:
+		return
+	}
+	st := int8(1)
+	if ev.Deleted {
+		st = -1
+	}
+	r.kevMu.Lock()
+	if r.kev == nil {
+		r.kev = make(map[Key]kstate)
+	}
+	if len(r.kev) >= maxKernelEvents {
+		clear(r.kev)
+		r.kevMu.Unlock()
+		r.log.Warn("fib: too many kernel FDB changes queued; reading the kernel again instead", "limit", maxKernelEvents)
+		r.Resync()
+		return
+	}
+	cur := r.kev[k]
+	if ev.Bridge {
+		cur.master = st
+	} else {
+		cur.self, cur.vtep = st, ev.VTEP.Unmap()
+	}
+	r.kev[k] = cur
+	r.kevMu.Unlock()
+	r.poke()
+}
+
+// takeKernelEvents returns the queued events and empties the queue.
+func (r *Reconciler) takeKernelEvents() map[Key]kstate {
+	r.kevMu.Lock()
+	defer r.kevMu.Unlock()
+	if len(r.kev) == 0 {
+		return nil
+	}
+	m := r.kev
+	r.kev = nil
+	return m
+}
+
+// kernelEventsPending reports which of keys have queued events.
+func (r *Reconciler) kernelEventsPending(keys map[Key]bool) {
+	r.kevMu.Lock()
+	defer r.kevMu.Unlock()
+	for k := range r.kev {
+		keys[k] = true
+	}
+}
+
+// foldKernelEvents applies the queued events to the record of what the
+// kernel holds and queues the keys whose record changed. It runs on Run's
+// goroutine, after the first kernel read.
+func (r *Reconciler) foldKernelEvents() {
+	evs := r.takeKernelEvents()
+	if evs == nil {
+		return
+	}
+	var keys []Key
+	for k, st := range evs {
+		dev, ok := r.devs[k.VNI]
+		if !ok {
+			continue
+		}
+		before, had := r.installed[k]
+		in := foldEvent(k, st, before, had, dev.VXLAN)
+		have := in.Self || in.Master
+		if !had && !have || had && have && before == in {
+			continue // nothing fib knows of changed (say, its own delete)
+		}
+		switch {
+		case have:
+			r.installed[k] = in
+		case had:
+			delete(r.installed, k)
+		}
+		if had && before.Stale {
+			r.stale--
+		}
+		if have && in.Stale {
+			r.stale++
+		}
+		keys = append(keys, k)
+	}
+	if len(keys) > 0 {
+		r.log.Debug("fib: kernel FDB changed behind fib's back; repairing", "keys", len(keys))
+		r.d.markDirty(keys...)
+	}
+}
+
+// foldEvent returns the record of k after the events st. An entry fib
+// had no record of is Stale: found, not written by this run.
+func foldEvent(k Key, st kstate, in Installed, had bool, dev string) Installed {
+	if !had {
+		in = Installed{Dev: dev, Stale: true}
+	}
+	if k.IsFlood() {
+		switch st.self {
+		case 1:
+			in.Self, in.VTEP = true, k.VTEP
+		case -1:
+			in.Self, in.VTEP = false, netip.Addr{}
+		}
+		return in
+	}
+	switch st.self {
+	case 1:
+		in.Self, in.VTEP, in.Multi = true, st.vtep, false
+	case -1:
+		// Only the delete of the remote fib knows (or of any remote
+		// when it knows several) removes the entry.
+		if in.Multi || in.VTEP == st.vtep || !st.vtep.IsValid() {
+			in.Self, in.VTEP, in.Multi = false, netip.Addr{}, false
+		}
+	}
+	switch st.master {
+	case 1:
+		in.Master, in.Unmarked = true, true
+	case -1:
+		in.Master, in.Unmarked = false, false
+	}
+	return in
+}

@@ -1,0 +1,189 @@
+package fib
+
+import (
+	"strings"
+	"testing"
+
+	"github.com/evpnd/evpnd/speaker/evpn"
+)
+
+// delMAC and delFlood change the fake kernel behind the reconciler's back.
+func (k *fakeKernel) delMAC(dev string, m int) {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	delete(k.vxlan, devMAC{dev, macN(m)})
+	if b, ok := k.bridge[macN(m)]; ok && b.port == dev {
+		delete(k.bridge, macN(m))
+	}
+}
+
+func (k *fakeKernel) delFlood(dev string, vtep string) {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	v := k.vxlan[devMAC{dev, evpn.MAC{}}]
+	if j := indexAddr(v.dsts, ip(vtep)); j >= 0 {
+		v.dsts = append(v.dsts[:j], v.dsts[j+1:]...)
+	}
+}
+
+func TestKernelChangedRepairs(t *testing.T) {
+	k := newFakeKernel("vxlan100")
+	d := NewDesired()
+	must(t, d.SetVNI(vniDevs(100)))
+	must(t, d.SetMAC(100, macN(1), ip("10.0.0.2")))
+	must(t, d.AddFlood(100, ip("10.0.0.2")))
+	r := NewReconciler(d, k, quietLogger(), fastRetry)
+	runReconciler(t, r)
+	waitFor(t, "first sync", func() bool { return settled(d, r) && r.Stats().Writes == 2 })
+	ops := func() int { return len(k.applied()) }
+	has := func(s string) bool { return strings.Contains(k.state(), s) }
+
+	// Before MarkSynced a stray entry is kept, like any entry found.
+	k.putMAC("vxlan100", macN(9), ip("10.9.9.9"), false)
+	r.KernelChanged(KernelEvent{VNI: 100, MAC: macN(9), VTEP: ip("10.9.9.9")})
+	r.KernelChanged(KernelEvent{VNI: 100, MAC: macN(9), Bridge: true})
+	waitFor(t, "stray recorded", func() bool { return settled(d, r) && r.Stats().Stale == 1 })
+	if !has("02:00:00:00:00:09") || ops() != 2 {
+		t.Fatalf("stray entry touched before MarkSynced:\n%s", k.state())
+	}
+	r.MarkSynced()
+	waitFor(t, "stray deleted at sync", func() bool { return r.Synced() && settled(d, r) && !has("02:00:00:00:00:09") })
+
+	// A wanted MAC deleted behind fib's back is written again.
+	k.delMAC("vxlan100", 1)
+	r.KernelChanged(KernelEvent{VNI: 100, MAC: macN(1), Bridge: true, Deleted: true})
+	r.KernelChanged(KernelEvent{VNI: 100, MAC: macN(1), VTEP: ip("10.0.0.2"), Deleted: true})
+	waitFor(t, "MAC 1 restored", func() bool { return settled(d, r) && has("02:00:00:00:00:01 dev vxlan100 master extern_learn") })
+
+	// Pointed elsewhere: put back.
+	k.putMAC("vxlan100", macN(1), ip("10.0.0.7"), false)
+	r.KernelChanged(KernelEvent{VNI: 100, MAC: macN(1), VTEP: ip("10.0.0.7")})
+	waitFor(t, "MAC 1 back at 10.0.0.2", func() bool {
+		return settled(d, r) && has("02:00:00:00:00:01 dev vxlan100 dst 10.0.0.2 self extern_learn")
+	})
+
+	// A stray after sync goes at once; so does an extra flood VTEP, and a
+	// deleted wanted flood VTEP comes back.
+	k.putMAC("vxlan100", macN(8), ip("10.9.9.8"), false)
+	r.KernelChanged(KernelEvent{VNI: 100, MAC: macN(8), VTEP: ip("10.9.9.8")})
+	r.KernelChanged(KernelEvent{VNI: 100, MAC: macN(8), Bridge: true})
+	k.putFlood("vxlan100", ip("10.0.0.5"))
+	r.KernelChanged(KernelEvent{VNI: 100, VTEP: ip("10.0.0.5")})
+	k.delFlood("vxlan100", "10.0.0.2")
+	r.KernelChanged(KernelEvent{VNI: 100, VTEP: ip("10.0.0.2"), Deleted: true})
+	defer func() {
+		if t.Failed() {
+			t.Logf("kernel:\n%s\nops: %q", k.state(), k.applied())
+		}
+	}()
+	waitFor(t, "repairs", func() bool {
+		return settled(d, r) && !has("02:00:00:00:00:08") && !has("dst 10.0.0.5") && has("00:00:00:00:00:00 dev vxlan100 dst 10.0.0.2 self")
+	})
+
+	// fib's own delete, reported back as the learner would: nothing more.
+	before := r.Stats()
+	n := ops()
+	d.DeleteMAC(100, macN(1))
+	waitFor(t, "delete", func() bool { return settled(d, r) && r.Stats().Deletes == before.Deletes+1 })
+	r.KernelChanged(KernelEvent{VNI: 100, MAC: macN(1), Bridge: true, Deleted: true})
+	r.KernelChanged(KernelEvent{VNI: 100, MAC: macN(1), VTEP: ip("10.0.0.2"), Deleted: true})
+	// Ignored: multicast MAC, flood without VTEP, unmanaged VNI.
+	r.KernelChanged(KernelEvent{VNI: 100, MAC: mac(t, "01:00:5e:00:00:01"), VTEP: ip("10.0.0.2")})
+	r.KernelChanged(KernelEvent{VNI: 100})
+	r.KernelChanged(KernelEvent{VNI: 200, MAC: macN(3), VTEP: ip("10.0.0.2")})
+	waitFor(t, "events folded", func() bool { return settled(d, r) })
+	if got := ops(); got != n+1 {
+		t.Errorf("%d ops after fib's own delete was reported back, want 1 (the delete): %q", got-n, k.applied()[n:])
+	}
+	if s := r.Stats(); s.Errors != 0 || s.Stale != 0 {
+		t.Errorf("stats: %+v", s)
+	}
+}
+
+// TestFoldEvent covers the record updates one by one.
+func TestFoldEvent(t *testing.T) {
+	mk := MACKey(100, macN(1))
+	ours := Installed{Dev: "vxlan100", VTEP: ip("10.0.0.2"), Self: true, Master: true}
+	tests := []struct {
+		name string
+		k    Key
+		st   kstate
+		in   Installed
+		had  bool
+		want Installed
+	}{
+		{"VXLAN entry changed", mk, kstate{self: 1, vtep: ip("10.0.0.3")}, ours, true,
+			Installed{Dev: "vxlan100", VTEP: ip("10.0.0.3"), Self: true, Master: true}},
+		{"VXLAN entry deleted", mk, kstate{self: -1, vtep: ip("10.0.0.2")}, ours, true,
+			Installed{Dev: "vxlan100", Master: true}},
+		{"another remote deleted: not ours", mk, kstate{self: -1, vtep: ip("10.0.0.9")}, ours, true, ours},
+		{"bridge entry replaced by hand", mk, kstate{master: 1}, ours, true,
+			Installed{Dev: "vxlan100", VTEP: ip("10.0.0.2"), Self: true, Master: true, Unmarked: true}},
+		{"bridge entry deleted", mk, kstate{master: -1}, ours, true,
+			Installed{Dev: "vxlan100", VTEP: ip("10.0.0.2"), Self: true}},
+		{"new entry found: stale", mk, kstate{self: 1, vtep: ip("10.0.0.9"), master: 1}, Installed{}, false,
+			Installed{Dev: "vxlan100", VTEP: ip("10.0.0.9"), Self: true, Master: true, Unmarked: true, Stale: true}},
+		{"flood appended", FloodKey(100, ip("10.0.0.5")), kstate{self: 1, vtep: ip("10.0.0.5")}, Installed{}, false,
+			Installed{Dev: "vxlan100", VTEP: ip("10.0.0.5"), Self: true, Stale: true}},
+		{"flood deleted", FloodKey(100, ip("10.0.0.5")), kstate{self: -1, vtep: ip("10.0.0.5")},
+			Installed{Dev: "vxlan100", VTEP: ip("10.0.0.5"), Self: true}, true, Installed{Dev: "vxlan100"}},
+	}
+	for _, tt := range tests {
+		if got := foldEvent(tt.k, tt.st, tt.in, tt.had, "vxlan100"); got != tt.want {
+			t.Errorf("%s: %+v, want %+v", tt.name, got, tt.want)
+		}
+	}
+}
+
+// BenchmarkKernelChangedOwnDeletes: the cost, on the learner's goroutine
+// and then the reconciler's, of the reports of fib's own deletes in a
+// 100k-MAC withdraw burst (two per MAC), which change nothing.
+func BenchmarkKernelChangedOwnDeletes(b *testing.B) {
+	const n = 100_000
+	r := NewReconciler(NewDesired(), newFakeKernel("vxlan100"), nil, Config{})
+	r.devs[100] = vniDevs(100)
+	b.ReportAllocs()
+	for b.Loop() {
+		for i := range n {
+			r.KernelChanged(KernelEvent{VNI: 100, MAC: macN(i), Bridge: true, Deleted: true})
+			r.KernelChanged(KernelEvent{VNI: 100, MAC: macN(i), VTEP: ip("10.0.0.2"), Deleted: true})
+		}
+		r.foldKernelEvents()
+	}
+	if r.d.Dirty() != 0 {
+		b.Errorf("%d keys queued for nothing", r.d.Dirty())
+	}
+	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N)/(2*n), "ns/event")
+}
+
+// TestResyncRepairsDrift: after MarkSynced a resync, without any reported
+// change, rewrites missing and wrong entries and deletes every entry
+// nobody wants on the managed device, whoever wrote it.
+func TestResyncRepairsDrift(t *testing.T) {
+	k := newFakeKernel("vxlan100")
+	d := NewDesired()
+	must(t, d.SetVNI(vniDevs(100)))
+	must(t, d.SetMAC(100, macN(1), ip("10.0.0.2")))
+	must(t, d.SetMAC(100, macN(2), ip("10.0.0.2")))
+	must(t, d.AddFlood(100, ip("10.0.0.2")))
+	r := NewReconciler(d, k, quietLogger(), fastRetry)
+	runReconciler(t, r)
+	r.MarkSynced()
+	waitFor(t, "sync", func() bool { return r.Synced() && settled(d, r) })
+	want := k.state()
+
+	k.delMAC("vxlan100", 1)
+	k.putMAC("vxlan100", macN(2), ip("10.0.0.7"), false)
+	k.putMAC("vxlan100", macN(9), ip("10.9.9.9"), false)
+	k.putFlood("vxlan100", ip("10.0.0.8"))
+	r.Resync()
+	waitFor(t, "resync", func() bool { return settled(d, r) && r.Stats().Resyncs == 2 })
+	if got := k.state(); got != want {
+		t.Errorf("after resync:\n%s\nwant:\n%s", got, want)
+	}
+	res, err := r.Check(t.Context(), 0)
+	must(t, err)
+	if len(res.Drifts) != 0 || res.InFlight != 0 {
+		t.Errorf("check after resync: %+v", res)
+	}
+}

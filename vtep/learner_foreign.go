@@ -1,0 +1,94 @@
+package vtep
+
+import (
+	"encoding/binary"
+	"net/netip"
+
+	"github.com/evpnd/evpnd/speaker/evpn"
+)
+
+// VXLANChange is a change of the FDB of a managed VXLAN device that evpnd
+// does not make, as Learner.OnForeignVXLAN reports it: an operator's
+// `bridge fdb add/del/replace` on the device, a flush by the kernel, or a
+// delete of any kind (deletes cannot be told apart; see OnForeignVXLAN).
+type VXLANChange struct {
+	VNI uint32
+	MAC evpn.MAC // zero: a flood-list (ingress replication) entry
+	// VTEP is the VXLAN entry's remote (NDA_DST); unset for a bridge
+	// entry.
+	VTEP netip.Addr
+	// Bridge is set for the bridge's (master) entry for the MAC on the
+	// VXLAN port; otherwise the change is to the VXLAN device's own
+	// (self) entry.
+	Bridge  bool
+	Deleted bool // RTM_DELNEIGH; otherwise added or changed
+	// Lost says that changes may have been missed: the event socket
+	// overran or failed, and the learner has just subscribed again. No
+	// other field is set. The consumer should read the kernel again
+	// (fib.Reconciler.Resync).
+	Lost bool
+}
+
+// ndaDst is NDA_DST from linux/neighbour.h.
+const ndaDst = 1
+
+// vxlanResolver tells which ifindexes are managed VXLAN devices.
+type vxlanResolver interface {
+	vxlanVNI(ifindex int) (vni uint32, ok bool)
+}
+
+// foreignChange reports whether the neighbour message b (typ RTM_NEWNEIGH
+// or RTM_DELNEIGH) is a change of a managed VXLAN device's FDB that evpnd
+// does not make, and which. evpnd writes every entry with extern_learn, so
+// an added or changed entry carrying NTF_EXT_LEARNED is taken as evpnd's
+// own and skipped; a delete carries the deleted entry's flags and is
+// always reported. Skipped as well: local (NUD_PERMANENT) bridge entries
+// such as the port's own address, and multicast MACs. The checks that
+// drop evpnd's own writes come first and read only the ndmsg header.
+func foreignChange(typ uint16, b []byte, r vxlanResolver) (VXLANChange, bool) {
+	h, ok := peekNdmsg(b)
+	if !ok || h.Family != afBridge {
+		return VXLANChange{}, false
+	}
+	deleted := typ == rtmDelNeigh
+	if !deleted && h.Flags&ntfExtLearned != 0 {
+		return VXLANChange{}, false // evpnd's own write
+	}
+	self := h.Flags&ntfSelf != 0
+	if !self && h.State&nudPermanent != 0 {
+		return VXLANChange{}, false // local entry: the kernel's or an operator's, not fib's
+	}
+	vni, ok := r.vxlanVNI(h.Ifindex)
+	if !ok {
+		return VXLANChange{}, false
+	}
+	var mac []byte
+	var dst netip.Addr
+	master := 0
+	if !walkAttrs(b[ndmsgLen:], func(t uint16, v []byte) {
+		switch t {
+		case ndaLLAddr:
+			mac = v
+		case ndaDst:
+			if a, ok := netip.AddrFromSlice(v); ok {
+				dst = a.Unmap()
+			}
+		case ndaMaster:
+			if len(v) >= 4 {
+				master = int(binary.NativeEndian.Uint32(v))
+			}
+		}
+	}) || len(mac) != macLen {
+		return VXLANChange{}, false
+	}
+	c := VXLANChange{VNI: vni, MAC: evpn.MAC(mac), Deleted: deleted}
+	switch {
+	case self && (c.MAC.IsUnicast() || c.MAC.IsZero()):
+		c.VTEP = dst
+	case !self && master != 0 && c.MAC.IsUnicast():
+		c.Bridge = true
+	default:
+		return VXLANChange{}, false
+	}
+	return c, true
+}
