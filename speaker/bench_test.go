@@ -148,3 +148,33 @@ func BenchmarkAnnounce100k(b *testing.B) {
 		cancel()
 	}
 }
+
+// BenchmarkPaths100k: ListPaths over a table of 100k type-2 paths (the
+// server's own, as listing decodes received ones alike). The table is
+// built once; each iteration lists it whole with a callback that only
+// counts.
+func BenchmarkPaths100k(b *testing.B) {
+	const n = 100_000
+	ctx := context.Background()
+	a := startSpeaker(b, "127.0.0.94", 65000, false, nil)
+	if err := a.Announce(ctx, burstRoutes(n)); err != nil {
+		b.Fatal(err)
+	}
+	b.ReportAllocs()
+	var listed int
+	start, cpu0 := time.Now(), cpuTime()
+	for b.Loop() {
+		st, err := a.ListPaths(ctx, func(Path) error { return nil })
+		if err != nil {
+			b.Fatal(err)
+		}
+		if st.Listed != n || st.Skipped != 0 {
+			b.Fatalf("listed %d skipped %d, want %d and 0", st.Listed, st.Skipped, n)
+		}
+		listed += st.Listed
+	}
+	d, cpu := time.Since(start), cpuTime()-cpu0
+	b.ReportMetric(float64(listed)/d.Seconds(), "paths/s")
+	b.ReportMetric(float64(cpu.Nanoseconds())/float64(listed), "cpu-ns/path")
+	b.ReportMetric(float64(d.Nanoseconds())/float64(listed), "ns/path")
+}

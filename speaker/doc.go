@@ -3,10 +3,11 @@
 // of package speaker/evpn and GoBGP's packet and API types, and wraps an
 // embedded GoBGP server for the l2vpn-evpn address family.
 //
-// GoBGP is imported by four files only, so that a move to GoBGP v4 touches
-// only them: codec.go (model ↔ wire, no server), server.go and watch.go
-// (the embedded server) and gobgplog.go (its logger). types.go, queue.go
-// and the graceful-stop helper (dropsessions_linux.go) are GoBGP-free.
+// GoBGP is imported by five files only, so that a move to GoBGP v4 touches
+// only them: codec.go (model ↔ wire, no server), server.go, watch.go and
+// rib.go (the embedded server) and gobgplog.go (its logger). types.go,
+// queue.go, apilisten.go and the graceful-stop helper
+// (dropsessions_linux.go) are GoBGP-free.
 //
 // # Codec
 //
@@ -37,6 +38,13 @@
 //  5. Stop(ctx, graceful). graceful=true drops the sessions without a Cease
 //     NOTIFICATION so that peers with graceful restart keep our routes
 //     (RFC 4724); graceful=false sends Cease and peers flush our routes.
+//
+// Paths (or ListPaths, which also counts what it skipped) lists the whole
+// l2vpn-evpn table, every path of every NLRI, for `show evpn route`;
+// Peers lists the neighbours with the reason each last went down.
+//
+// With Config.GoBGPAPIListen the embedded instance also serves GoBGP's own
+// gRPC API on a loopback address from Start to Stop, for GoBGP's CLI.
 //
 // Route events carry the best path per route key as GoBGP selects it;
 // EVPN selection across RDs (MAC mobility) is not done here but in

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 	"net/netip"
 	"slices"
 	"sort"
@@ -45,6 +46,12 @@ type Server struct {
 	stopped   bool
 	neighbors map[netip.Addr]Neighbor
 	dynamic   []DynamicNeighbor
+
+	sessions *sessionLog   // PeerStatus.LastError, from GoBGP's logs
+	listing  chan struct{} // one ListPaths at a time
+
+	recMu  sync.Mutex // never held while calling GoBGP
+	apiErr error      // GoBGP's gRPC API could not listen
 }
 
 // New validates cfg and creates the server. Nothing runs until Start.
@@ -73,6 +80,11 @@ func New(cfg Config) (*Server, error) {
 	if !cfg.ClusterID.Is4() {
 		return nil, fmt.Errorf("speaker: cluster-id %v must be an IPv4 address", cfg.ClusterID)
 	}
+	if cfg.GoBGPAPIListen != "" {
+		if err := checkAPIListen(cfg.GoBGPAPIListen); err != nil {
+			return nil, err
+		}
+	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
@@ -85,13 +97,15 @@ func New(cfg Config) (*Server, error) {
 		cfg:       cfg,
 		log:       cfg.Logger,
 		neighbors: make(map[netip.Addr]Neighbor),
+		sessions:  newSessionLog(),
+		listing:   make(chan struct{}, 1),
 	}
 	s.life, s.stopLife = context.WithCancel(context.Background())
-	s.bgp = server.NewBgpServer(server.LoggerOption(&gobgpLogger{l: cfg.Logger.With("component", "gobgp")}))
 	return s, nil
 }
 
-// Start runs the BGP instance and installs evpnd's export policy.
+// Start runs the BGP instance and installs evpnd's export policy, and
+// serves GoBGP's API if Config.GoBGPAPIListen asks for it.
 func (s *Server) Start(ctx context.Context) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -101,9 +115,35 @@ func (s *Server) Start(ctx context.Context) error {
 	if s.started {
 		return errors.New("speaker: already started")
 	}
+	// The GoBGP instance is made here rather than in New: with
+	// GoBGPAPIListen it starts listening as soon as it exists.
+	logger := &gobgpLogger{
+		l:         s.cfg.Logger.With("component", "gobgp"),
+		sessions:  s.sessions,
+		apiFailed: s.recordAPIFailure,
+	}
+	opts := []server.ServerOption{server.LoggerOption(logger)}
+	if s.cfg.GoBGPAPIListen != "" {
+		// GoBGP listens in a goroutine of its own and cannot return an
+		// error: try the address first so that the common failure (port
+		// in use) is Start's error.
+		l, err := net.Listen("tcp", s.cfg.GoBGPAPIListen)
+		if err != nil {
+			return fmt.Errorf("speaker: GoBGP API (api.gobgp-listen): %w", err)
+		}
+		_ = l.Close()
+		opts = append(opts, server.GrpcListenAddress(s.cfg.GoBGPAPIListen))
+	}
+	s.bgp = server.NewBgpServer(opts...)
 	// NOTE: GoBGP v3's Serve loop never returns; it lives as long as the
 	// process (StopBgp only tears the sessions and listeners down).
 	go s.bgp.Serve()
+	if s.cfg.GoBGPAPIListen != "" {
+		if err := s.waitAPI(ctx); err != nil {
+			s.bgp.Stop()
+			return err
+		}
+	}
 	g := &api.Global{
 		Asn:             s.cfg.ASN,
 		RouterId:        s.cfg.RouterID.String(),
@@ -111,17 +151,19 @@ func (s *Server) Start(ctx context.Context) error {
 		ListenAddresses: s.cfg.ListenAddresses,
 	}
 	if err := s.bgp.StartBgp(ctx, &api.StartBgpRequest{Global: g}); err != nil {
+		s.bgp.Stop() // the API, if any
 		return fmt.Errorf("speaker: start BGP (AS %d, router-id %s, port %d): %w", s.cfg.ASN, s.cfg.RouterID, s.cfg.ListenPort, err)
 	}
 	if !s.skipExportPolicy {
 		if err := s.installExportPolicy(ctx); err != nil {
-			_ = s.bgp.StopBgp(ctx, &api.StopBgpRequest{})
+			s.bgp.Stop() // StopBgp, and the API if any
 			return err
 		}
 	}
 	s.started = true
 	s.log.Info("BGP speaker started", "asn", s.cfg.ASN, "router_id", s.cfg.RouterID,
-		"listen_port", s.cfg.ListenPort, "graceful_restart", s.cfg.GracefulRestart, "restarting", s.cfg.Restarting)
+		"listen_port", s.cfg.ListenPort, "graceful_restart", s.cfg.GracefulRestart, "restarting", s.cfg.Restarting,
+		"gobgp_api", s.cfg.GoBGPAPIListen)
 	return nil
 }
 
@@ -478,6 +520,10 @@ func (s *Server) Peers(ctx context.Context) ([]PeerStatus, error) {
 			}
 		}
 		st.PeerRestarting = p.GetGracefulRestart().GetPeerRestarting()
+		// GoBGP's own test (peer.isDynamicNeighbor): a dynamic peer has
+		// no configured address, only a state one.
+		st.Dynamic = p.GetConf().GetNeighborAddress() == "" && p.GetConf().GetNeighborInterface() == ""
+		st.RRClient = p.GetRouteReflector().GetRouteReflectorClient()
 		for _, a := range p.GetAfiSafis() {
 			f := a.GetConfig().GetFamily()
 			if f.GetAfi() != api.Family_AFI_L2VPN || f.GetSafi() != api.Family_SAFI_EVPN {
@@ -492,6 +538,9 @@ func (s *Server) Peers(ctx context.Context) ([]PeerStatus, error) {
 	})
 	if err != nil {
 		return nil, fmt.Errorf("speaker: list peers: %w", err)
+	}
+	for i := range out {
+		out[i].LastError = s.sessions.lastError(out[i].Address)
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].Address.Less(out[j].Address) })
 	return out, nil
@@ -536,6 +585,11 @@ func (s *Server) Stop(ctx context.Context, graceful bool) error {
 	}
 	if err := s.bgp.StopBgp(ctx, &api.StopBgpRequest{}); err != nil {
 		errs = append(errs, fmt.Errorf("speaker: stop BGP: %w", err))
+	}
+	if s.cfg.GoBGPAPIListen != "" {
+		if err := s.stopAPI(ctx); err != nil {
+			errs = append(errs, err)
+		}
 	}
 	s.log.Info("BGP speaker stopped", "graceful", graceful)
 	return errors.Join(errs...)

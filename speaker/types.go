@@ -102,6 +102,14 @@ type Config struct {
 	// delivered as a remote route.
 	LocalVTEPs []netip.Addr
 
+	// GoBGPAPIListen, when set (host:port), also serves GoBGP's own gRPC
+	// API there from Start to Stop, so that GoBGP's CLI works against the
+	// embedded instance: gobgp -p PORT neighbor, gobgp -p PORT global rib
+	// -a evpn. The host must be a loopback address literal (127.0.0.0/8 or
+	// ::1) and the port explicit: that API has no authentication and can
+	// change the RIB and the neighbours. "" (the default) serves nothing.
+	GoBGPAPIListen string
+
 	Logger *slog.Logger // default slog.Default()
 }
 
@@ -146,6 +154,49 @@ type PeerStatus struct {
 	EORReceived        bool // End-of-RIB received for l2vpn-evpn on the current session
 	GracefulRestart    bool // negotiated for l2vpn-evpn
 	PeerRestarting     bool // the peer is restarting; its routes are retained as stale
+	// LastError is why the session last went down or failed to come up
+	// (to Idle from a later state): the NOTIFICATION sent or received,
+	// "notification received: code 6(cease) subcode 3(peer deconfigured)",
+	// "notification sent: code 2(open) subcode 2(bad peer as) (as number
+	// mismatch expected 65009, received 65000)", or else GoBGP's FSM
+	// reason: "hold-timer-expired", "read-failed" (the connection closed),
+	// "invalid-msg" (an unexpected message during setup, which includes a
+	// NOTIFICATION received in OpenConfirm: GoBGP keeps nothing of it).
+	// It stays after the session is back up; "" if it never went down
+	// while this Server ran. GoBGP v3.37's API does not report it: the
+	// Server reads it from GoBGP's FSM log messages (gobgplog.go). A TCP
+	// connection that cannot be made (the peer is down, its port closed)
+	// is no FSM transition and leaves it unchanged.
+	LastError string
+	Dynamic   bool // accepted through a DynamicNeighbor range
+	RRClient  bool // a route-reflector client of ours
+}
+
+// Path is one path of the l2vpn-evpn BGP table, as Paths lists it.
+type Path struct {
+	Route *evpn.Route
+	Peer  netip.Addr // the neighbour that sent it; invalid for a local path
+	Local bool       // originated here (Announce)
+	Best  bool       // GoBGP's best path for the NLRI
+	Stale bool       // retained while its peer restarts (RFC 4724)
+	Age   time.Duration
+	// ExtCommunities are the extended communities other than the route
+	// targets in Route.RTs, as text, in the order of the attribute:
+	// "ET:8" (encapsulation VXLAN), "MM:<seq>" or "MM:<seq>, sticky",
+	// "Rmac:xx:xx:xx:xx:xx:xx", "Default Gateway"; route targets
+	// Route.RTs cannot hold (4-octet AS) as "RT:" and GoBGP's text; any
+	// other in GoBGP's text (for example "esi-label: 100").
+	ExtCommunities []string
+	ASPath         []uint32 // every AS of AS_PATH, in order, sets and confederation segments flattened
+	LocalPref      uint32   // LOCAL_PREF; 0 when the path has none (eBGP)
+	Origin         string   // "i", "e" or "?"
+	ClusterList    []netip.Addr
+}
+
+// ListStats is what one ListPaths call did.
+type ListStats struct {
+	Listed  int // paths handed to the callback
+	Skipped int // paths that did not decode (route types 1 and 4, malformed)
 }
 
 // RouteError is the error of one route that Announce (or Withdraw) could

@@ -174,6 +174,37 @@ func NewTable(opts Options, rules []ImportRule) *Table {
 // adding one.
 func (t *Table) SetImportRules(rules []ImportRule) { t.imp = NewImporter(rules) }
 
+// ImportVNI returns the VNI r imports into under the current rules.
+func (t *Table) ImportVNI(r *Route) (uint32, bool) { return t.imp.VNIFor(r) }
+
+// RouteVNI returns the VNI a route the table holds was imported into.
+func (t *Table) RouteVNI(k Key) (uint32, bool) {
+	if ref, ok := t.routes[k]; ok {
+		return ref.vni, true
+	}
+	if ref, ok := t.floods[k]; ok {
+		return ref.vni, true
+	}
+	return 0, false
+}
+
+// RouteCount returns how many received routes of type rt the table holds
+// (imported ones only).
+func (t *Table) RouteCount(rt RouteType) int {
+	switch rt {
+	case RouteTypeMACIP:
+		return len(t.routes)
+	case RouteTypeIMET:
+		return len(t.floods)
+	}
+	return 0
+}
+
+// HasFlood reports whether vtep is on vni's flood list.
+func (t *Table) HasFlood(vni uint32, vtep netip.Addr) bool {
+	return t.vteps[floodRef{vni: vni, vtep: vtep}] > 0
+}
+
 // IsOwn reports whether r was originated by this leaf.
 func (t *Table) IsOwn(r *Route) bool {
 	if t.opts.RouterID.IsValid() && r.Originator == t.opts.RouterID {
