@@ -65,7 +65,7 @@ the lab. With --detach it returns at once and the lab stays until
 		},
 	}
 	f := cmd.Flags()
-	f.StringSliceVar(&paths, "path", nil, "directory to put in front of PATH for nodes (e.g. where a fresh evpnd is built); repeatable")
+	f.StringSliceVar(&paths, "path", nil, "directory to put in front of PATH for nodes and for exec (e.g. where fresh evpnd and evpnctl are built); repeatable")
 	f.BoolVar(&noStart, "no-start", false, "set up namespaces, links and exec commands but start no cmd")
 	f.BoolVar(&detach, "detach", false, "return after deploying and leave the lab running")
 	f.DurationVar(&grace, "grace", 5*time.Second, "how long to wait after SIGTERM before SIGKILL when stopping nodes")

@@ -18,10 +18,14 @@ func newExecCmd(g *globalFlags) *cobra.Command {
 		Use:   "exec NODE -- CMD [ARG...]",
 		Short: "Run a command inside a node",
 		Long: `exec runs a command in a node's namespace with the node's environment,
-connected to this terminal, and exits with its status. Paths under a bind's
-destination are rewritten to the bind's source, as in the node's exec
-commands.`,
+connected to this terminal, and exits with its status. The command gets what
+the node's cmd gets: the node's env, and the deploy's --path directories in
+front of PATH, so evpnd and evpnctl are the binaries the lab runs. Paths
+under a bind's destination are rewritten to the bind's source in the
+arguments and in env values, as in the node's exec commands: EVPND_SOCKET
+names the node's own API socket.`,
 		Example: `  evpnlab exec -t evpn-l2.clab.yml h1 -- ping -c1 192.168.100.12
+  evpnlab exec -t evpn-l2.clab.yml leaf1 -- evpnctl show evpn mac
   evpnlab exec -t evpn-l2.clab.yml leaf1 -- bridge fdb show dev vxlan100`,
 		Args: cobra.MinimumNArgs(2),
 		RunE: func(cmd *cobra.Command, args []string) error {

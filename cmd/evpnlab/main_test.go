@@ -20,6 +20,10 @@ topology:
   nodes:
     a:
       kind: linux
+      binds:
+        - __clabNodeDir__/run:/run/clitest
+      env:
+        CLITEST_SOCKET: /run/clitest/sock
       exec:
         - ip addr add 10.98.0.1/30 dev eth1
       cmd: sleep 1006
@@ -78,7 +82,13 @@ func TestDeployExecDestroy(t *testing.T) {
 	netns.RequireLinkKind(t, "veth")
 	path := writeTopo(t)
 	prefix := fmt.Sprintf("evt-cli-%d", os.Getpid())
-	common := []string{"-t", path, "--prefix", prefix, "--workdir", t.TempDir()}
+	work := t.TempDir()
+	common := []string{"-t", path, "--prefix", prefix, "--workdir", work}
+	// A tool only deploy --path has, as evpnctl in a fresh build.
+	bin := t.TempDir()
+	if err := os.WriteFile(filepath.Join(bin, "clitestctl"), []byte("#!/bin/sh\necho \"socket=$CLITEST_SOCKET args=$*\"\n"), 0o755); err != nil {
+		t.Fatal(err)
+	}
 	t.Cleanup(func() {
 		// Also covers a test that failed half-way.
 		if _, err := run(t, append([]string{"destroy", "--grace", "1s"}, common...)...); err != nil {
@@ -91,7 +101,7 @@ func TestDeployExecDestroy(t *testing.T) {
 		}
 	})
 
-	if _, err := run(t, append([]string{"deploy", "--detach"}, common...)...); err != nil {
+	if _, err := run(t, append([]string{"deploy", "--detach", "--path", bin}, common...)...); err != nil {
 		t.Fatal(err)
 	}
 	out, err := run(t, append([]string{"inspect"}, common...)...)
@@ -107,6 +117,16 @@ func TestDeployExecDestroy(t *testing.T) {
 	out, err = run(t, append(append([]string{"exec"}, common...), "a", "--", "ping", "-c1", "-W2", "10.98.0.2")...)
 	if err != nil || !strings.Contains(out, "1 received") {
 		t.Errorf("exec ping: %v\n%s", err, out)
+	}
+	// exec finds the deploy's --path and gives the node's env, with the
+	// node's own run directory in it and in the arguments.
+	out, err = run(t, append(append([]string{"exec"}, common...), "a", "clitestctl", "/run/clitest/x")...)
+	sock := filepath.Join(work, "a", "run")
+	if want := "socket=" + sock + "/sock args=" + sock + "/x"; err != nil || strings.TrimSpace(out) != want {
+		t.Errorf("exec clitestctl: %v: %q, want %q", err, out, want)
+	}
+	if fi, err := os.Stat(sock); err != nil || !fi.IsDir() {
+		t.Errorf("node a's run directory: %v", err)
 	}
 	_, err = run(t, append(append([]string{"exec"}, common...), "b", "sh", "-c", "exit 7")...)
 	var ec exitCodeError

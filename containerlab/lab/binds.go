@@ -8,11 +8,13 @@ import (
 	"strings"
 )
 
-// parseBind parses containerlab's "src:dst[:mode]". ok is false for a
-// one-part bind (an anonymous volume in Docker), which means nothing on a
-// namespace. Relative sources are relative to dir, "~" is the home
-// directory, as in containerlab.
-func parseBind(s, dir string) (b Bind, ok bool, err error) {
+// parseBind parses containerlab's "src:dst[:mode]" for node. ok is false
+// for a one-part bind (an anonymous volume in Docker), which means nothing
+// on a namespace. Relative sources are relative to dir, "~" is the home
+// directory, as in containerlab. __clabNodeName__ in the source becomes
+// node; a source starting with __clabDir__ or __clabNodeDir__ is kept as
+// it is, marked InLabDir, until ForWorkDir resolves it (see magic.go).
+func parseBind(s, dir, node string) (b Bind, ok bool, err error) {
 	parts := strings.Split(s, ":")
 	switch len(parts) {
 	case 1:
@@ -31,6 +33,11 @@ func parseBind(s, dir string) (b Bind, ok bool, err error) {
 	if dst = filepath.Clean(dst); dst == "/" {
 		return Bind{}, false, fmt.Errorf("bind %q: cannot bind over /", s)
 	}
+	src = strings.ReplaceAll(src, varNodeName, node)
+	inLab, err := labDirSource(src)
+	if err != nil {
+		return Bind{}, false, fmt.Errorf("bind %q: %w", s, err)
+	}
 	if src == "~" || strings.HasPrefix(src, "~/") {
 		home, err := os.UserHomeDir()
 		if err != nil {
@@ -38,10 +45,10 @@ func parseBind(s, dir string) (b Bind, ok bool, err error) {
 		}
 		src = filepath.Join(home, strings.TrimPrefix(src, "~"))
 	}
-	if !filepath.IsAbs(src) {
+	if !inLab && !filepath.IsAbs(src) {
 		src = filepath.Join(dir, src)
 	}
-	b = Bind{Src: filepath.Clean(src), Dst: dst}
+	b = Bind{Src: filepath.Clean(src), Dst: dst, InLabDir: inLab}
 	if len(parts) == 3 {
 		for _, opt := range strings.Split(parts[2], ",") {
 			if opt == "ro" {

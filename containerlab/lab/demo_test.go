@@ -85,9 +85,14 @@ func TestDemoTopology(t *testing.T) {
 		if strings.HasPrefix(n.Name, "h") {
 			continue
 		}
-		// evpnd nodes: one bind for the config, used by cmd.
-		if len(n.Binds) != 1 || n.Binds[0].Dst != "/etc/evpnd/evpnd.yaml" {
-			t.Fatalf("node %s: binds %+v, want one for /etc/evpnd/evpnd.yaml", n.Name, n.Binds)
+		// evpnd nodes: a bind for the config, used by cmd, and a private
+		// run directory for the API socket that EVPND_SOCKET names.
+		if len(n.Binds) != 2 || n.Binds[0].Dst != "/etc/evpnd/evpnd.yaml" ||
+			n.Binds[1] != (Bind{Src: "__clabNodeDir__/run", Dst: "/run/evpnd", InLabDir: true}) {
+			t.Fatalf("node %s: binds %+v, want /etc/evpnd/evpnd.yaml and __clabNodeDir__/run:/run/evpnd", n.Name, n.Binds)
+		}
+		if sock := n.Env["EVPND_SOCKET"]; sock != "/run/evpnd/evpnd.sock" {
+			t.Errorf("node %s: EVPND_SOCKET %q, want /run/evpnd/evpnd.sock (in its run directory)", n.Name, sock)
 		}
 		src := n.Binds[0].Src
 		if want := filepath.Join(topo.Dir, "evpn-l2", n.Name+".yaml"); src != want {
@@ -95,6 +100,11 @@ func TestDemoTopology(t *testing.T) {
 		}
 		if got, want := n.HostPath(n.Cmd), "evpnd run --config "+src+" --wait 60s"; got != want {
 			t.Errorf("node %s: cmd in netns mode = %q, want %q", n.Name, got, want)
+		}
+		// Under evpnlab every node's socket is its own.
+		rn := topo.ForWorkDir("/run/evpnlab/evpn-l2").Node(n.Name)
+		if got, want := rn.HostPath(rn.Env["EVPND_SOCKET"]), "/run/evpnlab/evpn-l2/"+n.Name+"/run/evpnd.sock"; got != want {
+			t.Errorf("node %s: API socket on the host %q, want %q", n.Name, got, want)
 		}
 		cfg := readConfig(t, src)
 

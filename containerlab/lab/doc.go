@@ -8,7 +8,11 @@
 // nodes (kind "linux" only) with image, cmd, exec, binds, env and labels,
 // merged as containerlab merges them (node over kind over defaults; binds
 // merged by destination, env and labels merged by key, exec and cmd taken
-// whole from the most specific level); and veth links in the brief
+// whole from the most specific level); containerlab's magic variables
+// __clabNodeName__, __clabNodeDir__, __clabDir__ and __clabLabName__ in bind
+// sources and exec commands, where containerlab expands them (not in cmd or
+// env), with the work directory as the lab directory: __clabNodeDir__ is
+// "<WorkDir>/<node>" (see Topology.ForWorkDir); and veth links in the brief
 // ("node:iface") or extended ({node, interface, mac}) endpoint form, with an
 // optional mtu (default 9500, as in containerlab). Other containerlab keys
 // are tolerated; keys unknown to containerlab as well, and settings with no
@@ -22,8 +26,13 @@
 //     A bind "src:dst" instead rewrites dst to the absolute src in the
 //     node's cmd, its exec commands, its env values and Lab.Exec arguments
 //     (Node.HostPath). A node's programs must therefore receive the paths
-//     they use on their command line; a path compiled into a program is
-//     not redirected. ":ro" is not enforced.
+//     they use on their command line or in env; a path compiled into a
+//     program is not redirected. A private directory per node is a bind
+//     from __clabNodeDir__, such as "__clabNodeDir__/run:/run/evpnd".
+//     ":ro" is not enforced. A missing bind source under __clabNodeDir__
+//     or __clabDir__ is created as a directory, as Docker does; any other
+//     missing source is an error, as in containerlab, which also wants
+//     lab directory sources to exist before it deploys.
 //  2. Order. containerlab starts a container's cmd, then wires its links,
 //     then runs exec. evpnlab wires links, runs exec, then starts cmd, so
 //     addresses and routes from exec exist when the daemon starts. A
@@ -32,8 +41,9 @@
 //     splits it into words without a shell. Portable files use plain
 //     commands: no pipes, redirections, "&&" or "$VAR".
 //  4. Environment. Nodes inherit the host environment plus their env, with
-//     Options.Path in front of PATH. Variable expansion in the topology
-//     file (${VAR}) is not implemented.
+//     Options.Path in front of PATH; Lab.Command and Lab.Exec give a
+//     command the same environment and look it up in the same PATH.
+//     Variable expansion in the topology file (${VAR}) is not implemented.
 //  5. Management. There is no eth0 and no management network; links may not
 //     use eth0.
 //

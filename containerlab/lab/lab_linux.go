@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io/fs"
 	"log/slog"
 	"os"
 	"os/exec"
@@ -38,8 +39,11 @@ type labNode struct {
 	proc *proc     // current or last cmd process
 }
 
+// newLab resolves t's magic variables for the work directory (see
+// ForWorkDir); the Lab only ever sees the resolved topology.
 func newLab(t *Topology, opts Options) *Lab {
 	opts = opts.withDefaults(t)
+	t = t.ForWorkDir(opts.WorkDir)
 	l := &Lab{topo: t, opts: opts, log: opts.Logger, nodes: map[string]*labNode{}, deployer: os.Getpid()}
 	for _, n := range t.Nodes {
 		l.nodes[n.Name] = &labNode{node: n, name: opts.Prefix + "-" + n.Name}
@@ -47,18 +51,22 @@ func newLab(t *Topology, opts Options) *Lab {
 	return l
 }
 
-// Deploy creates the lab: one namespace per node named "<prefix>-<node>",
+// Deploy creates the lab: the work directory with one directory per node
+// ("<WorkDir>/<node>", containerlab's __clabNodeDir__) and any missing bind
+// source under them; one namespace per node named "<prefix>-<node>",
 // a veth pair per link with the topology's interface names, all brought up;
 // then it runs every node's exec commands in order, node by node in file
 // order, and finally starts each node's cmd in the background with its
 // output in WorkDir/<node>.log. It refuses to touch a namespace that
-// already exists. On error it destroys whatever it created, and the error
-// names the node and command that failed with its output.
+// already exists. On error it destroys whatever it created (directories
+// stay, like the logs), and the error names the node and command that
+// failed with its output.
 func Deploy(ctx context.Context, t *Topology, opts Options) (_ *Lab, err error) {
 	l := newLab(t, opts)
+	t = l.topo
 	for _, n := range t.Nodes {
 		for _, b := range n.Binds {
-			if _, err := os.Stat(b.Src); err != nil {
+			if _, err := os.Stat(b.Src); err != nil && !(b.InLabDir && errors.Is(err, fs.ErrNotExist)) {
 				return nil, fmt.Errorf("node %s: bind %s:%s: %w", n.Name, b.Src, b.Dst, err)
 			}
 		}
@@ -66,7 +74,7 @@ func Deploy(ctx context.Context, t *Topology, opts Options) (_ *Lab, err error) 
 			return nil, fmt.Errorf("node %s: namespace %s already exists: destroy the old lab first (evpnlab destroy) or use another prefix", n.Name, name)
 		}
 	}
-	if err := os.MkdirAll(l.opts.WorkDir, 0o755); err != nil {
+	if err := l.makeDirs(); err != nil {
 		return nil, fmt.Errorf("deploy %s: %w", t.Name, err)
 	}
 	defer func() {
@@ -122,9 +130,31 @@ func Deploy(ctx context.Context, t *Topology, opts Options) (_ *Lab, err error) 
 	return l, nil
 }
 
+// makeDirs creates the work directory, every node's directory and the
+// missing bind sources in them, as directories the way Docker creates a
+// missing bind source.
+func (l *Lab) makeDirs() error {
+	dirs := []string{l.opts.WorkDir}
+	for _, n := range l.topo.Nodes {
+		dirs = append(dirs, n.Dir)
+		for _, b := range n.Binds {
+			if b.InLabDir {
+				dirs = append(dirs, b.Src)
+			}
+		}
+	}
+	for _, d := range dirs {
+		if err := os.MkdirAll(d, 0o755); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
 // Open returns the lab of topology t as deployed on the host with the same
 // options, by another process or an earlier run: the namespaces that exist,
-// and the cmd PIDs recorded in the state file. Destroy on it removes those
+// and the cmd PIDs recorded in the state file. Without Options.Path it
+// takes the Path recorded at deploy. Destroy on it removes those
 // leftovers. Open never fails because nothing is deployed.
 func Open(t *Topology, opts Options) (*Lab, error) {
 	l := newLab(t, opts)
@@ -134,6 +164,11 @@ func Open(t *Topology, opts Options) (*Lab, error) {
 	}
 	if st != nil {
 		l.deployer = st.DeployerPID
+		// Commands run with the PATH the nodes got at deploy, so that
+		// "evpnlab exec NODE evpnctl" finds the binaries the cmds use.
+		if len(l.opts.Path) == 0 {
+			l.opts.Path = st.Path
+		}
 	}
 	for _, ln := range l.nodes {
 		if netns.Exists(ln.name) {
@@ -149,7 +184,9 @@ func Open(t *Topology, opts Options) (*Lab, error) {
 	return l, nil
 }
 
-// Topology returns the lab's topology.
+// Topology returns the lab's topology, resolved for its work directory
+// (see Topology.ForWorkDir): bind sources are real host paths, so
+// Node.HostPath gives the host path of any file a node sees.
 func (l *Lab) Topology() *Topology { return l.topo }
 
 // WorkDir returns the directory with the state file and node logs.
@@ -197,8 +234,10 @@ func (l *Lab) lookup(node string) (*labNode, error) {
 }
 
 // Command returns an exec.Cmd running argv in a node's namespace with the
-// node's environment. Container paths in argv are rewritten to host paths
-// (Node.HostPath).
+// node's environment, as the node's cmd gets it (env values rewritten,
+// Options.Path in front of PATH). Container paths in argv are rewritten to
+// host paths (Node.HostPath), and argv[0] is looked up in that PATH, as
+// for the cmd.
 func (l *Lab) Command(ctx context.Context, node string, argv ...string) (*exec.Cmd, error) {
 	ln, err := l.lookup(node)
 	if err != nil {
@@ -211,8 +250,12 @@ func (l *Lab) Command(ctx context.Context, node string, argv ...string) (*exec.C
 	for i, a := range argv {
 		args[i] = ln.node.HostPath(a)
 	}
+	env := l.env(ln.node)
+	if args[0], err = lookPath(args[0], env); err != nil {
+		return nil, fmt.Errorf("node %s: %w", node, err)
+	}
 	c := ln.ns.Command(ctx, args...)
-	c.Env = l.env(ln.node)
+	c.Env = env
 	return c, nil
 }
 
@@ -425,7 +468,8 @@ func (l *Lab) saveState() error {
 	}
 	st := &State{
 		Lab: l.topo.Name, Prefix: l.opts.Prefix, Topology: l.topo.Path,
-		WorkDir: l.opts.WorkDir, DeployerPID: l.deployer, Nodes: map[string]NodeState{},
+		WorkDir: l.opts.WorkDir, DeployerPID: l.deployer, Path: l.opts.Path,
+		Nodes: map[string]NodeState{},
 	}
 	for name, ln := range l.nodes {
 		ns := NodeState{Namespace: ln.name}

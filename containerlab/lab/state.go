@@ -23,11 +23,14 @@ type Options struct {
 	// Prefix names the namespaces "<Prefix>-<node>". Default: the lab name.
 	// Tests use a unique prefix so that parallel runs never collide.
 	Prefix string
-	// WorkDir holds the state file and one log per node.
-	// Default: DefaultRunDir/<Prefix>.
+	// WorkDir holds the state file, one log per node and one directory
+	// per node, "<WorkDir>/<node>": containerlab's lab directory, which
+	// __clabDir__ names, and __clabNodeDir__. Default: DefaultRunDir/<Prefix>.
 	WorkDir string
-	// Path lists directories put in front of PATH for exec commands and
-	// cmds, so that "evpnd" resolves to a freshly built binary.
+	// Path lists directories put in front of PATH for exec commands, cmds
+	// and Lab.Command, so that "evpnd" and "evpnctl" resolve to freshly
+	// built binaries. Deploy records it in the state file; Open uses the
+	// recorded Path when given none.
 	Path []string
 	// Cmd, when set, rewrites a node's cmd (already split into words, binds
 	// substituted) before it starts, e.g. to substitute the binary or add
@@ -67,6 +70,7 @@ type State struct {
 	Topology    string               `json:"topology,omitempty"`
 	WorkDir     string               `json:"work_dir"`
 	DeployerPID int                  `json:"deployer_pid"`
+	Path        []string             `json:"path,omitempty"` // Options.Path of the deploy, for Open
 	Nodes       map[string]NodeState `json:"nodes"`
 }
 

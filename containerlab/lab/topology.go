@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 
 	"go.yaml.in/yaml/v3"
@@ -53,6 +54,10 @@ type Node struct {
 	Binds  []Bind
 	Env    map[string]string
 	Labels map[string]string
+	// Dir is the node's directory, containerlab's __clabNodeDir__:
+	// "<WorkDir>/<node>" in a topology resolved for a lab (ForWorkDir,
+	// Lab.Topology), which Deploy creates; empty in a parsed topology.
+	Dir string
 }
 
 // Bind is a containerlab bind mount "src:dst[:mode]". A namespace shares the
@@ -60,9 +65,17 @@ type Node struct {
 // the node's cmd, exec commands, env values and Lab.Exec arguments (see
 // HostPath).
 type Bind struct {
-	Src      string // absolute host path
+	// Src is the absolute host path. In a parsed topology a source in the
+	// lab directory still starts with __clabNodeDir__ or __clabDir__;
+	// ForWorkDir (and so Lab.Topology) replaces them.
+	Src      string
 	Dst      string // absolute path inside the container
 	ReadOnly bool   // not enforced by evpnlab
+	// InLabDir marks a source under __clabDir__ or __clabNodeDir__. Deploy
+	// creates such a source as a directory when it is missing, as Docker
+	// does for a bind; any other missing source is an error, as in
+	// containerlab.
+	InLabDir bool
 }
 
 // Endpoint is one end of a link: an interface of a node.
@@ -255,11 +268,18 @@ func mergeNode(name string, def rawNode, kinds map[string]rawNode, n rawNode, di
 	default:
 		out.Exec = def.Exec
 	}
+	// Exec may come from defaults or kinds, shared by every node: the
+	// node's own copy gets its name. The lab directory variables wait for
+	// ForWorkDir.
+	out.Exec = slices.Clone(out.Exec)
+	for i, e := range out.Exec {
+		out.Exec[i] = strings.ReplaceAll(e, varNodeName, name)
+	}
 	// Binds merge by destination; the most specific level wins.
 	var binds []Bind
 	for _, level := range [][]string{def.Binds, k.Binds, n.Binds} {
 		for _, s := range level {
-			b, ok, err := parseBind(s, dir)
+			b, ok, err := parseBind(s, dir, name)
 			if err != nil {
 				return nil, err
 			}

@@ -201,6 +201,8 @@ func TestParseErrors(t *testing.T) {
 		{"bind relative dst", "name: x\ntopology:\n  nodes:\n    a:\n      kind: linux\n      binds: [src:dst]\n", "absolute"},
 		{"bind too many parts", "name: x\ntopology:\n  nodes:\n    a:\n      kind: linux\n      binds: ['a:/b:ro:x']\n", "src:dst"},
 		{"bind over root", "name: x\ntopology:\n  nodes:\n    a:\n      kind: linux\n      binds: ['a:/']\n", "over /"},
+		{"node dir mid-path", "name: x\ntopology:\n  nodes:\n    a:\n      kind: linux\n      binds: ['cfg/__clabNodeDir__/x:/x']\n", "__clabNodeDir__ must begin the source"},
+		{"lab dir glued", "name: x\ntopology:\n  nodes:\n    a:\n      kind: linux\n      binds: ['__clabDir__x:/x']\n", "__clabDir__ must begin the source"},
 		{"cmd quote", "name: x\ntopology:\n  nodes:\n    a:\n      kind: linux\n      cmd: \"run 'x\"\n", "unterminated"},
 		{"unknown node", "name: x\n" + nodes + "  links:\n    - endpoints: [a:eth1, c:eth1]\n", `unknown node "c"`},
 		{"special endpoint", "name: x\n" + nodes + "  links:\n    - endpoints: [a:eth1, host:veth-a]\n", "special"},

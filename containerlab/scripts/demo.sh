@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
-# The main job: build evpnd, bring up the evpn-l2 spine-leaf fabric on
-# network namespaces (route reflector spine1, leaf1-3, hosts h1-h4 on VNIs
-# 100 and 200) with evpnd on every node, ping across it, and show what the
-# leafs learned. The lab is removed at the end unless --keep is given.
+# The main job: build evpnd and evpnctl, bring up the evpn-l2 spine-leaf
+# fabric on network namespaces (route reflector spine1, leaf1-3, hosts h1-h4
+# on VNIs 100 and 200) with evpnd on every node, ping across it, and show
+# the leafs' EVPN tables with evpnctl. The lab is removed at the end unless
+# --keep is given.
 # Usage (as root): containerlab/scripts/demo.sh [--keep]
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -14,9 +15,12 @@ bash containerlab/scripts/deps.sh
 
 topo=containerlab/evpn-l2.clab.yml
 bin=$PWD/containerlab/bin
-echo "== building evpnd and evpnlab into $bin"
-go build -o "$bin/" ./cmd/evpnd ./cmd/evpnlab
+echo "== building evpnd, evpnctl and evpnlab into $bin"
+go build -o "$bin/" ./cmd/evpnd ./cmd/evpnctl ./cmd/evpnlab
 lab() { "$bin/evpnlab" "$@" -t "$topo"; }
+# evpnctl inside a node: its PATH has $bin, and EVPND_SOCKET names that
+# node's own API socket (/run/evpnlab/evpn-l2/<node>/run/evpnd.sock).
+ctl() { local node=$1; shift; "$bin/evpnlab" exec -t "$topo" "$node" -- evpnctl "$@"; }
 
 lab destroy >/dev/null 2>&1 || true
 cleanup() { $keep || lab destroy >/dev/null 2>&1 || true; }
@@ -49,14 +53,29 @@ ping_host h2 192.168.100.11 "VNI 100, leaf2 -> leaf1"
 ping_host h4 192.168.200.13 "VNI 200, leaf1 -> leaf3"
 ping_host h3 192.168.200.14 "VNI 200, leaf3 -> leaf1"
 
-echo "== remote MACs and flood lists that evpnd installed (bridge fdb, extern_learn)"
+echo "== the EVPN tables of each leaf, as evpnctl shows them"
+ctlfail=""
+show() { # node, evpnctl arguments...
+	echo "-- $1# evpnctl ${*:2}"
+	if ! ctl "$@" 2>&1 | sed 's/^./   &/'; then ctlfail="$ctlfail $1:'${*:2}'"; fi
+}
 for n in leaf1 leaf2 leaf3; do
-	echo "-- $n"
-	ip netns exec "evpn-l2-$n" bridge fdb show | awk '/extern_learn/ && / self / {
-		vni=$3; sub("vxlan","",vni)
-		printf "   vni %-5s %-17s -> vtep %s\n", vni, ($1=="00:00:00:00:00:00" ? "flood" : $1), $5 }' | sort
+	echo
+	echo "######## $n"
+	show "$n" show evpn vni
+	show "$n" show evpn mac
+	show "$n" show bgp summary
 done
-echo "== evpnd logs of each node: /run/evpnlab/evpn-l2/<node>.log"
-if $keep; then echo "lab kept; remove it with: $bin/evpnlab destroy -t $topo"; fi
+echo
+echo "== leaf1: does the kernel hold what evpnd wants? (evpnctl check)"
+show leaf1 check
+echo
+echo "== evpnd logs of each node: /run/evpnlab/evpn-l2/<node>.log; API sockets: /run/evpnlab/evpn-l2/<node>/run/evpnd.sock"
+if $keep; then
+	echo "lab kept; look around with: $bin/evpnlab exec -t $topo leaf1 -- evpnctl show evpn mac"
+	echo "remove it with: $bin/evpnlab destroy -t $topo"
+fi
+if [ -n "$ctlfail" ]; then echo "demo: evpnctl FAILED on:$ctlfail" >&2; fi
 if [ $fail != 0 ]; then echo "demo: some pings FAILED" >&2; exit 1; fi
+if [ -n "$ctlfail" ]; then exit 1; fi
 echo "demo: all pings succeeded"

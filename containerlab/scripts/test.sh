@@ -13,6 +13,8 @@ bad=$("$gofmt" -l $(git ls-files '*.go' 2>/dev/null || find . -name '*.go'))
 if [ -n "$bad" ]; then echo "gofmt needed on:"; echo "$bad"; exit 1; fi
 echo "== go vet"
 go vet ./...
+echo "== generated API code (proto/gen.sh --check)"
+proto/gen.sh --check
 if [ "$(id -u)" != 0 ]; then
 	echo "WARNING: not root: privileged tests (namespaces, kernel FDB, FRR interop) will skip" >&2
 fi

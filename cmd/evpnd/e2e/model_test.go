@@ -83,10 +83,11 @@ func loadModel(topo *lab.Topology) (*model, error) {
 		if role == "" {
 			continue
 		}
-		if len(n.Binds) != 1 {
-			return nil, fmt.Errorf("node %s: want one bind (its evpnd config), have %d", n.Name, len(n.Binds))
+		cfgPath := n.HostPath("/etc/evpnd/evpnd.yaml")
+		if cfgPath == "/etc/evpnd/evpnd.yaml" {
+			return nil, fmt.Errorf("node %s: no bind for its evpnd config /etc/evpnd/evpnd.yaml", n.Name)
 		}
-		cfg, err := configs.Load(n.Binds[0].Src)
+		cfg, err := configs.Load(cfgPath)
 		if err != nil {
 			return nil, fmt.Errorf("node %s: %w", n.Name, err)
 		}

@@ -24,12 +24,11 @@ const (
 
 var rewrite = flag.Bool("rewrite", false, "rewrite testdata/frr-8.4-*.json from the live FRR instances")
 
-// evpnd is built once per test binary, on first use, so that a skipped run
-// builds nothing.
+// evpnd and evpnctl are built once per test binary, on first use, so
+// that a skipped run builds nothing.
 var build struct {
 	once sync.Once
 	dir  string
-	bin  string
 	err  error
 }
 
@@ -41,7 +40,8 @@ func TestMain(m *testing.M) {
 	os.Exit(code)
 }
 
-// evpndBinDir returns the directory holding a freshly built evpnd binary.
+// evpndBinDir returns the directory holding freshly built evpnd and
+// evpnctl binaries; the labs put it in front of the nodes' PATH.
 func evpndBinDir(t *testing.T) string {
 	t.Helper()
 	build.once.Do(func() {
@@ -49,16 +49,17 @@ func evpndBinDir(t *testing.T) string {
 		if build.err != nil {
 			return
 		}
-		build.bin = filepath.Join(build.dir, "evpnd")
 		// go test puts its own GOROOT/bin first in PATH.
 		goBin, err := exec.LookPath("go")
 		if err != nil {
-			build.err = fmt.Errorf("build evpnd: %w", err)
+			build.err = fmt.Errorf("build evpnd and evpnctl: %w", err)
 			return
 		}
-		cmd := exec.Command(goBin, "build", "-o", build.bin, "github.com/evpnd/evpnd/cmd/evpnd")
+		// -o with a directory writes each main package under its name.
+		cmd := exec.Command(goBin, "build", "-o", build.dir+string(filepath.Separator),
+			"github.com/evpnd/evpnd/cmd/evpnd", "github.com/evpnd/evpnd/cmd/evpnctl")
 		if out, err := cmd.CombinedOutput(); err != nil {
-			build.err = fmt.Errorf("go build evpnd: %w: %s", err, bytes.TrimSpace(out))
+			build.err = fmt.Errorf("go build evpnd evpnctl: %w: %s", err, bytes.TrimSpace(out))
 		}
 	})
 	if build.err != nil {
