@@ -34,8 +34,8 @@ func (v *validator) api() {
 		}
 	}
 	if a.GoBGPListen != "" {
-		if host, ok := hostPort(ps, "api.gobgp-listen", a.GoBGPListen, "127.0.0.1:50052"); ok && !IsLoopbackHost(host) {
-			ps.add("api.gobgp-listen", a.GoBGPListen, "must be a loopback address such as 127.0.0.1:50052: GoBGP's API has no authentication")
+		if host, ok := hostPort(ps, "api.gobgp-listen", a.GoBGPListen, "127.0.0.1:50052"); ok && (host == "localhost" || !IsLoopbackHost(host)) {
+			ps.add("api.gobgp-listen", a.GoBGPListen, "must be a loopback address literal such as 127.0.0.1:50052: GoBGP's API has no authentication")
 		}
 	}
 	if a.Listen != "" && a.Listen == a.GoBGPListen {

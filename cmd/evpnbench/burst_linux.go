@@ -250,7 +250,7 @@ func burstOnce(ctx context.Context, e *env, o burstOptions, impl string, raw []b
 		if err := os.WriteFile(cfg, []byte(evpndLeafConfig(leafID, nil)), 0o644); err != nil {
 			return r, err
 		}
-		d, err := e.start(l, "leaf", l.LogPath("leaf"), []string{e.evpnd, "run", "--config", cfg, "--cease-on-exit"}, e.evEnv)
+		d, err := e.start(l, "leaf", l.LogPath("leaf"), []string{e.evpnd, "run", "--config", cfg, "--cease-on-exit", "--api-socket", apiSocketFor(l.LogPath("leaf"))}, e.evEnv)
 		if err != nil {
 			return r, err
 		}

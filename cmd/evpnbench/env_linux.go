@@ -276,3 +276,9 @@ func waitFor(ctx context.Context, timeout, interval time.Duration, what string, 
 		}
 	}
 }
+
+// apiSocketFor returns a per-node API socket path next to the node's log,
+// so that the evpnd nodes of one host never share the default socket.
+func apiSocketFor(logPath string) string {
+	return strings.TrimSuffix(logPath, ".log") + ".sock"
+}

@@ -126,7 +126,7 @@ func latencyOnce(ctx context.Context, e *env, o latencyOptions, impl string) (r 
 		if err := os.WriteFile(cfg, []byte(evpndReflectorConfig()), 0o644); err != nil {
 			return r, err
 		}
-		if _, err := e.start(l, "rr", l.LogPath("rr"), []string{e.evpnd, "run", "--config", cfg, "--cease-on-exit"}, e.evEnv); err != nil {
+		if _, err := e.start(l, "rr", l.LogPath("rr"), []string{e.evpnd, "run", "--config", cfg, "--cease-on-exit", "--api-socket", apiSocketFor(l.LogPath("rr"))}, e.evEnv); err != nil {
 			return r, err
 		}
 		if err := waitListen(ctx, l, "rr"); err != nil {
@@ -138,7 +138,7 @@ func latencyOnce(ctx context.Context, e *env, o latencyOptions, impl string) (r 
 			if err := os.WriteFile(cfg, []byte(evpndLeafConfig(leafLoopback(n+1), access)), 0o644); err != nil {
 				return r, err
 			}
-			if _, err := e.start(l, node, l.LogPath(node), []string{e.evpnd, "run", "--config", cfg, "--cease-on-exit"}, e.evEnv); err != nil {
+			if _, err := e.start(l, node, l.LogPath(node), []string{e.evpnd, "run", "--config", cfg, "--cease-on-exit", "--api-socket", apiSocketFor(l.LogPath(node))}, e.evEnv); err != nil {
 				return r, err
 			}
 		}

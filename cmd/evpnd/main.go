@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"syscall"
 	"time"
 
@@ -44,11 +45,14 @@ func newRootCmd(stdout, stderr io.Writer) *cobra.Command {
 
 const defaultConfig = "/etc/evpnd/evpnd.yaml"
 
+// socketEnv names the API socket for evpnd and evpnctl alike.
+const socketEnv = "EVPND_SOCKET"
+
 func newRunCmd(stderr io.Writer) *cobra.Command {
 	var cfgPath, logFormat string
 	var ceaseOnExit bool
 	var wait time.Duration
-	var pprofAddr string
+	var pprofAddr, apiSocket string
 	cmd := &cobra.Command{
 		Use:   "run",
 		Short: "Run the daemon",
@@ -63,6 +67,15 @@ sessions down instead (peers then withdraw this leaf's routes at once).`,
 			cfg, err := configs.Load(cfgPath)
 			if err != nil {
 				return err
+			}
+			if apiSocket == "" {
+				apiSocket = os.Getenv(socketEnv)
+			}
+			if apiSocket != "" {
+				if !filepath.IsAbs(apiSocket) {
+					return fmt.Errorf("--api-socket (or %s) %q must be an absolute path", socketEnv, apiSocket)
+				}
+				cfg.API.Socket = apiSocket
 			}
 			log := newLogger(stderr, cfg.SlogLevel(), logFormat)
 			if pprofAddr != "" {
@@ -88,6 +101,7 @@ sessions down instead (peers then withdraw this leaf's routes at once).`,
 	cmd.Flags().DurationVar(&wait, "wait", 0, "wait up to this long for the configured access interfaces and addresses to appear (containerlab adds them after starting evpnd); 0 = fail at once if one is missing")
 	cmd.Flags().StringVar(&pprofAddr, "pprof", "", "serve Go profiles (net/http/pprof) on this loopback address, e.g. 127.0.0.1:6060")
 	cmd.Flags().BoolVar(&ceaseOnExit, "cease-on-exit", false, "send BGP Cease to peers on exit (no graceful restart)")
+	cmd.Flags().StringVar(&apiSocket, "api-socket", "", "Unix socket of the management API (evpnctl's); overrides api.socket. Default: $"+socketEnv+", else api.socket, else "+configs.DefaultAPISocket)
 	return cmd
 }
 

@@ -7,10 +7,14 @@ import (
 	"log/slog"
 	"net/netip"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"golang.org/x/sync/errgroup"
 
+	"github.com/evpnd/evpnd/cmd/evpnd/metrics"
+	"github.com/evpnd/evpnd/cmd/evpnd/trace"
 	"github.com/evpnd/evpnd/configs"
 	"github.com/evpnd/evpnd/speaker"
 	"github.com/evpnd/evpnd/speaker/evpn"
@@ -35,10 +39,22 @@ type Options struct {
 
 // Daemon is one evpnd instance.
 type Daemon struct {
+	// cfg is the configuration in force. Before the leaf loop starts it is
+	// read and written by Run's goroutine only; then only the loop writes
+	// it (runtime VNI changes), and other goroutines read live.
 	cfg   *configs.Config
+	live  atomic.Pointer[configs.Config]
 	opts  Options
 	log   *slog.Logger
 	start time.Time
+
+	leaf      atomic.Pointer[leaf]
+	srv       atomic.Pointer[speaker.Server]
+	restarted atomic.Bool
+	hub       *hub
+	trace     *trace.Recorder
+	metrics   *metrics.Metrics
+	vniMu     sync.Mutex // one runtime VNI change at a time
 }
 
 // New checks the configuration and returns a daemon ready to Run.
@@ -52,7 +68,10 @@ func New(cfg *configs.Config, opts Options) (*Daemon, error) {
 	if opts.Logger == nil {
 		opts.Logger = slog.Default()
 	}
-	return &Daemon{cfg: cfg, opts: opts, log: opts.Logger}, nil
+	d := &Daemon{cfg: cfg, opts: opts, log: opts.Logger, hub: newHub(), trace: trace.New(traceEventsPerKey, traceKeys)}
+	d.metrics = metrics.New(metrics.SourceFunc(d.metricsSnapshot), opts.Version)
+	d.live.Store(cfg)
+	return d, nil
 }
 
 // Run runs the daemon until ctx is cancelled or a component fails.
@@ -60,6 +79,11 @@ func (d *Daemon) Run(ctx context.Context) error {
 	d.start = time.Now()
 	d.log.Info("evpnd starting", "version", d.opts.Version, "role", d.cfg.Role,
 		"router_id", d.cfg.RouterID, "asn", d.cfg.ASN, "vtep", d.cfg.VTEPIP, "l2vnis", len(d.cfg.L2VNIs))
+	stop, err := d.startServices()
+	if err != nil {
+		return err
+	}
+	defer stop()
 	if d.opts.Wait > 0 {
 		if err := d.waitForNode(ctx, d.opts.Wait); err != nil {
 			return err
@@ -100,6 +124,7 @@ func (d *Daemon) speakerConfig(restarting bool) speaker.Config {
 		LocalVTEPs:      vteps,
 		ConnectRetry:    d.cfg.BGP.ConnectRetry,
 		HoldTime:        d.cfg.BGP.HoldTime,
+		GoBGPAPIListen:  d.cfg.API.GoBGPListen,
 		Logger:          d.log,
 	}
 
@@ -160,6 +185,7 @@ func (d *Daemon) runReflector(ctx context.Context) error {
 		return err
 	}
 	defer d.stopSpeaker(srv)
+	d.srv.Store(srv)
 	if err := d.addPeers(ctx, srv); err != nil {
 		return err
 	}
@@ -168,6 +194,8 @@ func (d *Daemon) runReflector(ctx context.Context) error {
 		return srv.WatchPeers(ctx, func(ev speaker.Event) {
 			if ev.Type == speaker.EventPeer {
 				d.log.Info("peer state", "peer", ev.Peer, "state", ev.State)
+				up := ev.State == speaker.PeerStateEstablished
+				d.publishPeer(ev.Peer, up, apiPeerState(ev.State), time.Now())
 			}
 		})
 	})

@@ -4,12 +4,14 @@ import (
 	"context"
 	"fmt"
 	"net/netip"
+	"sync/atomic"
 	"time"
 
 	"github.com/vishvananda/netlink"
 	vnetns "github.com/vishvananda/netns"
 	"golang.org/x/sync/errgroup"
 
+	"github.com/evpnd/evpnd/cmd/evpnd/api"
 	"github.com/evpnd/evpnd/configs"
 	"github.com/evpnd/evpnd/fib"
 	"github.com/evpnd/evpnd/speaker"
@@ -23,6 +25,15 @@ type event struct {
 	bgp   *speaker.Event
 	local *vtep.MACEvent
 	retry *evpn.MACKey
+	call  *call
+}
+
+// call runs fn in the loop (the only goroutine that touches the table) for
+// the API; done is closed once the batch holding it has been applied and
+// flushed, so a caller that changed state sees it announced.
+type call struct {
+	fn   func(now time.Time) []evpn.Effect
+	done chan struct{}
 }
 
 // maxRetries bounds how often in a row a refused local route is bid again.
@@ -45,6 +56,18 @@ type leaf struct {
 	learned    []evpn.MACKey // local learns of the current batch
 	hold       *resyncHold
 	sync       syncState
+	learner    *vtep.Learner
+	mgr        *vtep.Manager
+	// kern is a second netlink kernel handle for the API's reads, so that
+	// they never share a socket with the reconciler.
+	kern *fib.NetlinkKernel
+	// extra and withdrawExtra are type-3 routes that calls (runtime VNI
+	// changes) announce or withdraw with the batch.
+	extra, withdrawExtra []*evpn.Route
+	synced               atomic.Bool // End-of-RIB from every peer (or timeout)
+	// stopped is closed when the loop returns, releasing waiting calls.
+	stopped chan struct{}
+	calls   []*call // calls of the current batch
 }
 
 func (d *Daemon) vtepVNIs() []vtep.L2VNI {
@@ -67,6 +90,7 @@ func (d *Daemon) runLeaf(ctx context.Context) error {
 	defer h.Close()
 
 	restarting := d.previousRun(h)
+	d.restarted.Store(restarting)
 	// 1. The BGP speaker starts (listening, no neighbours yet) before the
 	// kernel is touched, so that a listener that cannot bind stops evpnd
 	// with nothing created.
@@ -78,10 +102,12 @@ func (d *Daemon) runLeaf(ctx context.Context) error {
 		return err
 	}
 	defer d.stopSpeaker(srv)
+	d.srv.Store(srv)
 
 	// 2. Devices: a config the kernel refuses stops evpnd here, before any
 	// BGP session exists, and vtep rolls back whatever it created.
-	if err := vtep.NewManager(h, vnetns.None(), d.log).Ensure(ctx, vnis); err != nil {
+	mgr := vtep.NewManager(h, vnetns.None(), d.log)
+	if err := mgr.Ensure(ctx, vnis); err != nil {
 		return fmt.Errorf("set up VXLAN devices: %w", err)
 	}
 
@@ -93,6 +119,8 @@ func (d *Daemon) runLeaf(ctx context.Context) error {
 		advertised: map[evpn.MACKey]*evpn.Route{},
 		retries:    map[evpn.MACKey]int{},
 		desired:    fib.NewDesired(),
+		mgr:        mgr,
+		stopped:    make(chan struct{}),
 	}
 	for _, v := range d.cfg.L2VNIs {
 		l.vnis[v.VNI] = v
@@ -113,12 +141,33 @@ func (d *Daemon) runLeaf(ctx context.Context) error {
 		return err
 	}
 	defer kern.Close()
-	l.rec = fib.NewReconciler(l.desired, kern, d.log, fib.Config{ResyncInterval: 5 * time.Minute})
+	l.rec = fib.NewReconciler(l.desired, kern, d.log, fib.Config{
+		ResyncInterval: 5 * time.Minute,
+		OnApply:        d.onApply,
+		OnPass: func(e fib.PassEvent) {
+			d.metrics.ReconcilePass(e.Duration, e.Ops, e.Errors)
+		},
+	})
 
 	// 3. Local MACs already in the bridges (after a restart: all of them)
 	// are in the table and announced before any peer comes up, so the first
 	// UPDATEs and End-of-RIB a peer gets from us are complete.
 	learner := vtep.NewLearner(vnetns.None(), vnis, d.log)
+	l.learner = learner
+	// Changes someone else makes to the VXLAN devices' FDB are drift: the
+	// reconciler repairs them after a short delay (see driftRepairDelay).
+	drift := &driftQueue{deliver: l.rec.KernelChanged}
+	learner.OnForeignVXLAN(func(c vtep.VXLANChange) {
+		if c.Lost {
+			l.rec.Resync()
+			return
+		}
+		drift.add(fib.KernelEvent{VNI: c.VNI, MAC: c.MAC, VTEP: c.VTEP, Bridge: c.Bridge, Deleted: c.Deleted})
+	})
+	if l.kern, err = fib.NewNetlinkKernel(vnetns.None()); err != nil {
+		return err
+	}
+	defer l.kern.Close()
 	local, err := learner.Dump(ctx)
 	if err != nil {
 		return fmt.Errorf("read local MACs: %w", err)
@@ -145,8 +194,11 @@ func (d *Daemon) runLeaf(ctx context.Context) error {
 	l.sync = newSyncState(d.cfg.GracefulRestart.EORTimeout, now)
 	l.hold = newResyncHold(d.resyncWindow())
 
+	d.leaf.Store(l)
+	defer d.leaf.Store(nil)
 	g, gctx := errgroup.WithContext(ctx)
 	g.Go(func() error { return l.rec.Run(gctx) })
+	g.Go(func() error { return drift.run(gctx) })
 	g.Go(func() error {
 		return learner.Run(gctx, func(ev vtep.MACEvent) { l.q.push(event{local: &ev}) })
 	})
@@ -166,9 +218,10 @@ func (d *Daemon) runLeaf(ctx context.Context) error {
 // withdraw: nil), so an announce and a withdrawal of one MAC in one batch
 // can never be sent in the wrong order.
 type effBuf struct {
-	extra []*evpn.Route // announced as they are (type-3 at start)
-	final map[evpn.MACKey]*evpn.Route
-	order []evpn.MACKey
+	extra  []*evpn.Route // announced as they are (type-3 at start)
+	wextra []*evpn.Route // withdrawn as they are (type-3 of a removed VNI)
+	final  map[evpn.MACKey]*evpn.Route
+	order  []evpn.MACKey
 }
 
 func (b *effBuf) set(k evpn.MACKey, r *evpn.Route) {
@@ -183,6 +236,7 @@ func (b *effBuf) set(k evpn.MACKey, r *evpn.Route) {
 
 // loop is the only goroutine that touches the selection table.
 func (l *leaf) loop(ctx context.Context) error {
+	defer close(l.stopped)
 	var buf []event
 	timer := time.NewTimer(l.sync.timeout)
 	defer timer.Stop()
@@ -239,7 +293,8 @@ func (l *leaf) loop(ctx context.Context) error {
 			evs[i] = event{}
 		}
 		buf = evs
-		b := l.apply(effects, &effBuf{})
+		b := l.apply(effects, &effBuf{extra: l.extra, wextra: l.withdrawExtra})
+		l.extra, l.withdrawExtra = nil, nil
 		for _, k := range l.learned {
 			l.desired.Invalidate(k.VNI, k.MAC)
 		}
@@ -247,6 +302,11 @@ func (l *leaf) loop(ctx context.Context) error {
 		if err := l.flush(ctx, b); err != nil {
 			return err
 		}
+		for _, c := range l.calls {
+			close(c.done)
+		}
+		clear(l.calls)
+		l.calls = l.calls[:0]
 		if !l.sync.done && l.sync.complete() {
 			l.d.log.Info("End-of-RIB received from every established peer; removing stale kernel entries")
 			l.markSynced()
@@ -256,10 +316,15 @@ func (l *leaf) loop(ctx context.Context) error {
 
 func (l *leaf) markSynced() {
 	l.sync.done = true
+	l.synced.Store(true)
 	l.rec.MarkSynced()
 }
 
 func (l *leaf) handle(ev *event, effects []evpn.Effect, now time.Time) []evpn.Effect {
+	if c := ev.call; c != nil {
+		l.calls = append(l.calls, c)
+		return append(effects, c.fn(now)...)
+	}
 	if k := ev.retry; k != nil {
 		return append(effects, l.table.Readvertise(k.VNI, k.MAC, now)...)
 	}
@@ -269,9 +334,11 @@ func (l *leaf) handle(ev *event, effects []evpn.Effect, now time.Time) []evpn.Ef
 		}
 		if m.Removed {
 			l.d.log.Debug("local MAC removed", "vni", m.VNI, "mac", m.MAC, "port", m.Port)
+			l.d.trace.Record(m.VNI, m.MAC, api.TraceEvent{Time: now, Kind: api.TraceLocalRemoved, Local: true, Detail: portDetail(m.Port)})
 			return append(effects, l.table.LocalDel(m.VNI, m.MAC, now)...)
 		}
 		l.d.log.Debug("local MAC learned", "vni", m.VNI, "mac", m.MAC, "port", m.Port)
+		l.d.trace.Record(m.VNI, m.MAC, api.TraceEvent{Time: now, Kind: api.TraceLocalLearned, Local: true, Detail: portDetail(m.Port)})
 		// The bridge may just have moved one of fib's remote entries to the
 		// access port: fib must re-check it once this batch's effects are in.
 		l.learned = append(l.learned, evpn.MACKey{VNI: m.VNI, MAC: m.MAC})
@@ -280,6 +347,7 @@ func (l *leaf) handle(ev *event, effects []evpn.Effect, now time.Time) []evpn.Ef
 	b := ev.bgp
 	switch b.Type {
 	case speaker.EventRoute:
+		l.traceRoute(b, now)
 		if b.Withdraw {
 			if l.hold.withdraw(b.Route.Key, b.Peer) {
 				return effects
@@ -291,6 +359,9 @@ func (l *leaf) handle(ev *event, effects []evpn.Effect, now time.Time) []evpn.Ef
 	case speaker.EventPeer:
 		l.d.log.Info("peer state", "peer", b.Peer, "state", b.State)
 		up := b.State == speaker.PeerStateEstablished
+		if was := l.sync.established[b.Peer]; was != up {
+			l.d.publishPeer(b.Peer, up, apiPeerState(b.State), now)
+		}
 		l.sync.peer(b.Peer, up)
 		if up {
 			l.hold.established(b.Peer, now)
@@ -311,7 +382,10 @@ func (l *leaf) handle(ev *event, effects []evpn.Effect, now time.Time) []evpn.Ef
 // collects the BGP announcements and withdrawals of the batch.
 func (l *leaf) apply(effects []evpn.Effect, b *effBuf) *effBuf {
 	log := l.d.log
-	for _, e := range effects {
+	now := time.Now()
+	for i := range effects {
+		e := &effects[i]
+		l.observe(e, now)
 		switch e.Kind {
 		case evpn.FIBSetMAC:
 			if err := l.desired.SetMAC(e.VNI, e.MAC, e.VTEP); err != nil {
@@ -356,6 +430,7 @@ func (l *leaf) flush(ctx context.Context, b *effBuf) error {
 		}
 	}
 	ann = append(ann, b.extra...)
+	wdr = append(wdr, b.wextra...)
 	if len(wdr) > 0 {
 		if err := l.srv.Withdraw(ctx, wdr); err != nil && ctx.Err() == nil {
 			l.d.log.Error("BGP withdraw failed", "routes", len(wdr), "err", err)

@@ -2,6 +2,7 @@ package daemon
 
 import (
 	"context"
+	"github.com/evpnd/evpnd/cmd/evpnd/trace"
 	"log/slog"
 	"net"
 	"net/netip"
@@ -121,7 +122,7 @@ func newTestLeaf(t *testing.T, srv *speaker.Server, routerID, vtepIP netip.Addr)
 	cfg := &configs.Config{RouterID: routerID, ASN: 65000, VTEPIP: vtepIP,
 		L2VNIs: []configs.L2VNI{{VNI: 100, VXLANDevice: "vxlan100", Bridge: "br100", AccessInterfaces: []string{"eth1"}}}}
 	cfg.ApplyDefaults()
-	d := &Daemon{cfg: cfg, log: testLog()}
+	d := &Daemon{cfg: cfg, log: testLog(), hub: newHub(), trace: trace.New(0, 0)}
 	l := &leaf{d: d, srv: srv, q: newQueue[event](), vnis: map[uint32]configs.L2VNI{},
 		advertised: map[evpn.MACKey]*evpn.Route{}, retries: map[evpn.MACKey]int{}, desired: fib.NewDesired(),
 		hold: newResyncHold(0)}

@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"os/exec"
+	"path/filepath"
 	"regexp"
 	"strconv"
 	"strings"
@@ -55,7 +56,7 @@ func TestRunConflict(t *testing.T) {
 
 			ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
 			defer cancel()
-			cmd := ns.Command(ctx, bin, "run", "--config", c.config)
+			cmd := ns.Command(ctx, bin, "run", "--config", c.config, "--api-socket", filepath.Join(t.TempDir(), "evpnd.sock"))
 			var out bytes.Buffer
 			cmd.Stdout, cmd.Stderr = &out, &out
 			start := time.Now()

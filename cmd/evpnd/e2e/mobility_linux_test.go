@@ -42,24 +42,7 @@ func TestHostMove(t *testing.T) {
 		return nil
 	})
 
-	// The move: one script, so that the host is gone from leaf1 and back
-	// on leaf2 within milliseconds. The old link ends with the other MAC.
-	// The script prints when the old link went down (date +%s.%N).
-	out := f.exec("hm", "sh", "-ec", "ip link set "+from.Iface+" down\n"+
-		"date +%s.%N\n"+
-		"ip addr flush dev "+from.Iface+"\n"+
-		"ip link set "+from.Iface+" address "+to.MAC+"\n"+
-		"ip link set "+to.Iface+" address "+hm.MAC+"\n"+
-		"ip addr add "+hm.IP.String()+"/24 dev "+to.Iface+"\n"+
-		"ip link set "+to.Iface+" up\n")
-	moved, err := parseUnixTime(out)
-	if err != nil {
-		t.Fatalf("move script: %v", err)
-	}
-	// hm speaks first, as a migrated VM does (a gratuitous packet); the
-	// pings to it would make it answer anyway.
-	f.waitPing("hm", f.m.host("h2").IP.String())
-	f.at["hm"] = to.At
+	moved := f.moveHM(from, to)
 
 	f.waitFDB(changeTimeout)
 	fdbDone := time.Since(moved)
@@ -103,4 +86,28 @@ func TestHostMove(t *testing.T) {
 			t.Errorf("after more traffic: %v", err)
 		}
 	}
+}
+
+// moveHM moves hm from one of its links to the other and returns when its
+// old link went down. The move is one script, so that the host is gone
+// from the old leaf and back on the new one within milliseconds; the old
+// link ends with the other MAC. hm then speaks first, as a migrated VM
+// does (a gratuitous packet). f.at is updated.
+func (f *fabric) moveHM(from, to hostLink) time.Time {
+	f.t.Helper()
+	hm := f.m.host("hm")
+	out := f.exec("hm", "sh", "-ec", "ip link set "+from.Iface+" down\n"+
+		"date +%s.%N\n"+
+		"ip addr flush dev "+from.Iface+"\n"+
+		"ip link set "+from.Iface+" address "+to.MAC+"\n"+
+		"ip link set "+to.Iface+" address "+hm.MAC+"\n"+
+		"ip addr add "+hm.IP.String()+"/24 dev "+to.Iface+"\n"+
+		"ip link set "+to.Iface+" up\n")
+	moved, err := parseUnixTime(out)
+	if err != nil {
+		f.t.Fatalf("move script: %v", err)
+	}
+	f.waitPing("hm", f.m.host("h2").IP.String())
+	f.at["hm"] = to.At
+	return moved
 }

@@ -12,6 +12,7 @@ import (
 	"net/netip"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"slices"
 	"strings"
 	"sync"
@@ -506,7 +507,7 @@ type oddLeaf struct {
 func startOddLeaf(t *testing.T, ns *netns.NS, bin string) *oddLeaf {
 	t.Helper()
 	// "ip netns exec" execs evpnd in place, so the PID is evpnd's.
-	cmd := ns.Command(context.Background(), bin, "run", "--config", oddConfig, "--log-format", "text")
+	cmd := ns.Command(context.Background(), bin, "run", "--config", oddConfig, "--log-format", "text", "--api-socket", filepath.Join(t.TempDir(), "evpnd.sock"))
 	l := &oddLeaf{log: &lockedBuffer{}, done: make(chan struct{})}
 	cmd.Stdout, cmd.Stderr = l.log, l.log
 	if err := cmd.Start(); err != nil {

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -44,7 +45,7 @@ func TestRunWait(t *testing.T) {
 		ns := netns.ForTest(t, "e2ewt")
 		ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
 		defer cancel()
-		out, err := ns.Command(ctx, bin, "run", "--config", cfg).CombinedOutput()
+		out, err := ns.Command(ctx, bin, "run", "--config", cfg, "--api-socket", filepath.Join(t.TempDir(), "evpnd.sock")).CombinedOutput()
 		if err == nil {
 			t.Fatalf("evpnd run succeeded without its access interface:\n%s", out)
 		}
@@ -61,7 +62,7 @@ func TestRunWait(t *testing.T) {
 		ns := netns.ForTest(t, "e2ewt")
 		ctx, cancel := context.WithCancel(t.Context())
 		defer cancel()
-		cmd := ns.Command(ctx, bin, "run", "--config", cfg, "--wait", "30s", "--log-format", "text")
+		cmd := ns.Command(ctx, bin, "run", "--config", cfg, "--wait", "30s", "--log-format", "text", "--api-socket", filepath.Join(t.TempDir(), "evpnd.sock"))
 		var out lockedBuffer
 		cmd.Stdout, cmd.Stderr = &out, &out
 		if err := cmd.Start(); err != nil {

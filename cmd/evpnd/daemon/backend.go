@@ -1,0 +1,587 @@
+package daemon
+
+import (
+	"bytes"
+	"cmp"
+	"context"
+	"errors"
+	"fmt"
+	"net/netip"
+	"slices"
+	"time"
+
+	vnetns "github.com/vishvananda/netns"
+
+	"github.com/evpnd/evpnd/cmd/evpnd/api"
+	"github.com/evpnd/evpnd/configs"
+	"github.com/evpnd/evpnd/fib"
+	"github.com/evpnd/evpnd/speaker"
+	"github.com/evpnd/evpnd/speaker/evpn"
+	"github.com/evpnd/evpnd/vtep"
+)
+
+// The Daemon is the API's Backend.
+var _ api.Backend = (*Daemon)(nil)
+
+// routePage is how many BGP paths are annotated by the loop at a time.
+const routePage = 1000
+
+func (d *Daemon) leafOrErr() (*leaf, error) {
+	if d.config().Role == configs.RoleRouteReflector {
+		return nil, api.ErrNotLeaf
+	}
+	l := d.leaf.Load()
+	if l == nil {
+		return nil, errStopped
+	}
+	return l, nil
+}
+
+// config returns the configuration in force (it changes with AddVNI and
+// DeleteVNI).
+func (d *Daemon) config() *configs.Config { return d.live.Load() }
+
+// Status implements api.Backend.
+func (d *Daemon) Status(ctx context.Context) (api.Status, error) {
+	c := d.config()
+	st := api.Status{
+		Version: d.opts.Version, Started: d.start, RouterID: c.RouterID, ASN: c.ASN,
+		Role: c.Role, L2VNIs: len(c.L2VNIs), Restarted: d.restarted.Load(),
+		PeersConfigured: len(c.Neighbors),
+	}
+	if c.Role == configs.RoleLeaf {
+		st.VTEP = c.VTEPIP
+	}
+	if srv := d.srv.Load(); srv != nil {
+		if peers, err := srv.Peers(ctx); err == nil {
+			st.PeersConfigured = len(peers)
+			for _, p := range peers {
+				if p.State == speaker.PeerStateEstablished {
+					st.PeersEstablished++
+				}
+			}
+		}
+	}
+	if l := d.leaf.Load(); l != nil {
+		fs := l.rec.Stats()
+		st.FIBPending, st.FIBErrors = fs.Pending, fs.Errors
+		st.BGPSynced = l.synced.Load()
+		st.KernelInSync = l.rec.Synced() && fs.Pending == 0 && fs.Stale == 0 && l.desired.Dirty() == 0
+	} else if c.Role == configs.RoleRouteReflector {
+		st.BGPSynced = true
+	}
+	return st, nil
+}
+
+// VNIs implements api.Backend.
+func (d *Daemon) VNIs(ctx context.Context) ([]api.VNI, error) {
+	l, err := d.leafOrErr()
+	if err != nil {
+		if errors.Is(err, api.ErrNotLeaf) {
+			return nil, nil
+		}
+		return nil, err
+	}
+	var out []api.VNI
+	err = l.read(ctx, func() { out = l.vniRows(0) })
+	if err != nil {
+		return nil, err
+	}
+	for i := range out {
+		out[i].DevicesPresent = devicesPresent(out[i].VXLAN, out[i].Bridge)
+	}
+	return out, nil
+}
+
+// vniRows builds the VNI rows (all, or only vni) from the loop's state.
+func (l *leaf) vniRows(only uint32) []api.VNI {
+	c := l.d.cfg
+	rows := map[uint32]*api.VNI{}
+	var out []api.VNI
+	for _, v := range c.L2VNIs {
+		if only != 0 && v.VNI != only {
+			continue
+		}
+		imp, auto := c.ImportRTs(v)
+		flood := l.table.FloodList(v.VNI)
+		slices.SortFunc(flood, netip.Addr.Compare)
+		out = append(out, api.VNI{
+			VNI: v.VNI, VXLAN: v.VXLANDevice, Bridge: v.Bridge, AccessPorts: slices.Clone(v.AccessInterfaces),
+			RD: c.L2VNIRD(v), ImportRTs: imp, ImportAuto: auto, ExportRTs: c.ExportRTs(v),
+			Flood: flood, UDPPort: v.UDPPort, MTU: v.MTU,
+		})
+	}
+	slices.SortFunc(out, func(a, b api.VNI) int { return cmp.Compare(a.VNI, b.VNI) })
+	for i := range out {
+		rows[out[i].VNI] = &out[i]
+	}
+	l.table.MACs(func(mi evpn.MACInfo) bool {
+		r := rows[mi.VNI]
+		if r == nil {
+			return true
+		}
+		switch {
+		case mi.Local:
+			r.LocalMACs++
+		case mi.VTEP.IsValid():
+			r.RemoteMACs++
+		}
+		if mi.Duplicate {
+			r.DuplicateMACs++
+		}
+		return true
+	})
+	return out
+}
+
+func devicesPresent(names ...string) bool {
+	for _, n := range names {
+		if !linkExists(n) {
+			return false
+		}
+	}
+	return true
+}
+
+// MACs implements api.Backend. The rows are copied out of the loop in one
+// call, then the kernel is read (without holding the loop) to fill in
+// InKernel, and the rows are streamed in order.
+func (d *Daemon) MACs(ctx context.Context, f api.MACFilter, fn func(api.MAC) error) error {
+	l, err := d.leafOrErr()
+	if err != nil {
+		if errors.Is(err, api.ErrNotLeaf) {
+			return nil
+		}
+		return err
+	}
+	var rows []api.MAC
+	var devs []fib.VNIDevices
+	var vnis []vtep.L2VNI
+	local := d.config().VTEPIP
+	err = l.read(ctx, func() {
+		l.table.MACs(func(mi evpn.MACInfo) bool {
+			if !macMatches(mi, f) {
+				return true
+			}
+			r := api.MAC{VNI: mi.VNI, MAC: mi.MAC, Local: mi.Local, VTEP: mi.VTEP, Seq: mi.Seq,
+				Sticky: mi.Sticky, Duplicate: mi.Duplicate, Others: mi.Others}
+			if mi.Local {
+				r.VTEP = local
+			}
+			rows = append(rows, r)
+			return true
+		})
+		for _, v := range l.desired.VNIs() {
+			if f.VNI == 0 || v.VNI == f.VNI {
+				devs = append(devs, v)
+			}
+		}
+		for _, v := range l.d.vtepVNIs() {
+			if f.VNI == 0 || v.VNI == f.VNI {
+				vnis = append(vnis, v)
+			}
+		}
+	})
+	if err != nil {
+		return err
+	}
+	slices.SortFunc(rows, func(a, b api.MAC) int {
+		if c := cmp.Compare(a.VNI, b.VNI); c != 0 {
+			return c
+		}
+		return bytes.Compare(a.MAC[:], b.MAC[:])
+	})
+	// What the kernel holds: remote entries on the VXLAN devices, local
+	// MACs in the bridges. A failed read leaves InKernel false, with a log.
+	remote := map[evpn.MACKey]netip.Addr{}
+	if f.Source != api.MACLocal {
+		if entries, err := l.kern.Dump(ctx, devs); err != nil {
+			d.log.Warn("read kernel FDB for the MAC list", "err", err)
+		} else {
+			for _, e := range entries {
+				if e.Self && !e.MAC.IsZero() {
+					remote[evpn.MACKey{VNI: e.VNI, MAC: e.MAC}] = e.VTEP
+				}
+			}
+		}
+	}
+	var locals map[vtep.MACKey]vtep.LocalMAC
+	if f.Source != api.MACRemote && len(vnis) > 0 {
+		locals, err = vtep.NewLearner(vnetns.None(), vnis, nil).Dump(ctx)
+		if err != nil {
+			d.log.Warn("read bridge FDB for the MAC list", "err", err)
+		}
+	}
+	for i := range rows {
+		r := &rows[i]
+		if r.Local {
+			if m, ok := locals[vtep.MACKey{VNI: r.VNI, MAC: r.MAC}]; ok {
+				r.InKernel, r.Port = true, m.Port
+			}
+		} else {
+			r.InKernel = remote[evpn.MACKey{VNI: r.VNI, MAC: r.MAC}] == r.VTEP
+		}
+		if err := fn(*r); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func macMatches(mi evpn.MACInfo, f api.MACFilter) bool {
+	if f.VNI != 0 && mi.VNI != f.VNI {
+		return false
+	}
+	if f.MAC != nil && mi.MAC != *f.MAC {
+		return false
+	}
+	if f.DuplicatesOnly && !mi.Duplicate {
+		return false
+	}
+	switch f.Source {
+	case api.MACLocal:
+		return mi.Local
+	case api.MACRemote:
+		return !mi.Local && mi.VTEP.IsValid()
+	}
+	return mi.Local || mi.VTEP.IsValid() || mi.Duplicate
+}
+
+// ClearDuplicate implements api.Backend.
+func (d *Daemon) ClearDuplicate(ctx context.Context, vni uint32, mac *evpn.MAC) (int, error) {
+	l, err := d.leafOrErr()
+	if err != nil {
+		return 0, err
+	}
+	if !d.hasVNI(vni) {
+		return 0, fmt.Errorf("vni %d is not configured: %w", vni, api.ErrNotFound)
+	}
+	n := 0
+	err = l.do(ctx, func(now time.Time) []evpn.Effect {
+		var eff []evpn.Effect
+		for _, mi := range l.table.Duplicates() {
+			if mi.VNI != vni || (mac != nil && mi.MAC != *mac) {
+				continue
+			}
+			n++
+			l.d.log.Info("duplicate flag cleared by the API", "vni", vni, "mac", mi.MAC)
+			eff = append(eff, l.table.ClearDuplicate(vni, mi.MAC, now)...)
+		}
+		return eff
+	})
+	return n, err
+}
+
+func (d *Daemon) hasVNI(vni uint32) bool {
+	return slices.ContainsFunc(d.config().L2VNIs, func(v configs.L2VNI) bool { return v.VNI == vni })
+}
+
+// Routes implements api.Backend: GoBGP's table, filtered, sorted by RD
+// then NLRI (so that a reader sees each RD once), and annotated by the
+// loop, a page at a time, with the VNI each path imports into and whether
+// evpnd uses it. Sorting needs the matching paths in memory at once
+// (about 1 KB each); they are still sent in pages.
+func (d *Daemon) Routes(ctx context.Context, f api.RouteFilter, fn func(api.RoutePath) error) error {
+	srv := d.srv.Load()
+	if srv == nil {
+		return errStopped
+	}
+	var all []api.RoutePath
+	err := srv.Paths(ctx, func(p speaker.Path) error {
+		rp := api.RoutePath{
+			Route: p.Route, Peer: p.Peer, Local: p.Local, Best: p.Best, Stale: p.Stale, Age: p.Age,
+			ExtCommunities: p.ExtCommunities, ASPath: p.ASPath, LocalPref: p.LocalPref, Origin: p.Origin,
+			ClusterList: p.ClusterList,
+		}
+		if pathMatches(rp, f, false) {
+			all = append(all, rp)
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	slices.SortStableFunc(all, comparePaths)
+	l := d.leaf.Load()
+	for start := 0; start < len(all); start += routePage {
+		page := all[start:min(start+routePage, len(all))]
+		if l != nil {
+			if err := l.read(ctx, func() {
+				for i := range page {
+					l.annotate(&page[i])
+				}
+			}); err != nil {
+				return err
+			}
+		}
+		for _, p := range page {
+			if !pathMatches(p, f, true) {
+				continue
+			}
+			if err := fn(p); err != nil {
+				return err
+			}
+		}
+		clear(page) // let the sent paths go
+	}
+	return nil
+}
+
+// comparePaths orders paths by RD, route type, then the NLRI's fields;
+// the paths of one NLRI keep BGP's order (best first).
+func comparePaths(a, b api.RoutePath) int {
+	x, y := a.Route, b.Route
+	if c := cmp.Compare(x.RD.Type, y.RD.Type); c != 0 {
+		return c
+	}
+	if c := cmp.Compare(x.RD.Admin, y.RD.Admin); c != 0 {
+		return c
+	}
+	if c := cmp.Compare(x.RD.Number, y.RD.Number); c != 0 {
+		return c
+	}
+	if c := cmp.Compare(x.Type, y.Type); c != 0 {
+		return c
+	}
+	if c := cmp.Compare(x.EthTag, y.EthTag); c != 0 {
+		return c
+	}
+	if c := bytes.Compare(x.MAC[:], y.MAC[:]); c != 0 {
+		return c
+	}
+	if c := x.IP.Compare(y.IP); c != 0 {
+		return c
+	}
+	if c := x.Prefix.Addr().Compare(y.Prefix.Addr()); c != 0 {
+		return c
+	}
+	return cmp.Compare(x.Prefix.Bits(), y.Prefix.Bits())
+}
+
+func pathMatches(p api.RoutePath, f api.RouteFilter, annotated bool) bool {
+	if f.Type != 0 && p.Route.Type != f.Type {
+		return false
+	}
+	if f.RD != nil && p.Route.RD != *f.RD {
+		return false
+	}
+	if annotated && f.VNI != 0 && p.VNI != f.VNI {
+		return false
+	}
+	return true
+}
+
+// annotate sets VNI and Selected of a path from the loop's state.
+func (l *leaf) annotate(p *api.RoutePath) {
+	r := p.Route
+	if p.Local {
+		p.VNI = r.L2VNI()
+		switch r.Type {
+		case evpn.RouteTypeMACIP:
+			mi, ok := l.table.Lookup(p.VNI, r.MAC)
+			p.Selected = ok && mi.Local
+		case evpn.RouteTypeIMET:
+			_, p.Selected = l.vnis[p.VNI]
+		}
+		return
+	}
+	vni, ok := l.table.ImportVNI(r)
+	if !ok {
+		return
+	}
+	p.VNI = vni
+	switch r.Type {
+	case evpn.RouteTypeMACIP:
+		mi, ok := l.table.Lookup(vni, r.MAC)
+		p.Selected = ok && !mi.Local && mi.VTEP == r.VTEP()
+	case evpn.RouteTypeIMET:
+		p.Selected = l.table.HasFlood(vni, r.VTEP())
+	}
+}
+
+// Peers implements api.Backend.
+func (d *Daemon) Peers(ctx context.Context) ([]api.Peer, error) {
+	srv := d.srv.Load()
+	if srv == nil {
+		return nil, errStopped
+	}
+	ps, err := srv.Peers(ctx)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]api.Peer, 0, len(ps))
+	for _, p := range ps {
+		out = append(out, api.Peer{
+			Address: p.Address, ASN: p.ASN, Description: p.Description, RouterID: p.RouterID,
+			State: apiPeerState(p.State), Uptime: p.Uptime, Received: p.Received, Accepted: p.Accepted,
+			EORReceived: p.EORReceived, GracefulRestart: p.GracefulRestart, PeerRestarting: p.PeerRestarting,
+			LastError: p.LastError, Dynamic: p.Dynamic, RRClient: p.RRClient,
+		})
+	}
+	slices.SortFunc(out, func(a, b api.Peer) int { return a.Address.Compare(b.Address) })
+	return out, nil
+}
+
+func apiPeerState(s speaker.PeerState) api.PeerState {
+	switch s {
+	case speaker.PeerStateIdle:
+		return api.PeerIdle
+	case speaker.PeerStateConnect:
+		return api.PeerConnect
+	case speaker.PeerStateActive:
+		return api.PeerActive
+	case speaker.PeerStateOpenSent:
+		return api.PeerOpenSent
+	case speaker.PeerStateOpenConfirm:
+		return api.PeerOpenConfirm
+	case speaker.PeerStateEstablished:
+		return api.PeerEstablished
+	}
+	return api.PeerUnknown
+}
+
+// Watch implements api.Backend.
+func (d *Daemon) Watch(ctx context.Context, initial bool, fn func(api.Change) error) error {
+	l := d.leaf.Load()
+	if l == nil {
+		if d.config().Role != configs.RoleRouteReflector {
+			return errStopped
+		}
+		// A route reflector reports peer changes only.
+		w := d.hub.subscribe()
+		defer d.hub.unsubscribe(w)
+		var init []api.Change
+		if initial {
+			init = d.peerChanges(ctx)
+		}
+		return w.serve(ctx, init, initial, fn)
+	}
+	var w *watcher
+	var init []api.Change
+	// Subscribing in the loop makes the snapshot and the stream seamless:
+	// every change after the snapshot is in the watcher's buffer.
+	err := l.read(ctx, func() {
+		w = d.hub.subscribe()
+		if initial {
+			init = l.snapshotChanges()
+		}
+	})
+	if err != nil {
+		if w != nil {
+			d.hub.unsubscribe(w)
+		}
+		return err
+	}
+	defer d.hub.unsubscribe(w)
+	return w.serve(ctx, init, initial, fn)
+}
+
+func (d *Daemon) peerChanges(ctx context.Context) []api.Change {
+	var out []api.Change
+	peers, err := d.Peers(ctx)
+	if err != nil {
+		return nil
+	}
+	now := time.Now()
+	for _, p := range peers {
+		k := api.ChangeDown
+		if p.State == api.PeerEstablished {
+			k = api.ChangeUp
+		}
+		out = append(out, api.Change{Time: now, Kind: k, Initial: true, Peer: &api.PeerChange{Address: p.Address, State: p.State}})
+	}
+	return out
+}
+
+// snapshotChanges is the current state as Added/Up changes, in the loop.
+func (l *leaf) snapshotChanges() []api.Change {
+	now := time.Now()
+	var out []api.Change
+	peers := make([]netip.Addr, 0, len(l.sync.established))
+	for p := range l.sync.established {
+		peers = append(peers, p)
+	}
+	slices.SortFunc(peers, netip.Addr.Compare)
+	for _, p := range peers {
+		out = append(out, api.Change{Time: now, Kind: api.ChangeUp, Initial: true,
+			Peer: &api.PeerChange{Address: p, State: api.PeerEstablished}})
+	}
+	for _, v := range l.d.cfg.L2VNIs {
+		flood := l.table.FloodList(v.VNI)
+		slices.SortFunc(flood, netip.Addr.Compare)
+		for _, t := range flood {
+			out = append(out, api.Change{Time: now, Kind: api.ChangeAdded, Initial: true, VTEP: &api.VTEPChange{VNI: v.VNI, VTEP: t}})
+		}
+	}
+	var macs []api.Change
+	l.table.MACs(func(mi evpn.MACInfo) bool {
+		if !mi.Local && !mi.VTEP.IsValid() {
+			return true
+		}
+		macs = append(macs, api.Change{Time: now, Kind: api.ChangeAdded, Initial: true, MAC: &api.MACChange{MAC: l.macRow(mi)}})
+		return true
+	})
+	slices.SortFunc(macs, func(a, b api.Change) int {
+		if c := cmp.Compare(a.MAC.MAC.VNI, b.MAC.MAC.VNI); c != 0 {
+			return c
+		}
+		return bytes.Compare(a.MAC.MAC.MAC[:], b.MAC.MAC.MAC[:])
+	})
+	return append(out, macs...)
+}
+
+func (l *leaf) macRow(mi evpn.MACInfo) api.MAC {
+	r := api.MAC{VNI: mi.VNI, MAC: mi.MAC, Local: mi.Local, VTEP: mi.VTEP, Seq: mi.Seq, Sticky: mi.Sticky, Duplicate: mi.Duplicate}
+	if mi.Local {
+		r.VTEP = l.d.cfg.VTEPIP
+	}
+	return r
+}
+
+// Check implements api.Backend.
+func (d *Daemon) Check(ctx context.Context, vni uint32) (api.CheckReport, error) {
+	l, err := d.leafOrErr()
+	if err != nil {
+		return api.CheckReport{}, err
+	}
+	if vni != 0 && !d.hasVNI(vni) {
+		return api.CheckReport{}, fmt.Errorf("vni %d is not configured: %w", vni, api.ErrNotFound)
+	}
+	res, err := l.rec.Check(ctx, vni)
+	if err != nil {
+		return api.CheckReport{}, err
+	}
+	rep := api.CheckReport{CheckedMACs: res.CheckedMACs, CheckedFloods: res.CheckedFloods, InFlight: res.InFlight, Time: time.Now()}
+	for _, dr := range res.Drifts {
+		rep.Drifts = append(rep.Drifts, api.Drift{
+			Kind: apiDriftKind(dr.Kind), VNI: dr.VNI, Table: dr.Table, MAC: dr.MAC,
+			WantVTEP: dr.Want, KernelVTEP: dr.Have, Device: dr.Device, Detail: dr.Detail,
+		})
+	}
+	return rep, nil
+}
+
+func apiDriftKind(k fib.DriftKind) api.DriftKind {
+	switch k {
+	case fib.DriftMissing:
+		return api.DriftMissing
+	case fib.DriftExtra:
+		return api.DriftExtra
+	}
+	return api.DriftWrong
+}
+
+// Trace implements api.Backend.
+func (d *Daemon) Trace(_ context.Context, vni uint32, mac evpn.MAC) ([]api.TraceKey, error) {
+	if d.trace == nil {
+		return nil, nil
+	}
+	if vni != 0 {
+		k, ok := d.trace.Get(vni, mac)
+		if !ok {
+			return nil, nil
+		}
+		return []api.TraceKey{k}, nil
+	}
+	return d.trace.Find(mac), nil
+}

@@ -1,0 +1,144 @@
+package daemon
+
+import (
+	"fmt"
+	"net/netip"
+	"time"
+
+	"github.com/evpnd/evpnd/cmd/evpnd/api"
+	"github.com/evpnd/evpnd/fib"
+	"github.com/evpnd/evpnd/speaker"
+	"github.com/evpnd/evpnd/speaker/evpn"
+)
+
+// Bounds of the per-MAC history that evpnctl trace shows.
+const (
+	traceEventsPerKey = 32
+	traceKeys         = 16384
+)
+
+func (d *Daemon) publishPeer(p netip.Addr, up bool, st api.PeerState, now time.Time) {
+	if !d.hub.active() {
+		return
+	}
+	k := api.ChangeDown
+	if up {
+		k = api.ChangeUp
+	}
+	d.hub.publish(api.Change{Time: now, Kind: k, Peer: &api.PeerChange{Address: p, State: st}})
+}
+
+// observe turns one table effect into watch changes and trace events. It
+// runs in the loop, for every effect, so it must stay cheap.
+func (l *leaf) observe(e *evpn.Effect, now time.Time) {
+	d := l.d
+	watching := d.hub.active()
+	switch e.Kind {
+	case evpn.Selected:
+		ev := api.TraceEvent{Time: now, Kind: api.TraceSelected, Local: e.Local, VTEP: e.VTEP, Seq: e.Seq}
+		if !e.Local && !e.VTEP.IsValid() {
+			ev.Detail = "no location left: every route withdrawn"
+		}
+		d.trace.Record(e.VNI, e.MAC, ev)
+		if (e.PrevLocal || e.PrevVTEP.IsValid()) && (e.Local || e.VTEP.IsValid()) {
+			d.metrics.MACMove(e.VNI)
+		}
+		if !watching {
+			return
+		}
+		row := api.MAC{VNI: e.VNI, MAC: e.MAC, Local: e.Local, VTEP: e.VTEP, Seq: e.Seq, Sticky: e.Sticky}
+		if e.Local {
+			row.VTEP = d.cfg.VTEPIP
+		}
+		c := api.Change{Time: now, MAC: &api.MACChange{MAC: row, PreviousLocal: e.PrevLocal, PreviousVTEP: e.PrevVTEP}}
+		switch {
+		case !e.PrevLocal && !e.PrevVTEP.IsValid():
+			c.Kind = api.ChangeAdded
+		case !e.Local && !e.VTEP.IsValid():
+			c.Kind = api.ChangeRemoved
+			if e.PrevLocal {
+				row.VTEP = d.cfg.VTEPIP
+			} else {
+				row.VTEP = e.PrevVTEP
+			}
+			row.Local = e.PrevLocal
+			c.MAC.MAC = row
+		default:
+			c.Kind = api.ChangeMoved
+		}
+		d.hub.publish(c)
+	case evpn.FIBSetMAC:
+		// Recorded when the kernel write happens (fib's OnApply).
+	case evpn.FIBAddFlood, evpn.FIBDelFlood:
+		if watching {
+			k := api.ChangeAdded
+			if e.Kind == evpn.FIBDelFlood {
+				k = api.ChangeRemoved
+			}
+			d.hub.publish(api.Change{Time: now, Kind: k, VTEP: &api.VTEPChange{VNI: e.VNI, VTEP: e.VTEP}})
+		}
+	case evpn.Advertise:
+		d.trace.Record(e.VNI, e.MAC, api.TraceEvent{Time: now, Kind: api.TraceAdvertised, Local: true, VTEP: d.cfg.VTEPIP, Seq: e.Seq})
+	case evpn.WithdrawLocal:
+		d.trace.Record(e.VNI, e.MAC, api.TraceEvent{Time: now, Kind: api.TraceWithdrawn, Local: true, VTEP: d.cfg.VTEPIP})
+	case evpn.DuplicateDetected:
+		d.trace.Record(e.VNI, e.MAC, api.TraceEvent{Time: now, Kind: api.TraceDuplicate, Detail: dupDetail(e.Moves, d.cfg.MACMobility.DuplicateWindow)})
+		d.metrics.DuplicateDetected(e.VNI)
+		if watching {
+			d.hub.publish(api.Change{Time: now, Kind: api.ChangeDuplicate, MAC: &api.MACChange{MAC: api.MAC{VNI: e.VNI, MAC: e.MAC, Duplicate: true}}})
+		}
+	case evpn.Rejected:
+		if !e.MAC.IsZero() {
+			d.trace.Record(e.VNI, e.MAC, api.TraceEvent{Time: now, Kind: api.TraceRejected, VTEP: e.VTEP, Seq: e.Seq, Detail: e.Reason})
+		}
+	}
+}
+
+func dupDetail(moves int, window time.Duration) string {
+	return fmt.Sprintf("moved %d times within %s: flagged duplicate; local changes are no longer advertised", moves, window)
+}
+
+func portDetail(port string) string {
+	if port == "" {
+		return ""
+	}
+	return "port " + port
+}
+
+// traceRoute records a received or withdrawn type-2 route, before the
+// table sees it.
+func (l *leaf) traceRoute(b *speaker.Event, now time.Time) {
+	r := b.Route
+	if r == nil || r.Type != evpn.RouteTypeMACIP {
+		return
+	}
+	ev := api.TraceEvent{Time: now, Kind: api.TraceRouteReceived, Peer: b.Peer, VTEP: r.VTEP(), Seq: r.Seq, RD: r.RD, HasRD: true}
+	vni, ok := l.table.ImportVNI(r)
+	if b.Withdraw {
+		ev.Kind, ev.VTEP, ev.Seq = api.TraceRouteWithdrawn, netip.Addr{}, 0
+		vni, ok = l.table.RouteVNI(r.Key)
+	}
+	if b.Stale {
+		ev.Detail = "stale (peer restarting)"
+	}
+	if !ok {
+		vni = 0 // not imported: kept under VNI 0, shown by a trace without vni
+	}
+	l.d.trace.Record(vni, r.MAC, ev)
+}
+
+// onApply records fib's kernel writes of MAC entries in the trace. It runs
+// in the reconciler's goroutine.
+func (d *Daemon) onApply(e fib.ApplyEvent) {
+	if e.Key.IsFlood() {
+		return
+	}
+	ev := api.TraceEvent{Time: e.Time, Kind: api.TraceKernelWritten, VTEP: e.VTEP}
+	switch {
+	case e.Err != nil:
+		ev.Kind, ev.Detail = api.TraceKernelError, e.Err.Error()
+	case e.Delete:
+		ev.Kind = api.TraceKernelRemoved
+	}
+	d.trace.Record(e.Key.VNI, e.Key.MAC, ev)
+}

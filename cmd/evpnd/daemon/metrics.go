@@ -1,0 +1,44 @@
+package daemon
+
+import (
+	"context"
+	"slices"
+	"time"
+
+	"github.com/evpnd/evpnd/cmd/evpnd/metrics"
+	"github.com/evpnd/evpnd/speaker/evpn"
+)
+
+// metricsSnapshot is the metrics Source: read at scrape time, through the
+// loop for the table's counts (a bounded wait, so a stuck loop cannot hang
+// a scrape).
+func (d *Daemon) metricsSnapshot() metrics.Snapshot {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	var s metrics.Snapshot
+	if peers, err := d.Peers(ctx); err == nil {
+		s.Peers = peers
+	}
+	l := d.leaf.Load()
+	if l == nil {
+		return s
+	}
+	fs := l.rec.Stats()
+	s.FIB = metrics.FIBStats{Installed: fs.Installed, Pending: fs.Pending, Writes: fs.Writes,
+		Deletes: fs.Deletes, Errors: fs.Errors, Resyncs: fs.Resyncs}
+	s.KernelInSync = l.rec.Synced() && fs.Pending == 0 && fs.Stale == 0
+	_ = l.read(ctx, func() {
+		rows := l.vniRows(0)
+		s.VNIs = make([]metrics.VNICounts, 0, len(rows))
+		for _, r := range rows {
+			s.VNIs = append(s.VNIs, metrics.VNICounts{VNI: r.VNI, Local: r.LocalMACs, Remote: r.RemoteMACs,
+				Duplicates: r.DuplicateMACs, FloodVTEPs: len(r.Flood)})
+		}
+		s.RoutesByType = map[uint8]int{
+			uint8(evpn.RouteTypeMACIP): l.table.RouteCount(evpn.RouteTypeMACIP),
+			uint8(evpn.RouteTypeIMET):  l.table.RouteCount(evpn.RouteTypeIMET),
+		}
+	})
+	slices.SortFunc(s.VNIs, func(a, b metrics.VNICounts) int { return int(a.VNI) - int(b.VNI) })
+	return s
+}

@@ -1,0 +1,168 @@
+package daemon
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"strings"
+	"time"
+
+	"github.com/evpnd/evpnd/cmd/evpnd/api"
+	"github.com/evpnd/evpnd/configs"
+	"github.com/evpnd/evpnd/fib"
+	"github.com/evpnd/evpnd/speaker"
+	"github.com/evpnd/evpnd/speaker/evpn"
+	"github.com/evpnd/evpnd/vtep"
+)
+
+// AddVNI implements api.Backend. Order, so that a refusal changes nothing:
+// validate (as the config file would be), check the access interfaces
+// exist, create the devices (vtep rolls back what it created if that
+// fails), then start the VNI in the loop: import rules, fib devices, type-3
+// announce, learner; last, routes already in BGP's table for it are fed.
+func (d *Daemon) AddVNI(ctx context.Context, v configs.L2VNI) (api.VNI, error) {
+	d.vniMu.Lock()
+	defer d.vniMu.Unlock()
+	l, err := d.leafOrErr()
+	if err != nil {
+		return api.VNI{}, err
+	}
+	cur := d.config()
+	next, err := cur.WithL2VNI(v)
+	if err != nil {
+		return api.VNI{}, err
+	}
+	nv := next.L2VNIs[len(next.L2VNIs)-1]
+	var missing []string
+	for _, p := range nv.AccessInterfaces {
+		if !linkExists(p) {
+			missing = append(missing, p)
+		}
+	}
+	if len(missing) > 0 {
+		return api.VNI{}, &configs.ValidationError{Problems: []configs.Problem{{
+			Path:   fmt.Sprintf("l2vnis[%d].access-interfaces", len(next.L2VNIs)-1),
+			Value:  strings.Join(missing, ", "),
+			Reason: "no such interface on this node: create it first, or leave it out",
+		}}}
+	}
+	vv := vtepVNI(next, nv)
+	if err := l.mgr.Ensure(ctx, []vtep.L2VNI{vv}); err != nil {
+		return api.VNI{}, fmt.Errorf("create the devices of l2vni %d: %w", nv.VNI, err)
+	}
+	err = l.do(ctx, func(now time.Time) []evpn.Effect {
+		if err := l.desired.SetVNI(fib.VNIDevices{VNI: nv.VNI, VXLAN: nv.VXLANDevice, Bridge: nv.Bridge}); err != nil {
+			d.log.Error("add l2vni to fib", "vni", nv.VNI, "err", err)
+		}
+		l.vnis[nv.VNI] = nv
+		d.cfg = next
+		d.live.Store(next)
+		l.table.SetImportRules(d.importRules())
+		l.extra = append(l.extra, evpn.LocalIMETRoute(next.L2VNIRD(nv), nv.VNI, next.VTEPIP, next.ExportRTs(nv)))
+		l.learner.SetVNIs(d.vtepVNIs())
+		return nil
+	})
+	if err != nil {
+		// The loop stopped: evpnd is shutting down; the devices stay like
+		// every other VNI's.
+		return api.VNI{}, err
+	}
+	d.log.Info("l2vni added at run time (add it to the config file to keep it after a restart)",
+		"vni", nv.VNI, "vxlan", nv.VXLANDevice, "bridge", nv.Bridge, "access", nv.AccessInterfaces)
+	// Routes for this VNI that BGP already holds were rejected before:
+	// feed the best ones again.
+	if err := l.refeed(ctx, nv.VNI); err != nil {
+		d.log.Warn("re-read BGP routes for the new l2vni", "vni", nv.VNI, "err", err)
+	}
+	var row api.VNI
+	err = l.read(ctx, func() {
+		if rows := l.vniRows(nv.VNI); len(rows) == 1 {
+			row = rows[0]
+		}
+	})
+	row.DevicesPresent = devicesPresent(row.VXLAN, row.Bridge)
+	return row, err
+}
+
+// refeed feeds the table the best remote paths BGP holds for vni.
+func (l *leaf) refeed(ctx context.Context, vni uint32) error {
+	srv := l.srv
+	var routes []*evpn.Route
+	err := srv.Paths(ctx, func(p speaker.Path) error {
+		if p.Best && !p.Local && p.Route != nil {
+			routes = append(routes, p.Route)
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	return l.do(ctx, func(now time.Time) []evpn.Effect {
+		var eff []evpn.Effect
+		for _, r := range routes {
+			if v, ok := l.table.ImportVNI(r); ok && v == vni {
+				eff = append(eff, l.table.Update(r, now)...)
+			}
+		}
+		return eff
+	})
+}
+
+// DeleteVNI implements api.Backend: withdraw the VNI's routes, remove its
+// remote entries and stop learning on it, then delete the devices evpnd
+// created (deleting the VXLAN device also drops its FDB entries).
+func (d *Daemon) DeleteVNI(ctx context.Context, vni uint32) error {
+	d.vniMu.Lock()
+	defer d.vniMu.Unlock()
+	l, err := d.leafOrErr()
+	if err != nil {
+		return err
+	}
+	cur := d.config()
+	next, ok := cur.WithoutL2VNI(vni)
+	if !ok {
+		return fmt.Errorf("l2vni %d is not configured: %w", vni, api.ErrNotFound)
+	}
+	var old configs.L2VNI
+	for _, v := range cur.L2VNIs {
+		if v.VNI == vni {
+			old = v
+		}
+	}
+	err = l.do(ctx, func(now time.Time) []evpn.Effect {
+		eff := l.table.RemoveVNI(vni)
+		delete(l.vnis, vni)
+		d.cfg = next
+		d.live.Store(next)
+		l.table.SetImportRules(d.importRules())
+		l.withdrawExtra = append(l.withdrawExtra, evpn.LocalIMETRoute(cur.L2VNIRD(old), vni, cur.VTEPIP, cur.ExportRTs(old)))
+		l.learner.SetVNIs(d.vtepVNIs())
+		d.trace.RemoveVNI(vni)
+		d.metrics.RemoveVNI(vni)
+		return eff
+	})
+	if err != nil {
+		return err
+	}
+	// The fib deletions of the VNI's entries were queued by the batch;
+	// dropping the VNI from fib now makes the reconciler forget them (the
+	// device and its entries go away with it).
+	l.desired.RemoveVNI(vni)
+	if err := l.mgr.Remove(ctx, vtepVNI(cur, old)); err != nil {
+		return fmt.Errorf("l2vni %d stopped, but its devices were not all removed: %w", vni, err)
+	}
+	d.log.Info("l2vni removed at run time (remove it from the config file too)", "vni", vni)
+	return nil
+}
+
+func vtepVNI(c *configs.Config, v configs.L2VNI) vtep.L2VNI {
+	return vtep.L2VNI{
+		VNI: v.VNI, VXLAN: v.VXLANDevice, Bridge: v.Bridge, AccessPorts: v.AccessInterfaces,
+		Local: c.VTEPIP, UDPPort: v.UDPPort, MTU: v.MTU,
+	}
+}
+
+func linkExists(name string) bool {
+	_, err := net.InterfaceByName(name)
+	return err == nil
+}
