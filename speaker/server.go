@@ -516,7 +516,7 @@ func (s *Server) Peers(ctx context.Context) ([]PeerStatus, error) {
 		}
 		if st.State == PeerStateEstablished {
 			if up := p.GetTimers().GetState().GetUptime(); up != nil {
-				st.Uptime = now.Sub(up.AsTime()).Truncate(time.Second)
+				st.Uptime = now.Sub(up.AsTime())
 			}
 		}
 		st.PeerRestarting = p.GetGracefulRestart().GetPeerRestarting()

@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
+	"net/http"
 	"os"
 	"slices"
 	"strings"
@@ -245,6 +247,50 @@ func TestAPI(t *testing.T) {
 		if p.GetAddress() != "10.0.0.254" || p.GetState() != evpndv1.PeerState_PEER_STATE_ESTABLISHED ||
 			p.GetAccepted() == 0 || p.GetUptime().AsDuration() <= 0 || !p.GetEorReceived() {
 			t.Errorf("peer: %v", p)
+		}
+	})
+
+	t.Run("metrics", func(t *testing.T) {
+		// leaf3 serves metrics on its own loopback: scrape from inside
+		// its namespace.
+		// The socket is made inside the namespace (Do locks the thread);
+		// HTTP then runs over it from anywhere.
+		var conn net.Conn
+		err := f.lab.Node("leaf3").Do(func() (err error) {
+			conn, err = net.DialTimeout("tcp", "127.0.0.1:9273", 5*time.Second)
+			return err
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		hc := &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{
+			DialContext: func(context.Context, string, string) (net.Conn, error) { return conn, nil },
+		}}
+		resp, err := hc.Get("http://127.0.0.1:9273/metrics")
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, err := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if err != nil {
+			t.Fatal(err)
+		}
+		body := string(b)
+		for _, want := range []string{
+			`evpnd_bgp_peer_up{peer="10.0.0.254"} 1`,
+			`evpnd_macs{source="local",vni="100"} 1`,
+			`evpnd_macs{source="remote",vni="100"} 3`,
+			`evpnd_flood_vteps{vni="100"} 2`,
+			`evpnd_kernel_in_sync 1`,
+			`evpnd_fib_reconcile_duration_seconds_count`,
+			`evpnd_evpn_routes{type="2"}`,
+		} {
+			if !strings.Contains(body, want) {
+				t.Errorf("metrics lack %q", want)
+			}
+		}
+		if t.Failed() {
+			t.Logf("metrics:\n%s", body)
 		}
 	})
 

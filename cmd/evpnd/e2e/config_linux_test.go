@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"net"
 	"os/exec"
 	"path/filepath"
 	"regexp"
@@ -30,6 +31,7 @@ func TestRunConflict(t *testing.T) {
 		name, config string
 		setup        []string // ip commands in the namespace first
 		wantErr      []string // words the error must contain
+		busySocket   bool     // another process serves the API socket
 	}{
 		{
 			name:    "existing_vxlan_with_other_vni",
@@ -41,6 +43,17 @@ func TestRunConflict(t *testing.T) {
 			name:    "access_port_refused_by_kernel",
 			config:  "testdata/conflict/access-lo.yaml",
 			wantErr: []string{"lo"},
+		},
+		{
+			name:    "api_tcp_beyond_loopback_without_tls",
+			config:  "testdata/conflict/api-tcp.yaml",
+			wantErr: []string{"api.listen", "TLS"},
+		},
+		{
+			name:       "api_socket_in_use",
+			config:     "testdata/conflict/leaf.yaml",
+			busySocket: true,
+			wantErr:    []string{"another", "api.socket"},
 		},
 	}
 	for _, c := range cases {
@@ -56,7 +69,15 @@ func TestRunConflict(t *testing.T) {
 
 			ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
 			defer cancel()
-			cmd := ns.Command(ctx, bin, "run", "--config", c.config, "--api-socket", filepath.Join(t.TempDir(), "evpnd.sock"))
+			sock := filepath.Join(t.TempDir(), "evpnd.sock")
+			if c.busySocket {
+				ln, err := net.Listen("unix", sock)
+				if err != nil {
+					t.Fatal(err)
+				}
+				defer ln.Close()
+			}
+			cmd := ns.Command(ctx, bin, "run", "--config", c.config, "--api-socket", sock)
 			var out bytes.Buffer
 			cmd.Stdout, cmd.Stderr = &out, &out
 			start := time.Now()
