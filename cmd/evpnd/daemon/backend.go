@@ -301,7 +301,7 @@ func (d *Daemon) Routes(ctx context.Context, f api.RouteFilter, fn func(api.Rout
 	if err != nil {
 		return err
 	}
-	slices.SortStableFunc(all, comparePaths)
+	sortPaths(all)
 	l := d.leaf.Load()
 	for start := 0; start < len(all); start += routePage {
 		page := all[start:min(start+routePage, len(all))]
@@ -326,6 +326,10 @@ func (d *Daemon) Routes(ctx context.Context, f api.RouteFilter, fn func(api.Rout
 	}
 	return nil
 }
+
+// sortPaths sorts paths with comparePaths, keeping BGP's order (best
+// first) among the paths of one NLRI.
+func sortPaths(paths []api.RoutePath) { slices.SortStableFunc(paths, comparePaths) }
 
 // comparePaths orders paths by RD, route type, then the NLRI's fields;
 // the paths of one NLRI keep BGP's order (best first).

@@ -3,6 +3,7 @@ package daemon
 import (
 	"context"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/evpnd/evpnd/cmd/evpnd/api"
@@ -17,7 +18,7 @@ const watchBuffer = 16384
 type hub struct {
 	mu   sync.Mutex
 	subs map[*watcher]struct{}
-	n    int // len(subs), read without the lock by active
+	n    atomic.Int32 // len(subs), read without the lock by active
 }
 
 type watcher struct {
@@ -31,17 +32,13 @@ func newHub() *hub { return &hub{subs: map[*watcher]struct{}{}} }
 // active reports whether anyone watches; the loop skips building changes
 // otherwise. Only the loop goroutine calls subscribe (through a call), so a
 // stale read here can only miss changes made before the subscription.
-func (h *hub) active() bool {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	return h.n > 0
-}
+func (h *hub) active() bool { return h.n.Load() > 0 }
 
 func (h *hub) subscribe() *watcher {
 	w := &watcher{ch: make(chan api.Change, watchBuffer), overflow: make(chan struct{})}
 	h.mu.Lock()
 	h.subs[w] = struct{}{}
-	h.n = len(h.subs)
+	h.n.Store(int32(len(h.subs)))
 	h.mu.Unlock()
 	return w
 }
@@ -49,7 +46,7 @@ func (h *hub) subscribe() *watcher {
 func (h *hub) unsubscribe(w *watcher) {
 	h.mu.Lock()
 	delete(h.subs, w)
-	h.n = len(h.subs)
+	h.n.Store(int32(len(h.subs)))
 	h.mu.Unlock()
 }
 

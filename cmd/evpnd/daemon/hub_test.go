@@ -1,0 +1,147 @@
+package daemon
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/netip"
+	"testing"
+	"time"
+
+	"github.com/evpnd/evpnd/cmd/evpnd/api"
+	"github.com/evpnd/evpnd/fib"
+	"github.com/evpnd/evpnd/speaker/evpn"
+)
+
+func vtepChange(i int) api.Change {
+	return api.Change{Kind: api.ChangeAdded, VTEP: &api.VTEPChange{VNI: uint32(i)}}
+}
+
+func TestHubDeliversInOrderAfterInitial(t *testing.T) {
+	h := newHub()
+	if h.active() {
+		t.Fatal("active with no watcher")
+	}
+	w := h.subscribe()
+	if !h.active() {
+		t.Fatal("not active with a watcher")
+	}
+	for i := 1; i <= 3; i++ {
+		h.publish(vtepChange(i))
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	var got []api.Change
+	err := w.serve(ctx, []api.Change{vtepChange(100)}, true, func(c api.Change) error {
+		got = append(got, c)
+		if len(got) == 5 {
+			cancel()
+		}
+		return nil
+	})
+	if !errors.Is(err, context.Canceled) {
+		t.Fatalf("serve: %v", err)
+	}
+	want := []uint32{100, 0, 1, 2, 3} // initial, SYNCED, then the buffered changes
+	for i, c := range got {
+		v := uint32(0)
+		if c.VTEP != nil {
+			v = c.VTEP.VNI
+		} else if c.Kind != api.ChangeSynced {
+			t.Fatalf("change %d: %+v", i, c)
+		}
+		if v != want[i] {
+			t.Fatalf("order: got %+v, want VNIs %v", got, want)
+		}
+	}
+	h.unsubscribe(w)
+	if h.active() {
+		t.Fatal("active after unsubscribe")
+	}
+}
+
+func TestHubCutsOffSlowWatcher(t *testing.T) {
+	h := newHub()
+	w := h.subscribe()
+	fast := h.subscribe()
+	for i := 0; i < watchBuffer+10; i++ {
+		h.publish(vtepChange(i))
+	}
+	n := 0
+	err := w.serve(context.Background(), nil, false, func(api.Change) error { n++; return nil })
+	if !errors.Is(err, api.ErrSlowConsumer) {
+		t.Fatalf("want ErrSlowConsumer, got %v", err)
+	}
+	// Everything buffered before the gap was delivered first.
+	if n != watchBuffer {
+		t.Fatalf("delivered %d before the cut, want %d", n, watchBuffer)
+	}
+	h.unsubscribe(w)
+	// Another watcher's overflow is its own: after draining, a new change
+	// still reaches a watcher that keeps up.
+	h.unsubscribe(fast)
+	ok := h.subscribe()
+	h.publish(vtepChange(7))
+	select {
+	case c := <-ok.ch:
+		if c.VTEP.VNI != 7 {
+			t.Fatalf("got %+v", c)
+		}
+	default:
+		t.Fatal("change not delivered")
+	}
+}
+
+func TestDriftQueueDelays(t *testing.T) {
+	got := make(chan time.Time, 2)
+	q := &driftQueue{deliver: func(fib.KernelEvent) { got <- time.Now() }}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go q.run(ctx)
+	start := time.Now()
+	q.add(fib.KernelEvent{VNI: 100, MAC: evpn.MAC{2, 0, 0, 0, 0, 1}, VTEP: netip.MustParseAddr("10.0.0.1")})
+	select {
+	case at := <-got:
+		if d := at.Sub(start); d < driftRepairDelay {
+			t.Fatalf("delivered after %v, before the repair delay %v", d, driftRepairDelay)
+		}
+	case <-time.After(10 * driftRepairDelay):
+		t.Fatal("never delivered")
+	}
+}
+
+func TestComparePathsOrdersByRDThenNLRI(t *testing.T) {
+	rd := func(s string) evpn.RD {
+		r, err := evpn.ParseRD(s)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return r
+	}
+	mk := func(rdS string, typ evpn.RouteType, mac byte) api.RoutePath {
+		return api.RoutePath{Route: &evpn.Route{Key: evpn.Key{Type: typ, RD: rd(rdS), MAC: evpn.MAC{2, 0, 0, 0, 0, mac}}}}
+	}
+	paths := []api.RoutePath{
+		mk("10.0.0.2:100", evpn.RouteTypeMACIP, 1),
+		mk("10.0.0.1:100", evpn.RouteTypeIMET, 0),
+		mk("10.0.0.1:100", evpn.RouteTypeMACIP, 9),
+		mk("10.0.0.1:100", evpn.RouteTypeMACIP, 3),
+		mk("10.0.0.1:20", evpn.RouteTypeMACIP, 3),
+	}
+	sortPaths(paths)
+	var got []string
+	for _, p := range paths {
+		got = append(got, fmt.Sprintf("%s %s %d", p.Route.RD, p.Route.MAC, p.Route.Type))
+	}
+	want := []string{
+		"10.0.0.1:20 02:00:00:00:00:03 2",
+		"10.0.0.1:100 02:00:00:00:00:03 2",
+		"10.0.0.1:100 02:00:00:00:00:09 2",
+		"10.0.0.1:100 02:00:00:00:00:00 3",
+		"10.0.0.2:100 02:00:00:00:00:01 2",
+	}
+	for i := range want {
+		if got[i] != want[i] {
+			t.Fatalf("order:\n got %q\nwant %q", got, want)
+		}
+	}
+}
