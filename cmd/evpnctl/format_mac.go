@@ -114,8 +114,9 @@ func (t *macTable) finish() error {
 	io.WriteString(t.w, "\n")
 	if t.flagged {
 		io.WriteString(t.w, strings.Join([]string{
-			"dup: the MAC moved too often and is frozen where it was (RFC 7432 section 15);",
-			`     clear it with "evpnctl clear evpn dup-addr vni VNI mac MAC"`,
+			"dup: the MAC moved too often (RFC 7432 section 15): this leaf no longer advertises",
+			"     its local moves (with mac-mobility.freeze it also stays where it was); the flag",
+			`     clears after a quiet window, or now with "evpnctl clear evpn dup-addr vni VNI mac MAC"`,
 		}, "\n")+"\n")
 	}
 	return t.w.Flush()
