@@ -3,8 +3,13 @@ package interop
 import (
 	"fmt"
 	"net/netip"
+	"slices"
 	"testing"
 	"time"
+
+	"google.golang.org/protobuf/encoding/protojson"
+
+	evpndv1 "github.com/evpnd/evpnd/proto/evpnd/v1"
 )
 
 var (
@@ -28,6 +33,28 @@ func TestFRRLeaf(t *testing.T) {
 	f.waitFDB("frr1", "vxlan100", "h2 at leaf2", func(es []fdbEntry) bool { return remoteMAC(es, mac2, evpndVTEP) })
 	t.Logf("leaf2$ bridge fdb show dev vxlan100\n%s", f.exec("leaf2", "bridge", "fdb", "show", "dev", "vxlan100"))
 	t.Logf("frr1$ bridge fdb show dev vxlan100\n%s", f.exec("frr1", "bridge", "fdb", "show", "dev", "vxlan100"))
+
+	// evpnctl on the evpnd leaf shows FRR's route for h1 as received,
+	// imported into VNI 100 and used, and the kernel agrees with BGP.
+	var routes evpndv1.ListRoutesResponse
+	out := f.exec("leaf2", "evpnctl", "-o", "json", "show", "evpn", "route", "type", "2")
+	if err := protojson.Unmarshal([]byte(out), &routes); err != nil {
+		t.Fatalf("evpnctl -o json show evpn route: %v\n%s", err, out)
+	}
+	found := false
+	for _, r := range routes.GetRoutes() {
+		if r.GetMac() == mac1 && r.GetNextHop() == frrVTEP.String() && r.GetBest() {
+			found = true
+			if r.GetVni() != 100 || !r.GetSelected() || r.GetLocal() || !slices.Contains(r.GetExtendedCommunities(), "ET:8") {
+				t.Errorf("FRR's route for h1 as evpnd shows it: %v", r)
+			}
+		}
+	}
+	if !found {
+		t.Errorf("evpnctl shows no best route for h1 from FRR:\n%s", out)
+	}
+	t.Logf("leaf2$ evpnctl show evpn route\n%s", f.exec("leaf2", "evpnctl", "show", "evpn", "route"))
+	t.Logf("leaf2$ evpnctl check\n%s", f.exec("leaf2", "evpnctl", "check"))
 
 	// leaf2's routes as FRR got them through the evpnd reflector.
 	want := evpndRoutes(evpndVTEP.String(), "10.0.0.254", mac2)
