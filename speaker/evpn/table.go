@@ -621,6 +621,15 @@ func (t *Table) MACs(fn func(MACInfo) bool) {
 	}
 }
 
+// FloodLists returns every VNI's flood list in one pass over the table.
+func (t *Table) FloodLists() map[uint32][]netip.Addr {
+	out := map[uint32][]netip.Addr{}
+	for ref := range t.vteps {
+		out[ref.vni] = append(out[ref.vni], ref.vtep)
+	}
+	return out
+}
+
 // FloodList returns the remote VTEPs on a VNI's flood list.
 func (t *Table) FloodList(vni uint32) []netip.Addr {
 	var out []netip.Addr

@@ -54,6 +54,8 @@ var (
 	ErrNotFound     = errorString("not found")                                               // NOT_FOUND
 	ErrNotLeaf      = errorString("not available on a route reflector")                      // FAILED_PRECONDITION
 	ErrSlowConsumer = errorString("watch client too slow: events were dropped; watch again") // RESOURCE_EXHAUSTED
+	// ErrUnavailable: the daemon is starting or stopping; retry.
+	ErrUnavailable = errorString("evpnd is starting or stopping; try again") // UNAVAILABLE
 )
 
 type errorString string

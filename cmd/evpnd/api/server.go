@@ -122,6 +122,8 @@ func (s *Server) errorStatus(method, what string, err error, change bool) error 
 		return status.Error(codes.FailedPrecondition, msg)
 	case errors.Is(err, ErrSlowConsumer):
 		return status.Error(codes.ResourceExhausted, msg)
+	case errors.Is(err, ErrUnavailable):
+		return status.Error(codes.Unavailable, msg)
 	case errors.Is(err, context.Canceled):
 		return status.Error(codes.Canceled, msg)
 	case errors.Is(err, context.DeadlineExceeded):

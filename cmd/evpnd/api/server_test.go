@@ -487,3 +487,11 @@ func TestPeerStates(t *testing.T) {
 		}
 	}
 }
+
+func TestErrorStatusUnavailable(t *testing.T) {
+	s := NewServer(nil, nil)
+	err := s.errorStatus("GetVNI", "", fmt.Errorf("wrapped: %w", ErrUnavailable), false)
+	if status.Code(err) != codes.Unavailable {
+		t.Fatalf("got %v", err)
+	}
+}

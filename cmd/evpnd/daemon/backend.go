@@ -98,12 +98,13 @@ func (l *leaf) vniRows(only uint32) []api.VNI {
 	c := l.d.cfg
 	rows := map[uint32]*api.VNI{}
 	var out []api.VNI
+	floods := l.table.FloodLists()
 	for _, v := range c.L2VNIs {
 		if only != 0 && v.VNI != only {
 			continue
 		}
 		imp, auto := c.ImportRTs(v)
-		flood := l.table.FloodList(v.VNI)
+		flood := floods[v.VNI]
 		slices.SortFunc(flood, netip.Addr.Compare)
 		out = append(out, api.VNI{
 			VNI: v.VNI, VXLAN: v.VXLANDevice, Bridge: v.Bridge, AccessPorts: slices.Clone(v.AccessInterfaces),
@@ -184,6 +185,9 @@ func (d *Daemon) MACs(ctx context.Context, f api.MACFilter, fn func(api.MAC) err
 	})
 	if err != nil {
 		return err
+	}
+	if len(rows) == 0 {
+		return nil
 	}
 	slices.SortFunc(rows, func(a, b api.MAC) int {
 		if c := cmp.Compare(a.VNI, b.VNI); c != 0 {
@@ -394,6 +398,9 @@ func (l *leaf) annotate(p *api.RoutePath) {
 		return
 	}
 	p.VNI = vni
+	if !p.Best {
+		return // evpnd only ever sees BGP's best path of an NLRI
+	}
 	switch r.Type {
 	case evpn.RouteTypeMACIP:
 		mi, ok := l.table.Lookup(vni, r.MAC)
@@ -488,11 +495,9 @@ func (d *Daemon) peerChanges(ctx context.Context) []api.Change {
 	}
 	now := time.Now()
 	for _, p := range peers {
-		k := api.ChangeDown
-		if p.State == api.PeerEstablished {
-			k = api.ChangeUp
+		if p.State == api.PeerEstablished { // as a leaf's initial state: sessions up
+			out = append(out, api.Change{Time: now, Kind: api.ChangeUp, Initial: true, Peer: &api.PeerChange{Address: p.Address, State: p.State}})
 		}
-		out = append(out, api.Change{Time: now, Kind: k, Initial: true, Peer: &api.PeerChange{Address: p.Address, State: p.State}})
 	}
 	return out
 }
@@ -510,8 +515,9 @@ func (l *leaf) snapshotChanges() []api.Change {
 		out = append(out, api.Change{Time: now, Kind: api.ChangeUp, Initial: true,
 			Peer: &api.PeerChange{Address: p, State: api.PeerEstablished}})
 	}
+	floods := l.table.FloodLists()
 	for _, v := range l.d.cfg.L2VNIs {
-		flood := l.table.FloodList(v.VNI)
+		flood := floods[v.VNI]
 		slices.SortFunc(flood, netip.Addr.Compare)
 		for _, t := range flood {
 			out = append(out, api.Change{Time: now, Kind: api.ChangeAdded, Initial: true, VTEP: &api.VTEPChange{VNI: v.VNI, VTEP: t}})

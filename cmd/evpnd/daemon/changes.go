@@ -85,7 +85,11 @@ func (l *leaf) observe(e *evpn.Effect, now time.Time) {
 		d.trace.Record(e.VNI, e.MAC, api.TraceEvent{Time: now, Kind: api.TraceDuplicate, Detail: dupDetail(e.Moves, d.cfg.MACMobility.DuplicateWindow)})
 		d.metrics.DuplicateDetected(e.VNI)
 		if watching {
-			d.hub.publish(api.Change{Time: now, Kind: api.ChangeDuplicate, MAC: &api.MACChange{MAC: api.MAC{VNI: e.VNI, MAC: e.MAC, Duplicate: true}}})
+			row := api.MAC{VNI: e.VNI, MAC: e.MAC, Duplicate: true}
+			if mi, ok := l.table.Lookup(e.VNI, e.MAC); ok {
+				row = l.macRow(mi)
+			}
+			d.hub.publish(api.Change{Time: now, Kind: api.ChangeDuplicate, MAC: &api.MACChange{MAC: row}})
 		}
 	case evpn.Rejected:
 		if !e.MAC.IsZero() {
@@ -141,4 +145,18 @@ func (d *Daemon) onApply(e fib.ApplyEvent) {
 		ev.Kind = api.TraceKernelRemoved
 	}
 	d.trace.Record(e.Key.VNI, e.Key.MAC, ev)
+}
+
+// publishVNIRemoved tells watchers that every MAC of a VNI being deleted
+// is gone (the table drops them without Selected effects).
+func (l *leaf) publishVNIRemoved(vni uint32, now time.Time) {
+	if !l.d.hub.active() {
+		return
+	}
+	l.table.MACs(func(mi evpn.MACInfo) bool {
+		if mi.VNI == vni && (mi.Local || mi.VTEP.IsValid()) {
+			l.d.hub.publish(api.Change{Time: now, Kind: api.ChangeRemoved, MAC: &api.MACChange{MAC: l.macRow(mi)}})
+		}
+		return true
+	})
 }

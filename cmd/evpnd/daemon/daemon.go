@@ -191,11 +191,15 @@ func (d *Daemon) runReflector(ctx context.Context) error {
 	}
 	g, ctx := errgroup.WithContext(ctx)
 	g.Go(func() error {
+		up := map[netip.Addr]bool{} // watchers hear of transitions only
 		return srv.WatchPeers(ctx, func(ev speaker.Event) {
 			if ev.Type == speaker.EventPeer {
 				d.log.Info("peer state", "peer", ev.Peer, "state", ev.State)
-				up := ev.State == speaker.PeerStateEstablished
-				d.publishPeer(ev.Peer, up, apiPeerState(ev.State), time.Now())
+				now := ev.State == speaker.PeerStateEstablished
+				if now != up[ev.Peer] {
+					d.publishPeer(ev.Peer, now, apiPeerState(ev.State), time.Now())
+				}
+				up[ev.Peer] = now
 			}
 		})
 	})

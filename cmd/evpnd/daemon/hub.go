@@ -24,7 +24,7 @@ type hub struct {
 type watcher struct {
 	ch       chan api.Change
 	overflow chan struct{} // closed when a change was dropped
-	once     sync.Once
+	dropped  bool          // under hub.mu: nothing more is queued
 }
 
 func newHub() *hub { return &hub{subs: map[*watcher]struct{}{}} }
@@ -54,10 +54,16 @@ func (h *hub) publish(c api.Change) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	for w := range h.subs {
+		if w.dropped {
+			continue
+		}
 		select {
 		case w.ch <- c:
 		default:
-			w.once.Do(func() { close(w.overflow) })
+			// The client missed a change: stop queueing, so that it gets
+			// everything up to the gap and then the error.
+			w.dropped = true
+			close(w.overflow)
 		}
 	}
 }
@@ -78,6 +84,9 @@ func (w *watcher) serve(ctx context.Context, initial []api.Change, sendSynced bo
 	for {
 		// Drain what is buffered before reporting an overflow, so the
 		// client sees every change up to the gap.
+		if err := ctx.Err(); err != nil {
+			return err
+		}
 		select {
 		case c := <-w.ch:
 			if err := fn(c); err != nil {
@@ -99,9 +108,6 @@ func (w *watcher) serve(ctx context.Context, initial []api.Change, sendSynced bo
 	}
 }
 
-// errStopped is returned by calls made while the leaf loop is not running.
-var errStopped = errorString("evpnd is not running its leaf loop (starting or stopping); try again")
-
-type errorString string
-
-func (e errorString) Error() string { return string(e) }
+// errStopped is returned by calls made while the leaf loop is not running
+// (evpnd is starting, maybe waiting for interfaces, or stopping).
+var errStopped = api.ErrUnavailable

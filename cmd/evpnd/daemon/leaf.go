@@ -28,14 +28,6 @@ type event struct {
 	call  *call
 }
 
-// call runs fn in the loop (the only goroutine that touches the table) for
-// the API; done is closed once the batch holding it has been applied and
-// flushed, so a caller that changed state sees it announced.
-type call struct {
-	fn   func(now time.Time) []evpn.Effect
-	done chan struct{}
-}
-
 // maxRetries bounds how often in a row a refused local route is bid again.
 const maxRetries = 3
 
@@ -65,6 +57,9 @@ type leaf struct {
 	// changes) announce or withdraw with the batch.
 	extra, withdrawExtra []*evpn.Route
 	synced               atomic.Bool // End-of-RIB from every peer (or timeout)
+	// refeeding holds, per VNI being added, the routes BGP updated or
+	// withdrew since the VNI started importing (see AddVNI).
+	refeeding map[uint32]map[evpn.Key]struct{}
 	// stopped is closed when the loop returns, releasing waiting calls.
 	stopped chan struct{}
 	calls   []*call // calls of the current batch
@@ -121,6 +116,7 @@ func (d *Daemon) runLeaf(ctx context.Context) error {
 		desired:    fib.NewDesired(),
 		mgr:        mgr,
 		stopped:    make(chan struct{}),
+		refeeding:  map[uint32]map[evpn.Key]struct{}{},
 	}
 	for _, v := range d.cfg.L2VNIs {
 		l.vnis[v.VNI] = v
@@ -238,6 +234,7 @@ func (b *effBuf) set(k evpn.MACKey, r *evpn.Route) {
 func (l *leaf) loop(ctx context.Context) error {
 	defer close(l.stopped)
 	var buf []event
+	var effects []evpn.Effect
 	timer := time.NewTimer(l.sync.timeout)
 	defer timer.Stop()
 	// Duplicate flags are cleared once a MAC has stayed put for a whole
@@ -287,13 +284,21 @@ func (l *leaf) loop(ctx context.Context) error {
 		}
 		evs := l.q.drain(buf)
 		now := time.Now()
-		var effects []evpn.Effect
+		b := &effBuf{}
+		effects = effects[:0]
 		for i := range evs {
+			if evs[i].call != nil && len(effects) > 0 {
+				// A call (a Watch snapshot, say) must see the state with
+				// every earlier event of the batch observed.
+				l.apply(effects, b)
+				effects = effects[:0]
+			}
 			effects = l.handle(&evs[i], effects, now)
 			evs[i] = event{}
 		}
 		buf = evs
-		b := l.apply(effects, &effBuf{extra: l.extra, wextra: l.withdrawExtra})
+		l.apply(effects, b)
+		b.extra, b.wextra = l.extra, l.withdrawExtra
 		l.extra, l.withdrawExtra = nil, nil
 		for _, k := range l.learned {
 			l.desired.Invalidate(k.VNI, k.MAC)
@@ -322,8 +327,13 @@ func (l *leaf) markSynced() {
 
 func (l *leaf) handle(ev *event, effects []evpn.Effect, now time.Time) []evpn.Effect {
 	if c := ev.call; c != nil {
+		if !c.start() {
+			return effects // its caller gave up before it ran
+		}
 		l.calls = append(l.calls, c)
-		return append(effects, c.fn(now)...)
+		effects = append(effects, c.fn(now)...)
+		close(c.ran)
+		return effects
 	}
 	if k := ev.retry; k != nil {
 		return append(effects, l.table.Readvertise(k.VNI, k.MAC, now)...)
@@ -348,6 +358,9 @@ func (l *leaf) handle(ev *event, effects []evpn.Effect, now time.Time) []evpn.Ef
 	switch b.Type {
 	case speaker.EventRoute:
 		l.traceRoute(b, now)
+		for _, touched := range l.refeeding {
+			touched[b.Route.Key] = struct{}{}
+		}
 		if b.Withdraw {
 			if l.hold.withdraw(b.Route.Key, b.Peer) {
 				return effects

@@ -26,7 +26,7 @@ func (d *Daemon) metricsSnapshot() metrics.Snapshot {
 	fs := l.rec.Stats()
 	s.FIB = metrics.FIBStats{Installed: fs.Installed, Pending: fs.Pending, Writes: fs.Writes,
 		Deletes: fs.Deletes, Errors: fs.Errors, Resyncs: fs.Resyncs}
-	s.KernelInSync = l.rec.Synced() && fs.Pending == 0 && fs.Stale == 0
+	s.KernelInSync = l.rec.Synced() && fs.Pending == 0 && fs.Stale == 0 && l.desired.Dirty() == 0
 	_ = l.read(ctx, func() {
 		rows := l.vniRows(0)
 		s.VNIs = make([]metrics.VNICounts, 0, len(rows))

@@ -50,6 +50,9 @@ func (d *Daemon) AddVNI(ctx context.Context, v configs.L2VNI) (api.VNI, error) {
 	if err := l.mgr.Ensure(ctx, []vtep.L2VNI{vv}); err != nil {
 		return api.VNI{}, fmt.Errorf("create the devices of l2vni %d: %w", nv.VNI, err)
 	}
+	// From here on the change completes even if the client goes away: a
+	// half-added VNI would black-hole its traffic.
+	ctx = context.WithoutCancel(ctx)
 	err = l.do(ctx, func(now time.Time) []evpn.Effect {
 		if err := l.desired.SetVNI(fib.VNIDevices{VNI: nv.VNI, VXLAN: nv.VXLANDevice, Bridge: nv.Bridge}); err != nil {
 			d.log.Error("add l2vni to fib", "vni", nv.VNI, "err", err)
@@ -60,6 +63,9 @@ func (d *Daemon) AddVNI(ctx context.Context, v configs.L2VNI) (api.VNI, error) {
 		l.table.SetImportRules(d.importRules())
 		l.extra = append(l.extra, evpn.LocalIMETRoute(next.L2VNIRD(nv), nv.VNI, next.VTEPIP, next.ExportRTs(nv)))
 		l.learner.SetVNIs(d.vtepVNIs())
+		// BGP events from now on import into the VNI; the re-feed below
+		// must not replay an older copy of a route they touched.
+		l.refeeding[nv.VNI] = map[evpn.Key]struct{}{}
 		return nil
 	})
 	if err != nil {
@@ -71,8 +77,18 @@ func (d *Daemon) AddVNI(ctx context.Context, v configs.L2VNI) (api.VNI, error) {
 		"vni", nv.VNI, "vxlan", nv.VXLANDevice, "bridge", nv.Bridge, "access", nv.AccessInterfaces)
 	// Routes for this VNI that BGP already holds were rejected before:
 	// feed the best ones again.
-	if err := l.refeed(ctx, nv.VNI); err != nil {
-		d.log.Warn("re-read BGP routes for the new l2vni", "vni", nv.VNI, "err", err)
+	var ferr error
+	for attempt := 1; attempt <= 3; attempt++ {
+		if ferr = l.refeed(ctx, nv.VNI); ferr == nil {
+			break
+		}
+		d.log.Warn("re-read BGP routes for the new l2vni", "vni", nv.VNI, "attempt", attempt, "err", ferr)
+		time.Sleep(time.Duration(attempt) * 200 * time.Millisecond)
+	}
+	_ = l.do(ctx, func(time.Time) []evpn.Effect { delete(l.refeeding, nv.VNI); return nil })
+	if ferr != nil {
+		return api.VNI{}, fmt.Errorf("l2vni %d added, but the routes BGP already held for it could not be read (%v): "+
+			"remote MACs and VTEPs arrive only with their next update; delete and add the VNI again to retry", nv.VNI, ferr)
 	}
 	var row api.VNI
 	err = l.read(ctx, func() {
@@ -99,7 +115,11 @@ func (l *leaf) refeed(ctx context.Context, vni uint32) error {
 	}
 	return l.do(ctx, func(now time.Time) []evpn.Effect {
 		var eff []evpn.Effect
+		touched := l.refeeding[vni]
 		for _, r := range routes {
+			if _, newer := touched[r.Key]; newer {
+				continue // BGP sent a newer update or a withdrawal since
+			}
 			if v, ok := l.table.ImportVNI(r); ok && v == vni {
 				eff = append(eff, l.table.Update(r, now)...)
 			}
@@ -129,7 +149,9 @@ func (d *Daemon) DeleteVNI(ctx context.Context, vni uint32) error {
 			old = v
 		}
 	}
+	ctx = context.WithoutCancel(ctx) // once started, the removal completes
 	err = l.do(ctx, func(now time.Time) []evpn.Effect {
+		l.publishVNIRemoved(vni, now)
 		eff := l.table.RemoveVNI(vni)
 		delete(l.vnis, vni)
 		d.cfg = next
@@ -149,7 +171,8 @@ func (d *Daemon) DeleteVNI(ctx context.Context, vni uint32) error {
 	// device and its entries go away with it).
 	l.desired.RemoveVNI(vni)
 	if err := l.mgr.Remove(ctx, vtepVNI(cur, old)); err != nil {
-		return fmt.Errorf("l2vni %d stopped, but its devices were not all removed: %w", vni, err)
+		return fmt.Errorf("l2vni %d stopped, but its devices were not all removed (delete %s and %s by hand if evpnd created them): %w",
+			vni, old.VXLANDevice, old.Bridge, err)
 	}
 	d.log.Info("l2vni removed at run time (remove it from the config file too)", "vni", vni)
 	return nil

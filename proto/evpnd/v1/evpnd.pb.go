@@ -207,15 +207,16 @@ type ChangeKind int32
 const (
 	ChangeKind_CHANGE_KIND_UNSPECIFIED ChangeKind = 0
 	ChangeKind_CHANGE_KIND_ADDED       ChangeKind = 1
-	// A MAC changed location (local <-> remote or between VTEPs), or
-	// its sequence number or flags changed in place.
+	// A MAC changed location (local <-> remote or between VTEPs). A new
+	// sequence number at the same location is not reported.
 	ChangeKind_CHANGE_KIND_MOVED   ChangeKind = 2
 	ChangeKind_CHANGE_KIND_REMOVED ChangeKind = 3
 	ChangeKind_CHANGE_KIND_UP      ChangeKind = 4
 	ChangeKind_CHANGE_KIND_DOWN    ChangeKind = 5
 	// End of the initial state.
 	ChangeKind_CHANGE_KIND_SYNCED ChangeKind = 6
-	// A MAC was flagged (or cleared) as duplicate.
+	// A MAC was flagged duplicate (it carries the MAC's row). The flag
+	// clearing is not reported; list the MAC to see it.
 	ChangeKind_CHANGE_KIND_DUPLICATE ChangeKind = 7
 )
 
@@ -454,7 +455,8 @@ type GetStatusResponse struct {
 	// from every peer (or timed out), stale entries of an earlier run are
 	// gone, and no write is waiting for a retry.
 	KernelInSync bool `protobuf:"varint,8,opt,name=kernel_in_sync,json=kernelInSync,proto3" json:"kernel_in_sync,omitempty"`
-	// End-of-RIB received from every established peer since start.
+	// End-of-RIB received from every established peer since start, or
+	// graceful-restart.eor-timeout passed without it.
 	BgpSynced bool `protobuf:"varint,9,opt,name=bgp_synced,json=bgpSynced,proto3" json:"bgp_synced,omitempty"`
 	// Kernel writes waiting for a retry after an error.
 	FibPending       uint32 `protobuf:"varint,10,opt,name=fib_pending,json=fibPending,proto3" json:"fib_pending,omitempty"`
