@@ -93,6 +93,7 @@ type Reconciler struct {
 	markSynced atomic.Bool
 	synced     atomic.Bool
 	kick       chan struct{} // MarkSynced, Resync; buffer 1
+	queries    chan installedQuery
 	resyncReq  atomic.Bool
 	idle       atomic.Bool // Run waits for work (tests)
 
@@ -134,6 +135,7 @@ func NewReconciler(d *Desired, k Kernel, log *slog.Logger, cfg Config) *Reconcil
 		log:       log,
 		cfg:       cfg.withDefaults(),
 		kick:      make(chan struct{}, 1),
+		queries:   make(chan installedQuery),
 		installed: make(map[Key]Installed),
 		devs:      make(map[uint32]VNIDevices),
 		status:    make(map[Key]*Status),
@@ -261,6 +263,9 @@ func (r *Reconciler) Run(ctx context.Context) error {
 		case <-ctx.Done():
 		case <-r.d.wakeC():
 		case <-r.kick:
+		case q := <-r.queries:
+			q.fn(r.installed)
+			close(q.done)
 		case <-tick:
 			needResync = true
 		case <-retryTimer.C:
@@ -484,5 +489,33 @@ func sleepCtx(ctx context.Context, d time.Duration) bool {
 		return false
 	case <-t.C:
 		return true
+	}
+}
+
+type installedQuery struct {
+	fn   func(map[Key]Installed)
+	done chan struct{}
+}
+
+// Installed calls fn, in Run's goroutine, with the reconciler's record of
+// the entries it holds in the kernel: what it wrote and the kernel
+// acknowledged, corrected by kernel change reports and resyncs. It reads no
+// kernel state, so it is cheap at any size; fn must not keep the map. It
+// waits until Run is between two passes, and fails if Run is not running.
+func (r *Reconciler) Installed(ctx context.Context, fn func(map[Key]Installed)) error {
+	q := installedQuery{fn: fn, done: make(chan struct{})}
+	for {
+		if !r.running.Load() {
+			return errors.New("fib: reconciler is not running")
+		}
+		select {
+		case r.queries <- q:
+			<-q.done
+			return nil
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(100 * time.Millisecond):
+			// Run may have stopped meanwhile: check again.
+		}
 	}
 }

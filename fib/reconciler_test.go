@@ -219,3 +219,33 @@ func TestReconcilerRunTwice(t *testing.T) {
 		t.Error("second Run accepted")
 	}
 }
+
+func TestReconcilerInstalled(t *testing.T) {
+	k := newFakeKernel("vxlan100")
+	d := NewDesired()
+	must(t, d.SetVNI(vniDevs(100)))
+	r := NewReconciler(d, k, quietLogger(), fastRetry)
+	if err := r.Installed(t.Context(), func(map[Key]Installed) {}); err == nil {
+		t.Fatal("Installed without Run: want an error")
+	}
+	must(t, d.SetMAC(100, macN(1), ip("10.0.0.2")))
+	must(t, d.AddFlood(100, ip("10.0.0.2")))
+	runReconciler(t, r)
+	waitFor(t, "writes", func() bool { return settled(d, r) })
+	var got Installed
+	var n int
+	if err := r.Installed(t.Context(), func(m map[Key]Installed) { got, n = m[MACKey(100, macN(1))], len(m) }); err != nil {
+		t.Fatal(err)
+	}
+	if n != 2 || !got.Self || !got.Master || got.VTEP != ip("10.0.0.2") || got.Dev != "vxlan100" {
+		t.Fatalf("record of the kernel: %d entries, MAC %+v", n, got)
+	}
+	d.DeleteMAC(100, macN(1))
+	waitFor(t, "delete", func() bool { return settled(d, r) })
+	if err := r.Installed(t.Context(), func(m map[Key]Installed) { _, ok := m[MACKey(100, macN(1))]; n = len(m); got.Self = ok }); err != nil {
+		t.Fatal(err)
+	}
+	if n != 1 || got.Self {
+		t.Fatalf("after the delete: %d entries, MAC still recorded: %v", n, got.Self)
+	}
+}

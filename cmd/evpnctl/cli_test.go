@@ -93,6 +93,8 @@ func TestCLIRequests(t *testing.T) {
 			[]proto.Message{&evpndv1.ListMACsRequest{Vni: 100, Source: remote, DuplicatesOnly: true}}, "Displayed 2 MACs: 0 local, 2 remote, 2 duplicate"},
 		{[]string{"show", "evpn", "mac", "local", "vni", "all"},
 			[]proto.Message{&evpndv1.ListMACsRequest{Source: local}}, "Displayed 2 MACs: 2 local, 0 remote"},
+		{[]string{"show", "evpn", "mac", "verify", "local"},
+			[]proto.Message{&evpndv1.ListMACsRequest{Source: local, VerifyKernel: true}}, "Displayed 2 MACs: 2 local, 0 remote"},
 		{[]string{"show", "evpn", "mac", "dup", "rem"}, // unique prefixes, as vtysh takes them
 			[]proto.Message{&evpndv1.ListMACsRequest{Source: remote, DuplicatesOnly: true}}, "2 duplicate"},
 		{[]string{"show", "evpn", "route", "type", "2", "vni", "100", "rd", "10.0.0.2:2"},
@@ -152,7 +154,7 @@ func TestCLIUsageErrors(t *testing.T) {
 		args []string
 		want string
 	}{
-		{[]string{"show", "evpn", "mac", "vnii"}, `show evpn mac: "vnii" is not a keyword here (want vni, local, remote or duplicate)`},
+		{[]string{"show", "evpn", "mac", "vnii"}, `show evpn mac: "vnii" is not a keyword here (want vni, local, remote, duplicate or verify)`},
 		{[]string{"show", "evpn", "mac", "vni"}, `show evpn mac: "vni" needs a value: a VNI (1-16777215) or "all"`},
 		{[]string{"show", "evpn", "mac", "vni", "0"}, `show evpn mac: vni "0" is not a VNI (want 1-16777215 or all)`},
 		{[]string{"show", "evpn", "mac", "vni", "16777216"}, `"16777216" is not a VNI`},

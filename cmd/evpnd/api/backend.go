@@ -112,6 +112,9 @@ type MACFilter struct {
 	Source         MACSource
 	MAC            *evpn.MAC
 	DuplicatesOnly bool
+	// VerifyKernel reads the kernel's FDB for InKernel instead of using
+	// fib's record of it.
+	VerifyKernel bool
 }
 
 // MAC is one row of the MAC table.

@@ -350,7 +350,7 @@ func (s *Server) ListMACs(req *evpndv1.ListMACsRequest, stream grpc.ServerStream
 	if err := optVNI("vni", req.GetVni()); err != nil {
 		return err
 	}
-	f := MACFilter{VNI: req.GetVni(), DuplicatesOnly: req.GetDuplicatesOnly()}
+	f := MACFilter{VNI: req.GetVni(), DuplicatesOnly: req.GetDuplicatesOnly(), VerifyKernel: req.GetVerifyKernel()}
 	switch req.GetSource() {
 	case evpndv1.MACSource_MAC_SOURCE_UNSPECIFIED:
 		f.Source = MACAny

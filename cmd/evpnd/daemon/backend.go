@@ -144,9 +144,10 @@ func devicesPresent(names ...string) bool {
 	return true
 }
 
-// MACs implements api.Backend. The rows are copied out of the loop in one
-// call, then the kernel is read (without holding the loop) to fill in
-// InKernel, and the rows are streamed in order.
+// MACs implements api.Backend. The rows (with each local MAC's port) are
+// copied out of the loop in one call and sorted; InKernel then comes from
+// fib's record of the kernel, or, with VerifyKernel, from reading the
+// kernel's FDB (seconds at 100k entries); then the rows are streamed.
 func (d *Daemon) MACs(ctx context.Context, f api.MACFilter, fn func(api.MAC) error) error {
 	l, err := d.leafOrErr()
 	if err != nil {
@@ -160,18 +161,28 @@ func (d *Daemon) MACs(ctx context.Context, f api.MACFilter, fn func(api.MAC) err
 	var vnis []vtep.L2VNI
 	local := d.config().VTEPIP
 	err = l.read(ctx, func() {
-		l.table.MACs(func(mi evpn.MACInfo) bool {
+		add := func(mi evpn.MACInfo) {
 			if !macMatches(mi, f) {
-				return true
+				return
 			}
 			r := api.MAC{VNI: mi.VNI, MAC: mi.MAC, Local: mi.Local, VTEP: mi.VTEP, Seq: mi.Seq,
 				Sticky: mi.Sticky, Duplicate: mi.Duplicate, Others: mi.Others}
 			if mi.Local {
 				r.VTEP = local
+				r.Port = l.ports[evpn.MACKey{VNI: mi.VNI, MAC: mi.MAC}]
 			}
 			rows = append(rows, r)
-			return true
-		})
+		}
+		if f.VNI != 0 && f.MAC != nil {
+			if mi, ok := l.table.Lookup(f.VNI, *f.MAC); ok {
+				add(mi)
+			}
+		} else {
+			l.table.MACs(func(mi evpn.MACInfo) bool { add(mi); return true })
+		}
+		if !f.VerifyKernel {
+			return
+		}
 		for _, v := range l.desired.VNIs() {
 			if f.VNI == 0 || v.VNI == f.VNI {
 				devs = append(devs, v)
@@ -195,41 +206,83 @@ func (d *Daemon) MACs(ctx context.Context, f api.MACFilter, fn func(api.MAC) err
 		}
 		return bytes.Compare(a.MAC[:], b.MAC[:])
 	})
-	// What the kernel holds: remote entries on the VXLAN devices, local
-	// MACs in the bridges. A failed read leaves InKernel false, with a log.
-	remote := map[evpn.MACKey]netip.Addr{}
-	if f.Source != api.MACLocal {
+	if f.VerifyKernel {
+		d.verifyKernel(ctx, l, rows, devs, vnis, f.Source)
+	} else {
+		// A remote MAC is in the kernel when fib holds both its entries
+		// at its VTEP; a local one is in the table only while the bridge
+		// holds it (the learner follows the bridge's FDB events).
+		err := l.rec.Installed(ctx, func(inst map[fib.Key]fib.Installed) {
+			for i := range rows {
+				r := &rows[i]
+				if r.Local {
+					r.InKernel = true
+					continue
+				}
+				e, ok := inst[fib.MACKey(r.VNI, r.MAC)]
+				r.InKernel = ok && e.Self && e.Master && !e.Multi && e.VTEP == r.VTEP
+			}
+		})
+		if err != nil {
+			return err
+		}
+	}
+	for i := range rows {
+		if err := fn(rows[i]); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// verifyKernel fills InKernel (and local ports) from a fresh kernel read:
+// remote entries on the VXLAN devices, local MACs in the bridges. A failed
+// read leaves InKernel false, with a log.
+func (d *Daemon) verifyKernel(ctx context.Context, l *leaf, rows []api.MAC, devs []fib.VNIDevices, vnis []vtep.L2VNI, src api.MACSource) {
+	type entry struct {
+		vtep         netip.Addr
+		self, master bool
+	}
+	remote := map[evpn.MACKey]entry{}
+	if src != api.MACLocal {
 		if entries, err := l.kern.Dump(ctx, devs); err != nil {
 			d.log.Warn("read kernel FDB for the MAC list", "err", err)
 		} else {
 			for _, e := range entries {
-				if e.Self && !e.MAC.IsZero() {
-					remote[evpn.MACKey{VNI: e.VNI, MAC: e.MAC}] = e.VTEP
+				if e.MAC.IsZero() {
+					continue
 				}
+				k := evpn.MACKey{VNI: e.VNI, MAC: e.MAC}
+				x := remote[k]
+				if e.Self {
+					x.self, x.vtep = true, e.VTEP
+				} else if !e.Local {
+					x.master = true
+				}
+				remote[k] = x
 			}
 		}
 	}
 	var locals map[vtep.MACKey]vtep.LocalMAC
-	if f.Source != api.MACRemote && len(vnis) > 0 {
-		locals, err = vtep.NewLearner(vnetns.None(), vnis, nil).Dump(ctx)
-		if err != nil {
+	if src != api.MACRemote && len(vnis) > 0 {
+		var err error
+		if locals, err = vtep.NewLearner(vnetns.None(), vnis, nil).Dump(ctx); err != nil {
 			d.log.Warn("read bridge FDB for the MAC list", "err", err)
 		}
 	}
 	for i := range rows {
 		r := &rows[i]
 		if r.Local {
-			if m, ok := locals[vtep.MACKey{VNI: r.VNI, MAC: r.MAC}]; ok {
-				r.InKernel, r.Port = true, m.Port
+			m, ok := locals[vtep.MACKey{VNI: r.VNI, MAC: r.MAC}]
+			r.InKernel = ok
+			if ok {
+				r.Port = m.Port
 			}
-		} else {
-			r.InKernel = remote[evpn.MACKey{VNI: r.VNI, MAC: r.MAC}] == r.VTEP
+			continue
 		}
-		if err := fn(*r); err != nil {
-			return err
-		}
+		e := remote[evpn.MACKey{VNI: r.VNI, MAC: r.MAC}]
+		r.InKernel = e.self && e.master && e.vtep == r.VTEP
 	}
-	return nil
 }
 
 func macMatches(mi evpn.MACInfo, f api.MACFilter) bool {

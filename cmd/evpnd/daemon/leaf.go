@@ -60,6 +60,9 @@ type leaf struct {
 	// refeeding holds, per VNI being added, the routes BGP updated or
 	// withdrew since the VNI started importing (see AddVNI).
 	refeeding map[uint32]map[evpn.Key]struct{}
+	// ports holds the access port of each local MAC the bridge holds, as
+	// the learner reported it.
+	ports map[evpn.MACKey]string
 	// stopped is closed when the loop returns, releasing waiting calls.
 	stopped chan struct{}
 	calls   []*call // calls of the current batch
@@ -117,6 +120,7 @@ func (d *Daemon) runLeaf(ctx context.Context) error {
 		mgr:        mgr,
 		stopped:    make(chan struct{}),
 		refeeding:  map[uint32]map[evpn.Key]struct{}{},
+		ports:      map[evpn.MACKey]string{},
 	}
 	for _, v := range d.cfg.L2VNIs {
 		l.vnis[v.VNI] = v
@@ -176,6 +180,7 @@ func (d *Daemon) runLeaf(ctx context.Context) error {
 	}
 	var effects []evpn.Effect
 	for k, m := range local {
+		l.ports[evpn.MACKey{VNI: k.VNI, MAC: k.MAC}] = m.Port
 		effects = append(effects, l.table.LocalAdd(k.VNI, k.MAC, m.Static, now)...)
 	}
 	batch := l.apply(effects, &effBuf{extra: ann})
@@ -345,10 +350,14 @@ func (l *leaf) handle(ev *event, effects []evpn.Effect, now time.Time) []evpn.Ef
 		if m.Removed {
 			l.d.log.Debug("local MAC removed", "vni", m.VNI, "mac", m.MAC, "port", m.Port)
 			l.d.trace.Record(m.VNI, m.MAC, api.TraceEvent{Time: now, Kind: api.TraceLocalRemoved, Local: true, Detail: portDetail(m.Port)})
+			delete(l.ports, evpn.MACKey{VNI: m.VNI, MAC: m.MAC})
 			return append(effects, l.table.LocalDel(m.VNI, m.MAC, now)...)
 		}
 		l.d.log.Debug("local MAC learned", "vni", m.VNI, "mac", m.MAC, "port", m.Port)
 		l.d.trace.Record(m.VNI, m.MAC, api.TraceEvent{Time: now, Kind: api.TraceLocalLearned, Local: true, Detail: portDetail(m.Port)})
+		if l.ports != nil {
+			l.ports[evpn.MACKey{VNI: m.VNI, MAC: m.MAC}] = m.Port
+		}
 		// The bridge may just have moved one of fib's remote entries to the
 		// access port: fib must re-check it once this batch's effects are in.
 		l.learned = append(l.learned, evpn.MACKey{VNI: m.VNI, MAC: m.MAC})

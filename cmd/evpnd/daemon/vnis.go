@@ -153,6 +153,11 @@ func (d *Daemon) DeleteVNI(ctx context.Context, vni uint32) error {
 	err = l.do(ctx, func(now time.Time) []evpn.Effect {
 		l.publishVNIRemoved(vni, now)
 		eff := l.table.RemoveVNI(vni)
+		for k := range l.ports {
+			if k.VNI == vni {
+				delete(l.ports, k)
+			}
+		}
 		delete(l.vnis, vni)
 		d.cfg = next
 		d.live.Store(next)

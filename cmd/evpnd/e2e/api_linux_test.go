@@ -180,6 +180,19 @@ func TestAPI(t *testing.T) {
 		if d := mapDiff(got, want); d != "" {
 			t.Errorf("MAC table of leaf3 differs from the topology:%s", d)
 		}
+		// Reading the kernel gives the same answer as fib's record of it.
+		verified, err := listMACs(ctx, c, &evpndv1.ListMACsRequest{VerifyKernel: true})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(verified) != len(macs) {
+			t.Errorf("verify_kernel: %d rows, without: %d", len(verified), len(macs))
+		}
+		for i, m := range verified {
+			if !m.GetInKernel() || (i < len(macs) && m.GetPort() != macs[i].GetPort()) {
+				t.Errorf("verify_kernel row %v, without: %v", m, macs[i])
+			}
+		}
 		remote, err := listMACs(ctx, c, &evpndv1.ListMACsRequest{Vni: 200, Source: evpndv1.MACSource_MAC_SOURCE_REMOTE})
 		if err != nil {
 			t.Fatal(err)

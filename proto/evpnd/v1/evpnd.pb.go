@@ -1221,7 +1221,9 @@ type MAC struct {
 	Seq       uint32 `protobuf:"varint,5,opt,name=seq,proto3" json:"seq,omitempty"`
 	Sticky    bool   `protobuf:"varint,6,opt,name=sticky,proto3" json:"sticky,omitempty"`
 	Duplicate bool   `protobuf:"varint,7,opt,name=duplicate,proto3" json:"duplicate,omitempty"`
-	// Remote: the VXLAN FDB entry points at vtep. Local: the bridge holds it.
+	// Remote: the VXLAN FDB entry (and the bridge entry sending the MAC to
+	// the VXLAN port) point at vtep. Local: the bridge holds it. See
+	// ListMACsRequest.verify_kernel for where this comes from.
 	InKernel bool `protobuf:"varint,8,opt,name=in_kernel,json=inKernel,proto3" json:"in_kernel,omitempty"`
 	// Other VTEPs that advertise the MAC and were not selected.
 	OtherVteps []string `protobuf:"bytes,9,rep,name=other_vteps,json=otherVteps,proto3" json:"other_vteps,omitempty"`
@@ -1341,8 +1343,13 @@ type ListMACsRequest struct {
 	Mac string `protobuf:"bytes,3,opt,name=mac,proto3" json:"mac,omitempty"`
 	// Only duplicate MACs.
 	DuplicatesOnly bool `protobuf:"varint,4,opt,name=duplicates_only,json=duplicatesOnly,proto3" json:"duplicates_only,omitempty"`
-	unknownFields  protoimpl.UnknownFields
-	sizeCache      protoimpl.SizeCache
+	// Fill in_kernel by reading the kernel's FDB now. By default in_kernel
+	// is evpnd's own record of what the kernel acknowledged (kept current by
+	// netlink events), which costs nothing; a dump costs seconds at 100k
+	// entries. evpnctl check compares the two in full.
+	VerifyKernel  bool `protobuf:"varint,5,opt,name=verify_kernel,json=verifyKernel,proto3" json:"verify_kernel,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *ListMACsRequest) Reset() {
@@ -1399,6 +1406,13 @@ func (x *ListMACsRequest) GetMac() string {
 func (x *ListMACsRequest) GetDuplicatesOnly() bool {
 	if x != nil {
 		return x.DuplicatesOnly
+	}
+	return false
+}
+
+func (x *ListMACsRequest) GetVerifyKernel() bool {
+	if x != nil {
+		return x.VerifyKernel
 	}
 	return false
 }
@@ -3139,12 +3153,13 @@ const file_evpnd_v1_evpnd_proto_rawDesc = "" +
 	"\vother_vteps\x18\t \x03(\tR\n" +
 	"otherVteps\x12\x12\n" +
 	"\x04port\x18\n" +
-	" \x01(\tR\x04port\"\x8b\x01\n" +
+	" \x01(\tR\x04port\"\xb0\x01\n" +
 	"\x0fListMACsRequest\x12\x10\n" +
 	"\x03vni\x18\x01 \x01(\rR\x03vni\x12+\n" +
 	"\x06source\x18\x02 \x01(\x0e2\x13.evpnd.v1.MACSourceR\x06source\x12\x10\n" +
 	"\x03mac\x18\x03 \x01(\tR\x03mac\x12'\n" +
-	"\x0fduplicates_only\x18\x04 \x01(\bR\x0eduplicatesOnly\"5\n" +
+	"\x0fduplicates_only\x18\x04 \x01(\bR\x0eduplicatesOnly\x12#\n" +
+	"\rverify_kernel\x18\x05 \x01(\bR\fverifyKernel\"5\n" +
 	"\x10ListMACsResponse\x12!\n" +
 	"\x04macs\x18\x01 \x03(\v2\r.evpnd.v1.MACR\x04macs\";\n" +
 	"\x15ClearDuplicateRequest\x12\x10\n" +
