@@ -24,20 +24,20 @@ var (
 	benchNoFRR  = flag.Bool("evpnbench.nofrr", false, "skip the FRR reference")
 )
 
-func requireRoot(b *testing.B) {
+func requireRoot(tb testing.TB) {
 	if os.Geteuid() != 0 {
-		b.Skip("needs root to create network namespaces")
+		tb.Skip("needs root to create network namespaces")
 	}
 }
 
 // withFRR reports whether to run the FRR reference: installed and not
 // turned off.
-func withFRR(b *testing.B) bool {
+func withFRR(tb testing.TB) bool {
 	if *benchNoFRR {
 		return false
 	}
 	if _, err := exec.LookPath(frrBGPd); err != nil {
-		b.Log("FRR not installed: evpnd only")
+		tb.Log("FRR not installed: evpnd only")
 		return false
 	}
 	return true
@@ -113,5 +113,39 @@ func BenchmarkLatency(b *testing.B) {
 	}
 	if len(res) == 2 {
 		b.ReportMetric(percentile(res[0].remote(), 50).Seconds()/percentile(res[1].remote(), 50).Seconds(), "evpnd/frr-p50")
+	}
+}
+
+// BenchmarkList: the whole MAC table of a loaded leaf through evpnd's API,
+// evpnctl (table and JSON), the kernel's dump, and FRR's vtysh.
+func BenchmarkList(b *testing.B) {
+	requireRoot(b)
+	o := listOptions{
+		common:  commonFlags{frr: withFRR(b)},
+		Routes:  *benchRoutes,
+		VTEPs:   10,
+		Rounds:  b.N,
+		Repeat:  3,
+		Timeout: 5 * time.Minute,
+	}
+	b.ResetTimer()
+	res, err := list(context.Background(), o, os.Stderr)
+	b.StopTimer()
+	if len(res) > 0 {
+		b.Log(listReport(o, res, machine()))
+	}
+	if err != nil {
+		b.Fatal(err)
+	}
+	st := listStatsOf(res)
+	for _, s := range st {
+		b.ReportMetric(float64(s.Wall)/float64(time.Millisecond), s.Impl+"-"+s.Tool+"-ms")
+	}
+	e, f := findStats(st, implEvpnd, toolCtl), findStats(st, implFRR, toolVtysh)
+	if e != nil && f != nil {
+		b.ReportMetric(e.Wall.Seconds()/f.Wall.Seconds(), "evpnctl/vtysh-time")
+	}
+	if e, f := findStats(st, implEvpnd, toolCtlJSON), findStats(st, implFRR, toolVtyshJSON); e != nil && f != nil {
+		b.ReportMetric(e.Wall.Seconds()/f.Wall.Seconds(), "evpnctl-json/vtysh-json-time")
 	}
 }

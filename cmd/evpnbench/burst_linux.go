@@ -245,31 +245,12 @@ func burstOnce(ctx context.Context, e *env, o burstOptions, impl string, raw []b
 			_, first, marks, last := sink.result()
 			return outcome{first: first, marks: marks, last: last}, nil
 		}
-	case implEvpnd:
-		cfg := filepath.Join(l.WorkDir(), "leaf.yaml")
-		if err := os.WriteFile(cfg, []byte(evpndLeafConfig(leafID, nil)), 0o644); err != nil {
-			return r, err
-		}
-		d, err := e.start(l, "leaf", l.LogPath("leaf"), []string{e.evpnd, "run", "--config", cfg, "--cease-on-exit", "--api-socket", apiSocketFor(l.LogPath("leaf"))}, e.evEnv)
+	case implEvpnd, implFRR:
+		lf, err := e.startLeaf(ctx, l, impl, false)
 		if err != nil {
 			return r, err
 		}
-		pids = []int{d.pid()}
-		if err := waitLink(ctx, l, "leaf", "vxlan100", d); err != nil {
-			return r, err
-		}
-	case implFRR:
-		f, err := e.startFRR(ctx, l, "leaf", frrBGPConf("leaf", benchASN, leafID, []netip.Addr{rrAddr}, false))
-		if err != nil {
-			return r, err
-		}
-		pids = f.pids()
-		if err := waitFor(ctx, 30*time.Second, 50*time.Millisecond, "bgpd to know VNI 100 from zebra", func() (bool, error) {
-			out, err := f.vtysh(ctx, l, "show bgp l2vpn evpn vni 100")
-			return err == nil && strings.Contains(out, "VNI: 100"), nil
-		}); err != nil {
-			return r, err
-		}
+		pids = lf.pids
 	}
 	if impl != implSource {
 		w, counter, err := watchVXLAN(l, "leaf", o.Routes)
@@ -355,6 +336,65 @@ func burstOnce(ctx context.Context, e *env, o burstOptions, impl string, raw []b
 		}
 	}
 	return r, nil
+}
+
+// burstLeaf is the daemon (evpnd) or daemons (FRR's bgpd and zebra) under
+// test in the leaf node of a burst fabric.
+type burstLeaf struct {
+	impl    string
+	pids    []int    // evpnd's, or bgpd's and zebra's
+	socket  string   // evpnd: its API socket
+	metrics string   // evpnd: its /metrics host:port in the leaf's namespace, if on
+	frr     *frrNode // FRR: its instance
+}
+
+// leafMetrics is where an evpnd leaf serves /metrics when asked to, in
+// its own namespace.
+const leafMetrics = "127.0.0.1:9273"
+
+// startLeaf starts impl (evpnd or FRR) in the leaf node of a burst fabric
+// and returns once it is ready for the session: evpnd has created
+// vxlan100, or FRR's bgpd knows VNI 100 from zebra. With metrics, evpnd
+// also serves /metrics on leafMetrics.
+func (e *env) startLeaf(ctx context.Context, l *lab.Lab, impl string, metrics bool) (*burstLeaf, error) {
+	leafID := leafLoopback(1)
+	lf := &burstLeaf{impl: impl}
+	switch impl {
+	case implEvpnd:
+		cfg := filepath.Join(l.WorkDir(), "leaf.yaml")
+		conf := evpndLeafConfig(leafID, nil)
+		if metrics {
+			lf.metrics = leafMetrics
+			conf += "metrics:\n  listen: " + leafMetrics + "\n"
+		}
+		if err := os.WriteFile(cfg, []byte(conf), 0o644); err != nil {
+			return nil, err
+		}
+		lf.socket = apiSocketFor(l.LogPath("leaf"))
+		d, err := e.start(l, "leaf", l.LogPath("leaf"), []string{e.evpnd, "run", "--config", cfg, "--cease-on-exit", "--api-socket", lf.socket}, e.evEnv)
+		if err != nil {
+			return nil, err
+		}
+		lf.pids = []int{d.pid()}
+		if err := waitLink(ctx, l, "leaf", "vxlan100", d); err != nil {
+			return nil, err
+		}
+	case implFRR:
+		f, err := e.startFRR(ctx, l, "leaf", frrBGPConf("leaf", benchASN, leafID, []netip.Addr{rrAddr}, false))
+		if err != nil {
+			return nil, err
+		}
+		lf.frr, lf.pids = f, f.pids()
+		if err := waitFor(ctx, 30*time.Second, 50*time.Millisecond, "bgpd to know VNI 100 from zebra", func() (bool, error) {
+			out, err := f.vtysh(ctx, l, "show bgp l2vpn evpn vni 100")
+			return err == nil && strings.Contains(out, "VNI: 100"), nil
+		}); err != nil {
+			return nil, err
+		}
+	default:
+		return nil, fmt.Errorf("no leaf implementation %q", impl)
+	}
+	return lf, nil
 }
 
 // waitLink waits until node has an up link named dev (evpnd creates its

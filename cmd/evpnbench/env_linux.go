@@ -22,15 +22,16 @@ import (
 // env is one evpnbench invocation: its work directory, the evpnd binary,
 // and everything it started, torn down by close.
 type env struct {
-	log    *slog.Logger
-	stderr io.Writer
-	work   string
-	evpnd  string
-	evEnv  []string // extra environment for evpnd
-	keep   bool
-	labs   []*lab.Lab
-	kids   []*child
-	seq    int
+	log     *slog.Logger
+	stderr  io.Writer
+	work    string
+	evpnd   string
+	evpnctl string   // only when commonFlags.needCtl
+	evEnv   []string // extra environment for evpnd
+	keep    bool
+	labs    []*lab.Lab
+	kids    []*child
+	seq     int
 }
 
 func newEnv(ctx context.Context, c commonFlags, stderr io.Writer) (*env, error) {
@@ -78,31 +79,55 @@ func newEnv(ctx context.Context, c commonFlags, stderr io.Writer) (*env, error) 
 	if err := os.Chmod(e.work, 0o755); err != nil {
 		return nil, err
 	}
-	e.evpnd = c.evpnd
-	if e.evpnd == "" {
-		if e.evpnd, err = buildEvpnd(ctx, e.work); err != nil {
+	// The binaries not given are built, in one go build.
+	bins := []struct {
+		name, flag string
+		want       bool
+		path       *string
+	}{
+		{"evpnd", c.evpnd, true, &e.evpnd},
+		{"evpnctl", c.evpnctl, c.needCtl, &e.evpnctl},
+	}
+	var build []string
+	for _, b := range bins {
+		switch {
+		case !b.want:
+		case b.flag == "":
+			build = append(build, b.name)
+			*b.path = filepath.Join(e.work, b.name)
+		default:
+			if *b.path, err = filepath.Abs(b.flag); err != nil {
+				return nil, err
+			}
+		}
+	}
+	if len(build) > 0 {
+		if err := buildCmds(ctx, e.work, build...); err != nil {
 			return nil, err
 		}
-	} else if e.evpnd, err = filepath.Abs(e.evpnd); err != nil {
-		return nil, err
 	}
 	return e, nil
 }
 
-// buildEvpnd builds ./cmd/evpnd of the module evpnbench runs in.
-func buildEvpnd(ctx context.Context, dir string) (string, error) {
+// buildCmds builds ./cmd/NAME of the module evpnbench runs in, for each
+// name, into dir.
+func buildCmds(ctx context.Context, dir string, names ...string) error {
 	out, err := exec.CommandContext(ctx, "go", "env", "GOMOD").Output()
 	mod := strings.TrimSpace(string(out))
 	if err != nil || mod == "" || mod == os.DevNull {
-		return "", errors.New("cannot find the evpnd module to build evpnd: run from the repository or pass --evpnd")
+		return fmt.Errorf("cannot find the evpnd module to build %s: run from the repository or pass --%s PATH",
+			strings.Join(names, " and "), names[0])
 	}
-	bin := filepath.Join(dir, "evpnd")
-	c := exec.CommandContext(ctx, "go", "build", "-o", bin, "github.com/evpnd/evpnd/cmd/evpnd")
+	args := []string{"build", "-o", dir + string(filepath.Separator)}
+	for _, n := range names {
+		args = append(args, "github.com/evpnd/evpnd/cmd/"+n)
+	}
+	c := exec.CommandContext(ctx, "go", args...)
 	c.Dir = filepath.Dir(mod)
 	if out, err := c.CombinedOutput(); err != nil {
-		return "", fmt.Errorf("build evpnd: %w: %s", err, bytes.TrimSpace(out))
+		return fmt.Errorf("build %s: %w: %s", strings.Join(names, ", "), err, bytes.TrimSpace(out))
 	}
-	return bin, nil
+	return nil
 }
 
 // deploy brings a topology up with every node's namespace named

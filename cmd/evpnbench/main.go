@@ -8,7 +8,10 @@
 //     one is in the leaf's kernel FDB: time, routes/s, RSS and CPU per
 //     route;
 //   - latency: one MAC learned on leaf1 until it is in leaf2's FDB through
-//     a route reflector: p50, p90, max.
+//     a route reflector: p50, p90, max;
+//   - list: the whole MAC table of a leaf holding 100k remote MACs, read
+//     through evpnd's API and evpnctl, against the kernel's own FDB dump
+//     and FRR's vtysh: time, the tools' and the daemon's memory and CPU.
 //
 // Everything runs in network namespaces named evb-<pid>-*, which are
 // removed, with every process started in them, when evpnbench exits, also

@@ -58,26 +58,32 @@ func parseStatus(data []byte) (rss, hwm int64, err error) {
 
 // parseStatCPU returns utime + stime from /proc/PID/stat.
 func parseStatCPU(data []byte) (time.Duration, error) {
+	user, sys, err := parseStatTimes(data)
+	return user + sys, err
+}
+
+// parseStatTimes returns utime and stime from /proc/PID/stat.
+func parseStatTimes(data []byte) (user, sys time.Duration, err error) {
 	// "pid (comm) state ppid ...": comm may hold spaces and parentheses,
 	// so fields are counted after the last ')'. utime and stime are fields
 	// 14 and 15 of proc(5), i.e. the 12th and 13th after the comm.
 	i := bytes.LastIndexByte(data, ')')
 	if i < 0 {
-		return 0, errors.New("malformed stat: no ')'")
+		return 0, 0, errors.New("malformed stat: no ')'")
 	}
 	f := bytes.Fields(data[i+1:])
 	if len(f) < 13 {
-		return 0, fmt.Errorf("malformed stat: %d fields after comm", len(f))
+		return 0, 0, fmt.Errorf("malformed stat: %d fields after comm", len(f))
 	}
-	var ticks int64
-	for _, s := range f[11:13] {
+	var t [2]time.Duration
+	for j, s := range f[11:13] {
 		n, err := strconv.ParseInt(string(s), 10, 64)
 		if err != nil {
-			return 0, fmt.Errorf("malformed stat time %q: %w", s, err)
+			return 0, 0, fmt.Errorf("malformed stat time %q: %w", s, err)
 		}
-		ticks += n
+		t[j] = time.Duration(n) * time.Second / clockTick
 	}
-	return time.Duration(ticks) * time.Second / clockTick, nil
+	return t[0], t[1], nil
 }
 
 // sampleProcs sums the usage of pids.

@@ -17,6 +17,10 @@ type commonFlags struct {
 	keep    bool
 	verbose bool
 	env     []string // extra environment for evpnd (GOGC=..., GODEBUG=gctrace=1)
+	// evpnctl is the evpnctl binary of the benchmarks that need one
+	// (needCtl); "" builds ./cmd/evpnctl.
+	evpnctl string
+	needCtl bool
 }
 
 func (c *commonFlags) register(cmd *cobra.Command) {
@@ -46,7 +50,7 @@ process in them, are removed on exit, on error and on Ctrl-C.`,
 	}
 	root.SetOut(stdout)
 	root.SetErr(stderr)
-	root.AddCommand(newBurstCmd(stdout, stderr), newLatencyCmd(stdout, stderr))
+	root.AddCommand(newBurstCmd(stdout, stderr), newLatencyCmd(stdout, stderr), newListCmd(stdout, stderr))
 	return root
 }
 
@@ -121,5 +125,45 @@ With --frr the same runs with FRR 8.4 leafs and an FRR route reflector.`,
 	f.IntVar(&o.N, "n", 20, "samples (different MACs) per implementation")
 	f.DurationVar(&o.Gap, "gap", 200*time.Millisecond, "mean pause between samples (randomised ±50% so that samples do not lock to a periodic timer)")
 	f.DurationVar(&o.Timeout, "timeout", 2*time.Minute, "give up a run after this long")
+	return cmd
+}
+
+func newListCmd(stdout, stderr io.Writer) *cobra.Command {
+	o := listOptions{}
+	cmd := &cobra.Command{
+		Use:   "list",
+		Short: "The whole MAC table of a leaf holding 100k remote MACs: API, evpnctl, the kernel's dump, vtysh",
+		Long: `list loads a leaf with N remote MACs as burst does (the raw source: N type-2
+routes in VNI 100 over --vteps remote VTEPs from a route-reflector peer),
+waits until the leaf's kernel holds every one on vxlan100, then reads the
+whole table --repeat times each way:
+
+  evpnd leaf  ListMACs over its API socket by a Go gRPC client in evpnbench
+              (every page; the rows must equal N), "evpnctl show evpn mac"
+              and "evpnctl -o json show evpn mac";
+  FRR leaf    (--frr) vtysh -c "show evpn mac vni all" and its json form;
+  both        the kernel's floor: "bridge fdb show dev vxlan100" and a
+              netlink AF_BRIDGE dump of vxlan100 in evpnbench.
+
+Commands write into a pipe that counts lines and bytes. For each listing:
+wall time, the command's peak RSS (from GNU time(1) when installed), and
+the serving daemon's (evpnd's, or zebra's for vtysh) VmRSS before, its peak
+during the listing (sampled every 10 ms, and VmHWM reset first) and its CPU
+time; for evpnd also what its Go heap allocated (its /metrics, served in
+the leaf's namespace). The report gives medians, min and max, and
+evpnd/FRR and evpnd/floor ratios.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			return runList(cmd.Context(), o, stdout, stderr)
+		},
+	}
+	o.common.register(cmd)
+	f := cmd.Flags()
+	f.IntVar(&o.Routes, "routes", 100_000, "remote MACs the leaf holds (one type-2 route each)")
+	f.IntVar(&o.VTEPs, "vteps", 10, "remote VTEPs the MACs are spread over (10.0.0.10 and up)")
+	f.IntVar(&o.Rounds, "rounds", 1, "rounds; each loads a fresh leaf of every implementation, alternating")
+	f.IntVar(&o.Repeat, "repeat", 3, "listings of each kind per loaded leaf")
+	f.StringVar(&o.common.evpnctl, "evpnctl", "", "evpnctl binary to measure (default: build ./cmd/evpnctl of the current module)")
+	f.DurationVar(&o.Timeout, "timeout", 5*time.Minute, "give up a round (loading and listing one leaf) after this long")
 	return cmd
 }
