@@ -263,6 +263,46 @@ func TestAPI(t *testing.T) {
 		}
 	})
 
+	t.Run("clear duplicate", func(t *testing.T) {
+		res, err := c.ClearDuplicate(ctx, &evpndv1.ClearDuplicateRequest{Vni: 100})
+		if err != nil || res.GetCleared() != 0 {
+			t.Errorf("ClearDuplicate vni 100 (no duplicates): %v %v", res, err)
+		}
+		_, err = c.ClearDuplicate(ctx, &evpndv1.ClearDuplicateRequest{Vni: 300})
+		if status.Code(err) != codes.NotFound {
+			t.Errorf("ClearDuplicate vni 300: want NotFound, got %v", err)
+		}
+		_, err = c.ClearDuplicate(ctx, &evpndv1.ClearDuplicateRequest{Vni: 100, Mac: "zz"})
+		if status.Code(err) != codes.InvalidArgument || !strings.Contains(err.Error(), "mac") {
+			t.Errorf("ClearDuplicate bad mac: %v", err)
+		}
+	})
+
+	t.Run("route reflector", func(t *testing.T) {
+		rr := f.client("spine1")
+		st, err := rr.GetStatus(ctx, &evpndv1.GetStatusRequest{})
+		if err != nil || st.GetRole() != evpndv1.Role_ROLE_ROUTE_REFLECTOR || st.GetPeersEstablished() != 3 {
+			t.Errorf("spine1 status: %v %v", st, err)
+		}
+		peers, err := rr.ListPeers(ctx, &evpndv1.ListPeersRequest{})
+		if err != nil || len(peers.GetPeers()) != 3 {
+			t.Fatalf("spine1 peers: %v %v", peers, err)
+		}
+		for _, p := range peers.GetPeers() {
+			if !p.GetDynamic() || !p.GetRouteReflectorClient() || p.GetState() != evpndv1.PeerState_PEER_STATE_ESTABLISHED {
+				t.Errorf("spine1 peer %v", p)
+			}
+		}
+		// The reflector holds every leaf's routes; it installs nothing.
+		routes, err := listRoutes(ctx, rr, &evpndv1.ListRoutesRequest{RouteType: 3})
+		if err != nil || len(routes) != 5 { // leaf1 100+200, leaf2 100, leaf3 100+200
+			t.Errorf("spine1 type-3 paths: %d %v", len(routes), err)
+		}
+		if _, err := rr.Check(ctx, &evpndv1.CheckRequest{}); status.Code(err) != codes.FailedPrecondition {
+			t.Errorf("Check on a route reflector: want FailedPrecondition, got %v", err)
+		}
+	})
+
 	t.Run("metrics", func(t *testing.T) {
 		// leaf3 serves metrics on its own loopback: scrape from inside
 		// its namespace.
