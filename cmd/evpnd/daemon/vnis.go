@@ -164,8 +164,11 @@ func (d *Daemon) DeleteVNI(ctx context.Context, vni uint32) error {
 		l.table.SetImportRules(d.importRules())
 		l.withdrawExtra = append(l.withdrawExtra, evpn.LocalIMETRoute(cur.L2VNIRD(old), vni, cur.VTEPIP, cur.ExportRTs(old)))
 		l.learner.SetVNIs(d.vtepVNIs())
-		d.trace.RemoveVNI(vni)
-		d.metrics.RemoveVNI(vni)
+		for k := range l.retries {
+			if k.VNI == vni {
+				delete(l.retries, k)
+			}
+		}
 		return eff
 	})
 	if err != nil {
@@ -175,6 +178,10 @@ func (d *Daemon) DeleteVNI(ctx context.Context, vni uint32) error {
 	// dropping the VNI from fib now makes the reconciler forget them (the
 	// device and its entries go away with it).
 	l.desired.RemoveVNI(vni)
+	// The VNI's history and counters go last: the batch above still
+	// recorded its withdrawals.
+	defer d.metrics.RemoveVNI(vni)
+	defer d.trace.RemoveVNI(vni)
 	if err := l.mgr.Remove(ctx, vtepVNI(cur, old)); err != nil {
 		return fmt.Errorf("l2vni %d stopped, but its devices were not all removed (delete %s and %s by hand if evpnd created them): %w",
 			vni, old.VXLANDevice, old.Bridge, err)
