@@ -46,12 +46,9 @@ func (f *fabric) client(node string) evpndv1.EvpndServiceClient {
 	return evpndv1.NewEvpndServiceClient(conn)
 }
 
-func listMACs(ctx context.Context, c evpndv1.EvpndServiceClient, req *evpndv1.ListMACsRequest) ([]*evpndv1.MAC, error) {
-	st, err := c.ListMACs(ctx, req)
-	if err != nil {
-		return nil, err
-	}
-	var out []*evpndv1.MAC
+// recvAll reads a paged stream to its end and returns every row.
+func recvAll[P, T any](st interface{ Recv() (*P, error) }, rows func(*P) []T) ([]T, error) {
+	var out []T
 	for {
 		page, err := st.Recv()
 		if errors.Is(err, io.EOF) {
@@ -60,8 +57,16 @@ func listMACs(ctx context.Context, c evpndv1.EvpndServiceClient, req *evpndv1.Li
 		if err != nil {
 			return nil, err
 		}
-		out = append(out, page.GetMacs()...)
+		out = append(out, rows(page)...)
 	}
+}
+
+func listMACs(ctx context.Context, c evpndv1.EvpndServiceClient, req *evpndv1.ListMACsRequest) ([]*evpndv1.MAC, error) {
+	st, err := c.ListMACs(ctx, req)
+	if err != nil {
+		return nil, err
+	}
+	return recvAll(st, (*evpndv1.ListMACsResponse).GetMacs)
 }
 
 func listRoutes(ctx context.Context, c evpndv1.EvpndServiceClient, req *evpndv1.ListRoutesRequest) ([]*evpndv1.Route, error) {
@@ -69,17 +74,7 @@ func listRoutes(ctx context.Context, c evpndv1.EvpndServiceClient, req *evpndv1.
 	if err != nil {
 		return nil, err
 	}
-	var out []*evpndv1.Route
-	for {
-		page, err := st.Recv()
-		if errors.Is(err, io.EOF) {
-			return out, nil
-		}
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, page.GetRoutes()...)
-	}
+	return recvAll(st, (*evpndv1.ListRoutesResponse).GetRoutes)
 }
 
 // TestAPI exercises every read call of the API against a running fabric
