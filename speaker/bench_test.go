@@ -178,3 +178,44 @@ func BenchmarkPaths100k(b *testing.B) {
 	b.ReportMetric(float64(cpu.Nanoseconds())/float64(listed), "cpu-ns/path")
 	b.ReportMetric(float64(d.Nanoseconds())/float64(listed), "ns/path")
 }
+
+// BenchmarkPeersAdvertised100k: PeersAdvertised on a server that sends its
+// 100k type-2 paths to one established peer, next to Peers, which leaves
+// the count out. GoBGP runs the export rules over the whole table for the
+// count (it keeps no Adj-RIB-Out), inside its event loop.
+func BenchmarkPeersAdvertised100k(b *testing.B) {
+	const n = 100_000
+	ctx := context.Background()
+	a := startSpeaker(b, "127.0.0.97", 65000, false, nil)
+	bs := startSpeaker(b, "127.0.0.98", 65000, false, nil)
+	if err := a.Announce(ctx, burstRoutes(n)); err != nil {
+		b.Fatal(err)
+	}
+	a.peerWith(bs, 65000, nil)
+	bs.peerWith(a, 65000, nil)
+	waitFor(b, 5*time.Minute, "B to receive A's paths", func() bool {
+		p, err := bs.Peers(ctx)
+		return err == nil && len(p) == 1 && p[0].State == PeerStateEstablished && p[0].Received == n
+	})
+	start := time.Now()
+	if _, err := a.Peers(ctx); err != nil {
+		b.Fatal(err)
+	}
+	plain := time.Since(start)
+	var calls int
+	start, cpu0 := time.Now(), cpuTime()
+	for b.Loop() {
+		p, err := a.PeersAdvertised(ctx)
+		if err != nil {
+			b.Fatal(err)
+		}
+		if len(p) != 1 || p[0].Advertised != n {
+			b.Fatalf("PeersAdvertised: %+v, want one peer with %d advertised", p, n)
+		}
+		calls++
+	}
+	d, cpu := time.Since(start), cpuTime()-cpu0
+	b.ReportMetric(float64(d.Milliseconds())/float64(calls), "ms/peer")
+	b.ReportMetric(float64(cpu.Milliseconds())/float64(calls), "cpu-ms/peer")
+	b.ReportMetric(float64(plain.Microseconds()), "µs/Peers")
+}

@@ -41,7 +41,9 @@
 //
 // Paths (or ListPaths, which also counts what it skipped) lists the whole
 // l2vpn-evpn table, every path of every NLRI, for `show evpn route`;
-// Peers lists the neighbours with the reason each last went down.
+// Peers lists the neighbours with the reason each last went down and their
+// message counters; PeersAdvertised adds the paths advertised to each, a
+// count GoBGP recomputes from the whole table (see its cost there).
 //
 // With Config.GoBGPAPIListen the embedded instance also serves GoBGP's own
 // gRPC API on a loopback address from Start to Stop, for GoBGP's CLI.

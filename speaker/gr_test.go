@@ -65,6 +65,10 @@ func TestGracefulRestart(t *testing.T) {
 		p, err := b.Peers(ctx)
 		return err == nil && len(p) == 1 && p[0].EORReceived && p[0].GracefulRestart
 	}, b.rec)
+	// With graceful restart negotiated, GoBGP's own Advertised counter
+	// would count the End-of-RIB marker too; ours counts paths only.
+	wantAdvertised(t, a, b.addr, uint64(len(routes)))
+	wantAdvertised(t, b, a.addr, 0)
 
 	// Graceful stop: no Cease, the TCP connection just closes.
 	if err := a.Stop(ctx, true); err != nil {

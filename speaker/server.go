@@ -492,24 +492,84 @@ func (s *Server) Withdraw(ctx context.Context, routes []*evpn.Route) error {
 	})
 }
 
-// Peers reports every configured and dynamic neighbour.
+// Peers reports every configured and dynamic neighbour, without
+// Advertised (see PeersAdvertised). It is cheap: GoBGP copies each
+// neighbour's state and counters.
 func (s *Server) Peers(ctx context.Context) ([]PeerStatus, error) {
-	if err := s.usable(); err != nil {
+	ps, _, err := s.peers(ctx)
+	return ps, err
+}
+
+// PeersAdvertised is Peers with Advertised counted for every established
+// neighbour: the l2vpn-evpn paths GoBGP advertises to it (FRR's PfxSnt).
+//
+// GoBGP v3 keeps no Adj-RIB-Out. The count is GoBGP's Adj-RIB-Out table
+// info, which runs the export rules (split horizon, route reflection,
+// policy) over every best path of the table, once per peer, inside GoBGP's
+// event loop, which handles no UPDATE meanwhile: about 1 s per peer at
+// 100k paths on 2 CPUs, against well under a millisecond for Peers. Each
+// peer is a separate call, so GoBGP's loop runs between peers, and ctx is
+// checked between them. ListPeer's own Advertised counter
+// (EnableAdvertised) is not used: it costs about half as much but counts
+// the End-of-RIB marker as a path when graceful restart is negotiated.
+func (s *Server) PeersAdvertised(ctx context.Context) ([]PeerStatus, error) {
+	ps, keys, err := s.peers(ctx)
+	if err != nil {
 		return nil, err
 	}
-	var out []PeerStatus
+	family := FamilyL2VPNEVPN.api()
+	for i := range ps {
+		if ps[i].State != PeerStateEstablished {
+			continue
+		}
+		if err := ctx.Err(); err != nil {
+			return nil, fmt.Errorf("speaker: count paths advertised to %s: %w", ps[i].Address, err)
+		}
+		t, err := s.bgp.GetTable(ctx, &api.GetTableRequest{TableType: api.TableType_ADJ_OUT, Name: keys[i], Family: family})
+		if err != nil {
+			if !s.hasPeer(ctx, keys[i]) {
+				continue // it went away since the listing (a dynamic peer's session ended)
+			}
+			return nil, fmt.Errorf("speaker: count paths advertised to %s: %w", ps[i].Address, err)
+		}
+		ps[i].Advertised = t.GetNumPath()
+	}
+	return ps, nil
+}
+
+// hasPeer reports whether GoBGP still has the neighbour it knows by key.
+func (s *Server) hasPeer(ctx context.Context, key string) bool {
+	found := false
+	_ = s.bgp.ListPeer(ctx, &api.ListPeerRequest{Address: key}, func(*api.Peer) { found = true })
+	return found
+}
+
+// peers lists the neighbours, sorted by address, each with the key GoBGP
+// knows it by (its address as GoBGP spells it), for calls about one peer.
+func (s *Server) peers(ctx context.Context) ([]PeerStatus, []string, error) {
+	if err := s.usable(); err != nil {
+		return nil, nil, err
+	}
+	type entry struct {
+		st  PeerStatus
+		key string
+	}
+	var out []entry
 	now := time.Now()
 	err := s.bgp.ListPeer(ctx, &api.ListPeerRequest{}, func(p *api.Peer) {
 		addr := p.GetState().GetNeighborAddress() // set for dynamic peers too
 		if addr == "" {
 			addr = p.GetConf().GetNeighborAddress()
 		}
+		msgs := p.GetState().GetMessages()
 		st := PeerStatus{
-			Address:     parseAddr(addr),
-			ASN:         p.GetState().GetPeerAsn(),
-			Description: p.GetConf().GetDescription(),
-			RouterID:    parseAddr(p.GetState().GetRouterId()),
-			State:       PeerState(p.GetState().GetSessionState()),
+			Address:          parseAddr(addr),
+			ASN:              p.GetState().GetPeerAsn(),
+			Description:      p.GetConf().GetDescription(),
+			RouterID:         parseAddr(p.GetState().GetRouterId()),
+			State:            PeerState(p.GetState().GetSessionState()),
+			MessagesReceived: msgs.GetReceived().GetTotal(),
+			MessagesSent:     msgs.GetSent().GetTotal(),
 		}
 		if st.ASN == 0 {
 			st.ASN = p.GetConf().GetPeerAsn()
@@ -534,16 +594,18 @@ func (s *Server) Peers(ctx context.Context) ([]PeerStatus, error) {
 			st.EORReceived = gr.GetEndOfRibReceived()
 			st.GracefulRestart = gr.GetEnabled() && gr.GetReceived() && gr.GetAdvertised()
 		}
-		out = append(out, st)
+		out = append(out, entry{st, addr})
 	})
 	if err != nil {
-		return nil, fmt.Errorf("speaker: list peers: %w", err)
+		return nil, nil, fmt.Errorf("speaker: list peers: %w", err)
 	}
-	for i := range out {
-		out[i].LastError = s.sessions.lastError(out[i].Address)
+	sort.Slice(out, func(i, j int) bool { return out[i].st.Address.Less(out[j].st.Address) })
+	ps, keys := make([]PeerStatus, len(out)), make([]string, len(out))
+	for i, e := range out {
+		ps[i], keys[i] = e.st, e.key
+		ps[i].LastError = s.sessions.lastError(e.st.Address)
 	}
-	sort.Slice(out, func(i, j int) bool { return out[i].Address.Less(out[j].Address) })
-	return out, nil
+	return ps, keys, nil
 }
 
 // Stop ends every watch and the BGP instance.

@@ -60,6 +60,16 @@ func TestAnnounceWatchWithdraw(t *testing.T) {
 	if ap, _ := a.Peers(ctx); len(ap) != 1 || ap[0].Description != "to-b" {
 		t.Errorf("A's peers: %+v", ap)
 	}
+	// Each side received and sent at least an OPEN, a KEEPALIVE and an
+	// UPDATE. Peers leaves Advertised out (it is costly); PeersAdvertised
+	// counts what each side sends the other: its own routes only (iBGP
+	// split horizon: B's route is not sent back, nor A's to A).
+	if p := peers[0]; p.MessagesReceived < 3 || p.MessagesSent < 3 || p.Advertised != 0 {
+		t.Errorf("B's peer A: %d messages received, %d sent, advertised %d; want at least 3, 3, and 0 from Peers",
+			p.MessagesReceived, p.MessagesSent, p.Advertised)
+	}
+	wantAdvertised(t, b, a.addr, 1)
+	wantAdvertised(t, a, b.addr, uint64(len(routes)))
 
 	gone := routes[0]
 	if err := a.Withdraw(ctx, []*evpn.Route{gone}); err != nil {
@@ -75,6 +85,7 @@ func TestAnnounceWatchWithdraw(t *testing.T) {
 	if b.rec.count() != len(routes)-1 {
 		t.Errorf("B holds %d routes, want %d", b.rec.count(), len(routes)-1)
 	}
+	wantAdvertised(t, a, b.addr, uint64(len(routes)-1))
 	// Withdrawing a route not announced is not an error.
 	if err := a.Withdraw(ctx, []*evpn.Route{gone}); err != nil {
 		t.Errorf("second withdraw: %v", err)
@@ -89,6 +100,26 @@ func TestAnnounceWatchWithdraw(t *testing.T) {
 	if err := a.Announce(ctx, routes); err == nil {
 		t.Error("Announce after Stop: no error")
 	}
+}
+
+// wantAdvertised checks that s's PeersAdvertised lists peer, established,
+// with want l2vpn-evpn paths advertised to it.
+func wantAdvertised(t *testing.T, s *testSpeaker, peer netip.Addr, want uint64) {
+	t.Helper()
+	ps, err := s.PeersAdvertised(context.Background())
+	if err != nil {
+		t.Fatalf("%s: PeersAdvertised: %v", s.addr, err)
+	}
+	for _, p := range ps {
+		if p.Address != peer {
+			continue
+		}
+		if p.State != PeerStateEstablished || p.Advertised != want {
+			t.Errorf("%s: peer %s %s, %d paths advertised, want Established and %d", s.addr, peer, p.State, p.Advertised, want)
+		}
+		return
+	}
+	t.Errorf("%s: PeersAdvertised lacks peer %s: %+v", s.addr, peer, ps)
 }
 
 // TestRouteReflector: A and C are clients of RR; C receives A's routes with

@@ -140,7 +140,7 @@ type DynamicNeighbor struct {
 	Families []Family
 }
 
-// PeerStatus is a neighbour's state as Peers reports it.
+// PeerStatus is a neighbour's state as Peers and PeersAdvertised report it.
 type PeerStatus struct {
 	Address     netip.Addr
 	ASN         uint32
@@ -154,6 +154,19 @@ type PeerStatus struct {
 	EORReceived        bool // End-of-RIB received for l2vpn-evpn on the current session
 	GracefulRestart    bool // negotiated for l2vpn-evpn
 	PeerRestarting     bool // the peer is restarting; its routes are retained as stale
+	// Advertised is the number of l2vpn-evpn paths advertised to the
+	// peer (FRR's PfxSnt). GoBGP v3 keeps no Adj-RIB-Out, so it is
+	// computed on request by running the export rules over the whole
+	// table: only PeersAdvertised fills it, and only for an established
+	// peer; it is 0 otherwise.
+	Advertised uint64
+	// MessagesReceived and MessagesSent count BGP messages of every type
+	// (OPEN, UPDATE, NOTIFICATION, KEEPALIVE, ROUTE-REFRESH), as GoBGP's
+	// FSM counts them. Like FRR's MsgRcvd/MsgSent they add up over every
+	// session since the neighbour was configured: a session reset does
+	// not clear them (a dynamic neighbour starts at 0 with each session,
+	// as GoBGP deletes it when its session ends).
+	MessagesReceived, MessagesSent uint64
 	// LastError is why the session last went down or failed to come up
 	// (to Idle from a later state): the NOTIFICATION sent or received,
 	// "notification received: code 6(cease) subcode 3(peer deconfigured)",

@@ -104,7 +104,7 @@ func TestCLIRequests(t *testing.T) {
 			[]proto.Message{&evpndv1.GetStatusRequest{}, &evpndv1.ListPeersRequest{}, &evpndv1.ListRoutesRequest{RouteType: 3}},
 			"Displayed 2 prefixes (2 paths)"},
 		{[]string{"show", "evpn", "vni", "100"}, []proto.Message{&evpndv1.GetVNIRequest{Vni: 100}}, "VNI: 100"},
-		{[]string{"show", "bgp", "summary"}, []proto.Message{&evpndv1.GetStatusRequest{}, &evpndv1.ListPeersRequest{}}, "Total number of neighbors 3"},
+		{[]string{"show", "bgp", "summary"}, []proto.Message{&evpndv1.GetStatusRequest{}, &evpndv1.ListPeersRequest{WithAdvertised: true}}, "Total number of neighbors 3"},
 		{[]string{"check", "vni", "100"}, []proto.Message{&evpndv1.CheckRequest{Vni: 100}}, "DRIFT"},
 		{[]string{"trace", "02-00-00-00-01-0B", "vni", "200"},
 			[]proto.Message{&evpndv1.TraceRequest{Vni: 200, Mac: "02:00:00:00:01:0b"}}, "MAC 02:00:00:00:01:0b in VNI 200: 2 events"},

@@ -266,10 +266,16 @@ func (a *app) newShowBGPSummaryCmd() *cobra.Command {
 	return &cobra.Command{
 		Use:   "summary",
 		Short: "Show the BGP neighbors and their state",
-		Long: `Show the router ID, the local AS and a row per BGP neighbor: its state or
-the paths it sent, how long the session is up, the paths accepted,
-whether End-of-RIB came, and its last error. With -o json: the
-ListPeers response (the router ID and AS are in "evpnctl status -o json").`,
+		Long: `Show the router ID, the local AS and a row per BGP neighbor: the BGP
+messages received and sent over all its sessions, how long the session
+is up, its state or the paths it sent, the paths accepted, the paths
+sent to it, whether End-of-RIB came, and its last error. With -o json:
+the ListPeers response (the router ID and AS are in "evpnctl status
+-o json").
+
+Counting the paths sent takes evpnd a pass over its BGP table per
+established neighbor (GoBGP keeps no Adj-RIB-Out): about a second per
+neighbor at 100k paths.`,
 		Args: cobra.ArbitraryArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if len(args) > 0 {
@@ -283,7 +289,7 @@ ListPeers response (the router ID and AS are in "evpnctl status -o json").`,
 			ctx, cancel := c.ctx(cmd.Context())
 			defer cancel()
 			if a.json() {
-				peers, err := c.ListPeers(ctx, &evpndv1.ListPeersRequest{})
+				peers, err := c.ListPeers(ctx, &evpndv1.ListPeersRequest{WithAdvertised: true})
 				if err != nil {
 					return c.explain(ctx, err)
 				}
@@ -293,7 +299,7 @@ ListPeers response (the router ID and AS are in "evpnctl status -o json").`,
 			if err != nil {
 				return c.explain(ctx, err)
 			}
-			peers, err := c.ListPeers(ctx, &evpndv1.ListPeersRequest{})
+			peers, err := c.ListPeers(ctx, &evpndv1.ListPeersRequest{WithAdvertised: true})
 			if err != nil {
 				return c.explain(ctx, err)
 			}

@@ -142,15 +142,18 @@ func fixturePeers() *evpndv1.ListPeersResponse {
 			Address: "10.1.1.0", Asn: 65000, Description: "spine1", RouterId: "10.1.1.0",
 			State: evpndv1.PeerState_PEER_STATE_ESTABLISHED, Uptime: durationpb.New(7 * time.Second),
 			Received: 4, Accepted: 3, EorReceived: true, GracefulRestart: true,
+			MessagesReceived: 13, MessagesSent: 9, Advertised: 4,
 		},
 		{
 			Address: "10.1.1.1", Asn: 65000, Description: "spine2", RouterId: "10.1.1.1",
 			State: evpndv1.PeerState_PEER_STATE_ESTABLISHED, Uptime: durationpb.New(3*24*time.Hour + 4*time.Hour + 5*time.Minute),
 			Received: 1200, Accepted: 1200, GracefulRestart: true, PeerRestarting: true,
+			MessagesReceived: 18342, MessagesSent: 18107, Advertised: 17,
 		},
 		{
 			Address: "2001:db8::2", Asn: 65100, Description: "border",
 			State: evpndv1.PeerState_PEER_STATE_IDLE, LastError: "hold timer expired (notification 4/0 sent)", Dynamic: true,
+			MessagesReceived: 5, MessagesSent: 7,
 		},
 	}}
 }

@@ -39,7 +39,11 @@ func roleName(r evpndv1.Role) string {
 }
 
 // writeBGPSummary prints the local BGP identity and a row per neighbour
-// (cf. vtysh's "show bgp l2vpn evpn summary").
+// (cf. vtysh's "show bgp l2vpn evpn summary"): FRR's columns but TblVer,
+// InQ and OutQ, which GoBGP does not report, then evpnd's own. The path
+// counts (State/PfxRcd, Accepted, PfxSnt) are those of the current
+// session, so a peer that is not established shows its state and dashes;
+// MsgRcvd and MsgSent add up over every session, as in FRR.
 func writeBGPSummary(w io.Writer, st *evpndv1.GetStatusResponse, resp *evpndv1.ListPeersResponse) error {
 	b := bufio.NewWriter(w)
 	peers := resp.GetPeers()
@@ -55,16 +59,15 @@ func writeBGPSummary(w io.Writer, st *evpndv1.GetStatusResponse, resp *evpndv1.L
 	}
 	var flagged bool
 	tw := newTab(b)
-	tabLine(tw, "Neighbor", "V", "AS", "Up/Down", "State/PfxRcd", "Accepted", "EoR", "Flags", "Desc", "Last error")
+	tabLine(tw, "Neighbor", "V", "AS", "MsgRcvd", "MsgSent", "Up/Down", "State/PfxRcd", "Accepted", "PfxSnt", "EoR", "Flags", "Desc", "Last error")
 	for _, p := range peers {
 		state := peerState(p.GetState())
-		upDown := "-"
-		accepted := "-"
-		eor := "-"
+		upDown, accepted, sent, eor := "-", "-", "-", "-"
 		if p.GetState() == evpndv1.PeerState_PEER_STATE_ESTABLISHED {
 			state = fmt.Sprint(p.GetReceived())
 			upDown = fmtUpDown(p.GetUptime())
 			accepted = fmt.Sprint(p.GetAccepted())
+			sent = fmt.Sprint(p.GetAdvertised())
 			eor = yesNo(p.GetEorReceived())
 		}
 		var flags []string
@@ -81,7 +84,8 @@ func writeBGPSummary(w io.Writer, st *evpndv1.GetStatusResponse, resp *evpndv1.L
 			flags = append(flags, "restarting")
 		}
 		flagged = flagged || len(flags) > 0
-		tabLine(tw, p.GetAddress(), "4", u32(p.GetAsn()), upDown, state, accepted, eor,
+		tabLine(tw, p.GetAddress(), "4", u32(p.GetAsn()), fmt.Sprint(p.GetMessagesReceived()), fmt.Sprint(p.GetMessagesSent()),
+			upDown, state, accepted, sent, eor,
 			dash(strings.Join(flags, ",")), dash(p.GetDescription()), dash(p.GetLastError()))
 	}
 	tw.Flush()

@@ -28,8 +28,10 @@ type Backend interface {
 	// Routes calls fn for every path of the l2vpn-evpn BGP table matching
 	// f, sorted by RD then NLRI.
 	Routes(ctx context.Context, f RouteFilter, fn func(RoutePath) error) error
-	// Peers returns every BGP neighbour, sorted by address.
-	Peers(ctx context.Context) ([]Peer, error)
+	// Peers returns every BGP neighbour, sorted by address; advertised
+	// also counts the paths sent to each established one, which costs a
+	// pass over the table per neighbour (else Advertised is 0).
+	Peers(ctx context.Context, advertised bool) ([]Peer, error)
 	// Watch calls fn for every change until ctx ends or fn fails. With
 	// initial, the current state comes first, then one Change with Kind
 	// ChangeSynced. It returns ErrSlowConsumer if fn falls too far behind.
@@ -187,6 +189,15 @@ type Peer struct {
 	LastError       string
 	Dynamic         bool
 	RRClient        bool
+	// Advertised is the number of l2vpn-evpn paths advertised to the
+	// neighbour (FRR's PfxSnt), 0 unless the session is established.
+	// Computing it runs the export rules over the whole table: see
+	// speaker.Server.PeersAdvertised.
+	Advertised uint64
+	// MessagesReceived and MessagesSent count the BGP messages of every
+	// type over every session since the neighbour was configured (FRR's
+	// MsgRcvd and MsgSent).
+	MessagesReceived, MessagesSent uint64
 }
 
 // ChangeKind is what a Change reports.

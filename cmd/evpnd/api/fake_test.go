@@ -23,6 +23,8 @@ type fakeBackend struct {
 	mu    sync.Mutex
 	calls map[string]int
 
+	peersAdvertised bool // the last Peers call asked for Advertised
+
 	status    Status
 	statusErr error
 	vnis      []VNI
@@ -141,8 +143,11 @@ func (f *fakeBackend) Routes(_ context.Context, flt RouteFilter, fn func(RoutePa
 	return nil
 }
 
-func (f *fakeBackend) Peers(context.Context) ([]Peer, error) {
+func (f *fakeBackend) Peers(_ context.Context, advertised bool) ([]Peer, error) {
 	f.called("Peers")
+	f.mu.Lock()
+	f.peersAdvertised = advertised
+	f.mu.Unlock()
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	return f.peers, nil

@@ -267,8 +267,8 @@ func (s *Server) ClearDuplicate(ctx context.Context, req *evpndv1.ClearDuplicate
 }
 
 // ListPeers implements EvpndService.ListPeers.
-func (s *Server) ListPeers(ctx context.Context, _ *evpndv1.ListPeersRequest) (*evpndv1.ListPeersResponse, error) {
-	ps, err := s.b.Peers(ctx)
+func (s *Server) ListPeers(ctx context.Context, req *evpndv1.ListPeersRequest) (*evpndv1.ListPeersResponse, error) {
+	ps, err := s.b.Peers(ctx, req.GetWithAdvertised())
 	if err != nil {
 		return nil, s.errorStatus("ListPeers", "", err, false)
 	}

@@ -451,8 +451,8 @@ func TestListRoutesPages(t *testing.T) {
 func TestListPeers(t *testing.T) {
 	fb := &fakeBackend{peers: []Peer{{
 		Address: ip("10.1.1.0"), ASN: 65000, Description: "spine1", RouterID: ip("10.0.0.254"),
-		State: PeerEstablished, Uptime: time.Hour, Received: 10, Accepted: 9, EORReceived: true,
-		GracefulRestart: true, PeerRestarting: true, LastError: "hold timer expired", Dynamic: true, RRClient: true,
+		State: PeerEstablished, Uptime: time.Hour, Received: 10, Accepted: 9, Advertised: 4,
+		MessagesReceived: 13, MessagesSent: 11, EORReceived: true, GracefulRestart: true, PeerRestarting: true, LastError: "hold timer expired", Dynamic: true, RRClient: true,
 	}, {
 		Address: ip("2001:db8::2"), ASN: 65001, State: PeerActive,
 	}}}
@@ -464,11 +464,18 @@ func TestListPeers(t *testing.T) {
 	checkProto(t, "ListPeers", got, &evpndv1.ListPeersResponse{Peers: []*evpndv1.Peer{{
 		Address: "10.1.1.0", Asn: 65000, Description: "spine1", RouterId: "10.0.0.254",
 		State: evpndv1.PeerState_PEER_STATE_ESTABLISHED, Uptime: durationpb.New(time.Hour),
-		Received: 10, Accepted: 9, EorReceived: true, GracefulRestart: true, PeerRestarting: true,
+		Received: 10, Accepted: 9, Advertised: 4, MessagesReceived: 13, MessagesSent: 11,
+		EorReceived: true, GracefulRestart: true, PeerRestarting: true,
 		LastError: "hold timer expired", Dynamic: true, RouteReflectorClient: true,
 	}, {
 		Address: "2001:db8::2", Asn: 65001, State: evpndv1.PeerState_PEER_STATE_ACTIVE, Uptime: durationpb.New(0),
 	}}})
+	if fb.peersAdvertised {
+		t.Error("a plain ListPeers asked the backend to count advertised paths")
+	}
+	if _, err := c.ListPeers(ctxT(t), &evpndv1.ListPeersRequest{WithAdvertised: true}); err != nil || !fb.peersAdvertised {
+		t.Errorf("with_advertised not passed to the backend: %v", err)
+	}
 }
 
 func TestPeerStates(t *testing.T) {

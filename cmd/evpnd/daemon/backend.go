@@ -463,13 +463,25 @@ func (l *leaf) annotate(p *api.RoutePath) {
 	}
 }
 
-// Peers implements api.Backend.
-func (d *Daemon) Peers(ctx context.Context) ([]api.Peer, error) {
+// Peers implements api.Backend. Counting Advertised is a pass over the
+// table per established peer in GoBGP's loop (speaker.PeersAdvertised).
+func (d *Daemon) Peers(ctx context.Context, advertised bool) ([]api.Peer, error) {
+	return d.peers(ctx, advertised)
+}
+
+// peers lists the neighbours; advertised=false leaves Advertised at 0 and
+// costs next to nothing, for callers that do not show it (metrics, the
+// route reflector's initial watch state).
+func (d *Daemon) peers(ctx context.Context, advertised bool) ([]api.Peer, error) {
 	srv := d.srv.Load()
 	if srv == nil {
 		return nil, errStopped
 	}
-	ps, err := srv.Peers(ctx)
+	list := srv.Peers
+	if advertised {
+		list = srv.PeersAdvertised
+	}
+	ps, err := list(ctx)
 	if err != nil {
 		return nil, err
 	}
@@ -480,6 +492,7 @@ func (d *Daemon) Peers(ctx context.Context) ([]api.Peer, error) {
 			State: apiPeerState(p.State), Uptime: p.Uptime, Received: p.Received, Accepted: p.Accepted,
 			EORReceived: p.EORReceived, GracefulRestart: p.GracefulRestart, PeerRestarting: p.PeerRestarting,
 			LastError: p.LastError, Dynamic: p.Dynamic, RRClient: p.RRClient,
+			Advertised: p.Advertised, MessagesReceived: p.MessagesReceived, MessagesSent: p.MessagesSent,
 		})
 	}
 	slices.SortFunc(out, func(a, b api.Peer) int { return a.Address.Compare(b.Address) })
@@ -542,7 +555,7 @@ func (d *Daemon) Watch(ctx context.Context, initial bool, fn func(api.Change) er
 
 func (d *Daemon) peerChanges(ctx context.Context) []api.Change {
 	var out []api.Change
-	peers, err := d.Peers(ctx)
+	peers, err := d.peers(ctx, false)
 	if err != nil {
 		return nil
 	}

@@ -16,7 +16,7 @@ func (d *Daemon) metricsSnapshot() metrics.Snapshot {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	var s metrics.Snapshot
-	if peers, err := d.Peers(ctx); err == nil {
+	if peers, err := d.peers(ctx, false); err == nil { // no Advertised: a scrape must not hold GoBGP's loop
 		s.Peers = peers
 	}
 	l := d.leaf.Load()

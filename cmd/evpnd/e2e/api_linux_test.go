@@ -244,7 +244,7 @@ func TestAPI(t *testing.T) {
 	})
 
 	t.Run("peers", func(t *testing.T) {
-		res, err := c.ListPeers(ctx, &evpndv1.ListPeersRequest{})
+		res, err := c.ListPeers(ctx, &evpndv1.ListPeersRequest{WithAdvertised: true})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -255,6 +255,12 @@ func TestAPI(t *testing.T) {
 		if p.GetAddress() != "10.0.0.254" || p.GetState() != evpndv1.PeerState_PEER_STATE_ESTABLISHED ||
 			p.GetAccepted() == 0 || p.GetUptime().AsDuration() <= 0 || !p.GetEorReceived() {
 			t.Errorf("peer: %v", p)
+		}
+		// At least an OPEN, a KEEPALIVE and an UPDATE each way; leaf3
+		// advertises at least its two type-3 routes (VNIs 100 and 200).
+		if p.GetMessagesReceived() < 3 || p.GetMessagesSent() < 3 || p.GetAdvertised() < 2 {
+			t.Errorf("peer counters: %d messages received, %d sent, %d paths advertised; want at least 3, 3 and 2",
+				p.GetMessagesReceived(), p.GetMessagesSent(), p.GetAdvertised())
 		}
 	})
 
