@@ -21,21 +21,11 @@ func (a *app) newStatusCmd() *cobra.Command {
 			if len(args) > 0 {
 				return tooMany(cmd, args)
 			}
-			c, err := a.dial(cmd)
-			if err != nil {
-				return err
-			}
-			defer c.close()
-			ctx, cancel := c.ctx(cmd.Context())
-			defer cancel()
-			st, err := c.GetStatus(ctx, &evpndv1.GetStatusRequest{})
-			if err != nil {
-				return c.explain(ctx, err)
-			}
-			if a.json() {
-				return writeJSON(a.stdout, st)
-			}
-			return writeStatus(a.stdout, st, a.loc)
+			return show(a, cmd, func(ctx context.Context, c *client) (*evpndv1.GetStatusResponse, error) {
+				return c.GetStatus(ctx, &evpndv1.GetStatusRequest{})
+			}, func(st *evpndv1.GetStatusResponse) error {
+				return writeStatus(a.stdout, st, a.loc)
+			})
 		},
 	}
 }
@@ -103,6 +93,21 @@ func watchEnd(ctx context.Context, c *client, err error) error {
 	return c.explain(ctx, err)
 }
 
+// vniOperand reads the one VNI that "vni add" and "vni del" take.
+func vniOperand(cmd *cobra.Command, args []string) (uint32, error) {
+	if len(args) == 0 {
+		return 0, fmt.Errorf("%s: which VNI? (usage: %s)", cmdPath(cmd), cmd.UseLine())
+	}
+	if len(args) > 1 {
+		return 0, tooMany(cmd, args[1:])
+	}
+	vni, err := parseVNI(args[0])
+	if err != nil {
+		return 0, fmt.Errorf("%s: %w", cmdPath(cmd), err)
+	}
+	return vni, nil
+}
+
 func (a *app) newVNIAddCmd() *cobra.Command {
 	spec := &evpndv1.L2VNISpec{}
 	cmd := &cobra.Command{
@@ -118,33 +123,17 @@ evpnd restarts: add it to the config file to keep it.`,
 			return nil, cobra.ShellCompDirectiveNoFileComp
 		},
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if len(args) == 0 {
-				return fmt.Errorf("%s: which VNI? (usage: %s)", cmdPath(cmd), cmd.UseLine())
-			}
-			if len(args) > 1 {
-				return tooMany(cmd, args[1:])
-			}
-			vni, err := parseVNI(args[0])
-			if err != nil {
-				return fmt.Errorf("%s: %w", cmdPath(cmd), err)
-			}
-			spec.Vni = vni
-			c, err := a.dial(cmd)
+			vni, err := vniOperand(cmd, args)
 			if err != nil {
 				return err
 			}
-			defer c.close()
-			ctx, cancel := c.ctx(cmd.Context())
-			defer cancel()
-			resp, err := c.AddVNI(ctx, &evpndv1.AddVNIRequest{Vni: spec})
-			if err != nil {
-				return c.explain(ctx, err)
-			}
-			if a.json() {
-				return writeJSON(a.stdout, resp)
-			}
-			fmt.Fprintf(a.stdout, "Added L2VNI %d (until evpnd restarts: add it to the config file's l2vnis to keep it).\n\n", vni)
-			return writeVNIDetail(a.stdout, resp.GetVni())
+			spec.Vni = vni
+			return show(a, cmd, func(ctx context.Context, c *client) (*evpndv1.AddVNIResponse, error) {
+				return c.AddVNI(ctx, &evpndv1.AddVNIRequest{Vni: spec})
+			}, func(resp *evpndv1.AddVNIResponse) error {
+				fmt.Fprintf(a.stdout, "Added L2VNI %d (until evpnd restarts: add it to the config file's l2vnis to keep it).\n\n", vni)
+				return writeVNIDetail(a.stdout, resp.GetVni())
+			})
 		},
 	}
 	f := cmd.Flags()
@@ -175,32 +164,16 @@ back when evpnd restarts.`,
 			return a.completeVNIs(cmd), cobra.ShellCompDirectiveNoFileComp
 		},
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if len(args) == 0 {
-				return fmt.Errorf("%s: which VNI? (usage: %s)", cmdPath(cmd), cmd.UseLine())
-			}
-			if len(args) > 1 {
-				return tooMany(cmd, args[1:])
-			}
-			vni, err := parseVNI(args[0])
-			if err != nil {
-				return fmt.Errorf("%s: %w", cmdPath(cmd), err)
-			}
-			c, err := a.dial(cmd)
+			vni, err := vniOperand(cmd, args)
 			if err != nil {
 				return err
 			}
-			defer c.close()
-			ctx, cancel := c.ctx(cmd.Context())
-			defer cancel()
-			resp, err := c.DeleteVNI(ctx, &evpndv1.DeleteVNIRequest{Vni: vni})
-			if err != nil {
-				return c.explain(ctx, err)
-			}
-			if a.json() {
-				return writeJSON(a.stdout, resp)
-			}
-			_, err = fmt.Fprintf(a.stdout, "Deleted L2VNI %d.\n", vni)
-			return err
+			return show(a, cmd, func(ctx context.Context, c *client) (*evpndv1.DeleteVNIResponse, error) {
+				return c.DeleteVNI(ctx, &evpndv1.DeleteVNIRequest{Vni: vni})
+			}, func(*evpndv1.DeleteVNIResponse) error {
+				_, err := fmt.Fprintf(a.stdout, "Deleted L2VNI %d.\n", vni)
+				return err
+			})
 		},
 	}
 }
@@ -222,34 +195,21 @@ write is still queued ("in flight") are being repaired already.`,
 				return err
 			}
 			req := &evpndv1.CheckRequest{}
-			if p.has("vni") {
-				if req.Vni, err = vniArg(g.path, p["vni"], false); err != nil {
-					return err
-				}
-			}
-			c, err := a.dial(cmd)
-			if err != nil {
+			if req.Vni, err = p.vni(g.path, false); err != nil {
 				return err
 			}
-			defer c.close()
-			ctx, cancel := c.ctx(cmd.Context())
-			defer cancel()
-			resp, err := c.Check(ctx, req)
-			if err != nil {
-				return c.explain(ctx, err)
-			}
-			if a.json() {
-				err = writeJSON(a.stdout, resp)
-			} else {
-				err = writeCheck(a.stdout, resp, a.loc)
-			}
-			if err != nil {
-				return err
-			}
-			if len(resp.GetDrifts()) > 0 {
+			drifts := 0 // in JSON too
+			err = show(a, cmd, func(ctx context.Context, c *client) (*evpndv1.CheckResponse, error) {
+				resp, err := c.Check(ctx, req)
+				drifts = len(resp.GetDrifts())
+				return resp, err
+			}, func(resp *evpndv1.CheckResponse) error {
+				return writeCheck(a.stdout, resp, a.loc)
+			})
+			if err == nil && drifts > 0 {
 				return &exitStatusError{code: exitDrift}
 			}
-			return nil
+			return err
 		},
 	}
 }
@@ -280,26 +240,14 @@ its delay since the first. History is kept for recently changed MACs only.`,
 				return err
 			}
 			req := &evpndv1.TraceRequest{Mac: mac}
-			if p.has("vni") {
-				if req.Vni, err = vniArg(g.path, p["vni"], false); err != nil {
-					return err
-				}
-			}
-			c, err := a.dial(cmd)
-			if err != nil {
+			if req.Vni, err = p.vni(g.path, false); err != nil {
 				return err
 			}
-			defer c.close()
-			ctx, cancel := c.ctx(cmd.Context())
-			defer cancel()
-			resp, err := c.Trace(ctx, req)
-			if err != nil {
-				return c.explain(ctx, err)
-			}
-			if a.json() {
-				return writeJSON(a.stdout, resp)
-			}
-			return writeTrace(a.stdout, req, resp, a.loc)
+			return show(a, cmd, func(ctx context.Context, c *client) (*evpndv1.TraceResponse, error) {
+				return c.Trace(ctx, req)
+			}, func(resp *evpndv1.TraceResponse) error {
+				return writeTrace(a.stdout, req, resp, a.loc)
+			})
 		},
 	}
 }
@@ -334,27 +282,17 @@ selects its location again.`,
 					return fmt.Errorf("%s: mac %w", g.path, err)
 				}
 			}
-			c, err := a.dial(cmd)
-			if err != nil {
+			return show(a, cmd, func(ctx context.Context, c *client) (*evpndv1.ClearDuplicateResponse, error) {
+				return c.ClearDuplicate(ctx, req)
+			}, func(resp *evpndv1.ClearDuplicateResponse) error {
+				what := "every MAC"
+				if req.Mac != "" {
+					what = "MAC " + req.Mac
+				}
+				_, err := fmt.Fprintf(a.stdout, "Cleared the duplicate flag of %s in VNI %d: %s cleared.\n",
+					what, req.Vni, plural(int(resp.GetCleared()), "MAC", "MACs"))
 				return err
-			}
-			defer c.close()
-			ctx, cancel := c.ctx(cmd.Context())
-			defer cancel()
-			resp, err := c.ClearDuplicate(ctx, req)
-			if err != nil {
-				return c.explain(ctx, err)
-			}
-			if a.json() {
-				return writeJSON(a.stdout, resp)
-			}
-			what := "every MAC"
-			if req.Mac != "" {
-				what = "MAC " + req.Mac
-			}
-			_, err = fmt.Fprintf(a.stdout, "Cleared the duplicate flag of %s in VNI %d: %s cleared.\n",
-				what, req.Vni, plural(int(resp.GetCleared()), "MAC", "MACs"))
-			return err
+			})
 		},
 	}
 }

@@ -49,6 +49,14 @@ func (a *app) vniKeyword(all bool) keyword {
 	return k
 }
 
+// vni reads the "vni" keyword as vniArg does; 0 when it is not given.
+func (p parsed) vni(path string, all bool) (uint32, error) {
+	if !p.has("vni") {
+		return 0, nil
+	}
+	return vniArg(path, p["vni"], all)
+}
+
 // vniArg reads the value of a "vni" keyword; "all" (where allowed) is 0.
 func vniArg(path, s string, all bool) (uint32, error) {
 	if all && s == "all" {
@@ -95,34 +103,21 @@ func (a *app) newShowVNICmd() *cobra.Command {
 					vni = n
 				}
 			}
-			c, err := a.dial(cmd)
-			if err != nil {
-				return err
-			}
-			defer c.close()
-			ctx, cancel := c.ctx(cmd.Context())
-			defer cancel()
 			if vni != 0 {
-				resp, err := c.GetVNI(ctx, &evpndv1.GetVNIRequest{Vni: vni})
-				if err != nil {
-					return c.explain(ctx, err)
+				return show(a, cmd, func(ctx context.Context, c *client) (*evpndv1.GetVNIResponse, error) {
+					return c.GetVNI(ctx, &evpndv1.GetVNIRequest{Vni: vni})
+				}, func(resp *evpndv1.GetVNIResponse) error {
+					return writeVNIDetail(a.stdout, resp.GetVni())
+				})
+			}
+			return show(a, cmd, func(ctx context.Context, c *client) (*evpndv1.ListVNIsResponse, error) {
+				return c.ListVNIs(ctx, &evpndv1.ListVNIsRequest{})
+			}, func(resp *evpndv1.ListVNIsResponse) error {
+				if detail {
+					return writeVNIDetails(a.stdout, resp.GetVnis())
 				}
-				if a.json() {
-					return writeJSON(a.stdout, resp)
-				}
-				return writeVNIDetail(a.stdout, resp.GetVni())
-			}
-			resp, err := c.ListVNIs(ctx, &evpndv1.ListVNIsRequest{})
-			if err != nil {
-				return c.explain(ctx, err)
-			}
-			switch {
-			case a.json():
-				return writeJSON(a.stdout, resp)
-			case detail:
-				return writeVNIDetails(a.stdout, resp.GetVnis())
-			}
-			return writeVNIList(a.stdout, resp)
+				return writeVNIList(a.stdout, resp)
+			})
 		},
 	}
 }
@@ -152,10 +147,8 @@ at 100k entries); "evpnctl check" compares everything in full.`,
 				return err
 			}
 			req := &evpndv1.ListMACsRequest{DuplicatesOnly: p.has("duplicate"), VerifyKernel: p.has("verify")}
-			if p.has("vni") {
-				if req.Vni, err = vniArg(g.path, p["vni"], true); err != nil {
-					return err
-				}
+			if req.Vni, err = p.vni(g.path, true); err != nil {
+				return err
 			}
 			switch {
 			case p.has("local"):
@@ -163,26 +156,11 @@ at 100k entries); "evpnctl check" compares everything in full.`,
 			case p.has("remote"):
 				req.Source = evpndv1.MACSource_MAC_SOURCE_REMOTE
 			}
-			c, err := a.dial(cmd)
-			if err != nil {
-				return err
-			}
-			defer c.close()
-			open := func(ctx context.Context) (pageStream[evpndv1.ListMACsResponse], error) {
+			return list(a, cmd, func(ctx context.Context, c *client) (pageStream[evpndv1.ListMACsResponse], error) {
 				return c.ListMACs(ctx, req)
-			}
-			if a.json() {
-				out := newJSONList(a.stdout, &evpndv1.ListMACsResponse{}, "macs")
-				if err := recvPages(cmd.Context(), c, open, func(r *evpndv1.ListMACsResponse) error { return jsonPage(out, r.GetMacs()) }); err != nil {
-					return err
-				}
-				return out.finish()
-			}
-			out := newMACTable(a.stdout)
-			if err := recvPages(cmd.Context(), c, open, func(r *evpndv1.ListMACsResponse) error { return out.page(r.GetMacs()) }); err != nil {
-				return err
-			}
-			return out.finish()
+			}, (*evpndv1.ListMACsResponse).GetMacs, "macs", func(*client) (pager[*evpndv1.MAC], error) {
+				return newMACTable(a.stdout), nil
+			})
 		},
 	}
 }
@@ -218,46 +196,29 @@ It streams: rows print as they arrive.`,
 					return fmt.Errorf("%s: %w", g.path, err)
 				}
 			}
-			if p.has("vni") {
-				if req.Vni, err = vniArg(g.path, p["vni"], false); err != nil {
-					return err
-				}
+			if req.Vni, err = p.vni(g.path, false); err != nil {
+				return err
 			}
 			if p.has("rd") && req.Rd == "" {
 				return fmt.Errorf("%s: rd needs a value: %s", g.path, g.words[2].value)
 			}
-			c, err := a.dial(cmd)
-			if err != nil {
-				return err
-			}
-			defer c.close()
-			open := func(ctx context.Context) (pageStream[evpndv1.ListRoutesResponse], error) {
+			return list(a, cmd, func(ctx context.Context, c *client) (pageStream[evpndv1.ListRoutesResponse], error) {
 				return c.ListRoutes(ctx, req)
-			}
-			if a.json() {
-				out := newJSONList(a.stdout, &evpndv1.ListRoutesResponse{}, "routes")
-				if err := recvPages(cmd.Context(), c, open, func(r *evpndv1.ListRoutesResponse) error { return jsonPage(out, r.GetRoutes()) }); err != nil {
-					return err
+			}, (*evpndv1.ListRoutesResponse).GetRoutes, "routes", func(c *client) (pager[*evpndv1.Route], error) {
+				// The table's header and its iBGP marks need the local AS
+				// and every neighbour's.
+				ctx, cancel := c.ctx(cmd.Context())
+				defer cancel()
+				st, err := c.GetStatus(ctx, &evpndv1.GetStatusRequest{})
+				if err != nil {
+					return nil, c.explain(ctx, err)
 				}
-				return out.finish()
-			}
-			// The table's header and its iBGP marks need the local AS and
-			// every neighbour's.
-			ctx, cancel := c.ctx(cmd.Context())
-			defer cancel()
-			st, err := c.GetStatus(ctx, &evpndv1.GetStatusRequest{})
-			if err != nil {
-				return c.explain(ctx, err)
-			}
-			peers, err := c.ListPeers(ctx, &evpndv1.ListPeersRequest{})
-			if err != nil {
-				return c.explain(ctx, err)
-			}
-			out := newRouteTable(a.stdout, newRouteInfo(st, peers))
-			if err := recvPages(cmd.Context(), c, open, func(r *evpndv1.ListRoutesResponse) error { return out.page(r.GetRoutes()) }); err != nil {
-				return err
-			}
-			return out.finish()
+				peers, err := c.ListPeers(ctx, &evpndv1.ListPeersRequest{})
+				if err != nil {
+					return nil, c.explain(ctx, err)
+				}
+				return newRouteTable(a.stdout, newRouteInfo(st, peers)), nil
+			})
 		},
 	}
 }
@@ -281,29 +242,17 @@ neighbor at 100k paths.`,
 			if len(args) > 0 {
 				return tooMany(cmd, args)
 			}
-			c, err := a.dial(cmd)
-			if err != nil {
-				return err
-			}
-			defer c.close()
-			ctx, cancel := c.ctx(cmd.Context())
-			defer cancel()
-			if a.json() {
-				peers, err := c.ListPeers(ctx, &evpndv1.ListPeersRequest{WithAdvertised: true})
-				if err != nil {
-					return c.explain(ctx, err)
+			var st *evpndv1.GetStatusResponse
+			return show(a, cmd, func(ctx context.Context, c *client) (_ *evpndv1.ListPeersResponse, err error) {
+				if !a.json() { // the table starts with the router ID and AS
+					if st, err = c.GetStatus(ctx, &evpndv1.GetStatusRequest{}); err != nil {
+						return nil, err
+					}
 				}
-				return writeJSON(a.stdout, peers)
-			}
-			st, err := c.GetStatus(ctx, &evpndv1.GetStatusRequest{})
-			if err != nil {
-				return c.explain(ctx, err)
-			}
-			peers, err := c.ListPeers(ctx, &evpndv1.ListPeersRequest{WithAdvertised: true})
-			if err != nil {
-				return c.explain(ctx, err)
-			}
-			return writeBGPSummary(a.stdout, st, peers)
+				return c.ListPeers(ctx, &evpndv1.ListPeersRequest{WithAdvertised: true})
+			}, func(peers *evpndv1.ListPeersResponse) error {
+				return writeBGPSummary(a.stdout, st, peers)
+			})
 		},
 	}
 }

@@ -31,7 +31,7 @@ func writeJSON(w io.Writer, m proto.Message) error {
 // jsonList prints a streamed list as one JSON document that decodes as
 // the stream's response message, {"macs": [row, row, ...]}, a row per line
 // as the pages arrive.
-type jsonList struct {
+type jsonList[Row proto.Message] struct {
 	w     *bufio.Writer
 	field string
 	rows  int
@@ -40,23 +40,23 @@ type jsonList struct {
 }
 
 // newJSONList prints the repeated field named field of message resp.
-func newJSONList(w io.Writer, resp proto.Message, field protoreflect.Name) *jsonList {
+func newJSONList[Row proto.Message](w io.Writer, resp proto.Message, field protoreflect.Name) *jsonList[Row] {
 	fd := resp.ProtoReflect().Descriptor().Fields().ByName(field)
 	if fd == nil || !fd.IsList() {
 		panic(fmt.Sprintf("%s has no repeated field %s", resp.ProtoReflect().Descriptor().FullName(), field))
 	}
-	return &jsonList{w: bufio.NewWriterSize(w, 64<<10), field: fd.JSONName()}
+	return &jsonList[Row]{w: bufio.NewWriterSize(w, 64<<10), field: fd.JSONName()}
 }
 
-func (l *jsonList) start() {
+func (l *jsonList[Row]) start() {
 	if !l.open {
 		fmt.Fprintf(l.w, "{\n  %q: [", l.field)
 		l.open = true
 	}
 }
 
-// jsonPage prints one page of rows and flushes them.
-func jsonPage[T proto.Message](l *jsonList, rows []T) error {
+// page prints one page of rows and flushes them.
+func (l *jsonList[Row]) page(rows []Row) error {
 	l.start()
 	for _, m := range rows {
 		var err error
@@ -77,7 +77,7 @@ func jsonPage[T proto.Message](l *jsonList, rows []T) error {
 }
 
 // finish closes the document.
-func (l *jsonList) finish() error {
+func (l *jsonList[Row]) finish() error {
 	l.start()
 	if l.rows > 0 {
 		io.WriteString(l.w, "\n  ")
