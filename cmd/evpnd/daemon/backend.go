@@ -6,6 +6,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
 	"net/netip"
 	"slices"
 	"time"
@@ -87,8 +88,9 @@ func (d *Daemon) VNIs(ctx context.Context) ([]api.VNI, error) {
 	if err != nil {
 		return nil, err
 	}
+	links := linkNames()
 	for i := range out {
-		out[i].DevicesPresent = devicesPresent(out[i].VXLAN, out[i].Bridge)
+		out[i].DevicesPresent = links[out[i].VXLAN] && links[out[i].Bridge]
 	}
 	return out, nil
 }
@@ -136,12 +138,26 @@ func (l *leaf) vniRows(only uint32) []api.VNI {
 }
 
 func devicesPresent(names ...string) bool {
+	links := linkNames()
 	for _, n := range names {
-		if !linkExists(n) {
+		if !links[n] {
 			return false
 		}
 	}
 	return true
+}
+
+// linkNames returns the names of this node's links, read once.
+func linkNames() map[string]bool {
+	ifs, err := net.Interfaces()
+	if err != nil {
+		return nil
+	}
+	out := make(map[string]bool, len(ifs))
+	for _, i := range ifs {
+		out[i.Name] = true
+	}
+	return out
 }
 
 // MACs implements api.Backend. The rows (with each local MAC's port) are
