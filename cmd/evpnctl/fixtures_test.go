@@ -44,7 +44,7 @@ func fixtureVNIs() *evpndv1.ListVNIsResponse {
 			Vni: 100, VxlanDevice: "vxlan100", Bridge: "br100", AccessInterfaces: []string{"eth1", "eth2"},
 			Rd: "10.0.0.1:2", ImportRtsAuto: true, ExportRts: []string{"65000:100"},
 			LocalMacs: 2, RemoteMacs: 3, DuplicateMacs: 2, FloodVteps: []string{"10.0.0.2", "10.0.0.3"},
-			UdpPort: 4789, Mtu: 1500, DevicesPresent: true,
+			UdpPort: 4789, Mtu: 1500, DevicesPresent: true, LocalVtep: "10.0.0.1",
 		},
 		{
 			Vni: 16777215, VxlanDevice: "vxlan-big", Bridge: "br-big", AccessInterfaces: nil,

@@ -60,6 +60,7 @@ func writeVNIDetail(w io.Writer, v *evpndv1.VNI) error {
 	p := func(format string, args ...any) { fmt.Fprintf(b, format, args...) }
 	p("VNI: %d\n", v.GetVni())
 	p(" Type: L2\n")
+	p(" Local VTEP: %s\n", dash(v.GetLocalVtep()))
 	p(" VXLAN interface: %s\n", dash(v.GetVxlanDevice()))
 	if v.GetUdpPort() != 0 {
 		p(" UDP port: %d\n", v.GetUdpPort())

@@ -97,6 +97,7 @@ type VNI struct {
 	Flood          []netip.Addr // sorted
 	UDPPort, MTU   int
 	DevicesPresent bool
+	LocalVTEP      netip.Addr
 }
 
 // MACSource selects local or remote MACs in a MACFilter.

@@ -119,6 +119,7 @@ func toVNI(v VNI) *evpndv1.VNI {
 		Mtu:              count(v.MTU),
 		DuplicateMacs:    count(v.DuplicateMACs),
 		DevicesPresent:   v.DevicesPresent,
+		LocalVtep:        addr(v.LocalVTEP),
 	}
 }
 

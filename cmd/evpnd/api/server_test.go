@@ -121,7 +121,7 @@ func testVNIs(t *testing.T) ([]VNI, []*evpndv1.VNI) {
 		VNI: 100, VXLAN: "vxlan100", Bridge: "br100", AccessPorts: []string{"eth1", "eth2"},
 		RD: mustRD(t, "10.0.0.1:100"), ImportAuto: true, ExportRTs: []evpn.RT{mustRT(t, "65000:100")},
 		LocalMACs: 4, RemoteMACs: 5, DuplicateMACs: 1, Flood: []netip.Addr{ip("10.0.0.2"), ip("10.0.0.3")},
-		UDPPort: 4789, MTU: 1450, DevicesPresent: true,
+		UDPPort: 4789, MTU: 1450, DevicesPresent: true, LocalVTEP: ip("10.0.0.1"),
 	}, {
 		VNI: 200, VXLAN: "vx200", Bridge: "br200", RD: mustRD(t, "65000:200"),
 		ImportRTs: []evpn.RT{mustRT(t, "65000:2000"), mustRT(t, "10.0.0.9:7")},
@@ -131,7 +131,7 @@ func testVNIs(t *testing.T) ([]VNI, []*evpndv1.VNI) {
 		Vni: 100, VxlanDevice: "vxlan100", Bridge: "br100", AccessInterfaces: []string{"eth1", "eth2"},
 		Rd: "10.0.0.1:100", ImportRtsAuto: true, ExportRts: []string{"65000:100"},
 		LocalMacs: 4, RemoteMacs: 5, DuplicateMacs: 1, FloodVteps: []string{"10.0.0.2", "10.0.0.3"},
-		UdpPort: 4789, Mtu: 1450, DevicesPresent: true,
+		UdpPort: 4789, Mtu: 1450, DevicesPresent: true, LocalVtep: "10.0.0.1",
 	}, {
 		Vni: 200, VxlanDevice: "vx200", Bridge: "br200", Rd: "65000:200",
 		ImportRts: []string{"65000:2000", "10.0.0.9:7"}, ExportRts: []string{"65000:2000"}, UdpPort: 4790,

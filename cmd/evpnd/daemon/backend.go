@@ -111,7 +111,7 @@ func (l *leaf) vniRows(only uint32) []api.VNI {
 		out = append(out, api.VNI{
 			VNI: v.VNI, VXLAN: v.VXLANDevice, Bridge: v.Bridge, AccessPorts: slices.Clone(v.AccessInterfaces),
 			RD: c.L2VNIRD(v), ImportRTs: imp, ImportAuto: auto, ExportRTs: c.ExportRTs(v),
-			Flood: flood, UDPPort: v.UDPPort, MTU: v.MTU,
+			Flood: flood, UDPPort: v.UDPPort, MTU: v.MTU, LocalVTEP: c.VTEPIP,
 		})
 	}
 	slices.SortFunc(out, func(a, b api.VNI) int { return cmp.Compare(a.VNI, b.VNI) })

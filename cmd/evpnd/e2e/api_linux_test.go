@@ -111,7 +111,7 @@ func TestAPI(t *testing.T) {
 			t.Fatalf("want VNIs 100 and 200, got %v", res)
 		}
 		v := res.GetVnis()[0]
-		if v.GetVni() != 100 || v.GetVxlanDevice() != "vxlan100" || v.GetBridge() != "br100" || v.GetRd() != "10.0.0.3:100" ||
+		if v.GetVni() != 100 || v.GetVxlanDevice() != "vxlan100" || v.GetBridge() != "br100" || v.GetRd() != "10.0.0.3:100" || v.GetLocalVtep() != "10.0.0.3" ||
 			!v.GetImportRtsAuto() || !slices.Equal(v.GetExportRts(), []string{"65000:100"}) || !v.GetDevicesPresent() {
 			t.Errorf("vni 100: %v", v)
 		}

@@ -625,8 +625,10 @@ type VNI struct {
 	DuplicateMacs uint32   `protobuf:"varint,14,opt,name=duplicate_macs,json=duplicateMacs,proto3" json:"duplicate_macs,omitempty"`
 	// The VXLAN and bridge devices exist in the kernel.
 	DevicesPresent bool `protobuf:"varint,15,opt,name=devices_present,json=devicesPresent,proto3" json:"devices_present,omitempty"`
-	unknownFields  protoimpl.UnknownFields
-	sizeCache      protoimpl.SizeCache
+	// This leaf's VTEP address, the VXLAN devices' source.
+	LocalVtep     string `protobuf:"bytes,16,opt,name=local_vtep,json=localVtep,proto3" json:"local_vtep,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *VNI) Reset() {
@@ -762,6 +764,13 @@ func (x *VNI) GetDevicesPresent() bool {
 		return x.DevicesPresent
 	}
 	return false
+}
+
+func (x *VNI) GetLocalVtep() string {
+	if x != nil {
+		return x.LocalVtep
+	}
+	return ""
 }
 
 type ListVNIsRequest struct {
@@ -3138,7 +3147,7 @@ const file_evpnd_v1_evpnd_proto_rawDesc = "" +
 	"l2vniCount\x12+\n" +
 	"\x11peers_established\x18\r \x01(\rR\x10peersEstablished\x12)\n" +
 	"\x10peers_configured\x18\x0e \x01(\rR\x0fpeersConfigured\x12\x1c\n" +
-	"\trestarted\x18\x0f \x01(\bR\trestarted\"\xd3\x03\n" +
+	"\trestarted\x18\x0f \x01(\bR\trestarted\"\xf2\x03\n" +
 	"\x03VNI\x12\x10\n" +
 	"\x03vni\x18\x01 \x01(\rR\x03vni\x12!\n" +
 	"\fvxlan_device\x18\x02 \x01(\tR\vvxlanDevice\x12\x16\n" +
@@ -3160,7 +3169,9 @@ const file_evpnd_v1_evpnd_proto_rawDesc = "" +
 	"\budp_port\x18\f \x01(\rR\audpPort\x12\x10\n" +
 	"\x03mtu\x18\r \x01(\rR\x03mtu\x12%\n" +
 	"\x0eduplicate_macs\x18\x0e \x01(\rR\rduplicateMacs\x12'\n" +
-	"\x0fdevices_present\x18\x0f \x01(\bR\x0edevicesPresent\"\x11\n" +
+	"\x0fdevices_present\x18\x0f \x01(\bR\x0edevicesPresent\x12\x1d\n" +
+	"\n" +
+	"local_vtep\x18\x10 \x01(\tR\tlocalVtep\"\x11\n" +
 	"\x0fListVNIsRequest\"5\n" +
 	"\x10ListVNIsResponse\x12!\n" +
 	"\x04vnis\x18\x01 \x03(\v2\r.evpnd.v1.VNIR\x04vnis\"!\n" +
