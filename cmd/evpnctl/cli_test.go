@@ -584,3 +584,40 @@ func TestNewRootCmd(t *testing.T) {
 		t.Errorf("show evpn mac --help: %v\n%s", err, out.String())
 	}
 }
+
+// TestCLIWatchResync: when evpnd cuts the watch off (the client fell
+// behind), evpnctl says so and watches again from the current state;
+// with --no-resync it exits 2 instead.
+func TestCLIWatchResync(t *testing.T) {
+	events := fixtureWatch()
+	f := &fakeServer{watch: events, watchCutOnce: true}
+	sock := startFake(t, f)
+	ctx, cancel := context.WithCancel(t.Context())
+	defer cancel()
+	var out, errb syncBuffer
+	done := make(chan int)
+	go func() { done <- runCLITo(ctx, &out, &errb, "--socket", sock, "watch") }()
+	waitFor(t, "events printed twice", func() bool { return strings.Count(out.String(), "\n") == 2*len(events) })
+	cancel()
+	if code := <-done; code != 0 {
+		t.Errorf("exit %d, stderr %q", code, errb.String())
+	}
+	if !strings.Contains(errb.String(), "events were dropped") || !strings.Contains(errb.String(), "watching again") {
+		t.Errorf("stderr %q", errb.String())
+	}
+	var watches []proto.Message
+	for _, r := range f.requests() {
+		if _, ok := r.(*evpndv1.WatchRequest); ok {
+			watches = append(watches, r)
+		}
+	}
+	if len(watches) != 2 || !proto.Equal(watches[0], &evpndv1.WatchRequest{}) || !proto.Equal(watches[1], &evpndv1.WatchRequest{InitialState: true}) {
+		t.Errorf("watch requests %v: want a plain one, then one with the initial state", watches)
+	}
+
+	f2 := &fakeServer{watch: events, watchCutOnce: true}
+	r := runCLI(t, t.Context(), "--socket", startFake(t, f2), "watch", "--no-resync")
+	if r.code != exitError || !strings.Contains(r.stderr, "events were dropped") {
+		t.Errorf("--no-resync: exit %d, stderr %q", r.code, r.stderr)
+	}
+}

@@ -8,6 +8,8 @@ import (
 	"io"
 
 	"github.com/spf13/cobra"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
 
 	evpndv1 "github.com/evpnd/evpnd/proto/evpnd/v1"
 )
@@ -31,14 +33,18 @@ func (a *app) newStatusCmd() *cobra.Command {
 }
 
 func (a *app) newWatchCmd() *cobra.Command {
-	var initial bool
+	var initial, noResync bool
 	cmd := &cobra.Command{
 		Use:   "watch [--initial]",
 		Short: "Print table changes as they happen",
 		Long: `Print every change of evpnd's tables as it happens, one line each: MACs
 added, moved, removed or flagged duplicate, flood-list VTEPs, BGP sessions.
 With --initial, the current state comes first, then a "synced" line.
-With -o json, one protojson WatchResponse per line. Stop it with Ctrl-C.`,
+With -o json, one protojson WatchResponse per line. Stop it with Ctrl-C.
+
+If evpnctl falls so far behind that evpnd drops changes for it, it says so
+on stderr and watches again with the current state first (marked initial,
+then "synced"), so the picture stays complete; --no-resync exits instead.`,
 		Args: cobra.ArbitraryArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if len(args) > 0 {
@@ -50,14 +56,22 @@ With -o json, one protojson WatchResponse per line. Stop it with Ctrl-C.`,
 			}
 			defer c.close()
 			ctx := cmd.Context()
-			stream, err := c.Watch(ctx, &evpndv1.WatchRequest{InitialState: initial})
+			out := bufio.NewWriter(a.stdout)
+			var buf []byte
+			req := &evpndv1.WatchRequest{InitialState: initial}
+			stream, err := c.Watch(ctx, req)
 			if err != nil {
 				return watchEnd(ctx, c, err)
 			}
-			out := bufio.NewWriter(a.stdout)
-			var buf []byte
 			for {
 				ev, err := stream.Recv()
+				if err != nil && !noResync && ctx.Err() == nil && status.Code(err) == codes.ResourceExhausted {
+					fmt.Fprintf(a.stderr, "evpnctl: %s; watching again from the current state\n", status.Convert(err).Message())
+					req = &evpndv1.WatchRequest{InitialState: true}
+					if stream, err = c.Watch(ctx, req); err == nil {
+						continue
+					}
+				}
 				if err != nil {
 					return watchEnd(ctx, c, err)
 				}
@@ -77,6 +91,7 @@ With -o json, one protojson WatchResponse per line. Stop it with Ctrl-C.`,
 		},
 	}
 	cmd.Flags().BoolVar(&initial, "initial", false, "print the current state first")
+	cmd.Flags().BoolVar(&noResync, "no-resync", false, "exit (status 2) instead of watching again when evpnd drops changes for this client")
 	return cmd
 }
 

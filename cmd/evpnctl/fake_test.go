@@ -34,6 +34,10 @@ type fakeServer struct {
 	macGen   func(i int) *evpndv1.MAC
 	check    *evpndv1.CheckResponse
 	watch    []*evpndv1.WatchResponse
+	// watchCutOnce makes the first Watch end with RESOURCE_EXHAUSTED after
+	// sending its events, as evpnd does to a client that fell behind.
+	watchCutOnce bool
+	watchCalls   int
 	// beforePage, if set, runs before each page but the first is sent.
 	beforePage func(page int)
 	// block makes unary calls and streams (after their first page) wait
@@ -209,10 +213,17 @@ func (f *fakeServer) ListPeers(ctx context.Context, req *evpndv1.ListPeersReques
 // Watch sends f.watch, then waits for the client to go.
 func (f *fakeServer) Watch(req *evpndv1.WatchRequest, stream grpc.ServerStreamingServer[evpndv1.WatchResponse]) error {
 	f.record(req)
+	f.mu.Lock()
+	f.watchCalls++
+	cut := f.watchCutOnce && f.watchCalls == 1
+	f.mu.Unlock()
 	for _, ev := range f.watch {
 		if err := stream.Send(ev); err != nil {
 			return err
 		}
+	}
+	if cut {
+		return status.Error(codes.ResourceExhausted, "watch client too slow: events were dropped; watch again")
 	}
 	<-stream.Context().Done()
 	return nil
