@@ -17,6 +17,8 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/encoding/protowire"
+	"google.golang.org/protobuf/types/known/emptypb"
 
 	evpndv1 "github.com/evpnd/evpnd/proto/evpnd/v1"
 )
@@ -304,6 +306,37 @@ func TestAPI(t *testing.T) {
 		}
 	})
 
+	t.Run("gobgp api", func(t *testing.T) {
+		// spine1 sets api.gobgp-listen: GoBGP's own API answers on its
+		// loopback. GetBgp is called by name (evpnd's code outside speaker/
+		// does not import GoBGP) and its reply read field by field:
+		// GetBgpResponse{global: Global{asn: 1, router_id: 2}}.
+		var conn net.Conn
+		if err := f.lab.Node("spine1").Do(func() (err error) {
+			conn, err = net.DialTimeout("tcp", "127.0.0.1:50052", 5*time.Second)
+			return err
+		}); err != nil {
+			t.Fatal(err)
+		}
+		cc, err := grpc.NewClient("passthrough:///gobgp", grpc.WithTransportCredentials(insecure.NewCredentials()),
+			grpc.WithContextDialer(func(context.Context, string) (net.Conn, error) { return conn, nil }))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer cc.Close()
+		var resp emptypb.Empty
+		if err := cc.Invoke(ctx, "/apipb.GobgpApi/GetBgp", &emptypb.Empty{}, &resp); err != nil {
+			t.Fatalf("GoBGP API GetBgp: %v", err)
+		}
+		global := protoField(resp.ProtoReflect().GetUnknown(), 1)
+		asn, rid := protoField(global, 1), protoField(global, 2)
+		if len(asn) == 0 || string(rid) != "10.0.0.254" {
+			t.Errorf("GoBGP's GetBgp: router_id %q (want 10.0.0.254), asn field %v", rid, asn)
+		} else if v, _ := protowire.ConsumeVarint(asn); v != 65000 {
+			t.Errorf("GoBGP's GetBgp: asn %d, want 65000", v)
+		}
+	})
+
 	t.Run("metrics", func(t *testing.T) {
 		// leaf3 serves metrics on its own loopback: scrape from inside
 		// its namespace.
@@ -399,3 +432,28 @@ func mapDiff(got, want map[string]string) string {
 }
 
 var _ = time.Second
+
+// protoField returns the raw value of field num in a protobuf message's
+// bytes: a length-delimited field's contents, or a varint's bytes.
+func protoField(b []byte, num protowire.Number) []byte {
+	for len(b) > 0 {
+		n, typ, l := protowire.ConsumeTag(b)
+		if l < 0 {
+			return nil
+		}
+		b = b[l:]
+		vl := protowire.ConsumeFieldValue(n, typ, b)
+		if vl < 0 {
+			return nil
+		}
+		if n == num {
+			if typ == protowire.BytesType {
+				v, _ := protowire.ConsumeBytes(b)
+				return v
+			}
+			return b[:vl]
+		}
+		b = b[vl:]
+	}
+	return nil
+}
