@@ -54,9 +54,6 @@ func (d *Daemon) AddVNI(ctx context.Context, v configs.L2VNI) (api.VNI, error) {
 	// half-added VNI would black-hole its traffic.
 	ctx = context.WithoutCancel(ctx)
 	err = l.do(ctx, func(now time.Time) []evpn.Effect {
-		if err := l.desired.SetVNI(fib.VNIDevices{VNI: nv.VNI, VXLAN: nv.VXLANDevice, Bridge: nv.Bridge}); err != nil {
-			d.log.Error("add l2vni to fib", "vni", nv.VNI, "err", err)
-		}
 		l.vnis[nv.VNI] = nv
 		d.cfg = next
 		d.live.Store(next)
@@ -85,7 +82,16 @@ func (d *Daemon) AddVNI(ctx context.Context, v configs.L2VNI) (api.VNI, error) {
 		d.log.Warn("re-read BGP routes for the new l2vni", "vni", nv.VNI, "attempt", attempt, "err", ferr)
 		time.Sleep(time.Duration(attempt) * 200 * time.Millisecond)
 	}
-	_ = l.do(ctx, func(time.Time) []evpn.Effect { delete(l.refeeding, nv.VNI); return nil })
+	// fib learns the devices last, with the VNI's remote state complete:
+	// on devices it adopts, it then never removes an entry the re-feed
+	// is about to want.
+	_ = l.do(ctx, func(time.Time) []evpn.Effect {
+		delete(l.refeeding, nv.VNI)
+		if err := l.desired.SetVNI(fib.VNIDevices{VNI: nv.VNI, VXLAN: nv.VXLANDevice, Bridge: nv.Bridge}); err != nil {
+			d.log.Error("add l2vni to fib", "vni", nv.VNI, "err", err)
+		}
+		return nil
+	})
 	if ferr != nil {
 		return api.VNI{}, fmt.Errorf("l2vni %d added, but the routes BGP already held for it could not be read (%v): "+
 			"remote MACs and VTEPs arrive only with their next update; delete and add the VNI again to retry", nv.VNI, ferr)
