@@ -30,7 +30,7 @@ func (v *validator) api() {
 	}
 	if a.Listen != "" {
 		if host, ok := hostPort(ps, "api.listen", a.Listen, "127.0.0.1:50051"); ok && !tlsOn && !IsLoopbackHost(host) {
-			ps.add("api.listen", a.Listen, "reachable beyond loopback without TLS, which would let anyone on the network change the fabric: set api.tls.cert and api.tls.key, or bind 127.0.0.1")
+			ps.add("api.listen", a.Listen, "reachable beyond loopback without TLS, which would let anyone on the network change the fabric: set api.tls.cert, api.tls.key and api.tls.client-ca (only clients with a certificate it signed get in), or bind 127.0.0.1")
 		}
 	}
 	if a.GoBGPListen != "" {

@@ -178,7 +178,7 @@ func planOne(v L2VNI, w view) (acts []Action, adopted []string, errs []error) {
 		tail = append(tail, Action{Op: OpSetUp, VNI: v.VNI, Dev: v.Bridge, Created: true})
 	case br.Kind != "bridge":
 		conflict(v.Bridge, "kind", "bridge", br.Kind,
-			fmt.Sprintf("delete it (ip link del %s) or configure another bridge name for l2vni %d", v.Bridge, v.VNI))
+			fmt.Sprintf("the name is taken by another device: configure another bridge name for l2vni %d (delete %s only if it is a leftover nothing uses)", v.VNI, v.Bridge))
 	default:
 		adopted = append(adopted, v.Bridge)
 		if v.MTU != 0 && br.MTU != v.MTU {
@@ -208,7 +208,7 @@ func planOne(v L2VNI, w view) (acts []Action, adopted []string, errs []error) {
 			Action{Op: OpSetUp, VNI: v.VNI, Dev: v.VXLAN, Created: true})
 	case vx.Kind != "vxlan" || vx.VXLAN == nil:
 		conflict(v.VXLAN, "kind", "vxlan", vx.Kind,
-			fmt.Sprintf("delete it (ip link del %s) or configure another vxlan-device name for l2vni %d", v.VXLAN, v.VNI))
+			fmt.Sprintf("the name is taken by another device: configure another vxlan-device name for l2vni %d (delete %s only if it is a leftover nothing uses)", v.VNI, v.VXLAN))
 	default:
 		n := len(errs)
 		planVXLANIdentity(v, vx, conflict)

@@ -169,6 +169,14 @@ func (s *Server) Listen(cfg ListenConfig) (err error) {
 	for _, b := range bound {
 		s.log.Info("API listening", "addr", b.addr.String(), "tls", b.addr.Network() == "tcp" && creds != nil)
 	}
+	// The Unix socket's mode is the only access control without client
+	// certificates: say so when TCP opens the API wider.
+	switch {
+	case cfg.TCP != "" && creds == nil:
+		s.log.Warn("api.listen without TLS: every local user and process can use the API, including changes; set api.tls with client-ca to restrict it", "addr", cfg.TCP)
+	case cfg.TCP != "" && cfg.TLSClientCA == "":
+		s.log.Warn("api.listen with TLS but no api.tls.client-ca: any client that can connect can use the API, including changes", "addr", cfg.TCP)
+	}
 	return nil
 }
 

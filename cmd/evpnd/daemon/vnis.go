@@ -4,8 +4,9 @@ import (
 	"context"
 	"fmt"
 	"net"
-	"strings"
 	"time"
+
+	"github.com/vishvananda/netlink"
 
 	"github.com/evpnd/evpnd/cmd/evpnd/api"
 	"github.com/evpnd/evpnd/configs"
@@ -28,23 +29,18 @@ func (d *Daemon) AddVNI(ctx context.Context, v configs.L2VNI) (api.VNI, error) {
 		return api.VNI{}, err
 	}
 	cur := d.config()
+	at := fmt.Sprintf("l2vnis[%d]", len(cur.L2VNIs))
+	if d.hasVNI(v.VNI) {
+		return api.VNI{}, &configs.ValidationError{Problems: []configs.Problem{{Path: at + ".vni", Value: fmt.Sprint(v.VNI),
+			Reason: fmt.Sprintf("already configured: to change it, remove it first (evpnctl vni del %d)", v.VNI)}}}
+	}
 	next, err := cur.WithL2VNI(v)
 	if err != nil {
 		return api.VNI{}, err
 	}
 	nv := next.L2VNIs[len(next.L2VNIs)-1]
-	var missing []string
-	for _, p := range nv.AccessInterfaces {
-		if !linkExists(p) {
-			missing = append(missing, p)
-		}
-	}
-	if len(missing) > 0 {
-		return api.VNI{}, &configs.ValidationError{Problems: []configs.Problem{{
-			Path:   fmt.Sprintf("l2vnis[%d].access-interfaces", len(next.L2VNIs)-1),
-			Value:  strings.Join(missing, ", "),
-			Reason: "no such interface on this node: create it first, or leave it out",
-		}}}
+	if ps := nodeProblems(at, nv); len(ps) > 0 {
+		return api.VNI{}, &configs.ValidationError{Problems: ps}
 	}
 	vv := vtepVNI(next, nv)
 	if err := l.mgr.Ensure(ctx, []vtep.L2VNI{vv}); err != nil {
@@ -206,4 +202,46 @@ func vtepVNI(c *configs.Config, v configs.L2VNI) vtep.L2VNI {
 func linkExists(name string) bool {
 	_, err := net.InterfaceByName(name)
 	return err == nil
+}
+
+// nodeProblems checks a new L2VNI against this node's links before
+// anything is touched: its access interfaces must exist and carry no
+// address (an interface with one routes, maybe the underlay: bridging it
+// into a VNI would leak the underlay into the overlay), and its device
+// names must not belong to links of another kind.
+func nodeProblems(at string, v configs.L2VNI) []configs.Problem {
+	var ps []configs.Problem
+	for i, p := range v.AccessInterfaces {
+		path := fmt.Sprintf("%s.access-interfaces[%d]", at, i)
+		l, err := netlink.LinkByName(p)
+		if err != nil {
+			ps = append(ps, configs.Problem{Path: path, Value: p, Reason: "no such interface on this node: create it first, or leave it out"})
+			continue
+		}
+		if a := routedAddr(l); a != "" {
+			ps = append(ps, configs.Problem{Path: path, Value: p,
+				Reason: "has address " + a + ", so it routes (the underlay?): an access port carries no address; pick the host-facing port"})
+		}
+	}
+	for _, c := range []struct{ key, name, kind string }{{"vxlan-device", v.VXLANDevice, "vxlan"}, {"bridge", v.Bridge, "bridge"}} {
+		if l, err := netlink.LinkByName(c.name); err == nil && l.Type() != c.kind {
+			ps = append(ps, configs.Problem{Path: at + "." + c.key, Value: c.name,
+				Reason: fmt.Sprintf("the name is taken by a %s device on this node: choose another %s name", l.Type(), c.key)})
+		}
+	}
+	return ps
+}
+
+// routedAddr returns an address of l other than IPv6 link-local, or "".
+func routedAddr(l netlink.Link) string {
+	addrs, err := netlink.AddrList(l, netlink.FAMILY_ALL)
+	if err != nil {
+		return ""
+	}
+	for _, a := range addrs {
+		if a.IP != nil && !a.IP.IsLinkLocalUnicast() {
+			return a.IPNet.String()
+		}
+	}
+	return ""
 }

@@ -256,6 +256,8 @@ func TestAPIRuntimeVNI(t *testing.T) {
 		{&evpndv1.L2VNISpec{Vni: 200, Bridge: "br100"}, "vni.bridge"},                               // taken by VNI 100
 		{&evpndv1.L2VNISpec{Vni: 200, AccessInterfaces: []string{"eth2"}}, "vni.access_interfaces"}, // VNI 100's port
 		{&evpndv1.L2VNISpec{Vni: 200, AccessInterfaces: []string{"nosuch0"}}, "vni.access_interfaces"},
+		{&evpndv1.L2VNISpec{Vni: 200, AccessInterfaces: []string{"eth1"}}, "vni.access_interfaces"}, // the uplink: it has an address
+		{&evpndv1.L2VNISpec{Vni: 200, VxlanDevice: "eth1"}, "vni.vxlan_device"},                     // a veth, not a VXLAN device
 		{&evpndv1.L2VNISpec{Vni: 200, Rd: "bad"}, "vni.rd"},
 		{&evpndv1.L2VNISpec{Vni: 200, Mtu: 10}, "vni.mtu"},
 	}
