@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/evpnd/evpnd/cmd/evpnd/metrics"
+	"github.com/evpnd/evpnd/configs"
 	"github.com/evpnd/evpnd/speaker/evpn"
 )
 
@@ -21,6 +22,9 @@ func (d *Daemon) metricsSnapshot() metrics.Snapshot {
 	}
 	l := d.leaf.Load()
 	if l == nil {
+		// A route reflector installs nothing: its kernel is trivially in
+		// sync (an alert on this gauge must not fire for it).
+		s.KernelInSync = d.config().Role == configs.RoleRouteReflector
 		return s
 	}
 	fs := l.rec.Stats()

@@ -369,12 +369,18 @@ func TestAPI(t *testing.T) {
 			`evpnd_macs{source="remote",vni="100"} 3`,
 			`evpnd_flood_vteps{vni="100"} 2`,
 			`evpnd_kernel_in_sync 1`,
-			`evpnd_fib_reconcile_duration_seconds_count`,
-			`evpnd_evpn_routes{type="2"}`,
+			// Imported: h1, h2, hm (VNI 100) and h4 (VNI 200); type-3
+			// from leaf1 (100, 200) and leaf2 (100).
+			`evpnd_evpn_routes{type="2"} 4`,
+			`evpnd_evpn_routes{type="3"} 3`,
 		} {
 			if !strings.Contains(body, want) {
 				t.Errorf("metrics lack %q", want)
 			}
+		}
+		if strings.Contains(body, "evpnd_fib_reconcile_duration_seconds_count 0\n") ||
+			!strings.Contains(body, "evpnd_fib_reconcile_duration_seconds_count") {
+			t.Error("no reconcile pass counted")
 		}
 		if t.Failed() {
 			t.Logf("metrics:\n%s", body)

@@ -76,7 +76,7 @@ evpnd_bgp_peer_routes_received{peer="10.0.0.2"} 0
 # TYPE evpnd_bgp_peer_routes_accepted gauge
 evpnd_bgp_peer_routes_accepted{peer="10.0.0.1"} 100
 evpnd_bgp_peer_routes_accepted{peer="10.0.0.2"} 0
-# HELP evpnd_evpn_routes EVPN routes in the daemon's table, per route type (2 MAC/IP, 3 inclusive multicast, 5 IP prefix).
+# HELP evpnd_evpn_routes Remote EVPN routes a leaf imported into an L2VNI, per route type (2 MAC/IP, 3 inclusive multicast, 5 IP prefix); 0 on a route reflector.
 # TYPE evpnd_evpn_routes gauge
 evpnd_evpn_routes{type="2"} 50
 evpnd_evpn_routes{type="3"} 3
@@ -95,7 +95,7 @@ evpnd_mac_duplicates{vni="200"} 0
 # TYPE evpnd_flood_vteps gauge
 evpnd_flood_vteps{vni="100"} 2
 evpnd_flood_vteps{vni="200"} 1
-# HELP evpnd_fib_installed Kernel entries (FDB, neighbour, route) written as desired.
+# HELP evpnd_fib_installed Kernel FDB entries (remote MACs and flood-list VTEPs) fib holds as desired.
 # TYPE evpnd_fib_installed gauge
 evpnd_fib_installed 47
 # HELP evpnd_fib_pending Kernel entries waiting for a retry after a failed write or delete.
