@@ -44,7 +44,7 @@ func roleName(r evpndv1.Role) string {
 // counts (State/PfxRcd, Accepted, PfxSnt) are those of the current
 // session, so a peer that is not established shows its state and dashes;
 // MsgRcvd and MsgSent add up over every session, as in FRR.
-func writeBGPSummary(w io.Writer, st *evpndv1.GetStatusResponse, resp *evpndv1.ListPeersResponse) error {
+func writeBGPSummary(w io.Writer, st *evpndv1.GetStatusResponse, resp *evpndv1.ListPeersResponse, withSent bool) error {
 	b := bufio.NewWriter(w)
 	peers := resp.GetPeers()
 	fmt.Fprintf(b, "BGP router identifier %s, local AS number %d, %s\n", dash(st.GetRouterId()), st.GetAsn(), roleName(st.GetRole()))
@@ -59,7 +59,15 @@ func writeBGPSummary(w io.Writer, st *evpndv1.GetStatusResponse, resp *evpndv1.L
 	}
 	var flagged bool
 	tw := newTab(b)
-	tabLine(tw, "Neighbor", "V", "AS", "MsgRcvd", "MsgSent", "Up/Down", "State/PfxRcd", "Accepted", "PfxSnt", "EoR", "Flags", "Desc", "Last error")
+	// PfxSnt only when counted (--sent): each count costs evpnd a pass
+	// over its BGP table.
+	cols := func(c ...string) []string {
+		if !withSent {
+			c = append(c[:8], c[9:]...)
+		}
+		return c
+	}
+	tabLine(tw, cols("Neighbor", "V", "AS", "MsgRcvd", "MsgSent", "Up/Down", "State/PfxRcd", "Accepted", "PfxSnt", "EoR", "Flags", "Desc", "Last error")...)
 	for _, p := range peers {
 		state := peerState(p.GetState())
 		upDown, accepted, sent, eor := "-", "-", "-", "-"
@@ -84,9 +92,9 @@ func writeBGPSummary(w io.Writer, st *evpndv1.GetStatusResponse, resp *evpndv1.L
 			flags = append(flags, "restarting")
 		}
 		flagged = flagged || len(flags) > 0
-		tabLine(tw, p.GetAddress(), "4", u32(p.GetAsn()), fmt.Sprint(p.GetMessagesReceived()), fmt.Sprint(p.GetMessagesSent()),
+		tabLine(tw, cols(p.GetAddress(), "4", u32(p.GetAsn()), fmt.Sprint(p.GetMessagesReceived()), fmt.Sprint(p.GetMessagesSent()),
 			upDown, state, accepted, sent, eor,
-			dash(strings.Join(flags, ",")), dash(p.GetDescription()), dash(p.GetLastError()))
+			dash(strings.Join(flags, ",")), dash(p.GetDescription()), dash(p.GetLastError()))...)
 	}
 	tw.Flush()
 	fmt.Fprintf(b, "\nTotal number of neighbors %d\n", len(peers))

@@ -85,7 +85,10 @@ func TestGoldenViews(t *testing.T) {
 		"vni_list_empty": func(b *bytes.Buffer) error { return writeVNIList(b, &evpndv1.ListVNIsResponse{}) },
 		"vni_detail":     func(b *bytes.Buffer) error { return writeVNIDetails(b, fixtureVNIs().GetVnis()) },
 		"bgp_summary": func(b *bytes.Buffer) error {
-			return writeBGPSummary(b, fixtureStatus(), fixturePeers())
+			return writeBGPSummary(b, fixtureStatus(), fixturePeers(), false)
+		},
+		"bgp_summary_sent": func(b *bytes.Buffer) error {
+			return writeBGPSummary(b, fixtureStatus(), fixturePeers(), true)
 		},
 		"status": func(b *bytes.Buffer) error { return writeStatus(b, fixtureStatus(), time.UTC) },
 		"status_rr": func(b *bytes.Buffer) error {
