@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"time"
 
 	"github.com/spf13/cobra"
 	"google.golang.org/grpc/codes"
@@ -67,6 +68,13 @@ then "synced"), so the picture stays complete; --no-resync exits instead.`,
 				ev, err := stream.Recv()
 				if err != nil && !noResync && ctx.Err() == nil && status.Code(err) == codes.ResourceExhausted {
 					fmt.Fprintf(a.stderr, "evpnctl: %s; watching again from the current state\n", status.Convert(err).Message())
+					// A pause, so that a client that cannot keep up does not
+					// make evpnd rebuild its whole state back to back.
+					select {
+					case <-ctx.Done():
+						return nil
+					case <-time.After(time.Second):
+					}
 					req = &evpndv1.WatchRequest{InitialState: true}
 					if stream, err = c.Watch(ctx, req); err == nil {
 						continue

@@ -11,6 +11,7 @@ command -v bridge >/dev/null 2>&1 || need_pkgs+=(iproute2)
 command -v ping >/dev/null 2>&1 || need_pkgs+=(iputils-ping)
 [ -x /usr/lib/frr/bgpd ] || need_pkgs+=(frr)
 command -v ps >/dev/null 2>&1 || need_pkgs+=(procps)
+[ -x /usr/bin/time ] || need_pkgs+=(time) # evpnbench: peak RSS of commands
 if [ ${#need_pkgs[@]} -gt 0 ]; then
 	if [ "$(id -u)" != 0 ]; then
 		echo "deps: missing packages (${need_pkgs[*]}); run as root so apt-get can install them" >&2

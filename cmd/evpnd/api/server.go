@@ -33,8 +33,9 @@ const pageSize = 1000
 //
 //  1. creates it with NewServer;
 //  2. calls Listen at startup, so that a socket in use or a bad address
-//     fails the start with a clear error (CheckListen runs the same pure
-//     checks at config validation);
+//     fails the start with a clear error (configs.Validate checks the
+//     same rules earlier, for evpnd validate; CheckListen is the pure part
+//     of Listen's checks);
 //  3. runs Serve(ctx) beside its other loops; it returns when ctx ends,
 //     after a bounded graceful stop, with the socket file removed;
 //  4. calls Close instead if it fails before Serve runs.
@@ -286,7 +287,11 @@ func (s *Server) Check(ctx context.Context, req *evpndv1.CheckRequest) (*evpndv1
 	}
 	r, err := s.b.Check(ctx, req.GetVni())
 	if err != nil {
-		return nil, s.errorStatus("Check", fmt.Sprintf("check vni %d", req.GetVni()), err, false)
+		what := "check"
+		if req.GetVni() != 0 {
+			what = fmt.Sprintf("check vni %d", req.GetVni())
+		}
+		return nil, s.errorStatus("Check", what, err, false)
 	}
 	return toCheck(r), nil
 }

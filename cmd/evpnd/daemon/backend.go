@@ -240,7 +240,10 @@ func (d *Daemon) MACs(ctx context.Context, f api.MACFilter, fn func(api.MAC) err
 			}
 		})
 		if err != nil {
-			return err
+			if ctx.Err() != nil {
+				return err
+			}
+			return fmt.Errorf("%w (%v)", errStopped, err) // fib not running yet, or any more
 		}
 	}
 	for i := range rows {
@@ -626,6 +629,7 @@ func (l *leaf) macRow(mi evpn.MACInfo) api.MAC {
 	r := api.MAC{VNI: mi.VNI, MAC: mi.MAC, Local: mi.Local, VTEP: mi.VTEP, Seq: mi.Seq, Sticky: mi.Sticky, Duplicate: mi.Duplicate}
 	if mi.Local {
 		r.VTEP = l.d.cfg.VTEPIP
+		r.Port = l.ports[evpn.MACKey{VNI: mi.VNI, MAC: mi.MAC}]
 	}
 	return r
 }

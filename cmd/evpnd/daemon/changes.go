@@ -49,6 +49,7 @@ func (l *leaf) observe(e *evpn.Effect, now time.Time) {
 		row := api.MAC{VNI: e.VNI, MAC: e.MAC, Local: e.Local, VTEP: e.VTEP, Seq: e.Seq, Sticky: e.Sticky}
 		if e.Local {
 			row.VTEP = d.cfg.VTEPIP
+			row.Port = l.ports[evpn.MACKey{VNI: e.VNI, MAC: e.MAC}]
 		}
 		c := api.Change{Time: now, MAC: &api.MACChange{MAC: row, PreviousLocal: e.PrevLocal, PreviousVTEP: e.PrevVTEP}}
 		switch {

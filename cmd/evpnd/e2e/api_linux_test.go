@@ -186,7 +186,10 @@ func TestAPI(t *testing.T) {
 			t.Errorf("verify_kernel: %d rows, without: %d", len(verified), len(macs))
 		}
 		for i, m := range verified {
-			if !m.GetInKernel() || (i < len(macs) && m.GetPort() != macs[i].GetPort()) {
+			if i >= len(macs) {
+				break
+			}
+			if !m.GetInKernel() || m.GetPort() != macs[i].GetPort() {
 				t.Errorf("verify_kernel row %v, without: %v", m, macs[i])
 			}
 		}
@@ -436,8 +439,6 @@ func mapDiff(got, want map[string]string) string {
 	}
 	return b.String()
 }
-
-var _ = time.Second
 
 // protoField returns the raw value of field num in a protobuf message's
 // bytes: a length-delimited field's contents, or a varint's bytes.

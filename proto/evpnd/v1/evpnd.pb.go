@@ -2644,7 +2644,9 @@ type Drift struct {
 	WantVtep   string `protobuf:"bytes,5,opt,name=want_vtep,json=wantVtep,proto3" json:"want_vtep,omitempty"`
 	KernelVtep string `protobuf:"bytes,6,opt,name=kernel_vtep,json=kernelVtep,proto3" json:"kernel_vtep,omitempty"`
 	Device     string `protobuf:"bytes,7,opt,name=device,proto3" json:"device,omitempty"`
-	// How to see it by hand, e.g. "bridge fdb show dev vxlan100 | grep MAC".
+	// The iproute2 command that repairs it by hand, e.g. "bridge fdb del
+	// 02:00:00:00:99:99 dev vxlan100 dst 10.9.9.9 self" (evpnd repairs
+	// drift by itself; this says what is wrong).
 	Detail        string `protobuf:"bytes,8,opt,name=detail,proto3" json:"detail,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache

@@ -62,9 +62,11 @@ type EvpndServiceClient interface {
 	// GetVNI returns one L2VNI; NOT_FOUND if it is not configured.
 	GetVNI(ctx context.Context, in *GetVNIRequest, opts ...grpc.CallOption) (*GetVNIResponse, error)
 	// AddVNI adds an L2VNI at runtime: the same checks as the config file,
-	// then its devices are created and its routes announced. On any error
-	// nothing is changed. The change lasts until evpnd restarts: add the VNI
-	// to the config file to keep it.
+	// then its devices are created and its routes announced. A refused
+	// request (INVALID_ARGUMENT, FAILED_PRECONDITION) changes nothing; once
+	// the devices exist the add completes even if the client goes away, and
+	// an error after that point says the VNI was added. The change lasts
+	// until evpnd restarts: add the VNI to the config file to keep it.
 	AddVNI(ctx context.Context, in *AddVNIRequest, opts ...grpc.CallOption) (*AddVNIResponse, error)
 	// DeleteVNI withdraws an L2VNI's routes, removes its remote entries and
 	// deletes the devices evpnd created for it.
@@ -257,9 +259,11 @@ type EvpndServiceServer interface {
 	// GetVNI returns one L2VNI; NOT_FOUND if it is not configured.
 	GetVNI(context.Context, *GetVNIRequest) (*GetVNIResponse, error)
 	// AddVNI adds an L2VNI at runtime: the same checks as the config file,
-	// then its devices are created and its routes announced. On any error
-	// nothing is changed. The change lasts until evpnd restarts: add the VNI
-	// to the config file to keep it.
+	// then its devices are created and its routes announced. A refused
+	// request (INVALID_ARGUMENT, FAILED_PRECONDITION) changes nothing; once
+	// the devices exist the add completes even if the client goes away, and
+	// an error after that point says the VNI was added. The change lasts
+	// until evpnd restarts: add the VNI to the config file to keep it.
 	AddVNI(context.Context, *AddVNIRequest) (*AddVNIResponse, error)
 	// DeleteVNI withdraws an L2VNI's routes, removes its remote entries and
 	// deletes the devices evpnd created for it.
