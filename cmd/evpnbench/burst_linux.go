@@ -79,14 +79,8 @@ func (r burstResult) cpuPerRoute() time.Duration {
 }
 
 func (o burstOptions) validate() error {
-	if o.Routes < 1 || o.Routes > 1<<24 {
-		return fmt.Errorf("--routes %d: want 1-%d", o.Routes, 1<<24)
-	}
-	if o.VTEPs < 1 || o.VTEPs > 200 {
-		return fmt.Errorf("--vteps %d: want 1-200 (10.0.0.10 and up, below the reflector's 10.0.0.254)", o.VTEPs)
-	}
-	if o.Rounds < 1 {
-		return fmt.Errorf("--rounds %d: want at least 1", o.Rounds)
+	if err := checkLoad(o.Routes, o.VTEPs, o.Rounds); err != nil {
+		return err
 	}
 	if o.Source != sourceGoBGP && o.Source != sourceRaw {
 		return fmt.Errorf("--source %q: want %s or %s", o.Source, sourceGoBGP, sourceRaw)
@@ -106,14 +100,7 @@ func burstImpls(o burstOptions) []string {
 		if !o.NoSource {
 			out = append(out, implSource)
 		}
-		leafs := []string{implEvpnd}
-		if o.common.frr {
-			leafs = append(leafs, implFRR)
-			if r%2 == 1 {
-				leafs[0], leafs[1] = leafs[1], leafs[0]
-			}
-		}
-		out = append(out, leafs...)
+		out = append(out, leafOrder(r, o.common.frr)...)
 	}
 	return out
 }
@@ -523,4 +510,32 @@ func settledUsage(ctx context.Context, pids []int) (usage, error) {
 		prev = cur
 	}
 	return prev, nil
+}
+
+// checkLoad checks the flags that size a leaf's load, shared by burst and
+// list.
+func checkLoad(routes, vteps, rounds int) error {
+	if routes < 1 || routes > 1<<24 {
+		return fmt.Errorf("--routes %d: want 1-%d", routes, 1<<24)
+	}
+	if vteps < 1 || vteps > 200 {
+		return fmt.Errorf("--vteps %d: want 1-200 (10.0.0.10 and up, below the reflector's 10.0.0.254)", vteps)
+	}
+	if rounds < 1 {
+		return fmt.Errorf("--rounds %d: want at least 1", rounds)
+	}
+	return nil
+}
+
+// leafOrder is the order of the leaf implementations in round r: evpnd,
+// then FRR (if measured), swapped every other round so that a machine
+// slowing down over the run does not favour one of them.
+func leafOrder(r int, frr bool) []string {
+	if !frr {
+		return []string{implEvpnd}
+	}
+	if r%2 == 1 {
+		return []string{implFRR, implEvpnd}
+	}
+	return []string{implEvpnd, implFRR}
 }

@@ -67,14 +67,8 @@ type listSample struct {
 }
 
 func (o listOptions) validate() error {
-	if o.Routes < 1 || o.Routes > 1<<24 {
-		return fmt.Errorf("--routes %d: want 1-%d", o.Routes, 1<<24)
-	}
-	if o.VTEPs < 1 || o.VTEPs > 200 {
-		return fmt.Errorf("--vteps %d: want 1-200 (10.0.0.10 and up, below the reflector's 10.0.0.254)", o.VTEPs)
-	}
-	if o.Rounds < 1 {
-		return fmt.Errorf("--rounds %d: want at least 1", o.Rounds)
+	if err := checkLoad(o.Routes, o.VTEPs, o.Rounds); err != nil {
+		return err
 	}
 	if o.Repeat < 1 {
 		return fmt.Errorf("--repeat %d: want at least 1", o.Repeat)
@@ -87,14 +81,7 @@ func (o listOptions) validate() error {
 func listImpls(o listOptions) []string {
 	var out []string
 	for r := range o.Rounds {
-		leafs := []string{implEvpnd}
-		if o.common.frr {
-			leafs = append(leafs, implFRR)
-			if r%2 == 1 {
-				leafs[0], leafs[1] = leafs[1], leafs[0]
-			}
-		}
-		out = append(out, leafs...)
+		out = append(out, leafOrder(r, o.common.frr)...)
 	}
 	return out
 }
