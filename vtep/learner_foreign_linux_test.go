@@ -218,21 +218,9 @@ func BenchmarkLearnerWithdrawBurst(b *testing.B) {
 					b.Fatal(err)
 				}
 				sh(b, leaf, "bridge", "-batch", addFile)
-				m := marker(it)
 				b.StartTimer()
-				r0, t0 := rusage(b), time.Now()
-				sh(b, leaf, "bridge", "-batch", delFile)
-				sh(b, leaf, "bridge", "fdb", "add", m, "dev", "acc0", "master", "static")
-				c.waitFor(b, "marker after the burst", func() bool {
-					for k := range c.state {
-						if k.MAC.String() == m {
-							return true
-						}
-					}
-					return false
-				})
-				cpu += rusage(b) - r0
-				wall += time.Since(t0)
+				dc, dw := timedBurst(b, leaf, c, delFile, marker(it))
+				cpu, wall = cpu+dc, wall+dw
 			}
 			b.StopTimer()
 			mu.Lock()
