@@ -10,9 +10,8 @@ import (
 	"testing"
 	"time"
 
-	api "github.com/osrg/gobgp/v3/api"
-	"github.com/osrg/gobgp/v3/pkg/apiutil"
-	"github.com/osrg/gobgp/v3/pkg/packet/bgp"
+	"github.com/osrg/gobgp/v4/pkg/apiutil"
+	"github.com/osrg/gobgp/v4/pkg/packet/bgp"
 
 	"github.com/evpnd/evpnd/speaker/evpn"
 )
@@ -97,15 +96,12 @@ func TestPaths(t *testing.T) {
 	}
 	// A route type evpnd does not model, straight into X's RIB.
 	esi := bgp.EthernetSegmentIdentifier{Type: bgp.ESI_ARBITRARY, Value: make([]byte, 9)}
-	es := bgp.NewEVPNEthernetSegmentRoute(bgp.NewRouteDistinguisherIPAddressAS("10.0.0.1", 9), esi, "10.0.0.1")
-	esPath, err := apiutil.NewPath(es, false, []bgp.PathAttributeInterface{
+	es := must(bgp.NewEVPNEthernetSegmentRoute(must(bgp.NewRouteDistinguisherIPAddressAS(mustAddr("10.0.0.1"), 9)), esi, mustAddr("10.0.0.1")))
+	esPath := &apiutil.Path{Family: bgp.RF_EVPN, Nlri: es, Age: time.Now().Unix(), Attrs: []bgp.PathAttributeInterface{
 		bgp.NewPathAttributeOrigin(0),
-		bgp.NewPathAttributeMpReachNLRI("10.0.0.1", []bgp.AddrPrefixInterface{es}),
-	}, time.Now())
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := x.bgp.AddPath(ctx, &api.AddPathRequest{TableType: api.TableType_GLOBAL, Path: esPath}); err != nil {
+		mpReach(t, "10.0.0.1", es),
+	}}
+	if _, err := x.bgp.AddPath(apiutil.AddPathRequest{Paths: []*apiutil.Path{esPath}}); err != nil {
 		t.Fatal(err)
 	}
 	waitFor(t, settle, "X to accept both peers' routes", func() bool {
@@ -184,7 +180,7 @@ func TestPaths(t *testing.T) {
 	// fn's error ends the listing and comes back.
 	stop := errors.New("enough")
 	n := 0
-	st, err = x.ListPaths(ctx, func(Path) error { n++; return stop })
+	st, err := x.ListPaths(ctx, func(Path) error { n++; return stop })
 	if !errors.Is(err, stop) || n != 1 || st.Listed != 1 {
 		t.Errorf("ListPaths with a failing callback: %v after %d calls (listed %d), want %v after 1", err, n, st.Listed, stop)
 	}
