@@ -132,3 +132,36 @@ func TestDecoderFilters(t *testing.T) {
 		t.Errorf("peer events: %+v", out)
 	}
 }
+
+// TestDecoderMalformed: a type-2 GoBGP accepts but RFC 7432 does not (3
+// labels, MAC length 32) is rejected, counted, and withdraws the route
+// delivered before for its key (treat as withdraw, RFC 7606 §2).
+func TestDecoderMalformed(t *testing.T) {
+	rs := leafRoutes("10.0.0.2", "10.0.0.2", 2)
+	var bad malformedLog
+	d := &decoder{log: testLogger(), routerID: mustAddr("10.0.0.1"), remote: map[evpn.Key]remotePath{}, bad: &bad}
+	for name, spoil := range map[string]func(*bgp.EVPNMacIPAdvertisementRoute, *bgp.EVPNNLRI){
+		"3 labels":       func(r *bgp.EVPNMacIPAdvertisementRoute, n *bgp.EVPNNLRI) { n.Length += 3 }, // as GoBGP leaves a third label unread
+		"MAC length 32":  func(r *bgp.EVPNMacIPAdvertisementRoute, _ *bgp.EVPNNLRI) { r.MacAddressLength = 32 },
+		"MAC length 128": func(r *bgp.EVPNMacIPAdvertisementRoute, _ *bgp.EVPNNLRI) { r.MacAddressLength = 128 },
+	} {
+		before := bad.n.Load()
+		if out := d.item(watchItem{paths: []*apiutil.Path{apiPath(t, rs[0], false, "10.9.0.1")}}, nil, nil); len(out) != 1 || out[0].Withdraw {
+			t.Fatalf("%s: valid add: %+v", name, out)
+		}
+		p := apiPath(t, rs[0], false, "10.9.0.1")
+		n := p.Nlri.(*bgp.EVPNNLRI)
+		spoil(n.RouteTypeData.(*bgp.EVPNMacIPAdvertisementRoute), n)
+		out := d.item(watchItem{paths: []*apiutil.Path{p}}, nil, nil)
+		if len(out) != 1 || !out[0].Withdraw || out[0].Route.Key != rs[0].Key || out[0].Peer != mustAddr("10.9.0.1") {
+			t.Errorf("%s: got %+v, want the route withdrawn", name, out)
+		}
+		if bad.n.Load() != before+1 {
+			t.Errorf("%s: malformed count %d, want %d", name, bad.n.Load(), before+1)
+		}
+		// Again: nothing left to withdraw.
+		if out := d.item(watchItem{paths: []*apiutil.Path{p}}, nil, nil); len(out) != 0 {
+			t.Errorf("%s again: %+v", name, out)
+		}
+	}
+}
