@@ -171,7 +171,10 @@ func (l *sessionLog) notification(dir string, f logFields) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if r := l.record(f); r != nil && text != "" {
-		r.notification = text
+		// Also the last error at once: GoBGP v4 does not always log the
+		// transition to Idle that follows (a NOTIFICATION sent from
+		// Active, on a connection it accepted, is not).
+		r.notification, r.last = text, text
 	}
 }
 

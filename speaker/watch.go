@@ -237,6 +237,9 @@ func (d *decoder) path(p *apiutil.Path, out []Event) []Event {
 					return append(out, Event{Type: EventRoute, Route: &evpn.Route{Key: k}, Withdraw: true, Peer: prev.peer, PeerASN: prev.asn})
 				}
 			}
+		case errors.Is(err, ErrMalformed):
+			// The withdrawal of a route rejected (and logged) when it came.
+			d.log.Debug("skipping EVPN path", "peer", peer, "withdraw", p.Withdrawal, "err", err)
 		default:
 			d.log.Warn("skipping EVPN path", "peer", peer, "withdraw", p.Withdrawal, "err", err)
 		}
