@@ -15,7 +15,10 @@
 // New bridges and VXLAN devices get no IPv6 link-local address
 // (IFLA_INET6_ADDR_GEN_MODE none, set before they first come up): they
 // carry no addresses, and generating one per device dominates the cost of
-// creating thousands. An SVI that needs IPv6 turns it back on.
+// creating thousands. An SVI that needs IPv6 turns it back on. A device
+// the kernel gives no IPv6 state (an MTU below 1280, or a host booted with
+// ipv6.disable=1) refuses the setting with EAFNOSUPPORT: it has no address
+// to turn off, so Ensure goes on.
 //
 // The contract of Ensure:
 //
