@@ -56,9 +56,15 @@
 // # Local MAC learning
 //
 // A Learner reports MACEvents: a MAC learned on an access port of a
-// managed bridge (its VNI, MAC and port), and its removal. An entry is
+// managed bridge (its VNI, MAC and port), and its removal. Every port of
+// a managed bridge but a VXLAN device is an access port, whether the
+// configuration lists it or another tool enslaved it, before or after
+// start (a VM's tap, a containerlab veth), as FRR's zebra learns on any
+// bridge port; L2VNI.AccessPorts only names the ports Ensure enslaves. A
+// port that leaves the bridge takes its MACs along (the kernel flushes
+// its entries), and they are reported Removed. An entry is
 // local when it is a bridge FDB entry (not NTF_SELF) of a managed bridge,
-// on one of that VNI's access ports, for a unicast MAC, and is neither
+// on a port of it that is not a VXLAN device, for a unicast MAC, and is neither
 // permanent (the bridge's and ports' own addresses), nor extern_learn
 // (installed by evpnd for a remote MAC), nor locked. A remote MAC that the
 // bridge then learns on an access port arrives as an update on that port
@@ -82,7 +88,7 @@
 //  3. Events are deduplicated against what was last reported, but the
 //     consumer must still be idempotent (a resync may repeat a state).
 //  4. On an event socket overrun (ENOBUFS) or any socket failure, Run
-//     subscribes again, dumps the access ports' FDB and reports the
+//     subscribes again, dumps the FDB of the managed bridges' ports and reports the
 //     difference from what it had reported: no change is lost silently.
 //     Dumps interrupted by concurrent changes are retried.
 //  5. SetVNIs changes the watched VNIs at runtime: added VNIs are dumped

@@ -28,7 +28,7 @@ type L2VNI struct {
 	VNI         uint32
 	VXLAN       string     // VXLAN device name, e.g. vxlan100
 	Bridge      string     // bridge name, e.g. br100
-	AccessPorts []string   // existing interfaces to enslave to Bridge
+	AccessPorts []string   // interfaces Ensure enslaves to Bridge (learning covers every port of it)
 	Local       netip.Addr // VTEP source address (VXLAN "local")
 	UDPPort     int        // VXLAN destination port; 0 means DefaultUDPPort
 	MTU         int        // MTU of the VXLAN device and bridge; 0 keeps the kernel default
