@@ -33,8 +33,8 @@
 //     port's learning off and neigh_suppress on, enslaving an unenslaved
 //     VXLAN device or access port. A device with a conflicting identity
 //     (another kind, another VNI, local address or dstport, learning on, a
-//     remote or group, collect_metadata, enslaved to another bridge, a
-//     missing access port, another VXLAN device already holding the VNI)
+//     remote or group, collect_metadata, enslaved to another bridge,
+//     another VXLAN device already holding the VNI)
 //     is a *ConflictError naming the device, the parameter, the expected
 //     and found values, and the fix. Every conflict is reported, joined,
 //     and nothing is changed.
@@ -44,6 +44,29 @@
 //     devices are never deleted.
 //  4. If the kernel refuses neigh_suppress, Ensure logs it and continues:
 //     ARP/ND is then flooded, which is correct, only slower.
+//
+// A configured access port that does not exist is not a conflict: Ensure
+// logs a warning and sets up the rest, and Supervise enslaves the port
+// (and brings it up) when it appears, as a VM's tap or a containerlab
+// link often appears after evpnd starts. (Refusing to start would make
+// one absent VM port take a whole leaf's overlay down.)
+//
+// # Supervision
+//
+// Supervise keeps the devices of the VNIs Ensure set up in shape until
+// its context ends. It follows link events (RTNLGRP_LINK, on a netlink
+// socket of its own) and re-applies a changed VNI's plan with
+// PlanRepair: the same actions and conflict rules as Ensure, except that
+// an access port found in its bridge keeps the admin state an operator
+// gave it. A deleted or re-created bridge or VXLAN device is rebuilt or
+// adopted, a released port enslaved again, the VXLAN port's learning
+// turned off again. Each repair is logged and reported (Repair); one with
+// FDBLost means the VNI's FDB must be written again (the daemon has fib
+// resync). A conflict (a device re-created with another identity) changes
+// nothing, is logged once, and is retried at the device's next change.
+// Remove takes the VNI out of supervision before deleting its devices.
+// Ports of a managed bridge with a larger MTU than its VXLAN device are
+// warned about (MTUWarnings), at Ensure and when they change.
 //
 // A Manager works through the caller's netlink handle for its namespace;
 // it is also given that namespace, where it opens a short-lived socket to

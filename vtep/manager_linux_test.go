@@ -190,14 +190,16 @@ func TestEnsureConflictLeavesNothing(t *testing.T) {
 	mustAbsent(t, h, "vxlan100", "br100", "br200")
 }
 
+// TestEnsureMissingAccessPort: a configured access port that does not
+// exist is no conflict: the devices are set up without it (Supervise
+// enslaves it when it appears; see TestSupervise).
 func TestEnsureMissingAccessPort(t *testing.T) {
 	ns, h := testNS(t, "vtm")
 	m := NewManager(h, nsHandle(t, ns), testLog(t))
-	err := m.Ensure(context.Background(), []L2VNI{vniSpec(100), vniSpec(200, "eth7")})
-	if err == nil || !strings.Contains(err.Error(), "eth7") || !strings.Contains(err.Error(), "absent") {
-		t.Fatalf("error %v, want one naming the missing access port eth7", err)
+	if err := m.Ensure(context.Background(), []L2VNI{vniSpec(100), vniSpec(200, "eth7")}); err != nil {
+		t.Fatalf("Ensure with a missing access port: %v", err)
 	}
-	mustAbsent(t, h, "vxlan100", "br100", "vxlan200", "br200")
+	linkIndexes(t, h, "vxlan100", "br100", "vxlan200", "br200")
 }
 
 // TestEnsureRollsBack makes the kernel refuse the second VNI's bridge (an

@@ -43,3 +43,6 @@ func (l *Learner) OnForeignVXLAN(fn func(VXLANChange)) {}
 
 // Dump fails outside Linux.
 func (l *Learner) Dump(ctx context.Context) (map[MACKey]LocalMAC, error) { return nil, errUnsupported }
+
+// Supervise fails outside Linux.
+func (m *Manager) Supervise(ctx context.Context, onRepair func(Repair)) error { return errUnsupported }

@@ -117,7 +117,7 @@ func ValidateSet(vnis []L2VNI) error {
 type ConflictError struct {
 	VNI      uint32
 	Device   string
-	Param    string // kind, vni, local, dstport, learning, group, external, master, existence
+	Param    string // kind, vni, local, dstport, learning, group, external, master
 	Expected string
 	Found    string
 	Fix      string
