@@ -83,6 +83,25 @@ const (
 	OpSetUp                      // set Dev up
 )
 
+// Name is the op's stable snake_case name, for metrics labels.
+func (o Op) Name() string {
+	switch o {
+	case OpCreateBridge:
+		return "create_bridge"
+	case OpCreateVXLAN:
+		return "create_vxlan"
+	case OpSetMTU:
+		return "set_mtu"
+	case OpSetMaster:
+		return "set_master"
+	case OpSetPortFlags:
+		return "set_port_flags"
+	case OpSetUp:
+		return "set_up"
+	}
+	return "op_" + strconv.Itoa(int(o))
+}
+
 // Action is one step of a plan. Prev* fields carry the observed values an
 // undo restores; Created tells that Dev is created earlier in the same
 // plan (so undoing the creation undoes this step too).

@@ -199,6 +199,9 @@ func (d *Daemon) runLeaf(ctx context.Context) error {
 	defer d.leaf.Store(nil)
 	g, gctx := errgroup.WithContext(ctx)
 	g.Go(func() error { return l.rec.Run(gctx) })
+	// The devices are kept as configured: rebuilt, re-enslaved, their
+	// flags reset, whoever changes them.
+	g.Go(func() error { return mgr.Supervise(gctx, l.onRepair) })
 	g.Go(func() error { return drift.run(gctx) })
 	g.Go(func() error {
 		return learner.Run(gctx, func(ev vtep.MACEvent) { l.q.push(event{local: &ev}) })
@@ -576,4 +579,23 @@ func (d *Daemon) resyncWindow() time.Duration {
 		return 0
 	}
 	return min(max(2*d.cfg.BGP.ConnectRetry, 10*time.Second), d.cfg.GracefulRestart.EORTimeout)
+}
+
+// onRepair counts a repair of a VNI's devices (vtep.Manager.Supervise)
+// and, when the kernel lost the FDB evpnd wrote there (a device rebuilt
+// or put back in its bridge), has fib read the kernel again: it then
+// rewrites the VNI's remote MACs and flood list on the new device, and
+// stops retrying writes against the vanished one.
+func (l *leaf) onRepair(r vtep.Repair) {
+	if r.Err != nil {
+		l.d.metrics.DeviceRepairFailed(r.VNI)
+		return
+	}
+	for _, a := range r.Actions {
+		l.d.metrics.DeviceRepair(r.VNI, a.Op.Name())
+	}
+	if r.FDBLost() {
+		l.d.log.Info("l2vni devices rebuilt: re-reading the kernel FDB to restore the VNI's remote MACs and flood list", "vni", r.VNI)
+		l.rec.Resync()
+	}
 }
