@@ -245,8 +245,12 @@ func planOne(v L2VNI, w view, repair bool) (acts []Action, adopted []string, abs
 					fmt.Sprintf("the kernel allows one VXLAN device per VNI and port: delete %s or configure vxlan-device %s for l2vni %d", o.Name, o.Name, v.VNI))
 			}
 		}
+		mtu := v.MTU
+		if mtu == 0 {
+			mtu = v.DefaultVXLANMTU
+		}
 		acts = append(acts,
-			Action{Op: OpCreateVXLAN, VNI: v.VNI, Dev: v.VXLAN, MTU: v.MTU, Spec: v},
+			Action{Op: OpCreateVXLAN, VNI: v.VNI, Dev: v.VXLAN, MTU: mtu, Spec: v},
 			Action{Op: OpSetMaster, VNI: v.VNI, Dev: v.VXLAN, Master: v.Bridge, Created: true},
 			Action{Op: OpSetPortFlags, VNI: v.VNI, Dev: v.VXLAN, Created: true},
 			Action{Op: OpSetUp, VNI: v.VNI, Dev: v.VXLAN, Created: true})

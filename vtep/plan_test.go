@@ -113,6 +113,21 @@ func TestPlanL2(t *testing.T) {
 			},
 		},
 		{
+			name: "default VXLAN MTU is for a created device only",
+			vnis: []L2VNI{func() L2VNI { v := vniSpec(100, "acc0"); v.DefaultVXLANMTU = 8950; return v }(),
+				func() L2VNI { v := vniSpec(200); v.DefaultVXLANMTU = 8950; return v }()},
+			obs:     kernel(nil),
+			adopted: []string{"br100", "vxlan100"},
+			actions: []string{
+				"ip link add br200 type bridge; ip link set br200 addrgenmode none",
+				"ip link add vxlan200 mtu 8950 type vxlan id 200 local 10.0.0.1 dstport 4789 nolearning; ip link set vxlan200 addrgenmode none",
+				"ip link set vxlan200 master br200",
+				"bridge link set dev vxlan200 learning off neigh_suppress on",
+				"ip link set vxlan200 up",
+				"ip link set br200 up",
+			},
+		},
+		{
 			name:    "matching devices are adopted untouched",
 			vnis:    []L2VNI{v100},
 			obs:     kernel(nil),

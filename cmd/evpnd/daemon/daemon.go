@@ -56,6 +56,9 @@ type Daemon struct {
 	trace     *trace.Recorder
 	metrics   *metrics.Metrics
 	vniMu     sync.Mutex // one runtime VNI change at a time
+	// vxlanMTU is the MTU of VXLAN devices created for VNIs without one
+	// (see defaultVXLANMTU); set before the leaf loop starts.
+	vxlanMTU int
 }
 
 // New checks the configuration and returns a daemon ready to Run.

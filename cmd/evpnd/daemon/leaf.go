@@ -71,21 +71,43 @@ type leaf struct {
 func (d *Daemon) vtepVNIs() []vtep.L2VNI {
 	out := make([]vtep.L2VNI, 0, len(d.cfg.L2VNIs))
 	for _, v := range d.cfg.L2VNIs {
-		out = append(out, vtep.L2VNI{
-			VNI: v.VNI, VXLAN: v.VXLANDevice, Bridge: v.Bridge, AccessPorts: v.AccessInterfaces,
-			Local: d.cfg.VTEPIP, UDPPort: v.UDPPort, MTU: v.MTU,
-		})
+		out = append(out, d.vtepVNI(d.cfg, v))
 	}
 	return out
 }
 
+// defaultVXLANMTU is the MTU of the VXLAN devices evpnd creates for VNIs
+// without an mtu of their own: the underlay's MTU (vtep.UnderlayMTU: the
+// interface holding the VTEP address, or, for a VTEP on a loopback, the
+// one routing towards the BGP neighbours) less the VXLAN overhead (50
+// for IPv4, 70 for IPv6). 0, the kernel's 1500, when no underlay is
+// found. It is read once at start; a later change of the underlay's MTU
+// changes nothing.
+func (d *Daemon) defaultVXLANMTU(h *netlink.Handle) int {
+	var towards []netip.Addr
+	for _, n := range d.cfg.Neighbors {
+		towards = append(towards, n.Address)
+	}
+	u, err := vtep.UnderlayMTU(h, d.cfg.VTEPIP, towards)
+	if err != nil {
+		d.log.Warn("cannot tell the underlay's MTU: VXLAN devices evpnd creates get the kernel's default (1500) unless l2vnis[].mtu is set",
+			"vtep", d.cfg.VTEPIP, "err", err)
+		return 0
+	}
+	mtu := vtep.VXLANMTU(u.MTU, d.cfg.VTEPIP)
+	d.log.Info("VXLAN MTU derived from the underlay (for VNIs without mtu)", "underlay", u.Dev, "underlay_mtu", u.MTU,
+		"found_by", u.Via, "vxlan_mtu", mtu)
+	return mtu
+}
+
 func (d *Daemon) runLeaf(ctx context.Context) error {
-	vnis := d.vtepVNIs()
 	h, err := netlink.NewHandle()
 	if err != nil {
 		return fmt.Errorf("netlink: %w", err)
 	}
 	defer h.Close()
+	d.vxlanMTU = d.defaultVXLANMTU(h)
+	vnis := d.vtepVNIs()
 
 	restarting := d.previousRun(h)
 	d.restarted.Store(restarting)
