@@ -315,12 +315,17 @@ func (m *Manager) noteBridges(vnis []L2VNI, obs Observed) {
 	s := &m.sup
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	s.init()
+	in := make(map[uint32]bool, len(vnis))
 	for _, v := range vnis {
-		for idx, vni := range s.bridges {
-			if vni == v.VNI {
-				delete(s.bridges, idx)
-			}
+		in[v.VNI] = true
+	}
+	for idx, vni := range s.bridges {
+		if in[vni] {
+			delete(s.bridges, idx)
 		}
+	}
+	for _, v := range vnis {
 		if br := w.byName[v.Bridge]; br != nil && br.Kind == "bridge" {
 			s.bridges[br.Index] = v.VNI
 		}
