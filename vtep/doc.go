@@ -60,7 +60,9 @@
 // an access port found in its bridge keeps the admin state an operator
 // gave it. A deleted or re-created bridge or VXLAN device is rebuilt or
 // adopted, a released port enslaved again, the VXLAN port's learning
-// turned off again. Each repair is logged and reported (Repair); one with
+// turned off again. A bridge or VXLAN device deleted and re-created with
+// the right identity before a repair ran (ifreload) is noticed by its new
+// ifindex and reported Recreated. Each repair is logged and reported (Repair); one with
 // FDBLost means the VNI's FDB must be written again (the daemon has fib
 // resync). A conflict (a device re-created with another identity) changes
 // nothing, is logged once, and is retried at the device's next change.

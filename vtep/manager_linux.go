@@ -73,7 +73,7 @@ func (m *Manager) Ensure(ctx context.Context, vnis []L2VNI) error {
 	}
 	m.log.Info("l2vni devices ensured", "vnis", len(vnis), "actions", len(plan.Actions), "adopted", len(plan.Adopted))
 	if obs, err := m.observe(nil); err == nil {
-		m.noteBridges(vnis, obs)
+		m.noteDevices(vnis, obs)
 		m.warnMTUObserved(vnis, obs)
 	}
 	return nil

@@ -377,6 +377,10 @@ type Repair struct {
 	VNI     uint32
 	VXLAN   string   // the VNI's VXLAN device
 	Actions []Action // what was changed, in order; empty when Err is set
+	// Recreated names the bridge or VXLAN device found deleted and
+	// re-created by someone else since it was last seen (same name, new
+	// ifindex), and adopted: its FDB is gone.
+	Recreated []string
 	// Err is set when the kernel conflicts with the VNI's configuration
 	// (joined *ConflictError values; nothing was changed) or applying
 	// failed (what this repair did was undone).
@@ -389,6 +393,9 @@ type Repair struct {
 // bridge's entries on the VXLAN port go when it leaves the bridge), and
 // the caller must have it written again (fib.Reconciler.Resync).
 func (r Repair) FDBLost() bool {
+	if len(r.Recreated) > 0 {
+		return true
+	}
 	for _, a := range r.Actions {
 		switch a.Op {
 		case OpCreateVXLAN, OpCreateBridge:

@@ -21,6 +21,7 @@ type supervised struct {
 	vnis    map[uint32]L2VNI
 	names   map[string]uint32 // bridge, VXLAN device and access port names -> VNI
 	bridges map[int]uint32    // bridge ifindex -> VNI, as last observed
+	devIdx  map[string]int    // bridge and VXLAN device name -> ifindex, as last observed
 	warned  map[MTUWarning]bool
 	failed  map[uint32]string // VNI -> the last repair error logged
 }
@@ -28,6 +29,7 @@ type supervised struct {
 func (s *supervised) init() {
 	if s.vnis == nil {
 		s.vnis, s.names, s.bridges = map[uint32]L2VNI{}, map[string]uint32{}, map[int]uint32{}
+		s.devIdx = map[string]int{}
 		s.warned, s.failed = map[MTUWarning]bool{}, map[uint32]string{}
 	}
 }
@@ -68,6 +70,11 @@ func (s *supervised) reindex() {
 	for idx, vni := range s.bridges {
 		if _, ok := s.vnis[vni]; !ok {
 			delete(s.bridges, idx)
+		}
+	}
+	for name := range s.devIdx {
+		if _, ok := s.names[name]; !ok {
+			delete(s.devIdx, name)
 		}
 	}
 }
@@ -269,19 +276,22 @@ func (m *Manager) repair(ctx context.Context, scope map[uint32]bool, onRepair fu
 		m.log.Error("read links to check the l2vni devices", "err", err)
 		return
 	}
-	m.noteBridges(vnis, obs)
+	recreated := m.noteDevices(vnis, obs)
 	changed := false
 	for _, v := range vnis {
 		if ctx.Err() != nil {
 			return
 		}
 		plan, err := PlanRepair([]L2VNI{v}, obs)
-		if err == nil && len(plan.Actions) == 0 {
+		if err == nil && len(plan.Actions) == 0 && len(recreated[v.VNI]) == 0 {
 			m.sup.clearFailed(v.VNI)
 			continue
 		}
-		r := Repair{VNI: v.VNI, VXLAN: v.VXLAN}
-		if err == nil {
+		r := Repair{VNI: v.VNI, VXLAN: v.VXLAN, Recreated: recreated[v.VNI]}
+		for _, dev := range r.Recreated {
+			m.log.Warn("l2vni device re-created by someone else: adopted; its FDB is written again", "vni", v.VNI, "dev", dev)
+		}
+		if err == nil && len(plan.Actions) > 0 {
 			changed = true
 			if err = m.apply(ctx, plan, obs); err == nil {
 				r.Actions = plan.Actions
@@ -303,14 +313,17 @@ func (m *Manager) repair(ctx context.Context, scope map[uint32]bool, onRepair fu
 		if obs, err = m.observe(nil); err != nil {
 			return
 		}
-		m.noteBridges(vnis, obs)
+		m.noteDevices(vnis, obs)
 	}
 	m.warnMTUObserved(vnis, obs)
 }
 
-// noteBridges records the ifindexes of the VNIs' bridges for the event
-// filter.
-func (m *Manager) noteBridges(vnis []L2VNI, obs Observed) {
+// noteDevices records the ifindexes of the VNIs' bridges (for the event
+// filter) and VXLAN devices, and returns, per VNI, the devices whose
+// ifindex changed since they were last noted: someone deleted and
+// re-created them (ifreload does) before a repair could run, so their
+// FDB is gone even when they match the plan.
+func (m *Manager) noteDevices(vnis []L2VNI, obs Observed) map[uint32][]string {
 	w := obs.view()
 	s := &m.sup
 	s.mu.Lock()
@@ -325,11 +338,27 @@ func (m *Manager) noteBridges(vnis []L2VNI, obs Observed) {
 			delete(s.bridges, idx)
 		}
 	}
+	var recreated map[uint32][]string
 	for _, v := range vnis {
 		if br := w.byName[v.Bridge]; br != nil && br.Kind == "bridge" {
 			s.bridges[br.Index] = v.VNI
 		}
+		for _, name := range []string{v.Bridge, v.VXLAN} {
+			l := w.byName[name]
+			if l == nil {
+				delete(s.devIdx, name)
+				continue
+			}
+			if prev, ok := s.devIdx[name]; ok && prev != l.Index {
+				if recreated == nil {
+					recreated = map[uint32][]string{}
+				}
+				recreated[v.VNI] = append(recreated[v.VNI], name)
+			}
+			s.devIdx[name] = l.Index
+		}
 	}
+	return recreated
 }
 
 // noteFailed records err as the VNI's last repair failure and reports

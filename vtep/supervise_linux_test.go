@@ -225,3 +225,34 @@ func TestSupervise(t *testing.T) {
 		mustAbsent(t, h, "vxlan100", "br100")
 	})
 }
+
+// TestRepairFindsRecreatedDevice: a VXLAN device deleted and re-created
+// with the right identity before a repair runs (ifreload does that)
+// needs no action, but its FDB is gone: the repair reports it Recreated,
+// with FDBLost. (repair is called directly, without Supervise, so that
+// nothing rebuilds the device in between.)
+func TestRepairFindsRecreatedDevice(t *testing.T) {
+	ns, h := testNS(t, "vtr")
+	m := NewManager(h, nsHandle(t, ns), testLog(t))
+	if err := m.Ensure(context.Background(), []L2VNI{vniSpec(100)}); err != nil {
+		t.Fatal(err)
+	}
+	log := &repairLog{}
+	m.repair(context.Background(), nil, log.add)
+	if n := log.len(); n != 0 {
+		t.Fatalf("repair of intact devices reported %v", log.since(0))
+	}
+	sh(t, ns, "ip", "link", "del", "vxlan100")
+	sh(t, ns, "ip", "link", "add", "vxlan100", "type", "vxlan", "id", "100", "local", "10.0.0.1", "dstport", "4789", "nolearning")
+	sh(t, ns, "ip", "link", "set", "vxlan100", "master", "br100", "up")
+	sh(t, ns, "bridge", "link", "set", "dev", "vxlan100", "learning", "off", "neigh_suppress", "on")
+	m.repair(context.Background(), nil, log.add)
+	rs := log.since(0)
+	if len(rs) != 1 || len(rs[0].Actions) != 0 || len(rs[0].Recreated) != 1 || rs[0].Recreated[0] != "vxlan100" || !rs[0].FDBLost() {
+		t.Fatalf("repairs %+v: want one reporting vxlan100 re-created, FDBLost, no action", rs)
+	}
+	m.repair(context.Background(), nil, log.add)
+	if n := log.len(); n != 1 {
+		t.Errorf("a second repair reported again: %+v", log.since(1))
+	}
+}

@@ -616,6 +616,9 @@ func (l *leaf) onRepair(r vtep.Repair) {
 	for _, a := range r.Actions {
 		l.d.metrics.DeviceRepair(r.VNI, a.Op.Name())
 	}
+	for range r.Recreated {
+		l.d.metrics.DeviceRepair(r.VNI, "adopt_recreated")
+	}
 	if r.FDBLost() {
 		l.d.log.Info("l2vni devices rebuilt: re-reading the kernel FDB to restore the VNI's remote MACs and flood list", "vni", r.VNI)
 		l.rec.Resync()

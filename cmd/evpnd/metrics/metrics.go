@@ -99,7 +99,7 @@ func New(src Source, version string) *Metrics {
 		}, []string{"vni"}),
 		deviceRepairs: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "evpnd_device_repairs_total",
-			Help: "Changes evpnd made to put an L2VNI's devices back as configured after someone else changed them (a deleted device rebuilt, a released port enslaved again, VXLAN port learning turned off again), per L2VNI and action.",
+			Help: "Changes evpnd made to put an L2VNI's devices back as configured after someone else changed them (a deleted device rebuilt, a released port enslaved again, VXLAN port learning turned off again, a device re-created by someone else adopted: adopt_recreated), per L2VNI and action.",
 		}, []string{"vni", "action"}),
 		deviceRepairFails: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "evpnd_device_repair_failures_total",
