@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"strings"
 	"sync"
 	"testing"
@@ -254,5 +255,54 @@ func TestRepairFindsRecreatedDevice(t *testing.T) {
 	m.repair(context.Background(), nil, log.add)
 	if n := log.len(); n != 1 {
 		t.Errorf("a second repair reported again: %+v", log.since(1))
+	}
+}
+
+// lockedBuf is a log sink safe to read while Supervise writes.
+type lockedBuf struct {
+	mu sync.Mutex
+	b  strings.Builder
+}
+
+func (l *lockedBuf) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuf) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
+}
+
+// TestMTUWarning: a bridge port with a larger MTU than the VXLAN device
+// is warned about at Ensure, once, and a port enslaved later with a
+// larger MTU is warned about when it joins.
+func TestMTUWarning(t *testing.T) {
+	ns, h := testNS(t, "vtw")
+	sh(t, ns, "ip", "link", "add", "acc0", "type", "veth", "peer", "name", "host0")
+	var buf lockedBuf
+	m := NewManager(h, nsHandle(t, ns), slog.New(slog.NewTextHandler(&buf, nil)))
+	v := vniSpec(100, "acc0")
+	v.DefaultVXLANMTU = 1400
+	if err := m.Ensure(context.Background(), []L2VNI{v}); err != nil {
+		t.Fatal(err)
+	}
+	const warn = "bridge port MTU is larger than its VXLAN device's"
+	if !strings.Contains(buf.String(), warn) || !strings.Contains(buf.String(), "port=acc0 port_mtu=1500") {
+		t.Fatalf("no MTU warning for acc0 after Ensure:\n%s", buf.String())
+	}
+	runSupervise(t, m, &repairLog{})
+	sh(t, ns, "ip", "link", "add", "tap9", "mtu", "9000", "type", "veth", "peer", "name", "tap9p")
+	sh(t, ns, "ip", "link", "set", "tap9", "master", "br100")
+	eventually(t, "a warning for tap9", func() error {
+		if !strings.Contains(buf.String(), "port=tap9 port_mtu=9000") {
+			return errors.New("not yet")
+		}
+		return nil
+	})
+	if n := strings.Count(buf.String(), "port=acc0 port_mtu=1500"); n != 1 {
+		t.Errorf("acc0 warned about %d times, want once:\n%s", n, buf.String())
 	}
 }
