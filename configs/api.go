@@ -13,10 +13,10 @@ import (
 func (v *validator) api() {
 	a, ps := v.c.API, v.ps
 	if !filepath.IsAbs(a.Socket) {
-		ps.add("api.socket", strconv.Quote(a.Socket), "must be an absolute path, such as %s (the default)", DefaultAPISocket)
+		ps.add("api.socket", quote(a.Socket), "must be an absolute path, such as %s (the default)", DefaultAPISocket)
 	}
 	if strings.TrimSpace(a.SocketGroup) != a.SocketGroup {
-		ps.add("api.socket-group", strconv.Quote(a.SocketGroup), "has spaces: write the group name or GID alone")
+		ps.add("api.socket-group", quote(a.SocketGroup), "has spaces: write the group name or GID alone")
 	}
 	tlsOn := a.TLS.Cert != "" || a.TLS.Key != ""
 	if (a.TLS.Cert == "") != (a.TLS.Key == "") {
@@ -53,16 +53,16 @@ func (v *validator) api() {
 func hostPort(ps *problems, path, s, example string) (string, bool) {
 	host, port, err := net.SplitHostPort(s)
 	if err != nil {
-		ps.add(path, strconv.Quote(s), "not host:port: write for example %s", example)
+		ps.add(path, quote(s), "not host:port: write for example %s", example)
 		return "", false
 	}
 	if n, err := strconv.Atoi(port); err != nil || n < 0 || n > 65535 {
-		ps.add(path, strconv.Quote(s), "bad port %q: use 1-65535, for example %s", port, example)
+		ps.add(path, quote(s), "bad port %q: use 1-65535, for example %s", cutString(port), example)
 		return "", false
 	}
 	if host != "" && host != "localhost" {
 		if _, err := netip.ParseAddr(host); err != nil {
-			ps.add(path, strconv.Quote(s), "host %q is not an IP address: write an address of this node, for example %s", host, example)
+			ps.add(path, quote(s), "host %q is not an IP address: write an address of this node, for example %s", cutString(host), example)
 			return "", false
 		}
 	}

@@ -38,7 +38,15 @@ type Config struct {
 	// the source line of each key path.
 	source string
 	lines  map[string]int
+	// explicit holds the key paths of the numbers and durations the file
+	// sets, so that ApplyDefaults leaves an explicit zero in place for
+	// Validate to refuse instead of replacing it.
+	explicit map[string]bool
 }
+
+// isSet reports whether the source file set the number or duration at
+// path; false for a Config built in code.
+func (c *Config) isSet(path string) bool { return c.explicit[path] }
 
 // BGP holds the listener settings of the embedded speaker.
 type BGP struct {
