@@ -1,6 +1,8 @@
 package configs
 
 import (
+	"fmt"
+	"maps"
 	"net"
 	"net/netip"
 	"path/filepath"
@@ -89,6 +91,20 @@ func (c *Config) WithL2VNI(v L2VNI) (*Config, error) {
 	cc.Neighbors = slices.Clone(c.Neighbors)
 	cc.DynamicNeighbors = slices.Clone(c.DynamicNeighbors)
 	cc.L2VNIs = append(slices.Clone(c.L2VNIs), v)
+	// The names and RD given are the caller's, not defaults: say so in
+	// problems ("is already used", not "the default value is"). Line 0: in
+	// no file.
+	// (Without lines, as for a Config built in code, nothing is called a
+	// default.)
+	if c.lines != nil {
+		cc.lines = maps.Clone(c.lines)
+		p := fmt.Sprintf("l2vnis[%d]", len(c.L2VNIs))
+		for key, val := range map[string]string{"vxlan-device": v.VXLANDevice, "bridge": v.Bridge, "rd": v.RD} {
+			if val != "" {
+				cc.lines[p+"."+key] = 0
+			}
+		}
+	}
 	if err := cc.Validate(); err != nil {
 		return nil, err
 	}
