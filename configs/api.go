@@ -20,6 +20,12 @@ func (v *validator) api() {
 	if strings.TrimSpace(a.SocketGroup) != a.SocketGroup {
 		ps.add("api.socket-group", quote(a.SocketGroup), "has spaces: write the group name or GID alone")
 	}
+	if strings.TrimSpace(a.AdminGroup) != a.AdminGroup {
+		ps.add("api.admin-group", quote(a.AdminGroup), "has spaces: write the group name or GID alone")
+	}
+	if a.AdminGroup != "" && a.SocketGroup == "" {
+		ps.add("api.admin-group", quote(a.AdminGroup), "needs api.socket-group: without it the socket is root's alone (mode 0600) and no group member can reach it; set api.socket-group (admin-group members must be in it too) or remove api.admin-group")
+	}
 	tlsOn := a.TLS.Cert != "" || a.TLS.Key != ""
 	if (a.TLS.Cert == "") != (a.TLS.Key == "") {
 		ps.add("api.tls", "", "set both cert and key (PEM files), or neither")
@@ -31,8 +37,8 @@ func (v *validator) api() {
 		ps.add("api.tls", "", "set without api.listen: TLS applies to the TCP listener only; set api.listen or remove api.tls")
 	}
 	if a.Listen != "" {
-		if host, ok := hostPort(ps, "api.listen", a.Listen, "127.0.0.1:50051"); ok && !tlsOn && !IsLoopbackHost(host) {
-			ps.add("api.listen", a.Listen, "reachable beyond loopback without TLS, which would let anyone on the network change the fabric: set api.tls.cert, api.tls.key and api.tls.client-ca (only clients with a certificate it signed get in), or bind 127.0.0.1")
+		if host, ok := hostPort(ps, "api.listen", a.Listen, "127.0.0.1:50051"); ok && a.TLS.ClientCA == "" && !IsLoopbackHost(host) {
+			ps.add("api.listen", a.Listen, "reachable beyond loopback without TLS client certificates, which would let anyone on the network use the API: set api.tls.client-ca (only clients with a certificate it signed get in) with api.tls.cert and api.tls.key, or bind 127.0.0.1")
 		}
 	}
 	if a.GoBGPListen != "" {

@@ -111,7 +111,13 @@ type API struct {
 	// SocketGroup, a group name or numeric GID, may also use the socket
 	// (mode 0660); by default only root can (mode 0600).
 	SocketGroup string `yaml:"socket-group"`
-	// Listen is an optional TCP host:port. Beyond loopback it requires TLS.
+	// AdminGroup, a group name or numeric GID, may also make the calls
+	// that change the daemon (vni add/del, clear) on the socket; by default
+	// only root can. Members of socket-group without it only read. Its
+	// members must be in socket-group too, to reach the socket.
+	AdminGroup string `yaml:"admin-group"`
+	// Listen is an optional TCP host:port. Beyond loopback it requires TLS
+	// with client-ca. Without client-ca it serves read-only calls.
 	Listen string `yaml:"listen"`
 	TLS    APITLS `yaml:"tls"`
 	// GoBGPListen, off by default, serves the embedded GoBGP's own gRPC API
