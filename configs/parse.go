@@ -52,6 +52,9 @@ func Load(path string) (*Config, error) {
 	if err != nil {
 		return nil, err
 	}
+	if c == nil {
+		return nil, ps.err(path)
+	}
 	c.ApplyDefaults()
 	verr := c.Validate()
 	if len(ps.list) == 0 {
@@ -136,7 +139,8 @@ func Parse(data []byte, source string) (*Config, error) {
 // parse decodes data as Parse does, but returns the Config decoded from
 // what is left once the problems found are taken out (unknown keys and
 // duplicate keys removed, bad values made null), together with those
-// problems, so that Load can validate the rest.
+// problems, so that Load can validate the rest. The Config is nil when
+// what is left does not decode either (then the problems say why).
 func parse(data []byte, source string) (*Config, *problems, error) {
 	name := "config"
 	if source != "" {
@@ -167,10 +171,11 @@ func parse(data []byte, source string) (*Config, *problems, error) {
 	// not know, so a decoding error here is one the walk missed.
 	c := &Config{}
 	if err := root.Decode(c); err != nil {
-		if len(w.ps.list) == 0 {
+		if len(w.ps.list) == 0 && w.ps.omitted == 0 {
 			return nil, nil, fmt.Errorf("%s: %w", name, err)
 		}
-		c = &Config{} // the problems found say enough
+		// The problems found say enough; there is nothing to validate.
+		return nil, w.ps, nil
 	}
 	c.source = source
 	c.lines = w.ps.lines
