@@ -536,3 +536,17 @@ func TestRefusedChangesLogged(t *testing.T) {
 		}
 	}
 }
+
+// TestSpecProblemsCapped: an AddVNI refusal lists at most
+// configs.MaxProblemsShown problems and counts the rest.
+func TestSpecProblemsCapped(t *testing.T) {
+	ve := &configs.ValidationError{Omitted: 5}
+	for i := range 60 {
+		ve.Problems = append(ve.Problems, configs.Problem{Path: fmt.Sprintf("l2vnis[3].access-interfaces[%d]", i), Reason: "taken"})
+	}
+	msg := specProblems(ve)
+	parts := strings.Split(msg, "; ")
+	if len(parts) != configs.MaxProblemsShown+1 || parts[len(parts)-1] != "and 15 more problems" || parts[0] != "vni.access_interfaces[0]: taken" {
+		t.Errorf("%d parts, first %q, last %q", len(parts), parts[0], parts[len(parts)-1])
+	}
+}

@@ -149,7 +149,11 @@ func (s *Server) errorStatus(method, what string, err error, change bool) error 
 // of the configuration keep their paths.
 func specProblems(ve *configs.ValidationError) string {
 	msgs := make([]string, 0, len(ve.Problems))
-	for _, p := range ve.Problems {
+	for i, p := range ve.Problems {
+		if i == configs.MaxProblemsShown {
+			msgs = append(msgs, fmt.Sprintf("and %d more problems", len(ve.Problems)+ve.Omitted-i))
+			break
+		}
 		p.Path = requestPath(p.Path)
 		p.Line = 0 // a line of no file the client wrote
 		msgs = append(msgs, p.Error())
