@@ -558,9 +558,11 @@ func unknownKey(key string, fields map[string]reflect.StructField) (string, stri
 	}
 	slices.Sort(names)
 	best, bestD := "", 3 // suggest only close matches
-	norm := strings.ToLower(strings.ReplaceAll(key, "_", "-"))
-	if len(norm) > 64 {
-		norm = "" // no key is that long: suggest nothing
+	// No key is longer than maxQuoted: don't spend an edit distance on
+	// a megabyte.
+	norm := ""
+	if len(key) <= maxQuoted {
+		norm = strings.ToLower(strings.ReplaceAll(key, "_", "-"))
 	}
 	for _, n := range names {
 		if norm == "" {
