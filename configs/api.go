@@ -126,5 +126,36 @@ func (c *Config) WithoutL2VNI(vni uint32) (*Config, bool) {
 	}
 	cc := *c
 	cc.L2VNIs = slices.Delete(slices.Clone(c.L2VNIs), i, i+1)
+	// The file's record of each entry moves with it: the lines in
+	// messages, and which values it set explicitly (else an entry added
+	// later at a freed index would inherit another's explicit fields).
+	cc.lines = withoutL2VNIPaths(c.lines, i)
+	cc.explicit = withoutL2VNIPaths(c.explicit, i)
 	return &cc, true
+}
+
+// withoutL2VNIPaths returns a copy of m, keyed by key path, without the
+// paths of l2vnis[i] and with those of the later entries moved down by
+// one. A nil m stays nil.
+func withoutL2VNIPaths[V any](m map[string]V, i int) map[string]V {
+	if m == nil {
+		return nil
+	}
+	out := make(map[string]V, len(m))
+	for k, v := range m {
+		rest, ok := strings.CutPrefix(k, "l2vnis[")
+		end := strings.IndexByte(rest, ']')
+		if !ok || end < 0 {
+			out[k] = v
+			continue
+		}
+		j, err := strconv.Atoi(rest[:end])
+		switch {
+		case err != nil || j < i:
+			out[k] = v
+		case j > i:
+			out["l2vnis["+strconv.Itoa(j-1)+rest[end:]] = v
+		}
+	}
+	return out
 }

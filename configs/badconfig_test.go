@@ -265,3 +265,30 @@ func TestWithL2VNINamesGiven(t *testing.T) {
 		t.Errorf("a given name is called a default: %v", err)
 	}
 }
+
+// TestWithoutL2VNIMovesFileRecord: after a VNI is deleted at run time, an
+// entry added at the freed index does not inherit the explicit values
+// (or lines) of the entry that used to be there.
+func TestWithoutL2VNIMovesFileRecord(t *testing.T) {
+	c, err := loadText(t, minimal+"l2vnis:\n  - vni: 100\n  - vni: 200\n    udp-port: 4789\n")
+	if err != nil {
+		t.Fatal(err)
+	}
+	d, ok := c.WithoutL2VNI(100)
+	if !ok {
+		t.Fatal("VNI 100 not found")
+	}
+	n, err := d.WithL2VNI(L2VNI{VNI: 300})
+	if err != nil {
+		t.Fatalf("adding VNI 300 after deleting VNI 100: %v", err)
+	}
+	if v := n.L2VNIs[1]; v.VNI != 300 || v.UDPPort != DefaultVXLANPort {
+		t.Errorf("added entry %+v, want VNI 300 with the default UDP port", v)
+	}
+	if !n.isSet("l2vnis[0].udp-port") || n.isSet("l2vnis[1].udp-port") {
+		t.Errorf("explicit record not moved: %v", n.explicit)
+	}
+	if l := n.lines["l2vnis[0].udp-port"]; l != 9 {
+		t.Errorf("line of VNI 200's udp-port after the delete: %d, want 9", l)
+	}
+}

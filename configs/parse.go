@@ -21,9 +21,12 @@ import (
 
 // Limits of what Load and Parse read. They bound the time and memory a
 // mistaken or hostile file can cost before any problem is reported: the
-// YAML parser holds about 60 bytes per byte of input, so a 2 MiB file costs
-// about 60 MB for a file of MaxFileSize within MaxEntries. 16,384 L2VNIs
-// written out with their devices and an access interface take about 1 MiB.
+// YAML parser's node tree costs about 50 bytes per byte of an ordinary
+// config, and more per byte of densely packed values, so MaxFileSize and
+// MaxEntries are checked before it is built. Within both, the worst file
+// TestBadConfigLargeFiles tries allocates about 125 MB in all. 16,384
+// L2VNIs written out with their devices and an access interface take about
+// 1 MiB.
 const (
 	// MaxFileSize is the largest config file evpnd reads, in bytes.
 	MaxFileSize = 1 << 20 // 1 MiB
@@ -41,8 +44,9 @@ const (
 // Load reads the config file at path, fills in defaults and validates it.
 // Every problem in the file is reported in one *ValidationError: unknown
 // keys and values that do not decode together with what Validate finds in
-// the rest. A file larger than MaxFileSize or that is not text is refused
-// before it is parsed, with a plain error.
+// the rest. A file larger than MaxFileSize, with more than MaxEntries
+// lines and list items, or that is not UTF-8 text is refused before it is
+// parsed, with a plain error.
 func Load(path string) (*Config, error) {
 	data, err := readLimited(path)
 	if err != nil {
@@ -200,22 +204,25 @@ func entries(data []byte) int {
 // naming the first offending byte's offset and line: the YAML parser's own
 // error names neither.
 func checkText(data []byte) error {
-	line, lineStart := 1, 0
+	line, col := 1, 1 // of the character at i
 	for i := 0; i < len(data); {
 		r, size := utf8.DecodeRune(data[i:])
 		bad := ""
 		switch {
 		case r == utf8.RuneError && size <= 1:
 			bad = "is not UTF-8"
-		case r == '\n':
-			line, lineStart = line+1, i+1
-		case r == '\t' || r == '\r':
+		case r == '\t' || r == '\r' || r == '\n':
 		case r < 0x20 || r == 0x7f:
 			bad = "is a control character"
 		}
 		if bad != "" {
 			return fmt.Errorf("not a text file: byte 0x%02x at offset %d (line %d, column %d) %s; a config file is YAML text, so check the path (or re-save the file as UTF-8)",
-				data[i], i, line, i-lineStart+1, bad)
+				data[i], i, line, col, bad)
+		}
+		if r == '\n' {
+			line, col = line+1, 1
+		} else {
+			col++
 		}
 		i += size
 	}
