@@ -31,28 +31,28 @@ func (v *validator) api() {
 		ps.add("api.tls", "", "set both cert and key (PEM files), or neither")
 	}
 	if a.TLS.ClientCA != "" && !tlsOn {
-		ps.add("api.tls.client-ca", a.TLS.ClientCA, "needs api.tls.cert and api.tls.key: client certificates are only checked over TLS")
+		ps.add("api.tls.client-ca", short(a.TLS.ClientCA), "needs api.tls.cert and api.tls.key: client certificates are only checked over TLS")
 	}
 	if tlsOn && a.Listen == "" {
 		ps.add("api.tls", "", "set without api.listen: TLS applies to the TCP listener only; set api.listen or remove api.tls")
 	}
 	if a.Listen != "" {
 		if host, ok := hostPort(ps, "api.listen", a.Listen, "127.0.0.1:50051"); ok && a.TLS.ClientCA == "" && !IsLoopbackHost(host) {
-			ps.add("api.listen", a.Listen, "reachable beyond loopback without TLS client certificates, which would let anyone on the network use the API: set api.tls.client-ca (only clients with a certificate it signed get in) with api.tls.cert and api.tls.key, or bind 127.0.0.1")
+			ps.add("api.listen", short(a.Listen), "reachable beyond loopback without TLS client certificates, which would let anyone on the network use the API: set api.tls.client-ca (only clients with a certificate it signed get in) with api.tls.cert and api.tls.key, or bind 127.0.0.1")
 		}
 	}
 	if a.GoBGPListen != "" {
 		if host, ok := hostPort(ps, "api.gobgp-listen", a.GoBGPListen, "127.0.0.1:50052"); ok && (host == "localhost" || !IsLoopbackHost(host)) {
-			ps.add("api.gobgp-listen", a.GoBGPListen, "must be a loopback address literal such as 127.0.0.1:50052: GoBGP's API has no authentication")
+			ps.add("api.gobgp-listen", short(a.GoBGPListen), "must be a loopback address literal such as 127.0.0.1:50052: GoBGP's API has no authentication")
 		}
 	}
 	if a.Listen != "" && a.Listen == a.GoBGPListen {
-		ps.add("api.gobgp-listen", a.GoBGPListen, "same address as api.listen: use another port")
+		ps.add("api.gobgp-listen", short(a.GoBGPListen), "same address as api.listen: use another port")
 	}
 	if m := v.c.Metrics.Listen; m != "" {
 		hostPort(ps, "metrics.listen", m, "127.0.0.1:9273")
 		if m == a.Listen || m == a.GoBGPListen {
-			ps.add("metrics.listen", m, "same address as an api listener: use another port")
+			ps.add("metrics.listen", short(m), "same address as an api listener: use another port")
 		}
 	}
 }

@@ -102,6 +102,15 @@ func quote(s string) string {
 	return strconv.Quote(cutString(s)) + fmt.Sprintf("... (%d bytes)", len(s))
 }
 
+// short returns s as it is, or cut after maxQuoted bytes with its full
+// length, for values written unquoted in a problem.
+func short(s string) string {
+	if len(s) <= maxQuoted {
+		return s
+	}
+	return cutString(s) + fmt.Sprintf("... (%d bytes)", len(s))
+}
+
 // cutString returns s, or its first maxQuoted bytes cut on a character
 // boundary.
 func cutString(s string) string {
