@@ -127,8 +127,9 @@ func tooBig(source string, size int64) error {
 // name) in error messages and may be empty.
 //
 // Problems with the values are returned together as a *ValidationError;
-// input over MaxFileSize, input that is not text, YAML syntax errors, an
-// empty input and more than one document are plain errors.
+// input over MaxFileSize or MaxEntries, input that is not UTF-8 text, YAML
+// syntax errors, an empty input and more than one document are plain
+// errors.
 func Parse(data []byte, source string) (*Config, error) {
 	c, ps, err := parse(data, source)
 	if err != nil {
