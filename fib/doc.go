@@ -110,11 +110,13 @@
 //     restart leaves forwarding untouched; entries already correct are not
 //     rewritten (Stats.Skipped counts them). Entries set and then deleted
 //     within this run are deleted at once.
-//  5. Feed KernelChanged with the changes of the managed VXLAN devices'
-//     FDB that fib did not make (vtep's Learner.OnForeignVXLAN reports
-//     them): the reconciler then repairs drift within a pass, not at the
-//     next resync. Its own writes and deletes, reported back, cost nothing
-//     and cannot start a loop (see KernelChanged).
+//  5. Feed KernelChanged, at once, with the changes of the managed VXLAN
+//     devices' FDB (vtep's Learner.OnForeignVXLAN reports them, fib's own
+//     included, with KernelEvent.ExternLearn set for marked entries): the
+//     reconciler then repairs drift within a pass, not at the next resync,
+//     and reports each repair in ApplyEvent.Repair and Stats.Repairs, and
+//     in its log. Its own writes and deletes, reported back, cost a map
+//     lookup and cannot start a loop (see KernelChanged).
 //  6. Call Resync when kernel state may have drifted unseen (an event
 //     socket overflowed, a VXLAN device was recreated), and set
 //     Config.ResyncInterval as a backstop.

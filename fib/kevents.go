@@ -22,6 +22,12 @@ type KernelEvent struct {
 	// the learner reports only changes fib does not make itself.
 	Bridge  bool
 	Deleted bool // RTM_DELNEIGH
+	// ExternLearn says a present entry carries extern_learn
+	// (NTF_EXT_LEARNED), fib's marker. Such an event may be fib's own
+	// write coming back (notifications carry no sender): it then matches
+	// fib's record and costs nothing. Another program's extern_learn
+	// entry does not match, and is repaired like any other change.
+	ExternLearn bool
 }
 
 // maxKernelEvents bounds the keys waiting to be folded. Beyond it the
@@ -35,7 +41,7 @@ const maxKernelEvents = 1 << 18
 // the last one per entry gives the same result as folding all in order.
 type kstate struct {
 	self   int8 // 0 no news, 1 present (with vtep), -1 deleted (vtep: the remote deleted)
-	master int8 // 0 no news, 1 present without extern_learn, -1 deleted
+	master int8 // 0 no news, 1 present without extern_learn, 2 present with it, -1 deleted
 	vtep   netip.Addr
 }
 
@@ -92,6 +98,9 @@ func (r *Reconciler) KernelChanged(ev KernelEvent) {
 	cur := r.kev[k]
 	if ev.Bridge {
 		cur.master = st
+		if st == 1 && ev.ExternLearn {
+			cur.master = 2
+		}
 	} else {
 		cur.self, cur.vtep = st, ev.VTEP.Unmap()
 	}
@@ -154,11 +163,66 @@ func (r *Reconciler) foldKernelEvents() {
 			r.stale++
 		}
 		keys = append(keys, k)
+		r.noteRepair(k)
 	}
 	if len(keys) > 0 {
 		r.log.Debug("fib: kernel FDB changed behind fib's back; repairing", "keys", len(keys))
 		r.d.markDirty(keys...)
 	}
+}
+
+// noteRepair records that k changed behind fib's back: the operation the
+// next pass applies to it, if any, is a repair (ApplyEvent.Repair).
+func (r *Reconciler) noteRepair(k Key) {
+	if r.repairs == nil {
+		r.repairs = make(map[Key]struct{})
+	}
+	r.repairs[k] = struct{}{}
+}
+
+// sameKernel reports whether two records describe the same kernel
+// entries, whatever fib's own marks (Stale, suspect).
+func (in Installed) sameKernel(o Installed) bool {
+	return in.Dev == o.Dev && in.VTEP == o.VTEP && in.Self == o.Self && in.Master == o.Master &&
+		in.Multi == o.Multi && in.Unmarked == o.Unmarked
+}
+
+// repairDrift says what an operation on a key that changed behind fib's
+// back repairs, in Diff's terms: w is what is wanted, have what fib knew
+// of the kernel before op.
+func repairDrift(w want, have Installed, haveOK bool, op Op, dev string) Drift {
+	d := Drift{VNI: w.Key.VNI, MAC: w.Key.MAC, Device: dev, Detail: op.String()}
+	if op.Kind == OpDelete {
+		d.Kind, d.Have = DriftExtra, have.VTEP
+		switch {
+		case w.Key.IsFlood():
+			d.Table, d.Have = TableFlood, w.Key.VTEP
+		case have.Self:
+			d.Table = TableMAC
+		default:
+			d.Table = TableBridge
+		}
+		return d
+	}
+	d.Want = w.Entry.VTEP
+	switch {
+	case w.Key.IsFlood():
+		d.Kind, d.Table = DriftMissing, TableFlood
+	case !haveOK || !have.Self && !have.Master:
+		d.Kind, d.Table = DriftMissing, TableMAC
+	case !have.Self:
+		d.Kind, d.Table = DriftWrong, TableMAC
+		d.Detail += " (the VXLAN entry was missing)"
+	case have.Multi || have.VTEP != w.Entry.VTEP:
+		d.Kind, d.Table, d.Have = DriftWrong, TableMAC, have.VTEP
+	case !have.Master:
+		d.Kind, d.Table = DriftWrong, TableBridge
+		d.Detail += " (the bridge entry was missing)"
+	default:
+		d.Kind, d.Table = DriftWrong, TableBridge
+		d.Detail += " (the bridge entry was not marked extern_learn)"
+	}
+	return d
 }
 
 // foldEvent returns the record of k after the events st. An entry fib
@@ -189,6 +253,8 @@ func foldEvent(k Key, st kstate, in Installed, had bool, dev string) Installed {
 	switch st.master {
 	case 1:
 		in.Master, in.Unmarked = true, true
+	case 2:
+		in.Master, in.Unmarked = true, false
 	case -1:
 		in.Master, in.Unmarked = false, false
 	}

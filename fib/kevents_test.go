@@ -1,8 +1,11 @@
 package fib
 
 import (
+	"slices"
 	"strings"
+	"sync"
 	"testing"
+	"time"
 
 	"github.com/evpnd/evpnd/speaker/evpn"
 )
@@ -119,6 +122,8 @@ func TestFoldEvent(t *testing.T) {
 		{"another remote deleted: not ours", mk, kstate{self: -1, vtep: ip("10.0.0.9")}, ours, true, ours},
 		{"bridge entry replaced by hand", mk, kstate{master: 1}, ours, true,
 			Installed{Dev: "vxlan100", VTEP: ip("10.0.0.2"), Self: true, Master: true, Unmarked: true}},
+		{"bridge entry written marked (fib's own, or another program's)", mk, kstate{master: 2},
+			Installed{Dev: "vxlan100", VTEP: ip("10.0.0.2"), Self: true, Master: true, Unmarked: true}, true, ours},
 		{"bridge entry deleted", mk, kstate{master: -1}, ours, true,
 			Installed{Dev: "vxlan100", VTEP: ip("10.0.0.2"), Self: true}},
 		{"new entry found: stale", mk, kstate{self: 1, vtep: ip("10.0.0.9"), master: 1}, Installed{}, false,
@@ -185,5 +190,148 @@ func TestResyncRepairsDrift(t *testing.T) {
 	must(t, err)
 	if len(res.Drifts) != 0 || res.InFlight != 0 {
 		t.Errorf("check after resync: %+v", res)
+	}
+}
+
+// repairLog collects the repairs a reconciler reports through OnApply.
+type repairLog struct {
+	mu   sync.Mutex
+	reps []string
+}
+
+func (l *repairLog) onApply(e ApplyEvent) {
+	if !e.IsRepair() {
+		return
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	s := e.Repair.String()
+	if e.Err != nil {
+		s += " (failed)"
+	}
+	l.reps = append(l.reps, s)
+}
+
+func (l *repairLog) take() []string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	out := l.reps
+	l.reps = nil
+	slices.Sort(out)
+	return out
+}
+
+// TestKernelChangedReportsRepairs: each repair of a reported change is
+// reported once, in Drift terms, in ApplyEvent.Repair and Stats.Repairs;
+// fib's own writes reported back (marked extern_learn) are neither
+// repaired nor reported, but another program's marked entries are.
+func TestKernelChangedReportsRepairs(t *testing.T) {
+	k := newFakeKernel("vxlan100")
+	d := NewDesired()
+	must(t, d.SetVNI(vniDevs(100)))
+	must(t, d.SetMAC(100, macN(1), ip("10.0.0.2")))
+	must(t, d.SetMAC(100, macN(2), ip("10.0.0.2")))
+	must(t, d.AddFlood(100, ip("10.0.0.2")))
+	var log repairLog
+	cfg := fastRetry
+	cfg.OnApply = log.onApply
+	r := NewReconciler(d, k, quietLogger(), cfg)
+	runReconciler(t, r)
+	r.MarkSynced()
+	waitFor(t, "sync", func() bool { return r.Synced() && settled(d, r) })
+	defer func() {
+		if t.Failed() {
+			t.Logf("kernel:\n%s\nops: %q", k.state(), k.applied())
+		}
+	}()
+
+	// fib's own writes, reported back as the learner reports them now.
+	n := len(k.applied())
+	r.KernelChanged(KernelEvent{VNI: 100, MAC: macN(1), VTEP: ip("10.0.0.2"), ExternLearn: true})
+	r.KernelChanged(KernelEvent{VNI: 100, MAC: macN(1), Bridge: true, ExternLearn: true})
+	r.KernelChanged(KernelEvent{VNI: 100, VTEP: ip("10.0.0.2"), ExternLearn: true})
+	waitFor(t, "own writes folded", func() bool { return settled(d, r) })
+	if got := k.applied()[n:]; len(got) != 0 || r.Stats().Repairs != 0 {
+		t.Fatalf("fib's own writes reported back cost %q, %d repairs", got, r.Stats().Repairs)
+	}
+
+	// The four cases: VXLAN entry, bridge entry, flood entry deleted; a
+	// stray extern_learn entry (VXLAN and bridge) added by another program.
+	k.mu.Lock()
+	delete(k.vxlan, devMAC{"vxlan100", macN(1)})
+	delete(k.bridge, macN(2))
+	k.mu.Unlock()
+	k.delFlood("vxlan100", "10.0.0.2")
+	k.putMAC("vxlan100", macN(9), ip("10.9.9.9"), true)
+	r.KernelChanged(KernelEvent{VNI: 100, MAC: macN(1), VTEP: ip("10.0.0.2"), Deleted: true})
+	r.KernelChanged(KernelEvent{VNI: 100, MAC: macN(2), Bridge: true, Deleted: true})
+	r.KernelChanged(KernelEvent{VNI: 100, VTEP: ip("10.0.0.2"), Deleted: true})
+	r.KernelChanged(KernelEvent{VNI: 100, MAC: macN(9), VTEP: ip("10.9.9.9"), ExternLearn: true})
+	r.KernelChanged(KernelEvent{VNI: 100, MAC: macN(9), Bridge: true, ExternLearn: true})
+	waitFor(t, "repairs", func() bool { return settled(d, r) && r.Stats().Repairs == 4 })
+	want := []string{
+		"vni 100 bridge 02:00:00:00:00:02 wrong on vxlan100 want 10.0.0.2",
+		"vni 100 flood missing on vxlan100 want 10.0.0.2",
+		"vni 100 mac 02:00:00:00:00:01 wrong on vxlan100 want 10.0.0.2",
+		"vni 100 mac 02:00:00:00:00:09 extra on vxlan100 have 10.9.9.9",
+	}
+	if got := log.take(); !slices.Equal(got, want) {
+		t.Errorf("repairs reported:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+	}
+	res, err := r.Check(t.Context(), 0)
+	must(t, err)
+	if len(res.Drifts) != 0 || res.InFlight != 0 {
+		t.Errorf("check after the repairs: %+v", res)
+	}
+	// A MAC's two entries deleted: one repair, of a missing MAC.
+	k.delMAC("vxlan100", 1)
+	r.KernelChanged(KernelEvent{VNI: 100, MAC: macN(1), Bridge: true, Deleted: true})
+	r.KernelChanged(KernelEvent{VNI: 100, MAC: macN(1), VTEP: ip("10.0.0.2"), Deleted: true})
+	waitFor(t, "repair", func() bool { return settled(d, r) && r.Stats().Repairs == 5 })
+	if got := log.take(); !slices.Equal(got, []string{"vni 100 mac 02:00:00:00:00:01 missing on vxlan100 want 10.0.0.2"}) {
+		t.Errorf("repairs reported: %q", got)
+	}
+	// A resync that finds drift nobody reported counts its repairs too.
+	k.delMAC("vxlan100", 2)
+	r.Resync()
+	waitFor(t, "resync repair", func() bool { return settled(d, r) && r.Stats().Repairs == 6 })
+	if got := log.take(); !slices.Equal(got, []string{"vni 100 mac 02:00:00:00:00:02 missing on vxlan100 want 10.0.0.2"}) {
+		t.Errorf("repairs reported after resync: %q", got)
+	}
+}
+
+// TestInstalledWhileMissing: while an entry deleted behind fib's back is
+// not back (here its rewrite fails), Installed does not say it is there.
+func TestInstalledWhileMissing(t *testing.T) {
+	k := newFakeKernel("vxlan100")
+	d := NewDesired()
+	must(t, d.SetVNI(vniDevs(100)))
+	must(t, d.SetMAC(100, macN(1), ip("10.0.0.2")))
+	cfg := fastRetry
+	cfg.MinBackoff, cfg.MaxBackoff = time.Hour, time.Hour
+	r := NewReconciler(d, k, quietLogger(), cfg)
+	runReconciler(t, r)
+	waitFor(t, "write", func() bool { return settled(d, r) && r.Stats().Writes == 1 })
+	installed := func() Installed {
+		var in Installed
+		must(t, r.Installed(t.Context(), func(m map[Key]Installed) { in = m[MACKey(100, macN(1))] }))
+		return in
+	}
+	if in := installed(); !in.Self || !in.Master {
+		t.Fatalf("record before: %+v", in)
+	}
+	k.mu.Lock()
+	k.failSet[macN(1)] = 1
+	k.mu.Unlock()
+	k.delMAC("vxlan100", 1)
+	r.KernelChanged(KernelEvent{VNI: 100, MAC: macN(1), VTEP: ip("10.0.0.2"), Deleted: true})
+	// Asked at once (the query folds the report) and after the failed
+	// repair: not installed either time.
+	if in := installed(); in.Self {
+		t.Errorf("record right after the delete was reported: %+v", in)
+	}
+	waitFor(t, "failed repair", func() bool { return r.Stats().Errors == 1 })
+	if in := installed(); in.Self {
+		t.Errorf("record after the failed repair: %+v", in)
 	}
 }

@@ -155,14 +155,15 @@ func (d *Daemon) runLeaf(ctx context.Context) error {
 	learner := vtep.NewLearner(vnetns.None(), vnis, d.log)
 	l.learner = learner
 	// Changes someone else makes to the VXLAN devices' FDB are drift: the
-	// reconciler repairs them after a short delay (see driftRepairDelay).
-	drift := &driftQueue{deliver: l.rec.KernelChanged}
+	// reconciler repairs them at once, and logs, counts and traces each
+	// repair (onApply). evpnd's own writes come back here too and cost a
+	// map lookup each.
 	learner.OnForeignVXLAN(func(c vtep.VXLANChange) {
 		if c.Lost {
 			l.rec.Resync()
 			return
 		}
-		drift.add(fib.KernelEvent{VNI: c.VNI, MAC: c.MAC, VTEP: c.VTEP, Bridge: c.Bridge, Deleted: c.Deleted})
+		l.rec.KernelChanged(fib.KernelEvent{VNI: c.VNI, MAC: c.MAC, VTEP: c.VTEP, Bridge: c.Bridge, Deleted: c.Deleted, ExternLearn: c.ExternLearn})
 	})
 	if l.kern, err = fib.NewNetlinkKernel(vnetns.None()); err != nil {
 		return err
@@ -199,7 +200,6 @@ func (d *Daemon) runLeaf(ctx context.Context) error {
 	defer d.leaf.Store(nil)
 	g, gctx := errgroup.WithContext(ctx)
 	g.Go(func() error { return l.rec.Run(gctx) })
-	g.Go(func() error { return drift.run(gctx) })
 	g.Go(func() error {
 		return learner.Run(gctx, func(ev vtep.MACEvent) { l.q.push(event{local: &ev}) })
 	})
