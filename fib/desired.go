@@ -93,8 +93,18 @@ func (d *Desired) notify() {
 	}
 }
 
+// validVTEP refuses what cannot be a tunnel endpoint, so that nothing is
+// installed towards it: an IPv4 address that evpn.UsableVTEP refuses
+// (0/8, 127/8, 169.254/16, 224/4, 240/4, FRR's martians), an IPv6 one
+// that is unspecified, loopback, link-local or multicast.
 func validVTEP(vtep netip.Addr) error {
-	if !vtep.IsValid() || vtep.IsUnspecified() || vtep.IsMulticast() {
+	a := vtep.Unmap()
+	switch {
+	case a.Is4() && !evpn.UsableVTEP(a):
+		return fmt.Errorf("invalid VTEP %v: not a unicast IPv4 address outside 0/8, 127/8, 169.254/16, 224/4 and 240/4", vtep)
+	case a.Is6() && (a.IsUnspecified() || a.IsLoopback() || a.IsLinkLocalUnicast() || a.IsMulticast()):
+		return fmt.Errorf("invalid VTEP %v: want a global unicast IPv6 address", vtep)
+	case !a.IsValid():
 		return fmt.Errorf("invalid VTEP %v: want a unicast IPv4 or IPv6 address", vtep)
 	}
 	return nil

@@ -73,6 +73,10 @@ func (k EffectKind) String() string {
 }
 
 // Effect is one consequence of an input to the Table.
+// ReasonUnusableVTEP is the Reason of a Rejected effect for a route whose
+// VTEP (next hop, or type-3 PMSI endpoint) fails UsableVTEP.
+const ReasonUnusableVTEP = "no usable VTEP: not a unicast IPv4 address outside 0/8, 127/8, 169.254/16, 224/4 and 240/4"
+
 type Effect struct {
 	Kind   EffectKind
 	VNI    uint32
@@ -225,8 +229,8 @@ func (t *Table) Update(r *Route, now time.Time) []Effect {
 		return append(eff, Effect{Kind: Rejected, MAC: r.MAC, VTEP: r.VTEP(), Seq: r.Seq, Reason: why})
 	}
 	vtep := r.VTEP()
-	if !usableVTEP(vtep) {
-		return reject("no usable IPv4 VTEP address (unicast, not loopback)")
+	if !UsableVTEP(vtep) {
+		return reject(ReasonUnusableVTEP)
 	}
 	if r.Encap != 0 && r.Encap != TunnelTypeVXLAN {
 		return reject("encapsulation is not VXLAN")
@@ -641,11 +645,25 @@ func (t *Table) FloodList(vni uint32) []netip.Addr {
 	return out
 }
 
-// usableVTEP: a tunnel endpoint must be a unicast IPv4 address that is not
-// loopback, unspecified, multicast or broadcast; the kernel refuses others.
-func usableVTEP(a netip.Addr) bool {
-	return a.Is4() && !a.IsUnspecified() && !a.IsLoopback() && !a.IsMulticast() &&
-		a != netip.AddrFrom4([4]byte{255, 255, 255, 255})
+// UsableVTEP reports whether a can be a remote VTEP (a VXLAN tunnel
+// endpoint): a unicast IPv4 address outside the ranges no router forwards
+// to, as FRR's martian next-hop check has them: 0.0.0.0/8 ("this
+// network", RFC 791), 127.0.0.0/8 (loopback), 169.254.0.0/16 (link
+// local, RFC 3927), 224.0.0.0/4 (multicast) and 240.0.0.0/4 (reserved,
+// RFC 1112, with the limited broadcast address). A route naming any other
+// is not used, and fib installs nothing towards one.
+func UsableVTEP(a netip.Addr) bool {
+	if !a.Is4() {
+		return false
+	}
+	b := a.As4()
+	switch {
+	case b[0] == 0, b[0] == 127, b[0] >= 224:
+		return false
+	case b[0] == 169 && b[1] == 254:
+		return false
+	}
+	return true
 }
 
 // remotes are the received routes for one MAC, by route identity.

@@ -63,6 +63,8 @@ type leaf struct {
 	// ports holds the access port of each local MAC the bridge holds, as
 	// the learner reported it.
 	ports map[evpn.MACKey]string
+	// martians rate-limits the log of routes naming an unusable VTEP.
+	martians logLimit
 	// stopped is closed when the loop returns, releasing waiting calls.
 	stopped chan struct{}
 	calls   []*call // calls of the current batch
@@ -434,7 +436,19 @@ func (l *leaf) apply(effects []evpn.Effect, b *effBuf) *effBuf {
 				"vni", e.VNI, "mac", e.MAC, "moves", e.Moves,
 				"window", l.d.cfg.MACMobility.DuplicateWindow, "freeze", l.d.cfg.MACMobility.Freeze)
 		case evpn.Rejected:
-			log.Debug("route not used", "mac", e.MAC, "vtep", e.VTEP, "reason", e.Reason)
+			if e.Reason != evpn.ReasonUnusableVTEP {
+				log.Debug("route not used", "mac", e.MAC, "vtep", e.VTEP, "reason", e.Reason)
+				break
+			}
+			// A peer may send many such routes: log one line per
+			// interval, with how many were not logged.
+			if ok, n := l.martians.allow(now); ok {
+				a := []any{"vtep", e.VTEP, "reason", e.Reason, "not_logged_before", n}
+				if !e.MAC.IsZero() {
+					a = append(a, "mac", e.MAC)
+				}
+				log.Warn("route not used: it names a VTEP no tunnel can reach; nothing installed towards it", a...)
+			}
 		}
 	}
 	return b
