@@ -68,6 +68,14 @@
 //     succeeds without deleting.
 //   - A unicast VXLAN entry has one remote: NLM_F_APPEND to it succeeds
 //     without adding one.
+//   - The bridge ignores NTF_STICKY in a message with NTF_EXT_LEARNED
+//     (br_fdb.c takes the external-learn path). A remote sticky MAC
+//     therefore takes a second, bridge-only message with NTF_STICKY and
+//     NUD_NOARP|NUD_REACHABLE (zebra's state for it; NUD_PERMANENT would
+//     make the entry local): the entry keeps extern_learn, turns sticky,
+//     and the bridge no longer moves it when the MAC is heard on a
+//     local port. The same message without NTF_STICKY (NUD_REACHABLE)
+//     unpins it; a write with NTF_EXT_LEARNED alone does not.
 //   - A write with NTF_EXT_LEARNED never marks a VXLAN entry that was
 //     written without it (vxlan_fdb_update_existing: an externally
 //     learned entry may not take over one "added by the user", which

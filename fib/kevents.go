@@ -184,7 +184,7 @@ func (r *Reconciler) noteRepair(k Key) {
 // entries, whatever fib's own marks (Stale, suspect).
 func (in Installed) sameKernel(o Installed) bool {
 	return in.Dev == o.Dev && in.VTEP == o.VTEP && in.Self == o.Self && in.Master == o.Master &&
-		in.Multi == o.Multi && in.Unmarked == o.Unmarked
+		in.Multi == o.Multi && in.Unmarked == o.Unmarked && in.Sticky == o.Sticky
 }
 
 // repairDrift says what an operation on a key that changed behind fib's
@@ -218,9 +218,12 @@ func repairDrift(w want, have Installed, haveOK bool, op Op, dev string) Drift {
 	case !have.Master:
 		d.Kind, d.Table = DriftWrong, TableBridge
 		d.Detail += " (the bridge entry was missing)"
-	default:
+	case have.Unmarked:
 		d.Kind, d.Table = DriftWrong, TableBridge
 		d.Detail += " (the bridge entry was not marked extern_learn)"
+	default:
+		d.Kind, d.Table = DriftWrong, TableBridge
+		d.Detail += " (the bridge entry's sticky flag was wrong)"
 	}
 	return d
 }
@@ -256,7 +259,7 @@ func foldEvent(k Key, st kstate, in Installed, had bool, dev string) Installed {
 	case 2:
 		in.Master, in.Unmarked = true, false
 	case -1:
-		in.Master, in.Unmarked = false, false
+		in.Master, in.Unmarked, in.Sticky = false, false, false
 	}
 	return in
 }

@@ -458,7 +458,7 @@ func (r *Reconciler) applied(k Key, op Op) {
 	old, had := r.installed[k]
 	switch op.Kind {
 	case OpSet:
-		r.installed[k] = Installed{Dev: op.Entry.Dev, VTEP: op.Entry.VTEP, Self: true, Master: !op.Entry.IsFlood()}
+		r.installed[k] = Installed{Dev: op.Entry.Dev, VTEP: op.Entry.VTEP, Self: true, Master: !op.Entry.IsFlood(), Sticky: op.Entry.Sticky}
 		r.loopStats.Writes++
 	case OpDelete:
 		delete(r.installed, k)

@@ -25,7 +25,9 @@ type Options struct {
 type EffectKind uint8
 
 const (
-	// FIBSetMAC: point (VNI, MAC) at VTEP in the kernel (replace in place).
+	// FIBSetMAC: point (VNI, MAC) at VTEP in the kernel (replace in place);
+	// Sticky: pin it there (the winning route is sticky), so that the
+	// bridge does not move it when the MAC is heard on a local port.
 	FIBSetMAC EffectKind = iota + 1
 	// FIBDelMAC: remove the remote entry for (VNI, MAC).
 	FIBDelMAC
@@ -123,10 +125,13 @@ type macState struct {
 	local     *localMAC
 	selected  location
 	installed netip.Addr // VTEP the kernel was told; invalid = none
-	maxSeq    uint32     // highest sequence seen for this MAC
-	moves     []time.Time
-	duplicate bool
-	frozen    bool
+	// installedSticky: the kernel was told to pin the MAC (the winning
+	// route is sticky, RFC 7432 §15.2).
+	installedSticky bool
+	maxSeq          uint32 // highest sequence seen for this MAC
+	moves           []time.Time
+	duplicate       bool
+	frozen          bool
 }
 
 type routeRef struct {
@@ -535,13 +540,13 @@ func (t *Table) reselect(mk MACKey, st *macState, now time.Time) []Effect {
 	}
 	// Kernel: a remote winner is installed; otherwise nothing remote.
 	if found && !local {
-		if st.installed != win.vtep {
-			st.installed = win.vtep
-			eff = append(eff, Effect{Kind: FIBSetMAC, VNI: mk.VNI, MAC: mk.MAC, VTEP: win.vtep, Seq: win.seq})
+		if st.installed != win.vtep || st.installedSticky != win.sticky {
+			st.installed, st.installedSticky = win.vtep, win.sticky
+			eff = append(eff, Effect{Kind: FIBSetMAC, VNI: mk.VNI, MAC: mk.MAC, VTEP: win.vtep, Seq: win.seq, Sticky: win.sticky})
 		}
 	} else if st.installed.IsValid() {
 		eff = append(eff, Effect{Kind: FIBDelMAC, VNI: mk.VNI, MAC: mk.MAC, VTEP: st.installed})
-		st.installed = netip.Addr{}
+		st.installed, st.installedSticky = netip.Addr{}, false
 	}
 	// Advertisement of the local MAC: on while it wins, withdrawn when it
 	// loses (the losing PE withdraws, RFC 7432 §15). A duplicate is not

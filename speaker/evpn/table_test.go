@@ -351,3 +351,32 @@ func TestLookupOthers(t *testing.T) {
 		t.Fatalf("local: got %+v", mi)
 	}
 }
+
+// A remote sticky MAC is installed pinned; a route that turns sticky (or
+// stops being sticky) at the same VTEP is installed again with the flag.
+func TestStickyRemoteInstalledPinned(t *testing.T) {
+	tab := NewTable(Options{LocalVTEP: vtep3, RouterID: vtep3}, []ImportRule{{VNI: 100, Auto: true}})
+	sets := func(eff []Effect) []string {
+		var out []string
+		for _, e := range eff {
+			if e.Kind == FIBSetMAC {
+				out = append(out, fmt.Sprintf("%s sticky=%v", e.VTEP, e.Sticky))
+			}
+		}
+		return out
+	}
+	steps := []struct {
+		r    *Route
+		want []string
+	}{
+		{remoteRoute(vtep1, 0, true, rtAuto(100)), []string{"10.0.0.1 sticky=true"}},
+		{remoteRoute(vtep1, 0, true, rtAuto(100)), nil},
+		{remoteRoute(vtep1, 1, false, rtAuto(100)), []string{"10.0.0.1 sticky=false"}},
+		{remoteRoute(vtep1, 1, true, rtAuto(100)), []string{"10.0.0.1 sticky=true"}},
+	}
+	for i, s := range steps {
+		if got := sets(tab.Update(s.r, t0)); !slices.Equal(got, s.want) {
+			t.Errorf("step %d: kernel writes %q, want %q", i, got, s.want)
+		}
+	}
+}

@@ -412,7 +412,7 @@ func (l *leaf) apply(effects []evpn.Effect, b *effBuf) *effBuf {
 		l.observe(e, now)
 		switch e.Kind {
 		case evpn.FIBSetMAC:
-			if err := l.desired.SetMAC(e.VNI, e.MAC, e.VTEP); err != nil {
+			if err := l.desired.SetMACSticky(e.VNI, e.MAC, e.VTEP, e.Sticky); err != nil {
 				log.Warn("remote MAC not installed", "vni", e.VNI, "mac", e.MAC, "vtep", e.VTEP, "err", err)
 			}
 		case evpn.FIBDelMAC:

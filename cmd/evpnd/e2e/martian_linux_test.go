@@ -26,26 +26,7 @@ const martianLog = "it names a VTEP no tunnel can reach"
 // martian is removed, and the log says so in a line or two, not one per
 // route.
 func TestMartianVTEPs(t *testing.T) {
-	for _, kind := range []string{"veth", "bridge", "vxlan"} {
-		netns.RequireLinkKind(t, kind)
-	}
-	if _, err := exec.LookPath("bridge"); err != nil {
-		t.Skipf("needs bridge (iproute2) on PATH: %v", err)
-	}
-	bin := evpndPath(t)
-	ns := netns.ForTest(t, "e2emar")
-	for _, c := range [][]string{
-		{"ip", "addr", "add", oddLeafAddr + "/32", "dev", "lo"},
-		{"ip", "addr", "add", oddPeerAddr + "/32", "dev", "lo"},
-		{"ip", "link", "add", "eth1", "type", "veth", "peer", "name", "eth1p"},
-	} {
-		if _, err := ns.Exec(t.Context(), c...); err != nil {
-			t.Fatal(err)
-		}
-	}
-	peer := listenRawPeer(t, ns)
-	leaf := startOddLeaf(t, ns, bin)
-	s := peer.next(t, leaf, convergeTimeout)
+	ns, leaf, s := startRawLeaf(t, "e2emar")
 	std := [][]byte{rawEncap(8), rawRT(65000, 100)} // VXLAN, auto RT of VNI 100
 	mac := func(m string) []byte { return rawMACRoute(48, m, nil, 100) }
 	send := func(what string, msg []byte) {
@@ -116,6 +97,79 @@ func TestMartianVTEPs(t *testing.T) {
 	}
 	for _, l := range lines {
 		t.Log(strings.TrimSpace(l))
+	}
+}
+
+// startRawLeaf runs an evpnd leaf (testdata/odd/leaf.yaml) in a
+// namespace of its own, peered with a raw BGP speaker of the test, and
+// returns the established session.
+func startRawLeaf(t *testing.T, prefix string) (*netns.NS, *oddLeaf, *rawSession) {
+	t.Helper()
+	for _, kind := range []string{"veth", "bridge", "vxlan"} {
+		netns.RequireLinkKind(t, kind)
+	}
+	if _, err := exec.LookPath("bridge"); err != nil {
+		t.Skipf("needs bridge (iproute2) on PATH: %v", err)
+	}
+	bin := evpndPath(t)
+	ns := netns.ForTest(t, prefix)
+	for _, c := range [][]string{
+		{"ip", "addr", "add", oddLeafAddr + "/32", "dev", "lo"},
+		{"ip", "addr", "add", oddPeerAddr + "/32", "dev", "lo"},
+		{"ip", "link", "add", "eth1", "type", "veth", "peer", "name", "eth1p"},
+	} {
+		if _, err := ns.Exec(t.Context(), c...); err != nil {
+			t.Fatal(err)
+		}
+	}
+	peer := listenRawPeer(t, ns)
+	leaf := startOddLeaf(t, ns, bin)
+	return ns, leaf, peer.next(t, leaf, convergeTimeout)
+}
+
+// TestRemoteStickyMACPinned: a type-2 route whose MAC mobility extended
+// community has the sticky/static flag (RFC 7432 §7.7) is installed
+// pinned, as FRR installs one: its bridge entry on vxlan100 is sticky
+// (and still extern_learn, evpnd's mark); a movable MAC's is not.
+func TestRemoteStickyMACPinned(t *testing.T) {
+	ns, leaf, s := startRawLeaf(t, "e2estk")
+	sticky := []byte{0x06, 0x00, 0x01, 0, 0, 0, 0, 0} // MAC mobility, sticky, seq 0
+	std := [][]byte{rawEncap(8), rawRT(65000, 100)}
+	const pinned, movable = "02:00:00:00:cc:01", "02:00:00:00:cc:02"
+	for _, u := range [][]byte{
+		rawUpdate(rawMACRoute(48, pinned, nil, 100), oddVTEP, append(std, sticky), nil),
+		rawUpdate(rawMACRoute(48, movable, nil, 100), oddVTEP, std, nil),
+	} {
+		if err := s.send(u); err != nil {
+			t.Fatal(err)
+		}
+	}
+	waitEntry(t, ns, leaf, oddMACKeys(pinned)[1], nil)
+	waitEntry(t, ns, leaf, oddMACKeys(movable)[1], nil)
+	out, err := ns.Exec(t.Context(), "bridge", "-j", "fdb", "show", "dev", "vxlan100")
+	if err != nil {
+		t.Fatal(err)
+	}
+	es, err := parseFDB([]byte(out))
+	if err != nil {
+		t.Fatal(err)
+	}
+	seen := map[string]bool{}
+	for _, e := range es {
+		if e.Master == "" || (e.MAC != pinned && e.MAC != movable) {
+			continue
+		}
+		seen[e.MAC] = true
+		t.Logf("bridge entry: %s %v %s", e.MAC, e.Flags, e.State)
+		if got, want := e.has("sticky"), e.MAC == pinned; got != want {
+			t.Errorf("bridge entry of %s: sticky %v, want %v (flags %v)", e.MAC, got, want, e.Flags)
+		}
+		if !e.has("extern_learn") {
+			t.Errorf("bridge entry of %s lacks extern_learn: %v", e.MAC, e.Flags)
+		}
+	}
+	if len(seen) != 2 {
+		t.Errorf("bridge entries found for %v, want both MACs:\n%s", seen, out)
 	}
 }
 
