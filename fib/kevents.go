@@ -55,13 +55,18 @@ type kstate struct {
 //     in this run (before that it is kept, like every entry found in
 //     the kernel);
 //   - a change that leaves what fib knows of the kernel as it was does
-//     nothing. fib's own writes cause such events at most (the learner
-//     drops most of them before they reach here), and its own deletes
-//     remove entries fib has already forgotten: so repairs cannot feed
-//     each other in a loop. A report that arrives after fib has already
-//     repaired what it reports (say, the second half of a MAC deleted
-//     with two commands) costs one more idempotent write or delete of
-//     that key, no more.
+//     nothing. fib's own writes come back as such events (marked
+//     ExternLearn, they match the record), and its own deletes remove
+//     entries fib has already forgotten: so repairs cannot feed each
+//     other in a loop. A report that arrives after fib has already
+//     changed what it reports (say, the second half of a MAC deleted
+//     with two commands, or fib's own write of a VTEP it has replaced
+//     since) costs one more idempotent write or delete of that key, no
+//     more, counted as a repair.
+//
+// The operation that follows a report is a repair: it is logged (at most
+// maxRepairLogs lines a batch, then a count), counted in Stats.Repairs
+// and passed to Config.OnApply in ApplyEvent.Repair.
 //
 // It is as cheap as Desired.SetMAC, never blocks and does no IO: call it
 // from the learner's callback. Events about a VNI without devices, a
