@@ -2,6 +2,7 @@ package fib
 
 import (
 	"net/netip"
+	"time"
 
 	"github.com/evpnd/evpnd/speaker/evpn"
 )
@@ -135,10 +136,78 @@ func (r *Reconciler) kernelEventsPending(keys map[Key]bool) {
 	}
 }
 
+// echoWindow is how long after one of fib's own operations on a key a
+// report may still be the echo of an earlier one: the learner delivers
+// notifications within milliseconds, a loaded machine within tens.
+const echoWindow = 250 * time.Millisecond
+
+// echoHold is how long a report that would undo fib's latest operation on
+// a key, and so may be the late echo of the operation before, waits for
+// the echo of the latest one to arrive and confirm fib's record; if none
+// does, it is taken as drift and repaired. It bounds the extra delay of a
+// real change that happens to restore, within echoWindow, exactly what
+// fib had just replaced.
+const echoHold = 25 * time.Millisecond
+
+// recentOp is fib's record of a key before its latest operation on it.
+type recentOp struct {
+	before Installed
+	had    bool
+	at     time.Time
+}
+
+type keyAt struct {
+	k  Key
+	at time.Time
+}
+
+// heldFold is a folded report held back as a possible late echo: the
+// record it would give (in, have) and the record it was folded on.
+type heldFold struct {
+	in, rec   Installed
+	have, had bool
+	at        time.Time
+}
+
+// noteOp remembers the record of k before an operation applied at now,
+// for echoWindow.
+func (r *Reconciler) noteOp(k Key, before Installed, had bool, now time.Time) {
+	if r.recent == nil {
+		r.recent = make(map[Key]recentOp)
+	}
+	r.recent[k] = recentOp{before: before, had: had, at: now}
+	r.recentQ = append(r.recentQ, keyAt{k: k, at: now})
+}
+
+// pruneRecent forgets the operations older than echoWindow.
+func (r *Reconciler) pruneRecent(now time.Time) {
+	i := 0
+	for ; i < len(r.recentQ) && now.Sub(r.recentQ[i].at) >= echoWindow; i++ {
+		ka := r.recentQ[i]
+		if ro, ok := r.recent[ka.k]; ok && ro.at.Equal(ka.at) {
+			delete(r.recent, ka.k)
+		}
+	}
+	switch {
+	case i == len(r.recentQ):
+		r.recentQ = r.recentQ[:0]
+	case i > 0:
+		r.recentQ = append(r.recentQ[:0], r.recentQ[i:]...)
+	}
+}
+
 // foldKernelEvents applies the queued events to the record of what the
 // kernel holds and queues the keys whose record changed. It runs on Run's
 // goroutine, after the first kernel read.
-func (r *Reconciler) foldKernelEvents() {
+//
+// A report that would put back the record fib had before its latest
+// operation on the key, within echoWindow of it, is most likely the late
+// echo of fib's previous operation (a move A→B whose A write is reported
+// after B was applied; a delete and re-add). It is held for echoHold: the
+// echo of the latest operation, arriving meanwhile, confirms the record
+// and drops it; otherwise it is applied then (expireHeld) and repaired.
+func (r *Reconciler) foldKernelEvents(now time.Time) {
+	r.pruneRecent(now)
 	evs := r.takeKernelEvents()
 	if evs == nil {
 		return
@@ -153,27 +222,70 @@ func (r *Reconciler) foldKernelEvents() {
 		in := foldEvent(k, st, before, had, dev.VXLAN)
 		have := in.Self || in.Master
 		if !had && !have || had && have && before == in {
-			continue // nothing fib knows of changed (say, its own delete)
+			delete(r.held, k) // confirmed: nothing fib knows of changed (say, its own delete)
+			continue
 		}
-		switch {
-		case have:
-			r.installed[k] = in
-		case had:
-			delete(r.installed, k)
+		if ro, ok := r.recent[k]; ok && ro.had == have && (!have || in.sameKernel(ro.before)) {
+			if r.held == nil {
+				r.held = make(map[Key]heldFold)
+			}
+			r.held[k] = heldFold{in: in, rec: before, have: have, had: had, at: now}
+			continue
 		}
-		if had && before.Stale {
-			r.stale--
-		}
-		if have && in.Stale {
-			r.stale++
-		}
+		delete(r.held, k)
+		r.setFolded(k, before, had, in, have)
 		keys = append(keys, k)
-		r.noteRepair(k)
 	}
 	if len(keys) > 0 {
 		r.log.Debug("fib: kernel FDB changed behind fib's back; repairing", "keys", len(keys))
 		r.d.markDirty(keys...)
 	}
+}
+
+// setFolded replaces the record of k (before, had) by a folded report
+// (in, have) and notes the repair.
+func (r *Reconciler) setFolded(k Key, before Installed, had bool, in Installed, have bool) {
+	switch {
+	case have:
+		r.installed[k] = in
+	case had:
+		delete(r.installed, k)
+	}
+	if had && before.Stale {
+		r.stale--
+	}
+	if have && in.Stale {
+		r.stale++
+	}
+	r.noteRepair(k)
+}
+
+// expireHeld applies the held reports older than echoHold whose key fib
+// has not touched since, and returns when the next one is due (zero if
+// none is held).
+func (r *Reconciler) expireHeld(now time.Time) time.Time {
+	var next time.Time
+	var keys []Key
+	for k, h := range r.held {
+		if due := h.at.Add(echoHold); now.Before(due) {
+			if next.IsZero() || due.Before(next) {
+				next = due
+			}
+			continue
+		}
+		delete(r.held, k)
+		cur, had := r.installed[k]
+		if had != h.had || had && cur != h.rec {
+			continue // fib has written or deleted it since: outdated
+		}
+		r.setFolded(k, h.rec, h.had, h.in, h.have)
+		keys = append(keys, k)
+	}
+	if len(keys) > 0 {
+		r.log.Debug("fib: kernel FDB changed behind fib's back (held as a possible echo); repairing", "keys", len(keys))
+		r.d.markDirty(keys...)
+	}
+	return next
 }
 
 // noteRepair records that k changed behind fib's back: the operation the

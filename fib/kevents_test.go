@@ -153,7 +153,7 @@ func BenchmarkKernelChangedOwnDeletes(b *testing.B) {
 			r.KernelChanged(KernelEvent{VNI: 100, MAC: macN(i), Bridge: true, Deleted: true})
 			r.KernelChanged(KernelEvent{VNI: 100, MAC: macN(i), VTEP: ip("10.0.0.2"), Deleted: true})
 		}
-		r.foldKernelEvents()
+		r.foldKernelEvents(time.Now())
 	}
 	if r.d.Dirty() != 0 {
 		b.Errorf("%d keys queued for nothing", r.d.Dirty())
@@ -177,7 +177,7 @@ func BenchmarkKernelChangedOwnWrites(b *testing.B) {
 			r.KernelChanged(KernelEvent{VNI: 100, MAC: macN(i), Bridge: true, ExternLearn: true})
 			r.KernelChanged(KernelEvent{VNI: 100, MAC: macN(i), VTEP: ip("10.0.0.2"), ExternLearn: true})
 		}
-		r.foldKernelEvents()
+		r.foldKernelEvents(time.Now())
 	}
 	if r.d.Dirty() != 0 || len(r.repairs) != 0 {
 		b.Errorf("%d keys queued, %d repairs for nothing", r.d.Dirty(), len(r.repairs))
@@ -357,5 +357,76 @@ func TestInstalledWhileMissing(t *testing.T) {
 	waitFor(t, "failed repair", func() bool { return r.Stats().Errors == 1 })
 	if in := installed(); in.Self {
 		t.Errorf("record after the failed repair: %+v", in)
+	}
+}
+
+// TestLateEchoHeld: a report that would put back fib's record from
+// before its latest operation on a key, within echoWindow, is held: the
+// echo of the latest operation drops it; without one it is applied after
+// echoHold and repaired. Outside the window it is applied at once.
+func TestLateEchoHeld(t *testing.T) {
+	r := NewReconciler(NewDesired(), newFakeKernel("vxlan100"), nil, Config{})
+	r.devs[100] = vniDevs(100)
+	k := MACKey(100, macN(1))
+	set := func(vtep string) Op {
+		return Op{Kind: OpSet, Entry: FDBEntry{VNI: 100, Dev: "vxlan100", MAC: macN(1), VTEP: ip(vtep)}, Self: true, Master: true}
+	}
+	t0 := time.Now()
+	at := func(ms int) time.Time { return t0.Add(time.Duration(ms) * time.Millisecond) }
+	report := func(vtep string, ms int) {
+		r.KernelChanged(KernelEvent{VNI: 100, MAC: macN(1), VTEP: ip(vtep), ExternLearn: true})
+		r.foldKernelEvents(at(ms))
+	}
+	record := func() string { return r.installed[k].VTEP.String() }
+
+	// A move A→B; A's echo arrives late, then B's.
+	r.applied(k, set("10.0.0.2"), at(0))
+	r.applied(k, set("10.0.0.3"), at(1))
+	report("10.0.0.2", 2)
+	if len(r.held) != 1 || record() != "10.0.0.3" || r.d.Dirty() != 0 {
+		t.Fatalf("late echo of A: held %d, record %s, dirty %d; want held, record B, nothing queued", len(r.held), record(), r.d.Dirty())
+	}
+	report("10.0.0.3", 3)
+	r.expireHeld(at(100))
+	if len(r.held) != 0 || record() != "10.0.0.3" || r.d.Dirty() != 0 || len(r.repairs) != 0 {
+		t.Fatalf("after B's echo: held %d, record %s, dirty %d, repairs %d; want nothing", len(r.held), record(), r.d.Dirty(), len(r.repairs))
+	}
+
+	// A real change back to A, within the window: held, then repaired.
+	report("10.0.0.2", 5)
+	if due := r.expireHeld(at(10)); len(r.held) != 1 || !due.Equal(at(5).Add(echoHold)) {
+		t.Fatalf("held %d, due %v; want 1 due at %v", len(r.held), due, at(5).Add(echoHold))
+	}
+	r.expireHeld(at(5).Add(echoHold))
+	if _, rep := r.repairs[k]; len(r.held) != 0 || record() != "10.0.0.2" || r.d.Dirty() != 1 || !rep {
+		t.Fatalf("after echoHold: held %d, record %s, dirty %d, repair %v; want the change applied and queued", len(r.held), record(), r.d.Dirty(), rep)
+	}
+
+	// After echoWindow nothing is held.
+	r.d.takeDirty(10, nil)
+	clear(r.repairs)
+	r.applied(k, set("10.0.0.3"), at(20))
+	report("10.0.0.2", 20+int(echoWindow/time.Millisecond))
+	if len(r.held) != 0 || record() != "10.0.0.2" || r.d.Dirty() != 1 {
+		t.Fatalf("outside the window: held %d, record %s, dirty %d; want applied at once", len(r.held), record(), r.d.Dirty())
+	}
+
+	// A delete and re-add: the delete's echo arrives after the re-add.
+	r.d.takeDirty(10, nil)
+	del := Op{Kind: OpDelete, Entry: FDBEntry{VNI: 100, Dev: "vxlan100", MAC: macN(1), VTEP: ip("10.0.0.2")}, Self: true, Master: true}
+	r.applied(k, del, at(1000))
+	r.applied(k, set("10.0.0.2"), at(1001))
+	r.KernelChanged(KernelEvent{VNI: 100, MAC: macN(1), Bridge: true, Deleted: true})
+	r.KernelChanged(KernelEvent{VNI: 100, MAC: macN(1), VTEP: ip("10.0.0.2"), Deleted: true})
+	r.foldKernelEvents(at(1002))
+	if len(r.held) != 1 || record() != "10.0.0.2" {
+		t.Fatalf("late echo of the delete: held %d, record %s", len(r.held), record())
+	}
+	report("10.0.0.2", 1003)
+	r.KernelChanged(KernelEvent{VNI: 100, MAC: macN(1), Bridge: true, ExternLearn: true})
+	r.foldKernelEvents(at(1003))
+	r.expireHeld(at(1100))
+	if len(r.held) != 0 || r.d.Dirty() != 0 {
+		t.Fatalf("after the re-add's echo: held %d, dirty %d", len(r.held), r.d.Dirty())
 	}
 }

@@ -116,6 +116,12 @@ type Reconciler struct {
 	// being applied.
 	repairs   map[Key]struct{}
 	opRepairs []opRepair
+	// recent and recentQ remember, for echoWindow, the record of each key
+	// before fib's latest operation on it; held holds the reports that
+	// may be late echoes (kevents.go).
+	recent  map[Key]recentOp
+	recentQ []keyAt
+	held    map[Key]heldFold
 
 	// status is written by Run's goroutine under mu and read by Status.
 	mu     sync.Mutex
@@ -229,6 +235,7 @@ func (r *Reconciler) Run(ctx context.Context) error {
 			r.startResync()
 			if needResync {
 				r.takeKernelEvents() // the dump below supersedes them
+				clear(r.held)
 				err = r.resync(ctx, devs)
 			} else {
 				err = r.resyncVNIs(ctx, devs)
@@ -264,7 +271,11 @@ func (r *Reconciler) Run(ctx context.Context) error {
 		if r.d.devicesPending() || r.resyncReq.Load() {
 			continue // drain stopped early: read the kernel first
 		}
-		if at, ok := r.retries.next(); ok {
+		at, ok := r.retries.next()
+		if h := r.expireHeld(time.Now()); !h.IsZero() && (!ok || h.Before(at)) {
+			at, ok = h, true
+		}
+		if ok {
 			retryTimer.Reset(time.Until(at))
 		}
 		r.idle.Store(true)
@@ -277,7 +288,7 @@ func (r *Reconciler) Run(ctx context.Context) error {
 			// entry deleted behind fib's back is not shown as installed
 			// (the pass after the query repairs it).
 			if len(r.devs) > 0 {
-				r.foldKernelEvents()
+				r.foldKernelEvents(time.Now())
 			}
 			q.fn(r.installed)
 			close(q.done)
@@ -311,7 +322,9 @@ func (r *Reconciler) drain(ctx context.Context) {
 	start, did := time.Now(), false
 	var ops, errs int
 	for ctx.Err() == nil && !r.d.devicesPending() && !r.resyncReq.Load() {
-		r.foldKernelEvents()
+		now := time.Now()
+		r.foldKernelEvents(now)
+		r.expireHeld(now)
 		r.batch = r.d.takeDirty(r.cfg.BatchSize, r.batch[:0])
 		if len(r.batch) == 0 {
 			break
@@ -394,7 +407,7 @@ func (r *Reconciler) process(ctx context.Context, batch []want) (int, int) {
 			r.cfg.OnApply(ApplyEvent{Key: k, VTEP: op.Entry.VTEP, Delete: op.Kind == OpDelete, Err: err, Time: now, Repair: rep})
 		}
 		if err == nil {
-			r.applied(k, op)
+			r.applied(k, op, now)
 			if rep.Kind != 0 {
 				r.loopStats.Repairs++
 				if repaired++; repaired <= maxRepairLogs {
@@ -454,8 +467,9 @@ func opAttrs(op Op) []any {
 	return append(a, "op", kind)
 }
 
-func (r *Reconciler) applied(k Key, op Op) {
+func (r *Reconciler) applied(k Key, op Op, now time.Time) {
 	old, had := r.installed[k]
+	r.noteOp(k, old, had, now)
 	switch op.Kind {
 	case OpSet:
 		r.installed[k] = Installed{Dev: op.Entry.Dev, VTEP: op.Entry.VTEP, Self: true, Master: !op.Entry.IsFlood(), Sticky: op.Entry.Sticky}
