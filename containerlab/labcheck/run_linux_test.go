@@ -6,6 +6,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -108,7 +109,25 @@ func checkSpineKill(t *testing.T, topo *lab.Topology, p *Plan, r Runner, command
 	}
 	ctx := context.Background()
 	dead := p.Spines[0]
-	flows, err := p.KillDuring(ctx, command, func() error { return kill(dead) })
+	before, err := forwarded(ctx, r, dead)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var carried int
+	flows, err := p.KillDuring(ctx, command, func() error {
+		n, err := forwarded(ctx, r, dead)
+		if err != nil {
+			return err
+		}
+		carried = n - before
+		return kill(dead)
+	})
+	// Layer-4 ECMP spreads the streams' directions over both spines; that
+	// none crossed the one about to die would mean no ECMP.
+	t.Logf("%s forwarded %d packets of the streams before it was killed", dead, carried)
+	if carried == 0 {
+		t.Errorf("%s forwarded none of the ping streams: the leafs do not spread traffic over both spines", dead)
+	}
 	for _, f := range flows {
 		t.Logf("%s killed: %s", dead, f)
 		// 1 s of loss at most: the kernel drops the dead spine's nexthop
@@ -163,4 +182,30 @@ func checkSpineKill(t *testing.T, topo *lab.Topology, p *Plan, r Runner, command
 		t.Errorf("after %s died: %s", dead, f)
 	}
 	t.Logf("matrix after %s died: %d pairs reach, %d stay apart", dead, len(res.Reached), len(res.Isolated))
+}
+
+// forwarded reads how many IPv4 packets a node has forwarded
+// (ForwDatagrams in /proc/net/snmp, which is per network namespace).
+func forwarded(ctx context.Context, r Runner, node string) (int, error) {
+	out, err := r.Exec(ctx, node, "cat", "/proc/net/snmp")
+	if err != nil {
+		return 0, err
+	}
+	var names []string
+	for _, line := range strings.Split(out, "\n") {
+		f := strings.Fields(line)
+		if len(f) == 0 || f[0] != "Ip:" {
+			continue
+		}
+		if names == nil {
+			names = f
+			continue
+		}
+		for i, n := range names {
+			if n == "ForwDatagrams" && i < len(f) {
+				return strconv.Atoi(f[i])
+			}
+		}
+	}
+	return 0, fmt.Errorf("%s: no ForwDatagrams in /proc/net/snmp", node)
 }
