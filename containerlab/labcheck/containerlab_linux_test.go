@@ -174,8 +174,19 @@ func deployContainerlab(t *testing.T, file string) {
 		}
 	}
 	t.Cleanup(destroy)
-	if _, err := run(env, "containerlab", "deploy", "-t", file); err != nil {
+	out, err := run(env, "containerlab", "deploy", "-t", file)
+	if err != nil {
 		t.Fatal(err)
+	}
+	// containerlab deploys even when a node's exec command fails, and
+	// only logs it.
+	for _, line := range strings.Split(out, "\n") {
+		if strings.Contains(line, "Failed to execute command") || strings.Contains(line, "failed to run exec commands") {
+			t.Errorf("containerlab deploy: %s", strings.TrimSpace(line))
+		}
+	}
+	if t.Failed() {
+		t.FailNow()
 	}
 	t.Logf("deployed with containerlab in %v", time.Since(start).Round(time.Second))
 	checkFabric(t, p, d)
