@@ -6,6 +6,7 @@ import (
 	"os"
 	"os/user"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -61,6 +62,9 @@ func TestEvpnlab(t *testing.T) {
 						}
 					}
 				}
+				if len(processesUsing(work)) == 0 {
+					t.Error("no node process mentions the work directory: the check for leftovers below would find none either")
+				}
 				if err := l.Destroy(); err != nil {
 					t.Errorf("destroy: %v", err)
 				}
@@ -68,6 +72,11 @@ func TestEvpnlab(t *testing.T) {
 					if netns.Exists(l.Namespace(n.Name)) {
 						t.Errorf("namespace %s left behind", l.Namespace(n.Name))
 					}
+				}
+				// Every node process names the work directory in its
+				// arguments (FRR) or environment (EVPND_SOCKET).
+				if pids := processesUsing(work); len(pids) > 0 {
+					t.Errorf("processes left behind that use %s: %v", work, pids)
 				}
 			})
 			checkFabric(t, p, l)
@@ -82,4 +91,25 @@ func tail(s string, n int) string {
 		lines = lines[len(lines)-n:]
 	}
 	return strings.Join(lines, "\n")
+}
+
+// processesUsing lists the processes whose command line or environment
+// mentions path.
+func processesUsing(path string) []int {
+	ents, _ := os.ReadDir("/proc")
+	var pids []int
+	for _, e := range ents {
+		pid, err := strconv.Atoi(e.Name())
+		if err != nil || pid == os.Getpid() {
+			continue
+		}
+		for _, f := range []string{"cmdline", "environ"} {
+			data, err := os.ReadFile(filepath.Join("/proc", e.Name(), f))
+			if err == nil && strings.Contains(string(data), path) {
+				pids = append(pids, pid)
+				break
+			}
+		}
+	}
+	return pids
 }
