@@ -3,6 +3,7 @@ package labcheck
 import (
 	"context"
 	"fmt"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -95,10 +96,32 @@ func TestContainerlab(t *testing.T) {
 	if err := goBuild(filepath.Join("..", "bin")); err != nil {
 		t.Fatal(err)
 	}
+	// A lab directory beside the topologies, as containerlab makes one,
+	// with an API socket in it: .dockerignore must keep it out of the build
+	// context (docker cannot add sockets).
+	stray := filepath.Join("..", fmt.Sprintf("clab-labcheck-%d", os.Getpid()))
+	t.Cleanup(func() { os.RemoveAll(stray) })
+	if err := os.MkdirAll(filepath.Join(stray, "leaf1", "run"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	ln, err := net.Listen("unix", filepath.Join(stray, "leaf1", "run", "evpnd.sock"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
 	// --network host: builds need no container network (some hosts run
 	// dockerd without NAT).
-	if _, err := run(nil, "docker", "build", "--network", "host", "-q", "-t", "evpnd:latest", ".."); err != nil {
+	out, err := run(nil, "docker", "build", "--network", "host", "-t", "evpnd:latest", "..")
+	if err != nil {
 		t.Fatal(err)
+	}
+	if strings.Contains(out, "Can't add file") || strings.Contains(out, filepath.Base(stray)) {
+		t.Errorf("docker build took the lab directory %s into its context (.dockerignore):\n%s", stray, out)
+	}
+	for _, line := range strings.Split(out, "\n") {
+		if strings.Contains(line, "build context") {
+			t.Log(strings.TrimSpace(line))
+		}
 	}
 	t.Logf("evpnd and evpnctl built, image evpnd:latest built (%v)", time.Since(start).Round(time.Second))
 	for _, file := range topologies(t) {
