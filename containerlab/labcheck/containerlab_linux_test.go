@@ -111,9 +111,15 @@ func TestContainerlab(t *testing.T) {
 	defer ln.Close()
 	// --network host: builds need no container network (some hosts run
 	// dockerd without NAT).
+	old, _ := run(nil, "docker", "image", "inspect", "-f", "{{.Id}}", "evpnd:latest")
 	out, err := run(nil, "docker", "build", "--network", "host", "-t", "evpnd:latest", "..")
 	if err != nil {
 		t.Fatal(err)
+	}
+	// The image this build replaced would stay behind untagged, its
+	// binaries' layer with it, after every run.
+	if now, _ := run(nil, "docker", "image", "inspect", "-f", "{{.Id}}", "evpnd:latest"); strings.TrimSpace(old) != "" && now != old {
+		run(nil, "docker", "rmi", strings.TrimSpace(old)) // fails harmlessly while a container uses it
 	}
 	if strings.Contains(out, "Can't add file") || strings.Contains(out, filepath.Base(stray)) {
 		t.Errorf("docker build took the lab directory %s into its context (.dockerignore):\n%s", stray, out)
