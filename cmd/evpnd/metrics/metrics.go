@@ -75,6 +75,8 @@ type Metrics struct {
 	handler http.Handler
 
 	moves, duplicates  *prometheus.CounterVec
+	deviceRepairs      *prometheus.CounterVec
+	deviceRepairFails  *prometheus.CounterVec
 	reconcile          prometheus.Histogram
 	reconcileOps       prometheus.Counter
 	reconcileOpsFailed prometheus.Counter
@@ -94,6 +96,14 @@ func New(src Source, version string) *Metrics {
 		duplicates: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "evpnd_mac_duplicates_detected_total",
 			Help: "MACs flagged duplicate for moving too often (RFC 7432 §15.1), per L2VNI.",
+		}, []string{"vni"}),
+		deviceRepairs: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "evpnd_device_repairs_total",
+			Help: "Changes evpnd made to put an L2VNI's devices back as configured after someone else changed them (a deleted device rebuilt, a released port enslaved again, VXLAN port learning turned off again, a device re-created by someone else adopted: adopt_recreated), per L2VNI and action.",
+		}, []string{"vni", "action"}),
+		deviceRepairFails: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "evpnd_device_repair_failures_total",
+			Help: "Changes to an L2VNI's devices that evpnd could not repair (a device re-created with a conflicting identity, or the kernel refused the repair), per L2VNI.",
 		}, []string{"vni"}),
 		reconcile: prometheus.NewHistogram(prometheus.HistogramOpts{
 			Name:    "evpnd_fib_reconcile_duration_seconds",
@@ -120,6 +130,7 @@ func New(src Source, version string) *Metrics {
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 		buildInfo,
 		m.moves, m.duplicates,
+		m.deviceRepairs, m.deviceRepairFails,
 		m.reconcile, m.reconcileOps, m.reconcileOpsFailed,
 	)
 	if src != nil {
@@ -185,6 +196,26 @@ func (m *Metrics) RemoveVNI(vni uint32) {
 	l := vniLabel(vni)
 	m.moves.DeleteLabelValues(l)
 	m.duplicates.DeleteLabelValues(l)
+	m.deviceRepairs.DeletePartialMatch(prometheus.Labels{"vni": l})
+	m.deviceRepairFails.DeleteLabelValues(l)
+}
+
+// DeviceRepair counts one repair action on the devices of vni
+// (evpnd_device_repairs_total), such as "create_vxlan" or "set_master".
+func (m *Metrics) DeviceRepair(vni uint32, action string) {
+	if m == nil {
+		return
+	}
+	m.deviceRepairs.WithLabelValues(vniLabel(vni), action).Inc()
+}
+
+// DeviceRepairFailed counts one change to the devices of vni that could
+// not be repaired (evpnd_device_repair_failures_total).
+func (m *Metrics) DeviceRepairFailed(vni uint32) {
+	if m == nil {
+		return
+	}
+	m.deviceRepairFails.WithLabelValues(vniLabel(vni)).Inc()
 }
 
 // Handler serves the metrics in the Prometheus exposition formats.
