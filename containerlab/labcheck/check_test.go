@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -13,6 +14,7 @@ import (
 // fakeFabric answers pings and evpnctl like a fabric would, with faults to
 // inject: reach decides whether a ping from host to address gets a reply.
 type fakeFabric struct {
+	mu     sync.Mutex // Matrix checks the cross-VNI pairs concurrently
 	p      *Plan
 	reach  func(from, to Host) bool
 	macs   map[string]string // leaf -> "evpnctl show evpn mac" output
@@ -20,6 +22,8 @@ type fakeFabric struct {
 }
 
 func (f *fakeFabric) Exec(_ context.Context, node string, argv ...string) (string, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
 	switch {
 	case argv[0] == "ping":
 		addr := argv[len(argv)-1]
