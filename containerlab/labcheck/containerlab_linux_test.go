@@ -158,15 +158,18 @@ func deployContainerlab(t *testing.T, file string) {
 		run(env, "containerlab", "destroy", "-t", file, "--cleanup")
 	}
 	// containerlab refuses missing bind sources: make the run directories.
-	for _, n := range topo.ForWorkDir(labDir).Nodes {
-		for _, b := range n.Binds {
-			if b.InLabDir {
-				if err := os.MkdirAll(b.Src, 0o755); err != nil {
-					t.Fatal(err)
+	mkdirs := func() {
+		for _, n := range topo.ForWorkDir(labDir).Nodes {
+			for _, b := range n.Binds {
+				if b.InLabDir {
+					if err := os.MkdirAll(b.Src, 0o755); err != nil {
+						t.Fatal(err)
+					}
 				}
 			}
 		}
 	}
+	mkdirs()
 	if _, err := run(env, "containerlab", "validate", "-t", file); err != nil {
 		t.Fatal(err)
 	}
@@ -205,7 +208,17 @@ func deployContainerlab(t *testing.T, file string) {
 	t.Cleanup(destroy)
 	out, err := run(env, "containerlab", "deploy", "-t", file)
 	if err != nil {
-		t.Fatal(err)
+		// containerlab itself sometimes fails to wire a link on a loaded
+		// host ("deploy links: Link not found"): one more try from a
+		// clean slate, saying so.
+		t.Logf("containerlab deploy failed, destroying and deploying once more: %v", err)
+		if _, err := run(env, "containerlab", "destroy", "-t", file, "--cleanup"); err != nil {
+			t.Fatal(err)
+		}
+		mkdirs()
+		if out, err = run(env, "containerlab", "deploy", "-t", file); err != nil {
+			t.Fatal(err)
+		}
 	}
 	// containerlab deploys even when a node's exec command fails, and
 	// only logs it.
