@@ -32,8 +32,9 @@ import (
 // by the number of distinct routes. Events are idempotent: an add may
 // repeat an add (GoBGP reports a withdraw-plus-add, a stale marking or a
 // refresh this way), and a withdrawal may name a key never delivered.
-// Route events never arrive after an End-of-RIB the peer sent after them,
-// but may arrive before peer events that GoBGP reported ahead of them.
+// Each peer's events keep their order: a route event never arrives after
+// an End-of-RIB the peer sent after it, nor before a peer event of its peer
+// that GoBGP reported ahead of it.
 //
 // Only remote EVPN best paths are delivered: our own paths (and our routes
 // coming back, see Config.LocalVTEPs) are filtered out; when one of them
