@@ -33,7 +33,8 @@ type Options struct {
 	// evpnd exits without it, so graceful-restart peers keep its routes.
 	CeaseOnExit bool
 	// Restarting overrides the detection of a restart (a leaf whose VXLAN
-	// devices already carry evpnd's owner mark is restarting), which sets
+	// devices hold evpnd's extern_learn FDB entries or owner alias is
+	// restarting: restartMark), which sets
 	// the BGP graceful-restart Restart State bit.
 	Restarting *bool
 }

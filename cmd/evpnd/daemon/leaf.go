@@ -111,7 +111,7 @@ func (d *Daemon) runLeaf(ctx context.Context) error {
 	d.vxlanMTU = d.defaultVXLANMTU(h)
 	vnis := d.vtepVNIs()
 
-	restarting := d.previousRun(h)
+	restarting := d.previousRun(ctx, h)
 	d.restarted.Store(restarting)
 	// 1. The BGP speaker starts (listening, no neighbours yet) before the
 	// kernel is touched, so that a listener that cannot bind stops evpnd
@@ -594,16 +594,62 @@ func (s *syncState) pending() []netip.Addr {
 	return out
 }
 
-// previousRun reports whether an earlier evpnd ran here: a configured VXLAN
-// device already carries evpnd's owner mark. Its kernel entries are then
-// still forwarding, and BGP graceful restart announces the restart.
-func (d *Daemon) previousRun(h *netlink.Handle) bool {
-	for _, v := range d.cfg.L2VNIs {
-		if l, err := h.LinkByName(v.VXLANDevice); err == nil && l.Attrs().Alias == vtep.OwnerAlias {
-			return true
+// previousRun reports whether an earlier evpnd ran here and left its
+// forwarding state in the kernel: then BGP graceful restart announces the
+// restart (forwarding state preserved) and the kernel entries stay until
+// the peers have re-sent their tables.
+func (d *Daemon) previousRun(ctx context.Context, h *netlink.Handle) bool {
+	k, err := fib.NewNetlinkKernel(vnetns.None())
+	if err != nil {
+		d.log.Warn("cannot read the kernel FDB to tell a restart; relying on the devices' owner mark only", "err", err)
+		k = nil
+	} else {
+		defer k.Close()
+	}
+	ok, why := restartMark(ctx, h, k, d.cfg.L2VNIs)
+	if ok {
+		d.log.Info("restart detected: an earlier evpnd's forwarding state is in the kernel", "mark", why)
+	}
+	return ok
+}
+
+// fdbDumper is the part of fib.NetlinkKernel restartMark reads with.
+type fdbDumper interface {
+	Dump(ctx context.Context, vnis []fib.VNIDevices) ([]fib.KernelEntry, error)
+}
+
+// restartMark looks for what an earlier evpnd leaves in the kernel,
+// whoever created the devices (evpnd, ifupdown2, netplan):
+//   - a remote MAC or flood entry on a configured VXLAN device carrying
+//     extern_learn (NTF_EXT_LEARNED with a remote VTEP): only evpnd's fib
+//     (or zebra) writes those; the bridge's own learning never sets it;
+//   - a configured VXLAN device with evpnd's owner alias (evpnd created it).
+//
+// The FDB mark is what matters: it says the forwarding state is really
+// preserved (kept by a SIGTERM or a kill -9, gone after a reboot or a
+// device rebuild), which is exactly what graceful restart announces. A
+// state file would survive the loss of the entries and say so wrongly.
+// It returns which mark it found.
+func restartMark(ctx context.Context, h *netlink.Handle, k fdbDumper, vnis []configs.L2VNI) (bool, string) {
+	if k != nil {
+		devs := make([]fib.VNIDevices, 0, len(vnis))
+		for _, v := range vnis {
+			devs = append(devs, fib.VNIDevices{VNI: v.VNI, VXLAN: v.VXLANDevice, Bridge: v.Bridge})
+		}
+		if es, err := k.Dump(ctx, devs); err == nil {
+			for _, e := range es {
+				if e.Self && e.ExternLearn && e.VTEP.IsValid() {
+					return true, fmt.Sprintf("extern_learn FDB entry on %s (vni %d, vtep %s)", e.Dev, e.VNI, e.VTEP)
+				}
+			}
 		}
 	}
-	return false
+	for _, v := range vnis {
+		if l, err := h.LinkByName(v.VXLANDevice); err == nil && l.Attrs().Alias == vtep.OwnerAlias {
+			return true, "owner alias on " + v.VXLANDevice
+		}
+	}
+	return false, ""
 }
 
 // resyncWindow is how long withdrawals from a re-established peer are
