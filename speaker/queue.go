@@ -18,6 +18,12 @@ const (
 	EventPeer
 	// EventEndOfRIB: Peer sent End-of-RIB for Family (RFC 4724 §2).
 	EventEndOfRIB
+	// EventSynced: the initial table is in: every established peer has
+	// sent End-of-RIB, or Config.SyncTimeout passed with a peer
+	// established (TimedOut, Pending naming the peers that had not).
+	// Delivered once per Watch, after the events it covers. Stale remote
+	// state (of a previous run, or of a restarted peer) may be pruned now.
+	EventSynced
 )
 
 func (t EventType) String() string {
@@ -28,6 +34,8 @@ func (t EventType) String() string {
 		return "peer"
 	case EventEndOfRIB:
 		return "end-of-rib"
+	case EventSynced:
+		return "synced"
 	}
 	return "unknown"
 }
@@ -57,6 +65,10 @@ type Event struct {
 
 	State  PeerState // EventPeer
 	Family Family    // EventEndOfRIB
+
+	// EventSynced.
+	TimedOut bool
+	Pending  []netip.Addr
 }
 
 // eventQueue hands decoded events from the decoder goroutine to the

@@ -89,6 +89,11 @@ type Config struct {
 	// routes before adding neighbours so they are part of that table.
 	Restarting bool
 
+	// SyncTimeout bounds the wait for End-of-RIB behind EventSynced (see
+	// Watch): counted from the first Established session, and applied only
+	// while a session is established. 0: no timeout.
+	SyncTimeout time.Duration
+
 	// ConnectRetry and HoldTime apply to every neighbour; 0 keeps GoBGP's
 	// defaults: dial every 120 s (the first attempt 1-2 s after a
 	// neighbour is added or its session drops, after a 5 s idle hold), hold

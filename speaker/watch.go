@@ -36,6 +36,10 @@ import (
 // an End-of-RIB the peer sent after it, nor before a peer event of its peer
 // that GoBGP reported ahead of it.
 //
+// Watch also reports, once, when the initial table is in (EventSynced):
+// every established peer has sent End-of-RIB, or Config.SyncTimeout has
+// passed since the first Established with a peer still established.
+//
 // Only remote EVPN best paths are delivered: our own paths (and our routes
 // coming back, see Config.LocalVTEPs) are filtered out; when one of them
 // becomes best in place of a remote path, the remote path is delivered as
@@ -120,21 +124,43 @@ func (s *Server) watch(ctx context.Context, fn func(Event), routes bool) error {
 			events.push(out)
 		}
 	}()
+	var sync *syncTracker
+	if routes {
+		sync = newSyncTracker(s.cfg.SyncTimeout)
+	}
 	go func() {
 		defer s.watches.Done()
 		defer unlink()
 		defer cancel()
+		timer := time.NewTimer(time.Hour)
+		timer.Stop()
+		defer timer.Stop()
 		for {
 			select {
 			case <-wctx.Done():
 				return
 			case <-events.wake:
+			case <-timer.C:
 			}
 			for i, ev := range events.take() {
 				if i%1024 == 0 && wctx.Err() != nil {
 					return
 				}
 				fn(ev)
+				if sync != nil {
+					sync.observe(&ev, time.Now())
+				}
+			}
+			if sync == nil {
+				continue
+			}
+			now := time.Now()
+			if ev, ok := sync.check(now); ok {
+				fn(ev)
+			}
+			timer.Stop()
+			if at := sync.wake(); !at.IsZero() {
+				timer.Reset(max(at.Sub(now), 0))
 			}
 		}
 	}()

@@ -591,8 +591,8 @@ func (d *Daemon) peerChanges(ctx context.Context) []api.Change {
 func (l *leaf) snapshotChanges() []api.Change {
 	now := time.Now()
 	var out []api.Change
-	peers := make([]netip.Addr, 0, len(l.sync.established))
-	for p := range l.sync.established {
+	peers := make([]netip.Addr, 0, len(l.up))
+	for p := range l.up {
 		peers = append(peers, p)
 	}
 	slices.SortFunc(peers, netip.Addr.Compare)

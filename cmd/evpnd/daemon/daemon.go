@@ -126,6 +126,7 @@ func (d *Daemon) speakerConfig(restarting bool) speaker.Config {
 		GracefulRestart: d.cfg.GracefulRestart.IsEnabled(),
 		RestartTime:     d.cfg.GracefulRestart.RestartTime,
 		Restarting:      restarting && d.cfg.GracefulRestart.IsEnabled(),
+		SyncTimeout:     d.cfg.GracefulRestart.EORTimeout,
 		LocalVTEPs:      vteps,
 		ConnectRetry:    d.cfg.BGP.ConnectRetry,
 		HoldTime:        d.cfg.BGP.HoldTime,

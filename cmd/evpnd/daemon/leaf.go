@@ -47,9 +47,10 @@ type leaf struct {
 	retries    map[evpn.MACKey]int
 	learned    []evpn.MACKey // local learns of the current batch
 	hold       *resyncHold
-	sync       syncState
-	learner    *vtep.Learner
-	mgr        *vtep.Manager
+	// up holds the peers whose session is established.
+	up      map[netip.Addr]bool
+	learner *vtep.Learner
+	mgr     *vtep.Manager
 	// kern is a second netlink kernel handle for the API's reads, so that
 	// they never share a socket with the reconciler.
 	kern *fib.NetlinkKernel
@@ -217,7 +218,7 @@ func (d *Daemon) runLeaf(ctx context.Context) error {
 	if err := d.addPeers(ctx, srv); err != nil {
 		return err
 	}
-	l.sync = newSyncState(d.cfg.GracefulRestart.EORTimeout, now)
+	l.up = map[netip.Addr]bool{}
 	l.hold = newResyncHold(d.resyncWindow())
 
 	d.leaf.Store(l)
@@ -267,8 +268,6 @@ func (l *leaf) loop(ctx context.Context) error {
 	defer close(l.stopped)
 	var buf []event
 	var effects []evpn.Effect
-	timer := time.NewTimer(l.sync.timeout)
-	defer timer.Stop()
 	// Duplicate flags are cleared once a MAC has stayed put for a whole
 	// detection window; checking a few times per window is enough.
 	expire := time.NewTicker(max(time.Second, min(30*time.Second, l.d.cfg.MACMobility.DuplicateWindow/4)))
@@ -296,21 +295,6 @@ func (l *leaf) loop(ctx context.Context) error {
 			}
 			if err := l.flush(ctx, l.apply(effects, &effBuf{})); err != nil {
 				return err
-			}
-			continue
-		case <-timer.C:
-			switch {
-			case l.sync.done:
-			case !l.sync.everUp:
-				// Without any session the fabric's state is unknown: keep
-				// forwarding with what the kernel has until a peer syncs.
-				l.d.log.Warn("no BGP session came up within the End-of-RIB timeout; keeping kernel entries of the previous run until a peer has synced",
-					"eor_timeout", l.sync.timeout)
-				timer.Reset(l.sync.timeout)
-			default:
-				l.d.log.Warn("End-of-RIB not received from every peer in time; removing stale kernel entries now",
-					"eor_timeout", l.sync.timeout, "waiting_for", l.sync.pending())
-				l.markSynced()
 			}
 			continue
 		}
@@ -344,15 +328,18 @@ func (l *leaf) loop(ctx context.Context) error {
 		}
 		clear(l.calls)
 		l.calls = l.calls[:0]
-		if !l.sync.done && l.sync.complete() {
-			l.d.log.Info("End-of-RIB received from every established peer; removing stale kernel entries")
-			l.markSynced()
-		}
 	}
 }
 
-func (l *leaf) markSynced() {
-	l.sync.done = true
+// markSynced: the initial table is in (speaker.EventSynced). fib may now
+// remove the kernel entries of the previous run that it did not confirm.
+func (l *leaf) markSynced(ev *speaker.Event) {
+	if ev.TimedOut {
+		l.d.log.Warn("End-of-RIB not received from every peer in time; removing stale kernel entries now",
+			"eor_timeout", l.d.cfg.GracefulRestart.EORTimeout, "waiting_for", ev.Pending)
+	} else {
+		l.d.log.Info("End-of-RIB received from every established peer; removing stale kernel entries")
+	}
 	l.synced.Store(true)
 	l.rec.MarkSynced()
 }
@@ -408,10 +395,14 @@ func (l *leaf) handle(ev *event, effects []evpn.Effect, now time.Time) []evpn.Ef
 	case speaker.EventPeer:
 		l.d.log.Info("peer state", "peer", b.Peer, "state", b.State)
 		up := b.State == speaker.PeerStateEstablished
-		if was := l.sync.established[b.Peer]; was != up {
+		if was := l.up[b.Peer]; was != up {
 			l.d.publishPeer(b.Peer, up, apiPeerState(b.State), now)
 		}
-		l.sync.peer(b.Peer, up)
+		if up {
+			l.up[b.Peer] = true
+		} else {
+			delete(l.up, b.Peer)
+		}
 		if up {
 			l.hold.established(b.Peer, now)
 			if _, ok := l.hold.until[b.Peer]; ok {
@@ -421,8 +412,9 @@ func (l *leaf) handle(ev *event, effects []evpn.Effect, now time.Time) []evpn.Ef
 		}
 	case speaker.EventEndOfRIB:
 		l.d.log.Debug("End-of-RIB received", "peer", b.Peer)
-		l.sync.eor(b.Peer)
 		l.hold.endOfRIB(b.Peer, now)
+	case speaker.EventSynced:
+		l.markSynced(b)
 	}
 	return effects
 }
@@ -543,55 +535,6 @@ func (l *leaf) flush(ctx context.Context, b *effBuf) error {
 		l.d.log.Error("BGP announce failed", "routes", len(ann), "err", err)
 	}
 	return nil
-}
-
-// syncState tracks End-of-RIB from established peers after start.
-type syncState struct {
-	timeout     time.Duration
-	done        bool
-	everUp      bool
-	established map[netip.Addr]bool
-	eors        map[netip.Addr]bool
-}
-
-func newSyncState(timeout time.Duration, _ time.Time) syncState {
-	return syncState{timeout: timeout, established: map[netip.Addr]bool{}, eors: map[netip.Addr]bool{}}
-}
-
-func (s *syncState) peer(p netip.Addr, up bool) {
-	if up {
-		s.everUp = true
-		s.established[p] = true
-	} else {
-		delete(s.established, p)
-		delete(s.eors, p)
-	}
-}
-
-func (s *syncState) eor(p netip.Addr) { s.eors[p] = true }
-
-// complete: at least one peer is established and every established peer
-// has sent End-of-RIB.
-func (s *syncState) complete() bool {
-	if len(s.established) == 0 {
-		return false
-	}
-	for p := range s.established {
-		if !s.eors[p] {
-			return false
-		}
-	}
-	return true
-}
-
-func (s *syncState) pending() []netip.Addr {
-	var out []netip.Addr
-	for p := range s.established {
-		if !s.eors[p] {
-			out = append(out, p)
-		}
-	}
-	return out
 }
 
 // previousRun reports whether an earlier evpnd ran here and left its
