@@ -5,6 +5,7 @@ import (
 	"errors"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/evpnd/evpnd/speaker/evpn"
@@ -54,6 +55,7 @@ type Advertiser struct {
 	failed  map[evpn.Key]struct{} // retried at the next retry tick
 	hold    bool
 	wake    chan struct{}
+	fails   atomic.Uint64
 
 	// Only the goroutine running a pass touches have (under passMu).
 	passMu sync.Mutex
@@ -124,6 +126,10 @@ func (a *Advertiser) Pending() int {
 	defer a.mu.Unlock()
 	return len(a.pending)
 }
+
+// Failures is how many times GoBGP did not take a route or withdrawal
+// handed to it (each is retried).
+func (a *Advertiser) Failures() uint64 { return a.fails.Load() }
 
 // Advertised returns the route GoBGP has taken for k, if any.
 func (a *Advertiser) Advertised(k evpn.Key) (*evpn.Route, bool) {
@@ -209,6 +215,7 @@ func (a *Advertiser) Flush(ctx context.Context) bool {
 			}
 		case cur == it.r:
 			ok = false
+			a.fails.Add(1)
 			a.failed[it.k] = struct{}{}
 		}
 	}
@@ -226,6 +233,7 @@ func (a *Advertiser) Flush(ctx context.Context) bool {
 			delete(a.want, it.k)
 		default:
 			ok = false
+			a.fails.Add(1)
 			a.failed[it.k] = struct{}{}
 		}
 	}

@@ -93,7 +93,10 @@ func TestAdvertiserRetriesUntilTaken(t *testing.T) {
 	go adv.Run(ctx)
 	r := macRoute("10.0.0.1", 2, evpn.TunnelTypeVXLAN)
 	adv.Announce(r)
-	waitFor(t, settle, "the refusal", func() bool { return !adv.Flush(ctx) })
+	waitFor(t, settle, "the refusal", func() bool { return adv.Failures() > 0 })
+	if _, ok := adv.Advertised(r.Key); ok || adv.Pending() != 1 {
+		t.Fatalf("refused route: advertised %v, pending %d", ok, adv.Pending())
+	}
 	if err := b.Withdraw(ctx, []*evpn.Route{remote}); err != nil {
 		t.Fatal(err)
 	}

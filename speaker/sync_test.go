@@ -3,8 +3,11 @@ package speaker
 import (
 	"context"
 	"net/netip"
+	"sync"
 	"testing"
 	"time"
+
+	"github.com/evpnd/evpnd/speaker/evpn"
 )
 
 // Issue 8.4f: the End-of-RIB timeout counts from the first Established,
@@ -101,5 +104,65 @@ func TestWatchSynced(t *testing.T) {
 	}
 	if routesBefore != len(routes) {
 		t.Fatalf("EventSynced after %d routes, want all %d before it", routesBefore, len(routes))
+	}
+}
+
+// Issue 8.4d: a consumer that takes its time with a batch gets what came
+// meanwhile coalesced per route key, not every event: memory is bounded
+// by routes.
+func TestWatchBatchesCoalescesBehindSlowConsumer(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	a := newSpeaker(t, "127.0.0.173", 65000, nil)
+	b := startSpeaker(t, "127.0.0.174", 65000, false, nil)
+	release := make(chan struct{})
+	var mu sync.Mutex
+	var batches [][]Event
+	if err := b.WatchBatches(ctx, func(evs []Event) {
+		mu.Lock()
+		batches = append(batches, evs)
+		first := len(batches) == 1
+		mu.Unlock()
+		if first {
+			<-release // the loop is busy
+		}
+	}); err != nil {
+		t.Fatal(err)
+	}
+	a.peerWith(b, 65000, nil)
+	b.peerWith(a, 65000, nil)
+	waitFor(t, settle, "the session", func() bool {
+		mu.Lock()
+		defer mu.Unlock()
+		return len(batches) > 0
+	})
+	// The first batch is held; A changes one route 200 times.
+	r := leafRoutes("10.0.0.1", "10.0.0.1", 7)[0]
+	const changes = 200
+	for i := range changes {
+		c := *r
+		c.Seq = uint32(i + 1)
+		if err := a.Announce(ctx, []*evpn.Route{&c}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	last := func() (uint32, int) {
+		mu.Lock()
+		defer mu.Unlock()
+		n, seq := 0, uint32(0)
+		for _, bt := range batches {
+			for _, ev := range bt {
+				if ev.Type == EventRoute && ev.Route.Key == r.Key && !ev.Withdraw {
+					n++
+					seq = ev.Route.Seq
+				}
+			}
+		}
+		return seq, n
+	}
+	close(release)
+	waitFor(t, settle, "the last change", func() bool { s, _ := last(); return s == changes })
+	if _, n := last(); n > changes/4 {
+		t.Fatalf("%d route events for one key after %d changes behind a busy consumer: not coalesced", n, changes)
 	}
 }

@@ -19,17 +19,18 @@ import (
 	"github.com/evpnd/evpnd/vtep"
 )
 
-// event is one input to the leaf loop: a BGP event, a local MAC event, or
-// a local route that BGP refused and that is to be bid again.
+// event is one input to the leaf loop: a BGP event, a batch of them from
+// the watch (bgps, with done closed once the loop has handled it), a local
+// MAC event, or a local route that BGP refused and that is to be bid again
+// (outbid).
 type event struct {
-	bgp   *speaker.Event
-	local *vtep.MACEvent
-	retry *evpn.MACKey
-	call  *call
+	bgp    *speaker.Event
+	bgps   []speaker.Event
+	done   chan struct{}
+	local  *vtep.MACEvent
+	outbid *speaker.Outbid
+	call   *call
 }
-
-// maxRetries bounds how often in a row a refused local route is bid again.
-const maxRetries = 3
 
 // leaf is the state of the leaf role. Only the loop goroutine touches table
 // and advertised.
@@ -41,12 +42,18 @@ type leaf struct {
 	rec     *fib.Reconciler
 	q       *queue[event]
 	vnis    map[uint32]configs.L2VNI
-	// advertised holds the local type-2 routes this leaf announces, so that
-	// a withdrawal names exactly the path that was announced.
+	// advertised holds the local type-2 routes this leaf wants announced,
+	// so that a withdrawal names exactly the path that was announced. What
+	// GoBGP has taken is adv's (speaker.Advertiser.Advertised).
 	advertised map[evpn.MACKey]*evpn.Route
-	retries    map[evpn.MACKey]int
-	learned    []evpn.MACKey // local learns of the current batch
-	hold       *resyncHold
+	// adv hands announcements and withdrawals to GoBGP on its own
+	// goroutine: the loop never waits on GoBGP.
+	adv *speaker.Advertiser
+	// release: the initial table is in; let the held local MAC routes go
+	// after this batch's re-bids.
+	release bool
+	learned []evpn.MACKey // local learns of the current batch
+	hold    *resyncHold
 	// up holds the peers whose session is established.
 	up      map[netip.Addr]bool
 	learner *vtep.Learner
@@ -140,7 +147,6 @@ func (d *Daemon) runLeaf(ctx context.Context) error {
 		q:          newQueue[event](),
 		vnis:       map[uint32]configs.L2VNI{},
 		advertised: map[evpn.MACKey]*evpn.Route{},
-		retries:    map[evpn.MACKey]int{},
 		desired:    fib.NewDesired(),
 		mgr:        mgr,
 		stopped:    make(chan struct{}),
@@ -153,6 +159,14 @@ func (d *Daemon) runLeaf(ctx context.Context) error {
 			return err
 		}
 	}
+	// A restarted leaf learns its local MACs before it knows the fabric's
+	// routes for them: its MAC routes wait for the initial table, then bid
+	// above any remote sequence number (RebidLocal at EventSynced).
+	l.adv = srv.NewAdvertiser(speaker.AdvertiserConfig{
+		Retry:    time.Second,
+		HoldMACs: restarting,
+		OnOutbid: func(o speaker.Outbid) { l.q.push(event{outbid: &o}) },
+	})
 	l.table = evpn.NewTable(evpn.Options{
 		LocalVTEP: d.cfg.VTEPIP,
 		RouterID:  d.cfg.RouterID,
@@ -209,9 +223,10 @@ func (d *Daemon) runLeaf(ctx context.Context) error {
 		l.ports[evpn.MACKey{VNI: k.VNI, MAC: k.MAC}] = m.Port
 		effects = append(effects, l.table.LocalAdd(k.VNI, k.MAC, m.Static, now)...)
 	}
-	batch := l.apply(effects, &effBuf{extra: ann})
-	if err := l.flush(ctx, batch); err != nil {
-		return err
+	l.flush(l.apply(effects, &effBuf{extra: ann}))
+	// Before the first peer: its first UPDATEs and End-of-RIB are complete.
+	if !l.adv.Flush(ctx) {
+		d.log.Warn("BGP did not take every local route at start; retrying", "pending", l.adv.Pending())
 	}
 	d.log.Info("local state announced", "l2vnis", len(vnis), "local_macs", len(local), "restarting", restarting)
 
@@ -232,7 +247,21 @@ func (d *Daemon) runLeaf(ctx context.Context) error {
 		return learner.Run(gctx, func(ev vtep.MACEvent) { l.q.push(event{local: &ev}) })
 	})
 	g.Go(func() error {
-		return srv.Watch(gctx, func(ev speaker.Event) { l.q.push(event{bgp: &ev}) })
+		l.adv.Run(gctx)
+		return nil
+	})
+	// The watch hands over one batch at a time and waits until the loop
+	// has handled it: meanwhile the speaker coalesces newer events per
+	// route key, so memory is bounded by routes, not by events.
+	g.Go(func() error {
+		return srv.WatchBatches(gctx, func(evs []speaker.Event) {
+			done := make(chan struct{})
+			l.q.push(event{bgps: evs, done: done})
+			select {
+			case <-done:
+			case <-gctx.Done():
+			}
+		})
 	})
 	g.Go(func() error { return l.loop(gctx) })
 	err = g.Wait()
@@ -280,9 +309,7 @@ func (l *leaf) loop(ctx context.Context) error {
 			return ctx.Err()
 		case <-l.q.wake:
 		case now := <-expire.C:
-			if err := l.flush(ctx, l.apply(l.table.Expire(now), &effBuf{})); err != nil {
-				return err
-			}
+			l.flush(l.apply(l.table.Expire(now), &effBuf{}))
 			continue
 		case now := <-holdTick.C:
 			var effects []evpn.Effect
@@ -293,16 +320,23 @@ func (l *leaf) loop(ctx context.Context) error {
 			if len(keys) > 0 {
 				l.d.log.Info("re-sync window ended: applying withdrawals not re-announced", "routes", len(keys))
 			}
-			if err := l.flush(ctx, l.apply(effects, &effBuf{})); err != nil {
-				return err
-			}
+			l.flush(l.apply(effects, &effBuf{}))
 			continue
 		}
 		evs := l.q.drain(buf)
 		now := time.Now()
 		b := &effBuf{}
 		effects = effects[:0]
+		var dones []chan struct{}
 		for i := range evs {
+			if evs[i].bgps != nil {
+				for j := range evs[i].bgps {
+					effects = l.handle(&event{bgp: &evs[i].bgps[j]}, effects, now)
+				}
+				dones = append(dones, evs[i].done)
+				evs[i] = event{}
+				continue
+			}
 			if evs[i].call != nil && len(effects) > 0 {
 				// A call (a Watch snapshot, say) must see the state with
 				// every earlier event of the batch observed.
@@ -320,8 +354,13 @@ func (l *leaf) loop(ctx context.Context) error {
 			l.desired.Invalidate(k.VNI, k.MAC)
 		}
 		l.learned = l.learned[:0]
-		if err := l.flush(ctx, b); err != nil {
-			return err
+		l.flush(b)
+		if l.release {
+			l.release = false
+			l.adv.Release()
+		}
+		for _, d := range dones {
+			close(d)
 		}
 		for _, c := range l.calls {
 			close(c.done)
@@ -354,8 +393,14 @@ func (l *leaf) handle(ev *event, effects []evpn.Effect, now time.Time) []evpn.Ef
 		close(c.ran)
 		return effects
 	}
-	if k := ev.retry; k != nil {
-		return append(effects, l.table.Readvertise(k.VNI, k.MAC, now)...)
+	if o := ev.outbid; o != nil {
+		k := evpn.MACKey{VNI: o.Route.L2VNI(), MAC: o.Route.MAC}
+		if l.advertised[k] != o.Route {
+			return effects // a newer decision replaced the refused route
+		}
+		l.d.log.Info("local MAC route refused by BGP: a path for the MAC has a sequence number at least ours; bidding above it",
+			"vni", k.VNI, "mac", k.MAC, "seq", o.Route.Seq, "bgp_seq", o.Seq)
+		return append(effects, l.table.Outbid(k.VNI, k.MAC, o.Seq, now)...)
 	}
 	if m := ev.local; m != nil {
 		if _, ok := l.vnis[m.VNI]; !ok {
@@ -415,6 +460,10 @@ func (l *leaf) handle(ev *event, effects []evpn.Effect, now time.Time) []evpn.Ef
 		l.hold.endOfRIB(b.Peer, now)
 	case speaker.EventSynced:
 		l.markSynced(b)
+		if l.d.restarted.Load() {
+			effects = append(effects, l.table.RebidLocal(now)...)
+		}
+		l.release = true
 	}
 	return effects
 }
@@ -471,7 +520,9 @@ func (l *leaf) apply(effects []evpn.Effect, b *effBuf) *effBuf {
 	return b
 }
 
-func (l *leaf) flush(ctx context.Context, b *effBuf) error {
+// flush hands the batch's BGP decisions to the Advertiser, which sends
+// them to GoBGP on its own goroutine and retries what GoBGP does not take.
+func (l *leaf) flush(b *effBuf) {
 	var ann, wdr []*evpn.Route
 	for _, k := range b.order {
 		if r := b.final[k]; r != nil {
@@ -484,57 +535,8 @@ func (l *leaf) flush(ctx context.Context, b *effBuf) error {
 	}
 	ann = append(ann, b.extra...)
 	wdr = append(wdr, b.wextra...)
-	if len(wdr) > 0 {
-		if err := l.srv.Withdraw(ctx, wdr); err != nil && ctx.Err() == nil {
-			l.d.log.Error("BGP withdraw failed", "routes", len(wdr), "err", err)
-		}
-	}
-	if len(ann) == 0 {
-		return ctx.Err()
-	}
-	err := l.srv.Announce(ctx, ann)
-	if ctx.Err() != nil {
-		return ctx.Err()
-	}
-	failed := map[evpn.MACKey]bool{}
-	for _, r := range speaker.FailedRoutes(err) {
-		if r.Type != evpn.RouteTypeMACIP {
-			l.d.log.Error("BGP refused a local route", "route", r.Key.String(), "err", err)
-			continue
-		}
-		k := evpn.MACKey{VNI: r.L2VNI(), MAC: r.MAC}
-		failed[k] = true
-		if l.advertised[k] == r {
-			delete(l.advertised, k)
-		}
-		l.retries[k]++
-		if l.retries[k] > maxRetries {
-			l.d.log.Error("BGP keeps refusing a local MAC; giving up until it is learned again",
-				"vni", k.VNI, "mac", k.MAC, "seq", r.Seq, "attempts", l.retries[k])
-			delete(l.retries, k)
-			continue
-		}
-		// GoBGP refuses a local path when its RIB holds a remote one for
-		// the MAC with a sequence number at least ours, not yet seen by the
-		// table. Bid again after the events already queued.
-		l.d.log.Info("local MAC route refused by BGP; bidding again with a higher sequence",
-			"vni", k.VNI, "mac", k.MAC, "seq", r.Seq)
-		l.q.push(event{retry: &k})
-	}
-	if len(l.retries) > 0 {
-		for _, r := range ann {
-			if r.Type == evpn.RouteTypeMACIP {
-				if k := (evpn.MACKey{VNI: r.L2VNI(), MAC: r.MAC}); !failed[k] {
-					delete(l.retries, k)
-				}
-			}
-		}
-	}
-	if err != nil && len(failed) == 0 {
-		// Not a per-route refusal (for example the server is stopping).
-		l.d.log.Error("BGP announce failed", "routes", len(ann), "err", err)
-	}
-	return nil
+	l.adv.Withdraw(wdr...)
+	l.adv.Announce(ann...)
 }
 
 // previousRun reports whether an earlier evpnd ran here and left its

@@ -124,8 +124,10 @@ func newTestLeaf(t *testing.T, srv *speaker.Server, routerID, vtepIP netip.Addr)
 	cfg.ApplyDefaults()
 	d := &Daemon{cfg: cfg, log: testLog(), hub: newHub(), trace: trace.New(0, 0)}
 	l := &leaf{d: d, srv: srv, q: newQueue[event](), vnis: map[uint32]configs.L2VNI{},
-		advertised: map[evpn.MACKey]*evpn.Route{}, retries: map[evpn.MACKey]int{}, desired: fib.NewDesired(),
+		advertised: map[evpn.MACKey]*evpn.Route{}, desired: fib.NewDesired(),
 		hold: newResyncHold(0)}
+	l.adv = srv.NewAdvertiser(speaker.AdvertiserConfig{Retry: 100 * time.Millisecond,
+		OnOutbid: func(o speaker.Outbid) { l.q.push(event{outbid: &o}) }})
 	for _, v := range cfg.L2VNIs {
 		l.vnis[v.VNI] = v
 	}
@@ -142,9 +144,8 @@ func runBatch(t *testing.T, l *leaf, evs ...event) {
 	for _, e := range eff {
 		t.Logf("  effect %s mac=%s vtep=%s seq=%d", e.Kind, e.MAC, e.VTEP, e.Seq)
 	}
-	if err := l.flush(context.Background(), l.apply(eff, &effBuf{})); err != nil {
-		t.Fatal(err)
-	}
+	l.flush(l.apply(eff, &effBuf{}))
+	l.adv.Flush(context.Background())
 }
 
 var rt100 = []evpn.RT{evpn.AutoRT(65000, 100)}
@@ -185,9 +186,11 @@ func TestSameBatchAdvertiseThenWithdraw(t *testing.T) {
 	}
 }
 
-// A local route that GoBGP refuses (its RIB holds a remote path with a
-// higher sequence than the table has seen yet) is bid again, after the
-// queued BGP events, with the highest sequence seen plus one.
+// Issue 8.4b: a local route that GoBGP refuses because its RIB holds a
+// path for the MAC with a higher sequence number, one the table never
+// sees (its import rejects MPLS encapsulation), is bid above that path's
+// sequence number. (It used to be bid at the table's highest seen plus
+// one, refused three times, then given up while recorded as advertised.)
 func TestRefusedLocalRouteIsBidAgain(t *testing.T) {
 	mac := evpn.MAC{2, 0, 0, 0, 0x33, 1}
 	va, vb := netip.MustParseAddr("10.0.0.1"), netip.MustParseAddr("10.0.0.2")
@@ -195,31 +198,37 @@ func TestRefusedLocalRouteIsBidAgain(t *testing.T) {
 	b := startSpeaker(t, "127.0.0.42", vb)
 	peerUp(t, a, b)
 	ctx := context.Background()
-	fromA := remoteRoute(va, mac, 3, false)
+	fromA := remoteRoute(va, mac, 9, false)
+	fromA.Encap = 10 // MPLS: GoBGP keeps it, evpnd's import rejects it
 	if err := a.srv.Announce(ctx, []*evpn.Route{fromA}); err != nil {
 		t.Fatal(err)
 	}
-	// B's GoBGP has A's seq 3 path; the table under test has not seen it.
 	if !waitFor(t, "A's route at B", 5*time.Second, func() bool { _, ok := b.rec.get(fromA.Key); return ok }) {
 		t.Fatal("A's route never reached B")
 	}
 	l := newTestLeaf(t, b.srv, vb, vb)
+	// The watch delivers A's route; the table rejects it.
+	runBatch(t, l, event{bgp: &speaker.Event{Type: speaker.EventRoute, Route: fromA, Peer: a.addr}})
 	runBatch(t, l, event{local: &vtep.MACEvent{VNI: 100, MAC: mac, Port: "eth1"}})
-	if l.q.len() != 1 {
-		t.Fatalf("refused announce queued %d retries, want 1", l.q.len())
-	}
-	// The watch delivers A's route, then the loop handles the retry.
-	evs := append([]event{{bgp: &speaker.Event{Type: speaker.EventRoute, Route: fromA, Peer: a.addr}}}, l.q.drain(nil)...)
-	runBatch(t, l, evs...)
 	keyB := evpn.Key{Type: evpn.RouteTypeMACIP, RD: evpn.RDFromIP(vb, 100), MAC: mac}
+	if _, ok := l.adv.Advertised(keyB); ok {
+		t.Fatal("a refused route is recorded as taken by BGP")
+	}
+	if l.q.len() != 1 {
+		t.Fatalf("refused announce queued %d outbid events, want 1", l.q.len())
+	}
+	runBatch(t, l, l.q.drain(nil)...)
 	var got *evpn.Route
 	if !waitFor(t, "B's re-bid at A", 5*time.Second, func() bool { r, ok := a.rec.get(keyB); got = r; return ok }) {
-		t.Fatal("B's local route never reached A after the retry")
+		t.Fatal("B's local route never reached A after the re-bid")
 	}
-	if got.Seq != 4 {
-		t.Fatalf("B's route seq %d, want 4 (A's 3 + 1)", got.Seq)
+	if got.Seq != 10 {
+		t.Fatalf("B's route seq %d, want 10 (A's MPLS path's 9 + 1)", got.Seq)
 	}
-	if info, _ := l.table.Lookup(100, mac); !info.Local || info.Seq != 4 {
-		t.Fatalf("table: %+v, want local seq 4", info)
+	if info, _ := l.table.Lookup(100, mac); !info.Local || info.Seq != 10 {
+		t.Fatalf("table: %+v, want local seq 10", info)
+	}
+	if r, ok := l.adv.Advertised(keyB); !ok || r.Seq != 10 || l.adv.Pending() != 0 {
+		t.Fatalf("advertiser: %v %v, pending %d", r, ok, l.adv.Pending())
 	}
 }

@@ -166,11 +166,6 @@ func (d *Daemon) DeleteVNI(ctx context.Context, vni uint32) error {
 		l.table.SetImportRules(d.importRules())
 		l.withdrawExtra = append(l.withdrawExtra, evpn.LocalIMETRoute(cur.L2VNIRD(old), vni, cur.VTEPIP, cur.ExportRTs(old)))
 		l.learner.SetVNIs(d.vtepVNIs())
-		for k := range l.retries {
-			if k.VNI == vni {
-				delete(l.retries, k)
-			}
-		}
 		return eff
 	})
 	if err != nil {
