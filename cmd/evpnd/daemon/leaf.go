@@ -159,12 +159,17 @@ func (d *Daemon) runLeaf(ctx context.Context) error {
 			return err
 		}
 	}
-	// A restarted leaf learns its local MACs before it knows the fabric's
-	// routes for them: its MAC routes wait for the initial table, then bid
-	// above any remote sequence number (RebidLocal at EventSynced).
+	// A restarted leaf learns its local MACs (at sequence 0) before it
+	// knows the fabric's routes for them; at EventSynced it bids again
+	// above any remote sequence number (RebidLocal). Its MAC routes are
+	// not held back until then (AdvertiserConfig.HoldMACs): GoBGP sends
+	// our End-of-RIB as soon as the last peer's End-of-RIB is in, before
+	// the watch delivers it, so held routes would miss it and every peer
+	// would flush the leaf's MACs and add them again a moment later (the
+	// e2e TestRestart saw exactly that). Held or not, nothing goes out
+	// before GoBGP's End-of-RIB while restarting (its selection deferral).
 	l.adv = srv.NewAdvertiser(speaker.AdvertiserConfig{
 		Retry:    time.Second,
-		HoldMACs: restarting,
 		OnOutbid: func(o speaker.Outbid) { l.q.push(event{outbid: &o}) },
 	})
 	l.table = evpn.NewTable(evpn.Options{
