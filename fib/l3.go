@@ -30,6 +30,9 @@ type L3Devices struct {
 	Table int    // MainTable for the default and netns backends
 	SVI   string // the L3VNI's bridge (brL)
 	VXLAN string // the L3VNI's VXLAN device (vxlanL)
+	// MemberSVIs are the member L2VNIs' bridges, where suppression
+	// neighbours go: fib owns their extern_learn neighbours.
+	MemberSVIs []string
 	// UnderlayTable is set when Table also routes the underlay (the
 	// default backend): no route for a VTEP address may go there.
 	UnderlayTable bool
