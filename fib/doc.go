@@ -123,8 +123,8 @@
 // and AddPath/DeletePath (each remote type-5); runs L3Reconciler.Run with
 // WatchL3's channel, so drift (a deleted route, neighbour or router-MAC
 // entry) is repaired at the kernel's report; and calls MarkSynced after
-// BGP has re-synced. Until then nothing found in the kernel is deleted,
-// not even what this run wrote and then withdrew (unlike the FDB side).
+// BGP has re-synced. Until then nothing found in the kernel is deleted
+// but what this run wrote and then withdrew.
 // Each pass dumps the VRF's L3 state: fine for a tenant's tables, not yet
 // tuned for 50k host routes (per-key dirty tracking as for the FDB is the
 // next step).

@@ -301,24 +301,17 @@ func WantL3(s L3Snapshot) (L3State, []Refusal) {
 		mac  evpn.MAC
 	}
 	count := map[rmacKey]int{}
-	v6 := map[netip.Addr]bool{} // VTEPs with IPv6 routes
 	for p, m := range routes {
 		if s.Dev.UnderlayTable && p.Bits() > 0 {
 			if v, hit := holdsAny(p, vteps); hit {
 				refused = append(refused, Refusal{Prefix: p, Reason: fmt.Sprintf("holds VTEP address %s and the VRF's table routes the underlay: the tunnel's own packets would be routed into it", v)})
+				delete(routes, p)
 				continue
 			}
 		}
-		r := RouteEntry{Prefix: p}
 		for v, mac := range m {
-			r.VTEPs = append(r.VTEPs, v)
 			count[rmacKey{v, mac}]++
-			if p.Addr().Is6() {
-				v6[v] = true
-			}
 		}
-		slices.SortFunc(r.VTEPs, func(a, b netip.Addr) int { return a.Compare(b) })
-		out.Routes = append(out.Routes, r)
 	}
 	best := map[netip.Addr]RMACEntry{}
 	for k, n := range count {
@@ -327,7 +320,40 @@ func WantL3(s L3Snapshot) (L3State, []Refusal) {
 			best[k.vtep] = RMACEntry{MAC: k.mac, VTEP: k.vtep, Routes: n}
 		}
 	}
+	// The L3VNI's FDB holds one VTEP per MAC: a router MAC claimed by two
+	// VTEPs (a misconfiguration) stays with the lower one, and the other's
+	// paths are not installed.
+	owner := map[evpn.MAC]netip.Addr{}
 	for v, e := range best {
+		if o, ok := owner[e.MAC]; !ok || v.Less(o) {
+			owner[e.MAC] = v
+		}
+	}
+	v6 := map[netip.Addr]bool{} // VTEPs with IPv6 routes
+	for p, m := range routes {
+		r := RouteEntry{Prefix: p}
+		var clash netip.Addr
+		for v := range m {
+			if owner[best[v].MAC] != v {
+				clash = v
+				continue
+			}
+			r.VTEPs = append(r.VTEPs, v)
+			if p.Addr().Is6() {
+				v6[v] = true
+			}
+		}
+		if len(r.VTEPs) == 0 {
+			refused = append(refused, Refusal{Prefix: p, Reason: fmt.Sprintf("VTEP %s advertises router MAC %s, which VTEP %s also does: one of the leafs must change its router-mac", clash, best[clash].MAC, owner[best[clash].MAC])})
+			continue
+		}
+		slices.SortFunc(r.VTEPs, func(a, b netip.Addr) int { return a.Compare(b) })
+		out.Routes = append(out.Routes, r)
+	}
+	for v, e := range best {
+		if owner[e.MAC] != v {
+			continue
+		}
 		out.RMACs = append(out.RMACs, e)
 		out.Neighs = append(out.Neighs, NeighEntry{Dev: s.Dev.SVI, IP: v, MAC: e.MAC})
 		if v6[v] {
@@ -437,6 +463,36 @@ func (op L3Op) String(dev L3Devices) string {
 // Order: router MAC FDB entries and neighbours before the routes that
 // need them; route deletes before the router MACs they used.
 func PlanL3(want, have L3State, prune bool) []L3Op {
+	return PlanL3With(want, have, func(L3Op) bool { return prune })
+}
+
+// L3Key identifies an L3 entry: its kind and what the kernel keys it by
+// (device and IP for a neighbour, MAC for a router MAC, prefix for a
+// route).
+type L3Key struct {
+	Kind   uint8 // 1 neighbour, 2 router MAC, 3 route
+	Dev    string
+	IP     netip.Addr
+	MAC    evpn.MAC
+	Prefix netip.Prefix
+}
+
+// Key returns the key of the entry op writes.
+func (op L3Op) Key() L3Key {
+	switch {
+	case op.Neigh != nil:
+		return L3Key{Kind: 1, Dev: op.Neigh.Dev, IP: op.Neigh.IP}
+	case op.RMAC != nil:
+		return L3Key{Kind: 2, MAC: op.RMAC.MAC}
+	case op.Route != nil:
+		return L3Key{Kind: 3, Prefix: op.Route.Prefix}
+	}
+	return L3Key{}
+}
+
+// PlanL3With is PlanL3 where mayDelete says, per unwanted entry found in
+// the kernel (an L3Delete op), whether it may be deleted.
+func PlanL3With(want, have L3State, mayDelete func(L3Op) bool) []L3Op {
 	var ops []L3Op
 	hn := map[neighKey]evpn.MAC{}
 	for _, n := range have.Neighs {
@@ -475,22 +531,24 @@ func PlanL3(want, have L3State, prune bool) []L3Op {
 			ops = append(ops, L3Op{Kind: L3Replace, Route: r})
 		}
 	}
-	if !prune {
-		return ops
+	del := func(op L3Op) {
+		if mayDelete(op) {
+			ops = append(ops, op)
+		}
 	}
 	for i := range have.Routes {
 		if r := &have.Routes[i]; !wroutes[r.Prefix] {
-			ops = append(ops, L3Op{Kind: L3Delete, Route: r})
+			del(L3Op{Kind: L3Delete, Route: r})
 		}
 	}
 	for i := range have.Neighs {
 		if n := &have.Neighs[i]; !wn[neighKey{n.Dev, n.IP}] {
-			ops = append(ops, L3Op{Kind: L3Delete, Neigh: n})
+			del(L3Op{Kind: L3Delete, Neigh: n})
 		}
 	}
 	for i := range have.RMACs {
 		if r := &have.RMACs[i]; !wr[r.MAC] {
-			ops = append(ops, L3Op{Kind: L3Delete, RMAC: r})
+			del(L3Op{Kind: L3Delete, RMAC: r})
 		}
 	}
 	return ops

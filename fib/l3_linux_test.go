@@ -3,6 +3,8 @@ package fib
 import (
 	"context"
 	"strconv"
+
+	"github.com/evpnd/evpnd/speaker/evpn"
 	"strings"
 	"testing"
 	"time"
@@ -159,6 +161,18 @@ func TestL3RestartKeepsEntries(t *testing.T) {
 	before, _ := k.Dump(ctx, dev)
 	if len(before.Routes) != 5 {
 		t.Errorf("entries of the previous run: %+v", before.Routes)
+	}
+	// What this run writes and withdraws before MarkSynced goes at once.
+	must(t, d2.SetHost(a("10.1.0.30"), NextHop{a("10.0.0.4"), evpn.MAC{2, 0xee, 10, 0, 0, 4}}))
+	if _, err := r2.Sync(ctx); err != nil {
+		t.Fatal(err)
+	}
+	d2.DeleteHost(a("10.1.0.30"))
+	if _, err := r2.Sync(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if now, _ := k.Dump(ctx, dev); len(now.Routes) != 5 || len(now.RMACs) != 2 {
+		t.Errorf("after a withdraw before MarkSynced: routes %v, router MACs %v", now.Routes, now.RMACs)
 	}
 	r2.MarkSynced()
 	if _, err := r2.Sync(ctx); err != nil {

@@ -144,3 +144,23 @@ func TestL3DesiredRefuses(t *testing.T) {
 		}
 	}
 }
+
+// Two VTEPs claiming one router MAC: the L3VNI's FDB can point it at one
+// only; the lower VTEP keeps it and the other's paths are dropped.
+func TestRouterMACClash(t *testing.T) {
+	d := NewL3Desired(l3dev)
+	must(t, d.SetHost(a("10.1.0.20"), NextHop{a("10.0.0.2"), rm2}))
+	must(t, d.SetHost(a("10.1.0.30"), NextHop{a("10.0.0.3"), rm2}))
+	must(t, d.AddPath(p("10.99.0.0/16"), NextHop{a("10.0.0.3"), rm2}))
+	must(t, d.AddPath(p("10.99.0.0/16"), NextHop{a("10.0.0.2"), rm2}))
+	w, refused := WantL3(d.Snapshot())
+	if len(w.RMACs) != 1 || w.RMACs[0].VTEP != a("10.0.0.2") {
+		t.Errorf("router MACs %v", w.RMACs)
+	}
+	if len(w.Routes) != 2 || len(w.Routes[1].VTEPs) != 1 {
+		t.Errorf("routes %v", w.Routes)
+	}
+	if len(refused) != 1 || refused[0].Prefix != p("10.1.0.30/32") || !strings.Contains(refused[0].Reason, "router-mac") {
+		t.Errorf("refused %v", refused)
+	}
+}

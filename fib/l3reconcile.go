@@ -33,7 +33,8 @@ type L3Stats struct {
 // read back, cost a dump and nothing more; an entry deleted or changed by
 // someone else is written again at the next pass (Run makes one at every
 // kernel change WatchL3 reports). Until MarkSynced, nothing found in the
-// kernel is deleted (a restart keeps forwarding).
+// kernel is deleted but what this run wrote itself (a restart keeps
+// forwarding; a withdraw during the wait is carried out).
 type L3Reconciler struct {
 	d   *L3Desired
 	k   L3Kernel
@@ -43,6 +44,10 @@ type L3Reconciler struct {
 	synced  bool
 	stats   L3Stats
 	refused map[string]bool
+	// written holds the entries this run wrote and has not deleted since:
+	// those it may delete before MarkSynced (a withdraw during the wait
+	// for End-of-RIB), unlike what an earlier run left.
+	written map[L3Key]bool
 }
 
 // NewL3Reconciler returns a reconciler of d through k.
@@ -50,7 +55,7 @@ func NewL3Reconciler(d *L3Desired, k L3Kernel, log *slog.Logger) *L3Reconciler {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	return &L3Reconciler{d: d, k: k, log: log.With("vrf", d.dev.VRF), refused: map[string]bool{}}
+	return &L3Reconciler{d: d, k: k, log: log.With("vrf", d.dev.VRF), refused: map[string]bool{}, written: map[L3Key]bool{}}
 }
 
 // MarkSynced allows deleting marked entries that are not wanted; call it
@@ -94,7 +99,9 @@ func (r *L3Reconciler) Sync(ctx context.Context) (int, error) {
 	r.refused = now
 	r.mu.Unlock()
 
-	ops := PlanL3(want, have, prune)
+	r.mu.Lock()
+	ops := PlanL3With(want, have, func(op L3Op) bool { return prune || r.written[op.Key()] })
+	r.mu.Unlock()
 	if len(ops) == 0 {
 		return 0, nil
 	}
@@ -110,6 +117,15 @@ func (r *L3Reconciler) Sync(ctx context.Context) (int, error) {
 		r.log.Debug("l3 entry written", "op", ops[i].String(snap.Dev))
 	}
 	r.mu.Lock()
+	for i, e := range errs {
+		switch {
+		case e != nil:
+		case ops[i].Kind == L3Replace:
+			r.written[ops[i].Key()] = true
+		default:
+			delete(r.written, ops[i].Key())
+		}
+	}
 	r.stats.Applied += n
 	if !first {
 		r.stats.Repairs += n
