@@ -113,6 +113,12 @@
 // had moved out, then deleting a namespace it created. Extra addresses on
 // an SVI are left alone.
 //
+// RemoveVRF takes a tenant down: access ports released (and moved back to
+// the underlay on netns), the devices evpnd created deleted, adopted ones
+// left (with the gateway addresses and MAC EnsureVRF gave them), and a
+// tenant namespace left with only its loopback deleted. VRF devices are
+// not supervised yet (Supervise covers L2VNIs only).
+//
 // ProbeBackend tells at start whether the kernel provides a backend: for
 // vrf it creates a VRF device in a throwaway namespace. On the project's
 // kernel (6.18 without CONFIG_NET_VRF) it reports vrf unsupported; the

@@ -453,3 +453,92 @@ func (a *l3applier) create(h *netlink.Handle, name string, link netlink.Link, ip
 
 // in6AddrGenModeEUI64 is IN6_ADDR_GEN_MODE_EUI64 from linux/if_link.h.
 const in6AddrGenModeEUI64 = 0
+
+// RemoveVRF undoes EnsureVRF for v: access ports are released (and, on
+// the netns backend, moved back to the underlay namespace); the bridges,
+// VXLAN devices and VRF device evpnd created (they carry OwnerAlias) are
+// deleted, adopted ones left in place; a tenant namespace left holding
+// nothing but its loopback is deleted. Missing devices and a missing
+// namespace are not errors.
+func (m *Manager) RemoveVRF(ctx context.Context, v VRF) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	h, ns := m.h, ""
+	var errs []error
+	if v.Backend == BackendNetns {
+		nsh, err := netns.GetFromName(v.Namespace)
+		if errors.Is(err, os.ErrNotExist) {
+			return nil
+		}
+		if err != nil {
+			return fmt.Errorf("remove vrf %s: open namespace %s: %w", v.Name, v.Namespace, err)
+		}
+		defer nsh.Close()
+		if h, err = netlink.NewHandleAt(nsh); err != nil {
+			return fmt.Errorf("remove vrf %s: %w", v.Name, err)
+		}
+		defer h.Close()
+		ns = v.Namespace
+	}
+	fd, done, err := (&l3applier{m: m}).underlayFd()
+	if err != nil {
+		return fmt.Errorf("remove vrf %s: %w", v.Name, err)
+	}
+	defer done()
+	for _, l2 := range v.l2Set() {
+		for _, p := range l2.AccessPorts {
+			l, err := h.LinkByName(p)
+			if err != nil {
+				continue
+			}
+			if l.Attrs().MasterIndex != 0 {
+				if err := h.LinkSetNoMaster(l); err != nil && !isGone(err) {
+					errs = append(errs, fmt.Errorf("release %s: %w", p, err))
+				}
+			}
+			if ns != "" {
+				if err := h.LinkSetNsFd(l, int(fd)); err != nil && !isGone(err) {
+					errs = append(errs, fmt.Errorf("move %s back to the underlay: %w", p, err))
+				}
+			}
+		}
+	}
+	names := []string{}
+	for _, l2 := range v.l2Set() {
+		names = append(names, l2.VXLAN, l2.Bridge)
+	}
+	if v.Backend == BackendVRF {
+		names = append(names, v.Name)
+	}
+	for _, name := range names {
+		if err := ctx.Err(); err != nil {
+			return fmt.Errorf("remove vrf %s: %w", v.Name, err)
+		}
+		l, err := h.LinkByName(name)
+		if err != nil {
+			continue
+		}
+		if l.Attrs().Alias != OwnerAlias {
+			m.log.Info("device not created by evpnd, left in place", "vrf", v.Name, "dev", name)
+			continue
+		}
+		if err := h.LinkDel(l); err != nil && !isGone(err) {
+			errs = append(errs, fmt.Errorf("delete %s: %w", name, err))
+		}
+	}
+	if ns != "" && len(errs) == 0 {
+		links, err := h.LinkList()
+		if err == nil && len(links) == 1 && links[0].Attrs().Name == "lo" {
+			if err := netns.DeleteNamed(ns); err != nil {
+				errs = append(errs, fmt.Errorf("delete namespace %s: %w", ns, err))
+			}
+		} else if err == nil {
+			m.log.Info("tenant namespace holds other devices, left in place", "vrf", v.Name, "netns", ns, "links", len(links))
+		}
+	}
+	if len(errs) > 0 {
+		return fmt.Errorf("remove vrf %s: %w", v.Name, errors.Join(errs...))
+	}
+	m.log.Info("vrf devices removed", "vrf", v.Name, "backend", string(v.Backend))
+	return nil
+}

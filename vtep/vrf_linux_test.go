@@ -278,3 +278,43 @@ func TestProbeBackends(t *testing.T) {
 		}
 	}
 }
+
+// RemoveVRF takes a tenant down: its devices and (netns) its namespace go,
+// the access port is back in the underlay and released; an adopted device
+// stays.
+func TestRemoveVRF(t *testing.T) {
+	for _, backend := range []Backend{BackendDefault, BackendNetns} {
+		t.Run(string(backend), func(t *testing.T) {
+			u, h := testNS(t, "l3x")
+			sh(t, u, "ip", "addr", "add", "10.0.0.1/32", "dev", "lo")
+			hostOn(t, u, "acc0", "10.1.0.10/24")
+			m := NewManager(h, nsHandle(t, u), testLog(t))
+			v := VRF{Name: "x", Backend: backend, L3: l3Spec(4001), RouterMAC: rmac, Members: []SVI{member(100, "acc0", "10.1.0.1/24")}}
+			if backend == BackendNetns {
+				v.Namespace = tenantNS(t, "l3tx")
+			} else {
+				sh(t, u, "ip", "link", "add", "br100", "type", "bridge") // adopted: must stay
+			}
+			before := linkNames(t, u)
+			ctx := context.Background()
+			if err := m.EnsureVRF(ctx, v); err != nil {
+				t.Fatal(err)
+			}
+			if err := m.RemoveVRF(ctx, v); err != nil {
+				t.Fatal(err)
+			}
+			if after := linkNames(t, u); after != before {
+				t.Errorf("links after RemoveVRF:\n%s\nbefore EnsureVRF:\n%s", after, before)
+			}
+			if out := sh(t, u, "ip", "-o", "link", "show", "acc0"); strings.Contains(out, "master") {
+				t.Errorf("acc0 still enslaved: %s", out)
+			}
+			if backend == BackendNetns && netns.Exists(v.Namespace) {
+				t.Errorf("namespace %s left behind", v.Namespace)
+			}
+			if err := m.RemoveVRF(ctx, v); err != nil {
+				t.Errorf("second RemoveVRF: %v", err)
+			}
+		})
+	}
+}
