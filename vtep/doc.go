@@ -113,6 +113,13 @@
 // had moved out, then deleting a namespace it created. Extra addresses on
 // an SVI are left alone.
 //
+// HostTable (pure) and WatchHosts (a neighbour subscription in the
+// tenant's namespace) turn the ARP/ND neighbours of the routed SVIs into
+// local MAC+IP bindings, the source of type-2 MAC+IP routes: learned
+// entries only (not fib's extern_learn ones, not the gateway's own
+// addresses, not IPv6 link-local), withdrawn when deleted or FAILED, not
+// when STALE.
+//
 // RemoveVRF takes a tenant down: access ports released (and moved back to
 // the underlay on netns), the devices evpnd created deleted, adopted ones
 // left (with the gateway addresses and MAC EnsureVRF gave them), and a

@@ -318,3 +318,55 @@ func TestRemoveVRF(t *testing.T) {
 		})
 	}
 }
+
+// A host that talks to its gateway becomes a local MAC+IP binding; a
+// STALE neighbour stays, a deleted one is withdrawn, and fib's remote
+// (extern_learn) entries are never reported.
+func TestWatchHosts(t *testing.T) {
+	u, h := testNS(t, "l3w")
+	sh(t, u, "ip", "addr", "add", "10.0.0.1/32", "dev", "lo")
+	host, hostMAC := hostOn(t, u, "acc0", "10.1.0.10/24")
+	m := NewManager(h, nsHandle(t, u), testLog(t))
+	v := VRF{Name: "w", Backend: BackendDefault, L3: l3Spec(4001), RouterMAC: rmac, Members: []SVI{member(100, "acc0", "10.1.0.1/24")}}
+	if err := m.EnsureVRF(context.Background(), v); err != nil {
+		t.Fatal(err)
+	}
+	events := make(chan HostEvent, 16)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() {
+		done <- WatchHosts(ctx, nsHandle(t, u), map[string]uint32{"br100": 100},
+			map[uint32][]netip.Addr{100: {netip.MustParseAddr("10.1.0.1")}}, func(e HostEvent) { events <- e })
+	}()
+	t.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("WatchHosts: %v", err)
+		}
+	})
+	next := func() HostEvent {
+		t.Helper()
+		select {
+		case e := <-events:
+			return e
+		case <-time.After(10 * time.Second):
+			t.Fatal("no host event within 10s")
+		}
+		return HostEvent{}
+	}
+	pingGateway(t, host, "10.1.0.1")
+	sh(t, u, "ip", "neigh", "replace", "10.1.0.99", "lladdr", "02:00:00:00:00:99", "dev", "br100", "nud", "noarp", "extern_learn")
+	if e := next(); e.Removed || e.Key.IP != netip.MustParseAddr("10.1.0.10") || e.MAC.String() != hostMAC {
+		t.Fatalf("first event %+v, want 10.1.0.10 at %s", e, hostMAC)
+	}
+	sh(t, u, "ip", "neigh", "change", "10.1.0.10", "lladdr", hostMAC, "dev", "br100", "nud", "stale")
+	// A marker: the next event must be this host, not one for the STALE.
+	sh(t, u, "ip", "neigh", "replace", "10.1.0.11", "lladdr", "02:00:00:00:00:11", "dev", "br100", "nud", "reachable")
+	if e := next(); e.Removed || e.Key.IP != netip.MustParseAddr("10.1.0.11") {
+		t.Fatalf("after STALE: %+v, want only the marker 10.1.0.11 learned", e)
+	}
+	sh(t, u, "ip", "neigh", "del", "10.1.0.10", "dev", "br100")
+	if e := next(); !e.Removed || e.Key.IP != netip.MustParseAddr("10.1.0.10") {
+		t.Fatalf("after STALE and delete: %+v, want 10.1.0.10 withdrawn (and nothing for STALE or the extern_learn entry)", e)
+	}
+}
