@@ -183,7 +183,39 @@ func MemberGatewayMAC(v VRF, m VRFMember) evpn.MAC {
 	return mac
 }
 
-var backends = []Backend{BackendDefault, BackendNetns, BackendVRF}
+// VRFAdvertisedPrefixes returns the prefixes v advertises as type-5
+// routes: its members' gateway subnets (its connected subnets), its
+// advertise-prefixes, and 0.0.0.0/0 and ::/0 with advertise-default-route;
+// sorted, without duplicates. Call it on a validated config.
+func VRFAdvertisedPrefixes(v VRF) []netip.Prefix {
+	seen := map[netip.Prefix]bool{}
+	var out []netip.Prefix
+	add := func(p netip.Prefix) {
+		if p.IsValid() && !seen[p] {
+			seen[p] = true
+			out = append(out, p)
+		}
+	}
+	for _, m := range v.L2VNIs {
+		for _, g := range m.GatewayIPs {
+			add(g.Masked())
+		}
+	}
+	for _, p := range v.AdvertisePrefixes {
+		add(p)
+	}
+	if v.AdvertiseDefaultRoute {
+		add(netip.MustParsePrefix("0.0.0.0/0"))
+		add(netip.MustParsePrefix("::/0"))
+	}
+	slices.SortFunc(out, func(a, b netip.Prefix) int {
+		if c := a.Addr().Compare(b.Addr()); c != 0 {
+			return c
+		}
+		return a.Bits() - b.Bits()
+	})
+	return out
+}
 
 // vrfs checks the vrfs section; the l2vnis were checked before, filling
 // v.names and v.rds.

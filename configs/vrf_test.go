@@ -243,3 +243,17 @@ vrfs:
 		}
 	}
 }
+
+func TestVRFAdvertisedPrefixes(t *testing.T) {
+	v := vrfLeaf().VRFs[0]
+	v.AdvertiseDefaultRoute = true
+	v.AdvertisePrefixes = append(v.AdvertisePrefixes, pfx("10.1.0.0/24")) // also a gateway subnet
+	var got []string
+	for _, p := range VRFAdvertisedPrefixes(v) {
+		got = append(got, p.String())
+	}
+	want := "0.0.0.0/0 10.1.0.0/24 10.2.0.0/24 10.99.0.0/16 ::/0 2001:db8:1::/64"
+	if strings.Join(got, " ") != want {
+		t.Errorf("got %v, want %s", got, want)
+	}
+}

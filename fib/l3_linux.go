@@ -170,6 +170,18 @@ func (k *L3Netlink) Apply(ctx context.Context, dev L3Devices, ops []L3Op) []erro
 	errs := make([]error, len(ops))
 	svi, sviErr := k.index(dev.SVI)
 	vx, vxErr := k.index(dev.VXLAN)
+	// One lookup per SVI per call, not per neighbour.
+	idx := map[string]int{}
+	index := func(name string) (int, error) {
+		if i, ok := idx[name]; ok {
+			return i, nil
+		}
+		i, err := k.index(name)
+		if err == nil {
+			idx[name] = i
+		}
+		return i, err
+	}
 	for i, op := range ops {
 		if err := ctx.Err(); err != nil {
 			errs[i] = err
@@ -186,7 +198,7 @@ func (k *L3Netlink) Apply(ctx context.Context, dev L3Devices, ops []L3Op) []erro
 				err = k.writeRMAC(vx, op)
 			}
 		case op.Neigh != nil:
-			err = k.writeNeigh(op)
+			err = k.writeNeigh(op, index)
 		}
 		if err != nil && op.Kind == L3Delete && ignorableDeleteErr(err) {
 			err = nil
@@ -198,9 +210,9 @@ func (k *L3Netlink) Apply(ctx context.Context, dev L3Devices, ops []L3Op) []erro
 	return errs
 }
 
-func (k *L3Netlink) writeNeigh(op L3Op) error {
+func (k *L3Netlink) writeNeigh(op L3Op, index func(string) (int, error)) error {
 	n := op.Neigh
-	idx, err := k.index(n.Dev)
+	idx, err := index(n.Dev)
 	if err != nil {
 		if op.Kind == L3Delete && isLinkNotFound(err) {
 			return nil

@@ -101,6 +101,16 @@ func TestL3Kernel(t *testing.T) {
 				"02:ee:0a:00:00:03 dst 10.0.0.3 self extern_learn",
 				"02:ee:0a:00:00:02 extern_learn master br4001")
 
+			if ops, err := r.Check(ctx); err != nil || len(ops) != 0 {
+				t.Errorf("check after a pass: %s %v", opLines(dev, ops), err)
+			}
+			l.run(t, []string{"ip", "neigh", "del", "10.1.0.20", "dev", "br100"})
+			if ops, err := r.Check(ctx); err != nil || len(ops) != 1 || ops[0].Neigh == nil {
+				t.Errorf("check after a neighbour was deleted: %s %v", opLines(dev, ops), err)
+			}
+			if n, err := r.Sync(ctx); n != 1 || err != nil {
+				t.Errorf("repair wrote %d (%v)", n, err)
+			}
 			// fib's own writes, read back: nothing to do.
 			if n, err := r.Sync(ctx); n != 0 || err != nil {
 				t.Errorf("second pass wrote %d (%v)", n, err)

@@ -175,3 +175,16 @@ func (r *L3Reconciler) Run(ctx context.Context, kernel <-chan struct{}) error {
 		}
 	}
 }
+
+// Check compares the kernel with the desired state without changing
+// anything and returns the writes a pass would make if pruning were
+// allowed: empty when the VRF's L3 state is as wanted.
+func (r *L3Reconciler) Check(ctx context.Context) ([]L3Op, error) {
+	snap := r.d.Snapshot()
+	want, _ := WantL3(snap)
+	have, err := r.k.Dump(ctx, snap.Dev)
+	if err != nil {
+		return nil, err
+	}
+	return PlanL3(want, have, true), nil
+}
