@@ -61,9 +61,20 @@ func fmtEffect(e Effect) string {
 	case WithdrawLocal:
 		return fmt.Sprintf("wdr %d %s", e.VNI, e.MAC)
 	case DuplicateDetected:
+		if e.Reason == "listed" {
+			return e.MAC.String()
+		}
+		if e.Reason != "" {
+			return fmt.Sprintf("dup %d %s moves=%d (%s)", e.VNI, e.MAC, e.Moves, e.Reason)
+		}
 		return fmt.Sprintf("dup %d %s moves=%d", e.VNI, e.MAC, e.Moves)
 	case Rejected:
+		if e.Odd != "" {
+			return fmt.Sprintf("rejected %s: %s", e.Odd, e.Reason)
+		}
 		return "rejected: " + e.Reason
+	case OddRoute:
+		return fmt.Sprintf("odd %s %d %s", e.Odd, e.VNI, e.MAC)
 	}
 	return "?"
 }
@@ -145,9 +156,9 @@ func TestSelection(t *testing.T) {
 			{at: 30 * time.Second, op: "remote", from: vtep2, seq: 3, want: []string{"set 100 02:00:00:00:00:01 10.0.0.2"}},
 			{at: 40 * time.Second, op: "remote", from: vtep1, seq: 4, want: []string{"set 100 02:00:00:00:00:01 10.0.0.1"}},
 			{at: 50 * time.Second, op: "remote", from: vtep2, seq: 5, want: []string{"dup 100 02:00:00:00:00:01 moves=5", "set 100 02:00:00:00:00:01 10.0.0.2"}},
-			// a local learn of a duplicate is not advertised
-			{at: 60 * time.Second, op: "local", want: []string{"del 100 02:00:00:00:00:01"}},
-			{at: 61 * time.Second, op: "clear", want: []string{"adv 100 02:00:00:00:00:01 seq=6 sticky=false"}},
+			// a duplicate that is not frozen is still advertised from where it is now
+			{at: 60 * time.Second, op: "local", want: []string{"del 100 02:00:00:00:00:01", "adv 100 02:00:00:00:00:01 seq=6 sticky=false"}},
+			{at: 61 * time.Second, op: "clear", want: nil},
 		}},
 		{name: "moves spread beyond the window are not duplicates", local: vtep3, steps: []step{
 			{op: "remote", from: vtep1, seq: 0, want: []string{"set 100 02:00:00:00:00:01 10.0.0.1"}},
@@ -162,6 +173,36 @@ func TestSelection(t *testing.T) {
 			// BGP refused seq 0: a remote seq 2 was in its RIB; it arrives now
 			{op: "remote", from: vtep1, seq: 2, want: []string{"set 100 02:00:00:00:00:01 10.0.0.1", "wdr 100 02:00:00:00:00:01"}},
 			{op: "readvertise", want: []string{"del 100 02:00:00:00:00:01", "adv 100 02:00:00:00:00:01 seq=3 sticky=false"}},
+		}},
+		{name: "a remote at the maximum sequence: the local bid saturates, no wrap to 0", local: vtep1, steps: []step{
+			{op: "remote", from: vtep2, seq: MaxSeq, want: []string{
+				"odd seq-at-maximum 100 02:00:00:00:00:01",
+				"set 100 02:00:00:00:00:01 10.0.0.2",
+				"dup 100 02:00:00:00:00:01 moves=0 (a route has the maximum MAC mobility sequence number)"}},
+			// equal at the maximum: the lower VTEP (this leaf) wins
+			{op: "local", want: []string{"del 100 02:00:00:00:00:01", "adv 100 02:00:00:00:00:01 seq=4294967295 sticky=false"}},
+			{op: "dups", want: []string{"02:00:00:00:00:01"}},
+		}},
+		{name: "the local bid at the maximum raises the duplicate alarm", local: vtep3, steps: []step{
+			{op: "remote", from: vtep1, seq: MaxSeq - 1, want: []string{"set 100 02:00:00:00:00:01 10.0.0.1"}},
+			{op: "local", want: []string{"del 100 02:00:00:00:00:01", "adv 100 02:00:00:00:00:01 seq=4294967295 sticky=false"}},
+			{op: "localdel", want: []string{"wdr 100 02:00:00:00:00:01", "set 100 02:00:00:00:00:01 10.0.0.1"}},
+			{op: "remote", from: vtep2, seq: MaxSeq, want: []string{
+				"odd seq-at-maximum 100 02:00:00:00:00:01",
+				"set 100 02:00:00:00:00:01 10.0.0.2",
+				"dup 100 02:00:00:00:00:01 moves=3 (a route has the maximum MAC mobility sequence number)"}},
+			// loses the tie to the lower VTEP: not advertised, but flagged
+			{op: "local", want: nil},
+			{op: "readvertise", want: nil},
+			{op: "clear", want: nil},
+			{op: "readvertise", want: []string{"dup 100 02:00:00:00:00:01 moves=0 (the local bid is at the maximum MAC mobility sequence number)"}},
+		}},
+		{name: "the bid comes from the routes present now, not a historical maximum", local: vtep3, steps: []step{
+			{op: "remote", from: vtep1, seq: 7, want: []string{"set 100 02:00:00:00:00:01 10.0.0.1"}},
+			{op: "withdraw", from: vtep1, want: []string{"del 100 02:00:00:00:00:01"}},
+			{op: "remote", from: vtep2, seq: 0, want: []string{"set 100 02:00:00:00:00:01 10.0.0.2"}},
+			{op: "local", want: []string{"del 100 02:00:00:00:00:01", "adv 100 02:00:00:00:00:01 seq=1 sticky=false"}},
+			{op: "readvertise", want: []string{"adv 100 02:00:00:00:00:01 seq=2 sticky=false"}},
 		}},
 		{name: "local MAC becoming static is re-advertised sticky", local: vtep3, steps: []step{
 			{op: "local", want: []string{"adv 100 02:00:00:00:00:01 seq=0 sticky=false"}},
@@ -179,10 +220,11 @@ func TestSelection(t *testing.T) {
 			{at: 3 * time.Second, op: "remote", from: vtep2, seq: 3, want: []string{"set 100 02:00:00:00:00:01 10.0.0.2"}},
 			{at: 4 * time.Second, op: "remote", from: vtep1, seq: 4, want: []string{"set 100 02:00:00:00:00:01 10.0.0.1"}},
 			{at: 5 * time.Second, op: "remote", from: vtep2, seq: 5, want: []string{"dup 100 02:00:00:00:00:01 moves=5", "set 100 02:00:00:00:00:01 10.0.0.2"}},
-			{at: 6 * time.Second, op: "local", want: []string{"del 100 02:00:00:00:00:01"}},
+			{at: 6 * time.Second, op: "local", want: []string{"del 100 02:00:00:00:00:01", "adv 100 02:00:00:00:00:01 seq=6 sticky=false"}},
 			{at: 100 * time.Second, op: "expire", want: nil}, // moved 94 s ago: still in the window
-			{at: 187 * time.Second, op: "expire", want: []string{"adv 100 02:00:00:00:00:01 seq=6 sticky=false"}},
-			{at: 188 * time.Second, op: "expire", want: nil},
+			{at: 106 * time.Second, op: "dups", want: []string{"02:00:00:00:00:01"}},
+			{at: 187 * time.Second, op: "expire", want: nil}, // cleared; it was advertised all along
+			{at: 188 * time.Second, op: "dups", want: nil},
 		}},
 		{name: "freeze keeps the location at detection", local: vtep3, freeze: true, steps: []step{
 			{op: "remote", from: vtep1, seq: 0, want: []string{"set 100 02:00:00:00:00:01 10.0.0.1"}},
@@ -192,6 +234,8 @@ func TestSelection(t *testing.T) {
 			{at: 4 * time.Second, op: "remote", from: vtep1, seq: 4, want: []string{"set 100 02:00:00:00:00:01 10.0.0.1"}},
 			{at: 5 * time.Second, op: "remote", from: vtep2, seq: 5, want: []string{"dup 100 02:00:00:00:00:01 moves=5"}},
 			{at: 6 * time.Second, op: "remote", from: vtep2, seq: 6, want: nil},
+			{at: 6 * time.Second, op: "local", want: nil}, // frozen: a local learn is neither installed nor advertised
+			{at: 6 * time.Second, op: "localdel", want: nil},
 			{at: 7 * time.Second, op: "clear", want: []string{"set 100 02:00:00:00:00:01 10.0.0.2"}},
 		}},
 	} {
@@ -224,6 +268,10 @@ func TestSelection(t *testing.T) {
 					eff = tab.Expire(now)
 				case "readvertise":
 					eff = tab.Readvertise(100, mac1, now)
+				case "dups":
+					for _, mi := range tab.Duplicates() {
+						eff = append(eff, Effect{Kind: DuplicateDetected, MAC: mi.MAC, Reason: "listed"})
+					}
 				default:
 					t.Fatalf("bad op %q", s.op)
 				}
@@ -308,5 +356,79 @@ func TestLookupOthers(t *testing.T) {
 	mi, _ = tab.Lookup(100, mac1)
 	if !mi.Local || len(mi.Others) != 2 {
 		t.Fatalf("local: got %+v", mi)
+	}
+}
+
+// TestDuplicateKeepsForwarding drives a MAC around three leafs 20 times, as
+// seen by the third leaf, with the default detection (5 moves in 180 s):
+// every move is followed (kernel or advertisement), the MAC is flagged
+// duplicate once, and only Freeze pins it.
+func TestDuplicateKeepsForwarding(t *testing.T) {
+	for _, freeze := range []bool{false, true} {
+		t.Run(fmt.Sprintf("freeze=%v", freeze), func(t *testing.T) {
+			tab := NewTable(Options{LocalVTEP: vtep3, RouterID: vtep3, Freeze: freeze}, []ImportRule{{VNI: 100, Auto: true}})
+			where := []netip.Addr{vtep3, vtep1, vtep2} // the VM's leaf per move, in turn
+			var seq uint32
+			var prev netip.Addr
+			dups := 0
+			var pinned netip.Addr
+			for move := 0; move <= 20; move++ {
+				now := t0.Add(time.Duration(move) * 2 * time.Second)
+				at := where[move%3]
+				var eff []Effect
+				if at == vtep3 {
+					eff = tab.LocalAdd(100, mac1, false, now)
+				} else {
+					eff = tab.Update(remoteRoute(at, seq, false, rtAuto(100)), now)
+				}
+				// The old location withdraws once the new one has been seen.
+				if prev == vtep3 {
+					eff = append(eff, tab.LocalDel(100, mac1, now)...)
+				} else if prev.IsValid() {
+					eff = append(eff, tab.Withdraw(remoteRoute(prev, 0, false, rtAuto(100)).Key, now)...)
+				}
+				var adv, set bool
+				for _, e := range eff {
+					switch e.Kind {
+					case DuplicateDetected:
+						dups++
+						if move != 5 {
+							t.Errorf("move %d: duplicate detected, want it at move 5", move)
+						}
+						if pinned = prev; prev == vtep3 {
+							pinned = netip.Addr{}
+						}
+					case Advertise:
+						adv = true
+						seq = e.Seq + 1
+					case FIBSetMAC:
+						set = e.VTEP == at
+						seq = e.Seq + 1
+					}
+				}
+				mi, ok := tab.Lookup(100, mac1)
+				frozen := freeze && move >= 5
+				switch {
+				case !frozen && at == vtep3 && !adv && move > 0:
+					t.Errorf("move %d to this leaf: not advertised: %v", move, eff)
+				case !frozen && at == vtep3 && (!ok || !mi.Local):
+					t.Errorf("move %d to this leaf: selected %+v", move, mi)
+				case !frozen && at != vtep3 && (!set || !ok || mi.VTEP != at):
+					t.Errorf("move %d to %s: kernel not moved: %v, selected %+v", move, at, eff, mi)
+				case frozen && (adv || set):
+					t.Errorf("move %d: frozen MAC moved: %v", move, eff)
+				}
+				if ok && mi.Duplicate != (move >= 5) {
+					t.Errorf("move %d: duplicate=%v", move, mi.Duplicate)
+				}
+				if frozen && move > 5 && mi.VTEP != pinned {
+					t.Errorf("move %d: frozen MAC at %s, want it pinned at %s", move, mi.VTEP, pinned)
+				}
+				prev = at
+			}
+			if dups != 1 {
+				t.Errorf("duplicate detected %d times, want once", dups)
+			}
+		})
 	}
 }

@@ -178,6 +178,21 @@ const (
 // always zero in what it sends, but it is decoded and kept.
 type ESI [10]byte
 
+// IsZero reports whether e is the zero ESI of a single-homed site.
+func (e ESI) IsZero() bool { return e == ESI{} }
+
+// String formats e as ten colon-separated hex octets, as FRR shows it.
+func (e ESI) String() string {
+	var b strings.Builder
+	for i, o := range e {
+		if i > 0 {
+			b.WriteByte(':')
+		}
+		fmt.Fprintf(&b, "%02x", o)
+	}
+	return b.String()
+}
+
 // Key is the identity of an EVPN route: the fields of the NLRI that the
 // RFCs make part of the route key. Labels are not part of it.
 type Key struct {

@@ -54,6 +54,7 @@ type Daemon struct {
 	hub       *hub
 	trace     *trace.Recorder
 	metrics   *metrics.Metrics
+	odd       oddLimiter // log lines of odd routes
 	vniMu     sync.Mutex // one runtime VNI change at a time
 }
 

@@ -430,11 +430,21 @@ func (l *leaf) apply(effects []evpn.Effect, b *effBuf) *effBuf {
 		case evpn.WithdrawLocal:
 			b.set(evpn.MACKey{VNI: e.VNI, MAC: e.MAC}, nil)
 		case evpn.DuplicateDetected:
-			log.Warn("duplicate MAC detected: it moved too often; local changes are no longer advertised",
+			why := "it moved too often"
+			if e.Reason != "" {
+				why = e.Reason
+			}
+			log.Warn("duplicate MAC detected: "+why+"; "+dupAction(l.d.cfg.MACMobility.Freeze),
 				"vni", e.VNI, "mac", e.MAC, "moves", e.Moves,
 				"window", l.d.cfg.MACMobility.DuplicateWindow, "freeze", l.d.cfg.MACMobility.Freeze)
 		case evpn.Rejected:
+			if e.Odd != "" {
+				l.d.oddRoute(e, "odd route not used")
+				break
+			}
 			log.Debug("route not used", "mac", e.MAC, "vtep", e.VTEP, "reason", e.Reason)
+		case evpn.OddRoute:
+			l.d.oddRoute(e, "odd route used")
 		}
 	}
 	return b
