@@ -432,3 +432,63 @@ func TestDuplicateKeepsForwarding(t *testing.T) {
 		})
 	}
 }
+
+func TestOddRoutes(t *testing.T) {
+	rt := rtAuto(100)
+	mk := func(mod func(r *Route)) *Route {
+		r := remoteRoute(vtep1, 0, false, rt)
+		mod(r)
+		return r
+	}
+	imet := func(mod func(r *Route)) *Route {
+		r := imetRoute(vtep1, rt)
+		mod(r)
+		return r
+	}
+	for _, tc := range []struct {
+		name string
+		r    *Route
+		want []string
+	}{
+		{"label 0 is not installed", mk(func(r *Route) { r.Labels = []uint32{0} }),
+			[]string{"rejected label-zero: type-2 with label 0: no VNI to send to"}},
+		{"downstream VNI is installed with it", mk(func(r *Route) { r.Labels = []uint32{5100} }),
+			[]string{"odd downstream-vni 100 02:00:00:00:00:01", "set 100 02:00:00:00:00:01 10.0.0.1 vni 5100"}},
+		{"type-3 without PMSI: no flood entry", imet(func(r *Route) { r.PMSI = nil }),
+			[]string{"rejected no-pmsi: type-3 without a PMSI tunnel attribute: no flood entry"}},
+		{"type-3 with PIM-SM: no flood entry", imet(func(r *Route) { r.PMSI.Type = 3 }),
+			[]string{"rejected pmsi-not-ingress-replication: type-3 PMSI tunnel type 3 is not ingress replication (6): no flood entry"}},
+		{"IPv6 next hop", mk(func(r *Route) { r.NextHop = netip.MustParseAddr("2001:db8::1") }),
+			[]string{"rejected ipv6-next-hop: IPv6 next hop 2001:db8::1 on an IPv4 VTEP fabric"}},
+		{"ESI without A-D is installed towards the next hop", mk(func(r *Route) { r.ESI = ESI{0, 1, 2, 3, 4, 5, 6, 7, 8, 9} }),
+			[]string{"odd esi-without-ad 100 02:00:00:00:00:01", "set 100 02:00:00:00:00:01 10.0.0.1"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			tab := NewTable(Options{LocalVTEP: vtep3, RouterID: vtep3}, []ImportRule{{VNI: 100, Auto: true}})
+			fmtAll := func(eff []Effect) []string {
+				var got []string
+				for _, e := range eff {
+					if e.Kind == Selected {
+						continue
+					}
+					s := fmtEffect(e)
+					if e.Kind == FIBSetMAC && e.SendVNI != 0 {
+						s += fmt.Sprintf(" vni %d", e.SendVNI)
+					}
+					got = append(got, s)
+				}
+				return got
+			}
+			got := fmtAll(tab.Update(tc.r, t0))
+			if strings.Join(got, "\n") != strings.Join(tc.want, "\n") {
+				t.Fatalf("got  %q\nwant %q", got, tc.want)
+			}
+			// Re-fed unchanged, an odd route is reported once only.
+			for _, s := range fmtAll(tab.Update(tc.r, t0.Add(time.Second))) {
+				if strings.HasPrefix(s, "odd ") {
+					t.Errorf("reported again on re-feed: %s", s)
+				}
+			}
+		})
+	}
+}
