@@ -47,6 +47,9 @@ type Snapshot struct {
 	VNIs   map[uint32]VNIDevices
 	MACs   map[Key]netip.Addr // MAC keys → VTEP
 	Floods map[Key]struct{}   // flood keys
+	// SendVNIs holds the MACs sent with another VNI than their own
+	// (FDBEntry.SendVNI); nil or missing means their own.
+	SendVNIs map[Key]uint32
 }
 
 // Desired is the table of remote L2 state that fib installs: per VNI the
@@ -60,6 +63,8 @@ type Desired struct {
 	macs   map[Key]netip.Addr
 	floods map[Key]struct{}
 	dirty  map[Key]struct{}
+	// sendVNIs holds the few MACs of macs sent with another VNI.
+	sendVNIs map[Key]uint32
 	// recheck holds the dirty keys whose kernel entry the reconciler must
 	// not trust (Invalidate). It is a subset of dirty: takeDirty empties
 	// both together, so it stays as small as the dirty set.
@@ -73,12 +78,13 @@ type Desired struct {
 // NewDesired returns an empty table.
 func NewDesired() *Desired {
 	return &Desired{
-		vnis:    make(map[uint32]VNIDevices),
-		macs:    make(map[Key]netip.Addr),
-		floods:  make(map[Key]struct{}),
-		dirty:   make(map[Key]struct{}),
-		recheck: make(map[Key]struct{}),
-		wake:    make(chan struct{}, 1),
+		vnis:     make(map[uint32]VNIDevices),
+		macs:     make(map[Key]netip.Addr),
+		floods:   make(map[Key]struct{}),
+		dirty:    make(map[Key]struct{}),
+		sendVNIs: make(map[Key]uint32),
+		recheck:  make(map[Key]struct{}),
+		wake:     make(chan struct{}, 1),
 	}
 }
 
@@ -104,6 +110,16 @@ func validVTEP(vtep netip.Addr) error {
 // already has is a no-op; a new VTEP becomes one in-place replace in the
 // kernel.
 func (d *Desired) SetMAC(vni uint32, mac evpn.MAC, vtep netip.Addr) error {
+	return d.SetMACVNI(vni, mac, vtep, 0)
+}
+
+// SetMACVNI is SetMAC for a remote VTEP that expects sendVNI in the VXLAN
+// header rather than vni (a downstream-assigned VNI); 0 or vni means vni.
+func (d *Desired) SetMACVNI(vni uint32, mac evpn.MAC, vtep netip.Addr, sendVNI uint32) error {
+	if sendVNI >= 1<<24 {
+		return fmt.Errorf("fib: set mac %s on vni %d: VNI %d to send with does not fit 24 bits", mac, vni, sendVNI)
+	}
+	sendVNI = vniOverride(sendVNI, vni)
 	if !mac.IsUnicast() {
 		return fmt.Errorf("fib: set mac %s on vni %d: not a unicast MAC", mac, vni)
 	}
@@ -114,10 +130,15 @@ func (d *Desired) SetMAC(vni uint32, mac evpn.MAC, vtep netip.Addr) error {
 	k := MACKey(vni, mac)
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	if old, ok := d.macs[k]; ok && old == vtep {
+	if old, ok := d.macs[k]; ok && old == vtep && d.sendVNIs[k] == sendVNI {
 		return nil
 	}
 	d.macs[k] = vtep
+	if sendVNI != 0 {
+		d.sendVNIs[k] = sendVNI
+	} else {
+		delete(d.sendVNIs, k)
+	}
 	d.markLocked(k)
 	return nil
 }
@@ -131,6 +152,7 @@ func (d *Desired) DeleteMAC(vni uint32, mac evpn.MAC) {
 		return
 	}
 	delete(d.macs, k)
+	delete(d.sendVNIs, k)
 	d.markLocked(k)
 }
 
@@ -336,7 +358,7 @@ func (d *Desired) wantLocked(k Key) want {
 		return w
 	}
 	if vtep, ok := d.macs[k]; ok {
-		w.Entry, w.OK = FDBEntry{VNI: k.VNI, Dev: dev.VXLAN, MAC: k.MAC, VTEP: vtep}, true
+		w.Entry, w.OK = FDBEntry{VNI: k.VNI, Dev: dev.VXLAN, MAC: k.MAC, VTEP: vtep, SendVNI: d.sendVNIs[k]}, true
 	}
 	return w
 }
@@ -392,6 +414,12 @@ func (d *Desired) Snapshot() Snapshot {
 	}
 	for k := range d.floods {
 		s.Floods[k] = struct{}{}
+	}
+	if len(d.sendVNIs) > 0 {
+		s.SendVNIs = make(map[Key]uint32, len(d.sendVNIs))
+		for k, v := range d.sendVNIs {
+			s.SendVNIs[k] = v
+		}
 	}
 	return s
 }

@@ -410,7 +410,7 @@ func (l *leaf) apply(effects []evpn.Effect, b *effBuf) *effBuf {
 		l.observe(e, now)
 		switch e.Kind {
 		case evpn.FIBSetMAC:
-			if err := l.desired.SetMAC(e.VNI, e.MAC, e.VTEP); err != nil {
+			if err := l.desired.SetMACVNI(e.VNI, e.MAC, e.VTEP, e.SendVNI); err != nil {
 				log.Warn("remote MAC not installed", "vni", e.VNI, "mac", e.MAC, "vtep", e.VTEP, "err", err)
 			}
 		case evpn.FIBDelMAC:
