@@ -170,6 +170,23 @@ type macState struct {
 	moves     []time.Time
 	duplicate bool
 	frozen    bool
+	// last is where the MAC was selected before it went to no location at
+	// lastAt: if it reappears elsewhere within moveGap, that is a move.
+	last   location
+	lastAt time.Time
+}
+
+// moveGap is how long a MAC that lost its last route is remembered: one
+// that reappears at another location within it has moved. A migrating VM
+// often leaves its old leaf, which withdraws, before the new leaf learns
+// it; without this, such moves would never count towards a duplicate.
+const moveGap = 5 * time.Second
+
+// goneMAC is what the table keeps of a MAC without routes for moveGap.
+type goneMAC struct {
+	last  location
+	at    time.Time
+	moves []time.Time
 }
 
 type routeRef struct {
@@ -204,6 +221,7 @@ type Table struct {
 	floods map[Key]floodRef // imported type-3 routes by identity
 	vteps  map[floodRef]int // type-3 routes per (VNI, VTEP)
 	dups   map[MACKey]struct{}
+	gone   map[MACKey]goneMAC // MACs without routes, for moveGap
 }
 
 // NewTable returns an empty table importing by rules.
@@ -222,6 +240,7 @@ func NewTable(opts Options, rules []ImportRule) *Table {
 		floods: map[Key]floodRef{},
 		vteps:  map[floodRef]int{},
 		dups:   map[MACKey]struct{}{},
+		gone:   map[MACKey]goneMAC{},
 	}
 }
 
@@ -503,6 +522,11 @@ func (t *Table) Readvertise(vni uint32, mac MAC, now time.Time) []Effect {
 // periodically; it costs O(duplicates).
 func (t *Table) Expire(now time.Time) []Effect {
 	var eff []Effect
+	for mk, g := range t.gone {
+		if now.Sub(g.at) >= moveGap {
+			delete(t.gone, mk)
+		}
+	}
 	for mk := range t.dups {
 		st := t.macs[mk]
 		if st == nil || !st.duplicate {
@@ -537,6 +561,11 @@ func (t *Table) RemoveVNI(vni uint32) []Effect {
 			delete(t.routes, k)
 		}
 	}
+	for mk := range t.gone {
+		if mk.VNI == vni {
+			delete(t.gone, mk)
+		}
+	}
 	for mk, st := range t.macs {
 		if mk.VNI != vni {
 			continue
@@ -567,6 +596,7 @@ func (t *Table) ClearDuplicate(vni uint32, mac MAC, now time.Time) []Effect {
 	}
 	st.duplicate, st.frozen, st.moves = false, false, nil
 	delete(t.dups, mk)
+	st.last = location{}
 	eff := t.reselect(mk, st, now)
 	t.gc(mk, st)
 	return eff
@@ -576,6 +606,10 @@ func (t *Table) state(mk MACKey) *macState {
 	st := t.macs[mk]
 	if st == nil {
 		st = &macState{}
+		if g, ok := t.gone[mk]; ok {
+			delete(t.gone, mk)
+			st.last, st.lastAt, st.moves = g.last, g.at, g.moves
+		}
 		t.macs[mk] = st
 	}
 	return st
@@ -584,6 +618,9 @@ func (t *Table) state(mk MACKey) *macState {
 func (t *Table) gc(mk MACKey, st *macState) {
 	if len(st.remote) == 0 && st.local == nil && !st.duplicate {
 		delete(t.macs, mk)
+		if st.last.valid() {
+			t.gone[mk] = goneMAC{last: st.last, at: st.lastAt, moves: st.moves}
+		}
 	}
 }
 
@@ -638,7 +675,11 @@ func (t *Table) reselect(mk MACKey, st *macState, now time.Time) []Effect {
 		if found {
 			sel.Seq, sel.Sticky = win.seq, win.sticky
 		}
-		if st.selected.valid() && loc.valid() {
+		prev := st.selected
+		if !prev.valid() && st.last.valid() && now.Sub(st.lastAt) < moveGap {
+			prev = st.last // back after a gap: compare with where it was
+		}
+		if prev.valid() && loc.valid() && prev != loc {
 			dup := t.countMove(mk, st, now)
 			if st.frozen {
 				// Detection froze the MAC: it stays where it was, in the
@@ -649,10 +690,11 @@ func (t *Table) reselect(mk MACKey, st *macState, now time.Time) []Effect {
 		}
 		eff = append(eff, sel)
 		if loc.valid() {
-			st.selected = loc
+			st.last = location{}
 		} else {
-			st.selected = location{}
+			st.last, st.lastAt = st.selected, now
 		}
+		st.selected = loc
 	}
 	// Kernel: a remote winner is installed; otherwise nothing remote.
 	if found && !local {

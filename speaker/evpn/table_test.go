@@ -64,6 +64,9 @@ func fmtEffect(e Effect) string {
 		if e.Reason == "listed" {
 			return e.MAC.String()
 		}
+		if e.Reason == "listed-moves" {
+			return fmt.Sprintf("moves=%d", e.Moves)
+		}
 		if e.Reason != "" {
 			return fmt.Sprintf("dup %d %s moves=%d (%s)", e.VNI, e.MAC, e.Moves, e.Reason)
 		}
@@ -159,6 +162,30 @@ func TestSelection(t *testing.T) {
 			// a duplicate that is not frozen is still advertised from where it is now
 			{at: 60 * time.Second, op: "local", want: []string{"del 100 02:00:00:00:00:01", "adv 100 02:00:00:00:00:01 seq=6 sticky=false"}},
 			{at: 61 * time.Second, op: "clear", want: nil},
+		}},
+		{name: "a MAC back elsewhere right after its withdraw has moved", local: vtep3, steps: []step{
+			// the old leaf withdraws before the new one advertises, as when a
+			// VM leaves its old leaf first: each reappearance is a move
+			{op: "remote", from: vtep1, want: []string{"set 100 02:00:00:00:00:01 10.0.0.1"}},
+			{at: 1 * time.Second, op: "withdraw", from: vtep1, want: []string{"del 100 02:00:00:00:00:01"}},
+			{at: 1 * time.Second, op: "remote", from: vtep2, want: []string{"set 100 02:00:00:00:00:01 10.0.0.2"}},
+			{at: 2 * time.Second, op: "withdraw", from: vtep2, want: []string{"del 100 02:00:00:00:00:01"}},
+			{at: 2 * time.Second, op: "local", want: []string{"adv 100 02:00:00:00:00:01 seq=0 sticky=false"}},
+			{at: 3 * time.Second, op: "localdel", want: []string{"wdr 100 02:00:00:00:00:01"}},
+			{at: 3 * time.Second, op: "remote", from: vtep1, want: []string{"set 100 02:00:00:00:00:01 10.0.0.1"}},
+			{at: 4 * time.Second, op: "withdraw", from: vtep1, want: []string{"del 100 02:00:00:00:00:01"}},
+			{at: 4 * time.Second, op: "remote", from: vtep2, want: []string{"set 100 02:00:00:00:00:01 10.0.0.2"}},
+			{at: 5 * time.Second, op: "withdraw", from: vtep2, want: []string{"del 100 02:00:00:00:00:01"}},
+			{at: 5 * time.Second, op: "remote", from: vtep1, want: []string{"dup 100 02:00:00:00:00:01 moves=5", "set 100 02:00:00:00:00:01 10.0.0.1"}},
+		}},
+		{name: "a MAC back at the same place, or long after, has not moved", local: vtep3, steps: []step{
+			{op: "remote", from: vtep1, want: []string{"set 100 02:00:00:00:00:01 10.0.0.1"}},
+			{at: 1 * time.Second, op: "withdraw", from: vtep1, want: []string{"del 100 02:00:00:00:00:01"}},
+			{at: 1 * time.Second, op: "remote", from: vtep1, want: []string{"set 100 02:00:00:00:00:01 10.0.0.1"}},
+			{at: 2 * time.Second, op: "withdraw", from: vtep1, want: []string{"del 100 02:00:00:00:00:01"}},
+			{at: 8 * time.Second, op: "expire", want: nil}, // forgets it: moveGap passed
+			{at: 8 * time.Second, op: "remote", from: vtep2, want: []string{"set 100 02:00:00:00:00:01 10.0.0.2"}},
+			{at: 9 * time.Second, op: "moves", want: []string{"moves=0"}},
 		}},
 		{name: "moves spread beyond the window are not duplicates", local: vtep3, steps: []step{
 			{op: "remote", from: vtep1, seq: 0, want: []string{"set 100 02:00:00:00:00:01 10.0.0.1"}},
@@ -268,6 +295,9 @@ func TestSelection(t *testing.T) {
 					eff = tab.Expire(now)
 				case "readvertise":
 					eff = tab.Readvertise(100, mac1, now)
+				case "moves":
+					st := tab.macs[MACKey{100, mac1}]
+					eff = append(eff, Effect{Kind: DuplicateDetected, Reason: "listed-moves", Moves: len(st.moves)})
 				case "dups":
 					for _, mi := range tab.Duplicates() {
 						eff = append(eff, Effect{Kind: DuplicateDetected, MAC: mi.MAC, Reason: "listed"})
