@@ -173,7 +173,7 @@ func vmLoop(t *testing.T, freeze bool) {
 	}
 	// At most one echo request lost per move and pinger. A lost request
 	// is charged to the move whose window it was sent in, its send time
-	// taken from the last answered one before it.
+	// estimated from the last answered one before it.
 	for _, p := range pingers {
 		r, err := parsePing(running[p].output())
 		if err != nil {
@@ -187,9 +187,11 @@ func vmLoop(t *testing.T, freeze bool) {
 				t.Errorf("%s: icmp_seq %d lost with no answered request before it", p, seq)
 				continue
 			}
+			// A request sent shortly before a move is in flight when the
+			// old link goes down: it belongs to that move.
 			i := -1
 			for j, m := range moved {
-				if !sent.Before(m) {
+				if !sent.Before(m.Add(-2 * pingGap)) {
 					i = j
 				}
 			}
