@@ -53,8 +53,7 @@ func TestOddRouteKinds(t *testing.T) {
 	leaf := startOddLeaf(t, ns, bin)
 	s := peer.next(t, leaf, convergeTimeout)
 
-	vtep := netip.MustParseAddr(oddVTEP)
-	std := [][]byte{kindEncapVXLAN(), rawRT(65000, 100)}
+	std := [][]byte{kindEncapVXLAN(), kindRT(65000, 100)}
 	var zeroESI [10]byte
 	esi := [10]byte{0, 0x11, 0x22, 0x33, 0x44, 0x55, 0x66, 0x77, 0x88, 0x99}
 	mac := func(m string, esi [10]byte, label uint32) []byte { return kindMACRoute(m, esi, label) }
@@ -67,31 +66,31 @@ func TestOddRouteKinds(t *testing.T) {
 	}
 	cases := []kindCase{
 		{name: "label 0", kind: "label-zero",
-			msg:    rawUpdateWith(mac("02:00:00:00:bb:01", zeroESI, 0), vtep.AsSlice(), rawECs(std)),
+			msg:    rawUpdate(mac("02:00:00:00:bb:01", zeroESI, 0), oddVTEP, std, nil),
 			absent: []string{"02:00:00:00:bb:01"}},
 		{name: "downstream VNI 5100", kind: "downstream-vni",
-			msg: rawUpdateWith(mac("02:00:00:00:bb:02", zeroESI, 5100), vtep.AsSlice(), rawECs(std)),
+			msg: rawUpdate(mac("02:00:00:00:bb:02", zeroESI, 5100), oddVTEP, std, nil),
 			entries: []string{
 				"02:00:00:00:bb:02 dst " + oddVTEP + " vni 5100 self extern_learn",
 				"02:00:00:00:bb:02 extern_learn master br100",
 			}},
 		{name: "type-3 with a PIM-SM PMSI tunnel", kind: "pmsi-not-ingress-replication",
-			msg:    rawUpdateWith(kindIMET("10.0.0.7"), vtep.AsSlice(), rawECs(std), kindPMSI(3, 100, []byte{10, 0, 0, 7, 239, 1, 1, 1})),
+			msg:    rawUpdate(kindIMET("10.0.0.7"), oddVTEP, std, kindPMSI(3, 100, []byte{10, 0, 0, 7, 239, 1, 1, 1})),
 			absent: []string{"dst 10.0.0.7"}},
 		{name: "type-3 without PMSI", kind: "no-pmsi",
-			msg:    rawUpdateWith(kindIMET("10.0.0.8"), vtep.AsSlice(), rawECs(std)),
+			msg:    rawUpdate(kindIMET("10.0.0.8"), oddVTEP, std, nil),
 			absent: []string{"dst 10.0.0.8"}},
 		{name: "IPv6 next hop", kind: "ipv6-next-hop",
-			msg:    rawUpdateWith(mac("02:00:00:00:bb:05", zeroESI, 100), netip.MustParseAddr("2001:db8::2").AsSlice(), rawECs(std)),
+			msg:    rawUpdate(mac("02:00:00:00:bb:05", zeroESI, 100), "2001:db8::2", std, nil),
 			absent: []string{"02:00:00:00:bb:05"}},
 		{name: "ESI without A-D route", kind: "esi-without-ad",
-			msg:     rawUpdateWith(mac("02:00:00:00:bb:06", esi, 100), vtep.AsSlice(), rawECs(std)),
+			msg:     rawUpdate(mac("02:00:00:00:bb:06", esi, 100), oddVTEP, std, nil),
 			entries: []string{"02:00:00:00:bb:06 dst " + oddVTEP + " self extern_learn"}},
 		{name: "sequence number at its maximum", kind: "seq-at-maximum",
-			msg:     rawUpdateWith(mac("02:00:00:00:bb:07", zeroESI, 100), vtep.AsSlice(), rawECs(append(slices.Clone(std), kindMobility(0xffffffff)))),
+			msg:     rawUpdate(mac("02:00:00:00:bb:07", zeroESI, 100), oddVTEP, append(slices.Clone(std), kindMobility(0xffffffff)), nil),
 			entries: []string{"02:00:00:00:bb:07 dst " + oddVTEP + " self extern_learn"}},
 	}
-	marker := rawUpdateWith(mac("02:00:00:00:bb:ff", zeroESI, 100), vtep.AsSlice(), rawECs(std))
+	marker := rawUpdate(mac("02:00:00:00:bb:ff", zeroESI, 100), oddVTEP, std, nil)
 	for _, c := range cases {
 		if err := s.send(c.msg); err != nil {
 			t.Fatalf("send %s: %v", c.name, err)
@@ -175,9 +174,18 @@ func kindIMET(orig string) []byte {
 	return append([]byte{3, byte(len(b))}, b...)
 }
 
-// kindPMSI is a PMSI tunnel attribute (RFC 6514 §5) of tunnel type typ.
+// kindPMSI is a PMSI tunnel attribute (RFC 6514 §5) of tunnel type typ:
+// optional transitive, type 22.
 func kindPMSI(typ byte, label uint32, id []byte) []byte {
-	return rawAttr(0xc0, 22, slices.Concat([]byte{0, typ, byte(label >> 16), byte(label >> 8), byte(label)}, id))
+	val := slices.Concat([]byte{0, typ, byte(label >> 16), byte(label >> 8), byte(label)}, id)
+	return append([]byte{0xc0, 22, byte(len(val))}, val...)
+}
+
+// kindRT is a route target in 2-octet-AS form (RFC 4360).
+func kindRT(asn uint16, v uint32) []byte {
+	b := []byte{0x00, 0x02, byte(asn >> 8), byte(asn), 0, 0, 0, 0}
+	binary.BigEndian.PutUint32(b[4:], v)
+	return b
 }
 
 // kindEncapVXLAN is the encapsulation extended community, tunnel type 8.
