@@ -456,6 +456,20 @@ func (t *Table) LocalAdd(vni uint32, mac MAC, sticky bool, now time.Time) []Effe
 	return eff
 }
 
+// atMaxSeq reports whether a route of the MAC, remote or local, has the
+// maximum sequence number.
+func (st *macState) atMaxSeq() bool {
+	if st.local != nil && st.local.seq == MaxSeq {
+		return true
+	}
+	for _, rc := range st.remote {
+		if rc.seq == MaxSeq {
+			return true
+		}
+	}
+	return false
+}
+
 // bid returns the sequence number a local MAC bids: one above the highest
 // of the routes present now (remote ones, and the local one if any), 0 when
 // there is none. It saturates at MaxSeq, and reports whether it did: a bid
@@ -518,8 +532,10 @@ func (t *Table) Readvertise(vni uint32, mac MAC, now time.Time) []Effect {
 
 // Expire clears duplicate flags whose MAC has not moved for a whole
 // detection window (like FRR's recovery timer), re-evaluating the MAC: a
-// frozen MAC is unfrozen, and a local one is advertised again. Call it
-// periodically; it costs O(duplicates).
+// frozen MAC is unfrozen, and a local one is advertised again. A MAC with
+// a route at MaxSeq stays flagged until ClearDuplicate. It also forgets
+// MACs that lost their last route more than moveGap ago. Call it
+// periodically; it costs O(duplicates + recently gone MACs).
 func (t *Table) Expire(now time.Time) []Effect {
 	var eff []Effect
 	for mk, g := range t.gone {
@@ -535,6 +551,9 @@ func (t *Table) Expire(now time.Time) []Effect {
 		}
 		if n := len(st.moves); n > 0 && now.Sub(st.moves[n-1]) < t.opts.DupWindow {
 			continue
+		}
+		if st.atMaxSeq() {
+			continue // the alarm lasts while a route sits at the maximum
 		}
 		eff = append(eff, t.ClearDuplicate(mk.VNI, mk.MAC, now)...)
 	}

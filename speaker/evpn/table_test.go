@@ -209,6 +209,9 @@ func TestSelection(t *testing.T) {
 			// equal at the maximum: the lower VTEP (this leaf) wins
 			{op: "local", want: []string{"del 100 02:00:00:00:00:01", "adv 100 02:00:00:00:00:01 seq=4294967295 sticky=false"}},
 			{op: "dups", want: []string{"02:00:00:00:00:01"}},
+			// the alarm lasts while the route sits at the maximum
+			{at: time.Hour, op: "expire", want: nil},
+			{at: time.Hour, op: "dups", want: []string{"02:00:00:00:00:01"}},
 		}},
 		{name: "the local bid at the maximum raises the duplicate alarm", local: vtep3, steps: []step{
 			{op: "remote", from: vtep1, seq: MaxSeq - 1, want: []string{"set 100 02:00:00:00:00:01 10.0.0.1"}},
