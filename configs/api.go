@@ -1,6 +1,8 @@
 package configs
 
 import (
+	"fmt"
+	"maps"
 	"net"
 	"net/netip"
 	"path/filepath"
@@ -13,38 +15,44 @@ import (
 func (v *validator) api() {
 	a, ps := v.c.API, v.ps
 	if !filepath.IsAbs(a.Socket) {
-		ps.add("api.socket", strconv.Quote(a.Socket), "must be an absolute path, such as %s (the default)", DefaultAPISocket)
+		ps.add("api.socket", quote(a.Socket), "must be an absolute path, such as %s (the default)", DefaultAPISocket)
 	}
 	if strings.TrimSpace(a.SocketGroup) != a.SocketGroup {
-		ps.add("api.socket-group", strconv.Quote(a.SocketGroup), "has spaces: write the group name or GID alone")
+		ps.add("api.socket-group", quote(a.SocketGroup), "has spaces: write the group name or GID alone")
+	}
+	if strings.TrimSpace(a.AdminGroup) != a.AdminGroup {
+		ps.add("api.admin-group", quote(a.AdminGroup), "has spaces: write the group name or GID alone")
+	}
+	if a.AdminGroup != "" && a.SocketGroup == "" {
+		ps.add("api.admin-group", quote(a.AdminGroup), "needs api.socket-group: without it the socket is root's alone (mode 0600) and no group member can reach it; set api.socket-group (admin-group members must be in it too) or remove api.admin-group")
 	}
 	tlsOn := a.TLS.Cert != "" || a.TLS.Key != ""
 	if (a.TLS.Cert == "") != (a.TLS.Key == "") {
 		ps.add("api.tls", "", "set both cert and key (PEM files), or neither")
 	}
 	if a.TLS.ClientCA != "" && !tlsOn {
-		ps.add("api.tls.client-ca", a.TLS.ClientCA, "needs api.tls.cert and api.tls.key: client certificates are only checked over TLS")
+		ps.add("api.tls.client-ca", short(a.TLS.ClientCA), "needs api.tls.cert and api.tls.key: client certificates are only checked over TLS")
 	}
 	if tlsOn && a.Listen == "" {
 		ps.add("api.tls", "", "set without api.listen: TLS applies to the TCP listener only; set api.listen or remove api.tls")
 	}
 	if a.Listen != "" {
-		if host, ok := hostPort(ps, "api.listen", a.Listen, "127.0.0.1:50051"); ok && !tlsOn && !IsLoopbackHost(host) {
-			ps.add("api.listen", a.Listen, "reachable beyond loopback without TLS, which would let anyone on the network change the fabric: set api.tls.cert, api.tls.key and api.tls.client-ca (only clients with a certificate it signed get in), or bind 127.0.0.1")
+		if host, ok := hostPort(ps, "api.listen", a.Listen, "127.0.0.1:50051"); ok && a.TLS.ClientCA == "" && !IsLoopbackHost(host) {
+			ps.add("api.listen", short(a.Listen), "reachable beyond loopback without TLS client certificates, which would let anyone on the network use the API: set api.tls.client-ca (only clients with a certificate it signed get in) with api.tls.cert and api.tls.key, or bind 127.0.0.1")
 		}
 	}
 	if a.GoBGPListen != "" {
 		if host, ok := hostPort(ps, "api.gobgp-listen", a.GoBGPListen, "127.0.0.1:50052"); ok && (host == "localhost" || !IsLoopbackHost(host)) {
-			ps.add("api.gobgp-listen", a.GoBGPListen, "must be a loopback address literal such as 127.0.0.1:50052: GoBGP's API has no authentication")
+			ps.add("api.gobgp-listen", short(a.GoBGPListen), "must be a loopback address literal such as 127.0.0.1:50052: GoBGP's API has no authentication")
 		}
 	}
 	if a.Listen != "" && a.Listen == a.GoBGPListen {
-		ps.add("api.gobgp-listen", a.GoBGPListen, "same address as api.listen: use another port")
+		ps.add("api.gobgp-listen", short(a.GoBGPListen), "same address as api.listen: use another port")
 	}
 	if m := v.c.Metrics.Listen; m != "" {
 		hostPort(ps, "metrics.listen", m, "127.0.0.1:9273")
 		if m == a.Listen || m == a.GoBGPListen {
-			ps.add("metrics.listen", m, "same address as an api listener: use another port")
+			ps.add("metrics.listen", short(m), "same address as an api listener: use another port")
 		}
 	}
 }
@@ -53,16 +61,16 @@ func (v *validator) api() {
 func hostPort(ps *problems, path, s, example string) (string, bool) {
 	host, port, err := net.SplitHostPort(s)
 	if err != nil {
-		ps.add(path, strconv.Quote(s), "not host:port: write for example %s", example)
+		ps.add(path, quote(s), "not host:port: write for example %s", example)
 		return "", false
 	}
 	if n, err := strconv.Atoi(port); err != nil || n < 0 || n > 65535 {
-		ps.add(path, strconv.Quote(s), "bad port %q: use 1-65535, for example %s", port, example)
+		ps.add(path, quote(s), "bad port %q: use 1-65535, for example %s", cutString(port), example)
 		return "", false
 	}
 	if host != "" && host != "localhost" {
 		if _, err := netip.ParseAddr(host); err != nil {
-			ps.add(path, strconv.Quote(s), "host %q is not an IP address: write an address of this node, for example %s", host, example)
+			ps.add(path, quote(s), "host %q is not an IP address: write an address of this node, for example %s", cutString(host), example)
 			return "", false
 		}
 	}
@@ -89,6 +97,20 @@ func (c *Config) WithL2VNI(v L2VNI) (*Config, error) {
 	cc.Neighbors = slices.Clone(c.Neighbors)
 	cc.DynamicNeighbors = slices.Clone(c.DynamicNeighbors)
 	cc.L2VNIs = append(slices.Clone(c.L2VNIs), v)
+	// The names and RD given are the caller's, not defaults: say so in
+	// problems ("is already used", not "the default value is"). Line 0: in
+	// no file.
+	// (Without lines, as for a Config built in code, nothing is called a
+	// default.)
+	if c.lines != nil {
+		cc.lines = maps.Clone(c.lines)
+		p := fmt.Sprintf("l2vnis[%d]", len(c.L2VNIs))
+		for key, val := range map[string]string{"vxlan-device": v.VXLANDevice, "bridge": v.Bridge, "rd": v.RD} {
+			if val != "" {
+				cc.lines[p+"."+key] = 0
+			}
+		}
+	}
 	if err := cc.Validate(); err != nil {
 		return nil, err
 	}
@@ -104,5 +126,36 @@ func (c *Config) WithoutL2VNI(vni uint32) (*Config, bool) {
 	}
 	cc := *c
 	cc.L2VNIs = slices.Delete(slices.Clone(c.L2VNIs), i, i+1)
+	// The file's record of each entry moves with it: the lines in
+	// messages, and which values it set explicitly (else an entry added
+	// later at a freed index would inherit another's explicit fields).
+	cc.lines = withoutL2VNIPaths(c.lines, i)
+	cc.explicit = withoutL2VNIPaths(c.explicit, i)
 	return &cc, true
+}
+
+// withoutL2VNIPaths returns a copy of m, keyed by key path, without the
+// paths of l2vnis[i] and with those of the later entries moved down by
+// one. A nil m stays nil.
+func withoutL2VNIPaths[V any](m map[string]V, i int) map[string]V {
+	if m == nil {
+		return nil
+	}
+	out := make(map[string]V, len(m))
+	for k, v := range m {
+		rest, ok := strings.CutPrefix(k, "l2vnis[")
+		end := strings.IndexByte(rest, ']')
+		if !ok || end < 0 {
+			out[k] = v
+			continue
+		}
+		j, err := strconv.Atoi(rest[:end])
+		switch {
+		case err != nil || j < i:
+			out[k] = v
+		case j > i:
+			out["l2vnis["+strconv.Itoa(j-1)+rest[end:]] = v
+		}
+	}
+	return out
 }

@@ -21,8 +21,19 @@ func TestValidateAPI(t *testing.T) {
 			c.API.Listen = "0.0.0.0:50051"
 			c.API.TLS = APITLS{Cert: "/etc/evpnd/c.pem", Key: "/etc/evpnd/k.pem", ClientCA: "/etc/evpnd/ca.pem"}
 		}, "", ""},
-		{"any address without TLS", func(c *Config) { c.API.Listen = "0.0.0.0:50051" }, "api.listen", "without TLS"},
-		{"empty host without TLS", func(c *Config) { c.API.Listen = ":50051" }, "api.listen", "without TLS"},
+		{"any address without TLS", func(c *Config) { c.API.Listen = "0.0.0.0:50051" }, "api.listen", "without TLS client certificates"},
+		{"empty host without TLS", func(c *Config) { c.API.Listen = ":50051" }, "api.listen", "without TLS client certificates"},
+		{"TLS beyond loopback without client-ca", func(c *Config) {
+			c.API.Listen = "0.0.0.0:50051"
+			c.API.TLS = APITLS{Cert: "/etc/evpnd/c.pem", Key: "/etc/evpnd/k.pem"}
+		}, "api.listen", "set api.tls.client-ca"},
+		{"TLS on loopback without client-ca", func(c *Config) {
+			c.API.Listen = "127.0.0.1:50051"
+			c.API.TLS = APITLS{Cert: "/etc/evpnd/c.pem", Key: "/etc/evpnd/k.pem"}
+		}, "", ""},
+		{"admin group", func(c *Config) { c.API.SocketGroup, c.API.AdminGroup = "netops", "netadmin" }, "", ""},
+		{"admin group without socket group", func(c *Config) { c.API.AdminGroup = "netadmin" }, "api.admin-group", "needs api.socket-group"},
+		{"admin group with spaces", func(c *Config) { c.API.SocketGroup, c.API.AdminGroup = "netops", " netadmin" }, "api.admin-group", "has spaces"},
 		{"routable address without TLS", func(c *Config) { c.API.Listen = "10.0.0.1:50051" }, "api.listen", "bind 127.0.0.1"},
 		{"not host:port", func(c *Config) { c.API.Listen = "50051" }, "api.listen", "not host:port"},
 		{"hostname", func(c *Config) { c.API.Listen = "leaf1:50051" }, "api.listen", "not an IP address"},

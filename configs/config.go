@@ -38,7 +38,15 @@ type Config struct {
 	// the source line of each key path.
 	source string
 	lines  map[string]int
+	// explicit holds the key paths of the numbers and durations the file
+	// sets, so that ApplyDefaults leaves an explicit zero in place for
+	// Validate to refuse instead of replacing it.
+	explicit map[string]bool
 }
+
+// isSet reports whether the source file set the number or duration at
+// path; false for a Config built in code.
+func (c *Config) isSet(path string) bool { return c.explicit[path] }
 
 // BGP holds the listener settings of the embedded speaker.
 type BGP struct {
@@ -103,7 +111,13 @@ type API struct {
 	// SocketGroup, a group name or numeric GID, may also use the socket
 	// (mode 0660); by default only root can (mode 0600).
 	SocketGroup string `yaml:"socket-group"`
-	// Listen is an optional TCP host:port. Beyond loopback it requires TLS.
+	// AdminGroup, a group name or numeric GID, may also make the calls
+	// that change the daemon (vni add/del, clear) on the socket; by default
+	// only root can. Members of socket-group without it only read. Its
+	// members must be in socket-group too, to reach the socket.
+	AdminGroup string `yaml:"admin-group"`
+	// Listen is an optional TCP host:port. Beyond loopback it requires TLS
+	// with client-ca. Without client-ca it serves read-only calls.
 	Listen string `yaml:"listen"`
 	TLS    APITLS `yaml:"tls"`
 	// GoBGPListen, off by default, serves the embedded GoBGP's own gRPC API
@@ -135,5 +149,5 @@ type L2VNI struct {
 	ImportRTs        []string `yaml:"import-rts"` // default auto ASN:VNI, matched on VNI only
 	ExportRTs        []string `yaml:"export-rts"` // default auto ASN:VNI
 	UDPPort          int      `yaml:"udp-port"`   // default 4789
-	MTU              int      `yaml:"mtu"`        // default: kernel's choice
+	MTU              int      `yaml:"mtu"`        // default: a created VXLAN device gets the underlay MTU less 50 (IPv4) or 70 (IPv6)
 }

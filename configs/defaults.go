@@ -26,8 +26,9 @@ const (
 // ApplyDefaults fills in every unset field that has a default. It is
 // idempotent, never overwrites a value that is set, and never writes through
 // a pointer it did not create, so a shallow copy of c stays untouched.
-// A zero number or duration counts as unset: "eor-timeout: 0s" gets the
-// default too.
+// A zero number or duration counts as unset unless the config file set it:
+// "hold-time: 0s" in a file stays 0s, which Validate refuses (an explicit
+// value is never silently replaced).
 //
 //   - role: leaf; log-level: info.
 //   - vtep-ip (leaf only): router-id, as FRR does when no VTEP address is
@@ -54,16 +55,16 @@ func (c *Config) ApplyDefaults() {
 	if c.Role == RoleLeaf && !c.VTEPIP.IsValid() {
 		c.VTEPIP = c.RouterID
 	}
-	if c.BGP.ConnectRetry == 0 {
+	if c.BGP.ConnectRetry == 0 && !c.isSet("bgp.connect-retry") {
 		c.BGP.ConnectRetry = DefaultConnectRetry
 	}
-	if c.BGP.HoldTime == 0 {
+	if c.BGP.HoldTime == 0 && !c.isSet("bgp.hold-time") {
 		c.BGP.HoldTime = DefaultHoldTime
 	}
 	if c.API.Socket == "" {
 		c.API.Socket = DefaultAPISocket
 	}
-	if c.BGP.ListenPort == 0 {
+	if c.BGP.ListenPort == 0 && !c.isSet("bgp.listen-port") {
 		c.BGP.ListenPort = DefaultBGPPort
 	}
 
@@ -71,18 +72,18 @@ func (c *Config) ApplyDefaults() {
 	if gr.Enabled == nil {
 		gr.Enabled = ptr(true)
 	}
-	if gr.RestartTime == 0 {
+	if gr.RestartTime == 0 && !c.isSet("graceful-restart.restart-time") {
 		gr.RestartTime = DefaultRestartTime
 	}
-	if gr.EORTimeout == 0 {
+	if gr.EORTimeout == 0 && !c.isSet("graceful-restart.eor-timeout") {
 		gr.EORTimeout = DefaultEORTimeout
 	}
 
 	mm := &c.MACMobility
-	if mm.DuplicateMoves == 0 {
+	if mm.DuplicateMoves == 0 && !c.isSet("mac-mobility.duplicate-moves") {
 		mm.DuplicateMoves = DefaultDuplicateMoves
 	}
-	if mm.DuplicateWindow == 0 {
+	if mm.DuplicateWindow == 0 && !c.isSet("mac-mobility.duplicate-window") {
 		mm.DuplicateWindow = DefaultDuplicateWindow
 	}
 
@@ -91,7 +92,7 @@ func (c *Config) ApplyDefaults() {
 	rr := c.Role == RoleRouteReflector
 	for i := range c.Neighbors {
 		n := &c.Neighbors[i]
-		if n.Port == 0 {
+		if n.Port == 0 && !c.isSet(fmt.Sprintf("neighbors[%d].port", i)) {
 			n.Port = DefaultBGPPort
 		}
 		if rr && n.RouteReflectorClient == nil && n.ASN == c.ASN {
@@ -113,7 +114,7 @@ func (c *Config) ApplyDefaults() {
 		if v.Bridge == "" {
 			v.Bridge = fmt.Sprintf("br%d", v.VNI)
 		}
-		if v.UDPPort == 0 {
+		if v.UDPPort == 0 && !c.isSet(fmt.Sprintf("l2vnis[%d].udp-port", i)) {
 			v.UDPPort = DefaultVXLANPort
 		}
 		if v.RD == "" && c.RouterID.Is4() {

@@ -11,11 +11,21 @@
 //
 //  1. Load(path) reads a file, then does what steps 2-4 do, in order. Use
 //     the steps directly for a config that does not come from a file.
+//     Load reports the problems of steps 2 and 4 together: what Parse
+//     finds is taken out of the document, the rest is validated, and what
+//     follows from a problem already reported is left out.
+//     Limits, checked before parsing so that a wrong file costs little:
+//     MaxFileSize bytes, MaxEntries lines and list items, UTF-8 text only;
+//     and MaxAliasValues values added by aliases. An error keeps at most
+//     1000 problems, prints the first MaxProblemsShown and counts the rest,
+//     and quotes at most 64 bytes of a value.
 //  2. Parse decodes exactly one YAML document, strictly. An unknown key, a
 //     value of the wrong type, and an address, prefix or duration that does
 //     not parse are each an error naming the key path and line. Durations
 //     are Go durations with a unit ("30s", "3m"); a bare number is refused.
 //  3. ApplyDefaults fills in unset fields; its comment lists every default.
+//     A zero the file sets explicitly is not unset: "hold-time: 0s" stays
+//     0s, and Validate refuses it.
 //     Notably, a leaf's vtep-ip defaults to its router-id, and an L2VNI's rd
 //     to "<router-id>:N" with N = AutoRDNumber(VNI), which depends on the
 //     VNI alone, so adding a VNI never changes another's RD.

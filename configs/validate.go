@@ -80,10 +80,10 @@ func (v *validator) global() {
 		ps.add("asn", "", "missing: set it to this node's AS number, 1-4294967295 (for example 65000; the leafs of an iBGP fabric share one)")
 	}
 	if c.Role != RoleLeaf && c.Role != RoleRouteReflector {
-		ps.add("role", strconv.Quote(string(c.Role)), "unknown role: use %q (the default) or %q", RoleLeaf, RoleRouteReflector)
+		ps.add("role", quote(string(c.Role)), "unknown role: use %q (the default) or %q", RoleLeaf, RoleRouteReflector)
 	}
 	if _, ok := logLevels[c.LogLevel]; !ok {
-		ps.add("log-level", strconv.Quote(c.LogLevel), "unknown level: use debug, info, warn or error")
+		ps.add("log-level", quote(c.LogLevel), "unknown level: use debug, info, warn or error")
 	}
 	// vtep-ip defaults to router-id: don't report a bad router-id twice.
 	if c.Role == RoleLeaf && (routerIDOK || c.VTEPIP != c.RouterID) {
@@ -94,11 +94,11 @@ func (v *validator) global() {
 	if b.ListenPort != -1 && (b.ListenPort < 1 || b.ListenPort > 65535) {
 		ps.add("bgp.listen-port", strconv.Itoa(b.ListenPort), "out of range: use 1-65535, or -1 not to listen (then every session must be opened by this node)")
 	}
-	if b.ConnectRetry < 0 || b.ConnectRetry > time.Hour {
+	if b.ConnectRetry < time.Second || b.ConnectRetry > time.Hour {
 		ps.add("bgp.connect-retry", b.ConnectRetry.String(), "out of range: use a duration from 1s to 1h, such as 5s")
 	}
-	if b.HoldTime < 0 || (b.HoldTime > 0 && b.HoldTime < 3*time.Second) || b.HoldTime > 65535*time.Second {
-		ps.add("bgp.hold-time", b.HoldTime.String(), "out of range: RFC 4271 allows 3s to 65535s, such as 90s")
+	if b.HoldTime < 3*time.Second || b.HoldTime > 65535*time.Second {
+		ps.add("bgp.hold-time", b.HoldTime.String(), "out of range: use 3s to 65535s (RFC 4271), such as 90s (the default); a hold time of 0s, which turns keepalives off, is not supported")
 	}
 	if b.ListenPort == -1 && len(b.ListenAddresses) > 0 {
 		ps.add("bgp.listen-addresses", "", "set while bgp.listen-port is -1 (don't listen): remove one of them")
@@ -127,10 +127,10 @@ func (v *validator) global() {
 
 	mm := c.MACMobility
 	if mm.DuplicateMoves < MinDuplicateMoves {
-		ps.add("mac-mobility.duplicate-moves", strconv.Itoa(mm.DuplicateMoves), "must be at least 2: with 1 every ordinary move would mark the MAC duplicate (default 5)")
+		ps.add("mac-mobility.duplicate-moves", strconv.Itoa(mm.DuplicateMoves), "must be at least 2: with 1 every ordinary move would mark the MAC duplicate, and duplicate detection cannot be turned off (default 5)")
 	}
 	if mm.DuplicateWindow <= 0 {
-		ps.add("mac-mobility.duplicate-window", mm.DuplicateWindow.String(), "must be positive (default 180s)")
+		ps.add("mac-mobility.duplicate-window", mm.DuplicateWindow.String(), "must be positive: it is the time within which duplicate-moves moves mark a MAC duplicate, such as 180s (the default)")
 	}
 }
 
@@ -267,11 +267,11 @@ func (v *validator) l2vnis() {
 
 		for j, s := range l.ExportRTs {
 			if rt, err := evpn.ParseRT(s); err != nil {
-				ps.add(fmt.Sprintf("%s.export-rts[%d]", p, j), strconv.Quote(s), "%v", err)
+				ps.add(fmt.Sprintf("%s.export-rts[%d]", p, j), quote(s), "%v", err)
 			} else if rt.AS4 {
 				// The speaker cannot encode the 4-octet-AS form yet: it
 				// would go out truncated to a 2-octet ASN.
-				ps.add(fmt.Sprintf("%s.export-rts[%d]", p, j), strconv.Quote(s), "a 4-octet-AS route target can be imported but not yet exported: use a 2-octet ASN or the A.B.C.D:N form")
+				ps.add(fmt.Sprintf("%s.export-rts[%d]", p, j), quote(s), "a 4-octet-AS route target can be imported but not yet exported: use a 2-octet ASN or the A.B.C.D:N form")
 			}
 		}
 
@@ -288,11 +288,11 @@ func (v *validator) l2vnis() {
 func (v *validator) rd(rds map[evpn.RD]string, p, s string, auto bool) {
 	rd, err := evpn.ParseRD(s)
 	if err != nil {
-		v.ps.add(p, strconv.Quote(s), "%v; or remove rd to derive <router-id>:<N>", err)
+		v.ps.add(p, quote(s), "%v; or remove rd to derive <router-id>:<N>", err)
 		return
 	}
 	if first, dup := rds[rd]; dup {
-		v.ps.add(p, strconv.Quote(s), "%sthe same RD as %s: an RD must be unique per VNI on this node; set a different rd on one of them", isOrDefault(auto), first)
+		v.ps.add(p, quote(s), "%sthe same RD as %s: an RD must be unique per VNI on this node; set a different rd on one of them", isOrDefault(auto), first)
 		return
 	}
 	rds[rd] = p
@@ -318,11 +318,11 @@ func isOrDefault(d bool) string {
 // useName records an interface name, reporting it if invalid or taken.
 func useName(ps *problems, names map[string]string, path, name string, auto bool) {
 	if why := ifnameProblem(name); why != "" {
-		ps.add(path, strconv.Quote(name), "%s", why)
+		ps.add(path, quote(name), "%s", why)
 		return
 	}
 	if first, dup := names[name]; dup {
-		ps.add(path, strconv.Quote(name), "%salready used by %s: every vxlan-device, bridge and access interface is one distinct interface, and a port belongs to one bridge; choose another name", isOrDefault(auto), first)
+		ps.add(path, quote(name), "%salready used by %s: every vxlan-device, bridge and access interface is one distinct interface, and a port belongs to one bridge; choose another name", isOrDefault(auto), first)
 		return
 	}
 	names[name] = path
@@ -364,16 +364,16 @@ func (v *validator) importRTs() {
 			p := fmt.Sprintf("l2vnis[%d].import-rts[%d]", i, j)
 			rt, err := evpn.ParseRT(s)
 			if err != nil {
-				ps.add(p, strconv.Quote(s), "%v", err)
+				ps.add(p, quote(s), "%v", err)
 				continue
 			}
 			if first, dup := exact[rt]; dup {
-				ps.add(p, strconv.Quote(s), "also imported by %s: a route carrying it would be installed in two places; use a distinct RT per VNI", first)
+				ps.add(p, quote(s), "also imported by %s: a route carrying it would be installed in two places; use a distinct RT per VNI", first)
 				continue
 			}
 			exact[rt] = p
 			if owner, ok := autoVNI[rt.Value]; ok && !rt.IPv4 && rt.Value != l.VNI {
-				ps.add(p, strconv.Quote(s), "also matches the auto import of %s (VNI %d, matched on the VNI part alone): use another RT, or set import-rts on %s too", owner, rt.Value, owner)
+				ps.add(p, quote(s), "also matches the auto import of %s (VNI %d, matched on the VNI part alone): use another RT, or set import-rts on %s too", owner, rt.Value, owner)
 			}
 		}
 	}

@@ -8,6 +8,8 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
+	"net/netip"
 	"os"
 	"os/signal"
 	"path/filepath"
@@ -39,7 +41,7 @@ func newRootCmd(stdout, stderr io.Writer) *cobra.Command {
 	}
 	root.SetOut(stdout)
 	root.SetErr(stderr)
-	root.AddCommand(newRunCmd(stderr), newValidateCmd(stdout), newVersionCmd(stdout))
+	root.AddCommand(newRunCmd(stderr), newValidateCmd(stdout, stderr), newVersionCmd(stdout))
 	return root
 }
 
@@ -98,7 +100,7 @@ sessions down instead (peers then withdraw this leaf's routes at once).`,
 	}
 	cmd.Flags().StringVarP(&cfgPath, "config", "c", defaultConfig, "configuration file")
 	cmd.Flags().StringVar(&logFormat, "log-format", "text", "log format: text or json")
-	cmd.Flags().DurationVar(&wait, "wait", 0, "wait up to this long for the configured access interfaces and addresses to appear (containerlab adds them after starting evpnd); 0 = fail at once if one is missing")
+	cmd.Flags().DurationVar(&wait, "wait", 0, "wait up to this long for the configured VTEP and listen addresses to appear (containerlab adds them after starting evpnd); 0 = fail at once if one is missing. Absent access interfaces never stop the start: each is enslaved when it appears")
 	cmd.Flags().StringVar(&pprofAddr, "pprof", "", "serve Go profiles (net/http/pprof) on this loopback address, e.g. 127.0.0.1:6060")
 	cmd.Flags().BoolVar(&ceaseOnExit, "cease-on-exit", false, "send BGP Cease to peers on exit (no graceful restart)")
 	cmd.Flags().StringVar(&apiSocket, "api-socket", "", "Unix socket of the management API (evpnctl's); overrides api.socket. Default: $"+socketEnv+", else api.socket, else "+configs.DefaultAPISocket)
@@ -113,7 +115,7 @@ func newLogger(w io.Writer, level slog.Level, format string) *slog.Logger {
 	return slog.New(slog.NewTextHandler(w, opts))
 }
 
-func newValidateCmd(stdout io.Writer) *cobra.Command {
+func newValidateCmd(stdout, stderr io.Writer) *cobra.Command {
 	var cfgPath string
 	cmd := &cobra.Command{
 		Use:   "validate",
@@ -124,6 +126,9 @@ func newValidateCmd(stdout io.Writer) *cobra.Command {
 			if err != nil {
 				return err
 			}
+			if w := vtepWarning(cfg); w != "" {
+				fmt.Fprintln(stderr, "evpnd: warning:", w)
+			}
 			fmt.Fprintf(stdout, "%s: valid (%s, router-id %s, AS %d, %d neighbors, %d dynamic ranges, %d L2VNIs)\n",
 				cfgPath, cfg.Role, cfg.RouterID, cfg.ASN, len(cfg.Neighbors), len(cfg.DynamicNeighbors), len(cfg.L2VNIs))
 			return nil
@@ -131,6 +136,28 @@ func newValidateCmd(stdout io.Writer) *cobra.Command {
 	}
 	cmd.Flags().StringVarP(&cfgPath, "config", "c", defaultConfig, "configuration file")
 	return cmd
+}
+
+// vtepWarning says what is wrong if a leaf's vtep-ip is on no interface
+// of this node (in validate's network namespace): evpnd run refuses to
+// start then, unless --wait sees it appear. "" when it is there, for a
+// route reflector, or when the interfaces cannot be read.
+func vtepWarning(cfg *configs.Config) string {
+	if cfg.Role != configs.RoleLeaf {
+		return ""
+	}
+	addrs, err := net.InterfaceAddrs()
+	if err != nil {
+		return ""
+	}
+	for _, a := range addrs {
+		if p, ok := a.(*net.IPNet); ok {
+			if ip, ok := netip.AddrFromSlice(p.IP); ok && ip.Unmap() == cfg.VTEPIP {
+				return ""
+			}
+		}
+	}
+	return fmt.Sprintf("vtep-ip %s is on no interface of this node: evpnd run refuses to start until it is (add it, usually to the loopback: ip addr add %s/32 dev lo), or waits for it with --wait", cfg.VTEPIP, cfg.VTEPIP)
 }
 
 func newVersionCmd(stdout io.Writer) *cobra.Command {

@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"net"
 	"os"
 	"path/filepath"
 	"strings"
@@ -25,6 +26,48 @@ func TestValidateCommand(t *testing.T) {
 	err := root.Execute()
 	if err == nil || !strings.Contains(err.Error(), `did you mean "neighbors"`) {
 		t.Fatalf("validate bad: %v", err)
+	}
+}
+
+// TestValidateWarnsVTEPNotLocal: validate accepts a vtep-ip that is on no
+// interface (the file is valid; the node may not be set up yet) but warns
+// that run would refuse it; it does not warn when the address is there.
+func TestValidateWarnsVTEPNotLocal(t *testing.T) {
+	dir := t.TempDir()
+	cfg := func(vtep string) string {
+		p := filepath.Join(dir, vtep+".yaml")
+		os.WriteFile(p, []byte("router-id: 10.0.0.1\nvtep-ip: "+vtep+"\nasn: 65000\nneighbors: [{address: 10.0.0.254, asn: 65000}]\n"), 0o644)
+		return p
+	}
+	var out, errb bytes.Buffer
+	root := newRootCmd(&out, &errb)
+	root.SetArgs([]string{"validate", "--config", cfg("192.0.2.77")})
+	if err := root.Execute(); err != nil {
+		t.Fatalf("validate: %v", err)
+	}
+	want := "evpnd: warning: vtep-ip 192.0.2.77 is on no interface of this node: evpnd run refuses to start until it is"
+	if !strings.Contains(errb.String(), want) || !strings.Contains(out.String(), "valid") {
+		t.Errorf("stdout %q, stderr %q; want %q on stderr", out.String(), errb.String(), want)
+	}
+
+	// Control: an address this node has.
+	local := ""
+	addrs, _ := net.InterfaceAddrs()
+	for _, a := range addrs {
+		if p, ok := a.(*net.IPNet); ok && p.IP.To4() != nil && !p.IP.IsLoopback() {
+			local = p.IP.String()
+			break
+		}
+	}
+	if local == "" {
+		t.Skip("no non-loopback IPv4 address on this node for the control")
+	}
+	out.Reset()
+	errb.Reset()
+	root = newRootCmd(&out, &errb)
+	root.SetArgs([]string{"validate", "--config", cfg(local)})
+	if err := root.Execute(); err != nil || errb.Len() != 0 {
+		t.Errorf("validate with vtep-ip %s (local): %v, stderr %q", local, err, errb.String())
 	}
 }
 

@@ -1,11 +1,15 @@
 package api
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
+	"path/filepath"
 	"reflect"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -475,5 +479,74 @@ func TestRequestPath(t *testing.T) {
 		if got := requestPath(in); got != want {
 			t.Errorf("requestPath(%q) = %q, want %q", in, got, want)
 		}
+	}
+}
+
+// lockedBuffer is a bytes.Buffer a logger writes to from the server's
+// goroutines while the test reads it.
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
+}
+
+// TestRefusedChangesLogged: a refused vni add (or del, or clear) leaves a
+// line in evpnd's log with the VNI, the code and the reason, as an
+// accepted one does.
+func TestRefusedChangesLogged(t *testing.T) {
+	var logs lockedBuffer
+	fb := &fakeBackend{deleteErr: ErrNotFound}
+	fb.addVNI = func(configs.L2VNI) (VNI, error) {
+		return VNI{}, &configs.ValidationError{Problems: []configs.Problem{
+			{Path: "l2vnis[2].bridge", Value: `"br100"`, Reason: "is already used by l2vnis[0].bridge"},
+		}}
+	}
+	s := NewServer(fb, slog.New(slog.NewTextHandler(&logs, nil)))
+	path := filepath.Join(t.TempDir(), "api.sock")
+	if err := s.Listen(ListenConfig{Socket: path}); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- s.Serve(ctx) }()
+	t.Cleanup(func() { cancel(); <-done })
+	c := dialUnix(t, path)
+
+	c.AddVNI(ctxT(t), &evpndv1.AddVNIRequest{Vni: &evpndv1.L2VNISpec{Vni: 1 << 24}})
+	c.AddVNI(ctxT(t), &evpndv1.AddVNIRequest{Vni: &evpndv1.L2VNISpec{Vni: 300, Bridge: "br100"}})
+	c.DeleteVNI(ctxT(t), &evpndv1.DeleteVNIRequest{Vni: 400})
+	for _, want := range []string{
+		`msg="API call refused" method=AddVNI vni=16777216 code=InvalidArgument err="vni.vni: 16777216 is not a VNI`,
+		`msg="API call refused" method=AddVNI vni=300 code=InvalidArgument err="vni.bridge: \"br100\": is already used by l2vnis[0].bridge"`,
+		`msg="API call refused" method=DeleteVNI vni=400 code=NotFound`,
+	} {
+		if !strings.Contains(logs.String(), want) {
+			t.Errorf("log lacks %s:\n%s", want, logs.String())
+		}
+	}
+}
+
+// TestSpecProblemsCapped: an AddVNI refusal lists at most
+// configs.MaxProblemsShown problems and counts the rest.
+func TestSpecProblemsCapped(t *testing.T) {
+	ve := &configs.ValidationError{Omitted: 5}
+	for i := range 60 {
+		ve.Problems = append(ve.Problems, configs.Problem{Path: fmt.Sprintf("l2vnis[3].access-interfaces[%d]", i), Reason: "taken"})
+	}
+	msg := specProblems(ve)
+	parts := strings.Split(msg, "; ")
+	if len(parts) != configs.MaxProblemsShown+1 || parts[len(parts)-1] != "and 15 more problems" || parts[0] != "vni.access_interfaces[0]: taken" {
+		t.Errorf("%d parts, first %q, last %q", len(parts), parts[0], parts[len(parts)-1])
 	}
 }

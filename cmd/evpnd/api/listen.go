@@ -24,16 +24,32 @@ import (
 
 // ListenConfig says where the API listens. The config file's api section
 // fills it; error messages name those keys (api.socket, api.socket-group,
-// api.listen, api.tls.cert, api.tls.key, api.tls.client-ca).
+// api.admin-group, api.listen, api.tls.cert, api.tls.key,
+// api.tls.client-ca).
+//
+// Who may call what:
+//   - Unix socket: the file's mode lets root and SocketGroup connect; the
+//     caller's credentials (SO_PEERCRED) then decide per call. Root and
+//     members of AdminGroup may make every call; members of SocketGroup
+//     only the read-only ones (IsReadOnly).
+//   - TCP with client certificates (TLSClientCA): every call.
+//   - TCP without them (plaintext on loopback, or TLS alone on loopback):
+//     read-only calls; the others get PERMISSION_DENIED.
+//   - TCP beyond loopback needs TLS with TLSClientCA, or Listen refuses
+//     to start.
 type ListenConfig struct {
-	// Socket is the Unix socket path; "" = no Unix listener. Access is by
-	// file permissions: root only, or root and SocketGroup.
+	// Socket is the Unix socket path; "" = no Unix listener.
 	Socket string
-	// SocketGroup is a group name or numeric GID allowed to use the socket;
-	// "" = root only.
+	// SocketGroup is a group name or numeric GID allowed to connect to
+	// the socket and make read-only calls; "" = root only.
 	SocketGroup string
-	// TCP is an optional host:port. Without TLS it must be a loopback
-	// address.
+	// AdminGroup is a group name or numeric GID whose members may also
+	// make the calls that change the daemon on the socket (they must be
+	// able to connect: make them members of SocketGroup too); "" = root
+	// only.
+	AdminGroup string
+	// TCP is an optional host:port. Beyond loopback it needs TLS with
+	// client certificates.
 	TCP string
 	// TLSCert and TLSKey are the server certificate and key (PEM files)
 	// for TCP.
@@ -53,7 +69,8 @@ const (
 )
 
 // CheckListen checks cfg without touching the system: TLS files set both
-// or neither, and no TCP listener reachable beyond loopback without TLS.
+// or neither, and no TCP listener reachable beyond loopback without TLS
+// and client certificates.
 // Config validation calls it; Listen calls it first.
 func CheckListen(cfg ListenConfig) error {
 	var errs []error
@@ -70,6 +87,9 @@ func CheckListen(cfg ListenConfig) error {
 	if cfg.SocketGroup != "" && cfg.Socket == "" {
 		errs = append(errs, errors.New("api.socket-group needs api.socket: set the socket path or remove the group"))
 	}
+	if cfg.AdminGroup != "" && cfg.SocketGroup == "" {
+		errs = append(errs, errors.New("api.admin-group needs api.socket-group: without it the socket is root's alone (mode 0600) and no group member can reach it; set api.socket-group (admin-group members must be in it too) or remove api.admin-group"))
+	}
 	if len(cfg.Socket) > maxSocketPath {
 		errs = append(errs, fmt.Errorf("api.socket %s is %d bytes long; a Unix socket path has at most %d: choose a shorter path", cfg.Socket, len(cfg.Socket), maxSocketPath))
 	}
@@ -79,8 +99,8 @@ func CheckListen(cfg ListenConfig) error {
 			errs = append(errs, fmt.Errorf("api.listen %q: want host:port, e.g. 127.0.0.1:50051", cfg.TCP))
 		} else if _, err := strconv.ParseUint(port, 10, 16); err != nil {
 			errs = append(errs, fmt.Errorf("api.listen %q: port %q is not a number 0-65535", cfg.TCP, port))
-		} else if !tlsSet && !configs.IsLoopbackHost(host) {
-			errs = append(errs, fmt.Errorf("api.listen %s is reachable beyond loopback without TLS; set api.tls.cert and api.tls.key, or bind 127.0.0.1", cfg.TCP))
+		} else if cfg.TLSClientCA == "" && !configs.IsLoopbackHost(host) {
+			errs = append(errs, fmt.Errorf("api.listen %s is reachable beyond loopback without TLS client certificates: set api.tls.client-ca (the CA that signs the clients' certificates) with api.tls.cert and api.tls.key, or bind 127.0.0.1", cfg.TCP))
 		}
 	}
 	return errors.Join(errs...)
@@ -91,6 +111,7 @@ func ListenConfigFrom(a configs.API) ListenConfig {
 	return ListenConfig{
 		Socket:      a.Socket,
 		SocketGroup: a.SocketGroup,
+		AdminGroup:  a.AdminGroup,
 		TCP:         a.Listen,
 		TLSCert:     a.TLS.Cert,
 		TLSKey:      a.TLS.Key,
@@ -115,9 +136,14 @@ func (s *Server) Listen(cfg ListenConfig) (err error) {
 	}
 
 	// Everything that can fail without side effects comes first.
-	gid := -1
+	gid, adminGID := -1, -1
 	if cfg.SocketGroup != "" {
-		if gid, err = lookupGroup(cfg.SocketGroup); err != nil {
+		if gid, err = lookupGroup("api.socket-group", cfg.SocketGroup); err != nil {
+			return err
+		}
+	}
+	if cfg.AdminGroup != "" {
+		if adminGID, err = lookupGroup("api.admin-group", cfg.AdminGroup); err != nil {
 			return err
 		}
 	}
@@ -147,11 +173,12 @@ func (s *Server) Listen(cfg ListenConfig) (err error) {
 			return err
 		}
 		sock = f
-		// Access control is the socket's permissions; no TLS on it.
+		// Who connects is the socket's mode; what each caller may do, its
+		// credentials. No TLS on it.
 		bound = append(bound, &binding{
 			l:    l,
 			addr: &net.UnixAddr{Net: "unix", Name: cfg.Socket},
-			g:    s.newGRPC(),
+			g:    s.newGRPC(guard{kind: guardUnix, socketGID: gid, adminGID: adminGID}, grpc.Creds(peerCreds{})),
 		})
 	}
 	if cfg.TCP != "" {
@@ -163,19 +190,16 @@ func (s *Server) Listen(cfg ListenConfig) (err error) {
 		if creds != nil {
 			opts = append(opts, grpc.Creds(creds))
 		}
-		bound = append(bound, &binding{l: l, addr: l.Addr(), g: s.newGRPC(opts...)})
+		g := guard{kind: guardTCP, socketGID: -1, adminGID: -1, mutualTLS: cfg.TLSClientCA != ""}
+		bound = append(bound, &binding{l: l, addr: l.Addr(), g: s.newGRPC(g, opts...)})
 	}
 	s.bound, s.socket = bound, sock
 	for _, b := range bound {
 		s.log.Info("API listening", "addr", b.addr.String(), "tls", b.addr.Network() == "tcp" && creds != nil)
 	}
-	// The Unix socket's mode is the only access control without client
-	// certificates: say so when TCP opens the API wider.
-	switch {
-	case cfg.TCP != "" && creds == nil:
-		s.log.Warn("api.listen without TLS: every local user and process can use the API, including changes; set api.tls with client-ca to restrict it", "addr", cfg.TCP)
-	case cfg.TCP != "" && cfg.TLSClientCA == "":
-		s.log.Warn("api.listen with TLS but no api.tls.client-ca: any client that can connect can use the API, including changes", "addr", cfg.TCP)
+	// Without client certificates TCP serves reads to anyone local.
+	if cfg.TCP != "" && cfg.TLSClientCA == "" {
+		s.log.Warn("api.listen without api.tls.client-ca: every local user and process can read the API; calls that change the daemon are refused on it", "addr", cfg.TCP)
 	}
 	return nil
 }
@@ -305,19 +329,20 @@ func gracefulStop(g *grpc.Server, grace time.Duration) {
 	}
 }
 
-// lookupGroup resolves api.socket-group: a numeric GID as it is, else a
-// group name from the system's group database.
-func lookupGroup(name string) (int, error) {
+// lookupGroup resolves a group setting (key names it in errors): a
+// numeric GID as it is, else a group name from the system's group
+// database.
+func lookupGroup(key, name string) (int, error) {
 	if gid, err := strconv.ParseUint(name, 10, 32); err == nil {
 		return int(gid), nil
 	}
 	g, err := user.LookupGroup(name)
 	if err != nil {
-		return -1, fmt.Errorf("api.socket-group %q: %w; create the group or give a numeric GID", name, err)
+		return -1, fmt.Errorf("%s %q: %w; create the group or give a numeric GID", key, name, err)
 	}
 	gid, err := strconv.Atoi(g.Gid)
 	if err != nil {
-		return -1, fmt.Errorf("api.socket-group %q: GID %q is not a number", name, g.Gid)
+		return -1, fmt.Errorf("%s %q: GID %q is not a number", key, name, g.Gid)
 	}
 	return gid, nil
 }

@@ -270,7 +270,7 @@ func TestTCPBeyondLoopbackRefused(t *testing.T) {
 			path := filepath.Join(t.TempDir(), "api.sock")
 			s := NewServer(&fakeBackend{}, testLogger(t))
 			err := s.Listen(ListenConfig{Socket: path, TCP: tcp})
-			wantErr(t, err, "api.listen "+tcp+" is reachable beyond loopback without TLS", "api.tls.cert", "127.0.0.1")
+			wantErr(t, err, "api.listen "+tcp+" is reachable beyond loopback without TLS client certificates", "set api.tls.client-ca", "127.0.0.1")
 			if _, err := os.Lstat(path); !errors.Is(err, fs.ErrNotExist) {
 				t.Errorf("the Unix socket was bound although Listen failed: %v", err)
 			}
@@ -310,11 +310,11 @@ func TestTCPFailureUnbindsSocket(t *testing.T) {
 
 func TestListenConfigFrom(t *testing.T) {
 	got := ListenConfigFrom(configs.API{
-		Socket: "/run/evpnd/evpnd.sock", SocketGroup: "evpnd", Listen: "127.0.0.1:50051",
+		Socket: "/run/evpnd/evpnd.sock", SocketGroup: "evpnd", AdminGroup: "netadmin", Listen: "127.0.0.1:50051",
 		TLS: configs.APITLS{Cert: "c.pem", Key: "k.pem", ClientCA: "ca.pem"}, GoBGPListen: "127.0.0.1:50052",
 	})
 	want := ListenConfig{
-		Socket: "/run/evpnd/evpnd.sock", SocketGroup: "evpnd", TCP: "127.0.0.1:50051",
+		Socket: "/run/evpnd/evpnd.sock", SocketGroup: "evpnd", AdminGroup: "netadmin", TCP: "127.0.0.1:50051",
 		TLSCert: "c.pem", TLSKey: "k.pem", TLSClientCA: "ca.pem",
 	}
 	if got != want {
@@ -332,7 +332,8 @@ func TestCheckListen(t *testing.T) {
 		{TCP: "[::1]:50051"},
 		{TCP: "[::ffff:127.0.0.1]:50051"},
 		{TCP: "localhost:50051"},
-		{TCP: "0.0.0.0:50051", TLSCert: "c.pem", TLSKey: "k.pem"},
+		{TCP: "127.0.0.1:50051", TLSCert: "c.pem", TLSKey: "k.pem"},
+		{Socket: "/run/evpnd/api.sock", SocketGroup: "evpnd", AdminGroup: "wheel"},
 		{TCP: ":50051", TLSCert: "c.pem", TLSKey: "k.pem", TLSClientCA: "ca.pem"},
 	}
 	for _, cfg := range ok {
@@ -344,11 +345,13 @@ func TestCheckListen(t *testing.T) {
 		cfg  ListenConfig
 		want string
 	}{
-		{ListenConfig{TCP: "0.0.0.0:50051"}, "api.listen 0.0.0.0:50051 is reachable beyond loopback without TLS; set api.tls.cert and api.tls.key, or bind 127.0.0.1"},
+		{ListenConfig{TCP: "0.0.0.0:50051"}, "api.listen 0.0.0.0:50051 is reachable beyond loopback without TLS client certificates: set api.tls.client-ca (the CA that signs the clients' certificates) with api.tls.cert and api.tls.key, or bind 127.0.0.1"},
+		{ListenConfig{TCP: "0.0.0.0:50051", TLSCert: "c.pem", TLSKey: "k.pem"}, "api.listen 0.0.0.0:50051 is reachable beyond loopback without TLS client certificates: set api.tls.client-ca"},
+		{ListenConfig{Socket: "/s", AdminGroup: "wheel"}, "api.admin-group needs api.socket-group"},
 		{ListenConfig{TCP: ":50051"}, "api.listen :50051 is reachable beyond loopback"},
 		{ListenConfig{TCP: "[::]:50051"}, "beyond loopback"},
 		{ListenConfig{TCP: "10.0.0.1:50051"}, "beyond loopback"},
-		{ListenConfig{TCP: "0.0.0.0:50051", TLSClientCA: "ca.pem"}, "beyond loopback"},
+		{ListenConfig{TCP: "0.0.0.0:50051", TLSClientCA: "ca.pem"}, "api.tls.client-ca needs api.tls.cert and api.tls.key"},
 		{ListenConfig{TCP: "127.0.0.1:50051", TLSCert: "c.pem"}, "api.tls.cert and api.tls.key go together"},
 		{ListenConfig{TCP: "127.0.0.1:50051", TLSKey: "k.pem"}, "api.tls.cert and api.tls.key go together"},
 		{ListenConfig{TCP: "127.0.0.1:50051", TLSClientCA: "ca.pem"}, "api.tls.client-ca needs api.tls.cert and api.tls.key"},

@@ -149,7 +149,11 @@ func (s *Server) errorStatus(method, what string, err error, change bool) error 
 // of the configuration keep their paths.
 func specProblems(ve *configs.ValidationError) string {
 	msgs := make([]string, 0, len(ve.Problems))
-	for _, p := range ve.Problems {
+	for i, p := range ve.Problems {
+		if i == configs.MaxProblemsShown {
+			msgs = append(msgs, fmt.Sprintf("and %d more problems", len(ve.Problems)+ve.Omitted-i))
+			break
+		}
 		p.Path = requestPath(p.Path)
 		p.Line = 0 // a line of no file the client wrote
 		msgs = append(msgs, p.Error())
@@ -219,7 +223,8 @@ func (s *Server) GetVNI(ctx context.Context, req *evpndv1.GetVNIRequest) (*evpnd
 }
 
 // AddVNI implements EvpndService.AddVNI.
-func (s *Server) AddVNI(ctx context.Context, req *evpndv1.AddVNIRequest) (*evpndv1.AddVNIResponse, error) {
+func (s *Server) AddVNI(ctx context.Context, req *evpndv1.AddVNIRequest) (_ *evpndv1.AddVNIResponse, err error) {
+	defer s.logRefused(ctx, evpndv1.EvpndService_AddVNI_FullMethodName, &err, "vni", req.GetVni().GetVni())
 	spec := req.GetVni()
 	if spec == nil {
 		return nil, invalid("vni", "missing: set the L2VNI to add, at least vni.vni")
@@ -237,7 +242,8 @@ func (s *Server) AddVNI(ctx context.Context, req *evpndv1.AddVNIRequest) (*evpnd
 }
 
 // DeleteVNI implements EvpndService.DeleteVNI.
-func (s *Server) DeleteVNI(ctx context.Context, req *evpndv1.DeleteVNIRequest) (*evpndv1.DeleteVNIResponse, error) {
+func (s *Server) DeleteVNI(ctx context.Context, req *evpndv1.DeleteVNIRequest) (_ *evpndv1.DeleteVNIResponse, err error) {
+	defer s.logRefused(ctx, evpndv1.EvpndService_DeleteVNI_FullMethodName, &err, "vni", req.GetVni())
 	if err := needVNI("vni", req.GetVni()); err != nil {
 		return nil, err
 	}
@@ -249,7 +255,8 @@ func (s *Server) DeleteVNI(ctx context.Context, req *evpndv1.DeleteVNIRequest) (
 }
 
 // ClearDuplicate implements EvpndService.ClearDuplicate.
-func (s *Server) ClearDuplicate(ctx context.Context, req *evpndv1.ClearDuplicateRequest) (*evpndv1.ClearDuplicateResponse, error) {
+func (s *Server) ClearDuplicate(ctx context.Context, req *evpndv1.ClearDuplicateRequest) (_ *evpndv1.ClearDuplicateResponse, err error) {
+	defer s.logRefused(ctx, evpndv1.EvpndService_ClearDuplicate_FullMethodName, &err, "vni", req.GetVni(), "mac", req.GetMac())
 	if err := needVNI("vni", req.GetVni()); err != nil {
 		return nil, err
 	}
@@ -466,16 +473,17 @@ func (s *Server) recovered(method string, err *error) {
 	}
 }
 
-// newGRPC returns a grpc.Server serving s with opts.
-func (s *Server) newGRPC(opts ...grpc.ServerOption) *grpc.Server {
+// newGRPC returns a grpc.Server serving s with opts, whose calls gd
+// authorizes.
+func (s *Server) newGRPC(gd guard, opts ...grpc.ServerOption) *grpc.Server {
 	opts = append(opts,
 		// Ping idle connections so that a Watch of a client that vanished
 		// without closing its connection ends; let clients ping as often
 		// as every 10 s.
 		grpc.KeepaliveParams(keepalive.ServerParameters{Time: time.Minute, Timeout: 20 * time.Second}),
 		grpc.KeepaliveEnforcementPolicy(keepalive.EnforcementPolicy{MinTime: 10 * time.Second, PermitWithoutStream: true}),
-		grpc.ChainUnaryInterceptor(s.recoverUnary),
-		grpc.ChainStreamInterceptor(s.recoverStream),
+		grpc.ChainUnaryInterceptor(s.recoverUnary, s.authUnary(gd)),
+		grpc.ChainStreamInterceptor(s.recoverStream, s.authStream(gd)),
 	)
 	g := grpc.NewServer(opts...)
 	evpndv1.RegisterEvpndServiceServer(g, s)

@@ -71,21 +71,43 @@ type leaf struct {
 func (d *Daemon) vtepVNIs() []vtep.L2VNI {
 	out := make([]vtep.L2VNI, 0, len(d.cfg.L2VNIs))
 	for _, v := range d.cfg.L2VNIs {
-		out = append(out, vtep.L2VNI{
-			VNI: v.VNI, VXLAN: v.VXLANDevice, Bridge: v.Bridge, AccessPorts: v.AccessInterfaces,
-			Local: d.cfg.VTEPIP, UDPPort: v.UDPPort, MTU: v.MTU,
-		})
+		out = append(out, d.vtepVNI(d.cfg, v))
 	}
 	return out
 }
 
+// defaultVXLANMTU is the MTU of the VXLAN devices evpnd creates for VNIs
+// without an mtu of their own: the underlay's MTU (vtep.UnderlayMTU: the
+// interface holding the VTEP address, or, for a VTEP on a loopback, the
+// one routing towards the BGP neighbours) less the VXLAN overhead (50
+// for IPv4, 70 for IPv6). 0, the kernel's 1500, when no underlay is
+// found. It is read once at start; a later change of the underlay's MTU
+// changes nothing.
+func (d *Daemon) defaultVXLANMTU(h *netlink.Handle) int {
+	var towards []netip.Addr
+	for _, n := range d.cfg.Neighbors {
+		towards = append(towards, n.Address)
+	}
+	u, err := vtep.UnderlayMTU(h, d.cfg.VTEPIP, towards)
+	if err != nil {
+		d.log.Warn("cannot tell the underlay's MTU: VXLAN devices evpnd creates get the kernel's default (1500) unless l2vnis[].mtu is set",
+			"vtep", d.cfg.VTEPIP, "err", err)
+		return 0
+	}
+	mtu := vtep.VXLANMTU(u.MTU, d.cfg.VTEPIP)
+	d.log.Info("VXLAN MTU derived from the underlay (for VNIs without mtu)", "underlay", u.Dev, "underlay_mtu", u.MTU,
+		"found_by", u.Via, "vxlan_mtu", mtu)
+	return mtu
+}
+
 func (d *Daemon) runLeaf(ctx context.Context) error {
-	vnis := d.vtepVNIs()
 	h, err := netlink.NewHandle()
 	if err != nil {
 		return fmt.Errorf("netlink: %w", err)
 	}
 	defer h.Close()
+	d.vxlanMTU = d.defaultVXLANMTU(h)
+	vnis := d.vtepVNIs()
 
 	restarting := d.previousRun(h)
 	d.restarted.Store(restarting)
@@ -199,6 +221,9 @@ func (d *Daemon) runLeaf(ctx context.Context) error {
 	defer d.leaf.Store(nil)
 	g, gctx := errgroup.WithContext(ctx)
 	g.Go(func() error { return l.rec.Run(gctx) })
+	// The devices are kept as configured: rebuilt, re-enslaved, their
+	// flags reset, whoever changes them.
+	g.Go(func() error { return mgr.Supervise(gctx, l.onRepair) })
 	g.Go(func() error { return drift.run(gctx) })
 	g.Go(func() error {
 		return learner.Run(gctx, func(ev vtep.MACEvent) { l.q.push(event{local: &ev}) })
@@ -586,4 +611,26 @@ func (d *Daemon) resyncWindow() time.Duration {
 		return 0
 	}
 	return min(max(2*d.cfg.BGP.ConnectRetry, 10*time.Second), d.cfg.GracefulRestart.EORTimeout)
+}
+
+// onRepair counts a repair of a VNI's devices (vtep.Manager.Supervise)
+// and, when the kernel lost the FDB evpnd wrote there (a device rebuilt
+// or put back in its bridge), has fib read the kernel again: it then
+// rewrites the VNI's remote MACs and flood list on the new device, and
+// stops retrying writes against the vanished one.
+func (l *leaf) onRepair(r vtep.Repair) {
+	if r.Err != nil {
+		l.d.metrics.DeviceRepairFailed(r.VNI)
+		return
+	}
+	for _, a := range r.Actions {
+		l.d.metrics.DeviceRepair(r.VNI, a.Op.Name())
+	}
+	for range r.Recreated {
+		l.d.metrics.DeviceRepair(r.VNI, "adopt_recreated")
+	}
+	if r.FDBLost() {
+		l.d.log.Info("l2vni devices rebuilt: re-reading the kernel FDB to restore the VNI's remote MACs and flood list", "vni", r.VNI)
+		l.rec.Resync()
+	}
 }

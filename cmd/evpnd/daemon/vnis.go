@@ -42,7 +42,7 @@ func (d *Daemon) AddVNI(ctx context.Context, v configs.L2VNI) (api.VNI, error) {
 	if ps := nodeProblems(at, nv); len(ps) > 0 {
 		return api.VNI{}, &configs.ValidationError{Problems: ps}
 	}
-	vv := vtepVNI(next, nv)
+	vv := d.vtepVNI(next, nv)
 	if err := l.mgr.Ensure(ctx, []vtep.L2VNI{vv}); err != nil {
 		return api.VNI{}, fmt.Errorf("create the devices of l2vni %d: %w", nv.VNI, err)
 	}
@@ -184,7 +184,7 @@ func (d *Daemon) DeleteVNI(ctx context.Context, vni uint32) error {
 	// recorded its withdrawals.
 	defer d.metrics.RemoveVNI(vni)
 	defer d.trace.RemoveVNI(vni)
-	if err := l.mgr.Remove(ctx, vtepVNI(cur, old)); err != nil {
+	if err := l.mgr.Remove(ctx, d.vtepVNI(cur, old)); err != nil {
 		return fmt.Errorf("l2vni %d stopped, but its devices were not all removed (delete %s and %s by hand if evpnd created them): %w",
 			vni, old.VXLANDevice, old.Bridge, err)
 	}
@@ -192,10 +192,10 @@ func (d *Daemon) DeleteVNI(ctx context.Context, vni uint32) error {
 	return nil
 }
 
-func vtepVNI(c *configs.Config, v configs.L2VNI) vtep.L2VNI {
+func (d *Daemon) vtepVNI(c *configs.Config, v configs.L2VNI) vtep.L2VNI {
 	return vtep.L2VNI{
 		VNI: v.VNI, VXLAN: v.VXLANDevice, Bridge: v.Bridge, AccessPorts: v.AccessInterfaces,
-		Local: c.VTEPIP, UDPPort: v.UDPPort, MTU: v.MTU,
+		Local: c.VTEPIP, UDPPort: v.UDPPort, MTU: v.MTU, DefaultVXLANMTU: d.vxlanMTU,
 	}
 }
 

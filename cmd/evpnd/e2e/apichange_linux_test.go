@@ -253,7 +253,7 @@ func TestAPIRuntimeVNI(t *testing.T) {
 	}{
 		{&evpndv1.L2VNISpec{Vni: 0}, "vni"},
 		{&evpndv1.L2VNISpec{Vni: 100}, "vni.vni"},                                                   // already configured
-		{&evpndv1.L2VNISpec{Vni: 200, Bridge: "br100"}, "vni.bridge"},                               // taken by VNI 100
+		{&evpndv1.L2VNISpec{Vni: 200, Bridge: "br100"}, `vni.bridge: "br100": is already used by`},  // taken by VNI 100; given, not a default
 		{&evpndv1.L2VNISpec{Vni: 200, AccessInterfaces: []string{"eth2"}}, "vni.access_interfaces"}, // VNI 100's port
 		{&evpndv1.L2VNISpec{Vni: 200, AccessInterfaces: []string{"nosuch0"}}, "vni.access_interfaces"},
 		{&evpndv1.L2VNISpec{Vni: 200, AccessInterfaces: []string{"eth1"}}, "vni.access_interfaces"}, // the uplink: it has an address

@@ -76,6 +76,8 @@ type Metrics struct {
 
 	moves, duplicates  *prometheus.CounterVec
 	oddRoutes          *prometheus.CounterVec
+	deviceRepairs      *prometheus.CounterVec
+	deviceRepairFails  *prometheus.CounterVec
 	reconcile          prometheus.Histogram
 	reconcileOps       prometheus.Counter
 	reconcileOpsFailed prometheus.Counter
@@ -100,6 +102,14 @@ func New(src Source, version string) *Metrics {
 			Name: "evpnd_odd_routes_total",
 			Help: "Received EVPN routes that are odd (label 0, a downstream-assigned VNI, a type-3 without ingress replication, an IPv6 next hop, an ESI without an A-D route, a sequence number at its maximum), per kind.",
 		}, []string{"kind"}),
+		deviceRepairs: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "evpnd_device_repairs_total",
+			Help: "Changes evpnd made to put an L2VNI's devices back as configured after someone else changed them (a deleted device rebuilt, a released port enslaved again, VXLAN port learning turned off again, a device re-created by someone else adopted: adopt_recreated), per L2VNI and action.",
+		}, []string{"vni", "action"}),
+		deviceRepairFails: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "evpnd_device_repair_failures_total",
+			Help: "Changes to an L2VNI's devices that evpnd could not repair (a device re-created with a conflicting identity, or the kernel refused the repair), per L2VNI.",
+		}, []string{"vni"}),
 		reconcile: prometheus.NewHistogram(prometheus.HistogramOpts{
 			Name:    "evpnd_fib_reconcile_duration_seconds",
 			Help:    "Time taken by one fib reconcile pass that had kernel work to do.",
@@ -125,6 +135,7 @@ func New(src Source, version string) *Metrics {
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 		buildInfo,
 		m.moves, m.duplicates, m.oddRoutes,
+		m.deviceRepairs, m.deviceRepairFails,
 		m.reconcile, m.reconcileOps, m.reconcileOpsFailed,
 	)
 	if src != nil {
@@ -199,6 +210,26 @@ func (m *Metrics) RemoveVNI(vni uint32) {
 	l := vniLabel(vni)
 	m.moves.DeleteLabelValues(l)
 	m.duplicates.DeleteLabelValues(l)
+	m.deviceRepairs.DeletePartialMatch(prometheus.Labels{"vni": l})
+	m.deviceRepairFails.DeleteLabelValues(l)
+}
+
+// DeviceRepair counts one repair action on the devices of vni
+// (evpnd_device_repairs_total), such as "create_vxlan" or "set_master".
+func (m *Metrics) DeviceRepair(vni uint32, action string) {
+	if m == nil {
+		return
+	}
+	m.deviceRepairs.WithLabelValues(vniLabel(vni), action).Inc()
+}
+
+// DeviceRepairFailed counts one change to the devices of vni that could
+// not be repaired (evpnd_device_repair_failures_total).
+func (m *Metrics) DeviceRepairFailed(vni uint32) {
+	if m == nil {
+		return
+	}
+	m.deviceRepairFails.WithLabelValues(vniLabel(vni)).Inc()
 }
 
 // Handler serves the metrics in the Prometheus exposition formats.
