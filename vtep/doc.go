@@ -119,11 +119,12 @@
 //  5. SetVNIs changes the watched VNIs at runtime: added VNIs are dumped
 //     and reported, removed ones have their MACs reported Removed.
 //  6. Optionally (OnForeignVXLAN, set before Run), it also reports the
-//     changes of the managed VXLAN devices' FDB that evpnd does not make,
-//     VXLAN or bridge side, unicast or flood-list, as VXLANChanges, so
-//     that fib can repair them at once. evpnd's writes carry
-//     extern_learn and are not reported; deletes always are (the kernel
-//     reports a delete with the deleted entry's flags and no sender).
+//     changes of the managed VXLAN devices' FDB, VXLAN or bridge side,
+//     unicast or flood-list, as VXLANChanges, so that fib can repair
+//     those it did not make at once. Notifications carry no sender, so
+//     evpnd's own writes are reported too, marked ExternLearn, like
+//     another program's extern_learn entries: fib tells them apart by
+//     its record of what it wrote.
 //
 // The Learner opens its own netlink sockets in the namespace it is given:
 //
@@ -135,8 +136,8 @@
 //     without the runtime's netpoller and at most once a millisecond in a
 //     burst. evpnd's own writes of remote MACs cause two notifications per
 //     MAC there: a BPF socket filter drops the VXLAN device's entries
-//     (NTF_SELF; with OnForeignVXLAN only the added or changed ones
-//     marked extern_learn), and every ARP/ND neighbour, in the kernel; the bridge
+//     (NTF_SELF; not with OnForeignVXLAN), and every ARP/ND neighbour,
+//     in the kernel; the bridge
 //     entries on the VXLAN ports are dropped after a look at their header,
 //     unless they take over a MAC that is local now (a move away, reported
 //     Removed). Besides those, only notifications on access ports, or on

@@ -26,7 +26,9 @@ type Options struct {
 type EffectKind uint8
 
 const (
-	// FIBSetMAC: point (VNI, MAC) at VTEP in the kernel (replace in place).
+	// FIBSetMAC: point (VNI, MAC) at VTEP in the kernel (replace in place);
+	// Sticky: pin it there (the winning route is sticky), so that the
+	// bridge does not move it when the MAC is heard on a local port.
 	FIBSetMAC EffectKind = iota + 1
 	// FIBDelMAC: remove the remote entry for (VNI, MAC).
 	FIBDelMAC
@@ -113,6 +115,10 @@ func (k EffectKind) String() string {
 }
 
 // Effect is one consequence of an input to the Table.
+// ReasonUnusableVTEP is the Reason of a Rejected effect for a route whose
+// VTEP (next hop, or type-3 PMSI endpoint) fails UsableVTEP.
+const ReasonUnusableVTEP = "no usable VTEP: not a unicast IPv4 address outside 0/8, 127/8, 169.254/16, 224/4 and 240/4"
+
 type Effect struct {
 	Kind   EffectKind
 	VNI    uint32
@@ -167,9 +173,12 @@ type macState struct {
 	selected  location
 	installed netip.Addr // VTEP the kernel was told; invalid = none
 	instVNI   uint32     // SendVNI the kernel was told with installed
-	moves     []time.Time
-	duplicate bool
-	frozen    bool
+	// installedSticky: the kernel was told to pin the MAC (the winning
+	// route is sticky, RFC 7432 §15.2).
+	installedSticky bool
+	moves           []time.Time
+	duplicate       bool
+	frozen          bool
 	// last is where the MAC was selected before it went to no location at
 	// lastAt: if it reappears elsewhere within moveGap, that is a move.
 	last   location
@@ -315,11 +324,11 @@ func (t *Table) Update(r *Route, now time.Time) []Effect {
 		}
 	}
 	vtep := r.VTEP()
-	if !usableVTEP(vtep) {
+	if !UsableVTEP(vtep) {
 		if vtep.Is6() && !vtep.Is4In6() {
 			return rejectOdd(OddIPv6NextHop, fmt.Sprintf("IPv6 next hop %s on an IPv4 VTEP fabric", vtep))
 		}
-		return reject("no usable IPv4 VTEP address (unicast, not loopback)")
+		return reject(ReasonUnusableVTEP)
 	}
 	if r.Encap != 0 && r.Encap != TunnelTypeVXLAN {
 		return reject("encapsulation is not VXLAN")
@@ -717,13 +726,13 @@ func (t *Table) reselect(mk MACKey, st *macState, now time.Time) []Effect {
 	}
 	// Kernel: a remote winner is installed; otherwise nothing remote.
 	if found && !local {
-		if st.installed != win.vtep || st.instVNI != win.label {
-			st.installed, st.instVNI = win.vtep, win.label
-			eff = append(eff, Effect{Kind: FIBSetMAC, VNI: mk.VNI, MAC: mk.MAC, VTEP: win.vtep, Seq: win.seq, SendVNI: win.label})
+		if st.installed != win.vtep || st.instVNI != win.label || st.installedSticky != win.sticky {
+			st.installed, st.instVNI, st.installedSticky = win.vtep, win.label, win.sticky
+			eff = append(eff, Effect{Kind: FIBSetMAC, VNI: mk.VNI, MAC: mk.MAC, VTEP: win.vtep, Seq: win.seq, Sticky: win.sticky, SendVNI: win.label})
 		}
 	} else if st.installed.IsValid() {
 		eff = append(eff, Effect{Kind: FIBDelMAC, VNI: mk.VNI, MAC: mk.MAC, VTEP: st.installed})
-		st.installed, st.instVNI = netip.Addr{}, 0
+		st.installed, st.instVNI, st.installedSticky = netip.Addr{}, 0, false
 	}
 	// Advertisement of the local MAC: on while it wins, withdrawn when it
 	// loses (the losing PE withdraws, RFC 7432 §15). A duplicate that is not
@@ -838,11 +847,25 @@ func (t *Table) FloodList(vni uint32) []netip.Addr {
 	return out
 }
 
-// usableVTEP: a tunnel endpoint must be a unicast IPv4 address that is not
-// loopback, unspecified, multicast or broadcast; the kernel refuses others.
-func usableVTEP(a netip.Addr) bool {
-	return a.Is4() && !a.IsUnspecified() && !a.IsLoopback() && !a.IsMulticast() &&
-		a != netip.AddrFrom4([4]byte{255, 255, 255, 255})
+// UsableVTEP reports whether a can be a remote VTEP (a VXLAN tunnel
+// endpoint): a unicast IPv4 address outside the ranges no router forwards
+// to, as FRR's martian next-hop check has them: 0.0.0.0/8 ("this
+// network", RFC 791), 127.0.0.0/8 (loopback), 169.254.0.0/16 (link
+// local, RFC 3927), 224.0.0.0/4 (multicast) and 240.0.0.0/4 (reserved,
+// RFC 1112, with the limited broadcast address). A route naming any other
+// is not used, and fib installs nothing towards one.
+func UsableVTEP(a netip.Addr) bool {
+	if !a.Is4() {
+		return false
+	}
+	b := a.As4()
+	switch {
+	case b[0] == 0, b[0] == 127, b[0] >= 224:
+		return false
+	case b[0] == 169 && b[1] == 254:
+		return false
+	}
+	return true
 }
 
 // remotes are the received routes for one MAC, by route identity.

@@ -81,6 +81,7 @@ type Metrics struct {
 	reconcile          prometheus.Histogram
 	reconcileOps       prometheus.Counter
 	reconcileOpsFailed prometheus.Counter
+	repairs            *prometheus.CounterVec
 }
 
 // New returns the metrics of a daemon running the given version, reading
@@ -123,6 +124,11 @@ func New(src Source, version string) *Metrics {
 			Name: "evpnd_fib_reconcile_failed_operations_total",
 			Help: "Kernel operations of fib reconcile passes that failed and will be retried.",
 		}),
+		repairs: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "evpnd_fib_drift_repairs_total",
+			Help: "Kernel entries fib repaired after someone else changed a managed VXLAN device's FDB, " +
+				"by table (mac: the VXLAN entry, bridge: the bridge entry, flood: a flood-list entry) and drift (missing, extra, wrong).",
+		}, []string{"table", "drift"}),
 	}
 	buildInfo := prometheus.NewGauge(prometheus.GaugeOpts{
 		Name:        "evpnd_build_info",
@@ -136,7 +142,7 @@ func New(src Source, version string) *Metrics {
 		buildInfo,
 		m.moves, m.duplicates, m.oddRoutes,
 		m.deviceRepairs, m.deviceRepairFails,
-		m.reconcile, m.reconcileOps, m.reconcileOpsFailed,
+		m.reconcile, m.reconcileOps, m.reconcileOpsFailed, m.repairs,
 	)
 	if src != nil {
 		m.reg.MustRegister(newStateCollector(src))
@@ -198,6 +204,16 @@ func (m *Metrics) ReconcilePass(d time.Duration, ops, errors int) {
 	if errors > 0 {
 		m.reconcileOpsFailed.Add(float64(errors))
 	}
+}
+
+// DriftRepaired counts one kernel entry fib repaired
+// (evpnd_fib_drift_repairs_total): table is fib's Drift.Table ("mac",
+// "bridge", "flood"), drift its kind ("missing", "extra", "wrong").
+func (m *Metrics) DriftRepaired(table, drift string) {
+	if m == nil {
+		return
+	}
+	m.repairs.WithLabelValues(table, drift).Inc()
 }
 
 // RemoveVNI drops the event counters of a deleted VNI, so that its series
