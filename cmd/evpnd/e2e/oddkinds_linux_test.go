@@ -49,7 +49,7 @@ func TestOddRouteKinds(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	peer := listenRawPeer(t, ns)
+	peer := listenRawPeer(t, ns, oddPeerAddr)
 	leaf := startOddLeaf(t, ns, bin)
 	s := peer.next(t, leaf, convergeTimeout)
 
