@@ -266,12 +266,8 @@ func (v *validator) l2vnis() {
 		}
 
 		for j, s := range l.ExportRTs {
-			if rt, err := evpn.ParseRT(s); err != nil {
+			if _, err := evpn.ParseRT(s); err != nil {
 				ps.add(fmt.Sprintf("%s.export-rts[%d]", p, j), quote(s), "%v", err)
-			} else if rt.AS4 {
-				// The speaker cannot encode the 4-octet-AS form yet: it
-				// would go out truncated to a 2-octet ASN.
-				ps.add(fmt.Sprintf("%s.export-rts[%d]", p, j), quote(s), "a 4-octet-AS route target can be imported but not yet exported: use a 2-octet ASN or the A.B.C.D:N form")
 			}
 		}
 
