@@ -269,3 +269,46 @@ func waitUntil(t *testing.T, what string, cond func() bool) {
 }
 
 func itoa(n int) string { return strconv.Itoa(n) }
+
+// The reconciler may start before vtep has made the VRF's devices: its
+// passes fail and are retried until the devices are there, then it
+// converges.
+func TestL3DevicesLater(t *testing.T) {
+	l := newLab(t, "l3late", 100)
+	l.run(t, []string{"ip", "addr", "add", "10.0.0.1/32", "dev", "lo"})
+	nsh, err := vnetns.GetFromName(l.ns.Name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nsh.Close()
+	k, err := NewL3Netlink(l.h, nsh)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer k.Close()
+	dev := L3Devices{VRF: "t", L3VNI: 4001, Table: MainTable, SVI: "br4001", VXLAN: "vxlan4001", MemberSVIs: []string{"br100"}}
+	d := NewL3Desired(dev)
+	fillL3(t, d)
+	r := NewL3Reconciler(d, k, testLogger(t))
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- r.Run(ctx, nil) }()
+	defer func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("Run: %v", err)
+		}
+	}()
+	l.addVNI(t, 4001)
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		ops, err := r.Check(ctx)
+		if err == nil && len(ops) == 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("not converged within 10s of the devices appearing: %v %v", ops, err)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
