@@ -148,8 +148,12 @@ func (s *Server) watch(ctx context.Context, fn func([]Event), routes bool) error
 		}
 	}()
 	var sync *syncTracker
+	var hold *resyncHold
 	if routes {
 		sync = newSyncTracker(s.cfg.SyncTimeout)
+		if s.cfg.ResyncWindow > 0 {
+			hold = newResyncHold(s.cfg.ResyncWindow)
+		}
 	}
 	go func() {
 		defer s.watches.Done()
@@ -166,6 +170,16 @@ func (s *Server) watch(ctx context.Context, fn func([]Event), routes bool) error
 			case <-timer.C:
 			}
 			evs := events.take()
+			if hold != nil {
+				now := time.Now()
+				evs = hold.filter(evs, now, s.log)
+				if at := hold.next(); !at.IsZero() && !now.Before(at) {
+					if late := hold.expire(now); len(late) > 0 {
+						s.log.Info("re-sync window ended: delivering withdrawals not re-announced", "routes", len(late))
+						evs = append(evs, late...)
+					}
+				}
+			}
 			if len(evs) > 0 {
 				if wctx.Err() != nil {
 					return
@@ -186,7 +200,13 @@ func (s *Server) watch(ctx context.Context, fn func([]Event), routes bool) error
 				fn([]Event{ev})
 			}
 			timer.Stop()
-			if at := sync.wake(); !at.IsZero() {
+			at := sync.wake()
+			if hold != nil {
+				if h := hold.next(); !h.IsZero() && (at.IsZero() || h.Before(at)) {
+					at = h
+				}
+			}
+			if !at.IsZero() {
 				timer.Reset(max(at.Sub(now), 0))
 			}
 		}

@@ -128,6 +128,7 @@ func (d *Daemon) speakerConfig(restarting bool) speaker.Config {
 		RestartTime:     d.cfg.GracefulRestart.RestartTime,
 		Restarting:      restarting && d.cfg.GracefulRestart.IsEnabled(),
 		SyncTimeout:     d.cfg.GracefulRestart.EORTimeout,
+		ResyncWindow:    d.resyncWindow(),
 		LocalVTEPs:      vteps,
 		ConnectRetry:    d.cfg.BGP.ConnectRetry,
 		HoldTime:        d.cfg.BGP.HoldTime,
@@ -182,7 +183,7 @@ func (d *Daemon) stopSpeaker(srv *speaker.Server) {
 // runReflector runs the route-reflector role: l2vpn-evpn reflection with
 // next hops unchanged, nothing installed in the kernel. After a restart of
 // the reflector, the leafs hold the withdrawals its stale flush causes
-// until every leaf has re-sent its routes (see resyncHold).
+// until every leaf has re-sent its routes (speaker.Config.ResyncWindow).
 func (d *Daemon) runReflector(ctx context.Context) error {
 	srv, err := speaker.New(d.speakerConfig(false))
 	if err != nil {

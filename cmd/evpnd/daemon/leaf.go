@@ -53,7 +53,6 @@ type leaf struct {
 	// after this batch's re-bids.
 	release bool
 	learned []evpn.MACKey // local learns of the current batch
-	hold    *resyncHold
 	// up holds the peers whose session is established.
 	up      map[netip.Addr]bool
 	learner *vtep.Learner
@@ -239,7 +238,6 @@ func (d *Daemon) runLeaf(ctx context.Context) error {
 		return err
 	}
 	l.up = map[netip.Addr]bool{}
-	l.hold = newResyncHold(d.resyncWindow())
 
 	d.leaf.Store(l)
 	defer d.leaf.Store(nil)
@@ -306,8 +304,6 @@ func (l *leaf) loop(ctx context.Context) error {
 	// detection window; checking a few times per window is enough.
 	expire := time.NewTicker(max(time.Second, min(30*time.Second, l.d.cfg.MACMobility.DuplicateWindow/4)))
 	defer expire.Stop()
-	holdTick := time.NewTicker(time.Second)
-	defer holdTick.Stop()
 	for {
 		select {
 		case <-ctx.Done():
@@ -315,17 +311,6 @@ func (l *leaf) loop(ctx context.Context) error {
 		case <-l.q.wake:
 		case now := <-expire.C:
 			l.flush(l.apply(l.table.Expire(now), &effBuf{}))
-			continue
-		case now := <-holdTick.C:
-			var effects []evpn.Effect
-			keys := l.hold.expire(now)
-			for _, k := range keys {
-				effects = append(effects, l.table.Withdraw(k, now)...)
-			}
-			if len(keys) > 0 {
-				l.d.log.Info("re-sync window ended: applying withdrawals not re-announced", "routes", len(keys))
-			}
-			l.flush(l.apply(effects, &effBuf{}))
 			continue
 		}
 		evs := l.q.drain(buf)
@@ -435,12 +420,8 @@ func (l *leaf) handle(ev *event, effects []evpn.Effect, now time.Time) []evpn.Ef
 			touched[b.Route.Key] = struct{}{}
 		}
 		if b.Withdraw {
-			if l.hold.withdraw(b.Route.Key, b.Peer) {
-				return effects
-			}
 			return append(effects, l.table.Withdraw(b.Route.Key, now)...)
 		}
-		l.hold.announced(b.Route.Key)
 		return append(effects, l.table.Update(b.Route, now)...)
 	case speaker.EventPeer:
 		l.d.log.Info("peer state", "peer", b.Peer, "state", b.State)
@@ -453,16 +434,8 @@ func (l *leaf) handle(ev *event, effects []evpn.Effect, now time.Time) []evpn.Ef
 		} else {
 			delete(l.up, b.Peer)
 		}
-		if up {
-			l.hold.established(b.Peer, now)
-			if _, ok := l.hold.until[b.Peer]; ok {
-				l.d.log.Info("peer re-established: holding its withdrawals while it re-sends its table",
-					"peer", b.Peer, "window", l.hold.window)
-			}
-		}
 	case speaker.EventEndOfRIB:
 		l.d.log.Debug("End-of-RIB received", "peer", b.Peer)
-		l.hold.endOfRIB(b.Peer, now)
 	case speaker.EventSynced:
 		l.markSynced(b)
 		if l.d.restarted.Load() {
@@ -613,7 +586,7 @@ func restartMark(ctx context.Context, h *netlink.Handle, k fdbDumper, vnis []con
 }
 
 // resyncWindow is how long withdrawals from a re-established peer are
-// held (see resyncHold): long enough for every leaf to reconnect to a
+// held (speaker.Config.ResyncWindow): long enough for every leaf to reconnect to a
 // restarted reflector (twice the connect retry, at least 10 s), at most the
 // End-of-RIB timeout; 0 without graceful restart.
 func (d *Daemon) resyncWindow() time.Duration {

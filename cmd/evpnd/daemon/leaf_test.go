@@ -124,8 +124,7 @@ func newTestLeaf(t *testing.T, srv *speaker.Server, routerID, vtepIP netip.Addr)
 	cfg.ApplyDefaults()
 	d := &Daemon{cfg: cfg, log: testLog(), hub: newHub(), trace: trace.New(0, 0)}
 	l := &leaf{d: d, srv: srv, q: newQueue[event](), vnis: map[uint32]configs.L2VNI{},
-		advertised: map[evpn.MACKey]*evpn.Route{}, desired: fib.NewDesired(),
-		hold: newResyncHold(0)}
+		advertised: map[evpn.MACKey]*evpn.Route{}, desired: fib.NewDesired()}
 	l.adv = srv.NewAdvertiser(speaker.AdvertiserConfig{Retry: 100 * time.Millisecond,
 		OnOutbid: func(o speaker.Outbid) { l.q.push(event{outbid: &o}) }})
 	for _, v := range cfg.L2VNIs {

@@ -1,6 +1,7 @@
-package daemon
+package speaker
 
 import (
+	"log/slog"
 	"net/netip"
 	"time"
 
@@ -16,8 +17,10 @@ import (
 // its table and End-of-RIB as soon as the first leaf has re-sent its own,
 // before the other leafs have reconnected, so the stale flush would delete
 // every remote MAC and flood entry of the others for the seconds it takes
-// them to reconnect. (GoBGP v3's selection deferral only waits for peers
-// already connected.) So withdrawals from a peer that re-established in
+// them to reconnect. GoBGP v4's selection deferral waits for configured
+// neighbours only, not for dynamic ones (an evpnd reflector's leafs), and
+// only up to its deferral time; the e2e TestRouteReflectorRestart, run on
+// v4 without this hold, saw leafs delete valid entries. So withdrawals from a peer that re-established in
 // this run are held for a window after it comes back; a route announced
 // again in the window cancels its withdrawal, and the rest are applied
 // when the window ends. This extends graceful restart's "keep stale
@@ -27,12 +30,12 @@ type resyncHold struct {
 	window time.Duration
 	wasUp  map[netip.Addr]bool
 	until  map[netip.Addr]time.Time // peer → end of its hold
-	held   map[evpn.Key]netip.Addr  // withdrawals held, by route, with their peer
+	held   map[evpn.Key]Event       // withdrawals held, by route
 }
 
 func newResyncHold(window time.Duration) *resyncHold {
 	return &resyncHold{window: window, wasUp: map[netip.Addr]bool{},
-		until: map[netip.Addr]time.Time{}, held: map[evpn.Key]netip.Addr{}}
+		until: map[netip.Addr]time.Time{}, held: map[evpn.Key]Event{}}
 }
 
 // established notes that a session came up; from the second time on in
@@ -52,12 +55,12 @@ func (h *resyncHold) endOfRIB(p netip.Addr, now time.Time) {
 	}
 }
 
-// withdraw reports whether the withdrawal of k from p is held.
-func (h *resyncHold) withdraw(k evpn.Key, p netip.Addr) bool {
-	if _, ok := h.until[p]; !ok {
+// withdraw reports whether the withdrawal ev is held.
+func (h *resyncHold) withdraw(ev Event) bool {
+	if _, ok := h.until[ev.Peer]; !ok {
 		return false
 	}
-	h.held[k] = p
+	h.held[ev.Route.Key] = ev
 	return true
 }
 
@@ -69,17 +72,17 @@ func (h *resyncHold) announced(k evpn.Key) {
 }
 
 // expire ends the holds whose window has passed and returns the
-// withdrawals to apply now.
-func (h *resyncHold) expire(now time.Time) []evpn.Key {
-	var out []evpn.Key
+// withdrawals to deliver now.
+func (h *resyncHold) expire(now time.Time) []Event {
+	var out []Event
 	for p, t := range h.until {
 		if now.Before(t) {
 			continue
 		}
 		delete(h.until, p)
-		for k, hp := range h.held {
-			if hp == p {
-				out = append(out, k)
+		for k, ev := range h.held {
+			if ev.Peer == p {
+				out = append(out, ev)
 				delete(h.held, k)
 			}
 		}
@@ -89,3 +92,44 @@ func (h *resyncHold) expire(now time.Time) []evpn.Key {
 
 // active reports whether any hold is running.
 func (h *resyncHold) active() bool { return len(h.until) > 0 }
+
+// next is when the earliest hold ends (zero: none runs).
+func (h *resyncHold) next() time.Time {
+	var at time.Time
+	for _, t := range h.until {
+		if at.IsZero() || t.Before(at) {
+			at = t
+		}
+	}
+	return at
+}
+
+// filter applies the hold to a batch of events, in place: held
+// withdrawals are taken out; the others are returned in order.
+func (h *resyncHold) filter(evs []Event, now time.Time, log *slog.Logger) []Event {
+	out := evs[:0]
+	for _, ev := range evs {
+		switch ev.Type {
+		case EventPeer:
+			if ev.State == PeerStateEstablished {
+				h.established(ev.Peer, now)
+				if _, ok := h.until[ev.Peer]; ok {
+					log.Info("peer re-established: holding its withdrawals while it re-sends its table",
+						"peer", ev.Peer, "window", h.window)
+				}
+			}
+		case EventEndOfRIB:
+			h.endOfRIB(ev.Peer, now)
+		case EventRoute:
+			if ev.Withdraw {
+				if h.withdraw(ev) {
+					continue
+				}
+			} else {
+				h.announced(ev.Route.Key)
+			}
+		}
+		out = append(out, ev)
+	}
+	return out
+}
