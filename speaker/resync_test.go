@@ -59,6 +59,13 @@ func TestResyncHold(t *testing.T) {
 // deferral) flushes their routes at every leaf: e2e
 // TestRouteReflectorRestart fails on v4 with the window set to 0.
 func TestWatchResyncHold(t *testing.T) {
+	if raceEnabled {
+		// A graceful restart under a running watch hits GoBGP v4.9's own
+		// data race between the watch's conversion (toPathApiUtil reads
+		// Path.IsStale) and the FSM marking the peer's paths stale
+		// (AdjRib.StaleAll -> Path.MarkStale); see TestPathsStale.
+		t.Skip("GoBGP v4.9's watch/MarkStale data race on a graceful restart; see the comment")
+	}
 	ctx := context.Background()
 	const aAddr, bAddr = "127.0.0.175", "127.0.0.176"
 	const window = 2 * time.Second

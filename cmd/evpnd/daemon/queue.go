@@ -3,9 +3,11 @@ package daemon
 import "sync"
 
 // queue is an unbounded FIFO with a wake channel of buffer one. Producers
-// (GoBGP's watch goroutine, the FDB learner) never block on it; the daemon
-// loop drains everything queued in one go and handles it as a batch, which
-// coalesces bursts without adding any fixed delay.
+// (the FDB learner, API calls, the Advertiser's Outbid reports) never block
+// on it; the speaker's watch puts one batch at a time and waits for it to
+// be handled, so BGP events never pile up here. The daemon loop drains
+// everything queued in one go and handles it as a batch, which coalesces
+// bursts without adding any fixed delay.
 type queue[T any] struct {
 	mu    sync.Mutex
 	items []T
