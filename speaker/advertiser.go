@@ -17,7 +17,7 @@ import (
 // is the highest such. That path may be one evpnd's selection never sees
 // (its import rejects it, for example for MPLS encapsulation). Bid again
 // above Seq. Until a new route replaces it, the refused one is retried on
-// the Advertiser's timer.
+// the Advertiser's timer (and not reported again).
 type Outbid struct {
 	Route *evpn.Route
 	Seq   uint32
@@ -57,9 +57,13 @@ type Advertiser struct {
 	wake    chan struct{}
 	fails   atomic.Uint64
 
-	// Only the goroutine running a pass touches have (under passMu).
+	// Only the goroutine running a pass touches have and reported (under
+	// passMu).
 	passMu sync.Mutex
 	have   map[evpn.Key]*evpn.Route // what GoBGP has taken
+	// reported holds the refused route last reported per key: a retry of
+	// the same route is not reported again (each report lists the RIB).
+	reported map[evpn.Key]*evpn.Route
 }
 
 // NewAdvertiser returns an Advertiser for s. Nothing reaches GoBGP until
@@ -70,7 +74,7 @@ func (s *Server) NewAdvertiser(cfg AdvertiserConfig) *Advertiser {
 	}
 	return &Advertiser{s: s, cfg: cfg, want: map[evpn.Key]*evpn.Route{}, pending: map[evpn.Key]struct{}{},
 		failed: map[evpn.Key]struct{}{}, hold: cfg.HoldMACs, wake: make(chan struct{}, 1),
-		have: map[evpn.Key]*evpn.Route{}}
+		have: map[evpn.Key]*evpn.Route{}, reported: map[evpn.Key]*evpn.Route{}}
 }
 
 // Announce wants routes advertised (replacing what is advertised with the
@@ -193,6 +197,7 @@ func (a *Advertiser) Flush(ctx context.Context) bool {
 		} else {
 			delete(a.pending, k) // nothing to withdraw
 			delete(a.want, k)
+			delete(a.reported, k)
 		}
 	}
 	a.mu.Unlock()
@@ -264,7 +269,11 @@ func (a *Advertiser) Flush(ctx context.Context) bool {
 	for _, it := range ann {
 		took := err == nil || (bad != nil && !bad[it.r])
 		announced(it, took)
-		if !took && bad != nil && it.r.Type == evpn.RouteTypeMACIP {
+		switch {
+		case took:
+			delete(a.reported, it.k)
+		case bad != nil && it.r.Type == evpn.RouteTypeMACIP && a.reported[it.k] != it.r:
+			a.reported[it.k] = it.r
 			refused = append(refused, it.r)
 		}
 	}
