@@ -231,3 +231,32 @@ func TestRefusedLocalRouteIsBidAgain(t *testing.T) {
 		t.Fatalf("advertiser: %v %v, pending %d", r, ok, l.adv.Pending())
 	}
 }
+
+// Issue 8.4h: a restarted leaf learned its local MAC at seq 0 before the
+// fabric's routes came in; at EventSynced it bids above the remote route
+// present (here seq 4, which would otherwise win over its seq 0).
+func TestRestartedLeafRebidsAtSync(t *testing.T) {
+	mac := evpn.MAC{2, 0, 0, 0, 0x44, 1}
+	va, vb := netip.MustParseAddr("10.0.0.1"), netip.MustParseAddr("10.0.0.2")
+	a := startSpeaker(t, "127.0.0.43", va)
+	b := startSpeaker(t, "127.0.0.44", vb)
+	peerUp(t, a, b)
+	l := newTestLeaf(t, b.srv, vb, vb)
+	l.d.restarted.Store(true)
+	l.rec = fib.NewReconciler(l.desired, nil, testLog(), fib.Config{})
+	// Start: the local MAC from the bridge, at seq 0.
+	runBatch(t, l, event{local: &vtep.MACEvent{VNI: 100, MAC: mac, Port: "eth1"}})
+	// The initial table: A holds the MAC at seq 4, then the table is in.
+	fromA := remoteRoute(va, mac, 4, false)
+	runBatch(t, l,
+		event{bgp: &speaker.Event{Type: speaker.EventRoute, Route: fromA, Peer: a.addr}},
+		event{bgp: &speaker.Event{Type: speaker.EventSynced}})
+	if info, _ := l.table.Lookup(100, mac); !info.Local || info.Seq != 5 {
+		t.Fatalf("table after sync: %+v, want local at seq 5", info)
+	}
+	keyB := evpn.Key{Type: evpn.RouteTypeMACIP, RD: evpn.RDFromIP(vb, 100), MAC: mac}
+	var got *evpn.Route
+	if !waitFor(t, "B's re-bid at A", 5*time.Second, func() bool { r, ok := a.rec.get(keyB); got = r; return ok && r.Seq == 5 }) {
+		t.Fatalf("B's route at A: %+v, want seq 5", got)
+	}
+}
