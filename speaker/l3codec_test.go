@@ -241,3 +241,61 @@ func TestL3EncodeRefuses(t *testing.T) {
 		}
 	}
 }
+
+// TestFRRRoutesIntoL3Table feeds FRR 8.4's captured UPDATEs, as the route
+// reflector sent them to leaf1, through the decoder into the L3 model of
+// an evpnd leaf1 (VTEP 10.0.0.1, VRF with L3VNI 4001, member L2VNI 100,
+// automatic RTs): leaf2's MAC+IP route becomes a suppression neighbour and
+// a host route via 10.0.0.2 with leaf2's router MAC, its type-5 a prefix
+// route, and leaf1's own routes reflected back are ignored.
+func TestFRRRoutesIntoL3Table(t *testing.T) {
+	leaf1 := mustAddr("10.0.0.1")
+	tab := evpn.NewL3Table(evpn.L3Options{LocalVTEP: leaf1, RouterID: leaf1, VRFs: []evpn.L3VRF{{
+		Name: "default", L3VNI: 4001, RD: evpn.RDFromIP(leaf1, 1), RouterMAC: mustMAC("32:42:95:bd:fd:8d"),
+		ExportRTs: []evpn.RT{evpn.AutoRT(65000, 4001)}, Import: evpn.ImportRule{Auto: true},
+		Members: []evpn.L3Member{{L2VNI: 100, RD: evpn.RDFromIP(leaf1, 2), ExportRTs: []evpn.RT{evpn.AutoRT(65000, 100)},
+			Import: evpn.ImportRule{Auto: true}, GatewayMAC: mustMAC("00:00:5e:00:01:01")}},
+	}}})
+	var got []string
+	for _, rec := range loadFRR(t) {
+		exp, err := parseFRRComment(rec.comment)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if exp.to != mustAddr("10.1.1.1") { // leaf1's session address
+			continue
+		}
+		ups, err := DecodeUpdate(rec.msg)
+		if err != nil {
+			t.Fatalf("line %d: %v", rec.line, err)
+		}
+		for _, u := range ups {
+			var eff []evpn.L3Effect
+			if u.Withdraw {
+				eff = tab.Withdraw(u.Route.Key)
+			} else {
+				eff = tab.Update(u.Route)
+			}
+			for _, e := range eff {
+				switch e.Kind {
+				case evpn.L3SetNeigh:
+					got = append(got, fmt.Sprintf("neigh %d %s %s", e.Neigh.L2VNI, e.Neigh.IP, e.Neigh.MAC))
+				case evpn.L3SetHost:
+					got = append(got, fmt.Sprintf("host %s via %s %s", e.Host.IP, e.Host.NextHop.VTEP, e.Host.NextHop.RouterMAC))
+				case evpn.L3SetPrefix:
+					got = append(got, fmt.Sprintf("prefix %s via %v", e.Prefix.Prefix, e.Prefix.NextHops))
+				default:
+					got = append(got, fmt.Sprintf("line %d: unexpected %v %s", rec.line, e.Kind, e.Reason))
+				}
+			}
+		}
+	}
+	want := []string{
+		"prefix 172.16.2.0/24 via [{10.0.0.2 3e:42:0f:4f:45:81}]",
+		"neigh 100 192.168.100.2 02:00:00:00:00:02",
+		"host 192.168.100.2 via 10.0.0.2 3e:42:0f:4f:45:81",
+	}
+	if !slices.Equal(got, want) {
+		t.Errorf("effects:\n got  %q\n want %q", got, want)
+	}
+}
