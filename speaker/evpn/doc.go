@@ -15,8 +15,9 @@
 //     route's MAC part is the Table's (it installs the MAC), its IP part
 //     the L3Table's. MAC-only and MAC+IP routes for one host coexist.
 //  2. Give L3Table.LocalHost the sequence the Table advertises for the
-//     host's MAC, and call LocalMACSeq on every Advertise effect of the
-//     Table, so the MAC+IP routes follow their MAC (RFC 7432 §15).
+//     host's MAC, call LocalMACSeq on every Advertise effect of the Table
+//     and LocalMACAway on every WithdrawLocal, so the MAC+IP routes follow
+//     their MAC (RFC 7432 §15).
 //  3. Call LocalHostGone when the kernel deletes the neighbour or it turns
 //     FAILED, not when it turns STALE.
 //  4. Apply the effects in order (fib's L3 desired state takes Neigh,

@@ -166,6 +166,9 @@ type localHost struct {
 	mac    MAC
 	seq    uint32
 	sticky bool
+	// away is set while the MAC Table has the MAC at another leaf
+	// (LocalMACAway): the binding is kept but not advertised.
+	away bool
 	// adv is set while the MAC+IP route is advertised (the local host
 	// wins its IP), advAs is what was advertised.
 	adv   bool
@@ -536,7 +539,7 @@ func (t *L3Table) reselectNeigh(k hostKey) []L3Effect {
 		// The local host competes as the MAC Table's local MAC does:
 		// it keeps the IP unless a remote route beats it.
 		lc := candidate{vtep: t.opts.LocalVTEP, seq: l.seq, sticky: l.sticky}
-		wins := !found || !better(win.candidate(), lc)
+		wins := !l.away && (!found || !better(win.candidate(), lc))
 		m := t.members[k.vni]
 		switch {
 		case wins && (!l.adv || l.advAs != l.bid()):
@@ -681,6 +684,9 @@ func (t *L3Table) LocalHost(l2vni uint32, mac MAC, ip netip.Addr, seq uint32, st
 		eff = append(eff, L3Effect{Kind: L3Withdraw, Route: &Route{Key: Key{Type: RouteTypeMACIP, RD: m.m.RD, MAC: l.advAs.mac, IP: ip}}})
 		l.adv = false
 	}
+	if had && l.mac != mac {
+		l.away = false // another MAC: the old one's state does not apply
+	}
 	l.mac, l.seq, l.sticky = mac, seq, sticky
 	t.local[k] = l
 	return append(eff, t.flush([]touch{touchNeigh(k), touchHost(hostKey{m.vrf.L3VNI, ip})})...)
@@ -715,18 +721,43 @@ func (t *L3Table) LocalHostGone(l2vni uint32, ip netip.Addr) []L3Effect {
 // LocalMACSeq tells the table the sequence number and stickiness the MAC
 // Table now advertises for (l2vni, mac) (its Advertise effect): every
 // local MAC+IP route of that MAC is re-advertised with them, as RFC 7432
-// §15 has a MAC+IP route carry its MAC's sequence.
+// §15 has a MAC+IP route carry its MAC's sequence. It ends a
+// LocalMACAway.
 func (t *L3Table) LocalMACSeq(l2vni uint32, mac MAC, seq uint32, sticky bool) []L3Effect {
+	return t.localMAC(l2vni, mac, func(l *localHost) { l.seq, l.sticky, l.away = seq, sticky, false })
+}
+
+// LocalMACAway tells the table that the MAC Table withdrew its local
+// route for (l2vni, mac) (WithdrawLocal: the MAC moved to another leaf or
+// aged out). The MAC+IP routes of that MAC are withdrawn too, even before
+// the other leaf advertises the host's IP, as a MAC+IP route must not
+// outlive its MAC here (RFC 7432 §15); the bindings are kept until
+// LocalHostGone, or advertised again at the next LocalMACSeq.
+func (t *L3Table) LocalMACAway(l2vni uint32, mac MAC) []L3Effect {
+	return t.localMAC(l2vni, mac, func(l *localHost) { l.away = true })
+}
+
+// localMAC changes every local binding of (l2vni, mac) and re-selects
+// their IPs, in address order.
+func (t *L3Table) localMAC(l2vni uint32, mac MAC, change func(*localHost)) []L3Effect {
+	m, ok := t.members[l2vni]
+	if !ok {
+		return nil
+	}
 	var ips []netip.Addr
 	for k, l := range t.local {
-		if k.vni == l2vni && l.mac == mac && (l.seq != seq || l.sticky != sticky) {
+		if k.vni == l2vni && l.mac == mac {
 			ips = append(ips, k.ip)
 		}
 	}
 	slices.SortFunc(ips, netip.Addr.Compare)
 	var eff []L3Effect
 	for _, ip := range ips {
-		eff = append(eff, t.LocalHost(l2vni, mac, ip, seq, sticky)...)
+		k := hostKey{l2vni, ip}
+		l := t.local[k]
+		change(&l)
+		t.local[k] = l
+		eff = append(eff, t.flush([]touch{touchNeigh(k), touchHost(hostKey{m.vrf.L3VNI, ip})})...)
 	}
 	return eff
 }

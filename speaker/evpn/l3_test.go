@@ -250,6 +250,16 @@ func TestL3LocalHost(t *testing.T) {
 		"advertise [2]:[0]:[02:00:00:00:00:02]:[192.168.100.20] rd 10.0.0.1:2 labels=[100 4001] seq=0 sticky=false")
 	// An L2VNI outside every VRF is not routed here.
 	expectL3(t, "unrouted VNI", tab.LocalHost(200, mac1, hostA, 0, false))
+
+	// The MAC Table withdraws its local route for mac2 (the host moved
+	// away, only its MAC-only route has arrived so far): the MAC+IP route
+	// goes too, and comes back at the MAC's next local advertisement.
+	expectL3(t, "MAC away", tab.LocalMACAway(100, mac2),
+		"withdraw [2]:[0]:[02:00:00:00:00:02]:[192.168.100.20] rd 10.0.0.1:2")
+	expectL3(t, "ARP refresh while away", tab.LocalHost(100, mac2, ip, 0, false))
+	expectL3(t, "MAC back", tab.LocalMACSeq(100, mac2, 2, false),
+		"advertise [2]:[0]:[02:00:00:00:00:02]:[192.168.100.20] rd 10.0.0.1:2 labels=[100 4001] seq=2 sticky=false")
+	expectL3(t, "other VNI's MAC", tab.LocalMACAway(200, mac2))
 }
 
 func TestL3Type5ECMP(t *testing.T) {

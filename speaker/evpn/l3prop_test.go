@@ -114,7 +114,7 @@ func TestL3RandomOrders(t *testing.T) {
 		local := map[netip.Addr]localHost{}
 		for step := 0; step < 200; step++ {
 			var eff []L3Effect
-			switch op := rng.IntN(10); {
+			switch op := rng.IntN(12); {
 			case op < 4:
 				v := vteps[rng.IntN(len(vteps))]
 				r := macIP(v, macs[rng.IntN(len(macs))], ips[rng.IntN(len(ips))], uint32(rng.IntN(4)), rmacOf[v])
@@ -136,12 +136,33 @@ func TestL3RandomOrders(t *testing.T) {
 			case op < 9:
 				ip := ips[rng.IntN(len(ips))]
 				l := localHost{mac: macs[rng.IntN(len(macs))], seq: uint32(rng.IntN(4))}
+				if old, ok := local[ip]; ok && old.mac == l.mac {
+					l.away = old.away
+				}
 				local[ip] = l
 				eff = tab.LocalHost(100, l.mac, ip, l.seq, false)
-			default:
+			case op < 10:
 				ip := ips[rng.IntN(len(ips))]
 				delete(local, ip)
 				eff = tab.LocalHostGone(100, ip)
+			case op < 11:
+				mac := macs[rng.IntN(len(macs))]
+				for ip, l := range local {
+					if l.mac == mac {
+						l.away = true
+						local[ip] = l
+					}
+				}
+				eff = tab.LocalMACAway(100, mac)
+			default:
+				mac, seq := macs[rng.IntN(len(macs))], uint32(rng.IntN(5))
+				for ip, l := range local {
+					if l.mac == mac {
+						l.seq, l.away = seq, false
+						local[ip] = l
+					}
+				}
+				eff = tab.LocalMACSeq(100, mac, seq, false)
 			}
 			kern.apply(t, eff)
 			got := tab.Snapshot()
@@ -161,6 +182,12 @@ func TestL3RandomOrders(t *testing.T) {
 			for ip, l := range local {
 				fresh.LocalHost(100, l.mac, ip, l.seq, false)
 			}
+			for ip, l := range local {
+				if l.away {
+					fresh.local[hostKey{100, ip}] = localHost{mac: l.mac, seq: l.seq, away: true}
+					fresh.flush([]touch{touchNeigh(hostKey{100, ip}), touchHost(hostKey{4001, ip})})
+				}
+			}
 			if f := fresh.Snapshot(); !sameSnapshot(f, got) {
 				t.Fatalf("seed %d step %d: another arrival order gives\n %+v\nnot\n %+v", seed, step, f, got)
 			}
@@ -168,10 +195,10 @@ func TestL3RandomOrders(t *testing.T) {
 				r, adv := kern.adv[Key{Type: RouteTypeMACIP, RD: RDFromIP(vtep1, 2), MAC: l.mac, IP: ip}]
 				_, nb := kern.neighs[hostKey{100, ip}]
 				_, hr := kern.hosts[hostKey{4001, ip}]
-				if adv && (nb || hr || r.Seq != l.seq) {
+				if adv && (nb || hr || r.Seq != l.seq || l.away) {
 					t.Fatalf("seed %d step %d: local %s advertised (seq %d) with remote neighbour %v / host route %v", seed, step, ip, r.Seq, nb, hr)
 				}
-				if !adv && !nb {
+				if !adv && !nb && !l.away {
 					t.Fatalf("seed %d step %d: local %s neither advertised nor reached through a remote neighbour", seed, step, ip)
 				}
 			}
