@@ -299,3 +299,49 @@ func TestFRRRoutesIntoL3Table(t *testing.T) {
 		t.Errorf("effects:\n got  %q\n want %q", got, want)
 	}
 }
+
+// FuzzL3FromUpdate feeds whatever DecodeUpdate accepts to the L3 model: it
+// must never panic, and withdrawing every key it was given must leave
+// nothing installed.
+func FuzzL3FromUpdate(f *testing.F) {
+	for _, rec := range loadFRR(f) {
+		f.Add(rec.msg)
+	}
+	vtep := mustAddr("10.0.0.9")
+	for _, r := range []*evpn.Route{
+		evpn.LocalMACIPRoute(evpn.RDFromIP(vtep, 2), 100, 4001, mustMAC("02:00:00:00:00:09"), mustAddr("2001:db8:100::9"), vtep,
+			[]evpn.RT{evpn.AutoRT(65000, 100), evpn.AutoRT(65000, 4001)}, mustMAC("02:aa:00:00:00:09"), 3, false),
+		evpn.LocalPrefixRoute(evpn.RDFromIP(vtep, 1), 4001, netip.MustParsePrefix("::/0"), vtep,
+			[]evpn.RT{evpn.AutoRT(65000, 4001)}, mustMAC("02:aa:00:00:00:09")),
+	} {
+		b, err := EncodeUpdate(r, false)
+		if err != nil {
+			f.Fatal(err)
+		}
+		f.Add(b)
+	}
+	leaf1 := mustAddr("10.0.0.1")
+	opts := evpn.L3Options{LocalVTEP: leaf1, RouterID: leaf1, VRFs: []evpn.L3VRF{{
+		Name: "red", L3VNI: 4001, RouterMAC: mustMAC("02:aa:00:00:00:01"), Import: evpn.ImportRule{Auto: true},
+		Members: []evpn.L3Member{{L2VNI: 100, Import: evpn.ImportRule{Auto: true}, GatewayIPs: []netip.Addr{mustAddr("192.168.100.254")}}},
+	}}}
+	f.Fuzz(func(t *testing.T, msg []byte) {
+		ups, _ := DecodeUpdate(msg)
+		tab := evpn.NewL3Table(opts)
+		var keys []evpn.Key
+		for _, u := range ups {
+			if u.Withdraw {
+				tab.Withdraw(u.Route.Key)
+				continue
+			}
+			tab.Update(u.Route)
+			keys = append(keys, u.Route.Key)
+		}
+		for _, k := range keys {
+			tab.Withdraw(k)
+		}
+		if s := tab.Snapshot(); len(s.Neighs)+len(s.Hosts)+len(s.Prefixes)+len(s.RouterMACs) != 0 {
+			t.Fatalf("left after withdrawing all: %+v", s)
+		}
+	})
+}
