@@ -48,7 +48,7 @@ func (d *Daemon) Status(ctx context.Context) (api.Status, error) {
 	st := api.Status{
 		Version: d.opts.Version, Started: d.start, RouterID: c.RouterID, ASN: c.ASN,
 		Role: c.Role, L2VNIs: len(c.L2VNIs), Restarted: d.restarted.Load(),
-		PeersConfigured: len(c.Neighbors),
+		PeersConfigured: len(c.Neighbors), VRFs: len(c.VRFs),
 	}
 	if c.Role == configs.RoleLeaf {
 		st.VTEP = c.VTEPIP

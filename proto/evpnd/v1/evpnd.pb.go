@@ -405,6 +405,57 @@ func (TraceKind) EnumDescriptor() ([]byte, []int) {
 	return file_evpnd_v1_evpnd_proto_rawDescGZIP(), []int{5}
 }
 
+type VRFRouteKind int32
+
+const (
+	VRFRouteKind_VRF_ROUTE_KIND_UNSPECIFIED VRFRouteKind = 0
+	// A /32 or /128 route to a remote host (type-2 MAC+IP).
+	VRFRouteKind_VRF_ROUTE_KIND_HOST VRFRouteKind = 1
+	// A type-5 prefix.
+	VRFRouteKind_VRF_ROUTE_KIND_PREFIX VRFRouteKind = 2
+)
+
+// Enum value maps for VRFRouteKind.
+var (
+	VRFRouteKind_name = map[int32]string{
+		0: "VRF_ROUTE_KIND_UNSPECIFIED",
+		1: "VRF_ROUTE_KIND_HOST",
+		2: "VRF_ROUTE_KIND_PREFIX",
+	}
+	VRFRouteKind_value = map[string]int32{
+		"VRF_ROUTE_KIND_UNSPECIFIED": 0,
+		"VRF_ROUTE_KIND_HOST":        1,
+		"VRF_ROUTE_KIND_PREFIX":      2,
+	}
+)
+
+func (x VRFRouteKind) Enum() *VRFRouteKind {
+	p := new(VRFRouteKind)
+	*p = x
+	return p
+}
+
+func (x VRFRouteKind) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (VRFRouteKind) Descriptor() protoreflect.EnumDescriptor {
+	return file_evpnd_v1_evpnd_proto_enumTypes[6].Descriptor()
+}
+
+func (VRFRouteKind) Type() protoreflect.EnumType {
+	return &file_evpnd_v1_evpnd_proto_enumTypes[6]
+}
+
+func (x VRFRouteKind) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use VRFRouteKind.Descriptor instead.
+func (VRFRouteKind) EnumDescriptor() ([]byte, []int) {
+	return file_evpnd_v1_evpnd_proto_rawDescGZIP(), []int{6}
+}
+
 type GetStatusRequest struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	unknownFields protoimpl.UnknownFields
@@ -465,7 +516,10 @@ type GetStatusResponse struct {
 	PeersEstablished uint32 `protobuf:"varint,13,opt,name=peers_established,json=peersEstablished,proto3" json:"peers_established,omitempty"`
 	PeersConfigured  uint32 `protobuf:"varint,14,opt,name=peers_configured,json=peersConfigured,proto3" json:"peers_configured,omitempty"`
 	// This run took over kernel state of an earlier run (graceful restart).
-	Restarted     bool `protobuf:"varint,15,opt,name=restarted,proto3" json:"restarted,omitempty"`
+	Restarted bool `protobuf:"varint,15,opt,name=restarted,proto3" json:"restarted,omitempty"`
+	// Layer 3 fields are numbered from 100 on.
+	// Tenant VRFs configured.
+	VrfCount      uint32 `protobuf:"varint,100,opt,name=vrf_count,json=vrfCount,proto3" json:"vrf_count,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -603,6 +657,13 @@ func (x *GetStatusResponse) GetRestarted() bool {
 		return x.Restarted
 	}
 	return false
+}
+
+func (x *GetStatusResponse) GetVrfCount() uint32 {
+	if x != nil {
+		return x.VrfCount
+	}
+	return 0
 }
 
 type VNI struct {
@@ -2518,6 +2579,7 @@ type WatchResponse struct {
 	//	*WatchResponse_Mac
 	//	*WatchResponse_Vtep
 	//	*WatchResponse_Peer
+	//	*WatchResponse_VrfRoute
 	Change        isWatchResponse_Change `protobuf_oneof:"change"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -2608,6 +2670,15 @@ func (x *WatchResponse) GetPeer() *PeerChange {
 	return nil
 }
 
+func (x *WatchResponse) GetVrfRoute() *VRFRouteChange {
+	if x != nil {
+		if x, ok := x.Change.(*WatchResponse_VrfRoute); ok {
+			return x.VrfRoute
+		}
+	}
+	return nil
+}
+
 type isWatchResponse_Change interface {
 	isWatchResponse_Change()
 }
@@ -2624,11 +2695,18 @@ type WatchResponse_Peer struct {
 	Peer *PeerChange `protobuf:"bytes,6,opt,name=peer,proto3,oneof"`
 }
 
+type WatchResponse_VrfRoute struct {
+	// Layer 3 changes are numbered from 100 on.
+	VrfRoute *VRFRouteChange `protobuf:"bytes,100,opt,name=vrf_route,json=vrfRoute,proto3,oneof"`
+}
+
 func (*WatchResponse_Mac) isWatchResponse_Change() {}
 
 func (*WatchResponse_Vtep) isWatchResponse_Change() {}
 
 func (*WatchResponse_Peer) isWatchResponse_Change() {}
+
+func (*WatchResponse_VrfRoute) isWatchResponse_Change() {}
 
 type Drift struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -2647,7 +2725,11 @@ type Drift struct {
 	// The iproute2 command that repairs it by hand, e.g. "bridge fdb del
 	// 02:00:00:00:99:99 dev vxlan100 dst 10.9.9.9 self" (evpnd repairs
 	// drift by itself; this says what is wrong).
-	Detail        string `protobuf:"bytes,8,opt,name=detail,proto3" json:"detail,omitempty"`
+	Detail string `protobuf:"bytes,8,opt,name=detail,proto3" json:"detail,omitempty"`
+	// Layer 3 drift (table "neigh", "rmac" or "route"): the VRF and the
+	// entry (an IP, a prefix or a router MAC).
+	Vrf           string `protobuf:"bytes,100,opt,name=vrf,proto3" json:"vrf,omitempty"`
+	Entry         string `protobuf:"bytes,101,opt,name=entry,proto3" json:"entry,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -2738,6 +2820,20 @@ func (x *Drift) GetDetail() string {
 	return ""
 }
 
+func (x *Drift) GetVrf() string {
+	if x != nil {
+		return x.Vrf
+	}
+	return ""
+}
+
+func (x *Drift) GetEntry() string {
+	if x != nil {
+		return x.Entry
+	}
+	return ""
+}
+
 type CheckRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// 0 = every VNI.
@@ -2792,7 +2888,9 @@ type CheckResponse struct {
 	Time          *timestamppb.Timestamp `protobuf:"bytes,4,opt,name=time,proto3" json:"time,omitempty"`
 	// Remote entries BGP selected whose kernel write is still queued or
 	// waiting for a retry: drift that is already being repaired.
-	InFlight      uint32 `protobuf:"varint,5,opt,name=in_flight,json=inFlight,proto3" json:"in_flight,omitempty"`
+	InFlight uint32 `protobuf:"varint,5,opt,name=in_flight,json=inFlight,proto3" json:"in_flight,omitempty"`
+	// Layer 3 entries (neighbours, router MACs, routes) compared.
+	CheckedL3     uint32 `protobuf:"varint,100,opt,name=checked_l3,json=checkedL3,proto3" json:"checked_l3,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -2858,6 +2956,13 @@ func (x *CheckResponse) GetTime() *timestamppb.Timestamp {
 func (x *CheckResponse) GetInFlight() uint32 {
 	if x != nil {
 		return x.InFlight
+	}
+	return 0
+}
+
+func (x *CheckResponse) GetCheckedL3() uint32 {
+	if x != nil {
+		return x.CheckedL3
 	}
 	return 0
 }
@@ -3123,12 +3228,1142 @@ func (x *TraceResponse) GetKeys() []*TraceKey {
 	return nil
 }
 
+// L3VNI is a tenant VRF's L3VNI (symmetric IRB, RFC 9135).
+type L3VNI struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	L3Vni uint32                 `protobuf:"varint,1,opt,name=l3vni,proto3" json:"l3vni,omitempty"`
+	Vrf   string                 `protobuf:"bytes,2,opt,name=vrf,proto3" json:"vrf,omitempty"`
+	// "default", "netns" or "vrf": where the VRF's routes go.
+	Backend string `protobuf:"bytes,3,opt,name=backend,proto3" json:"backend,omitempty"`
+	// The routing table (backend vrf) or network namespace (backend netns).
+	Table       uint32 `protobuf:"varint,4,opt,name=table,proto3" json:"table,omitempty"`
+	Namespace   string `protobuf:"bytes,5,opt,name=namespace,proto3" json:"namespace,omitempty"`
+	VxlanDevice string `protobuf:"bytes,6,opt,name=vxlan_device,json=vxlanDevice,proto3" json:"vxlan_device,omitempty"`
+	// The L3VNI's SVI.
+	Bridge    string   `protobuf:"bytes,7,opt,name=bridge,proto3" json:"bridge,omitempty"`
+	RouterMac string   `protobuf:"bytes,8,opt,name=router_mac,json=routerMac,proto3" json:"router_mac,omitempty"`
+	LocalVtep string   `protobuf:"bytes,9,opt,name=local_vtep,json=localVtep,proto3" json:"local_vtep,omitempty"`
+	Rd        string   `protobuf:"bytes,10,opt,name=rd,proto3" json:"rd,omitempty"`
+	ImportRts []string `protobuf:"bytes,11,rep,name=import_rts,json=importRts,proto3" json:"import_rts,omitempty"`
+	ExportRts []string `protobuf:"bytes,12,rep,name=export_rts,json=exportRts,proto3" json:"export_rts,omitempty"`
+	// The L2VNIs routed in the VRF, sorted.
+	L2Vnis []uint32 `protobuf:"varint,13,rep,packed,name=l2vnis,proto3" json:"l2vnis,omitempty"`
+	// Remote VTEPs with a router MAC for this L3VNI.
+	RemoteVteps    uint32 `protobuf:"varint,14,opt,name=remote_vteps,json=remoteVteps,proto3" json:"remote_vteps,omitempty"`
+	HostRoutes     uint32 `protobuf:"varint,15,opt,name=host_routes,json=hostRoutes,proto3" json:"host_routes,omitempty"`
+	PrefixRoutes   uint32 `protobuf:"varint,16,opt,name=prefix_routes,json=prefixRoutes,proto3" json:"prefix_routes,omitempty"`
+	DevicesPresent bool   `protobuf:"varint,17,opt,name=devices_present,json=devicesPresent,proto3" json:"devices_present,omitempty"`
+	unknownFields  protoimpl.UnknownFields
+	sizeCache      protoimpl.SizeCache
+}
+
+func (x *L3VNI) Reset() {
+	*x = L3VNI{}
+	mi := &file_evpnd_v1_evpnd_proto_msgTypes[36]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *L3VNI) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*L3VNI) ProtoMessage() {}
+
+func (x *L3VNI) ProtoReflect() protoreflect.Message {
+	mi := &file_evpnd_v1_evpnd_proto_msgTypes[36]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use L3VNI.ProtoReflect.Descriptor instead.
+func (*L3VNI) Descriptor() ([]byte, []int) {
+	return file_evpnd_v1_evpnd_proto_rawDescGZIP(), []int{36}
+}
+
+func (x *L3VNI) GetL3Vni() uint32 {
+	if x != nil {
+		return x.L3Vni
+	}
+	return 0
+}
+
+func (x *L3VNI) GetVrf() string {
+	if x != nil {
+		return x.Vrf
+	}
+	return ""
+}
+
+func (x *L3VNI) GetBackend() string {
+	if x != nil {
+		return x.Backend
+	}
+	return ""
+}
+
+func (x *L3VNI) GetTable() uint32 {
+	if x != nil {
+		return x.Table
+	}
+	return 0
+}
+
+func (x *L3VNI) GetNamespace() string {
+	if x != nil {
+		return x.Namespace
+	}
+	return ""
+}
+
+func (x *L3VNI) GetVxlanDevice() string {
+	if x != nil {
+		return x.VxlanDevice
+	}
+	return ""
+}
+
+func (x *L3VNI) GetBridge() string {
+	if x != nil {
+		return x.Bridge
+	}
+	return ""
+}
+
+func (x *L3VNI) GetRouterMac() string {
+	if x != nil {
+		return x.RouterMac
+	}
+	return ""
+}
+
+func (x *L3VNI) GetLocalVtep() string {
+	if x != nil {
+		return x.LocalVtep
+	}
+	return ""
+}
+
+func (x *L3VNI) GetRd() string {
+	if x != nil {
+		return x.Rd
+	}
+	return ""
+}
+
+func (x *L3VNI) GetImportRts() []string {
+	if x != nil {
+		return x.ImportRts
+	}
+	return nil
+}
+
+func (x *L3VNI) GetExportRts() []string {
+	if x != nil {
+		return x.ExportRts
+	}
+	return nil
+}
+
+func (x *L3VNI) GetL2Vnis() []uint32 {
+	if x != nil {
+		return x.L2Vnis
+	}
+	return nil
+}
+
+func (x *L3VNI) GetRemoteVteps() uint32 {
+	if x != nil {
+		return x.RemoteVteps
+	}
+	return 0
+}
+
+func (x *L3VNI) GetHostRoutes() uint32 {
+	if x != nil {
+		return x.HostRoutes
+	}
+	return 0
+}
+
+func (x *L3VNI) GetPrefixRoutes() uint32 {
+	if x != nil {
+		return x.PrefixRoutes
+	}
+	return 0
+}
+
+func (x *L3VNI) GetDevicesPresent() bool {
+	if x != nil {
+		return x.DevicesPresent
+	}
+	return false
+}
+
+type ListL3VNIsRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListL3VNIsRequest) Reset() {
+	*x = ListL3VNIsRequest{}
+	mi := &file_evpnd_v1_evpnd_proto_msgTypes[37]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListL3VNIsRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListL3VNIsRequest) ProtoMessage() {}
+
+func (x *ListL3VNIsRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_evpnd_v1_evpnd_proto_msgTypes[37]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListL3VNIsRequest.ProtoReflect.Descriptor instead.
+func (*ListL3VNIsRequest) Descriptor() ([]byte, []int) {
+	return file_evpnd_v1_evpnd_proto_rawDescGZIP(), []int{37}
+}
+
+type ListL3VNIsResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	L3Vnis        []*L3VNI               `protobuf:"bytes,1,rep,name=l3vnis,proto3" json:"l3vnis,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListL3VNIsResponse) Reset() {
+	*x = ListL3VNIsResponse{}
+	mi := &file_evpnd_v1_evpnd_proto_msgTypes[38]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListL3VNIsResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListL3VNIsResponse) ProtoMessage() {}
+
+func (x *ListL3VNIsResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_evpnd_v1_evpnd_proto_msgTypes[38]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListL3VNIsResponse.ProtoReflect.Descriptor instead.
+func (*ListL3VNIsResponse) Descriptor() ([]byte, []int) {
+	return file_evpnd_v1_evpnd_proto_rawDescGZIP(), []int{38}
+}
+
+func (x *ListL3VNIsResponse) GetL3Vnis() []*L3VNI {
+	if x != nil {
+		return x.L3Vnis
+	}
+	return nil
+}
+
+type GetL3VNIRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	L3Vni         uint32                 `protobuf:"varint,1,opt,name=l3vni,proto3" json:"l3vni,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GetL3VNIRequest) Reset() {
+	*x = GetL3VNIRequest{}
+	mi := &file_evpnd_v1_evpnd_proto_msgTypes[39]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetL3VNIRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetL3VNIRequest) ProtoMessage() {}
+
+func (x *GetL3VNIRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_evpnd_v1_evpnd_proto_msgTypes[39]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetL3VNIRequest.ProtoReflect.Descriptor instead.
+func (*GetL3VNIRequest) Descriptor() ([]byte, []int) {
+	return file_evpnd_v1_evpnd_proto_rawDescGZIP(), []int{39}
+}
+
+func (x *GetL3VNIRequest) GetL3Vni() uint32 {
+	if x != nil {
+		return x.L3Vni
+	}
+	return 0
+}
+
+type GetL3VNIResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	L3Vni         *L3VNI                 `protobuf:"bytes,1,opt,name=l3vni,proto3" json:"l3vni,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GetL3VNIResponse) Reset() {
+	*x = GetL3VNIResponse{}
+	mi := &file_evpnd_v1_evpnd_proto_msgTypes[40]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetL3VNIResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetL3VNIResponse) ProtoMessage() {}
+
+func (x *GetL3VNIResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_evpnd_v1_evpnd_proto_msgTypes[40]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetL3VNIResponse.ProtoReflect.Descriptor instead.
+func (*GetL3VNIResponse) Descriptor() ([]byte, []int) {
+	return file_evpnd_v1_evpnd_proto_rawDescGZIP(), []int{40}
+}
+
+func (x *GetL3VNIResponse) GetL3Vni() *L3VNI {
+	if x != nil {
+		return x.L3Vni
+	}
+	return nil
+}
+
+// ARPEntry is one MAC+IP binding of a routed L2VNI.
+type ARPEntry struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Vni   uint32                 `protobuf:"varint,1,opt,name=vni,proto3" json:"vni,omitempty"`
+	Ip    string                 `protobuf:"bytes,2,opt,name=ip,proto3" json:"ip,omitempty"`
+	Mac   string                 `protobuf:"bytes,3,opt,name=mac,proto3" json:"mac,omitempty"`
+	// Learned on this leaf (else selected from a remote VTEP's route).
+	Local bool `protobuf:"varint,4,opt,name=local,proto3" json:"local,omitempty"`
+	// The remote VTEP (empty for a local binding).
+	Vtep string `protobuf:"bytes,5,opt,name=vtep,proto3" json:"vtep,omitempty"`
+	// The MAC mobility sequence number.
+	Seq           uint32 `protobuf:"varint,6,opt,name=seq,proto3" json:"seq,omitempty"`
+	Vrf           string `protobuf:"bytes,7,opt,name=vrf,proto3" json:"vrf,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ARPEntry) Reset() {
+	*x = ARPEntry{}
+	mi := &file_evpnd_v1_evpnd_proto_msgTypes[41]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ARPEntry) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ARPEntry) ProtoMessage() {}
+
+func (x *ARPEntry) ProtoReflect() protoreflect.Message {
+	mi := &file_evpnd_v1_evpnd_proto_msgTypes[41]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ARPEntry.ProtoReflect.Descriptor instead.
+func (*ARPEntry) Descriptor() ([]byte, []int) {
+	return file_evpnd_v1_evpnd_proto_rawDescGZIP(), []int{41}
+}
+
+func (x *ARPEntry) GetVni() uint32 {
+	if x != nil {
+		return x.Vni
+	}
+	return 0
+}
+
+func (x *ARPEntry) GetIp() string {
+	if x != nil {
+		return x.Ip
+	}
+	return ""
+}
+
+func (x *ARPEntry) GetMac() string {
+	if x != nil {
+		return x.Mac
+	}
+	return ""
+}
+
+func (x *ARPEntry) GetLocal() bool {
+	if x != nil {
+		return x.Local
+	}
+	return false
+}
+
+func (x *ARPEntry) GetVtep() string {
+	if x != nil {
+		return x.Vtep
+	}
+	return ""
+}
+
+func (x *ARPEntry) GetSeq() uint32 {
+	if x != nil {
+		return x.Seq
+	}
+	return 0
+}
+
+func (x *ARPEntry) GetVrf() string {
+	if x != nil {
+		return x.Vrf
+	}
+	return ""
+}
+
+type ListARPCacheRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// 0 = every routed L2VNI.
+	Vni           uint32 `protobuf:"varint,1,opt,name=vni,proto3" json:"vni,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListARPCacheRequest) Reset() {
+	*x = ListARPCacheRequest{}
+	mi := &file_evpnd_v1_evpnd_proto_msgTypes[42]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListARPCacheRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListARPCacheRequest) ProtoMessage() {}
+
+func (x *ListARPCacheRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_evpnd_v1_evpnd_proto_msgTypes[42]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListARPCacheRequest.ProtoReflect.Descriptor instead.
+func (*ListARPCacheRequest) Descriptor() ([]byte, []int) {
+	return file_evpnd_v1_evpnd_proto_rawDescGZIP(), []int{42}
+}
+
+func (x *ListARPCacheRequest) GetVni() uint32 {
+	if x != nil {
+		return x.Vni
+	}
+	return 0
+}
+
+type ListARPCacheResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Entries       []*ARPEntry            `protobuf:"bytes,1,rep,name=entries,proto3" json:"entries,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListARPCacheResponse) Reset() {
+	*x = ListARPCacheResponse{}
+	mi := &file_evpnd_v1_evpnd_proto_msgTypes[43]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListARPCacheResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListARPCacheResponse) ProtoMessage() {}
+
+func (x *ListARPCacheResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_evpnd_v1_evpnd_proto_msgTypes[43]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListARPCacheResponse.ProtoReflect.Descriptor instead.
+func (*ListARPCacheResponse) Descriptor() ([]byte, []int) {
+	return file_evpnd_v1_evpnd_proto_rawDescGZIP(), []int{43}
+}
+
+func (x *ListARPCacheResponse) GetEntries() []*ARPEntry {
+	if x != nil {
+		return x.Entries
+	}
+	return nil
+}
+
+// RouterMACEntry is the router MAC one remote VTEP uses for an L3VNI.
+type RouterMACEntry struct {
+	state     protoimpl.MessageState `protogen:"open.v1"`
+	L3Vni     uint32                 `protobuf:"varint,1,opt,name=l3vni,proto3" json:"l3vni,omitempty"`
+	Vrf       string                 `protobuf:"bytes,2,opt,name=vrf,proto3" json:"vrf,omitempty"`
+	Vtep      string                 `protobuf:"bytes,3,opt,name=vtep,proto3" json:"vtep,omitempty"`
+	RouterMac string                 `protobuf:"bytes,4,opt,name=router_mac,json=routerMac,proto3" json:"router_mac,omitempty"`
+	// Received routes that carry it.
+	Routes        uint32 `protobuf:"varint,5,opt,name=routes,proto3" json:"routes,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RouterMACEntry) Reset() {
+	*x = RouterMACEntry{}
+	mi := &file_evpnd_v1_evpnd_proto_msgTypes[44]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RouterMACEntry) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RouterMACEntry) ProtoMessage() {}
+
+func (x *RouterMACEntry) ProtoReflect() protoreflect.Message {
+	mi := &file_evpnd_v1_evpnd_proto_msgTypes[44]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RouterMACEntry.ProtoReflect.Descriptor instead.
+func (*RouterMACEntry) Descriptor() ([]byte, []int) {
+	return file_evpnd_v1_evpnd_proto_rawDescGZIP(), []int{44}
+}
+
+func (x *RouterMACEntry) GetL3Vni() uint32 {
+	if x != nil {
+		return x.L3Vni
+	}
+	return 0
+}
+
+func (x *RouterMACEntry) GetVrf() string {
+	if x != nil {
+		return x.Vrf
+	}
+	return ""
+}
+
+func (x *RouterMACEntry) GetVtep() string {
+	if x != nil {
+		return x.Vtep
+	}
+	return ""
+}
+
+func (x *RouterMACEntry) GetRouterMac() string {
+	if x != nil {
+		return x.RouterMac
+	}
+	return ""
+}
+
+func (x *RouterMACEntry) GetRoutes() uint32 {
+	if x != nil {
+		return x.Routes
+	}
+	return 0
+}
+
+type ListRouterMACsRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// 0 = every L3VNI.
+	L3Vni         uint32 `protobuf:"varint,1,opt,name=l3vni,proto3" json:"l3vni,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListRouterMACsRequest) Reset() {
+	*x = ListRouterMACsRequest{}
+	mi := &file_evpnd_v1_evpnd_proto_msgTypes[45]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListRouterMACsRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListRouterMACsRequest) ProtoMessage() {}
+
+func (x *ListRouterMACsRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_evpnd_v1_evpnd_proto_msgTypes[45]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListRouterMACsRequest.ProtoReflect.Descriptor instead.
+func (*ListRouterMACsRequest) Descriptor() ([]byte, []int) {
+	return file_evpnd_v1_evpnd_proto_rawDescGZIP(), []int{45}
+}
+
+func (x *ListRouterMACsRequest) GetL3Vni() uint32 {
+	if x != nil {
+		return x.L3Vni
+	}
+	return 0
+}
+
+type ListRouterMACsResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	RouterMacs    []*RouterMACEntry      `protobuf:"bytes,1,rep,name=router_macs,json=routerMacs,proto3" json:"router_macs,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListRouterMACsResponse) Reset() {
+	*x = ListRouterMACsResponse{}
+	mi := &file_evpnd_v1_evpnd_proto_msgTypes[46]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListRouterMACsResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListRouterMACsResponse) ProtoMessage() {}
+
+func (x *ListRouterMACsResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_evpnd_v1_evpnd_proto_msgTypes[46]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListRouterMACsResponse.ProtoReflect.Descriptor instead.
+func (*ListRouterMACsResponse) Descriptor() ([]byte, []int) {
+	return file_evpnd_v1_evpnd_proto_rawDescGZIP(), []int{46}
+}
+
+func (x *ListRouterMACsResponse) GetRouterMacs() []*RouterMACEntry {
+	if x != nil {
+		return x.RouterMacs
+	}
+	return nil
+}
+
+// L3NextHop is a remote VTEP that routes of an L3VNI go through.
+type L3NextHop struct {
+	state     protoimpl.MessageState `protogen:"open.v1"`
+	L3Vni     uint32                 `protobuf:"varint,1,opt,name=l3vni,proto3" json:"l3vni,omitempty"`
+	Vrf       string                 `protobuf:"bytes,2,opt,name=vrf,proto3" json:"vrf,omitempty"`
+	Vtep      string                 `protobuf:"bytes,3,opt,name=vtep,proto3" json:"vtep,omitempty"`
+	RouterMac string                 `protobuf:"bytes,4,opt,name=router_mac,json=routerMac,proto3" json:"router_mac,omitempty"`
+	// Host and prefix routes through it.
+	Routes        uint32 `protobuf:"varint,5,opt,name=routes,proto3" json:"routes,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *L3NextHop) Reset() {
+	*x = L3NextHop{}
+	mi := &file_evpnd_v1_evpnd_proto_msgTypes[47]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *L3NextHop) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*L3NextHop) ProtoMessage() {}
+
+func (x *L3NextHop) ProtoReflect() protoreflect.Message {
+	mi := &file_evpnd_v1_evpnd_proto_msgTypes[47]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use L3NextHop.ProtoReflect.Descriptor instead.
+func (*L3NextHop) Descriptor() ([]byte, []int) {
+	return file_evpnd_v1_evpnd_proto_rawDescGZIP(), []int{47}
+}
+
+func (x *L3NextHop) GetL3Vni() uint32 {
+	if x != nil {
+		return x.L3Vni
+	}
+	return 0
+}
+
+func (x *L3NextHop) GetVrf() string {
+	if x != nil {
+		return x.Vrf
+	}
+	return ""
+}
+
+func (x *L3NextHop) GetVtep() string {
+	if x != nil {
+		return x.Vtep
+	}
+	return ""
+}
+
+func (x *L3NextHop) GetRouterMac() string {
+	if x != nil {
+		return x.RouterMac
+	}
+	return ""
+}
+
+func (x *L3NextHop) GetRoutes() uint32 {
+	if x != nil {
+		return x.Routes
+	}
+	return 0
+}
+
+type ListL3NextHopsRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// 0 = every L3VNI.
+	L3Vni         uint32 `protobuf:"varint,1,opt,name=l3vni,proto3" json:"l3vni,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListL3NextHopsRequest) Reset() {
+	*x = ListL3NextHopsRequest{}
+	mi := &file_evpnd_v1_evpnd_proto_msgTypes[48]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListL3NextHopsRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListL3NextHopsRequest) ProtoMessage() {}
+
+func (x *ListL3NextHopsRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_evpnd_v1_evpnd_proto_msgTypes[48]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListL3NextHopsRequest.ProtoReflect.Descriptor instead.
+func (*ListL3NextHopsRequest) Descriptor() ([]byte, []int) {
+	return file_evpnd_v1_evpnd_proto_rawDescGZIP(), []int{48}
+}
+
+func (x *ListL3NextHopsRequest) GetL3Vni() uint32 {
+	if x != nil {
+		return x.L3Vni
+	}
+	return 0
+}
+
+type ListL3NextHopsResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	NextHops      []*L3NextHop           `protobuf:"bytes,1,rep,name=next_hops,json=nextHops,proto3" json:"next_hops,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListL3NextHopsResponse) Reset() {
+	*x = ListL3NextHopsResponse{}
+	mi := &file_evpnd_v1_evpnd_proto_msgTypes[49]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListL3NextHopsResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListL3NextHopsResponse) ProtoMessage() {}
+
+func (x *ListL3NextHopsResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_evpnd_v1_evpnd_proto_msgTypes[49]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListL3NextHopsResponse.ProtoReflect.Descriptor instead.
+func (*ListL3NextHopsResponse) Descriptor() ([]byte, []int) {
+	return file_evpnd_v1_evpnd_proto_rawDescGZIP(), []int{49}
+}
+
+func (x *ListL3NextHopsResponse) GetNextHops() []*L3NextHop {
+	if x != nil {
+		return x.NextHops
+	}
+	return nil
+}
+
+type VRFNextHop struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Vtep          string                 `protobuf:"bytes,1,opt,name=vtep,proto3" json:"vtep,omitempty"`
+	RouterMac     string                 `protobuf:"bytes,2,opt,name=router_mac,json=routerMac,proto3" json:"router_mac,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *VRFNextHop) Reset() {
+	*x = VRFNextHop{}
+	mi := &file_evpnd_v1_evpnd_proto_msgTypes[50]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *VRFNextHop) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*VRFNextHop) ProtoMessage() {}
+
+func (x *VRFNextHop) ProtoReflect() protoreflect.Message {
+	mi := &file_evpnd_v1_evpnd_proto_msgTypes[50]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use VRFNextHop.ProtoReflect.Descriptor instead.
+func (*VRFNextHop) Descriptor() ([]byte, []int) {
+	return file_evpnd_v1_evpnd_proto_rawDescGZIP(), []int{50}
+}
+
+func (x *VRFNextHop) GetVtep() string {
+	if x != nil {
+		return x.Vtep
+	}
+	return ""
+}
+
+func (x *VRFNextHop) GetRouterMac() string {
+	if x != nil {
+		return x.RouterMac
+	}
+	return ""
+}
+
+// VRFRoute is a route evpnd installs in a VRF, through the L3VNI.
+type VRFRoute struct {
+	state  protoimpl.MessageState `protogen:"open.v1"`
+	Vrf    string                 `protobuf:"bytes,1,opt,name=vrf,proto3" json:"vrf,omitempty"`
+	L3Vni  uint32                 `protobuf:"varint,2,opt,name=l3vni,proto3" json:"l3vni,omitempty"`
+	Prefix string                 `protobuf:"bytes,3,opt,name=prefix,proto3" json:"prefix,omitempty"`
+	Kind   VRFRouteKind           `protobuf:"varint,4,opt,name=kind,proto3,enum=evpnd.v1.VRFRouteKind" json:"kind,omitempty"`
+	// One per VTEP, sorted (ECMP when several).
+	NextHops      []*VRFNextHop `protobuf:"bytes,5,rep,name=next_hops,json=nextHops,proto3" json:"next_hops,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *VRFRoute) Reset() {
+	*x = VRFRoute{}
+	mi := &file_evpnd_v1_evpnd_proto_msgTypes[51]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *VRFRoute) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*VRFRoute) ProtoMessage() {}
+
+func (x *VRFRoute) ProtoReflect() protoreflect.Message {
+	mi := &file_evpnd_v1_evpnd_proto_msgTypes[51]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use VRFRoute.ProtoReflect.Descriptor instead.
+func (*VRFRoute) Descriptor() ([]byte, []int) {
+	return file_evpnd_v1_evpnd_proto_rawDescGZIP(), []int{51}
+}
+
+func (x *VRFRoute) GetVrf() string {
+	if x != nil {
+		return x.Vrf
+	}
+	return ""
+}
+
+func (x *VRFRoute) GetL3Vni() uint32 {
+	if x != nil {
+		return x.L3Vni
+	}
+	return 0
+}
+
+func (x *VRFRoute) GetPrefix() string {
+	if x != nil {
+		return x.Prefix
+	}
+	return ""
+}
+
+func (x *VRFRoute) GetKind() VRFRouteKind {
+	if x != nil {
+		return x.Kind
+	}
+	return VRFRouteKind_VRF_ROUTE_KIND_UNSPECIFIED
+}
+
+func (x *VRFRoute) GetNextHops() []*VRFNextHop {
+	if x != nil {
+		return x.NextHops
+	}
+	return nil
+}
+
+type ListVRFRoutesRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The VRF's name; required.
+	Vrf           string `protobuf:"bytes,1,opt,name=vrf,proto3" json:"vrf,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListVRFRoutesRequest) Reset() {
+	*x = ListVRFRoutesRequest{}
+	mi := &file_evpnd_v1_evpnd_proto_msgTypes[52]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListVRFRoutesRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListVRFRoutesRequest) ProtoMessage() {}
+
+func (x *ListVRFRoutesRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_evpnd_v1_evpnd_proto_msgTypes[52]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListVRFRoutesRequest.ProtoReflect.Descriptor instead.
+func (*ListVRFRoutesRequest) Descriptor() ([]byte, []int) {
+	return file_evpnd_v1_evpnd_proto_rawDescGZIP(), []int{52}
+}
+
+func (x *ListVRFRoutesRequest) GetVrf() string {
+	if x != nil {
+		return x.Vrf
+	}
+	return ""
+}
+
+type ListVRFRoutesResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Routes        []*VRFRoute            `protobuf:"bytes,1,rep,name=routes,proto3" json:"routes,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListVRFRoutesResponse) Reset() {
+	*x = ListVRFRoutesResponse{}
+	mi := &file_evpnd_v1_evpnd_proto_msgTypes[53]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListVRFRoutesResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListVRFRoutesResponse) ProtoMessage() {}
+
+func (x *ListVRFRoutesResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_evpnd_v1_evpnd_proto_msgTypes[53]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListVRFRoutesResponse.ProtoReflect.Descriptor instead.
+func (*ListVRFRoutesResponse) Descriptor() ([]byte, []int) {
+	return file_evpnd_v1_evpnd_proto_rawDescGZIP(), []int{53}
+}
+
+func (x *ListVRFRoutesResponse) GetRoutes() []*VRFRoute {
+	if x != nil {
+		return x.Routes
+	}
+	return nil
+}
+
+// VRFRouteChange is a route of a VRF added, changed (ADDED again with
+// its new next hops) or removed.
+type VRFRouteChange struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Route         *VRFRoute              `protobuf:"bytes,1,opt,name=route,proto3" json:"route,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *VRFRouteChange) Reset() {
+	*x = VRFRouteChange{}
+	mi := &file_evpnd_v1_evpnd_proto_msgTypes[54]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *VRFRouteChange) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*VRFRouteChange) ProtoMessage() {}
+
+func (x *VRFRouteChange) ProtoReflect() protoreflect.Message {
+	mi := &file_evpnd_v1_evpnd_proto_msgTypes[54]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use VRFRouteChange.ProtoReflect.Descriptor instead.
+func (*VRFRouteChange) Descriptor() ([]byte, []int) {
+	return file_evpnd_v1_evpnd_proto_rawDescGZIP(), []int{54}
+}
+
+func (x *VRFRouteChange) GetRoute() *VRFRoute {
+	if x != nil {
+		return x.Route
+	}
+	return nil
+}
+
 var File_evpnd_v1_evpnd_proto protoreflect.FileDescriptor
 
 const file_evpnd_v1_evpnd_proto_rawDesc = "" +
 	"\n" +
 	"\x14evpnd/v1/evpnd.proto\x12\bevpnd.v1\x1a\x1egoogle/protobuf/duration.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\x12\n" +
-	"\x10GetStatusRequest\"\x9e\x04\n" +
+	"\x10GetStatusRequest\"\xbb\x04\n" +
 	"\x11GetStatusResponse\x12\x18\n" +
 	"\aversion\x18\x01 \x01(\tR\aversion\x124\n" +
 	"\astarted\x18\x02 \x01(\v2\x1a.google.protobuf.TimestampR\astarted\x121\n" +
@@ -3149,7 +4384,8 @@ const file_evpnd_v1_evpnd_proto_rawDesc = "" +
 	"l2vniCount\x12+\n" +
 	"\x11peers_established\x18\r \x01(\rR\x10peersEstablished\x12)\n" +
 	"\x10peers_configured\x18\x0e \x01(\rR\x0fpeersConfigured\x12\x1c\n" +
-	"\trestarted\x18\x0f \x01(\bR\trestarted\"\xf2\x03\n" +
+	"\trestarted\x18\x0f \x01(\bR\trestarted\x12\x1b\n" +
+	"\tvrf_count\x18d \x01(\rR\bvrfCount\"\xf2\x03\n" +
 	"\x03VNI\x12\x10\n" +
 	"\x03vni\x18\x01 \x01(\rR\x03vni\x12!\n" +
 	"\fvxlan_device\x18\x02 \x01(\tR\vvxlanDevice\x12\x16\n" +
@@ -3314,15 +4550,16 @@ const file_evpnd_v1_evpnd_proto_rawDesc = "" +
 	"\n" +
 	"PeerChange\x12\x18\n" +
 	"\aaddress\x18\x01 \x01(\tR\aaddress\x12)\n" +
-	"\x05state\x18\x02 \x01(\x0e2\x13.evpnd.v1.PeerStateR\x05state\"\x8e\x02\n" +
+	"\x05state\x18\x02 \x01(\x0e2\x13.evpnd.v1.PeerStateR\x05state\"\xc7\x02\n" +
 	"\rWatchResponse\x12.\n" +
 	"\x04time\x18\x01 \x01(\v2\x1a.google.protobuf.TimestampR\x04time\x12(\n" +
 	"\x04kind\x18\x02 \x01(\x0e2\x14.evpnd.v1.ChangeKindR\x04kind\x12\x18\n" +
 	"\ainitial\x18\x03 \x01(\bR\ainitial\x12'\n" +
 	"\x03mac\x18\x04 \x01(\v2\x13.evpnd.v1.MACChangeH\x00R\x03mac\x12*\n" +
 	"\x04vtep\x18\x05 \x01(\v2\x14.evpnd.v1.VTEPChangeH\x00R\x04vtep\x12*\n" +
-	"\x04peer\x18\x06 \x01(\v2\x14.evpnd.v1.PeerChangeH\x00R\x04peerB\b\n" +
-	"\x06change\"\xd8\x01\n" +
+	"\x04peer\x18\x06 \x01(\v2\x14.evpnd.v1.PeerChangeH\x00R\x04peer\x127\n" +
+	"\tvrf_route\x18d \x01(\v2\x18.evpnd.v1.VRFRouteChangeH\x00R\bvrfRouteB\b\n" +
+	"\x06change\"\x80\x02\n" +
 	"\x05Drift\x12'\n" +
 	"\x04kind\x18\x01 \x01(\x0e2\x13.evpnd.v1.DriftKindR\x04kind\x12\x10\n" +
 	"\x03vni\x18\x02 \x01(\rR\x03vni\x12\x14\n" +
@@ -3332,15 +4569,19 @@ const file_evpnd_v1_evpnd_proto_rawDesc = "" +
 	"\vkernel_vtep\x18\x06 \x01(\tR\n" +
 	"kernelVtep\x12\x16\n" +
 	"\x06device\x18\a \x01(\tR\x06device\x12\x16\n" +
-	"\x06detail\x18\b \x01(\tR\x06detail\" \n" +
+	"\x06detail\x18\b \x01(\tR\x06detail\x12\x10\n" +
+	"\x03vrf\x18d \x01(\tR\x03vrf\x12\x14\n" +
+	"\x05entry\x18e \x01(\tR\x05entry\" \n" +
 	"\fCheckRequest\x12\x10\n" +
-	"\x03vni\x18\x01 \x01(\rR\x03vni\"\xcf\x01\n" +
+	"\x03vni\x18\x01 \x01(\rR\x03vni\"\xee\x01\n" +
 	"\rCheckResponse\x12'\n" +
 	"\x06drifts\x18\x01 \x03(\v2\x0f.evpnd.v1.DriftR\x06drifts\x12!\n" +
 	"\fchecked_macs\x18\x02 \x01(\rR\vcheckedMacs\x12%\n" +
 	"\x0echecked_floods\x18\x03 \x01(\rR\rcheckedFloods\x12.\n" +
 	"\x04time\x18\x04 \x01(\v2\x1a.google.protobuf.TimestampR\x04time\x12\x1b\n" +
-	"\tin_flight\x18\x05 \x01(\rR\binFlight\"\xc7\x01\n" +
+	"\tin_flight\x18\x05 \x01(\rR\binFlight\x12\x1d\n" +
+	"\n" +
+	"checked_l3\x18d \x01(\rR\tcheckedL3\"\xc7\x01\n" +
 	"\n" +
 	"TraceEvent\x12.\n" +
 	"\x04time\x18\x01 \x01(\v2\x1a.google.protobuf.TimestampR\x04time\x12'\n" +
@@ -3359,7 +4600,90 @@ const file_evpnd_v1_evpnd_proto_rawDesc = "" +
 	"\x06events\x18\x03 \x03(\v2\x14.evpnd.v1.TraceEventR\x06events\x12\x1c\n" +
 	"\ttruncated\x18\x04 \x01(\bR\ttruncated\"7\n" +
 	"\rTraceResponse\x12&\n" +
-	"\x04keys\x18\x01 \x03(\v2\x12.evpnd.v1.TraceKeyR\x04keys*E\n" +
+	"\x04keys\x18\x01 \x03(\v2\x12.evpnd.v1.TraceKeyR\x04keys\"\xee\x03\n" +
+	"\x05L3VNI\x12\x14\n" +
+	"\x05l3vni\x18\x01 \x01(\rR\x05l3vni\x12\x10\n" +
+	"\x03vrf\x18\x02 \x01(\tR\x03vrf\x12\x18\n" +
+	"\abackend\x18\x03 \x01(\tR\abackend\x12\x14\n" +
+	"\x05table\x18\x04 \x01(\rR\x05table\x12\x1c\n" +
+	"\tnamespace\x18\x05 \x01(\tR\tnamespace\x12!\n" +
+	"\fvxlan_device\x18\x06 \x01(\tR\vvxlanDevice\x12\x16\n" +
+	"\x06bridge\x18\a \x01(\tR\x06bridge\x12\x1d\n" +
+	"\n" +
+	"router_mac\x18\b \x01(\tR\trouterMac\x12\x1d\n" +
+	"\n" +
+	"local_vtep\x18\t \x01(\tR\tlocalVtep\x12\x0e\n" +
+	"\x02rd\x18\n" +
+	" \x01(\tR\x02rd\x12\x1d\n" +
+	"\n" +
+	"import_rts\x18\v \x03(\tR\timportRts\x12\x1d\n" +
+	"\n" +
+	"export_rts\x18\f \x03(\tR\texportRts\x12\x16\n" +
+	"\x06l2vnis\x18\r \x03(\rR\x06l2vnis\x12!\n" +
+	"\fremote_vteps\x18\x0e \x01(\rR\vremoteVteps\x12\x1f\n" +
+	"\vhost_routes\x18\x0f \x01(\rR\n" +
+	"hostRoutes\x12#\n" +
+	"\rprefix_routes\x18\x10 \x01(\rR\fprefixRoutes\x12'\n" +
+	"\x0fdevices_present\x18\x11 \x01(\bR\x0edevicesPresent\"\x13\n" +
+	"\x11ListL3VNIsRequest\"=\n" +
+	"\x12ListL3VNIsResponse\x12'\n" +
+	"\x06l3vnis\x18\x01 \x03(\v2\x0f.evpnd.v1.L3VNIR\x06l3vnis\"'\n" +
+	"\x0fGetL3VNIRequest\x12\x14\n" +
+	"\x05l3vni\x18\x01 \x01(\rR\x05l3vni\"9\n" +
+	"\x10GetL3VNIResponse\x12%\n" +
+	"\x05l3vni\x18\x01 \x01(\v2\x0f.evpnd.v1.L3VNIR\x05l3vni\"\x8c\x01\n" +
+	"\bARPEntry\x12\x10\n" +
+	"\x03vni\x18\x01 \x01(\rR\x03vni\x12\x0e\n" +
+	"\x02ip\x18\x02 \x01(\tR\x02ip\x12\x10\n" +
+	"\x03mac\x18\x03 \x01(\tR\x03mac\x12\x14\n" +
+	"\x05local\x18\x04 \x01(\bR\x05local\x12\x12\n" +
+	"\x04vtep\x18\x05 \x01(\tR\x04vtep\x12\x10\n" +
+	"\x03seq\x18\x06 \x01(\rR\x03seq\x12\x10\n" +
+	"\x03vrf\x18\a \x01(\tR\x03vrf\"'\n" +
+	"\x13ListARPCacheRequest\x12\x10\n" +
+	"\x03vni\x18\x01 \x01(\rR\x03vni\"D\n" +
+	"\x14ListARPCacheResponse\x12,\n" +
+	"\aentries\x18\x01 \x03(\v2\x12.evpnd.v1.ARPEntryR\aentries\"\x83\x01\n" +
+	"\x0eRouterMACEntry\x12\x14\n" +
+	"\x05l3vni\x18\x01 \x01(\rR\x05l3vni\x12\x10\n" +
+	"\x03vrf\x18\x02 \x01(\tR\x03vrf\x12\x12\n" +
+	"\x04vtep\x18\x03 \x01(\tR\x04vtep\x12\x1d\n" +
+	"\n" +
+	"router_mac\x18\x04 \x01(\tR\trouterMac\x12\x16\n" +
+	"\x06routes\x18\x05 \x01(\rR\x06routes\"-\n" +
+	"\x15ListRouterMACsRequest\x12\x14\n" +
+	"\x05l3vni\x18\x01 \x01(\rR\x05l3vni\"S\n" +
+	"\x16ListRouterMACsResponse\x129\n" +
+	"\vrouter_macs\x18\x01 \x03(\v2\x18.evpnd.v1.RouterMACEntryR\n" +
+	"routerMacs\"~\n" +
+	"\tL3NextHop\x12\x14\n" +
+	"\x05l3vni\x18\x01 \x01(\rR\x05l3vni\x12\x10\n" +
+	"\x03vrf\x18\x02 \x01(\tR\x03vrf\x12\x12\n" +
+	"\x04vtep\x18\x03 \x01(\tR\x04vtep\x12\x1d\n" +
+	"\n" +
+	"router_mac\x18\x04 \x01(\tR\trouterMac\x12\x16\n" +
+	"\x06routes\x18\x05 \x01(\rR\x06routes\"-\n" +
+	"\x15ListL3NextHopsRequest\x12\x14\n" +
+	"\x05l3vni\x18\x01 \x01(\rR\x05l3vni\"J\n" +
+	"\x16ListL3NextHopsResponse\x120\n" +
+	"\tnext_hops\x18\x01 \x03(\v2\x13.evpnd.v1.L3NextHopR\bnextHops\"?\n" +
+	"\n" +
+	"VRFNextHop\x12\x12\n" +
+	"\x04vtep\x18\x01 \x01(\tR\x04vtep\x12\x1d\n" +
+	"\n" +
+	"router_mac\x18\x02 \x01(\tR\trouterMac\"\xa9\x01\n" +
+	"\bVRFRoute\x12\x10\n" +
+	"\x03vrf\x18\x01 \x01(\tR\x03vrf\x12\x14\n" +
+	"\x05l3vni\x18\x02 \x01(\rR\x05l3vni\x12\x16\n" +
+	"\x06prefix\x18\x03 \x01(\tR\x06prefix\x12*\n" +
+	"\x04kind\x18\x04 \x01(\x0e2\x16.evpnd.v1.VRFRouteKindR\x04kind\x121\n" +
+	"\tnext_hops\x18\x05 \x03(\v2\x14.evpnd.v1.VRFNextHopR\bnextHops\"(\n" +
+	"\x14ListVRFRoutesRequest\x12\x10\n" +
+	"\x03vrf\x18\x01 \x01(\tR\x03vrf\"C\n" +
+	"\x15ListVRFRoutesResponse\x12*\n" +
+	"\x06routes\x18\x01 \x03(\v2\x12.evpnd.v1.VRFRouteR\x06routes\":\n" +
+	"\x0eVRFRouteChange\x12(\n" +
+	"\x05route\x18\x01 \x01(\v2\x12.evpnd.v1.VRFRouteR\x05route*E\n" +
 	"\x04Role\x12\x14\n" +
 	"\x10ROLE_UNSPECIFIED\x10\x00\x12\r\n" +
 	"\tROLE_LEAF\x10\x01\x12\x18\n" +
@@ -3405,7 +4729,12 @@ const file_evpnd_v1_evpnd_proto_rawDesc = "" +
 	"\x19TRACE_KIND_KERNEL_REMOVED\x10\n" +
 	"\x12\x1b\n" +
 	"\x17TRACE_KIND_KERNEL_ERROR\x10\v\x12\x18\n" +
-	"\x14TRACE_KIND_DUPLICATE\x10\f2\xb2\x06\n" +
+	"\x14TRACE_KIND_DUPLICATE\x10\f*b\n" +
+	"\fVRFRouteKind\x12\x1e\n" +
+	"\x1aVRF_ROUTE_KIND_UNSPECIFIED\x10\x00\x12\x17\n" +
+	"\x13VRF_ROUTE_KIND_HOST\x10\x01\x12\x19\n" +
+	"\x15VRF_ROUTE_KIND_PREFIX\x10\x022\x8d\n" +
+	"\n" +
 	"\fEvpndService\x12D\n" +
 	"\tGetStatus\x12\x1a.evpnd.v1.GetStatusRequest\x1a\x1b.evpnd.v1.GetStatusResponse\x12A\n" +
 	"\bListVNIs\x12\x19.evpnd.v1.ListVNIsRequest\x1a\x1a.evpnd.v1.ListVNIsResponse\x12;\n" +
@@ -3419,7 +4748,14 @@ const file_evpnd_v1_evpnd_proto_rawDesc = "" +
 	"\tListPeers\x12\x1a.evpnd.v1.ListPeersRequest\x1a\x1b.evpnd.v1.ListPeersResponse\x12:\n" +
 	"\x05Watch\x12\x16.evpnd.v1.WatchRequest\x1a\x17.evpnd.v1.WatchResponse0\x01\x128\n" +
 	"\x05Check\x12\x16.evpnd.v1.CheckRequest\x1a\x17.evpnd.v1.CheckResponse\x128\n" +
-	"\x05Trace\x12\x16.evpnd.v1.TraceRequest\x1a\x17.evpnd.v1.TraceResponseB/Z-github.com/evpnd/evpnd/proto/evpnd/v1;evpndv1b\x06proto3"
+	"\x05Trace\x12\x16.evpnd.v1.TraceRequest\x1a\x17.evpnd.v1.TraceResponse\x12G\n" +
+	"\n" +
+	"ListL3VNIs\x12\x1b.evpnd.v1.ListL3VNIsRequest\x1a\x1c.evpnd.v1.ListL3VNIsResponse\x12A\n" +
+	"\bGetL3VNI\x12\x19.evpnd.v1.GetL3VNIRequest\x1a\x1a.evpnd.v1.GetL3VNIResponse\x12O\n" +
+	"\fListARPCache\x12\x1d.evpnd.v1.ListARPCacheRequest\x1a\x1e.evpnd.v1.ListARPCacheResponse0\x01\x12S\n" +
+	"\x0eListRouterMACs\x12\x1f.evpnd.v1.ListRouterMACsRequest\x1a .evpnd.v1.ListRouterMACsResponse\x12S\n" +
+	"\x0eListL3NextHops\x12\x1f.evpnd.v1.ListL3NextHopsRequest\x1a .evpnd.v1.ListL3NextHopsResponse\x12R\n" +
+	"\rListVRFRoutes\x12\x1e.evpnd.v1.ListVRFRoutesRequest\x1a\x1f.evpnd.v1.ListVRFRoutesResponse0\x01B/Z-github.com/evpnd/evpnd/proto/evpnd/v1;evpndv1b\x06proto3"
 
 var (
 	file_evpnd_v1_evpnd_proto_rawDescOnce sync.Once
@@ -3433,8 +4769,8 @@ func file_evpnd_v1_evpnd_proto_rawDescGZIP() []byte {
 	return file_evpnd_v1_evpnd_proto_rawDescData
 }
 
-var file_evpnd_v1_evpnd_proto_enumTypes = make([]protoimpl.EnumInfo, 6)
-var file_evpnd_v1_evpnd_proto_msgTypes = make([]protoimpl.MessageInfo, 36)
+var file_evpnd_v1_evpnd_proto_enumTypes = make([]protoimpl.EnumInfo, 7)
+var file_evpnd_v1_evpnd_proto_msgTypes = make([]protoimpl.MessageInfo, 55)
 var file_evpnd_v1_evpnd_proto_goTypes = []any{
 	(Role)(0),                      // 0: evpnd.v1.Role
 	(MACSource)(0),                 // 1: evpnd.v1.MACSource
@@ -3442,105 +4778,147 @@ var file_evpnd_v1_evpnd_proto_goTypes = []any{
 	(ChangeKind)(0),                // 3: evpnd.v1.ChangeKind
 	(DriftKind)(0),                 // 4: evpnd.v1.DriftKind
 	(TraceKind)(0),                 // 5: evpnd.v1.TraceKind
-	(*GetStatusRequest)(nil),       // 6: evpnd.v1.GetStatusRequest
-	(*GetStatusResponse)(nil),      // 7: evpnd.v1.GetStatusResponse
-	(*VNI)(nil),                    // 8: evpnd.v1.VNI
-	(*ListVNIsRequest)(nil),        // 9: evpnd.v1.ListVNIsRequest
-	(*ListVNIsResponse)(nil),       // 10: evpnd.v1.ListVNIsResponse
-	(*GetVNIRequest)(nil),          // 11: evpnd.v1.GetVNIRequest
-	(*GetVNIResponse)(nil),         // 12: evpnd.v1.GetVNIResponse
-	(*L2VNISpec)(nil),              // 13: evpnd.v1.L2VNISpec
-	(*AddVNIRequest)(nil),          // 14: evpnd.v1.AddVNIRequest
-	(*AddVNIResponse)(nil),         // 15: evpnd.v1.AddVNIResponse
-	(*DeleteVNIRequest)(nil),       // 16: evpnd.v1.DeleteVNIRequest
-	(*DeleteVNIResponse)(nil),      // 17: evpnd.v1.DeleteVNIResponse
-	(*MAC)(nil),                    // 18: evpnd.v1.MAC
-	(*ListMACsRequest)(nil),        // 19: evpnd.v1.ListMACsRequest
-	(*ListMACsResponse)(nil),       // 20: evpnd.v1.ListMACsResponse
-	(*ClearDuplicateRequest)(nil),  // 21: evpnd.v1.ClearDuplicateRequest
-	(*ClearDuplicateResponse)(nil), // 22: evpnd.v1.ClearDuplicateResponse
-	(*EthernetSegment)(nil),        // 23: evpnd.v1.EthernetSegment
-	(*Route)(nil),                  // 24: evpnd.v1.Route
-	(*ListRoutesRequest)(nil),      // 25: evpnd.v1.ListRoutesRequest
-	(*ListRoutesResponse)(nil),     // 26: evpnd.v1.ListRoutesResponse
-	(*Peer)(nil),                   // 27: evpnd.v1.Peer
-	(*ListPeersRequest)(nil),       // 28: evpnd.v1.ListPeersRequest
-	(*ListPeersResponse)(nil),      // 29: evpnd.v1.ListPeersResponse
-	(*WatchRequest)(nil),           // 30: evpnd.v1.WatchRequest
-	(*MACChange)(nil),              // 31: evpnd.v1.MACChange
-	(*VTEPChange)(nil),             // 32: evpnd.v1.VTEPChange
-	(*PeerChange)(nil),             // 33: evpnd.v1.PeerChange
-	(*WatchResponse)(nil),          // 34: evpnd.v1.WatchResponse
-	(*Drift)(nil),                  // 35: evpnd.v1.Drift
-	(*CheckRequest)(nil),           // 36: evpnd.v1.CheckRequest
-	(*CheckResponse)(nil),          // 37: evpnd.v1.CheckResponse
-	(*TraceEvent)(nil),             // 38: evpnd.v1.TraceEvent
-	(*TraceRequest)(nil),           // 39: evpnd.v1.TraceRequest
-	(*TraceKey)(nil),               // 40: evpnd.v1.TraceKey
-	(*TraceResponse)(nil),          // 41: evpnd.v1.TraceResponse
-	(*timestamppb.Timestamp)(nil),  // 42: google.protobuf.Timestamp
-	(*durationpb.Duration)(nil),    // 43: google.protobuf.Duration
+	(VRFRouteKind)(0),              // 6: evpnd.v1.VRFRouteKind
+	(*GetStatusRequest)(nil),       // 7: evpnd.v1.GetStatusRequest
+	(*GetStatusResponse)(nil),      // 8: evpnd.v1.GetStatusResponse
+	(*VNI)(nil),                    // 9: evpnd.v1.VNI
+	(*ListVNIsRequest)(nil),        // 10: evpnd.v1.ListVNIsRequest
+	(*ListVNIsResponse)(nil),       // 11: evpnd.v1.ListVNIsResponse
+	(*GetVNIRequest)(nil),          // 12: evpnd.v1.GetVNIRequest
+	(*GetVNIResponse)(nil),         // 13: evpnd.v1.GetVNIResponse
+	(*L2VNISpec)(nil),              // 14: evpnd.v1.L2VNISpec
+	(*AddVNIRequest)(nil),          // 15: evpnd.v1.AddVNIRequest
+	(*AddVNIResponse)(nil),         // 16: evpnd.v1.AddVNIResponse
+	(*DeleteVNIRequest)(nil),       // 17: evpnd.v1.DeleteVNIRequest
+	(*DeleteVNIResponse)(nil),      // 18: evpnd.v1.DeleteVNIResponse
+	(*MAC)(nil),                    // 19: evpnd.v1.MAC
+	(*ListMACsRequest)(nil),        // 20: evpnd.v1.ListMACsRequest
+	(*ListMACsResponse)(nil),       // 21: evpnd.v1.ListMACsResponse
+	(*ClearDuplicateRequest)(nil),  // 22: evpnd.v1.ClearDuplicateRequest
+	(*ClearDuplicateResponse)(nil), // 23: evpnd.v1.ClearDuplicateResponse
+	(*EthernetSegment)(nil),        // 24: evpnd.v1.EthernetSegment
+	(*Route)(nil),                  // 25: evpnd.v1.Route
+	(*ListRoutesRequest)(nil),      // 26: evpnd.v1.ListRoutesRequest
+	(*ListRoutesResponse)(nil),     // 27: evpnd.v1.ListRoutesResponse
+	(*Peer)(nil),                   // 28: evpnd.v1.Peer
+	(*ListPeersRequest)(nil),       // 29: evpnd.v1.ListPeersRequest
+	(*ListPeersResponse)(nil),      // 30: evpnd.v1.ListPeersResponse
+	(*WatchRequest)(nil),           // 31: evpnd.v1.WatchRequest
+	(*MACChange)(nil),              // 32: evpnd.v1.MACChange
+	(*VTEPChange)(nil),             // 33: evpnd.v1.VTEPChange
+	(*PeerChange)(nil),             // 34: evpnd.v1.PeerChange
+	(*WatchResponse)(nil),          // 35: evpnd.v1.WatchResponse
+	(*Drift)(nil),                  // 36: evpnd.v1.Drift
+	(*CheckRequest)(nil),           // 37: evpnd.v1.CheckRequest
+	(*CheckResponse)(nil),          // 38: evpnd.v1.CheckResponse
+	(*TraceEvent)(nil),             // 39: evpnd.v1.TraceEvent
+	(*TraceRequest)(nil),           // 40: evpnd.v1.TraceRequest
+	(*TraceKey)(nil),               // 41: evpnd.v1.TraceKey
+	(*TraceResponse)(nil),          // 42: evpnd.v1.TraceResponse
+	(*L3VNI)(nil),                  // 43: evpnd.v1.L3VNI
+	(*ListL3VNIsRequest)(nil),      // 44: evpnd.v1.ListL3VNIsRequest
+	(*ListL3VNIsResponse)(nil),     // 45: evpnd.v1.ListL3VNIsResponse
+	(*GetL3VNIRequest)(nil),        // 46: evpnd.v1.GetL3VNIRequest
+	(*GetL3VNIResponse)(nil),       // 47: evpnd.v1.GetL3VNIResponse
+	(*ARPEntry)(nil),               // 48: evpnd.v1.ARPEntry
+	(*ListARPCacheRequest)(nil),    // 49: evpnd.v1.ListARPCacheRequest
+	(*ListARPCacheResponse)(nil),   // 50: evpnd.v1.ListARPCacheResponse
+	(*RouterMACEntry)(nil),         // 51: evpnd.v1.RouterMACEntry
+	(*ListRouterMACsRequest)(nil),  // 52: evpnd.v1.ListRouterMACsRequest
+	(*ListRouterMACsResponse)(nil), // 53: evpnd.v1.ListRouterMACsResponse
+	(*L3NextHop)(nil),              // 54: evpnd.v1.L3NextHop
+	(*ListL3NextHopsRequest)(nil),  // 55: evpnd.v1.ListL3NextHopsRequest
+	(*ListL3NextHopsResponse)(nil), // 56: evpnd.v1.ListL3NextHopsResponse
+	(*VRFNextHop)(nil),             // 57: evpnd.v1.VRFNextHop
+	(*VRFRoute)(nil),               // 58: evpnd.v1.VRFRoute
+	(*ListVRFRoutesRequest)(nil),   // 59: evpnd.v1.ListVRFRoutesRequest
+	(*ListVRFRoutesResponse)(nil),  // 60: evpnd.v1.ListVRFRoutesResponse
+	(*VRFRouteChange)(nil),         // 61: evpnd.v1.VRFRouteChange
+	(*timestamppb.Timestamp)(nil),  // 62: google.protobuf.Timestamp
+	(*durationpb.Duration)(nil),    // 63: google.protobuf.Duration
 }
 var file_evpnd_v1_evpnd_proto_depIdxs = []int32{
-	42, // 0: evpnd.v1.GetStatusResponse.started:type_name -> google.protobuf.Timestamp
-	43, // 1: evpnd.v1.GetStatusResponse.uptime:type_name -> google.protobuf.Duration
+	62, // 0: evpnd.v1.GetStatusResponse.started:type_name -> google.protobuf.Timestamp
+	63, // 1: evpnd.v1.GetStatusResponse.uptime:type_name -> google.protobuf.Duration
 	0,  // 2: evpnd.v1.GetStatusResponse.role:type_name -> evpnd.v1.Role
-	8,  // 3: evpnd.v1.ListVNIsResponse.vnis:type_name -> evpnd.v1.VNI
-	8,  // 4: evpnd.v1.GetVNIResponse.vni:type_name -> evpnd.v1.VNI
-	13, // 5: evpnd.v1.AddVNIRequest.vni:type_name -> evpnd.v1.L2VNISpec
-	8,  // 6: evpnd.v1.AddVNIResponse.vni:type_name -> evpnd.v1.VNI
+	9,  // 3: evpnd.v1.ListVNIsResponse.vnis:type_name -> evpnd.v1.VNI
+	9,  // 4: evpnd.v1.GetVNIResponse.vni:type_name -> evpnd.v1.VNI
+	14, // 5: evpnd.v1.AddVNIRequest.vni:type_name -> evpnd.v1.L2VNISpec
+	9,  // 6: evpnd.v1.AddVNIResponse.vni:type_name -> evpnd.v1.VNI
 	1,  // 7: evpnd.v1.MAC.source:type_name -> evpnd.v1.MACSource
 	1,  // 8: evpnd.v1.ListMACsRequest.source:type_name -> evpnd.v1.MACSource
-	18, // 9: evpnd.v1.ListMACsResponse.macs:type_name -> evpnd.v1.MAC
-	23, // 10: evpnd.v1.Route.esi:type_name -> evpnd.v1.EthernetSegment
-	43, // 11: evpnd.v1.Route.age:type_name -> google.protobuf.Duration
-	24, // 12: evpnd.v1.ListRoutesResponse.routes:type_name -> evpnd.v1.Route
+	19, // 9: evpnd.v1.ListMACsResponse.macs:type_name -> evpnd.v1.MAC
+	24, // 10: evpnd.v1.Route.esi:type_name -> evpnd.v1.EthernetSegment
+	63, // 11: evpnd.v1.Route.age:type_name -> google.protobuf.Duration
+	25, // 12: evpnd.v1.ListRoutesResponse.routes:type_name -> evpnd.v1.Route
 	2,  // 13: evpnd.v1.Peer.state:type_name -> evpnd.v1.PeerState
-	43, // 14: evpnd.v1.Peer.uptime:type_name -> google.protobuf.Duration
-	27, // 15: evpnd.v1.ListPeersResponse.peers:type_name -> evpnd.v1.Peer
-	18, // 16: evpnd.v1.MACChange.mac:type_name -> evpnd.v1.MAC
+	63, // 14: evpnd.v1.Peer.uptime:type_name -> google.protobuf.Duration
+	28, // 15: evpnd.v1.ListPeersResponse.peers:type_name -> evpnd.v1.Peer
+	19, // 16: evpnd.v1.MACChange.mac:type_name -> evpnd.v1.MAC
 	2,  // 17: evpnd.v1.PeerChange.state:type_name -> evpnd.v1.PeerState
-	42, // 18: evpnd.v1.WatchResponse.time:type_name -> google.protobuf.Timestamp
+	62, // 18: evpnd.v1.WatchResponse.time:type_name -> google.protobuf.Timestamp
 	3,  // 19: evpnd.v1.WatchResponse.kind:type_name -> evpnd.v1.ChangeKind
-	31, // 20: evpnd.v1.WatchResponse.mac:type_name -> evpnd.v1.MACChange
-	32, // 21: evpnd.v1.WatchResponse.vtep:type_name -> evpnd.v1.VTEPChange
-	33, // 22: evpnd.v1.WatchResponse.peer:type_name -> evpnd.v1.PeerChange
-	4,  // 23: evpnd.v1.Drift.kind:type_name -> evpnd.v1.DriftKind
-	35, // 24: evpnd.v1.CheckResponse.drifts:type_name -> evpnd.v1.Drift
-	42, // 25: evpnd.v1.CheckResponse.time:type_name -> google.protobuf.Timestamp
-	42, // 26: evpnd.v1.TraceEvent.time:type_name -> google.protobuf.Timestamp
-	5,  // 27: evpnd.v1.TraceEvent.kind:type_name -> evpnd.v1.TraceKind
-	38, // 28: evpnd.v1.TraceKey.events:type_name -> evpnd.v1.TraceEvent
-	40, // 29: evpnd.v1.TraceResponse.keys:type_name -> evpnd.v1.TraceKey
-	6,  // 30: evpnd.v1.EvpndService.GetStatus:input_type -> evpnd.v1.GetStatusRequest
-	9,  // 31: evpnd.v1.EvpndService.ListVNIs:input_type -> evpnd.v1.ListVNIsRequest
-	11, // 32: evpnd.v1.EvpndService.GetVNI:input_type -> evpnd.v1.GetVNIRequest
-	14, // 33: evpnd.v1.EvpndService.AddVNI:input_type -> evpnd.v1.AddVNIRequest
-	16, // 34: evpnd.v1.EvpndService.DeleteVNI:input_type -> evpnd.v1.DeleteVNIRequest
-	19, // 35: evpnd.v1.EvpndService.ListMACs:input_type -> evpnd.v1.ListMACsRequest
-	21, // 36: evpnd.v1.EvpndService.ClearDuplicate:input_type -> evpnd.v1.ClearDuplicateRequest
-	25, // 37: evpnd.v1.EvpndService.ListRoutes:input_type -> evpnd.v1.ListRoutesRequest
-	28, // 38: evpnd.v1.EvpndService.ListPeers:input_type -> evpnd.v1.ListPeersRequest
-	30, // 39: evpnd.v1.EvpndService.Watch:input_type -> evpnd.v1.WatchRequest
-	36, // 40: evpnd.v1.EvpndService.Check:input_type -> evpnd.v1.CheckRequest
-	39, // 41: evpnd.v1.EvpndService.Trace:input_type -> evpnd.v1.TraceRequest
-	7,  // 42: evpnd.v1.EvpndService.GetStatus:output_type -> evpnd.v1.GetStatusResponse
-	10, // 43: evpnd.v1.EvpndService.ListVNIs:output_type -> evpnd.v1.ListVNIsResponse
-	12, // 44: evpnd.v1.EvpndService.GetVNI:output_type -> evpnd.v1.GetVNIResponse
-	15, // 45: evpnd.v1.EvpndService.AddVNI:output_type -> evpnd.v1.AddVNIResponse
-	17, // 46: evpnd.v1.EvpndService.DeleteVNI:output_type -> evpnd.v1.DeleteVNIResponse
-	20, // 47: evpnd.v1.EvpndService.ListMACs:output_type -> evpnd.v1.ListMACsResponse
-	22, // 48: evpnd.v1.EvpndService.ClearDuplicate:output_type -> evpnd.v1.ClearDuplicateResponse
-	26, // 49: evpnd.v1.EvpndService.ListRoutes:output_type -> evpnd.v1.ListRoutesResponse
-	29, // 50: evpnd.v1.EvpndService.ListPeers:output_type -> evpnd.v1.ListPeersResponse
-	34, // 51: evpnd.v1.EvpndService.Watch:output_type -> evpnd.v1.WatchResponse
-	37, // 52: evpnd.v1.EvpndService.Check:output_type -> evpnd.v1.CheckResponse
-	41, // 53: evpnd.v1.EvpndService.Trace:output_type -> evpnd.v1.TraceResponse
-	42, // [42:54] is the sub-list for method output_type
-	30, // [30:42] is the sub-list for method input_type
-	30, // [30:30] is the sub-list for extension type_name
-	30, // [30:30] is the sub-list for extension extendee
-	0,  // [0:30] is the sub-list for field type_name
+	32, // 20: evpnd.v1.WatchResponse.mac:type_name -> evpnd.v1.MACChange
+	33, // 21: evpnd.v1.WatchResponse.vtep:type_name -> evpnd.v1.VTEPChange
+	34, // 22: evpnd.v1.WatchResponse.peer:type_name -> evpnd.v1.PeerChange
+	61, // 23: evpnd.v1.WatchResponse.vrf_route:type_name -> evpnd.v1.VRFRouteChange
+	4,  // 24: evpnd.v1.Drift.kind:type_name -> evpnd.v1.DriftKind
+	36, // 25: evpnd.v1.CheckResponse.drifts:type_name -> evpnd.v1.Drift
+	62, // 26: evpnd.v1.CheckResponse.time:type_name -> google.protobuf.Timestamp
+	62, // 27: evpnd.v1.TraceEvent.time:type_name -> google.protobuf.Timestamp
+	5,  // 28: evpnd.v1.TraceEvent.kind:type_name -> evpnd.v1.TraceKind
+	39, // 29: evpnd.v1.TraceKey.events:type_name -> evpnd.v1.TraceEvent
+	41, // 30: evpnd.v1.TraceResponse.keys:type_name -> evpnd.v1.TraceKey
+	43, // 31: evpnd.v1.ListL3VNIsResponse.l3vnis:type_name -> evpnd.v1.L3VNI
+	43, // 32: evpnd.v1.GetL3VNIResponse.l3vni:type_name -> evpnd.v1.L3VNI
+	48, // 33: evpnd.v1.ListARPCacheResponse.entries:type_name -> evpnd.v1.ARPEntry
+	51, // 34: evpnd.v1.ListRouterMACsResponse.router_macs:type_name -> evpnd.v1.RouterMACEntry
+	54, // 35: evpnd.v1.ListL3NextHopsResponse.next_hops:type_name -> evpnd.v1.L3NextHop
+	6,  // 36: evpnd.v1.VRFRoute.kind:type_name -> evpnd.v1.VRFRouteKind
+	57, // 37: evpnd.v1.VRFRoute.next_hops:type_name -> evpnd.v1.VRFNextHop
+	58, // 38: evpnd.v1.ListVRFRoutesResponse.routes:type_name -> evpnd.v1.VRFRoute
+	58, // 39: evpnd.v1.VRFRouteChange.route:type_name -> evpnd.v1.VRFRoute
+	7,  // 40: evpnd.v1.EvpndService.GetStatus:input_type -> evpnd.v1.GetStatusRequest
+	10, // 41: evpnd.v1.EvpndService.ListVNIs:input_type -> evpnd.v1.ListVNIsRequest
+	12, // 42: evpnd.v1.EvpndService.GetVNI:input_type -> evpnd.v1.GetVNIRequest
+	15, // 43: evpnd.v1.EvpndService.AddVNI:input_type -> evpnd.v1.AddVNIRequest
+	17, // 44: evpnd.v1.EvpndService.DeleteVNI:input_type -> evpnd.v1.DeleteVNIRequest
+	20, // 45: evpnd.v1.EvpndService.ListMACs:input_type -> evpnd.v1.ListMACsRequest
+	22, // 46: evpnd.v1.EvpndService.ClearDuplicate:input_type -> evpnd.v1.ClearDuplicateRequest
+	26, // 47: evpnd.v1.EvpndService.ListRoutes:input_type -> evpnd.v1.ListRoutesRequest
+	29, // 48: evpnd.v1.EvpndService.ListPeers:input_type -> evpnd.v1.ListPeersRequest
+	31, // 49: evpnd.v1.EvpndService.Watch:input_type -> evpnd.v1.WatchRequest
+	37, // 50: evpnd.v1.EvpndService.Check:input_type -> evpnd.v1.CheckRequest
+	40, // 51: evpnd.v1.EvpndService.Trace:input_type -> evpnd.v1.TraceRequest
+	44, // 52: evpnd.v1.EvpndService.ListL3VNIs:input_type -> evpnd.v1.ListL3VNIsRequest
+	46, // 53: evpnd.v1.EvpndService.GetL3VNI:input_type -> evpnd.v1.GetL3VNIRequest
+	49, // 54: evpnd.v1.EvpndService.ListARPCache:input_type -> evpnd.v1.ListARPCacheRequest
+	52, // 55: evpnd.v1.EvpndService.ListRouterMACs:input_type -> evpnd.v1.ListRouterMACsRequest
+	55, // 56: evpnd.v1.EvpndService.ListL3NextHops:input_type -> evpnd.v1.ListL3NextHopsRequest
+	59, // 57: evpnd.v1.EvpndService.ListVRFRoutes:input_type -> evpnd.v1.ListVRFRoutesRequest
+	8,  // 58: evpnd.v1.EvpndService.GetStatus:output_type -> evpnd.v1.GetStatusResponse
+	11, // 59: evpnd.v1.EvpndService.ListVNIs:output_type -> evpnd.v1.ListVNIsResponse
+	13, // 60: evpnd.v1.EvpndService.GetVNI:output_type -> evpnd.v1.GetVNIResponse
+	16, // 61: evpnd.v1.EvpndService.AddVNI:output_type -> evpnd.v1.AddVNIResponse
+	18, // 62: evpnd.v1.EvpndService.DeleteVNI:output_type -> evpnd.v1.DeleteVNIResponse
+	21, // 63: evpnd.v1.EvpndService.ListMACs:output_type -> evpnd.v1.ListMACsResponse
+	23, // 64: evpnd.v1.EvpndService.ClearDuplicate:output_type -> evpnd.v1.ClearDuplicateResponse
+	27, // 65: evpnd.v1.EvpndService.ListRoutes:output_type -> evpnd.v1.ListRoutesResponse
+	30, // 66: evpnd.v1.EvpndService.ListPeers:output_type -> evpnd.v1.ListPeersResponse
+	35, // 67: evpnd.v1.EvpndService.Watch:output_type -> evpnd.v1.WatchResponse
+	38, // 68: evpnd.v1.EvpndService.Check:output_type -> evpnd.v1.CheckResponse
+	42, // 69: evpnd.v1.EvpndService.Trace:output_type -> evpnd.v1.TraceResponse
+	45, // 70: evpnd.v1.EvpndService.ListL3VNIs:output_type -> evpnd.v1.ListL3VNIsResponse
+	47, // 71: evpnd.v1.EvpndService.GetL3VNI:output_type -> evpnd.v1.GetL3VNIResponse
+	50, // 72: evpnd.v1.EvpndService.ListARPCache:output_type -> evpnd.v1.ListARPCacheResponse
+	53, // 73: evpnd.v1.EvpndService.ListRouterMACs:output_type -> evpnd.v1.ListRouterMACsResponse
+	56, // 74: evpnd.v1.EvpndService.ListL3NextHops:output_type -> evpnd.v1.ListL3NextHopsResponse
+	60, // 75: evpnd.v1.EvpndService.ListVRFRoutes:output_type -> evpnd.v1.ListVRFRoutesResponse
+	58, // [58:76] is the sub-list for method output_type
+	40, // [40:58] is the sub-list for method input_type
+	40, // [40:40] is the sub-list for extension type_name
+	40, // [40:40] is the sub-list for extension extendee
+	0,  // [0:40] is the sub-list for field type_name
 }
 
 func init() { file_evpnd_v1_evpnd_proto_init() }
@@ -3552,14 +4930,15 @@ func file_evpnd_v1_evpnd_proto_init() {
 		(*WatchResponse_Mac)(nil),
 		(*WatchResponse_Vtep)(nil),
 		(*WatchResponse_Peer)(nil),
+		(*WatchResponse_VrfRoute)(nil),
 	}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_evpnd_v1_evpnd_proto_rawDesc), len(file_evpnd_v1_evpnd_proto_rawDesc)),
-			NumEnums:      6,
-			NumMessages:   36,
+			NumEnums:      7,
+			NumMessages:   55,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -49,6 +49,12 @@ const (
 	EvpndService_Watch_FullMethodName          = "/evpnd.v1.EvpndService/Watch"
 	EvpndService_Check_FullMethodName          = "/evpnd.v1.EvpndService/Check"
 	EvpndService_Trace_FullMethodName          = "/evpnd.v1.EvpndService/Trace"
+	EvpndService_ListL3VNIs_FullMethodName     = "/evpnd.v1.EvpndService/ListL3VNIs"
+	EvpndService_GetL3VNI_FullMethodName       = "/evpnd.v1.EvpndService/GetL3VNI"
+	EvpndService_ListARPCache_FullMethodName   = "/evpnd.v1.EvpndService/ListARPCache"
+	EvpndService_ListRouterMACs_FullMethodName = "/evpnd.v1.EvpndService/ListRouterMACs"
+	EvpndService_ListL3NextHops_FullMethodName = "/evpnd.v1.EvpndService/ListL3NextHops"
+	EvpndService_ListVRFRoutes_FullMethodName  = "/evpnd.v1.EvpndService/ListVRFRoutes"
 )
 
 // EvpndServiceClient is the client API for EvpndService service.
@@ -91,6 +97,25 @@ type EvpndServiceClient interface {
 	Check(ctx context.Context, in *CheckRequest, opts ...grpc.CallOption) (*CheckResponse, error)
 	// Trace returns the recent history of one MAC as this daemon saw it.
 	Trace(ctx context.Context, in *TraceRequest, opts ...grpc.CallOption) (*TraceResponse, error)
+	// ListL3VNIs returns every VRF's L3VNI, sorted by L3VNI; empty without
+	// vrfs in the config.
+	ListL3VNIs(ctx context.Context, in *ListL3VNIsRequest, opts ...grpc.CallOption) (*ListL3VNIsResponse, error)
+	// GetL3VNI returns one L3VNI; NOT_FOUND if no VRF has it.
+	GetL3VNI(ctx context.Context, in *GetL3VNIRequest, opts ...grpc.CallOption) (*GetL3VNIResponse, error)
+	// ListARPCache streams the MAC+IP bindings of the routed L2VNIs (local
+	// hosts and remote ones, the ARP/ND suppression entries), sorted by
+	// L2VNI then IP, in pages.
+	ListARPCache(ctx context.Context, in *ListARPCacheRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[ListARPCacheResponse], error)
+	// ListRouterMACs returns the router MAC of every remote VTEP of an
+	// L3VNI (or of every L3VNI), sorted by L3VNI then VTEP.
+	ListRouterMACs(ctx context.Context, in *ListRouterMACsRequest, opts ...grpc.CallOption) (*ListRouterMACsResponse, error)
+	// ListL3NextHops returns the remote VTEPs that routes of an L3VNI (or
+	// of every L3VNI) go through, with their router MACs, sorted by L3VNI
+	// then VTEP.
+	ListL3NextHops(ctx context.Context, in *ListL3NextHopsRequest, opts ...grpc.CallOption) (*ListL3NextHopsResponse, error)
+	// ListVRFRoutes streams the routes evpnd installs in one VRF (host
+	// routes and type-5 prefixes), sorted by prefix, in pages.
+	ListVRFRoutes(ctx context.Context, in *ListVRFRoutesRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[ListVRFRoutesResponse], error)
 }
 
 type evpndServiceClient struct {
@@ -248,6 +273,84 @@ func (c *evpndServiceClient) Trace(ctx context.Context, in *TraceRequest, opts .
 	return out, nil
 }
 
+func (c *evpndServiceClient) ListL3VNIs(ctx context.Context, in *ListL3VNIsRequest, opts ...grpc.CallOption) (*ListL3VNIsResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ListL3VNIsResponse)
+	err := c.cc.Invoke(ctx, EvpndService_ListL3VNIs_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *evpndServiceClient) GetL3VNI(ctx context.Context, in *GetL3VNIRequest, opts ...grpc.CallOption) (*GetL3VNIResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(GetL3VNIResponse)
+	err := c.cc.Invoke(ctx, EvpndService_GetL3VNI_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *evpndServiceClient) ListARPCache(ctx context.Context, in *ListARPCacheRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[ListARPCacheResponse], error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	stream, err := c.cc.NewStream(ctx, &EvpndService_ServiceDesc.Streams[3], EvpndService_ListARPCache_FullMethodName, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	x := &grpc.GenericClientStream[ListARPCacheRequest, ListARPCacheResponse]{ClientStream: stream}
+	if err := x.ClientStream.SendMsg(in); err != nil {
+		return nil, err
+	}
+	if err := x.ClientStream.CloseSend(); err != nil {
+		return nil, err
+	}
+	return x, nil
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type EvpndService_ListARPCacheClient = grpc.ServerStreamingClient[ListARPCacheResponse]
+
+func (c *evpndServiceClient) ListRouterMACs(ctx context.Context, in *ListRouterMACsRequest, opts ...grpc.CallOption) (*ListRouterMACsResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ListRouterMACsResponse)
+	err := c.cc.Invoke(ctx, EvpndService_ListRouterMACs_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *evpndServiceClient) ListL3NextHops(ctx context.Context, in *ListL3NextHopsRequest, opts ...grpc.CallOption) (*ListL3NextHopsResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ListL3NextHopsResponse)
+	err := c.cc.Invoke(ctx, EvpndService_ListL3NextHops_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *evpndServiceClient) ListVRFRoutes(ctx context.Context, in *ListVRFRoutesRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[ListVRFRoutesResponse], error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	stream, err := c.cc.NewStream(ctx, &EvpndService_ServiceDesc.Streams[4], EvpndService_ListVRFRoutes_FullMethodName, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	x := &grpc.GenericClientStream[ListVRFRoutesRequest, ListVRFRoutesResponse]{ClientStream: stream}
+	if err := x.ClientStream.SendMsg(in); err != nil {
+		return nil, err
+	}
+	if err := x.ClientStream.CloseSend(); err != nil {
+		return nil, err
+	}
+	return x, nil
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type EvpndService_ListVRFRoutesClient = grpc.ServerStreamingClient[ListVRFRoutesResponse]
+
 // EvpndServiceServer is the server API for EvpndService service.
 // All implementations must embed UnimplementedEvpndServiceServer
 // for forward compatibility.
@@ -288,6 +391,25 @@ type EvpndServiceServer interface {
 	Check(context.Context, *CheckRequest) (*CheckResponse, error)
 	// Trace returns the recent history of one MAC as this daemon saw it.
 	Trace(context.Context, *TraceRequest) (*TraceResponse, error)
+	// ListL3VNIs returns every VRF's L3VNI, sorted by L3VNI; empty without
+	// vrfs in the config.
+	ListL3VNIs(context.Context, *ListL3VNIsRequest) (*ListL3VNIsResponse, error)
+	// GetL3VNI returns one L3VNI; NOT_FOUND if no VRF has it.
+	GetL3VNI(context.Context, *GetL3VNIRequest) (*GetL3VNIResponse, error)
+	// ListARPCache streams the MAC+IP bindings of the routed L2VNIs (local
+	// hosts and remote ones, the ARP/ND suppression entries), sorted by
+	// L2VNI then IP, in pages.
+	ListARPCache(*ListARPCacheRequest, grpc.ServerStreamingServer[ListARPCacheResponse]) error
+	// ListRouterMACs returns the router MAC of every remote VTEP of an
+	// L3VNI (or of every L3VNI), sorted by L3VNI then VTEP.
+	ListRouterMACs(context.Context, *ListRouterMACsRequest) (*ListRouterMACsResponse, error)
+	// ListL3NextHops returns the remote VTEPs that routes of an L3VNI (or
+	// of every L3VNI) go through, with their router MACs, sorted by L3VNI
+	// then VTEP.
+	ListL3NextHops(context.Context, *ListL3NextHopsRequest) (*ListL3NextHopsResponse, error)
+	// ListVRFRoutes streams the routes evpnd installs in one VRF (host
+	// routes and type-5 prefixes), sorted by prefix, in pages.
+	ListVRFRoutes(*ListVRFRoutesRequest, grpc.ServerStreamingServer[ListVRFRoutesResponse]) error
 	mustEmbedUnimplementedEvpndServiceServer()
 }
 
@@ -333,6 +455,24 @@ func (UnimplementedEvpndServiceServer) Check(context.Context, *CheckRequest) (*C
 }
 func (UnimplementedEvpndServiceServer) Trace(context.Context, *TraceRequest) (*TraceResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method Trace not implemented")
+}
+func (UnimplementedEvpndServiceServer) ListL3VNIs(context.Context, *ListL3VNIsRequest) (*ListL3VNIsResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method ListL3VNIs not implemented")
+}
+func (UnimplementedEvpndServiceServer) GetL3VNI(context.Context, *GetL3VNIRequest) (*GetL3VNIResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method GetL3VNI not implemented")
+}
+func (UnimplementedEvpndServiceServer) ListARPCache(*ListARPCacheRequest, grpc.ServerStreamingServer[ListARPCacheResponse]) error {
+	return status.Error(codes.Unimplemented, "method ListARPCache not implemented")
+}
+func (UnimplementedEvpndServiceServer) ListRouterMACs(context.Context, *ListRouterMACsRequest) (*ListRouterMACsResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method ListRouterMACs not implemented")
+}
+func (UnimplementedEvpndServiceServer) ListL3NextHops(context.Context, *ListL3NextHopsRequest) (*ListL3NextHopsResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method ListL3NextHops not implemented")
+}
+func (UnimplementedEvpndServiceServer) ListVRFRoutes(*ListVRFRoutesRequest, grpc.ServerStreamingServer[ListVRFRoutesResponse]) error {
+	return status.Error(codes.Unimplemented, "method ListVRFRoutes not implemented")
 }
 func (UnimplementedEvpndServiceServer) mustEmbedUnimplementedEvpndServiceServer() {}
 func (UnimplementedEvpndServiceServer) testEmbeddedByValue()                      {}
@@ -550,6 +690,100 @@ func _EvpndService_Trace_Handler(srv interface{}, ctx context.Context, dec func(
 	return interceptor(ctx, in, info, handler)
 }
 
+func _EvpndService_ListL3VNIs_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(ListL3VNIsRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(EvpndServiceServer).ListL3VNIs(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: EvpndService_ListL3VNIs_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(EvpndServiceServer).ListL3VNIs(ctx, req.(*ListL3VNIsRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _EvpndService_GetL3VNI_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(GetL3VNIRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(EvpndServiceServer).GetL3VNI(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: EvpndService_GetL3VNI_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(EvpndServiceServer).GetL3VNI(ctx, req.(*GetL3VNIRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _EvpndService_ListARPCache_Handler(srv interface{}, stream grpc.ServerStream) error {
+	m := new(ListARPCacheRequest)
+	if err := stream.RecvMsg(m); err != nil {
+		return err
+	}
+	return srv.(EvpndServiceServer).ListARPCache(m, &grpc.GenericServerStream[ListARPCacheRequest, ListARPCacheResponse]{ServerStream: stream})
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type EvpndService_ListARPCacheServer = grpc.ServerStreamingServer[ListARPCacheResponse]
+
+func _EvpndService_ListRouterMACs_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(ListRouterMACsRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(EvpndServiceServer).ListRouterMACs(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: EvpndService_ListRouterMACs_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(EvpndServiceServer).ListRouterMACs(ctx, req.(*ListRouterMACsRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _EvpndService_ListL3NextHops_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(ListL3NextHopsRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(EvpndServiceServer).ListL3NextHops(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: EvpndService_ListL3NextHops_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(EvpndServiceServer).ListL3NextHops(ctx, req.(*ListL3NextHopsRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _EvpndService_ListVRFRoutes_Handler(srv interface{}, stream grpc.ServerStream) error {
+	m := new(ListVRFRoutesRequest)
+	if err := stream.RecvMsg(m); err != nil {
+		return err
+	}
+	return srv.(EvpndServiceServer).ListVRFRoutes(m, &grpc.GenericServerStream[ListVRFRoutesRequest, ListVRFRoutesResponse]{ServerStream: stream})
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type EvpndService_ListVRFRoutesServer = grpc.ServerStreamingServer[ListVRFRoutesResponse]
+
 // EvpndService_ServiceDesc is the grpc.ServiceDesc for EvpndService service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -593,6 +827,22 @@ var EvpndService_ServiceDesc = grpc.ServiceDesc{
 			MethodName: "Trace",
 			Handler:    _EvpndService_Trace_Handler,
 		},
+		{
+			MethodName: "ListL3VNIs",
+			Handler:    _EvpndService_ListL3VNIs_Handler,
+		},
+		{
+			MethodName: "GetL3VNI",
+			Handler:    _EvpndService_GetL3VNI_Handler,
+		},
+		{
+			MethodName: "ListRouterMACs",
+			Handler:    _EvpndService_ListRouterMACs_Handler,
+		},
+		{
+			MethodName: "ListL3NextHops",
+			Handler:    _EvpndService_ListL3NextHops_Handler,
+		},
 	},
 	Streams: []grpc.StreamDesc{
 		{
@@ -608,6 +858,16 @@ var EvpndService_ServiceDesc = grpc.ServiceDesc{
 		{
 			StreamName:    "Watch",
 			Handler:       _EvpndService_Watch_Handler,
+			ServerStreams: true,
+		},
+		{
+			StreamName:    "ListARPCache",
+			Handler:       _EvpndService_ListARPCache_Handler,
+			ServerStreams: true,
+		},
+		{
+			StreamName:    "ListVRFRoutes",
+			Handler:       _EvpndService_ListVRFRoutes_Handler,
 			ServerStreams: true,
 		},
 	},
