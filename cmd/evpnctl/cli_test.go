@@ -167,7 +167,7 @@ func TestCLIUsageErrors(t *testing.T) {
 		{[]string{"show", "evpn", "route", "r"}, `show evpn route: "rd" needs a value`},
 		{[]string{"show", "evpn", "vni", "abc"}, `show evpn vni: "abc" is not a VNI (want 1-16777215), or "detail"`},
 		{[]string{"show", "evpn", "vni", "1", "2"}, `show evpn vni: unexpected "2"`},
-		{[]string{"show", "evpn", "macs"}, `show evpn: "macs" is not a command here (want mac, route or vni); did you mean "mac"?`},
+		{[]string{"show", "evpn", "macs"}, `show evpn: "macs" is not a command here (want arp-cache, mac, next-hops, rmac, route or vni); did you mean "mac"?`},
 		{[]string{"show", "bgp", "summary", "x"}, `show bgp summary: unexpected "x"`},
 		{[]string{"bogus"}, `evpnctl: "bogus" is not a command here`},
 		{[]string{"trace"}, `trace: which MAC?`},
@@ -230,7 +230,7 @@ func TestCLIServerErrors(t *testing.T) {
 		args []string
 		want string
 	}{
-		{[]string{"show", "evpn", "vni", "42"}, "evpnctl: VNI 42 is not configured\n"},
+		{[]string{"show", "evpn", "vni", "42"}, "evpnctl: VNI 42 is not configured (neither an L2VNI nor a VRF's L3VNI)\n"},
 		{[]string{"vni", "del", "42"}, "evpnctl: VNI 42 is not configured\n"},
 		{[]string{"vni", "add", "300", "--rd", "bad"}, "evpnctl: vni.rd: \"bad\" is not a route distinguisher (want IP:N or ASN:N)\n"},
 	} {

@@ -76,8 +76,9 @@ func (a *app) newShowVNICmd() *cobra.Command {
 	return &cobra.Command{
 		Use:   "vni [VNI|detail]",
 		Short: "Show the L2VNIs, or one (or all) in detail",
-		Long: `Show the L2VNIs as a table; "show evpn vni VNI" shows one in detail, and
-"show evpn vni detail" every one in detail.`,
+		Long: `Show the L2VNIs as a table; "show evpn vni VNI" shows one in detail (an
+L2VNI, or a VRF's L3VNI: its VRF, router MAC, member L2VNIs and backend),
+and "show evpn vni detail" every L2VNI in detail.`,
 		Args: cobra.ArbitraryArgs,
 		ValidArgsFunction: func(cmd *cobra.Command, args []string, _ string) ([]cobra.Completion, cobra.ShellCompDirective) {
 			if len(args) > 0 {
@@ -104,11 +105,7 @@ func (a *app) newShowVNICmd() *cobra.Command {
 				}
 			}
 			if vni != 0 {
-				return show(a, cmd, func(ctx context.Context, c *client) (*evpndv1.GetVNIResponse, error) {
-					return c.GetVNI(ctx, &evpndv1.GetVNIRequest{Vni: vni})
-				}, func(resp *evpndv1.GetVNIResponse) error {
-					return writeVNIDetail(a.stdout, resp.GetVni())
-				})
+				return a.showOneVNI(cmd, vni)
 			}
 			return show(a, cmd, func(ctx context.Context, c *client) (*evpndv1.ListVNIsResponse, error) {
 				return c.ListVNIs(ctx, &evpndv1.ListVNIsRequest{})

@@ -2,6 +2,7 @@ package api
 
 import (
 	"context"
+	"errors"
 	"net/netip"
 	"strconv"
 
@@ -137,11 +138,20 @@ func optL3VNI(field string, v uint32) error {
 	return nil
 }
 
-func l3vniWhat(v uint32) string {
+// l3Error maps a backend error; ErrNotFound becomes NOT_FOUND with
+// notFound as its whole message.
+func (s *Server) l3Error(method, notFound string, err error) error {
+	if errors.Is(err, ErrNotFound) && notFound != "" {
+		return status.Error(codes.NotFound, notFound)
+	}
+	return s.errorStatus(method, "", err, false)
+}
+
+func l3vniNotFound(v uint32) string {
 	if v == 0 {
 		return ""
 	}
-	return "l3vni " + u32s(v)
+	return "L3VNI " + u32s(v) + " is not configured (no VRF has it)"
 }
 
 func u32s(v uint32) string { return strconv.FormatUint(uint64(v), 10) }
@@ -174,7 +184,7 @@ func (s *Server) GetL3VNI(ctx context.Context, req *evpndv1.GetL3VNIRequest) (*e
 	}
 	v, err := b.L3VNI(ctx, req.GetL3Vni())
 	if err != nil {
-		return nil, s.errorStatus("GetL3VNI", l3vniWhat(req.GetL3Vni())+" (no VRF has it)", err, false)
+		return nil, s.l3Error("GetL3VNI", l3vniNotFound(req.GetL3Vni()), err)
 	}
 	return &evpndv1.GetL3VNIResponse{L3Vni: toL3VNI(v)}, nil
 }
@@ -199,9 +209,9 @@ func (s *Server) ListARPCache(req *evpndv1.ListARPCacheRequest, stream grpc.Serv
 	if err != nil {
 		what := ""
 		if req.GetVni() != 0 {
-			what = "vni " + u32s(req.GetVni()) + " (not an L2VNI routed in a VRF)"
+			what = "VNI " + u32s(req.GetVni()) + " is not an L2VNI routed in a VRF"
 		}
-		return s.errorStatus("ListARPCache", what, err, false)
+		return s.l3Error("ListARPCache", what, err)
 	}
 	return nil
 }
@@ -217,7 +227,7 @@ func (s *Server) ListRouterMACs(ctx context.Context, req *evpndv1.ListRouterMACs
 	}
 	rs, err := b.RouterMACs(ctx, req.GetL3Vni())
 	if err != nil {
-		return nil, s.errorStatus("ListRouterMACs", l3vniWhat(req.GetL3Vni())+" (no VRF has it)", err, false)
+		return nil, s.l3Error("ListRouterMACs", l3vniNotFound(req.GetL3Vni()), err)
 	}
 	out := &evpndv1.ListRouterMACsResponse{RouterMacs: make([]*evpndv1.RouterMACEntry, 0, len(rs))}
 	for _, r := range rs {
@@ -239,7 +249,7 @@ func (s *Server) ListL3NextHops(ctx context.Context, req *evpndv1.ListL3NextHops
 	}
 	hs, err := b.L3NextHops(ctx, req.GetL3Vni())
 	if err != nil {
-		return nil, s.errorStatus("ListL3NextHops", l3vniWhat(req.GetL3Vni())+" (no VRF has it)", err, false)
+		return nil, s.l3Error("ListL3NextHops", l3vniNotFound(req.GetL3Vni()), err)
 	}
 	out := &evpndv1.ListL3NextHopsResponse{NextHops: make([]*evpndv1.L3NextHop, 0, len(hs))}
 	for _, h := range hs {
@@ -268,7 +278,7 @@ func (s *Server) ListVRFRoutes(req *evpndv1.ListVRFRoutesRequest, stream grpc.Se
 		err = p.flush()
 	}
 	if err != nil {
-		return s.errorStatus("ListVRFRoutes", "vrf "+req.GetVrf()+" (not configured)", err, false)
+		return s.l3Error("ListVRFRoutes", "VRF "+req.GetVrf()+" is not configured", err)
 	}
 	return nil
 }

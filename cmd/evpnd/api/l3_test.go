@@ -159,7 +159,7 @@ func TestL3VNIs(t *testing.T) {
 	checkProto(t, "ListL3VNIs", list, &evpndv1.ListL3VNIsResponse{L3Vnis: []*evpndv1.L3VNI{want}})
 
 	_, err = c.GetL3VNI(ctxT(t), &evpndv1.GetL3VNIRequest{L3Vni: 4002})
-	wantCode(t, err, codes.NotFound, "l3vni 4002", "no VRF has it")
+	wantCode(t, err, codes.NotFound, "L3VNI 4002 is not configured (no VRF has it)")
 	_, err = c.GetL3VNI(ctxT(t), &evpndv1.GetL3VNIRequest{})
 	wantCode(t, err, codes.InvalidArgument, "l3vni:")
 }
@@ -192,7 +192,7 @@ func TestListARPCache(t *testing.T) {
 	if err == nil {
 		_, err = recvErr(st)
 	}
-	wantCode(t, err, codes.NotFound, "vni 300", "not an L2VNI routed in a VRF")
+	wantCode(t, err, codes.NotFound, "VNI 300 is not an L2VNI routed in a VRF")
 
 	st, err = c.ListARPCache(ctxT(t), &evpndv1.ListARPCacheRequest{Vni: 1 << 24})
 	if err == nil {
@@ -220,9 +220,9 @@ func TestListRouterMACsAndNextHops(t *testing.T) {
 		{L3Vni: 4001, Vrf: "red", Vtep: "10.0.0.2", RouterMac: "3e:42:0f:4f:45:81", Routes: 2},
 	}})
 	_, err = c.ListRouterMACs(ctxT(t), &evpndv1.ListRouterMACsRequest{L3Vni: 100})
-	wantCode(t, err, codes.NotFound, "l3vni 100", "no VRF has it")
+	wantCode(t, err, codes.NotFound, "L3VNI 100 is not configured")
 	_, err = c.ListL3NextHops(ctxT(t), &evpndv1.ListL3NextHopsRequest{L3Vni: 4002})
-	wantCode(t, err, codes.NotFound, "l3vni 4002")
+	wantCode(t, err, codes.NotFound, "L3VNI 4002 is not configured")
 }
 
 func TestListVRFRoutes(t *testing.T) {
@@ -250,7 +250,7 @@ func TestListVRFRoutes(t *testing.T) {
 	if err == nil {
 		_, err = recvErr(st)
 	}
-	wantCode(t, err, codes.NotFound, "vrf blue", "not configured")
+	wantCode(t, err, codes.NotFound, "VRF blue is not configured")
 	st, err = c.ListVRFRoutes(ctxT(t), &evpndv1.ListVRFRoutesRequest{})
 	if err == nil {
 		_, err = recvErr(st)
