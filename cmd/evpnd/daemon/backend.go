@@ -654,6 +654,14 @@ func (d *Daemon) Check(ctx context.Context, vni uint32) (api.CheckReport, error)
 			WantVTEP: dr.Want, KernelVTEP: dr.Have, Device: dr.Device, Detail: dr.Detail,
 		})
 	}
+	for _, c := range l.l3Checks(vni) {
+		ops, err := c.check(ctx)
+		if err != nil {
+			return api.CheckReport{}, fmt.Errorf("vrf %s: %w", c.dev.VRF, err)
+		}
+		rep.CheckedL3 += c.wanted
+		rep.Drifts = append(rep.Drifts, l3Drifts(c.dev, ops)...)
+	}
 	return rep, nil
 }
 

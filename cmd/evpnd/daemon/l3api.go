@@ -8,6 +8,7 @@ import (
 
 	"github.com/evpnd/evpnd/cmd/evpnd/api"
 	"github.com/evpnd/evpnd/configs"
+	"github.com/evpnd/evpnd/fib"
 	"github.com/evpnd/evpnd/speaker/evpn"
 )
 
@@ -319,5 +320,53 @@ func vrfRouteRows(v configs.VRF, s evpn.L3Snapshot) []api.VRFRoute {
 	slices.SortStableFunc(out, func(a, b api.VRFRoute) int {
 		return cmp.Or(a.Prefix.Addr().Compare(b.Prefix.Addr()), cmp.Compare(a.Prefix.Bits(), b.Prefix.Bits()))
 	})
+	return out
+}
+
+// l3Check is one VRF's L3 state as Check compares it: its devices, the
+// number of entries it wants, and its reconciler's Check (the writes a
+// pass would make).
+type l3Check struct {
+	dev    fib.L3Devices
+	wanted int
+	check  func(ctx context.Context) ([]fib.L3Op, error)
+}
+
+// l3Checks returns the VRFs' reconcilers for Check, only those of L3VNI
+// (or whose member is) vni when not 0. Until the VRF wiring is in the
+// leaf there are none, and Check covers the L2 tables only.
+func (l *leaf) l3Checks(_ uint32) []l3Check { return nil }
+
+// l3Drifts turns the writes an L3 check found into drift rows: a delete is
+// an entry the kernel holds that nothing wants (extra); a replace is one
+// the kernel lacks or holds with another value (reported as missing, with
+// the command that repairs it).
+func l3Drifts(dev fib.L3Devices, ops []fib.L3Op) []api.Drift {
+	var out []api.Drift
+	for _, op := range ops {
+		d := api.Drift{Kind: api.DriftMissing, VRF: dev.VRF, Detail: op.String(dev)}
+		if op.Kind == fib.L3Delete {
+			d.Kind = api.DriftExtra
+		}
+		switch {
+		case op.Neigh != nil:
+			d.Table, d.Entry, d.Device = "neigh", op.Neigh.IP.String(), op.Neigh.Dev
+		case op.RMAC != nil:
+			d.Table, d.Entry, d.Device = "rmac", op.RMAC.MAC.String(), dev.VXLAN
+			if d.Kind == api.DriftExtra {
+				d.KernelVTEP = op.RMAC.VTEP
+			} else {
+				d.WantVTEP = op.RMAC.VTEP
+			}
+		case op.Route != nil:
+			d.Table, d.Entry, d.Device = "route", op.Route.Prefix.String(), dev.SVI
+			if d.Kind == api.DriftMissing && len(op.Route.VTEPs) > 0 {
+				d.WantVTEP = op.Route.VTEPs[0]
+			}
+		default:
+			continue
+		}
+		out = append(out, d)
+	}
 	return out
 }

@@ -3,10 +3,12 @@ package daemon
 import (
 	"net/netip"
 	"reflect"
+	"strings"
 	"testing"
 
 	"github.com/evpnd/evpnd/cmd/evpnd/api"
 	"github.com/evpnd/evpnd/configs"
+	"github.com/evpnd/evpnd/fib"
 	"github.com/evpnd/evpnd/speaker/evpn"
 )
 
@@ -92,5 +94,103 @@ func TestL3Rows(t *testing.T) {
 	}
 	if vs := sortedVRFs(c); vs[0].L3VNI != 4001 || vs[1].L3VNI != 4002 {
 		t.Errorf("sortedVRFs: %v", vs)
+	}
+}
+
+// An L3 check's writes become drift rows naming the VRF and the entry,
+// with the repair command.
+func TestL3Drifts(t *testing.T) {
+	a := netip.MustParseAddr
+	m, _ := evpn.ParseMAC("3e:00:00:00:00:02")
+	dev := fib.L3Devices{VRF: "red", L3VNI: 4001, Table: 4001, SVI: "br4001", VXLAN: "vxlan4001"}
+	ops := []fib.L3Op{
+		{Kind: fib.L3Replace, RMAC: &fib.RMACEntry{MAC: m, VTEP: a("10.0.0.2")}},
+		{Kind: fib.L3Replace, Neigh: &fib.NeighEntry{Dev: "br100", IP: a("192.168.100.2"), MAC: m}},
+		{Kind: fib.L3Replace, Route: &fib.RouteEntry{Prefix: netip.MustParsePrefix("172.16.2.0/24"), VTEPs: []netip.Addr{a("10.0.0.2")}}},
+		{Kind: fib.L3Delete, Route: &fib.RouteEntry{Prefix: netip.MustParsePrefix("10.9.0.0/16"), VTEPs: []netip.Addr{a("10.0.0.9")}}},
+	}
+	got := l3Drifts(dev, ops)
+	want := []api.Drift{
+		{Kind: api.DriftMissing, VRF: "red", Table: "rmac", Entry: "3e:00:00:00:00:02", Device: "vxlan4001", WantVTEP: a("10.0.0.2"), Detail: ops[0].String(dev)},
+		{Kind: api.DriftMissing, VRF: "red", Table: "neigh", Entry: "192.168.100.2", Device: "br100", Detail: ops[1].String(dev)},
+		{Kind: api.DriftMissing, VRF: "red", Table: "route", Entry: "172.16.2.0/24", Device: "br4001", WantVTEP: a("10.0.0.2"), Detail: ops[2].String(dev)},
+		{Kind: api.DriftExtra, VRF: "red", Table: "route", Entry: "10.9.0.0/16", Device: "br4001", Detail: ops[3].String(dev)},
+	}
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("l3Drifts:\ngot  %+v\nwant %+v", got, want)
+	}
+	if !strings.HasPrefix(got[3].Detail, "ip route del 10.9.0.0/16") {
+		t.Errorf("detail %q", got[3].Detail)
+	}
+}
+
+// The Daemon's L3 calls answer from the config's VRFs: the L3VNI's row,
+// empty tables for a VRF with nothing learned yet, ErrNotFound for an
+// unknown L3VNI, VRF or an L2VNI routed in no VRF, and nothing at all
+// without VRFs.
+func TestDaemonL3Calls(t *testing.T) {
+	cfg := &configs.Config{Role: configs.RoleLeaf, ASN: 65000, RouterID: netip.MustParseAddr("10.0.0.1"),
+		VTEPIP: netip.MustParseAddr("10.0.0.1"),
+		L2VNIs: []configs.L2VNI{{VNI: 100}, {VNI: 200}, {VNI: 300}},
+		VRFs: []configs.VRF{{Name: "red", L3VNI: 4001, Backend: configs.BackendVRF, Table: 4001, VXLANDevice: "vxlan4001x",
+			Bridge: "br4001x", RD: "10.0.0.1:4", RouterMAC: "32:42:95:bd:fd:8d",
+			L2VNIs: []configs.VRFMember{{VNI: 200}, {VNI: 100}}}}}
+	d := &Daemon{}
+	d.live.Store(cfg)
+	d.leaf.Store(&leaf{d: d})
+	ctx := t.Context()
+
+	v, err := d.L3VNI(ctx, 4001)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if v.VRF != "red" || v.RD.String() != "10.0.0.1:4" || v.RouterMAC.String() != "32:42:95:bd:fd:8d" ||
+		!reflect.DeepEqual(v.L2VNIs, []uint32{100, 200}) || v.LocalVTEP != cfg.VTEPIP || v.DevicesPresent ||
+		len(v.ImportRTs) != 1 || v.ImportRTs[0].String() != "65000:4001" {
+		t.Errorf("L3VNI(4001) = %+v", v)
+	}
+	if vs, err := d.L3VNIs(ctx); err != nil || len(vs) != 1 || vs[0].L3VNI != 4001 {
+		t.Errorf("L3VNIs = %+v, %v", vs, err)
+	}
+	none := func(api.ARPEntry) error { t.Error("a row from an empty table"); return nil }
+	if err := d.ARPCache(ctx, 100, none); err != nil {
+		t.Errorf("ARPCache(100): %v", err)
+	}
+	if rs, err := d.RouterMACs(ctx, 4001); err != nil || len(rs) != 0 {
+		t.Errorf("RouterMACs(4001) = %v, %v", rs, err)
+	}
+	if err := d.VRFRoutes(ctx, "red", func(api.VRFRoute) error { t.Error("a route from an empty table"); return nil }); err != nil {
+		t.Errorf("VRFRoutes(red): %v", err)
+	}
+	for what, err := range map[string]error{
+		"L3VNI(100)":      func() error { _, err := d.L3VNI(ctx, 100); return err }(),
+		"ARPCache(300)":   d.ARPCache(ctx, 300, none),
+		"RouterMACs(9)":   func() error { _, err := d.RouterMACs(ctx, 9); return err }(),
+		"L3NextHops(9)":   func() error { _, err := d.L3NextHops(ctx, 9); return err }(),
+		"VRFRoutes(blue)": d.VRFRoutes(ctx, "blue", nil),
+	} {
+		if err != api.ErrNotFound {
+			t.Errorf("%s: %v, want ErrNotFound", what, err)
+		}
+	}
+
+	d.leaf.Store(nil)
+	if st, err := d.Status(ctx); err != nil || st.VRFs != 1 {
+		t.Errorf("Status VRFs = %d, %v", st.VRFs, err)
+	}
+	d.leaf.Store(&leaf{d: d})
+	d.live.Store(&configs.Config{Role: configs.RoleLeaf, L2VNIs: cfg.L2VNIs})
+	if vs, err := d.L3VNIs(ctx); err != nil || len(vs) != 0 {
+		t.Errorf("without VRFs: L3VNIs = %v, %v", vs, err)
+	}
+	if err := d.ARPCache(ctx, 0, none); err != nil {
+		t.Errorf("without VRFs: ARPCache(0): %v", err)
+	}
+	if hs, err := d.L3NextHops(ctx, 0); err != nil || len(hs) != 0 {
+		t.Errorf("without VRFs: L3NextHops(0) = %v, %v", hs, err)
+	}
+	d.leaf.Store(nil) // Status reads a running leaf's reconciler
+	if st, err := d.Status(ctx); err != nil || st.VRFs != 0 {
+		t.Errorf("without VRFs: Status VRFs = %d, %v", st.VRFs, err)
 	}
 }
