@@ -7,6 +7,8 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
 
 	evpndv1 "github.com/evpnd/evpnd/proto/evpnd/v1"
 )
@@ -107,13 +109,24 @@ and "show evpn vni detail" every L2VNI in detail.`,
 			if vni != 0 {
 				return a.showOneVNI(cmd, vni)
 			}
+			var l3 *evpndv1.ListL3VNIsResponse
 			return show(a, cmd, func(ctx context.Context, c *client) (*evpndv1.ListVNIsResponse, error) {
-				return c.ListVNIs(ctx, &evpndv1.ListVNIsRequest{})
+				resp, err := c.ListVNIs(ctx, &evpndv1.ListVNIsRequest{})
+				if err != nil || a.json() || detail {
+					return resp, err
+				}
+				// The table lists the VRFs' L3VNIs too, as vtysh does; an
+				// evpnd without layer 3 has none.
+				l3, err = c.ListL3VNIs(ctx, &evpndv1.ListL3VNIsRequest{})
+				if status.Code(err) == codes.Unimplemented {
+					err = nil
+				}
+				return resp, err
 			}, func(resp *evpndv1.ListVNIsResponse) error {
 				if detail {
 					return writeVNIDetails(a.stdout, resp.GetVnis())
 				}
-				return writeVNIList(a.stdout, resp)
+				return writeVNIList(a.stdout, resp, l3.GetL3Vnis())
 			})
 		},
 	}
