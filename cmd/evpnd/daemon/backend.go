@@ -622,7 +622,7 @@ func (l *leaf) snapshotChanges() []api.Change {
 		}
 		return bytes.Compare(a.MAC.MAC.MAC[:], b.MAC.MAC.MAC[:])
 	})
-	return append(out, macs...)
+	return append(append(out, macs...), l.vrfRouteSnapshot(now)...)
 }
 
 func (l *leaf) macRow(mi evpn.MACInfo) api.MAC {

@@ -5,6 +5,7 @@ import (
 	"context"
 	"net/netip"
 	"slices"
+	"time"
 
 	"github.com/evpnd/evpnd/cmd/evpnd/api"
 	"github.com/evpnd/evpnd/configs"
@@ -367,6 +368,64 @@ func l3Drifts(dev fib.L3Devices, ops []fib.L3Op) []api.Drift {
 			continue
 		}
 		out = append(out, d)
+	}
+	return out
+}
+
+// vrfRouteChange is the watch change of one L3 model effect: a host or
+// prefix route installed (added, or changed: added again with its new
+// next hops) or removed. Other effects change no VRF route.
+func vrfRouteChange(e evpn.L3Effect, now time.Time) (api.Change, bool) {
+	c := api.Change{Time: now, Kind: api.ChangeAdded}
+	var r api.VRFRoute
+	switch e.Kind {
+	case evpn.L3SetHost, evpn.L3DelHost:
+		h := e.Host
+		r = api.VRFRoute{VRF: h.VRF, L3VNI: h.L3VNI, Prefix: netip.PrefixFrom(h.IP, h.IP.BitLen()), Host: true,
+			NextHops: []api.VRFNextHop{{VTEP: h.NextHop.VTEP, RouterMAC: h.NextHop.RouterMAC}}}
+		if e.Kind == evpn.L3DelHost {
+			c.Kind = api.ChangeRemoved
+		}
+	case evpn.L3SetPrefix, evpn.L3DelPrefix:
+		p := e.Prefix
+		r = api.VRFRoute{VRF: p.VRF, L3VNI: p.L3VNI, Prefix: p.Prefix}
+		for _, nh := range p.NextHops {
+			r.NextHops = append(r.NextHops, api.VRFNextHop{VTEP: nh.VTEP, RouterMAC: nh.RouterMAC})
+		}
+		if e.Kind == evpn.L3DelPrefix {
+			c.Kind = api.ChangeRemoved
+		}
+	default:
+		return api.Change{}, false
+	}
+	c.VRFRoute = &api.VRFRouteChange{Route: r}
+	return c, true
+}
+
+// observeL3 publishes the VRF route change of an L3 model effect to the
+// watchers, if any. It runs in the loop (the VRF wiring calls it for each
+// effect), so it stays cheap.
+func (l *leaf) observeL3(e evpn.L3Effect, now time.Time) {
+	if !l.d.hub.active() {
+		return
+	}
+	if c, ok := vrfRouteChange(e, now); ok {
+		l.d.hub.publish(c)
+	}
+}
+
+// vrfRouteSnapshot is the VRFs' routes as initial Added changes of a
+// watch, in the loop.
+func (l *leaf) vrfRouteSnapshot(now time.Time) []api.Change {
+	var out []api.Change
+	for _, v := range sortedVRFs(l.d.config()) {
+		s, err := l.l3State(context.Background(), v.L3VNI)
+		if err != nil {
+			continue
+		}
+		for _, r := range vrfRouteRows(v, s) {
+			out = append(out, api.Change{Time: now, Kind: api.ChangeAdded, Initial: true, VRFRoute: &api.VRFRouteChange{Route: r}})
+		}
 	}
 	return out
 }

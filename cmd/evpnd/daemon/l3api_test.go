@@ -5,6 +5,7 @@ import (
 	"reflect"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/evpnd/evpnd/cmd/evpnd/api"
 	"github.com/evpnd/evpnd/configs"
@@ -192,5 +193,37 @@ func TestDaemonL3Calls(t *testing.T) {
 	d.leaf.Store(nil) // Status reads a running leaf's reconciler
 	if st, err := d.Status(ctx); err != nil || st.VRFs != 0 {
 		t.Errorf("without VRFs: Status VRFs = %d, %v", st.VRFs, err)
+	}
+}
+
+// L3 model effects become VRF route changes for watch; others none.
+func TestVRFRouteChange(t *testing.T) {
+	a := netip.MustParseAddr
+	m, _ := evpn.ParseMAC("3e:00:00:00:00:02")
+	nh := evpn.NextHop{VTEP: a("10.0.0.2"), RouterMAC: m}
+	now := time.Unix(100, 0)
+	for _, c := range []struct {
+		e    evpn.L3Effect
+		kind api.ChangeKind
+		want api.VRFRoute
+	}{
+		{evpn.L3Effect{Kind: evpn.L3SetHost, Host: evpn.HostRoute{VRF: "red", L3VNI: 4001, IP: a("2001:db8::5"), NextHop: nh}}, api.ChangeAdded,
+			api.VRFRoute{VRF: "red", L3VNI: 4001, Prefix: netip.MustParsePrefix("2001:db8::5/128"), Host: true, NextHops: []api.VRFNextHop{{VTEP: nh.VTEP, RouterMAC: m}}}},
+		{evpn.L3Effect{Kind: evpn.L3DelHost, Host: evpn.HostRoute{VRF: "red", L3VNI: 4001, IP: a("192.168.1.5"), NextHop: nh}}, api.ChangeRemoved,
+			api.VRFRoute{VRF: "red", L3VNI: 4001, Prefix: netip.MustParsePrefix("192.168.1.5/32"), Host: true, NextHops: []api.VRFNextHop{{VTEP: nh.VTEP, RouterMAC: m}}}},
+		{evpn.L3Effect{Kind: evpn.L3SetPrefix, Prefix: evpn.PrefixRoute{VRF: "red", L3VNI: 4001, Prefix: netip.MustParsePrefix("0.0.0.0/0"), NextHops: []evpn.NextHop{nh, {VTEP: a("10.0.0.3")}}}}, api.ChangeAdded,
+			api.VRFRoute{VRF: "red", L3VNI: 4001, Prefix: netip.MustParsePrefix("0.0.0.0/0"), NextHops: []api.VRFNextHop{{VTEP: nh.VTEP, RouterMAC: m}, {VTEP: a("10.0.0.3")}}}},
+		{evpn.L3Effect{Kind: evpn.L3DelPrefix, Prefix: evpn.PrefixRoute{VRF: "red", L3VNI: 4001, Prefix: netip.MustParsePrefix("10.0.0.0/8")}}, api.ChangeRemoved,
+			api.VRFRoute{VRF: "red", L3VNI: 4001, Prefix: netip.MustParsePrefix("10.0.0.0/8")}},
+	} {
+		got, ok := vrfRouteChange(c.e, now)
+		if !ok || got.Kind != c.kind || !got.Time.Equal(now) || got.VRFRoute == nil || !reflect.DeepEqual(got.VRFRoute.Route, c.want) {
+			t.Errorf("%v: got %+v (%v), want %v %+v", c.e.Kind, got, ok, c.kind, c.want)
+		}
+	}
+	for _, k := range []evpn.L3EffectKind{evpn.L3SetNeigh, evpn.L3DelNeigh, evpn.L3Advertise, evpn.L3Withdraw, evpn.L3Rejected} {
+		if _, ok := vrfRouteChange(evpn.L3Effect{Kind: k}, now); ok {
+			t.Errorf("%v: a VRF route change", k)
+		}
 	}
 }
