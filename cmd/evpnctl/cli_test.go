@@ -539,7 +539,12 @@ func TestCLICompletion(t *testing.T) {
 		want []string
 		not  []string
 	}{
-		{[]string{"show", "evpn", ""}, []string{"mac", "route", "vni"}, nil},
+		{[]string{"show", "evpn", ""}, []string{"mac", "route", "vni", "arp-cache", "rmac", "next-hops"}, nil},
+		{[]string{"show", "evpn", "rmac", "vni", ""}, []string{"all", "4001"}, []string{"100"}},
+		{[]string{"show", "evpn", "next-hops", ""}, []string{"vni"}, nil},
+		{[]string{"show", "evpn", "arp-cache", "vni", ""}, []string{"all", "100"}, nil},
+		{[]string{"show", "ip", "route", ""}, []string{"vrf"}, nil},
+		{[]string{"show", "ip", "route", "vrf", ""}, []string{"red"}, []string{"4001"}},
 		{[]string{"show", "evpn", "mac", ""}, []string{"vni", "local", "remote", "duplicate"}, nil},
 		{[]string{"show", "evpn", "mac", "local", ""}, []string{"vni", "duplicate"}, []string{"remote", "local"}},
 		{[]string{"show", "evpn", "mac", "vni", ""}, []string{"all", "100", "16777215"}, []string{"duplicate"}},

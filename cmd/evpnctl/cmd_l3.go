@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"time"
 
 	"github.com/spf13/cobra"
 	"google.golang.org/grpc/codes"
@@ -21,7 +22,7 @@ func (a *app) completeL3VNIs(cmd *cobra.Command) []cobra.Completion {
 		return nil
 	}
 	defer c.close()
-	ctx, cancel := c.ctx(context.Background())
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 	defer cancel()
 	resp, err := c.ListL3VNIs(ctx, &evpndv1.ListL3VNIsRequest{})
 	if err != nil {
@@ -41,7 +42,7 @@ func (a *app) completeVRFs(cmd *cobra.Command) []cobra.Completion {
 		return nil
 	}
 	defer c.close()
-	ctx, cancel := c.ctx(context.Background())
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 	defer cancel()
 	resp, err := c.ListL3VNIs(ctx, &evpndv1.ListL3VNIsRequest{})
 	if err != nil {
