@@ -148,6 +148,58 @@ type Table struct {
 	floods map[Key]floodRef // imported type-3 routes by identity
 	vteps  map[floodRef]int // type-3 routes per (VNI, VTEP)
 	dups   map[MACKey]struct{}
+	// counts are the per-VNI MAC counts, kept up to date by every change
+	// of a MAC's selection or duplicate flag, so that readers (the API's
+	// VNI rows, metrics) cost O(VNIs) instead of a walk of every MAC.
+	counts map[uint32]*VNICounts
+}
+
+// VNICounts are the MACs of one VNI by where they are selected.
+type VNICounts struct {
+	Local      int // selected local
+	Remote     int // selected at a remote VTEP
+	Duplicates int // flagged duplicate (also counted above)
+}
+
+// class is what a MAC state adds to its VNI's counts.
+func (st *macState) class() (local, remote, dup bool) {
+	return st.selected.local, !st.selected.local && st.selected.vtep.IsValid(), st.duplicate
+}
+
+// recount moves a MAC from the counts of its class before a change to
+// those of its class now.
+func (t *Table) recount(vni uint32, wasLocal, wasRemote, wasDup bool, st *macState) {
+	local, remote, dup := st.class()
+	if local == wasLocal && remote == wasRemote && dup == wasDup {
+		return
+	}
+	c := t.counts[vni]
+	if c == nil {
+		c = &VNICounts{}
+		t.counts[vni] = c
+	}
+	add := func(n *int, was, is bool) {
+		switch {
+		case is && !was:
+			*n++
+		case was && !is:
+			*n--
+		}
+	}
+	add(&c.Local, wasLocal, local)
+	add(&c.Remote, wasRemote, remote)
+	add(&c.Duplicates, wasDup, dup)
+	if *c == (VNICounts{}) {
+		delete(t.counts, vni)
+	}
+}
+
+// Counts returns the MAC counts of one VNI, in O(1).
+func (t *Table) Counts(vni uint32) VNICounts {
+	if c := t.counts[vni]; c != nil {
+		return *c
+	}
+	return VNICounts{}
 }
 
 // NewTable returns an empty table importing by rules.
@@ -166,6 +218,7 @@ func NewTable(opts Options, rules []ImportRule) *Table {
 		floods: map[Key]floodRef{},
 		vteps:  map[floodRef]int{},
 		dups:   map[MACKey]struct{}{},
+		counts: map[uint32]*VNICounts{},
 	}
 }
 
@@ -427,6 +480,7 @@ func (t *Table) RemoveVNI(vni uint32) []Effect {
 		}
 		delete(t.macs, mk)
 	}
+	delete(t.counts, vni)
 	for k, ref := range t.floods {
 		if ref.vni == vni {
 			eff = append(eff, t.withdrawFlood(k)...)
@@ -442,7 +496,9 @@ func (t *Table) ClearDuplicate(vni uint32, mac MAC, now time.Time) []Effect {
 	if st == nil || !st.duplicate {
 		return nil
 	}
+	wl, wr, wd := st.class()
 	st.duplicate, st.frozen, st.moves = false, false, nil
+	t.recount(vni, wl, wr, wd, st)
 	delete(t.dups, mk)
 	eff := t.reselect(mk, st, now)
 	t.gc(mk, st)
@@ -497,6 +553,8 @@ func (t *Table) best(st *macState) (candidate, bool, bool) {
 }
 
 func (t *Table) reselect(mk MACKey, st *macState, now time.Time) []Effect {
+	wl, wr, wd := st.class()
+	defer t.recount(mk.VNI, wl, wr, wd, st)
 	var eff []Effect
 	if st.frozen {
 		return nil

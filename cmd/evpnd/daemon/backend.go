@@ -96,44 +96,36 @@ func (d *Daemon) VNIs(ctx context.Context) ([]api.VNI, error) {
 }
 
 // vniRows builds the VNI rows (all, or only vni) from the loop's state.
+// The MAC counts are the table's, kept as MACs change: a call costs
+// O(VNIs + flood entries), not a walk of every MAC.
 func (l *leaf) vniRows(only uint32) []api.VNI {
 	c := l.d.cfg
-	rows := map[uint32]*api.VNI{}
 	var out []api.VNI
-	floods := l.table.FloodLists()
+	var floods map[uint32][]netip.Addr
+	if only == 0 {
+		floods = l.table.FloodLists()
+	}
 	for _, v := range c.L2VNIs {
 		if only != 0 && v.VNI != only {
 			continue
 		}
 		imp, auto := c.ImportRTs(v)
-		flood := floods[v.VNI]
+		var flood []netip.Addr
+		if only == 0 {
+			flood = floods[v.VNI]
+		} else {
+			flood = l.table.FloodList(v.VNI)
+		}
 		slices.SortFunc(flood, netip.Addr.Compare)
+		n := l.table.Counts(v.VNI)
 		out = append(out, api.VNI{
 			VNI: v.VNI, VXLAN: v.VXLANDevice, Bridge: v.Bridge, AccessPorts: slices.Clone(v.AccessInterfaces),
 			RD: c.L2VNIRD(v), ImportRTs: imp, ImportAuto: auto, ExportRTs: c.ExportRTs(v),
 			Flood: flood, UDPPort: v.UDPPort, MTU: v.MTU, LocalVTEP: c.VTEPIP,
+			LocalMACs: n.Local, RemoteMACs: n.Remote, DuplicateMACs: n.Duplicates,
 		})
 	}
 	slices.SortFunc(out, func(a, b api.VNI) int { return cmp.Compare(a.VNI, b.VNI) })
-	for i := range out {
-		rows[out[i].VNI] = &out[i]
-	}
-	l.table.MACs(func(mi evpn.MACInfo) bool {
-		r := rows[mi.VNI]
-		if r == nil {
-			return true
-		}
-		switch {
-		case mi.Local:
-			r.LocalMACs++
-		case mi.VTEP.IsValid():
-			r.RemoteMACs++
-		}
-		if mi.Duplicate {
-			r.DuplicateMACs++
-		}
-		return true
-	})
 	return out
 }
 
