@@ -99,3 +99,26 @@ func TestCountsMatchWalk(t *testing.T) {
 		}
 	}
 }
+
+// New duplicate-detection settings apply to the next moves.
+func TestSetDuplicateDetection(t *testing.T) {
+	tb := NewTable(Options{LocalVTEP: vtep3}, []ImportRule{{VNI: 100, Auto: true}})
+	now := t0
+	move := func(i int) []Effect {
+		from := []netip.Addr{vtep1, vtep2}[i%2]
+		return tb.Update(remoteRoute(from, uint32(i), false, rtAuto(100)), now)
+	}
+	move(0)
+	move(1) // 1 move: below the default 5
+	tb.SetDuplicateDetection(2, time.Minute, true)
+	var dup bool
+	for _, e := range move(2) { // the second move
+		dup = dup || e.Kind == DuplicateDetected
+	}
+	if !dup {
+		t.Fatal("2 moves with duplicate-moves 2: not flagged")
+	}
+	if mi, _ := tb.Lookup(100, mac1); !mi.Frozen {
+		t.Error("freeze set by SetDuplicateDetection: the duplicate is not frozen")
+	}
+}

@@ -222,6 +222,20 @@ func NewTable(opts Options, rules []ImportRule) *Table {
 	}
 }
 
+// SetDuplicateDetection changes the duplicate-detection settings (a
+// config reload). They apply to moves from now on: a MAC already flagged
+// stays flagged until cleared or its window passes without a move, and a
+// frozen one stays frozen until then, even when freeze is turned off.
+func (t *Table) SetDuplicateDetection(moves int, window time.Duration, freeze bool) {
+	if moves <= 0 {
+		moves = 5
+	}
+	if window <= 0 {
+		window = 180 * time.Second
+	}
+	t.opts.DupMoves, t.opts.DupWindow, t.opts.Freeze = moves, window, freeze
+}
+
 // SetImportRules replaces the import rules. Routes already imported stay;
 // the caller removes a VNI's state with RemoveVNI and re-feeds the RIB after
 // adding one.
