@@ -95,7 +95,12 @@ func TestGoldenViews(t *testing.T) {
 			st := fixtureStatus()
 			st.Role, st.VtepIp, st.Restarted, st.BgpSynced, st.KernelInSync = evpndv1.Role_ROLE_ROUTE_REFLECTOR, "", false, false, true
 			st.Uptime = durationpb.New(50*time.Hour + 3*time.Second)
+			st.RestartNeeded = nil
 			return writeStatus(b, st, time.UTC)
+		},
+		"reload": func(b *bytes.Buffer) error { return writeReload(b, fixtureReload()) },
+		"reload_nothing": func(b *bytes.Buffer) error {
+			return writeReload(b, &evpndv1.ReloadResponse{ConfigFile: "/etc/evpnd/evpnd.yaml"})
 		},
 		"check_drift": func(b *bytes.Buffer) error { return writeCheck(b, fixtureCheckDrift(), time.UTC) },
 		"check_clean": func(b *bytes.Buffer) error { return writeCheck(b, fixtureCheckClean(), time.UTC) },

@@ -69,20 +69,24 @@ func toRole(r configs.Role) evpndv1.Role {
 
 func toStatus(st Status, now time.Time) *evpndv1.GetStatusResponse {
 	out := &evpndv1.GetStatusResponse{
-		Version:          st.Version,
-		Started:          timestamp(st.Started),
-		RouterId:         addr(st.RouterID),
-		Asn:              st.ASN,
-		Role:             toRole(st.Role),
-		VtepIp:           addr(st.VTEP),
-		KernelInSync:     st.KernelInSync,
-		BgpSynced:        st.BGPSynced,
-		FibPending:       count(st.FIBPending),
-		FibErrors:        st.FIBErrors,
-		L2VniCount:       count(st.L2VNIs),
-		PeersEstablished: count(st.PeersEstablished),
-		PeersConfigured:  count(st.PeersConfigured),
-		Restarted:        st.Restarted,
+		Version:            st.Version,
+		Started:            timestamp(st.Started),
+		RouterId:           addr(st.RouterID),
+		Asn:                st.ASN,
+		Role:               toRole(st.Role),
+		VtepIp:             addr(st.VTEP),
+		KernelInSync:       st.KernelInSync,
+		BgpSynced:          st.BGPSynced,
+		FibPending:         count(st.FIBPending),
+		FibErrors:          st.FIBErrors,
+		L2VniCount:         count(st.L2VNIs),
+		PeersEstablished:   count(st.PeersEstablished),
+		PeersConfigured:    count(st.PeersConfigured),
+		Restarted:          st.Restarted,
+		ConfigFile:         st.ConfigFile,
+		VnisNotInFile:      st.VNIsNotInFile,
+		FileVnisNotRunning: st.FileVNIsNotRunning,
+		RestartNeeded:      st.RestartNeeded,
 	}
 	if !st.Started.IsZero() {
 		out.Uptime = durationpb.New(now.Sub(st.Started))

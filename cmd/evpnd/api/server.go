@@ -222,6 +222,24 @@ func (s *Server) GetVNI(ctx context.Context, req *evpndv1.GetVNIRequest) (*evpnd
 	return nil, status.Errorf(codes.NotFound, "vni %d is not configured; ListVNIs shows the configured ones", req.GetVni())
 }
 
+// Reload implements EvpndService.Reload.
+func (s *Server) Reload(ctx context.Context, _ *evpndv1.ReloadRequest) (_ *evpndv1.ReloadResponse, err error) {
+	defer s.logRefused(ctx, evpndv1.EvpndService_Reload_FullMethodName, &err)
+	res, err := s.b.Reload(ctx)
+	if err != nil {
+		var ve *configs.ValidationError
+		switch {
+		case errors.As(err, &ve):
+			return nil, status.Error(codes.InvalidArgument, err.Error())
+		case errors.Is(err, ErrConfigRefused):
+			return nil, status.Error(codes.FailedPrecondition, err.Error())
+		}
+		return nil, s.errorStatus("Reload", "reload", err, true)
+	}
+	return &evpndv1.ReloadResponse{ConfigFile: res.File, Applied: res.Applied,
+		RestartNeeded: res.RestartNeeded, Failed: res.Failed}, nil
+}
+
 // AddVNI implements EvpndService.AddVNI.
 func (s *Server) AddVNI(ctx context.Context, req *evpndv1.AddVNIRequest) (_ *evpndv1.AddVNIResponse, err error) {
 	defer s.logRefused(ctx, evpndv1.EvpndService_AddVNI_FullMethodName, &err, "vni", req.GetVni().GetVni())

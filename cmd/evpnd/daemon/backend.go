@@ -48,7 +48,11 @@ func (d *Daemon) Status(ctx context.Context) (api.Status, error) {
 	st := api.Status{
 		Version: d.opts.Version, Started: d.start, RouterID: c.RouterID, ASN: c.ASN,
 		Role: c.Role, L2VNIs: len(c.L2VNIs), Restarted: d.restarted.Load(),
-		PeersConfigured: len(c.Neighbors),
+		PeersConfigured: len(c.Neighbors), ConfigFile: d.opts.ConfigPath,
+	}
+	if f := d.file.Load(); f != nil {
+		st.VNIsNotInFile, st.FileVNIsNotRunning = vniDrift(c, f)
+		st.RestartNeeded = configs.RestartNeeded(c, f)
 	}
 	if c.Role == configs.RoleLeaf {
 		st.VTEP = c.VTEPIP
@@ -72,6 +76,31 @@ func (d *Daemon) Status(ctx context.Context) (api.Status, error) {
 		st.BGPSynced = true
 	}
 	return st, nil
+}
+
+// vniDrift compares the L2VNIs running (c) with the file's (f): those
+// that run but the file lacks or sets otherwise, and those of the file
+// that do not run, each sorted.
+func vniDrift(c, f *configs.Config) (notInFile, notRunning []uint32) {
+	file := map[uint32]configs.L2VNI{}
+	for _, v := range f.L2VNIs {
+		file[v.VNI] = v
+	}
+	run := map[uint32]bool{}
+	for _, v := range c.L2VNIs {
+		run[v.VNI] = true
+		if fv, ok := file[v.VNI]; !ok || !configs.SameL2VNI(fv, v) {
+			notInFile = append(notInFile, v.VNI)
+		}
+	}
+	for vni := range file {
+		if !run[vni] {
+			notRunning = append(notRunning, vni)
+		}
+	}
+	slices.Sort(notInFile)
+	slices.Sort(notRunning)
+	return notInFile, notRunning
 }
 
 // VNIs implements api.Backend.

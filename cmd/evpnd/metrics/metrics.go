@@ -78,6 +78,7 @@ type Metrics struct {
 	reconcile          prometheus.Histogram
 	reconcileOps       prometheus.Counter
 	reconcileOpsFailed prometheus.Counter
+	reloads            *prometheus.CounterVec
 }
 
 // New returns the metrics of a daemon running the given version, reading
@@ -108,6 +109,13 @@ func New(src Source, version string) *Metrics {
 			Name: "evpnd_fib_reconcile_failed_operations_total",
 			Help: "Kernel operations of fib reconcile passes that failed and will be retried.",
 		}),
+		reloads: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "evpnd_config_reloads_total",
+			Help: "Config reloads (SIGHUP, evpnctl reload) by result: applied (all of the file's live changes), partial (some failed), refused (bad file: nothing changed).",
+		}, []string{"result"}),
+	}
+	for _, r := range []string{ReloadApplied, ReloadPartial, ReloadRefused} {
+		m.reloads.WithLabelValues(r) // exported as 0 before the first reload
 	}
 	buildInfo := prometheus.NewGauge(prometheus.GaugeOpts{
 		Name:        "evpnd_build_info",
@@ -120,7 +128,7 @@ func New(src Source, version string) *Metrics {
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 		buildInfo,
 		m.moves, m.duplicates,
-		m.reconcile, m.reconcileOps, m.reconcileOpsFailed,
+		m.reconcile, m.reconcileOps, m.reconcileOpsFailed, m.reloads,
 	)
 	if src != nil {
 		m.reg.MustRegister(newStateCollector(src))
@@ -173,6 +181,21 @@ func (m *Metrics) ReconcilePass(d time.Duration, ops, errors int) {
 	if errors > 0 {
 		m.reconcileOpsFailed.Add(float64(errors))
 	}
+}
+
+// Results of a reload, the result label of evpnd_config_reloads_total.
+const (
+	ReloadApplied = "applied"
+	ReloadPartial = "partial"
+	ReloadRefused = "refused"
+)
+
+// Reload counts one config reload with its result.
+func (m *Metrics) Reload(result string) {
+	if m == nil {
+		return
+	}
+	m.reloads.WithLabelValues(result).Inc()
 }
 
 // RemoveVNI drops the event counters of a deleted VNI, so that its series

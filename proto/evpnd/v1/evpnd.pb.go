@@ -465,7 +465,19 @@ type GetStatusResponse struct {
 	PeersEstablished uint32 `protobuf:"varint,13,opt,name=peers_established,json=peersEstablished,proto3" json:"peers_established,omitempty"`
 	PeersConfigured  uint32 `protobuf:"varint,14,opt,name=peers_configured,json=peersConfigured,proto3" json:"peers_configured,omitempty"`
 	// This run took over kernel state of an earlier run (graceful restart).
-	Restarted     bool `protobuf:"varint,15,opt,name=restarted,proto3" json:"restarted,omitempty"`
+	Restarted bool `protobuf:"varint,15,opt,name=restarted,proto3" json:"restarted,omitempty"`
+	// The config file evpnd reads at start and on reload.
+	ConfigFile string `protobuf:"bytes,16,opt,name=config_file,json=configFile,proto3" json:"config_file,omitempty"`
+	// L2VNIs running that the config file, as last read, lacks or sets
+	// otherwise (added or changed through the API): a reload or a restart
+	// undoes them.
+	VnisNotInFile []uint32 `protobuf:"varint,17,rep,packed,name=vnis_not_in_file,json=vnisNotInFile,proto3" json:"vnis_not_in_file,omitempty"`
+	// L2VNIs of the config file, as last read, that are not running
+	// (deleted through the API, or refused by the kernel at reload).
+	FileVnisNotRunning []uint32 `protobuf:"varint,18,rep,packed,name=file_vnis_not_running,json=fileVnisNotRunning,proto3" json:"file_vnis_not_running,omitempty"`
+	// Keys the config file, as last read, sets otherwise than the running
+	// daemon, which only a restart applies ("router-id: A -> B").
+	RestartNeeded []string `protobuf:"bytes,19,rep,name=restart_needed,json=restartNeeded,proto3" json:"restart_needed,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -603,6 +615,34 @@ func (x *GetStatusResponse) GetRestarted() bool {
 		return x.Restarted
 	}
 	return false
+}
+
+func (x *GetStatusResponse) GetConfigFile() string {
+	if x != nil {
+		return x.ConfigFile
+	}
+	return ""
+}
+
+func (x *GetStatusResponse) GetVnisNotInFile() []uint32 {
+	if x != nil {
+		return x.VnisNotInFile
+	}
+	return nil
+}
+
+func (x *GetStatusResponse) GetFileVnisNotRunning() []uint32 {
+	if x != nil {
+		return x.FileVnisNotRunning
+	}
+	return nil
+}
+
+func (x *GetStatusResponse) GetRestartNeeded() []string {
+	if x != nil {
+		return x.RestartNeeded
+	}
+	return nil
 }
 
 type VNI struct {
@@ -1219,6 +1259,116 @@ func (*DeleteVNIResponse) Descriptor() ([]byte, []int) {
 	return file_evpnd_v1_evpnd_proto_rawDescGZIP(), []int{11}
 }
 
+type ReloadRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ReloadRequest) Reset() {
+	*x = ReloadRequest{}
+	mi := &file_evpnd_v1_evpnd_proto_msgTypes[12]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ReloadRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ReloadRequest) ProtoMessage() {}
+
+func (x *ReloadRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_evpnd_v1_evpnd_proto_msgTypes[12]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ReloadRequest.ProtoReflect.Descriptor instead.
+func (*ReloadRequest) Descriptor() ([]byte, []int) {
+	return file_evpnd_v1_evpnd_proto_rawDescGZIP(), []int{12}
+}
+
+type ReloadResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The file read.
+	ConfigFile string `protobuf:"bytes,1,opt,name=config_file,json=configFile,proto3" json:"config_file,omitempty"`
+	// Each change applied, in order, such as "l2vni 300 added" or
+	// "log-level: info -> debug". Empty: the file matched what runs.
+	Applied []string `protobuf:"bytes,2,rep,name=applied,proto3" json:"applied,omitempty"`
+	// Keys that changed in the file but need a restart to take effect,
+	// "key: old -> new"; they keep their running values.
+	RestartNeeded []string `protobuf:"bytes,3,rep,name=restart_needed,json=restartNeeded,proto3" json:"restart_needed,omitempty"`
+	// Changes that were tried and failed, with why; the rest was applied.
+	Failed        []string `protobuf:"bytes,4,rep,name=failed,proto3" json:"failed,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ReloadResponse) Reset() {
+	*x = ReloadResponse{}
+	mi := &file_evpnd_v1_evpnd_proto_msgTypes[13]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ReloadResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ReloadResponse) ProtoMessage() {}
+
+func (x *ReloadResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_evpnd_v1_evpnd_proto_msgTypes[13]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ReloadResponse.ProtoReflect.Descriptor instead.
+func (*ReloadResponse) Descriptor() ([]byte, []int) {
+	return file_evpnd_v1_evpnd_proto_rawDescGZIP(), []int{13}
+}
+
+func (x *ReloadResponse) GetConfigFile() string {
+	if x != nil {
+		return x.ConfigFile
+	}
+	return ""
+}
+
+func (x *ReloadResponse) GetApplied() []string {
+	if x != nil {
+		return x.Applied
+	}
+	return nil
+}
+
+func (x *ReloadResponse) GetRestartNeeded() []string {
+	if x != nil {
+		return x.RestartNeeded
+	}
+	return nil
+}
+
+func (x *ReloadResponse) GetFailed() []string {
+	if x != nil {
+		return x.Failed
+	}
+	return nil
+}
+
 type MAC struct {
 	state  protoimpl.MessageState `protogen:"open.v1"`
 	Vni    uint32                 `protobuf:"varint,1,opt,name=vni,proto3" json:"vni,omitempty"`
@@ -1244,7 +1394,7 @@ type MAC struct {
 
 func (x *MAC) Reset() {
 	*x = MAC{}
-	mi := &file_evpnd_v1_evpnd_proto_msgTypes[12]
+	mi := &file_evpnd_v1_evpnd_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1256,7 +1406,7 @@ func (x *MAC) String() string {
 func (*MAC) ProtoMessage() {}
 
 func (x *MAC) ProtoReflect() protoreflect.Message {
-	mi := &file_evpnd_v1_evpnd_proto_msgTypes[12]
+	mi := &file_evpnd_v1_evpnd_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1269,7 +1419,7 @@ func (x *MAC) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use MAC.ProtoReflect.Descriptor instead.
 func (*MAC) Descriptor() ([]byte, []int) {
-	return file_evpnd_v1_evpnd_proto_rawDescGZIP(), []int{12}
+	return file_evpnd_v1_evpnd_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *MAC) GetVni() uint32 {
@@ -1363,7 +1513,7 @@ type ListMACsRequest struct {
 
 func (x *ListMACsRequest) Reset() {
 	*x = ListMACsRequest{}
-	mi := &file_evpnd_v1_evpnd_proto_msgTypes[13]
+	mi := &file_evpnd_v1_evpnd_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1375,7 +1525,7 @@ func (x *ListMACsRequest) String() string {
 func (*ListMACsRequest) ProtoMessage() {}
 
 func (x *ListMACsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_evpnd_v1_evpnd_proto_msgTypes[13]
+	mi := &file_evpnd_v1_evpnd_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1388,7 +1538,7 @@ func (x *ListMACsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListMACsRequest.ProtoReflect.Descriptor instead.
 func (*ListMACsRequest) Descriptor() ([]byte, []int) {
-	return file_evpnd_v1_evpnd_proto_rawDescGZIP(), []int{13}
+	return file_evpnd_v1_evpnd_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *ListMACsRequest) GetVni() uint32 {
@@ -1435,7 +1585,7 @@ type ListMACsResponse struct {
 
 func (x *ListMACsResponse) Reset() {
 	*x = ListMACsResponse{}
-	mi := &file_evpnd_v1_evpnd_proto_msgTypes[14]
+	mi := &file_evpnd_v1_evpnd_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1447,7 +1597,7 @@ func (x *ListMACsResponse) String() string {
 func (*ListMACsResponse) ProtoMessage() {}
 
 func (x *ListMACsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_evpnd_v1_evpnd_proto_msgTypes[14]
+	mi := &file_evpnd_v1_evpnd_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1460,7 +1610,7 @@ func (x *ListMACsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListMACsResponse.ProtoReflect.Descriptor instead.
 func (*ListMACsResponse) Descriptor() ([]byte, []int) {
-	return file_evpnd_v1_evpnd_proto_rawDescGZIP(), []int{14}
+	return file_evpnd_v1_evpnd_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *ListMACsResponse) GetMacs() []*MAC {
@@ -1481,7 +1631,7 @@ type ClearDuplicateRequest struct {
 
 func (x *ClearDuplicateRequest) Reset() {
 	*x = ClearDuplicateRequest{}
-	mi := &file_evpnd_v1_evpnd_proto_msgTypes[15]
+	mi := &file_evpnd_v1_evpnd_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1493,7 +1643,7 @@ func (x *ClearDuplicateRequest) String() string {
 func (*ClearDuplicateRequest) ProtoMessage() {}
 
 func (x *ClearDuplicateRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_evpnd_v1_evpnd_proto_msgTypes[15]
+	mi := &file_evpnd_v1_evpnd_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1506,7 +1656,7 @@ func (x *ClearDuplicateRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ClearDuplicateRequest.ProtoReflect.Descriptor instead.
 func (*ClearDuplicateRequest) Descriptor() ([]byte, []int) {
-	return file_evpnd_v1_evpnd_proto_rawDescGZIP(), []int{15}
+	return file_evpnd_v1_evpnd_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *ClearDuplicateRequest) GetVni() uint32 {
@@ -1532,7 +1682,7 @@ type ClearDuplicateResponse struct {
 
 func (x *ClearDuplicateResponse) Reset() {
 	*x = ClearDuplicateResponse{}
-	mi := &file_evpnd_v1_evpnd_proto_msgTypes[16]
+	mi := &file_evpnd_v1_evpnd_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1544,7 +1694,7 @@ func (x *ClearDuplicateResponse) String() string {
 func (*ClearDuplicateResponse) ProtoMessage() {}
 
 func (x *ClearDuplicateResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_evpnd_v1_evpnd_proto_msgTypes[16]
+	mi := &file_evpnd_v1_evpnd_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1557,7 +1707,7 @@ func (x *ClearDuplicateResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ClearDuplicateResponse.ProtoReflect.Descriptor instead.
 func (*ClearDuplicateResponse) Descriptor() ([]byte, []int) {
-	return file_evpnd_v1_evpnd_proto_rawDescGZIP(), []int{16}
+	return file_evpnd_v1_evpnd_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *ClearDuplicateResponse) GetCleared() uint32 {
@@ -1578,7 +1728,7 @@ type EthernetSegment struct {
 
 func (x *EthernetSegment) Reset() {
 	*x = EthernetSegment{}
-	mi := &file_evpnd_v1_evpnd_proto_msgTypes[17]
+	mi := &file_evpnd_v1_evpnd_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1590,7 +1740,7 @@ func (x *EthernetSegment) String() string {
 func (*EthernetSegment) ProtoMessage() {}
 
 func (x *EthernetSegment) ProtoReflect() protoreflect.Message {
-	mi := &file_evpnd_v1_evpnd_proto_msgTypes[17]
+	mi := &file_evpnd_v1_evpnd_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1603,7 +1753,7 @@ func (x *EthernetSegment) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use EthernetSegment.ProtoReflect.Descriptor instead.
 func (*EthernetSegment) Descriptor() ([]byte, []int) {
-	return file_evpnd_v1_evpnd_proto_rawDescGZIP(), []int{17}
+	return file_evpnd_v1_evpnd_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *EthernetSegment) GetType() uint32 {
@@ -1675,7 +1825,7 @@ type Route struct {
 
 func (x *Route) Reset() {
 	*x = Route{}
-	mi := &file_evpnd_v1_evpnd_proto_msgTypes[18]
+	mi := &file_evpnd_v1_evpnd_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1687,7 +1837,7 @@ func (x *Route) String() string {
 func (*Route) ProtoMessage() {}
 
 func (x *Route) ProtoReflect() protoreflect.Message {
-	mi := &file_evpnd_v1_evpnd_proto_msgTypes[18]
+	mi := &file_evpnd_v1_evpnd_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1700,7 +1850,7 @@ func (x *Route) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Route.ProtoReflect.Descriptor instead.
 func (*Route) Descriptor() ([]byte, []int) {
-	return file_evpnd_v1_evpnd_proto_rawDescGZIP(), []int{18}
+	return file_evpnd_v1_evpnd_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *Route) GetRouteType() uint32 {
@@ -1934,7 +2084,7 @@ type ListRoutesRequest struct {
 
 func (x *ListRoutesRequest) Reset() {
 	*x = ListRoutesRequest{}
-	mi := &file_evpnd_v1_evpnd_proto_msgTypes[19]
+	mi := &file_evpnd_v1_evpnd_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1946,7 +2096,7 @@ func (x *ListRoutesRequest) String() string {
 func (*ListRoutesRequest) ProtoMessage() {}
 
 func (x *ListRoutesRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_evpnd_v1_evpnd_proto_msgTypes[19]
+	mi := &file_evpnd_v1_evpnd_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1959,7 +2109,7 @@ func (x *ListRoutesRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListRoutesRequest.ProtoReflect.Descriptor instead.
 func (*ListRoutesRequest) Descriptor() ([]byte, []int) {
-	return file_evpnd_v1_evpnd_proto_rawDescGZIP(), []int{19}
+	return file_evpnd_v1_evpnd_proto_rawDescGZIP(), []int{21}
 }
 
 func (x *ListRoutesRequest) GetRouteType() uint32 {
@@ -1992,7 +2142,7 @@ type ListRoutesResponse struct {
 
 func (x *ListRoutesResponse) Reset() {
 	*x = ListRoutesResponse{}
-	mi := &file_evpnd_v1_evpnd_proto_msgTypes[20]
+	mi := &file_evpnd_v1_evpnd_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2004,7 +2154,7 @@ func (x *ListRoutesResponse) String() string {
 func (*ListRoutesResponse) ProtoMessage() {}
 
 func (x *ListRoutesResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_evpnd_v1_evpnd_proto_msgTypes[20]
+	mi := &file_evpnd_v1_evpnd_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2017,7 +2167,7 @@ func (x *ListRoutesResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListRoutesResponse.ProtoReflect.Descriptor instead.
 func (*ListRoutesResponse) Descriptor() ([]byte, []int) {
-	return file_evpnd_v1_evpnd_proto_rawDescGZIP(), []int{20}
+	return file_evpnd_v1_evpnd_proto_rawDescGZIP(), []int{22}
 }
 
 func (x *ListRoutesResponse) GetRoutes() []*Route {
@@ -2066,7 +2216,7 @@ type Peer struct {
 
 func (x *Peer) Reset() {
 	*x = Peer{}
-	mi := &file_evpnd_v1_evpnd_proto_msgTypes[21]
+	mi := &file_evpnd_v1_evpnd_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2078,7 +2228,7 @@ func (x *Peer) String() string {
 func (*Peer) ProtoMessage() {}
 
 func (x *Peer) ProtoReflect() protoreflect.Message {
-	mi := &file_evpnd_v1_evpnd_proto_msgTypes[21]
+	mi := &file_evpnd_v1_evpnd_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2091,7 +2241,7 @@ func (x *Peer) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Peer.ProtoReflect.Descriptor instead.
 func (*Peer) Descriptor() ([]byte, []int) {
-	return file_evpnd_v1_evpnd_proto_rawDescGZIP(), []int{21}
+	return file_evpnd_v1_evpnd_proto_rawDescGZIP(), []int{23}
 }
 
 func (x *Peer) GetAddress() string {
@@ -2226,7 +2376,7 @@ type ListPeersRequest struct {
 
 func (x *ListPeersRequest) Reset() {
 	*x = ListPeersRequest{}
-	mi := &file_evpnd_v1_evpnd_proto_msgTypes[22]
+	mi := &file_evpnd_v1_evpnd_proto_msgTypes[24]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2238,7 +2388,7 @@ func (x *ListPeersRequest) String() string {
 func (*ListPeersRequest) ProtoMessage() {}
 
 func (x *ListPeersRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_evpnd_v1_evpnd_proto_msgTypes[22]
+	mi := &file_evpnd_v1_evpnd_proto_msgTypes[24]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2251,7 +2401,7 @@ func (x *ListPeersRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListPeersRequest.ProtoReflect.Descriptor instead.
 func (*ListPeersRequest) Descriptor() ([]byte, []int) {
-	return file_evpnd_v1_evpnd_proto_rawDescGZIP(), []int{22}
+	return file_evpnd_v1_evpnd_proto_rawDescGZIP(), []int{24}
 }
 
 func (x *ListPeersRequest) GetWithAdvertised() bool {
@@ -2270,7 +2420,7 @@ type ListPeersResponse struct {
 
 func (x *ListPeersResponse) Reset() {
 	*x = ListPeersResponse{}
-	mi := &file_evpnd_v1_evpnd_proto_msgTypes[23]
+	mi := &file_evpnd_v1_evpnd_proto_msgTypes[25]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2282,7 +2432,7 @@ func (x *ListPeersResponse) String() string {
 func (*ListPeersResponse) ProtoMessage() {}
 
 func (x *ListPeersResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_evpnd_v1_evpnd_proto_msgTypes[23]
+	mi := &file_evpnd_v1_evpnd_proto_msgTypes[25]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2295,7 +2445,7 @@ func (x *ListPeersResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListPeersResponse.ProtoReflect.Descriptor instead.
 func (*ListPeersResponse) Descriptor() ([]byte, []int) {
-	return file_evpnd_v1_evpnd_proto_rawDescGZIP(), []int{23}
+	return file_evpnd_v1_evpnd_proto_rawDescGZIP(), []int{25}
 }
 
 func (x *ListPeersResponse) GetPeers() []*Peer {
@@ -2315,7 +2465,7 @@ type WatchRequest struct {
 
 func (x *WatchRequest) Reset() {
 	*x = WatchRequest{}
-	mi := &file_evpnd_v1_evpnd_proto_msgTypes[24]
+	mi := &file_evpnd_v1_evpnd_proto_msgTypes[26]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2327,7 +2477,7 @@ func (x *WatchRequest) String() string {
 func (*WatchRequest) ProtoMessage() {}
 
 func (x *WatchRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_evpnd_v1_evpnd_proto_msgTypes[24]
+	mi := &file_evpnd_v1_evpnd_proto_msgTypes[26]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2340,7 +2490,7 @@ func (x *WatchRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WatchRequest.ProtoReflect.Descriptor instead.
 func (*WatchRequest) Descriptor() ([]byte, []int) {
-	return file_evpnd_v1_evpnd_proto_rawDescGZIP(), []int{24}
+	return file_evpnd_v1_evpnd_proto_rawDescGZIP(), []int{26}
 }
 
 func (x *WatchRequest) GetInitialState() bool {
@@ -2361,7 +2511,7 @@ type MACChange struct {
 
 func (x *MACChange) Reset() {
 	*x = MACChange{}
-	mi := &file_evpnd_v1_evpnd_proto_msgTypes[25]
+	mi := &file_evpnd_v1_evpnd_proto_msgTypes[27]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2373,7 +2523,7 @@ func (x *MACChange) String() string {
 func (*MACChange) ProtoMessage() {}
 
 func (x *MACChange) ProtoReflect() protoreflect.Message {
-	mi := &file_evpnd_v1_evpnd_proto_msgTypes[25]
+	mi := &file_evpnd_v1_evpnd_proto_msgTypes[27]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2386,7 +2536,7 @@ func (x *MACChange) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use MACChange.ProtoReflect.Descriptor instead.
 func (*MACChange) Descriptor() ([]byte, []int) {
-	return file_evpnd_v1_evpnd_proto_rawDescGZIP(), []int{25}
+	return file_evpnd_v1_evpnd_proto_rawDescGZIP(), []int{27}
 }
 
 func (x *MACChange) GetMac() *MAC {
@@ -2413,7 +2563,7 @@ type VTEPChange struct {
 
 func (x *VTEPChange) Reset() {
 	*x = VTEPChange{}
-	mi := &file_evpnd_v1_evpnd_proto_msgTypes[26]
+	mi := &file_evpnd_v1_evpnd_proto_msgTypes[28]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2425,7 +2575,7 @@ func (x *VTEPChange) String() string {
 func (*VTEPChange) ProtoMessage() {}
 
 func (x *VTEPChange) ProtoReflect() protoreflect.Message {
-	mi := &file_evpnd_v1_evpnd_proto_msgTypes[26]
+	mi := &file_evpnd_v1_evpnd_proto_msgTypes[28]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2438,7 +2588,7 @@ func (x *VTEPChange) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use VTEPChange.ProtoReflect.Descriptor instead.
 func (*VTEPChange) Descriptor() ([]byte, []int) {
-	return file_evpnd_v1_evpnd_proto_rawDescGZIP(), []int{26}
+	return file_evpnd_v1_evpnd_proto_rawDescGZIP(), []int{28}
 }
 
 func (x *VTEPChange) GetVni() uint32 {
@@ -2465,7 +2615,7 @@ type PeerChange struct {
 
 func (x *PeerChange) Reset() {
 	*x = PeerChange{}
-	mi := &file_evpnd_v1_evpnd_proto_msgTypes[27]
+	mi := &file_evpnd_v1_evpnd_proto_msgTypes[29]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2477,7 +2627,7 @@ func (x *PeerChange) String() string {
 func (*PeerChange) ProtoMessage() {}
 
 func (x *PeerChange) ProtoReflect() protoreflect.Message {
-	mi := &file_evpnd_v1_evpnd_proto_msgTypes[27]
+	mi := &file_evpnd_v1_evpnd_proto_msgTypes[29]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2490,7 +2640,7 @@ func (x *PeerChange) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PeerChange.ProtoReflect.Descriptor instead.
 func (*PeerChange) Descriptor() ([]byte, []int) {
-	return file_evpnd_v1_evpnd_proto_rawDescGZIP(), []int{27}
+	return file_evpnd_v1_evpnd_proto_rawDescGZIP(), []int{29}
 }
 
 func (x *PeerChange) GetAddress() string {
@@ -2525,7 +2675,7 @@ type WatchResponse struct {
 
 func (x *WatchResponse) Reset() {
 	*x = WatchResponse{}
-	mi := &file_evpnd_v1_evpnd_proto_msgTypes[28]
+	mi := &file_evpnd_v1_evpnd_proto_msgTypes[30]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2537,7 +2687,7 @@ func (x *WatchResponse) String() string {
 func (*WatchResponse) ProtoMessage() {}
 
 func (x *WatchResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_evpnd_v1_evpnd_proto_msgTypes[28]
+	mi := &file_evpnd_v1_evpnd_proto_msgTypes[30]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2550,7 +2700,7 @@ func (x *WatchResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WatchResponse.ProtoReflect.Descriptor instead.
 func (*WatchResponse) Descriptor() ([]byte, []int) {
-	return file_evpnd_v1_evpnd_proto_rawDescGZIP(), []int{28}
+	return file_evpnd_v1_evpnd_proto_rawDescGZIP(), []int{30}
 }
 
 func (x *WatchResponse) GetTime() *timestamppb.Timestamp {
@@ -2654,7 +2804,7 @@ type Drift struct {
 
 func (x *Drift) Reset() {
 	*x = Drift{}
-	mi := &file_evpnd_v1_evpnd_proto_msgTypes[29]
+	mi := &file_evpnd_v1_evpnd_proto_msgTypes[31]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2666,7 +2816,7 @@ func (x *Drift) String() string {
 func (*Drift) ProtoMessage() {}
 
 func (x *Drift) ProtoReflect() protoreflect.Message {
-	mi := &file_evpnd_v1_evpnd_proto_msgTypes[29]
+	mi := &file_evpnd_v1_evpnd_proto_msgTypes[31]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2679,7 +2829,7 @@ func (x *Drift) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Drift.ProtoReflect.Descriptor instead.
 func (*Drift) Descriptor() ([]byte, []int) {
-	return file_evpnd_v1_evpnd_proto_rawDescGZIP(), []int{29}
+	return file_evpnd_v1_evpnd_proto_rawDescGZIP(), []int{31}
 }
 
 func (x *Drift) GetKind() DriftKind {
@@ -2748,7 +2898,7 @@ type CheckRequest struct {
 
 func (x *CheckRequest) Reset() {
 	*x = CheckRequest{}
-	mi := &file_evpnd_v1_evpnd_proto_msgTypes[30]
+	mi := &file_evpnd_v1_evpnd_proto_msgTypes[32]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2760,7 +2910,7 @@ func (x *CheckRequest) String() string {
 func (*CheckRequest) ProtoMessage() {}
 
 func (x *CheckRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_evpnd_v1_evpnd_proto_msgTypes[30]
+	mi := &file_evpnd_v1_evpnd_proto_msgTypes[32]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2773,7 +2923,7 @@ func (x *CheckRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CheckRequest.ProtoReflect.Descriptor instead.
 func (*CheckRequest) Descriptor() ([]byte, []int) {
-	return file_evpnd_v1_evpnd_proto_rawDescGZIP(), []int{30}
+	return file_evpnd_v1_evpnd_proto_rawDescGZIP(), []int{32}
 }
 
 func (x *CheckRequest) GetVni() uint32 {
@@ -2799,7 +2949,7 @@ type CheckResponse struct {
 
 func (x *CheckResponse) Reset() {
 	*x = CheckResponse{}
-	mi := &file_evpnd_v1_evpnd_proto_msgTypes[31]
+	mi := &file_evpnd_v1_evpnd_proto_msgTypes[33]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2811,7 +2961,7 @@ func (x *CheckResponse) String() string {
 func (*CheckResponse) ProtoMessage() {}
 
 func (x *CheckResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_evpnd_v1_evpnd_proto_msgTypes[31]
+	mi := &file_evpnd_v1_evpnd_proto_msgTypes[33]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2824,7 +2974,7 @@ func (x *CheckResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CheckResponse.ProtoReflect.Descriptor instead.
 func (*CheckResponse) Descriptor() ([]byte, []int) {
-	return file_evpnd_v1_evpnd_proto_rawDescGZIP(), []int{31}
+	return file_evpnd_v1_evpnd_proto_rawDescGZIP(), []int{33}
 }
 
 func (x *CheckResponse) GetDrifts() []*Drift {
@@ -2880,7 +3030,7 @@ type TraceEvent struct {
 
 func (x *TraceEvent) Reset() {
 	*x = TraceEvent{}
-	mi := &file_evpnd_v1_evpnd_proto_msgTypes[32]
+	mi := &file_evpnd_v1_evpnd_proto_msgTypes[34]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2892,7 +3042,7 @@ func (x *TraceEvent) String() string {
 func (*TraceEvent) ProtoMessage() {}
 
 func (x *TraceEvent) ProtoReflect() protoreflect.Message {
-	mi := &file_evpnd_v1_evpnd_proto_msgTypes[32]
+	mi := &file_evpnd_v1_evpnd_proto_msgTypes[34]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2905,7 +3055,7 @@ func (x *TraceEvent) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TraceEvent.ProtoReflect.Descriptor instead.
 func (*TraceEvent) Descriptor() ([]byte, []int) {
-	return file_evpnd_v1_evpnd_proto_rawDescGZIP(), []int{32}
+	return file_evpnd_v1_evpnd_proto_rawDescGZIP(), []int{34}
 }
 
 func (x *TraceEvent) GetTime() *timestamppb.Timestamp {
@@ -2968,7 +3118,7 @@ type TraceRequest struct {
 
 func (x *TraceRequest) Reset() {
 	*x = TraceRequest{}
-	mi := &file_evpnd_v1_evpnd_proto_msgTypes[33]
+	mi := &file_evpnd_v1_evpnd_proto_msgTypes[35]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2980,7 +3130,7 @@ func (x *TraceRequest) String() string {
 func (*TraceRequest) ProtoMessage() {}
 
 func (x *TraceRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_evpnd_v1_evpnd_proto_msgTypes[33]
+	mi := &file_evpnd_v1_evpnd_proto_msgTypes[35]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2993,7 +3143,7 @@ func (x *TraceRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TraceRequest.ProtoReflect.Descriptor instead.
 func (*TraceRequest) Descriptor() ([]byte, []int) {
-	return file_evpnd_v1_evpnd_proto_rawDescGZIP(), []int{33}
+	return file_evpnd_v1_evpnd_proto_rawDescGZIP(), []int{35}
 }
 
 func (x *TraceRequest) GetVni() uint32 {
@@ -3023,7 +3173,7 @@ type TraceKey struct {
 
 func (x *TraceKey) Reset() {
 	*x = TraceKey{}
-	mi := &file_evpnd_v1_evpnd_proto_msgTypes[34]
+	mi := &file_evpnd_v1_evpnd_proto_msgTypes[36]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3035,7 +3185,7 @@ func (x *TraceKey) String() string {
 func (*TraceKey) ProtoMessage() {}
 
 func (x *TraceKey) ProtoReflect() protoreflect.Message {
-	mi := &file_evpnd_v1_evpnd_proto_msgTypes[34]
+	mi := &file_evpnd_v1_evpnd_proto_msgTypes[36]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3048,7 +3198,7 @@ func (x *TraceKey) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TraceKey.ProtoReflect.Descriptor instead.
 func (*TraceKey) Descriptor() ([]byte, []int) {
-	return file_evpnd_v1_evpnd_proto_rawDescGZIP(), []int{34}
+	return file_evpnd_v1_evpnd_proto_rawDescGZIP(), []int{36}
 }
 
 func (x *TraceKey) GetVni() uint32 {
@@ -3088,7 +3238,7 @@ type TraceResponse struct {
 
 func (x *TraceResponse) Reset() {
 	*x = TraceResponse{}
-	mi := &file_evpnd_v1_evpnd_proto_msgTypes[35]
+	mi := &file_evpnd_v1_evpnd_proto_msgTypes[37]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3100,7 +3250,7 @@ func (x *TraceResponse) String() string {
 func (*TraceResponse) ProtoMessage() {}
 
 func (x *TraceResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_evpnd_v1_evpnd_proto_msgTypes[35]
+	mi := &file_evpnd_v1_evpnd_proto_msgTypes[37]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3113,7 +3263,7 @@ func (x *TraceResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TraceResponse.ProtoReflect.Descriptor instead.
 func (*TraceResponse) Descriptor() ([]byte, []int) {
-	return file_evpnd_v1_evpnd_proto_rawDescGZIP(), []int{35}
+	return file_evpnd_v1_evpnd_proto_rawDescGZIP(), []int{37}
 }
 
 func (x *TraceResponse) GetKeys() []*TraceKey {
@@ -3128,7 +3278,7 @@ var File_evpnd_v1_evpnd_proto protoreflect.FileDescriptor
 const file_evpnd_v1_evpnd_proto_rawDesc = "" +
 	"\n" +
 	"\x14evpnd/v1/evpnd.proto\x12\bevpnd.v1\x1a\x1egoogle/protobuf/duration.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\x12\n" +
-	"\x10GetStatusRequest\"\x9e\x04\n" +
+	"\x10GetStatusRequest\"\xc2\x05\n" +
 	"\x11GetStatusResponse\x12\x18\n" +
 	"\aversion\x18\x01 \x01(\tR\aversion\x124\n" +
 	"\astarted\x18\x02 \x01(\v2\x1a.google.protobuf.TimestampR\astarted\x121\n" +
@@ -3149,7 +3299,12 @@ const file_evpnd_v1_evpnd_proto_rawDesc = "" +
 	"l2vniCount\x12+\n" +
 	"\x11peers_established\x18\r \x01(\rR\x10peersEstablished\x12)\n" +
 	"\x10peers_configured\x18\x0e \x01(\rR\x0fpeersConfigured\x12\x1c\n" +
-	"\trestarted\x18\x0f \x01(\bR\trestarted\"\xf2\x03\n" +
+	"\trestarted\x18\x0f \x01(\bR\trestarted\x12\x1f\n" +
+	"\vconfig_file\x18\x10 \x01(\tR\n" +
+	"configFile\x12'\n" +
+	"\x10vnis_not_in_file\x18\x11 \x03(\rR\rvnisNotInFile\x121\n" +
+	"\x15file_vnis_not_running\x18\x12 \x03(\rR\x12fileVnisNotRunning\x12%\n" +
+	"\x0erestart_needed\x18\x13 \x03(\tR\rrestartNeeded\"\xf2\x03\n" +
 	"\x03VNI\x12\x10\n" +
 	"\x03vni\x18\x01 \x01(\rR\x03vni\x12!\n" +
 	"\fvxlan_device\x18\x02 \x01(\tR\vvxlanDevice\x12\x16\n" +
@@ -3199,7 +3354,14 @@ const file_evpnd_v1_evpnd_proto_rawDesc = "" +
 	"\x03vni\x18\x01 \x01(\v2\r.evpnd.v1.VNIR\x03vni\"$\n" +
 	"\x10DeleteVNIRequest\x12\x10\n" +
 	"\x03vni\x18\x01 \x01(\rR\x03vni\"\x13\n" +
-	"\x11DeleteVNIResponse\"\x84\x02\n" +
+	"\x11DeleteVNIResponse\"\x0f\n" +
+	"\rReloadRequest\"\x8a\x01\n" +
+	"\x0eReloadResponse\x12\x1f\n" +
+	"\vconfig_file\x18\x01 \x01(\tR\n" +
+	"configFile\x12\x18\n" +
+	"\aapplied\x18\x02 \x03(\tR\aapplied\x12%\n" +
+	"\x0erestart_needed\x18\x03 \x03(\tR\rrestartNeeded\x12\x16\n" +
+	"\x06failed\x18\x04 \x03(\tR\x06failed\"\x84\x02\n" +
 	"\x03MAC\x12\x10\n" +
 	"\x03vni\x18\x01 \x01(\rR\x03vni\x12\x10\n" +
 	"\x03mac\x18\x02 \x01(\tR\x03mac\x12+\n" +
@@ -3405,7 +3567,7 @@ const file_evpnd_v1_evpnd_proto_rawDesc = "" +
 	"\x19TRACE_KIND_KERNEL_REMOVED\x10\n" +
 	"\x12\x1b\n" +
 	"\x17TRACE_KIND_KERNEL_ERROR\x10\v\x12\x18\n" +
-	"\x14TRACE_KIND_DUPLICATE\x10\f2\xb2\x06\n" +
+	"\x14TRACE_KIND_DUPLICATE\x10\f2\xef\x06\n" +
 	"\fEvpndService\x12D\n" +
 	"\tGetStatus\x12\x1a.evpnd.v1.GetStatusRequest\x1a\x1b.evpnd.v1.GetStatusResponse\x12A\n" +
 	"\bListVNIs\x12\x19.evpnd.v1.ListVNIsRequest\x1a\x1a.evpnd.v1.ListVNIsResponse\x12;\n" +
@@ -3419,7 +3581,8 @@ const file_evpnd_v1_evpnd_proto_rawDesc = "" +
 	"\tListPeers\x12\x1a.evpnd.v1.ListPeersRequest\x1a\x1b.evpnd.v1.ListPeersResponse\x12:\n" +
 	"\x05Watch\x12\x16.evpnd.v1.WatchRequest\x1a\x17.evpnd.v1.WatchResponse0\x01\x128\n" +
 	"\x05Check\x12\x16.evpnd.v1.CheckRequest\x1a\x17.evpnd.v1.CheckResponse\x128\n" +
-	"\x05Trace\x12\x16.evpnd.v1.TraceRequest\x1a\x17.evpnd.v1.TraceResponseB/Z-github.com/evpnd/evpnd/proto/evpnd/v1;evpndv1b\x06proto3"
+	"\x05Trace\x12\x16.evpnd.v1.TraceRequest\x1a\x17.evpnd.v1.TraceResponse\x12;\n" +
+	"\x06Reload\x12\x17.evpnd.v1.ReloadRequest\x1a\x18.evpnd.v1.ReloadResponseB/Z-github.com/evpnd/evpnd/proto/evpnd/v1;evpndv1b\x06proto3"
 
 var (
 	file_evpnd_v1_evpnd_proto_rawDescOnce sync.Once
@@ -3434,7 +3597,7 @@ func file_evpnd_v1_evpnd_proto_rawDescGZIP() []byte {
 }
 
 var file_evpnd_v1_evpnd_proto_enumTypes = make([]protoimpl.EnumInfo, 6)
-var file_evpnd_v1_evpnd_proto_msgTypes = make([]protoimpl.MessageInfo, 36)
+var file_evpnd_v1_evpnd_proto_msgTypes = make([]protoimpl.MessageInfo, 38)
 var file_evpnd_v1_evpnd_proto_goTypes = []any{
 	(Role)(0),                      // 0: evpnd.v1.Role
 	(MACSource)(0),                 // 1: evpnd.v1.MACSource
@@ -3454,36 +3617,38 @@ var file_evpnd_v1_evpnd_proto_goTypes = []any{
 	(*AddVNIResponse)(nil),         // 15: evpnd.v1.AddVNIResponse
 	(*DeleteVNIRequest)(nil),       // 16: evpnd.v1.DeleteVNIRequest
 	(*DeleteVNIResponse)(nil),      // 17: evpnd.v1.DeleteVNIResponse
-	(*MAC)(nil),                    // 18: evpnd.v1.MAC
-	(*ListMACsRequest)(nil),        // 19: evpnd.v1.ListMACsRequest
-	(*ListMACsResponse)(nil),       // 20: evpnd.v1.ListMACsResponse
-	(*ClearDuplicateRequest)(nil),  // 21: evpnd.v1.ClearDuplicateRequest
-	(*ClearDuplicateResponse)(nil), // 22: evpnd.v1.ClearDuplicateResponse
-	(*EthernetSegment)(nil),        // 23: evpnd.v1.EthernetSegment
-	(*Route)(nil),                  // 24: evpnd.v1.Route
-	(*ListRoutesRequest)(nil),      // 25: evpnd.v1.ListRoutesRequest
-	(*ListRoutesResponse)(nil),     // 26: evpnd.v1.ListRoutesResponse
-	(*Peer)(nil),                   // 27: evpnd.v1.Peer
-	(*ListPeersRequest)(nil),       // 28: evpnd.v1.ListPeersRequest
-	(*ListPeersResponse)(nil),      // 29: evpnd.v1.ListPeersResponse
-	(*WatchRequest)(nil),           // 30: evpnd.v1.WatchRequest
-	(*MACChange)(nil),              // 31: evpnd.v1.MACChange
-	(*VTEPChange)(nil),             // 32: evpnd.v1.VTEPChange
-	(*PeerChange)(nil),             // 33: evpnd.v1.PeerChange
-	(*WatchResponse)(nil),          // 34: evpnd.v1.WatchResponse
-	(*Drift)(nil),                  // 35: evpnd.v1.Drift
-	(*CheckRequest)(nil),           // 36: evpnd.v1.CheckRequest
-	(*CheckResponse)(nil),          // 37: evpnd.v1.CheckResponse
-	(*TraceEvent)(nil),             // 38: evpnd.v1.TraceEvent
-	(*TraceRequest)(nil),           // 39: evpnd.v1.TraceRequest
-	(*TraceKey)(nil),               // 40: evpnd.v1.TraceKey
-	(*TraceResponse)(nil),          // 41: evpnd.v1.TraceResponse
-	(*timestamppb.Timestamp)(nil),  // 42: google.protobuf.Timestamp
-	(*durationpb.Duration)(nil),    // 43: google.protobuf.Duration
+	(*ReloadRequest)(nil),          // 18: evpnd.v1.ReloadRequest
+	(*ReloadResponse)(nil),         // 19: evpnd.v1.ReloadResponse
+	(*MAC)(nil),                    // 20: evpnd.v1.MAC
+	(*ListMACsRequest)(nil),        // 21: evpnd.v1.ListMACsRequest
+	(*ListMACsResponse)(nil),       // 22: evpnd.v1.ListMACsResponse
+	(*ClearDuplicateRequest)(nil),  // 23: evpnd.v1.ClearDuplicateRequest
+	(*ClearDuplicateResponse)(nil), // 24: evpnd.v1.ClearDuplicateResponse
+	(*EthernetSegment)(nil),        // 25: evpnd.v1.EthernetSegment
+	(*Route)(nil),                  // 26: evpnd.v1.Route
+	(*ListRoutesRequest)(nil),      // 27: evpnd.v1.ListRoutesRequest
+	(*ListRoutesResponse)(nil),     // 28: evpnd.v1.ListRoutesResponse
+	(*Peer)(nil),                   // 29: evpnd.v1.Peer
+	(*ListPeersRequest)(nil),       // 30: evpnd.v1.ListPeersRequest
+	(*ListPeersResponse)(nil),      // 31: evpnd.v1.ListPeersResponse
+	(*WatchRequest)(nil),           // 32: evpnd.v1.WatchRequest
+	(*MACChange)(nil),              // 33: evpnd.v1.MACChange
+	(*VTEPChange)(nil),             // 34: evpnd.v1.VTEPChange
+	(*PeerChange)(nil),             // 35: evpnd.v1.PeerChange
+	(*WatchResponse)(nil),          // 36: evpnd.v1.WatchResponse
+	(*Drift)(nil),                  // 37: evpnd.v1.Drift
+	(*CheckRequest)(nil),           // 38: evpnd.v1.CheckRequest
+	(*CheckResponse)(nil),          // 39: evpnd.v1.CheckResponse
+	(*TraceEvent)(nil),             // 40: evpnd.v1.TraceEvent
+	(*TraceRequest)(nil),           // 41: evpnd.v1.TraceRequest
+	(*TraceKey)(nil),               // 42: evpnd.v1.TraceKey
+	(*TraceResponse)(nil),          // 43: evpnd.v1.TraceResponse
+	(*timestamppb.Timestamp)(nil),  // 44: google.protobuf.Timestamp
+	(*durationpb.Duration)(nil),    // 45: google.protobuf.Duration
 }
 var file_evpnd_v1_evpnd_proto_depIdxs = []int32{
-	42, // 0: evpnd.v1.GetStatusResponse.started:type_name -> google.protobuf.Timestamp
-	43, // 1: evpnd.v1.GetStatusResponse.uptime:type_name -> google.protobuf.Duration
+	44, // 0: evpnd.v1.GetStatusResponse.started:type_name -> google.protobuf.Timestamp
+	45, // 1: evpnd.v1.GetStatusResponse.uptime:type_name -> google.protobuf.Duration
 	0,  // 2: evpnd.v1.GetStatusResponse.role:type_name -> evpnd.v1.Role
 	8,  // 3: evpnd.v1.ListVNIsResponse.vnis:type_name -> evpnd.v1.VNI
 	8,  // 4: evpnd.v1.GetVNIResponse.vni:type_name -> evpnd.v1.VNI
@@ -3491,53 +3656,55 @@ var file_evpnd_v1_evpnd_proto_depIdxs = []int32{
 	8,  // 6: evpnd.v1.AddVNIResponse.vni:type_name -> evpnd.v1.VNI
 	1,  // 7: evpnd.v1.MAC.source:type_name -> evpnd.v1.MACSource
 	1,  // 8: evpnd.v1.ListMACsRequest.source:type_name -> evpnd.v1.MACSource
-	18, // 9: evpnd.v1.ListMACsResponse.macs:type_name -> evpnd.v1.MAC
-	23, // 10: evpnd.v1.Route.esi:type_name -> evpnd.v1.EthernetSegment
-	43, // 11: evpnd.v1.Route.age:type_name -> google.protobuf.Duration
-	24, // 12: evpnd.v1.ListRoutesResponse.routes:type_name -> evpnd.v1.Route
+	20, // 9: evpnd.v1.ListMACsResponse.macs:type_name -> evpnd.v1.MAC
+	25, // 10: evpnd.v1.Route.esi:type_name -> evpnd.v1.EthernetSegment
+	45, // 11: evpnd.v1.Route.age:type_name -> google.protobuf.Duration
+	26, // 12: evpnd.v1.ListRoutesResponse.routes:type_name -> evpnd.v1.Route
 	2,  // 13: evpnd.v1.Peer.state:type_name -> evpnd.v1.PeerState
-	43, // 14: evpnd.v1.Peer.uptime:type_name -> google.protobuf.Duration
-	27, // 15: evpnd.v1.ListPeersResponse.peers:type_name -> evpnd.v1.Peer
-	18, // 16: evpnd.v1.MACChange.mac:type_name -> evpnd.v1.MAC
+	45, // 14: evpnd.v1.Peer.uptime:type_name -> google.protobuf.Duration
+	29, // 15: evpnd.v1.ListPeersResponse.peers:type_name -> evpnd.v1.Peer
+	20, // 16: evpnd.v1.MACChange.mac:type_name -> evpnd.v1.MAC
 	2,  // 17: evpnd.v1.PeerChange.state:type_name -> evpnd.v1.PeerState
-	42, // 18: evpnd.v1.WatchResponse.time:type_name -> google.protobuf.Timestamp
+	44, // 18: evpnd.v1.WatchResponse.time:type_name -> google.protobuf.Timestamp
 	3,  // 19: evpnd.v1.WatchResponse.kind:type_name -> evpnd.v1.ChangeKind
-	31, // 20: evpnd.v1.WatchResponse.mac:type_name -> evpnd.v1.MACChange
-	32, // 21: evpnd.v1.WatchResponse.vtep:type_name -> evpnd.v1.VTEPChange
-	33, // 22: evpnd.v1.WatchResponse.peer:type_name -> evpnd.v1.PeerChange
+	33, // 20: evpnd.v1.WatchResponse.mac:type_name -> evpnd.v1.MACChange
+	34, // 21: evpnd.v1.WatchResponse.vtep:type_name -> evpnd.v1.VTEPChange
+	35, // 22: evpnd.v1.WatchResponse.peer:type_name -> evpnd.v1.PeerChange
 	4,  // 23: evpnd.v1.Drift.kind:type_name -> evpnd.v1.DriftKind
-	35, // 24: evpnd.v1.CheckResponse.drifts:type_name -> evpnd.v1.Drift
-	42, // 25: evpnd.v1.CheckResponse.time:type_name -> google.protobuf.Timestamp
-	42, // 26: evpnd.v1.TraceEvent.time:type_name -> google.protobuf.Timestamp
+	37, // 24: evpnd.v1.CheckResponse.drifts:type_name -> evpnd.v1.Drift
+	44, // 25: evpnd.v1.CheckResponse.time:type_name -> google.protobuf.Timestamp
+	44, // 26: evpnd.v1.TraceEvent.time:type_name -> google.protobuf.Timestamp
 	5,  // 27: evpnd.v1.TraceEvent.kind:type_name -> evpnd.v1.TraceKind
-	38, // 28: evpnd.v1.TraceKey.events:type_name -> evpnd.v1.TraceEvent
-	40, // 29: evpnd.v1.TraceResponse.keys:type_name -> evpnd.v1.TraceKey
+	40, // 28: evpnd.v1.TraceKey.events:type_name -> evpnd.v1.TraceEvent
+	42, // 29: evpnd.v1.TraceResponse.keys:type_name -> evpnd.v1.TraceKey
 	6,  // 30: evpnd.v1.EvpndService.GetStatus:input_type -> evpnd.v1.GetStatusRequest
 	9,  // 31: evpnd.v1.EvpndService.ListVNIs:input_type -> evpnd.v1.ListVNIsRequest
 	11, // 32: evpnd.v1.EvpndService.GetVNI:input_type -> evpnd.v1.GetVNIRequest
 	14, // 33: evpnd.v1.EvpndService.AddVNI:input_type -> evpnd.v1.AddVNIRequest
 	16, // 34: evpnd.v1.EvpndService.DeleteVNI:input_type -> evpnd.v1.DeleteVNIRequest
-	19, // 35: evpnd.v1.EvpndService.ListMACs:input_type -> evpnd.v1.ListMACsRequest
-	21, // 36: evpnd.v1.EvpndService.ClearDuplicate:input_type -> evpnd.v1.ClearDuplicateRequest
-	25, // 37: evpnd.v1.EvpndService.ListRoutes:input_type -> evpnd.v1.ListRoutesRequest
-	28, // 38: evpnd.v1.EvpndService.ListPeers:input_type -> evpnd.v1.ListPeersRequest
-	30, // 39: evpnd.v1.EvpndService.Watch:input_type -> evpnd.v1.WatchRequest
-	36, // 40: evpnd.v1.EvpndService.Check:input_type -> evpnd.v1.CheckRequest
-	39, // 41: evpnd.v1.EvpndService.Trace:input_type -> evpnd.v1.TraceRequest
-	7,  // 42: evpnd.v1.EvpndService.GetStatus:output_type -> evpnd.v1.GetStatusResponse
-	10, // 43: evpnd.v1.EvpndService.ListVNIs:output_type -> evpnd.v1.ListVNIsResponse
-	12, // 44: evpnd.v1.EvpndService.GetVNI:output_type -> evpnd.v1.GetVNIResponse
-	15, // 45: evpnd.v1.EvpndService.AddVNI:output_type -> evpnd.v1.AddVNIResponse
-	17, // 46: evpnd.v1.EvpndService.DeleteVNI:output_type -> evpnd.v1.DeleteVNIResponse
-	20, // 47: evpnd.v1.EvpndService.ListMACs:output_type -> evpnd.v1.ListMACsResponse
-	22, // 48: evpnd.v1.EvpndService.ClearDuplicate:output_type -> evpnd.v1.ClearDuplicateResponse
-	26, // 49: evpnd.v1.EvpndService.ListRoutes:output_type -> evpnd.v1.ListRoutesResponse
-	29, // 50: evpnd.v1.EvpndService.ListPeers:output_type -> evpnd.v1.ListPeersResponse
-	34, // 51: evpnd.v1.EvpndService.Watch:output_type -> evpnd.v1.WatchResponse
-	37, // 52: evpnd.v1.EvpndService.Check:output_type -> evpnd.v1.CheckResponse
-	41, // 53: evpnd.v1.EvpndService.Trace:output_type -> evpnd.v1.TraceResponse
-	42, // [42:54] is the sub-list for method output_type
-	30, // [30:42] is the sub-list for method input_type
+	21, // 35: evpnd.v1.EvpndService.ListMACs:input_type -> evpnd.v1.ListMACsRequest
+	23, // 36: evpnd.v1.EvpndService.ClearDuplicate:input_type -> evpnd.v1.ClearDuplicateRequest
+	27, // 37: evpnd.v1.EvpndService.ListRoutes:input_type -> evpnd.v1.ListRoutesRequest
+	30, // 38: evpnd.v1.EvpndService.ListPeers:input_type -> evpnd.v1.ListPeersRequest
+	32, // 39: evpnd.v1.EvpndService.Watch:input_type -> evpnd.v1.WatchRequest
+	38, // 40: evpnd.v1.EvpndService.Check:input_type -> evpnd.v1.CheckRequest
+	41, // 41: evpnd.v1.EvpndService.Trace:input_type -> evpnd.v1.TraceRequest
+	18, // 42: evpnd.v1.EvpndService.Reload:input_type -> evpnd.v1.ReloadRequest
+	7,  // 43: evpnd.v1.EvpndService.GetStatus:output_type -> evpnd.v1.GetStatusResponse
+	10, // 44: evpnd.v1.EvpndService.ListVNIs:output_type -> evpnd.v1.ListVNIsResponse
+	12, // 45: evpnd.v1.EvpndService.GetVNI:output_type -> evpnd.v1.GetVNIResponse
+	15, // 46: evpnd.v1.EvpndService.AddVNI:output_type -> evpnd.v1.AddVNIResponse
+	17, // 47: evpnd.v1.EvpndService.DeleteVNI:output_type -> evpnd.v1.DeleteVNIResponse
+	22, // 48: evpnd.v1.EvpndService.ListMACs:output_type -> evpnd.v1.ListMACsResponse
+	24, // 49: evpnd.v1.EvpndService.ClearDuplicate:output_type -> evpnd.v1.ClearDuplicateResponse
+	28, // 50: evpnd.v1.EvpndService.ListRoutes:output_type -> evpnd.v1.ListRoutesResponse
+	31, // 51: evpnd.v1.EvpndService.ListPeers:output_type -> evpnd.v1.ListPeersResponse
+	36, // 52: evpnd.v1.EvpndService.Watch:output_type -> evpnd.v1.WatchResponse
+	39, // 53: evpnd.v1.EvpndService.Check:output_type -> evpnd.v1.CheckResponse
+	43, // 54: evpnd.v1.EvpndService.Trace:output_type -> evpnd.v1.TraceResponse
+	19, // 55: evpnd.v1.EvpndService.Reload:output_type -> evpnd.v1.ReloadResponse
+	43, // [43:56] is the sub-list for method output_type
+	30, // [30:43] is the sub-list for method input_type
 	30, // [30:30] is the sub-list for extension type_name
 	30, // [30:30] is the sub-list for extension extendee
 	0,  // [0:30] is the sub-list for field type_name
@@ -3548,7 +3715,7 @@ func file_evpnd_v1_evpnd_proto_init() {
 	if File_evpnd_v1_evpnd_proto != nil {
 		return
 	}
-	file_evpnd_v1_evpnd_proto_msgTypes[28].OneofWrappers = []any{
+	file_evpnd_v1_evpnd_proto_msgTypes[30].OneofWrappers = []any{
 		(*WatchResponse_Mac)(nil),
 		(*WatchResponse_Vtep)(nil),
 		(*WatchResponse_Peer)(nil),
@@ -3559,7 +3726,7 @@ func file_evpnd_v1_evpnd_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_evpnd_v1_evpnd_proto_rawDesc), len(file_evpnd_v1_evpnd_proto_rawDesc)),
 			NumEnums:      6,
-			NumMessages:   36,
+			NumMessages:   38,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

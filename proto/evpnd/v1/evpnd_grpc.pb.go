@@ -49,6 +49,7 @@ const (
 	EvpndService_Watch_FullMethodName          = "/evpnd.v1.EvpndService/Watch"
 	EvpndService_Check_FullMethodName          = "/evpnd.v1.EvpndService/Check"
 	EvpndService_Trace_FullMethodName          = "/evpnd.v1.EvpndService/Trace"
+	EvpndService_Reload_FullMethodName         = "/evpnd.v1.EvpndService/Reload"
 )
 
 // EvpndServiceClient is the client API for EvpndService service.
@@ -91,6 +92,17 @@ type EvpndServiceClient interface {
 	Check(ctx context.Context, in *CheckRequest, opts ...grpc.CallOption) (*CheckResponse, error)
 	// Trace returns the recent history of one MAC as this daemon saw it.
 	Trace(ctx context.Context, in *TraceRequest, opts ...grpc.CallOption) (*TraceResponse, error)
+	// Reload re-reads the config file (as SIGHUP does) and applies its
+	// difference from the configuration in force: L2VNIs added, removed or
+	// changed (a changed one is removed and added again), static neighbours
+	// added, removed or changed, duplicate detection, log level and the
+	// metrics address. Changes made through the API (AddVNI, DeleteVNI)
+	// that the file lacks are undone. A file that does not load or
+	// validate, or names an access interface this node lacks, is refused
+	// with all its problems (INVALID_ARGUMENT, FAILED_PRECONDITION) and
+	// nothing changes. Keys that only a restart changes are named in
+	// restart_needed and left as they are; the rest is still applied.
+	Reload(ctx context.Context, in *ReloadRequest, opts ...grpc.CallOption) (*ReloadResponse, error)
 }
 
 type evpndServiceClient struct {
@@ -248,6 +260,16 @@ func (c *evpndServiceClient) Trace(ctx context.Context, in *TraceRequest, opts .
 	return out, nil
 }
 
+func (c *evpndServiceClient) Reload(ctx context.Context, in *ReloadRequest, opts ...grpc.CallOption) (*ReloadResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ReloadResponse)
+	err := c.cc.Invoke(ctx, EvpndService_Reload_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // EvpndServiceServer is the server API for EvpndService service.
 // All implementations must embed UnimplementedEvpndServiceServer
 // for forward compatibility.
@@ -288,6 +310,17 @@ type EvpndServiceServer interface {
 	Check(context.Context, *CheckRequest) (*CheckResponse, error)
 	// Trace returns the recent history of one MAC as this daemon saw it.
 	Trace(context.Context, *TraceRequest) (*TraceResponse, error)
+	// Reload re-reads the config file (as SIGHUP does) and applies its
+	// difference from the configuration in force: L2VNIs added, removed or
+	// changed (a changed one is removed and added again), static neighbours
+	// added, removed or changed, duplicate detection, log level and the
+	// metrics address. Changes made through the API (AddVNI, DeleteVNI)
+	// that the file lacks are undone. A file that does not load or
+	// validate, or names an access interface this node lacks, is refused
+	// with all its problems (INVALID_ARGUMENT, FAILED_PRECONDITION) and
+	// nothing changes. Keys that only a restart changes are named in
+	// restart_needed and left as they are; the rest is still applied.
+	Reload(context.Context, *ReloadRequest) (*ReloadResponse, error)
 	mustEmbedUnimplementedEvpndServiceServer()
 }
 
@@ -333,6 +366,9 @@ func (UnimplementedEvpndServiceServer) Check(context.Context, *CheckRequest) (*C
 }
 func (UnimplementedEvpndServiceServer) Trace(context.Context, *TraceRequest) (*TraceResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method Trace not implemented")
+}
+func (UnimplementedEvpndServiceServer) Reload(context.Context, *ReloadRequest) (*ReloadResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method Reload not implemented")
 }
 func (UnimplementedEvpndServiceServer) mustEmbedUnimplementedEvpndServiceServer() {}
 func (UnimplementedEvpndServiceServer) testEmbeddedByValue()                      {}
@@ -550,6 +586,24 @@ func _EvpndService_Trace_Handler(srv interface{}, ctx context.Context, dec func(
 	return interceptor(ctx, in, info, handler)
 }
 
+func _EvpndService_Reload_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(ReloadRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(EvpndServiceServer).Reload(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: EvpndService_Reload_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(EvpndServiceServer).Reload(ctx, req.(*ReloadRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // EvpndService_ServiceDesc is the grpc.ServiceDesc for EvpndService service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -592,6 +646,10 @@ var EvpndService_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "Trace",
 			Handler:    _EvpndService_Trace_Handler,
+		},
+		{
+			MethodName: "Reload",
+			Handler:    _EvpndService_Reload_Handler,
 		},
 	},
 	Streams: []grpc.StreamDesc{
