@@ -47,7 +47,7 @@ func fixtureStatus() *evpndv1.GetStatusResponse {
 func fixtureReload() *evpndv1.ReloadResponse {
 	return &evpndv1.ReloadResponse{
 		ConfigFile: "/etc/evpnd/evpnd.yaml",
-		Applied: []string{"log-level: info -> debug", "mac-mobility: duplicate-moves 5 -> 3, duplicate-window 3m0s -> 1m0s, freeze false -> false",
+		Applied: []string{"log-level: info -> debug", "mac-mobility: duplicate-moves 5 -> 3, duplicate-window 3m0s -> 1m0s",
 			"neighbor 10.0.0.253 AS 65000 added", "l2vni 300 removed", "l2vni 200 changed (removed and added)", "l2vni 400 added"},
 		Failed:        []string{`metrics.listen "10.9.9.9:9273": listen tcp 10.9.9.9:9273: bind: cannot assign requested address`},
 		RestartNeeded: []string{"router-id: 10.0.0.1 -> 10.0.0.9"},

@@ -112,9 +112,18 @@ func (d *Daemon) Reload(ctx context.Context) (api.ReloadResult, error) {
 				return res, err // the loop stopped: evpnd is going down
 			}
 		}
-		applied("mac-mobility: duplicate-moves %d -> %d, duplicate-window %s -> %s, freeze %v -> %v",
-			cur.MACMobility.DuplicateMoves, m.DuplicateMoves, cur.MACMobility.DuplicateWindow, m.DuplicateWindow,
-			cur.MACMobility.Freeze, m.Freeze)
+		o := cur.MACMobility
+		var ch []string
+		if o.DuplicateMoves != m.DuplicateMoves {
+			ch = append(ch, fmt.Sprintf("duplicate-moves %d -> %d", o.DuplicateMoves, m.DuplicateMoves))
+		}
+		if o.DuplicateWindow != m.DuplicateWindow {
+			ch = append(ch, fmt.Sprintf("duplicate-window %s -> %s", o.DuplicateWindow, m.DuplicateWindow))
+		}
+		if o.Freeze != m.Freeze {
+			ch = append(ch, fmt.Sprintf("freeze %v -> %v", o.Freeze, m.Freeze))
+		}
+		applied("mac-mobility: %s", strings.Join(ch, ", "))
 	}
 	// Metrics address.
 	if cur.Metrics.Listen != target.Metrics.Listen {

@@ -60,9 +60,16 @@ func requireKernel(t *testing.T) {
 // evpnd output and every leaf's FDB.
 func deployFabric(t *testing.T) *fabric {
 	t.Helper()
+	return deployFabricFrom(t, topologyFile)
+}
+
+// deployFabricFrom is deployFabric with the topology file at path (a copy
+// of testdata's, whose node configs a test may edit).
+func deployFabricFrom(t *testing.T, path string) *fabric {
+	t.Helper()
 	requireKernel(t)
 	bin := evpndBinDir(t)
-	topo, err := lab.Load(topologyFile)
+	topo, err := lab.Load(path)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -81,7 +88,7 @@ func deployFabric(t *testing.T) *fabric {
 		StopGrace: 5 * time.Second,
 	})
 	if err != nil {
-		t.Fatalf("deploy %s: %v", topologyFile, err)
+		t.Fatalf("deploy %s: %v", path, err)
 	}
 	f := &fabric{t: t, lab: l, m: m, at: m.initial()}
 	t.Cleanup(func() {
