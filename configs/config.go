@@ -149,5 +149,5 @@ type L2VNI struct {
 	ImportRTs        []string `yaml:"import-rts"` // default auto ASN:VNI, matched on VNI only
 	ExportRTs        []string `yaml:"export-rts"` // default auto ASN:VNI
 	UDPPort          int      `yaml:"udp-port"`   // default 4789
-	MTU              int      `yaml:"mtu"`        // default: kernel's choice
+	MTU              int      `yaml:"mtu"`        // default: a created VXLAN device gets the underlay MTU less 50 (IPv4) or 70 (IPv6)
 }

@@ -47,6 +47,9 @@ type Snapshot struct {
 	VNIs   map[uint32]VNIDevices
 	MACs   map[Key]netip.Addr // MAC keys → VTEP
 	Floods map[Key]struct{}   // flood keys
+	// Sticky holds the MACs of MACs to be pinned (SetMACSticky); nil
+	// when there are none.
+	Sticky map[Key]struct{}
 }
 
 // Desired is the table of remote L2 state that fib installs: per VNI the
@@ -58,6 +61,7 @@ type Desired struct {
 	mu     sync.Mutex
 	vnis   map[uint32]VNIDevices
 	macs   map[Key]netip.Addr
+	sticky map[Key]struct{} // MACs of macs to pin (a subset)
 	floods map[Key]struct{}
 	dirty  map[Key]struct{}
 	// recheck holds the dirty keys whose kernel entry the reconciler must
@@ -75,6 +79,7 @@ func NewDesired() *Desired {
 	return &Desired{
 		vnis:    make(map[uint32]VNIDevices),
 		macs:    make(map[Key]netip.Addr),
+		sticky:  make(map[Key]struct{}),
 		floods:  make(map[Key]struct{}),
 		dirty:   make(map[Key]struct{}),
 		recheck: make(map[Key]struct{}),
@@ -93,17 +98,36 @@ func (d *Desired) notify() {
 	}
 }
 
+// validVTEP refuses what cannot be a tunnel endpoint, so that nothing is
+// installed towards it: an IPv4 address that evpn.UsableVTEP refuses
+// (0/8, 127/8, 169.254/16, 224/4, 240/4, FRR's martians), an IPv6 one
+// that is unspecified, loopback, link-local or multicast.
 func validVTEP(vtep netip.Addr) error {
-	if !vtep.IsValid() || vtep.IsUnspecified() || vtep.IsMulticast() {
+	a := vtep.Unmap()
+	switch {
+	case a.Is4() && !evpn.UsableVTEP(a):
+		return fmt.Errorf("invalid VTEP %v: not a unicast IPv4 address outside 0/8, 127/8, 169.254/16, 224/4 and 240/4", vtep)
+	case a.Is6() && (a.IsUnspecified() || a.IsLoopback() || a.IsLinkLocalUnicast() || a.IsMulticast()):
+		return fmt.Errorf("invalid VTEP %v: want a global unicast IPv6 address", vtep)
+	case !a.IsValid():
 		return fmt.Errorf("invalid VTEP %v: want a unicast IPv4 or IPv6 address", vtep)
 	}
 	return nil
 }
 
-// SetMAC records that mac on vni lives behind vtep. Setting the VTEP a MAC
-// already has is a no-op; a new VTEP becomes one in-place replace in the
-// kernel.
+// SetMAC records that mac on vni lives behind vtep, movable. Setting the
+// VTEP a MAC already has is a no-op; a new VTEP becomes one in-place
+// replace in the kernel.
 func (d *Desired) SetMAC(vni uint32, mac evpn.MAC, vtep netip.Addr) error {
+	return d.SetMACSticky(vni, mac, vtep, false)
+}
+
+// SetMACSticky is SetMAC for a MAC that may be pinned: with sticky (a
+// sticky or static MAC, RFC 7432 §15.2) its bridge entry is written
+// sticky, as FRR's zebra writes one, so that the bridge does not move it
+// to a local port when the MAC is heard there. Changing only the flag
+// rewrites the entry.
+func (d *Desired) SetMACSticky(vni uint32, mac evpn.MAC, vtep netip.Addr, sticky bool) error {
 	if !mac.IsUnicast() {
 		return fmt.Errorf("fib: set mac %s on vni %d: not a unicast MAC", mac, vni)
 	}
@@ -114,10 +138,16 @@ func (d *Desired) SetMAC(vni uint32, mac evpn.MAC, vtep netip.Addr) error {
 	k := MACKey(vni, mac)
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	if old, ok := d.macs[k]; ok && old == vtep {
+	_, wasSticky := d.sticky[k]
+	if old, ok := d.macs[k]; ok && old == vtep && wasSticky == sticky {
 		return nil
 	}
 	d.macs[k] = vtep
+	if sticky {
+		d.sticky[k] = struct{}{}
+	} else {
+		delete(d.sticky, k)
+	}
 	d.markLocked(k)
 	return nil
 }
@@ -131,6 +161,7 @@ func (d *Desired) DeleteMAC(vni uint32, mac evpn.MAC) {
 		return
 	}
 	delete(d.macs, k)
+	delete(d.sticky, k)
 	d.markLocked(k)
 }
 
@@ -336,7 +367,8 @@ func (d *Desired) wantLocked(k Key) want {
 		return w
 	}
 	if vtep, ok := d.macs[k]; ok {
-		w.Entry, w.OK = FDBEntry{VNI: k.VNI, Dev: dev.VXLAN, MAC: k.MAC, VTEP: vtep}, true
+		_, sticky := d.sticky[k]
+		w.Entry, w.OK = FDBEntry{VNI: k.VNI, Dev: dev.VXLAN, MAC: k.MAC, VTEP: vtep, Sticky: sticky}, true
 	}
 	return w
 }
@@ -392,6 +424,12 @@ func (d *Desired) Snapshot() Snapshot {
 	}
 	for k := range d.floods {
 		s.Floods[k] = struct{}{}
+	}
+	if len(d.sticky) > 0 {
+		s.Sticky = make(map[Key]struct{}, len(d.sticky))
+		for k := range d.sticky {
+			s.Sticky[k] = struct{}{}
+		}
 	}
 	return s
 }

@@ -68,6 +68,14 @@
 //     succeeds without deleting.
 //   - A unicast VXLAN entry has one remote: NLM_F_APPEND to it succeeds
 //     without adding one.
+//   - The bridge ignores NTF_STICKY in a message with NTF_EXT_LEARNED
+//     (br_fdb.c takes the external-learn path). A remote sticky MAC
+//     therefore takes a second, bridge-only message with NTF_STICKY and
+//     NUD_NOARP|NUD_REACHABLE (zebra's state for it; NUD_PERMANENT would
+//     make the entry local): the entry keeps extern_learn, turns sticky,
+//     and the bridge no longer moves it when the MAC is heard on a
+//     local port. The same message without NTF_STICKY (NUD_REACHABLE)
+//     unpins it; a write with NTF_EXT_LEARNED alone does not.
 //   - A write with NTF_EXT_LEARNED never marks a VXLAN entry that was
 //     written without it (vxlan_fdb_update_existing: an externally
 //     learned entry may not take over one "added by the user", which
@@ -110,11 +118,13 @@
 //     restart leaves forwarding untouched; entries already correct are not
 //     rewritten (Stats.Skipped counts them). Entries set and then deleted
 //     within this run are deleted at once.
-//  5. Feed KernelChanged with the changes of the managed VXLAN devices'
-//     FDB that fib did not make (vtep's Learner.OnForeignVXLAN reports
-//     them): the reconciler then repairs drift within a pass, not at the
-//     next resync. Its own writes and deletes, reported back, cost nothing
-//     and cannot start a loop (see KernelChanged).
+//  5. Feed KernelChanged, at once, with the changes of the managed VXLAN
+//     devices' FDB (vtep's Learner.OnForeignVXLAN reports them, fib's own
+//     included, with KernelEvent.ExternLearn set for marked entries): the
+//     reconciler then repairs drift within a pass, not at the next resync,
+//     and reports each repair in ApplyEvent.Repair and Stats.Repairs, and
+//     in its log. Its own writes and deletes, reported back, cost a map
+//     lookup and cannot start a loop (see KernelChanged).
 //  6. Call Resync when kernel state may have drifted unseen (an event
 //     socket overflowed, a VXLAN device was recreated), and set
 //     Config.ResyncInterval as a backstop.

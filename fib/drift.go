@@ -120,7 +120,8 @@ func (d Drift) vtep() netip.Addr {
 //     does not matter: the kernel cannot restore it once it was removed.
 //   - bridge, Wrong: a wanted MAC's VXLAN entry is right, but its bridge
 //     entry is missing (local learning may have moved it to an access
-//     port, or a local entry holds the MAC) or lacks extern_learn.
+//     port, or a local entry holds the MAC), lacks extern_learn, or is
+//     sticky when the MAC is not, or the other way round.
 //   - mac, Extra: an unwanted MAC has a VXLAN entry (Have: its remote),
 //     marked or not; fib owns the managed VXLAN devices' FDB.
 //   - bridge, Extra: an unwanted MAC has only a bridge entry on the VXLAN
@@ -150,10 +151,14 @@ func Diff(s Snapshot, kernel []KernelEntry) []Drift {
 			continue
 		}
 		in, had := inst[k]
-		if had && in.matches(FDBEntry{VNI: k.VNI, Dev: dev.VXLAN, MAC: k.MAC, VTEP: vtep}) {
+		_, sticky := s.Sticky[k]
+		if had && in.matches(FDBEntry{VNI: k.VNI, Dev: dev.VXLAN, MAC: k.MAC, VTEP: vtep, Sticky: sticky}) {
 			continue
 		}
 		fix := fmt.Sprintf("bridge fdb replace %s dev %s dst %s self master extern_learn", k.MAC, dev.VXLAN, vtep)
+		if sticky {
+			fix += fmt.Sprintf("; bridge fdb replace %s dev %s master sticky static", k.MAC, dev.VXLAN)
+		}
 		switch {
 		case !had:
 			if local[k] {
@@ -172,8 +177,14 @@ func Diff(s Snapshot, kernel []KernelEntry) []Drift {
 			add(DriftWrong, k.VNI, TableBridge, k.MAC, vtep, netip.Addr{},
 				fmt.Sprintf("%s (the bridge entry is missing; bridge fdb show br %s | grep %s tells whether local learning moved it to an access port)",
 					fix, dev.Bridge, k.MAC))
-		default: // in.Unmarked
+		case in.Unmarked:
 			add(DriftWrong, k.VNI, TableBridge, k.MAC, vtep, netip.Addr{}, fix+" (the bridge entry is not marked extern_learn)")
+		case !in.Sticky:
+			add(DriftWrong, k.VNI, TableBridge, k.MAC, vtep, netip.Addr{},
+				fmt.Sprintf("bridge fdb replace %s dev %s master sticky static (the MAC is sticky: its bridge entry must be pinned)", k.MAC, dev.VXLAN))
+		default:
+			add(DriftWrong, k.VNI, TableBridge, k.MAC, vtep, netip.Addr{},
+				fmt.Sprintf("bridge fdb replace %s dev %s master dynamic (the bridge entry is sticky, the MAC no longer is)", k.MAC, dev.VXLAN))
 		}
 	}
 	for k := range s.Floods {

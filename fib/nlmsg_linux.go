@@ -26,6 +26,9 @@ const (
 	// Flags of the one message that writes a remote MAC (zebra's shape).
 	macFlags   = unix.NTF_SELF | unix.NTF_MASTER | unix.NTF_EXT_LEARNED
 	floodFlags = unix.NTF_SELF | unix.NTF_EXT_LEARNED
+	// ntfSticky is NTF_STICKY (linux/neighbour.h), which x/sys/unix does
+	// not define: a bridge entry that does not move to another port.
+	ntfSticky = 0x40
 )
 
 var native = binary.NativeEndian
@@ -85,6 +88,28 @@ func setMsg(e FDBEntry, ifindex int32) neighMsg {
 	}
 	return neighMsg{typ: unix.RTM_NEWNEIGH, flags: unix.NLM_F_CREATE | unix.NLM_F_REPLACE,
 		ifindex: ifindex, state: fdbState, ntf: macFlags, mac: e.MAC, dst: e.VTEP}
+}
+
+// setMsgs are the messages that carry out an OpSet: setMsg, and for a
+// sticky MAC (or one to unpin) a second, bridge-only one that sets (or
+// clears) NTF_STICKY. The bridge honours the flag only in a message
+// without NTF_EXT_LEARNED (br_fdb.c takes the external-learn path for
+// those and ignores it), with a state other than permanent (which would
+// make the entry local): zebra's NUD_NOARP|NUD_REACHABLE (static) to pin,
+// NUD_REACHABLE to unpin. The entry keeps its extern_learn mark either way.
+func setMsgs(op Op, ifindex int32, out []neighMsg) []neighMsg {
+	out = append(out, setMsg(op.Entry, ifindex))
+	e := op.Entry
+	switch {
+	case e.IsFlood():
+	case e.Sticky:
+		out = append(out, neighMsg{typ: unix.RTM_NEWNEIGH, flags: unix.NLM_F_CREATE | unix.NLM_F_REPLACE,
+			ifindex: ifindex, state: unix.NUD_NOARP | unix.NUD_REACHABLE, ntf: unix.NTF_MASTER | ntfSticky, mac: e.MAC})
+	case op.Unpin:
+		out = append(out, neighMsg{typ: unix.RTM_NEWNEIGH, flags: unix.NLM_F_CREATE | unix.NLM_F_REPLACE,
+			ifindex: ifindex, state: unix.NUD_REACHABLE, ntf: unix.NTF_MASTER, mac: e.MAC})
+	}
+	return out
 }
 
 // deleteMsgs are the messages that carry out an OpDelete. A MAC's bridge

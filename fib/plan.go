@@ -20,6 +20,13 @@ import (
 //	bridge fdb replace MAC dev vxlanV dst VTEP self extern_learn
 //	bridge fdb replace MAC dev vxlanV master extern_learn
 //
+// A sticky MAC takes a second message that pins the bridge entry, as
+// zebra pins a remote sticky MAC (NTF_STICKY; the bridge ignores the flag
+// in a message with NTF_EXT_LEARNED, so it goes alone, and the entry
+// keeps its extern_learn mark):
+//
+//	bridge fdb replace MAC dev vxlanV master sticky static
+//
 // A zero MAC is a flood-list (ingress replication) entry, appended:
 //
 //	bridge fdb append 00:00:00:00:00:00 dev vxlanV dst VTEP self
@@ -28,6 +35,9 @@ type FDBEntry struct {
 	Dev  string   // the VNI's VXLAN device
 	MAC  evpn.MAC // zero for a flood-list entry
 	VTEP netip.Addr
+	// Sticky pins the MAC's bridge entry to the VXLAN port (a remote
+	// sticky or static MAC, RFC 7432 §15.2). MACs only.
+	Sticky bool
 }
 
 // IsFlood reports whether e is a flood-list entry.
@@ -48,7 +58,8 @@ func DesiredEntries(s Snapshot) []FDBEntry {
 	out := make([]FDBEntry, 0, len(s.MACs)+len(s.Floods))
 	for k, vtep := range s.MACs {
 		if dev, ok := s.VNIs[k.VNI]; ok {
-			out = append(out, FDBEntry{VNI: k.VNI, Dev: dev.VXLAN, MAC: k.MAC, VTEP: vtep})
+			_, sticky := s.Sticky[k]
+			out = append(out, FDBEntry{VNI: k.VNI, Dev: dev.VXLAN, MAC: k.MAC, VTEP: vtep, Sticky: sticky})
 		}
 	}
 	for k := range s.Floods {
@@ -89,6 +100,7 @@ type KernelEntry struct {
 	VTEP        netip.Addr // Self entries only
 	Self        bool       // NTF_SELF: VXLAN FDB; otherwise NTF_MASTER: bridge FDB
 	ExternLearn bool       // NTF_EXT_LEARNED, evpnd's (and zebra's) marker
+	Sticky      bool       // NTF_STICKY on a bridge entry: pinned to its port
 	// Local is set for a bridge entry the kernel holds as local
 	// (NUD_PERMANENT): the port's own address, or one added as
 	// "permanent". Frames to it are delivered to the host; fib never
@@ -107,6 +119,7 @@ type Installed struct {
 	Self   bool       // the VXLAN entry exists
 	Master bool       // the bridge entry on the VXLAN port exists (MACs only, never a local one)
 	Multi  bool       // the VXLAN entry has several remotes (a MAC should have one)
+	Sticky bool       // the bridge entry is sticky (pinned to the VXLAN port)
 	// Unmarked is set when the bridge entry lacks extern_learn: written by
 	// an operator or another program. A wanted MAC's entry is written
 	// again (the bridge then marks it); an unwanted one is deleted like
@@ -134,7 +147,7 @@ func (in Installed) matches(e FDBEntry) bool {
 	if in.suspect || in.Dev != e.Dev || !in.Self || in.Multi || in.VTEP != e.VTEP {
 		return false
 	}
-	return e.IsFlood() || (in.Master && !in.Unmarked)
+	return e.IsFlood() || (in.Master && !in.Unmarked && in.Sticky == e.Sticky)
 }
 
 // InstalledFrom folds a kernel dump into the entries fib manages on the
@@ -189,7 +202,7 @@ func foldKernel(dump []KernelEntry, vnis map[uint32]VNIDevices) (map[Key]Install
 			}
 			in.Self = true
 		} else {
-			in.Master, in.Unmarked = true, !e.ExternLearn
+			in.Master, in.Unmarked, in.Sticky = true, !e.ExternLearn, e.Sticky
 		}
 		out[k] = in
 	}
@@ -215,6 +228,9 @@ type Op struct {
 	Entry  FDBEntry
 	Self   bool
 	Master bool
+	// Unpin (OpSet of a movable MAC): the bridge entry is sticky and must
+	// be made movable again, which takes a message of its own.
+	Unpin bool
 }
 
 // String renders op as the iproute2 command(s) it stands for.
@@ -228,6 +244,12 @@ func (op Op) String() string {
 	switch {
 	case op.Kind == OpSet && e.IsFlood():
 		return fmt.Sprintf("bridge fdb append %s dev %s%s self extern_learn", mac, e.Dev, dst)
+	case op.Kind == OpSet && e.Sticky:
+		return fmt.Sprintf("bridge fdb replace %s dev %s%s self master extern_learn; bridge fdb replace %s dev %s master sticky static",
+			mac, e.Dev, dst, mac, e.Dev)
+	case op.Kind == OpSet && op.Unpin:
+		return fmt.Sprintf("bridge fdb replace %s dev %s%s self master extern_learn; bridge fdb replace %s dev %s master dynamic",
+			mac, e.Dev, dst, mac, e.Dev)
 	case op.Kind == OpSet:
 		return fmt.Sprintf("bridge fdb replace %s dev %s%s self master extern_learn", mac, e.Dev, dst)
 	case op.Kind == OpDelete:
@@ -254,7 +276,8 @@ func planKey(w want, have Installed, haveOK, prune bool) (Op, bool) {
 		if haveOK && have.matches(w.Entry) {
 			return Op{}, false
 		}
-		return Op{Kind: OpSet, Entry: w.Entry, Self: true, Master: !w.Entry.IsFlood()}, true
+		return Op{Kind: OpSet, Entry: w.Entry, Self: true, Master: !w.Entry.IsFlood(),
+			Unpin: haveOK && have.Sticky && !w.Entry.Sticky}, true
 	}
 	if !haveOK || (have.Stale && !prune) {
 		return Op{}, false

@@ -170,7 +170,14 @@ func (a *applier) create(link netlink.Link) error {
 	ref := linkRef(idx, name)
 	a.push("ip link del "+name, func() error { return h.LinkDel(ref) })
 	if err := h.LinkSetIP6AddrGenMode(ref, in6AddrGenModeNone); err != nil {
-		return fmt.Errorf("set addrgenmode none on %s: %w", name, err)
+		if !errors.Is(err, unix.EAFNOSUPPORT) {
+			return fmt.Errorf("set addrgenmode none on %s: %w", name, err)
+		}
+		// The device has no IPv6 state at all: its MTU is below IPv6's
+		// minimum of 1280 (addrconf_notify does not create one), or the
+		// host booted with ipv6.disable=1. Then there is no link-local
+		// address to turn off.
+		a.m.log.Debug("no IPv6 on the device (MTU below 1280 or IPv6 disabled): no address generation to turn off", "dev", name)
 	}
 	// The kernel ignores IFLA_IFALIAS in RTM_NEWLINK; set it afterwards.
 	if err := h.LinkSetAlias(ref, OwnerAlias); err != nil {

@@ -15,7 +15,10 @@
 // New bridges and VXLAN devices get no IPv6 link-local address
 // (IFLA_INET6_ADDR_GEN_MODE none, set before they first come up): they
 // carry no addresses, and generating one per device dominates the cost of
-// creating thousands. An SVI that needs IPv6 turns it back on.
+// creating thousands. An SVI that needs IPv6 turns it back on. A device
+// the kernel gives no IPv6 state (an MTU below 1280, or a host booted with
+// ipv6.disable=1) refuses the setting with EAFNOSUPPORT: it has no address
+// to turn off, so Ensure goes on.
 //
 // The contract of Ensure:
 //
@@ -30,8 +33,8 @@
 //     port's learning off and neigh_suppress on, enslaving an unenslaved
 //     VXLAN device or access port. A device with a conflicting identity
 //     (another kind, another VNI, local address or dstport, learning on, a
-//     remote or group, collect_metadata, enslaved to another bridge, a
-//     missing access port, another VXLAN device already holding the VNI)
+//     remote or group, collect_metadata, enslaved to another bridge,
+//     another VXLAN device already holding the VNI)
 //     is a *ConflictError naming the device, the parameter, the expected
 //     and found values, and the fix. Every conflict is reported, joined,
 //     and nothing is changed.
@@ -41,6 +44,31 @@
 //     devices are never deleted.
 //  4. If the kernel refuses neigh_suppress, Ensure logs it and continues:
 //     ARP/ND is then flooded, which is correct, only slower.
+//
+// A configured access port that does not exist is not a conflict: Ensure
+// logs a warning and sets up the rest, and Supervise enslaves the port
+// (and brings it up) when it appears, as a VM's tap or a containerlab
+// link often appears after evpnd starts. (Refusing to start would make
+// one absent VM port take a whole leaf's overlay down.)
+//
+// # Supervision
+//
+// Supervise keeps the devices of the VNIs Ensure set up in shape until
+// its context ends. It follows link events (RTNLGRP_LINK, on a netlink
+// socket of its own) and re-applies a changed VNI's plan with
+// PlanRepair: the same actions and conflict rules as Ensure, except that
+// an access port found in its bridge keeps the admin state an operator
+// gave it. A deleted or re-created bridge or VXLAN device is rebuilt or
+// adopted, a released port enslaved again, the VXLAN port's learning
+// turned off again. A bridge or VXLAN device deleted and re-created with
+// the right identity before a repair ran (ifreload) is noticed by its new
+// ifindex and reported Recreated. Each repair is logged and reported (Repair); one with
+// FDBLost means the VNI's FDB must be written again (the daemon has fib
+// resync). A conflict (a device re-created with another identity) changes
+// nothing, is logged once, and is retried at the device's next change.
+// Remove takes the VNI out of supervision before deleting its devices.
+// Ports of a managed bridge with a larger MTU than its VXLAN device are
+// warned about (MTUWarnings), at Ensure and when they change.
 //
 // A Manager works through the caller's netlink handle for its namespace;
 // it is also given that namespace, where it opens a short-lived socket to
@@ -53,9 +81,15 @@
 // # Local MAC learning
 //
 // A Learner reports MACEvents: a MAC learned on an access port of a
-// managed bridge (its VNI, MAC and port), and its removal. An entry is
+// managed bridge (its VNI, MAC and port), and its removal. Every port of
+// a managed bridge but a VXLAN device is an access port, whether the
+// configuration lists it or another tool enslaved it, before or after
+// start (a VM's tap, a containerlab veth), as FRR's zebra learns on any
+// bridge port; L2VNI.AccessPorts only names the ports Ensure enslaves. A
+// port that leaves the bridge takes its MACs along (the kernel flushes
+// its entries), and they are reported Removed. An entry is
 // local when it is a bridge FDB entry (not NTF_SELF) of a managed bridge,
-// on one of that VNI's access ports, for a unicast MAC, and is neither
+// on a port of it that is not a VXLAN device, for a unicast MAC, and is neither
 // permanent (the bridge's and ports' own addresses), nor extern_learn
 // (installed by evpnd for a remote MAC), nor locked. A remote MAC that the
 // bridge then learns on an access port arrives as an update on that port
@@ -79,17 +113,18 @@
 //  3. Events are deduplicated against what was last reported, but the
 //     consumer must still be idempotent (a resync may repeat a state).
 //  4. On an event socket overrun (ENOBUFS) or any socket failure, Run
-//     subscribes again, dumps the access ports' FDB and reports the
+//     subscribes again, dumps the FDB of the managed bridges' ports and reports the
 //     difference from what it had reported: no change is lost silently.
 //     Dumps interrupted by concurrent changes are retried.
 //  5. SetVNIs changes the watched VNIs at runtime: added VNIs are dumped
 //     and reported, removed ones have their MACs reported Removed.
 //  6. Optionally (OnForeignVXLAN, set before Run), it also reports the
-//     changes of the managed VXLAN devices' FDB that evpnd does not make,
-//     VXLAN or bridge side, unicast or flood-list, as VXLANChanges, so
-//     that fib can repair them at once. evpnd's writes carry
-//     extern_learn and are not reported; deletes always are (the kernel
-//     reports a delete with the deleted entry's flags and no sender).
+//     changes of the managed VXLAN devices' FDB, VXLAN or bridge side,
+//     unicast or flood-list, as VXLANChanges, so that fib can repair
+//     those it did not make at once. Notifications carry no sender, so
+//     evpnd's own writes are reported too, marked ExternLearn, like
+//     another program's extern_learn entries: fib tells them apart by
+//     its record of what it wrote.
 //
 // The Learner opens its own netlink sockets in the namespace it is given:
 //
@@ -101,8 +136,8 @@
 //     without the runtime's netpoller and at most once a millisecond in a
 //     burst. evpnd's own writes of remote MACs cause two notifications per
 //     MAC there: a BPF socket filter drops the VXLAN device's entries
-//     (NTF_SELF; with OnForeignVXLAN only the added or changed ones
-//     marked extern_learn), and every ARP/ND neighbour, in the kernel; the bridge
+//     (NTF_SELF; not with OnForeignVXLAN), and every ARP/ND neighbour,
+//     in the kernel; the bridge
 //     entries on the VXLAN ports are dropped after a look at their header,
 //     unless they take over a MAC that is local now (a move away, reported
 //     Removed). Besides those, only notifications on access ports, or on

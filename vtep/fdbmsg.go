@@ -94,7 +94,9 @@ func walkAttrs(b []byte, fn func(typ uint16, val []byte)) bool {
 // into an event:
 //   - not AF_BRIDGE (ARP/ND neighbours) or NTF_SELF (the VXLAN device's
 //     own table, half of every remote MAC evpnd writes): classify drops it;
-//   - on an access port, or on an ifindex not seen yet: decode it;
+//   - on a port (any link but a bridge or a VXLAN device), or on an
+//     ifindex not seen yet: decode it, unless its master is known to be
+//     a bridge evpnd does not manage;
 //   - on a known non-access port (a VXLAN port, a bridge itself, a port of
 //     an unmanaged bridge): a delete never matters, since a local entry
 //     lives on an access port and apply ignores deletes of other ports'
@@ -106,23 +108,30 @@ func (s macState) worthDecoding(typ uint16, b []byte, r linkKinds) bool {
 	if !ok || h.Family != afBridge || h.Flags&ntfSelf != 0 {
 		return false
 	}
+	var mac []byte
+	master := 0
+	attrs := func() {
+		walkAttrs(b[ndmsgLen:], func(t uint16, v []byte) {
+			switch {
+			case t == ndaLLAddr:
+				mac = v
+			case t == ndaMaster && len(v) >= 4:
+				master = int(binary.NativeEndian.Uint32(v))
+			}
+		})
+	}
 	switch k, _ := r.kind(h.Ifindex); k {
-	case linkAccess, linkUnknown:
+	case linkUnknown:
 		return true
+	case linkAccess:
+		attrs()
+		mk, _ := r.kind(master)
+		return mk != linkOther
 	}
 	if typ != rtmNewNeigh || len(s) == 0 {
 		return false
 	}
-	var mac []byte
-	master := 0
-	walkAttrs(b[ndmsgLen:], func(t uint16, v []byte) {
-		switch {
-		case t == ndaLLAddr:
-			mac = v
-		case t == ndaMaster && len(v) >= 4:
-			master = int(binary.NativeEndian.Uint32(v))
-		}
-	})
+	attrs()
 	if master == 0 || len(mac) != macLen {
 		return false // classify drops it
 	}

@@ -7,18 +7,18 @@ import (
 	"testing"
 )
 
-// kind completes fakeResolver for worthDecoding: #11 (the VXLAN port),
-// #30 and #31 are known to be neither bridge nor access port; anything
-// else not listed is unknown.
+// kind completes fakeResolver for worthDecoding: #11 (the VXLAN port)
+// and #30 (an unmanaged bridge) are known to be neither managed bridge
+// nor port; anything else not listed is unknown.
 func (f fakeResolver) kind(idx int) (linkKind, uint32) {
-	if _, vni, ok := f.accessPort(idx); ok {
-		return linkAccess, vni
+	if _, ok := f.port(idx); ok {
+		return linkAccess, 0
 	}
 	if vni, ok := f.bridgeVNI(idx); ok {
 		return linkBridge, vni
 	}
 	switch idx {
-	case 11, 30, 31:
+	case 11, 30:
 		return linkOther, 0
 	}
 	return linkUnknown, 0
@@ -123,7 +123,7 @@ func TestWorthDecodingHidesNoEvent(t *testing.T) {
 	n, dropped := 0, 0
 	for _, typ := range []uint16{rtmNewNeigh, rtmDelNeigh} {
 		for _, family := range []uint8{afBridge, 2, 10} {
-			for _, idx := range []int{10, 11, 12, 20, 22, 30, 31, 99} {
+			for _, idx := range []int{10, 11, 12, 13, 20, 22, 30, 31, 99} {
 				for _, master := range []int{0, 10, 20, 30, 98} {
 					for _, flags := range []uint8{0, ntfSelf, ntfExtLearned, ntfSticky, ntfSelf | ntfExtLearned} {
 						for _, state := range []uint16{0x02, nudNoARP, nudPermanent} {

@@ -34,10 +34,11 @@ type fdbUpdate struct {
 	FlagsExt    int
 }
 
-// resolver tells which ifindexes are managed bridges and access ports.
+// resolver tells which ifindexes are managed bridges, and which links can
+// be access ports (any link but a bridge or a VXLAN device).
 type resolver interface {
 	bridgeVNI(ifindex int) (vni uint32, ok bool)
-	accessPort(ifindex int) (name string, vni uint32, ok bool)
+	port(ifindex int) (name string, ok bool)
 }
 
 // localEntry is a local MAC as the learner tracks it.
@@ -64,9 +65,11 @@ type observation struct {
 // reports that it concerns nothing evpnd watches.
 //
 // An entry is a local MAC when it is a bridge (not NTF_SELF) entry of a
-// managed bridge, on an access port of that bridge's VNI, for a unicast MAC,
-// and neither the port's own address (permanent), nor installed by evpnd
-// (extern_learn), nor locked. A live entry of a managed bridge that is not
+// managed bridge, on any port of it but a VXLAN device (an access port:
+// configured, or enslaved by anyone at any time, as a VM's tap), for a
+// unicast MAC, and neither the port's own address (permanent), nor
+// installed by evpnd (extern_learn), nor locked. The entry's master says
+// which bridge, and so which VNI, the port serves. A live entry of a managed bridge that is not
 // local (say, on the VXLAN port with extern_learn) means the MAC is no
 // longer local, since the bridge holds one entry per MAC.
 func classify(u fdbUpdate, r resolver) (observation, bool) {
@@ -85,8 +88,8 @@ func classify(u fdbUpdate, r resolver) (observation, bool) {
 	if u.Deleted || u.State&nudPermanent != 0 || u.Flags&ntfExtLearned != 0 || u.FlagsExt&ntfExtLocked != 0 {
 		return o, true
 	}
-	name, pvni, ok := r.accessPort(u.LinkIndex)
-	if !ok || pvni != vni {
+	name, ok := r.port(u.LinkIndex)
+	if !ok || u.LinkIndex == u.MasterIndex {
 		return o, true
 	}
 	o.Local = &localEntry{Port: name, Index: u.LinkIndex, Static: u.State&nudNoARP != 0 || u.Flags&ntfSticky != 0}

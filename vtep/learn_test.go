@@ -9,9 +9,9 @@ import (
 	"github.com/evpnd/evpnd/speaker/evpn"
 )
 
-// fakeResolver: bridge #10 is VNI 100 with access port acc0 #12 and VXLAN
-// port #11; bridge #20 is VNI 200 with access port acc2 #22; #30 is an
-// unmanaged bridge with port #31.
+// fakeResolver: bridge #10 is VNI 100 with access port acc0 #12, a tap
+// #13 that no configuration lists, and VXLAN port #11; bridge #20 is VNI
+// 200 with access port acc2 #22; #30 is an unmanaged bridge with port #31.
 type fakeResolver struct{}
 
 func (fakeResolver) bridgeVNI(idx int) (uint32, bool) {
@@ -24,14 +24,18 @@ func (fakeResolver) bridgeVNI(idx int) (uint32, bool) {
 	return 0, false
 }
 
-func (fakeResolver) accessPort(idx int) (string, uint32, bool) {
+func (fakeResolver) port(idx int) (string, bool) {
 	switch idx {
 	case 12:
-		return "acc0", 100, true
+		return "acc0", true
+	case 13:
+		return "tap0", true
 	case 22:
-		return "acc2", 200, true
+		return "acc2", true
+	case 31:
+		return "p31", true
 	}
-	return "", 0, false
+	return "", false
 }
 
 func hw(s string) net.HardwareAddr {
@@ -75,7 +79,7 @@ func TestClassify(t *testing.T) {
 		{"locked entry", with(func(u *fdbUpdate) { u.FlagsExt = ntfExtLocked }), true, nil, false},
 		{"on the VXLAN port", with(func(u *fdbUpdate) { u.LinkIndex = 11; u.Flags = ntfExtLearned }), true, nil, false},
 		{"on the bridge itself", with(func(u *fdbUpdate) { u.LinkIndex = 10; u.State = nudPermanent }), true, nil, false},
-		{"access port of another VNI", with(func(u *fdbUpdate) { u.LinkIndex = 22 }), true, nil, false},
+		{"a port no configuration lists (a tap enslaved later)", with(func(u *fdbUpdate) { u.LinkIndex = 13 }), true, local("tap0", 13, false), false},
 		{"VXLAN self entry (remote VTEP)", with(func(u *fdbUpdate) { u.LinkIndex = 11; u.Flags = ntfSelf | ntfExtLearned; u.MasterIndex = 0 }), false, nil, false},
 		{"self entry with a master", with(func(u *fdbUpdate) { u.Flags = ntfSelf }), false, nil, false},
 		{"unmanaged bridge", with(func(u *fdbUpdate) { u.MasterIndex = 30; u.LinkIndex = 31 }), false, nil, false},

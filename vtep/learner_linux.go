@@ -305,51 +305,40 @@ func (r *runner) resync(ctx context.Context, cfg map[uint32]L2VNI, full bool) er
 }
 
 func sameDevices(a, b L2VNI) bool {
-	if a.Bridge != b.Bridge || a.VXLAN != b.VXLAN || len(a.AccessPorts) != len(b.AccessPorts) {
-		return false
-	}
-	for i := range a.AccessPorts {
-		if a.AccessPorts[i] != b.AccessPorts[i] {
-			return false
-		}
-	}
-	return true
+	return a.Bridge == b.Bridge && a.VXLAN == b.VXLAN
 }
 
-// linkResolver maps ifindexes to managed bridges and access ports. It is
-// built from one link dump; ifindexes first seen later (a port or bridge
-// created after the dump) are looked up once and cached. The kernel does
-// not reuse ifindexes soon, so the cache stays valid until the next
-// resync; a renamed device is picked up then.
+// linkResolver maps ifindexes to managed bridges, their VXLAN devices and
+// the links that can be access ports. It is built from one link dump;
+// ifindexes first seen later (a port or bridge created after the dump)
+// are looked up once and cached. The kernel does not reuse ifindexes
+// soon, so the cache stays valid until the next resync; a renamed device
+// is picked up then.
+//
+// Any link that is neither a bridge nor a VXLAN device can be an access
+// port: which bridge, and so which VNI, it serves is not the resolver's
+// to say but each FDB entry's (NDA_MASTER), so a port enslaved after
+// start, or moved between bridges, needs no bookkeeping here.
 type linkResolver struct {
-	h        *netlink.Handle
-	bridges  map[string]uint32 // configured bridge name -> VNI
-	ports    map[string]uint32 // configured access port name -> VNI
-	vxlans   map[string]uint32 // configured VXLAN device name -> VNI
-	brByIdx  map[int]uint32
-	apByIdx  map[int]portRef
-	vxByIdx  map[int]uint32 // managed VXLAN devices (also in other)
-	other    map[int]bool   // ifindexes known to be neither bridge nor access port
-	enslaved map[int]int    // access port ifindex -> master ifindex, at dump time
-}
-
-type portRef struct {
-	name string
-	vni  uint32
+	h       *netlink.Handle
+	bridges map[string]uint32 // configured bridge name -> VNI
+	vxlans  map[string]uint32 // configured VXLAN device name -> VNI
+	brByIdx map[int]uint32
+	ports   map[int]string // links that can be access ports: ifindex -> name
+	vxByIdx map[int]uint32 // managed VXLAN devices (also in other)
+	other   map[int]bool   // VXLAN devices, unmanaged bridges, vanished links
+	masters map[int]int    // port ifindex -> master ifindex, at dump time
 }
 
 func newLinkResolver(h *netlink.Handle, cfg map[uint32]L2VNI) (*linkResolver, error) {
 	r := &linkResolver{
-		h: h, bridges: map[string]uint32{}, ports: map[string]uint32{}, vxlans: map[string]uint32{},
-		brByIdx: map[int]uint32{}, apByIdx: map[int]portRef{}, vxByIdx: map[int]uint32{},
-		other: map[int]bool{}, enslaved: map[int]int{},
+		h: h, bridges: map[string]uint32{}, vxlans: map[string]uint32{},
+		brByIdx: map[int]uint32{}, ports: map[int]string{}, vxByIdx: map[int]uint32{},
+		other: map[int]bool{}, masters: map[int]int{},
 	}
 	for vni, v := range cfg {
 		r.bridges[v.Bridge] = vni
 		r.vxlans[v.VXLAN] = vni
-		for _, p := range v.AccessPorts {
-			r.ports[p] = vni
-		}
 	}
 	links, err := retryDump(h.LinkList)
 	if err != nil {
@@ -357,35 +346,43 @@ func newLinkResolver(h *netlink.Handle, cfg map[uint32]L2VNI) (*linkResolver, er
 	}
 	for _, l := range links {
 		a := l.Attrs()
-		if !r.learn(a.Index, a.Name, l.Type()) {
-			continue
-		}
-		if _, ok := r.apByIdx[a.Index]; ok {
-			r.enslaved[a.Index] = a.MasterIndex
+		r.learn(a.Index, a.Name, l.Type())
+		if _, ok := r.ports[a.Index]; ok && a.MasterIndex != 0 {
+			r.masters[a.Index] = a.MasterIndex
 		}
 	}
 	return r, nil
 }
 
-// learn records what ifindex is; it reports whether it is managed.
-func (r *linkResolver) learn(idx int, name, kind string) bool {
-	if vni, ok := r.bridges[name]; ok && kind == "bridge" {
-		r.brByIdx[idx] = vni
-		return true
-	}
-	if vni, ok := r.ports[name]; ok {
-		r.apByIdx[idx] = portRef{name: name, vni: vni}
-		return true
-	}
-	if vni, ok := r.vxlans[name]; ok && kind == "vxlan" {
-		r.vxByIdx[idx] = vni
+// learn records what ifindex is.
+func (r *linkResolver) learn(idx int, name, kind string) {
+	switch kind {
+	case "bridge":
+		if vni, ok := r.bridges[name]; ok {
+			r.brByIdx[idx] = vni
+			return
+		}
+	case "vxlan":
+		// A VXLAN port's MACs are remote, whatever put them there (zebra
+		// does the same: a MAC on a VXLAN interface is never local).
+		if vni, ok := r.vxlans[name]; ok {
+			r.vxByIdx[idx] = vni
+		}
+	default:
+		r.ports[idx] = name
+		return
 	}
 	r.other[idx] = true
-	return false
+}
+
+func (r *linkResolver) known(idx int) bool {
+	_, p := r.ports[idx]
+	_, b := r.brByIdx[idx]
+	return p || b || r.other[idx]
 }
 
 func (r *linkResolver) lookup(idx int) {
-	if r.other[idx] {
+	if r.known(idx) {
 		return
 	}
 	l, err := r.h.LinkByIndex(idx)
@@ -397,8 +394,8 @@ func (r *linkResolver) lookup(idx int) {
 }
 
 func (r *linkResolver) kind(idx int) (linkKind, uint32) {
-	if p, ok := r.apByIdx[idx]; ok {
-		return linkAccess, p.vni
+	if _, ok := r.ports[idx]; ok {
+		return linkAccess, 0
 	}
 	if vni, ok := r.brByIdx[idx]; ok {
 		return linkBridge, vni
@@ -410,42 +407,21 @@ func (r *linkResolver) kind(idx int) (linkKind, uint32) {
 }
 
 func (r *linkResolver) bridgeVNI(idx int) (uint32, bool) {
-	if vni, ok := r.brByIdx[idx]; ok {
-		return vni, true
-	}
-	if _, ok := r.apByIdx[idx]; ok || r.other[idx] {
-		return 0, false
-	}
 	r.lookup(idx)
 	vni, ok := r.brByIdx[idx]
 	return vni, ok
 }
 
 func (r *linkResolver) vxlanVNI(idx int) (uint32, bool) {
-	if vni, ok := r.vxByIdx[idx]; ok {
-		return vni, true
-	}
-	if _, ok := r.brByIdx[idx]; ok || r.other[idx] {
-		return 0, false
-	}
-	if _, ok := r.apByIdx[idx]; ok {
-		return 0, false
-	}
 	r.lookup(idx)
 	vni, ok := r.vxByIdx[idx]
 	return vni, ok
 }
 
-func (r *linkResolver) accessPort(idx int) (string, uint32, bool) {
-	if p, ok := r.apByIdx[idx]; ok {
-		return p.name, p.vni, true
-	}
-	if _, ok := r.brByIdx[idx]; ok || r.other[idx] {
-		return "", 0, false
-	}
+func (r *linkResolver) port(idx int) (string, bool) {
 	r.lookup(idx)
-	p, ok := r.apByIdx[idx]
-	return p.name, p.vni, ok
+	name, ok := r.ports[idx]
+	return name, ok
 }
 
 // dump reads the bridge FDB entries of every access port in scope (nil:
@@ -454,24 +430,21 @@ func (r *linkResolver) accessPort(idx int) (string, uint32, bool) {
 // ports are not read.
 func (r *linkResolver) dump(ctx context.Context, h *conn, scope func(uint32) bool) (macState, error) {
 	snap := macState{}
-	brIdx := map[uint32]int{}
-	for idx, vni := range r.brByIdx {
-		brIdx[vni] = idx
-	}
-	for _, idx := range slices.Sorted(maps.Keys(r.apByIdx)) {
-		p := r.apByIdx[idx]
-		if scope != nil && !scope(p.vni) {
-			continue
+	for _, idx := range slices.Sorted(maps.Keys(r.masters)) {
+		vni, ok := r.brByIdx[r.masters[idx]]
+		if !ok || (scope != nil && !scope(vni)) {
+			continue // not a port of a managed bridge: nothing learned there
 		}
-		if m, ok := brIdx[p.vni]; !ok || r.enslaved[idx] != m {
-			continue // not (yet) a port of its bridge: nothing learned there
-		}
+		name := r.ports[idx]
 		if err := ctx.Err(); err != nil {
 			return nil, err
 		}
 		entries, err := retryDump(func() ([]netlink.Neigh, error) { return h.portFDB(idx) })
+		if isGone(err) {
+			continue // deleted since the link dump: its entries went with it
+		}
 		if err != nil {
-			return nil, fmt.Errorf("dump bridge FDB of %s: %w", p.name, err)
+			return nil, fmt.Errorf("dump bridge FDB of %s: %w", name, err)
 		}
 		for _, n := range entries {
 			o, ok := classify(fdbUpdate{

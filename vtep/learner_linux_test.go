@@ -512,3 +512,77 @@ func TestLearnerSkipsRemoteBurst(t *testing.T) {
 	sh(t, leaf, "bridge", "fdb", "replace", local.String(), "dev", "vxlan100", "master", "extern_learn")
 	c.waitFor(t, "take-over by vxlan100", func() bool { _, ok := c.state[MACKey{VNI: 100, MAC: local}]; return !ok })
 }
+
+// TestLearnerAnyBridgePort: the learner learns on every port of a managed
+// bridge, also one that no configuration lists and that is enslaved after
+// Run started (a VM's tap, a containerlab veth), and withdraws its MACs
+// when the port leaves the bridge. Ports of other bridges are not watched.
+func TestLearnerAnyBridgePort(t *testing.T) {
+	leaf, _, _ := learnerLab(t) // br100 with access port acc0
+	host := netns.ForTest(t, "vtv")
+	vm := mac(t, "02:00:00:00:00:5a")
+	l := NewLearner(nsHandle(t, leaf), []L2VNI{vniSpec(100, "acc0")}, testLog(t))
+	c := newCollector()
+	runLearner(t, l, c)
+	k := MACKey{VNI: 100, MAC: vm}
+
+	// A bridge evpnd does not manage, with a port and a learned MAC: never
+	// reported.
+	sh(t, leaf, "ip", "link", "add", "brx", "type", "bridge")
+	sh(t, leaf, "ip", "link", "add", "px", "type", "veth", "peer", "name", "pxp")
+	sh(t, leaf, "ip", "link", "set", "px", "master", "brx", "up")
+	sh(t, leaf, "ip", "link", "set", "pxp", "up")
+	sh(t, leaf, "ip", "link", "set", "brx", "up")
+	waitForwarding(t, leaf, "px")
+	sh(t, leaf, "bridge", "fdb", "add", "02:00:00:00:00:77", "dev", "px", "master", "dynamic")
+
+	// The "VM": a veth whose far end sits in its own namespace, enslaved
+	// to br100 now.
+	sh(t, leaf, "ip", "link", "add", "tap7", "type", "veth", "peer", "name", "vm0")
+	sh(t, leaf, "ip", "link", "set", "vm0", "netns", host.Name)
+	sh(t, host, "sysctl", "-qw", "net.ipv6.conf.vm0.disable_ipv6=1")
+	sh(t, host, "ip", "link", "set", "vm0", "address", vm.String())
+	sh(t, host, "ip", "addr", "add", "192.168.100.7/24", "dev", "vm0")
+	sh(t, host, "ip", "link", "set", "vm0", "up")
+	sh(t, leaf, "ip", "link", "set", "tap7", "master", "br100", "up")
+	waitForwarding(t, leaf, "tap7")
+	// One frame from the VM (to a neighbour pinned by a static ARP entry,
+	// so nothing else follows) makes the bridge learn its MAC on tap7.
+	sh(t, host, "ip", "neigh", "replace", "192.168.100.2", "lladdr", "02:00:00:00:00:99", "dev", "vm0", "nud", "permanent")
+	_, _ = host.Exec(context.Background(), "ping", "-c1", "-W1", "192.168.100.2")
+	c.waitFor(t, "the VM's MAC learned on tap7", func() bool { return c.state[k] == LocalMAC{Port: "tap7"} })
+
+	// Released from the bridge: the kernel flushes the port's entries and
+	// the MAC is withdrawn.
+	sh(t, leaf, "ip", "link", "set", "tap7", "nomaster")
+	c.waitFor(t, "the VM's MAC withdrawn with tap7", func() bool {
+		evs := c.eventsFor(vm)
+		return len(evs) == 2 && evs[1].Removed && evs[1].Port == "tap7"
+	})
+
+	// Enslaved again with a static entry, then the learner restarts: the
+	// dump finds the port although no configuration names it.
+	sh(t, leaf, "ip", "link", "set", "tap7", "master", "br100")
+	waitForwarding(t, leaf, "tap7")
+	sh(t, leaf, "bridge", "fdb", "replace", vm.String(), "dev", "tap7", "master", "static")
+	c.waitFor(t, "the static MAC on tap7", func() bool { return c.state[k] == LocalMAC{Port: "tap7", Static: true} })
+	got, err := NewLearner(nsHandle(t, leaf), []L2VNI{vniSpec(100, "acc0")}, testLog(t)).Dump(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got[k] != (LocalMAC{Port: "tap7", Static: true}) {
+		t.Errorf("Dump: %v, want %s on tap7 (static)", got, vm)
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for key, m := range c.state {
+		if key.MAC.String() == "02:00:00:00:00:77" || m.Port == "px" {
+			t.Errorf("MAC of an unmanaged bridge reported: %v %v", key, m)
+		}
+	}
+	for key := range got {
+		if key.MAC.String() == "02:00:00:00:00:77" {
+			t.Errorf("Dump lists a MAC of an unmanaged bridge: %v", key)
+		}
+	}
+}

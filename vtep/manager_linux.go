@@ -23,6 +23,11 @@ type Manager struct {
 	ns  netns.NsHandle
 	log *slog.Logger
 	mu  sync.Mutex
+
+	// sup is what Supervise keeps: the VNIs Ensure set up and Remove has
+	// not removed. Its own lock, so that a long Ensure does not stall
+	// the link event reader.
+	sup supervised
 }
 
 // NewManager returns a Manager that works through h, a handle bound to the
@@ -61,7 +66,16 @@ func (m *Manager) Ensure(ctx context.Context, vnis []L2VNI) error {
 	if err := m.apply(ctx, plan, obs); err != nil {
 		return fmt.Errorf("ensure l2vni devices: %w", err)
 	}
+	m.sup.add(vnis)
+	for _, a := range plan.Absent {
+		m.log.Warn("access interface does not exist (yet): evpnd enslaves it to its bridge when it appears",
+			"vni", a.VNI, "port", a.Port, "bridge", a.Bridge)
+	}
 	m.log.Info("l2vni devices ensured", "vnis", len(vnis), "actions", len(plan.Actions), "adopted", len(plan.Adopted))
+	if obs, err := m.observe(nil); err == nil {
+		m.noteDevices(vnis, obs)
+		m.warnMTUObserved(vnis, obs)
+	}
 	return nil
 }
 
@@ -72,6 +86,7 @@ func (m *Manager) Ensure(ctx context.Context, vnis []L2VNI) error {
 func (m *Manager) Remove(ctx context.Context, vni L2VNI) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
+	m.sup.remove(vni.VNI) // before deleting: Supervise must not rebuild them
 	obs, err := m.observe(nil)
 	if err != nil {
 		return fmt.Errorf("remove l2vni %d: %w", vni.VNI, err)

@@ -83,6 +83,25 @@ const (
 	OpSetUp                      // set Dev up
 )
 
+// Name is the op's stable snake_case name, for metrics labels.
+func (o Op) Name() string {
+	switch o {
+	case OpCreateBridge:
+		return "create_bridge"
+	case OpCreateVXLAN:
+		return "create_vxlan"
+	case OpSetMTU:
+		return "set_mtu"
+	case OpSetMaster:
+		return "set_master"
+	case OpSetPortFlags:
+		return "set_port_flags"
+	case OpSetUp:
+		return "set_up"
+	}
+	return "op_" + strconv.Itoa(int(o))
+}
+
 // Action is one step of a plan. Prev* fields carry the observed values an
 // undo restores; Created tells that Dev is created earlier in the same
 // plan (so undoing the creation undoes this step too).
@@ -126,11 +145,22 @@ func mtuArg(mtu int) string {
 	return " mtu " + strconv.Itoa(mtu)
 }
 
-// Plan is what Ensure will do: the actions in order, and the devices that
-// already exist and are adopted (possibly repaired by some actions).
+// Plan is what Ensure will do: the actions in order, the devices that
+// already exist and are adopted (possibly repaired by some actions), and
+// the configured access ports that do not exist (yet).
 type Plan struct {
 	Actions []Action
 	Adopted []string
+	Absent  []AbsentPort
+}
+
+// AbsentPort is a configured access port that does not exist. It is not
+// a conflict: a VM's tap or a containerlab link often appears after
+// evpnd starts, and Supervise enslaves it when it does.
+type AbsentPort struct {
+	VNI    uint32
+	Port   string
+	Bridge string
 }
 
 // PlanL2 compares the desired VNIs with the observed links and returns the
@@ -139,6 +169,19 @@ type Plan struct {
 // input gives the same plan, and a kernel that already matches gives no
 // actions.
 func PlanL2(vnis []L2VNI, obs Observed) (Plan, error) {
+	return plan(vnis, obs, false)
+}
+
+// PlanRepair is PlanL2 for devices evpnd already set up (Supervise): the
+// same actions and conflicts, except that an access port found in its
+// bridge keeps the admin state an operator gave it (`ip link set swp1
+// down` shuts a port on purpose); a port the plan enslaves again is
+// brought up, as at start.
+func PlanRepair(vnis []L2VNI, obs Observed) (Plan, error) {
+	return plan(vnis, obs, true)
+}
+
+func plan(vnis []L2VNI, obs Observed, repair bool) (Plan, error) {
 	if err := ValidateSet(vnis); err != nil {
 		return Plan{}, err
 	}
@@ -146,9 +189,10 @@ func PlanL2(vnis []L2VNI, obs Observed) (Plan, error) {
 	var p Plan
 	var errs []error
 	for _, v := range vnis {
-		acts, adopted, verrs := planOne(v, w)
+		acts, adopted, absent, verrs := planOne(v, w, repair)
 		p.Actions = append(p.Actions, acts...)
 		p.Adopted = append(p.Adopted, adopted...)
+		p.Absent = append(p.Absent, absent...)
 		errs = append(errs, verrs...)
 	}
 	if len(errs) > 0 {
@@ -157,7 +201,7 @@ func PlanL2(vnis []L2VNI, obs Observed) (Plan, error) {
 	return p, nil
 }
 
-func planOne(v L2VNI, w view) (acts []Action, adopted []string, errs []error) {
+func planOne(v L2VNI, w view, repair bool) (acts []Action, adopted []string, absent []AbsentPort, errs []error) {
 	byName, byIndex := w.byName, w.byIndex
 	conflict := func(dev, param, want, found, fix string) {
 		errs = append(errs, &ConflictError{VNI: v.VNI, Device: dev, Param: param, Expected: want, Found: found, Fix: fix})
@@ -201,8 +245,12 @@ func planOne(v L2VNI, w view) (acts []Action, adopted []string, errs []error) {
 					fmt.Sprintf("the kernel allows one VXLAN device per VNI and port: delete %s or configure vxlan-device %s for l2vni %d", o.Name, o.Name, v.VNI))
 			}
 		}
+		mtu := v.MTU
+		if mtu == 0 {
+			mtu = v.DefaultVXLANMTU
+		}
 		acts = append(acts,
-			Action{Op: OpCreateVXLAN, VNI: v.VNI, Dev: v.VXLAN, MTU: v.MTU, Spec: v},
+			Action{Op: OpCreateVXLAN, VNI: v.VNI, Dev: v.VXLAN, MTU: mtu, Spec: v},
 			Action{Op: OpSetMaster, VNI: v.VNI, Dev: v.VXLAN, Master: v.Bridge, Created: true},
 			Action{Op: OpSetPortFlags, VNI: v.VNI, Dev: v.VXLAN, Created: true},
 			Action{Op: OpSetUp, VNI: v.VNI, Dev: v.VXLAN, Created: true})
@@ -241,12 +289,13 @@ func planOne(v L2VNI, w view) (acts []Action, adopted []string, errs []error) {
 	for _, name := range v.AccessPorts {
 		ap, ok := byName[name]
 		if !ok {
-			conflict(name, "existence", "an existing interface (access port)", "absent",
-				fmt.Sprintf("create %s before starting evpnd or remove it from the access ports of l2vni %d", name, v.VNI))
+			absent = append(absent, AbsentPort{VNI: v.VNI, Port: name, Bridge: v.Bridge})
 			continue
 		}
+		enslave := false
 		switch {
 		case ap.MasterIndex == 0:
+			enslave = true
 			acts = append(acts, Action{Op: OpSetMaster, VNI: v.VNI, Dev: name, Master: v.Bridge})
 		case isOurBridge(ap.MasterIndex):
 		default:
@@ -254,11 +303,11 @@ func planOne(v L2VNI, w view) (acts []Action, adopted []string, errs []error) {
 				fmt.Sprintf("release it (ip link set %s nomaster) or remove it from the access ports of l2vni %d", name, v.VNI))
 			continue
 		}
-		if !ap.Up {
+		if !ap.Up && (enslave || !repair) {
 			acts = append(acts, Action{Op: OpSetUp, VNI: v.VNI, Dev: name})
 		}
 	}
-	return append(acts, tail...), adopted, errs
+	return append(acts, tail...), adopted, absent, errs
 }
 
 // planVXLANIdentity reports the parameters of an existing VXLAN device
@@ -291,4 +340,71 @@ func addrOrNone(a netip.Addr) string {
 		return "unset"
 	}
 	return a.String()
+}
+
+// MTUWarning is a port of a VNI's bridge whose MTU exceeds the VNI's
+// VXLAN device's: frames that fit the port but not the tunnel are dropped
+// on their way to a remote leaf (the bridge does not fragment).
+type MTUWarning struct {
+	VNI      uint32
+	Port     string
+	PortMTU  int
+	VXLAN    string
+	VXLANMTU int
+}
+
+// MTUWarnings lists the ports of the VNIs' bridges, the VXLAN device
+// aside, whose MTU is larger than that VXLAN device's. It is pure.
+func MTUWarnings(vnis []L2VNI, obs Observed) []MTUWarning {
+	w := obs.view()
+	var out []MTUWarning
+	for _, v := range vnis {
+		br, vx := w.byName[v.Bridge], w.byName[v.VXLAN]
+		if br == nil || vx == nil || br.Kind != "bridge" || vx.MasterIndex != br.Index {
+			continue
+		}
+		for _, l := range obs.Links {
+			if l.MasterIndex == br.Index && l.Index != vx.Index && l.MTU > vx.MTU {
+				out = append(out, MTUWarning{VNI: v.VNI, Port: l.Name, PortMTU: l.MTU, VXLAN: v.VXLAN, VXLANMTU: vx.MTU})
+			}
+		}
+	}
+	return out
+}
+
+// Repair is one re-application of a VNI's plan by Supervise.
+type Repair struct {
+	VNI     uint32
+	VXLAN   string   // the VNI's VXLAN device
+	Actions []Action // what was changed, in order; empty when Err is set
+	// Recreated names the bridge or VXLAN device found deleted and
+	// re-created by someone else since it was last seen (same name, new
+	// ifindex), and adopted: its FDB is gone.
+	Recreated []string
+	// Err is set when the kernel conflicts with the VNI's configuration
+	// (joined *ConflictError values; nothing was changed) or applying
+	// failed (what this repair did was undone).
+	Err error
+}
+
+// FDBLost reports whether the repair rebuilt or re-attached the VNI's
+// VXLAN device or bridge: the kernel then lost (or may have lost) the
+// FDB evpnd wrote there (the VXLAN device's entries go with it, the
+// bridge's entries on the VXLAN port go when it leaves the bridge), and
+// the caller must have it written again (fib.Reconciler.Resync).
+func (r Repair) FDBLost() bool {
+	if len(r.Recreated) > 0 {
+		return true
+	}
+	for _, a := range r.Actions {
+		switch a.Op {
+		case OpCreateVXLAN, OpCreateBridge:
+			return true
+		case OpSetMaster, OpSetUp:
+			if a.Dev == r.VXLAN {
+				return true
+			}
+		}
+	}
+	return false
 }

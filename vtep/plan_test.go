@@ -113,6 +113,21 @@ func TestPlanL2(t *testing.T) {
 			},
 		},
 		{
+			name: "default VXLAN MTU is for a created device only",
+			vnis: []L2VNI{func() L2VNI { v := vniSpec(100, "acc0"); v.DefaultVXLANMTU = 8950; return v }(),
+				func() L2VNI { v := vniSpec(200); v.DefaultVXLANMTU = 8950; return v }()},
+			obs:     kernel(nil),
+			adopted: []string{"br100", "vxlan100"},
+			actions: []string{
+				"ip link add br200 type bridge; ip link set br200 addrgenmode none",
+				"ip link add vxlan200 mtu 8950 type vxlan id 200 local 10.0.0.1 dstport 4789 nolearning; ip link set vxlan200 addrgenmode none",
+				"ip link set vxlan200 master br200",
+				"bridge link set dev vxlan200 learning off neigh_suppress on",
+				"ip link set vxlan200 up",
+				"ip link set br200 up",
+			},
+		},
+		{
 			name:    "matching devices are adopted untouched",
 			vnis:    []L2VNI{v100},
 			obs:     kernel(nil),
@@ -194,10 +209,10 @@ func TestPlanL2(t *testing.T) {
 			conflicts: []string{"acc1/master: want br100, found brX"},
 		},
 		{
-			name:      "access port missing",
-			vnis:      []L2VNI{vniSpec(100, "acc0", "eth9")},
-			obs:       kernel(nil),
-			conflicts: []string{"eth9/existence: want an existing interface (access port), found absent"},
+			name:    "access port missing is no conflict (see TestPlanRepair)",
+			vnis:    []L2VNI{vniSpec(100, "acc0", "eth9")},
+			obs:     kernel(nil),
+			adopted: []string{"br100", "vxlan100"},
 		},
 		{
 			name: "another device already carries the VNI",
@@ -301,5 +316,68 @@ func TestConflictErrorText(t *testing.T) {
 	var ce *ConflictError
 	if !errors.As(errors.Join(errors.New("x"), err), &ce) {
 		t.Error("ConflictError not found through errors.Join")
+	}
+}
+
+// TestPlanRepair: a missing access port is reported Absent, not a
+// conflict; PlanRepair leaves an enslaved access port's admin state
+// alone but brings up one it enslaves again; PlanL2 (start) brings both
+// up.
+func TestPlanRepair(t *testing.T) {
+	v := vniSpec(100, "acc0", "acc1", "eth9")
+	obs := kernel(func(m map[string]*LinkInfo) {
+		m["acc0"].Up = false // an operator shut it
+		m["acc1"].Up = false // released, and down
+	})
+	str := func(p Plan) []string {
+		var out []string
+		for _, a := range p.Actions {
+			out = append(out, a.String())
+		}
+		return out
+	}
+	p, err := PlanRepair([]L2VNI{v}, obs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := []string{"ip link set acc1 master br100", "ip link set acc1 up"}; !slices.Equal(str(p), want) {
+		t.Errorf("repair actions %q, want %q", str(p), want)
+	}
+	if want := []AbsentPort{{VNI: 100, Port: "eth9", Bridge: "br100"}}; !slices.Equal(p.Absent, want) {
+		t.Errorf("absent %v, want %v", p.Absent, want)
+	}
+	p, err = PlanL2([]L2VNI{v}, obs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := []string{"ip link set acc0 up", "ip link set acc1 master br100", "ip link set acc1 up"}; !slices.Equal(str(p), want) {
+		t.Errorf("start actions %q, want %q", str(p), want)
+	}
+	// A deleted VXLAN device is rebuilt as at start.
+	p, err = PlanRepair([]L2VNI{vniSpec(100, "acc0")}, kernel(func(m map[string]*LinkInfo) { delete(m, "vxlan100") }))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(p.Actions) != 4 || p.Actions[0].Op != OpCreateVXLAN || p.Actions[1].Op != OpSetMaster {
+		t.Errorf("rebuild actions %q", str(p))
+	}
+}
+
+func TestMTUWarnings(t *testing.T) {
+	obs := kernel(func(m map[string]*LinkInfo) {
+		m["vxlan100"].MTU = 1450
+		m["acc1"].MasterIndex = 10 // enslaved by someone else, 1500
+		m["brX"].MTU = 9000        // not a port
+	})
+	got := MTUWarnings([]L2VNI{vniSpec(100, "acc0")}, obs)
+	want := []MTUWarning{
+		{VNI: 100, Port: "acc0", PortMTU: 1500, VXLAN: "vxlan100", VXLANMTU: 1450},
+		{VNI: 100, Port: "acc1", PortMTU: 1500, VXLAN: "vxlan100", VXLANMTU: 1450},
+	}
+	if !slices.Equal(got, want) {
+		t.Errorf("MTUWarnings = %v, want %v", got, want)
+	}
+	if got := MTUWarnings([]L2VNI{vniSpec(100, "acc0")}, kernel(nil)); len(got) != 0 {
+		t.Errorf("equal MTUs warned: %v", got)
 	}
 }

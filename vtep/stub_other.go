@@ -6,6 +6,7 @@ import (
 	"context"
 	"errors"
 	"log/slog"
+	"net/netip"
 
 	"github.com/vishvananda/netlink"
 	"github.com/vishvananda/netns"
@@ -43,3 +44,18 @@ func (l *Learner) OnForeignVXLAN(fn func(VXLANChange)) {}
 
 // Dump fails outside Linux.
 func (l *Learner) Dump(ctx context.Context) (map[MACKey]LocalMAC, error) { return nil, errUnsupported }
+
+// Supervise fails outside Linux.
+func (m *Manager) Supervise(ctx context.Context, onRepair func(Repair)) error { return errUnsupported }
+
+// Underlay is the interface a VXLAN device's packets leave by.
+type Underlay struct {
+	Dev string
+	MTU int
+	Via string
+}
+
+// UnderlayMTU fails outside Linux.
+func UnderlayMTU(h *netlink.Handle, local netip.Addr, towards []netip.Addr) (Underlay, error) {
+	return Underlay{}, errUnsupported
+}

@@ -28,10 +28,37 @@ type L2VNI struct {
 	VNI         uint32
 	VXLAN       string     // VXLAN device name, e.g. vxlan100
 	Bridge      string     // bridge name, e.g. br100
-	AccessPorts []string   // existing interfaces to enslave to Bridge
+	AccessPorts []string   // interfaces Ensure enslaves to Bridge (learning covers every port of it)
 	Local       netip.Addr // VTEP source address (VXLAN "local")
 	UDPPort     int        // VXLAN destination port; 0 means DefaultUDPPort
 	MTU         int        // MTU of the VXLAN device and bridge; 0 keeps the kernel default
+	// DefaultVXLANMTU, when MTU is 0, is the MTU a VXLAN device that
+	// Ensure creates gets (see VXLANMTU); 0 keeps the kernel's 1500. An
+	// adopted device keeps its MTU, and the bridge follows its ports'.
+	DefaultVXLANMTU int
+}
+
+// VXLAN encapsulation overhead (RFC 7348): outer IPv4 (20) or IPv6 (40)
+// header, UDP (8), VXLAN (8) and the inner Ethernet header (14), which
+// the device's MTU does not count.
+const (
+	VXLANOverheadIPv4 = 50
+	VXLANOverheadIPv6 = 70
+)
+
+// VXLANMTU is the largest MTU of a VXLAN device with VTEP address local
+// whose packets cross an underlay of MTU underlay without fragmentation:
+// underlay minus 50 (IPv4) or 70 (IPv6). It returns 0 when that leaves
+// less than the IPv4 minimum of 68.
+func VXLANMTU(underlay int, local netip.Addr) int {
+	o := VXLANOverheadIPv4
+	if local.Is6() && !local.Is4In6() {
+		o = VXLANOverheadIPv6
+	}
+	if underlay-o < 68 {
+		return 0
+	}
+	return underlay - o
 }
 
 func (v L2VNI) port() int {
@@ -60,6 +87,9 @@ func (v L2VNI) Validate() error {
 	}
 	if v.MTU < 0 || v.MTU > 65535 {
 		errs = append(errs, fmt.Errorf("l2vni %d: MTU %d out of range (0 keeps the kernel default)", v.VNI, v.MTU))
+	}
+	if v.DefaultVXLANMTU < 0 || v.DefaultVXLANMTU > 65535 {
+		errs = append(errs, fmt.Errorf("l2vni %d: default VXLAN MTU %d out of range", v.VNI, v.DefaultVXLANMTU))
 	}
 	return errors.Join(errs...)
 }
@@ -117,7 +147,7 @@ func ValidateSet(vnis []L2VNI) error {
 type ConflictError struct {
 	VNI      uint32
 	Device   string
-	Param    string // kind, vni, local, dstport, learning, group, external, master, existence
+	Param    string // kind, vni, local, dstport, learning, group, external, master
 	Expected string
 	Found    string
 	Fix      string

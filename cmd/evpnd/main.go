@@ -113,7 +113,7 @@ sessions down instead (peers then withdraw this leaf's routes at once).`,
 	}
 	cmd.Flags().StringVarP(&cfgPath, "config", "c", defaultConfig, "configuration file")
 	cmd.Flags().StringVar(&logFormat, "log-format", "text", "log format: text or json")
-	cmd.Flags().DurationVar(&wait, "wait", 0, "wait up to this long for the configured access interfaces and addresses to appear (containerlab adds them after starting evpnd); 0 = fail at once if one is missing")
+	cmd.Flags().DurationVar(&wait, "wait", 0, "wait up to this long for the configured VTEP and listen addresses to appear (containerlab adds them after starting evpnd); 0 = fail at once if one is missing. Absent access interfaces never stop the start: each is enslaved when it appears")
 	cmd.Flags().StringVar(&pprofAddr, "pprof", "", "serve Go profiles (net/http/pprof) on this loopback address, e.g. 127.0.0.1:6060")
 	cmd.Flags().BoolVar(&ceaseOnExit, "cease-on-exit", false, "send BGP Cease to peers on exit (no graceful restart)")
 	cmd.Flags().StringVar(&apiSocket, "api-socket", "", "Unix socket of the management API (evpnctl's); overrides api.socket. Default: $"+socketEnv+", else api.socket, else "+configs.DefaultAPISocket)

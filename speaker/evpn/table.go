@@ -25,7 +25,9 @@ type Options struct {
 type EffectKind uint8
 
 const (
-	// FIBSetMAC: point (VNI, MAC) at VTEP in the kernel (replace in place).
+	// FIBSetMAC: point (VNI, MAC) at VTEP in the kernel (replace in place);
+	// Sticky: pin it there (the winning route is sticky), so that the
+	// bridge does not move it when the MAC is heard on a local port.
 	FIBSetMAC EffectKind = iota + 1
 	// FIBDelMAC: remove the remote entry for (VNI, MAC).
 	FIBDelMAC
@@ -73,6 +75,10 @@ func (k EffectKind) String() string {
 }
 
 // Effect is one consequence of an input to the Table.
+// ReasonUnusableVTEP is the Reason of a Rejected effect for a route whose
+// VTEP (next hop, or type-3 PMSI endpoint) fails UsableVTEP.
+const ReasonUnusableVTEP = "no usable VTEP: not a unicast IPv4 address outside 0/8, 127/8, 169.254/16, 224/4 and 240/4"
+
 type Effect struct {
 	Kind   EffectKind
 	VNI    uint32
@@ -119,10 +125,13 @@ type macState struct {
 	local     *localMAC
 	selected  location
 	installed netip.Addr // VTEP the kernel was told; invalid = none
-	maxSeq    uint32     // highest sequence seen for this MAC
-	moves     []time.Time
-	duplicate bool
-	frozen    bool
+	// installedSticky: the kernel was told to pin the MAC (the winning
+	// route is sticky, RFC 7432 §15.2).
+	installedSticky bool
+	maxSeq          uint32 // highest sequence seen for this MAC
+	moves           []time.Time
+	duplicate       bool
+	frozen          bool
 }
 
 type routeRef struct {
@@ -292,8 +301,8 @@ func (t *Table) Update(r *Route, now time.Time) []Effect {
 		return append(eff, Effect{Kind: Rejected, MAC: r.MAC, VTEP: r.VTEP(), Seq: r.Seq, Reason: why})
 	}
 	vtep := r.VTEP()
-	if !usableVTEP(vtep) {
-		return reject("no usable IPv4 VTEP address (unicast, not loopback)")
+	if !UsableVTEP(vtep) {
+		return reject(ReasonUnusableVTEP)
 	}
 	if r.Encap != 0 && r.Encap != TunnelTypeVXLAN {
 		return reject("encapsulation is not VXLAN")
@@ -603,13 +612,13 @@ func (t *Table) reselect(mk MACKey, st *macState, now time.Time) []Effect {
 	}
 	// Kernel: a remote winner is installed; otherwise nothing remote.
 	if found && !local {
-		if st.installed != win.vtep {
-			st.installed = win.vtep
-			eff = append(eff, Effect{Kind: FIBSetMAC, VNI: mk.VNI, MAC: mk.MAC, VTEP: win.vtep, Seq: win.seq})
+		if st.installed != win.vtep || st.installedSticky != win.sticky {
+			st.installed, st.installedSticky = win.vtep, win.sticky
+			eff = append(eff, Effect{Kind: FIBSetMAC, VNI: mk.VNI, MAC: mk.MAC, VTEP: win.vtep, Seq: win.seq, Sticky: win.sticky})
 		}
 	} else if st.installed.IsValid() {
 		eff = append(eff, Effect{Kind: FIBDelMAC, VNI: mk.VNI, MAC: mk.MAC, VTEP: st.installed})
-		st.installed = netip.Addr{}
+		st.installed, st.installedSticky = netip.Addr{}, false
 	}
 	// Advertisement of the local MAC: on while it wins, withdrawn when it
 	// loses (the losing PE withdraws, RFC 7432 §15). A duplicate is not
@@ -713,11 +722,25 @@ func (t *Table) FloodList(vni uint32) []netip.Addr {
 	return out
 }
 
-// usableVTEP: a tunnel endpoint must be a unicast IPv4 address that is not
-// loopback, unspecified, multicast or broadcast; the kernel refuses others.
-func usableVTEP(a netip.Addr) bool {
-	return a.Is4() && !a.IsUnspecified() && !a.IsLoopback() && !a.IsMulticast() &&
-		a != netip.AddrFrom4([4]byte{255, 255, 255, 255})
+// UsableVTEP reports whether a can be a remote VTEP (a VXLAN tunnel
+// endpoint): a unicast IPv4 address outside the ranges no router forwards
+// to, as FRR's martian next-hop check has them: 0.0.0.0/8 ("this
+// network", RFC 791), 127.0.0.0/8 (loopback), 169.254.0.0/16 (link
+// local, RFC 3927), 224.0.0.0/4 (multicast) and 240.0.0.0/4 (reserved,
+// RFC 1112, with the limited broadcast address). A route naming any other
+// is not used, and fib installs nothing towards one.
+func UsableVTEP(a netip.Addr) bool {
+	if !a.Is4() {
+		return false
+	}
+	b := a.As4()
+	switch {
+	case b[0] == 0, b[0] == 127, b[0] >= 224:
+		return false
+	case b[0] == 169 && b[1] == 254:
+		return false
+	}
+	return true
 }
 
 // remotes are the received routes for one MAC, by route identity.

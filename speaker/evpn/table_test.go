@@ -3,6 +3,7 @@ package evpn
 import (
 	"fmt"
 	"net/netip"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -168,9 +169,14 @@ func TestSelection(t *testing.T) {
 			{op: "local", stick: true, want: []string{"adv 100 02:00:00:00:00:01 seq=0 sticky=true"}},
 			{op: "local", stick: true, want: nil},
 		}},
-		{name: "loopback or multicast VTEP refused", local: vtep3, steps: []step{
-			{op: "remote", from: netip.MustParseAddr("127.0.0.1"), want: []string{"rejected: no usable IPv4 VTEP address (unicast, not loopback)"}},
-			{op: "remote", from: netip.MustParseAddr("239.1.1.1"), want: []string{"rejected: no usable IPv4 VTEP address (unicast, not loopback)"}},
+		{name: "martian VTEP refused", local: vtep3, steps: []step{
+			{op: "remote", from: netip.MustParseAddr("127.0.0.1"), want: []string{"rejected: " + ReasonUnusableVTEP}},
+			{op: "remote", from: netip.MustParseAddr("239.1.1.1"), want: []string{"rejected: " + ReasonUnusableVTEP}},
+			{op: "remote", from: netip.MustParseAddr("169.254.0.2"), want: []string{"rejected: " + ReasonUnusableVTEP}},
+			{op: "remote", from: netip.MustParseAddr("0.1.2.3"), want: []string{"rejected: " + ReasonUnusableVTEP}},
+			{op: "remote", from: netip.MustParseAddr("240.0.0.1"), want: []string{"rejected: " + ReasonUnusableVTEP}},
+			{op: "imet", from: netip.MustParseAddr("169.254.0.2"), want: []string{"rejected: " + ReasonUnusableVTEP}},
+			{op: "imet", from: netip.MustParseAddr("0.0.0.9"), want: []string{"rejected: " + ReasonUnusableVTEP}},
 		}},
 		{name: "duplicate recovers after a quiet window", local: vtep3, steps: []step{
 			{op: "remote", from: vtep1, seq: 0, want: []string{"set 100 02:00:00:00:00:01 10.0.0.1"}},
@@ -242,6 +248,41 @@ func TestSelection(t *testing.T) {
 	}
 }
 
+func TestUsableVTEP(t *testing.T) {
+	for a, want := range map[string]bool{
+		"10.0.0.1": true, "1.0.0.1": true, "169.253.255.255": true, "169.255.0.1": true, "223.255.255.254": true,
+		"126.255.255.255": true, "128.0.0.1": true,
+		"0.0.0.0": false, "0.1.2.3": false, "127.0.0.1": false, "127.255.0.1": false, "169.254.0.1": false,
+		"169.254.255.255": false, "224.0.0.5": false, "239.1.1.1": false, "240.0.0.1": false,
+		"255.255.255.255": false, "2001:db8::1": false, "::ffff:10.0.0.1": false,
+	} {
+		if got := UsableVTEP(netip.MustParseAddr(a)); got != want {
+			t.Errorf("UsableVTEP(%s) = %v, want %v", a, got, want)
+		}
+	}
+}
+
+// A route whose next hop changes to a martian one takes its MAC away.
+func TestMartianNextHopWithdrawsRoute(t *testing.T) {
+	tab := NewTable(Options{LocalVTEP: vtep3, RouterID: vtep3}, []ImportRule{{VNI: 100, Auto: true}})
+	r := remoteRoute(vtep1, 0, false, rtAuto(100))
+	if eff := tab.Update(r, t0); !slices.ContainsFunc(eff, func(e Effect) bool { return e.Kind == FIBSetMAC }) {
+		t.Fatalf("valid route: %v", eff)
+	}
+	m := *r
+	m.NextHop = netip.MustParseAddr("169.254.1.1")
+	var kinds []string
+	for _, e := range tab.Update(&m, t0) {
+		if e.Kind != Selected {
+			kinds = append(kinds, fmtEffect(e))
+		}
+	}
+	want := []string{"del 100 02:00:00:00:00:01", "rejected: " + ReasonUnusableVTEP}
+	if strings.Join(kinds, "\n") != strings.Join(want, "\n") {
+		t.Fatalf("martian next hop: %q, want %q", kinds, want)
+	}
+}
+
 func TestImporterPrefersLabel(t *testing.T) {
 	im := NewImporter([]ImportRule{
 		{VNI: 100, RTs: []RT{{Admin: 1, Value: 1}}},
@@ -308,5 +349,34 @@ func TestLookupOthers(t *testing.T) {
 	mi, _ = tab.Lookup(100, mac1)
 	if !mi.Local || len(mi.Others) != 2 {
 		t.Fatalf("local: got %+v", mi)
+	}
+}
+
+// A remote sticky MAC is installed pinned; a route that turns sticky (or
+// stops being sticky) at the same VTEP is installed again with the flag.
+func TestStickyRemoteInstalledPinned(t *testing.T) {
+	tab := NewTable(Options{LocalVTEP: vtep3, RouterID: vtep3}, []ImportRule{{VNI: 100, Auto: true}})
+	sets := func(eff []Effect) []string {
+		var out []string
+		for _, e := range eff {
+			if e.Kind == FIBSetMAC {
+				out = append(out, fmt.Sprintf("%s sticky=%v", e.VTEP, e.Sticky))
+			}
+		}
+		return out
+	}
+	steps := []struct {
+		r    *Route
+		want []string
+	}{
+		{remoteRoute(vtep1, 0, true, rtAuto(100)), []string{"10.0.0.1 sticky=true"}},
+		{remoteRoute(vtep1, 0, true, rtAuto(100)), nil},
+		{remoteRoute(vtep1, 1, false, rtAuto(100)), []string{"10.0.0.1 sticky=false"}},
+		{remoteRoute(vtep1, 1, true, rtAuto(100)), []string{"10.0.0.1 sticky=true"}},
+	}
+	for i, s := range steps {
+		if got := sets(tab.Update(s.r, t0)); !slices.Equal(got, s.want) {
+			t.Errorf("step %d: kernel writes %q, want %q", i, got, s.want)
+		}
 	}
 }

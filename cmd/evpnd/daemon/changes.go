@@ -132,9 +132,13 @@ func (l *leaf) traceRoute(b *speaker.Event, now time.Time) {
 	l.d.trace.Record(vni, r.MAC, ev)
 }
 
-// onApply records fib's kernel writes of MAC entries in the trace. It runs
-// in the reconciler's goroutine.
+// onApply records fib's kernel writes of MAC entries in the trace, and
+// counts its repairs of drift (fib logs them). It runs in the reconciler's
+// goroutine.
 func (d *Daemon) onApply(e fib.ApplyEvent) {
+	if e.IsRepair() && e.Err == nil {
+		d.metrics.DriftRepaired(e.Repair.Table, e.Repair.Kind.String())
+	}
 	if e.Key.IsFlood() {
 		return
 	}
@@ -145,7 +149,20 @@ func (d *Daemon) onApply(e fib.ApplyEvent) {
 	case e.Delete:
 		ev.Kind = api.TraceKernelRemoved
 	}
+	if e.IsRepair() {
+		ev.Detail = repairDetail(e.Repair, ev.Detail)
+	}
 	d.trace.Record(e.Key.VNI, e.Key.MAC, ev)
+}
+
+// repairDetail is the trace detail of a kernel operation that repairs
+// drift made behind evpnd's back: what was found, and the fix.
+func repairDetail(r fib.Drift, errText string) string {
+	s := fmt.Sprintf("repair of a change made behind evpnd's back: %s; %s", r, r.Detail)
+	if errText != "" {
+		s += ": " + errText
+	}
+	return s
 }
 
 // publishVNIRemoved tells watchers that every MAC of a VNI being deleted

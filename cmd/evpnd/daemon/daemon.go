@@ -25,8 +25,9 @@ type Options struct {
 	Logger  *slog.Logger
 	Version string
 	// Wait, if positive, makes Run wait up to this long for the configured
-	// access interfaces and local addresses to appear (containerlab adds
-	// them after starting a node's command).
+	// local addresses to appear (containerlab adds them after starting a
+	// node's command). Access interfaces are never waited for: an absent
+	// one is enslaved when it appears.
 	Wait time.Duration
 	// CeaseOnExit makes a shutdown send BGP Cease to every peer. By default
 	// evpnd exits without it, so graceful-restart peers keep its routes.
@@ -64,6 +65,9 @@ type Daemon struct {
 	trace     *trace.Recorder
 	metrics   *metrics.Metrics
 	vniMu     sync.Mutex // one runtime VNI change or reload at a time
+	// vxlanMTU is the MTU of VXLAN devices created for VNIs without one
+	// (see defaultVXLANMTU); set before the leaf loop starts.
+	vxlanMTU int
 	// file is the config file as last read (at start or reload), for
 	// status to name what runs otherwise.
 	file     atomic.Pointer[configs.Config]

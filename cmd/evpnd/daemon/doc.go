@@ -9,5 +9,8 @@
 // a single loop goroutine owns the pure selection table (speaker/evpn),
 // drains the queue in batches (no fixed batching delay), and turns the
 // table's effects into fib mutations and BGP announcements. Every loop is a
-// member of one errgroup; Run returns when all have stopped.
+// member of one errgroup; Run returns when all have stopped. One of them,
+// vtep.Manager.Supervise, keeps the VNIs' devices as configured; when it
+// rebuilds one, the daemon has fib read the kernel again (Resync), which
+// rewrites the VNI's remote MACs and flood list.
 package daemon

@@ -63,6 +63,8 @@ type leaf struct {
 	// ports holds the access port of each local MAC the bridge holds, as
 	// the learner reported it.
 	ports map[evpn.MACKey]string
+	// martians rate-limits the log of routes naming an unusable VTEP.
+	martians logLimit
 	// stopped is closed when the loop returns, releasing waiting calls.
 	stopped chan struct{}
 	calls   []*call // calls of the current batch
@@ -71,21 +73,43 @@ type leaf struct {
 func (d *Daemon) vtepVNIs() []vtep.L2VNI {
 	out := make([]vtep.L2VNI, 0, len(d.cfg.L2VNIs))
 	for _, v := range d.cfg.L2VNIs {
-		out = append(out, vtep.L2VNI{
-			VNI: v.VNI, VXLAN: v.VXLANDevice, Bridge: v.Bridge, AccessPorts: v.AccessInterfaces,
-			Local: d.cfg.VTEPIP, UDPPort: v.UDPPort, MTU: v.MTU,
-		})
+		out = append(out, d.vtepVNI(d.cfg, v))
 	}
 	return out
 }
 
+// defaultVXLANMTU is the MTU of the VXLAN devices evpnd creates for VNIs
+// without an mtu of their own: the underlay's MTU (vtep.UnderlayMTU: the
+// interface holding the VTEP address, or, for a VTEP on a loopback, the
+// one routing towards the BGP neighbours) less the VXLAN overhead (50
+// for IPv4, 70 for IPv6). 0, the kernel's 1500, when no underlay is
+// found. It is read once at start; a later change of the underlay's MTU
+// changes nothing.
+func (d *Daemon) defaultVXLANMTU(h *netlink.Handle) int {
+	var towards []netip.Addr
+	for _, n := range d.cfg.Neighbors {
+		towards = append(towards, n.Address)
+	}
+	u, err := vtep.UnderlayMTU(h, d.cfg.VTEPIP, towards)
+	if err != nil {
+		d.log.Warn("cannot tell the underlay's MTU: VXLAN devices evpnd creates get the kernel's default (1500) unless l2vnis[].mtu is set",
+			"vtep", d.cfg.VTEPIP, "err", err)
+		return 0
+	}
+	mtu := vtep.VXLANMTU(u.MTU, d.cfg.VTEPIP)
+	d.log.Info("VXLAN MTU derived from the underlay (for VNIs without mtu)", "underlay", u.Dev, "underlay_mtu", u.MTU,
+		"found_by", u.Via, "vxlan_mtu", mtu)
+	return mtu
+}
+
 func (d *Daemon) runLeaf(ctx context.Context) error {
-	vnis := d.vtepVNIs()
 	h, err := netlink.NewHandle()
 	if err != nil {
 		return fmt.Errorf("netlink: %w", err)
 	}
 	defer h.Close()
+	d.vxlanMTU = d.defaultVXLANMTU(h)
+	vnis := d.vtepVNIs()
 
 	restarting := d.previousRun(h)
 	d.restarted.Store(restarting)
@@ -155,14 +179,15 @@ func (d *Daemon) runLeaf(ctx context.Context) error {
 	learner := vtep.NewLearner(vnetns.None(), vnis, d.log)
 	l.learner = learner
 	// Changes someone else makes to the VXLAN devices' FDB are drift: the
-	// reconciler repairs them after a short delay (see driftRepairDelay).
-	drift := &driftQueue{deliver: l.rec.KernelChanged}
+	// reconciler repairs them at once, and logs, counts and traces each
+	// repair (onApply). evpnd's own writes come back here too and cost a
+	// map lookup each.
 	learner.OnForeignVXLAN(func(c vtep.VXLANChange) {
 		if c.Lost {
 			l.rec.Resync()
 			return
 		}
-		drift.add(fib.KernelEvent{VNI: c.VNI, MAC: c.MAC, VTEP: c.VTEP, Bridge: c.Bridge, Deleted: c.Deleted})
+		l.rec.KernelChanged(fib.KernelEvent{VNI: c.VNI, MAC: c.MAC, VTEP: c.VTEP, Bridge: c.Bridge, Deleted: c.Deleted, ExternLearn: c.ExternLearn})
 	})
 	if l.kern, err = fib.NewNetlinkKernel(vnetns.None()); err != nil {
 		return err
@@ -199,7 +224,9 @@ func (d *Daemon) runLeaf(ctx context.Context) error {
 	defer d.leaf.Store(nil)
 	g, gctx := errgroup.WithContext(ctx)
 	g.Go(func() error { return l.rec.Run(gctx) })
-	g.Go(func() error { return drift.run(gctx) })
+	// The devices are kept as configured: rebuilt, re-enslaved, their
+	// flags reset, whoever changes them.
+	g.Go(func() error { return mgr.Supervise(gctx, l.onRepair) })
 	g.Go(func() error {
 		return learner.Run(gctx, func(ev vtep.MACEvent) { l.q.push(event{local: &ev}) })
 	})
@@ -410,7 +437,7 @@ func (l *leaf) apply(effects []evpn.Effect, b *effBuf) *effBuf {
 		l.observe(e, now)
 		switch e.Kind {
 		case evpn.FIBSetMAC:
-			if err := l.desired.SetMAC(e.VNI, e.MAC, e.VTEP); err != nil {
+			if err := l.desired.SetMACSticky(e.VNI, e.MAC, e.VTEP, e.Sticky); err != nil {
 				log.Warn("remote MAC not installed", "vni", e.VNI, "mac", e.MAC, "vtep", e.VTEP, "err", err)
 			}
 		case evpn.FIBDelMAC:
@@ -434,7 +461,19 @@ func (l *leaf) apply(effects []evpn.Effect, b *effBuf) *effBuf {
 				"vni", e.VNI, "mac", e.MAC, "moves", e.Moves,
 				"window", l.d.cfg.MACMobility.DuplicateWindow, "freeze", l.d.cfg.MACMobility.Freeze)
 		case evpn.Rejected:
-			log.Debug("route not used", "mac", e.MAC, "vtep", e.VTEP, "reason", e.Reason)
+			if e.Reason != evpn.ReasonUnusableVTEP {
+				log.Debug("route not used", "mac", e.MAC, "vtep", e.VTEP, "reason", e.Reason)
+				break
+			}
+			// A peer may send many such routes: log one line per
+			// interval, with how many were not logged.
+			if ok, n := l.martians.allow(now); ok {
+				a := []any{"vtep", e.VTEP, "reason", e.Reason, "not_logged_before", n}
+				if !e.MAC.IsZero() {
+					a = append(a, "mac", e.MAC)
+				}
+				log.Warn("route not used: it names a VTEP no tunnel can reach; nothing installed towards it", a...)
+			}
 		}
 	}
 	return b
@@ -576,4 +615,26 @@ func (d *Daemon) resyncWindow() time.Duration {
 		return 0
 	}
 	return min(max(2*d.cfg.BGP.ConnectRetry, 10*time.Second), d.cfg.GracefulRestart.EORTimeout)
+}
+
+// onRepair counts a repair of a VNI's devices (vtep.Manager.Supervise)
+// and, when the kernel lost the FDB evpnd wrote there (a device rebuilt
+// or put back in its bridge), has fib read the kernel again: it then
+// rewrites the VNI's remote MACs and flood list on the new device, and
+// stops retrying writes against the vanished one.
+func (l *leaf) onRepair(r vtep.Repair) {
+	if r.Err != nil {
+		l.d.metrics.DeviceRepairFailed(r.VNI)
+		return
+	}
+	for _, a := range r.Actions {
+		l.d.metrics.DeviceRepair(r.VNI, a.Op.Name())
+	}
+	for range r.Recreated {
+		l.d.metrics.DeviceRepair(r.VNI, "adopt_recreated")
+	}
+	if r.FDBLost() {
+		l.d.log.Info("l2vni devices rebuilt: re-reading the kernel FDB to restore the VNI's remote MACs and flood list", "vni", r.VNI)
+		l.rec.Resync()
+	}
 }

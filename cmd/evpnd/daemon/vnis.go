@@ -73,7 +73,7 @@ func (d *Daemon) addVNIs(ctx context.Context, l *leaf, next *configs.Config, vs 
 	vv := make([]vtep.L2VNI, len(vs))
 	which := make(map[uint32]bool, len(vs))
 	for i, v := range vs {
-		vv[i] = vtepVNI(next, v)
+		vv[i] = d.vtepVNI(next, v)
 		which[v.VNI] = true
 	}
 	if err := l.mgr.Ensure(ctx, vv); err != nil {
@@ -225,17 +225,17 @@ func (d *Daemon) deleteVNI(ctx context.Context, l *leaf, vni uint32) error {
 	// recorded its withdrawals.
 	defer d.metrics.RemoveVNI(vni)
 	defer d.trace.RemoveVNI(vni)
-	if err := l.mgr.Remove(ctx, vtepVNI(cur, old)); err != nil {
+	if err := l.mgr.Remove(ctx, d.vtepVNI(cur, old)); err != nil {
 		return fmt.Errorf("l2vni %d stopped, but its devices were not all removed (delete %s and %s by hand if evpnd created them): %w",
 			vni, old.VXLANDevice, old.Bridge, err)
 	}
 	return nil
 }
 
-func vtepVNI(c *configs.Config, v configs.L2VNI) vtep.L2VNI {
+func (d *Daemon) vtepVNI(c *configs.Config, v configs.L2VNI) vtep.L2VNI {
 	return vtep.L2VNI{
 		VNI: v.VNI, VXLAN: v.VXLANDevice, Bridge: v.Bridge, AccessPorts: v.AccessInterfaces,
-		Local: c.VTEPIP, UDPPort: v.UDPPort, MTU: v.MTU,
+		Local: c.VTEPIP, UDPPort: v.UDPPort, MTU: v.MTU, DefaultVXLANMTU: d.vxlanMTU,
 	}
 }
 

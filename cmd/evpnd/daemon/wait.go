@@ -11,12 +11,13 @@ import (
 	"github.com/evpnd/evpnd/configs"
 )
 
-// waitForNode waits until what the configuration refers to exists on this
-// node: the access interfaces of every L2VNI, and the VTEP and BGP listen
-// addresses on some interface. containerlab starts a node's command before
-// it adds the node's links and runs its exec commands, so evpnd started
-// there must wait for them (evpnd run --wait). It returns an error naming
-// what is still missing when ctx ends or timeout passes.
+// waitForNode waits until the addresses the configuration refers to exist
+// on this node: the VTEP and BGP listen addresses on some interface.
+// containerlab starts a node's command before it adds the node's links and
+// runs its exec commands, so evpnd started there must wait for them
+// (evpnd run --wait). It returns an error naming what is still missing
+// when ctx ends or timeout passes. Access interfaces are not waited for:
+// vtep warns about each one absent and enslaves it when it appears.
 func (d *Daemon) waitForNode(ctx context.Context, timeout time.Duration) error {
 	deadline := time.Now().Add(timeout)
 	var lastLog time.Time // log at once, then every 5 s
@@ -40,16 +41,10 @@ func (d *Daemon) waitForNode(ctx context.Context, timeout time.Duration) error {
 	}
 }
 
-// missing lists the configured interfaces and addresses absent here.
+// missing lists the configured addresses absent here, which evpnd cannot
+// start without.
 func (d *Daemon) missing() []string {
 	var out []string
-	for _, v := range d.cfg.L2VNIs {
-		for _, p := range v.AccessInterfaces {
-			if _, err := net.InterfaceByName(p); err != nil {
-				out = append(out, fmt.Sprintf("interface %s (l2vni %d)", p, v.VNI))
-			}
-		}
-	}
 	have := map[netip.Addr]bool{}
 	if addrs, err := net.InterfaceAddrs(); err == nil {
 		for _, a := range addrs {

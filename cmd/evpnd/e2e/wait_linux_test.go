@@ -33,15 +33,16 @@ func (l *lockedBuffer) String() string {
 
 // TestRunWait: containerlab starts a node's command before it adds the
 // node's links and addresses. Without --wait evpnd refuses at once, naming
-// everything that is missing and touching nothing; with --wait it waits for
-// them and then sets up its devices.
+// the missing address and touching nothing; with --wait it waits for the
+// address and then sets up its devices. A missing access interface stops
+// neither: evpnd warns and enslaves it when it appears.
 func TestRunWait(t *testing.T) {
 	netns.RequireLinkKind(t, "vxlan")
 	netns.RequireLinkKind(t, "veth")
 	bin := evpndPath(t)
 	cfg := "testdata/wait/leaf.yaml" // VNI 100 with access interface eth2, VTEP 10.0.0.9
 
-	t.Run("no_wait_fails_naming_the_interface", func(t *testing.T) {
+	t.Run("no_wait_fails_naming_the_address", func(t *testing.T) {
 		ns := netns.ForTest(t, "e2ewt")
 		ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
 		defer cancel()
@@ -49,12 +50,15 @@ func TestRunWait(t *testing.T) {
 		if err == nil {
 			t.Fatalf("evpnd run succeeded without its access interface:\n%s", out)
 		}
-		// Everything missing is named at once: the access interface and the
-		// VTEP/listen address.
-		for _, want := range []string{"interface eth2", "address 10.0.0.9", "--wait"} {
+		// The VTEP/listen address is named; the access interface is not
+		// a reason to refuse.
+		for _, want := range []string{"address 10.0.0.9", "--wait"} {
 			if !strings.Contains(string(out), want) {
 				t.Fatalf("error does not say %q:\n%s", want, out)
 			}
+		}
+		if strings.Contains(string(out), "interface eth2") {
+			t.Fatalf("the absent access interface is named as a reason to refuse:\n%s", out)
 		}
 	})
 
@@ -85,22 +89,40 @@ func TestRunWait(t *testing.T) {
 		if _, err := ns.Exec(t.Context(), "ip", "-o", "link", "show", "vxlan100"); err == nil {
 			t.Fatalf("vxlan100 created before the node was ready")
 		}
-		for _, c := range [][]string{
-			{"ip", "addr", "add", "10.0.0.9/32", "dev", "lo"},
-			{"ip", "link", "add", "eth2", "type", "veth", "peer", "name", "eth2p"},
-		} {
-			if _, err := ns.Exec(t.Context(), c...); err != nil {
-				t.Fatal(err)
-			}
+		if _, err := ns.Exec(t.Context(), "ip", "addr", "add", "10.0.0.9/32", "dev", "lo"); err != nil {
+			t.Fatal(err)
 		}
-		eventually(t, changeTimeout, "devices set up after the wait", func() error {
+		alive := func() {
 			select {
 			case err := <-done:
 				t.Fatalf("evpnd exited: %v\n%s", err, out.String())
 			default:
 			}
+		}
+		// The address is enough: the devices come up without eth2, with
+		// a warning naming it.
+		eventually(t, changeTimeout, "devices set up after the wait, without eth2", func() error {
+			alive()
 			if _, err := ns.Exec(t.Context(), "ip", "link", "show", "br100"); err != nil {
 				return err
+			}
+			if !strings.Contains(out.String(), "access interface does not exist") || !strings.Contains(out.String(), "port=eth2") {
+				return errors.New("no warning about eth2 yet")
+			}
+			return nil
+		})
+		// eth2 appears: it is enslaved to br100 and brought up.
+		if _, err := ns.Exec(t.Context(), "ip", "link", "add", "eth2", "type", "veth", "peer", "name", "eth2p"); err != nil {
+			t.Fatal(err)
+		}
+		eventually(t, changeTimeout, "eth2 enslaved to br100 once it appears", func() error {
+			alive()
+			o, err := ns.Exec(t.Context(), "ip", "-o", "link", "show", "eth2")
+			if err != nil {
+				return err
+			}
+			if !strings.Contains(o, "master br100") || !strings.Contains(o, ",UP") {
+				return errors.New(o)
 			}
 			return nil
 		})

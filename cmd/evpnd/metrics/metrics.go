@@ -75,9 +75,12 @@ type Metrics struct {
 	handler http.Handler
 
 	moves, duplicates  *prometheus.CounterVec
+	deviceRepairs      *prometheus.CounterVec
+	deviceRepairFails  *prometheus.CounterVec
 	reconcile          prometheus.Histogram
 	reconcileOps       prometheus.Counter
 	reconcileOpsFailed prometheus.Counter
+	repairs            *prometheus.CounterVec
 	reloads            *prometheus.CounterVec
 }
 
@@ -96,6 +99,14 @@ func New(src Source, version string) *Metrics {
 			Name: "evpnd_mac_duplicates_detected_total",
 			Help: "MACs flagged duplicate for moving too often (RFC 7432 §15.1), per L2VNI.",
 		}, []string{"vni"}),
+		deviceRepairs: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "evpnd_device_repairs_total",
+			Help: "Changes evpnd made to put an L2VNI's devices back as configured after someone else changed them (a deleted device rebuilt, a released port enslaved again, VXLAN port learning turned off again, a device re-created by someone else adopted: adopt_recreated), per L2VNI and action.",
+		}, []string{"vni", "action"}),
+		deviceRepairFails: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "evpnd_device_repair_failures_total",
+			Help: "Changes to an L2VNI's devices that evpnd could not repair (a device re-created with a conflicting identity, or the kernel refused the repair), per L2VNI.",
+		}, []string{"vni"}),
 		reconcile: prometheus.NewHistogram(prometheus.HistogramOpts{
 			Name:    "evpnd_fib_reconcile_duration_seconds",
 			Help:    "Time taken by one fib reconcile pass that had kernel work to do.",
@@ -109,6 +120,11 @@ func New(src Source, version string) *Metrics {
 			Name: "evpnd_fib_reconcile_failed_operations_total",
 			Help: "Kernel operations of fib reconcile passes that failed and will be retried.",
 		}),
+		repairs: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "evpnd_fib_drift_repairs_total",
+			Help: "Kernel entries fib repaired after someone else changed a managed VXLAN device's FDB, " +
+				"by table (mac: the VXLAN entry, bridge: the bridge entry, flood: a flood-list entry) and drift (missing, extra, wrong).",
+		}, []string{"table", "drift"}),
 		reloads: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "evpnd_config_reloads_total",
 			Help: "Config reloads (SIGHUP, evpnctl reload) by result: applied (all of the file's live changes), partial (some failed), refused (bad file: nothing changed).",
@@ -128,7 +144,8 @@ func New(src Source, version string) *Metrics {
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 		buildInfo,
 		m.moves, m.duplicates,
-		m.reconcile, m.reconcileOps, m.reconcileOpsFailed, m.reloads,
+		m.deviceRepairs, m.deviceRepairFails,
+		m.reconcile, m.reconcileOps, m.reconcileOpsFailed, m.repairs, m.reloads,
 	)
 	if src != nil {
 		m.reg.MustRegister(newStateCollector(src))
@@ -198,6 +215,16 @@ func (m *Metrics) Reload(result string) {
 	m.reloads.WithLabelValues(result).Inc()
 }
 
+// DriftRepaired counts one kernel entry fib repaired
+// (evpnd_fib_drift_repairs_total): table is fib's Drift.Table ("mac",
+// "bridge", "flood"), drift its kind ("missing", "extra", "wrong").
+func (m *Metrics) DriftRepaired(table, drift string) {
+	if m == nil {
+		return
+	}
+	m.repairs.WithLabelValues(table, drift).Inc()
+}
+
 // RemoveVNI drops the event counters of a deleted VNI, so that its series
 // stop being exported. Its Source-based series go as soon as Snapshot no
 // longer lists it.
@@ -208,6 +235,26 @@ func (m *Metrics) RemoveVNI(vni uint32) {
 	l := vniLabel(vni)
 	m.moves.DeleteLabelValues(l)
 	m.duplicates.DeleteLabelValues(l)
+	m.deviceRepairs.DeletePartialMatch(prometheus.Labels{"vni": l})
+	m.deviceRepairFails.DeleteLabelValues(l)
+}
+
+// DeviceRepair counts one repair action on the devices of vni
+// (evpnd_device_repairs_total), such as "create_vxlan" or "set_master".
+func (m *Metrics) DeviceRepair(vni uint32, action string) {
+	if m == nil {
+		return
+	}
+	m.deviceRepairs.WithLabelValues(vniLabel(vni), action).Inc()
+}
+
+// DeviceRepairFailed counts one change to the devices of vni that could
+// not be repaired (evpnd_device_repair_failures_total).
+func (m *Metrics) DeviceRepairFailed(vni uint32) {
+	if m == nil {
+		return
+	}
+	m.deviceRepairFails.WithLabelValues(vniLabel(vni)).Inc()
 }
 
 // Handler serves the metrics in the Prometheus exposition formats.

@@ -302,3 +302,28 @@ func TestDuplicateSeriesKeepsScrape(t *testing.T) {
 		t.Fatalf("scrape lost unrelated series after a duplicate:\n%s", body)
 	}
 }
+
+func TestDeviceRepairCounters(t *testing.T) {
+	m := New(nil, "dev")
+	m.DeviceRepair(100, "create_vxlan")
+	m.DeviceRepair(100, "set_master")
+	m.DeviceRepair(100, "set_master")
+	m.DeviceRepair(200, "set_port_flags")
+	m.DeviceRepairFailed(100)
+	if got := testutil.ToFloat64(m.deviceRepairs.WithLabelValues("100", "set_master")); got != 2 {
+		t.Fatalf("device repairs{vni=100,action=set_master} = %v, want 2", got)
+	}
+	if got := testutil.ToFloat64(m.deviceRepairFails.WithLabelValues("100")); got != 1 {
+		t.Fatalf("device repair failures{vni=100} = %v, want 1", got)
+	}
+	m.RemoveVNI(100)
+	if n := testutil.CollectAndCount(m.deviceRepairs); n != 1 {
+		t.Fatalf("after RemoveVNI(100), %d repair series, want 1 (vni 200)", n)
+	}
+	if n := testutil.CollectAndCount(m.deviceRepairFails); n != 0 {
+		t.Fatalf("after RemoveVNI(100), %d repair failure series, want 0", n)
+	}
+	var off *Metrics
+	off.DeviceRepair(1, "set_up")
+	off.DeviceRepairFailed(1)
+}
