@@ -69,6 +69,9 @@ var (
 	ErrNotFound     = errorString("not found")                                               // NOT_FOUND
 	ErrNotLeaf      = errorString("not available on a route reflector")                      // FAILED_PRECONDITION
 	ErrSlowConsumer = errorString("watch client too slow: events were dropped; watch again") // RESOURCE_EXHAUSTED
+	// ErrTooManyWatchers: the daemon serves a bounded number of Watch
+	// streams at once.
+	ErrTooManyWatchers = errorString("too many watch streams at once: close one (evpnctl watch) and try again") // RESOURCE_EXHAUSTED
 	// ErrUnavailable: the daemon is starting or stopping; retry.
 	ErrUnavailable = errorString("evpnd is starting or stopping; try again") // UNAVAILABLE
 	// ErrConfigRefused: a reload found the file unusable; nothing changed.

@@ -591,3 +591,15 @@ func TestReload(t *testing.T) {
 		t.Error("Reload is listed as read-only")
 	}
 }
+
+// One Watch stream too many is RESOURCE_EXHAUSTED, saying what to do.
+func TestWatchTooMany(t *testing.T) {
+	fb := &fakeBackend{watch: func(ctx context.Context, fn func(Change) error) error { return ErrTooManyWatchers }}
+	c, _ := serveUnix(t, fb)
+	st, err := c.Watch(ctxT(t), &evpndv1.WatchRequest{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = st.Recv()
+	wantCode(t, err, codes.ResourceExhausted, "too many watch streams", "close one")
+}

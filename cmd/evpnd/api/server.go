@@ -121,7 +121,7 @@ func (s *Server) errorStatus(method, what string, err error, change bool) error 
 		return status.Error(codes.NotFound, msg)
 	case errors.Is(err, ErrNotLeaf):
 		return status.Error(codes.FailedPrecondition, msg)
-	case errors.Is(err, ErrSlowConsumer):
+	case errors.Is(err, ErrSlowConsumer), errors.Is(err, ErrTooManyWatchers):
 		return status.Error(codes.ResourceExhausted, msg)
 	case errors.Is(err, ErrUnavailable):
 		return status.Error(codes.Unavailable, msg)

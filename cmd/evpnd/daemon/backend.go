@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/netip"
 	"slices"
+	"sync"
 	"time"
 
 	vnetns "github.com/vishvananda/netns"
@@ -557,8 +558,24 @@ func apiPeerState(s speaker.PeerState) api.PeerState {
 	return api.PeerUnknown
 }
 
-// Watch implements api.Backend.
+// Watch implements api.Backend. Streams are bounded (see maxWatchers,
+// watchBuffer, maxSnapshots): one too many gets api.ErrTooManyWatchers.
 func (d *Daemon) Watch(ctx context.Context, initial bool, fn func(api.Change) error) error {
+	release, err := d.hub.admit()
+	if err != nil {
+		return err
+	}
+	defer release()
+	snapshotDone := func() {}
+	if initial {
+		done, err := d.hub.snapshotTurn(ctx)
+		if err != nil {
+			return err
+		}
+		var once sync.Once
+		snapshotDone = func() { once.Do(done) }
+		defer snapshotDone()
+	}
 	l := d.leaf.Load()
 	if l == nil {
 		if d.config().Role != configs.RoleRouteReflector {
@@ -571,13 +588,13 @@ func (d *Daemon) Watch(ctx context.Context, initial bool, fn func(api.Change) er
 		if initial {
 			init = d.peerChanges(ctx)
 		}
-		return w.serve(ctx, init, initial, fn)
+		return w.serve(ctx, init, initial, fn, snapshotDone)
 	}
 	var w *watcher
 	var init []api.Change
 	// Subscribing in the loop makes the snapshot and the stream seamless:
 	// every change after the snapshot is in the watcher's buffer.
-	err := l.read(ctx, func() {
+	err = l.read(ctx, func() {
 		w = d.hub.subscribe()
 		if initial {
 			init = l.snapshotChanges()
@@ -590,7 +607,7 @@ func (d *Daemon) Watch(ctx context.Context, initial bool, fn func(api.Change) er
 		return err
 	}
 	defer d.hub.unsubscribe(w)
-	return w.serve(ctx, init, initial, fn)
+	return w.serve(ctx, init, initial, fn, snapshotDone)
 }
 
 func (d *Daemon) peerChanges(ctx context.Context) []api.Change {

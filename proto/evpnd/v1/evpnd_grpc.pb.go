@@ -85,8 +85,10 @@ type EvpndServiceClient interface {
 	ListPeers(ctx context.Context, in *ListPeersRequest, opts ...grpc.CallOption) (*ListPeersResponse, error)
 	// Watch streams table changes as they happen. With initial_state, the
 	// current state comes first as ADDED/UP events, then one SYNCED event.
-	// A client that falls too far behind is cut off with RESOURCE_EXHAUSTED
-	// and should watch again.
+	// A client that falls too far behind (16,384 changes) is cut off with
+	// RESOURCE_EXHAUSTED and should watch again. evpnd serves at most 32
+	// streams at once, and builds at most 2 initial states at a time (the
+	// others wait); a stream beyond 32 gets RESOURCE_EXHAUSTED.
 	Watch(ctx context.Context, in *WatchRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[WatchResponse], error)
 	// Check compares what BGP selected with what the kernel holds.
 	Check(ctx context.Context, in *CheckRequest, opts ...grpc.CallOption) (*CheckResponse, error)
@@ -303,8 +305,10 @@ type EvpndServiceServer interface {
 	ListPeers(context.Context, *ListPeersRequest) (*ListPeersResponse, error)
 	// Watch streams table changes as they happen. With initial_state, the
 	// current state comes first as ADDED/UP events, then one SYNCED event.
-	// A client that falls too far behind is cut off with RESOURCE_EXHAUSTED
-	// and should watch again.
+	// A client that falls too far behind (16,384 changes) is cut off with
+	// RESOURCE_EXHAUSTED and should watch again. evpnd serves at most 32
+	// streams at once, and builds at most 2 initial states at a time (the
+	// others wait); a stream beyond 32 gets RESOURCE_EXHAUSTED.
 	Watch(*WatchRequest, grpc.ServerStreamingServer[WatchResponse]) error
 	// Check compares what BGP selected with what the kernel holds.
 	Check(context.Context, *CheckRequest) (*CheckResponse, error)
