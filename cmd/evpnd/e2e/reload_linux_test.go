@@ -301,6 +301,12 @@ func TestReload(t *testing.T) {
 		}
 	}
 	f.waitFDB(changeTimeout)
+	// One MAC looked up: h1 behind leaf1, seen from leaf2.
+	h1 := f.m.host("h1").MAC
+	if out := f.exec("leaf2", "evpnctl", "show", "evpn", "mac", "vni", "100", "mac", h1); !strings.Contains(out, "MAC: "+h1) ||
+		!strings.Contains(out, "Remote VTEP: 10.0.0.1") || !strings.Contains(out, "In the kernel: yes") {
+		t.Errorf("evpnctl show evpn mac vni 100 mac %s on leaf2:\n%s", h1, out)
+	}
 	t.Logf("leaf2's reloads:\n%s", grepLines(f.lastRunLog("leaf2"), "reload"))
 }
 
