@@ -6,6 +6,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"net"
 	"net/netip"
 	"slices"
@@ -374,31 +375,104 @@ func (d *Daemon) hasVNI(vni uint32) bool {
 	return slices.ContainsFunc(d.config().L2VNIs, func(v configs.L2VNI) bool { return v.VNI == vni })
 }
 
+// routeMemory bounds how many BGP paths (about 1 KB each) a route listing
+// holds at once.
+const routeMemory = 20_000
+
 // Routes implements api.Backend: GoBGP's table, filtered, sorted by RD
 // then NLRI (so that a reader sees each RD once), and annotated by the
 // loop, a page at a time, with the VNI each path imports into and whether
-// evpnd uses it. Sorting needs the matching paths in memory at once
-// (about 1 KB each); they are still sent in pages.
+// evpnd uses it.
+//
+// Sorting needs the paths of a window in memory, never the whole table:
+// the first pass over GoBGP's table keeps the matching paths while there
+// are at most routeMemory of them (then it is the only pass, as for most
+// listings), and counts them per RD. Past that, it drops what it kept,
+// and each further pass keeps only the paths of a window of consecutive
+// RDs holding at most routeMemory paths (an RD with more is a window of
+// its own), sorts and sends them. A listing then costs GoBGP one table
+// walk per window; and as the table changes between passes, it is no
+// snapshot (it never is: GoBGP's own listing is not either).
 func (d *Daemon) Routes(ctx context.Context, f api.RouteFilter, fn func(api.RoutePath) error) error {
+	_, err := d.routes(ctx, f, fn, routeMemory)
+	return err
+}
+
+// routes is Routes with the memory bound given; it returns the most paths
+// it held at once.
+func (d *Daemon) routes(ctx context.Context, f api.RouteFilter, fn func(api.RoutePath) error, limit int) (peak int, err error) {
 	srv := d.srv.Load()
 	if srv == nil {
-		return errStopped
+		return 0, errStopped
 	}
 	var all []api.RoutePath
-	err := srv.Paths(ctx, func(p speaker.Path) error {
-		rp := api.RoutePath{
-			Route: p.Route, Peer: p.Peer, Local: p.Local, Best: p.Best, Stale: p.Stale, Age: p.Age,
-			ExtCommunities: p.ExtCommunities, ASPath: p.ASPath, LocalPref: p.LocalPref, Origin: p.Origin,
-			ClusterList: p.ClusterList,
+	perRD := map[evpn.RD]int{}
+	over := false
+	err = srv.Paths(ctx, func(p speaker.Path) error {
+		if p.Route == nil {
+			return nil
 		}
-		if pathMatches(rp, f, false) {
+		rp := routePath(p)
+		if !pathMatches(rp, f, false) {
+			return nil
+		}
+		perRD[rp.Route.RD]++
+		if !over {
 			all = append(all, rp)
+			peak = max(peak, len(all))
+			if len(all) > limit {
+				over, all = true, nil
+			}
 		}
 		return nil
 	})
 	if err != nil {
-		return err
+		return peak, err
 	}
+	if !over {
+		return peak, d.sendRoutes(ctx, all, f, fn)
+	}
+	rds := slices.SortedFunc(maps.Keys(perRD), compareRD)
+	for i := 0; i < len(rds); {
+		j, n := i, 0
+		for j < len(rds) && (j == i || n+perRD[rds[j]] <= limit) {
+			n += perRD[rds[j]]
+			j++
+		}
+		lo, hi := rds[i], rds[j-1]
+		var win []api.RoutePath
+		err := srv.Paths(ctx, func(p speaker.Path) error {
+			if p.Route == nil || compareRD(p.Route.RD, lo) < 0 || compareRD(p.Route.RD, hi) > 0 {
+				return nil
+			}
+			if rp := routePath(p); pathMatches(rp, f, false) {
+				win = append(win, rp)
+				peak = max(peak, len(win))
+			}
+			return nil
+		})
+		if err != nil {
+			return peak, err
+		}
+		if err := d.sendRoutes(ctx, win, f, fn); err != nil {
+			return peak, err
+		}
+		i = j
+	}
+	return peak, nil
+}
+
+func routePath(p speaker.Path) api.RoutePath {
+	return api.RoutePath{
+		Route: p.Route, Peer: p.Peer, Local: p.Local, Best: p.Best, Stale: p.Stale, Age: p.Age,
+		ExtCommunities: p.ExtCommunities, ASPath: p.ASPath, LocalPref: p.LocalPref, Origin: p.Origin,
+		ClusterList: p.ClusterList,
+	}
+}
+
+// sendRoutes sorts paths, has the loop annotate them a page at a time,
+// and sends those that match f.
+func (d *Daemon) sendRoutes(ctx context.Context, all []api.RoutePath, f api.RouteFilter, fn func(api.RoutePath) error) error {
 	sortPaths(all)
 	l := d.leaf.Load()
 	for start := 0; start < len(all); start += routePage {
@@ -425,6 +499,17 @@ func (d *Daemon) Routes(ctx context.Context, f api.RouteFilter, fn func(api.Rout
 	return nil
 }
 
+// compareRD orders RDs as comparePaths does.
+func compareRD(x, y evpn.RD) int {
+	if c := cmp.Compare(x.Type, y.Type); c != 0 {
+		return c
+	}
+	if c := cmp.Compare(x.Admin, y.Admin); c != 0 {
+		return c
+	}
+	return cmp.Compare(x.Number, y.Number)
+}
+
 // sortPaths sorts paths with comparePaths, keeping BGP's order (best
 // first) among the paths of one NLRI.
 func sortPaths(paths []api.RoutePath) { slices.SortStableFunc(paths, comparePaths) }
@@ -433,13 +518,7 @@ func sortPaths(paths []api.RoutePath) { slices.SortStableFunc(paths, comparePath
 // the paths of one NLRI keep BGP's order (best first).
 func comparePaths(a, b api.RoutePath) int {
 	x, y := a.Route, b.Route
-	if c := cmp.Compare(x.RD.Type, y.RD.Type); c != 0 {
-		return c
-	}
-	if c := cmp.Compare(x.RD.Admin, y.RD.Admin); c != 0 {
-		return c
-	}
-	if c := cmp.Compare(x.RD.Number, y.RD.Number); c != 0 {
+	if c := compareRD(x.RD, y.RD); c != 0 {
 		return c
 	}
 	if c := cmp.Compare(x.Type, y.Type); c != 0 {

@@ -79,7 +79,9 @@ type EvpndServiceClient interface {
 	// of a VNI) and selects its location again.
 	ClearDuplicate(ctx context.Context, in *ClearDuplicateRequest, opts ...grpc.CallOption) (*ClearDuplicateResponse, error)
 	// ListRoutes streams the raw l2vpn-evpn BGP table (every path, best or
-	// not), sorted by RD then NLRI, in pages.
+	// not), sorted by RD then NLRI, in pages. evpnd holds at most 20,000
+	// paths of a listing at once: a bigger one is read from BGP's table
+	// again for each window of RDs, so it is no snapshot of a changing table.
 	ListRoutes(ctx context.Context, in *ListRoutesRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[ListRoutesResponse], error)
 	// ListPeers returns every BGP neighbour, sorted by address.
 	ListPeers(ctx context.Context, in *ListPeersRequest, opts ...grpc.CallOption) (*ListPeersResponse, error)
@@ -299,7 +301,9 @@ type EvpndServiceServer interface {
 	// of a VNI) and selects its location again.
 	ClearDuplicate(context.Context, *ClearDuplicateRequest) (*ClearDuplicateResponse, error)
 	// ListRoutes streams the raw l2vpn-evpn BGP table (every path, best or
-	// not), sorted by RD then NLRI, in pages.
+	// not), sorted by RD then NLRI, in pages. evpnd holds at most 20,000
+	// paths of a listing at once: a bigger one is read from BGP's table
+	// again for each window of RDs, so it is no snapshot of a changing table.
 	ListRoutes(*ListRoutesRequest, grpc.ServerStreamingServer[ListRoutesResponse]) error
 	// ListPeers returns every BGP neighbour, sorted by address.
 	ListPeers(context.Context, *ListPeersRequest) (*ListPeersResponse, error)
