@@ -320,6 +320,10 @@ selects its location again.`,
 	}
 }
 
+// reloadTimeout is how long evpnctl reload waits by default: evpnd
+// answers once every change is applied.
+const reloadTimeout = 10 * time.Minute
+
 func (a *app) newReloadCmd() *cobra.Command {
 	return &cobra.Command{
 		Use:   "reload",
@@ -335,6 +339,9 @@ Keys that only a restart changes (router-id, asn, role, vtep-ip, bgp,
 graceful-restart, dynamic-neighbors, api) are named and keep their running
 values; the rest of the file is still applied.
 
+A reload that adds or removes thousands of VNIs takes a while: unless
+--timeout is given, evpnctl waits up to 10 minutes for the answer.
+
 Exit status: 0 when every change was applied (restart-only keys may be
 named), 1 when some change failed (the rest was applied), 2 when the
 reload was refused or on any error.`,
@@ -342,6 +349,9 @@ reload was refused or on any error.`,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if len(args) > 0 {
 				return tooMany(cmd, args)
+			}
+			if f := cmd.Flag("timeout"); f == nil || !f.Changed {
+				a.timeout = reloadTimeout
 			}
 			failed := 0
 			err := show(a, cmd, func(ctx context.Context, c *client) (*evpndv1.ReloadResponse, error) {

@@ -146,16 +146,21 @@ func (d *Daemon) Reload(ctx context.Context) (api.ReloadResult, error) {
 				stop = append(stop, v.VNI)
 			}
 		}
-		for _, vni := range stop {
-			if err := d.deleteVNI(ctx, l, vni); err != nil {
-				if errors.Is(err, errStopped) {
-					return res, err
+		for len(stop) > 0 {
+			batch := stop[:min(reloadBatch, len(stop))]
+			stop = stop[len(batch):]
+			errs := d.deleteVNIs(ctx, l, batch)
+			for _, vni := range batch {
+				if err := errs[vni]; err != nil {
+					if errors.Is(err, errStopped) {
+						return res, err
+					}
+					// The VNI stopped; its devices may be left.
+					failed("l2vni %d: %v", vni, err)
 				}
-				// The VNI stopped; its devices may be left.
-				failed("l2vni %d: %v", vni, err)
-			}
-			if !plan.start[vni] {
-				applied("l2vni %d removed", vni)
+				if !plan.start[vni] {
+					applied("l2vni %d removed", vni)
+				}
 			}
 		}
 		running := map[uint32]bool{}

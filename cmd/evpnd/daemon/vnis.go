@@ -181,55 +181,89 @@ func (d *Daemon) DeleteVNI(ctx context.Context, vni uint32) error {
 // the VXLAN device also drops its FDB entries). ErrNotFound if it does
 // not run. The caller holds vniMu.
 func (d *Daemon) deleteVNI(ctx context.Context, l *leaf, vni uint32) error {
-	cur := d.config()
-	next, ok := cur.WithoutL2VNI(vni)
-	if !ok {
+	if !d.hasVNI(vni) {
 		return fmt.Errorf("l2vni %d is not configured: %w", vni, api.ErrNotFound)
 	}
-	var old configs.L2VNI
+	return d.deleteVNIs(ctx, l, []uint32{vni})[vni]
+}
+
+// deleteVNIs stops the running VNIs of vnis as deleteVNI does, in one
+// pass through the loop, and returns the error of each VNI whose devices
+// could not all be removed (it stopped all the same). The caller holds
+// vniMu.
+func (d *Daemon) deleteVNIs(ctx context.Context, l *leaf, vnis []uint32) map[uint32]error {
+	cur := d.config()
+	drop := map[uint32]bool{}
+	for _, v := range vnis {
+		drop[v] = true
+	}
+	var olds []configs.L2VNI
 	for _, v := range cur.L2VNIs {
-		if v.VNI == vni {
-			old = v
+		if drop[v.VNI] {
+			olds = append(olds, v)
 		}
 	}
+	if len(olds) == 0 {
+		return nil
+	}
+	next := cur.OnlyL2VNIs(func(v configs.L2VNI) bool { return !drop[v.VNI] })
 	ctx = context.WithoutCancel(ctx) // once started, the removal completes
 	err := l.do(ctx, func(now time.Time) []evpn.Effect {
-		l.publishVNIRemoved(vni, now)
-		eff := l.table.RemoveVNI(vni)
+		var eff []evpn.Effect
+		for _, old := range olds {
+			vni := old.VNI
+			l.publishVNIRemoved(vni, now)
+			eff = append(eff, l.table.RemoveVNI(vni)...)
+			delete(l.vnis, vni)
+			l.withdrawExtra = append(l.withdrawExtra, evpn.LocalIMETRoute(cur.L2VNIRD(old), vni, cur.VTEPIP, cur.ExportRTs(old)))
+		}
 		for k := range l.ports {
-			if k.VNI == vni {
+			if drop[k.VNI] {
 				delete(l.ports, k)
 			}
 		}
-		delete(l.vnis, vni)
-		d.cfg = next
-		d.live.Store(next)
-		l.table.SetImportRules(d.importRules())
-		l.withdrawExtra = append(l.withdrawExtra, evpn.LocalIMETRoute(cur.L2VNIRD(old), vni, cur.VTEPIP, cur.ExportRTs(old)))
-		l.learner.SetVNIs(d.vtepVNIs())
 		for k := range l.retries {
-			if k.VNI == vni {
+			if drop[k.VNI] {
 				delete(l.retries, k)
 			}
 		}
+		d.cfg = next
+		d.live.Store(next)
+		l.table.SetImportRules(d.importRules())
+		l.learner.SetVNIs(d.vtepVNIs())
 		return eff
 	})
 	if err != nil {
-		return err
+		out := map[uint32]error{}
+		for _, old := range olds {
+			out[old.VNI] = err
+		}
+		return out
 	}
-	// The fib deletions of the VNI's entries were queued by the batch;
-	// dropping the VNI from fib now makes the reconciler forget them (the
-	// device and its entries go away with it).
-	l.desired.RemoveVNI(vni)
-	// The VNI's history and counters go last: the batch above still
-	// recorded its withdrawals.
-	defer d.metrics.RemoveVNI(vni)
-	defer d.trace.RemoveVNI(vni)
-	if err := l.mgr.Remove(ctx, d.vtepVNI(cur, old)); err != nil {
-		return fmt.Errorf("l2vni %d stopped, but its devices were not all removed (delete %s and %s by hand if evpnd created them): %w",
-			vni, old.VXLANDevice, old.Bridge, err)
+	// The fib deletions of the VNIs' entries were queued by the batch;
+	// dropping the VNIs from fib now makes the reconciler forget them
+	// (the devices and their entries go away with them).
+	vv := make([]vtep.L2VNI, len(olds))
+	for i, old := range olds {
+		l.desired.RemoveVNI(old.VNI)
+		vv[i] = d.vtepVNI(cur, old)
 	}
-	return nil
+	var out map[uint32]error
+	for i, err := range l.mgr.RemoveAll(ctx, vv) {
+		old := olds[i]
+		if err != nil {
+			if out == nil {
+				out = map[uint32]error{}
+			}
+			out[old.VNI] = fmt.Errorf("l2vni %d stopped, but its devices were not all removed (delete %s and %s by hand if evpnd created them): %w",
+				old.VNI, old.VXLANDevice, old.Bridge, err)
+		}
+		// The VNI's history and counters go last: the batch above still
+		// recorded its withdrawals.
+		d.trace.RemoveVNI(old.VNI)
+		d.metrics.RemoveVNI(old.VNI)
+	}
+	return out
 }
 
 func (d *Daemon) vtepVNI(c *configs.Config, v configs.L2VNI) vtep.L2VNI {

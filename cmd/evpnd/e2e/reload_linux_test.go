@@ -10,6 +10,7 @@ import (
 	"strings"
 	"syscall"
 	"testing"
+	"time"
 
 	evpndv1 "github.com/evpnd/evpnd/proto/evpnd/v1"
 )
@@ -319,4 +320,108 @@ func grepLines(s, sub string) string {
 		}
 	}
 	return strings.Join(out, "\n")
+}
+
+// TestReloadManyVNIs adds 300 L2VNIs to leaf2 with one reload (5 batches
+// through its loop) while h1 pings h2 through leaf2 every 20 ms, and
+// removes them with another: no ping may be lost. The loop's
+// responsiveness meanwhile (GetVNI, a call through the loop, timed in a
+// tight cycle) is logged, not asserted: times on a shared machine are not
+// a test.
+func TestReloadManyVNIs(t *testing.T) {
+	const n = 300
+	topo := copyFabric(t)
+	conf := filepath.Join(filepath.Dir(topo), "fabric", "leaf2.yaml")
+	base, err := os.ReadFile(conf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := deployFabricFrom(t, topo)
+	f.converge()
+	c := f.client("leaf2")
+	ctx := t.Context()
+
+	var many strings.Builder
+	many.Write(base)
+	for i := range n {
+		fmt.Fprintf(&many, "  - vni: %d\n", 1000+i)
+	}
+	ping := f.start("h1", "ping", "-n", "-D", "-i", "0.02", f.m.host("h2").IP.String())
+	eventually(t, changeTimeout, "continuous ping answered", func() error {
+		if n := len(parseReplies(ping.output())); n < 5 {
+			return fmt.Errorf("%d replies so far", n)
+		}
+		return nil
+	})
+
+	probe := func(during func()) (calls int, worst time.Duration) {
+		stop := make(chan struct{})
+		done := make(chan struct{})
+		go func() {
+			defer close(done)
+			for {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				start := time.Now()
+				if _, err := c.GetVNI(ctx, &evpndv1.GetVNIRequest{Vni: 100}); err == nil {
+					calls++
+					worst = max(worst, time.Since(start))
+				}
+			}
+		}()
+		during()
+		close(stop)
+		<-done
+		return calls, worst
+	}
+	for _, step := range []struct {
+		name, text string
+		want       string
+		count      int
+	}{
+		{"add", many.String(), fmt.Sprintf("Applied (%d):", n), n + 1},
+		{"remove", string(base), fmt.Sprintf("Applied (%d):", n), 1},
+	} {
+		if err := os.WriteFile(conf, []byte(step.text), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		var out string
+		var code int
+		start := time.Now()
+		calls, worst := probe(func() { out, code = f.evpnctlIn("leaf2", "reload") })
+		took := time.Since(start)
+		if code != 0 || !strings.Contains(out, step.want) {
+			t.Fatalf("%s %d VNIs: evpnctl reload exit %d:\n%s", step.name, n, code, tail(out, 10))
+		}
+		vs, err := c.ListVNIs(ctx, &evpndv1.ListVNIsRequest{})
+		if err != nil || len(vs.GetVnis()) != step.count {
+			t.Fatalf("after the reload that should %s %d VNIs: %d VNIs, %v", step.name, n, len(vs.GetVnis()), err)
+		}
+		t.Logf("reload to %s %d VNIs took %v; meanwhile %d GetVNI calls through the loop, the slowest %v",
+			step.name, n, took.Round(time.Millisecond), calls, worst.Round(time.Microsecond))
+	}
+	if out := f.exec("leaf2", "ip", "-o", "link", "show"); strings.Contains(out, "vxlan1000") || strings.Contains(out, "br1299") {
+		t.Errorf("leaf2 keeps devices of the removed VNIs")
+	}
+	counted := len(parseReplies(ping.output()))
+	eventually(t, changeTimeout, "ping answered after the reloads", func() error {
+		if n := len(parseReplies(ping.output())); n < counted+10 {
+			return fmt.Errorf("%d replies since", n-counted)
+		}
+		return nil
+	})
+	ping.stop(t)
+	r, err := parsePing(ping.output())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if lost := r.lost(); len(lost) > 0 {
+		t.Errorf("h1 -> h2: %d of %d echo requests unanswered across the reloads (icmp_seq %v)", len(lost), r.Transmitted, lost)
+	} else {
+		t.Logf("h1 -> h2 through leaf2: %d echo requests every 20ms across both reloads, none lost", r.Transmitted)
+	}
+	f.waitFDB(changeTimeout)
 }
