@@ -75,6 +75,8 @@ func TestCountsMatchWalk(t *testing.T) {
 				switch rng.IntN(20) {
 				case 0:
 					tb.RemoveVNI(vni)
+				case 3:
+					tb.RemoveVNIs(map[uint32]bool{vni: true, vnis[rng.IntN(len(vnis))]: true})
 				case 1, 2:
 					tb.Expire(now)
 				default:

@@ -484,28 +484,36 @@ func (t *Table) Duplicates() []MACInfo {
 // RemoveVNI drops every remote and local entry of a VNI, returning the
 // effects that undo them (fib deletions, local withdrawals).
 func (t *Table) RemoveVNI(vni uint32) []Effect {
+	return t.RemoveVNIs(map[uint32]bool{vni: true})
+}
+
+// RemoveVNIs is RemoveVNI for several VNIs, in one pass over the table
+// (a pass costs O(MACs + routes), whatever the number of VNIs).
+func (t *Table) RemoveVNIs(vnis map[uint32]bool) []Effect {
 	var eff []Effect
 	for k, ref := range t.routes {
-		if ref.vni == vni {
+		if vnis[ref.vni] {
 			delete(t.routes, k)
 		}
 	}
 	for mk, st := range t.macs {
-		if mk.VNI != vni {
+		if !vnis[mk.VNI] {
 			continue
 		}
 		delete(t.dups, mk)
 		if st.installed.IsValid() {
-			eff = append(eff, Effect{Kind: FIBDelMAC, VNI: vni, MAC: mk.MAC, VTEP: st.installed})
+			eff = append(eff, Effect{Kind: FIBDelMAC, VNI: mk.VNI, MAC: mk.MAC, VTEP: st.installed})
 		}
 		if st.local != nil && st.local.advertised {
-			eff = append(eff, Effect{Kind: WithdrawLocal, VNI: vni, MAC: mk.MAC})
+			eff = append(eff, Effect{Kind: WithdrawLocal, VNI: mk.VNI, MAC: mk.MAC})
 		}
 		delete(t.macs, mk)
 	}
-	delete(t.counts, vni)
+	for vni := range vnis {
+		delete(t.counts, vni)
+	}
 	for k, ref := range t.floods {
-		if ref.vni == vni {
+		if vnis[ref.vni] {
 			eff = append(eff, t.withdrawFlood(k)...)
 		}
 	}

@@ -106,7 +106,7 @@ func (d *Daemon) addVNIs(ctx context.Context, l *leaf, next *configs.Config, vs 
 	// feed the best ones again.
 	var ferr error
 	for attempt := 1; attempt <= 3; attempt++ {
-		if ferr = l.refeed(ctx, which); ferr == nil {
+		if ferr = l.refeed(ctx, next, which); ferr == nil {
 			break
 		}
 		d.log.Warn("re-read BGP routes for new l2vnis", "vnis", len(vs), "attempt", attempt, "err", ferr)
@@ -132,13 +132,25 @@ func (d *Daemon) addVNIs(ctx context.Context, l *leaf, next *configs.Config, vs 
 }
 
 // refeed feeds the table the best remote paths BGP holds for the VNIs in
-// which.
-func (l *leaf) refeed(ctx context.Context, which map[uint32]bool) error {
-	srv := l.srv
+// which. BGP's table is read, and the paths that may import into those
+// VNIs picked (with an importer of their rules alone, from c), outside the
+// loop; the loop only takes the picked ones, so a re-feed costs it
+// O(routes of these VNIs), not O(BGP's table).
+func (l *leaf) refeed(ctx context.Context, c *configs.Config, which map[uint32]bool) error {
+	var rules []evpn.ImportRule
+	for _, v := range c.L2VNIs {
+		if which[v.VNI] {
+			rts, auto := c.ImportRTs(v)
+			rules = append(rules, evpn.ImportRule{VNI: v.VNI, Auto: auto, RTs: rts})
+		}
+	}
+	pick := evpn.NewImporter(rules)
 	var routes []*evpn.Route
-	err := srv.Paths(ctx, func(p speaker.Path) error {
+	err := l.srv.Paths(ctx, func(p speaker.Path) error {
 		if p.Best && !p.Local && p.Route != nil {
-			routes = append(routes, p.Route)
+			if _, ok := pick.VNIFor(p.Route); ok {
+				routes = append(routes, p.Route)
+			}
 		}
 		return nil
 	})
@@ -209,11 +221,11 @@ func (d *Daemon) deleteVNIs(ctx context.Context, l *leaf, vnis []uint32) map[uin
 	next := cur.OnlyL2VNIs(func(v configs.L2VNI) bool { return !drop[v.VNI] })
 	ctx = context.WithoutCancel(ctx) // once started, the removal completes
 	err := l.do(ctx, func(now time.Time) []evpn.Effect {
-		var eff []evpn.Effect
+		// One pass over the table for the whole batch.
+		l.publishVNIsRemoved(drop, now)
+		eff := l.table.RemoveVNIs(drop)
 		for _, old := range olds {
 			vni := old.VNI
-			l.publishVNIRemoved(vni, now)
-			eff = append(eff, l.table.RemoveVNI(vni)...)
 			delete(l.vnis, vni)
 			l.withdrawExtra = append(l.withdrawExtra, evpn.LocalIMETRoute(cur.L2VNIRD(old), vni, cur.VTEPIP, cur.ExportRTs(old)))
 		}
