@@ -5,7 +5,7 @@ import (
 	"fmt"
 	"net/netip"
 
-	api "github.com/osrg/gobgp/v3/api"
+	api "github.com/osrg/gobgp/v4/api"
 )
 
 // DeleteNeighbor removes a static peer added with AddNeighbor: GoBGP ends

@@ -327,7 +327,7 @@ func TestAPI(t *testing.T) {
 		}
 		defer cc.Close()
 		var resp emptypb.Empty
-		if err := cc.Invoke(ctx, "/apipb.GobgpApi/GetBgp", &emptypb.Empty{}, &resp); err != nil {
+		if err := cc.Invoke(ctx, "/api.GoBgpService/GetBgp", &emptypb.Empty{}, &resp); err != nil {
 			t.Fatalf("GoBGP API GetBgp: %v", err)
 		}
 		global := protoField(resp.ProtoReflect().GetUnknown(), 1)

@@ -4,7 +4,6 @@ import (
 	"errors"
 	"fmt"
 	"maps"
-	"net/netip"
 	"os/exec"
 	"slices"
 	"strings"
@@ -12,6 +11,7 @@ import (
 	"time"
 
 	"github.com/evpnd/evpnd/containerlab/netns"
+	"github.com/evpnd/evpnd/speaker/bgptest"
 )
 
 // martianLog is what evpnd logs, rate-limited, for a route naming a VTEP
@@ -27,7 +27,7 @@ const martianLog = "it names a VTEP no tunnel can reach"
 // route.
 func TestMartianVTEPs(t *testing.T) {
 	ns, leaf, s := startRawLeaf(t, "e2emar")
-	std := [][]byte{rawEncap(8), rawRT(65000, 100)} // VXLAN, auto RT of VNI 100
+	std := [][]byte{bgptest.Encap(bgptest.TunnelVXLAN), bgptest.RT(65000, 100)} // VXLAN, auto RT of VNI 100
 	mac := func(m string) []byte { return rawMACRoute(48, m, nil, 100) }
 	send := func(what string, msg []byte) {
 		t.Helper()
@@ -116,13 +116,15 @@ func startRawLeaf(t *testing.T, prefix string) (*netns.NS, *oddLeaf, *rawSession
 	for _, c := range [][]string{
 		{"ip", "addr", "add", oddLeafAddr + "/32", "dev", "lo"},
 		{"ip", "addr", "add", oddPeerAddr + "/32", "dev", "lo"},
+		{"ip", "addr", "add", oddBystander + "/32", "dev", "lo"},
 		{"ip", "link", "add", "eth1", "type", "veth", "peer", "name", "eth1p"},
 	} {
 		if _, err := ns.Exec(t.Context(), c...); err != nil {
 			t.Fatal(err)
 		}
 	}
-	peer := listenRawPeer(t, ns)
+	peer := listenRawPeer(t, ns, oddPeerAddr)
+	listenRawPeer(t, ns, oddBystander) // the leaf's other neighbour (testdata/odd/leaf.yaml): up, silent
 	leaf := startOddLeaf(t, ns, bin)
 	return ns, leaf, peer.next(t, leaf, convergeTimeout)
 }
@@ -134,7 +136,7 @@ func startRawLeaf(t *testing.T, prefix string) (*netns.NS, *oddLeaf, *rawSession
 func TestRemoteStickyMACPinned(t *testing.T) {
 	ns, leaf, s := startRawLeaf(t, "e2estk")
 	sticky := []byte{0x06, 0x00, 0x01, 0, 0, 0, 0, 0} // MAC mobility, sticky, seq 0
-	std := [][]byte{rawEncap(8), rawRT(65000, 100)}
+	std := [][]byte{bgptest.Encap(bgptest.TunnelVXLAN), bgptest.RT(65000, 100)}
 	const pinned, movable = "02:00:00:00:cc:01", "02:00:00:00:cc:02"
 	for _, u := range [][]byte{
 		rawUpdate(rawMACRoute(48, pinned, nil, 100), oddVTEP, append(std, sticky), nil),
@@ -175,8 +177,4 @@ func TestRemoteStickyMACPinned(t *testing.T) {
 
 // rawIMETRoute is a type-3 NLRI with RD 10.0.0.2:100, Ethernet tag 0 and
 // originating router ip.
-func rawIMETRoute(ip string) []byte {
-	b := append(rawRDBytes(), 0, 0, 0, 0, 32)
-	b = append(b, netip.MustParseAddr(ip).AsSlice()...)
-	return append([]byte{3, byte(len(b))}, b...)
-}
+func rawIMETRoute(ip string) []byte { return rawIMET(ip) }
