@@ -275,6 +275,27 @@ func TestReload(t *testing.T) {
 		t.Errorf("peers after removing 10.0.0.253: %v %v", ps, err)
 	}
 
+	// 6. The route reflector reloads too: the log level applies, a change
+	// of its dynamic neighbours is named as needing a restart, and its
+	// sessions stay up.
+	spineConf := filepath.Join(filepath.Dir(topo), "fabric", "spine1.yaml")
+	spine, err := os.ReadFile(spineConf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	text := strings.Replace(strings.Replace(string(spine), "log-level: info", "log-level: debug", 1), "  - prefix: 10.0.0.0/24", "  - prefix: 10.0.0.0/23", 1)
+	if err := os.WriteFile(spineConf, []byte(text), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	out, code = f.evpnctlIn(f.m.Spine, "reload")
+	if code != 0 || !strings.Contains(out, "Applied (1):\n  log-level: info -> debug") ||
+		!strings.Contains(out, "Needs a restart (1), not applied:\n  dynamic-neighbors: ") {
+		t.Errorf("evpnctl reload on %s: exit %d:\n%s", f.m.Spine, code, out)
+	}
+	if out := f.exec(f.m.Spine, "evpnctl", "status"); !strings.Contains(out, "Restart needed:  dynamic-neighbors") {
+		t.Errorf("evpnctl status on %s does not name the dynamic neighbours:\n%s", f.m.Spine, out)
+	}
+
 	// Nothing lost on the VNIs the reloads did not change, and the fabric
 	// is as the topology implies.
 	counts := map[string]int{}
