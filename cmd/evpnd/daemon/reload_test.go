@@ -1,7 +1,10 @@
 package daemon
 
 import (
+	"context"
+	"fmt"
 	"maps"
+	"net/netip"
 	"slices"
 	"testing"
 
@@ -28,5 +31,46 @@ func TestPlanVNIs(t *testing.T) {
 	}
 	if p := planVNIs(cur, cur); len(p.stop)+len(p.start) != 0 {
 		t.Errorf("same config: %+v, want nothing to do", p)
+	}
+}
+
+// reloadNeighbors removes, adds and re-adds (changed) static neighbours
+// on a real speaker, and says so.
+func TestReloadNeighbors(t *testing.T) {
+	a := startSpeaker(t, "127.0.0.161", netip.MustParseAddr("10.0.0.1"))
+	ctx := context.Background()
+	d := &Daemon{log: testLog()}
+	d.srv.Store(a.srv)
+	n := func(addr, desc string) configs.Neighbor {
+		return configs.Neighbor{Address: netip.MustParseAddr(addr), ASN: 65000, Port: 1179, Description: desc}
+	}
+	cur := &configs.Config{ASN: 65000, Neighbors: []configs.Neighbor{n("127.0.0.171", "x"), n("127.0.0.172", "gone")}}
+	for _, nb := range cur.Neighbors {
+		if err := a.srv.AddNeighbor(ctx, d.speakerNeighbor(cur, nb)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	target := &configs.Config{ASN: 65000, Neighbors: []configs.Neighbor{n("127.0.0.173", "new"), n("127.0.0.171", "y")}}
+	var applied, failed []string
+	got := d.reloadNeighbors(ctx, cur, target,
+		func(f string, a ...any) { applied = append(applied, fmt.Sprintf(f, a...)) },
+		func(f string, a ...any) { failed = append(failed, fmt.Sprintf(f, a...)) })
+	want := []string{"neighbor 127.0.0.172 removed", "neighbor 127.0.0.173 AS 65000 added", "neighbor 127.0.0.171 AS 65000 changed (session reset)"}
+	if !slices.Equal(applied, want) || len(failed) > 0 {
+		t.Errorf("applied %q failed %q, want %q", applied, failed, want)
+	}
+	if len(got) != 2 || got[0].Address != target.Neighbors[0].Address || got[1].Description != "y" {
+		t.Errorf("neighbours in force: %+v, want target's, in its order", got)
+	}
+	ps, err := a.srv.Peers(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	descs := map[string]string{}
+	for _, p := range ps {
+		descs[p.Address.String()] = p.Description
+	}
+	if len(ps) != 2 || descs["127.0.0.171"] != "y" || descs["127.0.0.173"] != "new" {
+		t.Errorf("speaker's peers after the reload: %v", descs)
 	}
 }
