@@ -83,6 +83,10 @@ func (d *Daemon) Reload(ctx context.Context) (api.ReloadResult, error) {
 		}
 	}
 	d.log.Info("config reload", "file", res.File)
+	// From here on the reload completes even if the client goes away: a
+	// half-applied file would leave the configuration in force unknown.
+	// (evpnd stopping still ends it: the loop refuses further calls.)
+	ctx = context.WithoutCancel(ctx)
 	res.RestartNeeded = configs.RestartNeeded(cur, next)
 	applied := func(format string, args ...any) {
 		res.Applied = append(res.Applied, fmt.Sprintf(format, args...))
