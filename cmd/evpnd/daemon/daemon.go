@@ -64,6 +64,7 @@ type Daemon struct {
 	hub       *hub
 	trace     *trace.Recorder
 	metrics   *metrics.Metrics
+	odd       oddLimiter // log lines of odd routes
 	vniMu     sync.Mutex // one runtime VNI change or reload at a time
 	// vxlanMTU is the MTU of VXLAN devices created for VNIs without one
 	// (see defaultVXLANMTU); set before the leaf loop starts.

@@ -67,12 +67,19 @@ func deployFabric(t *testing.T) *fabric {
 // of testdata's, whose node configs a test may edit).
 func deployFabricFrom(t *testing.T, path string) *fabric {
 	t.Helper()
-	requireKernel(t)
-	bin := evpndBinDir(t)
 	topo, err := lab.Load(path)
 	if err != nil {
 		t.Fatal(err)
 	}
+	return deployTopology(t, topo)
+}
+
+// deployTopology is deployFabric for another topology in the fabric's
+// style (evpnd.role and evpnd.vni labels, see loadModel).
+func deployTopology(t *testing.T, topo *lab.Topology) *fabric {
+	t.Helper()
+	requireKernel(t)
+	bin := evpndBinDir(t)
 	m, err := loadModel(topo)
 	if err != nil {
 		t.Fatal(err)
@@ -88,7 +95,7 @@ func deployFabricFrom(t *testing.T, path string) *fabric {
 		StopGrace: 5 * time.Second,
 	})
 	if err != nil {
-		t.Fatalf("deploy %s: %v", path, err)
+		t.Fatalf("deploy %s: %v", topo.Path, err)
 	}
 	f := &fabric{t: t, lab: l, m: m, at: m.initial()}
 	t.Cleanup(func() {
