@@ -49,6 +49,19 @@ type Backend interface {
 	// Trace returns the recorded history of mac, in one VNI or (vni 0)
 	// every VNI that has some.
 	Trace(ctx context.Context, vni uint32, mac evpn.MAC) ([]TraceKey, error)
+	// Reload re-reads the config file and applies its difference. An
+	// error wrapping ErrConfigRefused (and maybe a
+	// *configs.ValidationError) means nothing changed; otherwise the
+	// result says what was applied, what needs a restart and what failed.
+	Reload(ctx context.Context) (ReloadResult, error)
+}
+
+// ReloadResult is the outcome of a reload that was not refused.
+type ReloadResult struct {
+	File          string
+	Applied       []string // "l2vni 300 added", in order
+	RestartNeeded []string // "router-id: A -> B": left as they are
+	Failed        []string // tried and failed, with why
 }
 
 // Errors a Backend returns that the API maps to gRPC codes.
@@ -56,8 +69,13 @@ var (
 	ErrNotFound     = errorString("not found")                                               // NOT_FOUND
 	ErrNotLeaf      = errorString("not available on a route reflector")                      // FAILED_PRECONDITION
 	ErrSlowConsumer = errorString("watch client too slow: events were dropped; watch again") // RESOURCE_EXHAUSTED
+	// ErrTooManyWatchers: the daemon serves a bounded number of Watch
+	// streams at once.
+	ErrTooManyWatchers = errorString("too many watch streams at once: close one (evpnctl watch) and try again") // RESOURCE_EXHAUSTED
 	// ErrUnavailable: the daemon is starting or stopping; retry.
 	ErrUnavailable = errorString("evpnd is starting or stopping; try again") // UNAVAILABLE
+	// ErrConfigRefused: a reload found the file unusable; nothing changed.
+	ErrConfigRefused = errorString("reload refused, nothing changed") // INVALID_ARGUMENT with a ValidationError, else FAILED_PRECONDITION
 )
 
 type errorString string
@@ -81,6 +99,14 @@ type Status struct {
 	PeersConfigured  int
 	Restarted        bool
 	VRFs             int // tenant VRFs configured
+	// ConfigFile is the file read at start and on reload.
+	ConfigFile string
+	// VNIsNotInFile run but are not in the file as last read, or are set
+	// otherwise there; FileVNIsNotRunning are in it but do not run.
+	VNIsNotInFile, FileVNIsNotRunning []uint32
+	// RestartNeeded names the keys of the file, as last read, that differ
+	// from the running daemon's and that only a restart applies.
+	RestartNeeded []string
 }
 
 // VNI is one L2VNI with its counters.
