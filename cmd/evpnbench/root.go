@@ -69,7 +69,7 @@ stops when the leaf's kernel holds every MAC on vxlan100, both the VXLAN
 the leaf namespace sees them; a dump then checks the count.
 
 Sources (--source):
-  gobgp  evpnd's speaker package (GoBGP v3) as a route reflector, preloaded
+  gobgp  evpnd's speaker package (GoBGP v4) as a route reflector, preloaded
          before the session opens; it sends one route per UPDATE, as an
          evpnd reflector does, and is itself the limit of fast leafs.
   raw    pre-encoded UPDATEs (evpnd's codec plus the reflector's AS_PATH,
