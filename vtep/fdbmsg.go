@@ -20,19 +20,18 @@ import (
 // allocating.
 
 // Layouts and constants from linux/netlink.h, linux/rtnetlink.h and
-// linux/neighbour.h, repeated so the parsing builds and is tested on every
-// platform.
+// linux/neighbour.h (nlfdb's, or repeated), so the parsing builds and is
+// tested on every platform.
 const (
-	nlmsgHdrLen  = 16 // struct nlmsghdr
-	ndmsgLen     = 12 // struct ndmsg: family, pad1, pad2, ifindex, state, flags, type
+	nlmsgHdrLen  = nlfdb.NlmsgHdrLen
+	ndmsgLen     = nlfdb.NdmsgLen
 	rtaHdrLen    = 4  // struct rtattr
 	nlmsgError   = 2  // NLMSG_ERROR
 	rtmNewNeigh  = 28 // RTM_NEWNEIGH
 	rtmDelNeigh  = 29 // RTM_DELNEIGH
-	ndaLLAddr    = 2  // NDA_LLADDR
-	ndaMaster    = 9  // NDA_MASTER
-	ndaFlagsExt  = 15 // NDA_FLAGS_EXT
-	nlaTypeMask  = 0x3fff
+	ndaLLAddr    = nlfdb.NdaLLAddr
+	ndaMaster    = nlfdb.NdaMaster
+	ndaFlagsExt  = nlfdb.NdaFlagsExt
 	macLen       = 6
 	rtaAlignment = 4
 )
