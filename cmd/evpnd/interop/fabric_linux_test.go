@@ -22,6 +22,7 @@ import (
 
 	"github.com/evpnd/evpnd/containerlab/lab"
 	"github.com/evpnd/evpnd/containerlab/netns"
+	"github.com/evpnd/evpnd/containerlab/poll"
 )
 
 var prefixSeq atomic.Int64
@@ -407,17 +408,16 @@ func (f *fabric) rewriteGolden(name string, data []byte) {
 // timeout with cond's last description of the state.
 func waitFor(t *testing.T, timeout time.Duration, what string, cond func() (bool, string)) time.Duration {
 	t.Helper()
-	start := time.Now()
-	for {
-		ok, state := cond()
-		if ok {
-			return time.Since(start)
+	d, err := poll.Until(context.Background(), timeout, 25*time.Millisecond, func() error {
+		if ok, state := cond(); !ok {
+			return fmt.Errorf("last state: %s", state)
 		}
-		if time.Since(start) > timeout {
-			t.Fatalf("timed out after %v waiting for %s; last state: %s", timeout, what, state)
-		}
-		time.Sleep(25 * time.Millisecond)
+		return nil
+	})
+	if err != nil {
+		t.Fatalf("waiting for %s: %v", what, err)
 	}
+	return d
 }
 
 // dumpOnFailure logs what a reader needs to see why a test failed:
