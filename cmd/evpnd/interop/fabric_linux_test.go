@@ -20,6 +20,7 @@ import (
 	"github.com/vishvananda/netlink"
 	"golang.org/x/sys/unix"
 
+	"github.com/evpnd/evpnd/containerlab/frr"
 	"github.com/evpnd/evpnd/containerlab/lab"
 	"github.com/evpnd/evpnd/containerlab/netns"
 	"github.com/evpnd/evpnd/containerlab/poll"
@@ -124,12 +125,7 @@ func (f *fabric) start(n *lab.Node, u *user.User) {
 // for an FRR node, evpnd otherwise.
 func (f *fabric) pid(node string) int {
 	if fn := f.frr[node]; fn != nil {
-		for _, d := range fn.daemons {
-			if d.name == "bgpd" && !d.exited() {
-				return d.pid
-			}
-		}
-		return 0
+		return fn.bgpdPID()
 	}
 	return f.lab.PID(node)
 }
@@ -442,11 +438,11 @@ func (f *fabric) dumpOnFailure() {
 				}
 				t.Logf("%s# %s\n%s", n.Name, c, out)
 			}
-			for _, d := range fn.daemons {
-				t.Logf("%s", fn.logTail(d.name, 150))
+			for _, d := range fn.Daemons {
+				t.Logf("%s", fn.LogTail(d.Name, 150))
 			}
 		} else if n.Cmd != "" {
-			t.Logf("--- %s evpnd log (last 150 lines)\n%s", n.Name, tailFile(f.lab.LogPath(n.Name), 150))
+			t.Logf("--- %s evpnd log (last 150 lines)\n%s", n.Name, frr.TailFile(f.lab.LogPath(n.Name), 150))
 		}
 		if f.lab.Node(n.Name) != nil && (n.Cmd != "" || n.Labels["interop.frr"] == "leaf") && n.Labels["evpnd.role"] != "route-reflector" {
 			out, err := f.lab.Exec(context.Background(), n.Name, "bridge", "fdb", "show")
