@@ -151,4 +151,8 @@ type L2VNI struct {
 	ExportRTs        []string `yaml:"export-rts"` // default auto ASN:VNI
 	UDPPort          int      `yaml:"udp-port"`   // default 4789
 	MTU              int      `yaml:"mtu"`        // default: a created VXLAN device gets the underlay MTU less 50 (IPv4) or 70 (IPv6)
+
+	// routing is RD, ImportRTs and ExportRTs parsed, with their
+	// defaults: ApplyDefaults fills it, Config.L2VNIRouting reads it.
+	routing *Routing
 }

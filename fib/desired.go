@@ -398,6 +398,15 @@ func (d *Desired) wantLocked(k Key) want {
 	return w
 }
 
+// WantMAC returns the kernel entry fib installs for a MAC, false when it
+// installs none (the MAC is not in the table, or its VNI has no devices).
+func (d *Desired) WantMAC(vni uint32, mac evpn.MAC) (FDBEntry, bool) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	w := d.wantLocked(MACKey(vni, mac))
+	return w.Entry, w.OK
+}
+
 // takeDevicesChanged returns and clears the devices-changed flag together
 // with the current devices.
 func (d *Desired) takeDevicesChanged() (bool, []VNIDevices) {

@@ -11,6 +11,8 @@ import (
 	"time"
 
 	"github.com/vishvananda/netlink"
+
+	"github.com/evpnd/evpnd/containerlab/poll"
 )
 
 // repairLog collects what Supervise reports.
@@ -40,17 +42,7 @@ func (r *repairLog) len() int {
 // eventually polls cond until it returns nil or 10 s pass.
 func eventually(t *testing.T, what string, cond func() error) {
 	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		err := cond()
-		if err == nil {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s: %v", what, err)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+	poll.Must(t, 10*time.Second, what, cond)
 }
 
 // portOf checks that dev is up and a port of bridge master.

@@ -91,7 +91,6 @@ type bgpSink struct {
 	last  time.Time
 	prog  progress
 	full  chan struct{}
-	err   error
 }
 
 // listenSink listens on addr:179 inside ns.

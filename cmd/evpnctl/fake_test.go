@@ -18,6 +18,7 @@ import (
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/proto"
 
+	"github.com/evpnd/evpnd/containerlab/poll"
 	evpndv1 "github.com/evpnd/evpnd/proto/evpnd/v1"
 )
 
@@ -345,13 +346,9 @@ func (s *syncBuffer) String() string {
 // waitFor polls cond until it holds or 10 seconds pass.
 func waitFor(t testing.TB, what string, cond func() bool) bool {
 	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Errorf("gave up waiting for %s", what)
-			return false
-		}
-		time.Sleep(5 * time.Millisecond)
+	if _, err := poll.Until(context.Background(), 10*time.Second, 5*time.Millisecond, poll.Bool(cond)); err != nil {
+		t.Errorf("gave up waiting for %s: %v", what, err)
+		return false
 	}
 	return true
 }

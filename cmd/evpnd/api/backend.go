@@ -9,6 +9,7 @@ import (
 	"net/netip"
 	"time"
 
+	"github.com/evpnd/evpnd/cmd/evpnd/trace"
 	"github.com/evpnd/evpnd/configs"
 	"github.com/evpnd/evpnd/speaker/evpn"
 )
@@ -308,41 +309,26 @@ type CheckReport struct {
 	CheckedL3     int // L3 entries compared (neighbours, router MACs, routes)
 }
 
-// TraceKind is one step of a MAC's history.
-type TraceKind uint8
-
-const (
-	TraceLocalLearned TraceKind = iota + 1
-	TraceLocalRemoved
-	TraceAdvertised
-	TraceWithdrawn
-	TraceRouteReceived
-	TraceRouteWithdrawn
-	TraceSelected
-	TraceRejected
-	TraceKernelWritten
-	TraceKernelRemoved
-	TraceKernelError
-	TraceDuplicate
+// The trace types are the trace package's: it records them, the API
+// converts them to protobuf.
+type (
+	TraceKind  = trace.Kind
+	TraceEvent = trace.Event
+	TraceKey   = trace.Key
 )
 
-// TraceEvent is one step of a MAC's history.
-type TraceEvent struct {
-	Time   time.Time
-	Kind   TraceKind
-	Peer   netip.Addr
-	Local  bool       // the VTEP is this leaf
-	VTEP   netip.Addr // the VTEP concerned
-	Seq    uint32
-	RD     evpn.RD
-	HasRD  bool
-	Detail string
-}
-
-// TraceKey is the recorded history of one MAC in one VNI.
-type TraceKey struct {
-	VNI       uint32
-	MAC       evpn.MAC
-	Events    []TraceEvent
-	Truncated bool
-}
+// The kinds of step of a MAC's history.
+const (
+	TraceLocalLearned   = trace.LocalLearned
+	TraceLocalRemoved   = trace.LocalRemoved
+	TraceAdvertised     = trace.Advertised
+	TraceWithdrawn      = trace.Withdrawn
+	TraceRouteReceived  = trace.RouteReceived
+	TraceRouteWithdrawn = trace.RouteWithdrawn
+	TraceSelected       = trace.Selected
+	TraceRejected       = trace.Rejected
+	TraceKernelWritten  = trace.KernelWritten
+	TraceKernelRemoved  = trace.KernelRemoved
+	TraceKernelError    = trace.KernelError
+	TraceDuplicate      = trace.Duplicate
+)

@@ -196,6 +196,7 @@ func (d *Daemon) MACs(ctx context.Context, f api.MACFilter, fn func(api.MAC) err
 		return err
 	}
 	var rows []api.MAC
+	wants := map[fib.Key]fib.FDBEntry{} // what fib installs for each remote row
 	var devs []fib.VNIDevices
 	var vnis []vtep.L2VNI
 	local := d.config().VTEPIP
@@ -209,6 +210,8 @@ func (d *Daemon) MACs(ctx context.Context, f api.MACFilter, fn func(api.MAC) err
 			if mi.Local {
 				r.VTEP = local
 				r.Port = l.ports[evpn.MACKey{VNI: mi.VNI, MAC: mi.MAC}]
+			} else if w, ok := l.desired.WantMAC(mi.VNI, mi.MAC); ok {
+				wants[fib.MACKey(mi.VNI, mi.MAC)] = w
 			}
 			rows = append(rows, r)
 		}
@@ -246,20 +249,18 @@ func (d *Daemon) MACs(ctx context.Context, f api.MACFilter, fn func(api.MAC) err
 		return bytes.Compare(a.MAC[:], b.MAC[:])
 	})
 	if f.VerifyKernel {
-		d.verifyKernel(ctx, l, rows, devs, vnis, f.Source)
+		d.verifyKernel(ctx, l, rows, wants, devs, vnis, f.Source)
 	} else {
-		// A remote MAC is in the kernel when fib holds both its entries
-		// at its VTEP; a local one is in the table only while the bridge
-		// holds it (the learner follows the bridge's FDB events).
+		// A remote MAC is in the kernel when fib's record of it holds
+		// what fib installs for it; a local one is in the table only
+		// while the bridge holds it (the learner follows the bridge's
+		// FDB events).
 		err := l.rec.Installed(ctx, func(inst map[fib.Key]fib.Installed) {
+			markInKernel(rows, wants, inst)
 			for i := range rows {
-				r := &rows[i]
-				if r.Local {
-					r.InKernel = true
-					continue
+				if rows[i].Local {
+					rows[i].InKernel = true
 				}
-				e, ok := inst[fib.MACKey(r.VNI, r.MAC)]
-				r.InKernel = ok && e.Self && e.Master && !e.Multi && e.VTEP == r.VTEP
 			}
 		})
 		if err != nil {
@@ -277,34 +278,36 @@ func (d *Daemon) MACs(ctx context.Context, f api.MACFilter, fn func(api.MAC) err
 	return nil
 }
 
+// markInKernel sets InKernel on the remote rows: true when the kernel
+// entries inst records for the MAC hold what fib installs for it (wants),
+// by fib's one definition (fib.Installed.Holds). inst is fib's record, or
+// a fresh kernel read folded by fib.InstalledFrom: both answer alike.
+func markInKernel(rows []api.MAC, wants map[fib.Key]fib.FDBEntry, inst map[fib.Key]fib.Installed) {
+	for i := range rows {
+		r := &rows[i]
+		if r.Local {
+			continue
+		}
+		k := fib.MACKey(r.VNI, r.MAC)
+		w, ok := wants[k]
+		in, have := inst[k]
+		r.InKernel = ok && have && in.Holds(w)
+	}
+}
+
 // verifyKernel fills InKernel (and local ports) from a fresh kernel read:
 // remote entries on the VXLAN devices, local MACs in the bridges. A failed
 // read leaves InKernel false, with a log.
-func (d *Daemon) verifyKernel(ctx context.Context, l *leaf, rows []api.MAC, devs []fib.VNIDevices, vnis []vtep.L2VNI, src api.MACSource) {
-	type entry struct {
-		vtep         netip.Addr
-		self, master bool
-	}
-	remote := map[evpn.MACKey]entry{}
+func (d *Daemon) verifyKernel(ctx context.Context, l *leaf, rows []api.MAC, wants map[fib.Key]fib.FDBEntry, devs []fib.VNIDevices, vnis []vtep.L2VNI, src api.MACSource) {
+	var remote map[fib.Key]fib.Installed
 	if src != api.MACLocal {
 		if entries, err := l.kern.Dump(ctx, devs); err != nil {
 			d.log.Warn("read kernel FDB for the MAC list", "err", err)
 		} else {
-			for _, e := range entries {
-				if e.MAC.IsZero() {
-					continue
-				}
-				k := evpn.MACKey{VNI: e.VNI, MAC: e.MAC}
-				x := remote[k]
-				if e.Self {
-					x.self, x.vtep = true, e.VTEP
-				} else if !e.Local {
-					x.master = true
-				}
-				remote[k] = x
-			}
+			remote = fib.InstalledFrom(entries)
 		}
 	}
+	markInKernel(rows, wants, remote)
 	var locals map[vtep.MACKey]vtep.LocalMAC
 	if src != api.MACRemote && len(vnis) > 0 {
 		var err error
@@ -320,10 +323,7 @@ func (d *Daemon) verifyKernel(ctx context.Context, l *leaf, rows []api.MAC, devs
 			if ok {
 				r.Port = m.Port
 			}
-			continue
 		}
-		e := remote[evpn.MACKey{VNI: r.VNI, MAC: r.MAC}]
-		r.InKernel = e.self && e.master && e.vtep == r.VTEP
 	}
 }
 

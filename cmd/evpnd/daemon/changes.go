@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/evpnd/evpnd/cmd/evpnd/api"
+	"github.com/evpnd/evpnd/cmd/evpnd/trace"
 	"github.com/evpnd/evpnd/fib"
 	"github.com/evpnd/evpnd/speaker"
 	"github.com/evpnd/evpnd/speaker/evpn"
@@ -35,7 +36,7 @@ func (l *leaf) observe(e *evpn.Effect, now time.Time) {
 	watching := d.hub.active()
 	switch e.Kind {
 	case evpn.Selected:
-		ev := api.TraceEvent{Time: now, Kind: api.TraceSelected, Local: e.Local, VTEP: e.VTEP, Seq: e.Seq}
+		ev := trace.Event{Time: now, Kind: trace.Selected, Local: e.Local, VTEP: e.VTEP, Seq: e.Seq}
 		if !e.Local && !e.VTEP.IsValid() {
 			ev.Detail = "no location left: every route withdrawn"
 		}
@@ -79,11 +80,11 @@ func (l *leaf) observe(e *evpn.Effect, now time.Time) {
 			d.hub.publish(api.Change{Time: now, Kind: k, VTEP: &api.VTEPChange{VNI: e.VNI, VTEP: e.VTEP}})
 		}
 	case evpn.Advertise:
-		d.trace.Record(e.VNI, e.MAC, api.TraceEvent{Time: now, Kind: api.TraceAdvertised, Local: true, VTEP: d.cfg.VTEPIP, Seq: e.Seq})
+		d.trace.Record(e.VNI, e.MAC, trace.Event{Time: now, Kind: trace.Advertised, Local: true, VTEP: d.cfg.VTEPIP, Seq: e.Seq})
 	case evpn.WithdrawLocal:
-		d.trace.Record(e.VNI, e.MAC, api.TraceEvent{Time: now, Kind: api.TraceWithdrawn, Local: true, VTEP: d.cfg.VTEPIP})
+		d.trace.Record(e.VNI, e.MAC, trace.Event{Time: now, Kind: trace.Withdrawn, Local: true, VTEP: d.cfg.VTEPIP})
 	case evpn.DuplicateDetected:
-		d.trace.Record(e.VNI, e.MAC, api.TraceEvent{Time: now, Kind: api.TraceDuplicate, Detail: dupDetail(e, d.cfg.MACMobility.DuplicateWindow, d.cfg.MACMobility.Freeze)})
+		d.trace.Record(e.VNI, e.MAC, trace.Event{Time: now, Kind: trace.Duplicate, Detail: dupDetail(e, d.cfg.MACMobility.DuplicateWindow, d.cfg.MACMobility.Freeze)})
 		d.metrics.DuplicateDetected(e.VNI)
 		if watching {
 			row := api.MAC{VNI: e.VNI, MAC: e.MAC, Duplicate: true}
@@ -94,7 +95,7 @@ func (l *leaf) observe(e *evpn.Effect, now time.Time) {
 		}
 	case evpn.Rejected:
 		if !e.MAC.IsZero() {
-			d.trace.Record(e.VNI, e.MAC, api.TraceEvent{Time: now, Kind: api.TraceRejected, VTEP: e.VTEP, Seq: e.Seq, Detail: e.Reason})
+			d.trace.Record(e.VNI, e.MAC, trace.Event{Time: now, Kind: trace.Rejected, VTEP: e.VTEP, Seq: e.Seq, Detail: e.Reason})
 		}
 	}
 }
@@ -128,10 +129,10 @@ func (l *leaf) traceRoute(b *speaker.Event, now time.Time) {
 	if r == nil || r.Type != evpn.RouteTypeMACIP {
 		return
 	}
-	ev := api.TraceEvent{Time: now, Kind: api.TraceRouteReceived, Peer: b.Peer, VTEP: r.VTEP(), Seq: r.Seq, RD: r.RD, HasRD: true}
+	ev := trace.Event{Time: now, Kind: trace.RouteReceived, Peer: b.Peer, VTEP: r.VTEP(), Seq: r.Seq, RD: r.RD, HasRD: true}
 	vni, ok := l.table.ImportVNI(r)
 	if b.Withdraw {
-		ev.Kind, ev.VTEP, ev.Seq = api.TraceRouteWithdrawn, netip.Addr{}, 0
+		ev.Kind, ev.VTEP, ev.Seq = trace.RouteWithdrawn, netip.Addr{}, 0
 		vni, ok = l.table.RouteVNI(r.Key)
 	}
 	if b.Stale {
@@ -153,12 +154,12 @@ func (d *Daemon) onApply(e fib.ApplyEvent) {
 	if e.Key.IsFlood() {
 		return
 	}
-	ev := api.TraceEvent{Time: e.Time, Kind: api.TraceKernelWritten, VTEP: e.VTEP}
+	ev := trace.Event{Time: e.Time, Kind: trace.KernelWritten, VTEP: e.VTEP}
 	switch {
 	case e.Err != nil:
-		ev.Kind, ev.Detail = api.TraceKernelError, e.Err.Error()
+		ev.Kind, ev.Detail = trace.KernelError, e.Err.Error()
 	case e.Delete:
-		ev.Kind = api.TraceKernelRemoved
+		ev.Kind = trace.KernelRemoved
 	}
 	if e.IsRepair() {
 		ev.Detail = repairDetail(e.Repair, ev.Detail)

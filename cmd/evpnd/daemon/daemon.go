@@ -222,9 +222,6 @@ func (d *Daemon) runReflector(ctx context.Context) error {
 	return err
 }
 
-// vtepOf returns the local VTEP address of a leaf.
-func (d *Daemon) vtepOf() netip.Addr { return d.cfg.VTEPIP }
-
 func (d *Daemon) importRules() []evpn.ImportRule {
 	var rules []evpn.ImportRule
 	for _, v := range d.cfg.L2VNIs {

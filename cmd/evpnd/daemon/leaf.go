@@ -11,7 +11,7 @@ import (
 	vnetns "github.com/vishvananda/netns"
 	"golang.org/x/sync/errgroup"
 
-	"github.com/evpnd/evpnd/cmd/evpnd/api"
+	"github.com/evpnd/evpnd/cmd/evpnd/trace"
 	"github.com/evpnd/evpnd/configs"
 	"github.com/evpnd/evpnd/fib"
 	"github.com/evpnd/evpnd/speaker"
@@ -398,12 +398,12 @@ func (l *leaf) handle(ev *event, effects []evpn.Effect, now time.Time) []evpn.Ef
 		}
 		if m.Removed {
 			l.d.log.Debug("local MAC removed", "vni", m.VNI, "mac", m.MAC, "port", m.Port)
-			l.d.trace.Record(m.VNI, m.MAC, api.TraceEvent{Time: now, Kind: api.TraceLocalRemoved, Local: true, Detail: portDetail(m.Port)})
+			l.d.trace.Record(m.VNI, m.MAC, trace.Event{Time: now, Kind: trace.LocalRemoved, Local: true, Detail: portDetail(m.Port)})
 			delete(l.ports, evpn.MACKey{VNI: m.VNI, MAC: m.MAC})
 			return append(effects, l.table.LocalDel(m.VNI, m.MAC, now)...)
 		}
 		l.d.log.Debug("local MAC learned", "vni", m.VNI, "mac", m.MAC, "port", m.Port)
-		l.d.trace.Record(m.VNI, m.MAC, api.TraceEvent{Time: now, Kind: api.TraceLocalLearned, Local: true, Detail: portDetail(m.Port)})
+		l.d.trace.Record(m.VNI, m.MAC, trace.Event{Time: now, Kind: trace.LocalLearned, Local: true, Detail: portDetail(m.Port)})
 		if l.ports != nil {
 			l.ports[evpn.MACKey{VNI: m.VNI, MAC: m.MAC}] = m.Port
 		}

@@ -2,7 +2,6 @@ package daemon
 
 import (
 	"context"
-	"github.com/evpnd/evpnd/cmd/evpnd/trace"
 	"log/slog"
 	"net"
 	"net/netip"
@@ -11,7 +10,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/evpnd/evpnd/cmd/evpnd/trace"
 	"github.com/evpnd/evpnd/configs"
+	"github.com/evpnd/evpnd/containerlab/poll"
 	"github.com/evpnd/evpnd/fib"
 	"github.com/evpnd/evpnd/speaker"
 	"github.com/evpnd/evpnd/speaker/evpn"
@@ -105,15 +106,11 @@ func peerUp(t *testing.T, a, b *bgpNode) {
 }
 
 func waitFor(t *testing.T, what string, d time.Duration, cond func() bool) bool {
-	deadline := time.Now().Add(d)
-	for time.Now().Before(deadline) {
-		if cond() {
-			return true
-		}
-		time.Sleep(20 * time.Millisecond)
+	if _, err := poll.Until(context.Background(), d, 20*time.Millisecond, poll.Bool(cond)); err != nil {
+		t.Logf("waiting for %s: %v", what, err)
+		return false
 	}
-	t.Logf("timeout waiting for %s", what)
-	return false
+	return true
 }
 
 // newTestLeaf builds the daemon's leaf state around srv, as runLeaf does, with

@@ -5,6 +5,7 @@ import (
 	"slices"
 	"time"
 
+	"github.com/evpnd/evpnd/cmd/evpnd/api"
 	"github.com/evpnd/evpnd/cmd/evpnd/metrics"
 	"github.com/evpnd/evpnd/configs"
 	"github.com/evpnd/evpnd/speaker/evpn"
@@ -18,7 +19,7 @@ func (d *Daemon) metricsSnapshot() metrics.Snapshot {
 	defer cancel()
 	var s metrics.Snapshot
 	if peers, err := d.peers(ctx, false); err == nil { // no Advertised: a scrape must not hold GoBGP's loop
-		s.Peers = peers
+		s.Peers = metricPeers(peers)
 	}
 	l := d.leaf.Load()
 	if l == nil {
@@ -34,6 +35,18 @@ func (d *Daemon) metricsSnapshot() metrics.Snapshot {
 	_ = l.read(ctx, func() { l.tableCounts(&s) })
 	slices.SortFunc(s.VNIs, func(a, b metrics.VNICounts) int { return int(a.VNI) - int(b.VNI) })
 	return s
+}
+
+// metricPeers converts the API's peers to the metrics package's. The
+// API's PeerState numbers the states as RFC 4271 does, which is the
+// metric's value.
+func metricPeers(peers []api.Peer) []metrics.Peer {
+	out := make([]metrics.Peer, len(peers))
+	for i, p := range peers {
+		out[i] = metrics.Peer{Address: p.Address, ASN: p.ASN, State: uint8(p.State),
+			Received: p.Received, Accepted: p.Accepted}
+	}
+	return out
 }
 
 // tableCounts fills the table's share of a scrape, in the loop: per-VNI

@@ -16,6 +16,7 @@ import (
 
 	"github.com/evpnd/evpnd/containerlab/lab"
 	"github.com/evpnd/evpnd/containerlab/netns"
+	"github.com/evpnd/evpnd/containerlab/poll"
 )
 
 // Deadlines of the waits. They are generous for a loaded 2-core machine;
@@ -299,18 +300,11 @@ func (f *fabric) dump() {
 // took; after timeout the test fails with cond's last error.
 func eventually(t *testing.T, timeout time.Duration, what string, cond func() error) time.Duration {
 	t.Helper()
-	start := time.Now()
-	deadline := start.Add(timeout)
-	for {
-		err := cond()
-		if err == nil {
-			return time.Since(start)
-		}
-		if t.Context().Err() != nil || time.Now().After(deadline) {
-			t.Fatalf("%s: not reached within %v: %v", what, timeout, err)
-		}
-		time.Sleep(pollInterval)
+	d, err := poll.Until(t.Context(), timeout, pollInterval, cond)
+	if err != nil {
+		t.Fatalf("%s: %v", what, err)
 	}
+	return d
 }
 
 // background is a command running in a lab node while the test does

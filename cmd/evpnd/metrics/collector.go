@@ -4,8 +4,6 @@ import (
 	"strconv"
 
 	"github.com/prometheus/client_golang/prometheus"
-
-	"github.com/evpnd/evpnd/cmd/evpnd/api"
 )
 
 // stateCollector exports a Source's Snapshot, read once per scrape. Values
@@ -101,7 +99,7 @@ func (c *stateCollector) Collect(ch chan<- prometheus.Metric) {
 	for _, p := range s.Peers {
 		peer := p.Address.String()
 		gauge(c.peerState, float64(p.State), peer, strconv.FormatUint(uint64(p.ASN), 10))
-		gauge(c.peerUp, bool01(p.State == api.PeerEstablished), peer)
+		gauge(c.peerUp, bool01(p.State == PeerEstablished), peer)
 		gauge(c.peerReceived, float64(p.Received), peer)
 		gauge(c.peerAccepted, float64(p.Accepted), peer)
 	}

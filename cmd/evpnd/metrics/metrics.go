@@ -2,14 +2,13 @@ package metrics
 
 import (
 	"net/http"
+	"net/netip"
 	"strconv"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
-
-	"github.com/evpnd/evpnd/cmd/evpnd/api"
 )
 
 // Source gives the daemon's current state at scrape time. The daemon
@@ -26,7 +25,7 @@ func (f SourceFunc) Snapshot() Snapshot { return f() }
 
 // Snapshot is the state exported at one scrape.
 type Snapshot struct {
-	Peers []api.Peer
+	Peers []Peer
 	VNIs  []VNICounts
 	// RoutesByType counts the EVPN routes in the daemon's table per route
 	// type (2, 3, 5). Types 2, 3 and 5 are always exported, as 0 if absent.
@@ -34,6 +33,22 @@ type Snapshot struct {
 	FIB          FIBStats
 	KernelInSync bool
 }
+
+// Peer is one BGP neighbour's share of a scrape.
+type Peer struct {
+	Address netip.Addr
+	ASN     uint32
+	// State is the session's state as RFC 4271 §8.2.2 numbers it, the
+	// value of evpnd_bgp_peer_state: 0 unknown, 1 idle, 2 connect,
+	// 3 active, 4 opensent, 5 openconfirm, 6 (PeerEstablished)
+	// established.
+	State    uint8
+	Received uint64 // l2vpn-evpn paths received
+	Accepted uint64 // of those, accepted by policy
+}
+
+// PeerEstablished is Peer.State of an established session.
+const PeerEstablished = 6
 
 // VNICounts are one L2VNI's table sizes.
 type VNICounts struct {

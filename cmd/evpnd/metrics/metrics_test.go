@@ -10,8 +10,6 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus/testutil"
 	dto "github.com/prometheus/client_model/go"
-
-	"github.com/evpnd/evpnd/cmd/evpnd/api"
 )
 
 // fakeSource returns whatever snapshot the test last set.
@@ -42,9 +40,9 @@ func (f *fakeSource) calls() int {
 
 func sampleSnapshot() Snapshot {
 	return Snapshot{
-		Peers: []api.Peer{
-			{Address: netip.MustParseAddr("10.0.0.1"), ASN: 65000, State: api.PeerEstablished, Received: 120, Accepted: 100},
-			{Address: netip.MustParseAddr("10.0.0.2"), ASN: 65001, State: api.PeerActive},
+		Peers: []Peer{
+			{Address: netip.MustParseAddr("10.0.0.1"), ASN: 65000, State: PeerEstablished, Received: 120, Accepted: 100},
+			{Address: netip.MustParseAddr("10.0.0.2"), ASN: 65001, State: 3},
 		},
 		VNIs: []VNICounts{
 			{VNI: 100, Local: 3, Remote: 40, Duplicates: 1, FloodVTEPs: 2},

@@ -6,7 +6,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/evpnd/evpnd/cmd/evpnd/api"
 	"github.com/evpnd/evpnd/speaker/evpn"
 )
 
@@ -37,7 +36,7 @@ type entry struct {
 	key key
 	// events is the ring: it grows by appending until it holds perKey
 	// events, then start is the index of the oldest one.
-	events    []api.TraceEvent
+	events    []Event
 	start     int
 	truncated bool
 
@@ -81,7 +80,7 @@ func New(perKey, maxKeys int) *Recorder {
 // Record appends ev to the history of mac in vni, stamping time.Now() if
 // ev.Time is zero. If the key is new and the Recorder already holds
 // maxKeys keys, the least recently recorded key is evicted first.
-func (r *Recorder) Record(vni uint32, mac evpn.MAC, ev api.TraceEvent) {
+func (r *Recorder) Record(vni uint32, mac evpn.MAC, ev Event) {
 	if ev.Time.IsZero() {
 		ev.Time = time.Now()
 	}
@@ -100,10 +99,10 @@ func (r *Recorder) Record(vni uint32, mac evpn.MAC, ev api.TraceEvent) {
 }
 
 // push appends ev to e's ring, overwriting the oldest event when full.
-func (r *Recorder) push(e *entry, ev api.TraceEvent) {
+func (r *Recorder) push(e *entry, ev Event) {
 	if n := len(e.events); n < r.perKey {
 		if n == cap(e.events) {
-			grown := make([]api.TraceEvent, n, min(max(2*n, initialRing), r.perKey))
+			grown := make([]Event, n, min(max(2*n, initialRing), r.perKey))
 			copy(grown, e.events)
 			e.events = grown
 		}
@@ -196,34 +195,34 @@ func (r *Recorder) lruPushFront(e *entry) {
 
 // Get returns a copy of the history of mac in vni, events oldest first,
 // and false if there is none (never recorded, evicted or removed).
-func (r *Recorder) Get(vni uint32, mac evpn.MAC) (api.TraceKey, bool) {
+func (r *Recorder) Get(vni uint32, mac evpn.MAC) (Key, bool) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	e := r.keys[key{vni, mac}]
 	if e == nil {
-		return api.TraceKey{}, false
+		return Key{}, false
 	}
 	return e.snapshot(), true
 }
 
 // snapshot copies e's history, oldest event first.
-func (e *entry) snapshot() api.TraceKey {
-	evs := make([]api.TraceEvent, 0, len(e.events))
+func (e *entry) snapshot() Key {
+	evs := make([]Event, 0, len(e.events))
 	evs = append(evs, e.events[e.start:]...)
 	evs = append(evs, e.events[:e.start]...)
-	return api.TraceKey{VNI: e.key.vni, MAC: e.key.mac, Events: evs, Truncated: e.truncated}
+	return Key{VNI: e.key.vni, MAC: e.key.mac, Events: evs, Truncated: e.truncated}
 }
 
 // Find returns a copy of the history of mac in every VNI that has some,
 // sorted by VNI; nil if there is none.
-func (r *Recorder) Find(mac evpn.MAC) []api.TraceKey {
+func (r *Recorder) Find(mac evpn.MAC) []Key {
 	r.mu.Lock()
-	var out []api.TraceKey
+	var out []Key
 	for e := r.macs[mac]; e != nil; e = e.byMAC.next {
 		out = append(out, e.snapshot())
 	}
 	r.mu.Unlock()
-	slices.SortFunc(out, func(a, b api.TraceKey) int { return cmp.Compare(a.VNI, b.VNI) })
+	slices.SortFunc(out, func(a, b Key) int { return cmp.Compare(a.VNI, b.VNI) })
 	return out
 }
 

@@ -2,8 +2,6 @@ package trace
 
 import (
 	"testing"
-
-	"github.com/evpnd/evpnd/cmd/evpnd/api"
 )
 
 // BenchmarkRecord records into a few hot keys whose rings are full: the
@@ -40,7 +38,7 @@ func BenchmarkRecord100kKeys(b *testing.B) {
 	} {
 		b.Run(bc.name, func(b *testing.B) {
 			r := New(DefaultPerKey, bc.maxKeys)
-			e := api.TraceEvent{Kind: api.TraceRouteReceived, Time: t0, Seq: 1}
+			e := Event{Kind: RouteReceived, Time: t0, Seq: 1}
 			b.ReportAllocs()
 			i := 0
 			for b.Loop() {

@@ -9,7 +9,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/evpnd/evpnd/cmd/evpnd/api"
 	"github.com/evpnd/evpnd/speaker/evpn"
 )
 
@@ -20,17 +19,17 @@ func mac(i int) evpn.MAC {
 }
 
 // ev returns a distinct event whose Seq identifies it.
-func ev(seq uint32) api.TraceEvent {
-	return api.TraceEvent{
+func ev(seq uint32) Event {
+	return Event{
 		Time: t0.Add(time.Duration(seq) * time.Millisecond),
-		Kind: api.TraceRouteReceived,
+		Kind: RouteReceived,
 		Peer: netip.MustParseAddr("192.0.2.1"),
 		VTEP: netip.MustParseAddr("198.51.100.7"),
 		Seq:  seq,
 	}
 }
 
-func seqs(k api.TraceKey) []uint32 {
+func seqs(k Key) []uint32 {
 	var out []uint32
 	for _, e := range k.Events {
 		out = append(out, e.Seq)
@@ -130,7 +129,7 @@ func TestOrderAndCopy(t *testing.T) {
 func TestStampsZeroTime(t *testing.T) {
 	r := New(4, 4)
 	before := time.Now()
-	r.Record(1, mac(1), api.TraceEvent{Kind: api.TraceLocalLearned})
+	r.Record(1, mac(1), Event{Kind: LocalLearned})
 	got, _ := r.Get(1, mac(1))
 	if tm := got.Events[0].Time; tm.Before(before) || tm.After(time.Now()) {
 		t.Fatalf("zero Time stamped as %v, want about now", tm)
@@ -224,7 +223,7 @@ func TestFindAndRemoveVNI(t *testing.T) {
 		r.Record(vni, m, ev(vni))
 		r.Record(vni, mac(8), ev(vni+1)) // another MAC in the same VNIs
 	}
-	vnis := func(ks []api.TraceKey) []uint32 {
+	vnis := func(ks []Key) []uint32 {
 		var out []uint32
 		for _, k := range ks {
 			if k.MAC != m {
