@@ -75,8 +75,8 @@ func (o Observed) view() view {
 type Op int
 
 const (
-	OpCreateBridge Op = iota + 1 // add a bridge, down, without IPv6 link-local
-	OpCreateVXLAN                // add a VXLAN device, down, without IPv6 link-local
+	OpCreateBridge Op = iota + 1 // add a bridge, down, with IPv6 off
+	OpCreateVXLAN                // add a VXLAN device, down, with IPv6 off
 	OpSetMTU                     // set Dev's MTU
 	OpSetMaster                  // enslave Dev to Master
 	OpSetPortFlags               // learning off, neigh_suppress on for bridge port Dev
@@ -122,9 +122,9 @@ type Action struct {
 func (a Action) String() string {
 	switch a.Op {
 	case OpCreateBridge:
-		return "ip link add " + a.Dev + mtuArg(a.MTU) + " type bridge; ip link set " + a.Dev + " addrgenmode none"
+		return "ip link add " + a.Dev + mtuArg(a.MTU) + " type bridge; sysctl -w net.ipv6.conf." + a.Dev + ".disable_ipv6=1"
 	case OpCreateVXLAN:
-		return fmt.Sprintf("ip link add %s%s type vxlan id %d local %s dstport %d nolearning; ip link set %s addrgenmode none",
+		return fmt.Sprintf("ip link add %s%s type vxlan id %d local %s dstport %d nolearning; sysctl -w net.ipv6.conf.%s.disable_ipv6=1",
 			a.Dev, mtuArg(a.MTU), a.Spec.VNI, a.Spec.Local, a.Spec.port(), a.Dev)
 	case OpSetMTU:
 		return "ip link set " + a.Dev + " mtu " + strconv.Itoa(a.MTU)
