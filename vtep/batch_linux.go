@@ -5,6 +5,10 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"slices"
+	"strings"
+
+	"github.com/vishvananda/netlink"
 
 	"github.com/vishvananda/netlink/nl"
 	"github.com/vishvananda/netns"
@@ -26,6 +30,7 @@ const (
 // nlBatch is a route netlink socket that sends requests in windows of
 // many messages per write and matches the answers by sequence number.
 type nlBatch struct {
+	keep   bool // keep the RTM_NEWLINK answers in the results
 	fd     int
 	window int
 	seq    uint32
@@ -38,6 +43,7 @@ type nlBatch struct {
 type batchResult struct {
 	index int
 	err   error
+	links [][]byte // with keep: the RTM_NEWLINK answers (ifinfomsg and attributes)
 }
 
 func openBatch(ns netns.NsHandle) (*nlBatch, error) {
@@ -144,7 +150,17 @@ func (b *nlBatch) collect(first uint32, res []batchResult) error {
 			case unix.RTM_NEWLINK:
 				if len(body) >= unix.SizeofIfInfomsg {
 					res[i].index = int(int32(binary.NativeEndian.Uint32(body[4:8])))
+					if b.keep {
+						res[i].links = append(res[i].links, slices.Clone(body))
+					}
 				}
+			case unix.NLMSG_DONE: // the end of a dump: no ack follows
+				if len(body) >= 4 {
+					if e := int32(binary.NativeEndian.Uint32(body[0:4])); e < 0 {
+						res[i].err = unix.Errno(-e)
+					}
+				}
+				left--
 			case nlmsgError:
 				if len(body) < 4 {
 					return errMalformed
@@ -315,3 +331,93 @@ func disableIPv6(ns netns.NsHandle, devs []string) (skipped []string, err error)
 	})
 	return skipped, err
 }
+
+// getLinkReq is RTM_GETLINK for the link named name, or at index.
+func getLinkReq(index int, name string) request {
+	var attrs []*nl.RtAttr
+	if name != "" {
+		attrs = append(attrs, strAttr(unix.IFLA_IFNAME, name))
+	}
+	attrs = append(attrs, u32Attr(unix.IFLA_EXT_MASK, rtextFilterSkipStats))
+	return request{typ: unix.RTM_GETLINK, body: linkMsg(index, false, attrs...)}
+}
+
+// portsOfReq is a dump of the links enslaved to the bridge at index (the
+// kernel filters on IFLA_MASTER).
+func portsOfReq(master int) request {
+	return request{typ: unix.RTM_GETLINK, flags: unix.NLM_F_DUMP, body: linkMsg(0, false,
+		u32Attr(unix.IFLA_MASTER, uint32(master)), u32Attr(unix.IFLA_EXT_MASK, rtextFilterSkipStats))}
+}
+
+// links decodes the links in answers (RTM_NEWLINK messages kept by
+// exchange), with the bridge-port flags of those that are ports of a
+// bridge (IFLA_INFO_SLAVE_DATA).
+func decodeLinks(msgs [][]byte) ([]LinkInfo, error) {
+	out := make([]LinkInfo, 0, len(msgs))
+	for _, m := range msgs {
+		l, err := netlink.LinkDeserialize(nil, m)
+		if err != nil {
+			return nil, fmt.Errorf("decode link: %w", err)
+		}
+		li := linkInfo(l)
+		if li.MasterIndex != 0 {
+			li.Port = slavePortFlags(m)
+		}
+		out = append(out, li)
+	}
+	return out, nil
+}
+
+// slavePortFlags reads the bridge-port flags from a link message's
+// IFLA_LINKINFO, or nil when it is no bridge port.
+func slavePortFlags(m []byte) *PortFlags {
+	if len(m) < unix.SizeofIfInfomsg {
+		return nil
+	}
+	attrs, err := nl.ParseRouteAttr(m[unix.SizeofIfInfomsg:])
+	if err != nil {
+		return nil
+	}
+	for _, a := range attrs {
+		if a.Attr.Type&nl.NLA_TYPE_MASK != unix.IFLA_LINKINFO {
+			continue
+		}
+		infos, err := nl.ParseRouteAttr(a.Value)
+		if err != nil {
+			return nil
+		}
+		bridgePort := false
+		for _, in := range infos {
+			switch in.Attr.Type & nl.NLA_TYPE_MASK {
+			case nl.IFLA_INFO_SLAVE_KIND:
+				bridgePort = strings.TrimRight(string(in.Value), "\x00") == "bridge"
+			case nl.IFLA_INFO_SLAVE_DATA:
+				if !bridgePort {
+					return nil
+				}
+				data, err := nl.ParseRouteAttr(in.Value)
+				if err != nil {
+					return nil
+				}
+				var f PortFlags
+				for _, d := range data {
+					if len(d.Value) == 0 {
+						continue
+					}
+					switch d.Attr.Type & nl.NLA_TYPE_MASK {
+					case nl.IFLA_BRPORT_LEARNING:
+						f.Learning = d.Value[0] != 0
+					case nl.IFLA_BRPORT_NEIGH_SUPPRESS:
+						f.NeighSuppress = d.Value[0] != 0
+					}
+				}
+				return &f
+			}
+		}
+	}
+	return nil
+}
+
+// rtextFilterSkipStats is RTEXT_FILTER_SKIP_STATS (linux/rtnetlink.h):
+// links without their counters.
+const rtextFilterSkipStats = 1 << 3

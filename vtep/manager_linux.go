@@ -2,11 +2,13 @@ package vtep
 
 import (
 	"context"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"log/slog"
 	"net"
 	"net/netip"
+	"slices"
 	"sync"
 
 	"github.com/vishvananda/netlink"
@@ -55,7 +57,7 @@ func (m *Manager) Ensure(ctx context.Context, vnis []L2VNI) error {
 	if err := ValidateSet(vnis); err != nil {
 		return fmt.Errorf("ensure l2vni devices: %w", err)
 	}
-	obs, err := m.observe(vnis)
+	obs, err := m.observeFor(vnis)
 	if err != nil {
 		return fmt.Errorf("ensure l2vni devices: %w", err)
 	}
@@ -72,7 +74,7 @@ func (m *Manager) Ensure(ctx context.Context, vnis []L2VNI) error {
 			"vni", a.VNI, "port", a.Port, "bridge", a.Bridge)
 	}
 	m.log.Info("l2vni devices ensured", "vnis", len(vnis), "actions", len(plan.Actions), "adopted", len(plan.Adopted))
-	if obs, err := m.observe(nil); err == nil {
+	if obs, err := m.observeAfter(vnis); err == nil {
 		m.noteDevices(vnis, obs)
 		m.warnMTUObserved(vnis, obs)
 	}
@@ -279,4 +281,121 @@ func retryDump[T any](dump func() (T, error)) (T, error) {
 		}
 	}
 	return res, fmt.Errorf("dump interrupted %d times in a row: %w", attempts, err)
+}
+
+// scopedMax is the most VNIs that observeFor looks up one by one; a
+// larger set costs less with one list of every link.
+const scopedMax = 64
+
+// observeFor observes what planning vnis needs: observeScope for a few
+// VNIs, observe (every link) for many.
+func (m *Manager) observeFor(vnis []L2VNI) (Observed, error) {
+	if len(vnis) <= scopedMax {
+		return m.observeScope(vnis)
+	}
+	return m.observe(vnis)
+}
+
+// observeScope observes what planning vnis needs with requests in
+// proportion to them, not to the links of the namespace (a link event on
+// one of 16,384 VNIs must not read 32,768 links): each bridge, VXLAN
+// device and access port by name, the ports of each bridge (a dump the
+// kernel filters on IFLA_MASTER), and the masters of ports enslaved
+// elsewhere. The VXLAN devices' bridge-port flags come with them. It does
+// not look for another VXLAN device holding the VNI of one that is
+// missing: the kernel refuses to create a second one, and that creation
+// fails and is undone like any other.
+func (m *Manager) observeScope(vnis []L2VNI) (Observed, error) {
+	b, err := openBatch(m.ns)
+	if err != nil {
+		return Observed{}, err
+	}
+	defer b.Close()
+	b.keep = true
+	var obs Observed
+	seen := map[int]bool{}
+	add := func(res []batchResult, master int) error {
+		for _, r := range res {
+			if r.err != nil {
+				if isGone(r.err) {
+					continue
+				}
+				return r.err
+			}
+			links, err := decodeLinks(r.links)
+			if err != nil {
+				return err
+			}
+			for _, l := range links {
+				if !seen[l.Index] && (master == 0 || l.MasterIndex == master) {
+					seen[l.Index] = true
+					obs.Links = append(obs.Links, l)
+				}
+			}
+		}
+		return nil
+	}
+	var reqs []request
+	bridges := map[string]bool{}
+	for _, v := range vnis {
+		bridges[v.Bridge] = true
+		for _, n := range append([]string{v.Bridge, v.VXLAN}, v.AccessPorts...) {
+			reqs = append(reqs, getLinkReq(0, n))
+		}
+	}
+	res, err := b.exchange(reqs)
+	if err != nil {
+		return Observed{}, fmt.Errorf("look links up: %w", err)
+	}
+	if err := add(res, 0); err != nil {
+		return Observed{}, fmt.Errorf("look links up: %w", err)
+	}
+	for _, l := range slices.Clone(obs.Links) {
+		if l.Kind != "bridge" || !bridges[l.Name] {
+			continue
+		}
+		res, err := retryDump(func() ([]batchResult, error) {
+			res, err := b.exchange([]request{portsOfReq(l.Index)})
+			if err == nil && res[0].err != nil && errors.Is(res[0].err, unix.EINTR) {
+				err = netlink.ErrDumpInterrupted
+			}
+			return res, err
+		})
+		if err != nil {
+			return Observed{}, fmt.Errorf("list the ports of %s: %w", l.Name, err)
+		}
+		if err := add(res, l.Index); err != nil {
+			return Observed{}, fmt.Errorf("list the ports of %s: %w", l.Name, err)
+		}
+	}
+	reqs = reqs[:0]
+	for _, l := range obs.Links {
+		if l.MasterIndex != 0 && !seen[l.MasterIndex] {
+			reqs = append(reqs, getLinkReq(l.MasterIndex, ""))
+			seen[l.MasterIndex] = true // asked once
+		}
+	}
+	if len(reqs) > 0 {
+		for _, r := range reqs {
+			delete(seen, int(binary.NativeEndian.Uint32(r.body[4:8])))
+		}
+		res, err := b.exchange(reqs)
+		if err != nil {
+			return Observed{}, fmt.Errorf("look masters up: %w", err)
+		}
+		if err := add(res, 0); err != nil {
+			return Observed{}, fmt.Errorf("look masters up: %w", err)
+		}
+	}
+	return obs, nil
+}
+
+// observeAfter observes vnis' devices after a change, for noting them and
+// their MTU warnings: observeFor, except that a large set needs no port
+// flags.
+func (m *Manager) observeAfter(vnis []L2VNI) (Observed, error) {
+	if len(vnis) <= scopedMax {
+		return m.observeScope(vnis)
+	}
+	return m.observe(nil)
 }

@@ -271,7 +271,7 @@ func (m *Manager) repair(ctx context.Context, scope map[uint32]bool, onRepair fu
 	if len(vnis) == 0 {
 		return
 	}
-	obs, err := m.observe(vnis)
+	obs, err := m.observeFor(vnis)
 	if err != nil {
 		m.log.Error("read links to check the l2vni devices", "err", err)
 		return
@@ -310,7 +310,7 @@ func (m *Manager) repair(ctx context.Context, scope map[uint32]bool, onRepair fu
 		onRepair(r)
 	}
 	if changed {
-		if obs, err = m.observe(nil); err != nil {
+		if obs, err = m.observeAfter(vnis); err != nil {
 			return
 		}
 		m.noteDevices(vnis, obs)
