@@ -10,6 +10,7 @@ import (
 	"net/netip"
 	"slices"
 	"sync"
+	"sync/atomic"
 
 	"github.com/vishvananda/netlink"
 	"github.com/vishvananda/netlink/nl"
@@ -30,6 +31,10 @@ type Manager struct {
 	// not removed. Its own lock, so that a long Ensure does not stall
 	// the link event reader.
 	sup supervised
+
+	// linksRead counts the links observed, for tests of what a change
+	// costs.
+	linksRead atomic.Int64
 }
 
 // NewManager returns a Manager that works through h, a handle bound to the
@@ -138,6 +143,7 @@ func (m *Manager) observe(vnis []L2VNI) (Observed, error) {
 	if err != nil {
 		return Observed{}, fmt.Errorf("list links: %w", err)
 	}
+	m.linksRead.Add(int64(len(links)))
 	obs := Observed{Links: make([]LinkInfo, 0, len(links))}
 	for _, l := range links {
 		obs.Links = append(obs.Links, linkInfo(l))
@@ -326,6 +332,7 @@ func (m *Manager) observeScope(vnis []L2VNI) (Observed, error) {
 			if err != nil {
 				return err
 			}
+			m.linksRead.Add(int64(len(links)))
 			for _, l := range links {
 				if !seen[l.Index] && (master == 0 || l.MasterIndex == master) {
 					seen[l.Index] = true

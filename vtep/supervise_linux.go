@@ -271,6 +271,7 @@ func (m *Manager) repair(ctx context.Context, scope map[uint32]bool, onRepair fu
 	if len(vnis) == 0 {
 		return
 	}
+	m.log.Debug("re-checking l2vni devices", "vnis", len(vnis), "all", scope == nil)
 	obs, err := m.observeFor(vnis)
 	if err != nil {
 		m.log.Error("read links to check the l2vni devices", "err", err)
