@@ -86,6 +86,44 @@ func (m *Manager) Ensure(ctx context.Context, vnis []L2VNI) error {
 	return nil
 }
 
+// DefaultBatch is the number of VNIs EnsureInBatches sets up at a time
+// when not told: big enough to batch the netlink requests well, small
+// enough that the hand-over of one batch is a short stop of the caller's
+// event loop.
+const DefaultBatch = 256
+
+// EnsureInBatches is Ensure for VNIs added to a running leaf (a reload
+// that adds 1,000 VNIs): it sets up vnis batch at a time (0 means
+// DefaultBatch), each batch as one Ensure, and calls ready with each
+// batch whose devices are up before it starts the next. It runs on the
+// caller's goroutine and holds the Manager only for one batch at a time,
+// so the caller's event loop keeps running while devices are created (the
+// caller hands each batch to its loop in ready) and Supervise's repairs
+// interleave. A batch that fails is undone as Ensure undoes; the batches
+// before it stay set up (they were handed over), and the error says how
+// many VNIs were. An error from ready stops it the same way.
+func (m *Manager) EnsureInBatches(ctx context.Context, vnis []L2VNI, batch int, ready func([]L2VNI) error) error {
+	if batch <= 0 {
+		batch = DefaultBatch
+	}
+	if err := ValidateSet(vnis); err != nil {
+		return fmt.Errorf("ensure l2vni devices: %w", err)
+	}
+	for start := 0; start < len(vnis); start += batch {
+		part := vnis[start:min(start+batch, len(vnis))]
+		if err := m.Ensure(ctx, part); err != nil {
+			return fmt.Errorf("%w (the first %d of %d l2vnis were set up)", err, start, len(vnis))
+		}
+		if ready != nil {
+			if err := ready(part); err != nil {
+				return fmt.Errorf("hand over l2vnis %d-%d: %w (the first %d of %d l2vnis were set up)",
+					part[0].VNI, part[len(part)-1].VNI, err, start+len(part), len(vnis))
+			}
+		}
+	}
+	return nil
+}
+
 // Remove deletes the VXLAN device and bridge of vni when evpnd created
 // them (they carry OwnerAlias), after releasing its access ports from the
 // bridge. Devices evpnd adopted are left in place; access ports are never
@@ -289,9 +327,10 @@ func retryDump[T any](dump func() (T, error)) (T, error) {
 	return res, fmt.Errorf("dump interrupted %d times in a row: %w", attempts, err)
 }
 
-// scopedMax is the most VNIs that observeFor looks up one by one; a
-// larger set costs less with one list of every link.
-const scopedMax = 64
+// scopedMax is the most VNIs that observeFor looks up one by one (their
+// requests pipelined); a larger set costs less with one list of every
+// link. A batch of EnsureInBatches fits.
+const scopedMax = DefaultBatch
 
 // observeFor observes what planning vnis needs: observeScope for a few
 // VNIs, observe (every link) for many.
