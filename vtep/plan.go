@@ -182,10 +182,15 @@ func PlanRepair(vnis []L2VNI, obs Observed) (Plan, error) {
 }
 
 func plan(vnis []L2VNI, obs Observed, repair bool) (Plan, error) {
+	return planView(vnis, obs.view(), repair)
+}
+
+// planView is plan over an indexed Observed, so that a caller planning
+// VNIs one by one (Supervise) indexes the links once, not once per VNI.
+func planView(vnis []L2VNI, w view, repair bool) (Plan, error) {
 	if err := ValidateSet(vnis); err != nil {
 		return Plan{}, err
 	}
-	w := obs.view()
 	var p Plan
 	var errs []error
 	for _, v := range vnis {
@@ -357,14 +362,20 @@ type MTUWarning struct {
 // aside, whose MTU is larger than that VXLAN device's. It is pure.
 func MTUWarnings(vnis []L2VNI, obs Observed) []MTUWarning {
 	w := obs.view()
+	ports := map[int][]*LinkInfo{} // master ifindex -> its ports
+	for i := range obs.Links {
+		if l := &obs.Links[i]; l.MasterIndex != 0 {
+			ports[l.MasterIndex] = append(ports[l.MasterIndex], l)
+		}
+	}
 	var out []MTUWarning
 	for _, v := range vnis {
 		br, vx := w.byName[v.Bridge], w.byName[v.VXLAN]
 		if br == nil || vx == nil || br.Kind != "bridge" || vx.MasterIndex != br.Index {
 			continue
 		}
-		for _, l := range obs.Links {
-			if l.MasterIndex == br.Index && l.Index != vx.Index && l.MTU > vx.MTU {
+		for _, l := range ports[br.Index] {
+			if l.Index != vx.Index && l.MTU > vx.MTU {
 				out = append(out, MTUWarning{VNI: v.VNI, Port: l.Name, PortMTU: l.MTU, VXLAN: v.VXLAN, VXLANMTU: vx.MTU})
 			}
 		}

@@ -279,11 +279,12 @@ func (m *Manager) repair(ctx context.Context, scope map[uint32]bool, onRepair fu
 	}
 	recreated := m.noteDevices(vnis, obs)
 	changed := false
+	w := obs.view() // once: planning each VNI on its own must not index every link again
 	for _, v := range vnis {
 		if ctx.Err() != nil {
 			return
 		}
-		plan, err := PlanRepair([]L2VNI{v}, obs)
+		plan, err := planView([]L2VNI{v}, w, true)
 		if err == nil && len(plan.Actions) == 0 && len(recreated[v.VNI]) == 0 {
 			m.sup.clearFailed(v.VNI)
 			continue

@@ -195,5 +195,6 @@ evpnd's time over each floor's.`,
 	f.IntSliceVar(&o.VNIs, "vnis", []int{4096}, "L2VNIs on the leaf (comma-separated list: one measurement each)")
 	f.IntVar(&o.Rounds, "rounds", 1, "rounds of every way per VNI count, alternating the order")
 	f.DurationVar(&o.Timeout, "timeout", 5*time.Minute, "give up one run after this long")
+	f.BoolVar(&o.NoFloor, "no-floor", false, "measure evpnd only, not the iproute2 floors")
 	return cmd
 }
