@@ -31,6 +31,7 @@ type Config struct {
 	Neighbors        []Neighbor        `yaml:"neighbors"`
 	DynamicNeighbors []DynamicNeighbor `yaml:"dynamic-neighbors"`
 	L2VNIs           []L2VNI           `yaml:"l2vnis"`
+	VRFs             []VRF             `yaml:"vrfs"` // tenant VRFs (L3); see vrf.go
 	API              API               `yaml:"api"`
 	Metrics          Metrics           `yaml:"metrics"`
 

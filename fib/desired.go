@@ -47,6 +47,12 @@ type Snapshot struct {
 	VNIs   map[uint32]VNIDevices
 	MACs   map[Key]netip.Addr // MAC keys → VTEP
 	Floods map[Key]struct{}   // flood keys
+	// SendVNIs holds the MACs sent with another VNI than their own
+	// (FDBEntry.SendVNI); nil or missing means their own.
+	SendVNIs map[Key]uint32
+	// Sticky holds the MACs of MACs to be pinned (SetMACSticky); nil
+	// when there are none.
+	Sticky map[Key]struct{}
 }
 
 // Desired is the table of remote L2 state that fib installs: per VNI the
@@ -58,8 +64,11 @@ type Desired struct {
 	mu     sync.Mutex
 	vnis   map[uint32]VNIDevices
 	macs   map[Key]netip.Addr
+	sticky map[Key]struct{} // MACs of macs to pin (a subset)
 	floods map[Key]struct{}
 	dirty  map[Key]struct{}
+	// sendVNIs holds the few MACs of macs sent with another VNI.
+	sendVNIs map[Key]uint32
 	// recheck holds the dirty keys whose kernel entry the reconciler must
 	// not trust (Invalidate). It is a subset of dirty: takeDirty empties
 	// both together, so it stays as small as the dirty set.
@@ -73,12 +82,14 @@ type Desired struct {
 // NewDesired returns an empty table.
 func NewDesired() *Desired {
 	return &Desired{
-		vnis:    make(map[uint32]VNIDevices),
-		macs:    make(map[Key]netip.Addr),
-		floods:  make(map[Key]struct{}),
-		dirty:   make(map[Key]struct{}),
-		recheck: make(map[Key]struct{}),
-		wake:    make(chan struct{}, 1),
+		vnis:     make(map[uint32]VNIDevices),
+		macs:     make(map[Key]netip.Addr),
+		sticky:   make(map[Key]struct{}),
+		floods:   make(map[Key]struct{}),
+		dirty:    make(map[Key]struct{}),
+		sendVNIs: make(map[Key]uint32),
+		recheck:  make(map[Key]struct{}),
+		wake:     make(chan struct{}, 1),
 	}
 }
 
@@ -93,17 +104,52 @@ func (d *Desired) notify() {
 	}
 }
 
+// validVTEP refuses what cannot be a tunnel endpoint, so that nothing is
+// installed towards it: an IPv4 address that evpn.UsableVTEP refuses
+// (0/8, 127/8, 169.254/16, 224/4, 240/4, FRR's martians), an IPv6 one
+// that is unspecified, loopback, link-local or multicast.
 func validVTEP(vtep netip.Addr) error {
-	if !vtep.IsValid() || vtep.IsUnspecified() || vtep.IsMulticast() {
+	a := vtep.Unmap()
+	switch {
+	case a.Is4() && !evpn.UsableVTEP(a):
+		return fmt.Errorf("invalid VTEP %v: not a unicast IPv4 address outside 0/8, 127/8, 169.254/16, 224/4 and 240/4", vtep)
+	case a.Is6() && (a.IsUnspecified() || a.IsLoopback() || a.IsLinkLocalUnicast() || a.IsMulticast()):
+		return fmt.Errorf("invalid VTEP %v: want a global unicast IPv6 address", vtep)
+	case !a.IsValid():
 		return fmt.Errorf("invalid VTEP %v: want a unicast IPv4 or IPv6 address", vtep)
 	}
 	return nil
 }
 
-// SetMAC records that mac on vni lives behind vtep. Setting the VTEP a MAC
-// already has is a no-op; a new VTEP becomes one in-place replace in the
-// kernel.
+// SetMAC records that mac on vni lives behind vtep, movable. Setting the
+// VTEP a MAC already has is a no-op; a new VTEP becomes one in-place
+// replace in the kernel.
 func (d *Desired) SetMAC(vni uint32, mac evpn.MAC, vtep netip.Addr) error {
+	return d.SetRemoteMAC(vni, mac, vtep, false, 0)
+}
+
+// SetMACSticky is SetMAC for a MAC that may be pinned: with sticky (a
+// sticky or static MAC, RFC 7432 §15.2) its bridge entry is written
+// sticky, as FRR's zebra writes one, so that the bridge does not move it
+// to a local port when the MAC is heard there. Changing only the flag
+// rewrites the entry.
+func (d *Desired) SetMACSticky(vni uint32, mac evpn.MAC, vtep netip.Addr, sticky bool) error {
+	return d.SetRemoteMAC(vni, mac, vtep, sticky, 0)
+}
+
+// SetMACVNI is SetMAC for a remote VTEP that expects sendVNI in the VXLAN
+// header rather than vni (a downstream-assigned VNI); 0 or vni means vni.
+func (d *Desired) SetMACVNI(vni uint32, mac evpn.MAC, vtep netip.Addr, sendVNI uint32) error {
+	return d.SetRemoteMAC(vni, mac, vtep, false, sendVNI)
+}
+
+// SetRemoteMAC is SetMAC with both options: sticky as for SetMACSticky,
+// sendVNI as for SetMACVNI. Changing only an option rewrites the entry.
+func (d *Desired) SetRemoteMAC(vni uint32, mac evpn.MAC, vtep netip.Addr, sticky bool, sendVNI uint32) error {
+	if sendVNI >= 1<<24 {
+		return fmt.Errorf("fib: set mac %s on vni %d: VNI %d to send with does not fit 24 bits", mac, vni, sendVNI)
+	}
+	sendVNI = vniOverride(sendVNI, vni)
 	if !mac.IsUnicast() {
 		return fmt.Errorf("fib: set mac %s on vni %d: not a unicast MAC", mac, vni)
 	}
@@ -114,10 +160,21 @@ func (d *Desired) SetMAC(vni uint32, mac evpn.MAC, vtep netip.Addr) error {
 	k := MACKey(vni, mac)
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	if old, ok := d.macs[k]; ok && old == vtep {
+	_, wasSticky := d.sticky[k]
+	if old, ok := d.macs[k]; ok && old == vtep && wasSticky == sticky && d.sendVNIs[k] == sendVNI {
 		return nil
 	}
 	d.macs[k] = vtep
+	if sticky {
+		d.sticky[k] = struct{}{}
+	} else {
+		delete(d.sticky, k)
+	}
+	if sendVNI != 0 {
+		d.sendVNIs[k] = sendVNI
+	} else {
+		delete(d.sendVNIs, k)
+	}
 	d.markLocked(k)
 	return nil
 }
@@ -131,6 +188,8 @@ func (d *Desired) DeleteMAC(vni uint32, mac evpn.MAC) {
 		return
 	}
 	delete(d.macs, k)
+	delete(d.sticky, k)
+	delete(d.sendVNIs, k)
 	d.markLocked(k)
 }
 
@@ -336,7 +395,8 @@ func (d *Desired) wantLocked(k Key) want {
 		return w
 	}
 	if vtep, ok := d.macs[k]; ok {
-		w.Entry, w.OK = FDBEntry{VNI: k.VNI, Dev: dev.VXLAN, MAC: k.MAC, VTEP: vtep}, true
+		_, sticky := d.sticky[k]
+		w.Entry, w.OK = FDBEntry{VNI: k.VNI, Dev: dev.VXLAN, MAC: k.MAC, VTEP: vtep, Sticky: sticky, SendVNI: d.sendVNIs[k]}, true
 	}
 	return w
 }
@@ -392,6 +452,18 @@ func (d *Desired) Snapshot() Snapshot {
 	}
 	for k := range d.floods {
 		s.Floods[k] = struct{}{}
+	}
+	if len(d.sticky) > 0 {
+		s.Sticky = make(map[Key]struct{}, len(d.sticky))
+		for k := range d.sticky {
+			s.Sticky[k] = struct{}{}
+		}
+	}
+	if len(d.sendVNIs) > 0 {
+		s.SendVNIs = make(map[Key]uint32, len(d.sendVNIs))
+		for k, v := range d.sendVNIs {
+			s.SendVNIs[k] = v
+		}
 	}
 	return s
 }

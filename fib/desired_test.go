@@ -16,9 +16,19 @@ func TestDesiredValidates(t *testing.T) {
 		"no VTEP":        d.SetMAC(100, macN(1), netip.Addr{}),
 		"unspecified":    d.AddFlood(100, ip("0.0.0.0")),
 		"multicast VTEP": d.AddFlood(100, ip("239.1.1.1")),
-		"VNI 0":          d.SetVNI(VNIDevices{VNI: 0, VXLAN: "v", Bridge: "b"}),
-		"VNI too large":  d.SetVNI(VNIDevices{VNI: 1 << 24, VXLAN: "v", Bridge: "b"}),
-		"no bridge":      d.SetVNI(VNIDevices{VNI: 100, VXLAN: "v"}),
+		// FRR's martian next hops: never a VTEP.
+		"VTEP in 0/8":           d.SetMAC(100, macN(2), ip("0.1.2.3")),
+		"loopback VTEP":         d.SetMAC(100, macN(2), ip("127.0.0.2")),
+		"link-local VTEP":       d.SetMAC(100, macN(2), ip("169.254.0.2")),
+		"VTEP in 240/4":         d.SetMAC(100, macN(2), ip("240.0.0.2")),
+		"broadcast VTEP":        d.AddFlood(100, ip("255.255.255.255")),
+		"mapped martian VTEP":   d.AddFlood(100, ip("::ffff:169.254.0.9")),
+		"link-local flood VTEP": d.AddFlood(100, ip("169.254.1.1")),
+		"IPv6 link-local VTEP":  d.SetMAC(100, macN(2), ip("fe80::1")),
+		"IPv6 loopback VTEP":    d.AddFlood(100, ip("::1")),
+		"VNI 0":                 d.SetVNI(VNIDevices{VNI: 0, VXLAN: "v", Bridge: "b"}),
+		"VNI too large":         d.SetVNI(VNIDevices{VNI: 1 << 24, VXLAN: "v", Bridge: "b"}),
+		"no bridge":             d.SetVNI(VNIDevices{VNI: 100, VXLAN: "v"}),
 	} {
 		if err == nil {
 			t.Errorf("%s: accepted", name)

@@ -68,6 +68,14 @@
 //     succeeds without deleting.
 //   - A unicast VXLAN entry has one remote: NLM_F_APPEND to it succeeds
 //     without adding one.
+//   - The bridge ignores NTF_STICKY in a message with NTF_EXT_LEARNED
+//     (br_fdb.c takes the external-learn path). A remote sticky MAC
+//     therefore takes a second, bridge-only message with NTF_STICKY and
+//     NUD_NOARP|NUD_REACHABLE (zebra's state for it; NUD_PERMANENT would
+//     make the entry local): the entry keeps extern_learn, turns sticky,
+//     and the bridge no longer moves it when the MAC is heard on a
+//     local port. The same message without NTF_STICKY (NUD_REACHABLE)
+//     unpins it; a write with NTF_EXT_LEARNED alone does not.
 //   - A write with NTF_EXT_LEARNED never marks a VXLAN entry that was
 //     written without it (vxlan_fdb_update_existing: an externally
 //     learned entry may not take over one "added by the user", which
@@ -78,6 +86,48 @@
 //     NTF_MASTER, and resume by skipping what was sent: reading 100k MACs
 //     of one device takes about 2 s on a busy 2-core machine. That is the
 //     cost of a restart before the first write.
+//
+// # Tenant VRFs (L3)
+//
+// Per tenant VRF, fib keeps a second desired state, L3Desired, reconciled
+// by an L3Reconciler through an L3Kernel (L3Netlink, bound to the VRF's
+// namespace: the underlay's for the default and vrf backends, the
+// tenant's for netns). It writes, all marked as fib's:
+//
+//	ip neigh replace HOST lladdr MAC dev brV nud noarp extern_learn        # ARP/ND suppression (IPv4, IPv6)
+//	ip route replace HOST/32 via VTEP dev brL onlink table T proto 241     # symmetric IRB host route
+//	ip route replace PFX nexthop via VTEP dev brL onlink nexthop ...      # type-5, ECMP across VTEPs
+//	ip neigh replace VTEP lladdr RMAC dev brL nud noarp extern_learn       # next hop's router MAC
+//	bridge fdb replace RMAC dev vxlanL dst VTEP self master extern_learn   # one message, zebra's
+//
+// IPv6 routes go via the VTEP's IPv4-mapped address (::ffff:VTEP), with a
+// neighbour for it, as zebra installs them: the kernel refuses an IPv4
+// gateway (RTA_VIA) in an IPv6 route. Routes carry RouteProtocol (241,
+// not FRR's 186-199 nor the kernel's; configs/evpnd.rt_protos.conf names
+// it), neighbours extern_learn; fib owns every unicast remote entry of the
+// L3VNI's VXLAN device (nothing is learned there) and the extern_learn
+// neighbours of the VRF's SVIs.
+//
+// WantL3 (pure) derives the kernel state: router MACs are counted per VTEP
+// of the VRF's L3VNI and go with the last route using them; a host route
+// and a type-5 route of the same /32 are the host's; covering prefixes
+// coexist with host routes (longest match picks the host); in a table
+// that also routes the underlay (the default backend) no route holding a
+// VTEP address is installed, a default route excepted (refusals are
+// logged once). PlanL3 (pure) leaves matching entries alone, so fib's own
+// writes, read back, cost a dump and nothing more, and orders router MACs
+// before the routes that use them and route deletes before them.
+//
+// The caller: builds one L3Desired per VRF once vtep has its devices;
+// feeds SetNeigh/SetHost (the selected location of each remote MAC+IP)
+// and AddPath/DeletePath (each remote type-5); runs L3Reconciler.Run with
+// WatchL3's channel, so drift (a deleted route, neighbour or router-MAC
+// entry) is repaired at the kernel's report; and calls MarkSynced after
+// BGP has re-synced. Until then nothing found in the kernel is deleted
+// but what this run wrote and then withdrew.
+// Each pass dumps the VRF's L3 state: fine for a tenant's tables, not yet
+// tuned for 50k host routes (per-key dirty tracking as for the FDB is the
+// next step).
 //
 // # Contract
 //
@@ -110,11 +160,13 @@
 //     restart leaves forwarding untouched; entries already correct are not
 //     rewritten (Stats.Skipped counts them). Entries set and then deleted
 //     within this run are deleted at once.
-//  5. Feed KernelChanged with the changes of the managed VXLAN devices'
-//     FDB that fib did not make (vtep's Learner.OnForeignVXLAN reports
-//     them): the reconciler then repairs drift within a pass, not at the
-//     next resync. Its own writes and deletes, reported back, cost nothing
-//     and cannot start a loop (see KernelChanged).
+//  5. Feed KernelChanged, at once, with the changes of the managed VXLAN
+//     devices' FDB (vtep's Learner.OnForeignVXLAN reports them, fib's own
+//     included, with KernelEvent.ExternLearn set for marked entries): the
+//     reconciler then repairs drift within a pass, not at the next resync,
+//     and reports each repair in ApplyEvent.Repair and Stats.Repairs, and
+//     in its log. Its own writes and deletes, reported back, cost a map
+//     lookup and cannot start a loop (see KernelChanged).
 //  6. Call Resync when kernel state may have drifted unseen (an event
 //     socket overflowed, a VXLAN device was recreated), and set
 //     Config.ResyncInterval as a backstop.

@@ -2,6 +2,7 @@ package fib
 
 import (
 	"bytes"
+	"cmp"
 	"fmt"
 	"net/netip"
 	"slices"
@@ -120,7 +121,8 @@ func (d Drift) vtep() netip.Addr {
 //     does not matter: the kernel cannot restore it once it was removed.
 //   - bridge, Wrong: a wanted MAC's VXLAN entry is right, but its bridge
 //     entry is missing (local learning may have moved it to an access
-//     port, or a local entry holds the MAC) or lacks extern_learn.
+//     port, or a local entry holds the MAC), lacks extern_learn, or is
+//     sticky when the MAC is not, or the other way round.
 //   - mac, Extra: an unwanted MAC has a VXLAN entry (Have: its remote),
 //     marked or not; fib owns the managed VXLAN devices' FDB.
 //   - bridge, Extra: an unwanted MAC has only a bridge entry on the VXLAN
@@ -150,10 +152,15 @@ func Diff(s Snapshot, kernel []KernelEntry) []Drift {
 			continue
 		}
 		in, had := inst[k]
-		if had && in.matches(FDBEntry{VNI: k.VNI, Dev: dev.VXLAN, MAC: k.MAC, VTEP: vtep}) {
+		_, sticky := s.Sticky[k]
+		want := FDBEntry{VNI: k.VNI, Dev: dev.VXLAN, MAC: k.MAC, VTEP: vtep, Sticky: sticky, SendVNI: s.SendVNIs[k]}
+		if had && in.matches(want) {
 			continue
 		}
-		fix := fmt.Sprintf("bridge fdb replace %s dev %s dst %s self master extern_learn", k.MAC, dev.VXLAN, vtep)
+		fix := Op{Kind: OpSet, Entry: FDBEntry{VNI: k.VNI, Dev: dev.VXLAN, MAC: k.MAC, VTEP: vtep, SendVNI: want.SendVNI}}.String()
+		if sticky {
+			fix += fmt.Sprintf("; bridge fdb replace %s dev %s master sticky static", k.MAC, dev.VXLAN)
+		}
 		switch {
 		case !had:
 			if local[k] {
@@ -166,14 +173,22 @@ func Diff(s Snapshot, kernel []KernelEntry) []Drift {
 			add(DriftWrong, k.VNI, TableMAC, k.MAC, vtep, netip.Addr{}, fix+" (the VXLAN entry has several remotes)")
 		case in.VTEP != vtep:
 			add(DriftWrong, k.VNI, TableMAC, k.MAC, vtep, in.VTEP, fix)
+		case in.SendVNI != want.SendVNI:
+			add(DriftWrong, k.VNI, TableMAC, k.MAC, vtep, in.VTEP, fmt.Sprintf("%s (the VXLAN entry sends with VNI %d)", fix, cmp.Or(in.SendVNI, k.VNI)))
 		case !in.Master && local[k]:
 			add(DriftWrong, k.VNI, TableBridge, k.MAC, vtep, netip.Addr{}, fix+localNote(k.MAC, dev.VXLAN))
 		case !in.Master:
 			add(DriftWrong, k.VNI, TableBridge, k.MAC, vtep, netip.Addr{},
 				fmt.Sprintf("%s (the bridge entry is missing; bridge fdb show br %s | grep %s tells whether local learning moved it to an access port)",
 					fix, dev.Bridge, k.MAC))
-		default: // in.Unmarked
+		case in.Unmarked:
 			add(DriftWrong, k.VNI, TableBridge, k.MAC, vtep, netip.Addr{}, fix+" (the bridge entry is not marked extern_learn)")
+		case !in.Sticky:
+			add(DriftWrong, k.VNI, TableBridge, k.MAC, vtep, netip.Addr{},
+				fmt.Sprintf("bridge fdb replace %s dev %s master sticky static (the MAC is sticky: its bridge entry must be pinned)", k.MAC, dev.VXLAN))
+		default:
+			add(DriftWrong, k.VNI, TableBridge, k.MAC, vtep, netip.Addr{},
+				fmt.Sprintf("bridge fdb replace %s dev %s master dynamic (the bridge entry is sticky, the MAC no longer is)", k.MAC, dev.VXLAN))
 		}
 	}
 	for k := range s.Floods {
@@ -197,7 +212,7 @@ func Diff(s Snapshot, kernel []KernelEntry) []Drift {
 		if _, ok := s.MACs[k]; ok {
 			continue
 		}
-		op := Op{Kind: OpDelete, Entry: FDBEntry{VNI: k.VNI, Dev: in.Dev, MAC: k.MAC, VTEP: in.VTEP}, Self: in.Self, Master: in.Master}
+		op := Op{Kind: OpDelete, Entry: FDBEntry{VNI: k.VNI, Dev: in.Dev, MAC: k.MAC, VTEP: in.VTEP, SendVNI: in.SendVNI}, Self: in.Self, Master: in.Master}
 		if in.Self {
 			add(DriftExtra, k.VNI, TableMAC, k.MAC, netip.Addr{}, in.VTEP, op.String())
 		} else {

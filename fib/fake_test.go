@@ -38,8 +38,9 @@ type fakeVXLAN struct {
 }
 
 type fakeBridge struct {
-	port string
-	ext  bool
+	port   string
+	ext    bool
+	sticky bool
 }
 
 func newFakeKernel(devs ...string) *fakeKernel {
@@ -85,7 +86,7 @@ func (k *fakeKernel) Dump(_ context.Context, vnis []VNIDevices) ([]KernelEntry, 
 		}
 		for m, b := range k.bridge {
 			if b.port == v.VXLAN {
-				out = append(out, KernelEntry{VNI: v.VNI, Dev: b.port, MAC: m, ExternLearn: b.ext})
+				out = append(out, KernelEntry{VNI: v.VNI, Dev: b.port, MAC: m, ExternLearn: b.ext, Sticky: b.sticky})
 			}
 		}
 	}
@@ -120,7 +121,7 @@ func (k *fakeKernel) Apply(_ context.Context, ops []Op) []error {
 				v.dsts = append(v.dsts, e.VTEP)
 			}
 		case op.Kind == OpSet:
-			k.bridge[e.MAC] = fakeBridge{port: e.Dev, ext: true}
+			k.bridge[e.MAC] = fakeBridge{port: e.Dev, ext: true, sticky: e.Sticky}
 			v := k.vxlan[dm]
 			if v == nil || len(v.dsts) == 0 {
 				k.vxlan[dm] = &fakeVXLAN{dsts: []netip.Addr{e.VTEP}, ext: true}

@@ -2,6 +2,7 @@ package fib
 
 import (
 	"net/netip"
+	"time"
 
 	"github.com/evpnd/evpnd/speaker/evpn"
 )
@@ -22,6 +23,12 @@ type KernelEvent struct {
 	// the learner reports only changes fib does not make itself.
 	Bridge  bool
 	Deleted bool // RTM_DELNEIGH
+	// ExternLearn says a present entry carries extern_learn
+	// (NTF_EXT_LEARNED), fib's marker. Such an event may be fib's own
+	// write coming back (notifications carry no sender): it then matches
+	// fib's record and costs nothing. Another program's extern_learn
+	// entry does not match, and is repaired like any other change.
+	ExternLearn bool
 }
 
 // maxKernelEvents bounds the keys waiting to be folded. Beyond it the
@@ -35,7 +42,7 @@ const maxKernelEvents = 1 << 18
 // the last one per entry gives the same result as folding all in order.
 type kstate struct {
 	self   int8 // 0 no news, 1 present (with vtep), -1 deleted (vtep: the remote deleted)
-	master int8 // 0 no news, 1 present without extern_learn, -1 deleted
+	master int8 // 0 no news, 1 present without extern_learn, 2 present with it, -1 deleted
 	vtep   netip.Addr
 }
 
@@ -49,13 +56,18 @@ type kstate struct {
 //     in this run (before that it is kept, like every entry found in
 //     the kernel);
 //   - a change that leaves what fib knows of the kernel as it was does
-//     nothing. fib's own writes cause such events at most (the learner
-//     drops most of them before they reach here), and its own deletes
-//     remove entries fib has already forgotten: so repairs cannot feed
-//     each other in a loop. A report that arrives after fib has already
-//     repaired what it reports (say, the second half of a MAC deleted
-//     with two commands) costs one more idempotent write or delete of
-//     that key, no more.
+//     nothing. fib's own writes come back as such events (marked
+//     ExternLearn, they match the record), and its own deletes remove
+//     entries fib has already forgotten: so repairs cannot feed each
+//     other in a loop. A report that arrives after fib has already
+//     changed what it reports (say, the second half of a MAC deleted
+//     with two commands, or fib's own write of a VTEP it has replaced
+//     since) costs one more idempotent write or delete of that key, no
+//     more, counted as a repair.
+//
+// The operation that follows a report is a repair: it is logged (at most
+// maxRepairLogs lines a batch, then a count), counted in Stats.Repairs
+// and passed to Config.OnApply in ApplyEvent.Repair.
 //
 // It is as cheap as Desired.SetMAC, never blocks and does no IO: call it
 // from the learner's callback. Events about a VNI without devices, a
@@ -92,6 +104,9 @@ func (r *Reconciler) KernelChanged(ev KernelEvent) {
 	cur := r.kev[k]
 	if ev.Bridge {
 		cur.master = st
+		if st == 1 && ev.ExternLearn {
+			cur.master = 2
+		}
 	} else {
 		cur.self, cur.vtep = st, ev.VTEP.Unmap()
 	}
@@ -121,10 +136,78 @@ func (r *Reconciler) kernelEventsPending(keys map[Key]bool) {
 	}
 }
 
+// echoWindow is how long after one of fib's own operations on a key a
+// report may still be the echo of an earlier one: the learner delivers
+// notifications within milliseconds, a loaded machine within tens.
+const echoWindow = 250 * time.Millisecond
+
+// echoHold is how long a report that would undo fib's latest operation on
+// a key, and so may be the late echo of the operation before, waits for
+// the echo of the latest one to arrive and confirm fib's record; if none
+// does, it is taken as drift and repaired. It bounds the extra delay of a
+// real change that happens to restore, within echoWindow, exactly what
+// fib had just replaced.
+const echoHold = 25 * time.Millisecond
+
+// recentOp is fib's record of a key before its latest operation on it.
+type recentOp struct {
+	before Installed
+	had    bool
+	at     time.Time
+}
+
+type keyAt struct {
+	k  Key
+	at time.Time
+}
+
+// heldFold is a folded report held back as a possible late echo: the
+// record it would give (in, have) and the record it was folded on.
+type heldFold struct {
+	in, rec   Installed
+	have, had bool
+	at        time.Time
+}
+
+// noteOp remembers the record of k before an operation applied at now,
+// for echoWindow.
+func (r *Reconciler) noteOp(k Key, before Installed, had bool, now time.Time) {
+	if r.recent == nil {
+		r.recent = make(map[Key]recentOp)
+	}
+	r.recent[k] = recentOp{before: before, had: had, at: now}
+	r.recentQ = append(r.recentQ, keyAt{k: k, at: now})
+}
+
+// pruneRecent forgets the operations older than echoWindow.
+func (r *Reconciler) pruneRecent(now time.Time) {
+	i := 0
+	for ; i < len(r.recentQ) && now.Sub(r.recentQ[i].at) >= echoWindow; i++ {
+		ka := r.recentQ[i]
+		if ro, ok := r.recent[ka.k]; ok && ro.at.Equal(ka.at) {
+			delete(r.recent, ka.k)
+		}
+	}
+	switch {
+	case i == len(r.recentQ):
+		r.recentQ = r.recentQ[:0]
+	case i > 0:
+		r.recentQ = append(r.recentQ[:0], r.recentQ[i:]...)
+	}
+}
+
 // foldKernelEvents applies the queued events to the record of what the
 // kernel holds and queues the keys whose record changed. It runs on Run's
 // goroutine, after the first kernel read.
-func (r *Reconciler) foldKernelEvents() {
+//
+// A report that would put back the record fib had before its latest
+// operation on the key, within echoWindow of it, is most likely the late
+// echo of fib's previous operation (a move A→B whose A write is reported
+// after B was applied; a delete and re-add). It is held for echoHold: the
+// echo of the latest operation, arriving meanwhile, confirms the record
+// and drops it; otherwise it is applied then (expireHeld) and repaired.
+func (r *Reconciler) foldKernelEvents(now time.Time) {
+	r.pruneRecent(now)
 	evs := r.takeKernelEvents()
 	if evs == nil {
 		return
@@ -139,26 +222,127 @@ func (r *Reconciler) foldKernelEvents() {
 		in := foldEvent(k, st, before, had, dev.VXLAN)
 		have := in.Self || in.Master
 		if !had && !have || had && have && before == in {
-			continue // nothing fib knows of changed (say, its own delete)
+			delete(r.held, k) // confirmed: nothing fib knows of changed (say, its own delete)
+			continue
 		}
-		switch {
-		case have:
-			r.installed[k] = in
-		case had:
-			delete(r.installed, k)
+		if ro, ok := r.recent[k]; ok && ro.had == have && (!have || in.sameKernel(ro.before)) {
+			if r.held == nil {
+				r.held = make(map[Key]heldFold)
+			}
+			r.held[k] = heldFold{in: in, rec: before, have: have, had: had, at: now}
+			continue
 		}
-		if had && before.Stale {
-			r.stale--
-		}
-		if have && in.Stale {
-			r.stale++
-		}
+		delete(r.held, k)
+		r.setFolded(k, before, had, in, have)
 		keys = append(keys, k)
 	}
 	if len(keys) > 0 {
 		r.log.Debug("fib: kernel FDB changed behind fib's back; repairing", "keys", len(keys))
 		r.d.markDirty(keys...)
 	}
+}
+
+// setFolded replaces the record of k (before, had) by a folded report
+// (in, have) and notes the repair.
+func (r *Reconciler) setFolded(k Key, before Installed, had bool, in Installed, have bool) {
+	switch {
+	case have:
+		r.installed[k] = in
+	case had:
+		delete(r.installed, k)
+	}
+	if had && before.Stale {
+		r.stale--
+	}
+	if have && in.Stale {
+		r.stale++
+	}
+	r.noteRepair(k)
+}
+
+// expireHeld applies the held reports older than echoHold whose key fib
+// has not touched since, and returns when the next one is due (zero if
+// none is held).
+func (r *Reconciler) expireHeld(now time.Time) time.Time {
+	var next time.Time
+	var keys []Key
+	for k, h := range r.held {
+		if due := h.at.Add(echoHold); now.Before(due) {
+			if next.IsZero() || due.Before(next) {
+				next = due
+			}
+			continue
+		}
+		delete(r.held, k)
+		cur, had := r.installed[k]
+		if had != h.had || had && cur != h.rec {
+			continue // fib has written or deleted it since: outdated
+		}
+		r.setFolded(k, h.rec, h.had, h.in, h.have)
+		keys = append(keys, k)
+	}
+	if len(keys) > 0 {
+		r.log.Debug("fib: kernel FDB changed behind fib's back (held as a possible echo); repairing", "keys", len(keys))
+		r.d.markDirty(keys...)
+	}
+	return next
+}
+
+// noteRepair records that k changed behind fib's back: the operation the
+// next pass applies to it, if any, is a repair (ApplyEvent.Repair).
+func (r *Reconciler) noteRepair(k Key) {
+	if r.repairs == nil {
+		r.repairs = make(map[Key]struct{})
+	}
+	r.repairs[k] = struct{}{}
+}
+
+// sameKernel reports whether two records describe the same kernel
+// entries, whatever fib's own marks (Stale, suspect).
+func (in Installed) sameKernel(o Installed) bool {
+	return in.Dev == o.Dev && in.VTEP == o.VTEP && in.Self == o.Self && in.Master == o.Master &&
+		in.Multi == o.Multi && in.Unmarked == o.Unmarked && in.Sticky == o.Sticky
+}
+
+// repairDrift says what an operation on a key that changed behind fib's
+// back repairs, in Diff's terms: w is what is wanted, have what fib knew
+// of the kernel before op.
+func repairDrift(w want, have Installed, haveOK bool, op Op, dev string) Drift {
+	d := Drift{VNI: w.Key.VNI, MAC: w.Key.MAC, Device: dev, Detail: op.String()}
+	if op.Kind == OpDelete {
+		d.Kind, d.Have = DriftExtra, have.VTEP
+		switch {
+		case w.Key.IsFlood():
+			d.Table, d.Have = TableFlood, w.Key.VTEP
+		case have.Self:
+			d.Table = TableMAC
+		default:
+			d.Table = TableBridge
+		}
+		return d
+	}
+	d.Want = w.Entry.VTEP
+	switch {
+	case w.Key.IsFlood():
+		d.Kind, d.Table = DriftMissing, TableFlood
+	case !haveOK || !have.Self && !have.Master:
+		d.Kind, d.Table = DriftMissing, TableMAC
+	case !have.Self:
+		d.Kind, d.Table = DriftWrong, TableMAC
+		d.Detail += " (the VXLAN entry was missing)"
+	case have.Multi || have.VTEP != w.Entry.VTEP:
+		d.Kind, d.Table, d.Have = DriftWrong, TableMAC, have.VTEP
+	case !have.Master:
+		d.Kind, d.Table = DriftWrong, TableBridge
+		d.Detail += " (the bridge entry was missing)"
+	case have.Unmarked:
+		d.Kind, d.Table = DriftWrong, TableBridge
+		d.Detail += " (the bridge entry was not marked extern_learn)"
+	default:
+		d.Kind, d.Table = DriftWrong, TableBridge
+		d.Detail += " (the bridge entry's sticky flag was wrong)"
+	}
+	return d
 }
 
 // foldEvent returns the record of k after the events st. An entry fib
@@ -189,8 +373,10 @@ func foldEvent(k Key, st kstate, in Installed, had bool, dev string) Installed {
 	switch st.master {
 	case 1:
 		in.Master, in.Unmarked = true, true
+	case 2:
+		in.Master, in.Unmarked = true, false
 	case -1:
-		in.Master, in.Unmarked = false, false
+		in.Master, in.Unmarked, in.Sticky = false, false, false
 	}
 	return in
 }

@@ -300,7 +300,7 @@ func (k *NetlinkKernel) Apply(ctx context.Context, ops []Op) []error {
 					errs[next] = fmt.Errorf("fib: %s: %s is not a bridge port; enslave it to the VNI's bridge", op, op.Entry.Dev)
 					continue
 				}
-				msgs = append(msgs, setMsg(op.Entry, li.index))
+				msgs = setMsgs(op, li.index, msgs)
 			case OpDelete:
 				msgs = append(msgs, deleteMsgs(op, li.index)...)
 			}
@@ -500,8 +500,10 @@ func (k *NetlinkKernel) dumpOnce(byIndex map[int32]VNIDevices, port int32, out [
 					Dev:         dev.VXLAN,
 					MAC:         f.mac,
 					VTEP:        f.dst,
+					SendVNI:     vniOverride(f.vni, dev.VNI),
 					Self:        self,
 					ExternLearn: f.ntf&unix.NTF_EXT_LEARNED != 0,
+					Sticky:      !self && f.ntf&ntfSticky != 0,
 					Local:       !self && f.state&unix.NUD_PERMANENT != 0,
 				})
 			}

@@ -11,6 +11,7 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/evpnd/evpnd/speaker/evpn"
 	"github.com/vishvananda/netlink"
 	vnetns "github.com/vishvananda/netns"
 	"golang.org/x/sys/unix"
@@ -504,3 +505,88 @@ func sendFrame(t *testing.T, l *labNS, ifindex int, dst, src net.HardwareAddr) {
 }
 
 func htons(v uint16) uint16 { return v<<8 | v>>8 }
+
+// TestKernelStickyMACPinned: a sticky remote MAC is installed as zebra
+// installs one, its bridge entry sticky (and still extern_learn), so that
+// a frame from the MAC on an access port does not move it; a resync finds
+// it correct; made movable again, the flag goes and the MAC moves.
+func TestKernelStickyMACPinned(t *testing.T) {
+	l := newLab(t, "fibs", 100)
+	l.run(t,
+		[]string{"ip", "link", "add", "acc0", "type", "veth", "peer", "name", "host0"},
+		[]string{"ip", "link", "set", "acc0", "master", "br100"},
+		[]string{"ip", "link", "set", "acc0", "up"},
+		[]string{"ip", "link", "set", "host0", "up"},
+	)
+	br, err := l.h.LinkByName("br100")
+	if err != nil {
+		t.Fatal(err)
+	}
+	host, err := l.h.LinkByName("host0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	d := NewDesired()
+	must(t, d.SetVNI(vniDevs(100)))
+	m := mac(t, "02:00:00:00:00:41")
+	must(t, d.SetMACSticky(100, m, ip("10.0.0.2"), true))
+	r := NewReconciler(d, l.kernel(t), testLogger(t), Config{})
+	runReconciler(t, r)
+	r.MarkSynced()
+	waitFor(t, "write", func() bool { return settled(d, r) && r.Synced() && r.Stats().Writes == 1 })
+
+	bridgeFlags := func() (int, bool) {
+		for _, n := range l.neighs(t, "vxlan100") {
+			if n.Flags&unix.NTF_SELF == 0 && n.MasterIndex != 0 && n.HardwareAddr.String() == m.String() {
+				return n.Flags, true
+			}
+		}
+		return 0, false
+	}
+	const ntfSticky = 0x40
+	if f, ok := bridgeFlags(); !ok || f&ntfSticky == 0 || f&unix.NTF_EXT_LEARNED == 0 {
+		t.Fatalf("bridge entry of the sticky MAC: found %v, flags %#x; want sticky and extern_learn\n%s",
+			ok, f, strings.Join(l.fdbShow(t, "vxlan100"), "\n"))
+	}
+	t.Logf("installed: %q", linesFor(l.fdbShow(t, "vxlan100"), m.String()))
+	if res, err := r.Check(t.Context(), 0); err != nil || len(res.Drifts) != 0 {
+		t.Fatalf("check: %+v %v", res, err)
+	}
+	// Re-read: found correct, not rewritten.
+	r.Resync()
+	waitFor(t, "resync", func() bool { return settled(d, r) && r.Stats().Resyncs == 2 })
+	if s := r.Stats(); s.Writes != 1 {
+		t.Errorf("a resync rewrote the sticky MAC: %d writes", s.Writes)
+	}
+
+	// The MAC is heard on acc0, then a sentinel MAC: once the sentinel is
+	// learned, the bridge has seen the first frame too.
+	heard := func(src evpn.MAC, sentinel string) {
+		t.Helper()
+		sendFrame(t, l, host.Attrs().Index, br.Attrs().HardwareAddr, net.HardwareAddr(src[:]))
+		s := mac(t, sentinel)
+		sendFrame(t, l, host.Attrs().Index, br.Attrs().HardwareAddr, net.HardwareAddr(s[:]))
+		waitFor(t, "sentinel learned on acc0", func() bool { return len(linesFor(l.fdbShow(t, "acc0"), sentinel)) == 1 })
+	}
+	heard(m, "02:00:00:00:00:e1")
+	if got := linesFor(l.fdbShow(t, "acc0"), m.String()); len(got) != 0 {
+		t.Errorf("the sticky MAC moved to the access port: %q", got)
+	}
+	if f, ok := bridgeFlags(); !ok || f&ntfSticky == 0 {
+		t.Errorf("bridge entry after the MAC was heard locally: found %v, flags %#x", ok, f)
+	}
+
+	// No longer sticky: the flag goes, extern_learn stays, the MAC moves.
+	must(t, d.SetMAC(100, m, ip("10.0.0.2")))
+	waitFor(t, "rewrite", func() bool { return settled(d, r) && r.Stats().Writes == 2 })
+	if f, ok := bridgeFlags(); !ok || f&ntfSticky != 0 || f&unix.NTF_EXT_LEARNED == 0 {
+		t.Fatalf("bridge entry after unpinning: found %v, flags %#x; want extern_learn, not sticky", ok, f)
+	}
+	if res, err := r.Check(t.Context(), 0); err != nil || len(res.Drifts) != 0 {
+		t.Fatalf("check after unpinning: %+v %v", res, err)
+	}
+	heard(m, "02:00:00:00:00:e2")
+	if got := linesFor(l.fdbShow(t, "acc0"), m.String()); len(got) != 1 {
+		t.Errorf("the movable MAC did not move to the access port: %q", got)
+	}
+}

@@ -26,6 +26,9 @@ const (
 	// Flags of the one message that writes a remote MAC (zebra's shape).
 	macFlags   = unix.NTF_SELF | unix.NTF_MASTER | unix.NTF_EXT_LEARNED
 	floodFlags = unix.NTF_SELF | unix.NTF_EXT_LEARNED
+	// ntfSticky is NTF_STICKY (linux/neighbour.h), which x/sys/unix does
+	// not define: a bridge entry that does not move to another port.
+	ntfSticky = 0x40
 )
 
 var native = binary.NativeEndian
@@ -39,6 +42,7 @@ type neighMsg struct {
 	ntf     uint8 // NTF_*
 	mac     evpn.MAC
 	dst     netip.Addr // NDA_DST when valid
+	vni     uint32     // NDA_VNI when not 0
 }
 
 // appendNeighMsg appends m as one netlink message with sequence seq.
@@ -59,6 +63,11 @@ func appendNeighMsg(b []byte, m neighMsg, seq uint32) []byte {
 	if m.dst.IsValid() {
 		a := m.dst.AsSlice()
 		b = appendAttr(b, unix.NDA_DST, a)
+	}
+	if m.vni != 0 {
+		var v [4]byte
+		native.PutUint32(v[:], m.vni)
+		b = appendAttr(b, unix.NDA_VNI, v[:])
 	}
 	native.PutUint32(b[start:], uint32(len(b)-start))
 	return b
@@ -84,7 +93,29 @@ func setMsg(e FDBEntry, ifindex int32) neighMsg {
 			ifindex: ifindex, state: fdbState, ntf: floodFlags, dst: e.VTEP}
 	}
 	return neighMsg{typ: unix.RTM_NEWNEIGH, flags: unix.NLM_F_CREATE | unix.NLM_F_REPLACE,
-		ifindex: ifindex, state: fdbState, ntf: macFlags, mac: e.MAC, dst: e.VTEP}
+		ifindex: ifindex, state: fdbState, ntf: macFlags, mac: e.MAC, dst: e.VTEP, vni: e.SendVNI}
+}
+
+// setMsgs are the messages that carry out an OpSet: setMsg, and for a
+// sticky MAC (or one to unpin) a second, bridge-only one that sets (or
+// clears) NTF_STICKY. The bridge honours the flag only in a message
+// without NTF_EXT_LEARNED (br_fdb.c takes the external-learn path for
+// those and ignores it), with a state other than permanent (which would
+// make the entry local): zebra's NUD_NOARP|NUD_REACHABLE (static) to pin,
+// NUD_REACHABLE to unpin. The entry keeps its extern_learn mark either way.
+func setMsgs(op Op, ifindex int32, out []neighMsg) []neighMsg {
+	out = append(out, setMsg(op.Entry, ifindex))
+	e := op.Entry
+	switch {
+	case e.IsFlood():
+	case e.Sticky:
+		out = append(out, neighMsg{typ: unix.RTM_NEWNEIGH, flags: unix.NLM_F_CREATE | unix.NLM_F_REPLACE,
+			ifindex: ifindex, state: unix.NUD_NOARP | unix.NUD_REACHABLE, ntf: unix.NTF_MASTER | ntfSticky, mac: e.MAC})
+	case op.Unpin:
+		out = append(out, neighMsg{typ: unix.RTM_NEWNEIGH, flags: unix.NLM_F_CREATE | unix.NLM_F_REPLACE,
+			ifindex: ifindex, state: unix.NUD_REACHABLE, ntf: unix.NTF_MASTER, mac: e.MAC})
+	}
+	return out
 }
 
 // deleteMsgs are the messages that carry out an OpDelete. A MAC's bridge
@@ -99,7 +130,9 @@ func deleteMsgs(op Op, ifindex int32) []neighMsg {
 		out = append(out, neighMsg{typ: unix.RTM_DELNEIGH, ifindex: ifindex, ntf: unix.NTF_MASTER, mac: e.MAC})
 	}
 	if op.Self || e.IsFlood() {
-		out = append(out, neighMsg{typ: unix.RTM_DELNEIGH, ifindex: ifindex, ntf: unix.NTF_SELF, mac: e.MAC, dst: e.VTEP})
+		// The VXLAN driver matches the remote by address and VNI: an entry
+		// with a VNI of its own is deleted only with it.
+		out = append(out, neighMsg{typ: unix.RTM_DELNEIGH, ifindex: ifindex, ntf: unix.NTF_SELF, mac: e.MAC, dst: e.VTEP, vni: e.SendVNI})
 	}
 	return out
 }
@@ -176,6 +209,7 @@ type fdbMsg struct {
 	mac     evpn.MAC
 	macOK   bool
 	dst     netip.Addr
+	vni     uint32 // NDA_VNI: sent only when not the device's VNI
 	master  int32
 }
 
@@ -207,6 +241,10 @@ func parseFDB(d []byte) (fdbMsg, bool) {
 		case unix.NDA_MASTER:
 			if len(v) == 4 {
 				f.master = int32(native.Uint32(v))
+			}
+		case unix.NDA_VNI:
+			if len(v) == 4 {
+				f.vni = native.Uint32(v)
 			}
 		}
 		a = a[min(align4(l), len(a)):]

@@ -172,3 +172,61 @@ func TestPlan(t *testing.T) {
 func vniDevs(vni uint32) VNIDevices {
 	return VNIDevices{VNI: vni, VXLAN: fmt.Sprintf("vxlan%d", vni), Bridge: fmt.Sprintf("br%d", vni)}
 }
+
+// A sticky MAC needs a sticky bridge entry and a movable one a movable
+// entry: either difference is a rewrite (unpinning said so in the op);
+// the VXLAN side and extern_learn as before. Diff agrees.
+func TestPlanSticky(t *testing.T) {
+	m := macN(1)
+	k := MACKey(100, m)
+	e := FDBEntry{VNI: 100, Dev: "vxlan100", MAC: m, VTEP: ip("10.0.0.2")}
+	pinned := e
+	pinned.Sticky = true
+	in := Installed{Dev: "vxlan100", VTEP: ip("10.0.0.2"), Self: true, Master: true}
+	inPinned := in
+	inPinned.Sticky = true
+	tests := []struct {
+		name string
+		want FDBEntry
+		have Installed
+		op   string
+	}{
+		{"sticky wanted, sticky installed", pinned, inPinned, ""},
+		{"movable wanted, movable installed", e, in, ""},
+		{"sticky wanted, movable installed", pinned, in,
+			"bridge fdb replace 02:00:00:00:00:01 dev vxlan100 dst 10.0.0.2 self master extern_learn; bridge fdb replace 02:00:00:00:00:01 dev vxlan100 master sticky static"},
+		{"movable wanted, sticky installed", e, inPinned,
+			"bridge fdb replace 02:00:00:00:00:01 dev vxlan100 dst 10.0.0.2 self master extern_learn; bridge fdb replace 02:00:00:00:00:01 dev vxlan100 master dynamic"},
+	}
+	for _, tt := range tests {
+		ops := Plan([]FDBEntry{tt.want}, map[Key]Installed{k: tt.have}, true)
+		var got string
+		if len(ops) == 1 {
+			got = ops[0].String()
+		} else if len(ops) > 1 {
+			t.Errorf("%s: %d ops", tt.name, len(ops))
+			continue
+		}
+		if got != tt.op {
+			t.Errorf("%s: op %q, want %q", tt.name, got, tt.op)
+		}
+		s := Snapshot{VNIs: map[uint32]VNIDevices{100: vniDevs(100)}, MACs: map[Key]netip.Addr{k: tt.want.VTEP}}
+		if tt.want.Sticky {
+			s.Sticky = map[Key]struct{}{k: {}}
+		}
+		dump := []KernelEntry{
+			{VNI: 100, Dev: "vxlan100", Device: true},
+			{VNI: 100, Dev: "vxlan100", MAC: m, VTEP: tt.have.VTEP, Self: true, ExternLearn: true},
+			{VNI: 100, Dev: "vxlan100", MAC: m, ExternLearn: true, Sticky: tt.have.Sticky},
+		}
+		drifts := Diff(s, dump)
+		if (len(drifts) == 0) != (tt.op == "") {
+			t.Errorf("%s: Diff %v, op %q", tt.name, drifts, tt.op)
+		}
+		for _, d := range drifts {
+			if d.Table != TableBridge || d.Kind != DriftWrong {
+				t.Errorf("%s: drift %v, want bridge wrong", tt.name, d)
+			}
+		}
+	}
+}

@@ -60,11 +60,15 @@ func (c Config) withDefaults() Config {
 
 // Stats are the reconciler's counters since it was created.
 type Stats struct {
-	Writes        uint64        // entries written: MAC replaces and flood appends
-	Deletes       uint64        // entries deleted
-	Skipped       uint64        // wanted entries found already correct and not rewritten
-	Errors        uint64        // failed operations (each is retried)
-	Resyncs       uint64        // kernel dumps read
+	Writes  uint64 // entries written: MAC replaces and flood appends
+	Deletes uint64 // entries deleted
+	Skipped uint64 // wanted entries found already correct and not rewritten
+	Errors  uint64 // failed operations (each is retried)
+	Resyncs uint64 // kernel dumps read
+	// Repairs counts successful operations that undid a change someone
+	// else made to a managed VXLAN device's FDB (reported through
+	// KernelChanged, or found by a resync after the first).
+	Repairs       uint64
 	Installed     int           // entries fib owns in the kernel
 	Stale         int           // owned entries from an earlier run waiting for MarkSynced
 	Pending       int           // entries waiting for a retry
@@ -107,6 +111,17 @@ type Reconciler struct {
 	ops       []Op
 	opKeys    []Key
 	loopStats Stats
+	// repairs holds the keys that changed behind fib's back and wait for
+	// the pass that repairs them; opRepairs the repairs of the batch
+	// being applied.
+	repairs   map[Key]struct{}
+	opRepairs []opRepair
+	// recent and recentQ remember, for echoWindow, the record of each key
+	// before fib's latest operation on it; held holds the reports that
+	// may be late echoes (kevents.go).
+	recent  map[Key]recentOp
+	recentQ []keyAt
+	held    map[Key]heldFold
 
 	// status is written by Run's goroutine under mu and read by Status.
 	mu     sync.Mutex
@@ -220,6 +235,7 @@ func (r *Reconciler) Run(ctx context.Context) error {
 			r.startResync()
 			if needResync {
 				r.takeKernelEvents() // the dump below supersedes them
+				clear(r.held)
 				err = r.resync(ctx, devs)
 			} else {
 				err = r.resyncVNIs(ctx, devs)
@@ -255,7 +271,11 @@ func (r *Reconciler) Run(ctx context.Context) error {
 		if r.d.devicesPending() || r.resyncReq.Load() {
 			continue // drain stopped early: read the kernel first
 		}
-		if at, ok := r.retries.next(); ok {
+		at, ok := r.retries.next()
+		if h := r.expireHeld(time.Now()); !h.IsZero() && (!ok || h.Before(at)) {
+			at, ok = h, true
+		}
+		if ok {
 			retryTimer.Reset(time.Until(at))
 		}
 		r.idle.Store(true)
@@ -264,6 +284,12 @@ func (r *Reconciler) Run(ctx context.Context) error {
 		case <-r.d.wakeC():
 		case <-r.kick:
 		case q := <-r.queries:
+			// Changes reported meanwhile are folded first, so that an
+			// entry deleted behind fib's back is not shown as installed
+			// (the pass after the query repairs it).
+			if len(r.devs) > 0 {
+				r.foldKernelEvents(time.Now())
+			}
 			q.fn(r.installed)
 			close(q.done)
 		case <-tick:
@@ -296,7 +322,9 @@ func (r *Reconciler) drain(ctx context.Context) {
 	start, did := time.Now(), false
 	var ops, errs int
 	for ctx.Err() == nil && !r.d.devicesPending() && !r.resyncReq.Load() {
-		r.foldKernelEvents()
+		now := time.Now()
+		r.foldKernelEvents(now)
+		r.expireHeld(now)
 		r.batch = r.d.takeDirty(r.cfg.BatchSize, r.batch[:0])
 		if len(r.batch) == 0 {
 			break
@@ -317,9 +345,13 @@ func (r *Reconciler) drain(ctx context.Context) {
 // process plans and applies one batch and returns the number of
 // operations and of failed ones.
 func (r *Reconciler) process(ctx context.Context, batch []want) (int, int) {
-	r.ops, r.opKeys = r.ops[:0], r.opKeys[:0]
+	r.ops, r.opKeys, r.opRepairs = r.ops[:0], r.opKeys[:0], r.opRepairs[:0]
 	for _, w := range batch {
 		have, ok := r.installed[w.Key]
+		_, repair := r.repairs[w.Key]
+		if repair {
+			delete(r.repairs, w.Key)
+		}
 		if w.OK && ok && have.Stale {
 			have.Stale = false // wanted in this run: ours again
 			r.installed[w.Key] = have
@@ -339,6 +371,13 @@ func (r *Reconciler) process(ctx context.Context, batch []want) (int, int) {
 			r.clearStatus(w.Key)
 			continue
 		}
+		if repair {
+			dev := have.Dev
+			if w.OK {
+				dev = w.Entry.Dev
+			}
+			r.opRepairs = append(r.opRepairs, opRepair{i: len(r.ops), d: repairDrift(w, have, ok, op, dev)})
+		}
 		r.ops = append(r.ops, op)
 		r.opKeys = append(r.opKeys, w.Key)
 	}
@@ -349,8 +388,9 @@ func (r *Reconciler) process(ctx context.Context, batch []want) (int, int) {
 	now := time.Now()
 	r.noteApplied(r.opKeys)
 	logged := 0
-	var failed int
+	var failed, repaired int
 	var firstErr error
+	reps := r.opRepairs
 	for i, op := range r.ops {
 		k := r.opKeys[i]
 		var err error
@@ -359,11 +399,21 @@ func (r *Reconciler) process(ctx context.Context, batch []want) (int, int) {
 		} else {
 			err = errors.New("fib: kernel returned no result")
 		}
+		var rep Drift
+		if len(reps) > 0 && reps[0].i == i {
+			rep, reps = reps[0].d, reps[1:]
+		}
 		if r.cfg.OnApply != nil {
-			r.cfg.OnApply(ApplyEvent{Key: k, VTEP: op.Entry.VTEP, Delete: op.Kind == OpDelete, Err: err, Time: now})
+			r.cfg.OnApply(ApplyEvent{Key: k, VTEP: op.Entry.VTEP, Delete: op.Kind == OpDelete, Err: err, Time: now, Repair: rep})
 		}
 		if err == nil {
-			r.applied(k, op)
+			r.applied(k, op, now)
+			if rep.Kind != 0 {
+				r.loopStats.Repairs++
+				if repaired++; repaired <= maxRepairLogs {
+					r.log.Info("fib: repaired the kernel: an entry was changed behind evpnd's back", repairAttrs(rep)...)
+				}
+			}
 			continue
 		}
 		failed++
@@ -379,10 +429,27 @@ func (r *Reconciler) process(ctx context.Context, batch []want) (int, int) {
 				"attempts", st.Attempts, "retry_in", st.RetryAt.Sub(now).Round(time.Millisecond), "err", err)...)
 		}
 	}
+	if repaired > maxRepairLogs {
+		r.log.Info("fib: repaired more kernel entries changed behind evpnd's back", "repaired", repaired, "logged", maxRepairLogs)
+	}
 	if failed > logged {
 		r.log.Warn("fib: kernel writes failed in batch; will retry", "failed", failed, "ops", len(r.ops), "first_err", firstErr)
 	}
 	return len(r.ops), failed
+}
+
+func repairAttrs(d Drift) []any {
+	a := []any{"vni", d.VNI, "dev", d.Device, "table", d.Table, "drift", d.Kind.String()}
+	if d.Table != TableFlood {
+		a = append(a, "mac", d.MAC.String())
+	}
+	if d.Want.IsValid() {
+		a = append(a, "vtep", d.Want.String())
+	}
+	if d.Have.IsValid() {
+		a = append(a, "kernel_vtep", d.Have.String())
+	}
+	return append(a, "fix", d.Detail)
 }
 
 func opAttrs(op Op) []any {
@@ -400,11 +467,12 @@ func opAttrs(op Op) []any {
 	return append(a, "op", kind)
 }
 
-func (r *Reconciler) applied(k Key, op Op) {
+func (r *Reconciler) applied(k Key, op Op, now time.Time) {
 	old, had := r.installed[k]
+	r.noteOp(k, old, had, now)
 	switch op.Kind {
 	case OpSet:
-		r.installed[k] = Installed{Dev: op.Entry.Dev, VTEP: op.Entry.VTEP, Self: true, Master: !op.Entry.IsFlood()}
+		r.installed[k] = Installed{Dev: op.Entry.Dev, VTEP: op.Entry.VTEP, Self: true, Master: !op.Entry.IsFlood(), Sticky: op.Entry.Sticky, SendVNI: op.Entry.SendVNI}
 		r.loopStats.Writes++
 	case OpDelete:
 		delete(r.installed, k)
@@ -491,6 +559,18 @@ func sleepCtx(ctx context.Context, d time.Duration) bool {
 		return true
 	}
 }
+
+// opRepair is an operation of the current batch (its index in r.ops)
+// that repairs drift.
+type opRepair struct {
+	i int
+	d Drift
+}
+
+// maxRepairLogs bounds the repairs logged one by one per batch; the rest
+// are counted in one line, so that a flush of 100k entries by hand does
+// not flood the log.
+const maxRepairLogs = 16
 
 type installedQuery struct {
 	fn   func(map[Key]Installed)

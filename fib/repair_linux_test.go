@@ -32,7 +32,7 @@ func (g *gatedLearner) change(c vtep.VXLANChange) {
 		return
 	}
 	g.mu.Unlock()
-	g.r.KernelChanged(KernelEvent{VNI: c.VNI, MAC: c.MAC, VTEP: c.VTEP, Bridge: c.Bridge, Deleted: c.Deleted})
+	g.r.KernelChanged(KernelEvent{VNI: c.VNI, MAC: c.MAC, VTEP: c.VTEP, Bridge: c.Bridge, Deleted: c.Deleted, ExternLearn: c.ExternLearn})
 }
 
 // release opens the gate and delivers what was queued.
@@ -42,7 +42,7 @@ func (g *gatedLearner) release() {
 	g.open, g.queued = true, nil
 	g.mu.Unlock()
 	for _, c := range q {
-		g.r.KernelChanged(KernelEvent{VNI: c.VNI, MAC: c.MAC, VTEP: c.VTEP, Bridge: c.Bridge, Deleted: c.Deleted})
+		g.r.KernelChanged(KernelEvent{VNI: c.VNI, MAC: c.MAC, VTEP: c.VTEP, Bridge: c.Bridge, Deleted: c.Deleted, ExternLearn: c.ExternLearn})
 	}
 }
 

@@ -35,10 +35,18 @@ func (r *Reconciler) resync(ctx context.Context, devs []VNIDevices) error {
 	fresh := InstalledFrom(dump)
 	keys := make([]Key, 0, len(fresh)+len(r.installed))
 	stale := 0
+	// After the first read, a difference from fib's record is a change
+	// made behind its back (events lost, or none reported): what the
+	// pass then does about it is a repair.
+	later := r.loopStats.Resyncs > 0
 	for k, in := range fresh {
-		if old, ok := r.installed[k]; ok && !old.Stale {
+		old, ok := r.installed[k]
+		if ok && !old.Stale {
 			in.Stale = false
 			fresh[k] = in
+		}
+		if later && (!ok || !old.sameKernel(in)) {
+			r.noteRepair(k)
 		}
 		if in.Stale {
 			stale++
@@ -48,6 +56,9 @@ func (r *Reconciler) resync(ctx context.Context, devs []VNIDevices) error {
 	for k := range r.installed {
 		if _, ok := fresh[k]; !ok {
 			keys = append(keys, k) // vanished: rewrite if still wanted
+			if later {
+				r.noteRepair(k)
+			}
 		}
 	}
 	r.installed, r.stale = fresh, stale

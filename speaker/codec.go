@@ -4,14 +4,11 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
-	"net"
 	"net/netip"
-	"strings"
+	"time"
 
-	api "github.com/osrg/gobgp/v3/api"
-	"github.com/osrg/gobgp/v3/pkg/apiutil"
-	"github.com/osrg/gobgp/v3/pkg/packet/bgp"
-	tspb "google.golang.org/protobuf/types/known/timestamppb"
+	"github.com/osrg/gobgp/v4/pkg/apiutil"
+	"github.com/osrg/gobgp/v4/pkg/packet/bgp"
 
 	"github.com/evpnd/evpnd/speaker/evpn"
 )
@@ -20,6 +17,11 @@ import (
 // and 4, unknown RD types). The route is well-formed; the caller logs it and
 // skips it.
 var ErrUnsupported = errors.New("unsupported EVPN route")
+
+// ErrMalformed marks an EVPN route that GoBGP decoded but that breaks RFC
+// 7432 in a way GoBGP lets through (a MAC length other than 48 bits, a
+// type-2 with more than 2 labels). FRR rejects such routes; so does evpnd.
+var ErrMalformed = errors.New("malformed EVPN route")
 
 // Update is one route of a decoded BGP UPDATE message.
 type Update struct {
@@ -35,7 +37,7 @@ const maxLabel = 1<<24 - 1
 // Attributes are in type order, the order GoBGP sends them in. Every route
 // carries the encapsulation community (RFC 8365 §5.1.3): VXLAN when r.Encap
 // is 0.
-func ToNative(r *evpn.Route) (bgp.AddrPrefixInterface, []bgp.PathAttributeInterface, error) {
+func ToNative(r *evpn.Route) (bgp.NLRI, []bgp.PathAttributeInterface, error) {
 	nlri, err := toNLRI(r)
 	if err != nil {
 		return nil, nil, err
@@ -43,12 +45,17 @@ func ToNative(r *evpn.Route) (bgp.AddrPrefixInterface, []bgp.PathAttributeInterf
 	if !r.NextHop.IsValid() {
 		return nil, nil, fmt.Errorf("encode %s: no next hop: set the route's NextHop to the local VTEP address", r.Key)
 	}
+	mp, err := bgp.NewPathAttributeMpReachNLRI(bgp.RF_EVPN, []bgp.PathNLRI{{NLRI: nlri}}, r.NextHop.Unmap())
+	if err != nil {
+		return nil, nil, fmt.Errorf("encode %s: MP_REACH_NLRI: %w", r.Key, err)
+	}
+	ecs, err := extCommunities(r)
+	if err != nil {
+		return nil, nil, fmt.Errorf("encode %s: %w", r.Key, err)
+	}
 	attrs := make([]bgp.PathAttributeInterface, 0, 4)
-	attrs = append(attrs,
-		bgp.NewPathAttributeOrigin(bgp.BGP_ORIGIN_ATTR_TYPE_IGP),
-		bgp.NewPathAttributeMpReachNLRI(r.NextHop.Unmap().String(), []bgp.AddrPrefixInterface{nlri}),
-	)
-	attrs = append(attrs, bgp.NewPathAttributeExtendedCommunities(extCommunities(r)))
+	attrs = append(attrs, bgp.NewPathAttributeOrigin(bgp.BGP_ORIGIN_ATTR_TYPE_IGP), mp)
+	attrs = append(attrs, bgp.NewPathAttributeExtendedCommunities(ecs))
 	if r.Type == evpn.RouteTypeIMET {
 		if r.PMSI == nil {
 			return nil, nil, fmt.Errorf("encode %s: an inclusive multicast route needs a PMSI tunnel attribute (label = L2VNI)", r.Key)
@@ -62,12 +69,10 @@ func ToNative(r *evpn.Route) (bgp.AddrPrefixInterface, []bgp.PathAttributeInterf
 	return nlri, attrs, nil
 }
 
-// ToPath encodes r as a GoBGP API path for AddPath, or for DeletePath when
-// withdraw is set (a withdrawal carries the NLRI only). The NLRI and
-// attributes travel in their wire form (NlriBinary, PattrsBinary): GoBGP
-// decodes that faster than the protobuf Any form.
-func ToPath(r *evpn.Route, withdraw bool) (*api.Path, error) {
-	var nlri bgp.AddrPrefixInterface
+// ToPath encodes r as a GoBGP native path for AddPath, or for DeletePath
+// when withdraw is set (a withdrawal carries the NLRI only).
+func ToPath(r *evpn.Route, withdraw bool) (*apiutil.Path, error) {
+	var nlri bgp.NLRI
 	var attrs []bgp.PathAttributeInterface
 	var err error
 	if withdraw {
@@ -78,24 +83,12 @@ func ToPath(r *evpn.Route, withdraw bool) (*api.Path, error) {
 	if err != nil {
 		return nil, err
 	}
-	nb, err := nlri.Serialize()
-	if err != nil {
-		return nil, fmt.Errorf("encode %s: %w", r.Key, err)
-	}
-	ab := make([][]byte, 0, len(attrs))
-	for _, a := range attrs {
-		b, err := a.Serialize()
-		if err != nil {
-			return nil, fmt.Errorf("encode %s: attribute %d: %w", r.Key, a.GetType(), err)
-		}
-		ab = append(ab, b)
-	}
-	return &api.Path{
-		Family:       &api.Family{Afi: api.Family_AFI_L2VPN, Safi: api.Family_SAFI_EVPN},
-		NlriBinary:   nb,
-		PattrsBinary: ab,
-		IsWithdraw:   withdraw,
-		Age:          tspb.Now(),
+	return &apiutil.Path{
+		Family:     bgp.RF_EVPN,
+		Nlri:       nlri,
+		Attrs:      attrs,
+		Withdrawal: withdraw,
+		Age:        time.Now().Unix(),
 	}, nil
 }
 
@@ -110,7 +103,11 @@ func EncodeUpdate(r *evpn.Route, withdraw bool) ([]byte, error) {
 		if err != nil {
 			return nil, err
 		}
-		attrs = []bgp.PathAttributeInterface{bgp.NewPathAttributeMpUnreachNLRI([]bgp.AddrPrefixInterface{nlri})}
+		mp, err := bgp.NewPathAttributeMpUnreachNLRI(bgp.RF_EVPN, []bgp.PathNLRI{{NLRI: nlri}})
+		if err != nil {
+			return nil, fmt.Errorf("encode %s: MP_UNREACH_NLRI: %w", r.Key, err)
+		}
+		attrs = []bgp.PathAttributeInterface{mp}
 	} else {
 		var err error
 		if _, attrs, err = ToNative(r); err != nil {
@@ -143,18 +140,26 @@ func toNLRI(r *evpn.Route) (*bgp.EVPNNLRI, error) {
 		if n := len(r.Labels); n < 1 || n > 2 {
 			return nil, fmt.Errorf("encode %s: a MAC/IP route carries 1 or 2 labels (L2VNI[, L3VNI]), got %d", r.Key, n)
 		}
-		ip := ""
+		var ip netip.Addr
 		if r.IP.IsValid() {
-			ip = r.IP.Unmap().String()
+			ip = r.IP.Unmap()
 		}
 		// Labels are written raw: the VNI in all 24 bits (RFC 8365 §5.1.3).
 		labels := append([]uint32(nil), r.Labels...)
-		return bgp.NewEVPNMacIPAdvertisementRoute(rd, esi, r.EthTag, r.MAC.String(), ip, labels), nil
+		n, err := bgp.NewEVPNMacIPAdvertisementRoute(rd, esi, r.EthTag, r.MAC.String(), ip, labels)
+		if err != nil {
+			return nil, fmt.Errorf("encode %s: %w", r.Key, err)
+		}
+		return n, nil
 	case evpn.RouteTypeIMET:
 		if !r.IP.IsValid() {
 			return nil, fmt.Errorf("encode %s: an inclusive multicast route needs the originating router's IP", r.Key)
 		}
-		return bgp.NewEVPNMulticastEthernetTagRoute(rd, r.EthTag, r.IP.Unmap().String()), nil
+		n, err := bgp.NewEVPNMulticastEthernetTagRoute(rd, r.EthTag, r.IP.Unmap())
+		if err != nil {
+			return nil, fmt.Errorf("encode %s: %w", r.Key, err)
+		}
+		return n, nil
 	case evpn.RouteTypeIPPrefix:
 		p := r.Prefix
 		if !p.IsValid() {
@@ -176,7 +181,11 @@ func toNLRI(r *evpn.Route) (*bgp.EVPNNLRI, error) {
 		if len(r.Labels) > 0 {
 			label = r.Labels[0]
 		}
-		return bgp.NewEVPNIPPrefixRoute(rd, esi, r.EthTag, uint8(p.Bits()), p.Addr().String(), gw.Unmap().String(), label), nil
+		n, err := bgp.NewEVPNIPPrefixRoute(rd, esi, r.EthTag, uint8(p.Bits()), p.Addr(), gw.Unmap(), label)
+		if err != nil {
+			return nil, fmt.Errorf("encode %s: %w", r.Key, err)
+		}
+		return n, nil
 	}
 	return nil, fmt.Errorf("encode %s: %w: route type %d", r.Key, ErrUnsupported, r.Type)
 }
@@ -194,7 +203,7 @@ func toRD(rd evpn.RD) (bgp.RouteDistinguisherInterface, error) {
 		}
 		var a [4]byte
 		binary.BigEndian.PutUint32(a[:], rd.Admin)
-		return bgp.NewRouteDistinguisherIPAddressAS(netip.AddrFrom4(a).String(), uint16(rd.Number)), nil
+		return bgp.NewRouteDistinguisherIPAddressAS(netip.AddrFrom4(a), uint16(rd.Number))
 	case evpn.RDTypeAS4:
 		if rd.Number > 0xffff {
 			return nil, fmt.Errorf("RD %s: a type-2 RD has a 2-octet number", rd)
@@ -210,7 +219,7 @@ func toESI(e evpn.ESI) bgp.EthernetSegmentIdentifier {
 
 // extCommunities orders the communities as FRR does when it originates a
 // route: encapsulation, RTs, MAC mobility, router's MAC, default gateway.
-func extCommunities(r *evpn.Route) []bgp.ExtendedCommunityInterface {
+func extCommunities(r *evpn.Route) ([]bgp.ExtendedCommunityInterface, error) {
 	ecs := make([]bgp.ExtendedCommunityInterface, 0, 2+len(r.RTs)+3)
 	encap := r.Encap
 	if encap == 0 {
@@ -221,7 +230,17 @@ func extCommunities(r *evpn.Route) []bgp.ExtendedCommunityInterface {
 		if rt.IPv4 {
 			var a [4]byte
 			binary.BigEndian.PutUint32(a[:], rt.Admin)
-			ecs = append(ecs, bgp.NewIPv4AddressSpecificExtended(bgp.EC_SUBTYPE_ROUTE_TARGET, netip.AddrFrom4(a).String(), uint16(rt.Value), true))
+			ec, err := bgp.NewIPv4AddressSpecificExtended(bgp.EC_SUBTYPE_ROUTE_TARGET, netip.AddrFrom4(a), uint16(rt.Value), true)
+			if err != nil {
+				return nil, fmt.Errorf("route target %v: %w", rt, err)
+			}
+			ecs = append(ecs, ec)
+		} else if rt.AS4 {
+			// RFC 5668: a 4-octet ASN with a 16-bit value.
+			if rt.Value > 0xffff {
+				return nil, fmt.Errorf("route target %v: the value of a 4-octet-AS route target has 16 bits", rt)
+			}
+			ecs = append(ecs, bgp.NewFourOctetAsSpecificExtended(bgp.EC_SUBTYPE_ROUTE_TARGET, rt.Admin, uint16(rt.Value), true))
 		} else {
 			ecs = append(ecs, bgp.NewTwoOctetAsSpecificExtended(bgp.EC_SUBTYPE_ROUTE_TARGET, uint16(rt.Admin), rt.Value, true))
 		}
@@ -237,7 +256,7 @@ func extCommunities(r *evpn.Route) []bgp.ExtendedCommunityInterface {
 	if r.DefaultGW {
 		ecs = append(ecs, bgp.NewDefaultGatewayExtended())
 	}
-	return ecs
+	return ecs, nil
 }
 
 func toPMSI(r *evpn.Route) (*bgp.PathAttributePmsiTunnel, error) {
@@ -259,70 +278,34 @@ func toPMSI(r *evpn.Route) (*bgp.PathAttributePmsiTunnel, error) {
 	if !ep.IsValid() {
 		return nil, fmt.Errorf("encode %s: PMSI tunnel without an endpoint", r.Key)
 	}
-	return bgp.NewPathAttributePmsiTunnel(bgp.PMSI_TUNNEL_TYPE_INGRESS_REPL, p.Flags&0x01 != 0, p.Label,
-		bgp.NewIngressReplTunnelID(ep.Unmap().String())), nil
+	id, err := bgp.NewIngressReplTunnelID(ep.Unmap())
+	if err != nil {
+		return nil, fmt.Errorf("encode %s: PMSI endpoint: %w", r.Key, err)
+	}
+	return bgp.NewPathAttributePmsiTunnel(bgp.PMSI_TUNNEL_TYPE_INGRESS_REPL, p.Flags&0x01 != 0, p.Label, id), nil
 }
 
-// FromPath decodes a GoBGP API path (as WatchEvent and ListPath deliver it,
-// or as ToPath builds it). Only the attributes evpnd uses are decoded. A
+// FromPath decodes a GoBGP native path (as WatchEvent and ListPath deliver
+// it, or as ToPath builds it). Only the attributes evpnd uses are decoded. A
 // withdrawal GoBGP reports carries the attributes of the path withdrawn, so
-// its next hop (the VTEP that withdrew) is known too.
-func FromPath(p *api.Path) (*evpn.Route, error) {
+// its next hop (the VTEP that withdrew) is known too. A panic in GoBGP's
+// types becomes an error: a peer's odd route must not take the daemon down.
+func FromPath(p *apiutil.Path) (r *evpn.Route, err error) {
 	if p == nil {
 		return nil, errors.New("decode: nil path")
 	}
-	nlri, err := apiutil.GetNativeNlri(p)
-	if err != nil {
-		return nil, fmt.Errorf("decode path NLRI: %w", err)
-	}
-	if len(p.GetPattrsBinary()) > 0 {
-		attrs, err := apiutil.GetNativePathAttributes(p)
-		if err != nil {
-			return nil, fmt.Errorf("decode path attributes of %s: %w", nlri, err)
+	defer func() {
+		if x := recover(); x != nil {
+			r, err = nil, fmt.Errorf("decode path: %v", x)
 		}
-		return FromNative(nlri, attrs)
-	}
-	attrs := make([]bgp.PathAttributeInterface, 0, 4)
-	var nextHop string
-	for _, an := range p.GetPattrs() {
-		// Skip by type name what evpnd does not use (ORIGIN, AS_PATH,
-		// LOCAL_PREF, CLUSTER_LIST...) rather than unmarshal it.
-		switch name := an.GetTypeUrl()[strings.LastIndexByte(an.GetTypeUrl(), '.')+1:]; name {
-		case "MpReachNLRIAttribute":
-			// Its NLRIs are the one above again: read the next hop only.
-			var mp api.MpReachNLRIAttribute
-			if err := an.UnmarshalTo(&mp); err != nil {
-				return nil, fmt.Errorf("decode MP_REACH_NLRI of %s: %w", nlri, err)
-			}
-			if len(mp.GetNextHops()) > 0 {
-				nextHop = mp.GetNextHops()[0]
-			}
-		case "ExtendedCommunitiesAttribute", "OriginatorIdAttribute", "PmsiTunnelAttribute", "NextHopAttribute":
-			a, err := apiutil.UnmarshalAttribute(an)
-			if err != nil {
-				return nil, fmt.Errorf("decode %s of %s: %w", name, nlri, err)
-			}
-			attrs = append(attrs, a)
-		}
-	}
-	r, err := FromNative(nlri, attrs)
-	if err != nil {
-		return nil, err
-	}
-	if nextHop != "" {
-		nh, err := netip.ParseAddr(nextHop)
-		if err != nil {
-			return nil, fmt.Errorf("decode %s: next hop %q: %w", r.Key, nextHop, err)
-		}
-		r.NextHop = nh.Unmap()
-	}
-	return r, nil
+	}()
+	return FromNative(p.Nlri, p.Attrs)
 }
 
 // FromNative decodes an EVPN NLRI and its path attributes (attrs may be
 // nil, as for a withdrawal). Attributes evpnd does not use are ignored; so
 // are route targets it cannot represent (4-octet-AS form).
-func FromNative(nlri bgp.AddrPrefixInterface, attrs []bgp.PathAttributeInterface) (*evpn.Route, error) {
+func FromNative(nlri bgp.NLRI, attrs []bgp.PathAttributeInterface) (*evpn.Route, error) {
 	n, ok := nlri.(*bgp.EVPNNLRI)
 	if !ok || n == nil {
 		return nil, fmt.Errorf("decode: %T is not an EVPN NLRI", nlri)
@@ -351,16 +334,22 @@ func fromNLRI(r *evpn.Route, n *bgp.EVPNNLRI) error {
 		r.EthTag = d.ETag
 		mac, ok := evpn.MACFrom(d.MacAddress)
 		if !ok || d.MacAddressLength != 48 {
-			return fmt.Errorf("decode type-2 rd %s: MAC length %d bits, want 48", r.RD, d.MacAddressLength)
+			return fmt.Errorf("decode type-2 rd %s: %w: MAC length %d bits, want 48", r.RD, ErrMalformed, d.MacAddressLength)
 		}
 		r.MAC = mac
-		if len(d.IPAddress) > 0 {
-			if r.IP, err = addrFrom(d.IPAddress); err != nil {
-				return fmt.Errorf("decode type-2 %s: %w", r.Key, err)
-			}
+		if d.IPAddress.IsValid() {
+			r.IP = d.IPAddress.Unmap()
 		}
 		if n := len(d.Labels); n < 1 || n > 2 {
-			return fmt.Errorf("decode type-2 %s: %d labels, want 1 or 2", r.Key, n)
+			return fmt.Errorf("decode type-2 %s: %w: %d labels, want 1 or 2", r.Key, ErrMalformed, n)
+		}
+		// GoBGP v4 reads one or two labels and ignores whatever follows
+		// them in the NLRI (a third label, for one): the NLRI's own length
+		// must be what the fields decoded add up to (RFC 7432 §7.2).
+		if n.Length != 0 {
+			if want := 30 + int(d.IPAddressLength)/8 + 3*len(d.Labels); int(n.Length) != want {
+				return fmt.Errorf("decode type-2 %s: %w: NLRI of %d octets, want %d for %d label(s); more than 2 labels?", r.Key, ErrMalformed, n.Length, want, len(d.Labels))
+			}
 		}
 		r.Labels = append([]uint32(nil), d.Labels...)
 	case *bgp.EVPNMulticastEthernetTagRoute:
@@ -369,9 +358,10 @@ func fromNLRI(r *evpn.Route, n *bgp.EVPNNLRI) error {
 			return err
 		}
 		r.EthTag = d.ETag
-		if r.IP, err = addrFrom(d.IPAddress); err != nil {
-			return fmt.Errorf("decode type-3 rd %s: originator: %w", r.RD, err)
+		if !d.IPAddress.IsValid() {
+			return fmt.Errorf("decode type-3 rd %s: %w: no originating router's IP", r.RD, ErrMalformed)
 		}
+		r.IP = d.IPAddress.Unmap()
 	case *bgp.EVPNIPPrefixRoute:
 		r.Type = evpn.RouteTypeIPPrefix
 		if r.RD, err = fromRD(d.RD); err != nil {
@@ -379,24 +369,18 @@ func fromNLRI(r *evpn.Route, n *bgp.EVPNNLRI) error {
 		}
 		r.ESI = fromESI(d.ESI)
 		r.EthTag = d.ETag
-		ip, err := addrFrom(d.IPPrefix)
-		if err != nil {
-			return fmt.Errorf("decode type-5 rd %s: prefix: %w", r.RD, err)
+		if !d.IPPrefix.IsValid() {
+			return fmt.Errorf("decode type-5 rd %s: %w: no prefix", r.RD, ErrMalformed)
 		}
+		ip := d.IPPrefix.Unmap()
 		if int(d.IPPrefixLength) > ip.BitLen() {
 			return fmt.Errorf("decode type-5 rd %s: prefix length %d exceeds %d", r.RD, d.IPPrefixLength, ip.BitLen())
 		}
 		r.Prefix = netip.PrefixFrom(ip, int(d.IPPrefixLength))
 		// A zero gateway means "no overlay index" (RFC 9136 §3.1): keep it
 		// unset so that it round-trips with routes evpnd builds.
-		if len(d.GWIPAddress) > 0 {
-			gw, err := addrFrom(d.GWIPAddress)
-			if err != nil {
-				return fmt.Errorf("decode type-5 %s: gateway: %w", r.Key, err)
-			}
-			if !gw.IsUnspecified() {
-				r.GatewayIP = gw
-			}
+		if gw := d.GWIPAddress.Unmap(); gw.IsValid() && !gw.IsUnspecified() {
+			r.GatewayIP = gw
 		}
 		r.Labels = []uint32{d.Label}
 	case nil:
@@ -412,11 +396,12 @@ func fromRD(rd bgp.RouteDistinguisherInterface) (evpn.RD, error) {
 	case *bgp.RouteDistinguisherTwoOctetAS:
 		return evpn.RD{Type: evpn.RDTypeAS2, Admin: uint32(v.Admin), Number: v.Assigned}, nil
 	case *bgp.RouteDistinguisherIPAddressAS:
-		ip4 := v.Admin.To4()
-		if ip4 == nil {
-			return evpn.RD{}, fmt.Errorf("decode: malformed type-1 RD %v", v.Admin)
+		a := v.Admin.Unmap()
+		if !a.Is4() {
+			return evpn.RD{}, fmt.Errorf("decode: %w: type-1 RD %v", ErrMalformed, v.Admin)
 		}
-		return evpn.RD{Type: evpn.RDTypeIPv4, Admin: binary.BigEndian.Uint32(ip4), Number: uint32(v.Assigned)}, nil
+		ip4 := a.As4()
+		return evpn.RD{Type: evpn.RDTypeIPv4, Admin: binary.BigEndian.Uint32(ip4[:]), Number: uint32(v.Assigned)}, nil
 	case *bgp.RouteDistinguisherFourOctetAS:
 		return evpn.RD{Type: evpn.RDTypeAS4, Admin: v.Admin, Number: uint32(v.Assigned)}, nil
 	case nil:
@@ -432,10 +417,9 @@ func fromESI(e bgp.EthernetSegmentIdentifier) evpn.ESI {
 	return out
 }
 
-func addrFrom(ip net.IP) (netip.Addr, error) {
-	a, ok := netip.AddrFromSlice(ip)
-	if !ok {
-		return netip.Addr{}, fmt.Errorf("malformed IP address of %d bytes", len(ip))
+func addrFrom(a netip.Addr) (netip.Addr, error) {
+	if !a.IsValid() {
+		return netip.Addr{}, errors.New("no IP address")
 	}
 	return a.Unmap(), nil
 }
@@ -444,13 +428,13 @@ func fromAttr(r *evpn.Route, a bgp.PathAttributeInterface) error {
 	var err error
 	switch v := a.(type) {
 	case *bgp.PathAttributeMpReachNLRI:
-		if v.AFI == bgp.AFI_L2VPN && v.SAFI == bgp.SAFI_EVPN && len(v.Nexthop) > 0 {
+		if v.AFI == bgp.AFI_L2VPN && v.SAFI == bgp.SAFI_EVPN && v.Nexthop.IsValid() {
 			if r.NextHop, err = addrFrom(v.Nexthop); err != nil {
 				return fmt.Errorf("next hop: %w", err)
 			}
 		}
 	case *bgp.PathAttributeNextHop:
-		if !r.NextHop.IsValid() && len(v.Value) > 0 {
+		if !r.NextHop.IsValid() && v.Value.IsValid() {
 			if r.NextHop, err = addrFrom(v.Value); err != nil {
 				return fmt.Errorf("next hop: %w", err)
 			}
@@ -470,7 +454,7 @@ func fromAttr(r *evpn.Route, a bgp.PathAttributeInterface) error {
 		if v.IsLeafInfoRequired {
 			p.Flags |= 0x01
 		}
-		if id, ok := v.TunnelID.(*bgp.IngressReplTunnelID); ok && len(id.Value) > 0 {
+		if id, ok := v.TunnelID.(*bgp.IngressReplTunnelID); ok && id.Value.IsValid() {
 			if p.Endpoint, err = addrFrom(id.Value); err != nil {
 				return fmt.Errorf("PMSI endpoint: %w", err)
 			}
@@ -486,13 +470,18 @@ func fromExtCommunity(r *evpn.Route, ec bgp.ExtendedCommunityInterface) error {
 		if v.SubType == bgp.EC_SUBTYPE_ROUTE_TARGET && v.IsTransitive {
 			r.RTs = append(r.RTs, evpn.RT{Admin: uint32(v.AS), Value: v.LocalAdmin})
 		}
+	case *bgp.FourOctetAsSpecificExtended:
+		if v.SubType == bgp.EC_SUBTYPE_ROUTE_TARGET && v.IsTransitive {
+			r.RTs = append(r.RTs, evpn.RT{AS4: true, Admin: v.AS, Value: uint32(v.LocalAdmin)})
+		}
 	case *bgp.IPv4AddressSpecificExtended:
 		if v.SubType == bgp.EC_SUBTYPE_ROUTE_TARGET && v.IsTransitive {
-			ip4 := v.IPv4.To4()
-			if ip4 == nil {
+			a := v.IPv4.Unmap()
+			if !a.Is4() {
 				return fmt.Errorf("malformed IPv4 route target %v", v.IPv4)
 			}
-			r.RTs = append(r.RTs, evpn.RT{IPv4: true, Admin: binary.BigEndian.Uint32(ip4), Value: uint32(v.LocalAdmin)})
+			ip4 := a.As4()
+			r.RTs = append(r.RTs, evpn.RT{IPv4: true, Admin: binary.BigEndian.Uint32(ip4[:]), Value: uint32(v.LocalAdmin)})
 		}
 	case *bgp.EncapExtended:
 		r.Encap = uint16(v.TunnelType)
@@ -547,7 +536,7 @@ func DecodeUpdate(msg []byte) (ups []Update, err error) {
 				continue
 			}
 			for _, n := range v.Value {
-				r, err := FromNative(n, u.PathAttributes)
+				r, err := FromNative(n.NLRI, u.PathAttributes)
 				if err != nil {
 					errs = append(errs, err)
 					continue
@@ -559,7 +548,7 @@ func DecodeUpdate(msg []byte) (ups []Update, err error) {
 				continue
 			}
 			for _, n := range v.Value {
-				r, err := FromNative(n, nil)
+				r, err := FromNative(n.NLRI, nil)
 				if err != nil {
 					errs = append(errs, err)
 					continue

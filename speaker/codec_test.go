@@ -11,8 +11,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/osrg/gobgp/v3/pkg/apiutil"
-	"github.com/osrg/gobgp/v3/pkg/packet/bgp"
+	"github.com/osrg/gobgp/v4/pkg/apiutil"
+	"github.com/osrg/gobgp/v4/pkg/packet/bgp"
 
 	"github.com/evpnd/evpnd/speaker/evpn"
 )
@@ -245,20 +245,17 @@ func TestRoundTrip(t *testing.T) {
 				t.Fatal(err)
 			}
 			for _, d := range routeDiff(r, got) {
-				t.Errorf("api.Path, binary: %s", d)
+				t.Errorf("native path: %s", d)
 			}
-			// The protobuf Any form, as WatchEvent delivers paths, with the
-			// attributes GoBGP adds on the way.
+			// As WatchEvent delivers paths, with the attributes GoBGP adds
+			// on the way.
 			nlri, attrs, err := ToNative(r)
 			if err != nil {
 				t.Fatal(err)
 			}
 			attrs = append(attrs, bgp.NewPathAttributeAsPath(nil), bgp.NewPathAttributeLocalPref(100),
-				bgp.NewPathAttributeOriginatorId("10.0.0.7"), bgp.NewPathAttributeClusterList([]string{"10.0.0.254"}))
-			ap, err := apiutil.NewPath(nlri, false, attrs, time.Now())
-			if err != nil {
-				t.Fatal(err)
-			}
+				must(bgp.NewPathAttributeOriginatorId(mustAddr("10.0.0.7"))), must(bgp.NewPathAttributeClusterList([]netip.Addr{mustAddr("10.0.0.254")})))
+			ap := &apiutil.Path{Family: bgp.RF_EVPN, Nlri: nlri, Attrs: attrs, Age: time.Now().Unix(), PeerAddress: mustAddr("10.0.0.254")}
 			if got, err = FromPath(ap); err != nil {
 				t.Fatal(err)
 			}
@@ -268,7 +265,7 @@ func TestRoundTrip(t *testing.T) {
 				t.Errorf("api.Path, Any: %s", d)
 			}
 			// A withdrawal as the watch reports it keeps the attributes.
-			ap.IsWithdraw = true
+			ap.Withdrawal = true
 			if got, err = FromPath(ap); err != nil {
 				t.Fatal(err)
 			}
@@ -355,11 +352,11 @@ func decodeOne(t *testing.T, r *evpn.Route) (*evpn.Route, error) {
 
 // unsupportedUpdate builds an UPDATE whose MP_REACH carries the given
 // NLRIs, as a peer might send.
-func unsupportedUpdate(t testing.TB, nlris ...bgp.AddrPrefixInterface) []byte {
+func unsupportedUpdate(t testing.TB, nlris ...bgp.NLRI) []byte {
 	t.Helper()
 	attrs := []bgp.PathAttributeInterface{
 		bgp.NewPathAttributeOrigin(0),
-		bgp.NewPathAttributeMpReachNLRI("10.0.0.9", nlris),
+		mpReach(t, "10.0.0.9", nlris...),
 	}
 	b, err := bgp.NewBGPUpdateMessage(nil, attrs, nil).Serialize()
 	if err != nil {
@@ -369,13 +366,13 @@ func unsupportedUpdate(t testing.TB, nlris ...bgp.AddrPrefixInterface) []byte {
 }
 
 func TestDecodeUnsupportedAndMalformed(t *testing.T) {
-	rd := bgp.NewRouteDistinguisherIPAddressAS("10.0.0.9", 1)
+	rd := must(bgp.NewRouteDistinguisherIPAddressAS(mustAddr("10.0.0.9"), 1))
 	esi := bgp.EthernetSegmentIdentifier{Type: bgp.ESI_ARBITRARY, Value: make([]byte, 9)}
 	ad := bgp.NewEVPNEthernetAutoDiscoveryRoute(rd, esi, 0, 100)
-	es := bgp.NewEVPNEthernetSegmentRoute(rd, esi, "10.0.0.9")
-	mac := bgp.NewEVPNMacIPAdvertisementRoute(rd, esi, 0, "02:00:00:00:00:09", "", []uint32{100})
+	es := must(bgp.NewEVPNEthernetSegmentRoute(rd, esi, mustAddr("10.0.0.9")))
+	mac := must(bgp.NewEVPNMacIPAdvertisementRoute(rd, esi, 0, "02:00:00:00:00:09", netip.Addr{}, []uint32{100}))
 
-	for name, n := range map[string]bgp.AddrPrefixInterface{"type1": ad, "type4": es} {
+	for name, n := range map[string]bgp.NLRI{"type1": ad, "type4": es} {
 		ups, err := DecodeUpdate(unsupportedUpdate(t, n))
 		if !errors.Is(err, ErrUnsupported) || len(ups) != 0 {
 			t.Errorf("%s: got %v, %v; want ErrUnsupported and no update", name, ups, err)
@@ -386,7 +383,7 @@ func TestDecodeUnsupportedAndMalformed(t *testing.T) {
 	if !errors.Is(err, ErrUnsupported) || len(ups) != 1 || ups[0].Route.MAC != mustMAC("02:00:00:00:00:09") {
 		t.Errorf("mixed: got %v, %v", ups, err)
 	}
-	if _, err := FromNative(bgp.NewIPAddrPrefix(24, "10.0.0.0"), nil); err == nil {
+	if _, err := FromNative(must(bgp.NewIPAddrPrefix(netip.MustParsePrefix("10.0.0.0/24"))), nil); err == nil {
 		t.Error("IPv4 NLRI: no error")
 	}
 

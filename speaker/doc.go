@@ -1,5 +1,5 @@
 // Package speaker is evpnd's BGP speaker: the only package that imports
-// GoBGP (github.com/osrg/gobgp/v3). It converts between the pure EVPN model
+// GoBGP (github.com/osrg/gobgp/v4). It converts between the pure EVPN model
 // of package speaker/evpn and GoBGP's packet and API types, and wraps an
 // embedded GoBGP server for the l2vpn-evpn address family.
 //

@@ -19,8 +19,10 @@ import (
 // StopBgp tries to send afterwards never leaves. The descriptors stay
 // owned, and are closed, by GoBGP.
 //
-// NOTE: GoBGP v3 has no API to close a session without a NOTIFICATION;
-// this is the in-process equivalent of exiting.
+// NOTE: GoBGP v3 had no API to close a session without a NOTIFICATION;
+// this is the in-process equivalent of exiting. GoBGP v4's StopBgp with
+// AllowGracefulRestart, which Stop also sets, skips the NOTIFICATION to
+// graceful-restart peers; the socket shutdown stays for the others.
 func dropSessions(isBGP func(local, remote netip.AddrPort) bool) (int, error) {
 	ents, err := os.ReadDir("/proc/self/fd")
 	if err != nil {

@@ -4,15 +4,16 @@ import (
 	"context"
 	"errors"
 	"io"
+	"log/slog"
 	"net"
 	"strconv"
 	"strings"
 	"testing"
 	"time"
 
-	api "github.com/osrg/gobgp/v3/api"
-	gobgplog "github.com/osrg/gobgp/v3/pkg/log"
-	"github.com/osrg/gobgp/v3/pkg/packet/bgp"
+	api "github.com/osrg/gobgp/v4/api"
+	"github.com/osrg/gobgp/v4/pkg/apiutil"
+	"github.com/osrg/gobgp/v4/pkg/packet/bgp"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
 
@@ -20,17 +21,17 @@ import (
 )
 
 // gobgpClient connects GoBGP's generated client to addr.
-func gobgpClient(t *testing.T, addr string) api.GobgpApiClient {
+func gobgpClient(t *testing.T, addr string) api.GoBgpServiceClient {
 	t.Helper()
 	conn, err := grpc.NewClient(addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { conn.Close() })
-	return api.NewGobgpApiClient(conn)
+	return api.NewGoBgpServiceClient(conn)
 }
 
-func listPeerAddrs(ctx context.Context, c api.GobgpApiClient) ([]string, error) {
+func listPeerAddrs(ctx context.Context, c api.GoBgpServiceClient) ([]string, error) {
 	st, err := c.ListPeer(ctx, &api.ListPeerRequest{})
 	if err != nil {
 		return nil, err
@@ -72,7 +73,7 @@ func TestGoBGPAPI(t *testing.T) {
 		t.Errorf("gobgp neighbor: %v, want [%s]", peers, b.addr)
 	}
 
-	st, err := c.ListPath(ctx, &api.ListPathRequest{TableType: api.TableType_GLOBAL, Family: FamilyL2VPNEVPN.api()})
+	st, err := c.ListPath(ctx, &api.ListPathRequest{TableType: api.TableType_TABLE_TYPE_GLOBAL, Family: FamilyL2VPNEVPN.api()})
 	if err != nil {
 		t.Fatalf("gobgp global rib -a evpn: %v", err)
 	}
@@ -86,8 +87,18 @@ func TestGoBGPAPI(t *testing.T) {
 			t.Fatalf("gobgp global rib -a evpn: %v", err)
 		}
 		for _, p := range r.GetDestination().GetPaths() {
-			// The CLI's form: NLRI and attributes as protobuf Any.
-			rt, err := FromPath(p)
+			// The CLI's form: NLRI and attributes as protobuf messages.
+			nlri, err := apiutil.GetNativeNlri(p)
+			if err != nil {
+				t.Errorf("path of %s: %v", r.GetDestination().GetPrefix(), err)
+				continue
+			}
+			attrs, err := apiutil.GetNativePathAttributes(p)
+			if err != nil {
+				t.Errorf("path of %s: %v", r.GetDestination().GetPrefix(), err)
+				continue
+			}
+			rt, err := FromNative(nlri, attrs)
 			if err != nil {
 				t.Errorf("path of %s: %v", r.GetDestination().GetPrefix(), err)
 				continue
@@ -166,61 +177,49 @@ func TestGoBGPAPIRefused(t *testing.T) {
 	}
 }
 
-type fakeReason string
-
-func (r *fakeReason) String() string { return string(*r) }
-
-// TestGoBGPLoggerHooks: what the logger takes from GoBGP's messages (their
-// fields as GoBGP v3.37 logs them).
+// TestGoBGPLoggerHooks: what the logger takes from GoBGP's records (their
+// attributes as GoBGP v4.9 logs them: the FSM's logger carries Topic and
+// Key through With).
 func TestGoBGPLoggerHooks(t *testing.T) {
 	var apiErr error
 	sessions := newSessionLog()
-	g := &gobgpLogger{l: testLogger(), sessions: sessions, apiFailed: func(err error) { apiErr = err }}
+	g := newGobgpLogger(testLogger(), sessions, func(err error) { apiErr = err })
 
-	g.Fatal(gobgpGrpcListenError, gobgplog.Fields{"Err": errors.New("bind: address already in use")})
+	g.Error(gobgpGrpcListenError, slog.String("Error", "bind: address already in use"))
 	if apiErr == nil || !strings.Contains(apiErr.Error(), "address already in use") {
 		t.Errorf("gRPC listen failure: %v", apiErr)
 	}
-	func() {
-		defer func() {
-			if recover() == nil {
-				t.Error("another Fatal did not panic")
-			}
-		}()
-		g.Fatal("something else", nil)
-	}()
 
 	peer := mustAddr("192.0.2.1")
+	fsm := g.With(slog.String("Topic", "Peer"), slog.String("Key", peer.String()))
 	idle, est, open := bgp.BGP_FSM_IDLE.String(), bgp.BGP_FSM_ESTABLISHED.String(), bgp.BGP_FSM_OPENCONFIRM.String()
-	change := func(from, to string, reason any) {
-		g.Debug(gobgpStateChanged, gobgplog.Fields{"Topic": "Peer", "Key": peer.String(), "old": from, "new": to, "reason": reason})
+	change := func(from, to string, reason string) {
+		fsm.Debug(gobgpStateChanged, slog.String("old", from), slog.String("new", to), slog.String("reason", reason))
 	}
-	hold := fakeReason("hold-timer-expired")
-	invalid := fakeReason("invalid-msg")
-	change(est, idle, &hold)
+	change(est, idle, "hold-timer-expired")
 	if e := sessions.lastError(peer); e != "hold-timer-expired" {
 		t.Errorf("after a hold timer expiry: %q", e)
 	}
-	change(idle, bgp.BGP_FSM_ACTIVE.String(), &invalid) // not a failure
-	change(est, idle, (*fakeReason)(nil))               // no reason: keep the last
+	change(idle, bgp.BGP_FSM_ACTIVE.String(), "invalid-msg") // not a failure
+	change(est, idle, "")                                    // no reason: keep the last
 	if e := sessions.lastError(peer); e != "hold-timer-expired" {
 		t.Errorf("after transitions without a failure: %q", e)
 	}
 	// The NOTIFICATION names the failure better than GoBGP's reason.
-	g.Warn(gobgpNotifSent, gobgplog.Fields{"Topic": "Peer", "Key": peer.String(),
-		"Data": bgp.NewMessageError(bgp.BGP_ERROR_OPEN_MESSAGE_ERROR, bgp.BGP_ERROR_SUB_BAD_PEER_AS, nil, "as number mismatch")})
-	change(open, idle, &invalid)
-	if e := sessions.lastError(peer); e != "notification sent: code 2(open) subcode 2(bad peer as) (as number mismatch)" {
+	fsm.Info(gobgpNotifSent, slog.String("State", open), slog.Int("Code", int(bgp.BGP_ERROR_OPEN_MESSAGE_ERROR)),
+		slog.Int("Subcode", int(bgp.BGP_ERROR_SUB_BAD_PEER_AS)), slog.Any("Data", []byte{}))
+	change(open, idle, "invalid-msg")
+	if e := sessions.lastError(peer); e != "notification sent: code 2(open) subcode 2(bad peer as)" {
 		t.Errorf("after an OPEN refused: %q", e)
 	}
-	g.Warn(gobgpNotifReceived, gobgplog.Fields{"Topic": "Peer", "Key": peer.String(), "Code": uint8(bgp.BGP_ERROR_CEASE),
-		"Subcode": uint8(bgp.BGP_ERROR_SUB_ADMINISTRATIVE_SHUTDOWN), "Communicated-Reason": "maintenance"})
-	change(est, idle, &hold)
+	fsm.Info(gobgpNotifReceived, slog.Int("Code", int(bgp.BGP_ERROR_CEASE)),
+		slog.Int("Subcode", int(bgp.BGP_ERROR_SUB_ADMINISTRATIVE_SHUTDOWN)), slog.String("Communicated-Reason", "maintenance"))
+	change(est, idle, "hold-timer-expired")
 	if e := sessions.lastError(peer); e != "notification received: code 6(cease) subcode 2(administrative shutdown): maintenance" {
 		t.Errorf("after a shutdown: %q", e)
 	}
 	// The notification counts once.
-	change(est, idle, &hold)
+	change(est, idle, "hold-timer-expired")
 	if e := sessions.lastError(peer); e != "hold-timer-expired" {
 		t.Errorf("after a later hold timer expiry: %q", e)
 	}

@@ -2,41 +2,124 @@ package speaker
 
 import (
 	"context"
-	"fmt"
+	"errors"
 	"log/slog"
 	"net/netip"
-	"reflect"
-	"sort"
 	"strings"
 	"sync"
 
-	gobgplog "github.com/osrg/gobgp/v3/pkg/log"
-	"github.com/osrg/gobgp/v3/pkg/packet/bgp"
+	"github.com/osrg/gobgp/v4/pkg/packet/bgp"
 )
 
-// gobgpLogger passes GoBGP's logs to slog. GoBGP's field names ("Topic",
-// "Key", ...) become snake_case keys.
+// gobgpHandler is the slog.Handler GoBGP logs through. It passes GoBGP's
+// records to evpnd's logger, GoBGP's attribute names ("Topic", "Key", ...)
+// as lower-case keys.
 //
-// It is also where the Server learns two things GoBGP v3.37's API does not
-// tell: why a session went down (the API's peer state and watch events
-// drop the FSM's reason and the NOTIFICATION) and whether the gRPC API
-// failed to listen.
-type gobgpLogger struct {
-	l        *slog.Logger
+// It is also where the Server learns two things GoBGP's API does not tell:
+// why a session went down (ListPeer drops the FSM's reason and the
+// NOTIFICATION) and whether the gRPC API failed to listen. GoBGP's FSM
+// logs through logger.With("Topic", "Peer", "Key", <address>), so those
+// come through WithAttrs.
+type gobgpHandler struct {
+	out      slog.Handler
+	attrs    []slog.Attr // from WithAttrs, GoBGP's names
 	sessions *sessionLog // may be nil
-	// apiFailed, if set, takes GoBGP's gRPC listen error instead of a
-	// panic (see Fatal).
+	// apiFailed, if set, takes GoBGP's gRPC listen error.
 	apiFailed func(error)
 }
 
-// Messages of GoBGP v3.37 the logger acts on (pkg/server/fsm.go,
+// Messages of GoBGP v4.9 the handler acts on (pkg/server/fsm.go,
 // server.go NewBgpServer).
 const (
 	gobgpStateChanged    = "state changed"         // every FSM transition, at debug whatever the level
-	gobgpNotifSent       = "sent notification"     // warn
-	gobgpNotifReceived   = "received notification" // warn
+	gobgpNotifSent       = "sent notification"     // info
+	gobgpNotifReceived   = "received notification" // info
 	gobgpGrpcListenError = "failed to listen grpc port"
 )
+
+func newGobgpLogger(l *slog.Logger, sessions *sessionLog, apiFailed func(error)) *slog.Logger {
+	return slog.New(&gobgpHandler{out: l.Handler(), sessions: sessions, apiFailed: apiFailed})
+}
+
+// Enabled is true down to debug when sessions are tracked: the FSM's
+// "state changed" is a debug record.
+func (h *gobgpHandler) Enabled(ctx context.Context, level slog.Level) bool {
+	return (h.sessions != nil && level >= slog.LevelDebug) || h.out.Enabled(ctx, level)
+}
+
+func (h *gobgpHandler) WithAttrs(as []slog.Attr) slog.Handler {
+	c := *h
+	c.attrs = append(append([]slog.Attr(nil), h.attrs...), as...)
+	return &c
+}
+
+// WithGroup is not used by GoBGP; groups are flattened.
+func (h *gobgpHandler) WithGroup(string) slog.Handler { return h }
+
+func (h *gobgpHandler) Handle(ctx context.Context, r slog.Record) error {
+	switch r.Message {
+	case gobgpStateChanged, gobgpNotifSent, gobgpNotifReceived, gobgpGrpcListenError:
+		f := make(logFields, len(h.attrs)+r.NumAttrs())
+		for _, a := range h.attrs {
+			f[a.Key] = a.Value.Resolve()
+		}
+		r.Attrs(func(a slog.Attr) bool {
+			f[a.Key] = a.Value.Resolve()
+			return true
+		})
+		switch {
+		case h.sessions == nil:
+		case r.Message == gobgpStateChanged:
+			h.sessions.stateChanged(f)
+		case r.Message == gobgpNotifSent:
+			h.sessions.notification("sent", f)
+		case r.Message == gobgpNotifReceived:
+			h.sessions.notification("received", f)
+		}
+		if r.Message == gobgpGrpcListenError && h.apiFailed != nil {
+			// NOTE: GoBGP logs this from the goroutine that serves its
+			// gRPC API, which then ends; nothing else depends on it.
+			// Start reports it.
+			h.apiFailed(errors.New(f.str("Error")))
+		}
+	}
+	if !h.out.Enabled(ctx, r.Level) {
+		return nil
+	}
+	out := slog.NewRecord(r.Time, r.Level, r.Message, r.PC)
+	for _, a := range h.attrs {
+		out.AddAttrs(slog.Attr{Key: strings.ToLower(a.Key), Value: a.Value})
+	}
+	r.Attrs(func(a slog.Attr) bool {
+		out.AddAttrs(slog.Attr{Key: strings.ToLower(a.Key), Value: a.Value})
+		return true
+	})
+	return h.out.Handle(ctx, out)
+}
+
+// logFields are a record's attributes by GoBGP's names.
+type logFields map[string]slog.Value
+
+func (f logFields) str(k string) string {
+	if v, ok := f[k]; ok {
+		return v.String()
+	}
+	return ""
+}
+
+func (f logFields) int(k string) (int64, bool) {
+	v, ok := f[k]
+	if !ok {
+		return 0, false
+	}
+	switch v.Kind() {
+	case slog.KindInt64:
+		return v.Int64(), true
+	case slog.KindUint64:
+		return int64(v.Uint64()), true
+	}
+	return 0, false
+}
 
 // sessionLog keeps, per neighbour address, why its session last went to
 // Idle (PeerStatus.LastError). GoBGP's logger feeds it from GoBGP's main
@@ -70,10 +153,9 @@ func (l *sessionLog) lastError(peer netip.Addr) string {
 	return ""
 }
 
-func (l *sessionLog) record(f gobgplog.Fields) *sessionRecord {
-	key, _ := f["Key"].(string)
-	peer := parseAddr(key)
-	if f["Topic"] != "Peer" || !peer.IsValid() {
+func (l *sessionLog) record(f logFields) *sessionRecord {
+	peer := parseAddr(f.str("Key"))
+	if f.str("Topic") != "Peer" || !peer.IsValid() {
 		return nil
 	}
 	r := l.peers[peer]
@@ -84,21 +166,24 @@ func (l *sessionLog) record(f gobgplog.Fields) *sessionRecord {
 	return r
 }
 
-func (l *sessionLog) notification(dir string, f gobgplog.Fields) {
+func (l *sessionLog) notification(dir string, f logFields) {
 	text := notificationText(dir, f)
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if r := l.record(f); r != nil && text != "" {
-		r.notification = text
+		// Also the last error at once: GoBGP v4 does not always log the
+		// transition to Idle that follows (a NOTIFICATION sent from
+		// Active, on a connection it accepted, is not).
+		r.notification, r.last = text, text
 	}
 }
 
-func (l *sessionLog) stateChanged(f gobgplog.Fields) {
+func (l *sessionLog) stateChanged(f logFields) {
 	idle := bgp.BGP_FSM_IDLE.String()
-	if f["new"] != idle || f["old"] == idle {
+	if f.str("new") != idle || f.str("old") == idle {
 		return
 	}
-	reason := reasonText(f["reason"])
+	reason := f.str("reason")
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	r := l.record(f)
@@ -115,118 +200,18 @@ func (l *sessionLog) stateChanged(f gobgplog.Fields) {
 }
 
 // notificationText renders a NOTIFICATION GoBGP logged, its code in
-// GoBGP's words: "notification sent: code 2(open) subcode 2(bad peer as)
-// (as number mismatch expected 65009, received 65000)", "notification
-// received: code 6(cease) subcode 2(administrative shutdown): <the peer's
-// message>" (RFC 9003).
-func notificationText(dir string, f gobgplog.Fields) string {
-	var text string
-	if e, ok := f["Data"].(*bgp.MessageError); ok && e != nil {
-		text = bgp.NewNotificationErrorCode(e.TypeCode, e.SubTypeCode).String()
-		if e.Message != "" {
-			text += " (" + e.Message + ")"
-		}
-	} else {
-		code, ok1 := f["Code"].(uint8)
-		sub, ok2 := f["Subcode"].(uint8)
-		if !ok1 || !ok2 {
-			return ""
-		}
-		text = bgp.NewNotificationErrorCode(code, sub).String()
-		if c, _ := f["Communicated-Reason"].(string); c != "" {
-			text += ": " + c
-		}
+// GoBGP's words: "notification sent: code 2(open) subcode 2(bad peer as)",
+// "notification received: code 6(cease) subcode 2(administrative
+// shutdown): <the peer's message>" (RFC 9003).
+func notificationText(dir string, f logFields) string {
+	code, ok1 := f.int("Code")
+	sub, ok2 := f.int("Subcode")
+	if !ok1 || !ok2 {
+		return ""
+	}
+	text := bgp.NewNotificationErrorCode(uint8(code), uint8(sub)).String()
+	if c := f.str("Communicated-Reason"); c != "" {
+		text += ": " + c
 	}
 	return "notification " + dir + ": " + text
-}
-
-// reasonText renders GoBGP's FSM reason (an *fsmStateReason); "" if there
-// is none. Its String method assumes a well-formed reason: never let it
-// panic GoBGP's main loop.
-func reasonText(v any) (s string) {
-	defer func() {
-		if recover() != nil {
-			s = ""
-		}
-	}()
-	st, ok := v.(fmt.Stringer)
-	if !ok {
-		return ""
-	}
-	if rv := reflect.ValueOf(v); rv.Kind() == reflect.Pointer && rv.IsNil() {
-		return ""
-	}
-	return st.String()
-}
-
-func (g *gobgpLogger) log(level slog.Level, msg string, f gobgplog.Fields) {
-	ctx := context.Background()
-	if !g.l.Enabled(ctx, level) {
-		return
-	}
-	keys := make([]string, 0, len(f))
-	for k := range f {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	attrs := make([]slog.Attr, 0, len(keys))
-	for _, k := range keys {
-		attrs = append(attrs, slog.Any(strings.ToLower(k), f[k]))
-	}
-	g.l.LogAttrs(ctx, level, msg, attrs...)
-}
-
-// Panic and Fatal must not return; GoBGP calls them on invariants it cannot
-// recover from. They panic rather than exit, so the daemon's stack shows.
-func (g *gobgpLogger) Panic(msg string, f gobgplog.Fields) {
-	g.log(slog.LevelError, msg, f)
-	panic("gobgp: " + msg)
-}
-
-func (g *gobgpLogger) Fatal(msg string, f gobgplog.Fields) {
-	g.log(slog.LevelError, msg, f)
-	if msg == gobgpGrpcListenError && g.apiFailed != nil {
-		// NOTE: GoBGP calls this from the goroutine that serves its gRPC
-		// API, which then ends; nothing else depends on it, so it need
-		// not take the daemon down. Start reports it.
-		err, ok := f["Err"].(error)
-		if !ok {
-			err = fmt.Errorf("%v", f["Err"])
-		}
-		g.apiFailed(err)
-		return
-	}
-	panic("gobgp: fatal: " + msg)
-}
-
-func (g *gobgpLogger) Error(msg string, f gobgplog.Fields) { g.log(slog.LevelError, msg, f) }
-func (g *gobgpLogger) Warn(msg string, f gobgplog.Fields) {
-	if g.sessions != nil {
-		switch msg {
-		case gobgpNotifSent:
-			g.sessions.notification("sent", f)
-		case gobgpNotifReceived:
-			g.sessions.notification("received", f)
-		}
-	}
-	g.log(slog.LevelWarn, msg, f)
-}
-
-func (g *gobgpLogger) Info(msg string, f gobgplog.Fields) { g.log(slog.LevelInfo, msg, f) }
-func (g *gobgpLogger) Debug(msg string, f gobgplog.Fields) {
-	if msg == gobgpStateChanged && g.sessions != nil {
-		g.sessions.stateChanged(f)
-	}
-	g.log(slog.LevelDebug, msg, f)
-}
-
-// SetLevel is ignored: the slog handler decides.
-func (g *gobgpLogger) SetLevel(gobgplog.LogLevel) {}
-
-// GetLevel lets GoBGP skip building debug messages nobody will see.
-func (g *gobgpLogger) GetLevel() gobgplog.LogLevel {
-	if g.l.Enabled(context.Background(), slog.LevelDebug) {
-		return gobgplog.DebugLevel
-	}
-	return gobgplog.InfoLevel
 }

@@ -4,7 +4,9 @@ import (
 	"context"
 	"testing"
 
-	api "github.com/osrg/gobgp/v3/api"
+	api "github.com/osrg/gobgp/v4/api"
+	"github.com/osrg/gobgp/v4/pkg/apiutil"
+	"github.com/osrg/gobgp/v4/pkg/packet/bgp"
 
 	"github.com/evpnd/evpnd/speaker/evpn"
 )
@@ -13,10 +15,10 @@ import (
 func ownPath(t *testing.T, s *testSpeaker, k evpn.Key) *evpn.Route {
 	t.Helper()
 	var found *evpn.Route
-	err := s.bgp.ListPath(context.Background(), &api.ListPathRequest{TableType: api.TableType_GLOBAL, Family: FamilyL2VPNEVPN.api()},
-		func(d *api.Destination) {
-			for _, p := range d.GetPaths() {
-				if parseAddr(p.GetNeighborIp()).IsValid() {
+	err := s.bgp.ListPath(apiutil.ListPathRequest{TableType: api.TableType_TABLE_TYPE_GLOBAL, Family: bgp.RF_EVPN},
+		func(_ bgp.NLRI, paths []*apiutil.Path) {
+			for _, p := range paths {
+				if p.PeerAddress.IsValid() && !p.PeerAddress.IsUnspecified() {
 					continue
 				}
 				if r, err := FromPath(p); err == nil && r.Key == k {

@@ -3,11 +3,9 @@ package speaker
 import (
 	"net/netip"
 	"testing"
-	"time"
 
-	api "github.com/osrg/gobgp/v3/api"
-	"github.com/osrg/gobgp/v3/pkg/apiutil"
-	"github.com/osrg/gobgp/v3/pkg/packet/bgp"
+	"github.com/osrg/gobgp/v4/pkg/apiutil"
+	"github.com/osrg/gobgp/v4/pkg/packet/bgp"
 
 	"github.com/evpnd/evpnd/speaker/evpn"
 )
@@ -53,16 +51,16 @@ func TestEventQueueCoalesces(t *testing.T) {
 	}
 }
 
-func apiPath(t *testing.T, r *evpn.Route, withdraw bool, peer string) *api.Path {
+func apiPath(t *testing.T, r *evpn.Route, withdraw bool, peer string) *apiutil.Path {
 	t.Helper()
 	p, err := ToPath(r, false)
 	if err != nil {
 		t.Fatal(err)
 	}
-	p.IsWithdraw = withdraw
-	p.NeighborIp = peer
+	p.Withdrawal = withdraw
 	if peer != "<nil>" {
-		p.SourceAsn = 65001
+		p.PeerAddress = mustAddr(peer)
+		p.PeerASN = 65001
 	}
 	return p
 }
@@ -74,28 +72,26 @@ func TestDecoderFilters(t *testing.T) {
 	newDec := func() *decoder {
 		return &decoder{log: testLogger(), routerID: mustAddr("10.0.0.1"), vteps: []netip.Addr{mustAddr("10.0.0.1")}, remote: map[evpn.Key]remotePath{}}
 	}
-	table := func(paths ...*api.Path) *api.WatchEventResponse {
-		return &api.WatchEventResponse{Event: &api.WatchEventResponse_Table{Table: &api.WatchEventResponse_TableEvent{Paths: paths}}}
-	}
+	table := func(paths ...*apiutil.Path) watchItem { return watchItem{paths: paths} }
 
 	d := newDec()
-	out := d.response(table(apiPath(t, rs[0], false, "10.9.0.1")), nil)
+	out := d.item(table(apiPath(t, rs[0], false, "10.9.0.1")), nil, nil)
 	if len(out) != 1 || out[0].Type != EventRoute || out[0].Withdraw || out[0].Peer != mustAddr("10.9.0.1") || out[0].PeerASN != 65001 {
 		t.Fatalf("remote add: %+v", out)
 	}
 	// Our own path becoming best in place of the remote one withdraws it.
-	out = d.response(table(apiPath(t, rs[0], false, "<nil>")), nil)
+	out = d.item(table(apiPath(t, rs[0], false, "<nil>")), nil, nil)
 	if len(out) != 1 || !out[0].Withdraw || out[0].Peer != mustAddr("10.9.0.1") || out[0].Route.Key != rs[0].Key {
 		t.Fatalf("own path replacing a remote one: %+v", out)
 	}
 	// Nothing about own paths otherwise, nor withdrawals never delivered.
-	for name, p := range map[string]*api.Path{
+	for name, p := range map[string]*apiutil.Path{
 		"own add":              apiPath(t, own[0], false, "<nil>"),
 		"own withdraw":         apiPath(t, own[0], true, "<nil>"),
 		"unknown withdraw":     apiPath(t, rs[1], true, "10.9.0.1"),
 		"own VTEP from a peer": apiPath(t, own[2], false, "10.9.0.1"),
 	} {
-		if out := d.response(table(p), nil); len(out) != 0 {
+		if out := d.item(table(p), nil, nil); len(out) != 0 {
 			t.Errorf("%s: %+v", name, out)
 		}
 	}
@@ -104,42 +100,68 @@ func TestDecoderFilters(t *testing.T) {
 		t.Fatal(err)
 	}
 	// ToNative never sets ORIGINATOR_ID; a route reflector does.
-	reflected, err := apiutil.NewPath(nlri, false, append(attrs, bgp.NewPathAttributeOriginatorId("10.0.0.1")), time.Time{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	reflected.NeighborIp = "10.9.0.1"
-	if out := d.response(table(reflected), nil); len(out) != 0 {
+	reflected := &apiutil.Path{Family: bgp.RF_EVPN, Nlri: nlri, Attrs: append(attrs, must(bgp.NewPathAttributeOriginatorId(mustAddr("10.0.0.1")))),
+		PeerAddress: mustAddr("10.9.0.1")}
+	if out := d.item(table(reflected), nil, nil); len(out) != 0 {
 		t.Errorf("our ORIGINATOR_ID: %+v", out)
 	}
 	// A remote withdrawal of a delivered route.
-	d.response(table(apiPath(t, rs[1], false, "10.9.0.1")), nil)
-	out = d.response(table(apiPath(t, rs[1], true, "10.9.0.1")), nil)
+	d.item(table(apiPath(t, rs[1], false, "10.9.0.1")), nil, nil)
+	out = d.item(table(apiPath(t, rs[1], true, "10.9.0.1")), nil, nil)
 	if len(out) != 1 || !out[0].Withdraw {
 		t.Errorf("remote withdraw: %+v", out)
 	}
 
 	// End-of-RIB, other families, unsupported route types, peer events.
-	eor := &api.Path{Family: FamilyL2VPNEVPN.api(), NeighborIp: "10.9.0.1", SourceAsn: 65001}
-	v4 := &api.Path{Family: FamilyIPv4Unicast.api(), NeighborIp: "10.9.0.1"}
-	rd := bgp.NewRouteDistinguisherIPAddressAS("10.0.0.9", 1)
-	ad, err := apiutil.NewPath(bgp.NewEVPNEthernetAutoDiscoveryRoute(rd, bgp.EthernetSegmentIdentifier{Value: make([]byte, 9)}, 0, 100), false,
-		[]bgp.PathAttributeInterface{bgp.NewPathAttributeOrigin(0)}, time.Time{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ad.NeighborIp = "10.9.0.1"
-	out = newDec().response(table(eor, v4, ad), nil)
+	eor := &apiutil.Path{Family: bgp.RF_EVPN, PeerAddress: mustAddr("10.9.0.1"), PeerASN: 65001}
+	v4 := &apiutil.Path{Family: bgp.RF_IPv4_UC, PeerAddress: mustAddr("10.9.0.1")}
+	rd := must(bgp.NewRouteDistinguisherIPAddressAS(mustAddr("10.0.0.9"), 1))
+	ad := &apiutil.Path{Family: bgp.RF_EVPN, Nlri: bgp.NewEVPNEthernetAutoDiscoveryRoute(rd, bgp.EthernetSegmentIdentifier{Value: make([]byte, 9)}, 0, 100),
+		Attrs: []bgp.PathAttributeInterface{bgp.NewPathAttributeOrigin(0)}, PeerAddress: mustAddr("10.9.0.1")}
+	out = newDec().item(table(eor, v4, ad), nil, nil)
 	if len(out) != 1 || out[0].Type != EventEndOfRIB || out[0].Peer != mustAddr("10.9.0.1") || out[0].Family != FamilyL2VPNEVPN {
 		t.Errorf("EoR, ipv4, type-1: %+v", out)
 	}
-	peerEv := func(typ api.WatchEventResponse_PeerEvent_Type, st api.PeerState_SessionState) *api.WatchEventResponse {
-		return &api.WatchEventResponse{Event: &api.WatchEventResponse_Peer{Peer: &api.WatchEventResponse_PeerEvent{
-			Type: typ, Peer: &api.Peer{State: &api.PeerState{NeighborAddress: "10.9.0.1", PeerAsn: 65001, SessionState: st}}}}}
+	peerEv := func(typ apiutil.PeerEventType, st bgp.FSMState) watchItem {
+		return watchItem{peer: &apiutil.WatchEventMessage_PeerEvent{
+			Type: typ, Peer: apiutil.Peer{State: apiutil.PeerState{NeighborAddress: mustAddr("10.9.0.1"), PeerASN: 65001, SessionState: st}}}}
 	}
-	out = newDec().response(peerEv(api.WatchEventResponse_PeerEvent_INIT, api.PeerState_ESTABLISHED), nil)
-	out = newDec().response(peerEv(api.WatchEventResponse_PeerEvent_END_OF_INIT, 0), out)
+	out = newDec().item(peerEv(apiutil.PEER_EVENT_INIT, bgp.BGP_FSM_ESTABLISHED), nil, nil)
+	out = newDec().item(peerEv(apiutil.PEER_EVENT_END_OF_INIT, 0), out, nil)
 	if len(out) != 1 || out[0].Type != EventPeer || out[0].State != PeerStateEstablished || out[0].PeerASN != 65001 {
 		t.Errorf("peer events: %+v", out)
+	}
+}
+
+// TestDecoderMalformed: a type-2 GoBGP accepts but RFC 7432 does not (3
+// labels, MAC length 32) is rejected, counted, and withdraws the route
+// delivered before for its key (treat as withdraw, RFC 7606 §2).
+func TestDecoderMalformed(t *testing.T) {
+	rs := leafRoutes("10.0.0.2", "10.0.0.2", 2)
+	var bad malformedLog
+	d := &decoder{log: testLogger(), routerID: mustAddr("10.0.0.1"), remote: map[evpn.Key]remotePath{}, bad: &bad}
+	for name, spoil := range map[string]func(*bgp.EVPNMacIPAdvertisementRoute, *bgp.EVPNNLRI){
+		"3 labels":       func(r *bgp.EVPNMacIPAdvertisementRoute, n *bgp.EVPNNLRI) { n.Length += 3 }, // as GoBGP leaves a third label unread
+		"MAC length 32":  func(r *bgp.EVPNMacIPAdvertisementRoute, _ *bgp.EVPNNLRI) { r.MacAddressLength = 32 },
+		"MAC length 128": func(r *bgp.EVPNMacIPAdvertisementRoute, _ *bgp.EVPNNLRI) { r.MacAddressLength = 128 },
+	} {
+		before := bad.n.Load()
+		if out := d.item(watchItem{paths: []*apiutil.Path{apiPath(t, rs[0], false, "10.9.0.1")}}, nil, nil); len(out) != 1 || out[0].Withdraw {
+			t.Fatalf("%s: valid add: %+v", name, out)
+		}
+		p := apiPath(t, rs[0], false, "10.9.0.1")
+		n := p.Nlri.(*bgp.EVPNNLRI)
+		spoil(n.RouteTypeData.(*bgp.EVPNMacIPAdvertisementRoute), n)
+		out := d.item(watchItem{paths: []*apiutil.Path{p}}, nil, nil)
+		if len(out) != 1 || !out[0].Withdraw || out[0].Route.Key != rs[0].Key || out[0].Peer != mustAddr("10.9.0.1") {
+			t.Errorf("%s: got %+v, want the route withdrawn", name, out)
+		}
+		if bad.n.Load() != before+1 {
+			t.Errorf("%s: malformed count %d, want %d", name, bad.n.Load(), before+1)
+		}
+		// Again: nothing left to withdraw.
+		if out := d.item(watchItem{paths: []*apiutil.Path{p}}, nil, nil); len(out) != 0 {
+			t.Errorf("%s again: %+v", name, out)
+		}
 	}
 }

@@ -10,9 +10,8 @@ import (
 	"testing"
 	"time"
 
-	api "github.com/osrg/gobgp/v3/api"
-	"github.com/osrg/gobgp/v3/pkg/apiutil"
-	"github.com/osrg/gobgp/v3/pkg/packet/bgp"
+	"github.com/osrg/gobgp/v4/pkg/apiutil"
+	"github.com/osrg/gobgp/v4/pkg/packet/bgp"
 
 	"github.com/evpnd/evpnd/speaker/evpn"
 )
@@ -97,15 +96,12 @@ func TestPaths(t *testing.T) {
 	}
 	// A route type evpnd does not model, straight into X's RIB.
 	esi := bgp.EthernetSegmentIdentifier{Type: bgp.ESI_ARBITRARY, Value: make([]byte, 9)}
-	es := bgp.NewEVPNEthernetSegmentRoute(bgp.NewRouteDistinguisherIPAddressAS("10.0.0.1", 9), esi, "10.0.0.1")
-	esPath, err := apiutil.NewPath(es, false, []bgp.PathAttributeInterface{
+	es := must(bgp.NewEVPNEthernetSegmentRoute(must(bgp.NewRouteDistinguisherIPAddressAS(mustAddr("10.0.0.1"), 9)), esi, mustAddr("10.0.0.1")))
+	esPath := &apiutil.Path{Family: bgp.RF_EVPN, Nlri: es, Age: time.Now().Unix(), Attrs: []bgp.PathAttributeInterface{
 		bgp.NewPathAttributeOrigin(0),
-		bgp.NewPathAttributeMpReachNLRI("10.0.0.1", []bgp.AddrPrefixInterface{es}),
-	}, time.Now())
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := x.bgp.AddPath(ctx, &api.AddPathRequest{TableType: api.TableType_GLOBAL, Path: esPath}); err != nil {
+		mpReach(t, "10.0.0.1", es),
+	}}
+	if _, err := x.bgp.AddPath(apiutil.AddPathRequest{Paths: []*apiutil.Path{esPath}}); err != nil {
 		t.Fatal(err)
 	}
 	waitFor(t, settle, "X to accept both peers' routes", func() bool {
@@ -184,7 +180,7 @@ func TestPaths(t *testing.T) {
 	// fn's error ends the listing and comes back.
 	stop := errors.New("enough")
 	n := 0
-	st, err = x.ListPaths(ctx, func(Path) error { n++; return stop })
+	st, err := x.ListPaths(ctx, func(Path) error { n++; return stop })
 	if !errors.Is(err, stop) || n != 1 || st.Listed != 1 {
 		t.Errorf("ListPaths with a failing callback: %v after %d calls (listed %d), want %v after 1", err, n, st.Listed, stop)
 	}
@@ -253,6 +249,16 @@ func TestPathsReflected(t *testing.T) {
 // TestPathsStale: B retains A's routes across A's graceful stop and lists
 // them stale.
 func TestPathsStale(t *testing.T) {
+	if raceEnabled {
+		// GoBGP v4.9 still races here, in its own code: ListPath converts
+		// the paths (toPathApiUtil reads Path.IsStale) on the caller's
+		// goroutine after releasing its lock, while the FSM goroutine of
+		// the peer going down marks the same paths stale (AdjRib.StaleAll
+		// -> Path.MarkStale) under its read lock. Nothing evpnd holds can
+		// order the two; the watch's conversion shares the same flag
+		// (Path clones share OriginInfo).
+		t.Skip("GoBGP v4.9's ListPath/MarkStale data race (pkg/server ListPath vs table.AdjRib.StaleAll); see the comment")
+	}
 	ctx := context.Background()
 	a := startSpeaker(t, "127.0.0.121", 65000, false, grConfig(30*time.Second, false))
 	b := startSpeaker(t, "127.0.0.122", 65000, false, grConfig(30*time.Second, false))
@@ -299,9 +305,11 @@ func TestPeersLastError(t *testing.T) {
 	c := startSpeaker(t, "127.0.0.133", 65000, false, nil)
 	a.peerWith(b, 65000, nil)
 	b.peerWith(a, 65000, nil)
-	// B expects C in AS 65009; C is in 65000.
+	// B expects C in AS 65009; C is in 65000. C only waits for B: with
+	// both dialling, GoBGP v4 spends its time on connection collisions
+	// (slowly, under the race detector) before B reads C's OPEN.
 	b.peerWith(c, 65009, nil)
-	c.peerWith(b, 65000, nil)
+	c.peerWith(b, 65000, func(n *Neighbor) { n.Passive = true })
 
 	peer := func(s *testSpeaker, addr netip.Addr) PeerStatus {
 		ps, _ := s.Peers(ctx)

@@ -7,14 +7,14 @@ import (
 	"log/slog"
 	"net"
 	"net/netip"
-	"slices"
 	"sort"
 	"strings"
 	"sync"
 	"time"
 
-	api "github.com/osrg/gobgp/v3/api"
-	"github.com/osrg/gobgp/v3/pkg/server"
+	api "github.com/osrg/gobgp/v4/api"
+	"github.com/osrg/gobgp/v4/pkg/apiutil"
+	"github.com/osrg/gobgp/v4/pkg/server"
 
 	"github.com/evpnd/evpnd/speaker/evpn"
 )
@@ -23,6 +23,20 @@ const (
 	bgpPort          = 179
 	exportPolicyName = "evpnd-export"
 	maxRestartTime   = 4095 * time.Second // 12 bits (RFC 4724 §3)
+
+	// selectionDeferral bounds how long a restarting speaker
+	// (Config.Restarting) holds its updates back from a peer that came up
+	// while some other configured neighbour has not sent its End-of-RIB
+	// (RFC 4724 §4.1). GoBGP v4 counts a neighbour that is down as not
+	// done, and defaults to 360 s: a leaf restarting while one spine is
+	// down would advertise nothing to the other for 6 minutes. GoBGP v3
+	// ignored down neighbours; this keeps the wait short.
+	selectionDeferral = 5 * time.Second
+
+	// addPathBatch is how many paths one AddPath or DeletePath call
+	// carries: GoBGP handles a call in its main loop, which handles
+	// nothing else meanwhile.
+	addPathBatch = 512
 )
 
 var errStopped = errors.New("BGP speaker is stopped")
@@ -47,8 +61,9 @@ type Server struct {
 	neighbors map[netip.Addr]Neighbor
 	dynamic   []DynamicNeighbor
 
-	sessions *sessionLog   // PeerStatus.LastError, from GoBGP's logs
-	listing  chan struct{} // one ListPaths at a time
+	sessions  *sessionLog   // PeerStatus.LastError, from GoBGP's logs
+	listing   chan struct{} // one ListPaths at a time
+	malformed malformedLog  // routes the codec rejected (ErrMalformed)
 
 	recMu  sync.Mutex // never held while calling GoBGP
 	apiErr error      // GoBGP's gRPC API could not listen
@@ -117,12 +132,10 @@ func (s *Server) Start(ctx context.Context) error {
 	}
 	// The GoBGP instance is made here rather than in New: with
 	// GoBGPAPIListen it starts listening as soon as it exists.
-	logger := &gobgpLogger{
-		l:         s.cfg.Logger.With("component", "gobgp"),
-		sessions:  s.sessions,
-		apiFailed: s.recordAPIFailure,
-	}
-	opts := []server.ServerOption{server.LoggerOption(logger)}
+	logger := newGobgpLogger(s.cfg.Logger.With("component", "gobgp"), s.sessions, s.recordAPIFailure)
+	level := new(slog.LevelVar)
+	level.Set(slog.LevelDebug) // the handler decides (see gobgpHandler.Enabled)
+	opts := []server.ServerOption{server.LoggerOption(logger, level)}
 	if s.cfg.GoBGPAPIListen != "" {
 		// GoBGP listens in a goroutine of its own and cannot return an
 		// error: try the address first so that the common failure (port
@@ -135,8 +148,7 @@ func (s *Server) Start(ctx context.Context) error {
 		opts = append(opts, server.GrpcListenAddress(s.cfg.GoBGPAPIListen))
 	}
 	s.bgp = server.NewBgpServer(opts...)
-	// NOTE: GoBGP v3's Serve loop never returns; it lives as long as the
-	// process (StopBgp only tears the sessions and listeners down).
+	// GoBGP v4's Serve returns after StopBgp.
 	go s.bgp.Serve()
 	if s.cfg.GoBGPAPIListen != "" {
 		if err := s.waitAPI(ctx); err != nil {
@@ -182,7 +194,7 @@ func (s *Server) installExportPolicy(ctx context.Context) error {
 			Name:       exportPolicyName + "-evpn-nexthop-unchanged",
 			Conditions: &api.Conditions{AfiSafiIn: []*api.Family{FamilyL2VPNEVPN.api()}},
 			Actions: &api.Actions{
-				RouteAction: api.RouteAction_ACCEPT,
+				RouteAction: api.RouteAction_ROUTE_ACTION_ACCEPT,
 				Nexthop:     &api.NexthopAction{Unchanged: true},
 			},
 		}},
@@ -192,9 +204,9 @@ func (s *Server) installExportPolicy(ctx context.Context) error {
 	}
 	a := &api.PolicyAssignment{
 		Name:          "global",
-		Direction:     api.PolicyDirection_EXPORT,
+		Direction:     api.PolicyDirection_POLICY_DIRECTION_EXPORT,
 		Policies:      []*api.Policy{{Name: exportPolicyName}},
-		DefaultAction: api.RouteAction_ACCEPT,
+		DefaultAction: api.RouteAction_ROUTE_ACTION_ACCEPT,
 	}
 	if err := s.bgp.AddPolicyAssignment(ctx, &api.AddPolicyAssignmentRequest{Assignment: a}); err != nil {
 		return fmt.Errorf("speaker: assign export policy: %w", err)
@@ -258,6 +270,7 @@ func (s *Server) gracefulRestart() *api.GracefulRestart {
 		Enabled:         true,
 		RestartTime:     uint32(s.cfg.RestartTime / time.Second),
 		LocalRestarting: restarting,
+		DeferralTime:    uint32(selectionDeferral / time.Second),
 	}
 }
 
@@ -376,15 +389,6 @@ func (s *Server) AddDynamicNeighbor(ctx context.Context, d DynamicNeighbor) erro
 	if err := s.bgp.AddPeerGroup(ctx, &api.AddPeerGroupRequest{PeerGroup: g}); err != nil {
 		return fmt.Errorf("speaker: add peer group for %s: %w", d.Prefix, err)
 	}
-	// GoBGP v3.37 dereferences the group without checking it exists and
-	// panics in its main loop: make sure it does first.
-	found := false
-	err = s.bgp.ListPeerGroup(ctx, &api.ListPeerGroupRequest{PeerGroupName: name}, func(pg *api.PeerGroup) {
-		found = found || pg.GetConf().GetPeerGroupName() == name
-	})
-	if err != nil || !found {
-		return fmt.Errorf("speaker: add dynamic neighbor %s: peer group %s missing after creation (%v)", d.Prefix, name, err)
-	}
 	dn := &api.DynamicNeighbor{Prefix: d.Prefix.String(), PeerGroup: name}
 	if err := s.bgp.AddDynamicNeighbor(ctx, &api.AddDynamicNeighborRequest{DynamicNeighbor: dn}); err != nil {
 		return fmt.Errorf("speaker: add dynamic neighbor %s: %w", d.Prefix, err)
@@ -397,100 +401,105 @@ func (s *Server) AddDynamicNeighbor(ctx context.Context, d DynamicNeighbor) erro
 }
 
 // Announce advertises routes, or replaces the advertisement with the same
-// key. GoBGP v3 takes one path per call; Announce keeps a few calls in
-// flight, in order per key. A failed route does not stop the others; the
-// errors are joined.
+// key. Routes go to GoBGP in batches, one call per batch; for routes with
+// the same key the last one wins. A failed route does not stop the others;
+// the errors are joined, a *RouteError for each route GoBGP refused.
 func (s *Server) Announce(ctx context.Context, routes []*evpn.Route) error {
 	if err := s.usable(); err != nil {
 		return err
 	}
-	return s.each(ctx, routes, func(r *evpn.Route) error {
+	var errs []error
+	paths := make([]*apiutil.Path, 0, min(len(routes), addPathBatch))
+	batch := make([]*evpn.Route, 0, cap(paths))
+	flush := func() {
+		if len(paths) == 0 {
+			return
+		}
+		if _, err := s.bgp.AddPath(apiutil.AddPathRequest{Paths: paths}); err != nil {
+			// GoBGP added the others but says neither which nor how many
+			// failed: add them one by one to know (adding a path GoBGP
+			// has again changes nothing).
+			for i, p := range paths {
+				if _, err := s.bgp.AddPath(apiutil.AddPathRequest{Paths: []*apiutil.Path{p}}); err != nil {
+					errs = append(errs, &RouteError{Op: "announce", Route: batch[i], Err: err})
+				}
+			}
+		}
+		paths, batch = paths[:0], batch[:0]
+	}
+	for _, r := range routes {
+		if err := ctx.Err(); err != nil {
+			return errors.Join(append(errs, err)...)
+		}
+		if r == nil {
+			errs = append(errs, errors.New("nil route"))
+			continue
+		}
 		p, err := ToPath(r, false)
 		if err != nil {
-			return err
+			errs = append(errs, err)
+			continue
 		}
-		if _, err := s.bgp.AddPath(ctx, &api.AddPathRequest{TableType: api.TableType_GLOBAL, Path: p}); err != nil {
-			return &RouteError{Op: "announce", Route: r, Err: err}
+		paths, batch = append(paths, p), append(batch, r)
+		if len(paths) == addPathBatch {
+			flush()
 		}
-		return nil
-	})
-}
-
-// pipeline is how many GoBGP calls each/Announce keeps in flight: GoBGP
-// serves them one at a time in its main loop, and a caller waiting for
-// each reply leaves the loop idle in between.
-const pipeline = 4
-
-// each runs op for every route on a few goroutines. Routes with the same
-// key go to the same goroutine, in order, so the last one wins as it would
-// sequentially.
-func (s *Server) each(ctx context.Context, routes []*evpn.Route, op func(*evpn.Route) error) error {
-	if len(routes) < 2*pipeline {
-		var errs []error
-		for _, r := range routes {
-			if err := ctx.Err(); err != nil {
-				return errors.Join(append(errs, err)...)
-			}
-			if r == nil {
-				errs = append(errs, errors.New("nil route"))
-				continue
-			}
-			if err := op(r); err != nil {
-				errs = append(errs, err)
-			}
-		}
-		return errors.Join(errs...)
 	}
-	var wg sync.WaitGroup
-	errs := make([][]error, pipeline)
-	for w := range pipeline {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for _, r := range routes {
-				if r == nil {
-					if w == 0 {
-						errs[w] = append(errs[w], errors.New("nil route"))
-					}
-					continue
-				}
-				if int(macHash(r)%pipeline) != w {
-					continue
-				}
-				if err := ctx.Err(); err != nil {
-					errs[w] = append(errs[w], err)
-					return
-				}
-				if err := op(r); err != nil {
-					errs[w] = append(errs[w], err)
-				}
-			}
-		}()
-	}
-	wg.Wait()
-	return errors.Join(slices.Concat(errs...)...)
+	flush()
+	return errors.Join(errs...)
 }
 
 // Withdraw withdraws our routes with the keys of routes (other fields are
-// ignored). Withdrawing a route not announced is not an error. Each path
-// is deleted by value: GoBGP's deletion by UUID scans the whole RIB.
+// ignored). Withdrawing a route not announced is not an error. Paths are
+// deleted by value, in batches: GoBGP's deletion by UUID scans the whole
+// RIB.
 func (s *Server) Withdraw(ctx context.Context, routes []*evpn.Route) error {
 	if err := s.usable(); err != nil {
 		return err
 	}
-	return s.each(ctx, routes, func(r *evpn.Route) error {
+	var errs []error
+	paths := make([]*apiutil.Path, 0, min(len(routes), addPathBatch))
+	batch := make([]*evpn.Route, 0, cap(paths))
+	flush := func() {
+		if len(paths) == 0 {
+			return
+		}
+		// Paths is never empty here: GoBGP refuses an empty list, and
+		// DeleteAll (not set) would delete every local path.
+		if err := s.bgp.DeletePath(apiutil.DeletePathRequest{Paths: paths}); err != nil {
+			for i, p := range paths {
+				if err := s.bgp.DeletePath(apiutil.DeletePathRequest{Paths: []*apiutil.Path{p}}); err != nil {
+					errs = append(errs, fmt.Errorf("withdraw %s: %w", batch[i].Key, err))
+				}
+			}
+		}
+		paths, batch = paths[:0], batch[:0]
+	}
+	for _, r := range routes {
+		if err := ctx.Err(); err != nil {
+			return errors.Join(append(errs, err)...)
+		}
+		if r == nil {
+			errs = append(errs, errors.New("nil route"))
+			continue
+		}
 		p, err := ToPath(r, true)
 		if err != nil {
-			return err
+			errs = append(errs, err)
+			continue
 		}
-		// Never send a nil Path: GoBGP would delete every local path.
-		req := &api.DeletePathRequest{TableType: api.TableType_GLOBAL, Family: FamilyL2VPNEVPN.api(), Path: p}
-		if err := s.bgp.DeletePath(ctx, req); err != nil {
-			return fmt.Errorf("withdraw %s: %w", r.Key, err)
+		paths, batch = append(paths, p), append(batch, r)
+		if len(paths) == addPathBatch {
+			flush()
 		}
-		return nil
-	})
+	}
+	flush()
+	return errors.Join(errs...)
 }
+
+// MalformedRoutes is how many routes from peers GoBGP accepted but the
+// codec rejected as malformed (ErrMalformed) and treated as withdrawn.
+func (s *Server) MalformedRoutes() uint64 { return s.malformed.n.Load() }
 
 // Peers reports every configured and dynamic neighbour, without
 // Advertised (see PeersAdvertised). It is cheap: GoBGP copies each
@@ -503,8 +512,8 @@ func (s *Server) Peers(ctx context.Context) ([]PeerStatus, error) {
 // PeersAdvertised is Peers with Advertised counted for every established
 // neighbour: the l2vpn-evpn paths GoBGP advertises to it (FRR's PfxSnt).
 //
-// GoBGP v3 keeps no Adj-RIB-Out. The count is GoBGP's Adj-RIB-Out table
-// info, which runs the export rules (split horizon, route reflection,
+// GoBGP keeps no Adj-RIB-Out (v3; not re-measured on v4). The count is
+// GoBGP's Adj-RIB-Out table info, which runs the export rules (split horizon, route reflection,
 // policy) over every best path of the table, once per peer, inside GoBGP's
 // event loop, which handles no UPDATE meanwhile: about 1 s per peer at
 // 100k paths on 2 CPUs, against well under a millisecond for Peers. Each
@@ -525,7 +534,7 @@ func (s *Server) PeersAdvertised(ctx context.Context) ([]PeerStatus, error) {
 		if err := ctx.Err(); err != nil {
 			return nil, fmt.Errorf("speaker: count paths advertised to %s: %w", ps[i].Address, err)
 		}
-		t, err := s.bgp.GetTable(ctx, &api.GetTableRequest{TableType: api.TableType_ADJ_OUT, Name: keys[i], Family: family})
+		t, err := s.bgp.GetTable(ctx, &api.GetTableRequest{TableType: api.TableType_TABLE_TYPE_ADJ_OUT, Name: keys[i], Family: family})
 		if err != nil {
 			if !s.hasPeer(ctx, keys[i]) {
 				continue // it went away since the listing (a dynamic peer's session ended)
@@ -580,9 +589,10 @@ func (s *Server) peers(ctx context.Context) ([]PeerStatus, []string, error) {
 			}
 		}
 		st.PeerRestarting = p.GetGracefulRestart().GetPeerRestarting()
-		// GoBGP's own test (peer.isDynamicNeighbor): a dynamic peer has
-		// no configured address, only a state one.
-		st.Dynamic = p.GetConf().GetNeighborAddress() == "" && p.GetConf().GetNeighborInterface() == ""
+		// A dynamic peer has no configured address, only a state one;
+		// GoBGP v4 spells the missing one "invalid IP".
+		conf := p.GetConf().GetNeighborAddress()
+		st.Dynamic = (conf == "" || !parseAddr(conf).IsValid()) && p.GetConf().GetNeighborInterface() == ""
 		st.RRClient = p.GetRouteReflector().GetRouteReflectorClient()
 		for _, a := range p.GetAfiSafis() {
 			f := a.GetConfig().GetFamily()
@@ -645,7 +655,7 @@ func (s *Server) Stop(ctx context.Context, graceful bool) error {
 		}
 		s.log.Info("BGP sessions dropped without NOTIFICATION for graceful restart", "sessions", n)
 	}
-	if err := s.bgp.StopBgp(ctx, &api.StopBgpRequest{}); err != nil {
+	if err := s.bgp.StopBgp(ctx, &api.StopBgpRequest{AllowGracefulRestart: graceful}); err != nil {
 		errs = append(errs, fmt.Errorf("speaker: stop BGP: %w", err))
 	}
 	if s.cfg.GoBGPAPIListen != "" {
@@ -684,14 +694,4 @@ func parseAddr(s string) netip.Addr {
 		return netip.Addr{}
 	}
 	return a.Unmap()
-}
-
-// macHash spreads routes over the pipeline; routes with one key share a
-// MAC (zero for types 3 and 5), so they stay on one goroutine.
-func macHash(r *evpn.Route) uint32 {
-	h := uint32(2166136261)
-	for _, b := range r.MAC {
-		h = (h ^ uint32(b)) * 16777619
-	}
-	return h
 }

@@ -155,7 +155,8 @@ type PeerStatus struct {
 	GracefulRestart    bool // negotiated for l2vpn-evpn
 	PeerRestarting     bool // the peer is restarting; its routes are retained as stale
 	// Advertised is the number of l2vpn-evpn paths advertised to the
-	// peer (FRR's PfxSnt). GoBGP v3 keeps no Adj-RIB-Out, so it is
+	// peer (FRR's PfxSnt). GoBGP keeps no Adj-RIB-Out (v3; not re-measured
+	// on v4), so it is
 	// computed on request by running the export rules over the whole
 	// table: only PeersAdvertised fills it, and only for an established
 	// peer; it is 0 otherwise.
@@ -170,13 +171,13 @@ type PeerStatus struct {
 	// LastError is why the session last went down or failed to come up
 	// (to Idle from a later state): the NOTIFICATION sent or received,
 	// "notification received: code 6(cease) subcode 3(peer deconfigured)",
-	// "notification sent: code 2(open) subcode 2(bad peer as) (as number
-	// mismatch expected 65009, received 65000)", or else GoBGP's FSM
+	// "notification sent: code 2(open) subcode 2(bad peer as)", or else
+	// GoBGP's FSM
 	// reason: "hold-timer-expired", "read-failed" (the connection closed),
 	// "invalid-msg" (an unexpected message during setup, which includes a
 	// NOTIFICATION received in OpenConfirm: GoBGP keeps nothing of it).
 	// It stays after the session is back up; "" if it never went down
-	// while this Server ran. GoBGP v3.37's API does not report it: the
+	// while this Server ran. GoBGP v4's ListPeer does not report it: the
 	// Server reads it from GoBGP's FSM log messages (gobgplog.go). A TCP
 	// connection that cannot be made (the peer is down, its port closed)
 	// is no FSM transition and leaves it unchanged.

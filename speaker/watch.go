@@ -7,8 +7,13 @@ import (
 	"log/slog"
 	"net/netip"
 	"slices"
+	"sync"
+	"sync/atomic"
+	"time"
 
-	api "github.com/osrg/gobgp/v3/api"
+	"github.com/osrg/gobgp/v4/pkg/apiutil"
+	"github.com/osrg/gobgp/v4/pkg/packet/bgp"
+	"github.com/osrg/gobgp/v4/pkg/server"
 
 	"github.com/evpnd/evpnd/speaker/evpn"
 )
@@ -63,22 +68,27 @@ func (s *Server) watch(ctx context.Context, fn func(Event), routes bool) error {
 
 	wctx, cancel := context.WithCancel(ctx)
 	unlink := context.AfterFunc(s.life, cancel)
-	raw := newFIFO[*api.WatchEventResponse]()
-	req := &api.WatchEventRequest{
-		Peer: &api.WatchEventRequest_Peer{},
-		Table: &api.WatchEventRequest_Table{Filters: []*api.WatchEventRequest_Table_Filter{
-			{Type: api.WatchEventRequest_Table_Filter_BEST, Init: true},
-			{Type: api.WatchEventRequest_Table_Filter_EOR, Init: true},
-		}},
-		// The initial table comes in chunks the decoder can start on,
-		// rather than as one slice of every path.
-		BatchSize: 512,
+	raw := newFIFO[watchItem]()
+	// The callbacks run on GoBGP's watch goroutine: they only queue. The
+	// paths are GoBGP's clones, read-only here.
+	cb := server.WatchEventMessageCallbacks{
+		OnPeerUpdate: func(pe *apiutil.WatchEventMessage_PeerEvent, _ time.Time) {
+			raw.push(watchItem{peer: pe})
+		},
 	}
-	if !routes {
-		req.Table = nil
+	opts := []server.WatchOption{server.WatchPeer()}
+	if routes {
+		cb.OnBestPath = func(ps []*apiutil.Path, _ time.Time) {
+			if len(ps) > 0 {
+				raw.push(watchItem{paths: ps})
+			}
+		}
+		cb.OnPathEor = func(p *apiutil.Path, _ time.Time) {
+			raw.push(watchItem{paths: []*apiutil.Path{p}})
+		}
+		opts = append(opts, server.WatchBestPath(true), server.WatchEor(true))
 	}
-	// The callback runs on GoBGP's watch goroutine: it only queues.
-	if err := s.bgp.WatchEvent(wctx, req, raw.push); err != nil {
+	if err := s.bgp.WatchEvent(wctx, cb, opts...); err != nil {
 		unlink()
 		cancel()
 		s.watches.Add(-2)
@@ -90,6 +100,7 @@ func (s *Server) watch(ctx context.Context, fn func(Event), routes bool) error {
 		routerID: s.cfg.RouterID,
 		vteps:    s.cfg.LocalVTEPs,
 		remote:   make(map[evpn.Key]remotePath),
+		bad:      &s.malformed,
 	}
 	go func() {
 		defer s.watches.Done()
@@ -102,11 +113,8 @@ func (s *Server) watch(ctx context.Context, fn func(Event), routes bool) error {
 			// Hand events over in chunks, so that delivery of a burst starts
 			// before the whole burst is decoded.
 			var out []Event
-			for _, r := range raw.take() {
-				if out = d.response(r, out); len(out) >= 256 {
-					events.push(out)
-					out = nil
-				}
+			for _, it := range raw.take() {
+				out = d.item(it, out, events.push)
 			}
 			events.push(out)
 		}
@@ -132,80 +140,129 @@ func (s *Server) watch(ctx context.Context, fn func(Event), routes bool) error {
 	return nil
 }
 
+// watchItem is one callback of GoBGP's watch: paths (best paths, or an
+// End-of-RIB as a path without NLRI) or a peer event.
+type watchItem struct {
+	paths []*apiutil.Path
+	peer  *apiutil.WatchEventMessage_PeerEvent
+}
+
 type remotePath struct {
 	peer netip.Addr
 	asn  uint32
 }
 
-// decoder turns GoBGP watch responses into Events. It runs on one
-// goroutine and remembers which keys it reported as remote routes, so that
-// it can report them withdrawn when our own path replaces them as best.
+// decoder turns GoBGP watch events into Events. It runs on one goroutine
+// and remembers which keys it reported as remote routes, so that it can
+// report them withdrawn when our own path replaces them as best.
 type decoder struct {
 	log      *slog.Logger
 	routerID netip.Addr
 	vteps    []netip.Addr
 	remote   map[evpn.Key]remotePath
+	bad      *malformedLog
 }
 
-func (d *decoder) response(r *api.WatchEventResponse, out []Event) []Event {
-	switch ev := r.GetEvent().(type) {
-	case *api.WatchEventResponse_Table:
-		for _, p := range ev.Table.GetPaths() {
-			out = d.path(p, out)
+// item decodes one callback's worth of GoBGP's watch into out, handing
+// full chunks to flush (nil: never) so that delivery of a burst starts
+// before the whole burst is decoded. The initial table comes as one slice
+// of every path.
+func (d *decoder) item(it watchItem, out []Event, flush func([]Event)) []Event {
+	if it.peer != nil {
+		return d.peer(it.peer, out)
+	}
+	for _, p := range it.paths {
+		if out = d.path(p, out); len(out) >= 256 && flush != nil {
+			flush(out)
+			out = nil
 		}
-	case *api.WatchEventResponse_Peer:
-		pe := ev.Peer
-		if pe.GetType() == api.WatchEventResponse_PeerEvent_END_OF_INIT {
-			break
-		}
-		st := pe.GetPeer().GetState()
-		out = append(out, Event{
-			Type:    EventPeer,
-			Peer:    parseAddr(st.GetNeighborAddress()),
-			PeerASN: st.GetPeerAsn(),
-			State:   PeerState(st.GetSessionState()),
-		})
 	}
 	return out
 }
 
-func (d *decoder) path(p *api.Path, out []Event) []Event {
-	f := p.GetFamily()
-	if f.GetAfi() != api.Family_AFI_L2VPN || f.GetSafi() != api.Family_SAFI_EVPN {
+func (d *decoder) peer(pe *apiutil.WatchEventMessage_PeerEvent, out []Event) []Event {
+	if pe.Type == apiutil.PEER_EVENT_END_OF_INIT {
 		return out
 	}
-	peer := parseAddr(p.GetNeighborIp()) // unset ("<nil>") for our own paths
-	if p.GetNlri() == nil && len(p.GetNlriBinary()) == 0 {
-		// GoBGP reports a received End-of-RIB as a path without NLRI.
-		return append(out, Event{Type: EventEndOfRIB, Peer: peer, PeerASN: p.GetSourceAsn(), Family: FamilyL2VPNEVPN})
+	st := pe.Peer.State
+	addr := st.NeighborAddress
+	if !addr.IsValid() {
+		addr = pe.Peer.Conf.NeighborAddress
 	}
-	r, err := decodePath(p)
+	asn := st.PeerASN
+	if asn == 0 {
+		asn = pe.Peer.Conf.PeerASN
+	}
+	return append(out, Event{
+		Type:    EventPeer,
+		Peer:    addr.Unmap(),
+		PeerASN: asn,
+		State:   peerState(st.SessionState),
+	})
+}
+
+// peerState maps GoBGP's FSM state (Idle = 0) to PeerState (Idle = 1).
+func peerState(s bgp.FSMState) PeerState {
+	if s > bgp.BGP_FSM_ESTABLISHED {
+		return PeerStateUnknown
+	}
+	return PeerState(s) + PeerStateIdle
+}
+
+func (d *decoder) path(p *apiutil.Path, out []Event) []Event {
+	if p == nil || p.Family != bgp.RF_EVPN {
+		return out
+	}
+	var peer netip.Addr // unset for our own paths
+	if p.PeerAddress.IsValid() && !p.PeerAddress.IsUnspecified() {
+		peer = p.PeerAddress.Unmap()
+	}
+	if p.Nlri == nil {
+		// GoBGP reports a received End-of-RIB as a path without NLRI.
+		return append(out, Event{Type: EventEndOfRIB, Peer: peer, PeerASN: p.PeerASN, Family: FamilyL2VPNEVPN})
+	}
+	r, err := FromPath(p)
 	if err != nil {
-		level := slog.LevelWarn
-		if errors.Is(err, ErrUnsupported) {
-			level = slog.LevelDebug
+		switch {
+		case errors.Is(err, ErrUnsupported):
+			d.log.Debug("skipping EVPN path", "peer", peer, "withdraw", p.Withdrawal, "err", err)
+		case errors.Is(err, ErrMalformed) && !p.Withdrawal:
+			// Treat as withdraw (RFC 7606 §2): GoBGP accepted it, so a
+			// previous route of ours for its key may still stand; it is
+			// withdrawn below if it can be named.
+			d.bad.report(d.log, peer, err)
+			if k, ok := malformedKey(p); ok {
+				if prev, known := d.remote[k]; known {
+					delete(d.remote, k)
+					return append(out, Event{Type: EventRoute, Route: &evpn.Route{Key: k}, Withdraw: true, Peer: prev.peer, PeerASN: prev.asn})
+				}
+			}
+		case errors.Is(err, ErrMalformed):
+			// The withdrawal of a route rejected (and logged) when it came.
+			d.log.Debug("skipping EVPN path", "peer", peer, "withdraw", p.Withdrawal, "err", err)
+		default:
+			d.log.Warn("skipping EVPN path", "peer", peer, "withdraw", p.Withdrawal, "err", err)
 		}
-		d.log.Log(context.Background(), level, "skipping EVPN path", "peer", peer, "withdraw", p.GetIsWithdraw(), "err", err)
 		return out
 	}
 	prev, known := d.remote[r.Key]
 	if !peer.IsValid() || d.own(r) {
-		if p.GetIsWithdraw() || !known {
+		if p.Withdrawal || !known {
 			return out
 		}
 		delete(d.remote, r.Key)
 		// r is our own route: report only the key of the remote one.
 		return append(out, Event{Type: EventRoute, Route: &evpn.Route{Key: r.Key}, Withdraw: true, Peer: prev.peer, PeerASN: prev.asn})
 	}
-	if p.GetIsWithdraw() {
+	if p.Withdrawal {
 		if !known {
 			return out
 		}
 		delete(d.remote, r.Key)
-		return append(out, Event{Type: EventRoute, Route: r, Withdraw: true, Peer: peer, PeerASN: p.GetSourceAsn()})
+		return append(out, Event{Type: EventRoute, Route: r, Withdraw: true, Peer: peer, PeerASN: p.PeerASN})
 	}
-	d.remote[r.Key] = remotePath{peer: peer, asn: p.GetSourceAsn()}
-	return append(out, Event{Type: EventRoute, Route: r, Stale: p.GetStale(), Peer: peer, PeerASN: p.GetSourceAsn()})
+	d.remote[r.Key] = remotePath{peer: peer, asn: p.PeerASN}
+	return append(out, Event{Type: EventRoute, Route: r, Stale: p.Stale, Peer: peer, PeerASN: p.PeerASN})
 }
 
 // own reports a route of ours that came back through a peer.
@@ -217,13 +274,56 @@ func (d *decoder) own(r *evpn.Route) bool {
 	return v.IsValid() && slices.Contains(d.vteps, v)
 }
 
-// decodePath is FromPath that turns a panic in GoBGP's conversion code into
-// an error: a peer's odd route must not take the daemon down.
-func decodePath(p *api.Path) (r *evpn.Route, err error) {
-	defer func() {
-		if x := recover(); x != nil {
-			r, err = nil, fmt.Errorf("decode path: %v", x)
-		}
-	}()
-	return FromPath(p)
+// malformedKey names the key of a route the codec rejected as malformed,
+// when the NLRI still says which route it is: a type-2's MAC (whatever its
+// length) as it would be with a well-formed one.
+func malformedKey(p *apiutil.Path) (evpn.Key, bool) {
+	n, ok := p.Nlri.(*bgp.EVPNNLRI)
+	if !ok {
+		return evpn.Key{}, false
+	}
+	d, ok := n.RouteTypeData.(*bgp.EVPNMacIPAdvertisementRoute)
+	if !ok {
+		return evpn.Key{}, false
+	}
+	rd, err := fromRD(d.RD)
+	if err != nil {
+		return evpn.Key{}, false
+	}
+	mac, ok := evpn.MACFrom(d.MacAddress)
+	if !ok {
+		return evpn.Key{}, false
+	}
+	k := evpn.Key{Type: evpn.RouteTypeMACIP, RD: rd, EthTag: d.ETag, MAC: mac}
+	if d.IPAddress.IsValid() {
+		k.IP = d.IPAddress.Unmap()
+	}
+	return k, true
+}
+
+// malformedLog counts the routes the codec rejected as malformed
+// (ErrMalformed) and logs them at most once per malformedLogEvery.
+type malformedLog struct {
+	n     atomic.Uint64
+	mu    sync.Mutex
+	last  time.Time
+	quiet uint64 // not logged since last
+}
+
+const malformedLogEvery = 10 * time.Second
+
+func (m *malformedLog) report(log *slog.Logger, peer netip.Addr, err error) {
+	m.n.Add(1)
+	m.mu.Lock()
+	now := time.Now()
+	if !m.last.IsZero() && now.Sub(m.last) < malformedLogEvery {
+		m.quiet++
+		m.mu.Unlock()
+		return
+	}
+	quiet := m.quiet
+	m.last, m.quiet = now, 0
+	m.mu.Unlock()
+	log.Warn("rejecting malformed EVPN route (treat as withdraw, RFC 7606)", "peer", peer, "err", err,
+		"not_logged_since_last", quiet, "total", m.n.Load())
 }

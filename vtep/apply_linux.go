@@ -404,3 +404,6 @@ func firstCreate(brs []int, vxs []*vx) int {
 	}
 	return vxs[0].create
 }
+
+// in6AddrGenModeNone is IN6_ADDR_GEN_MODE_NONE from linux/if_link.h.
+const in6AddrGenModeNone = 1

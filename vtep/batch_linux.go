@@ -421,3 +421,29 @@ func slavePortFlags(m []byte) *PortFlags {
 // rtextFilterSkipStats is RTEXT_FILTER_SKIP_STATS (linux/rtnetlink.h):
 // links without their counters.
 const rtextFilterSkipStats = 1 << 3
+
+// ipv6Off reports whether dev in ns has IPv6 turned off
+// (net.ipv6.conf.DEV.disable_ipv6=1); a device without IPv6 state is not.
+func ipv6Off(ns netns.NsHandle, dev string) (bool, error) {
+	var off bool
+	err := inNetns(ns, func() error {
+		b, err := os.ReadFile("/proc/sys/net/ipv6/conf/" + dev + "/disable_ipv6")
+		if errors.Is(err, os.ErrNotExist) {
+			return nil
+		}
+		off = err == nil && strings.TrimSpace(string(b)) == "1"
+		return err
+	})
+	return off, err
+}
+
+// setIPv6Off sets net.ipv6.conf.DEV.disable_ipv6 of dev in ns.
+func setIPv6Off(ns netns.NsHandle, dev string, off bool) error {
+	v := "0\n"
+	if off {
+		v = "1\n"
+	}
+	return inNetns(ns, func() error {
+		return os.WriteFile("/proc/sys/net/ipv6/conf/"+dev+"/disable_ipv6", []byte(v), 0o644)
+	})
+}

@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -25,6 +26,16 @@ func BenchmarkLearnerRemoteBurst(b *testing.B) {
 	if testing.Short() {
 		n = 10_000
 	}
+	for _, foreign := range []bool{false, true} {
+		b.Run(fmt.Sprintf("foreign=%v", foreign), func(b *testing.B) { benchRemoteBurst(b, n, foreign) })
+	}
+}
+
+// benchRemoteBurst is BenchmarkLearnerRemoteBurst with or without
+// foreign VXLAN reporting (which, since evpnd's own writes are reported
+// too, gets both notifications of every MAC into user space and to the
+// callback, which here only counts).
+func benchRemoteBurst(b *testing.B, n int, foreign bool) {
 	leaf, h := testNS(b, "vtr")
 	sh(b, leaf, "ip", "link", "add", "acc0", "type", "veth", "peer", "name", "host0")
 	sh(b, leaf, "sysctl", "-qw", "net.ipv6.conf.host0.disable_ipv6=1")
@@ -36,6 +47,11 @@ func BenchmarkLearnerRemoteBurst(b *testing.B) {
 	waitForwarding(b, leaf, "acc0")
 
 	l := NewLearner(nsHandle(b, leaf), vnis, nil)
+	var mu sync.Mutex
+	var count int64
+	if foreign {
+		l.OnForeignVXLAN(func(VXLANChange) { mu.Lock(); count++; mu.Unlock() })
+	}
 	c := newCollector()
 	runLearner(b, l, c)
 	marker := func(i int) string { return fmt.Sprintf("02:00:00:00:ff:%02x", i) }
@@ -66,6 +82,9 @@ func BenchmarkLearnerRemoteBurst(b *testing.B) {
 	b.ReportMetric(float64(l.resyncs.Load())/float64(b.N), "resyncs/op")
 	b.ReportMetric(float64(l.skipped.Load())/float64(b.N), "skipped/op")
 	b.ReportMetric(float64(l.decoded.Load())/float64(b.N), "decoded/op")
+	mu.Lock()
+	b.ReportMetric(float64(count)/float64(b.N), "foreign/op")
+	mu.Unlock()
 	if len(c.state) != b.N+1 {
 		b.Errorf("reported %d local MACs, want %d markers", len(c.state), b.N+1)
 	}

@@ -7,10 +7,11 @@ import (
 	"github.com/evpnd/evpnd/speaker/evpn"
 )
 
-// VXLANChange is a change of the FDB of a managed VXLAN device that evpnd
-// does not make, as Learner.OnForeignVXLAN reports it: an operator's
-// `bridge fdb add/del/replace` on the device, a flush by the kernel, or a
-// delete of any kind (deletes cannot be told apart; see OnForeignVXLAN).
+// VXLANChange is a change of the FDB of a managed VXLAN device, as
+// Learner.OnForeignVXLAN reports it: an operator's `bridge fdb
+// add/del/replace` on the device, a flush by the kernel, another
+// program's write, or evpnd's own (notifications carry no sender; see
+// OnForeignVXLAN).
 type VXLANChange struct {
 	VNI uint32
 	MAC evpn.MAC // zero: a flood-list (ingress replication) entry
@@ -22,6 +23,10 @@ type VXLANChange struct {
 	// (self) entry.
 	Bridge  bool
 	Deleted bool // RTM_DELNEIGH; otherwise added or changed
+	// ExternLearn says an added or changed entry carries extern_learn
+	// (NTF_EXT_LEARNED): evpnd's own write, or another program's that
+	// only the consumer's record can tell from it.
+	ExternLearn bool
 	// Lost says that changes may have been missed: the event socket
 	// overran or failed, and the learner has just subscribed again. No
 	// other field is set. The consumer should read the kernel again
@@ -38,22 +43,20 @@ type vxlanResolver interface {
 }
 
 // foreignChange reports whether the neighbour message b (typ RTM_NEWNEIGH
-// or RTM_DELNEIGH) is a change of a managed VXLAN device's FDB that evpnd
-// does not make, and which. evpnd writes every entry with extern_learn, so
-// an added or changed entry carrying NTF_EXT_LEARNED is taken as evpnd's
-// own and skipped; a delete carries the deleted entry's flags and is
-// always reported. Skipped as well: local (NUD_PERMANENT) bridge entries
-// such as the port's own address, and multicast MACs. The checks that
-// drop evpnd's own writes come first and read only the ndmsg header.
+// or RTM_DELNEIGH) is a change of a managed VXLAN device's FDB, and which.
+// evpnd writes every entry with extern_learn, but so may another program
+// (a stray entry fib must remove), so an added or changed entry carrying
+// NTF_EXT_LEARNED is reported with ExternLearn set, for the consumer to
+// compare with what it wrote; a delete carries the deleted entry's flags.
+// Skipped: local (NUD_PERMANENT) bridge entries such as the port's own
+// address, and multicast MACs.
 func foreignChange(typ uint16, b []byte, r vxlanResolver) (VXLANChange, bool) {
 	h, ok := peekNdmsg(b)
 	if !ok || h.Family != afBridge {
 		return VXLANChange{}, false
 	}
 	deleted := typ == rtmDelNeigh
-	if !deleted && h.Flags&ntfExtLearned != 0 {
-		return VXLANChange{}, false // evpnd's own write
-	}
+	marked := !deleted && h.Flags&ntfExtLearned != 0
 	self := h.Flags&ntfSelf != 0
 	if !self && h.State&nudPermanent != 0 {
 		return VXLANChange{}, false // local entry: the kernel's or an operator's, not fib's
@@ -81,7 +84,7 @@ func foreignChange(typ uint16, b []byte, r vxlanResolver) (VXLANChange, bool) {
 	}) || len(mac) != macLen {
 		return VXLANChange{}, false
 	}
-	c := VXLANChange{VNI: vni, MAC: evpn.MAC(mac), Deleted: deleted}
+	c := VXLANChange{VNI: vni, MAC: evpn.MAC(mac), Deleted: deleted, ExternLearn: marked}
 	switch {
 	case self && (c.MAC.IsUnicast() || c.MAC.IsZero()):
 		c.VTEP = dst

@@ -341,3 +341,31 @@ func TestIPv6OffBridgeForwards(t *testing.T) {
 	sh(t, hosts[0], "ping", "-c", "3", "-i", "0.2", "-W", "2", "192.168.100.2")
 	sh(t, hosts[0], "ping", "-6", "-c", "3", "-i", "0.2", "-W", "2", "fd00::2")
 }
+
+// TestSVIOnL2BridgeTurnsIPv6On: an L2VNI's bridge is created with IPv6
+// off; made an SVI with an IPv6 gateway later, it gets IPv6 back (its
+// link-local and the gateway address), while the VXLAN device keeps it
+// off.
+func TestSVIOnL2BridgeTurnsIPv6On(t *testing.T) {
+	u, h := testNS(t, "l3i")
+	sh(t, u, "ip", "addr", "add", "10.0.0.1/32", "dev", "lo")
+	hostOn(t, u, "acc0", "10.1.0.10/24")
+	m := NewManager(h, nsHandle(t, u), testLog(t))
+	if err := m.Ensure(context.Background(), []L2VNI{l3Spec(100, "acc0")}); err != nil {
+		t.Fatal(err)
+	}
+	checkIPv6Off(t, u, "br100", "vxlan100")
+	v := VRF{Name: "d", Backend: BackendDefault, L3: l3Spec(4001), RouterMAC: rmac,
+		Members: []SVI{member(100, "acc0", "10.1.0.1/24", "2001:db8:1::1/64")}}
+	if err := m.EnsureVRF(context.Background(), v); err != nil {
+		t.Fatal(err)
+	}
+	if got := strings.TrimSpace(sh(t, u, "cat", "/proc/sys/net/ipv6/conf/br100/disable_ipv6")); got != "0" {
+		t.Errorf("SVI br100: disable_ipv6 %s, want 0", got)
+	}
+	waitFor(t, func() bool {
+		a := sh(t, u, "ip", "-6", "addr", "show", "br100")
+		return strings.Contains(a, "fe80::") && strings.Contains(a, "2001:db8:1::1/64")
+	})
+	checkIPv6Off(t, u, "vxlan100")
+}

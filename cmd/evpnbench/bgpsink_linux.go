@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/evpnd/evpnd/containerlab/netns"
+	"github.com/evpnd/evpnd/speaker/bgptest"
 )
 
 // The source-only run replaces the leaf by a minimal BGP receiver that
@@ -23,46 +24,6 @@ import (
 // every leaf's figure. It implements just enough of RFC 4271: OPEN with the
 // multiprotocol (l2vpn-evpn) and 4-octet-AS capabilities, KEEPALIVE, and
 // the parsing of UPDATE's MP_REACH_NLRI.
-
-const (
-	bgpHeaderLen = 19
-	bgpOpen      = 1
-	bgpUpdate    = 2
-	bgpNotify    = 3
-	bgpKeepalive = 4
-	attrMPReach  = 14
-	afiL2VPN     = 25
-	safiEVPN     = 70
-)
-
-// bgpMessage frames a BGP message body.
-func bgpMessage(typ byte, body []byte) []byte {
-	m := make([]byte, bgpHeaderLen, bgpHeaderLen+len(body))
-	for i := range 16 {
-		m[i] = 0xff
-	}
-	binary.BigEndian.PutUint16(m[16:], uint16(bgpHeaderLen+len(body)))
-	m[18] = typ
-	return append(m, body...)
-}
-
-// bgpOpenMsg is an OPEN for asn (AS_TRANS in the 2-octet field when it does
-// not fit) with the capabilities multiprotocol l2vpn-evpn and 4-octet AS.
-func bgpOpenMsg(asn uint32, id netip.Addr, hold uint16) []byte {
-	as2 := uint16(23456)
-	if asn < 1<<16 {
-		as2 = uint16(asn)
-	}
-	caps := []byte{
-		1, 4, 0, afiL2VPN, 0, safiEVPN, // multiprotocol (RFC 4760)
-		65, 4, byte(asn >> 24), byte(asn >> 16), byte(asn >> 8), byte(asn), // 4-octet AS (RFC 6793)
-	}
-	b := []byte{4, byte(as2 >> 8), byte(as2), byte(hold >> 8), byte(hold)}
-	a := id.As4()
-	b = append(b, a[:]...)
-	b = append(b, byte(2+len(caps)), 2, byte(len(caps))) // one capabilities parameter
-	return bgpMessage(bgpOpen, append(b, caps...))
-}
 
 // countEVPNReach counts the type-2 routes in an UPDATE body's MP_REACH_NLRI
 // (AFI 25, SAFI 70). An End-of-RIB or an update of another family counts 0.
@@ -100,10 +61,10 @@ func countEVPNRoutes(body []byte, routeType byte) (int, error) {
 		}
 		v := attrs[hl : hl+l]
 		attrs = attrs[hl+l:]
-		if typ != attrMPReach {
+		if typ != bgptest.AttrMPReach {
 			continue
 		}
-		if len(v) < 5 || binary.BigEndian.Uint16(v) != afiL2VPN || v[2] != safiEVPN {
+		if len(v) < 5 || binary.BigEndian.Uint16(v) != bgptest.AFIL2VPN || v[2] != bgptest.SAFIEVPN {
 			continue
 		}
 		nhl := int(v[3])
@@ -172,7 +133,7 @@ func (s *bgpSink) Run(ctx context.Context, asn uint32, id netip.Addr) error {
 		_, err := c.Write(m)
 		return err
 	}
-	if err := write(append(bgpOpenMsg(asn, id, 90), bgpMessage(bgpKeepalive, nil)...)); err != nil {
+	if err := write(append(bgptest.Open(asn, id, 90), bgptest.Message(bgptest.MsgKeepalive, nil)...)); err != nil {
 		return fmt.Errorf("BGP receiver: send OPEN: %w", err)
 	}
 	go func() { // keepalives well within the 90 s hold time
@@ -183,14 +144,14 @@ func (s *bgpSink) Run(ctx context.Context, asn uint32, id netip.Addr) error {
 			case <-ctx.Done():
 				return
 			case <-t.C:
-				if write(bgpMessage(bgpKeepalive, nil)) != nil {
+				if write(bgptest.Message(bgptest.MsgKeepalive, nil)) != nil {
 					return
 				}
 			}
 		}
 	}()
 	r := bufio.NewReaderSize(c, 1<<20)
-	hdr := make([]byte, bgpHeaderLen)
+	hdr := make([]byte, bgptest.HeaderLen)
 	body := make([]byte, 65535)
 	for {
 		if _, err := io.ReadFull(r, hdr); err != nil {
@@ -200,17 +161,17 @@ func (s *bgpSink) Run(ctx context.Context, asn uint32, id netip.Addr) error {
 			return fmt.Errorf("BGP receiver: read: %w", err)
 		}
 		l := int(binary.BigEndian.Uint16(hdr[16:]))
-		if l < bgpHeaderLen || l > 65535 {
+		if l < bgptest.HeaderLen || l > 65535 {
 			return fmt.Errorf("BGP receiver: bad message length %d", l)
 		}
-		b := body[:l-bgpHeaderLen]
+		b := body[:l-bgptest.HeaderLen]
 		if _, err := io.ReadFull(r, b); err != nil {
 			return fmt.Errorf("BGP receiver: read: %w", err)
 		}
 		switch hdr[18] {
-		case bgpNotify:
+		case bgptest.MsgNotification:
 			return fmt.Errorf("BGP receiver: NOTIFICATION from the source: % x", b)
-		case bgpUpdate:
+		case bgptest.MsgUpdate:
 			n, err := countEVPNRoutes(b, s.routeType)
 			if err != nil {
 				return fmt.Errorf("BGP receiver: %w", err)

@@ -20,6 +20,8 @@ import (
 	"github.com/evpnd/evpnd/containerlab/lab"
 	"github.com/evpnd/evpnd/speaker"
 	"github.com/evpnd/evpnd/speaker/evpn"
+
+	"github.com/evpnd/evpnd/speaker/bgptest"
 )
 
 func TestParseStatus(t *testing.T) {
@@ -216,11 +218,11 @@ func splitMessages(t *testing.T, b []byte) [][]byte {
 	t.Helper()
 	var out [][]byte
 	for len(b) > 0 {
-		if len(b) < bgpHeaderLen {
+		if len(b) < bgptest.HeaderLen {
 			t.Fatalf("%d trailing bytes", len(b))
 		}
 		l := int(binary.BigEndian.Uint16(b[16:]))
-		if l < bgpHeaderLen || l > len(b) || l > maxBGPMessage {
+		if l < bgptest.HeaderLen || l > len(b) || l > bgptest.MaxMessage {
 			t.Fatalf("bad message length %d", l)
 		}
 		out = append(out, b[:l])
@@ -250,7 +252,7 @@ func TestRawUpdates(t *testing.T) {
 			if err != nil {
 				t.Fatalf("pack %d, message %d: %v", pack, i, err)
 			}
-			cnt, err := countEVPNReach(m[bgpHeaderLen:])
+			cnt, err := countEVPNReach(m[bgptest.HeaderLen:])
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -276,7 +278,7 @@ func TestRawUpdates(t *testing.T) {
 				t.Fatalf("pack %d: %d routes in one UPDATE", pack, k2)
 			}
 			type2 += k2
-			if i == len(msgs)-1 && (len(ups) != 0 || !bytes.Contains(m, []byte{0x80, attrMPUnreach, 3, 0, afiL2VPN, safiEVPN})) {
+			if i == len(msgs)-1 && (len(ups) != 0 || !bytes.Contains(m, []byte{0x80, bgptest.AttrMPUnreach, 3, 0, bgptest.AFIL2VPN, bgptest.SAFIEVPN})) {
 				t.Fatalf("last message is not an l2vpn-evpn End-of-RIB: % x", m)
 			}
 		}
@@ -290,18 +292,18 @@ func TestRawUpdates(t *testing.T) {
 }
 
 func TestBGPOpen(t *testing.T) {
-	m := bgpOpenMsg(65000, netip.MustParseAddr("10.0.0.1"), 90)
+	m := bgptest.Open(65000, netip.MustParseAddr("10.0.0.1"), 90)
 	want := []byte{
 		4, 0xfd, 0xe8, 0, 90, 10, 0, 0, 1, // version, AS, hold, ID
 		14, 2, 12, // one capabilities parameter of 12 bytes
 		1, 4, 0, 25, 0, 70, // l2vpn-evpn
 		65, 4, 0, 0, 0xfd, 0xe8, // 4-octet AS
 	}
-	if len(m) != bgpHeaderLen+len(want) || m[18] != bgpOpen || !bytes.Equal(m[bgpHeaderLen:], want) ||
+	if len(m) != bgptest.HeaderLen+len(want) || m[18] != bgptest.MsgOpen || !bytes.Equal(m[bgptest.HeaderLen:], want) ||
 		int(binary.BigEndian.Uint16(m[16:])) != len(m) {
 		t.Fatalf("OPEN % x", m)
 	}
-	if m := bgpOpenMsg(4200000000, netip.MustParseAddr("10.0.0.1"), 90); m[20] != 0x5b || m[21] != 0xa0 {
+	if m := bgptest.Open(4200000000, netip.MustParseAddr("10.0.0.1"), 90); m[20] != 0x5b || m[21] != 0xa0 {
 		t.Errorf("4-octet AS: 2-octet field % x, want AS_TRANS 5b a0", m[20:22])
 	}
 }

@@ -8,7 +8,6 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
-	"io"
 	"net"
 	"net/netip"
 	"sync"
@@ -16,6 +15,7 @@ import (
 
 	"github.com/evpnd/evpnd/containerlab/netns"
 	"github.com/evpnd/evpnd/speaker"
+	"github.com/evpnd/evpnd/speaker/bgptest"
 	"github.com/evpnd/evpnd/speaker/evpn"
 )
 
@@ -28,19 +28,6 @@ import (
 // are packed into UPDATEs of up to 4096 bytes as FRR packs them (about 110
 // routes each); pack 1 sends one route per UPDATE as GoBGP does.
 
-const (
-	attrOrigin      = 1
-	attrASPath      = 2
-	attrLocalPref   = 5
-	attrOriginator  = 9
-	attrClusterList = 10
-	attrMPUnreach   = 15
-	maxBGPMessage   = 4096
-	flagOptional    = 0x80
-	flagTransitive  = 0x40
-	flagExtLen      = 0x10
-)
-
 // bgpAttr is one path attribute.
 type bgpAttr struct {
 	flags, typ byte
@@ -48,8 +35,8 @@ type bgpAttr struct {
 }
 
 func (a bgpAttr) appendTo(b []byte) []byte {
-	if len(a.val) > 255 || a.flags&flagExtLen != 0 {
-		b = append(b, a.flags|flagExtLen, a.typ)
+	if len(a.val) > 255 || a.flags&bgptest.FlagExtLen != 0 {
+		b = append(b, a.flags|bgptest.FlagExtLen, a.typ)
 		b = binary.BigEndian.AppendUint16(b, uint16(len(a.val)))
 	} else {
 		b = append(b, a.flags, a.typ, byte(len(a.val)))
@@ -58,7 +45,7 @@ func (a bgpAttr) appendTo(b []byte) []byte {
 }
 
 func (a bgpAttr) size() int {
-	if len(a.val) > 255 || a.flags&flagExtLen != 0 {
+	if len(a.val) > 255 || a.flags&bgptest.FlagExtLen != 0 {
 		return 4 + len(a.val)
 	}
 	return 3 + len(a.val)
@@ -67,10 +54,10 @@ func (a bgpAttr) size() int {
 // splitUpdate returns the path attributes of a whole UPDATE message (no
 // withdrawn routes, no IPv4 NLRI, as EncodeUpdate makes them).
 func splitUpdate(msg []byte) ([]bgpAttr, error) {
-	if len(msg) < bgpHeaderLen+4 || msg[18] != bgpUpdate {
+	if len(msg) < bgptest.HeaderLen+4 || msg[18] != bgptest.MsgUpdate {
 		return nil, errors.New("not an UPDATE")
 	}
-	body := msg[bgpHeaderLen:]
+	body := msg[bgptest.HeaderLen:]
 	if binary.BigEndian.Uint16(body) != 0 {
 		return nil, errors.New("UPDATE with withdrawn routes")
 	}
@@ -86,7 +73,7 @@ func splitUpdate(msg []byte) ([]bgpAttr, error) {
 		}
 		flags, typ := p[0], p[1]
 		hl, l := 3, int(p[2])
-		if flags&flagExtLen != 0 {
+		if flags&bgptest.FlagExtLen != 0 {
 			if len(p) < 4 {
 				return nil, errors.New("attribute header overrun")
 			}
@@ -95,7 +82,7 @@ func splitUpdate(msg []byte) ([]bgpAttr, error) {
 		if hl+l > len(p) {
 			return nil, fmt.Errorf("attribute %d overruns", typ)
 		}
-		out = append(out, bgpAttr{flags: flags &^ flagExtLen, typ: typ, val: p[hl : hl+l]})
+		out = append(out, bgpAttr{flags: flags &^ bgptest.FlagExtLen, typ: typ, val: p[hl : hl+l]})
 		p = p[hl+l:]
 	}
 	return out, nil
@@ -121,7 +108,7 @@ func updateMsg(attrs []bgpAttr) []byte {
 		body = a.appendTo(body)
 	}
 	binary.BigEndian.PutUint16(body[2:], uint16(len(body)-4))
-	return bgpMessage(bgpUpdate, body)
+	return bgptest.Message(bgptest.MsgUpdate, body)
 }
 
 // reflectedAttrs completes a route's attributes as a reflector sends them
@@ -129,10 +116,10 @@ func updateMsg(attrs []bgpAttr) []byte {
 func reflectedAttrs(own []bgpAttr, originator, cluster netip.Addr) []bgpAttr {
 	o, c := originator.As4(), cluster.As4()
 	out := []bgpAttr{
-		{flags: flagTransitive, typ: attrASPath, val: nil},
-		{flags: flagTransitive, typ: attrLocalPref, val: []byte{0, 0, 0, 100}},
-		{flags: flagOptional, typ: attrOriginator, val: o[:]},
-		{flags: flagOptional, typ: attrClusterList, val: c[:]},
+		{flags: bgptest.FlagTransitive, typ: bgptest.AttrASPath, val: nil},
+		{flags: bgptest.FlagTransitive, typ: bgptest.AttrLocalPref, val: []byte{0, 0, 0, 100}},
+		{flags: bgptest.FlagOptional, typ: bgptest.AttrOriginator, val: o[:]},
+		{flags: bgptest.FlagOptional, typ: bgptest.AttrClusterList, val: c[:]},
 	}
 	out = append(out, own...)
 	// Sort by type (insertion sort: a handful of attributes).
@@ -176,7 +163,7 @@ func rawUpdates(c feederConfig, cluster netip.Addr, pack int) ([]byte, int, erro
 		var other []bgpAttr
 		var hdr, nlri []byte
 		for _, a := range attrs {
-			if a.typ == attrMPReach {
+			if a.typ == bgptest.AttrMPReach {
 				if hdr, nlri, err = mpReachParts(a.val); err != nil {
 					return nil, 0, err
 				}
@@ -194,14 +181,14 @@ func rawUpdates(c feederConfig, cluster netip.Addr, pack int) ([]byte, int, erro
 	}
 	for _, vtep := range order {
 		g := groups[vtep]
-		fixed := bgpHeaderLen + 4 + 4 + len(g.hdr)
+		fixed := bgptest.HeaderLen + 4 + 4 + len(g.hdr)
 		for _, a := range g.other {
 			fixed += a.size()
 		}
 		for len(g.nlri) > 0 {
 			val := append([]byte(nil), g.hdr...)
 			k := 0
-			for k < len(g.nlri) && (pack == 0 || k < pack) && fixed+len(val)-len(g.hdr)+len(g.nlri[k]) <= maxBGPMessage {
+			for k < len(g.nlri) && (pack == 0 || k < pack) && fixed+len(val)-len(g.hdr)+len(g.nlri[k]) <= bgptest.MaxMessage {
 				val = append(val, g.nlri[k]...)
 				k++
 			}
@@ -210,7 +197,7 @@ func rawUpdates(c feederConfig, cluster netip.Addr, pack int) ([]byte, int, erro
 			}
 			g.nlri = g.nlri[k:]
 			attrs := append([]bgpAttr{}, g.other...)
-			attrs = append(attrs, bgpAttr{flags: flagOptional | flagExtLen, typ: attrMPReach, val: val})
+			attrs = append(attrs, bgpAttr{flags: bgptest.FlagOptional | bgptest.FlagExtLen, typ: bgptest.AttrMPReach, val: val})
 			for i := len(attrs) - 1; i > 0 && attrs[i].typ < attrs[i-1].typ; i-- {
 				attrs[i], attrs[i-1] = attrs[i-1], attrs[i]
 			}
@@ -218,7 +205,7 @@ func rawUpdates(c feederConfig, cluster netip.Addr, pack int) ([]byte, int, erro
 			n++
 		}
 	}
-	eor := bgpAttr{flags: flagOptional, typ: attrMPUnreach, val: []byte{0, afiL2VPN, safiEVPN}}
+	eor := bgpAttr{flags: bgptest.FlagOptional, typ: bgptest.AttrMPUnreach, val: []byte{0, bgptest.AFIL2VPN, bgptest.SAFIEVPN}}
 	out = append(out, updateMsg([]bgpAttr{eor})...)
 	return out, n + 1, nil
 }
@@ -291,49 +278,11 @@ func (s *rawSource) handshake(ctx context.Context) (net.Conn, *bufio.Reader, tim
 		c.Close()
 		return nil, nil, time.Time{}, err
 	}
-	_ = c.SetDeadline(time.Now().Add(5 * time.Second))
-	if _, err := c.Write(bgpOpenMsg(s.asn, id, 90)); err != nil {
+	r, at, err := bgptest.Handshake(c, bgptest.Open(s.asn, id, 90), 5*time.Second)
+	if err != nil {
 		return fail(err)
 	}
-	r := bufio.NewReaderSize(c, 1<<16)
-	sentKA := false
-	for {
-		typ, body, err := readBGP(r)
-		if err != nil {
-			return fail(err)
-		}
-		switch typ {
-		case bgpOpen:
-			if _, err := c.Write(bgpMessage(bgpKeepalive, nil)); err != nil {
-				return fail(err)
-			}
-			sentKA = true
-		case bgpKeepalive:
-			if sentKA {
-				_ = c.SetDeadline(time.Time{})
-				return c, r, time.Now(), nil
-			}
-		case bgpNotify:
-			return fail(fmt.Errorf("NOTIFICATION % x", body))
-		}
-	}
-}
-
-// readBGP reads one message.
-func readBGP(r io.Reader) (byte, []byte, error) {
-	hdr := make([]byte, bgpHeaderLen)
-	if _, err := io.ReadFull(r, hdr); err != nil {
-		return 0, nil, err
-	}
-	l := int(binary.BigEndian.Uint16(hdr[16:]))
-	if l < bgpHeaderLen {
-		return 0, nil, fmt.Errorf("bad BGP message length %d", l)
-	}
-	body := make([]byte, l-bgpHeaderLen)
-	if _, err := io.ReadFull(r, body); err != nil {
-		return 0, nil, err
-	}
-	return hdr[18], body, nil
+	return c, r, at, nil
 }
 
 // send writes the burst, then a KEEPALIVE every 10 s; another goroutine
@@ -342,14 +291,14 @@ func (s *rawSource) send(ctx context.Context, c net.Conn, r *bufio.Reader) {
 	context.AfterFunc(ctx, func() { c.Close() })
 	go func() {
 		for {
-			typ, body, err := readBGP(r)
+			typ, body, err := bgptest.Read(r)
 			if err != nil {
 				if ctx.Err() == nil {
 					s.errc <- fmt.Errorf("raw source: session lost: %w", err)
 				}
 				return
 			}
-			if typ == bgpNotify {
+			if typ == bgptest.MsgNotification {
 				s.errc <- fmt.Errorf("raw source: NOTIFICATION from the leaf: % x", body)
 				return
 			}
@@ -368,7 +317,7 @@ func (s *rawSource) send(ctx context.Context, c net.Conn, r *bufio.Reader) {
 		case <-ctx.Done():
 			return
 		case <-t.C:
-			if _, err := c.Write(bgpMessage(bgpKeepalive, nil)); err != nil {
+			if _, err := c.Write(bgptest.Message(bgptest.MsgKeepalive, nil)); err != nil {
 				return
 			}
 		}

@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/vishvananda/netlink"
@@ -457,6 +458,43 @@ func (l *Lab) Destroy() error {
 		l.log.Info("lab destroyed", "lab", l.topo.Name, "prefix", l.opts.Prefix, "namespaces", len(nodes))
 	}
 	return errors.Join(errs...)
+}
+
+// Kill removes one node as a crash or "docker kill" of its container
+// would: it SIGKILLs every process in the node's namespace, by PID, and
+// deletes the namespace, which deletes the node's veth pairs, so its
+// neighbours see their interfaces to it disappear. The rest of the lab
+// keeps running; Destroy still removes it.
+func (l *Lab) Kill(node string) error {
+	ln, err := l.lookup(node)
+	if err != nil {
+		return err
+	}
+	var procs []*proc
+	if ln.proc != nil {
+		procs = append(procs, ln.proc)
+	}
+	pids, err := netnsPIDs(ln.name)
+	if err != nil {
+		return err
+	}
+	for _, pid := range pids {
+		procs = append(procs, &proc{pid: pid, nsPath: ln.ns.Path()})
+	}
+	if err := stopAll(procs, syscall.SIGKILL, 0); err != nil {
+		return fmt.Errorf("node %s: kill: %w", node, err)
+	}
+	l.mu.Lock()
+	err = ln.ns.Delete()
+	if err == nil {
+		ln.ns = nil
+	}
+	l.mu.Unlock()
+	if err != nil {
+		return fmt.Errorf("node %s: %w", node, err)
+	}
+	l.log.Info("node killed", "node", node, "netns", ln.name)
+	return l.saveState()
 }
 
 // saveState writes the state file from the current nodes.

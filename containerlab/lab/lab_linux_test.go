@@ -443,3 +443,65 @@ topology:
 		t.Errorf("Destroy of the original after the leftovers were removed: %v", err)
 	}
 }
+
+// TestKill removes one node as a crash would: its cmd and every other
+// process in its namespace die, its namespace and its veths go (the peer
+// loses its interface), and the rest of the lab runs on until Destroy.
+func TestKill(t *testing.T) {
+	dir := t.TempDir()
+	l, err := deployForTest(t, dir, `name: kill
+topology:
+  nodes:
+    a:
+      kind: linux
+      cmd: sleep 300
+    b:
+      kind: linux
+      cmd: sleep 300
+    c:
+      kind: linux
+  links:
+    - endpoints: ["a:eth1", "b:eth1"]
+    - endpoints: ["b:eth2", "c:eth1"]
+`, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	// A second process in a's namespace, not its cmd.
+	extra, err := l.Command(ctx, "a", "sleep", "300")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := extra.Start(); err != nil {
+		t.Fatal(err)
+	}
+	killForTest(t, extra.Process.Pid)
+	exited := make(chan error, 1)
+	go func() { exited <- extra.Wait() }()
+	ns := l.Namespace("a")
+
+	if err := l.Kill("a"); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-exited:
+	case <-time.After(5 * time.Second):
+		t.Fatal("a process in the killed node's namespace still runs")
+	}
+	if netns.Exists(ns) {
+		t.Errorf("namespace %s still exists", ns)
+	}
+	if l.Node("a") != nil {
+		t.Error("Node(a) still returns a namespace")
+	}
+	if out, err := l.Exec(ctx, "b", "ip", "link", "show", "eth1"); err == nil {
+		t.Errorf("b's eth1 to the killed node survived: %s", out)
+	}
+	if _, err := l.Exec(ctx, "b", "ip", "link", "show", "eth2"); err != nil {
+		t.Errorf("b's other link went too: %v", err)
+	}
+	if err := l.Kill("a"); err == nil {
+		t.Error("killing a dead node again succeeded")
+	}
+}

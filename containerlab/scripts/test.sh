@@ -22,3 +22,8 @@ echo "== go test"
 # -p 1: privileged tests start BGP speakers and namespaces; on a 2-core
 # machine running packages one at a time keeps their timing honest.
 go test -p 1 -count=1 -timeout 40m "$@" ./...
+echo "== go test -race (speaker, fib, daemon)"
+go test -race -p 1 -count=1 -timeout 30m "$@" ./speaker/... ./fib/... ./cmd/evpnd/daemon/...
+echo "== fuzz: UPDATE bodies over a real BGP session (20 s)"
+# One worker: each input is a TCP session to an in-process speaker.
+go test -run='^$' -fuzz=FuzzSessionUpdate -fuzztime=20s -parallel=1 ./speaker/

@@ -63,6 +63,8 @@ type leaf struct {
 	// ports holds the access port of each local MAC the bridge holds, as
 	// the learner reported it.
 	ports map[evpn.MACKey]string
+	// martians rate-limits the log of routes naming an unusable VTEP.
+	martians logLimit
 	// stopped is closed when the loop returns, releasing waiting calls.
 	stopped chan struct{}
 	calls   []*call // calls of the current batch
@@ -177,14 +179,15 @@ func (d *Daemon) runLeaf(ctx context.Context) error {
 	learner := vtep.NewLearner(vnetns.None(), vnis, d.log)
 	l.learner = learner
 	// Changes someone else makes to the VXLAN devices' FDB are drift: the
-	// reconciler repairs them after a short delay (see driftRepairDelay).
-	drift := &driftQueue{deliver: l.rec.KernelChanged}
+	// reconciler repairs them at once, and logs, counts and traces each
+	// repair (onApply). evpnd's own writes come back here too and cost a
+	// map lookup each.
 	learner.OnForeignVXLAN(func(c vtep.VXLANChange) {
 		if c.Lost {
 			l.rec.Resync()
 			return
 		}
-		drift.add(fib.KernelEvent{VNI: c.VNI, MAC: c.MAC, VTEP: c.VTEP, Bridge: c.Bridge, Deleted: c.Deleted})
+		l.rec.KernelChanged(fib.KernelEvent{VNI: c.VNI, MAC: c.MAC, VTEP: c.VTEP, Bridge: c.Bridge, Deleted: c.Deleted, ExternLearn: c.ExternLearn})
 	})
 	if l.kern, err = fib.NewNetlinkKernel(vnetns.None()); err != nil {
 		return err
@@ -224,7 +227,6 @@ func (d *Daemon) runLeaf(ctx context.Context) error {
 	// The devices are kept as configured: rebuilt, re-enslaved, their
 	// flags reset, whoever changes them.
 	g.Go(func() error { return mgr.Supervise(gctx, l.onRepair) })
-	g.Go(func() error { return drift.run(gctx) })
 	g.Go(func() error {
 		return learner.Run(gctx, func(ev vtep.MACEvent) { l.q.push(event{local: &ev}) })
 	})
@@ -435,7 +437,7 @@ func (l *leaf) apply(effects []evpn.Effect, b *effBuf) *effBuf {
 		l.observe(e, now)
 		switch e.Kind {
 		case evpn.FIBSetMAC:
-			if err := l.desired.SetMAC(e.VNI, e.MAC, e.VTEP); err != nil {
+			if err := l.desired.SetRemoteMAC(e.VNI, e.MAC, e.VTEP, e.Sticky, e.SendVNI); err != nil {
 				log.Warn("remote MAC not installed", "vni", e.VNI, "mac", e.MAC, "vtep", e.VTEP, "err", err)
 			}
 		case evpn.FIBDelMAC:
@@ -455,11 +457,33 @@ func (l *leaf) apply(effects []evpn.Effect, b *effBuf) *effBuf {
 		case evpn.WithdrawLocal:
 			b.set(evpn.MACKey{VNI: e.VNI, MAC: e.MAC}, nil)
 		case evpn.DuplicateDetected:
-			log.Warn("duplicate MAC detected: it moved too often; local changes are no longer advertised",
+			why := "it moved too often"
+			if e.Reason != "" {
+				why = e.Reason
+			}
+			log.Warn("duplicate MAC detected: "+why+"; "+dupAction(l.d.cfg.MACMobility.Freeze),
 				"vni", e.VNI, "mac", e.MAC, "moves", e.Moves,
 				"window", l.d.cfg.MACMobility.DuplicateWindow, "freeze", l.d.cfg.MACMobility.Freeze)
 		case evpn.Rejected:
-			log.Debug("route not used", "mac", e.MAC, "vtep", e.VTEP, "reason", e.Reason)
+			if e.Odd != "" {
+				l.d.oddRoute(e, "odd route not used")
+				break
+			}
+			if e.Reason != evpn.ReasonUnusableVTEP {
+				log.Debug("route not used", "mac", e.MAC, "vtep", e.VTEP, "reason", e.Reason)
+				break
+			}
+			// A peer may send many such routes: log one line per
+			// interval, with how many were not logged.
+			if ok, n := l.martians.allow(now); ok {
+				a := []any{"vtep", e.VTEP, "reason", e.Reason, "not_logged_before", n}
+				if !e.MAC.IsZero() {
+					a = append(a, "mac", e.MAC)
+				}
+				log.Warn("route not used: it names a VTEP no tunnel can reach; nothing installed towards it", a...)
+			}
+		case evpn.OddRoute:
+			l.d.oddRoute(e, "odd route used")
 		}
 	}
 	return b

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io"
 	"net"
-	"net/http"
 	"os"
 	"slices"
 	"strings"
@@ -328,7 +327,7 @@ func TestAPI(t *testing.T) {
 		}
 		defer cc.Close()
 		var resp emptypb.Empty
-		if err := cc.Invoke(ctx, "/apipb.GobgpApi/GetBgp", &emptypb.Empty{}, &resp); err != nil {
+		if err := cc.Invoke(ctx, "/api.GoBgpService/GetBgp", &emptypb.Empty{}, &resp); err != nil {
 			t.Fatalf("GoBGP API GetBgp: %v", err)
 		}
 		global := protoField(resp.ProtoReflect().GetUnknown(), 1)
@@ -341,31 +340,7 @@ func TestAPI(t *testing.T) {
 	})
 
 	t.Run("metrics", func(t *testing.T) {
-		// leaf3 serves metrics on its own loopback: scrape from inside
-		// its namespace.
-		// The socket is made inside the namespace (Do locks the thread);
-		// HTTP then runs over it from anywhere.
-		var conn net.Conn
-		err := f.lab.Node("leaf3").Do(func() (err error) {
-			conn, err = net.DialTimeout("tcp", "127.0.0.1:9273", 5*time.Second)
-			return err
-		})
-		if err != nil {
-			t.Fatal(err)
-		}
-		hc := &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{
-			DialContext: func(context.Context, string, string) (net.Conn, error) { return conn, nil },
-		}}
-		resp, err := hc.Get("http://127.0.0.1:9273/metrics")
-		if err != nil {
-			t.Fatal(err)
-		}
-		b, err := io.ReadAll(resp.Body)
-		resp.Body.Close()
-		if err != nil {
-			t.Fatal(err)
-		}
-		body := string(b)
+		body := f.metrics("leaf3")
 		for _, want := range []string{
 			`evpnd_bgp_peer_up{peer="10.0.0.254"} 1`,
 			`evpnd_macs{source="local",vni="100"} 1`,

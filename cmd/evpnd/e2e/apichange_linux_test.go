@@ -4,11 +4,14 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
 	"slices"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/vishvananda/netlink"
+	"golang.org/x/sys/unix"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
@@ -155,84 +158,165 @@ func fmtTrace(evs []*evpndv1.TraceEvent) string {
 	return b.String()
 }
 
-// TestAPICheck removes a remote entry from leaf3's kernel and adds a stray
-// one behind evpnd's back: Check (the API, and evpnctl check with exit
-// status 1) reports both, then reports clean once the reconciler has
-// repaired them. evpnd waits a moment (driftRepairDelay) before repairing
-// a foreign change, so the drift is visible; should a loaded machine still
-// let the repair win, the drift is made again, a few times.
+// TestAPICheck changes leaf3's kernel behind evpnd's back in the four
+// ways of a drift: h1's VXLAN (self) entry deleted, h2's bridge (master)
+// entry deleted, leaf1's flood entry deleted, a stray extern_learn entry
+// added. evpnd repairs each at once, so Check no longer gets to see them
+// (fib's own tests show Check reporting drift that is not being
+// repaired); instead each repair must show where operators look: the
+// log, the evpnd_fib_drift_repairs_total metric, and the MAC's trace.
+// Check (the API, and evpnctl check with exit status 0) is clean after.
+//
+// Each repair must also be fast: the test makes each change through
+// netlink and times it from just before the change to the receipt of the
+// kernel's notification of the repair (a neighbour subscription in
+// leaf3's namespace), which must be within 50 ms.
 func TestAPICheck(t *testing.T) {
 	f := deployFabric(t)
 	f.converge()
 	c := f.client("leaf3")
 	ctx := t.Context()
-	eventually(t, convergeTimeout, "a clean check", func() error {
-		res, err := c.Check(ctx, &evpndv1.CheckRequest{})
-		if err != nil {
-			return err
-		}
-		if len(res.GetDrifts()) > 0 || res.GetInFlight() > 0 {
-			return fmt.Errorf("drifts: %v", res.GetDrifts())
-		}
-		if res.GetCheckedMacs() != 4 { // h1, h2, hm in VNI 100; h4 in VNI 200
-			return fmt.Errorf("checked %d MACs, want 4", res.GetCheckedMacs())
+	checkClean := func(what string) {
+		t.Helper()
+		eventually(t, changeTimeout, what, func() error {
+			res, err := c.Check(ctx, &evpndv1.CheckRequest{})
+			if err != nil {
+				return err
+			}
+			if len(res.GetDrifts()) > 0 || res.GetInFlight() > 0 {
+				return fmt.Errorf("drifts: %v (in flight %d)", res.GetDrifts(), res.GetInFlight())
+			}
+			if res.GetCheckedMacs() != 4 { // h1, h2, hm in VNI 100; h4 in VNI 200
+				return fmt.Errorf("checked %d MACs, want 4", res.GetCheckedMacs())
+			}
+			return nil
+		})
+	}
+	checkClean("a clean check")
+	// Synced: only then are stray entries removed.
+	eventually(t, changeTimeout, "leaf3 in sync", func() error {
+		if m := f.metrics("leaf3"); !strings.Contains(m, "evpnd_kernel_in_sync 1\n") {
+			return errors.New("evpnd_kernel_in_sync is not 1")
 		}
 		return nil
 	})
-	h1 := f.m.host("h1").MAC
+	w := watchNeigh(t, f, "leaf3", "vxlan100")
+
+	h1, h2 := f.m.host("h1").MAC, f.m.host("h2").MAC
 	const stray = "02:00:00:00:99:99"
-	seen := false
-	for attempt := 1; attempt <= 5 && !seen; attempt++ {
-		f.sh("leaf3", "bridge fdb del "+h1+" dev vxlan100 self\n"+
-			"bridge fdb del "+h1+" dev vxlan100 master\n"+
-			"bridge fdb add "+stray+" dev vxlan100 dst 10.9.9.9 self static\n")
-		res, err := c.Check(ctx, &evpndv1.CheckRequest{})
+	// The changes are made through netlink from the test process, so that
+	// the time is taken right before the kernel makes them.
+	nh, err := f.lab.Node("leaf3").Handle()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nh.Close()
+	vx, err := nh.LinkByName("vxlan100")
+	if err != nil {
+		t.Fatal(err)
+	}
+	entry := func(m, dst string, flags int) *netlink.Neigh {
+		hw, err := net.ParseMAC(m)
 		if err != nil {
 			t.Fatal(err)
 		}
-		var missing, extra bool
-		for _, d := range res.GetDrifts() {
-			if d.GetKind() == evpndv1.DriftKind_DRIFT_KIND_MISSING && d.GetMac() == h1 && d.GetWantVtep() == "10.0.0.1" {
-				missing = true
-			}
-			if d.GetKind() == evpndv1.DriftKind_DRIFT_KIND_EXTRA && d.GetMac() == stray && d.GetKernelVtep() == "10.9.9.9" {
-				extra = true
-			}
+		n := &netlink.Neigh{LinkIndex: vx.Attrs().Index, Family: unix.AF_BRIDGE, HardwareAddr: hw, Flags: flags,
+			State: unix.NUD_NOARP | unix.NUD_PERMANENT}
+		if dst != "" {
+			n.IP = net.ParseIP(dst)
 		}
-		if !missing || !extra {
-			t.Logf("attempt %d: check saw missing=%v extra=%v (repaired first?): %v", attempt, missing, extra, res.GetDrifts())
-			f.waitFDB(changeTimeout, "leaf3")
-			continue
-		}
-		out, err := f.lab.Exec(ctx, "leaf3", "evpnctl", "check")
-		if err == nil {
-			t.Logf("attempt %d: evpnctl check found nothing (repaired first?):\n%s", attempt, out)
-			f.waitFDB(changeTimeout, "leaf3")
-			continue
-		}
-		if !strings.Contains(out, h1) || !strings.Contains(out, stray) || !strings.Contains(err.Error(), "exit status 1") {
-			t.Errorf("evpnctl check with drift: %v\n%s", err, out)
-		}
-		t.Logf("evpnctl check with drift:\n%s", out)
-		seen = true
+		return n
 	}
-	if !seen {
-		t.Fatal("Check never reported the drift made behind evpnd's back in 5 attempts")
+	cases := []struct {
+		name   string
+		change func() error
+		seen   neighMatch // the kernel's notification of the change
+		repair neighMatch // the kernel's notification of evpnd's repair
+		table  string     // the repair's table and drift, as logged and counted
+		drift  string
+		mac    string // the MAC whose trace shows the repair ("" for flood)
+		log    string // in the log line
+	}{
+		{"self", func() error { return nh.NeighDel(entry(h1, "10.0.0.1", unix.NTF_SELF)) },
+			neighMatch{del: true, mac: h1, self: true}, neighMatch{mac: h1, self: true, dst: "10.0.0.1"},
+			"mac", "wrong", h1, "mac=" + h1},
+		{"master", func() error { return nh.NeighDel(entry(h2, "", unix.NTF_MASTER)) },
+			neighMatch{del: true, mac: h2}, neighMatch{mac: h2},
+			"bridge", "wrong", h2, "mac=" + h2},
+		{"flood", func() error { return nh.NeighDel(entry(zeroMAC, "10.0.0.1", unix.NTF_SELF)) },
+			neighMatch{del: true, mac: zeroMAC, self: true, dst: "10.0.0.1"}, neighMatch{mac: zeroMAC, self: true, dst: "10.0.0.1"},
+			"flood", "missing", "", "vtep=10.0.0.1"},
+		{"stray", func() error { return nh.NeighAdd(entry(stray, "10.9.9.9", unix.NTF_SELF|unix.NTF_EXT_LEARNED)) },
+			neighMatch{mac: stray, self: true, dst: "10.9.9.9"}, neighMatch{del: true, mac: stray, self: true, dst: "10.9.9.9"},
+			"mac", "extra", stray, "mac=" + stray},
 	}
-	eventually(t, changeTimeout, "check reports clean after the repair", func() error {
-		res, err := c.Check(ctx, &evpndv1.CheckRequest{})
-		if err != nil {
-			return err
-		}
-		if len(res.GetDrifts()) > 0 {
-			return fmt.Errorf("drifts: %v", res.GetDrifts())
-		}
-		return nil
-	})
-	f.waitFDB(changeTimeout, "leaf3")
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			metric := fmt.Sprintf("evpnd_fib_drift_repairs_total{drift=%q,table=%q}", tc.drift, tc.table)
+			before := metricValue(f.metrics("leaf3"), metric)
+			logBefore := len(f.lastRunLog("leaf3"))
+			mark := w.mark()
+			start := time.Now()
+			if err := tc.change(); err != nil {
+				t.Fatalf("%s: %v", tc.name, err)
+			}
+			// From just before the change to the receipt of the repair's
+			// notification: an upper bound of the repair time (receipts
+			// of the two notifications alone can be closer than the
+			// kernel's events were, when the reader lags).
+			at, err := w.after(mark, tc.seen, tc.repair, changeTimeout)
+			if err != nil {
+				t.Fatal(err)
+			}
+			took := at.Sub(start)
+			t.Logf("%s: repaired within %v of the change", tc.name, took)
+			if took > 50*time.Millisecond {
+				t.Errorf("%s: repaired %v after the change, want within 50ms", tc.name, took)
+			}
+			eventually(t, changeTimeout, "the repair counted", func() error {
+				if got := metricValue(f.metrics("leaf3"), metric); got != before+1 {
+					return fmt.Errorf("%s = %v, want %v", metric, got, before+1)
+				}
+				return nil
+			})
+			eventually(t, changeTimeout, "the repair logged", func() error {
+				for _, line := range strings.Split(f.lastRunLog("leaf3")[logBefore:], "\n") {
+					if strings.Contains(line, "fib: repaired the kernel") && strings.Contains(line, "table="+tc.table) &&
+						strings.Contains(line, "drift="+tc.drift) && strings.Contains(line, tc.log) {
+						return nil
+					}
+				}
+				return errors.New("no log line")
+			})
+			if tc.mac == "" {
+				return
+			}
+			tr, err := c.Trace(ctx, &evpndv1.TraceRequest{Mac: tc.mac, Vni: 100})
+			if err != nil {
+				t.Fatal(err)
+			}
+			var found bool
+			var evs []*evpndv1.TraceEvent
+			for _, k := range tr.GetKeys() {
+				evs = append(evs, k.GetEvents()...)
+				for _, ev := range k.GetEvents() {
+					kind := ev.GetKind()
+					if (kind == evpndv1.TraceKind_TRACE_KIND_KERNEL_WRITTEN || kind == evpndv1.TraceKind_TRACE_KIND_KERNEL_REMOVED) &&
+						strings.HasPrefix(ev.GetDetail(), "repair") && strings.Contains(ev.GetDetail(), tc.table+" "+tc.mac+" "+tc.drift) {
+						found = true
+					}
+				}
+			}
+			if !found {
+				t.Errorf("trace of %s shows no repair:\n%s", tc.mac, fmtTrace(evs))
+			}
+		})
+	}
+	checkClean("check reports clean after the repairs")
 	if out, err := f.lab.Exec(ctx, "leaf3", "evpnctl", "check"); err != nil {
 		t.Errorf("evpnctl check on a repaired leaf: %v\n%s", err, out)
 	}
+	f.waitFDB(changeTimeout, "leaf3")
 }
 
 // TestAPIRuntimeVNI adds VNI 200 to leaf2 (which has none) through the

@@ -75,11 +75,13 @@ type Metrics struct {
 	handler http.Handler
 
 	moves, duplicates  *prometheus.CounterVec
+	oddRoutes          *prometheus.CounterVec
 	deviceRepairs      *prometheus.CounterVec
 	deviceRepairFails  *prometheus.CounterVec
 	reconcile          prometheus.Histogram
 	reconcileOps       prometheus.Counter
 	reconcileOpsFailed prometheus.Counter
+	repairs            *prometheus.CounterVec
 }
 
 // New returns the metrics of a daemon running the given version, reading
@@ -97,6 +99,10 @@ func New(src Source, version string) *Metrics {
 			Name: "evpnd_mac_duplicates_detected_total",
 			Help: "MACs flagged duplicate for moving too often (RFC 7432 §15.1), per L2VNI.",
 		}, []string{"vni"}),
+		oddRoutes: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "evpnd_odd_routes_total",
+			Help: "Received EVPN routes that are odd (label 0, a downstream-assigned VNI, a type-3 without ingress replication, an IPv6 next hop, an ESI without an A-D route, a sequence number at its maximum), per kind.",
+		}, []string{"kind"}),
 		deviceRepairs: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "evpnd_device_repairs_total",
 			Help: "Changes evpnd made to put an L2VNI's devices back as configured after someone else changed them (a deleted device rebuilt, a released port enslaved again, VXLAN port learning turned off again, a device re-created by someone else adopted: adopt_recreated), per L2VNI and action.",
@@ -118,6 +124,11 @@ func New(src Source, version string) *Metrics {
 			Name: "evpnd_fib_reconcile_failed_operations_total",
 			Help: "Kernel operations of fib reconcile passes that failed and will be retried.",
 		}),
+		repairs: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "evpnd_fib_drift_repairs_total",
+			Help: "Kernel entries fib repaired after someone else changed a managed VXLAN device's FDB, " +
+				"by table (mac: the VXLAN entry, bridge: the bridge entry, flood: a flood-list entry) and drift (missing, extra, wrong).",
+		}, []string{"table", "drift"}),
 	}
 	buildInfo := prometheus.NewGauge(prometheus.GaugeOpts{
 		Name:        "evpnd_build_info",
@@ -129,9 +140,9 @@ func New(src Source, version string) *Metrics {
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 		buildInfo,
-		m.moves, m.duplicates,
+		m.moves, m.duplicates, m.oddRoutes,
 		m.deviceRepairs, m.deviceRepairFails,
-		m.reconcile, m.reconcileOps, m.reconcileOpsFailed,
+		m.reconcile, m.reconcileOps, m.reconcileOpsFailed, m.repairs,
 	)
 	if src != nil {
 		m.reg.MustRegister(newStateCollector(src))
@@ -169,6 +180,15 @@ func (m *Metrics) DuplicateDetected(vni uint32) {
 	m.duplicates.WithLabelValues(vniLabel(vni)).Inc()
 }
 
+// OddRoute counts one odd received route of the given kind
+// (evpnd_odd_routes_total).
+func (m *Metrics) OddRoute(kind string) {
+	if m == nil {
+		return
+	}
+	m.oddRoutes.WithLabelValues(kind).Inc()
+}
+
 // ReconcilePass records one fib reconcile pass that took d and attempted
 // ops kernel operations, of which errors failed. Call it for passes that
 // had work to do, so that idle wake-ups do not swamp the latency
@@ -184,6 +204,16 @@ func (m *Metrics) ReconcilePass(d time.Duration, ops, errors int) {
 	if errors > 0 {
 		m.reconcileOpsFailed.Add(float64(errors))
 	}
+}
+
+// DriftRepaired counts one kernel entry fib repaired
+// (evpnd_fib_drift_repairs_total): table is fib's Drift.Table ("mac",
+// "bridge", "flood"), drift its kind ("missing", "extra", "wrong").
+func (m *Metrics) DriftRepaired(table, drift string) {
+	if m == nil {
+		return
+	}
+	m.repairs.WithLabelValues(table, drift).Inc()
 }
 
 // RemoveVNI drops the event counters of a deleted VNI, so that its series
