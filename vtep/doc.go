@@ -27,6 +27,11 @@
 // Devices are created in batches: many netlink requests per write, the
 // VXLAN device enslaved in its creation request, its port flags, alias
 // and admin state in one more, so a VNI costs four requests.
+// EnsureInBatches sets many VNIs up on a running leaf a batch at a time,
+// handing each batch to the caller before the next, so that the caller's
+// event loop is never held for the whole set. Ensure of a few hundred
+// VNIs (the runtime path) looks their links up by name rather than
+// listing every link of the namespace.
 //
 // The contract of Ensure:
 //
@@ -74,6 +79,9 @@
 // FDBLost means the VNI's FDB must be written again (the daemon has fib
 // resync). A conflict (a device re-created with another identity) changes
 // nothing, is logged once, and is retried at the device's next change.
+// A change costs in proportion to it: the changed VNI's links are looked
+// up by name and its bridge's ports listed with a dump the kernel filters
+// on IFLA_MASTER; every link is listed only at (re)subscription.
 // Remove takes the VNI out of supervision before deleting its devices.
 // Ports of a managed bridge with a larger MTU than its VXLAN device are
 // warned about (MTUWarnings), at Ensure and when they change.
