@@ -214,23 +214,22 @@ func vnisFloor(ctx context.Context, e *env, o vnisOptions, n int, way string) (r
 	return r, nil
 }
 
-// teardownVNIs deletes the n VNIs' devices of the leaf and tears the lab
-// down. The devices are put into one device group and the group deleted
-// in one request: the kernel then unregisters them together, in seconds,
-// where one deletion each waits for the network's RCU grace period in
-// turn (minutes for 32,768 devices), and where leaving them to the
-// namespace's cleanup would compete with the next measurement.
+// teardownVNIs deletes the n VNIs' devices of the leaf, one request
+// each, and tears the lab down. Deleting a bridge waits for an RCU
+// barrier (br_multicast_dev_del) with the RTNL held: one by one, the
+// kernel releases the RTNL between them, where a group deletion, or the
+// namespace's cleanup, would hold it for minutes for thousands of bridges
+// and stall every other program's link changes on the machine; and they
+// are gone before the next measurement starts.
 func (e *env) teardownVNIs(l *lab.Lab, n int) error {
 	e.stopKids()
-	const group = 4242
 	var b strings.Builder
 	for i := range n {
-		fmt.Fprintf(&b, "link set dev vxlan%d group %d\nlink set dev br%d group %d\n", firstBenchVNI+i, group, firstBenchVNI+i, group)
+		fmt.Fprintf(&b, "link del vxlan%d\nlink del br%d\n", firstBenchVNI+i, firstBenchVNI+i)
 	}
 	file := filepath.Join(l.WorkDir(), "teardown")
 	if err := os.WriteFile(file, []byte(b.String()), 0o644); err == nil {
 		_, _ = l.Exec(context.Background(), "leaf", "ip", "-force", "-batch", file)
-		_, _ = l.Exec(context.Background(), "leaf", "ip", "link", "del", "group", fmt.Sprint(group))
 	}
 	return e.teardown(l)
 }
