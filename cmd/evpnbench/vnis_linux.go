@@ -78,16 +78,22 @@ func runVNIs(ctx context.Context, o vnisOptions, stdout, stderr io.Writer) (err 
 			for _, way := range ways {
 				fmt.Fprintf(stderr, "evpnbench: vnis %d, round %d: %s ...\n", n, r+1, way)
 				var x vnisResult
+				var l *lab.Lab
 				if way == wayEvpnd {
-					x, err = vnisEvpnd(ctx, e, o, n)
+					x, l, err = vnisEvpnd(ctx, e, o, n)
 				} else {
-					x, err = vnisFloor(ctx, e, o, n, way)
+					x, l, err = vnisFloor(ctx, e, o, n, way)
+				}
+				if err == nil {
+					fmt.Fprintf(stderr, "evpnbench: vnis %d, round %d: %s: %v; deleting the devices ...\n", n, r+1, way, x.Total.Round(time.Millisecond))
+					res = append(res, x)
+				}
+				if l != nil {
+					err = errors.Join(err, e.teardownVNIs(l, n))
 				}
 				if err != nil {
 					return fmt.Errorf("%d VNIs, %s: %w", n, way, err)
 				}
-				fmt.Fprintf(stderr, "evpnbench: vnis %d, round %d: %s: %v\n", n, r+1, way, x.Total.Round(time.Millisecond))
-				res = append(res, x)
 			}
 		}
 	}
@@ -108,19 +114,20 @@ func vnisConfig(id netip.Addr, n int) string {
 // vnisEvpnd starts evpnd with n VNIs in a fresh leaf whose peer, in the
 // rr namespace, is a BGP receiver counting type-3 routes, and times from
 // the start until it has n.
-func vnisEvpnd(ctx context.Context, e *env, o vnisOptions, n int) (r vnisResult, err error) {
+// The lab it returns, also with an error, is the caller's to tear down
+// (teardownVNIs).
+func vnisEvpnd(ctx context.Context, e *env, o vnisOptions, n int) (r vnisResult, l *lab.Lab, err error) {
 	ctx, cancel := context.WithTimeout(ctx, o.Timeout)
 	defer cancel()
 	r = vnisResult{VNIs: n, Way: wayEvpnd}
-	l, err := e.deploy(ctx, "ve", burstTopology("vnis-evpnd", nil))
+	l, err = e.deploy(ctx, "ve", burstTopology("vnis-evpnd", nil))
 	if err != nil {
-		return r, err
+		return r, nil, err
 	}
-	defer func() { err = errors.Join(err, e.teardownVNIs(l, n)) }()
 	leafID := leafLoopback(1)
 	sink, err := listenSink(l.Node("rr"), rrAddr, n)
 	if err != nil {
-		return r, err
+		return r, l, err
 	}
 	sink.routeType = 3
 	sinkErr := make(chan error, 1)
@@ -129,29 +136,29 @@ func vnisEvpnd(ctx context.Context, e *env, o vnisOptions, n int) (r vnisResult,
 	go func() { sinkErr <- sink.Run(sctx, benchASN, rrAddr) }()
 	cfg := filepath.Join(l.WorkDir(), "leaf.yaml")
 	if err := os.WriteFile(cfg, []byte(vnisConfig(leafID, n)), 0o644); err != nil {
-		return r, err
+		return r, l, err
 	}
 	start := time.Now()
 	d, err := e.start(l, "leaf", l.LogPath("leaf"), []string{e.evpnd, "run", "--config", cfg, "--cease-on-exit", "--api-socket", apiSocketFor(l.LogPath("leaf"))}, e.evEnv)
 	if err != nil {
-		return r, err
+		return r, l, err
 	}
 	select {
 	case <-sink.full:
 	case err := <-sinkErr:
-		return r, fmt.Errorf("route reflector: %v", err)
+		return r, l, fmt.Errorf("route reflector: %v", err)
 	case <-d.done:
-		return r, fmt.Errorf("evpnd exited: %v (see %s)", d.err, l.LogPath("leaf"))
+		return r, l, fmt.Errorf("evpnd exited: %v (see %s)", d.err, l.LogPath("leaf"))
 	case <-ctx.Done():
 		got, _, _, _ := sink.result()
-		return r, fmt.Errorf("%d of %d type-3 routes after %v: %w (see %s)", got, n, time.Since(start).Round(time.Millisecond), ctx.Err(), l.LogPath("leaf"))
+		return r, l, fmt.Errorf("%d of %d type-3 routes after %v: %w (see %s)", got, n, time.Since(start).Round(time.Millisecond), ctx.Err(), l.LogPath("leaf"))
 	}
 	_, _, _, last := sink.result()
 	r.Total = last.Sub(start)
 	if r.Use, err = sampleProcs(d.pid()); err != nil {
-		return r, err
+		return r, l, err
 	}
-	return r, nil
+	return r, l, nil
 }
 
 // vnisFloor creates, in a fresh namespace, the devices evpnd creates for
@@ -161,15 +168,14 @@ func vnisEvpnd(ctx context.Context, e *env, o vnisOptions, n int) (r vnisResult,
 // for the time of the creation (fine where nothing else creates
 // interfaces); with wayAddrGenNone, each device's IPv6 address generation
 // is turned off before it comes up.
-func vnisFloor(ctx context.Context, e *env, o vnisOptions, n int, way string) (r vnisResult, err error) {
+func vnisFloor(ctx context.Context, e *env, o vnisOptions, n int, way string) (r vnisResult, l *lab.Lab, err error) {
 	ctx, cancel := context.WithTimeout(ctx, o.Timeout)
 	defer cancel()
 	r = vnisResult{VNIs: n, Way: way}
-	l, err := e.deploy(ctx, "vf", topology("vnis-floor", []topoNode{{name: "leaf"}}, nil))
+	l, err = e.deploy(ctx, "vf", topology("vnis-floor", []topoNode{{name: "leaf"}}, nil))
 	if err != nil {
-		return r, err
+		return r, nil, err
 	}
-	defer func() { err = errors.Join(err, e.teardownVNIs(l, n)) }()
 	ipv6Off := way == wayIPv6Off
 	var create, flags, up strings.Builder
 	local := leafLoopback(1)
@@ -197,7 +203,7 @@ func vnisFloor(ctx context.Context, e *env, o vnisOptions, n int, way string) (r
 	}{{"ip", create.String()}, {"bridge", flags.String()}, {"ip", up.String()}} {
 		file := filepath.Join(l.WorkDir(), fmt.Sprintf("batch%d", i))
 		if err := os.WriteFile(file, []byte(f.text), 0o644); err != nil {
-			return r, err
+			return r, l, err
 		}
 		steps = append(steps, []string{f.tool, "-batch", file})
 		if ipv6Off && i == 0 {
@@ -207,11 +213,11 @@ func vnisFloor(ctx context.Context, e *env, o vnisOptions, n int, way string) (r
 	start := time.Now()
 	for _, argv := range steps {
 		if out, err := l.Exec(ctx, "leaf", argv...); err != nil {
-			return r, fmt.Errorf("%s: %w: %s", strings.Join(argv, " "), err, out)
+			return r, l, fmt.Errorf("%s: %w: %s", strings.Join(argv, " "), err, out)
 		}
 	}
 	r.Total = time.Since(start)
-	return r, nil
+	return r, l, nil
 }
 
 // teardownVNIs deletes the n VNIs' devices of the leaf, one request
