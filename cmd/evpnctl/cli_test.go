@@ -64,6 +64,10 @@ func TestCLIViews(t *testing.T) {
 		{[]string{"show", "bgp", "summary", "--sent"}, goldenText("bgp_summary_sent"), 0},
 		{[]string{"status"}, goldenText("status"), 0},
 		{[]string{"check"}, goldenText("check_drift"), exitDrift},
+		{[]string{"reload"}, goldenText("reload"), exitPartial},
+		{[]string{"show", "evpn", "mac", "vni", "100", "mac", "02:00:00:00:01:0C"}, goldenText("mac_one_remote"), 0},
+		{[]string{"show", "evpn", "mac", "vni", "100", "mac", "02:00:00:00:00:01"}, goldenText("mac_one_local"), 0},
+		{[]string{"show", "evpn", "mac", "vni", "200", "mac", "02:00:00:00:00:01"}, goldenText("mac_one_missing"), 0},
 		{[]string{"trace", "02:00:00:00:01:0b"}, goldenText("trace"), 0},
 		{[]string{"trace", "02:00:00:00:99:99", "vni", "100"}, goldenText("trace_empty"), 0},
 		{[]string{"show", "evpn", "mac", "vni", "4242"}, goldenText("mac_table_empty"), 0},
@@ -122,13 +126,16 @@ func TestCLIRequests(t *testing.T) {
 			"Added L2VNI 300 (until evpnd restarts"},
 		{[]string{"vni", "add", "301"}, []proto.Message{&evpndv1.AddVNIRequest{Vni: &evpndv1.L2VNISpec{Vni: 301}}}, "VNI: 301"},
 		{[]string{"vni", "del", "100"}, []proto.Message{&evpndv1.DeleteVNIRequest{Vni: 100}}, "Deleted L2VNI 100."},
+		{[]string{"show", "evpn", "mac", "vni", "100", "mac", "0200.0000.010b"},
+			[]proto.Message{&evpndv1.ListMACsRequest{Vni: 100, Mac: "02:00:00:00:01:0b"}}, "Remote VTEP: 10.0.0.2"},
+		{[]string{"reload"}, []proto.Message{&evpndv1.ReloadRequest{}}, "Needs a restart (1), not applied:\n  router-id: 10.0.0.1 -> 10.0.0.9"},
 		{[]string{"vni", "delete", "100"}, []proto.Message{&evpndv1.DeleteVNIRequest{Vni: 100}}, "Deleted L2VNI 100."},
 	} {
 		t.Run(strings.Join(c.args, "_"), func(t *testing.T) {
 			f := &fakeServer{}
 			sock := startFake(t, f)
 			r := runCLI(t, t.Context(), append([]string{"--socket", sock}, c.args...)...)
-			if r.code != 0 && !(c.args[0] == "check" && r.code == exitDrift) {
+			if r.code != 0 && !(c.args[0] == "check" && r.code == exitDrift) && !(c.args[0] == "reload" && r.code == exitPartial) {
 				t.Fatalf("exit %d: %s", r.code, r.stderr)
 			}
 			got := f.requests()
@@ -156,18 +163,21 @@ func TestCLIUsageErrors(t *testing.T) {
 		args []string
 		want string
 	}{
-		{[]string{"show", "evpn", "mac", "vnii"}, `show evpn mac: "vnii" is not a keyword here (want vni, local, remote, duplicate or verify)`},
+		{[]string{"show", "evpn", "mac", "vnii"}, `show evpn mac: "vnii" is not a keyword here (want vni, local, remote, duplicate, verify or mac)`},
 		{[]string{"show", "evpn", "mac", "vni"}, `show evpn mac: "vni" needs a value: a VNI (1-16777215) or "all"`},
 		{[]string{"show", "evpn", "mac", "vni", "0"}, `show evpn mac: vni "0" is not a VNI (want 1-16777215 or all)`},
 		{[]string{"show", "evpn", "mac", "vni", "16777216"}, `"16777216" is not a VNI`},
 		{[]string{"show", "evpn", "mac", "local", "remote"}, `show evpn mac: "local" and "remote" exclude each other`},
 		{[]string{"show", "evpn", "mac", "vni", "1", "vni", "2"}, `show evpn mac: "vni" given twice`},
+		{[]string{"show", "evpn", "mac", "mac", "02:00:00:00:00:01"}, `show evpn mac: "mac" needs one VNI: vni VNI mac MAC`},
+		{[]string{"show", "evpn", "mac", "vni", "all", "mac", "02:00:00:00:00:01"}, `show evpn mac: "mac" needs one VNI`},
+		{[]string{"show", "evpn", "mac", "vni", "100", "mac", "02:00"}, `show evpn mac: mac: "02:00" is not a MAC address`},
 		{[]string{"show", "evpn", "route", "type", "4"}, `show evpn route: route type "4" is not supported (want 2, 3 or 5`},
 		{[]string{"show", "evpn", "route", "vni", "all"}, `show evpn route: vni "all" is not a VNI (want 1-16777215)`},
 		{[]string{"show", "evpn", "route", "r"}, `show evpn route: "rd" needs a value`},
 		{[]string{"show", "evpn", "vni", "abc"}, `show evpn vni: "abc" is not a VNI (want 1-16777215), or "detail"`},
 		{[]string{"show", "evpn", "vni", "1", "2"}, `show evpn vni: unexpected "2"`},
-		{[]string{"show", "evpn", "macs"}, `show evpn: "macs" is not a command here (want mac, route or vni); did you mean "mac"?`},
+		{[]string{"show", "evpn", "macs"}, `show evpn: "macs" is not a command here (want arp-cache, mac, next-hops, rmac, route or vni); did you mean "mac"?`},
 		{[]string{"show", "bgp", "summary", "x"}, `show bgp summary: unexpected "x"`},
 		{[]string{"bogus"}, `evpnctl: "bogus" is not a command here`},
 		{[]string{"trace"}, `trace: which MAC?`},
@@ -230,7 +240,7 @@ func TestCLIServerErrors(t *testing.T) {
 		args []string
 		want string
 	}{
-		{[]string{"show", "evpn", "vni", "42"}, "evpnctl: VNI 42 is not configured\n"},
+		{[]string{"show", "evpn", "vni", "42"}, "evpnctl: VNI 42 is not configured (neither an L2VNI nor a VRF's L3VNI)\n"},
 		{[]string{"vni", "del", "42"}, "evpnctl: VNI 42 is not configured\n"},
 		{[]string{"vni", "add", "300", "--rd", "bad"}, "evpnctl: vni.rd: \"bad\" is not a route distinguisher (want IP:N or ASN:N)\n"},
 	} {
@@ -539,7 +549,12 @@ func TestCLICompletion(t *testing.T) {
 		want []string
 		not  []string
 	}{
-		{[]string{"show", "evpn", ""}, []string{"mac", "route", "vni"}, nil},
+		{[]string{"show", "evpn", ""}, []string{"mac", "route", "vni", "arp-cache", "rmac", "next-hops"}, nil},
+		{[]string{"show", "evpn", "rmac", "vni", ""}, []string{"all", "4001"}, []string{"100"}},
+		{[]string{"show", "evpn", "next-hops", ""}, []string{"vni"}, nil},
+		{[]string{"show", "evpn", "arp-cache", "vni", ""}, []string{"all", "100"}, nil},
+		{[]string{"show", "ip", "route", ""}, []string{"vrf"}, nil},
+		{[]string{"show", "ip", "route", "vrf", ""}, []string{"red"}, []string{"4001"}},
 		{[]string{"show", "evpn", "mac", ""}, []string{"vni", "local", "remote", "duplicate"}, nil},
 		{[]string{"show", "evpn", "mac", "local", ""}, []string{"vni", "duplicate"}, []string{"remote", "local"}},
 		{[]string{"show", "evpn", "mac", "vni", ""}, []string{"all", "100", "16777215"}, []string{"duplicate"}},

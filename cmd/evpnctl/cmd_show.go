@@ -7,6 +7,8 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
 
 	evpndv1 "github.com/evpnd/evpnd/proto/evpnd/v1"
 )
@@ -76,8 +78,9 @@ func (a *app) newShowVNICmd() *cobra.Command {
 	return &cobra.Command{
 		Use:   "vni [VNI|detail]",
 		Short: "Show the L2VNIs, or one (or all) in detail",
-		Long: `Show the L2VNIs as a table; "show evpn vni VNI" shows one in detail, and
-"show evpn vni detail" every one in detail.`,
+		Long: `Show the L2VNIs as a table; "show evpn vni VNI" shows one in detail (an
+L2VNI, or a VRF's L3VNI: its VRF, router MAC, member L2VNIs and backend),
+and "show evpn vni detail" every L2VNI in detail.`,
 		Args: cobra.ArbitraryArgs,
 		ValidArgsFunction: func(cmd *cobra.Command, args []string, _ string) ([]cobra.Completion, cobra.ShellCompDirective) {
 			if len(args) > 0 {
@@ -104,19 +107,26 @@ func (a *app) newShowVNICmd() *cobra.Command {
 				}
 			}
 			if vni != 0 {
-				return show(a, cmd, func(ctx context.Context, c *client) (*evpndv1.GetVNIResponse, error) {
-					return c.GetVNI(ctx, &evpndv1.GetVNIRequest{Vni: vni})
-				}, func(resp *evpndv1.GetVNIResponse) error {
-					return writeVNIDetail(a.stdout, resp.GetVni())
-				})
+				return a.showOneVNI(cmd, vni)
 			}
+			var l3 *evpndv1.ListL3VNIsResponse
 			return show(a, cmd, func(ctx context.Context, c *client) (*evpndv1.ListVNIsResponse, error) {
-				return c.ListVNIs(ctx, &evpndv1.ListVNIsRequest{})
+				resp, err := c.ListVNIs(ctx, &evpndv1.ListVNIsRequest{})
+				if err != nil || a.json() || detail {
+					return resp, err
+				}
+				// The table lists the VRFs' L3VNIs too, as vtysh does; an
+				// evpnd without layer 3 has none.
+				l3, err = c.ListL3VNIs(ctx, &evpndv1.ListL3VNIsRequest{})
+				if status.Code(err) == codes.Unimplemented {
+					err = nil
+				}
+				return resp, err
 			}, func(resp *evpndv1.ListVNIsResponse) error {
 				if detail {
 					return writeVNIDetails(a.stdout, resp.GetVnis())
 				}
-				return writeVNIList(a.stdout, resp)
+				return writeVNIList(a.stdout, resp, l3.GetL3Vnis())
 			})
 		},
 	}
@@ -129,16 +139,20 @@ func (a *app) newShowMACCmd() *cobra.Command {
 		{name: "remote", help: "only MACs behind remote VTEPs", excludes: []string{"local"}},
 		{name: "duplicate", help: "only MACs flagged duplicate"},
 		{name: "verify", help: "read the kernel's FDB for the Kernel column (slow at 100k MACs)"},
+		{name: "mac", value: "a MAC address such as 02:00:00:00:01:0b", help: "only this MAC, in detail (needs vni VNI)"},
 	}}
 	return &cobra.Command{
-		Use:   "mac [vni VNI|all] [local|remote] [duplicate] [verify]",
+		Use:   "mac [vni VNI|all] [local|remote] [duplicate] [verify] [mac MAC]",
 		Short: "Show the MAC table",
 		Long: `Show the MAC table, local and remote, sorted by VNI then MAC. It streams:
 rows print as they arrive, so even 100k MACs start at once.
 
 The Kernel column is evpnd's record of what the kernel acknowledged, kept
 current by netlink events. "verify" reads the kernel's FDB instead (seconds
-at 100k entries); "evpnctl check" compares everything in full.`,
+at 100k entries); "evpnctl check" compares everything in full.
+
+"vni VNI mac MAC" shows one MAC in detail; evpnd looks it up directly,
+which costs the same at any table size.`,
 		Args:              cobra.ArbitraryArgs,
 		ValidArgsFunction: g.completion(0, nil),
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -150,6 +164,14 @@ at 100k entries); "evpnctl check" compares everything in full.`,
 			if req.Vni, err = p.vni(g.path, true); err != nil {
 				return err
 			}
+			if p.has("mac") {
+				if req.Vni == 0 {
+					return fmt.Errorf("%s: \"mac\" needs one VNI: vni VNI mac MAC", g.path)
+				}
+				if req.Mac, err = parseMAC(p["mac"]); err != nil {
+					return fmt.Errorf("%s: mac: %w", g.path, err)
+				}
+			}
 			switch {
 			case p.has("local"):
 				req.Source = evpndv1.MACSource_MAC_SOURCE_LOCAL
@@ -159,6 +181,9 @@ at 100k entries); "evpnctl check" compares everything in full.`,
 			return list(a, cmd, func(ctx context.Context, c *client) (pageStream[evpndv1.ListMACsResponse], error) {
 				return c.ListMACs(ctx, req)
 			}, (*evpndv1.ListMACsResponse).GetMacs, "macs", func(*client) (pager[*evpndv1.MAC], error) {
+				if req.Mac != "" {
+					return &macDetail{w: a.stdout, vni: req.Vni, mac: req.Mac}, nil
+				}
 				return newMACTable(a.stdout), nil
 			})
 		},

@@ -27,6 +27,8 @@ type fakeServer struct {
 	evpndv1.UnimplementedEvpndServiceServer
 
 	pageSize int
+	// reload is Reload's answer; nil = fixtureReload().
+	reload *evpndv1.ReloadResponse
 	// macs is the MAC table; nil = fixtureMACs(). macCount with macGen
 	// generates a large table on the fly instead.
 	macs     []*evpndv1.MAC
@@ -75,6 +77,17 @@ func (f *fakeServer) GetStatus(ctx context.Context, req *evpndv1.GetStatusReques
 		return nil, err
 	}
 	return fixtureStatus(), nil
+}
+
+func (f *fakeServer) Reload(ctx context.Context, req *evpndv1.ReloadRequest) (*evpndv1.ReloadResponse, error) {
+	f.record(req)
+	if err := f.wait(ctx); err != nil {
+		return nil, err
+	}
+	if f.reload != nil {
+		return f.reload, nil
+	}
+	return fixtureReload(), nil
 }
 
 func (f *fakeServer) ListVNIs(ctx context.Context, req *evpndv1.ListVNIsRequest) (*evpndv1.ListVNIsResponse, error) {

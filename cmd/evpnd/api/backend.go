@@ -49,6 +49,19 @@ type Backend interface {
 	// Trace returns the recorded history of mac, in one VNI or (vni 0)
 	// every VNI that has some.
 	Trace(ctx context.Context, vni uint32, mac evpn.MAC) ([]TraceKey, error)
+	// Reload re-reads the config file and applies its difference. An
+	// error wrapping ErrConfigRefused (and maybe a
+	// *configs.ValidationError) means nothing changed; otherwise the
+	// result says what was applied, what needs a restart and what failed.
+	Reload(ctx context.Context) (ReloadResult, error)
+}
+
+// ReloadResult is the outcome of a reload that was not refused.
+type ReloadResult struct {
+	File          string
+	Applied       []string // "l2vni 300 added", in order
+	RestartNeeded []string // "router-id: A -> B": left as they are
+	Failed        []string // tried and failed, with why
 }
 
 // Errors a Backend returns that the API maps to gRPC codes.
@@ -56,8 +69,13 @@ var (
 	ErrNotFound     = errorString("not found")                                               // NOT_FOUND
 	ErrNotLeaf      = errorString("not available on a route reflector")                      // FAILED_PRECONDITION
 	ErrSlowConsumer = errorString("watch client too slow: events were dropped; watch again") // RESOURCE_EXHAUSTED
+	// ErrTooManyWatchers: the daemon serves a bounded number of Watch
+	// streams at once.
+	ErrTooManyWatchers = errorString("too many watch streams at once: close one (evpnctl watch) and try again") // RESOURCE_EXHAUSTED
 	// ErrUnavailable: the daemon is starting or stopping; retry.
 	ErrUnavailable = errorString("evpnd is starting or stopping; try again") // UNAVAILABLE
+	// ErrConfigRefused: a reload found the file unusable; nothing changed.
+	ErrConfigRefused = errorString("reload refused, nothing changed") // INVALID_ARGUMENT with a ValidationError, else FAILED_PRECONDITION
 )
 
 type errorString string
@@ -80,6 +98,15 @@ type Status struct {
 	PeersEstablished int
 	PeersConfigured  int
 	Restarted        bool
+	VRFs             int // tenant VRFs configured
+	// ConfigFile is the file read at start and on reload.
+	ConfigFile string
+	// VNIsNotInFile run but are not in the file as last read, or are set
+	// otherwise there; FileVNIsNotRunning are in it but do not run.
+	VNIsNotInFile, FileVNIsNotRunning []uint32
+	// RestartNeeded names the keys of the file, as last read, that differ
+	// from the running daemon's and that only a restart applies.
+	RestartNeeded []string
 }
 
 // VNI is one L2VNI with its counters.
@@ -214,8 +241,8 @@ const (
 	ChangeDuplicate
 )
 
-// Change is one Watch event. Exactly one of MAC, VTEP, Peer is set,
-// except for ChangeSynced.
+// Change is one Watch event. Exactly one of MAC, VTEP, Peer, VRFRoute is
+// set, except for ChangeSynced.
 type Change struct {
 	Time    time.Time
 	Kind    ChangeKind
@@ -223,6 +250,9 @@ type Change struct {
 	MAC     *MACChange
 	VTEP    *VTEPChange
 	Peer    *PeerChange
+	// VRFRoute: a route of a VRF added or changed (ChangeAdded) or
+	// removed (ChangeRemoved).
+	VRFRoute *VRFRouteChange
 }
 
 // MACChange is a MAC added, moved, removed or flagged duplicate.
@@ -258,12 +288,14 @@ const (
 type Drift struct {
 	Kind       DriftKind
 	VNI        uint32
-	Table      string // "mac", "bridge", "flood" or "device"
+	Table      string // "mac", "bridge", "flood", "device"; L3: "neigh", "rmac", "route"
 	MAC        evpn.MAC
 	WantVTEP   netip.Addr
 	KernelVTEP netip.Addr
 	Device     string
 	Detail     string
+	// L3 drift: the VRF and the entry (an IP, a prefix or a router MAC).
+	VRF, Entry string
 }
 
 // CheckReport is the result of Check.
@@ -273,6 +305,7 @@ type CheckReport struct {
 	CheckedFloods int
 	Time          time.Time
 	InFlight      int
+	CheckedL3     int // L3 entries compared (neighbours, router MACs, routes)
 }
 
 // TraceKind is one step of a MAC's history.

@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"path/filepath"
 	"reflect"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -549,4 +550,56 @@ func TestSpecProblemsCapped(t *testing.T) {
 	if len(parts) != configs.MaxProblemsShown+1 || parts[len(parts)-1] != "and 15 more problems" || parts[0] != "vni.access_interfaces[0]: taken" {
 		t.Errorf("%d parts, first %q, last %q", len(parts), parts[0], parts[len(parts)-1])
 	}
+}
+
+// Reload returns the backend's result; a refused file maps to
+// INVALID_ARGUMENT with every problem, other refusals to
+// FAILED_PRECONDITION; and Reload is a mutating call.
+func TestReload(t *testing.T) {
+	fb := &fakeBackend{reload: ReloadResult{File: "/etc/evpnd/evpnd.yaml", Applied: []string{"l2vni 300 added"},
+		RestartNeeded: []string{"router-id: 10.0.0.1 -> 10.0.0.9"}, Failed: []string{"neighbor 10.0.0.7: add: x"}}}
+	c, _ := serveUnix(t, fb)
+	ctx := ctxT(t)
+	got, err := c.Reload(ctx, &evpndv1.ReloadRequest{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.GetConfigFile() != "/etc/evpnd/evpnd.yaml" || !slices.Equal(got.GetApplied(), fb.reload.Applied) ||
+		!slices.Equal(got.GetRestartNeeded(), fb.reload.RestartNeeded) || !slices.Equal(got.GetFailed(), fb.reload.Failed) {
+		t.Errorf("Reload = %v, want %+v", got, fb.reload)
+	}
+	for _, tc := range []struct {
+		err  error
+		code codes.Code
+		msg  []string
+	}{
+		{fmt.Errorf("%w: %w", ErrConfigRefused, &configs.ValidationError{Source: "/etc/evpnd/evpnd.yaml", Problems: []configs.Problem{
+			{Path: "l2vnis[1].vni", Value: "0", Reason: "must be 1-16777215"},
+			{Path: "asn", Value: "0", Reason: "must be 1-4294967295"},
+		}}), codes.InvalidArgument, []string{"nothing changed", "2 problems", "l2vnis[1].vni", "asn"}},
+		{fmt.Errorf("%w: %w", ErrConfigRefused, errors.New("open /etc/evpnd/evpnd.yaml: no such file or directory")),
+			codes.FailedPrecondition, []string{"nothing changed", "no such file"}},
+		{ErrUnavailable, codes.Unavailable, nil},
+	} {
+		fb.mu.Lock()
+		fb.reloadErr = tc.err
+		fb.mu.Unlock()
+		_, err := c.Reload(ctx, &evpndv1.ReloadRequest{})
+		wantCode(t, err, tc.code, tc.msg...)
+	}
+	if IsReadOnly(evpndv1.EvpndService_Reload_FullMethodName) {
+		t.Error("Reload is listed as read-only")
+	}
+}
+
+// One Watch stream too many is RESOURCE_EXHAUSTED, saying what to do.
+func TestWatchTooMany(t *testing.T) {
+	fb := &fakeBackend{watch: func(ctx context.Context, fn func(Change) error) error { return ErrTooManyWatchers }}
+	c, _ := serveUnix(t, fb)
+	st, err := c.Watch(ctxT(t), &evpndv1.WatchRequest{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = st.Recv()
+	wantCode(t, err, codes.ResourceExhausted, "too many watch streams", "close one")
 }

@@ -51,6 +51,9 @@ type fakeBackend struct {
 	deleted   []uint32
 	deleteErr error
 
+	reload    ReloadResult
+	reloadErr error
+
 	clearVNI  uint32
 	clearMAC  *evpn.MAC
 	clearN    int
@@ -199,6 +202,13 @@ func (f *fakeBackend) Trace(_ context.Context, vni uint32, mac evpn.MAC) ([]Trac
 	defer f.mu.Unlock()
 	f.traceVNI, f.traceMAC = vni, mac
 	return f.trace, nil
+}
+
+func (f *fakeBackend) Reload(context.Context) (ReloadResult, error) {
+	f.called("Reload")
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.reload, f.reloadErr
 }
 
 var _ Backend = (*fakeBackend)(nil)

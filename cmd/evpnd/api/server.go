@@ -121,7 +121,7 @@ func (s *Server) errorStatus(method, what string, err error, change bool) error 
 		return status.Error(codes.NotFound, msg)
 	case errors.Is(err, ErrNotLeaf):
 		return status.Error(codes.FailedPrecondition, msg)
-	case errors.Is(err, ErrSlowConsumer):
+	case errors.Is(err, ErrSlowConsumer), errors.Is(err, ErrTooManyWatchers):
 		return status.Error(codes.ResourceExhausted, msg)
 	case errors.Is(err, ErrUnavailable):
 		return status.Error(codes.Unavailable, msg)
@@ -220,6 +220,24 @@ func (s *Server) GetVNI(ctx context.Context, req *evpndv1.GetVNIRequest) (*evpnd
 		}
 	}
 	return nil, status.Errorf(codes.NotFound, "vni %d is not configured; ListVNIs shows the configured ones", req.GetVni())
+}
+
+// Reload implements EvpndService.Reload.
+func (s *Server) Reload(ctx context.Context, _ *evpndv1.ReloadRequest) (_ *evpndv1.ReloadResponse, err error) {
+	defer s.logRefused(ctx, evpndv1.EvpndService_Reload_FullMethodName, &err)
+	res, err := s.b.Reload(ctx)
+	if err != nil {
+		var ve *configs.ValidationError
+		switch {
+		case errors.As(err, &ve):
+			return nil, status.Error(codes.InvalidArgument, err.Error())
+		case errors.Is(err, ErrConfigRefused):
+			return nil, status.Error(codes.FailedPrecondition, err.Error())
+		}
+		return nil, s.errorStatus("Reload", "reload", err, true)
+	}
+	return &evpndv1.ReloadResponse{ConfigFile: res.File, Applied: res.Applied,
+		RestartNeeded: res.RestartNeeded, Failed: res.Failed}, nil
 }
 
 // AddVNI implements EvpndService.AddVNI.

@@ -6,9 +6,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"net"
 	"net/netip"
 	"slices"
+	"sync"
 	"time"
 
 	vnetns "github.com/vishvananda/netns"
@@ -48,7 +50,11 @@ func (d *Daemon) Status(ctx context.Context) (api.Status, error) {
 	st := api.Status{
 		Version: d.opts.Version, Started: d.start, RouterID: c.RouterID, ASN: c.ASN,
 		Role: c.Role, L2VNIs: len(c.L2VNIs), Restarted: d.restarted.Load(),
-		PeersConfigured: len(c.Neighbors),
+		PeersConfigured: len(c.Neighbors), VRFs: len(c.VRFs), ConfigFile: d.opts.ConfigPath,
+	}
+	if f := d.file.Load(); f != nil {
+		st.VNIsNotInFile, st.FileVNIsNotRunning = vniDrift(c, f)
+		st.RestartNeeded = configs.RestartNeeded(c, f)
 	}
 	if c.Role == configs.RoleLeaf {
 		st.VTEP = c.VTEPIP
@@ -74,6 +80,31 @@ func (d *Daemon) Status(ctx context.Context) (api.Status, error) {
 	return st, nil
 }
 
+// vniDrift compares the L2VNIs running (c) with the file's (f): those
+// that run but the file lacks or sets otherwise, and those of the file
+// that do not run, each sorted.
+func vniDrift(c, f *configs.Config) (notInFile, notRunning []uint32) {
+	file := map[uint32]configs.L2VNI{}
+	for _, v := range f.L2VNIs {
+		file[v.VNI] = v
+	}
+	run := map[uint32]bool{}
+	for _, v := range c.L2VNIs {
+		run[v.VNI] = true
+		if fv, ok := file[v.VNI]; !ok || !configs.SameL2VNI(fv, v) {
+			notInFile = append(notInFile, v.VNI)
+		}
+	}
+	for vni := range file {
+		if !run[vni] {
+			notRunning = append(notRunning, vni)
+		}
+	}
+	slices.Sort(notInFile)
+	slices.Sort(notRunning)
+	return notInFile, notRunning
+}
+
 // VNIs implements api.Backend.
 func (d *Daemon) VNIs(ctx context.Context) ([]api.VNI, error) {
 	l, err := d.leafOrErr()
@@ -96,44 +127,36 @@ func (d *Daemon) VNIs(ctx context.Context) ([]api.VNI, error) {
 }
 
 // vniRows builds the VNI rows (all, or only vni) from the loop's state.
+// The MAC counts are the table's, kept as MACs change: a call costs
+// O(VNIs + flood entries), not a walk of every MAC.
 func (l *leaf) vniRows(only uint32) []api.VNI {
 	c := l.d.cfg
-	rows := map[uint32]*api.VNI{}
 	var out []api.VNI
-	floods := l.table.FloodLists()
+	var floods map[uint32][]netip.Addr
+	if only == 0 {
+		floods = l.table.FloodLists()
+	}
 	for _, v := range c.L2VNIs {
 		if only != 0 && v.VNI != only {
 			continue
 		}
 		imp, auto := c.ImportRTs(v)
-		flood := floods[v.VNI]
+		var flood []netip.Addr
+		if only == 0 {
+			flood = floods[v.VNI]
+		} else {
+			flood = l.table.FloodList(v.VNI)
+		}
 		slices.SortFunc(flood, netip.Addr.Compare)
+		n := l.table.Counts(v.VNI)
 		out = append(out, api.VNI{
 			VNI: v.VNI, VXLAN: v.VXLANDevice, Bridge: v.Bridge, AccessPorts: slices.Clone(v.AccessInterfaces),
 			RD: c.L2VNIRD(v), ImportRTs: imp, ImportAuto: auto, ExportRTs: c.ExportRTs(v),
 			Flood: flood, UDPPort: v.UDPPort, MTU: v.MTU, LocalVTEP: c.VTEPIP,
+			LocalMACs: n.Local, RemoteMACs: n.Remote, DuplicateMACs: n.Duplicates,
 		})
 	}
 	slices.SortFunc(out, func(a, b api.VNI) int { return cmp.Compare(a.VNI, b.VNI) })
-	for i := range out {
-		rows[out[i].VNI] = &out[i]
-	}
-	l.table.MACs(func(mi evpn.MACInfo) bool {
-		r := rows[mi.VNI]
-		if r == nil {
-			return true
-		}
-		switch {
-		case mi.Local:
-			r.LocalMACs++
-		case mi.VTEP.IsValid():
-			r.RemoteMACs++
-		}
-		if mi.Duplicate {
-			r.DuplicateMACs++
-		}
-		return true
-	})
 	return out
 }
 
@@ -352,31 +375,104 @@ func (d *Daemon) hasVNI(vni uint32) bool {
 	return slices.ContainsFunc(d.config().L2VNIs, func(v configs.L2VNI) bool { return v.VNI == vni })
 }
 
+// routeMemory bounds how many BGP paths (about 1 KB each) a route listing
+// holds at once.
+const routeMemory = 20_000
+
 // Routes implements api.Backend: GoBGP's table, filtered, sorted by RD
 // then NLRI (so that a reader sees each RD once), and annotated by the
 // loop, a page at a time, with the VNI each path imports into and whether
-// evpnd uses it. Sorting needs the matching paths in memory at once
-// (about 1 KB each); they are still sent in pages.
+// evpnd uses it.
+//
+// Sorting needs the paths of a window in memory, never the whole table:
+// the first pass over GoBGP's table keeps the matching paths while there
+// are at most routeMemory of them (then it is the only pass, as for most
+// listings), and counts them per RD. Past that, it drops what it kept,
+// and each further pass keeps only the paths of a window of consecutive
+// RDs holding at most routeMemory paths (an RD with more is a window of
+// its own), sorts and sends them. A listing then costs GoBGP one table
+// walk per window; and as the table changes between passes, it is no
+// snapshot (it never is: GoBGP's own listing is not either).
 func (d *Daemon) Routes(ctx context.Context, f api.RouteFilter, fn func(api.RoutePath) error) error {
+	_, err := d.routes(ctx, f, fn, routeMemory)
+	return err
+}
+
+// routes is Routes with the memory bound given; it returns the most paths
+// it held at once.
+func (d *Daemon) routes(ctx context.Context, f api.RouteFilter, fn func(api.RoutePath) error, limit int) (peak int, err error) {
 	srv := d.srv.Load()
 	if srv == nil {
-		return errStopped
+		return 0, errStopped
 	}
 	var all []api.RoutePath
-	err := srv.Paths(ctx, func(p speaker.Path) error {
-		rp := api.RoutePath{
-			Route: p.Route, Peer: p.Peer, Local: p.Local, Best: p.Best, Stale: p.Stale, Age: p.Age,
-			ExtCommunities: p.ExtCommunities, ASPath: p.ASPath, LocalPref: p.LocalPref, Origin: p.Origin,
-			ClusterList: p.ClusterList,
+	perRD := map[evpn.RD]int{}
+	over := false
+	err = srv.Paths(ctx, func(p speaker.Path) error {
+		if p.Route == nil {
+			return nil
 		}
-		if pathMatches(rp, f, false) {
+		rp := routePath(p)
+		if !pathMatches(rp, f, false) {
+			return nil
+		}
+		perRD[rp.Route.RD]++
+		if !over {
 			all = append(all, rp)
+			peak = max(peak, len(all))
+			if len(all) > limit {
+				over, all = true, nil
+			}
 		}
 		return nil
 	})
 	if err != nil {
-		return err
+		return peak, err
 	}
+	if !over {
+		return peak, d.sendRoutes(ctx, all, f, fn)
+	}
+	rds := slices.SortedFunc(maps.Keys(perRD), compareRD)
+	for i := 0; i < len(rds); {
+		j, n := i, 0
+		for j < len(rds) && (j == i || n+perRD[rds[j]] <= limit) {
+			n += perRD[rds[j]]
+			j++
+		}
+		lo, hi := rds[i], rds[j-1]
+		var win []api.RoutePath
+		err := srv.Paths(ctx, func(p speaker.Path) error {
+			if p.Route == nil || compareRD(p.Route.RD, lo) < 0 || compareRD(p.Route.RD, hi) > 0 {
+				return nil
+			}
+			if rp := routePath(p); pathMatches(rp, f, false) {
+				win = append(win, rp)
+				peak = max(peak, len(win))
+			}
+			return nil
+		})
+		if err != nil {
+			return peak, err
+		}
+		if err := d.sendRoutes(ctx, win, f, fn); err != nil {
+			return peak, err
+		}
+		i = j
+	}
+	return peak, nil
+}
+
+func routePath(p speaker.Path) api.RoutePath {
+	return api.RoutePath{
+		Route: p.Route, Peer: p.Peer, Local: p.Local, Best: p.Best, Stale: p.Stale, Age: p.Age,
+		ExtCommunities: p.ExtCommunities, ASPath: p.ASPath, LocalPref: p.LocalPref, Origin: p.Origin,
+		ClusterList: p.ClusterList,
+	}
+}
+
+// sendRoutes sorts paths, has the loop annotate them a page at a time,
+// and sends those that match f.
+func (d *Daemon) sendRoutes(ctx context.Context, all []api.RoutePath, f api.RouteFilter, fn func(api.RoutePath) error) error {
 	sortPaths(all)
 	l := d.leaf.Load()
 	for start := 0; start < len(all); start += routePage {
@@ -403,6 +499,17 @@ func (d *Daemon) Routes(ctx context.Context, f api.RouteFilter, fn func(api.Rout
 	return nil
 }
 
+// compareRD orders RDs as comparePaths does.
+func compareRD(x, y evpn.RD) int {
+	if c := cmp.Compare(x.Type, y.Type); c != 0 {
+		return c
+	}
+	if c := cmp.Compare(x.Admin, y.Admin); c != 0 {
+		return c
+	}
+	return cmp.Compare(x.Number, y.Number)
+}
+
 // sortPaths sorts paths with comparePaths, keeping BGP's order (best
 // first) among the paths of one NLRI.
 func sortPaths(paths []api.RoutePath) { slices.SortStableFunc(paths, comparePaths) }
@@ -411,13 +518,7 @@ func sortPaths(paths []api.RoutePath) { slices.SortStableFunc(paths, comparePath
 // the paths of one NLRI keep BGP's order (best first).
 func comparePaths(a, b api.RoutePath) int {
 	x, y := a.Route, b.Route
-	if c := cmp.Compare(x.RD.Type, y.RD.Type); c != 0 {
-		return c
-	}
-	if c := cmp.Compare(x.RD.Admin, y.RD.Admin); c != 0 {
-		return c
-	}
-	if c := cmp.Compare(x.RD.Number, y.RD.Number); c != 0 {
+	if c := compareRD(x.RD, y.RD); c != 0 {
 		return c
 	}
 	if c := cmp.Compare(x.Type, y.Type); c != 0 {
@@ -536,8 +637,24 @@ func apiPeerState(s speaker.PeerState) api.PeerState {
 	return api.PeerUnknown
 }
 
-// Watch implements api.Backend.
+// Watch implements api.Backend. Streams are bounded (see maxWatchers,
+// watchBuffer, maxSnapshots): one too many gets api.ErrTooManyWatchers.
 func (d *Daemon) Watch(ctx context.Context, initial bool, fn func(api.Change) error) error {
+	release, err := d.hub.admit()
+	if err != nil {
+		return err
+	}
+	defer release()
+	snapshotDone := func() {}
+	if initial {
+		done, err := d.hub.snapshotTurn(ctx)
+		if err != nil {
+			return err
+		}
+		var once sync.Once
+		snapshotDone = func() { once.Do(done) }
+		defer snapshotDone()
+	}
 	l := d.leaf.Load()
 	if l == nil {
 		if d.config().Role != configs.RoleRouteReflector {
@@ -550,13 +667,13 @@ func (d *Daemon) Watch(ctx context.Context, initial bool, fn func(api.Change) er
 		if initial {
 			init = d.peerChanges(ctx)
 		}
-		return w.serve(ctx, init, initial, fn)
+		return w.serve(ctx, init, initial, fn, snapshotDone)
 	}
 	var w *watcher
 	var init []api.Change
 	// Subscribing in the loop makes the snapshot and the stream seamless:
 	// every change after the snapshot is in the watcher's buffer.
-	err := l.read(ctx, func() {
+	err = l.read(ctx, func() {
 		w = d.hub.subscribe()
 		if initial {
 			init = l.snapshotChanges()
@@ -569,7 +686,7 @@ func (d *Daemon) Watch(ctx context.Context, initial bool, fn func(api.Change) er
 		return err
 	}
 	defer d.hub.unsubscribe(w)
-	return w.serve(ctx, init, initial, fn)
+	return w.serve(ctx, init, initial, fn, snapshotDone)
 }
 
 func (d *Daemon) peerChanges(ctx context.Context) []api.Change {
@@ -622,7 +739,7 @@ func (l *leaf) snapshotChanges() []api.Change {
 		}
 		return bytes.Compare(a.MAC.MAC.MAC[:], b.MAC.MAC.MAC[:])
 	})
-	return append(out, macs...)
+	return append(append(out, macs...), l.vrfRouteSnapshot(now)...)
 }
 
 func (l *leaf) macRow(mi evpn.MACInfo) api.MAC {
@@ -653,6 +770,14 @@ func (d *Daemon) Check(ctx context.Context, vni uint32) (api.CheckReport, error)
 			Kind: apiDriftKind(dr.Kind), VNI: dr.VNI, Table: dr.Table, MAC: dr.MAC,
 			WantVTEP: dr.Want, KernelVTEP: dr.Have, Device: dr.Device, Detail: dr.Detail,
 		})
+	}
+	for _, c := range l.l3Checks(vni) {
+		ops, err := c.check(ctx)
+		if err != nil {
+			return api.CheckReport{}, fmt.Errorf("vrf %s: %w", c.dev.VRF, err)
+		}
+		rep.CheckedL3 += c.wanted
+		rep.Drifts = append(rep.Drifts, l3Drifts(c.dev, ops)...)
 	}
 	return rep, nil
 }

@@ -176,14 +176,14 @@ func repairDetail(r fib.Drift, errText string) string {
 	return s
 }
 
-// publishVNIRemoved tells watchers that every MAC of a VNI being deleted
+// publishVNIsRemoved tells watchers that every MAC of the VNIs being deleted
 // is gone (the table drops them without Selected effects).
-func (l *leaf) publishVNIRemoved(vni uint32, now time.Time) {
+func (l *leaf) publishVNIsRemoved(vnis map[uint32]bool, now time.Time) {
 	if !l.d.hub.active() {
 		return
 	}
 	l.table.MACs(func(mi evpn.MACInfo) bool {
-		if mi.VNI == vni && (mi.Local || mi.VTEP.IsValid()) {
+		if vnis[mi.VNI] && (mi.Local || mi.VTEP.IsValid()) {
 			l.d.hub.publish(api.Change{Time: now, Kind: api.ChangeRemoved, MAC: &api.MACChange{MAC: l.macRow(mi)}})
 		}
 		return true

@@ -36,6 +36,15 @@ type Options struct {
 	// devices already carry evpnd's owner mark is restarting), which sets
 	// the BGP graceful-restart Restart State bit.
 	Restarting *bool
+	// ConfigPath names the config file, for status and reload messages.
+	ConfigPath string
+	// Load re-reads the config file for a reload (SIGHUP, the API's
+	// Reload), as at start: with defaults applied and validated. Nil:
+	// reload is refused.
+	Load func() (*configs.Config, error)
+	// LogLevel, if set, is the level of Logger's handler, which a reload
+	// changes to the file's log-level.
+	LogLevel *slog.LevelVar
 }
 
 // Daemon is one evpnd instance.
@@ -56,10 +65,14 @@ type Daemon struct {
 	trace     *trace.Recorder
 	metrics   *metrics.Metrics
 	odd       oddLimiter // log lines of odd routes
-	vniMu     sync.Mutex // one runtime VNI change at a time
+	vniMu     sync.Mutex // one runtime VNI change or reload at a time
 	// vxlanMTU is the MTU of VXLAN devices created for VNIs without one
 	// (see defaultVXLANMTU); set before the leaf loop starts.
 	vxlanMTU int
+	// file is the config file as last read (at start or reload), for
+	// status to name what runs otherwise.
+	file     atomic.Pointer[configs.Config]
+	endpoint metricsEndpoint
 }
 
 // New checks the configuration and returns a daemon ready to Run.
@@ -76,6 +89,7 @@ func New(cfg *configs.Config, opts Options) (*Daemon, error) {
 	d := &Daemon{cfg: cfg, opts: opts, log: opts.Logger, hub: newHub(), trace: trace.New(traceEventsPerKey, traceKeys)}
 	d.metrics = metrics.New(metrics.SourceFunc(d.metricsSnapshot), opts.Version)
 	d.live.Store(cfg)
+	d.file.Store(cfg)
 	return d, nil
 }
 
@@ -138,20 +152,8 @@ func (d *Daemon) speakerConfig(restarting bool) speaker.Config {
 // addPeers configures every static and dynamic neighbour.
 func (d *Daemon) addPeers(ctx context.Context, srv *speaker.Server) error {
 	var errs []error
-	// With exactly one listen address, sessions are also sourced from it:
-	// peers (and dynamic-neighbour ranges) know us by that address.
-	var local netip.Addr
-	if len(d.cfg.BGP.ListenAddresses) == 1 {
-		local = d.cfg.BGP.ListenAddresses[0]
-	}
 	for _, n := range d.cfg.Neighbors {
-		err := srv.AddNeighbor(ctx, speaker.Neighbor{
-			Address: n.Address, ASN: n.ASN, Port: uint16(n.Port), LocalAddress: local,
-			EBGPMultihop: uint8(n.EBGPMultihop),
-			RRClient:     d.cfg.Role == configs.RoleRouteReflector && n.IsRouteReflectorClient(),
-			Description:  n.Description,
-		})
-		if err != nil {
+		if err := srv.AddNeighbor(ctx, d.speakerNeighbor(d.cfg, n)); err != nil {
 			errs = append(errs, fmt.Errorf("neighbor %s: %w", n.Address, err))
 		}
 	}

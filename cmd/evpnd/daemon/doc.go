@@ -13,4 +13,10 @@
 // vtep.Manager.Supervise, keeps the VNIs' devices as configured; when it
 // rebuilds one, the daemon has fib read the kernel again (Resync), which
 // rewrites the VNI's remote MACs and flood list.
+//
+// Runtime changes (the API's AddVNI and DeleteVNI, and Reload, which
+// SIGHUP also triggers) are serialised by one mutex and go through the
+// loop as calls, a batch of VNIs per call, so the loop never holds a
+// long change. The configuration in force (live) is what runs; file is
+// the config file as last read, and status reports how they differ.
 package daemon

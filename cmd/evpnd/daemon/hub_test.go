@@ -5,8 +5,10 @@ import (
 	"errors"
 	"fmt"
 	"testing"
+	"time"
 
 	"github.com/evpnd/evpnd/cmd/evpnd/api"
+	"github.com/evpnd/evpnd/configs"
 	"github.com/evpnd/evpnd/speaker/evpn"
 )
 
@@ -122,5 +124,98 @@ func TestComparePathsOrdersByRDThenNLRI(t *testing.T) {
 		if got[i] != want[i] {
 			t.Fatalf("order:\n got %q\nwant %q", got, want)
 		}
+	}
+}
+
+// At most maxWatchers Watch streams run at once; one more is refused with
+// api.ErrTooManyWatchers and holds nothing; once a stream ends, a new one
+// is admitted.
+func TestWatchStreamsBounded(t *testing.T) {
+	cfg := &configs.Config{Role: configs.RoleRouteReflector}
+	d := &Daemon{hub: newHub()}
+	d.live.Store(cfg)
+	ctx, cancel := context.WithCancel(t.Context())
+	defer cancel()
+	cancels := make([]context.CancelFunc, maxWatchers)
+	done := make(chan error, maxWatchers+1)
+	for i := range maxWatchers {
+		wctx, wcancel := context.WithCancel(ctx)
+		cancels[i] = wcancel
+		go func() { done <- d.Watch(wctx, false, func(api.Change) error { return nil }) }()
+	}
+	if !waitFor(t, "every stream subscribed", 10*time.Second, func() bool { return int(d.hub.n.Load()) == maxWatchers }) {
+		t.Fatalf("%d streams subscribed, want %d", d.hub.n.Load(), maxWatchers)
+	}
+	err := d.Watch(ctx, false, func(api.Change) error { return nil })
+	if !errors.Is(err, api.ErrTooManyWatchers) {
+		t.Fatalf("stream %d: %v, want ErrTooManyWatchers", maxWatchers+1, err)
+	}
+	if n := d.hub.n.Load(); n != maxWatchers {
+		t.Fatalf("the refused stream left %d subscribed", n)
+	}
+	cancels[0]()
+	if err := <-done; !errors.Is(err, context.Canceled) {
+		t.Fatalf("ended stream: %v", err)
+	}
+	go func() { done <- d.Watch(ctx, false, func(api.Change) error { return nil }) }()
+	if !waitFor(t, "a new stream admitted", 10*time.Second, func() bool { return int(d.hub.n.Load()) == maxWatchers }) {
+		t.Fatal("no stream admitted after one ended")
+	}
+	cancel()
+	for range maxWatchers {
+		<-done
+	}
+	if n := d.hub.n.Load(); n != 0 || len(d.hub.slots) != 0 {
+		t.Fatalf("after every stream ended: %d subscribed, %d slots held", n, len(d.hub.slots))
+	}
+}
+
+// At most maxSnapshots initial states are held at once: the next waits
+// for one to be released, or for its context.
+func TestWatchSnapshotsBounded(t *testing.T) {
+	h := newHub()
+	var dones []func()
+	for range maxSnapshots {
+		done, err := h.snapshotTurn(t.Context())
+		if err != nil {
+			t.Fatal(err)
+		}
+		dones = append(dones, done)
+	}
+	ctx, cancel := context.WithTimeout(t.Context(), 50*time.Millisecond)
+	defer cancel()
+	if _, err := h.snapshotTurn(ctx); !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("snapshot %d with %d held: %v, want to wait until its context ends", maxSnapshots+1, maxSnapshots, err)
+	}
+	got := make(chan error, 1)
+	go func() {
+		done, err := h.snapshotTurn(t.Context())
+		if err == nil {
+			done()
+		}
+		got <- err
+	}()
+	dones[0]()
+	if err := <-got; err != nil {
+		t.Fatalf("snapshot after a release: %v", err)
+	}
+}
+
+// A watcher's buffer is bounded: a client that falls watchBuffer changes
+// behind gets every change up to the gap, then ErrSlowConsumer.
+func TestWatcherBufferBounded(t *testing.T) {
+	h := newHub()
+	w := h.subscribe()
+	defer h.unsubscribe(w)
+	for i := range watchBuffer + 10 {
+		h.publish(vtepChange(i))
+	}
+	if len(w.ch) != watchBuffer {
+		t.Fatalf("buffered %d changes, want the bound %d", len(w.ch), watchBuffer)
+	}
+	n := 0
+	err := w.serve(t.Context(), nil, false, func(api.Change) error { n++; return nil })
+	if !errors.Is(err, api.ErrSlowConsumer) || n != watchBuffer {
+		t.Fatalf("serve: %v after %d changes, want ErrSlowConsumer after %d", err, n, watchBuffer)
 	}
 }

@@ -31,18 +31,23 @@ func (d *Daemon) metricsSnapshot() metrics.Snapshot {
 	s.FIB = metrics.FIBStats{Installed: fs.Installed, Pending: fs.Pending, Writes: fs.Writes,
 		Deletes: fs.Deletes, Errors: fs.Errors, Resyncs: fs.Resyncs}
 	s.KernelInSync = l.rec.Synced() && fs.Pending == 0 && fs.Stale == 0 && l.desired.Dirty() == 0
-	_ = l.read(ctx, func() {
-		rows := l.vniRows(0)
-		s.VNIs = make([]metrics.VNICounts, 0, len(rows))
-		for _, r := range rows {
-			s.VNIs = append(s.VNIs, metrics.VNICounts{VNI: r.VNI, Local: r.LocalMACs, Remote: r.RemoteMACs,
-				Duplicates: r.DuplicateMACs, FloodVTEPs: len(r.Flood)})
-		}
-		s.RoutesByType = map[uint8]int{
-			uint8(evpn.RouteTypeMACIP): l.table.RouteCount(evpn.RouteTypeMACIP),
-			uint8(evpn.RouteTypeIMET):  l.table.RouteCount(evpn.RouteTypeIMET),
-		}
-	})
+	_ = l.read(ctx, func() { l.tableCounts(&s) })
 	slices.SortFunc(s.VNIs, func(a, b metrics.VNICounts) int { return int(a.VNI) - int(b.VNI) })
 	return s
+}
+
+// tableCounts fills the table's share of a scrape, in the loop: per-VNI
+// counts (kept by the table as MACs change) and routes by type, in
+// O(VNIs + flood entries).
+func (l *leaf) tableCounts(s *metrics.Snapshot) {
+	rows := l.vniRows(0)
+	s.VNIs = make([]metrics.VNICounts, 0, len(rows))
+	for _, r := range rows {
+		s.VNIs = append(s.VNIs, metrics.VNICounts{VNI: r.VNI, Local: r.LocalMACs, Remote: r.RemoteMACs,
+			Duplicates: r.DuplicateMACs, FloodVTEPs: len(r.Flood)})
+	}
+	s.RoutesByType = map[uint8]int{
+		uint8(evpn.RouteTypeMACIP): l.table.RouteCount(evpn.RouteTypeMACIP),
+		uint8(evpn.RouteTypeIMET):  l.table.RouteCount(evpn.RouteTypeIMET),
+	}
 }

@@ -3,7 +3,9 @@ package daemon
 import (
 	"context"
 	"fmt"
+	"maps"
 	"net"
+	"slices"
 	"time"
 
 	"github.com/vishvananda/netlink"
@@ -42,56 +44,12 @@ func (d *Daemon) AddVNI(ctx context.Context, v configs.L2VNI) (api.VNI, error) {
 	if ps := nodeProblems(at, nv); len(ps) > 0 {
 		return api.VNI{}, &configs.ValidationError{Problems: ps}
 	}
-	vv := d.vtepVNI(next, nv)
-	if err := l.mgr.Ensure(ctx, []vtep.L2VNI{vv}); err != nil {
-		return api.VNI{}, fmt.Errorf("create the devices of l2vni %d: %w", nv.VNI, err)
-	}
-	// From here on the change completes even if the client goes away: a
-	// half-added VNI would black-hole its traffic.
-	ctx = context.WithoutCancel(ctx)
-	err = l.do(ctx, func(now time.Time) []evpn.Effect {
-		l.vnis[nv.VNI] = nv
-		d.cfg = next
-		d.live.Store(next)
-		l.table.SetImportRules(d.importRules())
-		l.extra = append(l.extra, evpn.LocalIMETRoute(next.L2VNIRD(nv), nv.VNI, next.VTEPIP, next.ExportRTs(nv)))
-		l.learner.SetVNIs(d.vtepVNIs())
-		// BGP events from now on import into the VNI; the re-feed below
-		// must not replay an older copy of a route they touched.
-		l.refeeding[nv.VNI] = map[evpn.Key]struct{}{}
-		return nil
-	})
-	if err != nil {
-		// The loop stopped: evpnd is shutting down; the devices stay like
-		// every other VNI's.
+	if err := d.addVNIs(ctx, l, next, []configs.L2VNI{nv}); err != nil {
 		return api.VNI{}, err
 	}
 	d.log.Info("l2vni added at run time (add it to the config file to keep it after a restart)",
 		"vni", nv.VNI, "vxlan", nv.VXLANDevice, "bridge", nv.Bridge, "access", nv.AccessInterfaces)
-	// Routes for this VNI that BGP already holds were rejected before:
-	// feed the best ones again.
-	var ferr error
-	for attempt := 1; attempt <= 3; attempt++ {
-		if ferr = l.refeed(ctx, nv.VNI); ferr == nil {
-			break
-		}
-		d.log.Warn("re-read BGP routes for the new l2vni", "vni", nv.VNI, "attempt", attempt, "err", ferr)
-		time.Sleep(time.Duration(attempt) * 200 * time.Millisecond)
-	}
-	// fib learns the devices last, with the VNI's remote state complete:
-	// on devices it adopts, it then never removes an entry the re-feed
-	// is about to want.
-	_ = l.do(ctx, func(time.Time) []evpn.Effect {
-		delete(l.refeeding, nv.VNI)
-		if err := l.desired.SetVNI(fib.VNIDevices{VNI: nv.VNI, VXLAN: nv.VXLANDevice, Bridge: nv.Bridge}); err != nil {
-			d.log.Error("add l2vni to fib", "vni", nv.VNI, "err", err)
-		}
-		return nil
-	})
-	if ferr != nil {
-		return api.VNI{}, fmt.Errorf("l2vni %d added, but the routes BGP already held for it could not be read (%v): "+
-			"remote MACs and VTEPs arrive only with their next update; delete and add the VNI again to retry", nv.VNI, ferr)
-	}
+	ctx = context.WithoutCancel(ctx)
 	var row api.VNI
 	err = l.read(ctx, func() {
 		if rows := l.vniRows(nv.VNI); len(rows) == 1 {
@@ -102,13 +60,97 @@ func (d *Daemon) AddVNI(ctx context.Context, v configs.L2VNI) (api.VNI, error) {
 	return row, err
 }
 
-// refeed feeds the table the best remote paths BGP holds for vni.
-func (l *leaf) refeed(ctx context.Context, vni uint32) error {
-	srv := l.srv
+// addVNIs starts the L2VNIs vs, in one pass through the loop: next is the
+// configuration in force once they run (it holds them and every running
+// VNI). Order, so that a failure changes nothing: create (or adopt) the
+// devices, vtep rolling back what it created if that fails; then, in the
+// loop, import rules, type-3 announcements and learning; then the routes
+// BGP already holds for them are fed (one pass over BGP's table for all
+// of vs); fib learns the devices last. Once the devices exist the add
+// completes even if ctx ends: a half-added VNI would black-hole its
+// traffic. The caller holds vniMu.
+func (d *Daemon) addVNIs(ctx context.Context, l *leaf, next *configs.Config, vs []configs.L2VNI) error {
+	vv := make([]vtep.L2VNI, len(vs))
+	which := make(map[uint32]bool, len(vs))
+	for i, v := range vs {
+		vv[i] = d.vtepVNI(next, v)
+		which[v.VNI] = true
+	}
+	if err := l.mgr.Ensure(ctx, vv); err != nil {
+		if len(vs) == 1 {
+			return fmt.Errorf("create the devices of l2vni %d: %w", vs[0].VNI, err)
+		}
+		return fmt.Errorf("create the devices of %d l2vnis: %w", len(vs), err)
+	}
+	ctx = context.WithoutCancel(ctx)
+	err := l.do(ctx, func(now time.Time) []evpn.Effect {
+		for _, v := range vs {
+			l.vnis[v.VNI] = v
+			l.extra = append(l.extra, evpn.LocalIMETRoute(next.L2VNIRD(v), v.VNI, next.VTEPIP, next.ExportRTs(v)))
+			// BGP events from now on import into the VNI; the re-feed
+			// below must not replay an older copy of a route they touched.
+			l.refeeding[v.VNI] = map[evpn.Key]struct{}{}
+		}
+		d.cfg = next
+		d.live.Store(next)
+		l.table.SetImportRules(d.importRules())
+		l.learner.SetVNIs(d.vtepVNIs())
+		return nil
+	})
+	if err != nil {
+		// The loop stopped: evpnd is shutting down; the devices stay like
+		// every other VNI's.
+		return err
+	}
+	// Routes for these VNIs that BGP already holds were rejected before:
+	// feed the best ones again.
+	var ferr error
+	for attempt := 1; attempt <= 3; attempt++ {
+		if ferr = l.refeed(ctx, next, which); ferr == nil {
+			break
+		}
+		d.log.Warn("re-read BGP routes for new l2vnis", "vnis", len(vs), "attempt", attempt, "err", ferr)
+		time.Sleep(time.Duration(attempt) * 200 * time.Millisecond)
+	}
+	// fib learns the devices last, with the VNIs' remote state complete:
+	// on devices it adopts, it then never removes an entry the re-feed
+	// is about to want.
+	_ = l.do(ctx, func(time.Time) []evpn.Effect {
+		for _, v := range vs {
+			delete(l.refeeding, v.VNI)
+			if err := l.desired.SetVNI(fib.VNIDevices{VNI: v.VNI, VXLAN: v.VXLANDevice, Bridge: v.Bridge}); err != nil {
+				d.log.Error("add l2vni to fib", "vni", v.VNI, "err", err)
+			}
+		}
+		return nil
+	})
+	if ferr != nil {
+		return fmt.Errorf("l2vnis %v added, but the routes BGP already held for them could not be read (%v): "+
+			"remote MACs and VTEPs arrive only with their next update; delete and add the VNI again to retry", slices.Sorted(maps.Keys(which)), ferr)
+	}
+	return nil
+}
+
+// refeed feeds the table the best remote paths BGP holds for the VNIs in
+// which. BGP's table is read, and the paths that may import into those
+// VNIs picked (with an importer of their rules alone, from c), outside the
+// loop; the loop only takes the picked ones, so a re-feed costs it
+// O(routes of these VNIs), not O(BGP's table).
+func (l *leaf) refeed(ctx context.Context, c *configs.Config, which map[uint32]bool) error {
+	var rules []evpn.ImportRule
+	for _, v := range c.L2VNIs {
+		if which[v.VNI] {
+			rts, auto := c.ImportRTs(v)
+			rules = append(rules, evpn.ImportRule{VNI: v.VNI, Auto: auto, RTs: rts})
+		}
+	}
+	pick := evpn.NewImporter(rules)
 	var routes []*evpn.Route
-	err := srv.Paths(ctx, func(p speaker.Path) error {
+	err := l.srv.Paths(ctx, func(p speaker.Path) error {
 		if p.Best && !p.Local && p.Route != nil {
-			routes = append(routes, p.Route)
+			if _, ok := pick.VNIFor(p.Route); ok {
+				routes = append(routes, p.Route)
+			}
 		}
 		return nil
 	})
@@ -117,22 +159,21 @@ func (l *leaf) refeed(ctx context.Context, vni uint32) error {
 	}
 	return l.do(ctx, func(now time.Time) []evpn.Effect {
 		var eff []evpn.Effect
-		touched := l.refeeding[vni]
 		for _, r := range routes {
-			if _, newer := touched[r.Key]; newer {
+			v, ok := l.table.ImportVNI(r)
+			if !ok || !which[v] {
+				continue
+			}
+			if _, newer := l.refeeding[v][r.Key]; newer {
 				continue // BGP sent a newer update or a withdrawal since
 			}
-			if v, ok := l.table.ImportVNI(r); ok && v == vni {
-				eff = append(eff, l.table.Update(r, now)...)
-			}
+			eff = append(eff, l.table.Update(r, now)...)
 		}
 		return eff
 	})
 }
 
-// DeleteVNI implements api.Backend: withdraw the VNI's routes, remove its
-// remote entries and stop learning on it, then delete the devices evpnd
-// created (deleting the VXLAN device also drops its FDB entries).
+// DeleteVNI implements api.Backend.
 func (d *Daemon) DeleteVNI(ctx context.Context, vni uint32) error {
 	d.vniMu.Lock()
 	defer d.vniMu.Unlock()
@@ -140,56 +181,101 @@ func (d *Daemon) DeleteVNI(ctx context.Context, vni uint32) error {
 	if err != nil {
 		return err
 	}
-	cur := d.config()
-	next, ok := cur.WithoutL2VNI(vni)
-	if !ok {
-		return fmt.Errorf("l2vni %d is not configured: %w", vni, api.ErrNotFound)
-	}
-	var old configs.L2VNI
-	for _, v := range cur.L2VNIs {
-		if v.VNI == vni {
-			old = v
-		}
-	}
-	ctx = context.WithoutCancel(ctx) // once started, the removal completes
-	err = l.do(ctx, func(now time.Time) []evpn.Effect {
-		l.publishVNIRemoved(vni, now)
-		eff := l.table.RemoveVNI(vni)
-		for k := range l.ports {
-			if k.VNI == vni {
-				delete(l.ports, k)
-			}
-		}
-		delete(l.vnis, vni)
-		d.cfg = next
-		d.live.Store(next)
-		l.table.SetImportRules(d.importRules())
-		l.withdrawExtra = append(l.withdrawExtra, evpn.LocalIMETRoute(cur.L2VNIRD(old), vni, cur.VTEPIP, cur.ExportRTs(old)))
-		l.learner.SetVNIs(d.vtepVNIs())
-		for k := range l.retries {
-			if k.VNI == vni {
-				delete(l.retries, k)
-			}
-		}
-		return eff
-	})
-	if err != nil {
+	if err := d.deleteVNI(ctx, l, vni); err != nil {
 		return err
-	}
-	// The fib deletions of the VNI's entries were queued by the batch;
-	// dropping the VNI from fib now makes the reconciler forget them (the
-	// device and its entries go away with it).
-	l.desired.RemoveVNI(vni)
-	// The VNI's history and counters go last: the batch above still
-	// recorded its withdrawals.
-	defer d.metrics.RemoveVNI(vni)
-	defer d.trace.RemoveVNI(vni)
-	if err := l.mgr.Remove(ctx, d.vtepVNI(cur, old)); err != nil {
-		return fmt.Errorf("l2vni %d stopped, but its devices were not all removed (delete %s and %s by hand if evpnd created them): %w",
-			vni, old.VXLANDevice, old.Bridge, err)
 	}
 	d.log.Info("l2vni removed at run time (remove it from the config file too)", "vni", vni)
 	return nil
+}
+
+// deleteVNI withdraws the VNI's routes, removes its remote entries and
+// stops learning on it, then deletes the devices evpnd created (deleting
+// the VXLAN device also drops its FDB entries). ErrNotFound if it does
+// not run. The caller holds vniMu.
+func (d *Daemon) deleteVNI(ctx context.Context, l *leaf, vni uint32) error {
+	if !d.hasVNI(vni) {
+		return fmt.Errorf("l2vni %d is not configured: %w", vni, api.ErrNotFound)
+	}
+	return d.deleteVNIs(ctx, l, []uint32{vni})[vni]
+}
+
+// deleteVNIs stops the running VNIs of vnis as deleteVNI does, in one
+// pass through the loop, and returns the error of each VNI whose devices
+// could not all be removed (it stopped all the same). The caller holds
+// vniMu.
+func (d *Daemon) deleteVNIs(ctx context.Context, l *leaf, vnis []uint32) map[uint32]error {
+	cur := d.config()
+	drop := map[uint32]bool{}
+	for _, v := range vnis {
+		drop[v] = true
+	}
+	var olds []configs.L2VNI
+	for _, v := range cur.L2VNIs {
+		if drop[v.VNI] {
+			olds = append(olds, v)
+		}
+	}
+	if len(olds) == 0 {
+		return nil
+	}
+	next := cur.OnlyL2VNIs(func(v configs.L2VNI) bool { return !drop[v.VNI] })
+	ctx = context.WithoutCancel(ctx) // once started, the removal completes
+	err := l.do(ctx, func(now time.Time) []evpn.Effect {
+		// One pass over the table for the whole batch.
+		l.publishVNIsRemoved(drop, now)
+		eff := l.table.RemoveVNIs(drop)
+		for _, old := range olds {
+			vni := old.VNI
+			delete(l.vnis, vni)
+			l.withdrawExtra = append(l.withdrawExtra, evpn.LocalIMETRoute(cur.L2VNIRD(old), vni, cur.VTEPIP, cur.ExportRTs(old)))
+		}
+		for k := range l.ports {
+			if drop[k.VNI] {
+				delete(l.ports, k)
+			}
+		}
+		for k := range l.retries {
+			if drop[k.VNI] {
+				delete(l.retries, k)
+			}
+		}
+		d.cfg = next
+		d.live.Store(next)
+		l.table.SetImportRules(d.importRules())
+		l.learner.SetVNIs(d.vtepVNIs())
+		return eff
+	})
+	if err != nil {
+		out := map[uint32]error{}
+		for _, old := range olds {
+			out[old.VNI] = err
+		}
+		return out
+	}
+	// The fib deletions of the VNIs' entries were queued by the batch;
+	// dropping the VNIs from fib now makes the reconciler forget them
+	// (the devices and their entries go away with them).
+	vv := make([]vtep.L2VNI, len(olds))
+	for i, old := range olds {
+		l.desired.RemoveVNI(old.VNI)
+		vv[i] = d.vtepVNI(cur, old)
+	}
+	var out map[uint32]error
+	for i, err := range l.mgr.RemoveAll(ctx, vv) {
+		old := olds[i]
+		if err != nil {
+			if out == nil {
+				out = map[uint32]error{}
+			}
+			out[old.VNI] = fmt.Errorf("l2vni %d stopped, but its devices were not all removed (delete %s and %s by hand if evpnd created them): %w",
+				old.VNI, old.VXLANDevice, old.Bridge, err)
+		}
+		// The VNI's history and counters go last: the batch above still
+		// recorded its withdrawals.
+		d.trace.RemoveVNI(old.VNI)
+		d.metrics.RemoveVNI(old.VNI)
+	}
+	return out
 }
 
 func (d *Daemon) vtepVNI(c *configs.Config, v configs.L2VNI) vtep.L2VNI {

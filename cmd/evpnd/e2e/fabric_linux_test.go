@@ -60,7 +60,14 @@ func requireKernel(t *testing.T) {
 // evpnd output and every leaf's FDB.
 func deployFabric(t *testing.T) *fabric {
 	t.Helper()
-	topo, err := lab.Load(topologyFile)
+	return deployFabricFrom(t, topologyFile)
+}
+
+// deployFabricFrom is deployFabric with the topology file at path (a copy
+// of testdata's, whose node configs a test may edit).
+func deployFabricFrom(t *testing.T, path string) *fabric {
+	t.Helper()
+	topo, err := lab.Load(path)
 	if err != nil {
 		t.Fatal(err)
 	}

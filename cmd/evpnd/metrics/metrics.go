@@ -82,6 +82,7 @@ type Metrics struct {
 	reconcileOps       prometheus.Counter
 	reconcileOpsFailed prometheus.Counter
 	repairs            *prometheus.CounterVec
+	reloads            *prometheus.CounterVec
 }
 
 // New returns the metrics of a daemon running the given version, reading
@@ -129,6 +130,13 @@ func New(src Source, version string) *Metrics {
 			Help: "Kernel entries fib repaired after someone else changed a managed VXLAN device's FDB, " +
 				"by table (mac: the VXLAN entry, bridge: the bridge entry, flood: a flood-list entry) and drift (missing, extra, wrong).",
 		}, []string{"table", "drift"}),
+		reloads: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "evpnd_config_reloads_total",
+			Help: "Config reloads (SIGHUP, evpnctl reload) by result: applied (all of the file's live changes), partial (some failed), refused (bad file: nothing changed).",
+		}, []string{"result"}),
+	}
+	for _, r := range []string{ReloadApplied, ReloadPartial, ReloadRefused} {
+		m.reloads.WithLabelValues(r) // exported as 0 before the first reload
 	}
 	buildInfo := prometheus.NewGauge(prometheus.GaugeOpts{
 		Name:        "evpnd_build_info",
@@ -142,7 +150,7 @@ func New(src Source, version string) *Metrics {
 		buildInfo,
 		m.moves, m.duplicates, m.oddRoutes,
 		m.deviceRepairs, m.deviceRepairFails,
-		m.reconcile, m.reconcileOps, m.reconcileOpsFailed, m.repairs,
+		m.reconcile, m.reconcileOps, m.reconcileOpsFailed, m.repairs, m.reloads,
 	)
 	if src != nil {
 		m.reg.MustRegister(newStateCollector(src))
@@ -204,6 +212,21 @@ func (m *Metrics) ReconcilePass(d time.Duration, ops, errors int) {
 	if errors > 0 {
 		m.reconcileOpsFailed.Add(float64(errors))
 	}
+}
+
+// Results of a reload, the result label of evpnd_config_reloads_total.
+const (
+	ReloadApplied = "applied"
+	ReloadPartial = "partial"
+	ReloadRefused = "refused"
+)
+
+// Reload counts one config reload with its result.
+func (m *Metrics) Reload(result string) {
+	if m == nil {
+		return
+	}
+	m.reloads.WithLabelValues(result).Inc()
 }
 
 // DriftRepaired counts one kernel entry fib repaired
