@@ -50,7 +50,7 @@ process in them, are removed on exit, on error and on Ctrl-C.`,
 	}
 	root.SetOut(stdout)
 	root.SetErr(stderr)
-	root.AddCommand(newBurstCmd(stdout, stderr), newLatencyCmd(stdout, stderr), newListCmd(stdout, stderr))
+	root.AddCommand(newBurstCmd(stdout, stderr), newLatencyCmd(stdout, stderr), newListCmd(stdout, stderr), newVNIsCmd(stdout, stderr))
 	return root
 }
 
@@ -168,5 +168,36 @@ evpnd/FRR and evpnd/floor ratios.`,
 	f.IntVar(&o.Repeat, "repeat", 3, "listings of each kind per loaded leaf")
 	f.StringVar(&o.common.evpnctl, "evpnctl", "", "evpnctl binary to measure (default: build ./cmd/evpnctl of the current module)")
 	f.DurationVar(&o.Timeout, "timeout", 5*time.Minute, "give up a round (loading and listing one leaf) after this long")
+	return cmd
+}
+
+func newVNIsCmd(stdout, stderr io.Writer) *cobra.Command {
+	o := vnisOptions{}
+	cmd := &cobra.Command{
+		Use:   "vnis",
+		Short: "A leaf with N L2VNIs from evpnd's start until its route reflector holds every type-3, beside iproute2's floor",
+		Long: `vnis starts evpnd on a leaf (evb-<pid>-*-leaf) configured with N L2VNIs
+(10000 and up, devices vxlanV and brV, no access interfaces), whose one
+peer is a BGP receiver in the reflector's namespace that counts type-3
+(IMET) routes. The clock runs from evpnd's start until the receiver holds N.
+evpnd's RSS and CPU time are read then.
+
+In the same run, the kernel's floor for the same devices: iproute2 -batch in
+a fresh namespace (bridge, VXLAN device enslaved, port flags through
+bridge(8), both up), two ways: "addrgenmode none" on each device before it
+comes up, and "IPv6 off" (net.ipv6.conf.default.disable_ipv6=1 in that
+namespace while the devices are created). The report gives medians and
+evpnd's time over each floor's.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			return runVNIs(cmd.Context(), o, stdout, stderr)
+		},
+	}
+	o.common.register(cmd)
+	f := cmd.Flags()
+	f.IntSliceVar(&o.VNIs, "vnis", []int{4096}, "L2VNIs on the leaf (comma-separated list: one measurement each)")
+	f.IntVar(&o.Rounds, "rounds", 1, "rounds of every way per VNI count, alternating the order")
+	f.DurationVar(&o.Timeout, "timeout", 5*time.Minute, "give up one run after this long")
+	f.BoolVar(&o.NoFloor, "no-floor", false, "measure evpnd only, not the iproute2 floors")
 	return cmd
 }
