@@ -30,6 +30,7 @@ type Config struct {
 	MACMobility      MACMobility       `yaml:"mac-mobility"`
 	Neighbors        []Neighbor        `yaml:"neighbors"`
 	DynamicNeighbors []DynamicNeighbor `yaml:"dynamic-neighbors"`
+	Underlay         Underlay          `yaml:"underlay"`
 	L2VNIs           []L2VNI           `yaml:"l2vnis"`
 	API              API               `yaml:"api"`
 	Metrics          Metrics           `yaml:"metrics"`
@@ -92,6 +93,40 @@ type Neighbor struct {
 	// RouteReflectorClient marks the peer as a client; only valid with the
 	// route-reflector role. Default true in that role.
 	RouteReflectorClient *bool `yaml:"route-reflector-client"`
+	// AddressFamilies the session carries: l2vpn-evpn and/or ipv4-unicast.
+	// Default [l2vpn-evpn], and [l2vpn-evpn, ipv4-unicast] with
+	// underlay.enabled. ipv4-unicast needs a directly connected eBGP peer
+	// (the underlay next hop is the peer's link address).
+	AddressFamilies []string `yaml:"address-families"`
+}
+
+// Address family names of Neighbor.AddressFamilies.
+const (
+	FamilyL2VPNEVPN   = "l2vpn-evpn"
+	FamilyIPv4Unicast = "ipv4-unicast"
+)
+
+// HasFamily reports whether the neighbour carries the address family f
+// (after defaults).
+func (n Neighbor) HasFamily(f string) bool {
+	for _, x := range n.AddressFamilies {
+		if x == f {
+			return true
+		}
+	}
+	return false
+}
+
+// Underlay is evpnd's BGP underlay (RFC 7938 style): the node advertises
+// its loopback (VTEP) /32 in ipv4-unicast to its eBGP neighbours on the
+// fabric links, and installs what it learns in the main routing table with
+// ECMP over equally good paths, with route protocol fib.UnderlayProtocol.
+type Underlay struct {
+	Enabled bool `yaml:"enabled"`
+	// Advertise lists the IPv4 prefixes this node originates. Default: the
+	// vtep-ip /32 of a leaf, the router-id /32 of a route reflector. They
+	// must be configured on this node (evpnd does not check).
+	Advertise []netip.Prefix `yaml:"advertise"`
 }
 
 // DynamicNeighbor accepts sessions from any address in Prefix.
