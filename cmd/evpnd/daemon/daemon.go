@@ -149,6 +149,7 @@ func (d *Daemon) addPeers(ctx context.Context, srv *speaker.Server) error {
 			EBGPMultihop: uint8(n.EBGPMultihop),
 			RRClient:     d.cfg.Role == configs.RoleRouteReflector && n.IsRouteReflectorClient(),
 			Description:  n.Description,
+			Families:     families(n),
 		})
 		if err != nil {
 			errs = append(errs, fmt.Errorf("neighbor %s: %w", n.Address, err))
@@ -190,10 +191,13 @@ func (d *Daemon) runReflector(ctx context.Context) error {
 	}
 	defer d.stopSpeaker(srv)
 	d.srv.Store(srv)
+	g, ctx := errgroup.WithContext(ctx)
+	if err := d.startUnderlay(ctx, g, srv); err != nil {
+		return err
+	}
 	if err := d.addPeers(ctx, srv); err != nil {
 		return err
 	}
-	g, ctx := errgroup.WithContext(ctx)
 	g.Go(func() error {
 		up := map[netip.Addr]bool{} // watchers hear of transitions only
 		return srv.WatchPeers(ctx, func(ev speaker.Event) {
