@@ -20,7 +20,7 @@ import (
 const (
 	mainTable          = unix.RT_TABLE_MAIN
 	underlayRetryMin   = 250 * time.Millisecond
-	underlayRetryMax   = 30 * time.Second
+	underlayRetryMax   = 5 * time.Second
 	underlayResyncTick = time.Minute
 )
 

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
+	"slices"
 	"strings"
 	"time"
 
@@ -56,6 +57,13 @@ func (d *Daemon) missing() []string {
 	want := append([]netip.Addr(nil), d.cfg.BGP.ListenAddresses...)
 	if d.cfg.Role != configs.RoleRouteReflector && d.cfg.VTEPIP.IsValid() {
 		want = append(want, d.cfg.VTEPIP)
+	}
+	// The underlay installs its routes with the advertised /32 (the
+	// loopback) as source, which the kernel refuses while it is not local.
+	for _, p := range d.cfg.Underlay.Advertise {
+		if p.Bits() == 32 && !slices.Contains(want, p.Addr()) {
+			want = append(want, p.Addr())
+		}
 	}
 	for _, a := range want {
 		if !have[a] {
