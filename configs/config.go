@@ -32,6 +32,7 @@ type Config struct {
 	DynamicNeighbors []DynamicNeighbor `yaml:"dynamic-neighbors"`
 	Underlay         Underlay          `yaml:"underlay"`
 	L2VNIs           []L2VNI           `yaml:"l2vnis"`
+	VRFs             []VRF             `yaml:"vrfs"` // tenant VRFs (L3); see vrf.go
 	API              API               `yaml:"api"`
 	Metrics          Metrics           `yaml:"metrics"`
 

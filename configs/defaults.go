@@ -46,6 +46,11 @@ const (
 //     unset, so that Validate reports the router-id rather than a bad RD).
 //     Empty import-rts and export-rts stay empty: they mean auto, see
 //     ImportRTs and ExportRTs.
+//   - vrfs[]: vxlan-device "vxlan<L3VNI>", bridge "br<L3VNI>", udp-port
+//     4789, rd "<router-id>:<AutoRDNumber(L3VNI)>", router-mac
+//     DerivedRouterMAC(router-id), namespace the VRF's name (backend
+//     netns), table the L3VNI (backend vrf); each member's gateway-mac the
+//     VRF's gateway-mac. The backend has no default: it is required.
 func (c *Config) ApplyDefaults() {
 	if c.Role == "" {
 		c.Role = DefaultRole
@@ -137,6 +142,7 @@ func (c *Config) ApplyDefaults() {
 			v.RD = c.autoRD(v.VNI).String()
 		}
 	}
+	c.applyVRFDefaults()
 }
 
 func ptr[T any](v T) *T { return &v }

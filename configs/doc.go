@@ -1,7 +1,8 @@
 // Package configs is evpnd's configuration: the schema of the daemon's YAML
 // file, its defaults, its validation, and the values derived from it (RDs
 // and route targets). The example files in this directory (leaf1.yaml,
-// leaf2.yaml, rr.yaml, ebgp-leaf.yaml) document every key; a test loads each
+// leaf2.yaml, rr.yaml, ebgp-leaf.yaml, and l3-leaf.yaml for tenant VRFs)
+// document every key; a test loads each
 // of them, so they stay valid.
 //
 // The package is pure: it reads a file in Load and does nothing else, with
@@ -34,9 +35,11 @@
 //     when known, the bad value, and what to do about it. It checks the
 //     config as ApplyDefaults would complete it and does not modify it.
 //  5. The daemon then reads the fields directly, and the derived values
-//     through L2VNIRD, ImportRTs, ExportRTs, GracefulRestart.IsEnabled,
-//     Neighbor.IsRouteReflectorClient and SlogLevel. These assume a
-//     validated config.
+//     through L2VNIRD, ImportRTs, ExportRTs, VRFRD, VRFImportRTs,
+//     VRFExportRTs, VRFRouterMAC, MemberGatewayMAC,
+//     GracefulRestart.IsEnabled, Neighbor.IsRouteReflectorClient and
+//     SlogLevel. These assume a validated config. Warnings lists what is
+//     valid but probably not meant (evpnd validate prints it).
 //
 // Empty import-rts and export-rts mean "auto": the RT ASN:VNI in 2-octet-AS
 // form, as FRR derives it. An auto import matches on the VNI part alone

@@ -61,6 +61,21 @@ func TestExampleConfigs(t *testing.T) {
 	if _, auto := eb.ImportRTs(eb.L2VNIs[1]); auto || eb.L2VNIs[1].RD == "" {
 		t.Error("ebgp-leaf.yaml's second VNI should show explicit RD and RTs")
 	}
+	l3, ok := loaded["l3-leaf.yaml"]
+	if !ok {
+		t.Fatal("example l3-leaf.yaml missing or invalid")
+	}
+	if len(l3.VRFs) != 2 || l3.VRFs[0].Backend != BackendNetns || l3.VRFs[1].Namespace != "tenant-b" {
+		t.Errorf("l3-leaf.yaml should show two netns tenants: %+v", l3.VRFs)
+	}
+	if w := l3.Warnings(); w != nil {
+		t.Errorf("l3-leaf.yaml warns: %v", w)
+	}
+	for _, l := range []*Config{l1, l2, rr, eb} {
+		if w := l.Warnings(); w != nil {
+			t.Errorf("%v warns: %v", l.RouterID, w)
+		}
+	}
 }
 
 // A loaded config written back with yaml.Marshal reads back the same, so

@@ -38,10 +38,12 @@ const (
 //     carrying it would be installed in two bridge domains.
 func (c *Config) Validate() error {
 	cc := c.withDefaults()
-	v := validator{c: cc, orig: c, ps: &problems{lines: c.lines}}
+	v := validator{c: cc, orig: c, ps: &problems{lines: c.lines}, names: map[string]string{}, rds: map[evpn.RD]string{}}
 	v.global()
 	v.neighbors()
 	v.l2vnis()
+	v.vrfs()
+	v.importRTs()
 	v.api()
 	return v.ps.err(c.source)
 }
@@ -61,6 +63,10 @@ type validator struct {
 	c    *Config // with defaults
 	orig *Config // as given
 	ps   *problems
+	// names holds the interface names used so far (l2vnis, then vrfs),
+	// rds the RDs: both are unique across the file.
+	names map[string]string
+	rds   map[evpn.RD]string
 }
 
 func (v *validator) global() {
@@ -267,8 +273,7 @@ func (v *validator) l2vnis() {
 		return
 	}
 	vnis := map[uint32]string{}
-	names := map[string]string{}
-	rds := map[evpn.RD]string{}
+	names, rds := v.names, v.rds
 	for i, l := range c.L2VNIs {
 		p := fmt.Sprintf("l2vnis[%d]", i)
 		dupVNI := false
@@ -313,7 +318,6 @@ func (v *validator) l2vnis() {
 			ps.add(p+".mtu", strconv.Itoa(l.MTU), "out of range: use %d-%d, or remove mtu to let the kernel choose", MinMTU, MaxMTU)
 		}
 	}
-	v.importRTs()
 }
 
 func (v *validator) rd(rds map[evpn.RD]string, p, s string, auto bool) {
@@ -378,21 +382,36 @@ func ifnameProblem(name string) string {
 }
 
 // importRTs checks import-rts and that no route target is imported by two
-// L2VNIs. An auto import matches any 2-octet-AS RT whose value is the VNI.
+// L2VNIs or VRFs. An auto import matches any 2-octet-AS RT whose value is
+// the VNI (the L3VNI for a VRF).
 func (v *validator) importRTs() {
 	c, ps := v.c, v.ps
-	autoVNI := map[uint32]string{} // VNI → path of the L2VNI importing it by auto RT
+	type importer struct {
+		path string
+		vni  uint32
+		rts  []string
+	}
+	var all []importer
 	for i, l := range c.L2VNIs {
-		if len(l.ImportRTs) == 0 && l.VNI != 0 {
-			if _, dup := autoVNI[l.VNI]; !dup {
-				autoVNI[l.VNI] = fmt.Sprintf("l2vnis[%d]", i)
+		all = append(all, importer{fmt.Sprintf("l2vnis[%d]", i), l.VNI, l.ImportRTs})
+	}
+	if c.Role == RoleLeaf {
+		for i, f := range c.VRFs {
+			all = append(all, importer{fmt.Sprintf("vrfs[%d]", i), f.L3VNI, f.ImportRTs})
+		}
+	}
+	autoVNI := map[uint32]string{} // VNI → path of the L2VNI or VRF importing it by auto RT
+	for _, im := range all {
+		if len(im.rts) == 0 && im.vni != 0 {
+			if _, dup := autoVNI[im.vni]; !dup {
+				autoVNI[im.vni] = im.path
 			}
 		}
 	}
 	exact := map[evpn.RT]string{}
-	for i, l := range c.L2VNIs {
-		for j, s := range l.ImportRTs {
-			p := fmt.Sprintf("l2vnis[%d].import-rts[%d]", i, j)
+	for _, im := range all {
+		for j, s := range im.rts {
+			p := fmt.Sprintf("%s.import-rts[%d]", im.path, j)
 			rt, err := evpn.ParseRT(s)
 			if err != nil {
 				ps.add(p, quote(s), "%v", err)
@@ -403,7 +422,7 @@ func (v *validator) importRTs() {
 				continue
 			}
 			exact[rt] = p
-			if owner, ok := autoVNI[rt.Value]; ok && !rt.IPv4 && rt.Value != l.VNI {
+			if owner, ok := autoVNI[rt.Value]; ok && !rt.IPv4 && rt.Value != im.vni {
 				ps.add(p, quote(s), "also matches the auto import of %s (VNI %d, matched on the VNI part alone): use another RT, or set import-rts on %s too", owner, rt.Value, owner)
 			}
 		}

@@ -124,7 +124,7 @@ func TestValidateRejects(t *testing.T) {
 		{"rd duplicates another's auto rd", validLeaf, func(c *Config) { c.L2VNIs[1].RD = "10.0.0.1:100" }, "l2vnis[1].rd", "l2vnis[0].rd"},
 		{"auto rd collision", validLeaf, func(c *Config) { c.L2VNIs[1].VNI = 100 + 65535 }, "l2vnis[1].rd", "same RD"},
 		{"import rt garbage", validLeaf, func(c *Config) { c.L2VNIs[0].ImportRTs = []string{"65000"} }, "l2vnis[0].import-rts[0]", "route target"},
-		{"export rt garbage", validLeaf, func(c *Config) { c.L2VNIs[0].ExportRTs = []string{"65000:1", "70000:1"} }, "l2vnis[0].export-rts[1]", "ASN 0-65535"},
+		{"export rt garbage", validLeaf, func(c *Config) { c.L2VNIs[0].ExportRTs = []string{"65000:1", "70000:70000"} }, "l2vnis[0].export-rts[1]", "0-65535"},
 		{"import rt in two VNIs", validLeaf, func(c *Config) {
 			c.L2VNIs[0].ImportRTs = []string{"65000:7"}
 			c.L2VNIs[1].ImportRTs = []string{"65000:7"}
@@ -181,8 +181,8 @@ func TestValidateAcceptsEdges(t *testing.T) {
 		{"explicit RTs and RDs of every form", validLeaf, func(c *Config) {
 			c.L2VNIs[0].RD = "65000:4294967295"
 			c.L2VNIs[1].RD = "4200000000:1"
-			c.L2VNIs[0].ImportRTs = []string{"65000:100", "10.0.0.1:5"}
-			c.L2VNIs[0].ExportRTs = []string{"1:1"}
+			c.L2VNIs[0].ImportRTs = []string{"65000:100", "10.0.0.1:5", "4200000000:100"}
+			c.L2VNIs[0].ExportRTs = []string{"1:1", "4200000000:100", "64086.59904:7"}
 		}},
 		{"explicit import of own VNI value from another AS", validLeaf, func(c *Config) { c.L2VNIs[0].ImportRTs = []string{"65001:100"} }},
 		{"rr client false on eBGP", validRR, func(c *Config) {

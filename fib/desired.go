@@ -47,6 +47,9 @@ type Snapshot struct {
 	VNIs   map[uint32]VNIDevices
 	MACs   map[Key]netip.Addr // MAC keys → VTEP
 	Floods map[Key]struct{}   // flood keys
+	// SendVNIs holds the MACs sent with another VNI than their own
+	// (FDBEntry.SendVNI); nil or missing means their own.
+	SendVNIs map[Key]uint32
 	// Sticky holds the MACs of MACs to be pinned (SetMACSticky); nil
 	// when there are none.
 	Sticky map[Key]struct{}
@@ -64,6 +67,8 @@ type Desired struct {
 	sticky map[Key]struct{} // MACs of macs to pin (a subset)
 	floods map[Key]struct{}
 	dirty  map[Key]struct{}
+	// sendVNIs holds the few MACs of macs sent with another VNI.
+	sendVNIs map[Key]uint32
 	// recheck holds the dirty keys whose kernel entry the reconciler must
 	// not trust (Invalidate). It is a subset of dirty: takeDirty empties
 	// both together, so it stays as small as the dirty set.
@@ -77,13 +82,14 @@ type Desired struct {
 // NewDesired returns an empty table.
 func NewDesired() *Desired {
 	return &Desired{
-		vnis:    make(map[uint32]VNIDevices),
-		macs:    make(map[Key]netip.Addr),
-		sticky:  make(map[Key]struct{}),
-		floods:  make(map[Key]struct{}),
-		dirty:   make(map[Key]struct{}),
-		recheck: make(map[Key]struct{}),
-		wake:    make(chan struct{}, 1),
+		vnis:     make(map[uint32]VNIDevices),
+		macs:     make(map[Key]netip.Addr),
+		sticky:   make(map[Key]struct{}),
+		floods:   make(map[Key]struct{}),
+		dirty:    make(map[Key]struct{}),
+		sendVNIs: make(map[Key]uint32),
+		recheck:  make(map[Key]struct{}),
+		wake:     make(chan struct{}, 1),
 	}
 }
 
@@ -119,7 +125,7 @@ func validVTEP(vtep netip.Addr) error {
 // VTEP a MAC already has is a no-op; a new VTEP becomes one in-place
 // replace in the kernel.
 func (d *Desired) SetMAC(vni uint32, mac evpn.MAC, vtep netip.Addr) error {
-	return d.SetMACSticky(vni, mac, vtep, false)
+	return d.SetRemoteMAC(vni, mac, vtep, false, 0)
 }
 
 // SetMACSticky is SetMAC for a MAC that may be pinned: with sticky (a
@@ -128,6 +134,22 @@ func (d *Desired) SetMAC(vni uint32, mac evpn.MAC, vtep netip.Addr) error {
 // to a local port when the MAC is heard there. Changing only the flag
 // rewrites the entry.
 func (d *Desired) SetMACSticky(vni uint32, mac evpn.MAC, vtep netip.Addr, sticky bool) error {
+	return d.SetRemoteMAC(vni, mac, vtep, sticky, 0)
+}
+
+// SetMACVNI is SetMAC for a remote VTEP that expects sendVNI in the VXLAN
+// header rather than vni (a downstream-assigned VNI); 0 or vni means vni.
+func (d *Desired) SetMACVNI(vni uint32, mac evpn.MAC, vtep netip.Addr, sendVNI uint32) error {
+	return d.SetRemoteMAC(vni, mac, vtep, false, sendVNI)
+}
+
+// SetRemoteMAC is SetMAC with both options: sticky as for SetMACSticky,
+// sendVNI as for SetMACVNI. Changing only an option rewrites the entry.
+func (d *Desired) SetRemoteMAC(vni uint32, mac evpn.MAC, vtep netip.Addr, sticky bool, sendVNI uint32) error {
+	if sendVNI >= 1<<24 {
+		return fmt.Errorf("fib: set mac %s on vni %d: VNI %d to send with does not fit 24 bits", mac, vni, sendVNI)
+	}
+	sendVNI = vniOverride(sendVNI, vni)
 	if !mac.IsUnicast() {
 		return fmt.Errorf("fib: set mac %s on vni %d: not a unicast MAC", mac, vni)
 	}
@@ -139,7 +161,7 @@ func (d *Desired) SetMACSticky(vni uint32, mac evpn.MAC, vtep netip.Addr, sticky
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	_, wasSticky := d.sticky[k]
-	if old, ok := d.macs[k]; ok && old == vtep && wasSticky == sticky {
+	if old, ok := d.macs[k]; ok && old == vtep && wasSticky == sticky && d.sendVNIs[k] == sendVNI {
 		return nil
 	}
 	d.macs[k] = vtep
@@ -147,6 +169,11 @@ func (d *Desired) SetMACSticky(vni uint32, mac evpn.MAC, vtep netip.Addr, sticky
 		d.sticky[k] = struct{}{}
 	} else {
 		delete(d.sticky, k)
+	}
+	if sendVNI != 0 {
+		d.sendVNIs[k] = sendVNI
+	} else {
+		delete(d.sendVNIs, k)
 	}
 	d.markLocked(k)
 	return nil
@@ -162,6 +189,7 @@ func (d *Desired) DeleteMAC(vni uint32, mac evpn.MAC) {
 	}
 	delete(d.macs, k)
 	delete(d.sticky, k)
+	delete(d.sendVNIs, k)
 	d.markLocked(k)
 }
 
@@ -368,7 +396,7 @@ func (d *Desired) wantLocked(k Key) want {
 	}
 	if vtep, ok := d.macs[k]; ok {
 		_, sticky := d.sticky[k]
-		w.Entry, w.OK = FDBEntry{VNI: k.VNI, Dev: dev.VXLAN, MAC: k.MAC, VTEP: vtep, Sticky: sticky}, true
+		w.Entry, w.OK = FDBEntry{VNI: k.VNI, Dev: dev.VXLAN, MAC: k.MAC, VTEP: vtep, Sticky: sticky, SendVNI: d.sendVNIs[k]}, true
 	}
 	return w
 }
@@ -429,6 +457,12 @@ func (d *Desired) Snapshot() Snapshot {
 		s.Sticky = make(map[Key]struct{}, len(d.sticky))
 		for k := range d.sticky {
 			s.Sticky[k] = struct{}{}
+		}
+	}
+	if len(d.sendVNIs) > 0 {
+		s.SendVNIs = make(map[Key]uint32, len(d.sendVNIs))
+		for k, v := range d.sendVNIs {
+			s.SendVNIs[k] = v
 		}
 	}
 	return s

@@ -91,6 +91,48 @@
 //     of one device takes about 2 s on a busy 2-core machine. That is the
 //     cost of a restart before the first write.
 //
+// # Tenant VRFs (L3)
+//
+// Per tenant VRF, fib keeps a second desired state, L3Desired, reconciled
+// by an L3Reconciler through an L3Kernel (L3Netlink, bound to the VRF's
+// namespace: the underlay's for the default and vrf backends, the
+// tenant's for netns). It writes, all marked as fib's:
+//
+//	ip neigh replace HOST lladdr MAC dev brV nud noarp extern_learn        # ARP/ND suppression (IPv4, IPv6)
+//	ip route replace HOST/32 via VTEP dev brL onlink table T proto 241     # symmetric IRB host route
+//	ip route replace PFX nexthop via VTEP dev brL onlink nexthop ...      # type-5, ECMP across VTEPs
+//	ip neigh replace VTEP lladdr RMAC dev brL nud noarp extern_learn       # next hop's router MAC
+//	bridge fdb replace RMAC dev vxlanL dst VTEP self master extern_learn   # one message, zebra's
+//
+// IPv6 routes go via the VTEP's IPv4-mapped address (::ffff:VTEP), with a
+// neighbour for it, as zebra installs them: the kernel refuses an IPv4
+// gateway (RTA_VIA) in an IPv6 route. Routes carry RouteProtocol (241,
+// not FRR's 186-199 nor the kernel's; configs/evpnd.rt_protos.conf names
+// it), neighbours extern_learn; fib owns every unicast remote entry of the
+// L3VNI's VXLAN device (nothing is learned there) and the extern_learn
+// neighbours of the VRF's SVIs.
+//
+// WantL3 (pure) derives the kernel state: router MACs are counted per VTEP
+// of the VRF's L3VNI and go with the last route using them; a host route
+// and a type-5 route of the same /32 are the host's; covering prefixes
+// coexist with host routes (longest match picks the host); in a table
+// that also routes the underlay (the default backend) no route holding a
+// VTEP address is installed, a default route excepted (refusals are
+// logged once). PlanL3 (pure) leaves matching entries alone, so fib's own
+// writes, read back, cost a dump and nothing more, and orders router MACs
+// before the routes that use them and route deletes before them.
+//
+// The caller: builds one L3Desired per VRF once vtep has its devices;
+// feeds SetNeigh/SetHost (the selected location of each remote MAC+IP)
+// and AddPath/DeletePath (each remote type-5); runs L3Reconciler.Run with
+// WatchL3's channel, so drift (a deleted route, neighbour or router-MAC
+// entry) is repaired at the kernel's report; and calls MarkSynced after
+// BGP has re-synced. Until then nothing found in the kernel is deleted
+// but what this run wrote and then withdrew.
+// Each pass dumps the VRF's L3 state: fine for a tenant's tables, not yet
+// tuned for 50k host routes (per-key dirty tracking as for the FDB is the
+// next step).
+//
 // # Contract
 //
 // The caller (the daemon) must:

@@ -2,6 +2,7 @@ package fib
 
 import (
 	"bytes"
+	"cmp"
 	"fmt"
 	"net/netip"
 	"slices"
@@ -152,10 +153,11 @@ func Diff(s Snapshot, kernel []KernelEntry) []Drift {
 		}
 		in, had := inst[k]
 		_, sticky := s.Sticky[k]
-		if had && in.matches(FDBEntry{VNI: k.VNI, Dev: dev.VXLAN, MAC: k.MAC, VTEP: vtep, Sticky: sticky}) {
+		want := FDBEntry{VNI: k.VNI, Dev: dev.VXLAN, MAC: k.MAC, VTEP: vtep, Sticky: sticky, SendVNI: s.SendVNIs[k]}
+		if had && in.matches(want) {
 			continue
 		}
-		fix := fmt.Sprintf("bridge fdb replace %s dev %s dst %s self master extern_learn", k.MAC, dev.VXLAN, vtep)
+		fix := Op{Kind: OpSet, Entry: FDBEntry{VNI: k.VNI, Dev: dev.VXLAN, MAC: k.MAC, VTEP: vtep, SendVNI: want.SendVNI}}.String()
 		if sticky {
 			fix += fmt.Sprintf("; bridge fdb replace %s dev %s master sticky static", k.MAC, dev.VXLAN)
 		}
@@ -171,6 +173,8 @@ func Diff(s Snapshot, kernel []KernelEntry) []Drift {
 			add(DriftWrong, k.VNI, TableMAC, k.MAC, vtep, netip.Addr{}, fix+" (the VXLAN entry has several remotes)")
 		case in.VTEP != vtep:
 			add(DriftWrong, k.VNI, TableMAC, k.MAC, vtep, in.VTEP, fix)
+		case in.SendVNI != want.SendVNI:
+			add(DriftWrong, k.VNI, TableMAC, k.MAC, vtep, in.VTEP, fmt.Sprintf("%s (the VXLAN entry sends with VNI %d)", fix, cmp.Or(in.SendVNI, k.VNI)))
 		case !in.Master && local[k]:
 			add(DriftWrong, k.VNI, TableBridge, k.MAC, vtep, netip.Addr{}, fix+localNote(k.MAC, dev.VXLAN))
 		case !in.Master:
@@ -208,7 +212,7 @@ func Diff(s Snapshot, kernel []KernelEntry) []Drift {
 		if _, ok := s.MACs[k]; ok {
 			continue
 		}
-		op := Op{Kind: OpDelete, Entry: FDBEntry{VNI: k.VNI, Dev: in.Dev, MAC: k.MAC, VTEP: in.VTEP}, Self: in.Self, Master: in.Master}
+		op := Op{Kind: OpDelete, Entry: FDBEntry{VNI: k.VNI, Dev: in.Dev, MAC: k.MAC, VTEP: in.VTEP, SendVNI: in.SendVNI}, Self: in.Self, Master: in.Master}
 		if in.Self {
 			add(DriftExtra, k.VNI, TableMAC, k.MAC, netip.Addr{}, in.VTEP, op.String())
 		} else {

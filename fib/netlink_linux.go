@@ -500,6 +500,7 @@ func (k *NetlinkKernel) dumpOnce(byIndex map[int32]VNIDevices, port int32, out [
 					Dev:         dev.VXLAN,
 					MAC:         f.mac,
 					VTEP:        f.dst,
+					SendVNI:     vniOverride(f.vni, dev.VNI),
 					Self:        self,
 					ExternLearn: f.ntf&unix.NTF_EXT_LEARNED != 0,
 					Sticky:      !self && f.ntf&ntfSticky != 0,

@@ -42,6 +42,7 @@ type neighMsg struct {
 	ntf     uint8 // NTF_*
 	mac     evpn.MAC
 	dst     netip.Addr // NDA_DST when valid
+	vni     uint32     // NDA_VNI when not 0
 }
 
 // appendNeighMsg appends m as one netlink message with sequence seq.
@@ -62,6 +63,11 @@ func appendNeighMsg(b []byte, m neighMsg, seq uint32) []byte {
 	if m.dst.IsValid() {
 		a := m.dst.AsSlice()
 		b = appendAttr(b, unix.NDA_DST, a)
+	}
+	if m.vni != 0 {
+		var v [4]byte
+		native.PutUint32(v[:], m.vni)
+		b = appendAttr(b, unix.NDA_VNI, v[:])
 	}
 	native.PutUint32(b[start:], uint32(len(b)-start))
 	return b
@@ -87,7 +93,7 @@ func setMsg(e FDBEntry, ifindex int32) neighMsg {
 			ifindex: ifindex, state: fdbState, ntf: floodFlags, dst: e.VTEP}
 	}
 	return neighMsg{typ: unix.RTM_NEWNEIGH, flags: unix.NLM_F_CREATE | unix.NLM_F_REPLACE,
-		ifindex: ifindex, state: fdbState, ntf: macFlags, mac: e.MAC, dst: e.VTEP}
+		ifindex: ifindex, state: fdbState, ntf: macFlags, mac: e.MAC, dst: e.VTEP, vni: e.SendVNI}
 }
 
 // setMsgs are the messages that carry out an OpSet: setMsg, and for a
@@ -124,7 +130,9 @@ func deleteMsgs(op Op, ifindex int32) []neighMsg {
 		out = append(out, neighMsg{typ: unix.RTM_DELNEIGH, ifindex: ifindex, ntf: unix.NTF_MASTER, mac: e.MAC})
 	}
 	if op.Self || e.IsFlood() {
-		out = append(out, neighMsg{typ: unix.RTM_DELNEIGH, ifindex: ifindex, ntf: unix.NTF_SELF, mac: e.MAC, dst: e.VTEP})
+		// The VXLAN driver matches the remote by address and VNI: an entry
+		// with a VNI of its own is deleted only with it.
+		out = append(out, neighMsg{typ: unix.RTM_DELNEIGH, ifindex: ifindex, ntf: unix.NTF_SELF, mac: e.MAC, dst: e.VTEP, vni: e.SendVNI})
 	}
 	return out
 }
@@ -201,6 +209,7 @@ type fdbMsg struct {
 	mac     evpn.MAC
 	macOK   bool
 	dst     netip.Addr
+	vni     uint32 // NDA_VNI: sent only when not the device's VNI
 	master  int32
 }
 
@@ -232,6 +241,10 @@ func parseFDB(d []byte) (fdbMsg, bool) {
 		case unix.NDA_MASTER:
 			if len(v) == 4 {
 				f.master = int32(native.Uint32(v))
+			}
+		case unix.NDA_VNI:
+			if len(v) == 4 {
+				f.vni = native.Uint32(v)
 			}
 		}
 		a = a[min(align4(l), len(a)):]

@@ -30,11 +30,17 @@ import (
 // A zero MAC is a flood-list (ingress replication) entry, appended:
 //
 //	bridge fdb append 00:00:00:00:00:00 dev vxlanV dst VTEP self
+//
+// A MAC whose remote VTEP expects another VNI in the VXLAN header (a
+// downstream-assigned VNI, RFC 8365 §5.1.2) has SendVNI set; the message then
+// carries NDA_VNI, like "bridge fdb replace ... vni N".
 type FDBEntry struct {
 	VNI  uint32
 	Dev  string   // the VNI's VXLAN device
 	MAC  evpn.MAC // zero for a flood-list entry
 	VTEP netip.Addr
+	// SendVNI is the VNI to send with when it is not VNI; 0 means VNI.
+	SendVNI uint32
 	// Sticky pins the MAC's bridge entry to the VXLAN port (a remote
 	// sticky or static MAC, RFC 7432 §15.2). MACs only.
 	Sticky bool
@@ -59,7 +65,7 @@ func DesiredEntries(s Snapshot) []FDBEntry {
 	for k, vtep := range s.MACs {
 		if dev, ok := s.VNIs[k.VNI]; ok {
 			_, sticky := s.Sticky[k]
-			out = append(out, FDBEntry{VNI: k.VNI, Dev: dev.VXLAN, MAC: k.MAC, VTEP: vtep, Sticky: sticky})
+			out = append(out, FDBEntry{VNI: k.VNI, Dev: dev.VXLAN, MAC: k.MAC, VTEP: vtep, Sticky: sticky, SendVNI: s.SendVNIs[k]})
 		}
 	}
 	for k := range s.Floods {
@@ -98,6 +104,7 @@ type KernelEntry struct {
 	Dev         string
 	MAC         evpn.MAC
 	VTEP        netip.Addr // Self entries only
+	SendVNI     uint32     // Self entries only: NDA_VNI when it is not VNI, else 0
 	Self        bool       // NTF_SELF: VXLAN FDB; otherwise NTF_MASTER: bridge FDB
 	ExternLearn bool       // NTF_EXT_LEARNED, evpnd's (and zebra's) marker
 	Sticky      bool       // NTF_STICKY on a bridge entry: pinned to its port
@@ -114,12 +121,14 @@ type KernelEntry struct {
 // Installed is what the kernel holds for one key on a managed VXLAN
 // device, as fib sees it.
 type Installed struct {
-	Dev    string
-	VTEP   netip.Addr // the VXLAN entry's remote; invalid when Multi
-	Self   bool       // the VXLAN entry exists
-	Master bool       // the bridge entry on the VXLAN port exists (MACs only, never a local one)
-	Multi  bool       // the VXLAN entry has several remotes (a MAC should have one)
-	Sticky bool       // the bridge entry is sticky (pinned to the VXLAN port)
+	Dev  string
+	VTEP netip.Addr // the VXLAN entry's remote; invalid when Multi
+	// SendVNI is the VXLAN entry's remote VNI when it is not the device's.
+	SendVNI uint32
+	Self    bool // the VXLAN entry exists
+	Master  bool // the bridge entry on the VXLAN port exists (MACs only, never a local one)
+	Multi   bool // the VXLAN entry has several remotes (a MAC should have one)
+	Sticky  bool // the bridge entry is sticky (pinned to the VXLAN port)
 	// Unmarked is set when the bridge entry lacks extern_learn: written by
 	// an operator or another program. A wanted MAC's entry is written
 	// again (the bridge then marks it); an unwanted one is deleted like
@@ -144,7 +153,7 @@ type Installed struct {
 // demanding it would rewrite such an entry forever. The bridge entry must
 // carry it: a rewrite sets it there.
 func (in Installed) matches(e FDBEntry) bool {
-	if in.suspect || in.Dev != e.Dev || !in.Self || in.Multi || in.VTEP != e.VTEP {
+	if in.suspect || in.Dev != e.Dev || !in.Self || in.Multi || in.VTEP != e.VTEP || in.SendVNI != e.SendVNI {
 		return false
 	}
 	return e.IsFlood() || (in.Master && !in.Unmarked && in.Sticky == e.Sticky)
@@ -199,6 +208,7 @@ func foldKernel(dump []KernelEntry, vnis map[uint32]VNIDevices) (map[Key]Install
 				in.Multi, in.VTEP = true, netip.Addr{}
 			} else if !in.Multi {
 				in.VTEP = e.VTEP
+				in.SendVNI = vniOverride(e.SendVNI, e.VNI)
 			}
 			in.Self = true
 		} else {
@@ -207,6 +217,15 @@ func foldKernel(dump []KernelEntry, vnis map[uint32]VNIDevices) (map[Key]Install
 		out[k] = in
 	}
 	return out, present, local
+}
+
+// vniOverride is the SendVNI of an entry whose remote VNI is v on a device
+// of VNI dev: 0 when they are the same.
+func vniOverride(v, dev uint32) uint32 {
+	if v == dev {
+		return 0
+	}
+	return v
 }
 
 // OpKind is what an Op does.
@@ -240,6 +259,9 @@ func (op Op) String() string {
 	dst := ""
 	if e.VTEP.IsValid() {
 		dst = " dst " + e.VTEP.String()
+	}
+	if e.SendVNI != 0 {
+		dst += fmt.Sprintf(" vni %d", e.SendVNI)
 	}
 	switch {
 	case op.Kind == OpSet && e.IsFlood():
@@ -282,7 +304,7 @@ func planKey(w want, have Installed, haveOK, prune bool) (Op, bool) {
 	if !haveOK || (have.Stale && !prune) {
 		return Op{}, false
 	}
-	e := FDBEntry{VNI: w.Key.VNI, Dev: have.Dev, MAC: w.Key.MAC, VTEP: have.VTEP}
+	e := FDBEntry{VNI: w.Key.VNI, Dev: have.Dev, MAC: w.Key.MAC, VTEP: have.VTEP, SendVNI: have.SendVNI}
 	return Op{Kind: OpDelete, Entry: e, Self: have.Self, Master: have.Master}, true
 }
 

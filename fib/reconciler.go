@@ -472,7 +472,7 @@ func (r *Reconciler) applied(k Key, op Op, now time.Time) {
 	r.noteOp(k, old, had, now)
 	switch op.Kind {
 	case OpSet:
-		r.installed[k] = Installed{Dev: op.Entry.Dev, VTEP: op.Entry.VTEP, Self: true, Master: !op.Entry.IsFlood(), Sticky: op.Entry.Sticky}
+		r.installed[k] = Installed{Dev: op.Entry.Dev, VTEP: op.Entry.VTEP, Self: true, Master: !op.Entry.IsFlood(), Sticky: op.Entry.Sticky, SendVNI: op.Entry.SendVNI}
 		r.loopStats.Writes++
 	case OpDelete:
 		delete(r.installed, k)

@@ -235,6 +235,12 @@ func extCommunities(r *evpn.Route) ([]bgp.ExtendedCommunityInterface, error) {
 				return nil, fmt.Errorf("route target %v: %w", rt, err)
 			}
 			ecs = append(ecs, ec)
+		} else if rt.AS4 {
+			// RFC 5668: a 4-octet ASN with a 16-bit value.
+			if rt.Value > 0xffff {
+				return nil, fmt.Errorf("route target %v: the value of a 4-octet-AS route target has 16 bits", rt)
+			}
+			ecs = append(ecs, bgp.NewFourOctetAsSpecificExtended(bgp.EC_SUBTYPE_ROUTE_TARGET, rt.Admin, uint16(rt.Value), true))
 		} else {
 			ecs = append(ecs, bgp.NewTwoOctetAsSpecificExtended(bgp.EC_SUBTYPE_ROUTE_TARGET, uint16(rt.Admin), rt.Value, true))
 		}
@@ -463,6 +469,10 @@ func fromExtCommunity(r *evpn.Route, ec bgp.ExtendedCommunityInterface) error {
 	case *bgp.TwoOctetAsSpecificExtended:
 		if v.SubType == bgp.EC_SUBTYPE_ROUTE_TARGET && v.IsTransitive {
 			r.RTs = append(r.RTs, evpn.RT{Admin: uint32(v.AS), Value: v.LocalAdmin})
+		}
+	case *bgp.FourOctetAsSpecificExtended:
+		if v.SubType == bgp.EC_SUBTYPE_ROUTE_TARGET && v.IsTransitive {
+			r.RTs = append(r.RTs, evpn.RT{AS4: true, Admin: v.AS, Value: uint32(v.LocalAdmin)})
 		}
 	case *bgp.IPv4AddressSpecificExtended:
 		if v.SubType == bgp.EC_SUBTYPE_ROUTE_TARGET && v.IsTransitive {

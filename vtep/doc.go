@@ -78,6 +78,60 @@
 // those (so a restarted evpnd still knows what it owns), after releasing
 // the VNI's access ports from the bridge; access ports are never deleted.
 //
+// # Tenant VRFs (L3)
+//
+// Manager.EnsureVRF makes the kernel hold one tenant VRF (PlanVRF, pure,
+// with the exact operations as data), on one of three backends:
+//
+//	default: everything in the Manager's namespace and main table
+//	netns:   ip netns add NS; vxlanL created in the underlay, then
+//	         ip link set vxlanL netns NS (its UDP socket stays in the
+//	         underlay, DESIGN §4); bridges, SVIs and access ports in NS
+//	vrf:     ip link add NAME type vrf table T; every SVI master NAME
+//
+// and on each:
+//
+//	vxlanL (id L3VNI) master brL; brL address ROUTER_MAC          # the L3VNI's SVI
+//	vxlanV master brV; bridge link set dev vxlanV learning off neigh_suppress on
+//	brV address GATEWAY_MAC; ip addr add GW/len dev brV [nodad]   # anycast gateway SVI
+//
+// The SVI is the bridge itself: it carries the gateway MAC (zebra's
+// model where the SVI MAC is the anycast MAC), so no macvlan is needed,
+// and the gateway MAC is the bridge's own local entry, never learned on a
+// port and never advertised as a host. A per-leaf SVI MAC next to the
+// anycast one (a macvlan, as FRR's VRR) is not built. SVIs keep IPv6
+// (address generation eui64; the link-local address then comes from the
+// gateway MAC, the same on every leaf); L2-only bridges stay without.
+// IPv6 gateway addresses are added nodad: every leaf holds them.
+//
+// PlanVRF plans the member L2VNIs' own devices too (callers pass only the
+// L2VNIs in no VRF to Ensure). Its contract is Ensure's: adopt what
+// matches, repair MAC, addresses, IPv6 and port flags in place, report
+// every conflict before changing anything (a VRF device of another kind or
+// table; on netns, the VNI's VXLAN socket already taken in the underlay),
+// and undo everything on a failure, moving back into the underlay what it
+// had moved out, then deleting a namespace it created. Extra addresses on
+// an SVI are left alone.
+//
+// HostTable (pure) and WatchHosts (a neighbour subscription in the
+// tenant's namespace) turn the ARP/ND neighbours of the routed SVIs into
+// local MAC+IP bindings, the source of type-2 MAC+IP routes: learned
+// entries only (not fib's extern_learn ones, not the gateway's own
+// addresses, not IPv6 link-local), withdrawn when deleted or FAILED, not
+// when STALE.
+//
+// RemoveVRF takes a tenant down: access ports released (and moved back to
+// the underlay on netns), the devices evpnd created deleted, adopted ones
+// left (with the gateway addresses and MAC EnsureVRF gave them), and a
+// tenant namespace left with only its loopback deleted. VRF devices are
+// not supervised yet (Supervise covers L2VNIs only).
+//
+// ProbeBackend tells at start whether the kernel provides a backend: for
+// vrf it creates a VRF device in a throwaway namespace. On the project's
+// kernel (6.18 without CONFIG_NET_VRF) it reports vrf unsupported; the
+// vrf backend is covered by plan tests there and its namespace test is
+// skipped, saying so.
+//
 // # Local MAC learning
 //
 // A Learner reports MACEvents: a MAC learned on an access port of a

@@ -18,6 +18,10 @@ type LinkInfo struct {
 	Alias       string
 	VXLAN       *VXLANInfo // set when Kind is "vxlan"
 	Port        *PortFlags // bridge-port flags; nil when not read
+	// Read for PlanVRF's SVIs only:
+	MAC      string         // hardware address, as net.HardwareAddr prints it
+	Addrs    []netip.Prefix // addresses, with their prefix length; nil when not read
+	VRFTable uint32         // set when Kind is "vrf"
 }
 
 // VXLANInfo is the identity of a VXLAN device.

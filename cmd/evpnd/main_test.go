@@ -78,3 +78,32 @@ func TestPprofRefusesNonLoopback(t *testing.T) {
 		}
 	}
 }
+
+// A config with tenant VRFs validates, with its warnings, but run refuses
+// it plainly until the daemon programs VRFs (before the vrfs key existed,
+// such a file was refused as an unknown key).
+func TestVRFsValidatedNotRun(t *testing.T) {
+	dir := t.TempDir()
+	p := filepath.Join(dir, "vrf.yaml")
+	os.WriteFile(p, []byte(`router-id: 10.0.0.1
+asn: 65000
+neighbors: [{address: 10.0.0.254, asn: 65000}]
+l2vnis: [{vni: 100}, {vni: 200}]
+vrfs:
+  - {name: t1, l3vni: 4001, backend: netns, gateway-mac: "00:00:5e:00:01:01", l2vnis: [{vni: 100, gateway-ips: [10.1.0.1/24]}]}
+`), 0o644)
+	var out, errb bytes.Buffer
+	root := newRootCmd(&out, &errb)
+	root.SetArgs([]string{"validate", "--config", p})
+	if err := root.Execute(); err != nil || !strings.Contains(out.String(), "2 L2VNIs, 1 VRFs") {
+		t.Fatalf("validate: %v, %q", err, out.String())
+	}
+	if !strings.Contains(errb.String(), "l2vnis[1]: 200: in no VRF: neigh_suppress") {
+		t.Errorf("no neigh_suppress warning on stderr: %q", errb.String())
+	}
+	root = newRootCmd(&out, &errb)
+	root.SetArgs([]string{"run", "--config", p})
+	if err := root.Execute(); err == nil || !strings.Contains(err.Error(), "not yet programmed") {
+		t.Errorf("run: %v", err)
+	}
+}

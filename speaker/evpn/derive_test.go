@@ -41,10 +41,40 @@ func TestRDRTDerivation(t *testing.T) {
 			t.Errorf("ParseRT(%q) = %v %v", tc.in, rt, err)
 		}
 	}
-	for _, bad := range []string{"70000:1", "a:b", "100", "10.0.0.1:70000"} {
+	for _, bad := range []string{"70000:70000", "4294967296:1", "a:b", "100", "10.0.0.1:70000", "1.65536:1", "2001:db8::1:1"} {
 		if _, err := ParseRT(bad); err == nil {
 			t.Errorf("ParseRT(%q) accepted", bad)
 		}
+	}
+	// 4-octet-AS route targets (RFC 5668 type 0x02): an ASN above 65535
+	// selects the form; the value then has 16 bits.
+	for _, tc := range []struct {
+		in, want string
+		rt       RT
+	}{
+		{"70000:1", "70000:1", RT{AS4: true, Admin: 70000, Value: 1}},
+		{"4200000000:65535", "4200000000:65535", RT{AS4: true, Admin: 4200000000, Value: 65535}},
+		{"1.10:100", "65546:100", RT{AS4: true, Admin: 65546, Value: 100}}, // asdot
+		{"65535:4294967295", "65535:4294967295", RT{Admin: 65535, Value: 4294967295}},
+	} {
+		rt, err := ParseRT(tc.in)
+		if err != nil || rt != tc.rt || rt.String() != tc.want {
+			t.Errorf("ParseRT(%q) = %+v %v, want %+v printed %s", tc.in, rt, err, tc.rt, tc.want)
+		}
+		if back, err := ParseRT(rt.String()); err != nil || back != rt {
+			t.Errorf("ParseRT(%q.String()) = %+v %v, want %+v", tc.in, back, err, rt)
+		}
+	}
+	// A 4-octet-AS RT imports only by an exact rule, never by an auto one.
+	imp := NewImporter([]ImportRule{{VNI: 100, Auto: true}, {VNI: 200, RTs: []RT{{AS4: true, Admin: 4200000000, Value: 200}}}})
+	if _, ok := imp.VNIFor(&Route{Key: Key{Type: RouteTypeMACIP}, Labels: []uint32{100}, RTs: []RT{{AS4: true, Admin: 70000, Value: 100}}}); ok {
+		t.Error("a 4-octet-AS RT matched an auto rule")
+	}
+	if v, ok := imp.VNIFor(&Route{Key: Key{Type: RouteTypeMACIP}, Labels: []uint32{200}, RTs: []RT{{AS4: true, Admin: 4200000000, Value: 200}}}); !ok || v != 200 {
+		t.Errorf("4-octet-AS RT: VNIFor = %d,%v, want 200", v, ok)
+	}
+	if _, ok := imp.VNIFor(&Route{Key: Key{Type: RouteTypeMACIP}, Labels: []uint32{200}, RTs: []RT{{Admin: 4200000000 & 0xffff, Value: 200}}}); ok {
+		t.Error("a 2-octet-AS RT matched a 4-octet-AS rule")
 	}
 	r := LocalMACRoute(RDFromIP(rid, 100), 100, MAC{2, 0, 0, 0, 0, 1}, rid, []RT{AutoRT(65000, 100)}, 0, false)
 	if !r.Mobility || r.Seq != 0 || r.L2VNI() != 100 || r.VTEP() != rid {

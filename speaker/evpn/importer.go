@@ -3,7 +3,8 @@ package evpn
 // ImportRule says which route targets import routes into one VNI.
 type ImportRule struct {
 	VNI uint32
-	// Auto imports any 2-octet-AS route target whose value is the VNI,
+	// Auto imports any 2-octet-AS route target whose value is the VNI
+	// (never an IPv4 or 4-octet-AS one: their value has 16 bits),
 	// whatever its ASN: in an eBGP fabric each leaf has its own ASN, and FRR
 	// matches auto RTs the same way.
 	Auto bool
@@ -57,7 +58,7 @@ func (im *Importer) VNIFor(r *Route) (uint32, bool) {
 				return first, true
 			}
 		}
-		if !rt.IPv4 && im.auto[rt.Value] {
+		if !rt.IPv4 && !rt.AS4 && im.auto[rt.Value] {
 			if consider(rt.Value) {
 				return first, true
 			}

@@ -1,6 +1,7 @@
 package evpn
 
 import (
+	"fmt"
 	"net/netip"
 	"slices"
 	"time"
@@ -48,6 +49,43 @@ const (
 	// winner; both false and invalid means none (added or removed). It
 	// informs watchers and traces; it asks for no action.
 	Selected
+	// OddRoute: a received route is used although it is odd; Odd and
+	// Reason say how. It is reported once per route and change, for the
+	// log and metrics; it asks for no action.
+	OddRoute
+)
+
+// MaxSeq is the highest MAC mobility sequence number. A bid never wraps
+// past it: it saturates, and a MAC at it is flagged duplicate.
+const MaxSeq = ^uint32(0)
+
+// Oddity names a kind of odd received route, for logs and metrics. Routes
+// with an Oddity come in Rejected effects (not used) or OddRoute effects
+// (used).
+type Oddity string
+
+const (
+	// OddLabelZero: a type-2 with label 0 carries no VNI to send to; it is
+	// not installed.
+	OddLabelZero Oddity = "label-zero"
+	// OddDownstreamVNI: a type-2 whose label is not the local VNI it
+	// imports into (a downstream-assigned VNI, RFC 8365 §5.1.2); it is
+	// installed with that VNI in the FDB entry.
+	OddDownstreamVNI Oddity = "downstream-vni"
+	// OddNoPMSI: a type-3 without a PMSI tunnel attribute; no flood entry.
+	OddNoPMSI Oddity = "no-pmsi"
+	// OddPMSINotIR: a type-3 whose PMSI tunnel is not ingress replication
+	// (PIM-SM, say); no flood entry, as FRR does.
+	OddPMSINotIR Oddity = "pmsi-not-ingress-replication"
+	// OddIPv6NextHop: an IPv6 next hop on evpnd's IPv4 VTEP fabric; not used.
+	OddIPv6NextHop Oddity = "ipv6-next-hop"
+	// OddESIWithoutAD: a type-2 with a non-zero ESI; evpnd imports no
+	// Ethernet A-D routes, so the segment has none. It is installed towards
+	// the next hop.
+	OddESIWithoutAD Oddity = "esi-without-ad"
+	// OddSeqMax: a type-2 with the MAC mobility sequence at MaxSeq; no
+	// bid can beat it, so its MAC is flagged duplicate.
+	OddSeqMax Oddity = "seq-at-maximum"
 )
 
 func (k EffectKind) String() string {
@@ -70,6 +108,8 @@ func (k EffectKind) String() string {
 		return "rejected"
 	case Selected:
 		return "selected"
+	case OddRoute:
+		return "odd-route"
 	}
 	return "unknown"
 }
@@ -88,6 +128,12 @@ type Effect struct {
 	Sticky bool
 	Moves  int
 	Reason string
+	// Odd classifies a Rejected or OddRoute effect for metrics; empty for
+	// an ordinary rejection.
+	Odd Oddity
+	// SendVNI (FIBSetMAC only) is the VNI to put in the VXLAN header when it
+	// differs from VNI (a downstream-assigned VNI); 0 means VNI.
+	SendVNI uint32
 	// Selected only.
 	Local     bool
 	PrevLocal bool
@@ -104,6 +150,7 @@ type candidate struct {
 	vtep   netip.Addr
 	seq    uint32
 	sticky bool
+	label  uint32 // VNI to send with when not the local VNI; 0 = local VNI
 }
 
 type localMAC struct {
@@ -125,19 +172,45 @@ type macState struct {
 	local     *localMAC
 	selected  location
 	installed netip.Addr // VTEP the kernel was told; invalid = none
+	instVNI   uint32     // SendVNI the kernel was told with installed
 	// installedSticky: the kernel was told to pin the MAC (the winning
 	// route is sticky, RFC 7432 §15.2).
 	installedSticky bool
-	maxSeq          uint32 // highest sequence seen for this MAC
 	moves           []time.Time
 	duplicate       bool
 	frozen          bool
+	// last is where the MAC was selected before it went to no location at
+	// lastAt: if it reappears elsewhere within moveGap, that is a move.
+	last   location
+	lastAt time.Time
+}
+
+// moveGap is how long a MAC that lost its last route is remembered: one
+// that reappears at another location within it has moved. A migrating VM
+// often leaves its old leaf, which withdraws, before the new leaf learns
+// it; without this, such moves would never count towards a duplicate.
+const moveGap = 5 * time.Second
+
+// goneMAC is what the table keeps of a MAC without routes for moveGap.
+type goneMAC struct {
+	last  location
+	at    time.Time
+	moves []time.Time
 }
 
 type routeRef struct {
 	vni  uint32
 	mac  MAC // type-2
 	vtep netip.Addr
+	odd  oddBits // oddities already reported for this route
+}
+
+// oddBits remember which oddities of a route were reported, so that each
+// is reported once per route, and again only when it changes.
+type oddBits struct {
+	label  uint32 // downstream label reported (0 = none)
+	esi    bool
+	seqMax bool
 }
 
 type floodRef struct {
@@ -157,6 +230,7 @@ type Table struct {
 	floods map[Key]floodRef // imported type-3 routes by identity
 	vteps  map[floodRef]int // type-3 routes per (VNI, VTEP)
 	dups   map[MACKey]struct{}
+	gone   map[MACKey]goneMAC // MACs without routes, for moveGap
 }
 
 // NewTable returns an empty table importing by rules.
@@ -175,6 +249,7 @@ func NewTable(opts Options, rules []ImportRule) *Table {
 		floods: map[Key]floodRef{},
 		vteps:  map[floodRef]int{},
 		dups:   map[MACKey]struct{}{},
+		gone:   map[MACKey]goneMAC{},
 	}
 }
 
@@ -233,8 +308,26 @@ func (t *Table) Update(r *Route, now time.Time) []Effect {
 		eff := t.Withdraw(r.Key, now)
 		return append(eff, Effect{Kind: Rejected, MAC: r.MAC, VTEP: r.VTEP(), Seq: r.Seq, Reason: why})
 	}
+	rejectOdd := func(odd Oddity, why string) []Effect {
+		eff := reject(why)
+		eff[len(eff)-1].Odd = odd
+		return eff
+	}
+	if r.Type == RouteTypeIMET {
+		// Only ingress replication gives a flood entry (RFC 8365 §9); FRR
+		// installs none for anything else, and neither does evpnd.
+		if r.PMSI == nil {
+			return rejectOdd(OddNoPMSI, "type-3 without a PMSI tunnel attribute: no flood entry")
+		}
+		if r.PMSI.Type != PMSIIngressReplication {
+			return rejectOdd(OddPMSINotIR, fmt.Sprintf("type-3 PMSI tunnel type %d is not ingress replication (6): no flood entry", r.PMSI.Type))
+		}
+	}
 	vtep := r.VTEP()
 	if !UsableVTEP(vtep) {
+		if vtep.Is6() && !vtep.Is4In6() {
+			return rejectOdd(OddIPv6NextHop, fmt.Sprintf("IPv6 next hop %s on an IPv4 VTEP fabric", vtep))
+		}
 		return reject(ReasonUnusableVTEP)
 	}
 	if r.Encap != 0 && r.Encap != TunnelTypeVXLAN {
@@ -248,6 +341,9 @@ func (t *Table) Update(r *Route, now time.Time) []Effect {
 	case RouteTypeMACIP:
 		if !r.MAC.IsUnicast() {
 			return reject("MAC is not unicast")
+		}
+		if len(r.Labels) > 0 && r.Labels[0] == 0 {
+			return rejectOdd(OddLabelZero, "type-2 with label 0: no VNI to send to")
 		}
 		return t.updateMAC(r, vni, vtep, now)
 	case RouteTypeIMET:
@@ -290,16 +386,37 @@ func (t *Table) withdrawFlood(k Key) []Effect {
 func (t *Table) updateMAC(r *Route, vni uint32, vtep netip.Addr, now time.Time) []Effect {
 	var eff []Effect
 	mk := MACKey{vni, r.MAC}
-	if old, ok := t.routes[r.Key]; ok && (old.vni != vni || old.mac != r.MAC) {
+	old, had := t.routes[r.Key]
+	if had && (old.vni != vni || old.mac != r.MAC) {
 		eff = t.Withdraw(r.Key, now)
+		old = routeRef{}
 	}
-	t.routes[r.Key] = routeRef{vni: vni, mac: r.MAC, vtep: vtep}
+	c := candidate{vtep: vtep, seq: r.Seq, sticky: r.Sticky}
+	if l := r.L2VNI(); l != 0 && l != vni {
+		c.label = l
+	}
+	ref := routeRef{vni: vni, mac: r.MAC, vtep: vtep}
+	ref.odd = oddBits{label: c.label, esi: !r.ESI.IsZero(), seqMax: r.Seq == MaxSeq}
+	t.routes[r.Key] = ref
+	if c.label != 0 && c.label != old.odd.label {
+		eff = append(eff, Effect{Kind: OddRoute, Odd: OddDownstreamVNI, VNI: vni, MAC: r.MAC, VTEP: vtep, Seq: r.Seq,
+			Reason: fmt.Sprintf("label %d differs from the local VNI %d (downstream-assigned VNI): installed with VNI %d", c.label, vni, c.label)})
+	}
+	if ref.odd.esi && !old.odd.esi {
+		eff = append(eff, Effect{Kind: OddRoute, Odd: OddESIWithoutAD, VNI: vni, MAC: r.MAC, VTEP: vtep, Seq: r.Seq,
+			Reason: fmt.Sprintf("ESI %s with no Ethernet A-D route for the segment: installed towards the next hop", r.ESI)})
+	}
+	if ref.odd.seqMax && !old.odd.seqMax {
+		eff = append(eff, Effect{Kind: OddRoute, Odd: OddSeqMax, VNI: vni, MAC: r.MAC, VTEP: vtep, Seq: r.Seq,
+			Reason: "MAC mobility sequence number at its maximum: no move can outbid it; the MAC is flagged duplicate"})
+	}
 	st := t.state(mk)
-	st.remote.set(r.Key, candidate{vtep: vtep, seq: r.Seq, sticky: r.Sticky})
-	if r.Seq > st.maxSeq {
-		st.maxSeq = r.Seq
+	st.remote.set(r.Key, c)
+	eff = append(eff, t.reselect(mk, st, now)...)
+	if r.Seq == MaxSeq {
+		eff = append(eff, t.flagDuplicate(mk, st, "a route has the maximum MAC mobility sequence number")...)
 	}
-	return append(eff, t.reselect(mk, st, now)...)
+	return eff
 }
 
 // Withdraw removes a received route by identity. Unknown keys are ignored.
@@ -324,8 +441,9 @@ func (t *Table) Withdraw(k Key, now time.Time) []Effect {
 }
 
 // LocalAdd reports a MAC learned on a local access port. If remote routes
-// exist for it, it is advertised with the highest sequence seen plus one,
-// so it wins over them (RFC 7432 §15).
+// exist for it, it is advertised with the highest sequence among the routes
+// present now plus one, so it wins over them (RFC 7432 §15). The bid
+// saturates at MaxSeq: a MAC that needs a bid above it is flagged duplicate.
 func (t *Table) LocalAdd(vni uint32, mac MAC, sticky bool, now time.Time) []Effect {
 	mk := MACKey{vni, mac}
 	st := t.state(mk)
@@ -338,15 +456,48 @@ func (t *Table) LocalAdd(vni uint32, mac MAC, sticky bool, now time.Time) []Effe
 		st.local.advertised = false
 		return t.reselect(mk, st, now)
 	}
-	seq := uint32(0)
-	if len(st.remote) > 0 || st.local != nil {
-		seq = st.maxSeq + 1
-	}
+	seq, saturated := t.bid(st)
 	st.local = &localMAC{seq: seq, sticky: sticky}
-	if seq > st.maxSeq {
-		st.maxSeq = seq
+	eff := t.reselect(mk, st, now)
+	if saturated {
+		eff = append(eff, t.flagDuplicate(mk, st, "the local bid is at the maximum MAC mobility sequence number")...)
 	}
-	return t.reselect(mk, st, now)
+	return eff
+}
+
+// atMaxSeq reports whether a route of the MAC, remote or local, has the
+// maximum sequence number.
+func (st *macState) atMaxSeq() bool {
+	if st.local != nil && st.local.seq == MaxSeq {
+		return true
+	}
+	for _, rc := range st.remote {
+		if rc.seq == MaxSeq {
+			return true
+		}
+	}
+	return false
+}
+
+// bid returns the sequence number a local MAC bids: one above the highest
+// of the routes present now (remote ones, and the local one if any), 0 when
+// there is none. It saturates at MaxSeq, and reports whether it did: a bid
+// of MaxSeq cannot outbid a route already at MaxSeq.
+func (t *Table) bid(st *macState) (uint32, bool) {
+	if len(st.remote) == 0 && st.local == nil {
+		return 0, false
+	}
+	var top uint32
+	for _, rc := range st.remote {
+		top = max(top, rc.seq)
+	}
+	if st.local != nil {
+		top = max(top, st.local.seq)
+	}
+	if top == MaxSeq {
+		return MaxSeq, true
+	}
+	return top + 1, false
 }
 
 // LocalDel reports that a local MAC aged out or left its access port.
@@ -369,26 +520,38 @@ func (t *Table) LocalDel(vni uint32, mac MAC, now time.Time) []Effect {
 // Readvertise handles a local route that BGP refused (GoBGP does when its
 // RIB already holds a remote path for the MAC with a sequence number at
 // least ours, which evpnd's table has not seen yet): the local MAC is bid
-// again with the highest sequence seen plus one. Call it after the pending
-// BGP events have been fed, so that "highest seen" includes them.
+// again one above the routes present now and its own last bid, saturating
+// at MaxSeq. Call it after the pending BGP events have been fed, so that
+// the routes present include them.
 func (t *Table) Readvertise(vni uint32, mac MAC, now time.Time) []Effect {
 	mk := MACKey{vni, mac}
 	st := t.macs[mk]
 	if st == nil || st.local == nil {
 		return nil
 	}
-	st.maxSeq++
-	st.local.seq = st.maxSeq
+	seq, saturated := t.bid(st)
+	st.local.seq = seq
 	st.local.advertised = false
-	return t.reselect(mk, st, now)
+	eff := t.reselect(mk, st, now)
+	if saturated {
+		eff = append(eff, t.flagDuplicate(mk, st, "the local bid is at the maximum MAC mobility sequence number")...)
+	}
+	return eff
 }
 
 // Expire clears duplicate flags whose MAC has not moved for a whole
 // detection window (like FRR's recovery timer), re-evaluating the MAC: a
-// frozen MAC is unfrozen, and a local one is advertised again. Call it
-// periodically; it costs O(duplicates).
+// frozen MAC is unfrozen, and a local one is advertised again. A MAC with
+// a route at MaxSeq stays flagged until ClearDuplicate. It also forgets
+// MACs that lost their last route more than moveGap ago. Call it
+// periodically; it costs O(duplicates + recently gone MACs).
 func (t *Table) Expire(now time.Time) []Effect {
 	var eff []Effect
+	for mk, g := range t.gone {
+		if now.Sub(g.at) >= moveGap {
+			delete(t.gone, mk)
+		}
+	}
 	for mk := range t.dups {
 		st := t.macs[mk]
 		if st == nil || !st.duplicate {
@@ -397,6 +560,9 @@ func (t *Table) Expire(now time.Time) []Effect {
 		}
 		if n := len(st.moves); n > 0 && now.Sub(st.moves[n-1]) < t.opts.DupWindow {
 			continue
+		}
+		if st.atMaxSeq() {
+			continue // the alarm lasts while a route sits at the maximum
 		}
 		eff = append(eff, t.ClearDuplicate(mk.VNI, mk.MAC, now)...)
 	}
@@ -421,6 +587,11 @@ func (t *Table) RemoveVNI(vni uint32) []Effect {
 	for k, ref := range t.routes {
 		if ref.vni == vni {
 			delete(t.routes, k)
+		}
+	}
+	for mk := range t.gone {
+		if mk.VNI == vni {
+			delete(t.gone, mk)
 		}
 	}
 	for mk, st := range t.macs {
@@ -453,6 +624,7 @@ func (t *Table) ClearDuplicate(vni uint32, mac MAC, now time.Time) []Effect {
 	}
 	st.duplicate, st.frozen, st.moves = false, false, nil
 	delete(t.dups, mk)
+	st.last = location{}
 	eff := t.reselect(mk, st, now)
 	t.gc(mk, st)
 	return eff
@@ -462,6 +634,10 @@ func (t *Table) state(mk MACKey) *macState {
 	st := t.macs[mk]
 	if st == nil {
 		st = &macState{}
+		if g, ok := t.gone[mk]; ok {
+			delete(t.gone, mk)
+			st.last, st.lastAt, st.moves = g.last, g.at, g.moves
+		}
 		t.macs[mk] = st
 	}
 	return st
@@ -470,6 +646,9 @@ func (t *Table) state(mk MACKey) *macState {
 func (t *Table) gc(mk MACKey, st *macState) {
 	if len(st.remote) == 0 && st.local == nil && !st.duplicate {
 		delete(t.macs, mk)
+		if st.last.valid() {
+			t.gone[mk] = goneMAC{last: st.last, at: st.lastAt, moves: st.moves}
+		}
 	}
 }
 
@@ -524,36 +703,44 @@ func (t *Table) reselect(mk MACKey, st *macState, now time.Time) []Effect {
 		if found {
 			sel.Seq, sel.Sticky = win.seq, win.sticky
 		}
+		prev := st.selected
+		if !prev.valid() && st.last.valid() && now.Sub(st.lastAt) < moveGap {
+			prev = st.last // back after a gap: compare with where it was
+		}
+		if prev.valid() && loc.valid() && prev != loc {
+			dup := t.countMove(mk, st, now)
+			if st.frozen {
+				// Detection froze the MAC: it stays where it was, in the
+				// table, the kernel and BGP, until the flag is cleared.
+				return dup
+			}
+			eff = append(eff, dup...)
+		}
 		eff = append(eff, sel)
-		if st.selected.valid() && loc.valid() {
-			eff = append(eff, t.countMove(mk, st, now)...)
-		}
 		if loc.valid() {
-			st.selected = loc
+			st.last = location{}
 		} else {
-			st.selected = location{}
+			st.last, st.lastAt = st.selected, now
 		}
-	}
-	if st.frozen {
-		// Detection just froze the MAC: keep the kernel where it was.
-		return eff
+		st.selected = loc
 	}
 	// Kernel: a remote winner is installed; otherwise nothing remote.
 	if found && !local {
-		if st.installed != win.vtep || st.installedSticky != win.sticky {
-			st.installed, st.installedSticky = win.vtep, win.sticky
-			eff = append(eff, Effect{Kind: FIBSetMAC, VNI: mk.VNI, MAC: mk.MAC, VTEP: win.vtep, Seq: win.seq, Sticky: win.sticky})
+		if st.installed != win.vtep || st.instVNI != win.label || st.installedSticky != win.sticky {
+			st.installed, st.instVNI, st.installedSticky = win.vtep, win.label, win.sticky
+			eff = append(eff, Effect{Kind: FIBSetMAC, VNI: mk.VNI, MAC: mk.MAC, VTEP: win.vtep, Seq: win.seq, Sticky: win.sticky, SendVNI: win.label})
 		}
 	} else if st.installed.IsValid() {
 		eff = append(eff, Effect{Kind: FIBDelMAC, VNI: mk.VNI, MAC: mk.MAC, VTEP: st.installed})
-		st.installed, st.installedSticky = netip.Addr{}, false
+		st.installed, st.instVNI, st.installedSticky = netip.Addr{}, 0, false
 	}
 	// Advertisement of the local MAC: on while it wins, withdrawn when it
-	// loses (the losing PE withdraws, RFC 7432 §15). A duplicate is not
-	// re-advertised.
+	// loses (the losing PE withdraws, RFC 7432 §15). A duplicate that is not
+	// frozen is still advertised from wherever it is now (FRR's default
+	// warning-only action); a frozen one never gets here.
 	if st.local != nil {
 		switch {
-		case local && !st.local.advertised && !st.duplicate:
+		case local && !st.local.advertised:
 			st.local.advertised = true
 			eff = append(eff, Effect{Kind: Advertise, VNI: mk.VNI, MAC: mk.MAC, VTEP: t.opts.LocalVTEP, Seq: st.local.seq, Sticky: st.local.sticky})
 		case !local && st.local.advertised:
@@ -573,7 +760,17 @@ func (t *Table) countMove(mk MACKey, st *macState, now time.Time) []Effect {
 		}
 	}
 	st.moves = append(kept, now)
-	if st.duplicate || len(st.moves) < t.opts.DupMoves {
+	if len(st.moves) < t.opts.DupMoves {
+		return nil
+	}
+	return t.flagDuplicate(mk, st, "")
+}
+
+// flagDuplicate marks a MAC duplicate (and frozen, with Options.Freeze),
+// returning the DuplicateDetected effect, or nothing when it already is.
+// why is empty for too many moves.
+func (t *Table) flagDuplicate(mk MACKey, st *macState, why string) []Effect {
+	if st.duplicate {
 		return nil
 	}
 	st.duplicate = true
@@ -581,7 +778,7 @@ func (t *Table) countMove(mk MACKey, st *macState, now time.Time) []Effect {
 	if t.opts.Freeze {
 		st.frozen = true
 	}
-	return []Effect{{Kind: DuplicateDetected, VNI: mk.VNI, MAC: mk.MAC, Moves: len(st.moves)}}
+	return []Effect{{Kind: DuplicateDetected, VNI: mk.VNI, MAC: mk.MAC, Moves: len(st.moves), Reason: why}}
 }
 
 // MACInfo describes the selection state of one MAC, for the API and tests.

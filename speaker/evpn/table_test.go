@@ -62,9 +62,23 @@ func fmtEffect(e Effect) string {
 	case WithdrawLocal:
 		return fmt.Sprintf("wdr %d %s", e.VNI, e.MAC)
 	case DuplicateDetected:
+		if e.Reason == "listed" {
+			return e.MAC.String()
+		}
+		if e.Reason == "listed-moves" {
+			return fmt.Sprintf("moves=%d", e.Moves)
+		}
+		if e.Reason != "" {
+			return fmt.Sprintf("dup %d %s moves=%d (%s)", e.VNI, e.MAC, e.Moves, e.Reason)
+		}
 		return fmt.Sprintf("dup %d %s moves=%d", e.VNI, e.MAC, e.Moves)
 	case Rejected:
+		if e.Odd != "" {
+			return fmt.Sprintf("rejected %s: %s", e.Odd, e.Reason)
+		}
 		return "rejected: " + e.Reason
+	case OddRoute:
+		return fmt.Sprintf("odd %s %d %s", e.Odd, e.VNI, e.MAC)
 	}
 	return "?"
 }
@@ -146,9 +160,33 @@ func TestSelection(t *testing.T) {
 			{at: 30 * time.Second, op: "remote", from: vtep2, seq: 3, want: []string{"set 100 02:00:00:00:00:01 10.0.0.2"}},
 			{at: 40 * time.Second, op: "remote", from: vtep1, seq: 4, want: []string{"set 100 02:00:00:00:00:01 10.0.0.1"}},
 			{at: 50 * time.Second, op: "remote", from: vtep2, seq: 5, want: []string{"dup 100 02:00:00:00:00:01 moves=5", "set 100 02:00:00:00:00:01 10.0.0.2"}},
-			// a local learn of a duplicate is not advertised
-			{at: 60 * time.Second, op: "local", want: []string{"del 100 02:00:00:00:00:01"}},
-			{at: 61 * time.Second, op: "clear", want: []string{"adv 100 02:00:00:00:00:01 seq=6 sticky=false"}},
+			// a duplicate that is not frozen is still advertised from where it is now
+			{at: 60 * time.Second, op: "local", want: []string{"del 100 02:00:00:00:00:01", "adv 100 02:00:00:00:00:01 seq=6 sticky=false"}},
+			{at: 61 * time.Second, op: "clear", want: nil},
+		}},
+		{name: "a MAC back elsewhere right after its withdraw has moved", local: vtep3, steps: []step{
+			// the old leaf withdraws before the new one advertises, as when a
+			// VM leaves its old leaf first: each reappearance is a move
+			{op: "remote", from: vtep1, want: []string{"set 100 02:00:00:00:00:01 10.0.0.1"}},
+			{at: 1 * time.Second, op: "withdraw", from: vtep1, want: []string{"del 100 02:00:00:00:00:01"}},
+			{at: 1 * time.Second, op: "remote", from: vtep2, want: []string{"set 100 02:00:00:00:00:01 10.0.0.2"}},
+			{at: 2 * time.Second, op: "withdraw", from: vtep2, want: []string{"del 100 02:00:00:00:00:01"}},
+			{at: 2 * time.Second, op: "local", want: []string{"adv 100 02:00:00:00:00:01 seq=0 sticky=false"}},
+			{at: 3 * time.Second, op: "localdel", want: []string{"wdr 100 02:00:00:00:00:01"}},
+			{at: 3 * time.Second, op: "remote", from: vtep1, want: []string{"set 100 02:00:00:00:00:01 10.0.0.1"}},
+			{at: 4 * time.Second, op: "withdraw", from: vtep1, want: []string{"del 100 02:00:00:00:00:01"}},
+			{at: 4 * time.Second, op: "remote", from: vtep2, want: []string{"set 100 02:00:00:00:00:01 10.0.0.2"}},
+			{at: 5 * time.Second, op: "withdraw", from: vtep2, want: []string{"del 100 02:00:00:00:00:01"}},
+			{at: 5 * time.Second, op: "remote", from: vtep1, want: []string{"dup 100 02:00:00:00:00:01 moves=5", "set 100 02:00:00:00:00:01 10.0.0.1"}},
+		}},
+		{name: "a MAC back at the same place, or long after, has not moved", local: vtep3, steps: []step{
+			{op: "remote", from: vtep1, want: []string{"set 100 02:00:00:00:00:01 10.0.0.1"}},
+			{at: 1 * time.Second, op: "withdraw", from: vtep1, want: []string{"del 100 02:00:00:00:00:01"}},
+			{at: 1 * time.Second, op: "remote", from: vtep1, want: []string{"set 100 02:00:00:00:00:01 10.0.0.1"}},
+			{at: 2 * time.Second, op: "withdraw", from: vtep1, want: []string{"del 100 02:00:00:00:00:01"}},
+			{at: 8 * time.Second, op: "expire", want: nil}, // forgets it: moveGap passed
+			{at: 8 * time.Second, op: "remote", from: vtep2, want: []string{"set 100 02:00:00:00:00:01 10.0.0.2"}},
+			{at: 9 * time.Second, op: "moves", want: []string{"moves=0"}},
 		}},
 		{name: "moves spread beyond the window are not duplicates", local: vtep3, steps: []step{
 			{op: "remote", from: vtep1, seq: 0, want: []string{"set 100 02:00:00:00:00:01 10.0.0.1"}},
@@ -163,6 +201,39 @@ func TestSelection(t *testing.T) {
 			// BGP refused seq 0: a remote seq 2 was in its RIB; it arrives now
 			{op: "remote", from: vtep1, seq: 2, want: []string{"set 100 02:00:00:00:00:01 10.0.0.1", "wdr 100 02:00:00:00:00:01"}},
 			{op: "readvertise", want: []string{"del 100 02:00:00:00:00:01", "adv 100 02:00:00:00:00:01 seq=3 sticky=false"}},
+		}},
+		{name: "a remote at the maximum sequence: the local bid saturates, no wrap to 0", local: vtep1, steps: []step{
+			{op: "remote", from: vtep2, seq: MaxSeq, want: []string{
+				"odd seq-at-maximum 100 02:00:00:00:00:01",
+				"set 100 02:00:00:00:00:01 10.0.0.2",
+				"dup 100 02:00:00:00:00:01 moves=0 (a route has the maximum MAC mobility sequence number)"}},
+			// equal at the maximum: the lower VTEP (this leaf) wins
+			{op: "local", want: []string{"del 100 02:00:00:00:00:01", "adv 100 02:00:00:00:00:01 seq=4294967295 sticky=false"}},
+			{op: "dups", want: []string{"02:00:00:00:00:01"}},
+			// the alarm lasts while the route sits at the maximum
+			{at: time.Hour, op: "expire", want: nil},
+			{at: time.Hour, op: "dups", want: []string{"02:00:00:00:00:01"}},
+		}},
+		{name: "the local bid at the maximum raises the duplicate alarm", local: vtep3, steps: []step{
+			{op: "remote", from: vtep1, seq: MaxSeq - 1, want: []string{"set 100 02:00:00:00:00:01 10.0.0.1"}},
+			{op: "local", want: []string{"del 100 02:00:00:00:00:01", "adv 100 02:00:00:00:00:01 seq=4294967295 sticky=false"}},
+			{op: "localdel", want: []string{"wdr 100 02:00:00:00:00:01", "set 100 02:00:00:00:00:01 10.0.0.1"}},
+			{op: "remote", from: vtep2, seq: MaxSeq, want: []string{
+				"odd seq-at-maximum 100 02:00:00:00:00:01",
+				"set 100 02:00:00:00:00:01 10.0.0.2",
+				"dup 100 02:00:00:00:00:01 moves=3 (a route has the maximum MAC mobility sequence number)"}},
+			// loses the tie to the lower VTEP: not advertised, but flagged
+			{op: "local", want: nil},
+			{op: "readvertise", want: nil},
+			{op: "clear", want: nil},
+			{op: "readvertise", want: []string{"dup 100 02:00:00:00:00:01 moves=0 (the local bid is at the maximum MAC mobility sequence number)"}},
+		}},
+		{name: "the bid comes from the routes present now, not a historical maximum", local: vtep3, steps: []step{
+			{op: "remote", from: vtep1, seq: 7, want: []string{"set 100 02:00:00:00:00:01 10.0.0.1"}},
+			{op: "withdraw", from: vtep1, want: []string{"del 100 02:00:00:00:00:01"}},
+			{op: "remote", from: vtep2, seq: 0, want: []string{"set 100 02:00:00:00:00:01 10.0.0.2"}},
+			{op: "local", want: []string{"del 100 02:00:00:00:00:01", "adv 100 02:00:00:00:00:01 seq=1 sticky=false"}},
+			{op: "readvertise", want: []string{"adv 100 02:00:00:00:00:01 seq=2 sticky=false"}},
 		}},
 		{name: "local MAC becoming static is re-advertised sticky", local: vtep3, steps: []step{
 			{op: "local", want: []string{"adv 100 02:00:00:00:00:01 seq=0 sticky=false"}},
@@ -185,10 +256,11 @@ func TestSelection(t *testing.T) {
 			{at: 3 * time.Second, op: "remote", from: vtep2, seq: 3, want: []string{"set 100 02:00:00:00:00:01 10.0.0.2"}},
 			{at: 4 * time.Second, op: "remote", from: vtep1, seq: 4, want: []string{"set 100 02:00:00:00:00:01 10.0.0.1"}},
 			{at: 5 * time.Second, op: "remote", from: vtep2, seq: 5, want: []string{"dup 100 02:00:00:00:00:01 moves=5", "set 100 02:00:00:00:00:01 10.0.0.2"}},
-			{at: 6 * time.Second, op: "local", want: []string{"del 100 02:00:00:00:00:01"}},
+			{at: 6 * time.Second, op: "local", want: []string{"del 100 02:00:00:00:00:01", "adv 100 02:00:00:00:00:01 seq=6 sticky=false"}},
 			{at: 100 * time.Second, op: "expire", want: nil}, // moved 94 s ago: still in the window
-			{at: 187 * time.Second, op: "expire", want: []string{"adv 100 02:00:00:00:00:01 seq=6 sticky=false"}},
-			{at: 188 * time.Second, op: "expire", want: nil},
+			{at: 106 * time.Second, op: "dups", want: []string{"02:00:00:00:00:01"}},
+			{at: 187 * time.Second, op: "expire", want: nil}, // cleared; it was advertised all along
+			{at: 188 * time.Second, op: "dups", want: nil},
 		}},
 		{name: "freeze keeps the location at detection", local: vtep3, freeze: true, steps: []step{
 			{op: "remote", from: vtep1, seq: 0, want: []string{"set 100 02:00:00:00:00:01 10.0.0.1"}},
@@ -198,6 +270,8 @@ func TestSelection(t *testing.T) {
 			{at: 4 * time.Second, op: "remote", from: vtep1, seq: 4, want: []string{"set 100 02:00:00:00:00:01 10.0.0.1"}},
 			{at: 5 * time.Second, op: "remote", from: vtep2, seq: 5, want: []string{"dup 100 02:00:00:00:00:01 moves=5"}},
 			{at: 6 * time.Second, op: "remote", from: vtep2, seq: 6, want: nil},
+			{at: 6 * time.Second, op: "local", want: nil}, // frozen: a local learn is neither installed nor advertised
+			{at: 6 * time.Second, op: "localdel", want: nil},
 			{at: 7 * time.Second, op: "clear", want: []string{"set 100 02:00:00:00:00:01 10.0.0.2"}},
 		}},
 	} {
@@ -230,6 +304,13 @@ func TestSelection(t *testing.T) {
 					eff = tab.Expire(now)
 				case "readvertise":
 					eff = tab.Readvertise(100, mac1, now)
+				case "moves":
+					st := tab.macs[MACKey{100, mac1}]
+					eff = append(eff, Effect{Kind: DuplicateDetected, Reason: "listed-moves", Moves: len(st.moves)})
+				case "dups":
+					for _, mi := range tab.Duplicates() {
+						eff = append(eff, Effect{Kind: DuplicateDetected, MAC: mi.MAC, Reason: "listed"})
+					}
 				default:
 					t.Fatalf("bad op %q", s.op)
 				}
@@ -349,6 +430,140 @@ func TestLookupOthers(t *testing.T) {
 	mi, _ = tab.Lookup(100, mac1)
 	if !mi.Local || len(mi.Others) != 2 {
 		t.Fatalf("local: got %+v", mi)
+	}
+}
+
+// TestDuplicateKeepsForwarding drives a MAC around three leafs 20 times, as
+// seen by the third leaf, with the default detection (5 moves in 180 s):
+// every move is followed (kernel or advertisement), the MAC is flagged
+// duplicate once, and only Freeze pins it.
+func TestDuplicateKeepsForwarding(t *testing.T) {
+	for _, freeze := range []bool{false, true} {
+		t.Run(fmt.Sprintf("freeze=%v", freeze), func(t *testing.T) {
+			tab := NewTable(Options{LocalVTEP: vtep3, RouterID: vtep3, Freeze: freeze}, []ImportRule{{VNI: 100, Auto: true}})
+			where := []netip.Addr{vtep3, vtep1, vtep2} // the VM's leaf per move, in turn
+			var seq uint32
+			var prev netip.Addr
+			dups := 0
+			var pinned netip.Addr
+			for move := 0; move <= 20; move++ {
+				now := t0.Add(time.Duration(move) * 2 * time.Second)
+				at := where[move%3]
+				var eff []Effect
+				if at == vtep3 {
+					eff = tab.LocalAdd(100, mac1, false, now)
+				} else {
+					eff = tab.Update(remoteRoute(at, seq, false, rtAuto(100)), now)
+				}
+				// The old location withdraws once the new one has been seen.
+				if prev == vtep3 {
+					eff = append(eff, tab.LocalDel(100, mac1, now)...)
+				} else if prev.IsValid() {
+					eff = append(eff, tab.Withdraw(remoteRoute(prev, 0, false, rtAuto(100)).Key, now)...)
+				}
+				var adv, set bool
+				for _, e := range eff {
+					switch e.Kind {
+					case DuplicateDetected:
+						dups++
+						if move != 5 {
+							t.Errorf("move %d: duplicate detected, want it at move 5", move)
+						}
+						if pinned = prev; prev == vtep3 {
+							pinned = netip.Addr{}
+						}
+					case Advertise:
+						adv = true
+						seq = e.Seq + 1
+					case FIBSetMAC:
+						set = e.VTEP == at
+						seq = e.Seq + 1
+					}
+				}
+				mi, ok := tab.Lookup(100, mac1)
+				frozen := freeze && move >= 5
+				switch {
+				case !frozen && at == vtep3 && !adv && move > 0:
+					t.Errorf("move %d to this leaf: not advertised: %v", move, eff)
+				case !frozen && at == vtep3 && (!ok || !mi.Local):
+					t.Errorf("move %d to this leaf: selected %+v", move, mi)
+				case !frozen && at != vtep3 && (!set || !ok || mi.VTEP != at):
+					t.Errorf("move %d to %s: kernel not moved: %v, selected %+v", move, at, eff, mi)
+				case frozen && (adv || set):
+					t.Errorf("move %d: frozen MAC moved: %v", move, eff)
+				}
+				if ok && mi.Duplicate != (move >= 5) {
+					t.Errorf("move %d: duplicate=%v", move, mi.Duplicate)
+				}
+				if frozen && move > 5 && mi.VTEP != pinned {
+					t.Errorf("move %d: frozen MAC at %s, want it pinned at %s", move, mi.VTEP, pinned)
+				}
+				prev = at
+			}
+			if dups != 1 {
+				t.Errorf("duplicate detected %d times, want once", dups)
+			}
+		})
+	}
+}
+
+func TestOddRoutes(t *testing.T) {
+	rt := rtAuto(100)
+	mk := func(mod func(r *Route)) *Route {
+		r := remoteRoute(vtep1, 0, false, rt)
+		mod(r)
+		return r
+	}
+	imet := func(mod func(r *Route)) *Route {
+		r := imetRoute(vtep1, rt)
+		mod(r)
+		return r
+	}
+	for _, tc := range []struct {
+		name string
+		r    *Route
+		want []string
+	}{
+		{"label 0 is not installed", mk(func(r *Route) { r.Labels = []uint32{0} }),
+			[]string{"rejected label-zero: type-2 with label 0: no VNI to send to"}},
+		{"downstream VNI is installed with it", mk(func(r *Route) { r.Labels = []uint32{5100} }),
+			[]string{"odd downstream-vni 100 02:00:00:00:00:01", "set 100 02:00:00:00:00:01 10.0.0.1 vni 5100"}},
+		{"type-3 without PMSI: no flood entry", imet(func(r *Route) { r.PMSI = nil }),
+			[]string{"rejected no-pmsi: type-3 without a PMSI tunnel attribute: no flood entry"}},
+		{"type-3 with PIM-SM: no flood entry", imet(func(r *Route) { r.PMSI.Type = 3 }),
+			[]string{"rejected pmsi-not-ingress-replication: type-3 PMSI tunnel type 3 is not ingress replication (6): no flood entry"}},
+		{"IPv6 next hop", mk(func(r *Route) { r.NextHop = netip.MustParseAddr("2001:db8::1") }),
+			[]string{"rejected ipv6-next-hop: IPv6 next hop 2001:db8::1 on an IPv4 VTEP fabric"}},
+		{"ESI without A-D is installed towards the next hop", mk(func(r *Route) { r.ESI = ESI{0, 1, 2, 3, 4, 5, 6, 7, 8, 9} }),
+			[]string{"odd esi-without-ad 100 02:00:00:00:00:01", "set 100 02:00:00:00:00:01 10.0.0.1"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			tab := NewTable(Options{LocalVTEP: vtep3, RouterID: vtep3}, []ImportRule{{VNI: 100, Auto: true}})
+			fmtAll := func(eff []Effect) []string {
+				var got []string
+				for _, e := range eff {
+					if e.Kind == Selected {
+						continue
+					}
+					s := fmtEffect(e)
+					if e.Kind == FIBSetMAC && e.SendVNI != 0 {
+						s += fmt.Sprintf(" vni %d", e.SendVNI)
+					}
+					got = append(got, s)
+				}
+				return got
+			}
+			got := fmtAll(tab.Update(tc.r, t0))
+			if strings.Join(got, "\n") != strings.Join(tc.want, "\n") {
+				t.Fatalf("got  %q\nwant %q", got, tc.want)
+			}
+			// Re-fed unchanged, an odd route is reported once only.
+			for _, s := range fmtAll(tab.Update(tc.r, t0.Add(time.Second))) {
+				if strings.HasPrefix(s, "odd ") {
+					t.Errorf("reported again on re-feed: %s", s)
+				}
+			}
+		})
 	}
 }
 

@@ -115,17 +115,23 @@ func ParseRD(s string) (RD, error) {
 }
 
 // RT is a route target extended community in its 2-octet-AS form
-// (type 0x00 subtype 0x02, RFC 4360) or IPv4 form (type 0x01 subtype 0x02).
+// (type 0x00 subtype 0x02, RFC 4360), IPv4 form (type 0x01 subtype 0x02)
+// or 4-octet-AS form (type 0x02 subtype 0x02, RFC 5668). At most one of
+// IPv4 and AS4 is set.
 type RT struct {
 	IPv4  bool   // admin is an IPv4 address (value then 16 bits)
 	Admin uint32 // ASN, or IPv4 address big-endian
 	Value uint32
+	AS4   bool // admin is a 4-octet ASN (value then 16 bits)
 }
 
 // AutoRT is the RT FRR and evpnd derive for a VNI: ASN:VNI in 2-octet-AS form.
 // A 4-octet ASN is truncated to its low 16 bits, as FRR does.
 func AutoRT(asn uint32, vni uint32) RT { return RT{Admin: asn & 0xffff, Value: vni} }
 
+// String formats rt as "A.B.C.D:N" or "ASN:N". A 4-octet-AS RT whose ASN
+// is below 65536 has no plain form that parses back to it: it is written
+// "ASN:N" like the 2-octet form, as FRR shows it.
 func (rt RT) String() string {
 	if rt.IPv4 {
 		var a [4]byte
@@ -135,11 +141,14 @@ func (rt RT) String() string {
 	return fmt.Sprintf("%d:%d", rt.Admin, rt.Value)
 }
 
-// ParseRT parses "ASN:N" (ASN 0-65535, N 32-bit) or "A.B.C.D:N" (N 16-bit).
+// ParseRT parses "ASN:N" with an ASN of 0-65535 (2-octet-AS form, N
+// 32-bit), "ASN:N" with a 4-octet ASN of 65536-4294967295, in plain or
+// asdot ("X.Y", RFC 5396) notation (4-octet-AS form, N 16-bit), or
+// "A.B.C.D:N" (IPv4 form, N 16-bit).
 func ParseRT(s string) (RT, error) {
 	admin, num, ok := strings.Cut(s, ":")
 	if !ok {
-		return RT{}, fmt.Errorf("invalid route target %q: want ASN:N (ASN 0-65535) or A.B.C.D:N", s)
+		return RT{}, fmt.Errorf("invalid route target %q: want ASN:N or A.B.C.D:N", s)
 	}
 	if ip, err := netip.ParseAddr(admin); err == nil {
 		if !ip.Is4() {
@@ -152,15 +161,40 @@ func ParseRT(s string) (RT, error) {
 		a := ip.As4()
 		return RT{IPv4: true, Admin: binary.BigEndian.Uint32(a[:]), Value: uint32(n)}, nil
 	}
-	as, err := strconv.ParseUint(admin, 10, 16)
+	as, err := parseASN(admin)
 	if err != nil {
-		return RT{}, fmt.Errorf("invalid route target %q: want ASN:N with ASN 0-65535, or A.B.C.D:N", s)
+		return RT{}, fmt.Errorf("invalid route target %q: want ASN:N with an ASN of 0-4294967295 (or X.Y), or A.B.C.D:N", s)
 	}
-	n, err := strconv.ParseUint(num, 10, 32)
+	if as < 1<<16 {
+		n, err := strconv.ParseUint(num, 10, 32)
+		if err != nil {
+			return RT{}, fmt.Errorf("invalid route target %q: the number after a 2-octet ASN must be 0-4294967295", s)
+		}
+		return RT{Admin: as, Value: uint32(n)}, nil
+	}
+	n, err := strconv.ParseUint(num, 10, 16)
 	if err != nil {
-		return RT{}, fmt.Errorf("invalid route target %q: the number must be 0-4294967295", s)
+		return RT{}, fmt.Errorf("invalid route target %q: the number after a 4-octet ASN must be 0-65535", s)
 	}
-	return RT{Admin: uint32(as), Value: uint32(n)}, nil
+	return RT{AS4: true, Admin: as, Value: uint32(n)}, nil
+}
+
+// parseASN parses an AS number in asplain ("4200000000") or asdot
+// ("64086.59904") notation (RFC 5396).
+func parseASN(s string) (uint32, error) {
+	if hi, lo, ok := strings.Cut(s, "."); ok {
+		h, err := strconv.ParseUint(hi, 10, 16)
+		if err != nil {
+			return 0, err
+		}
+		l, err := strconv.ParseUint(lo, 10, 16)
+		if err != nil {
+			return 0, err
+		}
+		return uint32(h)<<16 | uint32(l), nil
+	}
+	as, err := strconv.ParseUint(s, 10, 32)
+	return uint32(as), err
 }
 
 // RouteType is the EVPN NLRI route type.
@@ -177,6 +211,21 @@ const (
 // ESI is an Ethernet segment identifier; evpnd is single-homed, so it is
 // always zero in what it sends, but it is decoded and kept.
 type ESI [10]byte
+
+// IsZero reports whether e is the zero ESI of a single-homed site.
+func (e ESI) IsZero() bool { return e == ESI{} }
+
+// String formats e as ten colon-separated hex octets, as FRR shows it.
+func (e ESI) String() string {
+	var b strings.Builder
+	for i, o := range e {
+		if i > 0 {
+			b.WriteByte(':')
+		}
+		fmt.Fprintf(&b, "%02x", o)
+	}
+	return b.String()
+}
 
 // Key is the identity of an EVPN route: the fields of the NLRI that the
 // RFCs make part of the route key. Labels are not part of it.

@@ -83,7 +83,7 @@ func (l *leaf) observe(e *evpn.Effect, now time.Time) {
 	case evpn.WithdrawLocal:
 		d.trace.Record(e.VNI, e.MAC, api.TraceEvent{Time: now, Kind: api.TraceWithdrawn, Local: true, VTEP: d.cfg.VTEPIP})
 	case evpn.DuplicateDetected:
-		d.trace.Record(e.VNI, e.MAC, api.TraceEvent{Time: now, Kind: api.TraceDuplicate, Detail: dupDetail(e.Moves, d.cfg.MACMobility.DuplicateWindow)})
+		d.trace.Record(e.VNI, e.MAC, api.TraceEvent{Time: now, Kind: api.TraceDuplicate, Detail: dupDetail(e, d.cfg.MACMobility.DuplicateWindow, d.cfg.MACMobility.Freeze)})
 		d.metrics.DuplicateDetected(e.VNI)
 		if watching {
 			row := api.MAC{VNI: e.VNI, MAC: e.MAC, Duplicate: true}
@@ -99,8 +99,19 @@ func (l *leaf) observe(e *evpn.Effect, now time.Time) {
 	}
 }
 
-func dupDetail(moves int, window time.Duration) string {
-	return fmt.Sprintf("moved %d times within %s: flagged duplicate; local changes are no longer advertised", moves, window)
+func dupDetail(e *evpn.Effect, window time.Duration, freeze bool) string {
+	if e.Reason != "" {
+		return fmt.Sprintf("%s: flagged duplicate; %s", e.Reason, dupAction(freeze))
+	}
+	return fmt.Sprintf("moved %d times within %s: flagged duplicate; %s", e.Moves, window, dupAction(freeze))
+}
+
+// dupAction says what happens to a MAC flagged duplicate.
+func dupAction(freeze bool) string {
+	if freeze {
+		return "frozen at its location until the flag is cleared (freeze: true)"
+	}
+	return "still installed and advertised from wherever it is now (freeze: false)"
 }
 
 func portDetail(port string) string {

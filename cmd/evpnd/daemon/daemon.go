@@ -55,6 +55,7 @@ type Daemon struct {
 	hub       *hub
 	trace     *trace.Recorder
 	metrics   *metrics.Metrics
+	odd       oddLimiter // log lines of odd routes
 	vniMu     sync.Mutex // one runtime VNI change at a time
 	// vxlanMTU is the MTU of VXLAN devices created for VNIs without one
 	// (see defaultVXLANMTU); set before the leaf loop starts.

@@ -445,7 +445,7 @@ func (l *leaf) apply(effects []evpn.Effect, b *effBuf) *effBuf {
 		l.observe(e, now)
 		switch e.Kind {
 		case evpn.FIBSetMAC:
-			if err := l.desired.SetMACSticky(e.VNI, e.MAC, e.VTEP, e.Sticky); err != nil {
+			if err := l.desired.SetRemoteMAC(e.VNI, e.MAC, e.VTEP, e.Sticky, e.SendVNI); err != nil {
 				log.Warn("remote MAC not installed", "vni", e.VNI, "mac", e.MAC, "vtep", e.VTEP, "err", err)
 			}
 		case evpn.FIBDelMAC:
@@ -465,10 +465,18 @@ func (l *leaf) apply(effects []evpn.Effect, b *effBuf) *effBuf {
 		case evpn.WithdrawLocal:
 			b.set(evpn.MACKey{VNI: e.VNI, MAC: e.MAC}, nil)
 		case evpn.DuplicateDetected:
-			log.Warn("duplicate MAC detected: it moved too often; local changes are no longer advertised",
+			why := "it moved too often"
+			if e.Reason != "" {
+				why = e.Reason
+			}
+			log.Warn("duplicate MAC detected: "+why+"; "+dupAction(l.d.cfg.MACMobility.Freeze),
 				"vni", e.VNI, "mac", e.MAC, "moves", e.Moves,
 				"window", l.d.cfg.MACMobility.DuplicateWindow, "freeze", l.d.cfg.MACMobility.Freeze)
 		case evpn.Rejected:
+			if e.Odd != "" {
+				l.d.oddRoute(e, "odd route not used")
+				break
+			}
 			if e.Reason != evpn.ReasonUnusableVTEP {
 				log.Debug("route not used", "mac", e.MAC, "vtep", e.VTEP, "reason", e.Reason)
 				break
@@ -482,6 +490,8 @@ func (l *leaf) apply(effects []evpn.Effect, b *effBuf) *effBuf {
 				}
 				log.Warn("route not used: it names a VTEP no tunnel can reach; nothing installed towards it", a...)
 			}
+		case evpn.OddRoute:
+			l.d.oddRoute(e, "odd route used")
 		}
 	}
 	return b

@@ -46,7 +46,8 @@ func TestValidateBroken(t *testing.T) {
 		})
 	}
 	good, _ := filepath.Glob("testdata/fabric/*.yaml")
-	for _, file := range good {
+	vmloop, _ := filepath.Glob("testdata/vmloop/*.yaml")
+	for _, file := range append(good, vmloop...) {
 		if stdout, stderr, code := runEvpnd(t, bin, "validate", "--config", file); code != 0 || !strings.Contains(stdout, "valid") {
 			t.Errorf("control: evpnd validate %s: exit %d: %s%s", file, code, stdout, stderr)
 		}

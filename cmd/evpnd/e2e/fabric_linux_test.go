@@ -60,12 +60,19 @@ func requireKernel(t *testing.T) {
 // evpnd output and every leaf's FDB.
 func deployFabric(t *testing.T) *fabric {
 	t.Helper()
-	requireKernel(t)
-	bin := evpndBinDir(t)
 	topo, err := lab.Load(topologyFile)
 	if err != nil {
 		t.Fatal(err)
 	}
+	return deployTopology(t, topo)
+}
+
+// deployTopology is deployFabric for another topology in the fabric's
+// style (evpnd.role and evpnd.vni labels, see loadModel).
+func deployTopology(t *testing.T, topo *lab.Topology) *fabric {
+	t.Helper()
+	requireKernel(t)
+	bin := evpndBinDir(t)
 	m, err := loadModel(topo)
 	if err != nil {
 		t.Fatal(err)
@@ -81,7 +88,7 @@ func deployFabric(t *testing.T) *fabric {
 		StopGrace: 5 * time.Second,
 	})
 	if err != nil {
-		t.Fatalf("deploy %s: %v", topologyFile, err)
+		t.Fatalf("deploy %s: %v", topo.Path, err)
 	}
 	f := &fabric{t: t, lab: l, m: m, at: m.initial()}
 	t.Cleanup(func() {

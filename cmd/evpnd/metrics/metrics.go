@@ -75,6 +75,7 @@ type Metrics struct {
 	handler http.Handler
 
 	moves, duplicates  *prometheus.CounterVec
+	oddRoutes          *prometheus.CounterVec
 	deviceRepairs      *prometheus.CounterVec
 	deviceRepairFails  *prometheus.CounterVec
 	reconcile          prometheus.Histogram
@@ -98,6 +99,10 @@ func New(src Source, version string) *Metrics {
 			Name: "evpnd_mac_duplicates_detected_total",
 			Help: "MACs flagged duplicate for moving too often (RFC 7432 §15.1), per L2VNI.",
 		}, []string{"vni"}),
+		oddRoutes: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "evpnd_odd_routes_total",
+			Help: "Received EVPN routes that are odd (label 0, a downstream-assigned VNI, a type-3 without ingress replication, an IPv6 next hop, an ESI without an A-D route, a sequence number at its maximum), per kind.",
+		}, []string{"kind"}),
 		deviceRepairs: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "evpnd_device_repairs_total",
 			Help: "Changes evpnd made to put an L2VNI's devices back as configured after someone else changed them (a deleted device rebuilt, a released port enslaved again, VXLAN port learning turned off again, a device re-created by someone else adopted: adopt_recreated), per L2VNI and action.",
@@ -135,7 +140,7 @@ func New(src Source, version string) *Metrics {
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 		buildInfo,
-		m.moves, m.duplicates,
+		m.moves, m.duplicates, m.oddRoutes,
 		m.deviceRepairs, m.deviceRepairFails,
 		m.reconcile, m.reconcileOps, m.reconcileOpsFailed, m.repairs,
 	)
@@ -173,6 +178,15 @@ func (m *Metrics) DuplicateDetected(vni uint32) {
 		return
 	}
 	m.duplicates.WithLabelValues(vniLabel(vni)).Inc()
+}
+
+// OddRoute counts one odd received route of the given kind
+// (evpnd_odd_routes_total).
+func (m *Metrics) OddRoute(kind string) {
+	if m == nil {
+		return
+	}
+	m.oddRoutes.WithLabelValues(kind).Inc()
 }
 
 // ReconcilePass records one fib reconcile pass that took d and attempted

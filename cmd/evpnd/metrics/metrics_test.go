@@ -196,8 +196,19 @@ func TestEventCounters(t *testing.T) {
 		t.Fatalf("after RemoveVNI(100), %d duplicate series, want 0", n)
 	}
 
+	m.OddRoute("label-zero")
+	m.OddRoute("label-zero")
+	m.OddRoute("no-pmsi")
+	if got := testutil.ToFloat64(m.oddRoutes.WithLabelValues("label-zero")); got != 2 {
+		t.Fatalf("odd routes{kind=label-zero} = %v, want 2", got)
+	}
+	if got := testutil.ToFloat64(m.oddRoutes.WithLabelValues("no-pmsi")); got != 1 {
+		t.Fatalf("odd routes{kind=no-pmsi} = %v, want 1", got)
+	}
+
 	// A nil *Metrics ignores events.
 	var off *Metrics
+	off.OddRoute("label-zero")
 	off.MACMove(1)
 	off.DuplicateDetected(1)
 	off.ReconcilePass(time.Second, 1, 1)

@@ -1,0 +1,314 @@
+package fib
+
+import (
+	"context"
+	"strconv"
+
+	"github.com/evpnd/evpnd/speaker/evpn"
+	"strings"
+	"testing"
+	"time"
+
+	vnetns "github.com/vishvananda/netns"
+)
+
+// newL3Lab is a tenant namespace as vtep's EnsureVRF builds it: the L3VNI
+// 4001 (vxlan4001 in br4001) and the member L2VNI 100 (br100), with the
+// VTEP address on lo.
+func newL3Lab(t *testing.T, table int) (*labNS, L3Devices, *L3Netlink) {
+	l := newLab(t, "l3f", 4001, 100)
+	l.run(t, []string{"ip", "addr", "add", "10.0.0.1/32", "dev", "lo"})
+	dev := L3Devices{VRF: "t", L3VNI: 4001, Table: table, SVI: "br4001", VXLAN: "vxlan4001", MemberSVIs: []string{"br100"}}
+	nsh, err := vnetns.GetFromName(l.ns.Name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { nsh.Close() })
+	k, err := NewL3Netlink(l.h, nsh)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(k.Close)
+	return l, dev, k
+}
+
+func fillL3(t *testing.T, d *L3Desired) {
+	must(t, d.SetNeigh("br100", a("10.1.0.20"), h1))
+	must(t, d.SetNeigh("br100", a("2001:db8:1::20"), h1))
+	must(t, d.SetHost(a("10.1.0.20"), NextHop{a("10.0.0.2"), rm2}))
+	must(t, d.SetHost(a("2001:db8:1::20"), NextHop{a("10.0.0.2"), rm2}))
+	must(t, d.AddPath(p("10.1.0.0/24"), NextHop{a("10.0.0.3"), rm3}))
+	must(t, d.AddPath(p("10.99.0.0/16"), NextHop{a("10.0.0.3"), rm3}))
+	must(t, d.AddPath(p("10.99.0.0/16"), NextHop{a("10.0.0.2"), rm2}))
+	must(t, d.AddPath(p("2001:db8:99::/48"), NextHop{a("10.0.0.3"), rm3}))
+	must(t, d.AddPath(p("2001:db8:99::/48"), NextHop{a("10.0.0.2"), rm2}))
+}
+
+func contains(t *testing.T, what, out string, want ...string) {
+	t.Helper()
+	for _, w := range want {
+		if !strings.Contains(out, w) {
+			t.Errorf("%s lacks %q:\n%s", what, w, out)
+		}
+	}
+}
+
+func TestL3Kernel(t *testing.T) {
+	for _, table := range []int{MainTable, 1001} {
+		t.Run(map[int]string{MainTable: "main", 1001: "table1001"}[table], func(t *testing.T) {
+			l, dev, k := newL3Lab(t, table)
+			d := NewL3Desired(dev)
+			fillL3(t, d)
+			r := NewL3Reconciler(d, k, testLogger(t))
+			ctx := context.Background()
+			n, err := r.Sync(ctx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			want, _ := WantL3(d.Snapshot())
+			if n != len(PlanL3(want, L3State{}, true)) {
+				t.Errorf("wrote %d ops", n)
+			}
+			tbl := []string{"table", itoa(table)}
+			routes := l.run(t, append([]string{"ip", "route", "show", "proto", "241"}, tbl...))
+			contains(t, "IPv4 routes", routes,
+				"10.1.0.0/24 via 10.0.0.3 dev br4001 onlink",
+				"10.1.0.20 via 10.0.0.2 dev br4001 onlink",
+				"10.99.0.0/16",
+				"nexthop via 10.0.0.2 dev br4001 weight 1 onlink",
+				"nexthop via 10.0.0.3 dev br4001 weight 1 onlink")
+			routes6 := l.run(t, append([]string{"ip", "-6", "route", "show", "proto", "241"}, tbl...))
+			contains(t, "IPv6 routes", routes6,
+				"2001:db8:1::20 via ::ffff:10.0.0.2 dev br4001",
+				"2001:db8:99::/48",
+				"nexthop via ::ffff:10.0.0.3 dev br4001 weight 1 onlink")
+			// The host route wins over its covering type-5 prefix (a
+			// table other than main is looked up through a rule, as a
+			// VRF's would be).
+			if table != MainTable {
+				l.run(t, []string{"ip", "rule", "add", "pref", "100", "lookup", itoa(table)})
+			}
+			contains(t, "route get", l.run(t, []string{"ip", "route", "get", "10.1.0.20"}), "via 10.0.0.2 dev br4001")
+			contains(t, "route get", l.run(t, []string{"ip", "route", "get", "10.1.0.99"}), "via 10.0.0.3 dev br4001")
+			contains(t, "neighbours", l.run(t, []string{"ip", "neigh", "show", "nud", "noarp"}),
+				"10.1.0.20 dev br100 lladdr 02:00:00:00:00:11 extern_learn NOARP",
+				"2001:db8:1::20 dev br100 lladdr 02:00:00:00:00:11 extern_learn NOARP",
+				"10.0.0.2 dev br4001 lladdr 02:ee:0a:00:00:02 extern_learn NOARP",
+				"10.0.0.3 dev br4001 lladdr 02:ee:0a:00:00:03 extern_learn NOARP",
+				"::ffff:10.0.0.2 dev br4001 lladdr 02:ee:0a:00:00:02 extern_learn NOARP")
+			contains(t, "L3VNI FDB", l.run(t, []string{"bridge", "fdb", "show", "dev", "vxlan4001"}),
+				"02:ee:0a:00:00:02 dst 10.0.0.2 self extern_learn",
+				"02:ee:0a:00:00:03 dst 10.0.0.3 self extern_learn",
+				"02:ee:0a:00:00:02 extern_learn master br4001")
+
+			if ops, err := r.Check(ctx); err != nil || len(ops) != 0 {
+				t.Errorf("check after a pass: %s %v", opLines(dev, ops), err)
+			}
+			l.run(t, []string{"ip", "neigh", "del", "10.1.0.20", "dev", "br100"})
+			if ops, err := r.Check(ctx); err != nil || len(ops) != 1 || ops[0].Neigh == nil {
+				t.Errorf("check after a neighbour was deleted: %s %v", opLines(dev, ops), err)
+			}
+			if n, err := r.Sync(ctx); n != 1 || err != nil {
+				t.Errorf("repair wrote %d (%v)", n, err)
+			}
+			// fib's own writes, read back: nothing to do.
+			if n, err := r.Sync(ctx); n != 0 || err != nil {
+				t.Errorf("second pass wrote %d (%v)", n, err)
+			}
+			have, err := k.Dump(ctx, dev)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if ops := PlanL3(want, have, true); len(ops) != 0 {
+				t.Errorf("the kernel differs from the desired state after a pass: %s", opLines(dev, ops))
+			}
+
+			// VTEP 10.0.0.3 withdraws all: its router MAC goes with its
+			// last route, once pruning is allowed.
+			d.DeletePath(p("10.1.0.0/24"), a("10.0.0.3"))
+			d.DeletePath(p("10.99.0.0/16"), a("10.0.0.3"))
+			d.DeletePath(p("2001:db8:99::/48"), a("10.0.0.3"))
+			r.MarkSynced()
+			if _, err := r.Sync(ctx); err != nil {
+				t.Fatal(err)
+			}
+			if out := l.run(t, []string{"ip", "neigh", "show", "dev", "br4001"}) + l.run(t, []string{"bridge", "fdb", "show", "dev", "vxlan4001"}); strings.Contains(out, "10.0.0.3") || strings.Contains(out, "02:ee:0a:00:00:03") {
+				t.Errorf("router MAC of 10.0.0.3 left behind:\n%s", out)
+			}
+			if out := l.run(t, append([]string{"ip", "route", "show", "proto", "241"}, tbl...)); strings.Contains(out, "10.0.0.3") || strings.Contains(out, "10.1.0.0/24") {
+				t.Errorf("routes via 10.0.0.3 left behind:\n%s", out)
+			}
+			// Withdraw everything: nothing of fib's is left.
+			d2 := NewL3Desired(dev)
+			r2 := NewL3Reconciler(d2, k, testLogger(t))
+			r2.MarkSynced()
+			if _, err := r2.Sync(ctx); err != nil {
+				t.Fatal(err)
+			}
+			if have, _ := k.Dump(ctx, dev); len(have.Routes)+len(have.Neighs)+len(have.RMACs) != 0 {
+				t.Errorf("left behind: %+v", have)
+			}
+		})
+	}
+}
+
+// A restart: a new reconciler finds the previous run's entries and,
+// before MarkSynced, deletes nothing, nor rewrites what is correct.
+func TestL3RestartKeepsEntries(t *testing.T) {
+	_, dev, k := newL3Lab(t, MainTable)
+	d := NewL3Desired(dev)
+	fillL3(t, d)
+	ctx := context.Background()
+	if _, err := NewL3Reconciler(d, k, nil).Sync(ctx); err != nil {
+		t.Fatal(err)
+	}
+	d2 := NewL3Desired(dev)
+	must(t, d2.SetHost(a("10.1.0.20"), NextHop{a("10.0.0.2"), rm2})) // relearned so far
+	r2 := NewL3Reconciler(d2, k, nil)
+	if n, err := r2.Sync(ctx); n != 0 || err != nil {
+		t.Errorf("restarted reconciler wrote %d before MarkSynced (%v)", n, err)
+	}
+	before, _ := k.Dump(ctx, dev)
+	if len(before.Routes) != 5 {
+		t.Errorf("entries of the previous run: %+v", before.Routes)
+	}
+	// What this run writes and withdraws before MarkSynced goes at once.
+	must(t, d2.SetHost(a("10.1.0.30"), NextHop{a("10.0.0.4"), evpn.MAC{2, 0xee, 10, 0, 0, 4}}))
+	if _, err := r2.Sync(ctx); err != nil {
+		t.Fatal(err)
+	}
+	d2.DeleteHost(a("10.1.0.30"))
+	if _, err := r2.Sync(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if now, _ := k.Dump(ctx, dev); len(now.Routes) != 5 || len(now.RMACs) != 2 {
+		t.Errorf("after a withdraw before MarkSynced: routes %v, router MACs %v", now.Routes, now.RMACs)
+	}
+	r2.MarkSynced()
+	if _, err := r2.Sync(ctx); err != nil {
+		t.Fatal(err)
+	}
+	after, _ := k.Dump(ctx, dev)
+	if len(after.Routes) != 1 || len(after.RMACs) != 1 || len(after.Neighs) != 1 {
+		t.Errorf("after MarkSynced: %+v", after)
+	}
+}
+
+// Drift (a host route, a router-MAC neighbour, a router-MAC FDB entry
+// deleted by someone else) is repaired by Run on the kernel's report.
+func TestL3DriftRepaired(t *testing.T) {
+	l, dev, k := newL3Lab(t, MainTable)
+	d := NewL3Desired(dev)
+	fillL3(t, d)
+	r := NewL3Reconciler(d, k, testLogger(t))
+	ctx, cancel := context.WithCancel(context.Background())
+	nsh, err := vnetns.GetFromName(l.ns.Name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nsh.Close()
+	events, err := WatchL3(ctx, nsh)
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- r.Run(ctx, events) }()
+	t.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("Run: %v", err)
+		}
+	})
+	waitUntil(t, "first pass", func() bool {
+		return strings.Contains(l.run(t, []string{"ip", "route", "show", "proto", "241"}), "10.1.0.20")
+	})
+	for _, c := range []struct {
+		del   []string
+		check []string
+		want  string
+	}{
+		{[]string{"ip", "route", "del", "10.1.0.20/32", "proto", "241"}, []string{"ip", "route", "show", "proto", "241"}, "10.1.0.20 via 10.0.0.2"},
+		{[]string{"ip", "neigh", "del", "10.0.0.2", "dev", "br4001"}, []string{"ip", "neigh", "show", "dev", "br4001"}, "10.0.0.2 lladdr 02:ee:0a:00:00:02 extern_learn"},
+		{[]string{"bridge", "fdb", "del", "02:ee:0a:00:00:02", "dev", "vxlan4001", "self"}, []string{"bridge", "fdb", "show", "dev", "vxlan4001"}, "02:ee:0a:00:00:02 dst 10.0.0.2 self"},
+	} {
+		l.run(t, c.del)
+		waitUntil(t, strings.Join(c.del, " ")+" repaired", func() bool { return strings.Contains(l.run(t, c.check), c.want) })
+	}
+	if s := r.Stats(); s.Repairs < 3 || s.Errors != 0 {
+		t.Errorf("stats %+v: want at least 3 repairs, no errors", s)
+	}
+}
+
+// In a table that routes the underlay, a type-5 route for a VTEP address
+// is not installed.
+func TestL3UnderlayGuardKernel(t *testing.T) {
+	l, dev, k := newL3Lab(t, MainTable)
+	dev.UnderlayTable, dev.LocalVTEP = true, a("10.0.0.1")
+	d := NewL3Desired(dev)
+	must(t, d.AddPath(p("10.0.0.3/32"), NextHop{a("10.0.0.2"), rm2})) // another VTEP's address
+	must(t, d.AddPath(p("10.99.0.0/16"), NextHop{a("10.0.0.3"), rm3}))
+	r := NewL3Reconciler(d, k, testLogger(t))
+	if _, err := r.Sync(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	out := l.run(t, []string{"ip", "route", "show", "proto", "241"})
+	if strings.Contains(out, "10.0.0.3 via") || !strings.Contains(out, "10.99.0.0/16") || r.Stats().Refused != 1 {
+		t.Errorf("routes %q, stats %+v", out, r.Stats())
+	}
+}
+
+func waitUntil(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("%s: not within 5s", what)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+func itoa(n int) string { return strconv.Itoa(n) }
+
+// The reconciler may start before vtep has made the VRF's devices: its
+// passes fail and are retried until the devices are there, then it
+// converges.
+func TestL3DevicesLater(t *testing.T) {
+	l := newLab(t, "l3late", 100)
+	l.run(t, []string{"ip", "addr", "add", "10.0.0.1/32", "dev", "lo"})
+	nsh, err := vnetns.GetFromName(l.ns.Name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nsh.Close()
+	k, err := NewL3Netlink(l.h, nsh)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer k.Close()
+	dev := L3Devices{VRF: "t", L3VNI: 4001, Table: MainTable, SVI: "br4001", VXLAN: "vxlan4001", MemberSVIs: []string{"br100"}}
+	d := NewL3Desired(dev)
+	fillL3(t, d)
+	r := NewL3Reconciler(d, k, testLogger(t))
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- r.Run(ctx, nil) }()
+	defer func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("Run: %v", err)
+		}
+	}()
+	l.addVNI(t, 4001)
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		ops, err := r.Check(ctx)
+		if err == nil && len(ops) == 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("not converged within 10s of the devices appearing: %v %v", ops, err)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}

@@ -1,0 +1,544 @@
+package vtep
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/netip"
+	"os"
+	"runtime"
+	"strconv"
+	"sync/atomic"
+
+	"github.com/vishvananda/netlink"
+	"github.com/vishvananda/netns"
+	"golang.org/x/sys/unix"
+)
+
+// ErrBackendUnsupported is wrapped by ProbeBackend's error when the kernel
+// cannot provide a backend.
+var ErrBackendUnsupported = errors.New("backend not supported by this kernel")
+
+// ProbeBackend checks that the kernel can provide backend b: for vrf it
+// creates a VRF device in a throwaway network namespace (so nothing is
+// left behind whatever happens); for netns it creates and deletes a
+// namespace. The error, wrapping ErrBackendUnsupported when the kernel
+// lacks the feature, says what to configure instead. Call it once at
+// start for each backend the configuration uses.
+func ProbeBackend(b Backend) error {
+	switch b {
+	case BackendDefault:
+		return nil
+	case BackendNetns, BackendVRF:
+	default:
+		return fmt.Errorf("unknown VRF backend %q: use default, netns or vrf", b)
+	}
+	name := fmt.Sprintf("evpnd-probe-%d-%d", os.Getpid(), probeSeq.Add(1))
+	ns, err := createNamedNS(name)
+	if err != nil {
+		if b == BackendNetns {
+			return fmt.Errorf("probe backend netns: cannot create a network namespace (%w): %w; evpnd needs CAP_SYS_ADMIN and a kernel with CONFIG_NET_NS for it", err, ErrBackendUnsupported)
+		}
+		return fmt.Errorf("probe backend %s: create a throwaway namespace: %w", b, err)
+	}
+	defer func() {
+		ns.Close()
+		_ = netns.DeleteNamed(name)
+	}()
+	if b == BackendNetns {
+		return nil
+	}
+	h, err := netlink.NewHandleAt(ns)
+	if err != nil {
+		return fmt.Errorf("probe backend vrf: %w", err)
+	}
+	defer h.Close()
+	attrs := netlink.NewLinkAttrs()
+	attrs.Name = "probe"
+	if err := h.LinkAdd(&netlink.Vrf{LinkAttrs: attrs, Table: 4242}); err != nil {
+		if errors.Is(err, unix.EOPNOTSUPP) || errors.Is(err, unix.ENOTSUP) || errors.Is(err, unix.EINVAL) {
+			return fmt.Errorf("backend vrf needs Linux VRF devices (CONFIG_NET_VRF, module vrf), which this kernel does not provide (creating one: %v): %w; load the vrf module, or configure backend netns (a namespace per tenant) or default", err, ErrBackendUnsupported)
+		}
+		return fmt.Errorf("probe backend vrf: create a VRF device: %w", err)
+	}
+	return nil
+}
+
+var probeSeq atomic.Uint64
+
+// createNamedNS creates the network namespace /run/netns/name and returns
+// a handle to it, without changing the namespace of the calling thread:
+// the work runs on a locked thread of its own, which is left locked (and
+// so dies with its goroutine) if its namespace could not be restored.
+func createNamedNS(name string) (netns.NsHandle, error) {
+	type res struct {
+		h   netns.NsHandle
+		err error
+	}
+	c := make(chan res, 1)
+	go func() {
+		runtime.LockOSThread()
+		orig, err := netns.Get()
+		if err != nil {
+			runtime.UnlockOSThread()
+			c <- res{netns.None(), fmt.Errorf("get current netns: %w", err)}
+			return
+		}
+		defer orig.Close()
+		h, err := netns.NewNamed(name)
+		if rerr := netns.Set(orig); rerr != nil {
+			// Stay locked: the thread is in the wrong namespace.
+			if err == nil {
+				h.Close()
+				_ = netns.DeleteNamed(name)
+			}
+			c <- res{netns.None(), errors.Join(err, fmt.Errorf("restore netns: %w", rerr))}
+			return
+		}
+		runtime.UnlockOSThread()
+		c <- res{h, err}
+	}()
+	r := <-c
+	return r.h, r.err
+}
+
+// ObserveNS reads a namespace's links for PlanVRF through h (in ns): with
+// their MACs, addresses, VRF tables and bridge-port flags.
+func ObserveNS(h *netlink.Handle, ns netns.NsHandle) (NSObserved, error) {
+	links, err := retryDump(h.LinkList)
+	if err != nil {
+		return NSObserved{}, fmt.Errorf("list links: %w", err)
+	}
+	addrs, err := retryDump(func() ([]netlink.Addr, error) { return h.AddrList(nil, netlink.FAMILY_ALL) })
+	if err != nil {
+		return NSObserved{}, fmt.Errorf("list addresses: %w", err)
+	}
+	byIndex := map[int][]netip.Prefix{}
+	for _, a := range addrs {
+		if a.IPNet == nil {
+			continue
+		}
+		ip, ok := netip.AddrFromSlice(a.IP)
+		if !ok {
+			continue
+		}
+		ones, _ := a.Mask.Size()
+		byIndex[a.LinkIndex] = append(byIndex[a.LinkIndex], netip.PrefixFrom(ip.Unmap(), ones))
+	}
+	flags, err := retryDump(func() (map[int]PortFlags, error) { return dumpPortFlags(ns) })
+	if err != nil {
+		return NSObserved{}, fmt.Errorf("read bridge port flags: %w", err)
+	}
+	obs := NSObserved{Exists: true, Links: make([]LinkInfo, 0, len(links))}
+	for _, l := range links {
+		li := linkInfo(l)
+		li.MAC = l.Attrs().HardwareAddr.String()
+		li.Addrs = byIndex[li.Index]
+		if vrf, ok := l.(*netlink.Vrf); ok {
+			li.VRFTable = vrf.Table
+		}
+		if f, ok := flags[li.Index]; ok && li.MasterIndex != 0 {
+			li.Port = &f
+		}
+		obs.Links = append(obs.Links, li)
+	}
+	return obs, nil
+}
+
+// EnsureVRF creates or adopts the devices of tenant VRF v (PlanVRF), in
+// the Manager's namespace (the underlay) and, on the netns backend, in the
+// tenant's namespace, which it creates if missing. A conflict changes
+// nothing. If applying fails, everything this call did is undone in
+// reverse order (a namespace it created is deleted once the devices it
+// moved in are back), so a mistake never leaves a half-built tenant.
+// Calling it again with the same VRF changes nothing.
+//
+// The backend must be one the kernel provides: call ProbeBackend at start.
+func (m *Manager) EnsureVRF(ctx context.Context, v VRF) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if err := v.Validate(); err != nil {
+		return fmt.Errorf("ensure vrf %s: %w", v.Name, err)
+	}
+	under, err := ObserveNS(m.h, m.ns)
+	if err != nil {
+		return fmt.Errorf("ensure vrf %s: %w", v.Name, err)
+	}
+	a := &l3applier{m: m, handles: map[string]*netlink.Handle{"": m.h}, nsh: map[string]netns.NsHandle{}}
+	defer a.close()
+	var tenant NSObserved
+	if v.Backend == BackendNetns {
+		if nsh, err := netns.GetFromName(v.Namespace); err == nil {
+			h, err := netlink.NewHandleAt(nsh)
+			if err != nil {
+				nsh.Close()
+				return fmt.Errorf("ensure vrf %s: open namespace %s: %w", v.Name, v.Namespace, err)
+			}
+			a.handles[v.Namespace], a.nsh[v.Namespace] = h, nsh
+			if tenant, err = ObserveNS(h, nsh); err != nil {
+				return fmt.Errorf("ensure vrf %s: namespace %s: %w", v.Name, v.Namespace, err)
+			}
+		} else if !errors.Is(err, os.ErrNotExist) {
+			return fmt.Errorf("ensure vrf %s: open namespace %s: %w", v.Name, v.Namespace, err)
+		}
+	}
+	plan, err := PlanVRF(v, under, tenant)
+	if err != nil {
+		return fmt.Errorf("ensure vrf %s: nothing changed: %w", v.Name, err)
+	}
+	for _, act := range plan.Actions {
+		err := ctx.Err()
+		if err == nil {
+			err = a.do(act)
+		}
+		if err != nil {
+			err = fmt.Errorf("vrf %s: %s: %w", v.Name, act, err)
+			if rbErr := a.rollback(); rbErr != nil {
+				return errors.Join(err, fmt.Errorf("rollback incomplete, devices may be half-built: %w", rbErr))
+			}
+			return fmt.Errorf("ensure %w (undid the %d changes this call had made)", err, len(a.undos))
+		}
+		m.log.Debug("applied", "vrf", v.Name, "vni", act.VNI, "dev", act.Dev, "action", act.String())
+	}
+	for _, ab := range plan.Absent {
+		m.log.Warn("access interface does not exist (yet)", "vrf", v.Name, "vni", ab.VNI, "port", ab.Port, "bridge", ab.Bridge)
+	}
+	m.log.Info("vrf devices ensured", "vrf", v.Name, "backend", string(v.Backend), "actions", len(plan.Actions), "adopted", len(plan.Adopted))
+	return nil
+}
+
+// l3applier applies a VRF plan across namespaces, keeping undo steps.
+type l3applier struct {
+	m       *Manager
+	handles map[string]*netlink.Handle // "" = underlay
+	nsh     map[string]netns.NsHandle  // tenant namespaces opened or created
+	undos   []undo
+}
+
+func (a *l3applier) close() {
+	for ns, h := range a.handles {
+		if ns != "" {
+			h.Close()
+		}
+	}
+	for _, n := range a.nsh {
+		n.Close()
+	}
+}
+
+func (a *l3applier) push(what string, fn func() error) {
+	a.undos = append(a.undos, undo{what: what, fn: fn})
+}
+
+func (a *l3applier) rollback() error {
+	var errs []error
+	for i := len(a.undos) - 1; i >= 0; i-- {
+		u := a.undos[i]
+		if err := u.fn(); err != nil && !isGone(err) && !isNotFound(err) {
+			errs = append(errs, fmt.Errorf("rollback: %s: %w", u.what, err))
+			continue
+		}
+		a.m.log.Info("rolled back", "step", u.what)
+	}
+	return errors.Join(errs...)
+}
+
+func isNotFound(err error) bool {
+	var nf netlink.LinkNotFoundError
+	return errors.As(err, &nf)
+}
+
+func (a *l3applier) handle(ns string) (*netlink.Handle, error) {
+	if h, ok := a.handles[ns]; ok {
+		return h, nil
+	}
+	return nil, fmt.Errorf("namespace %s is not open", ns)
+}
+
+// underlayFd is the file descriptor of the underlay namespace, for moving
+// a device back.
+func (a *l3applier) underlayFd() (netns.NsHandle, func(), error) {
+	if a.m.ns.IsOpen() {
+		return a.m.ns, func() {}, nil
+	}
+	h, err := netns.Get()
+	if err != nil {
+		return netns.None(), nil, err
+	}
+	return h, func() { h.Close() }, nil
+}
+
+func (a *l3applier) do(act L3Action) error {
+	if act.Op == L3CreateNS {
+		nsh, err := createNamedNS(act.NS)
+		if err != nil {
+			return err
+		}
+		h, err := netlink.NewHandleAt(nsh)
+		if err != nil {
+			nsh.Close()
+			_ = netns.DeleteNamed(act.NS)
+			return err
+		}
+		a.handles[act.NS], a.nsh[act.NS] = h, nsh
+		name := act.NS
+		a.push("ip netns del "+name, func() error { return netns.DeleteNamed(name) })
+		lo, err := h.LinkByName("lo")
+		if err == nil {
+			err = h.LinkSetUp(lo)
+		}
+		return err
+	}
+	h, err := a.handle(act.NS)
+	if err != nil {
+		return err
+	}
+	switch act.Op {
+	case L3CreateVRF:
+		attrs := netlink.NewLinkAttrs()
+		attrs.Name = act.Dev
+		return a.create(h, act.Dev, &netlink.Vrf{LinkAttrs: attrs, Table: act.Table}, true)
+	case L3CreateBridge:
+		attrs := netlink.NewLinkAttrs()
+		attrs.Name, attrs.MTU = act.Dev, act.MTU
+		return a.create(h, act.Dev, &netlink.Bridge{LinkAttrs: attrs}, act.IPv6)
+	case L3CreateVXLAN:
+		attrs := netlink.NewLinkAttrs()
+		attrs.Name, attrs.MTU = act.Dev, act.MTU
+		return a.create(h, act.Dev, &netlink.Vxlan{LinkAttrs: attrs, VxlanId: int(act.Spec.VNI), SrcAddr: addrIP(act.Spec.Local), Port: act.Spec.port()}, false)
+	}
+	dev, err := h.LinkByName(act.Dev)
+	if err != nil {
+		return err
+	}
+	name := act.Dev
+	switch act.Op {
+	case L3MoveToNS:
+		th, err := a.handle(act.To)
+		if err != nil {
+			return err
+		}
+		if err := h.LinkSetNsFd(dev, int(a.nsh[act.To])); err != nil {
+			return err
+		}
+		if act.Created {
+			// Created by this plan: its creation's undo cannot reach it in
+			// the tenant namespace; delete it there.
+			a.push("ip -n "+act.To+" link del "+name, func() error {
+				l, err := th.LinkByName(name)
+				if err != nil {
+					return err
+				}
+				return th.LinkDel(l)
+			})
+		} else {
+			a.push("ip -n "+act.To+" link set "+name+" netns <underlay>", func() error {
+				l, err := th.LinkByName(name)
+				if err != nil {
+					return err
+				}
+				fd, done, err := a.underlayFd()
+				if err != nil {
+					return err
+				}
+				defer done()
+				return th.LinkSetNsFd(l, int(fd))
+			})
+		}
+		return nil
+	case L3SetMTU:
+		if err := h.LinkSetMTU(dev, act.MTU); err != nil {
+			return err
+		}
+		if !act.Created {
+			prev := act.PrevMTU
+			a.push("ip link set "+name+" mtu "+strconv.Itoa(prev), func() error { return h.LinkSetMTU(dev, prev) })
+		}
+	case L3SetMaster:
+		master, err := h.LinkByName(act.Master)
+		if err != nil {
+			return err
+		}
+		prev := dev.Attrs().MasterIndex
+		if err := h.LinkSetMasterByIndex(dev, master.Attrs().Index); err != nil {
+			return err
+		}
+		if !act.Created {
+			a.push("ip link set "+name+" nomaster", func() error {
+				if prev != 0 {
+					return h.LinkSetMasterByIndex(dev, prev)
+				}
+				return h.LinkSetNoMaster(dev)
+			})
+		}
+	case L3SetPortFlags:
+		if err := h.LinkSetLearning(dev, false); err != nil {
+			return fmt.Errorf("turn bridge port learning off: %w", err)
+		}
+		if err := h.LinkSetBrNeighSuppress(dev, true); err != nil {
+			a.m.log.Warn("kernel refused neigh_suppress on the VXLAN bridge port; ARP/ND will be flooded", "vni", act.VNI, "dev", name, "err", err)
+		}
+		if prev := act.PrevPort; prev != nil && !act.Created {
+			a.push("bridge link set dev "+name+" (restore learning, neigh_suppress)", func() error {
+				return errors.Join(h.LinkSetLearning(dev, prev.Learning), h.LinkSetBrNeighSuppress(dev, prev.NeighSuppress))
+			})
+		}
+	case L3SetMAC:
+		if err := h.LinkSetHardwareAddr(dev, act.MAC.HardwareAddr()); err != nil {
+			return err
+		}
+		if prev, err := net.ParseMAC(act.PrevMAC); err == nil && !act.Created {
+			a.push("ip link set "+name+" address "+act.PrevMAC, func() error { return h.LinkSetHardwareAddr(dev, prev) })
+		}
+	case L3SetIPv6:
+		if err := h.LinkSetIP6AddrGenMode(dev, in6AddrGenModeEUI64); err != nil {
+			return err
+		}
+		if !act.Created {
+			a.push("ip link set "+name+" addrgenmode none", func() error { return h.LinkSetIP6AddrGenMode(dev, in6AddrGenModeNone) })
+		}
+	case L3AddAddr:
+		addr := &netlink.Addr{IPNet: &net.IPNet{IP: addrIP(act.Addr.Addr()), Mask: net.CIDRMask(act.Addr.Bits(), act.Addr.Addr().BitLen())}}
+		if act.Addr.Addr().Is6() {
+			// Every leaf holds the anycast gateway address: duplicate
+			// address detection would only find the others.
+			addr.Flags = unix.IFA_F_NODAD
+		}
+		if err := h.AddrAdd(dev, addr); err != nil && !errors.Is(err, unix.EEXIST) {
+			return err
+		}
+		if !act.Created {
+			a.push("ip addr del "+act.Addr.String()+" dev "+name, func() error { return h.AddrDel(dev, addr) })
+		}
+	case L3SetUp:
+		if err := h.LinkSetUp(dev); err != nil {
+			return err
+		}
+		if !act.Created {
+			a.push("ip link set "+name+" down", func() error { return h.LinkSetDown(dev) })
+		}
+	default:
+		return fmt.Errorf("unknown action %d", act.Op)
+	}
+	return nil
+}
+
+// create adds link through h (down), records its deletion as the undo
+// step, turns IPv6 address generation off unless ipv6, and marks it
+// evpnd's (OwnerAlias).
+func (a *l3applier) create(h *netlink.Handle, name string, link netlink.Link, ipv6 bool) error {
+	if err := h.LinkAdd(link); err != nil {
+		if errors.Is(err, unix.EEXIST) {
+			return fmt.Errorf("create %s: it appeared meanwhile, or the kernel refused a duplicate (VNI and port already in use?): %w", name, err)
+		}
+		return fmt.Errorf("create %s: %w", name, err)
+	}
+	l, err := h.LinkByName(name)
+	if err != nil {
+		return fmt.Errorf("look up created %s: %w", name, err)
+	}
+	ref := linkRef(l.Attrs().Index, name)
+	a.push("ip link del "+name, func() error { return h.LinkDel(ref) })
+	if !ipv6 {
+		if err := h.LinkSetIP6AddrGenMode(ref, in6AddrGenModeNone); err != nil && !errors.Is(err, unix.EAFNOSUPPORT) {
+			return fmt.Errorf("set addrgenmode none on %s: %w", name, err)
+		}
+	}
+	if err := h.LinkSetAlias(ref, OwnerAlias); err != nil {
+		return fmt.Errorf("mark %s as evpnd's (alias %s): %w", name, OwnerAlias, err)
+	}
+	return nil
+}
+
+// in6AddrGenModeEUI64 is IN6_ADDR_GEN_MODE_EUI64 from linux/if_link.h.
+const in6AddrGenModeEUI64 = 0
+
+// RemoveVRF undoes EnsureVRF for v: access ports are released (and, on
+// the netns backend, moved back to the underlay namespace); the bridges,
+// VXLAN devices and VRF device evpnd created (they carry OwnerAlias) are
+// deleted, adopted ones left in place; a tenant namespace left holding
+// nothing but its loopback is deleted. Missing devices and a missing
+// namespace are not errors.
+func (m *Manager) RemoveVRF(ctx context.Context, v VRF) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	h, ns := m.h, ""
+	var errs []error
+	if v.Backend == BackendNetns {
+		nsh, err := netns.GetFromName(v.Namespace)
+		if errors.Is(err, os.ErrNotExist) {
+			return nil
+		}
+		if err != nil {
+			return fmt.Errorf("remove vrf %s: open namespace %s: %w", v.Name, v.Namespace, err)
+		}
+		defer nsh.Close()
+		if h, err = netlink.NewHandleAt(nsh); err != nil {
+			return fmt.Errorf("remove vrf %s: %w", v.Name, err)
+		}
+		defer h.Close()
+		ns = v.Namespace
+	}
+	fd, done, err := (&l3applier{m: m}).underlayFd()
+	if err != nil {
+		return fmt.Errorf("remove vrf %s: %w", v.Name, err)
+	}
+	defer done()
+	for _, l2 := range v.l2Set() {
+		for _, p := range l2.AccessPorts {
+			l, err := h.LinkByName(p)
+			if err != nil {
+				continue
+			}
+			if l.Attrs().MasterIndex != 0 {
+				if err := h.LinkSetNoMaster(l); err != nil && !isGone(err) {
+					errs = append(errs, fmt.Errorf("release %s: %w", p, err))
+				}
+			}
+			if ns != "" {
+				if err := h.LinkSetNsFd(l, int(fd)); err != nil && !isGone(err) {
+					errs = append(errs, fmt.Errorf("move %s back to the underlay: %w", p, err))
+				}
+			}
+		}
+	}
+	names := []string{}
+	for _, l2 := range v.l2Set() {
+		names = append(names, l2.VXLAN, l2.Bridge)
+	}
+	if v.Backend == BackendVRF {
+		names = append(names, v.Name)
+	}
+	for _, name := range names {
+		if err := ctx.Err(); err != nil {
+			return fmt.Errorf("remove vrf %s: %w", v.Name, err)
+		}
+		l, err := h.LinkByName(name)
+		if err != nil {
+			continue
+		}
+		if l.Attrs().Alias != OwnerAlias {
+			m.log.Info("device not created by evpnd, left in place", "vrf", v.Name, "dev", name)
+			continue
+		}
+		if err := h.LinkDel(l); err != nil && !isGone(err) {
+			errs = append(errs, fmt.Errorf("delete %s: %w", name, err))
+		}
+	}
+	if ns != "" && len(errs) == 0 {
+		links, err := h.LinkList()
+		if err == nil && len(links) == 1 && links[0].Attrs().Name == "lo" {
+			if err := netns.DeleteNamed(ns); err != nil {
+				errs = append(errs, fmt.Errorf("delete namespace %s: %w", ns, err))
+			}
+		} else if err == nil {
+			m.log.Info("tenant namespace holds other devices, left in place", "vrf", v.Name, "netns", ns, "links", len(links))
+		}
+	}
+	if len(errs) > 0 {
+		return fmt.Errorf("remove vrf %s: %w", v.Name, errors.Join(errs...))
+	}
+	m.log.Info("vrf devices removed", "vrf", v.Name, "backend", string(v.Backend))
+	return nil
+}
