@@ -11,9 +11,12 @@ import (
 // the underlay routes evpnd installs from its BGP underlay. fib owns every
 // IPv4 route of the main table with this protocol: it adds the wanted ones,
 // rewrites any that differ and deletes the others. 183 is in neither
-// iproute2's rt_protos nor FRR's (186 bgp .. 197 openfabric), so routes of
-// an FRR or BIRD on the same node are never taken for evpnd's. Tenant (L3)
-// routes may use a protocol number of their own.
+// iproute2's rt_protos nor FRR's (186 bgp .. 199), so routes of an FRR or
+// BIRD on the same node are never taken for evpnd's; configs/
+// evpnd.rt_protos.conf names it "evpnd-underlay". It differs from
+// RouteProtocol (241, tenant routes) because the L3 reconciler owns every
+// 241 route of its table, which is the main table on the default backend:
+// neither reconciler may take the other's routes for its own.
 const UnderlayProtocol = 183
 
 // UnderlayRoute is one wanted underlay route: Prefix in the main table over
