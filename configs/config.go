@@ -81,12 +81,17 @@ type MACMobility struct {
 	Freeze          bool          `yaml:"freeze"`           // keep the last location of a duplicate MAC
 }
 
-// Neighbor is a static BGP peer.
+// Neighbor is a static BGP peer, by address or by interface.
 type Neighbor struct {
-	Address     netip.Addr `yaml:"address"`
-	ASN         uint32     `yaml:"asn"`
-	Description string     `yaml:"description"`
-	Port        int        `yaml:"port"` // default 179
+	Address netip.Addr `yaml:"address"`
+	// Interface names the local end of a point-to-point link (an IPv4
+	// /31 or /30) instead of Address: the peer is the other host address
+	// of the link's subnet, found when evpnd starts (run --wait waits for
+	// the interface's address). For per-link underlay sessions (RFC 7938).
+	Interface   string `yaml:"interface"`
+	ASN         uint32 `yaml:"asn"`
+	Description string `yaml:"description"`
+	Port        int    `yaml:"port"` // default 179
 	// EBGPMultihop is the TTL of an eBGP session to a peer more than one
 	// hop away (sessions between loopbacks across a routed underlay);
 	// 0 = directly connected (TTL 1). eBGP only: iBGP sessions use TTL 255.
@@ -186,4 +191,30 @@ type L2VNI struct {
 	ExportRTs        []string `yaml:"export-rts"` // default auto ASN:VNI
 	UDPPort          int      `yaml:"udp-port"`   // default 4789
 	MTU              int      `yaml:"mtu"`        // default: a created VXLAN device gets the underlay MTU less 50 (IPv4) or 70 (IPv6)
+}
+
+// PeerOnLink returns the other end of a point-to-point link whose local
+// address is local: the other address of a /31 (RFC 3021), or the other
+// host address of a /30. Other prefixes have no single peer.
+func PeerOnLink(local netip.Prefix) (netip.Addr, bool) {
+	if !local.Addr().Is4() {
+		return netip.Addr{}, false
+	}
+	b := local.Addr().As4()
+	switch local.Bits() {
+	case 31:
+		b[3] ^= 1
+	case 30:
+		switch b[3] & 3 {
+		case 1:
+			b[3]++
+		case 2:
+			b[3]--
+		default:
+			return netip.Addr{}, false // the network or broadcast address
+		}
+	default:
+		return netip.Addr{}, false
+	}
+	return netip.AddrFrom4(b), true
 }

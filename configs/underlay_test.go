@@ -127,3 +127,53 @@ l2vnis:
 		t.Error("a misspelt underlay key was accepted")
 	}
 }
+
+func TestPeerOnLink(t *testing.T) {
+	for in, want := range map[string]string{
+		"10.1.1.0/31": "10.1.1.1", "10.1.1.1/31": "10.1.1.0",
+		"10.1.1.1/30": "10.1.1.2", "10.1.1.2/30": "10.1.1.1",
+		"10.1.1.0/30": "", "10.1.1.3/30": "", "10.1.1.1/24": "", "2001:db8::1/127": "",
+	} {
+		got, ok := PeerOnLink(netip.MustParsePrefix(in))
+		if (want == "") == ok || (ok && got.String() != want) {
+			t.Errorf("PeerOnLink(%s) = %v, %v; want %q", in, got, ok, want)
+		}
+	}
+}
+
+func TestNeighborByInterface(t *testing.T) {
+	c := underlayLeaf()
+	c.Neighbors[0] = Neighbor{Interface: "eth1", ASN: 65000}
+	c.Neighbors[1] = Neighbor{Interface: "eth2", ASN: 65000}
+	if err := c.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	for name, tt := range map[string]struct {
+		mutate func(c *Config)
+		path   string
+		want   string
+	}{
+		"both":      {func(c *Config) { c.Neighbors[0].Address = addr("10.1.1.0") }, "neighbors[0].interface", "give one of them"},
+		"same link": {func(c *Config) { c.Neighbors[1].Interface = "eth1" }, "neighbors[1].interface", "same link"},
+		"bad name":  {func(c *Config) { c.Neighbors[1].Interface = "eth/1" }, "neighbors[1].interface", "invalid character"},
+		"multihop": {func(c *Config) {
+			c.Neighbors[1].EBGPMultihop = 2
+			c.Neighbors[1].AddressFamilies = []string{FamilyL2VPNEVPN}
+		}, "neighbors[1].ebgp-multihop", "directly connected"},
+	} {
+		t.Run(name, func(t *testing.T) {
+			c := underlayLeaf()
+			c.Neighbors[0] = Neighbor{Interface: "eth1", ASN: 65000}
+			c.Neighbors[1] = Neighbor{Interface: "eth2", ASN: 65000}
+			tt.mutate(c)
+			err := c.Validate()
+			if err == nil {
+				t.Fatal("Validate accepted it")
+			}
+			p := findProblem(t, problemsOf(t, err), tt.path)
+			if !strings.Contains(p.Error(), tt.want) {
+				t.Errorf("problem %q does not mention %q", p.Error(), tt.want)
+			}
+		})
+	}
+}

@@ -158,12 +158,25 @@ func (v *validator) neighbors() {
 	rr := c.Role == RoleRouteReflector
 	underlayPeers := 0
 	seen := map[netip.Addr]string{}
+	seenIf := map[string]string{}
 	for i, n := range c.Neighbors {
 		p := fmt.Sprintf("neighbors[%d]", i)
 		a := n.Address
 		switch {
+		case n.Interface != "" && a.IsValid():
+			ps.add(p+".interface", n.Interface, "set together with address %s: give one of them", a)
+		case n.Interface != "":
+			if msg := ifnameProblem(n.Interface); msg != "" {
+				ps.add(p+".interface", n.Interface, "%s", msg)
+			} else if first, dup := seenIf[n.Interface]; dup {
+				ps.add(p+".interface", n.Interface, "same link as %s: there can be one session per link; merge the two entries", first)
+			}
+			seenIf[n.Interface] = p
+			if n.EBGPMultihop > 0 {
+				ps.add(p+".ebgp-multihop", strconv.Itoa(n.EBGPMultihop), "set on a neighbor by interface, which is directly connected: remove it")
+			}
 		case !a.IsValid():
-			ps.add(p+".address", "", "missing: set it to the peer's IP address")
+			ps.add(p+".address", "", "missing: set it to the peer's IP address, or interface to the local end of a /31 or /30 link to it")
 		case a.IsUnspecified() || a.IsMulticast():
 			ps.add(p+".address", a.String(), "not a unicast address: set it to the peer's IP address")
 		case a == c.RouterID:

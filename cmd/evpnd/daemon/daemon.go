@@ -144,7 +144,11 @@ func (d *Daemon) addPeers(ctx context.Context, srv *speaker.Server) error {
 	if len(d.cfg.BGP.ListenAddresses) == 1 {
 		local = d.cfg.BGP.ListenAddresses[0]
 	}
-	for _, n := range d.cfg.Neighbors {
+	ns, err := d.neighbors()
+	if err != nil {
+		return err
+	}
+	for _, n := range ns {
 		err := srv.AddNeighbor(ctx, speaker.Neighbor{
 			Address: n.Address, ASN: n.ASN, Port: uint16(n.Port), LocalAddress: local,
 			EBGPMultihop: uint8(n.EBGPMultihop),

@@ -87,7 +87,8 @@ func (d *Daemon) vtepVNIs() []vtep.L2VNI {
 // changes nothing.
 func (d *Daemon) defaultVXLANMTU(h *netlink.Handle) int {
 	var towards []netip.Addr
-	for _, n := range d.cfg.Neighbors {
+	ns, _ := d.neighbors() // those found; --wait waited for the others
+	for _, n := range ns {
 		towards = append(towards, n.Address)
 	}
 	u, err := vtep.UnderlayMTU(h, d.cfg.VTEPIP, towards)

@@ -2,7 +2,9 @@ package daemon
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"net"
 	"net/netip"
 
 	vnetns "github.com/vishvananda/netns"
@@ -25,6 +27,56 @@ func families(n configs.Neighbor) []speaker.Family {
 		}
 	}
 	return out
+}
+
+// linkPeer is the peer of a neighbour given by interface: the other end
+// of the interface's IPv4 /31 or /30.
+func linkPeer(ifname string) (netip.Addr, error) {
+	ifi, err := net.InterfaceByName(ifname)
+	if err != nil {
+		return netip.Addr{}, fmt.Errorf("neighbor interface %s: %w", ifname, err)
+	}
+	addrs, err := ifi.Addrs()
+	if err != nil {
+		return netip.Addr{}, fmt.Errorf("neighbor interface %s: addresses: %w", ifname, err)
+	}
+	for _, a := range addrs {
+		ipn, ok := a.(*net.IPNet)
+		if !ok {
+			continue
+		}
+		ip, ok := netip.AddrFromSlice(ipn.IP.To4())
+		if !ok {
+			continue
+		}
+		bits, _ := ipn.Mask.Size()
+		if peer, ok := configs.PeerOnLink(netip.PrefixFrom(ip, bits)); ok {
+			return peer, nil
+		}
+	}
+	return netip.Addr{}, fmt.Errorf("neighbor interface %s has no IPv4 /31 or /30 address, so its peer is unknown: address the link, or give the neighbor's address instead", ifname)
+}
+
+// neighbors returns the configured neighbours, those given by interface
+// with their peer's address found on the link.
+func (d *Daemon) neighbors() ([]configs.Neighbor, error) {
+	out := make([]configs.Neighbor, 0, len(d.cfg.Neighbors))
+	var errs []error
+	for _, n := range d.cfg.Neighbors {
+		if n.Interface != "" {
+			a, err := linkPeer(n.Interface)
+			if err != nil {
+				errs = append(errs, err)
+				continue
+			}
+			n.Address = a
+			if n.Description == "" {
+				n.Description = n.Interface
+			}
+		}
+		out = append(out, n)
+	}
+	return out, errors.Join(errs...)
 }
 
 // startUnderlay runs the BGP underlay when underlay.enabled is set: it
@@ -50,8 +102,12 @@ func (d *Daemon) startUnderlay(ctx context.Context, g *errgroup.Group, srv *spea
 			break
 		}
 	}
+	ns, err := d.neighbors()
+	if err != nil {
+		return err
+	}
 	var peers []netip.Addr
-	for _, n := range d.cfg.Neighbors {
+	for _, n := range ns {
 		if n.HasFamily(configs.FamilyIPv4Unicast) {
 			peers = append(peers, n.Address)
 		}

@@ -70,5 +70,12 @@ func (d *Daemon) missing() []string {
 			out = append(out, "address "+a.String())
 		}
 	}
+	for _, n := range d.cfg.Neighbors {
+		if n.Interface != "" {
+			if _, err := linkPeer(n.Interface); err != nil {
+				out = append(out, "an IPv4 /31 or /30 address on "+n.Interface+" (neighbor by interface)")
+			}
+		}
+	}
 	return out
 }
