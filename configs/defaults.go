@@ -3,6 +3,7 @@ package configs
 import (
 	"fmt"
 	"log/slog"
+	"net/netip"
 	"time"
 
 	"github.com/evpnd/evpnd/speaker/evpn"
@@ -102,6 +103,21 @@ func (c *Config) ApplyDefaults() {
 		}
 		if rr && n.RouteReflectorClient == nil && n.ASN == c.ASN {
 			n.RouteReflectorClient = ptr(true)
+		}
+		if len(n.AddressFamilies) == 0 {
+			n.AddressFamilies = []string{FamilyL2VPNEVPN}
+			if c.Underlay.Enabled {
+				n.AddressFamilies = append(n.AddressFamilies, FamilyIPv4Unicast)
+			}
+		}
+	}
+	if c.Underlay.Enabled && len(c.Underlay.Advertise) == 0 {
+		a := c.VTEPIP
+		if c.Role == RoleRouteReflector || !a.IsValid() {
+			a = c.RouterID
+		}
+		if a.Is4() {
+			c.Underlay.Advertise = []netip.Prefix{netip.PrefixFrom(a, 32)}
 		}
 	}
 	for i := range c.DynamicNeighbors {

@@ -99,7 +99,7 @@ func TestApplyDefaultsKeepsValuesAndIsIdempotent(t *testing.T) {
 		BGP:             BGP{ListenPort: -1, ConnectRetry: 7 * time.Second, HoldTime: 30 * time.Second},
 		GracefulRestart: GracefulRestart{Enabled: ptr(false), RestartTime: time.Second, EORTimeout: time.Minute},
 		MACMobility:     MACMobility{DuplicateMoves: 3, DuplicateWindow: time.Minute, Freeze: true},
-		Neighbors:       []Neighbor{{Address: addr("10.0.0.254"), ASN: 65000, Port: 1179}},
+		Neighbors:       []Neighbor{{Address: addr("10.0.0.254"), ASN: 65000, Port: 1179, AddressFamilies: []string{FamilyL2VPNEVPN}}},
 		API:             API{Socket: "/run/x.sock"},
 		L2VNIs: []L2VNI{{VNI: 100, VXLANDevice: "vx", Bridge: "b", RD: "65000:7",
 			ImportRTs: []string{"1:1"}, ExportRTs: []string{"2:2"}, UDPPort: 8472, MTU: 1400}},

@@ -155,7 +155,11 @@ func (d *Daemon) speakerConfig(restarting bool) speaker.Config {
 // addPeers configures every static and dynamic neighbour.
 func (d *Daemon) addPeers(ctx context.Context, srv *speaker.Server) error {
 	var errs []error
-	for _, n := range d.cfg.Neighbors {
+	ns, err := d.neighbors()
+	if err != nil {
+		return err
+	}
+	for _, n := range ns {
 		if err := srv.AddNeighbor(ctx, d.speakerNeighbor(d.cfg, n)); err != nil {
 			errs = append(errs, fmt.Errorf("neighbor %s: %w", n.Address, err))
 		}
@@ -196,10 +200,13 @@ func (d *Daemon) runReflector(ctx context.Context) error {
 	}
 	defer d.stopSpeaker(srv)
 	d.srv.Store(srv)
+	g, ctx := errgroup.WithContext(ctx)
+	if err := d.startUnderlay(ctx, g, srv); err != nil {
+		return err
+	}
 	if err := d.addPeers(ctx, srv); err != nil {
 		return err
 	}
-	g, ctx := errgroup.WithContext(ctx)
 	g.Go(func() error {
 		up := map[netip.Addr]bool{} // watchers hear of transitions only
 		return srv.WatchPeers(ctx, func(ev speaker.Event) {

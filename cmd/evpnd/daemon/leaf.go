@@ -94,7 +94,8 @@ func (d *Daemon) vtepVNIs() []vtep.L2VNI {
 // changes nothing.
 func (d *Daemon) defaultVXLANMTU(h *netlink.Handle) int {
 	var towards []netip.Addr
-	for _, n := range d.cfg.Neighbors {
+	ns, _ := d.neighbors() // those found; --wait waited for the others
+	for _, n := range ns {
 		towards = append(towards, n.Address)
 	}
 	u, err := vtep.UnderlayMTU(h, d.cfg.VTEPIP, towards)
@@ -234,6 +235,15 @@ func (d *Daemon) runLeaf(ctx context.Context) error {
 	}
 	d.log.Info("local state announced", "l2vnis", len(vnis), "local_macs", len(local), "restarting", restarting)
 
+	// The underlay's goroutines start before the neighbours, so that the
+	// first UPDATEs carry our loopback; cancel ends them if adding the
+	// neighbours fails.
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	g, gctx := errgroup.WithContext(ctx)
+	if err := d.startUnderlay(gctx, g, srv); err != nil {
+		return err
+	}
 	if err := d.addPeers(ctx, srv); err != nil {
 		return err
 	}
@@ -241,7 +251,6 @@ func (d *Daemon) runLeaf(ctx context.Context) error {
 
 	d.leaf.Store(l)
 	defer d.leaf.Store(nil)
-	g, gctx := errgroup.WithContext(ctx)
 	g.Go(func() error { return l.rec.Run(gctx) })
 	// The devices are kept as configured: rebuilt, re-enslaved, their
 	// flags reset, whoever changes them.

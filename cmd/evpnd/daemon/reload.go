@@ -400,5 +400,6 @@ func (d *Daemon) speakerNeighbor(c *configs.Config, n configs.Neighbor) speaker.
 		EBGPMultihop: uint8(n.EBGPMultihop),
 		RRClient:     c.Role == configs.RoleRouteReflector && n.IsRouteReflectorClient(),
 		Description:  n.Description,
+		Families:     families(n),
 	}
 }

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
+	"slices"
 	"strings"
 	"time"
 
@@ -57,9 +58,23 @@ func (d *Daemon) missing() []string {
 	if d.cfg.Role != configs.RoleRouteReflector && d.cfg.VTEPIP.IsValid() {
 		want = append(want, d.cfg.VTEPIP)
 	}
+	// The underlay installs its routes with the advertised /32 (the
+	// loopback) as source, which the kernel refuses while it is not local.
+	for _, p := range d.cfg.Underlay.Advertise {
+		if p.Bits() == 32 && !slices.Contains(want, p.Addr()) {
+			want = append(want, p.Addr())
+		}
+	}
 	for _, a := range want {
 		if !have[a] {
 			out = append(out, "address "+a.String())
+		}
+	}
+	for _, n := range d.cfg.Neighbors {
+		if n.Interface != "" {
+			if _, err := linkPeer(n.Interface); err != nil {
+				out = append(out, "an IPv4 /31 or /30 address on "+n.Interface+" (neighbor by interface)")
+			}
 		}
 	}
 	return out
