@@ -10,6 +10,7 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	api "github.com/osrg/gobgp/v4/api"
@@ -64,6 +65,8 @@ type Server struct {
 	sessions  *sessionLog   // PeerStatus.LastError, from GoBGP's logs
 	listing   chan struct{} // one ListPaths at a time
 	malformed malformedLog  // routes the codec rejected (ErrMalformed)
+
+	stuckResets atomic.Uint64 // sessions the OpenConfirm watchdog reset
 
 	recMu  sync.Mutex // never held while calling GoBGP
 	apiErr error      // GoBGP's gRPC API could not listen
@@ -173,6 +176,11 @@ func (s *Server) Start(ctx context.Context) error {
 		}
 	}
 	s.started = true
+	s.watches.Add(1)
+	go func() {
+		defer s.watches.Done()
+		s.watchOpenConfirm(s.life)
+	}()
 	s.log.Info("BGP speaker started", "asn", s.cfg.ASN, "router_id", s.cfg.RouterID,
 		"listen_port", s.cfg.ListenPort, "graceful_restart", s.cfg.GracefulRestart, "restarting", s.cfg.Restarting,
 		"gobgp_api", s.cfg.GoBGPAPIListen)

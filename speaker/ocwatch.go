@@ -1,0 +1,150 @@
+package speaker
+
+import (
+	"context"
+	"time"
+
+	api "github.com/osrg/gobgp/v4/api"
+)
+
+// The OpenConfirm watchdog.
+//
+// RFC 4271 §8.2.2: in OpenConfirm, HoldTimer expiry sends a NOTIFICATION
+// (Hold Timer Expired) and goes back to Idle. GoBGP v4.9.0 arms that
+// timer from the neighbour's NegotiatedHoldTime (pkg/server/fsm.go,
+// openconfirm), but computes NegotiatedHoldTime only when the session
+// becomes Established (fsm.stateChange). On a neighbour's first session
+// it is still 0, and GoBGP then arms no hold timer (and sends no
+// KEEPALIVE) in OpenConfirm: a peer that never confirms our OPEN keeps
+// the session there for ever. Later sessions use the previous session's
+// value. The lost KEEPALIVE needs no packet loss: in a connection
+// collision GoBGP v4.9.0 can leave its outgoing connection open and never
+// read after choosing the incoming one (opensent stops the outgoing
+// connection manager only while it is still connecting), so the peer that
+// chose that connection waits in OpenConfirm for a KEEPALIVE that never
+// comes — and, if it is GoBGP too, waits for ever.
+//
+// The watchdog polls the neighbours (ListPeer, no per-route work) and
+// resets one that stayed in OpenConfirm, on the same OPEN exchange,
+// longer than its configured hold time: it sets it administratively
+// down, which GoBGP's OpenConfirm handler honours (closing the connection,
+// and stopping the outgoing connection manager with any connection it
+// left behind), and back up once GoBGP has taken the down. ResetPeer is
+// not used: GoBGP queues its NOTIFICATION for the Established handler
+// only, where it would end the next session.
+
+// openConfirmPoll is how often the watchdog lists the neighbours.
+var openConfirmPoll = time.Second
+
+const (
+	// defaultHoldTime is GoBGP's hold time when none is configured.
+	defaultHoldTime = 90 * time.Second
+	// minOpenConfirmWait is the shortest wait before a reset (RFC 4271's
+	// smallest non-zero hold time).
+	minOpenConfirmWait = 3 * time.Second
+)
+
+// ocEntry is a neighbour seen in OpenConfirm: since when, on which OPEN
+// exchange (counted by the OPEN messages sent and received).
+type ocEntry struct {
+	opens uint64
+	since time.Time
+}
+
+// StuckSessionResets is how many sessions the OpenConfirm watchdog reset.
+func (s *Server) StuckSessionResets() uint64 { return s.stuckResets.Load() }
+
+// watchOpenConfirm runs the watchdog until ctx ends.
+func (s *Server) watchOpenConfirm(ctx context.Context) {
+	t := time.NewTicker(openConfirmPoll)
+	defer t.Stop()
+	seen := map[string]ocEntry{}
+	reenable := map[string]bool{} // set down by the watchdog, to set up again
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		s.checkOpenConfirm(ctx, time.Now(), seen, reenable)
+	}
+}
+
+func (s *Server) checkOpenConfirm(ctx context.Context, now time.Time, seen map[string]ocEntry, reenable map[string]bool) {
+	type stuck struct {
+		key  string
+		dur  time.Duration
+		hold time.Duration
+	}
+	var reset []stuck
+	var up []string
+	present := make(map[string]bool, len(seen))
+	err := s.bgp.ListPeer(ctx, &api.ListPeerRequest{}, func(p *api.Peer) {
+		st := p.GetState()
+		key := st.GetNeighborAddress()
+		if key == "" {
+			key = p.GetConf().GetNeighborAddress()
+		}
+		present[key] = true
+		if reenable[key] {
+			// Up only once GoBGP took the down: it drops an admin
+			// request while another is pending.
+			if st.GetAdminState() == api.PeerState_ADMIN_STATE_DOWN && st.GetSessionState() != api.PeerState_SESSION_STATE_OPENCONFIRM {
+				up = append(up, key)
+			}
+			return
+		}
+		if st.GetSessionState() != api.PeerState_SESSION_STATE_OPENCONFIRM {
+			delete(seen, key)
+			return
+		}
+		opens := st.GetMessages().GetReceived().GetOpen() + st.GetMessages().GetSent().GetOpen()
+		e, ok := seen[key]
+		if !ok || e.opens != opens {
+			seen[key] = ocEntry{opens: opens, since: now}
+			return
+		}
+		hold := time.Duration(p.GetTimers().GetConfig().GetHoldTime()) * time.Second
+		if hold == 0 {
+			hold = defaultHoldTime
+		}
+		hold = max(hold, minOpenConfirmWait)
+		if d := now.Sub(e.since); d > hold {
+			reset = append(reset, stuck{key, d, hold})
+		}
+	})
+	if err != nil {
+		if ctx.Err() == nil {
+			s.log.Warn("OpenConfirm watchdog: list peers", "err", err)
+		}
+		return
+	}
+	for key := range seen {
+		if !present[key] {
+			delete(seen, key)
+		}
+	}
+	for key := range reenable {
+		if !present[key] {
+			delete(reenable, key) // a dynamic neighbour GoBGP deleted
+		}
+	}
+	for _, key := range up {
+		if err := s.bgp.EnablePeer(ctx, &api.EnablePeerRequest{Address: key}); err != nil {
+			s.log.Warn("OpenConfirm watchdog: enable peer again", "peer", key, "err", err)
+			continue
+		}
+		delete(reenable, key)
+	}
+	for _, r := range reset {
+		delete(seen, r.key)
+		s.stuckResets.Add(1)
+		s.log.Warn("BGP session stuck in OPENCONFIRM past the hold time: resetting it",
+			"peer", r.key, "in_openconfirm", r.dur.Round(100*time.Millisecond), "hold_time", r.hold)
+		if err := s.bgp.DisablePeer(ctx, &api.DisablePeerRequest{Address: r.key, Communication: "evpnd: hold timer expired in OpenConfirm"}); err != nil {
+			s.log.Warn("OpenConfirm watchdog: disable peer", "peer", r.key, "err", err)
+			continue
+		}
+		reenable[r.key] = true
+	}
+}

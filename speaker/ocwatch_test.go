@@ -1,0 +1,119 @@
+package speaker
+
+import (
+	"context"
+	"net"
+	"net/netip"
+	"testing"
+	"time"
+
+	"github.com/evpnd/evpnd/speaker/bgptest"
+)
+
+// TestOpenConfirmWatchdog: a raw peer exchanges OPENs with the speaker but
+// never confirms the speaker's OPEN with a KEEPALIVE. GoBGP v4.9.0 arms no
+// hold timer in OpenConfirm on a neighbour's first session, so without
+// the watchdog the session stays there for ever; with it, the speaker
+// drops the session once the hold time has passed, and a well-behaved
+// attempt from the same peer then establishes.
+func TestOpenConfirmWatchdog(t *testing.T) {
+	const hold = 3 * time.Second
+	// Detection: up to one poll to see the state, the hold time, one poll
+	// past it; the rest is room for a loaded machine.
+	const margin = 7 * time.Second
+	s := startSpeaker(t, "127.0.0.191", 65000, false, func(c *Config) { c.HoldTime = hold })
+	peer := netip.MustParseAddr("127.0.0.192")
+	ctx := context.Background()
+	if err := s.AddNeighbor(ctx, Neighbor{Address: peer, ASN: 65000, Passive: true}); err != nil {
+		t.Fatal(err)
+	}
+	state := func() PeerState {
+		ps, err := s.Peers(ctx)
+		if err != nil || len(ps) != 1 {
+			t.Fatalf("peers: %v %v", ps, err)
+		}
+		return ps[0].State
+	}
+	// GoBGP closes connections that come while the neighbour is Idle.
+	dial := func(what string) net.Conn {
+		t.Helper()
+		waitFor(t, 30*time.Second, "the neighbour to be Active before "+what, func() bool { return state() == PeerStateActive })
+		d := net.Dialer{Timeout: 5 * time.Second, LocalAddr: net.TCPAddrFromAddrPort(netip.AddrPortFrom(peer, 0))}
+		c, err := d.Dial("tcp", netip.AddrPortFrom(s.addr, uint16(s.port)).String())
+		if err != nil {
+			t.Fatalf("%s: dial: %v", what, err)
+		}
+		t.Cleanup(func() { c.Close() })
+		return c
+	}
+
+	// The stuck attempt: OPEN, read the speaker's OPEN and KEEPALIVE, stay silent.
+	c := dial("the silent attempt")
+	_ = c.SetDeadline(time.Now().Add(10 * time.Second))
+	if _, err := c.Write(bgptest.Open(65000, peer, uint16(hold/time.Second))); err != nil {
+		t.Fatal(err)
+	}
+	for got := map[byte]bool{}; !got[bgptest.MsgOpen] || !got[bgptest.MsgKeepalive]; {
+		typ, body, err := bgptest.Read(c)
+		if err != nil {
+			t.Fatalf("read the speaker's OPEN and KEEPALIVE: %v", err)
+		}
+		if typ == bgptest.MsgNotification {
+			t.Fatalf("NOTIFICATION % x", body)
+		}
+		got[typ] = true
+	}
+	start := time.Now()
+	_ = c.SetDeadline(time.Time{})
+	if st := state(); st != PeerStateOpenConfirm {
+		t.Fatalf("after the OPEN exchange the session is %v, want openconfirm", st)
+	}
+	closed := make(chan time.Time, 1)
+	go func() {
+		for {
+			if _, _, err := bgptest.Read(c); err != nil {
+				closed <- time.Now()
+				return
+			}
+		}
+	}()
+	select {
+	case at := <-closed:
+		took := at.Sub(start)
+		t.Logf("the speaker dropped the unconfirmed session %v after the OPEN exchange (hold time %v)", took.Round(10*time.Millisecond), hold)
+		if took < hold {
+			t.Errorf("dropped after %v, before the hold time %v", took, hold)
+		}
+	case <-time.After(hold + margin):
+		t.Fatalf("the session is still %v %v after the OPEN exchange: no hold timer in OpenConfirm (hold time %v)", state(), hold+margin, hold)
+	}
+	if n := s.StuckSessionResets(); n != 1 {
+		t.Errorf("StuckSessionResets = %d, want 1", n)
+	}
+
+	// A well-behaved attempt establishes.
+	c2 := dial("the second attempt")
+	if _, _, err := bgptest.Handshake(c2, bgptest.Open(65000, peer, uint16(hold/time.Second)), 10*time.Second); err != nil {
+		t.Fatalf("second attempt: %v", err)
+	}
+	stop := make(chan struct{})
+	defer close(stop)
+	go func() { // keep the session up: the hold time is short
+		tk := time.NewTicker(hold / 3)
+		defer tk.Stop()
+		for {
+			select {
+			case <-stop:
+				return
+			case <-tk.C:
+				if _, err := c2.Write(bgptest.Keepalive()); err != nil {
+					return
+				}
+			}
+		}
+	}()
+	waitFor(t, 10*time.Second, "the second attempt to be established", func() bool { return state() == PeerStateEstablished })
+	if n := s.StuckSessionResets(); n != 1 {
+		t.Errorf("StuckSessionResets = %d after the second attempt, want 1", n)
+	}
+}
