@@ -26,10 +26,11 @@ import (
 //
 // The watchdog polls the neighbours (ListPeer, no per-route work) and
 // resets one that stayed in OpenConfirm, on the same OPEN exchange,
-// longer than its configured hold time: it sets it administratively
-// down, which GoBGP's OpenConfirm handler honours (closing the connection,
-// and stopping the outgoing connection manager with any connection it
-// left behind), and back up once GoBGP has taken the down. ResetPeer is
+// longer than its configured hold time (at most maxOpenConfirmWait): it
+// sets it administratively down, which GoBGP's OpenConfirm handler
+// honours (closing the connection, and stopping the outgoing connection
+// manager with any connection it left behind), and back up once GoBGP
+// has taken the down. ResetPeer is
 // not used: GoBGP queues its NOTIFICATION for the Established handler
 // only, where it would end the next session.
 
@@ -42,6 +43,11 @@ const (
 	// minOpenConfirmWait is the shortest wait before a reset (RFC 4271's
 	// smallest non-zero hold time).
 	minOpenConfirmWait = 3 * time.Second
+	// maxOpenConfirmWait is the longest: a peer confirms our OPEN as soon
+	// as it reads it, one round trip. RFC 4271 waits the hold time (90 s
+	// by default), but the collision above leaves two GoBGP speakers
+	// waiting on each other, and a reset costs only a new attempt.
+	maxOpenConfirmWait = 10 * time.Second
 )
 
 // ocEntry is a neighbour seen in OpenConfirm: since when, on which OPEN
@@ -108,7 +114,7 @@ func (s *Server) checkOpenConfirm(ctx context.Context, now time.Time, seen map[s
 		if hold == 0 {
 			hold = defaultHoldTime
 		}
-		hold = max(hold, minOpenConfirmWait)
+		hold = min(max(hold, minOpenConfirmWait), maxOpenConfirmWait)
 		if d := now.Sub(e.since); d > hold {
 			reset = append(reset, stuck{key, d, hold})
 		}

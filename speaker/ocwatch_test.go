@@ -65,9 +65,8 @@ func TestOpenConfirmWatchdog(t *testing.T) {
 	}
 	start := time.Now()
 	_ = c.SetDeadline(time.Time{})
-	if st := state(); st != PeerStateOpenConfirm {
-		t.Fatalf("after the OPEN exchange the session is %v, want openconfirm", st)
-	}
+	// GoBGP sends its KEEPALIVE before it records the new state.
+	waitFor(t, 5*time.Second, "the session to be in OpenConfirm", func() bool { return state() == PeerStateOpenConfirm })
 	closed := make(chan time.Time, 1)
 	go func() {
 		for {
@@ -115,5 +114,115 @@ func TestOpenConfirmWatchdog(t *testing.T) {
 	waitFor(t, 10*time.Second, "the second attempt to be established", func() bool { return state() == PeerStateEstablished })
 	if n := s.StuckSessionResets(); n != 1 {
 		t.Errorf("StuckSessionResets = %d after the second attempt, want 1", n)
+	}
+}
+
+// TestOpenConfirmCollision: the connection collision that leaves two GoBGP
+// speakers in OpenConfirm, played by a raw peer. The speaker dials the
+// peer (Y) and sends its OPEN; before the peer answers on Y, the peer
+// dials in (X) and completes its side of the OPEN exchange there, so the
+// speaker moves to OpenConfirm on X. The peer's OPEN then arrives on Y:
+// GoBGP v4.9.0 leaves Y open and never writes on it, so a GoBGP peer that
+// chose Y waits in OpenConfirm for a KEEPALIVE that never comes, and
+// never sends one on X. The watchdog must end both connections, with the
+// default hold time (90 s) within maxOpenConfirmWait.
+func TestOpenConfirmCollision(t *testing.T) {
+	peer := netip.MustParseAddr("127.0.0.194")
+	l, err := net.Listen("tcp", netip.AddrPortFrom(peer, 0).String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	s := startSpeaker(t, "127.0.0.193", 65000, false, nil)
+	ctx := context.Background()
+	n := Neighbor{Address: peer, ASN: 65000, Port: uint16(l.Addr().(*net.TCPAddr).Port), LocalAddress: s.addr}
+	if err := s.AddNeighbor(ctx, n); err != nil {
+		t.Fatal(err)
+	}
+	state := func() PeerState {
+		ps, err := s.Peers(ctx)
+		if err != nil || len(ps) != 1 {
+			t.Fatalf("peers: %v %v", ps, err)
+		}
+		return ps[0].State
+	}
+	readUntil := func(c net.Conn, what string, want ...byte) {
+		t.Helper()
+		_ = c.SetReadDeadline(time.Now().Add(10 * time.Second))
+		defer func() { _ = c.SetReadDeadline(time.Time{}) }()
+		for _, w := range want {
+			typ, body, err := bgptest.Read(c)
+			if err != nil || typ != w {
+				t.Fatalf("%s: got message type %d % x, %v; want type %d", what, typ, body, err, w)
+			}
+		}
+	}
+
+	// Y: the speaker's connection; read its OPEN, answer nothing yet.
+	if tl, ok := l.(*net.TCPListener); ok {
+		_ = tl.SetDeadline(time.Now().Add(15 * time.Second))
+	}
+	y, err := l.Accept()
+	if err != nil {
+		t.Fatalf("the speaker did not dial: %v", err)
+	}
+	defer y.Close()
+	readUntil(y, "OPEN on the speaker's connection", bgptest.MsgOpen)
+
+	// X: the peer's connection; the speaker answers OPEN and KEEPALIVE.
+	waitFor(t, 10*time.Second, "the neighbour to be Active", func() bool { return state() == PeerStateActive })
+	d := net.Dialer{Timeout: 5 * time.Second, LocalAddr: net.TCPAddrFromAddrPort(netip.AddrPortFrom(peer, 0))}
+	x, err := d.Dial("tcp", netip.AddrPortFrom(s.addr, uint16(s.port)).String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer x.Close()
+	open := bgptest.Open(65000, peer, 90)
+	if _, err := x.Write(open); err != nil {
+		t.Fatal(err)
+	}
+	readUntil(x, "OPEN exchange on the peer's connection", bgptest.MsgOpen, bgptest.MsgKeepalive)
+	start := time.Now()
+	// GoBGP sends its KEEPALIVE before it records the new state.
+	waitFor(t, 5*time.Second, "the session to be in OpenConfirm", func() bool { return state() == PeerStateOpenConfirm })
+	// The collision: the peer's OPEN on Y too.
+	if _, err := y.Write(open); err != nil {
+		t.Fatal(err)
+	}
+
+	ended := func(c net.Conn) <-chan time.Time {
+		ch := make(chan time.Time, 1)
+		go func() {
+			var first byte
+			for {
+				typ, _, err := bgptest.Read(c)
+				if err != nil {
+					ch <- time.Now()
+					return
+				}
+				if first == 0 {
+					first = typ
+					t.Logf("message type %d on %v", typ, c.LocalAddr())
+				}
+			}
+		}()
+		return ch
+	}
+	xEnd, yEnd := ended(x), ended(y)
+	limit := time.After(maxOpenConfirmWait + 7*time.Second)
+	for xEnd != nil || yEnd != nil {
+		select {
+		case at := <-xEnd:
+			t.Logf("X ended %v after the OPEN exchange", at.Sub(start).Round(10*time.Millisecond))
+			xEnd = nil
+		case at := <-yEnd:
+			t.Logf("Y ended %v after the OPEN exchange", at.Sub(start).Round(10*time.Millisecond))
+			yEnd = nil
+		case <-limit:
+			t.Fatalf("%v after the OPEN exchange: X open %v, Y open %v, session %v", maxOpenConfirmWait+7*time.Second, xEnd != nil, yEnd != nil, state())
+		}
+	}
+	if n := s.StuckSessionResets(); n != 1 {
+		t.Errorf("StuckSessionResets = %d, want 1", n)
 	}
 }
