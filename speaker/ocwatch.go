@@ -2,6 +2,7 @@ package speaker
 
 import (
 	"context"
+	"maps"
 	"time"
 
 	api "github.com/osrg/gobgp/v4/api"
@@ -48,6 +49,9 @@ const (
 	// by default), but the collision above leaves two GoBGP speakers
 	// waiting on each other, and a reset costs only a new attempt.
 	maxOpenConfirmWait = 10 * time.Second
+	// lostDownPolls is how many polls the watchdog waits for GoBGP to
+	// take a down before it takes the request for lost.
+	lostDownPolls = 10
 )
 
 // ocEntry is a neighbour seen in OpenConfirm: since when, on which OPEN
@@ -65,26 +69,28 @@ func (s *Server) watchOpenConfirm(ctx context.Context) {
 	t := time.NewTicker(openConfirmPoll)
 	defer t.Stop()
 	seen := map[string]ocEntry{}
-	reenable := map[string]bool{} // set down by the watchdog, to set up again
 	for {
 		select {
 		case <-ctx.Done():
 			return
 		case <-t.C:
 		}
-		s.checkOpenConfirm(ctx, time.Now(), seen, reenable)
+		s.checkOpenConfirm(ctx, time.Now(), seen)
 	}
 }
 
-func (s *Server) checkOpenConfirm(ctx context.Context, now time.Time, seen map[string]ocEntry, reenable map[string]bool) {
+func (s *Server) checkOpenConfirm(ctx context.Context, now time.Time, seen map[string]ocEntry) {
 	type stuck struct {
 		key  string
 		dur  time.Duration
 		hold time.Duration
 	}
 	var reset []stuck
-	var up []string
+	var up, lost []string
 	present := make(map[string]bool, len(seen))
+	s.reenableMu.Lock()
+	reenable := maps.Clone(s.reenable)
+	s.reenableMu.Unlock()
 	err := s.bgp.ListPeer(ctx, &api.ListPeerRequest{}, func(p *api.Peer) {
 		st := p.GetState()
 		key := st.GetNeighborAddress()
@@ -92,11 +98,15 @@ func (s *Server) checkOpenConfirm(ctx context.Context, now time.Time, seen map[s
 			key = p.GetConf().GetNeighborAddress()
 		}
 		present[key] = true
-		if reenable[key] {
+		if _, ok := reenable[key]; ok {
 			// Up only once GoBGP took the down: it drops an admin
-			// request while another is pending.
-			if st.GetAdminState() == api.PeerState_ADMIN_STATE_DOWN && st.GetSessionState() != api.PeerState_SESSION_STATE_OPENCONFIRM {
+			// request while another is pending. A down it never took
+			// (dropped so) is forgotten after a while.
+			switch {
+			case st.GetAdminState() == api.PeerState_ADMIN_STATE_DOWN && st.GetSessionState() != api.PeerState_SESSION_STATE_OPENCONFIRM:
 				up = append(up, key)
+			case st.GetAdminState() == api.PeerState_ADMIN_STATE_UP:
+				lost = append(lost, key)
 			}
 			return
 		}
@@ -130,27 +140,45 @@ func (s *Server) checkOpenConfirm(ctx context.Context, now time.Time, seen map[s
 			delete(seen, key)
 		}
 	}
+	s.reenableMu.Lock()
 	for key := range reenable {
 		if !present[key] {
-			delete(reenable, key) // a dynamic neighbour GoBGP deleted
+			delete(s.reenable, key) // a dynamic neighbour GoBGP deleted
+		}
+	}
+	for _, key := range lost {
+		if n, ok := s.reenable[key]; ok {
+			if n >= lostDownPolls {
+				delete(s.reenable, key)
+			} else {
+				s.reenable[key] = n + 1
+			}
 		}
 	}
 	for _, key := range up {
+		if _, ok := s.reenable[key]; !ok {
+			continue // SetNeighborEnabled decided meanwhile
+		}
 		if err := s.bgp.EnablePeer(ctx, &api.EnablePeerRequest{Address: key}); err != nil {
 			s.log.Warn("OpenConfirm watchdog: enable peer again", "peer", key, "err", err)
 			continue
 		}
-		delete(reenable, key)
+		delete(s.reenable, key)
 	}
+	s.reenableMu.Unlock()
 	for _, r := range reset {
 		delete(seen, r.key)
 		s.stuckResets.Add(1)
 		s.log.Warn("BGP session stuck in OPENCONFIRM past the hold time: resetting it",
-			"peer", r.key, "in_openconfirm", r.dur.Round(100*time.Millisecond), "hold_time", r.hold)
-		if err := s.bgp.DisablePeer(ctx, &api.DisablePeerRequest{Address: r.key, Communication: "evpnd: hold timer expired in OpenConfirm"}); err != nil {
-			s.log.Warn("OpenConfirm watchdog: disable peer", "peer", r.key, "err", err)
-			continue
+			"peer", r.key, "in_openconfirm", r.dur.Round(100*time.Millisecond), "limit", r.hold)
+		s.reenableMu.Lock() // so that SetNeighborEnabled comes before or after both
+		err := s.bgp.DisablePeer(ctx, &api.DisablePeerRequest{Address: r.key, Communication: "evpnd: hold timer expired in OpenConfirm"})
+		if err == nil {
+			s.reenable[r.key] = 0
 		}
-		reenable[r.key] = true
+		s.reenableMu.Unlock()
+		if err != nil {
+			s.log.Warn("OpenConfirm watchdog: disable peer", "peer", r.key, "err", err)
+		}
 	}
 }

@@ -67,6 +67,11 @@ type Server struct {
 	malformed malformedLog  // routes the codec rejected (ErrMalformed)
 
 	stuckResets atomic.Uint64 // sessions the OpenConfirm watchdog reset
+	// reenable holds the neighbours (by GoBGP key) the OpenConfirm
+	// watchdog set down and will set up again, unless SetNeighborEnabled
+	// decides first. Held while the watchdog calls EnablePeer.
+	reenableMu sync.Mutex
+	reenable   map[string]int // polls waited for GoBGP to take the down
 
 	recMu  sync.Mutex // never held while calling GoBGP
 	apiErr error      // GoBGP's gRPC API could not listen
@@ -117,6 +122,7 @@ func New(cfg Config) (*Server, error) {
 		neighbors: make(map[netip.Addr]Neighbor),
 		sessions:  newSessionLog(),
 		listing:   make(chan struct{}, 1),
+		reenable:  make(map[string]int),
 	}
 	s.life, s.stopLife = context.WithCancel(context.Background())
 	return s, nil

@@ -279,6 +279,9 @@ func (s *Server) SetNeighborEnabled(ctx context.Context, addr netip.Addr, enable
 		return err
 	}
 	a := addr.Unmap().String()
+	s.reenableMu.Lock()
+	delete(s.reenable, a) // the caller's word is the last
+	s.reenableMu.Unlock()
 	var err error
 	if enabled {
 		err = s.bgp.EnablePeer(ctx, &api.EnablePeerRequest{Address: a})
