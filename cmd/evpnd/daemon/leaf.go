@@ -3,6 +3,7 @@ package daemon
 import (
 	"context"
 	"fmt"
+	"maps"
 	"net/netip"
 	"sync/atomic"
 	"time"
@@ -50,9 +51,14 @@ type leaf struct {
 	sync       syncState
 	learner    *vtep.Learner
 	mgr        *vtep.Manager
+	// tenants are the tenant VRFs (config order); tlearners the learners
+	// of the tenant namespaces (netns backend), whose L2VNIs the underlay's
+	// learner does not watch.
+	tenants   []*tenant
+	tlearners []*vtep.Learner
 	// kern is a second netlink kernel handle for the API's reads, so that
 	// they never share a socket with the reconciler.
-	kern *fib.NetlinkKernel
+	kern fib.Kernel
 	// extra and withdrawExtra are type-3 routes that calls (runtime VNI
 	// changes) announce or withdraw with the batch.
 	extra, withdrawExtra []*evpn.Route
@@ -70,9 +76,14 @@ type leaf struct {
 	calls   []*call // calls of the current batch
 }
 
+// vtepVNIs returns the L2VNIs whose devices are in the underlay
+// namespace: all but the members of tenant VRFs on the netns backend.
 func (d *Daemon) vtepVNIs() []vtep.L2VNI {
 	out := make([]vtep.L2VNI, 0, len(d.cfg.L2VNIs))
 	for _, v := range d.cfg.L2VNIs {
+		if f, ok := vrfOf(d.cfg, v.VNI); ok && f.Backend == configs.BackendNetns {
+			continue
+		}
 		out = append(out, d.vtepVNI(d.cfg, v))
 	}
 	return out
@@ -127,11 +138,21 @@ func (d *Daemon) runLeaf(ctx context.Context) error {
 	d.srv.Store(srv)
 
 	// 2. Devices: a config the kernel refuses stops evpnd here, before any
-	// BGP session exists, and vtep rolls back whatever it created.
+	// BGP session exists, and what this start created is removed again:
+	// the standalone L2VNIs, then the tenant VRFs with their members.
 	mgr := vtep.NewManager(h, vnetns.None(), d.log)
-	if err := mgr.Ensure(ctx, vnis); err != nil {
-		return fmt.Errorf("set up VXLAN devices: %w", err)
+	if err := d.ensureDevices(ctx, h, mgr); err != nil {
+		return err
 	}
+	tenants, err := d.openTenants(h)
+	if err != nil {
+		return err
+	}
+	defer func() {
+		for _, t := range tenants {
+			t.close()
+		}
+	}()
 
 	l := &leaf{
 		d:          d,
@@ -142,6 +163,7 @@ func (d *Daemon) runLeaf(ctx context.Context) error {
 		retries:    map[evpn.MACKey]int{},
 		desired:    fib.NewDesired(),
 		mgr:        mgr,
+		tenants:    tenants,
 		stopped:    make(chan struct{}),
 		refeeding:  map[uint32]map[evpn.Key]struct{}{},
 		ports:      map[evpn.MACKey]string{},
@@ -160,11 +182,13 @@ func (d *Daemon) runLeaf(ctx context.Context) error {
 		Freeze:    d.cfg.MACMobility.Freeze,
 	}, d.importRules())
 
-	kern, err := fib.NewNetlinkKernel(vnetns.None())
+	// fib writes each VNI's FDB in the namespace of its devices: a tenant's
+	// on the netns backend, the underlay's for every other VNI.
+	kern, closeKern, err := d.fdbKernel(tenants)
 	if err != nil {
 		return err
 	}
-	defer kern.Close()
+	defer closeKern()
 	l.rec = fib.NewReconciler(l.desired, kern, d.log, fib.Config{
 		ResyncInterval: 5 * time.Minute,
 		OnApply:        d.onApply,
@@ -182,20 +206,37 @@ func (d *Daemon) runLeaf(ctx context.Context) error {
 	// reconciler repairs them at once, and logs, counts and traces each
 	// repair (onApply). evpnd's own writes come back here too and cost a
 	// map lookup each.
-	learner.OnForeignVXLAN(func(c vtep.VXLANChange) {
+	foreign := func(c vtep.VXLANChange) {
 		if c.Lost {
 			l.rec.Resync()
 			return
 		}
 		l.rec.KernelChanged(fib.KernelEvent{VNI: c.VNI, MAC: c.MAC, VTEP: c.VTEP, Bridge: c.Bridge, Deleted: c.Deleted, ExternLearn: c.ExternLearn})
-	})
-	if l.kern, err = fib.NewNetlinkKernel(vnetns.None()); err != nil {
+	}
+	learner.OnForeignVXLAN(foreign)
+	learners := []*vtep.Learner{learner}
+	for _, t := range tenants {
+		if !t.inTenantNS() {
+			continue
+		}
+		tl := vtep.NewLearner(t.ns, d.tenantVNIs(t), d.log.With("vrf", t.cfg.Name))
+		tl.OnForeignVXLAN(foreign)
+		l.tlearners = append(l.tlearners, tl)
+		learners = append(learners, tl)
+	}
+	apiKern, closeAPIKern, err := d.fdbKernel(tenants)
+	if err != nil {
 		return err
 	}
-	defer l.kern.Close()
-	local, err := learner.Dump(ctx)
-	if err != nil {
-		return fmt.Errorf("read local MACs: %w", err)
+	defer closeAPIKern()
+	l.kern = apiKern
+	local := map[vtep.MACKey]vtep.LocalMAC{}
+	for _, ln := range learners {
+		m, err := ln.Dump(ctx)
+		if err != nil {
+			return fmt.Errorf("read local MACs: %w", err)
+		}
+		maps.Copy(local, m)
 	}
 
 	now := time.Now()
@@ -212,7 +253,7 @@ func (d *Daemon) runLeaf(ctx context.Context) error {
 	if err := l.flush(ctx, batch); err != nil {
 		return err
 	}
-	d.log.Info("local state announced", "l2vnis", len(vnis), "local_macs", len(local), "restarting", restarting)
+	d.log.Info("local state announced", "l2vnis", len(d.cfg.L2VNIs), "vrfs", len(tenants), "local_macs", len(local), "restarting", restarting)
 
 	if err := d.addPeers(ctx, srv); err != nil {
 		return err
@@ -227,9 +268,23 @@ func (d *Daemon) runLeaf(ctx context.Context) error {
 	// The devices are kept as configured: rebuilt, re-enslaved, their
 	// flags reset, whoever changes them.
 	g.Go(func() error { return mgr.Supervise(gctx, l.onRepair) })
-	g.Go(func() error {
-		return learner.Run(gctx, func(ev vtep.MACEvent) { l.q.push(event{local: &ev}) })
-	})
+	for _, ln := range learners {
+		g.Go(func() error {
+			return ln.Run(gctx, func(ev vtep.MACEvent) { l.q.push(event{local: &ev}) })
+		})
+	}
+	// fib's L3 side of each tenant VRF: a pass at every change of its
+	// desired state (fed by the BGP side through leaf.L3VRF) and of the
+	// tenant namespace's routes and neighbours.
+	for _, t := range tenants {
+		g.Go(func() error {
+			ch, err := fib.WatchL3(gctx, t.ns)
+			if err != nil {
+				return fmt.Errorf("vrf %s: watch routes and neighbours: %w", t.cfg.Name, err)
+			}
+			return t.l3rec.Run(gctx, ch)
+		})
+	}
 	g.Go(func() error {
 		return srv.Watch(gctx, func(ev speaker.Event) { l.q.push(event{bgp: &ev}) })
 	})
@@ -355,6 +410,9 @@ func (l *leaf) markSynced() {
 	l.sync.done = true
 	l.synced.Store(true)
 	l.rec.MarkSynced()
+	for _, t := range l.tenants {
+		t.l3rec.MarkSynced()
+	}
 }
 
 func (l *leaf) handle(ev *event, effects []evpn.Effect, now time.Time) []evpn.Effect {

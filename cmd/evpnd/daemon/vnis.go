@@ -141,6 +141,9 @@ func (d *Daemon) DeleteVNI(ctx context.Context, vni uint32) error {
 		return err
 	}
 	cur := d.config()
+	if f, routed := vrfOf(cur, vni); routed {
+		return fmt.Errorf("l2vni %d is routed in vrf %s: VRF members cannot be removed at run time yet; remove it from the VRF in the config file and restart evpnd", vni, f.Name)
+	}
 	next, ok := cur.WithoutL2VNI(vni)
 	if !ok {
 		return fmt.Errorf("l2vni %d is not configured: %w", vni, api.ErrNotFound)

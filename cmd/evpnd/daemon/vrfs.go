@@ -1,0 +1,385 @@
+package daemon
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+
+	"github.com/vishvananda/netlink"
+	vnetns "github.com/vishvananda/netns"
+
+	"github.com/evpnd/evpnd/configs"
+	"github.com/evpnd/evpnd/fib"
+	"github.com/evpnd/evpnd/vtep"
+)
+
+// tenant is one tenant VRF at run time: its devices (vtep.EnsureVRF), the
+// namespace they live in, and fib's L3 side for it.
+type tenant struct {
+	cfg configs.VRF
+	v   vtep.VRF
+	// ns and h are the tenant's namespace and a handle in it (netns
+	// backend); ns is vnetns.None() and h nil otherwise (the underlay's).
+	ns vnetns.NsHandle
+	h  *netlink.Handle
+	// l3 is the VRF's L3 desired state (ARP/ND suppression neighbours, host
+	// routes, type-5 paths): what the BGP side sets; l3rec writes it
+	// through l3k.
+	l3    *fib.L3Desired
+	l3k   *fib.L3Netlink
+	l3rec *fib.L3Reconciler
+}
+
+func (t *tenant) close() {
+	if t.l3k != nil {
+		t.l3k.Close()
+	}
+	if t.h != nil {
+		t.h.Close()
+	}
+	if t.ns.IsOpen() {
+		t.ns.Close()
+	}
+}
+
+// inTenantNS reports whether the tenant's L2VNIs live in a namespace of
+// their own.
+func (t *tenant) inTenantNS() bool { return t.cfg.Backend == configs.BackendNetns }
+
+// vrfOf returns the VRF routing L2VNI vni, if any.
+func vrfOf(c *configs.Config, vni uint32) (configs.VRF, bool) {
+	for _, f := range c.VRFs {
+		for _, m := range f.L2VNIs {
+			if m.VNI == vni {
+				return f, true
+			}
+		}
+	}
+	return configs.VRF{}, false
+}
+
+// standaloneVNIs returns the L2VNIs routed in no VRF: those vtep.Manager's
+// Ensure and Supervise keep (EnsureVRF builds the members).
+func (d *Daemon) standaloneVNIs() []vtep.L2VNI {
+	var out []vtep.L2VNI
+	for _, v := range d.cfg.L2VNIs {
+		if _, ok := vrfOf(d.cfg, v.VNI); !ok {
+			out = append(out, d.vtepVNI(d.cfg, v))
+		}
+	}
+	return out
+}
+
+// vtepVRF is the vtep description of VRF f.
+func (d *Daemon) vtepVRF(f configs.VRF) vtep.VRF {
+	v := vtep.VRF{
+		Name: f.Name, Backend: vtep.Backend(f.Backend), Namespace: f.Namespace, Table: f.Table,
+		L3: vtep.L2VNI{VNI: f.L3VNI, VXLAN: f.VXLANDevice, Bridge: f.Bridge, Local: d.cfg.VTEPIP,
+			UDPPort: f.UDPPort, MTU: f.MTU, DefaultVXLANMTU: d.vxlanMTU},
+		RouterMAC: d.cfg.VRFRouterMAC(f),
+	}
+	for _, m := range f.L2VNIs {
+		for _, l := range d.cfg.L2VNIs {
+			if l.VNI == m.VNI {
+				v.Members = append(v.Members, vtep.SVI{L2: d.vtepVNI(d.cfg, l),
+					GatewayMAC: configs.MemberGatewayMAC(f, m), GatewayIPs: m.GatewayIPs})
+			}
+		}
+	}
+	return v
+}
+
+// l3Devices is what fib's L3 side writes through for VRF f.
+func (d *Daemon) l3Devices(f configs.VRF) fib.L3Devices {
+	dev := fib.L3Devices{VRF: f.Name, L3VNI: f.L3VNI, Table: fib.MainTable, SVI: f.Bridge, VXLAN: f.VXLANDevice,
+		UnderlayTable: f.Backend == configs.BackendDefault, LocalVTEP: d.cfg.VTEPIP}
+	if f.Backend == configs.BackendVRF {
+		dev.Table = int(f.Table)
+	}
+	for _, m := range f.L2VNIs {
+		for _, l := range d.cfg.L2VNIs {
+			if l.VNI == m.VNI {
+				dev.MemberSVIs = append(dev.MemberSVIs, l.Bridge)
+			}
+		}
+	}
+	return dev
+}
+
+// probeBackends checks, before anything is touched, that the kernel
+// provides every backend the VRFs use.
+func (d *Daemon) probeBackends() error {
+	seen := map[configs.Backend]bool{}
+	var errs []error
+	for _, f := range d.cfg.VRFs {
+		if seen[f.Backend] {
+			continue
+		}
+		seen[f.Backend] = true
+		if err := vtep.ProbeBackend(vtep.Backend(f.Backend)); err != nil {
+			errs = append(errs, fmt.Errorf("vrf %s: %w", f.Name, err))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// preexisting is what of the configured devices the kernel held before
+// this start touched anything, so that a failed start removes only what
+// it created itself (a restarted evpnd's devices keep forwarding).
+type preexisting struct {
+	links map[string]bool // underlay namespace
+	nss   map[string]bool // tenant namespaces
+}
+
+func (d *Daemon) observePreexisting(h *netlink.Handle) (preexisting, error) {
+	p := preexisting{links: map[string]bool{}, nss: map[string]bool{}}
+	links, err := h.LinkList()
+	if err != nil {
+		return p, fmt.Errorf("list links: %w", err)
+	}
+	for _, l := range links {
+		p.links[l.Attrs().Name] = true
+	}
+	for _, f := range d.cfg.VRFs {
+		if f.Backend != configs.BackendNetns {
+			continue
+		}
+		ns, err := vnetns.GetFromName(f.Namespace)
+		if err == nil {
+			ns.Close()
+			p.nss[f.Namespace] = true
+		} else if !errors.Is(err, os.ErrNotExist) {
+			return p, fmt.Errorf("open namespace %s: %w", f.Namespace, err)
+		}
+	}
+	return p, nil
+}
+
+// vrfIsNew reports whether VRF f had nothing in the kernel before start.
+func (p preexisting) vrfIsNew(f configs.VRF) bool {
+	switch f.Backend {
+	case configs.BackendNetns:
+		return !p.nss[f.Namespace]
+	case configs.BackendVRF:
+		return !p.links[f.Name] && !p.links[f.VXLANDevice]
+	}
+	return !p.links[f.VXLANDevice] && !p.links[f.Bridge]
+}
+
+// ensureDevices creates or adopts the devices of the standalone L2VNIs
+// and then of every VRF. If any step fails, what this start created is
+// removed again (VRFs and L2VNIs that did not exist before it; a VRF or
+// L2VNI found in the kernel, such as a restarted evpnd's, is left as it
+// was) and the error says what failed: a configuration mistake never
+// leaves a half-programmed kernel.
+func (d *Daemon) ensureDevices(ctx context.Context, h *netlink.Handle, mgr *vtep.Manager) error {
+	if err := d.probeBackends(); err != nil {
+		return fmt.Errorf("tenant VRFs: %w", err)
+	}
+	pre, err := d.observePreexisting(h)
+	if err != nil {
+		return fmt.Errorf("set up devices: %w", err)
+	}
+	if err := mgr.Ensure(ctx, d.standaloneVNIs()); err != nil {
+		return fmt.Errorf("set up VXLAN devices: %w", err)
+	}
+	var done []configs.VRF
+	for _, f := range d.cfg.VRFs {
+		if err := mgr.EnsureVRF(ctx, d.vtepVRF(f)); err != nil {
+			rb := d.rollbackStart(pre, mgr, done)
+			if rb != nil {
+				return errors.Join(fmt.Errorf("set up tenant VRF %s: %w", f.Name, err), fmt.Errorf("rollback incomplete: %w", rb))
+			}
+			return fmt.Errorf("set up tenant VRF %s: %w (the VRFs and L2VNIs this start had created were removed again)", f.Name, err)
+		}
+		done = append(done, f)
+	}
+	return nil
+}
+
+// rollbackStart removes the VRFs in done and the standalone L2VNIs that
+// this start created.
+func (d *Daemon) rollbackStart(pre preexisting, mgr *vtep.Manager, done []configs.VRF) error {
+	ctx := context.Background()
+	var errs []error
+	for i := len(done) - 1; i >= 0; i-- {
+		f := done[i]
+		if !pre.vrfIsNew(f) {
+			continue
+		}
+		if err := mgr.RemoveVRF(ctx, d.vtepVRF(f)); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	for _, v := range d.standaloneVNIs() {
+		if pre.links[v.VXLAN] || pre.links[v.Bridge] {
+			continue
+		}
+		if err := mgr.Remove(ctx, v); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// openTenants opens, per VRF, its namespace (netns backend) and fib's L3
+// side. On error, what was opened is closed.
+func (d *Daemon) openTenants(h *netlink.Handle) (ts []*tenant, err error) {
+	defer func() {
+		if err != nil {
+			for _, t := range ts {
+				t.close()
+			}
+			ts = nil
+		}
+	}()
+	for _, f := range d.cfg.VRFs {
+		t := &tenant{cfg: f, v: d.vtepVRF(f), ns: vnetns.None(), l3: fib.NewL3Desired(d.l3Devices(f))}
+		ts = append(ts, t)
+		lh := h
+		if t.inTenantNS() {
+			if t.ns, err = vnetns.GetFromName(f.Namespace); err != nil {
+				return ts, fmt.Errorf("vrf %s: open namespace %s: %w", f.Name, f.Namespace, err)
+			}
+			if t.h, err = netlink.NewHandleAt(t.ns); err != nil {
+				return ts, fmt.Errorf("vrf %s: netlink in namespace %s: %w", f.Name, f.Namespace, err)
+			}
+			lh = t.h
+		}
+		if t.l3k, err = fib.NewL3Netlink(lh, t.ns); err != nil {
+			return ts, fmt.Errorf("vrf %s: %w", f.Name, err)
+		}
+		t.l3rec = fib.NewL3Reconciler(t.l3, t.l3k, d.log)
+	}
+	return ts, nil
+}
+
+// tenantVNIs returns the member L2VNIs of t, as the learner of its
+// namespace watches them.
+func (d *Daemon) tenantVNIs(t *tenant) []vtep.L2VNI {
+	var out []vtep.L2VNI
+	for _, m := range t.v.Members {
+		out = append(out, m.L2)
+	}
+	return out
+}
+
+// fdbKernel returns fib's FDB kernel side: one NetlinkKernel in the
+// underlay and one per tenant namespace (netns backend), each VNI's ops
+// going to the namespace of its devices.
+func (d *Daemon) fdbKernel(ts []*tenant) (k *muxKernel, closeAll func(), err error) {
+	k = &muxKernel{byVNI: map[uint32]*fib.NetlinkKernel{}}
+	var opened []*fib.NetlinkKernel
+	closeAll = func() {
+		for _, o := range opened {
+			o.Close()
+		}
+	}
+	if k.under, err = fib.NewNetlinkKernel(vnetns.None()); err != nil {
+		return nil, nil, err
+	}
+	opened = append(opened, k.under)
+	for _, t := range ts {
+		if !t.inTenantNS() {
+			continue
+		}
+		tk, err := fib.NewNetlinkKernel(t.ns)
+		if err != nil {
+			closeAll()
+			return nil, nil, fmt.Errorf("vrf %s: %w", t.cfg.Name, err)
+		}
+		opened = append(opened, tk)
+		for _, m := range t.cfg.L2VNIs {
+			k.byVNI[m.VNI] = tk
+		}
+	}
+	return k, closeAll, nil
+}
+
+// muxKernel is fib's Kernel across namespaces: the FDB of a tenant's
+// L2VNIs on the netns backend lives in the tenant's namespace, every other
+// VNI's in the underlay's. Ops and dumps go to the namespace of their VNI.
+type muxKernel struct {
+	under *fib.NetlinkKernel
+	byVNI map[uint32]*fib.NetlinkKernel
+}
+
+var _ fib.Kernel = (*muxKernel)(nil)
+
+func (m *muxKernel) of(vni uint32) *fib.NetlinkKernel {
+	if k, ok := m.byVNI[vni]; ok {
+		return k
+	}
+	return m.under
+}
+
+// Dump implements fib.Kernel.
+func (m *muxKernel) Dump(ctx context.Context, vnis []fib.VNIDevices) ([]fib.KernelEntry, error) {
+	if len(m.byVNI) == 0 {
+		return m.under.Dump(ctx, vnis)
+	}
+	groups := map[*fib.NetlinkKernel][]fib.VNIDevices{}
+	var order []*fib.NetlinkKernel
+	for _, v := range vnis {
+		k := m.of(v.VNI)
+		if _, ok := groups[k]; !ok {
+			order = append(order, k)
+		}
+		groups[k] = append(groups[k], v)
+	}
+	var out []fib.KernelEntry
+	for _, k := range order {
+		es, err := k.Dump(ctx, groups[k])
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, es...)
+	}
+	return out, nil
+}
+
+// Apply implements fib.Kernel: ops keep their order within a namespace.
+func (m *muxKernel) Apply(ctx context.Context, ops []fib.Op) []error {
+	if len(m.byVNI) == 0 {
+		return m.under.Apply(ctx, ops)
+	}
+	type group struct {
+		ops []fib.Op
+		idx []int
+	}
+	groups := map[*fib.NetlinkKernel]*group{}
+	var order []*fib.NetlinkKernel
+	for i, op := range ops {
+		k := m.of(op.Entry.VNI)
+		g := groups[k]
+		if g == nil {
+			g = &group{}
+			groups[k] = g
+			order = append(order, k)
+		}
+		g.ops = append(g.ops, op)
+		g.idx = append(g.idx, i)
+	}
+	errs := make([]error, len(ops))
+	for _, k := range order {
+		g := groups[k]
+		for j, err := range k.Apply(ctx, g.ops) {
+			errs[g.idx[j]] = err
+		}
+	}
+	return errs
+}
+
+// L3VRF returns the L3 desired state of the tenant VRF whose L3VNI is
+// l3vni, for the BGP side to set remote MAC+IP (SetNeigh, SetHost) and
+// type-5 (AddPath) state into; fib's L3 reconciler of the VRF writes it.
+// It may be called from any goroutine.
+func (l *leaf) L3VRF(l3vni uint32) (*fib.L3Desired, bool) {
+	for _, t := range l.tenants {
+		if t.cfg.L3VNI == l3vni {
+			return t.l3, true
+		}
+	}
+	return nil, false
+}
