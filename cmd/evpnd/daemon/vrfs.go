@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
 	"os"
 
 	"github.com/vishvananda/netlink"
@@ -129,38 +130,69 @@ func (d *Daemon) probeBackends() error {
 // it created itself (a restarted evpnd's devices keep forwarding).
 type preexisting struct {
 	links map[string]bool // underlay namespace
-	nss   map[string]bool // tenant namespaces
+	// nss holds the tenant namespaces that exist, each with its links.
+	nss map[string]map[string]bool
+	// down holds the underlay's links that were administratively down:
+	// access ports this start brought up are put down again by a rollback.
+	down map[string]bool
 }
 
 func (d *Daemon) observePreexisting(h *netlink.Handle) (preexisting, error) {
-	p := preexisting{links: map[string]bool{}, nss: map[string]bool{}}
+	p := preexisting{links: map[string]bool{}, nss: map[string]map[string]bool{}, down: map[string]bool{}}
 	links, err := h.LinkList()
 	if err != nil {
 		return p, fmt.Errorf("list links: %w", err)
 	}
 	for _, l := range links {
 		p.links[l.Attrs().Name] = true
+		if l.Attrs().Flags&net.FlagUp == 0 {
+			p.down[l.Attrs().Name] = true
+		}
 	}
 	for _, f := range d.cfg.VRFs {
 		if f.Backend != configs.BackendNetns {
 			continue
 		}
 		ns, err := vnetns.GetFromName(f.Namespace)
-		if err == nil {
-			ns.Close()
-			p.nss[f.Namespace] = true
-		} else if !errors.Is(err, os.ErrNotExist) {
+		if errors.Is(err, os.ErrNotExist) {
+			continue
+		}
+		if err != nil {
 			return p, fmt.Errorf("open namespace %s: %w", f.Namespace, err)
 		}
+		names, err := linkNamesIn(ns)
+		ns.Close()
+		if err != nil {
+			return p, fmt.Errorf("namespace %s: %w", f.Namespace, err)
+		}
+		p.nss[f.Namespace] = names
 	}
 	return p, nil
+}
+
+func linkNamesIn(ns vnetns.NsHandle) (map[string]bool, error) {
+	h, err := netlink.NewHandleAt(ns)
+	if err != nil {
+		return nil, err
+	}
+	defer h.Close()
+	links, err := h.LinkList()
+	if err != nil {
+		return nil, fmt.Errorf("list links: %w", err)
+	}
+	out := map[string]bool{}
+	for _, l := range links {
+		out[l.Attrs().Name] = true
+	}
+	return out, nil
 }
 
 // vrfIsNew reports whether VRF f had nothing in the kernel before start.
 func (p preexisting) vrfIsNew(f configs.VRF) bool {
 	switch f.Backend {
 	case configs.BackendNetns:
-		return !p.nss[f.Namespace]
+		links, ok := p.nss[f.Namespace]
+		return !ok || !links[f.VXLANDevice]
 	case configs.BackendVRF:
 		return !p.links[f.Name] && !p.links[f.VXLANDevice]
 	}
@@ -187,7 +219,7 @@ func (d *Daemon) ensureDevices(ctx context.Context, h *netlink.Handle, mgr *vtep
 	var done []configs.VRF
 	for _, f := range d.cfg.VRFs {
 		if err := mgr.EnsureVRF(ctx, d.vtepVRF(f)); err != nil {
-			rb := d.rollbackStart(pre, mgr, done)
+			rb := d.rollbackStart(h, pre, mgr, done)
 			if rb != nil {
 				return errors.Join(fmt.Errorf("set up tenant VRF %s: %w", f.Name, err), fmt.Errorf("rollback incomplete: %w", rb))
 			}
@@ -200,16 +232,21 @@ func (d *Daemon) ensureDevices(ctx context.Context, h *netlink.Handle, mgr *vtep
 
 // rollbackStart removes the VRFs in done and the standalone L2VNIs that
 // this start created.
-func (d *Daemon) rollbackStart(pre preexisting, mgr *vtep.Manager, done []configs.VRF) error {
+func (d *Daemon) rollbackStart(h *netlink.Handle, pre preexisting, mgr *vtep.Manager, done []configs.VRF) error {
 	ctx := context.Background()
 	var errs []error
+	var ports []string
 	for i := len(done) - 1; i >= 0; i-- {
 		f := done[i]
 		if !pre.vrfIsNew(f) {
 			continue
 		}
-		if err := mgr.RemoveVRF(ctx, d.vtepVRF(f)); err != nil {
+		v := d.vtepVRF(f)
+		if err := mgr.RemoveVRF(ctx, v); err != nil {
 			errs = append(errs, err)
+		}
+		for _, m := range v.Members {
+			ports = append(ports, m.L2.AccessPorts...)
 		}
 	}
 	for _, v := range d.standaloneVNIs() {
@@ -218,6 +255,18 @@ func (d *Daemon) rollbackStart(pre preexisting, mgr *vtep.Manager, done []config
 		}
 		if err := mgr.Remove(ctx, v); err != nil {
 			errs = append(errs, err)
+		}
+		ports = append(ports, v.AccessPorts...)
+	}
+	// The released access ports are put down again if they were.
+	for _, p := range ports {
+		if !pre.down[p] {
+			continue
+		}
+		if l, err := h.LinkByName(p); err == nil && l.Attrs().Flags&net.FlagUp != 0 {
+			if err := h.LinkSetDown(l); err != nil {
+				errs = append(errs, fmt.Errorf("put access port %s down again: %w", p, err))
+			}
 		}
 	}
 	return errors.Join(errs...)
