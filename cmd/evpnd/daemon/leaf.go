@@ -268,6 +268,13 @@ func (d *Daemon) runLeaf(ctx context.Context) error {
 	// The devices are kept as configured: rebuilt, re-enslaved, their
 	// flags reset, whoever changes them.
 	g.Go(func() error { return mgr.Supervise(gctx, l.onRepair) })
+	// So are the tenant VRFs' devices, members included, in whichever
+	// namespace they live.
+	var vrfs []vtep.VRF
+	for _, t := range tenants {
+		vrfs = append(vrfs, t.v)
+	}
+	g.Go(func() error { return mgr.SuperviseVRFs(gctx, vrfs, l.onVRFRepair) })
 	for _, ln := range learners {
 		g.Go(func() error {
 			return ln.Run(gctx, func(ev vtep.MACEvent) { l.q.push(event{local: &ev}) })
@@ -705,4 +712,22 @@ func (l *leaf) onRepair(r vtep.Repair) {
 		l.d.log.Info("l2vni devices rebuilt: re-reading the kernel FDB to restore the VNI's remote MACs and flood list", "vni", r.VNI)
 		l.rec.Resync()
 	}
+}
+
+// onVRFRepair follows a re-run of EnsureVRF after a change to a VRF's
+// devices (counting a failure) and has fib read the kernel again: a re-created VXLAN device
+// lost the FDB evpnd wrote there (fib's L3 side follows route and
+// neighbour changes by itself).
+func (l *leaf) onVRFRepair(r vtep.VRFRepair) {
+	var l3vni uint32
+	for _, t := range l.tenants {
+		if t.cfg.Name == r.VRF {
+			l3vni = t.cfg.L3VNI
+		}
+	}
+	if r.Err != nil {
+		l.d.metrics.DeviceRepairFailed(l3vni)
+		return
+	}
+	l.rec.Resync()
 }

@@ -100,7 +100,7 @@ func TestTenantVRF(t *testing.T) {
 	other := map[string]string{"leaf1": "leaf2", "leaf2": "leaf1"}
 
 	// The devices: in the tenant namespace, the underlay keeps none.
-	eventually(t, convergeTimeout, "tenant devices built", func() error {
+	tb := eventually(t, convergeTimeout, "tenant devices built", func() error {
 		for leaf, ns := range tenants {
 			links, err := ns.Exec(t.Context(), "ip", "-br", "link")
 			if err != nil {
@@ -141,7 +141,8 @@ func TestTenantVRF(t *testing.T) {
 	}
 
 	// Flood lists, in the tenant namespace, towards the other leaf.
-	eventually(t, convergeTimeout, "flood lists in the tenant namespaces", func() error {
+	t.Logf("tenant devices built in %v", tb.Round(time.Millisecond))
+	tf := eventually(t, convergeTimeout, "flood lists in the tenant namespaces", func() error {
 		for leaf, ns := range tenants {
 			for _, dev := range []string{"vxlan100", "vxlan200"} {
 				out, err := ns.Exec(t.Context(), "bridge", "fdb", "show", "dev", dev)
@@ -155,6 +156,8 @@ func TestTenantVRF(t *testing.T) {
 		}
 		return nil
 	})
+
+	t.Logf("flood lists in %v", tf.Round(time.Millisecond))
 
 	// The anycast gateway answers at the host's own leaf, before any
 	// traffic crosses the fabric.
@@ -211,6 +214,27 @@ func TestTenantVRF(t *testing.T) {
 	out := f.exec("leaf1", "evpnctl", "show", "evpn", "mac", "vni", "100")
 	if !strings.Contains(out, "02:00:00:00:01:11") || !strings.Contains(out, "02:00:00:00:01:12") {
 		t.Errorf("leaf1's evpnctl lacks h1 (local) or h2 (remote) in VNI 100:\n%s", out)
+	}
+
+	// Device supervision in the tenant namespace: a member's VXLAN device
+	// deleted there is built again (created in the underlay, moved in,
+	// enslaved) and its flood list and remote MACs written again.
+	tenantExec(t, tenants["leaf2"], "ip", "link", "del", "vxlan100")
+	took := eventually(t, changeTimeout, "leaf2's vxlan100 rebuilt with its FDB", func() error {
+		out, err := tenants["leaf2"].Exec(t.Context(), "bridge", "fdb", "show", "dev", "vxlan100")
+		if err != nil {
+			return err
+		}
+		for _, want := range []string{"00:00:00:00:00:00 dst 10.0.0.1", "02:00:00:00:01:11 dst 10.0.0.1"} {
+			if !strings.Contains(out, want) {
+				return fmt.Errorf("no %q:\n%s", want, out)
+			}
+		}
+		return nil
+	})
+	t.Logf("vxlan100 rebuilt in leaf2's tenant namespace with its FDB in %v", took.Round(time.Millisecond))
+	if err := f.ping(t.Context(), "h2", "10.1.0.11", 3); err != nil {
+		t.Errorf("h2 -> h1 after the repair: %v", err)
 	}
 }
 
