@@ -22,14 +22,16 @@ const l3File = "testdata/l3.clab.yml"
 // gatewayMAC is the anycast gateway MAC of the l3 lab.
 const gatewayMAC = "00:00:5e:00:01:01"
 
-// deployL3 deploys the l3 lab with each leaf's tenant namespace named
-// uniquely for the run (the configs' TENANT_NS placeholder). The test
+// deployL3 deploys the l3 lab with the tenant on backend (netns or
+// default), and returns the namespace of each leaf where the tenant's
+// devices are: on netns, the tenant namespace, named uniquely for the run
+// (the configs' TENANT_NS placeholder); on default, the leaf's own. The test
 // creates those namespaces before the lab starts and removes them after
 // it is destroyed: evpnlab runs evpnd under "ip netns exec", whose mount
 // namespace is private, so a namespace evpnd created itself would be
 // visible to evpnd alone (under systemd or in a container evpnd creates
 // it where everyone sees it). It returns the tenant namespace per leaf.
-func deployL3(t *testing.T) (*fabric, map[string]*netns.NS) {
+func deployL3(t *testing.T, backend string) (*fabric, map[string]*netns.NS) {
 	t.Helper()
 	requireKernel(t)
 	topo, err := lab.Load(l3File)
@@ -42,8 +44,11 @@ func deployL3(t *testing.T) (*fabric, map[string]*netns.NS) {
 		if n.Labels["evpnd.role"] != "leaf" {
 			continue
 		}
-		ns := netns.ForTest(t, "l3t"+n.Name)
-		tenants[n.Name] = ns
+		var ns *netns.NS
+		if backend == "netns" {
+			ns = netns.ForTest(t, "l3t"+n.Name)
+			tenants[n.Name] = ns
+		}
 		for i, b := range n.Binds {
 			if b.Dst != "/etc/evpnd/evpnd.yaml" {
 				continue
@@ -52,7 +57,11 @@ func deployL3(t *testing.T) (*fabric, map[string]*netns.NS) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			data = bytes.ReplaceAll(data, []byte("TENANT_NS"), []byte(ns.Name))
+			if ns != nil {
+				data = bytes.ReplaceAll(data, []byte("TENANT_NS"), []byte(ns.Name))
+			} else {
+				data = bytes.ReplaceAll(data, []byte("backend: netns\n    namespace: TENANT_NS\n"), []byte("backend: "+backend+"\n"))
+			}
 			p := filepath.Join(dir, n.Name+".yaml")
 			if err := os.WriteFile(p, data, 0o644); err != nil {
 				t.Fatal(err)
@@ -61,6 +70,13 @@ func deployL3(t *testing.T) (*fabric, map[string]*netns.NS) {
 		}
 	}
 	f := deployTopology(t, topo)
+	if backend != "netns" {
+		for _, n := range topo.Nodes {
+			if n.Labels["evpnd.role"] == "leaf" {
+				tenants[n.Name] = f.lab.Node(n.Name)
+			}
+		}
+	}
 	t.Cleanup(func() {
 		if !t.Failed() {
 			return
@@ -85,17 +101,23 @@ func tenantExec(t *testing.T, ns *netns.NS, argv ...string) string {
 	return out
 }
 
-// TestTenantVRF runs two leafs with tenant VRF t1 on the netns backend:
-// evpnd builds the tenant's devices in a namespace of its own (the L2VNIs'
-// VXLAN devices moved in, their access ports too), and the member L2VNIs
-// keep full L2 EVPN there: flood lists and remote MACs are installed in
+// TestTenantVRF runs two leafs with tenant VRF t1 on the netns backend
+// and, as TestTenantVRF/default, on the default backend. On netns, evpnd
+// builds the tenant's devices in a namespace of its own (the L2VNIs'
+// VXLAN devices moved in, their access ports too). The member L2VNIs
+// keep full L2 EVPN in the tenant's namespace: flood lists and remote MACs are installed in
 // the tenant namespace, local MACs learned there are advertised, and hosts
 // of one subnet on different leafs reach each other. Every leaf presents
 // the same anycast gateway (address and MAC), and a host resolves it at
 // its own leaf: the ARP exchange does not cross the fabric (the other
 // leaf never learns the host's address).
 func TestTenantVRF(t *testing.T) {
-	f, tenants := deployL3(t)
+	t.Run("netns", func(t *testing.T) { tenantVRF(t, "netns") })
+	t.Run("default", func(t *testing.T) { tenantVRF(t, "default") })
+}
+
+func tenantVRF(t *testing.T, backend string) {
+	f, tenants := deployL3(t, backend)
 	vteps := map[string]string{"leaf1": "10.0.0.1", "leaf2": "10.0.0.2"}
 	other := map[string]string{"leaf1": "leaf2", "leaf2": "leaf1"}
 
@@ -126,7 +148,7 @@ func TestTenantVRF(t *testing.T) {
 	for leaf, ns := range tenants {
 		under := f.exec(leaf, "ip", "-br", "link")
 		for _, dev := range []string{"vxlan100", "br100", "eth2"} {
-			if strings.Contains(under, dev) {
+			if backend == "netns" && strings.Contains(under, dev) {
 				t.Errorf("%s: %s is still in the underlay namespace:\n%s", leaf, dev, under)
 			}
 		}
