@@ -258,6 +258,20 @@ func tenantVRF(t *testing.T, backend string) {
 	if err := f.ping(t.Context(), "h2", "10.1.0.11", 3); err != nil {
 		t.Errorf("h2 -> h1 after the repair: %v", err)
 	}
+
+	// fib's L3 reconciler runs per VRF (nothing to install until the BGP
+	// side feeds it) without failing, and nothing else failed.
+	for leaf := range tenants {
+		data, err := os.ReadFile(f.lab.LogPath(leaf))
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, line := range strings.Split(string(data), "\n") {
+			if strings.Contains(line, "level=ERROR") || strings.Contains(line, "l3 pass failed") || strings.Contains(line, "not repaired") {
+				t.Errorf("%s logged: %s", leaf, line)
+			}
+		}
+	}
 }
 
 // TestTenantVRFRefused: a VRF that fails while evpnd programs it stops
