@@ -670,11 +670,35 @@ func (s *syncState) pending() []netip.Addr {
 }
 
 // previousRun reports whether an earlier evpnd ran here: a configured VXLAN
-// device already carries evpnd's owner mark. Its kernel entries are then
+// device (an L2VNI's or a tenant VRF's L3VNI's) already carries evpnd's
+// owner mark. Its kernel entries are then
 // still forwarding, and BGP graceful restart announces the restart.
 func (d *Daemon) previousRun(h *netlink.Handle) bool {
 	for _, v := range d.cfg.L2VNIs {
 		if l, err := h.LinkByName(v.VXLANDevice); err == nil && l.Attrs().Alias == vtep.OwnerAlias {
+			return true
+		}
+	}
+	// A tenant VRF's L3VNI device, in the tenant's namespace on netns.
+	for _, f := range d.cfg.VRFs {
+		if f.Backend != configs.BackendNetns {
+			if l, err := h.LinkByName(f.VXLANDevice); err == nil && l.Attrs().Alias == vtep.OwnerAlias {
+				return true
+			}
+			continue
+		}
+		ns, err := vnetns.GetFromName(f.Namespace)
+		if err != nil {
+			continue
+		}
+		th, err := netlink.NewHandleAt(ns)
+		ns.Close()
+		if err != nil {
+			continue
+		}
+		l, err := th.LinkByName(f.VXLANDevice)
+		th.Close()
+		if err == nil && l.Attrs().Alias == vtep.OwnerAlias {
 			return true
 		}
 	}

@@ -9,6 +9,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -257,6 +258,37 @@ func tenantVRF(t *testing.T, backend string) {
 	t.Logf("vxlan100 rebuilt in leaf2's tenant namespace with its FDB in %v", took.Round(time.Millisecond))
 	if err := f.ping(t.Context(), "h2", "10.1.0.11", 3); err != nil {
 		t.Errorf("h2 -> h1 after the repair: %v", err)
+	}
+
+	// A restart of evpnd (SIGTERM, then start) adopts the tenant's
+	// devices as they are: a restart, announced as one, with the FDB kept
+	// and same-subnet traffic still flowing.
+	if err := f.lab.Stop("leaf2", syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	if out := tenantExec(t, tenants["leaf2"], "bridge", "fdb", "show", "dev", "vxlan100"); !strings.Contains(out, "02:00:00:00:01:11 dst 10.0.0.1") {
+		t.Errorf("leaf2 lost h1's entry when evpnd stopped:\n%s", out)
+	}
+	if err := f.lab.Start("leaf2"); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, convergeTimeout, "leaf2 restarted and synced", func() error {
+		data, err := os.ReadFile(f.lab.LogPath("leaf2"))
+		if err != nil {
+			return err
+		}
+		if !strings.Contains(string(data), "restarting=true") {
+			return errors.New("no start with restarting=true logged yet")
+		}
+		if !strings.Contains(string(data[bytes.LastIndex(data, []byte("evpnd starting")):]), "End-of-RIB received from every established peer") {
+			return errors.New("no End-of-RIB from the spine yet")
+		}
+		return nil
+	})
+	for _, p := range [][2]string{{"h2", "10.1.0.11"}, {"h4", "10.2.0.13"}} {
+		if err := f.ping(t.Context(), p[0], p[1], 3); err != nil {
+			t.Errorf("%s -> %s after leaf2's restart: %v", p[0], p[1], err)
+		}
 	}
 
 	// fib's L3 reconciler runs per VRF (nothing to install until the BGP
