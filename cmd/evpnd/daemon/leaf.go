@@ -25,6 +25,7 @@ import (
 type event struct {
 	bgp   *speaker.Event
 	local *vtep.MACEvent
+	host  *hostEvent
 	retry *evpn.MACKey
 	call  *call
 }
@@ -56,6 +57,7 @@ type leaf struct {
 	// learner does not watch.
 	tenants   []*tenant
 	tlearners []*vtep.Learner
+	hosts     *localHosts // the tenants' local MAC+IP bindings
 	// kern is a second netlink kernel handle for the API's reads, so that
 	// they never share a socket with the reconciler.
 	kern fib.Kernel
@@ -164,6 +166,7 @@ func (d *Daemon) runLeaf(ctx context.Context) error {
 		desired:    fib.NewDesired(),
 		mgr:        mgr,
 		tenants:    tenants,
+		hosts:      newLocalHosts(d.cfg),
 		stopped:    make(chan struct{}),
 		refeeding:  map[uint32]map[evpn.Key]struct{}{},
 		ports:      map[evpn.MACKey]string{},
@@ -291,6 +294,7 @@ func (d *Daemon) runLeaf(ctx context.Context) error {
 			}
 			return t.l3rec.Run(gctx, ch)
 		})
+		g.Go(func() error { return l.watchHosts(gctx, t) })
 	}
 	g.Go(func() error {
 		return srv.Watch(gctx, func(ev speaker.Event) { l.q.push(event{bgp: &ev}) })
@@ -430,6 +434,12 @@ func (l *leaf) handle(ev *event, effects []evpn.Effect, now time.Time) []evpn.Ef
 		l.calls = append(l.calls, c)
 		effects = append(effects, c.fn(now)...)
 		close(c.ran)
+		return effects
+	}
+	if h := ev.host; h != nil {
+		if l.hosts.apply(*h) && !h.reset {
+			l.d.log.Debug("local host", "vrf", h.vrf, "vni", h.ev.Key.VNI, "ip", h.ev.Key.IP, "mac", h.ev.MAC, "removed", h.ev.Removed)
+		}
 		return effects
 	}
 	if k := ev.retry; k != nil {
@@ -754,4 +764,12 @@ func (l *leaf) onVRFRepair(r vtep.VRFRepair) {
 		return
 	}
 	l.rec.Resync()
+	for _, t := range l.tenants {
+		if t.cfg.Name == r.VRF {
+			select {
+			case t.rewatch <- struct{}{}:
+			default:
+			}
+		}
+	}
 }

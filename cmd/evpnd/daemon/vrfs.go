@@ -5,13 +5,16 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"net/netip"
 	"os"
+	"time"
 
 	"github.com/vishvananda/netlink"
 	vnetns "github.com/vishvananda/netns"
 
 	"github.com/evpnd/evpnd/configs"
 	"github.com/evpnd/evpnd/fib"
+	"github.com/evpnd/evpnd/speaker/evpn"
 	"github.com/evpnd/evpnd/vtep"
 )
 
@@ -30,6 +33,9 @@ type tenant struct {
 	l3    *fib.L3Desired
 	l3k   *fib.L3Netlink
 	l3rec *fib.L3Reconciler
+	// rewatch restarts the watch of local hosts (a repair may have
+	// re-created an SVI).
+	rewatch chan struct{}
 }
 
 func (t *tenant) close() {
@@ -284,7 +290,7 @@ func (d *Daemon) openTenants(h *netlink.Handle) (ts []*tenant, err error) {
 		}
 	}()
 	for _, f := range d.cfg.VRFs {
-		t := &tenant{cfg: f, v: d.vtepVRF(f), ns: vnetns.None(), l3: fib.NewL3Desired(d.l3Devices(f))}
+		t := &tenant{cfg: f, v: d.vtepVRF(f), ns: vnetns.None(), l3: fib.NewL3Desired(d.l3Devices(f)), rewatch: make(chan struct{}, 1)}
 		ts = append(ts, t)
 		lh := h
 		if t.inTenantNS() {
@@ -431,4 +437,124 @@ func (l *leaf) L3VRF(l3vni uint32) (*fib.L3Desired, bool) {
 		}
 	}
 	return nil, false
+}
+
+// hostEvent is a local MAC+IP binding of a tenant VRF's SVIs for the
+// loop, or (reset) the start of a new report of all of the VRF's.
+type hostEvent struct {
+	vrf   string
+	vnis  []uint32 // reset: the VRF's member L2VNIs
+	reset bool
+	ev    vtep.HostEvent
+}
+
+// localHosts are the local MAC+IP bindings learned on the SVIs of the
+// tenant VRFs (vtep.WatchHosts), the source of type-2 MAC+IP routes once
+// the BGP side of L3 is wired (issue 10). The loop owns it.
+type localHosts struct {
+	gw    map[uint32]evpn.MAC // anycast gateway MAC per routed L2VNI
+	hosts map[vtep.HostKey]evpn.MAC
+}
+
+func newLocalHosts(c *configs.Config) *localHosts {
+	h := &localHosts{gw: map[uint32]evpn.MAC{}, hosts: map[vtep.HostKey]evpn.MAC{}}
+	for _, f := range c.VRFs {
+		for _, m := range f.L2VNIs {
+			h.gw[m.VNI] = configs.MemberGatewayMAC(f, m)
+		}
+	}
+	return h
+}
+
+// apply records e and reports whether the bindings changed. A binding
+// with the anycast gateway MAC is never a host: another leaf's gateway
+// answering a probe, or a misconfigured host, must not be advertised as
+// an ordinary host (RFC 9135; DESIGN §3.2).
+func (h *localHosts) apply(e hostEvent) bool {
+	if e.reset {
+		changed := false
+		for _, vni := range e.vnis {
+			for k := range h.hosts {
+				if k.VNI == vni {
+					delete(h.hosts, k)
+					changed = true
+				}
+			}
+		}
+		return changed
+	}
+	k := e.ev.Key
+	if e.ev.Removed {
+		_, had := h.hosts[k]
+		delete(h.hosts, k)
+		return had
+	}
+	if gw, ok := h.gw[k.VNI]; ok && e.ev.MAC == gw {
+		return false
+	}
+	if old, ok := h.hosts[k]; ok && old == e.ev.MAC {
+		return false
+	}
+	h.hosts[k] = e.ev.MAC
+	return true
+}
+
+// watchHosts reports the local MAC+IP bindings of t's SVIs to the loop
+// until ctx ends: vtep.WatchHosts, started again after a failure (with
+// backoff) and after a repair of the VRF's devices (a re-created SVI has
+// a new index); each start first resets the VRF's bindings, then reports
+// those the kernel holds.
+func (l *leaf) watchHosts(ctx context.Context, t *tenant) error {
+	svis := map[string]uint32{}
+	gws := map[uint32][]netip.Addr{}
+	var vnis []uint32
+	for _, m := range t.v.Members {
+		svis[m.L2.Bridge] = m.L2.VNI
+		vnis = append(vnis, m.L2.VNI)
+		for _, g := range m.GatewayIPs {
+			gws[m.L2.VNI] = append(gws[m.L2.VNI], g.Addr())
+		}
+	}
+	backoff := time.Duration(0)
+	for {
+		wctx, cancel := context.WithCancel(ctx)
+		done := make(chan error, 1)
+		l.q.push(event{host: &hostEvent{vrf: t.cfg.Name, vnis: vnis, reset: true}})
+		go func() {
+			done <- vtep.WatchHosts(wctx, t.ns, svis, gws, func(e vtep.HostEvent) {
+				l.q.push(event{host: &hostEvent{vrf: t.cfg.Name, ev: e}})
+			})
+		}()
+		var err error
+		rewatch := false
+		select {
+		case err = <-done:
+			if err == nil && ctx.Err() == nil {
+				err = errors.New("the watch ended")
+			}
+		case <-t.rewatch:
+			rewatch = true
+			cancel()
+			<-done
+		case <-ctx.Done():
+			cancel()
+			<-done
+			return nil
+		}
+		cancel()
+		if ctx.Err() != nil {
+			return nil
+		}
+		if rewatch {
+			backoff = 0
+			continue
+		}
+		backoff = min(max(2*backoff, 100*time.Millisecond), 5*time.Second)
+		l.d.log.Warn("watch of local hosts failed; starting it again", "vrf", t.cfg.Name, "err", err, "in", backoff)
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-time.After(backoff):
+		}
+	}
 }
