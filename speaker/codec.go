@@ -177,10 +177,12 @@ func toNLRI(r *evpn.Route) (*bgp.EVPNNLRI, error) {
 		if gw.Unmap().Is4() != p.Addr().Is4() {
 			return nil, fmt.Errorf("encode %s: gateway %s and prefix are of different address families", r.Key, gw)
 		}
-		var label uint32
-		if len(r.Labels) > 0 {
-			label = r.Labels[0]
+		// RFC 9136 §4.4.1 with RFC 8365: over VXLAN the label is the
+		// L3VNI, and there is no VNI 0.
+		if len(r.Labels) != 1 || r.Labels[0] == 0 {
+			return nil, fmt.Errorf("encode %s: an IP prefix route carries one label, the L3VNI (1-16777215), got %v", r.Key, r.Labels)
 		}
+		label := r.Labels[0]
 		n, err := bgp.NewEVPNIPPrefixRoute(rd, esi, r.EthTag, uint8(p.Bits()), p.Addr(), gw.Unmap(), label)
 		if err != nil {
 			return nil, fmt.Errorf("encode %s: %w", r.Key, err)
@@ -251,9 +253,18 @@ func extCommunities(r *evpn.Route) ([]bgp.ExtendedCommunityInterface, error) {
 		ecs = append(ecs, bgp.NewMacMobilityExtended(r.Seq, r.Sticky))
 	}
 	if r.HasRMAC {
+		// RFC 9135 §8.1: the router's MAC is the inner destination MAC of
+		// routed traffic; a group or zero address would be dropped.
+		if !r.RouterMAC.IsUnicast() {
+			return nil, fmt.Errorf("router's MAC %s is not a unicast MAC: set the VRF's router MAC", r.RouterMAC)
+		}
 		ecs = append(ecs, bgp.NewRoutersMacExtended(r.RouterMAC.String()))
 	}
 	if r.DefaultGW {
+		// RFC 7432 §7.8: the community marks a MAC/IP route of a gateway.
+		if r.Type != evpn.RouteTypeMACIP || !r.IP.IsValid() {
+			return nil, errors.New("the Default Gateway community belongs on a MAC/IP route with an IP address only")
+		}
 		ecs = append(ecs, bgp.NewDefaultGatewayExtended())
 	}
 	return ecs, nil

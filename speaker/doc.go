@@ -19,6 +19,17 @@
 // handle (1, 4) decode to an error wrapping ErrUnsupported; the caller logs
 // and skips them. Malformed input yields an error, never a panic.
 //
+// L3 routes (issue 10) use the same types: a type-2 MAC+IP route for
+// symmetric IRB has labels [L2VNI, L3VNI] and the Router's MAC community
+// (RFC 9135), an anycast gateway's MAC+IP route the Default Gateway
+// community (RFC 7432 §7.8), a type-5 one label (the L3VNI), gateway IP 0
+// and ESI 0 (RFC 9136). evpn.LocalMACIPRoute, LocalGatewayRoute and
+// LocalPrefixRoute build them; the encoder refuses a non-unicast router
+// MAC, a type-5 without exactly one non-zero label, and the Default
+// Gateway community anywhere but on a MAC/IP route with an IP. Their
+// encoding equals FRR 8.4's byte for byte (testdata), but for the MAC
+// mobility community at seq 0, which evpnd always sends (DESIGN §4b).
+//
 // # Server
 //
 // The caller's duties, in order:

@@ -167,7 +167,7 @@ func TestCLIUsageErrors(t *testing.T) {
 		{[]string{"show", "evpn", "route", "r"}, `show evpn route: "rd" needs a value`},
 		{[]string{"show", "evpn", "vni", "abc"}, `show evpn vni: "abc" is not a VNI (want 1-16777215), or "detail"`},
 		{[]string{"show", "evpn", "vni", "1", "2"}, `show evpn vni: unexpected "2"`},
-		{[]string{"show", "evpn", "macs"}, `show evpn: "macs" is not a command here (want mac, route or vni); did you mean "mac"?`},
+		{[]string{"show", "evpn", "macs"}, `show evpn: "macs" is not a command here (want arp-cache, mac, next-hops, rmac, route or vni); did you mean "mac"?`},
 		{[]string{"show", "bgp", "summary", "x"}, `show bgp summary: unexpected "x"`},
 		{[]string{"bogus"}, `evpnctl: "bogus" is not a command here`},
 		{[]string{"trace"}, `trace: which MAC?`},
@@ -230,7 +230,7 @@ func TestCLIServerErrors(t *testing.T) {
 		args []string
 		want string
 	}{
-		{[]string{"show", "evpn", "vni", "42"}, "evpnctl: VNI 42 is not configured\n"},
+		{[]string{"show", "evpn", "vni", "42"}, "evpnctl: VNI 42 is not configured (neither an L2VNI nor a VRF's L3VNI)\n"},
 		{[]string{"vni", "del", "42"}, "evpnctl: VNI 42 is not configured\n"},
 		{[]string{"vni", "add", "300", "--rd", "bad"}, "evpnctl: vni.rd: \"bad\" is not a route distinguisher (want IP:N or ASN:N)\n"},
 	} {
@@ -539,7 +539,12 @@ func TestCLICompletion(t *testing.T) {
 		want []string
 		not  []string
 	}{
-		{[]string{"show", "evpn", ""}, []string{"mac", "route", "vni"}, nil},
+		{[]string{"show", "evpn", ""}, []string{"mac", "route", "vni", "arp-cache", "rmac", "next-hops"}, nil},
+		{[]string{"show", "evpn", "rmac", "vni", ""}, []string{"all", "4001"}, []string{"100"}},
+		{[]string{"show", "evpn", "next-hops", ""}, []string{"vni"}, nil},
+		{[]string{"show", "evpn", "arp-cache", "vni", ""}, []string{"all", "100"}, nil},
+		{[]string{"show", "ip", "route", ""}, []string{"vrf"}, nil},
+		{[]string{"show", "ip", "route", "vrf", ""}, []string{"red"}, []string{"4001"}},
 		{[]string{"show", "evpn", "mac", ""}, []string{"vni", "local", "remote", "duplicate"}, nil},
 		{[]string{"show", "evpn", "mac", "local", ""}, []string{"vni", "duplicate"}, []string{"remote", "local"}},
 		{[]string{"show", "evpn", "mac", "vni", ""}, []string{"all", "100", "16777215"}, []string{"duplicate"}},

@@ -7,6 +7,8 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
 
 	evpndv1 "github.com/evpnd/evpnd/proto/evpnd/v1"
 )
@@ -76,8 +78,9 @@ func (a *app) newShowVNICmd() *cobra.Command {
 	return &cobra.Command{
 		Use:   "vni [VNI|detail]",
 		Short: "Show the L2VNIs, or one (or all) in detail",
-		Long: `Show the L2VNIs as a table; "show evpn vni VNI" shows one in detail, and
-"show evpn vni detail" every one in detail.`,
+		Long: `Show the L2VNIs as a table; "show evpn vni VNI" shows one in detail (an
+L2VNI, or a VRF's L3VNI: its VRF, router MAC, member L2VNIs and backend),
+and "show evpn vni detail" every L2VNI in detail.`,
 		Args: cobra.ArbitraryArgs,
 		ValidArgsFunction: func(cmd *cobra.Command, args []string, _ string) ([]cobra.Completion, cobra.ShellCompDirective) {
 			if len(args) > 0 {
@@ -104,19 +107,26 @@ func (a *app) newShowVNICmd() *cobra.Command {
 				}
 			}
 			if vni != 0 {
-				return show(a, cmd, func(ctx context.Context, c *client) (*evpndv1.GetVNIResponse, error) {
-					return c.GetVNI(ctx, &evpndv1.GetVNIRequest{Vni: vni})
-				}, func(resp *evpndv1.GetVNIResponse) error {
-					return writeVNIDetail(a.stdout, resp.GetVni())
-				})
+				return a.showOneVNI(cmd, vni)
 			}
+			var l3 *evpndv1.ListL3VNIsResponse
 			return show(a, cmd, func(ctx context.Context, c *client) (*evpndv1.ListVNIsResponse, error) {
-				return c.ListVNIs(ctx, &evpndv1.ListVNIsRequest{})
+				resp, err := c.ListVNIs(ctx, &evpndv1.ListVNIsRequest{})
+				if err != nil || a.json() || detail {
+					return resp, err
+				}
+				// The table lists the VRFs' L3VNIs too, as vtysh does; an
+				// evpnd without layer 3 has none.
+				l3, err = c.ListL3VNIs(ctx, &evpndv1.ListL3VNIsRequest{})
+				if status.Code(err) == codes.Unimplemented {
+					err = nil
+				}
+				return resp, err
 			}, func(resp *evpndv1.ListVNIsResponse) error {
 				if detail {
 					return writeVNIDetails(a.stdout, resp.GetVnis())
 				}
-				return writeVNIList(a.stdout, resp)
+				return writeVNIList(a.stdout, resp, l3.GetL3Vnis())
 			})
 		},
 	}

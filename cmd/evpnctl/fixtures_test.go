@@ -35,6 +35,7 @@ func fixtureStatus() *evpndv1.GetStatusResponse {
 		PeersEstablished: 2,
 		PeersConfigured:  3,
 		Restarted:        true,
+		VrfCount:         1,
 	}
 }
 
@@ -231,5 +232,9 @@ func fixtureWatch() []*evpndv1.WatchResponse {
 			Change: &evpndv1.WatchResponse_Vtep{Vtep: &evpndv1.VTEPChange{Vni: 100, Vtep: "10.0.0.4"}}},
 		{Time: ts(9 * time.Second), Kind: evpndv1.ChangeKind_CHANGE_KIND_DOWN,
 			Change: &evpndv1.WatchResponse_Peer{Peer: &evpndv1.PeerChange{Address: "10.1.1.0", State: evpndv1.PeerState_PEER_STATE_IDLE}}},
+		{Time: ts(10 * time.Second), Kind: evpndv1.ChangeKind_CHANGE_KIND_ADDED,
+			Change: &evpndv1.WatchResponse_VrfRoute{VrfRoute: &evpndv1.VRFRouteChange{Route: fixtureVRFRoutes()[0]}}},
+		{Time: ts(11 * time.Second), Kind: evpndv1.ChangeKind_CHANGE_KIND_REMOVED,
+			Change: &evpndv1.WatchResponse_VrfRoute{VrfRoute: &evpndv1.VRFRouteChange{Route: fixtureVRFRoutes()[2]}}},
 	}
 }

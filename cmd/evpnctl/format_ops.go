@@ -20,18 +20,37 @@ func writeCheck(w io.Writer, resp *evpndv1.CheckResponse, loc *time.Location) er
 	counts := map[string]int{}
 	if len(drifts) > 0 {
 		tw := newTab(b)
-		tabLine(tw, "Kind", "VNI", "Table", "MAC", "Want VTEP", "Kernel VTEP", "Device", "Detail")
+		// Layer-3 drift names a VRF and an entry (an IP, a prefix or a
+		// router MAC) where L2 drift has a VNI and a MAC.
+		l3 := false
+		for _, d := range drifts {
+			l3 = l3 || d.GetVrf() != ""
+		}
+		if l3 {
+			tabLine(tw, "Kind", "VNI/VRF", "Table", "MAC/Entry", "Want VTEP", "Kernel VTEP", "Device", "Detail")
+		} else {
+			tabLine(tw, "Kind", "VNI", "Table", "MAC", "Want VTEP", "Kernel VTEP", "Device", "Detail")
+		}
 		for _, d := range drifts {
 			kind := enumWord(d.GetKind().String(), "DRIFT_KIND_")
 			counts[kind]++
-			tabLine(tw, kind, u32(d.GetVni()), dash(d.GetTable()), dash(d.GetMac()), dash(d.GetWantVtep()),
+			where, what := u32(d.GetVni()), d.GetMac()
+			if d.GetVrf() != "" {
+				where, what = "vrf "+d.GetVrf(), d.GetEntry()
+			}
+			tabLine(tw, kind, where, dash(d.GetTable()), dash(what), dash(d.GetWantVtep()),
 				dash(d.GetKernelVtep()), dash(d.GetDevice()), dash(d.GetDetail()))
 		}
 		tw.Flush()
 		io.WriteString(b, "\n")
 	}
-	compared := fmt.Sprintf("%s and %s compared at %s", plural(int(resp.GetCheckedMacs()), "MAC", "MACs"),
-		plural(int(resp.GetCheckedFloods()), "flood entry", "flood entries"), fmtTime(resp.GetTime(), loc, layoutFull))
+	compared := fmt.Sprintf("%s and %s", plural(int(resp.GetCheckedMacs()), "MAC", "MACs"),
+		plural(int(resp.GetCheckedFloods()), "flood entry", "flood entries"))
+	if n := resp.GetCheckedL3(); n > 0 {
+		compared = fmt.Sprintf("%s, %s and %s", plural(int(resp.GetCheckedMacs()), "MAC", "MACs"),
+			plural(int(resp.GetCheckedFloods()), "flood entry", "flood entries"), plural(int(n), "L3 entry", "L3 entries"))
+	}
+	compared += " compared at " + fmtTime(resp.GetTime(), loc, layoutFull)
 	if len(drifts) == 0 {
 		fmt.Fprintf(b, "No drift: the kernel holds what BGP selected (%s).\n", compared)
 	} else {
@@ -137,6 +156,8 @@ func watchLine(ev *evpndv1.WatchResponse, loc *time.Location) string {
 		fmt.Fprintf(&s, " VTEP %s vni %d %s", kind, c.Vtep.GetVni(), c.Vtep.GetVtep())
 	case *evpndv1.WatchResponse_Peer:
 		fmt.Fprintf(&s, " peer %s %s %s", kind, c.Peer.GetAddress(), peerState(c.Peer.GetState()))
+	case *evpndv1.WatchResponse_VrfRoute:
+		s.WriteString(vrfRouteWatch(kind, c.VrfRoute.GetRoute()))
 	default:
 		if ev.GetKind() == evpndv1.ChangeKind_CHANGE_KIND_SYNCED {
 			s.WriteString(" synced: initial state complete, changes follow")

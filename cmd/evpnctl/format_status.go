@@ -118,6 +118,7 @@ func writeStatus(w io.Writer, st *evpndv1.GetStatusResponse, loc *time.Location)
 	if st.GetRole() != evpndv1.Role_ROLE_ROUTE_REFLECTOR {
 		line("VTEP", dash(st.GetVtepIp()))
 		line("L2VNIs", u32(st.GetL2VniCount()))
+		line("VRFs", u32(st.GetVrfCount()))
 	}
 	line("BGP peers", fmt.Sprintf("%d established of %d configured", st.GetPeersEstablished(), st.GetPeersConfigured()))
 	if st.GetBgpSynced() {

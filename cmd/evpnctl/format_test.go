@@ -81,8 +81,8 @@ func onePerPage[T any](rows []T) [][]T {
 
 func TestGoldenViews(t *testing.T) {
 	for name, view := range map[string]func(*bytes.Buffer) error{
-		"vni_list":       func(b *bytes.Buffer) error { return writeVNIList(b, fixtureVNIs()) },
-		"vni_list_empty": func(b *bytes.Buffer) error { return writeVNIList(b, &evpndv1.ListVNIsResponse{}) },
+		"vni_list":       func(b *bytes.Buffer) error { return writeVNIList(b, fixtureVNIs(), fixtureL3VNIs().GetL3Vnis()) },
+		"vni_list_empty": func(b *bytes.Buffer) error { return writeVNIList(b, &evpndv1.ListVNIsResponse{}, nil) },
 		"vni_detail":     func(b *bytes.Buffer) error { return writeVNIDetails(b, fixtureVNIs().GetVnis()) },
 		"bgp_summary": func(b *bytes.Buffer) error {
 			return writeBGPSummary(b, fixtureStatus(), fixturePeers(), false)

@@ -9,28 +9,44 @@ import (
 	evpndv1 "github.com/evpnd/evpnd/proto/evpnd/v1"
 )
 
-// writeVNIList prints the L2VNIs as one table, a row per VNI (cf. vtysh's
-// "show evpn vni").
-func writeVNIList(w io.Writer, resp *evpndv1.ListVNIsResponse) error {
-	if len(resp.GetVnis()) == 0 {
+// writeVNIList prints the L2VNIs and the VRFs' L3VNIs as one table, a row
+// per VNI (cf. vtysh's "show evpn vni").
+func writeVNIList(w io.Writer, resp *evpndv1.ListVNIsResponse, l3 []*evpndv1.L3VNI) error {
+	if len(resp.GetVnis()) == 0 && len(l3) == 0 {
 		_, err := io.WriteString(w, "No L2VNIs configured.\n")
 		return err
 	}
-	tw := newTab(w)
-	tabLine(tw, "VNI", "Type", "VXLAN IF", "Bridge", "RD", "Local MACs", "Remote MACs", "Dup MACs", "Remote VTEPs", "Devices")
-	for _, v := range resp.GetVnis() {
-		devices := "present"
-		if !v.GetDevicesPresent() {
-			devices = "MISSING"
+	devices := func(ok bool) string {
+		if ok {
+			return "present"
 		}
+		return "MISSING"
+	}
+	vrfOf := map[uint32]string{} // the VRF each routed L2VNI belongs to
+	for _, v := range l3 {
+		for _, m := range v.GetL2Vnis() {
+			vrfOf[m] = v.GetVrf()
+		}
+	}
+	tw := newTab(w)
+	tabLine(tw, "VNI", "Type", "VXLAN IF", "Bridge", "RD", "Local MACs", "Remote MACs", "Dup MACs", "Remote VTEPs", "Devices", "Tenant VRF")
+	for _, v := range resp.GetVnis() {
 		tabLine(tw, u32(v.GetVni()), "L2", dash(v.GetVxlanDevice()), dash(v.GetBridge()), dash(v.GetRd()),
 			u32(v.GetLocalMacs()), u32(v.GetRemoteMacs()), u32(v.GetDuplicateMacs()),
-			fmt.Sprint(len(v.GetFloodVteps())), devices)
+			fmt.Sprint(len(v.GetFloodVteps())), devices(v.GetDevicesPresent()), dash(vrfOf[v.GetVni()]))
+	}
+	for _, v := range l3 {
+		tabLine(tw, u32(v.GetL3Vni()), "L3", dash(v.GetVxlanDevice()), dash(v.GetBridge()), dash(v.GetRd()),
+			"-", "-", "-", u32(v.GetRemoteVteps()), devices(v.GetDevicesPresent()), dash(v.GetVrf()))
 	}
 	if err := tw.Flush(); err != nil {
 		return err
 	}
-	_, err := fmt.Fprintf(w, "\nTotal %s\n", plural(len(resp.GetVnis()), "L2VNI", "L2VNIs"))
+	total := plural(len(resp.GetVnis()), "L2VNI", "L2VNIs")
+	if len(l3) > 0 {
+		total += ", " + plural(len(l3), "L3VNI", "L3VNIs")
+	}
+	_, err := fmt.Fprintf(w, "\nTotal %s\n", total)
 	return err
 }
 

@@ -90,9 +90,11 @@ Exit status: 0 on success, 1 when "check" finds drift, 2 on any error.`
 
 	root.AddCommand(
 		groupCmd("show", "Show evpnd's tables", "",
-			groupCmd("evpn", "Show EVPN tables: L2VNIs, MACs, BGP routes", "",
-				a.newShowVNICmd(), a.newShowMACCmd(), a.newShowRouteCmd()),
+			groupCmd("evpn", "Show EVPN tables: VNIs, MACs, BGP routes, L3 bindings and router MACs", "",
+				a.newShowVNICmd(), a.newShowMACCmd(), a.newShowRouteCmd(),
+				a.newShowARPCacheCmd(), a.newShowRMACCmd(), a.newShowNextHopsCmd()),
 			groupCmd("bgp", "Show BGP state", "", a.newShowBGPSummaryCmd()),
+			groupCmd("ip", "Show IP state of the VRFs", "", a.newShowIPRouteCmd()),
 		),
 		a.newStatusCmd(),
 		a.newWatchCmd(),

@@ -80,6 +80,7 @@ type Status struct {
 	PeersEstablished int
 	PeersConfigured  int
 	Restarted        bool
+	VRFs             int // tenant VRFs configured
 }
 
 // VNI is one L2VNI with its counters.
@@ -214,8 +215,8 @@ const (
 	ChangeDuplicate
 )
 
-// Change is one Watch event. Exactly one of MAC, VTEP, Peer is set,
-// except for ChangeSynced.
+// Change is one Watch event. Exactly one of MAC, VTEP, Peer, VRFRoute is
+// set, except for ChangeSynced.
 type Change struct {
 	Time    time.Time
 	Kind    ChangeKind
@@ -223,6 +224,9 @@ type Change struct {
 	MAC     *MACChange
 	VTEP    *VTEPChange
 	Peer    *PeerChange
+	// VRFRoute: a route of a VRF added or changed (ChangeAdded) or
+	// removed (ChangeRemoved).
+	VRFRoute *VRFRouteChange
 }
 
 // MACChange is a MAC added, moved, removed or flagged duplicate.
@@ -258,12 +262,14 @@ const (
 type Drift struct {
 	Kind       DriftKind
 	VNI        uint32
-	Table      string // "mac", "bridge", "flood" or "device"
+	Table      string // "mac", "bridge", "flood", "device"; L3: "neigh", "rmac", "route"
 	MAC        evpn.MAC
 	WantVTEP   netip.Addr
 	KernelVTEP netip.Addr
 	Device     string
 	Detail     string
+	// L3 drift: the VRF and the entry (an IP, a prefix or a router MAC).
+	VRF, Entry string
 }
 
 // CheckReport is the result of Check.
@@ -273,6 +279,7 @@ type CheckReport struct {
 	CheckedFloods int
 	Time          time.Time
 	InFlight      int
+	CheckedL3     int // L3 entries compared (neighbours, router MACs, routes)
 }
 
 // TraceKind is one step of a MAC's history.

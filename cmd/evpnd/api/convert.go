@@ -83,6 +83,7 @@ func toStatus(st Status, now time.Time) *evpndv1.GetStatusResponse {
 		PeersEstablished: count(st.PeersEstablished),
 		PeersConfigured:  count(st.PeersConfigured),
 		Restarted:        st.Restarted,
+		VrfCount:         count(st.VRFs),
 	}
 	if !st.Started.IsZero() {
 		out.Uptime = durationpb.New(now.Sub(st.Started))
@@ -361,6 +362,8 @@ func toChange(c Change) *evpndv1.WatchResponse {
 			Address: addr(c.Peer.Address),
 			State:   toPeerState(c.Peer.State),
 		}}
+	case c.VRFRoute != nil:
+		out.Change = &evpndv1.WatchResponse_VrfRoute{VrfRoute: &evpndv1.VRFRouteChange{Route: toVRFRoute(c.VRFRoute.Route)}}
 	}
 	return out
 }
@@ -383,6 +386,7 @@ func toCheck(r CheckReport) *evpndv1.CheckResponse {
 		CheckedFloods: count(r.CheckedFloods),
 		Time:          timestamp(r.Time),
 		InFlight:      count(r.InFlight),
+		CheckedL3:     count(r.CheckedL3),
 	}
 	for _, d := range r.Drifts {
 		pd := &evpndv1.Drift{
@@ -393,6 +397,8 @@ func toCheck(r CheckReport) *evpndv1.CheckResponse {
 			KernelVtep: addr(d.KernelVTEP),
 			Device:     d.Device,
 			Detail:     d.Detail,
+			Vrf:        d.VRF,
+			Entry:      d.Entry,
 		}
 		// Flood and device drifts concern no MAC.
 		if !d.MAC.IsZero() {

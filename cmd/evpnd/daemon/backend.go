@@ -48,7 +48,7 @@ func (d *Daemon) Status(ctx context.Context) (api.Status, error) {
 	st := api.Status{
 		Version: d.opts.Version, Started: d.start, RouterID: c.RouterID, ASN: c.ASN,
 		Role: c.Role, L2VNIs: len(c.L2VNIs), Restarted: d.restarted.Load(),
-		PeersConfigured: len(c.Neighbors),
+		PeersConfigured: len(c.Neighbors), VRFs: len(c.VRFs),
 	}
 	if c.Role == configs.RoleLeaf {
 		st.VTEP = c.VTEPIP
@@ -622,7 +622,7 @@ func (l *leaf) snapshotChanges() []api.Change {
 		}
 		return bytes.Compare(a.MAC.MAC.MAC[:], b.MAC.MAC.MAC[:])
 	})
-	return append(out, macs...)
+	return append(append(out, macs...), l.vrfRouteSnapshot(now)...)
 }
 
 func (l *leaf) macRow(mi evpn.MACInfo) api.MAC {
@@ -653,6 +653,14 @@ func (d *Daemon) Check(ctx context.Context, vni uint32) (api.CheckReport, error)
 			Kind: apiDriftKind(dr.Kind), VNI: dr.VNI, Table: dr.Table, MAC: dr.MAC,
 			WantVTEP: dr.Want, KernelVTEP: dr.Have, Device: dr.Device, Detail: dr.Detail,
 		})
+	}
+	for _, c := range l.l3Checks(vni) {
+		ops, err := c.check(ctx)
+		if err != nil {
+			return api.CheckReport{}, fmt.Errorf("vrf %s: %w", c.dev.VRF, err)
+		}
+		rep.CheckedL3 += c.wanted
+		rep.Drifts = append(rep.Drifts, l3Drifts(c.dev, ops)...)
 	}
 	return rep, nil
 }

@@ -1,0 +1,251 @@
+package main
+
+import (
+	"bufio"
+	"fmt"
+	"io"
+	"strings"
+
+	evpndv1 "github.com/evpnd/evpnd/proto/evpnd/v1"
+)
+
+// The layer-3 views (issue 10), in vtysh's words: "show evpn arp-cache",
+// "show evpn rmac", "show evpn next-hops", "show ip route vrf" and an
+// L3VNI's "show evpn vni L".
+
+// Column widths of the streamed L3 tables: an IPv4 address is at most 15
+// characters, an IPv4 prefix 18; longer IPv6 values push their row right.
+const (
+	arpColVNI  = 8
+	arpColIP   = 15
+	arpColType = 6
+	arpColMAC  = 17
+	arpColVTEP = 15
+	arpColSeq  = 5
+
+	routeColCode   = 1
+	routeColPrefix = 18
+)
+
+// arpTable prints the ARP/ND cache as its pages arrive (cf. vtysh's "show
+// evpn arp-cache vni all").
+type arpTable struct {
+	w                   *bufio.Writer
+	r                   row
+	rows, local, remote int
+}
+
+func newARPTable(w io.Writer) *arpTable { return &arpTable{w: bufio.NewWriterSize(w, 64<<10)} }
+
+func (t *arpTable) page(es []*evpndv1.ARPEntry) error {
+	for _, e := range es {
+		if t.rows == 0 {
+			t.r.col("VNI", arpColVNI)
+			t.r.col("Neighbor", arpColIP)
+			t.r.col("Type", arpColType)
+			t.r.col("MAC", arpColMAC)
+			t.r.col("Remote VTEP", arpColVTEP)
+			t.r.col("Seq", arpColSeq)
+			t.r.str("VRF")
+			if err := t.r.writeTo(t.w); err != nil {
+				return err
+			}
+		}
+		t.rows++
+		r := &t.r
+		r.col(u32(e.GetVni()), arpColVNI)
+		r.col(e.GetIp(), arpColIP)
+		if e.GetLocal() {
+			t.local++
+			r.col("local", arpColType)
+		} else {
+			t.remote++
+			r.col("remote", arpColType)
+		}
+		r.col(e.GetMac(), arpColMAC)
+		r.col(dash(e.GetVtep()), arpColVTEP)
+		r.col(u32(e.GetSeq()), arpColSeq)
+		r.str(dash(e.GetVrf()))
+		if err := r.writeTo(t.w); err != nil {
+			return err
+		}
+	}
+	return t.w.Flush()
+}
+
+func (t *arpTable) finish() error {
+	if t.rows == 0 {
+		io.WriteString(t.w, "No ARP/ND entries.\n")
+	} else {
+		fmt.Fprintf(t.w, "\nDisplayed %s: %d local, %d remote\n", plural(t.rows, "neighbor", "neighbors"), t.local, t.remote)
+	}
+	return t.w.Flush()
+}
+
+// writeRMACs prints the router MACs of remote VTEPs (cf. vtysh's "show
+// evpn rmac vni all").
+func writeRMACs(w io.Writer, resp *evpndv1.ListRouterMACsResponse) error {
+	rs := resp.GetRouterMacs()
+	if len(rs) == 0 {
+		_, err := io.WriteString(w, "No remote router MACs.\n")
+		return err
+	}
+	b := bufio.NewWriter(w)
+	tw := newTab(b)
+	tabLine(tw, "L3VNI", "VRF", "RMAC", "Remote VTEP", "Routes")
+	for _, r := range rs {
+		tabLine(tw, u32(r.GetL3Vni()), dash(r.GetVrf()), r.GetRouterMac(), r.GetVtep(), u32(r.GetRoutes()))
+	}
+	tw.Flush()
+	fmt.Fprintf(b, "\nTotal %s\n", plural(len(rs), "router MAC", "router MACs"))
+	return b.Flush()
+}
+
+// writeNextHops prints the VTEPs the routes of L3VNIs go through (cf.
+// vtysh's "show evpn next-hops vni all").
+func writeNextHops(w io.Writer, resp *evpndv1.ListL3NextHopsResponse) error {
+	hs := resp.GetNextHops()
+	if len(hs) == 0 {
+		_, err := io.WriteString(w, "No next hops.\n")
+		return err
+	}
+	b := bufio.NewWriter(w)
+	tw := newTab(b)
+	tabLine(tw, "L3VNI", "VRF", "IP", "RMAC", "Routes")
+	for _, h := range hs {
+		tabLine(tw, u32(h.GetL3Vni()), dash(h.GetVrf()), h.GetVtep(), dash(h.GetRouterMac()), u32(h.GetRoutes()))
+	}
+	tw.Flush()
+	fmt.Fprintf(b, "\nTotal %s\n", plural(len(hs), "next hop", "next hops"))
+	return b.Flush()
+}
+
+// vrfRouteTable prints the routes evpnd installs in a VRF as they arrive
+// (cf. vtysh's "show ip route vrf NAME"): a code, the prefix, then one
+// line per ECMP next hop.
+type vrfRouteTable struct {
+	w                  *bufio.Writer
+	r                  row
+	vrf                string
+	rows, hosts, prefs int
+}
+
+func newVRFRouteTable(w io.Writer, vrf string) *vrfRouteTable {
+	return &vrfRouteTable{w: bufio.NewWriterSize(w, 64<<10), vrf: vrf}
+}
+
+func (t *vrfRouteTable) page(rs []*evpndv1.VRFRoute) error {
+	for _, rt := range rs {
+		if t.rows == 0 {
+			fmt.Fprintf(t.w, "Codes: H - EVPN host route (type-2 MAC+IP), P - EVPN prefix route (type-5)\n\n")
+			fmt.Fprintf(t.w, "VRF %s (L3VNI %d):\n", t.vrf, rt.GetL3Vni())
+		}
+		t.rows++
+		code := "?"
+		switch rt.GetKind() {
+		case evpndv1.VRFRouteKind_VRF_ROUTE_KIND_HOST:
+			code = "H"
+			t.hosts++
+		case evpndv1.VRFRouteKind_VRF_ROUTE_KIND_PREFIX:
+			code = "P"
+			t.prefs++
+		}
+		r := &t.r
+		nhs := rt.GetNextHops()
+		if len(nhs) == 0 {
+			r.col(code, routeColCode)
+			r.col(rt.GetPrefix(), routeColPrefix)
+			r.str("(no next hop)")
+			if err := r.writeTo(t.w); err != nil {
+				return err
+			}
+			continue
+		}
+		for i, nh := range nhs {
+			if i == 0 {
+				r.col(code, routeColCode)
+				r.col(rt.GetPrefix(), routeColPrefix)
+			} else {
+				r.col("", routeColCode)
+				r.col("", routeColPrefix)
+			}
+			fmt.Fprintf(&strBuf{r}, "via %s, rmac %s, L3VNI %d", nh.GetVtep(), dash(nh.GetRouterMac()), rt.GetL3Vni())
+			if len(nhs) > 1 && i == 0 {
+				fmt.Fprintf(&strBuf{r}, " (ECMP, %d paths)", len(nhs))
+			}
+			if err := r.writeTo(t.w); err != nil {
+				return err
+			}
+		}
+	}
+	return t.w.Flush()
+}
+
+func (t *vrfRouteTable) finish() error {
+	if t.rows == 0 {
+		fmt.Fprintf(t.w, "No EVPN routes in VRF %s.\n", t.vrf)
+	} else {
+		fmt.Fprintf(t.w, "\nDisplayed %s: %d host, %d prefix\n", plural(t.rows, "route", "routes"), t.hosts, t.prefs)
+	}
+	return t.w.Flush()
+}
+
+// strBuf lets fmt write into a row.
+type strBuf struct{ r *row }
+
+func (s *strBuf) Write(p []byte) (int, error) { s.r.b = append(s.r.b, p...); return len(p), nil }
+
+// writeL3VNIDetail prints one L3VNI (cf. vtysh's "show evpn vni L" of an
+// L3VNI).
+func writeL3VNIDetail(w io.Writer, v *evpndv1.L3VNI) error {
+	b := bufio.NewWriter(w)
+	p := func(format string, args ...any) { fmt.Fprintf(b, format, args...) }
+	p("VNI: %d\n", v.GetL3Vni())
+	p(" Type: L3\n")
+	p(" Tenant VRF: %s\n", dash(v.GetVrf()))
+	backend := dash(v.GetBackend())
+	switch v.GetBackend() {
+	case "vrf":
+		backend += fmt.Sprintf(" (VRF device, table %d)", v.GetTable())
+	case "netns":
+		backend += fmt.Sprintf(" (namespace %s)", dash(v.GetNamespace()))
+	}
+	p(" Backend: %s\n", backend)
+	p(" Local VTEP: %s\n", dash(v.GetLocalVtep()))
+	p(" VXLAN interface: %s\n", dash(v.GetVxlanDevice()))
+	p(" SVI interface: %s\n", dash(v.GetBridge()))
+	if v.GetDevicesPresent() {
+		p(" Devices in the kernel: yes\n")
+	} else {
+		p(" Devices in the kernel: NO (the VXLAN device or the SVI is missing)\n")
+	}
+	p(" Router MAC: %s\n", dash(v.GetRouterMac()))
+	var l2 []string
+	for _, n := range v.GetL2Vnis() {
+		l2 = append(l2, u32(n))
+	}
+	p(" L2 VNIs: %s\n", joinOr(l2, " ", "none"))
+	p(" RD: %s\n", dash(v.GetRd()))
+	p(" Import RTs: %s\n", joinOr(v.GetImportRts(), " ", "none"))
+	p(" Export RTs: %s\n", joinOr(v.GetExportRts(), " ", "none"))
+	p(" Remote VTEPs (router MACs): %d\n", v.GetRemoteVteps())
+	p(" Routes: %d host, %d prefix\n", v.GetHostRoutes(), v.GetPrefixRoutes())
+	return b.Flush()
+}
+
+// vrfRouteWatch is a VRF route change as watch prints it.
+func vrfRouteWatch(kind string, r *evpndv1.VRFRoute) string {
+	what := "prefix"
+	if r.GetKind() == evpndv1.VRFRouteKind_VRF_ROUTE_KIND_HOST {
+		what = "host"
+	}
+	var via []string
+	for _, nh := range r.GetNextHops() {
+		via = append(via, nh.GetVtep())
+	}
+	s := fmt.Sprintf(" route %s vrf %s %s %s", kind, r.GetVrf(), r.GetPrefix(), what)
+	if len(via) > 0 {
+		s += " via " + strings.Join(via, ",")
+	}
+	return s
+}
