@@ -58,6 +58,11 @@ type leaf struct {
 	tenants   []*tenant
 	tlearners []*vtep.Learner
 	hosts     *localHosts // the tenants' local MAC+IP bindings
+	// l3 is the L3 model (MAC+IP and type-5 routes of the VRFs); l3adv
+	// its routes this leaf announces; l3eff its effects of the batch.
+	l3    *evpn.L3Table
+	l3adv map[evpn.Key]*evpn.Route
+	l3eff []evpn.L3Effect
 	// kern is a second netlink kernel handle for the API's reads, so that
 	// they never share a socket with the reconciler.
 	kern fib.Kernel
@@ -167,6 +172,8 @@ func (d *Daemon) runLeaf(ctx context.Context) error {
 		mgr:        mgr,
 		tenants:    tenants,
 		hosts:      newLocalHosts(d.cfg),
+		l3:         evpn.NewL3Table(d.l3Options()),
+		l3adv:      map[evpn.Key]*evpn.Route{},
 		stopped:    make(chan struct{}),
 		refeeding:  map[uint32]map[evpn.Key]struct{}{},
 		ports:      map[evpn.MACKey]string{},
@@ -247,6 +254,7 @@ func (d *Daemon) runLeaf(ctx context.Context) error {
 	for _, v := range d.cfg.L2VNIs {
 		ann = append(ann, evpn.LocalIMETRoute(d.cfg.L2VNIRD(v), v.VNI, d.cfg.VTEPIP, d.cfg.ExportRTs(v)))
 	}
+	ann = append(ann, l.localPrefixRoutes()...)
 	var effects []evpn.Effect
 	for k, m := range local {
 		l.ports[evpn.MACKey{VNI: k.VNI, MAC: k.MAC}] = m.Port
@@ -354,13 +362,17 @@ func (l *leaf) loop(ctx context.Context) error {
 		case now := <-holdTick.C:
 			var effects []evpn.Effect
 			keys := l.hold.expire(now)
+			b := &effBuf{}
 			for _, k := range keys {
 				effects = append(effects, l.table.Withdraw(k, now)...)
+				if l.l3 != nil {
+					l.applyL3(l.l3.Withdraw(k), b)
+				}
 			}
 			if len(keys) > 0 {
 				l.d.log.Info("re-sync window ended: applying withdrawals not re-announced", "routes", len(keys))
 			}
-			if err := l.flush(ctx, l.apply(effects, &effBuf{})); err != nil {
+			if err := l.flush(ctx, l.apply(effects, b)); err != nil {
 				return err
 			}
 			continue
@@ -396,7 +408,10 @@ func (l *leaf) loop(ctx context.Context) error {
 		}
 		buf = evs
 		l.apply(effects, b)
-		b.extra, b.wextra = l.extra, l.withdrawExtra
+		l.applyL3(l.l3eff, b)
+		clear(l.l3eff)
+		l.l3eff = l.l3eff[:0]
+		b.extra, b.wextra = append(b.extra, l.extra...), append(b.wextra, l.withdrawExtra...)
 		l.extra, l.withdrawExtra = nil, nil
 		for _, k := range l.learned {
 			l.desired.Invalidate(k.VNI, k.MAC)
@@ -440,6 +455,20 @@ func (l *leaf) handle(ev *event, effects []evpn.Effect, now time.Time) []evpn.Ef
 		if l.hosts.apply(*h) && !h.reset {
 			l.d.log.Debug("local host", "vrf", h.vrf, "vni", h.ev.Key.VNI, "ip", h.ev.Key.IP, "mac", h.ev.MAC, "removed", h.ev.Removed)
 		}
+		switch k := h.ev.Key; {
+		case h.reset:
+		case h.ev.Removed:
+			l.l3eff = append(l.l3eff, l.l3.LocalHostGone(k.VNI, k.IP)...)
+		case l.hosts.gw[k.VNI] == h.ev.MAC:
+			// The anycast gateway MAC is never advertised as a host.
+		default:
+			var seq uint32
+			var sticky bool
+			if mi, ok := l.table.Lookup(k.VNI, h.ev.MAC); ok && mi.Local {
+				seq, sticky = mi.Seq, mi.Sticky
+			}
+			l.l3eff = append(l.l3eff, l.l3.LocalHost(k.VNI, h.ev.MAC, k.IP, seq, sticky)...)
+		}
 		return effects
 	}
 	if k := ev.retry; k != nil {
@@ -476,9 +505,15 @@ func (l *leaf) handle(ev *event, effects []evpn.Effect, now time.Time) []evpn.Ef
 			if l.hold.withdraw(b.Route.Key, b.Peer) {
 				return effects
 			}
+			if l.l3 != nil {
+				l.l3eff = append(l.l3eff, l.l3.Withdraw(b.Route.Key)...)
+			}
 			return append(effects, l.table.Withdraw(b.Route.Key, now)...)
 		}
 		l.hold.announced(b.Route.Key)
+		if l.l3 != nil {
+			l.l3eff = append(l.l3eff, l.l3.Update(b.Route)...)
+		}
 		return append(effects, l.table.Update(b.Route, now)...)
 	case speaker.EventPeer:
 		l.d.log.Info("peer state", "peer", b.Peer, "state", b.State)
@@ -529,8 +564,14 @@ func (l *leaf) apply(effects []evpn.Effect, b *effBuf) *effBuf {
 			v := l.vnis[e.VNI]
 			r := evpn.LocalMACRoute(l.d.cfg.L2VNIRD(v), e.VNI, e.MAC, l.d.cfg.VTEPIP, l.d.cfg.ExportRTs(v), e.Seq, e.Sticky)
 			b.set(evpn.MACKey{VNI: e.VNI, MAC: e.MAC}, r)
+			if l.l3 != nil {
+				l.applyL3(l.l3.LocalMACSeq(e.VNI, e.MAC, e.Seq, e.Sticky), b)
+			}
 		case evpn.WithdrawLocal:
 			b.set(evpn.MACKey{VNI: e.VNI, MAC: e.MAC}, nil)
+			if l.l3 != nil {
+				l.applyL3(l.l3.LocalMACAway(e.VNI, e.MAC), b)
+			}
 		case evpn.DuplicateDetected:
 			why := "it moved too often"
 			if e.Reason != "" {

@@ -197,7 +197,9 @@ func tenantVRF(t *testing.T, backend string) {
 		if out := tenantExec(t, tenants[c.leaf], "ip", "neigh", "show", c.ip, "dev", c.br); !strings.Contains(out, "lladdr") {
 			t.Errorf("%s (its host %s's gateway) has no neighbour entry for %s: %q", c.leaf, c.host, c.ip, out)
 		}
-		if out := tenantExec(t, tenants[other[c.leaf]], "ip", "neigh", "show", c.ip, "dev", c.br); strings.Contains(out, "lladdr") {
+		if out := tenantExec(t, tenants[other[c.leaf]], "ip", "neigh", "show", c.ip, "dev", c.br); strings.Contains(out, "lladdr") && !strings.Contains(out, "extern_learn") {
+			// (An extern_learn entry is the suppression neighbour of the
+			// host's MAC+IP route, not learned from its ARP.)
 			t.Errorf("%s learned %s's address %s: the gateway ARP exchange crossed the fabric: %q", other[c.leaf], c.host, c.ip, out)
 		}
 	}
@@ -238,6 +240,54 @@ func tenantVRF(t *testing.T, backend string) {
 	if !strings.Contains(out, "02:00:00:00:01:11") || !strings.Contains(out, "02:00:00:00:01:12") {
 		t.Errorf("leaf1's evpnctl lacks h1 (local) or h2 (remote) in VNI 100:\n%s", out)
 	}
+
+	// Symmetric IRB: hosts in different subnets on different leafs reach
+	// each other through the L3VNI, routed at the ingress leaf by the host
+	// routes the other leaf's MAC+IP routes give (with its router MAC),
+	// and each leaf answers ARP for the other leaf's hosts from the
+	// extern_learn neighbours those routes install (suppression).
+	for _, p := range [][2]string{{"h1", "10.2.0.14"}, {"h4", "10.1.0.11"}, {"h3", "10.1.0.12"}, {"h2", "10.2.0.13"}} {
+		if err := f.pingUntil(t.Context(), p[0], p[1], changeTimeout); err != nil {
+			t.Errorf("routed %s -> %s: %v", p[0], p[1], err)
+			continue
+		}
+		if err := f.ping(t.Context(), p[0], p[1], 3); err != nil {
+			t.Errorf("routed %s -> %s: %v", p[0], p[1], err)
+		}
+	}
+	rmac := map[string]string{"leaf1": "02:ee:0a:00:00:01", "leaf2": "02:ee:0a:00:00:02"}
+	eventually(t, changeTimeout, "host routes, router MACs and suppression neighbours", func() error {
+		for _, c := range []struct{ leaf, ip, mac, br string }{
+			{"leaf1", "10.1.0.12", "02:00:00:00:01:12", "br100"},
+			{"leaf1", "10.2.0.14", "02:00:00:00:02:14", "br200"},
+			{"leaf2", "10.1.0.11", "02:00:00:00:01:11", "br100"},
+			{"leaf2", "10.2.0.13", "02:00:00:00:02:13", "br200"},
+		} {
+			ns, o := tenants[c.leaf], other[c.leaf]
+			n, err := ns.Exec(t.Context(), "ip", "neigh", "show", c.ip, "dev", c.br)
+			if err != nil {
+				return err
+			}
+			if !strings.Contains(n, "lladdr "+c.mac) || !strings.Contains(n, "extern_learn") {
+				return fmt.Errorf("%s: no suppression neighbour %s %s on %s: %q", c.leaf, c.ip, c.mac, c.br, n)
+			}
+			r, err := ns.Exec(t.Context(), "ip", "route", "show", c.ip+"/32")
+			if err != nil {
+				return err
+			}
+			if !strings.Contains(r, "via "+vteps[o]+" dev br4001") {
+				return fmt.Errorf("%s: no host route %s via %s dev br4001: %q", c.leaf, c.ip, vteps[o], r)
+			}
+			rn, err := ns.Exec(t.Context(), "ip", "neigh", "show", vteps[o], "dev", "br4001")
+			if err != nil {
+				return err
+			}
+			if !strings.Contains(rn, "lladdr "+rmac[o]) {
+				return fmt.Errorf("%s: no router MAC %s of %s on br4001: %q", c.leaf, rmac[o], o, rn)
+			}
+		}
+		return nil
+	})
 
 	// Device supervision in the tenant namespace: a member's VXLAN device
 	// deleted there is built again (created in the underlay, moved in,
