@@ -30,6 +30,7 @@ type Config struct {
 	MACMobility      MACMobility       `yaml:"mac-mobility"`
 	Neighbors        []Neighbor        `yaml:"neighbors"`
 	DynamicNeighbors []DynamicNeighbor `yaml:"dynamic-neighbors"`
+	Underlay         Underlay          `yaml:"underlay"`
 	L2VNIs           []L2VNI           `yaml:"l2vnis"`
 	VRFs             []VRF             `yaml:"vrfs"` // tenant VRFs (L3); see vrf.go
 	API              API               `yaml:"api"`
@@ -80,12 +81,17 @@ type MACMobility struct {
 	Freeze          bool          `yaml:"freeze"`           // keep the last location of a duplicate MAC
 }
 
-// Neighbor is a static BGP peer.
+// Neighbor is a static BGP peer, by address or by interface.
 type Neighbor struct {
-	Address     netip.Addr `yaml:"address"`
-	ASN         uint32     `yaml:"asn"`
-	Description string     `yaml:"description"`
-	Port        int        `yaml:"port"` // default 179
+	Address netip.Addr `yaml:"address"`
+	// Interface names the local end of a point-to-point link (an IPv4
+	// /31 or /30) instead of Address: the peer is the other host address
+	// of the link's subnet, found when evpnd starts (run --wait waits for
+	// the interface's address). For per-link underlay sessions (RFC 7938).
+	Interface   string `yaml:"interface"`
+	ASN         uint32 `yaml:"asn"`
+	Description string `yaml:"description"`
+	Port        int    `yaml:"port"` // default 179
 	// EBGPMultihop is the TTL of an eBGP session to a peer more than one
 	// hop away (sessions between loopbacks across a routed underlay);
 	// 0 = directly connected (TTL 1). eBGP only: iBGP sessions use TTL 255.
@@ -93,6 +99,40 @@ type Neighbor struct {
 	// RouteReflectorClient marks the peer as a client; only valid with the
 	// route-reflector role. Default true in that role.
 	RouteReflectorClient *bool `yaml:"route-reflector-client"`
+	// AddressFamilies the session carries: l2vpn-evpn and/or ipv4-unicast.
+	// Default [l2vpn-evpn], and [l2vpn-evpn, ipv4-unicast] with
+	// underlay.enabled. ipv4-unicast needs a directly connected eBGP peer
+	// (the underlay next hop is the peer's link address).
+	AddressFamilies []string `yaml:"address-families"`
+}
+
+// Address family names of Neighbor.AddressFamilies.
+const (
+	FamilyL2VPNEVPN   = "l2vpn-evpn"
+	FamilyIPv4Unicast = "ipv4-unicast"
+)
+
+// HasFamily reports whether the neighbour carries the address family f
+// (after defaults).
+func (n Neighbor) HasFamily(f string) bool {
+	for _, x := range n.AddressFamilies {
+		if x == f {
+			return true
+		}
+	}
+	return false
+}
+
+// Underlay is evpnd's BGP underlay (RFC 7938 style): the node advertises
+// its loopback (VTEP) /32 in ipv4-unicast to its eBGP neighbours on the
+// fabric links, and installs what it learns in the main routing table with
+// ECMP over equally good paths, with route protocol fib.UnderlayProtocol.
+type Underlay struct {
+	Enabled bool `yaml:"enabled"`
+	// Advertise lists the IPv4 prefixes this node originates. Default: the
+	// vtep-ip /32 of a leaf, the router-id /32 of a route reflector. They
+	// must be configured on this node (evpnd does not check).
+	Advertise []netip.Prefix `yaml:"advertise"`
 }
 
 // DynamicNeighbor accepts sessions from any address in Prefix.
@@ -151,4 +191,34 @@ type L2VNI struct {
 	ExportRTs        []string `yaml:"export-rts"` // default auto ASN:VNI
 	UDPPort          int      `yaml:"udp-port"`   // default 4789
 	MTU              int      `yaml:"mtu"`        // default: a created VXLAN device gets the underlay MTU less 50 (IPv4) or 70 (IPv6)
+
+	// routing is RD, ImportRTs and ExportRTs parsed, with their
+	// defaults: ApplyDefaults fills it, Config.L2VNIRouting reads it.
+	routing *Routing
+}
+
+// PeerOnLink returns the other end of a point-to-point link whose local
+// address is local: the other address of a /31 (RFC 3021), or the other
+// host address of a /30. Other prefixes have no single peer.
+func PeerOnLink(local netip.Prefix) (netip.Addr, bool) {
+	if !local.Addr().Is4() {
+		return netip.Addr{}, false
+	}
+	b := local.Addr().As4()
+	switch local.Bits() {
+	case 31:
+		b[3] ^= 1
+	case 30:
+		switch b[3] & 3 {
+		case 1:
+			b[3]++
+		case 2:
+			b[3]--
+		default:
+			return netip.Addr{}, false // the network or broadcast address
+		}
+	default:
+		return netip.Addr{}, false
+	}
+	return netip.AddrFrom4(b), true
 }

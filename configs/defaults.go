@@ -3,6 +3,7 @@ package configs
 import (
 	"fmt"
 	"log/slog"
+	"net/netip"
 	"time"
 
 	"github.com/evpnd/evpnd/speaker/evpn"
@@ -103,6 +104,21 @@ func (c *Config) ApplyDefaults() {
 		if rr && n.RouteReflectorClient == nil && n.ASN == c.ASN {
 			n.RouteReflectorClient = ptr(true)
 		}
+		if len(n.AddressFamilies) == 0 {
+			n.AddressFamilies = []string{FamilyL2VPNEVPN}
+			if c.Underlay.Enabled {
+				n.AddressFamilies = append(n.AddressFamilies, FamilyIPv4Unicast)
+			}
+		}
+	}
+	if c.Underlay.Enabled && len(c.Underlay.Advertise) == 0 {
+		a := c.VTEPIP
+		if c.Role == RoleRouteReflector || !a.IsValid() {
+			a = c.RouterID
+		}
+		if a.Is4() {
+			c.Underlay.Advertise = []netip.Prefix{netip.PrefixFrom(a, 32)}
+		}
 	}
 	for i := range c.DynamicNeighbors {
 		d := &c.DynamicNeighbors[i]
@@ -122,8 +138,12 @@ func (c *Config) ApplyDefaults() {
 		if v.UDPPort == 0 && !c.isSet(fmt.Sprintf("l2vnis[%d].udp-port", i)) {
 			v.UDPPort = DefaultVXLANPort
 		}
-		if v.RD == "" && c.RouterID.Is4() {
-			v.RD = c.autoRD(v.VNI).String()
+		if c.RouterID.Is4() { // else Validate refuses the config
+			if v.RD == "" {
+				v.RD = c.autoRD(v.VNI).String()
+			}
+			r := c.parseRouting(*v)
+			v.routing = &r
 		}
 	}
 	c.applyVRFDefaults()
@@ -157,40 +177,69 @@ func (c *Config) autoRD(vni uint32) evpn.RD {
 	return evpn.RDFromIP(c.RouterID, AutoRDNumber(vni))
 }
 
-// L2VNIRD returns the RD of v: its rd if set, else "<router-id>:N" with N
-// from AutoRDNumber. Call it on a validated config: an rd that does not
-// parse also yields the derived RD.
-func (c *Config) L2VNIRD(v L2VNI) evpn.RD {
-	if v.RD != "" {
-		if rd, err := evpn.ParseRD(v.RD); err == nil {
-			return rd
-		}
-	}
-	return c.autoRD(v.VNI)
+// Routing is the typed form of an L2VNI's rd, import-rts and export-rts,
+// with their defaults: the RD and route targets its routes carry, and the
+// route targets it imports. ApplyDefaults parses them once per L2VNI, so
+// that advertising a MAC parses nothing.
+type Routing struct {
+	// RD is rd if set, else "<router-id>:N" with N from AutoRDNumber.
+	RD evpn.RD
+	// ImportRTs are the route targets whose routes are imported. With no
+	// import-rts configured, ImportAuto is true and ImportRTs holds the
+	// one auto RT, evpn.AutoRT(asn, VNI); received RTs must then be
+	// matched on the VNI part alone (DESIGN §3.1), because in an eBGP
+	// fabric every leaf exports its own ASN. With import-rts configured,
+	// ImportAuto is false and ImportRTs must match exactly.
+	ImportRTs  []evpn.RT
+	ImportAuto bool
+	// ExportRTs are attached to the VNI's routes: export-rts if
+	// configured, else the auto RT evpn.AutoRT(asn, VNI).
+	ExportRTs []evpn.RT
 }
 
-// ImportRTs returns the route targets whose routes are imported into v.
-// With no import-rts configured, auto is true and rts holds the one auto RT,
-// evpn.AutoRT(asn, VNI); the caller must then match received RTs on the VNI
-// part alone (DESIGN §3.1), because in an eBGP fabric every leaf exports its
-// own ASN. With import-rts configured, auto is false and rts must match
-// exactly. Entries that do not parse are skipped: call it on a validated
-// config.
+// L2VNIRouting returns v's Routing: the one ApplyDefaults parsed, or, for
+// an L2VNI that did not go through it (built in code), parsed now. Call it
+// on a validated config: an rd or route target that does not parse is
+// left out (an rd then yields the derived RD).
+func (c *Config) L2VNIRouting(v L2VNI) Routing {
+	if v.routing != nil {
+		return *v.routing
+	}
+	return c.parseRouting(v)
+}
+
+func (c *Config) parseRouting(v L2VNI) Routing {
+	r := Routing{ImportAuto: len(v.ImportRTs) == 0}
+	if rd, err := evpn.ParseRD(v.RD); v.RD != "" && err == nil {
+		r.RD = rd
+	} else {
+		r.RD = c.autoRD(v.VNI)
+	}
+	auto := []evpn.RT{evpn.AutoRT(c.ASN, v.VNI)}
+	r.ImportRTs, r.ExportRTs = auto, auto
+	if !r.ImportAuto {
+		r.ImportRTs = parseRTs(v.ImportRTs)
+	}
+	if len(v.ExportRTs) > 0 {
+		r.ExportRTs = parseRTs(v.ExportRTs)
+	}
+	return r
+}
+
+// L2VNIRD returns the RD of v (L2VNIRouting's RD).
+func (c *Config) L2VNIRD(v L2VNI) evpn.RD { return c.L2VNIRouting(v).RD }
+
+// ImportRTs returns the route targets whose routes are imported into v,
+// and whether they are the auto RT (L2VNIRouting's ImportRTs and
+// ImportAuto).
 func (c *Config) ImportRTs(v L2VNI) (rts []evpn.RT, auto bool) {
-	if len(v.ImportRTs) == 0 {
-		return []evpn.RT{evpn.AutoRT(c.ASN, v.VNI)}, true
-	}
-	return parseRTs(v.ImportRTs), false
+	r := c.L2VNIRouting(v)
+	return r.ImportRTs, r.ImportAuto
 }
 
-// ExportRTs returns the route targets attached to v's routes: export-rts if
-// configured, else the auto RT evpn.AutoRT(asn, VNI).
-func (c *Config) ExportRTs(v L2VNI) []evpn.RT {
-	if len(v.ExportRTs) == 0 {
-		return []evpn.RT{evpn.AutoRT(c.ASN, v.VNI)}
-	}
-	return parseRTs(v.ExportRTs)
-}
+// ExportRTs returns the route targets attached to v's routes
+// (L2VNIRouting's ExportRTs).
+func (c *Config) ExportRTs(v L2VNI) []evpn.RT { return c.L2VNIRouting(v).ExportRTs }
 
 func parseRTs(ss []string) []evpn.RT {
 	rts := make([]evpn.RT, 0, len(ss))

@@ -99,7 +99,7 @@ func TestApplyDefaultsKeepsValuesAndIsIdempotent(t *testing.T) {
 		BGP:             BGP{ListenPort: -1, ConnectRetry: 7 * time.Second, HoldTime: 30 * time.Second},
 		GracefulRestart: GracefulRestart{Enabled: ptr(false), RestartTime: time.Second, EORTimeout: time.Minute},
 		MACMobility:     MACMobility{DuplicateMoves: 3, DuplicateWindow: time.Minute, Freeze: true},
-		Neighbors:       []Neighbor{{Address: addr("10.0.0.254"), ASN: 65000, Port: 1179}},
+		Neighbors:       []Neighbor{{Address: addr("10.0.0.254"), ASN: 65000, Port: 1179, AddressFamilies: []string{FamilyL2VPNEVPN}}},
 		API:             API{Socket: "/run/x.sock"},
 		L2VNIs: []L2VNI{{VNI: 100, VXLANDevice: "vx", Bridge: "b", RD: "65000:7",
 			ImportRTs: []string{"1:1"}, ExportRTs: []string{"2:2"}, UDPPort: 8472, MTU: 1400}},
@@ -108,6 +108,10 @@ func TestApplyDefaultsKeepsValuesAndIsIdempotent(t *testing.T) {
 	want.Neighbors = slices.Clone(c.Neighbors)
 	want.L2VNIs = slices.Clone(c.L2VNIs)
 	want.Role = RoleLeaf
+	// The set rd and route targets, parsed once.
+	rd, _ := evpn.ParseRD("65000:7")
+	rt := func(s string) evpn.RT { r, _ := evpn.ParseRT(s); return r }
+	want.L2VNIs[0].routing = &Routing{RD: rd, ImportRTs: []evpn.RT{rt("1:1")}, ExportRTs: []evpn.RT{rt("2:2")}}
 	c.ApplyDefaults()
 	if !reflect.DeepEqual(*c, want) {
 		t.Errorf("ApplyDefaults changed set values:\ngot  %+v\nwant %+v", *c, want)
@@ -254,5 +258,31 @@ func TestSmallHelpers(t *testing.T) {
 		if got := (&Config{LogLevel: level}).SlogLevel(); got != want {
 			t.Errorf("SlogLevel(%q) = %v, want %v", level, got, want)
 		}
+	}
+}
+
+// ApplyDefaults parses each L2VNI's rd and route targets once: reading
+// them afterwards (on every advertised MAC) parses and allocates nothing,
+// and gives what parsing an L2VNI built in code gives.
+func TestL2VNIRoutingParsedOnce(t *testing.T) {
+	c := validLeaf()
+	c.L2VNIs[0].RD, c.L2VNIs[0].ExportRTs = "10.0.0.1:9", []string{"65000:100", "65001:4200000000"}
+	c.L2VNIs[1].ImportRTs = []string{"1:2"}
+	raw := slices.Clone(c.L2VNIs)
+	c.ApplyDefaults()
+	for i, v := range c.L2VNIs {
+		got, fresh := c.L2VNIRouting(v), c.L2VNIRouting(raw[i])
+		if !reflect.DeepEqual(got, fresh) {
+			t.Errorf("vni %d: routing after ApplyDefaults %+v, parsed from the file's values %+v", v.VNI, got, fresh)
+		}
+		if n := testing.AllocsPerRun(100, func() { _ = c.L2VNIRD(v); _ = c.ExportRTs(v) }); n != 0 {
+			t.Errorf("vni %d: reading its RD and export RTs allocates %.0f times: parsed again", v.VNI, n)
+		}
+	}
+	if r := c.L2VNIRouting(c.L2VNIs[0]); r.RD.String() != "10.0.0.1:9" || len(r.ExportRTs) != 2 || !r.ImportAuto {
+		t.Errorf("vni 100: %+v, want rd 10.0.0.1:9, two export RTs, the auto import RT", r)
+	}
+	if r := c.L2VNIRouting(c.L2VNIs[1]); r.RD.String() != "10.0.0.1:200" || r.ImportAuto || len(r.ImportRTs) != 1 {
+		t.Errorf("vni 200: %+v, want the auto RD 10.0.0.1:200 and one set import RT", r)
 	}
 }

@@ -55,6 +55,9 @@ func TestExampleConfigs(t *testing.T) {
 	if eb.Neighbors[0].ASN == eb.ASN {
 		t.Error("ebgp-leaf.yaml peers over iBGP")
 	}
+	if !eb.Underlay.Enabled || !eb.Neighbors[0].HasFamily(FamilyIPv4Unicast) {
+		t.Error("ebgp-leaf.yaml should show the BGP underlay")
+	}
 	if _, auto := eb.ImportRTs(eb.L2VNIs[1]); auto || eb.L2VNIs[1].RD == "" {
 		t.Error("ebgp-leaf.yaml's second VNI should show explicit RD and RTs")
 	}

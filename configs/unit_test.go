@@ -49,6 +49,7 @@ func TestSystemdUnit(t *testing.T) {
 	d := unitDirectives(t, "evpnd.service")
 	want := map[string]string{
 		"[Service]Restart":               "on-failure",
+		"[Service]ExecReload":            "/bin/kill -HUP $MAINPID",
 		"[Service]ExecStart":             "/usr/local/sbin/evpnd run --config /etc/evpnd/evpnd.yaml",
 		"[Service]RuntimeDirectory":      filepath.Base(filepath.Dir(DefaultAPISocket)),
 		"[Service]CapabilityBoundingSet": "CAP_NET_ADMIN CAP_NET_BIND_SERVICE CAP_CHOWN",

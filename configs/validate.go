@@ -156,13 +156,27 @@ func (v *validator) neighbors() {
 		ps.add("neighbors", "", "no BGP peers: add neighbors (peers this node connects to) or dynamic-neighbors (ranges it accepts sessions from); without a peer nothing is learned or advertised")
 	}
 	rr := c.Role == RoleRouteReflector
+	underlayPeers := 0
 	seen := map[netip.Addr]string{}
+	seenIf := map[string]string{}
 	for i, n := range c.Neighbors {
 		p := fmt.Sprintf("neighbors[%d]", i)
 		a := n.Address
 		switch {
+		case n.Interface != "" && a.IsValid():
+			ps.add(p+".interface", n.Interface, "set together with address %s: give one of them", a)
+		case n.Interface != "":
+			if msg := ifnameProblem(n.Interface); msg != "" {
+				ps.add(p+".interface", n.Interface, "%s", msg)
+			} else if first, dup := seenIf[n.Interface]; dup {
+				ps.add(p+".interface", n.Interface, "same link as %s: there can be one session per link; merge the two entries", first)
+			}
+			seenIf[n.Interface] = p
+			if n.EBGPMultihop > 0 {
+				ps.add(p+".ebgp-multihop", strconv.Itoa(n.EBGPMultihop), "set on a neighbor by interface, which is directly connected: remove it")
+			}
 		case !a.IsValid():
-			ps.add(p+".address", "", "missing: set it to the peer's IP address")
+			ps.add(p+".address", "", "missing: set it to the peer's IP address, or interface to the local end of a /31 or /30 link to it")
 		case a.IsUnspecified() || a.IsMulticast():
 			ps.add(p+".address", a.String(), "not a unicast address: set it to the peer's IP address")
 		case a == c.RouterID:
@@ -188,6 +202,40 @@ func (v *validator) neighbors() {
 			ps.add(p+".ebgp-multihop", strconv.Itoa(n.EBGPMultihop), "set on an iBGP neighbor (same ASN), which needs none: remove it")
 		}
 		checkRRClient(ps, p, n.RouteReflectorClient, rr, n.ASN, c.ASN)
+		seenF := map[string]bool{}
+		for j, f := range n.AddressFamilies {
+			fp := fmt.Sprintf("%s.address-families[%d]", p, j)
+			switch {
+			case f != FamilyL2VPNEVPN && f != FamilyIPv4Unicast:
+				ps.add(fp, f, "unknown address family: use l2vpn-evpn or ipv4-unicast")
+			case seenF[f]:
+				ps.add(fp, f, "listed twice: remove one")
+			case f == FamilyIPv4Unicast && !c.Underlay.Enabled:
+				ps.add(fp, f, "ipv4-unicast carries evpnd's BGP underlay: set underlay.enabled: true, or remove it")
+			case f == FamilyIPv4Unicast && n.ASN != 0 && n.ASN == c.ASN:
+				ps.add(fp, f, "ipv4-unicast on an iBGP neighbor (same asn): the underlay runs eBGP on the fabric links (RFC 7938), so that each hop sets its own next hop; give this node or the peer its own asn, or remove ipv4-unicast")
+			case f == FamilyIPv4Unicast && n.EBGPMultihop > 0:
+				ps.add(fp, f, "ipv4-unicast with ebgp-multihop: underlay routes must come from a directly connected peer, whose address is the next hop; peer over the link address instead")
+			}
+			seenF[f] = true
+		}
+		if n.HasFamily(FamilyIPv4Unicast) {
+			underlayPeers++
+		}
+	}
+	if c.Underlay.Enabled && underlayPeers == 0 {
+		ps.add("underlay.enabled", "true", "no neighbor carries ipv4-unicast: list the directly connected eBGP peers of the fabric links under neighbors (their address-families default to l2vpn-evpn and ipv4-unicast)")
+	}
+	for i, pf := range c.Underlay.Advertise {
+		p := fmt.Sprintf("underlay.advertise[%d]", i)
+		switch {
+		case !c.Underlay.Enabled:
+			ps.add(p, pf.String(), "set without underlay.enabled: true; enable the underlay or remove advertise")
+		case !pf.Addr().Is4():
+			ps.add(p, pf.String(), "not IPv4: the underlay carries ipv4-unicast only")
+		case pf.Masked() != pf:
+			ps.add(p, pf.String(), "has host bits set: write %s", pf.Masked())
+		}
 	}
 
 	for i, d := range c.DynamicNeighbors {

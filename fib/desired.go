@@ -66,7 +66,7 @@ type Desired struct {
 	macs   map[Key]netip.Addr
 	sticky map[Key]struct{} // MACs of macs to pin (a subset)
 	floods map[Key]struct{}
-	dirty  map[Key]struct{}
+	dirty  dirtySet
 	// sendVNIs holds the few MACs of macs sent with another VNI.
 	sendVNIs map[Key]uint32
 	// recheck holds the dirty keys whose kernel entry the reconciler must
@@ -86,7 +86,7 @@ func NewDesired() *Desired {
 		macs:     make(map[Key]netip.Addr),
 		sticky:   make(map[Key]struct{}),
 		floods:   make(map[Key]struct{}),
-		dirty:    make(map[Key]struct{}),
+		dirty:    newDirtySet(),
 		sendVNIs: make(map[Key]uint32),
 		recheck:  make(map[Key]struct{}),
 		wake:     make(chan struct{}, 1),
@@ -285,7 +285,7 @@ func (d *Desired) RemoveVNI(vni uint32) {
 
 // markLocked adds k to the dirty set and wakes the reconciler.
 func (d *Desired) markLocked(k Key) {
-	d.dirty[k] = struct{}{}
+	d.dirty.add(k)
 	d.notify()
 }
 
@@ -298,7 +298,7 @@ func (d *Desired) markDirty(keys ...Key) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	for _, k := range keys {
-		d.dirty[k] = struct{}{}
+		d.dirty.add(k)
 	}
 	d.notify()
 }
@@ -308,10 +308,10 @@ func (d *Desired) markAllDirty() {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	for k := range d.macs {
-		d.dirty[k] = struct{}{}
+		d.dirty.add(k)
 	}
 	for k := range d.floods {
-		d.dirty[k] = struct{}{}
+		d.dirty.add(k)
 	}
 	d.notify()
 }
@@ -322,12 +322,12 @@ func (d *Desired) markVNIsDirty(vnis map[uint32]bool) {
 	defer d.mu.Unlock()
 	for k := range d.macs {
 		if vnis[k.VNI] {
-			d.dirty[k] = struct{}{}
+			d.dirty.add(k)
 		}
 	}
 	for k := range d.floods {
 		if vnis[k.VNI] {
-			d.dirty[k] = struct{}{}
+			d.dirty.add(k)
 		}
 	}
 	d.notify()
@@ -338,7 +338,7 @@ func (d *Desired) dirtyAmong(among []Key, in map[Key]bool) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	for _, k := range among {
-		if _, ok := d.dirty[k]; ok {
+		if d.dirty.has(k) {
 			in[k] = true
 		}
 	}
@@ -348,7 +348,7 @@ func (d *Desired) dirtyAmong(among []Key, in map[Key]bool) {
 func (d *Desired) Dirty() int {
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	return len(d.dirty)
+	return d.dirty.len()
 }
 
 // want is the desired value of one key at the time it was taken from the
@@ -363,22 +363,19 @@ type want struct {
 }
 
 // takeDirty removes up to max keys from the dirty set and returns them with
-// their desired entries, appended to buf. Order is unspecified.
+// their desired entries, appended to buf: half of them from the keys marked
+// most recently, the rest from the oldest (see dirtySet).
 func (d *Desired) takeDirty(max int, buf []want) []want {
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	for k := range d.dirty {
-		if len(buf) >= max {
-			break
-		}
-		delete(d.dirty, k)
+	d.dirty.take(max, func(k Key) {
 		w := d.wantLocked(k)
 		if _, ok := d.recheck[k]; ok {
 			delete(d.recheck, k)
 			w.Recheck = true
 		}
 		buf = append(buf, w)
-	}
+	})
 	return buf
 }
 
@@ -399,6 +396,15 @@ func (d *Desired) wantLocked(k Key) want {
 		w.Entry, w.OK = FDBEntry{VNI: k.VNI, Dev: dev.VXLAN, MAC: k.MAC, VTEP: vtep, Sticky: sticky, SendVNI: d.sendVNIs[k]}, true
 	}
 	return w
+}
+
+// WantMAC returns the kernel entry fib installs for a MAC, false when it
+// installs none (the MAC is not in the table, or its VNI has no devices).
+func (d *Desired) WantMAC(vni uint32, mac evpn.MAC) (FDBEntry, bool) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	w := d.wantLocked(MACKey(vni, mac))
+	return w.Entry, w.OK
 }
 
 // takeDevicesChanged returns and clears the devices-changed flag together

@@ -22,6 +22,10 @@
 //     RTM_NEWNEIGH with NTF_SELF|NTF_MASTER|NTF_EXT_LEARNED, zebra's
 //     message, and sends many messages per sendmsg, reading one ack each.
 //
+// Underlay (Linux) reconciles a second kind of kernel object, the IPv4
+// routes of evpnd's BGP underlay in the main table, marked with
+// UnderlayProtocol (183); PlanUnderlay is its pure planner. See Underlay.
+//
 // # Ownership
 //
 // fib owns the FDB of the VXLAN device of every managed VNI:

@@ -154,7 +154,7 @@ func Diff(s Snapshot, kernel []KernelEntry) []Drift {
 		in, had := inst[k]
 		_, sticky := s.Sticky[k]
 		want := FDBEntry{VNI: k.VNI, Dev: dev.VXLAN, MAC: k.MAC, VTEP: vtep, Sticky: sticky, SendVNI: s.SendVNIs[k]}
-		if had && in.matches(want) {
+		if had && in.Holds(want) {
 			continue
 		}
 		fix := Op{Kind: OpSet, Entry: FDBEntry{VNI: k.VNI, Dev: dev.VXLAN, MAC: k.MAC, VTEP: vtep, SendVNI: want.SendVNI}}.String()

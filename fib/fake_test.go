@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/evpnd/evpnd/containerlab/poll"
 	"github.com/evpnd/evpnd/speaker/evpn"
 )
 
@@ -247,12 +248,8 @@ func must(tb testing.TB, err error) {
 // waitFor polls cond until it holds or the deadline passes.
 func waitFor(tb testing.TB, what string, cond func() bool) {
 	tb.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			tb.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(2 * time.Millisecond)
+	if _, err := poll.Until(context.Background(), 10*time.Second, 2*time.Millisecond, poll.Bool(cond)); err != nil {
+		tb.Fatalf("waiting for %s: %v", what, err)
 	}
 }
 

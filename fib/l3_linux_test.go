@@ -4,6 +4,7 @@ import (
 	"context"
 	"strconv"
 
+	"github.com/evpnd/evpnd/containerlab/poll"
 	"github.com/evpnd/evpnd/speaker/evpn"
 	"strings"
 	"testing"
@@ -259,13 +260,7 @@ func TestL3UnderlayGuardKernel(t *testing.T) {
 
 func waitUntil(t *testing.T, what string, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(5 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("%s: not within 5s", what)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+	poll.True(t, 5*time.Second, what, cond)
 }
 
 func itoa(n int) string { return strconv.Itoa(n) }

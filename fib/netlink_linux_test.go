@@ -10,6 +10,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/evpnd/evpnd/speaker/evpn"
 	"github.com/vishvananda/netlink"
@@ -468,8 +469,14 @@ func TestKernelLocalTakeoverSurvivesDelete(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	sendFrame(t, l, host.Attrs().Index, br.Attrs().HardwareAddr, net.HardwareAddr(m[:]))
+	// The frame is sent again while waiting: one sent before the veth's
+	// carrier is up, on a loaded machine, is dropped and never learned.
+	var sent time.Time
 	waitFor(t, "local learning on acc0", func() bool {
+		if time.Since(sent) > 200*time.Millisecond {
+			sendFrame(t, l, host.Attrs().Index, br.Attrs().HardwareAddr, net.HardwareAddr(m[:]))
+			sent = time.Now()
+		}
 		return hasLine(linesFor(l.fdbShow(t, "acc0"), m.String()), m.String()+" master br100")
 	})
 

@@ -7,6 +7,7 @@ import (
 	"net/netip"
 	"syscall"
 
+	"github.com/evpnd/evpnd/fib/nlfdb"
 	"github.com/evpnd/evpnd/speaker/evpn"
 	"golang.org/x/sys/unix"
 )
@@ -218,36 +219,9 @@ func parseFDB(d []byte) (fdbMsg, bool) {
 	if len(d) < sizeofNdmsg || d[0] != unix.AF_BRIDGE {
 		return f, false
 	}
-	f.ifindex = int32(native.Uint32(d[4:]))
-	f.state = native.Uint16(d[8:])
-	f.ntf = d[10]
-	a := d[sizeofNdmsg:]
-	for len(a) >= unix.SizeofRtAttr {
-		l := int(native.Uint16(a))
-		if l < unix.SizeofRtAttr || l > len(a) {
-			break
-		}
-		v := a[unix.SizeofRtAttr:l]
-		switch native.Uint16(a[2:]) {
-		case unix.NDA_LLADDR:
-			if len(v) == 6 {
-				copy(f.mac[:], v)
-				f.macOK = true
-			}
-		case unix.NDA_DST:
-			if ip, ok := netip.AddrFromSlice(v); ok {
-				f.dst = ip.Unmap()
-			}
-		case unix.NDA_MASTER:
-			if len(v) == 4 {
-				f.master = int32(native.Uint32(v))
-			}
-		case unix.NDA_VNI:
-			if len(v) == 4 {
-				f.vni = native.Uint32(v)
-			}
-		}
-		a = a[min(align4(l), len(a)):]
-	}
+	n, _ := nlfdb.Parse(d) // a malformed tail leaves what came before it
+	f.ifindex, f.state, f.ntf = n.Ifindex, n.State, n.Flags
+	f.mac, f.macOK = n.MAC()
+	f.dst, f.vni, f.master = n.Dst, n.VNI, n.Master
 	return f, f.macOK
 }

@@ -146,13 +146,18 @@ type Installed struct {
 	suspect bool
 }
 
-// matches reports whether the kernel already holds exactly e. The VXLAN
-// entry's extern_learn flag is not required: the kernel never sets it on
-// an entry that was once written without it (an entry "added by the user"
-// cannot be taken over by an externally learned one, vxlan_core.c), so
-// demanding it would rewrite such an entry forever. The bridge entry must
-// carry it: a rewrite sets it there.
-func (in Installed) matches(e FDBEntry) bool {
+// Holds reports whether the kernel holds exactly e, as fib writes it, by
+// the record in (fib's own, or a kernel read folded by InstalledFrom). It
+// is the one definition of "installed in the kernel": the reconciler
+// writes an entry until it holds, and `show evpn mac` (with or without
+// verify) reports a remote MAC in the kernel when it holds. A suspect
+// record holds nothing. The VXLAN entry's extern_learn flag is not
+// required: the kernel never sets it on an entry that was once written
+// without it (an entry "added by the user" cannot be taken over by an
+// externally learned one, vxlan_core.c), so demanding it would rewrite
+// such an entry forever. The bridge entry must carry it: a rewrite sets
+// it there.
+func (in Installed) Holds(e FDBEntry) bool {
 	if in.suspect || in.Dev != e.Dev || !in.Self || in.Multi || in.VTEP != e.VTEP || in.SendVNI != e.SendVNI {
 		return false
 	}
@@ -295,7 +300,7 @@ func (op Op) String() string {
 // stale and prune is false (before MarkSynced).
 func planKey(w want, have Installed, haveOK, prune bool) (Op, bool) {
 	if w.OK {
-		if haveOK && have.matches(w.Entry) {
+		if haveOK && have.Holds(w.Entry) {
 			return Op{}, false
 		}
 		return Op{Kind: OpSet, Entry: w.Entry, Self: true, Master: !w.Entry.IsFlood(),

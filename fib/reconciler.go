@@ -495,10 +495,13 @@ func (r *Reconciler) fail(k Key, op Op, err error, now time.Time) *Status {
 	if op.Kind == OpSet && !op.Entry.IsFlood() {
 		// The kernel applies the bridge half of the message first and may
 		// have kept it when the VXLAN half failed (EINVAL, EAFNOSUPPORT):
-		// remember it so that a later delete removes it.
+		// remember it so that a later delete removes it. The record is
+		// then a guess: suspect, it holds nothing, so that the retry
+		// writes again and `show evpn mac` does not count the entry in
+		// the kernel.
 		in := r.installed[k]
 		if in.Dev == "" || in.Dev == op.Entry.Dev {
-			in.Dev, in.Master = op.Entry.Dev, true
+			in.Dev, in.Master, in.suspect = op.Entry.Dev, true, true
 			r.installed[k] = in
 		}
 	}

@@ -6,8 +6,8 @@
 // GoBGP is imported by five files only, so that a move to GoBGP v4 touches
 // only them: codec.go (model ↔ wire, no server), server.go, watch.go and
 // rib.go (the embedded server) and gobgplog.go (its logger). types.go,
-// queue.go, apilisten.go and the graceful-stop helper
-// (dropsessions_linux.go) are GoBGP-free.
+// queue.go, sync.go, resync.go, advertiser.go, apilisten.go and the
+// graceful-stop helper (dropsessions_linux.go) are GoBGP-free.
 //
 // # Codec
 //
@@ -45,7 +45,9 @@
 //     table it holds when the session comes up, so routes announced first
 //     are part of that table (see Config.Restarting).
 //  4. AddNeighbor / AddDynamicNeighbor; Announce and Withdraw as local state
-//     changes.
+//     changes, or through an Advertiser (NewAdvertiser), which does so on
+//     its own goroutine, per key, retrying what GoBGP does not take and
+//     reporting MAC routes refused for their sequence number (Outbid).
 //  5. Stop(ctx, graceful). graceful=true drops the sessions without a Cease
 //     NOTIFICATION so that peers with graceful restart keep our routes
 //     (RFC 4724); graceful=false sends Cease and peers flush our routes.

@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/evpnd/evpnd/containerlab/poll"
 	"github.com/evpnd/evpnd/speaker/evpn"
 )
 
@@ -203,15 +204,11 @@ func (r *recorder) dump() string {
 // waitFor polls cond until it holds or the deadline passes.
 func waitFor(t testing.TB, timeout time.Duration, what string, cond func() bool, dumps ...*recorder) {
 	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for !cond() {
-		if time.Now().After(deadline) {
-			for _, r := range dumps {
-				t.Logf("events:\n%s", r.dump())
-			}
-			t.Fatalf("timed out after %v waiting for %s", timeout, what)
+	if _, err := poll.Until(context.Background(), timeout, 20*time.Millisecond, poll.Bool(cond)); err != nil {
+		for _, r := range dumps {
+			t.Logf("events:\n%s", r.dump())
 		}
-		time.Sleep(20 * time.Millisecond)
+		t.Fatalf("waiting for %s: %v", what, err)
 	}
 }
 

@@ -18,6 +18,12 @@ const (
 	EventPeer
 	// EventEndOfRIB: Peer sent End-of-RIB for Family (RFC 4724 §2).
 	EventEndOfRIB
+	// EventSynced: the initial table is in: every established peer has
+	// sent End-of-RIB, or Config.SyncTimeout passed with a peer
+	// established (TimedOut, Pending naming the peers that had not).
+	// Delivered once per Watch, after the events it covers. Stale remote
+	// state (of a previous run, or of a restarted peer) may be pruned now.
+	EventSynced
 )
 
 func (t EventType) String() string {
@@ -28,6 +34,8 @@ func (t EventType) String() string {
 		return "peer"
 	case EventEndOfRIB:
 		return "end-of-rib"
+	case EventSynced:
+		return "synced"
 	}
 	return "unknown"
 }
@@ -57,6 +65,10 @@ type Event struct {
 
 	State  PeerState // EventPeer
 	Family Family    // EventEndOfRIB
+
+	// EventSynced.
+	TimedOut bool
+	Pending  []netip.Addr
 }
 
 // eventQueue hands decoded events from the decoder goroutine to the
@@ -64,16 +76,23 @@ type Event struct {
 // a newer event for a key still pending replaces the older one in place.
 // Replacing in place only ever moves news earlier, never later than an
 // event queued after it, so an End-of-RIB is never delivered before a route
-// the peer sent ahead of it. Peer and End-of-RIB events are not coalesced.
+// the peer sent ahead of it. Peer and End-of-RIB events are not coalesced,
+// and each peer's events keep their order: a route event never moves ahead
+// of a peer or End-of-RIB event of its own peer (a withdrawal after a
+// session came back stays after the Established); it is queued after it
+// instead, and the older event for the key is then delivered too.
 type eventQueue struct {
 	mu    sync.Mutex
 	items []Event
 	index map[evpn.Key]int
-	wake  chan struct{}
+	// barrier holds, per peer, the position of its last peer or
+	// End-of-RIB event pending.
+	barrier map[netip.Addr]int
+	wake    chan struct{}
 }
 
 func newEventQueue() *eventQueue {
-	return &eventQueue{index: make(map[evpn.Key]int), wake: make(chan struct{}, 1)}
+	return &eventQueue{index: make(map[evpn.Key]int), barrier: make(map[netip.Addr]int), wake: make(chan struct{}, 1)}
 }
 
 func (q *eventQueue) push(evs []Event) {
@@ -84,10 +103,14 @@ func (q *eventQueue) push(evs []Event) {
 	for _, ev := range evs {
 		if ev.Type == EventRoute {
 			if i, ok := q.index[ev.Route.Key]; ok {
-				q.items[i] = ev
-				continue
+				if b, ok := q.barrier[ev.Peer]; !ok || i > b {
+					q.items[i] = ev
+					continue
+				}
 			}
 			q.index[ev.Route.Key] = len(q.items)
+		} else {
+			q.barrier[ev.Peer] = len(q.items)
 		}
 		q.items = append(q.items, ev)
 	}
@@ -109,6 +132,7 @@ func (q *eventQueue) take() []Event {
 	} else {
 		clear(q.index)
 	}
+	clear(q.barrier)
 	return items
 }
 

@@ -165,3 +165,47 @@ func TestDecoderMalformed(t *testing.T) {
 		}
 	}
 }
+
+// Issue 8.4e: a peer's withdrawal queued after its Established must not be
+// delivered before it (it used to replace an older event for the key in
+// place, ahead of the peer events).
+func TestEventQueueKeepsPeerOrder(t *testing.T) {
+	rs := leafRoutes("10.0.0.1", "10.0.0.1", 1)
+	a := "10.9.0.1"
+	q := newEventQueue()
+	q.push([]Event{
+		routeEv(rs[0], false, a),
+		{Type: EventPeer, Peer: mustAddr(a), State: PeerStateActive},
+		{Type: EventPeer, Peer: mustAddr(a), State: PeerStateEstablished},
+		routeEv(rs[0], true, a),
+		routeEv(rs[1], false, a),
+		routeEv(rs[1], true, a), // no peer event in between: coalesced
+		{Type: EventEndOfRIB, Peer: mustAddr(a)},
+		routeEv(rs[0], false, a),
+	})
+	got := q.take()
+	type ev struct {
+		typ      EventType
+		state    PeerState
+		key      evpn.Key
+		withdraw bool
+	}
+	want := []ev{
+		{typ: EventRoute, key: rs[0].Key},
+		{typ: EventPeer, state: PeerStateActive},
+		{typ: EventPeer, state: PeerStateEstablished},
+		{typ: EventRoute, key: rs[0].Key, withdraw: true},
+		{typ: EventRoute, key: rs[1].Key, withdraw: true},
+		{typ: EventEndOfRIB},
+		{typ: EventRoute, key: rs[0].Key},
+	}
+	if len(got) != len(want) {
+		t.Fatalf("got %d events, want %d: %+v", len(got), len(want), got)
+	}
+	for i, w := range want {
+		g := got[i]
+		if g.Type != w.typ || g.State != w.state || g.Withdraw != w.withdraw || (g.Route != nil && g.Route.Key != w.key) {
+			t.Errorf("event %d: got %v %v withdraw=%v, want %v %v withdraw=%v", i, g.Type, g.State, g.Withdraw, w.typ, w.state, w.withdraw)
+		}
+	}
+}

@@ -469,7 +469,7 @@ func (s *Server) Withdraw(ctx context.Context, routes []*evpn.Route) error {
 		if err := s.bgp.DeletePath(apiutil.DeletePathRequest{Paths: paths}); err != nil {
 			for i, p := range paths {
 				if err := s.bgp.DeletePath(apiutil.DeletePathRequest{Paths: []*apiutil.Path{p}}); err != nil {
-					errs = append(errs, fmt.Errorf("withdraw %s: %w", batch[i].Key, err))
+					errs = append(errs, &RouteError{Op: "withdraw", Route: batch[i], Err: err})
 				}
 			}
 		}

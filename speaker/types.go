@@ -89,6 +89,19 @@ type Config struct {
 	// routes before adding neighbours so they are part of that table.
 	Restarting bool
 
+	// SyncTimeout bounds the wait for End-of-RIB behind EventSynced (see
+	// Watch): counted from the first Established session, and applied only
+	// while a session is established. 0: no timeout.
+	SyncTimeout time.Duration
+
+	// ResyncWindow: when a peer's session comes back in this run (a route
+	// reflector that restarted, typically), Watch holds its withdrawals for
+	// this long after it re-establishes and after its End-of-RIB; a route
+	// announced again meanwhile cancels its withdrawal, and the rest are
+	// delivered when the window ends. This keeps the routes a restarted
+	// reflector has not re-learned yet in place (see resyncHold). 0: none.
+	ResyncWindow time.Duration
+
 	// ConnectRetry and HoldTime apply to every neighbour; 0 keeps GoBGP's
 	// defaults: dial every 120 s (the first attempt 1-2 s after a
 	// neighbour is added or its session drops, after a 5 s idle hold), hold

@@ -32,28 +32,56 @@ import (
 // by the number of distinct routes. Events are idempotent: an add may
 // repeat an add (GoBGP reports a withdraw-plus-add, a stale marking or a
 // refresh this way), and a withdrawal may name a key never delivered.
-// Route events never arrive after an End-of-RIB the peer sent after them,
-// but may arrive before peer events that GoBGP reported ahead of them.
+// Each peer's events keep their order: a route event never arrives after
+// an End-of-RIB the peer sent after it, nor before a peer event of its peer
+// that GoBGP reported ahead of it.
+//
+// Watch also reports, once, when the initial table is in (EventSynced):
+// every established peer has sent End-of-RIB, or Config.SyncTimeout has
+// passed since the first Established with a peer still established.
 //
 // Only remote EVPN best paths are delivered: our own paths (and our routes
 // coming back, see Config.LocalVTEPs) are filtered out; when one of them
 // becomes best in place of a remote path, the remote path is delivered as
 // withdrawn.
 func (s *Server) Watch(ctx context.Context, fn func(Event)) error {
+	if fn == nil {
+		return errors.New("speaker: watch: nil callback")
+	}
+	return s.watch(ctx, eachEvent(fn), true)
+}
+
+// WatchBatches is Watch handing over every pending event at once: fn gets
+// a batch, in order, and may take its time (even wait for the batch to be
+// handled elsewhere): events that come meanwhile are coalesced per route
+// key as in Watch, so a slow consumer bounds the memory by routes, not by
+// events. fn owns the slice.
+func (s *Server) WatchBatches(ctx context.Context, fn func([]Event)) error {
+	if fn == nil {
+		return errors.New("speaker: watch: nil callback")
+	}
 	return s.watch(ctx, fn, true)
+}
+
+func eachEvent(fn func(Event)) func([]Event) {
+	return func(evs []Event) {
+		for _, ev := range evs {
+			fn(ev)
+		}
+	}
 }
 
 // WatchPeers is Watch for peer events only. A route reflector uses it: it
 // installs nothing, and converting every reflected path for a watcher
 // would cost about a sixth of GoBGP's CPU per route for nothing.
 func (s *Server) WatchPeers(ctx context.Context, fn func(Event)) error {
-	return s.watch(ctx, fn, false)
-}
-
-func (s *Server) watch(ctx context.Context, fn func(Event), routes bool) error {
 	if fn == nil {
 		return errors.New("speaker: watch: nil callback")
 	}
+	return s.watch(ctx, eachEvent(fn), false)
+}
+
+func (s *Server) watch(ctx context.Context, fn func([]Event), routes bool) error {
 	s.mu.Lock()
 	if s.stopped {
 		s.mu.Unlock()
@@ -119,21 +147,67 @@ func (s *Server) watch(ctx context.Context, fn func(Event), routes bool) error {
 			events.push(out)
 		}
 	}()
+	var sync *syncTracker
+	var hold *resyncHold
+	if routes {
+		sync = newSyncTracker(s.cfg.SyncTimeout)
+		if s.cfg.ResyncWindow > 0 {
+			hold = newResyncHold(s.cfg.ResyncWindow)
+		}
+	}
 	go func() {
 		defer s.watches.Done()
 		defer unlink()
 		defer cancel()
+		timer := time.NewTimer(time.Hour)
+		timer.Stop()
+		defer timer.Stop()
 		for {
 			select {
 			case <-wctx.Done():
 				return
 			case <-events.wake:
+			case <-timer.C:
 			}
-			for i, ev := range events.take() {
-				if i%1024 == 0 && wctx.Err() != nil {
+			evs := events.take()
+			if hold != nil {
+				now := time.Now()
+				evs = hold.filter(evs, now, s.log)
+				if at := hold.next(); !at.IsZero() && !now.Before(at) {
+					if late := hold.expire(now); len(late) > 0 {
+						s.log.Info("re-sync window ended: delivering withdrawals not re-announced", "routes", len(late))
+						evs = append(evs, late...)
+					}
+				}
+			}
+			if len(evs) > 0 {
+				if wctx.Err() != nil {
 					return
 				}
-				fn(ev)
+				if sync != nil {
+					now := time.Now()
+					for i := range evs {
+						sync.observe(&evs[i], now)
+					}
+				}
+				fn(evs)
+			}
+			if sync == nil {
+				continue
+			}
+			now := time.Now()
+			if ev, ok := sync.check(now); ok && wctx.Err() == nil {
+				fn([]Event{ev})
+			}
+			timer.Stop()
+			at := sync.wake()
+			if hold != nil {
+				if h := hold.next(); !h.IsZero() && (at.IsZero() || h.Before(at)) {
+					at = h
+				}
+			}
+			if !at.IsZero() {
+				timer.Reset(max(at.Sub(now), 0))
 			}
 		}
 	}()

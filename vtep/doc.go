@@ -5,20 +5,33 @@
 //
 // Per L2VNI, Manager.Ensure makes the kernel hold:
 //
-//	ip link add vxlanV type vxlan id V local VTEP dstport 4789 nolearning   # no remote/group
-//	ip link add brV type bridge                                             # addrgenmode none
-//	ip link set vxlanV master brV
+//	ip link add brV type bridge                                             # IPv6 off (below)
+//	ip link add vxlanV master brV type vxlan id V local VTEP dstport 4789 nolearning   # no remote/group
 //	bridge link set dev vxlanV learning off neigh_suppress on
 //	ip link set PORT master brV; ip link set PORT up                        # each access port
 //	ip link set vxlanV up; ip link set brV up
 //
-// New bridges and VXLAN devices get no IPv6 link-local address
-// (IFLA_INET6_ADDR_GEN_MODE none, set before they first come up): they
-// carry no addresses, and generating one per device dominates the cost of
-// creating thousands. An SVI that needs IPv6 turns it back on. A device
-// the kernel gives no IPv6 state (an MTU below 1280, or a host booted with
-// ipv6.disable=1) refuses the setting with EAFNOSUPPORT: it has no address
-// to turn off, so Ensure goes on.
+// New bridges and VXLAN devices have IPv6 turned off
+// (net.ipv6.conf.DEV.disable_ipv6=1, written while they are still down):
+// an L2-only VNI carries no addresses, and IPv6 on thousands of devices
+// dominates the cost of bringing them up (a link-local address, MLD state
+// and an ff00::/8 route each, all of those routes in one list whose
+// insertion cost grows with its length). IPv6 is turned off per device,
+// not through net.ipv6.conf.default, which would turn it off on whatever
+// interface another program creates meanwhile. Access ports keep their
+// own setting, and the bridge forwards IPv6 frames all the same. An SVI
+// that needs IPv6 will turn it back on. A device the kernel gives no IPv6
+// state (an MTU below 1280, or a host booted with ipv6.disable=1) has
+// nothing to turn off.
+//
+// Devices are created in batches: many netlink requests per write, the
+// VXLAN device enslaved in its creation request, its port flags, alias
+// and admin state in one more, so a VNI costs four requests.
+// EnsureInBatches sets many VNIs up on a running leaf a batch at a time,
+// handing each batch to the caller before the next, so that the caller's
+// event loop is never held for the whole set. Ensure of a few hundred
+// VNIs (the runtime path) looks their links up by name rather than
+// listing every link of the namespace.
 //
 // The contract of Ensure:
 //
@@ -66,6 +79,9 @@
 // FDBLost means the VNI's FDB must be written again (the daemon has fib
 // resync). A conflict (a device re-created with another identity) changes
 // nothing, is logged once, and is retried at the device's next change.
+// A change costs in proportion to it: the changed VNI's links are looked
+// up by name and its bridge's ports listed with a dump the kernel filters
+// on IFLA_MASTER; every link is listed only at (re)subscription.
 // Remove takes the VNI out of supervision before deleting its devices.
 // Ports of a managed bridge with a larger MTU than its VXLAN device are
 // warned about (MTUWarnings), at Ensure and when they change.

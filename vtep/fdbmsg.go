@@ -3,6 +3,7 @@ package vtep
 import (
 	"encoding/binary"
 
+	"github.com/evpnd/evpnd/fib/nlfdb"
 	"github.com/evpnd/evpnd/speaker/evpn"
 )
 
@@ -19,19 +20,18 @@ import (
 // allocating.
 
 // Layouts and constants from linux/netlink.h, linux/rtnetlink.h and
-// linux/neighbour.h, repeated so the parsing builds and is tested on every
-// platform.
+// linux/neighbour.h (nlfdb's, or repeated), so the parsing builds and is
+// tested on every platform.
 const (
-	nlmsgHdrLen  = 16 // struct nlmsghdr
-	ndmsgLen     = 12 // struct ndmsg: family, pad1, pad2, ifindex, state, flags, type
+	nlmsgHdrLen  = nlfdb.NlmsgHdrLen
+	ndmsgLen     = nlfdb.NdmsgLen
 	rtaHdrLen    = 4  // struct rtattr
 	nlmsgError   = 2  // NLMSG_ERROR
 	rtmNewNeigh  = 28 // RTM_NEWNEIGH
 	rtmDelNeigh  = 29 // RTM_DELNEIGH
-	ndaLLAddr    = 2  // NDA_LLADDR
-	ndaMaster    = 9  // NDA_MASTER
-	ndaFlagsExt  = 15 // NDA_FLAGS_EXT
-	nlaTypeMask  = 0x3fff
+	ndaLLAddr    = nlfdb.NdaLLAddr
+	ndaMaster    = nlfdb.NdaMaster
+	ndaFlagsExt  = nlfdb.NdaFlagsExt
 	macLen       = 6
 	rtaAlignment = 4
 )
@@ -53,40 +53,6 @@ type linkKinds interface {
 	kind(ifindex int) (linkKind, uint32)
 }
 
-// ndmsgHeader is the fixed part of a neighbour message.
-type ndmsgHeader struct {
-	Family  uint8
-	Ifindex int
-	State   uint16
-	Flags   uint8
-}
-
-func peekNdmsg(b []byte) (ndmsgHeader, bool) {
-	if len(b) < ndmsgLen {
-		return ndmsgHeader{}, false
-	}
-	return ndmsgHeader{
-		Family:  b[0],
-		Ifindex: int(int32(binary.NativeEndian.Uint32(b[4:8]))),
-		State:   binary.NativeEndian.Uint16(b[8:10]),
-		Flags:   b[10],
-	}, true
-}
-
-// walkAttrs calls fn for each well-formed route attribute of b (the
-// attributes after a fixed header) and reports whether b was well formed.
-func walkAttrs(b []byte, fn func(typ uint16, val []byte)) bool {
-	for len(b) >= rtaHdrLen {
-		l := int(binary.NativeEndian.Uint16(b[0:2]))
-		if l < rtaHdrLen || l > len(b) {
-			return false
-		}
-		fn(binary.NativeEndian.Uint16(b[2:4])&nlaTypeMask, b[rtaHdrLen:l])
-		b = b[min(rtaAlign(l), len(b)):]
-	}
-	return true
-}
-
 // worthDecoding reports whether the neighbour message b (the ndmsg and its
 // attributes; typ RTM_NEWNEIGH or RTM_DELNEIGH) can change the reported
 // state s, reading the header and at most two attributes in place. It
@@ -104,14 +70,14 @@ func walkAttrs(b []byte, fn func(typ uint16, val []byte)) bool {
 //     local now (the bridge holds one entry per MAC), so the MAC and the
 //     master are read in place and looked up in s.
 func (s macState) worthDecoding(typ uint16, b []byte, r linkKinds) bool {
-	h, ok := peekNdmsg(b)
+	h, ok := nlfdb.ParseHeader(b)
 	if !ok || h.Family != afBridge || h.Flags&ntfSelf != 0 {
 		return false
 	}
 	var mac []byte
 	master := 0
 	attrs := func() {
-		walkAttrs(b[ndmsgLen:], func(t uint16, v []byte) {
+		nlfdb.WalkAttrs(b, func(t uint16, v []byte) {
 			switch {
 			case t == ndaLLAddr:
 				mac = v
@@ -120,7 +86,7 @@ func (s macState) worthDecoding(typ uint16, b []byte, r linkKinds) bool {
 			}
 		})
 	}
-	switch k, _ := r.kind(h.Ifindex); k {
+	switch k, _ := r.kind(int(h.Ifindex)); k {
 	case linkUnknown:
 		return true
 	case linkAccess:
@@ -150,30 +116,15 @@ func (s macState) worthDecoding(typ uint16, b []byte, r linkKinds) bool {
 // into an fdbUpdate without allocating: MAC aliases b, so the update must
 // not outlive b. It reports false for a malformed message.
 func parseNeigh(typ uint16, b []byte) (fdbUpdate, bool) {
-	h, ok := peekNdmsg(b)
-	if !ok {
-		return fdbUpdate{}, false
-	}
-	u := fdbUpdate{
-		Deleted:   typ == rtmDelNeigh,
-		Family:    int(h.Family),
-		LinkIndex: h.Ifindex,
-		State:     int(h.State),
-		Flags:     int(h.Flags),
-	}
-	ok = walkAttrs(b[ndmsgLen:], func(t uint16, v []byte) {
-		switch t {
-		case ndaLLAddr:
-			u.MAC = v
-		case ndaMaster:
-			if len(v) >= 4 {
-				u.MasterIndex = int(binary.NativeEndian.Uint32(v))
-			}
-		case ndaFlagsExt:
-			if len(v) >= 4 {
-				u.FlagsExt = int(binary.NativeEndian.Uint32(v))
-			}
-		}
-	})
-	return u, ok
+	n, ok := nlfdb.Parse(b)
+	return fdbUpdate{
+		Deleted:     typ == rtmDelNeigh,
+		Family:      int(n.Family),
+		LinkIndex:   int(n.Ifindex),
+		State:       int(n.State),
+		Flags:       int(n.Flags),
+		MAC:         n.LLAddr,
+		MasterIndex: int(n.Master),
+		FlagsExt:    int(n.FlagsExt),
+	}, ok
 }

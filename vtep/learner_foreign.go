@@ -1,9 +1,9 @@
 package vtep
 
 import (
-	"encoding/binary"
 	"net/netip"
 
+	"github.com/evpnd/evpnd/fib/nlfdb"
 	"github.com/evpnd/evpnd/speaker/evpn"
 )
 
@@ -51,7 +51,7 @@ type vxlanResolver interface {
 // Skipped: local (NUD_PERMANENT) bridge entries such as the port's own
 // address, and multicast MACs.
 func foreignChange(typ uint16, b []byte, r vxlanResolver) (VXLANChange, bool) {
-	h, ok := peekNdmsg(b)
+	h, ok := nlfdb.ParseHeader(b)
 	if !ok || h.Family != afBridge {
 		return VXLANChange{}, false
 	}
@@ -61,27 +61,13 @@ func foreignChange(typ uint16, b []byte, r vxlanResolver) (VXLANChange, bool) {
 	if !self && h.State&nudPermanent != 0 {
 		return VXLANChange{}, false // local entry: the kernel's or an operator's, not fib's
 	}
-	vni, ok := r.vxlanVNI(h.Ifindex)
+	vni, ok := r.vxlanVNI(int(h.Ifindex))
 	if !ok {
 		return VXLANChange{}, false
 	}
-	var mac []byte
-	var dst netip.Addr
-	master := 0
-	if !walkAttrs(b[ndmsgLen:], func(t uint16, v []byte) {
-		switch t {
-		case ndaLLAddr:
-			mac = v
-		case ndaDst:
-			if a, ok := netip.AddrFromSlice(v); ok {
-				dst = a.Unmap()
-			}
-		case ndaMaster:
-			if len(v) >= 4 {
-				master = int(binary.NativeEndian.Uint32(v))
-			}
-		}
-	}) || len(mac) != macLen {
+	n, ok := nlfdb.Parse(b)
+	mac, dst, master := n.LLAddr, n.Dst, n.Master
+	if !ok || len(mac) != macLen {
 		return VXLANChange{}, false
 	}
 	c := VXLANChange{VNI: vni, MAC: evpn.MAC(mac), Deleted: deleted, ExternLearn: marked}

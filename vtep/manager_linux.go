@@ -2,12 +2,15 @@ package vtep
 
 import (
 	"context"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"log/slog"
 	"net"
 	"net/netip"
+	"slices"
 	"sync"
+	"sync/atomic"
 
 	"github.com/vishvananda/netlink"
 	"github.com/vishvananda/netlink/nl"
@@ -28,6 +31,10 @@ type Manager struct {
 	// not removed. Its own lock, so that a long Ensure does not stall
 	// the link event reader.
 	sup supervised
+
+	// linksRead counts the links observed, for tests of what a change
+	// costs.
+	linksRead atomic.Int64
 }
 
 // NewManager returns a Manager that works through h, a handle bound to the
@@ -55,7 +62,7 @@ func (m *Manager) Ensure(ctx context.Context, vnis []L2VNI) error {
 	if err := ValidateSet(vnis); err != nil {
 		return fmt.Errorf("ensure l2vni devices: %w", err)
 	}
-	obs, err := m.observe(vnis)
+	obs, err := m.observeFor(vnis)
 	if err != nil {
 		return fmt.Errorf("ensure l2vni devices: %w", err)
 	}
@@ -72,9 +79,47 @@ func (m *Manager) Ensure(ctx context.Context, vnis []L2VNI) error {
 			"vni", a.VNI, "port", a.Port, "bridge", a.Bridge)
 	}
 	m.log.Info("l2vni devices ensured", "vnis", len(vnis), "actions", len(plan.Actions), "adopted", len(plan.Adopted))
-	if obs, err := m.observe(nil); err == nil {
+	if obs, err := m.observeAfter(vnis); err == nil {
 		m.noteDevices(vnis, obs)
 		m.warnMTUObserved(vnis, obs)
+	}
+	return nil
+}
+
+// DefaultBatch is the number of VNIs EnsureInBatches sets up at a time
+// when not told: big enough to batch the netlink requests well, small
+// enough that the hand-over of one batch is a short stop of the caller's
+// event loop.
+const DefaultBatch = 256
+
+// EnsureInBatches is Ensure for VNIs added to a running leaf (a reload
+// that adds 1,000 VNIs): it sets up vnis batch at a time (0 means
+// DefaultBatch), each batch as one Ensure, and calls ready with each
+// batch whose devices are up before it starts the next. It runs on the
+// caller's goroutine and holds the Manager only for one batch at a time,
+// so the caller's event loop keeps running while devices are created (the
+// caller hands each batch to its loop in ready) and Supervise's repairs
+// interleave. A batch that fails is undone as Ensure undoes; the batches
+// before it stay set up (they were handed over), and the error says how
+// many VNIs were. An error from ready stops it the same way.
+func (m *Manager) EnsureInBatches(ctx context.Context, vnis []L2VNI, batch int, ready func([]L2VNI) error) error {
+	if batch <= 0 {
+		batch = DefaultBatch
+	}
+	if err := ValidateSet(vnis); err != nil {
+		return fmt.Errorf("ensure l2vni devices: %w", err)
+	}
+	for start := 0; start < len(vnis); start += batch {
+		part := vnis[start:min(start+batch, len(vnis))]
+		if err := m.Ensure(ctx, part); err != nil {
+			return fmt.Errorf("%w (the first %d of %d l2vnis were set up)", err, start, len(vnis))
+		}
+		if ready != nil {
+			if err := ready(part); err != nil {
+				return fmt.Errorf("hand over l2vnis %d-%d: %w (the first %d of %d l2vnis were set up)",
+					part[0].VNI, part[len(part)-1].VNI, err, start+len(part), len(vnis))
+			}
+		}
 	}
 	return nil
 }
@@ -84,14 +129,35 @@ func (m *Manager) Ensure(ctx context.Context, vnis []L2VNI) error {
 // bridge. Devices evpnd adopted are left in place; access ports are never
 // deleted. Missing devices are not an error.
 func (m *Manager) Remove(ctx context.Context, vni L2VNI) error {
+	return m.RemoveAll(ctx, []L2VNI{vni})[0]
+}
+
+// RemoveAll is Remove for several VNIs, reading the links once for all
+// of them (a read of every link costs tens of milliseconds on a node with
+// thousands). It returns each VNI's error, in the order of vnis.
+func (m *Manager) RemoveAll(ctx context.Context, vnis []L2VNI) []error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	m.sup.remove(vni.VNI) // before deleting: Supervise must not rebuild them
+	out := make([]error, len(vnis))
+	for _, vni := range vnis {
+		m.sup.remove(vni.VNI) // before deleting: Supervise must not rebuild them
+	}
 	obs, err := m.observe(nil)
 	if err != nil {
-		return fmt.Errorf("remove l2vni %d: %w", vni.VNI, err)
+		for i, vni := range vnis {
+			out[i] = fmt.Errorf("remove l2vni %d: %w", vni.VNI, err)
+		}
+		return out
 	}
 	w := obs.view()
+	for i, vni := range vnis {
+		out[i] = m.removeOne(ctx, w, vni)
+	}
+	return out
+}
+
+// removeOne removes vni's devices as Remove does, given the links.
+func (m *Manager) removeOne(ctx context.Context, w view, vni L2VNI) error {
 	var errs []error
 	br := w.byName[vni.Bridge]
 	for _, name := range vni.AccessPorts {
@@ -136,6 +202,7 @@ func (m *Manager) observe(vnis []L2VNI) (Observed, error) {
 	if err != nil {
 		return Observed{}, fmt.Errorf("list links: %w", err)
 	}
+	m.linksRead.Add(int64(len(links)))
 	obs := Observed{Links: make([]LinkInfo, 0, len(links))}
 	for _, l := range links {
 		obs.Links = append(obs.Links, linkInfo(l))
@@ -279,4 +346,123 @@ func retryDump[T any](dump func() (T, error)) (T, error) {
 		}
 	}
 	return res, fmt.Errorf("dump interrupted %d times in a row: %w", attempts, err)
+}
+
+// scopedMax is the most VNIs that observeFor looks up one by one (their
+// requests pipelined); a larger set costs less with one list of every
+// link. A batch of EnsureInBatches fits.
+const scopedMax = DefaultBatch
+
+// observeFor observes what planning vnis needs: observeScope for a few
+// VNIs, observe (every link) for many.
+func (m *Manager) observeFor(vnis []L2VNI) (Observed, error) {
+	if len(vnis) <= scopedMax {
+		return m.observeScope(vnis)
+	}
+	return m.observe(vnis)
+}
+
+// observeScope observes what planning vnis needs with requests in
+// proportion to them, not to the links of the namespace (a link event on
+// one of 16,384 VNIs must not read 32,768 links): each bridge, VXLAN
+// device and access port by name, the ports of each bridge (a dump the
+// kernel filters on IFLA_MASTER), and the masters of ports enslaved
+// elsewhere. The VXLAN devices' bridge-port flags come with them. It does
+// not look for another VXLAN device holding the VNI of one that is
+// missing: the kernel refuses to create a second one, and that creation
+// fails and is undone like any other.
+func (m *Manager) observeScope(vnis []L2VNI) (Observed, error) {
+	b, err := openBatch(m.ns)
+	if err != nil {
+		return Observed{}, err
+	}
+	defer b.Close()
+	b.keep = true
+	var obs Observed
+	seen := map[int]bool{}
+	add := func(res []batchResult, master int) error {
+		for _, r := range res {
+			if r.err != nil {
+				if isGone(r.err) {
+					continue
+				}
+				return r.err
+			}
+			links, err := decodeLinks(r.links)
+			if err != nil {
+				return err
+			}
+			m.linksRead.Add(int64(len(links)))
+			for _, l := range links {
+				if !seen[l.Index] && (master == 0 || l.MasterIndex == master) {
+					seen[l.Index] = true
+					obs.Links = append(obs.Links, l)
+				}
+			}
+		}
+		return nil
+	}
+	var reqs []request
+	bridges := map[string]bool{}
+	for _, v := range vnis {
+		bridges[v.Bridge] = true
+		for _, n := range append([]string{v.Bridge, v.VXLAN}, v.AccessPorts...) {
+			reqs = append(reqs, getLinkReq(0, n))
+		}
+	}
+	res, err := b.exchange(reqs)
+	if err != nil {
+		return Observed{}, fmt.Errorf("look links up: %w", err)
+	}
+	if err := add(res, 0); err != nil {
+		return Observed{}, fmt.Errorf("look links up: %w", err)
+	}
+	for _, l := range slices.Clone(obs.Links) {
+		if l.Kind != "bridge" || !bridges[l.Name] {
+			continue
+		}
+		res, err := retryDump(func() ([]batchResult, error) {
+			res, err := b.exchange([]request{portsOfReq(l.Index)})
+			if err == nil && res[0].err != nil && errors.Is(res[0].err, unix.EINTR) {
+				err = netlink.ErrDumpInterrupted
+			}
+			return res, err
+		})
+		if err != nil {
+			return Observed{}, fmt.Errorf("list the ports of %s: %w", l.Name, err)
+		}
+		if err := add(res, l.Index); err != nil {
+			return Observed{}, fmt.Errorf("list the ports of %s: %w", l.Name, err)
+		}
+	}
+	reqs = reqs[:0]
+	for _, l := range obs.Links {
+		if l.MasterIndex != 0 && !seen[l.MasterIndex] {
+			reqs = append(reqs, getLinkReq(l.MasterIndex, ""))
+			seen[l.MasterIndex] = true // asked once
+		}
+	}
+	if len(reqs) > 0 {
+		for _, r := range reqs {
+			delete(seen, int(binary.NativeEndian.Uint32(r.body[4:8])))
+		}
+		res, err := b.exchange(reqs)
+		if err != nil {
+			return Observed{}, fmt.Errorf("look masters up: %w", err)
+		}
+		if err := add(res, 0); err != nil {
+			return Observed{}, fmt.Errorf("look masters up: %w", err)
+		}
+	}
+	return obs, nil
+}
+
+// observeAfter observes vnis' devices after a change, for noting them and
+// their MTU warnings: observeFor, except that a large set needs no port
+// flags.
+func (m *Manager) observeAfter(vnis []L2VNI) (Observed, error) {
+	if len(vnis) <= scopedMax {
+		return m.observeScope(vnis)
+	}
+	return m.observe(nil)
 }

@@ -115,17 +115,12 @@ func TestEnsureCreatesAndIsIdempotent(t *testing.T) {
 
 		// The same, as iproute2 prints it.
 		d := sh(t, ns, "ip", "-d", "link", "show", "dev", v.VXLAN)
-		for _, want := range []string{"vxlan id " + itoa(v.VNI) + " local 10.0.0.1 ", "dstport 4789 nolearning", "master " + v.Bridge, "learning off", "neigh_suppress on", "addrgenmode none"} {
+		for _, want := range []string{"vxlan id " + itoa(v.VNI) + " local 10.0.0.1 ", "dstport 4789 nolearning", "master " + v.Bridge, "learning off", "neigh_suppress on"} {
 			if !strings.Contains(d, want) {
 				t.Errorf("ip -d link show %s lacks %q:\n%s", v.VXLAN, want, d)
 			}
 		}
-		if d := sh(t, ns, "ip", "-d", "link", "show", "dev", v.Bridge); !strings.Contains(d, "addrgenmode none") {
-			t.Errorf("bridge %s not addrgenmode none:\n%s", v.Bridge, d)
-		}
-		if a := sh(t, ns, "ip", "-6", "addr", "show", "dev", v.Bridge); strings.TrimSpace(a) != "" {
-			t.Errorf("bridge %s has IPv6 addresses:\n%s", v.Bridge, a)
-		}
+		checkIPv6Off(t, ns, v.Bridge, v.VXLAN)
 	}
 	acc, err := h.LinkByName("acc0")
 	if err != nil {
@@ -154,6 +149,23 @@ func TestEnsureCreatesAndIsIdempotent(t *testing.T) {
 	}
 	if after := linkIndexes(t, h, names...); !mapsEqual(before, after) {
 		t.Errorf("ifindexes changed: before %v after %v", before, after)
+	}
+}
+
+// checkIPv6Off checks that devs have IPv6 turned off: disable_ipv6=1, no
+// IPv6 address (no link-local) and no multicast route in the local table.
+func checkIPv6Off(t *testing.T, ns *netns.NS, devs ...string) {
+	t.Helper()
+	for _, dev := range devs {
+		if got := strings.TrimSpace(sh(t, ns, "cat", "/proc/sys/net/ipv6/conf/"+dev+"/disable_ipv6")); got != "1" {
+			t.Errorf("%s: disable_ipv6 is %s, want 1", dev, got)
+		}
+		if a := sh(t, ns, "ip", "-6", "addr", "show", "dev", dev); strings.TrimSpace(a) != "" {
+			t.Errorf("%s has IPv6 addresses:\n%s", dev, a)
+		}
+		if r := sh(t, ns, "ip", "-6", "route", "show", "table", "local", "dev", dev); strings.TrimSpace(r) != "" {
+			t.Errorf("%s has IPv6 routes:\n%s", dev, r)
+		}
 	}
 }
 
@@ -298,4 +310,62 @@ func TestEnsureSmallMTU(t *testing.T) {
 			t.Errorf("%s: mtu %d, flags %v; want mtu 1000 and up", n, a.MTU, a.Flags)
 		}
 	}
+}
+
+// TestIPv6OffBridgeForwards: a bridge and VXLAN device created with IPv6
+// off still forward between two hosts on access ports, IPv4 and IPv6
+// alike (IPv6 is off on the devices, not for the frames they carry), and
+// ports enslaved by Ensure keep their own IPv6 setting.
+func TestIPv6OffBridgeForwards(t *testing.T) {
+	ns, h := testNS(t, "vt6")
+	hosts := []*netns.NS{netns.ForTest(t, "vt6a"), netns.ForTest(t, "vt6b")}
+	for i, host := range hosts {
+		acc, hp := "acc"+itoa(uint32(i)), "host"+itoa(uint32(i))
+		sh(t, ns, "ip", "link", "add", acc, "type", "veth", "peer", "name", hp)
+		sh(t, ns, "ip", "link", "set", hp, "netns", host.Name)
+		sh(t, host, "ip", "addr", "add", "192.168.100."+itoa(uint32(i+1))+"/24", "dev", hp)
+		sh(t, host, "ip", "-6", "addr", "add", "fd00::"+itoa(uint32(i+1))+"/64", "dev", hp, "nodad")
+		sh(t, host, "ip", "link", "set", hp, "up")
+	}
+	m := NewManager(h, nsHandle(t, ns), testLog(t))
+	if err := m.Ensure(context.Background(), []L2VNI{vniSpec(100, "acc0", "acc1")}); err != nil {
+		t.Fatal(err)
+	}
+	checkIPv6Off(t, ns, "br100", "vxlan100")
+	for _, p := range []string{"acc0", "acc1"} {
+		if got := strings.TrimSpace(sh(t, ns, "cat", "/proc/sys/net/ipv6/conf/"+p+"/disable_ipv6")); got != "0" {
+			t.Errorf("access port %s: disable_ipv6 %s, want its own 0 untouched", p, got)
+		}
+		waitForwarding(t, ns, p)
+	}
+	sh(t, hosts[0], "ping", "-c", "3", "-i", "0.2", "-W", "2", "192.168.100.2")
+	sh(t, hosts[0], "ping", "-6", "-c", "3", "-i", "0.2", "-W", "2", "fd00::2")
+}
+
+// TestSVIOnL2BridgeTurnsIPv6On: an L2VNI's bridge is created with IPv6
+// off; made an SVI with an IPv6 gateway later, it gets IPv6 back (its
+// link-local and the gateway address), while the VXLAN device keeps it
+// off.
+func TestSVIOnL2BridgeTurnsIPv6On(t *testing.T) {
+	u, h := testNS(t, "l3i")
+	sh(t, u, "ip", "addr", "add", "10.0.0.1/32", "dev", "lo")
+	hostOn(t, u, "acc0", "10.1.0.10/24")
+	m := NewManager(h, nsHandle(t, u), testLog(t))
+	if err := m.Ensure(context.Background(), []L2VNI{l3Spec(100, "acc0")}); err != nil {
+		t.Fatal(err)
+	}
+	checkIPv6Off(t, u, "br100", "vxlan100")
+	v := VRF{Name: "d", Backend: BackendDefault, L3: l3Spec(4001), RouterMAC: rmac,
+		Members: []SVI{member(100, "acc0", "10.1.0.1/24", "2001:db8:1::1/64")}}
+	if err := m.EnsureVRF(context.Background(), v); err != nil {
+		t.Fatal(err)
+	}
+	if got := strings.TrimSpace(sh(t, u, "cat", "/proc/sys/net/ipv6/conf/br100/disable_ipv6")); got != "0" {
+		t.Errorf("SVI br100: disable_ipv6 %s, want 0", got)
+	}
+	waitFor(t, func() bool {
+		a := sh(t, u, "ip", "-6", "addr", "show", "br100")
+		return strings.Contains(a, "fe80::") && strings.Contains(a, "2001:db8:1::1/64")
+	})
+	checkIPv6Off(t, u, "vxlan100")
 }

@@ -79,8 +79,8 @@ func (o Observed) view() view {
 type Op int
 
 const (
-	OpCreateBridge Op = iota + 1 // add a bridge, down, without IPv6 link-local
-	OpCreateVXLAN                // add a VXLAN device, down, without IPv6 link-local
+	OpCreateBridge Op = iota + 1 // add a bridge, down, with IPv6 off
+	OpCreateVXLAN                // add a VXLAN device, down, with IPv6 off
 	OpSetMTU                     // set Dev's MTU
 	OpSetMaster                  // enslave Dev to Master
 	OpSetPortFlags               // learning off, neigh_suppress on for bridge port Dev
@@ -126,9 +126,9 @@ type Action struct {
 func (a Action) String() string {
 	switch a.Op {
 	case OpCreateBridge:
-		return "ip link add " + a.Dev + mtuArg(a.MTU) + " type bridge; ip link set " + a.Dev + " addrgenmode none"
+		return "ip link add " + a.Dev + mtuArg(a.MTU) + " type bridge; sysctl -w net.ipv6.conf." + a.Dev + ".disable_ipv6=1"
 	case OpCreateVXLAN:
-		return fmt.Sprintf("ip link add %s%s type vxlan id %d local %s dstport %d nolearning; ip link set %s addrgenmode none",
+		return fmt.Sprintf("ip link add %s%s type vxlan id %d local %s dstport %d nolearning; sysctl -w net.ipv6.conf.%s.disable_ipv6=1",
 			a.Dev, mtuArg(a.MTU), a.Spec.VNI, a.Spec.Local, a.Spec.port(), a.Dev)
 	case OpSetMTU:
 		return "ip link set " + a.Dev + " mtu " + strconv.Itoa(a.MTU)
@@ -186,10 +186,15 @@ func PlanRepair(vnis []L2VNI, obs Observed) (Plan, error) {
 }
 
 func plan(vnis []L2VNI, obs Observed, repair bool) (Plan, error) {
+	return planView(vnis, obs.view(), repair)
+}
+
+// planView is plan over an indexed Observed, so that a caller planning
+// VNIs one by one (Supervise) indexes the links once, not once per VNI.
+func planView(vnis []L2VNI, w view, repair bool) (Plan, error) {
 	if err := ValidateSet(vnis); err != nil {
 		return Plan{}, err
 	}
-	w := obs.view()
 	var p Plan
 	var errs []error
 	for _, v := range vnis {
@@ -361,14 +366,20 @@ type MTUWarning struct {
 // aside, whose MTU is larger than that VXLAN device's. It is pure.
 func MTUWarnings(vnis []L2VNI, obs Observed) []MTUWarning {
 	w := obs.view()
+	ports := map[int][]*LinkInfo{} // master ifindex -> its ports
+	for i := range obs.Links {
+		if l := &obs.Links[i]; l.MasterIndex != 0 {
+			ports[l.MasterIndex] = append(ports[l.MasterIndex], l)
+		}
+	}
 	var out []MTUWarning
 	for _, v := range vnis {
 		br, vx := w.byName[v.Bridge], w.byName[v.VXLAN]
 		if br == nil || vx == nil || br.Kind != "bridge" || vx.MasterIndex != br.Index {
 			continue
 		}
-		for _, l := range obs.Links {
-			if l.MasterIndex == br.Index && l.Index != vx.Index && l.MTU > vx.MTU {
+		for _, l := range ports[br.Index] {
+			if l.Index != vx.Index && l.MTU > vx.MTU {
 				out = append(out, MTUWarning{VNI: v.VNI, Port: l.Name, PortMTU: l.MTU, VXLAN: v.VXLAN, VXLANMTU: vx.MTU})
 			}
 		}

@@ -89,8 +89,8 @@ func TestPlanL2(t *testing.T) {
 			vnis: []L2VNI{vniSpec(200, "acc1")},
 			obs:  kernel(nil),
 			actions: []string{
-				"ip link add br200 type bridge; ip link set br200 addrgenmode none",
-				"ip link add vxlan200 type vxlan id 200 local 10.0.0.1 dstport 4789 nolearning; ip link set vxlan200 addrgenmode none",
+				"ip link add br200 type bridge; sysctl -w net.ipv6.conf.br200.disable_ipv6=1",
+				"ip link add vxlan200 type vxlan id 200 local 10.0.0.1 dstport 4789 nolearning; sysctl -w net.ipv6.conf.vxlan200.disable_ipv6=1",
 				"ip link set vxlan200 master br200",
 				"bridge link set dev vxlan200 learning off neigh_suppress on",
 				"ip link set vxlan200 up",
@@ -104,8 +104,8 @@ func TestPlanL2(t *testing.T) {
 			vnis: []L2VNI{{VNI: 7, VXLAN: "vx7", Bridge: "b7", Local: netip.MustParseAddr("2001:db8::1"), UDPPort: 4790, MTU: 9000}},
 			obs:  kernel(nil),
 			actions: []string{
-				"ip link add b7 mtu 9000 type bridge; ip link set b7 addrgenmode none",
-				"ip link add vx7 mtu 9000 type vxlan id 7 local 2001:db8::1 dstport 4790 nolearning; ip link set vx7 addrgenmode none",
+				"ip link add b7 mtu 9000 type bridge; sysctl -w net.ipv6.conf.b7.disable_ipv6=1",
+				"ip link add vx7 mtu 9000 type vxlan id 7 local 2001:db8::1 dstport 4790 nolearning; sysctl -w net.ipv6.conf.vx7.disable_ipv6=1",
 				"ip link set vx7 master b7",
 				"bridge link set dev vx7 learning off neigh_suppress on",
 				"ip link set vx7 up",
@@ -119,8 +119,8 @@ func TestPlanL2(t *testing.T) {
 			obs:     kernel(nil),
 			adopted: []string{"br100", "vxlan100"},
 			actions: []string{
-				"ip link add br200 type bridge; ip link set br200 addrgenmode none",
-				"ip link add vxlan200 mtu 8950 type vxlan id 200 local 10.0.0.1 dstport 4789 nolearning; ip link set vxlan200 addrgenmode none",
+				"ip link add br200 type bridge; sysctl -w net.ipv6.conf.br200.disable_ipv6=1",
+				"ip link add vxlan200 mtu 8950 type vxlan id 200 local 10.0.0.1 dstport 4789 nolearning; sysctl -w net.ipv6.conf.vxlan200.disable_ipv6=1",
 				"ip link set vxlan200 master br200",
 				"bridge link set dev vxlan200 learning off neigh_suppress on",
 				"ip link set vxlan200 up",
@@ -228,7 +228,7 @@ func TestPlanL2(t *testing.T) {
 			obs:     kernel(nil),
 			adopted: []string{"br100"},
 			actions: []string{
-				"ip link add vxnew type vxlan id 100 local 10.0.0.1 dstport 4790 nolearning; ip link set vxnew addrgenmode none",
+				"ip link add vxnew type vxlan id 100 local 10.0.0.1 dstport 4790 nolearning; sysctl -w net.ipv6.conf.vxnew.disable_ipv6=1",
 				"ip link set vxnew master br100",
 				"bridge link set dev vxnew learning off neigh_suppress on",
 				"ip link set vxnew up",

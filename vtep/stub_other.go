@@ -27,6 +27,15 @@ func (m *Manager) Ensure(ctx context.Context, vnis []L2VNI) error { return errUn
 // Remove fails outside Linux.
 func (m *Manager) Remove(ctx context.Context, vni L2VNI) error { return errUnsupported }
 
+// RemoveAll fails outside Linux.
+func (m *Manager) RemoveAll(ctx context.Context, vnis []L2VNI) []error {
+	out := make([]error, len(vnis))
+	for i := range out {
+		out[i] = errUnsupported
+	}
+	return out
+}
+
 // Learner is a stub outside Linux; Run and Dump fail.
 type Learner struct{}
 

@@ -271,18 +271,20 @@ func (m *Manager) repair(ctx context.Context, scope map[uint32]bool, onRepair fu
 	if len(vnis) == 0 {
 		return
 	}
-	obs, err := m.observe(vnis)
+	m.log.Debug("re-checking l2vni devices", "vnis", len(vnis), "all", scope == nil)
+	obs, err := m.observeFor(vnis)
 	if err != nil {
 		m.log.Error("read links to check the l2vni devices", "err", err)
 		return
 	}
 	recreated := m.noteDevices(vnis, obs)
 	changed := false
+	w := obs.view() // once: planning each VNI on its own must not index every link again
 	for _, v := range vnis {
 		if ctx.Err() != nil {
 			return
 		}
-		plan, err := PlanRepair([]L2VNI{v}, obs)
+		plan, err := planView([]L2VNI{v}, w, true)
 		if err == nil && len(plan.Actions) == 0 && len(recreated[v.VNI]) == 0 {
 			m.sup.clearFailed(v.VNI)
 			continue
@@ -310,7 +312,7 @@ func (m *Manager) repair(ctx context.Context, scope map[uint32]bool, onRepair fu
 		onRepair(r)
 	}
 	if changed {
-		if obs, err = m.observe(nil); err != nil {
+		if obs, err = m.observeAfter(vnis); err != nil {
 			return
 		}
 		m.noteDevices(vnis, obs)

@@ -392,6 +392,22 @@ func (a *l3applier) do(act L3Action) error {
 			a.push("ip link set "+name+" address "+act.PrevMAC, func() error { return h.LinkSetHardwareAddr(dev, prev) })
 		}
 	case L3SetIPv6:
+		// An L2VNI's bridge is created with IPv6 off (disableIPv6): the
+		// SVI turns it on first.
+		ns := a.m.ns
+		if act.NS != "" {
+			ns = a.nsh[act.NS]
+		}
+		if off, err := ipv6Off(ns, name); err != nil {
+			return err
+		} else if off {
+			if err := setIPv6Off(ns, name, false); err != nil {
+				return err
+			}
+			if !act.Created {
+				a.push("sysctl -w net.ipv6.conf."+name+".disable_ipv6=1", func() error { return setIPv6Off(ns, name, true) })
+			}
+		}
 		if err := h.LinkSetIP6AddrGenMode(dev, in6AddrGenModeEUI64); err != nil {
 			return err
 		}

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/evpnd/evpnd/containerlab/netns"
+	"github.com/evpnd/evpnd/containerlab/poll"
 	"github.com/vishvananda/netlink"
 	vnetns "github.com/vishvananda/netns"
 )
@@ -177,13 +178,7 @@ func TestEnsureVRFDefault(t *testing.T) {
 
 func waitFor(t *testing.T, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(5 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatal("condition not met within 5s")
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	poll.True(t, 5*time.Second, "the condition", cond)
 }
 
 // A plan that fails late (an IPv6 gateway on an SVI whose MTU leaves it

@@ -7,6 +7,7 @@ import (
 	"flag"
 	"os"
 	"os/exec"
+	"strings"
 	"testing"
 	"time"
 )
@@ -22,6 +23,7 @@ var (
 	benchRoutes = flag.Int("evpnbench.routes", 100_000, "routes in BenchmarkBurst*")
 	benchN      = flag.Int("evpnbench.n", 20, "samples per fabric in BenchmarkLatency")
 	benchNoFRR  = flag.Bool("evpnbench.nofrr", false, "skip the FRR reference")
+	benchVNIs   = flag.Int("evpnbench.vnis", 4096, "L2VNIs in BenchmarkVNIs")
 )
 
 func requireRoot(tb testing.TB) {
@@ -148,4 +150,40 @@ func BenchmarkList(b *testing.B) {
 	if e, f := findStats(st, implEvpnd, toolCtlJSON), findStats(st, implFRR, toolVtyshJSON); e != nil && f != nil {
 		b.ReportMetric(e.Wall.Seconds()/f.Wall.Seconds(), "evpnctl-json/vtysh-json-time")
 	}
+}
+
+// TestVNIsSmoke runs the vnis benchmark at a small size (256 VNIs, one
+// round): evpnd must bring every VNI's type-3 route to its reflector,
+// and both iproute2 floors must create the devices.
+func TestVNIsSmoke(t *testing.T) {
+	requireRoot(t)
+	if testing.Short() {
+		t.Skip("-short: the vnis benchmark takes some seconds")
+	}
+	var out, errOut strings.Builder
+	o := vnisOptions{VNIs: []int{256}, Rounds: 1, Timeout: 2 * time.Minute}
+	if err := runVNIs(context.Background(), o, &out, &errOut); err != nil {
+		t.Fatalf("%v\n%s", err, errOut.String())
+	}
+	t.Log(out.String())
+	row := ""
+	for _, line := range strings.Split(out.String(), "\n") {
+		if f := strings.Fields(line); len(f) > 0 && f[0] == "256" {
+			row = line
+		}
+	}
+	if row == "" || strings.Contains(row, " - ") {
+		t.Errorf("no complete row for 256 VNIs in the report:\n%s", out.String())
+	}
+}
+
+// BenchmarkVNIs: the vnis benchmark at -evpnbench.vnis VNIs, b.N rounds.
+func BenchmarkVNIs(b *testing.B) {
+	requireRoot(b)
+	var out, errOut strings.Builder
+	o := vnisOptions{VNIs: []int{*benchVNIs}, Rounds: b.N, Timeout: 5 * time.Minute}
+	if err := runVNIs(context.Background(), o, &out, &errOut); err != nil {
+		b.Fatalf("%v\n%s", err, errOut.String())
+	}
+	b.Log(out.String())
 }

@@ -27,7 +27,11 @@ import (
 
 // countEVPNReach counts the type-2 routes in an UPDATE body's MP_REACH_NLRI
 // (AFI 25, SAFI 70). An End-of-RIB or an update of another family counts 0.
-func countEVPNReach(body []byte) (int, error) {
+func countEVPNReach(body []byte) (int, error) { return countEVPNRoutes(body, 2) }
+
+// countEVPNRoutes counts the EVPN routes of type routeType in an UPDATE
+// body's MP_REACH_NLRI.
+func countEVPNRoutes(body []byte, routeType byte) (int, error) {
 	if len(body) < 2 {
 		return 0, errors.New("short UPDATE")
 	}
@@ -71,7 +75,7 @@ func countEVPNReach(body []byte) (int, error) {
 			if len(r) < 2 || 2+int(r[1]) > len(r) {
 				return 0, errors.New("EVPN NLRI overruns")
 			}
-			if r[0] == 2 {
+			if r[0] == routeType {
 				n++
 			}
 			r = r[2+int(r[1]):]
@@ -82,8 +86,9 @@ func countEVPNReach(body []byte) (int, error) {
 
 // bgpSink is the minimal receiver.
 type bgpSink struct {
-	ln   net.Listener
-	want int
+	ln        net.Listener
+	want      int
+	routeType byte // the EVPN route type counted: 2 (MAC/IP), or 3 (IMET)
 
 	mu    sync.Mutex
 	got   int
@@ -91,7 +96,6 @@ type bgpSink struct {
 	last  time.Time
 	prog  progress
 	full  chan struct{}
-	err   error
 }
 
 // listenSink listens on addr:179 inside ns.
@@ -105,7 +109,7 @@ func listenSink(ns *netns.NS, addr netip.Addr, want int) (*bgpSink, error) {
 	if err != nil {
 		return nil, fmt.Errorf("BGP receiver in %s: %w", ns.Name, err)
 	}
-	return &bgpSink{ln: ln, want: want, prog: progress{want: want}, full: make(chan struct{})}, nil
+	return &bgpSink{ln: ln, want: want, routeType: 2, prog: progress{want: want}, full: make(chan struct{})}, nil
 }
 
 // Run accepts one session from a peer in AS asn and counts until ctx ends.
@@ -167,7 +171,7 @@ func (s *bgpSink) Run(ctx context.Context, asn uint32, id netip.Addr) error {
 		case bgptest.MsgNotification:
 			return fmt.Errorf("BGP receiver: NOTIFICATION from the source: % x", b)
 		case bgptest.MsgUpdate:
-			n, err := countEVPNReach(b)
+			n, err := countEVPNRoutes(b, s.routeType)
 			if err != nil {
 				return fmt.Errorf("BGP receiver: %w", err)
 			}

@@ -30,7 +30,11 @@ type burstOptions struct {
 	Pack     int    // raw source: type-2 routes per UPDATE, 0 = as many as fit
 	NoSource bool
 	PerfDir  string
-	Timeout  time.Duration
+	// PprofDir: fetch Go CPU (PprofSeconds from the session's start) and
+	// heap profiles from evpnd (run with --pprof) into this directory.
+	PprofDir     string
+	PprofSeconds int
+	Timeout      time.Duration
 	// Settle is how long to wait after the burst before the settled RSS
 	// sample (0: until RSS is stable within 1% over 200 ms). Go returns
 	// freed memory to the kernel only after a GC (forced every 2 minutes
@@ -123,11 +127,15 @@ func burst(ctx context.Context, o burstOptions, stderr io.Writer) (res []burstRe
 		return nil, err
 	}
 	defer func() { err = errors.Join(err, e.close(err)) }()
-	if o.PerfDir != "" {
-		if err := os.MkdirAll(o.PerfDir, 0o755); err != nil {
+	for _, dir := range []string{o.PerfDir, o.PprofDir} {
+		if dir == "" {
+			continue
+		}
+		if err := os.MkdirAll(dir, 0o755); err != nil {
 			return nil, err
 		}
 	}
+	e.leafPprof = o.PprofDir != ""
 	var raw []byte
 	if o.Source == sourceRaw {
 		var n int
@@ -280,6 +288,10 @@ func burstOnce(ctx context.Context, e *env, o burstOptions, impl string, raw []b
 		}
 		defer prof.stop()
 	}
+	var gprof *pprofRecord
+	if o.PprofDir != "" && impl == implEvpnd {
+		gprof = startPprof(ctx, leafNS, filepath.Join(o.PprofDir, "burst-"+o.Source+"-"+impl), o.PprofSeconds)
+	}
 	established, err := src.start(ctx)
 	if err != nil {
 		return r, err
@@ -297,6 +309,13 @@ func burstOnce(ctx context.Context, e *env, o burstOptions, impl string, raw []b
 		if r.Profile, err = prof.finish(ctx); err != nil {
 			return r, err
 		}
+	}
+	if gprof != nil {
+		txt, err := gprof.finish(ctx, e.evpnd)
+		if err != nil {
+			return r, err
+		}
+		r.Profile += txt
 	}
 	r.First, r.Total, r.Overflow = out.first.Sub(established), out.last.Sub(established), out.overflow
 	for i, m := range out.marks {
@@ -358,7 +377,11 @@ func (e *env) startLeaf(ctx context.Context, l *lab.Lab, impl string, metrics bo
 			return nil, err
 		}
 		lf.socket = apiSocketFor(l.LogPath("leaf"))
-		d, err := e.start(l, "leaf", l.LogPath("leaf"), []string{e.evpnd, "run", "--config", cfg, "--cease-on-exit", "--api-socket", lf.socket}, e.evEnv)
+		args := []string{e.evpnd, "run", "--config", cfg, "--cease-on-exit", "--api-socket", lf.socket}
+		if e.leafPprof {
+			args = append(args, "--pprof", leafPprof)
+		}
+		d, err := e.start(l, "leaf", l.LogPath("leaf"), args, e.evEnv)
 		if err != nil {
 			return nil, err
 		}

@@ -28,10 +28,12 @@ type env struct {
 	evpnd   string
 	evpnctl string   // only when commonFlags.needCtl
 	evEnv   []string // extra environment for evpnd
-	keep    bool
-	labs    []*lab.Lab
-	kids    []*child
-	seq     int
+	// leafPprof: evpnd leafs serve Go's profiles on leafPprof (--pprof).
+	leafPprof bool
+	keep      bool
+	labs      []*lab.Lab
+	kids      []*child
+	seq       int
 }
 
 func newEnv(ctx context.Context, c commonFlags, stderr io.Writer) (*env, error) {

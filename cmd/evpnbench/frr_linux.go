@@ -6,30 +6,25 @@ import (
 	"context"
 	"fmt"
 	"net/netip"
-	"os"
-	"os/user"
+	"os/exec"
 	"path/filepath"
-	"strconv"
+	"slices"
 	"strings"
+	"syscall"
 	"time"
 
+	"github.com/evpnd/evpnd/containerlab/frr"
 	"github.com/evpnd/evpnd/containerlab/lab"
 )
 
 const (
-	frrZebra = "/usr/lib/frr/zebra"
-	frrBGPd  = "/usr/lib/frr/bgpd"
+	frrZebra = frr.Zebra
+	frrBGPd  = frr.BGPd
 )
 
-// frrNode is one FRR instance (zebra + bgpd) in a lab node. Each runs as
-// user frr with its own config, pid, zserv and vty socket paths in dir, and
-// no vty TCP port.
-type frrNode struct {
-	node  string
-	dir   string
-	zebra *child
-	bgpd  *child
-}
+// frrNode is one FRR instance (containerlab/frr) in a lab node. Its
+// daemons are the env's children, stopped when the env closes.
+type frrNode struct{ *frr.Instance }
 
 // frrBGPConf is a bgpd config for the iBGP l2vpn-evpn fabric of the
 // benchmarks: router-id = VTEP = the node's lo address; peers are sourced
@@ -59,53 +54,25 @@ func frrBGPConf(hostname string, asn uint32, id netip.Addr, peers []netip.Addr, 
 	return b.String()
 }
 
-// startFRR writes the configs and starts zebra then bgpd in node. zebra
-// gets the netlink buffer Debian's /etc/frr/daemons gives it (-s 90000000).
+// startFRR starts zebra then bgpd in node, in a directory of the lab's
+// work directory. zebra gets the netlink buffer Debian's /etc/frr/daemons
+// gives it (-s 90000000).
 func (e *env) startFRR(ctx context.Context, l *lab.Lab, node, bgpConf string) (*frrNode, error) {
-	dir := filepath.Join(l.WorkDir(), "frr-"+node)
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return nil, err
-	}
-	if err := os.WriteFile(filepath.Join(dir, "zebra.conf"), []byte("hostname "+node+"\n!\n"), 0o644); err != nil {
-		return nil, err
-	}
-	if err := os.WriteFile(filepath.Join(dir, "bgpd.conf"), []byte(bgpConf), 0o644); err != nil {
-		return nil, err
-	}
-	if err := chownFRR(dir); err != nil {
-		return nil, err
-	}
-	f := &frrNode{node: node, dir: dir}
-	common := func(d string) []string {
-		return []string{
-			"-f", filepath.Join(dir, d+".conf"), "-i", filepath.Join(dir, d+".pid"),
-			"-z", filepath.Join(dir, "zserv.api"), "--vty_socket", dir, "-P", "0",
-			"-u", "frr", "-g", "frr", "--log", "file:" + filepath.Join(dir, d+".log"),
-		}
-	}
-	var err error
-	f.zebra, err = e.start(l, node, filepath.Join(dir, "zebra.out"), append(append([]string{frrZebra}, common("zebra")...), "-s", "90000000"), nil)
+	in, err := frr.Start(l, node, filepath.Join(l.WorkDir(), "frr-"+node), frr.Options{
+		ZebraConf: []byte("hostname " + node + "\n!\n"),
+		BGPdConf:  []byte(bgpConf),
+		ZebraArgs: []string{"-s", "90000000"},
+		Wait:      20 * time.Second,
+		Run: func(name string, c *exec.Cmd) (frr.Process, error) {
+			c.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
+			return e.run(name, c)
+		},
+	})
 	if err != nil {
-		return nil, err
+		return nil, err // what started is the env's to stop
 	}
-	zserv := filepath.Join(dir, "zserv.api")
-	if err := waitFor(ctx, 20*time.Second, 10*time.Millisecond, "zebra "+node+" to listen", func() (bool, error) {
-		if f.zebra.exited() {
-			return false, fmt.Errorf("zebra exited: %v (see %s)", f.zebra.err, filepath.Join(dir, "zebra.log"))
-		}
-		_, err := os.Stat(zserv)
-		return err == nil, nil
-	}); err != nil {
-		return nil, err
-	}
-	f.bgpd, err = e.start(l, node, filepath.Join(dir, "bgpd.out"), append([]string{frrBGPd}, common("bgpd")...), nil)
-	if err != nil {
-		return nil, err
-	}
+	f := &frrNode{in}
 	if err := waitFor(ctx, 20*time.Second, 20*time.Millisecond, "bgpd "+node+" to take commands", func() (bool, error) {
-		if f.bgpd.exited() {
-			return false, fmt.Errorf("bgpd exited: %v (see %s)", f.bgpd.err, filepath.Join(dir, "bgpd.log"))
-		}
 		_, err := f.vtysh(ctx, l, "show bgp summary")
 		return err == nil, nil
 	}); err != nil {
@@ -114,27 +81,29 @@ func (e *env) startFRR(ctx context.Context, l *lab.Lab, node, bgpConf string) (*
 	return f, nil
 }
 
-// vtysh runs one show command against this instance.
+// vtysh runs one show command against this instance, in its node.
 func (f *frrNode) vtysh(ctx context.Context, l *lab.Lab, command string) (string, error) {
-	return l.Exec(ctx, f.node, "vtysh", "--vty_socket", f.dir, "-c", command)
+	return l.Exec(ctx, f.Node, "vtysh", "--vty_socket", f.Dir, "-c", command)
 }
 
-func (f *frrNode) pids() []int { return []int{f.bgpd.pid(), f.zebra.pid()} }
+// pids are bgpd's then zebra's.
+func (f *frrNode) pids() []int {
+	p := f.PIDs() // in start order: zebra, bgpd
+	slices.Reverse(p)
+	return p
+}
 
-// chownFRR gives dir and its files to user frr.
-func chownFRR(dir string) error {
-	u, err := user.Lookup("frr")
-	if err != nil {
-		return fmt.Errorf("FRR's user: %w", err)
+// zebraPID is zebra's PID.
+func (f *frrNode) zebraPID() int { return f.PIDs()[0] }
+
+// PID and Exited make a child a frr.Process.
+func (k *child) PID() int { return k.pid() }
+
+func (k *child) Exited() (bool, error) {
+	if k.exited() {
+		return true, k.err
 	}
-	uid, _ := strconv.Atoi(u.Uid)
-	gid, _ := strconv.Atoi(u.Gid)
-	return filepath.Walk(dir, func(p string, _ os.FileInfo, err error) error {
-		if err != nil {
-			return err
-		}
-		return os.Chown(p, uid, gid)
-	})
+	return false, nil
 }
 
 // frrDevices are the commands that create, in an FRR leaf, what evpnd

@@ -75,7 +75,7 @@ func neighMsg(typ uint16, family uint8, ifindex int32, flags uint8, mac []byte, 
 		}
 		return b
 	}
-	b := make([]byte, unix.SizeofNlMsghdr+sizeofNdmsg)
+	b := make([]byte, unix.SizeofNlMsghdr+12)
 	binary.NativeEndian.PutUint16(b[4:], typ)
 	nd := b[unix.SizeofNlMsghdr:]
 	nd[0] = family

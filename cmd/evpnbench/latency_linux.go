@@ -30,6 +30,9 @@ type latencyOptions struct {
 	N       int
 	Gap     time.Duration
 	Timeout time.Duration
+	// Burst: type-2 routes a raw BGP source sends leaf2 directly while
+	// the samples run (0: none).
+	Burst int
 }
 
 // latSample is one MAC's journey, from the frame being sent in h1.
@@ -37,11 +40,17 @@ type latSample struct {
 	MAC    evpn.MAC
 	Learn  time.Duration // until leaf1's bridge reported the MAC on its access port
 	Remote time.Duration // until leaf2's vxlan100 held it with dst leaf1
+	// DuringBurst: the frame was sent after the burst's session came up
+	// and before leaf2's kernel held every MAC of the burst.
+	DuringBurst bool
 }
 
 type latencyResult struct {
 	Impl    string
 	Samples []latSample
+	// With --burst: from the burst's session up to leaf2's kernel holding
+	// all of it (0: not within the run).
+	BurstTime time.Duration
 }
 
 // remote returns the sorted remote latencies.
@@ -49,6 +58,19 @@ func (r latencyResult) remote() []time.Duration {
 	out := make([]time.Duration, len(r.Samples))
 	for i, s := range r.Samples {
 		out[i] = s.Remote
+	}
+	slices.Sort(out)
+	return out
+}
+
+// remoteDuringBurst returns the sorted remote latencies of the samples
+// sent while the burst ran.
+func (r latencyResult) remoteDuringBurst() []time.Duration {
+	var out []time.Duration
+	for _, s := range r.Samples {
+		if s.DuringBurst {
+			out = append(out, s.Remote)
+		}
 	}
 	slices.Sort(out)
 	return out
@@ -89,9 +111,17 @@ func latency(ctx context.Context, o latencyOptions, stderr io.Writer) (res []lat
 	if o.common.frr {
 		impls = append(impls, implFRR)
 	}
+	var raw []byte
+	if o.Burst > 0 {
+		c := feederConfig{ASN: benchASN, RouterID: burstSrcAddr, Peer: leafLoopback(2), Routes: o.Burst,
+			VTEPs: 10, FirstVTEP: firstRemote, VNI: burstVNI}
+		if raw, _, err = rawUpdates(c, burstSrcAddr, 0); err != nil {
+			return nil, err
+		}
+	}
 	for _, impl := range impls {
-		fmt.Fprintf(stderr, "evpnbench: latency: %s, %d samples ...\n", impl, o.N)
-		r, err := latencyOnce(ctx, e, o, impl)
+		fmt.Fprintf(stderr, "evpnbench: latency: %s, %d samples, burst %d ...\n", impl, o.N, o.Burst)
+		r, err := latencyOnce(ctx, e, o, impl, raw)
 		if err != nil {
 			return res, fmt.Errorf("latency with %s: %w", impl, err)
 		}
@@ -100,7 +130,7 @@ func latency(ctx context.Context, o latencyOptions, stderr io.Writer) (res []lat
 	return res, nil
 }
 
-func latencyOnce(ctx context.Context, e *env, o latencyOptions, impl string) (r latencyResult, err error) {
+func latencyOnce(ctx context.Context, e *env, o latencyOptions, impl string, raw []byte) (r latencyResult, err error) {
 	ctx, cancel := context.WithTimeout(ctx, o.Timeout)
 	defer cancel()
 	r.Impl = impl
@@ -135,7 +165,11 @@ func latencyOnce(ctx context.Context, e *env, o latencyOptions, impl string) (r 
 		for n, access := range [][]string{{"eth2"}, nil} {
 			node := fmt.Sprintf("leaf%d", n+1)
 			cfg := filepath.Join(l.WorkDir(), node+".yaml")
-			if err := os.WriteFile(cfg, []byte(evpndLeafConfig(leafLoopback(n+1), access)), 0o644); err != nil {
+			var extra []netip.Addr
+			if n == 1 && o.Burst > 0 {
+				extra = []netip.Addr{burstSrcAddr}
+			}
+			if err := os.WriteFile(cfg, []byte(evpndLeafConfig(leafLoopback(n+1), access, extra...)), 0o644); err != nil {
 				return r, err
 			}
 			if _, err := e.start(l, node, l.LogPath(node), []string{e.evpnd, "run", "--config", cfg, "--cease-on-exit", "--api-socket", apiSocketFor(l.LogPath(node))}, e.evEnv); err != nil {
@@ -149,7 +183,16 @@ func latencyOnce(ctx context.Context, e *env, o latencyOptions, impl string) (r 
 		}
 		for n := 1; n <= 2; n++ {
 			node := fmt.Sprintf("leaf%d", n)
-			conf := frrBGPConf(node, benchASN, leafLoopback(n), []netip.Addr{rrAddr}, false)
+			peers := []netip.Addr{rrAddr}
+			if n == 2 && o.Burst > 0 {
+				peers = append(peers, burstSrcAddr)
+			}
+			conf := frrBGPConf(node, benchASN, leafLoopback(n), peers, false)
+			if n == 2 && o.Burst > 0 {
+				// The burst source dials; bgpd must not dial it (the
+				// reflector's bgpd listens on every address of rr).
+				conf = strings.Replace(conf, " !\n address-family", " neighbor "+burstSrcAddr.String()+" passive\n !\n address-family", 1)
+			}
 			if _, err := e.startFRR(ctx, l, node, conf); err != nil {
 				return r, err
 			}
@@ -163,12 +206,16 @@ func latencyOnce(ctx context.Context, e *env, o latencyOptions, impl string) (r 
 		return r, err
 	}
 
-	remote, err := newMACWaiter(l, "leaf2", "vxlan100", false, leaf1)
+	rcvbuf := 8 << 20
+	if o.Burst > 0 {
+		rcvbuf = 256 << 20 // two notifications per burst MAC
+	}
+	remote, err := newMACWaiter(l, "leaf2", "vxlan100", false, leaf1, rcvbuf)
 	if err != nil {
 		return r, err
 	}
 	defer remote.close()
-	learned, err := newMACWaiter(l, "leaf1", "eth2", true, netip.Addr{})
+	learned, err := newMACWaiter(l, "leaf1", "eth2", true, netip.Addr{}, 8<<20)
 	if err != nil {
 		return r, err
 	}
@@ -180,8 +227,18 @@ func latencyOnce(ctx context.Context, e *env, o latencyOptions, impl string) (r 
 	defer tx.close()
 
 	// Sample 0 warms the path up (first UPDATE, first netlink write) and
-	// is not reported.
+	// is not reported. With a burst, it is sent before the burst starts.
+	var burstUp time.Time
+	var burstDone <-chan time.Time
 	for i := 0; i <= o.N; i++ {
+		if i == 1 && o.Burst > 0 {
+			burstDone = remote.countOthers(o.Burst)
+			src := &rawSource{ns: l.Node("rr"), local: burstSrcAddr, peer: leaf2, asn: benchASN, msgs: raw}
+			defer src.close()
+			if burstUp, err = src.start(ctx); err != nil {
+				return r, fmt.Errorf("burst source: %w", err)
+			}
+		}
 		mac := latencyMAC(i)
 		rc, lc := remote.expect(mac), learned.expect(mac)
 		t0 := time.Now()
@@ -190,6 +247,14 @@ func latencyOnce(ctx context.Context, e *env, o latencyOptions, impl string) (r 
 		}
 		var s latSample
 		s.MAC = mac
+		if burstDone != nil && r.BurstTime == 0 {
+			select {
+			case at := <-burstDone:
+				r.BurstTime = at.Sub(burstUp)
+			default:
+				s.DuringBurst = true
+			}
+		}
 		select {
 		case at := <-rc:
 			s.Remote = at.Sub(t0)
@@ -206,8 +271,20 @@ func latencyOnce(ctx context.Context, e *env, o latencyOptions, impl string) (r 
 		case <-time.After(time.Second):
 			s.Learn = -1 // the learn event was missed; keep the sample
 		}
+		e.log.Debug("latency sample", "i", i, "mac", mac, "remote", s.Remote, "learn", s.Learn, "during_burst", s.DuringBurst)
 		if i > 0 {
 			r.Samples = append(r.Samples, s)
+		}
+		if burstDone != nil && r.BurstTime == 0 && i == o.N {
+			// The last sample: wait for the burst to end, for its time.
+			select {
+			case at := <-burstDone:
+				r.BurstTime = at.Sub(burstUp)
+			case err := <-remote.errc:
+				return r, fmt.Errorf("leaf2 subscription: %w", err)
+			case <-ctx.Done():
+				return r, fmt.Errorf("burst of %d routes not in leaf2's kernel: %w", o.Burst, ctx.Err())
+			}
 		}
 		gap := time.Duration(float64(o.Gap) * (0.5 + rand.Float64()))
 		select {
@@ -250,9 +327,22 @@ type macWaiter struct {
 
 	mu      sync.Mutex
 	pending map[evpn.MAC]chan time.Time
+	// countOthers: distinct MACs seen with another dst, until want.
+	others     map[evpn.MAC]struct{}
+	othersWant int
+	othersDone chan time.Time
 }
 
-func newMACWaiter(l *lab.Lab, node, dev string, master bool, dst netip.Addr) (*macWaiter, error) {
+// countOthers returns a channel that receives the time the device holds
+// want distinct MACs whose dst is not m.dst (a burst's).
+func (m *macWaiter) countOthers(want int) <-chan time.Time {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.others, m.othersWant, m.othersDone = make(map[evpn.MAC]struct{}, want), want, make(chan time.Time, 1)
+	return m.othersDone
+}
+
+func newMACWaiter(l *lab.Lab, node, dev string, master bool, dst netip.Addr, rcvbuf int) (*macWaiter, error) {
 	ns := l.Node(node)
 	h, err := ns.Handle()
 	if err != nil {
@@ -263,7 +353,7 @@ func newMACWaiter(l *lab.Lab, node, dev string, master bool, dst netip.Addr) (*m
 	if err != nil {
 		return nil, fmt.Errorf("%s: %s: %w", node, dev, err)
 	}
-	w, err := watchFDB(ns, 8<<20)
+	w, err := watchFDB(ns, rcvbuf)
 	if err != nil {
 		return nil, err
 	}
@@ -284,6 +374,14 @@ func (m *macWaiter) event(ev *fdbEvent, at time.Time) {
 		return
 	}
 	if !m.master && m.dst.IsValid() && ev.Dst != m.dst {
+		m.mu.Lock()
+		defer m.mu.Unlock()
+		if m.others != nil && len(m.others) < m.othersWant {
+			m.others[ev.MAC] = struct{}{}
+			if len(m.others) == m.othersWant {
+				m.othersDone <- at
+			}
+		}
 		return
 	}
 	m.mu.Lock()
@@ -379,6 +477,27 @@ func latencyReport(o latencyOptions, res []latencyResult, host string) string {
 		e, f := res[0].remote(), res[1].remote()
 		fmt.Fprintf(&b, "\nevpnd/FRR: p50 %.3fx, p90 %.3fx\n",
 			percentile(e, 50).Seconds()/percentile(f, 50).Seconds(), percentile(e, 90).Seconds()/percentile(f, 90).Seconds())
+	}
+	if o.Burst > 0 {
+		fmt.Fprintf(&b, "\nwhile a raw source sent leaf2 %d type-2 routes directly (samples sent after its session came up and\n"+
+			"before leaf2's kernel held all of them; burst: its time into leaf2's kernel):\n\n", o.Burst)
+		tw := tabwriter.NewWriter(&b, 0, 0, 2, ' ', tabwriter.AlignRight)
+		fmt.Fprintln(tw, "fabric\tsamples\tmin\tp50\tp90\tmax\tburst\t")
+		var p50 []time.Duration
+		for _, r := range res {
+			d := r.remoteDuringBurst()
+			if len(d) == 0 {
+				fmt.Fprintf(tw, "%s\t0\t-\t-\t-\t-\t%s\t\n", r.Impl, msf(r.BurstTime))
+				continue
+			}
+			p50 = append(p50, percentile(d, 50))
+			fmt.Fprintf(tw, "%s\t%d\t%s\t%s\t%s\t%s\t%s\t\n", r.Impl, len(d), msf(d[0]), msf(percentile(d, 50)),
+				msf(percentile(d, 90)), msf(d[len(d)-1]), msf(r.BurstTime))
+		}
+		tw.Flush()
+		if len(p50) == 2 {
+			fmt.Fprintf(&b, "\nevpnd/FRR during the burst: p50 %.3fx\n", p50[0].Seconds()/p50[1].Seconds())
+		}
 	}
 	return b.String()
 }

@@ -159,7 +159,7 @@ func listOnce(ctx context.Context, e *env, o listOptions, impl string, raw []byt
 	// The daemon that answers: evpnd, or zebra for "show evpn".
 	pid := lf.pids[0]
 	if lf.frr != nil {
-		pid = lf.frr.zebra.pid()
+		pid = lf.frr.zebraPID()
 	}
 	if _, err := settledUsage(ctx, []int{pid}); err != nil {
 		return nil, err

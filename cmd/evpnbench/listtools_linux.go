@@ -156,9 +156,9 @@ func (ls *lister) run(ctx context.Context, tool string) (listSample, error) {
 	case toolCtlJSON:
 		argv = []string{ls.e.evpnctl, "--socket", ls.lf.socket, "-o", "json", "show", "evpn", "mac"}
 	case toolVtysh:
-		argv = []string{"vtysh", "--vty_socket", ls.lf.frr.dir, "-c", "show evpn mac vni all"}
+		argv = []string{"vtysh", "--vty_socket", ls.lf.frr.Dir, "-c", "show evpn mac vni all"}
 	case toolVtyshJSON:
-		argv = []string{"vtysh", "--vty_socket", ls.lf.frr.dir, "-c", "show evpn mac vni all json"}
+		argv = []string{"vtysh", "--vty_socket", ls.lf.frr.Dir, "-c", "show evpn mac vni all json"}
 	case toolAPI:
 	default:
 		return s, fmt.Errorf("no listing %q", tool)

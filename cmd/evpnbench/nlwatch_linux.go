@@ -4,7 +4,6 @@ package main
 
 import (
 	"context"
-	"encoding/binary"
 	"errors"
 	"fmt"
 	"net/netip"
@@ -13,6 +12,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/evpnd/evpnd/containerlab/netns"
+	"github.com/evpnd/evpnd/fib/nlfdb"
 	"github.com/evpnd/evpnd/speaker/evpn"
 )
 
@@ -30,65 +30,25 @@ type fdbEvent struct {
 	Master bool
 }
 
-const sizeofNdmsg = 12
-
-var native = binary.NativeEndian
-
 // parseFDBEvents calls fn for every AF_BRIDGE RTM_NEWNEIGH/RTM_DELNEIGH in
 // a buffer read from a netlink socket, and skips everything else. It never
 // allocates per message: 200k notifications arrive in about a second.
 func parseFDBEvents(b []byte, fn func(*fdbEvent)) error {
 	var ev fdbEvent
-	for len(b) >= unix.SizeofNlMsghdr {
-		l := int(native.Uint32(b))
-		if l < unix.SizeofNlMsghdr || l > len(b) {
-			return fmt.Errorf("netlink: bad message length %d of %d", l, len(b))
-		}
-		typ := native.Uint16(b[4:])
-		msg := b[unix.SizeofNlMsghdr:l]
-		b = b[min(nlAlign(l), len(b)):]
+	return nlfdb.Messages(b, func(typ uint16, msg []byte) {
 		if typ != unix.RTM_NEWNEIGH && typ != unix.RTM_DELNEIGH {
-			continue
+			return
 		}
-		if len(msg) < sizeofNdmsg || msg[0] != unix.AF_BRIDGE {
-			continue
+		n, _ := nlfdb.Parse(msg) // a malformed tail leaves what came before it
+		mac, ok := n.MAC()
+		if n.Family != unix.AF_BRIDGE || !ok {
+			return
 		}
-		ev = fdbEvent{
-			Del:     typ == unix.RTM_DELNEIGH,
-			Ifindex: int32(native.Uint32(msg[4:])),
-			State:   native.Uint16(msg[8:]),
-			Flags:   msg[10],
-		}
-		hasMAC := false
-		for a := msg[sizeofNdmsg:]; len(a) >= unix.SizeofRtAttr; {
-			al := int(native.Uint16(a))
-			if al < unix.SizeofRtAttr || al > len(a) {
-				break
-			}
-			v := a[unix.SizeofRtAttr:al]
-			switch native.Uint16(a[2:]) &^ unix.NLA_F_NESTED {
-			case unix.NDA_LLADDR:
-				if len(v) == 6 {
-					copy(ev.MAC[:], v)
-					hasMAC = true
-				}
-			case unix.NDA_DST:
-				if ip, ok := netip.AddrFromSlice(v); ok {
-					ev.Dst = ip.Unmap()
-				}
-			case unix.NDA_MASTER:
-				ev.Master = true
-			}
-			a = a[min(nlAlign(al), len(a)):]
-		}
-		if hasMAC {
-			fn(&ev)
-		}
-	}
-	return nil
+		ev = fdbEvent{Del: typ == unix.RTM_DELNEIGH, Ifindex: n.Ifindex, State: n.State, Flags: n.Flags,
+			MAC: mac, Dst: n.Dst, Master: n.Master != 0}
+		fn(&ev)
+	})
 }
-
-func nlAlign(n int) int { return (n + unix.NLMSG_ALIGNTO - 1) &^ (unix.NLMSG_ALIGNTO - 1) }
 
 // errOverflow: the kernel dropped notifications (ENOBUFS); the consumer
 // must count from a dump instead.

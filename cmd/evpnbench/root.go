@@ -50,7 +50,7 @@ process in them, are removed on exit, on error and on Ctrl-C.`,
 	}
 	root.SetOut(stdout)
 	root.SetErr(stderr)
-	root.AddCommand(newBurstCmd(stdout, stderr), newLatencyCmd(stdout, stderr), newListCmd(stdout, stderr))
+	root.AddCommand(newBurstCmd(stdout, stderr), newLatencyCmd(stdout, stderr), newListCmd(stdout, stderr), newVNIsCmd(stdout, stderr))
 	return root
 }
 
@@ -69,7 +69,7 @@ stops when the leaf's kernel holds every MAC on vxlan100, both the VXLAN
 the leaf namespace sees them; a dump then checks the count.
 
 Sources (--source):
-  gobgp  evpnd's speaker package (GoBGP v3) as a route reflector, preloaded
+  gobgp  evpnd's speaker package (GoBGP v4) as a route reflector, preloaded
          before the session opens; it sends one route per UPDATE, as an
          evpnd reflector does, and is itself the limit of fast leafs.
   raw    pre-encoded UPDATEs (evpnd's codec plus the reflector's AS_PATH,
@@ -96,6 +96,8 @@ zebra's.`,
 	f.IntVar(&o.Pack, "pack", 0, "raw source: type-2 routes per UPDATE (0: as many as fit in 4096 bytes, about 110)")
 	f.BoolVar(&o.NoSource, "no-source", false, "skip the source-only run")
 	f.StringVar(&o.PerfDir, "perf", "", "record a CPU profile of the leaf daemons during the burst with perf(1) into this directory, and print its summary")
+	f.StringVar(&o.PprofDir, "pprof", "", "run evpnd with --pprof and fetch its Go CPU profile (--pprof-seconds from the session's start) and heap profile (at the end of the burst) into this directory, and print their top")
+	f.IntVar(&o.PprofSeconds, "pprof-seconds", 8, "length of the Go CPU profile of --pprof; pick it near the burst's duration")
 	f.DurationVar(&o.Settle, "settle", 0, "wait this long after the burst before the \"RSS settled\" sample (default: until RSS is stable); Go gives memory back only after a GC, forced every 2 minutes when idle: 150s shows what evpnd keeps")
 	f.DurationVar(&o.Timeout, "timeout", 3*time.Minute, "give up a run after this long (not counting --settle)")
 	return cmd
@@ -125,6 +127,7 @@ With --frr the same runs with FRR 8.4 leafs and an FRR route reflector.`,
 	f.IntVar(&o.N, "n", 20, "samples (different MACs) per implementation")
 	f.DurationVar(&o.Gap, "gap", 200*time.Millisecond, "mean pause between samples (randomised ±50% so that samples do not lock to a periodic timer)")
 	f.DurationVar(&o.Timeout, "timeout", 2*time.Minute, "give up a run after this long")
+	f.IntVar(&o.Burst, "burst", 0, "also send leaf2 this many type-2 routes (VNI 100, 10 remote VTEPs) from a raw BGP source peered with it directly, started after the warm-up sample; the report shows the samples sent while it ran")
 	return cmd
 }
 
@@ -165,5 +168,36 @@ evpnd/FRR and evpnd/floor ratios.`,
 	f.IntVar(&o.Repeat, "repeat", 3, "listings of each kind per loaded leaf")
 	f.StringVar(&o.common.evpnctl, "evpnctl", "", "evpnctl binary to measure (default: build ./cmd/evpnctl of the current module)")
 	f.DurationVar(&o.Timeout, "timeout", 5*time.Minute, "give up a round (loading and listing one leaf) after this long")
+	return cmd
+}
+
+func newVNIsCmd(stdout, stderr io.Writer) *cobra.Command {
+	o := vnisOptions{}
+	cmd := &cobra.Command{
+		Use:   "vnis",
+		Short: "A leaf with N L2VNIs from evpnd's start until its route reflector holds every type-3, beside iproute2's floor",
+		Long: `vnis starts evpnd on a leaf (evb-<pid>-*-leaf) configured with N L2VNIs
+(10000 and up, devices vxlanV and brV, no access interfaces), whose one
+peer is a BGP receiver in the reflector's namespace that counts type-3
+(IMET) routes. The clock runs from evpnd's start until the receiver holds N.
+evpnd's RSS and CPU time are read then.
+
+In the same run, the kernel's floor for the same devices: iproute2 -batch in
+a fresh namespace (bridge, VXLAN device enslaved, port flags through
+bridge(8), both up), two ways: "addrgenmode none" on each device before it
+comes up, and "IPv6 off" (net.ipv6.conf.default.disable_ipv6=1 in that
+namespace while the devices are created). The report gives medians and
+evpnd's time over each floor's.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			return runVNIs(cmd.Context(), o, stdout, stderr)
+		},
+	}
+	o.common.register(cmd)
+	f := cmd.Flags()
+	f.IntSliceVar(&o.VNIs, "vnis", []int{4096}, "L2VNIs on the leaf (comma-separated list: one measurement each)")
+	f.IntVar(&o.Rounds, "rounds", 1, "rounds of every way per VNI count, alternating the order")
+	f.DurationVar(&o.Timeout, "timeout", 5*time.Minute, "give up one run after this long")
+	f.BoolVar(&o.NoFloor, "no-floor", false, "measure evpnd only, not the iproute2 floors")
 	return cmd
 }

@@ -17,7 +17,7 @@ import (
 )
 
 // BenchmarkSpeakerReceive isolates evpnd's BGP receive path: an in-process
-// speaker.Server (GoBGP v3 plus evpnd's watch decoder) takes the raw
+// speaker.Server (GoBGP v4 plus evpnd's watch decoder) takes the raw
 // source's 100k type-2 burst over loopback and delivers the route events
 // to a callback that only counts them: no selection, no kernel. Its time,
 // CPU and live heap per route are the share of evpnd's burst figures that

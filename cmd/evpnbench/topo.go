@@ -15,7 +15,8 @@ const benchASN = 65000
 
 var (
 	rrAddr       = netip.MustParseAddr("10.0.0.254")
-	firstRemote  = netip.MustParseAddr("10.0.0.10") // the burst's remote VTEPs
+	burstSrcAddr = netip.MustParseAddr("10.0.0.253") // latency --burst: the raw source, in rr's namespace
+	firstRemote  = netip.MustParseAddr("10.0.0.10")  // the burst's remote VTEPs
 	burstVNI     = uint32(100)
 	leafLoopback = func(n int) netip.Addr { return netip.AddrFrom4([4]byte{10, 0, 0, byte(n)}) }
 )
@@ -74,6 +75,7 @@ func latencyTopology(name string, leafExtra [2][]string) string {
 	nodes := []topoNode{{name: "rr", exec: []string{
 		"sysctl -qw net.ipv4.ip_forward=1",
 		"ip addr add " + rrAddr.String() + "/32 dev lo",
+		"ip addr add " + burstSrcAddr.String() + "/32 dev lo",
 	}}}
 	var links [][2]string
 	for n := 1; n <= 2; n++ {
@@ -94,11 +96,16 @@ func latencyTopology(name string, leafExtra [2][]string) string {
 }
 
 // evpndLeafConfig is an evpnd leaf config for VNI 100 with one static
-// peer, the reflector.
-func evpndLeafConfig(id netip.Addr, access []string) string {
+// peer, the reflector, and any extra peers (latency --burst: the raw
+// source).
+func evpndLeafConfig(id netip.Addr, access []string, extraPeers ...netip.Addr) string {
 	acc := "[]"
 	if len(access) > 0 {
 		acc = "[" + strings.Join(access, ", ") + "]"
+	}
+	peers := ""
+	for _, p := range extraPeers {
+		peers += fmt.Sprintf("  - address: %s\n    asn: %d\n", p, benchASN)
 	}
 	return fmt.Sprintf(`router-id: %[1]s
 asn: %[2]d
@@ -110,10 +117,10 @@ bgp:
 neighbors:
   - address: %[3]s
     asn: %[2]d
-l2vnis:
+%[6]sl2vnis:
   - vni: %[4]d
     access-interfaces: %[5]s
-`, id, benchASN, rrAddr, burstVNI, acc)
+`, id, benchASN, rrAddr, burstVNI, acc, peers)
 }
 
 // evpndReflectorConfig is an evpnd route-reflector config accepting every

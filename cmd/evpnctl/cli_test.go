@@ -64,6 +64,10 @@ func TestCLIViews(t *testing.T) {
 		{[]string{"show", "bgp", "summary", "--sent"}, goldenText("bgp_summary_sent"), 0},
 		{[]string{"status"}, goldenText("status"), 0},
 		{[]string{"check"}, goldenText("check_drift"), exitDrift},
+		{[]string{"reload"}, goldenText("reload"), exitPartial},
+		{[]string{"show", "evpn", "mac", "vni", "100", "mac", "02:00:00:00:01:0C"}, goldenText("mac_one_remote"), 0},
+		{[]string{"show", "evpn", "mac", "vni", "100", "mac", "02:00:00:00:00:01"}, goldenText("mac_one_local"), 0},
+		{[]string{"show", "evpn", "mac", "vni", "200", "mac", "02:00:00:00:00:01"}, goldenText("mac_one_missing"), 0},
 		{[]string{"trace", "02:00:00:00:01:0b"}, goldenText("trace"), 0},
 		{[]string{"trace", "02:00:00:00:99:99", "vni", "100"}, goldenText("trace_empty"), 0},
 		{[]string{"show", "evpn", "mac", "vni", "4242"}, goldenText("mac_table_empty"), 0},
@@ -122,13 +126,16 @@ func TestCLIRequests(t *testing.T) {
 			"Added L2VNI 300 (until evpnd restarts"},
 		{[]string{"vni", "add", "301"}, []proto.Message{&evpndv1.AddVNIRequest{Vni: &evpndv1.L2VNISpec{Vni: 301}}}, "VNI: 301"},
 		{[]string{"vni", "del", "100"}, []proto.Message{&evpndv1.DeleteVNIRequest{Vni: 100}}, "Deleted L2VNI 100."},
+		{[]string{"show", "evpn", "mac", "vni", "100", "mac", "0200.0000.010b"},
+			[]proto.Message{&evpndv1.ListMACsRequest{Vni: 100, Mac: "02:00:00:00:01:0b"}}, "Remote VTEP: 10.0.0.2"},
+		{[]string{"reload"}, []proto.Message{&evpndv1.ReloadRequest{}}, "Needs a restart (1), not applied:\n  router-id: 10.0.0.1 -> 10.0.0.9"},
 		{[]string{"vni", "delete", "100"}, []proto.Message{&evpndv1.DeleteVNIRequest{Vni: 100}}, "Deleted L2VNI 100."},
 	} {
 		t.Run(strings.Join(c.args, "_"), func(t *testing.T) {
 			f := &fakeServer{}
 			sock := startFake(t, f)
 			r := runCLI(t, t.Context(), append([]string{"--socket", sock}, c.args...)...)
-			if r.code != 0 && !(c.args[0] == "check" && r.code == exitDrift) {
+			if r.code != 0 && !(c.args[0] == "check" && r.code == exitDrift) && !(c.args[0] == "reload" && r.code == exitPartial) {
 				t.Fatalf("exit %d: %s", r.code, r.stderr)
 			}
 			got := f.requests()
@@ -156,12 +163,15 @@ func TestCLIUsageErrors(t *testing.T) {
 		args []string
 		want string
 	}{
-		{[]string{"show", "evpn", "mac", "vnii"}, `show evpn mac: "vnii" is not a keyword here (want vni, local, remote, duplicate or verify)`},
+		{[]string{"show", "evpn", "mac", "vnii"}, `show evpn mac: "vnii" is not a keyword here (want vni, local, remote, duplicate, verify or mac)`},
 		{[]string{"show", "evpn", "mac", "vni"}, `show evpn mac: "vni" needs a value: a VNI (1-16777215) or "all"`},
 		{[]string{"show", "evpn", "mac", "vni", "0"}, `show evpn mac: vni "0" is not a VNI (want 1-16777215 or all)`},
 		{[]string{"show", "evpn", "mac", "vni", "16777216"}, `"16777216" is not a VNI`},
 		{[]string{"show", "evpn", "mac", "local", "remote"}, `show evpn mac: "local" and "remote" exclude each other`},
 		{[]string{"show", "evpn", "mac", "vni", "1", "vni", "2"}, `show evpn mac: "vni" given twice`},
+		{[]string{"show", "evpn", "mac", "mac", "02:00:00:00:00:01"}, `show evpn mac: "mac" needs one VNI: vni VNI mac MAC`},
+		{[]string{"show", "evpn", "mac", "vni", "all", "mac", "02:00:00:00:00:01"}, `show evpn mac: "mac" needs one VNI`},
+		{[]string{"show", "evpn", "mac", "vni", "100", "mac", "02:00"}, `show evpn mac: mac: "02:00" is not a MAC address`},
 		{[]string{"show", "evpn", "route", "type", "4"}, `show evpn route: route type "4" is not supported (want 2, 3 or 5`},
 		{[]string{"show", "evpn", "route", "vni", "all"}, `show evpn route: vni "all" is not a VNI (want 1-16777215)`},
 		{[]string{"show", "evpn", "route", "r"}, `show evpn route: "rd" needs a value`},

@@ -319,3 +319,52 @@ selects its location again.`,
 		},
 	}
 }
+
+// reloadTimeout is how long evpnctl reload waits by default: evpnd
+// answers once every change is applied.
+const reloadTimeout = 10 * time.Minute
+
+func (a *app) newReloadCmd() *cobra.Command {
+	return &cobra.Command{
+		Use:   "reload",
+		Short: "Re-read evpnd's config file and apply what changed",
+		Long: `Make evpnd re-read its config file, as SIGHUP does, and apply its
+difference from what runs: L2VNIs added, removed or changed, neighbours
+added, removed or changed, duplicate detection, log level and the metrics
+address. L2VNIs added or removed with "evpnctl vni" that the file lacks
+are undone ("evpnctl status" lists them beforehand).
+
+A file with problems is refused with all of them, and nothing changes.
+Keys that only a restart changes (router-id, asn, role, vtep-ip, bgp,
+graceful-restart, dynamic-neighbors, api) are named and keep their running
+values; the rest of the file is still applied.
+
+A reload that adds or removes thousands of VNIs takes a while: unless
+--timeout is given, evpnctl waits up to 10 minutes for the answer.
+
+Exit status: 0 when every change was applied (restart-only keys may be
+named), 1 when some change failed (the rest was applied), 2 when the
+reload was refused or on any error.`,
+		Args: cobra.ArbitraryArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if len(args) > 0 {
+				return tooMany(cmd, args)
+			}
+			if f := cmd.Flag("timeout"); f == nil || !f.Changed {
+				a.timeout = reloadTimeout
+			}
+			failed := 0
+			err := show(a, cmd, func(ctx context.Context, c *client) (*evpndv1.ReloadResponse, error) {
+				resp, err := c.Reload(ctx, &evpndv1.ReloadRequest{})
+				failed = len(resp.GetFailed())
+				return resp, err
+			}, func(resp *evpndv1.ReloadResponse) error {
+				return writeReload(a.stdout, resp)
+			})
+			if err == nil && failed > 0 {
+				return &exitStatusError{code: exitPartial}
+			}
+			return err
+		},
+	}
+}

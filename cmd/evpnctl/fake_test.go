@@ -18,6 +18,7 @@ import (
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/proto"
 
+	"github.com/evpnd/evpnd/containerlab/poll"
 	evpndv1 "github.com/evpnd/evpnd/proto/evpnd/v1"
 )
 
@@ -27,6 +28,8 @@ type fakeServer struct {
 	evpndv1.UnimplementedEvpndServiceServer
 
 	pageSize int
+	// reload is Reload's answer; nil = fixtureReload().
+	reload *evpndv1.ReloadResponse
 	// macs is the MAC table; nil = fixtureMACs(). macCount with macGen
 	// generates a large table on the fly instead.
 	macs     []*evpndv1.MAC
@@ -75,6 +78,17 @@ func (f *fakeServer) GetStatus(ctx context.Context, req *evpndv1.GetStatusReques
 		return nil, err
 	}
 	return fixtureStatus(), nil
+}
+
+func (f *fakeServer) Reload(ctx context.Context, req *evpndv1.ReloadRequest) (*evpndv1.ReloadResponse, error) {
+	f.record(req)
+	if err := f.wait(ctx); err != nil {
+		return nil, err
+	}
+	if f.reload != nil {
+		return f.reload, nil
+	}
+	return fixtureReload(), nil
 }
 
 func (f *fakeServer) ListVNIs(ctx context.Context, req *evpndv1.ListVNIsRequest) (*evpndv1.ListVNIsResponse, error) {
@@ -332,13 +346,9 @@ func (s *syncBuffer) String() string {
 // waitFor polls cond until it holds or 10 seconds pass.
 func waitFor(t testing.TB, what string, cond func() bool) bool {
 	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Errorf("gave up waiting for %s", what)
-			return false
-		}
-		time.Sleep(5 * time.Millisecond)
+	if _, err := poll.Until(context.Background(), 10*time.Second, 5*time.Millisecond, poll.Bool(cond)); err != nil {
+		t.Errorf("gave up waiting for %s: %v", what, err)
+		return false
 	}
 	return true
 }

@@ -20,22 +20,38 @@ func ts(d time.Duration) *timestamppb.Timestamp { return timestamppb.New(t0.Add(
 
 func fixtureStatus() *evpndv1.GetStatusResponse {
 	return &evpndv1.GetStatusResponse{
-		Version:          "0.3.0",
-		Started:          ts(-(time.Hour + time.Minute + 2*time.Second)),
-		Uptime:           durationpb.New(time.Hour + time.Minute + 2*time.Second),
-		RouterId:         "10.0.0.1",
-		Asn:              65000,
-		Role:             evpndv1.Role_ROLE_LEAF,
-		VtepIp:           "10.0.0.1",
-		KernelInSync:     false,
-		BgpSynced:        true,
-		FibPending:       2,
-		FibErrors:        5,
-		L2VniCount:       2,
-		PeersEstablished: 2,
-		PeersConfigured:  3,
-		Restarted:        true,
-		VrfCount:         1,
+		Version:            "0.3.0",
+		Started:            ts(-(time.Hour + time.Minute + 2*time.Second)),
+		Uptime:             durationpb.New(time.Hour + time.Minute + 2*time.Second),
+		RouterId:           "10.0.0.1",
+		Asn:                65000,
+		Role:               evpndv1.Role_ROLE_LEAF,
+		VtepIp:             "10.0.0.1",
+		KernelInSync:       false,
+		BgpSynced:          true,
+		FibPending:         2,
+		FibErrors:          5,
+		L2VniCount:         2,
+		PeersEstablished:   2,
+		PeersConfigured:    3,
+		Restarted:          true,
+		VrfCount:           1,
+		ConfigFile:         "/etc/evpnd/evpnd.yaml",
+		VnisNotInFile:      []uint32{300, 301},
+		FileVnisNotRunning: []uint32{200},
+		RestartNeeded:      []string{"router-id: 10.0.0.1 -> 10.0.0.9", "bgp.hold-time: 1m30s -> 9s"},
+	}
+}
+
+// fixtureReload is a reload that applied some changes, failed one and
+// names restart-only keys.
+func fixtureReload() *evpndv1.ReloadResponse {
+	return &evpndv1.ReloadResponse{
+		ConfigFile: "/etc/evpnd/evpnd.yaml",
+		Applied: []string{"log-level: info -> debug", "mac-mobility: duplicate-moves 5 -> 3, duplicate-window 3m0s -> 1m0s",
+			"neighbor 10.0.0.253 AS 65000 added", "l2vni 300 removed", "l2vni 200 changed (removed and added)", "l2vni 400 added"},
+		Failed:        []string{`metrics.listen "10.9.9.9:9273": listen tcp 10.9.9.9:9273: bind: cannot assign requested address`},
+		RestartNeeded: []string{"router-id: 10.0.0.1 -> 10.0.0.9"},
 	}
 }
 

@@ -121,3 +121,51 @@ func (t *macTable) finish() error {
 	}
 	return t.w.Flush()
 }
+
+// macDetail prints one MAC looked up by VNI and MAC (cf. vtysh's "show
+// evpn mac vni V mac M"), or says it is not in the table.
+type macDetail struct {
+	w     io.Writer
+	vni   uint32
+	mac   string
+	found bool
+}
+
+func (d *macDetail) page(macs []*evpndv1.MAC) error {
+	b := bufio.NewWriter(d.w)
+	for _, m := range macs {
+		d.found = true
+		p := func(format string, args ...any) { fmt.Fprintf(b, format, args...) }
+		p("MAC: %s\n", m.GetMac())
+		p(" VNI: %d\n", m.GetVni())
+		switch m.GetSource() {
+		case evpndv1.MACSource_MAC_SOURCE_LOCAL:
+			p(" Type: local\n")
+			p(" Port: %s\n", dash(m.GetPort()))
+			p(" Local VTEP: %s\n", dash(m.GetVtep()))
+		case evpndv1.MACSource_MAC_SOURCE_REMOTE:
+			p(" Type: remote\n")
+			p(" Remote VTEP: %s\n", dash(m.GetVtep()))
+		default:
+			p(" Type: none selected\n")
+		}
+		p(" Sequence: %d\n", m.GetSeq())
+		p(" Sticky: %s\n", yesNo(m.GetSticky()))
+		if m.GetDuplicate() {
+			p(" Duplicate: yes (moved too often; \"evpnctl clear evpn dup-addr vni %d mac %s\" clears it)\n", m.GetVni(), m.GetMac())
+		} else {
+			p(" Duplicate: no\n")
+		}
+		p(" In the kernel: %s\n", yesNo(m.GetInKernel()))
+		p(" Other VTEPs advertising it: %s\n", joinOr(m.GetOtherVteps(), ", ", "none"))
+	}
+	return b.Flush()
+}
+
+func (d *macDetail) finish() error {
+	if d.found {
+		return nil
+	}
+	_, err := fmt.Fprintf(d.w, "MAC %s is not in VNI %d's table.\n", d.mac, d.vni)
+	return err
+}

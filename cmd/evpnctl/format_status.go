@@ -139,6 +139,63 @@ func writeStatus(w io.Writer, st *evpndv1.GetStatusResponse, loc *time.Location)
 	} else {
 		line("Restarted", "no")
 	}
+	if f := st.GetConfigFile(); f != "" {
+		line("Config file", f)
+	}
+	// What a reload or a restart would change: the operator's changes
+	// through the API that the file lacks, and file keys not in force.
+	if v := st.GetVnisNotInFile(); len(v) > 0 && st.GetRole() != evpndv1.Role_ROLE_ROUTE_REFLECTOR {
+		line("Not in the file", "L2VNI "+vniList(v)+" (added or changed at run time: a reload or restart undoes it)")
+	}
+	if v := st.GetFileVnisNotRunning(); len(v) > 0 && st.GetRole() != evpndv1.Role_ROLE_ROUTE_REFLECTOR {
+		line("Not running", "L2VNI "+vniList(v)+" (in the file: a reload or restart starts it)")
+	}
+	for i, r := range st.GetRestartNeeded() {
+		k := ""
+		if i == 0 {
+			k = "Restart needed:"
+		}
+		tabLine(tw, k, r+" (in the file, not in force)")
+	}
 	tw.Flush()
 	return b.Flush()
+}
+
+// writeReload prints what a reload did.
+func writeReload(w io.Writer, r *evpndv1.ReloadResponse) error {
+	b := bufio.NewWriter(w)
+	fmt.Fprintf(b, "Reloaded %s.\n", dash(r.GetConfigFile()))
+	list := func(title string, items []string) {
+		if len(items) == 0 {
+			return
+		}
+		fmt.Fprintf(b, "%s:\n", title)
+		for _, it := range items {
+			fmt.Fprintf(b, "  %s\n", it)
+		}
+	}
+	if len(r.GetApplied()) == 0 && len(r.GetFailed()) == 0 {
+		io.WriteString(b, "Nothing to apply: what runs matches the file.\n")
+	}
+	list(fmt.Sprintf("Applied (%d)", len(r.GetApplied())), r.GetApplied())
+	list(fmt.Sprintf("Failed (%d), the rest was applied", len(r.GetFailed())), r.GetFailed())
+	list(fmt.Sprintf("Needs a restart (%d), not applied", len(r.GetRestartNeeded())), r.GetRestartNeeded())
+	return b.Flush()
+}
+
+// vniList prints VNIs as "100, 200 and 300", at most 20 and a count.
+func vniList(v []uint32) string {
+	const most = 20
+	var s []string
+	for i, x := range v {
+		if i == most {
+			s = append(s, fmt.Sprintf("%d more", len(v)-most))
+			break
+		}
+		s = append(s, u32(x))
+	}
+	if len(s) == 1 {
+		return s[0]
+	}
+	return strings.Join(s[:len(s)-1], ", ") + " and " + s[len(s)-1]
 }

@@ -95,7 +95,15 @@ func TestGoldenViews(t *testing.T) {
 			st := fixtureStatus()
 			st.Role, st.VtepIp, st.Restarted, st.BgpSynced, st.KernelInSync = evpndv1.Role_ROLE_ROUTE_REFLECTOR, "", false, false, true
 			st.Uptime = durationpb.New(50*time.Hour + 3*time.Second)
+			st.RestartNeeded = nil
 			return writeStatus(b, st, time.UTC)
+		},
+		"reload":          func(b *bytes.Buffer) error { return writeReload(b, fixtureReload()) },
+		"mac_one_remote":  func(b *bytes.Buffer) error { return oneMAC(b, 100, "02:00:00:00:01:0c") },
+		"mac_one_local":   func(b *bytes.Buffer) error { return oneMAC(b, 100, "02:00:00:00:00:01") },
+		"mac_one_missing": func(b *bytes.Buffer) error { return oneMAC(b, 200, "02:00:00:00:00:01") },
+		"reload_nothing": func(b *bytes.Buffer) error {
+			return writeReload(b, &evpndv1.ReloadResponse{ConfigFile: "/etc/evpnd/evpnd.yaml"})
 		},
 		"check_drift": func(b *bytes.Buffer) error { return writeCheck(b, fixtureCheckDrift(), time.UTC) },
 		"check_clean": func(b *bytes.Buffer) error { return writeCheck(b, fixtureCheckClean(), time.UTC) },
@@ -193,4 +201,17 @@ func TestFormatDurations(t *testing.T) {
 			t.Errorf("fmtUpDown(%v) = %q, want %q", c.d, got, c.want)
 		}
 	}
+}
+
+// oneMAC renders "show evpn mac vni V mac M" over the fixture MACs.
+func oneMAC(b *bytes.Buffer, vni uint32, mac string) error {
+	d := &macDetail{w: b, vni: vni, mac: mac}
+	for _, m := range fixtureMACs() {
+		if m.GetVni() == vni && m.GetMac() == mac {
+			if err := d.page([]*evpndv1.MAC{m}); err != nil {
+				return err
+			}
+		}
+	}
+	return d.finish()
 }

@@ -32,7 +32,9 @@ func main() {
 const (
 	exitOK    = 0
 	exitDrift = 1 // check found drift
-	exitError = 2 // anything went wrong
+	// exitPartial: reload applied some changes, and some failed.
+	exitPartial = 1
+	exitError   = 2 // anything went wrong
 )
 
 // exitStatusError makes evpnctl exit with code. Err, if not nil, is

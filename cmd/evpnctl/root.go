@@ -99,6 +99,7 @@ Exit status: 0 on success, 1 when "check" finds drift, 2 on any error.`
 		a.newStatusCmd(),
 		a.newWatchCmd(),
 		groupCmd("vni", "Add or delete an L2VNI at runtime", "", a.newVNIAddCmd(), a.newVNIDelCmd()),
+		a.newReloadCmd(),
 		a.newCheckCmd(),
 		a.newTraceCmd(),
 		groupCmd("clear", "Clear EVPN state (duplicate MACs)", "",

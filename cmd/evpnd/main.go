@@ -18,7 +18,7 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/evpnd/evpnd/cmd/evpnd/daemon"
+	"github.com/evpnd/evpnd/cmd/evpnd/internal/daemon"
 	"github.com/evpnd/evpnd/configs"
 )
 
@@ -66,20 +66,31 @@ forwarding continues while it restarts. Use --cease-on-exit to tear the
 sessions down instead (peers then withdraw this leaf's routes at once).`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			cfg, err := configs.Load(cfgPath)
-			if err != nil {
-				return err
-			}
 			if apiSocket == "" {
 				apiSocket = os.Getenv(socketEnv)
 			}
-			if apiSocket != "" {
-				if !filepath.IsAbs(apiSocket) {
-					return fmt.Errorf("--api-socket (or %s) %q must be an absolute path", socketEnv, apiSocket)
-				}
-				cfg.API.Socket = apiSocket
+			if apiSocket != "" && !filepath.IsAbs(apiSocket) {
+				return fmt.Errorf("--api-socket (or %s) %q must be an absolute path", socketEnv, apiSocket)
 			}
-			log := newLogger(stderr, cfg.SlogLevel(), logFormat)
+			// load reads the file as at start, for a reload too: the
+			// socket given on the command line stays in force.
+			load := func() (*configs.Config, error) {
+				cfg, err := configs.Load(cfgPath)
+				if err != nil {
+					return nil, err
+				}
+				if apiSocket != "" {
+					cfg.API.Socket = apiSocket
+				}
+				return cfg, nil
+			}
+			cfg, err := load()
+			if err != nil {
+				return err
+			}
+			level := new(slog.LevelVar)
+			level.Set(cfg.SlogLevel())
+			log := newLogger(stderr, level, logFormat)
 			if pprofAddr != "" {
 				if err := startPprof(pprofAddr, log); err != nil {
 					return err
@@ -87,10 +98,12 @@ sessions down instead (peers then withdraw this leaf's routes at once).`,
 			}
 			ctx, stop := signal.NotifyContext(cmd.Context(), syscall.SIGTERM, syscall.SIGINT)
 			defer stop()
-			d, err := daemon.New(cfg, daemon.Options{Logger: log, Version: version, CeaseOnExit: ceaseOnExit, Wait: wait})
+			d, err := daemon.New(cfg, daemon.Options{Logger: log, Version: version, CeaseOnExit: ceaseOnExit, Wait: wait,
+				ConfigPath: cfgPath, Load: load, LogLevel: level})
 			if err != nil {
 				return err
 			}
+			defer reloadOnHUP(ctx, d)()
 			err = d.Run(ctx)
 			if errors.Is(err, context.Canceled) {
 				err = nil
@@ -107,7 +120,34 @@ sessions down instead (peers then withdraw this leaf's routes at once).`,
 	return cmd
 }
 
-func newLogger(w io.Writer, level slog.Level, format string) *slog.Logger {
+// reloadOnHUP reloads the config file on each SIGHUP until ctx ends or
+// the returned stop is called; the daemon logs each reload and its
+// outcome. SIGHUPs that arrive during a reload make one more reload
+// after it.
+func reloadOnHUP(ctx context.Context, d *daemon.Daemon) (stop func()) {
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	ctx, cancel := context.WithCancel(ctx)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-hup:
+				_, _ = d.Reload(ctx) // logged by the daemon
+			}
+		}
+	}()
+	return func() {
+		signal.Stop(hup)
+		cancel()
+		<-done
+	}
+}
+
+func newLogger(w io.Writer, level slog.Leveler, format string) *slog.Logger {
 	opts := &slog.HandlerOptions{Level: level}
 	if format == "json" {
 		return slog.New(slog.NewJSONHandler(w, opts))

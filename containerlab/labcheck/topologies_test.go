@@ -124,7 +124,15 @@ func checkTopology(t *testing.T, topo *lab.Topology, p *Plan) {
 		}
 		spineLoopbacks = append(spineLoopbacks, lo)
 		if cfg, ok := evpndConfig(t, topo.Node(s)); ok {
-			if cfg.Role != configs.RoleRouteReflector || cfg.RouterID != lo || !slices.Equal(cfg.BGP.ListenAddresses, []netip.Addr{lo}) {
+			switch {
+			case cfg.Underlay.Enabled:
+				// eBGP per link (RFC 7938): one neighbour per leaf link, at
+				// the leaf's end of it.
+				if cfg.Role != configs.RoleRouteReflector || cfg.RouterID != lo {
+					t.Errorf("spine %s: role %q router-id %v: want role route-reflector (no VTEP) and its loopback %v", s, cfg.Role, cfg.RouterID, lo)
+				}
+				checkLinkPeers(t, topo, s, &cfg)
+			case cfg.Role != configs.RoleRouteReflector || cfg.RouterID != lo || !slices.Equal(cfg.BGP.ListenAddresses, []netip.Addr{lo}):
 				t.Errorf("spine %s: role %q router-id %v listen %v: want a route reflector on its loopback %v", s, cfg.Role, cfg.RouterID, cfg.BGP.ListenAddresses, lo)
 			}
 		}
@@ -140,18 +148,26 @@ func checkTopology(t *testing.T, topo *lab.Topology, p *Plan) {
 			t.Errorf("leaf %s: no evpnd config bound to /etc/evpnd/evpnd.yaml", lf.Name)
 			continue
 		}
-		if cfg.Role != configs.RoleLeaf || cfg.VTEPIP != lf.VTEP || cfg.RouterID != lf.VTEP ||
-			!slices.Equal(cfg.BGP.ListenAddresses, []netip.Addr{lf.VTEP}) {
-			t.Errorf("leaf %s: role %q vtep-ip %v router-id %v listen %v: want all on the loopback %v",
-				lf.Name, cfg.Role, cfg.VTEPIP, cfg.RouterID, cfg.BGP.ListenAddresses, lf.VTEP)
-		}
-		var peers []netip.Addr
-		for _, nb := range cfg.Neighbors {
-			peers = append(peers, nb.Address)
-		}
-		slices.SortFunc(peers, netip.Addr.Compare)
-		if !slices.Equal(peers, spineLoopbacks) {
-			t.Errorf("leaf %s: neighbours %v, want the spines' loopbacks %v", lf.Name, peers, spineLoopbacks)
+		if cfg.Underlay.Enabled {
+			if cfg.Role != configs.RoleLeaf || cfg.VTEPIP != lf.VTEP || cfg.RouterID != lf.VTEP {
+				t.Errorf("leaf %s: role %q vtep-ip %v router-id %v: want all on the loopback %v",
+					lf.Name, cfg.Role, cfg.VTEPIP, cfg.RouterID, lf.VTEP)
+			}
+			checkLinkPeers(t, topo, lf.Name, &cfg)
+		} else {
+			if cfg.Role != configs.RoleLeaf || cfg.VTEPIP != lf.VTEP || cfg.RouterID != lf.VTEP ||
+				!slices.Equal(cfg.BGP.ListenAddresses, []netip.Addr{lf.VTEP}) {
+				t.Errorf("leaf %s: role %q vtep-ip %v router-id %v listen %v: want all on the loopback %v",
+					lf.Name, cfg.Role, cfg.VTEPIP, cfg.RouterID, cfg.BGP.ListenAddresses, lf.VTEP)
+			}
+			var peers []netip.Addr
+			for _, nb := range cfg.Neighbors {
+				peers = append(peers, nb.Address)
+			}
+			slices.SortFunc(peers, netip.Addr.Compare)
+			if !slices.Equal(peers, spineLoopbacks) {
+				t.Errorf("leaf %s: neighbours %v, want the spines' loopbacks %v", lf.Name, peers, spineLoopbacks)
+			}
 		}
 		// The config's VNIs and access ports are exactly the hosts'.
 		var vnis []uint32
@@ -216,7 +232,66 @@ func evpndConfig(t *testing.T, n *lab.Node) (configs.Config, bool) {
 		if err := dec.Decode(&c); err != nil {
 			t.Fatalf("%s: %v", b.Src, err)
 		}
+		// evpnd's own strict loader must take it too.
+		if _, err := configs.Load(b.Src); err != nil {
+			t.Errorf("%s: %v", b.Src, err)
+		}
 		return c, true
 	}
 	return c, false
+}
+
+var linkAddrRE = regexp.MustCompile(`^ip addr add (\S+)/(\d+) dev (\S+)$`)
+
+// linkAddr is the address exec puts on a node's interface.
+func linkAddr(n *lab.Node, iface string) (netip.Prefix, bool) {
+	for _, c := range n.Exec {
+		if m := linkAddrRE.FindStringSubmatch(c); m != nil && m[3] == iface {
+			if p, err := netip.ParsePrefix(m[1] + "/" + m[2]); err == nil {
+				return p, true
+			}
+		}
+	}
+	return netip.Prefix{}, false
+}
+
+// checkLinkPeers checks a BGP-underlay node (RFC 7938: eBGP per link): it
+// routes with evpnd alone (no "ip route" in exec), and its neighbours are
+// exactly the far ends of its links to other evpnd or FRR nodes, each on
+// the same subnet as the near end, in an AS other than its own.
+func checkLinkPeers(t *testing.T, topo *lab.Topology, node string, cfg *configs.Config) {
+	t.Helper()
+	n := topo.Node(node)
+	for _, c := range n.Exec {
+		if strings.HasPrefix(c, "ip route ") {
+			t.Errorf("%s: exec %q: the BGP underlay routes the fabric; remove the static route", node, c)
+		}
+	}
+	var want []netip.Addr
+	for _, l := range topo.Links {
+		for _, e := range [][2]lab.Endpoint{{l.A, l.B}, {l.B, l.A}} {
+			if e[0].Node != node || topo.Node(e[1].Node).Labels["evpnd.vni"] != "" {
+				continue
+			}
+			near, ok1 := linkAddr(n, e[0].Interface)
+			far, ok2 := linkAddr(topo.Node(e[1].Node), e[1].Interface)
+			if !ok1 || !ok2 || near.Masked() != far.Masked() {
+				t.Errorf("%s: link %s-%s: addresses %v and %v are not on one subnet", node, e[0], e[1], near, far)
+				continue
+			}
+			want = append(want, far.Addr())
+		}
+	}
+	var got []netip.Addr
+	for _, nb := range cfg.Neighbors {
+		got = append(got, nb.Address)
+		if nb.ASN == cfg.ASN {
+			t.Errorf("%s: neighbour %s is in the node's own AS %d: the underlay is eBGP per link", node, nb.Address, nb.ASN)
+		}
+	}
+	slices.SortFunc(got, netip.Addr.Compare)
+	slices.SortFunc(want, netip.Addr.Compare)
+	if !slices.Equal(got, want) {
+		t.Errorf("%s: neighbours %v, want the far ends of its fabric links %v", node, got, want)
+	}
 }

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The main job: build evpnd and evpnctl, bring up the evpn-l2 spine-leaf
-# fabric on network namespaces (route reflector spine1, leaf1-3, hosts h1-h4
+# fabric on network namespaces (eBGP spine1, leaf1-3, hosts h1-h4
 # on VNIs 100 and 200) with evpnd on every node, ping across it, and show
 # the leafs' EVPN tables with evpnctl. The lab is removed at the end unless
 # --keep is given.

@@ -59,3 +59,10 @@ if ! go_ok; then
 	exit 1
 fi
 go mod download
+# staticcheck, pinned, for test.sh: built once into GOPATH/bin and reused.
+staticcheck_version=v0.8.2 # staticcheck 2026.2.2
+staticcheck="$(go env GOPATH)/bin/staticcheck"
+if ! "$staticcheck" -version 2>/dev/null | grep -q "(${staticcheck_version#v})"; then
+	echo "deps: installing staticcheck $staticcheck_version"
+	go install "honnef.co/go/tools/cmd/staticcheck@$staticcheck_version"
+fi

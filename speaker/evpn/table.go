@@ -231,6 +231,58 @@ type Table struct {
 	vteps  map[floodRef]int // type-3 routes per (VNI, VTEP)
 	dups   map[MACKey]struct{}
 	gone   map[MACKey]goneMAC // MACs without routes, for moveGap
+	// counts are the per-VNI MAC counts, kept up to date by every change
+	// of a MAC's selection or duplicate flag, so that readers (the API's
+	// VNI rows, metrics) cost O(VNIs) instead of a walk of every MAC.
+	counts map[uint32]*VNICounts
+}
+
+// VNICounts are the MACs of one VNI by where they are selected.
+type VNICounts struct {
+	Local      int // selected local
+	Remote     int // selected at a remote VTEP
+	Duplicates int // flagged duplicate (also counted above)
+}
+
+// class is what a MAC state adds to its VNI's counts.
+func (st *macState) class() (local, remote, dup bool) {
+	return st.selected.local, !st.selected.local && st.selected.vtep.IsValid(), st.duplicate
+}
+
+// recount moves a MAC from the counts of its class before a change to
+// those of its class now.
+func (t *Table) recount(vni uint32, wasLocal, wasRemote, wasDup bool, st *macState) {
+	local, remote, dup := st.class()
+	if local == wasLocal && remote == wasRemote && dup == wasDup {
+		return
+	}
+	c := t.counts[vni]
+	if c == nil {
+		c = &VNICounts{}
+		t.counts[vni] = c
+	}
+	add := func(n *int, was, is bool) {
+		switch {
+		case is && !was:
+			*n++
+		case was && !is:
+			*n--
+		}
+	}
+	add(&c.Local, wasLocal, local)
+	add(&c.Remote, wasRemote, remote)
+	add(&c.Duplicates, wasDup, dup)
+	if *c == (VNICounts{}) {
+		delete(t.counts, vni)
+	}
+}
+
+// Counts returns the MAC counts of one VNI, in O(1).
+func (t *Table) Counts(vni uint32) VNICounts {
+	if c := t.counts[vni]; c != nil {
+		return *c
+	}
+	return VNICounts{}
 }
 
 // NewTable returns an empty table importing by rules.
@@ -250,7 +302,22 @@ func NewTable(opts Options, rules []ImportRule) *Table {
 		vteps:  map[floodRef]int{},
 		dups:   map[MACKey]struct{}{},
 		gone:   map[MACKey]goneMAC{},
+		counts: map[uint32]*VNICounts{},
 	}
+}
+
+// SetDuplicateDetection changes the duplicate-detection settings (a
+// config reload). They apply to moves from now on: a MAC already flagged
+// stays flagged until cleared or its window passes without a move, and a
+// frozen one stays frozen until then, even when freeze is turned off.
+func (t *Table) SetDuplicateDetection(moves int, window time.Duration, freeze bool) {
+	if moves <= 0 {
+		moves = 5
+	}
+	if window <= 0 {
+		window = 180 * time.Second
+	}
+	t.opts.DupMoves, t.opts.DupWindow, t.opts.Freeze = moves, window, freeze
 }
 
 // SetImportRules replaces the import rules. Routes already imported stay;
@@ -583,32 +650,41 @@ func (t *Table) Duplicates() []MACInfo {
 // RemoveVNI drops every remote and local entry of a VNI, returning the
 // effects that undo them (fib deletions, local withdrawals).
 func (t *Table) RemoveVNI(vni uint32) []Effect {
+	return t.RemoveVNIs(map[uint32]bool{vni: true})
+}
+
+// RemoveVNIs is RemoveVNI for several VNIs, in one pass over the table
+// (a pass costs O(MACs + routes), whatever the number of VNIs).
+func (t *Table) RemoveVNIs(vnis map[uint32]bool) []Effect {
 	var eff []Effect
 	for k, ref := range t.routes {
-		if ref.vni == vni {
+		if vnis[ref.vni] {
 			delete(t.routes, k)
 		}
 	}
 	for mk := range t.gone {
-		if mk.VNI == vni {
+		if vnis[mk.VNI] {
 			delete(t.gone, mk)
 		}
 	}
 	for mk, st := range t.macs {
-		if mk.VNI != vni {
+		if !vnis[mk.VNI] {
 			continue
 		}
 		delete(t.dups, mk)
 		if st.installed.IsValid() {
-			eff = append(eff, Effect{Kind: FIBDelMAC, VNI: vni, MAC: mk.MAC, VTEP: st.installed})
+			eff = append(eff, Effect{Kind: FIBDelMAC, VNI: mk.VNI, MAC: mk.MAC, VTEP: st.installed})
 		}
 		if st.local != nil && st.local.advertised {
-			eff = append(eff, Effect{Kind: WithdrawLocal, VNI: vni, MAC: mk.MAC})
+			eff = append(eff, Effect{Kind: WithdrawLocal, VNI: mk.VNI, MAC: mk.MAC})
 		}
 		delete(t.macs, mk)
 	}
+	for vni := range vnis {
+		delete(t.counts, vni)
+	}
 	for k, ref := range t.floods {
-		if ref.vni == vni {
+		if vnis[ref.vni] {
 			eff = append(eff, t.withdrawFlood(k)...)
 		}
 	}
@@ -622,7 +698,9 @@ func (t *Table) ClearDuplicate(vni uint32, mac MAC, now time.Time) []Effect {
 	if st == nil || !st.duplicate {
 		return nil
 	}
+	wl, wr, wd := st.class()
 	st.duplicate, st.frozen, st.moves = false, false, nil
+	t.recount(vni, wl, wr, wd, st)
 	delete(t.dups, mk)
 	st.last = location{}
 	eff := t.reselect(mk, st, now)
@@ -685,6 +763,8 @@ func (t *Table) best(st *macState) (candidate, bool, bool) {
 }
 
 func (t *Table) reselect(mk MACKey, st *macState, now time.Time) []Effect {
+	wl, wr, wd := st.class()
+	defer t.recount(mk.VNI, wl, wr, wd, st)
 	var eff []Effect
 	if st.frozen {
 		return nil

@@ -16,6 +16,7 @@ import (
 
 	"github.com/evpnd/evpnd/containerlab/lab"
 	"github.com/evpnd/evpnd/containerlab/netns"
+	"github.com/evpnd/evpnd/containerlab/poll"
 )
 
 // Deadlines of the waits. They are generous for a loaded 2-core machine;
@@ -60,7 +61,14 @@ func requireKernel(t *testing.T) {
 // evpnd output and every leaf's FDB.
 func deployFabric(t *testing.T) *fabric {
 	t.Helper()
-	topo, err := lab.Load(topologyFile)
+	return deployFabricFrom(t, topologyFile)
+}
+
+// deployFabricFrom is deployFabric with the topology file at path (a copy
+// of testdata's, whose node configs a test may edit).
+func deployFabricFrom(t *testing.T, path string) *fabric {
+	t.Helper()
+	topo, err := lab.Load(path)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -292,18 +300,11 @@ func (f *fabric) dump() {
 // took; after timeout the test fails with cond's last error.
 func eventually(t *testing.T, timeout time.Duration, what string, cond func() error) time.Duration {
 	t.Helper()
-	start := time.Now()
-	deadline := start.Add(timeout)
-	for {
-		err := cond()
-		if err == nil {
-			return time.Since(start)
-		}
-		if t.Context().Err() != nil || time.Now().After(deadline) {
-			t.Fatalf("%s: not reached within %v: %v", what, timeout, err)
-		}
-		time.Sleep(pollInterval)
+	d, err := poll.Until(t.Context(), timeout, pollInterval, cond)
+	if err != nil {
+		t.Fatalf("%s: %v", what, err)
 	}
+	return d
 }
 
 // background is a command running in a lab node while the test does

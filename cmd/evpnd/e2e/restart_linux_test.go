@@ -29,11 +29,14 @@ import (
 //     RTM_NEWNEIGH for them, and no device is recreated.
 func TestRestart(t *testing.T) {
 	for _, sig := range []syscall.Signal{syscall.SIGTERM, syscall.SIGKILL} {
-		t.Run(unix.SignalName(sig), func(t *testing.T) { testRestart(t, sig) })
+		t.Run(unix.SignalName(sig), func(t *testing.T) { testRestart(t, sig, false) })
 	}
+	// Issue 8.4g: devices evpnd did not create (ifupdown2, netplan) carry
+	// no owner alias; the restart must be detected all the same.
+	t.Run("SIGTERM-adopted-devices", func(t *testing.T) { testRestart(t, syscall.SIGTERM, true) })
 }
 
-func testRestart(t *testing.T, sig syscall.Signal) {
+func testRestart(t *testing.T, sig syscall.Signal, adopted bool) {
 	const leaf, gone = "leaf1", "h2"
 	f := deployFabric(t)
 	f.converge()
@@ -111,6 +114,17 @@ func testRestart(t *testing.T, sig syscall.Signal) {
 		t.Fatalf("%s with evpnd stopped: want exactly the entries of the last run, among them the stale %s; got %v", leaf, stale, err)
 	}
 
+	if adopted {
+		// As if someone else had created them: no owner alias.
+		for _, v := range lf.VNIs {
+			for _, dev := range []string{v.VXLANDevice, v.Bridge} {
+				f.sh(leaf, "ip link set dev "+dev+" alias ''")
+				if out := f.exec(leaf, "ip", "-o", "link", "show", "dev", dev); strings.Contains(out, " alias ") {
+					t.Fatalf("alias of %s not cleared: %s", dev, out)
+				}
+			}
+		}
+	}
 	restarted := time.Now()
 	if err := f.lab.Start(leaf); err != nil {
 		t.Fatal(err)

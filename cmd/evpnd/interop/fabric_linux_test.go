@@ -20,8 +20,10 @@ import (
 	"github.com/vishvananda/netlink"
 	"golang.org/x/sys/unix"
 
+	"github.com/evpnd/evpnd/containerlab/frr"
 	"github.com/evpnd/evpnd/containerlab/lab"
 	"github.com/evpnd/evpnd/containerlab/netns"
+	"github.com/evpnd/evpnd/containerlab/poll"
 )
 
 var prefixSeq atomic.Int64
@@ -123,12 +125,7 @@ func (f *fabric) start(n *lab.Node, u *user.User) {
 // for an FRR node, evpnd otherwise.
 func (f *fabric) pid(node string) int {
 	if fn := f.frr[node]; fn != nil {
-		for _, d := range fn.daemons {
-			if d.name == "bgpd" && !d.exited() {
-				return d.pid
-			}
-		}
-		return 0
+		return fn.bgpdPID()
 	}
 	return f.lab.PID(node)
 }
@@ -407,17 +404,16 @@ func (f *fabric) rewriteGolden(name string, data []byte) {
 // timeout with cond's last description of the state.
 func waitFor(t *testing.T, timeout time.Duration, what string, cond func() (bool, string)) time.Duration {
 	t.Helper()
-	start := time.Now()
-	for {
-		ok, state := cond()
-		if ok {
-			return time.Since(start)
+	d, err := poll.Until(context.Background(), timeout, 25*time.Millisecond, func() error {
+		if ok, state := cond(); !ok {
+			return fmt.Errorf("last state: %s", state)
 		}
-		if time.Since(start) > timeout {
-			t.Fatalf("timed out after %v waiting for %s; last state: %s", timeout, what, state)
-		}
-		time.Sleep(25 * time.Millisecond)
+		return nil
+	})
+	if err != nil {
+		t.Fatalf("waiting for %s: %v", what, err)
 	}
+	return d
 }
 
 // dumpOnFailure logs what a reader needs to see why a test failed:
@@ -442,11 +438,11 @@ func (f *fabric) dumpOnFailure() {
 				}
 				t.Logf("%s# %s\n%s", n.Name, c, out)
 			}
-			for _, d := range fn.daemons {
-				t.Logf("%s", fn.logTail(d.name, 150))
+			for _, d := range fn.Daemons {
+				t.Logf("%s", fn.LogTail(d.Name, 150))
 			}
 		} else if n.Cmd != "" {
-			t.Logf("--- %s evpnd log (last 150 lines)\n%s", n.Name, tailFile(f.lab.LogPath(n.Name), 150))
+			t.Logf("--- %s evpnd log (last 150 lines)\n%s", n.Name, frr.TailFile(f.lab.LogPath(n.Name), 150))
 		}
 		if f.lab.Node(n.Name) != nil && (n.Cmd != "" || n.Labels["interop.frr"] == "leaf") && n.Labels["evpnd.role"] != "route-reflector" {
 			out, err := f.lab.Exec(context.Background(), n.Name, "bridge", "fdb", "show")

@@ -521,7 +521,19 @@ type GetStatusResponse struct {
 	Restarted bool `protobuf:"varint,15,opt,name=restarted,proto3" json:"restarted,omitempty"`
 	// Layer 3 fields are numbered from 100 on.
 	// Tenant VRFs configured.
-	VrfCount      uint32 `protobuf:"varint,100,opt,name=vrf_count,json=vrfCount,proto3" json:"vrf_count,omitempty"`
+	VrfCount uint32 `protobuf:"varint,100,opt,name=vrf_count,json=vrfCount,proto3" json:"vrf_count,omitempty"`
+	// The config file evpnd reads at start and on reload.
+	ConfigFile string `protobuf:"bytes,16,opt,name=config_file,json=configFile,proto3" json:"config_file,omitempty"`
+	// L2VNIs running that the config file, as last read, lacks or sets
+	// otherwise (added or changed through the API): a reload or a restart
+	// undoes them.
+	VnisNotInFile []uint32 `protobuf:"varint,17,rep,packed,name=vnis_not_in_file,json=vnisNotInFile,proto3" json:"vnis_not_in_file,omitempty"`
+	// L2VNIs of the config file, as last read, that are not running
+	// (deleted through the API, or refused by the kernel at reload).
+	FileVnisNotRunning []uint32 `protobuf:"varint,18,rep,packed,name=file_vnis_not_running,json=fileVnisNotRunning,proto3" json:"file_vnis_not_running,omitempty"`
+	// Keys the config file, as last read, sets otherwise than the running
+	// daemon, which only a restart applies ("router-id: A -> B").
+	RestartNeeded []string `protobuf:"bytes,19,rep,name=restart_needed,json=restartNeeded,proto3" json:"restart_needed,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -666,6 +678,34 @@ func (x *GetStatusResponse) GetVrfCount() uint32 {
 		return x.VrfCount
 	}
 	return 0
+}
+
+func (x *GetStatusResponse) GetConfigFile() string {
+	if x != nil {
+		return x.ConfigFile
+	}
+	return ""
+}
+
+func (x *GetStatusResponse) GetVnisNotInFile() []uint32 {
+	if x != nil {
+		return x.VnisNotInFile
+	}
+	return nil
+}
+
+func (x *GetStatusResponse) GetFileVnisNotRunning() []uint32 {
+	if x != nil {
+		return x.FileVnisNotRunning
+	}
+	return nil
+}
+
+func (x *GetStatusResponse) GetRestartNeeded() []string {
+	if x != nil {
+		return x.RestartNeeded
+	}
+	return nil
 }
 
 type VNI struct {
@@ -1282,6 +1322,116 @@ func (*DeleteVNIResponse) Descriptor() ([]byte, []int) {
 	return file_evpnd_v1_evpnd_proto_rawDescGZIP(), []int{11}
 }
 
+type ReloadRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ReloadRequest) Reset() {
+	*x = ReloadRequest{}
+	mi := &file_evpnd_v1_evpnd_proto_msgTypes[12]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ReloadRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ReloadRequest) ProtoMessage() {}
+
+func (x *ReloadRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_evpnd_v1_evpnd_proto_msgTypes[12]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ReloadRequest.ProtoReflect.Descriptor instead.
+func (*ReloadRequest) Descriptor() ([]byte, []int) {
+	return file_evpnd_v1_evpnd_proto_rawDescGZIP(), []int{12}
+}
+
+type ReloadResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The file read.
+	ConfigFile string `protobuf:"bytes,1,opt,name=config_file,json=configFile,proto3" json:"config_file,omitempty"`
+	// Each change applied, in order, such as "l2vni 300 added" or
+	// "log-level: info -> debug". Empty: the file matched what runs.
+	Applied []string `protobuf:"bytes,2,rep,name=applied,proto3" json:"applied,omitempty"`
+	// Keys that changed in the file but need a restart to take effect,
+	// "key: old -> new"; they keep their running values.
+	RestartNeeded []string `protobuf:"bytes,3,rep,name=restart_needed,json=restartNeeded,proto3" json:"restart_needed,omitempty"`
+	// Changes that were tried and failed, with why; the rest was applied.
+	Failed        []string `protobuf:"bytes,4,rep,name=failed,proto3" json:"failed,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ReloadResponse) Reset() {
+	*x = ReloadResponse{}
+	mi := &file_evpnd_v1_evpnd_proto_msgTypes[13]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ReloadResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ReloadResponse) ProtoMessage() {}
+
+func (x *ReloadResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_evpnd_v1_evpnd_proto_msgTypes[13]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ReloadResponse.ProtoReflect.Descriptor instead.
+func (*ReloadResponse) Descriptor() ([]byte, []int) {
+	return file_evpnd_v1_evpnd_proto_rawDescGZIP(), []int{13}
+}
+
+func (x *ReloadResponse) GetConfigFile() string {
+	if x != nil {
+		return x.ConfigFile
+	}
+	return ""
+}
+
+func (x *ReloadResponse) GetApplied() []string {
+	if x != nil {
+		return x.Applied
+	}
+	return nil
+}
+
+func (x *ReloadResponse) GetRestartNeeded() []string {
+	if x != nil {
+		return x.RestartNeeded
+	}
+	return nil
+}
+
+func (x *ReloadResponse) GetFailed() []string {
+	if x != nil {
+		return x.Failed
+	}
+	return nil
+}
+
 type MAC struct {
 	state  protoimpl.MessageState `protogen:"open.v1"`
 	Vni    uint32                 `protobuf:"varint,1,opt,name=vni,proto3" json:"vni,omitempty"`
@@ -1307,7 +1457,7 @@ type MAC struct {
 
 func (x *MAC) Reset() {
 	*x = MAC{}
-	mi := &file_evpnd_v1_evpnd_proto_msgTypes[12]
+	mi := &file_evpnd_v1_evpnd_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1319,7 +1469,7 @@ func (x *MAC) String() string {
 func (*MAC) ProtoMessage() {}
 
 func (x *MAC) ProtoReflect() protoreflect.Message {
-	mi := &file_evpnd_v1_evpnd_proto_msgTypes[12]
+	mi := &file_evpnd_v1_evpnd_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1332,7 +1482,7 @@ func (x *MAC) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use MAC.ProtoReflect.Descriptor instead.
 func (*MAC) Descriptor() ([]byte, []int) {
-	return file_evpnd_v1_evpnd_proto_rawDescGZIP(), []int{12}
+	return file_evpnd_v1_evpnd_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *MAC) GetVni() uint32 {
@@ -1426,7 +1576,7 @@ type ListMACsRequest struct {
 
 func (x *ListMACsRequest) Reset() {
 	*x = ListMACsRequest{}
-	mi := &file_evpnd_v1_evpnd_proto_msgTypes[13]
+	mi := &file_evpnd_v1_evpnd_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1438,7 +1588,7 @@ func (x *ListMACsRequest) String() string {
 func (*ListMACsRequest) ProtoMessage() {}
 
 func (x *ListMACsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_evpnd_v1_evpnd_proto_msgTypes[13]
+	mi := &file_evpnd_v1_evpnd_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1451,7 +1601,7 @@ func (x *ListMACsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListMACsRequest.ProtoReflect.Descriptor instead.
 func (*ListMACsRequest) Descriptor() ([]byte, []int) {
-	return file_evpnd_v1_evpnd_proto_rawDescGZIP(), []int{13}
+	return file_evpnd_v1_evpnd_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *ListMACsRequest) GetVni() uint32 {
@@ -1498,7 +1648,7 @@ type ListMACsResponse struct {
 
 func (x *ListMACsResponse) Reset() {
 	*x = ListMACsResponse{}
-	mi := &file_evpnd_v1_evpnd_proto_msgTypes[14]
+	mi := &file_evpnd_v1_evpnd_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1510,7 +1660,7 @@ func (x *ListMACsResponse) String() string {
 func (*ListMACsResponse) ProtoMessage() {}
 
 func (x *ListMACsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_evpnd_v1_evpnd_proto_msgTypes[14]
+	mi := &file_evpnd_v1_evpnd_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1523,7 +1673,7 @@ func (x *ListMACsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListMACsResponse.ProtoReflect.Descriptor instead.
 func (*ListMACsResponse) Descriptor() ([]byte, []int) {
-	return file_evpnd_v1_evpnd_proto_rawDescGZIP(), []int{14}
+	return file_evpnd_v1_evpnd_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *ListMACsResponse) GetMacs() []*MAC {
@@ -1544,7 +1694,7 @@ type ClearDuplicateRequest struct {
 
 func (x *ClearDuplicateRequest) Reset() {
 	*x = ClearDuplicateRequest{}
-	mi := &file_evpnd_v1_evpnd_proto_msgTypes[15]
+	mi := &file_evpnd_v1_evpnd_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1556,7 +1706,7 @@ func (x *ClearDuplicateRequest) String() string {
 func (*ClearDuplicateRequest) ProtoMessage() {}
 
 func (x *ClearDuplicateRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_evpnd_v1_evpnd_proto_msgTypes[15]
+	mi := &file_evpnd_v1_evpnd_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1569,7 +1719,7 @@ func (x *ClearDuplicateRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ClearDuplicateRequest.ProtoReflect.Descriptor instead.
 func (*ClearDuplicateRequest) Descriptor() ([]byte, []int) {
-	return file_evpnd_v1_evpnd_proto_rawDescGZIP(), []int{15}
+	return file_evpnd_v1_evpnd_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *ClearDuplicateRequest) GetVni() uint32 {
@@ -1595,7 +1745,7 @@ type ClearDuplicateResponse struct {
 
 func (x *ClearDuplicateResponse) Reset() {
 	*x = ClearDuplicateResponse{}
-	mi := &file_evpnd_v1_evpnd_proto_msgTypes[16]
+	mi := &file_evpnd_v1_evpnd_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1607,7 +1757,7 @@ func (x *ClearDuplicateResponse) String() string {
 func (*ClearDuplicateResponse) ProtoMessage() {}
 
 func (x *ClearDuplicateResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_evpnd_v1_evpnd_proto_msgTypes[16]
+	mi := &file_evpnd_v1_evpnd_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1620,7 +1770,7 @@ func (x *ClearDuplicateResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ClearDuplicateResponse.ProtoReflect.Descriptor instead.
 func (*ClearDuplicateResponse) Descriptor() ([]byte, []int) {
-	return file_evpnd_v1_evpnd_proto_rawDescGZIP(), []int{16}
+	return file_evpnd_v1_evpnd_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *ClearDuplicateResponse) GetCleared() uint32 {
@@ -1641,7 +1791,7 @@ type EthernetSegment struct {
 
 func (x *EthernetSegment) Reset() {
 	*x = EthernetSegment{}
-	mi := &file_evpnd_v1_evpnd_proto_msgTypes[17]
+	mi := &file_evpnd_v1_evpnd_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1653,7 +1803,7 @@ func (x *EthernetSegment) String() string {
 func (*EthernetSegment) ProtoMessage() {}
 
 func (x *EthernetSegment) ProtoReflect() protoreflect.Message {
-	mi := &file_evpnd_v1_evpnd_proto_msgTypes[17]
+	mi := &file_evpnd_v1_evpnd_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1666,7 +1816,7 @@ func (x *EthernetSegment) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use EthernetSegment.ProtoReflect.Descriptor instead.
 func (*EthernetSegment) Descriptor() ([]byte, []int) {
-	return file_evpnd_v1_evpnd_proto_rawDescGZIP(), []int{17}
+	return file_evpnd_v1_evpnd_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *EthernetSegment) GetType() uint32 {
@@ -1738,7 +1888,7 @@ type Route struct {
 
 func (x *Route) Reset() {
 	*x = Route{}
-	mi := &file_evpnd_v1_evpnd_proto_msgTypes[18]
+	mi := &file_evpnd_v1_evpnd_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1750,7 +1900,7 @@ func (x *Route) String() string {
 func (*Route) ProtoMessage() {}
 
 func (x *Route) ProtoReflect() protoreflect.Message {
-	mi := &file_evpnd_v1_evpnd_proto_msgTypes[18]
+	mi := &file_evpnd_v1_evpnd_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1763,7 +1913,7 @@ func (x *Route) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Route.ProtoReflect.Descriptor instead.
 func (*Route) Descriptor() ([]byte, []int) {
-	return file_evpnd_v1_evpnd_proto_rawDescGZIP(), []int{18}
+	return file_evpnd_v1_evpnd_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *Route) GetRouteType() uint32 {
@@ -1997,7 +2147,7 @@ type ListRoutesRequest struct {
 
 func (x *ListRoutesRequest) Reset() {
 	*x = ListRoutesRequest{}
-	mi := &file_evpnd_v1_evpnd_proto_msgTypes[19]
+	mi := &file_evpnd_v1_evpnd_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2009,7 +2159,7 @@ func (x *ListRoutesRequest) String() string {
 func (*ListRoutesRequest) ProtoMessage() {}
 
 func (x *ListRoutesRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_evpnd_v1_evpnd_proto_msgTypes[19]
+	mi := &file_evpnd_v1_evpnd_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2022,7 +2172,7 @@ func (x *ListRoutesRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListRoutesRequest.ProtoReflect.Descriptor instead.
 func (*ListRoutesRequest) Descriptor() ([]byte, []int) {
-	return file_evpnd_v1_evpnd_proto_rawDescGZIP(), []int{19}
+	return file_evpnd_v1_evpnd_proto_rawDescGZIP(), []int{21}
 }
 
 func (x *ListRoutesRequest) GetRouteType() uint32 {
@@ -2055,7 +2205,7 @@ type ListRoutesResponse struct {
 
 func (x *ListRoutesResponse) Reset() {
 	*x = ListRoutesResponse{}
-	mi := &file_evpnd_v1_evpnd_proto_msgTypes[20]
+	mi := &file_evpnd_v1_evpnd_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2067,7 +2217,7 @@ func (x *ListRoutesResponse) String() string {
 func (*ListRoutesResponse) ProtoMessage() {}
 
 func (x *ListRoutesResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_evpnd_v1_evpnd_proto_msgTypes[20]
+	mi := &file_evpnd_v1_evpnd_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2080,7 +2230,7 @@ func (x *ListRoutesResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListRoutesResponse.ProtoReflect.Descriptor instead.
 func (*ListRoutesResponse) Descriptor() ([]byte, []int) {
-	return file_evpnd_v1_evpnd_proto_rawDescGZIP(), []int{20}
+	return file_evpnd_v1_evpnd_proto_rawDescGZIP(), []int{22}
 }
 
 func (x *ListRoutesResponse) GetRoutes() []*Route {
@@ -2129,7 +2279,7 @@ type Peer struct {
 
 func (x *Peer) Reset() {
 	*x = Peer{}
-	mi := &file_evpnd_v1_evpnd_proto_msgTypes[21]
+	mi := &file_evpnd_v1_evpnd_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2141,7 +2291,7 @@ func (x *Peer) String() string {
 func (*Peer) ProtoMessage() {}
 
 func (x *Peer) ProtoReflect() protoreflect.Message {
-	mi := &file_evpnd_v1_evpnd_proto_msgTypes[21]
+	mi := &file_evpnd_v1_evpnd_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2154,7 +2304,7 @@ func (x *Peer) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Peer.ProtoReflect.Descriptor instead.
 func (*Peer) Descriptor() ([]byte, []int) {
-	return file_evpnd_v1_evpnd_proto_rawDescGZIP(), []int{21}
+	return file_evpnd_v1_evpnd_proto_rawDescGZIP(), []int{23}
 }
 
 func (x *Peer) GetAddress() string {
@@ -2289,7 +2439,7 @@ type ListPeersRequest struct {
 
 func (x *ListPeersRequest) Reset() {
 	*x = ListPeersRequest{}
-	mi := &file_evpnd_v1_evpnd_proto_msgTypes[22]
+	mi := &file_evpnd_v1_evpnd_proto_msgTypes[24]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2301,7 +2451,7 @@ func (x *ListPeersRequest) String() string {
 func (*ListPeersRequest) ProtoMessage() {}
 
 func (x *ListPeersRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_evpnd_v1_evpnd_proto_msgTypes[22]
+	mi := &file_evpnd_v1_evpnd_proto_msgTypes[24]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2314,7 +2464,7 @@ func (x *ListPeersRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListPeersRequest.ProtoReflect.Descriptor instead.
 func (*ListPeersRequest) Descriptor() ([]byte, []int) {
-	return file_evpnd_v1_evpnd_proto_rawDescGZIP(), []int{22}
+	return file_evpnd_v1_evpnd_proto_rawDescGZIP(), []int{24}
 }
 
 func (x *ListPeersRequest) GetWithAdvertised() bool {
@@ -2333,7 +2483,7 @@ type ListPeersResponse struct {
 
 func (x *ListPeersResponse) Reset() {
 	*x = ListPeersResponse{}
-	mi := &file_evpnd_v1_evpnd_proto_msgTypes[23]
+	mi := &file_evpnd_v1_evpnd_proto_msgTypes[25]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2345,7 +2495,7 @@ func (x *ListPeersResponse) String() string {
 func (*ListPeersResponse) ProtoMessage() {}
 
 func (x *ListPeersResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_evpnd_v1_evpnd_proto_msgTypes[23]
+	mi := &file_evpnd_v1_evpnd_proto_msgTypes[25]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2358,7 +2508,7 @@ func (x *ListPeersResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListPeersResponse.ProtoReflect.Descriptor instead.
 func (*ListPeersResponse) Descriptor() ([]byte, []int) {
-	return file_evpnd_v1_evpnd_proto_rawDescGZIP(), []int{23}
+	return file_evpnd_v1_evpnd_proto_rawDescGZIP(), []int{25}
 }
 
 func (x *ListPeersResponse) GetPeers() []*Peer {
@@ -2378,7 +2528,7 @@ type WatchRequest struct {
 
 func (x *WatchRequest) Reset() {
 	*x = WatchRequest{}
-	mi := &file_evpnd_v1_evpnd_proto_msgTypes[24]
+	mi := &file_evpnd_v1_evpnd_proto_msgTypes[26]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2390,7 +2540,7 @@ func (x *WatchRequest) String() string {
 func (*WatchRequest) ProtoMessage() {}
 
 func (x *WatchRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_evpnd_v1_evpnd_proto_msgTypes[24]
+	mi := &file_evpnd_v1_evpnd_proto_msgTypes[26]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2403,7 +2553,7 @@ func (x *WatchRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WatchRequest.ProtoReflect.Descriptor instead.
 func (*WatchRequest) Descriptor() ([]byte, []int) {
-	return file_evpnd_v1_evpnd_proto_rawDescGZIP(), []int{24}
+	return file_evpnd_v1_evpnd_proto_rawDescGZIP(), []int{26}
 }
 
 func (x *WatchRequest) GetInitialState() bool {
@@ -2424,7 +2574,7 @@ type MACChange struct {
 
 func (x *MACChange) Reset() {
 	*x = MACChange{}
-	mi := &file_evpnd_v1_evpnd_proto_msgTypes[25]
+	mi := &file_evpnd_v1_evpnd_proto_msgTypes[27]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2436,7 +2586,7 @@ func (x *MACChange) String() string {
 func (*MACChange) ProtoMessage() {}
 
 func (x *MACChange) ProtoReflect() protoreflect.Message {
-	mi := &file_evpnd_v1_evpnd_proto_msgTypes[25]
+	mi := &file_evpnd_v1_evpnd_proto_msgTypes[27]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2449,7 +2599,7 @@ func (x *MACChange) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use MACChange.ProtoReflect.Descriptor instead.
 func (*MACChange) Descriptor() ([]byte, []int) {
-	return file_evpnd_v1_evpnd_proto_rawDescGZIP(), []int{25}
+	return file_evpnd_v1_evpnd_proto_rawDescGZIP(), []int{27}
 }
 
 func (x *MACChange) GetMac() *MAC {
@@ -2476,7 +2626,7 @@ type VTEPChange struct {
 
 func (x *VTEPChange) Reset() {
 	*x = VTEPChange{}
-	mi := &file_evpnd_v1_evpnd_proto_msgTypes[26]
+	mi := &file_evpnd_v1_evpnd_proto_msgTypes[28]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2488,7 +2638,7 @@ func (x *VTEPChange) String() string {
 func (*VTEPChange) ProtoMessage() {}
 
 func (x *VTEPChange) ProtoReflect() protoreflect.Message {
-	mi := &file_evpnd_v1_evpnd_proto_msgTypes[26]
+	mi := &file_evpnd_v1_evpnd_proto_msgTypes[28]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2501,7 +2651,7 @@ func (x *VTEPChange) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use VTEPChange.ProtoReflect.Descriptor instead.
 func (*VTEPChange) Descriptor() ([]byte, []int) {
-	return file_evpnd_v1_evpnd_proto_rawDescGZIP(), []int{26}
+	return file_evpnd_v1_evpnd_proto_rawDescGZIP(), []int{28}
 }
 
 func (x *VTEPChange) GetVni() uint32 {
@@ -2528,7 +2678,7 @@ type PeerChange struct {
 
 func (x *PeerChange) Reset() {
 	*x = PeerChange{}
-	mi := &file_evpnd_v1_evpnd_proto_msgTypes[27]
+	mi := &file_evpnd_v1_evpnd_proto_msgTypes[29]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2540,7 +2690,7 @@ func (x *PeerChange) String() string {
 func (*PeerChange) ProtoMessage() {}
 
 func (x *PeerChange) ProtoReflect() protoreflect.Message {
-	mi := &file_evpnd_v1_evpnd_proto_msgTypes[27]
+	mi := &file_evpnd_v1_evpnd_proto_msgTypes[29]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2553,7 +2703,7 @@ func (x *PeerChange) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PeerChange.ProtoReflect.Descriptor instead.
 func (*PeerChange) Descriptor() ([]byte, []int) {
-	return file_evpnd_v1_evpnd_proto_rawDescGZIP(), []int{27}
+	return file_evpnd_v1_evpnd_proto_rawDescGZIP(), []int{29}
 }
 
 func (x *PeerChange) GetAddress() string {
@@ -2589,7 +2739,7 @@ type WatchResponse struct {
 
 func (x *WatchResponse) Reset() {
 	*x = WatchResponse{}
-	mi := &file_evpnd_v1_evpnd_proto_msgTypes[28]
+	mi := &file_evpnd_v1_evpnd_proto_msgTypes[30]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2601,7 +2751,7 @@ func (x *WatchResponse) String() string {
 func (*WatchResponse) ProtoMessage() {}
 
 func (x *WatchResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_evpnd_v1_evpnd_proto_msgTypes[28]
+	mi := &file_evpnd_v1_evpnd_proto_msgTypes[30]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2614,7 +2764,7 @@ func (x *WatchResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WatchResponse.ProtoReflect.Descriptor instead.
 func (*WatchResponse) Descriptor() ([]byte, []int) {
-	return file_evpnd_v1_evpnd_proto_rawDescGZIP(), []int{28}
+	return file_evpnd_v1_evpnd_proto_rawDescGZIP(), []int{30}
 }
 
 func (x *WatchResponse) GetTime() *timestamppb.Timestamp {
@@ -2738,7 +2888,7 @@ type Drift struct {
 
 func (x *Drift) Reset() {
 	*x = Drift{}
-	mi := &file_evpnd_v1_evpnd_proto_msgTypes[29]
+	mi := &file_evpnd_v1_evpnd_proto_msgTypes[31]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2750,7 +2900,7 @@ func (x *Drift) String() string {
 func (*Drift) ProtoMessage() {}
 
 func (x *Drift) ProtoReflect() protoreflect.Message {
-	mi := &file_evpnd_v1_evpnd_proto_msgTypes[29]
+	mi := &file_evpnd_v1_evpnd_proto_msgTypes[31]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2763,7 +2913,7 @@ func (x *Drift) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Drift.ProtoReflect.Descriptor instead.
 func (*Drift) Descriptor() ([]byte, []int) {
-	return file_evpnd_v1_evpnd_proto_rawDescGZIP(), []int{29}
+	return file_evpnd_v1_evpnd_proto_rawDescGZIP(), []int{31}
 }
 
 func (x *Drift) GetKind() DriftKind {
@@ -2846,7 +2996,7 @@ type CheckRequest struct {
 
 func (x *CheckRequest) Reset() {
 	*x = CheckRequest{}
-	mi := &file_evpnd_v1_evpnd_proto_msgTypes[30]
+	mi := &file_evpnd_v1_evpnd_proto_msgTypes[32]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2858,7 +3008,7 @@ func (x *CheckRequest) String() string {
 func (*CheckRequest) ProtoMessage() {}
 
 func (x *CheckRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_evpnd_v1_evpnd_proto_msgTypes[30]
+	mi := &file_evpnd_v1_evpnd_proto_msgTypes[32]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2871,7 +3021,7 @@ func (x *CheckRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CheckRequest.ProtoReflect.Descriptor instead.
 func (*CheckRequest) Descriptor() ([]byte, []int) {
-	return file_evpnd_v1_evpnd_proto_rawDescGZIP(), []int{30}
+	return file_evpnd_v1_evpnd_proto_rawDescGZIP(), []int{32}
 }
 
 func (x *CheckRequest) GetVni() uint32 {
@@ -2899,7 +3049,7 @@ type CheckResponse struct {
 
 func (x *CheckResponse) Reset() {
 	*x = CheckResponse{}
-	mi := &file_evpnd_v1_evpnd_proto_msgTypes[31]
+	mi := &file_evpnd_v1_evpnd_proto_msgTypes[33]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2911,7 +3061,7 @@ func (x *CheckResponse) String() string {
 func (*CheckResponse) ProtoMessage() {}
 
 func (x *CheckResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_evpnd_v1_evpnd_proto_msgTypes[31]
+	mi := &file_evpnd_v1_evpnd_proto_msgTypes[33]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2924,7 +3074,7 @@ func (x *CheckResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CheckResponse.ProtoReflect.Descriptor instead.
 func (*CheckResponse) Descriptor() ([]byte, []int) {
-	return file_evpnd_v1_evpnd_proto_rawDescGZIP(), []int{31}
+	return file_evpnd_v1_evpnd_proto_rawDescGZIP(), []int{33}
 }
 
 func (x *CheckResponse) GetDrifts() []*Drift {
@@ -2987,7 +3137,7 @@ type TraceEvent struct {
 
 func (x *TraceEvent) Reset() {
 	*x = TraceEvent{}
-	mi := &file_evpnd_v1_evpnd_proto_msgTypes[32]
+	mi := &file_evpnd_v1_evpnd_proto_msgTypes[34]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2999,7 +3149,7 @@ func (x *TraceEvent) String() string {
 func (*TraceEvent) ProtoMessage() {}
 
 func (x *TraceEvent) ProtoReflect() protoreflect.Message {
-	mi := &file_evpnd_v1_evpnd_proto_msgTypes[32]
+	mi := &file_evpnd_v1_evpnd_proto_msgTypes[34]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3012,7 +3162,7 @@ func (x *TraceEvent) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TraceEvent.ProtoReflect.Descriptor instead.
 func (*TraceEvent) Descriptor() ([]byte, []int) {
-	return file_evpnd_v1_evpnd_proto_rawDescGZIP(), []int{32}
+	return file_evpnd_v1_evpnd_proto_rawDescGZIP(), []int{34}
 }
 
 func (x *TraceEvent) GetTime() *timestamppb.Timestamp {
@@ -3075,7 +3225,7 @@ type TraceRequest struct {
 
 func (x *TraceRequest) Reset() {
 	*x = TraceRequest{}
-	mi := &file_evpnd_v1_evpnd_proto_msgTypes[33]
+	mi := &file_evpnd_v1_evpnd_proto_msgTypes[35]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3087,7 +3237,7 @@ func (x *TraceRequest) String() string {
 func (*TraceRequest) ProtoMessage() {}
 
 func (x *TraceRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_evpnd_v1_evpnd_proto_msgTypes[33]
+	mi := &file_evpnd_v1_evpnd_proto_msgTypes[35]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3100,7 +3250,7 @@ func (x *TraceRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TraceRequest.ProtoReflect.Descriptor instead.
 func (*TraceRequest) Descriptor() ([]byte, []int) {
-	return file_evpnd_v1_evpnd_proto_rawDescGZIP(), []int{33}
+	return file_evpnd_v1_evpnd_proto_rawDescGZIP(), []int{35}
 }
 
 func (x *TraceRequest) GetVni() uint32 {
@@ -3130,7 +3280,7 @@ type TraceKey struct {
 
 func (x *TraceKey) Reset() {
 	*x = TraceKey{}
-	mi := &file_evpnd_v1_evpnd_proto_msgTypes[34]
+	mi := &file_evpnd_v1_evpnd_proto_msgTypes[36]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3142,7 +3292,7 @@ func (x *TraceKey) String() string {
 func (*TraceKey) ProtoMessage() {}
 
 func (x *TraceKey) ProtoReflect() protoreflect.Message {
-	mi := &file_evpnd_v1_evpnd_proto_msgTypes[34]
+	mi := &file_evpnd_v1_evpnd_proto_msgTypes[36]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3155,7 +3305,7 @@ func (x *TraceKey) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TraceKey.ProtoReflect.Descriptor instead.
 func (*TraceKey) Descriptor() ([]byte, []int) {
-	return file_evpnd_v1_evpnd_proto_rawDescGZIP(), []int{34}
+	return file_evpnd_v1_evpnd_proto_rawDescGZIP(), []int{36}
 }
 
 func (x *TraceKey) GetVni() uint32 {
@@ -3195,7 +3345,7 @@ type TraceResponse struct {
 
 func (x *TraceResponse) Reset() {
 	*x = TraceResponse{}
-	mi := &file_evpnd_v1_evpnd_proto_msgTypes[35]
+	mi := &file_evpnd_v1_evpnd_proto_msgTypes[37]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3207,7 +3357,7 @@ func (x *TraceResponse) String() string {
 func (*TraceResponse) ProtoMessage() {}
 
 func (x *TraceResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_evpnd_v1_evpnd_proto_msgTypes[35]
+	mi := &file_evpnd_v1_evpnd_proto_msgTypes[37]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3220,7 +3370,7 @@ func (x *TraceResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TraceResponse.ProtoReflect.Descriptor instead.
 func (*TraceResponse) Descriptor() ([]byte, []int) {
-	return file_evpnd_v1_evpnd_proto_rawDescGZIP(), []int{35}
+	return file_evpnd_v1_evpnd_proto_rawDescGZIP(), []int{37}
 }
 
 func (x *TraceResponse) GetKeys() []*TraceKey {
@@ -3261,7 +3411,7 @@ type L3VNI struct {
 
 func (x *L3VNI) Reset() {
 	*x = L3VNI{}
-	mi := &file_evpnd_v1_evpnd_proto_msgTypes[36]
+	mi := &file_evpnd_v1_evpnd_proto_msgTypes[38]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3273,7 +3423,7 @@ func (x *L3VNI) String() string {
 func (*L3VNI) ProtoMessage() {}
 
 func (x *L3VNI) ProtoReflect() protoreflect.Message {
-	mi := &file_evpnd_v1_evpnd_proto_msgTypes[36]
+	mi := &file_evpnd_v1_evpnd_proto_msgTypes[38]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3286,7 +3436,7 @@ func (x *L3VNI) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use L3VNI.ProtoReflect.Descriptor instead.
 func (*L3VNI) Descriptor() ([]byte, []int) {
-	return file_evpnd_v1_evpnd_proto_rawDescGZIP(), []int{36}
+	return file_evpnd_v1_evpnd_proto_rawDescGZIP(), []int{38}
 }
 
 func (x *L3VNI) GetL3Vni() uint32 {
@@ -3416,7 +3566,7 @@ type ListL3VNIsRequest struct {
 
 func (x *ListL3VNIsRequest) Reset() {
 	*x = ListL3VNIsRequest{}
-	mi := &file_evpnd_v1_evpnd_proto_msgTypes[37]
+	mi := &file_evpnd_v1_evpnd_proto_msgTypes[39]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3428,7 +3578,7 @@ func (x *ListL3VNIsRequest) String() string {
 func (*ListL3VNIsRequest) ProtoMessage() {}
 
 func (x *ListL3VNIsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_evpnd_v1_evpnd_proto_msgTypes[37]
+	mi := &file_evpnd_v1_evpnd_proto_msgTypes[39]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3441,7 +3591,7 @@ func (x *ListL3VNIsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListL3VNIsRequest.ProtoReflect.Descriptor instead.
 func (*ListL3VNIsRequest) Descriptor() ([]byte, []int) {
-	return file_evpnd_v1_evpnd_proto_rawDescGZIP(), []int{37}
+	return file_evpnd_v1_evpnd_proto_rawDescGZIP(), []int{39}
 }
 
 type ListL3VNIsResponse struct {
@@ -3453,7 +3603,7 @@ type ListL3VNIsResponse struct {
 
 func (x *ListL3VNIsResponse) Reset() {
 	*x = ListL3VNIsResponse{}
-	mi := &file_evpnd_v1_evpnd_proto_msgTypes[38]
+	mi := &file_evpnd_v1_evpnd_proto_msgTypes[40]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3465,7 +3615,7 @@ func (x *ListL3VNIsResponse) String() string {
 func (*ListL3VNIsResponse) ProtoMessage() {}
 
 func (x *ListL3VNIsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_evpnd_v1_evpnd_proto_msgTypes[38]
+	mi := &file_evpnd_v1_evpnd_proto_msgTypes[40]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3478,7 +3628,7 @@ func (x *ListL3VNIsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListL3VNIsResponse.ProtoReflect.Descriptor instead.
 func (*ListL3VNIsResponse) Descriptor() ([]byte, []int) {
-	return file_evpnd_v1_evpnd_proto_rawDescGZIP(), []int{38}
+	return file_evpnd_v1_evpnd_proto_rawDescGZIP(), []int{40}
 }
 
 func (x *ListL3VNIsResponse) GetL3Vnis() []*L3VNI {
@@ -3497,7 +3647,7 @@ type GetL3VNIRequest struct {
 
 func (x *GetL3VNIRequest) Reset() {
 	*x = GetL3VNIRequest{}
-	mi := &file_evpnd_v1_evpnd_proto_msgTypes[39]
+	mi := &file_evpnd_v1_evpnd_proto_msgTypes[41]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3509,7 +3659,7 @@ func (x *GetL3VNIRequest) String() string {
 func (*GetL3VNIRequest) ProtoMessage() {}
 
 func (x *GetL3VNIRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_evpnd_v1_evpnd_proto_msgTypes[39]
+	mi := &file_evpnd_v1_evpnd_proto_msgTypes[41]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3522,7 +3672,7 @@ func (x *GetL3VNIRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetL3VNIRequest.ProtoReflect.Descriptor instead.
 func (*GetL3VNIRequest) Descriptor() ([]byte, []int) {
-	return file_evpnd_v1_evpnd_proto_rawDescGZIP(), []int{39}
+	return file_evpnd_v1_evpnd_proto_rawDescGZIP(), []int{41}
 }
 
 func (x *GetL3VNIRequest) GetL3Vni() uint32 {
@@ -3541,7 +3691,7 @@ type GetL3VNIResponse struct {
 
 func (x *GetL3VNIResponse) Reset() {
 	*x = GetL3VNIResponse{}
-	mi := &file_evpnd_v1_evpnd_proto_msgTypes[40]
+	mi := &file_evpnd_v1_evpnd_proto_msgTypes[42]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3553,7 +3703,7 @@ func (x *GetL3VNIResponse) String() string {
 func (*GetL3VNIResponse) ProtoMessage() {}
 
 func (x *GetL3VNIResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_evpnd_v1_evpnd_proto_msgTypes[40]
+	mi := &file_evpnd_v1_evpnd_proto_msgTypes[42]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3566,7 +3716,7 @@ func (x *GetL3VNIResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetL3VNIResponse.ProtoReflect.Descriptor instead.
 func (*GetL3VNIResponse) Descriptor() ([]byte, []int) {
-	return file_evpnd_v1_evpnd_proto_rawDescGZIP(), []int{40}
+	return file_evpnd_v1_evpnd_proto_rawDescGZIP(), []int{42}
 }
 
 func (x *GetL3VNIResponse) GetL3Vni() *L3VNI {
@@ -3595,7 +3745,7 @@ type ARPEntry struct {
 
 func (x *ARPEntry) Reset() {
 	*x = ARPEntry{}
-	mi := &file_evpnd_v1_evpnd_proto_msgTypes[41]
+	mi := &file_evpnd_v1_evpnd_proto_msgTypes[43]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3607,7 +3757,7 @@ func (x *ARPEntry) String() string {
 func (*ARPEntry) ProtoMessage() {}
 
 func (x *ARPEntry) ProtoReflect() protoreflect.Message {
-	mi := &file_evpnd_v1_evpnd_proto_msgTypes[41]
+	mi := &file_evpnd_v1_evpnd_proto_msgTypes[43]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3620,7 +3770,7 @@ func (x *ARPEntry) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ARPEntry.ProtoReflect.Descriptor instead.
 func (*ARPEntry) Descriptor() ([]byte, []int) {
-	return file_evpnd_v1_evpnd_proto_rawDescGZIP(), []int{41}
+	return file_evpnd_v1_evpnd_proto_rawDescGZIP(), []int{43}
 }
 
 func (x *ARPEntry) GetVni() uint32 {
@@ -3682,7 +3832,7 @@ type ListARPCacheRequest struct {
 
 func (x *ListARPCacheRequest) Reset() {
 	*x = ListARPCacheRequest{}
-	mi := &file_evpnd_v1_evpnd_proto_msgTypes[42]
+	mi := &file_evpnd_v1_evpnd_proto_msgTypes[44]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3694,7 +3844,7 @@ func (x *ListARPCacheRequest) String() string {
 func (*ListARPCacheRequest) ProtoMessage() {}
 
 func (x *ListARPCacheRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_evpnd_v1_evpnd_proto_msgTypes[42]
+	mi := &file_evpnd_v1_evpnd_proto_msgTypes[44]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3707,7 +3857,7 @@ func (x *ListARPCacheRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListARPCacheRequest.ProtoReflect.Descriptor instead.
 func (*ListARPCacheRequest) Descriptor() ([]byte, []int) {
-	return file_evpnd_v1_evpnd_proto_rawDescGZIP(), []int{42}
+	return file_evpnd_v1_evpnd_proto_rawDescGZIP(), []int{44}
 }
 
 func (x *ListARPCacheRequest) GetVni() uint32 {
@@ -3726,7 +3876,7 @@ type ListARPCacheResponse struct {
 
 func (x *ListARPCacheResponse) Reset() {
 	*x = ListARPCacheResponse{}
-	mi := &file_evpnd_v1_evpnd_proto_msgTypes[43]
+	mi := &file_evpnd_v1_evpnd_proto_msgTypes[45]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3738,7 +3888,7 @@ func (x *ListARPCacheResponse) String() string {
 func (*ListARPCacheResponse) ProtoMessage() {}
 
 func (x *ListARPCacheResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_evpnd_v1_evpnd_proto_msgTypes[43]
+	mi := &file_evpnd_v1_evpnd_proto_msgTypes[45]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3751,7 +3901,7 @@ func (x *ListARPCacheResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListARPCacheResponse.ProtoReflect.Descriptor instead.
 func (*ListARPCacheResponse) Descriptor() ([]byte, []int) {
-	return file_evpnd_v1_evpnd_proto_rawDescGZIP(), []int{43}
+	return file_evpnd_v1_evpnd_proto_rawDescGZIP(), []int{45}
 }
 
 func (x *ListARPCacheResponse) GetEntries() []*ARPEntry {
@@ -3776,7 +3926,7 @@ type RouterMACEntry struct {
 
 func (x *RouterMACEntry) Reset() {
 	*x = RouterMACEntry{}
-	mi := &file_evpnd_v1_evpnd_proto_msgTypes[44]
+	mi := &file_evpnd_v1_evpnd_proto_msgTypes[46]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3788,7 +3938,7 @@ func (x *RouterMACEntry) String() string {
 func (*RouterMACEntry) ProtoMessage() {}
 
 func (x *RouterMACEntry) ProtoReflect() protoreflect.Message {
-	mi := &file_evpnd_v1_evpnd_proto_msgTypes[44]
+	mi := &file_evpnd_v1_evpnd_proto_msgTypes[46]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3801,7 +3951,7 @@ func (x *RouterMACEntry) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RouterMACEntry.ProtoReflect.Descriptor instead.
 func (*RouterMACEntry) Descriptor() ([]byte, []int) {
-	return file_evpnd_v1_evpnd_proto_rawDescGZIP(), []int{44}
+	return file_evpnd_v1_evpnd_proto_rawDescGZIP(), []int{46}
 }
 
 func (x *RouterMACEntry) GetL3Vni() uint32 {
@@ -3849,7 +3999,7 @@ type ListRouterMACsRequest struct {
 
 func (x *ListRouterMACsRequest) Reset() {
 	*x = ListRouterMACsRequest{}
-	mi := &file_evpnd_v1_evpnd_proto_msgTypes[45]
+	mi := &file_evpnd_v1_evpnd_proto_msgTypes[47]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3861,7 +4011,7 @@ func (x *ListRouterMACsRequest) String() string {
 func (*ListRouterMACsRequest) ProtoMessage() {}
 
 func (x *ListRouterMACsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_evpnd_v1_evpnd_proto_msgTypes[45]
+	mi := &file_evpnd_v1_evpnd_proto_msgTypes[47]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3874,7 +4024,7 @@ func (x *ListRouterMACsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListRouterMACsRequest.ProtoReflect.Descriptor instead.
 func (*ListRouterMACsRequest) Descriptor() ([]byte, []int) {
-	return file_evpnd_v1_evpnd_proto_rawDescGZIP(), []int{45}
+	return file_evpnd_v1_evpnd_proto_rawDescGZIP(), []int{47}
 }
 
 func (x *ListRouterMACsRequest) GetL3Vni() uint32 {
@@ -3893,7 +4043,7 @@ type ListRouterMACsResponse struct {
 
 func (x *ListRouterMACsResponse) Reset() {
 	*x = ListRouterMACsResponse{}
-	mi := &file_evpnd_v1_evpnd_proto_msgTypes[46]
+	mi := &file_evpnd_v1_evpnd_proto_msgTypes[48]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3905,7 +4055,7 @@ func (x *ListRouterMACsResponse) String() string {
 func (*ListRouterMACsResponse) ProtoMessage() {}
 
 func (x *ListRouterMACsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_evpnd_v1_evpnd_proto_msgTypes[46]
+	mi := &file_evpnd_v1_evpnd_proto_msgTypes[48]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3918,7 +4068,7 @@ func (x *ListRouterMACsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListRouterMACsResponse.ProtoReflect.Descriptor instead.
 func (*ListRouterMACsResponse) Descriptor() ([]byte, []int) {
-	return file_evpnd_v1_evpnd_proto_rawDescGZIP(), []int{46}
+	return file_evpnd_v1_evpnd_proto_rawDescGZIP(), []int{48}
 }
 
 func (x *ListRouterMACsResponse) GetRouterMacs() []*RouterMACEntry {
@@ -3943,7 +4093,7 @@ type L3NextHop struct {
 
 func (x *L3NextHop) Reset() {
 	*x = L3NextHop{}
-	mi := &file_evpnd_v1_evpnd_proto_msgTypes[47]
+	mi := &file_evpnd_v1_evpnd_proto_msgTypes[49]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3955,7 +4105,7 @@ func (x *L3NextHop) String() string {
 func (*L3NextHop) ProtoMessage() {}
 
 func (x *L3NextHop) ProtoReflect() protoreflect.Message {
-	mi := &file_evpnd_v1_evpnd_proto_msgTypes[47]
+	mi := &file_evpnd_v1_evpnd_proto_msgTypes[49]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3968,7 +4118,7 @@ func (x *L3NextHop) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use L3NextHop.ProtoReflect.Descriptor instead.
 func (*L3NextHop) Descriptor() ([]byte, []int) {
-	return file_evpnd_v1_evpnd_proto_rawDescGZIP(), []int{47}
+	return file_evpnd_v1_evpnd_proto_rawDescGZIP(), []int{49}
 }
 
 func (x *L3NextHop) GetL3Vni() uint32 {
@@ -4016,7 +4166,7 @@ type ListL3NextHopsRequest struct {
 
 func (x *ListL3NextHopsRequest) Reset() {
 	*x = ListL3NextHopsRequest{}
-	mi := &file_evpnd_v1_evpnd_proto_msgTypes[48]
+	mi := &file_evpnd_v1_evpnd_proto_msgTypes[50]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4028,7 +4178,7 @@ func (x *ListL3NextHopsRequest) String() string {
 func (*ListL3NextHopsRequest) ProtoMessage() {}
 
 func (x *ListL3NextHopsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_evpnd_v1_evpnd_proto_msgTypes[48]
+	mi := &file_evpnd_v1_evpnd_proto_msgTypes[50]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4041,7 +4191,7 @@ func (x *ListL3NextHopsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListL3NextHopsRequest.ProtoReflect.Descriptor instead.
 func (*ListL3NextHopsRequest) Descriptor() ([]byte, []int) {
-	return file_evpnd_v1_evpnd_proto_rawDescGZIP(), []int{48}
+	return file_evpnd_v1_evpnd_proto_rawDescGZIP(), []int{50}
 }
 
 func (x *ListL3NextHopsRequest) GetL3Vni() uint32 {
@@ -4060,7 +4210,7 @@ type ListL3NextHopsResponse struct {
 
 func (x *ListL3NextHopsResponse) Reset() {
 	*x = ListL3NextHopsResponse{}
-	mi := &file_evpnd_v1_evpnd_proto_msgTypes[49]
+	mi := &file_evpnd_v1_evpnd_proto_msgTypes[51]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4072,7 +4222,7 @@ func (x *ListL3NextHopsResponse) String() string {
 func (*ListL3NextHopsResponse) ProtoMessage() {}
 
 func (x *ListL3NextHopsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_evpnd_v1_evpnd_proto_msgTypes[49]
+	mi := &file_evpnd_v1_evpnd_proto_msgTypes[51]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4085,7 +4235,7 @@ func (x *ListL3NextHopsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListL3NextHopsResponse.ProtoReflect.Descriptor instead.
 func (*ListL3NextHopsResponse) Descriptor() ([]byte, []int) {
-	return file_evpnd_v1_evpnd_proto_rawDescGZIP(), []int{49}
+	return file_evpnd_v1_evpnd_proto_rawDescGZIP(), []int{51}
 }
 
 func (x *ListL3NextHopsResponse) GetNextHops() []*L3NextHop {
@@ -4105,7 +4255,7 @@ type VRFNextHop struct {
 
 func (x *VRFNextHop) Reset() {
 	*x = VRFNextHop{}
-	mi := &file_evpnd_v1_evpnd_proto_msgTypes[50]
+	mi := &file_evpnd_v1_evpnd_proto_msgTypes[52]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4117,7 +4267,7 @@ func (x *VRFNextHop) String() string {
 func (*VRFNextHop) ProtoMessage() {}
 
 func (x *VRFNextHop) ProtoReflect() protoreflect.Message {
-	mi := &file_evpnd_v1_evpnd_proto_msgTypes[50]
+	mi := &file_evpnd_v1_evpnd_proto_msgTypes[52]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4130,7 +4280,7 @@ func (x *VRFNextHop) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use VRFNextHop.ProtoReflect.Descriptor instead.
 func (*VRFNextHop) Descriptor() ([]byte, []int) {
-	return file_evpnd_v1_evpnd_proto_rawDescGZIP(), []int{50}
+	return file_evpnd_v1_evpnd_proto_rawDescGZIP(), []int{52}
 }
 
 func (x *VRFNextHop) GetVtep() string {
@@ -4162,7 +4312,7 @@ type VRFRoute struct {
 
 func (x *VRFRoute) Reset() {
 	*x = VRFRoute{}
-	mi := &file_evpnd_v1_evpnd_proto_msgTypes[51]
+	mi := &file_evpnd_v1_evpnd_proto_msgTypes[53]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4174,7 +4324,7 @@ func (x *VRFRoute) String() string {
 func (*VRFRoute) ProtoMessage() {}
 
 func (x *VRFRoute) ProtoReflect() protoreflect.Message {
-	mi := &file_evpnd_v1_evpnd_proto_msgTypes[51]
+	mi := &file_evpnd_v1_evpnd_proto_msgTypes[53]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4187,7 +4337,7 @@ func (x *VRFRoute) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use VRFRoute.ProtoReflect.Descriptor instead.
 func (*VRFRoute) Descriptor() ([]byte, []int) {
-	return file_evpnd_v1_evpnd_proto_rawDescGZIP(), []int{51}
+	return file_evpnd_v1_evpnd_proto_rawDescGZIP(), []int{53}
 }
 
 func (x *VRFRoute) GetVrf() string {
@@ -4235,7 +4385,7 @@ type ListVRFRoutesRequest struct {
 
 func (x *ListVRFRoutesRequest) Reset() {
 	*x = ListVRFRoutesRequest{}
-	mi := &file_evpnd_v1_evpnd_proto_msgTypes[52]
+	mi := &file_evpnd_v1_evpnd_proto_msgTypes[54]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4247,7 +4397,7 @@ func (x *ListVRFRoutesRequest) String() string {
 func (*ListVRFRoutesRequest) ProtoMessage() {}
 
 func (x *ListVRFRoutesRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_evpnd_v1_evpnd_proto_msgTypes[52]
+	mi := &file_evpnd_v1_evpnd_proto_msgTypes[54]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4260,7 +4410,7 @@ func (x *ListVRFRoutesRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListVRFRoutesRequest.ProtoReflect.Descriptor instead.
 func (*ListVRFRoutesRequest) Descriptor() ([]byte, []int) {
-	return file_evpnd_v1_evpnd_proto_rawDescGZIP(), []int{52}
+	return file_evpnd_v1_evpnd_proto_rawDescGZIP(), []int{54}
 }
 
 func (x *ListVRFRoutesRequest) GetVrf() string {
@@ -4279,7 +4429,7 @@ type ListVRFRoutesResponse struct {
 
 func (x *ListVRFRoutesResponse) Reset() {
 	*x = ListVRFRoutesResponse{}
-	mi := &file_evpnd_v1_evpnd_proto_msgTypes[53]
+	mi := &file_evpnd_v1_evpnd_proto_msgTypes[55]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4291,7 +4441,7 @@ func (x *ListVRFRoutesResponse) String() string {
 func (*ListVRFRoutesResponse) ProtoMessage() {}
 
 func (x *ListVRFRoutesResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_evpnd_v1_evpnd_proto_msgTypes[53]
+	mi := &file_evpnd_v1_evpnd_proto_msgTypes[55]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4304,7 +4454,7 @@ func (x *ListVRFRoutesResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListVRFRoutesResponse.ProtoReflect.Descriptor instead.
 func (*ListVRFRoutesResponse) Descriptor() ([]byte, []int) {
-	return file_evpnd_v1_evpnd_proto_rawDescGZIP(), []int{53}
+	return file_evpnd_v1_evpnd_proto_rawDescGZIP(), []int{55}
 }
 
 func (x *ListVRFRoutesResponse) GetRoutes() []*VRFRoute {
@@ -4325,7 +4475,7 @@ type VRFRouteChange struct {
 
 func (x *VRFRouteChange) Reset() {
 	*x = VRFRouteChange{}
-	mi := &file_evpnd_v1_evpnd_proto_msgTypes[54]
+	mi := &file_evpnd_v1_evpnd_proto_msgTypes[56]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4337,7 +4487,7 @@ func (x *VRFRouteChange) String() string {
 func (*VRFRouteChange) ProtoMessage() {}
 
 func (x *VRFRouteChange) ProtoReflect() protoreflect.Message {
-	mi := &file_evpnd_v1_evpnd_proto_msgTypes[54]
+	mi := &file_evpnd_v1_evpnd_proto_msgTypes[56]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4350,7 +4500,7 @@ func (x *VRFRouteChange) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use VRFRouteChange.ProtoReflect.Descriptor instead.
 func (*VRFRouteChange) Descriptor() ([]byte, []int) {
-	return file_evpnd_v1_evpnd_proto_rawDescGZIP(), []int{54}
+	return file_evpnd_v1_evpnd_proto_rawDescGZIP(), []int{56}
 }
 
 func (x *VRFRouteChange) GetRoute() *VRFRoute {
@@ -4365,7 +4515,7 @@ var File_evpnd_v1_evpnd_proto protoreflect.FileDescriptor
 const file_evpnd_v1_evpnd_proto_rawDesc = "" +
 	"\n" +
 	"\x14evpnd/v1/evpnd.proto\x12\bevpnd.v1\x1a\x1egoogle/protobuf/duration.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\x12\n" +
-	"\x10GetStatusRequest\"\xbb\x04\n" +
+	"\x10GetStatusRequest\"\xdf\x05\n" +
 	"\x11GetStatusResponse\x12\x18\n" +
 	"\aversion\x18\x01 \x01(\tR\aversion\x124\n" +
 	"\astarted\x18\x02 \x01(\v2\x1a.google.protobuf.TimestampR\astarted\x121\n" +
@@ -4387,7 +4537,12 @@ const file_evpnd_v1_evpnd_proto_rawDesc = "" +
 	"\x11peers_established\x18\r \x01(\rR\x10peersEstablished\x12)\n" +
 	"\x10peers_configured\x18\x0e \x01(\rR\x0fpeersConfigured\x12\x1c\n" +
 	"\trestarted\x18\x0f \x01(\bR\trestarted\x12\x1b\n" +
-	"\tvrf_count\x18d \x01(\rR\bvrfCount\"\xf2\x03\n" +
+	"\tvrf_count\x18d \x01(\rR\bvrfCount\x12\x1f\n" +
+	"\vconfig_file\x18\x10 \x01(\tR\n" +
+	"configFile\x12'\n" +
+	"\x10vnis_not_in_file\x18\x11 \x03(\rR\rvnisNotInFile\x121\n" +
+	"\x15file_vnis_not_running\x18\x12 \x03(\rR\x12fileVnisNotRunning\x12%\n" +
+	"\x0erestart_needed\x18\x13 \x03(\tR\rrestartNeeded\"\xf2\x03\n" +
 	"\x03VNI\x12\x10\n" +
 	"\x03vni\x18\x01 \x01(\rR\x03vni\x12!\n" +
 	"\fvxlan_device\x18\x02 \x01(\tR\vvxlanDevice\x12\x16\n" +
@@ -4437,7 +4592,14 @@ const file_evpnd_v1_evpnd_proto_rawDesc = "" +
 	"\x03vni\x18\x01 \x01(\v2\r.evpnd.v1.VNIR\x03vni\"$\n" +
 	"\x10DeleteVNIRequest\x12\x10\n" +
 	"\x03vni\x18\x01 \x01(\rR\x03vni\"\x13\n" +
-	"\x11DeleteVNIResponse\"\x84\x02\n" +
+	"\x11DeleteVNIResponse\"\x0f\n" +
+	"\rReloadRequest\"\x8a\x01\n" +
+	"\x0eReloadResponse\x12\x1f\n" +
+	"\vconfig_file\x18\x01 \x01(\tR\n" +
+	"configFile\x12\x18\n" +
+	"\aapplied\x18\x02 \x03(\tR\aapplied\x12%\n" +
+	"\x0erestart_needed\x18\x03 \x03(\tR\rrestartNeeded\x12\x16\n" +
+	"\x06failed\x18\x04 \x03(\tR\x06failed\"\x84\x02\n" +
 	"\x03MAC\x12\x10\n" +
 	"\x03vni\x18\x01 \x01(\rR\x03vni\x12\x10\n" +
 	"\x03mac\x18\x02 \x01(\tR\x03mac\x12+\n" +
@@ -4735,7 +4897,7 @@ const file_evpnd_v1_evpnd_proto_rawDesc = "" +
 	"\fVRFRouteKind\x12\x1e\n" +
 	"\x1aVRF_ROUTE_KIND_UNSPECIFIED\x10\x00\x12\x17\n" +
 	"\x13VRF_ROUTE_KIND_HOST\x10\x01\x12\x19\n" +
-	"\x15VRF_ROUTE_KIND_PREFIX\x10\x022\x8d\n" +
+	"\x15VRF_ROUTE_KIND_PREFIX\x10\x022\xca\n" +
 	"\n" +
 	"\fEvpndService\x12D\n" +
 	"\tGetStatus\x12\x1a.evpnd.v1.GetStatusRequest\x1a\x1b.evpnd.v1.GetStatusResponse\x12A\n" +
@@ -4757,7 +4919,8 @@ const file_evpnd_v1_evpnd_proto_rawDesc = "" +
 	"\fListARPCache\x12\x1d.evpnd.v1.ListARPCacheRequest\x1a\x1e.evpnd.v1.ListARPCacheResponse0\x01\x12S\n" +
 	"\x0eListRouterMACs\x12\x1f.evpnd.v1.ListRouterMACsRequest\x1a .evpnd.v1.ListRouterMACsResponse\x12S\n" +
 	"\x0eListL3NextHops\x12\x1f.evpnd.v1.ListL3NextHopsRequest\x1a .evpnd.v1.ListL3NextHopsResponse\x12R\n" +
-	"\rListVRFRoutes\x12\x1e.evpnd.v1.ListVRFRoutesRequest\x1a\x1f.evpnd.v1.ListVRFRoutesResponse0\x01B/Z-github.com/evpnd/evpnd/proto/evpnd/v1;evpndv1b\x06proto3"
+	"\rListVRFRoutes\x12\x1e.evpnd.v1.ListVRFRoutesRequest\x1a\x1f.evpnd.v1.ListVRFRoutesResponse0\x01\x12;\n" +
+	"\x06Reload\x12\x17.evpnd.v1.ReloadRequest\x1a\x18.evpnd.v1.ReloadResponseB/Z-github.com/evpnd/evpnd/proto/evpnd/v1;evpndv1b\x06proto3"
 
 var (
 	file_evpnd_v1_evpnd_proto_rawDescOnce sync.Once
@@ -4772,7 +4935,7 @@ func file_evpnd_v1_evpnd_proto_rawDescGZIP() []byte {
 }
 
 var file_evpnd_v1_evpnd_proto_enumTypes = make([]protoimpl.EnumInfo, 7)
-var file_evpnd_v1_evpnd_proto_msgTypes = make([]protoimpl.MessageInfo, 55)
+var file_evpnd_v1_evpnd_proto_msgTypes = make([]protoimpl.MessageInfo, 57)
 var file_evpnd_v1_evpnd_proto_goTypes = []any{
 	(Role)(0),                      // 0: evpnd.v1.Role
 	(MACSource)(0),                 // 1: evpnd.v1.MACSource
@@ -4793,55 +4956,57 @@ var file_evpnd_v1_evpnd_proto_goTypes = []any{
 	(*AddVNIResponse)(nil),         // 16: evpnd.v1.AddVNIResponse
 	(*DeleteVNIRequest)(nil),       // 17: evpnd.v1.DeleteVNIRequest
 	(*DeleteVNIResponse)(nil),      // 18: evpnd.v1.DeleteVNIResponse
-	(*MAC)(nil),                    // 19: evpnd.v1.MAC
-	(*ListMACsRequest)(nil),        // 20: evpnd.v1.ListMACsRequest
-	(*ListMACsResponse)(nil),       // 21: evpnd.v1.ListMACsResponse
-	(*ClearDuplicateRequest)(nil),  // 22: evpnd.v1.ClearDuplicateRequest
-	(*ClearDuplicateResponse)(nil), // 23: evpnd.v1.ClearDuplicateResponse
-	(*EthernetSegment)(nil),        // 24: evpnd.v1.EthernetSegment
-	(*Route)(nil),                  // 25: evpnd.v1.Route
-	(*ListRoutesRequest)(nil),      // 26: evpnd.v1.ListRoutesRequest
-	(*ListRoutesResponse)(nil),     // 27: evpnd.v1.ListRoutesResponse
-	(*Peer)(nil),                   // 28: evpnd.v1.Peer
-	(*ListPeersRequest)(nil),       // 29: evpnd.v1.ListPeersRequest
-	(*ListPeersResponse)(nil),      // 30: evpnd.v1.ListPeersResponse
-	(*WatchRequest)(nil),           // 31: evpnd.v1.WatchRequest
-	(*MACChange)(nil),              // 32: evpnd.v1.MACChange
-	(*VTEPChange)(nil),             // 33: evpnd.v1.VTEPChange
-	(*PeerChange)(nil),             // 34: evpnd.v1.PeerChange
-	(*WatchResponse)(nil),          // 35: evpnd.v1.WatchResponse
-	(*Drift)(nil),                  // 36: evpnd.v1.Drift
-	(*CheckRequest)(nil),           // 37: evpnd.v1.CheckRequest
-	(*CheckResponse)(nil),          // 38: evpnd.v1.CheckResponse
-	(*TraceEvent)(nil),             // 39: evpnd.v1.TraceEvent
-	(*TraceRequest)(nil),           // 40: evpnd.v1.TraceRequest
-	(*TraceKey)(nil),               // 41: evpnd.v1.TraceKey
-	(*TraceResponse)(nil),          // 42: evpnd.v1.TraceResponse
-	(*L3VNI)(nil),                  // 43: evpnd.v1.L3VNI
-	(*ListL3VNIsRequest)(nil),      // 44: evpnd.v1.ListL3VNIsRequest
-	(*ListL3VNIsResponse)(nil),     // 45: evpnd.v1.ListL3VNIsResponse
-	(*GetL3VNIRequest)(nil),        // 46: evpnd.v1.GetL3VNIRequest
-	(*GetL3VNIResponse)(nil),       // 47: evpnd.v1.GetL3VNIResponse
-	(*ARPEntry)(nil),               // 48: evpnd.v1.ARPEntry
-	(*ListARPCacheRequest)(nil),    // 49: evpnd.v1.ListARPCacheRequest
-	(*ListARPCacheResponse)(nil),   // 50: evpnd.v1.ListARPCacheResponse
-	(*RouterMACEntry)(nil),         // 51: evpnd.v1.RouterMACEntry
-	(*ListRouterMACsRequest)(nil),  // 52: evpnd.v1.ListRouterMACsRequest
-	(*ListRouterMACsResponse)(nil), // 53: evpnd.v1.ListRouterMACsResponse
-	(*L3NextHop)(nil),              // 54: evpnd.v1.L3NextHop
-	(*ListL3NextHopsRequest)(nil),  // 55: evpnd.v1.ListL3NextHopsRequest
-	(*ListL3NextHopsResponse)(nil), // 56: evpnd.v1.ListL3NextHopsResponse
-	(*VRFNextHop)(nil),             // 57: evpnd.v1.VRFNextHop
-	(*VRFRoute)(nil),               // 58: evpnd.v1.VRFRoute
-	(*ListVRFRoutesRequest)(nil),   // 59: evpnd.v1.ListVRFRoutesRequest
-	(*ListVRFRoutesResponse)(nil),  // 60: evpnd.v1.ListVRFRoutesResponse
-	(*VRFRouteChange)(nil),         // 61: evpnd.v1.VRFRouteChange
-	(*timestamppb.Timestamp)(nil),  // 62: google.protobuf.Timestamp
-	(*durationpb.Duration)(nil),    // 63: google.protobuf.Duration
+	(*ReloadRequest)(nil),          // 19: evpnd.v1.ReloadRequest
+	(*ReloadResponse)(nil),         // 20: evpnd.v1.ReloadResponse
+	(*MAC)(nil),                    // 21: evpnd.v1.MAC
+	(*ListMACsRequest)(nil),        // 22: evpnd.v1.ListMACsRequest
+	(*ListMACsResponse)(nil),       // 23: evpnd.v1.ListMACsResponse
+	(*ClearDuplicateRequest)(nil),  // 24: evpnd.v1.ClearDuplicateRequest
+	(*ClearDuplicateResponse)(nil), // 25: evpnd.v1.ClearDuplicateResponse
+	(*EthernetSegment)(nil),        // 26: evpnd.v1.EthernetSegment
+	(*Route)(nil),                  // 27: evpnd.v1.Route
+	(*ListRoutesRequest)(nil),      // 28: evpnd.v1.ListRoutesRequest
+	(*ListRoutesResponse)(nil),     // 29: evpnd.v1.ListRoutesResponse
+	(*Peer)(nil),                   // 30: evpnd.v1.Peer
+	(*ListPeersRequest)(nil),       // 31: evpnd.v1.ListPeersRequest
+	(*ListPeersResponse)(nil),      // 32: evpnd.v1.ListPeersResponse
+	(*WatchRequest)(nil),           // 33: evpnd.v1.WatchRequest
+	(*MACChange)(nil),              // 34: evpnd.v1.MACChange
+	(*VTEPChange)(nil),             // 35: evpnd.v1.VTEPChange
+	(*PeerChange)(nil),             // 36: evpnd.v1.PeerChange
+	(*WatchResponse)(nil),          // 37: evpnd.v1.WatchResponse
+	(*Drift)(nil),                  // 38: evpnd.v1.Drift
+	(*CheckRequest)(nil),           // 39: evpnd.v1.CheckRequest
+	(*CheckResponse)(nil),          // 40: evpnd.v1.CheckResponse
+	(*TraceEvent)(nil),             // 41: evpnd.v1.TraceEvent
+	(*TraceRequest)(nil),           // 42: evpnd.v1.TraceRequest
+	(*TraceKey)(nil),               // 43: evpnd.v1.TraceKey
+	(*TraceResponse)(nil),          // 44: evpnd.v1.TraceResponse
+	(*L3VNI)(nil),                  // 45: evpnd.v1.L3VNI
+	(*ListL3VNIsRequest)(nil),      // 46: evpnd.v1.ListL3VNIsRequest
+	(*ListL3VNIsResponse)(nil),     // 47: evpnd.v1.ListL3VNIsResponse
+	(*GetL3VNIRequest)(nil),        // 48: evpnd.v1.GetL3VNIRequest
+	(*GetL3VNIResponse)(nil),       // 49: evpnd.v1.GetL3VNIResponse
+	(*ARPEntry)(nil),               // 50: evpnd.v1.ARPEntry
+	(*ListARPCacheRequest)(nil),    // 51: evpnd.v1.ListARPCacheRequest
+	(*ListARPCacheResponse)(nil),   // 52: evpnd.v1.ListARPCacheResponse
+	(*RouterMACEntry)(nil),         // 53: evpnd.v1.RouterMACEntry
+	(*ListRouterMACsRequest)(nil),  // 54: evpnd.v1.ListRouterMACsRequest
+	(*ListRouterMACsResponse)(nil), // 55: evpnd.v1.ListRouterMACsResponse
+	(*L3NextHop)(nil),              // 56: evpnd.v1.L3NextHop
+	(*ListL3NextHopsRequest)(nil),  // 57: evpnd.v1.ListL3NextHopsRequest
+	(*ListL3NextHopsResponse)(nil), // 58: evpnd.v1.ListL3NextHopsResponse
+	(*VRFNextHop)(nil),             // 59: evpnd.v1.VRFNextHop
+	(*VRFRoute)(nil),               // 60: evpnd.v1.VRFRoute
+	(*ListVRFRoutesRequest)(nil),   // 61: evpnd.v1.ListVRFRoutesRequest
+	(*ListVRFRoutesResponse)(nil),  // 62: evpnd.v1.ListVRFRoutesResponse
+	(*VRFRouteChange)(nil),         // 63: evpnd.v1.VRFRouteChange
+	(*timestamppb.Timestamp)(nil),  // 64: google.protobuf.Timestamp
+	(*durationpb.Duration)(nil),    // 65: google.protobuf.Duration
 }
 var file_evpnd_v1_evpnd_proto_depIdxs = []int32{
-	62, // 0: evpnd.v1.GetStatusResponse.started:type_name -> google.protobuf.Timestamp
-	63, // 1: evpnd.v1.GetStatusResponse.uptime:type_name -> google.protobuf.Duration
+	64, // 0: evpnd.v1.GetStatusResponse.started:type_name -> google.protobuf.Timestamp
+	65, // 1: evpnd.v1.GetStatusResponse.uptime:type_name -> google.protobuf.Duration
 	0,  // 2: evpnd.v1.GetStatusResponse.role:type_name -> evpnd.v1.Role
 	9,  // 3: evpnd.v1.ListVNIsResponse.vnis:type_name -> evpnd.v1.VNI
 	9,  // 4: evpnd.v1.GetVNIResponse.vni:type_name -> evpnd.v1.VNI
@@ -4849,75 +5014,77 @@ var file_evpnd_v1_evpnd_proto_depIdxs = []int32{
 	9,  // 6: evpnd.v1.AddVNIResponse.vni:type_name -> evpnd.v1.VNI
 	1,  // 7: evpnd.v1.MAC.source:type_name -> evpnd.v1.MACSource
 	1,  // 8: evpnd.v1.ListMACsRequest.source:type_name -> evpnd.v1.MACSource
-	19, // 9: evpnd.v1.ListMACsResponse.macs:type_name -> evpnd.v1.MAC
-	24, // 10: evpnd.v1.Route.esi:type_name -> evpnd.v1.EthernetSegment
-	63, // 11: evpnd.v1.Route.age:type_name -> google.protobuf.Duration
-	25, // 12: evpnd.v1.ListRoutesResponse.routes:type_name -> evpnd.v1.Route
+	21, // 9: evpnd.v1.ListMACsResponse.macs:type_name -> evpnd.v1.MAC
+	26, // 10: evpnd.v1.Route.esi:type_name -> evpnd.v1.EthernetSegment
+	65, // 11: evpnd.v1.Route.age:type_name -> google.protobuf.Duration
+	27, // 12: evpnd.v1.ListRoutesResponse.routes:type_name -> evpnd.v1.Route
 	2,  // 13: evpnd.v1.Peer.state:type_name -> evpnd.v1.PeerState
-	63, // 14: evpnd.v1.Peer.uptime:type_name -> google.protobuf.Duration
-	28, // 15: evpnd.v1.ListPeersResponse.peers:type_name -> evpnd.v1.Peer
-	19, // 16: evpnd.v1.MACChange.mac:type_name -> evpnd.v1.MAC
+	65, // 14: evpnd.v1.Peer.uptime:type_name -> google.protobuf.Duration
+	30, // 15: evpnd.v1.ListPeersResponse.peers:type_name -> evpnd.v1.Peer
+	21, // 16: evpnd.v1.MACChange.mac:type_name -> evpnd.v1.MAC
 	2,  // 17: evpnd.v1.PeerChange.state:type_name -> evpnd.v1.PeerState
-	62, // 18: evpnd.v1.WatchResponse.time:type_name -> google.protobuf.Timestamp
+	64, // 18: evpnd.v1.WatchResponse.time:type_name -> google.protobuf.Timestamp
 	3,  // 19: evpnd.v1.WatchResponse.kind:type_name -> evpnd.v1.ChangeKind
-	32, // 20: evpnd.v1.WatchResponse.mac:type_name -> evpnd.v1.MACChange
-	33, // 21: evpnd.v1.WatchResponse.vtep:type_name -> evpnd.v1.VTEPChange
-	34, // 22: evpnd.v1.WatchResponse.peer:type_name -> evpnd.v1.PeerChange
-	61, // 23: evpnd.v1.WatchResponse.vrf_route:type_name -> evpnd.v1.VRFRouteChange
+	34, // 20: evpnd.v1.WatchResponse.mac:type_name -> evpnd.v1.MACChange
+	35, // 21: evpnd.v1.WatchResponse.vtep:type_name -> evpnd.v1.VTEPChange
+	36, // 22: evpnd.v1.WatchResponse.peer:type_name -> evpnd.v1.PeerChange
+	63, // 23: evpnd.v1.WatchResponse.vrf_route:type_name -> evpnd.v1.VRFRouteChange
 	4,  // 24: evpnd.v1.Drift.kind:type_name -> evpnd.v1.DriftKind
-	36, // 25: evpnd.v1.CheckResponse.drifts:type_name -> evpnd.v1.Drift
-	62, // 26: evpnd.v1.CheckResponse.time:type_name -> google.protobuf.Timestamp
-	62, // 27: evpnd.v1.TraceEvent.time:type_name -> google.protobuf.Timestamp
+	38, // 25: evpnd.v1.CheckResponse.drifts:type_name -> evpnd.v1.Drift
+	64, // 26: evpnd.v1.CheckResponse.time:type_name -> google.protobuf.Timestamp
+	64, // 27: evpnd.v1.TraceEvent.time:type_name -> google.protobuf.Timestamp
 	5,  // 28: evpnd.v1.TraceEvent.kind:type_name -> evpnd.v1.TraceKind
-	39, // 29: evpnd.v1.TraceKey.events:type_name -> evpnd.v1.TraceEvent
-	41, // 30: evpnd.v1.TraceResponse.keys:type_name -> evpnd.v1.TraceKey
-	43, // 31: evpnd.v1.ListL3VNIsResponse.l3vnis:type_name -> evpnd.v1.L3VNI
-	43, // 32: evpnd.v1.GetL3VNIResponse.l3vni:type_name -> evpnd.v1.L3VNI
-	48, // 33: evpnd.v1.ListARPCacheResponse.entries:type_name -> evpnd.v1.ARPEntry
-	51, // 34: evpnd.v1.ListRouterMACsResponse.router_macs:type_name -> evpnd.v1.RouterMACEntry
-	54, // 35: evpnd.v1.ListL3NextHopsResponse.next_hops:type_name -> evpnd.v1.L3NextHop
+	41, // 29: evpnd.v1.TraceKey.events:type_name -> evpnd.v1.TraceEvent
+	43, // 30: evpnd.v1.TraceResponse.keys:type_name -> evpnd.v1.TraceKey
+	45, // 31: evpnd.v1.ListL3VNIsResponse.l3vnis:type_name -> evpnd.v1.L3VNI
+	45, // 32: evpnd.v1.GetL3VNIResponse.l3vni:type_name -> evpnd.v1.L3VNI
+	50, // 33: evpnd.v1.ListARPCacheResponse.entries:type_name -> evpnd.v1.ARPEntry
+	53, // 34: evpnd.v1.ListRouterMACsResponse.router_macs:type_name -> evpnd.v1.RouterMACEntry
+	56, // 35: evpnd.v1.ListL3NextHopsResponse.next_hops:type_name -> evpnd.v1.L3NextHop
 	6,  // 36: evpnd.v1.VRFRoute.kind:type_name -> evpnd.v1.VRFRouteKind
-	57, // 37: evpnd.v1.VRFRoute.next_hops:type_name -> evpnd.v1.VRFNextHop
-	58, // 38: evpnd.v1.ListVRFRoutesResponse.routes:type_name -> evpnd.v1.VRFRoute
-	58, // 39: evpnd.v1.VRFRouteChange.route:type_name -> evpnd.v1.VRFRoute
+	59, // 37: evpnd.v1.VRFRoute.next_hops:type_name -> evpnd.v1.VRFNextHop
+	60, // 38: evpnd.v1.ListVRFRoutesResponse.routes:type_name -> evpnd.v1.VRFRoute
+	60, // 39: evpnd.v1.VRFRouteChange.route:type_name -> evpnd.v1.VRFRoute
 	7,  // 40: evpnd.v1.EvpndService.GetStatus:input_type -> evpnd.v1.GetStatusRequest
 	10, // 41: evpnd.v1.EvpndService.ListVNIs:input_type -> evpnd.v1.ListVNIsRequest
 	12, // 42: evpnd.v1.EvpndService.GetVNI:input_type -> evpnd.v1.GetVNIRequest
 	15, // 43: evpnd.v1.EvpndService.AddVNI:input_type -> evpnd.v1.AddVNIRequest
 	17, // 44: evpnd.v1.EvpndService.DeleteVNI:input_type -> evpnd.v1.DeleteVNIRequest
-	20, // 45: evpnd.v1.EvpndService.ListMACs:input_type -> evpnd.v1.ListMACsRequest
-	22, // 46: evpnd.v1.EvpndService.ClearDuplicate:input_type -> evpnd.v1.ClearDuplicateRequest
-	26, // 47: evpnd.v1.EvpndService.ListRoutes:input_type -> evpnd.v1.ListRoutesRequest
-	29, // 48: evpnd.v1.EvpndService.ListPeers:input_type -> evpnd.v1.ListPeersRequest
-	31, // 49: evpnd.v1.EvpndService.Watch:input_type -> evpnd.v1.WatchRequest
-	37, // 50: evpnd.v1.EvpndService.Check:input_type -> evpnd.v1.CheckRequest
-	40, // 51: evpnd.v1.EvpndService.Trace:input_type -> evpnd.v1.TraceRequest
-	44, // 52: evpnd.v1.EvpndService.ListL3VNIs:input_type -> evpnd.v1.ListL3VNIsRequest
-	46, // 53: evpnd.v1.EvpndService.GetL3VNI:input_type -> evpnd.v1.GetL3VNIRequest
-	49, // 54: evpnd.v1.EvpndService.ListARPCache:input_type -> evpnd.v1.ListARPCacheRequest
-	52, // 55: evpnd.v1.EvpndService.ListRouterMACs:input_type -> evpnd.v1.ListRouterMACsRequest
-	55, // 56: evpnd.v1.EvpndService.ListL3NextHops:input_type -> evpnd.v1.ListL3NextHopsRequest
-	59, // 57: evpnd.v1.EvpndService.ListVRFRoutes:input_type -> evpnd.v1.ListVRFRoutesRequest
-	8,  // 58: evpnd.v1.EvpndService.GetStatus:output_type -> evpnd.v1.GetStatusResponse
-	11, // 59: evpnd.v1.EvpndService.ListVNIs:output_type -> evpnd.v1.ListVNIsResponse
-	13, // 60: evpnd.v1.EvpndService.GetVNI:output_type -> evpnd.v1.GetVNIResponse
-	16, // 61: evpnd.v1.EvpndService.AddVNI:output_type -> evpnd.v1.AddVNIResponse
-	18, // 62: evpnd.v1.EvpndService.DeleteVNI:output_type -> evpnd.v1.DeleteVNIResponse
-	21, // 63: evpnd.v1.EvpndService.ListMACs:output_type -> evpnd.v1.ListMACsResponse
-	23, // 64: evpnd.v1.EvpndService.ClearDuplicate:output_type -> evpnd.v1.ClearDuplicateResponse
-	27, // 65: evpnd.v1.EvpndService.ListRoutes:output_type -> evpnd.v1.ListRoutesResponse
-	30, // 66: evpnd.v1.EvpndService.ListPeers:output_type -> evpnd.v1.ListPeersResponse
-	35, // 67: evpnd.v1.EvpndService.Watch:output_type -> evpnd.v1.WatchResponse
-	38, // 68: evpnd.v1.EvpndService.Check:output_type -> evpnd.v1.CheckResponse
-	42, // 69: evpnd.v1.EvpndService.Trace:output_type -> evpnd.v1.TraceResponse
-	45, // 70: evpnd.v1.EvpndService.ListL3VNIs:output_type -> evpnd.v1.ListL3VNIsResponse
-	47, // 71: evpnd.v1.EvpndService.GetL3VNI:output_type -> evpnd.v1.GetL3VNIResponse
-	50, // 72: evpnd.v1.EvpndService.ListARPCache:output_type -> evpnd.v1.ListARPCacheResponse
-	53, // 73: evpnd.v1.EvpndService.ListRouterMACs:output_type -> evpnd.v1.ListRouterMACsResponse
-	56, // 74: evpnd.v1.EvpndService.ListL3NextHops:output_type -> evpnd.v1.ListL3NextHopsResponse
-	60, // 75: evpnd.v1.EvpndService.ListVRFRoutes:output_type -> evpnd.v1.ListVRFRoutesResponse
-	58, // [58:76] is the sub-list for method output_type
-	40, // [40:58] is the sub-list for method input_type
+	22, // 45: evpnd.v1.EvpndService.ListMACs:input_type -> evpnd.v1.ListMACsRequest
+	24, // 46: evpnd.v1.EvpndService.ClearDuplicate:input_type -> evpnd.v1.ClearDuplicateRequest
+	28, // 47: evpnd.v1.EvpndService.ListRoutes:input_type -> evpnd.v1.ListRoutesRequest
+	31, // 48: evpnd.v1.EvpndService.ListPeers:input_type -> evpnd.v1.ListPeersRequest
+	33, // 49: evpnd.v1.EvpndService.Watch:input_type -> evpnd.v1.WatchRequest
+	39, // 50: evpnd.v1.EvpndService.Check:input_type -> evpnd.v1.CheckRequest
+	42, // 51: evpnd.v1.EvpndService.Trace:input_type -> evpnd.v1.TraceRequest
+	46, // 52: evpnd.v1.EvpndService.ListL3VNIs:input_type -> evpnd.v1.ListL3VNIsRequest
+	48, // 53: evpnd.v1.EvpndService.GetL3VNI:input_type -> evpnd.v1.GetL3VNIRequest
+	51, // 54: evpnd.v1.EvpndService.ListARPCache:input_type -> evpnd.v1.ListARPCacheRequest
+	54, // 55: evpnd.v1.EvpndService.ListRouterMACs:input_type -> evpnd.v1.ListRouterMACsRequest
+	57, // 56: evpnd.v1.EvpndService.ListL3NextHops:input_type -> evpnd.v1.ListL3NextHopsRequest
+	61, // 57: evpnd.v1.EvpndService.ListVRFRoutes:input_type -> evpnd.v1.ListVRFRoutesRequest
+	19, // 58: evpnd.v1.EvpndService.Reload:input_type -> evpnd.v1.ReloadRequest
+	8,  // 59: evpnd.v1.EvpndService.GetStatus:output_type -> evpnd.v1.GetStatusResponse
+	11, // 60: evpnd.v1.EvpndService.ListVNIs:output_type -> evpnd.v1.ListVNIsResponse
+	13, // 61: evpnd.v1.EvpndService.GetVNI:output_type -> evpnd.v1.GetVNIResponse
+	16, // 62: evpnd.v1.EvpndService.AddVNI:output_type -> evpnd.v1.AddVNIResponse
+	18, // 63: evpnd.v1.EvpndService.DeleteVNI:output_type -> evpnd.v1.DeleteVNIResponse
+	23, // 64: evpnd.v1.EvpndService.ListMACs:output_type -> evpnd.v1.ListMACsResponse
+	25, // 65: evpnd.v1.EvpndService.ClearDuplicate:output_type -> evpnd.v1.ClearDuplicateResponse
+	29, // 66: evpnd.v1.EvpndService.ListRoutes:output_type -> evpnd.v1.ListRoutesResponse
+	32, // 67: evpnd.v1.EvpndService.ListPeers:output_type -> evpnd.v1.ListPeersResponse
+	37, // 68: evpnd.v1.EvpndService.Watch:output_type -> evpnd.v1.WatchResponse
+	40, // 69: evpnd.v1.EvpndService.Check:output_type -> evpnd.v1.CheckResponse
+	44, // 70: evpnd.v1.EvpndService.Trace:output_type -> evpnd.v1.TraceResponse
+	47, // 71: evpnd.v1.EvpndService.ListL3VNIs:output_type -> evpnd.v1.ListL3VNIsResponse
+	49, // 72: evpnd.v1.EvpndService.GetL3VNI:output_type -> evpnd.v1.GetL3VNIResponse
+	52, // 73: evpnd.v1.EvpndService.ListARPCache:output_type -> evpnd.v1.ListARPCacheResponse
+	55, // 74: evpnd.v1.EvpndService.ListRouterMACs:output_type -> evpnd.v1.ListRouterMACsResponse
+	58, // 75: evpnd.v1.EvpndService.ListL3NextHops:output_type -> evpnd.v1.ListL3NextHopsResponse
+	62, // 76: evpnd.v1.EvpndService.ListVRFRoutes:output_type -> evpnd.v1.ListVRFRoutesResponse
+	20, // 77: evpnd.v1.EvpndService.Reload:output_type -> evpnd.v1.ReloadResponse
+	59, // [59:78] is the sub-list for method output_type
+	40, // [40:59] is the sub-list for method input_type
 	40, // [40:40] is the sub-list for extension type_name
 	40, // [40:40] is the sub-list for extension extendee
 	0,  // [0:40] is the sub-list for field type_name
@@ -4928,7 +5095,7 @@ func file_evpnd_v1_evpnd_proto_init() {
 	if File_evpnd_v1_evpnd_proto != nil {
 		return
 	}
-	file_evpnd_v1_evpnd_proto_msgTypes[28].OneofWrappers = []any{
+	file_evpnd_v1_evpnd_proto_msgTypes[30].OneofWrappers = []any{
 		(*WatchResponse_Mac)(nil),
 		(*WatchResponse_Vtep)(nil),
 		(*WatchResponse_Peer)(nil),
@@ -4940,7 +5107,7 @@ func file_evpnd_v1_evpnd_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_evpnd_v1_evpnd_proto_rawDesc), len(file_evpnd_v1_evpnd_proto_rawDesc)),
 			NumEnums:      7,
-			NumMessages:   55,
+			NumMessages:   57,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

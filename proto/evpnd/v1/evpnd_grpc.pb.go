@@ -57,6 +57,7 @@ const (
 	EvpndService_ListRouterMACs_FullMethodName = "/evpnd.v1.EvpndService/ListRouterMACs"
 	EvpndService_ListL3NextHops_FullMethodName = "/evpnd.v1.EvpndService/ListL3NextHops"
 	EvpndService_ListVRFRoutes_FullMethodName  = "/evpnd.v1.EvpndService/ListVRFRoutes"
+	EvpndService_Reload_FullMethodName         = "/evpnd.v1.EvpndService/Reload"
 )
 
 // EvpndServiceClient is the client API for EvpndService service.
@@ -86,14 +87,18 @@ type EvpndServiceClient interface {
 	// of a VNI) and selects its location again.
 	ClearDuplicate(ctx context.Context, in *ClearDuplicateRequest, opts ...grpc.CallOption) (*ClearDuplicateResponse, error)
 	// ListRoutes streams the raw l2vpn-evpn BGP table (every path, best or
-	// not), sorted by RD then NLRI, in pages.
+	// not), sorted by RD then NLRI, in pages. evpnd holds at most 20,000
+	// paths of a listing at once: a bigger one is read from BGP's table
+	// again for each window of RDs, so it is no snapshot of a changing table.
 	ListRoutes(ctx context.Context, in *ListRoutesRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[ListRoutesResponse], error)
 	// ListPeers returns every BGP neighbour, sorted by address.
 	ListPeers(ctx context.Context, in *ListPeersRequest, opts ...grpc.CallOption) (*ListPeersResponse, error)
 	// Watch streams table changes as they happen. With initial_state, the
 	// current state comes first as ADDED/UP events, then one SYNCED event.
-	// A client that falls too far behind is cut off with RESOURCE_EXHAUSTED
-	// and should watch again.
+	// A client that falls too far behind (16,384 changes) is cut off with
+	// RESOURCE_EXHAUSTED and should watch again. evpnd serves at most 32
+	// streams at once, and builds at most 2 initial states at a time (the
+	// others wait); a stream beyond 32 gets RESOURCE_EXHAUSTED.
 	Watch(ctx context.Context, in *WatchRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[WatchResponse], error)
 	// Check compares what BGP selected with what the kernel holds.
 	Check(ctx context.Context, in *CheckRequest, opts ...grpc.CallOption) (*CheckResponse, error)
@@ -118,6 +123,17 @@ type EvpndServiceClient interface {
 	// ListVRFRoutes streams the routes evpnd installs in one VRF (host
 	// routes and type-5 prefixes), sorted by prefix, in pages.
 	ListVRFRoutes(ctx context.Context, in *ListVRFRoutesRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[ListVRFRoutesResponse], error)
+	// Reload re-reads the config file (as SIGHUP does) and applies its
+	// difference from the configuration in force: L2VNIs added, removed or
+	// changed (a changed one is removed and added again), static neighbours
+	// added, removed or changed, duplicate detection, log level and the
+	// metrics address. Changes made through the API (AddVNI, DeleteVNI)
+	// that the file lacks are undone. A file that does not load or
+	// validate, or names an access interface this node lacks, is refused
+	// with all its problems (INVALID_ARGUMENT, FAILED_PRECONDITION) and
+	// nothing changes. Keys that only a restart changes are named in
+	// restart_needed and left as they are; the rest is still applied.
+	Reload(ctx context.Context, in *ReloadRequest, opts ...grpc.CallOption) (*ReloadResponse, error)
 }
 
 type evpndServiceClient struct {
@@ -353,6 +369,16 @@ func (c *evpndServiceClient) ListVRFRoutes(ctx context.Context, in *ListVRFRoute
 // This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
 type EvpndService_ListVRFRoutesClient = grpc.ServerStreamingClient[ListVRFRoutesResponse]
 
+func (c *evpndServiceClient) Reload(ctx context.Context, in *ReloadRequest, opts ...grpc.CallOption) (*ReloadResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ReloadResponse)
+	err := c.cc.Invoke(ctx, EvpndService_Reload_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // EvpndServiceServer is the server API for EvpndService service.
 // All implementations must embed UnimplementedEvpndServiceServer
 // for forward compatibility.
@@ -380,14 +406,18 @@ type EvpndServiceServer interface {
 	// of a VNI) and selects its location again.
 	ClearDuplicate(context.Context, *ClearDuplicateRequest) (*ClearDuplicateResponse, error)
 	// ListRoutes streams the raw l2vpn-evpn BGP table (every path, best or
-	// not), sorted by RD then NLRI, in pages.
+	// not), sorted by RD then NLRI, in pages. evpnd holds at most 20,000
+	// paths of a listing at once: a bigger one is read from BGP's table
+	// again for each window of RDs, so it is no snapshot of a changing table.
 	ListRoutes(*ListRoutesRequest, grpc.ServerStreamingServer[ListRoutesResponse]) error
 	// ListPeers returns every BGP neighbour, sorted by address.
 	ListPeers(context.Context, *ListPeersRequest) (*ListPeersResponse, error)
 	// Watch streams table changes as they happen. With initial_state, the
 	// current state comes first as ADDED/UP events, then one SYNCED event.
-	// A client that falls too far behind is cut off with RESOURCE_EXHAUSTED
-	// and should watch again.
+	// A client that falls too far behind (16,384 changes) is cut off with
+	// RESOURCE_EXHAUSTED and should watch again. evpnd serves at most 32
+	// streams at once, and builds at most 2 initial states at a time (the
+	// others wait); a stream beyond 32 gets RESOURCE_EXHAUSTED.
 	Watch(*WatchRequest, grpc.ServerStreamingServer[WatchResponse]) error
 	// Check compares what BGP selected with what the kernel holds.
 	Check(context.Context, *CheckRequest) (*CheckResponse, error)
@@ -412,6 +442,17 @@ type EvpndServiceServer interface {
 	// ListVRFRoutes streams the routes evpnd installs in one VRF (host
 	// routes and type-5 prefixes), sorted by prefix, in pages.
 	ListVRFRoutes(*ListVRFRoutesRequest, grpc.ServerStreamingServer[ListVRFRoutesResponse]) error
+	// Reload re-reads the config file (as SIGHUP does) and applies its
+	// difference from the configuration in force: L2VNIs added, removed or
+	// changed (a changed one is removed and added again), static neighbours
+	// added, removed or changed, duplicate detection, log level and the
+	// metrics address. Changes made through the API (AddVNI, DeleteVNI)
+	// that the file lacks are undone. A file that does not load or
+	// validate, or names an access interface this node lacks, is refused
+	// with all its problems (INVALID_ARGUMENT, FAILED_PRECONDITION) and
+	// nothing changes. Keys that only a restart changes are named in
+	// restart_needed and left as they are; the rest is still applied.
+	Reload(context.Context, *ReloadRequest) (*ReloadResponse, error)
 	mustEmbedUnimplementedEvpndServiceServer()
 }
 
@@ -475,6 +516,9 @@ func (UnimplementedEvpndServiceServer) ListL3NextHops(context.Context, *ListL3Ne
 }
 func (UnimplementedEvpndServiceServer) ListVRFRoutes(*ListVRFRoutesRequest, grpc.ServerStreamingServer[ListVRFRoutesResponse]) error {
 	return status.Error(codes.Unimplemented, "method ListVRFRoutes not implemented")
+}
+func (UnimplementedEvpndServiceServer) Reload(context.Context, *ReloadRequest) (*ReloadResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method Reload not implemented")
 }
 func (UnimplementedEvpndServiceServer) mustEmbedUnimplementedEvpndServiceServer() {}
 func (UnimplementedEvpndServiceServer) testEmbeddedByValue()                      {}
@@ -786,6 +830,24 @@ func _EvpndService_ListVRFRoutes_Handler(srv interface{}, stream grpc.ServerStre
 // This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
 type EvpndService_ListVRFRoutesServer = grpc.ServerStreamingServer[ListVRFRoutesResponse]
 
+func _EvpndService_Reload_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(ReloadRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(EvpndServiceServer).Reload(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: EvpndService_Reload_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(EvpndServiceServer).Reload(ctx, req.(*ReloadRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // EvpndService_ServiceDesc is the grpc.ServiceDesc for EvpndService service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -844,6 +906,10 @@ var EvpndService_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "ListL3NextHops",
 			Handler:    _EvpndService_ListL3NextHops_Handler,
+		},
+		{
+			MethodName: "Reload",
+			Handler:    _EvpndService_Reload_Handler,
 		},
 	},
 	Streams: []grpc.StreamDesc{

@@ -1,0 +1,125 @@
+package daemon
+
+import (
+	"context"
+	"net/netip"
+	"testing"
+	"time"
+
+	"github.com/evpnd/evpnd/cmd/evpnd/internal/api"
+	"github.com/evpnd/evpnd/speaker/evpn"
+)
+
+// Peers (the API's ListPeers) reports the message counters and the paths
+// advertised to each peer from two real speakers over loopback; the cheap
+// listing used by metrics leaves Advertised out.
+func TestPeersCounters(t *testing.T) {
+	va := netip.MustParseAddr("10.0.0.1")
+	a := startSpeaker(t, "127.0.0.151", va)
+	b := startSpeaker(t, "127.0.0.152", netip.MustParseAddr("10.0.0.2"))
+	peerUp(t, a, b)
+	ctx := context.Background()
+	routes := []*evpn.Route{remoteRoute(va, evpn.MAC{2, 0, 0, 0, 0x51, 1}, 0, false), remoteRoute(va, evpn.MAC{2, 0, 0, 0, 0x51, 2}, 0, false)}
+	if err := a.srv.Announce(ctx, routes); err != nil {
+		t.Fatal(err)
+	}
+	if !waitFor(t, "A's routes at B", 10*time.Second, func() bool {
+		for _, r := range routes {
+			if _, ok := b.rec.get(r.Key); !ok {
+				return false
+			}
+		}
+		return true
+	}) {
+		t.Fatal("A's routes never reached B")
+	}
+	d := &Daemon{}
+	d.srv.Store(a.srv)
+	ps, err := d.Peers(ctx, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(ps) != 1 {
+		t.Fatalf("A's peers: %+v, want B only", ps)
+	}
+	p := ps[0]
+	// A sent an OPEN, a KEEPALIVE and at least one UPDATE, and received
+	// at least an OPEN and a KEEPALIVE.
+	if p.Address != b.addr || p.State != api.PeerEstablished || p.Advertised != uint64(len(routes)) ||
+		p.MessagesSent < 3 || p.MessagesReceived < 2 {
+		t.Errorf("A's peer: %+v, want B established with %d advertised, at least 3 messages sent and 2 received", p, len(routes))
+	}
+	cheap, err := d.peers(ctx, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(cheap) != 1 || cheap[0].Advertised != 0 || cheap[0].MessagesSent < p.MessagesSent {
+		t.Errorf("peers without advertised: %+v, want Advertised 0 and the message counters", cheap)
+	}
+}
+
+// A route listing bigger than its memory bound comes in windows of RDs,
+// never holding more than the bound (or one RD's paths), and lists the
+// same paths in the same order as one held in full.
+func TestRoutesWindowed(t *testing.T) {
+	a := startSpeaker(t, "127.0.0.153", netip.MustParseAddr("10.0.0.1"))
+	ctx := context.Background()
+	var routes []*evpn.Route
+	for i := range 40 {
+		vtep := netip.AddrFrom4([4]byte{10, 0, 0, byte(1 + i%5)}) // 5 RD admins
+		rd := evpn.RDFromIP(vtep, uint16(100+i%4))                // 4 numbers: 20 RDs of 2 paths
+		mac := evpn.MAC{2, 0, 0, 0, 0x52, byte(i)}
+		routes = append(routes, evpn.LocalMACRoute(rd, 100, mac, vtep, rt100, 0, false))
+	}
+	// One RD with more paths than the bound: a window of its own.
+	big := evpn.RDFromIP(netip.MustParseAddr("10.0.0.9"), 7)
+	for i := range 6 {
+		routes = append(routes, evpn.LocalMACRoute(big, 100, evpn.MAC{2, 0, 0, 0, 0x53, byte(i)}, netip.MustParseAddr("10.0.0.9"), rt100, 0, false))
+	}
+	if err := a.srv.Announce(ctx, routes); err != nil {
+		t.Fatal(err)
+	}
+	d := &Daemon{}
+	d.srv.Store(a.srv)
+	list := func(f api.RouteFilter, limit int) ([]api.RoutePath, int) {
+		t.Helper()
+		var out []api.RoutePath
+		peak, err := d.routes(ctx, f, func(p api.RoutePath) error { out = append(out, p); return nil }, limit)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return out, peak
+	}
+	if !waitFor(t, "every route in the table", 10*time.Second, func() bool { got, _ := list(api.RouteFilter{}, 1000); return len(got) == len(routes) }) {
+		t.Fatal("the announced routes never all showed")
+	}
+	whole, peak := list(api.RouteFilter{}, 1000)
+	if peak != len(routes) {
+		t.Errorf("under the bound: held %d paths, want all %d in one pass", peak, len(routes))
+	}
+	for i := 1; i < len(whole); i++ {
+		if comparePaths(whole[i-1], whole[i]) > 0 {
+			t.Fatalf("not sorted at %d: %v then %v", i, whole[i-1].Route.Key, whole[i].Route.Key)
+		}
+	}
+	for _, limit := range []int{3, 5, 10} {
+		got, peak := list(api.RouteFilter{}, limit)
+		if peak > max(limit+1, 6) { // the first pass notices the overflow at limit+1
+			t.Errorf("limit %d: held %d paths at once", limit, peak)
+		}
+		if len(got) != len(whole) {
+			t.Fatalf("limit %d: %d paths, want %d", limit, len(got), len(whole))
+		}
+		for i := range got {
+			if got[i].Route.Key != whole[i].Route.Key {
+				t.Fatalf("limit %d: path %d is %v, want %v", limit, i, got[i].Route.Key, whole[i].Route.Key)
+			}
+		}
+	}
+	// A filter applies to every window.
+	rd := evpn.RDFromIP(netip.MustParseAddr("10.0.0.2"), 101)
+	got, _ := list(api.RouteFilter{RD: &rd}, 1)
+	if len(got) != 2 || got[0].Route.RD != rd || got[1].Route.RD != rd {
+		t.Errorf("RD %v with limit 1: %d paths %v", rd, len(got), got)
+	}
+}

@@ -1,0 +1,433 @@
+package daemon
+
+import (
+	"cmp"
+	"context"
+	"net/netip"
+	"slices"
+	"time"
+
+	"github.com/evpnd/evpnd/cmd/evpnd/internal/api"
+	"github.com/evpnd/evpnd/configs"
+	"github.com/evpnd/evpnd/fib"
+	"github.com/evpnd/evpnd/speaker/evpn"
+)
+
+// The Daemon serves the API's layer-3 tables.
+var _ api.L3Backend = (*Daemon)(nil)
+
+// l3State returns the L3 model's installed state of one VRF (by L3VNI).
+//
+// The VRF wiring of the event loop (the L3 model and fib's L3 reconcilers
+// in the leaf) is not in this branch yet: until it is, every VRF reads
+// empty. When it lands this reads the VRF's part of the model, on the
+// loop, in O(entries of that VRF).
+func (l *leaf) l3State(_ context.Context, _ uint32) (evpn.L3Snapshot, error) {
+	return evpn.L3Snapshot{}, nil
+}
+
+// vrfByL3VNI finds the configured VRF with that L3VNI.
+func vrfByL3VNI(c *configs.Config, l3vni uint32) (configs.VRF, bool) {
+	for _, v := range c.VRFs {
+		if v.L3VNI == l3vni {
+			return v, true
+		}
+	}
+	return configs.VRF{}, false
+}
+
+// vrfByName finds the configured VRF named name.
+func vrfByName(c *configs.Config, name string) (configs.VRF, bool) {
+	for _, v := range c.VRFs {
+		if v.Name == name {
+			return v, true
+		}
+	}
+	return configs.VRF{}, false
+}
+
+// vrfOfL2VNI finds the VRF an L2VNI is routed in.
+func vrfOfL2VNI(c *configs.Config, vni uint32) (configs.VRF, bool) {
+	for _, v := range c.VRFs {
+		for _, m := range v.L2VNIs {
+			if m.VNI == vni {
+				return v, true
+			}
+		}
+	}
+	return configs.VRF{}, false
+}
+
+// sortedVRFs returns the VRFs sorted by L3VNI.
+func sortedVRFs(c *configs.Config) []configs.VRF {
+	vs := slices.Clone(c.VRFs)
+	slices.SortFunc(vs, func(a, b configs.VRF) int { return cmp.Compare(a.L3VNI, b.L3VNI) })
+	return vs
+}
+
+// l3vniRow is the API's row of VRF v, counted from its model state.
+func l3vniRow(c *configs.Config, v configs.VRF, s evpn.L3Snapshot) api.L3VNI {
+	imp, _ := c.VRFImportRTs(v)
+	row := api.L3VNI{
+		L3VNI: v.L3VNI, VRF: v.Name, Backend: v.Backend, Table: int(v.Table), Namespace: v.Namespace,
+		VXLAN: v.VXLANDevice, Bridge: v.Bridge, RouterMAC: c.VRFRouterMAC(v), LocalVTEP: c.VTEPIP,
+		RD: c.VRFRD(v), ImportRTs: imp, ExportRTs: c.VRFExportRTs(v),
+		DevicesPresent: devicesPresent(v.VXLANDevice, v.Bridge),
+	}
+	for _, m := range v.L2VNIs {
+		row.L2VNIs = append(row.L2VNIs, m.VNI)
+	}
+	slices.Sort(row.L2VNIs)
+	for _, r := range s.RouterMACs {
+		if r.L3VNI == v.L3VNI {
+			row.RemoteVTEPs++
+		}
+	}
+	for _, h := range s.Hosts {
+		if h.L3VNI == v.L3VNI {
+			row.HostRoutes++
+		}
+	}
+	for _, p := range s.Prefixes {
+		if p.L3VNI == v.L3VNI {
+			row.PrefixRoutes++
+		}
+	}
+	return row
+}
+
+// L3VNIs implements api.L3Backend.
+func (d *Daemon) L3VNIs(ctx context.Context) ([]api.L3VNI, error) {
+	l, err := d.leafOrErr()
+	if err != nil {
+		return nil, err
+	}
+	c := d.config()
+	var out []api.L3VNI
+	for _, v := range sortedVRFs(c) {
+		s, err := l.l3State(ctx, v.L3VNI)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, l3vniRow(c, v, s))
+	}
+	return out, nil
+}
+
+// L3VNI implements api.L3Backend.
+func (d *Daemon) L3VNI(ctx context.Context, l3vni uint32) (api.L3VNI, error) {
+	l, err := d.leafOrErr()
+	if err != nil {
+		return api.L3VNI{}, err
+	}
+	c := d.config()
+	v, ok := vrfByL3VNI(c, l3vni)
+	if !ok {
+		return api.L3VNI{}, api.ErrNotFound
+	}
+	s, err := l.l3State(ctx, l3vni)
+	if err != nil {
+		return api.L3VNI{}, err
+	}
+	return l3vniRow(c, v, s), nil
+}
+
+// ARPCache implements api.L3Backend.
+func (d *Daemon) ARPCache(ctx context.Context, vni uint32, fn func(api.ARPEntry) error) error {
+	l, err := d.leafOrErr()
+	if err != nil {
+		return err
+	}
+	c := d.config()
+	var vrfs []configs.VRF
+	if vni != 0 {
+		v, ok := vrfOfL2VNI(c, vni)
+		if !ok {
+			return api.ErrNotFound
+		}
+		vrfs = []configs.VRF{v}
+	} else {
+		vrfs = sortedVRFs(c)
+	}
+	var rows []api.ARPEntry
+	for _, v := range vrfs {
+		s, err := l.l3State(ctx, v.L3VNI)
+		if err != nil {
+			return err
+		}
+		rows = append(rows, arpRows(v, s, vni)...)
+	}
+	slices.SortFunc(rows, func(a, b api.ARPEntry) int { return cmp.Or(cmp.Compare(a.VNI, b.VNI), a.IP.Compare(b.IP)) })
+	for _, r := range rows {
+		if err := fn(r); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// arpRows are the remote bindings of VRF v's members (only L2VNI vni, if
+// not 0): the suppression neighbours, with the VTEP of the host route to
+// the same IP when there is one.
+func arpRows(v configs.VRF, s evpn.L3Snapshot, vni uint32) []api.ARPEntry {
+	member := map[uint32]bool{}
+	for _, m := range v.L2VNIs {
+		member[m.VNI] = vni == 0 || m.VNI == vni
+	}
+	vtep := map[netip.Addr]netip.Addr{}
+	for _, h := range s.Hosts {
+		if h.L3VNI == v.L3VNI {
+			vtep[h.IP] = h.NextHop.VTEP
+		}
+	}
+	var out []api.ARPEntry
+	for _, n := range s.Neighs {
+		if member[n.L2VNI] {
+			out = append(out, api.ARPEntry{VNI: n.L2VNI, IP: n.IP, MAC: n.MAC, VTEP: vtep[n.IP], VRF: v.Name})
+		}
+	}
+	return out
+}
+
+// RouterMACs implements api.L3Backend.
+func (d *Daemon) RouterMACs(ctx context.Context, l3vni uint32) ([]api.RouterMACEntry, error) {
+	l, vrfs, err := d.l3Scope(l3vni)
+	if err != nil {
+		return nil, err
+	}
+	var out []api.RouterMACEntry
+	for _, v := range vrfs {
+		s, err := l.l3State(ctx, v.L3VNI)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, rmacRows(v, s)...)
+	}
+	return out, nil
+}
+
+// l3Scope is the VRFs one L3VNI (0: every one) names.
+func (d *Daemon) l3Scope(l3vni uint32) (*leaf, []configs.VRF, error) {
+	l, err := d.leafOrErr()
+	if err != nil {
+		return nil, nil, err
+	}
+	c := d.config()
+	if l3vni == 0 {
+		return l, sortedVRFs(c), nil
+	}
+	v, ok := vrfByL3VNI(c, l3vni)
+	if !ok {
+		return nil, nil, api.ErrNotFound
+	}
+	return l, []configs.VRF{v}, nil
+}
+
+func rmacRows(v configs.VRF, s evpn.L3Snapshot) []api.RouterMACEntry {
+	var out []api.RouterMACEntry
+	for _, r := range s.RouterMACs {
+		if r.L3VNI == v.L3VNI {
+			out = append(out, api.RouterMACEntry{L3VNI: r.L3VNI, VRF: v.Name, VTEP: r.VTEP, RouterMAC: r.MAC, Routes: r.Routes})
+		}
+	}
+	slices.SortFunc(out, func(a, b api.RouterMACEntry) int { return a.VTEP.Compare(b.VTEP) })
+	return out
+}
+
+// L3NextHops implements api.L3Backend.
+func (d *Daemon) L3NextHops(ctx context.Context, l3vni uint32) ([]api.L3NextHop, error) {
+	l, vrfs, err := d.l3Scope(l3vni)
+	if err != nil {
+		return nil, err
+	}
+	var out []api.L3NextHop
+	for _, v := range vrfs {
+		s, err := l.l3State(ctx, v.L3VNI)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, nextHopRows(v, s)...)
+	}
+	return out, nil
+}
+
+// nextHopRows are the VTEPs VRF v's installed routes go through, with the
+// number of routes through each.
+func nextHopRows(v configs.VRF, s evpn.L3Snapshot) []api.L3NextHop {
+	by := map[evpn.NextHop]int{}
+	for _, h := range s.Hosts {
+		if h.L3VNI == v.L3VNI {
+			by[h.NextHop]++
+		}
+	}
+	for _, p := range s.Prefixes {
+		if p.L3VNI == v.L3VNI {
+			for _, nh := range p.NextHops {
+				by[nh]++
+			}
+		}
+	}
+	out := make([]api.L3NextHop, 0, len(by))
+	for nh, n := range by {
+		out = append(out, api.L3NextHop{L3VNI: v.L3VNI, VRF: v.Name, VTEP: nh.VTEP, RouterMAC: nh.RouterMAC, Routes: n})
+	}
+	slices.SortFunc(out, func(a, b api.L3NextHop) int {
+		return cmp.Or(a.VTEP.Compare(b.VTEP), slices.Compare(a.RouterMAC[:], b.RouterMAC[:]))
+	})
+	return out
+}
+
+// VRFRoutes implements api.L3Backend.
+func (d *Daemon) VRFRoutes(ctx context.Context, name string, fn func(api.VRFRoute) error) error {
+	l, err := d.leafOrErr()
+	if err != nil {
+		return err
+	}
+	v, ok := vrfByName(d.config(), name)
+	if !ok {
+		return api.ErrNotFound
+	}
+	s, err := l.l3State(ctx, v.L3VNI)
+	if err != nil {
+		return err
+	}
+	for _, r := range vrfRouteRows(v, s) {
+		if err := fn(r); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// vrfRouteRows are VRF v's host and prefix routes, sorted by prefix (a
+// host route and a type-5 /32 of the same address: the host route first).
+func vrfRouteRows(v configs.VRF, s evpn.L3Snapshot) []api.VRFRoute {
+	var out []api.VRFRoute
+	for _, h := range s.Hosts {
+		if h.L3VNI == v.L3VNI {
+			out = append(out, api.VRFRoute{VRF: v.Name, L3VNI: v.L3VNI, Prefix: netip.PrefixFrom(h.IP, h.IP.BitLen()), Host: true,
+				NextHops: []api.VRFNextHop{{VTEP: h.NextHop.VTEP, RouterMAC: h.NextHop.RouterMAC}}})
+		}
+	}
+	for _, p := range s.Prefixes {
+		if p.L3VNI == v.L3VNI {
+			r := api.VRFRoute{VRF: v.Name, L3VNI: v.L3VNI, Prefix: p.Prefix}
+			for _, nh := range p.NextHops {
+				r.NextHops = append(r.NextHops, api.VRFNextHop{VTEP: nh.VTEP, RouterMAC: nh.RouterMAC})
+			}
+			out = append(out, r)
+		}
+	}
+	slices.SortStableFunc(out, func(a, b api.VRFRoute) int {
+		return cmp.Or(a.Prefix.Addr().Compare(b.Prefix.Addr()), cmp.Compare(a.Prefix.Bits(), b.Prefix.Bits()))
+	})
+	return out
+}
+
+// l3Check is one VRF's L3 state as Check compares it: its devices, the
+// number of entries it wants, and its reconciler's Check (the writes a
+// pass would make).
+type l3Check struct {
+	dev    fib.L3Devices
+	wanted int
+	check  func(ctx context.Context) ([]fib.L3Op, error)
+}
+
+// l3Checks returns the VRFs' reconcilers for Check, only those of L3VNI
+// (or whose member is) vni when not 0. Until the VRF wiring is in the
+// leaf there are none, and Check covers the L2 tables only.
+func (l *leaf) l3Checks(_ uint32) []l3Check { return nil }
+
+// l3Drifts turns the writes an L3 check found into drift rows: a delete is
+// an entry the kernel holds that nothing wants (extra); a replace is one
+// the kernel lacks or holds with another value (reported as missing, with
+// the command that repairs it).
+func l3Drifts(dev fib.L3Devices, ops []fib.L3Op) []api.Drift {
+	var out []api.Drift
+	for _, op := range ops {
+		d := api.Drift{Kind: api.DriftMissing, VRF: dev.VRF, Detail: op.String(dev)}
+		if op.Kind == fib.L3Delete {
+			d.Kind = api.DriftExtra
+		}
+		switch {
+		case op.Neigh != nil:
+			d.Table, d.Entry, d.Device = "neigh", op.Neigh.IP.String(), op.Neigh.Dev
+		case op.RMAC != nil:
+			d.Table, d.Entry, d.Device = "rmac", op.RMAC.MAC.String(), dev.VXLAN
+			if d.Kind == api.DriftExtra {
+				d.KernelVTEP = op.RMAC.VTEP
+			} else {
+				d.WantVTEP = op.RMAC.VTEP
+			}
+		case op.Route != nil:
+			d.Table, d.Entry, d.Device = "route", op.Route.Prefix.String(), dev.SVI
+			if d.Kind == api.DriftMissing && len(op.Route.VTEPs) > 0 {
+				d.WantVTEP = op.Route.VTEPs[0]
+			}
+		default:
+			continue
+		}
+		out = append(out, d)
+	}
+	return out
+}
+
+// vrfRouteChange is the watch change of one L3 model effect: a host or
+// prefix route installed (added, or changed: added again with its new
+// next hops) or removed. Other effects change no VRF route.
+func vrfRouteChange(e evpn.L3Effect, now time.Time) (api.Change, bool) {
+	c := api.Change{Time: now, Kind: api.ChangeAdded}
+	var r api.VRFRoute
+	switch e.Kind {
+	case evpn.L3SetHost, evpn.L3DelHost:
+		h := e.Host
+		r = api.VRFRoute{VRF: h.VRF, L3VNI: h.L3VNI, Prefix: netip.PrefixFrom(h.IP, h.IP.BitLen()), Host: true,
+			NextHops: []api.VRFNextHop{{VTEP: h.NextHop.VTEP, RouterMAC: h.NextHop.RouterMAC}}}
+		if e.Kind == evpn.L3DelHost {
+			c.Kind = api.ChangeRemoved
+		}
+	case evpn.L3SetPrefix, evpn.L3DelPrefix:
+		p := e.Prefix
+		r = api.VRFRoute{VRF: p.VRF, L3VNI: p.L3VNI, Prefix: p.Prefix}
+		for _, nh := range p.NextHops {
+			r.NextHops = append(r.NextHops, api.VRFNextHop{VTEP: nh.VTEP, RouterMAC: nh.RouterMAC})
+		}
+		if e.Kind == evpn.L3DelPrefix {
+			c.Kind = api.ChangeRemoved
+		}
+	default:
+		return api.Change{}, false
+	}
+	c.VRFRoute = &api.VRFRouteChange{Route: r}
+	return c, true
+}
+
+// observeL3 publishes the VRF route change of an L3 model effect to the
+// watchers, if any. It runs in the loop (the VRF wiring calls it for each
+// effect), so it stays cheap.
+//
+//lint:ignore U1000 the VRF wiring, not landed yet, calls it
+func (l *leaf) observeL3(e evpn.L3Effect, now time.Time) {
+	if !l.d.hub.active() {
+		return
+	}
+	if c, ok := vrfRouteChange(e, now); ok {
+		l.d.hub.publish(c)
+	}
+}
+
+// vrfRouteSnapshot is the VRFs' routes as initial Added changes of a
+// watch, in the loop.
+func (l *leaf) vrfRouteSnapshot(now time.Time) []api.Change {
+	var out []api.Change
+	for _, v := range sortedVRFs(l.d.config()) {
+		s, err := l.l3State(context.Background(), v.L3VNI)
+		if err != nil {
+			continue
+		}
+		for _, r := range vrfRouteRows(v, s) {
+			out = append(out, api.Change{Time: now, Kind: api.ChangeAdded, Initial: true, VRFRoute: &api.VRFRouteChange{Route: r}})
+		}
+	}
+	return out
+}

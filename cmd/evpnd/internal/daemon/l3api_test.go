@@ -1,0 +1,229 @@
+package daemon
+
+import (
+	"net/netip"
+	"reflect"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/evpnd/evpnd/cmd/evpnd/internal/api"
+	"github.com/evpnd/evpnd/configs"
+	"github.com/evpnd/evpnd/fib"
+	"github.com/evpnd/evpnd/speaker/evpn"
+)
+
+// The API rows built from the L3 model's state keep to the requested VRF
+// and L2VNI, sort as documented and count routes per next hop.
+func TestL3Rows(t *testing.T) {
+	mac := func(s string) evpn.MAC {
+		m, err := evpn.ParseMAC(s)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return m
+	}
+	a := netip.MustParseAddr
+	red := configs.VRF{Name: "red", L3VNI: 4001, L2VNIs: []configs.VRFMember{{VNI: 200}, {VNI: 100}}}
+	r2, r3, rb := mac("3e:00:00:00:00:02"), mac("3e:00:00:00:00:03"), mac("3e:00:00:00:00:99")
+	nh2, nh3 := evpn.NextHop{VTEP: a("10.0.0.2"), RouterMAC: r2}, evpn.NextHop{VTEP: a("10.0.0.3"), RouterMAC: r3}
+	s := evpn.L3Snapshot{
+		Neighs: []evpn.Neigh{
+			{L2VNI: 100, IP: a("192.168.100.2"), MAC: mac("02:00:00:00:00:02")},
+			{L2VNI: 200, IP: a("192.168.200.3"), MAC: mac("02:00:00:00:00:03")},
+			{L2VNI: 300, IP: a("192.168.30.9"), MAC: mac("02:00:00:00:00:09")}, // blue's member
+		},
+		Hosts: []evpn.HostRoute{
+			{VRF: "red", L3VNI: 4001, IP: a("192.168.100.2"), NextHop: nh2},
+			{VRF: "blue", L3VNI: 4002, IP: a("192.168.30.9"), NextHop: evpn.NextHop{VTEP: a("10.0.0.9"), RouterMAC: rb}},
+		},
+		Prefixes: []evpn.PrefixRoute{
+			{VRF: "red", L3VNI: 4001, Prefix: netip.MustParsePrefix("0.0.0.0/0"), NextHops: []evpn.NextHop{nh2, nh3}},
+			{VRF: "blue", L3VNI: 4002, Prefix: netip.MustParsePrefix("10.9.0.0/16"), NextHops: []evpn.NextHop{nh2}},
+		},
+		RouterMACs: []evpn.RouterMAC{
+			{VRF: "red", L3VNI: 4001, VTEP: a("10.0.0.3"), MAC: r3, Routes: 1},
+			{VRF: "red", L3VNI: 4001, VTEP: a("10.0.0.2"), MAC: r2, Routes: 2},
+			{VRF: "blue", L3VNI: 4002, VTEP: a("10.0.0.9"), MAC: rb, Routes: 1},
+		},
+	}
+
+	arp := arpRows(red, s, 0)
+	wantARP := []api.ARPEntry{
+		{VNI: 100, IP: a("192.168.100.2"), MAC: mac("02:00:00:00:00:02"), VTEP: a("10.0.0.2"), VRF: "red"},
+		{VNI: 200, IP: a("192.168.200.3"), MAC: mac("02:00:00:00:00:03"), VRF: "red"},
+	}
+	if !reflect.DeepEqual(arp, wantARP) {
+		t.Errorf("arpRows:\ngot  %+v\nwant %+v", arp, wantARP)
+	}
+	if got := arpRows(red, s, 200); !reflect.DeepEqual(got, wantARP[1:]) {
+		t.Errorf("arpRows vni 200: %+v", got)
+	}
+
+	wantRM := []api.RouterMACEntry{
+		{L3VNI: 4001, VRF: "red", VTEP: a("10.0.0.2"), RouterMAC: r2, Routes: 2},
+		{L3VNI: 4001, VRF: "red", VTEP: a("10.0.0.3"), RouterMAC: r3, Routes: 1},
+	}
+	if got := rmacRows(red, s); !reflect.DeepEqual(got, wantRM) {
+		t.Errorf("rmacRows:\ngot  %+v\nwant %+v", got, wantRM)
+	}
+
+	wantNH := []api.L3NextHop{
+		{L3VNI: 4001, VRF: "red", VTEP: a("10.0.0.2"), RouterMAC: r2, Routes: 2},
+		{L3VNI: 4001, VRF: "red", VTEP: a("10.0.0.3"), RouterMAC: r3, Routes: 1},
+	}
+	if got := nextHopRows(red, s); !reflect.DeepEqual(got, wantNH) {
+		t.Errorf("nextHopRows:\ngot  %+v\nwant %+v", got, wantNH)
+	}
+
+	wantRoutes := []api.VRFRoute{
+		{VRF: "red", L3VNI: 4001, Prefix: netip.MustParsePrefix("0.0.0.0/0"),
+			NextHops: []api.VRFNextHop{{VTEP: a("10.0.0.2"), RouterMAC: r2}, {VTEP: a("10.0.0.3"), RouterMAC: r3}}},
+		{VRF: "red", L3VNI: 4001, Prefix: netip.MustParsePrefix("192.168.100.2/32"), Host: true,
+			NextHops: []api.VRFNextHop{{VTEP: a("10.0.0.2"), RouterMAC: r2}}},
+	}
+	if got := vrfRouteRows(red, s); !reflect.DeepEqual(got, wantRoutes) {
+		t.Errorf("vrfRouteRows:\ngot  %+v\nwant %+v", got, wantRoutes)
+	}
+
+	c := &configs.Config{VRFs: []configs.VRF{{Name: "blue", L3VNI: 4002}, red}}
+	if v, ok := vrfOfL2VNI(c, 200); !ok || v.Name != "red" {
+		t.Errorf("vrfOfL2VNI(200) = %v %v", v.Name, ok)
+	}
+	if _, ok := vrfOfL2VNI(c, 999); ok {
+		t.Error("vrfOfL2VNI(999) found a VRF")
+	}
+	if vs := sortedVRFs(c); vs[0].L3VNI != 4001 || vs[1].L3VNI != 4002 {
+		t.Errorf("sortedVRFs: %v", vs)
+	}
+}
+
+// An L3 check's writes become drift rows naming the VRF and the entry,
+// with the repair command.
+func TestL3Drifts(t *testing.T) {
+	a := netip.MustParseAddr
+	m, _ := evpn.ParseMAC("3e:00:00:00:00:02")
+	dev := fib.L3Devices{VRF: "red", L3VNI: 4001, Table: 4001, SVI: "br4001", VXLAN: "vxlan4001"}
+	ops := []fib.L3Op{
+		{Kind: fib.L3Replace, RMAC: &fib.RMACEntry{MAC: m, VTEP: a("10.0.0.2")}},
+		{Kind: fib.L3Replace, Neigh: &fib.NeighEntry{Dev: "br100", IP: a("192.168.100.2"), MAC: m}},
+		{Kind: fib.L3Replace, Route: &fib.RouteEntry{Prefix: netip.MustParsePrefix("172.16.2.0/24"), VTEPs: []netip.Addr{a("10.0.0.2")}}},
+		{Kind: fib.L3Delete, Route: &fib.RouteEntry{Prefix: netip.MustParsePrefix("10.9.0.0/16"), VTEPs: []netip.Addr{a("10.0.0.9")}}},
+	}
+	got := l3Drifts(dev, ops)
+	want := []api.Drift{
+		{Kind: api.DriftMissing, VRF: "red", Table: "rmac", Entry: "3e:00:00:00:00:02", Device: "vxlan4001", WantVTEP: a("10.0.0.2"), Detail: ops[0].String(dev)},
+		{Kind: api.DriftMissing, VRF: "red", Table: "neigh", Entry: "192.168.100.2", Device: "br100", Detail: ops[1].String(dev)},
+		{Kind: api.DriftMissing, VRF: "red", Table: "route", Entry: "172.16.2.0/24", Device: "br4001", WantVTEP: a("10.0.0.2"), Detail: ops[2].String(dev)},
+		{Kind: api.DriftExtra, VRF: "red", Table: "route", Entry: "10.9.0.0/16", Device: "br4001", Detail: ops[3].String(dev)},
+	}
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("l3Drifts:\ngot  %+v\nwant %+v", got, want)
+	}
+	if !strings.HasPrefix(got[3].Detail, "ip route del 10.9.0.0/16") {
+		t.Errorf("detail %q", got[3].Detail)
+	}
+}
+
+// The Daemon's L3 calls answer from the config's VRFs: the L3VNI's row,
+// empty tables for a VRF with nothing learned yet, ErrNotFound for an
+// unknown L3VNI, VRF or an L2VNI routed in no VRF, and nothing at all
+// without VRFs.
+func TestDaemonL3Calls(t *testing.T) {
+	cfg := &configs.Config{Role: configs.RoleLeaf, ASN: 65000, RouterID: netip.MustParseAddr("10.0.0.1"),
+		VTEPIP: netip.MustParseAddr("10.0.0.1"),
+		L2VNIs: []configs.L2VNI{{VNI: 100}, {VNI: 200}, {VNI: 300}},
+		VRFs: []configs.VRF{{Name: "red", L3VNI: 4001, Backend: configs.BackendVRF, Table: 4001, VXLANDevice: "vxlan4001x",
+			Bridge: "br4001x", RD: "10.0.0.1:4", RouterMAC: "32:42:95:bd:fd:8d",
+			L2VNIs: []configs.VRFMember{{VNI: 200}, {VNI: 100}}}}}
+	d := &Daemon{}
+	d.live.Store(cfg)
+	d.leaf.Store(&leaf{d: d})
+	ctx := t.Context()
+
+	v, err := d.L3VNI(ctx, 4001)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if v.VRF != "red" || v.RD.String() != "10.0.0.1:4" || v.RouterMAC.String() != "32:42:95:bd:fd:8d" ||
+		!reflect.DeepEqual(v.L2VNIs, []uint32{100, 200}) || v.LocalVTEP != cfg.VTEPIP || v.DevicesPresent ||
+		len(v.ImportRTs) != 1 || v.ImportRTs[0].String() != "65000:4001" {
+		t.Errorf("L3VNI(4001) = %+v", v)
+	}
+	if vs, err := d.L3VNIs(ctx); err != nil || len(vs) != 1 || vs[0].L3VNI != 4001 {
+		t.Errorf("L3VNIs = %+v, %v", vs, err)
+	}
+	none := func(api.ARPEntry) error { t.Error("a row from an empty table"); return nil }
+	if err := d.ARPCache(ctx, 100, none); err != nil {
+		t.Errorf("ARPCache(100): %v", err)
+	}
+	if rs, err := d.RouterMACs(ctx, 4001); err != nil || len(rs) != 0 {
+		t.Errorf("RouterMACs(4001) = %v, %v", rs, err)
+	}
+	if err := d.VRFRoutes(ctx, "red", func(api.VRFRoute) error { t.Error("a route from an empty table"); return nil }); err != nil {
+		t.Errorf("VRFRoutes(red): %v", err)
+	}
+	for what, err := range map[string]error{
+		"L3VNI(100)":      func() error { _, err := d.L3VNI(ctx, 100); return err }(),
+		"ARPCache(300)":   d.ARPCache(ctx, 300, none),
+		"RouterMACs(9)":   func() error { _, err := d.RouterMACs(ctx, 9); return err }(),
+		"L3NextHops(9)":   func() error { _, err := d.L3NextHops(ctx, 9); return err }(),
+		"VRFRoutes(blue)": d.VRFRoutes(ctx, "blue", nil),
+	} {
+		if err != api.ErrNotFound {
+			t.Errorf("%s: %v, want ErrNotFound", what, err)
+		}
+	}
+
+	d.leaf.Store(nil)
+	if st, err := d.Status(ctx); err != nil || st.VRFs != 1 {
+		t.Errorf("Status VRFs = %d, %v", st.VRFs, err)
+	}
+	d.leaf.Store(&leaf{d: d})
+	d.live.Store(&configs.Config{Role: configs.RoleLeaf, L2VNIs: cfg.L2VNIs})
+	if vs, err := d.L3VNIs(ctx); err != nil || len(vs) != 0 {
+		t.Errorf("without VRFs: L3VNIs = %v, %v", vs, err)
+	}
+	if err := d.ARPCache(ctx, 0, none); err != nil {
+		t.Errorf("without VRFs: ARPCache(0): %v", err)
+	}
+	if hs, err := d.L3NextHops(ctx, 0); err != nil || len(hs) != 0 {
+		t.Errorf("without VRFs: L3NextHops(0) = %v, %v", hs, err)
+	}
+	d.leaf.Store(nil) // Status reads a running leaf's reconciler
+	if st, err := d.Status(ctx); err != nil || st.VRFs != 0 {
+		t.Errorf("without VRFs: Status VRFs = %d, %v", st.VRFs, err)
+	}
+}
+
+// L3 model effects become VRF route changes for watch; others none.
+func TestVRFRouteChange(t *testing.T) {
+	a := netip.MustParseAddr
+	m, _ := evpn.ParseMAC("3e:00:00:00:00:02")
+	nh := evpn.NextHop{VTEP: a("10.0.0.2"), RouterMAC: m}
+	now := time.Unix(100, 0)
+	for _, c := range []struct {
+		e    evpn.L3Effect
+		kind api.ChangeKind
+		want api.VRFRoute
+	}{
+		{evpn.L3Effect{Kind: evpn.L3SetHost, Host: evpn.HostRoute{VRF: "red", L3VNI: 4001, IP: a("2001:db8::5"), NextHop: nh}}, api.ChangeAdded,
+			api.VRFRoute{VRF: "red", L3VNI: 4001, Prefix: netip.MustParsePrefix("2001:db8::5/128"), Host: true, NextHops: []api.VRFNextHop{{VTEP: nh.VTEP, RouterMAC: m}}}},
+		{evpn.L3Effect{Kind: evpn.L3DelHost, Host: evpn.HostRoute{VRF: "red", L3VNI: 4001, IP: a("192.168.1.5"), NextHop: nh}}, api.ChangeRemoved,
+			api.VRFRoute{VRF: "red", L3VNI: 4001, Prefix: netip.MustParsePrefix("192.168.1.5/32"), Host: true, NextHops: []api.VRFNextHop{{VTEP: nh.VTEP, RouterMAC: m}}}},
+		{evpn.L3Effect{Kind: evpn.L3SetPrefix, Prefix: evpn.PrefixRoute{VRF: "red", L3VNI: 4001, Prefix: netip.MustParsePrefix("0.0.0.0/0"), NextHops: []evpn.NextHop{nh, {VTEP: a("10.0.0.3")}}}}, api.ChangeAdded,
+			api.VRFRoute{VRF: "red", L3VNI: 4001, Prefix: netip.MustParsePrefix("0.0.0.0/0"), NextHops: []api.VRFNextHop{{VTEP: nh.VTEP, RouterMAC: m}, {VTEP: a("10.0.0.3")}}}},
+		{evpn.L3Effect{Kind: evpn.L3DelPrefix, Prefix: evpn.PrefixRoute{VRF: "red", L3VNI: 4001, Prefix: netip.MustParsePrefix("10.0.0.0/8")}}, api.ChangeRemoved,
+			api.VRFRoute{VRF: "red", L3VNI: 4001, Prefix: netip.MustParsePrefix("10.0.0.0/8")}},
+	} {
+		got, ok := vrfRouteChange(c.e, now)
+		if !ok || got.Kind != c.kind || !got.Time.Equal(now) || got.VRFRoute == nil || !reflect.DeepEqual(got.VRFRoute.Route, c.want) {
+			t.Errorf("%v: got %+v (%v), want %v %+v", c.e.Kind, got, ok, c.kind, c.want)
+		}
+	}
+	for _, k := range []evpn.L3EffectKind{evpn.L3SetNeigh, evpn.L3DelNeigh, evpn.L3Advertise, evpn.L3Withdraw, evpn.L3Rejected} {
+		if _, ok := vrfRouteChange(evpn.L3Effect{Kind: k}, now); ok {
+			t.Errorf("%v: a VRF route change", k)
+		}
+	}
+}

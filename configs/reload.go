@@ -1,0 +1,151 @@
+package configs
+
+import (
+	"fmt"
+	"reflect"
+	"slices"
+	"strconv"
+	"strings"
+)
+
+// What a running evpnd applies from a re-read config file (evpnd's
+// reload), and what only a restart changes. Keys not listed as live are
+// restart-only: the BGP identity and listener (router-id, asn, role,
+// vtep-ip, bgp.*), graceful restart, dynamic neighbours and the API's
+// listeners and rights.
+//
+// Live: log-level, mac-mobility.*, neighbors, l2vnis, metrics.listen.
+
+// RestartNeeded compares the restart-only keys of the config in force
+// (cur) and a re-read file (next), both with defaults applied, and names
+// each that differs as "key: old -> new", sorted by key.
+func RestartNeeded(cur, next *Config) []string {
+	var out []string
+	diff := func(key string, a, b any) {
+		if !reflect.DeepEqual(a, b) {
+			out = append(out, fmt.Sprintf("%s: %s -> %s", key, show(a), show(b)))
+		}
+	}
+	diff("router-id", cur.RouterID, next.RouterID)
+	diff("asn", cur.ASN, next.ASN)
+	diff("role", cur.Role, next.Role)
+	diff("vtep-ip", cur.VTEPIP, next.VTEPIP)
+	diff("bgp.listen-addresses", cur.BGP.ListenAddresses, next.BGP.ListenAddresses)
+	diff("bgp.listen-port", cur.BGP.ListenPort, next.BGP.ListenPort)
+	diff("bgp.connect-retry", cur.BGP.ConnectRetry, next.BGP.ConnectRetry)
+	diff("bgp.hold-time", cur.BGP.HoldTime, next.BGP.HoldTime)
+	diff("graceful-restart.enabled", cur.GracefulRestart.IsEnabled(), next.GracefulRestart.IsEnabled())
+	diff("graceful-restart.restart-time", cur.GracefulRestart.RestartTime, next.GracefulRestart.RestartTime)
+	diff("graceful-restart.eor-timeout", cur.GracefulRestart.EORTimeout, next.GracefulRestart.EORTimeout)
+	diff("dynamic-neighbors", dynamicKeys(cur.DynamicNeighbors, cur.Role), dynamicKeys(next.DynamicNeighbors, next.Role))
+	diff("api.socket", cur.API.Socket, next.API.Socket)
+	diff("api.socket-group", cur.API.SocketGroup, next.API.SocketGroup)
+	diff("api.admin-group", cur.API.AdminGroup, next.API.AdminGroup)
+	diff("api.listen", cur.API.Listen, next.API.Listen)
+	diff("api.tls", cur.API.TLS, next.API.TLS)
+	diff("api.gobgp-listen", cur.API.GoBGPListen, next.API.GoBGPListen)
+	slices.Sort(out)
+	return out
+}
+
+func dynamicKeys(ds []DynamicNeighbor, role Role) []string {
+	var out []string
+	for _, d := range ds {
+		out = append(out, fmt.Sprintf("%s AS %d rr-client %v", d.Prefix, d.ASN, role == RoleRouteReflector && d.IsRouteReflectorClient()))
+	}
+	slices.Sort(out)
+	return out
+}
+
+// show prints a value of a config key for RestartNeeded, cut short.
+func show(v any) string {
+	s := fmt.Sprint(v)
+	switch x := v.(type) {
+	case string:
+		s = strconv.Quote(x)
+	case APITLS:
+		s = fmt.Sprintf("cert %q key %q client-ca %q", x.Cert, x.Key, x.ClientCA)
+	case []string:
+		s = "[" + strings.Join(x, "; ") + "]"
+	}
+	if len(s) > 80 {
+		s = s[:77] + "..."
+	}
+	return s
+}
+
+// WithLive returns a copy of c (the config in force) with the keys a
+// running evpnd applies live taken from next (a re-read file): log-level,
+// mac-mobility, neighbors, l2vnis and metrics. The restart-only keys keep
+// c's values. The file's record of lines and explicit values is next's.
+func (c *Config) WithLive(next *Config) *Config {
+	cc := *c
+	cc.LogLevel = next.LogLevel
+	cc.MACMobility = next.MACMobility
+	cc.Neighbors = slices.Clone(next.Neighbors)
+	cc.L2VNIs = slices.Clone(next.L2VNIs)
+	cc.Metrics = next.Metrics
+	cc.source, cc.lines, cc.explicit = next.source, next.lines, next.explicit
+	return &cc
+}
+
+// OnlyL2VNIs returns a copy of c keeping the L2VNIs for which keep is
+// true, in order; the file's record of lines and explicit values follows
+// the kept entries to their new index.
+func (c *Config) OnlyL2VNIs(keep func(L2VNI) bool) *Config {
+	cc := *c
+	cc.L2VNIs = nil
+	index := map[int]int{}
+	for i, v := range c.L2VNIs {
+		if keep(v) {
+			index[i] = len(cc.L2VNIs)
+			cc.L2VNIs = append(cc.L2VNIs, v)
+		}
+	}
+	cc.lines = reindexL2VNIPaths(c.lines, index)
+	cc.explicit = reindexL2VNIPaths(c.explicit, index)
+	return &cc
+}
+
+// reindexL2VNIPaths returns a copy of m (keyed by key path) in which the
+// paths of l2vnis[i] move to l2vnis[index[i]], and those of an i not in
+// index are dropped. A nil m stays nil.
+func reindexL2VNIPaths[V any](m map[string]V, index map[int]int) map[string]V {
+	if m == nil {
+		return nil
+	}
+	out := make(map[string]V, len(m))
+	for k, v := range m {
+		rest, ok := strings.CutPrefix(k, "l2vnis[")
+		end := strings.IndexByte(rest, ']')
+		if !ok || end < 0 {
+			out[k] = v
+			continue
+		}
+		i, err := strconv.Atoi(rest[:end])
+		if err != nil {
+			out[k] = v
+			continue
+		}
+		if j, ok := index[i]; ok {
+			out["l2vnis["+strconv.Itoa(j)+rest[end:]] = v
+		}
+	}
+	return out
+}
+
+// SameL2VNI reports whether two L2VNIs (defaults applied) are the same in
+// every setting, so a reload leaves the VNI running as it is.
+// (A nil list and an empty one are the same.)
+func SameL2VNI(a, b L2VNI) bool {
+	return a.VNI == b.VNI && a.VXLANDevice == b.VXLANDevice && a.Bridge == b.Bridge &&
+		slices.Equal(a.AccessInterfaces, b.AccessInterfaces) && a.RD == b.RD &&
+		slices.Equal(a.ImportRTs, b.ImportRTs) && slices.Equal(a.ExportRTs, b.ExportRTs) &&
+		a.UDPPort == b.UDPPort && a.MTU == b.MTU
+}
+
+// SameNeighbor reports whether two neighbours are configured alike.
+func SameNeighbor(a, b Neighbor) bool {
+	return a.Address == b.Address && a.ASN == b.ASN && a.Description == b.Description && a.Port == b.Port &&
+		a.EBGPMultihop == b.EBGPMultihop && a.IsRouteReflectorClient() == b.IsRouteReflectorClient()
+}

@@ -1,0 +1,170 @@
+package fib
+
+import (
+	"context"
+	"net/netip"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/evpnd/evpnd/containerlab/netns"
+	vnetns "github.com/vishvananda/netns"
+)
+
+// underlayLab is a leaf namespace with two /31 links to a spine namespace
+// (10.1.1.1/31 via l1 to 10.1.1.0, 10.2.1.1/31 via l2 to 10.2.1.0) and
+// loopback 10.0.0.1, running an Underlay reconciler.
+type underlayLab struct {
+	leaf *netns.NS
+	u    *Underlay
+	mu   sync.Mutex
+	conn func(netip.Addr) bool
+}
+
+func newUnderlayLab(t *testing.T) *underlayLab {
+	t.Helper()
+	netns.RequireLinkKind(t, "veth")
+	leaf := netns.ForTest(t, "ul-leaf")
+	spine := netns.ForTest(t, "ul-spine")
+	l := &underlayLab{leaf: leaf}
+	run := func(ns *netns.NS, argv ...string) {
+		t.Helper()
+		if _, err := ns.Exec(context.Background(), argv...); err != nil {
+			t.Fatal(err)
+		}
+	}
+	run(leaf, "ip", "link", "set", "lo", "up")
+	run(leaf, "ip", "addr", "add", "10.0.0.1/32", "dev", "lo")
+	for i, pair := range [][2]string{{"l1", "s1"}, {"l2", "s2"}} {
+		n := string(rune('1' + i))
+		run(leaf, "ip", "link", "add", pair[0], "type", "veth", "peer", "name", pair[1], "netns", spine.Name)
+		run(leaf, "ip", "addr", "add", "10."+n+".1.1/31", "dev", pair[0])
+		run(spine, "ip", "addr", "add", "10."+n+".1.0/31", "dev", pair[1])
+		run(leaf, "ip", "link", "set", pair[0], "up")
+		run(spine, "ip", "link", "set", pair[1], "up")
+	}
+	nsh, err := vnetns.GetFromPath(leaf.Path())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { nsh.Close() })
+	u, err := NewUnderlay(nsh, UnderlayConfig{Logger: testLogger(t), OnLinks: func(c func(netip.Addr) bool) {
+		l.mu.Lock()
+		l.conn = c
+		l.mu.Unlock()
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	l.u = u
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- u.Run(ctx) }()
+	t.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("Run: %v", err)
+		}
+		u.Close()
+	})
+	return l
+}
+
+func (l *underlayLab) routes(t *testing.T) string {
+	t.Helper()
+	out, err := l.leaf.Exec(context.Background(), "ip", "-4", "route", "show", "table", "main", "proto", "183")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return strings.Join(strings.Fields(out), " ")
+}
+
+// waitRoutes polls the kernel until its proto-183 routes read want (ip
+// leaves the protocol out when it filters on it).
+func (l *underlayLab) waitRoutes(t *testing.T, what, want string) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		got := l.routes(t)
+		if got == want {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s: kernel has %q, want %q", what, got, want)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+func TestUnderlayKernel(t *testing.T) {
+	l := newUnderlayLab(t)
+	a := netip.MustParseAddr
+	src := a("10.0.0.1")
+	both := []netip.Addr{a("10.2.1.0"), a("10.1.1.0")}
+	const ecmp = "10.0.0.2 src 10.0.0.1 nexthop via 10.1.1.0 dev l1 weight 1 nexthop via 10.2.1.0 dev l2 weight 1"
+	pf := netip.MustParsePrefix
+
+	l.u.Set([]UnderlayRoute{{Prefix: pf("10.0.0.2/32"), NextHops: both, Src: src}})
+	l.waitRoutes(t, "ECMP install", ecmp)
+
+	l.u.Set([]UnderlayRoute{{Prefix: pf("10.0.0.2/32"), NextHops: both[:1], Src: src}})
+	l.waitRoutes(t, "replace by one next hop", "10.0.0.2 via 10.2.1.0 dev l2 src 10.0.0.1")
+
+	l.u.Set([]UnderlayRoute{{Prefix: pf("10.0.0.2/32"), NextHops: both, Src: src}})
+	l.waitRoutes(t, "back to ECMP", ecmp)
+	if n := l.u.Repairs(); n != 0 {
+		t.Errorf("%d repairs counted for evpnd's own writes", n)
+	}
+
+	// Drift: deleted, changed, and a foreign route with evpnd's mark; a
+	// route of another protocol is left alone.
+	ctx := context.Background()
+	if _, err := l.leaf.Exec(ctx, "ip", "route", "add", "10.0.0.98/32", "via", "10.1.1.0", "proto", "static"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := l.leaf.Exec(ctx, "ip", "route", "del", "10.0.0.2/32"); err != nil {
+		t.Fatal(err)
+	}
+	l.waitRoutes(t, "deleted route put back", ecmp)
+	if _, err := l.leaf.Exec(ctx, "ip", "route", "replace", "10.0.0.2/32", "via", "10.1.1.0", "proto", "183"); err != nil {
+		t.Fatal(err)
+	}
+	l.waitRoutes(t, "changed route put back", ecmp)
+	if _, err := l.leaf.Exec(ctx, "ip", "route", "add", "10.0.0.99/32", "via", "10.1.1.0", "proto", "183"); err != nil {
+		t.Fatal(err)
+	}
+	l.waitRoutes(t, "foreign marked route deleted", ecmp)
+	if n := l.u.Repairs(); n < 3 {
+		t.Errorf("%d repairs counted, want at least 3", n)
+	}
+	if out, _ := l.leaf.Exec(ctx, "ip", "route", "show", "10.0.0.98/32"); !strings.Contains(out, "proto static") {
+		t.Errorf("a static route was touched: %q", out)
+	}
+
+	// A link goes down: the kernel flushes the multipath route, fib puts
+	// it back over the live link, and reports the dead gateway as not
+	// connected; back up, ECMP again.
+	repairs := l.u.Repairs()
+	if _, err := l.leaf.Exec(ctx, "ip", "link", "set", "l2", "down"); err != nil {
+		t.Fatal(err)
+	}
+	l.waitRoutes(t, "link down", "10.0.0.2 via 10.1.1.0 dev l1 src 10.0.0.1")
+	l.mu.Lock()
+	c := l.conn
+	l.mu.Unlock()
+	if c(a("10.2.1.0")) || !c(a("10.1.1.0")) {
+		t.Errorf("connected(10.2.1.0)=%v connected(10.1.1.0)=%v after l2 went down", c(a("10.2.1.0")), c(a("10.1.1.0")))
+	}
+	if _, err := l.leaf.Exec(ctx, "ip", "link", "set", "l2", "up"); err != nil {
+		t.Fatal(err)
+	}
+	l.waitRoutes(t, "link up", ecmp)
+	if n := l.u.Repairs(); n != repairs {
+		t.Errorf("a link change counted %d repairs", n-repairs)
+	}
+
+	// Withdrawn.
+	l.u.Set(nil)
+	l.waitRoutes(t, "withdraw", "")
+}
