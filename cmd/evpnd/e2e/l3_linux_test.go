@@ -289,6 +289,30 @@ func tenantVRF(t *testing.T, backend string) {
 		return nil
 	})
 
+	// evpnd's own view of the VRF (the L3 model, read on its loop) holds
+	// what was just found in the kernel: the remote hosts' ARP bindings
+	// and host routes, and the other leaf's router MAC.
+	for _, c := range []struct{ leaf, vni, ip, mac string }{
+		{"leaf1", "100", "10.1.0.12", "02:00:00:00:01:12"},
+		{"leaf1", "200", "10.2.0.14", "02:00:00:00:02:14"},
+		{"leaf2", "100", "10.1.0.11", "02:00:00:00:01:11"},
+		{"leaf2", "200", "10.2.0.13", "02:00:00:00:02:13"},
+	} {
+		o := other[c.leaf]
+		arp := f.exec(c.leaf, "evpnctl", "show", "evpn", "arp-cache", "vni", c.vni)
+		if !strings.Contains(arp, c.ip) || !strings.Contains(arp, c.mac) || !strings.Contains(arp, vteps[o]) {
+			t.Errorf("%s: evpnctl show evpn arp-cache vni %s lacks %s %s via %s:\n%s", c.leaf, c.vni, c.ip, c.mac, vteps[o], arp)
+		}
+		rt := f.exec(c.leaf, "evpnctl", "show", "ip", "route", "vrf", "t1")
+		if !strings.Contains(rt, c.ip+"/32") || !strings.Contains(rt, vteps[o]) {
+			t.Errorf("%s: evpnctl show ip route vrf t1 lacks the host route %s/32 via %s:\n%s", c.leaf, c.ip, vteps[o], rt)
+		}
+		rm := f.exec(c.leaf, "evpnctl", "show", "evpn", "rmac", "vni", "4001")
+		if !strings.Contains(rm, rmac[o]) || !strings.Contains(rm, vteps[o]) {
+			t.Errorf("%s: evpnctl show evpn rmac vni 4001 lacks %s's router MAC %s:\n%s", c.leaf, o, rmac[o], rm)
+		}
+	}
+
 	// Device supervision in the tenant namespace: a member's VXLAN device
 	// deleted there is built again (created in the underlay, moved in,
 	// enslaved) and its flood list and remote MACs written again.

@@ -3,6 +3,7 @@ package daemon
 import (
 	"net/netip"
 	"slices"
+	"time"
 
 	"github.com/evpnd/evpnd/configs"
 	"github.com/evpnd/evpnd/fib"
@@ -66,7 +67,9 @@ func (l *leaf) tenantOf(name string, vni uint32) *tenant {
 // decision per route key counts; flush hands it to the Advertiser).
 func (l *leaf) applyL3(effects []evpn.L3Effect, b *effBuf) {
 	log := l.d.log
+	now := time.Now()
 	for _, e := range effects {
+		l.observeL3(e, now)
 		var err error
 		switch e.Kind {
 		case evpn.L3SetNeigh, evpn.L3DelNeigh:
