@@ -9,7 +9,7 @@ import (
 
 	"github.com/vishvananda/netlink"
 
-	"github.com/evpnd/evpnd/cmd/evpnd/api"
+	"github.com/evpnd/evpnd/cmd/evpnd/internal/api"
 	"github.com/evpnd/evpnd/configs"
 	"github.com/evpnd/evpnd/fib"
 	"github.com/evpnd/evpnd/speaker"
@@ -179,6 +179,9 @@ func (d *Daemon) DeleteVNI(ctx context.Context, vni uint32) error {
 	l, err := d.leafOrErr()
 	if err != nil {
 		return err
+	}
+	if f, routed := vrfOf(d.config(), vni); routed {
+		return fmt.Errorf("l2vni %d is routed in vrf %s: VRF members cannot be removed at run time yet; remove it from the VRF in the config file and restart evpnd", vni, f.Name)
 	}
 	if err := d.deleteVNI(ctx, l, vni); err != nil {
 		return err
