@@ -192,7 +192,12 @@ func (d *Daemon) Reload(ctx context.Context) (api.ReloadResult, error) {
 			if err != nil && !partial && errors.Is(err, errStopped) {
 				return res, err
 			}
-			for _, v := range todo {
+			for i, v := range todo {
+				why := err
+				if i > 0 && err != nil && !partial {
+					// The reason once, with the first.
+					why = fmt.Errorf("not started: the l2vnis this reload adds start all or none (see l2vni %d)", todo[0].VNI)
+				}
 				switch {
 				case err == nil || partial:
 					running[v.VNI] = true
@@ -202,9 +207,9 @@ func (d *Daemon) Reload(ctx context.Context) (api.ReloadResult, error) {
 					}
 					applied("l2vni %d %s", v.VNI, word)
 				case plan.stop[v.VNI]:
-					failed("l2vni %d: removed to change it, but its new settings could not start: %v", v.VNI, err)
+					failed("l2vni %d: removed to change it, but its new settings could not start: %v", v.VNI, why)
 				default:
-					failed("l2vni %d: %v", v.VNI, err)
+					failed("l2vni %d: %v", v.VNI, why)
 				}
 			}
 			if partial {
