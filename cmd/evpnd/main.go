@@ -18,7 +18,7 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/evpnd/evpnd/cmd/evpnd/daemon"
+	"github.com/evpnd/evpnd/cmd/evpnd/internal/daemon"
 	"github.com/evpnd/evpnd/configs"
 )
 

@@ -3,8 +3,8 @@ package daemon
 import (
 	"testing"
 
-	"github.com/evpnd/evpnd/cmd/evpnd/api"
-	"github.com/evpnd/evpnd/cmd/evpnd/metrics"
+	"github.com/evpnd/evpnd/cmd/evpnd/internal/api"
+	"github.com/evpnd/evpnd/cmd/evpnd/internal/metrics"
 )
 
 func TestMetricPeersState(t *testing.T) {

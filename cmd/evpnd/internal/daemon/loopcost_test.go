@@ -6,8 +6,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/evpnd/evpnd/cmd/evpnd/api"
-	"github.com/evpnd/evpnd/cmd/evpnd/metrics"
+	"github.com/evpnd/evpnd/cmd/evpnd/internal/api"
+	"github.com/evpnd/evpnd/cmd/evpnd/internal/metrics"
 	"github.com/evpnd/evpnd/configs"
 	"github.com/evpnd/evpnd/speaker/evpn"
 )

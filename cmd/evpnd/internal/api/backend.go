@@ -9,7 +9,7 @@ import (
 	"net/netip"
 	"time"
 
-	"github.com/evpnd/evpnd/cmd/evpnd/trace"
+	"github.com/evpnd/evpnd/cmd/evpnd/internal/trace"
 	"github.com/evpnd/evpnd/configs"
 	"github.com/evpnd/evpnd/speaker/evpn"
 )

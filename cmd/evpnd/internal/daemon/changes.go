@@ -5,8 +5,8 @@ import (
 	"net/netip"
 	"time"
 
-	"github.com/evpnd/evpnd/cmd/evpnd/api"
-	"github.com/evpnd/evpnd/cmd/evpnd/trace"
+	"github.com/evpnd/evpnd/cmd/evpnd/internal/api"
+	"github.com/evpnd/evpnd/cmd/evpnd/internal/trace"
 	"github.com/evpnd/evpnd/fib"
 	"github.com/evpnd/evpnd/speaker"
 	"github.com/evpnd/evpnd/speaker/evpn"

@@ -11,7 +11,7 @@ import (
 	vnetns "github.com/vishvananda/netns"
 	"golang.org/x/sync/errgroup"
 
-	"github.com/evpnd/evpnd/cmd/evpnd/trace"
+	"github.com/evpnd/evpnd/cmd/evpnd/internal/trace"
 	"github.com/evpnd/evpnd/configs"
 	"github.com/evpnd/evpnd/fib"
 	"github.com/evpnd/evpnd/speaker"

@@ -10,7 +10,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/evpnd/evpnd/cmd/evpnd/trace"
+	"github.com/evpnd/evpnd/cmd/evpnd/internal/trace"
 	"github.com/evpnd/evpnd/configs"
 	"github.com/evpnd/evpnd/containerlab/poll"
 	"github.com/evpnd/evpnd/fib"

@@ -13,8 +13,8 @@ import (
 
 	"golang.org/x/sync/errgroup"
 
-	"github.com/evpnd/evpnd/cmd/evpnd/metrics"
-	"github.com/evpnd/evpnd/cmd/evpnd/trace"
+	"github.com/evpnd/evpnd/cmd/evpnd/internal/metrics"
+	"github.com/evpnd/evpnd/cmd/evpnd/internal/trace"
 	"github.com/evpnd/evpnd/configs"
 	"github.com/evpnd/evpnd/speaker"
 	"github.com/evpnd/evpnd/speaker/evpn"

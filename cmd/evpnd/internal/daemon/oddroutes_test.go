@@ -10,7 +10,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/evpnd/evpnd/cmd/evpnd/metrics"
+	"github.com/evpnd/evpnd/cmd/evpnd/internal/metrics"
 	"github.com/evpnd/evpnd/fib"
 	"github.com/evpnd/evpnd/speaker"
 	"github.com/evpnd/evpnd/speaker/evpn"

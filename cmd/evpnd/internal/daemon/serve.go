@@ -6,8 +6,8 @@ import (
 	"sync"
 	"time"
 
-	"github.com/evpnd/evpnd/cmd/evpnd/api"
-	"github.com/evpnd/evpnd/cmd/evpnd/metrics"
+	"github.com/evpnd/evpnd/cmd/evpnd/internal/api"
+	"github.com/evpnd/evpnd/cmd/evpnd/internal/metrics"
 )
 
 // startServices binds the management API and, if configured, the metrics

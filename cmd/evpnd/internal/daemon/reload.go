@@ -10,8 +10,8 @@ import (
 	"strings"
 	"time"
 
-	"github.com/evpnd/evpnd/cmd/evpnd/api"
-	"github.com/evpnd/evpnd/cmd/evpnd/metrics"
+	"github.com/evpnd/evpnd/cmd/evpnd/internal/api"
+	"github.com/evpnd/evpnd/cmd/evpnd/internal/metrics"
 	"github.com/evpnd/evpnd/configs"
 	"github.com/evpnd/evpnd/speaker"
 	"github.com/evpnd/evpnd/speaker/evpn"

@@ -15,7 +15,7 @@ import (
 
 	vnetns "github.com/vishvananda/netns"
 
-	"github.com/evpnd/evpnd/cmd/evpnd/api"
+	"github.com/evpnd/evpnd/cmd/evpnd/internal/api"
 	"github.com/evpnd/evpnd/configs"
 	"github.com/evpnd/evpnd/fib"
 	"github.com/evpnd/evpnd/speaker"
