@@ -358,14 +358,16 @@ func grepLines(s, sub string) string {
 	return strings.Join(out, "\n")
 }
 
-// TestReloadManyVNIs adds 300 L2VNIs to leaf2 with one reload (5 batches
-// through its loop) while h1 pings h2 through leaf2 every 20 ms, and
-// removes them with another: no ping may be lost. The loop's
-// responsiveness meanwhile (GetVNI, a call through the loop, timed in a
-// tight cycle) is logged, not asserted: times on a shared machine are not
-// a test.
+// TestReloadManyVNIs adds 1,000 L2VNIs to leaf2 with one reload (their
+// devices created in batches off leaf2's loop, each batch handed to the
+// loop in one pass) while h1 pings h2 through leaf2 100 times a second,
+// and removes them with another: no ping may be lost, and the route
+// reflector must hold all 1,000 new type-3 routes, then none. The
+// reloads' durations and the loop's responsiveness meanwhile (GetVNI, a
+// call through the loop, timed in a tight cycle) are logged, not
+// asserted: times on a shared machine are not a test.
 func TestReloadManyVNIs(t *testing.T) {
-	const n = 300
+	const n = 1000
 	topo := copyFabric(t)
 	conf := filepath.Join(filepath.Dir(topo), "fabric", "leaf2.yaml")
 	base, err := os.ReadFile(conf)
@@ -375,6 +377,7 @@ func TestReloadManyVNIs(t *testing.T) {
 	f := deployFabricFrom(t, topo)
 	f.converge()
 	c := f.client("leaf2")
+	rr := f.client("spine1")
 	ctx := t.Context()
 
 	var many strings.Builder
@@ -382,13 +385,27 @@ func TestReloadManyVNIs(t *testing.T) {
 	for i := range n {
 		fmt.Fprintf(&many, "  - vni: %d\n", 1000+i)
 	}
-	ping := f.start("h1", "ping", "-n", "-D", "-i", "0.02", f.m.host("h2").IP.String())
+	ping := f.start("h1", "ping", "-n", "-D", "-i", "0.01", f.m.host("h2").IP.String())
 	eventually(t, changeTimeout, "continuous ping answered", func() error {
 		if n := len(parseReplies(ping.output())); n < 5 {
 			return fmt.Errorf("%d replies so far", n)
 		}
 		return nil
 	})
+	// leaf2's type-3 routes the reflector holds.
+	reflected := func() (int, error) {
+		routes, err := listRoutes(ctx, rr, &evpndv1.ListRoutesRequest{RouteType: 3})
+		if err != nil {
+			return 0, err
+		}
+		rds := map[string]bool{}
+		for _, r := range routes {
+			if r.GetOriginator() == "10.0.0.2" {
+				rds[r.GetRd()] = true
+			}
+		}
+		return len(rds), nil
+	}
 
 	probe := func(during func()) (calls int, worst time.Duration) {
 		stop := make(chan struct{})
@@ -436,10 +453,16 @@ func TestReloadManyVNIs(t *testing.T) {
 		if err != nil || len(vs.GetVnis()) != step.count {
 			t.Fatalf("after the reload that should %s %d VNIs: %d VNIs, %v", step.name, n, len(vs.GetVnis()), err)
 		}
-		t.Logf("reload to %s %d VNIs took %v; meanwhile %d GetVNI calls through the loop, the slowest %v",
-			step.name, n, took.Round(time.Millisecond), calls, worst.Round(time.Microsecond))
+		eventually(t, changeTimeout, fmt.Sprintf("spine1 holds leaf2's %d type-3 routes", step.count), func() error {
+			if got, err := reflected(); err != nil || got != step.count {
+				return fmt.Errorf("%d (%v)", got, err)
+			}
+			return nil
+		})
+		t.Logf("reload to %s %d VNIs took %v (%v until the reflector held leaf2's %d type-3 routes); meanwhile %d GetVNI calls through the loop, the slowest %v",
+			step.name, n, took.Round(time.Millisecond), time.Since(start).Round(time.Millisecond), step.count, calls, worst.Round(time.Microsecond))
 	}
-	if out := f.exec("leaf2", "ip", "-o", "link", "show"); strings.Contains(out, "vxlan1000") || strings.Contains(out, "br1299") {
+	if out := f.exec("leaf2", "ip", "-o", "link", "show"); strings.Contains(out, "vxlan1000") || strings.Contains(out, "br1999") {
 		t.Errorf("leaf2 keeps devices of the removed VNIs")
 	}
 	counted := len(parseReplies(ping.output()))
@@ -457,7 +480,96 @@ func TestReloadManyVNIs(t *testing.T) {
 	if lost := r.lost(); len(lost) > 0 {
 		t.Errorf("h1 -> h2: %d of %d echo requests unanswered across the reloads (icmp_seq %v)", len(lost), r.Transmitted, lost)
 	} else {
-		t.Logf("h1 -> h2 through leaf2: %d echo requests every 20ms across both reloads, none lost", r.Transmitted)
+		t.Logf("h1 -> h2 through leaf2: %d echo requests every 10ms across both reloads, none lost", r.Transmitted)
 	}
 	f.waitFDB(changeTimeout)
+}
+
+// TestReloadUndoesFailedBatch: a reload adds 300 L2VNIs to leaf2, whose
+// devices are created 256 at a time; the second batch cannot be set up
+// (a VXLAN device with leaf2's name for VNI 1290 already exists, for
+// another VNI), so the first batch, already running, is stopped again and
+// its devices removed. The reload reports the failure (exit 1); leaf2
+// then runs what it ran before, keeps the foreign device, and the
+// reflector holds none of the new VNIs' type-3 routes. h1 keeps pinging h2
+// through leaf2 meanwhile.
+func TestReloadUndoesFailedBatch(t *testing.T) {
+	const n = 300
+	topo := copyFabric(t)
+	conf := filepath.Join(filepath.Dir(topo), "fabric", "leaf2.yaml")
+	base, err := os.ReadFile(conf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := deployFabricFrom(t, topo)
+	f.converge()
+	c := f.client("leaf2")
+	rr := f.client("spine1")
+	ctx := t.Context()
+	f.exec("leaf2", "ip", "link", "add", "vxlan1290", "type", "vxlan", "id", "5", "dstport", "4789", "local", "10.0.0.2", "nolearning")
+	links := f.links("leaf2")
+
+	var many strings.Builder
+	many.Write(base)
+	for i := range n {
+		fmt.Fprintf(&many, "  - vni: %d\n", 1000+i)
+	}
+	if err := os.WriteFile(conf, []byte(many.String()), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	ping := f.start("h1", "ping", "-n", "-D", "-i", "0.01", f.m.host("h2").IP.String())
+	eventually(t, changeTimeout, "continuous ping answered", func() error {
+		if n := len(parseReplies(ping.output())); n < 5 {
+			return fmt.Errorf("%d replies so far", n)
+		}
+		return nil
+	})
+	start := time.Now()
+	out, code := f.evpnctlIn("leaf2", "reload")
+	took := time.Since(start)
+	if code != 1 || !strings.Contains(out, "l2vni 1000: ") || !strings.Contains(out, "vxlan1290") {
+		t.Errorf("evpnctl reload whose second batch fails: exit %d, want 1 with l2vni 1000 failed and vxlan1290 named:\n%s", code, tail(out, 10))
+	}
+	if strings.Contains(out, "l2vni 1000 added") {
+		t.Errorf("evpnctl reload says a VNI of the undone batch was added:\n%s", tail(out, 10))
+	}
+	vs, err := c.ListVNIs(ctx, &evpndv1.ListVNIsRequest{})
+	if err != nil || len(vs.GetVnis()) != 1 || vs.GetVnis()[0].GetVni() != 100 {
+		t.Errorf("after the undone reload: VNIs %v (%v), want 100 alone", vs.GetVnis(), err)
+	}
+	if after := f.links("leaf2"); after != links {
+		t.Errorf("leaf2's links after the undone reload:\n%s\nwant, as before:\n%s", after, links)
+	}
+	eventually(t, changeTimeout, "spine1 holds leaf2's VNI 100 type-3 route alone", func() error {
+		routes, err := listRoutes(ctx, rr, &evpndv1.ListRoutesRequest{RouteType: 3})
+		if err != nil {
+			return err
+		}
+		var rds []string
+		for _, r := range routes {
+			if r.GetOriginator() == "10.0.0.2" {
+				rds = append(rds, r.GetRd())
+			}
+		}
+		if len(rds) != 1 {
+			return fmt.Errorf("%d: %v", len(rds), rds)
+		}
+		return nil
+	})
+	t.Logf("reload adding %d VNIs whose second batch failed, undone, took %v", n, took.Round(time.Millisecond))
+	counted := len(parseReplies(ping.output()))
+	eventually(t, changeTimeout, "ping answered after the reload", func() error {
+		if n := len(parseReplies(ping.output())); n < counted+10 {
+			return fmt.Errorf("%d replies since", n-counted)
+		}
+		return nil
+	})
+	ping.stop(t)
+	r, err := parsePing(ping.output())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if lost := r.lost(); len(lost) > 0 {
+		t.Errorf("h1 -> h2: %d of %d echo requests unanswered across the reload (icmp_seq %v)", len(lost), r.Transmitted, lost)
+	}
 }

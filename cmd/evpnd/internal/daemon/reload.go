@@ -18,10 +18,9 @@ import (
 	"github.com/evpnd/evpnd/speaker/evpn"
 )
 
-// reloadBatch is how many L2VNIs a reload starts per pass through the
-// loop: each pass holds the loop for the VNIs' bookkeeping only (device
-// creation and BGP's table are read outside it), so that a reload adding
-// thousands of VNIs never stalls the data path for long.
+// reloadBatch is how many L2VNIs a reload stops per pass through the
+// loop, so that a reload removing thousands of VNIs never holds the loop
+// for long. (VNIs are started vtep.DefaultBatch at a time: see addVNIs.)
 const reloadBatch = 64
 
 // Reload implements api.Backend: it re-reads the config file and applies
@@ -32,7 +31,8 @@ const reloadBatch = 64
 // AddVNI refuses them). Otherwise the live keys are applied in this order
 // (log level, duplicate detection, metrics address, neighbours, L2VNIs
 // removed, then added in batches); a change that fails is reported and
-// the others still go ahead. Restart-only keys that differ are named and
+// the others still go ahead, except that the added L2VNIs start all or
+// none (if one cannot, those this reload started are removed again). Restart-only keys that differ are named and
 // keep their running values: an operator who edits the file expects what
 // can apply to apply, and to be told what cannot.
 func (d *Daemon) Reload(ctx context.Context) (api.ReloadResult, error) {
@@ -189,36 +189,43 @@ func (d *Daemon) Reload(ctx context.Context) (api.ReloadResult, error) {
 				todo = append(todo, v)
 			}
 		}
-		for len(todo) > 0 {
-			batch := todo[:min(reloadBatch, len(todo))]
-			todo = todo[len(batch):]
-			fail := func(v configs.L2VNI, err error) {
-				if plan.stop[v.VNI] {
-					failed("l2vni %d: removed to change it, but its new settings could not start: %v", v.VNI, err)
-				} else {
-					failed("l2vni %d: %v", v.VNI, err)
-				}
+		if len(todo) > 0 {
+			// Devices are created off the loop, vtep.DefaultBatch VNIs
+			// at a time, each batch handed to the loop in one pass; if
+			// a batch fails, the VNIs this reload started are stopped
+			// again and their devices removed.
+			inTodo := make(map[uint32]bool, len(todo))
+			for _, v := range todo {
+				inTodo[v.VNI] = true
 			}
-			if err := d.startVNIs(ctx, l, target, running, batch); err != nil && len(batch) > 1 {
-				// Find which: one at a time.
-				for _, v := range batch {
-					if !running[v.VNI] {
-						if err := d.startVNIs(ctx, l, target, running, []configs.L2VNI{v}); err != nil {
-							fail(v, err)
-						}
-					}
-				}
-			} else if err != nil {
-				fail(batch[0], err)
+			err := d.addVNIs(ctx, l, target.OnlyL2VNIs(func(v configs.L2VNI) bool { return running[v.VNI] || inTodo[v.VNI] }), todo)
+			var re *refeedError
+			partial := errors.As(err, &re)
+			if err != nil && !partial && errors.Is(err, errStopped) {
+				return res, err
 			}
-			for _, v := range batch {
-				if running[v.VNI] {
+			for i, v := range todo {
+				why := err
+				if i > 0 && err != nil && !partial {
+					// The reason once, with the first.
+					why = fmt.Errorf("not started: the l2vnis this reload adds start all or none (see l2vni %d)", todo[0].VNI)
+				}
+				switch {
+				case err == nil || partial:
+					running[v.VNI] = true
 					word := "added"
 					if plan.stop[v.VNI] {
 						word = "changed (removed and added)"
 					}
 					applied("l2vni %d %s", v.VNI, word)
+				case plan.stop[v.VNI]:
+					failed("l2vni %d: removed to change it, but its new settings could not start: %v", v.VNI, why)
+				default:
+					failed("l2vni %d: %v", v.VNI, why)
 				}
+			}
+			if partial {
+				failed("%v", err)
 			}
 		}
 		target = target.OnlyL2VNIs(func(v configs.L2VNI) bool { return running[v.VNI] })
@@ -284,28 +291,6 @@ func planVNIs(cur, target *configs.Config) vniPlan {
 		p.stop[vni] = true
 	}
 	return p
-}
-
-// startVNIs starts batch (VNIs of target) with the VNIs in running, and
-// marks them running once they are.
-func (d *Daemon) startVNIs(ctx context.Context, l *leaf, target *configs.Config, running map[uint32]bool, batch []configs.L2VNI) error {
-	in := map[uint32]bool{}
-	for _, v := range batch {
-		in[v.VNI] = true
-	}
-	next := target.OnlyL2VNIs(func(v configs.L2VNI) bool { return running[v.VNI] || in[v.VNI] })
-	if err := d.addVNIs(ctx, l, next, batch); err != nil {
-		if strings.Contains(err.Error(), "added, but") {
-			for vni := range in {
-				running[vni] = true
-			}
-		}
-		return err
-	}
-	for vni := range in {
-		running[vni] = true
-	}
-	return nil
 }
 
 // reloadNeighbors removes the static neighbours target lacks or changes,

@@ -2,6 +2,7 @@ package daemon
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"maps"
 	"slices"
@@ -59,27 +60,107 @@ func (d *Daemon) AddVNI(ctx context.Context, v configs.L2VNI) (api.VNI, error) {
 	return row, err
 }
 
-// addVNIs starts the L2VNIs vs, in one pass through the loop: next is the
-// configuration in force once they run (it holds them and every running
-// VNI). Order, so that a failure changes nothing: create (or adopt) the
-// devices, vtep rolling back what it created if that fails; then, in the
-// loop, import rules, type-3 announcements and learning; then the routes
-// BGP already holds for them are fed (one pass over BGP's table for all
-// of vs); fib learns the devices last. Once the devices exist the add
-// completes even if ctx ends: a half-added VNI would black-hole its
-// traffic. The caller holds vniMu.
+// addVNIs starts the L2VNIs vs: next is the configuration in force once
+// they run (it holds them and every running VNI). Their devices are
+// created (or adopted) off the loop, vtep.DefaultBatch VNIs at a time
+// (Manager.EnsureInBatches), and each batch whose devices are up is
+// handed to the loop in one pass (handOver) before the next is created,
+// so that adding thousands of VNIs never holds the loop, nor the kernel's
+// link lock, for long. Order within a batch, so that a failure changes
+// nothing: create the devices, vtep rolling back what it created if that
+// fails; then, in the loop, import rules, type-3 announcements and
+// learning; then the routes BGP already holds for them are fed; fib
+// learns the devices last.
+//
+// If a batch cannot be set up, the VNIs of vs started by the batches
+// before it are stopped again and the devices created for them removed:
+// either all of vs start or none does. If the loop stops meanwhile (evpnd
+// is shutting down) the devices stay like every other VNI's. Once a
+// batch's devices exist its hand-over completes even if ctx ends: a
+// half-added VNI would black-hole its traffic. A *refeedError means vs
+// all run, but the routes BGP already held for some were not read. The
+// caller holds vniMu.
 func (d *Daemon) addVNIs(ctx context.Context, l *leaf, next *configs.Config, vs []configs.L2VNI) error {
 	vv := make([]vtep.L2VNI, len(vs))
-	which := make(map[uint32]bool, len(vs))
+	byVNI := make(map[uint32]configs.L2VNI, len(vs))
+	pending := make(map[uint32]bool, len(vs)) // not handed over yet
 	for i, v := range vs {
 		vv[i] = d.vtepVNI(next, v)
-		which[v.VNI] = true
+		byVNI[v.VNI] = v
+		pending[v.VNI] = true
 	}
-	if err := l.mgr.Ensure(ctx, vv); err != nil {
+	var started []uint32
+	var refeedFailed *refeedError
+	var stopped error
+	err := l.mgr.EnsureInBatches(ctx, vv, 0, func(part []vtep.L2VNI) error {
+		batch := make([]configs.L2VNI, len(part))
+		for i, p := range part {
+			batch[i] = byVNI[p.VNI]
+			delete(pending, p.VNI)
+		}
+		cfg := next.OnlyL2VNIs(func(v configs.L2VNI) bool { return !pending[v.VNI] })
+		err := d.handOver(ctx, l, cfg, batch)
+		var re *refeedError
+		switch {
+		case errors.As(err, &re):
+			if refeedFailed == nil {
+				refeedFailed = &refeedError{err: re.err}
+			}
+			refeedFailed.vnis = append(refeedFailed.vnis, re.vnis...)
+		case err != nil:
+			stopped = err
+			return err
+		}
+		for _, v := range batch {
+			started = append(started, v.VNI)
+		}
+		return nil
+	})
+	if stopped != nil {
+		// The loop stopped: evpnd is shutting down; the devices stay
+		// like every other VNI's.
+		return stopped
+	}
+	if err != nil {
+		if len(started) > 0 {
+			// Undo the batches already handed over.
+			for vni, err := range d.deleteVNIs(context.WithoutCancel(ctx), l, started) {
+				d.log.Error("undo the start of an l2vni after a later batch failed", "vni", vni, "err", err)
+			}
+		}
 		if len(vs) == 1 {
 			return fmt.Errorf("create the devices of l2vni %d: %w", vs[0].VNI, err)
 		}
-		return fmt.Errorf("create the devices of %d l2vnis: %w", len(vs), err)
+		return fmt.Errorf("create the devices of %d l2vnis (none was kept): %w", len(vs), err)
+	}
+	if refeedFailed != nil {
+		return refeedFailed
+	}
+	return nil
+}
+
+// refeedError says the VNIs vnis were added, but the routes BGP already
+// held for them could not be read.
+type refeedError struct {
+	vnis []uint32
+	err  error
+}
+
+func (e *refeedError) Error() string {
+	return fmt.Sprintf("l2vnis %v added, but the routes BGP already held for them could not be read (%v): "+
+		"remote MACs and VTEPs arrive only with their next update; delete and add the VNI again to retry", slices.Sorted(slices.Values(e.vnis)), e.err)
+}
+
+func (e *refeedError) Unwrap() error { return e.err }
+
+// handOver starts the L2VNIs vs, whose devices are up, in one pass
+// through the loop; next is the configuration in force once they run.
+// It returns the loop's error if the loop stopped, and a *refeedError if
+// they run but the routes BGP already holds for them could not be read.
+func (d *Daemon) handOver(ctx context.Context, l *leaf, next *configs.Config, vs []configs.L2VNI) error {
+	which := make(map[uint32]bool, len(vs))
+	for _, v := range vs {
+		which[v.VNI] = true
 	}
 	ctx = context.WithoutCancel(ctx)
 	err := l.do(ctx, func(now time.Time) []evpn.Effect {
@@ -97,8 +178,6 @@ func (d *Daemon) addVNIs(ctx context.Context, l *leaf, next *configs.Config, vs 
 		return nil
 	})
 	if err != nil {
-		// The loop stopped: evpnd is shutting down; the devices stay like
-		// every other VNI's.
 		return err
 	}
 	// Routes for these VNIs that BGP already holds were rejected before:
@@ -124,8 +203,7 @@ func (d *Daemon) addVNIs(ctx context.Context, l *leaf, next *configs.Config, vs 
 		return nil
 	})
 	if ferr != nil {
-		return fmt.Errorf("l2vnis %v added, but the routes BGP already held for them could not be read (%v): "+
-			"remote MACs and VTEPs arrive only with their next update; delete and add the VNI again to retry", slices.Sorted(maps.Keys(which)), ferr)
+		return &refeedError{vnis: slices.Sorted(maps.Keys(which)), err: ferr}
 	}
 	return nil
 }
