@@ -46,10 +46,9 @@ type UnderlayPath struct {
 // only paths are stale is installed over them rather than dropped.
 func UnderlayECMP(paths []UnderlayPath) []UnderlayRoute {
 	type sel struct {
-		local            bool
-		best, bestStale  int
-		hops, staleHops  []netip.Addr
-		anyFresh, anyOld bool
+		local           bool
+		best, bestStale int
+		hops, staleHops []netip.Addr
 	}
 	by := map[netip.Prefix]*sel{}
 	var order []netip.Prefix
