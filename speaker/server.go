@@ -297,16 +297,6 @@ func (s *Server) routeReflector(client bool, peerASN uint32) (*api.RouteReflecto
 	return &api.RouteReflector{RouteReflectorClient: true, RouteReflectorClusterId: s.cfg.ClusterID.String()}, nil
 }
 
-// EndRestart ends the restarting state of Config.Restarting for neighbours
-// added from now on: call it once the restart is over (every peer's
-// End-of-RIB seen, or the caller's timeout). Neighbours already added keep
-// what GoBGP negotiated with them.
-func (s *Server) EndRestart() {
-	s.mu.Lock()
-	s.cfg.Restarting = false
-	s.mu.Unlock()
-}
-
 // AddNeighbor configures a peer; GoBGP then dials it (unless Passive) and
 // accepts its connections.
 func (s *Server) AddNeighbor(ctx context.Context, n Neighbor) error {
