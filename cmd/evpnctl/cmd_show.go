@@ -21,6 +21,22 @@ func tooMany(cmd *cobra.Command, extra []string) error {
 // completeVNIs asks evpnd for its VNIs, for shell completion. It gives
 // nothing, quickly, when evpnd cannot be reached.
 func (a *app) completeVNIs(cmd *cobra.Command) []cobra.Completion {
+	return completeFrom(a, cmd, func(ctx context.Context, c *client) (*evpndv1.ListVNIsResponse, error) {
+		return c.ListVNIs(ctx, &evpndv1.ListVNIsRequest{})
+	}, func(resp *evpndv1.ListVNIsResponse) []cobra.Completion {
+		var out []cobra.Completion
+		for _, v := range resp.GetVnis() {
+			out = append(out, cobra.CompletionWithDesc(u32(v.GetVni()),
+				fmt.Sprintf("%s, %d local and %d remote MACs", v.GetVxlanDevice(), v.GetLocalMacs(), v.GetRemoteMacs())))
+		}
+		return out
+	})
+}
+
+// completeFrom asks evpnd with call, for shell completion, and turns the
+// answer into completions with build. It gives nothing, quickly (two
+// seconds at the most), when evpnd cannot be reached or refuses.
+func completeFrom[T any](a *app, cmd *cobra.Command, call func(context.Context, *client) (T, error), build func(T) []cobra.Completion) []cobra.Completion {
 	c, err := a.dial(cmd)
 	if err != nil {
 		return nil
@@ -28,16 +44,11 @@ func (a *app) completeVNIs(cmd *cobra.Command) []cobra.Completion {
 	defer c.close()
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 	defer cancel()
-	resp, err := c.ListVNIs(ctx, &evpndv1.ListVNIsRequest{})
+	resp, err := call(ctx, c)
 	if err != nil {
 		return nil
 	}
-	var out []cobra.Completion
-	for _, v := range resp.GetVnis() {
-		out = append(out, cobra.CompletionWithDesc(u32(v.GetVni()),
-			fmt.Sprintf("%s, %d local and %d remote MACs", v.GetVxlanDevice(), v.GetLocalMacs(), v.GetRemoteMacs())))
-	}
-	return out
+	return build(resp)
 }
 
 func (a *app) vniKeyword(all bool) keyword {
