@@ -298,30 +298,7 @@ func TestReload(t *testing.T) {
 
 	// Nothing lost on the VNIs the reloads did not change, and the fabric
 	// is as the topology implies.
-	counts := map[string]int{}
-	for name, p := range pings {
-		counts[name] = len(parseReplies(p.output()))
-	}
-	eventually(t, changeTimeout, "pings answered after the last reload", func() error {
-		for name, p := range pings {
-			if n := len(parseReplies(p.output())); n < counts[name]+10 {
-				return fmt.Errorf("%s: %d replies since", name, n-counts[name])
-			}
-		}
-		return nil
-	})
-	for name, p := range pings {
-		p.stop(t)
-		r, err := parsePing(p.output())
-		if err != nil {
-			t.Fatalf("%s: %v", name, err)
-		}
-		if lost := r.lost(); len(lost) > 0 {
-			t.Errorf("%s: %d of %d echo requests unanswered across the reloads (icmp_seq %v)", name, len(lost), r.Transmitted, lost)
-		} else {
-			t.Logf("%s: %d echo requests every 50ms across the reloads, none lost", name, r.Transmitted)
-		}
-	}
+	pingsLoseNothing(t, pings, 10, "across the reloads")
 	f.waitFDB(changeTimeout)
 	// One MAC looked up: h1 behind leaf1, seen from leaf2.
 	h1 := f.m.host("h1").MAC

@@ -145,30 +145,7 @@ func testRestart(t *testing.T, sig syscall.Signal, adopted bool) {
 
 	// Keep the pings running a little after the sync (the prune phase),
 	// by their own count of answers rather than a sleep.
-	counts := map[string]int{}
-	for name, p := range pings {
-		counts[name] = len(parseReplies(p.output()))
-	}
-	eventually(t, changeTimeout, "pings answered after the sync", func() error {
-		for name, p := range pings {
-			if n := len(parseReplies(p.output())); n < counts[name]+25 {
-				return fmt.Errorf("%s: %d replies since the sync", name, n-counts[name])
-			}
-		}
-		return nil
-	})
-	for name, p := range pings {
-		p.stop(t)
-		r, err := parsePing(p.output())
-		if err != nil {
-			t.Fatalf("%s: %v", name, err)
-		}
-		if lost := r.lost(); len(lost) > 0 {
-			t.Errorf("%s: %d of %d echo requests unanswered across the restart (icmp_seq %v)", name, len(lost), r.Transmitted, lost)
-		} else {
-			t.Logf("%s: %d echo requests every 20ms, none lost", name, r.Transmitted)
-		}
-	}
+	pingsLoseNothing(t, pings, 25, "across the restart")
 
 	// The surviving entries were left alone on every leaf.
 	for _, l := range f.m.Leafs {
