@@ -15,6 +15,22 @@ import (
 	evpndv1 "github.com/evpnd/evpnd/proto/evpnd/v1"
 )
 
+// deployEditableFabric deploys a copy of the fabric (copyFabric) and
+// waits for it to converge. It returns the fabric, the path of leaf2's
+// config file, which the test may edit, and that file's first content.
+func deployEditableFabric(t *testing.T) (*fabric, string, []byte) {
+	t.Helper()
+	topo := copyFabric(t)
+	conf := filepath.Join(filepath.Dir(topo), "fabric", "leaf2.yaml")
+	base, err := os.ReadFile(conf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := deployFabricFrom(t, topo)
+	f.converge()
+	return f, conf, base
+}
+
 // copyFabric copies the fabric topology and its node configs into a
 // directory of the test's, so that the test may edit a node's config
 // file, and returns the copied topology's path.
@@ -77,14 +93,7 @@ func (f *fabric) evpnctlIn(node string, args ...string) (string, int) {
 //     named, the rest applied (VNI 200, the API's VNI 300 and the extra
 //     neighbour removed), and status names the change as needing a restart.
 func TestReload(t *testing.T) {
-	topo := copyFabric(t)
-	conf := filepath.Join(filepath.Dir(topo), "fabric", "leaf2.yaml")
-	base, err := os.ReadFile(conf)
-	if err != nil {
-		t.Fatal(err)
-	}
-	f := deployFabricFrom(t, topo)
-	f.converge()
+	f, conf, base := deployEditableFabric(t)
 	c := f.client("leaf2")
 	ctx := t.Context()
 	write := func(text string) {
@@ -278,7 +287,7 @@ func TestReload(t *testing.T) {
 	// 6. The route reflector reloads too: the log level applies, a change
 	// of its dynamic neighbours is named as needing a restart, and its
 	// sessions stay up.
-	spineConf := filepath.Join(filepath.Dir(topo), "fabric", "spine1.yaml")
+	spineConf := filepath.Join(filepath.Dir(conf), "spine1.yaml")
 	spine, err := os.ReadFile(spineConf)
 	if err != nil {
 		t.Fatal(err)
@@ -343,14 +352,7 @@ func grepLines(s, sub string) string {
 // a test.
 func TestReloadManyVNIs(t *testing.T) {
 	const n = 300
-	topo := copyFabric(t)
-	conf := filepath.Join(filepath.Dir(topo), "fabric", "leaf2.yaml")
-	base, err := os.ReadFile(conf)
-	if err != nil {
-		t.Fatal(err)
-	}
-	f := deployFabricFrom(t, topo)
-	f.converge()
+	f, conf, base := deployEditableFabric(t)
 	c := f.client("leaf2")
 	ctx := t.Context()
 
