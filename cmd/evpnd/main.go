@@ -79,13 +79,6 @@ sessions down instead (peers then withdraw this leaf's routes at once).`,
 				if err != nil {
 					return nil, err
 				}
-				if len(cfg.VRFs) > 0 {
-					// The schema and the kernel planners of tenant VRFs exist;
-					// the daemon does not program them yet (issue 10). Before
-					// the key existed such a file was refused too; refusing
-					// it still beats running a tenant's config half-done.
-					return nil, fmt.Errorf("%s: vrfs (%d tenant VRFs) are checked by evpnd validate but not yet programmed by this build of evpnd run: remove the vrfs section to run the L2VNIs alone", cfgPath, len(cfg.VRFs))
-				}
 				if apiSocket != "" {
 					cfg.API.Socket = apiSocket
 				}

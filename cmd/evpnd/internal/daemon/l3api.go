@@ -16,14 +16,58 @@ import (
 // The Daemon serves the API's layer-3 tables.
 var _ api.L3Backend = (*Daemon)(nil)
 
-// l3State returns the L3 model's installed state of one VRF (by L3VNI).
-//
-// The VRF wiring of the event loop (the L3 model and fib's L3 reconcilers
-// in the leaf) is not in this branch yet: until it is, every VRF reads
-// empty. When it lands this reads the VRF's part of the model, on the
-// loop, in O(entries of that VRF).
-func (l *leaf) l3State(_ context.Context, _ uint32) (evpn.L3Snapshot, error) {
-	return evpn.L3Snapshot{}, nil
+// l3State returns the L3 model's installed state of one VRF (by L3VNI),
+// read on the loop. A leaf without the L3 model (no loop runs it) has
+// nothing to read.
+func (l *leaf) l3State(ctx context.Context, l3vni uint32) (evpn.L3Snapshot, error) {
+	var s evpn.L3Snapshot
+	if l.l3 == nil {
+		return s, nil
+	}
+	err := l.do(ctx, func(time.Time) []evpn.Effect {
+		s = l.l3Snapshot(l3vni)
+		return nil
+	})
+	return s, err
+}
+
+// l3Snapshot is l3State in the loop: the L3 model's entries of the VRF
+// with L3VNI l3vni (its members' suppression neighbours, its host and
+// prefix routes and router MACs). It copies the whole model's snapshot
+// and keeps the VRF's part: O(entries of every VRF).
+func (l *leaf) l3Snapshot(l3vni uint32) evpn.L3Snapshot {
+	if l.l3 == nil {
+		return evpn.L3Snapshot{}
+	}
+	member := map[uint32]bool{}
+	if v, ok := vrfByL3VNI(l.d.config(), l3vni); ok {
+		for _, m := range v.L2VNIs {
+			member[m.VNI] = true
+		}
+	}
+	all := l.l3.Snapshot()
+	var s evpn.L3Snapshot
+	for _, n := range all.Neighs {
+		if member[n.L2VNI] {
+			s.Neighs = append(s.Neighs, n)
+		}
+	}
+	for _, h := range all.Hosts {
+		if h.L3VNI == l3vni {
+			s.Hosts = append(s.Hosts, h)
+		}
+	}
+	for _, p := range all.Prefixes {
+		if p.L3VNI == l3vni {
+			s.Prefixes = append(s.Prefixes, p)
+		}
+	}
+	for _, r := range all.RouterMACs {
+		if r.L3VNI == l3vni {
+			s.RouterMACs = append(s.RouterMACs, r)
+		}
+	}
+	return s
 }
 
 // vrfByL3VNI finds the configured VRF with that L3VNI.
@@ -405,8 +449,6 @@ func vrfRouteChange(e evpn.L3Effect, now time.Time) (api.Change, bool) {
 // observeL3 publishes the VRF route change of an L3 model effect to the
 // watchers, if any. It runs in the loop (the VRF wiring calls it for each
 // effect), so it stays cheap.
-//
-//lint:ignore U1000 the VRF wiring, not landed yet, calls it
 func (l *leaf) observeL3(e evpn.L3Effect, now time.Time) {
 	if !l.d.hub.active() {
 		return
@@ -421,11 +463,7 @@ func (l *leaf) observeL3(e evpn.L3Effect, now time.Time) {
 func (l *leaf) vrfRouteSnapshot(now time.Time) []api.Change {
 	var out []api.Change
 	for _, v := range sortedVRFs(l.d.config()) {
-		s, err := l.l3State(context.Background(), v.L3VNI)
-		if err != nil {
-			continue
-		}
-		for _, r := range vrfRouteRows(v, s) {
+		for _, r := range vrfRouteRows(v, l.l3Snapshot(v.L3VNI)) {
 			out = append(out, api.Change{Time: now, Kind: api.ChangeAdded, Initial: true, VRFRoute: &api.VRFRouteChange{Route: r}})
 		}
 	}

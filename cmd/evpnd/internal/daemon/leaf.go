@@ -3,6 +3,7 @@ package daemon
 import (
 	"context"
 	"fmt"
+	"maps"
 	"net/netip"
 	"sync/atomic"
 	"time"
@@ -28,6 +29,7 @@ type event struct {
 	bgps   []speaker.Event
 	done   chan struct{}
 	local  *vtep.MACEvent
+	host   *hostEvent
 	outbid *speaker.Outbid
 	call   *call
 }
@@ -57,9 +59,20 @@ type leaf struct {
 	up      map[netip.Addr]bool
 	learner *vtep.Learner
 	mgr     *vtep.Manager
+	// tenants are the tenant VRFs (config order); tlearners the learners
+	// of the tenant namespaces (netns backend), whose L2VNIs the underlay's
+	// learner does not watch.
+	tenants   []*tenant
+	tlearners []*vtep.Learner
+	hosts     *localHosts // the tenants' local MAC+IP bindings
+	// l3 is the L3 model (MAC+IP and type-5 routes of the VRFs); l3adv
+	// its routes this leaf wants announced; l3eff its effects of the batch.
+	l3    *evpn.L3Table
+	l3adv map[evpn.Key]*evpn.Route
+	l3eff []evpn.L3Effect
 	// kern is a second netlink kernel handle for the API's reads, so that
 	// they never share a socket with the reconciler.
-	kern *fib.NetlinkKernel
+	kern fib.Kernel
 	// extra and withdrawExtra are type-3 routes that calls (runtime VNI
 	// changes) announce or withdraw with the batch.
 	extra, withdrawExtra []*evpn.Route
@@ -77,9 +90,14 @@ type leaf struct {
 	calls   []*call // calls of the current batch
 }
 
+// vtepVNIs returns the L2VNIs whose devices are in the underlay
+// namespace: all but the members of tenant VRFs on the netns backend.
 func (d *Daemon) vtepVNIs() []vtep.L2VNI {
 	out := make([]vtep.L2VNI, 0, len(d.cfg.L2VNIs))
 	for _, v := range d.cfg.L2VNIs {
+		if f, ok := vrfOf(d.cfg, v.VNI); ok && f.Backend == configs.BackendNetns {
+			continue
+		}
 		out = append(out, d.vtepVNI(d.cfg, v))
 	}
 	return out
@@ -135,11 +153,21 @@ func (d *Daemon) runLeaf(ctx context.Context) error {
 	d.srv.Store(srv)
 
 	// 2. Devices: a config the kernel refuses stops evpnd here, before any
-	// BGP session exists, and vtep rolls back whatever it created.
+	// BGP session exists, and what this start created is removed again:
+	// the standalone L2VNIs, then the tenant VRFs with their members.
 	mgr := vtep.NewManager(h, vnetns.None(), d.log)
-	if err := mgr.Ensure(ctx, vnis); err != nil {
-		return fmt.Errorf("set up VXLAN devices: %w", err)
+	if err := d.ensureDevices(ctx, h, mgr); err != nil {
+		return err
 	}
+	tenants, err := d.openTenants(h)
+	if err != nil {
+		return err
+	}
+	defer func() {
+		for _, t := range tenants {
+			t.close()
+		}
+	}()
 
 	l := &leaf{
 		d:          d,
@@ -149,6 +177,10 @@ func (d *Daemon) runLeaf(ctx context.Context) error {
 		advertised: map[evpn.MACKey]*evpn.Route{},
 		desired:    fib.NewDesired(),
 		mgr:        mgr,
+		tenants:    tenants,
+		hosts:      newLocalHosts(d.cfg),
+		l3:         evpn.NewL3Table(d.l3Options()),
+		l3adv:      map[evpn.Key]*evpn.Route{},
 		stopped:    make(chan struct{}),
 		refeeding:  map[uint32]map[evpn.Key]struct{}{},
 		ports:      map[evpn.MACKey]string{},
@@ -180,11 +212,13 @@ func (d *Daemon) runLeaf(ctx context.Context) error {
 		Freeze:    d.cfg.MACMobility.Freeze,
 	}, d.importRules())
 
-	kern, err := fib.NewNetlinkKernel(vnetns.None())
+	// fib writes each VNI's FDB in the namespace of its devices: a tenant's
+	// on the netns backend, the underlay's for every other VNI.
+	kern, closeKern, err := d.fdbKernel(tenants)
 	if err != nil {
 		return err
 	}
-	defer kern.Close()
+	defer closeKern()
 	l.rec = fib.NewReconciler(l.desired, kern, d.log, fib.Config{
 		ResyncInterval: 5 * time.Minute,
 		OnApply:        d.onApply,
@@ -202,20 +236,37 @@ func (d *Daemon) runLeaf(ctx context.Context) error {
 	// reconciler repairs them at once, and logs, counts and traces each
 	// repair (onApply). evpnd's own writes come back here too and cost a
 	// map lookup each.
-	learner.OnForeignVXLAN(func(c vtep.VXLANChange) {
+	foreign := func(c vtep.VXLANChange) {
 		if c.Lost {
 			l.rec.Resync()
 			return
 		}
 		l.rec.KernelChanged(fib.KernelEvent{VNI: c.VNI, MAC: c.MAC, VTEP: c.VTEP, Bridge: c.Bridge, Deleted: c.Deleted, ExternLearn: c.ExternLearn})
-	})
-	if l.kern, err = fib.NewNetlinkKernel(vnetns.None()); err != nil {
+	}
+	learner.OnForeignVXLAN(foreign)
+	learners := []*vtep.Learner{learner}
+	for _, t := range tenants {
+		if !t.inTenantNS() {
+			continue
+		}
+		tl := vtep.NewLearner(t.ns, d.tenantVNIs(t), d.log.With("vrf", t.cfg.Name))
+		tl.OnForeignVXLAN(foreign)
+		l.tlearners = append(l.tlearners, tl)
+		learners = append(learners, tl)
+	}
+	apiKern, closeAPIKern, err := d.fdbKernel(tenants)
+	if err != nil {
 		return err
 	}
-	defer l.kern.Close()
-	local, err := learner.Dump(ctx)
-	if err != nil {
-		return fmt.Errorf("read local MACs: %w", err)
+	defer closeAPIKern()
+	l.kern = apiKern
+	local := map[vtep.MACKey]vtep.LocalMAC{}
+	for _, ln := range learners {
+		m, err := ln.Dump(ctx)
+		if err != nil {
+			return fmt.Errorf("read local MACs: %w", err)
+		}
+		maps.Copy(local, m)
 	}
 
 	now := time.Now()
@@ -223,6 +274,7 @@ func (d *Daemon) runLeaf(ctx context.Context) error {
 	for _, v := range d.cfg.L2VNIs {
 		ann = append(ann, evpn.LocalIMETRoute(d.cfg.L2VNIRD(v), v.VNI, d.cfg.VTEPIP, d.cfg.ExportRTs(v)))
 	}
+	ann = append(ann, l.localPrefixRoutes()...)
 	var effects []evpn.Effect
 	for k, m := range local {
 		l.ports[evpn.MACKey{VNI: k.VNI, MAC: k.MAC}] = m.Port
@@ -233,7 +285,7 @@ func (d *Daemon) runLeaf(ctx context.Context) error {
 	if !l.adv.Flush(ctx) {
 		d.log.Warn("BGP did not take every local route at start; retrying", "pending", l.adv.Pending())
 	}
-	d.log.Info("local state announced", "l2vnis", len(vnis), "local_macs", len(local), "restarting", restarting)
+	d.log.Info("local state announced", "l2vnis", len(d.cfg.L2VNIs), "vrfs", len(tenants), "local_macs", len(local), "restarting", restarting)
 
 	// The underlay's goroutines start before the neighbours, so that the
 	// first UPDATEs carry our loopback; cancel ends them if adding the
@@ -255,9 +307,31 @@ func (d *Daemon) runLeaf(ctx context.Context) error {
 	// The devices are kept as configured: rebuilt, re-enslaved, their
 	// flags reset, whoever changes them.
 	g.Go(func() error { return mgr.Supervise(gctx, l.onRepair) })
-	g.Go(func() error {
-		return learner.Run(gctx, func(ev vtep.MACEvent) { l.q.push(event{local: &ev}) })
-	})
+	// So are the tenant VRFs' devices, members included, in whichever
+	// namespace they live.
+	var vrfs []vtep.VRF
+	for _, t := range tenants {
+		vrfs = append(vrfs, t.v)
+	}
+	g.Go(func() error { return mgr.SuperviseVRFs(gctx, vrfs, l.onVRFRepair) })
+	for _, ln := range learners {
+		g.Go(func() error {
+			return ln.Run(gctx, func(ev vtep.MACEvent) { l.q.push(event{local: &ev}) })
+		})
+	}
+	// fib's L3 side of each tenant VRF: a pass at every change of its
+	// desired state (fed by the BGP side through leaf.L3VRF) and of the
+	// tenant namespace's routes and neighbours.
+	for _, t := range tenants {
+		g.Go(func() error {
+			ch, err := fib.WatchL3(gctx, t.ns)
+			if err != nil {
+				return fmt.Errorf("vrf %s: watch routes and neighbours: %w", t.cfg.Name, err)
+			}
+			return t.l3rec.Run(gctx, ch)
+		})
+		g.Go(func() error { return l.watchHosts(gctx, t) })
+	}
 	g.Go(func() error {
 		l.adv.Run(gctx)
 		return nil
@@ -292,6 +366,20 @@ type effBuf struct {
 	wextra []*evpn.Route // withdrawn as they are (type-3 of a removed VNI)
 	final  map[evpn.MACKey]*evpn.Route
 	order  []evpn.MACKey
+	// l3final and l3order are the same for the L3 model's routes (MAC+IP
+	// and type-5), by route key.
+	l3final map[evpn.Key]*evpn.Route
+	l3order []evpn.Key
+}
+
+func (b *effBuf) setL3(k evpn.Key, r *evpn.Route) {
+	if b.l3final == nil {
+		b.l3final = map[evpn.Key]*evpn.Route{}
+	}
+	if _, ok := b.l3final[k]; !ok {
+		b.l3order = append(b.l3order, k)
+	}
+	b.l3final[k] = r
 }
 
 func (b *effBuf) set(k evpn.MACKey, r *evpn.Route) {
@@ -347,7 +435,10 @@ func (l *leaf) loop(ctx context.Context) error {
 		}
 		buf = evs
 		l.apply(effects, b)
-		b.extra, b.wextra = l.extra, l.withdrawExtra
+		l.applyL3(l.l3eff, b)
+		clear(l.l3eff)
+		l.l3eff = l.l3eff[:0]
+		b.extra, b.wextra = append(b.extra, l.extra...), append(b.wextra, l.withdrawExtra...)
 		l.extra, l.withdrawExtra = nil, nil
 		for _, k := range l.learned {
 			l.desired.Invalidate(k.VNI, k.MAC)
@@ -380,6 +471,9 @@ func (l *leaf) markSynced(ev *speaker.Event) {
 	}
 	l.synced.Store(true)
 	l.rec.MarkSynced()
+	for _, t := range l.tenants {
+		t.l3rec.MarkSynced()
+	}
 }
 
 func (l *leaf) handle(ev *event, effects []evpn.Effect, now time.Time) []evpn.Effect {
@@ -390,6 +484,26 @@ func (l *leaf) handle(ev *event, effects []evpn.Effect, now time.Time) []evpn.Ef
 		l.calls = append(l.calls, c)
 		effects = append(effects, c.fn(now)...)
 		close(c.ran)
+		return effects
+	}
+	if h := ev.host; h != nil {
+		if l.hosts.apply(*h) && !h.reset {
+			l.d.log.Debug("local host", "vrf", h.vrf, "vni", h.ev.Key.VNI, "ip", h.ev.Key.IP, "mac", h.ev.MAC, "removed", h.ev.Removed)
+		}
+		switch k := h.ev.Key; {
+		case h.reset:
+		case h.ev.Removed:
+			l.l3eff = append(l.l3eff, l.l3.LocalHostGone(k.VNI, k.IP)...)
+		case l.hosts.gw[k.VNI] == h.ev.MAC:
+			// The anycast gateway MAC is never advertised as a host.
+		default:
+			var seq uint32
+			var sticky bool
+			if mi, ok := l.table.Lookup(k.VNI, h.ev.MAC); ok && mi.Local {
+				seq, sticky = mi.Seq, mi.Sticky
+			}
+			l.l3eff = append(l.l3eff, l.l3.LocalHost(k.VNI, h.ev.MAC, k.IP, seq, sticky)...)
+		}
 		return effects
 	}
 	if o := ev.outbid; o != nil {
@@ -429,7 +543,13 @@ func (l *leaf) handle(ev *event, effects []evpn.Effect, now time.Time) []evpn.Ef
 			touched[b.Route.Key] = struct{}{}
 		}
 		if b.Withdraw {
+			if l.l3 != nil {
+				l.l3eff = append(l.l3eff, l.l3.Withdraw(b.Route.Key)...)
+			}
 			return append(effects, l.table.Withdraw(b.Route.Key, now)...)
+		}
+		if l.l3 != nil {
+			l.l3eff = append(l.l3eff, l.l3.Update(b.Route)...)
 		}
 		return append(effects, l.table.Update(b.Route, now)...)
 	case speaker.EventPeer:
@@ -482,8 +602,14 @@ func (l *leaf) apply(effects []evpn.Effect, b *effBuf) *effBuf {
 			v := l.vnis[e.VNI]
 			r := evpn.LocalMACRoute(l.d.cfg.L2VNIRD(v), e.VNI, e.MAC, l.d.cfg.VTEPIP, l.d.cfg.ExportRTs(v), e.Seq, e.Sticky)
 			b.set(evpn.MACKey{VNI: e.VNI, MAC: e.MAC}, r)
+			if l.l3 != nil {
+				l.applyL3(l.l3.LocalMACSeq(e.VNI, e.MAC, e.Seq, e.Sticky), b)
+			}
 		case evpn.WithdrawLocal:
 			b.set(evpn.MACKey{VNI: e.VNI, MAC: e.MAC}, nil)
+			if l.l3 != nil {
+				l.applyL3(l.l3.LocalMACAway(e.VNI, e.MAC), b)
+			}
 		case evpn.DuplicateDetected:
 			why := "it moved too often"
 			if e.Reason != "" {
@@ -530,6 +656,15 @@ func (l *leaf) flush(b *effBuf) {
 			wdr = append(wdr, old)
 		}
 	}
+	for _, k := range b.l3order {
+		if r := b.l3final[k]; r != nil {
+			l.l3adv[k] = r
+			ann = append(ann, r)
+		} else if old, ok := l.l3adv[k]; ok {
+			delete(l.l3adv, k)
+			wdr = append(wdr, old)
+		}
+	}
 	ann = append(ann, b.extra...)
 	wdr = append(wdr, b.wextra...)
 	l.adv.Withdraw(wdr...)
@@ -549,10 +684,42 @@ func (d *Daemon) previousRun(ctx context.Context, h *netlink.Handle) bool {
 		defer k.Close()
 	}
 	ok, why := restartMark(ctx, h, k, d.cfg.L2VNIs)
+	if !ok {
+		ok, why = d.vrfMark(h)
+	}
 	if ok {
 		d.log.Info("restart detected: an earlier evpnd's forwarding state is in the kernel", "mark", why)
 	}
 	return ok
+}
+
+// vrfMark looks for evpnd's owner alias on a tenant VRF's L3VNI device
+// (in the tenant's namespace on the netns backend): a start after an
+// earlier evpnd programmed the VRF is a restart too.
+func (d *Daemon) vrfMark(h *netlink.Handle) (bool, string) {
+	for _, f := range d.cfg.VRFs {
+		if f.Backend != configs.BackendNetns {
+			if l, err := h.LinkByName(f.VXLANDevice); err == nil && l.Attrs().Alias == vtep.OwnerAlias {
+				return true, "owner alias on " + f.VXLANDevice
+			}
+			continue
+		}
+		ns, err := vnetns.GetFromName(f.Namespace)
+		if err != nil {
+			continue
+		}
+		th, err := netlink.NewHandleAt(ns)
+		ns.Close()
+		if err != nil {
+			continue
+		}
+		l, err := th.LinkByName(f.VXLANDevice)
+		th.Close()
+		if err == nil && l.Attrs().Alias == vtep.OwnerAlias {
+			return true, "owner alias on " + f.VXLANDevice + " in namespace " + f.Namespace
+		}
+	}
+	return false, ""
 }
 
 // fdbDumper is the part of fib.NetlinkKernel restartMark reads with.
@@ -624,5 +791,31 @@ func (l *leaf) onRepair(r vtep.Repair) {
 	if r.FDBLost() {
 		l.d.log.Info("l2vni devices rebuilt: re-reading the kernel FDB to restore the VNI's remote MACs and flood list", "vni", r.VNI)
 		l.rec.Resync()
+	}
+}
+
+// onVRFRepair follows a re-run of EnsureVRF after a change to a VRF's
+// devices (counting a failure) and has fib read the kernel again: a re-created VXLAN device
+// lost the FDB evpnd wrote there (fib's L3 side follows route and
+// neighbour changes by itself).
+func (l *leaf) onVRFRepair(r vtep.VRFRepair) {
+	var l3vni uint32
+	for _, t := range l.tenants {
+		if t.cfg.Name == r.VRF {
+			l3vni = t.cfg.L3VNI
+		}
+	}
+	if r.Err != nil {
+		l.d.metrics.DeviceRepairFailed(l3vni)
+		return
+	}
+	l.rec.Resync()
+	for _, t := range l.tenants {
+		if t.cfg.Name == r.VRF {
+			select {
+			case t.rewatch <- struct{}{}:
+			default:
+			}
+		}
 	}
 }

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/netip"
+	"reflect"
 	"slices"
 	"strings"
 	"time"
@@ -78,6 +79,14 @@ func (d *Daemon) Reload(ctx context.Context) (api.ReloadResult, error) {
 				ps = append(ps, nodeProblems(fmt.Sprintf("l2vnis[%d]", i), v)...)
 			}
 		}
+		// Members of the running tenant VRFs live with their VRF (in its
+		// namespace on netns): they change only with a restart.
+		for vni := range plan.stop {
+			if f, routed := vrfOf(cur, vni); routed {
+				ps = append(ps, configs.Problem{Path: "l2vnis", Value: fmt.Sprint(vni),
+					Reason: fmt.Sprintf("routed in vrf %s: a VRF member cannot be removed or changed by a reload; restart evpnd", f.Name)})
+			}
+		}
 		if len(ps) > 0 {
 			return refuse(&configs.ValidationError{Source: res.File, Problems: ps})
 		}
@@ -88,6 +97,9 @@ func (d *Daemon) Reload(ctx context.Context) (api.ReloadResult, error) {
 	// (evpnd stopping still ends it: the loop refuses further calls.)
 	ctx = context.WithoutCancel(ctx)
 	res.RestartNeeded = configs.RestartNeeded(cur, next)
+	if !reflect.DeepEqual(cur.VRFs, next.VRFs) {
+		res.RestartNeeded = append(res.RestartNeeded, "vrfs: changed (tenant VRFs are programmed at start)")
+	}
 	applied := func(format string, args ...any) {
 		res.Applied = append(res.Applied, fmt.Sprintf(format, args...))
 	}

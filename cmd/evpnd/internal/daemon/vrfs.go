@@ -1,0 +1,560 @@
+package daemon
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/netip"
+	"os"
+	"time"
+
+	"github.com/vishvananda/netlink"
+	vnetns "github.com/vishvananda/netns"
+
+	"github.com/evpnd/evpnd/configs"
+	"github.com/evpnd/evpnd/fib"
+	"github.com/evpnd/evpnd/speaker/evpn"
+	"github.com/evpnd/evpnd/vtep"
+)
+
+// tenant is one tenant VRF at run time: its devices (vtep.EnsureVRF), the
+// namespace they live in, and fib's L3 side for it.
+type tenant struct {
+	cfg configs.VRF
+	v   vtep.VRF
+	// ns and h are the tenant's namespace and a handle in it (netns
+	// backend); ns is vnetns.None() and h nil otherwise (the underlay's).
+	ns vnetns.NsHandle
+	h  *netlink.Handle
+	// l3 is the VRF's L3 desired state (ARP/ND suppression neighbours, host
+	// routes, type-5 paths): what the BGP side sets; l3rec writes it
+	// through l3k.
+	l3    *fib.L3Desired
+	l3k   *fib.L3Netlink
+	l3rec *fib.L3Reconciler
+	// rewatch restarts the watch of local hosts (a repair may have
+	// re-created an SVI).
+	rewatch chan struct{}
+}
+
+func (t *tenant) close() {
+	if t.l3k != nil {
+		t.l3k.Close()
+	}
+	if t.h != nil {
+		t.h.Close()
+	}
+	if t.ns.IsOpen() {
+		t.ns.Close()
+	}
+}
+
+// inTenantNS reports whether the tenant's L2VNIs live in a namespace of
+// their own.
+func (t *tenant) inTenantNS() bool { return t.cfg.Backend == configs.BackendNetns }
+
+// vrfOf returns the VRF routing L2VNI vni, if any.
+func vrfOf(c *configs.Config, vni uint32) (configs.VRF, bool) {
+	for _, f := range c.VRFs {
+		for _, m := range f.L2VNIs {
+			if m.VNI == vni {
+				return f, true
+			}
+		}
+	}
+	return configs.VRF{}, false
+}
+
+// standaloneVNIs returns the L2VNIs routed in no VRF: those vtep.Manager's
+// Ensure and Supervise keep (EnsureVRF builds the members).
+func (d *Daemon) standaloneVNIs() []vtep.L2VNI {
+	var out []vtep.L2VNI
+	for _, v := range d.cfg.L2VNIs {
+		if _, ok := vrfOf(d.cfg, v.VNI); !ok {
+			out = append(out, d.vtepVNI(d.cfg, v))
+		}
+	}
+	return out
+}
+
+// vtepVRF is the vtep description of VRF f.
+func (d *Daemon) vtepVRF(f configs.VRF) vtep.VRF {
+	v := vtep.VRF{
+		Name: f.Name, Backend: vtep.Backend(f.Backend), Namespace: f.Namespace, Table: f.Table,
+		L3: vtep.L2VNI{VNI: f.L3VNI, VXLAN: f.VXLANDevice, Bridge: f.Bridge, Local: d.cfg.VTEPIP,
+			UDPPort: f.UDPPort, MTU: f.MTU, DefaultVXLANMTU: d.vxlanMTU},
+		RouterMAC: d.cfg.VRFRouterMAC(f),
+	}
+	for _, m := range f.L2VNIs {
+		for _, l := range d.cfg.L2VNIs {
+			if l.VNI == m.VNI {
+				v.Members = append(v.Members, vtep.SVI{L2: d.vtepVNI(d.cfg, l),
+					GatewayMAC: configs.MemberGatewayMAC(f, m), GatewayIPs: m.GatewayIPs})
+			}
+		}
+	}
+	return v
+}
+
+// l3Devices is what fib's L3 side writes through for VRF f.
+func (d *Daemon) l3Devices(f configs.VRF) fib.L3Devices {
+	dev := fib.L3Devices{VRF: f.Name, L3VNI: f.L3VNI, Table: fib.MainTable, SVI: f.Bridge, VXLAN: f.VXLANDevice,
+		UnderlayTable: f.Backend == configs.BackendDefault, LocalVTEP: d.cfg.VTEPIP}
+	if f.Backend == configs.BackendVRF {
+		dev.Table = int(f.Table)
+	}
+	for _, m := range f.L2VNIs {
+		for _, l := range d.cfg.L2VNIs {
+			if l.VNI == m.VNI {
+				dev.MemberSVIs = append(dev.MemberSVIs, l.Bridge)
+			}
+		}
+	}
+	return dev
+}
+
+// probeBackends checks, before anything is touched, that the kernel
+// provides every backend the VRFs use.
+func (d *Daemon) probeBackends() error {
+	seen := map[configs.Backend]bool{}
+	var errs []error
+	for _, f := range d.cfg.VRFs {
+		if seen[f.Backend] {
+			continue
+		}
+		seen[f.Backend] = true
+		if err := vtep.ProbeBackend(vtep.Backend(f.Backend)); err != nil {
+			errs = append(errs, fmt.Errorf("vrf %s: %w", f.Name, err))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// preexisting is what of the configured devices the kernel held before
+// this start touched anything, so that a failed start removes only what
+// it created itself (a restarted evpnd's devices keep forwarding).
+type preexisting struct {
+	links map[string]bool // underlay namespace
+	// nss holds the tenant namespaces that exist, each with its links.
+	nss map[string]map[string]bool
+	// down holds the underlay's links that were administratively down:
+	// access ports this start brought up are put down again by a rollback.
+	down map[string]bool
+}
+
+func (d *Daemon) observePreexisting(h *netlink.Handle) (preexisting, error) {
+	p := preexisting{links: map[string]bool{}, nss: map[string]map[string]bool{}, down: map[string]bool{}}
+	links, err := h.LinkList()
+	if err != nil {
+		return p, fmt.Errorf("list links: %w", err)
+	}
+	for _, l := range links {
+		p.links[l.Attrs().Name] = true
+		if l.Attrs().Flags&net.FlagUp == 0 {
+			p.down[l.Attrs().Name] = true
+		}
+	}
+	for _, f := range d.cfg.VRFs {
+		if f.Backend != configs.BackendNetns {
+			continue
+		}
+		ns, err := vnetns.GetFromName(f.Namespace)
+		if errors.Is(err, os.ErrNotExist) {
+			continue
+		}
+		if err != nil {
+			return p, fmt.Errorf("open namespace %s: %w", f.Namespace, err)
+		}
+		names, err := linkNamesIn(ns)
+		ns.Close()
+		if err != nil {
+			return p, fmt.Errorf("namespace %s: %w", f.Namespace, err)
+		}
+		p.nss[f.Namespace] = names
+	}
+	return p, nil
+}
+
+func linkNamesIn(ns vnetns.NsHandle) (map[string]bool, error) {
+	h, err := netlink.NewHandleAt(ns)
+	if err != nil {
+		return nil, err
+	}
+	defer h.Close()
+	links, err := h.LinkList()
+	if err != nil {
+		return nil, fmt.Errorf("list links: %w", err)
+	}
+	out := map[string]bool{}
+	for _, l := range links {
+		out[l.Attrs().Name] = true
+	}
+	return out, nil
+}
+
+// vrfIsNew reports whether VRF f had nothing in the kernel before start.
+func (p preexisting) vrfIsNew(f configs.VRF) bool {
+	switch f.Backend {
+	case configs.BackendNetns:
+		links, ok := p.nss[f.Namespace]
+		return !ok || !links[f.VXLANDevice]
+	case configs.BackendVRF:
+		return !p.links[f.Name] && !p.links[f.VXLANDevice]
+	}
+	return !p.links[f.VXLANDevice] && !p.links[f.Bridge]
+}
+
+// ensureDevices creates or adopts the devices of the standalone L2VNIs
+// and then of every VRF. If any step fails, what this start created is
+// removed again (VRFs and L2VNIs that did not exist before it; a VRF or
+// L2VNI found in the kernel, such as a restarted evpnd's, is left as it
+// was) and the error says what failed: a configuration mistake never
+// leaves a half-programmed kernel.
+func (d *Daemon) ensureDevices(ctx context.Context, h *netlink.Handle, mgr *vtep.Manager) error {
+	if err := d.probeBackends(); err != nil {
+		return fmt.Errorf("tenant VRFs: %w", err)
+	}
+	pre, err := d.observePreexisting(h)
+	if err != nil {
+		return fmt.Errorf("set up devices: %w", err)
+	}
+	if err := mgr.Ensure(ctx, d.standaloneVNIs()); err != nil {
+		return fmt.Errorf("set up VXLAN devices: %w", err)
+	}
+	var done []configs.VRF
+	for _, f := range d.cfg.VRFs {
+		if err := mgr.EnsureVRF(ctx, d.vtepVRF(f)); err != nil {
+			rb := d.rollbackStart(h, pre, mgr, done)
+			if rb != nil {
+				return errors.Join(fmt.Errorf("set up tenant VRF %s: %w", f.Name, err), fmt.Errorf("rollback incomplete: %w", rb))
+			}
+			return fmt.Errorf("set up tenant VRF %s: %w (the VRFs and L2VNIs this start had created were removed again)", f.Name, err)
+		}
+		done = append(done, f)
+	}
+	return nil
+}
+
+// rollbackStart removes the VRFs in done and the standalone L2VNIs that
+// this start created.
+func (d *Daemon) rollbackStart(h *netlink.Handle, pre preexisting, mgr *vtep.Manager, done []configs.VRF) error {
+	ctx := context.Background()
+	var errs []error
+	var ports []string
+	for i := len(done) - 1; i >= 0; i-- {
+		f := done[i]
+		if !pre.vrfIsNew(f) {
+			continue
+		}
+		v := d.vtepVRF(f)
+		if err := mgr.RemoveVRF(ctx, v); err != nil {
+			errs = append(errs, err)
+		}
+		for _, m := range v.Members {
+			ports = append(ports, m.L2.AccessPorts...)
+		}
+	}
+	for _, v := range d.standaloneVNIs() {
+		if pre.links[v.VXLAN] || pre.links[v.Bridge] {
+			continue
+		}
+		if err := mgr.Remove(ctx, v); err != nil {
+			errs = append(errs, err)
+		}
+		ports = append(ports, v.AccessPorts...)
+	}
+	// The released access ports are put down again if they were.
+	for _, p := range ports {
+		if !pre.down[p] {
+			continue
+		}
+		if l, err := h.LinkByName(p); err == nil && l.Attrs().Flags&net.FlagUp != 0 {
+			if err := h.LinkSetDown(l); err != nil {
+				errs = append(errs, fmt.Errorf("put access port %s down again: %w", p, err))
+			}
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// openTenants opens, per VRF, its namespace (netns backend) and fib's L3
+// side. On error, what was opened is closed.
+func (d *Daemon) openTenants(h *netlink.Handle) (ts []*tenant, err error) {
+	defer func() {
+		if err != nil {
+			for _, t := range ts {
+				t.close()
+			}
+			ts = nil
+		}
+	}()
+	for _, f := range d.cfg.VRFs {
+		t := &tenant{cfg: f, v: d.vtepVRF(f), ns: vnetns.None(), l3: fib.NewL3Desired(d.l3Devices(f)), rewatch: make(chan struct{}, 1)}
+		ts = append(ts, t)
+		lh := h
+		if t.inTenantNS() {
+			if t.ns, err = vnetns.GetFromName(f.Namespace); err != nil {
+				return ts, fmt.Errorf("vrf %s: open namespace %s: %w", f.Name, f.Namespace, err)
+			}
+			if t.h, err = netlink.NewHandleAt(t.ns); err != nil {
+				return ts, fmt.Errorf("vrf %s: netlink in namespace %s: %w", f.Name, f.Namespace, err)
+			}
+			lh = t.h
+		}
+		if t.l3k, err = fib.NewL3Netlink(lh, t.ns); err != nil {
+			return ts, fmt.Errorf("vrf %s: %w", f.Name, err)
+		}
+		t.l3rec = fib.NewL3Reconciler(t.l3, t.l3k, d.log)
+	}
+	return ts, nil
+}
+
+// tenantVNIs returns the member L2VNIs of t, as the learner of its
+// namespace watches them.
+func (d *Daemon) tenantVNIs(t *tenant) []vtep.L2VNI {
+	var out []vtep.L2VNI
+	for _, m := range t.v.Members {
+		out = append(out, m.L2)
+	}
+	return out
+}
+
+// fdbKernel returns fib's FDB kernel side: one NetlinkKernel in the
+// underlay and one per tenant namespace (netns backend), each VNI's ops
+// going to the namespace of its devices.
+func (d *Daemon) fdbKernel(ts []*tenant) (k *muxKernel, closeAll func(), err error) {
+	k = &muxKernel{byVNI: map[uint32]*fib.NetlinkKernel{}}
+	var opened []*fib.NetlinkKernel
+	closeAll = func() {
+		for _, o := range opened {
+			o.Close()
+		}
+	}
+	if k.under, err = fib.NewNetlinkKernel(vnetns.None()); err != nil {
+		return nil, nil, err
+	}
+	opened = append(opened, k.under)
+	for _, t := range ts {
+		if !t.inTenantNS() {
+			continue
+		}
+		tk, err := fib.NewNetlinkKernel(t.ns)
+		if err != nil {
+			closeAll()
+			return nil, nil, fmt.Errorf("vrf %s: %w", t.cfg.Name, err)
+		}
+		opened = append(opened, tk)
+		for _, m := range t.cfg.L2VNIs {
+			k.byVNI[m.VNI] = tk
+		}
+	}
+	return k, closeAll, nil
+}
+
+// muxKernel is fib's Kernel across namespaces: the FDB of a tenant's
+// L2VNIs on the netns backend lives in the tenant's namespace, every other
+// VNI's in the underlay's. Ops and dumps go to the namespace of their VNI.
+type muxKernel struct {
+	under *fib.NetlinkKernel
+	byVNI map[uint32]*fib.NetlinkKernel
+}
+
+var _ fib.Kernel = (*muxKernel)(nil)
+
+func (m *muxKernel) of(vni uint32) *fib.NetlinkKernel {
+	if k, ok := m.byVNI[vni]; ok {
+		return k
+	}
+	return m.under
+}
+
+// Dump implements fib.Kernel.
+func (m *muxKernel) Dump(ctx context.Context, vnis []fib.VNIDevices) ([]fib.KernelEntry, error) {
+	if len(m.byVNI) == 0 {
+		return m.under.Dump(ctx, vnis)
+	}
+	groups := map[*fib.NetlinkKernel][]fib.VNIDevices{}
+	var order []*fib.NetlinkKernel
+	for _, v := range vnis {
+		k := m.of(v.VNI)
+		if _, ok := groups[k]; !ok {
+			order = append(order, k)
+		}
+		groups[k] = append(groups[k], v)
+	}
+	var out []fib.KernelEntry
+	for _, k := range order {
+		es, err := k.Dump(ctx, groups[k])
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, es...)
+	}
+	return out, nil
+}
+
+// Apply implements fib.Kernel: ops keep their order within a namespace.
+func (m *muxKernel) Apply(ctx context.Context, ops []fib.Op) []error {
+	if len(m.byVNI) == 0 {
+		return m.under.Apply(ctx, ops)
+	}
+	type group struct {
+		ops []fib.Op
+		idx []int
+	}
+	groups := map[*fib.NetlinkKernel]*group{}
+	var order []*fib.NetlinkKernel
+	for i, op := range ops {
+		k := m.of(op.Entry.VNI)
+		g := groups[k]
+		if g == nil {
+			g = &group{}
+			groups[k] = g
+			order = append(order, k)
+		}
+		g.ops = append(g.ops, op)
+		g.idx = append(g.idx, i)
+	}
+	errs := make([]error, len(ops))
+	for _, k := range order {
+		g := groups[k]
+		for j, err := range k.Apply(ctx, g.ops) {
+			errs[g.idx[j]] = err
+		}
+	}
+	return errs
+}
+
+// L3VRF returns the L3 desired state of the tenant VRF whose L3VNI is
+// l3vni, for the BGP side to set remote MAC+IP (SetNeigh, SetHost) and
+// type-5 (AddPath) state into; fib's L3 reconciler of the VRF writes it.
+// It may be called from any goroutine.
+func (l *leaf) L3VRF(l3vni uint32) (*fib.L3Desired, bool) {
+	for _, t := range l.tenants {
+		if t.cfg.L3VNI == l3vni {
+			return t.l3, true
+		}
+	}
+	return nil, false
+}
+
+// hostEvent is a local MAC+IP binding of a tenant VRF's SVIs for the
+// loop, or (reset) the start of a new report of all of the VRF's.
+type hostEvent struct {
+	vrf   string
+	vnis  []uint32 // reset: the VRF's member L2VNIs
+	reset bool
+	ev    vtep.HostEvent
+}
+
+// localHosts are the local MAC+IP bindings learned on the SVIs of the
+// tenant VRFs (vtep.WatchHosts), the source of type-2 MAC+IP routes once
+// the BGP side of L3 is wired (issue 10). The loop owns it.
+type localHosts struct {
+	gw    map[uint32]evpn.MAC // anycast gateway MAC per routed L2VNI
+	hosts map[vtep.HostKey]evpn.MAC
+}
+
+func newLocalHosts(c *configs.Config) *localHosts {
+	h := &localHosts{gw: map[uint32]evpn.MAC{}, hosts: map[vtep.HostKey]evpn.MAC{}}
+	for _, f := range c.VRFs {
+		for _, m := range f.L2VNIs {
+			h.gw[m.VNI] = configs.MemberGatewayMAC(f, m)
+		}
+	}
+	return h
+}
+
+// apply records e and reports whether the bindings changed. A binding
+// with the anycast gateway MAC is never a host: another leaf's gateway
+// answering a probe, or a misconfigured host, must not be advertised as
+// an ordinary host (RFC 9135; DESIGN §3.2).
+func (h *localHosts) apply(e hostEvent) bool {
+	if e.reset {
+		changed := false
+		for _, vni := range e.vnis {
+			for k := range h.hosts {
+				if k.VNI == vni {
+					delete(h.hosts, k)
+					changed = true
+				}
+			}
+		}
+		return changed
+	}
+	k := e.ev.Key
+	if e.ev.Removed {
+		_, had := h.hosts[k]
+		delete(h.hosts, k)
+		return had
+	}
+	if gw, ok := h.gw[k.VNI]; ok && e.ev.MAC == gw {
+		return false
+	}
+	if old, ok := h.hosts[k]; ok && old == e.ev.MAC {
+		return false
+	}
+	h.hosts[k] = e.ev.MAC
+	return true
+}
+
+// watchHosts reports the local MAC+IP bindings of t's SVIs to the loop
+// until ctx ends: vtep.WatchHosts, started again after a failure (with
+// backoff) and after a repair of the VRF's devices (a re-created SVI has
+// a new index); each start first resets the VRF's bindings, then reports
+// those the kernel holds.
+func (l *leaf) watchHosts(ctx context.Context, t *tenant) error {
+	svis := map[string]uint32{}
+	gws := map[uint32][]netip.Addr{}
+	var vnis []uint32
+	for _, m := range t.v.Members {
+		svis[m.L2.Bridge] = m.L2.VNI
+		vnis = append(vnis, m.L2.VNI)
+		for _, g := range m.GatewayIPs {
+			gws[m.L2.VNI] = append(gws[m.L2.VNI], g.Addr())
+		}
+	}
+	backoff := time.Duration(0)
+	for {
+		wctx, cancel := context.WithCancel(ctx)
+		done := make(chan error, 1)
+		l.q.push(event{host: &hostEvent{vrf: t.cfg.Name, vnis: vnis, reset: true}})
+		go func() {
+			done <- vtep.WatchHosts(wctx, t.ns, svis, gws, func(e vtep.HostEvent) {
+				l.q.push(event{host: &hostEvent{vrf: t.cfg.Name, ev: e}})
+			})
+		}()
+		var err error
+		rewatch := false
+		select {
+		case err = <-done:
+			if err == nil && ctx.Err() == nil {
+				err = errors.New("the watch ended")
+			}
+		case <-t.rewatch:
+			rewatch = true
+			cancel()
+			<-done
+		case <-ctx.Done():
+			cancel()
+			<-done
+			return nil
+		}
+		cancel()
+		if ctx.Err() != nil {
+			return nil
+		}
+		if rewatch {
+			backoff = 0
+			continue
+		}
+		backoff = min(max(2*backoff, 100*time.Millisecond), 5*time.Second)
+		l.d.log.Warn("watch of local hosts failed; starting it again", "vrf", t.cfg.Name, "err", err, "in", backoff)
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-time.After(backoff):
+		}
+	}
+}

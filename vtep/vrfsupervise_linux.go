@@ -1,0 +1,205 @@
+package vtep
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/vishvananda/netlink"
+	"github.com/vishvananda/netns"
+	"golang.org/x/sys/unix"
+)
+
+// VRFRepair is one re-run of EnsureVRF by SuperviseVRFs after a change to
+// the VRF's devices: Err is nil when the devices are as configured again.
+// The VRF's FDB may have been lost with a re-created device.
+type VRFRepair struct {
+	VRF string
+	Err error
+}
+
+// names returns the device names a change of which may need a repair:
+// the VRF device, the L3VNI's and members' VXLAN devices and bridges, and
+// the access ports.
+func (v VRF) names() map[string]bool {
+	out := map[string]bool{}
+	if v.Backend == BackendVRF {
+		out[v.Name] = true
+	}
+	for _, l := range v.l2Set() {
+		out[l.VXLAN], out[l.Bridge] = true, true
+		for _, p := range l.AccessPorts {
+			out[p] = true
+		}
+	}
+	return out
+}
+
+// SuperviseVRFs keeps the devices of vrfs (already built by EnsureVRF) as
+// configured until ctx ends: a link change in the underlay or a tenant's
+// namespace that concerns one of a VRF's devices or access ports runs
+// EnsureVRF for it again, which rebuilds what was deleted, re-enslaves,
+// sets up and readdresses (an access port that appears late is moved in
+// and enslaved). Each such run is reported to onRepair, on
+// SuperviseVRFs' goroutine (it must only enqueue or count). EnsureVRF's
+// own changes come back as events and find nothing more to do. When a
+// subscription fails, SuperviseVRFs subscribes again and re-ensures every
+// VRF, so no change is lost.
+func (m *Manager) SuperviseVRFs(ctx context.Context, vrfs []VRF, onRepair func(VRFRepair)) error {
+	if len(vrfs) == 0 {
+		<-ctx.Done()
+		return nil
+	}
+	if onRepair == nil {
+		onRepair = func(VRFRepair) {}
+	}
+	const minBackoff, maxBackoff = 100 * time.Millisecond, 5 * time.Second
+	backoff := minBackoff
+	for {
+		start := time.Now()
+		err := m.superviseVRFsOnce(ctx, vrfs, onRepair)
+		if ctx.Err() != nil {
+			return nil
+		}
+		if time.Since(start) > 10*time.Second {
+			backoff = minBackoff
+		}
+		m.log.Warn("vrf link event subscription lost; subscribing again and re-checking every VRF's devices", "err", err, "retry_in", backoff)
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-time.After(backoff):
+		}
+		backoff = min(2*backoff, maxBackoff)
+	}
+}
+
+// vrfEvent is a link change in the namespace ns ("" for the underlay's).
+type vrfEvent struct {
+	ns   string
+	name string
+}
+
+func (m *Manager) superviseVRFsOnce(ctx context.Context, vrfs []VRF, onRepair func(VRFRepair)) error {
+	ch := make(chan vrfEvent, 1024)
+	failed := make(chan error, 1+len(vrfs))
+	done := make(chan struct{})
+	defer close(done)
+	subscribe := func(ns netns.NsHandle, name string) error {
+		raw := make(chan netlink.LinkUpdate, 1024)
+		opts := netlink.LinkSubscribeOptions{
+			Namespace:              &ns,
+			ReceiveBufferSize:      linkEventBuffer,
+			ReceiveBufferForceSize: true,
+			ErrorCallback: func(err error) {
+				select {
+				case failed <- fmt.Errorf("namespace %q: %w", name, err):
+				default:
+				}
+			},
+		}
+		err := netlink.LinkSubscribeWithOptions(raw, done, opts)
+		if errors.Is(err, unix.EPERM) {
+			opts.ReceiveBufferForceSize = false
+			err = netlink.LinkSubscribeWithOptions(raw, done, opts)
+		}
+		if err != nil {
+			return fmt.Errorf("subscribe to link events of namespace %q: %w", name, err)
+		}
+		go func() {
+			for u := range raw {
+				select {
+				case ch <- vrfEvent{ns: name, name: u.Attrs().Name}:
+				case <-done:
+					// Drain until the subscription sees done and closes raw.
+				}
+			}
+			select {
+			case failed <- fmt.Errorf("namespace %q: link event socket closed", name):
+			default:
+			}
+		}()
+		return nil
+	}
+	ensure := func(v VRF) {
+		err := m.EnsureVRF(ctx, v)
+		if err != nil && ctx.Err() != nil {
+			return
+		}
+		if err != nil {
+			m.log.Error("vrf devices not repaired", "vrf", v.Name, "err", err)
+		}
+		onRepair(VRFRepair{VRF: v.Name, Err: err})
+	}
+	under := m.ns
+	if !under.IsOpen() {
+		under = netns.None()
+	}
+	if err := subscribe(under, ""); err != nil {
+		return err
+	}
+	for _, v := range vrfs {
+		if v.Backend != BackendNetns {
+			continue
+		}
+		// A tenant namespace deleted behind evpnd's back is made again
+		// before it can be watched.
+		nsh, err := netns.GetFromName(v.Namespace)
+		if err != nil {
+			ensure(v)
+			if nsh, err = netns.GetFromName(v.Namespace); err != nil {
+				return fmt.Errorf("vrf %s: open namespace %s: %w", v.Name, v.Namespace, err)
+			}
+		}
+		err = subscribe(nsh, v.Namespace)
+		nsh.Close()
+		if err != nil {
+			return err
+		}
+	}
+	// Subscribed first, ensured second: a change racing this is queued.
+	for _, v := range vrfs {
+		ensure(v)
+	}
+	names := make([]map[string]bool, len(vrfs))
+	for i, v := range vrfs {
+		names[i] = v.names()
+	}
+	dirty := make([]bool, len(vrfs))
+	mark := func(e vrfEvent) {
+		for i, v := range vrfs {
+			if e.ns != "" && (v.Backend != BackendNetns || v.Namespace != e.ns) {
+				continue
+			}
+			if names[i][e.name] {
+				dirty[i] = true
+			}
+		}
+	}
+	for {
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case err := <-failed:
+			return err
+		case e := <-ch:
+			mark(e)
+		}
+	more:
+		for {
+			select {
+			case e := <-ch:
+				mark(e)
+			default:
+				break more
+			}
+		}
+		for i, v := range vrfs {
+			if dirty[i] {
+				dirty[i] = false
+				ensure(v)
+			}
+		}
+	}
+}
