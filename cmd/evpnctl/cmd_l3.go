@@ -56,14 +56,11 @@ streams: rows print as they arrive.`,
 		Args:              cobra.ArbitraryArgs,
 		ValidArgsFunction: g.completion(0, nil),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			p, err := g.parse(args)
+			_, vni, err := g.parseVNI(args, true)
 			if err != nil {
 				return err
 			}
-			req := &evpndv1.ListARPCacheRequest{}
-			if req.Vni, err = p.vni(g.path, true); err != nil {
-				return err
-			}
+			req := &evpndv1.ListARPCacheRequest{Vni: vni}
 			return list(a, cmd, func(ctx context.Context, c *client) (pageStream[evpndv1.ListARPCacheResponse], error) {
 				return c.ListARPCache(ctx, req)
 			}, (*evpndv1.ListARPCacheResponse).GetEntries, "entries", func(*client) (pager[*evpndv1.ARPEntry], error) {

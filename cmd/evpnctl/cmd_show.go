@@ -70,6 +70,16 @@ func (p parsed) vni(path string, all bool) (uint32, error) {
 	return vniArg(path, p["vni"], all)
 }
 
+// parseVNI parses args with g and reads their "vni" keyword (p.vni).
+func (g *grammar) parseVNI(args []string, all bool) (parsed, uint32, error) {
+	p, err := g.parse(args)
+	if err != nil {
+		return nil, 0, err
+	}
+	vni, err := p.vni(g.path, all)
+	return p, vni, err
+}
+
 // vniArg reads the value of a "vni" keyword; "all" (where allowed) is 0.
 func vniArg(path, s string, all bool) (uint32, error) {
 	if all && s == "all" {
@@ -167,14 +177,11 @@ which costs the same at any table size.`,
 		Args:              cobra.ArbitraryArgs,
 		ValidArgsFunction: g.completion(0, nil),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			p, err := g.parse(args)
+			p, vni, err := g.parseVNI(args, true)
 			if err != nil {
 				return err
 			}
-			req := &evpndv1.ListMACsRequest{DuplicatesOnly: p.has("duplicate"), VerifyKernel: p.has("verify")}
-			if req.Vni, err = p.vni(g.path, true); err != nil {
-				return err
-			}
+			req := &evpndv1.ListMACsRequest{Vni: vni, DuplicatesOnly: p.has("duplicate"), VerifyKernel: p.has("verify")}
 			if p.has("mac") {
 				if req.Vni == 0 {
 					return fmt.Errorf("%s: \"mac\" needs one VNI: vni VNI mac MAC", g.path)
