@@ -5,6 +5,19 @@ import (
 	"testing"
 )
 
+// pingsAnswered waits until every ping of pings has had 5 answers.
+func pingsAnswered(t *testing.T, pings map[string]*background) {
+	t.Helper()
+	eventually(t, changeTimeout, "continuous pings answered", func() error {
+		for name, p := range pings {
+			if n := len(parseReplies(p.output())); n < 5 {
+				return fmt.Errorf("%s: %d replies so far", name, n)
+			}
+		}
+		return nil
+	})
+}
+
 // pingsLoseNothing lets every running ping of pings get more further
 // answers (counted, not slept), stops them, and fails the test for any
 // echo request left unanswered. across names the event, for the messages

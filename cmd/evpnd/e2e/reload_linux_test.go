@@ -119,14 +119,7 @@ func TestReload(t *testing.T) {
 		"h1 -> h2 (VNI 100, through leaf2)": f.start("h1", "ping", "-n", "-D", "-i", "0.05", f.m.host("h2").IP.String()),
 		"h4 -> h3 (VNI 200)":                f.start("h4", "ping", "-n", "-D", "-i", "0.05", f.m.host("h3").IP.String()),
 	}
-	eventually(t, changeTimeout, "continuous pings answered", func() error {
-		for name, p := range pings {
-			if n := len(parseReplies(p.output())); n < 5 {
-				return fmt.Errorf("%s: %d replies so far", name, n)
-			}
-		}
-		return nil
-	})
+	pingsAnswered(t, pings)
 
 	// 1. Refused files change nothing.
 	links := f.links("leaf2")

@@ -80,14 +80,7 @@ func testRestart(t *testing.T, sig syscall.Signal, adopted bool) {
 		"h1 -> h5": f.start("h1", "ping", "-n", "-D", "-i", "0.02", f.m.host("h5").IP.String()),
 		"h4 -> h3": f.start("h4", "ping", "-n", "-D", "-i", "0.02", f.m.host("h3").IP.String()),
 	}
-	eventually(t, changeTimeout, "continuous pings answered", func() error {
-		for name, p := range pings {
-			if n := len(parseReplies(p.output())); n < 5 {
-				return fmt.Errorf("%s: %d replies so far", name, n)
-			}
-		}
-		return nil
-	})
+	pingsAnswered(t, pings)
 
 	stopped := time.Now()
 	if err := f.lab.Stop(leaf, sig); err != nil {

@@ -30,14 +30,7 @@ func TestRouteReflectorRestart(t *testing.T) {
 		"h1 -> h5": f.start("h1", "ping", "-n", "-D", "-i", "0.02", f.m.host("h5").IP.String()),
 		"h4 -> h3": f.start("h4", "ping", "-n", "-D", "-i", "0.02", f.m.host("h3").IP.String()),
 	}
-	eventually(t, changeTimeout, "pings", func() error {
-		for n, p := range pings {
-			if len(parseReplies(p.output())) < 5 {
-				return fmt.Errorf("%s not yet", n)
-			}
-		}
-		return nil
-	})
+	pingsAnswered(t, pings)
 	if err := f.lab.Stop(spine, syscall.SIGTERM); err != nil {
 		t.Fatal(err)
 	}
