@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync/atomic"
@@ -475,6 +476,21 @@ topology:
 	exited := make(chan error, 1)
 	go func() { exited <- extra.Wait() }()
 	ns := l.Namespace("a")
+	// "ip netns exec" joins the namespace after it starts: wait until the
+	// process is in it, or Kill cannot see it yet.
+	for deadline := time.Now().Add(10 * time.Second); ; {
+		pids, err := netnsPIDs(ns)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if slices.Contains(pids, extra.Process.Pid) {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the extra process never joined a's namespace")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
 
 	if err := l.Kill("a"); err != nil {
 		t.Fatal(err)
