@@ -129,33 +129,14 @@ func (c *Config) WithoutL2VNI(vni uint32) (*Config, bool) {
 	// The file's record of each entry moves with it: the lines in
 	// messages, and which values it set explicitly (else an entry added
 	// later at a freed index would inherit another's explicit fields).
-	cc.lines = withoutL2VNIPaths(c.lines, i)
-	cc.explicit = withoutL2VNIPaths(c.explicit, i)
+	// l2vnis[i]'s paths go; those of the later entries move down by one.
+	to := func(j int) (int, bool) {
+		if j > i {
+			return j - 1, true
+		}
+		return j, j < i
+	}
+	cc.lines = moveL2VNIPaths(c.lines, to)
+	cc.explicit = moveL2VNIPaths(c.explicit, to)
 	return &cc, true
-}
-
-// withoutL2VNIPaths returns a copy of m, keyed by key path, without the
-// paths of l2vnis[i] and with those of the later entries moved down by
-// one. A nil m stays nil.
-func withoutL2VNIPaths[V any](m map[string]V, i int) map[string]V {
-	if m == nil {
-		return nil
-	}
-	out := make(map[string]V, len(m))
-	for k, v := range m {
-		rest, ok := strings.CutPrefix(k, "l2vnis[")
-		end := strings.IndexByte(rest, ']')
-		if !ok || end < 0 {
-			out[k] = v
-			continue
-		}
-		j, err := strconv.Atoi(rest[:end])
-		switch {
-		case err != nil || j < i:
-			out[k] = v
-		case j > i:
-			out["l2vnis["+strconv.Itoa(j-1)+rest[end:]] = v
-		}
-	}
-	return out
 }

@@ -30,6 +30,24 @@ func problemsOf(t *testing.T, err error) []Problem {
 }
 
 // findProblem returns the problem at path, failing if there is none.
+// wantOneProblem checks that c.Validate reports exactly one problem, at
+// path, whose message mentions want.
+func wantOneProblem(t *testing.T, c *Config, path, want string) {
+	t.Helper()
+	err := c.Validate()
+	if err == nil {
+		t.Fatal("Validate accepted it")
+	}
+	ps := problemsOf(t, err)
+	p := findProblem(t, ps, path)
+	if !strings.Contains(p.Error(), want) {
+		t.Errorf("problem %q does not mention %q", p.Error(), want)
+	}
+	if len(ps) != 1 {
+		t.Errorf("want exactly one problem, got %d: %v", len(ps), err)
+	}
+}
+
 func findProblem(t *testing.T, ps []Problem, path string) Problem {
 	t.Helper()
 	for _, p := range ps {

@@ -102,15 +102,16 @@ func (c *Config) OnlyL2VNIs(keep func(L2VNI) bool) *Config {
 			cc.L2VNIs = append(cc.L2VNIs, v)
 		}
 	}
-	cc.lines = reindexL2VNIPaths(c.lines, index)
-	cc.explicit = reindexL2VNIPaths(c.explicit, index)
+	to := func(i int) (int, bool) { j, ok := index[i]; return j, ok }
+	cc.lines = moveL2VNIPaths(c.lines, to)
+	cc.explicit = moveL2VNIPaths(c.explicit, to)
 	return &cc
 }
 
-// reindexL2VNIPaths returns a copy of m (keyed by key path) in which the
-// paths of l2vnis[i] move to l2vnis[index[i]], and those of an i not in
-// index are dropped. A nil m stays nil.
-func reindexL2VNIPaths[V any](m map[string]V, index map[int]int) map[string]V {
+// moveL2VNIPaths returns a copy of m (keyed by key path) in which the paths
+// of l2vnis[i] move to l2vnis[to(i)], or are dropped where to says false.
+// Other keys are kept. A nil m stays nil.
+func moveL2VNIPaths[V any](m map[string]V, to func(i int) (int, bool)) map[string]V {
 	if m == nil {
 		return nil
 	}
@@ -127,7 +128,7 @@ func reindexL2VNIPaths[V any](m map[string]V, index map[int]int) map[string]V {
 			out[k] = v
 			continue
 		}
-		if j, ok := index[i]; ok {
+		if j, ok := to(i); ok {
 			out["l2vnis["+strconv.Itoa(j)+rest[end:]] = v
 		}
 	}

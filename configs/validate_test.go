@@ -140,18 +140,7 @@ func TestValidateRejects(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			c := tt.base()
 			tt.mutate(c)
-			err := c.Validate()
-			if err == nil {
-				t.Fatal("Validate accepted it")
-			}
-			ps := problemsOf(t, err)
-			p := findProblem(t, ps, tt.path)
-			if !strings.Contains(p.Error(), tt.want) {
-				t.Errorf("problem %q does not mention %q", p.Error(), tt.want)
-			}
-			if len(ps) != 1 {
-				t.Errorf("want exactly one problem, got %d: %v", len(ps), err)
-			}
+			wantOneProblem(t, c, tt.path, tt.want)
 		})
 	}
 }

@@ -135,31 +135,3 @@ func (q *eventQueue) take() []Event {
 	clear(q.barrier)
 	return items
 }
-
-// fifo is an unbounded queue of raw items with a wake-up channel of one:
-// push never blocks, so it is safe in a GoBGP callback.
-type fifo[T any] struct {
-	mu    sync.Mutex
-	items []T
-	wake  chan struct{}
-}
-
-func newFIFO[T any]() *fifo[T] { return &fifo[T]{wake: make(chan struct{}, 1)} }
-
-func (q *fifo[T]) push(v T) {
-	q.mu.Lock()
-	q.items = append(q.items, v)
-	q.mu.Unlock()
-	select {
-	case q.wake <- struct{}{}:
-	default:
-	}
-}
-
-func (q *fifo[T]) take() []T {
-	q.mu.Lock()
-	defer q.mu.Unlock()
-	items := q.items
-	q.items = nil
-	return items
-}

@@ -311,16 +311,6 @@ func (s *Server) routeReflector(client bool, peerASN uint32) (*api.RouteReflecto
 	return &api.RouteReflector{RouteReflectorClient: true, RouteReflectorClusterId: s.cfg.ClusterID.String()}, nil
 }
 
-// EndRestart ends the restarting state of Config.Restarting for neighbours
-// added from now on: call it once the restart is over (every peer's
-// End-of-RIB seen, or the caller's timeout). Neighbours already added keep
-// what GoBGP negotiated with them.
-func (s *Server) EndRestart() {
-	s.mu.Lock()
-	s.cfg.Restarting = false
-	s.mu.Unlock()
-}
-
 // AddNeighbor configures a peer; GoBGP then dials it (unless Passive) and
 // accepts its connections.
 func (s *Server) AddNeighbor(ctx context.Context, n Neighbor) error {
@@ -419,48 +409,13 @@ func (s *Server) AddDynamicNeighbor(ctx context.Context, d DynamicNeighbor) erro
 // the same key the last one wins. A failed route does not stop the others;
 // the errors are joined, a *RouteError for each route GoBGP refused.
 func (s *Server) Announce(ctx context.Context, routes []*evpn.Route) error {
-	if err := s.usable(); err != nil {
+	// When a batch fails GoBGP has added the others but says neither which
+	// nor how many failed: inBatches adds them again one by one to know
+	// (adding a path GoBGP has again changes nothing).
+	return s.inBatches(ctx, routes, "announce", false, func(paths []*apiutil.Path) error {
+		_, err := s.bgp.AddPath(apiutil.AddPathRequest{Paths: paths})
 		return err
-	}
-	var errs []error
-	paths := make([]*apiutil.Path, 0, min(len(routes), addPathBatch))
-	batch := make([]*evpn.Route, 0, cap(paths))
-	flush := func() {
-		if len(paths) == 0 {
-			return
-		}
-		if _, err := s.bgp.AddPath(apiutil.AddPathRequest{Paths: paths}); err != nil {
-			// GoBGP added the others but says neither which nor how many
-			// failed: add them one by one to know (adding a path GoBGP
-			// has again changes nothing).
-			for i, p := range paths {
-				if _, err := s.bgp.AddPath(apiutil.AddPathRequest{Paths: []*apiutil.Path{p}}); err != nil {
-					errs = append(errs, &RouteError{Op: "announce", Route: batch[i], Err: err})
-				}
-			}
-		}
-		paths, batch = paths[:0], batch[:0]
-	}
-	for _, r := range routes {
-		if err := ctx.Err(); err != nil {
-			return errors.Join(append(errs, err)...)
-		}
-		if r == nil {
-			errs = append(errs, errors.New("nil route"))
-			continue
-		}
-		p, err := ToPath(r, false)
-		if err != nil {
-			errs = append(errs, err)
-			continue
-		}
-		paths, batch = append(paths, p), append(batch, r)
-		if len(paths) == addPathBatch {
-			flush()
-		}
-	}
-	flush()
-	return errors.Join(errs...)
+	})
 }
 
 // Withdraw withdraws our routes with the keys of routes (other fields are
@@ -468,6 +423,19 @@ func (s *Server) Announce(ctx context.Context, routes []*evpn.Route) error {
 // deleted by value, in batches: GoBGP's deletion by UUID scans the whole
 // RIB.
 func (s *Server) Withdraw(ctx context.Context, routes []*evpn.Route) error {
+	return s.inBatches(ctx, routes, "withdraw", true, func(paths []*apiutil.Path) error {
+		// paths is never empty: GoBGP refuses an empty list, and
+		// DeleteAll (not set) would delete every local path.
+		return s.bgp.DeletePath(apiutil.DeletePathRequest{Paths: paths})
+	})
+}
+
+// inBatches converts routes to paths (withdrawals if withdraw) and hands
+// them to send addPathBatch at a time, never an empty batch. When send
+// refuses a batch, each of its paths is sent again alone to find the
+// routes at fault: a *RouteError (with op) for each. Errors are joined; a
+// cancelled ctx stops before the next route.
+func (s *Server) inBatches(ctx context.Context, routes []*evpn.Route, op string, withdraw bool, send func([]*apiutil.Path) error) error {
 	if err := s.usable(); err != nil {
 		return err
 	}
@@ -478,12 +446,10 @@ func (s *Server) Withdraw(ctx context.Context, routes []*evpn.Route) error {
 		if len(paths) == 0 {
 			return
 		}
-		// Paths is never empty here: GoBGP refuses an empty list, and
-		// DeleteAll (not set) would delete every local path.
-		if err := s.bgp.DeletePath(apiutil.DeletePathRequest{Paths: paths}); err != nil {
+		if err := send(paths); err != nil {
 			for i, p := range paths {
-				if err := s.bgp.DeletePath(apiutil.DeletePathRequest{Paths: []*apiutil.Path{p}}); err != nil {
-					errs = append(errs, &RouteError{Op: "withdraw", Route: batch[i], Err: err})
+				if err := send([]*apiutil.Path{p}); err != nil {
+					errs = append(errs, &RouteError{Op: op, Route: batch[i], Err: err})
 				}
 			}
 		}
@@ -497,7 +463,7 @@ func (s *Server) Withdraw(ctx context.Context, routes []*evpn.Route) error {
 			errs = append(errs, errors.New("nil route"))
 			continue
 		}
-		p, err := ToPath(r, true)
+		p, err := ToPath(r, withdraw)
 		if err != nil {
 			errs = append(errs, err)
 			continue

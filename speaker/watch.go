@@ -16,6 +16,7 @@ import (
 	"github.com/osrg/gobgp/v4/pkg/server"
 
 	"github.com/evpnd/evpnd/speaker/evpn"
+	"github.com/evpnd/evpnd/speaker/fifo"
 )
 
 // Watch delivers route, peer and End-of-RIB events to fn until ctx is
@@ -96,23 +97,23 @@ func (s *Server) watch(ctx context.Context, fn func([]Event), routes bool) error
 
 	wctx, cancel := context.WithCancel(ctx)
 	unlink := context.AfterFunc(s.life, cancel)
-	raw := newFIFO[watchItem]()
+	raw := fifo.New[watchItem]()
 	// The callbacks run on GoBGP's watch goroutine: they only queue. The
 	// paths are GoBGP's clones, read-only here.
 	cb := server.WatchEventMessageCallbacks{
 		OnPeerUpdate: func(pe *apiutil.WatchEventMessage_PeerEvent, _ time.Time) {
-			raw.push(watchItem{peer: pe})
+			raw.Push(watchItem{peer: pe})
 		},
 	}
 	opts := []server.WatchOption{server.WatchPeer()}
 	if routes {
 		cb.OnBestPath = func(ps []*apiutil.Path, _ time.Time) {
 			if len(ps) > 0 {
-				raw.push(watchItem{paths: ps})
+				raw.Push(watchItem{paths: ps})
 			}
 		}
 		cb.OnPathEor = func(p *apiutil.Path, _ time.Time) {
-			raw.push(watchItem{paths: []*apiutil.Path{p}})
+			raw.Push(watchItem{paths: []*apiutil.Path{p}})
 		}
 		opts = append(opts, server.WatchBestPath(true), server.WatchEor(true))
 	}
@@ -136,12 +137,12 @@ func (s *Server) watch(ctx context.Context, fn func([]Event), routes bool) error
 			select {
 			case <-wctx.Done():
 				return
-			case <-raw.wake:
+			case <-raw.Wake():
 			}
 			// Hand events over in chunks, so that delivery of a burst starts
 			// before the whole burst is decoded.
 			var out []Event
-			for _, it := range raw.take() {
+			for _, it := range raw.Take(nil) {
 				out = d.item(it, out, events.push)
 			}
 			events.push(out)

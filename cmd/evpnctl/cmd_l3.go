@@ -3,7 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
-	"time"
+	"io"
 
 	"github.com/spf13/cobra"
 	"google.golang.org/grpc/codes"
@@ -17,42 +17,28 @@ import (
 
 // completeL3VNIs asks evpnd for its L3VNIs, for shell completion.
 func (a *app) completeL3VNIs(cmd *cobra.Command) []cobra.Completion {
-	c, err := a.dial(cmd)
-	if err != nil {
-		return nil
-	}
-	defer c.close()
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
-	defer cancel()
-	resp, err := c.ListL3VNIs(ctx, &evpndv1.ListL3VNIsRequest{})
-	if err != nil {
-		return nil
-	}
-	out := []cobra.Completion{cobra.CompletionWithDesc("all", "every L3VNI")}
-	for _, v := range resp.GetL3Vnis() {
-		out = append(out, cobra.CompletionWithDesc(u32(v.GetL3Vni()), "VRF "+v.GetVrf()))
-	}
-	return out
+	return completeFrom(a, cmd, listL3VNIs, func(resp *evpndv1.ListL3VNIsResponse) []cobra.Completion {
+		out := []cobra.Completion{cobra.CompletionWithDesc("all", "every L3VNI")}
+		for _, v := range resp.GetL3Vnis() {
+			out = append(out, cobra.CompletionWithDesc(u32(v.GetL3Vni()), "VRF "+v.GetVrf()))
+		}
+		return out
+	})
 }
 
 // completeVRFs asks evpnd for its VRFs' names, for shell completion.
 func (a *app) completeVRFs(cmd *cobra.Command) []cobra.Completion {
-	c, err := a.dial(cmd)
-	if err != nil {
-		return nil
-	}
-	defer c.close()
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
-	defer cancel()
-	resp, err := c.ListL3VNIs(ctx, &evpndv1.ListL3VNIsRequest{})
-	if err != nil {
-		return nil
-	}
-	var out []cobra.Completion
-	for _, v := range resp.GetL3Vnis() {
-		out = append(out, cobra.CompletionWithDesc(v.GetVrf(), fmt.Sprintf("L3VNI %d", v.GetL3Vni())))
-	}
-	return out
+	return completeFrom(a, cmd, listL3VNIs, func(resp *evpndv1.ListL3VNIsResponse) []cobra.Completion {
+		var out []cobra.Completion
+		for _, v := range resp.GetL3Vnis() {
+			out = append(out, cobra.CompletionWithDesc(v.GetVrf(), fmt.Sprintf("L3VNI %d", v.GetL3Vni())))
+		}
+		return out
+	})
+}
+
+func listL3VNIs(ctx context.Context, c *client) (*evpndv1.ListL3VNIsResponse, error) {
+	return c.ListL3VNIs(ctx, &evpndv1.ListL3VNIsRequest{})
 }
 
 func (a *app) l3vniKeyword() keyword {
@@ -70,14 +56,11 @@ streams: rows print as they arrive.`,
 		Args:              cobra.ArbitraryArgs,
 		ValidArgsFunction: g.completion(0, nil),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			p, err := g.parse(args)
+			_, vni, err := g.parseVNI(args, true)
 			if err != nil {
 				return err
 			}
-			req := &evpndv1.ListARPCacheRequest{}
-			if req.Vni, err = p.vni(g.path, true); err != nil {
-				return err
-			}
+			req := &evpndv1.ListARPCacheRequest{Vni: vni}
 			return list(a, cmd, func(ctx context.Context, c *client) (pageStream[evpndv1.ListARPCacheResponse], error) {
 				return c.ListARPCache(ctx, req)
 			}, (*evpndv1.ListARPCacheResponse).GetEntries, "entries", func(*client) (pager[*evpndv1.ARPEntry], error) {
@@ -104,29 +87,27 @@ func l3vniArgs(g *grammar, args []string) (uint32, error) {
 }
 
 func (a *app) newShowRMACCmd() *cobra.Command {
-	g := &grammar{path: "show evpn rmac", words: []keyword{a.l3vniKeyword()}}
-	return &cobra.Command{
-		Use:               "rmac [vni L3VNI|all]",
-		Short:             "Show the router MACs of the remote VTEPs of the L3VNIs",
-		Args:              cobra.ArbitraryArgs,
-		ValidArgsFunction: g.completion(0, nil),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			l3vni, err := l3vniArgs(g, args)
-			if err != nil {
-				return err
-			}
-			return show(a, cmd, func(ctx context.Context, c *client) (*evpndv1.ListRouterMACsResponse, error) {
-				return c.ListRouterMACs(ctx, &evpndv1.ListRouterMACsRequest{L3Vni: l3vni})
-			}, func(resp *evpndv1.ListRouterMACsResponse) error { return writeRMACs(a.stdout, resp) })
-		},
-	}
+	return newShowL3VNICmd(a, "rmac", "Show the router MACs of the remote VTEPs of the L3VNIs",
+		func(ctx context.Context, c *client, l3vni uint32) (*evpndv1.ListRouterMACsResponse, error) {
+			return c.ListRouterMACs(ctx, &evpndv1.ListRouterMACsRequest{L3Vni: l3vni})
+		}, writeRMACs)
 }
 
 func (a *app) newShowNextHopsCmd() *cobra.Command {
-	g := &grammar{path: "show evpn next-hops", words: []keyword{a.l3vniKeyword()}}
+	return newShowL3VNICmd(a, "next-hops", "Show the remote VTEPs the routes of the L3VNIs go through",
+		func(ctx context.Context, c *client, l3vni uint32) (*evpndv1.ListL3NextHopsResponse, error) {
+			return c.ListL3NextHops(ctx, &evpndv1.ListL3NextHopsRequest{L3Vni: l3vni})
+		}, writeNextHops)
+}
+
+// newShowL3VNICmd is "show evpn NAME [vni L3VNI|all]": it asks evpnd with
+// call (l3vni 0 is every L3VNI) and writes the answer with write.
+func newShowL3VNICmd[T proto.Message](a *app, name, short string, call func(context.Context, *client, uint32) (T, error),
+	write func(io.Writer, T) error) *cobra.Command {
+	g := &grammar{path: "show evpn " + name, words: []keyword{a.l3vniKeyword()}}
 	return &cobra.Command{
-		Use:               "next-hops [vni L3VNI|all]",
-		Short:             "Show the remote VTEPs the routes of the L3VNIs go through",
+		Use:               name + " [vni L3VNI|all]",
+		Short:             short,
 		Args:              cobra.ArbitraryArgs,
 		ValidArgsFunction: g.completion(0, nil),
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -134,9 +115,9 @@ func (a *app) newShowNextHopsCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			return show(a, cmd, func(ctx context.Context, c *client) (*evpndv1.ListL3NextHopsResponse, error) {
-				return c.ListL3NextHops(ctx, &evpndv1.ListL3NextHopsRequest{L3Vni: l3vni})
-			}, func(resp *evpndv1.ListL3NextHopsResponse) error { return writeNextHops(a.stdout, resp) })
+			return show(a, cmd, func(ctx context.Context, c *client) (T, error) {
+				return call(ctx, c, l3vni)
+			}, func(resp T) error { return write(a.stdout, resp) })
 		},
 	}
 }

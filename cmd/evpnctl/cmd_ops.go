@@ -213,14 +213,11 @@ write is still queued ("in flight") are being repaired already.`,
 		Args:              cobra.ArbitraryArgs,
 		ValidArgsFunction: g.completion(0, nil),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			p, err := g.parse(args)
+			_, vni, err := g.parseVNI(args, false)
 			if err != nil {
 				return err
 			}
-			req := &evpndv1.CheckRequest{}
-			if req.Vni, err = p.vni(g.path, false); err != nil {
-				return err
-			}
+			req := &evpndv1.CheckRequest{Vni: vni}
 			drifts := 0 // in JSON too
 			err = show(a, cmd, func(ctx context.Context, c *client) (*evpndv1.CheckResponse, error) {
 				resp, err := c.Check(ctx, req)
@@ -258,14 +255,11 @@ its delay since the first. History is kept for recently changed MACs only.`,
 				}
 				return fmt.Errorf("trace: %w", err)
 			}
-			p, err := g.parse(args[1:])
+			_, vni, err := g.parseVNI(args[1:], false)
 			if err != nil {
 				return err
 			}
-			req := &evpndv1.TraceRequest{Mac: mac}
-			if req.Vni, err = p.vni(g.path, false); err != nil {
-				return err
-			}
+			req := &evpndv1.TraceRequest{Mac: mac, Vni: vni}
 			return show(a, cmd, func(ctx context.Context, c *client) (*evpndv1.TraceResponse, error) {
 				return c.Trace(ctx, req)
 			}, func(resp *evpndv1.TraceResponse) error {

@@ -21,6 +21,22 @@ func tooMany(cmd *cobra.Command, extra []string) error {
 // completeVNIs asks evpnd for its VNIs, for shell completion. It gives
 // nothing, quickly, when evpnd cannot be reached.
 func (a *app) completeVNIs(cmd *cobra.Command) []cobra.Completion {
+	return completeFrom(a, cmd, func(ctx context.Context, c *client) (*evpndv1.ListVNIsResponse, error) {
+		return c.ListVNIs(ctx, &evpndv1.ListVNIsRequest{})
+	}, func(resp *evpndv1.ListVNIsResponse) []cobra.Completion {
+		var out []cobra.Completion
+		for _, v := range resp.GetVnis() {
+			out = append(out, cobra.CompletionWithDesc(u32(v.GetVni()),
+				fmt.Sprintf("%s, %d local and %d remote MACs", v.GetVxlanDevice(), v.GetLocalMacs(), v.GetRemoteMacs())))
+		}
+		return out
+	})
+}
+
+// completeFrom asks evpnd with call, for shell completion, and turns the
+// answer into completions with build. It gives nothing, quickly (two
+// seconds at the most), when evpnd cannot be reached or refuses.
+func completeFrom[T any](a *app, cmd *cobra.Command, call func(context.Context, *client) (T, error), build func(T) []cobra.Completion) []cobra.Completion {
 	c, err := a.dial(cmd)
 	if err != nil {
 		return nil
@@ -28,16 +44,11 @@ func (a *app) completeVNIs(cmd *cobra.Command) []cobra.Completion {
 	defer c.close()
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 	defer cancel()
-	resp, err := c.ListVNIs(ctx, &evpndv1.ListVNIsRequest{})
+	resp, err := call(ctx, c)
 	if err != nil {
 		return nil
 	}
-	var out []cobra.Completion
-	for _, v := range resp.GetVnis() {
-		out = append(out, cobra.CompletionWithDesc(u32(v.GetVni()),
-			fmt.Sprintf("%s, %d local and %d remote MACs", v.GetVxlanDevice(), v.GetLocalMacs(), v.GetRemoteMacs())))
-	}
-	return out
+	return build(resp)
 }
 
 func (a *app) vniKeyword(all bool) keyword {
@@ -57,6 +68,16 @@ func (p parsed) vni(path string, all bool) (uint32, error) {
 		return 0, nil
 	}
 	return vniArg(path, p["vni"], all)
+}
+
+// parseVNI parses args with g and reads their "vni" keyword (p.vni).
+func (g *grammar) parseVNI(args []string, all bool) (parsed, uint32, error) {
+	p, err := g.parse(args)
+	if err != nil {
+		return nil, 0, err
+	}
+	vni, err := p.vni(g.path, all)
+	return p, vni, err
 }
 
 // vniArg reads the value of a "vni" keyword; "all" (where allowed) is 0.
@@ -156,14 +177,11 @@ which costs the same at any table size.`,
 		Args:              cobra.ArbitraryArgs,
 		ValidArgsFunction: g.completion(0, nil),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			p, err := g.parse(args)
+			p, vni, err := g.parseVNI(args, true)
 			if err != nil {
 				return err
 			}
-			req := &evpndv1.ListMACsRequest{DuplicatesOnly: p.has("duplicate"), VerifyKernel: p.has("verify")}
-			if req.Vni, err = p.vni(g.path, true); err != nil {
-				return err
-			}
+			req := &evpndv1.ListMACsRequest{Vni: vni, DuplicatesOnly: p.has("duplicate"), VerifyKernel: p.has("verify")}
 			if p.has("mac") {
 				if req.Vni == 0 {
 					return fmt.Errorf("%s: \"mac\" needs one VNI: vni VNI mac MAC", g.path)

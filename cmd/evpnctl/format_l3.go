@@ -85,38 +85,36 @@ func (t *arpTable) finish() error {
 // writeRMACs prints the router MACs of remote VTEPs (cf. vtysh's "show
 // evpn rmac vni all").
 func writeRMACs(w io.Writer, resp *evpndv1.ListRouterMACsResponse) error {
-	rs := resp.GetRouterMacs()
-	if len(rs) == 0 {
-		_, err := io.WriteString(w, "No remote router MACs.\n")
-		return err
-	}
-	b := bufio.NewWriter(w)
-	tw := newTab(b)
-	tabLine(tw, "L3VNI", "VRF", "RMAC", "Remote VTEP", "Routes")
-	for _, r := range rs {
-		tabLine(tw, u32(r.GetL3Vni()), dash(r.GetVrf()), r.GetRouterMac(), r.GetVtep(), u32(r.GetRoutes()))
-	}
-	tw.Flush()
-	fmt.Fprintf(b, "\nTotal %s\n", plural(len(rs), "router MAC", "router MACs"))
-	return b.Flush()
+	return writeTotalled(w, resp.GetRouterMacs(), "No remote router MACs.", "router MAC", "router MACs",
+		[]string{"L3VNI", "VRF", "RMAC", "Remote VTEP", "Routes"}, func(r *evpndv1.RouterMACEntry) []string {
+			return []string{u32(r.GetL3Vni()), dash(r.GetVrf()), r.GetRouterMac(), r.GetVtep(), u32(r.GetRoutes())}
+		})
 }
 
 // writeNextHops prints the VTEPs the routes of L3VNIs go through (cf.
 // vtysh's "show evpn next-hops vni all").
 func writeNextHops(w io.Writer, resp *evpndv1.ListL3NextHopsResponse) error {
-	hs := resp.GetNextHops()
-	if len(hs) == 0 {
-		_, err := io.WriteString(w, "No next hops.\n")
+	return writeTotalled(w, resp.GetNextHops(), "No next hops.", "next hop", "next hops",
+		[]string{"L3VNI", "VRF", "IP", "RMAC", "Routes"}, func(h *evpndv1.L3NextHop) []string {
+			return []string{u32(h.GetL3Vni()), dash(h.GetVrf()), h.GetVtep(), dash(h.GetRouterMac()), u32(h.GetRoutes())}
+		})
+}
+
+// writeTotalled prints rows as a table under header, one line a row
+// (cells from cells), then "Total N one|many"; with no rows, just none.
+func writeTotalled[R any](w io.Writer, rows []R, none, one, many string, header []string, cells func(R) []string) error {
+	if len(rows) == 0 {
+		_, err := io.WriteString(w, none+"\n")
 		return err
 	}
 	b := bufio.NewWriter(w)
 	tw := newTab(b)
-	tabLine(tw, "L3VNI", "VRF", "IP", "RMAC", "Routes")
-	for _, h := range hs {
-		tabLine(tw, u32(h.GetL3Vni()), dash(h.GetVrf()), h.GetVtep(), dash(h.GetRouterMac()), u32(h.GetRoutes()))
+	tabLine(tw, header...)
+	for _, r := range rows {
+		tabLine(tw, cells(r)...)
 	}
 	tw.Flush()
-	fmt.Fprintf(b, "\nTotal %s\n", plural(len(hs), "next hop", "next hops"))
+	fmt.Fprintf(b, "\nTotal %s\n", plural(len(rows), one, many))
 	return b.Flush()
 }
 

@@ -584,28 +584,6 @@ func (t *Table) LocalDel(vni uint32, mac MAC, now time.Time) []Effect {
 	return eff
 }
 
-// Readvertise handles a local route that BGP refused (GoBGP does when its
-// RIB already holds a remote path for the MAC with a sequence number at
-// least ours, which evpnd's table has not seen yet): the local MAC is bid
-// again one above the routes present now and its own last bid, saturating
-// at MaxSeq. Call it after the pending BGP events have been fed, so that
-// the routes present include them.
-func (t *Table) Readvertise(vni uint32, mac MAC, now time.Time) []Effect {
-	mk := MACKey{vni, mac}
-	st := t.macs[mk]
-	if st == nil || st.local == nil {
-		return nil
-	}
-	seq, saturated := t.bid(st)
-	st.local.seq = seq
-	st.local.advertised = false
-	eff := t.reselect(mk, st, now)
-	if saturated {
-		eff = append(eff, t.flagDuplicate(mk, st, "the local bid is at the maximum MAC mobility sequence number")...)
-	}
-	return eff
-}
-
 // Expire clears duplicate flags whose MAC has not moved for a whole
 // detection window (like FRR's recovery timer), re-evaluating the MAC: a
 // frozen MAC is unfrozen, and a local one is advertised again. A MAC with

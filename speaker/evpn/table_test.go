@@ -200,7 +200,7 @@ func TestSelection(t *testing.T) {
 			{op: "local", want: []string{"adv 100 02:00:00:00:00:01 seq=0 sticky=false"}},
 			// BGP refused seq 0: a remote seq 2 was in its RIB; it arrives now
 			{op: "remote", from: vtep1, seq: 2, want: []string{"set 100 02:00:00:00:00:01 10.0.0.1", "wdr 100 02:00:00:00:00:01"}},
-			{op: "readvertise", want: []string{"del 100 02:00:00:00:00:01", "adv 100 02:00:00:00:00:01 seq=3 sticky=false"}},
+			{op: "outbid", want: []string{"del 100 02:00:00:00:00:01", "adv 100 02:00:00:00:00:01 seq=3 sticky=false"}},
 		}},
 		{name: "a remote at the maximum sequence: the local bid saturates, no wrap to 0", local: vtep1, steps: []step{
 			{op: "remote", from: vtep2, seq: MaxSeq, want: []string{
@@ -224,16 +224,16 @@ func TestSelection(t *testing.T) {
 				"dup 100 02:00:00:00:00:01 moves=3 (a route has the maximum MAC mobility sequence number)"}},
 			// loses the tie to the lower VTEP: not advertised, but flagged
 			{op: "local", want: nil},
-			{op: "readvertise", want: nil},
+			{op: "outbid", want: nil},
 			{op: "clear", want: nil},
-			{op: "readvertise", want: []string{"dup 100 02:00:00:00:00:01 moves=0 (the local bid is at the maximum MAC mobility sequence number)"}},
+			{op: "outbid", want: []string{"dup 100 02:00:00:00:00:01 moves=0 (the local bid is at the maximum MAC mobility sequence number)"}},
 		}},
 		{name: "the bid comes from the routes present now, not a historical maximum", local: vtep3, steps: []step{
 			{op: "remote", from: vtep1, seq: 7, want: []string{"set 100 02:00:00:00:00:01 10.0.0.1"}},
 			{op: "withdraw", from: vtep1, want: []string{"del 100 02:00:00:00:00:01"}},
 			{op: "remote", from: vtep2, seq: 0, want: []string{"set 100 02:00:00:00:00:01 10.0.0.2"}},
 			{op: "local", want: []string{"del 100 02:00:00:00:00:01", "adv 100 02:00:00:00:00:01 seq=1 sticky=false"}},
-			{op: "readvertise", want: []string{"adv 100 02:00:00:00:00:01 seq=2 sticky=false"}},
+			{op: "outbid", want: []string{"adv 100 02:00:00:00:00:01 seq=2 sticky=false"}},
 		}},
 		{name: "local MAC becoming static is re-advertised sticky", local: vtep3, steps: []step{
 			{op: "local", want: []string{"adv 100 02:00:00:00:00:01 seq=0 sticky=false"}},
@@ -302,8 +302,8 @@ func TestSelection(t *testing.T) {
 					eff = tab.ClearDuplicate(100, mac1, now)
 				case "expire":
 					eff = tab.Expire(now)
-				case "readvertise":
-					eff = tab.Readvertise(100, mac1, now)
+				case "outbid":
+					eff = tab.Outbid(100, mac1, s.seq, now)
 				case "moves":
 					st := tab.macs[MACKey{100, mac1}]
 					eff = append(eff, Effect{Kind: DuplicateDetected, Reason: "listed-moves", Moves: len(st.moves)})

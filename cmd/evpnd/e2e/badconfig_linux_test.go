@@ -1,15 +1,10 @@
 package e2e
 
 import (
-	"bytes"
-	"context"
-	"errors"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/evpnd/evpnd/containerlab/netns"
 )
@@ -74,31 +69,16 @@ func TestRunRefusesBadConfigs(t *testing.T) {
 				t.Fatal(err)
 			}
 
-			ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
-			defer cancel()
-			cmd := ns.Command(ctx, bin, "run", "--config", cfg, "--api-socket", filepath.Join(dir, "evpnd.sock"))
-			var out bytes.Buffer
-			cmd.Stdout, cmd.Stderr = &out, &out
-			start := time.Now()
-			err := cmd.Run()
-			var exit *exec.ExitError
-			switch {
-			case ctx.Err() != nil:
-				t.Fatalf("evpnd run did not exit within 30s (killed); output:\n%.3000s", out.String())
-			case err == nil:
-				t.Fatalf("evpnd run exited 0, want a failure; output:\n%.3000s", out.String())
-			case !errors.As(err, &exit):
-				t.Fatal(err)
-			}
+			out, code, took := runRefused(t, ns, bin, cfg, filepath.Join(dir, "evpnd.sock"))
 			for _, w := range c.want {
-				if !strings.Contains(out.String(), w) {
-					t.Errorf("output does not contain %q:\n%.3000s", w, out.String())
+				if !strings.Contains(out, w) {
+					t.Errorf("output does not contain %q:\n%.3000s", w, out)
 				}
 			}
-			if n := out.Len(); n > 20000 {
+			if n := len(out); n > 20000 {
 				t.Errorf("%d bytes of output", n)
 			}
-			t.Logf("exit %d after %v, %d bytes of output", exit.ExitCode(), time.Since(start).Round(time.Millisecond), out.Len())
+			t.Logf("exit %d after %v, %d bytes of output", code, took, len(out))
 			if after := linkSnapshot(t, ns); after != before {
 				t.Errorf("links changed by a refused start:\nbefore:\n%s\nafter:\n%s", before, after)
 			}

@@ -67,8 +67,6 @@ func TestRunConflict(t *testing.T) {
 			}
 			before := linkSnapshot(t, ns)
 
-			ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
-			defer cancel()
 			sock := filepath.Join(t.TempDir(), "evpnd.sock")
 			if c.busySocket {
 				ln, err := net.Listen("unix", sock)
@@ -77,34 +75,46 @@ func TestRunConflict(t *testing.T) {
 				}
 				defer ln.Close()
 			}
-			cmd := ns.Command(ctx, bin, "run", "--config", c.config, "--api-socket", sock)
-			var out bytes.Buffer
-			cmd.Stdout, cmd.Stderr = &out, &out
-			start := time.Now()
-			err := cmd.Run()
-			var exit *exec.ExitError
-			switch {
-			case ctx.Err() != nil:
-				t.Fatalf("evpnd run did not exit within 30s (killed); output:\n%s", out.String())
-			case err == nil:
-				t.Fatalf("evpnd run exited 0, want a failure; output:\n%s", out.String())
-			case !errors.As(err, &exit):
-				t.Fatal(err)
-			}
+			out, code, took := runRefused(t, ns, bin, c.config, sock)
 			// The last line is the error main prints.
-			lines := strings.Split(strings.TrimSpace(out.String()), "\n")
+			lines := strings.Split(strings.TrimSpace(out), "\n")
 			msg := lines[len(lines)-1]
 			for _, w := range c.wantErr {
 				if !regexp.MustCompile(`\b` + regexp.QuoteMeta(w) + `\b`).MatchString(msg) {
 					t.Errorf("error does not name %q: %s", w, msg)
 				}
 			}
-			t.Logf("exit %d after %v: %s", exit.ExitCode(), time.Since(start).Round(time.Millisecond), msg)
+			t.Logf("exit %d after %v: %s", code, took, msg)
 			if after := linkSnapshot(t, ns); after != before {
 				t.Errorf("devices changed by a failed start:\nbefore:\n%s\nafter:\n%s", before, after)
 			}
 		})
 	}
+}
+
+// runRefused runs "evpnd run" with config in ns, its API socket at sock,
+// (the evpnd binary bin) and wants it to fail: it returns the output (stdout and stderr), the
+// exit code and how long it took. It fails the test if evpnd exits 0 or
+// runs for 30s.
+func runRefused(t *testing.T, ns *netns.NS, bin, config, sock string) (string, int, time.Duration) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
+	defer cancel()
+	cmd := ns.Command(ctx, bin, "run", "--config", config, "--api-socket", sock)
+	var out bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &out
+	start := time.Now()
+	err := cmd.Run()
+	var exit *exec.ExitError
+	switch {
+	case ctx.Err() != nil:
+		t.Fatalf("evpnd run did not exit within 30s (killed); output:\n%.3000s", out.String())
+	case err == nil:
+		t.Fatalf("evpnd run exited 0, want a failure; output:\n%.3000s", out.String())
+	case !errors.As(err, &exit):
+		t.Fatal(err)
+	}
+	return out.String(), exit.ExitCode(), time.Since(start).Round(time.Millisecond)
 }
 
 // linkSnapshot describes every link of a namespace: name, kind, VNI,

@@ -187,21 +187,7 @@ func TestRunSmallMTU(t *testing.T) {
 	if _, err := ns.Exec(t.Context(), "ip", "addr", "add", "10.0.0.9/32", "dev", "lo"); err != nil {
 		t.Fatal(err)
 	}
-	ctx, cancel := context.WithCancel(t.Context())
-	defer cancel()
-	cmd := ns.Command(ctx, bin, "run", "--config", "testdata/mtu/leaf.yaml", "--log-format", "text",
-		"--api-socket", filepath.Join(t.TempDir(), "evpnd.sock"))
-	var out lockedBuffer
-	cmd.Stdout, cmd.Stderr = &out, &out
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	done := make(chan error, 1)
-	go func() { done <- cmd.Wait() }()
-	t.Cleanup(func() {
-		cancel()
-		<-done
-	})
+	out, done := startEvpnd(t, ns, bin, "--config", "testdata/mtu/leaf.yaml", "--log-format", "text")
 	eventually(t, changeTimeout, "br100 and vxlan100 up with MTU 1000", func() error {
 		select {
 		case err := <-done:
@@ -222,4 +208,28 @@ func TestRunSmallMTU(t *testing.T) {
 		}
 		return nil
 	})
+}
+
+// startEvpnd starts "evpnd run" (the binary bin) in ns with args and an
+// API socket in a temporary directory. It returns evpnd's output (stdout
+// and stderr) and a channel that gets its exit; a cleanup of the test
+// stops it and waits for it.
+func startEvpnd(t *testing.T, ns *netns.NS, bin string, args ...string) (*lockedBuffer, <-chan error) {
+	t.Helper()
+	ctx, cancel := context.WithCancel(t.Context())
+	args = append([]string{bin, "run"}, append(args, "--api-socket", filepath.Join(t.TempDir(), "evpnd.sock"))...)
+	cmd := ns.Command(ctx, args...)
+	out := &lockedBuffer{}
+	cmd.Stdout, cmd.Stderr = out, out
+	if err := cmd.Start(); err != nil {
+		cancel()
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	t.Cleanup(func() {
+		cancel()
+		<-done
+	})
+	return out, done
 }

@@ -100,10 +100,11 @@ func TestMartianVTEPs(t *testing.T) {
 	}
 }
 
-// startRawLeaf runs an evpnd leaf (testdata/odd/leaf.yaml) in a
-// namespace of its own, peered with a raw BGP speaker of the test, and
-// returns the established session.
-func startRawLeaf(t *testing.T, prefix string) (*netns.NS, *oddLeaf, *rawSession) {
+// oddLeafNS makes a namespace for an evpnd leaf (testdata/odd/leaf.yaml)
+// and the raw BGP speakers of a test: the leaf's and the peer's addresses
+// (and the bystander's, if bystander) on lo, and the veth eth1. It skips
+// the test without veth, bridge or vxlan links or the bridge command.
+func oddLeafNS(t *testing.T, prefix string, bystander bool) *netns.NS {
 	t.Helper()
 	for _, kind := range []string{"veth", "bridge", "vxlan"} {
 		netns.RequireLinkKind(t, kind)
@@ -111,18 +112,31 @@ func startRawLeaf(t *testing.T, prefix string) (*netns.NS, *oddLeaf, *rawSession
 	if _, err := exec.LookPath("bridge"); err != nil {
 		t.Skipf("needs bridge (iproute2) on PATH: %v", err)
 	}
-	bin := evpndPath(t)
 	ns := netns.ForTest(t, prefix)
-	for _, c := range [][]string{
-		{"ip", "addr", "add", oddLeafAddr + "/32", "dev", "lo"},
-		{"ip", "addr", "add", oddPeerAddr + "/32", "dev", "lo"},
-		{"ip", "addr", "add", oddBystander + "/32", "dev", "lo"},
-		{"ip", "link", "add", "eth1", "type", "veth", "peer", "name", "eth1p"},
-	} {
+	addrs := []string{oddLeafAddr, oddPeerAddr}
+	if bystander {
+		addrs = append(addrs, oddBystander)
+	}
+	var cmds [][]string
+	for _, a := range addrs {
+		cmds = append(cmds, []string{"ip", "addr", "add", a + "/32", "dev", "lo"})
+	}
+	cmds = append(cmds, []string{"ip", "link", "add", "eth1", "type", "veth", "peer", "name", "eth1p"})
+	for _, c := range cmds {
 		if _, err := ns.Exec(t.Context(), c...); err != nil {
 			t.Fatal(err)
 		}
 	}
+	return ns
+}
+
+// startRawLeaf runs an evpnd leaf (testdata/odd/leaf.yaml) in a
+// namespace of its own, peered with a raw BGP speaker of the test, and
+// returns the established session.
+func startRawLeaf(t *testing.T, prefix string) (*netns.NS, *oddLeaf, *rawSession) {
+	t.Helper()
+	ns := oddLeafNS(t, prefix, true)
+	bin := evpndPath(t)
 	peer := listenRawPeer(t, ns, oddPeerAddr)
 	listenRawPeer(t, ns, oddBystander) // the leaf's other neighbour (testdata/odd/leaf.yaml): up, silent
 	leaf := startOddLeaf(t, ns, bin)

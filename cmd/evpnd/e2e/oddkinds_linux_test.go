@@ -5,13 +5,10 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
-	"os/exec"
 	"slices"
 	"strings"
 	"testing"
 	"time"
-
-	"github.com/evpnd/evpnd/containerlab/netns"
 )
 
 // TestOddRouteKinds: a real evpnd leaf (VNI 100, auto RT 65000:100) gets
@@ -32,23 +29,8 @@ import (
 //
 // The routes are built byte by byte here, without GoBGP.
 func TestOddRouteKinds(t *testing.T) {
-	for _, kind := range []string{"veth", "bridge", "vxlan"} {
-		netns.RequireLinkKind(t, kind)
-	}
-	if _, err := exec.LookPath("bridge"); err != nil {
-		t.Skipf("needs bridge (iproute2) on PATH: %v", err)
-	}
+	ns := oddLeafNS(t, "e2eoddk", false)
 	bin := evpndPath(t)
-	ns := netns.ForTest(t, "e2eoddk")
-	for _, c := range [][]string{
-		{"ip", "addr", "add", oddLeafAddr + "/32", "dev", "lo"},
-		{"ip", "addr", "add", oddPeerAddr + "/32", "dev", "lo"},
-		{"ip", "link", "add", "eth1", "type", "veth", "peer", "name", "eth1p"},
-	} {
-		if _, err := ns.Exec(t.Context(), c...); err != nil {
-			t.Fatal(err)
-		}
-	}
 	peer := listenRawPeer(t, ns, oddPeerAddr)
 	leaf := startOddLeaf(t, ns, bin)
 	s := peer.next(t, leaf, convergeTimeout)

@@ -9,7 +9,6 @@ import (
 	"net"
 	"net/netip"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -53,24 +52,8 @@ const (
 //     after which a new valid route is installed. Cases that crash evpnd
 //     fail, and the next case starts a fresh evpnd.
 func TestOddRoutesFromPeer(t *testing.T) {
-	for _, kind := range []string{"veth", "bridge", "vxlan"} {
-		netns.RequireLinkKind(t, kind)
-	}
-	if _, err := exec.LookPath("bridge"); err != nil {
-		t.Skipf("needs bridge (iproute2) on PATH: %v", err)
-	}
+	ns := oddLeafNS(t, "e2eodd", true)
 	bin := evpndPath(t)
-	ns := netns.ForTest(t, "e2eodd")
-	for _, c := range [][]string{
-		{"ip", "addr", "add", oddLeafAddr + "/32", "dev", "lo"},
-		{"ip", "addr", "add", oddPeerAddr + "/32", "dev", "lo"},
-		{"ip", "addr", "add", oddBystander + "/32", "dev", "lo"},
-		{"ip", "link", "add", "eth1", "type", "veth", "peer", "name", "eth1p"},
-	} {
-		if _, err := ns.Exec(t.Context(), c...); err != nil {
-			t.Fatal(err)
-		}
-	}
 	peer := listenRawPeer(t, ns, oddPeerAddr)
 	by := listenRawPeer(t, ns, oddBystander)
 	leaf := startOddLeaf(t, ns, bin)

@@ -15,6 +15,22 @@ import (
 	evpndv1 "github.com/evpnd/evpnd/proto/evpnd/v1"
 )
 
+// deployEditableFabric deploys a copy of the fabric (copyFabric) and
+// waits for it to converge. It returns the fabric, the path of leaf2's
+// config file, which the test may edit, and that file's first content.
+func deployEditableFabric(t *testing.T) (*fabric, string, []byte) {
+	t.Helper()
+	topo := copyFabric(t)
+	conf := filepath.Join(filepath.Dir(topo), "fabric", "leaf2.yaml")
+	base, err := os.ReadFile(conf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := deployFabricFrom(t, topo)
+	f.converge()
+	return f, conf, base
+}
+
 // copyFabric copies the fabric topology and its node configs into a
 // directory of the test's, so that the test may edit a node's config
 // file, and returns the copied topology's path.
@@ -77,14 +93,7 @@ func (f *fabric) evpnctlIn(node string, args ...string) (string, int) {
 //     named, the rest applied (VNI 200, the API's VNI 300 and the extra
 //     neighbour removed), and status names the change as needing a restart.
 func TestReload(t *testing.T) {
-	topo := copyFabric(t)
-	conf := filepath.Join(filepath.Dir(topo), "fabric", "leaf2.yaml")
-	base, err := os.ReadFile(conf)
-	if err != nil {
-		t.Fatal(err)
-	}
-	f := deployFabricFrom(t, topo)
-	f.converge()
+	f, conf, base := deployEditableFabric(t)
 	c := f.client("leaf2")
 	ctx := t.Context()
 	write := func(text string) {
@@ -110,14 +119,7 @@ func TestReload(t *testing.T) {
 		"h1 -> h2 (VNI 100, through leaf2)": f.start("h1", "ping", "-n", "-D", "-i", "0.05", f.m.host("h2").IP.String()),
 		"h4 -> h3 (VNI 200)":                f.start("h4", "ping", "-n", "-D", "-i", "0.05", f.m.host("h3").IP.String()),
 	}
-	eventually(t, changeTimeout, "continuous pings answered", func() error {
-		for name, p := range pings {
-			if n := len(parseReplies(p.output())); n < 5 {
-				return fmt.Errorf("%s: %d replies so far", name, n)
-			}
-		}
-		return nil
-	})
+	pingsAnswered(t, pings)
 
 	// 1. Refused files change nothing.
 	links := f.links("leaf2")
@@ -278,7 +280,7 @@ func TestReload(t *testing.T) {
 	// 6. The route reflector reloads too: the log level applies, a change
 	// of its dynamic neighbours is named as needing a restart, and its
 	// sessions stay up.
-	spineConf := filepath.Join(filepath.Dir(topo), "fabric", "spine1.yaml")
+	spineConf := filepath.Join(filepath.Dir(conf), "spine1.yaml")
 	spine, err := os.ReadFile(spineConf)
 	if err != nil {
 		t.Fatal(err)
@@ -298,30 +300,7 @@ func TestReload(t *testing.T) {
 
 	// Nothing lost on the VNIs the reloads did not change, and the fabric
 	// is as the topology implies.
-	counts := map[string]int{}
-	for name, p := range pings {
-		counts[name] = len(parseReplies(p.output()))
-	}
-	eventually(t, changeTimeout, "pings answered after the last reload", func() error {
-		for name, p := range pings {
-			if n := len(parseReplies(p.output())); n < counts[name]+10 {
-				return fmt.Errorf("%s: %d replies since", name, n-counts[name])
-			}
-		}
-		return nil
-	})
-	for name, p := range pings {
-		p.stop(t)
-		r, err := parsePing(p.output())
-		if err != nil {
-			t.Fatalf("%s: %v", name, err)
-		}
-		if lost := r.lost(); len(lost) > 0 {
-			t.Errorf("%s: %d of %d echo requests unanswered across the reloads (icmp_seq %v)", name, len(lost), r.Transmitted, lost)
-		} else {
-			t.Logf("%s: %d echo requests every 50ms across the reloads, none lost", name, r.Transmitted)
-		}
-	}
+	pingsLoseNothing(t, pings, 10, "across the reloads")
 	f.waitFDB(changeTimeout)
 	// One MAC looked up: h1 behind leaf1, seen from leaf2.
 	h1 := f.m.host("h1").MAC
@@ -368,14 +347,7 @@ func grepLines(s, sub string) string {
 // asserted: times on a shared machine are not a test.
 func TestReloadManyVNIs(t *testing.T) {
 	const n = 1000
-	topo := copyFabric(t)
-	conf := filepath.Join(filepath.Dir(topo), "fabric", "leaf2.yaml")
-	base, err := os.ReadFile(conf)
-	if err != nil {
-		t.Fatal(err)
-	}
-	f := deployFabricFrom(t, topo)
-	f.converge()
+	f, conf, base := deployEditableFabric(t)
 	c := f.client("leaf2")
 	rr := f.client("spine1")
 	ctx := t.Context()

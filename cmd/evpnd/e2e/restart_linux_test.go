@@ -80,14 +80,7 @@ func testRestart(t *testing.T, sig syscall.Signal, adopted bool) {
 		"h1 -> h5": f.start("h1", "ping", "-n", "-D", "-i", "0.02", f.m.host("h5").IP.String()),
 		"h4 -> h3": f.start("h4", "ping", "-n", "-D", "-i", "0.02", f.m.host("h3").IP.String()),
 	}
-	eventually(t, changeTimeout, "continuous pings answered", func() error {
-		for name, p := range pings {
-			if n := len(parseReplies(p.output())); n < 5 {
-				return fmt.Errorf("%s: %d replies so far", name, n)
-			}
-		}
-		return nil
-	})
+	pingsAnswered(t, pings)
 
 	stopped := time.Now()
 	if err := f.lab.Stop(leaf, sig); err != nil {
@@ -145,30 +138,7 @@ func testRestart(t *testing.T, sig syscall.Signal, adopted bool) {
 
 	// Keep the pings running a little after the sync (the prune phase),
 	// by their own count of answers rather than a sleep.
-	counts := map[string]int{}
-	for name, p := range pings {
-		counts[name] = len(parseReplies(p.output()))
-	}
-	eventually(t, changeTimeout, "pings answered after the sync", func() error {
-		for name, p := range pings {
-			if n := len(parseReplies(p.output())); n < counts[name]+25 {
-				return fmt.Errorf("%s: %d replies since the sync", name, n-counts[name])
-			}
-		}
-		return nil
-	})
-	for name, p := range pings {
-		p.stop(t)
-		r, err := parsePing(p.output())
-		if err != nil {
-			t.Fatalf("%s: %v", name, err)
-		}
-		if lost := r.lost(); len(lost) > 0 {
-			t.Errorf("%s: %d of %d echo requests unanswered across the restart (icmp_seq %v)", name, len(lost), r.Transmitted, lost)
-		} else {
-			t.Logf("%s: %d echo requests every 20ms, none lost", name, r.Transmitted)
-		}
-	}
+	pingsLoseNothing(t, pings, 25, "across the restart")
 
 	// The surviving entries were left alone on every leaf.
 	for _, l := range f.m.Leafs {

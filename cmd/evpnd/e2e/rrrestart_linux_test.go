@@ -30,14 +30,7 @@ func TestRouteReflectorRestart(t *testing.T) {
 		"h1 -> h5": f.start("h1", "ping", "-n", "-D", "-i", "0.02", f.m.host("h5").IP.String()),
 		"h4 -> h3": f.start("h4", "ping", "-n", "-D", "-i", "0.02", f.m.host("h3").IP.String()),
 	}
-	eventually(t, changeTimeout, "pings", func() error {
-		for n, p := range pings {
-			if len(parseReplies(p.output())) < 5 {
-				return fmt.Errorf("%s not yet", n)
-			}
-		}
-		return nil
-	})
+	pingsAnswered(t, pings)
 	if err := f.lab.Stop(spine, syscall.SIGTERM); err != nil {
 		t.Fatal(err)
 	}
@@ -66,29 +59,7 @@ func TestRouteReflectorRestart(t *testing.T) {
 	})
 	f.waitFDB(convergeTimeout)
 	// Let the pings run on past the re-sync: 50 more replies each.
-	seen := map[string]int{}
-	for n, p := range pings {
-		seen[n] = len(parseReplies(p.output()))
-	}
-	eventually(t, changeTimeout, "pings past the re-sync", func() error {
-		for n, p := range pings {
-			if len(parseReplies(p.output())) < seen[n]+50 {
-				return fmt.Errorf("%s not yet", n)
-			}
-		}
-		return nil
-	})
-	for name, p := range pings {
-		p.stop(t)
-		r, err := parsePing(p.output())
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Logf("%s: %d sent, %d unanswered", name, r.Transmitted, len(r.lost()))
-		if len(r.lost()) > 0 {
-			t.Errorf("%s lost %d echo requests across a graceful RR restart", name, len(r.lost()))
-		}
-	}
+	pingsLoseNothing(t, pings, 50, "across a graceful RR restart")
 	for _, l := range f.m.Leafs {
 		evs, _ := mons[l.Name].stop()
 		var touched []string

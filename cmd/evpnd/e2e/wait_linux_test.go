@@ -64,20 +64,7 @@ func TestRunWait(t *testing.T) {
 
 	t.Run("wait_then_start", func(t *testing.T) {
 		ns := netns.ForTest(t, "e2ewt")
-		ctx, cancel := context.WithCancel(t.Context())
-		defer cancel()
-		cmd := ns.Command(ctx, bin, "run", "--config", cfg, "--wait", "30s", "--log-format", "text", "--api-socket", filepath.Join(t.TempDir(), "evpnd.sock"))
-		var out lockedBuffer
-		cmd.Stdout, cmd.Stderr = &out, &out
-		if err := cmd.Start(); err != nil {
-			t.Fatal(err)
-		}
-		done := make(chan error, 1)
-		go func() { done <- cmd.Wait() }()
-		t.Cleanup(func() {
-			cancel()
-			<-done
-		})
+		out, done := startEvpnd(t, ns, bin, "--config", cfg, "--wait", "30s", "--log-format", "text")
 		// evpnd must still be waiting, with nothing created, while the
 		// interface and address are absent.
 		eventually(t, changeTimeout, "evpnd reports it is waiting", func() error {

@@ -100,6 +100,11 @@ type Metrics struct {
 	reloads            *prometheus.CounterVec
 }
 
+// counterVec is a counter with the given name, help and label names.
+func counterVec(name, help string, labels ...string) *prometheus.CounterVec {
+	return prometheus.NewCounterVec(prometheus.CounterOpts{Name: name, Help: help}, labels)
+}
+
 // New returns the metrics of a daemon running the given version, reading
 // state from src at each scrape. src may be nil (nothing but the event
 // counters, build info and the Go and process metrics is exported then).
@@ -107,26 +112,21 @@ func New(src Source, version string) *Metrics {
 	m := &Metrics{
 		version: version,
 		reg:     prometheus.NewRegistry(),
-		moves: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "evpnd_mac_moves_total",
-			Help: "MAC moves (RFC 7432 §15): a MAC selected at a new location, local or remote, per L2VNI.",
-		}, []string{"vni"}),
-		duplicates: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "evpnd_mac_duplicates_detected_total",
-			Help: "MACs flagged duplicate for moving too often (RFC 7432 §15.1), per L2VNI.",
-		}, []string{"vni"}),
-		oddRoutes: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "evpnd_odd_routes_total",
-			Help: "Received EVPN routes that are odd (label 0, a downstream-assigned VNI, a type-3 without ingress replication, an IPv6 next hop, an ESI without an A-D route, a sequence number at its maximum), per kind.",
-		}, []string{"kind"}),
-		deviceRepairs: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "evpnd_device_repairs_total",
-			Help: "Changes evpnd made to put an L2VNI's devices back as configured after someone else changed them (a deleted device rebuilt, a released port enslaved again, VXLAN port learning turned off again, a device re-created by someone else adopted: adopt_recreated), per L2VNI and action.",
-		}, []string{"vni", "action"}),
-		deviceRepairFails: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "evpnd_device_repair_failures_total",
-			Help: "Changes to an L2VNI's devices that evpnd could not repair (a device re-created with a conflicting identity, or the kernel refused the repair), per L2VNI.",
-		}, []string{"vni"}),
+		moves: counterVec("evpnd_mac_moves_total",
+			"MAC moves (RFC 7432 §15): a MAC selected at a new location, local or remote, per L2VNI.",
+			"vni"),
+		duplicates: counterVec("evpnd_mac_duplicates_detected_total",
+			"MACs flagged duplicate for moving too often (RFC 7432 §15.1), per L2VNI.",
+			"vni"),
+		oddRoutes: counterVec("evpnd_odd_routes_total",
+			"Received EVPN routes that are odd (label 0, a downstream-assigned VNI, a type-3 without ingress replication, an IPv6 next hop, an ESI without an A-D route, a sequence number at its maximum), per kind.",
+			"kind"),
+		deviceRepairs: counterVec("evpnd_device_repairs_total",
+			"Changes evpnd made to put an L2VNI's devices back as configured after someone else changed them (a deleted device rebuilt, a released port enslaved again, VXLAN port learning turned off again, a device re-created by someone else adopted: adopt_recreated), per L2VNI and action.",
+			"vni", "action"),
+		deviceRepairFails: counterVec("evpnd_device_repair_failures_total",
+			"Changes to an L2VNI's devices that evpnd could not repair (a device re-created with a conflicting identity, or the kernel refused the repair), per L2VNI.",
+			"vni"),
 		reconcile: prometheus.NewHistogram(prometheus.HistogramOpts{
 			Name:    "evpnd_fib_reconcile_duration_seconds",
 			Help:    "Time taken by one fib reconcile pass that had kernel work to do.",
@@ -140,15 +140,13 @@ func New(src Source, version string) *Metrics {
 			Name: "evpnd_fib_reconcile_failed_operations_total",
 			Help: "Kernel operations of fib reconcile passes that failed and will be retried.",
 		}),
-		repairs: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "evpnd_fib_drift_repairs_total",
-			Help: "Kernel entries fib repaired after someone else changed a managed VXLAN device's FDB, " +
+		repairs: counterVec("evpnd_fib_drift_repairs_total",
+			"Kernel entries fib repaired after someone else changed a managed VXLAN device's FDB, "+
 				"by table (mac: the VXLAN entry, bridge: the bridge entry, flood: a flood-list entry) and drift (missing, extra, wrong).",
-		}, []string{"table", "drift"}),
-		reloads: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "evpnd_config_reloads_total",
-			Help: "Config reloads (SIGHUP, evpnctl reload) by result: applied (all of the file's live changes), partial (some failed), refused (bad file: nothing changed).",
-		}, []string{"result"}),
+			"table", "drift"),
+		reloads: counterVec("evpnd_config_reloads_total",
+			"Config reloads (SIGHUP, evpnctl reload) by result: applied (all of the file's live changes), partial (some failed), refused (bad file: nothing changed).",
+			"result"),
 	}
 	for _, r := range []string{ReloadApplied, ReloadPartial, ReloadRefused} {
 		m.reloads.WithLabelValues(r) // exported as 0 before the first reload
