@@ -15,6 +15,15 @@
 //     ping across, and FRR's "show bgp l2vpn evpn ... json" lists evpnd's
 //     type-2 and type-3 routes with the RD, RT, encapsulation, VNI, PMSI
 //     and next hop RFC 7432 and RFC 8365 require.
+//   - frr-l3.clab.yml: symmetric IRB between an FRR leaf (L3VNI 4001 in
+//     FRR's vrf default, advertise ipv4 unicast, advertise-svi-ip off) and
+//     an evpnd leaf (tenant VRF on the default backend, L3VNI 4001) behind
+//     an evpnd route reflector. Hosts in different subnets ping across;
+//     each kernel holds the other side's host routes and type-5 prefixes
+//     via its VTEP over br4001, its router MAC as that VTEP's neighbour
+//     and in vxlan4001's FDB; a withdrawn MAC+IP route takes its host
+//     route and suppression neighbour with it but not the router MAC still
+//     in use; FRR's "show evpn rmac/next-hops vni 4001" show evpnd's leaf.
 //   - ebgp.clab.yml: an RFC 7938 eBGP fabric: FRR spine AS 65000 (plain
 //     eBGP, no reflection), evpnd leafs AS 65001 and 65002 (ebgp-multihop
 //     between loopbacks), an FRR leaf AS 65003. Next hops stay the
