@@ -18,7 +18,8 @@
 //   - frr-l3.clab.yml: symmetric IRB between an FRR leaf (L3VNI 4001 in
 //     FRR's vrf default, advertise ipv4 unicast, advertise-svi-ip off) and
 //     an evpnd leaf (tenant VRF on the default backend, L3VNI 4001) behind
-//     an evpnd route reflector. Hosts in different subnets ping across;
+//     an evpnd route reflector. Hosts in different subnets ping across
+//     (IPv4 and IPv6);
 //     each kernel holds the other side's host routes and type-5 prefixes
 //     via its VTEP over br4001, its router MAC as that VTEP's neighbour
 //     and in vxlan4001's FDB; a withdrawn MAC+IP route takes its host

@@ -19,9 +19,10 @@ const (
 // TestFRRL3 runs symmetric IRB between an FRR 8.4 leaf and an evpnd leaf,
 // both with L3VNI 4001 in the main table (FRR's vrf default, evpnd's
 // default backend): hosts in different subnets behind the two leafs reach
-// each other; evpnd installs FRR's MAC+IP route for h1 (host route via
+// each other over IPv4 and IPv6; evpnd installs FRR's MAC+IP route for h1 (host route via
 // frr1 over br4001, FRR's router MAC as that next hop's neighbour and in
-// vxlan4001's FDB, suppression neighbour on br100) and FRR's type-5 for
+// vxlan4001's FDB, suppression neighbour on br100; for IPv6 via frr1's
+// IPv4-mapped address) and FRR's type-5 for
 // h3's subnet; FRR's kernel has the same for evpnd's h2 and its subnet,
 // and FRR's "show evpn rmac/next-hops vni 4001" show the evpnd leaf.
 func TestFRRL3(t *testing.T) {
@@ -32,6 +33,8 @@ func TestFRRL3(t *testing.T) {
 	f.ping("h1", "10.1.0.1")
 	f.ping("h2", "10.2.0.1")
 	f.ping("h3", "172.16.1.1")
+	f.ping("h1", "fd00:1::1")
+	f.ping("h2", "fd00:2::1")
 
 	// evpnd installs what FRR advertises.
 	f.waitKernel("leaf2", "FRR's routes installed", [][]string{
@@ -40,6 +43,10 @@ func TestFRRL3(t *testing.T) {
 		{"ip", "neigh", "show", "10.0.0.1", "dev", "br4001"}, {"lladdr " + frrRMAC},
 		{"bridge", "fdb", "show", "dev", "vxlan4001"}, {frrRMAC + " dst 10.0.0.1 self extern_learn"},
 		{"ip", "neigh", "show", "10.1.0.11", "dev", "br100"}, {"lladdr 02:00:00:00:01:11", "extern_learn"},
+		// IPv6 goes via the VTEP's IPv4-mapped address, as zebra does it.
+		{"ip", "-6", "route", "show", "fd00:1::11/128"}, {"via ::ffff:10.0.0.1 dev br4001"},
+		{"ip", "-6", "neigh", "show", "::ffff:10.0.0.1", "dev", "br4001"}, {"lladdr " + frrRMAC},
+		{"ip", "-6", "neigh", "show", "fd00:1::11", "dev", "br100"}, {"lladdr 02:00:00:00:01:11", "extern_learn"},
 	})
 	f.waitFDB("leaf2", "vxlan100", "h1 at frr1", func(es []fdbEntry) bool { return remoteMAC(es, "02:00:00:00:01:11", frrVTEP) })
 	// ... and FRR what evpnd advertises.
@@ -48,10 +55,13 @@ func TestFRRL3(t *testing.T) {
 		{"ip", "route", "show", "10.2.0.0/24"}, {"via 10.0.0.2 dev br4001"},
 		{"ip", "neigh", "show", "10.0.0.2", "dev", "br4001"}, {"lladdr " + evpndRMAC},
 		{"bridge", "fdb", "show", "dev", "vxlan4001"}, {evpndRMAC + " dst 10.0.0.2 self extern_learn"},
+		{"ip", "-6", "route", "show", "fd00:2::12/128"}, {"via ::ffff:10.0.0.2 dev br4001"},
+		{"ip", "-6", "route", "show", "fd00:2::/64"}, {"via ::ffff:10.0.0.2 dev br4001"},
+		{"ip", "-6", "neigh", "show", "::ffff:10.0.0.2", "dev", "br4001"}, {"lladdr " + evpndRMAC},
 	})
 
-	// Routed both ways, through the L3VNI.
-	for _, p := range [][2]string{{"h1", "10.2.0.12"}, {"h2", "10.1.0.11"}, {"h2", "172.16.1.13"}, {"h3", "10.2.0.12"}} {
+	// Routed both ways, through the L3VNI, over IPv4 and IPv6.
+	for _, p := range [][2]string{{"h1", "10.2.0.12"}, {"h2", "10.1.0.11"}, {"h2", "172.16.1.13"}, {"h3", "10.2.0.12"}, {"h1", "fd00:2::12"}, {"h2", "fd00:1::11"}} {
 		f.ping(p[0], p[1])
 	}
 
