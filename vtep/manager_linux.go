@@ -35,6 +35,11 @@ type Manager struct {
 	// linksRead counts the links observed, for tests of what a change
 	// costs.
 	linksRead atomic.Int64
+
+	// fwdWarned is, per VRF, the forwarding sysctls last found off in
+	// its namespace and warned about (under mu), so that EnsureVRF,
+	// called on every supervision pass, warns once per change.
+	fwdWarned map[string]string
 }
 
 // NewManager returns a Manager that works through h, a handle bound to the

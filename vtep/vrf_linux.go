@@ -9,6 +9,7 @@ import (
 	"os"
 	"runtime"
 	"strconv"
+	"strings"
 	"sync/atomic"
 
 	"github.com/vishvananda/netlink"
@@ -205,7 +206,79 @@ func (m *Manager) EnsureVRF(ctx context.Context, v VRF) error {
 		m.log.Warn("access interface does not exist (yet)", "vrf", v.Name, "vni", ab.VNI, "port", ab.Port, "bridge", ab.Bridge)
 	}
 	m.log.Info("vrf devices ensured", "vrf", v.Name, "backend", string(v.Backend), "actions", len(plan.Actions), "adopted", len(plan.Adopted))
+	ns := m.ns
+	if v.Backend == BackendNetns {
+		ns = a.nsh[v.Namespace]
+	}
+	if ns.IsOpen() || v.Backend != BackendNetns {
+		m.warnForwarding(v, ns)
+	}
 	return nil
+}
+
+// warnForwarding warns when the namespace that routes v's traffic has
+// IPv4 forwarding off, or IPv6 forwarding off while v has an IPv6
+// gateway: the devices and routes are all in place, yet the kernel drops
+// every packet routed between subnets, with no other sign. Enabling
+// forwarding is the operator's decision (a node's other interfaces
+// start to route too), as it is for FRR; evpnd only says so, once per
+// change.
+func (m *Manager) warnForwarding(v VRF, ns netns.NsHandle) {
+	off, err := forwardingOff(ns, hasIPv6Gateway(v))
+	if err != nil {
+		m.log.Debug("cannot read the forwarding sysctls", "vrf", v.Name, "err", err)
+		return
+	}
+	key := strings.Join(off, " ")
+	if m.fwdWarned == nil {
+		m.fwdWarned = map[string]string{}
+	}
+	if m.fwdWarned[v.Name] == key {
+		return
+	}
+	m.fwdWarned[v.Name] = key
+	if len(off) > 0 {
+		m.log.Warn("forwarding is off where the VRF routes: traffic between its subnets and to remote hosts is dropped; enable it (sysctl -w NAME=1)",
+			"vrf", v.Name, "backend", string(v.Backend), "off", key)
+	}
+}
+
+func hasIPv6Gateway(v VRF) bool {
+	for _, s := range v.Members {
+		for _, g := range s.GatewayIPs {
+			if g.Addr().Is6() {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// forwardingOff returns the forwarding sysctls that are off in ns:
+// net.ipv4.ip_forward and, with v6, net.ipv6.conf.all.forwarding (unless
+// the kernel has no IPv6).
+func forwardingOff(ns netns.NsHandle, v6 bool) ([]string, error) {
+	var off []string
+	err := inNetns(ns, func() error {
+		files := [][2]string{{"net.ipv4.ip_forward", "/proc/sys/net/ipv4/ip_forward"}}
+		if v6 {
+			files = append(files, [2]string{"net.ipv6.conf.all.forwarding", "/proc/sys/net/ipv6/conf/all/forwarding"})
+		}
+		for _, f := range files {
+			b, err := os.ReadFile(f[1])
+			if errors.Is(err, os.ErrNotExist) {
+				continue
+			}
+			if err != nil {
+				return err
+			}
+			if strings.TrimSpace(string(b)) == "0" {
+				off = append(off, f[0])
+			}
+		}
+		return nil
+	})
+	return off, err
 }
 
 // l3applier applies a VRF plan across namespaces, keeping undo steps.
@@ -479,6 +552,7 @@ const in6AddrGenModeEUI64 = 0
 func (m *Manager) RemoveVRF(ctx context.Context, v VRF) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
+	delete(m.fwdWarned, v.Name)
 	h, ns := m.h, ""
 	var errs []error
 	if v.Backend == BackendNetns {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net/netip"
 	"os"
 	"strings"
@@ -363,5 +364,60 @@ func TestWatchHosts(t *testing.T) {
 	sh(t, u, "ip", "neigh", "del", "10.1.0.10", "dev", "br100")
 	if e := next(); !e.Removed || e.Key.IP != netip.MustParseAddr("10.1.0.10") {
 		t.Fatalf("after STALE and delete: %+v, want 10.1.0.10 withdrawn (and nothing for STALE or the extern_learn entry)", e)
+	}
+}
+
+// EnsureVRF warns, once per change, when the namespace that routes the
+// VRF has forwarding off (IPv6 only when the VRF has an IPv6 gateway):
+// a new namespace starts with IPv6 forwarding off, and the kernel then
+// drops routed traffic without any other sign.
+func TestEnsureVRFWarnsForwardingOff(t *testing.T) {
+	u, h := testNS(t, "l3f")
+	sh(t, u, "ip", "addr", "add", "10.0.0.1/32", "dev", "lo")
+	sh(t, u, "sysctl", "-qw", "net.ipv4.ip_forward=0")
+	var logs strings.Builder
+	m := NewManager(h, nsHandle(t, u), slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelWarn})))
+	v := VRF{Name: "d", Backend: BackendDefault, L3: l3Spec(4001), RouterMAC: rmac,
+		Members: []SVI{member(100, "", "10.1.0.1/24", "2001:db8:1::1/64")}}
+	v.Members[0].L2.AccessPorts = nil
+	warnings := func() []string {
+		var ws []string
+		for _, l := range strings.Split(logs.String(), "\n") {
+			if strings.Contains(l, "forwarding is off") {
+				ws = append(ws, l)
+			}
+		}
+		return ws
+	}
+	for range 2 {
+		if err := m.EnsureVRF(context.Background(), v); err != nil {
+			t.Fatal(err)
+		}
+	}
+	ws := warnings()
+	if len(ws) != 1 || !strings.Contains(ws[0], "net.ipv4.ip_forward") || !strings.Contains(ws[0], "net.ipv6.conf.all.forwarding") {
+		t.Fatalf("want one warning naming both sysctls, have %q", ws)
+	}
+	// Forwarding on: no new warning, however often EnsureVRF runs.
+	sh(t, u, "sysctl", "-qw", "net.ipv4.ip_forward=1", "net.ipv6.conf.all.forwarding=1")
+	for range 2 {
+		if err := m.EnsureVRF(context.Background(), v); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if ws := warnings(); len(ws) != 1 {
+		t.Errorf("warned again with forwarding on: %q", ws)
+	}
+	// IPv6 forwarding off matters only to a VRF with an IPv6 gateway.
+	sh(t, u, "sysctl", "-qw", "net.ipv6.conf.all.forwarding=0")
+	v4 := v
+	v4.Name = "v4"
+	v4.Members = []SVI{member(100, "", "10.1.0.1/24")}
+	v4.Members[0].L2.AccessPorts = nil
+	if err := m.EnsureVRF(context.Background(), v4); err != nil {
+		t.Fatal(err)
+	}
+	if ws := warnings(); len(ws) != 1 {
+		t.Errorf("warned for an IPv4-only VRF about IPv6 forwarding: %q", ws)
 	}
 }
