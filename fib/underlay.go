@@ -114,6 +114,20 @@ func PlanUnderlay(want, found []UnderlayRoute, usable func(netip.Addr) bool) []U
 	return ops
 }
 
+// underlayDrift is the drift op repairs, given the routes found: a
+// delete removes an extra route, a replace puts back a missing one or
+// rewrites a wrong one.
+func underlayDrift(op UnderlayOp, found []UnderlayRoute) DriftKind {
+	if op.Delete {
+		return DriftExtra
+	}
+	p := op.Route.Prefix.Masked()
+	if slices.ContainsFunc(found, func(r UnderlayRoute) bool { return r.Prefix.Masked() == p }) {
+		return DriftWrong
+	}
+	return DriftMissing
+}
+
 // checkUnderlay refuses what the kernel would not take as an IPv4 route.
 func checkUnderlay(r UnderlayRoute) error {
 	if !r.Prefix.IsValid() || !r.Prefix.Addr().Is4() {

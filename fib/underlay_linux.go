@@ -28,8 +28,11 @@ const (
 type UnderlayConfig struct {
 	Logger *slog.Logger
 	// OnRepair is called for each write that put back a route someone
-	// else changed or deleted while the wanted routes stayed the same.
-	OnRepair func(UnderlayOp)
+	// else changed or deleted while the wanted routes stayed the same,
+	// with the drift it repaired: DriftMissing (a route put back),
+	// DriftWrong (a route rewritten) or DriftExtra (a marked route someone
+	// added, deleted).
+	OnRepair func(UnderlayOp, DriftKind)
 	// OnLinks is called after every pass with the predicate the pass
 	// used: whether an address is on the subnet of a local address whose
 	// link is up. The daemon takes BGP sessions to peers that are no
@@ -264,10 +267,11 @@ func (u *Underlay) pass() error {
 			continue
 		}
 		if repair {
+			kind := underlayDrift(op, found)
 			u.repairs.Add(1)
-			u.log.Warn("underlay route drift repaired: someone changed or deleted an evpnd route", "op", op.String())
+			u.log.Warn("underlay route drift repaired: someone changed or deleted an evpnd route", "op", op.String(), "drift", kind.String())
 			if u.cfg.OnRepair != nil {
-				u.cfg.OnRepair(op)
+				u.cfg.OnRepair(op, kind)
 			}
 		} else {
 			u.log.Debug("underlay route", "op", op.String())

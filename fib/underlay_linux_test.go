@@ -16,10 +16,11 @@ import (
 // (10.1.1.1/31 via l1 to 10.1.1.0, 10.2.1.1/31 via l2 to 10.2.1.0) and
 // loopback 10.0.0.1, running an Underlay reconciler.
 type underlayLab struct {
-	leaf *netns.NS
-	u    *Underlay
-	mu   sync.Mutex
-	conn func(netip.Addr) bool
+	leaf   *netns.NS
+	u      *Underlay
+	mu     sync.Mutex
+	conn   func(netip.Addr) bool
+	drifts map[DriftKind]int // repairs reported to OnRepair
 }
 
 func newUnderlayLab(t *testing.T) *underlayLab {
@@ -49,9 +50,14 @@ func newUnderlayLab(t *testing.T) *underlayLab {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { nsh.Close() })
+	l.drifts = map[DriftKind]int{}
 	u, err := NewUnderlay(nsh, UnderlayConfig{Logger: testLogger(t), OnLinks: func(c func(netip.Addr) bool) {
 		l.mu.Lock()
 		l.conn = c
+		l.mu.Unlock()
+	}, OnRepair: func(_ UnderlayOp, k DriftKind) {
+		l.mu.Lock()
+		l.drifts[k]++
 		l.mu.Unlock()
 	}})
 	if err != nil {
@@ -97,6 +103,24 @@ func (l *underlayLab) waitRoutes(t *testing.T, what, want string) {
 	}
 }
 
+// waitDrift waits until OnRepair has reported a repair of kind (it runs
+// after the write the kernel already shows).
+func (l *underlayLab) waitDrift(t *testing.T, kind DriftKind) {
+	t.Helper()
+	var n int
+	for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {
+		l.mu.Lock()
+		n = l.drifts[kind]
+		l.mu.Unlock()
+		if n > 0 {
+			break
+		}
+	}
+	if n == 0 {
+		t.Errorf("OnRepair reported no repair of a %s route", kind)
+	}
+}
+
 func TestUnderlayKernel(t *testing.T) {
 	l := newUnderlayLab(t)
 	a := netip.MustParseAddr
@@ -127,14 +151,17 @@ func TestUnderlayKernel(t *testing.T) {
 		t.Fatal(err)
 	}
 	l.waitRoutes(t, "deleted route put back", ecmp)
+	l.waitDrift(t, DriftMissing)
 	if _, err := l.leaf.Exec(ctx, "ip", "route", "replace", "10.0.0.2/32", "via", "10.1.1.0", "proto", "183"); err != nil {
 		t.Fatal(err)
 	}
 	l.waitRoutes(t, "changed route put back", ecmp)
+	l.waitDrift(t, DriftWrong)
 	if _, err := l.leaf.Exec(ctx, "ip", "route", "add", "10.0.0.99/32", "via", "10.1.1.0", "proto", "183"); err != nil {
 		t.Fatal(err)
 	}
 	l.waitRoutes(t, "foreign marked route deleted", ecmp)
+	l.waitDrift(t, DriftExtra)
 	if n := l.u.Repairs(); n < 3 {
 		t.Errorf("%d repairs counted, want at least 3", n)
 	}

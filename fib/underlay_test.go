@@ -36,4 +36,14 @@ func TestPlanUnderlay(t *testing.T) {
 	if ops := PlanUnderlay(want, nil, nil); len(ops) != len(want) {
 		t.Errorf("into an empty kernel: %v", ops)
 	}
+
+	// The drift each op repairs, as OnRepair reports it.
+	var drifts []string
+	for _, op := range PlanUnderlay(want, found, usable) {
+		drifts = append(drifts, op.Route.Prefix.String()+" "+underlayDrift(op, found).String())
+	}
+	const expDrift = "[10.0.0.3/32 wrong 10.0.0.4/32 missing 10.0.0.5/32 extra 10.0.0.9/32 extra]"
+	if got := fmt.Sprint(drifts); got != expDrift {
+		t.Errorf("drifts = %s, want %s", got, expDrift)
+	}
 }

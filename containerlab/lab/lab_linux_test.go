@@ -506,8 +506,17 @@ topology:
 	if l.Node("a") != nil {
 		t.Error("Node(a) still returns a namespace")
 	}
-	if out, err := l.Exec(ctx, "b", "ip", "link", "show", "eth1"); err == nil {
-		t.Errorf("b's eth1 to the killed node survived: %s", out)
+	// The kernel tears a deleted namespace's devices (and their veth
+	// peers) down in the background.
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+		out, err := l.Exec(ctx, "b", "ip", "link", "show", "eth1")
+		if err != nil {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Errorf("b's eth1 to the killed node survived: %s", out)
+			break
+		}
 	}
 	if _, err := l.Exec(ctx, "b", "ip", "link", "show", "eth2"); err != nil {
 		t.Errorf("b's other link went too: %v", err)

@@ -30,10 +30,10 @@ func (f Flow) String() string {
 	return fmt.Sprintf("%s -> %s (VNI %d): %d sent, %d received, %d lost", f.From.Name, f.To.Name, f.From.VNI, f.Sent, f.Received, f.Lost())
 }
 
-// Ping stream parameters of KillDuring: 20 requests a second for 6 s; the
-// kill comes once every stream has 10 replies.
+// Ping stream parameters of KillDuring: 20 requests a second for 15 s;
+// the kill comes once every stream has 10 replies.
 const (
-	flowCount    = 120
+	flowCount    = 300
 	flowInterval = "0.05"
 	flowWarm     = 10
 )

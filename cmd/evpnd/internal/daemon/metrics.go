@@ -21,6 +21,9 @@ func (d *Daemon) metricsSnapshot() metrics.Snapshot {
 	if peers, err := d.peers(ctx, false); err == nil { // no Advertised: a scrape must not hold GoBGP's loop
 		s.Peers = metricPeers(peers)
 	}
+	if srv := d.srv.Load(); srv != nil {
+		s.StuckSessionResets = srv.StuckSessionResets()
+	}
 	l := d.leaf.Load()
 	if l == nil {
 		// A route reflector installs nothing: its kernel is trivially in

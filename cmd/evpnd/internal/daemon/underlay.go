@@ -116,6 +116,9 @@ func (d *Daemon) startUnderlay(ctx context.Context, g *errgroup.Group, srv *spea
 	rec, err := fib.NewUnderlay(vnetns.None(), fib.UnderlayConfig{
 		Logger:  d.log.With("component", "underlay"),
 		OnLinks: fo.links,
+		OnRepair: func(_ fib.UnderlayOp, kind fib.DriftKind) {
+			d.metrics.UnderlayRepaired(kind.String())
+		},
 	})
 	if err != nil {
 		return err

@@ -18,6 +18,7 @@ type stateCollector struct {
 	fibInstalled, fibPending                      *prometheus.Desc
 	fibWrites, fibDeletes, fibErrors, fibResyncs  *prometheus.Desc
 	kernelInSync                                  *prometheus.Desc
+	stuckResets                                   *prometheus.Desc
 }
 
 func newStateCollector(src Source) *stateCollector {
@@ -69,6 +70,9 @@ func newStateCollector(src Source) *stateCollector {
 		kernelInSync: d("evpnd_kernel_in_sync",
 			"1 if the kernel holds every entry BGP selected and no write waits for a retry, else 0.",
 			nil, nil),
+		stuckResets: d("evpnd_bgp_stuck_session_resets_total",
+			"BGP sessions reset after staying in OpenConfirm longer than their hold time (at most 10 s) without the neighbour's KEEPALIVE.",
+			nil, nil),
 	}
 }
 
@@ -80,7 +84,7 @@ func (c *stateCollector) Describe(ch chan<- *prometheus.Desc) {
 		c.macs, c.macDuplicates, c.floodVTEPs,
 		c.fibInstalled, c.fibPending,
 		c.fibWrites, c.fibDeletes, c.fibErrors, c.fibResyncs,
-		c.kernelInSync,
+		c.kernelInSync, c.stuckResets,
 	} {
 		ch <- d
 	}
@@ -128,6 +132,7 @@ func (c *stateCollector) Collect(ch chan<- prometheus.Metric) {
 	counter(c.fibErrors, s.FIB.Errors)
 	counter(c.fibResyncs, s.FIB.Resyncs)
 	gauge(c.kernelInSync, bool01(s.KernelInSync))
+	counter(c.stuckResets, s.StuckSessionResets)
 }
 
 func bool01(b bool) float64 {

@@ -32,6 +32,9 @@ type Snapshot struct {
 	RoutesByType map[uint8]int
 	FIB          FIBStats
 	KernelInSync bool
+	// StuckSessionResets counts the BGP sessions the speaker reset after
+	// they stayed stuck in OpenConfirm (speaker.Server.StuckSessionResets).
+	StuckSessionResets uint64
 }
 
 // Peer is one BGP neighbour's share of a scrape.
@@ -97,6 +100,7 @@ type Metrics struct {
 	reconcileOps       prometheus.Counter
 	reconcileOpsFailed prometheus.Counter
 	repairs            *prometheus.CounterVec
+	underlayRepairs    *prometheus.CounterVec
 	reloads            *prometheus.CounterVec
 }
 
@@ -144,6 +148,9 @@ func New(src Source, version string) *Metrics {
 			"Kernel entries fib repaired after someone else changed a managed VXLAN device's FDB, "+
 				"by table (mac: the VXLAN entry, bridge: the bridge entry, flood: a flood-list entry) and drift (missing, extra, wrong).",
 			"table", "drift"),
+		underlayRepairs: counterVec("evpnd_underlay_drift_repairs_total",
+			"Underlay routes (proto 183) fib repaired after someone else changed the main table, by drift: missing (a route put back), wrong (a route rewritten), extra (a marked route someone added, deleted).",
+			"drift"),
 		reloads: counterVec("evpnd_config_reloads_total",
 			"Config reloads (SIGHUP, evpnctl reload) by result: applied (all of the file's live changes), partial (some failed), refused (bad file: nothing changed).",
 			"result"),
@@ -163,7 +170,7 @@ func New(src Source, version string) *Metrics {
 		buildInfo,
 		m.moves, m.duplicates, m.oddRoutes,
 		m.deviceRepairs, m.deviceRepairFails,
-		m.reconcile, m.reconcileOps, m.reconcileOpsFailed, m.repairs, m.reloads,
+		m.reconcile, m.reconcileOps, m.reconcileOpsFailed, m.repairs, m.underlayRepairs, m.reloads,
 	)
 	if src != nil {
 		m.reg.MustRegister(newStateCollector(src))
@@ -250,6 +257,16 @@ func (m *Metrics) DriftRepaired(table, drift string) {
 		return
 	}
 	m.repairs.WithLabelValues(table, drift).Inc()
+}
+
+// UnderlayRepaired counts one underlay route fib repaired
+// (evpnd_underlay_drift_repairs_total): drift is the fib.DriftKind it
+// fixed ("missing", "wrong", "extra").
+func (m *Metrics) UnderlayRepaired(drift string) {
+	if m == nil {
+		return
+	}
+	m.underlayRepairs.WithLabelValues(drift).Inc()
 }
 
 // RemoveVNI drops the event counters of a deleted VNI, so that its series

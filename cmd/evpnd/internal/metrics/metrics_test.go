@@ -48,9 +48,10 @@ func sampleSnapshot() Snapshot {
 			{VNI: 100, Local: 3, Remote: 40, Duplicates: 1, FloodVTEPs: 2},
 			{VNI: 200, Local: 0, Remote: 7, FloodVTEPs: 1},
 		},
-		RoutesByType: map[uint8]int{2: 50, 3: 3},
-		FIB:          FIBStats{Installed: 47, Pending: 2, Writes: 60, Deletes: 13, Errors: 4, Resyncs: 1},
-		KernelInSync: false,
+		RoutesByType:       map[uint8]int{2: 50, 3: 3},
+		FIB:                FIBStats{Installed: 47, Pending: 2, Writes: 60, Deletes: 13, Errors: 4, Resyncs: 1},
+		KernelInSync:       false,
+		StuckSessionResets: 2,
 	}
 }
 
@@ -114,6 +115,9 @@ evpnd_fib_resyncs_total 1
 # HELP evpnd_kernel_in_sync 1 if the kernel holds every entry BGP selected and no write waits for a retry, else 0.
 # TYPE evpnd_kernel_in_sync gauge
 evpnd_kernel_in_sync 0
+# HELP evpnd_bgp_stuck_session_resets_total BGP sessions reset after staying in OpenConfirm longer than their hold time (at most 10 s) without the neighbour's KEEPALIVE.
+# TYPE evpnd_bgp_stuck_session_resets_total counter
+evpnd_bgp_stuck_session_resets_total 2
 # HELP evpnd_build_info Always 1; the version label is the running evpnd's version.
 # TYPE evpnd_build_info gauge
 evpnd_build_info{version="1.2.3"} 1
@@ -123,7 +127,7 @@ evpnd_build_info{version="1.2.3"} 1
 		"evpnd_evpn_routes", "evpnd_macs", "evpnd_mac_duplicates", "evpnd_flood_vteps",
 		"evpnd_fib_installed", "evpnd_fib_pending",
 		"evpnd_fib_writes_total", "evpnd_fib_deletes_total", "evpnd_fib_errors_total", "evpnd_fib_resyncs_total",
-		"evpnd_kernel_in_sync", "evpnd_build_info",
+		"evpnd_kernel_in_sync", "evpnd_bgp_stuck_session_resets_total", "evpnd_build_info",
 	}
 	if err := testutil.GatherAndCompare(m.reg, strings.NewReader(want), names...); err != nil {
 		t.Fatal(err)
@@ -146,6 +150,7 @@ func TestReadAtScrape(t *testing.T) {
 	s.VNIs = s.VNIs[1:]
 	s.KernelInSync = true
 	s.FIB.Errors = 9
+	s.StuckSessionResets = 3
 	src.set(s)
 	const want = `
 # HELP evpnd_bgp_peer_up 1 if the BGP session with the neighbour is established, else 0.
@@ -160,9 +165,13 @@ evpnd_kernel_in_sync 1
 # HELP evpnd_fib_errors_total Failed kernel writes and deletes of the fib reconciler; each is retried.
 # TYPE evpnd_fib_errors_total counter
 evpnd_fib_errors_total 9
+# HELP evpnd_bgp_stuck_session_resets_total BGP sessions reset after staying in OpenConfirm longer than their hold time (at most 10 s) without the neighbour's KEEPALIVE.
+# TYPE evpnd_bgp_stuck_session_resets_total counter
+evpnd_bgp_stuck_session_resets_total 3
 `
 	if err := testutil.GatherAndCompare(m.reg, strings.NewReader(want),
-		"evpnd_bgp_peer_up", "evpnd_flood_vteps", "evpnd_kernel_in_sync", "evpnd_fib_errors_total"); err != nil {
+		"evpnd_bgp_peer_up", "evpnd_flood_vteps", "evpnd_kernel_in_sync", "evpnd_fib_errors_total",
+		"evpnd_bgp_stuck_session_resets_total"); err != nil {
 		t.Fatal(err)
 	}
 	if src.calls() != 2 {
@@ -204,8 +213,22 @@ func TestEventCounters(t *testing.T) {
 		t.Fatalf("odd routes{kind=no-pmsi} = %v, want 1", got)
 	}
 
+	m.UnderlayRepaired("missing")
+	m.UnderlayRepaired("missing")
+	m.UnderlayRepaired("extra")
+	const underlay = `
+# HELP evpnd_underlay_drift_repairs_total Underlay routes (proto 183) fib repaired after someone else changed the main table, by drift: missing (a route put back), wrong (a route rewritten), extra (a marked route someone added, deleted).
+# TYPE evpnd_underlay_drift_repairs_total counter
+evpnd_underlay_drift_repairs_total{drift="extra"} 1
+evpnd_underlay_drift_repairs_total{drift="missing"} 2
+`
+	if err := testutil.GatherAndCompare(m.reg, strings.NewReader(underlay), "evpnd_underlay_drift_repairs_total"); err != nil {
+		t.Fatal(err)
+	}
+
 	// A nil *Metrics ignores events.
 	var off *Metrics
+	off.UnderlayRepaired("wrong")
 	off.OddRoute("label-zero")
 	off.MACMove(1)
 	off.DuplicateDetected(1)
@@ -256,6 +279,7 @@ func TestLint(t *testing.T) {
 	m.MACMove(1)
 	m.DuplicateDetected(1)
 	m.ReconcilePass(time.Millisecond, 1, 0)
+	m.UnderlayRepaired("wrong")
 	problems, err := testutil.GatherAndLint(m.reg)
 	if err != nil {
 		t.Fatal(err)
@@ -292,7 +316,7 @@ func TestNames(t *testing.T) {
 	for _, n := range []string{
 		"go_goroutines", "process_cpu_seconds_total", "promhttp_metric_handler_requests_total",
 		"evpnd_mac_moves_total", "evpnd_mac_duplicates_detected_total",
-		"evpnd_fib_reconcile_duration_seconds", "evpnd_build_info",
+		"evpnd_fib_reconcile_duration_seconds", "evpnd_build_info", "evpnd_bgp_stuck_session_resets_total",
 	} {
 		if !seen[n] {
 			t.Errorf("metric %s not exported", n)

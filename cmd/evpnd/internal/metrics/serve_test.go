@@ -73,6 +73,7 @@ func get(t *testing.T, url string) (int, string, http.Header) {
 func TestHTTPScrape(t *testing.T) {
 	m := New(&fakeSource{s: sampleSnapshot()}, "1.2.3")
 	m.MACMove(100)
+	m.UnderlayRepaired("wrong")
 	base, stop := serve(t, m)
 
 	code, body, hdr := get(t, base+"/metrics")
@@ -118,6 +119,8 @@ func TestHTTPScrape(t *testing.T) {
 		{"evpnd_macs", map[string]string{"vni": "100", "source": "remote"}, 40},
 		{"evpnd_evpn_routes", map[string]string{"type": "2"}, 50},
 		{"evpnd_fib_errors_total", nil, 4},
+		{"evpnd_bgp_stuck_session_resets_total", nil, 2},
+		{"evpnd_underlay_drift_repairs_total", map[string]string{"drift": "wrong"}, 1},
 		{"evpnd_mac_moves_total", map[string]string{"vni": "100"}, 1},
 		{"evpnd_build_info", map[string]string{"version": "1.2.3"}, 1},
 	} {

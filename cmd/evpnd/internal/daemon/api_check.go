@@ -1,0 +1,51 @@
+package daemon
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/evpnd/evpnd/cmd/evpnd/internal/api"
+	"github.com/evpnd/evpnd/fib"
+)
+
+// Check implements api.Backend.
+func (d *Daemon) Check(ctx context.Context, vni uint32) (api.CheckReport, error) {
+	l, err := d.leafOrErr()
+	if err != nil {
+		return api.CheckReport{}, err
+	}
+	if vni != 0 && !d.hasVNI(vni) {
+		return api.CheckReport{}, fmt.Errorf("vni %d is not configured: %w", vni, api.ErrNotFound)
+	}
+	res, err := l.rec.Check(ctx, vni)
+	if err != nil {
+		return api.CheckReport{}, err
+	}
+	rep := api.CheckReport{CheckedMACs: res.CheckedMACs, CheckedFloods: res.CheckedFloods, InFlight: res.InFlight, Time: time.Now()}
+	for _, dr := range res.Drifts {
+		rep.Drifts = append(rep.Drifts, api.Drift{
+			Kind: apiDriftKind(dr.Kind), VNI: dr.VNI, Table: dr.Table, MAC: dr.MAC,
+			WantVTEP: dr.Want, KernelVTEP: dr.Have, Device: dr.Device, Detail: dr.Detail,
+		})
+	}
+	for _, c := range l.l3Checks(vni) {
+		ops, err := c.check(ctx)
+		if err != nil {
+			return api.CheckReport{}, fmt.Errorf("vrf %s: %w", c.dev.VRF, err)
+		}
+		rep.CheckedL3 += c.wanted
+		rep.Drifts = append(rep.Drifts, l3Drifts(c.dev, ops)...)
+	}
+	return rep, nil
+}
+
+func apiDriftKind(k fib.DriftKind) api.DriftKind {
+	switch k {
+	case fib.DriftMissing:
+		return api.DriftMissing
+	case fib.DriftExtra:
+		return api.DriftExtra
+	}
+	return api.DriftWrong
+}
