@@ -192,6 +192,18 @@ func (v VRF) nsOf() string {
 	return ""
 }
 
+// hasIPv6 reports whether one of the VRF's gateways has an IPv6 address.
+func (v VRF) hasIPv6() bool {
+	for _, m := range v.Members {
+		for _, g := range m.GatewayIPs {
+			if g.Addr().Is6() && !g.Addr().Is4In6() {
+				return true
+			}
+		}
+	}
+	return false
+}
+
 // l2Set returns the VRF's L3VNI and member L2VNIs as L2VNIs.
 func (v VRF) l2Set() []L2VNI {
 	out := []L2VNI{v.L3}

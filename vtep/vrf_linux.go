@@ -202,6 +202,15 @@ func (m *Manager) EnsureVRF(ctx context.Context, v VRF) error {
 		}
 		m.log.Debug("applied", "vrf", v.Name, "vni", act.VNI, "dev", act.Dev, "action", act.String())
 	}
+	if v.Backend == BackendNetns {
+		if err := enableForwarding(a.nsh[v.Namespace], v.hasIPv6()); err != nil {
+			err = fmt.Errorf("vrf %s: namespace %s: %w", v.Name, v.Namespace, err)
+			if rbErr := a.rollback(); rbErr != nil {
+				return errors.Join(err, fmt.Errorf("rollback incomplete, devices may be half-built: %w", rbErr))
+			}
+			return fmt.Errorf("ensure %w (undid the %d changes this call had made)", err, len(a.undos))
+		}
+	}
 	for _, ab := range plan.Absent {
 		m.log.Warn("access interface does not exist (yet)", "vrf", v.Name, "vni", ab.VNI, "port", ab.Port, "bridge", ab.Bridge)
 	}
@@ -631,4 +640,30 @@ func (m *Manager) RemoveVRF(ctx context.Context, v VRF) error {
 	}
 	m.log.Info("vrf devices removed", "vrf", v.Name, "backend", string(v.Backend))
 	return nil
+}
+
+// enableForwarding turns routing on in a tenant namespace evpnd owns
+// (backend netns): net.ipv4.ip_forward=1 and, when the VRF has an IPv6
+// gateway, net.ipv6.conf.all.forwarding=1. A new namespace starts with
+// IPv6 forwarding off (IPv4's may be inherited from the host's, per
+// net.core.devconf_inherit_init_net), and its routed traffic would then
+// be dropped at the ingress leaf. Writing an already set value changes
+// nothing, so this runs on every ensure (and repairs an operator's 0).
+func enableForwarding(ns netns.NsHandle, ipv6 bool) error {
+	files := []string{"/proc/sys/net/ipv4/ip_forward"}
+	if ipv6 {
+		files = append(files, "/proc/sys/net/ipv6/conf/all/forwarding")
+	}
+	return inNetns(ns, func() error {
+		for _, f := range files {
+			b, err := os.ReadFile(f)
+			if err == nil && strings.TrimSpace(string(b)) == "1" {
+				continue
+			}
+			if err := os.WriteFile(f, []byte("1\n"), 0o644); err != nil {
+				return fmt.Errorf("turn forwarding on: %w", err)
+			}
+		}
+		return nil
+	})
 }

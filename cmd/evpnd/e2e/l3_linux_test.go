@@ -83,7 +83,7 @@ func deployL3(t *testing.T, backend string) (*fabric, map[string]*netns.NS) {
 			return
 		}
 		for leaf, ns := range tenants {
-			for _, argv := range [][]string{{"ip", "-d", "link"}, {"bridge", "fdb", "show"}, {"ip", "neigh"}, {"ip", "route"}} {
+			for _, argv := range [][]string{{"ip", "-d", "link"}, {"bridge", "fdb", "show"}, {"ip", "neigh"}, {"ip", "route"}, {"ip", "-6", "neigh"}, {"ip", "-6", "route"}, {"sysctl", "net.ipv6.conf.all.forwarding"}} {
 				out, _ := ns.Exec(context.Background(), argv...)
 				t.Logf("%s tenant namespace: %s:\n%s", leaf, strings.Join(argv, " "), out)
 			}

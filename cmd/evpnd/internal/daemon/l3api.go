@@ -378,9 +378,36 @@ type l3Check struct {
 }
 
 // l3Checks returns the VRFs' reconcilers for Check, only those of L3VNI
-// (or whose member is) vni when not 0. Until the VRF wiring is in the
-// leaf there are none, and Check covers the L2 tables only.
-func (l *leaf) l3Checks(_ uint32) []l3Check { return nil }
+// (or whose member is) vni when not 0.
+func (l *leaf) l3Checks(vni uint32) []l3Check {
+	var out []l3Check
+	for _, t := range l.tenants {
+		if t.l3rec == nil || (vni != 0 && !tenantHasVNI(t, vni)) {
+			continue
+		}
+		snap := t.l3.Snapshot()
+		want, _ := fib.WantL3(snap)
+		out = append(out, l3Check{
+			dev:    snap.Dev,
+			wanted: len(want.Neighs) + len(want.RMACs) + len(want.Routes),
+			check:  t.l3rec.Check,
+		})
+	}
+	return out
+}
+
+// tenantHasVNI reports whether vni is t's L3VNI or one of its members.
+func tenantHasVNI(t *tenant, vni uint32) bool {
+	if t.v.L3.VNI == vni {
+		return true
+	}
+	for _, m := range t.v.Members {
+		if m.L2.VNI == vni {
+			return true
+		}
+	}
+	return false
+}
 
 // l3Drifts turns the writes an L3 check found into drift rows: a delete is
 // an entry the kernel holds that nothing wants (extra); a replace is one
