@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
+	"time"
 
 	"github.com/evpnd/evpnd/speaker/evpn"
 	"github.com/vishvananda/netlink"
@@ -328,33 +329,27 @@ func isLinkNotFound(err error) bool {
 }
 
 // WatchL3 signals (a channel with a buffer of one) every route and
-// neighbour change in namespace ns until ctx ends: fib's own writes come
-// back too, and cost the reconciler a dump that finds nothing to do. A
-// subscription error closes the channel.
+// neighbour change in namespace ns until ctx ends (then it closes the
+// channel): fib's own writes come back too, and cost the reconciler a
+// dump that finds nothing to do.
+//
+// The netlink library reports through its error callback much that is
+// harmless (messages from a sender other than the kernel, a message it
+// cannot decode, an interrupted dump): those are ignored, the
+// subscription goes on. When a subscription really ends (its socket
+// fails, e.g. on an overrun) the watch subscribes again, with backoff,
+// and signals once it has: changes may have been missed, the reconciler
+// makes a full pass.
 func WatchL3(ctx context.Context, ns netns.NsHandle) (<-chan struct{}, error) {
-	out := make(chan struct{}, 1)
-	done := make(chan struct{})
-	routes := make(chan netlink.RouteUpdate, 256)
-	neighs := make(chan netlink.NeighUpdate, 256)
 	var nsp *netns.NsHandle
 	if ns.IsOpen() {
 		nsp = &ns
 	}
-	failed := make(chan struct{}, 2)
-	onErr := func(error) {
-		select {
-		case failed <- struct{}{}:
-		default:
-		}
+	routes, neighs, done, err := subscribeL3(nsp)
+	if err != nil {
+		return nil, err
 	}
-	if err := netlink.RouteSubscribeWithOptions(routes, done, netlink.RouteSubscribeOptions{Namespace: nsp, ErrorCallback: onErr}); err != nil {
-		close(done)
-		return nil, fmt.Errorf("fib l3: watch routes: %w", err)
-	}
-	if err := netlink.NeighSubscribeWithOptions(neighs, done, netlink.NeighSubscribeOptions{Namespace: nsp, ErrorCallback: onErr}); err != nil {
-		close(done)
-		return nil, fmt.Errorf("fib l3: watch neighbours: %w", err)
-	}
+	out := make(chan struct{}, 1)
 	signal := func() {
 		select {
 		case out <- struct{}{}:
@@ -363,27 +358,73 @@ func WatchL3(ctx context.Context, ns netns.NsHandle) (<-chan struct{}, error) {
 	}
 	go func() {
 		defer close(out)
-		defer close(done)
+		defer func() { close(done) }()
+		backoff, since := time.Duration(0), time.Now()
 		for {
 			select {
 			case <-ctx.Done():
 				return
-			case <-failed:
-				return
 			case _, ok := <-routes:
-				if !ok {
-					return
+				if ok {
+					signal()
+					continue
 				}
-				signal()
 			case _, ok := <-neighs:
-				if !ok {
-					return
+				if ok {
+					signal()
+					continue
 				}
-				signal()
 			}
+			// A subscription ended: start both again. The library's
+			// goroutine of the other may be blocked on a full channel:
+			// drained until it ends.
+			close(done)
+			go drainL3(routes, neighs)
+			if time.Since(since) > 5*time.Second {
+				backoff = 0
+			}
+			for {
+				backoff = min(max(2*backoff, 10*time.Millisecond), 5*time.Second)
+				select {
+				case <-ctx.Done():
+					done = make(chan struct{})
+					return
+				case <-time.After(backoff):
+				}
+				if routes, neighs, done, err = subscribeL3(nsp); err == nil {
+					since = time.Now()
+					break
+				}
+			}
+			signal()
 		}
 	}()
 	return out, nil
+}
+
+func drainL3(routes chan netlink.RouteUpdate, neighs chan netlink.NeighUpdate) {
+	for range routes {
+	}
+	for range neighs {
+	}
+}
+
+// subscribeL3 subscribes to route and neighbour changes (in *nsp, if not
+// nil) until done is closed.
+func subscribeL3(nsp *netns.NsHandle) (chan netlink.RouteUpdate, chan netlink.NeighUpdate, chan struct{}, error) {
+	done := make(chan struct{})
+	routes := make(chan netlink.RouteUpdate, 256)
+	neighs := make(chan netlink.NeighUpdate, 256)
+	ignore := func(error) {}
+	if err := netlink.RouteSubscribeWithOptions(routes, done, netlink.RouteSubscribeOptions{Namespace: nsp, ErrorCallback: ignore}); err != nil {
+		close(done)
+		return nil, nil, nil, fmt.Errorf("fib l3: watch routes: %w", err)
+	}
+	if err := netlink.NeighSubscribeWithOptions(neighs, done, netlink.NeighSubscribeOptions{Namespace: nsp, ErrorCallback: ignore}); err != nil {
+		close(done)
+		return nil, nil, nil, fmt.Errorf("fib l3: watch neighbours: %w", err)
+	}
+	return routes, neighs, done, nil
 }
 
 var _ L3Kernel = (*L3Netlink)(nil)

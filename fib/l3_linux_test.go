@@ -2,6 +2,8 @@ package fib
 
 import (
 	"context"
+	"encoding/binary"
+	"golang.org/x/sys/unix"
 	"strconv"
 
 	"github.com/evpnd/evpnd/containerlab/poll"
@@ -234,6 +236,10 @@ func testL3DriftRepaired(t *testing.T, table int) {
 	waitUntil(t, "first pass", func() bool {
 		return strings.Contains(l.run(t, routes), "10.1.0.20")
 	})
+	// A message from a sender other than the kernel on the route and
+	// neighbour groups: the library reports it through the error callback,
+	// which must not end the watch.
+	multicastNoise(t, l)
 	for _, c := range []struct {
 		del   []string
 		check []string
@@ -322,5 +328,29 @@ func TestL3DevicesLater(t *testing.T) {
 			t.Fatalf("not converged within 10s of the devices appearing: %v %v", ops, err)
 		}
 		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// multicastNoise sends, from a user socket in l's namespace, an empty
+// message to the route and neighbour multicast groups.
+func multicastNoise(t *testing.T, l *labNS) {
+	t.Helper()
+	err := l.ns.Do(func() error {
+		fd, err := unix.Socket(unix.AF_NETLINK, unix.SOCK_RAW, unix.NETLINK_ROUTE)
+		if err != nil {
+			return err
+		}
+		defer unix.Close(fd)
+		if err := unix.Bind(fd, &unix.SockaddrNetlink{Family: unix.AF_NETLINK}); err != nil {
+			return err
+		}
+		groups := uint32(1<<(unix.RTNLGRP_IPV4_ROUTE-1) | 1<<(unix.RTNLGRP_IPV6_ROUTE-1) | 1<<(unix.RTNLGRP_NEIGH-1))
+		msg := make([]byte, unix.NLMSG_HDRLEN)
+		binary.NativeEndian.PutUint32(msg[0:4], uint32(len(msg)))
+		binary.NativeEndian.PutUint16(msg[4:6], unix.NLMSG_NOOP)
+		return unix.Sendto(fd, msg, 0, &unix.SockaddrNetlink{Family: unix.AF_NETLINK, Groups: groups})
+	})
+	if err != nil {
+		t.Fatalf("multicast noise: %v", err)
 	}
 }

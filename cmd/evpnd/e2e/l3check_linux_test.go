@@ -1,7 +1,6 @@
 package e2e
 
 import (
-	"errors"
 	"fmt"
 	"strings"
 	"testing"
@@ -40,19 +39,16 @@ func TestTenantVRFCheck(t *testing.T) {
 	if r, err := route(); err != nil || !strings.Contains(r, "dev br4001") {
 		t.Fatalf("leaf2 has no host route for %s: %q %v", host, r, err)
 	}
+	// The L3 watch repairs the deletion (issue 10 asks for 50 ms; the
+	// bound is generous for a loaded machine, the figure is logged).
+	const repairBound = 2 * time.Second
 	tenantExec(t, tenants["leaf2"], "ip", "route", "del", host+"/32")
 	deleted := time.Now()
-	var how string
-	eventually(t, changeTimeout, "the deleted host route repaired or reported", func() error {
-		if r, err := route(); err == nil && strings.Contains(r, "dev br4001") {
-			how = fmt.Sprintf("repaired by the L3 watch in %v", time.Since(deleted).Round(time.Millisecond))
-			return nil
+	eventually(t, repairBound, "the deleted host route repaired", func() error {
+		if r, err := route(); err != nil || !strings.Contains(r, "dev br4001") {
+			return fmt.Errorf("route %q %v; evpnctl check:\n%s", r, err, check())
 		}
-		if out := check(); strings.Contains(out, "DRIFT") && strings.Contains(out, host) {
-			how = "reported by evpnctl check:\n" + out
-			return nil
-		}
-		return errors.New("neither repaired nor reported")
+		return nil
 	})
-	t.Logf("host route %s deleted on leaf2: %s", host, how)
+	t.Logf("host route %s deleted on leaf2: repaired by the L3 watch in %v", host, time.Since(deleted).Round(time.Millisecond))
 }
