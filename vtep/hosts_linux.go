@@ -3,6 +3,7 @@ package vtep
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"net/netip"
 
 	"github.com/evpnd/evpnd/speaker/evpn"
@@ -36,12 +37,12 @@ func WatchHosts(ctx context.Context, ns netns.NsHandle, svis map[string]uint32, 
 	ch := make(chan netlink.NeighUpdate, 1024)
 	done := make(chan struct{})
 	defer close(done)
-	failed := make(chan error, 1)
+	// The library reports harmless problems through ErrorCallback too (a
+	// message from a sender other than the kernel: "Wrong sender portid")
+	// and goes on; a real failure closes ch, handled below. So the
+	// callback only logs.
 	opts := netlink.NeighSubscribeOptions{ListExisting: true, ErrorCallback: func(err error) {
-		select {
-		case failed <- err:
-		default:
-		}
+		slog.Debug("watch hosts: netlink subscription reported a problem and goes on", "err", err)
 	}}
 	if ns.IsOpen() {
 		opts.Namespace = &ns
@@ -54,8 +55,6 @@ func WatchHosts(ctx context.Context, ns netns.NsHandle, svis map[string]uint32, 
 		select {
 		case <-ctx.Done():
 			return nil
-		case err := <-failed:
-			return fmt.Errorf("watch hosts: %w", err)
 		case u, ok := <-ch:
 			if !ok {
 				return fmt.Errorf("watch hosts: the subscription ended")

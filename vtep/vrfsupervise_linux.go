@@ -92,11 +92,11 @@ func (m *Manager) superviseVRFsOnce(ctx context.Context, vrfs []VRF, onRepair fu
 			Namespace:              &ns,
 			ReceiveBufferSize:      linkEventBuffer,
 			ReceiveBufferForceSize: true,
+			// Harmless problems (a message from a sender other than the
+			// kernel) come here too and the library goes on; a real
+			// failure closes raw, reported below.
 			ErrorCallback: func(err error) {
-				select {
-				case failed <- fmt.Errorf("namespace %q: %w", name, err):
-				default:
-				}
+				m.log.Debug("vrf link events: netlink subscription reported a problem and goes on", "namespace", name, "err", err)
 			},
 		}
 		err := netlink.LinkSubscribeWithOptions(raw, done, opts)
