@@ -182,6 +182,13 @@ func (u *Underlay) subscribe(ctx context.Context) (<-chan struct{}, error) {
 		}
 		once.Do(func() { cancel(); close(out) })
 	}
+	// The library also reports harmless problems through ErrorCallback and
+	// goes on; a real failure closes the update channel, which the
+	// forwarding goroutine below turns into fail. Closing out from the
+	// callback raced with that goroutine's sends.
+	logOnly := func(err error) {
+		u.log.Debug("underlay routes: netlink subscription reported a problem and goes on", "err", err)
+	}
 	var ns *netns.NsHandle
 	if u.ns.IsOpen() {
 		ns = &u.ns
@@ -189,15 +196,15 @@ func (u *Underlay) subscribe(ctx context.Context) (<-chan struct{}, error) {
 	routes := make(chan netlink.RouteUpdate, 256)
 	links := make(chan netlink.LinkUpdate, 64)
 	addrs := make(chan netlink.AddrUpdate, 64)
-	if err := netlink.RouteSubscribeWithOptions(routes, done, netlink.RouteSubscribeOptions{Namespace: ns, ErrorCallback: fail, ReceiveBufferSize: 1 << 20}); err != nil {
+	if err := netlink.RouteSubscribeWithOptions(routes, done, netlink.RouteSubscribeOptions{Namespace: ns, ErrorCallback: logOnly, ReceiveBufferSize: 1 << 20}); err != nil {
 		cancel()
 		return nil, fmt.Errorf("fib: underlay: subscribe to routes: %w", err)
 	}
-	if err := netlink.LinkSubscribeWithOptions(links, done, netlink.LinkSubscribeOptions{Namespace: ns, ErrorCallback: fail}); err != nil {
+	if err := netlink.LinkSubscribeWithOptions(links, done, netlink.LinkSubscribeOptions{Namespace: ns, ErrorCallback: logOnly}); err != nil {
 		cancel()
 		return nil, fmt.Errorf("fib: underlay: subscribe to links: %w", err)
 	}
-	if err := netlink.AddrSubscribeWithOptions(addrs, done, netlink.AddrSubscribeOptions{Namespace: ns, ErrorCallback: fail}); err != nil {
+	if err := netlink.AddrSubscribeWithOptions(addrs, done, netlink.AddrSubscribeOptions{Namespace: ns, ErrorCallback: logOnly}); err != nil {
 		cancel()
 		return nil, fmt.Errorf("fib: underlay: subscribe to addresses: %w", err)
 	}
