@@ -212,6 +212,10 @@ func (m *Manager) EnsureVRF(ctx context.Context, v VRF) error {
 		}
 	}
 	for _, ab := range plan.Absent {
+		if ab.Uplink {
+			m.log.Warn("uplink interface does not exist (yet)", "vrf", v.Name, "uplink", ab.Port)
+			continue
+		}
 		m.log.Warn("access interface does not exist (yet)", "vrf", v.Name, "vni", ab.VNI, "port", ab.Port, "bridge", ab.Bridge)
 	}
 	m.log.Info("vrf devices ensured", "vrf", v.Name, "backend", string(v.Backend), "actions", len(plan.Actions), "adopted", len(plan.Adopted))
@@ -233,7 +237,7 @@ func (m *Manager) EnsureVRF(ctx context.Context, v VRF) error {
 // start to route too), as it is for FRR; evpnd only says so, once per
 // change.
 func (m *Manager) warnForwarding(v VRF, ns netns.NsHandle) {
-	off, err := forwardingOff(ns, hasIPv6Gateway(v))
+	off, err := forwardingOff(ns, v.hasIPv6())
 	if err != nil {
 		m.log.Debug("cannot read the forwarding sysctls", "vrf", v.Name, "err", err)
 		return
@@ -250,17 +254,6 @@ func (m *Manager) warnForwarding(v VRF, ns netns.NsHandle) {
 		m.log.Warn("forwarding is off where the VRF routes: traffic between its subnets and to remote hosts is dropped; enable it (sysctl -w NAME=1)",
 			"vrf", v.Name, "backend", string(v.Backend), "off", key)
 	}
-}
-
-func hasIPv6Gateway(v VRF) bool {
-	for _, s := range v.Members {
-		for _, g := range s.GatewayIPs {
-			if g.Addr().Is6() {
-				return true
-			}
-		}
-	}
-	return false
 }
 
 // forwardingOff returns the forwarding sysctls that are off in ns:
