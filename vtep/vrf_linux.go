@@ -595,6 +595,31 @@ func (m *Manager) RemoveVRF(ctx context.Context, v VRF) error {
 			}
 		}
 	}
+	// Uplinks are released and lose the addresses evpnd gave them (a move
+	// to another namespace flushes them).
+	for _, u := range v.Uplinks {
+		l, err := h.LinkByName(u.Name)
+		if err != nil {
+			continue
+		}
+		if l.Attrs().MasterIndex != 0 && v.Backend == BackendVRF {
+			if err := h.LinkSetNoMaster(l); err != nil && !isGone(err) {
+				errs = append(errs, fmt.Errorf("release uplink %s: %w", u.Name, err))
+			}
+		}
+		if ns != "" {
+			if err := h.LinkSetNsFd(l, int(fd)); err != nil && !isGone(err) {
+				errs = append(errs, fmt.Errorf("move uplink %s back to the underlay: %w", u.Name, err))
+			}
+			continue
+		}
+		for _, a := range u.Addrs {
+			addr := &netlink.Addr{IPNet: &net.IPNet{IP: addrIP(a.Addr()), Mask: net.CIDRMask(a.Bits(), a.Addr().BitLen())}}
+			if err := h.AddrDel(l, addr); err != nil && !isGone(err) && !errors.Is(err, unix.EADDRNOTAVAIL) {
+				errs = append(errs, fmt.Errorf("remove address %s of uplink %s: %w", a, u.Name, err))
+			}
+		}
+	}
 	names := []string{}
 	for _, l2 := range v.l2Set() {
 		names = append(names, l2.VXLAN, l2.Bridge)
