@@ -34,7 +34,8 @@ type tenant struct {
 	l3k   *fib.L3Netlink
 	l3rec *fib.L3Reconciler
 	// statics keeps the VRF's static routes (configs.VRF.Routes) in its
-	// table, marked fib.StaticProtocol; nil without routes.
+	// table, marked fib.StaticProtocol; nil when the VRF has none and the
+	// table holds none.
 	statics *fib.Underlay
 	// rewatch restarts the watch of local hosts (a repair may have
 	// re-created an SVI).
@@ -315,13 +316,20 @@ func (d *Daemon) openTenants(h *netlink.Handle) (ts []*tenant, err error) {
 			return ts, fmt.Errorf("vrf %s: %w", f.Name, err)
 		}
 		t.l3rec = fib.NewL3Reconciler(t.l3, t.l3k, d.log)
-		if len(f.Routes) > 0 {
-			if t.statics, err = fib.NewUnderlay(t.ns, fib.UnderlayConfig{Logger: d.log.With("vrf", f.Name, "routes", "static"),
-				Table: d.l3Devices(f).Table, Protocol: fib.StaticProtocol, IPv6: true}); err != nil {
-				return ts, fmt.Errorf("vrf %s: static routes: %w", f.Name, err)
-			}
-			t.statics.Set(staticRoutes(f))
+		if t.statics, err = fib.NewUnderlay(t.ns, fib.UnderlayConfig{Logger: d.log.With("vrf", f.Name, "routes", "static"),
+			Table: d.l3Devices(f).Table, Protocol: fib.StaticProtocol, IPv6: true}); err != nil {
+			return ts, fmt.Errorf("vrf %s: static routes: %w", f.Name, err)
 		}
+		if len(f.Routes) == 0 {
+			// Without static routes the reconciler runs only to remove
+			// those an earlier configuration left in the table.
+			if left, err := t.statics.List(); err != nil || len(left) == 0 {
+				t.statics.Close()
+				t.statics = nil
+				continue
+			}
+		}
+		t.statics.Set(staticRoutes(f))
 	}
 	return ts, nil
 }
