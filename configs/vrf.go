@@ -634,8 +634,10 @@ func (v *validator) uplinks(p string, f VRF, subnets []subnet) {
 			ps.add(rp+".prefix", pf.String(), "has host bits set: write %s", pf.Masked())
 		case pf.Addr().Is4In6():
 			ps.add(rp+".prefix", pf.String(), "an IPv4-mapped IPv6 prefix: write the IPv4 prefix")
-		case f.Backend == BackendDefault && pf.Contains(v.c.VTEPIP):
-			ps.add(rp+".prefix", pf.String(), "holds vtep-ip %s: with backend default the route would go into the main table, which routes the underlay, and could take the tunnel's own packets (a default route too); use backend netns or vrf for a border leaf", v.c.VTEPIP)
+		case f.Backend == BackendDefault && pf.Bits() > 0 && pf.Contains(v.c.VTEPIP):
+			// A default route goes in with the highest metric, behind
+			// the underlay's routes (fib.LastResortMetric).
+			ps.add(rp+".prefix", pf.String(), "holds vtep-ip %s: with backend default the route would go into the main table, which routes the underlay, and take the tunnel's own packets; use a prefix that leaves the VTEPs out, or backend netns or vrf", v.c.VTEPIP)
 		default:
 			if first, dup := seen[pf]; dup {
 				ps.add(rp+".prefix", pf.String(), "listed twice (also %s): one next hop per prefix; remove one", first)

@@ -270,10 +270,10 @@ func TestVRFUplinks(t *testing.T) {
 		t.Errorf("border leaf on backend vrf: %v", err)
 	}
 	// On backend default an uplink and routes that keep clear of the
-	// VTEP are fine.
+	// VTEP are fine, and so are default routes (the last resort there).
 	c = borderLeaf()
 	c.VRFs[0].Backend = BackendDefault
-	c.VRFs[0].Routes = []StaticRoute{{Prefix: pfx("198.51.100.0/24"), Via: addr("192.0.2.2")}}
+	c.VRFs[0].Routes = append(c.VRFs[0].Routes, StaticRoute{Prefix: pfx("198.51.100.0/24"), Via: addr("192.0.2.2")})
 	if err := c.Validate(); err != nil {
 		t.Errorf("border leaf on backend default: %v", err)
 	}
@@ -323,9 +323,9 @@ func TestVRFUplinks(t *testing.T) {
 			c.VRFs[0].Uplinks[0].Addresses[1] = pfx("10.0.0.2/24")
 			c.VRFs[0].Routes = nil
 		}, "vrfs[0].uplinks[0].addresses[1]", "vtep-ip"},
-		{"default backend default route", func(c *Config) {
+		{"default backend route covers the VTEP", func(c *Config) {
 			c.VRFs[0].Backend = BackendDefault
-			c.VRFs[0].Routes = c.VRFs[0].Routes[:1]
+			c.VRFs[0].Routes[0].Prefix = pfx("10.0.0.0/8")
 		}, "vrfs[0].routes[0].prefix", "holds vtep-ip"},
 		{"route prefix missing", func(c *Config) { c.VRFs[0].Routes[0].Prefix = netip.Prefix{} }, "vrfs[0].routes[0].prefix", "missing"},
 		{"route host bits", func(c *Config) { c.VRFs[0].Routes[0].Prefix = pfx("198.51.100.1/24") }, "vrfs[0].routes[0].prefix", "write 198.51.100.0/24"},

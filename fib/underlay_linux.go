@@ -47,6 +47,11 @@ type UnderlayConfig struct {
 	// IPv6 lets the reconciler own the IPv6 routes of Table and Protocol
 	// too (a VRF's static routes); the underlay is IPv4 only.
 	IPv6 bool
+	// LastResortDefault installs default routes (0.0.0.0/0, ::/0) with
+	// LastResortMetric: in a table that also routes the underlay (a
+	// default-backend VRF's static routes), next to the operator's
+	// default route instead of over it.
+	LastResortDefault bool
 }
 
 // Underlay reconciles the IPv4 routes of the main table marked with
@@ -451,6 +456,9 @@ func nlRoute(r UnderlayRoute, table, protocol int) *netlink.Route {
 
 func (u *Underlay) write(op UnderlayOp) error {
 	nr := nlRoute(op.Route, u.cfg.Table, u.cfg.Protocol)
+	if u.cfg.LastResortDefault && op.Route.Prefix.Bits() == 0 {
+		nr.Priority = LastResortMetric
+	}
 	if !op.Delete {
 		return u.h.RouteReplace(nr)
 	}

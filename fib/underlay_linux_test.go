@@ -286,3 +286,60 @@ func TestStaticRoutesKernel(t *testing.T) {
 	u.Set(nil)
 	wait("withdraw", "||")
 }
+
+// With LastResortDefault (a default-backend VRF's static routes in the
+// main table) a static default route goes in next to the operator's,
+// which stays and wins, and its withdraw removes evpnd's only.
+func TestStaticDefaultLastResortKernel(t *testing.T) {
+	netns.RequireLinkKind(t, "veth")
+	leaf := netns.ForTest(t, "sd-leaf")
+	ext := netns.ForTest(t, "sd-ext")
+	ctx := context.Background()
+	run := func(argv ...string) string {
+		t.Helper()
+		out, err := leaf.Exec(ctx, argv...)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return out
+	}
+	run("ip", "link", "add", "up0", "type", "veth", "peer", "name", "eth0", "netns", ext.Name)
+	run("ip", "addr", "add", "192.0.2.1/29", "dev", "up0")
+	run("ip", "link", "set", "up0", "up")
+	if _, err := ext.Exec(ctx, "ip", "link", "set", "eth0", "up"); err != nil {
+		t.Fatal(err)
+	}
+	run("ip", "route", "add", "default", "via", "192.0.2.2", "proto", "static") // the operator's
+	nsh, err := vnetns.GetFromPath(leaf.Path())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { nsh.Close() })
+	u, err := NewUnderlay(nsh, UnderlayConfig{Logger: testLogger(t), Protocol: StaticProtocol, IPv6: true, LastResortDefault: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	rctx, cancel := context.WithCancel(ctx)
+	done := make(chan error, 1)
+	go func() { done <- u.Run(rctx) }()
+	t.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("Run: %v", err)
+		}
+		u.Close()
+	})
+	u.Set([]UnderlayRoute{{Prefix: netip.MustParsePrefix("0.0.0.0/0"), NextHops: []netip.Addr{netip.MustParseAddr("192.0.2.3")}}})
+	waitUntil(t, "static default route next to the operator's", func() bool {
+		out := run("ip", "route", "show", "default")
+		return strings.Contains(out, "default via 192.0.2.2 dev up0 proto static") && strings.Contains(out, "default via 192.0.2.3 dev up0 proto 242 metric 4294967295")
+	})
+	if out := run("ip", "route", "get", "198.51.100.1"); !strings.Contains(out, "via 192.0.2.2") {
+		t.Errorf("the operator's default route must win: %s", out)
+	}
+	u.Set(nil)
+	waitUntil(t, "static default route withdrawn, the operator's kept", func() bool {
+		out := run("ip", "route", "show", "default")
+		return !strings.Contains(out, "proto 242") && strings.Contains(out, "via 192.0.2.2")
+	})
+}

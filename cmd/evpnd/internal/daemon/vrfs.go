@@ -317,7 +317,8 @@ func (d *Daemon) openTenants(h *netlink.Handle) (ts []*tenant, err error) {
 		}
 		t.l3rec = fib.NewL3Reconciler(t.l3, t.l3k, d.log)
 		if t.statics, err = fib.NewUnderlay(t.ns, fib.UnderlayConfig{Logger: d.log.With("vrf", f.Name, "routes", "static"),
-			Table: d.l3Devices(f).Table, Protocol: fib.StaticProtocol, IPv6: true}); err != nil {
+			Table: d.l3Devices(f).Table, Protocol: fib.StaticProtocol, IPv6: true,
+			LastResortDefault: f.Backend == configs.BackendDefault}); err != nil {
 			return ts, fmt.Errorf("vrf %s: static routes: %w", f.Name, err)
 		}
 		if len(f.Routes) == 0 {
