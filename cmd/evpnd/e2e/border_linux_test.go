@@ -21,26 +21,32 @@ const (
 
 // TestBorderLeaf runs two border leafs (leaf2, leaf3) whose uplinks reach
 // an external router, ext, and a leaf with a tenant host (leaf1), all on
-// the netns backend, and as TestBorderLeaf/default with leaf1 on the
-// default backend. The border leafs move their uplink into the tenant's
-// namespace, address it, install their static default routes via ext
-// and advertise 0.0.0.0/0 and ::/0 as type-5. leaf1 installs each as one
+// the netns backend, and as TestBorderLeaf/default with leaf1 and leaf3
+// on the default backend. The border leafs move their uplink into the
+// tenant's namespace (default backend: address it in place), address it,
+// install their static default routes via ext (default backend: with the
+// last-resort metric in the main table) and advertise 0.0.0.0/0 and ::/0
+// as type-5. leaf1 installs each as one
 // route with both border leafs as next hops (ECMP), its host reaches an
 // address behind ext over IPv4 and IPv6, and when one border leaf stops,
 // leaf1's default routes converge to the other one and the host still
 // reaches ext.
 func TestBorderLeaf(t *testing.T) {
-	t.Run("netns", func(t *testing.T) { borderLeaf(t, "netns") })
-	t.Run("default", func(t *testing.T) { borderLeaf(t, "default") })
+	t.Run("netns", func(t *testing.T) { borderLeaf(t, map[string]string{}) })
+	t.Run("default", func(t *testing.T) { borderLeaf(t, map[string]string{"leaf1": "default", "leaf3": "default"}) })
 }
 
-func borderLeaf(t *testing.T, leaf1Backend string) {
-	f, tenants := deployL3Lab(t, borderFile, func(leaf string) string {
-		if leaf == "leaf1" {
-			return leaf1Backend
+// borderLeaf runs the test with the leafs' backends: netns unless
+// backends says otherwise.
+func borderLeaf(t *testing.T, backends map[string]string) {
+	backend := func(leaf string) string {
+		if b, ok := backends[leaf]; ok {
+			return b
 		}
 		return "netns"
-	})
+	}
+	leaf1Backend := backend("leaf1")
+	f, tenants := deployL3Lab(t, borderFile, backend)
 	vteps := map[string]string{"leaf2": "10.0.0.2", "leaf3": "10.0.0.3"}
 	uplink := map[string][2]string{"leaf2": {"192.0.2.1/30", "2001:db8:ff::1/126"}, "leaf3": {"192.0.2.5/30", "2001:db8:ff::5/126"}}
 	ext := map[string][2]string{"leaf2": {"192.0.2.2", "2001:db8:ff::2"}, "leaf3": {"192.0.2.6", "2001:db8:ff::6"}}
@@ -66,6 +72,9 @@ func borderLeaf(t *testing.T, leaf1Backend string) {
 				}
 				if !strings.Contains(r, "via "+ext[leaf][i]+" dev eth5 proto 242") {
 					return fmt.Errorf("%s: no static default route via %s (proto 242): %q", leaf, ext[leaf][i], r)
+				}
+				if backend(leaf) == "default" && !strings.Contains(r, "proto 242 metric 4294967295") {
+					return fmt.Errorf("%s (default backend): static default route without the last-resort metric: %q", leaf, r)
 				}
 			}
 		}
