@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"fmt"
+	"os"
 	"strings"
 	"syscall"
 	"testing"
@@ -122,6 +123,31 @@ func borderLeaf(t *testing.T, backends map[string]string) {
 	out = f.exec("leaf1", "evpnctl", "show", "ip", "route", "vrf", "t1")
 	if strings.Contains(out, "via 10.0.0.2") || !strings.Contains(out, "via 10.0.0.3") {
 		t.Errorf("leaf1's evpnctl after leaf2 stopped:\n%s", out)
+	}
+
+	// leaf2 starts again: it adopts its uplink (already in the tenant
+	// namespace) and static routes, and leaf1 is back on ECMP.
+	start = time.Now()
+	if err := f.lab.Start("leaf2"); err != nil {
+		t.Fatal(err)
+	}
+	checkDefaults(t, tenants["leaf1"], leaf1Backend, []string{"leaf2", "leaf3"}, vteps)
+	t.Logf("leaf1's default routes on both border leafs again %v after leaf2's evpnd started", time.Since(start).Round(time.Millisecond))
+	for _, dst := range []string{extIPv4, extIPv6} {
+		if err := f.ping(t.Context(), "h1", dst, 3); err != nil {
+			t.Errorf("h1 -> %s after leaf2 restarted: %v", dst, err)
+		}
+	}
+	for _, leaf := range []string{"leaf1", "leaf2", "leaf3"} {
+		data, err := os.ReadFile(f.lab.LogPath(leaf))
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, line := range strings.Split(string(data), "\n") {
+			if strings.Contains(line, "level=ERROR") || (strings.Contains(line, "level=WARN") && strings.Contains(line, "uplink")) {
+				t.Errorf("%s logged: %s", leaf, line)
+			}
+		}
 	}
 }
 
