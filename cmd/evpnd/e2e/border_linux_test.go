@@ -144,7 +144,7 @@ func borderLeaf(t *testing.T, backends map[string]string) {
 			t.Fatal(err)
 		}
 		for _, line := range strings.Split(string(data), "\n") {
-			if strings.Contains(line, "level=ERROR") || (strings.Contains(line, "level=WARN") && strings.Contains(line, "uplink")) {
+			if strings.Contains(line, "level=ERROR") || strings.Contains(line, "DATA RACE") || (strings.Contains(line, "level=WARN") && strings.Contains(line, "uplink")) {
 				t.Errorf("%s logged: %s", leaf, line)
 			}
 		}
