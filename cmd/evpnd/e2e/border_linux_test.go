@@ -105,6 +105,25 @@ func borderLeaf(t *testing.T, backends map[string]string) {
 		}
 	}
 
+	// A border leaf's check covers its static routes too: none missing.
+	eventually(t, changeTimeout, "leaf2's check without drift", func() error {
+		out, err := f.lab.Exec(t.Context(), "leaf2", "evpnctl", "check")
+		if err != nil || !strings.Contains(out, "No drift") {
+			return fmt.Errorf("evpnctl check: %v:\n%s", err, out)
+		}
+		return nil
+	})
+	if _, err := tenants["leaf2"].Exec(t.Context(), "ip", "route", "add", "203.0.113.0/24", "via", "192.0.2.2", "proto", "242"); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, changeTimeout, "a foreign evpnd-static route on leaf2 removed", func() error {
+		out, err := tenants["leaf2"].Exec(t.Context(), "ip", "route", "show", "203.0.113.0/24")
+		if err != nil || strings.TrimSpace(out) != "" {
+			return fmt.Errorf("still there: %q (%v)", out, err)
+		}
+		return nil
+	})
+
 	// leaf2 stops: its routes are withdrawn, leaf1 converges on leaf3.
 	start := time.Now()
 	if err := f.lab.Stop("leaf2", syscall.SIGTERM); err != nil {
