@@ -86,6 +86,17 @@ func TestL3Rows(t *testing.T) {
 		t.Errorf("vrfRouteRows:\ngot  %+v\nwant %+v", got, wantRoutes)
 	}
 
+	// A border leaf's own default route wins over the other border
+	// leaf's: not installed, so not listed, and not counted.
+	border := red
+	border.Routes = []configs.StaticRoute{{Prefix: netip.MustParsePrefix("0.0.0.0/0"), Via: a("192.0.2.2")}}
+	if got := vrfRouteRows(border, s); !reflect.DeepEqual(got, wantRoutes[1:]) {
+		t.Errorf("vrfRouteRows of a border leaf:\ngot  %+v\nwant %+v", got, wantRoutes[1:])
+	}
+	if got := nextHopRows(border, s); !reflect.DeepEqual(got, []api.L3NextHop{{L3VNI: 4001, VRF: "red", VTEP: a("10.0.0.2"), RouterMAC: r2, Routes: 1}}) {
+		t.Errorf("nextHopRows of a border leaf: %+v", got)
+	}
+
 	c := &configs.Config{VRFs: []configs.VRF{{Name: "blue", L3VNI: 4002}, red}}
 	if v, ok := vrfOfL2VNI(c, 200); !ok || v.Name != "red" {
 		t.Errorf("vrfOfL2VNI(200) = %v %v", v.Name, ok)
