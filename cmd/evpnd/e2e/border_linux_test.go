@@ -95,6 +95,22 @@ func borderLeaf(t *testing.T, backends map[string]string) {
 		}
 	}
 
+	// A border leaf keeps its own default routes: the other's are not
+	// installed, nor listed; the tenant's subnet from leaf1 is.
+	eventually(t, changeTimeout, "leaf2's evpnctl show ip route vrf t1", func() error {
+		out, err := f.lab.Exec(t.Context(), "leaf2", "evpnctl", "show", "ip", "route", "vrf", "t1")
+		if err != nil {
+			return err
+		}
+		if strings.Contains(out, "0.0.0.0/0") || strings.Contains(out, "::/0") || !strings.Contains(out, "P 10.1.0.0/24") {
+			return fmt.Errorf("want leaf1's subnet and no default route:\n%s", out)
+		}
+		return nil
+	})
+	if out := tenantExec(t, tenants["leaf2"], "ip", "route", "show", "default"); strings.Contains(out, "br4001") {
+		t.Errorf("leaf2 installed the other border leaf's default route: %q", out)
+	}
+
 	// The host reaches the address behind the border leafs.
 	for _, dst := range []string{extIPv4, extIPv6} {
 		if err := f.pingUntil(t.Context(), "h1", dst, changeTimeout); err != nil {
