@@ -598,7 +598,8 @@ func (tl *tenantsLab) checkTenantViews(ctx context.Context, at tenantPlace) erro
 //     subnet) resumes (the outage is logged), B's traffic to bm loses
 //     nothing, and every leaf's state is exact again: nothing stale of hm
 //     at leaf1 on any leaf (host route, neighbour, router MAC, remote
-//     MAC), nothing of tenant A's move in tenant B.
+//     MAC), nothing of tenant A's move in tenant B. Then hm moves back to
+//     leaf1, checked the same way.
 func TestTwoTenants(t *testing.T) {
 	netns.RequireRoot(t)
 	if _, err := exec.LookPath("nft"); err != nil {
@@ -755,9 +756,32 @@ func tenantsIsolation(t *testing.T, tl *tenantsLab, at tenantPlace) {
 
 func tenantsMigration(t *testing.T, tl *tenantsLab, at tenantPlace) {
 	defer tl.use(t)()
-	hm := tenantHosts[0]
 	tl.waitTenantState(t, "hm at leaf1", at)
+	// hm's link eth1 goes to leaf1, eth2 to leaf3.
+	at = tl.moveHM(t, at, "eth1", "eth2", "leaf3")
+	// And back, as a VM migrated twice: its MAC's sequence number rises
+	// again and leaf1 takes it back from leaf3.
+	tl.moveHM(t, at, "eth2", "eth1", "leaf1")
+	for _, leaf := range []string{"leaf1", "leaf2", "leaf3"} {
+		data, err := os.ReadFile(tl.lab.LogPath(leaf))
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, line := range strings.Split(string(data), "\n") {
+			if strings.Contains(line, "level=ERROR") || strings.Contains(line, "not installed") || strings.Contains(line, "not repaired") {
+				t.Errorf("%s logged: %s", leaf, line)
+			}
+		}
+	}
+}
 
+// moveHM migrates hm from its link from to its link to (wired to leaf
+// dst) with its MAC and addresses, as TestTwoTenants/migration describes,
+// and returns the new placement.
+func (tl *tenantsLab) moveHM(t *testing.T, at tenantPlace, from, to, dst string) tenantPlace {
+	t.Helper()
+	hm := tenantHosts[0]
+	src := at["hm"]
 	// Routed traffic to hm from leaf2's a3 (tenant A) and to its twin bm
 	// from b3 (tenant B), in the background across the move.
 	ping := func(from, ip string, size int) *background {
@@ -766,16 +790,16 @@ func tenantsMigration(t *testing.T, tl *tenantsLab, at tenantPlace) {
 	pa, pb := ping("a3", "10.1.0.50", tenantA.size), ping("b3", "10.1.0.50", tenantB.size)
 	pingsAnswered(t, map[string]*background{"a3 -> hm": pa, "b3 -> bm": pb})
 
-	out := tl.exec("hm", "sh", "-ec", "ip link set eth1 down\n"+
+	out := tl.exec("hm", "sh", "-ec", "ip link set "+from+" down\n"+
 		"date +%s.%N\n"+
-		"ip addr flush dev eth1\n"+
-		"ip link set eth1 address 02:00:00:00:01:51\n"+
-		"ip link set eth2 address "+hm.mac+"\n"+
-		"ip addr add 10.1.0.50/24 dev eth2\n"+
-		"ip addr add 2001:db8:1::50/64 dev eth2 nodad\n"+
-		"ip link set eth2 up\n"+
-		"ip route replace default via 10.1.0.1 dev eth2\n"+
-		"ip -6 route replace default via 2001:db8:1::1 dev eth2\n")
+		"ip addr flush dev "+from+"\n"+
+		"ip link set "+from+" address 02:00:00:00:01:51\n"+
+		"ip link set "+to+" address "+hm.mac+"\n"+
+		"ip addr add 10.1.0.50/24 dev "+to+"\n"+
+		"ip addr add 2001:db8:1::50/64 dev "+to+" nodad\n"+
+		"ip link set "+to+" up\n"+
+		"ip route replace default via 10.1.0.1 dev "+to+"\n"+
+		"ip -6 route replace default via 2001:db8:1::1 dev "+to+"\n")
 	moved, err := parseUnixTime(out)
 	if err != nil {
 		t.Fatalf("move script: %v", err)
@@ -785,10 +809,10 @@ func tenantsMigration(t *testing.T, tl *tenantsLab, at tenantPlace) {
 		// The new link may take a moment to forward (the bridge port's
 		// carrier); one more try, bounded.
 		if err := tl.markedPingUntil(t.Context(), tenantA, "hm", "10.1.0.1", 2*time.Second); err != nil {
-			t.Fatalf("hm -> its gateway right after the move: %v", err)
+			t.Fatalf("hm -> its gateway right after the move to %s: %v", dst, err)
 		}
 	}
-	t.Logf("hm's gateway answered at leaf3 %v after the move script's start", time.Since(moved).Round(time.Millisecond))
+	t.Logf("%s -> %s: hm's gateway answered at %s %v after the move", src, dst, dst, time.Since(moved).Round(time.Millisecond))
 	if o := tl.exec("hm", "ip", "neigh", "show", "10.1.0.1"); !strings.Contains(o, "lladdr "+gatewayMAC) {
 		t.Errorf("hm resolved its gateway as %q after the move, want %s", strings.TrimSpace(o), gatewayMAC)
 	}
@@ -804,9 +828,9 @@ func tenantsMigration(t *testing.T, tl *tenantsLab, at tenantPlace) {
 		return nil
 	})
 	at = maps.Clone(at)
-	at["hm"] = "leaf3"
-	tl.waitTenantState(t, "hm at leaf3, nothing of it left at leaf1, tenant B unchanged", at)
-	t.Logf("every leaf's kernel state exact with hm at leaf3 %v after the move", time.Since(moved).Round(time.Millisecond))
+	at["hm"] = dst
+	tl.waitTenantState(t, "hm at "+dst+", nothing of it left at "+src+", tenant B unchanged", at)
+	t.Logf("%s -> %s: every leaf's kernel state exact %v after the move", src, dst, time.Since(moved).Round(time.Millisecond))
 	eventually(t, changeTimeout, "evpnctl views after the move", func() error { return tl.checkTenantViews(t.Context(), at) })
 	if err := tl.markedPingUntil(t.Context(), tenantA, "a3", "2001:db8:1::50", changeTimeout); err != nil {
 		t.Errorf("routed a3 -> hm over IPv6 after the move: %v", err)
@@ -826,8 +850,8 @@ func tenantsMigration(t *testing.T, tl *tenantsLab, at tenantPlace) {
 			gap, gapEnd = d, times[i]
 		}
 	}
-	t.Logf("routed a3 -> hm (every 50 ms) across the move: longest time without a reply %v, ending %v after the move; %d of %d echo requests lost",
-		gap.Round(time.Millisecond), gapEnd.Sub(moved).Round(time.Millisecond), len(r.lost()), r.Transmitted)
+	t.Logf("%s -> %s: routed a3 -> hm (every 50 ms) across the move: longest time without a reply %v, ending %v after the move; %d of %d echo requests lost",
+		src, dst, gap.Round(time.Millisecond), gapEnd.Sub(moved).Round(time.Millisecond), len(r.lost()), r.Transmitted)
 	// Tenant B's twin never moved: its traffic lost nothing.
 	pingsLoseNothing(t, map[string]*background{"b3 -> bm": pb}, 5, "across tenant A's move")
 	for _, src := range []string{"a2", "a3"} {
@@ -838,15 +862,5 @@ func tenantsMigration(t *testing.T, tl *tenantsLab, at tenantPlace) {
 	if err := tl.markedPing(t.Context(), tenantB, "b2", "10.1.0.50", 3); err != nil {
 		t.Errorf("b2 -> bm after the move: %v", err)
 	}
-	for _, leaf := range []string{"leaf1", "leaf2", "leaf3"} {
-		data, err := os.ReadFile(tl.lab.LogPath(leaf))
-		if err != nil {
-			t.Fatal(err)
-		}
-		for _, line := range strings.Split(string(data), "\n") {
-			if strings.Contains(line, "level=ERROR") || strings.Contains(line, "not installed") || strings.Contains(line, "not repaired") {
-				t.Errorf("%s logged: %s", leaf, line)
-			}
-		}
-	}
+	return at
 }
