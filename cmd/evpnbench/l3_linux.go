@@ -50,6 +50,10 @@ type l3Options struct {
 	Pack     int
 	Withdraw bool
 	Timeout  time.Duration
+	// PprofDir: fetch evpnd's Go CPU profile (PprofSeconds from the
+	// session's start) and heap profile (at the last entry) into it.
+	PprofDir     string
+	PprofSeconds int
 }
 
 func (o l3Options) validate() error {
@@ -80,6 +84,7 @@ type l3Result struct {
 	// last entry landed, and when the last one went.
 	Before, After, Withdrawn usage
 	Overflow                 bool
+	Profile                  string // evpnd's Go profiles' top (--pprof)
 }
 
 func (r l3Result) rate() float64 { return float64(r.Routes) / r.Total.Seconds() }
@@ -149,6 +154,12 @@ func l3Bench(ctx context.Context, o l3Options, stderr io.Writer) (res []l3Result
 		return nil, err
 	}
 	defer func() { err = errors.Join(err, e.close(err)) }()
+	if o.PprofDir != "" {
+		if err := os.MkdirAll(o.PprofDir, 0o755); err != nil {
+			return nil, err
+		}
+		e.leafPprof = true
+	}
 	c := feederConfig{ASN: benchASN, RouterID: rrAddr, Peer: leafLoopback(1), Routes: o.Routes,
 		VTEPs: o.VTEPs, FirstVTEP: firstRemote, VNI: burstVNI}
 	routes := l3Routes(c)
@@ -265,6 +276,10 @@ func l3Once(ctx context.Context, e *env, o l3Options, impl string, raw, wd []byt
 		return r, err
 	}
 	reached := counter.expect(o.Routes)
+	var gprof *pprofRecord
+	if o.PprofDir != "" && impl == implEvpnd {
+		gprof = startPprof(ctx, l.Node("leaf"), filepath.Join(o.PprofDir, fmt.Sprintf("l3-%s-%d", impl, e.seq)), o.PprofSeconds)
+	}
 	established, err := src.start(ctx)
 	if err != nil {
 		return r, err
@@ -275,6 +290,11 @@ func l3Once(ctx context.Context, e *env, o l3Options, impl string, raw, wd []byt
 	}
 	if r.After, err = sampleProcs(pids...); err != nil {
 		return r, err
+	}
+	if gprof != nil {
+		if r.Profile, err = gprof.finish(ctx, e.evpnd); err != nil {
+			return r, err
+		}
 	}
 	first, marks, _ := counter.times()
 	r.First, r.Total = first.Sub(established), last.Sub(established)
@@ -354,6 +374,9 @@ func (e *env) startL3Leaf(ctx context.Context, l *lab.Lab, impl string) ([]int, 
 			return nil, err
 		}
 		args := []string{e.evpnd, "run", "--config", cfg, "--cease-on-exit", "--api-socket", apiSocketFor(l.LogPath("leaf"))}
+		if e.leafPprof {
+			args = append(args, "--pprof", leafPprof)
+		}
 		d, err := e.start(l, "leaf", l.LogPath("leaf"), args, e.evEnv)
 		if err != nil {
 			return nil, err
@@ -483,6 +506,11 @@ func l3Report(o l3Options, res []l3Result, host string) string {
 			fmt.Fprintf(&b, ", withdraw time %.2fx", e.WTotal.Seconds()/f.WTotal.Seconds())
 		}
 		b.WriteString("\n")
+	}
+	for _, r := range res {
+		if r.Profile != "" {
+			fmt.Fprintf(&b, "\nGo profiles of %s during the routes' arrival:\n%s", r.Impl, r.Profile)
+		}
 	}
 	return b.String()
 }

@@ -237,5 +237,7 @@ last entry and at the last deletion; FRR's are bgpd's plus zebra's.`,
 	f.IntVar(&o.Pack, "pack", 0, "type-2 routes per UPDATE (0: as many as fit in 4096 bytes)")
 	f.BoolVar(&o.Withdraw, "withdraw", true, "then withdraw every route and time until the kernel holds none")
 	f.DurationVar(&o.Timeout, "timeout", 10*time.Minute, "give up a run after this long")
+	f.StringVar(&o.PprofDir, "pprof", "", "run evpnd with --pprof and fetch its Go CPU profile (--pprof-seconds from the session's start) and heap profile (at the last entry) into this directory, and print their top")
+	f.IntVar(&o.PprofSeconds, "pprof-seconds", 10, "length of the Go CPU profile of --pprof; pick it near the routes' arrival time (the withdrawal waits for it)")
 	return cmd
 }
