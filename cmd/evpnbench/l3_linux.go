@@ -471,13 +471,13 @@ func l3Report(o l3Options, res []l3Result, host string) string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "\nl3: %d MAC+IP type-2 routes (L2VNI 100, L3VNI 4001, %d remote VTEPs, raw source) into one leaf\n", o.Routes, o.VTEPs)
 	fmt.Fprintf(&b, "machine: %s\n", host)
-	b.WriteString("clock: from the BGP session Established (seen by the source) to the first / 50% / last moment the leaf's\n" +
+	b.WriteString("clock: from the BGP session Established (seen by the source) to the first / 10% / 50% / 90% / last moment the leaf's\n" +
 		"kernel holds both every suppression neighbour (extern_learn on br100) and every /32 host route (main table);\n" +
 		"withdraw: from the withdrawals sent until both are gone. entries/s = 2 x routes / time. RSS, CPU: the leaf's\n" +
 		"daemons from /proc (FRR: bgpd + zebra), before the session, at the last entry (end) and at the last deletion.\n" +
 		"RSS/route = (end - before) / routes.\n\n")
 	tw := tabwriter.NewWriter(&b, 0, 0, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintln(tw, "run\ttime\tfirst\t50%\tentries/s\tRSS before\tRSS end\tRSS/route\tCPU/route\twithdraw\twd CPU/route\t")
+	fmt.Fprintln(tw, "run\ttime\tfirst\t10%\t50%\t90%\tentries/s\tRSS before\tRSS end\tRSS/route\tCPU/route\twithdraw\twd CPU/route\t")
 	for _, r := range res {
 		note := ""
 		if r.Overflow {
@@ -487,8 +487,8 @@ func l3Report(o l3Options, res []l3Result, host string) string {
 		if r.WTotal > 0 {
 			wdT, wdC = ms(r.WTotal), fmt.Sprintf("%.1f µs", float64(r.wCPUPerRoute())/float64(time.Microsecond))
 		}
-		fmt.Fprintf(tw, "%s\t%s%s\t%s\t%s\t%.0f\t%s\t%s\t%.0f B\t%.1f µs\t%s\t%s\t\n", r.Impl, ms(r.Total), note,
-			ms(r.First), ms(r.Marks[1]), r.entryRate(), mib(r.Before.RSS), mib(r.After.RSS), r.rssPerRoute(),
+		fmt.Fprintf(tw, "%s\t%s%s\t%s\t%s\t%s\t%s\t%.0f\t%s\t%s\t%.0f B\t%.1f µs\t%s\t%s\t\n", r.Impl, ms(r.Total), note,
+			ms(r.First), ms(r.Marks[0]), ms(r.Marks[1]), ms(r.Marks[2]), r.entryRate(), mib(r.Before.RSS), mib(r.After.RSS), r.rssPerRoute(),
 			float64(r.cpuPerRoute())/float64(time.Microsecond), wdT, wdC)
 	}
 	tw.Flush()
