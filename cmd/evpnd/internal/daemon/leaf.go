@@ -334,6 +334,9 @@ func (d *Daemon) runLeaf(ctx context.Context) error {
 			return t.l3rec.Run(gctx, ch)
 		})
 		g.Go(func() error { return l.watchHosts(gctx, t) })
+		if t.statics != nil {
+			g.Go(func() error { return t.statics.Run(gctx) })
+		}
 	}
 	g.Go(func() error {
 		l.adv.Run(gctx)

@@ -33,12 +33,19 @@ type tenant struct {
 	l3    *fib.L3Desired
 	l3k   *fib.L3Netlink
 	l3rec *fib.L3Reconciler
+	// statics keeps the VRF's static routes (configs.VRF.Routes) in its
+	// table, marked fib.StaticProtocol; nil when the VRF has none and the
+	// table holds none.
+	statics *fib.Underlay
 	// rewatch restarts the watch of local hosts (a repair may have
 	// re-created an SVI).
 	rewatch chan struct{}
 }
 
 func (t *tenant) close() {
+	if t.statics != nil {
+		t.statics.Close()
+	}
 	if t.l3k != nil {
 		t.l3k.Close()
 	}
@@ -85,6 +92,9 @@ func (d *Daemon) vtepVRF(f configs.VRF) vtep.VRF {
 		L3: vtep.L2VNI{VNI: f.L3VNI, VXLAN: f.VXLANDevice, Bridge: f.Bridge, Local: d.cfg.VTEPIP,
 			UDPPort: f.UDPPort, MTU: f.MTU, DefaultVXLANMTU: d.vxlanMTU},
 		RouterMAC: d.cfg.VRFRouterMAC(f),
+	}
+	for _, u := range f.Uplinks {
+		v.Uplinks = append(v.Uplinks, vtep.Uplink{Name: u.Interface, Addrs: u.Addresses})
 	}
 	for _, m := range f.L2VNIs {
 		for _, l := range d.cfg.L2VNIs {
@@ -306,8 +316,34 @@ func (d *Daemon) openTenants(h *netlink.Handle) (ts []*tenant, err error) {
 			return ts, fmt.Errorf("vrf %s: %w", f.Name, err)
 		}
 		t.l3rec = fib.NewL3Reconciler(t.l3, t.l3k, d.log)
+		if t.statics, err = fib.NewUnderlay(t.ns, fib.UnderlayConfig{Logger: d.log.With("vrf", f.Name, "routes", "static"),
+			Table: d.l3Devices(f).Table, Protocol: fib.StaticProtocol, IPv6: true,
+			LastResortDefault: f.Backend == configs.BackendDefault}); err != nil {
+			return ts, fmt.Errorf("vrf %s: static routes: %w", f.Name, err)
+		}
+		if len(f.Routes) == 0 {
+			// Without static routes the reconciler runs only to remove
+			// those an earlier configuration left in the table.
+			if left, err := t.statics.List(); err != nil || len(left) == 0 {
+				t.statics.Close()
+				t.statics = nil
+				continue
+			}
+		}
+		t.statics.Set(staticRoutes(f))
 	}
 	return ts, nil
+}
+
+// staticRoutes are the static routes of VRF f, as fib's route reconciler
+// takes them: a next hop is used while it is on the subnet of an address
+// whose link is up (the uplink's).
+func staticRoutes(f configs.VRF) []fib.UnderlayRoute {
+	var out []fib.UnderlayRoute
+	for _, r := range f.Routes {
+		out = append(out, fib.UnderlayRoute{Prefix: r.Prefix, NextHops: []netip.Addr{r.Via}})
+	}
+	return out
 }
 
 // tenantVNIs returns the member L2VNIs of t, as the learner of its
