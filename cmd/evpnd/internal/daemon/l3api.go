@@ -69,14 +69,14 @@ func (l *leaf) l3Snapshot(l3vni uint32) evpn.L3Snapshot {
 	}
 	for _, t := range l.tenants {
 		if t.v.L3.VNI == l3vni {
-			return installedL3(s, func(p netip.Prefix) bool { return connected(t, p) })
+			return installedL3(s, func(p netip.Prefix) bool { return local(t, p) })
 		}
 	}
 	return s
 }
 
 // installedL3 is one VRF's part of the L3 model's snapshot as the kernel
-// holds it: without the type-5 routes to its own SVIs' subnets (connected
+// holds it: without the type-5 routes to its own SVIs' subnets (local
 // reports them), which applyL3 leaves connected, and with the router MACs
 // of the routes left only, as fib installs them (one per VTEP a host or
 // prefix route goes through), each with the number of those routes. The

@@ -70,7 +70,7 @@ func (l *leaf) applyL3(effects []evpn.L3Effect, b *effBuf) {
 	now := time.Now()
 	for _, e := range effects {
 		if e.Kind == evpn.L3SetPrefix || e.Kind == evpn.L3DelPrefix {
-			if t := l.tenantOf(e.Prefix.VRF, 0); t != nil && connected(t, e.Prefix.Prefix) {
+			if t := l.tenantOf(e.Prefix.VRF, 0); t != nil && local(t, e.Prefix.Prefix) {
 				// Not installed (see below): no route change for watchers.
 				continue
 			}
