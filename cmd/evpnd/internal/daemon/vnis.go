@@ -354,9 +354,13 @@ func (d *Daemon) deleteVNIs(ctx context.Context, l *leaf, vnis []uint32) map[uin
 }
 
 func (d *Daemon) vtepVNI(c *configs.Config, v configs.L2VNI) vtep.L2VNI {
+	_, routed := vrfOf(c, v.VNI)
 	return vtep.L2VNI{
 		VNI: v.VNI, VXLAN: v.VXLANDevice, Bridge: v.Bridge, AccessPorts: v.AccessInterfaces,
 		Local: c.VTEPIP, UDPPort: v.UDPPort, MTU: v.MTU, DefaultVXLANMTU: d.vxlanMTU,
+		// Without an SVI no neighbour entry answers ARP/ND: suppression
+		// would only keep gratuitous ARPs from crossing the fabric.
+		NoNeighSuppress: !routed,
 	}
 }
 
