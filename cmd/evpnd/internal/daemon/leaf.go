@@ -85,6 +85,8 @@ type leaf struct {
 	ports map[evpn.MACKey]string
 	// martians rate-limits the log of routes naming an unusable VTEP.
 	martians logLimit
+	// gwWarned: the gateway MAC conflicts already warned about.
+	gwWarned map[gwWarnKey]bool
 	// stopped is closed when the loop returns, releasing waiting calls.
 	stopped chan struct{}
 	calls   []*call // calls of the current batch
@@ -525,6 +527,10 @@ func (l *leaf) handle(ev *event, effects []evpn.Effect, now time.Time) []evpn.Ef
 			delete(l.ports, evpn.MACKey{VNI: m.VNI, MAC: m.MAC})
 			return append(effects, l.table.LocalDel(m.VNI, m.MAC, now)...)
 		}
+		if gw, ok := l.hosts.gateway(m.VNI); ok && gw == m.MAC {
+			l.gatewayMACLearned(m.VNI, m.MAC, m.Port)
+			return effects
+		}
 		l.d.log.Debug("local MAC learned", "vni", m.VNI, "mac", m.MAC, "port", m.Port)
 		l.d.trace.Record(m.VNI, m.MAC, trace.Event{Time: now, Kind: trace.LocalLearned, Local: true, Detail: portDetail(m.Port)})
 		if l.ports != nil {
@@ -550,6 +556,10 @@ func (l *leaf) handle(ev *event, effects []evpn.Effect, now time.Time) []evpn.Ef
 		}
 		if l.l3 != nil {
 			l.l3eff = append(l.l3eff, l.l3.Update(b.Route)...)
+		}
+		if vni, ok := l.ownGatewayMAC(b.Route); ok {
+			l.d.log.Debug("remote route for this leaf's anycast gateway MAC: not installed", "vni", vni, "mac", b.Route.MAC, "vtep", b.Route.VTEP())
+			return append(effects, l.table.Withdraw(b.Route.Key, now)...)
 		}
 		return append(effects, l.table.Update(b.Route, now)...)
 	case speaker.EventPeer:
