@@ -431,6 +431,22 @@ func (t *L3Table) l3VNIFor(r *Route) (uint32, bool) {
 	return t.l3imp.VNIFor(probe)
 }
 
+// PrefixRoute reports, for a received type-5 route by key, the L3VNI it
+// imports into (ok false when it imports into none, or is unknown) and
+// whether its path is among the next hops installed for its prefix.
+func (t *L3Table) PrefixRoute(k Key) (l3vni uint32, ok, used bool) {
+	ref, known := t.routes[k]
+	if !known || ref.prefix == nil {
+		return 0, false, false
+	}
+	st := t.prefs[*ref.prefix]
+	if st == nil {
+		return ref.prefix.l3vni, true, false
+	}
+	vtep := st.paths[k]
+	return ref.prefix.l3vni, true, slices.ContainsFunc(st.installed, func(n NextHop) bool { return n.VTEP == vtep })
+}
+
 // Withdraw removes a received route by identity. Unknown keys are ignored.
 func (t *L3Table) Withdraw(k Key) []L3Effect {
 	eff, touched := t.remove(k)
