@@ -34,6 +34,7 @@ func gatewayLeaf(t *testing.T, gw evpn.MAC) (*leaf, *bytes.Buffer) {
 	l := &leaf{d: d, q: newQueue[event](), vnis: map[uint32]configs.L2VNI{100: cfg.L2VNIs[0]},
 		advertised: map[evpn.MACKey]*evpn.Route{}, desired: fib.NewDesired(), hosts: newLocalHosts(cfg), l3: evpn.NewL3Table(d.l3Options())}
 	l.table = evpn.NewTable(evpn.Options{LocalVTEP: cfg.VTEPIP, RouterID: cfg.RouterID}, d.importRules())
+	d.live.Store(cfg)
 	return l, &buf
 }
 
