@@ -152,7 +152,7 @@ func l3vniRow(c *configs.Config, v configs.VRF, s evpn.L3Snapshot) api.L3VNI {
 		L3VNI: v.L3VNI, VRF: v.Name, Backend: v.Backend, Table: int(v.Table), Namespace: v.Namespace,
 		VXLAN: v.VXLANDevice, Bridge: v.Bridge, RouterMAC: c.VRFRouterMAC(v), LocalVTEP: c.VTEPIP,
 		RD: c.VRFRD(v), ImportRTs: imp, ExportRTs: c.VRFExportRTs(v),
-		DevicesPresent: devicesPresent(v.VXLANDevice, v.Bridge),
+		DevicesPresent: presence{}.has(vrfNamespace(v), v.VXLANDevice, v.Bridge),
 	}
 	for _, m := range v.L2VNIs {
 		row.L2VNIs = append(row.L2VNIs, m.VNI)

@@ -1,6 +1,7 @@
 package daemon
 
 import (
+	"errors"
 	"net/netip"
 	"reflect"
 	"slices"
@@ -269,5 +270,21 @@ func TestInstalledL3(t *testing.T) {
 	rows := rmacRows(configs.VRF{Name: "ta", L3VNI: 4001}, got)
 	if len(rows) != 2 || rows[0].VTEP != a("10.0.0.2") || rows[0].Routes != 2 || rows[1].VTEP != a("10.0.0.4") {
 		t.Errorf("rmac rows = %+v", rows)
+	}
+}
+
+// "check vni L3VNI" checks that VRF's L3 state alone (no L2 FDB check,
+// which knows no L3VNI); a VNI that is neither an L2VNI nor an L3VNI is
+// not found.
+func TestCheckL3VNI(t *testing.T) {
+	l, _ := gatewayLeaf(t, evpn.MAC{0, 0, 0x5e, 0, 1, 1})
+	d := l.d
+	d.leaf.Store(l)
+	rep, err := d.Check(t.Context(), 4001)
+	if err != nil || len(rep.Drifts) != 0 || rep.CheckedMACs != 0 {
+		t.Errorf("check vni 4001: %+v %v, want an empty report", rep, err)
+	}
+	if _, err := d.Check(t.Context(), 4009); !errors.Is(err, api.ErrNotFound) {
+		t.Errorf("check vni 4009: %v, want not found", err)
 	}
 }

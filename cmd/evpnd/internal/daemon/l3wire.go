@@ -137,6 +137,8 @@ func (l *leaf) applyL3(effects []evpn.L3Effect, b *effBuf) {
 			b.setL3(e.Route.Key, e.Route)
 		case evpn.L3Withdraw:
 			b.setL3(e.Route.Key, nil)
+		case evpn.L3GatewayConflict:
+			l.gatewayConflict(e)
 		case evpn.L3Rejected:
 			log.Debug("l3 route not used", "reason", e.Reason)
 		}

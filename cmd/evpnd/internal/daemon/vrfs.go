@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net"
 	"net/netip"
 	"os"
 	"time"
@@ -155,52 +154,35 @@ type preexisting struct {
 
 func (d *Daemon) observePreexisting(h *netlink.Handle) (preexisting, error) {
 	p := preexisting{links: map[string]bool{}, nss: map[string]map[string]bool{}, down: map[string]bool{}}
-	links, err := h.LinkList()
+	links, err := vtep.NodeOf(h).Links()
 	if err != nil {
-		return p, fmt.Errorf("list links: %w", err)
+		return p, err
 	}
 	for _, l := range links {
-		p.links[l.Attrs().Name] = true
-		if l.Attrs().Flags&net.FlagUp == 0 {
-			p.down[l.Attrs().Name] = true
+		p.links[l.Name] = true
+		if !l.Up {
+			p.down[l.Name] = true
 		}
 	}
 	for _, f := range d.cfg.VRFs {
 		if f.Backend != configs.BackendNetns {
 			continue
 		}
-		ns, err := vnetns.GetFromName(f.Namespace)
+		n, err := vtep.OpenNode(f.Namespace)
 		if errors.Is(err, os.ErrNotExist) {
 			continue
 		}
 		if err != nil {
-			return p, fmt.Errorf("open namespace %s: %w", f.Namespace, err)
+			return p, err
 		}
-		names, err := linkNamesIn(ns)
-		ns.Close()
+		names, err := n.LinkNames()
+		n.Close()
 		if err != nil {
 			return p, fmt.Errorf("namespace %s: %w", f.Namespace, err)
 		}
 		p.nss[f.Namespace] = names
 	}
 	return p, nil
-}
-
-func linkNamesIn(ns vnetns.NsHandle) (map[string]bool, error) {
-	h, err := netlink.NewHandleAt(ns)
-	if err != nil {
-		return nil, err
-	}
-	defer h.Close()
-	links, err := h.LinkList()
-	if err != nil {
-		return nil, fmt.Errorf("list links: %w", err)
-	}
-	out := map[string]bool{}
-	for _, l := range links {
-		out[l.Attrs().Name] = true
-	}
-	return out, nil
 }
 
 // vrfIsNew reports whether VRF f had nothing in the kernel before start.
@@ -279,10 +261,8 @@ func (d *Daemon) rollbackStart(h *netlink.Handle, pre preexisting, mgr *vtep.Man
 		if !pre.down[p] {
 			continue
 		}
-		if l, err := h.LinkByName(p); err == nil && l.Attrs().Flags&net.FlagUp != 0 {
-			if err := h.LinkSetDown(l); err != nil {
-				errs = append(errs, fmt.Errorf("put access port %s down again: %w", p, err))
-			}
+		if err := vtep.NodeOf(h).SetDown(p); err != nil && !errors.Is(err, vtep.ErrNoLink) {
+			errs = append(errs, fmt.Errorf("put access port %s down again: %w", p, err))
 		}
 	}
 	return errors.Join(errs...)
