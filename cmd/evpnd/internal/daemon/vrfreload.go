@@ -146,7 +146,7 @@ func (d *Daemon) addTenant(ctx context.Context, l *leaf, src *configs.Config, f 
 	ctx = context.WithoutCancel(ctx) // once started, the addition completes
 	v := d.vtepVRFOf(src, f)
 	if err := l.mgr.EnsureVRF(ctx, v); err != nil {
-		return fmt.Errorf("build vrf %s: %w", f.Name, err)
+		return fmt.Errorf("not added, nothing of it was kept (fix the file and reload): %w", err)
 	}
 	t, err := d.openTenant(l.h, src, f)
 	if err != nil {
