@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"slices"
+	"strings"
 
 	"github.com/evpnd/evpnd/configs"
 )
@@ -50,8 +51,17 @@ func vrfNodeProblems(cur, target *configs.Config, ch configs.VRFChanges) []confi
 			if g, ok := vrfOf(target, v.VNI); !ok || g.Name != f.Name {
 				continue
 			}
-			v.AccessInterfaces = slices.DeleteFunc(slices.Clone(v.AccessInterfaces), func(p string) bool { return held[p] })
-			ps = append(ps, nodeProblems(fmt.Sprintf("l2vnis[%d]", j), v)...)
+			at := fmt.Sprintf("l2vnis[%d]", j)
+			ps = append(ps, nodeProblems(at, configs.L2VNI{VXLANDevice: v.VXLANDevice, Bridge: v.Bridge})...)
+			for k, p := range v.AccessInterfaces {
+				if held[p] {
+					continue
+				}
+				for _, pr := range nodeProblems(at, configs.L2VNI{AccessInterfaces: []string{p}}) {
+					pr.Path = strings.Replace(pr.Path, ".access-interfaces[0]", fmt.Sprintf(".access-interfaces[%d]", k), 1)
+					ps = append(ps, pr)
+				}
+			}
 		}
 	}
 	return ps
