@@ -37,7 +37,9 @@ const (
 // h2) and routed (h1 to h4): t1 must not lose a ping. Once added, t2's
 // hosts reach each other bridged (g1 to g2, VNI 300 across the leafs) and
 // routed (g2 to g3, symmetric IRB over L3VNI 4002), but not t1's host with
-// the same subnet. Reloads that must fail change nothing: a VRF whose
+// the same subnet; a prefix added to what leaf1 advertises reaches the
+// route reflector, and leaf2, given a second member, rebuilds t2 and
+// still routes. Reloads that must fail change nothing: a VRF whose
 // access interface is an underlay port and one whose L3VNI is t1's are
 // refused; one that fails while evpnd builds it (its namespace has IPv6
 // off, so its IPv6 gateway cannot be added) is rolled back, leaving the
@@ -168,10 +170,36 @@ func TestReloadTenantVRF(t *testing.T) {
 		t.Errorf("leaf2: t2's routes show in t1:\n%s", out)
 	}
 
+	spineRoutes := func() string { return f.exec("spine1", "evpnctl", "show", "evpn", "route") }
+	eventually(t, changeTimeout, "t2's routes at the route reflector", func() error {
+		if out := spineRoutes(); !strings.Contains(out, "10.3.0.23") || !strings.Contains(out, "10.3.0.0") {
+			return fmt.Errorf("no MAC+IP route of g3 or type-5 of 10.3.0.0/24:\n%s", out)
+		}
+		return nil
+	})
+
+	// 1b. leaf1 advertises one more prefix in t2: only its type-5 changes.
+	withT2Leaf1 := withT2("leaf1") + "    advertise-prefixes: [10.77.0.0/16]\n"
+	write("leaf1", withT2Leaf1)
+	reload("leaf1", 0, "vrf t2: advertised prefixes now")
+	eventually(t, changeTimeout, "t2's new type-5 at the route reflector", func() error {
+		if out := spineRoutes(); !strings.Contains(out, "10.77.0.0") {
+			return fmt.Errorf("no type-5 of 10.77.0.0/16:\n%s", out)
+		}
+		return nil
+	})
+	// 1c. leaf2 routes L2VNI 400 in t2 too: t2 is rebuilt there, and still
+	// routes.
+	withT2Leaf2 := strings.Replace(withT2("leaf2"), tenant2L2VNIs, tenant2L2VNIs+"  - vni: 400\n", 1) + tenant2Leaf1VRF
+	write("leaf2", withT2Leaf2)
+	reload("leaf2", 0, "vrf t2 changed (rebuilt")
+	f.waitPing("g2", "10.3.0.23")
+	f.waitPing("g3", "10.1.0.22")
+
 	// 2. Reloads that fail change nothing.
 	running := linkNames(f.links("leaf1"))
 	t3 := func(l3vni, access, gateways string) string {
-		return strings.Replace(withT2("leaf1"), "  - vni: 400\n", "  - vni: 500\n    access-interfaces: ["+access+"]\n  - vni: 400\n", 1) +
+		return strings.Replace(withT2Leaf1, "  - vni: 400\n", "  - vni: 500\n    access-interfaces: ["+access+"]\n  - vni: 400\n", 1) +
 			fmt.Sprintf("  - name: t3\n    l3vni: %s\n    backend: netns\n    namespace: NS3\n    gateway-mac: \"00:00:5e:00:01:01\"\n    l2vnis:\n      - {vni: 500, gateway-ips: [%s]}\n", l3vni, gateways)
 	}
 	t3ns := netns.ForTest(t, "l3x")
@@ -241,6 +269,12 @@ func TestReloadTenantVRF(t *testing.T) {
 	if err := f.ping(t.Context(), "g1", "10.1.0.22", 2); err == nil {
 		t.Errorf("g1 still reaches g2 with t2 removed")
 	}
+	eventually(t, changeTimeout, "t2's routes withdrawn", func() error {
+		if out := spineRoutes(); strings.Contains(out, "10.3.0.") || strings.Contains(out, "10.77.0.0") || strings.Contains(out, "10.1.0.2") {
+			return fmt.Errorf("the route reflector still holds routes of t2:\n%s", out)
+		}
+		return nil
+	})
 
 	// Tenant t1 lost nothing.
 	pingsLoseNothing(t, pings, 10, "across the reloads of tenant t2")
