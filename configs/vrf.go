@@ -534,9 +534,10 @@ func u32(n uint32) string { return strconv.FormatUint(uint64(n), 10) }
 //     see a different gateway MAC per subnet, which peers' users have
 //     found to break hosts and appliances that cache the gateway across
 //     subnets; one gateway MAC per VRF is the usual practice.
-//   - An L2VNI routed in no VRF while VRFs exist: evpnd turns
-//     neigh_suppress on for it, but without an SVI no neighbour entries
-//     answer ARP/ND there, so it is flooded across the fabric as before.
+//   - An L2VNI routed in no VRF while VRFs exist: it has no SVI, so no
+//     neighbour entries answer ARP/ND there and it is flooded across the
+//     fabric; evpnd leaves neigh_suppress off on its VXLAN port, where it
+//     would only keep gratuitous ARPs and ARP probes from other leafs.
 func (c *Config) Warnings() []Problem {
 	cc := c.withDefaults()
 	ps := &problems{lines: c.lines}
@@ -560,7 +561,7 @@ func (c *Config) Warnings() []Problem {
 	}
 	for i, l := range cc.L2VNIs {
 		if !routed[l.VNI] {
-			ps.add(fmt.Sprintf("l2vnis[%d]", i), u32(l.VNI), "in no VRF: neigh_suppress is on for it, but without an SVI there are no neighbour entries to answer ARP/ND from, so they are flooded across the fabric; add it to a VRF's l2vnis to route and suppress, or ignore this for a bridged-only segment")
+			ps.add(fmt.Sprintf("l2vnis[%d]", i), u32(l.VNI), "in no VRF: neigh_suppress stays off for it, as without an SVI there are no neighbour entries to answer ARP/ND from, so they are flooded across the fabric; add it to a VRF's l2vnis to route and suppress, or ignore this for a bridged-only segment")
 		}
 	}
 	if ps.err("") == nil {

@@ -165,6 +165,16 @@ func tenantVRF(t *testing.T, backend string) {
 			}
 		}
 	}
+	// evpnd finds the devices where they are (the tenant namespace on
+	// netns): none is reported missing.
+	for leaf := range tenants {
+		if out := f.exec(leaf, "evpnctl", "show", "evpn", "vni"); strings.Contains(out, "MISSING") || !strings.Contains(out, "4001") {
+			t.Errorf("%s: evpnctl show evpn vni reports devices missing, or lacks L3VNI 4001:\n%s", leaf, out)
+		}
+		if out := f.exec(leaf, "evpnctl", "show", "evpn", "vni", "4001"); !strings.Contains(out, "Devices in the kernel: yes") {
+			t.Errorf("%s: evpnctl show evpn vni 4001:\n%s", leaf, out)
+		}
+	}
 	if t.Failed() {
 		t.FailNow()
 	}
