@@ -252,6 +252,13 @@ func (d *L3Desired) Snapshot() L3Snapshot {
 	return s
 }
 
+// generation returns the count of mutations so far.
+func (d *L3Desired) generation() uint64 {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.gen
+}
+
 // snapshotGen copies the desired state and returns its generation.
 func (d *L3Desired) snapshotGen() (L3Snapshot, uint64) {
 	d.mu.Lock()

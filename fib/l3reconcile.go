@@ -145,11 +145,11 @@ func (r *L3Reconciler) derive() {
 		r.loop.signal()
 		return
 	}
-	snap, gen := r.d.snapshotGen()
-	if r.derived && gen == r.gen {
+	if r.derived && r.d.generation() == r.gen {
 		return
 	}
 	t0 := time.Now()
+	snap, gen := r.d.snapshotGen()
 	want, refused := WantL3(snap)
 	neighs := make(map[neighKey]evpn.MAC, len(want.Neighs))
 	for _, n := range want.Neighs {
