@@ -151,7 +151,9 @@
 // the kernel drops IPv4 routes with their device without a report, so a
 // change of one of the VRF's devices makes its reconciler read the kernel
 // again. A single drift or a single change therefore costs one write and
-// no dump (TestL3SingleDriftCost).
+// no dump (TestL3SingleDriftCost). L3Config.OnApply sees every op's
+// outcome, repairs marked, with the (VNI, MAC) histories it belongs to
+// (L3ApplyEvent.TraceKeys), for the daemon's trace and metrics.
 //
 // The caller: builds one L3Desired per VRF once vtep has its devices;
 // feeds SetNeigh/SetHost (the selected location of each remote MAC+IP)

@@ -83,9 +83,10 @@ type table[K comparable, V any] struct {
 	ops  objectOps[K, V]
 	cfg  engineConfig
 	wake func()
-	// onRepair, when set, sees each change that repaired drift (under
-	// the table's lock: it must only log or count).
-	onRepair func(change[K, V])
+	// onDone, when set, sees the outcome of each change, on the loop's
+	// goroutine: repair says it undid someone else's change (drift). It
+	// must be cheap (log, count, record a trace event).
+	onDone func(c change[K, V], err error, repair bool)
 
 	mu   sync.Mutex
 	want map[K]V
@@ -344,14 +345,15 @@ func (t *table[K, V]) apply(ctx context.Context, cs []change[K, V]) (int, error)
 	errs := t.ops.apply(ctx, cs)
 	now := time.Now()
 	t.mu.Lock()
-	defer t.mu.Unlock()
 	n := 0
 	var failed []error
+	repaired := make([]bool, len(cs))
 	for i, c := range cs {
 		var err error
 		if i < len(errs) {
 			err = errs[i]
 		}
+		repaired[i] = t.repair[c.Key]
 		if err != nil {
 			f := t.failed[c.Key]
 			if f == nil {
@@ -371,9 +373,6 @@ func (t *table[K, V]) apply(ctx context.Context, cs []change[K, V]) (int, error)
 		if t.repair[c.Key] {
 			t.stats.Repairs++
 			delete(t.repair, c.Key)
-			if t.onRepair != nil {
-				t.onRepair(c)
-			}
 		}
 		if c.Delete {
 			t.stats.Deletes++
@@ -393,6 +392,16 @@ func (t *table[K, V]) apply(ctx context.Context, cs []change[K, V]) (int, error)
 		}
 	}
 	t.stats.Pending = len(t.failed)
+	t.mu.Unlock()
+	if t.onDone != nil {
+		for i, c := range cs {
+			var err error
+			if i < len(errs) {
+				err = errs[i]
+			}
+			t.onDone(c, err, repaired[i])
+		}
+	}
 	if len(failed) > 0 {
 		return n, fmt.Errorf("%s: %d of %d writes failed: %w", t.name, len(failed), len(cs), errors.Join(failed...))
 	}

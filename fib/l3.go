@@ -33,6 +33,9 @@ type L3Devices struct {
 	// MemberSVIs are the member L2VNIs' bridges, where suppression
 	// neighbours go: fib owns their extern_learn neighbours.
 	MemberSVIs []string
+	// MemberVNIs are the L2VNIs of MemberSVIs, in the same order
+	// (optional: only traces use them).
+	MemberVNIs []uint32
 	// UnderlayTable is set when Table also routes the underlay (the
 	// default backend): no route for a VTEP address may go there.
 	UnderlayTable bool

@@ -6,10 +6,13 @@ import (
 	"golang.org/x/sys/unix"
 	"strconv"
 
+	"fmt"
 	"github.com/evpnd/evpnd/containerlab/poll"
 	"github.com/evpnd/evpnd/speaker/evpn"
 	"net/netip"
+	"slices"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -392,7 +395,15 @@ func TestL3SingleDriftCost(t *testing.T) {
 		must(t, d.SetNeigh("br100", ip, evpn.MAC{2, 1, 0, 0, byte(i >> 8), byte(i)}))
 		must(t, d.SetHost(ip, NextHop{a("10.0.0.2"), rm2}))
 	}
-	r := NewL3Reconciler(d, k, testLogger(t))
+	var mu sync.Mutex
+	var repairs []string
+	r := NewL3Reconciler(d, k, testLogger(t), L3Config{OnApply: func(e L3ApplyEvent) {
+		if e.Repair {
+			mu.Lock()
+			repairs = append(repairs, fmt.Sprintf("%s %s %v", e.Table(), e.DriftKind(), e.TraceKeys()))
+			mu.Unlock()
+		}
+	}})
 	ctx, cancel := context.WithCancel(context.Background())
 	nsh, err := vnetns.GetFromName(l.ns.Name)
 	if err != nil {
@@ -455,5 +466,13 @@ func TestL3SingleDriftCost(t *testing.T) {
 			t.Errorf("%s: %d ops and %d dumps, want %d ops and no dump", c.what, got, dumps, c.writes)
 		}
 		t.Logf("%s: %d op(s), %d dumps in all, in %v (VRF of %d entries)", c.what, k.ops.Load()-ops0, k.dumps.Load(), took, total)
+	}
+	// Each repair was reported once, with the histories it belongs to
+	// (dev.MemberVNIs is not set: the suppression neighbour has none).
+	mu.Lock()
+	defer mu.Unlock()
+	want := []string{"route missing [{4001 02:ee:0a:00:00:02}]", "neigh missing []", "neigh missing [{4001 02:ee:0a:00:00:02}]", "rmac missing [{4001 02:ee:0a:00:00:02}]"}
+	if !slices.Equal(repairs, want) {
+		t.Errorf("repairs reported %q, want %q", repairs, want)
 	}
 }

@@ -94,24 +94,111 @@ type L3Reconciler struct {
 	start    time.Time
 	passes   int
 	refused  map[string]bool
-	devs     map[string]bool // the VRF's devices: their changes resync
+	devs     map[string]bool         // the VRF's devices: their changes resync
+	rmacOf   map[netip.Addr]evpn.MAC // router MAC of each wanted VTEP
+	cfg      L3Config
+}
+
+// L3Config tunes an L3Reconciler.
+type L3Config struct {
+	// OnApply, when set, is called after each kernel op with its outcome,
+	// on Run's goroutine: it must be cheap and must not block (count, or
+	// record a trace event).
+	OnApply func(L3ApplyEvent)
+}
+
+// L3ApplyEvent is the outcome of one kernel op of a VRF's L3 state.
+type L3ApplyEvent struct {
+	Time   time.Time
+	Dev    L3Devices
+	Op     L3Op
+	Err    error
+	Repair bool // the op undid a change made behind fib's back (drift)
+	// RouterMACs are, for a route, the router MACs of its VTEPs.
+	RouterMACs []evpn.MAC
+}
+
+// Table names the op's kind of entry as Check's drifts and the metrics
+// do: "neigh", "rmac" or "route".
+func (e L3ApplyEvent) Table() string {
+	switch {
+	case e.Op.Neigh != nil:
+		return "neigh"
+	case e.Op.RMAC != nil:
+		return "rmac"
+	}
+	return "route"
+}
+
+// DriftKind is what a repair found: "missing" (or wrong) for a write,
+// "extra" for a delete.
+func (e L3ApplyEvent) DriftKind() string {
+	if e.Op.Kind == L3Delete {
+		return "extra"
+	}
+	return "missing"
+}
+
+// L3TraceKey is a (VNI, MAC) whose history an L3 op belongs to.
+type L3TraceKey struct {
+	VNI uint32
+	MAC evpn.MAC
+}
+
+// TraceKeys returns the histories the op belongs to: a suppression
+// neighbour's, its host MAC in its member L2VNI (when Dev.MemberVNIs
+// names it); a router MAC's neighbour and FDB entry, and a route, the
+// router MAC(s) in the L3VNI.
+func (e L3ApplyEvent) TraceKeys() []L3TraceKey {
+	switch {
+	case e.Op.Neigh != nil:
+		if e.Op.Neigh.Dev == e.Dev.SVI {
+			return []L3TraceKey{{e.Dev.L3VNI, e.Op.Neigh.MAC}}
+		}
+		if i := slices.Index(e.Dev.MemberSVIs, e.Op.Neigh.Dev); i >= 0 && i < len(e.Dev.MemberVNIs) {
+			return []L3TraceKey{{e.Dev.MemberVNIs[i], e.Op.Neigh.MAC}}
+		}
+	case e.Op.RMAC != nil:
+		return []L3TraceKey{{e.Dev.L3VNI, e.Op.RMAC.MAC}}
+	case e.Op.Route != nil:
+		var out []L3TraceKey
+		for _, mac := range e.RouterMACs {
+			out = append(out, L3TraceKey{e.Dev.L3VNI, mac})
+		}
+		return out
+	}
+	return nil
+}
+
+// VTEP returns the op's remote VTEP (a route's first), if any.
+func (e L3ApplyEvent) VTEP() netip.Addr {
+	switch {
+	case e.Op.RMAC != nil:
+		return e.Op.RMAC.VTEP
+	case e.Op.Route != nil && len(e.Op.Route.VTEPs) > 0:
+		return e.Op.Route.VTEPs[0]
+	}
+	return netip.Addr{}
 }
 
 // NewL3Reconciler returns a reconciler of d through k.
-func NewL3Reconciler(d *L3Desired, k L3Kernel, log *slog.Logger) *L3Reconciler {
+func NewL3Reconciler(d *L3Desired, k L3Kernel, log *slog.Logger, cfg ...L3Config) *L3Reconciler {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
 	dev := d.Devices()
 	r := &L3Reconciler{d: d, k: k, log: log.With("vrf", dev.VRF), refused: map[string]bool{}, start: time.Now(),
-		devs: map[string]bool{dev.SVI: true, dev.VXLAN: true}}
+		devs: map[string]bool{dev.SVI: true, dev.VXLAN: true}, rmacOf: map[netip.Addr]evpn.MAC{}}
+	if len(cfg) > 0 {
+		r.cfg = cfg[0]
+	}
 	for _, m := range dev.MemberSVIs {
 		r.devs[m] = true
 	}
-	cfg := engineConfig{}
-	r.rmacs = newTable[evpn.MAC, netip.Addr]("router MACs", rmacOps{r}, cfg)
-	r.neighs = newTable[neighKey, evpn.MAC]("neighbours", neighOps{r}, cfg)
-	r.routes = newTable[netip.Prefix, []netip.Addr]("routes", routeOps{r}, cfg)
+	ecfg := engineConfig{}
+	r.rmacs = newTable[evpn.MAC, netip.Addr]("router MACs", rmacOps{r}, ecfg)
+	r.neighs = newTable[neighKey, evpn.MAC]("neighbours", neighOps{r}, ecfg)
+	r.routes = newTable[netip.Prefix, []netip.Addr]("routes", routeOps{r}, ecfg)
 	// Order: a route's next hop (FDB entry, neighbour) is written
 	// before the route and deleted after it.
 	r.loop = newLoop(r.rmacs, r.neighs, r.routes)
@@ -120,14 +207,14 @@ func NewL3Reconciler(d *L3Desired, k L3Kernel, log *slog.Logger) *L3Reconciler {
 	for _, t := range []interface{ setWake(func()) }{r.rmacs, r.neighs, r.routes} {
 		t.setWake(d.signal)
 	}
-	r.rmacs.onRepair = func(c change[evpn.MAC, netip.Addr]) {
-		r.logRepair(L3Op{Kind: opKind(c.Delete), RMAC: &RMACEntry{MAC: c.Key, VTEP: c.Value}})
+	r.rmacs.onDone = func(c change[evpn.MAC, netip.Addr], err error, repair bool) {
+		r.done(L3Op{Kind: opKind(c.Delete), RMAC: &RMACEntry{MAC: c.Key, VTEP: c.Value}}, err, repair)
 	}
-	r.neighs.onRepair = func(c change[neighKey, evpn.MAC]) {
-		r.logRepair(L3Op{Kind: opKind(c.Delete), Neigh: &NeighEntry{Dev: c.Key.dev, IP: c.Key.ip, MAC: c.Value}})
+	r.neighs.onDone = func(c change[neighKey, evpn.MAC], err error, repair bool) {
+		r.done(L3Op{Kind: opKind(c.Delete), Neigh: &NeighEntry{Dev: c.Key.dev, IP: c.Key.ip, MAC: c.Value}}, err, repair)
 	}
-	r.routes.onRepair = func(c change[netip.Prefix, []netip.Addr]) {
-		r.logRepair(L3Op{Kind: opKind(c.Delete), Route: &RouteEntry{Prefix: c.Key, VTEPs: c.Value}})
+	r.routes.onDone = func(c change[netip.Prefix, []netip.Addr], err error, repair bool) {
+		r.done(L3Op{Kind: opKind(c.Delete), Route: &RouteEntry{Prefix: c.Key, VTEPs: c.Value}}, err, repair)
 	}
 	return r
 }
@@ -156,8 +243,10 @@ func (r *L3Reconciler) derive() {
 		neighs[neighKey{n.Dev, n.IP}] = n.MAC
 	}
 	rmacs := make(map[evpn.MAC]netip.Addr, len(want.RMACs))
+	clear(r.rmacOf)
 	for _, e := range want.RMACs {
 		rmacs[e.MAC] = e.VTEP
+		r.rmacOf[e.VTEP] = e.MAC
 	}
 	routes := make(map[netip.Prefix][]netip.Addr, len(want.Routes))
 	for _, e := range want.Routes {
@@ -353,8 +442,26 @@ func opKind(del bool) L3OpKind {
 	return L3Replace
 }
 
-func (r *L3Reconciler) logRepair(op L3Op) {
-	r.log.Info("l3 drift repaired", "op", op.String(r.d.Devices()))
+// done logs the outcome of one op and hands it to Config.OnApply.
+func (r *L3Reconciler) done(op L3Op, err error, repair bool) {
+	dev := r.d.Devices()
+	if repair && err == nil {
+		r.log.Info("l3 drift repaired", "op", op.String(dev))
+	}
+	if r.cfg.OnApply == nil {
+		return
+	}
+	e := L3ApplyEvent{Time: time.Now(), Dev: dev, Op: op, Err: err, Repair: repair}
+	if op.Route != nil {
+		r.mu.Lock()
+		for _, v := range op.Route.VTEPs {
+			if mac, ok := r.rmacOf[v]; ok {
+				e.RouterMACs = append(e.RouterMACs, mac)
+			}
+		}
+		r.mu.Unlock()
+	}
+	r.cfg.OnApply(e)
 }
 
 // applyOps writes ops through the kernel and logs each.

@@ -108,6 +108,7 @@ func (d *Daemon) l3Devices(f configs.VRF) fib.L3Devices {
 		for _, l := range d.cfg.L2VNIs {
 			if l.VNI == m.VNI {
 				dev.MemberSVIs = append(dev.MemberSVIs, l.Bridge)
+				dev.MemberVNIs = append(dev.MemberVNIs, l.VNI)
 			}
 		}
 	}
@@ -305,7 +306,7 @@ func (d *Daemon) openTenants(h *netlink.Handle) (ts []*tenant, err error) {
 		if t.l3k, err = fib.NewL3Netlink(lh, t.ns); err != nil {
 			return ts, fmt.Errorf("vrf %s: %w", f.Name, err)
 		}
-		t.l3rec = fib.NewL3Reconciler(t.l3, t.l3k, d.log)
+		t.l3rec = fib.NewL3Reconciler(t.l3, t.l3k, d.log, fib.L3Config{OnApply: d.onL3Apply})
 	}
 	return ts, nil
 }
