@@ -97,6 +97,8 @@ type L3Reconciler struct {
 	devs     map[string]bool         // the VRF's devices: their changes resync
 	rmacOf   map[netip.Addr]evpn.MAC // router MAC of each wanted VTEP
 	cfg      L3Config
+	// syncAsked is set by MarkSynced; synced once the tables have it.
+	syncAsked, synced bool
 }
 
 // L3Config tunes an L3Reconciler.
@@ -226,7 +228,18 @@ func NewL3Reconciler(d *L3Desired, k L3Kernel, log *slog.Logger, cfg ...L3Config
 func (r *L3Reconciler) derive() {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	if r.derived && r.at+4*r.cost > time.Since(r.start) && r.loop.busy() {
+	// MarkSynced is read before the snapshot, so that the tables prune
+	// with a desired state taken after it.
+	markSynced := r.syncAsked && !r.synced
+	defer func() {
+		if markSynced {
+			r.rmacs.markSynced()
+			r.neighs.markSynced()
+			r.routes.markSynced()
+			r.synced = true
+		}
+	}()
+	if !markSynced && r.derived && r.at+4*r.cost > time.Since(r.start) && r.loop.busy() {
 		// A burst: let the tables drain a little first; the loop comes
 		// back.
 		r.loop.signal()
@@ -302,11 +315,17 @@ func (r *L3Reconciler) Resync() {
 }
 
 // MarkSynced allows deleting marked entries that are not wanted; call it
-// once BGP has re-synced (End-of-RIB or a timeout).
+// once BGP has re-synced (End-of-RIB or a timeout), after the routes up to
+// then are in the L3Desired. It takes effect at the start of the next
+// pass, after that pass has derived the tables from the L3Desired as it
+// is now: a pass that took its snapshot before MarkSynced must not prune
+// with it (the routes of the last batch would be missing from it, and the
+// previous run's entries for them deleted and written again).
 func (r *L3Reconciler) MarkSynced() {
-	r.rmacs.markSynced()
-	r.neighs.markSynced()
-	r.routes.markSynced()
+	r.mu.Lock()
+	r.syncAsked = true
+	r.mu.Unlock()
+	r.d.signal()
 }
 
 // Stats returns the counters.

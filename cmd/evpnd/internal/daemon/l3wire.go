@@ -69,6 +69,12 @@ func (l *leaf) applyL3(effects []evpn.L3Effect, b *effBuf) {
 	log := l.d.log
 	now := time.Now()
 	for _, e := range effects {
+		if e.Kind == evpn.L3SetPrefix || e.Kind == evpn.L3DelPrefix {
+			if t := l.tenantOf(e.Prefix.VRF, 0); t != nil && connected(t, e.Prefix.Prefix) {
+				// Not installed (see below): no route change for watchers.
+				continue
+			}
+		}
 		l.observeL3(e, now)
 		var err error
 		switch e.Kind {

@@ -54,7 +54,10 @@ type leaf struct {
 	// release: the initial table is in; let the held local MAC routes go
 	// after this batch's re-bids.
 	release bool
-	learned []evpn.MACKey // local learns of the current batch
+	// syncedEv is the batch's EventSynced, handed to markSynced after the
+	// batch's effects are applied.
+	syncedEv *speaker.Event
+	learned  []evpn.MACKey // local learns of the current batch
 	// up holds the peers whose session is established.
 	up      map[netip.Addr]bool
 	learner *vtep.Learner
@@ -438,6 +441,15 @@ func (l *leaf) loop(ctx context.Context) error {
 		l.applyL3(l.l3eff, b)
 		clear(l.l3eff)
 		l.l3eff = l.l3eff[:0]
+		// fib may prune only once the batch's routes are in its desired
+		// state: End-of-RIB often comes in the batch of the last routes,
+		// and a pass between MarkSynced and their apply deleted the
+		// entries of the previous run for them (and wrote them again a
+		// moment later).
+		if ev := l.syncedEv; ev != nil {
+			l.syncedEv = nil
+			l.markSynced(ev)
+		}
 		b.extra, b.wextra = append(b.extra, l.extra...), append(b.wextra, l.withdrawExtra...)
 		l.extra, l.withdrawExtra = nil, nil
 		for _, k := range l.learned {
@@ -566,7 +578,8 @@ func (l *leaf) handle(ev *event, effects []evpn.Effect, now time.Time) []evpn.Ef
 	case speaker.EventEndOfRIB:
 		l.d.log.Debug("End-of-RIB received", "peer", b.Peer)
 	case speaker.EventSynced:
-		l.markSynced(b)
+		ev := *b // marked once the batch is applied (loop)
+		l.syncedEv = &ev
 		if l.d.restarted.Load() {
 			effects = append(effects, l.table.RebidLocal(now)...)
 		}
