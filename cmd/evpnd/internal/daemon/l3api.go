@@ -141,7 +141,7 @@ func l3vniRow(c *configs.Config, v configs.VRF, s evpn.L3Snapshot) api.L3VNI {
 		}
 	}
 	for _, p := range s.Prefixes {
-		if p.L3VNI == v.L3VNI && !local(v, p.Prefix) {
+		if p.L3VNI == v.L3VNI {
 			row.PrefixRoutes++
 		}
 	}
@@ -313,7 +313,7 @@ func nextHopRows(v configs.VRF, s evpn.L3Snapshot) []api.L3NextHop {
 		}
 	}
 	for _, p := range s.Prefixes {
-		if p.L3VNI == v.L3VNI && !local(v, p.Prefix) {
+		if p.L3VNI == v.L3VNI {
 			for _, nh := range p.NextHops {
 				by[nh]++
 			}
@@ -353,8 +353,6 @@ func (d *Daemon) VRFRoutes(ctx context.Context, name string, fn func(api.VRFRout
 
 // vrfRouteRows are VRF v's host and prefix routes, sorted by prefix (a
 // host route and a type-5 /32 of the same address: the host route first).
-// A type-5 for a prefix the VRF has locally (connected, static) is left
-// out, here as in the counts and next hops: it is not installed.
 func vrfRouteRows(v configs.VRF, s evpn.L3Snapshot) []api.VRFRoute {
 	var out []api.VRFRoute
 	for _, h := range s.Hosts {
@@ -364,7 +362,7 @@ func vrfRouteRows(v configs.VRF, s evpn.L3Snapshot) []api.VRFRoute {
 		}
 	}
 	for _, p := range s.Prefixes {
-		if p.L3VNI == v.L3VNI && !local(v, p.Prefix) {
+		if p.L3VNI == v.L3VNI {
 			r := api.VRFRoute{VRF: v.Name, L3VNI: v.L3VNI, Prefix: p.Prefix}
 			for _, nh := range p.NextHops {
 				r.NextHops = append(r.NextHops, api.VRFNextHop{VTEP: nh.VTEP, RouterMAC: nh.RouterMAC})

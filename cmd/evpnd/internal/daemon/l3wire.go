@@ -88,7 +88,7 @@ func (l *leaf) applyL3(effects []evpn.L3Effect, b *effBuf) {
 			}
 		case evpn.L3SetPrefix, evpn.L3DelPrefix:
 			t := l.tenantOf(e.Prefix.VRF, 0)
-			if t == nil || local(t.cfg, e.Prefix.Prefix) {
+			if t == nil || local(t, e.Prefix.Prefix) {
 				// A subnet of the VRF's own SVIs or uplinks stays
 				// connected here, as zebra prefers the connected route to
 				// the same prefix from BGP: replacing it would send local
@@ -130,25 +130,24 @@ func (l *leaf) applyL3(effects []evpn.L3Effect, b *effBuf) {
 	}
 }
 
-// local reports whether p is the subnet of one of VRF f's SVIs or
-// uplinks, or the prefix of one of its static routes: a remote type-5 for
-// it is not installed.
-func local(f configs.VRF, p netip.Prefix) bool {
-	for _, m := range f.L2VNIs {
+// local reports whether p is the subnet of one of t's SVIs or uplinks,
+// or the prefix of one of its static routes.
+func local(t *tenant, p netip.Prefix) bool {
+	for _, m := range t.v.Members {
 		for _, g := range m.GatewayIPs {
 			if g.Masked() == p.Masked() {
 				return true
 			}
 		}
 	}
-	for _, u := range f.Uplinks {
-		for _, a := range u.Addresses {
+	for _, u := range t.v.Uplinks {
+		for _, a := range u.Addrs {
 			if a.Masked() == p.Masked() {
 				return true
 			}
 		}
 	}
-	for _, r := range f.Routes {
+	for _, r := range t.cfg.Routes {
 		if r.Prefix.Masked() == p.Masked() {
 			return true
 		}

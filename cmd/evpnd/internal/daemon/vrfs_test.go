@@ -64,11 +64,12 @@ func TestBorderVRFWiring(t *testing.T) {
 	if len(rs) != 2 || rs[1].Prefix != pf("::/0") || len(rs[1].NextHops) != 1 || rs[1].NextHops[0] != a("2001:db8:ff::2") {
 		t.Errorf("static routes %+v", rs)
 	}
+	tn := &tenant{cfg: f, v: v}
 	for p, want := range map[string]bool{
 		"10.1.0.0/24": true, "192.0.2.0/30": true, "2001:db8:ff::/126": true, "0.0.0.0/0": true, "::/0": true,
 		"10.2.0.0/24": false, "192.0.2.4/30": false, "198.51.100.0/24": false,
 	} {
-		if got := local(f, pf(p)); got != want {
+		if got := local(tn, pf(p)); got != want {
 			t.Errorf("local(%s) = %v, want %v", p, got, want)
 		}
 	}
