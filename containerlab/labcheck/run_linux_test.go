@@ -138,7 +138,7 @@ func checkSpineKill(t *testing.T, topo *lab.Topology, p *Plan, r Runner, command
 		// disappears, so a stream normally loses under 1 s (20 requests).
 		// A longer gap is reported; a stream that loses half its requests
 		// (7.5 s) did not continue. (One leaf pair was once seen to take
-		// over 5 s under CI load; the cause is not found yet: 20 spine
+		// over 5 s under CI load; the cause is not found yet: 30 spine
 		// kills, some with namespace churn beside them, and 3 deletions
 		// of all its links at once, under these streams, never lost more
 		// than 2 requests, and no leaf lacked a route to another VTEP for
