@@ -33,10 +33,11 @@ type UnderlayConfig struct {
 	// DriftWrong (a route rewritten) or DriftExtra (a marked route someone
 	// added, deleted).
 	OnRepair func(UnderlayOp, DriftKind)
-	// OnLinks is called after every pass with the predicate the pass
-	// used: whether an address is on the subnet of a local address whose
-	// link is up. The daemon takes BGP sessions to peers that are no
-	// longer connected down at once (fast external failover).
+	// OnLinks is called after every pass (after its writes, also when
+	// they failed) with the predicate the pass used: whether an address
+	// is on the subnet of a local address whose link is up. The daemon
+	// takes BGP sessions to peers that are no longer connected down at
+	// once (fast external failover).
 	OnLinks func(connected func(netip.Addr) bool)
 	// Table and Protocol are the routing table and the rtm_protocol of
 	// the routes the reconciler owns: the main table and UnderlayProtocol
@@ -283,8 +284,11 @@ func (u *Underlay) pass() error {
 	if err != nil {
 		return err
 	}
+	// OnLinks comes after the writes: a route over a dead link is
+	// rewritten over the live ones at once, not after the daemon has taken
+	// BGP sessions down (a call into the BGP server that may wait).
 	if u.cfg.OnLinks != nil {
-		u.cfg.OnLinks(connected)
+		defer u.cfg.OnLinks(connected)
 	}
 	found, err := u.List()
 	if err != nil {

@@ -22,6 +22,8 @@ type underlayLab struct {
 	mu     sync.Mutex
 	conn   func(netip.Addr) bool
 	drifts map[DriftKind]int // repairs reported to OnRepair
+	hold   chan struct{}     // OnLinks waits for it to close while set
+	held   int               // calls of OnLinks that waited
 }
 
 func newUnderlayLab(t *testing.T) *underlayLab {
@@ -55,7 +57,14 @@ func newUnderlayLab(t *testing.T) *underlayLab {
 	u, err := NewUnderlay(nsh, UnderlayConfig{Logger: testLogger(t), OnLinks: func(c func(netip.Addr) bool) {
 		l.mu.Lock()
 		l.conn = c
+		hold := l.hold
+		if hold != nil {
+			l.held++
+		}
 		l.mu.Unlock()
+		if hold != nil {
+			<-hold
+		}
 	}, OnRepair: func(_ UnderlayOp, k DriftKind) {
 		l.mu.Lock()
 		l.drifts[k]++
@@ -195,6 +204,35 @@ func TestUnderlayKernel(t *testing.T) {
 	// Withdrawn.
 	l.u.Set(nil)
 	l.waitRoutes(t, "withdraw", "")
+}
+
+// TestUnderlayRepairBeforeOnLinks: when a link goes down, the route over
+// it is rewritten over the live link while OnLinks (the daemon's fast
+// external failover, a call into the BGP server) has not returned.
+func TestUnderlayRepairBeforeOnLinks(t *testing.T) {
+	l := newUnderlayLab(t)
+	a := netip.MustParseAddr
+	pf := netip.MustParsePrefix
+	l.u.Set([]UnderlayRoute{{Prefix: pf("10.0.0.2/32"), NextHops: []netip.Addr{a("10.1.1.0"), a("10.2.1.0")}, Src: a("10.0.0.1")}})
+	l.waitRoutes(t, "ECMP install", "10.0.0.2 src 10.0.0.1 nexthop via 10.1.1.0 dev l1 weight 1 nexthop via 10.2.1.0 dev l2 weight 1")
+	hold := make(chan struct{})
+	release := sync.OnceFunc(func() { close(hold) })
+	t.Cleanup(release) // before the lab's cleanup stops Run
+	l.mu.Lock()
+	l.hold = hold
+	l.mu.Unlock()
+	if _, err := l.leaf.Exec(context.Background(), "ip", "link", "set", "l2", "down"); err != nil {
+		t.Fatal(err)
+	}
+	l.waitRoutes(t, "link down, OnLinks held", "10.0.0.2 via 10.1.1.0 dev l1 src 10.0.0.1")
+	l.mu.Lock()
+	held := l.held
+	l.hold = nil
+	l.mu.Unlock()
+	release()
+	if held == 0 {
+		t.Error("OnLinks was not called after the link went down")
+	}
 }
 
 // The same reconciler keeps a tenant VRF's static routes: IPv4 and IPv6,
