@@ -171,6 +171,7 @@ type AbsentPort struct {
 	VNI    uint32
 	Port   string
 	Bridge string
+	Uplink bool // a VRF's uplink (PlanVRF), not an access port
 }
 
 // PlanL2 compares the desired VNIs with the observed links and returns the

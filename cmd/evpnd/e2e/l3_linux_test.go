@@ -35,8 +35,15 @@ const gatewayMAC = "00:00:5e:00:01:01"
 // it where everyone sees it). It returns the tenant namespace per leaf.
 func deployL3(t *testing.T, backend string) (*fabric, map[string]*netns.NS) {
 	t.Helper()
+	return deployL3Lab(t, l3File, func(string) string { return backend })
+}
+
+// deployL3Lab is deployL3 for the lab in file (with the l3 lab's
+// conventions), with the backend of each leaf given by backendOf.
+func deployL3Lab(t *testing.T, file string, backendOf func(leaf string) string) (*fabric, map[string]*netns.NS) {
+	t.Helper()
 	requireKernel(t)
-	topo, err := lab.Load(l3File)
+	topo, err := lab.Load(file)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -47,6 +54,7 @@ func deployL3(t *testing.T, backend string) (*fabric, map[string]*netns.NS) {
 			continue
 		}
 		var ns *netns.NS
+		backend := backendOf(n.Name)
 		if backend == "netns" {
 			ns = netns.ForTest(t, "l3t"+n.Name)
 			tenants[n.Name] = ns
@@ -72,11 +80,9 @@ func deployL3(t *testing.T, backend string) (*fabric, map[string]*netns.NS) {
 		}
 	}
 	f := deployTopology(t, topo)
-	if backend != "netns" {
-		for _, n := range topo.Nodes {
-			if n.Labels["evpnd.role"] == "leaf" {
-				tenants[n.Name] = f.lab.Node(n.Name)
-			}
+	for _, n := range topo.Nodes {
+		if n.Labels["evpnd.role"] == "leaf" && backendOf(n.Name) != "netns" {
+			tenants[n.Name] = f.lab.Node(n.Name)
 		}
 	}
 	t.Cleanup(func() {

@@ -246,7 +246,7 @@ func (l *leaf) annotatePrefix(p *api.RoutePath) {
 		return
 	}
 	p.VNI = vni
-	if t := l.tenantOfL3VNI(vni); used && p.Best && (t == nil || !connected(t, r.Prefix)) {
+	if t := l.tenantOfL3VNI(vni); used && p.Best && (t == nil || !local(t, r.Prefix)) {
 		p.Selected = true
 	}
 }

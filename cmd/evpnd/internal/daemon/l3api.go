@@ -33,40 +33,48 @@ func (l *leaf) l3State(ctx context.Context, l3vni uint32) (evpn.L3Snapshot, erro
 
 // l3Snapshot is l3State in the loop: the L3 model's entries of the VRF
 // with L3VNI l3vni (its members' suppression neighbours, its host and
-// prefix routes and router MACs). It copies the whole model's snapshot
-// and keeps the VRF's part: O(entries of every VRF).
+// prefix routes and router MACs). Only that VRF's entries are copied.
 func (l *leaf) l3Snapshot(l3vni uint32) evpn.L3Snapshot {
 	if l.l3 == nil {
 		return evpn.L3Snapshot{}
 	}
-	member := map[uint32]bool{}
-	if v, ok := vrfByL3VNI(l.d.config(), l3vni); ok {
-		for _, m := range v.L2VNIs {
-			member[m.VNI] = true
+	s := l.l3.SnapshotVRF(l3vni)
+	for _, t := range l.tenantList() {
+		if t.v.L3.VNI == l3vni {
+			return installedL3(s, func(p netip.Prefix) bool { return local(t, p) })
 		}
 	}
-	all := l.l3.Snapshot()
-	var s evpn.L3Snapshot
-	for _, n := range all.Neighs {
-		if member[n.L2VNI] {
-			s.Neighs = append(s.Neighs, n)
+	return s
+}
+
+// installedL3 is one VRF's part of the L3 model's snapshot as the kernel
+// holds it: without the type-5 routes to its own SVIs' subnets (local
+// reports them), which applyL3 leaves connected, and with the router MACs
+// of the routes left only, as fib installs them (one per VTEP a host or
+// prefix route goes through), each with the number of those routes. The
+// model counts every route received with a router MAC, so without this a
+// leaf whose only routes left are type-5 routes to shared subnets would
+// still be listed with its router MAC, which no leaf's kernel holds any
+// more.
+func installedL3(s evpn.L3Snapshot, connected func(netip.Prefix) bool) evpn.L3Snapshot {
+	s.Prefixes = slices.DeleteFunc(slices.Clone(s.Prefixes), func(p evpn.PrefixRoute) bool { return connected(p.Prefix) })
+	uses := map[netip.Addr]int{}
+	for _, h := range s.Hosts {
+		uses[h.NextHop.VTEP]++
+	}
+	for _, p := range s.Prefixes {
+		for _, nh := range p.NextHops {
+			uses[nh.VTEP]++
 		}
 	}
-	for _, h := range all.Hosts {
-		if h.L3VNI == l3vni {
-			s.Hosts = append(s.Hosts, h)
+	var rmacs []evpn.RouterMAC
+	for _, r := range s.RouterMACs {
+		if n := uses[r.VTEP]; n > 0 {
+			r.Routes = n
+			rmacs = append(rmacs, r)
 		}
 	}
-	for _, p := range all.Prefixes {
-		if p.L3VNI == l3vni {
-			s.Prefixes = append(s.Prefixes, p)
-		}
-	}
-	for _, r := range all.RouterMACs {
-		if r.L3VNI == l3vni {
-			s.RouterMACs = append(s.RouterMACs, r)
-		}
-	}
+	s.RouterMACs = rmacs
 	return s
 }
 
@@ -381,7 +389,7 @@ type l3Check struct {
 // (or whose member is) vni when not 0.
 func (l *leaf) l3Checks(vni uint32) []l3Check {
 	var out []l3Check
-	for _, t := range l.tenants {
+	for _, t := range l.tenantList() {
 		if t.l3rec == nil || (vni != 0 && !tenantHasVNI(t, vni)) {
 			continue
 		}

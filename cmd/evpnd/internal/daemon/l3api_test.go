@@ -4,6 +4,7 @@ import (
 	"errors"
 	"net/netip"
 	"reflect"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -226,6 +227,49 @@ func TestVRFRouteChange(t *testing.T) {
 		if _, ok := vrfRouteChange(evpn.L3Effect{Kind: k}, now); ok {
 			t.Errorf("%v: a VRF route change", k)
 		}
+	}
+}
+
+// The API's view of a VRF is what its kernel holds: type-5 routes to the
+// VRF's own subnets (left connected) are not in it, and a router MAC is
+// listed only while a host or prefix route left goes through its VTEP,
+// with those routes counted. Here 10.0.0.3 advertises only the shared
+// subnet: its router MAC, which the model still counts, is not listed.
+func TestInstalledL3(t *testing.T) {
+	a, p := netip.MustParseAddr, netip.MustParsePrefix
+	r2, r3, r4 := evpn.MAC{0x02, 0xee, 0, 0, 0, 2}, evpn.MAC{0x02, 0xee, 0, 0, 0, 3}, evpn.MAC{0x02, 0xee, 0, 0, 0, 4}
+	nh2, nh3, nh4 := evpn.NextHop{VTEP: a("10.0.0.2"), RouterMAC: r2}, evpn.NextHop{VTEP: a("10.0.0.3"), RouterMAC: r3}, evpn.NextHop{VTEP: a("10.0.0.4"), RouterMAC: r4}
+	s := evpn.L3Snapshot{
+		Hosts: []evpn.HostRoute{{VRF: "ta", L3VNI: 4001, IP: a("10.1.0.12"), NextHop: nh2}},
+		Prefixes: []evpn.PrefixRoute{
+			{VRF: "ta", L3VNI: 4001, Prefix: p("10.1.0.0/24"), NextHops: []evpn.NextHop{nh2, nh3}},
+			{VRF: "ta", L3VNI: 4001, Prefix: p("10.9.0.0/16"), NextHops: []evpn.NextHop{nh2, nh4}},
+		},
+		RouterMACs: []evpn.RouterMAC{
+			{VRF: "ta", L3VNI: 4001, VTEP: a("10.0.0.2"), MAC: r2, Routes: 4},
+			{VRF: "ta", L3VNI: 4001, VTEP: a("10.0.0.3"), MAC: r3, Routes: 1},
+			{VRF: "ta", L3VNI: 4001, VTEP: a("10.0.0.4"), MAC: r4, Routes: 1},
+		},
+	}
+	orig := slices.Clone(s.Prefixes)
+	got := installedL3(s, func(q netip.Prefix) bool { return q == p("10.1.0.0/24") })
+	want := evpn.L3Snapshot{
+		Hosts:    s.Hosts,
+		Prefixes: []evpn.PrefixRoute{s.Prefixes[1]},
+		RouterMACs: []evpn.RouterMAC{
+			{VRF: "ta", L3VNI: 4001, VTEP: a("10.0.0.2"), MAC: r2, Routes: 2},
+			{VRF: "ta", L3VNI: 4001, VTEP: a("10.0.0.4"), MAC: r4, Routes: 1},
+		},
+	}
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("installedL3 =\n%+v\nwant\n%+v", got, want)
+	}
+	if !reflect.DeepEqual(s.Prefixes, orig) {
+		t.Errorf("installedL3 changed its argument's prefixes: %+v", s.Prefixes)
+	}
+	rows := rmacRows(configs.VRF{Name: "ta", L3VNI: 4001}, got)
+	if len(rows) != 2 || rows[0].VTEP != a("10.0.0.2") || rows[0].Routes != 2 || rows[1].VTEP != a("10.0.0.4") {
+		t.Errorf("rmac rows = %+v", rows)
 	}
 }
 
