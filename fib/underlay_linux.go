@@ -317,6 +317,34 @@ func (u *Underlay) pass() error {
 	return nil
 }
 
+// UnderlayDrift is a difference between the wanted routes and the kernel
+// that a pass would repair.
+type UnderlayDrift struct {
+	Op   UnderlayOp
+	Kind DriftKind
+}
+
+// Check compares the wanted routes with the kernel, as a pass would, and
+// returns the writes it would make; it writes nothing. A change Run has
+// not written yet shows too.
+func (u *Underlay) Check() (wanted int, drifts []UnderlayDrift, err error) {
+	u.mu.Lock()
+	want := u.want
+	u.mu.Unlock()
+	connected, err := u.connected()
+	if err != nil {
+		return 0, nil, err
+	}
+	found, err := u.List()
+	if err != nil {
+		return 0, nil, err
+	}
+	for _, op := range PlanUnderlay(want, found, connected) {
+		drifts = append(drifts, UnderlayDrift{Op: op, Kind: underlayDrift(op, found)})
+	}
+	return len(filterUsable(want, connected)), drifts, nil
+}
+
 func filterUsable(want []UnderlayRoute, usable func(netip.Addr) bool) []UnderlayRoute {
 	out := make([]UnderlayRoute, 0, len(want))
 	for _, r := range want {

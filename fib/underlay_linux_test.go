@@ -2,6 +2,7 @@ package fib
 
 import (
 	"context"
+	"fmt"
 	"net/netip"
 	"strings"
 	"sync"
@@ -342,4 +343,66 @@ func TestStaticDefaultLastResortKernel(t *testing.T) {
 		out := run("ip", "route", "show", "default")
 		return !strings.Contains(out, "proto 242") && strings.Contains(out, "via 192.0.2.2")
 	})
+}
+
+// Check reports what a pass would write, and writes nothing.
+func TestUnderlayCheckKernel(t *testing.T) {
+	netns.RequireLinkKind(t, "veth")
+	leaf := netns.ForTest(t, "uc-leaf")
+	ext := netns.ForTest(t, "uc-ext")
+	ctx := context.Background()
+	run := func(argv ...string) {
+		t.Helper()
+		if _, err := leaf.Exec(ctx, argv...); err != nil {
+			t.Fatal(err)
+		}
+	}
+	run("ip", "link", "add", "up0", "type", "veth", "peer", "name", "eth0", "netns", ext.Name)
+	run("ip", "addr", "add", "192.0.2.1/29", "dev", "up0")
+	run("ip", "addr", "add", "2001:db8:ff::1/126", "dev", "up0", "nodad")
+	run("ip", "link", "set", "up0", "up")
+	if _, err := ext.Exec(ctx, "ip", "link", "set", "eth0", "up"); err != nil {
+		t.Fatal(err)
+	}
+	nsh, err := vnetns.GetFromPath(leaf.Path())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { nsh.Close() })
+	u, err := NewUnderlay(nsh, UnderlayConfig{Logger: testLogger(t), Protocol: StaticProtocol, IPv6: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(u.Close)
+	pf, a := netip.MustParsePrefix, netip.MustParseAddr
+	u.Set([]UnderlayRoute{
+		{Prefix: pf("0.0.0.0/0"), NextHops: []netip.Addr{a("192.0.2.2")}},
+		{Prefix: pf("::/0"), NextHops: []netip.Addr{a("2001:db8:ff::2")}},
+		{Prefix: pf("10.9.0.0/16"), NextHops: []netip.Addr{a("10.77.0.1")}}, // not connected: not wanted now
+	})
+	check := func() string {
+		t.Helper()
+		wanted, drifts, err := u.Check()
+		if err != nil {
+			t.Fatal(err)
+		}
+		var b strings.Builder
+		fmt.Fprintf(&b, "%d:", wanted)
+		for _, d := range drifts {
+			fmt.Fprintf(&b, " %s (%s);", d.Op, d.Kind)
+		}
+		return b.String()
+	}
+	if got, want := check(), "2: replace 0.0.0.0/0 nexthop via 192.0.2.2 (missing); replace ::/0 nexthop via 2001:db8:ff::2 (missing);"; got != want {
+		t.Errorf("nothing installed: %s, want %s", got, want)
+	}
+	run("ip", "route", "add", "default", "via", "192.0.2.3", "proto", "242")
+	run("ip", "-6", "route", "add", "default", "via", "2001:db8:ff::2", "proto", "242")
+	run("ip", "route", "add", "198.51.100.0/24", "via", "192.0.2.2", "proto", "242")
+	if got, want := check(), "2: replace 0.0.0.0/0 nexthop via 192.0.2.2 (wrong); delete 198.51.100.0/24 nexthop via 192.0.2.2 (extra);"; got != want {
+		t.Errorf("wrong and extra: %s, want %s", got, want)
+	}
+	if out, _ := leaf.Exec(ctx, "ip", "route", "show", "default"); !strings.Contains(out, "via 192.0.2.3") {
+		t.Errorf("Check wrote: %s", out)
+	}
 }

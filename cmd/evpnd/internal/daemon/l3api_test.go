@@ -10,9 +10,11 @@ import (
 	"time"
 
 	"github.com/evpnd/evpnd/cmd/evpnd/internal/api"
+	"github.com/evpnd/evpnd/cmd/evpnd/internal/trace"
 	"github.com/evpnd/evpnd/configs"
 	"github.com/evpnd/evpnd/fib"
 	"github.com/evpnd/evpnd/speaker/evpn"
+	"github.com/evpnd/evpnd/vtep"
 )
 
 // The API rows built from the L3 model's state keep to the requested VRF
@@ -86,6 +88,18 @@ func TestL3Rows(t *testing.T) {
 	}
 	if got := vrfRouteRows(red, s); !reflect.DeepEqual(got, wantRoutes) {
 		t.Errorf("vrfRouteRows:\ngot  %+v\nwant %+v", got, wantRoutes)
+	}
+
+	// A border leaf's own default route wins over the other border
+	// leaf's: not installed, so not listed, and not counted.
+	border := &tenant{cfg: red, v: vtep.VRF{L3: vtep.L2VNI{VNI: 4001}}}
+	border.cfg.Routes = []configs.StaticRoute{{Prefix: netip.MustParsePrefix("0.0.0.0/0"), Via: a("192.0.2.2")}}
+	bs := installedL3(s, func(p netip.Prefix) bool { return local(border, p) })
+	if got := vrfRouteRows(red, bs); !reflect.DeepEqual(got, wantRoutes[1:]) {
+		t.Errorf("vrfRouteRows of a border leaf:\ngot  %+v\nwant %+v", got, wantRoutes[1:])
+	}
+	if got := nextHopRows(red, bs); !reflect.DeepEqual(got, []api.L3NextHop{{L3VNI: 4001, VRF: "red", VTEP: a("10.0.0.2"), RouterMAC: r2, Routes: 1}}) {
+		t.Errorf("nextHopRows of a border leaf: %+v", got)
 	}
 
 	c := &configs.Config{VRFs: []configs.VRF{{Name: "blue", L3VNI: 4002}, red}}
@@ -234,6 +248,27 @@ func TestVRFRouteChange(t *testing.T) {
 		if _, ok := vrfRouteChange(evpn.L3Effect{Kind: k}, now); ok {
 			t.Errorf("%v: a VRF route change", k)
 		}
+	}
+}
+
+// fib's L3 writes go into the trace under the MACs they concern: a
+// suppression neighbour under its host MAC in its L2VNI, a route under
+// the router MAC of its VTEP in the L3VNI, a repair saying so.
+func TestL3ApplyTrace(t *testing.T) {
+	a := netip.MustParseAddr
+	d := &Daemon{trace: trace.New(0, 0)}
+	host, rmac := evpn.MAC{2, 0, 0, 0, 0, 9}, evpn.MAC{0x3e, 0, 0, 0, 0, 2}
+	dev := fib.L3Devices{VRF: "red", L3VNI: 4001, SVI: "br4001", VXLAN: "vxlan4001", MemberSVIs: []string{"br100"}, MemberVNIs: []uint32{100}}
+	d.onL3Apply(fib.L3ApplyEvent{Dev: dev, Op: fib.L3Op{Kind: fib.L3Replace, Neigh: &fib.NeighEntry{Dev: "br100", IP: a("10.1.0.9"), MAC: host}}})
+	d.onL3Apply(fib.L3ApplyEvent{Dev: dev, Repair: true, RouterMACs: []evpn.MAC{rmac},
+		Op: fib.L3Op{Kind: fib.L3Replace, Route: &fib.RouteEntry{Prefix: netip.MustParsePrefix("10.1.0.9/32"), VTEPs: []netip.Addr{a("10.0.0.2")}}}})
+	k, ok := d.trace.Get(100, host)
+	if !ok || len(k.Events) != 1 || k.Events[0].Kind != trace.KernelWritten || !strings.Contains(k.Events[0].Detail, "ip neigh replace 10.1.0.9") {
+		t.Errorf("host trace %+v", k)
+	}
+	k, ok = d.trace.Get(4001, rmac)
+	if !ok || len(k.Events) != 1 || k.Events[0].VTEP != a("10.0.0.2") || !strings.HasPrefix(k.Events[0].Detail, "repair of a change made behind evpnd's back: ip route replace 10.1.0.9/32") {
+		t.Errorf("router MAC trace %+v", k)
 	}
 }
 
