@@ -893,6 +893,34 @@ func (t *L3Table) LocalHost(l2vni uint32, mac MAC, ip netip.Addr, seq uint32, st
 	return append(eff, t.flush([]touch{touchNeigh(k), touchHost(hostKey{m.vrf.L3VNI, ip})})...)
 }
 
+// LocalHostAway is LocalHost for a host whose MAC is not local here now:
+// the MAC Table has not learned it on an access port yet (the host's ARP
+// or ND came first), or has it at another leaf (the kernel still holds,
+// and refreshes, the neighbour of a host that left). The binding is kept
+// as after LocalMACAway: nothing is advertised for it (a route already
+// advertised is withdrawn), remote routes for the IP stay installed, and
+// the MAC's next LocalMACSeq advertises it with the MAC's sequence.
+func (t *L3Table) LocalHostAway(l2vni uint32, mac MAC, ip netip.Addr) []L3Effect {
+	ip = ip.Unmap()
+	m, ok := t.members[l2vni]
+	if !ok || !mac.IsUnicast() || !ip.IsValid() || t.isGateway(l2vni, ip) || mac == m.m.GatewayMAC {
+		return nil
+	}
+	k := hostKey{l2vni, ip}
+	l, had := t.local[k]
+	if had && l.mac == mac && l.away {
+		return nil
+	}
+	if had && l.mac != mac {
+		l.seq, l.sticky = 0, false // another MAC: its sequence comes with LocalMACSeq
+	}
+	// (An advertised route of the old binding is withdrawn by the
+	// reselection: an away binding never wins.)
+	l.mac, l.away = mac, true
+	t.local[k] = l
+	return t.flush([]touch{touchNeigh(k), touchHost(hostKey{m.vrf.L3VNI, ip})})
+}
+
 func (t *L3Table) localRoute(m l3member, mac MAC, ip netip.Addr, seq uint32, sticky bool) *Route {
 	rts := append(append([]RT(nil), m.m.ExportRTs...), m.vrf.ExportRTs...)
 	return LocalMACIPRoute(m.m.RD, m.m.L2VNI, m.vrf.L3VNI, mac, ip, t.opts.LocalVTEP, rts, m.vrf.RouterMAC, seq, sticky)

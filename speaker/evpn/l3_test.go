@@ -9,14 +9,15 @@ import (
 )
 
 var (
-	rmac2 = MAC{0x02, 0xaa, 0, 0, 0, 2}
-	rmac3 = MAC{0x02, 0xaa, 0, 0, 0, 3}
-	ownRM = MAC{0x02, 0xaa, 0, 0, 0, 1}
-	gwMAC = MAC{0x00, 0x00, 0x5e, 0x00, 0x01, 0x01}
-	mac2  = MAC{2, 0, 0, 0, 0, 2}
-	hostA = netip.MustParseAddr("192.168.100.10")
-	host6 = netip.MustParseAddr("2001:db8:100::10")
-	gw4   = netip.MustParseAddr("192.168.100.254")
+	rmac2    = MAC{0x02, 0xaa, 0, 0, 0, 2}
+	rmac3    = MAC{0x02, 0xaa, 0, 0, 0, 3}
+	ownRM    = MAC{0x02, 0xaa, 0, 0, 0, 1}
+	gwMAC    = MAC{0x00, 0x00, 0x5e, 0x00, 0x01, 0x01}
+	mac2     = MAC{2, 0, 0, 0, 0, 2}
+	macHost3 = MAC{2, 0, 0, 0, 0, 3}
+	hostA    = netip.MustParseAddr("192.168.100.10")
+	host6    = netip.MustParseAddr("2001:db8:100::10")
+	gw4      = netip.MustParseAddr("192.168.100.254")
 )
 
 // l3opts is leaf1 (VTEP 10.0.0.1) with VRF "red": L3VNI 4001, member
@@ -263,6 +264,24 @@ func TestL3LocalHost(t *testing.T) {
 	expectL3(t, "MAC back", tab.LocalMACSeq(100, mac2, 2, false),
 		"advertise [2]:[0]:[02:00:00:00:00:02]:[192.168.100.20] rd 10.0.0.1:2 labels=[100 4001] seq=2 sticky=false")
 	expectL3(t, "other VNI's MAC", tab.LocalMACAway(200, mac2))
+
+	// A neighbour whose MAC is not local here (the MAC Table has not
+	// learned it yet, or it left while the kernel keeps the neighbour):
+	// nothing advertised, remote routes for the IP kept, until the MAC's
+	// sequence comes.
+	expectL3(t, "away host refreshed", tab.LocalHostAway(100, mac2, ip),
+		"withdraw [2]:[0]:[02:00:00:00:00:02]:[192.168.100.20] rd 10.0.0.1:2")
+	expectL3(t, "away again", tab.LocalHostAway(100, mac2, ip))
+	ipB := netip.MustParseAddr("192.168.100.30")
+	expectL3(t, "remote host", tab.Update(macIP(vtep2, macHost3, ipB, 4, rmac2)),
+		"set-neigh 100 192.168.100.30 02:00:00:00:00:03",
+		"set-host red/4001 192.168.100.30 via 10.0.0.2 02:aa:00:00:00:02")
+	expectL3(t, "it arrives: ARP before the MAC", tab.LocalHostAway(100, macHost3, ipB))
+	expectL3(t, "its MAC learned, bid 5", tab.LocalMACSeq(100, macHost3, 5, false),
+		"advertise [2]:[0]:[02:00:00:00:00:03]:[192.168.100.30] rd 10.0.0.1:2 labels=[100 4001] seq=5 sticky=false",
+		"del-neigh 100 192.168.100.30 02:00:00:00:00:03",
+		"del-host red/4001 192.168.100.30 via 10.0.0.2 02:aa:00:00:00:02")
+	expectL3(t, "the gateway is never a host", tab.LocalHostAway(100, macHost3, netip.MustParseAddr("192.168.100.1")))
 }
 
 func TestL3Type5ECMP(t *testing.T) {

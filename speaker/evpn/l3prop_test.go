@@ -133,6 +133,14 @@ func TestL3RandomOrders(t *testing.T) {
 					eff = tab.Withdraw(k)
 					break
 				}
+			case op < 9 && rng.IntN(3) == 0:
+				ip := ips[rng.IntN(len(ips))]
+				l := localHost{mac: macs[rng.IntN(len(macs))], away: true}
+				if old, ok := local[ip]; ok && old.mac == l.mac {
+					l.seq = old.seq
+				}
+				local[ip] = l
+				eff = tab.LocalHostAway(100, l.mac, ip)
 			case op < 9:
 				ip := ips[rng.IntN(len(ips))]
 				l := localHost{mac: macs[rng.IntN(len(macs))], seq: uint32(rng.IntN(4))}

@@ -512,12 +512,17 @@ func (l *leaf) handle(ev *event, effects []evpn.Effect, now time.Time) []evpn.Ef
 		case l.hosts.gw[k.VNI] == h.ev.MAC:
 			// The anycast gateway MAC is never advertised as a host.
 		default:
-			var seq uint32
-			var sticky bool
 			if mi, ok := l.table.Lookup(k.VNI, h.ev.MAC); ok && mi.Local {
-				seq, sticky = mi.Seq, mi.Sticky
+				l.l3eff = append(l.l3eff, l.l3.LocalHost(k.VNI, h.ev.MAC, k.IP, mi.Seq, mi.Sticky)...)
+				break
 			}
-			l.l3eff = append(l.l3eff, l.l3.LocalHost(k.VNI, h.ev.MAC, k.IP, seq, sticky)...)
+			// The MAC is not local here (not learned yet, or gone to
+			// another leaf while the kernel keeps its neighbour): no
+			// MAC+IP route until the MAC Table advertises the MAC, with
+			// its sequence number (LocalMACSeq). Advertised now, it would
+			// carry sequence 0, which BGP refuses against the MAC's
+			// routes, or re-advertise a host that left.
+			l.l3eff = append(l.l3eff, l.l3.LocalHostAway(k.VNI, h.ev.MAC, k.IP)...)
 		}
 		return effects
 	}
@@ -604,6 +609,14 @@ func (l *leaf) handle(ev *event, effects []evpn.Effect, now time.Time) []evpn.Ef
 func (l *leaf) apply(effects []evpn.Effect, b *effBuf) *effBuf {
 	log := l.d.log
 	now := time.Now()
+	// The L3 table's effects of the events handled so far come first:
+	// the effects below call it again (LocalMACSeq, LocalMACAway), and
+	// its effects must be applied in the order it gave them (a host's
+	// route advertised by a neighbour event, then withdrawn as its MAC
+	// left, must end withdrawn).
+	l.applyL3(l.l3eff, b)
+	clear(l.l3eff)
+	l.l3eff = l.l3eff[:0]
 	for i := range effects {
 		e := &effects[i]
 		l.observe(e, now)
