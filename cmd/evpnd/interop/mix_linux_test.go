@@ -337,19 +337,28 @@ func (f *fabric) moveVM(from, to, src, dst string, seq uint32) {
 		"ip route replace default via 10.2.0.1 dev " + to,
 		"ip -6 route replace default via fd00:2::1 dev " + to,
 	}, "\n"))
-	// The VM speaks at its new place: its gateway answers at once there.
-	f.ping("vm", "10.2.0.1")
+	// The VM speaks at its new place: its gateway answers there (tried
+	// every 100 ms).
+	gw := waitFor(f.t, 20*time.Second, "vm to ping its gateway at "+dst, func() (bool, string) {
+		out, err := f.lab.Exec(context.Background(), "vm", "ping", "-c1", "-W0.1", "-n", "10.2.0.1")
+		return err == nil, out
+	})
 	f.ping("vm", "fd00:2::1")
-	f.t.Logf("%s -> %s: vm's gateway answered %v after the move", src, dst, time.Since(moved).Round(time.Millisecond))
+	f.t.Logf("%s -> %s: vm's IPv4 gateway answered %v after the move", src, dst, gw.Round(time.Millisecond))
 
-	// Routed traffic resumes from both leafs.
+	// Routed traffic resumes from both leafs, and flows: 10 replies
+	// since the move.
 	for _, p := range []struct {
 		name string
 		b    *background
 	}{{"h1 (frr1)", p1}, {"h2 (leaf2)", p2}} {
 		waitFor(f.t, 20*time.Second, p.name+"'s routed pings to vm answered after the move", func() (bool, string) {
 			ts := replies(p.b.output())
-			return len(ts) > 0 && ts[len(ts)-1].After(moved), "no reply since the move"
+			n := len(ts) - slices.IndexFunc(ts, func(t time.Time) bool { return t.After(moved) })
+			if n > len(ts) {
+				n = 0
+			}
+			return n >= 10, fmt.Sprintf("%d replies since the move", n)
 		})
 	}
 	// The new location, installed by the other side; nothing stale at
