@@ -978,6 +978,41 @@ func (t *L3Table) LocalPrefixRoutes(l3vni uint32, prefixes []netip.Prefix) []*Ro
 	return out
 }
 
+// Binding is one IP-to-MAC binding of a routed L2VNI, as vtysh's "show
+// evpn arp-cache" lists them: a local host whose MAC+IP route this leaf
+// advertises, or a remote one installed as a suppression neighbour.
+type Binding struct {
+	L2VNI uint32
+	IP    netip.Addr
+	MAC   MAC
+	Local bool
+	VTEP  netip.Addr // the selected route's VTEP; remote only
+	Seq   uint32     // the MAC mobility sequence advertised or selected
+}
+
+// Bindings returns the bindings of the members of the VRF with l3vni,
+// sorted by L2VNI and IP: the local hosts advertised (not those outbid by
+// a remote route, nor those whose MAC is at another leaf) and the remote
+// routes installed.
+func (t *L3Table) Bindings(l3vni uint32) []Binding {
+	var out []Binding
+	in := func(l2 uint32) bool { m, ok := t.members[l2]; return ok && m.vrf.L3VNI == l3vni }
+	for k, l := range t.local {
+		if l.adv && in(k.vni) {
+			out = append(out, Binding{L2VNI: k.vni, IP: k.ip, MAC: l.advAs.mac, Local: true, Seq: l.advAs.seq})
+		}
+	}
+	for k, st := range t.neighs {
+		if st.installed && in(k.vni) {
+			out = append(out, Binding{L2VNI: k.vni, IP: k.ip, MAC: st.inst.mac, VTEP: st.inst.vtep, Seq: st.inst.seq})
+		}
+	}
+	slices.SortFunc(out, func(a, b Binding) int {
+		return cmp.Or(cmp.Compare(a.L2VNI, b.L2VNI), a.IP.Compare(b.IP), compareBool(b.Local, a.Local))
+	})
+	return out
+}
+
 // L3Snapshot is the whole desired remote L3 state, sorted: what a resync
 // hands to fib.
 type L3Snapshot struct {
@@ -1050,6 +1085,17 @@ func (t *L3Table) snapshot(inL3, inL2 func(uint32) bool) L3Snapshot {
 		return cmp.Or(cmp.Compare(a.L3VNI, b.L3VNI), a.VTEP.Compare(b.VTEP))
 	})
 	return s
+}
+
+// compareBool orders false before true.
+func compareBool(a, b bool) int {
+	switch {
+	case a == b:
+		return 0
+	case a:
+		return 1
+	}
+	return -1
 }
 
 func comparePrefix(a, b netip.Prefix) int {
