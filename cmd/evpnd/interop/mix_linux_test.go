@@ -13,6 +13,10 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"google.golang.org/protobuf/encoding/protojson"
+
+	evpndv1 "github.com/evpnd/evpnd/proto/evpnd/v1"
 )
 
 // Hosts of frr-mix (see testdata/frr-mix.clab.yml).
@@ -447,6 +451,30 @@ func (f *fabric) moveVM(from, to, src, dst string, seq uint32) {
 			"show evpn arp-cache vni 200 json": {mixVMIP, mixEVPNVTP},
 		})
 	}
+	// evpnd's view: the VM local at leaf2 with the sequence it won with,
+	// or remote at frr1 with FRR's.
+	waitFor(f.t, 15*time.Second, "leaf2: evpnctl show evpn arp-cache vni 200 has vm at "+dst, func() (bool, string) {
+		out, err := f.lab.Exec(context.Background(), "leaf2", "evpnctl", "-o", "json", "show", "evpn", "arp-cache", "vni", "200")
+		if err != nil {
+			return false, err.Error()
+		}
+		var r evpndv1.ListARPCacheResponse
+		if err := protojson.Unmarshal([]byte(out), &r); err != nil {
+			return false, err.Error() + "\n" + out
+		}
+		n := 0
+		for _, e := range r.GetEntries() {
+			if e.GetMac() != mixVMMAC || (e.GetIp() != mixVMIP && e.GetIp() != mixVMIP6) {
+				continue
+			}
+			if e.GetLocal() != (dst == "leaf2") || e.GetSeq() != seq || (dst == "frr1" && e.GetVtep() != at) {
+				return false, fmt.Sprintf("entry %v, want local=%v seq %d\n%s", e, dst == "leaf2", seq, out)
+			}
+			n++
+		}
+		return n == 2, out
+	})
+	f.t.Logf("leaf2$ evpnctl show evpn arp-cache vni 200\n%s", f.exec("leaf2", "evpnctl", "show", "evpn", "arp-cache", "vni", "200"))
 	// The router MACs are unchanged: each side's one for the other.
 	f.waitKernel("leaf2", "FRR's router MAC only", [][]string{
 		{"bridge", "fdb", "show", "dev", "vxlan4001"}, {frrRMAC + " dst 10.0.0.1 self extern_learn"},
