@@ -106,10 +106,10 @@ func TestFRRMixedFabric(t *testing.T) {
 			{"ip", "neigh", "show", "10.0.0.2", "dev", "br4001"}, {"lladdr " + evpndRMAC},
 			{"ip", "-6", "neigh", "show", "::ffff:10.0.0.2", "dev", "br4001"}, {"lladdr " + evpndRMAC},
 			{"bridge", "fdb", "show", "dev", "vxlan4001"}, {evpndRMAC + " dst 10.0.0.2 self extern_learn"},
-			{"ip", "neigh", "show", "10.1.0.12", "dev", "br100"}, {"lladdr " + mixH2MAC},
-			{"ip", "neigh", "show", "10.2.0.14", "dev", "br200"}, {"lladdr " + mixH4MAC},
-			{"ip", "-6", "neigh", "show", "fd00:1::12", "dev", "br100"}, {"lladdr " + mixH2MAC},
-			{"ip", "-6", "neigh", "show", "fd00:2::14", "dev", "br200"}, {"lladdr " + mixH4MAC},
+			{"ip", "neigh", "show", "10.1.0.12", "dev", "br100"}, {"lladdr " + mixH2MAC, "extern_learn"},
+			{"ip", "neigh", "show", "10.2.0.14", "dev", "br200"}, {"lladdr " + mixH4MAC, "extern_learn"},
+			{"ip", "-6", "neigh", "show", "fd00:1::12", "dev", "br100"}, {"lladdr " + mixH2MAC, "extern_learn"},
+			{"ip", "-6", "neigh", "show", "fd00:2::14", "dev", "br200"}, {"lladdr " + mixH4MAC, "extern_learn"},
 		})
 		f.waitKernel("leaf2", "one router MAC only, FRR's", [][]string{
 			{"ip", "neigh", "show", "dev", "br4001", "nud", "all"}, {"lladdr " + frrRMAC},
@@ -127,6 +127,28 @@ func TestFRRMixedFabric(t *testing.T) {
 		f.waitZebra("frr1", "evpnd's IPv6 hosts", map[string][2]string{
 			"show evpn arp-cache vni 100 json": {"fd00:1::12", mixH2MAC},
 			"show evpn arp-cache vni 200 json": {"fd00:2::14", mixH4MAC},
+		})
+		// evpnd: FRR's hosts remote at its VTEP, its own local.
+		waitFor(f.t, 15*time.Second, "leaf2: evpnctl show evpn arp-cache", func() (bool, string) {
+			es, out, err := f.arpCache("leaf2")
+			if err != nil {
+				return false, err.Error()
+			}
+			for _, w := range []struct {
+				ip, mac string
+				local   bool
+			}{
+				{"10.1.0.11", mixH1MAC, false}, {"fd00:1::11", mixH1MAC, false}, {"10.2.0.13", mixH3MAC, false},
+				{"fd00:2::13", mixH3MAC, false}, {mixVMIP, mixVMMAC, false}, {mixVMIP6, mixVMMAC, false},
+				{"10.1.0.12", mixH2MAC, true}, {"fd00:1::12", mixH2MAC, true}, {"10.2.0.14", mixH4MAC, true}, {"fd00:2::14", mixH4MAC, true},
+			} {
+				if !slices.ContainsFunc(es, func(e *evpndv1.ARPEntry) bool {
+					return e.GetIp() == w.ip && e.GetMac() == w.mac && e.GetLocal() == w.local && (w.local || e.GetVtep() == mixFRRVTEP)
+				}) {
+					return false, fmt.Sprintf("no entry %s %s local=%v:\n%s", w.ip, w.mac, w.local, out)
+				}
+			}
+			return true, ""
 		})
 		// evpnd: FRR's router MAC.
 		waitFor(f.t, 15*time.Second, "leaf2: evpnctl show evpn rmac vni 4001 lists FRR's", func() (bool, string) {
@@ -454,16 +476,12 @@ func (f *fabric) moveVM(from, to, src, dst string, seq uint32) {
 	// evpnd's view: the VM local at leaf2 with the sequence it won with,
 	// or remote at frr1 with FRR's.
 	waitFor(f.t, 15*time.Second, "leaf2: evpnctl show evpn arp-cache vni 200 has vm at "+dst, func() (bool, string) {
-		out, err := f.lab.Exec(context.Background(), "leaf2", "evpnctl", "-o", "json", "show", "evpn", "arp-cache", "vni", "200")
+		es, out, err := f.arpCache("leaf2")
 		if err != nil {
 			return false, err.Error()
 		}
-		var r evpndv1.ListARPCacheResponse
-		if err := protojson.Unmarshal([]byte(out), &r); err != nil {
-			return false, err.Error() + "\n" + out
-		}
 		n := 0
-		for _, e := range r.GetEntries() {
+		for _, e := range es {
 			if e.GetMac() != mixVMMAC || (e.GetIp() != mixVMIP && e.GetIp() != mixVMIP6) {
 				continue
 			}
@@ -517,4 +535,18 @@ func (f *fabric) zebraMACIn(node string, vni int, mac string) (zebraMAC, error) 
 		return zebraMAC{}, fmt.Errorf("%s: zebra does not know MAC %s in VNI %d", node, mac, vni)
 	}
 	return z, nil
+}
+
+// arpCache returns evpnd's "show evpn arp-cache" in node (every routed
+// L2VNI), as entries and as JSON.
+func (f *fabric) arpCache(node string) ([]*evpndv1.ARPEntry, string, error) {
+	out, err := f.lab.Exec(context.Background(), node, "evpnctl", "-o", "json", "show", "evpn", "arp-cache")
+	if err != nil {
+		return nil, out, err
+	}
+	var r evpndv1.ListARPCacheResponse
+	if err := protojson.Unmarshal([]byte(out), &r); err != nil {
+		return nil, out, fmt.Errorf("evpnctl -o json show evpn arp-cache: %w\n%s", err, out)
+	}
+	return r.GetEntries(), out, nil
 }
