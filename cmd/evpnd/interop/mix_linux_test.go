@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"net/netip"
+	"os"
 	"os/exec"
 	"regexp"
 	"slices"
@@ -191,6 +192,22 @@ func TestFRRMixedFabric(t *testing.T) {
 		// evpnd -> FRR: frr1 must win with 2.
 		f.moveVM("eth2", "eth1", "leaf2", "frr1", 2)
 	})
+
+	// Nothing failed on the evpnd side along the way.
+	for _, node := range []string{"rr", "leaf2"} {
+		data, err := os.ReadFile(f.lab.LogPath(node))
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, line := range strings.Split(string(data), "\n") {
+			switch {
+			case strings.Contains(line, "level=ERROR"), strings.Contains(line, "not installed"), strings.Contains(line, "not repaired"):
+				t.Errorf("%s logged: %s", node, line)
+			case strings.Contains(line, "level=WARN"):
+				t.Logf("%s warned: %s", node, line)
+			}
+		}
+	}
 }
 
 // run runs fn as a subtest on the same fabric; a failed subtest stops the
