@@ -358,17 +358,31 @@ func longestGap(ts []time.Time) (time.Duration, time.Time) {
 	return gap, end
 }
 
+// vmStream is one ping to vm across a move.
+type vmStream struct {
+	name string // who, and routed or bridged
+	b    *background
+}
+
 // moveVM moves vm's MAC and addresses from its port on leaf src to its
 // port on leaf dst, under routed ping from h1 (behind frr1) and h2
-// (behind leaf2), the old port staying up with a parking MAC. dst must
-// win with MAC mobility sequence number seq; then routed traffic resumes
-// and both leafs' kernels and FRR's zebra hold exactly the new location.
+// (behind leaf2) and bridged ping from h3 (frr1) and h4 (leaf2), the old
+// port staying up with a parking MAC. dst must win with MAC mobility
+// sequence number seq; then traffic resumes and both leafs' kernels,
+// FRR's zebra and evpnd's views hold exactly the new location.
 func (f *fabric) moveVM(from, to, src, dst string, seq uint32) {
 	f.t.Helper()
-	p1, p2 := f.startPing("h1", mixVMIP), f.startPing("h2", mixVMIP)
-	waitFor(f.t, 10*time.Second, "routed pings to vm answered before the move", func() (bool, string) {
-		return len(replies(p1.output())) > 0 && len(replies(p2.output())) > 0, p1.output() + p2.output()
-	})
+	streams := []vmStream{
+		{"routed h1 (frr1)", f.startPing("h1", mixVMIP)},
+		{"routed h2 (leaf2)", f.startPing("h2", mixVMIP)},
+		{"bridged h3 (frr1)", f.startPing("h3", mixVMIP)},
+		{"bridged h4 (leaf2)", f.startPing("h4", mixVMIP)},
+	}
+	for _, p := range streams {
+		waitFor(f.t, 10*time.Second, p.name+" pings to vm answered before the move", func() (bool, string) {
+			return len(replies(p.b.output())) > 0, p.b.output()
+		})
+	}
 	parking := map[string]string{"eth1": "02:00:00:00:02:e0", "eth2": "02:00:00:00:02:f0"}[from]
 	moved := time.Now()
 	f.exec("vm", "sh", "-ec", strings.Join([]string{
@@ -389,13 +403,10 @@ func (f *fabric) moveVM(from, to, src, dst string, seq uint32) {
 	f.ping("vm", "fd00:2::1")
 	f.t.Logf("%s -> %s: vm's IPv4 gateway answered %v after the move", src, dst, gw.Round(time.Millisecond))
 
-	// Routed traffic resumes from both leafs, and flows: 10 replies
-	// since the move.
-	for _, p := range []struct {
-		name string
-		b    *background
-	}{{"h1 (frr1)", p1}, {"h2 (leaf2)", p2}} {
-		waitFor(f.t, 20*time.Second, p.name+"'s routed pings to vm answered after the move", func() (bool, string) {
+	// Traffic resumes from both leafs, and flows: 10 replies since the
+	// move.
+	for _, p := range streams {
+		waitFor(f.t, 20*time.Second, p.name+" pings to vm answered after the move", func() (bool, string) {
 			ts := replies(p.b.output())
 			n := len(ts) - slices.IndexFunc(ts, func(t time.Time) bool { return t.After(moved) })
 			if n > len(ts) {
@@ -518,12 +529,8 @@ func (f *fabric) moveVM(from, to, src, dst string, seq uint32) {
 		"show evpn rmac vni 4001 json": {evpndRMAC, mixEVPNVTP},
 	})
 
-	p1.stop()
-	p2.stop()
-	for _, p := range []struct {
-		name string
-		b    *background
-	}{{"h1 (frr1) -> vm", p1}, {"h2 (leaf2) -> vm", p2}} {
+	for _, p := range streams {
+		p.b.stop()
 		out := p.b.output()
 		ts := replies(out)
 		gap, end := longestGap(ts)
@@ -531,7 +538,7 @@ func (f *fabric) moveVM(from, to, src, dst string, seq uint32) {
 		if m := rePingStats.FindString(out); m != "" {
 			stats = m
 		}
-		f.t.Logf("%s -> %s: routed %s every 50 ms: longest time without a reply %v, ending %v after the move; %d replies (%s)",
+		f.t.Logf("%s -> %s: %s -> vm every 50 ms: longest time without a reply %v, ending %v after the move; %d replies (%s)",
 			src, dst, p.name, gap.Round(time.Millisecond), end.Sub(moved).Round(time.Millisecond), len(ts), stats)
 	}
 	f.ping("h1", mixVMIP6)
