@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"bytes"
+	"context"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -38,7 +39,8 @@ const (
 // hosts reach each other bridged (g1 to g2, VNI 300 across the leafs) and
 // routed (g2 to g3, symmetric IRB over L3VNI 4002), but not t1's host with
 // the same subnet; a prefix added to what leaf1 advertises reaches the
-// route reflector, and leaf2, given a second member, rebuilds t2 and
+// route reflector, and leaf2, given a second member, changes t2 in place
+// (its other member's bridge kept, its bridged ping not interrupted) and
 // still routes. Reloads that must fail change nothing: a VRF whose
 // access interface is an underlay port and one whose L3VNI is t1's are
 // refused; one that fails while evpnd builds it (its namespace has IPv6
@@ -46,7 +48,16 @@ const (
 // node's links as they were. Once removed, t2 leaves nothing in the
 // kernel: no devices, no routes, its access ports back in the underlay
 // namespace, its namespace empty but for its loopback.
+//
+// TestReloadTenantVRF/default runs t2 on the default backend instead (in
+// the leafs' main tables), where its removal must take its host routes
+// and neighbours out of the main table.
 func TestReloadTenantVRF(t *testing.T) {
+	t.Run("netns", func(t *testing.T) { reloadTenantVRF(t, "netns") })
+	t.Run("default", func(t *testing.T) { reloadTenantVRF(t, "default") })
+}
+
+func reloadTenantVRF(t *testing.T, backend string) {
 	requireKernel(t)
 	topo, err := lab.Load(l3File)
 	if err != nil {
@@ -95,6 +106,19 @@ func TestReloadTenantVRF(t *testing.T) {
 	}
 	f := deployTopology(t, topo)
 	leafs := []string{"leaf1", "leaf2"}
+	t.Cleanup(func() {
+		if !t.Failed() {
+			return
+		}
+		for _, leaf := range leafs {
+			for where, ns := range map[string]*netns.NS{"underlay": f.lab.Node(leaf), "t1": t1ns[leaf], "t2": t2ns[leaf]} {
+				for _, argv := range [][]string{{"ip", "-br", "addr"}, {"ip", "route"}, {"ip", "neigh"}} {
+					out, _ := ns.Exec(context.Background(), argv...)
+					t.Logf("%s %s: %s:\n%s", leaf, where, strings.Join(argv, " "), out)
+				}
+			}
+		}
+	})
 	write := func(leaf, text string) {
 		t.Helper()
 		if err := os.WriteFile(conf[leaf], []byte(text), 0o644); err != nil {
@@ -104,6 +128,9 @@ func TestReloadTenantVRF(t *testing.T) {
 	withT2 := func(leaf string) string {
 		s := strings.Replace(base[leaf], "    access-interfaces: [eth3]\n", "    access-interfaces: [eth3]\n"+tenant2L2VNIs, 1)
 		vrf := strings.ReplaceAll(tenant2VRF, "NS2", t2ns[leaf].Name)
+		if backend != "netns" {
+			vrf = strings.Replace(vrf, "    backend: netns\n    namespace: "+t2ns[leaf].Name+"\n", "    backend: "+backend+"\n", 1)
+		}
 		if leaf == "leaf1" {
 			s = strings.Replace(s, tenant2L2VNIs, tenant2L2VNIs+tenant2Leaf1L2VNI, 1)
 			vrf += tenant2Leaf1VRF
@@ -158,10 +185,22 @@ func TestReloadTenantVRF(t *testing.T) {
 	for _, leaf := range leafs {
 		under := linkNames(f.links(leaf))
 		for _, dev := range append(slices.Clone(t2devs), "eth5") {
-			if slices.Contains(under, dev) {
+			if backend == "netns" && slices.Contains(under, dev) {
 				t.Errorf("%s: %s is in the underlay namespace, want it in t2's", leaf, dev)
 			}
 		}
+		if backend != "netns" && !slices.Contains(under, "vxlan4002") {
+			t.Errorf("%s: t2 on backend %s: no vxlan4002 in the underlay namespace", leaf, backend)
+		}
+	}
+	if backend == "default" {
+		// t2's host route to g3 at leaf2 is in the main table.
+		eventually(t, changeTimeout, "leaf2's host route to g3 in its main table", func() error {
+			if out := f.exec("leaf2", "ip", "route", "show", "10.3.0.23"); !strings.Contains(out, "10.3.0.23") {
+				return fmt.Errorf("ip route show 10.3.0.23: %q", out)
+			}
+			return nil
+		})
 	}
 	if out := f.exec("leaf2", "evpnctl", "show", "ip", "route", "vrf", "t2"); !strings.Contains(out, "10.3.0.23") {
 		t.Errorf("leaf2: evpnctl show ip route vrf t2 lacks g3's host route:\n%s", out)
@@ -188,13 +227,27 @@ func TestReloadTenantVRF(t *testing.T) {
 		}
 		return nil
 	})
-	// 1c. leaf2 routes L2VNI 400 in t2 too: t2 is rebuilt there, and still
-	// routes.
+	// 1c. leaf2 routes L2VNI 400 in t2 too: t2 changes in place there
+	// (br300 is not made again) and still routes, and t2's own bridged
+	// ping through leaf2 loses nothing.
+	br300 := func() string {
+		if backend == "netns" {
+			return strings.TrimSpace(tenantExec(t, t2ns["leaf2"], "cat", "/sys/class/net/br300/ifindex"))
+		}
+		return strings.TrimSpace(f.exec("leaf2", "cat", "/sys/class/net/br300/ifindex"))
+	}
+	br300Before := br300()
+	t2pings := map[string]*background{"t2 g1 -> g2 (bridged, a kept member)": f.start("g1", "ping", "-n", "-D", "-i", "0.05", "10.1.0.22")}
+	pingsAnswered(t, t2pings)
 	withT2Leaf2 := strings.Replace(withT2("leaf2"), tenant2L2VNIs, tenant2L2VNIs+"  - vni: 400\n", 1) + tenant2Leaf1VRF
 	write("leaf2", withT2Leaf2)
-	reload("leaf2", 0, "vrf t2 changed (rebuilt")
+	reload("leaf2", 0, "vrf t2 changed in place")
 	f.waitPing("g2", "10.3.0.23")
 	f.waitPing("g3", "10.1.0.22")
+	pingsLoseNothing(t, t2pings, 10, "across t2's change in place")
+	if got := br300(); got != br300Before {
+		t.Errorf("leaf2: br300 made again by a change in place (ifindex %s, was %s)", got, br300Before)
+	}
 
 	// 2. Reloads that fail change nothing.
 	running := linkNames(f.links("leaf1"))
