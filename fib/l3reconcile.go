@@ -77,6 +77,14 @@ func (r *L3Reconciler) Stats() L3Stats {
 // Sync makes one pass and returns the number of ops written and the
 // joined errors of those that failed.
 func (r *L3Reconciler) Sync(ctx context.Context) (int, error) {
+	// Whether to prune is read before the desired state: MarkSynced comes
+	// after the routes up to End-of-RIB are in d, so a pass that prunes
+	// plans with all of them. (Read after, a pass that took its snapshot
+	// just before MarkSynced deleted the previous run's entries for the
+	// routes of the last batch, and wrote them again a pass later.)
+	r.mu.Lock()
+	prune := r.synced
+	r.mu.Unlock()
 	snap := r.d.Snapshot()
 	want, refused := WantL3(snap)
 	have, err := r.k.Dump(ctx, snap.Dev)
@@ -84,7 +92,6 @@ func (r *L3Reconciler) Sync(ctx context.Context) (int, error) {
 		return 0, err
 	}
 	r.mu.Lock()
-	prune := r.synced
 	first := r.stats.Applied == 0
 	r.stats.Passes++
 	r.stats.Refused = len(refused)

@@ -62,6 +62,9 @@ func (l *leaf) startTenant(t *tenant) {
 		return t.l3rec.Run(ctx, ch)
 	})
 	run(func(ctx context.Context) error { return l.watchHosts(ctx, t) })
+	if t.statics != nil {
+		run(t.statics.Run)
+	}
 }
 
 // stopTenant ends t's goroutines and waits for them.
@@ -359,6 +362,12 @@ func (d *Daemon) removeTenant(ctx context.Context, l *leaf, t *tenant) error {
 	t.l3rec.MarkSynced()
 	if _, err := t.l3rec.Sync(ctx); err != nil {
 		errs = append(errs, fmt.Errorf("remove its routes and neighbours: %w", err))
+	}
+	if t.statics != nil {
+		t.statics.Set(nil)
+		if err := t.statics.Sync(); err != nil {
+			errs = append(errs, fmt.Errorf("remove its static routes: %w", err))
+		}
 	}
 	for _, m := range members {
 		l.desired.RemoveVNI(m.VNI)
