@@ -180,8 +180,8 @@ type VRFChanges struct {
 	// whose L2VNI settings change has its devices made again.
 	Changed []VRF
 	// Rebuilt are in both with a change to the L3VNI's devices
-	// (vxlan-device, bridge, udp-port, mtu) or a setting evpnd does not
-	// know to change in place: the running VRF is removed and the new one
+	// (vxlan-device, bridge, udp-port, mtu), uplinks or static routes, or
+	// a setting evpnd does not know to change in place: the running VRF is removed and the new one
 	// (the element here) built, which disturbs that tenant alone.
 	Rebuilt []VRF
 	// Readvertised are in both and differ only in advertise-prefixes or

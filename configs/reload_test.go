@@ -155,6 +155,9 @@ func TestDiffVRFs(t *testing.T) {
 		{name: "rd", edit: func(s string) string {
 			return strings.Replace(s, "rd: 10.0.0.1:4001", "rd: 10.0.0.1:14001", 1)
 		}, changed: []string{"tenant-a"}},
+		{name: "uplink", edit: func(s string) string {
+			return s + "    uplinks: [{interface: eth9, addresses: [192.0.2.1/24]}]\n"
+		}, rebuilt: []string{"tenant-b"}},
 		{name: "l3vni devices", edit: func(s string) string {
 			return strings.Replace(s, "# vxlan-device: vxlan4001   # default vxlan<L3VNI>", "vxlan-device: vx4001", 1)
 		}, rebuilt: []string{"tenant-a"}},
