@@ -280,6 +280,30 @@ func reloadTenantVRF(t *testing.T, backend string) {
 	}
 	f.waitPing("g2", "10.3.0.23") // t2 still routes
 
+	// 2b. (netns) A change in place that fails half-way is undone: with
+	// IPv6 off in leaf1's t2 namespace, a new member's IPv6 gateway cannot
+	// be added after its devices were; t2 runs on as before.
+	if backend == "netns" {
+		ns := t2ns["leaf1"]
+		sysctl := func(v string) {
+			t.Helper()
+			if _, err := ns.Exec(t.Context(), "sysctl", "-qw", "net.ipv6.conf.all.disable_ipv6="+v, "net.ipv6.conf.default.disable_ipv6="+v); err != nil {
+				t.Fatal(err)
+			}
+		}
+		before := linkNames(tenantExec(t, ns, "ip", "-o", "link", "show"))
+		sysctl("1")
+		bad := strings.Replace(withT2Leaf1, "  - vni: 400\n", "  - vni: 500\n  - vni: 400\n", 1)
+		write("leaf1", strings.Replace(bad, tenant2Leaf1VRF, tenant2Leaf1VRF+"      - {vni: 500, gateway-ips: [10.5.0.1/24, \"2001:db8:5::1/64\"]}\n", 1))
+		reload("leaf1", 1, "vrf t2: not changed (it runs as before)", "2001:db8:5::1/64")
+		sysctl("0")
+		if got := linkNames(tenantExec(t, ns, "ip", "-o", "link", "show")); !slices.Equal(got, before) {
+			t.Errorf("t2's namespace on leaf1 after a failed change:\n%q\nwas\n%q", got, before)
+		}
+		f.waitPing("g2", "10.3.0.23")
+		f.waitPing("g1", "10.1.0.22")
+	}
+
 	// 3. t2 removed.
 	for _, leaf := range leafs {
 		write(leaf, base[leaf])
