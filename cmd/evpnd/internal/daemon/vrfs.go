@@ -140,6 +140,7 @@ func (d *Daemon) l3Devices(c *configs.Config, f configs.VRF) fib.L3Devices {
 		for _, l := range c.L2VNIs {
 			if l.VNI == m.VNI {
 				dev.MemberSVIs = append(dev.MemberSVIs, l.Bridge)
+				dev.MemberVNIs = append(dev.MemberVNIs, l.VNI)
 			}
 		}
 	}
@@ -350,7 +351,7 @@ func (d *Daemon) openTenant(h *netlink.Handle, c *configs.Config, f configs.VRF)
 	if t.l3k, err = fib.NewL3Netlink(lh, t.ns); err != nil {
 		return nil, fmt.Errorf("vrf %s: %w", f.Name, err)
 	}
-	t.l3rec = fib.NewL3Reconciler(t.l3, t.l3k, d.log)
+	t.l3rec = fib.NewL3Reconciler(t.l3, t.l3k, d.log, fib.L3Config{OnApply: d.onL3Apply})
 	if t.statics, err = fib.NewUnderlay(t.ns, fib.UnderlayConfig{Logger: d.log.With("vrf", f.Name, "routes", "static"),
 		Table: d.l3Devices(c, f).Table, Protocol: fib.StaticProtocol, IPv6: true,
 		LastResortDefault: f.Backend == configs.BackendDefault}); err != nil {
