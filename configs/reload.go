@@ -258,7 +258,7 @@ func sameL3Devices(a, b VRF) bool {
 		v.L2VNIs, v.GatewayMAC, v.RD, v.ImportRTs, v.ExportRTs, v.RouterMAC = nil, "", "", nil, nil, ""
 		v.AdvertiseDefaultRoute, v.AdvertisePrefixes = false, nil
 	}
-	return reflect.DeepEqual(a, b)
+	return reflect.DeepEqual(normalVRF(a), normalVRF(b))
 }
 
 // sameVRFDevices reports whether VRF a of config ca and VRF b of cb are
@@ -302,6 +302,12 @@ func normalVRF(v VRF) VRF {
 	}
 	if v.L2VNIs != nil {
 		v.L2VNIs = ms
+	}
+	if len(v.Uplinks) == 0 {
+		v.Uplinks = nil
+	}
+	if len(v.Routes) == 0 {
+		v.Routes = nil
 	}
 	return v
 }

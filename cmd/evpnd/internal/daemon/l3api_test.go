@@ -14,6 +14,7 @@ import (
 	"github.com/evpnd/evpnd/configs"
 	"github.com/evpnd/evpnd/fib"
 	"github.com/evpnd/evpnd/speaker/evpn"
+	"github.com/evpnd/evpnd/vtep"
 )
 
 // The API rows built from the L3 model's state keep to the requested VRF
@@ -87,6 +88,18 @@ func TestL3Rows(t *testing.T) {
 	}
 	if got := vrfRouteRows(red, s); !reflect.DeepEqual(got, wantRoutes) {
 		t.Errorf("vrfRouteRows:\ngot  %+v\nwant %+v", got, wantRoutes)
+	}
+
+	// A border leaf's own default route wins over the other border
+	// leaf's: not installed, so not listed, and not counted.
+	border := &tenant{cfg: red, v: vtep.VRF{L3: vtep.L2VNI{VNI: 4001}}}
+	border.cfg.Routes = []configs.StaticRoute{{Prefix: netip.MustParsePrefix("0.0.0.0/0"), Via: a("192.0.2.2")}}
+	bs := installedL3(s, func(p netip.Prefix) bool { return local(border, p) })
+	if got := vrfRouteRows(red, bs); !reflect.DeepEqual(got, wantRoutes[1:]) {
+		t.Errorf("vrfRouteRows of a border leaf:\ngot  %+v\nwant %+v", got, wantRoutes[1:])
+	}
+	if got := nextHopRows(red, bs); !reflect.DeepEqual(got, []api.L3NextHop{{L3VNI: 4001, VRF: "red", VTEP: a("10.0.0.2"), RouterMAC: r2, Routes: 1}}) {
+		t.Errorf("nextHopRows of a border leaf: %+v", got)
 	}
 
 	c := &configs.Config{VRFs: []configs.VRF{{Name: "blue", L3VNI: 4002}, red}}
