@@ -382,7 +382,10 @@ func linkNames(out string) []string {
 	var names []string
 	for _, l := range strings.Split(out, "\n") {
 		fs := strings.Fields(l)
-		if len(fs) < 2 {
+		// "3: eth1@if5: ..."; iproute2 may mix in a line such as "Error:
+		// Peer netns reference is invalid." (a veth's peer namespace going
+		// away meanwhile), which names no link.
+		if len(fs) < 2 || !strings.HasSuffix(fs[0], ":") || strings.Trim(fs[0], "0123456789:") != "" {
 			continue
 		}
 		name, _, _ := strings.Cut(strings.TrimSuffix(fs[1], ":"), "@")
