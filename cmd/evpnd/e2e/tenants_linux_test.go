@@ -522,20 +522,25 @@ func (tl *tenantsLab) checkTenantViews(ctx context.Context, at tenantPlace) erro
 				}
 				got = map[string]bool{}
 				for _, r := range tl.ctlRows(leaf, v, "show", "evpn", "arp-cache", "vni", v) {
-					if len(r) >= 5 && r[2] == "remote" {
+					if len(r) >= 5 {
 						got[strings.Join(r[1:5], " ")] = true
 					}
 				}
 				want = map[string]bool{}
 				for _, h := range tenantHosts {
-					if h.vni == vni && at[h.name] != leaf {
-						for _, ip := range h.ips {
+					if h.vni != vni {
+						continue
+					}
+					for _, ip := range h.ips {
+						if at[h.name] == leaf {
+							want[ip+" local "+h.mac+" -"] = true
+						} else {
 							want[ip+" remote "+h.mac+" "+tenantVTEP[at[h.name]]] = true
 						}
 					}
 				}
 				if d := setDiff(got, want); d != "" {
-					errs = append(errs, fmt.Errorf("%s: evpnctl show evpn arp-cache vni %s (remote):%s", leaf, v, d))
+					errs = append(errs, fmt.Errorf("%s: evpnctl show evpn arp-cache vni %s:%s", leaf, v, d))
 				}
 			}
 			// show ip route vrf: the remote hosts' routes, and no type-5
