@@ -13,8 +13,8 @@
 // leafs, one tenant) and testdata/tenants.clab.yml (three leafs, two
 // tenants with the same subnets, host addresses and MACs on the netns
 // backend), creating each leaf's tenant namespaces under names unique to
-// the run. TestTwoTenants also needs nft (nftables) for its hosts' frame
-// counters, and skips without it.
+// the run. TestTwoTenants counts frames on its hosts with nft (nftables);
+// without nft it says so and checks the rest.
 //
 // Run them as root:
 //
