@@ -795,9 +795,13 @@ func (l *leaf) onRepair(r vtep.Repair) {
 }
 
 // onVRFRepair follows a re-run of EnsureVRF after a change to a VRF's
-// devices (counting a failure) and has fib read the kernel again: a re-created VXLAN device
-// lost the FDB evpnd wrote there (fib's L3 side follows route and
-// neighbour changes by itself).
+// devices (counting a failure) and, when the kernel may have lost the FDB
+// evpnd wrote there (a VXLAN device or bridge re-created or changed), has
+// fib read the kernel again and the VRF's local hosts watched again (fib's
+// L3 side follows route and neighbour changes by itself). A change of
+// access ports only (a host's port going down or up as it moves) does
+// neither: a resync racing the bridge's move of the host's MAC to its new
+// port would put the MAC back on the VXLAN port.
 func (l *leaf) onVRFRepair(r vtep.VRFRepair) {
 	var l3vni uint32
 	for _, t := range l.tenants {
@@ -807,6 +811,9 @@ func (l *leaf) onVRFRepair(r vtep.VRFRepair) {
 	}
 	if r.Err != nil {
 		l.d.metrics.DeviceRepairFailed(l3vni)
+		return
+	}
+	if !r.FDBLost {
 		return
 	}
 	l.rec.Resync()
