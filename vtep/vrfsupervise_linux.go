@@ -43,7 +43,7 @@ func (v VRF) fdbNames() map[string]bool {
 
 // names returns the device names a change of which may need a repair:
 // the VRF device, the L3VNI's and members' VXLAN devices and bridges, and
-// the access ports.
+// the access ports and uplinks.
 func (v VRF) names() map[string]bool {
 	out := map[string]bool{}
 	if v.Backend == BackendVRF {
@@ -54,6 +54,9 @@ func (v VRF) names() map[string]bool {
 		for _, p := range l.AccessPorts {
 			out[p] = true
 		}
+	}
+	for _, u := range v.Uplinks {
+		out[u.Name] = true
 	}
 	return out
 }

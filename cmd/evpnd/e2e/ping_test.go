@@ -19,7 +19,7 @@ type pingRun struct {
 }
 
 var (
-	rePingReply = regexp.MustCompile(`(?m)^\[(\d+)\.(\d+)\] \d+ bytes from [^:]+: icmp_seq=(\d+) `)
+	rePingReply = regexp.MustCompile(`(?m)^\[(\d+)\.(\d+)\] \d+ bytes from \S+: icmp_seq=(\d+) `) // IPv4 or IPv6
 	rePingStats = regexp.MustCompile(`(?m)^(\d+) packets transmitted, (\d+) received`)
 )
 
@@ -121,6 +121,16 @@ func TestParsePing(t *testing.T) {
 	at, ok := r.firstReplyAfter(time.Unix(1764087321, 150_000_000))
 	if !ok || !at.Equal(time.Unix(1764087321, 180_500_000)) {
 		t.Errorf("first reply after .150 = %v %v", at, ok)
+	}
+	out6 := `PING 2001:db8:2::14 (2001:db8:2::14) 56 data bytes
+[1764087321.100000] 64 bytes from 2001:db8:2::14: icmp_seq=1 ttl=63 time=0.215 ms
+[1764087321.120000] 64 bytes from 2001:db8:2::14: icmp_seq=3 ttl=63 time=0.2 ms
+
+--- 2001:db8:2::14 ping statistics ---
+3 packets transmitted, 2 received, 33.3333% packet loss, time 40ms
+`
+	if r, err := parsePing(out6); err != nil || len(r.Replies) != 2 || !slices.Equal(r.lost(), []int{2}) {
+		t.Errorf("IPv6: parsed %+v, %v; want replies 1 and 3, 2 lost", r, err)
 	}
 	if _, err := parsePing("ping: connect: Network is unreachable\n"); err == nil {
 		t.Error("no error for output without statistics")

@@ -1,6 +1,7 @@
 package daemon
 
 import (
+	"errors"
 	"net/netip"
 	"reflect"
 	"slices"
@@ -9,9 +10,11 @@ import (
 	"time"
 
 	"github.com/evpnd/evpnd/cmd/evpnd/internal/api"
+	"github.com/evpnd/evpnd/cmd/evpnd/internal/trace"
 	"github.com/evpnd/evpnd/configs"
 	"github.com/evpnd/evpnd/fib"
 	"github.com/evpnd/evpnd/speaker/evpn"
+	"github.com/evpnd/evpnd/vtep"
 )
 
 // The API rows built from the L3 model's state keep to the requested VRF
@@ -92,6 +95,18 @@ func TestL3Rows(t *testing.T) {
 	}
 	if got := vrfRouteRows(red, s); !reflect.DeepEqual(got, wantRoutes) {
 		t.Errorf("vrfRouteRows:\ngot  %+v\nwant %+v", got, wantRoutes)
+	}
+
+	// A border leaf's own default route wins over the other border
+	// leaf's: not installed, so not listed, and not counted.
+	border := &tenant{cfg: red, v: vtep.VRF{L3: vtep.L2VNI{VNI: 4001}}}
+	border.cfg.Routes = []configs.StaticRoute{{Prefix: netip.MustParsePrefix("0.0.0.0/0"), Via: a("192.0.2.2")}}
+	bs := installedL3(s, func(p netip.Prefix) bool { return local(border, p) })
+	if got := vrfRouteRows(red, bs); !reflect.DeepEqual(got, wantRoutes[1:]) {
+		t.Errorf("vrfRouteRows of a border leaf:\ngot  %+v\nwant %+v", got, wantRoutes[1:])
+	}
+	if got := nextHopRows(red, bs); !reflect.DeepEqual(got, []api.L3NextHop{{L3VNI: 4001, VRF: "red", VTEP: a("10.0.0.2"), RouterMAC: r2, Routes: 1}}) {
+		t.Errorf("nextHopRows of a border leaf: %+v", got)
 	}
 
 	c := &configs.Config{VRFs: []configs.VRF{{Name: "blue", L3VNI: 4002}, red}}
@@ -236,6 +251,27 @@ func TestVRFRouteChange(t *testing.T) {
 	}
 }
 
+// fib's L3 writes go into the trace under the MACs they concern: a
+// suppression neighbour under its host MAC in its L2VNI, a route under
+// the router MAC of its VTEP in the L3VNI, a repair saying so.
+func TestL3ApplyTrace(t *testing.T) {
+	a := netip.MustParseAddr
+	d := &Daemon{trace: trace.New(0, 0)}
+	host, rmac := evpn.MAC{2, 0, 0, 0, 0, 9}, evpn.MAC{0x3e, 0, 0, 0, 0, 2}
+	dev := fib.L3Devices{VRF: "red", L3VNI: 4001, SVI: "br4001", VXLAN: "vxlan4001", MemberSVIs: []string{"br100"}, MemberVNIs: []uint32{100}}
+	d.onL3Apply(fib.L3ApplyEvent{Dev: dev, Op: fib.L3Op{Kind: fib.L3Replace, Neigh: &fib.NeighEntry{Dev: "br100", IP: a("10.1.0.9"), MAC: host}}})
+	d.onL3Apply(fib.L3ApplyEvent{Dev: dev, Repair: true, RouterMACs: []evpn.MAC{rmac},
+		Op: fib.L3Op{Kind: fib.L3Replace, Route: &fib.RouteEntry{Prefix: netip.MustParsePrefix("10.1.0.9/32"), VTEPs: []netip.Addr{a("10.0.0.2")}}}})
+	k, ok := d.trace.Get(100, host)
+	if !ok || len(k.Events) != 1 || k.Events[0].Kind != trace.KernelWritten || !strings.Contains(k.Events[0].Detail, "ip neigh replace 10.1.0.9") {
+		t.Errorf("host trace %+v", k)
+	}
+	k, ok = d.trace.Get(4001, rmac)
+	if !ok || len(k.Events) != 1 || k.Events[0].VTEP != a("10.0.0.2") || !strings.HasPrefix(k.Events[0].Detail, "repair of a change made behind evpnd's back: ip route replace 10.1.0.9/32") {
+		t.Errorf("router MAC trace %+v", k)
+	}
+}
+
 // The API's view of a VRF is what its kernel holds: type-5 routes to the
 // VRF's own subnets (left connected) are not in it, and a router MAC is
 // listed only while a host or prefix route left goes through its VTEP,
@@ -276,5 +312,21 @@ func TestInstalledL3(t *testing.T) {
 	rows := rmacRows(configs.VRF{Name: "ta", L3VNI: 4001}, got)
 	if len(rows) != 2 || rows[0].VTEP != a("10.0.0.2") || rows[0].Routes != 2 || rows[1].VTEP != a("10.0.0.4") {
 		t.Errorf("rmac rows = %+v", rows)
+	}
+}
+
+// "check vni L3VNI" checks that VRF's L3 state alone (no L2 FDB check,
+// which knows no L3VNI); a VNI that is neither an L2VNI nor an L3VNI is
+// not found.
+func TestCheckL3VNI(t *testing.T) {
+	l, _ := gatewayLeaf(t, evpn.MAC{0, 0, 0x5e, 0, 1, 1})
+	d := l.d
+	d.leaf.Store(l)
+	rep, err := d.Check(t.Context(), 4001)
+	if err != nil || len(rep.Drifts) != 0 || rep.CheckedMACs != 0 {
+		t.Errorf("check vni 4001: %+v %v, want an empty report", rep, err)
+	}
+	if _, err := d.Check(t.Context(), 4009); !errors.Is(err, api.ErrNotFound) {
+		t.Errorf("check vni 4009: %v, want not found", err)
 	}
 }
