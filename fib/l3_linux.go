@@ -132,12 +132,35 @@ func (k *L3Netlink) Dump(ctx context.Context, dev L3Devices) (L3State, error) {
 	if err != nil {
 		return s, fmt.Errorf("fib l3 %s: list FDB of %s: %w", dev.VRF, dev.VXLAN, err)
 	}
+	// A router MAC is written as two entries, the VXLAN one (self, to the
+	// VTEP) and the bridge one (master). An entry with one side missing
+	// is reported with no VTEP: unequal to any wanted entry, so the pass
+	// writes both sides again (or deletes what is left of an unwanted
+	// one).
+	self, master := map[evpn.MAC]netip.Addr{}, map[evpn.MAC]bool{}
 	for _, n := range fdb {
 		mac, ok := evpn.MACFrom(n.HardwareAddr)
-		if n.LinkIndex != vx || !ok || !mac.IsUnicast() || n.IP == nil || n.Flags&unix.NTF_SELF == 0 {
+		if n.LinkIndex != vx || !ok || !mac.IsUnicast() {
 			continue
 		}
-		s.RMACs = append(s.RMACs, RMACEntry{MAC: mac, VTEP: ipAddr(n.IP)})
+		switch {
+		case n.Flags&unix.NTF_SELF != 0 && n.IP != nil:
+			self[mac] = ipAddr(n.IP)
+		case n.Flags&unix.NTF_SELF == 0 && n.IP == nil && n.Flags&unix.NTF_EXT_LEARNED != 0:
+			// (Not the bridge's permanent entry of the port's own MAC.)
+			master[mac] = true
+		}
+	}
+	for mac, vtep := range self {
+		if !master[mac] {
+			vtep = netip.Addr{}
+		}
+		s.RMACs = append(s.RMACs, RMACEntry{MAC: mac, VTEP: vtep})
+	}
+	for mac := range master {
+		if _, ok := self[mac]; !ok {
+			s.RMACs = append(s.RMACs, RMACEntry{MAC: mac})
+		}
 	}
 	s.sort()
 	return s, nil
