@@ -24,6 +24,7 @@ var (
 	benchN      = flag.Int("evpnbench.n", 20, "samples per fabric in BenchmarkLatency")
 	benchNoFRR  = flag.Bool("evpnbench.nofrr", false, "skip the FRR reference")
 	benchVNIs   = flag.Int("evpnbench.vnis", 4096, "L2VNIs in BenchmarkVNIs")
+	benchL3     = flag.Int("evpnbench.l3routes", 50_000, "MAC+IP routes in BenchmarkL3")
 )
 
 func requireRoot(tb testing.TB) {
@@ -186,4 +187,40 @@ func BenchmarkVNIs(b *testing.B) {
 		b.Fatalf("%v\n%s", err, errOut.String())
 	}
 	b.Log(out.String())
+}
+
+// BenchmarkL3: -evpnbench.l3routes MAC+IP routes into neighbours and host
+// routes, then withdrawn, into evpnd and FRR, b.N rounds.
+func BenchmarkL3(b *testing.B) {
+	requireRoot(b)
+	o := l3Options{
+		common:   commonFlags{frr: withFRR(b)},
+		Routes:   *benchL3,
+		VTEPs:    10,
+		Rounds:   b.N,
+		Withdraw: true,
+		Timeout:  10 * time.Minute,
+	}
+	b.ResetTimer()
+	res, err := l3Bench(context.Background(), o, os.Stderr)
+	b.StopTimer()
+	if len(res) > 0 {
+		b.Log(l3Report(o, res, machine()))
+	}
+	if err != nil {
+		b.Fatal(err)
+	}
+	if e := medianL3(res, implEvpnd); e != nil {
+		b.ReportMetric(e.Total.Seconds(), "evpnd-s")
+		b.ReportMetric(e.entryRate(), "evpnd-entries/s")
+		b.ReportMetric(e.rssPerRoute(), "evpnd-B/route")
+		b.ReportMetric(float64(e.cpuPerRoute())/float64(time.Microsecond), "evpnd-cpu-µs/route")
+		if f := medianL3(res, implFRR); f != nil {
+			b.ReportMetric(f.Total.Seconds(), "frr-s")
+			b.ReportMetric(f.rssPerRoute(), "frr-B/route")
+			b.ReportMetric(e.Total.Seconds()/f.Total.Seconds(), "evpnd/frr-time")
+			b.ReportMetric(e.rssPerRoute()/f.rssPerRoute(), "evpnd/frr-rss")
+			b.ReportMetric(float64(e.cpuPerRoute())/float64(f.cpuPerRoute()), "evpnd/frr-cpu")
+		}
+	}
 }

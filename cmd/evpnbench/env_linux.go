@@ -233,7 +233,7 @@ func (e *env) stopKids() {
 }
 
 // teardown stops the children and a lab's cmds, deletes the VXLAN and
-// bridge devices of the given nodes first (this flushes their FDBs at once,
+// bridge devices (the L2VNI's and the L3VNI's) of the given nodes first (this flushes their FDBs at once,
 // instead of in the kernel's deferred namespace cleanup, which would
 // compete with the next measurement), then destroys the lab.
 func (e *env) teardown(l *lab.Lab, devNodes ...string) error {
@@ -246,7 +246,7 @@ func (e *env) teardown(l *lab.Lab, devNodes ...string) error {
 	}
 	for _, n := range devNodes {
 		if ns := l.Node(n); ns != nil {
-			for _, dev := range []string{"vxlan100", "br100"} {
+			for _, dev := range []string{"vxlan100", "br100", l3VXLAN, l3SVI} {
 				_, _ = ns.Exec(context.Background(), "ip", "link", "del", dev)
 			}
 		}

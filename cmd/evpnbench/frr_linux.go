@@ -58,8 +58,14 @@ func frrBGPConf(hostname string, asn uint32, id netip.Addr, peers []netip.Addr, 
 // work directory. zebra gets the netlink buffer Debian's /etc/frr/daemons
 // gives it (-s 90000000).
 func (e *env) startFRR(ctx context.Context, l *lab.Lab, node, bgpConf string) (*frrNode, error) {
+	return e.startFRRWith(ctx, l, node, "", bgpConf)
+}
+
+// startFRRWith is startFRR with zebraExtra appended to zebra's config
+// (l3: the L3VNI of the default VRF).
+func (e *env) startFRRWith(ctx context.Context, l *lab.Lab, node, zebraExtra, bgpConf string) (*frrNode, error) {
 	in, err := frr.Start(l, node, filepath.Join(l.WorkDir(), "frr-"+node), frr.Options{
-		ZebraConf: []byte("hostname " + node + "\n!\n"),
+		ZebraConf: []byte("hostname " + node + "\n!\n" + zebraExtra),
 		BGPdConf:  []byte(bgpConf),
 		ZebraArgs: []string{"-s", "90000000"},
 		Wait:      20 * time.Second,

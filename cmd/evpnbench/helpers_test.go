@@ -327,6 +327,7 @@ func TestTopologiesParse(t *testing.T) {
 		"burst":        burstTopology("burst-evpnd", frrDevices(leafLoopback(1))),
 		"latency":      latencyTopology("latency-frr", [2][]string{frrDevices(leafLoopback(1), "eth2"), nil}),
 		"latency-bare": latencyTopology("latency-evpnd", [2][]string{}),
+		"l3":           burstTopology("l3-frr", frrL3Devices(leafLoopback(1))),
 	} {
 		tp, err := lab.Parse([]byte(topo), t.TempDir())
 		if err != nil {
@@ -355,6 +356,7 @@ func TestEvpndConfigsValid(t *testing.T) {
 		"leaf.yaml":  evpndLeafConfig(leafLoopback(1), []string{"eth2"}),
 		"leaf2.yaml": evpndLeafConfig(leafLoopback(2), nil),
 		"rr.yaml":    evpndReflectorConfig(),
+		"l3.yaml":    evpndL3LeafConfig(leafLoopback(1)),
 	} {
 		p := filepath.Join(dir, name)
 		if err := os.WriteFile(p, []byte(text), 0o644); err != nil {

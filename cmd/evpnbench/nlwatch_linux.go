@@ -64,6 +64,12 @@ type fdbWatch struct {
 // watchFDB subscribes to RTNLGRP_NEIGH inside ns with a receive buffer of
 // rcvbuf bytes (forced past rmem_max; needs CAP_NET_ADMIN).
 func watchFDB(ns *netns.NS, rcvbuf int) (*fdbWatch, error) {
+	return watchGroups(ns, rcvbuf, unix.RTNLGRP_NEIGH)
+}
+
+// watchGroups subscribes to the given rtnetlink multicast groups
+// (RTNLGRP_*) inside ns, as watchFDB.
+func watchGroups(ns *netns.NS, rcvbuf int, groups ...uint32) (*fdbWatch, error) {
 	fd := -1
 	err := ns.Do(func() error {
 		var err error
@@ -84,7 +90,11 @@ func watchFDB(ns *netns.NS, rcvbuf int) (*fdbWatch, error) {
 	if err := unix.SetsockoptTimeval(fd, unix.SOL_SOCKET, unix.SO_RCVTIMEO, &tv); err != nil {
 		return fail("SO_RCVTIMEO", err)
 	}
-	if err := unix.Bind(fd, &unix.SockaddrNetlink{Family: unix.AF_NETLINK, Groups: 1 << (unix.RTNLGRP_NEIGH - 1)}); err != nil {
+	var mask uint32
+	for _, g := range groups {
+		mask |= 1 << (g - 1)
+	}
+	if err := unix.Bind(fd, &unix.SockaddrNetlink{Family: unix.AF_NETLINK, Groups: mask}); err != nil {
 		return fail("bind", err)
 	}
 	return &fdbWatch{fd: fd, buf: make([]byte, 1<<20)}, nil
@@ -94,6 +104,14 @@ func watchFDB(ns *netns.NS, rcvbuf int) (*fdbWatch, error) {
 // with the time its buffer was read. It returns errOverflow when the kernel
 // dropped notifications, nil when ctx ends.
 func (w *fdbWatch) Run(ctx context.Context, fn func(ev *fdbEvent, at time.Time)) error {
+	return w.RunRaw(ctx, func(b []byte, at time.Time) error {
+		return parseFDBEvents(b, func(ev *fdbEvent) { fn(ev, at) })
+	})
+}
+
+// RunRaw is Run with fn given each buffer read (whole netlink messages)
+// and the time it was read; an error from fn ends it.
+func (w *fdbWatch) RunRaw(ctx context.Context, fn func(b []byte, at time.Time) error) error {
 	for ctx.Err() == nil {
 		n, _, err := unix.Recvfrom(w.fd, w.buf, 0)
 		at := time.Now()
@@ -105,7 +123,7 @@ func (w *fdbWatch) Run(ctx context.Context, fn func(ev *fdbEvent, at time.Time))
 		case err != nil:
 			return fmt.Errorf("netlink recv: %w", err)
 		}
-		if err := parseFDBEvents(w.buf[:n], func(ev *fdbEvent) { fn(ev, at) }); err != nil {
+		if err := fn(w.buf[:n], at); err != nil {
 			return err
 		}
 	}

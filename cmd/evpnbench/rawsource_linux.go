@@ -136,7 +136,14 @@ func reflectedAttrs(own []bgpAttr, originator, cluster netip.Addr) []bgpAttr {
 // 4096 bytes), followed by the l2vpn-evpn End-of-RIB. It returns the
 // messages concatenated and their number.
 func rawUpdates(c feederConfig, cluster netip.Addr, pack int) ([]byte, int, error) {
-	routes := burstRoutes(c)
+	return rawUpdatesFor(burstRoutes(c), cluster, pack)
+}
+
+// rawUpdatesFor encodes routes as rawUpdates does: every route but the
+// type-2s in an UPDATE of its own, in order; the type-2 routes packed per
+// next hop (the routes of one next hop must share every other attribute),
+// next hops in order of first appearance; then the End-of-RIB.
+func rawUpdatesFor(routes []*evpn.Route, cluster netip.Addr, pack int) ([]byte, int, error) {
 	type group struct {
 		other []bgpAttr // every attribute but MP_REACH
 		hdr   []byte    // MP_REACH header (next hop)
@@ -181,33 +188,70 @@ func rawUpdates(c feederConfig, cluster netip.Addr, pack int) ([]byte, int, erro
 	}
 	for _, vtep := range order {
 		g := groups[vtep]
-		fixed := bgptest.HeaderLen + 4 + 4 + len(g.hdr)
-		for _, a := range g.other {
-			fixed += a.size()
+		var err error
+		var k int
+		if out, k, err = packNLRIs(out, g.other, bgptest.AttrMPReach, g.hdr, g.nlri, pack); err != nil {
+			return nil, 0, err
 		}
-		for len(g.nlri) > 0 {
-			val := append([]byte(nil), g.hdr...)
-			k := 0
-			for k < len(g.nlri) && (pack == 0 || k < pack) && fixed+len(val)-len(g.hdr)+len(g.nlri[k]) <= bgptest.MaxMessage {
-				val = append(val, g.nlri[k]...)
-				k++
-			}
-			if k == 0 {
-				return nil, 0, errors.New("an NLRI does not fit in a BGP message")
-			}
-			g.nlri = g.nlri[k:]
-			attrs := append([]bgpAttr{}, g.other...)
-			attrs = append(attrs, bgpAttr{flags: bgptest.FlagOptional | bgptest.FlagExtLen, typ: bgptest.AttrMPReach, val: val})
-			for i := len(attrs) - 1; i > 0 && attrs[i].typ < attrs[i-1].typ; i-- {
-				attrs[i], attrs[i-1] = attrs[i-1], attrs[i]
-			}
-			out = append(out, updateMsg(attrs)...)
-			n++
-		}
+		n += k
 	}
 	eor := bgpAttr{flags: bgptest.FlagOptional, typ: bgptest.AttrMPUnreach, val: []byte{0, bgptest.AFIL2VPN, bgptest.SAFIEVPN}}
 	out = append(out, updateMsg([]bgpAttr{eor})...)
 	return out, n + 1, nil
+}
+
+// packNLRIs appends to out UPDATEs carrying the attributes other and an
+// MP_REACH_NLRI or MP_UNREACH_NLRI (typ) made of hdr followed by up to
+// pack of nlris (0: as many as fit in a message), and returns out and the
+// number of UPDATEs.
+func packNLRIs(out []byte, other []bgpAttr, typ byte, hdr []byte, nlris [][]byte, pack int) ([]byte, int, error) {
+	fixed := bgptest.HeaderLen + 4 + 4 + len(hdr)
+	for _, a := range other {
+		fixed += a.size()
+	}
+	n := 0
+	for len(nlris) > 0 {
+		val := append([]byte(nil), hdr...)
+		k := 0
+		for k < len(nlris) && (pack == 0 || k < pack) && fixed+len(val)-len(hdr)+len(nlris[k]) <= bgptest.MaxMessage {
+			val = append(val, nlris[k]...)
+			k++
+		}
+		if k == 0 {
+			return nil, 0, errors.New("an NLRI does not fit in a BGP message")
+		}
+		nlris = nlris[k:]
+		attrs := append([]bgpAttr{}, other...)
+		attrs = append(attrs, bgpAttr{flags: bgptest.FlagOptional | bgptest.FlagExtLen, typ: typ, val: val})
+		for i := len(attrs) - 1; i > 0 && attrs[i].typ < attrs[i-1].typ; i-- {
+			attrs[i], attrs[i-1] = attrs[i-1], attrs[i]
+		}
+		out = append(out, updateMsg(attrs)...)
+		n++
+	}
+	return out, n, nil
+}
+
+// rawWithdraws encodes the withdrawal of routes as UPDATEs carrying only
+// an MP_UNREACH_NLRI, up to pack routes each (0: as many as fit), and
+// returns them concatenated and their number.
+func rawWithdraws(routes []*evpn.Route, pack int) ([]byte, int, error) {
+	var nlris [][]byte
+	for _, r := range routes {
+		msg, err := speaker.EncodeUpdate(r, true)
+		if err != nil {
+			return nil, 0, err
+		}
+		attrs, err := splitUpdate(msg)
+		if err != nil {
+			return nil, 0, fmt.Errorf("%s: %w", r.Key, err)
+		}
+		if len(attrs) != 1 || attrs[0].typ != bgptest.AttrMPUnreach || len(attrs[0].val) < 3 {
+			return nil, 0, fmt.Errorf("%s: withdrawal is not one MP_UNREACH_NLRI", r.Key)
+		}
+		nlris = append(nlris, attrs[0].val[3:])
+	}
+	return packNLRIs(nil, nil, bgptest.AttrMPUnreach, []byte{0, bgptest.AFIL2VPN, bgptest.SAFIEVPN}, nlris, pack)
 }
 
 // rawSource is the replaying speaker: it dials the leaf from its address
@@ -322,6 +366,19 @@ func (s *rawSource) send(ctx context.Context, c net.Conn, r *bufio.Reader) {
 			}
 		}
 	}
+}
+
+// write sends more messages (a withdrawal) on the established session;
+// the session's own writes are whole messages too, so nothing interleaves.
+func (s *rawSource) write(msgs []byte) error {
+	s.mu.Lock()
+	c := s.conn
+	s.mu.Unlock()
+	if c == nil {
+		return errors.New("raw source: no session")
+	}
+	_, err := c.Write(msgs)
+	return err
 }
 
 func (s *rawSource) close() {

@@ -50,7 +50,7 @@ process in them, are removed on exit, on error and on Ctrl-C.`,
 	}
 	root.SetOut(stdout)
 	root.SetErr(stderr)
-	root.AddCommand(newBurstCmd(stdout, stderr), newLatencyCmd(stdout, stderr), newListCmd(stdout, stderr), newVNIsCmd(stdout, stderr))
+	root.AddCommand(newBurstCmd(stdout, stderr), newLatencyCmd(stdout, stderr), newListCmd(stdout, stderr), newVNIsCmd(stdout, stderr), newL3Cmd(stdout, stderr))
 	return root
 }
 
@@ -199,5 +199,45 @@ evpnd's time over each floor's.`,
 	f.IntVar(&o.Rounds, "rounds", 1, "rounds of every way per VNI count, alternating the order")
 	f.DurationVar(&o.Timeout, "timeout", 5*time.Minute, "give up one run after this long")
 	f.BoolVar(&o.NoFloor, "no-floor", false, "measure evpnd only, not the iproute2 floors")
+	return cmd
+}
+
+func newL3Cmd(stdout, stderr io.Writer) *cobra.Command {
+	o := l3Options{}
+	cmd := &cobra.Command{
+		Use:   "l3",
+		Short: "50k remote MAC+IP routes until every suppression neighbour and host route is in the leaf's kernel",
+		Long: `l3 sends N type-2 MAC+IP routes from a raw BGP source (pre-encoded UPDATEs
+at TCP speed, packed as FRR packs them) on a route-reflector peer in
+evb-<pid>-*-rr to the leaf under test in evb-<pid>-*-leaf: label1 = L2VNI
+100, label2 = L3VNI 4001, RTs 65000:100 and 65000:4001, the router's MAC
+of the route's VTEP (--vteps remote VTEPs from 10.0.0.10), a distinct MAC
+and address (10.64.0.16 and up) each, and a type-3 route per VTEP.
+
+The leaf is evpnd with tenant VRF t1 on the default backend (the main
+table), or with --frr also FRR 8.4 (bgpd + zebra) with "vni 4001" in the
+default VRF and advertise-all-vni, on the devices evpnd creates (br100 with
+the anycast gateway 10.64.0.1/10, br4001). The clock runs from the session
+Established until a netlink subscription in the leaf's namespace has seen
+every suppression neighbour (extern_learn on br100) and every /32 host
+route (main table); a dump then checks both counts. With --withdraw (the
+default) the source then withdraws every route and the clock runs until
+both are gone. RSS and CPU are read from /proc before the session, at the
+last entry and at the last deletion; FRR's are bgpd's plus zebra's.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			return runL3(cmd.Context(), o, stdout, stderr)
+		},
+	}
+	o.common.register(cmd)
+	f := cmd.Flags()
+	f.IntVar(&o.Routes, "routes", 50_000, "MAC+IP routes")
+	f.IntVar(&o.VTEPs, "vteps", 10, "remote VTEPs the routes are spread over (next hops 10.0.0.10 and up, one router MAC each)")
+	f.IntVar(&o.Rounds, "rounds", 1, "rounds; each round runs every implementation once, alternating")
+	f.IntVar(&o.Pack, "pack", 0, "type-2 routes per UPDATE (0: as many as fit in 4096 bytes)")
+	f.BoolVar(&o.Withdraw, "withdraw", true, "then withdraw every route and time until the kernel holds none")
+	f.DurationVar(&o.Timeout, "timeout", 10*time.Minute, "give up a run after this long")
+	f.StringVar(&o.PprofDir, "pprof", "", "run evpnd with --pprof and fetch its Go CPU profile (--pprof-seconds from the session's start) and heap profile (at the last entry) into this directory, and print their top")
+	f.IntVar(&o.PprofSeconds, "pprof-seconds", 10, "length of the Go CPU profile of --pprof; pick it near the routes' arrival time (the withdrawal waits for it)")
 	return cmd
 }

@@ -55,7 +55,7 @@ func TestCLIViews(t *testing.T) {
 		code int
 	}{
 		{[]string{"show", "evpn", "vni"}, goldenText("vni_list"), 0},
-		{[]string{"show", "evpn", "vni", "detail"}, goldenText("vni_detail"), 0},
+		{[]string{"show", "evpn", "vni", "detail"}, goldenText("vni_detail") + "\n" + goldenText("l3vni_detail"), 0}, // L2VNIs, then L3VNIs
 		{[]string{"show", "evpn", "vni", "100"}, view(func(b *bytes.Buffer) error { return writeVNIDetail(b, fixtureVNIs().Vnis[0]) }), 0},
 		{[]string{"show", "evpn", "mac"}, goldenText("mac_table"), 0},
 		{[]string{"show", "evpn", "mac", "vni", "all"}, goldenText("mac_table"), 0},

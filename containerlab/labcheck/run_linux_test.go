@@ -89,7 +89,7 @@ func checkFabric(t *testing.T, p *Plan, r Runner) {
 	for _, f := range res.Failures {
 		t.Error(f)
 	}
-	t.Logf("matrix: %d ordered pairs reach each other, %d pairs in different VNIs stay apart (%v)", len(res.Reached), len(res.Isolated), res.Took.Round(time.Millisecond))
+	t.Logf("matrix: %d ordered pairs reach each other in their VNI, %d pairs in different VNIs routed both ways (%d over IPv6 too), %d pairs stay apart at layer 2 (%v)", len(res.Reached), len(res.Routed), res.Routed6, len(res.Isolated), res.Took.Round(time.Millisecond))
 	if t.Failed() {
 		t.FailNow()
 	}
@@ -187,7 +187,7 @@ func checkSpineKill(t *testing.T, topo *lab.Topology, p *Plan, r Runner, command
 	for _, f := range res.Failures {
 		t.Errorf("after %s died: %s", dead, f)
 	}
-	t.Logf("matrix after %s died: %d pairs reach, %d stay apart", dead, len(res.Reached), len(res.Isolated))
+	t.Logf("matrix after %s died: %d pairs reach, %d routed (%d over IPv6 too), %d stay apart", dead, len(res.Reached), len(res.Routed), res.Routed6, len(res.Isolated))
 }
 
 // forwarded reads how many IPv4 packets a node has forwarded

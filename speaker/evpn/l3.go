@@ -109,6 +109,13 @@ const (
 	// L3Rejected: a received route, or the part of it named in Reason, is
 	// not installed. It asks for no action.
 	L3Rejected
+	// L3GatewayConflict: a received MAC+IP route for an anycast gateway
+	// address of a local routed L2VNI (or one with the Default Gateway
+	// community) carries another MAC than this leaf's gateway MAC: the
+	// leaf at Gateway.VTEP is configured with a different gateway MAC.
+	// The route is not installed (an L3Rejected follows); the caller
+	// warns. It asks for no kernel action.
+	L3GatewayConflict
 )
 
 func (k L3EffectKind) String() string {
@@ -131,6 +138,8 @@ func (k L3EffectKind) String() string {
 		return "withdraw"
 	case L3Rejected:
 		return "rejected"
+	case L3GatewayConflict:
+		return "gateway-conflict"
 	}
 	return fmt.Sprintf("L3EffectKind(%d)", k)
 }
@@ -138,12 +147,25 @@ func (k L3EffectKind) String() string {
 // L3Effect is one consequence of an input to the L3Table. Which field is
 // set depends on Kind.
 type L3Effect struct {
-	Kind   L3EffectKind
-	Neigh  Neigh
-	Host   HostRoute
-	Prefix PrefixRoute
-	Route  *Route // L3Advertise, L3Withdraw (key only), L3Rejected
-	Reason string
+	Kind    L3EffectKind
+	Neigh   Neigh
+	Host    HostRoute
+	Prefix  PrefixRoute
+	Route   *Route // L3Advertise, L3Withdraw (key only), L3Rejected, L3GatewayConflict
+	Reason  string
+	Gateway GatewayConflict // L3GatewayConflict
+}
+
+// GatewayConflict is a remote leaf's anycast gateway that differs from
+// this leaf's: on L2VNI, the leaf at VTEP advertises gateway address IP
+// with MAC where this leaf has Local.
+type GatewayConflict struct {
+	L2VNI     uint32
+	IP        netip.Addr
+	MAC       MAC
+	Local     MAC
+	VTEP      netip.Addr
+	DefaultGW bool // the route carries the Default Gateway community
 }
 
 type l3cand struct {
@@ -323,15 +345,30 @@ func (t *L3Table) Update(r *Route) []L3Effect {
 		if ip.IsMulticast() || ip.IsUnspecified() || ip.IsLoopback() {
 			return reject("IP is not a unicast host address")
 		}
+		l2, l2ok := t.l2imp.VNIFor(r)
+		if m, ok := t.members[l2]; l2ok && ok {
+			gw := t.isGateway(l2, ip)
+			if (gw || r.DefaultGW) && r.MAC != m.m.GatewayMAC {
+				// Another leaf's gateway with another MAC: hosts that
+				// move there, or whose ARP it answers, get a gateway MAC
+				// this leaf does not own.
+				eff = append(eff, L3Effect{Kind: L3GatewayConflict, Route: r, Gateway: GatewayConflict{
+					L2VNI: l2, IP: ip, MAC: r.MAC, Local: m.m.GatewayMAC, VTEP: vtep, DefaultGW: r.DefaultGW}})
+			}
+			switch {
+			case gw:
+				return reject(fmt.Sprintf("IP %s is an anycast gateway address of VNI %d", ip, l2))
+			case r.MAC == m.m.GatewayMAC:
+				// Never a remote host over this leaf's own gateway.
+				return reject(fmt.Sprintf("MAC %s is the anycast gateway MAC of VNI %d", r.MAC, l2))
+			}
+		}
 		if r.DefaultGW {
 			// RFC 7432 §7.8: a gateway, which every leaf has locally.
 			return reject("default gateway route: the anycast gateway is local on every leaf")
 		}
 		c := l3cand{mac: r.MAC, vtep: vtep, seq: r.Seq, sticky: r.Sticky}
-		if l2, ok := t.l2imp.VNIFor(r); ok {
-			if t.isGateway(l2, ip) {
-				return reject(fmt.Sprintf("IP %s is an anycast gateway address of VNI %d", ip, l2))
-			}
+		if l2ok {
 			k := hostKey{l2, ip}
 			ref.neigh = &k
 			t.ipState(t.neighs, k).remote[r.Key] = c
@@ -392,6 +429,22 @@ func (t *L3Table) l3VNIFor(r *Route) (uint32, bool) {
 	l3 := r.L3VNI()
 	probe := &Route{Key: Key{Type: RouteTypeIPPrefix}, Labels: []uint32{l3}, RTs: r.RTs}
 	return t.l3imp.VNIFor(probe)
+}
+
+// PrefixRoute reports, for a received type-5 route by key, the L3VNI it
+// imports into (ok false when it imports into none, or is unknown) and
+// whether its path is among the next hops installed for its prefix.
+func (t *L3Table) PrefixRoute(k Key) (l3vni uint32, ok, used bool) {
+	ref, known := t.routes[k]
+	if !known || ref.prefix == nil {
+		return 0, false, false
+	}
+	st := t.prefs[*ref.prefix]
+	if st == nil {
+		return ref.prefix.l3vni, true, false
+	}
+	vtep := st.paths[k]
+	return ref.prefix.l3vni, true, slices.ContainsFunc(st.installed, func(n NextHop) bool { return n.VTEP == vtep })
 }
 
 // Withdraw removes a received route by identity. Unknown keys are ignored.

@@ -56,6 +56,11 @@ func TestTenantVRFCheck(t *testing.T) {
 		}
 		return nil
 	})
+	// The L3VNI names its VRF: its L3 state is checked, no L2 FDB.
+	if out, err := f.lab.Exec(t.Context(), "leaf2", "evpnctl", "check", "vni", "4001"); err != nil ||
+		!strings.Contains(out, "No drift") || !strings.Contains(out, "L3 entr") {
+		t.Errorf("evpnctl check vni 4001: %v\n%s", err, out)
+	}
 
 	h, err := tenants["leaf2"].Handle()
 	if err != nil {
@@ -171,6 +176,7 @@ func TestTenantVRFCheck(t *testing.T) {
 	var worst time.Duration
 	for _, e := range entries {
 		var took []time.Duration
+		early := 0
 		for range driftTries {
 			ok, err := e.present()
 			if err != nil || !ok {
@@ -180,6 +186,11 @@ func TestTenantVRFCheck(t *testing.T) {
 				t.Fatalf("leaf2: delete the %s: %v", e.what, err)
 			}
 			deleted := time.Now()
+			// (A pass already under way, woken by the previous repair's
+			// own events, can put it back before the first look.)
+			if ok, _ := e.present(); ok {
+				early++
+			}
 			_, err = poll.Until(t.Context(), driftBound, driftPoll, func() error {
 				if ok, err := e.present(); err != nil || !ok {
 					return fmt.Errorf("not repaired (%v)", err)
@@ -197,6 +208,9 @@ func TestTenantVRFCheck(t *testing.T) {
 		note := ""
 		if took[len(took)-1] > drift50ms {
 			note = fmt.Sprintf(" (over issue 10's %v)", drift50ms)
+		}
+		if early > 0 {
+			note += fmt.Sprintf(" (%d back at the first look)", early)
 		}
 		t.Logf("leaf2: %s deleted %d times: repaired in %v%s", e.what, driftTries, roundAll(took), note)
 	}

@@ -175,13 +175,20 @@ func loadModel(topo *lab.Topology) (*model, error) {
 	if m.Spine == "" || len(m.Leafs) == 0 || len(m.Hosts) == 0 {
 		return nil, fmt.Errorf("topology %s: want a route reflector, leafs and hosts", topo.Name)
 	}
-	macs := map[string]string{}
+	// A MAC is unique within its VNI: hosts of different VNIs (such as
+	// two tenants' twins) may share one.
+	type vniMAC struct {
+		vni uint32
+		mac string
+	}
+	macs := map[vniMAC]string{}
 	for _, h := range m.Hosts {
 		for _, hl := range h.Links {
-			if other, dup := macs[hl.MAC]; dup {
-				return nil, fmt.Errorf("host %s %s: MAC %s already used by %s", h.Name, hl.Iface, hl.MAC, other)
+			k := vniMAC{h.VNI, hl.MAC}
+			if other, dup := macs[k]; dup {
+				return nil, fmt.Errorf("host %s %s: MAC %s already used in VNI %d by %s", h.Name, hl.Iface, hl.MAC, h.VNI, other)
 			}
-			macs[hl.MAC] = h.Name + " " + hl.Iface
+			macs[k] = h.Name + " " + hl.Iface
 			lf := m.leaf(hl.At.Leaf)
 			if lf == nil {
 				return nil, fmt.Errorf("host %s: %s goes to %s, which is not a leaf", h.Name, hl.Iface, hl.At)

@@ -67,6 +67,42 @@ func (l *leaf) l3Snapshot(l3vni uint32) evpn.L3Snapshot {
 			s.RouterMACs = append(s.RouterMACs, r)
 		}
 	}
+	for _, t := range l.tenants {
+		if t.v.L3.VNI == l3vni {
+			return installedL3(s, func(p netip.Prefix) bool { return local(t, p) })
+		}
+	}
+	return s
+}
+
+// installedL3 is one VRF's part of the L3 model's snapshot as the kernel
+// holds it: without the type-5 routes to its own SVIs' subnets (local
+// reports them), which applyL3 leaves connected, and with the router MACs
+// of the routes left only, as fib installs them (one per VTEP a host or
+// prefix route goes through), each with the number of those routes. The
+// model counts every route received with a router MAC, so without this a
+// leaf whose only routes left are type-5 routes to shared subnets would
+// still be listed with its router MAC, which no leaf's kernel holds any
+// more.
+func installedL3(s evpn.L3Snapshot, connected func(netip.Prefix) bool) evpn.L3Snapshot {
+	s.Prefixes = slices.DeleteFunc(slices.Clone(s.Prefixes), func(p evpn.PrefixRoute) bool { return connected(p.Prefix) })
+	uses := map[netip.Addr]int{}
+	for _, h := range s.Hosts {
+		uses[h.NextHop.VTEP]++
+	}
+	for _, p := range s.Prefixes {
+		for _, nh := range p.NextHops {
+			uses[nh.VTEP]++
+		}
+	}
+	var rmacs []evpn.RouterMAC
+	for _, r := range s.RouterMACs {
+		if n := uses[r.VTEP]; n > 0 {
+			r.Routes = n
+			rmacs = append(rmacs, r)
+		}
+	}
+	s.RouterMACs = rmacs
 	return s
 }
 
@@ -116,7 +152,7 @@ func l3vniRow(c *configs.Config, v configs.VRF, s evpn.L3Snapshot) api.L3VNI {
 		L3VNI: v.L3VNI, VRF: v.Name, Backend: v.Backend, Table: int(v.Table), Namespace: v.Namespace,
 		VXLAN: v.VXLANDevice, Bridge: v.Bridge, RouterMAC: c.VRFRouterMAC(v), LocalVTEP: c.VTEPIP,
 		RD: c.VRFRD(v), ImportRTs: imp, ExportRTs: c.VRFExportRTs(v),
-		DevicesPresent: devicesPresent(v.VXLANDevice, v.Bridge),
+		DevicesPresent: presence{}.has(vrfNamespace(v), v.VXLANDevice, v.Bridge),
 	}
 	for _, m := range v.L2VNIs {
 		row.L2VNIs = append(row.L2VNIs, m.VNI)

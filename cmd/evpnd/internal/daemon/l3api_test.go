@@ -1,8 +1,10 @@
 package daemon
 
 import (
+	"errors"
 	"net/netip"
 	"reflect"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -225,5 +227,64 @@ func TestVRFRouteChange(t *testing.T) {
 		if _, ok := vrfRouteChange(evpn.L3Effect{Kind: k}, now); ok {
 			t.Errorf("%v: a VRF route change", k)
 		}
+	}
+}
+
+// The API's view of a VRF is what its kernel holds: type-5 routes to the
+// VRF's own subnets (left connected) are not in it, and a router MAC is
+// listed only while a host or prefix route left goes through its VTEP,
+// with those routes counted. Here 10.0.0.3 advertises only the shared
+// subnet: its router MAC, which the model still counts, is not listed.
+func TestInstalledL3(t *testing.T) {
+	a, p := netip.MustParseAddr, netip.MustParsePrefix
+	r2, r3, r4 := evpn.MAC{0x02, 0xee, 0, 0, 0, 2}, evpn.MAC{0x02, 0xee, 0, 0, 0, 3}, evpn.MAC{0x02, 0xee, 0, 0, 0, 4}
+	nh2, nh3, nh4 := evpn.NextHop{VTEP: a("10.0.0.2"), RouterMAC: r2}, evpn.NextHop{VTEP: a("10.0.0.3"), RouterMAC: r3}, evpn.NextHop{VTEP: a("10.0.0.4"), RouterMAC: r4}
+	s := evpn.L3Snapshot{
+		Hosts: []evpn.HostRoute{{VRF: "ta", L3VNI: 4001, IP: a("10.1.0.12"), NextHop: nh2}},
+		Prefixes: []evpn.PrefixRoute{
+			{VRF: "ta", L3VNI: 4001, Prefix: p("10.1.0.0/24"), NextHops: []evpn.NextHop{nh2, nh3}},
+			{VRF: "ta", L3VNI: 4001, Prefix: p("10.9.0.0/16"), NextHops: []evpn.NextHop{nh2, nh4}},
+		},
+		RouterMACs: []evpn.RouterMAC{
+			{VRF: "ta", L3VNI: 4001, VTEP: a("10.0.0.2"), MAC: r2, Routes: 4},
+			{VRF: "ta", L3VNI: 4001, VTEP: a("10.0.0.3"), MAC: r3, Routes: 1},
+			{VRF: "ta", L3VNI: 4001, VTEP: a("10.0.0.4"), MAC: r4, Routes: 1},
+		},
+	}
+	orig := slices.Clone(s.Prefixes)
+	got := installedL3(s, func(q netip.Prefix) bool { return q == p("10.1.0.0/24") })
+	want := evpn.L3Snapshot{
+		Hosts:    s.Hosts,
+		Prefixes: []evpn.PrefixRoute{s.Prefixes[1]},
+		RouterMACs: []evpn.RouterMAC{
+			{VRF: "ta", L3VNI: 4001, VTEP: a("10.0.0.2"), MAC: r2, Routes: 2},
+			{VRF: "ta", L3VNI: 4001, VTEP: a("10.0.0.4"), MAC: r4, Routes: 1},
+		},
+	}
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("installedL3 =\n%+v\nwant\n%+v", got, want)
+	}
+	if !reflect.DeepEqual(s.Prefixes, orig) {
+		t.Errorf("installedL3 changed its argument's prefixes: %+v", s.Prefixes)
+	}
+	rows := rmacRows(configs.VRF{Name: "ta", L3VNI: 4001}, got)
+	if len(rows) != 2 || rows[0].VTEP != a("10.0.0.2") || rows[0].Routes != 2 || rows[1].VTEP != a("10.0.0.4") {
+		t.Errorf("rmac rows = %+v", rows)
+	}
+}
+
+// "check vni L3VNI" checks that VRF's L3 state alone (no L2 FDB check,
+// which knows no L3VNI); a VNI that is neither an L2VNI nor an L3VNI is
+// not found.
+func TestCheckL3VNI(t *testing.T) {
+	l, _ := gatewayLeaf(t, evpn.MAC{0, 0, 0x5e, 0, 1, 1})
+	d := l.d
+	d.leaf.Store(l)
+	rep, err := d.Check(t.Context(), 4001)
+	if err != nil || len(rep.Drifts) != 0 || rep.CheckedMACs != 0 {
+		t.Errorf("check vni 4001: %+v %v, want an empty report", rep, err)
+	}
+	if _, err := d.Check(t.Context(), 4009); !errors.Is(err, api.ErrNotFound) {
+		t.Errorf("check vni 4009: %v, want not found", err)
 	}
 }

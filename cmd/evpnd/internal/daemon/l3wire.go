@@ -69,6 +69,12 @@ func (l *leaf) applyL3(effects []evpn.L3Effect, b *effBuf) {
 	log := l.d.log
 	now := time.Now()
 	for _, e := range effects {
+		if e.Kind == evpn.L3SetPrefix || e.Kind == evpn.L3DelPrefix {
+			if t := l.tenantOf(e.Prefix.VRF, 0); t != nil && local(t, e.Prefix.Prefix) {
+				// Not installed (see below): no route change for watchers.
+				continue
+			}
+		}
 		l.observeL3(e, now)
 		var err error
 		switch e.Kind {
@@ -100,11 +106,14 @@ func (l *leaf) applyL3(effects []evpn.L3Effect, b *effBuf) {
 			}
 		case evpn.L3SetPrefix, evpn.L3DelPrefix:
 			t := l.tenantOf(e.Prefix.VRF, 0)
-			if t == nil || connected(t, e.Prefix.Prefix) {
-				// A subnet of the VRF's own SVIs stays connected here, as
-				// zebra prefers the connected route to the same prefix
-				// from BGP: replacing it would send local hosts' traffic
-				// to another leaf.
+			if t == nil || local(t, e.Prefix.Prefix) {
+				// A subnet of the VRF's own SVIs or uplinks stays
+				// connected here, as zebra prefers the connected route to
+				// the same prefix from BGP: replacing it would send local
+				// hosts' traffic to another leaf. A static route of the
+				// VRF wins likewise (zebra: distance 1 against iBGP's
+				// 200): a border leaf keeps its own default route to the
+				// outside when another border leaf advertises one.
 				continue
 			}
 			if e.Kind == evpn.L3DelPrefix {
@@ -128,6 +137,8 @@ func (l *leaf) applyL3(effects []evpn.L3Effect, b *effBuf) {
 			b.setL3(e.Route.Key, e.Route)
 		case evpn.L3Withdraw:
 			b.setL3(e.Route.Key, nil)
+		case evpn.L3GatewayConflict:
+			l.gatewayConflict(e)
 		case evpn.L3Rejected:
 			log.Debug("l3 route not used", "reason", e.Reason)
 		}
@@ -137,13 +148,26 @@ func (l *leaf) applyL3(effects []evpn.L3Effect, b *effBuf) {
 	}
 }
 
-// connected reports whether p is the subnet of one of t's SVIs.
-func connected(t *tenant, p netip.Prefix) bool {
+// local reports whether p is the subnet of one of t's SVIs or uplinks,
+// or the prefix of one of its static routes.
+func local(t *tenant, p netip.Prefix) bool {
 	for _, m := range t.v.Members {
 		for _, g := range m.GatewayIPs {
 			if g.Masked() == p.Masked() {
 				return true
 			}
+		}
+	}
+	for _, u := range t.v.Uplinks {
+		for _, a := range u.Addrs {
+			if a.Masked() == p.Masked() {
+				return true
+			}
+		}
+	}
+	for _, r := range t.cfg.Routes {
+		if r.Prefix.Masked() == p.Masked() {
+			return true
 		}
 	}
 	return false

@@ -88,6 +88,8 @@ type leaf struct {
 	ports map[evpn.MACKey]string
 	// martians rate-limits the log of routes naming an unusable VTEP.
 	martians logLimit
+	// gwWarned: the gateway MAC conflicts already warned about.
+	gwWarned map[gwWarnKey]bool
 	// stopped is closed when the loop returns, releasing waiting calls.
 	stopped chan struct{}
 	calls   []*call // calls of the current batch
@@ -334,6 +336,9 @@ func (d *Daemon) runLeaf(ctx context.Context) error {
 			return t.l3rec.Run(gctx, ch)
 		})
 		g.Go(func() error { return l.watchHosts(gctx, t) })
+		if t.statics != nil {
+			g.Go(func() error { return t.statics.Run(gctx) })
+		}
 	}
 	g.Go(func() error {
 		l.adv.Run(gctx)
@@ -537,6 +542,10 @@ func (l *leaf) handle(ev *event, effects []evpn.Effect, now time.Time) []evpn.Ef
 			delete(l.ports, evpn.MACKey{VNI: m.VNI, MAC: m.MAC})
 			return append(effects, l.table.LocalDel(m.VNI, m.MAC, now)...)
 		}
+		if gw, ok := l.hosts.gateway(m.VNI); ok && gw == m.MAC {
+			l.gatewayMACLearned(m.VNI, m.MAC, m.Port)
+			return effects
+		}
 		l.d.log.Debug("local MAC learned", "vni", m.VNI, "mac", m.MAC, "port", m.Port)
 		l.d.trace.Record(m.VNI, m.MAC, trace.Event{Time: now, Kind: trace.LocalLearned, Local: true, Detail: portDetail(m.Port)})
 		if l.ports != nil {
@@ -562,6 +571,10 @@ func (l *leaf) handle(ev *event, effects []evpn.Effect, now time.Time) []evpn.Ef
 		}
 		if l.l3 != nil {
 			l.l3eff = append(l.l3eff, l.l3.Update(b.Route)...)
+		}
+		if vni, ok := l.ownGatewayMAC(b.Route); ok {
+			l.d.log.Debug("remote route for this leaf's anycast gateway MAC: not installed", "vni", vni, "mac", b.Route.MAC, "vtep", b.Route.VTEP())
+			return append(effects, l.table.Withdraw(b.Route.Key, now)...)
 		}
 		return append(effects, l.table.Update(b.Route, now)...)
 	case speaker.EventPeer:
@@ -696,9 +709,10 @@ func (d *Daemon) previousRun(ctx context.Context, h *netlink.Handle) bool {
 	} else {
 		defer k.Close()
 	}
-	ok, why := restartMark(ctx, h, k, d.cfg.L2VNIs)
+	n := vtep.NodeOf(h)
+	ok, why := restartMark(ctx, n, k, d.cfg.L2VNIs)
 	if !ok {
-		ok, why = d.vrfMark(h)
+		ok, why = d.vrfMark(n)
 	}
 	if ok {
 		d.log.Info("restart detected: an earlier evpnd's forwarding state is in the kernel", "mark", why)
@@ -709,26 +723,21 @@ func (d *Daemon) previousRun(ctx context.Context, h *netlink.Handle) bool {
 // vrfMark looks for evpnd's owner alias on a tenant VRF's L3VNI device
 // (in the tenant's namespace on the netns backend): a start after an
 // earlier evpnd programmed the VRF is a restart too.
-func (d *Daemon) vrfMark(h *netlink.Handle) (bool, string) {
+func (d *Daemon) vrfMark(under *vtep.Node) (bool, string) {
 	for _, f := range d.cfg.VRFs {
 		if f.Backend != configs.BackendNetns {
-			if l, err := h.LinkByName(f.VXLANDevice); err == nil && l.Attrs().Alias == vtep.OwnerAlias {
+			if l, err := under.Link(f.VXLANDevice); err == nil && l.Alias == vtep.OwnerAlias {
 				return true, "owner alias on " + f.VXLANDevice
 			}
 			continue
 		}
-		ns, err := vnetns.GetFromName(f.Namespace)
+		n, err := vtep.OpenNode(f.Namespace)
 		if err != nil {
 			continue
 		}
-		th, err := netlink.NewHandleAt(ns)
-		ns.Close()
-		if err != nil {
-			continue
-		}
-		l, err := th.LinkByName(f.VXLANDevice)
-		th.Close()
-		if err == nil && l.Attrs().Alias == vtep.OwnerAlias {
+		l, err := n.Link(f.VXLANDevice)
+		n.Close()
+		if err == nil && l.Alias == vtep.OwnerAlias {
 			return true, "owner alias on " + f.VXLANDevice + " in namespace " + f.Namespace
 		}
 	}
@@ -752,7 +761,7 @@ type fdbDumper interface {
 // device rebuild), which is exactly what graceful restart announces. A
 // state file would survive the loss of the entries and say so wrongly.
 // It returns which mark it found.
-func restartMark(ctx context.Context, h *netlink.Handle, k fdbDumper, vnis []configs.L2VNI) (bool, string) {
+func restartMark(ctx context.Context, n *vtep.Node, k fdbDumper, vnis []configs.L2VNI) (bool, string) {
 	if k != nil {
 		devs := make([]fib.VNIDevices, 0, len(vnis))
 		for _, v := range vnis {
@@ -767,7 +776,7 @@ func restartMark(ctx context.Context, h *netlink.Handle, k fdbDumper, vnis []con
 		}
 	}
 	for _, v := range vnis {
-		if l, err := h.LinkByName(v.VXLANDevice); err == nil && l.Attrs().Alias == vtep.OwnerAlias {
+		if l, err := n.Link(v.VXLANDevice); err == nil && l.Alias == vtep.OwnerAlias {
 			return true, "owner alias on " + v.VXLANDevice
 		}
 	}

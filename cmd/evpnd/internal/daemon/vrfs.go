@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net"
 	"net/netip"
 	"os"
 	"time"
@@ -33,12 +32,19 @@ type tenant struct {
 	l3    *fib.L3Desired
 	l3k   *fib.L3Netlink
 	l3rec *fib.L3Reconciler
+	// statics keeps the VRF's static routes (configs.VRF.Routes) in its
+	// table, marked fib.StaticProtocol; nil when the VRF has none and the
+	// table holds none.
+	statics *fib.Underlay
 	// rewatch restarts the watch of local hosts (a repair may have
 	// re-created an SVI).
 	rewatch chan struct{}
 }
 
 func (t *tenant) close() {
+	if t.statics != nil {
+		t.statics.Close()
+	}
 	if t.l3k != nil {
 		t.l3k.Close()
 	}
@@ -85,6 +91,9 @@ func (d *Daemon) vtepVRF(f configs.VRF) vtep.VRF {
 		L3: vtep.L2VNI{VNI: f.L3VNI, VXLAN: f.VXLANDevice, Bridge: f.Bridge, Local: d.cfg.VTEPIP,
 			UDPPort: f.UDPPort, MTU: f.MTU, DefaultVXLANMTU: d.vxlanMTU},
 		RouterMAC: d.cfg.VRFRouterMAC(f),
+	}
+	for _, u := range f.Uplinks {
+		v.Uplinks = append(v.Uplinks, vtep.Uplink{Name: u.Interface, Addrs: u.Addresses})
 	}
 	for _, m := range f.L2VNIs {
 		for _, l := range d.cfg.L2VNIs {
@@ -145,52 +154,35 @@ type preexisting struct {
 
 func (d *Daemon) observePreexisting(h *netlink.Handle) (preexisting, error) {
 	p := preexisting{links: map[string]bool{}, nss: map[string]map[string]bool{}, down: map[string]bool{}}
-	links, err := h.LinkList()
+	links, err := vtep.NodeOf(h).Links()
 	if err != nil {
-		return p, fmt.Errorf("list links: %w", err)
+		return p, err
 	}
 	for _, l := range links {
-		p.links[l.Attrs().Name] = true
-		if l.Attrs().Flags&net.FlagUp == 0 {
-			p.down[l.Attrs().Name] = true
+		p.links[l.Name] = true
+		if !l.Up {
+			p.down[l.Name] = true
 		}
 	}
 	for _, f := range d.cfg.VRFs {
 		if f.Backend != configs.BackendNetns {
 			continue
 		}
-		ns, err := vnetns.GetFromName(f.Namespace)
+		n, err := vtep.OpenNode(f.Namespace)
 		if errors.Is(err, os.ErrNotExist) {
 			continue
 		}
 		if err != nil {
-			return p, fmt.Errorf("open namespace %s: %w", f.Namespace, err)
+			return p, err
 		}
-		names, err := linkNamesIn(ns)
-		ns.Close()
+		names, err := n.LinkNames()
+		n.Close()
 		if err != nil {
 			return p, fmt.Errorf("namespace %s: %w", f.Namespace, err)
 		}
 		p.nss[f.Namespace] = names
 	}
 	return p, nil
-}
-
-func linkNamesIn(ns vnetns.NsHandle) (map[string]bool, error) {
-	h, err := netlink.NewHandleAt(ns)
-	if err != nil {
-		return nil, err
-	}
-	defer h.Close()
-	links, err := h.LinkList()
-	if err != nil {
-		return nil, fmt.Errorf("list links: %w", err)
-	}
-	out := map[string]bool{}
-	for _, l := range links {
-		out[l.Attrs().Name] = true
-	}
-	return out, nil
 }
 
 // vrfIsNew reports whether VRF f had nothing in the kernel before start.
@@ -269,10 +261,8 @@ func (d *Daemon) rollbackStart(h *netlink.Handle, pre preexisting, mgr *vtep.Man
 		if !pre.down[p] {
 			continue
 		}
-		if l, err := h.LinkByName(p); err == nil && l.Attrs().Flags&net.FlagUp != 0 {
-			if err := h.LinkSetDown(l); err != nil {
-				errs = append(errs, fmt.Errorf("put access port %s down again: %w", p, err))
-			}
+		if err := vtep.NodeOf(h).SetDown(p); err != nil && !errors.Is(err, vtep.ErrNoLink) {
+			errs = append(errs, fmt.Errorf("put access port %s down again: %w", p, err))
 		}
 	}
 	return errors.Join(errs...)
@@ -306,8 +296,34 @@ func (d *Daemon) openTenants(h *netlink.Handle) (ts []*tenant, err error) {
 			return ts, fmt.Errorf("vrf %s: %w", f.Name, err)
 		}
 		t.l3rec = fib.NewL3Reconciler(t.l3, t.l3k, d.log)
+		if t.statics, err = fib.NewUnderlay(t.ns, fib.UnderlayConfig{Logger: d.log.With("vrf", f.Name, "routes", "static"),
+			Table: d.l3Devices(f).Table, Protocol: fib.StaticProtocol, IPv6: true,
+			LastResortDefault: f.Backend == configs.BackendDefault}); err != nil {
+			return ts, fmt.Errorf("vrf %s: static routes: %w", f.Name, err)
+		}
+		if len(f.Routes) == 0 {
+			// Without static routes the reconciler runs only to remove
+			// those an earlier configuration left in the table.
+			if left, err := t.statics.List(); err != nil || len(left) == 0 {
+				t.statics.Close()
+				t.statics = nil
+				continue
+			}
+		}
+		t.statics.Set(staticRoutes(f))
 	}
 	return ts, nil
+}
+
+// staticRoutes are the static routes of VRF f, as fib's route reconciler
+// takes them: a next hop is used while it is on the subnet of an address
+// whose link is up (the uplink's).
+func staticRoutes(f configs.VRF) []fib.UnderlayRoute {
+	var out []fib.UnderlayRoute
+	for _, r := range f.Routes {
+		out = append(out, fib.UnderlayRoute{Prefix: r.Prefix, NextHops: []netip.Addr{r.Via}})
+	}
+	return out
 }
 
 // tenantVNIs returns the member L2VNIs of t, as the learner of its
