@@ -1,6 +1,7 @@
 package fib
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -275,8 +276,15 @@ func (k *L3Netlink) writeRMAC(vx int, op L3Op) error {
 	if op.Kind == L3Delete {
 		nb.Flags = unix.NTF_MASTER
 		errM := k.h.NeighDel(nb)
-		nb.Flags = unix.NTF_SELF
-		errS := k.h.NeighDel(nb)
+		var errS error
+		if r.VTEP.IsValid() {
+			nb.Flags = unix.NTF_SELF
+			errS = k.h.NeighDel(nb)
+		} else {
+			// Half of a router MAC (see Dump): the remote of its VXLAN
+			// side, if that is the half left, is read here (rare).
+			errS = k.deleteSelf(vx, nb.HardwareAddr)
+		}
 		if errS == nil || ignorableDeleteErr(errS) {
 			if errM == nil || ignorableDeleteErr(errM) {
 				return nil
@@ -290,6 +298,25 @@ func (k *L3Netlink) writeRMAC(vx int, op L3Op) error {
 	nb.State = netlink.NUD_NOARP | netlink.NUD_PERMANENT
 	nb.Flags = unix.NTF_SELF | unix.NTF_MASTER | unix.NTF_EXT_LEARNED
 	return k.h.NeighSet(nb)
+}
+
+// deleteSelf deletes the VXLAN (self) entries of mac on the VXLAN device
+// vx, whatever their remote.
+func (k *L3Netlink) deleteSelf(vx int, mac net.HardwareAddr) error {
+	fdb, err := retry(func() ([]netlink.Neigh, error) { return k.h.NeighList(vx, unix.AF_BRIDGE) })
+	if err != nil {
+		return err
+	}
+	var errs []error
+	for _, n := range fdb {
+		if n.LinkIndex == vx && n.Flags&unix.NTF_SELF != 0 && n.IP != nil && bytes.Equal(n.HardwareAddr, mac) {
+			err := k.h.NeighDel(&netlink.Neigh{LinkIndex: vx, Family: unix.AF_BRIDGE, HardwareAddr: mac, IP: n.IP, Flags: unix.NTF_SELF})
+			if err != nil && !ignorableDeleteErr(err) {
+				errs = append(errs, err)
+			}
+		}
+	}
+	return errors.Join(errs...)
 }
 
 // writeRoute sends RTM_NEWROUTE (create|replace) or RTM_DELROUTE for one
