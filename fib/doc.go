@@ -22,7 +22,7 @@
 //     RTM_NEWNEIGH with NTF_SELF|NTF_MASTER|NTF_EXT_LEARNED, zebra's
 //     message, and sends many messages per sendmsg, reading one ack each.
 //
-// Underlay (Linux) reconciles a second kind of kernel object, the IPv4
+// Underlay (Linux) reconciles another kind of kernel object, the IPv4
 // routes of evpnd's BGP underlay in the main table, marked with
 // UnderlayProtocol (183); PlanUnderlay is its pure planner. See Underlay.
 // Configured with a table, StaticProtocol (242) and IPv6, the same
@@ -122,9 +122,42 @@
 // that also routes the underlay (the default backend) no route holding a
 // VTEP address is installed, a default route excepted (refusals are
 // logged once), which goes in with LastResortMetric, next to the node's
-// own default route, never over it. PlanL3 (pure) leaves matching entries alone, so fib's own
-// writes, read back, cost a dump and nothing more, and orders router MACs
-// before the routes that use them and route deletes before them.
+// own default route, never over it. PlanL3 (pure) is the same comparison
+// over whole states, which Check (for operators) uses.
+//
+// # The engine: one kind of kernel object, one table
+//
+// engine.go is fib's generic reconcile engine, after cilium's statedb
+// reconciler. Each kind of kernel object is a table[K, V] (desired value
+// per key, fib's entries the kernel holds as fib knows them, dirty keys,
+// failed keys with their retry time) with its kernel operations
+// (objectOps: dump what is marked, apply a batch of upserts and deletes,
+// compare one entry). One loop runs a list of kinds: per pass it reads the
+// kernel of the kinds that need it (at start, after a resync), takes a
+// batch of dirty keys from each, writes the upserts in the kinds' order
+// and the deletes in reverse order. A key is planned alone: written when
+// wanted and absent or different, deleted when not wanted and fib's, but
+// before markSynced only if this run wrote it. A kernel event marks its
+// one key (observed): fib's own writes, read back, cost a map lookup; a
+// deleted or changed entry is written again in the next pass and counted
+// as a repair. A failed write is retried per key with backoff (100 ms to
+// 5 s), a failed dump per kind.
+//
+// An L3Reconciler runs three kinds on one loop, in this order: router MAC
+// FDB entries (MAC → VTEP), neighbours ((SVI, IP) → MAC) and routes
+// (prefix → VTEPs), so a next hop is written before the routes that use
+// it and deleted after them. Their desired state is WantL3 of the
+// L3Desired, derived again (in memory, O(VRF) CPU, rate-limited while a
+// burst drains) when the L3Desired changed; only keys whose wanted value
+// changed become dirty. WatchL3 reports each route, neighbour and FDB
+// change of the namespace as an L3Change of one key, and each link that
+// comes, goes, is renamed or set up or down as a resync of that link:
+// the kernel drops IPv4 routes with their device without a report, so a
+// change of one of the VRF's devices makes its reconciler read the kernel
+// again. A single drift or a single change therefore costs one write and
+// no dump (TestL3SingleDriftCost). L3Config.OnApply sees every op's
+// outcome, repairs marked, with the (VNI, MAC) histories it belongs to
+// (L3ApplyEvent.TraceKeys), for the daemon's trace and metrics.
 //
 // The caller: builds one L3Desired per VRF once vtep has its devices;
 // feeds SetNeigh/SetHost (the selected location of each remote MAC+IP)
@@ -133,9 +166,10 @@
 // entry) is repaired at the kernel's report; and calls MarkSynced after
 // BGP has re-synced. Until then nothing found in the kernel is deleted
 // but what this run wrote and then withdrew.
-// Each pass dumps the VRF's L3 state: fine for a tenant's tables, not yet
-// tuned for 50k host routes (per-key dirty tracking as for the FDB is the
-// next step).
+//
+// The L2 FDB Reconciler below predates the engine and has the same
+// design (dirty keys, batches, retries, KernelChanged) in its own code;
+// moving it onto the engine is the next step.
 //
 // # Contract
 //

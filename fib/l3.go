@@ -52,6 +52,9 @@ type L3Devices struct {
 	// MemberSVIs are the member L2VNIs' bridges, where suppression
 	// neighbours go: fib owns their extern_learn neighbours.
 	MemberSVIs []string
+	// MemberVNIs are the L2VNIs of MemberSVIs, in the same order
+	// (optional: only traces use them).
+	MemberVNIs []uint32
 	// UnderlayTable is set when Table also routes the underlay (the
 	// default backend): no route for a VTEP address may go there.
 	UnderlayTable bool
@@ -125,7 +128,10 @@ type L3Desired struct {
 	neighs map[neighKey]evpn.MAC
 	hosts  map[netip.Addr]NextHop
 	paths  map[netip.Prefix]map[netip.Addr]evpn.MAC // prefix → VTEP → router MAC
-	wake   chan struct{}
+	// gen counts mutations: the reconciler derives the kernel state again
+	// only when it moved.
+	gen  uint64
+	wake chan struct{}
 }
 
 type neighKey struct {
@@ -143,6 +149,13 @@ func NewL3Desired(dev L3Devices) *L3Desired {
 func (d *L3Desired) Wake() <-chan struct{} { return d.wake }
 
 func (d *L3Desired) notify() {
+	d.mu.Lock()
+	d.gen++
+	d.mu.Unlock()
+	d.signal()
+}
+
+func (d *L3Desired) signal() {
 	select {
 	case d.wake <- struct{}{}:
 	default:
@@ -257,6 +270,19 @@ type L3Snapshot struct {
 
 // Snapshot copies the desired state.
 func (d *L3Desired) Snapshot() L3Snapshot {
+	s, _ := d.snapshotGen()
+	return s
+}
+
+// generation returns the count of mutations so far.
+func (d *L3Desired) generation() uint64 {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.gen
+}
+
+// snapshotGen copies the desired state and returns its generation.
+func (d *L3Desired) snapshotGen() (L3Snapshot, uint64) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	s := L3Snapshot{Dev: d.dev, Neighs: make(map[NeighEntry]bool, len(d.neighs)), Hosts: make(map[netip.Addr]NextHop, len(d.hosts)),
@@ -274,7 +300,7 @@ func (d *L3Desired) Snapshot() L3Snapshot {
 		}
 		s.Paths[p] = c
 	}
-	return s
+	return s, d.gen
 }
 
 // WantL3 computes the kernel state a snapshot wants. It is pure.

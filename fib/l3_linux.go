@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
+	"slices"
 	"time"
 
 	"github.com/evpnd/evpnd/speaker/evpn"
@@ -71,8 +72,9 @@ func retry[T any](f func() (T, error)) (T, error) {
 // members'), and the unicast remote entries of the L3VNI's VXLAN device
 // (fib owns that device's FDB: nothing is learned on it). A member SVI
 // that does not exist is skipped; a missing L3VNI device is an error.
-func (k *L3Netlink) Dump(ctx context.Context, dev L3Devices) (L3State, error) {
+func (k *L3Netlink) Dump(ctx context.Context, dev L3Devices, kinds ...L3Kind) (L3State, error) {
 	var s L3State
+	want := func(kind L3Kind) bool { return len(kinds) == 0 || slices.Contains(kinds, kind) }
 	svi, err := k.index(dev.SVI)
 	if err != nil {
 		return s, fmt.Errorf("fib l3 %s: SVI %s: %w", dev.VRF, dev.SVI, err)
@@ -82,6 +84,9 @@ func (k *L3Netlink) Dump(ctx context.Context, dev L3Devices) (L3State, error) {
 		return s, fmt.Errorf("fib l3 %s: VXLAN device %s: %w", dev.VRF, dev.VXLAN, err)
 	}
 	for _, fam := range []int{netlink.FAMILY_V4, netlink.FAMILY_V6} {
+		if !want(L3KindRoute) {
+			break
+		}
 		rs, err := retry(func() ([]netlink.Route, error) {
 			return k.h.RouteListFiltered(fam, &netlink.Route{Table: dev.Table, Protocol: RouteProtocol}, netlink.RT_FILTER_TABLE|netlink.RT_FILTER_PROTOCOL)
 		})
@@ -89,24 +94,14 @@ func (k *L3Netlink) Dump(ctx context.Context, dev L3Devices) (L3State, error) {
 			return s, fmt.Errorf("fib l3 %s: list routes: %w", dev.VRF, err)
 		}
 		for _, r := range rs {
-			if r.Dst == nil {
-				continue
-			}
-			e := RouteEntry{Prefix: ipNetPrefix(r.Dst)}
-			if r.Gw != nil {
-				e.VTEPs = append(e.VTEPs, ipAddr(r.Gw))
-			}
-			for _, nh := range r.MultiPath {
-				if nh.Gw != nil {
-					e.VTEPs = append(e.VTEPs, ipAddr(nh.Gw))
-				}
-			}
-			sortAddrs(e.VTEPs)
-			s.Routes = append(s.Routes, e)
+			s.Routes = append(s.Routes, routeEntry(r))
 		}
 	}
 	devs := append([]string{dev.SVI}, dev.MemberSVIs...)
 	for i, name := range devs {
+		if !want(L3KindNeigh) {
+			break
+		}
 		idx := svi
 		if i > 0 {
 			if idx, err = k.index(name); err != nil {
@@ -118,53 +113,103 @@ func (k *L3Netlink) Dump(ctx context.Context, dev L3Devices) (L3State, error) {
 			return s, fmt.Errorf("fib l3 %s: list neighbours of %s: %w", dev.VRF, name, err)
 		}
 		for _, n := range ns {
-			mac, ok := evpn.MACFrom(n.HardwareAddr)
-			if n.LinkIndex != idx || n.Flags&unix.NTF_EXT_LEARNED == 0 || !ok || n.IP == nil {
+			if e, ok := neighEntry(n); ok && n.LinkIndex == idx {
+				e.Dev = name
+				s.Neighs = append(s.Neighs, e)
+			}
+		}
+	}
+	if want(L3KindRMAC) {
+		fdb, err := retry(func() ([]netlink.Neigh, error) { return k.h.NeighList(vx, unix.AF_BRIDGE) })
+		if err != nil {
+			return s, fmt.Errorf("fib l3 %s: list FDB of %s: %w", dev.VRF, dev.VXLAN, err)
+		}
+		// A router MAC is written as two entries, the VXLAN one (self, to
+		// the VTEP) and the bridge one (master). One with a side missing
+		// is reported with no VTEP: unequal to any wanted entry, so a
+		// pass writes both sides again (or deletes what is left of an
+		// unwanted one).
+		self, master := map[evpn.MAC]netip.Addr{}, map[evpn.MAC]bool{}
+		for _, n := range fdb {
+			if n.LinkIndex != vx {
 				continue
 			}
-			ip := ipAddr(n.IP)
-			if n.Family == unix.AF_INET6 {
-				ip = netip.AddrFrom16(ip.As16()) // keep a mapped address mapped
+			if e, ok := rmacEntry(n); ok {
+				self[e.MAC] = e.VTEP
+			} else if mac, ok := rmacMaster(n); ok {
+				master[mac] = true
 			}
-			s.Neighs = append(s.Neighs, NeighEntry{Dev: name, IP: ip, MAC: mac})
 		}
-	}
-	fdb, err := retry(func() ([]netlink.Neigh, error) { return k.h.NeighList(vx, unix.AF_BRIDGE) })
-	if err != nil {
-		return s, fmt.Errorf("fib l3 %s: list FDB of %s: %w", dev.VRF, dev.VXLAN, err)
-	}
-	// A router MAC is written as two entries, the VXLAN one (self, to the
-	// VTEP) and the bridge one (master). An entry with one side missing
-	// is reported with no VTEP: unequal to any wanted entry, so the pass
-	// writes both sides again (or deletes what is left of an unwanted
-	// one).
-	self, master := map[evpn.MAC]netip.Addr{}, map[evpn.MAC]bool{}
-	for _, n := range fdb {
-		mac, ok := evpn.MACFrom(n.HardwareAddr)
-		if n.LinkIndex != vx || !ok || !mac.IsUnicast() {
-			continue
+		for mac, vtep := range self {
+			if !master[mac] {
+				vtep = netip.Addr{}
+			}
+			s.RMACs = append(s.RMACs, RMACEntry{MAC: mac, VTEP: vtep})
 		}
-		switch {
-		case n.Flags&unix.NTF_SELF != 0 && n.IP != nil:
-			self[mac] = ipAddr(n.IP)
-		case n.Flags&unix.NTF_SELF == 0 && n.IP == nil && n.Flags&unix.NTF_EXT_LEARNED != 0:
-			// (Not the bridge's permanent entry of the port's own MAC.)
-			master[mac] = true
-		}
-	}
-	for mac, vtep := range self {
-		if !master[mac] {
-			vtep = netip.Addr{}
-		}
-		s.RMACs = append(s.RMACs, RMACEntry{MAC: mac, VTEP: vtep})
-	}
-	for mac := range master {
-		if _, ok := self[mac]; !ok {
-			s.RMACs = append(s.RMACs, RMACEntry{MAC: mac})
+		for mac := range master {
+			if _, ok := self[mac]; !ok {
+				s.RMACs = append(s.RMACs, RMACEntry{MAC: mac})
+			}
 		}
 	}
 	s.sort()
 	return s, nil
+}
+
+// routeEntry reads a route as fib writes it (its marks are not checked).
+func routeEntry(r netlink.Route) RouteEntry {
+	var e RouteEntry
+	if r.Dst != nil {
+		e.Prefix = ipNetPrefix(r.Dst)
+	} else if r.Family == unix.AF_INET6 {
+		e.Prefix = netip.PrefixFrom(netip.IPv6Unspecified(), 0) // a default route has no RTA_DST
+	} else {
+		e.Prefix = netip.PrefixFrom(netip.IPv4Unspecified(), 0)
+	}
+	if r.Gw != nil {
+		e.VTEPs = append(e.VTEPs, ipAddr(r.Gw))
+	}
+	for _, nh := range r.MultiPath {
+		if nh.Gw != nil {
+			e.VTEPs = append(e.VTEPs, ipAddr(nh.Gw))
+		}
+	}
+	sortAddrs(e.VTEPs)
+	return e
+}
+
+// neighEntry reads an extern_learn neighbour with a MAC (fib's); Dev is
+// left to the caller.
+func neighEntry(n netlink.Neigh) (NeighEntry, bool) {
+	mac, ok := evpn.MACFrom(n.HardwareAddr)
+	if n.Flags&unix.NTF_EXT_LEARNED == 0 || !ok || n.IP == nil {
+		return NeighEntry{}, false
+	}
+	ip := ipAddr(n.IP)
+	if n.Family == unix.AF_INET6 {
+		ip = netip.AddrFrom16(ip.As16()) // keep a mapped address mapped
+	}
+	return NeighEntry{IP: ip, MAC: mac}, true
+}
+
+// rmacEntry reads a unicast remote (self) entry of a VXLAN device's FDB.
+func rmacEntry(n netlink.Neigh) (RMACEntry, bool) {
+	mac, ok := evpn.MACFrom(n.HardwareAddr)
+	if !ok || !mac.IsUnicast() || n.IP == nil || n.Flags&unix.NTF_SELF == 0 {
+		return RMACEntry{}, false
+	}
+	return RMACEntry{MAC: mac, VTEP: ipAddr(n.IP)}, true
+}
+
+// rmacMaster reads the bridge (master) side of a router MAC on a VXLAN
+// device: a unicast extern_learn entry without a remote (not the bridge's
+// permanent entry of the port's own MAC).
+func rmacMaster(n netlink.Neigh) (evpn.MAC, bool) {
+	mac, ok := evpn.MACFrom(n.HardwareAddr)
+	if !ok || !mac.IsUnicast() || n.IP != nil || n.Flags&unix.NTF_SELF != 0 || n.Flags&unix.NTF_EXT_LEARNED == 0 {
+		return evpn.MAC{}, false
+	}
+	return mac, true
 }
 
 func ipAddr(ip net.IP) netip.Addr {
@@ -385,58 +430,88 @@ func isLinkNotFound(err error) bool {
 	return errors.As(err, &nf)
 }
 
-// WatchL3 signals (a channel with a buffer of one) every route and
-// neighbour change in namespace ns until ctx ends (then it closes the
-// channel): fib's own writes come back too, and cost the reconciler a
-// dump that finds nothing to do.
+// WatchL3 reports, until ctx ends (then it closes the channel), the
+// changes of routes, neighbours (FDB entries included) and links in
+// namespace ns, each as an L3Change an L3Reconciler takes one key from:
+// fib's own writes come back too, and cost the reconciler a map lookup.
+// A link created, deleted, renamed or set up or down is reported as a
+// Resync of that link: the kernel drops the IPv4 routes of a link that
+// goes without a report, so the reconciler reads the kernel again when
+// one of its VRF's devices changes.
 //
 // The netlink library reports through its error callback much that is
 // harmless (messages from a sender other than the kernel, a message it
 // cannot decode, an interrupted dump): those are ignored, the
 // subscription goes on. When a subscription really ends (its socket
 // fails, e.g. on an overrun) the watch subscribes again, with backoff,
-// and signals once it has: changes may have been missed, the reconciler
-// makes a full pass.
-func WatchL3(ctx context.Context, ns netns.NsHandle) (<-chan struct{}, error) {
+// and reports a Resync of all once it has: changes may have been missed.
+func WatchL3(ctx context.Context, ns netns.NsHandle) (<-chan L3Change, error) {
 	var nsp *netns.NsHandle
+	var h *netlink.Handle
+	var err error
 	if ns.IsOpen() {
 		nsp = &ns
+		h, err = netlink.NewHandleAt(ns)
+	} else {
+		h, err = netlink.NewHandle()
 	}
-	routes, neighs, done, err := subscribeL3(nsp)
 	if err != nil {
+		return nil, fmt.Errorf("fib l3: watch: netlink handle: %w", err)
+	}
+	sub, err := subscribeL3(nsp)
+	if err != nil {
+		h.Close()
 		return nil, err
 	}
-	out := make(chan struct{}, 1)
-	signal := func() {
+	links := newLinkNames(h)
+	out := make(chan L3Change, 1024)
+	send := func(c L3Change) bool {
 		select {
-		case out <- struct{}{}:
-		default:
+		case out <- c:
+			return true
+		case <-ctx.Done():
+			return false
 		}
 	}
 	go func() {
 		defer close(out)
-		defer func() { close(done) }()
+		defer h.Close()
+		defer func() { close(sub.done) }()
 		backoff, since := time.Duration(0), time.Now()
 		for {
+			ok := true
 			select {
 			case <-ctx.Done():
 				return
-			case _, ok := <-routes:
-				if ok {
-					signal()
-					continue
+			case u, open := <-sub.routes:
+				if ok = open; ok {
+					if c, hit := routeChange(u); hit && !send(c) {
+						return
+					}
 				}
-			case _, ok := <-neighs:
-				if ok {
-					signal()
-					continue
+			case u, open := <-sub.neighs:
+				if ok = open; ok {
+					if c, hit := neighChange(u, links); hit && !send(c) {
+						return
+					}
+				}
+			case u, open := <-sub.links:
+				if ok = open; ok {
+					for _, c := range links.update(u) {
+						if !send(c) {
+							return
+						}
+					}
 				}
 			}
-			// A subscription ended: start both again. The library's
-			// goroutine of the other may be blocked on a full channel:
-			// drained until it ends.
-			close(done)
-			go drainL3(routes, neighs)
+			if ok {
+				continue
+			}
+			// A subscription ended: start them all again. The library's
+			// goroutines of the others may be blocked on a full channel:
+			// drained until they end.
+			close(sub.done)
+			go sub.drain()
 			if time.Since(since) > 5*time.Second {
 				backoff = 0
 			}
@@ -444,44 +519,181 @@ func WatchL3(ctx context.Context, ns netns.NsHandle) (<-chan struct{}, error) {
 				backoff = min(max(2*backoff, 10*time.Millisecond), 5*time.Second)
 				select {
 				case <-ctx.Done():
-					done = make(chan struct{})
+					sub.done = make(chan struct{})
 					return
 				case <-time.After(backoff):
 				}
-				if routes, neighs, done, err = subscribeL3(nsp); err == nil {
+				if sub, err = subscribeL3(nsp); err == nil {
 					since = time.Now()
 					break
 				}
 			}
-			signal()
+			links.reload()
+			if !send(L3Change{Resync: true}) {
+				return
+			}
 		}
 	}()
 	return out, nil
 }
 
-func drainL3(routes chan netlink.RouteUpdate, neighs chan netlink.NeighUpdate) {
-	for range routes {
+// routeChange turns a route update into the change of its key: a route
+// of fib's (RouteProtocol) written or deleted, or any other route written
+// at its key (which replaced fib's, if it held it).
+func routeChange(u netlink.RouteUpdate) (L3Change, bool) {
+	r := u.Route
+	if u.Type == unix.RTM_DELROUTE && r.Protocol != RouteProtocol {
+		return L3Change{}, false // not fib's: fib's, if any, stays
 	}
-	for range neighs {
+	e := routeEntry(r)
+	return L3Change{Route: &e, Table: r.Table, Gone: u.Type == unix.RTM_DELROUTE || r.Protocol != RouteProtocol}, true
+}
+
+// neighChange turns a neighbour update into the change of its key: a
+// router MAC (a unicast remote of a VXLAN device's FDB) or a neighbour,
+// gone when deleted or no longer marked extern_learn.
+func neighChange(u netlink.NeighUpdate, links *linkNames) (L3Change, bool) {
+	n := u.Neigh
+	name, ok := links.name(n.LinkIndex)
+	if !ok {
+		return L3Change{}, false
+	}
+	gone := u.Type == unix.RTM_DELNEIGH
+	if mac, ok := rmacMaster(n); ok && n.Family == unix.AF_BRIDGE && gone {
+		// The bridge side of a router MAC deleted: what is left is a
+		// half, reported without a VTEP (as Dump does), which a pass
+		// writes again whole (or deletes). (Its writing is not
+		// reported: the VXLAN side's event, or the write's own
+		// completion, tells the VTEP.)
+		return L3Change{RMAC: &RMACEntry{MAC: mac}, Dev: name}, true
+	}
+	if n.IP == nil {
+		return L3Change{}, false
+	}
+	if n.Family == unix.AF_BRIDGE {
+		e, ok := rmacEntry(n)
+		if !ok {
+			return L3Change{}, false
+		}
+		return L3Change{RMAC: &e, Dev: name, Gone: gone}, true
+	}
+	e, ok := neighEntry(n)
+	if !ok {
+		ip := ipAddr(n.IP)
+		if n.Family == unix.AF_INET6 {
+			ip = netip.AddrFrom16(ip.As16())
+		}
+		e, gone = NeighEntry{IP: ip}, true
+	}
+	e.Dev = name
+	return L3Change{Neigh: &e, Gone: gone}, true
+}
+
+// linkNames maps the namespace's interface indexes to names, and reports
+// the links that come, go, are renamed or set up or down.
+type linkNames struct {
+	h    *netlink.Handle
+	byID map[int]linkState
+}
+
+type linkState struct {
+	name string
+	up   bool
+}
+
+func newLinkNames(h *netlink.Handle) *linkNames {
+	l := &linkNames{h: h}
+	l.reload()
+	return l
+}
+
+func (l *linkNames) reload() {
+	l.byID = map[int]linkState{}
+	links, err := retry(l.h.LinkList)
+	if err != nil {
+		return // filled on demand
+	}
+	for _, k := range links {
+		a := k.Attrs()
+		l.byID[a.Index] = linkState{a.Name, a.Flags&net.FlagUp != 0}
 	}
 }
 
-// subscribeL3 subscribes to route and neighbour changes (in *nsp, if not
-// nil) until done is closed.
-func subscribeL3(nsp *netns.NsHandle) (chan netlink.RouteUpdate, chan netlink.NeighUpdate, chan struct{}, error) {
-	done := make(chan struct{})
-	routes := make(chan netlink.RouteUpdate, 256)
-	neighs := make(chan netlink.NeighUpdate, 256)
+func (l *linkNames) name(idx int) (string, bool) {
+	if s, ok := l.byID[idx]; ok {
+		return s.name, true
+	}
+	k, err := l.h.LinkByIndex(idx)
+	if err != nil {
+		return "", false
+	}
+	a := k.Attrs()
+	l.byID[idx] = linkState{a.Name, a.Flags&net.FlagUp != 0}
+	return a.Name, true
+}
+
+func (l *linkNames) update(u netlink.LinkUpdate) []L3Change {
+	a := u.Attrs()
+	old, known := l.byID[a.Index]
+	if u.Header.Type == unix.RTM_DELLINK {
+		delete(l.byID, a.Index)
+		return []L3Change{{Resync: true, Link: a.Name}}
+	}
+	now := linkState{a.Name, u.Flags&unix.IFF_UP != 0}
+	l.byID[a.Index] = now
+	switch {
+	case !known:
+		return []L3Change{{Resync: true, Link: a.Name}}
+	case old.name != now.name:
+		return []L3Change{{Resync: true, Link: old.name}, {Resync: true, Link: now.name}}
+	case old.up != now.up:
+		return []L3Change{{Resync: true, Link: a.Name}}
+	}
+	return nil
+}
+
+// l3Sub is one subscription to route, neighbour and link changes.
+type l3Sub struct {
+	routes chan netlink.RouteUpdate
+	neighs chan netlink.NeighUpdate
+	links  chan netlink.LinkUpdate
+	done   chan struct{}
+}
+
+func (s *l3Sub) drain() {
+	for range s.routes {
+	}
+	for range s.neighs {
+	}
+	for range s.links {
+	}
+}
+
+// l3RcvBuf is the receive buffer of the watch's sockets: fib's own
+// writes come back on them, 150k messages for a burst of 50k hosts.
+const l3RcvBuf = 8 << 20
+
+// subscribeL3 subscribes to route, neighbour and link changes (in *nsp,
+// if not nil) until done is closed.
+func subscribeL3(nsp *netns.NsHandle) (*l3Sub, error) {
+	s := &l3Sub{done: make(chan struct{}), routes: make(chan netlink.RouteUpdate, 1024),
+		neighs: make(chan netlink.NeighUpdate, 1024), links: make(chan netlink.LinkUpdate, 64)}
 	ignore := func(error) {}
-	if err := netlink.RouteSubscribeWithOptions(routes, done, netlink.RouteSubscribeOptions{Namespace: nsp, ErrorCallback: ignore}); err != nil {
-		close(done)
-		return nil, nil, nil, fmt.Errorf("fib l3: watch routes: %w", err)
+	if err := netlink.RouteSubscribeWithOptions(s.routes, s.done, netlink.RouteSubscribeOptions{Namespace: nsp, ErrorCallback: ignore,
+		ReceiveBufferSize: l3RcvBuf, ReceiveBufferForceSize: true}); err != nil {
+		close(s.done)
+		return nil, fmt.Errorf("fib l3: watch routes: %w", err)
 	}
-	if err := netlink.NeighSubscribeWithOptions(neighs, done, netlink.NeighSubscribeOptions{Namespace: nsp, ErrorCallback: ignore}); err != nil {
-		close(done)
-		return nil, nil, nil, fmt.Errorf("fib l3: watch neighbours: %w", err)
+	if err := netlink.NeighSubscribeWithOptions(s.neighs, s.done, netlink.NeighSubscribeOptions{Namespace: nsp, ErrorCallback: ignore,
+		ReceiveBufferSize: l3RcvBuf, ReceiveBufferForceSize: true}); err != nil {
+		close(s.done)
+		return nil, fmt.Errorf("fib l3: watch neighbours: %w", err)
 	}
-	return routes, neighs, done, nil
+	if err := netlink.LinkSubscribeWithOptions(s.links, s.done, netlink.LinkSubscribeOptions{Namespace: nsp, ErrorCallback: ignore}); err != nil {
+		close(s.done)
+		return nil, fmt.Errorf("fib l3: watch links: %w", err)
+	}
+	return s, nil
 }
 
 var _ L3Kernel = (*L3Netlink)(nil)

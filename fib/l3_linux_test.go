@@ -6,9 +6,14 @@ import (
 	"golang.org/x/sys/unix"
 	"strconv"
 
+	"fmt"
 	"github.com/evpnd/evpnd/containerlab/poll"
 	"github.com/evpnd/evpnd/speaker/evpn"
+	"net/netip"
+	"slices"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -408,5 +413,119 @@ func TestL3DefaultRouteLastResortKernel(t *testing.T) {
 	}
 	if out := l.run(t, []string{"ip", "-6", "route", "show", "default"}); strings.Contains(out, "proto 241") {
 		t.Errorf("IPv6 default route left: %s", out)
+	}
+}
+
+// countingL3 counts the kernel work of an L3Reconciler: its dumps (of
+// one kind of object each; Check's, of all, are not counted) and ops.
+type countingL3 struct {
+	L3Kernel
+	dumps, ops atomic.Int64
+}
+
+func (c *countingL3) Dump(ctx context.Context, dev L3Devices, kinds ...L3Kind) (L3State, error) {
+	if len(kinds) > 0 {
+		c.dumps.Add(1)
+	}
+	return c.L3Kernel.Dump(ctx, dev, kinds...)
+}
+
+func (c *countingL3) Apply(ctx context.Context, dev L3Devices, ops []L3Op) []error {
+	c.ops.Add(int64(len(ops)))
+	return c.L3Kernel.Apply(ctx, dev, ops)
+}
+
+// A single drift, a single change and fib's own writes read back cost
+// O(1) kernel work: no dump, one op per entry to repair or change,
+// however many entries the VRF holds.
+func TestL3SingleDriftCost(t *testing.T) {
+	l, dev, nk := newL3Lab(t, MainTable)
+	k := &countingL3{L3Kernel: nk}
+	d := NewL3Desired(dev)
+	const hosts = 2000
+	for i := range hosts {
+		ip := netip.AddrFrom4([4]byte{10, 1, byte(i >> 8), byte(i)})
+		must(t, d.SetNeigh("br100", ip, evpn.MAC{2, 1, 0, 0, byte(i >> 8), byte(i)}))
+		must(t, d.SetHost(ip, NextHop{a("10.0.0.2"), rm2}))
+	}
+	var mu sync.Mutex
+	var repairs []string
+	r := NewL3Reconciler(d, k, testLogger(t), L3Config{OnApply: func(e L3ApplyEvent) {
+		if e.Repair {
+			mu.Lock()
+			repairs = append(repairs, fmt.Sprintf("%s %s %v", e.Table(), e.DriftKind(), e.TraceKeys()))
+			mu.Unlock()
+		}
+	}})
+	ctx, cancel := context.WithCancel(context.Background())
+	nsh, err := vnetns.GetFromName(l.ns.Name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nsh.Close()
+	events, err := WatchL3(ctx, nsh)
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- r.Run(ctx, events) }()
+	t.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("Run: %v", err)
+		}
+	})
+	// 2000 routes, 2001 neighbours, 1 router MAC.
+	const total = 2*hosts + 2
+	waitUntil(t, "install", func() bool { return r.Stats().Applied == total })
+	// fib's own writes come back (4002 events): they must cost nothing.
+	poll.True(t, 5*time.Second, "own writes read back", func() bool {
+		ops, err := r.Check(ctx)
+		return err == nil && len(ops) == 0 && k.ops.Load() == total
+	})
+	if n := k.dumps.Load(); n != 3 {
+		t.Errorf("%d dumps to install, want 3 (one per kind)", n)
+	}
+	for _, c := range []struct {
+		what   string
+		do     func()
+		check  []string
+		want   string
+		writes int64
+	}{
+		{"route deleted", func() { l.run(t, []string{"ip", "route", "del", "10.1.3.7/32", "proto", "241"}) },
+			[]string{"ip", "route", "show", "10.1.3.7/32"}, "10.1.3.7 via 10.0.0.2", 1},
+		{"neighbour deleted", func() { l.run(t, []string{"ip", "neigh", "del", "10.1.2.9", "dev", "br100"}) },
+			[]string{"ip", "neigh", "show", "10.1.2.9", "dev", "br100"}, "lladdr 02:01:00:00:02:09 extern_learn", 1},
+		{"router MAC neighbour replaced", func() {
+			l.run(t, []string{"ip", "neigh", "replace", "10.0.0.2", "lladdr", "02:00:00:00:00:99", "dev", "br4001", "nud", "permanent"})
+		}, []string{"ip", "neigh", "show", "10.0.0.2", "dev", "br4001"}, "02:ee:0a:00:00:02 extern_learn", 1},
+		{"router MAC FDB entry deleted", func() { l.run(t, []string{"bridge", "fdb", "del", "02:ee:0a:00:00:02", "dev", "vxlan4001", "self"}) },
+			[]string{"bridge", "fdb", "show", "dev", "vxlan4001"}, "02:ee:0a:00:00:02 dst 10.0.0.2 self", 1},
+		{"host added", func() { must(t, d.SetHost(a("10.1.200.1"), NextHop{a("10.0.0.2"), rm2})) },
+			[]string{"ip", "route", "show", "10.1.200.1/32"}, "10.1.200.1 via 10.0.0.2", 1},
+	} {
+		ops0 := k.ops.Load()
+		start := time.Now()
+		c.do()
+		poll.True(t, 2*time.Second, c.what+": repaired", func() bool { return strings.Contains(l.run(t, c.check), c.want) })
+		took := time.Since(start)
+		// Let anything else it set off happen before counting.
+		poll.True(t, 2*time.Second, c.what+": settled", func() bool {
+			ops, err := r.Check(ctx)
+			return err == nil && len(ops) == 0
+		})
+		if got, dumps := k.ops.Load()-ops0, k.dumps.Load()-3; got != c.writes || dumps != 0 {
+			t.Errorf("%s: %d ops and %d dumps, want %d ops and no dump", c.what, got, dumps, c.writes)
+		}
+		t.Logf("%s: %d op(s), %d dumps in all, in %v (VRF of %d entries)", c.what, k.ops.Load()-ops0, k.dumps.Load(), took, total)
+	}
+	// Each repair was reported once, with the histories it belongs to
+	// (dev.MemberVNIs is not set: the suppression neighbour has none).
+	mu.Lock()
+	defer mu.Unlock()
+	want := []string{"route missing [{4001 02:ee:0a:00:00:02}]", "neigh missing []", "neigh missing [{4001 02:ee:0a:00:00:02}]", "rmac missing [{4001 02:ee:0a:00:00:02}]"}
+	if !slices.Equal(repairs, want) {
+		t.Errorf("repairs reported %q, want %q", repairs, want)
 	}
 }

@@ -143,6 +143,11 @@ func (u *Underlay) poke() {
 	}
 }
 
+// Sync makes one pass now, outside Run (which must not be running): after
+// Set(nil), it removes every route the reconciler owns in its table, as
+// when a tenant VRF goes away.
+func (u *Underlay) Sync() error { return u.pass() }
+
 // Run reconciles until ctx ends.
 func (u *Underlay) Run(ctx context.Context) error {
 	events, err := u.subscribe(ctx)

@@ -167,6 +167,29 @@ func (d *Daemon) onApply(e fib.ApplyEvent) {
 	d.trace.Record(e.Key.VNI, e.Key.MAC, ev)
 }
 
+// onL3Apply records fib's kernel writes of a VRF's neighbours, router
+// MACs and routes in the trace (under the MACs fib names), and counts
+// its repairs of drift (fib logs them). It runs in the VRF reconciler's
+// goroutine.
+func (d *Daemon) onL3Apply(e fib.L3ApplyEvent) {
+	if e.Repair && e.Err == nil {
+		d.metrics.DriftRepaired(e.Table(), e.DriftKind())
+	}
+	ev := trace.Event{Time: e.Time, Kind: trace.KernelWritten, VTEP: e.VTEP(), Detail: e.Op.String(e.Dev)}
+	switch {
+	case e.Err != nil:
+		ev.Kind, ev.Detail = trace.KernelError, e.Err.Error()
+	case e.Op.Kind == fib.L3Delete:
+		ev.Kind = trace.KernelRemoved
+	}
+	if e.Repair {
+		ev.Detail = "repair of a change made behind evpnd's back: " + ev.Detail
+	}
+	for _, k := range e.TraceKeys() {
+		d.trace.Record(k.VNI, k.MAC, ev)
+	}
+}
+
 // repairDetail is the trace detail of a kernel operation that repairs
 // drift made behind evpnd's back: what was found, and the fix.
 func repairDetail(r fib.Drift, errText string) string {

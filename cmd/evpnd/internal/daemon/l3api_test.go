@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/evpnd/evpnd/cmd/evpnd/internal/api"
+	"github.com/evpnd/evpnd/cmd/evpnd/internal/trace"
 	"github.com/evpnd/evpnd/configs"
 	"github.com/evpnd/evpnd/fib"
 	"github.com/evpnd/evpnd/speaker/evpn"
@@ -227,6 +228,27 @@ func TestVRFRouteChange(t *testing.T) {
 		if _, ok := vrfRouteChange(evpn.L3Effect{Kind: k}, now); ok {
 			t.Errorf("%v: a VRF route change", k)
 		}
+	}
+}
+
+// fib's L3 writes go into the trace under the MACs they concern: a
+// suppression neighbour under its host MAC in its L2VNI, a route under
+// the router MAC of its VTEP in the L3VNI, a repair saying so.
+func TestL3ApplyTrace(t *testing.T) {
+	a := netip.MustParseAddr
+	d := &Daemon{trace: trace.New(0, 0)}
+	host, rmac := evpn.MAC{2, 0, 0, 0, 0, 9}, evpn.MAC{0x3e, 0, 0, 0, 0, 2}
+	dev := fib.L3Devices{VRF: "red", L3VNI: 4001, SVI: "br4001", VXLAN: "vxlan4001", MemberSVIs: []string{"br100"}, MemberVNIs: []uint32{100}}
+	d.onL3Apply(fib.L3ApplyEvent{Dev: dev, Op: fib.L3Op{Kind: fib.L3Replace, Neigh: &fib.NeighEntry{Dev: "br100", IP: a("10.1.0.9"), MAC: host}}})
+	d.onL3Apply(fib.L3ApplyEvent{Dev: dev, Repair: true, RouterMACs: []evpn.MAC{rmac},
+		Op: fib.L3Op{Kind: fib.L3Replace, Route: &fib.RouteEntry{Prefix: netip.MustParsePrefix("10.1.0.9/32"), VTEPs: []netip.Addr{a("10.0.0.2")}}}})
+	k, ok := d.trace.Get(100, host)
+	if !ok || len(k.Events) != 1 || k.Events[0].Kind != trace.KernelWritten || !strings.Contains(k.Events[0].Detail, "ip neigh replace 10.1.0.9") {
+		t.Errorf("host trace %+v", k)
+	}
+	k, ok = d.trace.Get(4001, rmac)
+	if !ok || len(k.Events) != 1 || k.Events[0].VTEP != a("10.0.0.2") || !strings.HasPrefix(k.Events[0].Detail, "repair of a change made behind evpnd's back: ip route replace 10.1.0.9/32") {
+		t.Errorf("router MAC trace %+v", k)
 	}
 }
 

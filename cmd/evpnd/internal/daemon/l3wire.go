@@ -5,7 +5,6 @@ import (
 	"slices"
 	"time"
 
-	"github.com/evpnd/evpnd/configs"
 	"github.com/evpnd/evpnd/fib"
 	"github.com/evpnd/evpnd/speaker/evpn"
 	"github.com/evpnd/evpnd/vtep"
@@ -15,24 +14,7 @@ import (
 func (d *Daemon) l3Options() evpn.L3Options {
 	opts := evpn.L3Options{LocalVTEP: d.cfg.VTEPIP, RouterID: d.cfg.RouterID}
 	for _, f := range d.cfg.VRFs {
-		imp, auto := d.cfg.VRFImportRTs(f)
-		v := evpn.L3VRF{Name: f.Name, L3VNI: f.L3VNI, RD: d.cfg.VRFRD(f), RouterMAC: d.cfg.VRFRouterMAC(f),
-			ExportRTs: d.cfg.VRFExportRTs(f), Import: evpn.ImportRule{VNI: f.L3VNI, Auto: auto, RTs: imp}}
-		for _, m := range f.L2VNIs {
-			for _, lv := range d.cfg.L2VNIs {
-				if lv.VNI != m.VNI {
-					continue
-				}
-				rts, auto := d.cfg.ImportRTs(lv)
-				var gws []netip.Addr
-				for _, g := range m.GatewayIPs {
-					gws = append(gws, g.Addr())
-				}
-				v.Members = append(v.Members, evpn.L3Member{L2VNI: m.VNI, RD: d.cfg.L2VNIRD(lv), ExportRTs: d.cfg.ExportRTs(lv),
-					Import: evpn.ImportRule{VNI: m.VNI, Auto: auto, RTs: rts}, GatewayMAC: configs.MemberGatewayMAC(f, m), GatewayIPs: gws})
-			}
-		}
-		opts.VRFs = append(opts.VRFs, v)
+		opts.VRFs = append(opts.VRFs, l3VRF(d.cfg, f))
 	}
 	return opts
 }
@@ -43,7 +25,7 @@ func (d *Daemon) l3Options() evpn.L3Options {
 func (l *leaf) localPrefixRoutes() []*evpn.Route {
 	var out []*evpn.Route
 	for _, t := range l.tenants {
-		out = append(out, l.l3.LocalPrefixRoutes(t.cfg.L3VNI, configs.VRFAdvertisedPrefixes(t.cfg))...)
+		out = append(out, l.l3.LocalPrefixRoutes(t.cfg.L3VNI, t.advertise)...)
 	}
 	return out
 }

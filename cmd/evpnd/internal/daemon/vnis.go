@@ -259,7 +259,7 @@ func (d *Daemon) DeleteVNI(ctx context.Context, vni uint32) error {
 		return err
 	}
 	if f, routed := vrfOf(d.config(), vni); routed {
-		return fmt.Errorf("l2vni %d is routed in vrf %s: VRF members cannot be removed at run time yet; remove it from the VRF in the config file and restart evpnd", vni, f.Name)
+		return fmt.Errorf("l2vni %d is routed in vrf %s: a VRF member starts and stops with its VRF: remove it from the VRF in the config file and reload (evpnctl reload)", vni, f.Name)
 	}
 	if err := d.deleteVNI(ctx, l, vni); err != nil {
 		return err

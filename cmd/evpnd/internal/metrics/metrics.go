@@ -264,7 +264,8 @@ func (m *Metrics) Reload(result string) {
 
 // DriftRepaired counts one kernel entry fib repaired
 // (evpnd_fib_drift_repairs_total): table is fib's Drift.Table ("mac",
-// "bridge", "flood"), drift its kind ("missing", "extra", "wrong").
+// "bridge", "flood") or a VRF's L3 table ("neigh", "rmac", "route"),
+// drift its kind ("missing", "extra", "wrong").
 func (m *Metrics) DriftRepaired(table, drift string) {
 	if m == nil {
 		return

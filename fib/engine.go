@@ -1,0 +1,608 @@
+package fib
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"maps"
+	"sync"
+	"time"
+)
+
+// This file is fib's generic reconcile engine: one table per kind of
+// kernel object (FDB entry, neighbour, route), each with its desired
+// state, what fib knows the kernel holds, and a dirty-key set, run by one
+// loop. A kind brings its kernel operations (objectOps); the engine
+// brings the rest: batching, idempotent planning per key, retries with
+// backoff, the restart rule (nothing found in the kernel is deleted before
+// markSynced but what this run wrote) and drift repair from single kernel
+// events, so that one change or one drift costs work for one key, not a
+// dump.
+
+// change is one kernel write of a kind: an upsert of Key to Value, or its
+// delete (Value is then what the kernel held).
+type change[K comparable, V any] struct {
+	Key    K
+	Value  V
+	Delete bool
+}
+
+// objectOps is the kernel side of one kind of object.
+type objectOps[K comparable, V any] interface {
+	// dump returns the entries of the kind that are fib's (marked) in the
+	// kernel.
+	dump(ctx context.Context) (map[K]V, error)
+	// apply performs changes in order and returns one error per change
+	// (nil for success). Changes are idempotent: writing what is there and
+	// deleting what is gone succeed.
+	apply(ctx context.Context, cs []change[K, V]) []error
+	// equal reports whether have, found in the kernel, is what want wants.
+	equal(want, have V) bool
+}
+
+// engineConfig tunes a table. Zero values take the defaults.
+type engineConfig struct {
+	Batch      int           // keys per apply; default 1024
+	MinBackoff time.Duration // first retry of a failed key; default 100ms
+	MaxBackoff time.Duration // default 5s
+}
+
+func (c engineConfig) withDefaults() engineConfig {
+	if c.Batch <= 0 {
+		c.Batch = 1024
+	}
+	if c.MinBackoff <= 0 {
+		c.MinBackoff = 100 * time.Millisecond
+	}
+	if c.MaxBackoff < c.MinBackoff {
+		c.MaxBackoff = max(5*time.Second, c.MinBackoff)
+	}
+	return c
+}
+
+// tableStats counts a table's work.
+type tableStats struct {
+	Dumps   int // kernel dumps read
+	Writes  int // upserts written
+	Deletes int // deletes done
+	Skipped int // dirty keys found already as wanted
+	Errors  int // failed changes (each is retried)
+	Repairs int // successful changes that undid someone else's change (a kernel event, or a dump after the first)
+	Pending int // keys waiting for a retry
+}
+
+type failure struct {
+	n   int
+	at  time.Time
+	err error
+}
+
+// table is the engine's state of one kind.
+type table[K comparable, V any] struct {
+	name string
+	ops  objectOps[K, V]
+	cfg  engineConfig
+	wake func()
+	// onDone, when set, sees the outcome of each change, on the loop's
+	// goroutine: repair says it undid someone else's change (drift). It
+	// must be cheap (log, count, record a trace event).
+	onDone func(c change[K, V], err error, repair bool)
+
+	mu   sync.Mutex
+	want map[K]V
+	have map[K]V // fib's entries in the kernel, as fib knows them
+	// written holds the keys this run wrote and has not deleted since:
+	// those it may delete before markSynced (a withdraw during the wait
+	// for End-of-RIB), unlike what an earlier run left.
+	written map[K]bool
+	dirty   map[K]bool
+	// repair marks dirty keys that a kernel event or a later dump found
+	// changed by someone else: their write is a repair.
+	repair map[K]bool
+	// flight holds the keys being applied; a kernel event for one removes
+	// it, and the outcome then does not overwrite what the event said.
+	flight   map[K]bool
+	failed   map[K]*failure
+	synced   bool
+	needDump bool
+	stats    tableStats
+}
+
+func newTable[K comparable, V any](name string, ops objectOps[K, V], cfg engineConfig) *table[K, V] {
+	return &table[K, V]{name: name, ops: ops, cfg: cfg.withDefaults(), wake: func() {},
+		want: map[K]V{}, have: map[K]V{}, written: map[K]bool{}, dirty: map[K]bool{}, repair: map[K]bool{},
+		flight: map[K]bool{}, failed: map[K]*failure{}, needDump: true}
+}
+
+func (t *table[K, V]) setWake(f func()) { t.wake = f }
+
+// set wants k at v.
+func (t *table[K, V]) set(k K, v V) {
+	t.mu.Lock()
+	if w, ok := t.want[k]; !ok || !t.ops.equal(v, w) {
+		t.want[k] = v
+		t.mark(k)
+	}
+	t.mu.Unlock()
+	t.wake()
+}
+
+// del wants k gone.
+func (t *table[K, V]) del(k K) {
+	t.mu.Lock()
+	if _, ok := t.want[k]; ok {
+		delete(t.want, k)
+		t.mark(k)
+	}
+	t.mu.Unlock()
+	t.wake()
+}
+
+// replace makes want the whole desired state, marking the keys that
+// changed. It costs a pass over both maps, no kernel work.
+func (t *table[K, V]) replace(want map[K]V) {
+	t.mu.Lock()
+	for k, v := range want {
+		if w, ok := t.want[k]; !ok || !t.ops.equal(v, w) {
+			t.mark(k)
+		}
+	}
+	for k := range t.want {
+		if _, ok := want[k]; !ok {
+			t.mark(k)
+		}
+	}
+	t.want = maps.Clone(want)
+	t.mu.Unlock()
+	t.wake()
+}
+
+// mark makes k dirty; t.mu is held. A key waiting for a retry is retried
+// at once: its wanted state changed.
+func (t *table[K, V]) mark(k K) {
+	t.dirty[k] = true
+	delete(t.failed, k)
+}
+
+// wrong reports whether key k's kernel state differs from what the next
+// pass may leave; t.mu is held.
+func (t *table[K, V]) wrong(k K) bool {
+	w, wok := t.want[k]
+	h, hok := t.have[k]
+	switch {
+	case wok:
+		return !hok || !t.ops.equal(w, h)
+	case hok:
+		return t.synced || t.written[k]
+	}
+	return false
+}
+
+// observed records a kernel event: k now holds v (present) or holds no
+// entry of fib's. It is the whole cost of fib's own writes read back: a
+// map lookup. A key left wrong by it is repaired at the next pass.
+func (t *table[K, V]) observed(k K, v V, present bool) {
+	t.mu.Lock()
+	if present {
+		if h, ok := t.have[k]; ok && t.ops.equal(h, v) && !t.flight[k] {
+			t.mu.Unlock()
+			return
+		}
+		t.have[k] = v
+	} else {
+		if _, ok := t.have[k]; !ok && !t.flight[k] {
+			t.mu.Unlock()
+			return
+		}
+		delete(t.have, k)
+	}
+	delete(t.flight, k)
+	wrong := t.wrong(k)
+	if wrong && !t.dirty[k] {
+		t.dirty[k] = true
+		t.repair[k] = true
+	}
+	t.mu.Unlock()
+	if wrong {
+		t.wake()
+	}
+}
+
+// resync makes the next pass read the kernel again.
+func (t *table[K, V]) resync() {
+	t.mu.Lock()
+	t.needDump = true
+	t.mu.Unlock()
+	t.wake()
+}
+
+// markSynced allows deleting fib's entries that nothing wants.
+func (t *table[K, V]) markSynced() {
+	t.mu.Lock()
+	t.synced = true
+	for k := range t.have {
+		if _, ok := t.want[k]; !ok {
+			t.dirty[k] = true
+		}
+	}
+	t.mu.Unlock()
+	t.wake()
+}
+
+// load reads the kernel if asked to (at start, after resync).
+func (t *table[K, V]) load(ctx context.Context) error {
+	t.mu.Lock()
+	need := t.needDump
+	t.needDump = false
+	t.mu.Unlock()
+	if !need {
+		return nil
+	}
+	have, err := t.ops.dump(ctx)
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if err != nil {
+		t.needDump = true
+		return fmt.Errorf("%s: %w", t.name, err)
+	}
+	first := t.stats.Dumps == 0
+	t.stats.Dumps++
+	t.have = have
+	clear(t.flight)
+	for k := range t.want {
+		t.dirty[k] = true
+	}
+	for k := range t.have {
+		t.dirty[k] = true
+	}
+	if !first {
+		for k := range t.dirty {
+			if t.wrong(k) {
+				t.repair[k] = true
+			}
+		}
+	}
+	return nil
+}
+
+// batch is the changes one pass makes in a table.
+type batch[K comparable, V any] struct {
+	t         *table[K, V]
+	ups, dels []change[K, V]
+}
+
+// plan takes up to cfg.Batch dirty keys, and the failed keys due at now,
+// and returns what they need.
+func (t *table[K, V]) plan(now time.Time) batch[K, V] {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	for k, f := range t.failed {
+		if !f.at.After(now) {
+			t.dirty[k] = true
+		}
+	}
+	b := batch[K, V]{t: t}
+	n := 0
+	for k := range t.dirty {
+		if n == t.cfg.Batch {
+			break
+		}
+		n++
+		delete(t.dirty, k)
+		w, wok := t.want[k]
+		h, hok := t.have[k]
+		switch {
+		case wok && (!hok || !t.ops.equal(w, h)):
+			b.ups = append(b.ups, change[K, V]{Key: k, Value: w})
+		case !wok && hok && (t.synced || t.written[k]):
+			b.dels = append(b.dels, change[K, V]{Key: k, Value: h, Delete: true})
+		default:
+			if wok {
+				t.stats.Skipped++
+			}
+			delete(t.repair, k)
+			delete(t.failed, k)
+			continue
+		}
+		t.flight[k] = true
+	}
+	return b
+}
+
+// pending reports whether dirty keys are waiting.
+func (t *table[K, V]) pending() bool {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return len(t.dirty) > 0
+}
+
+// nextRetry returns the earliest retry of a failed key.
+func (t *table[K, V]) nextRetry() (time.Time, bool) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	var at time.Time
+	for _, f := range t.failed {
+		if at.IsZero() || f.at.Before(at) {
+			at = f.at
+		}
+	}
+	return at, !at.IsZero()
+}
+
+// applyUpserts and applyDeletes write the batch's halves.
+func (b batch[K, V]) applyUpserts(ctx context.Context) (int, error) {
+	return b.t.apply(ctx, b.ups)
+}
+
+func (b batch[K, V]) applyDeletes(ctx context.Context) (int, error) {
+	return b.t.apply(ctx, b.dels)
+}
+
+func (t *table[K, V]) apply(ctx context.Context, cs []change[K, V]) (int, error) {
+	if len(cs) == 0 {
+		return 0, nil
+	}
+	errs := t.ops.apply(ctx, cs)
+	now := time.Now()
+	t.mu.Lock()
+	n := 0
+	var failed []error
+	repaired := make([]bool, len(cs))
+	for i, c := range cs {
+		var err error
+		if i < len(errs) {
+			err = errs[i]
+		}
+		repaired[i] = t.repair[c.Key]
+		if err != nil {
+			f := t.failed[c.Key]
+			if f == nil {
+				f = &failure{}
+				t.failed[c.Key] = f
+			}
+			f.n++
+			f.err = err
+			f.at = now.Add(backoff(Config{MinBackoff: t.cfg.MinBackoff, MaxBackoff: t.cfg.MaxBackoff}, f.n))
+			t.stats.Errors++
+			failed = append(failed, err)
+			delete(t.flight, c.Key)
+			continue
+		}
+		n++
+		delete(t.failed, c.Key)
+		if t.repair[c.Key] {
+			t.stats.Repairs++
+			delete(t.repair, c.Key)
+		}
+		if c.Delete {
+			t.stats.Deletes++
+			delete(t.written, c.Key)
+		} else {
+			t.stats.Writes++
+			t.written[c.Key] = true
+		}
+		if !t.flight[c.Key] {
+			continue // a kernel event told since: it holds
+		}
+		delete(t.flight, c.Key)
+		if c.Delete {
+			delete(t.have, c.Key)
+		} else {
+			t.have[c.Key] = c.Value
+		}
+	}
+	t.stats.Pending = len(t.failed)
+	t.mu.Unlock()
+	if t.onDone != nil {
+		for i, c := range cs {
+			var err error
+			if i < len(errs) {
+				err = errs[i]
+			}
+			t.onDone(c, err, repaired[i])
+		}
+	}
+	if len(failed) > 0 {
+		return n, fmt.Errorf("%s: %d of %d writes failed: %w", t.name, len(failed), len(cs), errors.Join(failed...))
+	}
+	return n, nil
+}
+
+// snapshotStats returns the counters.
+func (t *table[K, V]) snapshotStats() tableStats {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	s := t.stats
+	s.Pending = len(t.failed)
+	return s
+}
+
+// failures returns the error of each key waiting for a retry.
+func (t *table[K, V]) failures() map[K]error {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	out := make(map[K]error, len(t.failed))
+	for k, f := range t.failed {
+		out[k] = f.err
+	}
+	return out
+}
+
+// kind is a table seen by the loop, whatever its key and value types.
+type kind interface {
+	load(ctx context.Context) error
+	planAny(now time.Time) phase
+	pending() bool
+	nextRetry() (time.Time, bool)
+	resync()
+	markSynced()
+}
+
+type phase interface {
+	applyUpserts(ctx context.Context) (int, error)
+	applyDeletes(ctx context.Context) (int, error)
+}
+
+func (t *table[K, V]) planAny(now time.Time) phase { return t.plan(now) }
+
+// loop runs kinds in one goroutine. In each pass it reads the kernel of
+// the kinds that need it, takes a batch of dirty keys from each, and
+// applies the upserts in the kinds' order, then the deletes in reverse
+// order: a route's next hop (router MAC neighbour and FDB entry) is
+// written before the route and deleted after it.
+type loop struct {
+	kinds []kind
+	wake  chan struct{}
+	// before runs at the start of each pass (e.g. to derive the kinds'
+	// desired state from a changed source).
+	before func()
+}
+
+func newLoop(kinds ...kind) *loop {
+	return &loop{kinds: kinds, wake: make(chan struct{}, 1)}
+}
+
+func (l *loop) signal() {
+	select {
+	case l.wake <- struct{}{}:
+	default:
+	}
+}
+
+// pass makes one pass and returns the changes made and the joined errors.
+// A kind whose kernel read fails is left out of the pass.
+func (l *loop) pass(ctx context.Context) (int, error) {
+	if l.before != nil {
+		l.before()
+	}
+	var errs []error
+	phases := make([]phase, len(l.kinds))
+	now := time.Now()
+	for i, k := range l.kinds {
+		if err := k.load(ctx); err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		phases[i] = k.planAny(now)
+	}
+	n := 0
+	for _, p := range phases {
+		if p != nil {
+			m, err := p.applyUpserts(ctx)
+			n += m
+			errs = append(errs, err)
+		}
+	}
+	for i := len(phases) - 1; i >= 0; i-- {
+		if p := phases[i]; p != nil {
+			m, err := p.applyDeletes(ctx)
+			n += m
+			errs = append(errs, err)
+		}
+	}
+	return n, errors.Join(errs...)
+}
+
+// busy reports whether a kind has dirty keys.
+func (l *loop) busy() bool {
+	for _, k := range l.kinds {
+		if k.pending() {
+			return true
+		}
+	}
+	return false
+}
+
+// drain makes passes until no dirty key is left (failed keys wait for
+// their retry) and returns the changes made and the errors.
+func (l *loop) drain(ctx context.Context) (int, error) {
+	total := 0
+	var errs []error
+	for {
+		n, err := l.pass(ctx)
+		total += n
+		if err != nil {
+			errs = append(errs, err)
+		}
+		if !l.busy() || ctx.Err() != nil || n == 0 && err != nil {
+			return total, errors.Join(errs...)
+		}
+	}
+}
+
+// run makes passes until ctx ends (then it returns nil): at once while
+// keys are dirty, else at a wake-up, an event (handed to on) or the next
+// retry. A pass whose kernel read failed is retried with backoff, from
+// 100 ms to 5 s; onErr sees each failed pass.
+func runLoop[E any](ctx context.Context, l *loop, events <-chan E, on func(E), onErr func(error, time.Duration)) error {
+	retryDump := time.Duration(0)
+	for {
+		_, err := l.drain(ctx)
+		if ctx.Err() != nil {
+			return nil
+		}
+		var wait time.Duration
+		loadFailed := false
+		for _, k := range l.kinds {
+			if t, ok := k.(interface{ dumpDue() bool }); ok && t.dumpDue() {
+				loadFailed = true
+			}
+		}
+		if loadFailed {
+			retryDump = min(max(2*retryDump, 100*time.Millisecond), 5*time.Second)
+			wait = retryDump
+		} else {
+			retryDump = 0
+		}
+		if err != nil && onErr != nil {
+			onErr(err, wait)
+		}
+		for _, k := range l.kinds {
+			if at, ok := k.nextRetry(); ok {
+				if d := max(time.Until(at), time.Millisecond); wait == 0 || d < wait {
+					wait = d
+				}
+			}
+		}
+		var timer <-chan time.Time
+		var t *time.Timer
+		if wait > 0 {
+			t = time.NewTimer(wait)
+			timer = t.C
+		}
+		select {
+		case <-ctx.Done():
+		case <-l.wake:
+		case e, ok := <-events:
+			if !ok {
+				events = nil
+			} else {
+				on(e)
+				// Take what else is queued before the pass.
+				for more := true; more && events != nil; {
+					select {
+					case e, ok := <-events:
+						if !ok {
+							events = nil
+						} else {
+							on(e)
+						}
+					default:
+						more = false
+					}
+				}
+			}
+		case <-timer:
+		}
+		if t != nil {
+			t.Stop()
+		}
+	}
+}
+
+// dumpDue reports whether the table still has to read the kernel.
+func (t *table[K, V]) dumpDue() bool {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return t.needDump
+}
