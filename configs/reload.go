@@ -284,6 +284,12 @@ func normalVRF(v VRF) VRF {
 	if v.L2VNIs != nil {
 		v.L2VNIs = ms
 	}
+	if len(v.Uplinks) == 0 {
+		v.Uplinks = nil
+	}
+	if len(v.Routes) == 0 {
+		v.Routes = nil
+	}
 	return v
 }
 

@@ -152,6 +152,12 @@ func TestDiffVRFs(t *testing.T) {
 			s = strings.Replace(s, "advertise-prefixes: [10.99.0.0/16]", "advertise-prefixes: [10.98.0.0/16]", 1)
 			return strings.Replace(s, "advertise-default-route: false", "advertise-default-route: true", 1)
 		}, readvertised: []string{"tenant-a"}},
+		{name: "empty uplinks and routes", edit: func(s string) string {
+			return strings.Replace(s, "advertise-prefixes: [10.99.0.0/16]\n", "advertise-prefixes: [10.99.0.0/16]\n    uplinks: []\n    routes: []\n", 1)
+		}},
+		{name: "uplink and static route added", edit: func(s string) string {
+			return strings.Replace(s, "advertise-prefixes: [10.99.0.0/16]\n", "advertise-prefixes: [10.99.0.0/16]\n    uplinks:\n      - {interface: eth9, addresses: [192.0.2.1/30]}\n    routes:\n      - {prefix: 0.0.0.0/0, via: 192.0.2.2}\n", 1)
+		}, rebuilt: []string{"tenant-a"}},
 		{name: "rd", edit: func(s string) string {
 			return strings.Replace(s, "rd: 10.0.0.1:4001", "rd: 10.0.0.1:14001", 1)
 		}, rebuilt: []string{"tenant-a"}},

@@ -33,10 +33,11 @@ type UnderlayConfig struct {
 	// DriftWrong (a route rewritten) or DriftExtra (a marked route someone
 	// added, deleted).
 	OnRepair func(UnderlayOp, DriftKind)
-	// OnLinks is called after every pass with the predicate the pass
-	// used: whether an address is on the subnet of a local address whose
-	// link is up. The daemon takes BGP sessions to peers that are no
-	// longer connected down at once (fast external failover).
+	// OnLinks is called after every pass (after its writes, also when
+	// they failed) with the predicate the pass used: whether an address
+	// is on the subnet of a local address whose link is up. The daemon
+	// takes BGP sessions to peers that are no longer connected down at
+	// once (fast external failover).
 	OnLinks func(connected func(netip.Addr) bool)
 	// Table and Protocol are the routing table and the rtm_protocol of
 	// the routes the reconciler owns: the main table and UnderlayProtocol
@@ -283,8 +284,11 @@ func (u *Underlay) pass() error {
 	if err != nil {
 		return err
 	}
+	// OnLinks comes after the writes: a route over a dead link is
+	// rewritten over the live ones at once, not after the daemon has taken
+	// BGP sessions down (a call into the BGP server that may wait).
 	if u.cfg.OnLinks != nil {
-		u.cfg.OnLinks(connected)
+		defer u.cfg.OnLinks(connected)
 	}
 	found, err := u.List()
 	if err != nil {
@@ -315,6 +319,34 @@ func (u *Underlay) pass() error {
 	}
 	u.applied = filtered
 	return nil
+}
+
+// UnderlayDrift is a difference between the wanted routes and the kernel
+// that a pass would repair.
+type UnderlayDrift struct {
+	Op   UnderlayOp
+	Kind DriftKind
+}
+
+// Check compares the wanted routes with the kernel, as a pass would, and
+// returns the writes it would make; it writes nothing. A change Run has
+// not written yet shows too.
+func (u *Underlay) Check() (wanted int, drifts []UnderlayDrift, err error) {
+	u.mu.Lock()
+	want := u.want
+	u.mu.Unlock()
+	connected, err := u.connected()
+	if err != nil {
+		return 0, nil, err
+	}
+	found, err := u.List()
+	if err != nil {
+		return 0, nil, err
+	}
+	for _, op := range PlanUnderlay(want, found, connected) {
+		drifts = append(drifts, UnderlayDrift{Op: op, Kind: underlayDrift(op, found)})
+	}
+	return len(filterUsable(want, connected)), drifts, nil
 }
 
 func filterUsable(want []UnderlayRoute, usable func(netip.Addr) bool) []UnderlayRoute {

@@ -2,6 +2,7 @@ package fib
 
 import (
 	"context"
+	"fmt"
 	"net/netip"
 	"strings"
 	"sync"
@@ -21,6 +22,8 @@ type underlayLab struct {
 	mu     sync.Mutex
 	conn   func(netip.Addr) bool
 	drifts map[DriftKind]int // repairs reported to OnRepair
+	hold   chan struct{}     // OnLinks waits for it to close while set
+	held   int               // calls of OnLinks that waited
 }
 
 func newUnderlayLab(t *testing.T) *underlayLab {
@@ -54,7 +57,14 @@ func newUnderlayLab(t *testing.T) *underlayLab {
 	u, err := NewUnderlay(nsh, UnderlayConfig{Logger: testLogger(t), OnLinks: func(c func(netip.Addr) bool) {
 		l.mu.Lock()
 		l.conn = c
+		hold := l.hold
+		if hold != nil {
+			l.held++
+		}
 		l.mu.Unlock()
+		if hold != nil {
+			<-hold
+		}
 	}, OnRepair: func(_ UnderlayOp, k DriftKind) {
 		l.mu.Lock()
 		l.drifts[k]++
@@ -194,6 +204,35 @@ func TestUnderlayKernel(t *testing.T) {
 	// Withdrawn.
 	l.u.Set(nil)
 	l.waitRoutes(t, "withdraw", "")
+}
+
+// TestUnderlayRepairBeforeOnLinks: when a link goes down, the route over
+// it is rewritten over the live link while OnLinks (the daemon's fast
+// external failover, a call into the BGP server) has not returned.
+func TestUnderlayRepairBeforeOnLinks(t *testing.T) {
+	l := newUnderlayLab(t)
+	a := netip.MustParseAddr
+	pf := netip.MustParsePrefix
+	l.u.Set([]UnderlayRoute{{Prefix: pf("10.0.0.2/32"), NextHops: []netip.Addr{a("10.1.1.0"), a("10.2.1.0")}, Src: a("10.0.0.1")}})
+	l.waitRoutes(t, "ECMP install", "10.0.0.2 src 10.0.0.1 nexthop via 10.1.1.0 dev l1 weight 1 nexthop via 10.2.1.0 dev l2 weight 1")
+	hold := make(chan struct{})
+	release := sync.OnceFunc(func() { close(hold) })
+	t.Cleanup(release) // before the lab's cleanup stops Run
+	l.mu.Lock()
+	l.hold = hold
+	l.mu.Unlock()
+	if _, err := l.leaf.Exec(context.Background(), "ip", "link", "set", "l2", "down"); err != nil {
+		t.Fatal(err)
+	}
+	l.waitRoutes(t, "link down, OnLinks held", "10.0.0.2 via 10.1.1.0 dev l1 src 10.0.0.1")
+	l.mu.Lock()
+	held := l.held
+	l.hold = nil
+	l.mu.Unlock()
+	release()
+	if held == 0 {
+		t.Error("OnLinks was not called after the link went down")
+	}
 }
 
 // The same reconciler keeps a tenant VRF's static routes: IPv4 and IPv6,
@@ -342,4 +381,66 @@ func TestStaticDefaultLastResortKernel(t *testing.T) {
 		out := run("ip", "route", "show", "default")
 		return !strings.Contains(out, "proto 242") && strings.Contains(out, "via 192.0.2.2")
 	})
+}
+
+// Check reports what a pass would write, and writes nothing.
+func TestUnderlayCheckKernel(t *testing.T) {
+	netns.RequireLinkKind(t, "veth")
+	leaf := netns.ForTest(t, "uc-leaf")
+	ext := netns.ForTest(t, "uc-ext")
+	ctx := context.Background()
+	run := func(argv ...string) {
+		t.Helper()
+		if _, err := leaf.Exec(ctx, argv...); err != nil {
+			t.Fatal(err)
+		}
+	}
+	run("ip", "link", "add", "up0", "type", "veth", "peer", "name", "eth0", "netns", ext.Name)
+	run("ip", "addr", "add", "192.0.2.1/29", "dev", "up0")
+	run("ip", "addr", "add", "2001:db8:ff::1/126", "dev", "up0", "nodad")
+	run("ip", "link", "set", "up0", "up")
+	if _, err := ext.Exec(ctx, "ip", "link", "set", "eth0", "up"); err != nil {
+		t.Fatal(err)
+	}
+	nsh, err := vnetns.GetFromPath(leaf.Path())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { nsh.Close() })
+	u, err := NewUnderlay(nsh, UnderlayConfig{Logger: testLogger(t), Protocol: StaticProtocol, IPv6: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(u.Close)
+	pf, a := netip.MustParsePrefix, netip.MustParseAddr
+	u.Set([]UnderlayRoute{
+		{Prefix: pf("0.0.0.0/0"), NextHops: []netip.Addr{a("192.0.2.2")}},
+		{Prefix: pf("::/0"), NextHops: []netip.Addr{a("2001:db8:ff::2")}},
+		{Prefix: pf("10.9.0.0/16"), NextHops: []netip.Addr{a("10.77.0.1")}}, // not connected: not wanted now
+	})
+	check := func() string {
+		t.Helper()
+		wanted, drifts, err := u.Check()
+		if err != nil {
+			t.Fatal(err)
+		}
+		var b strings.Builder
+		fmt.Fprintf(&b, "%d:", wanted)
+		for _, d := range drifts {
+			fmt.Fprintf(&b, " %s (%s);", d.Op, d.Kind)
+		}
+		return b.String()
+	}
+	if got, want := check(), "2: replace 0.0.0.0/0 nexthop via 192.0.2.2 (missing); replace ::/0 nexthop via 2001:db8:ff::2 (missing);"; got != want {
+		t.Errorf("nothing installed: %s, want %s", got, want)
+	}
+	run("ip", "route", "add", "default", "via", "192.0.2.3", "proto", "242")
+	run("ip", "-6", "route", "add", "default", "via", "2001:db8:ff::2", "proto", "242")
+	run("ip", "route", "add", "198.51.100.0/24", "via", "192.0.2.2", "proto", "242")
+	if got, want := check(), "2: replace 0.0.0.0/0 nexthop via 192.0.2.2 (wrong); delete 198.51.100.0/24 nexthop via 192.0.2.2 (extra);"; got != want {
+		t.Errorf("wrong and extra: %s, want %s", got, want)
+	}
+	if out, _ := leaf.Exec(ctx, "ip", "route", "show", "default"); !strings.Contains(out, "via 192.0.2.3") {
+		t.Errorf("Check wrote: %s", out)
+	}
 }

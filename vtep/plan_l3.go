@@ -347,6 +347,14 @@ func PlanVRF(v VRF, underlay, tenant NSObserved) (VRFPlan, error) {
 			}
 		}
 		for _, u := range v.Uplinks {
+			if _, in := tw.byName[u.Name]; !in {
+				if l, ok := uw.byName[u.Name]; ok {
+					if err := foreignAddrs(v, u, l); err != nil {
+						errs = append(errs, err)
+						continue
+					}
+				}
+			}
 			move(u.Name, 0)
 		}
 		tw = Observed{Links: links}.view()
@@ -428,6 +436,25 @@ func PlanVRF(v VRF, underlay, tenant NSObserved) (VRFPlan, error) {
 	return p, nil
 }
 
+// foreignAddrs refuses to take interface l as uplink u of v (into the
+// tenant's namespace or VRF device) while it holds an address u does not
+// configure (link-local ones aside): an interface with an address of its
+// own routes for someone, maybe the underlay, which moving it would cut.
+func foreignAddrs(v VRF, u Uplink, l *LinkInfo) error {
+	for _, a := range l.Addrs {
+		if a.Addr().IsLinkLocalUnicast() || slices.Contains(u.Addrs, a) {
+			continue
+		}
+		to := "the namespace " + v.Namespace
+		if v.Backend == BackendVRF {
+			to = "the VRF device " + v.Name
+		}
+		return &ConflictError{VNI: v.L3.VNI, Device: u.Name, Param: "address", Expected: "none but the uplink's", Found: a.String(),
+			Fix: fmt.Sprintf("an interface with an address of its own routes for someone, maybe the underlay, and moving it into %s would cut that off: remove the address (ip addr del %s dev %s), or add it to the uplink's addresses, or choose another interface", to, a, u.Name)}
+	}
+	return nil
+}
+
 // planUplink plans uplink u of v as the view w of namespace ns holds it:
 // enslaved to the VRF device (backend vrf: before its addresses, as an
 // SVI), its missing addresses, up. An uplink that does not exist is
@@ -452,6 +479,9 @@ func planUplink(v VRF, u Uplink, w view, ns string) (acts []L3Action, absent boo
 			Fix: fmt.Sprintf("release it (ip link set %s nomaster) or remove it from the uplinks of VRF %s", u.Name, v.Name)}
 	}
 	if v.Backend == BackendVRF && master != v.Name {
+		if err := foreignAddrs(v, u, l); err != nil {
+			return nil, false, err
+		}
 		acts = append(acts, L3Action{Op: L3SetMaster, NS: ns, Dev: u.Name, Master: v.Name})
 	}
 	for _, a := range u.Addrs {

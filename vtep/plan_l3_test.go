@@ -311,3 +311,30 @@ ip link set up0 up
 		t.Errorf("uplink acc0 = access port: %v", err)
 	}
 }
+
+// An interface with an address of its own (an underlay port) is not
+// taken as an uplink into a namespace or VRF device; in place (default
+// backend), or once taken, its other addresses are left alone.
+func TestPlanVRFUplinkForeignAddress(t *testing.T) {
+	own := LinkInfo{Index: 9, Name: "up0", Kind: "veth", Up: true, Addrs: []netip.Prefix{
+		netip.MustParsePrefix("10.1.1.1/31"), netip.MustParsePrefix("fe80::1/64"), netip.MustParsePrefix("192.0.2.1/30")}}
+	under := NSObserved{Exists: true, Links: []LinkInfo{own}}
+	for _, b := range []Backend{BackendNetns, BackendVRF} {
+		_, err := PlanVRF(borderVRF(b), under, NSObserved{})
+		if c := conflicts(err); len(c) != 1 || !strings.Contains(c[0], "up0/address: want none but the uplink's, found 10.1.1.1/31") {
+			t.Errorf("%s: %v", b, err)
+		}
+	}
+	p, err := PlanVRF(borderVRF(BackendDefault), under, NSObserved{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	diffLines(t, uplinkLines(p), "ip addr add 2001:db8:ff::1/126 dev up0 nodad\n")
+	// Already in the tenant namespace: its addresses there are the
+	// operator's business.
+	p, err = PlanVRF(borderVRF(BackendNetns), NSObserved{Exists: true}, NSObserved{Exists: true, Links: []LinkInfo{own}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	diffLines(t, uplinkLines(p), "ip -n tenant-a addr add 2001:db8:ff::1/126 dev up0 nodad\n")
+}

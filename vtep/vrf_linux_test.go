@@ -468,3 +468,32 @@ func TestEnsureVRFUplinkNetns(t *testing.T) {
 		t.Errorf("uplink not back in the underlay: %s", out)
 	}
 }
+
+// An uplink that appears after the VRF was built (a late cable, a VM's
+// tap) is taken by SuperviseVRFs: moved into the tenant namespace and
+// addressed.
+func TestSuperviseVRFUplinkLate(t *testing.T) {
+	u, h := testNS(t, "l3upl")
+	sh(t, u, "ip", "addr", "add", "10.0.0.1/32", "dev", "lo")
+	m := NewManager(h, nsHandle(t, u), testLog(t))
+	v := VRF{Name: "a", Backend: BackendNetns, Namespace: tenantNS(t, "l3upla"), L3: l3Spec(4001), RouterMAC: rmac,
+		Uplinks: []Uplink{{Name: "up0", Addrs: []netip.Prefix{netip.MustParsePrefix("192.0.2.1/30")}}}}
+	ctx, cancel := context.WithCancel(context.Background())
+	if err := m.EnsureVRF(ctx, v); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- m.SuperviseVRFs(ctx, []VRF{v}, nil) }()
+	t.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("SuperviseVRFs: %v", err)
+		}
+	})
+	hostOn(t, u, "up0", "192.0.2.2/30")
+	tn := &netns.NS{Name: v.Namespace}
+	waitFor(t, func() bool {
+		out, err := tn.Exec(ctx, "ip", "addr", "show", "up0")
+		return err == nil && strings.Contains(out, "192.0.2.1/30") && strings.Contains(out, ",UP")
+	})
+}

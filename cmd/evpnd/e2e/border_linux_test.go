@@ -95,6 +95,22 @@ func borderLeaf(t *testing.T, backends map[string]string) {
 		}
 	}
 
+	// A border leaf keeps its own default routes: the other's are not
+	// installed, nor listed; the tenant's subnet from leaf1 is.
+	eventually(t, changeTimeout, "leaf2's evpnctl show ip route vrf t1", func() error {
+		out, err := f.lab.Exec(t.Context(), "leaf2", "evpnctl", "show", "ip", "route", "vrf", "t1")
+		if err != nil {
+			return err
+		}
+		if strings.Contains(out, "0.0.0.0/0") || strings.Contains(out, "::/0") || !strings.Contains(out, "P 10.1.0.0/24") {
+			return fmt.Errorf("want leaf1's subnet and no default route:\n%s", out)
+		}
+		return nil
+	})
+	if out := tenantExec(t, tenants["leaf2"], "ip", "route", "show", "default"); strings.Contains(out, "br4001") {
+		t.Errorf("leaf2 installed the other border leaf's default route: %q", out)
+	}
+
 	// The host reaches the address behind the border leafs.
 	for _, dst := range []string{extIPv4, extIPv6} {
 		if err := f.pingUntil(t.Context(), "h1", dst, changeTimeout); err != nil {
@@ -104,6 +120,25 @@ func borderLeaf(t *testing.T, backends map[string]string) {
 			t.Errorf("h1 -> %s: %v", dst, err)
 		}
 	}
+
+	// A border leaf's check covers its static routes too: none missing.
+	eventually(t, changeTimeout, "leaf2's check without drift", func() error {
+		out, err := f.lab.Exec(t.Context(), "leaf2", "evpnctl", "check")
+		if err != nil || !strings.Contains(out, "No drift") {
+			return fmt.Errorf("evpnctl check: %v:\n%s", err, out)
+		}
+		return nil
+	})
+	if _, err := tenants["leaf2"].Exec(t.Context(), "ip", "route", "add", "203.0.113.0/24", "via", "192.0.2.2", "proto", "242"); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, changeTimeout, "a foreign evpnd-static route on leaf2 removed", func() error {
+		out, err := tenants["leaf2"].Exec(t.Context(), "ip", "route", "show", "203.0.113.0/24")
+		if err != nil || strings.TrimSpace(out) != "" {
+			return fmt.Errorf("still there: %q (%v)", out, err)
+		}
+		return nil
+	})
 
 	// leaf2 stops: its routes are withdrawn, leaf1 converges on leaf3.
 	start := time.Now()
@@ -144,7 +179,7 @@ func borderLeaf(t *testing.T, backends map[string]string) {
 			t.Fatal(err)
 		}
 		for _, line := range strings.Split(string(data), "\n") {
-			if strings.Contains(line, "level=ERROR") || (strings.Contains(line, "level=WARN") && strings.Contains(line, "uplink")) {
+			if strings.Contains(line, "level=ERROR") || strings.Contains(line, "DATA RACE") || (strings.Contains(line, "level=WARN") && strings.Contains(line, "uplink")) {
 				t.Errorf("%s logged: %s", leaf, line)
 			}
 		}

@@ -42,6 +42,21 @@ func (d *Daemon) Check(ctx context.Context, vni uint32) (api.CheckReport, error)
 		rep.CheckedL3 += c.wanted
 		rep.Drifts = append(rep.Drifts, l3Drifts(c.dev, ops)...)
 	}
+	// The VRFs' static routes (proto 242), as their reconciler sees them.
+	for _, t := range l.tenants {
+		if t.statics == nil || (vni != 0 && !tenantHasVNI(t, vni)) {
+			continue
+		}
+		wanted, drifts, err := t.statics.Check()
+		if err != nil {
+			return api.CheckReport{}, fmt.Errorf("vrf %s: static routes: %w", t.cfg.Name, err)
+		}
+		rep.CheckedL3 += wanted
+		for _, dr := range drifts {
+			rep.Drifts = append(rep.Drifts, api.Drift{Kind: apiDriftKind(dr.Kind), VRF: t.cfg.Name, Table: "static-route",
+				Entry: dr.Op.Route.Prefix.String(), Detail: dr.Op.String()})
+		}
+	}
 	return rep, nil
 }
 
