@@ -33,6 +33,10 @@
 // When a test fails it first logs every node's evpnd output and every
 // leaf's `bridge fdb show`.
 //
+// Where a test must see what crosses the fabric (ARP/ND suppression), it
+// reads a leaf's underlay link with an AF_PACKET socket and decodes the
+// VXLAN frames itself: no tcpdump is needed.
+//
 // Traffic only goes to addresses inside the lab's namespaces. Waits poll a
 // condition against a deadline; nothing sleeps for a fixed time.
 package e2e
