@@ -1,6 +1,7 @@
 package fib
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -123,9 +124,31 @@ func (k *L3Netlink) Dump(ctx context.Context, dev L3Devices, kinds ...L3Kind) (L
 		if err != nil {
 			return s, fmt.Errorf("fib l3 %s: list FDB of %s: %w", dev.VRF, dev.VXLAN, err)
 		}
+		// A router MAC is written as two entries, the VXLAN one (self, to
+		// the VTEP) and the bridge one (master). One with a side missing
+		// is reported with no VTEP: unequal to any wanted entry, so a
+		// pass writes both sides again (or deletes what is left of an
+		// unwanted one).
+		self, master := map[evpn.MAC]netip.Addr{}, map[evpn.MAC]bool{}
 		for _, n := range fdb {
-			if e, ok := rmacEntry(n); ok && n.LinkIndex == vx {
-				s.RMACs = append(s.RMACs, e)
+			if n.LinkIndex != vx {
+				continue
+			}
+			if e, ok := rmacEntry(n); ok {
+				self[e.MAC] = e.VTEP
+			} else if mac, ok := rmacMaster(n); ok {
+				master[mac] = true
+			}
+		}
+		for mac, vtep := range self {
+			if !master[mac] {
+				vtep = netip.Addr{}
+			}
+			s.RMACs = append(s.RMACs, RMACEntry{MAC: mac, VTEP: vtep})
+		}
+		for mac := range master {
+			if _, ok := self[mac]; !ok {
+				s.RMACs = append(s.RMACs, RMACEntry{MAC: mac})
 			}
 		}
 	}
@@ -176,6 +199,17 @@ func rmacEntry(n netlink.Neigh) (RMACEntry, bool) {
 		return RMACEntry{}, false
 	}
 	return RMACEntry{MAC: mac, VTEP: ipAddr(n.IP)}, true
+}
+
+// rmacMaster reads the bridge (master) side of a router MAC on a VXLAN
+// device: a unicast extern_learn entry without a remote (not the bridge's
+// permanent entry of the port's own MAC).
+func rmacMaster(n netlink.Neigh) (evpn.MAC, bool) {
+	mac, ok := evpn.MACFrom(n.HardwareAddr)
+	if !ok || !mac.IsUnicast() || n.IP != nil || n.Flags&unix.NTF_SELF != 0 || n.Flags&unix.NTF_EXT_LEARNED == 0 {
+		return evpn.MAC{}, false
+	}
+	return mac, true
 }
 
 func ipAddr(ip net.IP) netip.Addr {
@@ -287,8 +321,15 @@ func (k *L3Netlink) writeRMAC(vx int, op L3Op) error {
 	if op.Kind == L3Delete {
 		nb.Flags = unix.NTF_MASTER
 		errM := k.h.NeighDel(nb)
-		nb.Flags = unix.NTF_SELF
-		errS := k.h.NeighDel(nb)
+		var errS error
+		if r.VTEP.IsValid() {
+			nb.Flags = unix.NTF_SELF
+			errS = k.h.NeighDel(nb)
+		} else {
+			// Half of a router MAC (see Dump): the remote of its VXLAN
+			// side, if that is the half left, is read here (rare).
+			errS = k.deleteSelf(vx, nb.HardwareAddr)
+		}
 		if errS == nil || ignorableDeleteErr(errS) {
 			if errM == nil || ignorableDeleteErr(errM) {
 				return nil
@@ -302,6 +343,25 @@ func (k *L3Netlink) writeRMAC(vx int, op L3Op) error {
 	nb.State = netlink.NUD_NOARP | netlink.NUD_PERMANENT
 	nb.Flags = unix.NTF_SELF | unix.NTF_MASTER | unix.NTF_EXT_LEARNED
 	return k.h.NeighSet(nb)
+}
+
+// deleteSelf deletes the VXLAN (self) entries of mac on the VXLAN device
+// vx, whatever their remote.
+func (k *L3Netlink) deleteSelf(vx int, mac net.HardwareAddr) error {
+	fdb, err := retry(func() ([]netlink.Neigh, error) { return k.h.NeighList(vx, unix.AF_BRIDGE) })
+	if err != nil {
+		return err
+	}
+	var errs []error
+	for _, n := range fdb {
+		if n.LinkIndex == vx && n.Flags&unix.NTF_SELF != 0 && n.IP != nil && bytes.Equal(n.HardwareAddr, mac) {
+			err := k.h.NeighDel(&netlink.Neigh{LinkIndex: vx, Family: unix.AF_BRIDGE, HardwareAddr: mac, IP: n.IP, Flags: unix.NTF_SELF})
+			if err != nil && !ignorableDeleteErr(err) {
+				errs = append(errs, err)
+			}
+		}
+	}
+	return errors.Join(errs...)
 }
 
 // writeRoute sends RTM_NEWROUTE (create|replace) or RTM_DELROUTE for one
@@ -495,10 +555,21 @@ func routeChange(u netlink.RouteUpdate) (L3Change, bool) {
 func neighChange(u netlink.NeighUpdate, links *linkNames) (L3Change, bool) {
 	n := u.Neigh
 	name, ok := links.name(n.LinkIndex)
-	if !ok || n.IP == nil {
+	if !ok {
 		return L3Change{}, false
 	}
 	gone := u.Type == unix.RTM_DELNEIGH
+	if mac, ok := rmacMaster(n); ok && n.Family == unix.AF_BRIDGE && gone {
+		// The bridge side of a router MAC deleted: what is left is a
+		// half, reported without a VTEP (as Dump does), which a pass
+		// writes again whole (or deletes). (Its writing is not
+		// reported: the VXLAN side's event, or the write's own
+		// completion, tells the VTEP.)
+		return L3Change{RMAC: &RMACEntry{MAC: mac}, Dev: name}, true
+	}
+	if n.IP == nil {
+		return L3Change{}, false
+	}
 	if n.Family == unix.AF_BRIDGE {
 		e, ok := rmacEntry(n)
 		if !ok {

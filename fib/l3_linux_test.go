@@ -502,6 +502,8 @@ func TestL3SingleDriftCost(t *testing.T) {
 		}, []string{"ip", "neigh", "show", "10.0.0.2", "dev", "br4001"}, "02:ee:0a:00:00:02 extern_learn", 1},
 		{"router MAC FDB entry deleted", func() { l.run(t, []string{"bridge", "fdb", "del", "02:ee:0a:00:00:02", "dev", "vxlan4001", "self"}) },
 			[]string{"bridge", "fdb", "show", "dev", "vxlan4001"}, "02:ee:0a:00:00:02 dst 10.0.0.2 self", 1},
+		{"router MAC bridge entry deleted", func() { l.run(t, []string{"bridge", "fdb", "del", "02:ee:0a:00:00:02", "dev", "vxlan4001", "master"}) },
+			[]string{"bridge", "fdb", "show", "dev", "vxlan4001"}, "02:ee:0a:00:00:02 extern_learn master br4001", 1},
 		{"host added", func() { must(t, d.SetHost(a("10.1.200.1"), NextHop{a("10.0.0.2"), rm2})) },
 			[]string{"ip", "route", "show", "10.1.200.1/32"}, "10.1.200.1 via 10.0.0.2", 1},
 	} {
@@ -524,7 +526,8 @@ func TestL3SingleDriftCost(t *testing.T) {
 	// (dev.MemberVNIs is not set: the suppression neighbour has none).
 	mu.Lock()
 	defer mu.Unlock()
-	want := []string{"route missing [{4001 02:ee:0a:00:00:02}]", "neigh missing []", "neigh missing [{4001 02:ee:0a:00:00:02}]", "rmac missing [{4001 02:ee:0a:00:00:02}]"}
+	want := []string{"route missing [{4001 02:ee:0a:00:00:02}]", "neigh missing []", "neigh missing [{4001 02:ee:0a:00:00:02}]", "rmac missing [{4001 02:ee:0a:00:00:02}]",
+		"rmac missing [{4001 02:ee:0a:00:00:02}]"} // its VXLAN side, then its bridge side
 	if !slices.Equal(repairs, want) {
 		t.Errorf("repairs reported %q, want %q", repairs, want)
 	}

@@ -978,37 +978,30 @@ func (t *L3Table) LocalPrefixRoutes(l3vni uint32, prefixes []netip.Prefix) []*Ro
 	return out
 }
 
-// Binding is one IP-to-MAC binding of a routed L2VNI, as vtysh's "show
-// evpn arp-cache" lists them: a local host whose MAC+IP route this leaf
-// advertises, or a remote one installed as a suppression neighbour.
-type Binding struct {
+// RemoteBinding is a remote MAC+IP binding installed as a suppression
+// neighbour: the selected route's MAC, VTEP and MAC mobility sequence.
+type RemoteBinding struct {
 	L2VNI uint32
 	IP    netip.Addr
 	MAC   MAC
-	Local bool
-	VTEP  netip.Addr // the selected route's VTEP; remote only
-	Seq   uint32     // the MAC mobility sequence advertised or selected
+	VTEP  netip.Addr
+	Seq   uint32
 }
 
-// Bindings returns the bindings of the members of the VRF with l3vni,
-// sorted by L2VNI and IP: the local hosts advertised (not those outbid by
-// a remote route, nor those whose MAC is at another leaf) and the remote
-// routes installed.
-func (t *L3Table) Bindings(l3vni uint32) []Binding {
-	var out []Binding
-	in := func(l2 uint32) bool { m, ok := t.members[l2]; return ok && m.vrf.L3VNI == l3vni }
-	for k, l := range t.local {
-		if l.adv && in(k.vni) {
-			out = append(out, Binding{L2VNI: k.vni, IP: k.ip, MAC: l.advAs.mac, Local: true, Seq: l.advAs.seq})
-		}
-	}
+// RemoteBindings returns the remote bindings installed in the members of
+// the VRF with l3vni, sorted by L2VNI and IP: the remote half of an
+// ARP/ND cache view, whose local half is LocalHosts. Unlike Snapshot's
+// Neighs, each carries the VTEP and sequence number of the route it
+// follows, also where no host route does (an IPv6 link-local address).
+func (t *L3Table) RemoteBindings(l3vni uint32) []RemoteBinding {
+	var out []RemoteBinding
 	for k, st := range t.neighs {
-		if st.installed && in(k.vni) {
-			out = append(out, Binding{L2VNI: k.vni, IP: k.ip, MAC: st.inst.mac, VTEP: st.inst.vtep, Seq: st.inst.seq})
+		if m, ok := t.members[k.vni]; ok && m.vrf.L3VNI == l3vni && st.installed {
+			out = append(out, RemoteBinding{L2VNI: k.vni, IP: k.ip, MAC: st.inst.mac, VTEP: st.inst.vtep, Seq: st.inst.seq})
 		}
 	}
-	slices.SortFunc(out, func(a, b Binding) int {
-		return cmp.Or(cmp.Compare(a.L2VNI, b.L2VNI), a.IP.Compare(b.IP), compareBool(b.Local, a.Local))
+	slices.SortFunc(out, func(a, b RemoteBinding) int {
+		return cmp.Or(cmp.Compare(a.L2VNI, b.L2VNI), a.IP.Compare(b.IP))
 	})
 	return out
 }
@@ -1087,15 +1080,33 @@ func (t *L3Table) snapshot(inL3, inL2 func(uint32) bool) L3Snapshot {
 	return s
 }
 
-// compareBool orders false before true.
-func compareBool(a, b bool) int {
-	switch {
-	case a == b:
-		return 0
-	case a:
-		return 1
+// LocalBinding is a local host's MAC+IP binding this leaf advertises:
+// learned on the SVI of L2VNI, winning its IP, with its MAC's mobility
+// sequence number.
+type LocalBinding struct {
+	L2VNI  uint32
+	IP     netip.Addr
+	MAC    MAC
+	Seq    uint32
+	Sticky bool
+}
+
+// LocalHosts returns the local bindings advertised now (see LocalHost),
+// sorted by L2VNI and IP: the local half of an ARP/ND cache view, whose
+// remote half is Snapshot's Neighs. A binding kept while its MAC is at
+// another leaf, or outbid by a remote route, is not advertised and not
+// returned.
+func (t *L3Table) LocalHosts() []LocalBinding {
+	var out []LocalBinding
+	for k, l := range t.local {
+		if l.adv {
+			out = append(out, LocalBinding{L2VNI: k.vni, IP: k.ip, MAC: l.advAs.mac, Seq: l.advAs.seq, Sticky: l.advAs.sticky})
+		}
 	}
-	return -1
+	slices.SortFunc(out, func(a, b LocalBinding) int {
+		return cmp.Or(cmp.Compare(a.L2VNI, b.L2VNI), a.IP.Compare(b.IP))
+	})
+	return out
 }
 
 func comparePrefix(a, b netip.Prefix) int {

@@ -31,6 +31,20 @@ func (l *leaf) l3State(ctx context.Context, l3vni uint32) (evpn.L3Snapshot, erro
 	return s, err
 }
 
+// l3Locals returns the local MAC+IP bindings the L3 model advertises,
+// read on the loop.
+func (l *leaf) l3Locals(ctx context.Context) ([]evpn.LocalBinding, error) {
+	var out []evpn.LocalBinding
+	if l.l3 == nil {
+		return nil, nil
+	}
+	err := l.do(ctx, func(time.Time) []evpn.Effect {
+		out = l.l3.LocalHosts()
+		return nil
+	})
+	return out, err
+}
+
 // l3Snapshot is l3State in the loop: the L3 model's entries of the VRF
 // with L3VNI l3vni (its members' suppression neighbours, its host and
 // prefix routes and router MACs). Only that VRF's entries are copied.
@@ -135,6 +149,7 @@ func l3vniRow(c *configs.Config, v configs.VRF, s evpn.L3Snapshot) api.L3VNI {
 			row.RemoteVTEPs++
 		}
 	}
+	row.NextHops = len(nextHopRows(v, s))
 	for _, h := range s.Hosts {
 		if h.L3VNI == v.L3VNI {
 			row.HostRoutes++
@@ -201,18 +216,22 @@ func (d *Daemon) ARPCache(ctx context.Context, vni uint32, fn func(api.ARPEntry)
 	} else {
 		vrfs = sortedVRFs(c)
 	}
+	locals, err := l.l3Locals(ctx)
+	if err != nil {
+		return err
+	}
 	var rows []api.ARPEntry
 	for _, v := range vrfs {
-		var bs []evpn.Binding
+		var remotes []evpn.RemoteBinding
 		if l.l3 != nil {
 			if err := l.do(ctx, func(time.Time) []evpn.Effect {
-				bs = l.l3.Bindings(v.L3VNI)
+				remotes = l.l3.RemoteBindings(v.L3VNI)
 				return nil
 			}); err != nil {
 				return err
 			}
 		}
-		rows = append(rows, arpRows(v, bs, vni)...)
+		rows = append(rows, arpRows(v, remotes, locals, vni)...)
 	}
 	slices.SortFunc(rows, func(a, b api.ARPEntry) int { return cmp.Or(cmp.Compare(a.VNI, b.VNI), a.IP.Compare(b.IP)) })
 	for _, r := range rows {
@@ -223,19 +242,25 @@ func (d *Daemon) ARPCache(ctx context.Context, vni uint32, fn func(api.ARPEntry)
 	return nil
 }
 
-// arpRows are the bindings of VRF v's members (only L2VNI vni, if not
-// 0): the local hosts advertised and the remote routes installed as
-// suppression neighbours, each with its VTEP (remote) and MAC mobility
-// sequence.
-func arpRows(v configs.VRF, bs []evpn.Binding, vni uint32) []api.ARPEntry {
+// arpRows are the bindings of VRF v's members (only L2VNI vni, if not 0):
+// the remote ones, the suppression neighbours (of remotes, the L3 model's
+// RemoteBindings), with the VTEP and sequence number of the route each
+// follows; then the local ones this leaf advertises (of locals, the L3
+// model's LocalHosts), with their MAC's sequence number.
+func arpRows(v configs.VRF, remotes []evpn.RemoteBinding, locals []evpn.LocalBinding, vni uint32) []api.ARPEntry {
 	member := map[uint32]bool{}
 	for _, m := range v.L2VNIs {
 		member[m.VNI] = vni == 0 || m.VNI == vni
 	}
 	var out []api.ARPEntry
-	for _, b := range bs {
+	for _, b := range remotes {
 		if member[b.L2VNI] {
-			out = append(out, api.ARPEntry{VNI: b.L2VNI, IP: b.IP, MAC: b.MAC, Local: b.Local, VTEP: b.VTEP, Seq: b.Seq, VRF: v.Name})
+			out = append(out, api.ARPEntry{VNI: b.L2VNI, IP: b.IP, MAC: b.MAC, VTEP: b.VTEP, Seq: b.Seq, VRF: v.Name})
+		}
+	}
+	for _, b := range locals {
+		if member[b.L2VNI] {
+			out = append(out, api.ARPEntry{VNI: b.L2VNI, IP: b.IP, MAC: b.MAC, Local: true, Seq: b.Seq, VRF: v.Name})
 		}
 	}
 	return out

@@ -52,22 +52,28 @@ func TestL3Rows(t *testing.T) {
 		},
 	}
 
-	binds := []evpn.Binding{
-		{L2VNI: 100, IP: a("192.168.100.1"), MAC: mac("02:00:00:00:00:01"), Local: true, Seq: 2},
+	// Remote bindings: red's members 100 and 200 (that one followed by
+	// no host route) and blue's 300. Local ones: red's member 100 and
+	// blue's 300, with the same IP and MAC.
+	remotes := []evpn.RemoteBinding{
 		{L2VNI: 100, IP: a("192.168.100.2"), MAC: mac("02:00:00:00:00:02"), VTEP: a("10.0.0.2"), Seq: 1},
 		{L2VNI: 200, IP: a("192.168.200.3"), MAC: mac("02:00:00:00:00:03"), VTEP: a("10.0.0.3")},
-		{L2VNI: 300, IP: a("192.168.30.9"), MAC: mac("02:00:00:00:00:09"), VTEP: a("10.0.0.9")}, // blue's member
+		{L2VNI: 300, IP: a("192.168.30.9"), MAC: mac("02:00:00:00:00:09"), VTEP: a("10.0.0.9")},
 	}
-	arp := arpRows(red, binds, 0)
+	locals := []evpn.LocalBinding{
+		{L2VNI: 100, IP: a("192.168.100.1"), MAC: mac("02:00:00:00:00:01"), Seq: 2},
+		{L2VNI: 300, IP: a("192.168.100.1"), MAC: mac("02:00:00:00:00:01")},
+	}
+	arp := arpRows(red, remotes, locals, 0)
 	wantARP := []api.ARPEntry{
-		{VNI: 100, IP: a("192.168.100.1"), MAC: mac("02:00:00:00:00:01"), Local: true, Seq: 2, VRF: "red"},
 		{VNI: 100, IP: a("192.168.100.2"), MAC: mac("02:00:00:00:00:02"), VTEP: a("10.0.0.2"), Seq: 1, VRF: "red"},
 		{VNI: 200, IP: a("192.168.200.3"), MAC: mac("02:00:00:00:00:03"), VTEP: a("10.0.0.3"), VRF: "red"},
+		{VNI: 100, IP: a("192.168.100.1"), MAC: mac("02:00:00:00:00:01"), Local: true, Seq: 2, VRF: "red"},
 	}
 	if !reflect.DeepEqual(arp, wantARP) {
 		t.Errorf("arpRows:\ngot  %+v\nwant %+v", arp, wantARP)
 	}
-	if got := arpRows(red, binds, 200); !reflect.DeepEqual(got, wantARP[2:]) {
+	if got := arpRows(red, remotes, locals, 200); !reflect.DeepEqual(got, wantARP[1:2]) {
 		t.Errorf("arpRows vni 200: %+v", got)
 	}
 
@@ -118,6 +124,13 @@ func TestL3Rows(t *testing.T) {
 	}
 	if vs := sortedVRFs(c); vs[0].L3VNI != 4001 || vs[1].L3VNI != 4002 {
 		t.Errorf("sortedVRFs: %v", vs)
+	}
+	// The L3VNI's counts: router MACs, next hops (10.0.0.2 for a host and
+	// the default route, 10.0.0.3 for the default route), routes.
+	c.RouterID, c.ASN = a("10.0.0.1"), 65000
+	if row := l3vniRow(c, red, s); row.RemoteVTEPs != 2 || row.NextHops != 2 || row.HostRoutes != 1 || row.PrefixRoutes != 1 {
+		t.Errorf("l3vniRow counts: %d router MACs, %d next hops, %d host, %d prefix; want 2, 2, 1, 1",
+			row.RemoteVTEPs, row.NextHops, row.HostRoutes, row.PrefixRoutes)
 	}
 }
 
