@@ -47,14 +47,17 @@ const (
 //     4001, show evpn arp-cache vni V) and evpnd FRR's (evpnctl show evpn
 //     rmac vni 4001).
 //   - type5: FRR's type-5 routes for a connected subnet and a static route
-//     (IPv4, and IPv6 connected) are installed by evpnd; evpnd's for its
-//     uplink's subnets and its advertise-prefixes by FRR; hosts behind
-//     them reach each other through both.
+//     (IPv4 and IPv6) are installed by evpnd; evpnd's for its uplink's
+//     subnets and its advertise-prefixes by FRR, whose BGP table shows
+//     them with evpnd's VTEP, the L3VNI's RT and evpnd's router MAC; hosts
+//     behind them reach each other through both.
 //   - vm-move: a VM moves from the FRR leaf to the evpnd leaf and back
-//     under routed ping from both leafs, its old port still up: the new
-//     leaf wins by MAC mobility sequence number (1, then 2), routed
-//     traffic resumes (the outage is logged per move), and neither side
-//     keeps a stale host route, neighbour, FDB entry or router MAC for it.
+//     under routed and bridged ping from both leafs, its old port still
+//     up: the new leaf wins by MAC mobility sequence number (1, then 2, in
+//     FRR's BGP table and zebra and in evpnctl's arp-cache), traffic
+//     resumes (the outage is logged per move and stream), and neither
+//     side keeps a stale host route, neighbour, FDB entry or router MAC
+//     for it (but FRR 8.4's VXLAN self entry, see moveVM).
 func TestFRRMixedFabric(t *testing.T) {
 	f := deploy(t, "frr-mix.clab.yml")
 
@@ -166,6 +169,7 @@ func TestFRRMixedFabric(t *testing.T) {
 			{"ip", "route", "show", "172.16.1.0/24"}, {"via 10.0.0.1 dev br4001"},
 			{"ip", "route", "show", "198.51.100.0/24"}, {"via 10.0.0.1 dev br4001"},
 			{"ip", "-6", "route", "show", "fd00:16::/64"}, {"via ::ffff:10.0.0.1 dev br4001"},
+			{"ip", "-6", "route", "show", "2001:db8:16::/64"}, {"via ::ffff:10.0.0.1 dev br4001"},
 		})
 		f.waitKernel("frr1", "evpnd's type-5 routes installed", [][]string{
 			{"ip", "route", "show", "192.0.2.0/24"}, {"via 10.0.0.2 dev br4001"},
@@ -178,10 +182,31 @@ func TestFRRMixedFabric(t *testing.T) {
 			{"h2", "172.16.1.15"}, {"h4", "198.51.100.1"}, {"h2", "fd00:16::15"},
 			{"h1", "192.0.2.6"}, {"h3", "203.0.113.1"}, {"h1", "2001:db8:6::6"}, {"h3", "2001:db8:7::1"},
 			// Type-5 to type-5: behind FRR to behind evpnd.
-			{"h5", "203.0.113.1"}, {"h6", "198.51.100.1"}, {"h5", "2001:db8:7::1"},
+			{"h5", "203.0.113.1"}, {"h6", "198.51.100.1"}, {"h5", "2001:db8:7::1"}, {"h6", "2001:db8:16::1"},
+			{"h2", "2001:db8:16::1"},
 		} {
 			f.ping(p[0], p[1])
 		}
+		// FRR's BGP table holds evpnd's type-5 routes as RFC 9136 has
+		// them: evpnd's VTEP as next hop, the L3VNI's RT, the Router's
+		// MAC, VXLAN encapsulation.
+		f.waitRoutes("frr1", "evpnd's type-5 routes", func(tb evpnTable) error {
+			rd := tb["10.0.0.2:4001"]
+			for _, p := range []string{"[5]:[0]:[24]:[192.0.2.0]", "[5]:[0]:[24]:[203.0.113.0]", "[5]:[0]:[64]:[2001:db8:6::]", "[5]:[0]:[64]:[2001:db8:7::]"} {
+				r, ok := rd[p]
+				if !ok {
+					return fmt.Errorf("no %s in RD 10.0.0.2:4001", p)
+				}
+				ps := r.paths()
+				if len(ps) == 0 || len(ps[0].Nexthops) == 0 || ps[0].Nexthops[0].IP != mixEVPNVTP {
+					return fmt.Errorf("%s: paths %+v, want next hop %s", p, ps, mixEVPNVTP)
+				}
+				if ec := ps[0].ecomms(); !slices.Equal(ec, []string{"ET:8", "RT:65000:4001", "Rmac:" + evpndRMAC}) {
+					return fmt.Errorf("%s: extended communities %v", p, ec)
+				}
+			}
+			return nil
+		})
 		f.logShow("frr1", "show ip route", "show ipv6 route", "show bgp l2vpn evpn route type prefix")
 		f.t.Logf("leaf2$ evpnctl show ip route vrf t1\n%s", f.exec("leaf2", "evpnctl", "show", "ip", "route", "vrf", "t1"))
 	})
