@@ -212,10 +212,20 @@ func TestFRRMixedFabric(t *testing.T) {
 	})
 
 	f.run("vm-move", func(f *fabric) {
+		// FRR's router MAC on leaf2 counts the routes that use it: the
+		// VM's host routes leave with the VM and come back with it, no
+		// reference is leaked or lost.
+		before := f.rmacRoutes("leaf2", frrRMAC)
 		// FRR -> evpnd: leaf2 must win with sequence number 1.
 		f.moveVM("eth1", "eth2", "frr1", "leaf2", 1)
+		away := f.rmacRoutes("leaf2", frrRMAC)
 		// evpnd -> FRR: frr1 must win with 2.
 		f.moveVM("eth2", "eth1", "leaf2", "frr1", 2)
+		waitFor(f.t, 15*time.Second, "leaf2: FRR's router MAC used by as many routes as before the moves", func() (bool, string) {
+			n := f.rmacRoutes("leaf2", frrRMAC)
+			return n == before && away < before, fmt.Sprintf("routes via FRR's router MAC: %d before, %d with the VM at leaf2, %d back", before, away, n)
+		})
+		f.t.Logf("leaf2: FRR's router MAC used by %d routes, %d while the VM was at leaf2", before, away)
 	})
 
 	// Nothing failed on the evpnd side along the way.
@@ -598,4 +608,23 @@ func (f *fabric) arpCache(node string) ([]*evpndv1.ARPEntry, string, error) {
 		return nil, out, fmt.Errorf("evpnctl -o json show evpn arp-cache: %w\n%s", err, out)
 	}
 	return r.GetEntries(), out, nil
+}
+
+// rmacRoutes returns how many routes evpnd in node counts on router MAC
+// rmac in VNI 4001 (evpnctl show evpn rmac vni 4001), failing the test if
+// it has no such router MAC.
+func (f *fabric) rmacRoutes(node, rmac string) uint64 {
+	f.t.Helper()
+	out := f.exec(node, "evpnctl", "-o", "json", "show", "evpn", "rmac", "vni", "4001")
+	var r evpndv1.ListRouterMACsResponse
+	if err := protojson.Unmarshal([]byte(out), &r); err != nil {
+		f.t.Fatalf("evpnctl -o json show evpn rmac vni 4001: %v\n%s", err, out)
+	}
+	for _, e := range r.GetRouterMacs() {
+		if e.GetRouterMac() == rmac {
+			return uint64(e.GetRoutes())
+		}
+	}
+	f.t.Fatalf("%s: no router MAC %s in VNI 4001:\n%s", node, rmac, out)
+	return 0
 }
