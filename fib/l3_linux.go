@@ -397,7 +397,7 @@ func WatchL3(ctx context.Context, ns netns.NsHandle) (<-chan L3Change, error) {
 		return nil, err
 	}
 	links := newLinkNames(h)
-	out := make(chan L3Change, 1024)
+	out := make(chan L3Change, 4096)
 	send := func(c L3Change) bool {
 		select {
 		case out <- c:
@@ -598,8 +598,8 @@ const l3RcvBuf = 8 << 20
 // subscribeL3 subscribes to route, neighbour and link changes (in *nsp,
 // if not nil) until done is closed.
 func subscribeL3(nsp *netns.NsHandle) (*l3Sub, error) {
-	s := &l3Sub{done: make(chan struct{}), routes: make(chan netlink.RouteUpdate, 1024),
-		neighs: make(chan netlink.NeighUpdate, 1024), links: make(chan netlink.LinkUpdate, 64)}
+	s := &l3Sub{done: make(chan struct{}), routes: make(chan netlink.RouteUpdate, 4096),
+		neighs: make(chan netlink.NeighUpdate, 4096), links: make(chan netlink.LinkUpdate, 64)}
 	ignore := func(error) {}
 	if err := netlink.RouteSubscribeWithOptions(s.routes, s.done, netlink.RouteSubscribeOptions{Namespace: nsp, ErrorCallback: ignore,
 		ReceiveBufferSize: l3RcvBuf, ReceiveBufferForceSize: true}); err != nil {

@@ -289,7 +289,11 @@ func (r *L3Reconciler) KernelChanged(c L3Change) {
 	dev := r.d.Devices()
 	switch {
 	case c.Resync:
-		if c.Link == "" || r.devs[c.Link] {
+		if c.Link == "" {
+			r.log.Info("l3 kernel watch may have missed changes: reading the kernel again")
+			r.Resync()
+		} else if r.devs[c.Link] {
+			r.log.Debug("l3 device changed: reading the kernel again", "dev", c.Link)
 			r.Resync()
 		}
 	case c.Neigh != nil:
@@ -346,7 +350,8 @@ func (r *L3Reconciler) Stats() L3Stats {
 
 // Sync reads the kernel and makes passes until every entry is as wanted
 // or has failed; it returns the number of ops written and the joined
-// errors of those that failed (they wait for their retry).
+// errors of those that failed (they wait for their retry). It is for
+// callers that do not Run: never call it while Run runs.
 func (r *L3Reconciler) Sync(ctx context.Context) (int, error) {
 	r.mu.Lock()
 	r.passes++
