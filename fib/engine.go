@@ -579,15 +579,15 @@ func runLoop[E any](ctx context.Context, l *loop, events <-chan E, on func(E), o
 		} else {
 			retryDump = 0
 		}
-		if err != nil && onErr != nil {
-			onErr(err, wait)
-		}
 		for _, k := range l.kinds {
 			if at, ok := k.nextRetry(); ok {
 				if d := max(time.Until(at), time.Millisecond); wait == 0 || d < wait {
 					wait = d
 				}
 			}
+		}
+		if err != nil && onErr != nil {
+			onErr(err, wait)
 		}
 		var timer <-chan time.Time
 		var t *time.Timer

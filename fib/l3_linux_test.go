@@ -476,3 +476,47 @@ func TestL3SingleDriftCost(t *testing.T) {
 		t.Errorf("repairs reported %q, want %q", repairs, want)
 	}
 }
+
+// The kernel drops a link's IPv4 routes without a report when the link
+// goes down: when the L3VNI's SVI goes down and up again, the watch's
+// link report makes the reconciler read the kernel again, and the host
+// route, type-5 route and router-MAC neighbour come back.
+func TestL3LinkFlapRepaired(t *testing.T) {
+	l, dev, k := newL3Lab(t, MainTable)
+	d := NewL3Desired(dev)
+	fillL3(t, d)
+	r := NewL3Reconciler(d, k, testLogger(t))
+	ctx, cancel := context.WithCancel(context.Background())
+	nsh, err := vnetns.GetFromName(l.ns.Name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nsh.Close()
+	events, err := WatchL3(ctx, nsh)
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- r.Run(ctx, events) }()
+	t.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("Run: %v", err)
+		}
+	})
+	converged := func() bool {
+		ops, err := r.Check(ctx)
+		return err == nil && len(ops) == 0
+	}
+	waitUntil(t, "install", converged)
+	dumps := r.Stats().Dumps
+	l.run(t, []string{"ip", "link", "set", "br4001", "down"})
+	if out := l.run(t, []string{"ip", "route", "show", "proto", "241"}); strings.Contains(out, "10.1.0.20") {
+		t.Fatalf("the kernel kept the host route of a link set down (the test's premise):\n%s", out)
+	}
+	l.run(t, []string{"ip", "link", "set", "br4001", "up"})
+	poll.True(t, 2*time.Second, "routes and neighbours back after the link flap", converged)
+	if s := r.Stats(); s.Dumps <= dumps {
+		t.Errorf("no dump after the link flap: stats %+v", s)
+	}
+}
