@@ -7,6 +7,7 @@ import (
 	"net"
 	"net/netip"
 	"slices"
+	"sync"
 	"time"
 
 	"github.com/evpnd/evpnd/speaker/evpn"
@@ -23,27 +24,73 @@ import (
 type L3Netlink struct {
 	h     *netlink.Handle
 	route *nl.SocketHandle
+	// dump is a socket with strict checking, so that a neighbour or FDB
+	// dump is filtered by device in the kernel (NDA_IFINDEX) instead of
+	// listing every entry of the namespace: the L2VNIs' 100k FDB entries
+	// are not read to find the L3VNI's router MACs. dumpMu serialises
+	// its users (the loop, Check).
+	dumpMu sync.Mutex
+	dump   *nl.SocketHandle
 }
 
 // NewL3Netlink returns the kernel side of a VRF working through h, a
 // handle bound to ns (netns.None() for the caller's own namespace); the
 // caller keeps h and must Close the L3Netlink.
 func NewL3Netlink(h *netlink.Handle, ns netns.NsHandle) (*L3Netlink, error) {
-	var s *nl.NetlinkSocket
-	var err error
-	if ns.IsOpen() {
-		s, err = nl.GetNetlinkSocketAt(ns, netns.None(), unix.NETLINK_ROUTE)
-	} else {
-		s, err = nl.Subscribe(unix.NETLINK_ROUTE)
+	open := func() (*nl.NetlinkSocket, error) {
+		if ns.IsOpen() {
+			return nl.GetNetlinkSocketAt(ns, netns.None(), unix.NETLINK_ROUTE)
+		}
+		return nl.Subscribe(unix.NETLINK_ROUTE)
 	}
+	s, err := open()
 	if err != nil {
 		return nil, fmt.Errorf("fib l3: open route socket: %w", err)
 	}
-	return &L3Netlink{h: h, route: &nl.SocketHandle{Socket: s}}, nil
+	d, err := open()
+	if err != nil {
+		s.Close()
+		return nil, fmt.Errorf("fib l3: open dump socket: %w", err)
+	}
+	if err := unix.SetsockoptInt(d.GetFd(), unix.SOL_NETLINK, unix.NETLINK_GET_STRICT_CHK, 1); err != nil {
+		s.Close()
+		d.Close()
+		return nil, fmt.Errorf("fib l3: dump socket: strict checking: %w", err)
+	}
+	return &L3Netlink{h: h, route: &nl.SocketHandle{Socket: s}, dump: &nl.SocketHandle{Socket: d}}, nil
 }
 
-// Close closes the route socket.
-func (k *L3Netlink) Close() { k.route.Close() }
+// Close closes the route and dump sockets.
+func (k *L3Netlink) Close() {
+	k.route.Close()
+	k.dump.Close()
+}
+
+// neighList dumps the neighbours (family AF_UNSPEC) or FDB entries
+// (AF_BRIDGE) of one device, filtered in the kernel.
+func (k *L3Netlink) neighList(family uint8, ifindex int) ([]netlink.Neigh, error) {
+	k.dumpMu.Lock()
+	defer k.dumpMu.Unlock()
+	req := nl.NewNetlinkRequest(unix.RTM_GETNEIGH, unix.NLM_F_DUMP)
+	req.Sockets = map[int]*nl.SocketHandle{unix.NETLINK_ROUTE: k.dump}
+	req.AddData(&netlink.Ndmsg{Family: family})
+	idx := make([]byte, 4)
+	nl.NativeEndian().PutUint32(idx, uint32(ifindex))
+	req.AddData(nl.NewRtAttr(unix.NDA_IFINDEX, idx))
+	msgs, err := req.Execute(unix.NETLINK_ROUTE, unix.RTM_NEWNEIGH)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]netlink.Neigh, 0, len(msgs))
+	for _, m := range msgs {
+		n, err := netlink.NeighDeserialize(m)
+		if err != nil {
+			continue
+		}
+		out = append(out, *n)
+	}
+	return out, nil
+}
 
 func (k *L3Netlink) index(name string) (int, error) {
 	l, err := k.h.LinkByName(name)
@@ -107,7 +154,7 @@ func (k *L3Netlink) Dump(ctx context.Context, dev L3Devices, kinds ...L3Kind) (L
 				continue
 			}
 		}
-		ns, err := retry(func() ([]netlink.Neigh, error) { return k.h.NeighList(idx, netlink.FAMILY_ALL) })
+		ns, err := retry(func() ([]netlink.Neigh, error) { return k.neighList(unix.AF_UNSPEC, idx) })
 		if err != nil {
 			return s, fmt.Errorf("fib l3 %s: list neighbours of %s: %w", dev.VRF, name, err)
 		}
@@ -119,7 +166,7 @@ func (k *L3Netlink) Dump(ctx context.Context, dev L3Devices, kinds ...L3Kind) (L
 		}
 	}
 	if want(L3KindRMAC) {
-		fdb, err := retry(func() ([]netlink.Neigh, error) { return k.h.NeighList(vx, unix.AF_BRIDGE) })
+		fdb, err := retry(func() ([]netlink.Neigh, error) { return k.neighList(unix.AF_BRIDGE, vx) })
 		if err != nil {
 			return s, fmt.Errorf("fib l3 %s: list FDB of %s: %w", dev.VRF, dev.VXLAN, err)
 		}

@@ -520,3 +520,47 @@ func TestL3LinkFlapRepaired(t *testing.T) {
 		t.Errorf("no dump after the link flap: stats %+v", s)
 	}
 }
+
+// L3Netlink's neighbour and FDB dumps are filtered by device in the
+// kernel: the L3VNI's router MACs are read without the FDB entries of the
+// other devices (the L2VNIs' remote MACs), suppression neighbours without
+// the other SVIs'.
+func TestL3DumpFiltered(t *testing.T) {
+	l, dev, k := newL3Lab(t, MainTable)
+	d := NewL3Desired(dev)
+	fillL3(t, d)
+	if _, err := NewL3Reconciler(d, k, nil).Sync(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct {
+		fam  uint8
+		name string
+	}{{unix.AF_BRIDGE, "vxlan4001"}, {unix.AF_UNSPEC, "br100"}, {unix.AF_UNSPEC, "br4001"}} {
+		idx, err := k.index(c.name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		all, err := l.h.NeighList(0, int(c.fam))
+		if err != nil {
+			t.Fatal(err)
+		}
+		others := 0
+		for _, n := range all {
+			if n.LinkIndex != idx {
+				others++
+			}
+		}
+		got, err := k.neighList(c.fam, idx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(got) == 0 || others == 0 {
+			t.Fatalf("%s: %d entries, %d on other devices: the test needs both", c.name, len(got), others)
+		}
+		for _, n := range got {
+			if n.LinkIndex != idx {
+				t.Errorf("%s: the dump returned an entry of ifindex %d: %+v", c.name, n.LinkIndex, n)
+			}
+		}
+	}
+}
