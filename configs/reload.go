@@ -14,7 +14,11 @@ import (
 // vtep-ip, bgp.*), graceful restart, dynamic neighbours and the API's
 // listeners and rights.
 //
-// Live: log-level, mac-mobility.*, neighbors, l2vnis, metrics.listen.
+// Live: log-level, mac-mobility.*, neighbors, l2vnis, metrics.listen, and
+// vrfs (see DiffVRFs for what of a VRF a reload changes in place, what it
+// rebuilds and what it refuses), unless router-id or asn changes: a VRF's
+// automatic RD, RTs and router MAC derive from them, so the running VRFs
+// then stay as they are until the restart.
 
 // RestartNeeded compares the restart-only keys of the config in force
 // (cur) and a re-read file (next), both with defaults applied, and names
@@ -76,10 +80,14 @@ func show(v any) string {
 
 // WithLive returns a copy of c (the config in force) with the keys a
 // running evpnd applies live taken from next (a re-read file): log-level,
-// mac-mobility, neighbors, l2vnis and metrics. The restart-only keys keep
-// c's values. The file's record of lines and explicit values is next's.
+// mac-mobility, neighbors, l2vnis, metrics and (with the same router-id
+// and asn: VRFsLive) vrfs. The restart-only keys keep c's values. The
+// file's record of lines and explicit values is next's.
 func (c *Config) WithLive(next *Config) *Config {
 	cc := *c
+	if VRFsLive(c, next) {
+		cc.VRFs = slices.Clone(next.VRFs)
+	}
 	cc.LogLevel = next.LogLevel
 	cc.MACMobility = next.MACMobility
 	cc.Neighbors = slices.Clone(next.Neighbors)
@@ -87,6 +95,13 @@ func (c *Config) WithLive(next *Config) *Config {
 	cc.Metrics = next.Metrics
 	cc.source, cc.lines, cc.explicit = next.source, next.lines, next.explicit
 	return &cc
+}
+
+// VRFsLive reports whether a reload from cur to next may change the VRFs:
+// not when router-id or asn changes, from which their automatic RD, RTs
+// and router MAC derive (those apply with the restart).
+func VRFsLive(cur, next *Config) bool {
+	return cur.RouterID == next.RouterID && cur.ASN == next.ASN
 }
 
 // OnlyL2VNIs returns a copy of c keeping the L2VNIs for which keep is
@@ -149,4 +164,141 @@ func SameL2VNI(a, b L2VNI) bool {
 func SameNeighbor(a, b Neighbor) bool {
 	return a.Address == b.Address && a.ASN == b.ASN && a.Description == b.Description && a.Port == b.Port &&
 		a.EBGPMultihop == b.EBGPMultihop && a.IsRouteReflectorClient() == b.IsRouteReflectorClient()
+}
+
+// VRFChanges is what a reload changes in the tenant VRFs, matched by
+// name. Each list is in the order of the file it comes from.
+type VRFChanges struct {
+	// Added are in the new file only: built and started.
+	Added []VRF
+	// Removed are in the running config only: their routes withdrawn,
+	// their kernel state and devices removed.
+	Removed []VRF
+	// Rebuilt are in both with a change to their devices, members
+	// (added, removed, or an L2VNI setting), gateways, RD, RTs or router
+	// MAC: the running VRF is removed and the new one (the element here)
+	// built, which disturbs that tenant alone, briefly.
+	Rebuilt []VRF
+	// Readvertised are in both and differ only in advertise-prefixes or
+	// advertise-default-route: only their type-5 routes change.
+	Readvertised []VRF
+}
+
+// Empty reports whether no VRF changes.
+func (c VRFChanges) Empty() bool {
+	return len(c.Added)+len(c.Removed)+len(c.Rebuilt)+len(c.Readvertised) == 0
+}
+
+// DiffVRFs compares the VRFs of the config in force (cur) and of a
+// re-read file (next), both validated with defaults applied. A VRF whose
+// backend, L3VNI, namespace or table changes cannot change in place (its
+// devices, namespace and routing table are its identity): each such
+// change is a problem saying to remove the VRF and add it back, in two
+// reloads, or to restart. A member's L2VNI counts as changed when
+// SameL2VNI says so.
+func DiffVRFs(cur, next *Config) (VRFChanges, []Problem) {
+	var ch VRFChanges
+	var ps []Problem
+	old := map[string]VRF{}
+	for _, f := range cur.VRFs {
+		old[f.Name] = f
+	}
+	for i, f := range next.VRFs {
+		o, ok := old[f.Name]
+		delete(old, f.Name)
+		if !ok {
+			ch.Added = append(ch.Added, f)
+			continue
+		}
+		p := fmt.Sprintf("vrfs[%d]", i)
+		refuse := func(key string, was, now any) {
+			ps = append(ps, Problem{Path: p + "." + key, Line: next.lines[p+"."+key], Value: fmt.Sprint(now),
+				Reason: fmt.Sprintf("vrf %s runs with %s %v, which a reload cannot change: remove the VRF from the file and reload, then add it back and reload (its tenant is cut off meanwhile), or restart evpnd", f.Name, key, was)})
+		}
+		if o.Backend != f.Backend {
+			refuse("backend", o.Backend, f.Backend) // namespace and table follow it
+		}
+		if o.L3VNI != f.L3VNI {
+			refuse("l3vni", o.L3VNI, f.L3VNI)
+		}
+		if o.Backend == f.Backend && o.Namespace != f.Namespace {
+			refuse("namespace", o.Namespace, f.Namespace)
+		}
+		if o.Backend == f.Backend && o.Table != f.Table {
+			refuse("table", o.Table, f.Table)
+		}
+		switch {
+		case !sameVRFDevices(cur, next, o, f):
+			ch.Rebuilt = append(ch.Rebuilt, f)
+		case o.AdvertiseDefaultRoute != f.AdvertiseDefaultRoute || !slices.Equal(o.AdvertisePrefixes, f.AdvertisePrefixes):
+			ch.Readvertised = append(ch.Readvertised, f)
+		}
+	}
+	for _, f := range cur.VRFs {
+		if _, gone := old[f.Name]; gone {
+			ch.Removed = append(ch.Removed, f)
+		}
+	}
+	return ch, ps
+}
+
+// sameVRFDevices reports whether VRF a of config ca and VRF b of cb are
+// the same in everything but what they advertise: every field of the VRF
+// (so a field added later counts, by default, as needing a rebuild) and
+// the settings of each member L2VNI.
+func sameVRFDevices(ca, cb *Config, a, b VRF) bool {
+	a.AdvertiseDefaultRoute, a.AdvertisePrefixes = false, nil
+	b.AdvertiseDefaultRoute, b.AdvertisePrefixes = false, nil
+	if !reflect.DeepEqual(normalVRF(a), normalVRF(b)) {
+		return false
+	}
+	for _, m := range a.L2VNIs {
+		la, oka := ca.l2vni(m.VNI)
+		lb, okb := cb.l2vni(m.VNI)
+		if oka != okb || !SameL2VNI(la, lb) {
+			return false
+		}
+	}
+	return true
+}
+
+// normalVRF makes empty and nil lists alike, so that DeepEqual compares
+// settings only.
+func normalVRF(v VRF) VRF {
+	if len(v.ImportRTs) == 0 {
+		v.ImportRTs = nil
+	}
+	if len(v.ExportRTs) == 0 {
+		v.ExportRTs = nil
+	}
+	if len(v.L2VNIs) == 0 {
+		v.L2VNIs = nil
+	}
+	ms := make([]VRFMember, len(v.L2VNIs))
+	for i, m := range v.L2VNIs {
+		if len(m.GatewayIPs) == 0 {
+			m.GatewayIPs = nil
+		}
+		ms[i] = m
+	}
+	if v.L2VNIs != nil {
+		v.L2VNIs = ms
+	}
+	if len(v.Uplinks) == 0 {
+		v.Uplinks = nil
+	}
+	if len(v.Routes) == 0 {
+		v.Routes = nil
+	}
+	return v
+}
+
+// l2vni returns the L2VNI vni of c.
+func (c *Config) l2vni(vni uint32) (L2VNI, bool) {
+	for _, v := range c.L2VNIs {
+		if v.VNI == vni {
+			return v, true
+		}
+	}
+	return L2VNI{}, false
 }

@@ -66,6 +66,32 @@ type VRF struct {
 	// AdvertisePrefixes are advertised as type-5 routes, besides the
 	// members' gateway subnets.
 	AdvertisePrefixes []netip.Prefix `yaml:"advertise-prefixes"`
+	// Uplinks connect the VRF to the outside (a border leaf's external
+	// links): evpnd moves each interface into the tenant's namespace
+	// (netns), enslaves it to the VRF device (vrf) or leaves it in place
+	// (default), and gives it its addresses. Their subnets are connected
+	// in the VRF and advertised as type-5 routes like the members'.
+	Uplinks []Uplink `yaml:"uplinks"`
+	// Routes are static routes of the VRF, each via a next hop on an
+	// uplink's subnet, installed in the VRF's table marked with evpnd's
+	// static protocol. A remote type-5 route for the same prefix is not
+	// installed: the local route wins, as zebra's static over BGP.
+	Routes []StaticRoute `yaml:"routes"`
+}
+
+// Uplink is an external interface of a VRF with its addresses.
+type Uplink struct {
+	Interface string `yaml:"interface"`
+	// Addresses are the interface's addresses with their subnet's length,
+	// such as 192.0.2.1/30 or 2001:db8:ff::1/126: at least one.
+	Addresses []netip.Prefix `yaml:"addresses"`
+}
+
+// StaticRoute is a route of a VRF to Prefix via the next hop Via, an
+// address on the subnet of one of the VRF's uplinks, of Prefix's family.
+type StaticRoute struct {
+	Prefix netip.Prefix `yaml:"prefix"`
+	Via    netip.Addr   `yaml:"via"`
 }
 
 // VRFMember is an L2VNI routed in a VRF: its SVI (the L2VNI's bridge)
@@ -184,8 +210,8 @@ func MemberGatewayMAC(v VRF, m VRFMember) evpn.MAC {
 }
 
 // VRFAdvertisedPrefixes returns the prefixes v advertises as type-5
-// routes: its members' gateway subnets (its connected subnets), its
-// advertise-prefixes, and 0.0.0.0/0 and ::/0 with advertise-default-route;
+// routes: its members' gateway subnets and its uplinks' subnets (its
+// connected subnets), its advertise-prefixes, and 0.0.0.0/0 and ::/0 with advertise-default-route;
 // sorted, without duplicates. Call it on a validated config.
 func VRFAdvertisedPrefixes(v VRF) []netip.Prefix {
 	seen := map[netip.Prefix]bool{}
@@ -199,6 +225,11 @@ func VRFAdvertisedPrefixes(v VRF) []netip.Prefix {
 	for _, m := range v.L2VNIs {
 		for _, g := range m.GatewayIPs {
 			add(g.Masked())
+		}
+	}
+	for _, u := range v.Uplinks {
+		for _, a := range u.Addresses {
+			add(a.Masked())
 		}
 	}
 	for _, p := range v.AdvertisePrefixes {
@@ -342,19 +373,23 @@ func (v *validator) vrfs() {
 		if f.GatewayMAC != "" {
 			v.gatewayMAC(p+".gateway-mac", f.GatewayMAC, rmac, rmacOK)
 		}
-		v.members(p, f, l2, member, rmac, rmacOK)
+		subnets := v.members(p, f, l2, member, rmac, rmacOK)
 		v.prefixes(p, f)
+		v.uplinks(p, f, subnets)
 	}
 }
 
-// members checks the L2VNIs of VRF f at path p.
-func (v *validator) members(p string, f VRF, l2 map[uint32]int, member map[uint32]string, rmac evpn.MAC, rmacOK bool) {
+// subnet is a connected subnet of a VRF with the path that gives it.
+type subnet struct {
+	pfx  netip.Prefix
+	path string
+}
+
+// members checks the L2VNIs of VRF f at path p and returns their valid
+// gateway subnets.
+func (v *validator) members(p string, f VRF, l2 map[uint32]int, member map[uint32]string, rmac evpn.MAC, rmacOK bool) []subnet {
 	ps := v.ps
-	type gw struct {
-		pfx  netip.Prefix
-		path string
-	}
-	var subnets []gw
+	var subnets []subnet
 	for j, m := range f.L2VNIs {
 		mp := fmt.Sprintf("%s.l2vnis[%d]", p, j)
 		switch _, ok := l2[m.VNI]; {
@@ -388,7 +423,7 @@ func (v *validator) members(p string, f VRF, l2 map[uint32]int, member map[uint3
 					break
 				}
 			}
-			subnets = append(subnets, gw{g.Masked(), gp})
+			subnets = append(subnets, subnet{g.Masked(), gp})
 		}
 		switch {
 		case m.GatewayMAC != "" && m.GatewayMAC != f.GatewayMAC: // the VRF's own is checked once, above
@@ -397,6 +432,7 @@ func (v *validator) members(p string, f VRF, l2 map[uint32]int, member map[uint3
 			ps.add(mp+".gateway-mac", "", "missing: set the anycast gateway MAC, the same on every leaf (such as 00:00:5e:00:01:01), here or as the VRF's gateway-mac")
 		}
 	}
+	return subnets
 }
 
 // prefixes checks the type-5 prefixes VRF f advertises.
@@ -498,9 +534,10 @@ func u32(n uint32) string { return strconv.FormatUint(uint64(n), 10) }
 //     see a different gateway MAC per subnet, which peers' users have
 //     found to break hosts and appliances that cache the gateway across
 //     subnets; one gateway MAC per VRF is the usual practice.
-//   - An L2VNI routed in no VRF while VRFs exist: evpnd turns
-//     neigh_suppress on for it, but without an SVI no neighbour entries
-//     answer ARP/ND there, so it is flooded across the fabric as before.
+//   - An L2VNI routed in no VRF while VRFs exist: it has no SVI, so no
+//     neighbour entries answer ARP/ND there and it is flooded across the
+//     fabric; evpnd leaves neigh_suppress off on its VXLAN port, where it
+//     would only keep gratuitous ARPs and ARP probes from other leafs.
 func (c *Config) Warnings() []Problem {
 	cc := c.withDefaults()
 	ps := &problems{lines: c.lines}
@@ -524,11 +561,139 @@ func (c *Config) Warnings() []Problem {
 	}
 	for i, l := range cc.L2VNIs {
 		if !routed[l.VNI] {
-			ps.add(fmt.Sprintf("l2vnis[%d]", i), u32(l.VNI), "in no VRF: neigh_suppress is on for it, but without an SVI there are no neighbour entries to answer ARP/ND from, so they are flooded across the fabric; add it to a VRF's l2vnis to route and suppress, or ignore this for a bridged-only segment")
+			ps.add(fmt.Sprintf("l2vnis[%d]", i), u32(l.VNI), "in no VRF: neigh_suppress stays off for it, as without an SVI there are no neighbour entries to answer ARP/ND from, so they are flooded across the fabric; add it to a VRF's l2vnis to route and suppress, or ignore this for a bridged-only segment")
 		}
 	}
 	if ps.err("") == nil {
 		return nil
 	}
 	return ps.list
+}
+
+// uplinks checks the uplinks and static routes of VRF f at path p;
+// subnets are its members' gateway subnets.
+func (v *validator) uplinks(p string, f VRF, subnets []subnet) {
+	ps := v.ps
+	type own struct {
+		subnet
+		addr netip.Addr
+	}
+	var ups []own
+	for j, u := range f.Uplinks {
+		up := fmt.Sprintf("%s.uplinks[%d]", p, j)
+		if u.Interface == "" {
+			ps.add(up+".interface", "", "missing: name the external interface, such as eth5 (evpnd moves it into the tenant's namespace on backend netns, enslaves it to the VRF device on vrf)")
+		} else {
+			useName(ps, v.names, up+".interface", u.Interface, false)
+		}
+		if len(u.Addresses) == 0 {
+			ps.add(up+".addresses", "", "missing: give the interface's addresses with their subnet's length, such as [192.0.2.1/30, 2001:db8:ff::1/126]")
+		}
+		for k, a := range u.Addresses {
+			ap := fmt.Sprintf("%s.addresses[%d]", up, k)
+			if why := uplinkAddrProblem(a); why != "" {
+				ps.add(ap, a.String(), "%s", why)
+				continue
+			}
+			if f.Backend == BackendDefault && a.Contains(v.c.VTEPIP) {
+				ps.add(ap, a.String(), "holds vtep-ip %s: with backend default the tenant shares the main table with the underlay; use another subnet", v.c.VTEPIP)
+				continue
+			}
+			clash := false
+			for _, o := range subnets {
+				if o.pfx.Overlaps(a.Masked()) {
+					ps.add(ap, a.String(), "overlaps %s (%s) in the same VRF: an address would be connected twice; make the subnets disjoint", o.path, o.pfx)
+					clash = true
+					break
+				}
+			}
+			if !clash {
+				for _, o := range ups {
+					if o.pfx.Overlaps(a.Masked()) {
+						ps.add(ap, a.String(), "overlaps %s (%s) in the same VRF: an address would be connected twice; make the subnets disjoint", o.path, o.pfx)
+						clash = true
+						break
+					}
+				}
+			}
+			if !clash {
+				ups = append(ups, own{subnet{a.Masked(), ap}, a.Addr()})
+			}
+		}
+	}
+	conn := slices.Clone(subnets)
+	for _, u := range ups {
+		conn = append(conn, u.subnet)
+	}
+	seen := map[netip.Prefix]string{}
+	for j, r := range f.Routes {
+		rp := fmt.Sprintf("%s.routes[%d]", p, j)
+		switch pf := r.Prefix; {
+		case !pf.IsValid():
+			ps.add(rp+".prefix", "", "missing: write the destination, such as 0.0.0.0/0 or 198.51.100.0/24")
+		case pf.Masked() != pf:
+			ps.add(rp+".prefix", pf.String(), "has host bits set: write %s", pf.Masked())
+		case pf.Addr().Is4In6():
+			ps.add(rp+".prefix", pf.String(), "an IPv4-mapped IPv6 prefix: write the IPv4 prefix")
+		case f.Backend == BackendDefault && pf.Bits() > 0 && pf.Contains(v.c.VTEPIP):
+			// A default route goes in with the highest metric, behind
+			// the underlay's routes (fib.LastResortMetric).
+			ps.add(rp+".prefix", pf.String(), "holds vtep-ip %s: with backend default the route would go into the main table, which routes the underlay, and take the tunnel's own packets; use a prefix that leaves the VTEPs out, or backend netns or vrf", v.c.VTEPIP)
+		default:
+			if first, dup := seen[pf]; dup {
+				ps.add(rp+".prefix", pf.String(), "listed twice (also %s): one next hop per prefix; remove one", first)
+				break
+			}
+			seen[pf] = rp
+			for _, o := range conn {
+				if o.pfx == pf {
+					ps.add(rp+".prefix", pf.String(), "is connected here (%s): remove the route", o.path)
+					break
+				}
+			}
+		}
+		via := r.Via
+		switch {
+		case !via.IsValid():
+			ps.add(rp+".via", "", "missing: write the next hop, an address on the subnet of one of the VRF's uplinks")
+			continue
+		case via.Is4In6():
+			ps.add(rp+".via", via.String(), "an IPv4-mapped IPv6 address: write the IPv4 address")
+			continue
+		case r.Prefix.IsValid() && via.Is4() != r.Prefix.Addr().Is4():
+			ps.add(rp+".via", via.String(), "not of the prefix's address family: an IPv4 prefix needs an IPv4 next hop, an IPv6 prefix an IPv6 one")
+			continue
+		}
+		on := false
+		for _, u := range ups {
+			if u.pfx.Contains(via) {
+				on = true
+				if via == u.addr {
+					ps.add(rp+".via", via.String(), "is this leaf's own address (%s): write the address of the router at the other end of the uplink", u.path)
+				}
+				break
+			}
+		}
+		if !on {
+			ps.add(rp+".via", via.String(), "on no uplink's subnet of this VRF: evpnd installs the route via an uplink; add the uplink or its address, or correct the next hop")
+		}
+	}
+}
+
+// uplinkAddrProblem says why a cannot be an uplink's address, or "".
+func uplinkAddrProblem(a netip.Prefix) string {
+	ip := a.Addr()
+	switch {
+	case !a.IsValid():
+		return "empty entry: write the interface's address with its subnet's length, such as 192.0.2.1/30"
+	case ip.Is4In6():
+		return "an IPv4-mapped IPv6 address: write the IPv4 address"
+	case ip.IsUnspecified() || ip.IsLoopback() || ip.IsMulticast() || ip.IsLinkLocalUnicast():
+		return "not a routable unicast address: write the uplink's address, such as 192.0.2.1/30"
+	case a.IsSingleIP():
+		return "a host prefix: write the address with its subnet's length, such as 192.0.2.1/30 or 192.0.2.0/31, so the router at the other end is reachable"
+	case ip.Is4() && a.Bits() <= 30 && (ip == a.Masked().Addr() || isBroadcast(a)):
+		return fmt.Sprintf("the subnet's network or broadcast address: write a host address of %s, such as %s", a.Masked(), a.Masked().Addr().Next())
+	}
+	return ""
 }

@@ -246,3 +246,137 @@ func TestVRFAdvertisedPrefixes(t *testing.T) {
 		t.Errorf("got %v, want %s", got, want)
 	}
 }
+
+// borderLeaf is vrfLeaf as a border leaf: an uplink with an IPv4 and an
+// IPv6 address, default routes through it.
+func borderLeaf() *Config {
+	c := vrfLeaf()
+	c.VRFs[0].AdvertiseDefaultRoute = true
+	c.VRFs[0].Uplinks = []Uplink{{Interface: "eth5", Addresses: []netip.Prefix{pfx("192.0.2.1/30"), pfx("2001:db8:ff::1/126")}}}
+	c.VRFs[0].Routes = []StaticRoute{
+		{Prefix: pfx("0.0.0.0/0"), Via: addr("192.0.2.2")},
+		{Prefix: pfx("::/0"), Via: addr("2001:db8:ff::2")},
+	}
+	return c
+}
+
+func TestVRFUplinks(t *testing.T) {
+	if err := borderLeaf().Validate(); err != nil {
+		t.Fatalf("border leaf: %v", err)
+	}
+	c := borderLeaf()
+	c.VRFs[0].Backend = BackendVRF
+	if err := c.Validate(); err != nil {
+		t.Errorf("border leaf on backend vrf: %v", err)
+	}
+	// On backend default an uplink and routes that keep clear of the
+	// VTEP are fine, and so are default routes (the last resort there).
+	c = borderLeaf()
+	c.VRFs[0].Backend = BackendDefault
+	c.VRFs[0].Routes = append(c.VRFs[0].Routes, StaticRoute{Prefix: pfx("198.51.100.0/24"), Via: addr("192.0.2.2")})
+	if err := c.Validate(); err != nil {
+		t.Errorf("border leaf on backend default: %v", err)
+	}
+	var got []string
+	for _, p := range VRFAdvertisedPrefixes(borderLeaf().VRFs[0]) {
+		got = append(got, p.String())
+	}
+	if want := "0.0.0.0/0 10.1.0.0/24 10.2.0.0/24 10.99.0.0/16 192.0.2.0/30 ::/0 2001:db8:1::/64 2001:db8:ff::/126"; strings.Join(got, " ") != want {
+		t.Errorf("advertised %v, want %s (the uplink's subnets are connected)", got, want)
+	}
+
+	tests := []struct {
+		name   string
+		mutate func(c *Config)
+		path   string
+		want   string
+	}{
+		{"interface missing", func(c *Config) { c.VRFs[0].Uplinks[0].Interface = "" }, "vrfs[0].uplinks[0].interface", "missing"},
+		{"interface bad name", func(c *Config) { c.VRFs[0].Uplinks[0].Interface = "a/b" }, "vrfs[0].uplinks[0].interface", "invalid character"},
+		{"interface is an access port", func(c *Config) { c.VRFs[0].Uplinks[0].Interface = "eth1" }, "vrfs[0].uplinks[0].interface", "l2vnis[0].access-interfaces[0]"},
+		{"interface is a bridge", func(c *Config) { c.VRFs[0].Uplinks[0].Interface = "br100" }, "vrfs[0].uplinks[0].interface", "l2vnis[0].bridge"},
+		{"interface twice", func(c *Config) {
+			c.VRFs[0].Uplinks = append(c.VRFs[0].Uplinks, Uplink{Interface: "eth5", Addresses: []netip.Prefix{pfx("192.0.2.5/30")}})
+		}, "vrfs[0].uplinks[1].interface", "vrfs[0].uplinks[0].interface"},
+		{"addresses missing", func(c *Config) { c.VRFs[0].Uplinks[0].Addresses = nil; c.VRFs[0].Routes = nil }, "vrfs[0].uplinks[0].addresses", "missing"},
+		{"address host prefix", func(c *Config) {
+			c.VRFs[0].Uplinks[0].Addresses[1] = pfx("2001:db8:ff::1/128")
+			c.VRFs[0].Routes = c.VRFs[0].Routes[:1]
+		}, "vrfs[0].uplinks[0].addresses[1]", "host prefix"},
+		{"address network", func(c *Config) {
+			c.VRFs[0].Uplinks[0].Addresses[0] = pfx("192.0.2.0/30")
+			c.VRFs[0].Routes = c.VRFs[0].Routes[1:]
+		}, "vrfs[0].uplinks[0].addresses[0]", "network or broadcast"},
+		{"address link-local", func(c *Config) {
+			c.VRFs[0].Uplinks[0].Addresses[1] = pfx("fe80::1/64")
+			c.VRFs[0].Routes = c.VRFs[0].Routes[:1]
+		}, "vrfs[0].uplinks[0].addresses[1]", "routable"},
+		{"address overlaps a gateway subnet", func(c *Config) {
+			c.VRFs[0].Uplinks[0].Addresses[0] = pfx("10.1.0.201/30")
+			c.VRFs[0].Routes = c.VRFs[0].Routes[1:]
+		}, "vrfs[0].uplinks[0].addresses[0]", "overlaps vrfs[0].l2vnis[0].gateway-ips[0]"},
+		{"addresses overlap", func(c *Config) {
+			c.VRFs[0].Uplinks = append(c.VRFs[0].Uplinks, Uplink{Interface: "eth6", Addresses: []netip.Prefix{pfx("192.0.2.2/30")}})
+		}, "vrfs[0].uplinks[1].addresses[0]", "overlaps vrfs[0].uplinks[0].addresses[0]"},
+		{"default backend address holds the VTEP", func(c *Config) {
+			c.VRFs[0].Backend = BackendDefault
+			c.VRFs[0].Uplinks[0].Addresses[1] = pfx("10.0.0.2/24")
+			c.VRFs[0].Routes = nil
+		}, "vrfs[0].uplinks[0].addresses[1]", "vtep-ip"},
+		{"default backend route covers the VTEP", func(c *Config) {
+			c.VRFs[0].Backend = BackendDefault
+			c.VRFs[0].Routes[0].Prefix = pfx("10.0.0.0/8")
+		}, "vrfs[0].routes[0].prefix", "holds vtep-ip"},
+		{"route prefix missing", func(c *Config) { c.VRFs[0].Routes[0].Prefix = netip.Prefix{} }, "vrfs[0].routes[0].prefix", "missing"},
+		{"route host bits", func(c *Config) { c.VRFs[0].Routes[0].Prefix = pfx("198.51.100.1/24") }, "vrfs[0].routes[0].prefix", "write 198.51.100.0/24"},
+		{"route twice", func(c *Config) { c.VRFs[0].Routes[1] = StaticRoute{Prefix: pfx("0.0.0.0/0"), Via: addr("192.0.2.2")} }, "vrfs[0].routes[1].prefix", "twice"},
+		{"route to a connected subnet", func(c *Config) { c.VRFs[0].Routes[0].Prefix = pfx("10.2.0.0/24") }, "vrfs[0].routes[0].prefix", "connected here (vrfs[0].l2vnis[1].gateway-ips[0])"},
+		{"route via missing", func(c *Config) { c.VRFs[0].Routes[0].Via = netip.Addr{} }, "vrfs[0].routes[0].via", "missing"},
+		{"route via other family", func(c *Config) { c.VRFs[0].Routes[0].Via = addr("2001:db8:ff::2") }, "vrfs[0].routes[0].via", "address family"},
+		{"route via off the uplinks", func(c *Config) { c.VRFs[0].Routes[0].Via = addr("10.1.0.9") }, "vrfs[0].routes[0].via", "no uplink's subnet"},
+		{"route via own address", func(c *Config) { c.VRFs[0].Routes[1].Via = addr("2001:db8:ff::1") }, "vrfs[0].routes[1].via", "own address"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c := borderLeaf()
+			tt.mutate(c)
+			wantOneProblem(t, c, tt.path, tt.want)
+		})
+	}
+}
+
+func TestParseVRFUplinks(t *testing.T) {
+	text := minimal + `l2vnis:
+  - vni: 100
+vrfs:
+  - name: t1
+    l3vni: 4001
+    backend: netns
+    gateway-mac: 00:00:5e:00:01:01
+    l2vnis:
+      - vni: 100
+        gateway-ips: [10.1.0.1/24]
+    advertise-default-route: true
+    uplinks:
+      - interface: eth5
+        addresses: [192.0.2.1/30, "2001:db8:ff::1/126"]
+    routes:
+      - {prefix: 0.0.0.0/0, via: 192.0.2.2}
+      - {prefix: "::/0", via: "2001:db8:ff::2"}
+`
+	c, err := loadText(t, text)
+	if err != nil {
+		t.Fatal(err)
+	}
+	v := c.VRFs[0]
+	if len(v.Uplinks) != 1 || v.Uplinks[0].Interface != "eth5" || len(v.Uplinks[0].Addresses) != 2 ||
+		len(v.Routes) != 2 || v.Routes[1].Via != addr("2001:db8:ff::2") || v.Routes[1].Prefix != pfx("::/0") {
+		t.Errorf("parsed %+v %+v", v.Uplinks, v.Routes)
+	}
+	_, err = loadText(t, strings.Replace(strings.Replace(text, "interface: eth5", "interfce: eth5", 1), "via: 192.0.2.2", "via: 192.0.2.2/30", 1))
+	for _, want := range []string{`vrfs[0].uplinks[0].interfce: unknown key "interfce" (did you mean "interface"?)`, `vrfs[0].routes[0].via: "192.0.2.2/30"`} {
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("error lacks %q: %v", want, err)
+		}
+	}
+}

@@ -25,6 +25,9 @@
 // Underlay (Linux) reconciles another kind of kernel object, the IPv4
 // routes of evpnd's BGP underlay in the main table, marked with
 // UnderlayProtocol (183); PlanUnderlay is its pure planner. See Underlay.
+// Configured with a table, StaticProtocol (242) and IPv6, the same
+// reconciler keeps a tenant VRF's static routes (a border leaf's routes
+// to the outside, via its uplinks).
 //
 // # Ownership
 //
@@ -118,8 +121,9 @@
 // coexist with host routes (longest match picks the host); in a table
 // that also routes the underlay (the default backend) no route holding a
 // VTEP address is installed, a default route excepted (refusals are
-// logged once). PlanL3 (pure) is the same comparison over whole states,
-// which Check (for operators) uses.
+// logged once), which goes in with LastResortMetric, next to the node's
+// own default route, never over it. PlanL3 (pure) is the same comparison
+// over whole states, which Check (for operators) uses.
 //
 // # The engine: one kind of kernel object, one table
 //

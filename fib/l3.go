@@ -21,6 +21,24 @@ const RouteProtocol = 241
 // MainTable is RT_TABLE_MAIN.
 const MainTable = 254
 
+// LastResortMetric is the metric (priority) of a remote default route
+// (0.0.0.0/0, ::/0 from a border leaf's type-5) in a table that routes
+// the underlay (L3Devices.UnderlayTable: the default backend's main
+// table). Without it the route would replace the operator's own default
+// route there (the kernel keys a route by prefix and metric, not by
+// protocol), and with it the underlay's route to the VTEPs and BGP peers
+// if that is the default route. With the highest metric, any default
+// route of another owner wins and stays; evpnd's is used only where the
+// table has none, which is also what makes the underlay unhijackable:
+// a VTEP reached through the operator's default route keeps it, and one
+// reached through a more specific route keeps that. FRR's zebra adds its
+// default route next to the kernel's in the same way (metric 20).
+const LastResortMetric = 1<<32 - 1
+
+// lastResort reports whether a route to p in dev's table takes
+// LastResortMetric.
+func lastResort(dev L3Devices, p netip.Prefix) bool { return dev.UnderlayTable && p.Bits() == 0 }
+
 // L3Devices are the kernel objects of one tenant VRF that fib writes
 // through: the L3VNI's SVI (its bridge) and VXLAN device, and the routing
 // table, all in the namespace of the handle the kernel side is given.
@@ -295,7 +313,9 @@ func (d *L3Desired) snapshotGen() (L3Snapshot, uint64) {
 //     prefix holds a VTEP address (a next hop of the VRF, or the local
 //     VTEP) is refused, except a default route (never more specific than
 //     the underlay's route to a VTEP): installing it would send the
-//     tunnel's own packets into the tunnel.
+//     tunnel's own packets into the tunnel. The default route goes in
+//     with LastResortMetric, next to (never over) a default route of the
+//     operator's.
 //   - Router MACs are counted per VTEP (the VRF fixes the L3VNI, so the
 //     key is (VTEP, L3VNI)): each route's next hop needs its VTEP's router
 //     MAC as a neighbour on the L3VNI SVI (and, for IPv6 routes, one for
@@ -474,6 +494,9 @@ func (op L3Op) String(dev L3Devices) string {
 			for _, v := range r.VTEPs {
 				s += fmt.Sprintf(" nexthop via %s dev %s onlink", gateway(r.Prefix, v), dev.SVI)
 			}
+		}
+		if lastResort(dev, r.Prefix) {
+			s += fmt.Sprintf(" metric %d", uint32(LastResortMetric))
 		}
 		return s + fmt.Sprintf(" table %d proto %d", dev.Table, RouteProtocol)
 	}

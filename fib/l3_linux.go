@@ -381,6 +381,13 @@ func (k *L3Netlink) writeRoute(dev L3Devices, svi int, op L3Op) error {
 	table := make([]byte, 4)
 	nl.NativeEndian().PutUint32(table, uint32(dev.Table))
 	req.AddData(nl.NewRtAttr(unix.RTA_TABLE, table))
+	if op.Kind == L3Replace && lastResort(dev, r.Prefix) {
+		// A delete carries no metric: it matches evpnd's route by its
+		// protocol, whatever its metric.
+		prio := make([]byte, 4)
+		nl.NativeEndian().PutUint32(prio, uint32(LastResortMetric))
+		req.AddData(nl.NewRtAttr(unix.RTA_PRIORITY, prio))
+	}
 	if op.Kind == L3Replace {
 		switch len(r.VTEPs) {
 		case 0:

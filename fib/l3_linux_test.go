@@ -363,6 +363,59 @@ func multicastNoise(t *testing.T, l *labNS) {
 	}
 }
 
+// On the default backend a border leaf's default route goes into the main
+// table with LastResortMetric: the operator's own default route stays and
+// wins; with none, evpnd's is used, ECMP over both border leafs. Passes
+// are idempotent and the withdraw removes evpnd's route only.
+func TestL3DefaultRouteLastResortKernel(t *testing.T) {
+	l, dev, k := newL3Lab(t, MainTable)
+	dev.UnderlayTable, dev.LocalVTEP = true, a("10.0.0.1")
+	l.run(t, []string{"ip", "route", "add", "default", "via", "10.0.0.9", "dev", "br100", "onlink", "proto", "static"})
+	d := NewL3Desired(dev)
+	for _, pf := range []string{"0.0.0.0/0", "::/0"} {
+		must(t, d.AddPath(p(pf), NextHop{a("10.0.0.2"), rm2}))
+		must(t, d.AddPath(p(pf), NextHop{a("10.0.0.3"), rm3}))
+	}
+	r := NewL3Reconciler(d, k, testLogger(t))
+	ctx := context.Background()
+	if _, err := r.Sync(ctx); err != nil {
+		t.Fatal(err)
+	}
+	out := l.run(t, []string{"ip", "route", "show", "default"})
+	if !strings.Contains(out, "default via 10.0.0.9 dev br100 proto static onlink") ||
+		!strings.Contains(out, "default proto 241 metric 4294967295") || strings.Count(out, "nexthop via") != 2 {
+		t.Errorf("default routes:\n%s", out)
+	}
+	if out := l.run(t, []string{"ip", "route", "get", "192.0.2.7"}); !strings.Contains(out, "via 10.0.0.9") {
+		t.Errorf("the operator's default route must win: %s", out)
+	}
+	if out := l.run(t, []string{"ip", "-6", "route", "show", "default"}); !strings.Contains(out, "proto 241 metric 4294967295") || strings.Count(out, "nexthop via ::ffff:10.0.0.") != 2 {
+		t.Errorf("IPv6 default route: %s", out)
+	}
+	if n, err := r.Sync(ctx); err != nil || n != 0 {
+		t.Errorf("second pass wrote %d (%v): the routes read back must match", n, err)
+	}
+	l.run(t, []string{"ip", "route", "del", "default", "via", "10.0.0.9", "proto", "static"})
+	if out := l.run(t, []string{"ip", "route", "get", "192.0.2.7"}); !strings.Contains(out, "dev br4001") {
+		t.Errorf("without the operator's, evpnd's default route is used: %s", out)
+	}
+	l.run(t, []string{"ip", "route", "add", "default", "via", "10.0.0.9", "dev", "br100", "onlink", "proto", "static"})
+	for _, pf := range []string{"0.0.0.0/0", "::/0"} {
+		d.DeletePath(p(pf), a("10.0.0.2"))
+		d.DeletePath(p(pf), a("10.0.0.3"))
+	}
+	if _, err := r.Sync(ctx); err != nil {
+		t.Fatal(err)
+	}
+	out = l.run(t, []string{"ip", "route", "show", "default"})
+	if strings.Contains(out, "proto 241") || !strings.Contains(out, "via 10.0.0.9") {
+		t.Errorf("after the withdraw: %s", out)
+	}
+	if out := l.run(t, []string{"ip", "-6", "route", "show", "default"}); strings.Contains(out, "proto 241") {
+		t.Errorf("IPv6 default route left: %s", out)
+	}
+}
+
 // countingL3 counts the kernel work of an L3Reconciler: its dumps (of
 // one kind of object each; Check's, of all, are not counted) and ops.
 type countingL3 struct {

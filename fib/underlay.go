@@ -19,6 +19,16 @@ import (
 // neither reconciler may take the other's routes for its own.
 const UnderlayProtocol = 183
 
+// StaticProtocol is the rtm_protocol of a tenant VRF's static routes (its
+// routes key), which an Underlay reconciler of the VRF's table and
+// namespace owns (UnderlayConfig.Table, Protocol, IPv6). 242 is used by
+// nobody else either; configs/evpnd.rt_protos.conf names it
+// "evpnd-static". It differs from RouteProtocol, all of whose routes in
+// the VRF's table the L3 reconciler owns, and from UnderlayProtocol,
+// which the underlay reconciler owns in the main table (the default
+// backend's VRF table too).
+const StaticProtocol = 242
+
 // UnderlayRoute is one wanted underlay route: Prefix in the main table over
 // the next hops (gateways on connected links), with equal weights (ECMP).
 type UnderlayRoute struct {
@@ -128,14 +138,18 @@ func underlayDrift(op UnderlayOp, found []UnderlayRoute) DriftKind {
 	return DriftMissing
 }
 
-// checkUnderlay refuses what the kernel would not take as an IPv4 route.
-func checkUnderlay(r UnderlayRoute) error {
-	if !r.Prefix.IsValid() || !r.Prefix.Addr().Is4() {
+// checkUnderlay refuses what the kernel would not take as an IPv4 route
+// (with ipv6, or IPv6 route): next hops of the prefix's family.
+func checkUnderlay(r UnderlayRoute, ipv6 bool) error {
+	if !r.Prefix.IsValid() || r.Prefix.Addr().Is4In6() || (!r.Prefix.Addr().Is4() && !ipv6) {
+		if ipv6 {
+			return fmt.Errorf("route %s: want an IPv4 or IPv6 prefix", r.Prefix)
+		}
 		return fmt.Errorf("underlay route %s: want an IPv4 prefix", r.Prefix)
 	}
 	for _, h := range r.NextHops {
-		if !h.Is4() || h.IsUnspecified() {
-			return fmt.Errorf("underlay route %s: next hop %s: want an IPv4 unicast address", r.Prefix, h)
+		if h.Is4() != r.Prefix.Addr().Is4() || h.Is4In6() || h.IsUnspecified() {
+			return fmt.Errorf("route %s: next hop %s: want a unicast address of the prefix's family", r.Prefix, h)
 		}
 	}
 	return nil

@@ -33,15 +33,31 @@ type UnderlayConfig struct {
 	// DriftWrong (a route rewritten) or DriftExtra (a marked route someone
 	// added, deleted).
 	OnRepair func(UnderlayOp, DriftKind)
-	// OnLinks is called after every pass with the predicate the pass
-	// used: whether an address is on the subnet of a local address whose
-	// link is up. The daemon takes BGP sessions to peers that are no
-	// longer connected down at once (fast external failover).
+	// OnLinks is called after every pass (after its writes, also when
+	// they failed) with the predicate the pass used: whether an address
+	// is on the subnet of a local address whose link is up. The daemon
+	// takes BGP sessions to peers that are no longer connected down at
+	// once (fast external failover).
 	OnLinks func(connected func(netip.Addr) bool)
+	// Table and Protocol are the routing table and the rtm_protocol of
+	// the routes the reconciler owns: the main table and UnderlayProtocol
+	// when zero. A tenant VRF's static routes use its table and
+	// StaticProtocol.
+	Table    int
+	Protocol int
+	// IPv6 lets the reconciler own the IPv6 routes of Table and Protocol
+	// too (a VRF's static routes); the underlay is IPv4 only.
+	IPv6 bool
+	// LastResortDefault installs default routes (0.0.0.0/0, ::/0) with
+	// LastResortMetric: in a table that also routes the underlay (a
+	// default-backend VRF's static routes), next to the operator's
+	// default route instead of over it.
+	LastResortDefault bool
 }
 
 // Underlay reconciles the IPv4 routes of the main table marked with
-// UnderlayProtocol to the wanted set given to Set:
+// UnderlayProtocol to the wanted set given to Set (or, configured with
+// Table, Protocol and IPv6, a tenant VRF's static routes, IPv6 too):
 //
 //  1. Set stores the wanted routes and wakes Run; it never blocks.
 //  2. Run lists the marked routes, plans with PlanUnderlay and writes
@@ -90,6 +106,12 @@ func NewUnderlay(ns netns.NsHandle, cfg UnderlayConfig) (*Underlay, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
+	if cfg.Table == 0 {
+		cfg.Table = mainTable
+	}
+	if cfg.Protocol == 0 {
+		cfg.Protocol = UnderlayProtocol
+	}
 	return &Underlay{h: h, ns: ns, cfg: cfg, log: cfg.Logger, wake: make(chan struct{}, 1)}, nil
 }
 
@@ -103,7 +125,7 @@ func (u *Underlay) Repairs() uint64 { return u.repairs.Load() }
 func (u *Underlay) Set(routes []UnderlayRoute) {
 	want := make([]UnderlayRoute, 0, len(routes))
 	for _, r := range routes {
-		if err := checkUnderlay(r); err != nil {
+		if err := checkUnderlay(r, u.cfg.IPv6); err != nil {
 			u.log.Warn("underlay route refused", "err", err)
 			continue
 		}
@@ -121,6 +143,11 @@ func (u *Underlay) poke() {
 	default:
 	}
 }
+
+// Sync makes one pass now, outside Run (which must not be running): after
+// Set(nil), it removes every route the reconciler owns in its table, as
+// when a tenant VRF goes away.
+func (u *Underlay) Sync() error { return u.pass() }
 
 // Run reconciles until ctx ends.
 func (u *Underlay) Run(ctx context.Context) error {
@@ -227,7 +254,7 @@ func (u *Underlay) subscribe(ctx context.Context) (<-chan struct{}, error) {
 				}
 				// Only marked routes and main-table deletions concern the
 				// underlay; kernel routes of addresses come and go too.
-				if r.Protocol == UnderlayProtocol || (r.Type == unix.RTM_DELROUTE && r.Table == mainTable) {
+				if int(r.Protocol) == u.cfg.Protocol || (r.Type == unix.RTM_DELROUTE && r.Table == u.cfg.Table) {
 					send()
 				}
 			case _, ok := <-links:
@@ -257,8 +284,11 @@ func (u *Underlay) pass() error {
 	if err != nil {
 		return err
 	}
+	// OnLinks comes after the writes: a route over a dead link is
+	// rewritten over the live ones at once, not after the daemon has taken
+	// BGP sessions down (a call into the BGP server that may wait).
 	if u.cfg.OnLinks != nil {
-		u.cfg.OnLinks(connected)
+		defer u.cfg.OnLinks(connected)
 	}
 	found, err := u.List()
 	if err != nil {
@@ -291,6 +321,34 @@ func (u *Underlay) pass() error {
 	return nil
 }
 
+// UnderlayDrift is a difference between the wanted routes and the kernel
+// that a pass would repair.
+type UnderlayDrift struct {
+	Op   UnderlayOp
+	Kind DriftKind
+}
+
+// Check compares the wanted routes with the kernel, as a pass would, and
+// returns the writes it would make; it writes nothing. A change Run has
+// not written yet shows too.
+func (u *Underlay) Check() (wanted int, drifts []UnderlayDrift, err error) {
+	u.mu.Lock()
+	want := u.want
+	u.mu.Unlock()
+	connected, err := u.connected()
+	if err != nil {
+		return 0, nil, err
+	}
+	found, err := u.List()
+	if err != nil {
+		return 0, nil, err
+	}
+	for _, op := range PlanUnderlay(want, found, connected) {
+		drifts = append(drifts, UnderlayDrift{Op: op, Kind: underlayDrift(op, found)})
+	}
+	return len(filterUsable(want, connected)), drifts, nil
+}
+
 func filterUsable(want []UnderlayRoute, usable func(netip.Addr) bool) []UnderlayRoute {
 	out := make([]UnderlayRoute, 0, len(want))
 	for _, r := range want {
@@ -319,7 +377,11 @@ func (u *Underlay) connected() (func(netip.Addr) bool, error) {
 		a := l.Attrs()
 		up[a.Index] = a.Flags&net.FlagUp != 0 && (a.OperState == netlink.OperUp || a.OperState == netlink.OperUnknown)
 	}
-	addrs, err := retryDump(func() ([]netlink.Addr, error) { return u.h.AddrList(nil, netlink.FAMILY_V4) })
+	fam := netlink.FAMILY_V4
+	if u.cfg.IPv6 {
+		fam = netlink.FAMILY_ALL
+	}
+	addrs, err := retryDump(func() ([]netlink.Addr, error) { return u.h.AddrList(nil, fam) })
 	if err != nil {
 		return nil, fmt.Errorf("fib: underlay: list addresses: %w", err)
 	}
@@ -328,13 +390,14 @@ func (u *Underlay) connected() (func(netip.Addr) bool, error) {
 		if !up[a.LinkIndex] || a.IPNet == nil {
 			continue
 		}
-		ip, ok := netip.AddrFromSlice(a.IP.To4())
+		ip, ok := netip.AddrFromSlice(a.IP)
 		if !ok {
 			continue
 		}
+		ip = ip.Unmap()
 		bits, _ := a.Mask.Size()
-		if bits == 32 {
-			continue // a loopback /32 connects nothing
+		if bits == ip.BitLen() || ip.IsLinkLocalUnicast() {
+			continue // a loopback /32 (/128) connects nothing
 		}
 		nets = append(nets, netip.PrefixFrom(ip, bits))
 	}
@@ -360,48 +423,60 @@ func retryDump[T any](f func() ([]T, error)) ([]T, error) {
 	return out, err
 }
 
-// List returns the IPv4 routes of the main table marked UnderlayProtocol.
+// List returns the IPv4 routes (and with IPv6 the IPv6 routes) of the
+// reconciler's table marked with its protocol (by default: the main
+// table's marked UnderlayProtocol).
 func (u *Underlay) List() ([]UnderlayRoute, error) {
-	filter := &netlink.Route{Table: mainTable, Protocol: UnderlayProtocol}
-	rs, err := retryDump(func() ([]netlink.Route, error) {
-		return u.h.RouteListFiltered(netlink.FAMILY_V4, filter, netlink.RT_FILTER_TABLE|netlink.RT_FILTER_PROTOCOL)
-	})
-	if err != nil {
-		return nil, fmt.Errorf("fib: underlay: list routes: %w", err)
+	filter := &netlink.Route{Table: u.cfg.Table, Protocol: netlink.RouteProtocol(u.cfg.Protocol)}
+	fams := []int{netlink.FAMILY_V4}
+	if u.cfg.IPv6 {
+		fams = append(fams, netlink.FAMILY_V6)
 	}
-	out := make([]UnderlayRoute, 0, len(rs))
-	for _, r := range rs {
-		if r.Dst == nil {
-			continue
+	var out []UnderlayRoute
+	for _, fam := range fams {
+		rs, err := retryDump(func() ([]netlink.Route, error) {
+			return u.h.RouteListFiltered(fam, filter, netlink.RT_FILTER_TABLE|netlink.RT_FILTER_PROTOCOL)
+		})
+		if err != nil {
+			return nil, fmt.Errorf("fib: underlay: list routes: %w", err)
 		}
-		ip, _ := netip.AddrFromSlice(r.Dst.IP.To4())
-		bits, _ := r.Dst.Mask.Size()
-		ur := UnderlayRoute{Prefix: netip.PrefixFrom(ip, bits)}
-		if src, ok := netip.AddrFromSlice(r.Src.To4()); ok {
-			ur.Src = src
-		}
-		if gw, ok := netip.AddrFromSlice(r.Gw.To4()); ok {
-			ur.NextHops = append(ur.NextHops, gw)
-		}
-		for _, nh := range r.MultiPath {
-			if gw, ok := netip.AddrFromSlice(nh.Gw.To4()); ok {
-				ur.NextHops = append(ur.NextHops, gw)
+		for _, r := range rs {
+			if r.Dst == nil {
+				continue
 			}
+			ip, _ := netip.AddrFromSlice(r.Dst.IP)
+			bits, _ := r.Dst.Mask.Size()
+			ur := UnderlayRoute{Prefix: netip.PrefixFrom(ip.Unmap(), bits)}
+			if src, ok := netip.AddrFromSlice(r.Src); ok {
+				ur.Src = src.Unmap()
+			}
+			if gw, ok := netip.AddrFromSlice(r.Gw); ok {
+				ur.NextHops = append(ur.NextHops, gw.Unmap())
+			}
+			for _, nh := range r.MultiPath {
+				if gw, ok := netip.AddrFromSlice(nh.Gw); ok {
+					ur.NextHops = append(ur.NextHops, gw.Unmap())
+				}
+			}
+			out = append(out, ur.normal())
 		}
-		out = append(out, ur.normal())
 	}
 	return out, nil
 }
 
-// nlRoute maps an underlay route to netlink's: a single gateway, or one
-// nexthop per gateway (equal weights) for ECMP.
-func nlRoute(r UnderlayRoute) *netlink.Route {
+// nlRoute maps an underlay route to netlink's, in table with protocol: a
+// single gateway, or one nexthop per gateway (equal weights) for ECMP.
+func nlRoute(r UnderlayRoute, table, protocol int) *netlink.Route {
+	fam := netlink.FAMILY_V4
+	if r.Prefix.Addr().Is6() {
+		fam = netlink.FAMILY_V6
+	}
 	nr := &netlink.Route{
-		Dst:      &net.IPNet{IP: r.Prefix.Addr().AsSlice(), Mask: net.CIDRMask(r.Prefix.Bits(), 32)},
-		Table:    mainTable,
-		Protocol: UnderlayProtocol,
+		Dst:      &net.IPNet{IP: r.Prefix.Addr().AsSlice(), Mask: net.CIDRMask(r.Prefix.Bits(), r.Prefix.Addr().BitLen())},
+		Table:    table,
+		Protocol: netlink.RouteProtocol(protocol),
 		Scope:    netlink.SCOPE_UNIVERSE,
-		Family:   netlink.FAMILY_V4,
+		Family:   fam,
 	}
 	if r.Src.IsValid() {
 		nr.Src = r.Src.AsSlice()
@@ -417,7 +492,10 @@ func nlRoute(r UnderlayRoute) *netlink.Route {
 }
 
 func (u *Underlay) write(op UnderlayOp) error {
-	nr := nlRoute(op.Route)
+	nr := nlRoute(op.Route, u.cfg.Table, u.cfg.Protocol)
+	if u.cfg.LastResortDefault && op.Route.Prefix.Bits() == 0 {
+		nr.Priority = LastResortMetric
+	}
 	if !op.Delete {
 		return u.h.RouteReplace(nr)
 	}

@@ -2,6 +2,7 @@ package fib
 
 import (
 	"context"
+	"fmt"
 	"net/netip"
 	"strings"
 	"sync"
@@ -21,6 +22,8 @@ type underlayLab struct {
 	mu     sync.Mutex
 	conn   func(netip.Addr) bool
 	drifts map[DriftKind]int // repairs reported to OnRepair
+	hold   chan struct{}     // OnLinks waits for it to close while set
+	held   int               // calls of OnLinks that waited
 }
 
 func newUnderlayLab(t *testing.T) *underlayLab {
@@ -54,7 +57,14 @@ func newUnderlayLab(t *testing.T) *underlayLab {
 	u, err := NewUnderlay(nsh, UnderlayConfig{Logger: testLogger(t), OnLinks: func(c func(netip.Addr) bool) {
 		l.mu.Lock()
 		l.conn = c
+		hold := l.hold
+		if hold != nil {
+			l.held++
+		}
 		l.mu.Unlock()
+		if hold != nil {
+			<-hold
+		}
 	}, OnRepair: func(_ UnderlayOp, k DriftKind) {
 		l.mu.Lock()
 		l.drifts[k]++
@@ -194,4 +204,243 @@ func TestUnderlayKernel(t *testing.T) {
 	// Withdrawn.
 	l.u.Set(nil)
 	l.waitRoutes(t, "withdraw", "")
+}
+
+// TestUnderlayRepairBeforeOnLinks: when a link goes down, the route over
+// it is rewritten over the live link while OnLinks (the daemon's fast
+// external failover, a call into the BGP server) has not returned.
+func TestUnderlayRepairBeforeOnLinks(t *testing.T) {
+	l := newUnderlayLab(t)
+	a := netip.MustParseAddr
+	pf := netip.MustParsePrefix
+	l.u.Set([]UnderlayRoute{{Prefix: pf("10.0.0.2/32"), NextHops: []netip.Addr{a("10.1.1.0"), a("10.2.1.0")}, Src: a("10.0.0.1")}})
+	l.waitRoutes(t, "ECMP install", "10.0.0.2 src 10.0.0.1 nexthop via 10.1.1.0 dev l1 weight 1 nexthop via 10.2.1.0 dev l2 weight 1")
+	hold := make(chan struct{})
+	release := sync.OnceFunc(func() { close(hold) })
+	t.Cleanup(release) // before the lab's cleanup stops Run
+	l.mu.Lock()
+	l.hold = hold
+	l.mu.Unlock()
+	if _, err := l.leaf.Exec(context.Background(), "ip", "link", "set", "l2", "down"); err != nil {
+		t.Fatal(err)
+	}
+	l.waitRoutes(t, "link down, OnLinks held", "10.0.0.2 via 10.1.1.0 dev l1 src 10.0.0.1")
+	l.mu.Lock()
+	held := l.held
+	l.hold = nil
+	l.mu.Unlock()
+	release()
+	if held == 0 {
+		t.Error("OnLinks was not called after the link went down")
+	}
+}
+
+// The same reconciler keeps a tenant VRF's static routes: IPv4 and IPv6,
+// in the VRF's table, marked StaticProtocol, next to the underlay's and
+// the L3 reconciler's routes of that table, which it leaves alone.
+func TestStaticRoutesKernel(t *testing.T) {
+	netns.RequireLinkKind(t, "veth")
+	leaf := netns.ForTest(t, "st-leaf")
+	ext := netns.ForTest(t, "st-ext")
+	ctx := context.Background()
+	run := func(ns *netns.NS, argv ...string) {
+		t.Helper()
+		if _, err := ns.Exec(ctx, argv...); err != nil {
+			t.Fatal(err)
+		}
+	}
+	run(leaf, "ip", "link", "add", "up0", "type", "veth", "peer", "name", "eth0", "netns", ext.Name)
+	run(leaf, "ip", "addr", "add", "192.0.2.1/30", "dev", "up0")
+	run(leaf, "ip", "addr", "add", "2001:db8:ff::1/126", "dev", "up0", "nodad")
+	run(ext, "ip", "link", "set", "eth0", "up")
+	run(leaf, "ip", "link", "set", "up0", "up")
+	// Routes of the others in the same table: the underlay's and a type-5.
+	run(leaf, "ip", "route", "add", "198.51.100.0/24", "via", "192.0.2.2", "proto", "183")
+	run(leaf, "ip", "route", "add", "203.0.113.0/24", "via", "192.0.2.2", "proto", "241")
+	nsh, err := vnetns.GetFromPath(leaf.Path())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { nsh.Close() })
+	u, err := NewUnderlay(nsh, UnderlayConfig{Logger: testLogger(t), Table: MainTable, Protocol: StaticProtocol, IPv6: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	rctx, cancel := context.WithCancel(ctx)
+	done := make(chan error, 1)
+	go func() { done <- u.Run(rctx) }()
+	t.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("Run: %v", err)
+		}
+		u.Close()
+	})
+	a, pf := netip.MustParseAddr, netip.MustParsePrefix
+	routes := func() string {
+		var b strings.Builder
+		for _, fam := range []string{"-4", "-6"} {
+			out, err := leaf.Exec(ctx, "ip", fam, "route", "show", "proto", "242")
+			if err != nil {
+				t.Fatal(err)
+			}
+			b.WriteString(strings.Join(strings.Fields(out), " "))
+			b.WriteString("|")
+		}
+		return b.String()
+	}
+	wait := func(what, want string) {
+		t.Helper()
+		for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(10 * time.Millisecond) {
+			got := routes()
+			if got == want {
+				return
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("%s: kernel has %q, want %q", what, got, want)
+			}
+		}
+	}
+	u.Set([]UnderlayRoute{
+		{Prefix: pf("0.0.0.0/0"), NextHops: []netip.Addr{a("192.0.2.2")}},
+		{Prefix: pf("::/0"), NextHops: []netip.Addr{a("2001:db8:ff::2")}},
+		{Prefix: pf("10.9.0.0/16"), NextHops: []netip.Addr{a("10.77.0.1")}}, // not connected: not installed
+	})
+	const both = "default via 192.0.2.2 dev up0|default via 2001:db8:ff::2 dev up0 metric 1024 pref medium|"
+	wait("install", both)
+	// Drift repaired; the link going down and up takes the routes with it
+	// and back.
+	run(leaf, "ip", "-6", "route", "del", "::/0", "proto", "242")
+	wait("deleted route put back", both)
+	for _, r := range []string{"198.51.100.0/24", "203.0.113.0/24"} {
+		if out, _ := leaf.Exec(ctx, "ip", "route", "show", r); !strings.Contains(out, "via 192.0.2.2") {
+			t.Errorf("another reconciler's route %s was touched: %q", r, out)
+		}
+	}
+	run(leaf, "ip", "link", "set", "up0", "down")
+	wait("uplink down", "||")
+	run(leaf, "ip", "link", "set", "up0", "up")
+	run(leaf, "ip", "addr", "replace", "2001:db8:ff::1/126", "dev", "up0", "nodad") // IPv6 addresses go with the link
+	wait("uplink up", both)
+	u.Set(nil)
+	wait("withdraw", "||")
+}
+
+// With LastResortDefault (a default-backend VRF's static routes in the
+// main table) a static default route goes in next to the operator's,
+// which stays and wins, and its withdraw removes evpnd's only.
+func TestStaticDefaultLastResortKernel(t *testing.T) {
+	netns.RequireLinkKind(t, "veth")
+	leaf := netns.ForTest(t, "sd-leaf")
+	ext := netns.ForTest(t, "sd-ext")
+	ctx := context.Background()
+	run := func(argv ...string) string {
+		t.Helper()
+		out, err := leaf.Exec(ctx, argv...)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return out
+	}
+	run("ip", "link", "add", "up0", "type", "veth", "peer", "name", "eth0", "netns", ext.Name)
+	run("ip", "addr", "add", "192.0.2.1/29", "dev", "up0")
+	run("ip", "link", "set", "up0", "up")
+	if _, err := ext.Exec(ctx, "ip", "link", "set", "eth0", "up"); err != nil {
+		t.Fatal(err)
+	}
+	run("ip", "route", "add", "default", "via", "192.0.2.2", "proto", "static") // the operator's
+	nsh, err := vnetns.GetFromPath(leaf.Path())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { nsh.Close() })
+	u, err := NewUnderlay(nsh, UnderlayConfig{Logger: testLogger(t), Protocol: StaticProtocol, IPv6: true, LastResortDefault: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	rctx, cancel := context.WithCancel(ctx)
+	done := make(chan error, 1)
+	go func() { done <- u.Run(rctx) }()
+	t.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("Run: %v", err)
+		}
+		u.Close()
+	})
+	u.Set([]UnderlayRoute{{Prefix: netip.MustParsePrefix("0.0.0.0/0"), NextHops: []netip.Addr{netip.MustParseAddr("192.0.2.3")}}})
+	waitUntil(t, "static default route next to the operator's", func() bool {
+		out := run("ip", "route", "show", "default")
+		return strings.Contains(out, "default via 192.0.2.2 dev up0 proto static") && strings.Contains(out, "default via 192.0.2.3 dev up0 proto 242 metric 4294967295")
+	})
+	if out := run("ip", "route", "get", "198.51.100.1"); !strings.Contains(out, "via 192.0.2.2") {
+		t.Errorf("the operator's default route must win: %s", out)
+	}
+	u.Set(nil)
+	waitUntil(t, "static default route withdrawn, the operator's kept", func() bool {
+		out := run("ip", "route", "show", "default")
+		return !strings.Contains(out, "proto 242") && strings.Contains(out, "via 192.0.2.2")
+	})
+}
+
+// Check reports what a pass would write, and writes nothing.
+func TestUnderlayCheckKernel(t *testing.T) {
+	netns.RequireLinkKind(t, "veth")
+	leaf := netns.ForTest(t, "uc-leaf")
+	ext := netns.ForTest(t, "uc-ext")
+	ctx := context.Background()
+	run := func(argv ...string) {
+		t.Helper()
+		if _, err := leaf.Exec(ctx, argv...); err != nil {
+			t.Fatal(err)
+		}
+	}
+	run("ip", "link", "add", "up0", "type", "veth", "peer", "name", "eth0", "netns", ext.Name)
+	run("ip", "addr", "add", "192.0.2.1/29", "dev", "up0")
+	run("ip", "addr", "add", "2001:db8:ff::1/126", "dev", "up0", "nodad")
+	run("ip", "link", "set", "up0", "up")
+	if _, err := ext.Exec(ctx, "ip", "link", "set", "eth0", "up"); err != nil {
+		t.Fatal(err)
+	}
+	nsh, err := vnetns.GetFromPath(leaf.Path())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { nsh.Close() })
+	u, err := NewUnderlay(nsh, UnderlayConfig{Logger: testLogger(t), Protocol: StaticProtocol, IPv6: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(u.Close)
+	pf, a := netip.MustParsePrefix, netip.MustParseAddr
+	u.Set([]UnderlayRoute{
+		{Prefix: pf("0.0.0.0/0"), NextHops: []netip.Addr{a("192.0.2.2")}},
+		{Prefix: pf("::/0"), NextHops: []netip.Addr{a("2001:db8:ff::2")}},
+		{Prefix: pf("10.9.0.0/16"), NextHops: []netip.Addr{a("10.77.0.1")}}, // not connected: not wanted now
+	})
+	check := func() string {
+		t.Helper()
+		wanted, drifts, err := u.Check()
+		if err != nil {
+			t.Fatal(err)
+		}
+		var b strings.Builder
+		fmt.Fprintf(&b, "%d:", wanted)
+		for _, d := range drifts {
+			fmt.Fprintf(&b, " %s (%s);", d.Op, d.Kind)
+		}
+		return b.String()
+	}
+	if got, want := check(), "2: replace 0.0.0.0/0 nexthop via 192.0.2.2 (missing); replace ::/0 nexthop via 2001:db8:ff::2 (missing);"; got != want {
+		t.Errorf("nothing installed: %s, want %s", got, want)
+	}
+	run("ip", "route", "add", "default", "via", "192.0.2.3", "proto", "242")
+	run("ip", "-6", "route", "add", "default", "via", "2001:db8:ff::2", "proto", "242")
+	run("ip", "route", "add", "198.51.100.0/24", "via", "192.0.2.2", "proto", "242")
+	if got, want := check(), "2: replace 0.0.0.0/0 nexthop via 192.0.2.2 (wrong); delete 198.51.100.0/24 nexthop via 192.0.2.2 (extra);"; got != want {
+		t.Errorf("wrong and extra: %s, want %s", got, want)
+	}
+	if out, _ := leaf.Exec(ctx, "ip", "route", "show", "default"); !strings.Contains(out, "via 192.0.2.3") {
+		t.Errorf("Check wrote: %s", out)
+	}
 }

@@ -120,10 +120,14 @@ func (a *applier) do(act Action) error {
 		if err := h.LinkSetLearning(dev, false); err != nil {
 			return fmt.Errorf("turn bridge port learning off: %w", err)
 		}
-		if err := h.LinkSetBrNeighSuppress(dev, true); err != nil {
+		if prev := act.PrevPort; act.NoSuppress && prev != nil && prev.NeighSuppress {
+			a.m.log.Warn("neigh_suppress found on the VXLAN port of an L2VNI without an SVI (in no VRF): turning it off, as it only kept gratuitous ARPs and ARP probes from crossing the fabric",
+				"vni", act.VNI, "dev", act.Dev)
+		}
+		if err := h.LinkSetBrNeighSuppress(dev, !act.NoSuppress); err != nil {
 			// ARP/ND suppression is an optimisation; forwarding works without it.
-			a.m.log.Warn("kernel refused neigh_suppress on the VXLAN bridge port; ARP/ND will be flooded",
-				"vni", act.VNI, "dev", act.Dev, "err", err)
+			a.m.log.Warn("kernel refused to set neigh_suppress on the VXLAN bridge port",
+				"vni", act.VNI, "dev", act.Dev, "on", !act.NoSuppress, "err", err)
 		}
 		if prev := act.PrevPort; prev != nil && !act.Created {
 			a.push("bridge link set dev "+act.Dev+" (restore learning, neigh_suppress)", func() error {
@@ -281,7 +285,8 @@ func (a *applier) createBatched(ctx context.Context, acts []Action) (done map[in
 		reqs := make([]request, len(vxs))
 		for k, v := range vxs {
 			act := acts[v.create]
-			reqs[k] = setLinkReq(a.index[act.Dev], OwnerAlias, v.master >= 0 && v.flags >= 0, v.master >= 0 && v.up >= 0)
+			suppress := v.flags >= 0 && !acts[v.flags].NoSuppress
+			reqs[k] = setLinkReq(a.index[act.Dev], OwnerAlias, v.master >= 0 && v.flags >= 0, suppress, v.master >= 0 && v.up >= 0)
 		}
 		res, err := b.exchange(reqs)
 		if err != nil {
@@ -374,7 +379,7 @@ func (a *applier) bridgesUp(ctx context.Context, acts []Action, bridges []newBri
 	defer b.Close()
 	reqs := make([]request, len(bridges))
 	for k, nb := range bridges {
-		reqs[k] = setLinkReq(a.index[acts[nb.create].Dev], OwnerAlias, false, nb.up >= 0)
+		reqs[k] = setLinkReq(a.index[acts[nb.create].Dev], OwnerAlias, false, false, nb.up >= 0)
 	}
 	res, err := b.exchange(reqs)
 	if err != nil {

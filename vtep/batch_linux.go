@@ -266,9 +266,9 @@ func createVXLANReq(name string, mtu int, spec L2VNI, master int) request {
 
 // setLinkReq changes the link at index: its alias, with portFlags the
 // bridge-port flags evpnd wants on a VXLAN port (learning off,
-// neigh_suppress on; the kernel applies them before the admin state), and
-// with up its admin state up.
-func setLinkReq(index int, alias string, portFlags, up bool) request {
+// neigh_suppress as suppress says; the kernel applies them before the
+// admin state), and with up its admin state up.
+func setLinkReq(index int, alias string, portFlags, suppress, up bool) request {
 	var attrs []*nl.RtAttr
 	if alias != "" {
 		attrs = append(attrs, nl.NewRtAttr(unix.IFLA_IFALIAS, []byte(alias)))
@@ -278,7 +278,11 @@ func setLinkReq(index int, alias string, portFlags, up bool) request {
 		info.AddRtAttr(nl.IFLA_INFO_SLAVE_KIND, nl.NonZeroTerminated("bridge"))
 		data := info.AddRtAttr(nl.IFLA_INFO_SLAVE_DATA, nil)
 		data.AddRtAttr(nl.IFLA_BRPORT_LEARNING, []byte{0})
-		data.AddRtAttr(nl.IFLA_BRPORT_NEIGH_SUPPRESS, []byte{1})
+		on := byte(0)
+		if suppress {
+			on = 1
+		}
+		data.AddRtAttr(nl.IFLA_BRPORT_NEIGH_SUPPRESS, []byte{on})
 		attrs = append(attrs, info)
 	}
 	return request{typ: unix.RTM_NEWLINK, body: linkMsg(index, up, attrs...)}

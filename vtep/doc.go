@@ -136,6 +136,16 @@
 // addresses, not IPv6 link-local), withdrawn when deleted or FAILED, not
 // when STALE.
 //
+// An L2VNI without an SVI (routed in no VRF, L2VNI.NoNeighSuppress) gets
+// neigh_suppress off: no neighbour entry answers ARP/ND there, and the
+// flag would only keep gratuitous ARPs and ARP probes from crossing the
+// fabric (net/bridge/br_arp_nd_proxy.c, kernel 6.18).
+//
+// A Node reads one namespace's links and addresses (OpenNode by namespace
+// name, NodeOf an existing handle): the daemon's every read of the node's
+// links and addresses goes through one, so that on the netns backend it
+// reads the tenant's namespace, not the process's.
+//
 // RemoveVRF takes a tenant down: access ports released (and moved back to
 // the underlay on netns), the devices evpnd created deleted, adopted ones
 // left (with the gateway addresses and MAC EnsureVRF gave them), and a

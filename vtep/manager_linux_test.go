@@ -369,3 +369,41 @@ func TestSVIOnL2BridgeTurnsIPv6On(t *testing.T) {
 	})
 	checkIPv6Off(t, u, "vxlan100")
 }
+
+// TestEnsureNoNeighSuppress: an L2VNI without an SVI gets its VXLAN port
+// with neigh_suppress off, in the batched creation path, and a port found
+// with it on (turned on by hand) is turned off by the next Ensure, while
+// a routed VNI's port keeps it on.
+func TestEnsureNoNeighSuppress(t *testing.T) {
+	ns, h := testNS(t, "vtn")
+	m := NewManager(h, nsHandle(t, ns), testLog(t))
+	bridged := vniSpec(200)
+	bridged.NoNeighSuppress = true
+	vnis := []L2VNI{vniSpec(100), bridged}
+	ctx := context.Background()
+	check := func(when string) {
+		t.Helper()
+		for _, v := range vnis {
+			l, err := h.LinkByName(v.VXLAN)
+			if err != nil {
+				t.Fatal(err)
+			}
+			pi, err := h.LinkGetProtinfo(l)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if pi.Learning || pi.NeighSuppress == v.NoNeighSuppress {
+				t.Errorf("%s: %s port flags %s, want learning off, neigh_suppress %v", when, v.VXLAN, pi.String(), !v.NoNeighSuppress)
+			}
+		}
+	}
+	if err := m.Ensure(ctx, vnis); err != nil {
+		t.Fatal(err)
+	}
+	check("created")
+	sh(t, ns, "bridge", "link", "set", "dev", "vxlan200", "neigh_suppress", "on")
+	if err := m.Ensure(ctx, vnis); err != nil {
+		t.Fatal(err)
+	}
+	check("after neigh_suppress was turned on by hand")
+}

@@ -83,7 +83,7 @@ const (
 	OpCreateVXLAN                // add a VXLAN device, down, with IPv6 off
 	OpSetMTU                     // set Dev's MTU
 	OpSetMaster                  // enslave Dev to Master
-	OpSetPortFlags               // learning off, neigh_suppress on for bridge port Dev
+	OpSetPortFlags               // learning off, neigh_suppress on (off with NoSuppress) for bridge port Dev
 	OpSetUp                      // set Dev up
 )
 
@@ -120,6 +120,9 @@ type Action struct {
 
 	PrevMTU  int        // OpSetMTU
 	PrevPort *PortFlags // OpSetPortFlags on a port that was already enslaved
+	// NoSuppress: OpSetPortFlags turns neigh_suppress off, not on
+	// (L2VNI.NoNeighSuppress).
+	NoSuppress bool
 }
 
 // String renders the action as the iproute2 command that does the same.
@@ -135,6 +138,9 @@ func (a Action) String() string {
 	case OpSetMaster:
 		return "ip link set " + a.Dev + " master " + a.Master
 	case OpSetPortFlags:
+		if a.NoSuppress {
+			return "bridge link set dev " + a.Dev + " learning off neigh_suppress off"
+		}
 		return "bridge link set dev " + a.Dev + " learning off neigh_suppress on"
 	case OpSetUp:
 		return "ip link set " + a.Dev + " up"
@@ -165,6 +171,7 @@ type AbsentPort struct {
 	VNI    uint32
 	Port   string
 	Bridge string
+	Uplink bool // a VRF's uplink (PlanVRF), not an access port
 }
 
 // PlanL2 compares the desired VNIs with the observed links and returns the
@@ -261,7 +268,7 @@ func planOne(v L2VNI, w view, repair bool) (acts []Action, adopted []string, abs
 		acts = append(acts,
 			Action{Op: OpCreateVXLAN, VNI: v.VNI, Dev: v.VXLAN, MTU: mtu, Spec: v},
 			Action{Op: OpSetMaster, VNI: v.VNI, Dev: v.VXLAN, Master: v.Bridge, Created: true},
-			Action{Op: OpSetPortFlags, VNI: v.VNI, Dev: v.VXLAN, Created: true},
+			Action{Op: OpSetPortFlags, VNI: v.VNI, Dev: v.VXLAN, Created: true, NoSuppress: v.NoNeighSuppress},
 			Action{Op: OpSetUp, VNI: v.VNI, Dev: v.VXLAN, Created: true})
 	case vx.Kind != "vxlan" || vx.VXLAN == nil:
 		conflict(v.VXLAN, "kind", "vxlan", vx.Kind,
@@ -280,10 +287,10 @@ func planOne(v L2VNI, w view, repair bool) (acts []Action, adopted []string, abs
 		case vx.MasterIndex == 0:
 			acts = append(acts,
 				Action{Op: OpSetMaster, VNI: v.VNI, Dev: v.VXLAN, Master: v.Bridge},
-				Action{Op: OpSetPortFlags, VNI: v.VNI, Dev: v.VXLAN})
+				Action{Op: OpSetPortFlags, VNI: v.VNI, Dev: v.VXLAN, NoSuppress: v.NoNeighSuppress})
 		case isOurBridge(vx.MasterIndex):
-			if vx.Port == nil || vx.Port.Learning || !vx.Port.NeighSuppress {
-				acts = append(acts, Action{Op: OpSetPortFlags, VNI: v.VNI, Dev: v.VXLAN, PrevPort: vx.Port})
+			if vx.Port == nil || vx.Port.Learning || vx.Port.NeighSuppress == v.NoNeighSuppress {
+				acts = append(acts, Action{Op: OpSetPortFlags, VNI: v.VNI, Dev: v.VXLAN, PrevPort: vx.Port, NoSuppress: v.NoNeighSuppress})
 			}
 		default:
 			conflict(v.VXLAN, "master", v.Bridge, masterName(vx.MasterIndex),

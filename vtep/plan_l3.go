@@ -37,6 +37,17 @@ type VRF struct {
 	L3        L2VNI
 	RouterMAC evpn.MAC
 	Members   []SVI
+	// Uplinks are the VRF's external interfaces: moved into the tenant's
+	// namespace (netns), enslaved to the VRF device (vrf) or left in the
+	// underlay namespace (default), each with its addresses, and up.
+	Uplinks []Uplink
+}
+
+// Uplink is an external interface of a VRF with its addresses (address
+// and subnet length).
+type Uplink struct {
+	Name  string
+	Addrs []netip.Prefix
 }
 
 // SVI is a member L2VNI of a VRF with its anycast gateway.
@@ -192,11 +203,19 @@ func (v VRF) nsOf() string {
 	return ""
 }
 
-// hasIPv6 reports whether one of the VRF's gateways has an IPv6 address.
+// hasIPv6 reports whether one of the VRF's gateways or uplinks has an
+// IPv6 address.
 func (v VRF) hasIPv6() bool {
 	for _, m := range v.Members {
 		for _, g := range m.GatewayIPs {
 			if g.Addr().Is6() && !g.Addr().Is4In6() {
+				return true
+			}
+		}
+	}
+	for _, u := range v.Uplinks {
+		for _, a := range u.Addrs {
+			if a.Addr().Is6() && !a.Addr().Is4In6() {
 				return true
 			}
 		}
@@ -245,6 +264,26 @@ func (v VRF) Validate() error {
 	}
 	if err := ValidateSet(v.l2Set()); err != nil {
 		errs = append(errs, fmt.Errorf("vrf %s: %w", v.Name, err))
+	}
+	taken := map[string]bool{v.Name: v.Backend == BackendVRF}
+	for _, l := range v.l2Set() {
+		taken[l.VXLAN], taken[l.Bridge] = true, true
+		for _, p := range l.AccessPorts {
+			taken[p] = true
+		}
+	}
+	for _, u := range v.Uplinks {
+		if err := validIfName(u.Name); err != nil {
+			errs = append(errs, fmt.Errorf("vrf %s: uplink: %w", v.Name, err))
+		} else if taken[u.Name] {
+			errs = append(errs, fmt.Errorf("vrf %s: uplink %s is also one of the VRF's devices or access ports", v.Name, u.Name))
+		}
+		taken[u.Name] = true
+		for _, a := range u.Addrs {
+			if !a.IsValid() || a.IsSingleIP() {
+				errs = append(errs, fmt.Errorf("vrf %s: uplink %s: address %s: want an address with its subnet's length", v.Name, u.Name, a))
+			}
+		}
 	}
 	return errors.Join(errs...)
 }
@@ -295,7 +334,8 @@ func PlanVRF(v VRF, underlay, tenant NSObserved) (VRFPlan, error) {
 			}
 			p.Actions = append(p.Actions, L3Action{Op: L3MoveToNS, VNI: vni, Dev: name, To: ns})
 			c := *l
-			c.Index, c.MasterIndex, c.Up, c.Port = next, 0, false, nil
+			// A move also flushes the addresses.
+			c.Index, c.MasterIndex, c.Up, c.Port, c.Addrs = next, 0, false, nil, nil
 			next--
 			links = append(links, c)
 		}
@@ -305,6 +345,17 @@ func PlanVRF(v VRF, underlay, tenant NSObserved) (VRFPlan, error) {
 			for _, ap := range l2.AccessPorts {
 				move(ap, l2.VNI)
 			}
+		}
+		for _, u := range v.Uplinks {
+			if _, in := tw.byName[u.Name]; !in {
+				if l, ok := uw.byName[u.Name]; ok {
+					if err := foreignAddrs(v, u, l); err != nil {
+						errs = append(errs, err)
+						continue
+					}
+				}
+			}
+			move(u.Name, 0)
 		}
 		tw = Observed{Links: links}.view()
 	case BackendVRF:
@@ -366,11 +417,82 @@ func PlanVRF(v VRF, underlay, tenant NSObserved) (VRFPlan, error) {
 		p.Actions = append(p.Actions, planSVI(v, s, br, master, ns)...)
 		p.Actions = append(p.Actions, ups...)
 	}
+	for _, u := range v.Uplinks {
+		acts, absent, err := planUplink(v, u, tw, ns)
+		if err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		if absent {
+			p.Absent = append(p.Absent, AbsentPort{Port: u.Name, Uplink: true})
+			continue
+		}
+		p.Actions = append(p.Actions, acts...)
+	}
 	p.Actions = append(p.Actions, tail...)
 	if len(errs) > 0 {
 		return VRFPlan{}, errors.Join(errs...)
 	}
 	return p, nil
+}
+
+// foreignAddrs refuses to take interface l as uplink u of v (into the
+// tenant's namespace or VRF device) while it holds an address u does not
+// configure (link-local ones aside): an interface with an address of its
+// own routes for someone, maybe the underlay, which moving it would cut.
+func foreignAddrs(v VRF, u Uplink, l *LinkInfo) error {
+	for _, a := range l.Addrs {
+		if a.Addr().IsLinkLocalUnicast() || slices.Contains(u.Addrs, a) {
+			continue
+		}
+		to := "the namespace " + v.Namespace
+		if v.Backend == BackendVRF {
+			to = "the VRF device " + v.Name
+		}
+		return &ConflictError{VNI: v.L3.VNI, Device: u.Name, Param: "address", Expected: "none but the uplink's", Found: a.String(),
+			Fix: fmt.Sprintf("an interface with an address of its own routes for someone, maybe the underlay, and moving it into %s would cut that off: remove the address (ip addr del %s dev %s), or add it to the uplink's addresses, or choose another interface", to, a, u.Name)}
+	}
+	return nil
+}
+
+// planUplink plans uplink u of v as the view w of namespace ns holds it:
+// enslaved to the VRF device (backend vrf: before its addresses, as an
+// SVI), its missing addresses, up. An uplink that does not exist is
+// absent (a warning; taken when it appears). One with a master other than
+// the VRF device, such as a bridge, is a conflict: evpnd does not take an
+// interface from another owner.
+func planUplink(v VRF, u Uplink, w view, ns string) (acts []L3Action, absent bool, err error) {
+	l, ok := w.byName[u.Name]
+	if !ok {
+		return nil, true, nil
+	}
+	master := ""
+	if m, ok := w.byIndex[l.MasterIndex]; ok && l.MasterIndex != 0 {
+		master = m.Name
+	}
+	if master != "" && (v.Backend != BackendVRF || master != v.Name) {
+		want := "none"
+		if v.Backend == BackendVRF {
+			want = v.Name
+		}
+		return nil, false, &ConflictError{VNI: v.L3.VNI, Device: u.Name, Param: "master", Expected: want, Found: master,
+			Fix: fmt.Sprintf("release it (ip link set %s nomaster) or remove it from the uplinks of VRF %s", u.Name, v.Name)}
+	}
+	if v.Backend == BackendVRF && master != v.Name {
+		if err := foreignAddrs(v, u, l); err != nil {
+			return nil, false, err
+		}
+		acts = append(acts, L3Action{Op: L3SetMaster, NS: ns, Dev: u.Name, Master: v.Name})
+	}
+	for _, a := range u.Addrs {
+		if !slices.Contains(l.Addrs, a) {
+			acts = append(acts, L3Action{Op: L3AddAddr, NS: ns, Dev: u.Name, Addr: a})
+		}
+	}
+	if !l.Up {
+		acts = append(acts, L3Action{Op: L3SetUp, NS: ns, Dev: u.Name})
+	}
+	return acts, false, nil
 }
 
 // l3From turns one of planOne's actions into the VRF plan's, in namespace

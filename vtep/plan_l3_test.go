@@ -211,3 +211,130 @@ func TestPlanVRFConflictsAndInvalid(t *testing.T) {
 		}
 	}
 }
+
+// borderVRF is a VRF without members and with one uplink, as a border
+// leaf has.
+func borderVRF(backend Backend) VRF {
+	v := tenantVRF(backend)
+	v.Members = nil
+	v.Uplinks = []Uplink{{Name: "up0", Addrs: []netip.Prefix{netip.MustParsePrefix("192.0.2.1/30"), netip.MustParsePrefix("2001:db8:ff::1/126")}}}
+	return v
+}
+
+// uplinkLines renders the actions of a plan on uplink up0.
+func uplinkLines(p VRFPlan) string {
+	var b strings.Builder
+	for _, a := range p.Actions {
+		if a.Dev == "up0" {
+			b.WriteString(a.String())
+			b.WriteByte('\n')
+		}
+	}
+	return b.String()
+}
+
+// An uplink is moved into the tenant's namespace (netns), enslaved to the
+// VRF device (vrf) or left in place (default), then addressed and brought
+// up; a kernel that matches gives no actions.
+func TestPlanVRFUplinks(t *testing.T) {
+	under := NSObserved{Exists: true, Links: []LinkInfo{{Index: 9, Name: "up0", Kind: "veth", MTU: 1500,
+		Addrs: []netip.Prefix{netip.MustParsePrefix("fe80::1/64")}}}}
+	for _, c := range []struct {
+		backend Backend
+		want    string
+	}{
+		{BackendDefault, `ip addr add 192.0.2.1/30 dev up0
+ip addr add 2001:db8:ff::1/126 dev up0 nodad
+ip link set up0 up
+`},
+		{BackendNetns, `ip link set up0 netns tenant-a
+ip -n tenant-a addr add 192.0.2.1/30 dev up0
+ip -n tenant-a addr add 2001:db8:ff::1/126 dev up0 nodad
+ip -n tenant-a link set up0 up
+`},
+		{BackendVRF, `ip link set up0 master tenant-a
+ip addr add 192.0.2.1/30 dev up0
+ip addr add 2001:db8:ff::1/126 dev up0 nodad
+ip link set up0 up
+`},
+	} {
+		t.Run(string(c.backend), func(t *testing.T) {
+			p, err := PlanVRF(borderVRF(c.backend), under, NSObserved{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			diffLines(t, uplinkLines(p), c.want)
+			if c.backend == BackendVRF {
+				// The VRF device comes up last, after its uplink is in.
+				if last := p.Actions[len(p.Actions)-1]; last.Op != L3SetUp || last.Dev != "tenant-a" {
+					t.Errorf("last action %s, want the VRF device up", last)
+				}
+			}
+		})
+	}
+
+	// The uplink as the plan left it: nothing to do; an address lost or
+	// the link down is repaired.
+	up := LinkInfo{Index: 9, Name: "up0", Kind: "veth", Up: true, Addrs: []netip.Prefix{
+		netip.MustParsePrefix("192.0.2.1/30"), netip.MustParsePrefix("2001:db8:ff::1/126"), netip.MustParsePrefix("fe80::1/64")}}
+	p, err := PlanVRF(borderVRF(BackendDefault), NSObserved{Exists: true, Links: []LinkInfo{up}}, NSObserved{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	diffLines(t, uplinkLines(p), "")
+	up.Up, up.Addrs = false, up.Addrs[:1]
+	p, err = PlanVRF(borderVRF(BackendDefault), NSObserved{Exists: true, Links: []LinkInfo{up}}, NSObserved{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	diffLines(t, uplinkLines(p), "ip addr add 2001:db8:ff::1/126 dev up0 nodad\nip link set up0 up\n")
+
+	// Missing: a warning, no action; taken when it appears.
+	p, err = PlanVRF(borderVRF(BackendNetns), NSObserved{Exists: true}, NSObserved{Exists: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if uplinkLines(p) != "" || len(p.Absent) != 1 || !p.Absent[0].Uplink || p.Absent[0].Port != "up0" {
+		t.Errorf("absent uplink: actions %q absent %+v", uplinkLines(p), p.Absent)
+	}
+
+	// Another owner's interface (a bridge port) is a conflict.
+	under = NSObserved{Exists: true, Links: []LinkInfo{{Index: 8, Name: "brx", Kind: "bridge"}, {Index: 9, Name: "up0", Kind: "veth", MasterIndex: 8}}}
+	if _, err := PlanVRF(borderVRF(BackendDefault), under, NSObserved{}); len(conflicts(err)) != 1 || !strings.Contains(conflicts(err)[0], "up0/master: want none, found brx") {
+		t.Errorf("uplink in a bridge: %v", err)
+	}
+	// Invalid: an uplink that is also an access port.
+	v := borderVRF(BackendNetns)
+	v.Members = tenantVRF(BackendNetns).Members
+	v.Uplinks[0].Name = "acc0"
+	if _, err := PlanVRF(v, under, NSObserved{}); err == nil || !strings.Contains(err.Error(), "uplink acc0 is also") {
+		t.Errorf("uplink acc0 = access port: %v", err)
+	}
+}
+
+// An interface with an address of its own (an underlay port) is not
+// taken as an uplink into a namespace or VRF device; in place (default
+// backend), or once taken, its other addresses are left alone.
+func TestPlanVRFUplinkForeignAddress(t *testing.T) {
+	own := LinkInfo{Index: 9, Name: "up0", Kind: "veth", Up: true, Addrs: []netip.Prefix{
+		netip.MustParsePrefix("10.1.1.1/31"), netip.MustParsePrefix("fe80::1/64"), netip.MustParsePrefix("192.0.2.1/30")}}
+	under := NSObserved{Exists: true, Links: []LinkInfo{own}}
+	for _, b := range []Backend{BackendNetns, BackendVRF} {
+		_, err := PlanVRF(borderVRF(b), under, NSObserved{})
+		if c := conflicts(err); len(c) != 1 || !strings.Contains(c[0], "up0/address: want none but the uplink's, found 10.1.1.1/31") {
+			t.Errorf("%s: %v", b, err)
+		}
+	}
+	p, err := PlanVRF(borderVRF(BackendDefault), under, NSObserved{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	diffLines(t, uplinkLines(p), "ip addr add 2001:db8:ff::1/126 dev up0 nodad\n")
+	// Already in the tenant namespace: its addresses there are the
+	// operator's business.
+	p, err = PlanVRF(borderVRF(BackendNetns), NSObserved{Exists: true}, NSObserved{Exists: true, Links: []LinkInfo{own}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	diffLines(t, uplinkLines(p), "ip -n tenant-a addr add 2001:db8:ff::1/126 dev up0 nodad\n")
+}

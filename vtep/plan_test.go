@@ -381,3 +381,43 @@ func TestMTUWarnings(t *testing.T) {
 		t.Errorf("equal MTUs warned: %v", got)
 	}
 }
+
+// TestPlanNoNeighSuppress: an L2VNI without an SVI gets its VXLAN port
+// with neigh_suppress off, an adopted port with it on is turned off, and
+// a port already right gives no action.
+func TestPlanNoNeighSuppress(t *testing.T) {
+	v := vniSpec(200)
+	v.NoNeighSuppress = true
+	plan, err := PlanL2([]L2VNI{v}, kernel(nil))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, a := range plan.Actions {
+		if a.Op == OpSetPortFlags {
+			got = append(got, a.String())
+		}
+	}
+	if want := []string{"bridge link set dev vxlan200 learning off neigh_suppress off"}; !slices.Equal(got, want) {
+		t.Errorf("created: port flags %q, want %q", got, want)
+	}
+
+	v = vniSpec(100, "acc0")
+	v.NoNeighSuppress = true
+	plan, err = PlanL2([]L2VNI{v}, kernel(nil)) // vxlan100 has neigh_suppress on
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(plan.Actions) != 1 || plan.Actions[0].Op != OpSetPortFlags || !plan.Actions[0].NoSuppress ||
+		plan.Actions[0].PrevPort == nil || !plan.Actions[0].PrevPort.NeighSuppress {
+		t.Errorf("adopted with neigh_suppress on: actions %v, want one that turns it off (undo info kept)", plan.Actions)
+	}
+
+	off := kernel(func(m map[string]*LinkInfo) { m["vxlan100"].Port = &PortFlags{} })
+	if plan, err = PlanL2([]L2VNI{v}, off); err != nil || len(plan.Actions) != 0 {
+		t.Errorf("adopted with neigh_suppress off: actions %v (err %v), want none", plan.Actions, err)
+	}
+	if plan, err = PlanL2([]L2VNI{vniSpec(100, "acc0")}, off); err != nil || len(plan.Actions) != 1 || plan.Actions[0].NoSuppress {
+		t.Errorf("routed VNI adopted with neigh_suppress off: actions %v (err %v), want one that turns it on", plan.Actions, err)
+	}
+}

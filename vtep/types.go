@@ -36,6 +36,14 @@ type L2VNI struct {
 	// Ensure creates gets (see VXLANMTU); 0 keeps the kernel's 1500. An
 	// adopted device keeps its MTU, and the bridge follows its ports'.
 	DefaultVXLANMTU int
+	// NoNeighSuppress leaves neigh_suppress off on the VXLAN port: for an
+	// L2VNI without an SVI (routed in no VRF). There no neighbour entries
+	// answer ARP/ND, so suppression saves nothing, and it keeps gratuitous
+	// ARPs and ARP probes (sender IP 0 or equal to the target) from
+	// crossing the fabric (net/bridge/br_arp_nd_proxy.c), which hides a
+	// moved host's announcement and a duplicate address from the other
+	// leafs. A port found with it on is turned off, as learning is.
+	NoNeighSuppress bool
 }
 
 // VXLAN encapsulation overhead (RFC 7348): outer IPv4 (20) or IPv6 (40)

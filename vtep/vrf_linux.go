@@ -212,6 +212,10 @@ func (m *Manager) EnsureVRF(ctx context.Context, v VRF) error {
 		}
 	}
 	for _, ab := range plan.Absent {
+		if ab.Uplink {
+			m.log.Warn("uplink interface does not exist (yet)", "vrf", v.Name, "uplink", ab.Port)
+			continue
+		}
 		m.log.Warn("access interface does not exist (yet)", "vrf", v.Name, "vni", ab.VNI, "port", ab.Port, "bridge", ab.Bridge)
 	}
 	m.log.Info("vrf devices ensured", "vrf", v.Name, "backend", string(v.Backend), "actions", len(plan.Actions), "adopted", len(plan.Adopted))
@@ -233,7 +237,7 @@ func (m *Manager) EnsureVRF(ctx context.Context, v VRF) error {
 // start to route too), as it is for FRR; evpnd only says so, once per
 // change.
 func (m *Manager) warnForwarding(v VRF, ns netns.NsHandle) {
-	off, err := forwardingOff(ns, hasIPv6Gateway(v))
+	off, err := forwardingOff(ns, v.hasIPv6())
 	if err != nil {
 		m.log.Debug("cannot read the forwarding sysctls", "vrf", v.Name, "err", err)
 		return
@@ -250,17 +254,6 @@ func (m *Manager) warnForwarding(v VRF, ns netns.NsHandle) {
 		m.log.Warn("forwarding is off where the VRF routes: traffic between its subnets and to remote hosts is dropped; enable it (sysctl -w NAME=1)",
 			"vrf", v.Name, "backend", string(v.Backend), "off", key)
 	}
-}
-
-func hasIPv6Gateway(v VRF) bool {
-	for _, s := range v.Members {
-		for _, g := range s.GatewayIPs {
-			if g.Addr().Is6() {
-				return true
-			}
-		}
-	}
-	return false
 }
 
 // forwardingOff returns the forwarding sysctls that are off in ns:
@@ -599,6 +592,31 @@ func (m *Manager) RemoveVRF(ctx context.Context, v VRF) error {
 				if err := h.LinkSetNsFd(l, int(fd)); err != nil && !isGone(err) {
 					errs = append(errs, fmt.Errorf("move %s back to the underlay: %w", p, err))
 				}
+			}
+		}
+	}
+	// Uplinks are released and lose the addresses evpnd gave them (a move
+	// to another namespace flushes them).
+	for _, u := range v.Uplinks {
+		l, err := h.LinkByName(u.Name)
+		if err != nil {
+			continue
+		}
+		if l.Attrs().MasterIndex != 0 && v.Backend == BackendVRF {
+			if err := h.LinkSetNoMaster(l); err != nil && !isGone(err) {
+				errs = append(errs, fmt.Errorf("release uplink %s: %w", u.Name, err))
+			}
+		}
+		if ns != "" {
+			if err := h.LinkSetNsFd(l, int(fd)); err != nil && !isGone(err) {
+				errs = append(errs, fmt.Errorf("move uplink %s back to the underlay: %w", u.Name, err))
+			}
+			continue
+		}
+		for _, a := range u.Addrs {
+			addr := &netlink.Addr{IPNet: &net.IPNet{IP: addrIP(a.Addr()), Mask: net.CIDRMask(a.Bits(), a.Addr().BitLen())}}
+			if err := h.AddrDel(l, addr); err != nil && !isGone(err) && !errors.Is(err, unix.EADDRNOTAVAIL) {
+				errs = append(errs, fmt.Errorf("remove address %s of uplink %s: %w", a, u.Name, err))
 			}
 		}
 	}

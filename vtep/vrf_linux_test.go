@@ -421,3 +421,79 @@ func TestEnsureVRFWarnsForwardingOff(t *testing.T) {
 		t.Errorf("warned for an IPv4-only VRF about IPv6 forwarding: %q", ws)
 	}
 }
+
+// A border leaf's uplink on the netns backend: moved into the tenant's
+// namespace with its addresses, so the external router answers from the
+// tenant's side; RemoveVRF gives it back to the underlay.
+func TestEnsureVRFUplinkNetns(t *testing.T) {
+	u, h := testNS(t, "l3up")
+	sh(t, u, "ip", "addr", "add", "10.0.0.1/32", "dev", "lo")
+	ext, _ := hostOn(t, u, "up0", "192.0.2.2/30")
+	sh(t, ext, "ip", "addr", "add", "2001:db8:ff::2/126", "dev", "eth0", "nodad")
+	m := NewManager(h, nsHandle(t, u), testLog(t))
+	v := VRF{Name: "a", Backend: BackendNetns, Namespace: tenantNS(t, "l3upa"), L3: l3Spec(4001), RouterMAC: rmac,
+		Uplinks: []Uplink{{Name: "up0", Addrs: []netip.Prefix{netip.MustParsePrefix("192.0.2.1/30"), netip.MustParsePrefix("2001:db8:ff::1/126")}}}}
+	ctx := context.Background()
+	if err := m.EnsureVRF(ctx, v); err != nil {
+		t.Fatal(err)
+	}
+	tn := &netns.NS{Name: v.Namespace}
+	if out := sh(t, u, "ip", "-o", "link"); strings.Contains(out, "up0") {
+		t.Errorf("uplink left in the underlay: %s", out)
+	}
+	if out := sh(t, tn, "ip", "addr", "show", "up0"); !strings.Contains(out, "192.0.2.1/30") || !strings.Contains(out, "2001:db8:ff::1/126") || !strings.Contains(out, "UP") {
+		t.Errorf("uplink in the tenant namespace: %s", out)
+	}
+	// IPv6 forwarding is on in the tenant's namespace: it has an IPv6
+	// uplink, though no IPv6 gateway.
+	if out := strings.TrimSpace(sh(t, tn, "sysctl", "-n", "net.ipv6.conf.all.forwarding")); out != "1" {
+		t.Errorf("IPv6 forwarding in the tenant namespace: %s", out)
+	}
+	for _, dst := range []string{"192.0.2.2", "2001:db8:ff::2"} {
+		if _, err := poll.Until(ctx, 5*time.Second, 50*time.Millisecond, func() error {
+			_, err := tn.Exec(ctx, "ping", "-c", "1", "-W", "1", dst)
+			return err
+		}); err != nil {
+			t.Errorf("the external router %s from the tenant namespace: %v", dst, err)
+		}
+	}
+	// Ensured again (the uplink already in): no error.
+	if err := m.EnsureVRF(ctx, v); err != nil {
+		t.Fatal(err)
+	}
+	if err := m.RemoveVRF(ctx, v); err != nil {
+		t.Fatal(err)
+	}
+	if out := sh(t, u, "ip", "-o", "link", "show", "up0"); !strings.Contains(out, "up0") {
+		t.Errorf("uplink not back in the underlay: %s", out)
+	}
+}
+
+// An uplink that appears after the VRF was built (a late cable, a VM's
+// tap) is taken by SuperviseVRFs: moved into the tenant namespace and
+// addressed.
+func TestSuperviseVRFUplinkLate(t *testing.T) {
+	u, h := testNS(t, "l3upl")
+	sh(t, u, "ip", "addr", "add", "10.0.0.1/32", "dev", "lo")
+	m := NewManager(h, nsHandle(t, u), testLog(t))
+	v := VRF{Name: "a", Backend: BackendNetns, Namespace: tenantNS(t, "l3upla"), L3: l3Spec(4001), RouterMAC: rmac,
+		Uplinks: []Uplink{{Name: "up0", Addrs: []netip.Prefix{netip.MustParsePrefix("192.0.2.1/30")}}}}
+	ctx, cancel := context.WithCancel(context.Background())
+	if err := m.EnsureVRF(ctx, v); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- m.SuperviseVRFs(ctx, []VRF{v}, nil) }()
+	t.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("SuperviseVRFs: %v", err)
+		}
+	})
+	hostOn(t, u, "up0", "192.0.2.2/30")
+	tn := &netns.NS{Name: v.Namespace}
+	waitFor(t, func() bool {
+		out, err := tn.Exec(ctx, "ip", "addr", "show", "up0")
+		return err == nil && strings.Contains(out, "192.0.2.1/30") && strings.Contains(out, ",UP")
+	})
+}

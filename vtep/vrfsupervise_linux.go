@@ -21,7 +21,7 @@ type VRFRepair struct {
 
 // names returns the device names a change of which may need a repair:
 // the VRF device, the L3VNI's and members' VXLAN devices and bridges, and
-// the access ports.
+// the access ports and uplinks.
 func (v VRF) names() map[string]bool {
 	out := map[string]bool{}
 	if v.Backend == BackendVRF {
@@ -32,6 +32,9 @@ func (v VRF) names() map[string]bool {
 		for _, p := range l.AccessPorts {
 			out[p] = true
 		}
+	}
+	for _, u := range v.Uplinks {
+		out[u.Name] = true
 	}
 	return out
 }

@@ -55,7 +55,7 @@ func TestCLIViews(t *testing.T) {
 		code int
 	}{
 		{[]string{"show", "evpn", "vni"}, goldenText("vni_list"), 0},
-		{[]string{"show", "evpn", "vni", "detail"}, goldenText("vni_detail"), 0},
+		{[]string{"show", "evpn", "vni", "detail"}, goldenText("vni_detail") + "\n" + goldenText("l3vni_detail"), 0}, // L2VNIs, then L3VNIs
 		{[]string{"show", "evpn", "vni", "100"}, view(func(b *bytes.Buffer) error { return writeVNIDetail(b, fixtureVNIs().Vnis[0]) }), 0},
 		{[]string{"show", "evpn", "mac"}, goldenText("mac_table"), 0},
 		{[]string{"show", "evpn", "mac", "vni", "all"}, goldenText("mac_table"), 0},
@@ -105,6 +105,9 @@ func TestCLIRequests(t *testing.T) {
 		{[]string{"show", "evpn", "route", "type", "2", "vni", "100", "rd", "10.0.0.2:2"},
 			[]proto.Message{&evpndv1.GetStatusRequest{}, &evpndv1.ListPeersRequest{}, &evpndv1.ListRoutesRequest{RouteType: 2, Vni: 100, Rd: "10.0.0.2:2"}},
 			"Displayed 2 prefixes (3 paths)"},
+		{[]string{"show", "evpn", "route", "type", "5"},
+			[]proto.Message{&evpndv1.GetStatusRequest{}, &evpndv1.ListPeersRequest{}, &evpndv1.ListRoutesRequest{RouteType: 5}},
+			"[5]:[0]:[24]:[172.16.1.0]"},
 		{[]string{"show", "evpn", "route", "type", "multicast"},
 			[]proto.Message{&evpndv1.GetStatusRequest{}, &evpndv1.ListPeersRequest{}, &evpndv1.ListRoutesRequest{RouteType: 3}},
 			"Displayed 2 prefixes (2 paths)"},

@@ -207,7 +207,10 @@ func (a *app) newCheckCmd() *cobra.Command {
 		Use:   "check [vni VNI]",
 		Short: "Compare what BGP selected with what the kernel holds",
 		Long: `Compare BGP's selection (remote MACs, flood lists) with the kernel's VXLAN
-and bridge FDB, and list every difference. Exit status: 0 when the kernel
+and bridge FDB, and the VRFs' state (host and prefix routes, router MACs,
+ARP/ND suppression neighbours) with their tables, and list every
+difference. "vni" takes an L2VNI (its FDB, and its VRF's state) or a
+VRF's L3VNI (that VRF's state alone). Exit status: 0 when the kernel
 matches, 1 when drift is found, 2 on any error. Entries whose kernel
 write is still queued ("in flight") are being repaired already.`,
 		Args:              cobra.ArbitraryArgs,

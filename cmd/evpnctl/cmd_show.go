@@ -101,7 +101,7 @@ func (a *app) newShowVNICmd() *cobra.Command {
 		Short: "Show the L2VNIs, or one (or all) in detail",
 		Long: `Show the L2VNIs as a table; "show evpn vni VNI" shows one in detail (an
 L2VNI, or a VRF's L3VNI: its VRF, router MAC, member L2VNIs and backend),
-and "show evpn vni detail" every L2VNI in detail.`,
+and "show evpn vni detail" every L2VNI and L3VNI in detail.`,
 		Args: cobra.ArbitraryArgs,
 		ValidArgsFunction: func(cmd *cobra.Command, args []string, _ string) ([]cobra.Completion, cobra.ShellCompDirective) {
 			if len(args) > 0 {
@@ -133,11 +133,11 @@ and "show evpn vni detail" every L2VNI in detail.`,
 			var l3 *evpndv1.ListL3VNIsResponse
 			return show(a, cmd, func(ctx context.Context, c *client) (*evpndv1.ListVNIsResponse, error) {
 				resp, err := c.ListVNIs(ctx, &evpndv1.ListVNIsRequest{})
-				if err != nil || a.json() || detail {
+				if err != nil || a.json() {
 					return resp, err
 				}
-				// The table lists the VRFs' L3VNIs too, as vtysh does; an
-				// evpnd without layer 3 has none.
+				// The table and the details list the VRFs' L3VNIs too, as
+				// vtysh does; an evpnd without layer 3 has none.
 				l3, err = c.ListL3VNIs(ctx, &evpndv1.ListL3VNIsRequest{})
 				if status.Code(err) == codes.Unimplemented {
 					err = nil
@@ -145,7 +145,7 @@ and "show evpn vni detail" every L2VNI in detail.`,
 				return resp, err
 			}, func(resp *evpndv1.ListVNIsResponse) error {
 				if detail {
-					return writeVNIDetails(a.stdout, resp.GetVnis())
+					return writeVNIDetails(a.stdout, resp.GetVnis(), l3.GetL3Vnis())
 				}
 				return writeVNIList(a.stdout, resp, l3.GetL3Vnis())
 			})

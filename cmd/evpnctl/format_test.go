@@ -83,7 +83,7 @@ func TestGoldenViews(t *testing.T) {
 	for name, view := range map[string]func(*bytes.Buffer) error{
 		"vni_list":       func(b *bytes.Buffer) error { return writeVNIList(b, fixtureVNIs(), fixtureL3VNIs().GetL3Vnis()) },
 		"vni_list_empty": func(b *bytes.Buffer) error { return writeVNIList(b, &evpndv1.ListVNIsResponse{}, nil) },
-		"vni_detail":     func(b *bytes.Buffer) error { return writeVNIDetails(b, fixtureVNIs().GetVnis()) },
+		"vni_detail":     func(b *bytes.Buffer) error { return writeVNIDetails(b, fixtureVNIs().GetVnis(), nil) },
 		"bgp_summary": func(b *bytes.Buffer) error {
 			return writeBGPSummary(b, fixtureStatus(), fixturePeers(), false)
 		},

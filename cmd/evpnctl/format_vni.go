@@ -50,19 +50,33 @@ func writeVNIList(w io.Writer, resp *evpndv1.ListVNIsResponse, l3 []*evpndv1.L3V
 	return err
 }
 
-// writeVNIDetails prints every VNI in detail, a blank line between two.
-func writeVNIDetails(w io.Writer, vnis []*evpndv1.VNI) error {
-	if len(vnis) == 0 {
+// writeVNIDetails prints every VNI in detail, the L2VNIs then the VRFs'
+// L3VNIs (as vtysh's "show evpn vni detail"), a blank line between two.
+func writeVNIDetails(w io.Writer, vnis []*evpndv1.VNI, l3 []*evpndv1.L3VNI) error {
+	if len(vnis) == 0 && len(l3) == 0 {
 		_, err := io.WriteString(w, "No L2VNIs configured.\n")
 		return err
 	}
+	sep := func(i int) error {
+		if i == 0 {
+			return nil
+		}
+		_, err := io.WriteString(w, "\n")
+		return err
+	}
 	for i, v := range vnis {
-		if i > 0 {
-			if _, err := io.WriteString(w, "\n"); err != nil {
-				return err
-			}
+		if err := sep(i); err != nil {
+			return err
 		}
 		if err := writeVNIDetail(w, v); err != nil {
+			return err
+		}
+	}
+	for i, v := range l3 {
+		if err := sep(len(vnis) + i); err != nil {
+			return err
+		}
+		if err := writeL3VNIDetail(w, v); err != nil {
 			return err
 		}
 	}

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"net/netip"
 	"slices"
 	"strconv"
 	"strings"
@@ -22,7 +23,9 @@ func Ping(ctx context.Context, r Runner, host, addr string, count int) bool {
 // Result is the outcome of Matrix.
 type Result struct {
 	Reached  [][2]Host // ordered pairs that reached each other
-	Isolated [][2]Host // unordered pairs kept apart
+	Routed   [][2]Host // unordered pairs that reached each other routed, both ways
+	Routed6  int       // how many of them over IPv6 too
+	Isolated [][2]Host // unordered pairs kept apart at layer 2
 	Failures []string  // what went wrong, one line each
 	Took     time.Duration
 }
@@ -33,7 +36,9 @@ type Result struct {
 // fails on any fabric; to test the fabric, Matrix adds on-link /32 routes
 // to each other on both hosts for the check, so that the ping's ARP goes
 // out on eth1 and would be answered if the VNIs leaked into each other, and
-// removes them afterwards.
+// removes them afterwards. Before that, the pairs of Routed must reach
+// each other both ways through their gateways, over IPv6 too where both
+// have it (Routed6), retried until timeout like the others.
 func (p *Plan) Matrix(ctx context.Context, r Runner, timeout time.Duration) (*Result, error) {
 	start := time.Now()
 	res := &Result{}
@@ -61,6 +66,30 @@ func (p *Plan) Matrix(ctx context.Context, r Runner, timeout time.Duration) (*Re
 		mu   sync.Mutex
 		errs []error
 	)
+	// Routed pairs first, all at once: a host that no leaf knows by its
+	// address yet (a silent host) is found when it sends, here when it
+	// pings the other way. The isolated pairs' on-link routes, added
+	// next, would bypass the gateways.
+	for _, pr := range p.Routed() {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			failures, v6 := routedPair(ctx, r, pr[0], pr[1], deadline)
+			mu.Lock()
+			defer mu.Unlock()
+			res.Failures = append(res.Failures, failures...)
+			if len(failures) == 0 {
+				res.Routed = append(res.Routed, pr)
+				if v6 {
+					res.Routed6++
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	if ctx.Err() != nil {
+		return res, ctx.Err()
+	}
 	for _, pr := range isolated {
 		wg.Add(1)
 		go func() {
@@ -81,6 +110,31 @@ func (p *Plan) Matrix(ctx context.Context, r Runner, timeout time.Duration) (*Re
 	wg.Wait()
 	res.Took = time.Since(start)
 	return res, errors.Join(errs...)
+}
+
+// routedPair pings b from a and a from b through their gateways, over
+// IPv6 too where Routed6, until every direction answered or the deadline.
+// It returns what did not answer, and whether IPv6 was checked.
+func routedPair(ctx context.Context, r Runner, a, b Host, deadline time.Time) (failures []string, v6 bool) {
+	type probe struct {
+		from, to Host
+		addr     netip.Addr
+	}
+	todo := []probe{{a, b, b.Addr()}, {b, a, a.Addr()}}
+	if v6 = Routed6(a, b); v6 {
+		todo = append(todo, probe{a, b, b.Prefix6.Addr()}, probe{b, a, a.Prefix6.Addr()})
+	}
+	for len(todo) > 0 {
+		todo = slices.DeleteFunc(todo, func(pr probe) bool { return Ping(ctx, r, pr.from.Name, pr.addr.String(), 1) })
+		if len(todo) == 0 || ctx.Err() != nil || time.Now().After(deadline) {
+			break
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	for _, pr := range todo {
+		failures = append(failures, fmt.Sprintf("%s (VNI %d) cannot reach %s %s (VNI %d) routed within the deadline", pr.from.Name, pr.from.VNI, pr.to.Name, pr.addr, pr.to.VNI))
+	}
+	return failures, v6
 }
 
 // isolatedPair pings b from a with on-link routes between them.

@@ -17,8 +17,9 @@ type fakeFabric struct {
 	mu     sync.Mutex // Matrix checks the cross-VNI pairs concurrently
 	p      *Plan
 	reach  func(from, to Host) bool
-	macs   map[string]string // leaf -> "evpnctl show evpn mac" output
-	routes map[string]int    // on-link routes currently added, by "host addr"
+	routed func(from, to Host, v6 bool) bool // a ping through the gateways; nil: reach
+	macs   map[string]string                 // leaf -> "evpnctl show evpn mac" output
+	routes map[string]int                    // on-link routes currently added, by "host addr"
 }
 
 func (f *fakeFabric) Exec(_ context.Context, node string, argv ...string) (string, error) {
@@ -27,8 +28,17 @@ func (f *fakeFabric) Exec(_ context.Context, node string, argv ...string) (strin
 	switch {
 	case argv[0] == "ping":
 		addr := argv[len(argv)-1]
+		from := *f.p.Host(node)
 		for _, h := range f.p.Hosts {
-			if h.Addr().String() == addr && f.reach(*f.p.Host(node), h) {
+			v6 := h.Prefix6.IsValid() && h.Prefix6.Addr().String() == addr
+			if h.Addr().String() != addr && !v6 {
+				continue
+			}
+			ok := f.reach(from, h)
+			if f.routed != nil && from.VNI != h.VNI && f.routes[node+" "+addr+"/32"] == 0 {
+				ok = f.routed(from, h, v6)
+			}
+			if ok {
 				return "1 packets transmitted, 1 received", nil
 			}
 		}
@@ -97,6 +107,54 @@ func TestMatrixFindsFaults(t *testing.T) {
 			}
 			if len(f.routes) != 2*4 { // 4 cross-VNI pairs, a route on each end
 				t.Errorf("on-link routes used: %v, want 8", f.routes)
+			}
+		})
+	}
+}
+
+// TestMatrixRouted checks the routed half of the matrix on evpn-fabric,
+// whose hosts route to the other subnet through their anycast gateways:
+// every cross-VNI pair must answer both ways over IPv4 and IPv6 without
+// the on-link routes, and still be isolated at layer 2 with them.
+func TestMatrixRouted(t *testing.T) {
+	topo, err := lab.Load("../evpn-fabric.clab.yml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := PlanOf(topo)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := len(p.Routed()); got != 16 {
+		t.Fatalf("evpn-fabric has %d routed pairs, want 16 (4 hosts in each of 2 subnets)", got)
+	}
+	ctx := context.Background()
+	sameVNI := func(a, b Host) bool { return a.VNI == b.VNI }
+	routed := func(a, b Host, v6 bool) bool { return true }
+	for _, tc := range []struct {
+		name   string
+		reach  func(a, b Host) bool
+		routed func(a, b Host, v6 bool) bool
+		want   string
+	}{
+		{"healthy", sameVNI, routed, ""},
+		{"no routing", sameVNI, func(a, b Host, v6 bool) bool { return false }, "cannot reach h2 192.168.200.12 (VNI 200) routed"},
+		{"no IPv6 routing", sameVNI, func(a, b Host, v6 bool) bool { return !v6 }, "cannot reach h2 2001:db8:200::12 (VNI 200) routed"},
+		{"h8 unrouted", sameVNI, func(a, b Host, v6 bool) bool { return a.Name != "h8" }, "h8 (VNI 200) cannot reach h1 192.168.100.11"},
+		{"VNIs leak", func(a, b Host) bool { return true }, routed, "at layer 2"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			f := &fakeFabric{p: p, reach: tc.reach, routed: tc.routed, routes: map[string]int{}}
+			res, err := p.Matrix(ctx, f, 300*time.Millisecond)
+			if err != nil {
+				t.Fatal(err)
+			}
+			got := strings.Join(res.Failures, "\n")
+			if (tc.want == "") != (got == "") || !strings.Contains(got, tc.want) {
+				t.Errorf("failures:\n%s\nwant one with %q", got, tc.want)
+			}
+			if tc.want == "" && (len(res.Routed) != 16 || res.Routed6 != 16 || len(res.Isolated) != 16) {
+				t.Errorf("routed %d (IPv6 %d), isolated %d: want 16 each", len(res.Routed), res.Routed6, len(res.Isolated))
 			}
 		})
 	}

@@ -6,19 +6,25 @@
 //   - hosts are the nodes with the label evpnd.vni; each has one link, eth1,
 //     to a leaf, with a fixed MAC (mac: on the link endpoint) and an
 //     address set by "ip addr add A/LEN dev eth1" in exec;
+//   - a routed host also has an IPv6 address ("ip addr add A/LEN dev eth1
+//     nodad") and routes via its anycast gateway ("ip route add P via GW",
+//     "ip -6 route add P via GW"): it must reach the hosts of the other
+//     subnets its routes cover, in both families it has;
 //   - leafs are the nodes with the label evpnd.role: leaf; a leaf's VTEP is
 //     its loopback, "ip addr add V/32 dev lo" in exec, and it serves the
 //     VNIs of its hosts;
 //   - spines are the nodes the leafs' fabric links lead to.
 //
 // Hosts in the same VNI must reach each other; hosts in different VNIs
-// must not, even at layer 2 (see Matrix). Every leaf must list exactly the
+// must not at layer 2, and reach each other routed where both have routes
+// to each other (see Matrix). Every leaf must list exactly the
 // MACs of the hosts in its VNIs, local or remote at the right VTEP, and no
 // other (see CheckMACs).
 package labcheck
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net"
 	"net/netip"
@@ -37,16 +43,29 @@ type Runner interface {
 
 // Host is an end host of the fabric.
 type Host struct {
-	Name   string
-	VNI    uint32
-	Prefix netip.Prefix // the address on eth1
-	MAC    net.HardwareAddr
-	Leaf   string // the leaf its eth1 is wired to
-	Port   string // that leaf's interface
+	Name    string
+	VNI     uint32
+	Prefix  netip.Prefix // the address on eth1
+	Prefix6 netip.Prefix // its IPv6 address on eth1, if any
+	Routes  []Route      // its routes via a gateway
+	MAC     net.HardwareAddr
+	Leaf    string // the leaf its eth1 is wired to
+	Port    string // that leaf's interface
+}
+
+// Route is a host's route to Dst via its gateway Via.
+type Route struct {
+	Dst netip.Prefix
+	Via netip.Addr
 }
 
 // Addr is the host's address.
 func (h Host) Addr() netip.Addr { return h.Prefix.Addr() }
+
+// RoutesTo reports whether h has a route via a gateway to a.
+func (h Host) RoutesTo(a netip.Addr) bool {
+	return slices.ContainsFunc(h.Routes, func(r Route) bool { return r.Dst.Contains(a) })
+}
 
 // Leaf is an evpnd leaf (VTEP).
 type Leaf struct {
@@ -64,8 +83,9 @@ type Plan struct {
 }
 
 var (
-	hostAddrRE = regexp.MustCompile(`^ip addr add (\S+) dev eth1$`)
-	loopRE     = regexp.MustCompile(`^ip addr add (\S+)/32 dev lo$`)
+	hostAddrRE  = regexp.MustCompile(`^ip addr add (\S+) dev eth1( nodad)?$`)
+	hostRouteRE = regexp.MustCompile(`^ip (?:-6 )?route add (\S+) via (\S+)$`)
+	loopRE      = regexp.MustCompile(`^ip addr add (\S+)/32 dev lo$`)
 )
 
 // PlanOf reads a topology's plan; it fails when the topology does not
@@ -100,9 +120,23 @@ func PlanOf(t *lab.Topology) (*Plan, error) {
 		h := Host{Name: n.Name, VNI: uint32(vni), MAC: macOf(n.Name, "eth1")}
 		for _, c := range n.Exec {
 			if m := hostAddrRE.FindStringSubmatch(c); m != nil {
-				if h.Prefix, err = netip.ParsePrefix(m[1]); err != nil {
+				a, err := netip.ParsePrefix(m[1])
+				switch {
+				case err != nil:
+					return nil, fmt.Errorf("host %s: %q: %w", n.Name, c, err)
+				case a.Addr().Is4():
+					h.Prefix = a
+				default:
+					h.Prefix6 = a
+				}
+			}
+			if m := hostRouteRE.FindStringSubmatch(c); m != nil {
+				dst, err1 := netip.ParsePrefix(m[1])
+				via, err2 := netip.ParseAddr(m[2])
+				if err := errors.Join(err1, err2); err != nil {
 					return nil, fmt.Errorf("host %s: %q: %w", n.Name, c, err)
 				}
+				h.Routes = append(h.Routes, Route{Dst: dst, Via: via})
 			}
 		}
 		if !h.Prefix.IsValid() {
@@ -186,7 +220,7 @@ func (p *Plan) Host(name string) *Host {
 }
 
 // Pairs returns the ordered host pairs that must reach each other (same
-// VNI) and the unordered pairs that must not (different VNIs).
+// VNI) and the unordered pairs that must not at layer 2 (different VNIs).
 func (p *Plan) Pairs() (reach, isolated [][2]Host) {
 	for i, a := range p.Hosts {
 		for j, b := range p.Hosts {
@@ -200,4 +234,24 @@ func (p *Plan) Pairs() (reach, isolated [][2]Host) {
 		}
 	}
 	return reach, isolated
+}
+
+// Routed returns the unordered pairs of hosts in different VNIs that must
+// reach each other routed: each has a route via its gateway to the other.
+func (p *Plan) Routed() [][2]Host {
+	var routed [][2]Host
+	for i, a := range p.Hosts {
+		for _, b := range p.Hosts[i+1:] {
+			if a.VNI != b.VNI && a.RoutesTo(b.Addr()) && b.RoutesTo(a.Addr()) {
+				routed = append(routed, [2]Host{a, b})
+			}
+		}
+	}
+	return routed
+}
+
+// Routed6 reports whether a pair of Routed must also reach each other over
+// IPv6: both have an IPv6 address and a route to the other's.
+func Routed6(a, b Host) bool {
+	return a.Prefix6.IsValid() && b.Prefix6.IsValid() && a.RoutesTo(b.Prefix6.Addr()) && b.RoutesTo(a.Prefix6.Addr())
 }

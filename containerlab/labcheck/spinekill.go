@@ -20,6 +20,7 @@ type Commander func(ctx context.Context, node string, argv ...string) (*exec.Cmd
 // Flow is the outcome of one ping stream of KillDuring.
 type Flow struct {
 	From, To       Host
+	Routed         bool // To is in another VNI, reached through the gateways
 	Sent, Received int
 }
 
@@ -27,7 +28,11 @@ type Flow struct {
 func (f Flow) Lost() int { return f.Sent - f.Received }
 
 func (f Flow) String() string {
-	return fmt.Sprintf("%s -> %s (VNI %d): %d sent, %d received, %d lost", f.From.Name, f.To.Name, f.From.VNI, f.Sent, f.Received, f.Lost())
+	how := fmt.Sprintf("VNI %d", f.From.VNI)
+	if f.Routed {
+		how = fmt.Sprintf("routed, VNI %d to %d", f.From.VNI, f.To.VNI)
+	}
+	return fmt.Sprintf("%s -> %s (%s): %d sent, %d received, %d lost", f.From.Name, f.To.Name, how, f.Sent, f.Received, f.Lost())
 }
 
 // Ping stream parameters of KillDuring: 20 requests a second for 15 s;
@@ -39,7 +44,8 @@ const (
 )
 
 // KillDuring runs a ping stream from every host of the first leaf to every
-// host of its VNI on the other leafs, calls kill once every stream has
+// host of its VNI on the other leafs, and to every host it routes to on
+// the other leafs (over the L3VNI, symmetric IRB), calls kill once every stream has
 // had replies, and returns what each stream lost. Each stream is one
 // inner flow; VXLAN gives each its own UDP source port, so with layer-4
 // ECMP hashing they spread over the spines.
@@ -51,8 +57,12 @@ func (p *Plan) KillDuring(ctx context.Context, command Commander, kill func() er
 			continue
 		}
 		for _, b := range p.Hosts {
-			if b.VNI == a.VNI && b.Leaf != first {
+			switch {
+			case b.Leaf == first:
+			case b.VNI == a.VNI:
 				flows = append(flows, &Flow{From: a, To: b})
+			case a.RoutesTo(b.Addr()) && b.RoutesTo(a.Addr()):
+				flows = append(flows, &Flow{From: a, To: b, Routed: true})
 			}
 		}
 	}

@@ -184,6 +184,31 @@ func checkTopology(t *testing.T, topo *lab.Topology, p *Plan) {
 		if !slices.Equal(vnis, lf.VNIs) {
 			t.Errorf("leaf %s: config VNIs %v, hosts' VNIs %v", lf.Name, vnis, lf.VNIs)
 		}
+		// A routed host's gateway is its leaf's anycast gateway for its
+		// VNI, and its addresses are in the gateway's subnets.
+		for _, h := range p.Hosts {
+			if h.Leaf != lf.Name || len(h.Routes) == 0 {
+				continue
+			}
+			var gws []netip.Prefix
+			for _, v := range cfg.VRFs {
+				for _, m := range v.L2VNIs {
+					if m.VNI == h.VNI {
+						gws = append(gws, m.GatewayIPs...)
+					}
+				}
+			}
+			for _, r := range h.Routes {
+				if !slices.ContainsFunc(gws, func(g netip.Prefix) bool { return g.Addr() == r.Via }) {
+					t.Errorf("host %s: route %s via %s: no anycast gateway of VNI %d on %s has that address (%v)", h.Name, r.Dst, r.Via, h.VNI, lf.Name, gws)
+				}
+			}
+			for _, a := range []netip.Prefix{h.Prefix, h.Prefix6} {
+				if a.IsValid() && !slices.ContainsFunc(gws, func(g netip.Prefix) bool { return g.Masked() == a.Masked() }) {
+					t.Errorf("host %s: %s is in no gateway subnet of VNI %d on %s (%v)", h.Name, a, h.VNI, lf.Name, gws)
+				}
+			}
+		}
 	}
 	// Every VNI has hosts on two leafs at least, or nothing crosses the
 	// fabric.

@@ -7,7 +7,9 @@
 #   2. per topology, one after another: containerlab validate and deploy
 #      (lab directory in a temporary directory, CLAB_LABDIR_BASE); the
 #      connectivity matrix via docker exec (hosts in a VNI reach each
-#      other, hosts in different VNIs do not, even at layer 2); every
+#      other, hosts in different VNIs do not at layer 2, and where they
+#      route to each other through their gateways, as in evpn-fabric, they
+#      reach each other routed, over IPv4 and IPv6); every
 #      leaf's "evpnctl show evpn mac" against the hosts' MACs (no
 #      containerlab temporary aa:c1:ab MACs); in evpn-fabric, docker kill
 #      of spine1 during pings, with the loss reported; containerlab destroy

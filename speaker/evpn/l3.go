@@ -109,6 +109,13 @@ const (
 	// L3Rejected: a received route, or the part of it named in Reason, is
 	// not installed. It asks for no action.
 	L3Rejected
+	// L3GatewayConflict: a received MAC+IP route for an anycast gateway
+	// address of a local routed L2VNI (or one with the Default Gateway
+	// community) carries another MAC than this leaf's gateway MAC: the
+	// leaf at Gateway.VTEP is configured with a different gateway MAC.
+	// The route is not installed (an L3Rejected follows); the caller
+	// warns. It asks for no kernel action.
+	L3GatewayConflict
 )
 
 func (k L3EffectKind) String() string {
@@ -131,6 +138,8 @@ func (k L3EffectKind) String() string {
 		return "withdraw"
 	case L3Rejected:
 		return "rejected"
+	case L3GatewayConflict:
+		return "gateway-conflict"
 	}
 	return fmt.Sprintf("L3EffectKind(%d)", k)
 }
@@ -138,12 +147,25 @@ func (k L3EffectKind) String() string {
 // L3Effect is one consequence of an input to the L3Table. Which field is
 // set depends on Kind.
 type L3Effect struct {
-	Kind   L3EffectKind
-	Neigh  Neigh
-	Host   HostRoute
-	Prefix PrefixRoute
-	Route  *Route // L3Advertise, L3Withdraw (key only), L3Rejected
-	Reason string
+	Kind    L3EffectKind
+	Neigh   Neigh
+	Host    HostRoute
+	Prefix  PrefixRoute
+	Route   *Route // L3Advertise, L3Withdraw (key only), L3Rejected, L3GatewayConflict
+	Reason  string
+	Gateway GatewayConflict // L3GatewayConflict
+}
+
+// GatewayConflict is a remote leaf's anycast gateway that differs from
+// this leaf's: on L2VNI, the leaf at VTEP advertises gateway address IP
+// with MAC where this leaf has Local.
+type GatewayConflict struct {
+	L2VNI     uint32
+	IP        netip.Addr
+	MAC       MAC
+	Local     MAC
+	VTEP      netip.Addr
+	DefaultGW bool // the route carries the Default Gateway community
 }
 
 type l3cand struct {
@@ -263,6 +285,25 @@ func NewL3Table(opts L3Options) *L3Table {
 	t := &L3Table{opts: opts, vrfs: map[uint32]*L3VRF{}, members: map[uint32]l3member{},
 		routes: map[Key]l3ref{}, neighs: map[hostKey]*ipState{}, hosts: map[hostKey]*ipState{},
 		local: map[hostKey]localHost{}, prefs: map[prefixKey]*prefixState{}, rmacs: map[rmacKey]*rmacState{}}
+	t.opts.VRFs = nil
+	for _, v := range opts.VRFs {
+		t.addVRF(v)
+	}
+	t.index()
+	return t
+}
+
+// addVRF adds v (a copy) to the VRFs, without the importers.
+func (t *L3Table) addVRF(v L3VRF) {
+	v.Members = slices.Clone(v.Members)
+	t.opts.VRFs = append(t.opts.VRFs, v)
+}
+
+// index rebuilds the lookups from t.opts.VRFs: the VRFs by L3VNI, the
+// members by L2VNI and the importers, in configuration order.
+func (t *L3Table) index() {
+	clear(t.vrfs)
+	clear(t.members)
 	var l2, l3 []ImportRule
 	for i := range t.opts.VRFs {
 		v := &t.opts.VRFs[i]
@@ -279,8 +320,137 @@ func NewL3Table(opts L3Options) *L3Table {
 		}
 	}
 	t.l2imp, t.l3imp = NewImporter(l2), NewImporter(l3)
-	return t
 }
+
+// AddVRF adds tenant VRF v at run time (a config reload). Its L3VNI and
+// member L2VNIs must be in no VRF of the table. Routes received before it
+// that it imports are not in the table: feed them again (Update), and
+// report its local hosts (LocalHost).
+func (t *L3Table) AddVRF(v L3VRF) error {
+	if _, ok := t.vrfs[v.L3VNI]; ok {
+		return fmt.Errorf("l3 table: vrf %s: l3vni %d is in use", v.Name, v.L3VNI)
+	}
+	for _, m := range v.Members {
+		if o, ok := t.members[m.L2VNI]; ok {
+			return fmt.Errorf("l3 table: vrf %s: l2vni %d is routed in vrf %s", v.Name, m.L2VNI, o.vrf.Name)
+		}
+	}
+	t.addVRF(v)
+	t.index()
+	return nil
+}
+
+// RemoveVRF removes the VRF with l3vni at run time (a config reload) and
+// returns what undoes its state: the removal of its installed suppression
+// neighbours, host and prefix routes, and the withdrawal of its local
+// MAC+IP routes, in a stable order. The parts of received routes that it
+// imported are forgotten (a route imported by another VRF too stays
+// there). An unknown l3vni changes nothing.
+func (t *L3Table) RemoveVRF(l3vni uint32) []L3Effect {
+	v, ok := t.vrfs[l3vni]
+	if !ok {
+		return nil
+	}
+	member := map[uint32]bool{}
+	for _, m := range v.Members {
+		member[m.L2VNI] = true
+	}
+	var eff []L3Effect
+	// Local hosts: their advertised routes are withdrawn.
+	var locals []hostKey
+	advAs := map[hostKey]MAC{}
+	for k, l := range t.local {
+		if member[k.vni] {
+			if l.adv {
+				locals = append(locals, k)
+				advAs[k] = l.advAs.mac
+			}
+			delete(t.local, k)
+		}
+	}
+	slices.SortFunc(locals, compareHostKey)
+	for _, k := range locals {
+		m := t.members[k.vni]
+		eff = append(eff, L3Effect{Kind: L3Withdraw, Route: &Route{Key: Key{Type: RouteTypeMACIP, RD: m.m.RD, MAC: advAs[k], IP: k.ip}}})
+	}
+	// Received routes forget the parts of this VRF.
+	for k, ref := range t.routes {
+		if ref.neigh != nil && member[ref.neigh.vni] {
+			ref.neigh = nil
+		}
+		if ref.host != nil && ref.host.vni == l3vni {
+			ref.host = nil
+		}
+		if ref.prefix != nil && ref.prefix.l3vni == l3vni {
+			ref.prefix = nil
+		}
+		if ref.rmac != nil && ref.rmac.l3vni == l3vni {
+			ref.rmac = nil
+		}
+		if ref.neigh == nil && ref.host == nil && ref.prefix == nil {
+			delete(t.routes, k)
+			continue
+		}
+		t.routes[k] = ref
+	}
+	// Installed state is removed.
+	var nks []hostKey
+	neighMAC := map[hostKey]MAC{}
+	for k, st := range t.neighs {
+		if member[k.vni] {
+			if st.installed {
+				nks = append(nks, k)
+				neighMAC[k] = st.inst.mac
+			}
+			delete(t.neighs, k)
+		}
+	}
+	slices.SortFunc(nks, compareHostKey)
+	for _, k := range nks {
+		eff = append(eff, L3Effect{Kind: L3DelNeigh, Neigh: Neigh{L2VNI: k.vni, IP: k.ip, MAC: neighMAC[k]}})
+	}
+	var hks []hostKey
+	hosts := map[hostKey]*ipState{}
+	for k, st := range t.hosts {
+		if k.vni == l3vni {
+			if st.installed {
+				hks = append(hks, k)
+				hosts[k] = st
+			}
+			delete(t.hosts, k)
+		}
+	}
+	slices.SortFunc(hks, compareHostKey)
+	for _, k := range hks {
+		st := hosts[k]
+		eff = append(eff, L3Effect{Kind: L3DelHost, Host: HostRoute{VRF: v.Name, L3VNI: l3vni, IP: k.ip, NextHop: NextHop{st.inst.vtep, st.instRMAC}}})
+	}
+	var pks []prefixKey
+	prefs := map[prefixKey]*prefixState{}
+	for k, st := range t.prefs {
+		if k.l3vni == l3vni {
+			if st.installed != nil {
+				pks = append(pks, k)
+				prefs[k] = st
+			}
+			delete(t.prefs, k)
+		}
+	}
+	slices.SortFunc(pks, func(a, b prefixKey) int { return comparePrefix(a.prefix, b.prefix) })
+	for _, k := range pks {
+		eff = append(eff, L3Effect{Kind: L3DelPrefix, Prefix: PrefixRoute{VRF: v.Name, L3VNI: l3vni, Prefix: k.prefix, NextHops: prefs[k].installed}})
+	}
+	for k := range t.rmacs {
+		if k.l3vni == l3vni {
+			delete(t.rmacs, k)
+		}
+	}
+	t.opts.VRFs = slices.DeleteFunc(t.opts.VRFs, func(x L3VRF) bool { return x.L3VNI == l3vni })
+	t.index()
+	return eff
+}
+
+func compareHostKey(a, b hostKey) int { return cmp.Or(cmp.Compare(a.vni, b.vni), a.ip.Compare(b.ip)) }
 
 func (t *L3Table) isOwn(r *Route) bool {
 	return (t.opts.LocalVTEP.IsValid() && r.VTEP() == t.opts.LocalVTEP) ||
@@ -323,15 +493,30 @@ func (t *L3Table) Update(r *Route) []L3Effect {
 		if ip.IsMulticast() || ip.IsUnspecified() || ip.IsLoopback() {
 			return reject("IP is not a unicast host address")
 		}
+		l2, l2ok := t.l2imp.VNIFor(r)
+		if m, ok := t.members[l2]; l2ok && ok {
+			gw := t.isGateway(l2, ip)
+			if (gw || r.DefaultGW) && r.MAC != m.m.GatewayMAC {
+				// Another leaf's gateway with another MAC: hosts that
+				// move there, or whose ARP it answers, get a gateway MAC
+				// this leaf does not own.
+				eff = append(eff, L3Effect{Kind: L3GatewayConflict, Route: r, Gateway: GatewayConflict{
+					L2VNI: l2, IP: ip, MAC: r.MAC, Local: m.m.GatewayMAC, VTEP: vtep, DefaultGW: r.DefaultGW}})
+			}
+			switch {
+			case gw:
+				return reject(fmt.Sprintf("IP %s is an anycast gateway address of VNI %d", ip, l2))
+			case r.MAC == m.m.GatewayMAC:
+				// Never a remote host over this leaf's own gateway.
+				return reject(fmt.Sprintf("MAC %s is the anycast gateway MAC of VNI %d", r.MAC, l2))
+			}
+		}
 		if r.DefaultGW {
 			// RFC 7432 §7.8: a gateway, which every leaf has locally.
 			return reject("default gateway route: the anycast gateway is local on every leaf")
 		}
 		c := l3cand{mac: r.MAC, vtep: vtep, seq: r.Seq, sticky: r.Sticky}
-		if l2, ok := t.l2imp.VNIFor(r); ok {
-			if t.isGateway(l2, ip) {
-				return reject(fmt.Sprintf("IP %s is an anycast gateway address of VNI %d", ip, l2))
-			}
+		if l2ok {
 			k := hostKey{l2, ip}
 			ref.neigh = &k
 			t.ipState(t.neighs, k).remote[r.Key] = c
@@ -392,6 +577,22 @@ func (t *L3Table) l3VNIFor(r *Route) (uint32, bool) {
 	l3 := r.L3VNI()
 	probe := &Route{Key: Key{Type: RouteTypeIPPrefix}, Labels: []uint32{l3}, RTs: r.RTs}
 	return t.l3imp.VNIFor(probe)
+}
+
+// PrefixRoute reports, for a received type-5 route by key, the L3VNI it
+// imports into (ok false when it imports into none, or is unknown) and
+// whether its path is among the next hops installed for its prefix.
+func (t *L3Table) PrefixRoute(k Key) (l3vni uint32, ok, used bool) {
+	ref, known := t.routes[k]
+	if !known || ref.prefix == nil {
+		return 0, false, false
+	}
+	st := t.prefs[*ref.prefix]
+	if st == nil {
+		return ref.prefix.l3vni, true, false
+	}
+	vtep := st.paths[k]
+	return ref.prefix.l3vni, true, slices.ContainsFunc(st.installed, func(n NextHop) bool { return n.VTEP == vtep })
 }
 
 // Withdraw removes a received route by identity. Unknown keys are ignored.
@@ -787,24 +988,53 @@ type L3Snapshot struct {
 }
 
 // Snapshot returns the state the effects so far have asked for.
-func (t *L3Table) Snapshot() L3Snapshot {
+func (t *L3Table) Snapshot() L3Snapshot { return t.snapshot(nil, nil) }
+
+// SnapshotVRF is Snapshot for the VRF with l3vni alone: its members'
+// suppression neighbours, its host and prefix routes and its router
+// MACs. Only that VRF's entries are copied and sorted. An unknown l3vni
+// has none.
+func (t *L3Table) SnapshotVRF(l3vni uint32) L3Snapshot {
+	v, ok := t.vrfs[l3vni]
+	if !ok {
+		return L3Snapshot{}
+	}
+	member := make(map[uint32]bool, len(v.Members))
+	for _, m := range v.Members {
+		member[m.L2VNI] = true
+	}
+	return t.snapshot(func(l3 uint32) bool { return l3 == l3vni }, func(l2 uint32) bool { return member[l2] })
+}
+
+// snapshot copies the installed state of the L3VNIs and L2VNIs that
+// inL3 and inL2 accept (nil: all).
+func (t *L3Table) snapshot(inL3, inL2 func(uint32) bool) L3Snapshot {
 	var s L3Snapshot
+	if inL3 == nil {
+		inL3 = func(uint32) bool { return true }
+	}
+	if inL2 == nil {
+		inL2 = func(uint32) bool { return true }
+	}
 	for k, st := range t.neighs {
-		if st.installed {
+		if st.installed && inL2(k.vni) {
 			s.Neighs = append(s.Neighs, Neigh{L2VNI: k.vni, IP: k.ip, MAC: st.inst.mac})
 		}
 	}
 	for k, st := range t.hosts {
-		if st.installed {
+		if st.installed && inL3(k.vni) {
 			s.Hosts = append(s.Hosts, HostRoute{VRF: t.vrfName(k.vni), L3VNI: k.vni, IP: k.ip, NextHop: NextHop{st.inst.vtep, st.instRMAC}})
 		}
 	}
 	for k, st := range t.prefs {
-		if st.installed != nil {
+		if st.installed != nil && inL3(k.l3vni) {
 			s.Prefixes = append(s.Prefixes, PrefixRoute{VRF: t.vrfName(k.l3vni), L3VNI: k.l3vni, Prefix: k.prefix, NextHops: slices.Clone(st.installed)})
 		}
 	}
 	for k, st := range t.rmacs {
+		if !inL3(k.l3vni) {
+			continue
+		}
 		s.RouterMACs = append(s.RouterMACs, RouterMAC{VRF: t.vrfName(k.l3vni), L3VNI: k.l3vni, VTEP: k.vtep, MAC: st.mac, Routes: st.refs})
 	}
 	slices.SortFunc(s.Neighs, func(a, b Neigh) int {

@@ -74,6 +74,9 @@ func fmtL3(e L3Effect) string {
 		return fmt.Sprintf("withdraw %s", e.Route.Key)
 	case L3Rejected:
 		return "rejected: " + e.Reason
+	case L3GatewayConflict:
+		g := e.Gateway
+		return fmt.Sprintf("gateway-conflict %d %s %s (ours %s) from %s defgw=%v", g.L2VNI, g.IP, g.MAC, g.Local, g.VTEP, g.DefaultGW)
 	}
 	return e.Kind.String()
 }
@@ -178,7 +181,7 @@ func TestL3GatewayNeverAHost(t *testing.T) {
 	tab := NewL3Table(l3opts())
 	gw := macIP(vtep2, gwMAC, gw4, 0, rmac2)
 	gw.DefaultGW = true
-	expectL3(t, "default gateway route", tab.Update(gw), "rejected: default gateway route: the anycast gateway is local on every leaf")
+	expectL3(t, "default gateway route", tab.Update(gw), "rejected: IP 192.168.100.254 is an anycast gateway address of VNI 100")
 	gw.DefaultGW = false
 	expectL3(t, "gateway address", tab.Update(gw), "rejected: IP 192.168.100.254 is an anycast gateway address of VNI 100")
 	expectL3(t, "local gateway address", tab.LocalHost(100, gwMAC, gw4, 0, false))
@@ -377,4 +380,38 @@ func TestL3LocalPrefixRoutes(t *testing.T) {
 	if tab.LocalPrefixRoutes(9999, []netip.Prefix{netip.MustParsePrefix("10.0.0.0/8")}) != nil {
 		t.Error("unknown VRF gave routes")
 	}
+}
+
+// TestL3GatewayConflict: another leaf's gateway with another MAC (an
+// ordinary MAC+IP route for one of our gateway addresses, or a Default
+// Gateway route) is reported and never installed; our own gateway MAC
+// from another leaf, for any IP, is never installed either.
+func TestL3GatewayConflict(t *testing.T) {
+	tab := NewL3Table(l3opts())
+	other := MAC{0x00, 0x00, 0x5e, 0x00, 0x01, 0x02}
+	r := macIP(vtep2, other, gw4, 0, rmac2)
+	expectL3(t, "gateway address, other MAC", tab.Update(r),
+		"gateway-conflict 100 192.168.100.254 00:00:5e:00:01:02 (ours 00:00:5e:00:01:01) from 10.0.0.2 defgw=false",
+		"rejected: IP 192.168.100.254 is an anycast gateway address of VNI 100")
+	d := macIP(vtep2, other, netip.MustParseAddr("192.168.100.1"), 0, rmac2)
+	d.Key.RD = RDFromIP(vtep2, 3)
+	d.DefaultGW = true
+	expectL3(t, "default gateway route, other IP and MAC", tab.Update(d),
+		"gateway-conflict 100 192.168.100.1 00:00:5e:00:01:02 (ours 00:00:5e:00:01:01) from 10.0.0.2 defgw=true",
+		"rejected: default gateway route: the anycast gateway is local on every leaf")
+	same := macIP(vtep2, gwMAC, netip.MustParseAddr("192.168.100.1"), 0, rmac2)
+	same.Key.RD = RDFromIP(vtep2, 4)
+	same.DefaultGW = true
+	expectL3(t, "default gateway route, our MAC", tab.Update(same),
+		"rejected: MAC 00:00:5e:00:01:01 is the anycast gateway MAC of VNI 100")
+	h := macIP(vtep2, gwMAC, hostA, 0, rmac2)
+	expectL3(t, "host route with our gateway MAC", tab.Update(h),
+		"rejected: MAC 00:00:5e:00:01:01 is the anycast gateway MAC of VNI 100")
+	if s := tab.Snapshot(); len(s.Neighs)+len(s.Hosts) != 0 {
+		t.Errorf("snapshot %+v, want nothing installed", s)
+	}
+	// An ordinary host is not a conflict.
+	expectL3(t, "host", tab.Update(macIP(vtep2, mac2, hostA, 0, rmac2)),
+		"set-neigh 100 192.168.100.10 02:00:00:00:00:02",
+		"set-host red/4001 192.168.100.10 via 10.0.0.2 02:aa:00:00:00:02")
 }

@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"syscall"
 	"testing"
@@ -34,8 +35,15 @@ const gatewayMAC = "00:00:5e:00:01:01"
 // it where everyone sees it). It returns the tenant namespace per leaf.
 func deployL3(t *testing.T, backend string) (*fabric, map[string]*netns.NS) {
 	t.Helper()
+	return deployL3Lab(t, l3File, func(string) string { return backend })
+}
+
+// deployL3Lab is deployL3 for the lab in file (with the l3 lab's
+// conventions), with the backend of each leaf given by backendOf.
+func deployL3Lab(t *testing.T, file string, backendOf func(leaf string) string) (*fabric, map[string]*netns.NS) {
+	t.Helper()
 	requireKernel(t)
-	topo, err := lab.Load(l3File)
+	topo, err := lab.Load(file)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -46,6 +54,7 @@ func deployL3(t *testing.T, backend string) (*fabric, map[string]*netns.NS) {
 			continue
 		}
 		var ns *netns.NS
+		backend := backendOf(n.Name)
 		if backend == "netns" {
 			ns = netns.ForTest(t, "l3t"+n.Name)
 			tenants[n.Name] = ns
@@ -71,11 +80,9 @@ func deployL3(t *testing.T, backend string) (*fabric, map[string]*netns.NS) {
 		}
 	}
 	f := deployTopology(t, topo)
-	if backend != "netns" {
-		for _, n := range topo.Nodes {
-			if n.Labels["evpnd.role"] == "leaf" {
-				tenants[n.Name] = f.lab.Node(n.Name)
-			}
+	for _, n := range topo.Nodes {
+		if n.Labels["evpnd.role"] == "leaf" && backendOf(n.Name) != "netns" {
+			tenants[n.Name] = f.lab.Node(n.Name)
 		}
 	}
 	t.Cleanup(func() {
@@ -159,6 +166,16 @@ func tenantVRF(t *testing.T, backend string) {
 			}
 		}
 	}
+	// evpnd finds the devices where they are (the tenant namespace on
+	// netns): none is reported missing.
+	for leaf := range tenants {
+		if out := f.exec(leaf, "evpnctl", "show", "evpn", "vni"); strings.Contains(out, "MISSING") || !strings.Contains(out, "4001") {
+			t.Errorf("%s: evpnctl show evpn vni reports devices missing, or lacks L3VNI 4001:\n%s", leaf, out)
+		}
+		if out := f.exec(leaf, "evpnctl", "show", "evpn", "vni", "4001"); !strings.Contains(out, "Devices in the kernel: yes") {
+			t.Errorf("%s: evpnctl show evpn vni 4001:\n%s", leaf, out)
+		}
+	}
 	if t.Failed() {
 		t.FailNow()
 	}
@@ -239,6 +256,20 @@ func tenantVRF(t *testing.T, backend string) {
 	out := f.exec("leaf1", "evpnctl", "show", "evpn", "mac", "vni", "100")
 	if !strings.Contains(out, "02:00:00:00:01:11") || !strings.Contains(out, "02:00:00:00:01:12") {
 		t.Errorf("leaf1's evpnctl lacks h1 (local) or h2 (remote) in VNI 100:\n%s", out)
+	}
+	// A fresh kernel read finds both where they are (the tenant
+	// namespace's bridge and VXLAN device on netns).
+	out = f.exec("leaf1", "evpnctl", "show", "evpn", "mac", "vni", "100", "verify")
+	for _, mac := range []string{"02:00:00:00:01:11", "02:00:00:00:01:12"} {
+		found := false
+		for _, line := range strings.Split(out, "\n") {
+			if fs := strings.Fields(line); len(fs) > 1 && fs[1] == mac && slices.Contains(fs, "yes") {
+				found = true
+			}
+		}
+		if !found {
+			t.Errorf("leaf1's evpnctl show evpn mac vni 100 verify: %s not in the kernel:\n%s", mac, out)
+		}
 	}
 
 	// Symmetric IRB: hosts in different subnets on different leafs reach

@@ -33,6 +33,11 @@ func TestTenantVRFCheck(t *testing.T) {
 		}
 		return nil
 	})
+	// The L3VNI names its VRF: its L3 state is checked, no L2 FDB.
+	if out, err := f.lab.Exec(t.Context(), "leaf2", "evpnctl", "check", "vni", "4001"); err != nil ||
+		!strings.Contains(out, "No drift") || !strings.Contains(out, "L3 entr") {
+		t.Errorf("evpnctl check vni 4001: %v\n%s", err, out)
+	}
 	route := func() (string, error) {
 		return tenants["leaf2"].Exec(t.Context(), "ip", "route", "show", host+"/32")
 	}

@@ -289,7 +289,7 @@ const (
 type Drift struct {
 	Kind       DriftKind
 	VNI        uint32
-	Table      string // "mac", "bridge", "flood", "device"; L3: "neigh", "rmac", "route"
+	Table      string // "mac", "bridge", "flood", "device"; L3: "neigh", "rmac", "route", "static-route"
 	MAC        evpn.MAC
 	WantVTEP   netip.Addr
 	KernelVTEP netip.Addr

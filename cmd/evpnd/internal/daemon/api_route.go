@@ -195,6 +195,10 @@ func pathMatches(p api.RoutePath, f api.RouteFilter, annotated bool) bool {
 // annotate sets VNI and Selected of a path from the loop's state.
 func (l *leaf) annotate(p *api.RoutePath) {
 	r := p.Route
+	if r.Type == evpn.RouteTypeIPPrefix {
+		l.annotatePrefix(p)
+		return
+	}
 	if p.Local {
 		p.VNI = r.L2VNI()
 		switch r.Type {
@@ -221,4 +225,38 @@ func (l *leaf) annotate(p *api.RoutePath) {
 	case evpn.RouteTypeIMET:
 		p.Selected = l.table.HasFlood(vni, r.VTEP())
 	}
+}
+
+// annotatePrefix sets VNI (the L3VNI) and Selected of a type-5 path: a
+// local one is used while its VRF is configured; a received one when the
+// L3 model installs its path for the prefix (not for a subnet of the
+// VRF's own SVIs, which stays connected).
+func (l *leaf) annotatePrefix(p *api.RoutePath) {
+	r := p.Route
+	if p.Local {
+		p.VNI = r.L3VNI()
+		_, p.Selected = vrfByL3VNI(l.d.cfg, p.VNI)
+		return
+	}
+	if l.l3 == nil {
+		return
+	}
+	vni, ok, used := l.l3.PrefixRoute(r.Key)
+	if !ok {
+		return
+	}
+	p.VNI = vni
+	if t := l.tenantOfL3VNI(vni); used && p.Best && (t == nil || !local(t, r.Prefix)) {
+		p.Selected = true
+	}
+}
+
+// tenantOfL3VNI returns the tenant VRF with L3VNI vni, or nil.
+func (l *leaf) tenantOfL3VNI(vni uint32) *tenant {
+	for _, t := range l.tenants {
+		if t.cfg.L3VNI == vni {
+			return t
+		}
+	}
+	return nil
 }

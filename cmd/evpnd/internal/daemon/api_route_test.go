@@ -75,3 +75,39 @@ func TestRoutesWindowed(t *testing.T) {
 		t.Errorf("RD %v with limit 1: %d paths %v", rd, len(got), got)
 	}
 }
+
+// Type-5 paths are annotated with their VRF's L3VNI (so that "show evpn
+// route type 5 vni 4001" finds them) and marked used when the L3 model
+// installs them, or, for our own, while their VRF is configured.
+func TestAnnotatePrefix(t *testing.T) {
+	l, _ := gatewayLeaf(t, evpn.MAC{0, 0, 0x5e, 0, 1, 1})
+	vtep2 := netip.MustParseAddr("10.0.0.2")
+	rmac := evpn.MAC{2, 0xaa, 0, 0, 0, 2}
+	rt := []evpn.RT{evpn.AutoRT(65000, 4001)}
+	remote := evpn.LocalPrefixRoute(evpn.RDFromIP(vtep2, 1), 4001, netip.MustParsePrefix("172.16.2.0/24"), vtep2, rt, rmac)
+	l.l3.Update(remote)
+	other := evpn.LocalPrefixRoute(evpn.RDFromIP(vtep2, 9), 4009, netip.MustParsePrefix("172.16.9.0/24"), vtep2,
+		[]evpn.RT{evpn.AutoRT(65000, 4009)}, rmac)
+	l.l3.Update(other)
+	own := evpn.LocalPrefixRoute(evpn.RDFromIP(l.d.cfg.VTEPIP, 1), 4001, netip.MustParsePrefix("10.1.0.0/24"), l.d.cfg.VTEPIP, rt, rmac)
+	for _, c := range []struct {
+		what     string
+		p        api.RoutePath
+		vni      uint32
+		selected bool
+	}{
+		{"remote, best", api.RoutePath{Route: remote, Best: true}, 4001, true},
+		{"remote, not best", api.RoutePath{Route: remote}, 4001, false},
+		{"remote, no VRF", api.RoutePath{Route: other, Best: true}, 0, false},
+		{"own", api.RoutePath{Route: own, Local: true, Best: true}, 4001, true},
+	} {
+		p := c.p
+		l.annotate(&p)
+		if p.VNI != c.vni || p.Selected != c.selected {
+			t.Errorf("%s: VNI %d selected %v, want %d %v", c.what, p.VNI, p.Selected, c.vni, c.selected)
+		}
+		if want := c.vni == 4001; pathMatches(p, api.RouteFilter{Type: evpn.RouteTypeIPPrefix, VNI: 4001}, true) != want {
+			t.Errorf("%s: matches type 5 vni 4001: %v, want %v", c.what, !want, want)
+		}
+	}
+}

@@ -4,11 +4,12 @@ import (
 	"cmp"
 	"context"
 	"errors"
-	"net"
 	"net/netip"
 	"slices"
 
 	"github.com/evpnd/evpnd/cmd/evpnd/internal/api"
+	"github.com/evpnd/evpnd/configs"
+	"github.com/evpnd/evpnd/vtep"
 )
 
 // VNIs implements api.Backend.
@@ -25,9 +26,9 @@ func (d *Daemon) VNIs(ctx context.Context) ([]api.VNI, error) {
 	if err != nil {
 		return nil, err
 	}
-	links := linkNames()
+	c, links := d.config(), presence{}
 	for i := range out {
-		out[i].DevicesPresent = links[out[i].VXLAN] && links[out[i].Bridge]
+		out[i].DevicesPresent = links.has(vniNamespace(c, out[i].VNI), out[i].VXLAN, out[i].Bridge)
 	}
 	return out, nil
 }
@@ -66,25 +67,43 @@ func (l *leaf) vniRows(only uint32) []api.VNI {
 	return out
 }
 
-func devicesPresent(names ...string) bool {
-	links := linkNames()
+// vniNamespace names the namespace holding the devices of L2VNI vni: its
+// VRF's on the netns backend, "" (the underlay's) otherwise.
+func vniNamespace(c *configs.Config, vni uint32) string {
+	if f, ok := vrfOf(c, vni); ok {
+		return vrfNamespace(f)
+	}
+	return ""
+}
+
+// vrfNamespace names the namespace holding VRF f's devices: its own on
+// the netns backend, "" (the underlay's) otherwise.
+func vrfNamespace(f configs.VRF) string {
+	if f.Backend == configs.BackendNetns {
+		return f.Namespace
+	}
+	return ""
+}
+
+// presence holds the link names of the namespaces read so far (by name,
+// "" the underlay's), each read once, through vtep.Node.
+type presence map[string]map[string]bool
+
+// has reports whether every one of names is a link of namespace ns. A
+// namespace that cannot be read has none.
+func (p presence) has(ns string, names ...string) bool {
+	links, ok := p[ns]
+	if !ok {
+		if n, err := vtep.OpenNode(ns); err == nil {
+			links, _ = n.LinkNames()
+			n.Close()
+		}
+		p[ns] = links
+	}
 	for _, n := range names {
 		if !links[n] {
 			return false
 		}
 	}
 	return true
-}
-
-// linkNames returns the names of this node's links, read once.
-func linkNames() map[string]bool {
-	ifs, err := net.Interfaces()
-	if err != nil {
-		return nil
-	}
-	out := make(map[string]bool, len(ifs))
-	for _, i := range ifs {
-		out[i.Name] = true
-	}
-	return out
 }

@@ -27,4 +27,12 @@
 // loop as calls, a batch of VNIs per call, so the loop never holds a
 // long change. The configuration in force (live) is what runs; file is
 // the config file as last read, and status reports how they differ.
+//
+// Each tenant VRF runs its own goroutines (device supervision, its
+// namespace's learner, fib's L3 reconciler, the watch of its hosts) under
+// a context of its own, and joins or leaves fib's FDB kernel sides, so
+// that a reload adds or removes one VRF without touching the others
+// (vrfreload.go: built through vtep's planner as at start, or removed
+// after its routes are withdrawn and its kernel state cleaned; a VRF that
+// cannot be built is rolled back with the reload's other VRF changes).
 package daemon

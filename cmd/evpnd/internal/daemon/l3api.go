@@ -33,50 +33,22 @@ func (l *leaf) l3State(ctx context.Context, l3vni uint32) (evpn.L3Snapshot, erro
 
 // l3Snapshot is l3State in the loop: the L3 model's entries of the VRF
 // with L3VNI l3vni (its members' suppression neighbours, its host and
-// prefix routes and router MACs). It copies the whole model's snapshot
-// and keeps the VRF's part: O(entries of every VRF).
+// prefix routes and router MACs). Only that VRF's entries are copied.
 func (l *leaf) l3Snapshot(l3vni uint32) evpn.L3Snapshot {
 	if l.l3 == nil {
 		return evpn.L3Snapshot{}
 	}
-	member := map[uint32]bool{}
-	if v, ok := vrfByL3VNI(l.d.config(), l3vni); ok {
-		for _, m := range v.L2VNIs {
-			member[m.VNI] = true
-		}
-	}
-	all := l.l3.Snapshot()
-	var s evpn.L3Snapshot
-	for _, n := range all.Neighs {
-		if member[n.L2VNI] {
-			s.Neighs = append(s.Neighs, n)
-		}
-	}
-	for _, h := range all.Hosts {
-		if h.L3VNI == l3vni {
-			s.Hosts = append(s.Hosts, h)
-		}
-	}
-	for _, p := range all.Prefixes {
-		if p.L3VNI == l3vni {
-			s.Prefixes = append(s.Prefixes, p)
-		}
-	}
-	for _, r := range all.RouterMACs {
-		if r.L3VNI == l3vni {
-			s.RouterMACs = append(s.RouterMACs, r)
-		}
-	}
-	for _, t := range l.tenants {
+	s := l.l3.SnapshotVRF(l3vni)
+	for _, t := range l.tenantList() {
 		if t.v.L3.VNI == l3vni {
-			return installedL3(s, func(p netip.Prefix) bool { return connected(t, p) })
+			return installedL3(s, func(p netip.Prefix) bool { return local(t, p) })
 		}
 	}
 	return s
 }
 
 // installedL3 is one VRF's part of the L3 model's snapshot as the kernel
-// holds it: without the type-5 routes to its own SVIs' subnets (connected
+// holds it: without the type-5 routes to its own SVIs' subnets (local
 // reports them), which applyL3 leaves connected, and with the router MACs
 // of the routes left only, as fib installs them (one per VTEP a host or
 // prefix route goes through), each with the number of those routes. The
@@ -152,7 +124,7 @@ func l3vniRow(c *configs.Config, v configs.VRF, s evpn.L3Snapshot) api.L3VNI {
 		L3VNI: v.L3VNI, VRF: v.Name, Backend: v.Backend, Table: int(v.Table), Namespace: v.Namespace,
 		VXLAN: v.VXLANDevice, Bridge: v.Bridge, RouterMAC: c.VRFRouterMAC(v), LocalVTEP: c.VTEPIP,
 		RD: c.VRFRD(v), ImportRTs: imp, ExportRTs: c.VRFExportRTs(v),
-		DevicesPresent: devicesPresent(v.VXLANDevice, v.Bridge),
+		DevicesPresent: presence{}.has(vrfNamespace(v), v.VXLANDevice, v.Bridge),
 	}
 	for _, m := range v.L2VNIs {
 		row.L2VNIs = append(row.L2VNIs, m.VNI)
@@ -163,6 +135,7 @@ func l3vniRow(c *configs.Config, v configs.VRF, s evpn.L3Snapshot) api.L3VNI {
 			row.RemoteVTEPs++
 		}
 	}
+	row.NextHops = len(nextHopRows(v, s))
 	for _, h := range s.Hosts {
 		if h.L3VNI == v.L3VNI {
 			row.HostRoutes++
@@ -417,7 +390,7 @@ type l3Check struct {
 // (or whose member is) vni when not 0.
 func (l *leaf) l3Checks(vni uint32) []l3Check {
 	var out []l3Check
-	for _, t := range l.tenants {
+	for _, t := range l.tenantList() {
 		if t.l3rec == nil || (vni != 0 && !tenantHasVNI(t, vni)) {
 			continue
 		}

@@ -1,6 +1,7 @@
 package daemon
 
 import (
+	"errors"
 	"net/netip"
 	"reflect"
 	"slices"
@@ -13,6 +14,7 @@ import (
 	"github.com/evpnd/evpnd/configs"
 	"github.com/evpnd/evpnd/fib"
 	"github.com/evpnd/evpnd/speaker/evpn"
+	"github.com/evpnd/evpnd/vtep"
 )
 
 // The API rows built from the L3 model's state keep to the requested VRF
@@ -88,6 +90,18 @@ func TestL3Rows(t *testing.T) {
 		t.Errorf("vrfRouteRows:\ngot  %+v\nwant %+v", got, wantRoutes)
 	}
 
+	// A border leaf's own default route wins over the other border
+	// leaf's: not installed, so not listed, and not counted.
+	border := &tenant{cfg: red, v: vtep.VRF{L3: vtep.L2VNI{VNI: 4001}}}
+	border.cfg.Routes = []configs.StaticRoute{{Prefix: netip.MustParsePrefix("0.0.0.0/0"), Via: a("192.0.2.2")}}
+	bs := installedL3(s, func(p netip.Prefix) bool { return local(border, p) })
+	if got := vrfRouteRows(red, bs); !reflect.DeepEqual(got, wantRoutes[1:]) {
+		t.Errorf("vrfRouteRows of a border leaf:\ngot  %+v\nwant %+v", got, wantRoutes[1:])
+	}
+	if got := nextHopRows(red, bs); !reflect.DeepEqual(got, []api.L3NextHop{{L3VNI: 4001, VRF: "red", VTEP: a("10.0.0.2"), RouterMAC: r2, Routes: 1}}) {
+		t.Errorf("nextHopRows of a border leaf: %+v", got)
+	}
+
 	c := &configs.Config{VRFs: []configs.VRF{{Name: "blue", L3VNI: 4002}, red}}
 	if v, ok := vrfOfL2VNI(c, 200); !ok || v.Name != "red" {
 		t.Errorf("vrfOfL2VNI(200) = %v %v", v.Name, ok)
@@ -97,6 +111,13 @@ func TestL3Rows(t *testing.T) {
 	}
 	if vs := sortedVRFs(c); vs[0].L3VNI != 4001 || vs[1].L3VNI != 4002 {
 		t.Errorf("sortedVRFs: %v", vs)
+	}
+	// The L3VNI's counts: router MACs, next hops (10.0.0.2 for a host and
+	// the default route, 10.0.0.3 for the default route), routes.
+	c.RouterID, c.ASN = a("10.0.0.1"), 65000
+	if row := l3vniRow(c, red, s); row.RemoteVTEPs != 2 || row.NextHops != 2 || row.HostRoutes != 1 || row.PrefixRoutes != 1 {
+		t.Errorf("l3vniRow counts: %d router MACs, %d next hops, %d host, %d prefix; want 2, 2, 1, 1",
+			row.RemoteVTEPs, row.NextHops, row.HostRoutes, row.PrefixRoutes)
 	}
 }
 
@@ -291,5 +312,21 @@ func TestInstalledL3(t *testing.T) {
 	rows := rmacRows(configs.VRF{Name: "ta", L3VNI: 4001}, got)
 	if len(rows) != 2 || rows[0].VTEP != a("10.0.0.2") || rows[0].Routes != 2 || rows[1].VTEP != a("10.0.0.4") {
 		t.Errorf("rmac rows = %+v", rows)
+	}
+}
+
+// "check vni L3VNI" checks that VRF's L3 state alone (no L2 FDB check,
+// which knows no L3VNI); a VNI that is neither an L2VNI nor an L3VNI is
+// not found.
+func TestCheckL3VNI(t *testing.T) {
+	l, _ := gatewayLeaf(t, evpn.MAC{0, 0, 0x5e, 0, 1, 1})
+	d := l.d
+	d.leaf.Store(l)
+	rep, err := d.Check(t.Context(), 4001)
+	if err != nil || len(rep.Drifts) != 0 || rep.CheckedMACs != 0 {
+		t.Errorf("check vni 4001: %+v %v, want an empty report", rep, err)
+	}
+	if _, err := d.Check(t.Context(), 4009); !errors.Is(err, api.ErrNotFound) {
+		t.Errorf("check vni 4009: %v, want not found", err)
 	}
 }

@@ -5,7 +5,6 @@ import (
 	"slices"
 	"time"
 
-	"github.com/evpnd/evpnd/configs"
 	"github.com/evpnd/evpnd/fib"
 	"github.com/evpnd/evpnd/speaker/evpn"
 	"github.com/evpnd/evpnd/vtep"
@@ -15,24 +14,7 @@ import (
 func (d *Daemon) l3Options() evpn.L3Options {
 	opts := evpn.L3Options{LocalVTEP: d.cfg.VTEPIP, RouterID: d.cfg.RouterID}
 	for _, f := range d.cfg.VRFs {
-		imp, auto := d.cfg.VRFImportRTs(f)
-		v := evpn.L3VRF{Name: f.Name, L3VNI: f.L3VNI, RD: d.cfg.VRFRD(f), RouterMAC: d.cfg.VRFRouterMAC(f),
-			ExportRTs: d.cfg.VRFExportRTs(f), Import: evpn.ImportRule{VNI: f.L3VNI, Auto: auto, RTs: imp}}
-		for _, m := range f.L2VNIs {
-			for _, lv := range d.cfg.L2VNIs {
-				if lv.VNI != m.VNI {
-					continue
-				}
-				rts, auto := d.cfg.ImportRTs(lv)
-				var gws []netip.Addr
-				for _, g := range m.GatewayIPs {
-					gws = append(gws, g.Addr())
-				}
-				v.Members = append(v.Members, evpn.L3Member{L2VNI: m.VNI, RD: d.cfg.L2VNIRD(lv), ExportRTs: d.cfg.ExportRTs(lv),
-					Import: evpn.ImportRule{VNI: m.VNI, Auto: auto, RTs: rts}, GatewayMAC: configs.MemberGatewayMAC(f, m), GatewayIPs: gws})
-			}
-		}
-		opts.VRFs = append(opts.VRFs, v)
+		opts.VRFs = append(opts.VRFs, l3VRF(d.cfg, f))
 	}
 	return opts
 }
@@ -43,7 +25,7 @@ func (d *Daemon) l3Options() evpn.L3Options {
 func (l *leaf) localPrefixRoutes() []*evpn.Route {
 	var out []*evpn.Route
 	for _, t := range l.tenants {
-		out = append(out, l.l3.LocalPrefixRoutes(t.cfg.L3VNI, configs.VRFAdvertisedPrefixes(t.cfg))...)
+		out = append(out, l.l3.LocalPrefixRoutes(t.cfg.L3VNI, t.advertise)...)
 	}
 	return out
 }
@@ -70,7 +52,7 @@ func (l *leaf) applyL3(effects []evpn.L3Effect, b *effBuf) {
 	now := time.Now()
 	for _, e := range effects {
 		if e.Kind == evpn.L3SetPrefix || e.Kind == evpn.L3DelPrefix {
-			if t := l.tenantOf(e.Prefix.VRF, 0); t != nil && connected(t, e.Prefix.Prefix) {
+			if t := l.tenantOf(e.Prefix.VRF, 0); t != nil && local(t, e.Prefix.Prefix) {
 				// Not installed (see below): no route change for watchers.
 				continue
 			}
@@ -106,11 +88,14 @@ func (l *leaf) applyL3(effects []evpn.L3Effect, b *effBuf) {
 			}
 		case evpn.L3SetPrefix, evpn.L3DelPrefix:
 			t := l.tenantOf(e.Prefix.VRF, 0)
-			if t == nil || connected(t, e.Prefix.Prefix) {
-				// A subnet of the VRF's own SVIs stays connected here, as
-				// zebra prefers the connected route to the same prefix
-				// from BGP: replacing it would send local hosts' traffic
-				// to another leaf.
+			if t == nil || local(t, e.Prefix.Prefix) {
+				// A subnet of the VRF's own SVIs or uplinks stays
+				// connected here, as zebra prefers the connected route to
+				// the same prefix from BGP: replacing it would send local
+				// hosts' traffic to another leaf. A static route of the
+				// VRF wins likewise (zebra: distance 1 against iBGP's
+				// 200): a border leaf keeps its own default route to the
+				// outside when another border leaf advertises one.
 				continue
 			}
 			if e.Kind == evpn.L3DelPrefix {
@@ -134,6 +119,8 @@ func (l *leaf) applyL3(effects []evpn.L3Effect, b *effBuf) {
 			b.setL3(e.Route.Key, e.Route)
 		case evpn.L3Withdraw:
 			b.setL3(e.Route.Key, nil)
+		case evpn.L3GatewayConflict:
+			l.gatewayConflict(e)
 		case evpn.L3Rejected:
 			log.Debug("l3 route not used", "reason", e.Reason)
 		}
@@ -143,13 +130,26 @@ func (l *leaf) applyL3(effects []evpn.L3Effect, b *effBuf) {
 	}
 }
 
-// connected reports whether p is the subnet of one of t's SVIs.
-func connected(t *tenant, p netip.Prefix) bool {
+// local reports whether p is the subnet of one of t's SVIs or uplinks,
+// or the prefix of one of its static routes.
+func local(t *tenant, p netip.Prefix) bool {
 	for _, m := range t.v.Members {
 		for _, g := range m.GatewayIPs {
 			if g.Masked() == p.Masked() {
 				return true
 			}
+		}
+	}
+	for _, u := range t.v.Uplinks {
+		for _, a := range u.Addrs {
+			if a.Masked() == p.Masked() {
+				return true
+			}
+		}
+	}
+	for _, r := range t.cfg.Routes {
+		if r.Prefix.Masked() == p.Masked() {
+			return true
 		}
 	}
 	return false

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"maps"
 	"net/netip"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -62,12 +63,23 @@ type leaf struct {
 	up      map[netip.Addr]bool
 	learner *vtep.Learner
 	mgr     *vtep.Manager
-	// tenants are the tenant VRFs (config order); tlearners the learners
-	// of the tenant namespaces (netns backend), whose L2VNIs the underlay's
-	// learner does not watch.
-	tenants   []*tenant
-	tlearners []*vtep.Learner
-	hosts     *localHosts // the tenants' local MAC+IP bindings
+	// tenants are the tenant VRFs (config order, then as reloads add
+	// them). The loop changes the list, holding tmu; other goroutines
+	// read it holding tmu (tenantList).
+	tenants []*tenant
+	tmu     sync.Mutex
+	hosts   *localHosts // the tenants' local MAC+IP bindings
+	// h is the leaf's netlink handle in the underlay; fdbK and apiK fib's
+	// FDB kernel sides (the reconciler's and the API's), which tenants
+	// join and leave.
+	h          *netlink.Handle
+	fdbK, apiK *muxKernel
+	// foreign reports the learners' foreign VXLAN FDB changes to fib.
+	foreign func(vtep.VXLANChange)
+	// g runs the leaf's goroutines, gctx is its context: a tenant added
+	// by a reload starts its own there (startTenant).
+	g    *errgroup.Group
+	gctx context.Context
 	// l3 is the L3 model (MAC+IP and type-5 routes of the VRFs); l3adv
 	// its routes this leaf wants announced; l3eff its effects of the batch.
 	l3    *evpn.L3Table
@@ -88,6 +100,8 @@ type leaf struct {
 	ports map[evpn.MACKey]string
 	// martians rate-limits the log of routes naming an unusable VTEP.
 	martians logLimit
+	// gwWarned: the gateway MAC conflicts already warned about.
+	gwWarned map[gwWarnKey]bool
 	// stopped is closed when the loop returns, releasing waiting calls.
 	stopped chan struct{}
 	calls   []*call // calls of the current batch
@@ -166,13 +180,9 @@ func (d *Daemon) runLeaf(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	defer func() {
-		for _, t := range tenants {
-			t.close()
-		}
-	}()
 
 	l := &leaf{
+		h:          h,
 		d:          d,
 		srv:        srv,
 		q:          newQueue[event](),
@@ -188,6 +198,12 @@ func (d *Daemon) runLeaf(ctx context.Context) error {
 		refeeding:  map[uint32]map[evpn.Key]struct{}{},
 		ports:      map[evpn.MACKey]string{},
 	}
+	// The tenants at the end (a reload may have added or removed some).
+	defer func() {
+		for _, t := range l.tenantList() {
+			t.close()
+		}
+	}()
 	for _, v := range d.cfg.L2VNIs {
 		l.vnis[v.VNI] = v
 		if err := l.desired.SetVNI(fib.VNIDevices{VNI: v.VNI, VXLAN: v.VXLANDevice, Bridge: v.Bridge}); err != nil {
@@ -217,11 +233,12 @@ func (d *Daemon) runLeaf(ctx context.Context) error {
 
 	// fib writes each VNI's FDB in the namespace of its devices: a tenant's
 	// on the netns backend, the underlay's for every other VNI.
-	kern, closeKern, err := d.fdbKernel(tenants)
+	kern, err := d.fdbKernel(tenants, false)
 	if err != nil {
 		return err
 	}
-	defer closeKern()
+	defer kern.Close()
+	l.fdbK = kern
 	l.rec = fib.NewReconciler(l.desired, kern, d.log, fib.Config{
 		ResyncInterval: 5 * time.Minute,
 		OnApply:        d.onApply,
@@ -247,21 +264,20 @@ func (d *Daemon) runLeaf(ctx context.Context) error {
 		l.rec.KernelChanged(fib.KernelEvent{VNI: c.VNI, MAC: c.MAC, VTEP: c.VTEP, Bridge: c.Bridge, Deleted: c.Deleted, ExternLearn: c.ExternLearn})
 	}
 	learner.OnForeignVXLAN(foreign)
+	l.foreign = foreign
 	learners := []*vtep.Learner{learner}
 	for _, t := range tenants {
-		if !t.inTenantNS() {
-			continue
+		if t.learner != nil {
+			t.learner.OnForeignVXLAN(foreign)
+			learners = append(learners, t.learner)
 		}
-		tl := vtep.NewLearner(t.ns, d.tenantVNIs(t), d.log.With("vrf", t.cfg.Name))
-		tl.OnForeignVXLAN(foreign)
-		l.tlearners = append(l.tlearners, tl)
-		learners = append(learners, tl)
 	}
-	apiKern, closeAPIKern, err := d.fdbKernel(tenants)
+	apiKern, err := d.fdbKernel(tenants, true)
 	if err != nil {
 		return err
 	}
-	defer closeAPIKern()
+	defer apiKern.Close()
+	l.apiK = apiKern
 	l.kern = apiKern
 	local := map[vtep.MACKey]vtep.LocalMAC{}
 	for _, ln := range learners {
@@ -296,6 +312,7 @@ func (d *Daemon) runLeaf(ctx context.Context) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	g, gctx := errgroup.WithContext(ctx)
+	l.g, l.gctx = g, gctx
 	if err := d.startUnderlay(gctx, g, srv); err != nil {
 		return err
 	}
@@ -310,30 +327,13 @@ func (d *Daemon) runLeaf(ctx context.Context) error {
 	// The devices are kept as configured: rebuilt, re-enslaved, their
 	// flags reset, whoever changes them.
 	g.Go(func() error { return mgr.Supervise(gctx, l.onRepair) })
-	// So are the tenant VRFs' devices, members included, in whichever
-	// namespace they live.
-	var vrfs []vtep.VRF
+	g.Go(func() error {
+		return learner.Run(gctx, func(ev vtep.MACEvent) { l.q.push(event{local: &ev}) })
+	})
+	// Each tenant VRF's goroutines: its devices kept as configured, its
+	// learner (netns backend), fib's L3 side and the watch of its hosts.
 	for _, t := range tenants {
-		vrfs = append(vrfs, t.v)
-	}
-	g.Go(func() error { return mgr.SuperviseVRFs(gctx, vrfs, l.onVRFRepair) })
-	for _, ln := range learners {
-		g.Go(func() error {
-			return ln.Run(gctx, func(ev vtep.MACEvent) { l.q.push(event{local: &ev}) })
-		})
-	}
-	// fib's L3 side of each tenant VRF: a pass at every change of its
-	// desired state (fed by the BGP side through leaf.L3VRF) and of the
-	// tenant namespace's routes and neighbours.
-	for _, t := range tenants {
-		g.Go(func() error {
-			ch, err := fib.WatchL3(gctx, t.ns)
-			if err != nil {
-				return fmt.Errorf("vrf %s: watch routes and neighbours: %w", t.cfg.Name, err)
-			}
-			return t.l3rec.Run(gctx, ch)
-		})
-		g.Go(func() error { return l.watchHosts(gctx, t) })
+		l.startTenant(t)
 	}
 	g.Go(func() error {
 		l.adv.Run(gctx)
@@ -499,6 +499,9 @@ func (l *leaf) handle(ev *event, effects []evpn.Effect, now time.Time) []evpn.Ef
 		return effects
 	}
 	if h := ev.host; h != nil {
+		if _, routed := l.hosts.gw[h.ev.Key.VNI]; !routed && !h.reset {
+			return effects // a report of a VRF a reload just removed
+		}
 		if l.hosts.apply(*h) && !h.reset {
 			l.d.log.Debug("local host", "vrf", h.vrf, "vni", h.ev.Key.VNI, "ip", h.ev.Key.IP, "mac", h.ev.MAC, "removed", h.ev.Removed)
 		}
@@ -537,6 +540,10 @@ func (l *leaf) handle(ev *event, effects []evpn.Effect, now time.Time) []evpn.Ef
 			delete(l.ports, evpn.MACKey{VNI: m.VNI, MAC: m.MAC})
 			return append(effects, l.table.LocalDel(m.VNI, m.MAC, now)...)
 		}
+		if gw, ok := l.hosts.gateway(m.VNI); ok && gw == m.MAC {
+			l.gatewayMACLearned(m.VNI, m.MAC, m.Port)
+			return effects
+		}
 		l.d.log.Debug("local MAC learned", "vni", m.VNI, "mac", m.MAC, "port", m.Port)
 		l.d.trace.Record(m.VNI, m.MAC, trace.Event{Time: now, Kind: trace.LocalLearned, Local: true, Detail: portDetail(m.Port)})
 		if l.ports != nil {
@@ -562,6 +569,10 @@ func (l *leaf) handle(ev *event, effects []evpn.Effect, now time.Time) []evpn.Ef
 		}
 		if l.l3 != nil {
 			l.l3eff = append(l.l3eff, l.l3.Update(b.Route)...)
+		}
+		if vni, ok := l.ownGatewayMAC(b.Route); ok {
+			l.d.log.Debug("remote route for this leaf's anycast gateway MAC: not installed", "vni", vni, "mac", b.Route.MAC, "vtep", b.Route.VTEP())
+			return append(effects, l.table.Withdraw(b.Route.Key, now)...)
 		}
 		return append(effects, l.table.Update(b.Route, now)...)
 	case speaker.EventPeer:
@@ -696,9 +707,10 @@ func (d *Daemon) previousRun(ctx context.Context, h *netlink.Handle) bool {
 	} else {
 		defer k.Close()
 	}
-	ok, why := restartMark(ctx, h, k, d.cfg.L2VNIs)
+	n := vtep.NodeOf(h)
+	ok, why := restartMark(ctx, n, k, d.cfg.L2VNIs)
 	if !ok {
-		ok, why = d.vrfMark(h)
+		ok, why = d.vrfMark(n)
 	}
 	if ok {
 		d.log.Info("restart detected: an earlier evpnd's forwarding state is in the kernel", "mark", why)
@@ -709,26 +721,21 @@ func (d *Daemon) previousRun(ctx context.Context, h *netlink.Handle) bool {
 // vrfMark looks for evpnd's owner alias on a tenant VRF's L3VNI device
 // (in the tenant's namespace on the netns backend): a start after an
 // earlier evpnd programmed the VRF is a restart too.
-func (d *Daemon) vrfMark(h *netlink.Handle) (bool, string) {
+func (d *Daemon) vrfMark(under *vtep.Node) (bool, string) {
 	for _, f := range d.cfg.VRFs {
 		if f.Backend != configs.BackendNetns {
-			if l, err := h.LinkByName(f.VXLANDevice); err == nil && l.Attrs().Alias == vtep.OwnerAlias {
+			if l, err := under.Link(f.VXLANDevice); err == nil && l.Alias == vtep.OwnerAlias {
 				return true, "owner alias on " + f.VXLANDevice
 			}
 			continue
 		}
-		ns, err := vnetns.GetFromName(f.Namespace)
+		n, err := vtep.OpenNode(f.Namespace)
 		if err != nil {
 			continue
 		}
-		th, err := netlink.NewHandleAt(ns)
-		ns.Close()
-		if err != nil {
-			continue
-		}
-		l, err := th.LinkByName(f.VXLANDevice)
-		th.Close()
-		if err == nil && l.Attrs().Alias == vtep.OwnerAlias {
+		l, err := n.Link(f.VXLANDevice)
+		n.Close()
+		if err == nil && l.Alias == vtep.OwnerAlias {
 			return true, "owner alias on " + f.VXLANDevice + " in namespace " + f.Namespace
 		}
 	}
@@ -752,7 +759,7 @@ type fdbDumper interface {
 // device rebuild), which is exactly what graceful restart announces. A
 // state file would survive the loss of the entries and say so wrongly.
 // It returns which mark it found.
-func restartMark(ctx context.Context, h *netlink.Handle, k fdbDumper, vnis []configs.L2VNI) (bool, string) {
+func restartMark(ctx context.Context, n *vtep.Node, k fdbDumper, vnis []configs.L2VNI) (bool, string) {
 	if k != nil {
 		devs := make([]fib.VNIDevices, 0, len(vnis))
 		for _, v := range vnis {
@@ -767,7 +774,7 @@ func restartMark(ctx context.Context, h *netlink.Handle, k fdbDumper, vnis []con
 		}
 	}
 	for _, v := range vnis {
-		if l, err := h.LinkByName(v.VXLANDevice); err == nil && l.Attrs().Alias == vtep.OwnerAlias {
+		if l, err := n.Link(v.VXLANDevice); err == nil && l.Alias == vtep.OwnerAlias {
 			return true, "owner alias on " + v.VXLANDevice
 		}
 	}
@@ -807,28 +814,19 @@ func (l *leaf) onRepair(r vtep.Repair) {
 	}
 }
 
-// onVRFRepair follows a re-run of EnsureVRF after a change to a VRF's
-// devices (counting a failure) and has fib read the kernel again: a re-created VXLAN device
-// lost the FDB evpnd wrote there (fib's L3 side follows route and
-// neighbour changes by itself).
-func (l *leaf) onVRFRepair(r vtep.VRFRepair) {
-	var l3vni uint32
-	for _, t := range l.tenants {
-		if t.cfg.Name == r.VRF {
-			l3vni = t.cfg.L3VNI
-		}
-	}
+// onVRFRepair follows a re-run of EnsureVRF for tenant t after a change
+// to its devices (counting a failure) and has fib read the kernel again: a
+// re-created VXLAN device lost the FDB evpnd wrote there (fib's L3 side
+// follows route and neighbour changes by itself). It runs on t's
+// supervisor goroutine.
+func (l *leaf) onVRFRepair(t *tenant, r vtep.VRFRepair) {
 	if r.Err != nil {
-		l.d.metrics.DeviceRepairFailed(l3vni)
+		l.d.metrics.DeviceRepairFailed(t.cfg.L3VNI)
 		return
 	}
 	l.rec.Resync()
-	for _, t := range l.tenants {
-		if t.cfg.Name == r.VRF {
-			select {
-			case t.rewatch <- struct{}{}:
-			default:
-			}
-		}
+	select {
+	case t.rewatch <- struct{}{}:
+	default:
 	}
 }

@@ -64,7 +64,17 @@ func (d *Daemon) Reload(ctx context.Context) (api.ReloadResult, error) {
 		return res, nil
 	}
 	target := cur.WithLive(next)
-	plan := planVNIs(cur, target)
+	// Tenant VRFs: what the file adds, removes, rebuilds or re-advertises;
+	// a change only a new VRF can make refuses the file. Their member
+	// L2VNIs start and stop with them: the L2VNI plan covers the others.
+	var vch configs.VRFChanges
+	if configs.VRFsLive(cur, next) {
+		var ps []configs.Problem
+		if vch, ps = configs.DiffVRFs(cur, target); len(ps) > 0 {
+			return refuse(&configs.ValidationError{Source: res.File, Problems: ps})
+		}
+	}
+	plan := planVNIs(standalone(cur), standalone(target))
 	var l *leaf
 	if cur.Role == configs.RoleLeaf {
 		if l = d.leaf.Load(); l == nil {
@@ -79,17 +89,13 @@ func (d *Daemon) Reload(ctx context.Context) (api.ReloadResult, error) {
 				ps = append(ps, nodeProblems(fmt.Sprintf("l2vnis[%d]", i), v)...)
 			}
 		}
-		// Members of the running tenant VRFs live with their VRF (in its
-		// namespace on netns): they change only with a restart.
-		for vni := range plan.stop {
-			if f, routed := vrfOf(cur, vni); routed {
-				ps = append(ps, configs.Problem{Path: "l2vnis", Value: fmt.Sprint(vni),
-					Reason: fmt.Sprintf("routed in vrf %s: a VRF member cannot be removed or changed by a reload; restart evpnd", f.Name)})
-			}
-		}
+		ps = append(ps, vrfNodeProblems(cur, target, vch)...)
 		if len(ps) > 0 {
 			return refuse(&configs.ValidationError{Source: res.File, Problems: ps})
 		}
+	} else {
+		vch = configs.VRFChanges{}
+		target.VRFs = cur.VRFs
 	}
 	d.log.Info("config reload", "file", res.File)
 	// From here on the reload completes even if the client goes away: a
@@ -97,8 +103,8 @@ func (d *Daemon) Reload(ctx context.Context) (api.ReloadResult, error) {
 	// (evpnd stopping still ends it: the loop refuses further calls.)
 	ctx = context.WithoutCancel(ctx)
 	res.RestartNeeded = configs.RestartNeeded(cur, next)
-	if !reflect.DeepEqual(cur.VRFs, next.VRFs) {
-		res.RestartNeeded = append(res.RestartNeeded, "vrfs: changed (tenant VRFs are programmed at start)")
+	if !configs.VRFsLive(cur, next) && !reflect.DeepEqual(cur.VRFs, next.VRFs) {
+		res.RestartNeeded = append(res.RestartNeeded, "vrfs: changed, but router-id or asn changed too (the VRFs' automatic RD, RTs and router MAC derive from them): they apply with the restart")
 	}
 	applied := func(format string, args ...any) {
 		res.Applied = append(res.Applied, fmt.Sprintf(format, args...))
@@ -153,8 +159,15 @@ func (d *Daemon) Reload(ctx context.Context) (api.ReloadResult, error) {
 	// Neighbours.
 	target.Neighbors = d.reloadNeighbors(ctx, cur, target, applied, failed)
 
-	// L2VNIs: stop the removed and changed ones, then start the new and
-	// changed ones in batches.
+	// Tenant VRFs removed (and the old side of those rebuilt), before the
+	// L2VNIs: a removed VRF's member may stay as a standalone L2VNI.
+	var vrfUndo vrfUndo
+	if l != nil {
+		vrfUndo = d.reloadRemoveVRFs(ctx, l, cur, vch, applied, failed)
+	}
+
+	// L2VNIs: stop the removed and changed ones, then (after the new
+	// VRFs) start the new and changed ones in batches.
 	if l != nil {
 		var stop []uint32
 		for _, v := range cur.L2VNIs {
@@ -179,6 +192,9 @@ func (d *Daemon) Reload(ctx context.Context) (api.ReloadResult, error) {
 				}
 			}
 		}
+		// Tenant VRFs added (and the new side of those rebuilt); if one
+		// cannot be built, this reload's VRF changes are undone.
+		d.reloadAddVRFs(ctx, l, cur, target, vch, vrfUndo, applied, failed)
 		running := map[uint32]bool{}
 		for _, v := range d.config().L2VNIs {
 			running[v.VNI] = true
@@ -198,7 +214,7 @@ func (d *Daemon) Reload(ctx context.Context) (api.ReloadResult, error) {
 			for _, v := range todo {
 				inTodo[v.VNI] = true
 			}
-			err := d.addVNIs(ctx, l, target.OnlyL2VNIs(func(v configs.L2VNI) bool { return running[v.VNI] || inTodo[v.VNI] }), todo)
+			err := d.addVNIs(ctx, l, inForceWith(target, d.config(), todo), todo)
 			var re *refeedError
 			partial := errors.As(err, &re)
 			if err != nil && !partial && errors.Is(err, errStopped) {
@@ -228,7 +244,16 @@ func (d *Daemon) Reload(ctx context.Context) (api.ReloadResult, error) {
 				failed("%v", err)
 			}
 		}
-		target = target.OnlyL2VNIs(func(v configs.L2VNI) bool { return running[v.VNI] })
+		for _, f := range vch.Readvertised {
+			if l.tenantNamed(f.Name) == nil {
+				continue // it failed to start
+			}
+			if err := d.readvertise(ctx, l, f); err != nil {
+				return res, err
+			}
+			applied("vrf %s: advertised prefixes now %v", f.Name, configs.VRFAdvertisedPrefixes(f))
+		}
+		target = finalConfig(target, d.config())
 	}
 
 	// The configuration in force is now the target, less what failed.

@@ -9,6 +9,7 @@ import (
 	"github.com/evpnd/evpnd/configs"
 	"github.com/evpnd/evpnd/containerlab/netns"
 	"github.com/evpnd/evpnd/fib"
+	"github.com/evpnd/evpnd/vtep"
 )
 
 // Issue 8.4g: a restart is detected on devices evpnd did not create (no
@@ -48,20 +49,20 @@ func TestRestartDetectedOnAdoptedDevices(t *testing.T) {
 	defer k.Close()
 	vnis := []configs.L2VNI{{VNI: 10, VXLANDevice: "vx10", Bridge: "br10"}}
 
-	if ok, why := restartMark(ctx, h, k, vnis); ok {
+	if ok, why := restartMark(ctx, vtep.NodeOf(h), k, vnis); ok {
 		t.Fatalf("fresh adopted devices taken for a restart (%s)", why)
 	}
 	// An entry evpnd's fib writes: extern_learn, towards a remote VTEP.
 	if out, err := ns.Exec(ctx, "bridge", "fdb", "add", "02:00:00:00:00:09", "dev", "vx10", "dst", "10.0.0.2", "self", "extern_learn"); err != nil {
 		t.Fatalf("add extern_learn entry: %v: %s", err, out)
 	}
-	ok, why := restartMark(ctx, h, k, vnis)
+	ok, why := restartMark(ctx, vtep.NodeOf(h), k, vnis)
 	if !ok {
 		t.Fatal("restart not detected on devices without evpnd's owner alias that hold evpnd's extern_learn entries")
 	}
 	t.Logf("detected: %s", why)
 	// A device missing altogether (not created yet) is no restart either.
-	if ok, why := restartMark(ctx, h, k, []configs.L2VNI{{VNI: 20, VXLANDevice: "vx20", Bridge: "br20"}}); ok {
+	if ok, why := restartMark(ctx, vtep.NodeOf(h), k, []configs.L2VNI{{VNI: 20, VXLANDevice: "vx20", Bridge: "br20"}}); ok {
 		t.Fatalf("restart on a missing device (%s)", why)
 	}
 }

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net"
 	"net/netip"
 
 	vnetns "github.com/vishvananda/netns"
@@ -13,6 +12,7 @@ import (
 	"github.com/evpnd/evpnd/configs"
 	"github.com/evpnd/evpnd/fib"
 	"github.com/evpnd/evpnd/speaker"
+	"github.com/evpnd/evpnd/vtep"
 )
 
 // families maps a neighbour's configured address families.
@@ -32,25 +32,20 @@ func families(n configs.Neighbor) []speaker.Family {
 // linkPeer is the peer of a neighbour given by interface: the other end
 // of the interface's IPv4 /31 or /30.
 func linkPeer(ifname string) (netip.Addr, error) {
-	ifi, err := net.InterfaceByName(ifname)
+	n, err := vtep.OpenNode("")
 	if err != nil {
 		return netip.Addr{}, fmt.Errorf("neighbor interface %s: %w", ifname, err)
 	}
-	addrs, err := ifi.Addrs()
+	defer n.Close()
+	addrs, err := n.Addrs(ifname)
 	if err != nil {
-		return netip.Addr{}, fmt.Errorf("neighbor interface %s: addresses: %w", ifname, err)
+		return netip.Addr{}, fmt.Errorf("neighbor interface %s: %w", ifname, err)
 	}
 	for _, a := range addrs {
-		ipn, ok := a.(*net.IPNet)
-		if !ok {
+		if !a.Addr().Is4() {
 			continue
 		}
-		ip, ok := netip.AddrFromSlice(ipn.IP.To4())
-		if !ok {
-			continue
-		}
-		bits, _ := ipn.Mask.Size()
-		if peer, ok := configs.PeerOnLink(netip.PrefixFrom(ip, bits)); ok {
+		if peer, ok := configs.PeerOnLink(a); ok {
 			return peer, nil
 		}
 	}

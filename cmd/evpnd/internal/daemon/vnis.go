@@ -5,10 +5,10 @@ import (
 	"errors"
 	"fmt"
 	"maps"
+	"net/netip"
 	"slices"
+	"strconv"
 	"time"
-
-	"github.com/vishvananda/netlink"
 
 	"github.com/evpnd/evpnd/cmd/evpnd/internal/api"
 	"github.com/evpnd/evpnd/configs"
@@ -56,7 +56,7 @@ func (d *Daemon) AddVNI(ctx context.Context, v configs.L2VNI) (api.VNI, error) {
 			row = rows[0]
 		}
 	})
-	row.DevicesPresent = devicesPresent(row.VXLAN, row.Bridge)
+	row.DevicesPresent = presence{}.has(vniNamespace(d.config(), row.VNI), row.VXLAN, row.Bridge)
 	return row, err
 }
 
@@ -259,7 +259,7 @@ func (d *Daemon) DeleteVNI(ctx context.Context, vni uint32) error {
 		return err
 	}
 	if f, routed := vrfOf(d.config(), vni); routed {
-		return fmt.Errorf("l2vni %d is routed in vrf %s: VRF members cannot be removed at run time yet; remove it from the VRF in the config file and restart evpnd", vni, f.Name)
+		return fmt.Errorf("l2vni %d is routed in vrf %s: a VRF member starts and stops with its VRF: remove it from the VRF in the config file and reload (evpnctl reload)", vni, f.Name)
 	}
 	if err := d.deleteVNI(ctx, l, vni); err != nil {
 		return err
@@ -354,49 +354,62 @@ func (d *Daemon) deleteVNIs(ctx context.Context, l *leaf, vnis []uint32) map[uin
 }
 
 func (d *Daemon) vtepVNI(c *configs.Config, v configs.L2VNI) vtep.L2VNI {
+	_, routed := vrfOf(c, v.VNI)
 	return vtep.L2VNI{
 		VNI: v.VNI, VXLAN: v.VXLANDevice, Bridge: v.Bridge, AccessPorts: v.AccessInterfaces,
 		Local: c.VTEPIP, UDPPort: v.UDPPort, MTU: v.MTU, DefaultVXLANMTU: d.vxlanMTU,
+		// Without an SVI no neighbour entry answers ARP/ND: suppression
+		// would only keep gratuitous ARPs from crossing the fabric.
+		NoNeighSuppress: !routed,
 	}
 }
 
-// nodeProblems checks a new L2VNI against this node's links before
-// anything is touched: its access interfaces must exist and carry no
-// address (an interface with one routes, maybe the underlay: bridging it
-// into a VNI would leak the underlay into the overlay), and its device
-// names must not belong to links of another kind.
+// nodeProblems checks a new L2VNI against this node's links (the
+// underlay namespace's, through vtep.Node) before anything is touched:
+// its access interfaces must exist and carry no address (an interface
+// with one routes, maybe the underlay: bridging it into a VNI would leak
+// the underlay into the overlay), and its device names must not belong to
+// links of another kind.
 func nodeProblems(at string, v configs.L2VNI) []configs.Problem {
+	n, err := vtep.OpenNode("")
+	if err != nil {
+		return []configs.Problem{{Path: at, Value: u32s(v.VNI), Reason: "cannot read this node's links: " + err.Error()}}
+	}
+	defer n.Close()
+	return nodeProblemsIn(n, at, v)
+}
+
+// nodeProblemsIn is nodeProblems reading through n.
+func nodeProblemsIn(n *vtep.Node, at string, v configs.L2VNI) []configs.Problem {
 	var ps []configs.Problem
 	for i, p := range v.AccessInterfaces {
 		path := fmt.Sprintf("%s.access-interfaces[%d]", at, i)
-		l, err := netlink.LinkByName(p)
+		addrs, err := n.Addrs(p)
 		if err != nil {
 			ps = append(ps, configs.Problem{Path: path, Value: p, Reason: "no such interface on this node: create it first, or leave it out"})
 			continue
 		}
-		if a := routedAddr(l); a != "" {
+		if a := routedAddr(addrs); a != "" {
 			ps = append(ps, configs.Problem{Path: path, Value: p,
 				Reason: "has address " + a + ", so it routes (the underlay?): an access port carries no address; pick the host-facing port"})
 		}
 	}
 	for _, c := range []struct{ key, name, kind string }{{"vxlan-device", v.VXLANDevice, "vxlan"}, {"bridge", v.Bridge, "bridge"}} {
-		if l, err := netlink.LinkByName(c.name); err == nil && l.Type() != c.kind {
+		if l, err := n.Link(c.name); err == nil && l.Kind != c.kind {
 			ps = append(ps, configs.Problem{Path: at + "." + c.key, Value: c.name,
-				Reason: fmt.Sprintf("the name is taken by a %s device on this node: choose another %s name", l.Type(), c.key)})
+				Reason: fmt.Sprintf("the name is taken by a %s device on this node: choose another %s name", l.Kind, c.key)})
 		}
 	}
 	return ps
 }
 
-// routedAddr returns an address of l other than IPv6 link-local, or "".
-func routedAddr(l netlink.Link) string {
-	addrs, err := netlink.AddrList(l, netlink.FAMILY_ALL)
-	if err != nil {
-		return ""
-	}
+func u32s(n uint32) string { return strconv.FormatUint(uint64(n), 10) }
+
+// routedAddr returns one of addrs other than IPv6 link-local, or "".
+func routedAddr(addrs []netip.Prefix) string {
 	for _, a := range addrs {
-		if a.IP != nil && !a.IP.IsLinkLocalUnicast() {
-			return a.IPNet.String()
+		if !a.Addr().IsLinkLocalUnicast() {
+			return a.String()
 		}
 	}
 	return ""

@@ -4,9 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net"
 	"net/netip"
 	"os"
+	"sync"
 	"time"
 
 	"github.com/vishvananda/netlink"
@@ -33,12 +33,37 @@ type tenant struct {
 	l3    *fib.L3Desired
 	l3k   *fib.L3Netlink
 	l3rec *fib.L3Reconciler
+	// statics keeps the VRF's static routes (configs.VRF.Routes) in its
+	// table, marked fib.StaticProtocol; nil when the VRF has none and the
+	// table holds none.
+	statics *fib.Underlay
 	// rewatch restarts the watch of local hosts (a repair may have
 	// re-created an SVI).
 	rewatch chan struct{}
+	// advertise are the prefixes the VRF originates as type-5 routes
+	// (configs.VRFAdvertisedPrefixes); the loop owns it (a reload may
+	// change it in place).
+	advertise []netip.Prefix
+	// fdb and apiFDB are fib's FDB kernel sides in the tenant's namespace
+	// (netns backend; nil otherwise), the reconciler's and the API's, and
+	// learner the learner of its L2VNIs there.
+	fdb, apiFDB *fib.NetlinkKernel
+	learner     *vtep.Learner
+	// stop ends the tenant's goroutines (startTenant); wg waits for them.
+	stop context.CancelFunc
+	wg   sync.WaitGroup
 }
 
 func (t *tenant) close() {
+	if t.statics != nil {
+		t.statics.Close()
+	}
+	if t.fdb != nil {
+		t.fdb.Close()
+	}
+	if t.apiFDB != nil {
+		t.apiFDB.Close()
+	}
 	if t.l3k != nil {
 		t.l3k.Close()
 	}
@@ -78,18 +103,25 @@ func (d *Daemon) standaloneVNIs() []vtep.L2VNI {
 	return out
 }
 
-// vtepVRF is the vtep description of VRF f.
-func (d *Daemon) vtepVRF(f configs.VRF) vtep.VRF {
+// vtepVRF is the vtep description of VRF f of the config in force.
+func (d *Daemon) vtepVRF(f configs.VRF) vtep.VRF { return d.vtepVRFOf(d.cfg, f) }
+
+// vtepVRFOf is the vtep description of VRF f of config c (which holds its
+// member L2VNIs).
+func (d *Daemon) vtepVRFOf(c *configs.Config, f configs.VRF) vtep.VRF {
 	v := vtep.VRF{
 		Name: f.Name, Backend: vtep.Backend(f.Backend), Namespace: f.Namespace, Table: f.Table,
-		L3: vtep.L2VNI{VNI: f.L3VNI, VXLAN: f.VXLANDevice, Bridge: f.Bridge, Local: d.cfg.VTEPIP,
+		L3: vtep.L2VNI{VNI: f.L3VNI, VXLAN: f.VXLANDevice, Bridge: f.Bridge, Local: c.VTEPIP,
 			UDPPort: f.UDPPort, MTU: f.MTU, DefaultVXLANMTU: d.vxlanMTU},
-		RouterMAC: d.cfg.VRFRouterMAC(f),
+		RouterMAC: c.VRFRouterMAC(f),
+	}
+	for _, u := range f.Uplinks {
+		v.Uplinks = append(v.Uplinks, vtep.Uplink{Name: u.Interface, Addrs: u.Addresses})
 	}
 	for _, m := range f.L2VNIs {
-		for _, l := range d.cfg.L2VNIs {
+		for _, l := range c.L2VNIs {
 			if l.VNI == m.VNI {
-				v.Members = append(v.Members, vtep.SVI{L2: d.vtepVNI(d.cfg, l),
+				v.Members = append(v.Members, vtep.SVI{L2: d.vtepVNI(c, l),
 					GatewayMAC: configs.MemberGatewayMAC(f, m), GatewayIPs: m.GatewayIPs})
 			}
 		}
@@ -97,15 +129,15 @@ func (d *Daemon) vtepVRF(f configs.VRF) vtep.VRF {
 	return v
 }
 
-// l3Devices is what fib's L3 side writes through for VRF f.
-func (d *Daemon) l3Devices(f configs.VRF) fib.L3Devices {
+// l3Devices is what fib's L3 side writes through for VRF f of config c.
+func (d *Daemon) l3Devices(c *configs.Config, f configs.VRF) fib.L3Devices {
 	dev := fib.L3Devices{VRF: f.Name, L3VNI: f.L3VNI, Table: fib.MainTable, SVI: f.Bridge, VXLAN: f.VXLANDevice,
-		UnderlayTable: f.Backend == configs.BackendDefault, LocalVTEP: d.cfg.VTEPIP}
+		UnderlayTable: f.Backend == configs.BackendDefault, LocalVTEP: c.VTEPIP}
 	if f.Backend == configs.BackendVRF {
 		dev.Table = int(f.Table)
 	}
 	for _, m := range f.L2VNIs {
-		for _, l := range d.cfg.L2VNIs {
+		for _, l := range c.L2VNIs {
 			if l.VNI == m.VNI {
 				dev.MemberSVIs = append(dev.MemberSVIs, l.Bridge)
 				dev.MemberVNIs = append(dev.MemberVNIs, l.VNI)
@@ -146,52 +178,35 @@ type preexisting struct {
 
 func (d *Daemon) observePreexisting(h *netlink.Handle) (preexisting, error) {
 	p := preexisting{links: map[string]bool{}, nss: map[string]map[string]bool{}, down: map[string]bool{}}
-	links, err := h.LinkList()
+	links, err := vtep.NodeOf(h).Links()
 	if err != nil {
-		return p, fmt.Errorf("list links: %w", err)
+		return p, err
 	}
 	for _, l := range links {
-		p.links[l.Attrs().Name] = true
-		if l.Attrs().Flags&net.FlagUp == 0 {
-			p.down[l.Attrs().Name] = true
+		p.links[l.Name] = true
+		if !l.Up {
+			p.down[l.Name] = true
 		}
 	}
 	for _, f := range d.cfg.VRFs {
 		if f.Backend != configs.BackendNetns {
 			continue
 		}
-		ns, err := vnetns.GetFromName(f.Namespace)
+		n, err := vtep.OpenNode(f.Namespace)
 		if errors.Is(err, os.ErrNotExist) {
 			continue
 		}
 		if err != nil {
-			return p, fmt.Errorf("open namespace %s: %w", f.Namespace, err)
+			return p, err
 		}
-		names, err := linkNamesIn(ns)
-		ns.Close()
+		names, err := n.LinkNames()
+		n.Close()
 		if err != nil {
 			return p, fmt.Errorf("namespace %s: %w", f.Namespace, err)
 		}
 		p.nss[f.Namespace] = names
 	}
 	return p, nil
-}
-
-func linkNamesIn(ns vnetns.NsHandle) (map[string]bool, error) {
-	h, err := netlink.NewHandleAt(ns)
-	if err != nil {
-		return nil, err
-	}
-	defer h.Close()
-	links, err := h.LinkList()
-	if err != nil {
-		return nil, fmt.Errorf("list links: %w", err)
-	}
-	out := map[string]bool{}
-	for _, l := range links {
-		out[l.Attrs().Name] = true
-	}
-	return out, nil
 }
 
 // vrfIsNew reports whether VRF f had nothing in the kernel before start.
@@ -270,45 +285,89 @@ func (d *Daemon) rollbackStart(h *netlink.Handle, pre preexisting, mgr *vtep.Man
 		if !pre.down[p] {
 			continue
 		}
-		if l, err := h.LinkByName(p); err == nil && l.Attrs().Flags&net.FlagUp != 0 {
-			if err := h.LinkSetDown(l); err != nil {
-				errs = append(errs, fmt.Errorf("put access port %s down again: %w", p, err))
-			}
+		if err := vtep.NodeOf(h).SetDown(p); err != nil && !errors.Is(err, vtep.ErrNoLink) {
+			errs = append(errs, fmt.Errorf("put access port %s down again: %w", p, err))
 		}
 	}
 	return errors.Join(errs...)
 }
 
-// openTenants opens, per VRF, its namespace (netns backend) and fib's L3
-// side. On error, what was opened is closed.
+// openTenants opens every VRF of the config in force (openTenant). On
+// error, what was opened is closed.
 func (d *Daemon) openTenants(h *netlink.Handle) (ts []*tenant, err error) {
-	defer func() {
+	for _, f := range d.cfg.VRFs {
+		t, err := d.openTenant(h, d.cfg, f)
 		if err != nil {
 			for _, t := range ts {
 				t.close()
 			}
-			ts = nil
+			return nil, err
 		}
-	}()
-	for _, f := range d.cfg.VRFs {
-		t := &tenant{cfg: f, v: d.vtepVRF(f), ns: vnetns.None(), l3: fib.NewL3Desired(d.l3Devices(f)), rewatch: make(chan struct{}, 1)}
 		ts = append(ts, t)
-		lh := h
-		if t.inTenantNS() {
-			if t.ns, err = vnetns.GetFromName(f.Namespace); err != nil {
-				return ts, fmt.Errorf("vrf %s: open namespace %s: %w", f.Name, f.Namespace, err)
-			}
-			if t.h, err = netlink.NewHandleAt(t.ns); err != nil {
-				return ts, fmt.Errorf("vrf %s: netlink in namespace %s: %w", f.Name, f.Namespace, err)
-			}
-			lh = t.h
-		}
-		if t.l3k, err = fib.NewL3Netlink(lh, t.ns); err != nil {
-			return ts, fmt.Errorf("vrf %s: %w", f.Name, err)
-		}
-		t.l3rec = fib.NewL3Reconciler(t.l3, t.l3k, d.log, fib.L3Config{OnApply: d.onL3Apply})
 	}
 	return ts, nil
+}
+
+// staticRoutes are the static routes of VRF f, as fib's route reconciler
+// takes them: a next hop is used while it is on the subnet of an address
+// whose link is up (the uplink's).
+func staticRoutes(f configs.VRF) []fib.UnderlayRoute {
+	var out []fib.UnderlayRoute
+	for _, r := range f.Routes {
+		out = append(out, fib.UnderlayRoute{Prefix: r.Prefix, NextHops: []netip.Addr{r.Via}})
+	}
+	return out
+}
+
+// openTenant opens VRF f of config c, whose devices exist: its namespace
+// (netns backend), fib's L3 side, and on the netns backend fib's FDB
+// kernel sides and the learner of its L2VNIs there. h is a handle in the
+// underlay. On error, what was opened is closed.
+func (d *Daemon) openTenant(h *netlink.Handle, c *configs.Config, f configs.VRF) (t *tenant, err error) {
+	t = &tenant{cfg: f, v: d.vtepVRFOf(c, f), ns: vnetns.None(), l3: fib.NewL3Desired(d.l3Devices(c, f)),
+		rewatch: make(chan struct{}, 1), advertise: configs.VRFAdvertisedPrefixes(f)}
+	defer func() {
+		if err != nil {
+			t.close()
+		}
+	}()
+	lh := h
+	if t.inTenantNS() {
+		if t.ns, err = vnetns.GetFromName(f.Namespace); err != nil {
+			return nil, fmt.Errorf("vrf %s: open namespace %s: %w", f.Name, f.Namespace, err)
+		}
+		if t.h, err = netlink.NewHandleAt(t.ns); err != nil {
+			return nil, fmt.Errorf("vrf %s: netlink in namespace %s: %w", f.Name, f.Namespace, err)
+		}
+		lh = t.h
+		if t.fdb, err = fib.NewNetlinkKernel(t.ns); err != nil {
+			return nil, fmt.Errorf("vrf %s: %w", f.Name, err)
+		}
+		if t.apiFDB, err = fib.NewNetlinkKernel(t.ns); err != nil {
+			return nil, fmt.Errorf("vrf %s: %w", f.Name, err)
+		}
+		t.learner = vtep.NewLearner(t.ns, d.tenantVNIs(t), d.log.With("vrf", f.Name))
+	}
+	if t.l3k, err = fib.NewL3Netlink(lh, t.ns); err != nil {
+		return nil, fmt.Errorf("vrf %s: %w", f.Name, err)
+	}
+	t.l3rec = fib.NewL3Reconciler(t.l3, t.l3k, d.log, fib.L3Config{OnApply: d.onL3Apply})
+	if t.statics, err = fib.NewUnderlay(t.ns, fib.UnderlayConfig{Logger: d.log.With("vrf", f.Name, "routes", "static"),
+		Table: d.l3Devices(c, f).Table, Protocol: fib.StaticProtocol, IPv6: true,
+		LastResortDefault: f.Backend == configs.BackendDefault}); err != nil {
+		return nil, fmt.Errorf("vrf %s: static routes: %w", f.Name, err)
+	}
+	if len(f.Routes) == 0 {
+		// Without static routes the reconciler runs only to remove
+		// those an earlier configuration left in the table.
+		if left, err := t.statics.List(); err != nil || len(left) == 0 {
+			t.statics.Close()
+			t.statics = nil
+			return t, nil
+		}
+	}
+	t.statics.Set(staticRoutes(f))
+	return t, nil
 }
 
 // tenantVNIs returns the member L2VNIs of t, as the learner of its
@@ -322,35 +381,19 @@ func (d *Daemon) tenantVNIs(t *tenant) []vtep.L2VNI {
 }
 
 // fdbKernel returns fib's FDB kernel side: one NetlinkKernel in the
-// underlay and one per tenant namespace (netns backend), each VNI's ops
-// going to the namespace of its devices.
-func (d *Daemon) fdbKernel(ts []*tenant) (k *muxKernel, closeAll func(), err error) {
-	k = &muxKernel{byVNI: map[uint32]*fib.NetlinkKernel{}}
-	var opened []*fib.NetlinkKernel
-	closeAll = func() {
-		for _, o := range opened {
-			o.Close()
-		}
-	}
+// underlay and, per tenant namespace (netns backend), the tenant's (fdb,
+// or apiFDB with api), each VNI's ops going to the namespace of its
+// devices. Tenants come and go with add and drop.
+func (d *Daemon) fdbKernel(ts []*tenant, api bool) (*muxKernel, error) {
+	k := &muxKernel{api: api, byVNI: map[uint32]*fib.NetlinkKernel{}}
+	var err error
 	if k.under, err = fib.NewNetlinkKernel(vnetns.None()); err != nil {
-		return nil, nil, err
+		return nil, err
 	}
-	opened = append(opened, k.under)
 	for _, t := range ts {
-		if !t.inTenantNS() {
-			continue
-		}
-		tk, err := fib.NewNetlinkKernel(t.ns)
-		if err != nil {
-			closeAll()
-			return nil, nil, fmt.Errorf("vrf %s: %w", t.cfg.Name, err)
-		}
-		opened = append(opened, tk)
-		for _, m := range t.cfg.L2VNIs {
-			k.byVNI[m.VNI] = tk
-		}
+		k.add(t)
 	}
-	return k, closeAll, nil
+	return k, nil
 }
 
 // muxKernel is fib's Kernel across namespaces: the FDB of a tenant's
@@ -358,10 +401,42 @@ func (d *Daemon) fdbKernel(ts []*tenant) (k *muxKernel, closeAll func(), err err
 // VNI's in the underlay's. Ops and dumps go to the namespace of their VNI.
 type muxKernel struct {
 	under *fib.NetlinkKernel
+	api   bool // the tenants' apiFDB, not their fdb
+	// mu guards byVNI; an op or a dump holds it (read) while it runs, so
+	// that drop waits for them before the tenant's kernel side is closed.
+	mu    sync.RWMutex
 	byVNI map[uint32]*fib.NetlinkKernel
 }
 
 var _ fib.Kernel = (*muxKernel)(nil)
+
+// add routes the ops of t's L2VNIs to its namespace (netns backend).
+func (m *muxKernel) add(t *tenant) {
+	k := t.fdb
+	if m.api {
+		k = t.apiFDB
+	}
+	if k == nil {
+		return
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	for _, s := range t.v.Members {
+		m.byVNI[s.L2.VNI] = k
+	}
+}
+
+// drop undoes add, once the ops under way are done.
+func (m *muxKernel) drop(t *tenant) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	for _, s := range t.v.Members {
+		delete(m.byVNI, s.L2.VNI)
+	}
+}
+
+// Close closes the underlay's kernel side (the tenants close theirs).
+func (m *muxKernel) Close() { m.under.Close() }
 
 func (m *muxKernel) of(vni uint32) *fib.NetlinkKernel {
 	if k, ok := m.byVNI[vni]; ok {
@@ -372,6 +447,8 @@ func (m *muxKernel) of(vni uint32) *fib.NetlinkKernel {
 
 // Dump implements fib.Kernel.
 func (m *muxKernel) Dump(ctx context.Context, vnis []fib.VNIDevices) ([]fib.KernelEntry, error) {
+	m.mu.RLock()
+	defer m.mu.RUnlock()
 	if len(m.byVNI) == 0 {
 		return m.under.Dump(ctx, vnis)
 	}
@@ -397,6 +474,8 @@ func (m *muxKernel) Dump(ctx context.Context, vnis []fib.VNIDevices) ([]fib.Kern
 
 // Apply implements fib.Kernel: ops keep their order within a namespace.
 func (m *muxKernel) Apply(ctx context.Context, ops []fib.Op) []error {
+	m.mu.RLock()
+	defer m.mu.RUnlock()
 	if len(m.byVNI) == 0 {
 		return m.under.Apply(ctx, ops)
 	}
@@ -425,19 +504,6 @@ func (m *muxKernel) Apply(ctx context.Context, ops []fib.Op) []error {
 		}
 	}
 	return errs
-}
-
-// L3VRF returns the L3 desired state of the tenant VRF whose L3VNI is
-// l3vni, for the BGP side to set remote MAC+IP (SetNeigh, SetHost) and
-// type-5 (AddPath) state into; fib's L3 reconciler of the VRF writes it.
-// It may be called from any goroutine.
-func (l *leaf) L3VRF(l3vni uint32) (*fib.L3Desired, bool) {
-	for _, t := range l.tenants {
-		if t.cfg.L3VNI == l3vni {
-			return t.l3, true
-		}
-	}
-	return nil, false
 }
 
 // hostEvent is a local MAC+IP binding of a tenant VRF's SVIs for the

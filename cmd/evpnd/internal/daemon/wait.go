@@ -3,13 +3,13 @@ package daemon
 import (
 	"context"
 	"fmt"
-	"net"
 	"net/netip"
 	"slices"
 	"strings"
 	"time"
 
 	"github.com/evpnd/evpnd/configs"
+	"github.com/evpnd/evpnd/vtep"
 )
 
 // waitForNode waits until the addresses the configuration refers to exist
@@ -47,12 +47,13 @@ func (d *Daemon) waitForNode(ctx context.Context, timeout time.Duration) error {
 func (d *Daemon) missing() []string {
 	var out []string
 	have := map[netip.Addr]bool{}
-	if addrs, err := net.InterfaceAddrs(); err == nil {
-		for _, a := range addrs {
-			if p, err := netip.ParsePrefix(a.String()); err == nil {
-				have[p.Addr().Unmap()] = true
+	if n, err := vtep.OpenNode(""); err == nil {
+		if addrs, err := n.AllAddrs(); err == nil {
+			for _, a := range addrs {
+				have[a.Addr().Unmap()] = true
 			}
 		}
+		n.Close()
 	}
 	want := append([]netip.Addr(nil), d.cfg.BGP.ListenAddresses...)
 	if d.cfg.Role != configs.RoleRouteReflector && d.cfg.VTEPIP.IsValid() {

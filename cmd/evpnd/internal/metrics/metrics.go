@@ -94,6 +94,7 @@ type Metrics struct {
 
 	moves, duplicates  *prometheus.CounterVec
 	oddRoutes          *prometheus.CounterVec
+	gatewayConflicts   *prometheus.CounterVec
 	deviceRepairs      *prometheus.CounterVec
 	deviceRepairFails  *prometheus.CounterVec
 	reconcile          prometheus.Histogram
@@ -125,6 +126,9 @@ func New(src Source, version string) *Metrics {
 		oddRoutes: counterVec("evpnd_odd_routes_total",
 			"Received EVPN routes that are odd (label 0, a downstream-assigned VNI, a type-3 without ingress replication, an IPv6 next hop, an ESI without an A-D route, a sequence number at its maximum), per kind.",
 			"kind"),
+		gatewayConflicts: counterVec("evpnd_gateway_mac_conflicts_total",
+			"Received MAC+IP routes for an anycast gateway address of a local routed L2VNI, or with the Default Gateway community, whose MAC differs from this leaf's gateway MAC: another leaf has another gateway-mac. Not installed. Per L2VNI.",
+			"vni"),
 		deviceRepairs: counterVec("evpnd_device_repairs_total",
 			"Changes evpnd made to put an L2VNI's devices back as configured after someone else changed them (a deleted device rebuilt, a released port enslaved again, VXLAN port learning turned off again, a device re-created by someone else adopted: adopt_recreated), per L2VNI and action.",
 			"vni", "action"),
@@ -168,7 +172,7 @@ func New(src Source, version string) *Metrics {
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 		buildInfo,
-		m.moves, m.duplicates, m.oddRoutes,
+		m.moves, m.duplicates, m.oddRoutes, m.gatewayConflicts,
 		m.deviceRepairs, m.deviceRepairFails,
 		m.reconcile, m.reconcileOps, m.reconcileOpsFailed, m.repairs, m.underlayRepairs, m.reloads,
 	)
@@ -215,6 +219,15 @@ func (m *Metrics) OddRoute(kind string) {
 		return
 	}
 	m.oddRoutes.WithLabelValues(kind).Inc()
+}
+
+// GatewayMACConflict counts one received route whose anycast gateway MAC
+// on vni differs from this leaf's (evpnd_gateway_mac_conflicts_total).
+func (m *Metrics) GatewayMACConflict(vni uint32) {
+	if m == nil {
+		return
+	}
+	m.gatewayConflicts.WithLabelValues(vniLabel(vni)).Inc()
 }
 
 // ReconcilePass records one fib reconcile pass that took d and attempted
@@ -282,6 +295,7 @@ func (m *Metrics) RemoveVNI(vni uint32) {
 	m.duplicates.DeleteLabelValues(l)
 	m.deviceRepairs.DeletePartialMatch(prometheus.Labels{"vni": l})
 	m.deviceRepairFails.DeleteLabelValues(l)
+	m.gatewayConflicts.DeleteLabelValues(l)
 }
 
 // DeviceRepair counts one repair action on the devices of vni
