@@ -533,7 +533,8 @@ func routeChange(u netlink.RouteUpdate) (L3Change, bool) {
 		return L3Change{}, false // not fib's: fib's, if any, stays
 	}
 	e := routeEntry(r)
-	return L3Change{Route: &e, Table: r.Table, Gone: u.Type == unix.RTM_DELROUTE || r.Protocol != RouteProtocol}, true
+	foreign := r.Protocol != RouteProtocol
+	return L3Change{Route: &e, Table: r.Table, Gone: u.Type == unix.RTM_DELROUTE || foreign, Foreign: foreign, Metric: r.Priority}, true
 }
 
 // neighChange turns a neighbour update into the change of its key: a

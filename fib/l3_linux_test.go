@@ -617,3 +617,55 @@ func TestL3DumpFiltered(t *testing.T) {
 		}
 	}
 }
+
+// Another owner's route at one of fib's prefixes replaced fib's only if
+// it has the metric fib's has: the operator's default route next to a
+// remote default route (LastResortMetric, in a table that routes the
+// underlay) costs nothing; a static host route written over fib's is
+// undone.
+func TestL3ForeignRoute(t *testing.T) {
+	l, dev, nk := newL3Lab(t, MainTable)
+	dev.UnderlayTable, dev.LocalVTEP = true, a("10.0.0.1")
+	k := &countingL3{L3Kernel: nk}
+	d := NewL3Desired(dev)
+	must(t, d.AddPath(p("0.0.0.0/0"), NextHop{a("10.0.0.2"), rm2}))
+	must(t, d.SetHost(a("10.1.0.20"), NextHop{a("10.0.0.2"), rm2}))
+	r := NewL3Reconciler(d, k, testLogger(t))
+	ctx, cancel := context.WithCancel(context.Background())
+	nsh, err := vnetns.GetFromName(l.ns.Name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nsh.Close()
+	events, err := WatchL3(ctx, nsh)
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- r.Run(ctx, events) }()
+	t.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("Run: %v", err)
+		}
+	})
+	converged := func() bool {
+		ops, err := r.Check(ctx)
+		return err == nil && len(ops) == 0
+	}
+	waitUntil(t, "install", converged)
+	ops0 := k.ops.Load()
+	l.run(t, []string{"ip", "route", "add", "default", "dev", "br100", "metric", "0"})
+	l.run(t, []string{"ip", "route", "replace", "10.1.0.20/32", "dev", "br100", "proto", "static"})
+	poll.True(t, 2*time.Second, "the host route undone", func() bool {
+		return strings.Contains(l.run(t, []string{"ip", "route", "show", "10.1.0.20/32"}), "proto 241")
+	})
+	waitUntil(t, "converged", converged)
+	out := l.run(t, []string{"ip", "route", "show", "default"})
+	if !strings.Contains(out, "default dev br100") || !strings.Contains(out, "proto 241 metric 4294967295") {
+		t.Errorf("default routes:\n%s", out)
+	}
+	if n := k.ops.Load() - ops0; n != 1 {
+		t.Errorf("%d ops, want 1 (the host route)", n)
+	}
+}

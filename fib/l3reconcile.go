@@ -47,6 +47,25 @@ type L3Change struct {
 	Dev   string // RMAC's device
 	Route *RouteEntry
 	Table int // Route's table
+	// Foreign says Route is another owner's route written at the key
+	// (Gone is then set): it replaced fib's only if its Metric is the one
+	// fib's route has, for the kernel keys a route by prefix and metric.
+	Foreign bool
+	Metric  int
+}
+
+// routeMetric is the metric the kernel gives fib's route to p in dev's
+// table: LastResortMetric for a remote default route in a table that
+// routes the underlay, else the kernel's default (0 for IPv4, 1024 for
+// IPv6).
+func routeMetric(dev L3Devices, p netip.Prefix) int {
+	switch {
+	case lastResort(dev, p):
+		return LastResortMetric
+	case p.Addr().Is6():
+		return 1024
+	}
+	return 0
 }
 
 // L3Stats counts an L3Reconciler's work.
@@ -305,7 +324,7 @@ func (r *L3Reconciler) KernelChanged(c L3Change) {
 			r.rmacs.observed(c.RMAC.MAC, c.RMAC.VTEP, !c.Gone)
 		}
 	case c.Route != nil:
-		if c.Table == dev.Table {
+		if c.Table == dev.Table && (!c.Foreign || c.Metric == routeMetric(dev, c.Route.Prefix)) {
 			r.routes.observed(c.Route.Prefix, c.Route.VTEPs, !c.Gone)
 		}
 	}
