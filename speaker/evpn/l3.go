@@ -1052,6 +1052,35 @@ func (t *L3Table) snapshot(inL3, inL2 func(uint32) bool) L3Snapshot {
 	return s
 }
 
+// LocalBinding is a local host's MAC+IP binding this leaf advertises:
+// learned on the SVI of L2VNI, winning its IP, with its MAC's mobility
+// sequence number.
+type LocalBinding struct {
+	L2VNI  uint32
+	IP     netip.Addr
+	MAC    MAC
+	Seq    uint32
+	Sticky bool
+}
+
+// LocalHosts returns the local bindings advertised now (see LocalHost),
+// sorted by L2VNI and IP: the local half of an ARP/ND cache view, whose
+// remote half is Snapshot's Neighs. A binding kept while its MAC is at
+// another leaf, or outbid by a remote route, is not advertised and not
+// returned.
+func (t *L3Table) LocalHosts() []LocalBinding {
+	var out []LocalBinding
+	for k, l := range t.local {
+		if l.adv {
+			out = append(out, LocalBinding{L2VNI: k.vni, IP: k.ip, MAC: l.advAs.mac, Seq: l.advAs.seq, Sticky: l.advAs.sticky})
+		}
+	}
+	slices.SortFunc(out, func(a, b LocalBinding) int {
+		return cmp.Or(cmp.Compare(a.L2VNI, b.L2VNI), a.IP.Compare(b.IP))
+	})
+	return out
+}
+
 func comparePrefix(a, b netip.Prefix) int {
 	return cmp.Or(a.Addr().Compare(b.Addr()), cmp.Compare(a.Bits(), b.Bits()))
 }

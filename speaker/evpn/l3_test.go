@@ -382,6 +382,39 @@ func TestL3LocalPrefixRoutes(t *testing.T) {
 	}
 }
 
+// LocalHosts lists the local bindings advertised now, with their MAC's
+// sequence number: not one outbid by a remote route, nor one whose MAC
+// is away; the same IP and MAC in another L2VNI is another binding.
+func TestL3LocalHosts(t *testing.T) {
+	opts := l3opts()
+	blue := opts.VRFs[0]
+	blue.Name, blue.L3VNI, blue.RD = "blue", 4002, RDFromIP(vtep1, 3)
+	blue.ExportRTs = []RT{rtAuto(4002)}
+	blue.Members = []L3Member{blue.Members[0]}
+	blue.Members[0].L2VNI, blue.Members[0].RD, blue.Members[0].ExportRTs = 300, RDFromIP(vtep1, 4), []RT{rtAuto(300)}
+	opts.VRFs = append(opts.VRFs, blue)
+	tab := NewL3Table(opts)
+	check := func(what string, want ...LocalBinding) {
+		t.Helper()
+		if got := tab.LocalHosts(); !slices.Equal(got, want) {
+			t.Errorf("%s: LocalHosts = %+v, want %+v", what, got, want)
+		}
+	}
+	check("empty")
+	tab.LocalHost(300, mac1, hostA, 0, false)
+	tab.LocalHost(100, mac1, hostA, 0, false)
+	tab.LocalHost(100, mac1, host6, 0, false)
+	check("learned", LocalBinding{100, hostA, mac1, 0, false}, LocalBinding{100, host6, mac1, 0, false}, LocalBinding{300, hostA, mac1, 0, false})
+	tab.Update(macIP(vtep3, mac1, hostA, 4, rmac3))
+	check("outbid in VNI 100", LocalBinding{100, host6, mac1, 0, false}, LocalBinding{300, hostA, mac1, 0, false})
+	tab.LocalMACSeq(100, mac1, 5, false)
+	check("back with seq 5", LocalBinding{100, hostA, mac1, 5, false}, LocalBinding{100, host6, mac1, 5, false}, LocalBinding{300, hostA, mac1, 0, false})
+	tab.LocalMACAway(100, mac1)
+	check("away in VNI 100", LocalBinding{300, hostA, mac1, 0, false})
+	tab.LocalHostGone(300, hostA)
+	check("gone in VNI 300")
+}
+
 // TestL3GatewayConflict: another leaf's gateway with another MAC (an
 // ordinary MAC+IP route for one of our gateway addresses, or a Default
 // Gateway route) is reported and never installed; our own gateway MAC

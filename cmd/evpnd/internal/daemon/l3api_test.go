@@ -52,15 +52,22 @@ func TestL3Rows(t *testing.T) {
 		},
 	}
 
-	arp := arpRows(red, s, 0)
+	// Local bindings: red's member 100 and blue's 300, with the same IP
+	// and MAC.
+	locals := []evpn.LocalBinding{
+		{L2VNI: 100, IP: a("192.168.100.1"), MAC: mac("02:00:00:00:00:01"), Seq: 2},
+		{L2VNI: 300, IP: a("192.168.100.1"), MAC: mac("02:00:00:00:00:01")},
+	}
+	arp := arpRows(red, s, locals, 0)
 	wantARP := []api.ARPEntry{
 		{VNI: 100, IP: a("192.168.100.2"), MAC: mac("02:00:00:00:00:02"), VTEP: a("10.0.0.2"), VRF: "red"},
 		{VNI: 200, IP: a("192.168.200.3"), MAC: mac("02:00:00:00:00:03"), VRF: "red"},
+		{VNI: 100, IP: a("192.168.100.1"), MAC: mac("02:00:00:00:00:01"), Local: true, Seq: 2, VRF: "red"},
 	}
 	if !reflect.DeepEqual(arp, wantARP) {
 		t.Errorf("arpRows:\ngot  %+v\nwant %+v", arp, wantARP)
 	}
-	if got := arpRows(red, s, 200); !reflect.DeepEqual(got, wantARP[1:]) {
+	if got := arpRows(red, s, locals, 200); !reflect.DeepEqual(got, wantARP[1:2]) {
 		t.Errorf("arpRows vni 200: %+v", got)
 	}
 
