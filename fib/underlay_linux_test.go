@@ -3,7 +3,6 @@ package fib
 import (
 	"context"
 	"fmt"
-	"github.com/evpnd/evpnd/containerlab/poll"
 	"net/netip"
 	"strings"
 	"sync"
@@ -11,6 +10,7 @@ import (
 	"time"
 
 	"github.com/evpnd/evpnd/containerlab/netns"
+	"github.com/evpnd/evpnd/containerlab/poll"
 	vnetns "github.com/vishvananda/netns"
 )
 
