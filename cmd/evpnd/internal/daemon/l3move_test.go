@@ -69,3 +69,43 @@ func TestMovedHostNeighbourRefreshNotAdvertised(t *testing.T) {
 		t.Fatalf("refresh of a host that left advertised: %+v", got)
 	}
 }
+
+// A MAC+IP route BGP refused for its sequence number (its RIB holds a path
+// for the MAC at least as high, one the tables may never see) makes the
+// MAC bid above that path, and its MAC+IP routes follow; a refusal of a
+// route the MAC has moved on from does nothing. (Such a refusal used to
+// be ignored and the route retried for ever.)
+func TestRefusedMACIPRouteBidsTheMACAgain(t *testing.T) {
+	l, _ := gatewayLeaf(t, evpn.MAC{0, 0, 0x5e, 0, 1, 1})
+	vm := evpn.MAC{2, 0, 0, 0, 1, 0x51}
+	ip := netip.MustParseAddr("10.1.0.51")
+	key := evpn.Key{Type: evpn.RouteTypeMACIP, RD: l.d.cfg.L2VNIRD(l.vnis[100]), MAC: vm, IP: ip}
+	batch := func(evs ...event) *effBuf {
+		now := time.Now()
+		var eff []evpn.Effect
+		for i := range evs {
+			eff = l.handle(&evs[i], eff, now)
+		}
+		b := l.apply(eff, &effBuf{})
+		l.applyL3(l.l3eff, b)
+		l.l3eff = l.l3eff[:0]
+		return b
+	}
+	b := batch(event{local: &vtep.MACEvent{VNI: 100, MAC: vm, Port: "eth1"}},
+		event{host: &hostEvent{vrf: "red", ev: vtep.HostEvent{Key: vtep.HostKey{VNI: 100, IP: ip}, MAC: vm}}})
+	refused := b.l3final[key]
+	if refused == nil || refused.Seq != 0 {
+		t.Fatalf("MAC+IP route %+v, want advertised at sequence 0", refused)
+	}
+	b = batch(event{outbid: &speaker.Outbid{Route: refused, Seq: 4}})
+	if got := b.l3final[key]; got == nil || got.Seq != 5 {
+		t.Fatalf("after the refusal: MAC+IP route %+v, want advertised at sequence 5", got)
+	}
+	if mi, _ := l.table.Lookup(100, vm); !mi.Local || mi.Seq != 5 {
+		t.Fatalf("MAC %+v, want local at sequence 5", mi)
+	}
+	// The old refusal, reported late: the MAC has moved on.
+	if b = batch(event{outbid: &speaker.Outbid{Route: refused, Seq: 4}}); len(b.l3final) != 0 || len(b.final) != 0 {
+		t.Fatalf("a stale refusal changed routes: %v %v", b.final, b.l3final)
+	}
+}

@@ -528,6 +528,18 @@ func (l *leaf) handle(ev *event, effects []evpn.Effect, now time.Time) []evpn.Ef
 	}
 	if o := ev.outbid; o != nil {
 		k := evpn.MACKey{VNI: o.Route.L2VNI(), MAC: o.Route.MAC}
+		if o.Route.IP.IsValid() {
+			// A MAC+IP route: it carries its MAC's sequence number (the
+			// L3 table re-advertises it with the MAC's, LocalMACSeq), so
+			// the MAC bids above the path BGP holds. Unless the MAC moved
+			// on meanwhile: a newer decision replaced the refused route.
+			if mi, ok := l.table.Lookup(k.VNI, k.MAC); !ok || !mi.Local || mi.Seq != o.Route.Seq {
+				return effects
+			}
+			l.d.log.Info("local MAC+IP route refused by BGP: a path for the MAC has a sequence number at least ours; bidding above it",
+				"vni", k.VNI, "mac", k.MAC, "ip", o.Route.IP, "seq", o.Route.Seq, "bgp_seq", o.Seq)
+			return append(effects, l.table.Outbid(k.VNI, k.MAC, o.Seq, now)...)
+		}
 		if l.advertised[k] != o.Route {
 			return effects // a newer decision replaced the refused route
 		}
