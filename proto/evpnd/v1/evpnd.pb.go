@@ -407,6 +407,60 @@ func (TraceKind) EnumDescriptor() ([]byte, []int) {
 	return file_evpnd_v1_evpnd_proto_rawDescGZIP(), []int{5}
 }
 
+// ARPState is the State column of vtysh's "show evpn arp-cache".
+type ARPState int32
+
+const (
+	ARPState_ARP_STATE_UNSPECIFIED ARPState = 0
+	// A local binding advertised as a MAC+IP route, or a remote binding
+	// installed as the ARP/ND suppression neighbour.
+	ARPState_ARP_STATE_ACTIVE ARPState = 1
+	// A local binding not advertised for now: its MAC is at another leaf.
+	// It is kept until the kernel's neighbour is gone.
+	ARPState_ARP_STATE_INACTIVE ARPState = 2
+)
+
+// Enum value maps for ARPState.
+var (
+	ARPState_name = map[int32]string{
+		0: "ARP_STATE_UNSPECIFIED",
+		1: "ARP_STATE_ACTIVE",
+		2: "ARP_STATE_INACTIVE",
+	}
+	ARPState_value = map[string]int32{
+		"ARP_STATE_UNSPECIFIED": 0,
+		"ARP_STATE_ACTIVE":      1,
+		"ARP_STATE_INACTIVE":    2,
+	}
+)
+
+func (x ARPState) Enum() *ARPState {
+	p := new(ARPState)
+	*p = x
+	return p
+}
+
+func (x ARPState) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (ARPState) Descriptor() protoreflect.EnumDescriptor {
+	return file_evpnd_v1_evpnd_proto_enumTypes[6].Descriptor()
+}
+
+func (ARPState) Type() protoreflect.EnumType {
+	return &file_evpnd_v1_evpnd_proto_enumTypes[6]
+}
+
+func (x ARPState) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use ARPState.Descriptor instead.
+func (ARPState) EnumDescriptor() ([]byte, []int) {
+	return file_evpnd_v1_evpnd_proto_rawDescGZIP(), []int{6}
+}
+
 type VRFRouteKind int32
 
 const (
@@ -442,11 +496,11 @@ func (x VRFRouteKind) String() string {
 }
 
 func (VRFRouteKind) Descriptor() protoreflect.EnumDescriptor {
-	return file_evpnd_v1_evpnd_proto_enumTypes[6].Descriptor()
+	return file_evpnd_v1_evpnd_proto_enumTypes[7].Descriptor()
 }
 
 func (VRFRouteKind) Type() protoreflect.EnumType {
-	return &file_evpnd_v1_evpnd_proto_enumTypes[6]
+	return &file_evpnd_v1_evpnd_proto_enumTypes[7]
 }
 
 func (x VRFRouteKind) Number() protoreflect.EnumNumber {
@@ -455,7 +509,7 @@ func (x VRFRouteKind) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use VRFRouteKind.Descriptor instead.
 func (VRFRouteKind) EnumDescriptor() ([]byte, []int) {
-	return file_evpnd_v1_evpnd_proto_rawDescGZIP(), []int{6}
+	return file_evpnd_v1_evpnd_proto_rawDescGZIP(), []int{7}
 }
 
 type GetStatusRequest struct {
@@ -3726,19 +3780,24 @@ func (x *GetL3VNIResponse) GetL3Vni() *L3VNI {
 	return nil
 }
 
-// ARPEntry is one MAC+IP binding of a routed L2VNI.
+// ARPEntry is one MAC+IP binding of a routed L2VNI. There is one per IP:
+// the local host while it is advertised, else the remote host installed,
+// else the local host, inactive.
 type ARPEntry struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	Vni   uint32                 `protobuf:"varint,1,opt,name=vni,proto3" json:"vni,omitempty"`
 	Ip    string                 `protobuf:"bytes,2,opt,name=ip,proto3" json:"ip,omitempty"`
 	Mac   string                 `protobuf:"bytes,3,opt,name=mac,proto3" json:"mac,omitempty"`
-	// Learned on this leaf (else selected from a remote VTEP's route).
+	// Learned on this leaf from ARP/ND on the SVI (else selected from a
+	// remote VTEP's MAC+IP route).
 	Local bool `protobuf:"varint,4,opt,name=local,proto3" json:"local,omitempty"`
 	// The remote VTEP (empty for a local binding).
 	Vtep string `protobuf:"bytes,5,opt,name=vtep,proto3" json:"vtep,omitempty"`
-	// The MAC mobility sequence number.
-	Seq           uint32 `protobuf:"varint,6,opt,name=seq,proto3" json:"seq,omitempty"`
-	Vrf           string `protobuf:"bytes,7,opt,name=vrf,proto3" json:"vrf,omitempty"`
+	// The MAC mobility sequence number: advertised (local) or received
+	// (remote).
+	Seq           uint32   `protobuf:"varint,6,opt,name=seq,proto3" json:"seq,omitempty"`
+	Vrf           string   `protobuf:"bytes,7,opt,name=vrf,proto3" json:"vrf,omitempty"`
+	State         ARPState `protobuf:"varint,8,opt,name=state,proto3,enum=evpnd.v1.ARPState" json:"state,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -3820,6 +3879,13 @@ func (x *ARPEntry) GetVrf() string {
 		return x.Vrf
 	}
 	return ""
+}
+
+func (x *ARPEntry) GetState() ARPState {
+	if x != nil {
+		return x.State
+	}
+	return ARPState_ARP_STATE_UNSPECIFIED
 }
 
 type ListARPCacheRequest struct {
@@ -4795,7 +4861,7 @@ const file_evpnd_v1_evpnd_proto_rawDesc = "" +
 	"\x0fGetL3VNIRequest\x12\x14\n" +
 	"\x05l3vni\x18\x01 \x01(\rR\x05l3vni\"9\n" +
 	"\x10GetL3VNIResponse\x12%\n" +
-	"\x05l3vni\x18\x01 \x01(\v2\x0f.evpnd.v1.L3VNIR\x05l3vni\"\x8c\x01\n" +
+	"\x05l3vni\x18\x01 \x01(\v2\x0f.evpnd.v1.L3VNIR\x05l3vni\"\xb6\x01\n" +
 	"\bARPEntry\x12\x10\n" +
 	"\x03vni\x18\x01 \x01(\rR\x03vni\x12\x0e\n" +
 	"\x02ip\x18\x02 \x01(\tR\x02ip\x12\x10\n" +
@@ -4803,7 +4869,8 @@ const file_evpnd_v1_evpnd_proto_rawDesc = "" +
 	"\x05local\x18\x04 \x01(\bR\x05local\x12\x12\n" +
 	"\x04vtep\x18\x05 \x01(\tR\x04vtep\x12\x10\n" +
 	"\x03seq\x18\x06 \x01(\rR\x03seq\x12\x10\n" +
-	"\x03vrf\x18\a \x01(\tR\x03vrf\"'\n" +
+	"\x03vrf\x18\a \x01(\tR\x03vrf\x12(\n" +
+	"\x05state\x18\b \x01(\x0e2\x12.evpnd.v1.ARPStateR\x05state\"'\n" +
 	"\x13ListARPCacheRequest\x12\x10\n" +
 	"\x03vni\x18\x01 \x01(\rR\x03vni\"D\n" +
 	"\x14ListARPCacheResponse\x12,\n" +
@@ -4893,7 +4960,11 @@ const file_evpnd_v1_evpnd_proto_rawDesc = "" +
 	"\x19TRACE_KIND_KERNEL_REMOVED\x10\n" +
 	"\x12\x1b\n" +
 	"\x17TRACE_KIND_KERNEL_ERROR\x10\v\x12\x18\n" +
-	"\x14TRACE_KIND_DUPLICATE\x10\f*b\n" +
+	"\x14TRACE_KIND_DUPLICATE\x10\f*S\n" +
+	"\bARPState\x12\x19\n" +
+	"\x15ARP_STATE_UNSPECIFIED\x10\x00\x12\x14\n" +
+	"\x10ARP_STATE_ACTIVE\x10\x01\x12\x16\n" +
+	"\x12ARP_STATE_INACTIVE\x10\x02*b\n" +
 	"\fVRFRouteKind\x12\x1e\n" +
 	"\x1aVRF_ROUTE_KIND_UNSPECIFIED\x10\x00\x12\x17\n" +
 	"\x13VRF_ROUTE_KIND_HOST\x10\x01\x12\x19\n" +
@@ -4934,7 +5005,7 @@ func file_evpnd_v1_evpnd_proto_rawDescGZIP() []byte {
 	return file_evpnd_v1_evpnd_proto_rawDescData
 }
 
-var file_evpnd_v1_evpnd_proto_enumTypes = make([]protoimpl.EnumInfo, 7)
+var file_evpnd_v1_evpnd_proto_enumTypes = make([]protoimpl.EnumInfo, 8)
 var file_evpnd_v1_evpnd_proto_msgTypes = make([]protoimpl.MessageInfo, 57)
 var file_evpnd_v1_evpnd_proto_goTypes = []any{
 	(Role)(0),                      // 0: evpnd.v1.Role
@@ -4943,151 +5014,153 @@ var file_evpnd_v1_evpnd_proto_goTypes = []any{
 	(ChangeKind)(0),                // 3: evpnd.v1.ChangeKind
 	(DriftKind)(0),                 // 4: evpnd.v1.DriftKind
 	(TraceKind)(0),                 // 5: evpnd.v1.TraceKind
-	(VRFRouteKind)(0),              // 6: evpnd.v1.VRFRouteKind
-	(*GetStatusRequest)(nil),       // 7: evpnd.v1.GetStatusRequest
-	(*GetStatusResponse)(nil),      // 8: evpnd.v1.GetStatusResponse
-	(*VNI)(nil),                    // 9: evpnd.v1.VNI
-	(*ListVNIsRequest)(nil),        // 10: evpnd.v1.ListVNIsRequest
-	(*ListVNIsResponse)(nil),       // 11: evpnd.v1.ListVNIsResponse
-	(*GetVNIRequest)(nil),          // 12: evpnd.v1.GetVNIRequest
-	(*GetVNIResponse)(nil),         // 13: evpnd.v1.GetVNIResponse
-	(*L2VNISpec)(nil),              // 14: evpnd.v1.L2VNISpec
-	(*AddVNIRequest)(nil),          // 15: evpnd.v1.AddVNIRequest
-	(*AddVNIResponse)(nil),         // 16: evpnd.v1.AddVNIResponse
-	(*DeleteVNIRequest)(nil),       // 17: evpnd.v1.DeleteVNIRequest
-	(*DeleteVNIResponse)(nil),      // 18: evpnd.v1.DeleteVNIResponse
-	(*ReloadRequest)(nil),          // 19: evpnd.v1.ReloadRequest
-	(*ReloadResponse)(nil),         // 20: evpnd.v1.ReloadResponse
-	(*MAC)(nil),                    // 21: evpnd.v1.MAC
-	(*ListMACsRequest)(nil),        // 22: evpnd.v1.ListMACsRequest
-	(*ListMACsResponse)(nil),       // 23: evpnd.v1.ListMACsResponse
-	(*ClearDuplicateRequest)(nil),  // 24: evpnd.v1.ClearDuplicateRequest
-	(*ClearDuplicateResponse)(nil), // 25: evpnd.v1.ClearDuplicateResponse
-	(*EthernetSegment)(nil),        // 26: evpnd.v1.EthernetSegment
-	(*Route)(nil),                  // 27: evpnd.v1.Route
-	(*ListRoutesRequest)(nil),      // 28: evpnd.v1.ListRoutesRequest
-	(*ListRoutesResponse)(nil),     // 29: evpnd.v1.ListRoutesResponse
-	(*Peer)(nil),                   // 30: evpnd.v1.Peer
-	(*ListPeersRequest)(nil),       // 31: evpnd.v1.ListPeersRequest
-	(*ListPeersResponse)(nil),      // 32: evpnd.v1.ListPeersResponse
-	(*WatchRequest)(nil),           // 33: evpnd.v1.WatchRequest
-	(*MACChange)(nil),              // 34: evpnd.v1.MACChange
-	(*VTEPChange)(nil),             // 35: evpnd.v1.VTEPChange
-	(*PeerChange)(nil),             // 36: evpnd.v1.PeerChange
-	(*WatchResponse)(nil),          // 37: evpnd.v1.WatchResponse
-	(*Drift)(nil),                  // 38: evpnd.v1.Drift
-	(*CheckRequest)(nil),           // 39: evpnd.v1.CheckRequest
-	(*CheckResponse)(nil),          // 40: evpnd.v1.CheckResponse
-	(*TraceEvent)(nil),             // 41: evpnd.v1.TraceEvent
-	(*TraceRequest)(nil),           // 42: evpnd.v1.TraceRequest
-	(*TraceKey)(nil),               // 43: evpnd.v1.TraceKey
-	(*TraceResponse)(nil),          // 44: evpnd.v1.TraceResponse
-	(*L3VNI)(nil),                  // 45: evpnd.v1.L3VNI
-	(*ListL3VNIsRequest)(nil),      // 46: evpnd.v1.ListL3VNIsRequest
-	(*ListL3VNIsResponse)(nil),     // 47: evpnd.v1.ListL3VNIsResponse
-	(*GetL3VNIRequest)(nil),        // 48: evpnd.v1.GetL3VNIRequest
-	(*GetL3VNIResponse)(nil),       // 49: evpnd.v1.GetL3VNIResponse
-	(*ARPEntry)(nil),               // 50: evpnd.v1.ARPEntry
-	(*ListARPCacheRequest)(nil),    // 51: evpnd.v1.ListARPCacheRequest
-	(*ListARPCacheResponse)(nil),   // 52: evpnd.v1.ListARPCacheResponse
-	(*RouterMACEntry)(nil),         // 53: evpnd.v1.RouterMACEntry
-	(*ListRouterMACsRequest)(nil),  // 54: evpnd.v1.ListRouterMACsRequest
-	(*ListRouterMACsResponse)(nil), // 55: evpnd.v1.ListRouterMACsResponse
-	(*L3NextHop)(nil),              // 56: evpnd.v1.L3NextHop
-	(*ListL3NextHopsRequest)(nil),  // 57: evpnd.v1.ListL3NextHopsRequest
-	(*ListL3NextHopsResponse)(nil), // 58: evpnd.v1.ListL3NextHopsResponse
-	(*VRFNextHop)(nil),             // 59: evpnd.v1.VRFNextHop
-	(*VRFRoute)(nil),               // 60: evpnd.v1.VRFRoute
-	(*ListVRFRoutesRequest)(nil),   // 61: evpnd.v1.ListVRFRoutesRequest
-	(*ListVRFRoutesResponse)(nil),  // 62: evpnd.v1.ListVRFRoutesResponse
-	(*VRFRouteChange)(nil),         // 63: evpnd.v1.VRFRouteChange
-	(*timestamppb.Timestamp)(nil),  // 64: google.protobuf.Timestamp
-	(*durationpb.Duration)(nil),    // 65: google.protobuf.Duration
+	(ARPState)(0),                  // 6: evpnd.v1.ARPState
+	(VRFRouteKind)(0),              // 7: evpnd.v1.VRFRouteKind
+	(*GetStatusRequest)(nil),       // 8: evpnd.v1.GetStatusRequest
+	(*GetStatusResponse)(nil),      // 9: evpnd.v1.GetStatusResponse
+	(*VNI)(nil),                    // 10: evpnd.v1.VNI
+	(*ListVNIsRequest)(nil),        // 11: evpnd.v1.ListVNIsRequest
+	(*ListVNIsResponse)(nil),       // 12: evpnd.v1.ListVNIsResponse
+	(*GetVNIRequest)(nil),          // 13: evpnd.v1.GetVNIRequest
+	(*GetVNIResponse)(nil),         // 14: evpnd.v1.GetVNIResponse
+	(*L2VNISpec)(nil),              // 15: evpnd.v1.L2VNISpec
+	(*AddVNIRequest)(nil),          // 16: evpnd.v1.AddVNIRequest
+	(*AddVNIResponse)(nil),         // 17: evpnd.v1.AddVNIResponse
+	(*DeleteVNIRequest)(nil),       // 18: evpnd.v1.DeleteVNIRequest
+	(*DeleteVNIResponse)(nil),      // 19: evpnd.v1.DeleteVNIResponse
+	(*ReloadRequest)(nil),          // 20: evpnd.v1.ReloadRequest
+	(*ReloadResponse)(nil),         // 21: evpnd.v1.ReloadResponse
+	(*MAC)(nil),                    // 22: evpnd.v1.MAC
+	(*ListMACsRequest)(nil),        // 23: evpnd.v1.ListMACsRequest
+	(*ListMACsResponse)(nil),       // 24: evpnd.v1.ListMACsResponse
+	(*ClearDuplicateRequest)(nil),  // 25: evpnd.v1.ClearDuplicateRequest
+	(*ClearDuplicateResponse)(nil), // 26: evpnd.v1.ClearDuplicateResponse
+	(*EthernetSegment)(nil),        // 27: evpnd.v1.EthernetSegment
+	(*Route)(nil),                  // 28: evpnd.v1.Route
+	(*ListRoutesRequest)(nil),      // 29: evpnd.v1.ListRoutesRequest
+	(*ListRoutesResponse)(nil),     // 30: evpnd.v1.ListRoutesResponse
+	(*Peer)(nil),                   // 31: evpnd.v1.Peer
+	(*ListPeersRequest)(nil),       // 32: evpnd.v1.ListPeersRequest
+	(*ListPeersResponse)(nil),      // 33: evpnd.v1.ListPeersResponse
+	(*WatchRequest)(nil),           // 34: evpnd.v1.WatchRequest
+	(*MACChange)(nil),              // 35: evpnd.v1.MACChange
+	(*VTEPChange)(nil),             // 36: evpnd.v1.VTEPChange
+	(*PeerChange)(nil),             // 37: evpnd.v1.PeerChange
+	(*WatchResponse)(nil),          // 38: evpnd.v1.WatchResponse
+	(*Drift)(nil),                  // 39: evpnd.v1.Drift
+	(*CheckRequest)(nil),           // 40: evpnd.v1.CheckRequest
+	(*CheckResponse)(nil),          // 41: evpnd.v1.CheckResponse
+	(*TraceEvent)(nil),             // 42: evpnd.v1.TraceEvent
+	(*TraceRequest)(nil),           // 43: evpnd.v1.TraceRequest
+	(*TraceKey)(nil),               // 44: evpnd.v1.TraceKey
+	(*TraceResponse)(nil),          // 45: evpnd.v1.TraceResponse
+	(*L3VNI)(nil),                  // 46: evpnd.v1.L3VNI
+	(*ListL3VNIsRequest)(nil),      // 47: evpnd.v1.ListL3VNIsRequest
+	(*ListL3VNIsResponse)(nil),     // 48: evpnd.v1.ListL3VNIsResponse
+	(*GetL3VNIRequest)(nil),        // 49: evpnd.v1.GetL3VNIRequest
+	(*GetL3VNIResponse)(nil),       // 50: evpnd.v1.GetL3VNIResponse
+	(*ARPEntry)(nil),               // 51: evpnd.v1.ARPEntry
+	(*ListARPCacheRequest)(nil),    // 52: evpnd.v1.ListARPCacheRequest
+	(*ListARPCacheResponse)(nil),   // 53: evpnd.v1.ListARPCacheResponse
+	(*RouterMACEntry)(nil),         // 54: evpnd.v1.RouterMACEntry
+	(*ListRouterMACsRequest)(nil),  // 55: evpnd.v1.ListRouterMACsRequest
+	(*ListRouterMACsResponse)(nil), // 56: evpnd.v1.ListRouterMACsResponse
+	(*L3NextHop)(nil),              // 57: evpnd.v1.L3NextHop
+	(*ListL3NextHopsRequest)(nil),  // 58: evpnd.v1.ListL3NextHopsRequest
+	(*ListL3NextHopsResponse)(nil), // 59: evpnd.v1.ListL3NextHopsResponse
+	(*VRFNextHop)(nil),             // 60: evpnd.v1.VRFNextHop
+	(*VRFRoute)(nil),               // 61: evpnd.v1.VRFRoute
+	(*ListVRFRoutesRequest)(nil),   // 62: evpnd.v1.ListVRFRoutesRequest
+	(*ListVRFRoutesResponse)(nil),  // 63: evpnd.v1.ListVRFRoutesResponse
+	(*VRFRouteChange)(nil),         // 64: evpnd.v1.VRFRouteChange
+	(*timestamppb.Timestamp)(nil),  // 65: google.protobuf.Timestamp
+	(*durationpb.Duration)(nil),    // 66: google.protobuf.Duration
 }
 var file_evpnd_v1_evpnd_proto_depIdxs = []int32{
-	64, // 0: evpnd.v1.GetStatusResponse.started:type_name -> google.protobuf.Timestamp
-	65, // 1: evpnd.v1.GetStatusResponse.uptime:type_name -> google.protobuf.Duration
+	65, // 0: evpnd.v1.GetStatusResponse.started:type_name -> google.protobuf.Timestamp
+	66, // 1: evpnd.v1.GetStatusResponse.uptime:type_name -> google.protobuf.Duration
 	0,  // 2: evpnd.v1.GetStatusResponse.role:type_name -> evpnd.v1.Role
-	9,  // 3: evpnd.v1.ListVNIsResponse.vnis:type_name -> evpnd.v1.VNI
-	9,  // 4: evpnd.v1.GetVNIResponse.vni:type_name -> evpnd.v1.VNI
-	14, // 5: evpnd.v1.AddVNIRequest.vni:type_name -> evpnd.v1.L2VNISpec
-	9,  // 6: evpnd.v1.AddVNIResponse.vni:type_name -> evpnd.v1.VNI
+	10, // 3: evpnd.v1.ListVNIsResponse.vnis:type_name -> evpnd.v1.VNI
+	10, // 4: evpnd.v1.GetVNIResponse.vni:type_name -> evpnd.v1.VNI
+	15, // 5: evpnd.v1.AddVNIRequest.vni:type_name -> evpnd.v1.L2VNISpec
+	10, // 6: evpnd.v1.AddVNIResponse.vni:type_name -> evpnd.v1.VNI
 	1,  // 7: evpnd.v1.MAC.source:type_name -> evpnd.v1.MACSource
 	1,  // 8: evpnd.v1.ListMACsRequest.source:type_name -> evpnd.v1.MACSource
-	21, // 9: evpnd.v1.ListMACsResponse.macs:type_name -> evpnd.v1.MAC
-	26, // 10: evpnd.v1.Route.esi:type_name -> evpnd.v1.EthernetSegment
-	65, // 11: evpnd.v1.Route.age:type_name -> google.protobuf.Duration
-	27, // 12: evpnd.v1.ListRoutesResponse.routes:type_name -> evpnd.v1.Route
+	22, // 9: evpnd.v1.ListMACsResponse.macs:type_name -> evpnd.v1.MAC
+	27, // 10: evpnd.v1.Route.esi:type_name -> evpnd.v1.EthernetSegment
+	66, // 11: evpnd.v1.Route.age:type_name -> google.protobuf.Duration
+	28, // 12: evpnd.v1.ListRoutesResponse.routes:type_name -> evpnd.v1.Route
 	2,  // 13: evpnd.v1.Peer.state:type_name -> evpnd.v1.PeerState
-	65, // 14: evpnd.v1.Peer.uptime:type_name -> google.protobuf.Duration
-	30, // 15: evpnd.v1.ListPeersResponse.peers:type_name -> evpnd.v1.Peer
-	21, // 16: evpnd.v1.MACChange.mac:type_name -> evpnd.v1.MAC
+	66, // 14: evpnd.v1.Peer.uptime:type_name -> google.protobuf.Duration
+	31, // 15: evpnd.v1.ListPeersResponse.peers:type_name -> evpnd.v1.Peer
+	22, // 16: evpnd.v1.MACChange.mac:type_name -> evpnd.v1.MAC
 	2,  // 17: evpnd.v1.PeerChange.state:type_name -> evpnd.v1.PeerState
-	64, // 18: evpnd.v1.WatchResponse.time:type_name -> google.protobuf.Timestamp
+	65, // 18: evpnd.v1.WatchResponse.time:type_name -> google.protobuf.Timestamp
 	3,  // 19: evpnd.v1.WatchResponse.kind:type_name -> evpnd.v1.ChangeKind
-	34, // 20: evpnd.v1.WatchResponse.mac:type_name -> evpnd.v1.MACChange
-	35, // 21: evpnd.v1.WatchResponse.vtep:type_name -> evpnd.v1.VTEPChange
-	36, // 22: evpnd.v1.WatchResponse.peer:type_name -> evpnd.v1.PeerChange
-	63, // 23: evpnd.v1.WatchResponse.vrf_route:type_name -> evpnd.v1.VRFRouteChange
+	35, // 20: evpnd.v1.WatchResponse.mac:type_name -> evpnd.v1.MACChange
+	36, // 21: evpnd.v1.WatchResponse.vtep:type_name -> evpnd.v1.VTEPChange
+	37, // 22: evpnd.v1.WatchResponse.peer:type_name -> evpnd.v1.PeerChange
+	64, // 23: evpnd.v1.WatchResponse.vrf_route:type_name -> evpnd.v1.VRFRouteChange
 	4,  // 24: evpnd.v1.Drift.kind:type_name -> evpnd.v1.DriftKind
-	38, // 25: evpnd.v1.CheckResponse.drifts:type_name -> evpnd.v1.Drift
-	64, // 26: evpnd.v1.CheckResponse.time:type_name -> google.protobuf.Timestamp
-	64, // 27: evpnd.v1.TraceEvent.time:type_name -> google.protobuf.Timestamp
+	39, // 25: evpnd.v1.CheckResponse.drifts:type_name -> evpnd.v1.Drift
+	65, // 26: evpnd.v1.CheckResponse.time:type_name -> google.protobuf.Timestamp
+	65, // 27: evpnd.v1.TraceEvent.time:type_name -> google.protobuf.Timestamp
 	5,  // 28: evpnd.v1.TraceEvent.kind:type_name -> evpnd.v1.TraceKind
-	41, // 29: evpnd.v1.TraceKey.events:type_name -> evpnd.v1.TraceEvent
-	43, // 30: evpnd.v1.TraceResponse.keys:type_name -> evpnd.v1.TraceKey
-	45, // 31: evpnd.v1.ListL3VNIsResponse.l3vnis:type_name -> evpnd.v1.L3VNI
-	45, // 32: evpnd.v1.GetL3VNIResponse.l3vni:type_name -> evpnd.v1.L3VNI
-	50, // 33: evpnd.v1.ListARPCacheResponse.entries:type_name -> evpnd.v1.ARPEntry
-	53, // 34: evpnd.v1.ListRouterMACsResponse.router_macs:type_name -> evpnd.v1.RouterMACEntry
-	56, // 35: evpnd.v1.ListL3NextHopsResponse.next_hops:type_name -> evpnd.v1.L3NextHop
-	6,  // 36: evpnd.v1.VRFRoute.kind:type_name -> evpnd.v1.VRFRouteKind
-	59, // 37: evpnd.v1.VRFRoute.next_hops:type_name -> evpnd.v1.VRFNextHop
-	60, // 38: evpnd.v1.ListVRFRoutesResponse.routes:type_name -> evpnd.v1.VRFRoute
-	60, // 39: evpnd.v1.VRFRouteChange.route:type_name -> evpnd.v1.VRFRoute
-	7,  // 40: evpnd.v1.EvpndService.GetStatus:input_type -> evpnd.v1.GetStatusRequest
-	10, // 41: evpnd.v1.EvpndService.ListVNIs:input_type -> evpnd.v1.ListVNIsRequest
-	12, // 42: evpnd.v1.EvpndService.GetVNI:input_type -> evpnd.v1.GetVNIRequest
-	15, // 43: evpnd.v1.EvpndService.AddVNI:input_type -> evpnd.v1.AddVNIRequest
-	17, // 44: evpnd.v1.EvpndService.DeleteVNI:input_type -> evpnd.v1.DeleteVNIRequest
-	22, // 45: evpnd.v1.EvpndService.ListMACs:input_type -> evpnd.v1.ListMACsRequest
-	24, // 46: evpnd.v1.EvpndService.ClearDuplicate:input_type -> evpnd.v1.ClearDuplicateRequest
-	28, // 47: evpnd.v1.EvpndService.ListRoutes:input_type -> evpnd.v1.ListRoutesRequest
-	31, // 48: evpnd.v1.EvpndService.ListPeers:input_type -> evpnd.v1.ListPeersRequest
-	33, // 49: evpnd.v1.EvpndService.Watch:input_type -> evpnd.v1.WatchRequest
-	39, // 50: evpnd.v1.EvpndService.Check:input_type -> evpnd.v1.CheckRequest
-	42, // 51: evpnd.v1.EvpndService.Trace:input_type -> evpnd.v1.TraceRequest
-	46, // 52: evpnd.v1.EvpndService.ListL3VNIs:input_type -> evpnd.v1.ListL3VNIsRequest
-	48, // 53: evpnd.v1.EvpndService.GetL3VNI:input_type -> evpnd.v1.GetL3VNIRequest
-	51, // 54: evpnd.v1.EvpndService.ListARPCache:input_type -> evpnd.v1.ListARPCacheRequest
-	54, // 55: evpnd.v1.EvpndService.ListRouterMACs:input_type -> evpnd.v1.ListRouterMACsRequest
-	57, // 56: evpnd.v1.EvpndService.ListL3NextHops:input_type -> evpnd.v1.ListL3NextHopsRequest
-	61, // 57: evpnd.v1.EvpndService.ListVRFRoutes:input_type -> evpnd.v1.ListVRFRoutesRequest
-	19, // 58: evpnd.v1.EvpndService.Reload:input_type -> evpnd.v1.ReloadRequest
-	8,  // 59: evpnd.v1.EvpndService.GetStatus:output_type -> evpnd.v1.GetStatusResponse
-	11, // 60: evpnd.v1.EvpndService.ListVNIs:output_type -> evpnd.v1.ListVNIsResponse
-	13, // 61: evpnd.v1.EvpndService.GetVNI:output_type -> evpnd.v1.GetVNIResponse
-	16, // 62: evpnd.v1.EvpndService.AddVNI:output_type -> evpnd.v1.AddVNIResponse
-	18, // 63: evpnd.v1.EvpndService.DeleteVNI:output_type -> evpnd.v1.DeleteVNIResponse
-	23, // 64: evpnd.v1.EvpndService.ListMACs:output_type -> evpnd.v1.ListMACsResponse
-	25, // 65: evpnd.v1.EvpndService.ClearDuplicate:output_type -> evpnd.v1.ClearDuplicateResponse
-	29, // 66: evpnd.v1.EvpndService.ListRoutes:output_type -> evpnd.v1.ListRoutesResponse
-	32, // 67: evpnd.v1.EvpndService.ListPeers:output_type -> evpnd.v1.ListPeersResponse
-	37, // 68: evpnd.v1.EvpndService.Watch:output_type -> evpnd.v1.WatchResponse
-	40, // 69: evpnd.v1.EvpndService.Check:output_type -> evpnd.v1.CheckResponse
-	44, // 70: evpnd.v1.EvpndService.Trace:output_type -> evpnd.v1.TraceResponse
-	47, // 71: evpnd.v1.EvpndService.ListL3VNIs:output_type -> evpnd.v1.ListL3VNIsResponse
-	49, // 72: evpnd.v1.EvpndService.GetL3VNI:output_type -> evpnd.v1.GetL3VNIResponse
-	52, // 73: evpnd.v1.EvpndService.ListARPCache:output_type -> evpnd.v1.ListARPCacheResponse
-	55, // 74: evpnd.v1.EvpndService.ListRouterMACs:output_type -> evpnd.v1.ListRouterMACsResponse
-	58, // 75: evpnd.v1.EvpndService.ListL3NextHops:output_type -> evpnd.v1.ListL3NextHopsResponse
-	62, // 76: evpnd.v1.EvpndService.ListVRFRoutes:output_type -> evpnd.v1.ListVRFRoutesResponse
-	20, // 77: evpnd.v1.EvpndService.Reload:output_type -> evpnd.v1.ReloadResponse
-	59, // [59:78] is the sub-list for method output_type
-	40, // [40:59] is the sub-list for method input_type
-	40, // [40:40] is the sub-list for extension type_name
-	40, // [40:40] is the sub-list for extension extendee
-	0,  // [0:40] is the sub-list for field type_name
+	42, // 29: evpnd.v1.TraceKey.events:type_name -> evpnd.v1.TraceEvent
+	44, // 30: evpnd.v1.TraceResponse.keys:type_name -> evpnd.v1.TraceKey
+	46, // 31: evpnd.v1.ListL3VNIsResponse.l3vnis:type_name -> evpnd.v1.L3VNI
+	46, // 32: evpnd.v1.GetL3VNIResponse.l3vni:type_name -> evpnd.v1.L3VNI
+	6,  // 33: evpnd.v1.ARPEntry.state:type_name -> evpnd.v1.ARPState
+	51, // 34: evpnd.v1.ListARPCacheResponse.entries:type_name -> evpnd.v1.ARPEntry
+	54, // 35: evpnd.v1.ListRouterMACsResponse.router_macs:type_name -> evpnd.v1.RouterMACEntry
+	57, // 36: evpnd.v1.ListL3NextHopsResponse.next_hops:type_name -> evpnd.v1.L3NextHop
+	7,  // 37: evpnd.v1.VRFRoute.kind:type_name -> evpnd.v1.VRFRouteKind
+	60, // 38: evpnd.v1.VRFRoute.next_hops:type_name -> evpnd.v1.VRFNextHop
+	61, // 39: evpnd.v1.ListVRFRoutesResponse.routes:type_name -> evpnd.v1.VRFRoute
+	61, // 40: evpnd.v1.VRFRouteChange.route:type_name -> evpnd.v1.VRFRoute
+	8,  // 41: evpnd.v1.EvpndService.GetStatus:input_type -> evpnd.v1.GetStatusRequest
+	11, // 42: evpnd.v1.EvpndService.ListVNIs:input_type -> evpnd.v1.ListVNIsRequest
+	13, // 43: evpnd.v1.EvpndService.GetVNI:input_type -> evpnd.v1.GetVNIRequest
+	16, // 44: evpnd.v1.EvpndService.AddVNI:input_type -> evpnd.v1.AddVNIRequest
+	18, // 45: evpnd.v1.EvpndService.DeleteVNI:input_type -> evpnd.v1.DeleteVNIRequest
+	23, // 46: evpnd.v1.EvpndService.ListMACs:input_type -> evpnd.v1.ListMACsRequest
+	25, // 47: evpnd.v1.EvpndService.ClearDuplicate:input_type -> evpnd.v1.ClearDuplicateRequest
+	29, // 48: evpnd.v1.EvpndService.ListRoutes:input_type -> evpnd.v1.ListRoutesRequest
+	32, // 49: evpnd.v1.EvpndService.ListPeers:input_type -> evpnd.v1.ListPeersRequest
+	34, // 50: evpnd.v1.EvpndService.Watch:input_type -> evpnd.v1.WatchRequest
+	40, // 51: evpnd.v1.EvpndService.Check:input_type -> evpnd.v1.CheckRequest
+	43, // 52: evpnd.v1.EvpndService.Trace:input_type -> evpnd.v1.TraceRequest
+	47, // 53: evpnd.v1.EvpndService.ListL3VNIs:input_type -> evpnd.v1.ListL3VNIsRequest
+	49, // 54: evpnd.v1.EvpndService.GetL3VNI:input_type -> evpnd.v1.GetL3VNIRequest
+	52, // 55: evpnd.v1.EvpndService.ListARPCache:input_type -> evpnd.v1.ListARPCacheRequest
+	55, // 56: evpnd.v1.EvpndService.ListRouterMACs:input_type -> evpnd.v1.ListRouterMACsRequest
+	58, // 57: evpnd.v1.EvpndService.ListL3NextHops:input_type -> evpnd.v1.ListL3NextHopsRequest
+	62, // 58: evpnd.v1.EvpndService.ListVRFRoutes:input_type -> evpnd.v1.ListVRFRoutesRequest
+	20, // 59: evpnd.v1.EvpndService.Reload:input_type -> evpnd.v1.ReloadRequest
+	9,  // 60: evpnd.v1.EvpndService.GetStatus:output_type -> evpnd.v1.GetStatusResponse
+	12, // 61: evpnd.v1.EvpndService.ListVNIs:output_type -> evpnd.v1.ListVNIsResponse
+	14, // 62: evpnd.v1.EvpndService.GetVNI:output_type -> evpnd.v1.GetVNIResponse
+	17, // 63: evpnd.v1.EvpndService.AddVNI:output_type -> evpnd.v1.AddVNIResponse
+	19, // 64: evpnd.v1.EvpndService.DeleteVNI:output_type -> evpnd.v1.DeleteVNIResponse
+	24, // 65: evpnd.v1.EvpndService.ListMACs:output_type -> evpnd.v1.ListMACsResponse
+	26, // 66: evpnd.v1.EvpndService.ClearDuplicate:output_type -> evpnd.v1.ClearDuplicateResponse
+	30, // 67: evpnd.v1.EvpndService.ListRoutes:output_type -> evpnd.v1.ListRoutesResponse
+	33, // 68: evpnd.v1.EvpndService.ListPeers:output_type -> evpnd.v1.ListPeersResponse
+	38, // 69: evpnd.v1.EvpndService.Watch:output_type -> evpnd.v1.WatchResponse
+	41, // 70: evpnd.v1.EvpndService.Check:output_type -> evpnd.v1.CheckResponse
+	45, // 71: evpnd.v1.EvpndService.Trace:output_type -> evpnd.v1.TraceResponse
+	48, // 72: evpnd.v1.EvpndService.ListL3VNIs:output_type -> evpnd.v1.ListL3VNIsResponse
+	50, // 73: evpnd.v1.EvpndService.GetL3VNI:output_type -> evpnd.v1.GetL3VNIResponse
+	53, // 74: evpnd.v1.EvpndService.ListARPCache:output_type -> evpnd.v1.ListARPCacheResponse
+	56, // 75: evpnd.v1.EvpndService.ListRouterMACs:output_type -> evpnd.v1.ListRouterMACsResponse
+	59, // 76: evpnd.v1.EvpndService.ListL3NextHops:output_type -> evpnd.v1.ListL3NextHopsResponse
+	63, // 77: evpnd.v1.EvpndService.ListVRFRoutes:output_type -> evpnd.v1.ListVRFRoutesResponse
+	21, // 78: evpnd.v1.EvpndService.Reload:output_type -> evpnd.v1.ReloadResponse
+	60, // [60:79] is the sub-list for method output_type
+	41, // [41:60] is the sub-list for method input_type
+	41, // [41:41] is the sub-list for extension type_name
+	41, // [41:41] is the sub-list for extension extendee
+	0,  // [0:41] is the sub-list for field type_name
 }
 
 func init() { file_evpnd_v1_evpnd_proto_init() }
@@ -5106,7 +5179,7 @@ func file_evpnd_v1_evpnd_proto_init() {
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_evpnd_v1_evpnd_proto_rawDesc), len(file_evpnd_v1_evpnd_proto_rawDesc)),
-			NumEnums:      7,
+			NumEnums:      8,
 			NumMessages:   57,
 			NumExtensions: 0,
 			NumServices:   1,

@@ -106,6 +106,7 @@ func newFakeL3(t *testing.T) *fakeL3 {
 		arp: []ARPEntry{
 			{VNI: 100, IP: ip("192.168.100.1"), MAC: mustMAC(t, "02:00:00:00:00:01"), Local: true, Seq: 2, VRF: "red"},
 			{VNI: 100, IP: ip("192.168.100.2"), MAC: mustMAC(t, "02:00:00:00:00:02"), VTEP: ip("10.0.0.2"), VRF: "red"},
+			{VNI: 100, IP: ip("192.168.100.3"), MAC: mustMAC(t, "02:00:00:00:00:04"), Local: true, Seq: 1, VRF: "red", Inactive: true},
 			{VNI: 200, IP: ip("2001:db8::2"), MAC: mustMAC(t, "02:00:00:00:00:03"), VTEP: ip("10.0.0.3"), Seq: 1, VRF: "red"},
 		},
 		rmacs: []RouterMACEntry{
@@ -179,8 +180,9 @@ func TestListARPCache(t *testing.T) {
 		t.Fatalf("%d pages, want 1", len(pages))
 	}
 	checkProto(t, "ListARPCache", pages[0], &evpndv1.ListARPCacheResponse{Entries: []*evpndv1.ARPEntry{
-		{Vni: 100, Ip: "192.168.100.1", Mac: "02:00:00:00:00:01", Local: true, Seq: 2, Vrf: "red"},
-		{Vni: 100, Ip: "192.168.100.2", Mac: "02:00:00:00:00:02", Vtep: "10.0.0.2", Vrf: "red"},
+		{Vni: 100, Ip: "192.168.100.1", Mac: "02:00:00:00:00:01", Local: true, Seq: 2, Vrf: "red", State: evpndv1.ARPState_ARP_STATE_ACTIVE},
+		{Vni: 100, Ip: "192.168.100.2", Mac: "02:00:00:00:00:02", Vtep: "10.0.0.2", Vrf: "red", State: evpndv1.ARPState_ARP_STATE_ACTIVE},
+		{Vni: 100, Ip: "192.168.100.3", Mac: "02:00:00:00:00:04", Local: true, Seq: 1, Vrf: "red", State: evpndv1.ARPState_ARP_STATE_INACTIVE},
 	}})
 	f.mu.Lock()
 	if f.arpVNI != 100 {

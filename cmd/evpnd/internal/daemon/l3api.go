@@ -203,11 +203,11 @@ func (d *Daemon) ARPCache(ctx context.Context, vni uint32, fn func(api.ARPEntry)
 	}
 	var rows []api.ARPEntry
 	for _, v := range vrfs {
-		s, err := l.l3State(ctx, v.L3VNI)
+		bs, err := l.bindings(ctx, v.L3VNI, vni)
 		if err != nil {
 			return err
 		}
-		rows = append(rows, arpRows(v, s, vni)...)
+		rows = append(rows, arpRows(v, bs)...)
 	}
 	slices.SortFunc(rows, func(a, b api.ARPEntry) int { return cmp.Or(cmp.Compare(a.VNI, b.VNI), a.IP.Compare(b.IP)) })
 	for _, r := range rows {
@@ -218,25 +218,29 @@ func (d *Daemon) ARPCache(ctx context.Context, vni uint32, fn func(api.ARPEntry)
 	return nil
 }
 
-// arpRows are the remote bindings of VRF v's members (only L2VNI vni, if
-// not 0): the suppression neighbours, with the VTEP of the host route to
-// the same IP when there is one.
-func arpRows(v configs.VRF, s evpn.L3Snapshot, vni uint32) []api.ARPEntry {
-	member := map[uint32]bool{}
-	for _, m := range v.L2VNIs {
-		member[m.VNI] = vni == 0 || m.VNI == vni
+// bindings returns the L3 model's local and remote bindings of the members
+// of the VRF with L3VNI l3vni (only L2VNI vni, if not 0), read on the loop.
+func (l *leaf) bindings(ctx context.Context, l3vni, vni uint32) ([]evpn.Binding, error) {
+	if l.l3 == nil {
+		return nil, nil
 	}
-	vtep := map[netip.Addr]netip.Addr{}
-	for _, h := range s.Hosts {
-		if h.L3VNI == v.L3VNI {
-			vtep[h.IP] = h.NextHop.VTEP
-		}
-	}
-	var out []api.ARPEntry
-	for _, n := range s.Neighs {
-		if member[n.L2VNI] {
-			out = append(out, api.ARPEntry{VNI: n.L2VNI, IP: n.IP, MAC: n.MAC, VTEP: vtep[n.IP], VRF: v.Name})
-		}
+	var bs []evpn.Binding
+	err := l.do(ctx, func(time.Time) []evpn.Effect {
+		bs = l.l3.Bindings(l3vni, vni)
+		return nil
+	})
+	return bs, err
+}
+
+// arpRows are VRF v's bindings as the API's rows: the hosts learned on
+// its SVIs (local, advertised as MAC+IP routes unless their MAC is at
+// another leaf for now) and the remote hosts installed as suppression
+// neighbours, with the VTEP of the selected route.
+func arpRows(v configs.VRF, bs []evpn.Binding) []api.ARPEntry {
+	out := make([]api.ARPEntry, 0, len(bs))
+	for _, b := range bs {
+		out = append(out, api.ARPEntry{VNI: b.L2VNI, IP: b.IP, MAC: b.MAC, Local: b.Local, VTEP: b.VTEP, Seq: b.Seq,
+			VRF: v.Name, Inactive: !b.Active})
 	}
 	return out
 }

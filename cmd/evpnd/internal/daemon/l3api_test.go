@@ -1,6 +1,7 @@
 package daemon
 
 import (
+	"context"
 	"errors"
 	"net/netip"
 	"reflect"
@@ -13,6 +14,7 @@ import (
 	"github.com/evpnd/evpnd/cmd/evpnd/internal/trace"
 	"github.com/evpnd/evpnd/configs"
 	"github.com/evpnd/evpnd/fib"
+	"github.com/evpnd/evpnd/speaker"
 	"github.com/evpnd/evpnd/speaker/evpn"
 	"github.com/evpnd/evpnd/vtep"
 )
@@ -52,16 +54,18 @@ func TestL3Rows(t *testing.T) {
 		},
 	}
 
-	arp := arpRows(red, s, 0)
+	binds := []evpn.Binding{
+		{L2VNI: 100, IP: a("192.168.100.1"), MAC: mac("02:00:00:00:00:01"), Local: true, Seq: 2, Active: true},
+		{L2VNI: 100, IP: a("192.168.100.2"), MAC: mac("02:00:00:00:00:02"), VTEP: a("10.0.0.2"), Seq: 1, Active: true},
+		{L2VNI: 200, IP: a("192.168.200.4"), MAC: mac("02:00:00:00:00:04"), Local: true},
+	}
 	wantARP := []api.ARPEntry{
-		{VNI: 100, IP: a("192.168.100.2"), MAC: mac("02:00:00:00:00:02"), VTEP: a("10.0.0.2"), VRF: "red"},
-		{VNI: 200, IP: a("192.168.200.3"), MAC: mac("02:00:00:00:00:03"), VRF: "red"},
+		{VNI: 100, IP: a("192.168.100.1"), MAC: mac("02:00:00:00:00:01"), Local: true, Seq: 2, VRF: "red"},
+		{VNI: 100, IP: a("192.168.100.2"), MAC: mac("02:00:00:00:00:02"), VTEP: a("10.0.0.2"), Seq: 1, VRF: "red"},
+		{VNI: 200, IP: a("192.168.200.4"), MAC: mac("02:00:00:00:00:04"), Local: true, VRF: "red", Inactive: true},
 	}
-	if !reflect.DeepEqual(arp, wantARP) {
+	if arp := arpRows(red, binds); !reflect.DeepEqual(arp, wantARP) {
 		t.Errorf("arpRows:\ngot  %+v\nwant %+v", arp, wantARP)
-	}
-	if got := arpRows(red, s, 200); !reflect.DeepEqual(got, wantARP[1:]) {
-		t.Errorf("arpRows vni 200: %+v", got)
 	}
 
 	wantRM := []api.RouterMACEntry{
@@ -321,5 +325,100 @@ func TestCheckL3VNI(t *testing.T) {
 	}
 	if _, err := d.Check(t.Context(), 4009); !errors.Is(err, api.ErrNotFound) {
 		t.Errorf("check vni 4009: %v, want not found", err)
+	}
+}
+
+// serveCalls runs the API's calls queued on l (l.do) until the test ends,
+// as the loop does, without its kernel and BGP sides.
+func serveCalls(t *testing.T, l *leaf) {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	t.Cleanup(func() { cancel(); <-done })
+	go func() {
+		defer close(done)
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-l.q.wake:
+			}
+			for _, ev := range l.q.drain(nil) {
+				l.handle(&ev, nil, time.Now())
+			}
+			for _, c := range l.calls {
+				close(c.done)
+			}
+			l.calls = l.calls[:0]
+		}
+	}()
+}
+
+// "show evpn arp-cache" lists the hosts learned on the VRF's SVIs as local
+// (never the anycast gateway MAC) beside the remote hosts of MAC+IP
+// routes, with their VTEP and sequence number; a local host outbid by a
+// remote route is listed once, as remote, and one whose MAC went to
+// another leaf is inactive.
+func TestARPCacheLocalAndRemote(t *testing.T) {
+	gw := evpn.MAC{0, 0, 0x5e, 0, 1, 1}
+	l, _ := gatewayLeaf(t, gw)
+	d := l.d
+	d.leaf.Store(l)
+	a := netip.MustParseAddr
+	vtep2 := a("10.0.0.2")
+	m1, m2, m3 := evpn.MAC{2, 0, 0, 0, 0, 1}, evpn.MAC{2, 0, 0, 0, 0, 2}, evpn.MAC{2, 0, 0, 0, 0, 3}
+	rts := []evpn.RT{evpn.AutoRT(65000, 100), evpn.AutoRT(65000, 4001)}
+	rmac := evpn.MAC{2, 0xaa, 0, 0, 0, 2}
+	now := time.Now()
+	host := func(ip string, mac evpn.MAC) {
+		l.handle(&event{host: &hostEvent{vrf: "red", ev: vtep.HostEvent{Key: vtep.HostKey{VNI: 100, IP: a(ip)}, MAC: mac}}}, nil, now)
+	}
+	remote := func(ip string, mac evpn.MAC, seq uint32) {
+		r := evpn.LocalMACIPRoute(evpn.RDFromIP(vtep2, 2), 100, 4001, mac, a(ip), vtep2, rts, rmac, seq, false)
+		l.handle(&event{bgp: &speaker.Event{Type: speaker.EventRoute, Route: r, Peer: vtep2}}, nil, now)
+	}
+	host("10.1.0.10", m1)
+	host("10.1.0.11", gw) // a probe answered by another leaf's gateway
+	remote("10.1.0.20", m2, 3)
+	host("10.1.0.30", m3)
+	remote("10.1.0.30", m3, 1) // outbids the local host (seq 0)
+	serveCalls(t, l)
+
+	list := func(vni uint32) []api.ARPEntry {
+		t.Helper()
+		var out []api.ARPEntry
+		if err := d.ARPCache(t.Context(), vni, func(e api.ARPEntry) error { out = append(out, e); return nil }); err != nil {
+			t.Fatalf("ARPCache(%d): %v", vni, err)
+		}
+		return out
+	}
+	want := []api.ARPEntry{
+		{VNI: 100, IP: a("10.1.0.10"), MAC: m1, Local: true, VRF: "red"},
+		{VNI: 100, IP: a("10.1.0.20"), MAC: m2, VTEP: vtep2, Seq: 3, VRF: "red"},
+		{VNI: 100, IP: a("10.1.0.30"), MAC: m3, VTEP: vtep2, Seq: 1, VRF: "red"},
+	}
+	if got := list(100); !reflect.DeepEqual(got, want) {
+		t.Errorf("arp-cache vni 100:\ngot  %+v\nwant %+v", got, want)
+	}
+	if got := list(0); !reflect.DeepEqual(got, want) {
+		t.Errorf("arp-cache vni all:\ngot  %+v\nwant %+v", got, want)
+	}
+
+	// The local MAC moves to another leaf (the MAC Table withdraws it):
+	// the binding stays, inactive, until its neighbour is gone.
+	if err := l.read(t.Context(), func() { l.l3.LocalMACAway(100, m1) }); err != nil {
+		t.Fatal(err)
+	}
+	want[0].Inactive = true
+	if got := list(100); !reflect.DeepEqual(got, want) {
+		t.Errorf("after the MAC moved away:\ngot  %+v\nwant %+v", got, want)
+	}
+	if err := l.read(t.Context(), func() {
+		l.handle(&event{host: &hostEvent{vrf: "red", ev: vtep.HostEvent{Key: vtep.HostKey{VNI: 100, IP: a("10.1.0.10")}, Removed: true}}}, nil, now)
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if got := list(100); !reflect.DeepEqual(got, want[1:]) {
+		t.Errorf("after the neighbour is gone:\ngot  %+v\nwant %+v", got, want[1:])
 	}
 }
