@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"syscall"
 	"testing"
@@ -307,7 +308,13 @@ func tenantVRF(t *testing.T, backend string) {
 
 	// evpnd's own view of the VRF (the L3 model, read on its loop) holds
 	// what was just found in the kernel: the remote hosts' ARP bindings
-	// and host routes, and the other leaf's router MAC.
+	// and host routes, and the other leaf's router MAC. Its ARP cache
+	// also lists the leaf's own hosts, learned on its SVIs, as local, as
+	// vtysh's "show evpn arp-cache vni V" does.
+	local := map[string][2]string{ // leaf and VNI: its own host's IP and MAC
+		"leaf1 100": {"10.1.0.11", "02:00:00:00:01:11"}, "leaf1 200": {"10.2.0.13", "02:00:00:00:02:13"},
+		"leaf2 100": {"10.1.0.12", "02:00:00:00:01:12"}, "leaf2 200": {"10.2.0.14", "02:00:00:00:02:14"},
+	}
 	for _, c := range []struct{ leaf, vni, ip, mac string }{
 		{"leaf1", "100", "10.1.0.12", "02:00:00:00:01:12"},
 		{"leaf1", "200", "10.2.0.14", "02:00:00:00:02:14"},
@@ -315,9 +322,24 @@ func tenantVRF(t *testing.T, backend string) {
 		{"leaf2", "200", "10.2.0.13", "02:00:00:00:02:13"},
 	} {
 		o := other[c.leaf]
-		arp := f.exec(c.leaf, "evpnctl", "show", "evpn", "arp-cache", "vni", c.vni)
-		if !strings.Contains(arp, c.ip) || !strings.Contains(arp, c.mac) || !strings.Contains(arp, vteps[o]) {
-			t.Errorf("%s: evpnctl show evpn arp-cache vni %s lacks %s %s via %s:\n%s", c.leaf, c.vni, c.ip, c.mac, vteps[o], arp)
+		own := local[c.leaf+" "+c.vni]
+		// VNI Neighbor Type State MAC Remote-VTEP Seq VRF
+		want := map[string][]string{
+			c.ip:   {c.vni, c.ip, "remote", "active", c.mac, vteps[o]},
+			own[0]: {c.vni, own[0], "local", "active", own[1], "-"},
+		}
+		var arp string
+		eventually(t, changeTimeout, c.leaf+"'s arp-cache of VNI "+c.vni+" with its local and a remote host", func() error {
+			arp = f.exec(c.leaf, "evpnctl", "show", "evpn", "arp-cache", "vni", c.vni)
+			for ip, w := range want {
+				if row := arpCacheRow(arp, ip); !slices.Equal(row, w) {
+					return fmt.Errorf("row of %s is %q, want %q:\n%s", ip, row, w, arp)
+				}
+			}
+			return nil
+		})
+		if !strings.Contains(arp, "1 local, ") {
+			t.Errorf("%s: evpnctl show evpn arp-cache vni %s does not count one local host:\n%s", c.leaf, c.vni, arp)
 		}
 		rt := f.exec(c.leaf, "evpnctl", "show", "ip", "route", "vrf", "t1")
 		if !strings.Contains(rt, c.ip+"/32") || !strings.Contains(rt, vteps[o]) {
@@ -394,6 +416,18 @@ func tenantVRF(t *testing.T, backend string) {
 			}
 		}
 	}
+}
+
+// arpCacheRow is the first six columns of the row of ip in evpnctl's
+// "show evpn arp-cache" table out (VNI, Neighbor, Type, State, MAC, Remote
+// VTEP), or nil.
+func arpCacheRow(out, ip string) []string {
+	for _, line := range strings.Split(out, "\n") {
+		if f := strings.Fields(line); len(f) >= 6 && f[1] == ip {
+			return f[:6]
+		}
+	}
+	return nil
 }
 
 // TestTenantVRFRefused: a VRF that fails while evpnd programs it stops
