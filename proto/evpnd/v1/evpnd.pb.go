@@ -576,6 +576,8 @@ type GetStatusResponse struct {
 	// Layer 3 fields are numbered from 100 on.
 	// Tenant VRFs configured.
 	VrfCount uint32 `protobuf:"varint,100,opt,name=vrf_count,json=vrfCount,proto3" json:"vrf_count,omitempty"`
+	// The tenant VRFs, sorted by L3VNI.
+	Vrfs []*VRFStatus `protobuf:"bytes,101,rep,name=vrfs,proto3" json:"vrfs,omitempty"`
 	// The config file evpnd reads at start and on reload.
 	ConfigFile string `protobuf:"bytes,16,opt,name=config_file,json=configFile,proto3" json:"config_file,omitempty"`
 	// L2VNIs running that the config file, as last read, lacks or sets
@@ -732,6 +734,13 @@ func (x *GetStatusResponse) GetVrfCount() uint32 {
 		return x.VrfCount
 	}
 	return 0
+}
+
+func (x *GetStatusResponse) GetVrfs() []*VRFStatus {
+	if x != nil {
+		return x.Vrfs
+	}
+	return nil
 }
 
 func (x *GetStatusResponse) GetConfigFile() string {
@@ -1486,6 +1495,142 @@ func (x *ReloadResponse) GetFailed() []string {
 	return nil
 }
 
+// VRFStatus is one tenant VRF's state in the status: its devices, what
+// the L3 model holds for it and the border-leaf config it runs.
+type VRFStatus struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Name  string                 `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	L3Vni uint32                 `protobuf:"varint,2,opt,name=l3vni,proto3" json:"l3vni,omitempty"`
+	// "default", "netns" or "vrf".
+	Backend string `protobuf:"bytes,3,opt,name=backend,proto3" json:"backend,omitempty"`
+	// The L3VNI's VXLAN device and SVI are in the kernel.
+	DevicesPresent bool `protobuf:"varint,4,opt,name=devices_present,json=devicesPresent,proto3" json:"devices_present,omitempty"`
+	// The rows of "show evpn arp-cache" of the VRF's L2VNIs: hosts learned
+	// on its SVIs (ARP/ND), and remote hosts installed as ARP/ND
+	// suppression neighbours.
+	LocalHosts  uint32 `protobuf:"varint,5,opt,name=local_hosts,json=localHosts,proto3" json:"local_hosts,omitempty"`
+	RemoteHosts uint32 `protobuf:"varint,6,opt,name=remote_hosts,json=remoteHosts,proto3" json:"remote_hosts,omitempty"`
+	// Routes installed in the VRF's table: host routes of remote MAC+IP
+	// routes and type-5 prefixes.
+	HostRoutes   uint32 `protobuf:"varint,7,opt,name=host_routes,json=hostRoutes,proto3" json:"host_routes,omitempty"`
+	PrefixRoutes uint32 `protobuf:"varint,8,opt,name=prefix_routes,json=prefixRoutes,proto3" json:"prefix_routes,omitempty"`
+	// Remote VTEPs with a router MAC for the L3VNI.
+	RemoteVteps uint32 `protobuf:"varint,9,opt,name=remote_vteps,json=remoteVteps,proto3" json:"remote_vteps,omitempty"`
+	// Interfaces moved into the VRF towards an external network (a border
+	// leaf), and the VRF's configured static routes.
+	Uplinks       []string `protobuf:"bytes,10,rep,name=uplinks,proto3" json:"uplinks,omitempty"`
+	StaticRoutes  uint32   `protobuf:"varint,11,opt,name=static_routes,json=staticRoutes,proto3" json:"static_routes,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *VRFStatus) Reset() {
+	*x = VRFStatus{}
+	mi := &file_evpnd_v1_evpnd_proto_msgTypes[14]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *VRFStatus) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*VRFStatus) ProtoMessage() {}
+
+func (x *VRFStatus) ProtoReflect() protoreflect.Message {
+	mi := &file_evpnd_v1_evpnd_proto_msgTypes[14]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use VRFStatus.ProtoReflect.Descriptor instead.
+func (*VRFStatus) Descriptor() ([]byte, []int) {
+	return file_evpnd_v1_evpnd_proto_rawDescGZIP(), []int{14}
+}
+
+func (x *VRFStatus) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *VRFStatus) GetL3Vni() uint32 {
+	if x != nil {
+		return x.L3Vni
+	}
+	return 0
+}
+
+func (x *VRFStatus) GetBackend() string {
+	if x != nil {
+		return x.Backend
+	}
+	return ""
+}
+
+func (x *VRFStatus) GetDevicesPresent() bool {
+	if x != nil {
+		return x.DevicesPresent
+	}
+	return false
+}
+
+func (x *VRFStatus) GetLocalHosts() uint32 {
+	if x != nil {
+		return x.LocalHosts
+	}
+	return 0
+}
+
+func (x *VRFStatus) GetRemoteHosts() uint32 {
+	if x != nil {
+		return x.RemoteHosts
+	}
+	return 0
+}
+
+func (x *VRFStatus) GetHostRoutes() uint32 {
+	if x != nil {
+		return x.HostRoutes
+	}
+	return 0
+}
+
+func (x *VRFStatus) GetPrefixRoutes() uint32 {
+	if x != nil {
+		return x.PrefixRoutes
+	}
+	return 0
+}
+
+func (x *VRFStatus) GetRemoteVteps() uint32 {
+	if x != nil {
+		return x.RemoteVteps
+	}
+	return 0
+}
+
+func (x *VRFStatus) GetUplinks() []string {
+	if x != nil {
+		return x.Uplinks
+	}
+	return nil
+}
+
+func (x *VRFStatus) GetStaticRoutes() uint32 {
+	if x != nil {
+		return x.StaticRoutes
+	}
+	return 0
+}
+
 type MAC struct {
 	state  protoimpl.MessageState `protogen:"open.v1"`
 	Vni    uint32                 `protobuf:"varint,1,opt,name=vni,proto3" json:"vni,omitempty"`
@@ -1511,7 +1656,7 @@ type MAC struct {
 
 func (x *MAC) Reset() {
 	*x = MAC{}
-	mi := &file_evpnd_v1_evpnd_proto_msgTypes[14]
+	mi := &file_evpnd_v1_evpnd_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1523,7 +1668,7 @@ func (x *MAC) String() string {
 func (*MAC) ProtoMessage() {}
 
 func (x *MAC) ProtoReflect() protoreflect.Message {
-	mi := &file_evpnd_v1_evpnd_proto_msgTypes[14]
+	mi := &file_evpnd_v1_evpnd_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1536,7 +1681,7 @@ func (x *MAC) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use MAC.ProtoReflect.Descriptor instead.
 func (*MAC) Descriptor() ([]byte, []int) {
-	return file_evpnd_v1_evpnd_proto_rawDescGZIP(), []int{14}
+	return file_evpnd_v1_evpnd_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *MAC) GetVni() uint32 {
@@ -1630,7 +1775,7 @@ type ListMACsRequest struct {
 
 func (x *ListMACsRequest) Reset() {
 	*x = ListMACsRequest{}
-	mi := &file_evpnd_v1_evpnd_proto_msgTypes[15]
+	mi := &file_evpnd_v1_evpnd_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1642,7 +1787,7 @@ func (x *ListMACsRequest) String() string {
 func (*ListMACsRequest) ProtoMessage() {}
 
 func (x *ListMACsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_evpnd_v1_evpnd_proto_msgTypes[15]
+	mi := &file_evpnd_v1_evpnd_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1655,7 +1800,7 @@ func (x *ListMACsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListMACsRequest.ProtoReflect.Descriptor instead.
 func (*ListMACsRequest) Descriptor() ([]byte, []int) {
-	return file_evpnd_v1_evpnd_proto_rawDescGZIP(), []int{15}
+	return file_evpnd_v1_evpnd_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *ListMACsRequest) GetVni() uint32 {
@@ -1702,7 +1847,7 @@ type ListMACsResponse struct {
 
 func (x *ListMACsResponse) Reset() {
 	*x = ListMACsResponse{}
-	mi := &file_evpnd_v1_evpnd_proto_msgTypes[16]
+	mi := &file_evpnd_v1_evpnd_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1714,7 +1859,7 @@ func (x *ListMACsResponse) String() string {
 func (*ListMACsResponse) ProtoMessage() {}
 
 func (x *ListMACsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_evpnd_v1_evpnd_proto_msgTypes[16]
+	mi := &file_evpnd_v1_evpnd_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1727,7 +1872,7 @@ func (x *ListMACsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListMACsResponse.ProtoReflect.Descriptor instead.
 func (*ListMACsResponse) Descriptor() ([]byte, []int) {
-	return file_evpnd_v1_evpnd_proto_rawDescGZIP(), []int{16}
+	return file_evpnd_v1_evpnd_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *ListMACsResponse) GetMacs() []*MAC {
@@ -1748,7 +1893,7 @@ type ClearDuplicateRequest struct {
 
 func (x *ClearDuplicateRequest) Reset() {
 	*x = ClearDuplicateRequest{}
-	mi := &file_evpnd_v1_evpnd_proto_msgTypes[17]
+	mi := &file_evpnd_v1_evpnd_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1760,7 +1905,7 @@ func (x *ClearDuplicateRequest) String() string {
 func (*ClearDuplicateRequest) ProtoMessage() {}
 
 func (x *ClearDuplicateRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_evpnd_v1_evpnd_proto_msgTypes[17]
+	mi := &file_evpnd_v1_evpnd_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1773,7 +1918,7 @@ func (x *ClearDuplicateRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ClearDuplicateRequest.ProtoReflect.Descriptor instead.
 func (*ClearDuplicateRequest) Descriptor() ([]byte, []int) {
-	return file_evpnd_v1_evpnd_proto_rawDescGZIP(), []int{17}
+	return file_evpnd_v1_evpnd_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *ClearDuplicateRequest) GetVni() uint32 {
@@ -1799,7 +1944,7 @@ type ClearDuplicateResponse struct {
 
 func (x *ClearDuplicateResponse) Reset() {
 	*x = ClearDuplicateResponse{}
-	mi := &file_evpnd_v1_evpnd_proto_msgTypes[18]
+	mi := &file_evpnd_v1_evpnd_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1811,7 +1956,7 @@ func (x *ClearDuplicateResponse) String() string {
 func (*ClearDuplicateResponse) ProtoMessage() {}
 
 func (x *ClearDuplicateResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_evpnd_v1_evpnd_proto_msgTypes[18]
+	mi := &file_evpnd_v1_evpnd_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1824,7 +1969,7 @@ func (x *ClearDuplicateResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ClearDuplicateResponse.ProtoReflect.Descriptor instead.
 func (*ClearDuplicateResponse) Descriptor() ([]byte, []int) {
-	return file_evpnd_v1_evpnd_proto_rawDescGZIP(), []int{18}
+	return file_evpnd_v1_evpnd_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *ClearDuplicateResponse) GetCleared() uint32 {
@@ -1845,7 +1990,7 @@ type EthernetSegment struct {
 
 func (x *EthernetSegment) Reset() {
 	*x = EthernetSegment{}
-	mi := &file_evpnd_v1_evpnd_proto_msgTypes[19]
+	mi := &file_evpnd_v1_evpnd_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1857,7 +2002,7 @@ func (x *EthernetSegment) String() string {
 func (*EthernetSegment) ProtoMessage() {}
 
 func (x *EthernetSegment) ProtoReflect() protoreflect.Message {
-	mi := &file_evpnd_v1_evpnd_proto_msgTypes[19]
+	mi := &file_evpnd_v1_evpnd_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1870,7 +2015,7 @@ func (x *EthernetSegment) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use EthernetSegment.ProtoReflect.Descriptor instead.
 func (*EthernetSegment) Descriptor() ([]byte, []int) {
-	return file_evpnd_v1_evpnd_proto_rawDescGZIP(), []int{19}
+	return file_evpnd_v1_evpnd_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *EthernetSegment) GetType() uint32 {
@@ -1942,7 +2087,7 @@ type Route struct {
 
 func (x *Route) Reset() {
 	*x = Route{}
-	mi := &file_evpnd_v1_evpnd_proto_msgTypes[20]
+	mi := &file_evpnd_v1_evpnd_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1954,7 +2099,7 @@ func (x *Route) String() string {
 func (*Route) ProtoMessage() {}
 
 func (x *Route) ProtoReflect() protoreflect.Message {
-	mi := &file_evpnd_v1_evpnd_proto_msgTypes[20]
+	mi := &file_evpnd_v1_evpnd_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1967,7 +2112,7 @@ func (x *Route) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Route.ProtoReflect.Descriptor instead.
 func (*Route) Descriptor() ([]byte, []int) {
-	return file_evpnd_v1_evpnd_proto_rawDescGZIP(), []int{20}
+	return file_evpnd_v1_evpnd_proto_rawDescGZIP(), []int{21}
 }
 
 func (x *Route) GetRouteType() uint32 {
@@ -2201,7 +2346,7 @@ type ListRoutesRequest struct {
 
 func (x *ListRoutesRequest) Reset() {
 	*x = ListRoutesRequest{}
-	mi := &file_evpnd_v1_evpnd_proto_msgTypes[21]
+	mi := &file_evpnd_v1_evpnd_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2213,7 +2358,7 @@ func (x *ListRoutesRequest) String() string {
 func (*ListRoutesRequest) ProtoMessage() {}
 
 func (x *ListRoutesRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_evpnd_v1_evpnd_proto_msgTypes[21]
+	mi := &file_evpnd_v1_evpnd_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2226,7 +2371,7 @@ func (x *ListRoutesRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListRoutesRequest.ProtoReflect.Descriptor instead.
 func (*ListRoutesRequest) Descriptor() ([]byte, []int) {
-	return file_evpnd_v1_evpnd_proto_rawDescGZIP(), []int{21}
+	return file_evpnd_v1_evpnd_proto_rawDescGZIP(), []int{22}
 }
 
 func (x *ListRoutesRequest) GetRouteType() uint32 {
@@ -2259,7 +2404,7 @@ type ListRoutesResponse struct {
 
 func (x *ListRoutesResponse) Reset() {
 	*x = ListRoutesResponse{}
-	mi := &file_evpnd_v1_evpnd_proto_msgTypes[22]
+	mi := &file_evpnd_v1_evpnd_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2271,7 +2416,7 @@ func (x *ListRoutesResponse) String() string {
 func (*ListRoutesResponse) ProtoMessage() {}
 
 func (x *ListRoutesResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_evpnd_v1_evpnd_proto_msgTypes[22]
+	mi := &file_evpnd_v1_evpnd_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2284,7 +2429,7 @@ func (x *ListRoutesResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListRoutesResponse.ProtoReflect.Descriptor instead.
 func (*ListRoutesResponse) Descriptor() ([]byte, []int) {
-	return file_evpnd_v1_evpnd_proto_rawDescGZIP(), []int{22}
+	return file_evpnd_v1_evpnd_proto_rawDescGZIP(), []int{23}
 }
 
 func (x *ListRoutesResponse) GetRoutes() []*Route {
@@ -2333,7 +2478,7 @@ type Peer struct {
 
 func (x *Peer) Reset() {
 	*x = Peer{}
-	mi := &file_evpnd_v1_evpnd_proto_msgTypes[23]
+	mi := &file_evpnd_v1_evpnd_proto_msgTypes[24]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2345,7 +2490,7 @@ func (x *Peer) String() string {
 func (*Peer) ProtoMessage() {}
 
 func (x *Peer) ProtoReflect() protoreflect.Message {
-	mi := &file_evpnd_v1_evpnd_proto_msgTypes[23]
+	mi := &file_evpnd_v1_evpnd_proto_msgTypes[24]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2358,7 +2503,7 @@ func (x *Peer) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Peer.ProtoReflect.Descriptor instead.
 func (*Peer) Descriptor() ([]byte, []int) {
-	return file_evpnd_v1_evpnd_proto_rawDescGZIP(), []int{23}
+	return file_evpnd_v1_evpnd_proto_rawDescGZIP(), []int{24}
 }
 
 func (x *Peer) GetAddress() string {
@@ -2493,7 +2638,7 @@ type ListPeersRequest struct {
 
 func (x *ListPeersRequest) Reset() {
 	*x = ListPeersRequest{}
-	mi := &file_evpnd_v1_evpnd_proto_msgTypes[24]
+	mi := &file_evpnd_v1_evpnd_proto_msgTypes[25]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2505,7 +2650,7 @@ func (x *ListPeersRequest) String() string {
 func (*ListPeersRequest) ProtoMessage() {}
 
 func (x *ListPeersRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_evpnd_v1_evpnd_proto_msgTypes[24]
+	mi := &file_evpnd_v1_evpnd_proto_msgTypes[25]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2518,7 +2663,7 @@ func (x *ListPeersRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListPeersRequest.ProtoReflect.Descriptor instead.
 func (*ListPeersRequest) Descriptor() ([]byte, []int) {
-	return file_evpnd_v1_evpnd_proto_rawDescGZIP(), []int{24}
+	return file_evpnd_v1_evpnd_proto_rawDescGZIP(), []int{25}
 }
 
 func (x *ListPeersRequest) GetWithAdvertised() bool {
@@ -2537,7 +2682,7 @@ type ListPeersResponse struct {
 
 func (x *ListPeersResponse) Reset() {
 	*x = ListPeersResponse{}
-	mi := &file_evpnd_v1_evpnd_proto_msgTypes[25]
+	mi := &file_evpnd_v1_evpnd_proto_msgTypes[26]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2549,7 +2694,7 @@ func (x *ListPeersResponse) String() string {
 func (*ListPeersResponse) ProtoMessage() {}
 
 func (x *ListPeersResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_evpnd_v1_evpnd_proto_msgTypes[25]
+	mi := &file_evpnd_v1_evpnd_proto_msgTypes[26]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2562,7 +2707,7 @@ func (x *ListPeersResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListPeersResponse.ProtoReflect.Descriptor instead.
 func (*ListPeersResponse) Descriptor() ([]byte, []int) {
-	return file_evpnd_v1_evpnd_proto_rawDescGZIP(), []int{25}
+	return file_evpnd_v1_evpnd_proto_rawDescGZIP(), []int{26}
 }
 
 func (x *ListPeersResponse) GetPeers() []*Peer {
@@ -2582,7 +2727,7 @@ type WatchRequest struct {
 
 func (x *WatchRequest) Reset() {
 	*x = WatchRequest{}
-	mi := &file_evpnd_v1_evpnd_proto_msgTypes[26]
+	mi := &file_evpnd_v1_evpnd_proto_msgTypes[27]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2594,7 +2739,7 @@ func (x *WatchRequest) String() string {
 func (*WatchRequest) ProtoMessage() {}
 
 func (x *WatchRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_evpnd_v1_evpnd_proto_msgTypes[26]
+	mi := &file_evpnd_v1_evpnd_proto_msgTypes[27]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2607,7 +2752,7 @@ func (x *WatchRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WatchRequest.ProtoReflect.Descriptor instead.
 func (*WatchRequest) Descriptor() ([]byte, []int) {
-	return file_evpnd_v1_evpnd_proto_rawDescGZIP(), []int{26}
+	return file_evpnd_v1_evpnd_proto_rawDescGZIP(), []int{27}
 }
 
 func (x *WatchRequest) GetInitialState() bool {
@@ -2628,7 +2773,7 @@ type MACChange struct {
 
 func (x *MACChange) Reset() {
 	*x = MACChange{}
-	mi := &file_evpnd_v1_evpnd_proto_msgTypes[27]
+	mi := &file_evpnd_v1_evpnd_proto_msgTypes[28]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2640,7 +2785,7 @@ func (x *MACChange) String() string {
 func (*MACChange) ProtoMessage() {}
 
 func (x *MACChange) ProtoReflect() protoreflect.Message {
-	mi := &file_evpnd_v1_evpnd_proto_msgTypes[27]
+	mi := &file_evpnd_v1_evpnd_proto_msgTypes[28]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2653,7 +2798,7 @@ func (x *MACChange) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use MACChange.ProtoReflect.Descriptor instead.
 func (*MACChange) Descriptor() ([]byte, []int) {
-	return file_evpnd_v1_evpnd_proto_rawDescGZIP(), []int{27}
+	return file_evpnd_v1_evpnd_proto_rawDescGZIP(), []int{28}
 }
 
 func (x *MACChange) GetMac() *MAC {
@@ -2680,7 +2825,7 @@ type VTEPChange struct {
 
 func (x *VTEPChange) Reset() {
 	*x = VTEPChange{}
-	mi := &file_evpnd_v1_evpnd_proto_msgTypes[28]
+	mi := &file_evpnd_v1_evpnd_proto_msgTypes[29]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2692,7 +2837,7 @@ func (x *VTEPChange) String() string {
 func (*VTEPChange) ProtoMessage() {}
 
 func (x *VTEPChange) ProtoReflect() protoreflect.Message {
-	mi := &file_evpnd_v1_evpnd_proto_msgTypes[28]
+	mi := &file_evpnd_v1_evpnd_proto_msgTypes[29]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2705,7 +2850,7 @@ func (x *VTEPChange) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use VTEPChange.ProtoReflect.Descriptor instead.
 func (*VTEPChange) Descriptor() ([]byte, []int) {
-	return file_evpnd_v1_evpnd_proto_rawDescGZIP(), []int{28}
+	return file_evpnd_v1_evpnd_proto_rawDescGZIP(), []int{29}
 }
 
 func (x *VTEPChange) GetVni() uint32 {
@@ -2732,7 +2877,7 @@ type PeerChange struct {
 
 func (x *PeerChange) Reset() {
 	*x = PeerChange{}
-	mi := &file_evpnd_v1_evpnd_proto_msgTypes[29]
+	mi := &file_evpnd_v1_evpnd_proto_msgTypes[30]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2744,7 +2889,7 @@ func (x *PeerChange) String() string {
 func (*PeerChange) ProtoMessage() {}
 
 func (x *PeerChange) ProtoReflect() protoreflect.Message {
-	mi := &file_evpnd_v1_evpnd_proto_msgTypes[29]
+	mi := &file_evpnd_v1_evpnd_proto_msgTypes[30]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2757,7 +2902,7 @@ func (x *PeerChange) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PeerChange.ProtoReflect.Descriptor instead.
 func (*PeerChange) Descriptor() ([]byte, []int) {
-	return file_evpnd_v1_evpnd_proto_rawDescGZIP(), []int{29}
+	return file_evpnd_v1_evpnd_proto_rawDescGZIP(), []int{30}
 }
 
 func (x *PeerChange) GetAddress() string {
@@ -2793,7 +2938,7 @@ type WatchResponse struct {
 
 func (x *WatchResponse) Reset() {
 	*x = WatchResponse{}
-	mi := &file_evpnd_v1_evpnd_proto_msgTypes[30]
+	mi := &file_evpnd_v1_evpnd_proto_msgTypes[31]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2805,7 +2950,7 @@ func (x *WatchResponse) String() string {
 func (*WatchResponse) ProtoMessage() {}
 
 func (x *WatchResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_evpnd_v1_evpnd_proto_msgTypes[30]
+	mi := &file_evpnd_v1_evpnd_proto_msgTypes[31]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2818,7 +2963,7 @@ func (x *WatchResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WatchResponse.ProtoReflect.Descriptor instead.
 func (*WatchResponse) Descriptor() ([]byte, []int) {
-	return file_evpnd_v1_evpnd_proto_rawDescGZIP(), []int{30}
+	return file_evpnd_v1_evpnd_proto_rawDescGZIP(), []int{31}
 }
 
 func (x *WatchResponse) GetTime() *timestamppb.Timestamp {
@@ -2942,7 +3087,7 @@ type Drift struct {
 
 func (x *Drift) Reset() {
 	*x = Drift{}
-	mi := &file_evpnd_v1_evpnd_proto_msgTypes[31]
+	mi := &file_evpnd_v1_evpnd_proto_msgTypes[32]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2954,7 +3099,7 @@ func (x *Drift) String() string {
 func (*Drift) ProtoMessage() {}
 
 func (x *Drift) ProtoReflect() protoreflect.Message {
-	mi := &file_evpnd_v1_evpnd_proto_msgTypes[31]
+	mi := &file_evpnd_v1_evpnd_proto_msgTypes[32]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2967,7 +3112,7 @@ func (x *Drift) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Drift.ProtoReflect.Descriptor instead.
 func (*Drift) Descriptor() ([]byte, []int) {
-	return file_evpnd_v1_evpnd_proto_rawDescGZIP(), []int{31}
+	return file_evpnd_v1_evpnd_proto_rawDescGZIP(), []int{32}
 }
 
 func (x *Drift) GetKind() DriftKind {
@@ -3050,7 +3195,7 @@ type CheckRequest struct {
 
 func (x *CheckRequest) Reset() {
 	*x = CheckRequest{}
-	mi := &file_evpnd_v1_evpnd_proto_msgTypes[32]
+	mi := &file_evpnd_v1_evpnd_proto_msgTypes[33]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3062,7 +3207,7 @@ func (x *CheckRequest) String() string {
 func (*CheckRequest) ProtoMessage() {}
 
 func (x *CheckRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_evpnd_v1_evpnd_proto_msgTypes[32]
+	mi := &file_evpnd_v1_evpnd_proto_msgTypes[33]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3075,7 +3220,7 @@ func (x *CheckRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CheckRequest.ProtoReflect.Descriptor instead.
 func (*CheckRequest) Descriptor() ([]byte, []int) {
-	return file_evpnd_v1_evpnd_proto_rawDescGZIP(), []int{32}
+	return file_evpnd_v1_evpnd_proto_rawDescGZIP(), []int{33}
 }
 
 func (x *CheckRequest) GetVni() uint32 {
@@ -3103,7 +3248,7 @@ type CheckResponse struct {
 
 func (x *CheckResponse) Reset() {
 	*x = CheckResponse{}
-	mi := &file_evpnd_v1_evpnd_proto_msgTypes[33]
+	mi := &file_evpnd_v1_evpnd_proto_msgTypes[34]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3115,7 +3260,7 @@ func (x *CheckResponse) String() string {
 func (*CheckResponse) ProtoMessage() {}
 
 func (x *CheckResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_evpnd_v1_evpnd_proto_msgTypes[33]
+	mi := &file_evpnd_v1_evpnd_proto_msgTypes[34]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3128,7 +3273,7 @@ func (x *CheckResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CheckResponse.ProtoReflect.Descriptor instead.
 func (*CheckResponse) Descriptor() ([]byte, []int) {
-	return file_evpnd_v1_evpnd_proto_rawDescGZIP(), []int{33}
+	return file_evpnd_v1_evpnd_proto_rawDescGZIP(), []int{34}
 }
 
 func (x *CheckResponse) GetDrifts() []*Drift {
@@ -3191,7 +3336,7 @@ type TraceEvent struct {
 
 func (x *TraceEvent) Reset() {
 	*x = TraceEvent{}
-	mi := &file_evpnd_v1_evpnd_proto_msgTypes[34]
+	mi := &file_evpnd_v1_evpnd_proto_msgTypes[35]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3203,7 +3348,7 @@ func (x *TraceEvent) String() string {
 func (*TraceEvent) ProtoMessage() {}
 
 func (x *TraceEvent) ProtoReflect() protoreflect.Message {
-	mi := &file_evpnd_v1_evpnd_proto_msgTypes[34]
+	mi := &file_evpnd_v1_evpnd_proto_msgTypes[35]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3216,7 +3361,7 @@ func (x *TraceEvent) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TraceEvent.ProtoReflect.Descriptor instead.
 func (*TraceEvent) Descriptor() ([]byte, []int) {
-	return file_evpnd_v1_evpnd_proto_rawDescGZIP(), []int{34}
+	return file_evpnd_v1_evpnd_proto_rawDescGZIP(), []int{35}
 }
 
 func (x *TraceEvent) GetTime() *timestamppb.Timestamp {
@@ -3279,7 +3424,7 @@ type TraceRequest struct {
 
 func (x *TraceRequest) Reset() {
 	*x = TraceRequest{}
-	mi := &file_evpnd_v1_evpnd_proto_msgTypes[35]
+	mi := &file_evpnd_v1_evpnd_proto_msgTypes[36]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3291,7 +3436,7 @@ func (x *TraceRequest) String() string {
 func (*TraceRequest) ProtoMessage() {}
 
 func (x *TraceRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_evpnd_v1_evpnd_proto_msgTypes[35]
+	mi := &file_evpnd_v1_evpnd_proto_msgTypes[36]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3304,7 +3449,7 @@ func (x *TraceRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TraceRequest.ProtoReflect.Descriptor instead.
 func (*TraceRequest) Descriptor() ([]byte, []int) {
-	return file_evpnd_v1_evpnd_proto_rawDescGZIP(), []int{35}
+	return file_evpnd_v1_evpnd_proto_rawDescGZIP(), []int{36}
 }
 
 func (x *TraceRequest) GetVni() uint32 {
@@ -3334,7 +3479,7 @@ type TraceKey struct {
 
 func (x *TraceKey) Reset() {
 	*x = TraceKey{}
-	mi := &file_evpnd_v1_evpnd_proto_msgTypes[36]
+	mi := &file_evpnd_v1_evpnd_proto_msgTypes[37]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3346,7 +3491,7 @@ func (x *TraceKey) String() string {
 func (*TraceKey) ProtoMessage() {}
 
 func (x *TraceKey) ProtoReflect() protoreflect.Message {
-	mi := &file_evpnd_v1_evpnd_proto_msgTypes[36]
+	mi := &file_evpnd_v1_evpnd_proto_msgTypes[37]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3359,7 +3504,7 @@ func (x *TraceKey) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TraceKey.ProtoReflect.Descriptor instead.
 func (*TraceKey) Descriptor() ([]byte, []int) {
-	return file_evpnd_v1_evpnd_proto_rawDescGZIP(), []int{36}
+	return file_evpnd_v1_evpnd_proto_rawDescGZIP(), []int{37}
 }
 
 func (x *TraceKey) GetVni() uint32 {
@@ -3399,7 +3544,7 @@ type TraceResponse struct {
 
 func (x *TraceResponse) Reset() {
 	*x = TraceResponse{}
-	mi := &file_evpnd_v1_evpnd_proto_msgTypes[37]
+	mi := &file_evpnd_v1_evpnd_proto_msgTypes[38]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3411,7 +3556,7 @@ func (x *TraceResponse) String() string {
 func (*TraceResponse) ProtoMessage() {}
 
 func (x *TraceResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_evpnd_v1_evpnd_proto_msgTypes[37]
+	mi := &file_evpnd_v1_evpnd_proto_msgTypes[38]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3424,7 +3569,7 @@ func (x *TraceResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TraceResponse.ProtoReflect.Descriptor instead.
 func (*TraceResponse) Descriptor() ([]byte, []int) {
-	return file_evpnd_v1_evpnd_proto_rawDescGZIP(), []int{37}
+	return file_evpnd_v1_evpnd_proto_rawDescGZIP(), []int{38}
 }
 
 func (x *TraceResponse) GetKeys() []*TraceKey {
@@ -3465,7 +3610,7 @@ type L3VNI struct {
 
 func (x *L3VNI) Reset() {
 	*x = L3VNI{}
-	mi := &file_evpnd_v1_evpnd_proto_msgTypes[38]
+	mi := &file_evpnd_v1_evpnd_proto_msgTypes[39]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3477,7 +3622,7 @@ func (x *L3VNI) String() string {
 func (*L3VNI) ProtoMessage() {}
 
 func (x *L3VNI) ProtoReflect() protoreflect.Message {
-	mi := &file_evpnd_v1_evpnd_proto_msgTypes[38]
+	mi := &file_evpnd_v1_evpnd_proto_msgTypes[39]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3490,7 +3635,7 @@ func (x *L3VNI) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use L3VNI.ProtoReflect.Descriptor instead.
 func (*L3VNI) Descriptor() ([]byte, []int) {
-	return file_evpnd_v1_evpnd_proto_rawDescGZIP(), []int{38}
+	return file_evpnd_v1_evpnd_proto_rawDescGZIP(), []int{39}
 }
 
 func (x *L3VNI) GetL3Vni() uint32 {
@@ -3620,7 +3765,7 @@ type ListL3VNIsRequest struct {
 
 func (x *ListL3VNIsRequest) Reset() {
 	*x = ListL3VNIsRequest{}
-	mi := &file_evpnd_v1_evpnd_proto_msgTypes[39]
+	mi := &file_evpnd_v1_evpnd_proto_msgTypes[40]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3632,7 +3777,7 @@ func (x *ListL3VNIsRequest) String() string {
 func (*ListL3VNIsRequest) ProtoMessage() {}
 
 func (x *ListL3VNIsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_evpnd_v1_evpnd_proto_msgTypes[39]
+	mi := &file_evpnd_v1_evpnd_proto_msgTypes[40]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3645,7 +3790,7 @@ func (x *ListL3VNIsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListL3VNIsRequest.ProtoReflect.Descriptor instead.
 func (*ListL3VNIsRequest) Descriptor() ([]byte, []int) {
-	return file_evpnd_v1_evpnd_proto_rawDescGZIP(), []int{39}
+	return file_evpnd_v1_evpnd_proto_rawDescGZIP(), []int{40}
 }
 
 type ListL3VNIsResponse struct {
@@ -3657,7 +3802,7 @@ type ListL3VNIsResponse struct {
 
 func (x *ListL3VNIsResponse) Reset() {
 	*x = ListL3VNIsResponse{}
-	mi := &file_evpnd_v1_evpnd_proto_msgTypes[40]
+	mi := &file_evpnd_v1_evpnd_proto_msgTypes[41]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3669,7 +3814,7 @@ func (x *ListL3VNIsResponse) String() string {
 func (*ListL3VNIsResponse) ProtoMessage() {}
 
 func (x *ListL3VNIsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_evpnd_v1_evpnd_proto_msgTypes[40]
+	mi := &file_evpnd_v1_evpnd_proto_msgTypes[41]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3682,7 +3827,7 @@ func (x *ListL3VNIsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListL3VNIsResponse.ProtoReflect.Descriptor instead.
 func (*ListL3VNIsResponse) Descriptor() ([]byte, []int) {
-	return file_evpnd_v1_evpnd_proto_rawDescGZIP(), []int{40}
+	return file_evpnd_v1_evpnd_proto_rawDescGZIP(), []int{41}
 }
 
 func (x *ListL3VNIsResponse) GetL3Vnis() []*L3VNI {
@@ -3701,7 +3846,7 @@ type GetL3VNIRequest struct {
 
 func (x *GetL3VNIRequest) Reset() {
 	*x = GetL3VNIRequest{}
-	mi := &file_evpnd_v1_evpnd_proto_msgTypes[41]
+	mi := &file_evpnd_v1_evpnd_proto_msgTypes[42]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3713,7 +3858,7 @@ func (x *GetL3VNIRequest) String() string {
 func (*GetL3VNIRequest) ProtoMessage() {}
 
 func (x *GetL3VNIRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_evpnd_v1_evpnd_proto_msgTypes[41]
+	mi := &file_evpnd_v1_evpnd_proto_msgTypes[42]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3726,7 +3871,7 @@ func (x *GetL3VNIRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetL3VNIRequest.ProtoReflect.Descriptor instead.
 func (*GetL3VNIRequest) Descriptor() ([]byte, []int) {
-	return file_evpnd_v1_evpnd_proto_rawDescGZIP(), []int{41}
+	return file_evpnd_v1_evpnd_proto_rawDescGZIP(), []int{42}
 }
 
 func (x *GetL3VNIRequest) GetL3Vni() uint32 {
@@ -3745,7 +3890,7 @@ type GetL3VNIResponse struct {
 
 func (x *GetL3VNIResponse) Reset() {
 	*x = GetL3VNIResponse{}
-	mi := &file_evpnd_v1_evpnd_proto_msgTypes[42]
+	mi := &file_evpnd_v1_evpnd_proto_msgTypes[43]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3757,7 +3902,7 @@ func (x *GetL3VNIResponse) String() string {
 func (*GetL3VNIResponse) ProtoMessage() {}
 
 func (x *GetL3VNIResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_evpnd_v1_evpnd_proto_msgTypes[42]
+	mi := &file_evpnd_v1_evpnd_proto_msgTypes[43]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3770,7 +3915,7 @@ func (x *GetL3VNIResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetL3VNIResponse.ProtoReflect.Descriptor instead.
 func (*GetL3VNIResponse) Descriptor() ([]byte, []int) {
-	return file_evpnd_v1_evpnd_proto_rawDescGZIP(), []int{42}
+	return file_evpnd_v1_evpnd_proto_rawDescGZIP(), []int{43}
 }
 
 func (x *GetL3VNIResponse) GetL3Vni() *L3VNI {
@@ -3804,7 +3949,7 @@ type ARPEntry struct {
 
 func (x *ARPEntry) Reset() {
 	*x = ARPEntry{}
-	mi := &file_evpnd_v1_evpnd_proto_msgTypes[43]
+	mi := &file_evpnd_v1_evpnd_proto_msgTypes[44]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3816,7 +3961,7 @@ func (x *ARPEntry) String() string {
 func (*ARPEntry) ProtoMessage() {}
 
 func (x *ARPEntry) ProtoReflect() protoreflect.Message {
-	mi := &file_evpnd_v1_evpnd_proto_msgTypes[43]
+	mi := &file_evpnd_v1_evpnd_proto_msgTypes[44]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3829,7 +3974,7 @@ func (x *ARPEntry) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ARPEntry.ProtoReflect.Descriptor instead.
 func (*ARPEntry) Descriptor() ([]byte, []int) {
-	return file_evpnd_v1_evpnd_proto_rawDescGZIP(), []int{43}
+	return file_evpnd_v1_evpnd_proto_rawDescGZIP(), []int{44}
 }
 
 func (x *ARPEntry) GetVni() uint32 {
@@ -3898,7 +4043,7 @@ type ListARPCacheRequest struct {
 
 func (x *ListARPCacheRequest) Reset() {
 	*x = ListARPCacheRequest{}
-	mi := &file_evpnd_v1_evpnd_proto_msgTypes[44]
+	mi := &file_evpnd_v1_evpnd_proto_msgTypes[45]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3910,7 +4055,7 @@ func (x *ListARPCacheRequest) String() string {
 func (*ListARPCacheRequest) ProtoMessage() {}
 
 func (x *ListARPCacheRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_evpnd_v1_evpnd_proto_msgTypes[44]
+	mi := &file_evpnd_v1_evpnd_proto_msgTypes[45]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3923,7 +4068,7 @@ func (x *ListARPCacheRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListARPCacheRequest.ProtoReflect.Descriptor instead.
 func (*ListARPCacheRequest) Descriptor() ([]byte, []int) {
-	return file_evpnd_v1_evpnd_proto_rawDescGZIP(), []int{44}
+	return file_evpnd_v1_evpnd_proto_rawDescGZIP(), []int{45}
 }
 
 func (x *ListARPCacheRequest) GetVni() uint32 {
@@ -3942,7 +4087,7 @@ type ListARPCacheResponse struct {
 
 func (x *ListARPCacheResponse) Reset() {
 	*x = ListARPCacheResponse{}
-	mi := &file_evpnd_v1_evpnd_proto_msgTypes[45]
+	mi := &file_evpnd_v1_evpnd_proto_msgTypes[46]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3954,7 +4099,7 @@ func (x *ListARPCacheResponse) String() string {
 func (*ListARPCacheResponse) ProtoMessage() {}
 
 func (x *ListARPCacheResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_evpnd_v1_evpnd_proto_msgTypes[45]
+	mi := &file_evpnd_v1_evpnd_proto_msgTypes[46]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3967,7 +4112,7 @@ func (x *ListARPCacheResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListARPCacheResponse.ProtoReflect.Descriptor instead.
 func (*ListARPCacheResponse) Descriptor() ([]byte, []int) {
-	return file_evpnd_v1_evpnd_proto_rawDescGZIP(), []int{45}
+	return file_evpnd_v1_evpnd_proto_rawDescGZIP(), []int{46}
 }
 
 func (x *ListARPCacheResponse) GetEntries() []*ARPEntry {
@@ -3992,7 +4137,7 @@ type RouterMACEntry struct {
 
 func (x *RouterMACEntry) Reset() {
 	*x = RouterMACEntry{}
-	mi := &file_evpnd_v1_evpnd_proto_msgTypes[46]
+	mi := &file_evpnd_v1_evpnd_proto_msgTypes[47]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4004,7 +4149,7 @@ func (x *RouterMACEntry) String() string {
 func (*RouterMACEntry) ProtoMessage() {}
 
 func (x *RouterMACEntry) ProtoReflect() protoreflect.Message {
-	mi := &file_evpnd_v1_evpnd_proto_msgTypes[46]
+	mi := &file_evpnd_v1_evpnd_proto_msgTypes[47]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4017,7 +4162,7 @@ func (x *RouterMACEntry) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RouterMACEntry.ProtoReflect.Descriptor instead.
 func (*RouterMACEntry) Descriptor() ([]byte, []int) {
-	return file_evpnd_v1_evpnd_proto_rawDescGZIP(), []int{46}
+	return file_evpnd_v1_evpnd_proto_rawDescGZIP(), []int{47}
 }
 
 func (x *RouterMACEntry) GetL3Vni() uint32 {
@@ -4065,7 +4210,7 @@ type ListRouterMACsRequest struct {
 
 func (x *ListRouterMACsRequest) Reset() {
 	*x = ListRouterMACsRequest{}
-	mi := &file_evpnd_v1_evpnd_proto_msgTypes[47]
+	mi := &file_evpnd_v1_evpnd_proto_msgTypes[48]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4077,7 +4222,7 @@ func (x *ListRouterMACsRequest) String() string {
 func (*ListRouterMACsRequest) ProtoMessage() {}
 
 func (x *ListRouterMACsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_evpnd_v1_evpnd_proto_msgTypes[47]
+	mi := &file_evpnd_v1_evpnd_proto_msgTypes[48]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4090,7 +4235,7 @@ func (x *ListRouterMACsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListRouterMACsRequest.ProtoReflect.Descriptor instead.
 func (*ListRouterMACsRequest) Descriptor() ([]byte, []int) {
-	return file_evpnd_v1_evpnd_proto_rawDescGZIP(), []int{47}
+	return file_evpnd_v1_evpnd_proto_rawDescGZIP(), []int{48}
 }
 
 func (x *ListRouterMACsRequest) GetL3Vni() uint32 {
@@ -4109,7 +4254,7 @@ type ListRouterMACsResponse struct {
 
 func (x *ListRouterMACsResponse) Reset() {
 	*x = ListRouterMACsResponse{}
-	mi := &file_evpnd_v1_evpnd_proto_msgTypes[48]
+	mi := &file_evpnd_v1_evpnd_proto_msgTypes[49]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4121,7 +4266,7 @@ func (x *ListRouterMACsResponse) String() string {
 func (*ListRouterMACsResponse) ProtoMessage() {}
 
 func (x *ListRouterMACsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_evpnd_v1_evpnd_proto_msgTypes[48]
+	mi := &file_evpnd_v1_evpnd_proto_msgTypes[49]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4134,7 +4279,7 @@ func (x *ListRouterMACsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListRouterMACsResponse.ProtoReflect.Descriptor instead.
 func (*ListRouterMACsResponse) Descriptor() ([]byte, []int) {
-	return file_evpnd_v1_evpnd_proto_rawDescGZIP(), []int{48}
+	return file_evpnd_v1_evpnd_proto_rawDescGZIP(), []int{49}
 }
 
 func (x *ListRouterMACsResponse) GetRouterMacs() []*RouterMACEntry {
@@ -4159,7 +4304,7 @@ type L3NextHop struct {
 
 func (x *L3NextHop) Reset() {
 	*x = L3NextHop{}
-	mi := &file_evpnd_v1_evpnd_proto_msgTypes[49]
+	mi := &file_evpnd_v1_evpnd_proto_msgTypes[50]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4171,7 +4316,7 @@ func (x *L3NextHop) String() string {
 func (*L3NextHop) ProtoMessage() {}
 
 func (x *L3NextHop) ProtoReflect() protoreflect.Message {
-	mi := &file_evpnd_v1_evpnd_proto_msgTypes[49]
+	mi := &file_evpnd_v1_evpnd_proto_msgTypes[50]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4184,7 +4329,7 @@ func (x *L3NextHop) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use L3NextHop.ProtoReflect.Descriptor instead.
 func (*L3NextHop) Descriptor() ([]byte, []int) {
-	return file_evpnd_v1_evpnd_proto_rawDescGZIP(), []int{49}
+	return file_evpnd_v1_evpnd_proto_rawDescGZIP(), []int{50}
 }
 
 func (x *L3NextHop) GetL3Vni() uint32 {
@@ -4232,7 +4377,7 @@ type ListL3NextHopsRequest struct {
 
 func (x *ListL3NextHopsRequest) Reset() {
 	*x = ListL3NextHopsRequest{}
-	mi := &file_evpnd_v1_evpnd_proto_msgTypes[50]
+	mi := &file_evpnd_v1_evpnd_proto_msgTypes[51]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4244,7 +4389,7 @@ func (x *ListL3NextHopsRequest) String() string {
 func (*ListL3NextHopsRequest) ProtoMessage() {}
 
 func (x *ListL3NextHopsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_evpnd_v1_evpnd_proto_msgTypes[50]
+	mi := &file_evpnd_v1_evpnd_proto_msgTypes[51]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4257,7 +4402,7 @@ func (x *ListL3NextHopsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListL3NextHopsRequest.ProtoReflect.Descriptor instead.
 func (*ListL3NextHopsRequest) Descriptor() ([]byte, []int) {
-	return file_evpnd_v1_evpnd_proto_rawDescGZIP(), []int{50}
+	return file_evpnd_v1_evpnd_proto_rawDescGZIP(), []int{51}
 }
 
 func (x *ListL3NextHopsRequest) GetL3Vni() uint32 {
@@ -4276,7 +4421,7 @@ type ListL3NextHopsResponse struct {
 
 func (x *ListL3NextHopsResponse) Reset() {
 	*x = ListL3NextHopsResponse{}
-	mi := &file_evpnd_v1_evpnd_proto_msgTypes[51]
+	mi := &file_evpnd_v1_evpnd_proto_msgTypes[52]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4288,7 +4433,7 @@ func (x *ListL3NextHopsResponse) String() string {
 func (*ListL3NextHopsResponse) ProtoMessage() {}
 
 func (x *ListL3NextHopsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_evpnd_v1_evpnd_proto_msgTypes[51]
+	mi := &file_evpnd_v1_evpnd_proto_msgTypes[52]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4301,7 +4446,7 @@ func (x *ListL3NextHopsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListL3NextHopsResponse.ProtoReflect.Descriptor instead.
 func (*ListL3NextHopsResponse) Descriptor() ([]byte, []int) {
-	return file_evpnd_v1_evpnd_proto_rawDescGZIP(), []int{51}
+	return file_evpnd_v1_evpnd_proto_rawDescGZIP(), []int{52}
 }
 
 func (x *ListL3NextHopsResponse) GetNextHops() []*L3NextHop {
@@ -4321,7 +4466,7 @@ type VRFNextHop struct {
 
 func (x *VRFNextHop) Reset() {
 	*x = VRFNextHop{}
-	mi := &file_evpnd_v1_evpnd_proto_msgTypes[52]
+	mi := &file_evpnd_v1_evpnd_proto_msgTypes[53]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4333,7 +4478,7 @@ func (x *VRFNextHop) String() string {
 func (*VRFNextHop) ProtoMessage() {}
 
 func (x *VRFNextHop) ProtoReflect() protoreflect.Message {
-	mi := &file_evpnd_v1_evpnd_proto_msgTypes[52]
+	mi := &file_evpnd_v1_evpnd_proto_msgTypes[53]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4346,7 +4491,7 @@ func (x *VRFNextHop) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use VRFNextHop.ProtoReflect.Descriptor instead.
 func (*VRFNextHop) Descriptor() ([]byte, []int) {
-	return file_evpnd_v1_evpnd_proto_rawDescGZIP(), []int{52}
+	return file_evpnd_v1_evpnd_proto_rawDescGZIP(), []int{53}
 }
 
 func (x *VRFNextHop) GetVtep() string {
@@ -4378,7 +4523,7 @@ type VRFRoute struct {
 
 func (x *VRFRoute) Reset() {
 	*x = VRFRoute{}
-	mi := &file_evpnd_v1_evpnd_proto_msgTypes[53]
+	mi := &file_evpnd_v1_evpnd_proto_msgTypes[54]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4390,7 +4535,7 @@ func (x *VRFRoute) String() string {
 func (*VRFRoute) ProtoMessage() {}
 
 func (x *VRFRoute) ProtoReflect() protoreflect.Message {
-	mi := &file_evpnd_v1_evpnd_proto_msgTypes[53]
+	mi := &file_evpnd_v1_evpnd_proto_msgTypes[54]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4403,7 +4548,7 @@ func (x *VRFRoute) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use VRFRoute.ProtoReflect.Descriptor instead.
 func (*VRFRoute) Descriptor() ([]byte, []int) {
-	return file_evpnd_v1_evpnd_proto_rawDescGZIP(), []int{53}
+	return file_evpnd_v1_evpnd_proto_rawDescGZIP(), []int{54}
 }
 
 func (x *VRFRoute) GetVrf() string {
@@ -4451,7 +4596,7 @@ type ListVRFRoutesRequest struct {
 
 func (x *ListVRFRoutesRequest) Reset() {
 	*x = ListVRFRoutesRequest{}
-	mi := &file_evpnd_v1_evpnd_proto_msgTypes[54]
+	mi := &file_evpnd_v1_evpnd_proto_msgTypes[55]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4463,7 +4608,7 @@ func (x *ListVRFRoutesRequest) String() string {
 func (*ListVRFRoutesRequest) ProtoMessage() {}
 
 func (x *ListVRFRoutesRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_evpnd_v1_evpnd_proto_msgTypes[54]
+	mi := &file_evpnd_v1_evpnd_proto_msgTypes[55]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4476,7 +4621,7 @@ func (x *ListVRFRoutesRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListVRFRoutesRequest.ProtoReflect.Descriptor instead.
 func (*ListVRFRoutesRequest) Descriptor() ([]byte, []int) {
-	return file_evpnd_v1_evpnd_proto_rawDescGZIP(), []int{54}
+	return file_evpnd_v1_evpnd_proto_rawDescGZIP(), []int{55}
 }
 
 func (x *ListVRFRoutesRequest) GetVrf() string {
@@ -4495,7 +4640,7 @@ type ListVRFRoutesResponse struct {
 
 func (x *ListVRFRoutesResponse) Reset() {
 	*x = ListVRFRoutesResponse{}
-	mi := &file_evpnd_v1_evpnd_proto_msgTypes[55]
+	mi := &file_evpnd_v1_evpnd_proto_msgTypes[56]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4507,7 +4652,7 @@ func (x *ListVRFRoutesResponse) String() string {
 func (*ListVRFRoutesResponse) ProtoMessage() {}
 
 func (x *ListVRFRoutesResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_evpnd_v1_evpnd_proto_msgTypes[55]
+	mi := &file_evpnd_v1_evpnd_proto_msgTypes[56]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4520,7 +4665,7 @@ func (x *ListVRFRoutesResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListVRFRoutesResponse.ProtoReflect.Descriptor instead.
 func (*ListVRFRoutesResponse) Descriptor() ([]byte, []int) {
-	return file_evpnd_v1_evpnd_proto_rawDescGZIP(), []int{55}
+	return file_evpnd_v1_evpnd_proto_rawDescGZIP(), []int{56}
 }
 
 func (x *ListVRFRoutesResponse) GetRoutes() []*VRFRoute {
@@ -4541,7 +4686,7 @@ type VRFRouteChange struct {
 
 func (x *VRFRouteChange) Reset() {
 	*x = VRFRouteChange{}
-	mi := &file_evpnd_v1_evpnd_proto_msgTypes[56]
+	mi := &file_evpnd_v1_evpnd_proto_msgTypes[57]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4553,7 +4698,7 @@ func (x *VRFRouteChange) String() string {
 func (*VRFRouteChange) ProtoMessage() {}
 
 func (x *VRFRouteChange) ProtoReflect() protoreflect.Message {
-	mi := &file_evpnd_v1_evpnd_proto_msgTypes[56]
+	mi := &file_evpnd_v1_evpnd_proto_msgTypes[57]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4566,7 +4711,7 @@ func (x *VRFRouteChange) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use VRFRouteChange.ProtoReflect.Descriptor instead.
 func (*VRFRouteChange) Descriptor() ([]byte, []int) {
-	return file_evpnd_v1_evpnd_proto_rawDescGZIP(), []int{56}
+	return file_evpnd_v1_evpnd_proto_rawDescGZIP(), []int{57}
 }
 
 func (x *VRFRouteChange) GetRoute() *VRFRoute {
@@ -4581,7 +4726,7 @@ var File_evpnd_v1_evpnd_proto protoreflect.FileDescriptor
 const file_evpnd_v1_evpnd_proto_rawDesc = "" +
 	"\n" +
 	"\x14evpnd/v1/evpnd.proto\x12\bevpnd.v1\x1a\x1egoogle/protobuf/duration.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\x12\n" +
-	"\x10GetStatusRequest\"\xdf\x05\n" +
+	"\x10GetStatusRequest\"\x88\x06\n" +
 	"\x11GetStatusResponse\x12\x18\n" +
 	"\aversion\x18\x01 \x01(\tR\aversion\x124\n" +
 	"\astarted\x18\x02 \x01(\v2\x1a.google.protobuf.TimestampR\astarted\x121\n" +
@@ -4603,7 +4748,8 @@ const file_evpnd_v1_evpnd_proto_rawDesc = "" +
 	"\x11peers_established\x18\r \x01(\rR\x10peersEstablished\x12)\n" +
 	"\x10peers_configured\x18\x0e \x01(\rR\x0fpeersConfigured\x12\x1c\n" +
 	"\trestarted\x18\x0f \x01(\bR\trestarted\x12\x1b\n" +
-	"\tvrf_count\x18d \x01(\rR\bvrfCount\x12\x1f\n" +
+	"\tvrf_count\x18d \x01(\rR\bvrfCount\x12'\n" +
+	"\x04vrfs\x18e \x03(\v2\x13.evpnd.v1.VRFStatusR\x04vrfs\x12\x1f\n" +
 	"\vconfig_file\x18\x10 \x01(\tR\n" +
 	"configFile\x12'\n" +
 	"\x10vnis_not_in_file\x18\x11 \x03(\rR\rvnisNotInFile\x121\n" +
@@ -4665,7 +4811,22 @@ const file_evpnd_v1_evpnd_proto_rawDesc = "" +
 	"configFile\x12\x18\n" +
 	"\aapplied\x18\x02 \x03(\tR\aapplied\x12%\n" +
 	"\x0erestart_needed\x18\x03 \x03(\tR\rrestartNeeded\x12\x16\n" +
-	"\x06failed\x18\x04 \x03(\tR\x06failed\"\x84\x02\n" +
+	"\x06failed\x18\x04 \x03(\tR\x06failed\"\xe4\x02\n" +
+	"\tVRFStatus\x12\x12\n" +
+	"\x04name\x18\x01 \x01(\tR\x04name\x12\x14\n" +
+	"\x05l3vni\x18\x02 \x01(\rR\x05l3vni\x12\x18\n" +
+	"\abackend\x18\x03 \x01(\tR\abackend\x12'\n" +
+	"\x0fdevices_present\x18\x04 \x01(\bR\x0edevicesPresent\x12\x1f\n" +
+	"\vlocal_hosts\x18\x05 \x01(\rR\n" +
+	"localHosts\x12!\n" +
+	"\fremote_hosts\x18\x06 \x01(\rR\vremoteHosts\x12\x1f\n" +
+	"\vhost_routes\x18\a \x01(\rR\n" +
+	"hostRoutes\x12#\n" +
+	"\rprefix_routes\x18\b \x01(\rR\fprefixRoutes\x12!\n" +
+	"\fremote_vteps\x18\t \x01(\rR\vremoteVteps\x12\x18\n" +
+	"\auplinks\x18\n" +
+	" \x03(\tR\auplinks\x12#\n" +
+	"\rstatic_routes\x18\v \x01(\rR\fstaticRoutes\"\x84\x02\n" +
 	"\x03MAC\x12\x10\n" +
 	"\x03vni\x18\x01 \x01(\rR\x03vni\x12\x10\n" +
 	"\x03mac\x18\x02 \x01(\tR\x03mac\x12+\n" +
@@ -5006,7 +5167,7 @@ func file_evpnd_v1_evpnd_proto_rawDescGZIP() []byte {
 }
 
 var file_evpnd_v1_evpnd_proto_enumTypes = make([]protoimpl.EnumInfo, 8)
-var file_evpnd_v1_evpnd_proto_msgTypes = make([]protoimpl.MessageInfo, 57)
+var file_evpnd_v1_evpnd_proto_msgTypes = make([]protoimpl.MessageInfo, 58)
 var file_evpnd_v1_evpnd_proto_goTypes = []any{
 	(Role)(0),                      // 0: evpnd.v1.Role
 	(MACSource)(0),                 // 1: evpnd.v1.MACSource
@@ -5030,137 +5191,139 @@ var file_evpnd_v1_evpnd_proto_goTypes = []any{
 	(*DeleteVNIResponse)(nil),      // 19: evpnd.v1.DeleteVNIResponse
 	(*ReloadRequest)(nil),          // 20: evpnd.v1.ReloadRequest
 	(*ReloadResponse)(nil),         // 21: evpnd.v1.ReloadResponse
-	(*MAC)(nil),                    // 22: evpnd.v1.MAC
-	(*ListMACsRequest)(nil),        // 23: evpnd.v1.ListMACsRequest
-	(*ListMACsResponse)(nil),       // 24: evpnd.v1.ListMACsResponse
-	(*ClearDuplicateRequest)(nil),  // 25: evpnd.v1.ClearDuplicateRequest
-	(*ClearDuplicateResponse)(nil), // 26: evpnd.v1.ClearDuplicateResponse
-	(*EthernetSegment)(nil),        // 27: evpnd.v1.EthernetSegment
-	(*Route)(nil),                  // 28: evpnd.v1.Route
-	(*ListRoutesRequest)(nil),      // 29: evpnd.v1.ListRoutesRequest
-	(*ListRoutesResponse)(nil),     // 30: evpnd.v1.ListRoutesResponse
-	(*Peer)(nil),                   // 31: evpnd.v1.Peer
-	(*ListPeersRequest)(nil),       // 32: evpnd.v1.ListPeersRequest
-	(*ListPeersResponse)(nil),      // 33: evpnd.v1.ListPeersResponse
-	(*WatchRequest)(nil),           // 34: evpnd.v1.WatchRequest
-	(*MACChange)(nil),              // 35: evpnd.v1.MACChange
-	(*VTEPChange)(nil),             // 36: evpnd.v1.VTEPChange
-	(*PeerChange)(nil),             // 37: evpnd.v1.PeerChange
-	(*WatchResponse)(nil),          // 38: evpnd.v1.WatchResponse
-	(*Drift)(nil),                  // 39: evpnd.v1.Drift
-	(*CheckRequest)(nil),           // 40: evpnd.v1.CheckRequest
-	(*CheckResponse)(nil),          // 41: evpnd.v1.CheckResponse
-	(*TraceEvent)(nil),             // 42: evpnd.v1.TraceEvent
-	(*TraceRequest)(nil),           // 43: evpnd.v1.TraceRequest
-	(*TraceKey)(nil),               // 44: evpnd.v1.TraceKey
-	(*TraceResponse)(nil),          // 45: evpnd.v1.TraceResponse
-	(*L3VNI)(nil),                  // 46: evpnd.v1.L3VNI
-	(*ListL3VNIsRequest)(nil),      // 47: evpnd.v1.ListL3VNIsRequest
-	(*ListL3VNIsResponse)(nil),     // 48: evpnd.v1.ListL3VNIsResponse
-	(*GetL3VNIRequest)(nil),        // 49: evpnd.v1.GetL3VNIRequest
-	(*GetL3VNIResponse)(nil),       // 50: evpnd.v1.GetL3VNIResponse
-	(*ARPEntry)(nil),               // 51: evpnd.v1.ARPEntry
-	(*ListARPCacheRequest)(nil),    // 52: evpnd.v1.ListARPCacheRequest
-	(*ListARPCacheResponse)(nil),   // 53: evpnd.v1.ListARPCacheResponse
-	(*RouterMACEntry)(nil),         // 54: evpnd.v1.RouterMACEntry
-	(*ListRouterMACsRequest)(nil),  // 55: evpnd.v1.ListRouterMACsRequest
-	(*ListRouterMACsResponse)(nil), // 56: evpnd.v1.ListRouterMACsResponse
-	(*L3NextHop)(nil),              // 57: evpnd.v1.L3NextHop
-	(*ListL3NextHopsRequest)(nil),  // 58: evpnd.v1.ListL3NextHopsRequest
-	(*ListL3NextHopsResponse)(nil), // 59: evpnd.v1.ListL3NextHopsResponse
-	(*VRFNextHop)(nil),             // 60: evpnd.v1.VRFNextHop
-	(*VRFRoute)(nil),               // 61: evpnd.v1.VRFRoute
-	(*ListVRFRoutesRequest)(nil),   // 62: evpnd.v1.ListVRFRoutesRequest
-	(*ListVRFRoutesResponse)(nil),  // 63: evpnd.v1.ListVRFRoutesResponse
-	(*VRFRouteChange)(nil),         // 64: evpnd.v1.VRFRouteChange
-	(*timestamppb.Timestamp)(nil),  // 65: google.protobuf.Timestamp
-	(*durationpb.Duration)(nil),    // 66: google.protobuf.Duration
+	(*VRFStatus)(nil),              // 22: evpnd.v1.VRFStatus
+	(*MAC)(nil),                    // 23: evpnd.v1.MAC
+	(*ListMACsRequest)(nil),        // 24: evpnd.v1.ListMACsRequest
+	(*ListMACsResponse)(nil),       // 25: evpnd.v1.ListMACsResponse
+	(*ClearDuplicateRequest)(nil),  // 26: evpnd.v1.ClearDuplicateRequest
+	(*ClearDuplicateResponse)(nil), // 27: evpnd.v1.ClearDuplicateResponse
+	(*EthernetSegment)(nil),        // 28: evpnd.v1.EthernetSegment
+	(*Route)(nil),                  // 29: evpnd.v1.Route
+	(*ListRoutesRequest)(nil),      // 30: evpnd.v1.ListRoutesRequest
+	(*ListRoutesResponse)(nil),     // 31: evpnd.v1.ListRoutesResponse
+	(*Peer)(nil),                   // 32: evpnd.v1.Peer
+	(*ListPeersRequest)(nil),       // 33: evpnd.v1.ListPeersRequest
+	(*ListPeersResponse)(nil),      // 34: evpnd.v1.ListPeersResponse
+	(*WatchRequest)(nil),           // 35: evpnd.v1.WatchRequest
+	(*MACChange)(nil),              // 36: evpnd.v1.MACChange
+	(*VTEPChange)(nil),             // 37: evpnd.v1.VTEPChange
+	(*PeerChange)(nil),             // 38: evpnd.v1.PeerChange
+	(*WatchResponse)(nil),          // 39: evpnd.v1.WatchResponse
+	(*Drift)(nil),                  // 40: evpnd.v1.Drift
+	(*CheckRequest)(nil),           // 41: evpnd.v1.CheckRequest
+	(*CheckResponse)(nil),          // 42: evpnd.v1.CheckResponse
+	(*TraceEvent)(nil),             // 43: evpnd.v1.TraceEvent
+	(*TraceRequest)(nil),           // 44: evpnd.v1.TraceRequest
+	(*TraceKey)(nil),               // 45: evpnd.v1.TraceKey
+	(*TraceResponse)(nil),          // 46: evpnd.v1.TraceResponse
+	(*L3VNI)(nil),                  // 47: evpnd.v1.L3VNI
+	(*ListL3VNIsRequest)(nil),      // 48: evpnd.v1.ListL3VNIsRequest
+	(*ListL3VNIsResponse)(nil),     // 49: evpnd.v1.ListL3VNIsResponse
+	(*GetL3VNIRequest)(nil),        // 50: evpnd.v1.GetL3VNIRequest
+	(*GetL3VNIResponse)(nil),       // 51: evpnd.v1.GetL3VNIResponse
+	(*ARPEntry)(nil),               // 52: evpnd.v1.ARPEntry
+	(*ListARPCacheRequest)(nil),    // 53: evpnd.v1.ListARPCacheRequest
+	(*ListARPCacheResponse)(nil),   // 54: evpnd.v1.ListARPCacheResponse
+	(*RouterMACEntry)(nil),         // 55: evpnd.v1.RouterMACEntry
+	(*ListRouterMACsRequest)(nil),  // 56: evpnd.v1.ListRouterMACsRequest
+	(*ListRouterMACsResponse)(nil), // 57: evpnd.v1.ListRouterMACsResponse
+	(*L3NextHop)(nil),              // 58: evpnd.v1.L3NextHop
+	(*ListL3NextHopsRequest)(nil),  // 59: evpnd.v1.ListL3NextHopsRequest
+	(*ListL3NextHopsResponse)(nil), // 60: evpnd.v1.ListL3NextHopsResponse
+	(*VRFNextHop)(nil),             // 61: evpnd.v1.VRFNextHop
+	(*VRFRoute)(nil),               // 62: evpnd.v1.VRFRoute
+	(*ListVRFRoutesRequest)(nil),   // 63: evpnd.v1.ListVRFRoutesRequest
+	(*ListVRFRoutesResponse)(nil),  // 64: evpnd.v1.ListVRFRoutesResponse
+	(*VRFRouteChange)(nil),         // 65: evpnd.v1.VRFRouteChange
+	(*timestamppb.Timestamp)(nil),  // 66: google.protobuf.Timestamp
+	(*durationpb.Duration)(nil),    // 67: google.protobuf.Duration
 }
 var file_evpnd_v1_evpnd_proto_depIdxs = []int32{
-	65, // 0: evpnd.v1.GetStatusResponse.started:type_name -> google.protobuf.Timestamp
-	66, // 1: evpnd.v1.GetStatusResponse.uptime:type_name -> google.protobuf.Duration
+	66, // 0: evpnd.v1.GetStatusResponse.started:type_name -> google.protobuf.Timestamp
+	67, // 1: evpnd.v1.GetStatusResponse.uptime:type_name -> google.protobuf.Duration
 	0,  // 2: evpnd.v1.GetStatusResponse.role:type_name -> evpnd.v1.Role
-	10, // 3: evpnd.v1.ListVNIsResponse.vnis:type_name -> evpnd.v1.VNI
-	10, // 4: evpnd.v1.GetVNIResponse.vni:type_name -> evpnd.v1.VNI
-	15, // 5: evpnd.v1.AddVNIRequest.vni:type_name -> evpnd.v1.L2VNISpec
-	10, // 6: evpnd.v1.AddVNIResponse.vni:type_name -> evpnd.v1.VNI
-	1,  // 7: evpnd.v1.MAC.source:type_name -> evpnd.v1.MACSource
-	1,  // 8: evpnd.v1.ListMACsRequest.source:type_name -> evpnd.v1.MACSource
-	22, // 9: evpnd.v1.ListMACsResponse.macs:type_name -> evpnd.v1.MAC
-	27, // 10: evpnd.v1.Route.esi:type_name -> evpnd.v1.EthernetSegment
-	66, // 11: evpnd.v1.Route.age:type_name -> google.protobuf.Duration
-	28, // 12: evpnd.v1.ListRoutesResponse.routes:type_name -> evpnd.v1.Route
-	2,  // 13: evpnd.v1.Peer.state:type_name -> evpnd.v1.PeerState
-	66, // 14: evpnd.v1.Peer.uptime:type_name -> google.protobuf.Duration
-	31, // 15: evpnd.v1.ListPeersResponse.peers:type_name -> evpnd.v1.Peer
-	22, // 16: evpnd.v1.MACChange.mac:type_name -> evpnd.v1.MAC
-	2,  // 17: evpnd.v1.PeerChange.state:type_name -> evpnd.v1.PeerState
-	65, // 18: evpnd.v1.WatchResponse.time:type_name -> google.protobuf.Timestamp
-	3,  // 19: evpnd.v1.WatchResponse.kind:type_name -> evpnd.v1.ChangeKind
-	35, // 20: evpnd.v1.WatchResponse.mac:type_name -> evpnd.v1.MACChange
-	36, // 21: evpnd.v1.WatchResponse.vtep:type_name -> evpnd.v1.VTEPChange
-	37, // 22: evpnd.v1.WatchResponse.peer:type_name -> evpnd.v1.PeerChange
-	64, // 23: evpnd.v1.WatchResponse.vrf_route:type_name -> evpnd.v1.VRFRouteChange
-	4,  // 24: evpnd.v1.Drift.kind:type_name -> evpnd.v1.DriftKind
-	39, // 25: evpnd.v1.CheckResponse.drifts:type_name -> evpnd.v1.Drift
-	65, // 26: evpnd.v1.CheckResponse.time:type_name -> google.protobuf.Timestamp
-	65, // 27: evpnd.v1.TraceEvent.time:type_name -> google.protobuf.Timestamp
-	5,  // 28: evpnd.v1.TraceEvent.kind:type_name -> evpnd.v1.TraceKind
-	42, // 29: evpnd.v1.TraceKey.events:type_name -> evpnd.v1.TraceEvent
-	44, // 30: evpnd.v1.TraceResponse.keys:type_name -> evpnd.v1.TraceKey
-	46, // 31: evpnd.v1.ListL3VNIsResponse.l3vnis:type_name -> evpnd.v1.L3VNI
-	46, // 32: evpnd.v1.GetL3VNIResponse.l3vni:type_name -> evpnd.v1.L3VNI
-	6,  // 33: evpnd.v1.ARPEntry.state:type_name -> evpnd.v1.ARPState
-	51, // 34: evpnd.v1.ListARPCacheResponse.entries:type_name -> evpnd.v1.ARPEntry
-	54, // 35: evpnd.v1.ListRouterMACsResponse.router_macs:type_name -> evpnd.v1.RouterMACEntry
-	57, // 36: evpnd.v1.ListL3NextHopsResponse.next_hops:type_name -> evpnd.v1.L3NextHop
-	7,  // 37: evpnd.v1.VRFRoute.kind:type_name -> evpnd.v1.VRFRouteKind
-	60, // 38: evpnd.v1.VRFRoute.next_hops:type_name -> evpnd.v1.VRFNextHop
-	61, // 39: evpnd.v1.ListVRFRoutesResponse.routes:type_name -> evpnd.v1.VRFRoute
-	61, // 40: evpnd.v1.VRFRouteChange.route:type_name -> evpnd.v1.VRFRoute
-	8,  // 41: evpnd.v1.EvpndService.GetStatus:input_type -> evpnd.v1.GetStatusRequest
-	11, // 42: evpnd.v1.EvpndService.ListVNIs:input_type -> evpnd.v1.ListVNIsRequest
-	13, // 43: evpnd.v1.EvpndService.GetVNI:input_type -> evpnd.v1.GetVNIRequest
-	16, // 44: evpnd.v1.EvpndService.AddVNI:input_type -> evpnd.v1.AddVNIRequest
-	18, // 45: evpnd.v1.EvpndService.DeleteVNI:input_type -> evpnd.v1.DeleteVNIRequest
-	23, // 46: evpnd.v1.EvpndService.ListMACs:input_type -> evpnd.v1.ListMACsRequest
-	25, // 47: evpnd.v1.EvpndService.ClearDuplicate:input_type -> evpnd.v1.ClearDuplicateRequest
-	29, // 48: evpnd.v1.EvpndService.ListRoutes:input_type -> evpnd.v1.ListRoutesRequest
-	32, // 49: evpnd.v1.EvpndService.ListPeers:input_type -> evpnd.v1.ListPeersRequest
-	34, // 50: evpnd.v1.EvpndService.Watch:input_type -> evpnd.v1.WatchRequest
-	40, // 51: evpnd.v1.EvpndService.Check:input_type -> evpnd.v1.CheckRequest
-	43, // 52: evpnd.v1.EvpndService.Trace:input_type -> evpnd.v1.TraceRequest
-	47, // 53: evpnd.v1.EvpndService.ListL3VNIs:input_type -> evpnd.v1.ListL3VNIsRequest
-	49, // 54: evpnd.v1.EvpndService.GetL3VNI:input_type -> evpnd.v1.GetL3VNIRequest
-	52, // 55: evpnd.v1.EvpndService.ListARPCache:input_type -> evpnd.v1.ListARPCacheRequest
-	55, // 56: evpnd.v1.EvpndService.ListRouterMACs:input_type -> evpnd.v1.ListRouterMACsRequest
-	58, // 57: evpnd.v1.EvpndService.ListL3NextHops:input_type -> evpnd.v1.ListL3NextHopsRequest
-	62, // 58: evpnd.v1.EvpndService.ListVRFRoutes:input_type -> evpnd.v1.ListVRFRoutesRequest
-	20, // 59: evpnd.v1.EvpndService.Reload:input_type -> evpnd.v1.ReloadRequest
-	9,  // 60: evpnd.v1.EvpndService.GetStatus:output_type -> evpnd.v1.GetStatusResponse
-	12, // 61: evpnd.v1.EvpndService.ListVNIs:output_type -> evpnd.v1.ListVNIsResponse
-	14, // 62: evpnd.v1.EvpndService.GetVNI:output_type -> evpnd.v1.GetVNIResponse
-	17, // 63: evpnd.v1.EvpndService.AddVNI:output_type -> evpnd.v1.AddVNIResponse
-	19, // 64: evpnd.v1.EvpndService.DeleteVNI:output_type -> evpnd.v1.DeleteVNIResponse
-	24, // 65: evpnd.v1.EvpndService.ListMACs:output_type -> evpnd.v1.ListMACsResponse
-	26, // 66: evpnd.v1.EvpndService.ClearDuplicate:output_type -> evpnd.v1.ClearDuplicateResponse
-	30, // 67: evpnd.v1.EvpndService.ListRoutes:output_type -> evpnd.v1.ListRoutesResponse
-	33, // 68: evpnd.v1.EvpndService.ListPeers:output_type -> evpnd.v1.ListPeersResponse
-	38, // 69: evpnd.v1.EvpndService.Watch:output_type -> evpnd.v1.WatchResponse
-	41, // 70: evpnd.v1.EvpndService.Check:output_type -> evpnd.v1.CheckResponse
-	45, // 71: evpnd.v1.EvpndService.Trace:output_type -> evpnd.v1.TraceResponse
-	48, // 72: evpnd.v1.EvpndService.ListL3VNIs:output_type -> evpnd.v1.ListL3VNIsResponse
-	50, // 73: evpnd.v1.EvpndService.GetL3VNI:output_type -> evpnd.v1.GetL3VNIResponse
-	53, // 74: evpnd.v1.EvpndService.ListARPCache:output_type -> evpnd.v1.ListARPCacheResponse
-	56, // 75: evpnd.v1.EvpndService.ListRouterMACs:output_type -> evpnd.v1.ListRouterMACsResponse
-	59, // 76: evpnd.v1.EvpndService.ListL3NextHops:output_type -> evpnd.v1.ListL3NextHopsResponse
-	63, // 77: evpnd.v1.EvpndService.ListVRFRoutes:output_type -> evpnd.v1.ListVRFRoutesResponse
-	21, // 78: evpnd.v1.EvpndService.Reload:output_type -> evpnd.v1.ReloadResponse
-	60, // [60:79] is the sub-list for method output_type
-	41, // [41:60] is the sub-list for method input_type
-	41, // [41:41] is the sub-list for extension type_name
-	41, // [41:41] is the sub-list for extension extendee
-	0,  // [0:41] is the sub-list for field type_name
+	22, // 3: evpnd.v1.GetStatusResponse.vrfs:type_name -> evpnd.v1.VRFStatus
+	10, // 4: evpnd.v1.ListVNIsResponse.vnis:type_name -> evpnd.v1.VNI
+	10, // 5: evpnd.v1.GetVNIResponse.vni:type_name -> evpnd.v1.VNI
+	15, // 6: evpnd.v1.AddVNIRequest.vni:type_name -> evpnd.v1.L2VNISpec
+	10, // 7: evpnd.v1.AddVNIResponse.vni:type_name -> evpnd.v1.VNI
+	1,  // 8: evpnd.v1.MAC.source:type_name -> evpnd.v1.MACSource
+	1,  // 9: evpnd.v1.ListMACsRequest.source:type_name -> evpnd.v1.MACSource
+	23, // 10: evpnd.v1.ListMACsResponse.macs:type_name -> evpnd.v1.MAC
+	28, // 11: evpnd.v1.Route.esi:type_name -> evpnd.v1.EthernetSegment
+	67, // 12: evpnd.v1.Route.age:type_name -> google.protobuf.Duration
+	29, // 13: evpnd.v1.ListRoutesResponse.routes:type_name -> evpnd.v1.Route
+	2,  // 14: evpnd.v1.Peer.state:type_name -> evpnd.v1.PeerState
+	67, // 15: evpnd.v1.Peer.uptime:type_name -> google.protobuf.Duration
+	32, // 16: evpnd.v1.ListPeersResponse.peers:type_name -> evpnd.v1.Peer
+	23, // 17: evpnd.v1.MACChange.mac:type_name -> evpnd.v1.MAC
+	2,  // 18: evpnd.v1.PeerChange.state:type_name -> evpnd.v1.PeerState
+	66, // 19: evpnd.v1.WatchResponse.time:type_name -> google.protobuf.Timestamp
+	3,  // 20: evpnd.v1.WatchResponse.kind:type_name -> evpnd.v1.ChangeKind
+	36, // 21: evpnd.v1.WatchResponse.mac:type_name -> evpnd.v1.MACChange
+	37, // 22: evpnd.v1.WatchResponse.vtep:type_name -> evpnd.v1.VTEPChange
+	38, // 23: evpnd.v1.WatchResponse.peer:type_name -> evpnd.v1.PeerChange
+	65, // 24: evpnd.v1.WatchResponse.vrf_route:type_name -> evpnd.v1.VRFRouteChange
+	4,  // 25: evpnd.v1.Drift.kind:type_name -> evpnd.v1.DriftKind
+	40, // 26: evpnd.v1.CheckResponse.drifts:type_name -> evpnd.v1.Drift
+	66, // 27: evpnd.v1.CheckResponse.time:type_name -> google.protobuf.Timestamp
+	66, // 28: evpnd.v1.TraceEvent.time:type_name -> google.protobuf.Timestamp
+	5,  // 29: evpnd.v1.TraceEvent.kind:type_name -> evpnd.v1.TraceKind
+	43, // 30: evpnd.v1.TraceKey.events:type_name -> evpnd.v1.TraceEvent
+	45, // 31: evpnd.v1.TraceResponse.keys:type_name -> evpnd.v1.TraceKey
+	47, // 32: evpnd.v1.ListL3VNIsResponse.l3vnis:type_name -> evpnd.v1.L3VNI
+	47, // 33: evpnd.v1.GetL3VNIResponse.l3vni:type_name -> evpnd.v1.L3VNI
+	6,  // 34: evpnd.v1.ARPEntry.state:type_name -> evpnd.v1.ARPState
+	52, // 35: evpnd.v1.ListARPCacheResponse.entries:type_name -> evpnd.v1.ARPEntry
+	55, // 36: evpnd.v1.ListRouterMACsResponse.router_macs:type_name -> evpnd.v1.RouterMACEntry
+	58, // 37: evpnd.v1.ListL3NextHopsResponse.next_hops:type_name -> evpnd.v1.L3NextHop
+	7,  // 38: evpnd.v1.VRFRoute.kind:type_name -> evpnd.v1.VRFRouteKind
+	61, // 39: evpnd.v1.VRFRoute.next_hops:type_name -> evpnd.v1.VRFNextHop
+	62, // 40: evpnd.v1.ListVRFRoutesResponse.routes:type_name -> evpnd.v1.VRFRoute
+	62, // 41: evpnd.v1.VRFRouteChange.route:type_name -> evpnd.v1.VRFRoute
+	8,  // 42: evpnd.v1.EvpndService.GetStatus:input_type -> evpnd.v1.GetStatusRequest
+	11, // 43: evpnd.v1.EvpndService.ListVNIs:input_type -> evpnd.v1.ListVNIsRequest
+	13, // 44: evpnd.v1.EvpndService.GetVNI:input_type -> evpnd.v1.GetVNIRequest
+	16, // 45: evpnd.v1.EvpndService.AddVNI:input_type -> evpnd.v1.AddVNIRequest
+	18, // 46: evpnd.v1.EvpndService.DeleteVNI:input_type -> evpnd.v1.DeleteVNIRequest
+	24, // 47: evpnd.v1.EvpndService.ListMACs:input_type -> evpnd.v1.ListMACsRequest
+	26, // 48: evpnd.v1.EvpndService.ClearDuplicate:input_type -> evpnd.v1.ClearDuplicateRequest
+	30, // 49: evpnd.v1.EvpndService.ListRoutes:input_type -> evpnd.v1.ListRoutesRequest
+	33, // 50: evpnd.v1.EvpndService.ListPeers:input_type -> evpnd.v1.ListPeersRequest
+	35, // 51: evpnd.v1.EvpndService.Watch:input_type -> evpnd.v1.WatchRequest
+	41, // 52: evpnd.v1.EvpndService.Check:input_type -> evpnd.v1.CheckRequest
+	44, // 53: evpnd.v1.EvpndService.Trace:input_type -> evpnd.v1.TraceRequest
+	48, // 54: evpnd.v1.EvpndService.ListL3VNIs:input_type -> evpnd.v1.ListL3VNIsRequest
+	50, // 55: evpnd.v1.EvpndService.GetL3VNI:input_type -> evpnd.v1.GetL3VNIRequest
+	53, // 56: evpnd.v1.EvpndService.ListARPCache:input_type -> evpnd.v1.ListARPCacheRequest
+	56, // 57: evpnd.v1.EvpndService.ListRouterMACs:input_type -> evpnd.v1.ListRouterMACsRequest
+	59, // 58: evpnd.v1.EvpndService.ListL3NextHops:input_type -> evpnd.v1.ListL3NextHopsRequest
+	63, // 59: evpnd.v1.EvpndService.ListVRFRoutes:input_type -> evpnd.v1.ListVRFRoutesRequest
+	20, // 60: evpnd.v1.EvpndService.Reload:input_type -> evpnd.v1.ReloadRequest
+	9,  // 61: evpnd.v1.EvpndService.GetStatus:output_type -> evpnd.v1.GetStatusResponse
+	12, // 62: evpnd.v1.EvpndService.ListVNIs:output_type -> evpnd.v1.ListVNIsResponse
+	14, // 63: evpnd.v1.EvpndService.GetVNI:output_type -> evpnd.v1.GetVNIResponse
+	17, // 64: evpnd.v1.EvpndService.AddVNI:output_type -> evpnd.v1.AddVNIResponse
+	19, // 65: evpnd.v1.EvpndService.DeleteVNI:output_type -> evpnd.v1.DeleteVNIResponse
+	25, // 66: evpnd.v1.EvpndService.ListMACs:output_type -> evpnd.v1.ListMACsResponse
+	27, // 67: evpnd.v1.EvpndService.ClearDuplicate:output_type -> evpnd.v1.ClearDuplicateResponse
+	31, // 68: evpnd.v1.EvpndService.ListRoutes:output_type -> evpnd.v1.ListRoutesResponse
+	34, // 69: evpnd.v1.EvpndService.ListPeers:output_type -> evpnd.v1.ListPeersResponse
+	39, // 70: evpnd.v1.EvpndService.Watch:output_type -> evpnd.v1.WatchResponse
+	42, // 71: evpnd.v1.EvpndService.Check:output_type -> evpnd.v1.CheckResponse
+	46, // 72: evpnd.v1.EvpndService.Trace:output_type -> evpnd.v1.TraceResponse
+	49, // 73: evpnd.v1.EvpndService.ListL3VNIs:output_type -> evpnd.v1.ListL3VNIsResponse
+	51, // 74: evpnd.v1.EvpndService.GetL3VNI:output_type -> evpnd.v1.GetL3VNIResponse
+	54, // 75: evpnd.v1.EvpndService.ListARPCache:output_type -> evpnd.v1.ListARPCacheResponse
+	57, // 76: evpnd.v1.EvpndService.ListRouterMACs:output_type -> evpnd.v1.ListRouterMACsResponse
+	60, // 77: evpnd.v1.EvpndService.ListL3NextHops:output_type -> evpnd.v1.ListL3NextHopsResponse
+	64, // 78: evpnd.v1.EvpndService.ListVRFRoutes:output_type -> evpnd.v1.ListVRFRoutesResponse
+	21, // 79: evpnd.v1.EvpndService.Reload:output_type -> evpnd.v1.ReloadResponse
+	61, // [61:80] is the sub-list for method output_type
+	42, // [42:61] is the sub-list for method input_type
+	42, // [42:42] is the sub-list for extension type_name
+	42, // [42:42] is the sub-list for extension extendee
+	0,  // [0:42] is the sub-list for field type_name
 }
 
 func init() { file_evpnd_v1_evpnd_proto_init() }
@@ -5168,7 +5331,7 @@ func file_evpnd_v1_evpnd_proto_init() {
 	if File_evpnd_v1_evpnd_proto != nil {
 		return
 	}
-	file_evpnd_v1_evpnd_proto_msgTypes[30].OneofWrappers = []any{
+	file_evpnd_v1_evpnd_proto_msgTypes[31].OneofWrappers = []any{
 		(*WatchResponse_Mac)(nil),
 		(*WatchResponse_Vtep)(nil),
 		(*WatchResponse_Peer)(nil),
@@ -5180,7 +5343,7 @@ func file_evpnd_v1_evpnd_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_evpnd_v1_evpnd_proto_rawDesc), len(file_evpnd_v1_evpnd_proto_rawDesc)),
 			NumEnums:      8,
-			NumMessages:   57,
+			NumMessages:   58,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

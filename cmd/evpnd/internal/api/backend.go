@@ -100,6 +100,8 @@ type Status struct {
 	PeersConfigured  int
 	Restarted        bool
 	VRFs             int // tenant VRFs configured
+	// VRFStates are the tenant VRFs' states, sorted by L3VNI.
+	VRFStates []VRFStatus
 	// ConfigFile is the file read at start and on reload.
 	ConfigFile string
 	// VNIsNotInFile run but are not in the file as last read, or are set
@@ -108,6 +110,22 @@ type Status struct {
 	// RestartNeeded names the keys of the file, as last read, that differ
 	// from the running daemon's and that only a restart applies.
 	RestartNeeded []string
+}
+
+// VRFStatus is one tenant VRF's state in the status.
+type VRFStatus struct {
+	Name           string
+	L3VNI          uint32
+	Backend        configs.Backend
+	DevicesPresent bool
+	// LocalHosts are the hosts learned on its SVIs and advertised;
+	// RemoteHosts those of other leafs installed as suppression
+	// neighbours.
+	LocalHosts, RemoteHosts  int
+	HostRoutes, PrefixRoutes int
+	RemoteVTEPs              int
+	Uplinks                  []string // interface names, as configured
+	StaticRoutes             int
 }
 
 // VNI is one L2VNI with its counters.

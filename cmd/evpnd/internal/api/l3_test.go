@@ -270,7 +270,11 @@ func TestL3Unimplemented(t *testing.T) {
 // The L3 fields of GetStatus, Check and Watch reach the client.
 func TestL3StatusCheckWatchFields(t *testing.T) {
 	f := newFakeL3(t)
-	f.status = Status{VRFs: 2}
+	f.status = Status{VRFs: 2, VRFStates: []VRFStatus{
+		{Name: "blue", L3VNI: 3001, Backend: configs.BackendNetns},
+		{Name: "red", L3VNI: 4001, Backend: configs.BackendVRF, DevicesPresent: true, LocalHosts: 1, RemoteHosts: 2,
+			HostRoutes: 2, PrefixRoutes: 1, RemoteVTEPs: 1, Uplinks: []string{"ext0"}, StaticRoutes: 2},
+	}}
 	f.check = CheckReport{CheckedL3: 5, Drifts: []Drift{{Kind: DriftMissing, Table: "route", VRF: "red", Entry: "172.16.2.0/24",
 		WantVTEP: ip("10.0.0.2"), Detail: "ip route add 172.16.2.0/24 vrf red ..."}}}
 	r := VRFRoute{VRF: "red", L3VNI: 4001, Prefix: netip.MustParsePrefix("10.9.0.0/16")}
@@ -285,6 +289,11 @@ func TestL3StatusCheckWatchFields(t *testing.T) {
 	if st.GetVrfCount() != 2 {
 		t.Errorf("vrf_count %d, want 2", st.GetVrfCount())
 	}
+	checkProto(t, "GetStatus vrfs", &evpndv1.GetStatusResponse{Vrfs: st.GetVrfs()}, &evpndv1.GetStatusResponse{Vrfs: []*evpndv1.VRFStatus{
+		{Name: "blue", L3Vni: 3001, Backend: "netns"},
+		{Name: "red", L3Vni: 4001, Backend: "vrf", DevicesPresent: true, LocalHosts: 1, RemoteHosts: 2,
+			HostRoutes: 2, PrefixRoutes: 1, RemoteVteps: 1, Uplinks: []string{"ext0"}, StaticRoutes: 2},
+	}})
 	ck, err := c.Check(ctxT(t), &evpndv1.CheckRequest{})
 	if err != nil {
 		t.Fatal(err)

@@ -422,3 +422,50 @@ func TestARPCacheLocalAndRemote(t *testing.T) {
 		t.Errorf("after the neighbour is gone:\ngot  %+v\nwant %+v", got, want[1:])
 	}
 }
+
+// The status lists each VRF with its backend, devices, border-leaf config
+// (uplinks, static routes) and the L3 model's counts: local and remote
+// hosts, host and prefix routes, remote VTEPs.
+func TestStatusVRFs(t *testing.T) {
+	l, _ := gatewayLeaf(t, evpn.MAC{0, 0, 0x5e, 0, 1, 1})
+	d := l.d
+	a := netip.MustParseAddr
+	cfg := d.config()
+	cfg.VRFs[0].Backend = configs.BackendDefault
+	cfg.VRFs[0].VXLANDevice, cfg.VRFs[0].Bridge = "vxlan4001-nosuch", "br4001-nosuch"
+	cfg.VRFs[0].Uplinks = []configs.Uplink{{Interface: "ext0", Addresses: []netip.Prefix{netip.MustParsePrefix("192.0.2.1/30")}}}
+	cfg.VRFs[0].Routes = []configs.StaticRoute{
+		{Prefix: netip.MustParsePrefix("0.0.0.0/0"), Via: a("192.0.2.2")},
+		{Prefix: netip.MustParsePrefix("198.51.100.0/24"), Via: a("192.0.2.2")},
+	}
+	blue := configs.VRF{Name: "blue", L3VNI: 3001, Backend: configs.BackendNetns, Namespace: "evpnd-test-nosuch"}
+	cfg.VRFs = append(cfg.VRFs, blue)
+
+	// Before the leaf runs: the config and the kernel only.
+	want := []api.VRFStatus{
+		{Name: "blue", L3VNI: 3001, Backend: configs.BackendNetns},
+		{Name: "red", L3VNI: 4001, Backend: configs.BackendDefault, Uplinks: []string{"ext0"}, StaticRoutes: 2},
+	}
+	if got := d.vrfStates(t.Context(), cfg); !reflect.DeepEqual(got, want) {
+		t.Errorf("without a leaf:\ngot  %+v\nwant %+v", got, want)
+	}
+
+	vtep2 := a("10.0.0.2")
+	rmac := evpn.MAC{2, 0xaa, 0, 0, 0, 2}
+	rts := []evpn.RT{evpn.AutoRT(65000, 100), evpn.AutoRT(65000, 4001)}
+	now := time.Now()
+	l.handle(&event{host: &hostEvent{vrf: "red", ev: vtep.HostEvent{Key: vtep.HostKey{VNI: 100, IP: a("10.1.0.10")}, MAC: evpn.MAC{2, 0, 0, 0, 0, 1}}}}, nil, now)
+	for _, r := range []*evpn.Route{
+		evpn.LocalMACIPRoute(evpn.RDFromIP(vtep2, 2), 100, 4001, evpn.MAC{2, 0, 0, 0, 0, 2}, a("10.1.0.20"), vtep2, rts, rmac, 0, false),
+		evpn.LocalMACIPRoute(evpn.RDFromIP(vtep2, 2), 100, 4001, evpn.MAC{2, 0, 0, 0, 0, 3}, a("10.1.0.30"), vtep2, rts, rmac, 0, false),
+		evpn.LocalPrefixRoute(evpn.RDFromIP(vtep2, 1), 4001, netip.MustParsePrefix("172.16.2.0/24"), vtep2, []evpn.RT{evpn.AutoRT(65000, 4001)}, rmac),
+	} {
+		l.handle(&event{bgp: &speaker.Event{Type: speaker.EventRoute, Route: r, Peer: vtep2}}, nil, now)
+	}
+	d.leaf.Store(l)
+	serveCalls(t, l)
+	want[1].LocalHosts, want[1].RemoteHosts, want[1].HostRoutes, want[1].PrefixRoutes, want[1].RemoteVTEPs = 1, 2, 2, 1, 1
+	if got := d.vrfStates(t.Context(), cfg); !reflect.DeepEqual(got, want) {
+		t.Errorf("with the leaf's L3 state:\ngot  %+v\nwant %+v", got, want)
+	}
+}
