@@ -174,10 +174,15 @@ type VRFChanges struct {
 	// Removed are in the running config only: their routes withdrawn,
 	// their kernel state and devices removed.
 	Removed []VRF
-	// Rebuilt are in both with a change to their devices, members
-	// (added, removed, or an L2VNI setting), gateways, RD, RTs or router
-	// MAC: the running VRF is removed and the new one (the element here)
-	// built, which disturbs that tenant alone, briefly.
+	// Changed are in both with a change to their members (added,
+	// removed, or an L2VNI setting), gateways, RD, RTs or router MAC:
+	// changed in place (the element here is the new VRF); only a member
+	// whose L2VNI settings change has its devices made again.
+	Changed []VRF
+	// Rebuilt are in both with a change to the L3VNI's devices
+	// (vxlan-device, bridge, udp-port, mtu), uplinks or static routes, or
+	// a setting evpnd does not know to change in place: the running VRF is removed and the new one
+	// (the element here) built, which disturbs that tenant alone.
 	Rebuilt []VRF
 	// Readvertised are in both and differ only in advertise-prefixes or
 	// advertise-default-route: only their type-5 routes change.
@@ -186,7 +191,7 @@ type VRFChanges struct {
 
 // Empty reports whether no VRF changes.
 func (c VRFChanges) Empty() bool {
-	return len(c.Added)+len(c.Removed)+len(c.Rebuilt)+len(c.Readvertised) == 0
+	return len(c.Added)+len(c.Removed)+len(c.Changed)+len(c.Rebuilt)+len(c.Readvertised) == 0
 }
 
 // DiffVRFs compares the VRFs of the config in force (cur) and of a
@@ -228,8 +233,10 @@ func DiffVRFs(cur, next *Config) (VRFChanges, []Problem) {
 			refuse("table", o.Table, f.Table)
 		}
 		switch {
-		case !sameVRFDevices(cur, next, o, f):
+		case !sameL3Devices(o, f):
 			ch.Rebuilt = append(ch.Rebuilt, f)
+		case !sameVRFDevices(cur, next, o, f):
+			ch.Changed = append(ch.Changed, f)
 		case o.AdvertiseDefaultRoute != f.AdvertiseDefaultRoute || !slices.Equal(o.AdvertisePrefixes, f.AdvertisePrefixes):
 			ch.Readvertised = append(ch.Readvertised, f)
 		}
@@ -240,6 +247,18 @@ func DiffVRFs(cur, next *Config) (VRFChanges, []Problem) {
 		}
 	}
 	return ch, ps
+}
+
+// sameL3Devices reports whether VRFs a and b have the same L3VNI devices,
+// and no other difference than those a reload changes in place (members,
+// gateways, RD, RTs, router MAC, what they advertise): every other field
+// counts, so a field added later needs, by default, a rebuild.
+func sameL3Devices(a, b VRF) bool {
+	for _, v := range []*VRF{&a, &b} {
+		v.L2VNIs, v.GatewayMAC, v.RD, v.ImportRTs, v.ExportRTs, v.RouterMAC = nil, "", "", nil, nil, ""
+		v.AdvertiseDefaultRoute, v.AdvertisePrefixes = false, nil
+	}
+	return reflect.DeepEqual(normalVRF(a), normalVRF(b))
 }
 
 // sameVRFDevices reports whether VRF a of config ca and VRF b of cb are

@@ -123,9 +123,9 @@ func TestDiffVRFs(t *testing.T) {
 		return strings.Replace(s, "  - vni: 300\n    access-interfaces: [eth3]\n", "", 1)
 	}
 	for _, tc := range []struct {
-		name                                       string
-		edit                                       func(string) string
-		added, removed, rebuilt, readvertised, bad []string
+		name                                                string
+		edit                                                func(string) string
+		added, removed, changed, rebuilt, readvertised, bad []string
 	}{
 		{name: "same", edit: same},
 		{name: "tenant removed", edit: dropB, removed: []string{"tenant-b"}},
@@ -138,16 +138,16 @@ func TestDiffVRFs(t *testing.T) {
 			s = strings.Replace(s, "  - vni: 300\n    access-interfaces: [eth3]\n",
 				"  - vni: 300\n    access-interfaces: [eth3]\n  - vni: 400\n    access-interfaces: [eth4]\n", 1)
 			return s + "      - vni: 400\n        gateway-ips: [10.4.0.1/24]\n"
-		}, rebuilt: []string{"tenant-b"}},
+		}, changed: []string{"tenant-b"}},
 		{name: "member removed", edit: func(s string) string {
 			return strings.Replace(s, "      - vni: 200\n        gateway-ips: [10.2.0.1/24]\n", "", 1)
-		}, rebuilt: []string{"tenant-a"}},
+		}, changed: []string{"tenant-a"}},
 		{name: "gateway changed", edit: func(s string) string {
 			return strings.Replace(s, "gateway-ips: [10.2.0.1/24]", "gateway-ips: [10.2.0.254/24]", 1)
-		}, rebuilt: []string{"tenant-a"}},
+		}, changed: []string{"tenant-a"}},
 		{name: "member's l2vni changed", edit: func(s string) string {
 			return strings.Replace(s, "access-interfaces: [eth3]", "access-interfaces: [eth3, eth5]", 1)
-		}, rebuilt: []string{"tenant-b"}},
+		}, changed: []string{"tenant-b"}},
 		{name: "advertise", edit: func(s string) string {
 			s = strings.Replace(s, "advertise-prefixes: [10.99.0.0/16]", "advertise-prefixes: [10.98.0.0/16]", 1)
 			return strings.Replace(s, "advertise-default-route: false", "advertise-default-route: true", 1)
@@ -160,6 +160,12 @@ func TestDiffVRFs(t *testing.T) {
 		}, rebuilt: []string{"tenant-a"}},
 		{name: "rd", edit: func(s string) string {
 			return strings.Replace(s, "rd: 10.0.0.1:4001", "rd: 10.0.0.1:14001", 1)
+		}, changed: []string{"tenant-a"}},
+		{name: "uplink", edit: func(s string) string {
+			return s + "    uplinks: [{interface: eth9, addresses: [192.0.2.1/24]}]\n"
+		}, rebuilt: []string{"tenant-b"}},
+		{name: "l3vni devices", edit: func(s string) string {
+			return strings.Replace(s, "# vxlan-device: vxlan4001   # default vxlan<L3VNI>", "vxlan-device: vx4001", 1)
 		}, rebuilt: []string{"tenant-a"}},
 		{name: "identity", edit: func(s string) string {
 			s = strings.Replace(s, "l3vni: 4002", "l3vni: 4005", 1)
@@ -181,6 +187,7 @@ func TestDiffVRFs(t *testing.T) {
 			}
 			check("added", vrfNames(ch.Added), tc.added)
 			check("removed", vrfNames(ch.Removed), tc.removed)
+			check("changed", vrfNames(ch.Changed), tc.changed)
 			check("rebuilt", vrfNames(ch.Rebuilt), tc.rebuilt)
 			check("readvertised", vrfNames(ch.Readvertised), tc.readvertised)
 			var bad []string
@@ -191,7 +198,7 @@ func TestDiffVRFs(t *testing.T) {
 				}
 			}
 			check("refused", bad, tc.bad)
-			if ch.Empty() != (tc.added == nil && tc.removed == nil && tc.rebuilt == nil && tc.readvertised == nil) {
+			if ch.Empty() != (tc.added == nil && tc.removed == nil && tc.changed == nil && tc.rebuilt == nil && tc.readvertised == nil) {
 				t.Errorf("Empty() = %v", ch.Empty())
 			}
 		})

@@ -1,6 +1,7 @@
 package vtep
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"net"
@@ -172,4 +173,18 @@ func (n *Node) SetDown(name string) error {
 // UnderlayMTU is UnderlayMTU read through the node.
 func (n *Node) UnderlayMTU(local netip.Addr, towards []netip.Addr) (Underlay, error) {
 	return UnderlayMTU(n.h, local, towards)
+}
+
+// LocalMACs reads the local MACs of vnis in the bridges of the namespace
+// named ns ("" the caller's), as Learner.Dump does.
+func LocalMACs(ctx context.Context, ns string, vnis []L2VNI) (map[MACKey]LocalMAC, error) {
+	h := netns.None()
+	if ns != "" {
+		var err error
+		if h, err = netns.GetFromName(ns); err != nil {
+			return nil, fmt.Errorf("open namespace %s: %w", ns, err)
+		}
+		defer h.Close()
+	}
+	return NewLearner(h, vnis, nil).Dump(ctx)
 }

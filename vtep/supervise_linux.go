@@ -126,7 +126,8 @@ func (s *supervised) get(vnis map[uint32]bool) []L2VNI {
 //   - a port released from its bridge (ip link set swp1 nomaster) is
 //     enslaved again; a configured access port that appears is enslaved;
 //   - the VXLAN port's learning turned on (bridge link set dev vxlan100
-//     learning on) is turned off again, neigh_suppress on again;
+//     learning on) is turned off again, neigh_suppress set again as
+//     wanted (on, off for an L2VNI with NoNeighSuppress);
 //   - the VXLAN device and bridge are set up again, and their MTU when
 //     one is configured;
 //   - a port of the bridge with a larger MTU than the VXLAN device's is

@@ -356,3 +356,39 @@ func TestSuperviseCostFollowsTheEvent(t *testing.T) {
 		t.Errorf("the repair of one VNI read %d links; want a few (its own), not the %d of all VNIs", read, 2*len(vnis))
 	}
 }
+
+// Supervise keeps neigh_suppress off on the VXLAN port of an L2VNI
+// without an SVI: turned on by hand, it is turned off again and reported.
+func TestSuperviseNoNeighSuppress(t *testing.T) {
+	ns, h := testNS(t, "vtq")
+	m := NewManager(h, nsHandle(t, ns), testLog(t))
+	v := vniSpec(200)
+	v.NoNeighSuppress = true
+	if err := m.Ensure(context.Background(), []L2VNI{v}); err != nil {
+		t.Fatal(err)
+	}
+	log := &repairLog{}
+	runSupervise(t, m, log)
+	n := log.len()
+	sh(t, ns, "bridge", "link", "set", "dev", "vxlan200", "neigh_suppress", "on")
+	r := waitRepair(t, log, n, "the flags repair reported", func(r Repair) bool {
+		return r.VNI == 200 && len(r.Actions) == 1 && r.Actions[0].Op == OpSetPortFlags
+	})
+	if !r.Actions[0].NoSuppress {
+		t.Errorf("repair %+v turns neigh_suppress on", r.Actions[0])
+	}
+	eventually(t, "neigh_suppress off again", func() error {
+		l, err := h.LinkByName("vxlan200")
+		if err != nil {
+			return err
+		}
+		pi, err := h.LinkGetProtinfo(l)
+		if err != nil {
+			return err
+		}
+		if pi.Learning || pi.NeighSuppress {
+			return fmt.Errorf("vxlan200 port flags %s", pi.String())
+		}
+		return nil
+	})
+}

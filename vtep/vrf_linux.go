@@ -8,6 +8,7 @@ import (
 	"net/netip"
 	"os"
 	"runtime"
+	"slices"
 	"strconv"
 	"strings"
 	"sync/atomic"
@@ -684,4 +685,104 @@ func enableForwarding(ns netns.NsHandle, ipv6 bool) error {
 		}
 		return nil
 	})
+}
+
+// ShrinkVRF removes from the running VRF old what next no longer has,
+// before EnsureVRF(next) adds what next has new (a config reload that
+// changes a VRF in place): the members that next lacks, or whose L2VNI
+// differs there, are removed as RemoveVRF removes a VRF's (their access
+// ports released and, on the netns backend, moved back to the underlay
+// namespace; the devices evpnd created deleted); the gateway addresses
+// that a kept member's SVI loses are deleted. The VRF's own devices and
+// namespace stay. old and next must have the same name, backend and
+// namespace. Missing devices are not errors.
+func (m *Manager) ShrinkVRF(ctx context.Context, old, next VRF) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	h := m.h
+	var errs []error
+	if old.Backend == BackendNetns {
+		nsh, err := netns.GetFromName(old.Namespace)
+		if errors.Is(err, os.ErrNotExist) {
+			return nil
+		}
+		if err != nil {
+			return fmt.Errorf("shrink vrf %s: open namespace %s: %w", old.Name, old.Namespace, err)
+		}
+		defer nsh.Close()
+		if h, err = netlink.NewHandleAt(nsh); err != nil {
+			return fmt.Errorf("shrink vrf %s: %w", old.Name, err)
+		}
+		defer h.Close()
+	}
+	fd, done, err := (&l3applier{m: m}).underlayFd()
+	if err != nil {
+		return fmt.Errorf("shrink vrf %s: %w", old.Name, err)
+	}
+	defer done()
+	kept := map[uint32]SVI{}
+	for _, s := range next.Members {
+		kept[s.L2.VNI] = s
+	}
+	for _, s := range old.Members {
+		if err := ctx.Err(); err != nil {
+			return fmt.Errorf("shrink vrf %s: %w", old.Name, err)
+		}
+		n, ok := kept[s.L2.VNI]
+		if ok && sameL2(s.L2, n.L2) {
+			for _, g := range s.GatewayIPs {
+				if slices.Contains(n.GatewayIPs, g) {
+					continue
+				}
+				l, err := h.LinkByName(s.L2.Bridge)
+				if err != nil {
+					continue
+				}
+				addr := &netlink.Addr{IPNet: &net.IPNet{IP: addrIP(g.Addr()), Mask: net.CIDRMask(g.Bits(), g.Addr().BitLen())}}
+				if err := h.AddrDel(l, addr); err != nil && !errors.Is(err, unix.EADDRNOTAVAIL) && !isGone(err) {
+					errs = append(errs, fmt.Errorf("delete gateway %s from %s: %w", g, s.L2.Bridge, err))
+				}
+			}
+			continue
+		}
+		for _, p := range s.L2.AccessPorts {
+			l, err := h.LinkByName(p)
+			if err != nil {
+				continue
+			}
+			if l.Attrs().MasterIndex != 0 {
+				if err := h.LinkSetNoMaster(l); err != nil && !isGone(err) {
+					errs = append(errs, fmt.Errorf("release %s: %w", p, err))
+				}
+			}
+			if old.Backend == BackendNetns && !(ok && slices.Contains(n.L2.AccessPorts, p)) {
+				if err := h.LinkSetNsFd(l, int(fd)); err != nil && !isGone(err) {
+					errs = append(errs, fmt.Errorf("move %s back to the underlay: %w", p, err))
+				}
+			}
+		}
+		for _, name := range []string{s.L2.VXLAN, s.L2.Bridge} {
+			l, err := h.LinkByName(name)
+			if err != nil {
+				continue
+			}
+			if l.Attrs().Alias != OwnerAlias {
+				m.log.Info("device not created by evpnd, left in place", "vrf", old.Name, "dev", name)
+				continue
+			}
+			if err := h.LinkDel(l); err != nil && !isGone(err) {
+				errs = append(errs, fmt.Errorf("delete %s: %w", name, err))
+			}
+		}
+	}
+	if len(errs) > 0 {
+		return fmt.Errorf("shrink vrf %s: %w", old.Name, errors.Join(errs...))
+	}
+	return nil
+}
+
+// sameL2 reports whether two L2VNIs have the same devices and settings.
+func sameL2(a, b L2VNI) bool {
+	return a.VNI == b.VNI && a.VXLAN == b.VXLAN && a.Bridge == b.Bridge && slices.Equal(a.AccessPorts, b.AccessPorts) &&
+		a.Local == b.Local && a.UDPPort == b.UDPPort && a.MTU == b.MTU && a.DefaultVXLANMTU == b.DefaultVXLANMTU
 }

@@ -72,6 +72,7 @@ func (o l3Options) validate() error {
 // l3Result is one run's figures.
 type l3Result struct {
 	Impl   string
+	Round  int // from 1
 	Routes int
 	// From the session Established to the first entry, the 10/50/90%
 	// marks and the moment every neighbour and host route was in.
@@ -181,6 +182,7 @@ func l3Bench(ctx context.Context, o l3Options, stderr io.Writer) (res []l3Result
 			if err != nil {
 				return res, fmt.Errorf("l3 into %s: %w", impl, err)
 			}
+			x.Round = r + 1
 			fmt.Fprintf(stderr, "evpnbench: l3 round %d: %s: %v (%.0f entries/s)", r+1, impl, x.Total.Round(time.Millisecond), x.entryRate())
 			if o.Withdraw {
 				fmt.Fprintf(stderr, ", withdraw %v", x.WTotal.Round(time.Millisecond))
@@ -507,6 +509,16 @@ func l3Report(o l3Options, res []l3Result, host string) string {
 		}
 		b.WriteString("\n")
 	}
+	if o.Rounds > 1 {
+		for _, p := range l3Pairs(res) {
+			fmt.Fprintf(&b, "round %d, evpnd/FRR: time %.2fx, RSS/route %.2fx, CPU/route %.2fx", p[0].Round,
+				p[0].Total.Seconds()/p[1].Total.Seconds(), p[0].rssPerRoute()/p[1].rssPerRoute(), float64(p[0].cpuPerRoute())/float64(p[1].cpuPerRoute()))
+			if p[0].WTotal > 0 && p[1].WTotal > 0 {
+				fmt.Fprintf(&b, ", withdraw time %.2fx", p[0].WTotal.Seconds()/p[1].WTotal.Seconds())
+			}
+			b.WriteString("\n")
+		}
+	}
 	for _, r := range res {
 		if r.Profile != "" {
 			fmt.Fprintf(&b, "\nGo profiles of %s during the routes' arrival:\n%s", r.Impl, r.Profile)
@@ -515,7 +527,21 @@ func l3Report(o l3Options, res []l3Result, host string) string {
 	return b.String()
 }
 
-// medianL3 is the run of impl with the median time, or nil.
+// l3Pairs returns, per round that ran both, its evpnd and FRR results.
+func l3Pairs(res []l3Result) [][2]l3Result {
+	var out [][2]l3Result
+	for i := range res {
+		for j := range res {
+			if res[i].Impl == implEvpnd && res[j].Impl == implFRR && res[i].Round == res[j].Round && res[i].Round > 0 {
+				out = append(out, [2]l3Result{res[i], res[j]})
+			}
+		}
+	}
+	return out
+}
+
+// medianL3 is the run of impl with the median time (of two, the slower),
+// or nil.
 func medianL3(res []l3Result, impl string) *l3Result {
 	var rs []l3Result
 	for _, r := range res {

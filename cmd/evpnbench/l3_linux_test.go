@@ -230,3 +230,17 @@ Flags: * - Kernel
 		t.Error("without the L3VNI: found")
 	}
 }
+
+func TestL3Pairs(t *testing.T) {
+	res := []l3Result{
+		{Impl: implEvpnd, Round: 1, Total: 4 * time.Second},
+		{Impl: implFRR, Round: 1, Total: 2 * time.Second},
+		{Impl: implFRR, Round: 2, Total: time.Second},
+		{Impl: implEvpnd, Round: 2, Total: 3 * time.Second},
+		{Impl: implEvpnd, Round: 3, Total: time.Second}, // no FRR in round 3
+	}
+	p := l3Pairs(res)
+	if len(p) != 2 || p[0][0].Round != 1 || p[0][1].Total != 2*time.Second || p[1][0].Total != 3*time.Second || p[1][1].Round != 2 {
+		t.Fatalf("pairs %+v", p)
+	}
+}

@@ -17,7 +17,7 @@ func fixtureL3VNIs() *evpndv1.ListL3VNIsResponse {
 	return &evpndv1.ListL3VNIsResponse{L3Vnis: []*evpndv1.L3VNI{{
 		L3Vni: 4001, Vrf: "red", Backend: "vrf", Table: 4001, VxlanDevice: "vxlan4001", Bridge: "br4001",
 		RouterMac: "32:42:95:bd:fd:8d", LocalVtep: "10.0.0.1", Rd: "10.0.0.1:4", ImportRts: []string{"65000:4001"},
-		ExportRts: []string{"65000:4001"}, L2Vnis: []uint32{100, 200}, RemoteVteps: 2, HostRoutes: 2, PrefixRoutes: 2,
+		ExportRts: []string{"65000:4001"}, L2Vnis: []uint32{100, 200}, RemoteVteps: 2, NextHops: 2, HostRoutes: 2, PrefixRoutes: 2,
 		DevicesPresent: true,
 	}}}
 }

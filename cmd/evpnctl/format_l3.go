@@ -252,6 +252,7 @@ func writeL3VNIDetail(w io.Writer, v *evpndv1.L3VNI) error {
 	p(" Import RTs: %s\n", joinOr(v.GetImportRts(), " ", "none"))
 	p(" Export RTs: %s\n", joinOr(v.GetExportRts(), " ", "none"))
 	p(" Remote VTEPs (router MACs): %d\n", v.GetRemoteVteps())
+	p(" Next hops: %d\n", v.GetNextHops())
 	p(" Routes: %d host, %d prefix\n", v.GetHostRoutes(), v.GetPrefixRoutes())
 	return b.Flush()
 }

@@ -103,3 +103,22 @@ func TestL3AddRemoveVRF(t *testing.T) {
 		"set-neigh 100 192.168.100.10 02:00:00:00:00:01",
 		"set-host red/4001 192.168.100.10 via 10.0.0.2 02:aa:00:00:00:02")
 }
+
+// A VRF changed in place is removed and added back in one batch, its
+// local hosts replayed: the last word on a local route is its
+// announcement, under the new RD when the member's RD changed.
+func TestL3VRFSwap(t *testing.T) {
+	tab := NewL3Table(l3opts())
+	ip := netip.MustParseAddr("192.168.100.20")
+	tab.LocalHost(100, mac1, ip, 0, false)
+	red := l3opts().VRFs[0]
+	red.Members[0].RD = RDFromIP(vtep1, 9)
+	eff := tab.RemoveVRF(red.L3VNI)
+	if err := tab.AddVRF(red); err != nil {
+		t.Fatal(err)
+	}
+	eff = append(eff, tab.LocalHost(100, mac1, ip, 0, false)...)
+	expectL3(t, "swap with a new RD", eff,
+		"withdraw [2]:[0]:[02:00:00:00:00:01]:[192.168.100.20] rd 10.0.0.1:2",
+		"advertise [2]:[0]:[02:00:00:00:00:01]:[192.168.100.20] rd 10.0.0.1:9 labels=[100 4001] seq=0 sticky=false")
+}

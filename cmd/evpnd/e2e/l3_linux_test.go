@@ -257,6 +257,20 @@ func tenantVRF(t *testing.T, backend string) {
 	if !strings.Contains(out, "02:00:00:00:01:11") || !strings.Contains(out, "02:00:00:00:01:12") {
 		t.Errorf("leaf1's evpnctl lacks h1 (local) or h2 (remote) in VNI 100:\n%s", out)
 	}
+	// A fresh kernel read finds both where they are (the tenant
+	// namespace's bridge and VXLAN device on netns).
+	out = f.exec("leaf1", "evpnctl", "show", "evpn", "mac", "vni", "100", "verify")
+	for _, mac := range []string{"02:00:00:00:01:11", "02:00:00:00:01:12"} {
+		found := false
+		for _, line := range strings.Split(out, "\n") {
+			if fs := strings.Fields(line); len(fs) > 1 && fs[1] == mac && slices.Contains(fs, "yes") {
+				found = true
+			}
+		}
+		if !found {
+			t.Errorf("leaf1's evpnctl show evpn mac vni 100 verify: %s not in the kernel:\n%s", mac, out)
+		}
+	}
 
 	// Symmetric IRB: hosts in different subnets on different leafs reach
 	// each other through the L3VNI, routed at the ingress leaf by the host

@@ -44,6 +44,18 @@ func TestTenantVRFLocalHosts(t *testing.T) {
 
 	f.waitPing("h1", "10.1.0.1")
 	eventually(t, changeTimeout, "h1's MAC-only and MAC+IP routes at leaf2", want(true, macOnly, macIP))
+
+	// The VRF's type-5 routes (its connected subnets), leaf1's and its
+	// own, are listed under the L3VNI, as vtysh does.
+	eventually(t, changeTimeout, "type-5 routes under L3VNI 4001 at leaf2", func() error {
+		out := f.exec("leaf2", "evpnctl", "show", "evpn", "route", "type", "5", "vni", "4001")
+		for _, want := range []string{"Route Distinguisher: 10.0.0.1:", "Route Distinguisher: 10.0.0.2:", "[5]:[0]:[24]:[10.1.0.0]", "[5]:[0]:[24]:[10.2.0.0]", "*>Lu"} {
+			if !strings.Contains(out, want) {
+				return fmt.Errorf("evpnctl show evpn route type 5 vni 4001 lacks %q:\n%s", want, out)
+			}
+		}
+		return nil
+	})
 	out := routes()
 	i := strings.Index(out, macIP)
 	if attrs := out[i:min(len(out), i+400)]; !strings.Contains(attrs, "10.0.0.1") || !strings.Contains(attrs, "RT:65000:100") ||

@@ -2,12 +2,15 @@ package e2e
 
 import (
 	"bytes"
+	"context"
 	"fmt"
 	"os"
 	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
+
+	"golang.org/x/sys/unix"
 
 	"github.com/evpnd/evpnd/containerlab/lab"
 	"github.com/evpnd/evpnd/containerlab/netns"
@@ -38,7 +41,8 @@ const (
 // hosts reach each other bridged (g1 to g2, VNI 300 across the leafs) and
 // routed (g2 to g3, symmetric IRB over L3VNI 4002), but not t1's host with
 // the same subnet; a prefix added to what leaf1 advertises reaches the
-// route reflector, and leaf2, given a second member, rebuilds t2 and
+// route reflector, and leaf2, given a second member, changes t2 in place
+// (its other member's bridge kept, its bridged ping not interrupted) and
 // still routes. Reloads that must fail change nothing: a VRF whose
 // access interface is an underlay port and one whose L3VNI is t1's are
 // refused; one that fails while evpnd builds it (its namespace has IPv6
@@ -46,7 +50,16 @@ const (
 // node's links as they were. Once removed, t2 leaves nothing in the
 // kernel: no devices, no routes, its access ports back in the underlay
 // namespace, its namespace empty but for its loopback.
+//
+// TestReloadTenantVRF/default runs t2 on the default backend instead (in
+// the leafs' main tables), where its removal must take its host routes
+// and neighbours out of the main table.
 func TestReloadTenantVRF(t *testing.T) {
+	t.Run("netns", func(t *testing.T) { reloadTenantVRF(t, "netns") })
+	t.Run("default", func(t *testing.T) { reloadTenantVRF(t, "default") })
+}
+
+func reloadTenantVRF(t *testing.T, backend string) {
 	requireKernel(t)
 	topo, err := lab.Load(l3File)
 	if err != nil {
@@ -95,6 +108,19 @@ func TestReloadTenantVRF(t *testing.T) {
 	}
 	f := deployTopology(t, topo)
 	leafs := []string{"leaf1", "leaf2"}
+	t.Cleanup(func() {
+		if !t.Failed() {
+			return
+		}
+		for _, leaf := range leafs {
+			for where, ns := range map[string]*netns.NS{"underlay": f.lab.Node(leaf), "t1": t1ns[leaf], "t2": t2ns[leaf]} {
+				for _, argv := range [][]string{{"ip", "-br", "addr"}, {"ip", "route"}, {"ip", "neigh"}} {
+					out, _ := ns.Exec(context.Background(), argv...)
+					t.Logf("%s %s: %s:\n%s", leaf, where, strings.Join(argv, " "), out)
+				}
+			}
+		}
+	})
 	write := func(leaf, text string) {
 		t.Helper()
 		if err := os.WriteFile(conf[leaf], []byte(text), 0o644); err != nil {
@@ -104,6 +130,9 @@ func TestReloadTenantVRF(t *testing.T) {
 	withT2 := func(leaf string) string {
 		s := strings.Replace(base[leaf], "    access-interfaces: [eth3]\n", "    access-interfaces: [eth3]\n"+tenant2L2VNIs, 1)
 		vrf := strings.ReplaceAll(tenant2VRF, "NS2", t2ns[leaf].Name)
+		if backend != "netns" {
+			vrf = strings.Replace(vrf, "    backend: netns\n    namespace: "+t2ns[leaf].Name+"\n", "    backend: "+backend+"\n", 1)
+		}
 		if leaf == "leaf1" {
 			s = strings.Replace(s, tenant2L2VNIs, tenant2L2VNIs+tenant2Leaf1L2VNI, 1)
 			vrf += tenant2Leaf1VRF
@@ -123,7 +152,7 @@ func TestReloadTenantVRF(t *testing.T) {
 		}
 		return out
 	}
-	t2devs := []string{"vxlan300", "br300", "vxlan400", "br400", "vxlan4002", "br4002"}
+	t2devs := []string{"vxlan300", "br300", "vxlan400", "br400", "vxlan4002", "br4002", "brt2"}
 
 	// Tenant t1 runs; its pings run through both reloads. Each host
 	// speaks first (its gateway), so that its leaf advertises it.
@@ -158,10 +187,22 @@ func TestReloadTenantVRF(t *testing.T) {
 	for _, leaf := range leafs {
 		under := linkNames(f.links(leaf))
 		for _, dev := range append(slices.Clone(t2devs), "eth5") {
-			if slices.Contains(under, dev) {
+			if backend == "netns" && slices.Contains(under, dev) {
 				t.Errorf("%s: %s is in the underlay namespace, want it in t2's", leaf, dev)
 			}
 		}
+		if backend != "netns" && !slices.Contains(under, "vxlan4002") {
+			t.Errorf("%s: t2 on backend %s: no vxlan4002 in the underlay namespace", leaf, backend)
+		}
+	}
+	if backend == "default" {
+		// t2's host route to g3 at leaf2 is in the main table.
+		eventually(t, changeTimeout, "leaf2's host route to g3 in its main table", func() error {
+			if out := f.exec("leaf2", "ip", "route", "show", "10.3.0.23"); !strings.Contains(out, "10.3.0.23") {
+				return fmt.Errorf("ip route show 10.3.0.23: %q", out)
+			}
+			return nil
+		})
 	}
 	if out := f.exec("leaf2", "evpnctl", "show", "ip", "route", "vrf", "t2"); !strings.Contains(out, "10.3.0.23") {
 		t.Errorf("leaf2: evpnctl show ip route vrf t2 lacks g3's host route:\n%s", out)
@@ -188,13 +229,27 @@ func TestReloadTenantVRF(t *testing.T) {
 		}
 		return nil
 	})
-	// 1c. leaf2 routes L2VNI 400 in t2 too: t2 is rebuilt there, and still
-	// routes.
+	// 1c. leaf2 routes L2VNI 400 in t2 too: t2 changes in place there
+	// (br300 is not made again) and still routes, and t2's own bridged
+	// ping through leaf2 loses nothing.
+	br300 := func() string {
+		if backend == "netns" {
+			return strings.TrimSpace(tenantExec(t, t2ns["leaf2"], "cat", "/sys/class/net/br300/ifindex"))
+		}
+		return strings.TrimSpace(f.exec("leaf2", "cat", "/sys/class/net/br300/ifindex"))
+	}
+	br300Before := br300()
+	t2pings := map[string]*background{"t2 g1 -> g2 (bridged, a kept member)": f.start("g1", "ping", "-n", "-D", "-i", "0.05", "10.1.0.22")}
+	pingsAnswered(t, t2pings)
 	withT2Leaf2 := strings.Replace(withT2("leaf2"), tenant2L2VNIs, tenant2L2VNIs+"  - vni: 400\n", 1) + tenant2Leaf1VRF
 	write("leaf2", withT2Leaf2)
-	reload("leaf2", 0, "vrf t2 changed (rebuilt")
+	reload("leaf2", 0, "vrf t2 changed in place")
 	f.waitPing("g2", "10.3.0.23")
 	f.waitPing("g3", "10.1.0.22")
+	pingsLoseNothing(t, t2pings, 10, "across t2's change in place")
+	if got := br300(); got != br300Before {
+		t.Errorf("leaf2: br300 made again by a change in place (ifindex %s, was %s)", got, br300Before)
+	}
 
 	// 2. Reloads that fail change nothing.
 	running := linkNames(f.links("leaf1"))
@@ -227,6 +282,44 @@ func TestReloadTenantVRF(t *testing.T) {
 	}
 	f.waitPing("g2", "10.3.0.23") // t2 still routes
 
+	// 2b. (netns) A change in place that fails half-way is undone: with
+	// IPv6 off in leaf1's t2 namespace, a new member's IPv6 gateway cannot
+	// be added after its devices were; t2 runs on as before.
+	if backend == "netns" {
+		ns := t2ns["leaf1"]
+		sysctl := func(v string) {
+			t.Helper()
+			if _, err := ns.Exec(t.Context(), "sysctl", "-qw", "net.ipv6.conf.all.disable_ipv6="+v, "net.ipv6.conf.default.disable_ipv6="+v); err != nil {
+				t.Fatal(err)
+			}
+		}
+		before := linkNames(tenantExec(t, ns, "ip", "-o", "link", "show"))
+		sysctl("1")
+		bad := strings.Replace(withT2Leaf1, "  - vni: 400\n", "  - vni: 500\n  - vni: 400\n", 1)
+		write("leaf1", strings.Replace(bad, tenant2Leaf1VRF, tenant2Leaf1VRF+"      - {vni: 500, gateway-ips: [10.5.0.1/24, \"2001:db8:5::1/64\"]}\n", 1))
+		reload("leaf1", 1, "vrf t2: not changed (it runs as before)", "2001:db8:5::1/64")
+		sysctl("0")
+		if got := linkNames(tenantExec(t, ns, "ip", "-o", "link", "show")); !slices.Equal(got, before) {
+			t.Errorf("t2's namespace on leaf1 after a failed change:\n%q\nwas\n%q", got, before)
+		}
+		f.waitPing("g2", "10.3.0.23")
+		f.waitPing("g1", "10.1.0.22")
+
+		// 2c. (netns) The L3VNI's bridge renamed on leaf2: t2 is rebuilt
+		// there (g2's port moves out and in again, so g2 speaks again at
+		// once) and routes again.
+		rebuilt := strings.Replace(withT2Leaf2, "    l3vni: 4002\n", "    l3vni: 4002\n    bridge: brt2\n", 1)
+		write("leaf2", rebuilt)
+		reload("leaf2", 0, "vrf t2 changed (rebuilt")
+		f.waitPing("g2", "10.3.0.23")
+		// (The namespace, left empty, was deleted and made again: under
+		// evpnlab, where evpnd's mount namespace is private, only evpnd
+		// sees the new one; the test's name for it is now stale.)
+		if !nsGone(t2ns["leaf2"].Name) {
+			t.Errorf("leaf2: t2's namespace %s was not made again by the rebuild", t2ns["leaf2"].Name)
+		}
+	}
+
 	// 3. t2 removed.
 	for _, leaf := range leafs {
 		write(leaf, base[leaf])
@@ -243,7 +336,7 @@ func TestReloadTenantVRF(t *testing.T) {
 			if !slices.Equal(under, linksBefore[leaf]) {
 				return fmt.Errorf("links %q, were %q before t2", under, linksBefore[leaf])
 			}
-			if netns.Exists(t2ns[leaf].Name) {
+			if !nsGone(t2ns[leaf].Name) {
 				if got := linkNames(tenantExec(t, t2ns[leaf], "ip", "-o", "link", "show")); !slices.Equal(got, []string{"lo"}) {
 					return fmt.Errorf("t2's namespace holds %q", got)
 				}
@@ -289,7 +382,10 @@ func linkNames(out string) []string {
 	var names []string
 	for _, l := range strings.Split(out, "\n") {
 		fs := strings.Fields(l)
-		if len(fs) < 2 {
+		// "3: eth1@if5: ..."; iproute2 may mix in a line such as "Error:
+		// Peer netns reference is invalid." (a veth's peer namespace going
+		// away meanwhile), which names no link.
+		if len(fs) < 2 || !strings.HasSuffix(fs[0], ":") || strings.Trim(fs[0], "0123456789:") != "" {
 			continue
 		}
 		name, _, _ := strings.Cut(strings.TrimSuffix(fs[1], ":"), "@")
@@ -297,4 +393,16 @@ func linkNames(out string) []string {
 	}
 	slices.Sort(names)
 	return names
+}
+
+// nsGone reports whether the named network namespace is gone for this
+// process: no /run/netns entry, or one that no longer holds a namespace
+// here (evpnd, in a private mount namespace under evpnlab, deleted it; its
+// file may be back, bound to a namespace only evpnd sees).
+func nsGone(name string) bool {
+	var st unix.Statfs_t
+	if err := unix.Statfs("/run/netns/"+name, &st); err != nil {
+		return true
+	}
+	return st.Type != unix.NSFS_MAGIC
 }

@@ -3604,8 +3604,11 @@ type L3VNI struct {
 	HostRoutes     uint32 `protobuf:"varint,15,opt,name=host_routes,json=hostRoutes,proto3" json:"host_routes,omitempty"`
 	PrefixRoutes   uint32 `protobuf:"varint,16,opt,name=prefix_routes,json=prefixRoutes,proto3" json:"prefix_routes,omitempty"`
 	DevicesPresent bool   `protobuf:"varint,17,opt,name=devices_present,json=devicesPresent,proto3" json:"devices_present,omitempty"`
-	unknownFields  protoimpl.UnknownFields
-	sizeCache      protoimpl.SizeCache
+	// Next hops (remote VTEP and router MAC) the VRF's installed routes go
+	// through (cf. vtysh's "show evpn next-hops vni L").
+	NextHops      uint32 `protobuf:"varint,18,opt,name=next_hops,json=nextHops,proto3" json:"next_hops,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *L3VNI) Reset() {
@@ -3755,6 +3758,13 @@ func (x *L3VNI) GetDevicesPresent() bool {
 		return x.DevicesPresent
 	}
 	return false
+}
+
+func (x *L3VNI) GetNextHops() uint32 {
+	if x != nil {
+		return x.NextHops
+	}
+	return 0
 }
 
 type ListL3VNIsRequest struct {
@@ -4991,7 +5001,7 @@ const file_evpnd_v1_evpnd_proto_rawDesc = "" +
 	"\x06events\x18\x03 \x03(\v2\x14.evpnd.v1.TraceEventR\x06events\x12\x1c\n" +
 	"\ttruncated\x18\x04 \x01(\bR\ttruncated\"7\n" +
 	"\rTraceResponse\x12&\n" +
-	"\x04keys\x18\x01 \x03(\v2\x12.evpnd.v1.TraceKeyR\x04keys\"\xee\x03\n" +
+	"\x04keys\x18\x01 \x03(\v2\x12.evpnd.v1.TraceKeyR\x04keys\"\x8b\x04\n" +
 	"\x05L3VNI\x12\x14\n" +
 	"\x05l3vni\x18\x01 \x01(\rR\x05l3vni\x12\x10\n" +
 	"\x03vrf\x18\x02 \x01(\tR\x03vrf\x12\x18\n" +
@@ -5015,7 +5025,8 @@ const file_evpnd_v1_evpnd_proto_rawDesc = "" +
 	"\vhost_routes\x18\x0f \x01(\rR\n" +
 	"hostRoutes\x12#\n" +
 	"\rprefix_routes\x18\x10 \x01(\rR\fprefixRoutes\x12'\n" +
-	"\x0fdevices_present\x18\x11 \x01(\bR\x0edevicesPresent\"\x13\n" +
+	"\x0fdevices_present\x18\x11 \x01(\bR\x0edevicesPresent\x12\x1b\n" +
+	"\tnext_hops\x18\x12 \x01(\rR\bnextHops\"\x13\n" +
 	"\x11ListL3VNIsRequest\"=\n" +
 	"\x12ListL3VNIsResponse\x12'\n" +
 	"\x06l3vnis\x18\x01 \x03(\v2\x0f.evpnd.v1.L3VNIR\x06l3vnis\"'\n" +

@@ -58,6 +58,7 @@ type L3VNI struct {
 	ExportRTs      []evpn.RT
 	L2VNIs         []uint32 // sorted
 	RemoteVTEPs    int
+	NextHops       int // (VTEP, router MAC) pairs the installed routes use
 	HostRoutes     int
 	PrefixRoutes   int
 	DevicesPresent bool
@@ -316,6 +317,7 @@ func toL3VNI(v L3VNI) *evpndv1.L3VNI {
 		HostRoutes:     count(v.HostRoutes),
 		PrefixRoutes:   count(v.PrefixRoutes),
 		DevicesPresent: v.DevicesPresent,
+		NextHops:       count(v.NextHops),
 	}
 }
 

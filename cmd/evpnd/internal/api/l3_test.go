@@ -101,7 +101,7 @@ func newFakeL3(t *testing.T) *fakeL3 {
 			L3VNI: 4001, VRF: "red", Backend: configs.BackendVRF, Table: 4001, VXLAN: "vxlan4001", Bridge: "br4001",
 			RouterMAC: mustMAC(t, "32:42:95:bd:fd:8d"), LocalVTEP: ip("10.0.0.1"), RD: mustRD(t, "10.0.0.1:4001"),
 			ImportRTs: []evpn.RT{mustRT(t, "65000:4001")}, ExportRTs: []evpn.RT{mustRT(t, "65000:4001")},
-			L2VNIs: []uint32{100, 200}, RemoteVTEPs: 2, HostRoutes: 1, PrefixRoutes: 1, DevicesPresent: true,
+			L2VNIs: []uint32{100, 200}, RemoteVTEPs: 2, NextHops: 2, HostRoutes: 1, PrefixRoutes: 1, DevicesPresent: true,
 		},
 		arp: []ARPEntry{
 			{VNI: 100, IP: ip("192.168.100.1"), MAC: mustMAC(t, "02:00:00:00:00:01"), Local: true, Seq: 2, VRF: "red"},
@@ -146,7 +146,7 @@ func TestL3VNIs(t *testing.T) {
 		L3Vni: 4001, Vrf: "red", Backend: "vrf", Table: 4001, VxlanDevice: "vxlan4001", Bridge: "br4001",
 		RouterMac: "32:42:95:bd:fd:8d", LocalVtep: "10.0.0.1", Rd: "10.0.0.1:4001",
 		ImportRts: []string{"65000:4001"}, ExportRts: []string{"65000:4001"}, L2Vnis: []uint32{100, 200},
-		RemoteVteps: 2, HostRoutes: 1, PrefixRoutes: 1, DevicesPresent: true,
+		RemoteVteps: 2, NextHops: 2, HostRoutes: 1, PrefixRoutes: 1, DevicesPresent: true,
 	}
 	got, err := c.GetL3VNI(ctxT(t), &evpndv1.GetL3VNIRequest{L3Vni: 4001})
 	if err != nil {

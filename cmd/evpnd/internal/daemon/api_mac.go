@@ -6,10 +6,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"slices"
 	"time"
-
-	vnetns "github.com/vishvananda/netns"
 
 	"github.com/evpnd/evpnd/cmd/evpnd/internal/api"
 	"github.com/evpnd/evpnd/fib"
@@ -32,7 +31,7 @@ func (d *Daemon) MACs(ctx context.Context, f api.MACFilter, fn func(api.MAC) err
 	var rows []api.MAC
 	wants := map[fib.Key]fib.FDBEntry{} // what fib installs for each remote row
 	var devs []fib.VNIDevices
-	var vnis []vtep.L2VNI
+	vnis := map[string][]vtep.L2VNI{} // by namespace ("" the underlay's)
 	local := d.config().VTEPIP
 	err = l.read(ctx, func() {
 		add := func(mi evpn.MACInfo) {
@@ -64,9 +63,11 @@ func (d *Daemon) MACs(ctx context.Context, f api.MACFilter, fn func(api.MAC) err
 				devs = append(devs, v)
 			}
 		}
-		for _, v := range l.d.vtepVNIs() {
+		c := l.d.cfg
+		for _, v := range c.L2VNIs {
 			if f.VNI == 0 || v.VNI == f.VNI {
-				vnis = append(vnis, v)
+				ns := vniNamespace(c, v.VNI)
+				vnis[ns] = append(vnis[ns], l.d.vtepVNI(c, v))
 			}
 		}
 	})
@@ -132,7 +133,7 @@ func markInKernel(rows []api.MAC, wants map[fib.Key]fib.FDBEntry, inst map[fib.K
 // verifyKernel fills InKernel (and local ports) from a fresh kernel read:
 // remote entries on the VXLAN devices, local MACs in the bridges. A failed
 // read leaves InKernel false, with a log.
-func (d *Daemon) verifyKernel(ctx context.Context, l *leaf, rows []api.MAC, wants map[fib.Key]fib.FDBEntry, devs []fib.VNIDevices, vnis []vtep.L2VNI, src api.MACSource) {
+func (d *Daemon) verifyKernel(ctx context.Context, l *leaf, rows []api.MAC, wants map[fib.Key]fib.FDBEntry, devs []fib.VNIDevices, vnis map[string][]vtep.L2VNI, src api.MACSource) {
 	var remote map[fib.Key]fib.Installed
 	if src != api.MACLocal {
 		if entries, err := l.kern.Dump(ctx, devs); err != nil {
@@ -142,11 +143,16 @@ func (d *Daemon) verifyKernel(ctx context.Context, l *leaf, rows []api.MAC, want
 		}
 	}
 	markInKernel(rows, wants, remote)
-	var locals map[vtep.MACKey]vtep.LocalMAC
-	if src != api.MACRemote && len(vnis) > 0 {
-		var err error
-		if locals, err = vtep.NewLearner(vnetns.None(), vnis, nil).Dump(ctx); err != nil {
-			d.log.Warn("read bridge FDB for the MAC list", "err", err)
+	locals := map[vtep.MACKey]vtep.LocalMAC{}
+	if src != api.MACRemote {
+		// Each namespace's bridges (a netns tenant's members are in its
+		// own).
+		for ns, vs := range vnis {
+			m, err := vtep.LocalMACs(ctx, ns, vs)
+			if err != nil {
+				d.log.Warn("read bridge FDB for the MAC list", "namespace", ns, "err", err)
+			}
+			maps.Copy(locals, m)
 		}
 	}
 	for i := range rows {

@@ -135,6 +135,7 @@ func l3vniRow(c *configs.Config, v configs.VRF, s evpn.L3Snapshot) api.L3VNI {
 			row.RemoteVTEPs++
 		}
 	}
+	row.NextHops = len(nextHopRows(v, s))
 	for _, h := range s.Hosts {
 		if h.L3VNI == v.L3VNI {
 			row.HostRoutes++

@@ -116,6 +116,13 @@ func TestL3Rows(t *testing.T) {
 	if vs := sortedVRFs(c); vs[0].L3VNI != 4001 || vs[1].L3VNI != 4002 {
 		t.Errorf("sortedVRFs: %v", vs)
 	}
+	// The L3VNI's counts: router MACs, next hops (10.0.0.2 for a host and
+	// the default route, 10.0.0.3 for the default route), routes.
+	c.RouterID, c.ASN = a("10.0.0.1"), 65000
+	if row := l3vniRow(c, red, s); row.RemoteVTEPs != 2 || row.NextHops != 2 || row.HostRoutes != 1 || row.PrefixRoutes != 1 {
+		t.Errorf("l3vniRow counts: %d router MACs, %d next hops, %d host, %d prefix; want 2, 2, 1, 1",
+			row.RemoteVTEPs, row.NextHops, row.HostRoutes, row.PrefixRoutes)
+	}
 }
 
 // An L3 check's writes become drift rows naming the VRF and the entry,

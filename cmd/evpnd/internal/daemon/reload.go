@@ -192,8 +192,10 @@ func (d *Daemon) Reload(ctx context.Context) (api.ReloadResult, error) {
 				}
 			}
 		}
-		// Tenant VRFs added (and the new side of those rebuilt); if one
-		// cannot be built, this reload's VRF changes are undone.
+		// Tenant VRFs changed in place, then added (and the new side of
+		// those rebuilt); if one cannot be built, this reload's VRF
+		// additions and removals are undone.
+		d.reloadChangeVRFs(ctx, l, target, vch, applied, failed)
 		d.reloadAddVRFs(ctx, l, cur, target, vch, vrfUndo, applied, failed)
 		running := map[uint32]bool{}
 		for _, v := range d.config().L2VNIs {

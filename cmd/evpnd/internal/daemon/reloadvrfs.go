@@ -37,7 +37,7 @@ func vrfNodeProblems(cur, target *configs.Config, ch configs.VRFChanges) []confi
 		}
 	}
 	build := map[string]bool{}
-	for _, f := range append(slices.Clone(ch.Added), ch.Rebuilt...) {
+	for _, f := range slices.Concat(ch.Added, ch.Rebuilt, ch.Changed) {
 		build[f.Name] = true
 	}
 	var ps []configs.Problem
@@ -101,6 +101,25 @@ func (d *Daemon) reloadRemoveVRFs(ctx context.Context, l *leaf, cur *configs.Con
 		}
 	}
 	return u
+}
+
+// reloadChangeVRFs changes the VRFs ch changes in place (updateTenant),
+// in the file's order. One that cannot change runs as before; the others
+// go ahead.
+func (d *Daemon) reloadChangeVRFs(ctx context.Context, l *leaf, target *configs.Config, ch configs.VRFChanges,
+	applied, failed func(string, ...any)) {
+	for _, f := range ch.Changed {
+		t := l.tenantNamed(f.Name)
+		if t == nil {
+			failed("vrf %s: not running, so not changed; reload again", f.Name)
+			continue
+		}
+		if err := d.updateTenant(ctx, l, t, target, f); err != nil {
+			failed("vrf %s: %v", f.Name, err)
+			continue
+		}
+		applied("vrf %s changed in place", f.Name)
+	}
 }
 
 // reloadAddVRFs builds the VRFs ch adds and the new side of those it

@@ -215,7 +215,7 @@ func (d *Daemon) addTenant(ctx context.Context, l *leaf, src *configs.Config, f 
 	// before: feed the best ones again.
 	var ferr error
 	for attempt := 1; attempt <= 3; attempt++ {
-		if ferr = l.refeedVRF(ctx, src, f); ferr == nil {
+		if ferr = l.refeedVRF(ctx, src, f, nil); ferr == nil {
 			break
 		}
 		d.log.Warn("re-read BGP routes for a new vrf", "vrf", f.Name, "attempt", attempt, "err", ferr)
@@ -238,15 +238,18 @@ func (d *Daemon) addTenant(ctx context.Context, l *leaf, src *configs.Config, f 
 	return nil
 }
 
-// refeedVRF feeds the MAC table (for f's members) and the L3 model the
+// refeedVRF feeds the MAC table (for f's members, those in l2 if not nil)
+// and the L3 model the
 // best remote paths BGP holds that f's import rules may take. They are
 // read and picked outside the loop; in the loop, a route BGP updated or
 // withdrew since f started is skipped (the newer event counted).
-func (l *leaf) refeedVRF(ctx context.Context, c *configs.Config, f configs.VRF) error {
-	members := map[uint32]bool{}
+func (l *leaf) refeedVRF(ctx context.Context, c *configs.Config, f configs.VRF, l2 map[uint32]bool) error {
+	feed := map[uint32]bool{} // members whose routes the MAC table takes
 	var rules []evpn.ImportRule
 	for _, m := range memberL2VNIs(c, f) {
-		members[m.VNI] = true
+		if l2 == nil || l2[m.VNI] {
+			feed[m.VNI] = true
+		}
 		rts, auto := c.ImportRTs(m)
 		rules = append(rules, evpn.ImportRule{VNI: m.VNI, Auto: auto, RTs: rts})
 	}
@@ -279,7 +282,7 @@ func (l *leaf) refeedVRF(ctx context.Context, c *configs.Config, f configs.VRF) 
 			if _, newer := l.refeeding[f.L3VNI][r.Key]; newer {
 				continue // BGP sent a newer update or a withdrawal since
 			}
-			if v, ok := l.table.ImportVNI(r); ok && members[v] {
+			if v, ok := l.table.ImportVNI(r); ok && feed[v] {
 				if _, newer := l.refeeding[v][r.Key]; !newer {
 					eff = append(eff, l.table.Update(r, now)...)
 				}
@@ -432,6 +435,194 @@ func (l *leaf) tenantNamed(name string) *tenant {
 		if t.cfg.Name == name {
 			return t
 		}
+	}
+	return nil
+}
+
+// updateTenant changes running VRF old to f (of config src, which holds
+// its member L2VNIs) in place, for the changes configs.DiffVRFs lists as
+// Changed: members added or removed, gateways, RD, RTs, router MAC. The
+// kernel keeps forwarding meanwhile: old's goroutines stop (nothing
+// repairs or prunes during the change), vtep removes what f lacks
+// (ShrinkVRF: removed members' devices, lost gateway addresses) and adds
+// what it has new (EnsureVRF); then, in one pass of the loop, the L3
+// model takes the new VRF (its local hosts replayed, so their MAC+IP
+// routes stay advertised), removed members stop and added ones start, and
+// a new tenant replaces old; the routes BGP holds for the VRF are fed
+// again; last, the new tenant's goroutines start, and fib's L3 side,
+// now complete, removes what is no longer wanted. Kept members keep their
+// devices, MACs and neighbours. If vtep fails, old's devices are made as
+// they were and old starts again. The caller holds vniMu.
+func (d *Daemon) updateTenant(ctx context.Context, l *leaf, old *tenant, src *configs.Config, f configs.VRF) error {
+	ctx = context.WithoutCancel(ctx)
+	cur := d.config()
+	nv := d.vtepVRFOf(src, f)
+	// The members that stop (gone, or with new L2VNI settings) and start.
+	oldL2 := map[uint32]configs.L2VNI{}
+	for _, m := range memberL2VNIs(cur, old.cfg) {
+		oldL2[m.VNI] = m
+	}
+	newL2 := map[uint32]configs.L2VNI{}
+	for _, m := range memberL2VNIs(src, f) {
+		newL2[m.VNI] = m
+	}
+	stop, start := map[uint32]bool{}, map[uint32]bool{}
+	for vni, o := range oldL2 {
+		if n, ok := newL2[vni]; !ok || !configs.SameL2VNI(o, n) {
+			stop[vni] = true
+		}
+	}
+	for vni, n := range newL2 {
+		if o, ok := oldL2[vni]; !ok || !configs.SameL2VNI(o, n) {
+			start[vni] = true
+		}
+	}
+
+	old.stopAndWait()
+	restart := func(why error) error {
+		// vtep failed: the old devices back, the old tenant running again.
+		errs := []error{why}
+		if err := l.mgr.ShrinkVRF(ctx, nv, old.v); err != nil {
+			errs = append(errs, fmt.Errorf("and what it had added could not all be removed: %w", err))
+		}
+		if err := l.mgr.EnsureVRF(ctx, old.v); err != nil {
+			errs = append(errs, fmt.Errorf("and its devices could not be made as they were: %w", err))
+		}
+		l.startTenant(old)
+		return errors.Join(errs...)
+	}
+	if err := l.mgr.ShrinkVRF(ctx, old.v, nv); err != nil {
+		return restart(fmt.Errorf("not changed (it runs as before): %w", err))
+	}
+	if err := l.mgr.EnsureVRF(ctx, nv); err != nil {
+		return restart(fmt.Errorf("not changed (it runs as before): %w", err))
+	}
+	t, err := d.openTenant(l.h, src, f)
+	if err != nil {
+		return restart(fmt.Errorf("not changed (it runs as before): %w", err))
+	}
+	if t.learner != nil {
+		t.learner.OnForeignVXLAN(l.foreign)
+	}
+	l.fdbK.drop(old)
+	l.apiK.drop(old)
+	l.fdbK.add(t)
+	l.apiK.add(t)
+	lv := l3VRF(src, f)
+	err = l.do(ctx, func(now time.Time) []evpn.Effect {
+		// BGP: the VRF's type-5 routes that change are withdrawn, the new
+		// ones announced (an unchanged one is announced again, as it is).
+		oldP := l.l3.LocalPrefixRoutes(old.cfg.L3VNI, old.advertise)
+		// The L3 model: the old VRF out, the new in, its local hosts
+		// replayed in the same batch (their routes' last word is then an
+		// announcement, not a withdrawal).
+		l.l3eff = append(l.l3eff, l.l3.RemoveVRF(old.cfg.L3VNI)...)
+		if err := l.l3.AddVRF(lv); err != nil {
+			d.log.Error("vrf not taken by the l3 model", "vrf", f.Name, "err", err)
+		}
+		newP := l.l3.LocalPrefixRoutes(f.L3VNI, t.advertise)
+		for _, r := range oldP {
+			if !slices.ContainsFunc(newP, func(n *evpn.Route) bool { return n.Key == r.Key }) {
+				l.withdrawExtra = append(l.withdrawExtra, r)
+			}
+		}
+		l.extra = append(l.extra, newP...)
+		// Members stopped.
+		l.publishVNIsRemoved(stop, now)
+		eff := l.table.RemoveVNIs(stop)
+		for vni := range stop {
+			o := oldL2[vni]
+			delete(l.vnis, vni)
+			l.withdrawExtra = append(l.withdrawExtra, evpn.LocalIMETRoute(cur.L2VNIRD(o), vni, cur.VTEPIP, cur.ExportRTs(o)))
+			delete(l.hosts.gw, vni)
+			for k := range l.hosts.hosts {
+				if k.VNI == vni {
+					delete(l.hosts.hosts, k)
+				}
+			}
+		}
+		for k := range l.ports {
+			if stop[k.VNI] {
+				delete(l.ports, k)
+			}
+		}
+		// Members started.
+		for vni := range start {
+			n := newL2[vni]
+			l.vnis[vni] = n
+			l.extra = append(l.extra, evpn.LocalIMETRoute(src.L2VNIRD(n), vni, src.VTEPIP, src.ExportRTs(n)))
+			l.refeeding[vni] = map[evpn.Key]struct{}{}
+		}
+		l.refeeding[f.L3VNI] = map[evpn.Key]struct{}{}
+		for _, m := range f.L2VNIs {
+			l.hosts.gw[m.VNI] = configs.MemberGatewayMAC(f, m)
+		}
+		// Local hosts of the kept members, replayed.
+		for k, mac := range l.hosts.hosts {
+			if _, ok := newL2[k.VNI]; !ok || start[k.VNI] || mac == l.hosts.gw[k.VNI] {
+				continue
+			}
+			var seq uint32
+			var sticky bool
+			if mi, ok := l.table.Lookup(k.VNI, mac); ok && mi.Local {
+				seq, sticky = mi.Seq, mi.Sticky
+			}
+			l.l3eff = append(l.l3eff, l.l3.LocalHost(k.VNI, mac, k.IP, seq, sticky)...)
+		}
+		next := withVRF(withoutVRF(d.cfg, old.cfg), src, f)
+		d.cfg = next
+		d.live.Store(next)
+		l.table.SetImportRules(d.importRules())
+		l.learner.SetVNIs(d.vtepVNIs())
+		l.tmu.Lock()
+		for i, x := range l.tenants {
+			if x == old {
+				l.tenants[i] = t
+			}
+		}
+		l.tmu.Unlock()
+		return eff
+	})
+	if err != nil {
+		t.close()
+		return err
+	}
+	for vni := range stop {
+		if !start[vni] {
+			l.desired.RemoveVNI(vni)
+		}
+		d.trace.RemoveVNI(vni)
+		d.metrics.RemoveVNI(vni)
+	}
+	old.close()
+	// Remote routes: the model forgot the VRF's with the old VRF.
+	var ferr error
+	for attempt := 1; attempt <= 3; attempt++ {
+		if ferr = l.refeedVRF(ctx, src, f, start); ferr == nil {
+			break
+		}
+		d.log.Warn("re-read BGP routes for a changed vrf", "vrf", f.Name, "attempt", attempt, "err", ferr)
+		time.Sleep(time.Duration(attempt) * 200 * time.Millisecond)
+	}
+	_ = l.do(ctx, func(time.Time) []evpn.Effect {
+		delete(l.refeeding, f.L3VNI)
+		for vni := range start {
+			delete(l.refeeding, vni)
+			n := newL2[vni]
+			if err := l.desired.SetVNI(fib.VNIDevices{VNI: vni, VXLAN: n.VXLANDevice, Bridge: n.Bridge}); err != nil {
+				d.log.Error("add l2vni to fib", "vni", vni, "vrf", f.Name, "err", err)
+			}
+		}
+		return nil
+	})
+	// Its desired state complete, fib's L3 side may prune again.
+	l.startTenant(t)
+	if l.synced.Load() {
+		t.l3rec.MarkSynced()
+	}
+	if ferr != nil {
+		return fmt.Errorf("vrf %s changed, but the routes BGP already held for it could not be read (%v): "+
+			"its remote hosts and prefixes arrive only with their next update; remove and add the VRF again to retry", f.Name, ferr)
 	}
 	return nil
 }

@@ -44,6 +44,27 @@ func TestLocalHosts(t *testing.T) {
 	}
 }
 
+// An L2VNI routed in no VRF has no SVI: vtep leaves neigh_suppress off on
+// its VXLAN port; a VRF's member keeps it on.
+func TestVtepVNINeighSuppress(t *testing.T) {
+	c := &configs.Config{
+		L2VNIs: []configs.L2VNI{{VNI: 100}, {VNI: 200}},
+		VRFs:   []configs.VRF{{Name: "a", L2VNIs: []configs.VRFMember{{VNI: 100}}}},
+	}
+	d := &Daemon{cfg: c}
+	if v := d.vtepVNI(c, c.L2VNIs[0]); v.NoNeighSuppress {
+		t.Error("VRF member 100: neigh_suppress left off")
+	}
+	if v := d.vtepVNI(c, c.L2VNIs[1]); !v.NoNeighSuppress {
+		t.Error("bridged-only 200: neigh_suppress turned on")
+	}
+	for _, v := range d.standaloneVNIs() {
+		if !v.NoNeighSuppress {
+			t.Errorf("standalone %d: neigh_suppress turned on", v.VNI)
+		}
+	}
+}
+
 // A border leaf's uplinks reach vtep, its static routes fib; a remote
 // type-5 for a subnet of its SVIs or uplinks, or for a prefix it routes
 // statically, is not installed (local wins).

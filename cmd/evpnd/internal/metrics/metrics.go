@@ -295,6 +295,7 @@ func (m *Metrics) RemoveVNI(vni uint32) {
 	m.duplicates.DeleteLabelValues(l)
 	m.deviceRepairs.DeletePartialMatch(prometheus.Labels{"vni": l})
 	m.deviceRepairFails.DeleteLabelValues(l)
+	m.gatewayConflicts.DeleteLabelValues(l)
 }
 
 // DeviceRepair counts one repair action on the devices of vni

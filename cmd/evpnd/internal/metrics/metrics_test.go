@@ -185,6 +185,11 @@ func TestEventCounters(t *testing.T) {
 	m.MACMove(100)
 	m.MACMove(200)
 	m.DuplicateDetected(100)
+	m.GatewayMACConflict(100)
+	m.GatewayMACConflict(100)
+	if got := testutil.ToFloat64(m.gatewayConflicts.WithLabelValues("100")); got != 2 {
+		t.Fatalf("gateway MAC conflicts{vni=100} = %v, want 2", got)
+	}
 	if got := testutil.ToFloat64(m.moves.WithLabelValues("100")); got != 2 {
 		t.Fatalf("moves{vni=100} = %v, want 2", got)
 	}
@@ -201,6 +206,9 @@ func TestEventCounters(t *testing.T) {
 	}
 	if n := testutil.CollectAndCount(m.duplicates); n != 0 {
 		t.Fatalf("after RemoveVNI(100), %d duplicate series, want 0", n)
+	}
+	if n := testutil.CollectAndCount(m.gatewayConflicts); n != 0 {
+		t.Fatalf("after RemoveVNI(100), %d gateway MAC conflict series, want 0", n)
 	}
 
 	m.OddRoute("label-zero")
@@ -232,6 +240,7 @@ evpnd_underlay_drift_repairs_total{drift="missing"} 2
 	off.OddRoute("label-zero")
 	off.MACMove(1)
 	off.DuplicateDetected(1)
+	off.GatewayMACConflict(1)
 	off.ReconcilePass(time.Second, 1, 1)
 	off.RemoveVNI(1)
 }
