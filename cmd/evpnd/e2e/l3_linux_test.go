@@ -364,6 +364,15 @@ func tenantVRF(t *testing.T, backend string) {
 			t.Errorf("%s: evpnctl show evpn rmac vni 4001 lacks %s's router MAC %s:\n%s", c.leaf, o, rmac[o], rm)
 		}
 	}
+	// The status lists the VRF with its devices and what evpnd holds for
+	// it: each leaf's two hosts (IPv4; IPv6 ones may be there too) local,
+	// the other leaf's remote with their host routes, one remote VTEP.
+	for leaf := range tenants {
+		st := f.exec(leaf, "evpnctl", "status")
+		if err := vrfStatusOK(st, "t1", "L3VNI 4001, backend "+backend+", devices in the kernel"); err != nil {
+			t.Errorf("%s: evpnctl status: %v:\n%s", leaf, err, st)
+		}
+	}
 
 	// Device supervision in the tenant namespace: a member's VXLAN device
 	// deleted there is built again (created in the underlay, moved in,
@@ -430,6 +439,28 @@ func tenantVRF(t *testing.T, backend string) {
 			}
 		}
 	}
+}
+
+// vrfStatusOK checks the lines of VRF name in evpnctl status's output
+// out: the first is first, the second counts at least two local and two
+// remote hosts and two host routes, through one remote VTEP.
+func vrfStatusOK(out, name, first string) error {
+	lines := strings.Split(out, "\n")
+	for i, line := range lines {
+		if !strings.HasPrefix(line, "  "+name+":") {
+			continue
+		}
+		if !strings.HasSuffix(line, " "+first) || i+1 == len(lines) {
+			return fmt.Errorf("VRF %s's line is %q, want it to end with %q", name, line, first)
+		}
+		var local, remote, hosts int
+		n, _ := fmt.Sscanf(strings.TrimSpace(lines[i+1]), "%d local and %d remote hosts, %d host routes", &local, &remote, &hosts)
+		if n != 3 || local < 2 || remote < 2 || hosts < 2 || !strings.HasSuffix(lines[i+1], ", 1 remote VTEP") {
+			return fmt.Errorf("VRF %s's counts %q: want at least 2 local and 2 remote hosts, 2 host routes, and 1 remote VTEP", name, lines[i+1])
+		}
+		return nil
+	}
+	return fmt.Errorf("no line of VRF %s", name)
 }
 
 // arpCacheRow is the first six columns of the row of ip in evpnctl's
