@@ -257,5 +257,11 @@ func fixtureWatch() []*evpndv1.WatchResponse {
 			Change: &evpndv1.WatchResponse_VrfRoute{VrfRoute: &evpndv1.VRFRouteChange{Route: fixtureVRFRoutes()[0]}}},
 		{Time: ts(11 * time.Second), Kind: evpndv1.ChangeKind_CHANGE_KIND_REMOVED,
 			Change: &evpndv1.WatchResponse_VrfRoute{VrfRoute: &evpndv1.VRFRouteChange{Route: fixtureVRFRoutes()[2]}}},
+		{Time: ts(12 * time.Second), Kind: evpndv1.ChangeKind_CHANGE_KIND_ADDED,
+			Change: &evpndv1.WatchResponse_Arp{Arp: &evpndv1.ARPChange{Entry: fixtureARP()[0]}}},
+		{Time: ts(13 * time.Second), Kind: evpndv1.ChangeKind_CHANGE_KIND_ADDED,
+			Change: &evpndv1.WatchResponse_Arp{Arp: &evpndv1.ARPChange{Entry: fixtureARP()[2]}}},
+		{Time: ts(14 * time.Second), Kind: evpndv1.ChangeKind_CHANGE_KIND_REMOVED,
+			Change: &evpndv1.WatchResponse_Arp{Arp: &evpndv1.ARPChange{Entry: fixtureARP()[3]}}},
 	}
 }

@@ -257,6 +257,21 @@ func writeL3VNIDetail(w io.Writer, v *evpndv1.L3VNI) error {
 	return b.Flush()
 }
 
+// arpWatch is an ARP cache row change as watch prints it, in the words of
+// "show evpn arp-cache".
+func arpWatch(kind string, e *evpndv1.ARPEntry) string {
+	s := fmt.Sprintf(" neighbor %s vrf %s vni %d %s %s", kind, dash(e.GetVrf()), e.GetVni(), e.GetIp(), e.GetMac())
+	if e.GetLocal() {
+		s += fmt.Sprintf(" local seq %d", e.GetSeq())
+	} else {
+		s += fmt.Sprintf(" remote vtep %s seq %d", dash(e.GetVtep()), e.GetSeq())
+	}
+	if e.GetState() == evpndv1.ARPState_ARP_STATE_INACTIVE {
+		s += " inactive"
+	}
+	return s
+}
+
 // vrfRouteWatch is a VRF route change as watch prints it.
 func vrfRouteWatch(kind string, r *evpndv1.VRFRoute) string {
 	what := "prefix"

@@ -71,3 +71,33 @@ func (t *L3Table) Bindings(l3vni, l2vni uint32) []Binding {
 	slices.SortFunc(out, func(a, b Binding) int { return cmp.Or(cmp.Compare(a.L2VNI, b.L2VNI), a.IP.Compare(b.IP)) })
 	return out
 }
+
+// Binding returns the binding of ip in l2vni as Bindings lists it, if
+// there is one. It costs O(1): for a watch of the ARP cache, on each
+// change.
+func (t *L3Table) Binding(l2vni uint32, ip netip.Addr) (Binding, bool) {
+	ip = ip.Unmap()
+	k := hostKey{l2vni, ip}
+	l, hasLocal := t.local[k]
+	if hasLocal && l.adv {
+		return Binding{L2VNI: l2vni, IP: ip, MAC: l.advAs.mac, Local: true, Seq: l.advAs.seq, Sticky: l.advAs.sticky, Active: true}, true
+	}
+	if st := t.neighs[k]; st != nil && st.installed {
+		return Binding{L2VNI: l2vni, IP: ip, MAC: st.inst.mac, VTEP: st.inst.vtep, Seq: st.inst.seq, Sticky: st.inst.sticky, Active: true}, true
+	}
+	if hasLocal {
+		return Binding{L2VNI: l2vni, IP: ip, MAC: l.mac, Local: true, Seq: l.seq, Sticky: l.sticky}, true
+	}
+	return Binding{}, false
+}
+
+// MemberOfRD returns the member L2VNI whose RD is rd (that of its MAC and
+// MAC+IP routes), to place a withdrawn local MAC+IP route's key.
+func (t *L3Table) MemberOfRD(rd RD) (uint32, bool) {
+	for vni, m := range t.members {
+		if m.m.RD == rd {
+			return vni, true
+		}
+	}
+	return 0, false
+}

@@ -60,9 +60,28 @@ func TestL3Bindings(t *testing.T) {
 	tab.LocalMACAway(100, mac2)
 	expectBindings(t, "away", tab.Bindings(4001, 100)[2:3],
 		"100 192.168.100.12 02:00:00:00:00:02 local inactive seq=1 sticky=true")
+	if b, ok := tab.Binding(100, hostC); !ok || b.Active || !b.Local {
+		t.Errorf("Binding of the away host: %+v %v", b, ok)
+	}
 	tab.LocalHostGone(100, hostC)
 	if n := len(tab.Bindings(4001, 0)); n != 3 {
 		t.Errorf("after the away host is gone: %d bindings, want 3", n)
+	}
+
+	// Binding agrees with Bindings, row by row.
+	for _, b := range tab.Bindings(4001, 0) {
+		if got, ok := tab.Binding(b.L2VNI, b.IP); !ok || got != b {
+			t.Errorf("Binding(%d, %s) = %+v %v, want %+v", b.L2VNI, b.IP, got, ok, b)
+		}
+	}
+	if b, ok := tab.Binding(100, hostC); ok {
+		t.Errorf("Binding of a gone host: %+v", b)
+	}
+	if vni, ok := tab.MemberOfRD(RDFromIP(vtep1, 2)); !ok || vni != 100 {
+		t.Errorf("MemberOfRD = %d %v, want 100", vni, ok)
+	}
+	if _, ok := tab.MemberOfRD(RDFromIP(vtep2, 2)); ok {
+		t.Error("MemberOfRD found another leaf's RD")
 	}
 
 	// Another member's filter, an L2VNI outside the VRF and an unknown

@@ -2931,6 +2931,7 @@ type WatchResponse struct {
 	//	*WatchResponse_Vtep
 	//	*WatchResponse_Peer
 	//	*WatchResponse_VrfRoute
+	//	*WatchResponse_Arp
 	Change        isWatchResponse_Change `protobuf_oneof:"change"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -3030,6 +3031,15 @@ func (x *WatchResponse) GetVrfRoute() *VRFRouteChange {
 	return nil
 }
 
+func (x *WatchResponse) GetArp() *ARPChange {
+	if x != nil {
+		if x, ok := x.Change.(*WatchResponse_Arp); ok {
+			return x.Arp
+		}
+	}
+	return nil
+}
+
 type isWatchResponse_Change interface {
 	isWatchResponse_Change()
 }
@@ -3051,6 +3061,10 @@ type WatchResponse_VrfRoute struct {
 	VrfRoute *VRFRouteChange `protobuf:"bytes,100,opt,name=vrf_route,json=vrfRoute,proto3,oneof"`
 }
 
+type WatchResponse_Arp struct {
+	Arp *ARPChange `protobuf:"bytes,101,opt,name=arp,proto3,oneof"`
+}
+
 func (*WatchResponse_Mac) isWatchResponse_Change() {}
 
 func (*WatchResponse_Vtep) isWatchResponse_Change() {}
@@ -3058,6 +3072,8 @@ func (*WatchResponse_Vtep) isWatchResponse_Change() {}
 func (*WatchResponse_Peer) isWatchResponse_Change() {}
 
 func (*WatchResponse_VrfRoute) isWatchResponse_Change() {}
+
+func (*WatchResponse_Arp) isWatchResponse_Change() {}
 
 type Drift struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -4043,6 +4059,54 @@ func (x *ARPEntry) GetState() ARPState {
 	return ARPState_ARP_STATE_UNSPECIFIED
 }
 
+// ARPChange is a row of "show evpn arp-cache" added or changed
+// (CHANGE_KIND_ADDED: a host learned here or installed from a remote
+// route, or its binding changed) or gone (CHANGE_KIND_REMOVED: entry is
+// its last row).
+type ARPChange struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Entry         *ARPEntry              `protobuf:"bytes,1,opt,name=entry,proto3" json:"entry,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ARPChange) Reset() {
+	*x = ARPChange{}
+	mi := &file_evpnd_v1_evpnd_proto_msgTypes[45]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ARPChange) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ARPChange) ProtoMessage() {}
+
+func (x *ARPChange) ProtoReflect() protoreflect.Message {
+	mi := &file_evpnd_v1_evpnd_proto_msgTypes[45]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ARPChange.ProtoReflect.Descriptor instead.
+func (*ARPChange) Descriptor() ([]byte, []int) {
+	return file_evpnd_v1_evpnd_proto_rawDescGZIP(), []int{45}
+}
+
+func (x *ARPChange) GetEntry() *ARPEntry {
+	if x != nil {
+		return x.Entry
+	}
+	return nil
+}
+
 type ListARPCacheRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// 0 = every routed L2VNI.
@@ -4053,7 +4117,7 @@ type ListARPCacheRequest struct {
 
 func (x *ListARPCacheRequest) Reset() {
 	*x = ListARPCacheRequest{}
-	mi := &file_evpnd_v1_evpnd_proto_msgTypes[45]
+	mi := &file_evpnd_v1_evpnd_proto_msgTypes[46]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4065,7 +4129,7 @@ func (x *ListARPCacheRequest) String() string {
 func (*ListARPCacheRequest) ProtoMessage() {}
 
 func (x *ListARPCacheRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_evpnd_v1_evpnd_proto_msgTypes[45]
+	mi := &file_evpnd_v1_evpnd_proto_msgTypes[46]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4078,7 +4142,7 @@ func (x *ListARPCacheRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListARPCacheRequest.ProtoReflect.Descriptor instead.
 func (*ListARPCacheRequest) Descriptor() ([]byte, []int) {
-	return file_evpnd_v1_evpnd_proto_rawDescGZIP(), []int{45}
+	return file_evpnd_v1_evpnd_proto_rawDescGZIP(), []int{46}
 }
 
 func (x *ListARPCacheRequest) GetVni() uint32 {
@@ -4097,7 +4161,7 @@ type ListARPCacheResponse struct {
 
 func (x *ListARPCacheResponse) Reset() {
 	*x = ListARPCacheResponse{}
-	mi := &file_evpnd_v1_evpnd_proto_msgTypes[46]
+	mi := &file_evpnd_v1_evpnd_proto_msgTypes[47]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4109,7 +4173,7 @@ func (x *ListARPCacheResponse) String() string {
 func (*ListARPCacheResponse) ProtoMessage() {}
 
 func (x *ListARPCacheResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_evpnd_v1_evpnd_proto_msgTypes[46]
+	mi := &file_evpnd_v1_evpnd_proto_msgTypes[47]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4122,7 +4186,7 @@ func (x *ListARPCacheResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListARPCacheResponse.ProtoReflect.Descriptor instead.
 func (*ListARPCacheResponse) Descriptor() ([]byte, []int) {
-	return file_evpnd_v1_evpnd_proto_rawDescGZIP(), []int{46}
+	return file_evpnd_v1_evpnd_proto_rawDescGZIP(), []int{47}
 }
 
 func (x *ListARPCacheResponse) GetEntries() []*ARPEntry {
@@ -4147,7 +4211,7 @@ type RouterMACEntry struct {
 
 func (x *RouterMACEntry) Reset() {
 	*x = RouterMACEntry{}
-	mi := &file_evpnd_v1_evpnd_proto_msgTypes[47]
+	mi := &file_evpnd_v1_evpnd_proto_msgTypes[48]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4159,7 +4223,7 @@ func (x *RouterMACEntry) String() string {
 func (*RouterMACEntry) ProtoMessage() {}
 
 func (x *RouterMACEntry) ProtoReflect() protoreflect.Message {
-	mi := &file_evpnd_v1_evpnd_proto_msgTypes[47]
+	mi := &file_evpnd_v1_evpnd_proto_msgTypes[48]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4172,7 +4236,7 @@ func (x *RouterMACEntry) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RouterMACEntry.ProtoReflect.Descriptor instead.
 func (*RouterMACEntry) Descriptor() ([]byte, []int) {
-	return file_evpnd_v1_evpnd_proto_rawDescGZIP(), []int{47}
+	return file_evpnd_v1_evpnd_proto_rawDescGZIP(), []int{48}
 }
 
 func (x *RouterMACEntry) GetL3Vni() uint32 {
@@ -4220,7 +4284,7 @@ type ListRouterMACsRequest struct {
 
 func (x *ListRouterMACsRequest) Reset() {
 	*x = ListRouterMACsRequest{}
-	mi := &file_evpnd_v1_evpnd_proto_msgTypes[48]
+	mi := &file_evpnd_v1_evpnd_proto_msgTypes[49]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4232,7 +4296,7 @@ func (x *ListRouterMACsRequest) String() string {
 func (*ListRouterMACsRequest) ProtoMessage() {}
 
 func (x *ListRouterMACsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_evpnd_v1_evpnd_proto_msgTypes[48]
+	mi := &file_evpnd_v1_evpnd_proto_msgTypes[49]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4245,7 +4309,7 @@ func (x *ListRouterMACsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListRouterMACsRequest.ProtoReflect.Descriptor instead.
 func (*ListRouterMACsRequest) Descriptor() ([]byte, []int) {
-	return file_evpnd_v1_evpnd_proto_rawDescGZIP(), []int{48}
+	return file_evpnd_v1_evpnd_proto_rawDescGZIP(), []int{49}
 }
 
 func (x *ListRouterMACsRequest) GetL3Vni() uint32 {
@@ -4264,7 +4328,7 @@ type ListRouterMACsResponse struct {
 
 func (x *ListRouterMACsResponse) Reset() {
 	*x = ListRouterMACsResponse{}
-	mi := &file_evpnd_v1_evpnd_proto_msgTypes[49]
+	mi := &file_evpnd_v1_evpnd_proto_msgTypes[50]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4276,7 +4340,7 @@ func (x *ListRouterMACsResponse) String() string {
 func (*ListRouterMACsResponse) ProtoMessage() {}
 
 func (x *ListRouterMACsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_evpnd_v1_evpnd_proto_msgTypes[49]
+	mi := &file_evpnd_v1_evpnd_proto_msgTypes[50]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4289,7 +4353,7 @@ func (x *ListRouterMACsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListRouterMACsResponse.ProtoReflect.Descriptor instead.
 func (*ListRouterMACsResponse) Descriptor() ([]byte, []int) {
-	return file_evpnd_v1_evpnd_proto_rawDescGZIP(), []int{49}
+	return file_evpnd_v1_evpnd_proto_rawDescGZIP(), []int{50}
 }
 
 func (x *ListRouterMACsResponse) GetRouterMacs() []*RouterMACEntry {
@@ -4314,7 +4378,7 @@ type L3NextHop struct {
 
 func (x *L3NextHop) Reset() {
 	*x = L3NextHop{}
-	mi := &file_evpnd_v1_evpnd_proto_msgTypes[50]
+	mi := &file_evpnd_v1_evpnd_proto_msgTypes[51]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4326,7 +4390,7 @@ func (x *L3NextHop) String() string {
 func (*L3NextHop) ProtoMessage() {}
 
 func (x *L3NextHop) ProtoReflect() protoreflect.Message {
-	mi := &file_evpnd_v1_evpnd_proto_msgTypes[50]
+	mi := &file_evpnd_v1_evpnd_proto_msgTypes[51]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4339,7 +4403,7 @@ func (x *L3NextHop) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use L3NextHop.ProtoReflect.Descriptor instead.
 func (*L3NextHop) Descriptor() ([]byte, []int) {
-	return file_evpnd_v1_evpnd_proto_rawDescGZIP(), []int{50}
+	return file_evpnd_v1_evpnd_proto_rawDescGZIP(), []int{51}
 }
 
 func (x *L3NextHop) GetL3Vni() uint32 {
@@ -4387,7 +4451,7 @@ type ListL3NextHopsRequest struct {
 
 func (x *ListL3NextHopsRequest) Reset() {
 	*x = ListL3NextHopsRequest{}
-	mi := &file_evpnd_v1_evpnd_proto_msgTypes[51]
+	mi := &file_evpnd_v1_evpnd_proto_msgTypes[52]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4399,7 +4463,7 @@ func (x *ListL3NextHopsRequest) String() string {
 func (*ListL3NextHopsRequest) ProtoMessage() {}
 
 func (x *ListL3NextHopsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_evpnd_v1_evpnd_proto_msgTypes[51]
+	mi := &file_evpnd_v1_evpnd_proto_msgTypes[52]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4412,7 +4476,7 @@ func (x *ListL3NextHopsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListL3NextHopsRequest.ProtoReflect.Descriptor instead.
 func (*ListL3NextHopsRequest) Descriptor() ([]byte, []int) {
-	return file_evpnd_v1_evpnd_proto_rawDescGZIP(), []int{51}
+	return file_evpnd_v1_evpnd_proto_rawDescGZIP(), []int{52}
 }
 
 func (x *ListL3NextHopsRequest) GetL3Vni() uint32 {
@@ -4431,7 +4495,7 @@ type ListL3NextHopsResponse struct {
 
 func (x *ListL3NextHopsResponse) Reset() {
 	*x = ListL3NextHopsResponse{}
-	mi := &file_evpnd_v1_evpnd_proto_msgTypes[52]
+	mi := &file_evpnd_v1_evpnd_proto_msgTypes[53]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4443,7 +4507,7 @@ func (x *ListL3NextHopsResponse) String() string {
 func (*ListL3NextHopsResponse) ProtoMessage() {}
 
 func (x *ListL3NextHopsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_evpnd_v1_evpnd_proto_msgTypes[52]
+	mi := &file_evpnd_v1_evpnd_proto_msgTypes[53]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4456,7 +4520,7 @@ func (x *ListL3NextHopsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListL3NextHopsResponse.ProtoReflect.Descriptor instead.
 func (*ListL3NextHopsResponse) Descriptor() ([]byte, []int) {
-	return file_evpnd_v1_evpnd_proto_rawDescGZIP(), []int{52}
+	return file_evpnd_v1_evpnd_proto_rawDescGZIP(), []int{53}
 }
 
 func (x *ListL3NextHopsResponse) GetNextHops() []*L3NextHop {
@@ -4476,7 +4540,7 @@ type VRFNextHop struct {
 
 func (x *VRFNextHop) Reset() {
 	*x = VRFNextHop{}
-	mi := &file_evpnd_v1_evpnd_proto_msgTypes[53]
+	mi := &file_evpnd_v1_evpnd_proto_msgTypes[54]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4488,7 +4552,7 @@ func (x *VRFNextHop) String() string {
 func (*VRFNextHop) ProtoMessage() {}
 
 func (x *VRFNextHop) ProtoReflect() protoreflect.Message {
-	mi := &file_evpnd_v1_evpnd_proto_msgTypes[53]
+	mi := &file_evpnd_v1_evpnd_proto_msgTypes[54]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4501,7 +4565,7 @@ func (x *VRFNextHop) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use VRFNextHop.ProtoReflect.Descriptor instead.
 func (*VRFNextHop) Descriptor() ([]byte, []int) {
-	return file_evpnd_v1_evpnd_proto_rawDescGZIP(), []int{53}
+	return file_evpnd_v1_evpnd_proto_rawDescGZIP(), []int{54}
 }
 
 func (x *VRFNextHop) GetVtep() string {
@@ -4533,7 +4597,7 @@ type VRFRoute struct {
 
 func (x *VRFRoute) Reset() {
 	*x = VRFRoute{}
-	mi := &file_evpnd_v1_evpnd_proto_msgTypes[54]
+	mi := &file_evpnd_v1_evpnd_proto_msgTypes[55]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4545,7 +4609,7 @@ func (x *VRFRoute) String() string {
 func (*VRFRoute) ProtoMessage() {}
 
 func (x *VRFRoute) ProtoReflect() protoreflect.Message {
-	mi := &file_evpnd_v1_evpnd_proto_msgTypes[54]
+	mi := &file_evpnd_v1_evpnd_proto_msgTypes[55]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4558,7 +4622,7 @@ func (x *VRFRoute) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use VRFRoute.ProtoReflect.Descriptor instead.
 func (*VRFRoute) Descriptor() ([]byte, []int) {
-	return file_evpnd_v1_evpnd_proto_rawDescGZIP(), []int{54}
+	return file_evpnd_v1_evpnd_proto_rawDescGZIP(), []int{55}
 }
 
 func (x *VRFRoute) GetVrf() string {
@@ -4606,7 +4670,7 @@ type ListVRFRoutesRequest struct {
 
 func (x *ListVRFRoutesRequest) Reset() {
 	*x = ListVRFRoutesRequest{}
-	mi := &file_evpnd_v1_evpnd_proto_msgTypes[55]
+	mi := &file_evpnd_v1_evpnd_proto_msgTypes[56]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4618,7 +4682,7 @@ func (x *ListVRFRoutesRequest) String() string {
 func (*ListVRFRoutesRequest) ProtoMessage() {}
 
 func (x *ListVRFRoutesRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_evpnd_v1_evpnd_proto_msgTypes[55]
+	mi := &file_evpnd_v1_evpnd_proto_msgTypes[56]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4631,7 +4695,7 @@ func (x *ListVRFRoutesRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListVRFRoutesRequest.ProtoReflect.Descriptor instead.
 func (*ListVRFRoutesRequest) Descriptor() ([]byte, []int) {
-	return file_evpnd_v1_evpnd_proto_rawDescGZIP(), []int{55}
+	return file_evpnd_v1_evpnd_proto_rawDescGZIP(), []int{56}
 }
 
 func (x *ListVRFRoutesRequest) GetVrf() string {
@@ -4650,7 +4714,7 @@ type ListVRFRoutesResponse struct {
 
 func (x *ListVRFRoutesResponse) Reset() {
 	*x = ListVRFRoutesResponse{}
-	mi := &file_evpnd_v1_evpnd_proto_msgTypes[56]
+	mi := &file_evpnd_v1_evpnd_proto_msgTypes[57]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4662,7 +4726,7 @@ func (x *ListVRFRoutesResponse) String() string {
 func (*ListVRFRoutesResponse) ProtoMessage() {}
 
 func (x *ListVRFRoutesResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_evpnd_v1_evpnd_proto_msgTypes[56]
+	mi := &file_evpnd_v1_evpnd_proto_msgTypes[57]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4675,7 +4739,7 @@ func (x *ListVRFRoutesResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListVRFRoutesResponse.ProtoReflect.Descriptor instead.
 func (*ListVRFRoutesResponse) Descriptor() ([]byte, []int) {
-	return file_evpnd_v1_evpnd_proto_rawDescGZIP(), []int{56}
+	return file_evpnd_v1_evpnd_proto_rawDescGZIP(), []int{57}
 }
 
 func (x *ListVRFRoutesResponse) GetRoutes() []*VRFRoute {
@@ -4696,7 +4760,7 @@ type VRFRouteChange struct {
 
 func (x *VRFRouteChange) Reset() {
 	*x = VRFRouteChange{}
-	mi := &file_evpnd_v1_evpnd_proto_msgTypes[57]
+	mi := &file_evpnd_v1_evpnd_proto_msgTypes[58]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4708,7 +4772,7 @@ func (x *VRFRouteChange) String() string {
 func (*VRFRouteChange) ProtoMessage() {}
 
 func (x *VRFRouteChange) ProtoReflect() protoreflect.Message {
-	mi := &file_evpnd_v1_evpnd_proto_msgTypes[57]
+	mi := &file_evpnd_v1_evpnd_proto_msgTypes[58]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4721,7 +4785,7 @@ func (x *VRFRouteChange) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use VRFRouteChange.ProtoReflect.Descriptor instead.
 func (*VRFRouteChange) Descriptor() ([]byte, []int) {
-	return file_evpnd_v1_evpnd_proto_rawDescGZIP(), []int{57}
+	return file_evpnd_v1_evpnd_proto_rawDescGZIP(), []int{58}
 }
 
 func (x *VRFRouteChange) GetRoute() *VRFRoute {
@@ -4951,7 +5015,7 @@ const file_evpnd_v1_evpnd_proto_rawDesc = "" +
 	"\n" +
 	"PeerChange\x12\x18\n" +
 	"\aaddress\x18\x01 \x01(\tR\aaddress\x12)\n" +
-	"\x05state\x18\x02 \x01(\x0e2\x13.evpnd.v1.PeerStateR\x05state\"\xc7\x02\n" +
+	"\x05state\x18\x02 \x01(\x0e2\x13.evpnd.v1.PeerStateR\x05state\"\xf0\x02\n" +
 	"\rWatchResponse\x12.\n" +
 	"\x04time\x18\x01 \x01(\v2\x1a.google.protobuf.TimestampR\x04time\x12(\n" +
 	"\x04kind\x18\x02 \x01(\x0e2\x14.evpnd.v1.ChangeKindR\x04kind\x12\x18\n" +
@@ -4959,7 +5023,8 @@ const file_evpnd_v1_evpnd_proto_rawDesc = "" +
 	"\x03mac\x18\x04 \x01(\v2\x13.evpnd.v1.MACChangeH\x00R\x03mac\x12*\n" +
 	"\x04vtep\x18\x05 \x01(\v2\x14.evpnd.v1.VTEPChangeH\x00R\x04vtep\x12*\n" +
 	"\x04peer\x18\x06 \x01(\v2\x14.evpnd.v1.PeerChangeH\x00R\x04peer\x127\n" +
-	"\tvrf_route\x18d \x01(\v2\x18.evpnd.v1.VRFRouteChangeH\x00R\bvrfRouteB\b\n" +
+	"\tvrf_route\x18d \x01(\v2\x18.evpnd.v1.VRFRouteChangeH\x00R\bvrfRoute\x12'\n" +
+	"\x03arp\x18e \x01(\v2\x13.evpnd.v1.ARPChangeH\x00R\x03arpB\b\n" +
 	"\x06change\"\x80\x02\n" +
 	"\x05Drift\x12'\n" +
 	"\x04kind\x18\x01 \x01(\x0e2\x13.evpnd.v1.DriftKindR\x04kind\x12\x10\n" +
@@ -5042,7 +5107,9 @@ const file_evpnd_v1_evpnd_proto_rawDesc = "" +
 	"\x04vtep\x18\x05 \x01(\tR\x04vtep\x12\x10\n" +
 	"\x03seq\x18\x06 \x01(\rR\x03seq\x12\x10\n" +
 	"\x03vrf\x18\a \x01(\tR\x03vrf\x12(\n" +
-	"\x05state\x18\b \x01(\x0e2\x12.evpnd.v1.ARPStateR\x05state\"'\n" +
+	"\x05state\x18\b \x01(\x0e2\x12.evpnd.v1.ARPStateR\x05state\"5\n" +
+	"\tARPChange\x12(\n" +
+	"\x05entry\x18\x01 \x01(\v2\x12.evpnd.v1.ARPEntryR\x05entry\"'\n" +
 	"\x13ListARPCacheRequest\x12\x10\n" +
 	"\x03vni\x18\x01 \x01(\rR\x03vni\"D\n" +
 	"\x14ListARPCacheResponse\x12,\n" +
@@ -5178,7 +5245,7 @@ func file_evpnd_v1_evpnd_proto_rawDescGZIP() []byte {
 }
 
 var file_evpnd_v1_evpnd_proto_enumTypes = make([]protoimpl.EnumInfo, 8)
-var file_evpnd_v1_evpnd_proto_msgTypes = make([]protoimpl.MessageInfo, 58)
+var file_evpnd_v1_evpnd_proto_msgTypes = make([]protoimpl.MessageInfo, 59)
 var file_evpnd_v1_evpnd_proto_goTypes = []any{
 	(Role)(0),                      // 0: evpnd.v1.Role
 	(MACSource)(0),                 // 1: evpnd.v1.MACSource
@@ -5233,25 +5300,26 @@ var file_evpnd_v1_evpnd_proto_goTypes = []any{
 	(*GetL3VNIRequest)(nil),        // 50: evpnd.v1.GetL3VNIRequest
 	(*GetL3VNIResponse)(nil),       // 51: evpnd.v1.GetL3VNIResponse
 	(*ARPEntry)(nil),               // 52: evpnd.v1.ARPEntry
-	(*ListARPCacheRequest)(nil),    // 53: evpnd.v1.ListARPCacheRequest
-	(*ListARPCacheResponse)(nil),   // 54: evpnd.v1.ListARPCacheResponse
-	(*RouterMACEntry)(nil),         // 55: evpnd.v1.RouterMACEntry
-	(*ListRouterMACsRequest)(nil),  // 56: evpnd.v1.ListRouterMACsRequest
-	(*ListRouterMACsResponse)(nil), // 57: evpnd.v1.ListRouterMACsResponse
-	(*L3NextHop)(nil),              // 58: evpnd.v1.L3NextHop
-	(*ListL3NextHopsRequest)(nil),  // 59: evpnd.v1.ListL3NextHopsRequest
-	(*ListL3NextHopsResponse)(nil), // 60: evpnd.v1.ListL3NextHopsResponse
-	(*VRFNextHop)(nil),             // 61: evpnd.v1.VRFNextHop
-	(*VRFRoute)(nil),               // 62: evpnd.v1.VRFRoute
-	(*ListVRFRoutesRequest)(nil),   // 63: evpnd.v1.ListVRFRoutesRequest
-	(*ListVRFRoutesResponse)(nil),  // 64: evpnd.v1.ListVRFRoutesResponse
-	(*VRFRouteChange)(nil),         // 65: evpnd.v1.VRFRouteChange
-	(*timestamppb.Timestamp)(nil),  // 66: google.protobuf.Timestamp
-	(*durationpb.Duration)(nil),    // 67: google.protobuf.Duration
+	(*ARPChange)(nil),              // 53: evpnd.v1.ARPChange
+	(*ListARPCacheRequest)(nil),    // 54: evpnd.v1.ListARPCacheRequest
+	(*ListARPCacheResponse)(nil),   // 55: evpnd.v1.ListARPCacheResponse
+	(*RouterMACEntry)(nil),         // 56: evpnd.v1.RouterMACEntry
+	(*ListRouterMACsRequest)(nil),  // 57: evpnd.v1.ListRouterMACsRequest
+	(*ListRouterMACsResponse)(nil), // 58: evpnd.v1.ListRouterMACsResponse
+	(*L3NextHop)(nil),              // 59: evpnd.v1.L3NextHop
+	(*ListL3NextHopsRequest)(nil),  // 60: evpnd.v1.ListL3NextHopsRequest
+	(*ListL3NextHopsResponse)(nil), // 61: evpnd.v1.ListL3NextHopsResponse
+	(*VRFNextHop)(nil),             // 62: evpnd.v1.VRFNextHop
+	(*VRFRoute)(nil),               // 63: evpnd.v1.VRFRoute
+	(*ListVRFRoutesRequest)(nil),   // 64: evpnd.v1.ListVRFRoutesRequest
+	(*ListVRFRoutesResponse)(nil),  // 65: evpnd.v1.ListVRFRoutesResponse
+	(*VRFRouteChange)(nil),         // 66: evpnd.v1.VRFRouteChange
+	(*timestamppb.Timestamp)(nil),  // 67: google.protobuf.Timestamp
+	(*durationpb.Duration)(nil),    // 68: google.protobuf.Duration
 }
 var file_evpnd_v1_evpnd_proto_depIdxs = []int32{
-	66, // 0: evpnd.v1.GetStatusResponse.started:type_name -> google.protobuf.Timestamp
-	67, // 1: evpnd.v1.GetStatusResponse.uptime:type_name -> google.protobuf.Duration
+	67, // 0: evpnd.v1.GetStatusResponse.started:type_name -> google.protobuf.Timestamp
+	68, // 1: evpnd.v1.GetStatusResponse.uptime:type_name -> google.protobuf.Duration
 	0,  // 2: evpnd.v1.GetStatusResponse.role:type_name -> evpnd.v1.Role
 	22, // 3: evpnd.v1.GetStatusResponse.vrfs:type_name -> evpnd.v1.VRFStatus
 	10, // 4: evpnd.v1.ListVNIsResponse.vnis:type_name -> evpnd.v1.VNI
@@ -5262,79 +5330,81 @@ var file_evpnd_v1_evpnd_proto_depIdxs = []int32{
 	1,  // 9: evpnd.v1.ListMACsRequest.source:type_name -> evpnd.v1.MACSource
 	23, // 10: evpnd.v1.ListMACsResponse.macs:type_name -> evpnd.v1.MAC
 	28, // 11: evpnd.v1.Route.esi:type_name -> evpnd.v1.EthernetSegment
-	67, // 12: evpnd.v1.Route.age:type_name -> google.protobuf.Duration
+	68, // 12: evpnd.v1.Route.age:type_name -> google.protobuf.Duration
 	29, // 13: evpnd.v1.ListRoutesResponse.routes:type_name -> evpnd.v1.Route
 	2,  // 14: evpnd.v1.Peer.state:type_name -> evpnd.v1.PeerState
-	67, // 15: evpnd.v1.Peer.uptime:type_name -> google.protobuf.Duration
+	68, // 15: evpnd.v1.Peer.uptime:type_name -> google.protobuf.Duration
 	32, // 16: evpnd.v1.ListPeersResponse.peers:type_name -> evpnd.v1.Peer
 	23, // 17: evpnd.v1.MACChange.mac:type_name -> evpnd.v1.MAC
 	2,  // 18: evpnd.v1.PeerChange.state:type_name -> evpnd.v1.PeerState
-	66, // 19: evpnd.v1.WatchResponse.time:type_name -> google.protobuf.Timestamp
+	67, // 19: evpnd.v1.WatchResponse.time:type_name -> google.protobuf.Timestamp
 	3,  // 20: evpnd.v1.WatchResponse.kind:type_name -> evpnd.v1.ChangeKind
 	36, // 21: evpnd.v1.WatchResponse.mac:type_name -> evpnd.v1.MACChange
 	37, // 22: evpnd.v1.WatchResponse.vtep:type_name -> evpnd.v1.VTEPChange
 	38, // 23: evpnd.v1.WatchResponse.peer:type_name -> evpnd.v1.PeerChange
-	65, // 24: evpnd.v1.WatchResponse.vrf_route:type_name -> evpnd.v1.VRFRouteChange
-	4,  // 25: evpnd.v1.Drift.kind:type_name -> evpnd.v1.DriftKind
-	40, // 26: evpnd.v1.CheckResponse.drifts:type_name -> evpnd.v1.Drift
-	66, // 27: evpnd.v1.CheckResponse.time:type_name -> google.protobuf.Timestamp
-	66, // 28: evpnd.v1.TraceEvent.time:type_name -> google.protobuf.Timestamp
-	5,  // 29: evpnd.v1.TraceEvent.kind:type_name -> evpnd.v1.TraceKind
-	43, // 30: evpnd.v1.TraceKey.events:type_name -> evpnd.v1.TraceEvent
-	45, // 31: evpnd.v1.TraceResponse.keys:type_name -> evpnd.v1.TraceKey
-	47, // 32: evpnd.v1.ListL3VNIsResponse.l3vnis:type_name -> evpnd.v1.L3VNI
-	47, // 33: evpnd.v1.GetL3VNIResponse.l3vni:type_name -> evpnd.v1.L3VNI
-	6,  // 34: evpnd.v1.ARPEntry.state:type_name -> evpnd.v1.ARPState
-	52, // 35: evpnd.v1.ListARPCacheResponse.entries:type_name -> evpnd.v1.ARPEntry
-	55, // 36: evpnd.v1.ListRouterMACsResponse.router_macs:type_name -> evpnd.v1.RouterMACEntry
-	58, // 37: evpnd.v1.ListL3NextHopsResponse.next_hops:type_name -> evpnd.v1.L3NextHop
-	7,  // 38: evpnd.v1.VRFRoute.kind:type_name -> evpnd.v1.VRFRouteKind
-	61, // 39: evpnd.v1.VRFRoute.next_hops:type_name -> evpnd.v1.VRFNextHop
-	62, // 40: evpnd.v1.ListVRFRoutesResponse.routes:type_name -> evpnd.v1.VRFRoute
-	62, // 41: evpnd.v1.VRFRouteChange.route:type_name -> evpnd.v1.VRFRoute
-	8,  // 42: evpnd.v1.EvpndService.GetStatus:input_type -> evpnd.v1.GetStatusRequest
-	11, // 43: evpnd.v1.EvpndService.ListVNIs:input_type -> evpnd.v1.ListVNIsRequest
-	13, // 44: evpnd.v1.EvpndService.GetVNI:input_type -> evpnd.v1.GetVNIRequest
-	16, // 45: evpnd.v1.EvpndService.AddVNI:input_type -> evpnd.v1.AddVNIRequest
-	18, // 46: evpnd.v1.EvpndService.DeleteVNI:input_type -> evpnd.v1.DeleteVNIRequest
-	24, // 47: evpnd.v1.EvpndService.ListMACs:input_type -> evpnd.v1.ListMACsRequest
-	26, // 48: evpnd.v1.EvpndService.ClearDuplicate:input_type -> evpnd.v1.ClearDuplicateRequest
-	30, // 49: evpnd.v1.EvpndService.ListRoutes:input_type -> evpnd.v1.ListRoutesRequest
-	33, // 50: evpnd.v1.EvpndService.ListPeers:input_type -> evpnd.v1.ListPeersRequest
-	35, // 51: evpnd.v1.EvpndService.Watch:input_type -> evpnd.v1.WatchRequest
-	41, // 52: evpnd.v1.EvpndService.Check:input_type -> evpnd.v1.CheckRequest
-	44, // 53: evpnd.v1.EvpndService.Trace:input_type -> evpnd.v1.TraceRequest
-	48, // 54: evpnd.v1.EvpndService.ListL3VNIs:input_type -> evpnd.v1.ListL3VNIsRequest
-	50, // 55: evpnd.v1.EvpndService.GetL3VNI:input_type -> evpnd.v1.GetL3VNIRequest
-	53, // 56: evpnd.v1.EvpndService.ListARPCache:input_type -> evpnd.v1.ListARPCacheRequest
-	56, // 57: evpnd.v1.EvpndService.ListRouterMACs:input_type -> evpnd.v1.ListRouterMACsRequest
-	59, // 58: evpnd.v1.EvpndService.ListL3NextHops:input_type -> evpnd.v1.ListL3NextHopsRequest
-	63, // 59: evpnd.v1.EvpndService.ListVRFRoutes:input_type -> evpnd.v1.ListVRFRoutesRequest
-	20, // 60: evpnd.v1.EvpndService.Reload:input_type -> evpnd.v1.ReloadRequest
-	9,  // 61: evpnd.v1.EvpndService.GetStatus:output_type -> evpnd.v1.GetStatusResponse
-	12, // 62: evpnd.v1.EvpndService.ListVNIs:output_type -> evpnd.v1.ListVNIsResponse
-	14, // 63: evpnd.v1.EvpndService.GetVNI:output_type -> evpnd.v1.GetVNIResponse
-	17, // 64: evpnd.v1.EvpndService.AddVNI:output_type -> evpnd.v1.AddVNIResponse
-	19, // 65: evpnd.v1.EvpndService.DeleteVNI:output_type -> evpnd.v1.DeleteVNIResponse
-	25, // 66: evpnd.v1.EvpndService.ListMACs:output_type -> evpnd.v1.ListMACsResponse
-	27, // 67: evpnd.v1.EvpndService.ClearDuplicate:output_type -> evpnd.v1.ClearDuplicateResponse
-	31, // 68: evpnd.v1.EvpndService.ListRoutes:output_type -> evpnd.v1.ListRoutesResponse
-	34, // 69: evpnd.v1.EvpndService.ListPeers:output_type -> evpnd.v1.ListPeersResponse
-	39, // 70: evpnd.v1.EvpndService.Watch:output_type -> evpnd.v1.WatchResponse
-	42, // 71: evpnd.v1.EvpndService.Check:output_type -> evpnd.v1.CheckResponse
-	46, // 72: evpnd.v1.EvpndService.Trace:output_type -> evpnd.v1.TraceResponse
-	49, // 73: evpnd.v1.EvpndService.ListL3VNIs:output_type -> evpnd.v1.ListL3VNIsResponse
-	51, // 74: evpnd.v1.EvpndService.GetL3VNI:output_type -> evpnd.v1.GetL3VNIResponse
-	54, // 75: evpnd.v1.EvpndService.ListARPCache:output_type -> evpnd.v1.ListARPCacheResponse
-	57, // 76: evpnd.v1.EvpndService.ListRouterMACs:output_type -> evpnd.v1.ListRouterMACsResponse
-	60, // 77: evpnd.v1.EvpndService.ListL3NextHops:output_type -> evpnd.v1.ListL3NextHopsResponse
-	64, // 78: evpnd.v1.EvpndService.ListVRFRoutes:output_type -> evpnd.v1.ListVRFRoutesResponse
-	21, // 79: evpnd.v1.EvpndService.Reload:output_type -> evpnd.v1.ReloadResponse
-	61, // [61:80] is the sub-list for method output_type
-	42, // [42:61] is the sub-list for method input_type
-	42, // [42:42] is the sub-list for extension type_name
-	42, // [42:42] is the sub-list for extension extendee
-	0,  // [0:42] is the sub-list for field type_name
+	66, // 24: evpnd.v1.WatchResponse.vrf_route:type_name -> evpnd.v1.VRFRouteChange
+	53, // 25: evpnd.v1.WatchResponse.arp:type_name -> evpnd.v1.ARPChange
+	4,  // 26: evpnd.v1.Drift.kind:type_name -> evpnd.v1.DriftKind
+	40, // 27: evpnd.v1.CheckResponse.drifts:type_name -> evpnd.v1.Drift
+	67, // 28: evpnd.v1.CheckResponse.time:type_name -> google.protobuf.Timestamp
+	67, // 29: evpnd.v1.TraceEvent.time:type_name -> google.protobuf.Timestamp
+	5,  // 30: evpnd.v1.TraceEvent.kind:type_name -> evpnd.v1.TraceKind
+	43, // 31: evpnd.v1.TraceKey.events:type_name -> evpnd.v1.TraceEvent
+	45, // 32: evpnd.v1.TraceResponse.keys:type_name -> evpnd.v1.TraceKey
+	47, // 33: evpnd.v1.ListL3VNIsResponse.l3vnis:type_name -> evpnd.v1.L3VNI
+	47, // 34: evpnd.v1.GetL3VNIResponse.l3vni:type_name -> evpnd.v1.L3VNI
+	6,  // 35: evpnd.v1.ARPEntry.state:type_name -> evpnd.v1.ARPState
+	52, // 36: evpnd.v1.ARPChange.entry:type_name -> evpnd.v1.ARPEntry
+	52, // 37: evpnd.v1.ListARPCacheResponse.entries:type_name -> evpnd.v1.ARPEntry
+	56, // 38: evpnd.v1.ListRouterMACsResponse.router_macs:type_name -> evpnd.v1.RouterMACEntry
+	59, // 39: evpnd.v1.ListL3NextHopsResponse.next_hops:type_name -> evpnd.v1.L3NextHop
+	7,  // 40: evpnd.v1.VRFRoute.kind:type_name -> evpnd.v1.VRFRouteKind
+	62, // 41: evpnd.v1.VRFRoute.next_hops:type_name -> evpnd.v1.VRFNextHop
+	63, // 42: evpnd.v1.ListVRFRoutesResponse.routes:type_name -> evpnd.v1.VRFRoute
+	63, // 43: evpnd.v1.VRFRouteChange.route:type_name -> evpnd.v1.VRFRoute
+	8,  // 44: evpnd.v1.EvpndService.GetStatus:input_type -> evpnd.v1.GetStatusRequest
+	11, // 45: evpnd.v1.EvpndService.ListVNIs:input_type -> evpnd.v1.ListVNIsRequest
+	13, // 46: evpnd.v1.EvpndService.GetVNI:input_type -> evpnd.v1.GetVNIRequest
+	16, // 47: evpnd.v1.EvpndService.AddVNI:input_type -> evpnd.v1.AddVNIRequest
+	18, // 48: evpnd.v1.EvpndService.DeleteVNI:input_type -> evpnd.v1.DeleteVNIRequest
+	24, // 49: evpnd.v1.EvpndService.ListMACs:input_type -> evpnd.v1.ListMACsRequest
+	26, // 50: evpnd.v1.EvpndService.ClearDuplicate:input_type -> evpnd.v1.ClearDuplicateRequest
+	30, // 51: evpnd.v1.EvpndService.ListRoutes:input_type -> evpnd.v1.ListRoutesRequest
+	33, // 52: evpnd.v1.EvpndService.ListPeers:input_type -> evpnd.v1.ListPeersRequest
+	35, // 53: evpnd.v1.EvpndService.Watch:input_type -> evpnd.v1.WatchRequest
+	41, // 54: evpnd.v1.EvpndService.Check:input_type -> evpnd.v1.CheckRequest
+	44, // 55: evpnd.v1.EvpndService.Trace:input_type -> evpnd.v1.TraceRequest
+	48, // 56: evpnd.v1.EvpndService.ListL3VNIs:input_type -> evpnd.v1.ListL3VNIsRequest
+	50, // 57: evpnd.v1.EvpndService.GetL3VNI:input_type -> evpnd.v1.GetL3VNIRequest
+	54, // 58: evpnd.v1.EvpndService.ListARPCache:input_type -> evpnd.v1.ListARPCacheRequest
+	57, // 59: evpnd.v1.EvpndService.ListRouterMACs:input_type -> evpnd.v1.ListRouterMACsRequest
+	60, // 60: evpnd.v1.EvpndService.ListL3NextHops:input_type -> evpnd.v1.ListL3NextHopsRequest
+	64, // 61: evpnd.v1.EvpndService.ListVRFRoutes:input_type -> evpnd.v1.ListVRFRoutesRequest
+	20, // 62: evpnd.v1.EvpndService.Reload:input_type -> evpnd.v1.ReloadRequest
+	9,  // 63: evpnd.v1.EvpndService.GetStatus:output_type -> evpnd.v1.GetStatusResponse
+	12, // 64: evpnd.v1.EvpndService.ListVNIs:output_type -> evpnd.v1.ListVNIsResponse
+	14, // 65: evpnd.v1.EvpndService.GetVNI:output_type -> evpnd.v1.GetVNIResponse
+	17, // 66: evpnd.v1.EvpndService.AddVNI:output_type -> evpnd.v1.AddVNIResponse
+	19, // 67: evpnd.v1.EvpndService.DeleteVNI:output_type -> evpnd.v1.DeleteVNIResponse
+	25, // 68: evpnd.v1.EvpndService.ListMACs:output_type -> evpnd.v1.ListMACsResponse
+	27, // 69: evpnd.v1.EvpndService.ClearDuplicate:output_type -> evpnd.v1.ClearDuplicateResponse
+	31, // 70: evpnd.v1.EvpndService.ListRoutes:output_type -> evpnd.v1.ListRoutesResponse
+	34, // 71: evpnd.v1.EvpndService.ListPeers:output_type -> evpnd.v1.ListPeersResponse
+	39, // 72: evpnd.v1.EvpndService.Watch:output_type -> evpnd.v1.WatchResponse
+	42, // 73: evpnd.v1.EvpndService.Check:output_type -> evpnd.v1.CheckResponse
+	46, // 74: evpnd.v1.EvpndService.Trace:output_type -> evpnd.v1.TraceResponse
+	49, // 75: evpnd.v1.EvpndService.ListL3VNIs:output_type -> evpnd.v1.ListL3VNIsResponse
+	51, // 76: evpnd.v1.EvpndService.GetL3VNI:output_type -> evpnd.v1.GetL3VNIResponse
+	55, // 77: evpnd.v1.EvpndService.ListARPCache:output_type -> evpnd.v1.ListARPCacheResponse
+	58, // 78: evpnd.v1.EvpndService.ListRouterMACs:output_type -> evpnd.v1.ListRouterMACsResponse
+	61, // 79: evpnd.v1.EvpndService.ListL3NextHops:output_type -> evpnd.v1.ListL3NextHopsResponse
+	65, // 80: evpnd.v1.EvpndService.ListVRFRoutes:output_type -> evpnd.v1.ListVRFRoutesResponse
+	21, // 81: evpnd.v1.EvpndService.Reload:output_type -> evpnd.v1.ReloadResponse
+	63, // [63:82] is the sub-list for method output_type
+	44, // [44:63] is the sub-list for method input_type
+	44, // [44:44] is the sub-list for extension type_name
+	44, // [44:44] is the sub-list for extension extendee
+	0,  // [0:44] is the sub-list for field type_name
 }
 
 func init() { file_evpnd_v1_evpnd_proto_init() }
@@ -5347,6 +5417,7 @@ func file_evpnd_v1_evpnd_proto_init() {
 		(*WatchResponse_Vtep)(nil),
 		(*WatchResponse_Peer)(nil),
 		(*WatchResponse_VrfRoute)(nil),
+		(*WatchResponse_Arp)(nil),
 	}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
@@ -5354,7 +5425,7 @@ func file_evpnd_v1_evpnd_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_evpnd_v1_evpnd_proto_rawDesc), len(file_evpnd_v1_evpnd_proto_rawDesc)),
 			NumEnums:      8,
-			NumMessages:   58,
+			NumMessages:   59,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

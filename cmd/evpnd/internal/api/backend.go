@@ -260,8 +260,8 @@ const (
 	ChangeDuplicate
 )
 
-// Change is one Watch event. Exactly one of MAC, VTEP, Peer, VRFRoute is
-// set, except for ChangeSynced.
+// Change is one Watch event. Exactly one of MAC, VTEP, Peer, VRFRoute,
+// ARP is set, except for ChangeSynced.
 type Change struct {
 	Time    time.Time
 	Kind    ChangeKind
@@ -272,6 +272,9 @@ type Change struct {
 	// VRFRoute: a route of a VRF added or changed (ChangeAdded) or
 	// removed (ChangeRemoved).
 	VRFRoute *VRFRouteChange
+	// ARP: a row of the ARP cache added or changed (ChangeAdded) or gone
+	// (ChangeRemoved, with its last row).
+	ARP *ARPChange
 }
 
 // MACChange is a MAC added, moved, removed or flagged duplicate.

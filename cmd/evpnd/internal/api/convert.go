@@ -376,6 +376,8 @@ func toChange(c Change) *evpndv1.WatchResponse {
 		}}
 	case c.VRFRoute != nil:
 		out.Change = &evpndv1.WatchResponse_VrfRoute{VrfRoute: &evpndv1.VRFRouteChange{Route: toVRFRoute(c.VRFRoute.Route)}}
+	case c.ARP != nil:
+		out.Change = &evpndv1.WatchResponse_Arp{Arp: &evpndv1.ARPChange{Entry: toARPEntry(c.ARP.Entry)}}
 	}
 	return out
 }

@@ -114,6 +114,11 @@ type VRFNextHop struct {
 	RouterMAC evpn.MAC
 }
 
+// ARPChange is a row of the ARP cache added, changed or gone.
+type ARPChange struct {
+	Entry ARPEntry
+}
+
 // VRFRouteChange is a route of a VRF added or changed (ChangeAdded) or
 // removed (ChangeRemoved).
 type VRFRouteChange struct {

@@ -279,7 +279,11 @@ func TestL3StatusCheckWatchFields(t *testing.T) {
 		WantVTEP: ip("10.0.0.2"), Detail: "ip route add 172.16.2.0/24 vrf red ..."}}}
 	r := VRFRoute{VRF: "red", L3VNI: 4001, Prefix: netip.MustParsePrefix("10.9.0.0/16")}
 	f.watch = func(_ context.Context, fn func(Change) error) error {
-		return fn(Change{Kind: ChangeRemoved, VRFRoute: &VRFRouteChange{Route: r}})
+		if err := fn(Change{Kind: ChangeRemoved, VRFRoute: &VRFRouteChange{Route: r}}); err != nil {
+			return err
+		}
+		return fn(Change{Kind: ChangeAdded, ARP: &ARPChange{Entry: ARPEntry{VNI: 100, IP: ip("192.168.100.1"),
+			MAC: mustMAC(t, "02:00:00:00:00:01"), Local: true, Seq: 2, VRF: "red"}}})
 	}
 	c, _ := serveUnix(t, f)
 	st, err := c.GetStatus(ctxT(t), &evpndv1.GetStatusRequest{})
@@ -316,4 +320,10 @@ func TestL3StatusCheckWatchFields(t *testing.T) {
 	if got := ev.GetVrfRoute().GetRoute(); got.GetVrf() != "red" || got.GetPrefix() != "10.9.0.0/16" || ev.GetKind() != evpndv1.ChangeKind_CHANGE_KIND_REMOVED {
 		t.Errorf("watch event %v", ev)
 	}
+	if ev, err = w.Recv(); err != nil {
+		t.Fatal(err)
+	}
+	checkProto(t, "ARP watch event", &evpndv1.WatchResponse{Kind: ev.GetKind(), Change: ev.GetChange()}, &evpndv1.WatchResponse{
+		Kind: evpndv1.ChangeKind_CHANGE_KIND_ADDED, Change: &evpndv1.WatchResponse_Arp{Arp: &evpndv1.ARPChange{Entry: &evpndv1.ARPEntry{
+			Vni: 100, Ip: "192.168.100.1", Mac: "02:00:00:00:00:01", Local: true, Seq: 2, Vrf: "red", State: evpndv1.ARPState_ARP_STATE_ACTIVE}}}})
 }

@@ -509,3 +509,78 @@ func (l *leaf) vrfRouteSnapshot(now time.Time) []api.Change {
 	}
 	return out
 }
+
+// observeARP publishes to the watchers, if any, the ARP cache rows that
+// a batch of L3 model effects changed: for each (L2VNI, IP) a local
+// MAC+IP route was advertised or withdrawn for, or a suppression
+// neighbour set or deleted for, its row as the batch left it (added), or
+// its last row (removed). It runs in the loop after the batch's effects,
+// whose model state is the batch's end. A local host not advertised when
+// it goes (its MAC was away) makes no effect, so no removal: "show evpn
+// arp-cache" is the reference.
+func (l *leaf) observeARP(effects []evpn.L3Effect, now time.Time) {
+	if l.l3 == nil || !l.d.hub.active() {
+		return
+	}
+	type key struct {
+		vni uint32
+		ip  netip.Addr
+	}
+	last := map[key]api.ARPEntry{}
+	var order []key
+	for _, e := range effects {
+		var row api.ARPEntry
+		switch e.Kind {
+		case evpn.L3SetNeigh, evpn.L3DelNeigh:
+			row = api.ARPEntry{VNI: e.Neigh.L2VNI, IP: e.Neigh.IP, MAC: e.Neigh.MAC}
+		case evpn.L3Advertise, evpn.L3Withdraw:
+			k := e.Route.Key
+			if k.Type != evpn.RouteTypeMACIP || !k.IP.IsValid() {
+				continue
+			}
+			row = api.ARPEntry{VNI: e.Route.L2VNI(), IP: k.IP, MAC: k.MAC, Local: true, Seq: e.Route.Seq}
+			if e.Kind == evpn.L3Withdraw {
+				vni, ok := l.l3.MemberOfRD(k.RD)
+				if !ok {
+					continue
+				}
+				row.VNI = vni
+			}
+		default:
+			continue
+		}
+		k := key{row.VNI, row.IP.Unmap()}
+		if _, seen := last[k]; !seen {
+			order = append(order, k)
+		}
+		last[k] = row
+	}
+	c := l.d.config()
+	for _, k := range order {
+		v, _ := vrfOfL2VNI(c, k.vni)
+		ch := api.Change{Time: now, Kind: api.ChangeAdded}
+		if b, ok := l.l3.Binding(k.vni, k.ip); ok {
+			ch.ARP = &api.ARPChange{Entry: arpRows(v, []evpn.Binding{b})[0]}
+		} else {
+			row := last[k]
+			row.VRF = v.Name
+			ch.Kind, ch.ARP = api.ChangeRemoved, &api.ARPChange{Entry: row}
+		}
+		l.d.hub.publish(ch)
+	}
+}
+
+// arpSnapshot is the VRFs' ARP caches as initial Added changes of a
+// watch, in the loop.
+func (l *leaf) arpSnapshot(now time.Time) []api.Change {
+	if l.l3 == nil {
+		return nil
+	}
+	var out []api.Change
+	for _, v := range sortedVRFs(l.d.config()) {
+		for _, r := range arpRows(v, l.l3.Bindings(v.L3VNI, 0)) {
+			out = append(out, api.Change{Time: now, Kind: api.ChangeAdded, Initial: true, ARP: &api.ARPChange{Entry: r}})
+		}
+	}
+	return out
+}

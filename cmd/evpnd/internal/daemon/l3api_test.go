@@ -3,6 +3,7 @@ package daemon
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net/netip"
 	"reflect"
 	"slices"
@@ -474,5 +475,69 @@ func TestStatusVRFs(t *testing.T) {
 	want[1].LocalHosts, want[1].RemoteHosts, want[1].HostRoutes, want[1].PrefixRoutes, want[1].RemoteVTEPs = 1, 2, 2, 1, 1
 	if got := d.vrfStates(t.Context(), cfg); !reflect.DeepEqual(got, want) {
 		t.Errorf("with the leaf's L3 state:\ngot  %+v\nwant %+v", got, want)
+	}
+}
+
+// A watch sees the ARP cache change: a local host advertised, a remote
+// one installed, a local host outbid by a remote route (one change, the
+// row the batch left), a remote one withdrawn (removed, with its last
+// row); its initial state lists the cache.
+func TestWatchARP(t *testing.T) {
+	l, _ := gatewayLeaf(t, evpn.MAC{0, 0, 0x5e, 0, 1, 1})
+	w := l.d.hub.subscribe()
+	a := netip.MustParseAddr
+	vtep2 := a("10.0.0.2")
+	m1, m2 := evpn.MAC{2, 0, 0, 0, 0, 1}, evpn.MAC{2, 0, 0, 0, 0, 2}
+	rts := []evpn.RT{evpn.AutoRT(65000, 100), evpn.AutoRT(65000, 4001)}
+	rmac := evpn.MAC{2, 0xaa, 0, 0, 0, 2}
+	route := func(ip string, mac evpn.MAC, seq uint32) *evpn.Route {
+		return evpn.LocalMACIPRoute(evpn.RDFromIP(vtep2, 2), 100, 4001, mac, a(ip), vtep2, rts, rmac, seq, false)
+	}
+	batch := func(evs ...*event) []string {
+		t.Helper()
+		now := time.Now()
+		for _, ev := range evs {
+			l.handle(ev, nil, now)
+		}
+		l.applyL3(l.l3eff, &effBuf{})
+		l.l3eff = nil
+		var out []string
+		for {
+			select {
+			case c := <-w.ch:
+				if c.ARP != nil {
+					e := c.ARP.Entry
+					out = append(out, fmt.Sprintf("%d %s %s %s local=%v vtep=%v seq=%d inactive=%v", c.Kind, e.VRF, e.IP, e.MAC, e.Local, e.VTEP, e.Seq, e.Inactive))
+				}
+			default:
+				return out
+			}
+		}
+	}
+	host := &event{host: &hostEvent{vrf: "red", ev: vtep.HostEvent{Key: vtep.HostKey{VNI: 100, IP: a("10.1.0.10")}, MAC: m1}}}
+	bgp := func(r *evpn.Route, withdraw bool) *event {
+		return &event{bgp: &speaker.Event{Type: speaker.EventRoute, Route: r, Peer: vtep2, Withdraw: withdraw}}
+	}
+	added, removed := int(api.ChangeAdded), int(api.ChangeRemoved)
+	for _, c := range []struct {
+		what string
+		evs  []*event
+		want []string
+	}{
+		{"local host", []*event{host}, []string{fmt.Sprintf("%d red 10.1.0.10 %s local=true vtep=invalid IP seq=0 inactive=false", added, m1)}},
+		{"remote host", []*event{bgp(route("10.1.0.20", m2, 3), false)},
+			[]string{fmt.Sprintf("%d red 10.1.0.20 %s local=false vtep=10.0.0.2 seq=3 inactive=false", added, m2)}},
+		{"local host outbid", []*event{bgp(route("10.1.0.10", m1, 1), false)},
+			[]string{fmt.Sprintf("%d red 10.1.0.10 %s local=false vtep=10.0.0.2 seq=1 inactive=false", added, m1)}},
+		{"remote host withdrawn", []*event{bgp(route("10.1.0.20", m2, 3), true)},
+			[]string{fmt.Sprintf("%d red 10.1.0.20 %s local=false vtep=invalid IP seq=0 inactive=false", removed, m2)}},
+	} {
+		if got := batch(c.evs...); !slices.Equal(got, c.want) {
+			t.Errorf("%s: ARP changes\n got %q\nwant %q", c.what, got, c.want)
+		}
+	}
+	snap := l.arpSnapshot(time.Now())
+	if len(snap) != 1 || !snap[0].Initial || snap[0].ARP.Entry.IP != a("10.1.0.10") || snap[0].ARP.Entry.VTEP != vtep2 {
+		t.Errorf("initial ARP state: %+v", snap)
 	}
 }
