@@ -16,6 +16,7 @@ import (
 
 	"github.com/evpnd/evpnd/containerlab/lab"
 	"github.com/evpnd/evpnd/containerlab/netns"
+	evpndv1 "github.com/evpnd/evpnd/proto/evpnd/v1"
 )
 
 // l3File is the lab of the tenant VRF tests.
@@ -364,6 +365,10 @@ func tenantVRF(t *testing.T, backend string) {
 			t.Errorf("%s: evpnctl show evpn rmac vni 4001 lacks %s's router MAC %s:\n%s", c.leaf, o, rmac[o], rm)
 		}
 	}
+	// A watch's initial state holds the same ARP cache: leaf1's host h1
+	// local, leaf2's h2 remote through 10.0.0.2.
+	watchARP(t, f, "leaf1", map[string]string{"10.1.0.11": "local", "10.1.0.12": "remote 10.0.0.2"})
+
 	// The status lists the VRF with its devices and what evpnd holds for
 	// it: each leaf's two hosts (IPv4; IPv6 ones may be there too) local,
 	// the other leaf's remote with their host routes, one remote VTEP.
@@ -437,6 +442,41 @@ func tenantVRF(t *testing.T, backend string) {
 			if strings.Contains(line, "level=ERROR") || strings.Contains(line, "l3 pass failed") || strings.Contains(line, "not repaired") {
 				t.Errorf("%s logged: %s", leaf, line)
 			}
+		}
+	}
+}
+
+// watchARP watches leaf with its initial state and checks that the ARP
+// rows of VRF t1 in it hold each IP of want as want says: "local", or
+// "remote VTEP".
+func watchARP(t *testing.T, f *fabric, leaf string, want map[string]string) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(t.Context(), changeTimeout)
+	defer cancel()
+	w, err := f.client(leaf).Watch(ctx, &evpndv1.WatchRequest{InitialState: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]string{}
+	for {
+		ev, err := w.Recv()
+		if err != nil {
+			t.Fatalf("%s: watch ended before its initial state did: %v", leaf, err)
+		}
+		if ev.GetKind() == evpndv1.ChangeKind_CHANGE_KIND_SYNCED {
+			break
+		}
+		if e := ev.GetArp().GetEntry(); e != nil && ev.GetInitial() && e.GetVrf() == "t1" {
+			where := "local"
+			if !e.GetLocal() {
+				where = "remote " + e.GetVtep()
+			}
+			got[e.GetIp()] = where
+		}
+	}
+	for ip, where := range want {
+		if got[ip] != where {
+			t.Errorf("%s: the watch's initial ARP rows hold %s as %q, want %q (all: %v)", leaf, ip, got[ip], where, got)
 		}
 	}
 }
