@@ -520,10 +520,27 @@ func (tl *tenantsLab) checkTenantViews(ctx context.Context, at tenantPlace) erro
 				if d := setDiff(got, want); d != "" {
 					errs = append(errs, fmt.Errorf("%s: evpnctl show evpn mac vni %s:%s", leaf, v, d))
 				}
+				// Columns: VNI Neighbor Type State MAC Remote-VTEP. Every
+				// remote host is listed; a local row is one of this leaf's
+				// hosts (which are listed once they have spoken ARP/ND with
+				// their gateway).
 				got = map[string]bool{}
+				var foreign []string
 				for _, r := range tl.ctlRows(leaf, v, "show", "evpn", "arp-cache", "vni", v) {
-					if len(r) >= 5 && r[2] == "remote" {
-						got[strings.Join(r[1:5], " ")] = true
+					if len(r) < 6 {
+						continue
+					}
+					switch r[2] {
+					case "remote":
+						got[r[1]+" remote "+r[4]+" "+r[5]] = true
+					case "local":
+						ok := false
+						for _, h := range tenantHosts {
+							ok = ok || h.vni == vni && at[h.name] == leaf && h.mac == r[4] && slices.Contains(h.ips, r[1])
+						}
+						if !ok {
+							foreign = append(foreign, strings.Join(r, " "))
+						}
 					}
 				}
 				want = map[string]bool{}
@@ -536,6 +553,9 @@ func (tl *tenantsLab) checkTenantViews(ctx context.Context, at tenantPlace) erro
 				}
 				if d := setDiff(got, want); d != "" {
 					errs = append(errs, fmt.Errorf("%s: evpnctl show evpn arp-cache vni %s (remote):%s", leaf, v, d))
+				}
+				if len(foreign) > 0 {
+					errs = append(errs, fmt.Errorf("%s: evpnctl show evpn arp-cache vni %s lists as local hosts that are not here: %q", leaf, v, foreign))
 				}
 			}
 			// show ip route vrf: the remote hosts' routes, and no type-5
