@@ -119,12 +119,14 @@ func writeStatus(w io.Writer, st *evpndv1.GetStatusResponse, loc *time.Location)
 		line("VTEP", dash(st.GetVtepIp()))
 		line("L2VNIs", u32(st.GetL2VniCount()))
 		line("VRFs", u32(st.GetVrfCount()))
+		// Under the count, in the value column: a VRF's name does not
+		// move the other lines' values.
 		for _, v := range st.GetVrfs() {
 			for i, l := range vrfStatus(v) {
 				if i == 0 {
-					line("  "+v.GetName(), l)
+					tabLine(tw, "", "VRF "+v.GetName()+": "+l)
 				} else {
-					tabLine(tw, "", l)
+					tabLine(tw, "", "  "+l)
 				}
 			}
 		}

@@ -487,7 +487,7 @@ func watchARP(t *testing.T, f *fabric, leaf string, want map[string]string) {
 func vrfStatusOK(out, name, first string) error {
 	lines := strings.Split(out, "\n")
 	for i, line := range lines {
-		if !strings.HasPrefix(line, "  "+name+":") {
+		if !strings.HasPrefix(strings.TrimSpace(line), "VRF "+name+":") {
 			continue
 		}
 		if !strings.HasSuffix(line, " "+first) || i+1 == len(lines) {
