@@ -1,12 +1,14 @@
 package fib
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
 	"net"
 	"net/netip"
 	"slices"
+	"sync"
 	"time"
 
 	"github.com/evpnd/evpnd/speaker/evpn"
@@ -23,27 +25,73 @@ import (
 type L3Netlink struct {
 	h     *netlink.Handle
 	route *nl.SocketHandle
+	// dump is a socket with strict checking, so that a neighbour or FDB
+	// dump is filtered by device in the kernel (NDA_IFINDEX) instead of
+	// listing every entry of the namespace: the L2VNIs' 100k FDB entries
+	// are not read to find the L3VNI's router MACs. dumpMu serialises
+	// its users (the loop, Check).
+	dumpMu sync.Mutex
+	dump   *nl.SocketHandle
 }
 
 // NewL3Netlink returns the kernel side of a VRF working through h, a
 // handle bound to ns (netns.None() for the caller's own namespace); the
 // caller keeps h and must Close the L3Netlink.
 func NewL3Netlink(h *netlink.Handle, ns netns.NsHandle) (*L3Netlink, error) {
-	var s *nl.NetlinkSocket
-	var err error
-	if ns.IsOpen() {
-		s, err = nl.GetNetlinkSocketAt(ns, netns.None(), unix.NETLINK_ROUTE)
-	} else {
-		s, err = nl.Subscribe(unix.NETLINK_ROUTE)
+	open := func() (*nl.NetlinkSocket, error) {
+		if ns.IsOpen() {
+			return nl.GetNetlinkSocketAt(ns, netns.None(), unix.NETLINK_ROUTE)
+		}
+		return nl.Subscribe(unix.NETLINK_ROUTE)
 	}
+	s, err := open()
 	if err != nil {
 		return nil, fmt.Errorf("fib l3: open route socket: %w", err)
 	}
-	return &L3Netlink{h: h, route: &nl.SocketHandle{Socket: s}}, nil
+	d, err := open()
+	if err != nil {
+		s.Close()
+		return nil, fmt.Errorf("fib l3: open dump socket: %w", err)
+	}
+	if err := unix.SetsockoptInt(d.GetFd(), unix.SOL_NETLINK, unix.NETLINK_GET_STRICT_CHK, 1); err != nil {
+		s.Close()
+		d.Close()
+		return nil, fmt.Errorf("fib l3: dump socket: strict checking: %w", err)
+	}
+	return &L3Netlink{h: h, route: &nl.SocketHandle{Socket: s}, dump: &nl.SocketHandle{Socket: d}}, nil
 }
 
-// Close closes the route socket.
-func (k *L3Netlink) Close() { k.route.Close() }
+// Close closes the route and dump sockets.
+func (k *L3Netlink) Close() {
+	k.route.Close()
+	k.dump.Close()
+}
+
+// neighList dumps the neighbours (family AF_UNSPEC) or FDB entries
+// (AF_BRIDGE) of one device, filtered in the kernel.
+func (k *L3Netlink) neighList(family uint8, ifindex int) ([]netlink.Neigh, error) {
+	k.dumpMu.Lock()
+	defer k.dumpMu.Unlock()
+	req := nl.NewNetlinkRequest(unix.RTM_GETNEIGH, unix.NLM_F_DUMP)
+	req.Sockets = map[int]*nl.SocketHandle{unix.NETLINK_ROUTE: k.dump}
+	req.AddData(&netlink.Ndmsg{Family: family})
+	idx := make([]byte, 4)
+	nl.NativeEndian().PutUint32(idx, uint32(ifindex))
+	req.AddData(nl.NewRtAttr(unix.NDA_IFINDEX, idx))
+	msgs, err := req.Execute(unix.NETLINK_ROUTE, unix.RTM_NEWNEIGH)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]netlink.Neigh, 0, len(msgs))
+	for _, m := range msgs {
+		n, err := netlink.NeighDeserialize(m)
+		if err != nil {
+			continue
+		}
+		out = append(out, *n)
+	}
+	return out, nil
+}
 
 func (k *L3Netlink) index(name string) (int, error) {
 	l, err := k.h.LinkByName(name)
@@ -107,7 +155,7 @@ func (k *L3Netlink) Dump(ctx context.Context, dev L3Devices, kinds ...L3Kind) (L
 				continue
 			}
 		}
-		ns, err := retry(func() ([]netlink.Neigh, error) { return k.h.NeighList(idx, netlink.FAMILY_ALL) })
+		ns, err := retry(func() ([]netlink.Neigh, error) { return k.neighList(unix.AF_UNSPEC, idx) })
 		if err != nil {
 			return s, fmt.Errorf("fib l3 %s: list neighbours of %s: %w", dev.VRF, name, err)
 		}
@@ -119,13 +167,35 @@ func (k *L3Netlink) Dump(ctx context.Context, dev L3Devices, kinds ...L3Kind) (L
 		}
 	}
 	if want(L3KindRMAC) {
-		fdb, err := retry(func() ([]netlink.Neigh, error) { return k.h.NeighList(vx, unix.AF_BRIDGE) })
+		fdb, err := retry(func() ([]netlink.Neigh, error) { return k.neighList(unix.AF_BRIDGE, vx) })
 		if err != nil {
 			return s, fmt.Errorf("fib l3 %s: list FDB of %s: %w", dev.VRF, dev.VXLAN, err)
 		}
+		// A router MAC is written as two entries, the VXLAN one (self, to
+		// the VTEP) and the bridge one (master). One with a side missing
+		// is reported with no VTEP: unequal to any wanted entry, so a
+		// pass writes both sides again (or deletes what is left of an
+		// unwanted one).
+		self, master := map[evpn.MAC]netip.Addr{}, map[evpn.MAC]bool{}
 		for _, n := range fdb {
-			if e, ok := rmacEntry(n); ok && n.LinkIndex == vx {
-				s.RMACs = append(s.RMACs, e)
+			if n.LinkIndex != vx {
+				continue
+			}
+			if e, ok := rmacEntry(n); ok {
+				self[e.MAC] = e.VTEP
+			} else if mac, ok := rmacMaster(n); ok {
+				master[mac] = true
+			}
+		}
+		for mac, vtep := range self {
+			if !master[mac] {
+				vtep = netip.Addr{}
+			}
+			s.RMACs = append(s.RMACs, RMACEntry{MAC: mac, VTEP: vtep})
+		}
+		for mac := range master {
+			if _, ok := self[mac]; !ok {
+				s.RMACs = append(s.RMACs, RMACEntry{MAC: mac})
 			}
 		}
 	}
@@ -176,6 +246,17 @@ func rmacEntry(n netlink.Neigh) (RMACEntry, bool) {
 		return RMACEntry{}, false
 	}
 	return RMACEntry{MAC: mac, VTEP: ipAddr(n.IP)}, true
+}
+
+// rmacMaster reads the bridge (master) side of a router MAC on a VXLAN
+// device: a unicast extern_learn entry without a remote (not the bridge's
+// permanent entry of the port's own MAC).
+func rmacMaster(n netlink.Neigh) (evpn.MAC, bool) {
+	mac, ok := evpn.MACFrom(n.HardwareAddr)
+	if !ok || !mac.IsUnicast() || n.IP != nil || n.Flags&unix.NTF_SELF != 0 || n.Flags&unix.NTF_EXT_LEARNED == 0 {
+		return evpn.MAC{}, false
+	}
+	return mac, true
 }
 
 func ipAddr(ip net.IP) netip.Addr {
@@ -287,8 +368,15 @@ func (k *L3Netlink) writeRMAC(vx int, op L3Op) error {
 	if op.Kind == L3Delete {
 		nb.Flags = unix.NTF_MASTER
 		errM := k.h.NeighDel(nb)
-		nb.Flags = unix.NTF_SELF
-		errS := k.h.NeighDel(nb)
+		var errS error
+		if r.VTEP.IsValid() {
+			nb.Flags = unix.NTF_SELF
+			errS = k.h.NeighDel(nb)
+		} else {
+			// Half of a router MAC (see Dump): the remote of its VXLAN
+			// side, if that is the half left, is read here (rare).
+			errS = k.deleteSelf(vx, nb.HardwareAddr)
+		}
 		if errS == nil || ignorableDeleteErr(errS) {
 			if errM == nil || ignorableDeleteErr(errM) {
 				return nil
@@ -302,6 +390,25 @@ func (k *L3Netlink) writeRMAC(vx int, op L3Op) error {
 	nb.State = netlink.NUD_NOARP | netlink.NUD_PERMANENT
 	nb.Flags = unix.NTF_SELF | unix.NTF_MASTER | unix.NTF_EXT_LEARNED
 	return k.h.NeighSet(nb)
+}
+
+// deleteSelf deletes the VXLAN (self) entries of mac on the VXLAN device
+// vx, whatever their remote.
+func (k *L3Netlink) deleteSelf(vx int, mac net.HardwareAddr) error {
+	fdb, err := retry(func() ([]netlink.Neigh, error) { return k.h.NeighList(vx, unix.AF_BRIDGE) })
+	if err != nil {
+		return err
+	}
+	var errs []error
+	for _, n := range fdb {
+		if n.LinkIndex == vx && n.Flags&unix.NTF_SELF != 0 && n.IP != nil && bytes.Equal(n.HardwareAddr, mac) {
+			err := k.h.NeighDel(&netlink.Neigh{LinkIndex: vx, Family: unix.AF_BRIDGE, HardwareAddr: mac, IP: n.IP, Flags: unix.NTF_SELF})
+			if err != nil && !ignorableDeleteErr(err) {
+				errs = append(errs, err)
+			}
+		}
+	}
+	return errors.Join(errs...)
 }
 
 // writeRoute sends RTM_NEWROUTE (create|replace) or RTM_DELROUTE for one
@@ -404,7 +511,7 @@ func WatchL3(ctx context.Context, ns netns.NsHandle) (<-chan L3Change, error) {
 		return nil, err
 	}
 	links := newLinkNames(h)
-	out := make(chan L3Change, 1024)
+	out := make(chan L3Change, 4096)
 	send := func(c L3Change) bool {
 		select {
 		case out <- c:
@@ -486,7 +593,8 @@ func routeChange(u netlink.RouteUpdate) (L3Change, bool) {
 		return L3Change{}, false // not fib's: fib's, if any, stays
 	}
 	e := routeEntry(r)
-	return L3Change{Route: &e, Table: r.Table, Gone: u.Type == unix.RTM_DELROUTE || r.Protocol != RouteProtocol}, true
+	foreign := r.Protocol != RouteProtocol
+	return L3Change{Route: &e, Table: r.Table, Gone: u.Type == unix.RTM_DELROUTE || foreign, Foreign: foreign, Metric: r.Priority}, true
 }
 
 // neighChange turns a neighbour update into the change of its key: a
@@ -495,10 +603,21 @@ func routeChange(u netlink.RouteUpdate) (L3Change, bool) {
 func neighChange(u netlink.NeighUpdate, links *linkNames) (L3Change, bool) {
 	n := u.Neigh
 	name, ok := links.name(n.LinkIndex)
-	if !ok || n.IP == nil {
+	if !ok {
 		return L3Change{}, false
 	}
 	gone := u.Type == unix.RTM_DELNEIGH
+	if mac, ok := rmacMaster(n); ok && n.Family == unix.AF_BRIDGE && gone {
+		// The bridge side of a router MAC deleted: what is left is a
+		// half, reported without a VTEP (as Dump does), which a pass
+		// writes again whole (or deletes). (Its writing is not
+		// reported: the VXLAN side's event, or the write's own
+		// completion, tells the VTEP.)
+		return L3Change{RMAC: &RMACEntry{MAC: mac}, Dev: name}, true
+	}
+	if n.IP == nil {
+		return L3Change{}, false
+	}
 	if n.Family == unix.AF_BRIDGE {
 		e, ok := rmacEntry(n)
 		if !ok {
@@ -605,8 +724,8 @@ const l3RcvBuf = 8 << 20
 // subscribeL3 subscribes to route, neighbour and link changes (in *nsp,
 // if not nil) until done is closed.
 func subscribeL3(nsp *netns.NsHandle) (*l3Sub, error) {
-	s := &l3Sub{done: make(chan struct{}), routes: make(chan netlink.RouteUpdate, 1024),
-		neighs: make(chan netlink.NeighUpdate, 1024), links: make(chan netlink.LinkUpdate, 64)}
+	s := &l3Sub{done: make(chan struct{}), routes: make(chan netlink.RouteUpdate, 4096),
+		neighs: make(chan netlink.NeighUpdate, 4096), links: make(chan netlink.LinkUpdate, 64)}
 	ignore := func(error) {}
 	if err := netlink.RouteSubscribeWithOptions(s.routes, s.done, netlink.RouteSubscribeOptions{Namespace: nsp, ErrorCallback: ignore,
 		ReceiveBufferSize: l3RcvBuf, ReceiveBufferForceSize: true}); err != nil {
