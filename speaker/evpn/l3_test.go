@@ -453,3 +453,44 @@ func TestL3GatewayConflict(t *testing.T) {
 		"set-neigh 100 192.168.100.10 02:00:00:00:00:02",
 		"set-host red/4001 192.168.100.10 via 10.0.0.2 02:aa:00:00:00:02")
 }
+
+// Bindings' remote rows, the remote half of "show evpn arp-cache": the
+// routes installed as suppression neighbours, each with the VTEP and MAC
+// mobility sequence of the route it follows, following a host that moves
+// away and back.
+func TestL3RemoteBindings(t *testing.T) {
+	tab := NewL3Table(l3opts())
+	ip := netip.MustParseAddr("192.168.100.20")
+	tab.LocalHost(100, mac1, hostA, 0, false)
+	tab.Update(macIP(vtep2, mac2, ip, 0, rmac2))
+	want := func(what string, bs ...Binding) {
+		t.Helper()
+		var got []Binding
+		for _, b := range tab.Bindings(4001, 0) {
+			if !b.Local {
+				got = append(got, b)
+			}
+		}
+		if !slices.Equal(got, bs) {
+			t.Errorf("%s:\n got  %+v\n want %+v", what, got, bs)
+		}
+	}
+	want("one remote", Binding{L2VNI: 100, IP: ip, MAC: mac2, VTEP: vtep2, Active: true})
+	if bs := tab.Bindings(4002, 0); len(bs) != 0 {
+		t.Errorf("another VRF's bindings: %+v", bs)
+	}
+	// hostA moves to vtep3 (seq 1): remote there.
+	tab.Update(macIP(vtep3, mac1, hostA, 1, rmac3))
+	want("moved away",
+		Binding{L2VNI: 100, IP: hostA, MAC: mac1, VTEP: vtep3, Seq: 1, Active: true},
+		Binding{L2VNI: 100, IP: ip, MAC: mac2, VTEP: vtep2, Active: true})
+	// And back with seq 2: local again, not remote.
+	tab.LocalMACSeq(100, mac1, 2, false)
+	want("back", Binding{L2VNI: 100, IP: ip, MAC: mac2, VTEP: vtep2, Active: true})
+	// Its MAC is taken away: vtep3's route, still there, is installed
+	// again.
+	tab.LocalMACAway(100, mac1)
+	want("MAC away",
+		Binding{L2VNI: 100, IP: hostA, MAC: mac1, VTEP: vtep3, Seq: 1, Active: true},
+		Binding{L2VNI: 100, IP: ip, MAC: mac2, VTEP: vtep2, Active: true})
+}
