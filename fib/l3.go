@@ -1,6 +1,7 @@
 package fib
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"net/netip"
@@ -442,7 +443,12 @@ func (s *L3State) sort() {
 		}
 		return a.IP.Compare(b.IP)
 	})
-	slices.SortFunc(s.RMACs, func(a, b RMACEntry) int { return a.VTEP.Compare(b.VTEP) })
+	slices.SortFunc(s.RMACs, func(a, b RMACEntry) int {
+		if c := a.VTEP.Compare(b.VTEP); c != 0 {
+			return c
+		}
+		return bytes.Compare(a.MAC[:], b.MAC[:])
+	})
 	slices.SortFunc(s.Routes, func(a, b RouteEntry) int { return prefixCompare(a.Prefix, b.Prefix) })
 }
 

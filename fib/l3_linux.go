@@ -9,7 +9,6 @@ import (
 	"net/netip"
 	"slices"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/evpnd/evpnd/speaker/evpn"
@@ -23,37 +22,46 @@ import (
 // a netlink handle for neighbours, FDB entries and dumps, and a route
 // socket of its own for route writes (vishvananda/netlink refuses the
 // IPv4-mapped gateway of an IPv6 route, which the kernel takes).
-//
-// Its dumps go through sockets of its own with NETLINK_GET_STRICT_CHK, on
-// which the kernel filters a dump by the request's attributes: without
-// it, asking for one device's neighbours or FDB entries reads every entry
-// of the namespace (100k FDB entries to find ten, at 50k hosts), and
-// asking for one table's routes reads every table.
 type L3Netlink struct {
 	h     *netlink.Handle
 	route *nl.SocketHandle
-	dh    *netlink.Handle // route dumps, strict
-
-	dmu    sync.Mutex
-	d      nlSock        // neighbour and FDB dumps, strict
-	dumped atomic.Uint64 // neighbour messages the dumps read
+	// dump is a socket with strict checking, so that a neighbour or FDB
+	// dump is filtered by device in the kernel (NDA_IFINDEX) instead of
+	// listing every entry of the namespace: the L2VNIs' 100k FDB entries
+	// are not read to find the L3VNI's router MACs. dumpMu serialises
+	// its users (the loop, Check).
+	dumpMu sync.Mutex
+	dump   *nl.SocketHandle
+	// dh dumps routes with strict checking too, so that the kernel reads
+	// only the VRF's table (by table and protocol) rather than every
+	// table of the namespace.
+	dh *netlink.Handle
 }
 
 // NewL3Netlink returns the kernel side of a VRF working through h, a
 // handle bound to ns (netns.None() for the caller's own namespace); the
 // caller keeps h and must Close the L3Netlink.
 func NewL3Netlink(h *netlink.Handle, ns netns.NsHandle) (*L3Netlink, error) {
-	var s *nl.NetlinkSocket
-	var err error
-	if ns.IsOpen() {
-		s, err = nl.GetNetlinkSocketAt(ns, netns.None(), unix.NETLINK_ROUTE)
-	} else {
-		s, err = nl.Subscribe(unix.NETLINK_ROUTE)
+	open := func() (*nl.NetlinkSocket, error) {
+		if ns.IsOpen() {
+			return nl.GetNetlinkSocketAt(ns, netns.None(), unix.NETLINK_ROUTE)
+		}
+		return nl.Subscribe(unix.NETLINK_ROUTE)
 	}
+	s, err := open()
 	if err != nil {
 		return nil, fmt.Errorf("fib l3: open route socket: %w", err)
 	}
-	route := &nl.SocketHandle{Socket: s}
+	d, err := open()
+	if err != nil {
+		s.Close()
+		return nil, fmt.Errorf("fib l3: open dump socket: %w", err)
+	}
+	if err := unix.SetsockoptInt(d.GetFd(), unix.SOL_NETLINK, unix.NETLINK_GET_STRICT_CHK, 1); err != nil {
+		s.Close()
+		d.Close()
+		return nil, fmt.Errorf("fib l3: dump socket: strict checking: %w", err)
+	}
 	var dh *netlink.Handle
 	if ns.IsOpen() {
 		dh, err = netlink.NewHandleAt(ns, unix.NETLINK_ROUTE)
@@ -66,92 +74,44 @@ func NewL3Netlink(h *netlink.Handle, ns netns.NsHandle) (*L3Netlink, error) {
 		}
 	}
 	if err != nil {
-		route.Close()
-		return nil, fmt.Errorf("fib l3: open dump handle: %w", err)
+		s.Close()
+		d.Close()
+		return nil, fmt.Errorf("fib l3: route dump handle: %w", err)
 	}
-	fd, err := socketAt(ns) // with NETLINK_GET_STRICT_CHK
-	if err != nil {
-		route.Close()
-		dh.Close()
-		return nil, fmt.Errorf("fib l3: open dump socket: %w", err)
-	}
-	return &L3Netlink{h: h, route: route, dh: dh, d: nlSock{fd: fd, rbuf: make([]byte, 64<<10)}}, nil
+	return &L3Netlink{h: h, route: &nl.SocketHandle{Socket: s}, dump: &nl.SocketHandle{Socket: d}, dh: dh}, nil
 }
 
-// Close closes the sockets.
+// Close closes the route and dump sockets.
 func (k *L3Netlink) Close() {
 	k.route.Close()
+	k.dump.Close()
 	k.dh.Close()
-	k.dmu.Lock()
-	defer k.dmu.Unlock()
-	if k.d.fd >= 0 {
-		unix.Close(k.d.fd)
-		k.d.fd = -1
-	}
 }
 
-// neighList dumps the neighbours (family AF_UNSPEC, AF_INET, AF_INET6) or
-// FDB entries (AF_BRIDGE) of the device ifindex. The device goes in
-// NDA_IFINDEX, which the kernel honours in strict mode (its header field
-// is refused there for neighbours); the entries are checked again here.
-func (k *L3Netlink) neighList(ifindex int, family uint8) ([]netlink.Neigh, error) {
-	k.dmu.Lock()
-	defer k.dmu.Unlock()
-	if k.d.fd < 0 {
-		return nil, errClosed
+// neighList dumps the neighbours (family AF_UNSPEC) or FDB entries
+// (AF_BRIDGE) of one device, filtered in the kernel.
+func (k *L3Netlink) neighList(family uint8, ifindex int) ([]netlink.Neigh, error) {
+	k.dumpMu.Lock()
+	defer k.dumpMu.Unlock()
+	req := nl.NewNetlinkRequest(unix.RTM_GETNEIGH, unix.NLM_F_DUMP)
+	req.Sockets = map[int]*nl.SocketHandle{unix.NETLINK_ROUTE: k.dump}
+	req.AddData(&netlink.Ndmsg{Family: family})
+	idx := make([]byte, 4)
+	nl.NativeEndian().PutUint32(idx, uint32(ifindex))
+	req.AddData(nl.NewRtAttr(unix.NDA_IFINDEX, idx))
+	msgs, err := req.Execute(unix.NETLINK_ROUTE, unix.RTM_NEWNEIGH)
+	if err != nil {
+		return nil, err
 	}
-	seq := k.d.nextSeq()
-	req := make([]byte, unix.SizeofNlMsghdr+sizeofNdmsg, unix.SizeofNlMsghdr+sizeofNdmsg+8)
-	req = appendAttr(req, unix.NDA_IFINDEX, native.AppendUint32(nil, uint32(ifindex)))
-	native.PutUint32(req[0:], uint32(len(req)))
-	native.PutUint16(req[4:], unix.RTM_GETNEIGH)
-	native.PutUint16(req[6:], unix.NLM_F_REQUEST|unix.NLM_F_DUMP)
-	native.PutUint32(req[8:], seq)
-	req[unix.SizeofNlMsghdr] = family
-	if err := k.d.send(req); err != nil {
-		return nil, fmt.Errorf("dump request: %w", err)
-	}
-	var out []netlink.Neigh
-	intr := false
-	for {
-		msgs, err := k.d.recv()
+	out := make([]netlink.Neigh, 0, len(msgs))
+	for _, m := range msgs {
+		n, err := netlink.NeighDeserialize(m)
 		if err != nil {
-			// Later reads skip the rest of this dump by sequence number.
-			return nil, fmt.Errorf("dump read: %w", err)
+			continue
 		}
-		for _, m := range msgs {
-			if m.seq != seq {
-				continue
-			}
-			if m.flags&unix.NLM_F_DUMP_INTR != 0 {
-				intr = true
-			}
-			switch m.typ {
-			case unix.NLMSG_DONE:
-				if intr {
-					return out, netlink.ErrDumpInterrupted
-				}
-				return out, nil
-			case unix.NLMSG_ERROR:
-				_, aerr := ackResult(m)
-				if aerr == nil {
-					aerr = errors.New("unexpected ack")
-				}
-				return nil, aerr
-			case unix.RTM_NEWNEIGH:
-				k.dumped.Add(1)
-				// The entry's addresses alias what it is decoded from.
-				n, err := netlink.NeighDeserialize(bytes.Clone(m.data))
-				if err != nil || n.LinkIndex != ifindex {
-					continue
-				}
-				if family != unix.AF_UNSPEC && n.Family != int(family) {
-					continue
-				}
-				out = append(out, *n)
-			}
-		}
+		out = append(out, *n)
 	}
+	return out, nil
 }
 
 func (k *L3Netlink) index(name string) (int, error) {
@@ -219,7 +179,7 @@ func (k *L3Netlink) Dump(ctx context.Context, dev L3Devices, kinds ...L3Kind) (L
 				continue
 			}
 		}
-		ns, err := retry(func() ([]netlink.Neigh, error) { return k.neighList(idx, unix.AF_UNSPEC) })
+		ns, err := retry(func() ([]netlink.Neigh, error) { return k.neighList(unix.AF_UNSPEC, idx) })
 		if err != nil {
 			return s, fmt.Errorf("fib l3 %s: list neighbours of %s: %w", dev.VRF, name, err)
 		}
@@ -231,13 +191,35 @@ func (k *L3Netlink) Dump(ctx context.Context, dev L3Devices, kinds ...L3Kind) (L
 		}
 	}
 	if want(L3KindRMAC) {
-		fdb, err := retry(func() ([]netlink.Neigh, error) { return k.neighList(vx, unix.AF_BRIDGE) })
+		fdb, err := retry(func() ([]netlink.Neigh, error) { return k.neighList(unix.AF_BRIDGE, vx) })
 		if err != nil {
 			return s, fmt.Errorf("fib l3 %s: list FDB of %s: %w", dev.VRF, dev.VXLAN, err)
 		}
+		// A router MAC is written as two entries, the VXLAN one (self, to
+		// the VTEP) and the bridge one (master). One with a side missing
+		// is reported with no VTEP: unequal to any wanted entry, so a
+		// pass writes both sides again (or deletes what is left of an
+		// unwanted one).
+		self, master := map[evpn.MAC]netip.Addr{}, map[evpn.MAC]bool{}
 		for _, n := range fdb {
-			if e, ok := rmacEntry(n); ok && n.LinkIndex == vx {
-				s.RMACs = append(s.RMACs, e)
+			if n.LinkIndex != vx {
+				continue
+			}
+			if e, ok := rmacEntry(n); ok {
+				self[e.MAC] = e.VTEP
+			} else if mac, ok := rmacMaster(n); ok {
+				master[mac] = true
+			}
+		}
+		for mac, vtep := range self {
+			if !master[mac] {
+				vtep = netip.Addr{}
+			}
+			s.RMACs = append(s.RMACs, RMACEntry{MAC: mac, VTEP: vtep})
+		}
+		for mac := range master {
+			if _, ok := self[mac]; !ok {
+				s.RMACs = append(s.RMACs, RMACEntry{MAC: mac})
 			}
 		}
 	}
@@ -288,6 +270,17 @@ func rmacEntry(n netlink.Neigh) (RMACEntry, bool) {
 		return RMACEntry{}, false
 	}
 	return RMACEntry{MAC: mac, VTEP: ipAddr(n.IP)}, true
+}
+
+// rmacMaster reads the bridge (master) side of a router MAC on a VXLAN
+// device: a unicast extern_learn entry without a remote (not the bridge's
+// permanent entry of the port's own MAC).
+func rmacMaster(n netlink.Neigh) (evpn.MAC, bool) {
+	mac, ok := evpn.MACFrom(n.HardwareAddr)
+	if !ok || !mac.IsUnicast() || n.IP != nil || n.Flags&unix.NTF_SELF != 0 || n.Flags&unix.NTF_EXT_LEARNED == 0 {
+		return evpn.MAC{}, false
+	}
+	return mac, true
 }
 
 func ipAddr(ip net.IP) netip.Addr {
@@ -399,8 +392,15 @@ func (k *L3Netlink) writeRMAC(vx int, op L3Op) error {
 	if op.Kind == L3Delete {
 		nb.Flags = unix.NTF_MASTER
 		errM := k.h.NeighDel(nb)
-		nb.Flags = unix.NTF_SELF
-		errS := k.h.NeighDel(nb)
+		var errS error
+		if r.VTEP.IsValid() {
+			nb.Flags = unix.NTF_SELF
+			errS = k.h.NeighDel(nb)
+		} else {
+			// Half of a router MAC (see Dump): the remote of its VXLAN
+			// side, if that is the half left, is read here (rare).
+			errS = k.deleteSelf(vx, nb.HardwareAddr)
+		}
 		if errS == nil || ignorableDeleteErr(errS) {
 			if errM == nil || ignorableDeleteErr(errM) {
 				return nil
@@ -414,6 +414,25 @@ func (k *L3Netlink) writeRMAC(vx int, op L3Op) error {
 	nb.State = netlink.NUD_NOARP | netlink.NUD_PERMANENT
 	nb.Flags = unix.NTF_SELF | unix.NTF_MASTER | unix.NTF_EXT_LEARNED
 	return k.h.NeighSet(nb)
+}
+
+// deleteSelf deletes the VXLAN (self) entries of mac on the VXLAN device
+// vx, whatever their remote.
+func (k *L3Netlink) deleteSelf(vx int, mac net.HardwareAddr) error {
+	fdb, err := retry(func() ([]netlink.Neigh, error) { return k.h.NeighList(vx, unix.AF_BRIDGE) })
+	if err != nil {
+		return err
+	}
+	var errs []error
+	for _, n := range fdb {
+		if n.LinkIndex == vx && n.Flags&unix.NTF_SELF != 0 && n.IP != nil && bytes.Equal(n.HardwareAddr, mac) {
+			err := k.h.NeighDel(&netlink.Neigh{LinkIndex: vx, Family: unix.AF_BRIDGE, HardwareAddr: mac, IP: n.IP, Flags: unix.NTF_SELF})
+			if err != nil && !ignorableDeleteErr(err) {
+				errs = append(errs, err)
+			}
+		}
+	}
+	return errors.Join(errs...)
 }
 
 // writeRoute sends RTM_NEWROUTE (create|replace) or RTM_DELROUTE for one
@@ -516,7 +535,7 @@ func WatchL3(ctx context.Context, ns netns.NsHandle) (<-chan L3Change, error) {
 		return nil, err
 	}
 	links := newLinkNames(h)
-	out := make(chan L3Change, 1024)
+	out := make(chan L3Change, 4096)
 	send := func(c L3Change) bool {
 		select {
 		case out <- c:
@@ -598,7 +617,8 @@ func routeChange(u netlink.RouteUpdate) (L3Change, bool) {
 		return L3Change{}, false // not fib's: fib's, if any, stays
 	}
 	e := routeEntry(r)
-	return L3Change{Route: &e, Table: r.Table, Gone: u.Type == unix.RTM_DELROUTE || r.Protocol != RouteProtocol}, true
+	foreign := r.Protocol != RouteProtocol
+	return L3Change{Route: &e, Table: r.Table, Gone: u.Type == unix.RTM_DELROUTE || foreign, Foreign: foreign, Metric: r.Priority}, true
 }
 
 // neighChange turns a neighbour update into the change of its key: a
@@ -607,10 +627,21 @@ func routeChange(u netlink.RouteUpdate) (L3Change, bool) {
 func neighChange(u netlink.NeighUpdate, links *linkNames) (L3Change, bool) {
 	n := u.Neigh
 	name, ok := links.name(n.LinkIndex)
-	if !ok || n.IP == nil {
+	if !ok {
 		return L3Change{}, false
 	}
 	gone := u.Type == unix.RTM_DELNEIGH
+	if mac, ok := rmacMaster(n); ok && n.Family == unix.AF_BRIDGE && gone {
+		// The bridge side of a router MAC deleted: what is left is a
+		// half, reported without a VTEP (as Dump does), which a pass
+		// writes again whole (or deletes). (Its writing is not
+		// reported: the VXLAN side's event, or the write's own
+		// completion, tells the VTEP.)
+		return L3Change{RMAC: &RMACEntry{MAC: mac}, Dev: name}, true
+	}
+	if n.IP == nil {
+		return L3Change{}, false
+	}
 	if n.Family == unix.AF_BRIDGE {
 		e, ok := rmacEntry(n)
 		if !ok {
@@ -717,8 +748,8 @@ const l3RcvBuf = 8 << 20
 // subscribeL3 subscribes to route, neighbour and link changes (in *nsp,
 // if not nil) until done is closed.
 func subscribeL3(nsp *netns.NsHandle) (*l3Sub, error) {
-	s := &l3Sub{done: make(chan struct{}), routes: make(chan netlink.RouteUpdate, 1024),
-		neighs: make(chan netlink.NeighUpdate, 1024), links: make(chan netlink.LinkUpdate, 64)}
+	s := &l3Sub{done: make(chan struct{}), routes: make(chan netlink.RouteUpdate, 4096),
+		neighs: make(chan netlink.NeighUpdate, 4096), links: make(chan netlink.LinkUpdate, 64)}
 	ignore := func(error) {}
 	if err := netlink.RouteSubscribeWithOptions(s.routes, s.done, netlink.RouteSubscribeOptions{Namespace: nsp, ErrorCallback: ignore,
 		ReceiveBufferSize: l3RcvBuf, ReceiveBufferForceSize: true}); err != nil {

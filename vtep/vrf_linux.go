@@ -158,14 +158,20 @@ func ObserveNS(h *netlink.Handle, ns netns.NsHandle) (NSObserved, error) {
 //
 // The backend must be one the kernel provides: call ProbeBackend at start.
 func (m *Manager) EnsureVRF(ctx context.Context, v VRF) error {
+	_, err := m.ensureVRF(ctx, v)
+	return err
+}
+
+// ensureVRF is EnsureVRF, also returning how many changes it applied.
+func (m *Manager) ensureVRF(ctx context.Context, v VRF) (int, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if err := v.Validate(); err != nil {
-		return fmt.Errorf("ensure vrf %s: %w", v.Name, err)
+		return 0, fmt.Errorf("ensure vrf %s: %w", v.Name, err)
 	}
 	under, err := ObserveNS(m.h, m.ns)
 	if err != nil {
-		return fmt.Errorf("ensure vrf %s: %w", v.Name, err)
+		return 0, fmt.Errorf("ensure vrf %s: %w", v.Name, err)
 	}
 	a := &l3applier{m: m, handles: map[string]*netlink.Handle{"": m.h}, nsh: map[string]netns.NsHandle{}}
 	defer a.close()
@@ -175,19 +181,19 @@ func (m *Manager) EnsureVRF(ctx context.Context, v VRF) error {
 			h, err := netlink.NewHandleAt(nsh)
 			if err != nil {
 				nsh.Close()
-				return fmt.Errorf("ensure vrf %s: open namespace %s: %w", v.Name, v.Namespace, err)
+				return 0, fmt.Errorf("ensure vrf %s: open namespace %s: %w", v.Name, v.Namespace, err)
 			}
 			a.handles[v.Namespace], a.nsh[v.Namespace] = h, nsh
 			if tenant, err = ObserveNS(h, nsh); err != nil {
-				return fmt.Errorf("ensure vrf %s: namespace %s: %w", v.Name, v.Namespace, err)
+				return 0, fmt.Errorf("ensure vrf %s: namespace %s: %w", v.Name, v.Namespace, err)
 			}
 		} else if !errors.Is(err, os.ErrNotExist) {
-			return fmt.Errorf("ensure vrf %s: open namespace %s: %w", v.Name, v.Namespace, err)
+			return 0, fmt.Errorf("ensure vrf %s: open namespace %s: %w", v.Name, v.Namespace, err)
 		}
 	}
 	plan, err := PlanVRF(v, under, tenant)
 	if err != nil {
-		return fmt.Errorf("ensure vrf %s: nothing changed: %w", v.Name, err)
+		return 0, fmt.Errorf("ensure vrf %s: nothing changed: %w", v.Name, err)
 	}
 	for _, act := range plan.Actions {
 		err := ctx.Err()
@@ -197,9 +203,9 @@ func (m *Manager) EnsureVRF(ctx context.Context, v VRF) error {
 		if err != nil {
 			err = fmt.Errorf("vrf %s: %s: %w", v.Name, act, err)
 			if rbErr := a.rollback(); rbErr != nil {
-				return errors.Join(err, fmt.Errorf("rollback incomplete, devices may be half-built: %w", rbErr))
+				return len(plan.Actions), errors.Join(err, fmt.Errorf("rollback incomplete, devices may be half-built: %w", rbErr))
 			}
-			return fmt.Errorf("ensure %w (undid the %d changes this call had made)", err, len(a.undos))
+			return len(plan.Actions), fmt.Errorf("ensure %w (undid the %d changes this call had made)", err, len(a.undos))
 		}
 		m.log.Debug("applied", "vrf", v.Name, "vni", act.VNI, "dev", act.Dev, "action", act.String())
 	}
@@ -207,9 +213,9 @@ func (m *Manager) EnsureVRF(ctx context.Context, v VRF) error {
 		if err := enableForwarding(a.nsh[v.Namespace], v.hasIPv6()); err != nil {
 			err = fmt.Errorf("vrf %s: namespace %s: %w", v.Name, v.Namespace, err)
 			if rbErr := a.rollback(); rbErr != nil {
-				return errors.Join(err, fmt.Errorf("rollback incomplete, devices may be half-built: %w", rbErr))
+				return len(plan.Actions), errors.Join(err, fmt.Errorf("rollback incomplete, devices may be half-built: %w", rbErr))
 			}
-			return fmt.Errorf("ensure %w (undid the %d changes this call had made)", err, len(a.undos))
+			return len(plan.Actions), fmt.Errorf("ensure %w (undid the %d changes this call had made)", err, len(a.undos))
 		}
 	}
 	for _, ab := range plan.Absent {
@@ -227,7 +233,7 @@ func (m *Manager) EnsureVRF(ctx context.Context, v VRF) error {
 	if ns.IsOpen() || v.Backend != BackendNetns {
 		m.warnForwarding(v, ns)
 	}
-	return nil
+	return len(plan.Actions), nil
 }
 
 // warnForwarding warns when the namespace that routes v's traffic has

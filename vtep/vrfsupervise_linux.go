@@ -13,10 +13,32 @@ import (
 
 // VRFRepair is one re-run of EnsureVRF by SuperviseVRFs after a change to
 // the VRF's devices: Err is nil when the devices are as configured again.
-// The VRF's FDB may have been lost with a re-created device.
 type VRFRepair struct {
 	VRF string
 	Err error
+	// FDBLost: the kernel may have lost the FDB evpnd wrote on the VRF's
+	// VXLAN devices, and the caller must have it written again
+	// (fib.Reconciler.Resync). It is set when the re-run changed
+	// anything, when one of the VRF's VXLAN devices or bridges changed
+	// (a device deleted and made again by someone else keeps nothing of
+	// its FDB, yet needs no repair), and when link events may have been
+	// lost (the first run of a subscription). It is not set for changes
+	// of access ports only, such as a port's carrier going down or up as
+	// a host moves: a resync then could undo the bridge's move of the
+	// host's MAC from the VXLAN port to the access port before the local
+	// MAC is reported, which blackholes the host's traffic until it
+	// sends again.
+	FDBLost bool
+}
+
+// fdbNames returns the device names a change of which may lose the
+// VRF's FDB: the VXLAN devices and bridges.
+func (v VRF) fdbNames() map[string]bool {
+	out := map[string]bool{}
+	for _, l := range v.l2Set() {
+		out[l.VXLAN], out[l.Bridge] = true, true
+	}
+	return out
 }
 
 // names returns the device names a change of which may need a repair:
@@ -125,15 +147,15 @@ func (m *Manager) superviseVRFsOnce(ctx context.Context, vrfs []VRF, onRepair fu
 		}()
 		return nil
 	}
-	ensure := func(v VRF) {
-		err := m.EnsureVRF(ctx, v)
+	ensure := func(v VRF, fdbLost bool) {
+		actions, err := m.ensureVRF(ctx, v)
 		if err != nil && ctx.Err() != nil {
 			return
 		}
 		if err != nil {
 			m.log.Error("vrf devices not repaired", "vrf", v.Name, "err", err)
 		}
-		onRepair(VRFRepair{VRF: v.Name, Err: err})
+		onRepair(VRFRepair{VRF: v.Name, Err: err, FDBLost: fdbLost || actions > 0})
 	}
 	under := m.ns
 	if !under.IsOpen() {
@@ -150,7 +172,7 @@ func (m *Manager) superviseVRFsOnce(ctx context.Context, vrfs []VRF, onRepair fu
 		// before it can be watched.
 		nsh, err := netns.GetFromName(v.Namespace)
 		if err != nil {
-			ensure(v)
+			ensure(v, true)
 			if nsh, err = netns.GetFromName(v.Namespace); err != nil {
 				return fmt.Errorf("vrf %s: open namespace %s: %w", v.Name, v.Namespace, err)
 			}
@@ -162,14 +184,16 @@ func (m *Manager) superviseVRFsOnce(ctx context.Context, vrfs []VRF, onRepair fu
 		}
 	}
 	// Subscribed first, ensured second: a change racing this is queued.
+	// Changes before the subscription are unknown: the FDB may be lost.
 	for _, v := range vrfs {
-		ensure(v)
+		ensure(v, true)
 	}
 	names := make([]map[string]bool, len(vrfs))
+	fdbNames := make([]map[string]bool, len(vrfs))
 	for i, v := range vrfs {
-		names[i] = v.names()
+		names[i], fdbNames[i] = v.names(), v.fdbNames()
 	}
-	dirty := make([]bool, len(vrfs))
+	dirty, fdbDirty := make([]bool, len(vrfs)), make([]bool, len(vrfs))
 	mark := func(e vrfEvent) {
 		for i, v := range vrfs {
 			if e.ns != "" && (v.Backend != BackendNetns || v.Namespace != e.ns) {
@@ -177,6 +201,9 @@ func (m *Manager) superviseVRFsOnce(ctx context.Context, vrfs []VRF, onRepair fu
 			}
 			if names[i][e.name] {
 				dirty[i] = true
+			}
+			if fdbNames[i][e.name] {
+				fdbDirty[i] = true
 			}
 		}
 	}
@@ -200,8 +227,8 @@ func (m *Manager) superviseVRFsOnce(ctx context.Context, vrfs []VRF, onRepair fu
 		}
 		for i, v := range vrfs {
 			if dirty[i] {
-				dirty[i] = false
-				ensure(v)
+				ensure(v, fdbDirty[i])
+				dirty[i], fdbDirty[i] = false, false
 			}
 		}
 	}

@@ -9,6 +9,13 @@
 // continuous ping, the route reflector installing nothing, and the
 // daemon's refusal of broken or conflicting configurations.
 //
+// The tenant VRF tests (issue 10) deploy testdata/l3.clab.yml (two
+// leafs, one tenant) and testdata/tenants.clab.yml (three leafs, two
+// tenants with the same subnets, host addresses and MACs on the netns
+// backend), creating each leaf's tenant namespaces under names unique to
+// the run. TestTwoTenants counts frames on its hosts with nft (nftables);
+// without nft it says so and checks the rest.
+//
 // Run them as root:
 //
 //	go test -count=1 -v ./cmd/evpnd/e2e/
@@ -25,6 +32,10 @@
 // with `ip netns list | grep ^e2e` and remove them with `ip netns del`.
 // When a test fails it first logs every node's evpnd output and every
 // leaf's `bridge fdb show`.
+//
+// Where a test must see what crosses the fabric (ARP/ND suppression), it
+// reads a leaf's underlay link with an AF_PACKET socket and decodes the
+// VXLAN frames itself: no tcpdump is needed.
 //
 // Traffic only goes to addresses inside the lab's namespaces. Waits poll a
 // condition against a deadline; nothing sleeps for a fixed time.

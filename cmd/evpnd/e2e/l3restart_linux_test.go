@@ -22,10 +22,11 @@ import (
 // started again. Every echo request must be answered, counted by
 // sequence number. Across both restarts leaf1's tenant devices are
 // adopted (same ifindexes), and a netlink monitor in the namespace of its
-// tenant devices sees no deletion of an evpnd host route (protocol 241),
-// suppression or router-MAC neighbour (extern_learn) or router-MAC FDB
-// entry: the L3 state stays in the kernel, and the reconciler deletes
-// nothing it did not write before End-of-RIB.
+// tenant devices sees no deletion or rewrite of an evpnd host route
+// (protocol 241), suppression or router-MAC neighbour (extern_learn) or
+// router-MAC FDB entry: the L3 state stays in the kernel as it was, and
+// the reconciler deletes nothing before End-of-RIB, nor at End-of-RIB what
+// the re-sent routes still want.
 func TestTenantVRFRestart(t *testing.T) {
 	t.Run("netns", func(t *testing.T) { tenantVRFRestart(t, "netns") })
 	t.Run("default", func(t *testing.T) { tenantVRFRestart(t, "default") })
@@ -114,14 +115,16 @@ func tenantVRFRestart(t *testing.T, backend string) {
 	if err != nil {
 		t.Errorf("L3 monitor on %s: %v", leaf, err)
 	}
-	var deleted []string
+	// Nothing changed while evpnd was away: a restart that adopts its
+	// state neither deletes nor rewrites an entry.
+	var touched []string
 	for _, ev := range events {
-		if ev.del && ev.at.Before(control) {
-			deleted = append(deleted, ev.String())
+		if ev.at.Before(control) {
+			touched = append(touched, ev.String())
 		}
 	}
-	if len(deleted) > 0 {
-		t.Errorf("%s: evpnd's L3 entries were deleted across the restarts:\n  %s", leaf, strings.Join(deleted, "\n  "))
+	if len(touched) > 0 {
+		t.Errorf("%s: evpnd's L3 entries were deleted or rewritten across the restarts:\n  %s", leaf, strings.Join(touched, "\n  "))
 	}
 	var lines []string
 	for _, ev := range events {
@@ -134,6 +137,13 @@ func tenantVRFRestart(t *testing.T, backend string) {
 			t.Errorf("%s logged: %s", leaf, line)
 		}
 	}
+}
+
+// harmlessNetlinkReport tells the netlink library's reports of a message
+// from a sender other than the kernel, after which its subscription goes
+// on (a real failure closes the channel): a monitor must not count them.
+func harmlessNetlinkReport(err error) bool {
+	return strings.Contains(err.Error(), "Wrong sender portid")
 }
 
 // pingsMore waits until every ping of pings has had more further answers.
@@ -213,7 +223,7 @@ func monitorL3(t *testing.T, ns *netns.NS) *l3Monitor {
 	// message from a sender other than the kernel) and goes on; a real
 	// failure (an overrun) closes the channel, seen below.
 	onErr := func(err error) {
-		if strings.Contains(err.Error(), "Wrong sender portid") {
+		if harmlessNetlinkReport(err) {
 			return
 		}
 		m.mu.Lock()

@@ -130,6 +130,9 @@ func watchNeigh(t *testing.T, f *fabric, node, dev string) *neighWatch {
 		Namespace:         &ns,
 		ReceiveBufferSize: 4 << 20,
 		ErrorCallback: func(err error) {
+			if harmlessNetlinkReport(err) {
+				return
+			}
 			w.mu.Lock()
 			w.err = err
 			w.mu.Unlock()

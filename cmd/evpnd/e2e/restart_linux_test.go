@@ -264,6 +264,9 @@ func (f *fabric) monitorFDB(node string, devs map[string]int) *fdbMonitor {
 	err = netlink.NeighSubscribeWithOptions(ch, m.done, netlink.NeighSubscribeOptions{
 		Namespace: &nsh,
 		ErrorCallback: func(err error) {
+			if harmlessNetlinkReport(err) {
+				return
+			}
 			m.mu.Lock()
 			defer m.mu.Unlock()
 			select {

@@ -815,13 +815,20 @@ func (l *leaf) onRepair(r vtep.Repair) {
 }
 
 // onVRFRepair follows a re-run of EnsureVRF for tenant t after a change
-// to its devices (counting a failure) and has fib read the kernel again: a
-// re-created VXLAN device lost the FDB evpnd wrote there (fib's L3 side
-// follows route and neighbour changes by itself). It runs on t's
-// supervisor goroutine.
+// to its devices (counting a failure) and, when the kernel may have lost
+// the FDB evpnd wrote there (a VXLAN device or bridge re-created or
+// changed), has fib read the kernel again and the VRF's local hosts
+// watched again (fib's L3 side follows route and neighbour changes by
+// itself). A change of access ports only (a host's port going down or up
+// as it moves) does neither: a resync racing the bridge's move of the
+// host's MAC to its new port would put the MAC back on the VXLAN port. It
+// runs on t's supervisor goroutine.
 func (l *leaf) onVRFRepair(t *tenant, r vtep.VRFRepair) {
 	if r.Err != nil {
 		l.d.metrics.DeviceRepairFailed(t.cfg.L3VNI)
+		return
+	}
+	if !r.FDBLost {
 		return
 	}
 	l.rec.Resync()
