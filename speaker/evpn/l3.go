@@ -280,10 +280,13 @@ type L3Table struct {
 	members map[uint32]l3member // by L2VNI
 	routes  map[Key]l3ref
 	neighs  map[hostKey]*ipState // (L2VNI, IP)
-	hosts   map[hostKey]*ipState // (L3VNI, IP)
-	local   map[hostKey]localHost
-	prefs   map[prefixKey]*prefixState
-	rmacs   map[rmacKey]*rmacState
+	// byMAC indexes the installed neighbours by their MAC (LocalMACSeq's
+	// inheritance).
+	byMAC map[MACKey]map[netip.Addr]struct{}
+	hosts map[hostKey]*ipState // (L3VNI, IP)
+	local map[hostKey]localHost
+	prefs map[prefixKey]*prefixState
+	rmacs map[rmacKey]*rmacState
 }
 
 type l3member struct {
@@ -294,7 +297,7 @@ type l3member struct {
 // NewL3Table returns an empty L3 table for the VRFs of opts.
 func NewL3Table(opts L3Options) *L3Table {
 	t := &L3Table{opts: opts, vrfs: map[uint32]*L3VRF{}, members: map[uint32]l3member{},
-		routes: map[Key]l3ref{}, neighs: map[hostKey]*ipState{}, hosts: map[hostKey]*ipState{},
+		routes: map[Key]l3ref{}, neighs: map[hostKey]*ipState{}, byMAC: map[MACKey]map[netip.Addr]struct{}{}, hosts: map[hostKey]*ipState{},
 		local: map[hostKey]localHost{}, prefs: map[prefixKey]*prefixState{}, rmacs: map[rmacKey]*rmacState{}}
 	t.opts.VRFs = nil
 	for _, v := range opts.VRFs {
@@ -412,6 +415,7 @@ func (t *L3Table) RemoveVRF(l3vni uint32) []L3Effect {
 			if st.installed {
 				nks = append(nks, k)
 				neighMAC[k] = st.inst.mac
+				t.unindexNeigh(k, st.inst.mac)
 			}
 			delete(t.neighs, k)
 		}
@@ -770,7 +774,11 @@ func (t *L3Table) reselectNeigh(k hostKey) []L3Effect {
 	}
 	switch {
 	case found && (!st.installed || st.inst.mac != win.mac):
+		if st.installed {
+			t.unindexNeigh(k, st.inst.mac)
+		}
 		st.installed, st.inst = true, win
+		t.indexNeigh(k, win.mac)
 		eff = append(eff, L3Effect{Kind: L3SetNeigh, Neigh: Neigh{L2VNI: k.vni, IP: k.ip, MAC: win.mac}})
 	case found:
 		st.inst = win
@@ -779,15 +787,38 @@ func (t *L3Table) reselectNeigh(k hostKey) []L3Effect {
 		// kernel takes the entry over and probes the host rather than
 		// forget it and wait for traffic to resolve it again.
 		st.installed = false
+		t.unindexNeigh(k, st.inst.mac)
 		eff = append(eff, L3Effect{Kind: L3ProbeNeigh, Neigh: Neigh{L2VNI: k.vni, IP: k.ip, MAC: l.mac}})
 	case st.installed:
 		st.installed = false
+		t.unindexNeigh(k, st.inst.mac)
 		eff = append(eff, L3Effect{Kind: L3DelNeigh, Neigh: Neigh{L2VNI: k.vni, IP: k.ip, MAC: st.inst.mac}})
 	}
 	if len(st.remote) == 0 && !st.installed && !hasLocal {
 		delete(t.neighs, k)
 	}
 	return eff
+}
+
+// indexNeigh and unindexNeigh keep byMAC: the neighbour k is installed with mac.
+func (t *L3Table) indexNeigh(k hostKey, mac MAC) {
+	mk := MACKey{VNI: k.vni, MAC: mac}
+	ips := t.byMAC[mk]
+	if ips == nil {
+		ips = map[netip.Addr]struct{}{}
+		t.byMAC[mk] = ips
+	}
+	ips[k.ip] = struct{}{}
+}
+
+func (t *L3Table) unindexNeigh(k hostKey, mac MAC) {
+	mk := MACKey{VNI: k.vni, MAC: mac}
+	if ips := t.byMAC[mk]; ips != nil {
+		delete(ips, k.ip)
+		if len(ips) == 0 {
+			delete(t.byMAC, mk)
+		}
+	}
 }
 
 // localInVRF reports whether a local host that wins its IP (and is
@@ -972,8 +1003,10 @@ func (t *L3Table) inherit(l2vni uint32, mac MAC, seq uint32, sticky bool) {
 		return
 	}
 	lc := candidate{vtep: t.opts.LocalVTEP, seq: seq, sticky: sticky}
-	for k, st := range t.neighs {
-		if k.vni != l2vni || !st.installed || st.inst.mac != mac {
+	for ip := range t.byMAC[MACKey{VNI: l2vni, MAC: mac}] {
+		k := hostKey{l2vni, ip}
+		st := t.neighs[k]
+		if st == nil || !st.installed || st.inst.mac != mac {
 			continue
 		}
 		if _, ok := t.local[k]; ok {

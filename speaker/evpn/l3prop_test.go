@@ -176,6 +176,19 @@ func TestL3RandomOrders(t *testing.T) {
 				eff = tab.LocalMACSeq(100, mac, seq, false)
 			}
 			kern.apply(t, eff)
+			// The MAC index is the installed neighbours.
+			n := 0
+			for mk, ips := range tab.byMAC {
+				for ip := range ips {
+					n++
+					if st := tab.neighs[hostKey{mk.VNI, ip}]; st == nil || !st.installed || st.inst.mac != mk.MAC {
+						t.Fatalf("seed %d step %d: byMAC has %v %s, not installed so", seed, step, mk, ip)
+					}
+				}
+			}
+			if n != len(kern.neighs) {
+				t.Fatalf("seed %d step %d: byMAC holds %d neighbours, %d installed", seed, step, n, len(kern.neighs))
+			}
 			got := tab.Snapshot()
 			if k := kern.snapshot(tab); !sameSnapshot(sortSnapshot(got), k) {
 				t.Fatalf("seed %d step %d: effects replayed\n %+v\nSnapshot\n %+v", seed, step, k, got)
