@@ -154,8 +154,11 @@
 // comes, goes, is renamed or set up or down as a resync of that link:
 // the kernel drops IPv4 routes with their device without a report, so a
 // change of one of the VRF's devices makes its reconciler read the kernel
-// again. A single drift or a single change therefore costs one write and
-// no dump (TestL3SingleDriftCost). L3Config.OnApply sees every op's
+// again (dumps are per device, filtered in the kernel). A single drift or
+// a single change therefore costs one write and no dump
+// (TestL3SingleDriftCost). While a burst drains, the loop takes the
+// kernel's reports between its passes, so a drift is not held behind the
+// burst. L3Config.OnApply sees every op's
 // outcome, repairs marked, with the (VNI, MAC) histories it belongs to
 // (L3ApplyEvent.TraceKeys), for the daemon's trace and metrics.
 //

@@ -477,6 +477,8 @@ type loop struct {
 	// before runs at the start of each pass (e.g. to derive the kinds'
 	// desired state from a changed source).
 	before func()
+	// between runs after each pass of a drain.
+	between func()
 }
 
 func newLoop(kinds ...kind) *loop {
@@ -535,7 +537,10 @@ func (l *loop) busy() bool {
 }
 
 // drain makes passes until no dirty key is left (failed keys wait for
-// their retry) and returns the changes made and the errors.
+// their retry) and returns the changes made and the errors. Between
+// passes it calls between (when set): run hands the kernel events queued
+// meanwhile to their kinds there, so that a long burst neither delays a
+// drift repair nor lets the event socket overflow.
 func (l *loop) drain(ctx context.Context) (int, error) {
 	total := 0
 	var errs []error
@@ -544,6 +549,9 @@ func (l *loop) drain(ctx context.Context) (int, error) {
 		total += n
 		if err != nil {
 			errs = append(errs, err)
+		}
+		if l.between != nil {
+			l.between()
 		}
 		if !l.busy() || ctx.Err() != nil || n == 0 && err != nil {
 			return total, errors.Join(errs...)
@@ -556,6 +564,23 @@ func (l *loop) drain(ctx context.Context) (int, error) {
 // retry. A pass whose kernel read failed is retried with backoff, from
 // 100 ms to 5 s; onErr sees each failed pass.
 func runLoop[E any](ctx context.Context, l *loop, events <-chan E, on func(E), onErr func(error, time.Duration)) error {
+	// queued hands on every event already queued, without waiting.
+	queued := func() {
+		for events != nil {
+			select {
+			case e, ok := <-events:
+				if !ok {
+					events = nil
+					return
+				}
+				on(e)
+			default:
+				return
+			}
+		}
+	}
+	l.between = queued
+	defer func() { l.between = nil }()
 	retryDump := time.Duration(0)
 	for {
 		_, err := l.drain(ctx)
@@ -575,15 +600,15 @@ func runLoop[E any](ctx context.Context, l *loop, events <-chan E, on func(E), o
 		} else {
 			retryDump = 0
 		}
-		if err != nil && onErr != nil {
-			onErr(err, wait)
-		}
 		for _, k := range l.kinds {
 			if at, ok := k.nextRetry(); ok {
 				if d := max(time.Until(at), time.Millisecond); wait == 0 || d < wait {
 					wait = d
 				}
 			}
+		}
+		if err != nil && onErr != nil {
+			onErr(err, wait)
 		}
 		var timer <-chan time.Time
 		var t *time.Timer
@@ -599,19 +624,7 @@ func runLoop[E any](ctx context.Context, l *loop, events <-chan E, on func(E), o
 				events = nil
 			} else {
 				on(e)
-				// Take what else is queued before the pass.
-				for more := true; more && events != nil; {
-					select {
-					case e, ok := <-events:
-						if !ok {
-							events = nil
-						} else {
-							on(e)
-						}
-					default:
-						more = false
-					}
-				}
+				queued() // take what else is queued before the pass
 			}
 		case <-timer:
 		}

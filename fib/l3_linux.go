@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/netip"
 	"slices"
+	"sync"
 	"time"
 
 	"github.com/evpnd/evpnd/speaker/evpn"
@@ -24,27 +25,73 @@ import (
 type L3Netlink struct {
 	h     *netlink.Handle
 	route *nl.SocketHandle
+	// dump is a socket with strict checking, so that a neighbour or FDB
+	// dump is filtered by device in the kernel (NDA_IFINDEX) instead of
+	// listing every entry of the namespace: the L2VNIs' 100k FDB entries
+	// are not read to find the L3VNI's router MACs. dumpMu serialises
+	// its users (the loop, Check).
+	dumpMu sync.Mutex
+	dump   *nl.SocketHandle
 }
 
 // NewL3Netlink returns the kernel side of a VRF working through h, a
 // handle bound to ns (netns.None() for the caller's own namespace); the
 // caller keeps h and must Close the L3Netlink.
 func NewL3Netlink(h *netlink.Handle, ns netns.NsHandle) (*L3Netlink, error) {
-	var s *nl.NetlinkSocket
-	var err error
-	if ns.IsOpen() {
-		s, err = nl.GetNetlinkSocketAt(ns, netns.None(), unix.NETLINK_ROUTE)
-	} else {
-		s, err = nl.Subscribe(unix.NETLINK_ROUTE)
+	open := func() (*nl.NetlinkSocket, error) {
+		if ns.IsOpen() {
+			return nl.GetNetlinkSocketAt(ns, netns.None(), unix.NETLINK_ROUTE)
+		}
+		return nl.Subscribe(unix.NETLINK_ROUTE)
 	}
+	s, err := open()
 	if err != nil {
 		return nil, fmt.Errorf("fib l3: open route socket: %w", err)
 	}
-	return &L3Netlink{h: h, route: &nl.SocketHandle{Socket: s}}, nil
+	d, err := open()
+	if err != nil {
+		s.Close()
+		return nil, fmt.Errorf("fib l3: open dump socket: %w", err)
+	}
+	if err := unix.SetsockoptInt(d.GetFd(), unix.SOL_NETLINK, unix.NETLINK_GET_STRICT_CHK, 1); err != nil {
+		s.Close()
+		d.Close()
+		return nil, fmt.Errorf("fib l3: dump socket: strict checking: %w", err)
+	}
+	return &L3Netlink{h: h, route: &nl.SocketHandle{Socket: s}, dump: &nl.SocketHandle{Socket: d}}, nil
 }
 
-// Close closes the route socket.
-func (k *L3Netlink) Close() { k.route.Close() }
+// Close closes the route and dump sockets.
+func (k *L3Netlink) Close() {
+	k.route.Close()
+	k.dump.Close()
+}
+
+// neighList dumps the neighbours (family AF_UNSPEC) or FDB entries
+// (AF_BRIDGE) of one device, filtered in the kernel.
+func (k *L3Netlink) neighList(family uint8, ifindex int) ([]netlink.Neigh, error) {
+	k.dumpMu.Lock()
+	defer k.dumpMu.Unlock()
+	req := nl.NewNetlinkRequest(unix.RTM_GETNEIGH, unix.NLM_F_DUMP)
+	req.Sockets = map[int]*nl.SocketHandle{unix.NETLINK_ROUTE: k.dump}
+	req.AddData(&netlink.Ndmsg{Family: family})
+	idx := make([]byte, 4)
+	nl.NativeEndian().PutUint32(idx, uint32(ifindex))
+	req.AddData(nl.NewRtAttr(unix.NDA_IFINDEX, idx))
+	msgs, err := req.Execute(unix.NETLINK_ROUTE, unix.RTM_NEWNEIGH)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]netlink.Neigh, 0, len(msgs))
+	for _, m := range msgs {
+		n, err := netlink.NeighDeserialize(m)
+		if err != nil {
+			continue
+		}
+		out = append(out, *n)
+	}
+	return out, nil
+}
 
 func (k *L3Netlink) index(name string) (int, error) {
 	l, err := k.h.LinkByName(name)
@@ -108,7 +155,7 @@ func (k *L3Netlink) Dump(ctx context.Context, dev L3Devices, kinds ...L3Kind) (L
 				continue
 			}
 		}
-		ns, err := retry(func() ([]netlink.Neigh, error) { return k.h.NeighList(idx, netlink.FAMILY_ALL) })
+		ns, err := retry(func() ([]netlink.Neigh, error) { return k.neighList(unix.AF_UNSPEC, idx) })
 		if err != nil {
 			return s, fmt.Errorf("fib l3 %s: list neighbours of %s: %w", dev.VRF, name, err)
 		}
@@ -120,7 +167,7 @@ func (k *L3Netlink) Dump(ctx context.Context, dev L3Devices, kinds ...L3Kind) (L
 		}
 	}
 	if want(L3KindRMAC) {
-		fdb, err := retry(func() ([]netlink.Neigh, error) { return k.h.NeighList(vx, unix.AF_BRIDGE) })
+		fdb, err := retry(func() ([]netlink.Neigh, error) { return k.neighList(unix.AF_BRIDGE, vx) })
 		if err != nil {
 			return s, fmt.Errorf("fib l3 %s: list FDB of %s: %w", dev.VRF, dev.VXLAN, err)
 		}
@@ -470,7 +517,7 @@ func WatchL3(ctx context.Context, ns netns.NsHandle) (<-chan L3Change, error) {
 		return nil, err
 	}
 	links := newLinkNames(h)
-	out := make(chan L3Change, 1024)
+	out := make(chan L3Change, 4096)
 	send := func(c L3Change) bool {
 		select {
 		case out <- c:
@@ -552,7 +599,8 @@ func routeChange(u netlink.RouteUpdate) (L3Change, bool) {
 		return L3Change{}, false // not fib's: fib's, if any, stays
 	}
 	e := routeEntry(r)
-	return L3Change{Route: &e, Table: r.Table, Gone: u.Type == unix.RTM_DELROUTE || r.Protocol != RouteProtocol}, true
+	foreign := r.Protocol != RouteProtocol
+	return L3Change{Route: &e, Table: r.Table, Gone: u.Type == unix.RTM_DELROUTE || foreign, Foreign: foreign, Metric: r.Priority}, true
 }
 
 // neighChange turns a neighbour update into the change of its key: a
@@ -682,8 +730,8 @@ const l3RcvBuf = 8 << 20
 // subscribeL3 subscribes to route, neighbour and link changes (in *nsp,
 // if not nil) until done is closed.
 func subscribeL3(nsp *netns.NsHandle) (*l3Sub, error) {
-	s := &l3Sub{done: make(chan struct{}), routes: make(chan netlink.RouteUpdate, 1024),
-		neighs: make(chan netlink.NeighUpdate, 1024), links: make(chan netlink.LinkUpdate, 64)}
+	s := &l3Sub{done: make(chan struct{}), routes: make(chan netlink.RouteUpdate, 4096),
+		neighs: make(chan netlink.NeighUpdate, 4096), links: make(chan netlink.LinkUpdate, 64)}
 	ignore := func(error) {}
 	if err := netlink.RouteSubscribeWithOptions(s.routes, s.done, netlink.RouteSubscribeOptions{Namespace: nsp, ErrorCallback: ignore,
 		ReceiveBufferSize: l3RcvBuf, ReceiveBufferForceSize: true}); err != nil {

@@ -532,3 +532,143 @@ func TestL3SingleDriftCost(t *testing.T) {
 		t.Errorf("repairs reported %q, want %q", repairs, want)
 	}
 }
+
+// The kernel drops a link's IPv4 routes without a report when the link
+// goes down: when the L3VNI's SVI goes down and up again, the watch's
+// link report makes the reconciler read the kernel again, and the host
+// route, type-5 route and router-MAC neighbour come back.
+func TestL3LinkFlapRepaired(t *testing.T) {
+	l, dev, k := newL3Lab(t, MainTable)
+	d := NewL3Desired(dev)
+	fillL3(t, d)
+	r := NewL3Reconciler(d, k, testLogger(t))
+	ctx, cancel := context.WithCancel(context.Background())
+	nsh, err := vnetns.GetFromName(l.ns.Name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nsh.Close()
+	events, err := WatchL3(ctx, nsh)
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- r.Run(ctx, events) }()
+	t.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("Run: %v", err)
+		}
+	})
+	converged := func() bool {
+		ops, err := r.Check(ctx)
+		return err == nil && len(ops) == 0
+	}
+	waitUntil(t, "install", converged)
+	dumps := r.Stats().Dumps
+	l.run(t, []string{"ip", "link", "set", "br4001", "down"})
+	if out := l.run(t, []string{"ip", "route", "show", "proto", "241"}); strings.Contains(out, "10.1.0.20") {
+		t.Fatalf("the kernel kept the host route of a link set down (the test's premise):\n%s", out)
+	}
+	l.run(t, []string{"ip", "link", "set", "br4001", "up"})
+	poll.True(t, 2*time.Second, "routes and neighbours back after the link flap", converged)
+	if s := r.Stats(); s.Dumps <= dumps {
+		t.Errorf("no dump after the link flap: stats %+v", s)
+	}
+}
+
+// L3Netlink's neighbour and FDB dumps are filtered by device in the
+// kernel: the L3VNI's router MACs are read without the FDB entries of the
+// other devices (the L2VNIs' remote MACs), suppression neighbours without
+// the other SVIs'.
+func TestL3DumpFiltered(t *testing.T) {
+	l, dev, k := newL3Lab(t, MainTable)
+	d := NewL3Desired(dev)
+	fillL3(t, d)
+	if _, err := NewL3Reconciler(d, k, nil).Sync(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct {
+		fam  uint8
+		name string
+	}{{unix.AF_BRIDGE, "vxlan4001"}, {unix.AF_UNSPEC, "br100"}, {unix.AF_UNSPEC, "br4001"}} {
+		idx, err := k.index(c.name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		all, err := l.h.NeighList(0, int(c.fam))
+		if err != nil {
+			t.Fatal(err)
+		}
+		others := 0
+		for _, n := range all {
+			if n.LinkIndex != idx {
+				others++
+			}
+		}
+		got, err := k.neighList(c.fam, idx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(got) == 0 || others == 0 {
+			t.Fatalf("%s: %d entries, %d on other devices: the test needs both", c.name, len(got), others)
+		}
+		for _, n := range got {
+			if n.LinkIndex != idx {
+				t.Errorf("%s: the dump returned an entry of ifindex %d: %+v", c.name, n.LinkIndex, n)
+			}
+		}
+	}
+}
+
+// Another owner's route at one of fib's prefixes replaced fib's only if
+// it has the metric fib's has: the operator's default route next to a
+// remote default route (LastResortMetric, in a table that routes the
+// underlay) costs nothing; a static host route written over fib's is
+// undone.
+func TestL3ForeignRoute(t *testing.T) {
+	l, dev, nk := newL3Lab(t, MainTable)
+	dev.UnderlayTable, dev.LocalVTEP = true, a("10.0.0.1")
+	k := &countingL3{L3Kernel: nk}
+	d := NewL3Desired(dev)
+	must(t, d.AddPath(p("0.0.0.0/0"), NextHop{a("10.0.0.2"), rm2}))
+	must(t, d.SetHost(a("10.1.0.20"), NextHop{a("10.0.0.2"), rm2}))
+	r := NewL3Reconciler(d, k, testLogger(t))
+	ctx, cancel := context.WithCancel(context.Background())
+	nsh, err := vnetns.GetFromName(l.ns.Name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nsh.Close()
+	events, err := WatchL3(ctx, nsh)
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- r.Run(ctx, events) }()
+	t.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("Run: %v", err)
+		}
+	})
+	converged := func() bool {
+		ops, err := r.Check(ctx)
+		return err == nil && len(ops) == 0
+	}
+	waitUntil(t, "install", converged)
+	ops0 := k.ops.Load()
+	l.run(t, []string{"ip", "route", "add", "default", "dev", "br100", "metric", "0"})
+	l.run(t, []string{"ip", "route", "replace", "10.1.0.20/32", "dev", "br100", "proto", "static"})
+	poll.True(t, 2*time.Second, "the host route undone", func() bool {
+		return strings.Contains(l.run(t, []string{"ip", "route", "show", "10.1.0.20/32"}), "proto 241")
+	})
+	waitUntil(t, "converged", converged)
+	out := l.run(t, []string{"ip", "route", "show", "default"})
+	if !strings.Contains(out, "default dev br100") || !strings.Contains(out, "proto 241 metric 4294967295") {
+		t.Errorf("default routes:\n%s", out)
+	}
+	if n := k.ops.Load() - ops0; n != 1 {
+		t.Errorf("%d ops, want 1 (the host route)", n)
+	}
+}

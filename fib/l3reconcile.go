@@ -47,6 +47,25 @@ type L3Change struct {
 	Dev   string // RMAC's device
 	Route *RouteEntry
 	Table int // Route's table
+	// Foreign says Route is another owner's route written at the key
+	// (Gone is then set): it replaced fib's only if its Metric is the one
+	// fib's route has, for the kernel keys a route by prefix and metric.
+	Foreign bool
+	Metric  int
+}
+
+// routeMetric is the metric the kernel gives fib's route to p in dev's
+// table: LastResortMetric for a remote default route in a table that
+// routes the underlay, else the kernel's default (0 for IPv4, 1024 for
+// IPv6).
+func routeMetric(dev L3Devices, p netip.Prefix) int {
+	switch {
+	case lastResort(dev, p):
+		return LastResortMetric
+	case p.Addr().Is6():
+		return 1024
+	}
+	return 0
 }
 
 // L3Stats counts an L3Reconciler's work.
@@ -307,7 +326,11 @@ func (r *L3Reconciler) KernelChanged(c L3Change) {
 	dev := r.d.Devices()
 	switch {
 	case c.Resync:
-		if c.Link == "" || r.devs[c.Link] {
+		if c.Link == "" {
+			r.log.Info("l3 kernel watch may have missed changes: reading the kernel again")
+			r.Resync()
+		} else if r.devs[c.Link] {
+			r.log.Debug("l3 device changed: reading the kernel again", "dev", c.Link)
 			r.Resync()
 		}
 	case c.Neigh != nil:
@@ -319,7 +342,7 @@ func (r *L3Reconciler) KernelChanged(c L3Change) {
 			r.rmacs.observed(c.RMAC.MAC, c.RMAC.VTEP, !c.Gone)
 		}
 	case c.Route != nil:
-		if c.Table == dev.Table {
+		if c.Table == dev.Table && (!c.Foreign || c.Metric == routeMetric(dev, c.Route.Prefix)) {
 			r.routes.observed(c.Route.Prefix, c.Route.VTEPs, !c.Gone)
 		}
 	}
@@ -364,7 +387,8 @@ func (r *L3Reconciler) Stats() L3Stats {
 
 // Sync reads the kernel and makes passes until every entry is as wanted
 // or has failed; it returns the number of ops written and the joined
-// errors of those that failed (they wait for their retry).
+// errors of those that failed (they wait for their retry). It is for
+// callers that do not Run: never call it while Run runs.
 func (r *L3Reconciler) Sync(ctx context.Context) (int, error) {
 	r.mu.Lock()
 	r.passes++

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/evpnd/evpnd/containerlab/netns"
+	"github.com/evpnd/evpnd/containerlab/poll"
 	vnetns "github.com/vishvananda/netns"
 )
 
@@ -400,6 +401,17 @@ func TestUnderlayCheckKernel(t *testing.T) {
 	run("ip", "addr", "add", "2001:db8:ff::1/126", "dev", "up0", "nodad")
 	run("ip", "link", "set", "up0", "up")
 	if _, err := ext.Exec(ctx, "ip", "link", "set", "eth0", "up"); err != nil {
+		t.Fatal(err)
+	}
+	// A next hop counts while its link is up, carrier included, which the
+	// kernel may report a little after both ends are set up.
+	if _, err := poll.Until(ctx, 5*time.Second, 2*time.Millisecond, func() error {
+		out, err := leaf.Exec(ctx, "ip", "-br", "link", "show", "up0")
+		if err != nil || !strings.Contains(out, " UP ") {
+			return fmt.Errorf("up0 not up yet: %q %v", out, err)
+		}
+		return nil
+	}); err != nil {
 		t.Fatal(err)
 	}
 	nsh, err := vnetns.GetFromPath(leaf.Path())

@@ -1069,6 +1069,34 @@ func (t *L3Table) LocalPrefixRoutes(l3vni uint32, prefixes []netip.Prefix) []*Ro
 	return out
 }
 
+// RemoteBinding is a remote MAC+IP binding installed as a suppression
+// neighbour: the selected route's MAC, VTEP and MAC mobility sequence.
+type RemoteBinding struct {
+	L2VNI uint32
+	IP    netip.Addr
+	MAC   MAC
+	VTEP  netip.Addr
+	Seq   uint32
+}
+
+// RemoteBindings returns the remote bindings installed in the members of
+// the VRF with l3vni, sorted by L2VNI and IP: the remote half of an
+// ARP/ND cache view, whose local half is LocalHosts. Unlike Snapshot's
+// Neighs, each carries the VTEP and sequence number of the route it
+// follows, also where no host route does (an IPv6 link-local address).
+func (t *L3Table) RemoteBindings(l3vni uint32) []RemoteBinding {
+	var out []RemoteBinding
+	for k, st := range t.neighs {
+		if m, ok := t.members[k.vni]; ok && m.vrf.L3VNI == l3vni && st.installed {
+			out = append(out, RemoteBinding{L2VNI: k.vni, IP: k.ip, MAC: st.inst.mac, VTEP: st.inst.vtep, Seq: st.inst.seq})
+		}
+	}
+	slices.SortFunc(out, func(a, b RemoteBinding) int {
+		return cmp.Or(cmp.Compare(a.L2VNI, b.L2VNI), a.IP.Compare(b.IP))
+	})
+	return out
+}
+
 // L3Snapshot is the whole desired remote L3 state, sorted: what a resync
 // hands to fib.
 type L3Snapshot struct {

@@ -484,3 +484,38 @@ func TestL3GatewayConflict(t *testing.T) {
 		"set-neigh 100 192.168.100.10 02:00:00:00:00:02",
 		"set-host red/4001 192.168.100.10 via 10.0.0.2 02:aa:00:00:00:02")
 }
+
+// RemoteBindings lists the remote half of "show evpn arp-cache": the
+// routes installed as suppression neighbours, each with the VTEP and MAC
+// mobility sequence of the route it follows, and follows a host that
+// moves away and back.
+func TestL3RemoteBindings(t *testing.T) {
+	tab := NewL3Table(l3opts())
+	ip := netip.MustParseAddr("192.168.100.20")
+	tab.LocalHost(100, mac1, hostA, 0, false)
+	tab.Update(macIP(vtep2, mac2, ip, 0, rmac2))
+	want := func(what string, bs ...RemoteBinding) {
+		t.Helper()
+		if got := tab.RemoteBindings(4001); !slices.Equal(got, bs) {
+			t.Errorf("%s:\n got  %+v\n want %+v", what, got, bs)
+		}
+	}
+	want("one remote", RemoteBinding{L2VNI: 100, IP: ip, MAC: mac2, VTEP: vtep2})
+	if bs := tab.RemoteBindings(4002); len(bs) != 0 {
+		t.Errorf("another VRF's bindings: %+v", bs)
+	}
+	// hostA moves to vtep3 (seq 1): remote there.
+	tab.Update(macIP(vtep3, mac1, hostA, 1, rmac3))
+	want("moved away",
+		RemoteBinding{L2VNI: 100, IP: hostA, MAC: mac1, VTEP: vtep3, Seq: 1},
+		RemoteBinding{L2VNI: 100, IP: ip, MAC: mac2, VTEP: vtep2})
+	// And back with seq 2: local again, not remote.
+	tab.LocalMACSeq(100, mac1, 2, false)
+	want("back", RemoteBinding{L2VNI: 100, IP: ip, MAC: mac2, VTEP: vtep2})
+	// Its MAC is taken away: vtep3's route, still there, is installed
+	// again.
+	tab.LocalMACAway(100, mac1)
+	want("MAC away",
+		RemoteBinding{L2VNI: 100, IP: hostA, MAC: mac1, VTEP: vtep3, Seq: 1},
+		RemoteBinding{L2VNI: 100, IP: ip, MAC: mac2, VTEP: vtep2})
+}

@@ -25,6 +25,19 @@
 //     and in vxlan4001's FDB; a withdrawn MAC+IP route takes its host
 //     route and suppression neighbour with it but not the router MAC still
 //     in use; FRR's "show evpn rmac/next-hops vni 4001" show evpnd's leaf.
+//   - frr-mix.clab.yml: a mixed fabric as users build it: an FRR leaf and
+//     an evpnd leaf both routing one tenant (L3VNI 4001 in the main table,
+//     the same anycast gateways and MAC on VNIs 100 and 200) behind an
+//     evpnd spine reflecting their routes. Bridged pings within each
+//     subnet and routed pings between them, both ways, IPv4 and IPv6; each
+//     kernel's host routes, router MAC and suppression neighbours, zebra's
+//     "show evpn rmac/next-hops vni 4001" and "show evpn arp-cache vni V",
+//     evpnctl's "show evpn rmac vni 4001"; type-5 both ways (FRR: a
+//     connected subnet and a static route; evpnd: an uplink's subnets and
+//     advertise-prefixes of its static routes); a VM moving from the FRR
+//     leaf to the evpnd leaf and back under routed ping, winning by MAC
+//     mobility sequence 1 then 2, with the outage logged and nothing stale
+//     left on either side.
 //   - ebgp.clab.yml: an RFC 7938 eBGP fabric: FRR spine AS 65000 (plain
 //     eBGP, no reflection), evpnd leafs AS 65001 and 65002 (ebgp-multihop
 //     between loopbacks), an FRR leaf AS 65003. Next hops stay the

@@ -222,11 +222,16 @@ func (d *Daemon) ARPCache(ctx context.Context, vni uint32, fn func(api.ARPEntry)
 	}
 	var rows []api.ARPEntry
 	for _, v := range vrfs {
-		s, err := l.l3State(ctx, v.L3VNI)
-		if err != nil {
-			return err
+		var remotes []evpn.RemoteBinding
+		if l.l3 != nil {
+			if err := l.do(ctx, func(time.Time) []evpn.Effect {
+				remotes = l.l3.RemoteBindings(v.L3VNI)
+				return nil
+			}); err != nil {
+				return err
+			}
 		}
-		rows = append(rows, arpRows(v, s, locals, vni)...)
+		rows = append(rows, arpRows(v, remotes, locals, vni)...)
 	}
 	slices.SortFunc(rows, func(a, b api.ARPEntry) int { return cmp.Or(cmp.Compare(a.VNI, b.VNI), a.IP.Compare(b.IP)) })
 	for _, r := range rows {
@@ -238,25 +243,19 @@ func (d *Daemon) ARPCache(ctx context.Context, vni uint32, fn func(api.ARPEntry)
 }
 
 // arpRows are the bindings of VRF v's members (only L2VNI vni, if not 0):
-// the remote ones, the suppression neighbours, with the VTEP of the host
-// route to the same IP when there is one; then the local ones this leaf
-// advertises (of locals, the L3 model's LocalHosts), with their MAC's
-// sequence number.
-func arpRows(v configs.VRF, s evpn.L3Snapshot, locals []evpn.LocalBinding, vni uint32) []api.ARPEntry {
+// the remote ones, the suppression neighbours (of remotes, the L3 model's
+// RemoteBindings), with the VTEP and sequence number of the route each
+// follows; then the local ones this leaf advertises (of locals, the L3
+// model's LocalHosts), with their MAC's sequence number.
+func arpRows(v configs.VRF, remotes []evpn.RemoteBinding, locals []evpn.LocalBinding, vni uint32) []api.ARPEntry {
 	member := map[uint32]bool{}
 	for _, m := range v.L2VNIs {
 		member[m.VNI] = vni == 0 || m.VNI == vni
 	}
-	vtep := map[netip.Addr]netip.Addr{}
-	for _, h := range s.Hosts {
-		if h.L3VNI == v.L3VNI {
-			vtep[h.IP] = h.NextHop.VTEP
-		}
-	}
 	var out []api.ARPEntry
-	for _, n := range s.Neighs {
-		if member[n.L2VNI] {
-			out = append(out, api.ARPEntry{VNI: n.L2VNI, IP: n.IP, MAC: n.MAC, VTEP: vtep[n.IP], VRF: v.Name})
+	for _, b := range remotes {
+		if member[b.L2VNI] {
+			out = append(out, api.ARPEntry{VNI: b.L2VNI, IP: b.IP, MAC: b.MAC, VTEP: b.VTEP, Seq: b.Seq, VRF: v.Name})
 		}
 	}
 	for _, b := range locals {

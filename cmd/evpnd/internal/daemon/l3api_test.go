@@ -52,22 +52,28 @@ func TestL3Rows(t *testing.T) {
 		},
 	}
 
-	// Local bindings: red's member 100 and blue's 300, with the same IP
-	// and MAC.
+	// Remote bindings: red's members 100 and 200 (that one followed by
+	// no host route) and blue's 300. Local ones: red's member 100 and
+	// blue's 300, with the same IP and MAC.
+	remotes := []evpn.RemoteBinding{
+		{L2VNI: 100, IP: a("192.168.100.2"), MAC: mac("02:00:00:00:00:02"), VTEP: a("10.0.0.2"), Seq: 1},
+		{L2VNI: 200, IP: a("192.168.200.3"), MAC: mac("02:00:00:00:00:03"), VTEP: a("10.0.0.3")},
+		{L2VNI: 300, IP: a("192.168.30.9"), MAC: mac("02:00:00:00:00:09"), VTEP: a("10.0.0.9")},
+	}
 	locals := []evpn.LocalBinding{
 		{L2VNI: 100, IP: a("192.168.100.1"), MAC: mac("02:00:00:00:00:01"), Seq: 2},
 		{L2VNI: 300, IP: a("192.168.100.1"), MAC: mac("02:00:00:00:00:01")},
 	}
-	arp := arpRows(red, s, locals, 0)
+	arp := arpRows(red, remotes, locals, 0)
 	wantARP := []api.ARPEntry{
-		{VNI: 100, IP: a("192.168.100.2"), MAC: mac("02:00:00:00:00:02"), VTEP: a("10.0.0.2"), VRF: "red"},
-		{VNI: 200, IP: a("192.168.200.3"), MAC: mac("02:00:00:00:00:03"), VRF: "red"},
+		{VNI: 100, IP: a("192.168.100.2"), MAC: mac("02:00:00:00:00:02"), VTEP: a("10.0.0.2"), Seq: 1, VRF: "red"},
+		{VNI: 200, IP: a("192.168.200.3"), MAC: mac("02:00:00:00:00:03"), VTEP: a("10.0.0.3"), VRF: "red"},
 		{VNI: 100, IP: a("192.168.100.1"), MAC: mac("02:00:00:00:00:01"), Local: true, Seq: 2, VRF: "red"},
 	}
 	if !reflect.DeepEqual(arp, wantARP) {
 		t.Errorf("arpRows:\ngot  %+v\nwant %+v", arp, wantARP)
 	}
-	if got := arpRows(red, s, locals, 200); !reflect.DeepEqual(got, wantARP[1:2]) {
+	if got := arpRows(red, remotes, locals, 200); !reflect.DeepEqual(got, wantARP[1:2]) {
 		t.Errorf("arpRows vni 200: %+v", got)
 	}
 
