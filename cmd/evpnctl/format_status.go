@@ -119,6 +119,17 @@ func writeStatus(w io.Writer, st *evpndv1.GetStatusResponse, loc *time.Location)
 		line("VTEP", dash(st.GetVtepIp()))
 		line("L2VNIs", u32(st.GetL2VniCount()))
 		line("VRFs", u32(st.GetVrfCount()))
+		// Under the count, in the value column: a VRF's name does not
+		// move the other lines' values.
+		for _, v := range st.GetVrfs() {
+			for i, l := range vrfStatus(v) {
+				if i == 0 {
+					tabLine(tw, "", "VRF "+v.GetName()+": "+l)
+				} else {
+					tabLine(tw, "", "  "+l)
+				}
+			}
+		}
 	}
 	line("BGP peers", fmt.Sprintf("%d established of %d configured", st.GetPeersEstablished(), st.GetPeersConfigured()))
 	if st.GetBgpSynced() {
@@ -159,6 +170,35 @@ func writeStatus(w io.Writer, st *evpndv1.GetStatusResponse, loc *time.Location)
 	}
 	tw.Flush()
 	return b.Flush()
+}
+
+// vrfStatus is one VRF's status lines: its L3VNI, backend and devices;
+// what evpnd holds for it (the words of "show evpn arp-cache", "show ip
+// route vrf" and "show evpn rmac"); on a border leaf, its uplinks and
+// static routes.
+func vrfStatus(v *evpndv1.VRFStatus) []string {
+	devices := "devices in the kernel"
+	if !v.GetDevicesPresent() {
+		devices = "devices MISSING"
+	}
+	out := []string{
+		fmt.Sprintf("L3VNI %d, backend %s, %s", v.GetL3Vni(), dash(v.GetBackend()), devices),
+		fmt.Sprintf("%d local and %d remote hosts, %s, %s, %s", v.GetLocalHosts(), v.GetRemoteHosts(),
+			plural(int(v.GetHostRoutes()), "host route", "host routes"),
+			plural(int(v.GetPrefixRoutes()), "prefix route", "prefix routes"),
+			plural(int(v.GetRemoteVteps()), "remote VTEP", "remote VTEPs")),
+	}
+	var border []string
+	if u := v.GetUplinks(); len(u) > 0 {
+		border = append(border, "uplinks "+strings.Join(u, ", "))
+	}
+	if n := v.GetStaticRoutes(); n > 0 {
+		border = append(border, plural(int(n), "static route", "static routes"))
+	}
+	if len(border) > 0 {
+		out = append(out, strings.Join(border, "; "))
+	}
+	return out
 }
 
 // writeReload prints what a reload did.

@@ -218,10 +218,54 @@ func (l localHost) bid() hostBid { return hostBid{l.mac, l.seq, l.sticky} }
 
 // ipState selects one location for an IP in an L2VNI or a VRF.
 type ipState struct {
-	remote    map[Key]l3cand
+	remote    l3remotes
 	installed bool
 	inst      l3cand // what the caller was told, when installed
 	instRMAC  MAC
+}
+
+// l3remotes are the received MAC+IP routes for one IP in an L2VNI or a
+// VRF: usually one, so a slice, far smaller than a map by route Key (at
+// 50k hosts the maps held about 2.5 KB per route).
+type l3remotes []l3remote
+
+// l3remote is one of them: the parts of its route's Key that vary within
+// the IP's state (the type is MAC+IP; the IP is the state's, unmapped; the
+// MAC is the candidate's), and its candidacy.
+type l3remote struct {
+	rd     RD
+	ethTag uint32
+	mapped bool // the Key's IP is IPv4-mapped IPv6
+	l3cand
+}
+
+func (r *l3remote) is(k Key) bool {
+	return r.mac == k.MAC && r.rd == k.RD && r.ethTag == k.EthTag && r.mapped == k.IP.Is4In6()
+}
+
+// set records the route k (whose MAC is c's) as c.
+func (rs *l3remotes) set(k Key, c l3cand) {
+	for i := range *rs {
+		if (*rs)[i].is(k) {
+			(*rs)[i].l3cand = c
+			return
+		}
+	}
+	*rs = append(*rs, l3remote{rd: k.RD, ethTag: k.EthTag, mapped: k.IP.Is4In6(), l3cand: c})
+}
+
+func (rs *l3remotes) del(k Key) {
+	s := *rs
+	for i := range s {
+		if s[i].is(k) {
+			s[i] = s[len(s)-1]
+			*rs = s[:len(s)-1]
+			if len(*rs) == 0 {
+				*rs = nil
+			}
+			return
+		}
+	}
 }
 
 type prefixKey struct {
@@ -534,7 +578,7 @@ func (t *L3Table) Update(r *Route) []L3Effect {
 		if l2ok {
 			k := hostKey{l2, ip}
 			ref.neigh = &k
-			t.ipState(t.neighs, k).remote[r.Key] = c
+			t.ipState(t.neighs, k).remote.set(r.Key, c)
 			touched = append(touched, touchNeigh(k))
 		}
 		if l3, ok := t.l3VNIFor(r); !ok {
@@ -544,7 +588,7 @@ func (t *L3Table) Update(r *Route) []L3Effect {
 		} else {
 			k := hostKey{l3, ip}
 			ref.host = &k
-			t.ipState(t.hosts, k).remote[r.Key] = c
+			t.ipState(t.hosts, k).remote.set(r.Key, c)
 			touched = append(touched, touchHost(k))
 			ref.rmac = t.refRMAC(l3, vtep, r.RouterMAC, &touched)
 		}
@@ -625,11 +669,15 @@ func (t *L3Table) remove(k Key) ([]L3Effect, []touch) {
 	delete(t.routes, k)
 	var touched []touch
 	if ref.neigh != nil {
-		delete(t.neighs[*ref.neigh].remote, k)
+		if st := t.neighs[*ref.neigh]; st != nil {
+			st.remote.del(k)
+		}
 		touched = append(touched, touchNeigh(*ref.neigh))
 	}
 	if ref.host != nil {
-		delete(t.hosts[*ref.host].remote, k)
+		if st := t.hosts[*ref.host]; st != nil {
+			st.remote.del(k)
+		}
 		touched = append(touched, touchHost(*ref.host))
 	}
 	if ref.prefix != nil {
@@ -680,7 +728,7 @@ func touchPrefix(k prefixKey) touch { return touch{prefix: &k} }
 func (t *L3Table) ipState(m map[hostKey]*ipState, k hostKey) *ipState {
 	st := m[k]
 	if st == nil {
-		st = &ipState{remote: map[Key]l3cand{}}
+		st = &ipState{}
 		m[k] = st
 	}
 	return st
@@ -725,10 +773,11 @@ func (t *L3Table) flush(touched []touch) []L3Effect {
 }
 
 // best picks the winning remote candidate, deterministically.
-func bestL3(remote map[Key]l3cand) (l3cand, bool) {
+func bestL3(remote l3remotes) (l3cand, bool) {
 	var win l3cand
 	found := false
-	for _, c := range remote {
+	for i := range remote {
+		c := remote[i].l3cand
 		if !found || better(c.candidate(), win.candidate()) ||
 			(!better(win.candidate(), c.candidate()) && slices.Compare(c.mac[:], win.mac[:]) < 0) {
 			win, found = c, true
@@ -1069,34 +1118,6 @@ func (t *L3Table) LocalPrefixRoutes(l3vni uint32, prefixes []netip.Prefix) []*Ro
 	return out
 }
 
-// RemoteBinding is a remote MAC+IP binding installed as a suppression
-// neighbour: the selected route's MAC, VTEP and MAC mobility sequence.
-type RemoteBinding struct {
-	L2VNI uint32
-	IP    netip.Addr
-	MAC   MAC
-	VTEP  netip.Addr
-	Seq   uint32
-}
-
-// RemoteBindings returns the remote bindings installed in the members of
-// the VRF with l3vni, sorted by L2VNI and IP: the remote half of an
-// ARP/ND cache view, whose local half is LocalHosts. Unlike Snapshot's
-// Neighs, each carries the VTEP and sequence number of the route it
-// follows, also where no host route does (an IPv6 link-local address).
-func (t *L3Table) RemoteBindings(l3vni uint32) []RemoteBinding {
-	var out []RemoteBinding
-	for k, st := range t.neighs {
-		if m, ok := t.members[k.vni]; ok && m.vrf.L3VNI == l3vni && st.installed {
-			out = append(out, RemoteBinding{L2VNI: k.vni, IP: k.ip, MAC: st.inst.mac, VTEP: st.inst.vtep, Seq: st.inst.seq})
-		}
-	}
-	slices.SortFunc(out, func(a, b RemoteBinding) int {
-		return cmp.Or(cmp.Compare(a.L2VNI, b.L2VNI), a.IP.Compare(b.IP))
-	})
-	return out
-}
-
 // L3Snapshot is the whole desired remote L3 state, sorted: what a resync
 // hands to fib.
 type L3Snapshot struct {
@@ -1169,35 +1190,6 @@ func (t *L3Table) snapshot(inL3, inL2 func(uint32) bool) L3Snapshot {
 		return cmp.Or(cmp.Compare(a.L3VNI, b.L3VNI), a.VTEP.Compare(b.VTEP))
 	})
 	return s
-}
-
-// LocalBinding is a local host's MAC+IP binding this leaf advertises:
-// learned on the SVI of L2VNI, winning its IP, with its MAC's mobility
-// sequence number.
-type LocalBinding struct {
-	L2VNI  uint32
-	IP     netip.Addr
-	MAC    MAC
-	Seq    uint32
-	Sticky bool
-}
-
-// LocalHosts returns the local bindings advertised now (see LocalHost),
-// sorted by L2VNI and IP: the local half of an ARP/ND cache view, whose
-// remote half is Snapshot's Neighs. A binding kept while its MAC is at
-// another leaf, or outbid by a remote route, is not advertised and not
-// returned.
-func (t *L3Table) LocalHosts() []LocalBinding {
-	var out []LocalBinding
-	for k, l := range t.local {
-		if l.adv {
-			out = append(out, LocalBinding{L2VNI: k.vni, IP: k.ip, MAC: l.advAs.mac, Seq: l.advAs.seq, Sticky: l.advAs.sticky})
-		}
-	}
-	slices.SortFunc(out, func(a, b LocalBinding) int {
-		return cmp.Or(cmp.Compare(a.L2VNI, b.L2VNI), a.IP.Compare(b.IP))
-	})
-	return out
 }
 
 func comparePrefix(a, b netip.Prefix) int {

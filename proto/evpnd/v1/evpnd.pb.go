@@ -407,6 +407,60 @@ func (TraceKind) EnumDescriptor() ([]byte, []int) {
 	return file_evpnd_v1_evpnd_proto_rawDescGZIP(), []int{5}
 }
 
+// ARPState is the State column of vtysh's "show evpn arp-cache".
+type ARPState int32
+
+const (
+	ARPState_ARP_STATE_UNSPECIFIED ARPState = 0
+	// A local binding advertised as a MAC+IP route, or a remote binding
+	// installed as the ARP/ND suppression neighbour.
+	ARPState_ARP_STATE_ACTIVE ARPState = 1
+	// A local binding not advertised for now: its MAC is at another leaf.
+	// It is kept until the kernel's neighbour is gone.
+	ARPState_ARP_STATE_INACTIVE ARPState = 2
+)
+
+// Enum value maps for ARPState.
+var (
+	ARPState_name = map[int32]string{
+		0: "ARP_STATE_UNSPECIFIED",
+		1: "ARP_STATE_ACTIVE",
+		2: "ARP_STATE_INACTIVE",
+	}
+	ARPState_value = map[string]int32{
+		"ARP_STATE_UNSPECIFIED": 0,
+		"ARP_STATE_ACTIVE":      1,
+		"ARP_STATE_INACTIVE":    2,
+	}
+)
+
+func (x ARPState) Enum() *ARPState {
+	p := new(ARPState)
+	*p = x
+	return p
+}
+
+func (x ARPState) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (ARPState) Descriptor() protoreflect.EnumDescriptor {
+	return file_evpnd_v1_evpnd_proto_enumTypes[6].Descriptor()
+}
+
+func (ARPState) Type() protoreflect.EnumType {
+	return &file_evpnd_v1_evpnd_proto_enumTypes[6]
+}
+
+func (x ARPState) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use ARPState.Descriptor instead.
+func (ARPState) EnumDescriptor() ([]byte, []int) {
+	return file_evpnd_v1_evpnd_proto_rawDescGZIP(), []int{6}
+}
+
 type VRFRouteKind int32
 
 const (
@@ -442,11 +496,11 @@ func (x VRFRouteKind) String() string {
 }
 
 func (VRFRouteKind) Descriptor() protoreflect.EnumDescriptor {
-	return file_evpnd_v1_evpnd_proto_enumTypes[6].Descriptor()
+	return file_evpnd_v1_evpnd_proto_enumTypes[7].Descriptor()
 }
 
 func (VRFRouteKind) Type() protoreflect.EnumType {
-	return &file_evpnd_v1_evpnd_proto_enumTypes[6]
+	return &file_evpnd_v1_evpnd_proto_enumTypes[7]
 }
 
 func (x VRFRouteKind) Number() protoreflect.EnumNumber {
@@ -455,7 +509,7 @@ func (x VRFRouteKind) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use VRFRouteKind.Descriptor instead.
 func (VRFRouteKind) EnumDescriptor() ([]byte, []int) {
-	return file_evpnd_v1_evpnd_proto_rawDescGZIP(), []int{6}
+	return file_evpnd_v1_evpnd_proto_rawDescGZIP(), []int{7}
 }
 
 type GetStatusRequest struct {
@@ -522,6 +576,8 @@ type GetStatusResponse struct {
 	// Layer 3 fields are numbered from 100 on.
 	// Tenant VRFs configured.
 	VrfCount uint32 `protobuf:"varint,100,opt,name=vrf_count,json=vrfCount,proto3" json:"vrf_count,omitempty"`
+	// The tenant VRFs, sorted by L3VNI.
+	Vrfs []*VRFStatus `protobuf:"bytes,101,rep,name=vrfs,proto3" json:"vrfs,omitempty"`
 	// The config file evpnd reads at start and on reload.
 	ConfigFile string `protobuf:"bytes,16,opt,name=config_file,json=configFile,proto3" json:"config_file,omitempty"`
 	// L2VNIs running that the config file, as last read, lacks or sets
@@ -678,6 +734,13 @@ func (x *GetStatusResponse) GetVrfCount() uint32 {
 		return x.VrfCount
 	}
 	return 0
+}
+
+func (x *GetStatusResponse) GetVrfs() []*VRFStatus {
+	if x != nil {
+		return x.Vrfs
+	}
+	return nil
 }
 
 func (x *GetStatusResponse) GetConfigFile() string {
@@ -1432,6 +1495,142 @@ func (x *ReloadResponse) GetFailed() []string {
 	return nil
 }
 
+// VRFStatus is one tenant VRF's state in the status: its devices, what
+// the L3 model holds for it and the border-leaf config it runs.
+type VRFStatus struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Name  string                 `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	L3Vni uint32                 `protobuf:"varint,2,opt,name=l3vni,proto3" json:"l3vni,omitempty"`
+	// "default", "netns" or "vrf".
+	Backend string `protobuf:"bytes,3,opt,name=backend,proto3" json:"backend,omitempty"`
+	// The L3VNI's VXLAN device and SVI are in the kernel.
+	DevicesPresent bool `protobuf:"varint,4,opt,name=devices_present,json=devicesPresent,proto3" json:"devices_present,omitempty"`
+	// The rows of "show evpn arp-cache" of the VRF's L2VNIs: hosts learned
+	// on its SVIs (ARP/ND), and remote hosts installed as ARP/ND
+	// suppression neighbours.
+	LocalHosts  uint32 `protobuf:"varint,5,opt,name=local_hosts,json=localHosts,proto3" json:"local_hosts,omitempty"`
+	RemoteHosts uint32 `protobuf:"varint,6,opt,name=remote_hosts,json=remoteHosts,proto3" json:"remote_hosts,omitempty"`
+	// Routes installed in the VRF's table: host routes of remote MAC+IP
+	// routes and type-5 prefixes.
+	HostRoutes   uint32 `protobuf:"varint,7,opt,name=host_routes,json=hostRoutes,proto3" json:"host_routes,omitempty"`
+	PrefixRoutes uint32 `protobuf:"varint,8,opt,name=prefix_routes,json=prefixRoutes,proto3" json:"prefix_routes,omitempty"`
+	// Remote VTEPs with a router MAC for the L3VNI.
+	RemoteVteps uint32 `protobuf:"varint,9,opt,name=remote_vteps,json=remoteVteps,proto3" json:"remote_vteps,omitempty"`
+	// Interfaces moved into the VRF towards an external network (a border
+	// leaf), and the VRF's configured static routes.
+	Uplinks       []string `protobuf:"bytes,10,rep,name=uplinks,proto3" json:"uplinks,omitempty"`
+	StaticRoutes  uint32   `protobuf:"varint,11,opt,name=static_routes,json=staticRoutes,proto3" json:"static_routes,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *VRFStatus) Reset() {
+	*x = VRFStatus{}
+	mi := &file_evpnd_v1_evpnd_proto_msgTypes[14]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *VRFStatus) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*VRFStatus) ProtoMessage() {}
+
+func (x *VRFStatus) ProtoReflect() protoreflect.Message {
+	mi := &file_evpnd_v1_evpnd_proto_msgTypes[14]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use VRFStatus.ProtoReflect.Descriptor instead.
+func (*VRFStatus) Descriptor() ([]byte, []int) {
+	return file_evpnd_v1_evpnd_proto_rawDescGZIP(), []int{14}
+}
+
+func (x *VRFStatus) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *VRFStatus) GetL3Vni() uint32 {
+	if x != nil {
+		return x.L3Vni
+	}
+	return 0
+}
+
+func (x *VRFStatus) GetBackend() string {
+	if x != nil {
+		return x.Backend
+	}
+	return ""
+}
+
+func (x *VRFStatus) GetDevicesPresent() bool {
+	if x != nil {
+		return x.DevicesPresent
+	}
+	return false
+}
+
+func (x *VRFStatus) GetLocalHosts() uint32 {
+	if x != nil {
+		return x.LocalHosts
+	}
+	return 0
+}
+
+func (x *VRFStatus) GetRemoteHosts() uint32 {
+	if x != nil {
+		return x.RemoteHosts
+	}
+	return 0
+}
+
+func (x *VRFStatus) GetHostRoutes() uint32 {
+	if x != nil {
+		return x.HostRoutes
+	}
+	return 0
+}
+
+func (x *VRFStatus) GetPrefixRoutes() uint32 {
+	if x != nil {
+		return x.PrefixRoutes
+	}
+	return 0
+}
+
+func (x *VRFStatus) GetRemoteVteps() uint32 {
+	if x != nil {
+		return x.RemoteVteps
+	}
+	return 0
+}
+
+func (x *VRFStatus) GetUplinks() []string {
+	if x != nil {
+		return x.Uplinks
+	}
+	return nil
+}
+
+func (x *VRFStatus) GetStaticRoutes() uint32 {
+	if x != nil {
+		return x.StaticRoutes
+	}
+	return 0
+}
+
 type MAC struct {
 	state  protoimpl.MessageState `protogen:"open.v1"`
 	Vni    uint32                 `protobuf:"varint,1,opt,name=vni,proto3" json:"vni,omitempty"`
@@ -1457,7 +1656,7 @@ type MAC struct {
 
 func (x *MAC) Reset() {
 	*x = MAC{}
-	mi := &file_evpnd_v1_evpnd_proto_msgTypes[14]
+	mi := &file_evpnd_v1_evpnd_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1469,7 +1668,7 @@ func (x *MAC) String() string {
 func (*MAC) ProtoMessage() {}
 
 func (x *MAC) ProtoReflect() protoreflect.Message {
-	mi := &file_evpnd_v1_evpnd_proto_msgTypes[14]
+	mi := &file_evpnd_v1_evpnd_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1482,7 +1681,7 @@ func (x *MAC) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use MAC.ProtoReflect.Descriptor instead.
 func (*MAC) Descriptor() ([]byte, []int) {
-	return file_evpnd_v1_evpnd_proto_rawDescGZIP(), []int{14}
+	return file_evpnd_v1_evpnd_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *MAC) GetVni() uint32 {
@@ -1576,7 +1775,7 @@ type ListMACsRequest struct {
 
 func (x *ListMACsRequest) Reset() {
 	*x = ListMACsRequest{}
-	mi := &file_evpnd_v1_evpnd_proto_msgTypes[15]
+	mi := &file_evpnd_v1_evpnd_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1588,7 +1787,7 @@ func (x *ListMACsRequest) String() string {
 func (*ListMACsRequest) ProtoMessage() {}
 
 func (x *ListMACsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_evpnd_v1_evpnd_proto_msgTypes[15]
+	mi := &file_evpnd_v1_evpnd_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1601,7 +1800,7 @@ func (x *ListMACsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListMACsRequest.ProtoReflect.Descriptor instead.
 func (*ListMACsRequest) Descriptor() ([]byte, []int) {
-	return file_evpnd_v1_evpnd_proto_rawDescGZIP(), []int{15}
+	return file_evpnd_v1_evpnd_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *ListMACsRequest) GetVni() uint32 {
@@ -1648,7 +1847,7 @@ type ListMACsResponse struct {
 
 func (x *ListMACsResponse) Reset() {
 	*x = ListMACsResponse{}
-	mi := &file_evpnd_v1_evpnd_proto_msgTypes[16]
+	mi := &file_evpnd_v1_evpnd_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1660,7 +1859,7 @@ func (x *ListMACsResponse) String() string {
 func (*ListMACsResponse) ProtoMessage() {}
 
 func (x *ListMACsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_evpnd_v1_evpnd_proto_msgTypes[16]
+	mi := &file_evpnd_v1_evpnd_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1673,7 +1872,7 @@ func (x *ListMACsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListMACsResponse.ProtoReflect.Descriptor instead.
 func (*ListMACsResponse) Descriptor() ([]byte, []int) {
-	return file_evpnd_v1_evpnd_proto_rawDescGZIP(), []int{16}
+	return file_evpnd_v1_evpnd_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *ListMACsResponse) GetMacs() []*MAC {
@@ -1694,7 +1893,7 @@ type ClearDuplicateRequest struct {
 
 func (x *ClearDuplicateRequest) Reset() {
 	*x = ClearDuplicateRequest{}
-	mi := &file_evpnd_v1_evpnd_proto_msgTypes[17]
+	mi := &file_evpnd_v1_evpnd_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1706,7 +1905,7 @@ func (x *ClearDuplicateRequest) String() string {
 func (*ClearDuplicateRequest) ProtoMessage() {}
 
 func (x *ClearDuplicateRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_evpnd_v1_evpnd_proto_msgTypes[17]
+	mi := &file_evpnd_v1_evpnd_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1719,7 +1918,7 @@ func (x *ClearDuplicateRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ClearDuplicateRequest.ProtoReflect.Descriptor instead.
 func (*ClearDuplicateRequest) Descriptor() ([]byte, []int) {
-	return file_evpnd_v1_evpnd_proto_rawDescGZIP(), []int{17}
+	return file_evpnd_v1_evpnd_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *ClearDuplicateRequest) GetVni() uint32 {
@@ -1745,7 +1944,7 @@ type ClearDuplicateResponse struct {
 
 func (x *ClearDuplicateResponse) Reset() {
 	*x = ClearDuplicateResponse{}
-	mi := &file_evpnd_v1_evpnd_proto_msgTypes[18]
+	mi := &file_evpnd_v1_evpnd_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1757,7 +1956,7 @@ func (x *ClearDuplicateResponse) String() string {
 func (*ClearDuplicateResponse) ProtoMessage() {}
 
 func (x *ClearDuplicateResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_evpnd_v1_evpnd_proto_msgTypes[18]
+	mi := &file_evpnd_v1_evpnd_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1770,7 +1969,7 @@ func (x *ClearDuplicateResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ClearDuplicateResponse.ProtoReflect.Descriptor instead.
 func (*ClearDuplicateResponse) Descriptor() ([]byte, []int) {
-	return file_evpnd_v1_evpnd_proto_rawDescGZIP(), []int{18}
+	return file_evpnd_v1_evpnd_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *ClearDuplicateResponse) GetCleared() uint32 {
@@ -1791,7 +1990,7 @@ type EthernetSegment struct {
 
 func (x *EthernetSegment) Reset() {
 	*x = EthernetSegment{}
-	mi := &file_evpnd_v1_evpnd_proto_msgTypes[19]
+	mi := &file_evpnd_v1_evpnd_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1803,7 +2002,7 @@ func (x *EthernetSegment) String() string {
 func (*EthernetSegment) ProtoMessage() {}
 
 func (x *EthernetSegment) ProtoReflect() protoreflect.Message {
-	mi := &file_evpnd_v1_evpnd_proto_msgTypes[19]
+	mi := &file_evpnd_v1_evpnd_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1816,7 +2015,7 @@ func (x *EthernetSegment) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use EthernetSegment.ProtoReflect.Descriptor instead.
 func (*EthernetSegment) Descriptor() ([]byte, []int) {
-	return file_evpnd_v1_evpnd_proto_rawDescGZIP(), []int{19}
+	return file_evpnd_v1_evpnd_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *EthernetSegment) GetType() uint32 {
@@ -1888,7 +2087,7 @@ type Route struct {
 
 func (x *Route) Reset() {
 	*x = Route{}
-	mi := &file_evpnd_v1_evpnd_proto_msgTypes[20]
+	mi := &file_evpnd_v1_evpnd_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1900,7 +2099,7 @@ func (x *Route) String() string {
 func (*Route) ProtoMessage() {}
 
 func (x *Route) ProtoReflect() protoreflect.Message {
-	mi := &file_evpnd_v1_evpnd_proto_msgTypes[20]
+	mi := &file_evpnd_v1_evpnd_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1913,7 +2112,7 @@ func (x *Route) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Route.ProtoReflect.Descriptor instead.
 func (*Route) Descriptor() ([]byte, []int) {
-	return file_evpnd_v1_evpnd_proto_rawDescGZIP(), []int{20}
+	return file_evpnd_v1_evpnd_proto_rawDescGZIP(), []int{21}
 }
 
 func (x *Route) GetRouteType() uint32 {
@@ -2147,7 +2346,7 @@ type ListRoutesRequest struct {
 
 func (x *ListRoutesRequest) Reset() {
 	*x = ListRoutesRequest{}
-	mi := &file_evpnd_v1_evpnd_proto_msgTypes[21]
+	mi := &file_evpnd_v1_evpnd_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2159,7 +2358,7 @@ func (x *ListRoutesRequest) String() string {
 func (*ListRoutesRequest) ProtoMessage() {}
 
 func (x *ListRoutesRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_evpnd_v1_evpnd_proto_msgTypes[21]
+	mi := &file_evpnd_v1_evpnd_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2172,7 +2371,7 @@ func (x *ListRoutesRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListRoutesRequest.ProtoReflect.Descriptor instead.
 func (*ListRoutesRequest) Descriptor() ([]byte, []int) {
-	return file_evpnd_v1_evpnd_proto_rawDescGZIP(), []int{21}
+	return file_evpnd_v1_evpnd_proto_rawDescGZIP(), []int{22}
 }
 
 func (x *ListRoutesRequest) GetRouteType() uint32 {
@@ -2205,7 +2404,7 @@ type ListRoutesResponse struct {
 
 func (x *ListRoutesResponse) Reset() {
 	*x = ListRoutesResponse{}
-	mi := &file_evpnd_v1_evpnd_proto_msgTypes[22]
+	mi := &file_evpnd_v1_evpnd_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2217,7 +2416,7 @@ func (x *ListRoutesResponse) String() string {
 func (*ListRoutesResponse) ProtoMessage() {}
 
 func (x *ListRoutesResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_evpnd_v1_evpnd_proto_msgTypes[22]
+	mi := &file_evpnd_v1_evpnd_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2230,7 +2429,7 @@ func (x *ListRoutesResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListRoutesResponse.ProtoReflect.Descriptor instead.
 func (*ListRoutesResponse) Descriptor() ([]byte, []int) {
-	return file_evpnd_v1_evpnd_proto_rawDescGZIP(), []int{22}
+	return file_evpnd_v1_evpnd_proto_rawDescGZIP(), []int{23}
 }
 
 func (x *ListRoutesResponse) GetRoutes() []*Route {
@@ -2279,7 +2478,7 @@ type Peer struct {
 
 func (x *Peer) Reset() {
 	*x = Peer{}
-	mi := &file_evpnd_v1_evpnd_proto_msgTypes[23]
+	mi := &file_evpnd_v1_evpnd_proto_msgTypes[24]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2291,7 +2490,7 @@ func (x *Peer) String() string {
 func (*Peer) ProtoMessage() {}
 
 func (x *Peer) ProtoReflect() protoreflect.Message {
-	mi := &file_evpnd_v1_evpnd_proto_msgTypes[23]
+	mi := &file_evpnd_v1_evpnd_proto_msgTypes[24]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2304,7 +2503,7 @@ func (x *Peer) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Peer.ProtoReflect.Descriptor instead.
 func (*Peer) Descriptor() ([]byte, []int) {
-	return file_evpnd_v1_evpnd_proto_rawDescGZIP(), []int{23}
+	return file_evpnd_v1_evpnd_proto_rawDescGZIP(), []int{24}
 }
 
 func (x *Peer) GetAddress() string {
@@ -2439,7 +2638,7 @@ type ListPeersRequest struct {
 
 func (x *ListPeersRequest) Reset() {
 	*x = ListPeersRequest{}
-	mi := &file_evpnd_v1_evpnd_proto_msgTypes[24]
+	mi := &file_evpnd_v1_evpnd_proto_msgTypes[25]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2451,7 +2650,7 @@ func (x *ListPeersRequest) String() string {
 func (*ListPeersRequest) ProtoMessage() {}
 
 func (x *ListPeersRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_evpnd_v1_evpnd_proto_msgTypes[24]
+	mi := &file_evpnd_v1_evpnd_proto_msgTypes[25]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2464,7 +2663,7 @@ func (x *ListPeersRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListPeersRequest.ProtoReflect.Descriptor instead.
 func (*ListPeersRequest) Descriptor() ([]byte, []int) {
-	return file_evpnd_v1_evpnd_proto_rawDescGZIP(), []int{24}
+	return file_evpnd_v1_evpnd_proto_rawDescGZIP(), []int{25}
 }
 
 func (x *ListPeersRequest) GetWithAdvertised() bool {
@@ -2483,7 +2682,7 @@ type ListPeersResponse struct {
 
 func (x *ListPeersResponse) Reset() {
 	*x = ListPeersResponse{}
-	mi := &file_evpnd_v1_evpnd_proto_msgTypes[25]
+	mi := &file_evpnd_v1_evpnd_proto_msgTypes[26]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2495,7 +2694,7 @@ func (x *ListPeersResponse) String() string {
 func (*ListPeersResponse) ProtoMessage() {}
 
 func (x *ListPeersResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_evpnd_v1_evpnd_proto_msgTypes[25]
+	mi := &file_evpnd_v1_evpnd_proto_msgTypes[26]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2508,7 +2707,7 @@ func (x *ListPeersResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListPeersResponse.ProtoReflect.Descriptor instead.
 func (*ListPeersResponse) Descriptor() ([]byte, []int) {
-	return file_evpnd_v1_evpnd_proto_rawDescGZIP(), []int{25}
+	return file_evpnd_v1_evpnd_proto_rawDescGZIP(), []int{26}
 }
 
 func (x *ListPeersResponse) GetPeers() []*Peer {
@@ -2528,7 +2727,7 @@ type WatchRequest struct {
 
 func (x *WatchRequest) Reset() {
 	*x = WatchRequest{}
-	mi := &file_evpnd_v1_evpnd_proto_msgTypes[26]
+	mi := &file_evpnd_v1_evpnd_proto_msgTypes[27]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2540,7 +2739,7 @@ func (x *WatchRequest) String() string {
 func (*WatchRequest) ProtoMessage() {}
 
 func (x *WatchRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_evpnd_v1_evpnd_proto_msgTypes[26]
+	mi := &file_evpnd_v1_evpnd_proto_msgTypes[27]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2553,7 +2752,7 @@ func (x *WatchRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WatchRequest.ProtoReflect.Descriptor instead.
 func (*WatchRequest) Descriptor() ([]byte, []int) {
-	return file_evpnd_v1_evpnd_proto_rawDescGZIP(), []int{26}
+	return file_evpnd_v1_evpnd_proto_rawDescGZIP(), []int{27}
 }
 
 func (x *WatchRequest) GetInitialState() bool {
@@ -2574,7 +2773,7 @@ type MACChange struct {
 
 func (x *MACChange) Reset() {
 	*x = MACChange{}
-	mi := &file_evpnd_v1_evpnd_proto_msgTypes[27]
+	mi := &file_evpnd_v1_evpnd_proto_msgTypes[28]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2586,7 +2785,7 @@ func (x *MACChange) String() string {
 func (*MACChange) ProtoMessage() {}
 
 func (x *MACChange) ProtoReflect() protoreflect.Message {
-	mi := &file_evpnd_v1_evpnd_proto_msgTypes[27]
+	mi := &file_evpnd_v1_evpnd_proto_msgTypes[28]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2599,7 +2798,7 @@ func (x *MACChange) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use MACChange.ProtoReflect.Descriptor instead.
 func (*MACChange) Descriptor() ([]byte, []int) {
-	return file_evpnd_v1_evpnd_proto_rawDescGZIP(), []int{27}
+	return file_evpnd_v1_evpnd_proto_rawDescGZIP(), []int{28}
 }
 
 func (x *MACChange) GetMac() *MAC {
@@ -2626,7 +2825,7 @@ type VTEPChange struct {
 
 func (x *VTEPChange) Reset() {
 	*x = VTEPChange{}
-	mi := &file_evpnd_v1_evpnd_proto_msgTypes[28]
+	mi := &file_evpnd_v1_evpnd_proto_msgTypes[29]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2638,7 +2837,7 @@ func (x *VTEPChange) String() string {
 func (*VTEPChange) ProtoMessage() {}
 
 func (x *VTEPChange) ProtoReflect() protoreflect.Message {
-	mi := &file_evpnd_v1_evpnd_proto_msgTypes[28]
+	mi := &file_evpnd_v1_evpnd_proto_msgTypes[29]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2651,7 +2850,7 @@ func (x *VTEPChange) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use VTEPChange.ProtoReflect.Descriptor instead.
 func (*VTEPChange) Descriptor() ([]byte, []int) {
-	return file_evpnd_v1_evpnd_proto_rawDescGZIP(), []int{28}
+	return file_evpnd_v1_evpnd_proto_rawDescGZIP(), []int{29}
 }
 
 func (x *VTEPChange) GetVni() uint32 {
@@ -2678,7 +2877,7 @@ type PeerChange struct {
 
 func (x *PeerChange) Reset() {
 	*x = PeerChange{}
-	mi := &file_evpnd_v1_evpnd_proto_msgTypes[29]
+	mi := &file_evpnd_v1_evpnd_proto_msgTypes[30]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2690,7 +2889,7 @@ func (x *PeerChange) String() string {
 func (*PeerChange) ProtoMessage() {}
 
 func (x *PeerChange) ProtoReflect() protoreflect.Message {
-	mi := &file_evpnd_v1_evpnd_proto_msgTypes[29]
+	mi := &file_evpnd_v1_evpnd_proto_msgTypes[30]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2703,7 +2902,7 @@ func (x *PeerChange) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PeerChange.ProtoReflect.Descriptor instead.
 func (*PeerChange) Descriptor() ([]byte, []int) {
-	return file_evpnd_v1_evpnd_proto_rawDescGZIP(), []int{29}
+	return file_evpnd_v1_evpnd_proto_rawDescGZIP(), []int{30}
 }
 
 func (x *PeerChange) GetAddress() string {
@@ -2732,6 +2931,7 @@ type WatchResponse struct {
 	//	*WatchResponse_Vtep
 	//	*WatchResponse_Peer
 	//	*WatchResponse_VrfRoute
+	//	*WatchResponse_Arp
 	Change        isWatchResponse_Change `protobuf_oneof:"change"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -2739,7 +2939,7 @@ type WatchResponse struct {
 
 func (x *WatchResponse) Reset() {
 	*x = WatchResponse{}
-	mi := &file_evpnd_v1_evpnd_proto_msgTypes[30]
+	mi := &file_evpnd_v1_evpnd_proto_msgTypes[31]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2751,7 +2951,7 @@ func (x *WatchResponse) String() string {
 func (*WatchResponse) ProtoMessage() {}
 
 func (x *WatchResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_evpnd_v1_evpnd_proto_msgTypes[30]
+	mi := &file_evpnd_v1_evpnd_proto_msgTypes[31]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2764,7 +2964,7 @@ func (x *WatchResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WatchResponse.ProtoReflect.Descriptor instead.
 func (*WatchResponse) Descriptor() ([]byte, []int) {
-	return file_evpnd_v1_evpnd_proto_rawDescGZIP(), []int{30}
+	return file_evpnd_v1_evpnd_proto_rawDescGZIP(), []int{31}
 }
 
 func (x *WatchResponse) GetTime() *timestamppb.Timestamp {
@@ -2831,6 +3031,15 @@ func (x *WatchResponse) GetVrfRoute() *VRFRouteChange {
 	return nil
 }
 
+func (x *WatchResponse) GetArp() *ARPChange {
+	if x != nil {
+		if x, ok := x.Change.(*WatchResponse_Arp); ok {
+			return x.Arp
+		}
+	}
+	return nil
+}
+
 type isWatchResponse_Change interface {
 	isWatchResponse_Change()
 }
@@ -2852,6 +3061,10 @@ type WatchResponse_VrfRoute struct {
 	VrfRoute *VRFRouteChange `protobuf:"bytes,100,opt,name=vrf_route,json=vrfRoute,proto3,oneof"`
 }
 
+type WatchResponse_Arp struct {
+	Arp *ARPChange `protobuf:"bytes,101,opt,name=arp,proto3,oneof"`
+}
+
 func (*WatchResponse_Mac) isWatchResponse_Change() {}
 
 func (*WatchResponse_Vtep) isWatchResponse_Change() {}
@@ -2859,6 +3072,8 @@ func (*WatchResponse_Vtep) isWatchResponse_Change() {}
 func (*WatchResponse_Peer) isWatchResponse_Change() {}
 
 func (*WatchResponse_VrfRoute) isWatchResponse_Change() {}
+
+func (*WatchResponse_Arp) isWatchResponse_Change() {}
 
 type Drift struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -2888,7 +3103,7 @@ type Drift struct {
 
 func (x *Drift) Reset() {
 	*x = Drift{}
-	mi := &file_evpnd_v1_evpnd_proto_msgTypes[31]
+	mi := &file_evpnd_v1_evpnd_proto_msgTypes[32]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2900,7 +3115,7 @@ func (x *Drift) String() string {
 func (*Drift) ProtoMessage() {}
 
 func (x *Drift) ProtoReflect() protoreflect.Message {
-	mi := &file_evpnd_v1_evpnd_proto_msgTypes[31]
+	mi := &file_evpnd_v1_evpnd_proto_msgTypes[32]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2913,7 +3128,7 @@ func (x *Drift) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Drift.ProtoReflect.Descriptor instead.
 func (*Drift) Descriptor() ([]byte, []int) {
-	return file_evpnd_v1_evpnd_proto_rawDescGZIP(), []int{31}
+	return file_evpnd_v1_evpnd_proto_rawDescGZIP(), []int{32}
 }
 
 func (x *Drift) GetKind() DriftKind {
@@ -2996,7 +3211,7 @@ type CheckRequest struct {
 
 func (x *CheckRequest) Reset() {
 	*x = CheckRequest{}
-	mi := &file_evpnd_v1_evpnd_proto_msgTypes[32]
+	mi := &file_evpnd_v1_evpnd_proto_msgTypes[33]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3008,7 +3223,7 @@ func (x *CheckRequest) String() string {
 func (*CheckRequest) ProtoMessage() {}
 
 func (x *CheckRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_evpnd_v1_evpnd_proto_msgTypes[32]
+	mi := &file_evpnd_v1_evpnd_proto_msgTypes[33]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3021,7 +3236,7 @@ func (x *CheckRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CheckRequest.ProtoReflect.Descriptor instead.
 func (*CheckRequest) Descriptor() ([]byte, []int) {
-	return file_evpnd_v1_evpnd_proto_rawDescGZIP(), []int{32}
+	return file_evpnd_v1_evpnd_proto_rawDescGZIP(), []int{33}
 }
 
 func (x *CheckRequest) GetVni() uint32 {
@@ -3049,7 +3264,7 @@ type CheckResponse struct {
 
 func (x *CheckResponse) Reset() {
 	*x = CheckResponse{}
-	mi := &file_evpnd_v1_evpnd_proto_msgTypes[33]
+	mi := &file_evpnd_v1_evpnd_proto_msgTypes[34]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3061,7 +3276,7 @@ func (x *CheckResponse) String() string {
 func (*CheckResponse) ProtoMessage() {}
 
 func (x *CheckResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_evpnd_v1_evpnd_proto_msgTypes[33]
+	mi := &file_evpnd_v1_evpnd_proto_msgTypes[34]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3074,7 +3289,7 @@ func (x *CheckResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CheckResponse.ProtoReflect.Descriptor instead.
 func (*CheckResponse) Descriptor() ([]byte, []int) {
-	return file_evpnd_v1_evpnd_proto_rawDescGZIP(), []int{33}
+	return file_evpnd_v1_evpnd_proto_rawDescGZIP(), []int{34}
 }
 
 func (x *CheckResponse) GetDrifts() []*Drift {
@@ -3137,7 +3352,7 @@ type TraceEvent struct {
 
 func (x *TraceEvent) Reset() {
 	*x = TraceEvent{}
-	mi := &file_evpnd_v1_evpnd_proto_msgTypes[34]
+	mi := &file_evpnd_v1_evpnd_proto_msgTypes[35]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3149,7 +3364,7 @@ func (x *TraceEvent) String() string {
 func (*TraceEvent) ProtoMessage() {}
 
 func (x *TraceEvent) ProtoReflect() protoreflect.Message {
-	mi := &file_evpnd_v1_evpnd_proto_msgTypes[34]
+	mi := &file_evpnd_v1_evpnd_proto_msgTypes[35]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3162,7 +3377,7 @@ func (x *TraceEvent) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TraceEvent.ProtoReflect.Descriptor instead.
 func (*TraceEvent) Descriptor() ([]byte, []int) {
-	return file_evpnd_v1_evpnd_proto_rawDescGZIP(), []int{34}
+	return file_evpnd_v1_evpnd_proto_rawDescGZIP(), []int{35}
 }
 
 func (x *TraceEvent) GetTime() *timestamppb.Timestamp {
@@ -3225,7 +3440,7 @@ type TraceRequest struct {
 
 func (x *TraceRequest) Reset() {
 	*x = TraceRequest{}
-	mi := &file_evpnd_v1_evpnd_proto_msgTypes[35]
+	mi := &file_evpnd_v1_evpnd_proto_msgTypes[36]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3237,7 +3452,7 @@ func (x *TraceRequest) String() string {
 func (*TraceRequest) ProtoMessage() {}
 
 func (x *TraceRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_evpnd_v1_evpnd_proto_msgTypes[35]
+	mi := &file_evpnd_v1_evpnd_proto_msgTypes[36]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3250,7 +3465,7 @@ func (x *TraceRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TraceRequest.ProtoReflect.Descriptor instead.
 func (*TraceRequest) Descriptor() ([]byte, []int) {
-	return file_evpnd_v1_evpnd_proto_rawDescGZIP(), []int{35}
+	return file_evpnd_v1_evpnd_proto_rawDescGZIP(), []int{36}
 }
 
 func (x *TraceRequest) GetVni() uint32 {
@@ -3280,7 +3495,7 @@ type TraceKey struct {
 
 func (x *TraceKey) Reset() {
 	*x = TraceKey{}
-	mi := &file_evpnd_v1_evpnd_proto_msgTypes[36]
+	mi := &file_evpnd_v1_evpnd_proto_msgTypes[37]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3292,7 +3507,7 @@ func (x *TraceKey) String() string {
 func (*TraceKey) ProtoMessage() {}
 
 func (x *TraceKey) ProtoReflect() protoreflect.Message {
-	mi := &file_evpnd_v1_evpnd_proto_msgTypes[36]
+	mi := &file_evpnd_v1_evpnd_proto_msgTypes[37]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3305,7 +3520,7 @@ func (x *TraceKey) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TraceKey.ProtoReflect.Descriptor instead.
 func (*TraceKey) Descriptor() ([]byte, []int) {
-	return file_evpnd_v1_evpnd_proto_rawDescGZIP(), []int{36}
+	return file_evpnd_v1_evpnd_proto_rawDescGZIP(), []int{37}
 }
 
 func (x *TraceKey) GetVni() uint32 {
@@ -3345,7 +3560,7 @@ type TraceResponse struct {
 
 func (x *TraceResponse) Reset() {
 	*x = TraceResponse{}
-	mi := &file_evpnd_v1_evpnd_proto_msgTypes[37]
+	mi := &file_evpnd_v1_evpnd_proto_msgTypes[38]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3357,7 +3572,7 @@ func (x *TraceResponse) String() string {
 func (*TraceResponse) ProtoMessage() {}
 
 func (x *TraceResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_evpnd_v1_evpnd_proto_msgTypes[37]
+	mi := &file_evpnd_v1_evpnd_proto_msgTypes[38]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3370,7 +3585,7 @@ func (x *TraceResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TraceResponse.ProtoReflect.Descriptor instead.
 func (*TraceResponse) Descriptor() ([]byte, []int) {
-	return file_evpnd_v1_evpnd_proto_rawDescGZIP(), []int{37}
+	return file_evpnd_v1_evpnd_proto_rawDescGZIP(), []int{38}
 }
 
 func (x *TraceResponse) GetKeys() []*TraceKey {
@@ -3414,7 +3629,7 @@ type L3VNI struct {
 
 func (x *L3VNI) Reset() {
 	*x = L3VNI{}
-	mi := &file_evpnd_v1_evpnd_proto_msgTypes[38]
+	mi := &file_evpnd_v1_evpnd_proto_msgTypes[39]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3426,7 +3641,7 @@ func (x *L3VNI) String() string {
 func (*L3VNI) ProtoMessage() {}
 
 func (x *L3VNI) ProtoReflect() protoreflect.Message {
-	mi := &file_evpnd_v1_evpnd_proto_msgTypes[38]
+	mi := &file_evpnd_v1_evpnd_proto_msgTypes[39]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3439,7 +3654,7 @@ func (x *L3VNI) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use L3VNI.ProtoReflect.Descriptor instead.
 func (*L3VNI) Descriptor() ([]byte, []int) {
-	return file_evpnd_v1_evpnd_proto_rawDescGZIP(), []int{38}
+	return file_evpnd_v1_evpnd_proto_rawDescGZIP(), []int{39}
 }
 
 func (x *L3VNI) GetL3Vni() uint32 {
@@ -3576,7 +3791,7 @@ type ListL3VNIsRequest struct {
 
 func (x *ListL3VNIsRequest) Reset() {
 	*x = ListL3VNIsRequest{}
-	mi := &file_evpnd_v1_evpnd_proto_msgTypes[39]
+	mi := &file_evpnd_v1_evpnd_proto_msgTypes[40]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3588,7 +3803,7 @@ func (x *ListL3VNIsRequest) String() string {
 func (*ListL3VNIsRequest) ProtoMessage() {}
 
 func (x *ListL3VNIsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_evpnd_v1_evpnd_proto_msgTypes[39]
+	mi := &file_evpnd_v1_evpnd_proto_msgTypes[40]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3601,7 +3816,7 @@ func (x *ListL3VNIsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListL3VNIsRequest.ProtoReflect.Descriptor instead.
 func (*ListL3VNIsRequest) Descriptor() ([]byte, []int) {
-	return file_evpnd_v1_evpnd_proto_rawDescGZIP(), []int{39}
+	return file_evpnd_v1_evpnd_proto_rawDescGZIP(), []int{40}
 }
 
 type ListL3VNIsResponse struct {
@@ -3613,7 +3828,7 @@ type ListL3VNIsResponse struct {
 
 func (x *ListL3VNIsResponse) Reset() {
 	*x = ListL3VNIsResponse{}
-	mi := &file_evpnd_v1_evpnd_proto_msgTypes[40]
+	mi := &file_evpnd_v1_evpnd_proto_msgTypes[41]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3625,7 +3840,7 @@ func (x *ListL3VNIsResponse) String() string {
 func (*ListL3VNIsResponse) ProtoMessage() {}
 
 func (x *ListL3VNIsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_evpnd_v1_evpnd_proto_msgTypes[40]
+	mi := &file_evpnd_v1_evpnd_proto_msgTypes[41]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3638,7 +3853,7 @@ func (x *ListL3VNIsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListL3VNIsResponse.ProtoReflect.Descriptor instead.
 func (*ListL3VNIsResponse) Descriptor() ([]byte, []int) {
-	return file_evpnd_v1_evpnd_proto_rawDescGZIP(), []int{40}
+	return file_evpnd_v1_evpnd_proto_rawDescGZIP(), []int{41}
 }
 
 func (x *ListL3VNIsResponse) GetL3Vnis() []*L3VNI {
@@ -3657,7 +3872,7 @@ type GetL3VNIRequest struct {
 
 func (x *GetL3VNIRequest) Reset() {
 	*x = GetL3VNIRequest{}
-	mi := &file_evpnd_v1_evpnd_proto_msgTypes[41]
+	mi := &file_evpnd_v1_evpnd_proto_msgTypes[42]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3669,7 +3884,7 @@ func (x *GetL3VNIRequest) String() string {
 func (*GetL3VNIRequest) ProtoMessage() {}
 
 func (x *GetL3VNIRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_evpnd_v1_evpnd_proto_msgTypes[41]
+	mi := &file_evpnd_v1_evpnd_proto_msgTypes[42]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3682,7 +3897,7 @@ func (x *GetL3VNIRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetL3VNIRequest.ProtoReflect.Descriptor instead.
 func (*GetL3VNIRequest) Descriptor() ([]byte, []int) {
-	return file_evpnd_v1_evpnd_proto_rawDescGZIP(), []int{41}
+	return file_evpnd_v1_evpnd_proto_rawDescGZIP(), []int{42}
 }
 
 func (x *GetL3VNIRequest) GetL3Vni() uint32 {
@@ -3701,7 +3916,7 @@ type GetL3VNIResponse struct {
 
 func (x *GetL3VNIResponse) Reset() {
 	*x = GetL3VNIResponse{}
-	mi := &file_evpnd_v1_evpnd_proto_msgTypes[42]
+	mi := &file_evpnd_v1_evpnd_proto_msgTypes[43]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3713,7 +3928,7 @@ func (x *GetL3VNIResponse) String() string {
 func (*GetL3VNIResponse) ProtoMessage() {}
 
 func (x *GetL3VNIResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_evpnd_v1_evpnd_proto_msgTypes[42]
+	mi := &file_evpnd_v1_evpnd_proto_msgTypes[43]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3726,7 +3941,7 @@ func (x *GetL3VNIResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetL3VNIResponse.ProtoReflect.Descriptor instead.
 func (*GetL3VNIResponse) Descriptor() ([]byte, []int) {
-	return file_evpnd_v1_evpnd_proto_rawDescGZIP(), []int{42}
+	return file_evpnd_v1_evpnd_proto_rawDescGZIP(), []int{43}
 }
 
 func (x *GetL3VNIResponse) GetL3Vni() *L3VNI {
@@ -3736,26 +3951,31 @@ func (x *GetL3VNIResponse) GetL3Vni() *L3VNI {
 	return nil
 }
 
-// ARPEntry is one MAC+IP binding of a routed L2VNI.
+// ARPEntry is one MAC+IP binding of a routed L2VNI. There is one per IP:
+// the local host while it is advertised, else the remote host installed,
+// else the local host, inactive.
 type ARPEntry struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	Vni   uint32                 `protobuf:"varint,1,opt,name=vni,proto3" json:"vni,omitempty"`
 	Ip    string                 `protobuf:"bytes,2,opt,name=ip,proto3" json:"ip,omitempty"`
 	Mac   string                 `protobuf:"bytes,3,opt,name=mac,proto3" json:"mac,omitempty"`
-	// Learned on this leaf (else selected from a remote VTEP's route).
+	// Learned on this leaf from ARP/ND on the SVI (else selected from a
+	// remote VTEP's MAC+IP route).
 	Local bool `protobuf:"varint,4,opt,name=local,proto3" json:"local,omitempty"`
 	// The remote VTEP (empty for a local binding).
 	Vtep string `protobuf:"bytes,5,opt,name=vtep,proto3" json:"vtep,omitempty"`
-	// The MAC mobility sequence number.
-	Seq           uint32 `protobuf:"varint,6,opt,name=seq,proto3" json:"seq,omitempty"`
-	Vrf           string `protobuf:"bytes,7,opt,name=vrf,proto3" json:"vrf,omitempty"`
+	// The MAC mobility sequence number: advertised (local) or received
+	// (remote).
+	Seq           uint32   `protobuf:"varint,6,opt,name=seq,proto3" json:"seq,omitempty"`
+	Vrf           string   `protobuf:"bytes,7,opt,name=vrf,proto3" json:"vrf,omitempty"`
+	State         ARPState `protobuf:"varint,8,opt,name=state,proto3,enum=evpnd.v1.ARPState" json:"state,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *ARPEntry) Reset() {
 	*x = ARPEntry{}
-	mi := &file_evpnd_v1_evpnd_proto_msgTypes[43]
+	mi := &file_evpnd_v1_evpnd_proto_msgTypes[44]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3767,7 +3987,7 @@ func (x *ARPEntry) String() string {
 func (*ARPEntry) ProtoMessage() {}
 
 func (x *ARPEntry) ProtoReflect() protoreflect.Message {
-	mi := &file_evpnd_v1_evpnd_proto_msgTypes[43]
+	mi := &file_evpnd_v1_evpnd_proto_msgTypes[44]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3780,7 +4000,7 @@ func (x *ARPEntry) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ARPEntry.ProtoReflect.Descriptor instead.
 func (*ARPEntry) Descriptor() ([]byte, []int) {
-	return file_evpnd_v1_evpnd_proto_rawDescGZIP(), []int{43}
+	return file_evpnd_v1_evpnd_proto_rawDescGZIP(), []int{44}
 }
 
 func (x *ARPEntry) GetVni() uint32 {
@@ -3832,6 +4052,61 @@ func (x *ARPEntry) GetVrf() string {
 	return ""
 }
 
+func (x *ARPEntry) GetState() ARPState {
+	if x != nil {
+		return x.State
+	}
+	return ARPState_ARP_STATE_UNSPECIFIED
+}
+
+// ARPChange is a row of "show evpn arp-cache" added or changed
+// (CHANGE_KIND_ADDED: a host learned here or installed from a remote
+// route, or its binding changed) or gone (CHANGE_KIND_REMOVED: entry is
+// its last row).
+type ARPChange struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Entry         *ARPEntry              `protobuf:"bytes,1,opt,name=entry,proto3" json:"entry,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ARPChange) Reset() {
+	*x = ARPChange{}
+	mi := &file_evpnd_v1_evpnd_proto_msgTypes[45]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ARPChange) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ARPChange) ProtoMessage() {}
+
+func (x *ARPChange) ProtoReflect() protoreflect.Message {
+	mi := &file_evpnd_v1_evpnd_proto_msgTypes[45]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ARPChange.ProtoReflect.Descriptor instead.
+func (*ARPChange) Descriptor() ([]byte, []int) {
+	return file_evpnd_v1_evpnd_proto_rawDescGZIP(), []int{45}
+}
+
+func (x *ARPChange) GetEntry() *ARPEntry {
+	if x != nil {
+		return x.Entry
+	}
+	return nil
+}
+
 type ListARPCacheRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// 0 = every routed L2VNI.
@@ -3842,7 +4117,7 @@ type ListARPCacheRequest struct {
 
 func (x *ListARPCacheRequest) Reset() {
 	*x = ListARPCacheRequest{}
-	mi := &file_evpnd_v1_evpnd_proto_msgTypes[44]
+	mi := &file_evpnd_v1_evpnd_proto_msgTypes[46]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3854,7 +4129,7 @@ func (x *ListARPCacheRequest) String() string {
 func (*ListARPCacheRequest) ProtoMessage() {}
 
 func (x *ListARPCacheRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_evpnd_v1_evpnd_proto_msgTypes[44]
+	mi := &file_evpnd_v1_evpnd_proto_msgTypes[46]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3867,7 +4142,7 @@ func (x *ListARPCacheRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListARPCacheRequest.ProtoReflect.Descriptor instead.
 func (*ListARPCacheRequest) Descriptor() ([]byte, []int) {
-	return file_evpnd_v1_evpnd_proto_rawDescGZIP(), []int{44}
+	return file_evpnd_v1_evpnd_proto_rawDescGZIP(), []int{46}
 }
 
 func (x *ListARPCacheRequest) GetVni() uint32 {
@@ -3886,7 +4161,7 @@ type ListARPCacheResponse struct {
 
 func (x *ListARPCacheResponse) Reset() {
 	*x = ListARPCacheResponse{}
-	mi := &file_evpnd_v1_evpnd_proto_msgTypes[45]
+	mi := &file_evpnd_v1_evpnd_proto_msgTypes[47]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3898,7 +4173,7 @@ func (x *ListARPCacheResponse) String() string {
 func (*ListARPCacheResponse) ProtoMessage() {}
 
 func (x *ListARPCacheResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_evpnd_v1_evpnd_proto_msgTypes[45]
+	mi := &file_evpnd_v1_evpnd_proto_msgTypes[47]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3911,7 +4186,7 @@ func (x *ListARPCacheResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListARPCacheResponse.ProtoReflect.Descriptor instead.
 func (*ListARPCacheResponse) Descriptor() ([]byte, []int) {
-	return file_evpnd_v1_evpnd_proto_rawDescGZIP(), []int{45}
+	return file_evpnd_v1_evpnd_proto_rawDescGZIP(), []int{47}
 }
 
 func (x *ListARPCacheResponse) GetEntries() []*ARPEntry {
@@ -3936,7 +4211,7 @@ type RouterMACEntry struct {
 
 func (x *RouterMACEntry) Reset() {
 	*x = RouterMACEntry{}
-	mi := &file_evpnd_v1_evpnd_proto_msgTypes[46]
+	mi := &file_evpnd_v1_evpnd_proto_msgTypes[48]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3948,7 +4223,7 @@ func (x *RouterMACEntry) String() string {
 func (*RouterMACEntry) ProtoMessage() {}
 
 func (x *RouterMACEntry) ProtoReflect() protoreflect.Message {
-	mi := &file_evpnd_v1_evpnd_proto_msgTypes[46]
+	mi := &file_evpnd_v1_evpnd_proto_msgTypes[48]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3961,7 +4236,7 @@ func (x *RouterMACEntry) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RouterMACEntry.ProtoReflect.Descriptor instead.
 func (*RouterMACEntry) Descriptor() ([]byte, []int) {
-	return file_evpnd_v1_evpnd_proto_rawDescGZIP(), []int{46}
+	return file_evpnd_v1_evpnd_proto_rawDescGZIP(), []int{48}
 }
 
 func (x *RouterMACEntry) GetL3Vni() uint32 {
@@ -4009,7 +4284,7 @@ type ListRouterMACsRequest struct {
 
 func (x *ListRouterMACsRequest) Reset() {
 	*x = ListRouterMACsRequest{}
-	mi := &file_evpnd_v1_evpnd_proto_msgTypes[47]
+	mi := &file_evpnd_v1_evpnd_proto_msgTypes[49]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4021,7 +4296,7 @@ func (x *ListRouterMACsRequest) String() string {
 func (*ListRouterMACsRequest) ProtoMessage() {}
 
 func (x *ListRouterMACsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_evpnd_v1_evpnd_proto_msgTypes[47]
+	mi := &file_evpnd_v1_evpnd_proto_msgTypes[49]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4034,7 +4309,7 @@ func (x *ListRouterMACsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListRouterMACsRequest.ProtoReflect.Descriptor instead.
 func (*ListRouterMACsRequest) Descriptor() ([]byte, []int) {
-	return file_evpnd_v1_evpnd_proto_rawDescGZIP(), []int{47}
+	return file_evpnd_v1_evpnd_proto_rawDescGZIP(), []int{49}
 }
 
 func (x *ListRouterMACsRequest) GetL3Vni() uint32 {
@@ -4053,7 +4328,7 @@ type ListRouterMACsResponse struct {
 
 func (x *ListRouterMACsResponse) Reset() {
 	*x = ListRouterMACsResponse{}
-	mi := &file_evpnd_v1_evpnd_proto_msgTypes[48]
+	mi := &file_evpnd_v1_evpnd_proto_msgTypes[50]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4065,7 +4340,7 @@ func (x *ListRouterMACsResponse) String() string {
 func (*ListRouterMACsResponse) ProtoMessage() {}
 
 func (x *ListRouterMACsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_evpnd_v1_evpnd_proto_msgTypes[48]
+	mi := &file_evpnd_v1_evpnd_proto_msgTypes[50]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4078,7 +4353,7 @@ func (x *ListRouterMACsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListRouterMACsResponse.ProtoReflect.Descriptor instead.
 func (*ListRouterMACsResponse) Descriptor() ([]byte, []int) {
-	return file_evpnd_v1_evpnd_proto_rawDescGZIP(), []int{48}
+	return file_evpnd_v1_evpnd_proto_rawDescGZIP(), []int{50}
 }
 
 func (x *ListRouterMACsResponse) GetRouterMacs() []*RouterMACEntry {
@@ -4103,7 +4378,7 @@ type L3NextHop struct {
 
 func (x *L3NextHop) Reset() {
 	*x = L3NextHop{}
-	mi := &file_evpnd_v1_evpnd_proto_msgTypes[49]
+	mi := &file_evpnd_v1_evpnd_proto_msgTypes[51]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4115,7 +4390,7 @@ func (x *L3NextHop) String() string {
 func (*L3NextHop) ProtoMessage() {}
 
 func (x *L3NextHop) ProtoReflect() protoreflect.Message {
-	mi := &file_evpnd_v1_evpnd_proto_msgTypes[49]
+	mi := &file_evpnd_v1_evpnd_proto_msgTypes[51]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4128,7 +4403,7 @@ func (x *L3NextHop) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use L3NextHop.ProtoReflect.Descriptor instead.
 func (*L3NextHop) Descriptor() ([]byte, []int) {
-	return file_evpnd_v1_evpnd_proto_rawDescGZIP(), []int{49}
+	return file_evpnd_v1_evpnd_proto_rawDescGZIP(), []int{51}
 }
 
 func (x *L3NextHop) GetL3Vni() uint32 {
@@ -4176,7 +4451,7 @@ type ListL3NextHopsRequest struct {
 
 func (x *ListL3NextHopsRequest) Reset() {
 	*x = ListL3NextHopsRequest{}
-	mi := &file_evpnd_v1_evpnd_proto_msgTypes[50]
+	mi := &file_evpnd_v1_evpnd_proto_msgTypes[52]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4188,7 +4463,7 @@ func (x *ListL3NextHopsRequest) String() string {
 func (*ListL3NextHopsRequest) ProtoMessage() {}
 
 func (x *ListL3NextHopsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_evpnd_v1_evpnd_proto_msgTypes[50]
+	mi := &file_evpnd_v1_evpnd_proto_msgTypes[52]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4201,7 +4476,7 @@ func (x *ListL3NextHopsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListL3NextHopsRequest.ProtoReflect.Descriptor instead.
 func (*ListL3NextHopsRequest) Descriptor() ([]byte, []int) {
-	return file_evpnd_v1_evpnd_proto_rawDescGZIP(), []int{50}
+	return file_evpnd_v1_evpnd_proto_rawDescGZIP(), []int{52}
 }
 
 func (x *ListL3NextHopsRequest) GetL3Vni() uint32 {
@@ -4220,7 +4495,7 @@ type ListL3NextHopsResponse struct {
 
 func (x *ListL3NextHopsResponse) Reset() {
 	*x = ListL3NextHopsResponse{}
-	mi := &file_evpnd_v1_evpnd_proto_msgTypes[51]
+	mi := &file_evpnd_v1_evpnd_proto_msgTypes[53]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4232,7 +4507,7 @@ func (x *ListL3NextHopsResponse) String() string {
 func (*ListL3NextHopsResponse) ProtoMessage() {}
 
 func (x *ListL3NextHopsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_evpnd_v1_evpnd_proto_msgTypes[51]
+	mi := &file_evpnd_v1_evpnd_proto_msgTypes[53]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4245,7 +4520,7 @@ func (x *ListL3NextHopsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListL3NextHopsResponse.ProtoReflect.Descriptor instead.
 func (*ListL3NextHopsResponse) Descriptor() ([]byte, []int) {
-	return file_evpnd_v1_evpnd_proto_rawDescGZIP(), []int{51}
+	return file_evpnd_v1_evpnd_proto_rawDescGZIP(), []int{53}
 }
 
 func (x *ListL3NextHopsResponse) GetNextHops() []*L3NextHop {
@@ -4265,7 +4540,7 @@ type VRFNextHop struct {
 
 func (x *VRFNextHop) Reset() {
 	*x = VRFNextHop{}
-	mi := &file_evpnd_v1_evpnd_proto_msgTypes[52]
+	mi := &file_evpnd_v1_evpnd_proto_msgTypes[54]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4277,7 +4552,7 @@ func (x *VRFNextHop) String() string {
 func (*VRFNextHop) ProtoMessage() {}
 
 func (x *VRFNextHop) ProtoReflect() protoreflect.Message {
-	mi := &file_evpnd_v1_evpnd_proto_msgTypes[52]
+	mi := &file_evpnd_v1_evpnd_proto_msgTypes[54]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4290,7 +4565,7 @@ func (x *VRFNextHop) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use VRFNextHop.ProtoReflect.Descriptor instead.
 func (*VRFNextHop) Descriptor() ([]byte, []int) {
-	return file_evpnd_v1_evpnd_proto_rawDescGZIP(), []int{52}
+	return file_evpnd_v1_evpnd_proto_rawDescGZIP(), []int{54}
 }
 
 func (x *VRFNextHop) GetVtep() string {
@@ -4322,7 +4597,7 @@ type VRFRoute struct {
 
 func (x *VRFRoute) Reset() {
 	*x = VRFRoute{}
-	mi := &file_evpnd_v1_evpnd_proto_msgTypes[53]
+	mi := &file_evpnd_v1_evpnd_proto_msgTypes[55]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4334,7 +4609,7 @@ func (x *VRFRoute) String() string {
 func (*VRFRoute) ProtoMessage() {}
 
 func (x *VRFRoute) ProtoReflect() protoreflect.Message {
-	mi := &file_evpnd_v1_evpnd_proto_msgTypes[53]
+	mi := &file_evpnd_v1_evpnd_proto_msgTypes[55]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4347,7 +4622,7 @@ func (x *VRFRoute) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use VRFRoute.ProtoReflect.Descriptor instead.
 func (*VRFRoute) Descriptor() ([]byte, []int) {
-	return file_evpnd_v1_evpnd_proto_rawDescGZIP(), []int{53}
+	return file_evpnd_v1_evpnd_proto_rawDescGZIP(), []int{55}
 }
 
 func (x *VRFRoute) GetVrf() string {
@@ -4395,7 +4670,7 @@ type ListVRFRoutesRequest struct {
 
 func (x *ListVRFRoutesRequest) Reset() {
 	*x = ListVRFRoutesRequest{}
-	mi := &file_evpnd_v1_evpnd_proto_msgTypes[54]
+	mi := &file_evpnd_v1_evpnd_proto_msgTypes[56]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4407,7 +4682,7 @@ func (x *ListVRFRoutesRequest) String() string {
 func (*ListVRFRoutesRequest) ProtoMessage() {}
 
 func (x *ListVRFRoutesRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_evpnd_v1_evpnd_proto_msgTypes[54]
+	mi := &file_evpnd_v1_evpnd_proto_msgTypes[56]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4420,7 +4695,7 @@ func (x *ListVRFRoutesRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListVRFRoutesRequest.ProtoReflect.Descriptor instead.
 func (*ListVRFRoutesRequest) Descriptor() ([]byte, []int) {
-	return file_evpnd_v1_evpnd_proto_rawDescGZIP(), []int{54}
+	return file_evpnd_v1_evpnd_proto_rawDescGZIP(), []int{56}
 }
 
 func (x *ListVRFRoutesRequest) GetVrf() string {
@@ -4439,7 +4714,7 @@ type ListVRFRoutesResponse struct {
 
 func (x *ListVRFRoutesResponse) Reset() {
 	*x = ListVRFRoutesResponse{}
-	mi := &file_evpnd_v1_evpnd_proto_msgTypes[55]
+	mi := &file_evpnd_v1_evpnd_proto_msgTypes[57]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4451,7 +4726,7 @@ func (x *ListVRFRoutesResponse) String() string {
 func (*ListVRFRoutesResponse) ProtoMessage() {}
 
 func (x *ListVRFRoutesResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_evpnd_v1_evpnd_proto_msgTypes[55]
+	mi := &file_evpnd_v1_evpnd_proto_msgTypes[57]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4464,7 +4739,7 @@ func (x *ListVRFRoutesResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListVRFRoutesResponse.ProtoReflect.Descriptor instead.
 func (*ListVRFRoutesResponse) Descriptor() ([]byte, []int) {
-	return file_evpnd_v1_evpnd_proto_rawDescGZIP(), []int{55}
+	return file_evpnd_v1_evpnd_proto_rawDescGZIP(), []int{57}
 }
 
 func (x *ListVRFRoutesResponse) GetRoutes() []*VRFRoute {
@@ -4485,7 +4760,7 @@ type VRFRouteChange struct {
 
 func (x *VRFRouteChange) Reset() {
 	*x = VRFRouteChange{}
-	mi := &file_evpnd_v1_evpnd_proto_msgTypes[56]
+	mi := &file_evpnd_v1_evpnd_proto_msgTypes[58]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4497,7 +4772,7 @@ func (x *VRFRouteChange) String() string {
 func (*VRFRouteChange) ProtoMessage() {}
 
 func (x *VRFRouteChange) ProtoReflect() protoreflect.Message {
-	mi := &file_evpnd_v1_evpnd_proto_msgTypes[56]
+	mi := &file_evpnd_v1_evpnd_proto_msgTypes[58]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4510,7 +4785,7 @@ func (x *VRFRouteChange) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use VRFRouteChange.ProtoReflect.Descriptor instead.
 func (*VRFRouteChange) Descriptor() ([]byte, []int) {
-	return file_evpnd_v1_evpnd_proto_rawDescGZIP(), []int{56}
+	return file_evpnd_v1_evpnd_proto_rawDescGZIP(), []int{58}
 }
 
 func (x *VRFRouteChange) GetRoute() *VRFRoute {
@@ -4525,7 +4800,7 @@ var File_evpnd_v1_evpnd_proto protoreflect.FileDescriptor
 const file_evpnd_v1_evpnd_proto_rawDesc = "" +
 	"\n" +
 	"\x14evpnd/v1/evpnd.proto\x12\bevpnd.v1\x1a\x1egoogle/protobuf/duration.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\x12\n" +
-	"\x10GetStatusRequest\"\xdf\x05\n" +
+	"\x10GetStatusRequest\"\x88\x06\n" +
 	"\x11GetStatusResponse\x12\x18\n" +
 	"\aversion\x18\x01 \x01(\tR\aversion\x124\n" +
 	"\astarted\x18\x02 \x01(\v2\x1a.google.protobuf.TimestampR\astarted\x121\n" +
@@ -4547,7 +4822,8 @@ const file_evpnd_v1_evpnd_proto_rawDesc = "" +
 	"\x11peers_established\x18\r \x01(\rR\x10peersEstablished\x12)\n" +
 	"\x10peers_configured\x18\x0e \x01(\rR\x0fpeersConfigured\x12\x1c\n" +
 	"\trestarted\x18\x0f \x01(\bR\trestarted\x12\x1b\n" +
-	"\tvrf_count\x18d \x01(\rR\bvrfCount\x12\x1f\n" +
+	"\tvrf_count\x18d \x01(\rR\bvrfCount\x12'\n" +
+	"\x04vrfs\x18e \x03(\v2\x13.evpnd.v1.VRFStatusR\x04vrfs\x12\x1f\n" +
 	"\vconfig_file\x18\x10 \x01(\tR\n" +
 	"configFile\x12'\n" +
 	"\x10vnis_not_in_file\x18\x11 \x03(\rR\rvnisNotInFile\x121\n" +
@@ -4609,7 +4885,22 @@ const file_evpnd_v1_evpnd_proto_rawDesc = "" +
 	"configFile\x12\x18\n" +
 	"\aapplied\x18\x02 \x03(\tR\aapplied\x12%\n" +
 	"\x0erestart_needed\x18\x03 \x03(\tR\rrestartNeeded\x12\x16\n" +
-	"\x06failed\x18\x04 \x03(\tR\x06failed\"\x84\x02\n" +
+	"\x06failed\x18\x04 \x03(\tR\x06failed\"\xe4\x02\n" +
+	"\tVRFStatus\x12\x12\n" +
+	"\x04name\x18\x01 \x01(\tR\x04name\x12\x14\n" +
+	"\x05l3vni\x18\x02 \x01(\rR\x05l3vni\x12\x18\n" +
+	"\abackend\x18\x03 \x01(\tR\abackend\x12'\n" +
+	"\x0fdevices_present\x18\x04 \x01(\bR\x0edevicesPresent\x12\x1f\n" +
+	"\vlocal_hosts\x18\x05 \x01(\rR\n" +
+	"localHosts\x12!\n" +
+	"\fremote_hosts\x18\x06 \x01(\rR\vremoteHosts\x12\x1f\n" +
+	"\vhost_routes\x18\a \x01(\rR\n" +
+	"hostRoutes\x12#\n" +
+	"\rprefix_routes\x18\b \x01(\rR\fprefixRoutes\x12!\n" +
+	"\fremote_vteps\x18\t \x01(\rR\vremoteVteps\x12\x18\n" +
+	"\auplinks\x18\n" +
+	" \x03(\tR\auplinks\x12#\n" +
+	"\rstatic_routes\x18\v \x01(\rR\fstaticRoutes\"\x84\x02\n" +
 	"\x03MAC\x12\x10\n" +
 	"\x03vni\x18\x01 \x01(\rR\x03vni\x12\x10\n" +
 	"\x03mac\x18\x02 \x01(\tR\x03mac\x12+\n" +
@@ -4724,7 +5015,7 @@ const file_evpnd_v1_evpnd_proto_rawDesc = "" +
 	"\n" +
 	"PeerChange\x12\x18\n" +
 	"\aaddress\x18\x01 \x01(\tR\aaddress\x12)\n" +
-	"\x05state\x18\x02 \x01(\x0e2\x13.evpnd.v1.PeerStateR\x05state\"\xc7\x02\n" +
+	"\x05state\x18\x02 \x01(\x0e2\x13.evpnd.v1.PeerStateR\x05state\"\xf0\x02\n" +
 	"\rWatchResponse\x12.\n" +
 	"\x04time\x18\x01 \x01(\v2\x1a.google.protobuf.TimestampR\x04time\x12(\n" +
 	"\x04kind\x18\x02 \x01(\x0e2\x14.evpnd.v1.ChangeKindR\x04kind\x12\x18\n" +
@@ -4732,7 +5023,8 @@ const file_evpnd_v1_evpnd_proto_rawDesc = "" +
 	"\x03mac\x18\x04 \x01(\v2\x13.evpnd.v1.MACChangeH\x00R\x03mac\x12*\n" +
 	"\x04vtep\x18\x05 \x01(\v2\x14.evpnd.v1.VTEPChangeH\x00R\x04vtep\x12*\n" +
 	"\x04peer\x18\x06 \x01(\v2\x14.evpnd.v1.PeerChangeH\x00R\x04peer\x127\n" +
-	"\tvrf_route\x18d \x01(\v2\x18.evpnd.v1.VRFRouteChangeH\x00R\bvrfRouteB\b\n" +
+	"\tvrf_route\x18d \x01(\v2\x18.evpnd.v1.VRFRouteChangeH\x00R\bvrfRoute\x12'\n" +
+	"\x03arp\x18e \x01(\v2\x13.evpnd.v1.ARPChangeH\x00R\x03arpB\b\n" +
 	"\x06change\"\x80\x02\n" +
 	"\x05Drift\x12'\n" +
 	"\x04kind\x18\x01 \x01(\x0e2\x13.evpnd.v1.DriftKindR\x04kind\x12\x10\n" +
@@ -4806,7 +5098,7 @@ const file_evpnd_v1_evpnd_proto_rawDesc = "" +
 	"\x0fGetL3VNIRequest\x12\x14\n" +
 	"\x05l3vni\x18\x01 \x01(\rR\x05l3vni\"9\n" +
 	"\x10GetL3VNIResponse\x12%\n" +
-	"\x05l3vni\x18\x01 \x01(\v2\x0f.evpnd.v1.L3VNIR\x05l3vni\"\x8c\x01\n" +
+	"\x05l3vni\x18\x01 \x01(\v2\x0f.evpnd.v1.L3VNIR\x05l3vni\"\xb6\x01\n" +
 	"\bARPEntry\x12\x10\n" +
 	"\x03vni\x18\x01 \x01(\rR\x03vni\x12\x0e\n" +
 	"\x02ip\x18\x02 \x01(\tR\x02ip\x12\x10\n" +
@@ -4814,7 +5106,10 @@ const file_evpnd_v1_evpnd_proto_rawDesc = "" +
 	"\x05local\x18\x04 \x01(\bR\x05local\x12\x12\n" +
 	"\x04vtep\x18\x05 \x01(\tR\x04vtep\x12\x10\n" +
 	"\x03seq\x18\x06 \x01(\rR\x03seq\x12\x10\n" +
-	"\x03vrf\x18\a \x01(\tR\x03vrf\"'\n" +
+	"\x03vrf\x18\a \x01(\tR\x03vrf\x12(\n" +
+	"\x05state\x18\b \x01(\x0e2\x12.evpnd.v1.ARPStateR\x05state\"5\n" +
+	"\tARPChange\x12(\n" +
+	"\x05entry\x18\x01 \x01(\v2\x12.evpnd.v1.ARPEntryR\x05entry\"'\n" +
 	"\x13ListARPCacheRequest\x12\x10\n" +
 	"\x03vni\x18\x01 \x01(\rR\x03vni\"D\n" +
 	"\x14ListARPCacheResponse\x12,\n" +
@@ -4904,7 +5199,11 @@ const file_evpnd_v1_evpnd_proto_rawDesc = "" +
 	"\x19TRACE_KIND_KERNEL_REMOVED\x10\n" +
 	"\x12\x1b\n" +
 	"\x17TRACE_KIND_KERNEL_ERROR\x10\v\x12\x18\n" +
-	"\x14TRACE_KIND_DUPLICATE\x10\f*b\n" +
+	"\x14TRACE_KIND_DUPLICATE\x10\f*S\n" +
+	"\bARPState\x12\x19\n" +
+	"\x15ARP_STATE_UNSPECIFIED\x10\x00\x12\x14\n" +
+	"\x10ARP_STATE_ACTIVE\x10\x01\x12\x16\n" +
+	"\x12ARP_STATE_INACTIVE\x10\x02*b\n" +
 	"\fVRFRouteKind\x12\x1e\n" +
 	"\x1aVRF_ROUTE_KIND_UNSPECIFIED\x10\x00\x12\x17\n" +
 	"\x13VRF_ROUTE_KIND_HOST\x10\x01\x12\x19\n" +
@@ -4945,8 +5244,8 @@ func file_evpnd_v1_evpnd_proto_rawDescGZIP() []byte {
 	return file_evpnd_v1_evpnd_proto_rawDescData
 }
 
-var file_evpnd_v1_evpnd_proto_enumTypes = make([]protoimpl.EnumInfo, 7)
-var file_evpnd_v1_evpnd_proto_msgTypes = make([]protoimpl.MessageInfo, 57)
+var file_evpnd_v1_evpnd_proto_enumTypes = make([]protoimpl.EnumInfo, 8)
+var file_evpnd_v1_evpnd_proto_msgTypes = make([]protoimpl.MessageInfo, 59)
 var file_evpnd_v1_evpnd_proto_goTypes = []any{
 	(Role)(0),                      // 0: evpnd.v1.Role
 	(MACSource)(0),                 // 1: evpnd.v1.MACSource
@@ -4954,151 +5253,158 @@ var file_evpnd_v1_evpnd_proto_goTypes = []any{
 	(ChangeKind)(0),                // 3: evpnd.v1.ChangeKind
 	(DriftKind)(0),                 // 4: evpnd.v1.DriftKind
 	(TraceKind)(0),                 // 5: evpnd.v1.TraceKind
-	(VRFRouteKind)(0),              // 6: evpnd.v1.VRFRouteKind
-	(*GetStatusRequest)(nil),       // 7: evpnd.v1.GetStatusRequest
-	(*GetStatusResponse)(nil),      // 8: evpnd.v1.GetStatusResponse
-	(*VNI)(nil),                    // 9: evpnd.v1.VNI
-	(*ListVNIsRequest)(nil),        // 10: evpnd.v1.ListVNIsRequest
-	(*ListVNIsResponse)(nil),       // 11: evpnd.v1.ListVNIsResponse
-	(*GetVNIRequest)(nil),          // 12: evpnd.v1.GetVNIRequest
-	(*GetVNIResponse)(nil),         // 13: evpnd.v1.GetVNIResponse
-	(*L2VNISpec)(nil),              // 14: evpnd.v1.L2VNISpec
-	(*AddVNIRequest)(nil),          // 15: evpnd.v1.AddVNIRequest
-	(*AddVNIResponse)(nil),         // 16: evpnd.v1.AddVNIResponse
-	(*DeleteVNIRequest)(nil),       // 17: evpnd.v1.DeleteVNIRequest
-	(*DeleteVNIResponse)(nil),      // 18: evpnd.v1.DeleteVNIResponse
-	(*ReloadRequest)(nil),          // 19: evpnd.v1.ReloadRequest
-	(*ReloadResponse)(nil),         // 20: evpnd.v1.ReloadResponse
-	(*MAC)(nil),                    // 21: evpnd.v1.MAC
-	(*ListMACsRequest)(nil),        // 22: evpnd.v1.ListMACsRequest
-	(*ListMACsResponse)(nil),       // 23: evpnd.v1.ListMACsResponse
-	(*ClearDuplicateRequest)(nil),  // 24: evpnd.v1.ClearDuplicateRequest
-	(*ClearDuplicateResponse)(nil), // 25: evpnd.v1.ClearDuplicateResponse
-	(*EthernetSegment)(nil),        // 26: evpnd.v1.EthernetSegment
-	(*Route)(nil),                  // 27: evpnd.v1.Route
-	(*ListRoutesRequest)(nil),      // 28: evpnd.v1.ListRoutesRequest
-	(*ListRoutesResponse)(nil),     // 29: evpnd.v1.ListRoutesResponse
-	(*Peer)(nil),                   // 30: evpnd.v1.Peer
-	(*ListPeersRequest)(nil),       // 31: evpnd.v1.ListPeersRequest
-	(*ListPeersResponse)(nil),      // 32: evpnd.v1.ListPeersResponse
-	(*WatchRequest)(nil),           // 33: evpnd.v1.WatchRequest
-	(*MACChange)(nil),              // 34: evpnd.v1.MACChange
-	(*VTEPChange)(nil),             // 35: evpnd.v1.VTEPChange
-	(*PeerChange)(nil),             // 36: evpnd.v1.PeerChange
-	(*WatchResponse)(nil),          // 37: evpnd.v1.WatchResponse
-	(*Drift)(nil),                  // 38: evpnd.v1.Drift
-	(*CheckRequest)(nil),           // 39: evpnd.v1.CheckRequest
-	(*CheckResponse)(nil),          // 40: evpnd.v1.CheckResponse
-	(*TraceEvent)(nil),             // 41: evpnd.v1.TraceEvent
-	(*TraceRequest)(nil),           // 42: evpnd.v1.TraceRequest
-	(*TraceKey)(nil),               // 43: evpnd.v1.TraceKey
-	(*TraceResponse)(nil),          // 44: evpnd.v1.TraceResponse
-	(*L3VNI)(nil),                  // 45: evpnd.v1.L3VNI
-	(*ListL3VNIsRequest)(nil),      // 46: evpnd.v1.ListL3VNIsRequest
-	(*ListL3VNIsResponse)(nil),     // 47: evpnd.v1.ListL3VNIsResponse
-	(*GetL3VNIRequest)(nil),        // 48: evpnd.v1.GetL3VNIRequest
-	(*GetL3VNIResponse)(nil),       // 49: evpnd.v1.GetL3VNIResponse
-	(*ARPEntry)(nil),               // 50: evpnd.v1.ARPEntry
-	(*ListARPCacheRequest)(nil),    // 51: evpnd.v1.ListARPCacheRequest
-	(*ListARPCacheResponse)(nil),   // 52: evpnd.v1.ListARPCacheResponse
-	(*RouterMACEntry)(nil),         // 53: evpnd.v1.RouterMACEntry
-	(*ListRouterMACsRequest)(nil),  // 54: evpnd.v1.ListRouterMACsRequest
-	(*ListRouterMACsResponse)(nil), // 55: evpnd.v1.ListRouterMACsResponse
-	(*L3NextHop)(nil),              // 56: evpnd.v1.L3NextHop
-	(*ListL3NextHopsRequest)(nil),  // 57: evpnd.v1.ListL3NextHopsRequest
-	(*ListL3NextHopsResponse)(nil), // 58: evpnd.v1.ListL3NextHopsResponse
-	(*VRFNextHop)(nil),             // 59: evpnd.v1.VRFNextHop
-	(*VRFRoute)(nil),               // 60: evpnd.v1.VRFRoute
-	(*ListVRFRoutesRequest)(nil),   // 61: evpnd.v1.ListVRFRoutesRequest
-	(*ListVRFRoutesResponse)(nil),  // 62: evpnd.v1.ListVRFRoutesResponse
-	(*VRFRouteChange)(nil),         // 63: evpnd.v1.VRFRouteChange
-	(*timestamppb.Timestamp)(nil),  // 64: google.protobuf.Timestamp
-	(*durationpb.Duration)(nil),    // 65: google.protobuf.Duration
+	(ARPState)(0),                  // 6: evpnd.v1.ARPState
+	(VRFRouteKind)(0),              // 7: evpnd.v1.VRFRouteKind
+	(*GetStatusRequest)(nil),       // 8: evpnd.v1.GetStatusRequest
+	(*GetStatusResponse)(nil),      // 9: evpnd.v1.GetStatusResponse
+	(*VNI)(nil),                    // 10: evpnd.v1.VNI
+	(*ListVNIsRequest)(nil),        // 11: evpnd.v1.ListVNIsRequest
+	(*ListVNIsResponse)(nil),       // 12: evpnd.v1.ListVNIsResponse
+	(*GetVNIRequest)(nil),          // 13: evpnd.v1.GetVNIRequest
+	(*GetVNIResponse)(nil),         // 14: evpnd.v1.GetVNIResponse
+	(*L2VNISpec)(nil),              // 15: evpnd.v1.L2VNISpec
+	(*AddVNIRequest)(nil),          // 16: evpnd.v1.AddVNIRequest
+	(*AddVNIResponse)(nil),         // 17: evpnd.v1.AddVNIResponse
+	(*DeleteVNIRequest)(nil),       // 18: evpnd.v1.DeleteVNIRequest
+	(*DeleteVNIResponse)(nil),      // 19: evpnd.v1.DeleteVNIResponse
+	(*ReloadRequest)(nil),          // 20: evpnd.v1.ReloadRequest
+	(*ReloadResponse)(nil),         // 21: evpnd.v1.ReloadResponse
+	(*VRFStatus)(nil),              // 22: evpnd.v1.VRFStatus
+	(*MAC)(nil),                    // 23: evpnd.v1.MAC
+	(*ListMACsRequest)(nil),        // 24: evpnd.v1.ListMACsRequest
+	(*ListMACsResponse)(nil),       // 25: evpnd.v1.ListMACsResponse
+	(*ClearDuplicateRequest)(nil),  // 26: evpnd.v1.ClearDuplicateRequest
+	(*ClearDuplicateResponse)(nil), // 27: evpnd.v1.ClearDuplicateResponse
+	(*EthernetSegment)(nil),        // 28: evpnd.v1.EthernetSegment
+	(*Route)(nil),                  // 29: evpnd.v1.Route
+	(*ListRoutesRequest)(nil),      // 30: evpnd.v1.ListRoutesRequest
+	(*ListRoutesResponse)(nil),     // 31: evpnd.v1.ListRoutesResponse
+	(*Peer)(nil),                   // 32: evpnd.v1.Peer
+	(*ListPeersRequest)(nil),       // 33: evpnd.v1.ListPeersRequest
+	(*ListPeersResponse)(nil),      // 34: evpnd.v1.ListPeersResponse
+	(*WatchRequest)(nil),           // 35: evpnd.v1.WatchRequest
+	(*MACChange)(nil),              // 36: evpnd.v1.MACChange
+	(*VTEPChange)(nil),             // 37: evpnd.v1.VTEPChange
+	(*PeerChange)(nil),             // 38: evpnd.v1.PeerChange
+	(*WatchResponse)(nil),          // 39: evpnd.v1.WatchResponse
+	(*Drift)(nil),                  // 40: evpnd.v1.Drift
+	(*CheckRequest)(nil),           // 41: evpnd.v1.CheckRequest
+	(*CheckResponse)(nil),          // 42: evpnd.v1.CheckResponse
+	(*TraceEvent)(nil),             // 43: evpnd.v1.TraceEvent
+	(*TraceRequest)(nil),           // 44: evpnd.v1.TraceRequest
+	(*TraceKey)(nil),               // 45: evpnd.v1.TraceKey
+	(*TraceResponse)(nil),          // 46: evpnd.v1.TraceResponse
+	(*L3VNI)(nil),                  // 47: evpnd.v1.L3VNI
+	(*ListL3VNIsRequest)(nil),      // 48: evpnd.v1.ListL3VNIsRequest
+	(*ListL3VNIsResponse)(nil),     // 49: evpnd.v1.ListL3VNIsResponse
+	(*GetL3VNIRequest)(nil),        // 50: evpnd.v1.GetL3VNIRequest
+	(*GetL3VNIResponse)(nil),       // 51: evpnd.v1.GetL3VNIResponse
+	(*ARPEntry)(nil),               // 52: evpnd.v1.ARPEntry
+	(*ARPChange)(nil),              // 53: evpnd.v1.ARPChange
+	(*ListARPCacheRequest)(nil),    // 54: evpnd.v1.ListARPCacheRequest
+	(*ListARPCacheResponse)(nil),   // 55: evpnd.v1.ListARPCacheResponse
+	(*RouterMACEntry)(nil),         // 56: evpnd.v1.RouterMACEntry
+	(*ListRouterMACsRequest)(nil),  // 57: evpnd.v1.ListRouterMACsRequest
+	(*ListRouterMACsResponse)(nil), // 58: evpnd.v1.ListRouterMACsResponse
+	(*L3NextHop)(nil),              // 59: evpnd.v1.L3NextHop
+	(*ListL3NextHopsRequest)(nil),  // 60: evpnd.v1.ListL3NextHopsRequest
+	(*ListL3NextHopsResponse)(nil), // 61: evpnd.v1.ListL3NextHopsResponse
+	(*VRFNextHop)(nil),             // 62: evpnd.v1.VRFNextHop
+	(*VRFRoute)(nil),               // 63: evpnd.v1.VRFRoute
+	(*ListVRFRoutesRequest)(nil),   // 64: evpnd.v1.ListVRFRoutesRequest
+	(*ListVRFRoutesResponse)(nil),  // 65: evpnd.v1.ListVRFRoutesResponse
+	(*VRFRouteChange)(nil),         // 66: evpnd.v1.VRFRouteChange
+	(*timestamppb.Timestamp)(nil),  // 67: google.protobuf.Timestamp
+	(*durationpb.Duration)(nil),    // 68: google.protobuf.Duration
 }
 var file_evpnd_v1_evpnd_proto_depIdxs = []int32{
-	64, // 0: evpnd.v1.GetStatusResponse.started:type_name -> google.protobuf.Timestamp
-	65, // 1: evpnd.v1.GetStatusResponse.uptime:type_name -> google.protobuf.Duration
+	67, // 0: evpnd.v1.GetStatusResponse.started:type_name -> google.protobuf.Timestamp
+	68, // 1: evpnd.v1.GetStatusResponse.uptime:type_name -> google.protobuf.Duration
 	0,  // 2: evpnd.v1.GetStatusResponse.role:type_name -> evpnd.v1.Role
-	9,  // 3: evpnd.v1.ListVNIsResponse.vnis:type_name -> evpnd.v1.VNI
-	9,  // 4: evpnd.v1.GetVNIResponse.vni:type_name -> evpnd.v1.VNI
-	14, // 5: evpnd.v1.AddVNIRequest.vni:type_name -> evpnd.v1.L2VNISpec
-	9,  // 6: evpnd.v1.AddVNIResponse.vni:type_name -> evpnd.v1.VNI
-	1,  // 7: evpnd.v1.MAC.source:type_name -> evpnd.v1.MACSource
-	1,  // 8: evpnd.v1.ListMACsRequest.source:type_name -> evpnd.v1.MACSource
-	21, // 9: evpnd.v1.ListMACsResponse.macs:type_name -> evpnd.v1.MAC
-	26, // 10: evpnd.v1.Route.esi:type_name -> evpnd.v1.EthernetSegment
-	65, // 11: evpnd.v1.Route.age:type_name -> google.protobuf.Duration
-	27, // 12: evpnd.v1.ListRoutesResponse.routes:type_name -> evpnd.v1.Route
-	2,  // 13: evpnd.v1.Peer.state:type_name -> evpnd.v1.PeerState
-	65, // 14: evpnd.v1.Peer.uptime:type_name -> google.protobuf.Duration
-	30, // 15: evpnd.v1.ListPeersResponse.peers:type_name -> evpnd.v1.Peer
-	21, // 16: evpnd.v1.MACChange.mac:type_name -> evpnd.v1.MAC
-	2,  // 17: evpnd.v1.PeerChange.state:type_name -> evpnd.v1.PeerState
-	64, // 18: evpnd.v1.WatchResponse.time:type_name -> google.protobuf.Timestamp
-	3,  // 19: evpnd.v1.WatchResponse.kind:type_name -> evpnd.v1.ChangeKind
-	34, // 20: evpnd.v1.WatchResponse.mac:type_name -> evpnd.v1.MACChange
-	35, // 21: evpnd.v1.WatchResponse.vtep:type_name -> evpnd.v1.VTEPChange
-	36, // 22: evpnd.v1.WatchResponse.peer:type_name -> evpnd.v1.PeerChange
-	63, // 23: evpnd.v1.WatchResponse.vrf_route:type_name -> evpnd.v1.VRFRouteChange
-	4,  // 24: evpnd.v1.Drift.kind:type_name -> evpnd.v1.DriftKind
-	38, // 25: evpnd.v1.CheckResponse.drifts:type_name -> evpnd.v1.Drift
-	64, // 26: evpnd.v1.CheckResponse.time:type_name -> google.protobuf.Timestamp
-	64, // 27: evpnd.v1.TraceEvent.time:type_name -> google.protobuf.Timestamp
-	5,  // 28: evpnd.v1.TraceEvent.kind:type_name -> evpnd.v1.TraceKind
-	41, // 29: evpnd.v1.TraceKey.events:type_name -> evpnd.v1.TraceEvent
-	43, // 30: evpnd.v1.TraceResponse.keys:type_name -> evpnd.v1.TraceKey
-	45, // 31: evpnd.v1.ListL3VNIsResponse.l3vnis:type_name -> evpnd.v1.L3VNI
-	45, // 32: evpnd.v1.GetL3VNIResponse.l3vni:type_name -> evpnd.v1.L3VNI
-	50, // 33: evpnd.v1.ListARPCacheResponse.entries:type_name -> evpnd.v1.ARPEntry
-	53, // 34: evpnd.v1.ListRouterMACsResponse.router_macs:type_name -> evpnd.v1.RouterMACEntry
-	56, // 35: evpnd.v1.ListL3NextHopsResponse.next_hops:type_name -> evpnd.v1.L3NextHop
-	6,  // 36: evpnd.v1.VRFRoute.kind:type_name -> evpnd.v1.VRFRouteKind
-	59, // 37: evpnd.v1.VRFRoute.next_hops:type_name -> evpnd.v1.VRFNextHop
-	60, // 38: evpnd.v1.ListVRFRoutesResponse.routes:type_name -> evpnd.v1.VRFRoute
-	60, // 39: evpnd.v1.VRFRouteChange.route:type_name -> evpnd.v1.VRFRoute
-	7,  // 40: evpnd.v1.EvpndService.GetStatus:input_type -> evpnd.v1.GetStatusRequest
-	10, // 41: evpnd.v1.EvpndService.ListVNIs:input_type -> evpnd.v1.ListVNIsRequest
-	12, // 42: evpnd.v1.EvpndService.GetVNI:input_type -> evpnd.v1.GetVNIRequest
-	15, // 43: evpnd.v1.EvpndService.AddVNI:input_type -> evpnd.v1.AddVNIRequest
-	17, // 44: evpnd.v1.EvpndService.DeleteVNI:input_type -> evpnd.v1.DeleteVNIRequest
-	22, // 45: evpnd.v1.EvpndService.ListMACs:input_type -> evpnd.v1.ListMACsRequest
-	24, // 46: evpnd.v1.EvpndService.ClearDuplicate:input_type -> evpnd.v1.ClearDuplicateRequest
-	28, // 47: evpnd.v1.EvpndService.ListRoutes:input_type -> evpnd.v1.ListRoutesRequest
-	31, // 48: evpnd.v1.EvpndService.ListPeers:input_type -> evpnd.v1.ListPeersRequest
-	33, // 49: evpnd.v1.EvpndService.Watch:input_type -> evpnd.v1.WatchRequest
-	39, // 50: evpnd.v1.EvpndService.Check:input_type -> evpnd.v1.CheckRequest
-	42, // 51: evpnd.v1.EvpndService.Trace:input_type -> evpnd.v1.TraceRequest
-	46, // 52: evpnd.v1.EvpndService.ListL3VNIs:input_type -> evpnd.v1.ListL3VNIsRequest
-	48, // 53: evpnd.v1.EvpndService.GetL3VNI:input_type -> evpnd.v1.GetL3VNIRequest
-	51, // 54: evpnd.v1.EvpndService.ListARPCache:input_type -> evpnd.v1.ListARPCacheRequest
-	54, // 55: evpnd.v1.EvpndService.ListRouterMACs:input_type -> evpnd.v1.ListRouterMACsRequest
-	57, // 56: evpnd.v1.EvpndService.ListL3NextHops:input_type -> evpnd.v1.ListL3NextHopsRequest
-	61, // 57: evpnd.v1.EvpndService.ListVRFRoutes:input_type -> evpnd.v1.ListVRFRoutesRequest
-	19, // 58: evpnd.v1.EvpndService.Reload:input_type -> evpnd.v1.ReloadRequest
-	8,  // 59: evpnd.v1.EvpndService.GetStatus:output_type -> evpnd.v1.GetStatusResponse
-	11, // 60: evpnd.v1.EvpndService.ListVNIs:output_type -> evpnd.v1.ListVNIsResponse
-	13, // 61: evpnd.v1.EvpndService.GetVNI:output_type -> evpnd.v1.GetVNIResponse
-	16, // 62: evpnd.v1.EvpndService.AddVNI:output_type -> evpnd.v1.AddVNIResponse
-	18, // 63: evpnd.v1.EvpndService.DeleteVNI:output_type -> evpnd.v1.DeleteVNIResponse
-	23, // 64: evpnd.v1.EvpndService.ListMACs:output_type -> evpnd.v1.ListMACsResponse
-	25, // 65: evpnd.v1.EvpndService.ClearDuplicate:output_type -> evpnd.v1.ClearDuplicateResponse
-	29, // 66: evpnd.v1.EvpndService.ListRoutes:output_type -> evpnd.v1.ListRoutesResponse
-	32, // 67: evpnd.v1.EvpndService.ListPeers:output_type -> evpnd.v1.ListPeersResponse
-	37, // 68: evpnd.v1.EvpndService.Watch:output_type -> evpnd.v1.WatchResponse
-	40, // 69: evpnd.v1.EvpndService.Check:output_type -> evpnd.v1.CheckResponse
-	44, // 70: evpnd.v1.EvpndService.Trace:output_type -> evpnd.v1.TraceResponse
-	47, // 71: evpnd.v1.EvpndService.ListL3VNIs:output_type -> evpnd.v1.ListL3VNIsResponse
-	49, // 72: evpnd.v1.EvpndService.GetL3VNI:output_type -> evpnd.v1.GetL3VNIResponse
-	52, // 73: evpnd.v1.EvpndService.ListARPCache:output_type -> evpnd.v1.ListARPCacheResponse
-	55, // 74: evpnd.v1.EvpndService.ListRouterMACs:output_type -> evpnd.v1.ListRouterMACsResponse
-	58, // 75: evpnd.v1.EvpndService.ListL3NextHops:output_type -> evpnd.v1.ListL3NextHopsResponse
-	62, // 76: evpnd.v1.EvpndService.ListVRFRoutes:output_type -> evpnd.v1.ListVRFRoutesResponse
-	20, // 77: evpnd.v1.EvpndService.Reload:output_type -> evpnd.v1.ReloadResponse
-	59, // [59:78] is the sub-list for method output_type
-	40, // [40:59] is the sub-list for method input_type
-	40, // [40:40] is the sub-list for extension type_name
-	40, // [40:40] is the sub-list for extension extendee
-	0,  // [0:40] is the sub-list for field type_name
+	22, // 3: evpnd.v1.GetStatusResponse.vrfs:type_name -> evpnd.v1.VRFStatus
+	10, // 4: evpnd.v1.ListVNIsResponse.vnis:type_name -> evpnd.v1.VNI
+	10, // 5: evpnd.v1.GetVNIResponse.vni:type_name -> evpnd.v1.VNI
+	15, // 6: evpnd.v1.AddVNIRequest.vni:type_name -> evpnd.v1.L2VNISpec
+	10, // 7: evpnd.v1.AddVNIResponse.vni:type_name -> evpnd.v1.VNI
+	1,  // 8: evpnd.v1.MAC.source:type_name -> evpnd.v1.MACSource
+	1,  // 9: evpnd.v1.ListMACsRequest.source:type_name -> evpnd.v1.MACSource
+	23, // 10: evpnd.v1.ListMACsResponse.macs:type_name -> evpnd.v1.MAC
+	28, // 11: evpnd.v1.Route.esi:type_name -> evpnd.v1.EthernetSegment
+	68, // 12: evpnd.v1.Route.age:type_name -> google.protobuf.Duration
+	29, // 13: evpnd.v1.ListRoutesResponse.routes:type_name -> evpnd.v1.Route
+	2,  // 14: evpnd.v1.Peer.state:type_name -> evpnd.v1.PeerState
+	68, // 15: evpnd.v1.Peer.uptime:type_name -> google.protobuf.Duration
+	32, // 16: evpnd.v1.ListPeersResponse.peers:type_name -> evpnd.v1.Peer
+	23, // 17: evpnd.v1.MACChange.mac:type_name -> evpnd.v1.MAC
+	2,  // 18: evpnd.v1.PeerChange.state:type_name -> evpnd.v1.PeerState
+	67, // 19: evpnd.v1.WatchResponse.time:type_name -> google.protobuf.Timestamp
+	3,  // 20: evpnd.v1.WatchResponse.kind:type_name -> evpnd.v1.ChangeKind
+	36, // 21: evpnd.v1.WatchResponse.mac:type_name -> evpnd.v1.MACChange
+	37, // 22: evpnd.v1.WatchResponse.vtep:type_name -> evpnd.v1.VTEPChange
+	38, // 23: evpnd.v1.WatchResponse.peer:type_name -> evpnd.v1.PeerChange
+	66, // 24: evpnd.v1.WatchResponse.vrf_route:type_name -> evpnd.v1.VRFRouteChange
+	53, // 25: evpnd.v1.WatchResponse.arp:type_name -> evpnd.v1.ARPChange
+	4,  // 26: evpnd.v1.Drift.kind:type_name -> evpnd.v1.DriftKind
+	40, // 27: evpnd.v1.CheckResponse.drifts:type_name -> evpnd.v1.Drift
+	67, // 28: evpnd.v1.CheckResponse.time:type_name -> google.protobuf.Timestamp
+	67, // 29: evpnd.v1.TraceEvent.time:type_name -> google.protobuf.Timestamp
+	5,  // 30: evpnd.v1.TraceEvent.kind:type_name -> evpnd.v1.TraceKind
+	43, // 31: evpnd.v1.TraceKey.events:type_name -> evpnd.v1.TraceEvent
+	45, // 32: evpnd.v1.TraceResponse.keys:type_name -> evpnd.v1.TraceKey
+	47, // 33: evpnd.v1.ListL3VNIsResponse.l3vnis:type_name -> evpnd.v1.L3VNI
+	47, // 34: evpnd.v1.GetL3VNIResponse.l3vni:type_name -> evpnd.v1.L3VNI
+	6,  // 35: evpnd.v1.ARPEntry.state:type_name -> evpnd.v1.ARPState
+	52, // 36: evpnd.v1.ARPChange.entry:type_name -> evpnd.v1.ARPEntry
+	52, // 37: evpnd.v1.ListARPCacheResponse.entries:type_name -> evpnd.v1.ARPEntry
+	56, // 38: evpnd.v1.ListRouterMACsResponse.router_macs:type_name -> evpnd.v1.RouterMACEntry
+	59, // 39: evpnd.v1.ListL3NextHopsResponse.next_hops:type_name -> evpnd.v1.L3NextHop
+	7,  // 40: evpnd.v1.VRFRoute.kind:type_name -> evpnd.v1.VRFRouteKind
+	62, // 41: evpnd.v1.VRFRoute.next_hops:type_name -> evpnd.v1.VRFNextHop
+	63, // 42: evpnd.v1.ListVRFRoutesResponse.routes:type_name -> evpnd.v1.VRFRoute
+	63, // 43: evpnd.v1.VRFRouteChange.route:type_name -> evpnd.v1.VRFRoute
+	8,  // 44: evpnd.v1.EvpndService.GetStatus:input_type -> evpnd.v1.GetStatusRequest
+	11, // 45: evpnd.v1.EvpndService.ListVNIs:input_type -> evpnd.v1.ListVNIsRequest
+	13, // 46: evpnd.v1.EvpndService.GetVNI:input_type -> evpnd.v1.GetVNIRequest
+	16, // 47: evpnd.v1.EvpndService.AddVNI:input_type -> evpnd.v1.AddVNIRequest
+	18, // 48: evpnd.v1.EvpndService.DeleteVNI:input_type -> evpnd.v1.DeleteVNIRequest
+	24, // 49: evpnd.v1.EvpndService.ListMACs:input_type -> evpnd.v1.ListMACsRequest
+	26, // 50: evpnd.v1.EvpndService.ClearDuplicate:input_type -> evpnd.v1.ClearDuplicateRequest
+	30, // 51: evpnd.v1.EvpndService.ListRoutes:input_type -> evpnd.v1.ListRoutesRequest
+	33, // 52: evpnd.v1.EvpndService.ListPeers:input_type -> evpnd.v1.ListPeersRequest
+	35, // 53: evpnd.v1.EvpndService.Watch:input_type -> evpnd.v1.WatchRequest
+	41, // 54: evpnd.v1.EvpndService.Check:input_type -> evpnd.v1.CheckRequest
+	44, // 55: evpnd.v1.EvpndService.Trace:input_type -> evpnd.v1.TraceRequest
+	48, // 56: evpnd.v1.EvpndService.ListL3VNIs:input_type -> evpnd.v1.ListL3VNIsRequest
+	50, // 57: evpnd.v1.EvpndService.GetL3VNI:input_type -> evpnd.v1.GetL3VNIRequest
+	54, // 58: evpnd.v1.EvpndService.ListARPCache:input_type -> evpnd.v1.ListARPCacheRequest
+	57, // 59: evpnd.v1.EvpndService.ListRouterMACs:input_type -> evpnd.v1.ListRouterMACsRequest
+	60, // 60: evpnd.v1.EvpndService.ListL3NextHops:input_type -> evpnd.v1.ListL3NextHopsRequest
+	64, // 61: evpnd.v1.EvpndService.ListVRFRoutes:input_type -> evpnd.v1.ListVRFRoutesRequest
+	20, // 62: evpnd.v1.EvpndService.Reload:input_type -> evpnd.v1.ReloadRequest
+	9,  // 63: evpnd.v1.EvpndService.GetStatus:output_type -> evpnd.v1.GetStatusResponse
+	12, // 64: evpnd.v1.EvpndService.ListVNIs:output_type -> evpnd.v1.ListVNIsResponse
+	14, // 65: evpnd.v1.EvpndService.GetVNI:output_type -> evpnd.v1.GetVNIResponse
+	17, // 66: evpnd.v1.EvpndService.AddVNI:output_type -> evpnd.v1.AddVNIResponse
+	19, // 67: evpnd.v1.EvpndService.DeleteVNI:output_type -> evpnd.v1.DeleteVNIResponse
+	25, // 68: evpnd.v1.EvpndService.ListMACs:output_type -> evpnd.v1.ListMACsResponse
+	27, // 69: evpnd.v1.EvpndService.ClearDuplicate:output_type -> evpnd.v1.ClearDuplicateResponse
+	31, // 70: evpnd.v1.EvpndService.ListRoutes:output_type -> evpnd.v1.ListRoutesResponse
+	34, // 71: evpnd.v1.EvpndService.ListPeers:output_type -> evpnd.v1.ListPeersResponse
+	39, // 72: evpnd.v1.EvpndService.Watch:output_type -> evpnd.v1.WatchResponse
+	42, // 73: evpnd.v1.EvpndService.Check:output_type -> evpnd.v1.CheckResponse
+	46, // 74: evpnd.v1.EvpndService.Trace:output_type -> evpnd.v1.TraceResponse
+	49, // 75: evpnd.v1.EvpndService.ListL3VNIs:output_type -> evpnd.v1.ListL3VNIsResponse
+	51, // 76: evpnd.v1.EvpndService.GetL3VNI:output_type -> evpnd.v1.GetL3VNIResponse
+	55, // 77: evpnd.v1.EvpndService.ListARPCache:output_type -> evpnd.v1.ListARPCacheResponse
+	58, // 78: evpnd.v1.EvpndService.ListRouterMACs:output_type -> evpnd.v1.ListRouterMACsResponse
+	61, // 79: evpnd.v1.EvpndService.ListL3NextHops:output_type -> evpnd.v1.ListL3NextHopsResponse
+	65, // 80: evpnd.v1.EvpndService.ListVRFRoutes:output_type -> evpnd.v1.ListVRFRoutesResponse
+	21, // 81: evpnd.v1.EvpndService.Reload:output_type -> evpnd.v1.ReloadResponse
+	63, // [63:82] is the sub-list for method output_type
+	44, // [44:63] is the sub-list for method input_type
+	44, // [44:44] is the sub-list for extension type_name
+	44, // [44:44] is the sub-list for extension extendee
+	0,  // [0:44] is the sub-list for field type_name
 }
 
 func init() { file_evpnd_v1_evpnd_proto_init() }
@@ -5106,19 +5412,20 @@ func file_evpnd_v1_evpnd_proto_init() {
 	if File_evpnd_v1_evpnd_proto != nil {
 		return
 	}
-	file_evpnd_v1_evpnd_proto_msgTypes[30].OneofWrappers = []any{
+	file_evpnd_v1_evpnd_proto_msgTypes[31].OneofWrappers = []any{
 		(*WatchResponse_Mac)(nil),
 		(*WatchResponse_Vtep)(nil),
 		(*WatchResponse_Peer)(nil),
 		(*WatchResponse_VrfRoute)(nil),
+		(*WatchResponse_Arp)(nil),
 	}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_evpnd_v1_evpnd_proto_rawDesc), len(file_evpnd_v1_evpnd_proto_rawDesc)),
-			NumEnums:      7,
-			NumMessages:   57,
+			NumEnums:      8,
+			NumMessages:   59,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -92,6 +92,14 @@ func toStatus(st Status, now time.Time) *evpndv1.GetStatusResponse {
 	if !st.Started.IsZero() {
 		out.Uptime = durationpb.New(now.Sub(st.Started))
 	}
+	for _, v := range st.VRFStates {
+		out.Vrfs = append(out.Vrfs, &evpndv1.VRFStatus{
+			Name: v.Name, L3Vni: v.L3VNI, Backend: string(v.Backend), DevicesPresent: v.DevicesPresent,
+			LocalHosts: count(v.LocalHosts), RemoteHosts: count(v.RemoteHosts),
+			HostRoutes: count(v.HostRoutes), PrefixRoutes: count(v.PrefixRoutes), RemoteVteps: count(v.RemoteVTEPs),
+			Uplinks: v.Uplinks, StaticRoutes: count(v.StaticRoutes),
+		})
+	}
 	return out
 }
 
@@ -368,6 +376,8 @@ func toChange(c Change) *evpndv1.WatchResponse {
 		}}
 	case c.VRFRoute != nil:
 		out.Change = &evpndv1.WatchResponse_VrfRoute{VrfRoute: &evpndv1.VRFRouteChange{Route: toVRFRoute(c.VRFRoute.Route)}}
+	case c.ARP != nil:
+		out.Change = &evpndv1.WatchResponse_Arp{Arp: &evpndv1.ARPChange{Entry: toARPEntry(c.ARP.Entry)}}
 	}
 	return out
 }

@@ -17,6 +17,7 @@ func (d *Daemon) Status(ctx context.Context) (api.Status, error) {
 		Role: c.Role, L2VNIs: len(c.L2VNIs), Restarted: d.restarted.Load(),
 		PeersConfigured: len(c.Neighbors), VRFs: len(c.VRFs), ConfigFile: d.opts.ConfigPath,
 	}
+	st.VRFStates = d.vrfStates(ctx, c)
 	if f := d.file.Load(); f != nil {
 		st.VNIsNotInFile, st.FileVNIsNotRunning = vniDrift(c, f)
 		st.RestartNeeded = configs.RestartNeeded(c, f)
