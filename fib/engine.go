@@ -103,6 +103,7 @@ type table[K comparable, V any] struct {
 	// it, and the outcome then does not overwrite what the event said.
 	flight   map[K]bool
 	failed   map[K]*failure
+	adopted  map[K]V // see adopt
 	synced   bool
 	needDump bool
 	stats    tableStats
@@ -208,6 +209,21 @@ func (t *table[K, V]) observed(k K, v V, present bool) {
 	}
 }
 
+// adopt makes the next pass delete k, when it is not wanted then,
+// whether or not fib knows of an entry (before markSynced too), as if
+// fib held v there: the neighbours' handover (the delete is turned into
+// one).
+func (t *table[K, V]) adopt(k K, v V) {
+	t.mu.Lock()
+	if t.adopted == nil {
+		t.adopted = map[K]V{}
+	}
+	t.adopted[k] = v
+	t.mark(k)
+	t.mu.Unlock()
+	t.wake()
+}
+
 // resync makes the next pass read the kernel again.
 func (t *table[K, V]) resync() {
 	t.mu.Lock()
@@ -291,10 +307,15 @@ func (t *table[K, V]) plan(now time.Time) batch[K, V] {
 		delete(t.dirty, k)
 		w, wok := t.want[k]
 		h, hok := t.have[k]
+		av, adopted := t.adopted[k]
+		delete(t.adopted, k)
+		if adopted && !hok && !wok {
+			h, hok = av, true
+		}
 		switch {
 		case wok && (!hok || !t.ops.equal(w, h)):
 			b.ups = append(b.ups, change[K, V]{Key: k, Value: w})
-		case !wok && hok && (t.synced || t.written[k]):
+		case !wok && hok && (t.synced || t.written[k] || adopted):
 			b.dels = append(b.dels, change[K, V]{Key: k, Value: h, Delete: true})
 		default:
 			if wok {
