@@ -279,7 +279,9 @@ func TestL3LocalHost(t *testing.T) {
 	expectL3(t, "it arrives: ARP before the MAC", tab.LocalHostAway(100, macHost3, ipB))
 	expectL3(t, "its MAC learned, bid 5", tab.LocalMACSeq(100, macHost3, 5, false),
 		"advertise [2]:[0]:[02:00:00:00:00:03]:[192.168.100.30] rd 10.0.0.1:2 labels=[100 4001] seq=5 sticky=false",
-		"del-neigh 100 192.168.100.30 02:00:00:00:00:03",
+		// The remote suppression neighbour is handed over to the kernel
+		// and probed (it keeps forwarding to the host meanwhile).
+		"probe-neigh 100 192.168.100.30 02:00:00:00:00:03",
 		"del-host red/4001 192.168.100.30 via 10.0.0.2 02:aa:00:00:00:02")
 	expectL3(t, "the gateway is never a host", tab.LocalHostAway(100, macHost3, netip.MustParseAddr("192.168.100.1")))
 }
