@@ -158,7 +158,58 @@ func writeStatus(w io.Writer, st *evpndv1.GetStatusResponse, loc *time.Location)
 		tabLine(tw, k, r+" (in the file, not in force)")
 	}
 	tw.Flush()
+	// Each tenant VRF's kernel L3 state, below the table so that its
+	// names do not widen the table's first column.
+	if vs := st.GetVrfKernel(); len(vs) > 0 && st.GetRole() != evpndv1.Role_ROLE_ROUTE_REFLECTOR {
+		io.WriteString(b, "\nVRF kernel state:\n")
+		for _, v := range vs {
+			fmt.Fprintf(b, "  %s (L3VNI %d): %s\n", v.GetVrf(), v.GetL3Vni(), vrfKernelLine(v))
+		}
+	}
 	return b.Flush()
+}
+
+// vrfKernelNames are the VRF kernel kinds as the status line names them.
+var vrfKernelNames = map[string]string{"rmac": "router MACs", "neigh": "neighbours", "route": "routes"}
+
+// vrfKernelLine sums up a VRF's kernel L3 state: in sync or not, then per
+// kind the entries installed of those wanted, then what failed.
+func vrfKernelLine(v *evpndv1.VRFKernelStatus) string {
+	var b strings.Builder
+	if v.GetInSync() {
+		b.WriteString("in sync")
+	} else {
+		b.WriteString("not in sync")
+	}
+	var pending uint32
+	var errs, repairs uint64
+	var retrying []string
+	for i, k := range v.GetKinds() {
+		sep := "; "
+		if i > 0 {
+			sep = ", "
+		}
+		name := k.GetKind()
+		if n, ok := vrfKernelNames[name]; ok {
+			name = n
+		}
+		fmt.Fprintf(&b, "%s%s %d/%d", sep, name, k.GetInstalled(), k.GetWanted())
+		pending += k.GetPending()
+		errs += k.GetErrors()
+		repairs += k.GetRepairs()
+		if k.GetPending() > 0 {
+			retrying = append(retrying, fmt.Sprintf("%s %d", name, k.GetPending()))
+		}
+	}
+	if len(v.GetKinds()) > 0 {
+		b.WriteString(" installed")
+	}
+	fmt.Fprintf(&b, "; %d waiting for a retry", pending)
+	if len(retrying) > 0 {
+		fmt.Fprintf(&b, " (%s)", strings.Join(retrying, ", "))
+	}
+	fmt.Fprintf(&b, ", %d errors and %d repairs since start", errs, repairs)
+	return b.String()
 }
 
 // writeReload prints what a reload did.

@@ -522,6 +522,9 @@ type GetStatusResponse struct {
 	// Layer 3 fields are numbered from 100 on.
 	// Tenant VRFs configured.
 	VrfCount uint32 `protobuf:"varint,100,opt,name=vrf_count,json=vrfCount,proto3" json:"vrf_count,omitempty"`
+	// Each tenant VRF's kernel L3 state (router MACs, neighbours, routes),
+	// sorted by name.
+	VrfKernel []*VRFKernelStatus `protobuf:"bytes,110,rep,name=vrf_kernel,json=vrfKernel,proto3" json:"vrf_kernel,omitempty"`
 	// The config file evpnd reads at start and on reload.
 	ConfigFile string `protobuf:"bytes,16,opt,name=config_file,json=configFile,proto3" json:"config_file,omitempty"`
 	// L2VNIs running that the config file, as last read, lacks or sets
@@ -680,6 +683,13 @@ func (x *GetStatusResponse) GetVrfCount() uint32 {
 	return 0
 }
 
+func (x *GetStatusResponse) GetVrfKernel() []*VRFKernelStatus {
+	if x != nil {
+		return x.VrfKernel
+	}
+	return nil
+}
+
 func (x *GetStatusResponse) GetConfigFile() string {
 	if x != nil {
 		return x.ConfigFile
@@ -706,6 +716,170 @@ func (x *GetStatusResponse) GetRestartNeeded() []string {
 		return x.RestartNeeded
 	}
 	return nil
+}
+
+// VRFKernelStatus is a tenant VRF's kernel L3 state, as fib's L3
+// reconciler keeps it.
+type VRFKernelStatus struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Vrf   string                 `protobuf:"bytes,1,opt,name=vrf,proto3" json:"vrf,omitempty"`
+	L3Vni uint32                 `protobuf:"varint,2,opt,name=l3vni,proto3" json:"l3vni,omitempty"`
+	// The kernel holds what the VRF wants: BGP has synced (stale entries of
+	// an earlier run are gone) and no entry waits for a write or a retry.
+	InSync bool `protobuf:"varint,3,opt,name=in_sync,json=inSync,proto3" json:"in_sync,omitempty"`
+	// One per kind of object: "rmac" (router MAC FDB entries), "neigh"
+	// (neighbours), "route".
+	Kinds         []*VRFKernelKind `protobuf:"bytes,4,rep,name=kinds,proto3" json:"kinds,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *VRFKernelStatus) Reset() {
+	*x = VRFKernelStatus{}
+	mi := &file_evpnd_v1_evpnd_proto_msgTypes[2]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *VRFKernelStatus) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*VRFKernelStatus) ProtoMessage() {}
+
+func (x *VRFKernelStatus) ProtoReflect() protoreflect.Message {
+	mi := &file_evpnd_v1_evpnd_proto_msgTypes[2]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use VRFKernelStatus.ProtoReflect.Descriptor instead.
+func (*VRFKernelStatus) Descriptor() ([]byte, []int) {
+	return file_evpnd_v1_evpnd_proto_rawDescGZIP(), []int{2}
+}
+
+func (x *VRFKernelStatus) GetVrf() string {
+	if x != nil {
+		return x.Vrf
+	}
+	return ""
+}
+
+func (x *VRFKernelStatus) GetL3Vni() uint32 {
+	if x != nil {
+		return x.L3Vni
+	}
+	return 0
+}
+
+func (x *VRFKernelStatus) GetInSync() bool {
+	if x != nil {
+		return x.InSync
+	}
+	return false
+}
+
+func (x *VRFKernelStatus) GetKinds() []*VRFKernelKind {
+	if x != nil {
+		return x.Kinds
+	}
+	return nil
+}
+
+// VRFKernelKind is one kind of a VRF's kernel L3 objects.
+type VRFKernelKind struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Kind  string                 `protobuf:"bytes,1,opt,name=kind,proto3" json:"kind,omitempty"`
+	// evpnd's entries in the kernel.
+	Installed uint32 `protobuf:"varint,2,opt,name=installed,proto3" json:"installed,omitempty"`
+	// Entries the VRF wants.
+	Wanted uint32 `protobuf:"varint,3,opt,name=wanted,proto3" json:"wanted,omitempty"`
+	// Entries waiting for a retry after a failed write.
+	Pending uint32 `protobuf:"varint,4,opt,name=pending,proto3" json:"pending,omitempty"`
+	// Writes that failed since start.
+	Errors uint64 `protobuf:"varint,5,opt,name=errors,proto3" json:"errors,omitempty"`
+	// Writes that undid someone else's change (drift) since start.
+	Repairs       uint64 `protobuf:"varint,6,opt,name=repairs,proto3" json:"repairs,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *VRFKernelKind) Reset() {
+	*x = VRFKernelKind{}
+	mi := &file_evpnd_v1_evpnd_proto_msgTypes[3]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *VRFKernelKind) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*VRFKernelKind) ProtoMessage() {}
+
+func (x *VRFKernelKind) ProtoReflect() protoreflect.Message {
+	mi := &file_evpnd_v1_evpnd_proto_msgTypes[3]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use VRFKernelKind.ProtoReflect.Descriptor instead.
+func (*VRFKernelKind) Descriptor() ([]byte, []int) {
+	return file_evpnd_v1_evpnd_proto_rawDescGZIP(), []int{3}
+}
+
+func (x *VRFKernelKind) GetKind() string {
+	if x != nil {
+		return x.Kind
+	}
+	return ""
+}
+
+func (x *VRFKernelKind) GetInstalled() uint32 {
+	if x != nil {
+		return x.Installed
+	}
+	return 0
+}
+
+func (x *VRFKernelKind) GetWanted() uint32 {
+	if x != nil {
+		return x.Wanted
+	}
+	return 0
+}
+
+func (x *VRFKernelKind) GetPending() uint32 {
+	if x != nil {
+		return x.Pending
+	}
+	return 0
+}
+
+func (x *VRFKernelKind) GetErrors() uint64 {
+	if x != nil {
+		return x.Errors
+	}
+	return 0
+}
+
+func (x *VRFKernelKind) GetRepairs() uint64 {
+	if x != nil {
+		return x.Repairs
+	}
+	return 0
 }
 
 type VNI struct {
@@ -736,7 +910,7 @@ type VNI struct {
 
 func (x *VNI) Reset() {
 	*x = VNI{}
-	mi := &file_evpnd_v1_evpnd_proto_msgTypes[2]
+	mi := &file_evpnd_v1_evpnd_proto_msgTypes[4]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -748,7 +922,7 @@ func (x *VNI) String() string {
 func (*VNI) ProtoMessage() {}
 
 func (x *VNI) ProtoReflect() protoreflect.Message {
-	mi := &file_evpnd_v1_evpnd_proto_msgTypes[2]
+	mi := &file_evpnd_v1_evpnd_proto_msgTypes[4]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -761,7 +935,7 @@ func (x *VNI) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use VNI.ProtoReflect.Descriptor instead.
 func (*VNI) Descriptor() ([]byte, []int) {
-	return file_evpnd_v1_evpnd_proto_rawDescGZIP(), []int{2}
+	return file_evpnd_v1_evpnd_proto_rawDescGZIP(), []int{4}
 }
 
 func (x *VNI) GetVni() uint32 {
@@ -884,7 +1058,7 @@ type ListVNIsRequest struct {
 
 func (x *ListVNIsRequest) Reset() {
 	*x = ListVNIsRequest{}
-	mi := &file_evpnd_v1_evpnd_proto_msgTypes[3]
+	mi := &file_evpnd_v1_evpnd_proto_msgTypes[5]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -896,7 +1070,7 @@ func (x *ListVNIsRequest) String() string {
 func (*ListVNIsRequest) ProtoMessage() {}
 
 func (x *ListVNIsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_evpnd_v1_evpnd_proto_msgTypes[3]
+	mi := &file_evpnd_v1_evpnd_proto_msgTypes[5]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -909,7 +1083,7 @@ func (x *ListVNIsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListVNIsRequest.ProtoReflect.Descriptor instead.
 func (*ListVNIsRequest) Descriptor() ([]byte, []int) {
-	return file_evpnd_v1_evpnd_proto_rawDescGZIP(), []int{3}
+	return file_evpnd_v1_evpnd_proto_rawDescGZIP(), []int{5}
 }
 
 type ListVNIsResponse struct {
@@ -921,7 +1095,7 @@ type ListVNIsResponse struct {
 
 func (x *ListVNIsResponse) Reset() {
 	*x = ListVNIsResponse{}
-	mi := &file_evpnd_v1_evpnd_proto_msgTypes[4]
+	mi := &file_evpnd_v1_evpnd_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -933,7 +1107,7 @@ func (x *ListVNIsResponse) String() string {
 func (*ListVNIsResponse) ProtoMessage() {}
 
 func (x *ListVNIsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_evpnd_v1_evpnd_proto_msgTypes[4]
+	mi := &file_evpnd_v1_evpnd_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -946,7 +1120,7 @@ func (x *ListVNIsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListVNIsResponse.ProtoReflect.Descriptor instead.
 func (*ListVNIsResponse) Descriptor() ([]byte, []int) {
-	return file_evpnd_v1_evpnd_proto_rawDescGZIP(), []int{4}
+	return file_evpnd_v1_evpnd_proto_rawDescGZIP(), []int{6}
 }
 
 func (x *ListVNIsResponse) GetVnis() []*VNI {
@@ -965,7 +1139,7 @@ type GetVNIRequest struct {
 
 func (x *GetVNIRequest) Reset() {
 	*x = GetVNIRequest{}
-	mi := &file_evpnd_v1_evpnd_proto_msgTypes[5]
+	mi := &file_evpnd_v1_evpnd_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -977,7 +1151,7 @@ func (x *GetVNIRequest) String() string {
 func (*GetVNIRequest) ProtoMessage() {}
 
 func (x *GetVNIRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_evpnd_v1_evpnd_proto_msgTypes[5]
+	mi := &file_evpnd_v1_evpnd_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -990,7 +1164,7 @@ func (x *GetVNIRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetVNIRequest.ProtoReflect.Descriptor instead.
 func (*GetVNIRequest) Descriptor() ([]byte, []int) {
-	return file_evpnd_v1_evpnd_proto_rawDescGZIP(), []int{5}
+	return file_evpnd_v1_evpnd_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *GetVNIRequest) GetVni() uint32 {
@@ -1009,7 +1183,7 @@ type GetVNIResponse struct {
 
 func (x *GetVNIResponse) Reset() {
 	*x = GetVNIResponse{}
-	mi := &file_evpnd_v1_evpnd_proto_msgTypes[6]
+	mi := &file_evpnd_v1_evpnd_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1021,7 +1195,7 @@ func (x *GetVNIResponse) String() string {
 func (*GetVNIResponse) ProtoMessage() {}
 
 func (x *GetVNIResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_evpnd_v1_evpnd_proto_msgTypes[6]
+	mi := &file_evpnd_v1_evpnd_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1034,7 +1208,7 @@ func (x *GetVNIResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetVNIResponse.ProtoReflect.Descriptor instead.
 func (*GetVNIResponse) Descriptor() ([]byte, []int) {
-	return file_evpnd_v1_evpnd_proto_rawDescGZIP(), []int{6}
+	return file_evpnd_v1_evpnd_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *GetVNIResponse) GetVni() *VNI {
@@ -1063,7 +1237,7 @@ type L2VNISpec struct {
 
 func (x *L2VNISpec) Reset() {
 	*x = L2VNISpec{}
-	mi := &file_evpnd_v1_evpnd_proto_msgTypes[7]
+	mi := &file_evpnd_v1_evpnd_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1075,7 +1249,7 @@ func (x *L2VNISpec) String() string {
 func (*L2VNISpec) ProtoMessage() {}
 
 func (x *L2VNISpec) ProtoReflect() protoreflect.Message {
-	mi := &file_evpnd_v1_evpnd_proto_msgTypes[7]
+	mi := &file_evpnd_v1_evpnd_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1088,7 +1262,7 @@ func (x *L2VNISpec) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use L2VNISpec.ProtoReflect.Descriptor instead.
 func (*L2VNISpec) Descriptor() ([]byte, []int) {
-	return file_evpnd_v1_evpnd_proto_rawDescGZIP(), []int{7}
+	return file_evpnd_v1_evpnd_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *L2VNISpec) GetVni() uint32 {
@@ -1163,7 +1337,7 @@ type AddVNIRequest struct {
 
 func (x *AddVNIRequest) Reset() {
 	*x = AddVNIRequest{}
-	mi := &file_evpnd_v1_evpnd_proto_msgTypes[8]
+	mi := &file_evpnd_v1_evpnd_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1175,7 +1349,7 @@ func (x *AddVNIRequest) String() string {
 func (*AddVNIRequest) ProtoMessage() {}
 
 func (x *AddVNIRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_evpnd_v1_evpnd_proto_msgTypes[8]
+	mi := &file_evpnd_v1_evpnd_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1188,7 +1362,7 @@ func (x *AddVNIRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AddVNIRequest.ProtoReflect.Descriptor instead.
 func (*AddVNIRequest) Descriptor() ([]byte, []int) {
-	return file_evpnd_v1_evpnd_proto_rawDescGZIP(), []int{8}
+	return file_evpnd_v1_evpnd_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *AddVNIRequest) GetVni() *L2VNISpec {
@@ -1207,7 +1381,7 @@ type AddVNIResponse struct {
 
 func (x *AddVNIResponse) Reset() {
 	*x = AddVNIResponse{}
-	mi := &file_evpnd_v1_evpnd_proto_msgTypes[9]
+	mi := &file_evpnd_v1_evpnd_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1219,7 +1393,7 @@ func (x *AddVNIResponse) String() string {
 func (*AddVNIResponse) ProtoMessage() {}
 
 func (x *AddVNIResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_evpnd_v1_evpnd_proto_msgTypes[9]
+	mi := &file_evpnd_v1_evpnd_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1232,7 +1406,7 @@ func (x *AddVNIResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AddVNIResponse.ProtoReflect.Descriptor instead.
 func (*AddVNIResponse) Descriptor() ([]byte, []int) {
-	return file_evpnd_v1_evpnd_proto_rawDescGZIP(), []int{9}
+	return file_evpnd_v1_evpnd_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *AddVNIResponse) GetVni() *VNI {
@@ -1251,7 +1425,7 @@ type DeleteVNIRequest struct {
 
 func (x *DeleteVNIRequest) Reset() {
 	*x = DeleteVNIRequest{}
-	mi := &file_evpnd_v1_evpnd_proto_msgTypes[10]
+	mi := &file_evpnd_v1_evpnd_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1263,7 +1437,7 @@ func (x *DeleteVNIRequest) String() string {
 func (*DeleteVNIRequest) ProtoMessage() {}
 
 func (x *DeleteVNIRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_evpnd_v1_evpnd_proto_msgTypes[10]
+	mi := &file_evpnd_v1_evpnd_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1276,7 +1450,7 @@ func (x *DeleteVNIRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeleteVNIRequest.ProtoReflect.Descriptor instead.
 func (*DeleteVNIRequest) Descriptor() ([]byte, []int) {
-	return file_evpnd_v1_evpnd_proto_rawDescGZIP(), []int{10}
+	return file_evpnd_v1_evpnd_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *DeleteVNIRequest) GetVni() uint32 {
@@ -1294,7 +1468,7 @@ type DeleteVNIResponse struct {
 
 func (x *DeleteVNIResponse) Reset() {
 	*x = DeleteVNIResponse{}
-	mi := &file_evpnd_v1_evpnd_proto_msgTypes[11]
+	mi := &file_evpnd_v1_evpnd_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1306,7 +1480,7 @@ func (x *DeleteVNIResponse) String() string {
 func (*DeleteVNIResponse) ProtoMessage() {}
 
 func (x *DeleteVNIResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_evpnd_v1_evpnd_proto_msgTypes[11]
+	mi := &file_evpnd_v1_evpnd_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1319,7 +1493,7 @@ func (x *DeleteVNIResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeleteVNIResponse.ProtoReflect.Descriptor instead.
 func (*DeleteVNIResponse) Descriptor() ([]byte, []int) {
-	return file_evpnd_v1_evpnd_proto_rawDescGZIP(), []int{11}
+	return file_evpnd_v1_evpnd_proto_rawDescGZIP(), []int{13}
 }
 
 type ReloadRequest struct {
@@ -1330,7 +1504,7 @@ type ReloadRequest struct {
 
 func (x *ReloadRequest) Reset() {
 	*x = ReloadRequest{}
-	mi := &file_evpnd_v1_evpnd_proto_msgTypes[12]
+	mi := &file_evpnd_v1_evpnd_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1342,7 +1516,7 @@ func (x *ReloadRequest) String() string {
 func (*ReloadRequest) ProtoMessage() {}
 
 func (x *ReloadRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_evpnd_v1_evpnd_proto_msgTypes[12]
+	mi := &file_evpnd_v1_evpnd_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1355,7 +1529,7 @@ func (x *ReloadRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReloadRequest.ProtoReflect.Descriptor instead.
 func (*ReloadRequest) Descriptor() ([]byte, []int) {
-	return file_evpnd_v1_evpnd_proto_rawDescGZIP(), []int{12}
+	return file_evpnd_v1_evpnd_proto_rawDescGZIP(), []int{14}
 }
 
 type ReloadResponse struct {
@@ -1376,7 +1550,7 @@ type ReloadResponse struct {
 
 func (x *ReloadResponse) Reset() {
 	*x = ReloadResponse{}
-	mi := &file_evpnd_v1_evpnd_proto_msgTypes[13]
+	mi := &file_evpnd_v1_evpnd_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1388,7 +1562,7 @@ func (x *ReloadResponse) String() string {
 func (*ReloadResponse) ProtoMessage() {}
 
 func (x *ReloadResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_evpnd_v1_evpnd_proto_msgTypes[13]
+	mi := &file_evpnd_v1_evpnd_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1401,7 +1575,7 @@ func (x *ReloadResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReloadResponse.ProtoReflect.Descriptor instead.
 func (*ReloadResponse) Descriptor() ([]byte, []int) {
-	return file_evpnd_v1_evpnd_proto_rawDescGZIP(), []int{13}
+	return file_evpnd_v1_evpnd_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *ReloadResponse) GetConfigFile() string {
@@ -1457,7 +1631,7 @@ type MAC struct {
 
 func (x *MAC) Reset() {
 	*x = MAC{}
-	mi := &file_evpnd_v1_evpnd_proto_msgTypes[14]
+	mi := &file_evpnd_v1_evpnd_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1469,7 +1643,7 @@ func (x *MAC) String() string {
 func (*MAC) ProtoMessage() {}
 
 func (x *MAC) ProtoReflect() protoreflect.Message {
-	mi := &file_evpnd_v1_evpnd_proto_msgTypes[14]
+	mi := &file_evpnd_v1_evpnd_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1482,7 +1656,7 @@ func (x *MAC) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use MAC.ProtoReflect.Descriptor instead.
 func (*MAC) Descriptor() ([]byte, []int) {
-	return file_evpnd_v1_evpnd_proto_rawDescGZIP(), []int{14}
+	return file_evpnd_v1_evpnd_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *MAC) GetVni() uint32 {
@@ -1576,7 +1750,7 @@ type ListMACsRequest struct {
 
 func (x *ListMACsRequest) Reset() {
 	*x = ListMACsRequest{}
-	mi := &file_evpnd_v1_evpnd_proto_msgTypes[15]
+	mi := &file_evpnd_v1_evpnd_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1588,7 +1762,7 @@ func (x *ListMACsRequest) String() string {
 func (*ListMACsRequest) ProtoMessage() {}
 
 func (x *ListMACsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_evpnd_v1_evpnd_proto_msgTypes[15]
+	mi := &file_evpnd_v1_evpnd_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1601,7 +1775,7 @@ func (x *ListMACsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListMACsRequest.ProtoReflect.Descriptor instead.
 func (*ListMACsRequest) Descriptor() ([]byte, []int) {
-	return file_evpnd_v1_evpnd_proto_rawDescGZIP(), []int{15}
+	return file_evpnd_v1_evpnd_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *ListMACsRequest) GetVni() uint32 {
@@ -1648,7 +1822,7 @@ type ListMACsResponse struct {
 
 func (x *ListMACsResponse) Reset() {
 	*x = ListMACsResponse{}
-	mi := &file_evpnd_v1_evpnd_proto_msgTypes[16]
+	mi := &file_evpnd_v1_evpnd_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1660,7 +1834,7 @@ func (x *ListMACsResponse) String() string {
 func (*ListMACsResponse) ProtoMessage() {}
 
 func (x *ListMACsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_evpnd_v1_evpnd_proto_msgTypes[16]
+	mi := &file_evpnd_v1_evpnd_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1673,7 +1847,7 @@ func (x *ListMACsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListMACsResponse.ProtoReflect.Descriptor instead.
 func (*ListMACsResponse) Descriptor() ([]byte, []int) {
-	return file_evpnd_v1_evpnd_proto_rawDescGZIP(), []int{16}
+	return file_evpnd_v1_evpnd_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *ListMACsResponse) GetMacs() []*MAC {
@@ -1694,7 +1868,7 @@ type ClearDuplicateRequest struct {
 
 func (x *ClearDuplicateRequest) Reset() {
 	*x = ClearDuplicateRequest{}
-	mi := &file_evpnd_v1_evpnd_proto_msgTypes[17]
+	mi := &file_evpnd_v1_evpnd_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1706,7 +1880,7 @@ func (x *ClearDuplicateRequest) String() string {
 func (*ClearDuplicateRequest) ProtoMessage() {}
 
 func (x *ClearDuplicateRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_evpnd_v1_evpnd_proto_msgTypes[17]
+	mi := &file_evpnd_v1_evpnd_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1719,7 +1893,7 @@ func (x *ClearDuplicateRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ClearDuplicateRequest.ProtoReflect.Descriptor instead.
 func (*ClearDuplicateRequest) Descriptor() ([]byte, []int) {
-	return file_evpnd_v1_evpnd_proto_rawDescGZIP(), []int{17}
+	return file_evpnd_v1_evpnd_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *ClearDuplicateRequest) GetVni() uint32 {
@@ -1745,7 +1919,7 @@ type ClearDuplicateResponse struct {
 
 func (x *ClearDuplicateResponse) Reset() {
 	*x = ClearDuplicateResponse{}
-	mi := &file_evpnd_v1_evpnd_proto_msgTypes[18]
+	mi := &file_evpnd_v1_evpnd_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1757,7 +1931,7 @@ func (x *ClearDuplicateResponse) String() string {
 func (*ClearDuplicateResponse) ProtoMessage() {}
 
 func (x *ClearDuplicateResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_evpnd_v1_evpnd_proto_msgTypes[18]
+	mi := &file_evpnd_v1_evpnd_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1770,7 +1944,7 @@ func (x *ClearDuplicateResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ClearDuplicateResponse.ProtoReflect.Descriptor instead.
 func (*ClearDuplicateResponse) Descriptor() ([]byte, []int) {
-	return file_evpnd_v1_evpnd_proto_rawDescGZIP(), []int{18}
+	return file_evpnd_v1_evpnd_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *ClearDuplicateResponse) GetCleared() uint32 {
@@ -1791,7 +1965,7 @@ type EthernetSegment struct {
 
 func (x *EthernetSegment) Reset() {
 	*x = EthernetSegment{}
-	mi := &file_evpnd_v1_evpnd_proto_msgTypes[19]
+	mi := &file_evpnd_v1_evpnd_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1803,7 +1977,7 @@ func (x *EthernetSegment) String() string {
 func (*EthernetSegment) ProtoMessage() {}
 
 func (x *EthernetSegment) ProtoReflect() protoreflect.Message {
-	mi := &file_evpnd_v1_evpnd_proto_msgTypes[19]
+	mi := &file_evpnd_v1_evpnd_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1816,7 +1990,7 @@ func (x *EthernetSegment) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use EthernetSegment.ProtoReflect.Descriptor instead.
 func (*EthernetSegment) Descriptor() ([]byte, []int) {
-	return file_evpnd_v1_evpnd_proto_rawDescGZIP(), []int{19}
+	return file_evpnd_v1_evpnd_proto_rawDescGZIP(), []int{21}
 }
 
 func (x *EthernetSegment) GetType() uint32 {
@@ -1888,7 +2062,7 @@ type Route struct {
 
 func (x *Route) Reset() {
 	*x = Route{}
-	mi := &file_evpnd_v1_evpnd_proto_msgTypes[20]
+	mi := &file_evpnd_v1_evpnd_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1900,7 +2074,7 @@ func (x *Route) String() string {
 func (*Route) ProtoMessage() {}
 
 func (x *Route) ProtoReflect() protoreflect.Message {
-	mi := &file_evpnd_v1_evpnd_proto_msgTypes[20]
+	mi := &file_evpnd_v1_evpnd_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1913,7 +2087,7 @@ func (x *Route) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Route.ProtoReflect.Descriptor instead.
 func (*Route) Descriptor() ([]byte, []int) {
-	return file_evpnd_v1_evpnd_proto_rawDescGZIP(), []int{20}
+	return file_evpnd_v1_evpnd_proto_rawDescGZIP(), []int{22}
 }
 
 func (x *Route) GetRouteType() uint32 {
@@ -2147,7 +2321,7 @@ type ListRoutesRequest struct {
 
 func (x *ListRoutesRequest) Reset() {
 	*x = ListRoutesRequest{}
-	mi := &file_evpnd_v1_evpnd_proto_msgTypes[21]
+	mi := &file_evpnd_v1_evpnd_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2159,7 +2333,7 @@ func (x *ListRoutesRequest) String() string {
 func (*ListRoutesRequest) ProtoMessage() {}
 
 func (x *ListRoutesRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_evpnd_v1_evpnd_proto_msgTypes[21]
+	mi := &file_evpnd_v1_evpnd_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2172,7 +2346,7 @@ func (x *ListRoutesRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListRoutesRequest.ProtoReflect.Descriptor instead.
 func (*ListRoutesRequest) Descriptor() ([]byte, []int) {
-	return file_evpnd_v1_evpnd_proto_rawDescGZIP(), []int{21}
+	return file_evpnd_v1_evpnd_proto_rawDescGZIP(), []int{23}
 }
 
 func (x *ListRoutesRequest) GetRouteType() uint32 {
@@ -2205,7 +2379,7 @@ type ListRoutesResponse struct {
 
 func (x *ListRoutesResponse) Reset() {
 	*x = ListRoutesResponse{}
-	mi := &file_evpnd_v1_evpnd_proto_msgTypes[22]
+	mi := &file_evpnd_v1_evpnd_proto_msgTypes[24]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2217,7 +2391,7 @@ func (x *ListRoutesResponse) String() string {
 func (*ListRoutesResponse) ProtoMessage() {}
 
 func (x *ListRoutesResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_evpnd_v1_evpnd_proto_msgTypes[22]
+	mi := &file_evpnd_v1_evpnd_proto_msgTypes[24]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2230,7 +2404,7 @@ func (x *ListRoutesResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListRoutesResponse.ProtoReflect.Descriptor instead.
 func (*ListRoutesResponse) Descriptor() ([]byte, []int) {
-	return file_evpnd_v1_evpnd_proto_rawDescGZIP(), []int{22}
+	return file_evpnd_v1_evpnd_proto_rawDescGZIP(), []int{24}
 }
 
 func (x *ListRoutesResponse) GetRoutes() []*Route {
@@ -2279,7 +2453,7 @@ type Peer struct {
 
 func (x *Peer) Reset() {
 	*x = Peer{}
-	mi := &file_evpnd_v1_evpnd_proto_msgTypes[23]
+	mi := &file_evpnd_v1_evpnd_proto_msgTypes[25]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2291,7 +2465,7 @@ func (x *Peer) String() string {
 func (*Peer) ProtoMessage() {}
 
 func (x *Peer) ProtoReflect() protoreflect.Message {
-	mi := &file_evpnd_v1_evpnd_proto_msgTypes[23]
+	mi := &file_evpnd_v1_evpnd_proto_msgTypes[25]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2304,7 +2478,7 @@ func (x *Peer) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Peer.ProtoReflect.Descriptor instead.
 func (*Peer) Descriptor() ([]byte, []int) {
-	return file_evpnd_v1_evpnd_proto_rawDescGZIP(), []int{23}
+	return file_evpnd_v1_evpnd_proto_rawDescGZIP(), []int{25}
 }
 
 func (x *Peer) GetAddress() string {
@@ -2439,7 +2613,7 @@ type ListPeersRequest struct {
 
 func (x *ListPeersRequest) Reset() {
 	*x = ListPeersRequest{}
-	mi := &file_evpnd_v1_evpnd_proto_msgTypes[24]
+	mi := &file_evpnd_v1_evpnd_proto_msgTypes[26]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2451,7 +2625,7 @@ func (x *ListPeersRequest) String() string {
 func (*ListPeersRequest) ProtoMessage() {}
 
 func (x *ListPeersRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_evpnd_v1_evpnd_proto_msgTypes[24]
+	mi := &file_evpnd_v1_evpnd_proto_msgTypes[26]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2464,7 +2638,7 @@ func (x *ListPeersRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListPeersRequest.ProtoReflect.Descriptor instead.
 func (*ListPeersRequest) Descriptor() ([]byte, []int) {
-	return file_evpnd_v1_evpnd_proto_rawDescGZIP(), []int{24}
+	return file_evpnd_v1_evpnd_proto_rawDescGZIP(), []int{26}
 }
 
 func (x *ListPeersRequest) GetWithAdvertised() bool {
@@ -2483,7 +2657,7 @@ type ListPeersResponse struct {
 
 func (x *ListPeersResponse) Reset() {
 	*x = ListPeersResponse{}
-	mi := &file_evpnd_v1_evpnd_proto_msgTypes[25]
+	mi := &file_evpnd_v1_evpnd_proto_msgTypes[27]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2495,7 +2669,7 @@ func (x *ListPeersResponse) String() string {
 func (*ListPeersResponse) ProtoMessage() {}
 
 func (x *ListPeersResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_evpnd_v1_evpnd_proto_msgTypes[25]
+	mi := &file_evpnd_v1_evpnd_proto_msgTypes[27]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2508,7 +2682,7 @@ func (x *ListPeersResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListPeersResponse.ProtoReflect.Descriptor instead.
 func (*ListPeersResponse) Descriptor() ([]byte, []int) {
-	return file_evpnd_v1_evpnd_proto_rawDescGZIP(), []int{25}
+	return file_evpnd_v1_evpnd_proto_rawDescGZIP(), []int{27}
 }
 
 func (x *ListPeersResponse) GetPeers() []*Peer {
@@ -2528,7 +2702,7 @@ type WatchRequest struct {
 
 func (x *WatchRequest) Reset() {
 	*x = WatchRequest{}
-	mi := &file_evpnd_v1_evpnd_proto_msgTypes[26]
+	mi := &file_evpnd_v1_evpnd_proto_msgTypes[28]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2540,7 +2714,7 @@ func (x *WatchRequest) String() string {
 func (*WatchRequest) ProtoMessage() {}
 
 func (x *WatchRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_evpnd_v1_evpnd_proto_msgTypes[26]
+	mi := &file_evpnd_v1_evpnd_proto_msgTypes[28]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2553,7 +2727,7 @@ func (x *WatchRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WatchRequest.ProtoReflect.Descriptor instead.
 func (*WatchRequest) Descriptor() ([]byte, []int) {
-	return file_evpnd_v1_evpnd_proto_rawDescGZIP(), []int{26}
+	return file_evpnd_v1_evpnd_proto_rawDescGZIP(), []int{28}
 }
 
 func (x *WatchRequest) GetInitialState() bool {
@@ -2574,7 +2748,7 @@ type MACChange struct {
 
 func (x *MACChange) Reset() {
 	*x = MACChange{}
-	mi := &file_evpnd_v1_evpnd_proto_msgTypes[27]
+	mi := &file_evpnd_v1_evpnd_proto_msgTypes[29]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2586,7 +2760,7 @@ func (x *MACChange) String() string {
 func (*MACChange) ProtoMessage() {}
 
 func (x *MACChange) ProtoReflect() protoreflect.Message {
-	mi := &file_evpnd_v1_evpnd_proto_msgTypes[27]
+	mi := &file_evpnd_v1_evpnd_proto_msgTypes[29]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2599,7 +2773,7 @@ func (x *MACChange) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use MACChange.ProtoReflect.Descriptor instead.
 func (*MACChange) Descriptor() ([]byte, []int) {
-	return file_evpnd_v1_evpnd_proto_rawDescGZIP(), []int{27}
+	return file_evpnd_v1_evpnd_proto_rawDescGZIP(), []int{29}
 }
 
 func (x *MACChange) GetMac() *MAC {
@@ -2626,7 +2800,7 @@ type VTEPChange struct {
 
 func (x *VTEPChange) Reset() {
 	*x = VTEPChange{}
-	mi := &file_evpnd_v1_evpnd_proto_msgTypes[28]
+	mi := &file_evpnd_v1_evpnd_proto_msgTypes[30]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2638,7 +2812,7 @@ func (x *VTEPChange) String() string {
 func (*VTEPChange) ProtoMessage() {}
 
 func (x *VTEPChange) ProtoReflect() protoreflect.Message {
-	mi := &file_evpnd_v1_evpnd_proto_msgTypes[28]
+	mi := &file_evpnd_v1_evpnd_proto_msgTypes[30]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2651,7 +2825,7 @@ func (x *VTEPChange) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use VTEPChange.ProtoReflect.Descriptor instead.
 func (*VTEPChange) Descriptor() ([]byte, []int) {
-	return file_evpnd_v1_evpnd_proto_rawDescGZIP(), []int{28}
+	return file_evpnd_v1_evpnd_proto_rawDescGZIP(), []int{30}
 }
 
 func (x *VTEPChange) GetVni() uint32 {
@@ -2678,7 +2852,7 @@ type PeerChange struct {
 
 func (x *PeerChange) Reset() {
 	*x = PeerChange{}
-	mi := &file_evpnd_v1_evpnd_proto_msgTypes[29]
+	mi := &file_evpnd_v1_evpnd_proto_msgTypes[31]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2690,7 +2864,7 @@ func (x *PeerChange) String() string {
 func (*PeerChange) ProtoMessage() {}
 
 func (x *PeerChange) ProtoReflect() protoreflect.Message {
-	mi := &file_evpnd_v1_evpnd_proto_msgTypes[29]
+	mi := &file_evpnd_v1_evpnd_proto_msgTypes[31]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2703,7 +2877,7 @@ func (x *PeerChange) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PeerChange.ProtoReflect.Descriptor instead.
 func (*PeerChange) Descriptor() ([]byte, []int) {
-	return file_evpnd_v1_evpnd_proto_rawDescGZIP(), []int{29}
+	return file_evpnd_v1_evpnd_proto_rawDescGZIP(), []int{31}
 }
 
 func (x *PeerChange) GetAddress() string {
@@ -2739,7 +2913,7 @@ type WatchResponse struct {
 
 func (x *WatchResponse) Reset() {
 	*x = WatchResponse{}
-	mi := &file_evpnd_v1_evpnd_proto_msgTypes[30]
+	mi := &file_evpnd_v1_evpnd_proto_msgTypes[32]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2751,7 +2925,7 @@ func (x *WatchResponse) String() string {
 func (*WatchResponse) ProtoMessage() {}
 
 func (x *WatchResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_evpnd_v1_evpnd_proto_msgTypes[30]
+	mi := &file_evpnd_v1_evpnd_proto_msgTypes[32]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2764,7 +2938,7 @@ func (x *WatchResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WatchResponse.ProtoReflect.Descriptor instead.
 func (*WatchResponse) Descriptor() ([]byte, []int) {
-	return file_evpnd_v1_evpnd_proto_rawDescGZIP(), []int{30}
+	return file_evpnd_v1_evpnd_proto_rawDescGZIP(), []int{32}
 }
 
 func (x *WatchResponse) GetTime() *timestamppb.Timestamp {
@@ -2888,7 +3062,7 @@ type Drift struct {
 
 func (x *Drift) Reset() {
 	*x = Drift{}
-	mi := &file_evpnd_v1_evpnd_proto_msgTypes[31]
+	mi := &file_evpnd_v1_evpnd_proto_msgTypes[33]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2900,7 +3074,7 @@ func (x *Drift) String() string {
 func (*Drift) ProtoMessage() {}
 
 func (x *Drift) ProtoReflect() protoreflect.Message {
-	mi := &file_evpnd_v1_evpnd_proto_msgTypes[31]
+	mi := &file_evpnd_v1_evpnd_proto_msgTypes[33]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2913,7 +3087,7 @@ func (x *Drift) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Drift.ProtoReflect.Descriptor instead.
 func (*Drift) Descriptor() ([]byte, []int) {
-	return file_evpnd_v1_evpnd_proto_rawDescGZIP(), []int{31}
+	return file_evpnd_v1_evpnd_proto_rawDescGZIP(), []int{33}
 }
 
 func (x *Drift) GetKind() DriftKind {
@@ -2996,7 +3170,7 @@ type CheckRequest struct {
 
 func (x *CheckRequest) Reset() {
 	*x = CheckRequest{}
-	mi := &file_evpnd_v1_evpnd_proto_msgTypes[32]
+	mi := &file_evpnd_v1_evpnd_proto_msgTypes[34]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3008,7 +3182,7 @@ func (x *CheckRequest) String() string {
 func (*CheckRequest) ProtoMessage() {}
 
 func (x *CheckRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_evpnd_v1_evpnd_proto_msgTypes[32]
+	mi := &file_evpnd_v1_evpnd_proto_msgTypes[34]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3021,7 +3195,7 @@ func (x *CheckRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CheckRequest.ProtoReflect.Descriptor instead.
 func (*CheckRequest) Descriptor() ([]byte, []int) {
-	return file_evpnd_v1_evpnd_proto_rawDescGZIP(), []int{32}
+	return file_evpnd_v1_evpnd_proto_rawDescGZIP(), []int{34}
 }
 
 func (x *CheckRequest) GetVni() uint32 {
@@ -3049,7 +3223,7 @@ type CheckResponse struct {
 
 func (x *CheckResponse) Reset() {
 	*x = CheckResponse{}
-	mi := &file_evpnd_v1_evpnd_proto_msgTypes[33]
+	mi := &file_evpnd_v1_evpnd_proto_msgTypes[35]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3061,7 +3235,7 @@ func (x *CheckResponse) String() string {
 func (*CheckResponse) ProtoMessage() {}
 
 func (x *CheckResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_evpnd_v1_evpnd_proto_msgTypes[33]
+	mi := &file_evpnd_v1_evpnd_proto_msgTypes[35]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3074,7 +3248,7 @@ func (x *CheckResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CheckResponse.ProtoReflect.Descriptor instead.
 func (*CheckResponse) Descriptor() ([]byte, []int) {
-	return file_evpnd_v1_evpnd_proto_rawDescGZIP(), []int{33}
+	return file_evpnd_v1_evpnd_proto_rawDescGZIP(), []int{35}
 }
 
 func (x *CheckResponse) GetDrifts() []*Drift {
@@ -3137,7 +3311,7 @@ type TraceEvent struct {
 
 func (x *TraceEvent) Reset() {
 	*x = TraceEvent{}
-	mi := &file_evpnd_v1_evpnd_proto_msgTypes[34]
+	mi := &file_evpnd_v1_evpnd_proto_msgTypes[36]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3149,7 +3323,7 @@ func (x *TraceEvent) String() string {
 func (*TraceEvent) ProtoMessage() {}
 
 func (x *TraceEvent) ProtoReflect() protoreflect.Message {
-	mi := &file_evpnd_v1_evpnd_proto_msgTypes[34]
+	mi := &file_evpnd_v1_evpnd_proto_msgTypes[36]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3162,7 +3336,7 @@ func (x *TraceEvent) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TraceEvent.ProtoReflect.Descriptor instead.
 func (*TraceEvent) Descriptor() ([]byte, []int) {
-	return file_evpnd_v1_evpnd_proto_rawDescGZIP(), []int{34}
+	return file_evpnd_v1_evpnd_proto_rawDescGZIP(), []int{36}
 }
 
 func (x *TraceEvent) GetTime() *timestamppb.Timestamp {
@@ -3225,7 +3399,7 @@ type TraceRequest struct {
 
 func (x *TraceRequest) Reset() {
 	*x = TraceRequest{}
-	mi := &file_evpnd_v1_evpnd_proto_msgTypes[35]
+	mi := &file_evpnd_v1_evpnd_proto_msgTypes[37]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3237,7 +3411,7 @@ func (x *TraceRequest) String() string {
 func (*TraceRequest) ProtoMessage() {}
 
 func (x *TraceRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_evpnd_v1_evpnd_proto_msgTypes[35]
+	mi := &file_evpnd_v1_evpnd_proto_msgTypes[37]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3250,7 +3424,7 @@ func (x *TraceRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TraceRequest.ProtoReflect.Descriptor instead.
 func (*TraceRequest) Descriptor() ([]byte, []int) {
-	return file_evpnd_v1_evpnd_proto_rawDescGZIP(), []int{35}
+	return file_evpnd_v1_evpnd_proto_rawDescGZIP(), []int{37}
 }
 
 func (x *TraceRequest) GetVni() uint32 {
@@ -3280,7 +3454,7 @@ type TraceKey struct {
 
 func (x *TraceKey) Reset() {
 	*x = TraceKey{}
-	mi := &file_evpnd_v1_evpnd_proto_msgTypes[36]
+	mi := &file_evpnd_v1_evpnd_proto_msgTypes[38]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3292,7 +3466,7 @@ func (x *TraceKey) String() string {
 func (*TraceKey) ProtoMessage() {}
 
 func (x *TraceKey) ProtoReflect() protoreflect.Message {
-	mi := &file_evpnd_v1_evpnd_proto_msgTypes[36]
+	mi := &file_evpnd_v1_evpnd_proto_msgTypes[38]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3305,7 +3479,7 @@ func (x *TraceKey) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TraceKey.ProtoReflect.Descriptor instead.
 func (*TraceKey) Descriptor() ([]byte, []int) {
-	return file_evpnd_v1_evpnd_proto_rawDescGZIP(), []int{36}
+	return file_evpnd_v1_evpnd_proto_rawDescGZIP(), []int{38}
 }
 
 func (x *TraceKey) GetVni() uint32 {
@@ -3345,7 +3519,7 @@ type TraceResponse struct {
 
 func (x *TraceResponse) Reset() {
 	*x = TraceResponse{}
-	mi := &file_evpnd_v1_evpnd_proto_msgTypes[37]
+	mi := &file_evpnd_v1_evpnd_proto_msgTypes[39]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3357,7 +3531,7 @@ func (x *TraceResponse) String() string {
 func (*TraceResponse) ProtoMessage() {}
 
 func (x *TraceResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_evpnd_v1_evpnd_proto_msgTypes[37]
+	mi := &file_evpnd_v1_evpnd_proto_msgTypes[39]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3370,7 +3544,7 @@ func (x *TraceResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TraceResponse.ProtoReflect.Descriptor instead.
 func (*TraceResponse) Descriptor() ([]byte, []int) {
-	return file_evpnd_v1_evpnd_proto_rawDescGZIP(), []int{37}
+	return file_evpnd_v1_evpnd_proto_rawDescGZIP(), []int{39}
 }
 
 func (x *TraceResponse) GetKeys() []*TraceKey {
@@ -3414,7 +3588,7 @@ type L3VNI struct {
 
 func (x *L3VNI) Reset() {
 	*x = L3VNI{}
-	mi := &file_evpnd_v1_evpnd_proto_msgTypes[38]
+	mi := &file_evpnd_v1_evpnd_proto_msgTypes[40]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3426,7 +3600,7 @@ func (x *L3VNI) String() string {
 func (*L3VNI) ProtoMessage() {}
 
 func (x *L3VNI) ProtoReflect() protoreflect.Message {
-	mi := &file_evpnd_v1_evpnd_proto_msgTypes[38]
+	mi := &file_evpnd_v1_evpnd_proto_msgTypes[40]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3439,7 +3613,7 @@ func (x *L3VNI) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use L3VNI.ProtoReflect.Descriptor instead.
 func (*L3VNI) Descriptor() ([]byte, []int) {
-	return file_evpnd_v1_evpnd_proto_rawDescGZIP(), []int{38}
+	return file_evpnd_v1_evpnd_proto_rawDescGZIP(), []int{40}
 }
 
 func (x *L3VNI) GetL3Vni() uint32 {
@@ -3576,7 +3750,7 @@ type ListL3VNIsRequest struct {
 
 func (x *ListL3VNIsRequest) Reset() {
 	*x = ListL3VNIsRequest{}
-	mi := &file_evpnd_v1_evpnd_proto_msgTypes[39]
+	mi := &file_evpnd_v1_evpnd_proto_msgTypes[41]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3588,7 +3762,7 @@ func (x *ListL3VNIsRequest) String() string {
 func (*ListL3VNIsRequest) ProtoMessage() {}
 
 func (x *ListL3VNIsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_evpnd_v1_evpnd_proto_msgTypes[39]
+	mi := &file_evpnd_v1_evpnd_proto_msgTypes[41]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3601,7 +3775,7 @@ func (x *ListL3VNIsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListL3VNIsRequest.ProtoReflect.Descriptor instead.
 func (*ListL3VNIsRequest) Descriptor() ([]byte, []int) {
-	return file_evpnd_v1_evpnd_proto_rawDescGZIP(), []int{39}
+	return file_evpnd_v1_evpnd_proto_rawDescGZIP(), []int{41}
 }
 
 type ListL3VNIsResponse struct {
@@ -3613,7 +3787,7 @@ type ListL3VNIsResponse struct {
 
 func (x *ListL3VNIsResponse) Reset() {
 	*x = ListL3VNIsResponse{}
-	mi := &file_evpnd_v1_evpnd_proto_msgTypes[40]
+	mi := &file_evpnd_v1_evpnd_proto_msgTypes[42]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3625,7 +3799,7 @@ func (x *ListL3VNIsResponse) String() string {
 func (*ListL3VNIsResponse) ProtoMessage() {}
 
 func (x *ListL3VNIsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_evpnd_v1_evpnd_proto_msgTypes[40]
+	mi := &file_evpnd_v1_evpnd_proto_msgTypes[42]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3638,7 +3812,7 @@ func (x *ListL3VNIsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListL3VNIsResponse.ProtoReflect.Descriptor instead.
 func (*ListL3VNIsResponse) Descriptor() ([]byte, []int) {
-	return file_evpnd_v1_evpnd_proto_rawDescGZIP(), []int{40}
+	return file_evpnd_v1_evpnd_proto_rawDescGZIP(), []int{42}
 }
 
 func (x *ListL3VNIsResponse) GetL3Vnis() []*L3VNI {
@@ -3657,7 +3831,7 @@ type GetL3VNIRequest struct {
 
 func (x *GetL3VNIRequest) Reset() {
 	*x = GetL3VNIRequest{}
-	mi := &file_evpnd_v1_evpnd_proto_msgTypes[41]
+	mi := &file_evpnd_v1_evpnd_proto_msgTypes[43]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3669,7 +3843,7 @@ func (x *GetL3VNIRequest) String() string {
 func (*GetL3VNIRequest) ProtoMessage() {}
 
 func (x *GetL3VNIRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_evpnd_v1_evpnd_proto_msgTypes[41]
+	mi := &file_evpnd_v1_evpnd_proto_msgTypes[43]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3682,7 +3856,7 @@ func (x *GetL3VNIRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetL3VNIRequest.ProtoReflect.Descriptor instead.
 func (*GetL3VNIRequest) Descriptor() ([]byte, []int) {
-	return file_evpnd_v1_evpnd_proto_rawDescGZIP(), []int{41}
+	return file_evpnd_v1_evpnd_proto_rawDescGZIP(), []int{43}
 }
 
 func (x *GetL3VNIRequest) GetL3Vni() uint32 {
@@ -3701,7 +3875,7 @@ type GetL3VNIResponse struct {
 
 func (x *GetL3VNIResponse) Reset() {
 	*x = GetL3VNIResponse{}
-	mi := &file_evpnd_v1_evpnd_proto_msgTypes[42]
+	mi := &file_evpnd_v1_evpnd_proto_msgTypes[44]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3713,7 +3887,7 @@ func (x *GetL3VNIResponse) String() string {
 func (*GetL3VNIResponse) ProtoMessage() {}
 
 func (x *GetL3VNIResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_evpnd_v1_evpnd_proto_msgTypes[42]
+	mi := &file_evpnd_v1_evpnd_proto_msgTypes[44]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3726,7 +3900,7 @@ func (x *GetL3VNIResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetL3VNIResponse.ProtoReflect.Descriptor instead.
 func (*GetL3VNIResponse) Descriptor() ([]byte, []int) {
-	return file_evpnd_v1_evpnd_proto_rawDescGZIP(), []int{42}
+	return file_evpnd_v1_evpnd_proto_rawDescGZIP(), []int{44}
 }
 
 func (x *GetL3VNIResponse) GetL3Vni() *L3VNI {
@@ -3755,7 +3929,7 @@ type ARPEntry struct {
 
 func (x *ARPEntry) Reset() {
 	*x = ARPEntry{}
-	mi := &file_evpnd_v1_evpnd_proto_msgTypes[43]
+	mi := &file_evpnd_v1_evpnd_proto_msgTypes[45]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3767,7 +3941,7 @@ func (x *ARPEntry) String() string {
 func (*ARPEntry) ProtoMessage() {}
 
 func (x *ARPEntry) ProtoReflect() protoreflect.Message {
-	mi := &file_evpnd_v1_evpnd_proto_msgTypes[43]
+	mi := &file_evpnd_v1_evpnd_proto_msgTypes[45]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3780,7 +3954,7 @@ func (x *ARPEntry) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ARPEntry.ProtoReflect.Descriptor instead.
 func (*ARPEntry) Descriptor() ([]byte, []int) {
-	return file_evpnd_v1_evpnd_proto_rawDescGZIP(), []int{43}
+	return file_evpnd_v1_evpnd_proto_rawDescGZIP(), []int{45}
 }
 
 func (x *ARPEntry) GetVni() uint32 {
@@ -3842,7 +4016,7 @@ type ListARPCacheRequest struct {
 
 func (x *ListARPCacheRequest) Reset() {
 	*x = ListARPCacheRequest{}
-	mi := &file_evpnd_v1_evpnd_proto_msgTypes[44]
+	mi := &file_evpnd_v1_evpnd_proto_msgTypes[46]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3854,7 +4028,7 @@ func (x *ListARPCacheRequest) String() string {
 func (*ListARPCacheRequest) ProtoMessage() {}
 
 func (x *ListARPCacheRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_evpnd_v1_evpnd_proto_msgTypes[44]
+	mi := &file_evpnd_v1_evpnd_proto_msgTypes[46]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3867,7 +4041,7 @@ func (x *ListARPCacheRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListARPCacheRequest.ProtoReflect.Descriptor instead.
 func (*ListARPCacheRequest) Descriptor() ([]byte, []int) {
-	return file_evpnd_v1_evpnd_proto_rawDescGZIP(), []int{44}
+	return file_evpnd_v1_evpnd_proto_rawDescGZIP(), []int{46}
 }
 
 func (x *ListARPCacheRequest) GetVni() uint32 {
@@ -3886,7 +4060,7 @@ type ListARPCacheResponse struct {
 
 func (x *ListARPCacheResponse) Reset() {
 	*x = ListARPCacheResponse{}
-	mi := &file_evpnd_v1_evpnd_proto_msgTypes[45]
+	mi := &file_evpnd_v1_evpnd_proto_msgTypes[47]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3898,7 +4072,7 @@ func (x *ListARPCacheResponse) String() string {
 func (*ListARPCacheResponse) ProtoMessage() {}
 
 func (x *ListARPCacheResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_evpnd_v1_evpnd_proto_msgTypes[45]
+	mi := &file_evpnd_v1_evpnd_proto_msgTypes[47]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3911,7 +4085,7 @@ func (x *ListARPCacheResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListARPCacheResponse.ProtoReflect.Descriptor instead.
 func (*ListARPCacheResponse) Descriptor() ([]byte, []int) {
-	return file_evpnd_v1_evpnd_proto_rawDescGZIP(), []int{45}
+	return file_evpnd_v1_evpnd_proto_rawDescGZIP(), []int{47}
 }
 
 func (x *ListARPCacheResponse) GetEntries() []*ARPEntry {
@@ -3936,7 +4110,7 @@ type RouterMACEntry struct {
 
 func (x *RouterMACEntry) Reset() {
 	*x = RouterMACEntry{}
-	mi := &file_evpnd_v1_evpnd_proto_msgTypes[46]
+	mi := &file_evpnd_v1_evpnd_proto_msgTypes[48]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3948,7 +4122,7 @@ func (x *RouterMACEntry) String() string {
 func (*RouterMACEntry) ProtoMessage() {}
 
 func (x *RouterMACEntry) ProtoReflect() protoreflect.Message {
-	mi := &file_evpnd_v1_evpnd_proto_msgTypes[46]
+	mi := &file_evpnd_v1_evpnd_proto_msgTypes[48]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3961,7 +4135,7 @@ func (x *RouterMACEntry) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RouterMACEntry.ProtoReflect.Descriptor instead.
 func (*RouterMACEntry) Descriptor() ([]byte, []int) {
-	return file_evpnd_v1_evpnd_proto_rawDescGZIP(), []int{46}
+	return file_evpnd_v1_evpnd_proto_rawDescGZIP(), []int{48}
 }
 
 func (x *RouterMACEntry) GetL3Vni() uint32 {
@@ -4009,7 +4183,7 @@ type ListRouterMACsRequest struct {
 
 func (x *ListRouterMACsRequest) Reset() {
 	*x = ListRouterMACsRequest{}
-	mi := &file_evpnd_v1_evpnd_proto_msgTypes[47]
+	mi := &file_evpnd_v1_evpnd_proto_msgTypes[49]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4021,7 +4195,7 @@ func (x *ListRouterMACsRequest) String() string {
 func (*ListRouterMACsRequest) ProtoMessage() {}
 
 func (x *ListRouterMACsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_evpnd_v1_evpnd_proto_msgTypes[47]
+	mi := &file_evpnd_v1_evpnd_proto_msgTypes[49]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4034,7 +4208,7 @@ func (x *ListRouterMACsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListRouterMACsRequest.ProtoReflect.Descriptor instead.
 func (*ListRouterMACsRequest) Descriptor() ([]byte, []int) {
-	return file_evpnd_v1_evpnd_proto_rawDescGZIP(), []int{47}
+	return file_evpnd_v1_evpnd_proto_rawDescGZIP(), []int{49}
 }
 
 func (x *ListRouterMACsRequest) GetL3Vni() uint32 {
@@ -4053,7 +4227,7 @@ type ListRouterMACsResponse struct {
 
 func (x *ListRouterMACsResponse) Reset() {
 	*x = ListRouterMACsResponse{}
-	mi := &file_evpnd_v1_evpnd_proto_msgTypes[48]
+	mi := &file_evpnd_v1_evpnd_proto_msgTypes[50]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4065,7 +4239,7 @@ func (x *ListRouterMACsResponse) String() string {
 func (*ListRouterMACsResponse) ProtoMessage() {}
 
 func (x *ListRouterMACsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_evpnd_v1_evpnd_proto_msgTypes[48]
+	mi := &file_evpnd_v1_evpnd_proto_msgTypes[50]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4078,7 +4252,7 @@ func (x *ListRouterMACsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListRouterMACsResponse.ProtoReflect.Descriptor instead.
 func (*ListRouterMACsResponse) Descriptor() ([]byte, []int) {
-	return file_evpnd_v1_evpnd_proto_rawDescGZIP(), []int{48}
+	return file_evpnd_v1_evpnd_proto_rawDescGZIP(), []int{50}
 }
 
 func (x *ListRouterMACsResponse) GetRouterMacs() []*RouterMACEntry {
@@ -4103,7 +4277,7 @@ type L3NextHop struct {
 
 func (x *L3NextHop) Reset() {
 	*x = L3NextHop{}
-	mi := &file_evpnd_v1_evpnd_proto_msgTypes[49]
+	mi := &file_evpnd_v1_evpnd_proto_msgTypes[51]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4115,7 +4289,7 @@ func (x *L3NextHop) String() string {
 func (*L3NextHop) ProtoMessage() {}
 
 func (x *L3NextHop) ProtoReflect() protoreflect.Message {
-	mi := &file_evpnd_v1_evpnd_proto_msgTypes[49]
+	mi := &file_evpnd_v1_evpnd_proto_msgTypes[51]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4128,7 +4302,7 @@ func (x *L3NextHop) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use L3NextHop.ProtoReflect.Descriptor instead.
 func (*L3NextHop) Descriptor() ([]byte, []int) {
-	return file_evpnd_v1_evpnd_proto_rawDescGZIP(), []int{49}
+	return file_evpnd_v1_evpnd_proto_rawDescGZIP(), []int{51}
 }
 
 func (x *L3NextHop) GetL3Vni() uint32 {
@@ -4176,7 +4350,7 @@ type ListL3NextHopsRequest struct {
 
 func (x *ListL3NextHopsRequest) Reset() {
 	*x = ListL3NextHopsRequest{}
-	mi := &file_evpnd_v1_evpnd_proto_msgTypes[50]
+	mi := &file_evpnd_v1_evpnd_proto_msgTypes[52]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4188,7 +4362,7 @@ func (x *ListL3NextHopsRequest) String() string {
 func (*ListL3NextHopsRequest) ProtoMessage() {}
 
 func (x *ListL3NextHopsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_evpnd_v1_evpnd_proto_msgTypes[50]
+	mi := &file_evpnd_v1_evpnd_proto_msgTypes[52]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4201,7 +4375,7 @@ func (x *ListL3NextHopsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListL3NextHopsRequest.ProtoReflect.Descriptor instead.
 func (*ListL3NextHopsRequest) Descriptor() ([]byte, []int) {
-	return file_evpnd_v1_evpnd_proto_rawDescGZIP(), []int{50}
+	return file_evpnd_v1_evpnd_proto_rawDescGZIP(), []int{52}
 }
 
 func (x *ListL3NextHopsRequest) GetL3Vni() uint32 {
@@ -4220,7 +4394,7 @@ type ListL3NextHopsResponse struct {
 
 func (x *ListL3NextHopsResponse) Reset() {
 	*x = ListL3NextHopsResponse{}
-	mi := &file_evpnd_v1_evpnd_proto_msgTypes[51]
+	mi := &file_evpnd_v1_evpnd_proto_msgTypes[53]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4232,7 +4406,7 @@ func (x *ListL3NextHopsResponse) String() string {
 func (*ListL3NextHopsResponse) ProtoMessage() {}
 
 func (x *ListL3NextHopsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_evpnd_v1_evpnd_proto_msgTypes[51]
+	mi := &file_evpnd_v1_evpnd_proto_msgTypes[53]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4245,7 +4419,7 @@ func (x *ListL3NextHopsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListL3NextHopsResponse.ProtoReflect.Descriptor instead.
 func (*ListL3NextHopsResponse) Descriptor() ([]byte, []int) {
-	return file_evpnd_v1_evpnd_proto_rawDescGZIP(), []int{51}
+	return file_evpnd_v1_evpnd_proto_rawDescGZIP(), []int{53}
 }
 
 func (x *ListL3NextHopsResponse) GetNextHops() []*L3NextHop {
@@ -4265,7 +4439,7 @@ type VRFNextHop struct {
 
 func (x *VRFNextHop) Reset() {
 	*x = VRFNextHop{}
-	mi := &file_evpnd_v1_evpnd_proto_msgTypes[52]
+	mi := &file_evpnd_v1_evpnd_proto_msgTypes[54]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4277,7 +4451,7 @@ func (x *VRFNextHop) String() string {
 func (*VRFNextHop) ProtoMessage() {}
 
 func (x *VRFNextHop) ProtoReflect() protoreflect.Message {
-	mi := &file_evpnd_v1_evpnd_proto_msgTypes[52]
+	mi := &file_evpnd_v1_evpnd_proto_msgTypes[54]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4290,7 +4464,7 @@ func (x *VRFNextHop) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use VRFNextHop.ProtoReflect.Descriptor instead.
 func (*VRFNextHop) Descriptor() ([]byte, []int) {
-	return file_evpnd_v1_evpnd_proto_rawDescGZIP(), []int{52}
+	return file_evpnd_v1_evpnd_proto_rawDescGZIP(), []int{54}
 }
 
 func (x *VRFNextHop) GetVtep() string {
@@ -4322,7 +4496,7 @@ type VRFRoute struct {
 
 func (x *VRFRoute) Reset() {
 	*x = VRFRoute{}
-	mi := &file_evpnd_v1_evpnd_proto_msgTypes[53]
+	mi := &file_evpnd_v1_evpnd_proto_msgTypes[55]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4334,7 +4508,7 @@ func (x *VRFRoute) String() string {
 func (*VRFRoute) ProtoMessage() {}
 
 func (x *VRFRoute) ProtoReflect() protoreflect.Message {
-	mi := &file_evpnd_v1_evpnd_proto_msgTypes[53]
+	mi := &file_evpnd_v1_evpnd_proto_msgTypes[55]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4347,7 +4521,7 @@ func (x *VRFRoute) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use VRFRoute.ProtoReflect.Descriptor instead.
 func (*VRFRoute) Descriptor() ([]byte, []int) {
-	return file_evpnd_v1_evpnd_proto_rawDescGZIP(), []int{53}
+	return file_evpnd_v1_evpnd_proto_rawDescGZIP(), []int{55}
 }
 
 func (x *VRFRoute) GetVrf() string {
@@ -4395,7 +4569,7 @@ type ListVRFRoutesRequest struct {
 
 func (x *ListVRFRoutesRequest) Reset() {
 	*x = ListVRFRoutesRequest{}
-	mi := &file_evpnd_v1_evpnd_proto_msgTypes[54]
+	mi := &file_evpnd_v1_evpnd_proto_msgTypes[56]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4407,7 +4581,7 @@ func (x *ListVRFRoutesRequest) String() string {
 func (*ListVRFRoutesRequest) ProtoMessage() {}
 
 func (x *ListVRFRoutesRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_evpnd_v1_evpnd_proto_msgTypes[54]
+	mi := &file_evpnd_v1_evpnd_proto_msgTypes[56]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4420,7 +4594,7 @@ func (x *ListVRFRoutesRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListVRFRoutesRequest.ProtoReflect.Descriptor instead.
 func (*ListVRFRoutesRequest) Descriptor() ([]byte, []int) {
-	return file_evpnd_v1_evpnd_proto_rawDescGZIP(), []int{54}
+	return file_evpnd_v1_evpnd_proto_rawDescGZIP(), []int{56}
 }
 
 func (x *ListVRFRoutesRequest) GetVrf() string {
@@ -4439,7 +4613,7 @@ type ListVRFRoutesResponse struct {
 
 func (x *ListVRFRoutesResponse) Reset() {
 	*x = ListVRFRoutesResponse{}
-	mi := &file_evpnd_v1_evpnd_proto_msgTypes[55]
+	mi := &file_evpnd_v1_evpnd_proto_msgTypes[57]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4451,7 +4625,7 @@ func (x *ListVRFRoutesResponse) String() string {
 func (*ListVRFRoutesResponse) ProtoMessage() {}
 
 func (x *ListVRFRoutesResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_evpnd_v1_evpnd_proto_msgTypes[55]
+	mi := &file_evpnd_v1_evpnd_proto_msgTypes[57]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4464,7 +4638,7 @@ func (x *ListVRFRoutesResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListVRFRoutesResponse.ProtoReflect.Descriptor instead.
 func (*ListVRFRoutesResponse) Descriptor() ([]byte, []int) {
-	return file_evpnd_v1_evpnd_proto_rawDescGZIP(), []int{55}
+	return file_evpnd_v1_evpnd_proto_rawDescGZIP(), []int{57}
 }
 
 func (x *ListVRFRoutesResponse) GetRoutes() []*VRFRoute {
@@ -4485,7 +4659,7 @@ type VRFRouteChange struct {
 
 func (x *VRFRouteChange) Reset() {
 	*x = VRFRouteChange{}
-	mi := &file_evpnd_v1_evpnd_proto_msgTypes[56]
+	mi := &file_evpnd_v1_evpnd_proto_msgTypes[58]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4497,7 +4671,7 @@ func (x *VRFRouteChange) String() string {
 func (*VRFRouteChange) ProtoMessage() {}
 
 func (x *VRFRouteChange) ProtoReflect() protoreflect.Message {
-	mi := &file_evpnd_v1_evpnd_proto_msgTypes[56]
+	mi := &file_evpnd_v1_evpnd_proto_msgTypes[58]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4510,7 +4684,7 @@ func (x *VRFRouteChange) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use VRFRouteChange.ProtoReflect.Descriptor instead.
 func (*VRFRouteChange) Descriptor() ([]byte, []int) {
-	return file_evpnd_v1_evpnd_proto_rawDescGZIP(), []int{56}
+	return file_evpnd_v1_evpnd_proto_rawDescGZIP(), []int{58}
 }
 
 func (x *VRFRouteChange) GetRoute() *VRFRoute {
@@ -4525,7 +4699,7 @@ var File_evpnd_v1_evpnd_proto protoreflect.FileDescriptor
 const file_evpnd_v1_evpnd_proto_rawDesc = "" +
 	"\n" +
 	"\x14evpnd/v1/evpnd.proto\x12\bevpnd.v1\x1a\x1egoogle/protobuf/duration.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\x12\n" +
-	"\x10GetStatusRequest\"\xdf\x05\n" +
+	"\x10GetStatusRequest\"\x99\x06\n" +
 	"\x11GetStatusResponse\x12\x18\n" +
 	"\aversion\x18\x01 \x01(\tR\aversion\x124\n" +
 	"\astarted\x18\x02 \x01(\v2\x1a.google.protobuf.TimestampR\astarted\x121\n" +
@@ -4547,12 +4721,26 @@ const file_evpnd_v1_evpnd_proto_rawDesc = "" +
 	"\x11peers_established\x18\r \x01(\rR\x10peersEstablished\x12)\n" +
 	"\x10peers_configured\x18\x0e \x01(\rR\x0fpeersConfigured\x12\x1c\n" +
 	"\trestarted\x18\x0f \x01(\bR\trestarted\x12\x1b\n" +
-	"\tvrf_count\x18d \x01(\rR\bvrfCount\x12\x1f\n" +
+	"\tvrf_count\x18d \x01(\rR\bvrfCount\x128\n" +
+	"\n" +
+	"vrf_kernel\x18n \x03(\v2\x19.evpnd.v1.VRFKernelStatusR\tvrfKernel\x12\x1f\n" +
 	"\vconfig_file\x18\x10 \x01(\tR\n" +
 	"configFile\x12'\n" +
 	"\x10vnis_not_in_file\x18\x11 \x03(\rR\rvnisNotInFile\x121\n" +
 	"\x15file_vnis_not_running\x18\x12 \x03(\rR\x12fileVnisNotRunning\x12%\n" +
-	"\x0erestart_needed\x18\x13 \x03(\tR\rrestartNeeded\"\xf2\x03\n" +
+	"\x0erestart_needed\x18\x13 \x03(\tR\rrestartNeeded\"\x81\x01\n" +
+	"\x0fVRFKernelStatus\x12\x10\n" +
+	"\x03vrf\x18\x01 \x01(\tR\x03vrf\x12\x14\n" +
+	"\x05l3vni\x18\x02 \x01(\rR\x05l3vni\x12\x17\n" +
+	"\ain_sync\x18\x03 \x01(\bR\x06inSync\x12-\n" +
+	"\x05kinds\x18\x04 \x03(\v2\x17.evpnd.v1.VRFKernelKindR\x05kinds\"\xa5\x01\n" +
+	"\rVRFKernelKind\x12\x12\n" +
+	"\x04kind\x18\x01 \x01(\tR\x04kind\x12\x1c\n" +
+	"\tinstalled\x18\x02 \x01(\rR\tinstalled\x12\x16\n" +
+	"\x06wanted\x18\x03 \x01(\rR\x06wanted\x12\x18\n" +
+	"\apending\x18\x04 \x01(\rR\apending\x12\x16\n" +
+	"\x06errors\x18\x05 \x01(\x04R\x06errors\x12\x18\n" +
+	"\arepairs\x18\x06 \x01(\x04R\arepairs\"\xf2\x03\n" +
 	"\x03VNI\x12\x10\n" +
 	"\x03vni\x18\x01 \x01(\rR\x03vni\x12!\n" +
 	"\fvxlan_device\x18\x02 \x01(\tR\vvxlanDevice\x12\x16\n" +
@@ -4946,7 +5134,7 @@ func file_evpnd_v1_evpnd_proto_rawDescGZIP() []byte {
 }
 
 var file_evpnd_v1_evpnd_proto_enumTypes = make([]protoimpl.EnumInfo, 7)
-var file_evpnd_v1_evpnd_proto_msgTypes = make([]protoimpl.MessageInfo, 57)
+var file_evpnd_v1_evpnd_proto_msgTypes = make([]protoimpl.MessageInfo, 59)
 var file_evpnd_v1_evpnd_proto_goTypes = []any{
 	(Role)(0),                      // 0: evpnd.v1.Role
 	(MACSource)(0),                 // 1: evpnd.v1.MACSource
@@ -4957,148 +5145,152 @@ var file_evpnd_v1_evpnd_proto_goTypes = []any{
 	(VRFRouteKind)(0),              // 6: evpnd.v1.VRFRouteKind
 	(*GetStatusRequest)(nil),       // 7: evpnd.v1.GetStatusRequest
 	(*GetStatusResponse)(nil),      // 8: evpnd.v1.GetStatusResponse
-	(*VNI)(nil),                    // 9: evpnd.v1.VNI
-	(*ListVNIsRequest)(nil),        // 10: evpnd.v1.ListVNIsRequest
-	(*ListVNIsResponse)(nil),       // 11: evpnd.v1.ListVNIsResponse
-	(*GetVNIRequest)(nil),          // 12: evpnd.v1.GetVNIRequest
-	(*GetVNIResponse)(nil),         // 13: evpnd.v1.GetVNIResponse
-	(*L2VNISpec)(nil),              // 14: evpnd.v1.L2VNISpec
-	(*AddVNIRequest)(nil),          // 15: evpnd.v1.AddVNIRequest
-	(*AddVNIResponse)(nil),         // 16: evpnd.v1.AddVNIResponse
-	(*DeleteVNIRequest)(nil),       // 17: evpnd.v1.DeleteVNIRequest
-	(*DeleteVNIResponse)(nil),      // 18: evpnd.v1.DeleteVNIResponse
-	(*ReloadRequest)(nil),          // 19: evpnd.v1.ReloadRequest
-	(*ReloadResponse)(nil),         // 20: evpnd.v1.ReloadResponse
-	(*MAC)(nil),                    // 21: evpnd.v1.MAC
-	(*ListMACsRequest)(nil),        // 22: evpnd.v1.ListMACsRequest
-	(*ListMACsResponse)(nil),       // 23: evpnd.v1.ListMACsResponse
-	(*ClearDuplicateRequest)(nil),  // 24: evpnd.v1.ClearDuplicateRequest
-	(*ClearDuplicateResponse)(nil), // 25: evpnd.v1.ClearDuplicateResponse
-	(*EthernetSegment)(nil),        // 26: evpnd.v1.EthernetSegment
-	(*Route)(nil),                  // 27: evpnd.v1.Route
-	(*ListRoutesRequest)(nil),      // 28: evpnd.v1.ListRoutesRequest
-	(*ListRoutesResponse)(nil),     // 29: evpnd.v1.ListRoutesResponse
-	(*Peer)(nil),                   // 30: evpnd.v1.Peer
-	(*ListPeersRequest)(nil),       // 31: evpnd.v1.ListPeersRequest
-	(*ListPeersResponse)(nil),      // 32: evpnd.v1.ListPeersResponse
-	(*WatchRequest)(nil),           // 33: evpnd.v1.WatchRequest
-	(*MACChange)(nil),              // 34: evpnd.v1.MACChange
-	(*VTEPChange)(nil),             // 35: evpnd.v1.VTEPChange
-	(*PeerChange)(nil),             // 36: evpnd.v1.PeerChange
-	(*WatchResponse)(nil),          // 37: evpnd.v1.WatchResponse
-	(*Drift)(nil),                  // 38: evpnd.v1.Drift
-	(*CheckRequest)(nil),           // 39: evpnd.v1.CheckRequest
-	(*CheckResponse)(nil),          // 40: evpnd.v1.CheckResponse
-	(*TraceEvent)(nil),             // 41: evpnd.v1.TraceEvent
-	(*TraceRequest)(nil),           // 42: evpnd.v1.TraceRequest
-	(*TraceKey)(nil),               // 43: evpnd.v1.TraceKey
-	(*TraceResponse)(nil),          // 44: evpnd.v1.TraceResponse
-	(*L3VNI)(nil),                  // 45: evpnd.v1.L3VNI
-	(*ListL3VNIsRequest)(nil),      // 46: evpnd.v1.ListL3VNIsRequest
-	(*ListL3VNIsResponse)(nil),     // 47: evpnd.v1.ListL3VNIsResponse
-	(*GetL3VNIRequest)(nil),        // 48: evpnd.v1.GetL3VNIRequest
-	(*GetL3VNIResponse)(nil),       // 49: evpnd.v1.GetL3VNIResponse
-	(*ARPEntry)(nil),               // 50: evpnd.v1.ARPEntry
-	(*ListARPCacheRequest)(nil),    // 51: evpnd.v1.ListARPCacheRequest
-	(*ListARPCacheResponse)(nil),   // 52: evpnd.v1.ListARPCacheResponse
-	(*RouterMACEntry)(nil),         // 53: evpnd.v1.RouterMACEntry
-	(*ListRouterMACsRequest)(nil),  // 54: evpnd.v1.ListRouterMACsRequest
-	(*ListRouterMACsResponse)(nil), // 55: evpnd.v1.ListRouterMACsResponse
-	(*L3NextHop)(nil),              // 56: evpnd.v1.L3NextHop
-	(*ListL3NextHopsRequest)(nil),  // 57: evpnd.v1.ListL3NextHopsRequest
-	(*ListL3NextHopsResponse)(nil), // 58: evpnd.v1.ListL3NextHopsResponse
-	(*VRFNextHop)(nil),             // 59: evpnd.v1.VRFNextHop
-	(*VRFRoute)(nil),               // 60: evpnd.v1.VRFRoute
-	(*ListVRFRoutesRequest)(nil),   // 61: evpnd.v1.ListVRFRoutesRequest
-	(*ListVRFRoutesResponse)(nil),  // 62: evpnd.v1.ListVRFRoutesResponse
-	(*VRFRouteChange)(nil),         // 63: evpnd.v1.VRFRouteChange
-	(*timestamppb.Timestamp)(nil),  // 64: google.protobuf.Timestamp
-	(*durationpb.Duration)(nil),    // 65: google.protobuf.Duration
+	(*VRFKernelStatus)(nil),        // 9: evpnd.v1.VRFKernelStatus
+	(*VRFKernelKind)(nil),          // 10: evpnd.v1.VRFKernelKind
+	(*VNI)(nil),                    // 11: evpnd.v1.VNI
+	(*ListVNIsRequest)(nil),        // 12: evpnd.v1.ListVNIsRequest
+	(*ListVNIsResponse)(nil),       // 13: evpnd.v1.ListVNIsResponse
+	(*GetVNIRequest)(nil),          // 14: evpnd.v1.GetVNIRequest
+	(*GetVNIResponse)(nil),         // 15: evpnd.v1.GetVNIResponse
+	(*L2VNISpec)(nil),              // 16: evpnd.v1.L2VNISpec
+	(*AddVNIRequest)(nil),          // 17: evpnd.v1.AddVNIRequest
+	(*AddVNIResponse)(nil),         // 18: evpnd.v1.AddVNIResponse
+	(*DeleteVNIRequest)(nil),       // 19: evpnd.v1.DeleteVNIRequest
+	(*DeleteVNIResponse)(nil),      // 20: evpnd.v1.DeleteVNIResponse
+	(*ReloadRequest)(nil),          // 21: evpnd.v1.ReloadRequest
+	(*ReloadResponse)(nil),         // 22: evpnd.v1.ReloadResponse
+	(*MAC)(nil),                    // 23: evpnd.v1.MAC
+	(*ListMACsRequest)(nil),        // 24: evpnd.v1.ListMACsRequest
+	(*ListMACsResponse)(nil),       // 25: evpnd.v1.ListMACsResponse
+	(*ClearDuplicateRequest)(nil),  // 26: evpnd.v1.ClearDuplicateRequest
+	(*ClearDuplicateResponse)(nil), // 27: evpnd.v1.ClearDuplicateResponse
+	(*EthernetSegment)(nil),        // 28: evpnd.v1.EthernetSegment
+	(*Route)(nil),                  // 29: evpnd.v1.Route
+	(*ListRoutesRequest)(nil),      // 30: evpnd.v1.ListRoutesRequest
+	(*ListRoutesResponse)(nil),     // 31: evpnd.v1.ListRoutesResponse
+	(*Peer)(nil),                   // 32: evpnd.v1.Peer
+	(*ListPeersRequest)(nil),       // 33: evpnd.v1.ListPeersRequest
+	(*ListPeersResponse)(nil),      // 34: evpnd.v1.ListPeersResponse
+	(*WatchRequest)(nil),           // 35: evpnd.v1.WatchRequest
+	(*MACChange)(nil),              // 36: evpnd.v1.MACChange
+	(*VTEPChange)(nil),             // 37: evpnd.v1.VTEPChange
+	(*PeerChange)(nil),             // 38: evpnd.v1.PeerChange
+	(*WatchResponse)(nil),          // 39: evpnd.v1.WatchResponse
+	(*Drift)(nil),                  // 40: evpnd.v1.Drift
+	(*CheckRequest)(nil),           // 41: evpnd.v1.CheckRequest
+	(*CheckResponse)(nil),          // 42: evpnd.v1.CheckResponse
+	(*TraceEvent)(nil),             // 43: evpnd.v1.TraceEvent
+	(*TraceRequest)(nil),           // 44: evpnd.v1.TraceRequest
+	(*TraceKey)(nil),               // 45: evpnd.v1.TraceKey
+	(*TraceResponse)(nil),          // 46: evpnd.v1.TraceResponse
+	(*L3VNI)(nil),                  // 47: evpnd.v1.L3VNI
+	(*ListL3VNIsRequest)(nil),      // 48: evpnd.v1.ListL3VNIsRequest
+	(*ListL3VNIsResponse)(nil),     // 49: evpnd.v1.ListL3VNIsResponse
+	(*GetL3VNIRequest)(nil),        // 50: evpnd.v1.GetL3VNIRequest
+	(*GetL3VNIResponse)(nil),       // 51: evpnd.v1.GetL3VNIResponse
+	(*ARPEntry)(nil),               // 52: evpnd.v1.ARPEntry
+	(*ListARPCacheRequest)(nil),    // 53: evpnd.v1.ListARPCacheRequest
+	(*ListARPCacheResponse)(nil),   // 54: evpnd.v1.ListARPCacheResponse
+	(*RouterMACEntry)(nil),         // 55: evpnd.v1.RouterMACEntry
+	(*ListRouterMACsRequest)(nil),  // 56: evpnd.v1.ListRouterMACsRequest
+	(*ListRouterMACsResponse)(nil), // 57: evpnd.v1.ListRouterMACsResponse
+	(*L3NextHop)(nil),              // 58: evpnd.v1.L3NextHop
+	(*ListL3NextHopsRequest)(nil),  // 59: evpnd.v1.ListL3NextHopsRequest
+	(*ListL3NextHopsResponse)(nil), // 60: evpnd.v1.ListL3NextHopsResponse
+	(*VRFNextHop)(nil),             // 61: evpnd.v1.VRFNextHop
+	(*VRFRoute)(nil),               // 62: evpnd.v1.VRFRoute
+	(*ListVRFRoutesRequest)(nil),   // 63: evpnd.v1.ListVRFRoutesRequest
+	(*ListVRFRoutesResponse)(nil),  // 64: evpnd.v1.ListVRFRoutesResponse
+	(*VRFRouteChange)(nil),         // 65: evpnd.v1.VRFRouteChange
+	(*timestamppb.Timestamp)(nil),  // 66: google.protobuf.Timestamp
+	(*durationpb.Duration)(nil),    // 67: google.protobuf.Duration
 }
 var file_evpnd_v1_evpnd_proto_depIdxs = []int32{
-	64, // 0: evpnd.v1.GetStatusResponse.started:type_name -> google.protobuf.Timestamp
-	65, // 1: evpnd.v1.GetStatusResponse.uptime:type_name -> google.protobuf.Duration
+	66, // 0: evpnd.v1.GetStatusResponse.started:type_name -> google.protobuf.Timestamp
+	67, // 1: evpnd.v1.GetStatusResponse.uptime:type_name -> google.protobuf.Duration
 	0,  // 2: evpnd.v1.GetStatusResponse.role:type_name -> evpnd.v1.Role
-	9,  // 3: evpnd.v1.ListVNIsResponse.vnis:type_name -> evpnd.v1.VNI
-	9,  // 4: evpnd.v1.GetVNIResponse.vni:type_name -> evpnd.v1.VNI
-	14, // 5: evpnd.v1.AddVNIRequest.vni:type_name -> evpnd.v1.L2VNISpec
-	9,  // 6: evpnd.v1.AddVNIResponse.vni:type_name -> evpnd.v1.VNI
-	1,  // 7: evpnd.v1.MAC.source:type_name -> evpnd.v1.MACSource
-	1,  // 8: evpnd.v1.ListMACsRequest.source:type_name -> evpnd.v1.MACSource
-	21, // 9: evpnd.v1.ListMACsResponse.macs:type_name -> evpnd.v1.MAC
-	26, // 10: evpnd.v1.Route.esi:type_name -> evpnd.v1.EthernetSegment
-	65, // 11: evpnd.v1.Route.age:type_name -> google.protobuf.Duration
-	27, // 12: evpnd.v1.ListRoutesResponse.routes:type_name -> evpnd.v1.Route
-	2,  // 13: evpnd.v1.Peer.state:type_name -> evpnd.v1.PeerState
-	65, // 14: evpnd.v1.Peer.uptime:type_name -> google.protobuf.Duration
-	30, // 15: evpnd.v1.ListPeersResponse.peers:type_name -> evpnd.v1.Peer
-	21, // 16: evpnd.v1.MACChange.mac:type_name -> evpnd.v1.MAC
-	2,  // 17: evpnd.v1.PeerChange.state:type_name -> evpnd.v1.PeerState
-	64, // 18: evpnd.v1.WatchResponse.time:type_name -> google.protobuf.Timestamp
-	3,  // 19: evpnd.v1.WatchResponse.kind:type_name -> evpnd.v1.ChangeKind
-	34, // 20: evpnd.v1.WatchResponse.mac:type_name -> evpnd.v1.MACChange
-	35, // 21: evpnd.v1.WatchResponse.vtep:type_name -> evpnd.v1.VTEPChange
-	36, // 22: evpnd.v1.WatchResponse.peer:type_name -> evpnd.v1.PeerChange
-	63, // 23: evpnd.v1.WatchResponse.vrf_route:type_name -> evpnd.v1.VRFRouteChange
-	4,  // 24: evpnd.v1.Drift.kind:type_name -> evpnd.v1.DriftKind
-	38, // 25: evpnd.v1.CheckResponse.drifts:type_name -> evpnd.v1.Drift
-	64, // 26: evpnd.v1.CheckResponse.time:type_name -> google.protobuf.Timestamp
-	64, // 27: evpnd.v1.TraceEvent.time:type_name -> google.protobuf.Timestamp
-	5,  // 28: evpnd.v1.TraceEvent.kind:type_name -> evpnd.v1.TraceKind
-	41, // 29: evpnd.v1.TraceKey.events:type_name -> evpnd.v1.TraceEvent
-	43, // 30: evpnd.v1.TraceResponse.keys:type_name -> evpnd.v1.TraceKey
-	45, // 31: evpnd.v1.ListL3VNIsResponse.l3vnis:type_name -> evpnd.v1.L3VNI
-	45, // 32: evpnd.v1.GetL3VNIResponse.l3vni:type_name -> evpnd.v1.L3VNI
-	50, // 33: evpnd.v1.ListARPCacheResponse.entries:type_name -> evpnd.v1.ARPEntry
-	53, // 34: evpnd.v1.ListRouterMACsResponse.router_macs:type_name -> evpnd.v1.RouterMACEntry
-	56, // 35: evpnd.v1.ListL3NextHopsResponse.next_hops:type_name -> evpnd.v1.L3NextHop
-	6,  // 36: evpnd.v1.VRFRoute.kind:type_name -> evpnd.v1.VRFRouteKind
-	59, // 37: evpnd.v1.VRFRoute.next_hops:type_name -> evpnd.v1.VRFNextHop
-	60, // 38: evpnd.v1.ListVRFRoutesResponse.routes:type_name -> evpnd.v1.VRFRoute
-	60, // 39: evpnd.v1.VRFRouteChange.route:type_name -> evpnd.v1.VRFRoute
-	7,  // 40: evpnd.v1.EvpndService.GetStatus:input_type -> evpnd.v1.GetStatusRequest
-	10, // 41: evpnd.v1.EvpndService.ListVNIs:input_type -> evpnd.v1.ListVNIsRequest
-	12, // 42: evpnd.v1.EvpndService.GetVNI:input_type -> evpnd.v1.GetVNIRequest
-	15, // 43: evpnd.v1.EvpndService.AddVNI:input_type -> evpnd.v1.AddVNIRequest
-	17, // 44: evpnd.v1.EvpndService.DeleteVNI:input_type -> evpnd.v1.DeleteVNIRequest
-	22, // 45: evpnd.v1.EvpndService.ListMACs:input_type -> evpnd.v1.ListMACsRequest
-	24, // 46: evpnd.v1.EvpndService.ClearDuplicate:input_type -> evpnd.v1.ClearDuplicateRequest
-	28, // 47: evpnd.v1.EvpndService.ListRoutes:input_type -> evpnd.v1.ListRoutesRequest
-	31, // 48: evpnd.v1.EvpndService.ListPeers:input_type -> evpnd.v1.ListPeersRequest
-	33, // 49: evpnd.v1.EvpndService.Watch:input_type -> evpnd.v1.WatchRequest
-	39, // 50: evpnd.v1.EvpndService.Check:input_type -> evpnd.v1.CheckRequest
-	42, // 51: evpnd.v1.EvpndService.Trace:input_type -> evpnd.v1.TraceRequest
-	46, // 52: evpnd.v1.EvpndService.ListL3VNIs:input_type -> evpnd.v1.ListL3VNIsRequest
-	48, // 53: evpnd.v1.EvpndService.GetL3VNI:input_type -> evpnd.v1.GetL3VNIRequest
-	51, // 54: evpnd.v1.EvpndService.ListARPCache:input_type -> evpnd.v1.ListARPCacheRequest
-	54, // 55: evpnd.v1.EvpndService.ListRouterMACs:input_type -> evpnd.v1.ListRouterMACsRequest
-	57, // 56: evpnd.v1.EvpndService.ListL3NextHops:input_type -> evpnd.v1.ListL3NextHopsRequest
-	61, // 57: evpnd.v1.EvpndService.ListVRFRoutes:input_type -> evpnd.v1.ListVRFRoutesRequest
-	19, // 58: evpnd.v1.EvpndService.Reload:input_type -> evpnd.v1.ReloadRequest
-	8,  // 59: evpnd.v1.EvpndService.GetStatus:output_type -> evpnd.v1.GetStatusResponse
-	11, // 60: evpnd.v1.EvpndService.ListVNIs:output_type -> evpnd.v1.ListVNIsResponse
-	13, // 61: evpnd.v1.EvpndService.GetVNI:output_type -> evpnd.v1.GetVNIResponse
-	16, // 62: evpnd.v1.EvpndService.AddVNI:output_type -> evpnd.v1.AddVNIResponse
-	18, // 63: evpnd.v1.EvpndService.DeleteVNI:output_type -> evpnd.v1.DeleteVNIResponse
-	23, // 64: evpnd.v1.EvpndService.ListMACs:output_type -> evpnd.v1.ListMACsResponse
-	25, // 65: evpnd.v1.EvpndService.ClearDuplicate:output_type -> evpnd.v1.ClearDuplicateResponse
-	29, // 66: evpnd.v1.EvpndService.ListRoutes:output_type -> evpnd.v1.ListRoutesResponse
-	32, // 67: evpnd.v1.EvpndService.ListPeers:output_type -> evpnd.v1.ListPeersResponse
-	37, // 68: evpnd.v1.EvpndService.Watch:output_type -> evpnd.v1.WatchResponse
-	40, // 69: evpnd.v1.EvpndService.Check:output_type -> evpnd.v1.CheckResponse
-	44, // 70: evpnd.v1.EvpndService.Trace:output_type -> evpnd.v1.TraceResponse
-	47, // 71: evpnd.v1.EvpndService.ListL3VNIs:output_type -> evpnd.v1.ListL3VNIsResponse
-	49, // 72: evpnd.v1.EvpndService.GetL3VNI:output_type -> evpnd.v1.GetL3VNIResponse
-	52, // 73: evpnd.v1.EvpndService.ListARPCache:output_type -> evpnd.v1.ListARPCacheResponse
-	55, // 74: evpnd.v1.EvpndService.ListRouterMACs:output_type -> evpnd.v1.ListRouterMACsResponse
-	58, // 75: evpnd.v1.EvpndService.ListL3NextHops:output_type -> evpnd.v1.ListL3NextHopsResponse
-	62, // 76: evpnd.v1.EvpndService.ListVRFRoutes:output_type -> evpnd.v1.ListVRFRoutesResponse
-	20, // 77: evpnd.v1.EvpndService.Reload:output_type -> evpnd.v1.ReloadResponse
-	59, // [59:78] is the sub-list for method output_type
-	40, // [40:59] is the sub-list for method input_type
-	40, // [40:40] is the sub-list for extension type_name
-	40, // [40:40] is the sub-list for extension extendee
-	0,  // [0:40] is the sub-list for field type_name
+	9,  // 3: evpnd.v1.GetStatusResponse.vrf_kernel:type_name -> evpnd.v1.VRFKernelStatus
+	10, // 4: evpnd.v1.VRFKernelStatus.kinds:type_name -> evpnd.v1.VRFKernelKind
+	11, // 5: evpnd.v1.ListVNIsResponse.vnis:type_name -> evpnd.v1.VNI
+	11, // 6: evpnd.v1.GetVNIResponse.vni:type_name -> evpnd.v1.VNI
+	16, // 7: evpnd.v1.AddVNIRequest.vni:type_name -> evpnd.v1.L2VNISpec
+	11, // 8: evpnd.v1.AddVNIResponse.vni:type_name -> evpnd.v1.VNI
+	1,  // 9: evpnd.v1.MAC.source:type_name -> evpnd.v1.MACSource
+	1,  // 10: evpnd.v1.ListMACsRequest.source:type_name -> evpnd.v1.MACSource
+	23, // 11: evpnd.v1.ListMACsResponse.macs:type_name -> evpnd.v1.MAC
+	28, // 12: evpnd.v1.Route.esi:type_name -> evpnd.v1.EthernetSegment
+	67, // 13: evpnd.v1.Route.age:type_name -> google.protobuf.Duration
+	29, // 14: evpnd.v1.ListRoutesResponse.routes:type_name -> evpnd.v1.Route
+	2,  // 15: evpnd.v1.Peer.state:type_name -> evpnd.v1.PeerState
+	67, // 16: evpnd.v1.Peer.uptime:type_name -> google.protobuf.Duration
+	32, // 17: evpnd.v1.ListPeersResponse.peers:type_name -> evpnd.v1.Peer
+	23, // 18: evpnd.v1.MACChange.mac:type_name -> evpnd.v1.MAC
+	2,  // 19: evpnd.v1.PeerChange.state:type_name -> evpnd.v1.PeerState
+	66, // 20: evpnd.v1.WatchResponse.time:type_name -> google.protobuf.Timestamp
+	3,  // 21: evpnd.v1.WatchResponse.kind:type_name -> evpnd.v1.ChangeKind
+	36, // 22: evpnd.v1.WatchResponse.mac:type_name -> evpnd.v1.MACChange
+	37, // 23: evpnd.v1.WatchResponse.vtep:type_name -> evpnd.v1.VTEPChange
+	38, // 24: evpnd.v1.WatchResponse.peer:type_name -> evpnd.v1.PeerChange
+	65, // 25: evpnd.v1.WatchResponse.vrf_route:type_name -> evpnd.v1.VRFRouteChange
+	4,  // 26: evpnd.v1.Drift.kind:type_name -> evpnd.v1.DriftKind
+	40, // 27: evpnd.v1.CheckResponse.drifts:type_name -> evpnd.v1.Drift
+	66, // 28: evpnd.v1.CheckResponse.time:type_name -> google.protobuf.Timestamp
+	66, // 29: evpnd.v1.TraceEvent.time:type_name -> google.protobuf.Timestamp
+	5,  // 30: evpnd.v1.TraceEvent.kind:type_name -> evpnd.v1.TraceKind
+	43, // 31: evpnd.v1.TraceKey.events:type_name -> evpnd.v1.TraceEvent
+	45, // 32: evpnd.v1.TraceResponse.keys:type_name -> evpnd.v1.TraceKey
+	47, // 33: evpnd.v1.ListL3VNIsResponse.l3vnis:type_name -> evpnd.v1.L3VNI
+	47, // 34: evpnd.v1.GetL3VNIResponse.l3vni:type_name -> evpnd.v1.L3VNI
+	52, // 35: evpnd.v1.ListARPCacheResponse.entries:type_name -> evpnd.v1.ARPEntry
+	55, // 36: evpnd.v1.ListRouterMACsResponse.router_macs:type_name -> evpnd.v1.RouterMACEntry
+	58, // 37: evpnd.v1.ListL3NextHopsResponse.next_hops:type_name -> evpnd.v1.L3NextHop
+	6,  // 38: evpnd.v1.VRFRoute.kind:type_name -> evpnd.v1.VRFRouteKind
+	61, // 39: evpnd.v1.VRFRoute.next_hops:type_name -> evpnd.v1.VRFNextHop
+	62, // 40: evpnd.v1.ListVRFRoutesResponse.routes:type_name -> evpnd.v1.VRFRoute
+	62, // 41: evpnd.v1.VRFRouteChange.route:type_name -> evpnd.v1.VRFRoute
+	7,  // 42: evpnd.v1.EvpndService.GetStatus:input_type -> evpnd.v1.GetStatusRequest
+	12, // 43: evpnd.v1.EvpndService.ListVNIs:input_type -> evpnd.v1.ListVNIsRequest
+	14, // 44: evpnd.v1.EvpndService.GetVNI:input_type -> evpnd.v1.GetVNIRequest
+	17, // 45: evpnd.v1.EvpndService.AddVNI:input_type -> evpnd.v1.AddVNIRequest
+	19, // 46: evpnd.v1.EvpndService.DeleteVNI:input_type -> evpnd.v1.DeleteVNIRequest
+	24, // 47: evpnd.v1.EvpndService.ListMACs:input_type -> evpnd.v1.ListMACsRequest
+	26, // 48: evpnd.v1.EvpndService.ClearDuplicate:input_type -> evpnd.v1.ClearDuplicateRequest
+	30, // 49: evpnd.v1.EvpndService.ListRoutes:input_type -> evpnd.v1.ListRoutesRequest
+	33, // 50: evpnd.v1.EvpndService.ListPeers:input_type -> evpnd.v1.ListPeersRequest
+	35, // 51: evpnd.v1.EvpndService.Watch:input_type -> evpnd.v1.WatchRequest
+	41, // 52: evpnd.v1.EvpndService.Check:input_type -> evpnd.v1.CheckRequest
+	44, // 53: evpnd.v1.EvpndService.Trace:input_type -> evpnd.v1.TraceRequest
+	48, // 54: evpnd.v1.EvpndService.ListL3VNIs:input_type -> evpnd.v1.ListL3VNIsRequest
+	50, // 55: evpnd.v1.EvpndService.GetL3VNI:input_type -> evpnd.v1.GetL3VNIRequest
+	53, // 56: evpnd.v1.EvpndService.ListARPCache:input_type -> evpnd.v1.ListARPCacheRequest
+	56, // 57: evpnd.v1.EvpndService.ListRouterMACs:input_type -> evpnd.v1.ListRouterMACsRequest
+	59, // 58: evpnd.v1.EvpndService.ListL3NextHops:input_type -> evpnd.v1.ListL3NextHopsRequest
+	63, // 59: evpnd.v1.EvpndService.ListVRFRoutes:input_type -> evpnd.v1.ListVRFRoutesRequest
+	21, // 60: evpnd.v1.EvpndService.Reload:input_type -> evpnd.v1.ReloadRequest
+	8,  // 61: evpnd.v1.EvpndService.GetStatus:output_type -> evpnd.v1.GetStatusResponse
+	13, // 62: evpnd.v1.EvpndService.ListVNIs:output_type -> evpnd.v1.ListVNIsResponse
+	15, // 63: evpnd.v1.EvpndService.GetVNI:output_type -> evpnd.v1.GetVNIResponse
+	18, // 64: evpnd.v1.EvpndService.AddVNI:output_type -> evpnd.v1.AddVNIResponse
+	20, // 65: evpnd.v1.EvpndService.DeleteVNI:output_type -> evpnd.v1.DeleteVNIResponse
+	25, // 66: evpnd.v1.EvpndService.ListMACs:output_type -> evpnd.v1.ListMACsResponse
+	27, // 67: evpnd.v1.EvpndService.ClearDuplicate:output_type -> evpnd.v1.ClearDuplicateResponse
+	31, // 68: evpnd.v1.EvpndService.ListRoutes:output_type -> evpnd.v1.ListRoutesResponse
+	34, // 69: evpnd.v1.EvpndService.ListPeers:output_type -> evpnd.v1.ListPeersResponse
+	39, // 70: evpnd.v1.EvpndService.Watch:output_type -> evpnd.v1.WatchResponse
+	42, // 71: evpnd.v1.EvpndService.Check:output_type -> evpnd.v1.CheckResponse
+	46, // 72: evpnd.v1.EvpndService.Trace:output_type -> evpnd.v1.TraceResponse
+	49, // 73: evpnd.v1.EvpndService.ListL3VNIs:output_type -> evpnd.v1.ListL3VNIsResponse
+	51, // 74: evpnd.v1.EvpndService.GetL3VNI:output_type -> evpnd.v1.GetL3VNIResponse
+	54, // 75: evpnd.v1.EvpndService.ListARPCache:output_type -> evpnd.v1.ListARPCacheResponse
+	57, // 76: evpnd.v1.EvpndService.ListRouterMACs:output_type -> evpnd.v1.ListRouterMACsResponse
+	60, // 77: evpnd.v1.EvpndService.ListL3NextHops:output_type -> evpnd.v1.ListL3NextHopsResponse
+	64, // 78: evpnd.v1.EvpndService.ListVRFRoutes:output_type -> evpnd.v1.ListVRFRoutesResponse
+	22, // 79: evpnd.v1.EvpndService.Reload:output_type -> evpnd.v1.ReloadResponse
+	61, // [61:80] is the sub-list for method output_type
+	42, // [42:61] is the sub-list for method input_type
+	42, // [42:42] is the sub-list for extension type_name
+	42, // [42:42] is the sub-list for extension extendee
+	0,  // [0:42] is the sub-list for field type_name
 }
 
 func init() { file_evpnd_v1_evpnd_proto_init() }
@@ -5106,7 +5298,7 @@ func file_evpnd_v1_evpnd_proto_init() {
 	if File_evpnd_v1_evpnd_proto != nil {
 		return
 	}
-	file_evpnd_v1_evpnd_proto_msgTypes[30].OneofWrappers = []any{
+	file_evpnd_v1_evpnd_proto_msgTypes[32].OneofWrappers = []any{
 		(*WatchResponse_Mac)(nil),
 		(*WatchResponse_Vtep)(nil),
 		(*WatchResponse_Peer)(nil),
@@ -5118,7 +5310,7 @@ func file_evpnd_v1_evpnd_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_evpnd_v1_evpnd_proto_rawDesc), len(file_evpnd_v1_evpnd_proto_rawDesc)),
 			NumEnums:      7,
-			NumMessages:   57,
+			NumMessages:   59,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -108,6 +108,24 @@ type Status struct {
 	// RestartNeeded names the keys of the file, as last read, that differ
 	// from the running daemon's and that only a restart applies.
 	RestartNeeded []string
+	// VRFKernel is each tenant VRF's kernel L3 state, sorted by name.
+	VRFKernel []VRFKernel
+}
+
+// VRFKernel is a tenant VRF's kernel L3 state (fib's L3 reconciler).
+type VRFKernel struct {
+	VRF    string
+	L3VNI  uint32
+	InSync bool // BGP synced, nothing waiting for a write or a retry
+	Kinds  []VRFKernelKind
+}
+
+// VRFKernelKind is one kind of a VRF's kernel L3 objects.
+type VRFKernelKind struct {
+	Kind              string // "rmac", "neigh", "route"
+	Installed, Wanted int
+	Pending           int // waiting for a retry after a failed write
+	Errors, Repairs   uint64
 }
 
 // VNI is one L2VNI with its counters.

@@ -92,6 +92,14 @@ func toStatus(st Status, now time.Time) *evpndv1.GetStatusResponse {
 	if !st.Started.IsZero() {
 		out.Uptime = durationpb.New(now.Sub(st.Started))
 	}
+	for _, v := range st.VRFKernel {
+		pv := &evpndv1.VRFKernelStatus{Vrf: v.VRF, L3Vni: v.L3VNI, InSync: v.InSync}
+		for _, k := range v.Kinds {
+			pv.Kinds = append(pv.Kinds, &evpndv1.VRFKernelKind{Kind: k.Kind, Installed: count(k.Installed), Wanted: count(k.Wanted),
+				Pending: count(k.Pending), Errors: k.Errors, Repairs: k.Repairs})
+		}
+		out.VrfKernel = append(out.VrfKernel, pv)
+	}
 	return out
 }
 
