@@ -268,7 +268,8 @@ func TestL3Unimplemented(t *testing.T) {
 // The L3 fields of GetStatus, Check and Watch reach the client.
 func TestL3StatusCheckWatchFields(t *testing.T) {
 	f := newFakeL3(t)
-	f.status = Status{VRFs: 2}
+	f.status = Status{VRFs: 2, VRFKernel: []VRFKernel{{VRF: "red", L3VNI: 4001, Kinds: []VRFKernelKind{
+		{Kind: "route", Installed: 3, Wanted: 4, Pending: 1, Errors: 2, Repairs: 5}}}}}
 	f.check = CheckReport{CheckedL3: 5, Drifts: []Drift{{Kind: DriftMissing, Table: "route", VRF: "red", Entry: "172.16.2.0/24",
 		WantVTEP: ip("10.0.0.2"), Detail: "ip route add 172.16.2.0/24 vrf red ..."}}}
 	r := VRFRoute{VRF: "red", L3VNI: 4001, Prefix: netip.MustParsePrefix("10.9.0.0/16")}
@@ -282,6 +283,12 @@ func TestL3StatusCheckWatchFields(t *testing.T) {
 	}
 	if st.GetVrfCount() != 2 {
 		t.Errorf("vrf_count %d, want 2", st.GetVrfCount())
+	}
+	if vk := st.GetVrfKernel(); len(vk) != 1 || vk[0].GetVrf() != "red" || vk[0].GetL3Vni() != 4001 || vk[0].GetInSync() ||
+		len(vk[0].GetKinds()) != 1 || vk[0].GetKinds()[0].GetKind() != "route" || vk[0].GetKinds()[0].GetInstalled() != 3 ||
+		vk[0].GetKinds()[0].GetWanted() != 4 || vk[0].GetKinds()[0].GetPending() != 1 || vk[0].GetKinds()[0].GetErrors() != 2 ||
+		vk[0].GetKinds()[0].GetRepairs() != 5 {
+		t.Errorf("vrf_kernel %v", vk)
 	}
 	ck, err := c.Check(ctxT(t), &evpndv1.CheckRequest{})
 	if err != nil {
