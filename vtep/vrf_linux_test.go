@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net/netip"
 	"os"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -216,12 +217,46 @@ func TestEnsureVRFRollback(t *testing.T) {
 	}
 }
 
+// linkIDs lists ns's links as "index: name" lines, read through netlink
+// (iproute2 may print a transient error about a veth peer's namespace
+// while another namespace goes away, which is no change of ns's links).
 func linkIDs(t *testing.T, ns *netns.NS) string {
-	return sh(t, ns, "sh", "-c", "ip -o link | cut -d: -f1,2")
+	t.Helper()
+	var b strings.Builder
+	for _, l := range nsLinks(t, ns) {
+		fmt.Fprintf(&b, "%d: %s\n", l.Attrs().Index, l.Attrs().Name)
+	}
+	return b.String()
 }
 
-func linkNames(t *testing.T, u *netns.NS) string {
-	return sh(t, u, "sh", "-c", "ip -o link | cut -d: -f2 | sort")
+// linkNames lists ns's link names, sorted, one per line.
+func linkNames(t *testing.T, ns *netns.NS) string {
+	t.Helper()
+	var names []string
+	for _, l := range nsLinks(t, ns) {
+		names = append(names, l.Attrs().Name)
+	}
+	slices.Sort(names)
+	return strings.Join(names, "\n") + "\n"
+}
+
+func nsLinks(t *testing.T, ns *netns.NS) []netlink.Link {
+	t.Helper()
+	nh, err := vnetns.GetFromPath(ns.Path())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nh.Close()
+	h, err := netlink.NewHandleAt(nh)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer h.Close()
+	links, err := h.LinkList()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return links
 }
 
 // The vrf backend: probed first; its namespace test runs only where the

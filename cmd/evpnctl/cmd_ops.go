@@ -39,7 +39,9 @@ func (a *app) newWatchCmd() *cobra.Command {
 		Use:   "watch [--initial]",
 		Short: "Print table changes as they happen",
 		Long: `Print every change of evpnd's tables as it happens, one line each: MACs
-added, moved, removed or flagged duplicate, flood-list VTEPs, BGP sessions.
+added, moved, removed or flagged duplicate, flood-list VTEPs, BGP sessions,
+and, per VRF, its routes ("show ip route vrf") and its ARP/ND cache rows
+("show evpn arp-cache": local and remote hosts).
 With --initial, the current state comes first, then a "synced" line.
 With -o json, one protojson WatchResponse per line. Stop it with Ctrl-C.
 

@@ -23,10 +23,12 @@ func fixtureL3VNIs() *evpndv1.ListL3VNIsResponse {
 }
 
 func fixtureARP() []*evpndv1.ARPEntry {
+	active := evpndv1.ARPState_ARP_STATE_ACTIVE
 	return []*evpndv1.ARPEntry{
-		{Vni: 100, Ip: "192.168.100.1", Mac: "02:00:00:00:00:01", Local: true, Vrf: "red"},
-		{Vni: 100, Ip: "192.168.100.2", Mac: "02:00:00:00:00:02", Vtep: "10.0.0.2", Vrf: "red"},
-		{Vni: 200, Ip: "2001:db8:200::3", Mac: "02:00:00:00:02:03", Vtep: "10.0.0.3", Seq: 3, Vrf: "red"},
+		{Vni: 100, Ip: "192.168.100.1", Mac: "02:00:00:00:00:01", Local: true, Vrf: "red", State: active},
+		{Vni: 100, Ip: "192.168.100.2", Mac: "02:00:00:00:00:02", Vtep: "10.0.0.2", Vrf: "red", State: active},
+		{Vni: 100, Ip: "192.168.100.9", Mac: "02:00:00:00:00:09", Local: true, Seq: 2, Vrf: "red", State: evpndv1.ARPState_ARP_STATE_INACTIVE},
+		{Vni: 200, Ip: "2001:db8:200::3", Mac: "02:00:00:00:02:03", Vtep: "10.0.0.3", Seq: 3, Vrf: "red", State: active},
 	}
 }
 

@@ -36,13 +36,14 @@ func fixtureStatus() *evpndv1.GetStatusResponse {
 		PeersConfigured:  3,
 		Restarted:        true,
 		VrfCount:         2,
-		VrfKernel: []*evpndv1.VRFKernelStatus{
-			{Vrf: "blue", L3Vni: 4001, InSync: true, Kinds: []*evpndv1.VRFKernelKind{
-				{Kind: "rmac", Installed: 2, Wanted: 2}, {Kind: "neigh", Installed: 7, Wanted: 7, Repairs: 1},
-				{Kind: "route", Installed: 9, Wanted: 9}}},
-			{Vrf: "red", L3Vni: 4002, Kinds: []*evpndv1.VRFKernelKind{
-				{Kind: "rmac", Installed: 1, Wanted: 1}, {Kind: "neigh", Installed: 3, Wanted: 4, Pending: 1, Errors: 3},
-				{Kind: "route", Installed: 2, Wanted: 4, Pending: 2, Errors: 2, Repairs: 2}}},
+		Vrfs: []*evpndv1.VRFStatus{
+			{Name: "blue", L3Vni: 3001, Backend: "netns", KernelInSync: true, Kernel: []*evpndv1.VRFKernelKind{
+				{Kind: "rmac", Installed: 0, Wanted: 0}, {Kind: "neigh", Installed: 0, Wanted: 0}, {Kind: "route", Installed: 0, Wanted: 0, Repairs: 2}}},
+			{Name: "red", L3Vni: 4001, Backend: "vrf", DevicesPresent: true, LocalHosts: 1, RemoteHosts: 2, HostRoutes: 2,
+				PrefixRoutes: 1, RemoteVteps: 1, Uplinks: []string{"ext0", "ext1"}, StaticRoutes: 2,
+				Kernel: []*evpndv1.VRFKernelKind{
+					{Kind: "rmac", Installed: 1, Wanted: 1}, {Kind: "neigh", Installed: 1, Wanted: 2, Pending: 1, Errors: 3, Repairs: 1},
+					{Kind: "route", Installed: 2, Wanted: 3, Pending: 1, Errors: 2}}},
 		},
 		ConfigFile:         "/etc/evpnd/evpnd.yaml",
 		VnisNotInFile:      []uint32{300, 301},
@@ -260,5 +261,11 @@ func fixtureWatch() []*evpndv1.WatchResponse {
 			Change: &evpndv1.WatchResponse_VrfRoute{VrfRoute: &evpndv1.VRFRouteChange{Route: fixtureVRFRoutes()[0]}}},
 		{Time: ts(11 * time.Second), Kind: evpndv1.ChangeKind_CHANGE_KIND_REMOVED,
 			Change: &evpndv1.WatchResponse_VrfRoute{VrfRoute: &evpndv1.VRFRouteChange{Route: fixtureVRFRoutes()[2]}}},
+		{Time: ts(12 * time.Second), Kind: evpndv1.ChangeKind_CHANGE_KIND_ADDED,
+			Change: &evpndv1.WatchResponse_Arp{Arp: &evpndv1.ARPChange{Entry: fixtureARP()[0]}}},
+		{Time: ts(13 * time.Second), Kind: evpndv1.ChangeKind_CHANGE_KIND_ADDED,
+			Change: &evpndv1.WatchResponse_Arp{Arp: &evpndv1.ARPChange{Entry: fixtureARP()[2]}}},
+		{Time: ts(14 * time.Second), Kind: evpndv1.ChangeKind_CHANGE_KIND_REMOVED,
+			Change: &evpndv1.WatchResponse_Arp{Arp: &evpndv1.ARPChange{Entry: fixtureARP()[3]}}},
 	}
 }

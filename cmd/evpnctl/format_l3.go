@@ -16,23 +16,28 @@ import (
 // Column widths of the streamed L3 tables: an IPv4 address is at most 15
 // characters, an IPv4 prefix 18; longer IPv6 values push their row right.
 const (
-	arpColVNI  = 8
-	arpColIP   = 15
-	arpColType = 6
-	arpColMAC  = 17
-	arpColVTEP = 15
-	arpColSeq  = 5
+	arpColVNI   = 8
+	arpColIP    = 15
+	arpColType  = 6
+	arpColState = 8
+	arpColMAC   = 17
+	arpColVTEP  = 15
+	arpColSeq   = 7
 
 	routeColCode   = 1
 	routeColPrefix = 18
 )
 
 // arpTable prints the ARP/ND cache as its pages arrive (cf. vtysh's "show
-// evpn arp-cache vni all").
+// evpn arp-cache vni all"): the hosts learned on this leaf's SVIs (local)
+// and those of other leafs' MAC+IP routes (remote), with FRR's columns.
+// "Seq #'s" is FRR's local/remote pair of MAC mobility sequence numbers:
+// the one a local host is advertised with, or the one of the remote
+// route.
 type arpTable struct {
-	w                   *bufio.Writer
-	r                   row
-	rows, local, remote int
+	w                             *bufio.Writer
+	r                             row
+	rows, local, remote, inactive int
 }
 
 func newARPTable(w io.Writer) *arpTable { return &arpTable{w: bufio.NewWriterSize(w, 64<<10)} }
@@ -43,9 +48,10 @@ func (t *arpTable) page(es []*evpndv1.ARPEntry) error {
 			t.r.col("VNI", arpColVNI)
 			t.r.col("Neighbor", arpColIP)
 			t.r.col("Type", arpColType)
+			t.r.col("State", arpColState)
 			t.r.col("MAC", arpColMAC)
 			t.r.col("Remote VTEP", arpColVTEP)
-			t.r.col("Seq", arpColSeq)
+			t.r.col("Seq #'s", arpColSeq)
 			t.r.str("VRF")
 			if err := t.r.writeTo(t.w); err != nil {
 				return err
@@ -55,16 +61,22 @@ func (t *arpTable) page(es []*evpndv1.ARPEntry) error {
 		r := &t.r
 		r.col(u32(e.GetVni()), arpColVNI)
 		r.col(e.GetIp(), arpColIP)
+		seq := "0/" + u32(e.GetSeq())
 		if e.GetLocal() {
 			t.local++
 			r.col("local", arpColType)
+			seq = u32(e.GetSeq()) + "/0"
 		} else {
 			t.remote++
 			r.col("remote", arpColType)
 		}
+		if e.GetState() == evpndv1.ARPState_ARP_STATE_INACTIVE {
+			t.inactive++
+		}
+		r.col(arpState(e.GetState()), arpColState)
 		r.col(e.GetMac(), arpColMAC)
 		r.col(dash(e.GetVtep()), arpColVTEP)
-		r.col(u32(e.GetSeq()), arpColSeq)
+		r.col(seq, arpColSeq)
 		r.str(dash(e.GetVrf()))
 		if err := r.writeTo(t.w); err != nil {
 			return err
@@ -73,10 +85,23 @@ func (t *arpTable) page(es []*evpndv1.ARPEntry) error {
 	return t.w.Flush()
 }
 
+// arpState is the State column: active or inactive ("-" from an evpnd
+// that does not say).
+func arpState(s evpndv1.ARPState) string {
+	if s == evpndv1.ARPState_ARP_STATE_UNSPECIFIED {
+		return "-"
+	}
+	return enumWord(s.String(), "ARP_STATE_")
+}
+
 func (t *arpTable) finish() error {
-	if t.rows == 0 {
+	switch {
+	case t.rows == 0:
 		io.WriteString(t.w, "No ARP/ND entries.\n")
-	} else {
+	case t.inactive > 0:
+		fmt.Fprintf(t.w, "\nDisplayed %s: %d local (%d inactive), %d remote\n", plural(t.rows, "neighbor", "neighbors"), t.local, t.inactive, t.remote)
+		io.WriteString(t.w, "inactive: a local host whose MAC is at another leaf for now: not advertised, kept until its ARP/ND entry is gone\n")
+	default:
 		fmt.Fprintf(t.w, "\nDisplayed %s: %d local, %d remote\n", plural(t.rows, "neighbor", "neighbors"), t.local, t.remote)
 	}
 	return t.w.Flush()
@@ -230,6 +255,21 @@ func writeL3VNIDetail(w io.Writer, v *evpndv1.L3VNI) error {
 	p(" Next hops: %d\n", v.GetNextHops())
 	p(" Routes: %d host, %d prefix\n", v.GetHostRoutes(), v.GetPrefixRoutes())
 	return b.Flush()
+}
+
+// arpWatch is an ARP cache row change as watch prints it, in the words of
+// "show evpn arp-cache".
+func arpWatch(kind string, e *evpndv1.ARPEntry) string {
+	s := fmt.Sprintf(" neighbor %s vrf %s vni %d %s %s", kind, dash(e.GetVrf()), e.GetVni(), e.GetIp(), e.GetMac())
+	if e.GetLocal() {
+		s += fmt.Sprintf(" local seq %d", e.GetSeq())
+	} else {
+		s += fmt.Sprintf(" remote vtep %s seq %d", dash(e.GetVtep()), e.GetSeq())
+	}
+	if e.GetState() == evpndv1.ARPState_ARP_STATE_INACTIVE {
+		s += " inactive"
+	}
+	return s
 }
 
 // vrfRouteWatch is a VRF route change as watch prints it.

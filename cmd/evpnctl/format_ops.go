@@ -158,6 +158,8 @@ func watchLine(ev *evpndv1.WatchResponse, loc *time.Location) string {
 		fmt.Fprintf(&s, " peer %s %s %s", kind, c.Peer.GetAddress(), peerState(c.Peer.GetState()))
 	case *evpndv1.WatchResponse_VrfRoute:
 		s.WriteString(vrfRouteWatch(kind, c.VrfRoute.GetRoute()))
+	case *evpndv1.WatchResponse_Arp:
+		s.WriteString(arpWatch(kind, c.Arp.GetEntry()))
 	default:
 		if ev.GetKind() == evpndv1.ChangeKind_CHANGE_KIND_SYNCED {
 			s.WriteString(" synced: initial state complete, changes follow")

@@ -119,6 +119,17 @@ func writeStatus(w io.Writer, st *evpndv1.GetStatusResponse, loc *time.Location)
 		line("VTEP", dash(st.GetVtepIp()))
 		line("L2VNIs", u32(st.GetL2VniCount()))
 		line("VRFs", u32(st.GetVrfCount()))
+		// Under the count, in the value column: a VRF's name does not
+		// move the other lines' values.
+		for _, v := range st.GetVrfs() {
+			for i, l := range vrfStatus(v) {
+				if i == 0 {
+					tabLine(tw, "", "VRF "+v.GetName()+": "+l)
+				} else {
+					tabLine(tw, "", "  "+l)
+				}
+			}
+		}
 	}
 	line("BGP peers", fmt.Sprintf("%d established of %d configured", st.GetPeersEstablished(), st.GetPeersConfigured()))
 	if st.GetBgpSynced() {
@@ -158,15 +169,39 @@ func writeStatus(w io.Writer, st *evpndv1.GetStatusResponse, loc *time.Location)
 		tabLine(tw, k, r+" (in the file, not in force)")
 	}
 	tw.Flush()
-	// Each tenant VRF's kernel L3 state, below the table so that its
-	// names do not widen the table's first column.
-	if vs := st.GetVrfKernel(); len(vs) > 0 && st.GetRole() != evpndv1.Role_ROLE_ROUTE_REFLECTOR {
-		io.WriteString(b, "\nVRF kernel state:\n")
-		for _, v := range vs {
-			fmt.Fprintf(b, "  %s (L3VNI %d): %s\n", v.GetVrf(), v.GetL3Vni(), vrfKernelLine(v))
-		}
-	}
 	return b.Flush()
+}
+
+// vrfStatus is one VRF's status lines: its L3VNI, backend and devices;
+// what evpnd holds for it (the words of "show evpn arp-cache", "show ip
+// route vrf" and "show evpn rmac"); on a border leaf, its uplinks and
+// static routes.
+func vrfStatus(v *evpndv1.VRFStatus) []string {
+	devices := "devices in the kernel"
+	if !v.GetDevicesPresent() {
+		devices = "devices MISSING"
+	}
+	out := []string{
+		fmt.Sprintf("L3VNI %d, backend %s, %s", v.GetL3Vni(), dash(v.GetBackend()), devices),
+		fmt.Sprintf("%d local and %d remote hosts, %s, %s, %s", v.GetLocalHosts(), v.GetRemoteHosts(),
+			plural(int(v.GetHostRoutes()), "host route", "host routes"),
+			plural(int(v.GetPrefixRoutes()), "prefix route", "prefix routes"),
+			plural(int(v.GetRemoteVteps()), "remote VTEP", "remote VTEPs")),
+	}
+	var border []string
+	if u := v.GetUplinks(); len(u) > 0 {
+		border = append(border, "uplinks "+strings.Join(u, ", "))
+	}
+	if n := v.GetStaticRoutes(); n > 0 {
+		border = append(border, plural(int(n), "static route", "static routes"))
+	}
+	if len(border) > 0 {
+		out = append(out, strings.Join(border, "; "))
+	}
+	if len(v.GetKernel()) > 0 {
+		out = append(out, vrfKernelLine(v))
+	}
+	return out
 }
 
 // vrfKernelNames are the VRF kernel kinds as the status line names them.
@@ -174,18 +209,18 @@ var vrfKernelNames = map[string]string{"rmac": "router MACs", "neigh": "neighbou
 
 // vrfKernelLine sums up a VRF's kernel L3 state: in sync or not, then per
 // kind the entries installed of those wanted, then what failed.
-func vrfKernelLine(v *evpndv1.VRFKernelStatus) string {
+func vrfKernelLine(v *evpndv1.VRFStatus) string {
 	var b strings.Builder
-	if v.GetInSync() {
-		b.WriteString("in sync")
+	if v.GetKernelInSync() {
+		b.WriteString("kernel in sync")
 	} else {
-		b.WriteString("not in sync")
+		b.WriteString("kernel NOT in sync")
 	}
 	var pending uint32
 	var errs, repairs uint64
 	var retrying []string
-	for i, k := range v.GetKinds() {
-		sep := "; "
+	for i, k := range v.GetKernel() {
+		sep := ": "
 		if i > 0 {
 			sep = ", "
 		}
@@ -201,10 +236,7 @@ func vrfKernelLine(v *evpndv1.VRFKernelStatus) string {
 			retrying = append(retrying, fmt.Sprintf("%s %d", name, k.GetPending()))
 		}
 	}
-	if len(v.GetKinds()) > 0 {
-		b.WriteString(" installed")
-	}
-	fmt.Fprintf(&b, "; %d waiting for a retry", pending)
+	fmt.Fprintf(&b, " installed; %d waiting for a retry", pending)
 	if len(retrying) > 0 {
 		fmt.Fprintf(&b, " (%s)", strings.Join(retrying, ", "))
 	}

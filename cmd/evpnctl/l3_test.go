@@ -81,7 +81,7 @@ func TestCLIL3(t *testing.T) {
 		{[]string{"show", "evpn", "arp-cache", "vni", "all"}, goldenText("arp_cache"), &evpndv1.ListARPCacheRequest{},
 			&evpndv1.ListARPCacheResponse{Entries: fixtureARP()}},
 		{[]string{"show", "evpn", "arp-cache", "vni", "200"}, "", &evpndv1.ListARPCacheRequest{Vni: 200},
-			&evpndv1.ListARPCacheResponse{Entries: fixtureARP()[2:]}},
+			&evpndv1.ListARPCacheResponse{Entries: fixtureARP()[3:]}},
 		{[]string{"show", "evpn", "rmac", "vni", "4001"}, goldenText("rmac"), &evpndv1.ListRouterMACsRequest{L3Vni: 4001}, fixtureRMACs()},
 		{[]string{"show", "evpn", "rmac", "vni", "all"}, goldenText("rmac"), &evpndv1.ListRouterMACsRequest{}, fixtureRMACs()},
 		{[]string{"show", "evpn", "next-hops", "vni", "4001"}, goldenText("next_hops"), &evpndv1.ListL3NextHopsRequest{L3Vni: 4001}, fixtureNextHops()},

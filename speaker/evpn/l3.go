@@ -978,34 +978,6 @@ func (t *L3Table) LocalPrefixRoutes(l3vni uint32, prefixes []netip.Prefix) []*Ro
 	return out
 }
 
-// RemoteBinding is a remote MAC+IP binding installed as a suppression
-// neighbour: the selected route's MAC, VTEP and MAC mobility sequence.
-type RemoteBinding struct {
-	L2VNI uint32
-	IP    netip.Addr
-	MAC   MAC
-	VTEP  netip.Addr
-	Seq   uint32
-}
-
-// RemoteBindings returns the remote bindings installed in the members of
-// the VRF with l3vni, sorted by L2VNI and IP: the remote half of an
-// ARP/ND cache view, whose local half is LocalHosts. Unlike Snapshot's
-// Neighs, each carries the VTEP and sequence number of the route it
-// follows, also where no host route does (an IPv6 link-local address).
-func (t *L3Table) RemoteBindings(l3vni uint32) []RemoteBinding {
-	var out []RemoteBinding
-	for k, st := range t.neighs {
-		if m, ok := t.members[k.vni]; ok && m.vrf.L3VNI == l3vni && st.installed {
-			out = append(out, RemoteBinding{L2VNI: k.vni, IP: k.ip, MAC: st.inst.mac, VTEP: st.inst.vtep, Seq: st.inst.seq})
-		}
-	}
-	slices.SortFunc(out, func(a, b RemoteBinding) int {
-		return cmp.Or(cmp.Compare(a.L2VNI, b.L2VNI), a.IP.Compare(b.IP))
-	})
-	return out
-}
-
 // L3Snapshot is the whole desired remote L3 state, sorted: what a resync
 // hands to fib.
 type L3Snapshot struct {
@@ -1078,35 +1050,6 @@ func (t *L3Table) snapshot(inL3, inL2 func(uint32) bool) L3Snapshot {
 		return cmp.Or(cmp.Compare(a.L3VNI, b.L3VNI), a.VTEP.Compare(b.VTEP))
 	})
 	return s
-}
-
-// LocalBinding is a local host's MAC+IP binding this leaf advertises:
-// learned on the SVI of L2VNI, winning its IP, with its MAC's mobility
-// sequence number.
-type LocalBinding struct {
-	L2VNI  uint32
-	IP     netip.Addr
-	MAC    MAC
-	Seq    uint32
-	Sticky bool
-}
-
-// LocalHosts returns the local bindings advertised now (see LocalHost),
-// sorted by L2VNI and IP: the local half of an ARP/ND cache view, whose
-// remote half is Snapshot's Neighs. A binding kept while its MAC is at
-// another leaf, or outbid by a remote route, is not advertised and not
-// returned.
-func (t *L3Table) LocalHosts() []LocalBinding {
-	var out []LocalBinding
-	for k, l := range t.local {
-		if l.adv {
-			out = append(out, LocalBinding{L2VNI: k.vni, IP: k.ip, MAC: l.advAs.mac, Seq: l.advAs.seq, Sticky: l.advAs.sticky})
-		}
-	}
-	slices.SortFunc(out, func(a, b LocalBinding) int {
-		return cmp.Or(cmp.Compare(a.L2VNI, b.L2VNI), a.IP.Compare(b.IP))
-	})
-	return out
 }
 
 func comparePrefix(a, b netip.Prefix) int {

@@ -382,10 +382,11 @@ func TestL3LocalPrefixRoutes(t *testing.T) {
 	}
 }
 
-// LocalHosts lists the local bindings advertised now, with their MAC's
-// sequence number: not one outbid by a remote route, nor one whose MAC
-// is away; the same IP and MAC in another L2VNI is another binding.
-func TestL3LocalHosts(t *testing.T) {
+// Bindings per VRF: the same IP and MAC in another VRF's L2VNI is another
+// binding; a local host outbid by a remote route is listed as the remote
+// one, back with its MAC's new sequence, and inactive while its MAC is
+// away (no remote route for its IP) or as the remote one (with one).
+func TestL3BindingsTwoVRFs(t *testing.T) {
 	opts := l3opts()
 	blue := opts.VRFs[0]
 	blue.Name, blue.L3VNI, blue.RD = "blue", 4002, RDFromIP(vtep1, 3)
@@ -394,25 +395,29 @@ func TestL3LocalHosts(t *testing.T) {
 	blue.Members[0].L2VNI, blue.Members[0].RD, blue.Members[0].ExportRTs = 300, RDFromIP(vtep1, 4), []RT{rtAuto(300)}
 	opts.VRFs = append(opts.VRFs, blue)
 	tab := NewL3Table(opts)
-	check := func(what string, want ...LocalBinding) {
+	const (
+		redA  = "100 192.168.100.10 02:00:00:00:00:01 "
+		red6  = "100 2001:db8:100::10 02:00:00:00:00:01 "
+		blueA = "300 192.168.100.10 02:00:00:00:00:01 local active seq=0 sticky=false"
+	)
+	check := func(what string, red []string, blue ...string) {
 		t.Helper()
-		if got := tab.LocalHosts(); !slices.Equal(got, want) {
-			t.Errorf("%s: LocalHosts = %+v, want %+v", what, got, want)
-		}
+		expectBindings(t, what+" (red)", tab.Bindings(4001, 0), red...)
+		expectBindings(t, what+" (blue)", tab.Bindings(4002, 0), blue...)
 	}
-	check("empty")
+	check("empty", nil)
 	tab.LocalHost(300, mac1, hostA, 0, false)
 	tab.LocalHost(100, mac1, hostA, 0, false)
 	tab.LocalHost(100, mac1, host6, 0, false)
-	check("learned", LocalBinding{100, hostA, mac1, 0, false}, LocalBinding{100, host6, mac1, 0, false}, LocalBinding{300, hostA, mac1, 0, false})
+	check("learned", []string{redA + "local active seq=0 sticky=false", red6 + "local active seq=0 sticky=false"}, blueA)
 	tab.Update(macIP(vtep3, mac1, hostA, 4, rmac3))
-	check("outbid in VNI 100", LocalBinding{100, host6, mac1, 0, false}, LocalBinding{300, hostA, mac1, 0, false})
+	check("outbid in VNI 100", []string{redA + "remote 10.0.0.3 active seq=4 sticky=false", red6 + "local active seq=0 sticky=false"}, blueA)
 	tab.LocalMACSeq(100, mac1, 5, false)
-	check("back with seq 5", LocalBinding{100, hostA, mac1, 5, false}, LocalBinding{100, host6, mac1, 5, false}, LocalBinding{300, hostA, mac1, 0, false})
+	check("back with seq 5", []string{redA + "local active seq=5 sticky=false", red6 + "local active seq=5 sticky=false"}, blueA)
 	tab.LocalMACAway(100, mac1)
-	check("away in VNI 100", LocalBinding{300, hostA, mac1, 0, false})
+	check("away in VNI 100", []string{redA + "remote 10.0.0.3 active seq=4 sticky=false", red6 + "local inactive seq=5 sticky=false"}, blueA)
 	tab.LocalHostGone(300, hostA)
-	check("gone in VNI 300")
+	check("gone in VNI 300", []string{redA + "remote 10.0.0.3 active seq=4 sticky=false", red6 + "local inactive seq=5 sticky=false"})
 }
 
 // TestL3GatewayConflict: another leaf's gateway with another MAC (an
@@ -449,37 +454,43 @@ func TestL3GatewayConflict(t *testing.T) {
 		"set-host red/4001 192.168.100.10 via 10.0.0.2 02:aa:00:00:00:02")
 }
 
-// RemoteBindings lists the remote half of "show evpn arp-cache": the
+// Bindings' remote rows, the remote half of "show evpn arp-cache": the
 // routes installed as suppression neighbours, each with the VTEP and MAC
-// mobility sequence of the route it follows, and follows a host that
-// moves away and back.
+// mobility sequence of the route it follows, following a host that moves
+// away and back.
 func TestL3RemoteBindings(t *testing.T) {
 	tab := NewL3Table(l3opts())
 	ip := netip.MustParseAddr("192.168.100.20")
 	tab.LocalHost(100, mac1, hostA, 0, false)
 	tab.Update(macIP(vtep2, mac2, ip, 0, rmac2))
-	want := func(what string, bs ...RemoteBinding) {
+	want := func(what string, bs ...Binding) {
 		t.Helper()
-		if got := tab.RemoteBindings(4001); !slices.Equal(got, bs) {
+		var got []Binding
+		for _, b := range tab.Bindings(4001, 0) {
+			if !b.Local {
+				got = append(got, b)
+			}
+		}
+		if !slices.Equal(got, bs) {
 			t.Errorf("%s:\n got  %+v\n want %+v", what, got, bs)
 		}
 	}
-	want("one remote", RemoteBinding{L2VNI: 100, IP: ip, MAC: mac2, VTEP: vtep2})
-	if bs := tab.RemoteBindings(4002); len(bs) != 0 {
+	want("one remote", Binding{L2VNI: 100, IP: ip, MAC: mac2, VTEP: vtep2, Active: true})
+	if bs := tab.Bindings(4002, 0); len(bs) != 0 {
 		t.Errorf("another VRF's bindings: %+v", bs)
 	}
 	// hostA moves to vtep3 (seq 1): remote there.
 	tab.Update(macIP(vtep3, mac1, hostA, 1, rmac3))
 	want("moved away",
-		RemoteBinding{L2VNI: 100, IP: hostA, MAC: mac1, VTEP: vtep3, Seq: 1},
-		RemoteBinding{L2VNI: 100, IP: ip, MAC: mac2, VTEP: vtep2})
+		Binding{L2VNI: 100, IP: hostA, MAC: mac1, VTEP: vtep3, Seq: 1, Active: true},
+		Binding{L2VNI: 100, IP: ip, MAC: mac2, VTEP: vtep2, Active: true})
 	// And back with seq 2: local again, not remote.
 	tab.LocalMACSeq(100, mac1, 2, false)
-	want("back", RemoteBinding{L2VNI: 100, IP: ip, MAC: mac2, VTEP: vtep2})
+	want("back", Binding{L2VNI: 100, IP: ip, MAC: mac2, VTEP: vtep2, Active: true})
 	// Its MAC is taken away: vtep3's route, still there, is installed
 	// again.
 	tab.LocalMACAway(100, mac1)
 	want("MAC away",
-		RemoteBinding{L2VNI: 100, IP: hostA, MAC: mac1, VTEP: vtep3, Seq: 1},
-		RemoteBinding{L2VNI: 100, IP: ip, MAC: mac2, VTEP: vtep2})
+		Binding{L2VNI: 100, IP: hostA, MAC: mac1, VTEP: vtep3, Seq: 1, Active: true},
+		Binding{L2VNI: 100, IP: ip, MAC: mac2, VTEP: vtep2, Active: true})
 }

@@ -16,6 +16,7 @@ import (
 
 	"github.com/evpnd/evpnd/containerlab/lab"
 	"github.com/evpnd/evpnd/containerlab/netns"
+	evpndv1 "github.com/evpnd/evpnd/proto/evpnd/v1"
 )
 
 // l3File is the lab of the tenant VRF tests.
@@ -322,7 +323,13 @@ func tenantVRF(t *testing.T, backend string) {
 
 	// evpnd's own view of the VRF (the L3 model, read on its loop) holds
 	// what was just found in the kernel: the remote hosts' ARP bindings
-	// and host routes, and the other leaf's router MAC.
+	// and host routes, and the other leaf's router MAC. Its ARP cache
+	// also lists the leaf's own hosts, learned on its SVIs, as local, as
+	// vtysh's "show evpn arp-cache vni V" does.
+	local := map[string][2]string{ // leaf and VNI: its own host's IP and MAC
+		"leaf1 100": {"10.1.0.11", "02:00:00:00:01:11"}, "leaf1 200": {"10.2.0.13", "02:00:00:00:02:13"},
+		"leaf2 100": {"10.1.0.12", "02:00:00:00:01:12"}, "leaf2 200": {"10.2.0.14", "02:00:00:00:02:14"},
+	}
 	for _, c := range []struct{ leaf, vni, ip, mac string }{
 		{"leaf1", "100", "10.1.0.12", "02:00:00:00:01:12"},
 		{"leaf1", "200", "10.2.0.14", "02:00:00:00:02:14"},
@@ -330,9 +337,24 @@ func tenantVRF(t *testing.T, backend string) {
 		{"leaf2", "200", "10.2.0.13", "02:00:00:00:02:13"},
 	} {
 		o := other[c.leaf]
-		arp := f.exec(c.leaf, "evpnctl", "show", "evpn", "arp-cache", "vni", c.vni)
-		if !strings.Contains(arp, c.ip) || !strings.Contains(arp, c.mac) || !strings.Contains(arp, vteps[o]) {
-			t.Errorf("%s: evpnctl show evpn arp-cache vni %s lacks %s %s via %s:\n%s", c.leaf, c.vni, c.ip, c.mac, vteps[o], arp)
+		own := local[c.leaf+" "+c.vni]
+		// VNI Neighbor Type State MAC Remote-VTEP Seq VRF
+		want := map[string][]string{
+			c.ip:   {c.vni, c.ip, "remote", "active", c.mac, vteps[o]},
+			own[0]: {c.vni, own[0], "local", "active", own[1], "-"},
+		}
+		var arp string
+		eventually(t, changeTimeout, c.leaf+"'s arp-cache of VNI "+c.vni+" with its local and a remote host", func() error {
+			arp = f.exec(c.leaf, "evpnctl", "show", "evpn", "arp-cache", "vni", c.vni)
+			for ip, w := range want {
+				if row := arpCacheRow(arp, ip); !slices.Equal(row, w) {
+					return fmt.Errorf("row of %s is %q, want %q:\n%s", ip, row, w, arp)
+				}
+			}
+			return nil
+		})
+		if !strings.Contains(arp, "1 local, ") {
+			t.Errorf("%s: evpnctl show evpn arp-cache vni %s does not count one local host:\n%s", c.leaf, c.vni, arp)
 		}
 		rt := f.exec(c.leaf, "evpnctl", "show", "ip", "route", "vrf", "t1")
 		if !strings.Contains(rt, c.ip+"/32") || !strings.Contains(rt, vteps[o]) {
@@ -341,6 +363,19 @@ func tenantVRF(t *testing.T, backend string) {
 		rm := f.exec(c.leaf, "evpnctl", "show", "evpn", "rmac", "vni", "4001")
 		if !strings.Contains(rm, rmac[o]) || !strings.Contains(rm, vteps[o]) {
 			t.Errorf("%s: evpnctl show evpn rmac vni 4001 lacks %s's router MAC %s:\n%s", c.leaf, o, rmac[o], rm)
+		}
+	}
+	// A watch's initial state holds the same ARP cache: leaf1's host h1
+	// local, leaf2's h2 remote through 10.0.0.2.
+	watchARP(t, f, "leaf1", map[string]string{"10.1.0.11": "local", "10.1.0.12": "remote 10.0.0.2"})
+
+	// The status lists the VRF with its devices and what evpnd holds for
+	// it: each leaf's two hosts (IPv4; IPv6 ones may be there too) local,
+	// the other leaf's remote with their host routes, one remote VTEP.
+	for leaf := range tenants {
+		st := f.exec(leaf, "evpnctl", "status")
+		if err := vrfStatusOK(st, "t1", "L3VNI 4001, backend "+backend+", devices in the kernel"); err != nil {
+			t.Errorf("%s: evpnctl status: %v:\n%s", leaf, err, st)
 		}
 	}
 
@@ -409,6 +444,75 @@ func tenantVRF(t *testing.T, backend string) {
 			}
 		}
 	}
+}
+
+// watchARP watches leaf with its initial state and checks that the ARP
+// rows of VRF t1 in it hold each IP of want as want says: "local", or
+// "remote VTEP".
+func watchARP(t *testing.T, f *fabric, leaf string, want map[string]string) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(t.Context(), changeTimeout)
+	defer cancel()
+	w, err := f.client(leaf).Watch(ctx, &evpndv1.WatchRequest{InitialState: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]string{}
+	for {
+		ev, err := w.Recv()
+		if err != nil {
+			t.Fatalf("%s: watch ended before its initial state did: %v", leaf, err)
+		}
+		if ev.GetKind() == evpndv1.ChangeKind_CHANGE_KIND_SYNCED {
+			break
+		}
+		if e := ev.GetArp().GetEntry(); e != nil && ev.GetInitial() && e.GetVrf() == "t1" {
+			where := "local"
+			if !e.GetLocal() {
+				where = "remote " + e.GetVtep()
+			}
+			got[e.GetIp()] = where
+		}
+	}
+	for ip, where := range want {
+		if got[ip] != where {
+			t.Errorf("%s: the watch's initial ARP rows hold %s as %q, want %q (all: %v)", leaf, ip, got[ip], where, got)
+		}
+	}
+}
+
+// vrfStatusOK checks the lines of VRF name in evpnctl status's output
+// out: the first is first, the second counts at least two local and two
+// remote hosts and two host routes, through one remote VTEP.
+func vrfStatusOK(out, name, first string) error {
+	lines := strings.Split(out, "\n")
+	for i, line := range lines {
+		if !strings.HasPrefix(strings.TrimSpace(line), "VRF "+name+":") {
+			continue
+		}
+		if !strings.HasSuffix(line, " "+first) || i+1 == len(lines) {
+			return fmt.Errorf("VRF %s's line is %q, want it to end with %q", name, line, first)
+		}
+		var local, remote, hosts int
+		n, _ := fmt.Sscanf(strings.TrimSpace(lines[i+1]), "%d local and %d remote hosts, %d host routes", &local, &remote, &hosts)
+		if n != 3 || local < 2 || remote < 2 || hosts < 2 || !strings.HasSuffix(lines[i+1], ", 1 remote VTEP") {
+			return fmt.Errorf("VRF %s's counts %q: want at least 2 local and 2 remote hosts, 2 host routes, and 1 remote VTEP", name, lines[i+1])
+		}
+		return nil
+	}
+	return fmt.Errorf("no line of VRF %s", name)
+}
+
+// arpCacheRow is the first six columns of the row of ip in evpnctl's
+// "show evpn arp-cache" table out (VNI, Neighbor, Type, State, MAC, Remote
+// VTEP), or nil.
+func arpCacheRow(out, ip string) []string {
+	for _, line := range strings.Split(out, "\n") {
+		if f := strings.Fields(line); len(f) >= 6 && f[1] == ip {
+			return f[:6]
+		}
+	}
+	return nil
 }
 
 // TestTenantVRFRefused: a VRF that fails while evpnd programs it stops

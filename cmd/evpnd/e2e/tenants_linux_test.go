@@ -521,10 +521,13 @@ func (tl *tenantsLab) checkTenantViews(ctx context.Context, at tenantPlace) erro
 				if d := setDiff(got, want); d != "" {
 					errs = append(errs, fmt.Errorf("%s: evpnctl show evpn mac vni %s:%s", leaf, v, d))
 				}
+				// Columns: VNI Neighbor Type State MAC Remote-VTEP; every
+				// row active (no host's MAC is away once the views
+				// converged).
 				got = map[string]bool{}
 				for _, r := range tl.ctlRows(leaf, v, "show", "evpn", "arp-cache", "vni", v) {
-					if len(r) >= 5 {
-						got[strings.Join(r[1:5], " ")] = true
+					if len(r) >= 6 {
+						got[r[1]+" "+r[2]+" "+r[4]+" "+r[5]+" "+r[3]] = true
 					}
 				}
 				want = map[string]bool{}
@@ -534,9 +537,9 @@ func (tl *tenantsLab) checkTenantViews(ctx context.Context, at tenantPlace) erro
 					}
 					for _, ip := range h.ips {
 						if at[h.name] == leaf {
-							want[ip+" local "+h.mac+" -"] = true
+							want[ip+" local "+h.mac+" - active"] = true
 						} else {
-							want[ip+" remote "+h.mac+" "+tenantVTEP[at[h.name]]] = true
+							want[ip+" remote "+h.mac+" "+tenantVTEP[at[h.name]]+" active"] = true
 						}
 					}
 				}

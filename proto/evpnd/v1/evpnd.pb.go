@@ -407,6 +407,60 @@ func (TraceKind) EnumDescriptor() ([]byte, []int) {
 	return file_evpnd_v1_evpnd_proto_rawDescGZIP(), []int{5}
 }
 
+// ARPState is the State column of vtysh's "show evpn arp-cache".
+type ARPState int32
+
+const (
+	ARPState_ARP_STATE_UNSPECIFIED ARPState = 0
+	// A local binding advertised as a MAC+IP route, or a remote binding
+	// installed as the ARP/ND suppression neighbour.
+	ARPState_ARP_STATE_ACTIVE ARPState = 1
+	// A local binding not advertised for now: its MAC is at another leaf.
+	// It is kept until the kernel's neighbour is gone.
+	ARPState_ARP_STATE_INACTIVE ARPState = 2
+)
+
+// Enum value maps for ARPState.
+var (
+	ARPState_name = map[int32]string{
+		0: "ARP_STATE_UNSPECIFIED",
+		1: "ARP_STATE_ACTIVE",
+		2: "ARP_STATE_INACTIVE",
+	}
+	ARPState_value = map[string]int32{
+		"ARP_STATE_UNSPECIFIED": 0,
+		"ARP_STATE_ACTIVE":      1,
+		"ARP_STATE_INACTIVE":    2,
+	}
+)
+
+func (x ARPState) Enum() *ARPState {
+	p := new(ARPState)
+	*p = x
+	return p
+}
+
+func (x ARPState) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (ARPState) Descriptor() protoreflect.EnumDescriptor {
+	return file_evpnd_v1_evpnd_proto_enumTypes[6].Descriptor()
+}
+
+func (ARPState) Type() protoreflect.EnumType {
+	return &file_evpnd_v1_evpnd_proto_enumTypes[6]
+}
+
+func (x ARPState) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use ARPState.Descriptor instead.
+func (ARPState) EnumDescriptor() ([]byte, []int) {
+	return file_evpnd_v1_evpnd_proto_rawDescGZIP(), []int{6}
+}
+
 type VRFRouteKind int32
 
 const (
@@ -442,11 +496,11 @@ func (x VRFRouteKind) String() string {
 }
 
 func (VRFRouteKind) Descriptor() protoreflect.EnumDescriptor {
-	return file_evpnd_v1_evpnd_proto_enumTypes[6].Descriptor()
+	return file_evpnd_v1_evpnd_proto_enumTypes[7].Descriptor()
 }
 
 func (VRFRouteKind) Type() protoreflect.EnumType {
-	return &file_evpnd_v1_evpnd_proto_enumTypes[6]
+	return &file_evpnd_v1_evpnd_proto_enumTypes[7]
 }
 
 func (x VRFRouteKind) Number() protoreflect.EnumNumber {
@@ -455,7 +509,7 @@ func (x VRFRouteKind) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use VRFRouteKind.Descriptor instead.
 func (VRFRouteKind) EnumDescriptor() ([]byte, []int) {
-	return file_evpnd_v1_evpnd_proto_rawDescGZIP(), []int{6}
+	return file_evpnd_v1_evpnd_proto_rawDescGZIP(), []int{7}
 }
 
 type GetStatusRequest struct {
@@ -522,9 +576,8 @@ type GetStatusResponse struct {
 	// Layer 3 fields are numbered from 100 on.
 	// Tenant VRFs configured.
 	VrfCount uint32 `protobuf:"varint,100,opt,name=vrf_count,json=vrfCount,proto3" json:"vrf_count,omitempty"`
-	// Each tenant VRF's kernel L3 state (router MACs, neighbours, routes),
-	// sorted by name.
-	VrfKernel []*VRFKernelStatus `protobuf:"bytes,110,rep,name=vrf_kernel,json=vrfKernel,proto3" json:"vrf_kernel,omitempty"`
+	// The tenant VRFs, sorted by L3VNI.
+	Vrfs []*VRFStatus `protobuf:"bytes,101,rep,name=vrfs,proto3" json:"vrfs,omitempty"`
 	// The config file evpnd reads at start and on reload.
 	ConfigFile string `protobuf:"bytes,16,opt,name=config_file,json=configFile,proto3" json:"config_file,omitempty"`
 	// L2VNIs running that the config file, as last read, lacks or sets
@@ -683,9 +736,9 @@ func (x *GetStatusResponse) GetVrfCount() uint32 {
 	return 0
 }
 
-func (x *GetStatusResponse) GetVrfKernel() []*VRFKernelStatus {
+func (x *GetStatusResponse) GetVrfs() []*VRFStatus {
 	if x != nil {
-		return x.VrfKernel
+		return x.Vrfs
 	}
 	return nil
 }
@@ -718,170 +771,6 @@ func (x *GetStatusResponse) GetRestartNeeded() []string {
 	return nil
 }
 
-// VRFKernelStatus is a tenant VRF's kernel L3 state, as fib's L3
-// reconciler keeps it.
-type VRFKernelStatus struct {
-	state protoimpl.MessageState `protogen:"open.v1"`
-	Vrf   string                 `protobuf:"bytes,1,opt,name=vrf,proto3" json:"vrf,omitempty"`
-	L3Vni uint32                 `protobuf:"varint,2,opt,name=l3vni,proto3" json:"l3vni,omitempty"`
-	// The kernel holds what the VRF wants: BGP has synced (stale entries of
-	// an earlier run are gone) and no entry waits for a write or a retry.
-	InSync bool `protobuf:"varint,3,opt,name=in_sync,json=inSync,proto3" json:"in_sync,omitempty"`
-	// One per kind of object: "rmac" (router MAC FDB entries), "neigh"
-	// (neighbours), "route".
-	Kinds         []*VRFKernelKind `protobuf:"bytes,4,rep,name=kinds,proto3" json:"kinds,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
-}
-
-func (x *VRFKernelStatus) Reset() {
-	*x = VRFKernelStatus{}
-	mi := &file_evpnd_v1_evpnd_proto_msgTypes[2]
-	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
-	ms.StoreMessageInfo(mi)
-}
-
-func (x *VRFKernelStatus) String() string {
-	return protoimpl.X.MessageStringOf(x)
-}
-
-func (*VRFKernelStatus) ProtoMessage() {}
-
-func (x *VRFKernelStatus) ProtoReflect() protoreflect.Message {
-	mi := &file_evpnd_v1_evpnd_proto_msgTypes[2]
-	if x != nil {
-		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
-		if ms.LoadMessageInfo() == nil {
-			ms.StoreMessageInfo(mi)
-		}
-		return ms
-	}
-	return mi.MessageOf(x)
-}
-
-// Deprecated: Use VRFKernelStatus.ProtoReflect.Descriptor instead.
-func (*VRFKernelStatus) Descriptor() ([]byte, []int) {
-	return file_evpnd_v1_evpnd_proto_rawDescGZIP(), []int{2}
-}
-
-func (x *VRFKernelStatus) GetVrf() string {
-	if x != nil {
-		return x.Vrf
-	}
-	return ""
-}
-
-func (x *VRFKernelStatus) GetL3Vni() uint32 {
-	if x != nil {
-		return x.L3Vni
-	}
-	return 0
-}
-
-func (x *VRFKernelStatus) GetInSync() bool {
-	if x != nil {
-		return x.InSync
-	}
-	return false
-}
-
-func (x *VRFKernelStatus) GetKinds() []*VRFKernelKind {
-	if x != nil {
-		return x.Kinds
-	}
-	return nil
-}
-
-// VRFKernelKind is one kind of a VRF's kernel L3 objects.
-type VRFKernelKind struct {
-	state protoimpl.MessageState `protogen:"open.v1"`
-	Kind  string                 `protobuf:"bytes,1,opt,name=kind,proto3" json:"kind,omitempty"`
-	// evpnd's entries in the kernel.
-	Installed uint32 `protobuf:"varint,2,opt,name=installed,proto3" json:"installed,omitempty"`
-	// Entries the VRF wants.
-	Wanted uint32 `protobuf:"varint,3,opt,name=wanted,proto3" json:"wanted,omitempty"`
-	// Entries waiting for a retry after a failed write.
-	Pending uint32 `protobuf:"varint,4,opt,name=pending,proto3" json:"pending,omitempty"`
-	// Writes that failed since start.
-	Errors uint64 `protobuf:"varint,5,opt,name=errors,proto3" json:"errors,omitempty"`
-	// Writes that undid someone else's change (drift) since start.
-	Repairs       uint64 `protobuf:"varint,6,opt,name=repairs,proto3" json:"repairs,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
-}
-
-func (x *VRFKernelKind) Reset() {
-	*x = VRFKernelKind{}
-	mi := &file_evpnd_v1_evpnd_proto_msgTypes[3]
-	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
-	ms.StoreMessageInfo(mi)
-}
-
-func (x *VRFKernelKind) String() string {
-	return protoimpl.X.MessageStringOf(x)
-}
-
-func (*VRFKernelKind) ProtoMessage() {}
-
-func (x *VRFKernelKind) ProtoReflect() protoreflect.Message {
-	mi := &file_evpnd_v1_evpnd_proto_msgTypes[3]
-	if x != nil {
-		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
-		if ms.LoadMessageInfo() == nil {
-			ms.StoreMessageInfo(mi)
-		}
-		return ms
-	}
-	return mi.MessageOf(x)
-}
-
-// Deprecated: Use VRFKernelKind.ProtoReflect.Descriptor instead.
-func (*VRFKernelKind) Descriptor() ([]byte, []int) {
-	return file_evpnd_v1_evpnd_proto_rawDescGZIP(), []int{3}
-}
-
-func (x *VRFKernelKind) GetKind() string {
-	if x != nil {
-		return x.Kind
-	}
-	return ""
-}
-
-func (x *VRFKernelKind) GetInstalled() uint32 {
-	if x != nil {
-		return x.Installed
-	}
-	return 0
-}
-
-func (x *VRFKernelKind) GetWanted() uint32 {
-	if x != nil {
-		return x.Wanted
-	}
-	return 0
-}
-
-func (x *VRFKernelKind) GetPending() uint32 {
-	if x != nil {
-		return x.Pending
-	}
-	return 0
-}
-
-func (x *VRFKernelKind) GetErrors() uint64 {
-	if x != nil {
-		return x.Errors
-	}
-	return 0
-}
-
-func (x *VRFKernelKind) GetRepairs() uint64 {
-	if x != nil {
-		return x.Repairs
-	}
-	return 0
-}
-
 type VNI struct {
 	state            protoimpl.MessageState `protogen:"open.v1"`
 	Vni              uint32                 `protobuf:"varint,1,opt,name=vni,proto3" json:"vni,omitempty"`
@@ -910,7 +799,7 @@ type VNI struct {
 
 func (x *VNI) Reset() {
 	*x = VNI{}
-	mi := &file_evpnd_v1_evpnd_proto_msgTypes[4]
+	mi := &file_evpnd_v1_evpnd_proto_msgTypes[2]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -922,7 +811,7 @@ func (x *VNI) String() string {
 func (*VNI) ProtoMessage() {}
 
 func (x *VNI) ProtoReflect() protoreflect.Message {
-	mi := &file_evpnd_v1_evpnd_proto_msgTypes[4]
+	mi := &file_evpnd_v1_evpnd_proto_msgTypes[2]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -935,7 +824,7 @@ func (x *VNI) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use VNI.ProtoReflect.Descriptor instead.
 func (*VNI) Descriptor() ([]byte, []int) {
-	return file_evpnd_v1_evpnd_proto_rawDescGZIP(), []int{4}
+	return file_evpnd_v1_evpnd_proto_rawDescGZIP(), []int{2}
 }
 
 func (x *VNI) GetVni() uint32 {
@@ -1058,7 +947,7 @@ type ListVNIsRequest struct {
 
 func (x *ListVNIsRequest) Reset() {
 	*x = ListVNIsRequest{}
-	mi := &file_evpnd_v1_evpnd_proto_msgTypes[5]
+	mi := &file_evpnd_v1_evpnd_proto_msgTypes[3]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1070,7 +959,7 @@ func (x *ListVNIsRequest) String() string {
 func (*ListVNIsRequest) ProtoMessage() {}
 
 func (x *ListVNIsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_evpnd_v1_evpnd_proto_msgTypes[5]
+	mi := &file_evpnd_v1_evpnd_proto_msgTypes[3]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1083,7 +972,7 @@ func (x *ListVNIsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListVNIsRequest.ProtoReflect.Descriptor instead.
 func (*ListVNIsRequest) Descriptor() ([]byte, []int) {
-	return file_evpnd_v1_evpnd_proto_rawDescGZIP(), []int{5}
+	return file_evpnd_v1_evpnd_proto_rawDescGZIP(), []int{3}
 }
 
 type ListVNIsResponse struct {
@@ -1095,7 +984,7 @@ type ListVNIsResponse struct {
 
 func (x *ListVNIsResponse) Reset() {
 	*x = ListVNIsResponse{}
-	mi := &file_evpnd_v1_evpnd_proto_msgTypes[6]
+	mi := &file_evpnd_v1_evpnd_proto_msgTypes[4]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1107,7 +996,7 @@ func (x *ListVNIsResponse) String() string {
 func (*ListVNIsResponse) ProtoMessage() {}
 
 func (x *ListVNIsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_evpnd_v1_evpnd_proto_msgTypes[6]
+	mi := &file_evpnd_v1_evpnd_proto_msgTypes[4]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1120,7 +1009,7 @@ func (x *ListVNIsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListVNIsResponse.ProtoReflect.Descriptor instead.
 func (*ListVNIsResponse) Descriptor() ([]byte, []int) {
-	return file_evpnd_v1_evpnd_proto_rawDescGZIP(), []int{6}
+	return file_evpnd_v1_evpnd_proto_rawDescGZIP(), []int{4}
 }
 
 func (x *ListVNIsResponse) GetVnis() []*VNI {
@@ -1139,7 +1028,7 @@ type GetVNIRequest struct {
 
 func (x *GetVNIRequest) Reset() {
 	*x = GetVNIRequest{}
-	mi := &file_evpnd_v1_evpnd_proto_msgTypes[7]
+	mi := &file_evpnd_v1_evpnd_proto_msgTypes[5]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1151,7 +1040,7 @@ func (x *GetVNIRequest) String() string {
 func (*GetVNIRequest) ProtoMessage() {}
 
 func (x *GetVNIRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_evpnd_v1_evpnd_proto_msgTypes[7]
+	mi := &file_evpnd_v1_evpnd_proto_msgTypes[5]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1164,7 +1053,7 @@ func (x *GetVNIRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetVNIRequest.ProtoReflect.Descriptor instead.
 func (*GetVNIRequest) Descriptor() ([]byte, []int) {
-	return file_evpnd_v1_evpnd_proto_rawDescGZIP(), []int{7}
+	return file_evpnd_v1_evpnd_proto_rawDescGZIP(), []int{5}
 }
 
 func (x *GetVNIRequest) GetVni() uint32 {
@@ -1183,7 +1072,7 @@ type GetVNIResponse struct {
 
 func (x *GetVNIResponse) Reset() {
 	*x = GetVNIResponse{}
-	mi := &file_evpnd_v1_evpnd_proto_msgTypes[8]
+	mi := &file_evpnd_v1_evpnd_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1195,7 +1084,7 @@ func (x *GetVNIResponse) String() string {
 func (*GetVNIResponse) ProtoMessage() {}
 
 func (x *GetVNIResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_evpnd_v1_evpnd_proto_msgTypes[8]
+	mi := &file_evpnd_v1_evpnd_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1208,7 +1097,7 @@ func (x *GetVNIResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetVNIResponse.ProtoReflect.Descriptor instead.
 func (*GetVNIResponse) Descriptor() ([]byte, []int) {
-	return file_evpnd_v1_evpnd_proto_rawDescGZIP(), []int{8}
+	return file_evpnd_v1_evpnd_proto_rawDescGZIP(), []int{6}
 }
 
 func (x *GetVNIResponse) GetVni() *VNI {
@@ -1237,7 +1126,7 @@ type L2VNISpec struct {
 
 func (x *L2VNISpec) Reset() {
 	*x = L2VNISpec{}
-	mi := &file_evpnd_v1_evpnd_proto_msgTypes[9]
+	mi := &file_evpnd_v1_evpnd_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1249,7 +1138,7 @@ func (x *L2VNISpec) String() string {
 func (*L2VNISpec) ProtoMessage() {}
 
 func (x *L2VNISpec) ProtoReflect() protoreflect.Message {
-	mi := &file_evpnd_v1_evpnd_proto_msgTypes[9]
+	mi := &file_evpnd_v1_evpnd_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1262,7 +1151,7 @@ func (x *L2VNISpec) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use L2VNISpec.ProtoReflect.Descriptor instead.
 func (*L2VNISpec) Descriptor() ([]byte, []int) {
-	return file_evpnd_v1_evpnd_proto_rawDescGZIP(), []int{9}
+	return file_evpnd_v1_evpnd_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *L2VNISpec) GetVni() uint32 {
@@ -1337,7 +1226,7 @@ type AddVNIRequest struct {
 
 func (x *AddVNIRequest) Reset() {
 	*x = AddVNIRequest{}
-	mi := &file_evpnd_v1_evpnd_proto_msgTypes[10]
+	mi := &file_evpnd_v1_evpnd_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1349,7 +1238,7 @@ func (x *AddVNIRequest) String() string {
 func (*AddVNIRequest) ProtoMessage() {}
 
 func (x *AddVNIRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_evpnd_v1_evpnd_proto_msgTypes[10]
+	mi := &file_evpnd_v1_evpnd_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1362,7 +1251,7 @@ func (x *AddVNIRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AddVNIRequest.ProtoReflect.Descriptor instead.
 func (*AddVNIRequest) Descriptor() ([]byte, []int) {
-	return file_evpnd_v1_evpnd_proto_rawDescGZIP(), []int{10}
+	return file_evpnd_v1_evpnd_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *AddVNIRequest) GetVni() *L2VNISpec {
@@ -1381,7 +1270,7 @@ type AddVNIResponse struct {
 
 func (x *AddVNIResponse) Reset() {
 	*x = AddVNIResponse{}
-	mi := &file_evpnd_v1_evpnd_proto_msgTypes[11]
+	mi := &file_evpnd_v1_evpnd_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1393,7 +1282,7 @@ func (x *AddVNIResponse) String() string {
 func (*AddVNIResponse) ProtoMessage() {}
 
 func (x *AddVNIResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_evpnd_v1_evpnd_proto_msgTypes[11]
+	mi := &file_evpnd_v1_evpnd_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1406,7 +1295,7 @@ func (x *AddVNIResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AddVNIResponse.ProtoReflect.Descriptor instead.
 func (*AddVNIResponse) Descriptor() ([]byte, []int) {
-	return file_evpnd_v1_evpnd_proto_rawDescGZIP(), []int{11}
+	return file_evpnd_v1_evpnd_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *AddVNIResponse) GetVni() *VNI {
@@ -1425,7 +1314,7 @@ type DeleteVNIRequest struct {
 
 func (x *DeleteVNIRequest) Reset() {
 	*x = DeleteVNIRequest{}
-	mi := &file_evpnd_v1_evpnd_proto_msgTypes[12]
+	mi := &file_evpnd_v1_evpnd_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1437,7 +1326,7 @@ func (x *DeleteVNIRequest) String() string {
 func (*DeleteVNIRequest) ProtoMessage() {}
 
 func (x *DeleteVNIRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_evpnd_v1_evpnd_proto_msgTypes[12]
+	mi := &file_evpnd_v1_evpnd_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1450,7 +1339,7 @@ func (x *DeleteVNIRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeleteVNIRequest.ProtoReflect.Descriptor instead.
 func (*DeleteVNIRequest) Descriptor() ([]byte, []int) {
-	return file_evpnd_v1_evpnd_proto_rawDescGZIP(), []int{12}
+	return file_evpnd_v1_evpnd_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *DeleteVNIRequest) GetVni() uint32 {
@@ -1468,7 +1357,7 @@ type DeleteVNIResponse struct {
 
 func (x *DeleteVNIResponse) Reset() {
 	*x = DeleteVNIResponse{}
-	mi := &file_evpnd_v1_evpnd_proto_msgTypes[13]
+	mi := &file_evpnd_v1_evpnd_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1480,7 +1369,7 @@ func (x *DeleteVNIResponse) String() string {
 func (*DeleteVNIResponse) ProtoMessage() {}
 
 func (x *DeleteVNIResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_evpnd_v1_evpnd_proto_msgTypes[13]
+	mi := &file_evpnd_v1_evpnd_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1493,7 +1382,7 @@ func (x *DeleteVNIResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeleteVNIResponse.ProtoReflect.Descriptor instead.
 func (*DeleteVNIResponse) Descriptor() ([]byte, []int) {
-	return file_evpnd_v1_evpnd_proto_rawDescGZIP(), []int{13}
+	return file_evpnd_v1_evpnd_proto_rawDescGZIP(), []int{11}
 }
 
 type ReloadRequest struct {
@@ -1504,7 +1393,7 @@ type ReloadRequest struct {
 
 func (x *ReloadRequest) Reset() {
 	*x = ReloadRequest{}
-	mi := &file_evpnd_v1_evpnd_proto_msgTypes[14]
+	mi := &file_evpnd_v1_evpnd_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1516,7 +1405,7 @@ func (x *ReloadRequest) String() string {
 func (*ReloadRequest) ProtoMessage() {}
 
 func (x *ReloadRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_evpnd_v1_evpnd_proto_msgTypes[14]
+	mi := &file_evpnd_v1_evpnd_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1529,7 +1418,7 @@ func (x *ReloadRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReloadRequest.ProtoReflect.Descriptor instead.
 func (*ReloadRequest) Descriptor() ([]byte, []int) {
-	return file_evpnd_v1_evpnd_proto_rawDescGZIP(), []int{14}
+	return file_evpnd_v1_evpnd_proto_rawDescGZIP(), []int{12}
 }
 
 type ReloadResponse struct {
@@ -1550,7 +1439,7 @@ type ReloadResponse struct {
 
 func (x *ReloadResponse) Reset() {
 	*x = ReloadResponse{}
-	mi := &file_evpnd_v1_evpnd_proto_msgTypes[15]
+	mi := &file_evpnd_v1_evpnd_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1562,7 +1451,7 @@ func (x *ReloadResponse) String() string {
 func (*ReloadResponse) ProtoMessage() {}
 
 func (x *ReloadResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_evpnd_v1_evpnd_proto_msgTypes[15]
+	mi := &file_evpnd_v1_evpnd_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1575,7 +1464,7 @@ func (x *ReloadResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReloadResponse.ProtoReflect.Descriptor instead.
 func (*ReloadResponse) Descriptor() ([]byte, []int) {
-	return file_evpnd_v1_evpnd_proto_rawDescGZIP(), []int{15}
+	return file_evpnd_v1_evpnd_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *ReloadResponse) GetConfigFile() string {
@@ -1604,6 +1493,254 @@ func (x *ReloadResponse) GetFailed() []string {
 		return x.Failed
 	}
 	return nil
+}
+
+// VRFStatus is one tenant VRF's state in the status: its devices, what
+// the L3 model holds for it and the border-leaf config it runs.
+type VRFStatus struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Name  string                 `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	L3Vni uint32                 `protobuf:"varint,2,opt,name=l3vni,proto3" json:"l3vni,omitempty"`
+	// "default", "netns" or "vrf".
+	Backend string `protobuf:"bytes,3,opt,name=backend,proto3" json:"backend,omitempty"`
+	// The L3VNI's VXLAN device and SVI are in the kernel.
+	DevicesPresent bool `protobuf:"varint,4,opt,name=devices_present,json=devicesPresent,proto3" json:"devices_present,omitempty"`
+	// The rows of "show evpn arp-cache" of the VRF's L2VNIs: hosts learned
+	// on its SVIs (ARP/ND), and remote hosts installed as ARP/ND
+	// suppression neighbours.
+	LocalHosts  uint32 `protobuf:"varint,5,opt,name=local_hosts,json=localHosts,proto3" json:"local_hosts,omitempty"`
+	RemoteHosts uint32 `protobuf:"varint,6,opt,name=remote_hosts,json=remoteHosts,proto3" json:"remote_hosts,omitempty"`
+	// Routes installed in the VRF's table: host routes of remote MAC+IP
+	// routes and type-5 prefixes.
+	HostRoutes   uint32 `protobuf:"varint,7,opt,name=host_routes,json=hostRoutes,proto3" json:"host_routes,omitempty"`
+	PrefixRoutes uint32 `protobuf:"varint,8,opt,name=prefix_routes,json=prefixRoutes,proto3" json:"prefix_routes,omitempty"`
+	// Remote VTEPs with a router MAC for the L3VNI.
+	RemoteVteps uint32 `protobuf:"varint,9,opt,name=remote_vteps,json=remoteVteps,proto3" json:"remote_vteps,omitempty"`
+	// Interfaces moved into the VRF towards an external network (a border
+	// leaf), and the VRF's configured static routes.
+	Uplinks      []string `protobuf:"bytes,10,rep,name=uplinks,proto3" json:"uplinks,omitempty"`
+	StaticRoutes uint32   `protobuf:"varint,11,opt,name=static_routes,json=staticRoutes,proto3" json:"static_routes,omitempty"`
+	// The kernel holds the VRF's wanted router MACs, neighbours and routes
+	// (fib's L3 reconciler): BGP has synced (stale entries of an earlier
+	// run are gone) and no entry waits for a write or a retry.
+	KernelInSync bool `protobuf:"varint,12,opt,name=kernel_in_sync,json=kernelInSync,proto3" json:"kernel_in_sync,omitempty"`
+	// The VRF's kernel L3 objects, one per kind: "rmac" (router MAC FDB
+	// entries), "neigh" (neighbours), "route". Empty before its reconciler
+	// runs.
+	Kernel        []*VRFKernelKind `protobuf:"bytes,13,rep,name=kernel,proto3" json:"kernel,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *VRFStatus) Reset() {
+	*x = VRFStatus{}
+	mi := &file_evpnd_v1_evpnd_proto_msgTypes[14]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *VRFStatus) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*VRFStatus) ProtoMessage() {}
+
+func (x *VRFStatus) ProtoReflect() protoreflect.Message {
+	mi := &file_evpnd_v1_evpnd_proto_msgTypes[14]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use VRFStatus.ProtoReflect.Descriptor instead.
+func (*VRFStatus) Descriptor() ([]byte, []int) {
+	return file_evpnd_v1_evpnd_proto_rawDescGZIP(), []int{14}
+}
+
+func (x *VRFStatus) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *VRFStatus) GetL3Vni() uint32 {
+	if x != nil {
+		return x.L3Vni
+	}
+	return 0
+}
+
+func (x *VRFStatus) GetBackend() string {
+	if x != nil {
+		return x.Backend
+	}
+	return ""
+}
+
+func (x *VRFStatus) GetDevicesPresent() bool {
+	if x != nil {
+		return x.DevicesPresent
+	}
+	return false
+}
+
+func (x *VRFStatus) GetLocalHosts() uint32 {
+	if x != nil {
+		return x.LocalHosts
+	}
+	return 0
+}
+
+func (x *VRFStatus) GetRemoteHosts() uint32 {
+	if x != nil {
+		return x.RemoteHosts
+	}
+	return 0
+}
+
+func (x *VRFStatus) GetHostRoutes() uint32 {
+	if x != nil {
+		return x.HostRoutes
+	}
+	return 0
+}
+
+func (x *VRFStatus) GetPrefixRoutes() uint32 {
+	if x != nil {
+		return x.PrefixRoutes
+	}
+	return 0
+}
+
+func (x *VRFStatus) GetRemoteVteps() uint32 {
+	if x != nil {
+		return x.RemoteVteps
+	}
+	return 0
+}
+
+func (x *VRFStatus) GetUplinks() []string {
+	if x != nil {
+		return x.Uplinks
+	}
+	return nil
+}
+
+func (x *VRFStatus) GetStaticRoutes() uint32 {
+	if x != nil {
+		return x.StaticRoutes
+	}
+	return 0
+}
+
+func (x *VRFStatus) GetKernelInSync() bool {
+	if x != nil {
+		return x.KernelInSync
+	}
+	return false
+}
+
+func (x *VRFStatus) GetKernel() []*VRFKernelKind {
+	if x != nil {
+		return x.Kernel
+	}
+	return nil
+}
+
+// VRFKernelKind is one kind of a VRF's kernel L3 objects.
+type VRFKernelKind struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Kind  string                 `protobuf:"bytes,1,opt,name=kind,proto3" json:"kind,omitempty"`
+	// evpnd's entries in the kernel.
+	Installed uint32 `protobuf:"varint,2,opt,name=installed,proto3" json:"installed,omitempty"`
+	// Entries the VRF wants.
+	Wanted uint32 `protobuf:"varint,3,opt,name=wanted,proto3" json:"wanted,omitempty"`
+	// Entries waiting for a retry after a failed write.
+	Pending uint32 `protobuf:"varint,4,opt,name=pending,proto3" json:"pending,omitempty"`
+	// Writes that failed since start.
+	Errors uint64 `protobuf:"varint,5,opt,name=errors,proto3" json:"errors,omitempty"`
+	// Writes that undid someone else's change (drift) since start.
+	Repairs       uint64 `protobuf:"varint,6,opt,name=repairs,proto3" json:"repairs,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *VRFKernelKind) Reset() {
+	*x = VRFKernelKind{}
+	mi := &file_evpnd_v1_evpnd_proto_msgTypes[15]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *VRFKernelKind) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*VRFKernelKind) ProtoMessage() {}
+
+func (x *VRFKernelKind) ProtoReflect() protoreflect.Message {
+	mi := &file_evpnd_v1_evpnd_proto_msgTypes[15]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use VRFKernelKind.ProtoReflect.Descriptor instead.
+func (*VRFKernelKind) Descriptor() ([]byte, []int) {
+	return file_evpnd_v1_evpnd_proto_rawDescGZIP(), []int{15}
+}
+
+func (x *VRFKernelKind) GetKind() string {
+	if x != nil {
+		return x.Kind
+	}
+	return ""
+}
+
+func (x *VRFKernelKind) GetInstalled() uint32 {
+	if x != nil {
+		return x.Installed
+	}
+	return 0
+}
+
+func (x *VRFKernelKind) GetWanted() uint32 {
+	if x != nil {
+		return x.Wanted
+	}
+	return 0
+}
+
+func (x *VRFKernelKind) GetPending() uint32 {
+	if x != nil {
+		return x.Pending
+	}
+	return 0
+}
+
+func (x *VRFKernelKind) GetErrors() uint64 {
+	if x != nil {
+		return x.Errors
+	}
+	return 0
+}
+
+func (x *VRFKernelKind) GetRepairs() uint64 {
+	if x != nil {
+		return x.Repairs
+	}
+	return 0
 }
 
 type MAC struct {
@@ -2906,6 +3043,7 @@ type WatchResponse struct {
 	//	*WatchResponse_Vtep
 	//	*WatchResponse_Peer
 	//	*WatchResponse_VrfRoute
+	//	*WatchResponse_Arp
 	Change        isWatchResponse_Change `protobuf_oneof:"change"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -3005,6 +3143,15 @@ func (x *WatchResponse) GetVrfRoute() *VRFRouteChange {
 	return nil
 }
 
+func (x *WatchResponse) GetArp() *ARPChange {
+	if x != nil {
+		if x, ok := x.Change.(*WatchResponse_Arp); ok {
+			return x.Arp
+		}
+	}
+	return nil
+}
+
 type isWatchResponse_Change interface {
 	isWatchResponse_Change()
 }
@@ -3026,6 +3173,10 @@ type WatchResponse_VrfRoute struct {
 	VrfRoute *VRFRouteChange `protobuf:"bytes,100,opt,name=vrf_route,json=vrfRoute,proto3,oneof"`
 }
 
+type WatchResponse_Arp struct {
+	Arp *ARPChange `protobuf:"bytes,101,opt,name=arp,proto3,oneof"`
+}
+
 func (*WatchResponse_Mac) isWatchResponse_Change() {}
 
 func (*WatchResponse_Vtep) isWatchResponse_Change() {}
@@ -3033,6 +3184,8 @@ func (*WatchResponse_Vtep) isWatchResponse_Change() {}
 func (*WatchResponse_Peer) isWatchResponse_Change() {}
 
 func (*WatchResponse_VrfRoute) isWatchResponse_Change() {}
+
+func (*WatchResponse_Arp) isWatchResponse_Change() {}
 
 type Drift struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -3910,19 +4063,24 @@ func (x *GetL3VNIResponse) GetL3Vni() *L3VNI {
 	return nil
 }
 
-// ARPEntry is one MAC+IP binding of a routed L2VNI.
+// ARPEntry is one MAC+IP binding of a routed L2VNI. There is one per IP:
+// the local host while it is advertised, else the remote host installed,
+// else the local host, inactive.
 type ARPEntry struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	Vni   uint32                 `protobuf:"varint,1,opt,name=vni,proto3" json:"vni,omitempty"`
 	Ip    string                 `protobuf:"bytes,2,opt,name=ip,proto3" json:"ip,omitempty"`
 	Mac   string                 `protobuf:"bytes,3,opt,name=mac,proto3" json:"mac,omitempty"`
-	// Learned on this leaf (else selected from a remote VTEP's route).
+	// Learned on this leaf from ARP/ND on the SVI (else selected from a
+	// remote VTEP's MAC+IP route).
 	Local bool `protobuf:"varint,4,opt,name=local,proto3" json:"local,omitempty"`
 	// The remote VTEP (empty for a local binding).
 	Vtep string `protobuf:"bytes,5,opt,name=vtep,proto3" json:"vtep,omitempty"`
-	// The MAC mobility sequence number.
-	Seq           uint32 `protobuf:"varint,6,opt,name=seq,proto3" json:"seq,omitempty"`
-	Vrf           string `protobuf:"bytes,7,opt,name=vrf,proto3" json:"vrf,omitempty"`
+	// The MAC mobility sequence number: advertised (local) or received
+	// (remote).
+	Seq           uint32   `protobuf:"varint,6,opt,name=seq,proto3" json:"seq,omitempty"`
+	Vrf           string   `protobuf:"bytes,7,opt,name=vrf,proto3" json:"vrf,omitempty"`
+	State         ARPState `protobuf:"varint,8,opt,name=state,proto3,enum=evpnd.v1.ARPState" json:"state,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -4006,6 +4164,61 @@ func (x *ARPEntry) GetVrf() string {
 	return ""
 }
 
+func (x *ARPEntry) GetState() ARPState {
+	if x != nil {
+		return x.State
+	}
+	return ARPState_ARP_STATE_UNSPECIFIED
+}
+
+// ARPChange is a row of "show evpn arp-cache" added or changed
+// (CHANGE_KIND_ADDED: a host learned here or installed from a remote
+// route, or its binding changed) or gone (CHANGE_KIND_REMOVED: entry is
+// its last row).
+type ARPChange struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Entry         *ARPEntry              `protobuf:"bytes,1,opt,name=entry,proto3" json:"entry,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ARPChange) Reset() {
+	*x = ARPChange{}
+	mi := &file_evpnd_v1_evpnd_proto_msgTypes[46]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ARPChange) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ARPChange) ProtoMessage() {}
+
+func (x *ARPChange) ProtoReflect() protoreflect.Message {
+	mi := &file_evpnd_v1_evpnd_proto_msgTypes[46]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ARPChange.ProtoReflect.Descriptor instead.
+func (*ARPChange) Descriptor() ([]byte, []int) {
+	return file_evpnd_v1_evpnd_proto_rawDescGZIP(), []int{46}
+}
+
+func (x *ARPChange) GetEntry() *ARPEntry {
+	if x != nil {
+		return x.Entry
+	}
+	return nil
+}
+
 type ListARPCacheRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// 0 = every routed L2VNI.
@@ -4016,7 +4229,7 @@ type ListARPCacheRequest struct {
 
 func (x *ListARPCacheRequest) Reset() {
 	*x = ListARPCacheRequest{}
-	mi := &file_evpnd_v1_evpnd_proto_msgTypes[46]
+	mi := &file_evpnd_v1_evpnd_proto_msgTypes[47]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4028,7 +4241,7 @@ func (x *ListARPCacheRequest) String() string {
 func (*ListARPCacheRequest) ProtoMessage() {}
 
 func (x *ListARPCacheRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_evpnd_v1_evpnd_proto_msgTypes[46]
+	mi := &file_evpnd_v1_evpnd_proto_msgTypes[47]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4041,7 +4254,7 @@ func (x *ListARPCacheRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListARPCacheRequest.ProtoReflect.Descriptor instead.
 func (*ListARPCacheRequest) Descriptor() ([]byte, []int) {
-	return file_evpnd_v1_evpnd_proto_rawDescGZIP(), []int{46}
+	return file_evpnd_v1_evpnd_proto_rawDescGZIP(), []int{47}
 }
 
 func (x *ListARPCacheRequest) GetVni() uint32 {
@@ -4060,7 +4273,7 @@ type ListARPCacheResponse struct {
 
 func (x *ListARPCacheResponse) Reset() {
 	*x = ListARPCacheResponse{}
-	mi := &file_evpnd_v1_evpnd_proto_msgTypes[47]
+	mi := &file_evpnd_v1_evpnd_proto_msgTypes[48]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4072,7 +4285,7 @@ func (x *ListARPCacheResponse) String() string {
 func (*ListARPCacheResponse) ProtoMessage() {}
 
 func (x *ListARPCacheResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_evpnd_v1_evpnd_proto_msgTypes[47]
+	mi := &file_evpnd_v1_evpnd_proto_msgTypes[48]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4085,7 +4298,7 @@ func (x *ListARPCacheResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListARPCacheResponse.ProtoReflect.Descriptor instead.
 func (*ListARPCacheResponse) Descriptor() ([]byte, []int) {
-	return file_evpnd_v1_evpnd_proto_rawDescGZIP(), []int{47}
+	return file_evpnd_v1_evpnd_proto_rawDescGZIP(), []int{48}
 }
 
 func (x *ListARPCacheResponse) GetEntries() []*ARPEntry {
@@ -4110,7 +4323,7 @@ type RouterMACEntry struct {
 
 func (x *RouterMACEntry) Reset() {
 	*x = RouterMACEntry{}
-	mi := &file_evpnd_v1_evpnd_proto_msgTypes[48]
+	mi := &file_evpnd_v1_evpnd_proto_msgTypes[49]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4122,7 +4335,7 @@ func (x *RouterMACEntry) String() string {
 func (*RouterMACEntry) ProtoMessage() {}
 
 func (x *RouterMACEntry) ProtoReflect() protoreflect.Message {
-	mi := &file_evpnd_v1_evpnd_proto_msgTypes[48]
+	mi := &file_evpnd_v1_evpnd_proto_msgTypes[49]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4135,7 +4348,7 @@ func (x *RouterMACEntry) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RouterMACEntry.ProtoReflect.Descriptor instead.
 func (*RouterMACEntry) Descriptor() ([]byte, []int) {
-	return file_evpnd_v1_evpnd_proto_rawDescGZIP(), []int{48}
+	return file_evpnd_v1_evpnd_proto_rawDescGZIP(), []int{49}
 }
 
 func (x *RouterMACEntry) GetL3Vni() uint32 {
@@ -4183,7 +4396,7 @@ type ListRouterMACsRequest struct {
 
 func (x *ListRouterMACsRequest) Reset() {
 	*x = ListRouterMACsRequest{}
-	mi := &file_evpnd_v1_evpnd_proto_msgTypes[49]
+	mi := &file_evpnd_v1_evpnd_proto_msgTypes[50]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4195,7 +4408,7 @@ func (x *ListRouterMACsRequest) String() string {
 func (*ListRouterMACsRequest) ProtoMessage() {}
 
 func (x *ListRouterMACsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_evpnd_v1_evpnd_proto_msgTypes[49]
+	mi := &file_evpnd_v1_evpnd_proto_msgTypes[50]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4208,7 +4421,7 @@ func (x *ListRouterMACsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListRouterMACsRequest.ProtoReflect.Descriptor instead.
 func (*ListRouterMACsRequest) Descriptor() ([]byte, []int) {
-	return file_evpnd_v1_evpnd_proto_rawDescGZIP(), []int{49}
+	return file_evpnd_v1_evpnd_proto_rawDescGZIP(), []int{50}
 }
 
 func (x *ListRouterMACsRequest) GetL3Vni() uint32 {
@@ -4227,7 +4440,7 @@ type ListRouterMACsResponse struct {
 
 func (x *ListRouterMACsResponse) Reset() {
 	*x = ListRouterMACsResponse{}
-	mi := &file_evpnd_v1_evpnd_proto_msgTypes[50]
+	mi := &file_evpnd_v1_evpnd_proto_msgTypes[51]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4239,7 +4452,7 @@ func (x *ListRouterMACsResponse) String() string {
 func (*ListRouterMACsResponse) ProtoMessage() {}
 
 func (x *ListRouterMACsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_evpnd_v1_evpnd_proto_msgTypes[50]
+	mi := &file_evpnd_v1_evpnd_proto_msgTypes[51]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4252,7 +4465,7 @@ func (x *ListRouterMACsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListRouterMACsResponse.ProtoReflect.Descriptor instead.
 func (*ListRouterMACsResponse) Descriptor() ([]byte, []int) {
-	return file_evpnd_v1_evpnd_proto_rawDescGZIP(), []int{50}
+	return file_evpnd_v1_evpnd_proto_rawDescGZIP(), []int{51}
 }
 
 func (x *ListRouterMACsResponse) GetRouterMacs() []*RouterMACEntry {
@@ -4277,7 +4490,7 @@ type L3NextHop struct {
 
 func (x *L3NextHop) Reset() {
 	*x = L3NextHop{}
-	mi := &file_evpnd_v1_evpnd_proto_msgTypes[51]
+	mi := &file_evpnd_v1_evpnd_proto_msgTypes[52]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4289,7 +4502,7 @@ func (x *L3NextHop) String() string {
 func (*L3NextHop) ProtoMessage() {}
 
 func (x *L3NextHop) ProtoReflect() protoreflect.Message {
-	mi := &file_evpnd_v1_evpnd_proto_msgTypes[51]
+	mi := &file_evpnd_v1_evpnd_proto_msgTypes[52]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4302,7 +4515,7 @@ func (x *L3NextHop) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use L3NextHop.ProtoReflect.Descriptor instead.
 func (*L3NextHop) Descriptor() ([]byte, []int) {
-	return file_evpnd_v1_evpnd_proto_rawDescGZIP(), []int{51}
+	return file_evpnd_v1_evpnd_proto_rawDescGZIP(), []int{52}
 }
 
 func (x *L3NextHop) GetL3Vni() uint32 {
@@ -4350,7 +4563,7 @@ type ListL3NextHopsRequest struct {
 
 func (x *ListL3NextHopsRequest) Reset() {
 	*x = ListL3NextHopsRequest{}
-	mi := &file_evpnd_v1_evpnd_proto_msgTypes[52]
+	mi := &file_evpnd_v1_evpnd_proto_msgTypes[53]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4362,7 +4575,7 @@ func (x *ListL3NextHopsRequest) String() string {
 func (*ListL3NextHopsRequest) ProtoMessage() {}
 
 func (x *ListL3NextHopsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_evpnd_v1_evpnd_proto_msgTypes[52]
+	mi := &file_evpnd_v1_evpnd_proto_msgTypes[53]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4375,7 +4588,7 @@ func (x *ListL3NextHopsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListL3NextHopsRequest.ProtoReflect.Descriptor instead.
 func (*ListL3NextHopsRequest) Descriptor() ([]byte, []int) {
-	return file_evpnd_v1_evpnd_proto_rawDescGZIP(), []int{52}
+	return file_evpnd_v1_evpnd_proto_rawDescGZIP(), []int{53}
 }
 
 func (x *ListL3NextHopsRequest) GetL3Vni() uint32 {
@@ -4394,7 +4607,7 @@ type ListL3NextHopsResponse struct {
 
 func (x *ListL3NextHopsResponse) Reset() {
 	*x = ListL3NextHopsResponse{}
-	mi := &file_evpnd_v1_evpnd_proto_msgTypes[53]
+	mi := &file_evpnd_v1_evpnd_proto_msgTypes[54]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4406,7 +4619,7 @@ func (x *ListL3NextHopsResponse) String() string {
 func (*ListL3NextHopsResponse) ProtoMessage() {}
 
 func (x *ListL3NextHopsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_evpnd_v1_evpnd_proto_msgTypes[53]
+	mi := &file_evpnd_v1_evpnd_proto_msgTypes[54]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4419,7 +4632,7 @@ func (x *ListL3NextHopsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListL3NextHopsResponse.ProtoReflect.Descriptor instead.
 func (*ListL3NextHopsResponse) Descriptor() ([]byte, []int) {
-	return file_evpnd_v1_evpnd_proto_rawDescGZIP(), []int{53}
+	return file_evpnd_v1_evpnd_proto_rawDescGZIP(), []int{54}
 }
 
 func (x *ListL3NextHopsResponse) GetNextHops() []*L3NextHop {
@@ -4439,7 +4652,7 @@ type VRFNextHop struct {
 
 func (x *VRFNextHop) Reset() {
 	*x = VRFNextHop{}
-	mi := &file_evpnd_v1_evpnd_proto_msgTypes[54]
+	mi := &file_evpnd_v1_evpnd_proto_msgTypes[55]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4451,7 +4664,7 @@ func (x *VRFNextHop) String() string {
 func (*VRFNextHop) ProtoMessage() {}
 
 func (x *VRFNextHop) ProtoReflect() protoreflect.Message {
-	mi := &file_evpnd_v1_evpnd_proto_msgTypes[54]
+	mi := &file_evpnd_v1_evpnd_proto_msgTypes[55]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4464,7 +4677,7 @@ func (x *VRFNextHop) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use VRFNextHop.ProtoReflect.Descriptor instead.
 func (*VRFNextHop) Descriptor() ([]byte, []int) {
-	return file_evpnd_v1_evpnd_proto_rawDescGZIP(), []int{54}
+	return file_evpnd_v1_evpnd_proto_rawDescGZIP(), []int{55}
 }
 
 func (x *VRFNextHop) GetVtep() string {
@@ -4496,7 +4709,7 @@ type VRFRoute struct {
 
 func (x *VRFRoute) Reset() {
 	*x = VRFRoute{}
-	mi := &file_evpnd_v1_evpnd_proto_msgTypes[55]
+	mi := &file_evpnd_v1_evpnd_proto_msgTypes[56]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4508,7 +4721,7 @@ func (x *VRFRoute) String() string {
 func (*VRFRoute) ProtoMessage() {}
 
 func (x *VRFRoute) ProtoReflect() protoreflect.Message {
-	mi := &file_evpnd_v1_evpnd_proto_msgTypes[55]
+	mi := &file_evpnd_v1_evpnd_proto_msgTypes[56]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4521,7 +4734,7 @@ func (x *VRFRoute) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use VRFRoute.ProtoReflect.Descriptor instead.
 func (*VRFRoute) Descriptor() ([]byte, []int) {
-	return file_evpnd_v1_evpnd_proto_rawDescGZIP(), []int{55}
+	return file_evpnd_v1_evpnd_proto_rawDescGZIP(), []int{56}
 }
 
 func (x *VRFRoute) GetVrf() string {
@@ -4569,7 +4782,7 @@ type ListVRFRoutesRequest struct {
 
 func (x *ListVRFRoutesRequest) Reset() {
 	*x = ListVRFRoutesRequest{}
-	mi := &file_evpnd_v1_evpnd_proto_msgTypes[56]
+	mi := &file_evpnd_v1_evpnd_proto_msgTypes[57]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4581,7 +4794,7 @@ func (x *ListVRFRoutesRequest) String() string {
 func (*ListVRFRoutesRequest) ProtoMessage() {}
 
 func (x *ListVRFRoutesRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_evpnd_v1_evpnd_proto_msgTypes[56]
+	mi := &file_evpnd_v1_evpnd_proto_msgTypes[57]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4594,7 +4807,7 @@ func (x *ListVRFRoutesRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListVRFRoutesRequest.ProtoReflect.Descriptor instead.
 func (*ListVRFRoutesRequest) Descriptor() ([]byte, []int) {
-	return file_evpnd_v1_evpnd_proto_rawDescGZIP(), []int{56}
+	return file_evpnd_v1_evpnd_proto_rawDescGZIP(), []int{57}
 }
 
 func (x *ListVRFRoutesRequest) GetVrf() string {
@@ -4613,7 +4826,7 @@ type ListVRFRoutesResponse struct {
 
 func (x *ListVRFRoutesResponse) Reset() {
 	*x = ListVRFRoutesResponse{}
-	mi := &file_evpnd_v1_evpnd_proto_msgTypes[57]
+	mi := &file_evpnd_v1_evpnd_proto_msgTypes[58]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4625,7 +4838,7 @@ func (x *ListVRFRoutesResponse) String() string {
 func (*ListVRFRoutesResponse) ProtoMessage() {}
 
 func (x *ListVRFRoutesResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_evpnd_v1_evpnd_proto_msgTypes[57]
+	mi := &file_evpnd_v1_evpnd_proto_msgTypes[58]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4638,7 +4851,7 @@ func (x *ListVRFRoutesResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListVRFRoutesResponse.ProtoReflect.Descriptor instead.
 func (*ListVRFRoutesResponse) Descriptor() ([]byte, []int) {
-	return file_evpnd_v1_evpnd_proto_rawDescGZIP(), []int{57}
+	return file_evpnd_v1_evpnd_proto_rawDescGZIP(), []int{58}
 }
 
 func (x *ListVRFRoutesResponse) GetRoutes() []*VRFRoute {
@@ -4659,7 +4872,7 @@ type VRFRouteChange struct {
 
 func (x *VRFRouteChange) Reset() {
 	*x = VRFRouteChange{}
-	mi := &file_evpnd_v1_evpnd_proto_msgTypes[58]
+	mi := &file_evpnd_v1_evpnd_proto_msgTypes[59]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4671,7 +4884,7 @@ func (x *VRFRouteChange) String() string {
 func (*VRFRouteChange) ProtoMessage() {}
 
 func (x *VRFRouteChange) ProtoReflect() protoreflect.Message {
-	mi := &file_evpnd_v1_evpnd_proto_msgTypes[58]
+	mi := &file_evpnd_v1_evpnd_proto_msgTypes[59]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4684,7 +4897,7 @@ func (x *VRFRouteChange) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use VRFRouteChange.ProtoReflect.Descriptor instead.
 func (*VRFRouteChange) Descriptor() ([]byte, []int) {
-	return file_evpnd_v1_evpnd_proto_rawDescGZIP(), []int{58}
+	return file_evpnd_v1_evpnd_proto_rawDescGZIP(), []int{59}
 }
 
 func (x *VRFRouteChange) GetRoute() *VRFRoute {
@@ -4699,7 +4912,7 @@ var File_evpnd_v1_evpnd_proto protoreflect.FileDescriptor
 const file_evpnd_v1_evpnd_proto_rawDesc = "" +
 	"\n" +
 	"\x14evpnd/v1/evpnd.proto\x12\bevpnd.v1\x1a\x1egoogle/protobuf/duration.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\x12\n" +
-	"\x10GetStatusRequest\"\x99\x06\n" +
+	"\x10GetStatusRequest\"\x88\x06\n" +
 	"\x11GetStatusResponse\x12\x18\n" +
 	"\aversion\x18\x01 \x01(\tR\aversion\x124\n" +
 	"\astarted\x18\x02 \x01(\v2\x1a.google.protobuf.TimestampR\astarted\x121\n" +
@@ -4721,26 +4934,13 @@ const file_evpnd_v1_evpnd_proto_rawDesc = "" +
 	"\x11peers_established\x18\r \x01(\rR\x10peersEstablished\x12)\n" +
 	"\x10peers_configured\x18\x0e \x01(\rR\x0fpeersConfigured\x12\x1c\n" +
 	"\trestarted\x18\x0f \x01(\bR\trestarted\x12\x1b\n" +
-	"\tvrf_count\x18d \x01(\rR\bvrfCount\x128\n" +
-	"\n" +
-	"vrf_kernel\x18n \x03(\v2\x19.evpnd.v1.VRFKernelStatusR\tvrfKernel\x12\x1f\n" +
+	"\tvrf_count\x18d \x01(\rR\bvrfCount\x12'\n" +
+	"\x04vrfs\x18e \x03(\v2\x13.evpnd.v1.VRFStatusR\x04vrfs\x12\x1f\n" +
 	"\vconfig_file\x18\x10 \x01(\tR\n" +
 	"configFile\x12'\n" +
 	"\x10vnis_not_in_file\x18\x11 \x03(\rR\rvnisNotInFile\x121\n" +
 	"\x15file_vnis_not_running\x18\x12 \x03(\rR\x12fileVnisNotRunning\x12%\n" +
-	"\x0erestart_needed\x18\x13 \x03(\tR\rrestartNeeded\"\x81\x01\n" +
-	"\x0fVRFKernelStatus\x12\x10\n" +
-	"\x03vrf\x18\x01 \x01(\tR\x03vrf\x12\x14\n" +
-	"\x05l3vni\x18\x02 \x01(\rR\x05l3vni\x12\x17\n" +
-	"\ain_sync\x18\x03 \x01(\bR\x06inSync\x12-\n" +
-	"\x05kinds\x18\x04 \x03(\v2\x17.evpnd.v1.VRFKernelKindR\x05kinds\"\xa5\x01\n" +
-	"\rVRFKernelKind\x12\x12\n" +
-	"\x04kind\x18\x01 \x01(\tR\x04kind\x12\x1c\n" +
-	"\tinstalled\x18\x02 \x01(\rR\tinstalled\x12\x16\n" +
-	"\x06wanted\x18\x03 \x01(\rR\x06wanted\x12\x18\n" +
-	"\apending\x18\x04 \x01(\rR\apending\x12\x16\n" +
-	"\x06errors\x18\x05 \x01(\x04R\x06errors\x12\x18\n" +
-	"\arepairs\x18\x06 \x01(\x04R\arepairs\"\xf2\x03\n" +
+	"\x0erestart_needed\x18\x13 \x03(\tR\rrestartNeeded\"\xf2\x03\n" +
 	"\x03VNI\x12\x10\n" +
 	"\x03vni\x18\x01 \x01(\rR\x03vni\x12!\n" +
 	"\fvxlan_device\x18\x02 \x01(\tR\vvxlanDevice\x12\x16\n" +
@@ -4797,7 +4997,31 @@ const file_evpnd_v1_evpnd_proto_rawDesc = "" +
 	"configFile\x12\x18\n" +
 	"\aapplied\x18\x02 \x03(\tR\aapplied\x12%\n" +
 	"\x0erestart_needed\x18\x03 \x03(\tR\rrestartNeeded\x12\x16\n" +
-	"\x06failed\x18\x04 \x03(\tR\x06failed\"\x84\x02\n" +
+	"\x06failed\x18\x04 \x03(\tR\x06failed\"\xbb\x03\n" +
+	"\tVRFStatus\x12\x12\n" +
+	"\x04name\x18\x01 \x01(\tR\x04name\x12\x14\n" +
+	"\x05l3vni\x18\x02 \x01(\rR\x05l3vni\x12\x18\n" +
+	"\abackend\x18\x03 \x01(\tR\abackend\x12'\n" +
+	"\x0fdevices_present\x18\x04 \x01(\bR\x0edevicesPresent\x12\x1f\n" +
+	"\vlocal_hosts\x18\x05 \x01(\rR\n" +
+	"localHosts\x12!\n" +
+	"\fremote_hosts\x18\x06 \x01(\rR\vremoteHosts\x12\x1f\n" +
+	"\vhost_routes\x18\a \x01(\rR\n" +
+	"hostRoutes\x12#\n" +
+	"\rprefix_routes\x18\b \x01(\rR\fprefixRoutes\x12!\n" +
+	"\fremote_vteps\x18\t \x01(\rR\vremoteVteps\x12\x18\n" +
+	"\auplinks\x18\n" +
+	" \x03(\tR\auplinks\x12#\n" +
+	"\rstatic_routes\x18\v \x01(\rR\fstaticRoutes\x12$\n" +
+	"\x0ekernel_in_sync\x18\f \x01(\bR\fkernelInSync\x12/\n" +
+	"\x06kernel\x18\r \x03(\v2\x17.evpnd.v1.VRFKernelKindR\x06kernel\"\xa5\x01\n" +
+	"\rVRFKernelKind\x12\x12\n" +
+	"\x04kind\x18\x01 \x01(\tR\x04kind\x12\x1c\n" +
+	"\tinstalled\x18\x02 \x01(\rR\tinstalled\x12\x16\n" +
+	"\x06wanted\x18\x03 \x01(\rR\x06wanted\x12\x18\n" +
+	"\apending\x18\x04 \x01(\rR\apending\x12\x16\n" +
+	"\x06errors\x18\x05 \x01(\x04R\x06errors\x12\x18\n" +
+	"\arepairs\x18\x06 \x01(\x04R\arepairs\"\x84\x02\n" +
 	"\x03MAC\x12\x10\n" +
 	"\x03vni\x18\x01 \x01(\rR\x03vni\x12\x10\n" +
 	"\x03mac\x18\x02 \x01(\tR\x03mac\x12+\n" +
@@ -4912,7 +5136,7 @@ const file_evpnd_v1_evpnd_proto_rawDesc = "" +
 	"\n" +
 	"PeerChange\x12\x18\n" +
 	"\aaddress\x18\x01 \x01(\tR\aaddress\x12)\n" +
-	"\x05state\x18\x02 \x01(\x0e2\x13.evpnd.v1.PeerStateR\x05state\"\xc7\x02\n" +
+	"\x05state\x18\x02 \x01(\x0e2\x13.evpnd.v1.PeerStateR\x05state\"\xf0\x02\n" +
 	"\rWatchResponse\x12.\n" +
 	"\x04time\x18\x01 \x01(\v2\x1a.google.protobuf.TimestampR\x04time\x12(\n" +
 	"\x04kind\x18\x02 \x01(\x0e2\x14.evpnd.v1.ChangeKindR\x04kind\x12\x18\n" +
@@ -4920,7 +5144,8 @@ const file_evpnd_v1_evpnd_proto_rawDesc = "" +
 	"\x03mac\x18\x04 \x01(\v2\x13.evpnd.v1.MACChangeH\x00R\x03mac\x12*\n" +
 	"\x04vtep\x18\x05 \x01(\v2\x14.evpnd.v1.VTEPChangeH\x00R\x04vtep\x12*\n" +
 	"\x04peer\x18\x06 \x01(\v2\x14.evpnd.v1.PeerChangeH\x00R\x04peer\x127\n" +
-	"\tvrf_route\x18d \x01(\v2\x18.evpnd.v1.VRFRouteChangeH\x00R\bvrfRouteB\b\n" +
+	"\tvrf_route\x18d \x01(\v2\x18.evpnd.v1.VRFRouteChangeH\x00R\bvrfRoute\x12'\n" +
+	"\x03arp\x18e \x01(\v2\x13.evpnd.v1.ARPChangeH\x00R\x03arpB\b\n" +
 	"\x06change\"\x80\x02\n" +
 	"\x05Drift\x12'\n" +
 	"\x04kind\x18\x01 \x01(\x0e2\x13.evpnd.v1.DriftKindR\x04kind\x12\x10\n" +
@@ -4994,7 +5219,7 @@ const file_evpnd_v1_evpnd_proto_rawDesc = "" +
 	"\x0fGetL3VNIRequest\x12\x14\n" +
 	"\x05l3vni\x18\x01 \x01(\rR\x05l3vni\"9\n" +
 	"\x10GetL3VNIResponse\x12%\n" +
-	"\x05l3vni\x18\x01 \x01(\v2\x0f.evpnd.v1.L3VNIR\x05l3vni\"\x8c\x01\n" +
+	"\x05l3vni\x18\x01 \x01(\v2\x0f.evpnd.v1.L3VNIR\x05l3vni\"\xb6\x01\n" +
 	"\bARPEntry\x12\x10\n" +
 	"\x03vni\x18\x01 \x01(\rR\x03vni\x12\x0e\n" +
 	"\x02ip\x18\x02 \x01(\tR\x02ip\x12\x10\n" +
@@ -5002,7 +5227,10 @@ const file_evpnd_v1_evpnd_proto_rawDesc = "" +
 	"\x05local\x18\x04 \x01(\bR\x05local\x12\x12\n" +
 	"\x04vtep\x18\x05 \x01(\tR\x04vtep\x12\x10\n" +
 	"\x03seq\x18\x06 \x01(\rR\x03seq\x12\x10\n" +
-	"\x03vrf\x18\a \x01(\tR\x03vrf\"'\n" +
+	"\x03vrf\x18\a \x01(\tR\x03vrf\x12(\n" +
+	"\x05state\x18\b \x01(\x0e2\x12.evpnd.v1.ARPStateR\x05state\"5\n" +
+	"\tARPChange\x12(\n" +
+	"\x05entry\x18\x01 \x01(\v2\x12.evpnd.v1.ARPEntryR\x05entry\"'\n" +
 	"\x13ListARPCacheRequest\x12\x10\n" +
 	"\x03vni\x18\x01 \x01(\rR\x03vni\"D\n" +
 	"\x14ListARPCacheResponse\x12,\n" +
@@ -5092,7 +5320,11 @@ const file_evpnd_v1_evpnd_proto_rawDesc = "" +
 	"\x19TRACE_KIND_KERNEL_REMOVED\x10\n" +
 	"\x12\x1b\n" +
 	"\x17TRACE_KIND_KERNEL_ERROR\x10\v\x12\x18\n" +
-	"\x14TRACE_KIND_DUPLICATE\x10\f*b\n" +
+	"\x14TRACE_KIND_DUPLICATE\x10\f*S\n" +
+	"\bARPState\x12\x19\n" +
+	"\x15ARP_STATE_UNSPECIFIED\x10\x00\x12\x14\n" +
+	"\x10ARP_STATE_ACTIVE\x10\x01\x12\x16\n" +
+	"\x12ARP_STATE_INACTIVE\x10\x02*b\n" +
 	"\fVRFRouteKind\x12\x1e\n" +
 	"\x1aVRF_ROUTE_KIND_UNSPECIFIED\x10\x00\x12\x17\n" +
 	"\x13VRF_ROUTE_KIND_HOST\x10\x01\x12\x19\n" +
@@ -5133,8 +5365,8 @@ func file_evpnd_v1_evpnd_proto_rawDescGZIP() []byte {
 	return file_evpnd_v1_evpnd_proto_rawDescData
 }
 
-var file_evpnd_v1_evpnd_proto_enumTypes = make([]protoimpl.EnumInfo, 7)
-var file_evpnd_v1_evpnd_proto_msgTypes = make([]protoimpl.MessageInfo, 59)
+var file_evpnd_v1_evpnd_proto_enumTypes = make([]protoimpl.EnumInfo, 8)
+var file_evpnd_v1_evpnd_proto_msgTypes = make([]protoimpl.MessageInfo, 60)
 var file_evpnd_v1_evpnd_proto_goTypes = []any{
 	(Role)(0),                      // 0: evpnd.v1.Role
 	(MACSource)(0),                 // 1: evpnd.v1.MACSource
@@ -5142,155 +5374,160 @@ var file_evpnd_v1_evpnd_proto_goTypes = []any{
 	(ChangeKind)(0),                // 3: evpnd.v1.ChangeKind
 	(DriftKind)(0),                 // 4: evpnd.v1.DriftKind
 	(TraceKind)(0),                 // 5: evpnd.v1.TraceKind
-	(VRFRouteKind)(0),              // 6: evpnd.v1.VRFRouteKind
-	(*GetStatusRequest)(nil),       // 7: evpnd.v1.GetStatusRequest
-	(*GetStatusResponse)(nil),      // 8: evpnd.v1.GetStatusResponse
-	(*VRFKernelStatus)(nil),        // 9: evpnd.v1.VRFKernelStatus
-	(*VRFKernelKind)(nil),          // 10: evpnd.v1.VRFKernelKind
-	(*VNI)(nil),                    // 11: evpnd.v1.VNI
-	(*ListVNIsRequest)(nil),        // 12: evpnd.v1.ListVNIsRequest
-	(*ListVNIsResponse)(nil),       // 13: evpnd.v1.ListVNIsResponse
-	(*GetVNIRequest)(nil),          // 14: evpnd.v1.GetVNIRequest
-	(*GetVNIResponse)(nil),         // 15: evpnd.v1.GetVNIResponse
-	(*L2VNISpec)(nil),              // 16: evpnd.v1.L2VNISpec
-	(*AddVNIRequest)(nil),          // 17: evpnd.v1.AddVNIRequest
-	(*AddVNIResponse)(nil),         // 18: evpnd.v1.AddVNIResponse
-	(*DeleteVNIRequest)(nil),       // 19: evpnd.v1.DeleteVNIRequest
-	(*DeleteVNIResponse)(nil),      // 20: evpnd.v1.DeleteVNIResponse
-	(*ReloadRequest)(nil),          // 21: evpnd.v1.ReloadRequest
-	(*ReloadResponse)(nil),         // 22: evpnd.v1.ReloadResponse
-	(*MAC)(nil),                    // 23: evpnd.v1.MAC
-	(*ListMACsRequest)(nil),        // 24: evpnd.v1.ListMACsRequest
-	(*ListMACsResponse)(nil),       // 25: evpnd.v1.ListMACsResponse
-	(*ClearDuplicateRequest)(nil),  // 26: evpnd.v1.ClearDuplicateRequest
-	(*ClearDuplicateResponse)(nil), // 27: evpnd.v1.ClearDuplicateResponse
-	(*EthernetSegment)(nil),        // 28: evpnd.v1.EthernetSegment
-	(*Route)(nil),                  // 29: evpnd.v1.Route
-	(*ListRoutesRequest)(nil),      // 30: evpnd.v1.ListRoutesRequest
-	(*ListRoutesResponse)(nil),     // 31: evpnd.v1.ListRoutesResponse
-	(*Peer)(nil),                   // 32: evpnd.v1.Peer
-	(*ListPeersRequest)(nil),       // 33: evpnd.v1.ListPeersRequest
-	(*ListPeersResponse)(nil),      // 34: evpnd.v1.ListPeersResponse
-	(*WatchRequest)(nil),           // 35: evpnd.v1.WatchRequest
-	(*MACChange)(nil),              // 36: evpnd.v1.MACChange
-	(*VTEPChange)(nil),             // 37: evpnd.v1.VTEPChange
-	(*PeerChange)(nil),             // 38: evpnd.v1.PeerChange
-	(*WatchResponse)(nil),          // 39: evpnd.v1.WatchResponse
-	(*Drift)(nil),                  // 40: evpnd.v1.Drift
-	(*CheckRequest)(nil),           // 41: evpnd.v1.CheckRequest
-	(*CheckResponse)(nil),          // 42: evpnd.v1.CheckResponse
-	(*TraceEvent)(nil),             // 43: evpnd.v1.TraceEvent
-	(*TraceRequest)(nil),           // 44: evpnd.v1.TraceRequest
-	(*TraceKey)(nil),               // 45: evpnd.v1.TraceKey
-	(*TraceResponse)(nil),          // 46: evpnd.v1.TraceResponse
-	(*L3VNI)(nil),                  // 47: evpnd.v1.L3VNI
-	(*ListL3VNIsRequest)(nil),      // 48: evpnd.v1.ListL3VNIsRequest
-	(*ListL3VNIsResponse)(nil),     // 49: evpnd.v1.ListL3VNIsResponse
-	(*GetL3VNIRequest)(nil),        // 50: evpnd.v1.GetL3VNIRequest
-	(*GetL3VNIResponse)(nil),       // 51: evpnd.v1.GetL3VNIResponse
-	(*ARPEntry)(nil),               // 52: evpnd.v1.ARPEntry
-	(*ListARPCacheRequest)(nil),    // 53: evpnd.v1.ListARPCacheRequest
-	(*ListARPCacheResponse)(nil),   // 54: evpnd.v1.ListARPCacheResponse
-	(*RouterMACEntry)(nil),         // 55: evpnd.v1.RouterMACEntry
-	(*ListRouterMACsRequest)(nil),  // 56: evpnd.v1.ListRouterMACsRequest
-	(*ListRouterMACsResponse)(nil), // 57: evpnd.v1.ListRouterMACsResponse
-	(*L3NextHop)(nil),              // 58: evpnd.v1.L3NextHop
-	(*ListL3NextHopsRequest)(nil),  // 59: evpnd.v1.ListL3NextHopsRequest
-	(*ListL3NextHopsResponse)(nil), // 60: evpnd.v1.ListL3NextHopsResponse
-	(*VRFNextHop)(nil),             // 61: evpnd.v1.VRFNextHop
-	(*VRFRoute)(nil),               // 62: evpnd.v1.VRFRoute
-	(*ListVRFRoutesRequest)(nil),   // 63: evpnd.v1.ListVRFRoutesRequest
-	(*ListVRFRoutesResponse)(nil),  // 64: evpnd.v1.ListVRFRoutesResponse
-	(*VRFRouteChange)(nil),         // 65: evpnd.v1.VRFRouteChange
-	(*timestamppb.Timestamp)(nil),  // 66: google.protobuf.Timestamp
-	(*durationpb.Duration)(nil),    // 67: google.protobuf.Duration
+	(ARPState)(0),                  // 6: evpnd.v1.ARPState
+	(VRFRouteKind)(0),              // 7: evpnd.v1.VRFRouteKind
+	(*GetStatusRequest)(nil),       // 8: evpnd.v1.GetStatusRequest
+	(*GetStatusResponse)(nil),      // 9: evpnd.v1.GetStatusResponse
+	(*VNI)(nil),                    // 10: evpnd.v1.VNI
+	(*ListVNIsRequest)(nil),        // 11: evpnd.v1.ListVNIsRequest
+	(*ListVNIsResponse)(nil),       // 12: evpnd.v1.ListVNIsResponse
+	(*GetVNIRequest)(nil),          // 13: evpnd.v1.GetVNIRequest
+	(*GetVNIResponse)(nil),         // 14: evpnd.v1.GetVNIResponse
+	(*L2VNISpec)(nil),              // 15: evpnd.v1.L2VNISpec
+	(*AddVNIRequest)(nil),          // 16: evpnd.v1.AddVNIRequest
+	(*AddVNIResponse)(nil),         // 17: evpnd.v1.AddVNIResponse
+	(*DeleteVNIRequest)(nil),       // 18: evpnd.v1.DeleteVNIRequest
+	(*DeleteVNIResponse)(nil),      // 19: evpnd.v1.DeleteVNIResponse
+	(*ReloadRequest)(nil),          // 20: evpnd.v1.ReloadRequest
+	(*ReloadResponse)(nil),         // 21: evpnd.v1.ReloadResponse
+	(*VRFStatus)(nil),              // 22: evpnd.v1.VRFStatus
+	(*VRFKernelKind)(nil),          // 23: evpnd.v1.VRFKernelKind
+	(*MAC)(nil),                    // 24: evpnd.v1.MAC
+	(*ListMACsRequest)(nil),        // 25: evpnd.v1.ListMACsRequest
+	(*ListMACsResponse)(nil),       // 26: evpnd.v1.ListMACsResponse
+	(*ClearDuplicateRequest)(nil),  // 27: evpnd.v1.ClearDuplicateRequest
+	(*ClearDuplicateResponse)(nil), // 28: evpnd.v1.ClearDuplicateResponse
+	(*EthernetSegment)(nil),        // 29: evpnd.v1.EthernetSegment
+	(*Route)(nil),                  // 30: evpnd.v1.Route
+	(*ListRoutesRequest)(nil),      // 31: evpnd.v1.ListRoutesRequest
+	(*ListRoutesResponse)(nil),     // 32: evpnd.v1.ListRoutesResponse
+	(*Peer)(nil),                   // 33: evpnd.v1.Peer
+	(*ListPeersRequest)(nil),       // 34: evpnd.v1.ListPeersRequest
+	(*ListPeersResponse)(nil),      // 35: evpnd.v1.ListPeersResponse
+	(*WatchRequest)(nil),           // 36: evpnd.v1.WatchRequest
+	(*MACChange)(nil),              // 37: evpnd.v1.MACChange
+	(*VTEPChange)(nil),             // 38: evpnd.v1.VTEPChange
+	(*PeerChange)(nil),             // 39: evpnd.v1.PeerChange
+	(*WatchResponse)(nil),          // 40: evpnd.v1.WatchResponse
+	(*Drift)(nil),                  // 41: evpnd.v1.Drift
+	(*CheckRequest)(nil),           // 42: evpnd.v1.CheckRequest
+	(*CheckResponse)(nil),          // 43: evpnd.v1.CheckResponse
+	(*TraceEvent)(nil),             // 44: evpnd.v1.TraceEvent
+	(*TraceRequest)(nil),           // 45: evpnd.v1.TraceRequest
+	(*TraceKey)(nil),               // 46: evpnd.v1.TraceKey
+	(*TraceResponse)(nil),          // 47: evpnd.v1.TraceResponse
+	(*L3VNI)(nil),                  // 48: evpnd.v1.L3VNI
+	(*ListL3VNIsRequest)(nil),      // 49: evpnd.v1.ListL3VNIsRequest
+	(*ListL3VNIsResponse)(nil),     // 50: evpnd.v1.ListL3VNIsResponse
+	(*GetL3VNIRequest)(nil),        // 51: evpnd.v1.GetL3VNIRequest
+	(*GetL3VNIResponse)(nil),       // 52: evpnd.v1.GetL3VNIResponse
+	(*ARPEntry)(nil),               // 53: evpnd.v1.ARPEntry
+	(*ARPChange)(nil),              // 54: evpnd.v1.ARPChange
+	(*ListARPCacheRequest)(nil),    // 55: evpnd.v1.ListARPCacheRequest
+	(*ListARPCacheResponse)(nil),   // 56: evpnd.v1.ListARPCacheResponse
+	(*RouterMACEntry)(nil),         // 57: evpnd.v1.RouterMACEntry
+	(*ListRouterMACsRequest)(nil),  // 58: evpnd.v1.ListRouterMACsRequest
+	(*ListRouterMACsResponse)(nil), // 59: evpnd.v1.ListRouterMACsResponse
+	(*L3NextHop)(nil),              // 60: evpnd.v1.L3NextHop
+	(*ListL3NextHopsRequest)(nil),  // 61: evpnd.v1.ListL3NextHopsRequest
+	(*ListL3NextHopsResponse)(nil), // 62: evpnd.v1.ListL3NextHopsResponse
+	(*VRFNextHop)(nil),             // 63: evpnd.v1.VRFNextHop
+	(*VRFRoute)(nil),               // 64: evpnd.v1.VRFRoute
+	(*ListVRFRoutesRequest)(nil),   // 65: evpnd.v1.ListVRFRoutesRequest
+	(*ListVRFRoutesResponse)(nil),  // 66: evpnd.v1.ListVRFRoutesResponse
+	(*VRFRouteChange)(nil),         // 67: evpnd.v1.VRFRouteChange
+	(*timestamppb.Timestamp)(nil),  // 68: google.protobuf.Timestamp
+	(*durationpb.Duration)(nil),    // 69: google.protobuf.Duration
 }
 var file_evpnd_v1_evpnd_proto_depIdxs = []int32{
-	66, // 0: evpnd.v1.GetStatusResponse.started:type_name -> google.protobuf.Timestamp
-	67, // 1: evpnd.v1.GetStatusResponse.uptime:type_name -> google.protobuf.Duration
+	68, // 0: evpnd.v1.GetStatusResponse.started:type_name -> google.protobuf.Timestamp
+	69, // 1: evpnd.v1.GetStatusResponse.uptime:type_name -> google.protobuf.Duration
 	0,  // 2: evpnd.v1.GetStatusResponse.role:type_name -> evpnd.v1.Role
-	9,  // 3: evpnd.v1.GetStatusResponse.vrf_kernel:type_name -> evpnd.v1.VRFKernelStatus
-	10, // 4: evpnd.v1.VRFKernelStatus.kinds:type_name -> evpnd.v1.VRFKernelKind
-	11, // 5: evpnd.v1.ListVNIsResponse.vnis:type_name -> evpnd.v1.VNI
-	11, // 6: evpnd.v1.GetVNIResponse.vni:type_name -> evpnd.v1.VNI
-	16, // 7: evpnd.v1.AddVNIRequest.vni:type_name -> evpnd.v1.L2VNISpec
-	11, // 8: evpnd.v1.AddVNIResponse.vni:type_name -> evpnd.v1.VNI
+	22, // 3: evpnd.v1.GetStatusResponse.vrfs:type_name -> evpnd.v1.VRFStatus
+	10, // 4: evpnd.v1.ListVNIsResponse.vnis:type_name -> evpnd.v1.VNI
+	10, // 5: evpnd.v1.GetVNIResponse.vni:type_name -> evpnd.v1.VNI
+	15, // 6: evpnd.v1.AddVNIRequest.vni:type_name -> evpnd.v1.L2VNISpec
+	10, // 7: evpnd.v1.AddVNIResponse.vni:type_name -> evpnd.v1.VNI
+	23, // 8: evpnd.v1.VRFStatus.kernel:type_name -> evpnd.v1.VRFKernelKind
 	1,  // 9: evpnd.v1.MAC.source:type_name -> evpnd.v1.MACSource
 	1,  // 10: evpnd.v1.ListMACsRequest.source:type_name -> evpnd.v1.MACSource
-	23, // 11: evpnd.v1.ListMACsResponse.macs:type_name -> evpnd.v1.MAC
-	28, // 12: evpnd.v1.Route.esi:type_name -> evpnd.v1.EthernetSegment
-	67, // 13: evpnd.v1.Route.age:type_name -> google.protobuf.Duration
-	29, // 14: evpnd.v1.ListRoutesResponse.routes:type_name -> evpnd.v1.Route
+	24, // 11: evpnd.v1.ListMACsResponse.macs:type_name -> evpnd.v1.MAC
+	29, // 12: evpnd.v1.Route.esi:type_name -> evpnd.v1.EthernetSegment
+	69, // 13: evpnd.v1.Route.age:type_name -> google.protobuf.Duration
+	30, // 14: evpnd.v1.ListRoutesResponse.routes:type_name -> evpnd.v1.Route
 	2,  // 15: evpnd.v1.Peer.state:type_name -> evpnd.v1.PeerState
-	67, // 16: evpnd.v1.Peer.uptime:type_name -> google.protobuf.Duration
-	32, // 17: evpnd.v1.ListPeersResponse.peers:type_name -> evpnd.v1.Peer
-	23, // 18: evpnd.v1.MACChange.mac:type_name -> evpnd.v1.MAC
+	69, // 16: evpnd.v1.Peer.uptime:type_name -> google.protobuf.Duration
+	33, // 17: evpnd.v1.ListPeersResponse.peers:type_name -> evpnd.v1.Peer
+	24, // 18: evpnd.v1.MACChange.mac:type_name -> evpnd.v1.MAC
 	2,  // 19: evpnd.v1.PeerChange.state:type_name -> evpnd.v1.PeerState
-	66, // 20: evpnd.v1.WatchResponse.time:type_name -> google.protobuf.Timestamp
+	68, // 20: evpnd.v1.WatchResponse.time:type_name -> google.protobuf.Timestamp
 	3,  // 21: evpnd.v1.WatchResponse.kind:type_name -> evpnd.v1.ChangeKind
-	36, // 22: evpnd.v1.WatchResponse.mac:type_name -> evpnd.v1.MACChange
-	37, // 23: evpnd.v1.WatchResponse.vtep:type_name -> evpnd.v1.VTEPChange
-	38, // 24: evpnd.v1.WatchResponse.peer:type_name -> evpnd.v1.PeerChange
-	65, // 25: evpnd.v1.WatchResponse.vrf_route:type_name -> evpnd.v1.VRFRouteChange
-	4,  // 26: evpnd.v1.Drift.kind:type_name -> evpnd.v1.DriftKind
-	40, // 27: evpnd.v1.CheckResponse.drifts:type_name -> evpnd.v1.Drift
-	66, // 28: evpnd.v1.CheckResponse.time:type_name -> google.protobuf.Timestamp
-	66, // 29: evpnd.v1.TraceEvent.time:type_name -> google.protobuf.Timestamp
-	5,  // 30: evpnd.v1.TraceEvent.kind:type_name -> evpnd.v1.TraceKind
-	43, // 31: evpnd.v1.TraceKey.events:type_name -> evpnd.v1.TraceEvent
-	45, // 32: evpnd.v1.TraceResponse.keys:type_name -> evpnd.v1.TraceKey
-	47, // 33: evpnd.v1.ListL3VNIsResponse.l3vnis:type_name -> evpnd.v1.L3VNI
-	47, // 34: evpnd.v1.GetL3VNIResponse.l3vni:type_name -> evpnd.v1.L3VNI
-	52, // 35: evpnd.v1.ListARPCacheResponse.entries:type_name -> evpnd.v1.ARPEntry
-	55, // 36: evpnd.v1.ListRouterMACsResponse.router_macs:type_name -> evpnd.v1.RouterMACEntry
-	58, // 37: evpnd.v1.ListL3NextHopsResponse.next_hops:type_name -> evpnd.v1.L3NextHop
-	6,  // 38: evpnd.v1.VRFRoute.kind:type_name -> evpnd.v1.VRFRouteKind
-	61, // 39: evpnd.v1.VRFRoute.next_hops:type_name -> evpnd.v1.VRFNextHop
-	62, // 40: evpnd.v1.ListVRFRoutesResponse.routes:type_name -> evpnd.v1.VRFRoute
-	62, // 41: evpnd.v1.VRFRouteChange.route:type_name -> evpnd.v1.VRFRoute
-	7,  // 42: evpnd.v1.EvpndService.GetStatus:input_type -> evpnd.v1.GetStatusRequest
-	12, // 43: evpnd.v1.EvpndService.ListVNIs:input_type -> evpnd.v1.ListVNIsRequest
-	14, // 44: evpnd.v1.EvpndService.GetVNI:input_type -> evpnd.v1.GetVNIRequest
-	17, // 45: evpnd.v1.EvpndService.AddVNI:input_type -> evpnd.v1.AddVNIRequest
-	19, // 46: evpnd.v1.EvpndService.DeleteVNI:input_type -> evpnd.v1.DeleteVNIRequest
-	24, // 47: evpnd.v1.EvpndService.ListMACs:input_type -> evpnd.v1.ListMACsRequest
-	26, // 48: evpnd.v1.EvpndService.ClearDuplicate:input_type -> evpnd.v1.ClearDuplicateRequest
-	30, // 49: evpnd.v1.EvpndService.ListRoutes:input_type -> evpnd.v1.ListRoutesRequest
-	33, // 50: evpnd.v1.EvpndService.ListPeers:input_type -> evpnd.v1.ListPeersRequest
-	35, // 51: evpnd.v1.EvpndService.Watch:input_type -> evpnd.v1.WatchRequest
-	41, // 52: evpnd.v1.EvpndService.Check:input_type -> evpnd.v1.CheckRequest
-	44, // 53: evpnd.v1.EvpndService.Trace:input_type -> evpnd.v1.TraceRequest
-	48, // 54: evpnd.v1.EvpndService.ListL3VNIs:input_type -> evpnd.v1.ListL3VNIsRequest
-	50, // 55: evpnd.v1.EvpndService.GetL3VNI:input_type -> evpnd.v1.GetL3VNIRequest
-	53, // 56: evpnd.v1.EvpndService.ListARPCache:input_type -> evpnd.v1.ListARPCacheRequest
-	56, // 57: evpnd.v1.EvpndService.ListRouterMACs:input_type -> evpnd.v1.ListRouterMACsRequest
-	59, // 58: evpnd.v1.EvpndService.ListL3NextHops:input_type -> evpnd.v1.ListL3NextHopsRequest
-	63, // 59: evpnd.v1.EvpndService.ListVRFRoutes:input_type -> evpnd.v1.ListVRFRoutesRequest
-	21, // 60: evpnd.v1.EvpndService.Reload:input_type -> evpnd.v1.ReloadRequest
-	8,  // 61: evpnd.v1.EvpndService.GetStatus:output_type -> evpnd.v1.GetStatusResponse
-	13, // 62: evpnd.v1.EvpndService.ListVNIs:output_type -> evpnd.v1.ListVNIsResponse
-	15, // 63: evpnd.v1.EvpndService.GetVNI:output_type -> evpnd.v1.GetVNIResponse
-	18, // 64: evpnd.v1.EvpndService.AddVNI:output_type -> evpnd.v1.AddVNIResponse
-	20, // 65: evpnd.v1.EvpndService.DeleteVNI:output_type -> evpnd.v1.DeleteVNIResponse
-	25, // 66: evpnd.v1.EvpndService.ListMACs:output_type -> evpnd.v1.ListMACsResponse
-	27, // 67: evpnd.v1.EvpndService.ClearDuplicate:output_type -> evpnd.v1.ClearDuplicateResponse
-	31, // 68: evpnd.v1.EvpndService.ListRoutes:output_type -> evpnd.v1.ListRoutesResponse
-	34, // 69: evpnd.v1.EvpndService.ListPeers:output_type -> evpnd.v1.ListPeersResponse
-	39, // 70: evpnd.v1.EvpndService.Watch:output_type -> evpnd.v1.WatchResponse
-	42, // 71: evpnd.v1.EvpndService.Check:output_type -> evpnd.v1.CheckResponse
-	46, // 72: evpnd.v1.EvpndService.Trace:output_type -> evpnd.v1.TraceResponse
-	49, // 73: evpnd.v1.EvpndService.ListL3VNIs:output_type -> evpnd.v1.ListL3VNIsResponse
-	51, // 74: evpnd.v1.EvpndService.GetL3VNI:output_type -> evpnd.v1.GetL3VNIResponse
-	54, // 75: evpnd.v1.EvpndService.ListARPCache:output_type -> evpnd.v1.ListARPCacheResponse
-	57, // 76: evpnd.v1.EvpndService.ListRouterMACs:output_type -> evpnd.v1.ListRouterMACsResponse
-	60, // 77: evpnd.v1.EvpndService.ListL3NextHops:output_type -> evpnd.v1.ListL3NextHopsResponse
-	64, // 78: evpnd.v1.EvpndService.ListVRFRoutes:output_type -> evpnd.v1.ListVRFRoutesResponse
-	22, // 79: evpnd.v1.EvpndService.Reload:output_type -> evpnd.v1.ReloadResponse
-	61, // [61:80] is the sub-list for method output_type
-	42, // [42:61] is the sub-list for method input_type
-	42, // [42:42] is the sub-list for extension type_name
-	42, // [42:42] is the sub-list for extension extendee
-	0,  // [0:42] is the sub-list for field type_name
+	37, // 22: evpnd.v1.WatchResponse.mac:type_name -> evpnd.v1.MACChange
+	38, // 23: evpnd.v1.WatchResponse.vtep:type_name -> evpnd.v1.VTEPChange
+	39, // 24: evpnd.v1.WatchResponse.peer:type_name -> evpnd.v1.PeerChange
+	67, // 25: evpnd.v1.WatchResponse.vrf_route:type_name -> evpnd.v1.VRFRouteChange
+	54, // 26: evpnd.v1.WatchResponse.arp:type_name -> evpnd.v1.ARPChange
+	4,  // 27: evpnd.v1.Drift.kind:type_name -> evpnd.v1.DriftKind
+	41, // 28: evpnd.v1.CheckResponse.drifts:type_name -> evpnd.v1.Drift
+	68, // 29: evpnd.v1.CheckResponse.time:type_name -> google.protobuf.Timestamp
+	68, // 30: evpnd.v1.TraceEvent.time:type_name -> google.protobuf.Timestamp
+	5,  // 31: evpnd.v1.TraceEvent.kind:type_name -> evpnd.v1.TraceKind
+	44, // 32: evpnd.v1.TraceKey.events:type_name -> evpnd.v1.TraceEvent
+	46, // 33: evpnd.v1.TraceResponse.keys:type_name -> evpnd.v1.TraceKey
+	48, // 34: evpnd.v1.ListL3VNIsResponse.l3vnis:type_name -> evpnd.v1.L3VNI
+	48, // 35: evpnd.v1.GetL3VNIResponse.l3vni:type_name -> evpnd.v1.L3VNI
+	6,  // 36: evpnd.v1.ARPEntry.state:type_name -> evpnd.v1.ARPState
+	53, // 37: evpnd.v1.ARPChange.entry:type_name -> evpnd.v1.ARPEntry
+	53, // 38: evpnd.v1.ListARPCacheResponse.entries:type_name -> evpnd.v1.ARPEntry
+	57, // 39: evpnd.v1.ListRouterMACsResponse.router_macs:type_name -> evpnd.v1.RouterMACEntry
+	60, // 40: evpnd.v1.ListL3NextHopsResponse.next_hops:type_name -> evpnd.v1.L3NextHop
+	7,  // 41: evpnd.v1.VRFRoute.kind:type_name -> evpnd.v1.VRFRouteKind
+	63, // 42: evpnd.v1.VRFRoute.next_hops:type_name -> evpnd.v1.VRFNextHop
+	64, // 43: evpnd.v1.ListVRFRoutesResponse.routes:type_name -> evpnd.v1.VRFRoute
+	64, // 44: evpnd.v1.VRFRouteChange.route:type_name -> evpnd.v1.VRFRoute
+	8,  // 45: evpnd.v1.EvpndService.GetStatus:input_type -> evpnd.v1.GetStatusRequest
+	11, // 46: evpnd.v1.EvpndService.ListVNIs:input_type -> evpnd.v1.ListVNIsRequest
+	13, // 47: evpnd.v1.EvpndService.GetVNI:input_type -> evpnd.v1.GetVNIRequest
+	16, // 48: evpnd.v1.EvpndService.AddVNI:input_type -> evpnd.v1.AddVNIRequest
+	18, // 49: evpnd.v1.EvpndService.DeleteVNI:input_type -> evpnd.v1.DeleteVNIRequest
+	25, // 50: evpnd.v1.EvpndService.ListMACs:input_type -> evpnd.v1.ListMACsRequest
+	27, // 51: evpnd.v1.EvpndService.ClearDuplicate:input_type -> evpnd.v1.ClearDuplicateRequest
+	31, // 52: evpnd.v1.EvpndService.ListRoutes:input_type -> evpnd.v1.ListRoutesRequest
+	34, // 53: evpnd.v1.EvpndService.ListPeers:input_type -> evpnd.v1.ListPeersRequest
+	36, // 54: evpnd.v1.EvpndService.Watch:input_type -> evpnd.v1.WatchRequest
+	42, // 55: evpnd.v1.EvpndService.Check:input_type -> evpnd.v1.CheckRequest
+	45, // 56: evpnd.v1.EvpndService.Trace:input_type -> evpnd.v1.TraceRequest
+	49, // 57: evpnd.v1.EvpndService.ListL3VNIs:input_type -> evpnd.v1.ListL3VNIsRequest
+	51, // 58: evpnd.v1.EvpndService.GetL3VNI:input_type -> evpnd.v1.GetL3VNIRequest
+	55, // 59: evpnd.v1.EvpndService.ListARPCache:input_type -> evpnd.v1.ListARPCacheRequest
+	58, // 60: evpnd.v1.EvpndService.ListRouterMACs:input_type -> evpnd.v1.ListRouterMACsRequest
+	61, // 61: evpnd.v1.EvpndService.ListL3NextHops:input_type -> evpnd.v1.ListL3NextHopsRequest
+	65, // 62: evpnd.v1.EvpndService.ListVRFRoutes:input_type -> evpnd.v1.ListVRFRoutesRequest
+	20, // 63: evpnd.v1.EvpndService.Reload:input_type -> evpnd.v1.ReloadRequest
+	9,  // 64: evpnd.v1.EvpndService.GetStatus:output_type -> evpnd.v1.GetStatusResponse
+	12, // 65: evpnd.v1.EvpndService.ListVNIs:output_type -> evpnd.v1.ListVNIsResponse
+	14, // 66: evpnd.v1.EvpndService.GetVNI:output_type -> evpnd.v1.GetVNIResponse
+	17, // 67: evpnd.v1.EvpndService.AddVNI:output_type -> evpnd.v1.AddVNIResponse
+	19, // 68: evpnd.v1.EvpndService.DeleteVNI:output_type -> evpnd.v1.DeleteVNIResponse
+	26, // 69: evpnd.v1.EvpndService.ListMACs:output_type -> evpnd.v1.ListMACsResponse
+	28, // 70: evpnd.v1.EvpndService.ClearDuplicate:output_type -> evpnd.v1.ClearDuplicateResponse
+	32, // 71: evpnd.v1.EvpndService.ListRoutes:output_type -> evpnd.v1.ListRoutesResponse
+	35, // 72: evpnd.v1.EvpndService.ListPeers:output_type -> evpnd.v1.ListPeersResponse
+	40, // 73: evpnd.v1.EvpndService.Watch:output_type -> evpnd.v1.WatchResponse
+	43, // 74: evpnd.v1.EvpndService.Check:output_type -> evpnd.v1.CheckResponse
+	47, // 75: evpnd.v1.EvpndService.Trace:output_type -> evpnd.v1.TraceResponse
+	50, // 76: evpnd.v1.EvpndService.ListL3VNIs:output_type -> evpnd.v1.ListL3VNIsResponse
+	52, // 77: evpnd.v1.EvpndService.GetL3VNI:output_type -> evpnd.v1.GetL3VNIResponse
+	56, // 78: evpnd.v1.EvpndService.ListARPCache:output_type -> evpnd.v1.ListARPCacheResponse
+	59, // 79: evpnd.v1.EvpndService.ListRouterMACs:output_type -> evpnd.v1.ListRouterMACsResponse
+	62, // 80: evpnd.v1.EvpndService.ListL3NextHops:output_type -> evpnd.v1.ListL3NextHopsResponse
+	66, // 81: evpnd.v1.EvpndService.ListVRFRoutes:output_type -> evpnd.v1.ListVRFRoutesResponse
+	21, // 82: evpnd.v1.EvpndService.Reload:output_type -> evpnd.v1.ReloadResponse
+	64, // [64:83] is the sub-list for method output_type
+	45, // [45:64] is the sub-list for method input_type
+	45, // [45:45] is the sub-list for extension type_name
+	45, // [45:45] is the sub-list for extension extendee
+	0,  // [0:45] is the sub-list for field type_name
 }
 
 func init() { file_evpnd_v1_evpnd_proto_init() }
@@ -5303,14 +5540,15 @@ func file_evpnd_v1_evpnd_proto_init() {
 		(*WatchResponse_Vtep)(nil),
 		(*WatchResponse_Peer)(nil),
 		(*WatchResponse_VrfRoute)(nil),
+		(*WatchResponse_Arp)(nil),
 	}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_evpnd_v1_evpnd_proto_rawDesc), len(file_evpnd_v1_evpnd_proto_rawDesc)),
-			NumEnums:      7,
-			NumMessages:   59,
+			NumEnums:      8,
+			NumMessages:   60,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

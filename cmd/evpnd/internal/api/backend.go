@@ -100,6 +100,8 @@ type Status struct {
 	PeersConfigured  int
 	Restarted        bool
 	VRFs             int // tenant VRFs configured
+	// VRFStates are the tenant VRFs' states, sorted by L3VNI.
+	VRFStates []VRFStatus
 	// ConfigFile is the file read at start and on reload.
 	ConfigFile string
 	// VNIsNotInFile run but are not in the file as last read, or are set
@@ -108,8 +110,6 @@ type Status struct {
 	// RestartNeeded names the keys of the file, as last read, that differ
 	// from the running daemon's and that only a restart applies.
 	RestartNeeded []string
-	// VRFKernel is each tenant VRF's kernel L3 state, sorted by name.
-	VRFKernel []VRFKernel
 }
 
 // VRFKernel is a tenant VRF's kernel L3 state (fib's L3 reconciler).
@@ -126,6 +126,26 @@ type VRFKernelKind struct {
 	Installed, Wanted int
 	Pending           int // waiting for a retry after a failed write
 	Errors, Repairs   uint64
+}
+
+// VRFStatus is one tenant VRF's state in the status.
+type VRFStatus struct {
+	Name           string
+	L3VNI          uint32
+	Backend        configs.Backend
+	DevicesPresent bool
+	// LocalHosts are the hosts learned on its SVIs and advertised;
+	// RemoteHosts those of other leafs installed as suppression
+	// neighbours.
+	LocalHosts, RemoteHosts  int
+	HostRoutes, PrefixRoutes int
+	RemoteVTEPs              int
+	Uplinks                  []string // interface names, as configured
+	StaticRoutes             int
+	// KernelInSync and Kernel are its kernel L3 state (fib's L3
+	// reconciler); Kernel is empty before the reconciler runs.
+	KernelInSync bool
+	Kernel       []VRFKernelKind
 }
 
 // VNI is one L2VNI with its counters.
@@ -260,8 +280,8 @@ const (
 	ChangeDuplicate
 )
 
-// Change is one Watch event. Exactly one of MAC, VTEP, Peer, VRFRoute is
-// set, except for ChangeSynced.
+// Change is one Watch event. Exactly one of MAC, VTEP, Peer, VRFRoute,
+// ARP is set, except for ChangeSynced.
 type Change struct {
 	Time    time.Time
 	Kind    ChangeKind
@@ -272,6 +292,9 @@ type Change struct {
 	// VRFRoute: a route of a VRF added or changed (ChangeAdded) or
 	// removed (ChangeRemoved).
 	VRFRoute *VRFRouteChange
+	// ARP: a row of the ARP cache added or changed (ChangeAdded) or gone
+	// (ChangeRemoved, with its last row).
+	ARP *ARPChange
 }
 
 // MACChange is a MAC added, moved, removed or flagged duplicate.

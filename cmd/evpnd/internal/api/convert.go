@@ -92,13 +92,18 @@ func toStatus(st Status, now time.Time) *evpndv1.GetStatusResponse {
 	if !st.Started.IsZero() {
 		out.Uptime = durationpb.New(now.Sub(st.Started))
 	}
-	for _, v := range st.VRFKernel {
-		pv := &evpndv1.VRFKernelStatus{Vrf: v.VRF, L3Vni: v.L3VNI, InSync: v.InSync}
-		for _, k := range v.Kinds {
-			pv.Kinds = append(pv.Kinds, &evpndv1.VRFKernelKind{Kind: k.Kind, Installed: count(k.Installed), Wanted: count(k.Wanted),
+	for _, v := range st.VRFStates {
+		out.Vrfs = append(out.Vrfs, &evpndv1.VRFStatus{
+			Name: v.Name, L3Vni: v.L3VNI, Backend: string(v.Backend), DevicesPresent: v.DevicesPresent,
+			LocalHosts: count(v.LocalHosts), RemoteHosts: count(v.RemoteHosts),
+			HostRoutes: count(v.HostRoutes), PrefixRoutes: count(v.PrefixRoutes), RemoteVteps: count(v.RemoteVTEPs),
+			Uplinks: v.Uplinks, StaticRoutes: count(v.StaticRoutes), KernelInSync: v.KernelInSync,
+		})
+		pv := out.Vrfs[len(out.Vrfs)-1]
+		for _, k := range v.Kernel {
+			pv.Kernel = append(pv.Kernel, &evpndv1.VRFKernelKind{Kind: k.Kind, Installed: count(k.Installed), Wanted: count(k.Wanted),
 				Pending: count(k.Pending), Errors: k.Errors, Repairs: k.Repairs})
 		}
-		out.VrfKernel = append(out.VrfKernel, pv)
 	}
 	return out
 }
@@ -376,6 +381,8 @@ func toChange(c Change) *evpndv1.WatchResponse {
 		}}
 	case c.VRFRoute != nil:
 		out.Change = &evpndv1.WatchResponse_VrfRoute{VrfRoute: &evpndv1.VRFRouteChange{Route: toVRFRoute(c.VRFRoute.Route)}}
+	case c.ARP != nil:
+		out.Change = &evpndv1.WatchResponse_Arp{Arp: &evpndv1.ARPChange{Entry: toARPEntry(c.ARP.Entry)}}
 	}
 	return out
 }

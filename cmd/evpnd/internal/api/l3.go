@@ -64,7 +64,9 @@ type L3VNI struct {
 	DevicesPresent bool
 }
 
-// ARPEntry is one MAC+IP binding of a routed L2VNI.
+// ARPEntry is one MAC+IP binding of a routed L2VNI: a local host (learned
+// from ARP/ND on the SVI) or a remote one (its suppression neighbour),
+// one per IP (evpn.L3Table.Bindings).
 type ARPEntry struct {
 	VNI   uint32
 	IP    netip.Addr
@@ -73,6 +75,9 @@ type ARPEntry struct {
 	VTEP  netip.Addr // remote only
 	Seq   uint32
 	VRF   string
+	// Inactive: a local binding not advertised for now (its MAC is at
+	// another leaf).
+	Inactive bool
 }
 
 // RouterMACEntry is the router MAC a remote VTEP uses for an L3VNI.
@@ -107,6 +112,11 @@ type VRFRoute struct {
 type VRFNextHop struct {
 	VTEP      netip.Addr
 	RouterMAC evpn.MAC
+}
+
+// ARPChange is a row of the ARP cache added, changed or gone.
+type ARPChange struct {
+	Entry ARPEntry
 }
 
 // VRFRouteChange is a route of a VRF added or changed (ChangeAdded) or
@@ -317,8 +327,12 @@ func toL3VNI(v L3VNI) *evpndv1.L3VNI {
 }
 
 func toARPEntry(e ARPEntry) *evpndv1.ARPEntry {
+	st := evpndv1.ARPState_ARP_STATE_ACTIVE
+	if e.Inactive {
+		st = evpndv1.ARPState_ARP_STATE_INACTIVE
+	}
 	return &evpndv1.ARPEntry{
-		Vni: e.VNI, Ip: addr(e.IP), Mac: e.MAC.String(), Local: e.Local, Vtep: addr(e.VTEP), Seq: e.Seq, Vrf: e.VRF,
+		Vni: e.VNI, Ip: addr(e.IP), Mac: e.MAC.String(), Local: e.Local, Vtep: addr(e.VTEP), Seq: e.Seq, Vrf: e.VRF, State: st,
 	}
 }
 

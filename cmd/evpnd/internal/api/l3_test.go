@@ -106,6 +106,7 @@ func newFakeL3(t *testing.T) *fakeL3 {
 		arp: []ARPEntry{
 			{VNI: 100, IP: ip("192.168.100.1"), MAC: mustMAC(t, "02:00:00:00:00:01"), Local: true, Seq: 2, VRF: "red"},
 			{VNI: 100, IP: ip("192.168.100.2"), MAC: mustMAC(t, "02:00:00:00:00:02"), VTEP: ip("10.0.0.2"), VRF: "red"},
+			{VNI: 100, IP: ip("192.168.100.3"), MAC: mustMAC(t, "02:00:00:00:00:04"), Local: true, Seq: 1, VRF: "red", Inactive: true},
 			{VNI: 200, IP: ip("2001:db8::2"), MAC: mustMAC(t, "02:00:00:00:00:03"), VTEP: ip("10.0.0.3"), Seq: 1, VRF: "red"},
 		},
 		rmacs: []RouterMACEntry{
@@ -179,8 +180,9 @@ func TestListARPCache(t *testing.T) {
 		t.Fatalf("%d pages, want 1", len(pages))
 	}
 	checkProto(t, "ListARPCache", pages[0], &evpndv1.ListARPCacheResponse{Entries: []*evpndv1.ARPEntry{
-		{Vni: 100, Ip: "192.168.100.1", Mac: "02:00:00:00:00:01", Local: true, Seq: 2, Vrf: "red"},
-		{Vni: 100, Ip: "192.168.100.2", Mac: "02:00:00:00:00:02", Vtep: "10.0.0.2", Vrf: "red"},
+		{Vni: 100, Ip: "192.168.100.1", Mac: "02:00:00:00:00:01", Local: true, Seq: 2, Vrf: "red", State: evpndv1.ARPState_ARP_STATE_ACTIVE},
+		{Vni: 100, Ip: "192.168.100.2", Mac: "02:00:00:00:00:02", Vtep: "10.0.0.2", Vrf: "red", State: evpndv1.ARPState_ARP_STATE_ACTIVE},
+		{Vni: 100, Ip: "192.168.100.3", Mac: "02:00:00:00:00:04", Local: true, Seq: 1, Vrf: "red", State: evpndv1.ARPState_ARP_STATE_INACTIVE},
 	}})
 	f.mu.Lock()
 	if f.arpVNI != 100 {
@@ -268,13 +270,21 @@ func TestL3Unimplemented(t *testing.T) {
 // The L3 fields of GetStatus, Check and Watch reach the client.
 func TestL3StatusCheckWatchFields(t *testing.T) {
 	f := newFakeL3(t)
-	f.status = Status{VRFs: 2, VRFKernel: []VRFKernel{{VRF: "red", L3VNI: 4001, Kinds: []VRFKernelKind{
-		{Kind: "route", Installed: 3, Wanted: 4, Pending: 1, Errors: 2, Repairs: 5}}}}}
+	f.status = Status{VRFs: 2, VRFStates: []VRFStatus{
+		{Name: "blue", L3VNI: 3001, Backend: configs.BackendNetns},
+		{Name: "red", L3VNI: 4001, Backend: configs.BackendVRF, DevicesPresent: true, LocalHosts: 1, RemoteHosts: 2,
+			HostRoutes: 2, PrefixRoutes: 1, RemoteVTEPs: 1, Uplinks: []string{"ext0"}, StaticRoutes: 2, KernelInSync: true,
+			Kernel: []VRFKernelKind{{Kind: "route", Installed: 3, Wanted: 4, Pending: 1, Errors: 2, Repairs: 5}}},
+	}}
 	f.check = CheckReport{CheckedL3: 5, Drifts: []Drift{{Kind: DriftMissing, Table: "route", VRF: "red", Entry: "172.16.2.0/24",
 		WantVTEP: ip("10.0.0.2"), Detail: "ip route add 172.16.2.0/24 vrf red ..."}}}
 	r := VRFRoute{VRF: "red", L3VNI: 4001, Prefix: netip.MustParsePrefix("10.9.0.0/16")}
 	f.watch = func(_ context.Context, fn func(Change) error) error {
-		return fn(Change{Kind: ChangeRemoved, VRFRoute: &VRFRouteChange{Route: r}})
+		if err := fn(Change{Kind: ChangeRemoved, VRFRoute: &VRFRouteChange{Route: r}}); err != nil {
+			return err
+		}
+		return fn(Change{Kind: ChangeAdded, ARP: &ARPChange{Entry: ARPEntry{VNI: 100, IP: ip("192.168.100.1"),
+			MAC: mustMAC(t, "02:00:00:00:00:01"), Local: true, Seq: 2, VRF: "red"}}})
 	}
 	c, _ := serveUnix(t, f)
 	st, err := c.GetStatus(ctxT(t), &evpndv1.GetStatusRequest{})
@@ -284,12 +294,12 @@ func TestL3StatusCheckWatchFields(t *testing.T) {
 	if st.GetVrfCount() != 2 {
 		t.Errorf("vrf_count %d, want 2", st.GetVrfCount())
 	}
-	if vk := st.GetVrfKernel(); len(vk) != 1 || vk[0].GetVrf() != "red" || vk[0].GetL3Vni() != 4001 || vk[0].GetInSync() ||
-		len(vk[0].GetKinds()) != 1 || vk[0].GetKinds()[0].GetKind() != "route" || vk[0].GetKinds()[0].GetInstalled() != 3 ||
-		vk[0].GetKinds()[0].GetWanted() != 4 || vk[0].GetKinds()[0].GetPending() != 1 || vk[0].GetKinds()[0].GetErrors() != 2 ||
-		vk[0].GetKinds()[0].GetRepairs() != 5 {
-		t.Errorf("vrf_kernel %v", vk)
-	}
+	checkProto(t, "GetStatus vrfs", &evpndv1.GetStatusResponse{Vrfs: st.GetVrfs()}, &evpndv1.GetStatusResponse{Vrfs: []*evpndv1.VRFStatus{
+		{Name: "blue", L3Vni: 3001, Backend: "netns"},
+		{Name: "red", L3Vni: 4001, Backend: "vrf", DevicesPresent: true, LocalHosts: 1, RemoteHosts: 2,
+			HostRoutes: 2, PrefixRoutes: 1, RemoteVteps: 1, Uplinks: []string{"ext0"}, StaticRoutes: 2, KernelInSync: true,
+			Kernel: []*evpndv1.VRFKernelKind{{Kind: "route", Installed: 3, Wanted: 4, Pending: 1, Errors: 2, Repairs: 5}}},
+	}})
 	ck, err := c.Check(ctxT(t), &evpndv1.CheckRequest{})
 	if err != nil {
 		t.Fatal(err)
@@ -312,4 +322,10 @@ func TestL3StatusCheckWatchFields(t *testing.T) {
 	if got := ev.GetVrfRoute().GetRoute(); got.GetVrf() != "red" || got.GetPrefix() != "10.9.0.0/16" || ev.GetKind() != evpndv1.ChangeKind_CHANGE_KIND_REMOVED {
 		t.Errorf("watch event %v", ev)
 	}
+	if ev, err = w.Recv(); err != nil {
+		t.Fatal(err)
+	}
+	checkProto(t, "ARP watch event", &evpndv1.WatchResponse{Kind: ev.GetKind(), Change: ev.GetChange()}, &evpndv1.WatchResponse{
+		Kind: evpndv1.ChangeKind_CHANGE_KIND_ADDED, Change: &evpndv1.WatchResponse_Arp{Arp: &evpndv1.ARPChange{Entry: &evpndv1.ARPEntry{
+			Vni: 100, Ip: "192.168.100.1", Mac: "02:00:00:00:00:01", Local: true, Seq: 2, Vrf: "red", State: evpndv1.ARPState_ARP_STATE_ACTIVE}}}})
 }

@@ -18,6 +18,7 @@ func (d *Daemon) Status(ctx context.Context) (api.Status, error) {
 		Role: c.Role, L2VNIs: len(c.L2VNIs), Restarted: d.restarted.Load(),
 		PeersConfigured: len(c.Neighbors), VRFs: len(c.VRFs), ConfigFile: d.opts.ConfigPath,
 	}
+	st.VRFStates = d.vrfStates(ctx, c)
 	if f := d.file.Load(); f != nil {
 		st.VNIsNotInFile, st.FileVNIsNotRunning = vniDrift(c, f)
 		st.RestartNeeded = configs.RestartNeeded(c, f)
@@ -40,7 +41,6 @@ func (d *Daemon) Status(ctx context.Context) (api.Status, error) {
 		st.FIBPending, st.FIBErrors = fs.Pending, fs.Errors
 		st.BGPSynced = l.synced.Load()
 		st.KernelInSync = l.rec.Synced() && fs.Pending == 0 && fs.Stale == 0 && l.desired.Dirty() == 0
-		st.VRFKernel = l.vrfKernel()
 	} else if c.Role == configs.RoleRouteReflector {
 		st.BGPSynced = true
 	}

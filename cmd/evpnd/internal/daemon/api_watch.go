@@ -116,7 +116,7 @@ func (l *leaf) snapshotChanges() []api.Change {
 		}
 		return bytes.Compare(a.MAC.MAC.MAC[:], b.MAC.MAC.MAC[:])
 	})
-	return append(append(out, macs...), l.vrfRouteSnapshot(now)...)
+	return append(append(append(out, macs...), l.vrfRouteSnapshot(now)...), l.arpSnapshot(now)...)
 }
 
 func (l *leaf) macRow(mi evpn.MACInfo) api.MAC {

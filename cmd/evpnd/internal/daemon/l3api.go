@@ -31,20 +31,6 @@ func (l *leaf) l3State(ctx context.Context, l3vni uint32) (evpn.L3Snapshot, erro
 	return s, err
 }
 
-// l3Locals returns the local MAC+IP bindings the L3 model advertises,
-// read on the loop.
-func (l *leaf) l3Locals(ctx context.Context) ([]evpn.LocalBinding, error) {
-	var out []evpn.LocalBinding
-	if l.l3 == nil {
-		return nil, nil
-	}
-	err := l.do(ctx, func(time.Time) []evpn.Effect {
-		out = l.l3.LocalHosts()
-		return nil
-	})
-	return out, err
-}
-
 // l3Snapshot is l3State in the loop: the L3 model's entries of the VRF
 // with L3VNI l3vni (its members' suppression neighbours, its host and
 // prefix routes and router MACs). Only that VRF's entries are copied.
@@ -216,22 +202,13 @@ func (d *Daemon) ARPCache(ctx context.Context, vni uint32, fn func(api.ARPEntry)
 	} else {
 		vrfs = sortedVRFs(c)
 	}
-	locals, err := l.l3Locals(ctx)
-	if err != nil {
-		return err
-	}
 	var rows []api.ARPEntry
 	for _, v := range vrfs {
-		var remotes []evpn.RemoteBinding
-		if l.l3 != nil {
-			if err := l.do(ctx, func(time.Time) []evpn.Effect {
-				remotes = l.l3.RemoteBindings(v.L3VNI)
-				return nil
-			}); err != nil {
-				return err
-			}
+		bs, err := l.bindings(ctx, v.L3VNI, vni)
+		if err != nil {
+			return err
 		}
-		rows = append(rows, arpRows(v, remotes, locals, vni)...)
+		rows = append(rows, arpRows(v, bs)...)
 	}
 	slices.SortFunc(rows, func(a, b api.ARPEntry) int { return cmp.Or(cmp.Compare(a.VNI, b.VNI), a.IP.Compare(b.IP)) })
 	for _, r := range rows {
@@ -242,26 +219,29 @@ func (d *Daemon) ARPCache(ctx context.Context, vni uint32, fn func(api.ARPEntry)
 	return nil
 }
 
-// arpRows are the bindings of VRF v's members (only L2VNI vni, if not 0):
-// the remote ones, the suppression neighbours (of remotes, the L3 model's
-// RemoteBindings), with the VTEP and sequence number of the route each
-// follows; then the local ones this leaf advertises (of locals, the L3
-// model's LocalHosts), with their MAC's sequence number.
-func arpRows(v configs.VRF, remotes []evpn.RemoteBinding, locals []evpn.LocalBinding, vni uint32) []api.ARPEntry {
-	member := map[uint32]bool{}
-	for _, m := range v.L2VNIs {
-		member[m.VNI] = vni == 0 || m.VNI == vni
+// bindings returns the L3 model's local and remote bindings of the members
+// of the VRF with L3VNI l3vni (only L2VNI vni, if not 0), read on the loop.
+func (l *leaf) bindings(ctx context.Context, l3vni, vni uint32) ([]evpn.Binding, error) {
+	if l.l3 == nil {
+		return nil, nil
 	}
-	var out []api.ARPEntry
-	for _, b := range remotes {
-		if member[b.L2VNI] {
-			out = append(out, api.ARPEntry{VNI: b.L2VNI, IP: b.IP, MAC: b.MAC, VTEP: b.VTEP, Seq: b.Seq, VRF: v.Name})
-		}
-	}
-	for _, b := range locals {
-		if member[b.L2VNI] {
-			out = append(out, api.ARPEntry{VNI: b.L2VNI, IP: b.IP, MAC: b.MAC, Local: true, Seq: b.Seq, VRF: v.Name})
-		}
+	var bs []evpn.Binding
+	err := l.do(ctx, func(time.Time) []evpn.Effect {
+		bs = l.l3.Bindings(l3vni, vni)
+		return nil
+	})
+	return bs, err
+}
+
+// arpRows are VRF v's bindings as the API's rows: the hosts learned on
+// its SVIs (local, advertised as MAC+IP routes unless their MAC is at
+// another leaf for now) and the remote hosts installed as suppression
+// neighbours, with the VTEP of the selected route.
+func arpRows(v configs.VRF, bs []evpn.Binding) []api.ARPEntry {
+	out := make([]api.ARPEntry, 0, len(bs))
+	for _, b := range bs {
+		out = append(out, api.ARPEntry{VNI: b.L2VNI, IP: b.IP, MAC: b.MAC, Local: b.Local, VTEP: b.VTEP, Seq: b.Seq,
+			VRF: v.Name, Inactive: !b.Active})
 	}
 	return out
 }
@@ -525,6 +505,81 @@ func (l *leaf) vrfRouteSnapshot(now time.Time) []api.Change {
 	for _, v := range sortedVRFs(l.d.config()) {
 		for _, r := range vrfRouteRows(v, l.l3Snapshot(v.L3VNI)) {
 			out = append(out, api.Change{Time: now, Kind: api.ChangeAdded, Initial: true, VRFRoute: &api.VRFRouteChange{Route: r}})
+		}
+	}
+	return out
+}
+
+// observeARP publishes to the watchers, if any, the ARP cache rows that
+// a batch of L3 model effects changed: for each (L2VNI, IP) a local
+// MAC+IP route was advertised or withdrawn for, or a suppression
+// neighbour set or deleted for, its row as the batch left it (added), or
+// its last row (removed). It runs in the loop after the batch's effects,
+// whose model state is the batch's end. A local host not advertised when
+// it goes (its MAC was away) makes no effect, so no removal: "show evpn
+// arp-cache" is the reference.
+func (l *leaf) observeARP(effects []evpn.L3Effect, now time.Time) {
+	if l.l3 == nil || !l.d.hub.active() {
+		return
+	}
+	type key struct {
+		vni uint32
+		ip  netip.Addr
+	}
+	last := map[key]api.ARPEntry{}
+	var order []key
+	for _, e := range effects {
+		var row api.ARPEntry
+		switch e.Kind {
+		case evpn.L3SetNeigh, evpn.L3DelNeigh:
+			row = api.ARPEntry{VNI: e.Neigh.L2VNI, IP: e.Neigh.IP, MAC: e.Neigh.MAC}
+		case evpn.L3Advertise, evpn.L3Withdraw:
+			k := e.Route.Key
+			if k.Type != evpn.RouteTypeMACIP || !k.IP.IsValid() {
+				continue
+			}
+			row = api.ARPEntry{VNI: e.Route.L2VNI(), IP: k.IP, MAC: k.MAC, Local: true, Seq: e.Route.Seq}
+			if e.Kind == evpn.L3Withdraw {
+				vni, ok := l.l3.MemberOfRD(k.RD)
+				if !ok {
+					continue
+				}
+				row.VNI = vni
+			}
+		default:
+			continue
+		}
+		k := key{row.VNI, row.IP.Unmap()}
+		if _, seen := last[k]; !seen {
+			order = append(order, k)
+		}
+		last[k] = row
+	}
+	c := l.d.config()
+	for _, k := range order {
+		v, _ := vrfOfL2VNI(c, k.vni)
+		ch := api.Change{Time: now, Kind: api.ChangeAdded}
+		if b, ok := l.l3.Binding(k.vni, k.ip); ok {
+			ch.ARP = &api.ARPChange{Entry: arpRows(v, []evpn.Binding{b})[0]}
+		} else {
+			row := last[k]
+			row.VRF = v.Name
+			ch.Kind, ch.ARP = api.ChangeRemoved, &api.ARPChange{Entry: row}
+		}
+		l.d.hub.publish(ch)
+	}
+}
+
+// arpSnapshot is the VRFs' ARP caches as initial Added changes of a
+// watch, in the loop.
+func (l *leaf) arpSnapshot(now time.Time) []api.Change {
+	if l.l3 == nil {
+		return nil
+	}
+	var out []api.Change
+	for _, v := range sortedVRFs(l.d.config()) {
+		for _, r := range arpRows(v, l.l3.Bindings(v.L3VNI, 0)) {
+			out = append(out, api.Change{Time: now, Kind: api.ChangeAdded, Initial: true, ARP: &api.ARPChange{Entry: r}})
 		}
 	}
 	return out

@@ -1,7 +1,9 @@
 package daemon
 
 import (
+	"context"
 	"errors"
+	"fmt"
 	"net/netip"
 	"reflect"
 	"slices"
@@ -13,6 +15,7 @@ import (
 	"github.com/evpnd/evpnd/cmd/evpnd/internal/trace"
 	"github.com/evpnd/evpnd/configs"
 	"github.com/evpnd/evpnd/fib"
+	"github.com/evpnd/evpnd/speaker"
 	"github.com/evpnd/evpnd/speaker/evpn"
 	"github.com/evpnd/evpnd/vtep"
 )
@@ -52,29 +55,18 @@ func TestL3Rows(t *testing.T) {
 		},
 	}
 
-	// Remote bindings: red's members 100 and 200 (that one followed by
-	// no host route) and blue's 300. Local ones: red's member 100 and
-	// blue's 300, with the same IP and MAC.
-	remotes := []evpn.RemoteBinding{
-		{L2VNI: 100, IP: a("192.168.100.2"), MAC: mac("02:00:00:00:00:02"), VTEP: a("10.0.0.2"), Seq: 1},
-		{L2VNI: 200, IP: a("192.168.200.3"), MAC: mac("02:00:00:00:00:03"), VTEP: a("10.0.0.3")},
-		{L2VNI: 300, IP: a("192.168.30.9"), MAC: mac("02:00:00:00:00:09"), VTEP: a("10.0.0.9")},
+	binds := []evpn.Binding{
+		{L2VNI: 100, IP: a("192.168.100.1"), MAC: mac("02:00:00:00:00:01"), Local: true, Seq: 2, Active: true},
+		{L2VNI: 100, IP: a("192.168.100.2"), MAC: mac("02:00:00:00:00:02"), VTEP: a("10.0.0.2"), Seq: 1, Active: true},
+		{L2VNI: 200, IP: a("192.168.200.4"), MAC: mac("02:00:00:00:00:04"), Local: true},
 	}
-	locals := []evpn.LocalBinding{
-		{L2VNI: 100, IP: a("192.168.100.1"), MAC: mac("02:00:00:00:00:01"), Seq: 2},
-		{L2VNI: 300, IP: a("192.168.100.1"), MAC: mac("02:00:00:00:00:01")},
-	}
-	arp := arpRows(red, remotes, locals, 0)
 	wantARP := []api.ARPEntry{
-		{VNI: 100, IP: a("192.168.100.2"), MAC: mac("02:00:00:00:00:02"), VTEP: a("10.0.0.2"), Seq: 1, VRF: "red"},
-		{VNI: 200, IP: a("192.168.200.3"), MAC: mac("02:00:00:00:00:03"), VTEP: a("10.0.0.3"), VRF: "red"},
 		{VNI: 100, IP: a("192.168.100.1"), MAC: mac("02:00:00:00:00:01"), Local: true, Seq: 2, VRF: "red"},
+		{VNI: 100, IP: a("192.168.100.2"), MAC: mac("02:00:00:00:00:02"), VTEP: a("10.0.0.2"), Seq: 1, VRF: "red"},
+		{VNI: 200, IP: a("192.168.200.4"), MAC: mac("02:00:00:00:00:04"), Local: true, VRF: "red", Inactive: true},
 	}
-	if !reflect.DeepEqual(arp, wantARP) {
+	if arp := arpRows(red, binds); !reflect.DeepEqual(arp, wantARP) {
 		t.Errorf("arpRows:\ngot  %+v\nwant %+v", arp, wantARP)
-	}
-	if got := arpRows(red, remotes, locals, 200); !reflect.DeepEqual(got, wantARP[1:2]) {
-		t.Errorf("arpRows vni 200: %+v", got)
 	}
 
 	wantRM := []api.RouterMACEntry{
@@ -341,5 +333,211 @@ func TestCheckL3VNI(t *testing.T) {
 	}
 	if _, err := d.Check(t.Context(), 4009); !errors.Is(err, api.ErrNotFound) {
 		t.Errorf("check vni 4009: %v, want not found", err)
+	}
+}
+
+// serveCalls runs the API's calls queued on l (l.do) until the test ends,
+// as the loop does, without its kernel and BGP sides.
+func serveCalls(t *testing.T, l *leaf) {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	t.Cleanup(func() { cancel(); <-done })
+	go func() {
+		defer close(done)
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-l.q.wake:
+			}
+			for _, ev := range l.q.drain(nil) {
+				l.handle(&ev, nil, time.Now())
+			}
+			for _, c := range l.calls {
+				close(c.done)
+			}
+			l.calls = l.calls[:0]
+		}
+	}()
+}
+
+// "show evpn arp-cache" lists the hosts learned on the VRF's SVIs as local
+// (never the anycast gateway MAC) beside the remote hosts of MAC+IP
+// routes, with their VTEP and sequence number; a local host outbid by a
+// remote route is listed once, as remote, and one whose MAC went to
+// another leaf is inactive.
+func TestARPCacheLocalAndRemote(t *testing.T) {
+	gw := evpn.MAC{0, 0, 0x5e, 0, 1, 1}
+	l, _ := gatewayLeaf(t, gw)
+	d := l.d
+	d.leaf.Store(l)
+	a := netip.MustParseAddr
+	vtep2 := a("10.0.0.2")
+	m1, m2, m3 := evpn.MAC{2, 0, 0, 0, 0, 1}, evpn.MAC{2, 0, 0, 0, 0, 2}, evpn.MAC{2, 0, 0, 0, 0, 3}
+	rts := []evpn.RT{evpn.AutoRT(65000, 100), evpn.AutoRT(65000, 4001)}
+	rmac := evpn.MAC{2, 0xaa, 0, 0, 0, 2}
+	now := time.Now()
+	host := func(ip string, mac evpn.MAC) {
+		l.handle(&event{host: &hostEvent{vrf: "red", ev: vtep.HostEvent{Key: vtep.HostKey{VNI: 100, IP: a(ip)}, MAC: mac}}}, nil, now)
+	}
+	remote := func(ip string, mac evpn.MAC, seq uint32) {
+		r := evpn.LocalMACIPRoute(evpn.RDFromIP(vtep2, 2), 100, 4001, mac, a(ip), vtep2, rts, rmac, seq, false)
+		l.handle(&event{bgp: &speaker.Event{Type: speaker.EventRoute, Route: r, Peer: vtep2}}, nil, now)
+	}
+	host("10.1.0.10", m1)
+	host("10.1.0.11", gw) // a probe answered by another leaf's gateway
+	remote("10.1.0.20", m2, 3)
+	host("10.1.0.30", m3)
+	remote("10.1.0.30", m3, 1) // outbids the local host (seq 0)
+	serveCalls(t, l)
+
+	list := func(vni uint32) []api.ARPEntry {
+		t.Helper()
+		var out []api.ARPEntry
+		if err := d.ARPCache(t.Context(), vni, func(e api.ARPEntry) error { out = append(out, e); return nil }); err != nil {
+			t.Fatalf("ARPCache(%d): %v", vni, err)
+		}
+		return out
+	}
+	want := []api.ARPEntry{
+		{VNI: 100, IP: a("10.1.0.10"), MAC: m1, Local: true, VRF: "red"},
+		{VNI: 100, IP: a("10.1.0.20"), MAC: m2, VTEP: vtep2, Seq: 3, VRF: "red"},
+		{VNI: 100, IP: a("10.1.0.30"), MAC: m3, VTEP: vtep2, Seq: 1, VRF: "red"},
+	}
+	if got := list(100); !reflect.DeepEqual(got, want) {
+		t.Errorf("arp-cache vni 100:\ngot  %+v\nwant %+v", got, want)
+	}
+	if got := list(0); !reflect.DeepEqual(got, want) {
+		t.Errorf("arp-cache vni all:\ngot  %+v\nwant %+v", got, want)
+	}
+
+	// The local MAC moves to another leaf (the MAC Table withdraws it):
+	// the binding stays, inactive, until its neighbour is gone.
+	if err := l.read(t.Context(), func() { l.l3.LocalMACAway(100, m1) }); err != nil {
+		t.Fatal(err)
+	}
+	want[0].Inactive = true
+	if got := list(100); !reflect.DeepEqual(got, want) {
+		t.Errorf("after the MAC moved away:\ngot  %+v\nwant %+v", got, want)
+	}
+	if err := l.read(t.Context(), func() {
+		l.handle(&event{host: &hostEvent{vrf: "red", ev: vtep.HostEvent{Key: vtep.HostKey{VNI: 100, IP: a("10.1.0.10")}, Removed: true}}}, nil, now)
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if got := list(100); !reflect.DeepEqual(got, want[1:]) {
+		t.Errorf("after the neighbour is gone:\ngot  %+v\nwant %+v", got, want[1:])
+	}
+}
+
+// The status lists each VRF with its backend, devices, border-leaf config
+// (uplinks, static routes) and the L3 model's counts: local and remote
+// hosts, host and prefix routes, remote VTEPs.
+func TestStatusVRFs(t *testing.T) {
+	l, _ := gatewayLeaf(t, evpn.MAC{0, 0, 0x5e, 0, 1, 1})
+	d := l.d
+	a := netip.MustParseAddr
+	cfg := d.config()
+	cfg.VRFs[0].Backend = configs.BackendDefault
+	cfg.VRFs[0].VXLANDevice, cfg.VRFs[0].Bridge = "vxlan4001-nosuch", "br4001-nosuch"
+	cfg.VRFs[0].Uplinks = []configs.Uplink{{Interface: "ext0", Addresses: []netip.Prefix{netip.MustParsePrefix("192.0.2.1/30")}}}
+	cfg.VRFs[0].Routes = []configs.StaticRoute{
+		{Prefix: netip.MustParsePrefix("0.0.0.0/0"), Via: a("192.0.2.2")},
+		{Prefix: netip.MustParsePrefix("198.51.100.0/24"), Via: a("192.0.2.2")},
+	}
+	blue := configs.VRF{Name: "blue", L3VNI: 3001, Backend: configs.BackendNetns, Namespace: "evpnd-test-nosuch"}
+	cfg.VRFs = append(cfg.VRFs, blue)
+
+	// Before the leaf runs: the config and the kernel only.
+	want := []api.VRFStatus{
+		{Name: "blue", L3VNI: 3001, Backend: configs.BackendNetns},
+		{Name: "red", L3VNI: 4001, Backend: configs.BackendDefault, Uplinks: []string{"ext0"}, StaticRoutes: 2},
+	}
+	if got := d.vrfStates(t.Context(), cfg); !reflect.DeepEqual(got, want) {
+		t.Errorf("without a leaf:\ngot  %+v\nwant %+v", got, want)
+	}
+
+	vtep2 := a("10.0.0.2")
+	rmac := evpn.MAC{2, 0xaa, 0, 0, 0, 2}
+	rts := []evpn.RT{evpn.AutoRT(65000, 100), evpn.AutoRT(65000, 4001)}
+	now := time.Now()
+	l.handle(&event{host: &hostEvent{vrf: "red", ev: vtep.HostEvent{Key: vtep.HostKey{VNI: 100, IP: a("10.1.0.10")}, MAC: evpn.MAC{2, 0, 0, 0, 0, 1}}}}, nil, now)
+	for _, r := range []*evpn.Route{
+		evpn.LocalMACIPRoute(evpn.RDFromIP(vtep2, 2), 100, 4001, evpn.MAC{2, 0, 0, 0, 0, 2}, a("10.1.0.20"), vtep2, rts, rmac, 0, false),
+		evpn.LocalMACIPRoute(evpn.RDFromIP(vtep2, 2), 100, 4001, evpn.MAC{2, 0, 0, 0, 0, 3}, a("10.1.0.30"), vtep2, rts, rmac, 0, false),
+		evpn.LocalPrefixRoute(evpn.RDFromIP(vtep2, 1), 4001, netip.MustParsePrefix("172.16.2.0/24"), vtep2, []evpn.RT{evpn.AutoRT(65000, 4001)}, rmac),
+	} {
+		l.handle(&event{bgp: &speaker.Event{Type: speaker.EventRoute, Route: r, Peer: vtep2}}, nil, now)
+	}
+	d.leaf.Store(l)
+	serveCalls(t, l)
+	want[1].LocalHosts, want[1].RemoteHosts, want[1].HostRoutes, want[1].PrefixRoutes, want[1].RemoteVTEPs = 1, 2, 2, 1, 1
+	if got := d.vrfStates(t.Context(), cfg); !reflect.DeepEqual(got, want) {
+		t.Errorf("with the leaf's L3 state:\ngot  %+v\nwant %+v", got, want)
+	}
+}
+
+// A watch sees the ARP cache change: a local host advertised, a remote
+// one installed, a local host outbid by a remote route (one change, the
+// row the batch left), a remote one withdrawn (removed, with its last
+// row); its initial state lists the cache.
+func TestWatchARP(t *testing.T) {
+	l, _ := gatewayLeaf(t, evpn.MAC{0, 0, 0x5e, 0, 1, 1})
+	w := l.d.hub.subscribe()
+	a := netip.MustParseAddr
+	vtep2 := a("10.0.0.2")
+	m1, m2 := evpn.MAC{2, 0, 0, 0, 0, 1}, evpn.MAC{2, 0, 0, 0, 0, 2}
+	rts := []evpn.RT{evpn.AutoRT(65000, 100), evpn.AutoRT(65000, 4001)}
+	rmac := evpn.MAC{2, 0xaa, 0, 0, 0, 2}
+	route := func(ip string, mac evpn.MAC, seq uint32) *evpn.Route {
+		return evpn.LocalMACIPRoute(evpn.RDFromIP(vtep2, 2), 100, 4001, mac, a(ip), vtep2, rts, rmac, seq, false)
+	}
+	batch := func(evs ...*event) []string {
+		t.Helper()
+		now := time.Now()
+		for _, ev := range evs {
+			l.handle(ev, nil, now)
+		}
+		l.applyL3(l.l3eff, &effBuf{})
+		l.l3eff = nil
+		var out []string
+		for {
+			select {
+			case c := <-w.ch:
+				if c.ARP != nil {
+					e := c.ARP.Entry
+					out = append(out, fmt.Sprintf("%d %s %s %s local=%v vtep=%v seq=%d inactive=%v", c.Kind, e.VRF, e.IP, e.MAC, e.Local, e.VTEP, e.Seq, e.Inactive))
+				}
+			default:
+				return out
+			}
+		}
+	}
+	host := &event{host: &hostEvent{vrf: "red", ev: vtep.HostEvent{Key: vtep.HostKey{VNI: 100, IP: a("10.1.0.10")}, MAC: m1}}}
+	bgp := func(r *evpn.Route, withdraw bool) *event {
+		return &event{bgp: &speaker.Event{Type: speaker.EventRoute, Route: r, Peer: vtep2, Withdraw: withdraw}}
+	}
+	added, removed := int(api.ChangeAdded), int(api.ChangeRemoved)
+	for _, c := range []struct {
+		what string
+		evs  []*event
+		want []string
+	}{
+		{"local host", []*event{host}, []string{fmt.Sprintf("%d red 10.1.0.10 %s local=true vtep=invalid IP seq=0 inactive=false", added, m1)}},
+		{"remote host", []*event{bgp(route("10.1.0.20", m2, 3), false)},
+			[]string{fmt.Sprintf("%d red 10.1.0.20 %s local=false vtep=10.0.0.2 seq=3 inactive=false", added, m2)}},
+		{"local host outbid", []*event{bgp(route("10.1.0.10", m1, 1), false)},
+			[]string{fmt.Sprintf("%d red 10.1.0.10 %s local=false vtep=10.0.0.2 seq=1 inactive=false", added, m1)}},
+		{"remote host withdrawn", []*event{bgp(route("10.1.0.20", m2, 3), true)},
+			[]string{fmt.Sprintf("%d red 10.1.0.20 %s local=false vtep=invalid IP seq=0 inactive=false", removed, m2)}},
+	} {
+		if got := batch(c.evs...); !slices.Equal(got, c.want) {
+			t.Errorf("%s: ARP changes\n got %q\nwant %q", c.what, got, c.want)
+		}
+	}
+	snap := l.arpSnapshot(time.Now())
+	if len(snap) != 1 || !snap[0].Initial || snap[0].ARP.Entry.IP != a("10.1.0.10") || snap[0].ARP.Entry.VTEP != vtep2 {
+		t.Errorf("initial ARP state: %+v", snap)
 	}
 }

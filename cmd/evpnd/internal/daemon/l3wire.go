@@ -128,6 +128,7 @@ func (l *leaf) applyL3(effects []evpn.L3Effect, b *effBuf) {
 			log.Warn("l3 entry not installed", "effect", e.Kind.String(), "err", err)
 		}
 	}
+	l.observeARP(effects, now)
 }
 
 // local reports whether p is the subnet of one of t's SVIs or uplinks,
