@@ -62,7 +62,8 @@ func watchHosts(ctx context.Context, ns netns.NsHandle, svis map[string]uint32, 
 		if ctx.Err() != nil {
 			return nil
 		}
-		if !errors.Is(err, unix.ENOBUFS) {
+		// A truncated datagram lost state as an overrun does: resync too.
+		if !errors.Is(err, unix.ENOBUFS) && !errors.Is(err, errMalformed) {
 			return fmt.Errorf("watch hosts: %w", err)
 		}
 		// Expected in bursts, and handled: say so once, quietly after.
