@@ -29,7 +29,7 @@ func (d *Daemon) vrfStates(ctx context.Context, c *configs.Config) []api.VRFStat
 		}
 	}
 	l := d.leaf.Load()
-	if l == nil || l.l3 == nil {
+	if l == nil {
 		return out
 	}
 	kernel := map[string]api.VRFKernel{}
@@ -40,6 +40,9 @@ func (d *Daemon) vrfStates(ctx context.Context, c *configs.Config) []api.VRFStat
 		if k, ok := kernel[out[i].Name]; ok {
 			out[i].KernelInSync, out[i].Kernel = k.InSync, k.Kinds
 		}
+	}
+	if l.l3 == nil {
+		return out
 	}
 	_ = l.read(ctx, func() {
 		for i, v := range vs {

@@ -87,4 +87,18 @@ func TestVRFKernelStatus(t *testing.T) {
 	if x := kind(red, "rmac"); x.Installed != 1 || x.Pending != 0 {
 		t.Errorf("red rmac: %+v, want installed", x)
 	}
+
+	// Status's VRFs carry it, each on its own VRF.
+	l.d.live.Store(&configs.Config{Role: configs.RoleLeaf, VRFs: []configs.VRF{{Name: "red", L3VNI: 4002}, {Name: "blue", L3VNI: 4001}}})
+	l.d.leaf.Store(l)
+	states := l.d.vrfStates(ctx, l.d.config())
+	if len(states) != 2 {
+		t.Fatalf("Status VRFs %+v, want 2", states)
+	}
+	for _, v := range states {
+		want := map[string]bool{"blue": true, "red": false}[v.Name]
+		if v.KernelInSync != want || len(v.Kernel) != 3 {
+			t.Errorf("Status VRF %s: kernel in sync %v (want %v), kinds %+v", v.Name, v.KernelInSync, want, v.Kernel)
+		}
+	}
 }
