@@ -32,6 +32,10 @@ type L3Netlink struct {
 	// its users (the loop, Check).
 	dumpMu sync.Mutex
 	dump   *nl.SocketHandle
+	// dh dumps routes with strict checking too, so that the kernel reads
+	// only the VRF's table (by table and protocol) rather than every
+	// table of the namespace.
+	dh *netlink.Handle
 }
 
 // NewL3Netlink returns the kernel side of a VRF working through h, a
@@ -58,13 +62,30 @@ func NewL3Netlink(h *netlink.Handle, ns netns.NsHandle) (*L3Netlink, error) {
 		d.Close()
 		return nil, fmt.Errorf("fib l3: dump socket: strict checking: %w", err)
 	}
-	return &L3Netlink{h: h, route: &nl.SocketHandle{Socket: s}, dump: &nl.SocketHandle{Socket: d}}, nil
+	var dh *netlink.Handle
+	if ns.IsOpen() {
+		dh, err = netlink.NewHandleAt(ns, unix.NETLINK_ROUTE)
+	} else {
+		dh, err = netlink.NewHandle(unix.NETLINK_ROUTE)
+	}
+	if err == nil {
+		if err = dh.SetStrictCheck(true); err != nil {
+			dh.Close()
+		}
+	}
+	if err != nil {
+		s.Close()
+		d.Close()
+		return nil, fmt.Errorf("fib l3: route dump handle: %w", err)
+	}
+	return &L3Netlink{h: h, route: &nl.SocketHandle{Socket: s}, dump: &nl.SocketHandle{Socket: d}, dh: dh}, nil
 }
 
 // Close closes the route and dump sockets.
 func (k *L3Netlink) Close() {
 	k.route.Close()
 	k.dump.Close()
+	k.dh.Close()
 }
 
 // neighList dumps the neighbours (family AF_UNSPEC) or FDB entries
@@ -135,8 +156,11 @@ func (k *L3Netlink) Dump(ctx context.Context, dev L3Devices, kinds ...L3Kind) (L
 			break
 		}
 		rs, err := retry(func() ([]netlink.Route, error) {
-			return k.h.RouteListFiltered(fam, &netlink.Route{Table: dev.Table, Protocol: RouteProtocol}, netlink.RT_FILTER_TABLE|netlink.RT_FILTER_PROTOCOL)
+			return k.dh.RouteListFiltered(fam, &netlink.Route{Table: dev.Table, Protocol: RouteProtocol}, netlink.RT_FILTER_TABLE|netlink.RT_FILTER_PROTOCOL)
 		})
+		if errors.Is(err, unix.ENOENT) {
+			continue // strict: the kernel has no such table yet
+		}
 		if err != nil {
 			return s, fmt.Errorf("fib l3 %s: list routes: %w", dev.VRF, err)
 		}

@@ -226,3 +226,71 @@ func TestOpenConfirmCollision(t *testing.T) {
 		t.Errorf("StuckSessionResets = %d, want 1", n)
 	}
 }
+
+// TestOpenConfirmWatchdogQuiet: with no neighbour in OpenConfirm the
+// watchdog asks GoBGP nothing. GoBGP's ListPeer counts an Established
+// neighbour's received routes in its main loop, which at 50k routes held
+// up the UPDATEs for about 28 ms every poll.
+func TestOpenConfirmWatchdogQuiet(t *testing.T) {
+	const hold = 3 * time.Second
+	s := startSpeaker(t, "127.0.0.195", 65000, false, func(c *Config) { c.HoldTime = hold })
+	peer := netip.MustParseAddr("127.0.0.196")
+	idle := netip.MustParseAddr("127.0.0.197") // stays Active: nobody dials
+	ctx := context.Background()
+	for _, a := range []netip.Addr{peer, idle} {
+		if err := s.AddNeighbor(ctx, Neighbor{Address: a, ASN: 65000, Passive: true}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	state := func(a netip.Addr) PeerState {
+		ps, err := s.Peers(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, p := range ps {
+			if p.Address == a {
+				return p.State
+			}
+		}
+		t.Fatalf("no neighbour %v in %v", a, ps)
+		return 0
+	}
+	waitFor(t, 30*time.Second, "the neighbour to be Active", func() bool { return state(peer) == PeerStateActive })
+	d := net.Dialer{Timeout: 5 * time.Second, LocalAddr: net.TCPAddrFromAddrPort(netip.AddrPortFrom(peer, 0))}
+	c, err := d.Dial("tcp", netip.AddrPortFrom(s.addr, uint16(s.port)).String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if _, _, err := bgptest.Handshake(c, bgptest.Open(65000, peer, uint16(hold/time.Second)), 10*time.Second); err != nil {
+		t.Fatalf("handshake: %v", err)
+	}
+	stop := make(chan struct{})
+	defer close(stop)
+	go func() { // keep the session up
+		tk := time.NewTicker(hold / 3)
+		defer tk.Stop()
+		for {
+			select {
+			case <-stop:
+				return
+			case <-tk.C:
+				if _, err := c.Write(bgptest.Keepalive()); err != nil {
+					return
+				}
+			}
+		}
+	}()
+	waitFor(t, 10*time.Second, "the session to be established", func() bool { return state(peer) == PeerStateEstablished })
+	// The OpenConfirm the session went through: one poll may still see it.
+	polls := s.ocPolls.Load()
+	waitFor(t, 20*time.Second, "two watchdog polls", func() bool { return s.ocPolls.Load() >= polls+2 })
+	queries, polls := s.ocQueries.Load(), s.ocPolls.Load()
+	waitFor(t, 20*time.Second, "three more watchdog polls", func() bool { return s.ocPolls.Load() >= polls+3 })
+	if q := s.ocQueries.Load() - queries; q != 0 {
+		t.Errorf("the watchdog listed neighbours %d times in 3 polls with none in OpenConfirm, want 0", q)
+	}
+	if got := state(peer); got != PeerStateEstablished {
+		t.Errorf("session %v, want Established", got)
+	}
+}

@@ -67,6 +67,8 @@ type Server struct {
 	malformed malformedLog  // routes the codec rejected (ErrMalformed)
 
 	stuckResets atomic.Uint64 // sessions the OpenConfirm watchdog reset
+	ocPolls     atomic.Uint64 // the OpenConfirm watchdog's polls
+	ocQueries   atomic.Uint64 // its ListPeer calls
 	// reenable holds the neighbours (by GoBGP key) the OpenConfirm
 	// watchdog set down and will set up again, unless SetNeighborEnabled
 	// decides first. Held while the watchdog calls EnablePeer.

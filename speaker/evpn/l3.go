@@ -207,10 +207,54 @@ func (l localHost) bid() hostBid { return hostBid{l.mac, l.seq, l.sticky} }
 
 // ipState selects one location for an IP in an L2VNI or a VRF.
 type ipState struct {
-	remote    map[Key]l3cand
+	remote    l3remotes
 	installed bool
 	inst      l3cand // what the caller was told, when installed
 	instRMAC  MAC
+}
+
+// l3remotes are the received MAC+IP routes for one IP in an L2VNI or a
+// VRF: usually one, so a slice, far smaller than a map by route Key (at
+// 50k hosts the maps held about 2.5 KB per route).
+type l3remotes []l3remote
+
+// l3remote is one of them: the parts of its route's Key that vary within
+// the IP's state (the type is MAC+IP; the IP is the state's, unmapped; the
+// MAC is the candidate's), and its candidacy.
+type l3remote struct {
+	rd     RD
+	ethTag uint32
+	mapped bool // the Key's IP is IPv4-mapped IPv6
+	l3cand
+}
+
+func (r *l3remote) is(k Key) bool {
+	return r.mac == k.MAC && r.rd == k.RD && r.ethTag == k.EthTag && r.mapped == k.IP.Is4In6()
+}
+
+// set records the route k (whose MAC is c's) as c.
+func (rs *l3remotes) set(k Key, c l3cand) {
+	for i := range *rs {
+		if (*rs)[i].is(k) {
+			(*rs)[i].l3cand = c
+			return
+		}
+	}
+	*rs = append(*rs, l3remote{rd: k.RD, ethTag: k.EthTag, mapped: k.IP.Is4In6(), l3cand: c})
+}
+
+func (rs *l3remotes) del(k Key) {
+	s := *rs
+	for i := range s {
+		if s[i].is(k) {
+			s[i] = s[len(s)-1]
+			*rs = s[:len(s)-1]
+			if len(*rs) == 0 {
+				*rs = nil
+			}
+			return
+		}
+	}
 }
 
 type prefixKey struct {
@@ -519,7 +563,7 @@ func (t *L3Table) Update(r *Route) []L3Effect {
 		if l2ok {
 			k := hostKey{l2, ip}
 			ref.neigh = &k
-			t.ipState(t.neighs, k).remote[r.Key] = c
+			t.ipState(t.neighs, k).remote.set(r.Key, c)
 			touched = append(touched, touchNeigh(k))
 		}
 		if l3, ok := t.l3VNIFor(r); !ok {
@@ -529,7 +573,7 @@ func (t *L3Table) Update(r *Route) []L3Effect {
 		} else {
 			k := hostKey{l3, ip}
 			ref.host = &k
-			t.ipState(t.hosts, k).remote[r.Key] = c
+			t.ipState(t.hosts, k).remote.set(r.Key, c)
 			touched = append(touched, touchHost(k))
 			ref.rmac = t.refRMAC(l3, vtep, r.RouterMAC, &touched)
 		}
@@ -610,11 +654,15 @@ func (t *L3Table) remove(k Key) ([]L3Effect, []touch) {
 	delete(t.routes, k)
 	var touched []touch
 	if ref.neigh != nil {
-		delete(t.neighs[*ref.neigh].remote, k)
+		if st := t.neighs[*ref.neigh]; st != nil {
+			st.remote.del(k)
+		}
 		touched = append(touched, touchNeigh(*ref.neigh))
 	}
 	if ref.host != nil {
-		delete(t.hosts[*ref.host].remote, k)
+		if st := t.hosts[*ref.host]; st != nil {
+			st.remote.del(k)
+		}
 		touched = append(touched, touchHost(*ref.host))
 	}
 	if ref.prefix != nil {
@@ -665,7 +713,7 @@ func touchPrefix(k prefixKey) touch { return touch{prefix: &k} }
 func (t *L3Table) ipState(m map[hostKey]*ipState, k hostKey) *ipState {
 	st := m[k]
 	if st == nil {
-		st = &ipState{remote: map[Key]l3cand{}}
+		st = &ipState{}
 		m[k] = st
 	}
 	return st
@@ -710,10 +758,11 @@ func (t *L3Table) flush(touched []touch) []L3Effect {
 }
 
 // best picks the winning remote candidate, deterministically.
-func bestL3(remote map[Key]l3cand) (l3cand, bool) {
+func bestL3(remote l3remotes) (l3cand, bool) {
 	var win l3cand
 	found := false
-	for _, c := range remote {
+	for i := range remote {
+		c := remote[i].l3cand
 		if !found || better(c.candidate(), win.candidate()) ||
 			(!better(win.candidate(), c.candidate()) && slices.Compare(c.mac[:], win.mac[:]) < 0) {
 			win, found = c, true
