@@ -421,7 +421,9 @@ topology:
 		t.Fatal(err)
 	}
 	if other.PID("a") != pa || other.PID("b") != pb {
-		t.Fatalf("Open found PIDs a=%d b=%d, want %d %d", other.PID("a"), other.PID("b"), pa, pb)
+		logA, _ := os.ReadFile(l.LogPath("a"))
+		st, _ := os.ReadFile(filepath.Join(l.WorkDir(), StateFile))
+		t.Fatalf("Open found PIDs a=%d b=%d, want %d %d (a alive: %v)\na's log:\n%s\nstate:\n%s", other.PID("a"), other.PID("b"), pa, pb, alive(pa), logA, st)
 	}
 	if err := other.Destroy(); err != nil {
 		t.Fatal(err)
