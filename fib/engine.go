@@ -20,11 +20,16 @@ import (
 // dump.
 
 // change is one kernel write of a kind: an upsert of Key to Value, or its
-// delete (Value is then what the kernel held).
+// delete (Value is then what the kernel held). An upsert carries the
+// record it replaces (Old, when HadOld), for kinds whose write depends on
+// it (an FDB entry's sticky bridge half is unpinned by a message of its
+// own).
 type change[K comparable, V any] struct {
 	Key    K
 	Value  V
 	Delete bool
+	Old    V
+	HadOld bool
 }
 
 // objectOps is the kernel side of one kind of object.
@@ -38,6 +43,13 @@ type objectOps[K comparable, V any] interface {
 	apply(ctx context.Context, cs []change[K, V]) []error
 	// equal reports whether have, found in the kernel, is what want wants.
 	equal(want, have V) bool
+}
+
+// sameOps is implemented by a kind whose equal is not an equivalence
+// (an FDB record may hold more than fib writes): same then tells whether
+// two records, or two wanted values, are the same. Otherwise equal does.
+type sameOps[V any] interface {
+	same(a, b V) bool
 }
 
 // engineConfig tunes a table. Zero values take the defaults.
@@ -118,6 +130,7 @@ type heldEvent[V any] struct {
 type table[K comparable, V any] struct {
 	name string
 	ops  objectOps[K, V]
+	same func(a, b V) bool
 	cfg  engineConfig
 	wake func()
 	// onDone, when set, sees the outcome of each change, on the loop's
@@ -156,7 +169,11 @@ type table[K comparable, V any] struct {
 }
 
 func newTable[K comparable, V any](name string, ops objectOps[K, V], cfg engineConfig) *table[K, V] {
-	return &table[K, V]{name: name, ops: ops, cfg: cfg.withDefaults(), wake: func() {},
+	same := ops.equal
+	if s, ok := ops.(sameOps[V]); ok {
+		same = s.same
+	}
+	return &table[K, V]{name: name, ops: ops, same: same, cfg: cfg.withDefaults(), wake: func() {},
 		want: map[K]V{}, have: map[K]V{}, written: map[K]bool{}, dirty: map[K]bool{}, repair: map[K]bool{},
 		flight: map[K]bool{}, failed: map[K]*failure{}, suspect: map[K]bool{},
 		recent: map[K]recentChange[V]{}, held: map[K]heldEvent[V]{}, clock: time.Now, needDump: true}
@@ -167,7 +184,7 @@ func (t *table[K, V]) setWake(f func()) { t.wake = f }
 // set wants k at v.
 func (t *table[K, V]) set(k K, v V) {
 	t.mu.Lock()
-	if w, ok := t.want[k]; !ok || !t.ops.equal(v, w) {
+	if w, ok := t.want[k]; !ok || !t.same(v, w) {
 		t.want[k] = v
 		t.mark(k)
 	}
@@ -191,7 +208,7 @@ func (t *table[K, V]) del(k K) {
 func (t *table[K, V]) replace(want map[K]V) {
 	t.mu.Lock()
 	for k, v := range want {
-		if w, ok := t.want[k]; !ok || !t.ops.equal(v, w) {
+		if w, ok := t.want[k]; !ok || !t.same(v, w) {
 			t.mark(k)
 		}
 	}
@@ -247,7 +264,7 @@ func (t *table[K, V]) wrong(k K) bool {
 func (t *table[K, V]) observed(k K, v V, present bool) {
 	t.mu.Lock()
 	h, hok := t.have[k]
-	if !t.flight[k] && (present && hok && t.ops.equal(h, v) || !present && !hok) {
+	if !t.flight[k] && (present && hok && t.same(h, v) || !present && !hok) {
 		delete(t.held, k) // confirms the record (say, fib's own change)
 		t.mu.Unlock()
 		return
@@ -255,7 +272,7 @@ func (t *table[K, V]) observed(k K, v V, present bool) {
 	if t.cfg.EchoHold > 0 && !t.flight[k] {
 		now := t.clock()
 		if ro, ok := t.recent[k]; ok && now.Sub(ro.at) < t.cfg.EchoWindow && ro.had == present &&
-			(!present || t.ops.equal(ro.before, v)) {
+			(!present || t.same(ro.before, v)) {
 			t.held[k] = heldEvent[V]{v: v, present: present, rec: h, had: hok, at: now}
 			t.mu.Unlock()
 			t.wake() // the loop's next wait covers the hold
@@ -307,7 +324,7 @@ func (t *table[K, V]) expireHeld() (time.Time, bool) {
 		}
 		delete(t.held, k)
 		h, hok := t.have[k]
-		if hok != e.had || hok && !t.ops.equal(h, e.rec) || t.flight[k] {
+		if hok != e.had || hok && !t.same(h, e.rec) || t.flight[k] {
 			continue // changed since: outdated
 		}
 		t.setObserved(k, e.v, e.present)
@@ -404,7 +421,7 @@ func (t *table[K, V]) plan(now time.Time) batch[K, V] {
 		h, hok := t.have[k]
 		switch {
 		case wok && (!hok || t.suspect[k] || !t.ops.equal(w, h)):
-			b.ups = append(b.ups, change[K, V]{Key: k, Value: w})
+			b.ups = append(b.ups, change[K, V]{Key: k, Value: w, Old: h, HadOld: hok})
 		case !wok && hok && (t.synced || t.written[k]):
 			b.dels = append(b.dels, change[K, V]{Key: k, Value: h, Delete: true})
 		default:

@@ -1,0 +1,78 @@
+package fib
+
+import (
+	"context"
+	"errors"
+)
+
+// fdbOps is the L2 FDB as a kind of the generic engine (issue 10 item 8):
+// a key is a remote MAC of a VNI (its VXLAN self entry and bridge master
+// entry, written by one message) or a flood-list VTEP (an appended
+// zero-MAC self entry); its value is the record of what the kernel holds,
+// or, wanted, what fib writes (Installed with Self, Master for a MAC,
+// Sticky). It reads and writes through Kernel, whose NetlinkKernel sends a
+// whole batch of messages per sendmsg.
+//
+// Not yet run by Reconciler, which keeps its own loop: see the report of
+// the l2engine branch for what is left.
+type fdbOps struct {
+	k Kernel
+	// devs returns the VNIs and their devices to read.
+	devs func() []VNIDevices
+}
+
+// fdbWant is the engine value that wants e.
+func fdbWant(e FDBEntry) Installed {
+	return Installed{Dev: e.Dev, VTEP: e.VTEP, SendVNI: e.SendVNI, Self: true, Master: !e.IsFlood(), Sticky: e.Sticky}
+}
+
+// fdbEntry is the entry of key k that a wanted value w writes.
+func fdbEntry(k Key, w Installed) FDBEntry {
+	return FDBEntry{VNI: k.VNI, Dev: w.Dev, MAC: k.MAC, VTEP: w.VTEP, SendVNI: w.SendVNI, Sticky: w.Sticky}
+}
+
+func (o fdbOps) dump(ctx context.Context) (map[Key]Installed, error) {
+	devs := o.devs()
+	dump, err := o.k.Dump(ctx, devs)
+	if err != nil {
+		return nil, err
+	}
+	m := make(map[uint32]VNIDevices, len(devs))
+	for _, d := range devs {
+		m[d.VNI] = d
+	}
+	have, _, _ := foldKernel(dump, m)
+	for k, in := range have {
+		in.Stale = false // the engine keeps ownership in its own set
+		have[k] = in
+	}
+	return have, nil
+}
+
+// equal reports whether have holds what want writes: Installed.Holds,
+// the one definition of "installed" that the Reconciler uses too.
+func (fdbOps) equal(want, have Installed) bool {
+	return have.holds(want.Dev, want.VTEP, want.SendVNI, !want.Master, want.Sticky)
+}
+
+// same compares records, or wanted values, field by field.
+func (fdbOps) same(a, b Installed) bool { return a == b }
+
+func (o fdbOps) apply(ctx context.Context, cs []change[Key, Installed]) []error {
+	ops := make([]Op, len(cs))
+	for i, c := range cs {
+		if c.Delete {
+			h := c.Value
+			ops[i] = Op{Kind: OpDelete, Entry: FDBEntry{VNI: c.Key.VNI, Dev: h.Dev, MAC: c.Key.MAC, VTEP: h.VTEP, SendVNI: h.SendVNI},
+				Self: h.Self, Master: h.Master}
+			continue
+		}
+		e := fdbEntry(c.Key, c.Value)
+		ops[i] = Op{Kind: OpSet, Entry: e, Self: true, Master: !e.IsFlood(), Unpin: c.HadOld && c.Old.Sticky && !e.Sticky}
+	}
+	errs := o.k.Apply(ctx, ops)
+	for len(errs) < len(ops) {
+		errs = append(errs, errors.New("fib: kernel returned no result"))
+	}
+	return errs
+}
