@@ -158,14 +158,17 @@ type table[K comparable, V any] struct {
 	// succeeds or the kernel tells its state.
 	suspect map[K]bool
 	// recent and held serve cfg.EchoHold.
-	recent   map[K]recentChange[V]
-	recentQ  []keyTime[K]
-	recentH  int // recentQ's first live entry
-	held     map[K]heldEvent[V]
-	clock    func() time.Time
-	synced   bool
-	needDump bool
-	stats    tableStats
+	recent  map[K]recentChange[V]
+	recentQ []keyTime[K]
+	recentH int // recentQ's first live entry
+	held    map[K]heldEvent[V]
+	clock   func() time.Time
+	// ups and dels are the last batch's slices, reused by the next plan
+	// (a batch is applied before the next is planned).
+	ups, dels []change[K, V]
+	synced    bool
+	needDump  bool
+	stats     tableStats
 }
 
 func newTable[K comparable, V any](name string, ops objectOps[K, V], cfg engineConfig) *table[K, V] {
@@ -409,7 +412,8 @@ func (t *table[K, V]) plan(now time.Time) batch[K, V] {
 		}
 	}
 	t.expireHeld()
-	b := batch[K, V]{t: t}
+	b := batch[K, V]{t: t, ups: t.ups[:0], dels: t.dels[:0]}
+	defer func() { t.ups, t.dels = b.ups, b.dels }()
 	n := 0
 	for k := range t.dirty {
 		if n == t.cfg.Batch {

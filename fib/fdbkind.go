@@ -3,6 +3,7 @@ package fib
 import (
 	"context"
 	"errors"
+	"slices"
 )
 
 // fdbOps is the L2 FDB as a kind of the generic engine (issue 10 item 8):
@@ -19,6 +20,7 @@ type fdbOps struct {
 	k Kernel
 	// devs returns the VNIs and their devices to read.
 	devs func() []VNIDevices
+	ops  *[]Op // reused by apply, on the loop's goroutine
 }
 
 // fdbWant is the engine value that wants e.
@@ -59,7 +61,13 @@ func (fdbOps) equal(want, have Installed) bool {
 func (fdbOps) same(a, b Installed) bool { return a == b }
 
 func (o fdbOps) apply(ctx context.Context, cs []change[Key, Installed]) []error {
-	ops := make([]Op, len(cs))
+	var ops []Op
+	if o.ops != nil {
+		ops = slices.Grow((*o.ops)[:0], len(cs))[:len(cs)]
+		defer func() { *o.ops = ops[:0] }()
+	} else {
+		ops = make([]Op, len(cs))
+	}
 	for i, c := range cs {
 		if c.Delete {
 			h := c.Value
