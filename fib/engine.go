@@ -66,6 +66,11 @@ type engineConfig struct {
 	// taken as drift then and repaired. 0 holds nothing.
 	EchoHold   time.Duration
 	EchoWindow time.Duration // default 10 * EchoHold
+	// AdoptFound makes a key found in the kernel and wanted this run's,
+	// as if written, even when it needed no write: withdrawn before
+	// markSynced, it is deleted (the L2 FDB's rule: what this run wanted
+	// is its own). Otherwise only what this run wrote is.
+	AdoptFound bool
 }
 
 func (c engineConfig) withDefaults() engineConfig {
@@ -266,29 +271,47 @@ func (t *table[K, V]) wrong(k K) bool {
 // map lookup. A key left wrong by it is repaired at the next pass.
 func (t *table[K, V]) observed(k K, v V, present bool) {
 	t.mu.Lock()
+	wake := t.observedLocked(k, v, present)
+	t.mu.Unlock()
+	if wake {
+		t.wake()
+	}
+}
+
+// observedFold is observed for an event that tells part of a key's
+// state (one of an FDB entry's two halves): fold returns the record it
+// leaves, from the current one (h, ok). fold runs under the table's lock
+// and must be cheap.
+func (t *table[K, V]) observedFold(k K, fold func(h V, ok bool) (V, bool)) {
+	t.mu.Lock()
+	h, hok := t.have[k]
+	v, present := fold(h, hok)
+	wake := t.observedLocked(k, v, present)
+	t.mu.Unlock()
+	if wake {
+		t.wake()
+	}
+}
+
+// observedLocked is observed with t.mu held; it reports whether the loop
+// must wake up.
+func (t *table[K, V]) observedLocked(k K, v V, present bool) bool {
 	h, hok := t.have[k]
 	if !t.flight[k] && (present && hok && t.same(h, v) || !present && !hok) {
 		delete(t.held, k) // confirms the record (say, fib's own change)
-		t.mu.Unlock()
-		return
+		return false
 	}
 	if t.cfg.EchoHold > 0 && !t.flight[k] {
 		now := t.clock()
 		if ro, ok := t.recent[k]; ok && now.Sub(ro.at) < t.cfg.EchoWindow && ro.had == present &&
 			(!present || t.same(ro.before, v)) {
 			t.held[k] = heldEvent[V]{v: v, present: present, rec: h, had: hok, at: now}
-			t.mu.Unlock()
-			t.wake() // the loop's next wait covers the hold
-			return
+			return true // the loop's next wait covers the hold
 		}
 		delete(t.held, k)
 	}
 	t.setObserved(k, v, present)
-	wrong := t.wrong(k)
-	t.mu.Unlock()
-	if wrong {
-		t.wake()
-	}
+	return t.wrong(k)
 }
 
 // setObserved makes an event's state the record of k and marks k for
@@ -423,6 +446,9 @@ func (t *table[K, V]) plan(now time.Time) batch[K, V] {
 		delete(t.dirty, k)
 		w, wok := t.want[k]
 		h, hok := t.have[k]
+		if wok && hok && t.cfg.AdoptFound {
+			t.written[k] = true
+		}
 		switch {
 		case wok && (!hok || t.suspect[k] || !t.ops.equal(w, h)):
 			b.ups = append(b.ups, change[K, V]{Key: k, Value: w, Old: h, HadOld: hok})

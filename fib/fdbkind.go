@@ -57,8 +57,46 @@ func (fdbOps) equal(want, have Installed) bool {
 	return have.holds(want.Dev, want.VTEP, want.SendVNI, !want.Master, want.Sticky)
 }
 
-// same compares records, or wanted values, field by field.
-func (fdbOps) same(a, b Installed) bool { return a == b }
+// same compares records, or wanted values, by what the kernel holds
+// (not fib's own marks).
+func (fdbOps) same(a, b Installed) bool { return a.sameKernel(b) && a.SendVNI == b.SendVNI }
+
+// fdbEvent turns a KernelEvent into the key it is about and a fold of it
+// over the record of that key (for table.observedFold), as
+// Reconciler.KernelChanged and foldEvent read it; ok is false for an
+// event to ignore. dev is the VNI's VXLAN device.
+func fdbEvent(ev KernelEvent, dev string) (Key, func(Installed, bool) (Installed, bool), bool) {
+	var k Key
+	switch {
+	case ev.MAC.IsZero():
+		if ev.Bridge || !ev.VTEP.IsValid() {
+			return Key{}, nil, false
+		}
+		k = FloodKey(ev.VNI, ev.VTEP.Unmap())
+	case ev.MAC.IsUnicast():
+		k = MACKey(ev.VNI, ev.MAC)
+	default:
+		return Key{}, nil, false
+	}
+	var st kstate
+	s := int8(1)
+	if ev.Deleted {
+		s = -1
+	}
+	if ev.Bridge {
+		st.master = s
+		if s == 1 && ev.ExternLearn {
+			st.master = 2
+		}
+	} else {
+		st.self, st.vtep = s, ev.VTEP.Unmap()
+	}
+	return k, func(h Installed, had bool) (Installed, bool) {
+		in := foldEvent(k, st, h, had, dev)
+		in.Stale = false
+		return in, in.Self || in.Master
+	}, true
+}
 
 func (o fdbOps) apply(ctx context.Context, cs []change[Key, Installed]) []error {
 	var ops []Op

@@ -115,3 +115,88 @@ func TestFDBKind(t *testing.T) {
 		t.Errorf("restart rewrote %d entries that were right", n)
 	}
 }
+
+// Kernel events reach the FDB kind half by half (KernelEvent), folded on
+// the record: fib's own writes coming back cost nothing, a bridge entry
+// deleted by hand is written again (a repair), a flood VTEP added by hand
+// is deleted once synced, and the delete of a remote fib does not know
+// changes nothing. With AdoptFound, a MAC an earlier run left that this
+// run wanted is this run's: withdrawn before markSynced, it goes.
+func TestFDBKindEvents(t *testing.T) {
+	fk := newFakeKernel("vxlan100")
+	dev := vniDevs(100)
+	fk.putMAC(dev.VXLAN, macN(5), ip("10.0.0.2"), true) // an earlier run's, still right
+	tb := newTable[Key, Installed]("fdb", fdbOps{k: fk, devs: func() []VNIDevices { return []VNIDevices{dev} }},
+		engineConfig{AdoptFound: true})
+	l := newLoop(tb)
+	event := func(ev KernelEvent) {
+		t.Helper()
+		k, fold, ok := fdbEvent(ev, dev.VXLAN)
+		if !ok {
+			t.Fatalf("event %+v ignored", ev)
+		}
+		tb.observedFold(k, fold)
+	}
+	e1 := FDBEntry{VNI: 100, Dev: dev.VXLAN, MAC: macN(1), VTEP: ip("10.0.0.2")}
+	tb.set(e1.Key(), fdbWant(e1))
+	e5 := FDBEntry{VNI: 100, Dev: dev.VXLAN, MAC: macN(5), VTEP: ip("10.0.0.2")}
+	tb.set(e5.Key(), fdbWant(e5))
+	if n := drainT(t, l); n != 1 {
+		t.Fatalf("first pass: %d changes, want 1 (MAC 5 was right)", n)
+	}
+
+	// The echoes of fib's write.
+	event(KernelEvent{VNI: 100, MAC: macN(1), VTEP: ip("10.0.0.2"), ExternLearn: true})
+	event(KernelEvent{VNI: 100, MAC: macN(1), Bridge: true, ExternLearn: true})
+	if tb.pending() {
+		t.Error("fib's own write's echo made work")
+	}
+	// The delete of a remote fib does not know.
+	event(KernelEvent{VNI: 100, MAC: macN(1), VTEP: ip("10.9.9.9"), Deleted: true})
+	if tb.pending() {
+		t.Error("deleting an unknown remote made work")
+	}
+	// The bridge entry deleted by hand.
+	fk.mu.Lock()
+	delete(fk.bridge, macN(1))
+	fk.mu.Unlock()
+	event(KernelEvent{VNI: 100, MAC: macN(1), Bridge: true, Deleted: true})
+	if n := drainT(t, l); n != 1 {
+		t.Errorf("repair: %d changes, want 1", n)
+	}
+	if !strings.Contains(fk.state(), macN(1).String()+" dev vxlan100 master extern_learn") {
+		t.Errorf("bridge entry not repaired:\n%s", fk.state())
+	}
+	if s := tb.snapshotStats(); s.Repairs != 1 {
+		t.Errorf("repairs %d, want 1", s.Repairs)
+	}
+
+	// MAC 5, adopted, is withdrawn before markSynced: deleted.
+	tb.del(e5.Key())
+	if n := drainT(t, l); n != 1 || strings.Contains(fk.state(), macN(5).String()) {
+		t.Errorf("adopted MAC withdrawn: %d changes, kernel:\n%s", n, fk.state())
+	}
+
+	// A flood VTEP added by hand: kept before markSynced, deleted after.
+	fk.putFlood(dev.VXLAN, ip("10.0.0.7"))
+	event(KernelEvent{VNI: 100, VTEP: ip("10.0.0.7")})
+	if n := drainT(t, l); n != 0 {
+		t.Errorf("foreign flood VTEP deleted before markSynced (%d)", n)
+	}
+	tb.markSynced()
+	drainT(t, l)
+	if strings.Contains(fk.state(), "10.0.0.7") {
+		t.Errorf("foreign flood VTEP kept after markSynced:\n%s", fk.state())
+	}
+
+	// Events to ignore.
+	for _, ev := range []KernelEvent{
+		{VNI: 100, Bridge: true, VTEP: ip("10.0.0.7")}, // flood, bridge side
+		{VNI: 100}, // flood without a VTEP
+		{VNI: 100, MAC: mac(t, "01:00:5e:00:00:01")}, // multicast
+	} {
+		if _, _, ok := fdbEvent(ev, dev.VXLAN); ok {
+			t.Errorf("event %+v not ignored", ev)
+		}
+	}
+}
