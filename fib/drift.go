@@ -120,9 +120,12 @@ func (d Drift) vtep() netip.Addr {
 //     whatever the bridge entry is. The VXLAN entry's extern_learn flag
 //     does not matter: the kernel cannot restore it once it was removed.
 //   - bridge, Wrong: a wanted MAC's VXLAN entry is right, but its bridge
-//     entry is missing (local learning may have moved it to an access
-//     port, or a local entry holds the MAC), lacks extern_learn, or is
-//     sticky when the MAC is not, or the other way round.
+//     entry is missing (or a local entry holds the MAC), lacks
+//     extern_learn, or is sticky when the MAC is not, or the other way
+//     round.
+//   - none for a wanted MAC whose bridge entry the bridge has learned on
+//     an access port (Installed.Access): the host is moving here, and
+//     the learner's report decides whether the MAC stays remote.
 //   - mac, Extra: an unwanted MAC has a VXLAN entry (Have: its remote),
 //     marked or not; fib owns the managed VXLAN devices' FDB.
 //   - bridge, Extra: an unwanted MAC has only a bridge entry on the VXLAN
@@ -154,8 +157,8 @@ func Diff(s Snapshot, kernel []KernelEntry) []Drift {
 		in, had := inst[k]
 		_, sticky := s.Sticky[k]
 		want := FDBEntry{VNI: k.VNI, Dev: dev.VXLAN, MAC: k.MAC, VTEP: vtep, Sticky: sticky, SendVNI: s.SendVNIs[k]}
-		if had && in.Holds(want) {
-			continue
+		if had && (in.Holds(want) || in.Access) {
+			continue // Access: a local move in progress, which a resync leaves alone
 		}
 		fix := Op{Kind: OpSet, Entry: FDBEntry{VNI: k.VNI, Dev: dev.VXLAN, MAC: k.MAC, VTEP: vtep, SendVNI: want.SendVNI}}.String()
 		if sticky {

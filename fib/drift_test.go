@@ -60,6 +60,16 @@ func TestDiffDrifts(t *testing.T) {
 			},
 		},
 		{
+			name: "a local move in progress: the bridge learned the MAC on an access port",
+			s:    snapshot([]uint32{100}, map[int]string{1: "10.0.0.2", 2: "10.0.0.2"}),
+			kernel: []KernelEntry{keDevice(100), keSelf(1, "10.0.0.2", true),
+				{VNI: 100, Dev: "vxlan100", MAC: macN(1), Access: true},
+				// only for MACs with a VXLAN entry: a MAC fib lacks is missing
+				{VNI: 100, Dev: "vxlan100", MAC: macN(2), Access: true}},
+			want:   []string{"vni 100 mac 02:00:00:00:00:02 missing on vxlan100 want 10.0.0.2"},
+			detail: []string{"bridge fdb replace 02:00:00:00:00:02"},
+		},
+		{
 			name:   "an unmarked VXLAN entry with the right VTEP is correct",
 			s:      snapshot([]uint32{100}, map[int]string{1: "10.0.0.2"}),
 			kernel: []KernelEntry{keDevice(100), keSelf(1, "10.0.0.2", false), keMaster(1, true)},

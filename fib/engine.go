@@ -66,11 +66,11 @@ type engineConfig struct {
 	// taken as drift then and repaired. 0 holds nothing.
 	EchoHold   time.Duration
 	EchoWindow time.Duration // default 10 * EchoHold
-	// AdoptFound makes a key found in the kernel and wanted this run's,
+	// OwnFound makes a key found in the kernel and wanted this run's,
 	// as if written, even when it needed no write: withdrawn before
 	// markSynced, it is deleted (the L2 FDB's rule: what this run wanted
 	// is its own). Otherwise only what this run wrote is.
-	AdoptFound bool
+	OwnFound bool
 }
 
 func (c engineConfig) withDefaults() engineConfig {
@@ -162,6 +162,7 @@ type table[K comparable, V any] struct {
 	// matches nothing, so a wanted key is written again, until a change
 	// succeeds or the kernel tells its state.
 	suspect map[K]bool
+	adopted map[K]V // see adopt
 	// recent and held serve cfg.EchoHold.
 	recent  map[K]recentChange[V]
 	recentQ []keyTime[K]
@@ -359,6 +360,21 @@ func (t *table[K, V]) expireHeld() (time.Time, bool) {
 	return next, marked
 }
 
+// adopt makes the next pass delete k, when it is not wanted then,
+// whether or not fib knows of an entry (before markSynced too), as if
+// fib held v there: the neighbours' handover (the delete is turned into
+// one).
+func (t *table[K, V]) adopt(k K, v V) {
+	t.mu.Lock()
+	if t.adopted == nil {
+		t.adopted = map[K]V{}
+	}
+	t.adopted[k] = v
+	t.mark(k)
+	t.mu.Unlock()
+	t.wake()
+}
+
 // resync makes the next pass read the kernel again.
 func (t *table[K, V]) resync() {
 	t.mu.Lock()
@@ -446,13 +462,18 @@ func (t *table[K, V]) plan(now time.Time) batch[K, V] {
 		delete(t.dirty, k)
 		w, wok := t.want[k]
 		h, hok := t.have[k]
-		if wok && hok && t.cfg.AdoptFound {
+		av, adopted := t.adopted[k]
+		delete(t.adopted, k)
+		if adopted && !hok && !wok {
+			h, hok = av, true
+		}
+		if wok && hok && t.cfg.OwnFound {
 			t.written[k] = true
 		}
 		switch {
 		case wok && (!hok || t.suspect[k] || !t.ops.equal(w, h)):
 			b.ups = append(b.ups, change[K, V]{Key: k, Value: w, Old: h, HadOld: hok})
-		case !wok && hok && (t.synced || t.written[k]):
+		case !wok && hok && (t.synced || t.written[k] || adopted):
 			b.dels = append(b.dels, change[K, V]{Key: k, Value: h, Delete: true})
 		default:
 			if wok {

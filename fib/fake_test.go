@@ -86,8 +86,13 @@ func (k *fakeKernel) Dump(_ context.Context, vnis []VNIDevices) ([]KernelEntry, 
 			}
 		}
 		for m, b := range k.bridge {
-			if b.port == v.VXLAN {
+			switch {
+			case b.port == v.VXLAN:
 				out = append(out, KernelEntry{VNI: v.VNI, Dev: b.port, MAC: m, ExternLearn: b.ext, Sticky: b.sticky})
+			case !b.ext && !k.devs[b.port]:
+				// learned on an access port (of every VNI's bridge:
+				// the fake has one bridge)
+				out = append(out, KernelEntry{VNI: v.VNI, Dev: v.VXLAN, MAC: m, Access: true})
 			}
 		}
 	}

@@ -120,14 +120,14 @@ func TestFDBKind(t *testing.T) {
 // the record: fib's own writes coming back cost nothing, a bridge entry
 // deleted by hand is written again (a repair), a flood VTEP added by hand
 // is deleted once synced, and the delete of a remote fib does not know
-// changes nothing. With AdoptFound, a MAC an earlier run left that this
+// changes nothing. With OwnFound, a MAC an earlier run left that this
 // run wanted is this run's: withdrawn before markSynced, it goes.
 func TestFDBKindEvents(t *testing.T) {
 	fk := newFakeKernel("vxlan100")
 	dev := vniDevs(100)
 	fk.putMAC(dev.VXLAN, macN(5), ip("10.0.0.2"), true) // an earlier run's, still right
 	tb := newTable[Key, Installed]("fdb", fdbOps{k: fk, devs: func() []VNIDevices { return []VNIDevices{dev} }},
-		engineConfig{AdoptFound: true})
+		engineConfig{OwnFound: true})
 	l := newLoop(tb)
 	event := func(ev KernelEvent) {
 		t.Helper()

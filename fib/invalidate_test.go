@@ -210,3 +210,32 @@ func TestReconcilerInvalidateStale(t *testing.T) {
 		t.Errorf("after MarkSynced: deletes %d stale %d, want 1 and 0", s.Deletes, s.Stale)
 	}
 }
+
+// TestReconcilerResyncKeepsLocalMove: a resync finds a wanted remote MAC
+// learned on an access port (a VM arriving; the learner has not reported
+// it yet) and leaves it there; Invalidate, the learner's report, decides.
+func TestReconcilerResyncKeepsLocalMove(t *testing.T) {
+	m := macN(1)
+	k := newFakeKernel("vxlan100")
+	d := NewDesired()
+	must(t, d.SetVNI(vniDevs(100)))
+	must(t, d.SetMAC(100, m, ip("10.0.0.2")))
+	r := NewReconciler(d, k, quietLogger(), fastRetry)
+	runReconciler(t, r)
+	waitFor(t, "first write", func() bool { return settled(d, r) && r.Stats().Writes == 1 })
+	k.learnLocal(m, "acc0")
+	r.Resync()
+	waitFor(t, "resync", func() bool { return settled(d, r) && r.Stats().Resyncs == 2 })
+	if s := r.Stats(); s.Writes != 1 {
+		t.Errorf("writes %d, want 1: the resync wrote over a local move", s.Writes)
+	}
+	port := func() string { k.mu.Lock(); defer k.mu.Unlock(); return k.bridge[m].port }
+	if p := port(); p != "acc0" {
+		t.Errorf("bridge entry on %q, want acc0", p)
+	}
+	d.Invalidate(100, m)
+	waitFor(t, "rewrite after Invalidate", func() bool { return settled(d, r) && r.Stats().Writes == 2 })
+	if p := port(); p != "vxlan100" {
+		t.Errorf("bridge entry on %q after Invalidate, want vxlan100", p)
+	}
+}

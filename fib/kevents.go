@@ -301,7 +301,7 @@ func (r *Reconciler) noteRepair(k Key) {
 // entries, whatever fib's own marks (Stale, suspect).
 func (in Installed) sameKernel(o Installed) bool {
 	return in.Dev == o.Dev && in.VTEP == o.VTEP && in.Self == o.Self && in.Master == o.Master &&
-		in.Multi == o.Multi && in.Unmarked == o.Unmarked && in.Sticky == o.Sticky
+		in.Multi == o.Multi && in.Unmarked == o.Unmarked && in.Sticky == o.Sticky && in.Access == o.Access
 }
 
 // repairDrift says what an operation on a key that changed behind fib's
@@ -372,9 +372,9 @@ func foldEvent(k Key, st kstate, in Installed, had bool, dev string) Installed {
 	}
 	switch st.master {
 	case 1:
-		in.Master, in.Unmarked = true, true
+		in.Master, in.Unmarked, in.Access = true, true, false
 	case 2:
-		in.Master, in.Unmarked = true, false
+		in.Master, in.Unmarked, in.Access = true, false, false
 	case -1:
 		in.Master, in.Unmarked, in.Sticky = false, false, false
 	}

@@ -126,8 +126,11 @@ type L3Desired struct {
 	mu     sync.Mutex
 	dev    L3Devices
 	neighs map[neighKey]evpn.MAC
-	hosts  map[netip.Addr]NextHop
-	paths  map[netip.Prefix]map[netip.Addr]evpn.MAC // prefix → VTEP → router MAC
+	// handovers are neighbours to hand over to the kernel (HandOverNeigh)
+	// that the reconciler has not taken yet.
+	handovers map[neighKey]evpn.MAC
+	hosts     map[netip.Addr]NextHop
+	paths     map[netip.Prefix]map[netip.Addr]evpn.MAC // prefix → VTEP → router MAC
 	// gen counts mutations: the reconciler derives the kernel state again
 	// only when it moved.
 	gen  uint64
@@ -141,7 +144,7 @@ type neighKey struct {
 
 // NewL3Desired returns an empty desired state for the VRF of dev.
 func NewL3Desired(dev L3Devices) *L3Desired {
-	return &L3Desired{dev: dev, neighs: map[neighKey]evpn.MAC{}, hosts: map[netip.Addr]NextHop{},
+	return &L3Desired{dev: dev, neighs: map[neighKey]evpn.MAC{}, handovers: map[neighKey]evpn.MAC{}, hosts: map[netip.Addr]NextHop{},
 		paths: map[netip.Prefix]map[netip.Addr]evpn.MAC{}, wake: make(chan struct{}, 1)}
 }
 
@@ -186,8 +189,10 @@ func (d *L3Desired) SetNeigh(svi string, ip netip.Addr, mac evpn.MAC) error {
 	if svi == "" || !ip.IsValid() || !mac.IsUnicast() {
 		return fmt.Errorf("neighbour %s %s on %q: want an SVI, an IP address and a unicast MAC", ip, mac, svi)
 	}
+	k := neighKey{svi, ip.Unmap()}
 	d.mu.Lock()
-	d.neighs[neighKey{svi, ip.Unmap()}] = mac
+	d.neighs[k] = mac
+	delete(d.handovers, k)
 	d.mu.Unlock()
 	d.notify()
 	return nil
@@ -195,10 +200,44 @@ func (d *L3Desired) SetNeigh(svi string, ip netip.Addr, mac evpn.MAC) error {
 
 // DeleteNeigh removes the suppression entry of ip on svi.
 func (d *L3Desired) DeleteNeigh(svi string, ip netip.Addr) {
+	k := neighKey{svi, ip.Unmap()}
 	d.mu.Lock()
-	delete(d.neighs, neighKey{svi, ip.Unmap()})
+	delete(d.neighs, k)
+	delete(d.handovers, k)
 	d.mu.Unlock()
 	d.notify()
+}
+
+// HandOverNeigh removes the suppression entry of ip on svi as
+// DeleteNeigh does, but hands it over to the kernel rather than delete
+// it: the reconciler replaces it by a kernel-owned neighbour to mac in
+// NUD_PROBE (an L3Handover op), so that the host stays reachable and the
+// kernel confirms it at once. Call it when the remote host became local
+// (it moved here with its MAC). The handover is written even when fib
+// has no entry for ip, unless ip is wanted again (SetNeigh) first.
+func (d *L3Desired) HandOverNeigh(svi string, ip netip.Addr, mac evpn.MAC) error {
+	if svi == "" || !ip.IsValid() || !mac.IsUnicast() {
+		return fmt.Errorf("neighbour %s %s on %q: want an SVI, an IP address and a unicast MAC", ip, mac, svi)
+	}
+	k := neighKey{svi, ip.Unmap()}
+	d.mu.Lock()
+	delete(d.neighs, k)
+	d.handovers[k] = mac
+	d.mu.Unlock()
+	d.notify()
+	return nil
+}
+
+// takeHandovers returns the pending handovers and forgets them.
+func (d *L3Desired) takeHandovers() map[neighKey]evpn.MAC {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if len(d.handovers) == 0 {
+		return nil
+	}
+	m := d.handovers
+	d.handovers = map[neighKey]evpn.MAC{}
+	return m
 }
 
 // SetHost wants a host route (/32 or /128) to ip via nh: the selected
@@ -458,7 +497,17 @@ type L3OpKind uint8
 const (
 	L3Replace L3OpKind = iota + 1
 	L3Delete
+	// L3Handover (neighbours only) gives one of fib's suppression
+	// neighbours to the kernel: it is replaced by a kernel-owned entry
+	// (no extern_learn) to the same host MAC in NUD_PROBE, which the
+	// kernel confirms at once with a unicast ARP/NS. For fib it is a
+	// delete: the entry is no longer its own.
+	L3Handover
 )
+
+// Removes reports whether the op takes the entry out of fib's hands (a
+// delete or a handover).
+func (k L3OpKind) Removes() bool { return k == L3Delete || k == L3Handover }
 
 // L3Op is one kernel write of a VRF's L3 state: exactly one of Neigh,
 // RMAC and Route is set.
@@ -478,8 +527,11 @@ func (op L3Op) String(dev L3Devices) string {
 	switch {
 	case op.Neigh != nil:
 		n := op.Neigh
-		if op.Kind == L3Delete {
+		switch op.Kind {
+		case L3Delete:
 			return fmt.Sprintf("ip neigh del %s dev %s", n.IP, n.Dev)
+		case L3Handover:
+			return fmt.Sprintf("ip neigh replace %s lladdr %s dev %s nud probe", n.IP, n.MAC, n.Dev)
 		}
 		return fmt.Sprintf("ip neigh replace %s lladdr %s dev %s nud noarp extern_learn", n.IP, n.MAC, n.Dev)
 	case op.RMAC != nil:

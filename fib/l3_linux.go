@@ -355,7 +355,7 @@ func (k *L3Netlink) writeNeigh(op L3Op, index func(string) (int, error)) error {
 	n := op.Neigh
 	idx, err := index(n.Dev)
 	if err != nil {
-		if op.Kind == L3Delete && isLinkNotFound(err) {
+		if op.Kind.Removes() && isLinkNotFound(err) {
 			return nil
 		}
 		return err
@@ -368,9 +368,15 @@ func (k *L3Netlink) writeNeigh(op L3Op, index func(string) (int, error)) error {
 	}
 	typ, flags := unix.RTM_NEWNEIGH, unix.NLM_F_CREATE|unix.NLM_F_REPLACE|unix.NLM_F_ACK
 	ndm := &netlink.Ndmsg{Family: fam, Index: uint32(idx)}
-	if op.Kind == L3Delete {
+	switch op.Kind {
+	case L3Delete:
 		typ, flags = unix.RTM_DELNEIGH, unix.NLM_F_ACK
-	} else {
+	case L3Handover:
+		// Without extern_learn the entry is the kernel's (a replace
+		// clears the flag); in NUD_PROBE it still forwards to the MAC
+		// and the kernel sends unicast probes to it at once.
+		ndm.State = netlink.NUD_PROBE
+	default:
 		// extern_learn keeps the kernel from garbage-collecting a NOARP
 		// entry (DESIGN §4: 994 of 100k survived without it).
 		ndm.State, ndm.Flags = netlink.NUD_NOARP, unix.NTF_EXT_LEARNED

@@ -115,6 +115,9 @@ type L3Reconciler struct {
 	refused  map[string]bool
 	devs     map[string]bool         // the VRF's devices: their changes resync
 	rmacOf   map[netip.Addr]evpn.MAC // router MAC of each wanted VTEP
+	// handover holds the neighbours whose delete is to be a handover to
+	// the kernel (L3Desired.HandOverNeigh), with the host MAC.
+	handover map[neighKey]evpn.MAC
 	cfg      L3Config
 	// syncAsked is set by MarkSynced; synced once the tables have it.
 	syncAsked, synced bool
@@ -154,7 +157,7 @@ func (e L3ApplyEvent) Table() string {
 // DriftKind is what a repair found: "missing" (or wrong) for a write,
 // "extra" for a delete.
 func (e L3ApplyEvent) DriftKind() string {
-	if e.Op.Kind == L3Delete {
+	if e.Op.Kind.Removes() {
 		return "extra"
 	}
 	return "missing"
@@ -287,6 +290,21 @@ func (r *L3Reconciler) derive() {
 	r.rmacs.replace(rmacs)
 	r.neighs.replace(neighs)
 	r.routes.replace(routes)
+	for k := range r.handover {
+		if _, ok := neighs[k]; ok {
+			delete(r.handover, k) // wanted again
+		}
+	}
+	for k, mac := range r.d.takeHandovers() {
+		if _, ok := neighs[k]; ok {
+			continue
+		}
+		if r.handover == nil {
+			r.handover = map[neighKey]evpn.MAC{}
+		}
+		r.handover[k] = mac
+		r.neighs.adopt(k, mac)
+	}
 	now := map[string]bool{}
 	for _, f := range refused {
 		k := f.Prefix.String()
@@ -446,10 +464,23 @@ func (o neighOps) dump(ctx context.Context) (map[neighKey]evpn.MAC, error) {
 
 func (o neighOps) apply(ctx context.Context, cs []change[neighKey, evpn.MAC]) []error {
 	ops := make([]L3Op, len(cs))
+	o.r.mu.Lock()
 	for i, c := range cs {
 		ops[i] = L3Op{Kind: opKind(c.Delete), Neigh: &NeighEntry{Dev: c.Key.dev, IP: c.Key.ip, MAC: c.Value}}
+		if mac, ok := o.r.handover[c.Key]; ok && c.Delete {
+			ops[i].Kind, ops[i].Neigh.MAC = L3Handover, mac
+		}
 	}
-	return o.r.applyOps(ctx, ops)
+	o.r.mu.Unlock()
+	errs := o.r.applyOps(ctx, ops)
+	o.r.mu.Lock()
+	for i, op := range ops {
+		if op.Kind == L3Handover && (i >= len(errs) || errs[i] == nil) {
+			delete(o.r.handover, cs[i].Key)
+		}
+	}
+	o.r.mu.Unlock()
+	return errs
 }
 
 func (neighOps) equal(a, b evpn.MAC) bool { return a == b }

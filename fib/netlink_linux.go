@@ -391,6 +391,10 @@ func (k *NetlinkKernel) Dump(ctx context.Context, vnis []VNIDevices) ([]KernelEn
 	defer k.dmu.Unlock()
 	k.relink.Store(true)
 	byIndex := make(map[int32]VNIDevices, len(vnis))
+	// The VNIs' bridges: a MAC's bridge entry on one of their access
+	// ports is reported as Access.
+	byBridge := make(map[int32]VNIDevices, len(vnis))
+	bridgeOf := make(map[int32]int32, len(vnis)) // VXLAN device → its bridge
 	var out []KernelEntry
 	for _, v := range vnis {
 		li, err := k.lookup(v.VXLAN)
@@ -403,34 +407,60 @@ func (k *NetlinkKernel) Dump(ctx context.Context, vnis []VNIDevices) ([]KernelEn
 		}
 		byIndex[li.index] = v
 		out = append(out, KernelEntry{VNI: v.VNI, Dev: v.VXLAN, Device: true})
+		if v.Bridge == "" {
+			continue
+		}
+		if bi, err := k.lookup(v.Bridge); err == nil {
+			byBridge[bi.index] = v
+			bridgeOf[li.index] = bi.index
+		}
 	}
 	if len(byIndex) == 0 {
 		return out, nil
 	}
+	f := dumpFilter{byIndex: byIndex, byBridge: byBridge}
 	if len(byIndex) > perDeviceDumps {
-		return k.dumpRetry(ctx, byIndex, 0, out)
+		return k.dumpRetry(ctx, f, out)
 	}
 	for idx := range byIndex {
+		// One bridge's FDB (all its ports, the VXLAN device's own
+		// entries included), or the VXLAN port's alone when its bridge
+		// is unknown.
+		g := f
+		if br, ok := bridgeOf[idx]; ok {
+			g.master = br
+		} else {
+			g.port = idx
+		}
 		var err error
-		if out, err = k.dumpRetry(ctx, byIndex, idx, out); err != nil {
+		if out, err = k.dumpRetry(ctx, g, out); err != nil {
 			return nil, err
 		}
 	}
 	return out, nil
 }
 
+// dumpFilter is what one FDB dump reads (the whole table when port and
+// master are 0) and keeps.
+type dumpFilter struct {
+	byIndex  map[int32]VNIDevices // managed VXLAN devices
+	byBridge map[int32]VNIDevices // their bridges
+	port     int32                // NDA_IFINDEX: one port's entries
+	master   int32                // NDA_MASTER: one bridge's entries
+}
+
 // perDeviceDumps is the number of devices up to which Dump reads each
 // device's FDB separately rather than the whole table.
 const perDeviceDumps = 8
 
-func (k *NetlinkKernel) dumpRetry(ctx context.Context, byIndex map[int32]VNIDevices, port int32, out []KernelEntry) ([]KernelEntry, error) {
+func (k *NetlinkKernel) dumpRetry(ctx context.Context, f dumpFilter, out []KernelEntry) ([]KernelEntry, error) {
 	var err error
 	n := len(out)
 	for attempt := 1; attempt <= dumpAttempts; attempt++ {
 		if cerr := ctx.Err(); cerr != nil {
 			return nil, cerr
 		}
-		out, err = k.dumpOnce(byIndex, port, out[:n])
+		out, err = k.dumpOnce(f, out[:n])
 		if err == nil {
 			return out, nil
 		}
@@ -441,12 +471,15 @@ func (k *NetlinkKernel) dumpRetry(ctx context.Context, byIndex map[int32]VNIDevi
 	return nil, fmt.Errorf("fib: dump interrupted %d times: %w", dumpAttempts, err)
 }
 
-// dumpOnce reads the bridge FDB, of one port when port is not 0.
-func (k *NetlinkKernel) dumpOnce(byIndex map[int32]VNIDevices, port int32, out []KernelEntry) ([]KernelEntry, error) {
+// dumpOnce reads the bridge FDB as f says.
+func (k *NetlinkKernel) dumpOnce(f dumpFilter, out []KernelEntry) ([]KernelEntry, error) {
 	seq := k.r.nextSeq()
 	req := make([]byte, unix.SizeofNlMsghdr+sizeofNdmsg, unix.SizeofNlMsghdr+sizeofNdmsg+8)
-	if port != 0 {
-		req = appendAttr(req, unix.NDA_IFINDEX, native.AppendUint32(nil, uint32(port)))
+	switch {
+	case f.master != 0:
+		req = appendAttr(req, unix.NDA_MASTER, native.AppendUint32(nil, uint32(f.master)))
+	case f.port != 0:
+		req = appendAttr(req, unix.NDA_IFINDEX, native.AppendUint32(nil, uint32(f.port)))
 	}
 	native.PutUint32(req[0:], uint32(len(req)))
 	native.PutUint16(req[4:], unix.RTM_GETNEIGH)
@@ -484,27 +517,33 @@ func (k *NetlinkKernel) dumpOnce(byIndex map[int32]VNIDevices, port int32, out [
 				}
 				return nil, fmt.Errorf("fib: dump: %w", aerr)
 			case unix.RTM_NEWNEIGH:
-				f, ok := parseFDB(m.data)
+				e, ok := parseFDB(m.data)
 				// The bridge reports its entries with NDA_MASTER and
 				// without NTF_MASTER; VXLAN entries carry NTF_SELF.
-				if !ok || (f.ntf&unix.NTF_SELF == 0 && f.master == 0) {
+				if !ok || (e.ntf&unix.NTF_SELF == 0 && e.master == 0) {
 					continue
 				}
-				dev, ok := byIndex[f.ifindex]
+				self := e.ntf&unix.NTF_SELF != 0
+				dev, ok := f.byIndex[e.ifindex]
 				if !ok {
+					// A MAC learned on an access port of a VNI's bridge
+					// (not the bridge's own entries, not fib's).
+					if dev, ok = f.byBridge[e.master]; ok && !self && e.ifindex != e.master &&
+						e.ntf&unix.NTF_EXT_LEARNED == 0 && e.state&unix.NUD_PERMANENT == 0 && e.mac.IsUnicast() {
+						out = append(out, KernelEntry{VNI: dev.VNI, Dev: dev.VXLAN, MAC: e.mac, Access: true})
+					}
 					continue
 				}
-				self := f.ntf&unix.NTF_SELF != 0
 				out = append(out, KernelEntry{
 					VNI:         dev.VNI,
 					Dev:         dev.VXLAN,
-					MAC:         f.mac,
-					VTEP:        f.dst,
-					SendVNI:     vniOverride(f.vni, dev.VNI),
+					MAC:         e.mac,
+					VTEP:        e.dst,
+					SendVNI:     vniOverride(e.vni, dev.VNI),
 					Self:        self,
-					ExternLearn: f.ntf&unix.NTF_EXT_LEARNED != 0,
-					Sticky:      !self && f.ntf&ntfSticky != 0,
-					Local:       !self && f.state&unix.NUD_PERMANENT != 0,
+					ExternLearn: e.ntf&unix.NTF_EXT_LEARNED != 0,
+					Sticky:      !self && e.ntf&ntfSticky != 0,
+					Local:       !self && e.state&unix.NUD_PERMANENT != 0,
 				})
 			}
 		}

@@ -116,6 +116,10 @@ type KernelEntry struct {
 	// Device marks the entry that says Dev exists; it describes no FDB
 	// entry.
 	Device bool
+	// Access marks a bridge entry of the MAC on another port of the VNI's
+	// bridge (an access port), learned there: neither extern_learn nor
+	// local. Dev is still the VNI's VXLAN device; the entry is not fib's.
+	Access bool
 }
 
 // Installed is what the kernel holds for one key on a managed VXLAN
@@ -134,6 +138,13 @@ type Installed struct {
 	// again (the bridge then marks it); an unwanted one is deleted like
 	// any other once pruning is allowed.
 	Unmarked bool
+	// Access is set when a kernel read found the MAC's bridge entry on an
+	// access port of the VNI's bridge, learned (KernelEntry.Access): the
+	// host is moving here. A wanted remote MAC in that state is not
+	// written over (planKey): the learner's report of the local MAC
+	// decides, by MAC mobility, and its Invalidate makes fib write the
+	// MAC again if it stays remote.
+	Access bool
 	// Stale is set for entries found in the kernel that this run has not
 	// (yet) wanted: left by an earlier run, or added behind fib's back.
 	// They are deleted only after MarkSynced.
@@ -186,7 +197,7 @@ func InstalledFrom(dump []KernelEntry) map[Key]Installed {
 func foldKernel(dump []KernelEntry, vnis map[uint32]VNIDevices) (map[Key]Installed, map[uint32]bool, map[Key]bool) {
 	out := make(map[Key]Installed, len(dump)/2+1)
 	present := make(map[uint32]bool)
-	var local map[Key]bool
+	var local, access map[Key]bool
 	for _, e := range dump {
 		if vnis != nil {
 			if d, ok := vnis[e.VNI]; !ok || d.VXLAN != e.Dev {
@@ -194,6 +205,14 @@ func foldKernel(dump []KernelEntry, vnis map[uint32]VNIDevices) (map[Key]Install
 			}
 		}
 		switch {
+		case e.Access:
+			if e.MAC.IsUnicast() && !e.Self {
+				if access == nil {
+					access = make(map[Key]bool)
+				}
+				access[MACKey(e.VNI, e.MAC)] = true
+			}
+			continue
 		case e.Device:
 			present[e.VNI] = true
 			continue
@@ -226,6 +245,13 @@ func foldKernel(dump []KernelEntry, vnis map[uint32]VNIDevices) (map[Key]Install
 			in.Master, in.Unmarked, in.Sticky = true, !e.ExternLearn, e.Sticky
 		}
 		out[k] = in
+	}
+	for k := range access {
+		// Only of MACs fib has entries for: a local MAC is not fib's.
+		if in, ok := out[k]; ok && !in.Master {
+			in.Access = true
+			out[k] = in
+		}
 	}
 	return out, present, local
 }
@@ -306,7 +332,9 @@ func (op Op) String() string {
 // stale and prune is false (before MarkSynced).
 func planKey(w want, have Installed, haveOK, prune bool) (Op, bool) {
 	if w.OK {
-		if haveOK && have.Holds(w.Entry) {
+		if haveOK && (have.Holds(w.Entry) || have.Access && !have.suspect) {
+			// Access: a local move in progress, not drift (see
+			// Installed.Access); Invalidate ends it.
 			return Op{}, false
 		}
 		return Op{Kind: OpSet, Entry: w.Entry, Self: true, Master: !w.Entry.IsFlood(),

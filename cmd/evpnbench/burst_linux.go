@@ -471,7 +471,7 @@ func installedMACs(es []fib.KernelEntry) int {
 	type both struct{ self, master bool }
 	m := map[[6]byte]*both{}
 	for _, e := range es {
-		if !e.MAC.IsUnicast() {
+		if !e.MAC.IsUnicast() || e.Access {
 			continue
 		}
 		b := m[e.MAC]

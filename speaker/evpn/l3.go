@@ -116,6 +116,15 @@ const (
 	// The route is not installed (an L3Rejected follows); the caller
 	// warns. It asks for no kernel action.
 	L3GatewayConflict
+	// L3ProbeNeigh: the suppression neighbour of Neigh.IP (L3SetNeigh)
+	// is no longer wanted because the host is now local here, behind
+	// Neigh.MAC: hand the entry over to the kernel rather than delete it.
+	// The caller replaces it by a kernel-owned neighbour (no
+	// extern_learn) to Neigh.MAC in NUD_PROBE, so that the kernel keeps
+	// forwarding to the host and confirms it at once with a unicast
+	// ARP/NS; the host's answer makes it REACHABLE (a LocalHost report),
+	// its silence FAILED (LocalHostGone). It replaces the L3DelNeigh.
+	L3ProbeNeigh
 )
 
 func (k L3EffectKind) String() string {
@@ -140,6 +149,8 @@ func (k L3EffectKind) String() string {
 		return "rejected"
 	case L3GatewayConflict:
 		return "gateway-conflict"
+	case L3ProbeNeigh:
+		return "probe-neigh"
 	}
 	return fmt.Sprintf("L3EffectKind(%d)", k)
 }
@@ -313,10 +324,13 @@ type L3Table struct {
 	members map[uint32]l3member // by L2VNI
 	routes  map[Key]l3ref
 	neighs  map[hostKey]*ipState // (L2VNI, IP)
-	hosts   map[hostKey]*ipState // (L3VNI, IP)
-	local   map[hostKey]localHost
-	prefs   map[prefixKey]*prefixState
-	rmacs   map[rmacKey]*rmacState
+	// byMAC indexes the installed neighbours by their MAC (LocalMACSeq's
+	// inheritance).
+	byMAC map[MACKey]map[netip.Addr]struct{}
+	hosts map[hostKey]*ipState // (L3VNI, IP)
+	local map[hostKey]localHost
+	prefs map[prefixKey]*prefixState
+	rmacs map[rmacKey]*rmacState
 }
 
 type l3member struct {
@@ -327,7 +341,7 @@ type l3member struct {
 // NewL3Table returns an empty L3 table for the VRFs of opts.
 func NewL3Table(opts L3Options) *L3Table {
 	t := &L3Table{opts: opts, vrfs: map[uint32]*L3VRF{}, members: map[uint32]l3member{},
-		routes: map[Key]l3ref{}, neighs: map[hostKey]*ipState{}, hosts: map[hostKey]*ipState{},
+		routes: map[Key]l3ref{}, neighs: map[hostKey]*ipState{}, byMAC: map[MACKey]map[netip.Addr]struct{}{}, hosts: map[hostKey]*ipState{},
 		local: map[hostKey]localHost{}, prefs: map[prefixKey]*prefixState{}, rmacs: map[rmacKey]*rmacState{}}
 	t.opts.VRFs = nil
 	for _, v := range opts.VRFs {
@@ -445,6 +459,7 @@ func (t *L3Table) RemoveVRF(l3vni uint32) []L3Effect {
 			if st.installed {
 				nks = append(nks, k)
 				neighMAC[k] = st.inst.mac
+				t.unindexNeigh(k, st.inst.mac)
 			}
 			delete(t.neighs, k)
 		}
@@ -785,6 +800,7 @@ func (t *L3Table) reselectNeigh(k hostKey) []L3Effect {
 	}
 	var eff []L3Effect
 	win, found := bestL3(st.remote)
+	localWins := false
 	if hasLocal {
 		// The local host competes as the MAC Table's local MAC does:
 		// it keeps the IP unless a remote route beats it.
@@ -803,21 +819,55 @@ func (t *L3Table) reselectNeigh(k hostKey) []L3Effect {
 		if wins {
 			found = false // the kernel learned the neighbour itself
 		}
+		localWins = wins
 	}
 	switch {
 	case found && (!st.installed || st.inst.mac != win.mac):
+		if st.installed {
+			t.unindexNeigh(k, st.inst.mac)
+		}
 		st.installed, st.inst = true, win
+		t.indexNeigh(k, win.mac)
 		eff = append(eff, L3Effect{Kind: L3SetNeigh, Neigh: Neigh{L2VNI: k.vni, IP: k.ip, MAC: win.mac}})
 	case found:
 		st.inst = win
+	case st.installed && localWins:
+		// The host is here now (it moved back, or its MAC did): the
+		// kernel takes the entry over and probes the host rather than
+		// forget it and wait for traffic to resolve it again.
+		st.installed = false
+		t.unindexNeigh(k, st.inst.mac)
+		eff = append(eff, L3Effect{Kind: L3ProbeNeigh, Neigh: Neigh{L2VNI: k.vni, IP: k.ip, MAC: l.mac}})
 	case st.installed:
 		st.installed = false
+		t.unindexNeigh(k, st.inst.mac)
 		eff = append(eff, L3Effect{Kind: L3DelNeigh, Neigh: Neigh{L2VNI: k.vni, IP: k.ip, MAC: st.inst.mac}})
 	}
 	if len(st.remote) == 0 && !st.installed && !hasLocal {
 		delete(t.neighs, k)
 	}
 	return eff
+}
+
+// indexNeigh and unindexNeigh keep byMAC: the neighbour k is installed with mac.
+func (t *L3Table) indexNeigh(k hostKey, mac MAC) {
+	mk := MACKey{VNI: k.vni, MAC: mac}
+	ips := t.byMAC[mk]
+	if ips == nil {
+		ips = map[netip.Addr]struct{}{}
+		t.byMAC[mk] = ips
+	}
+	ips[k.ip] = struct{}{}
+}
+
+func (t *L3Table) unindexNeigh(k hostKey, mac MAC) {
+	mk := MACKey{VNI: k.vni, MAC: mac}
+	if ips := t.byMAC[mk]; ips != nil {
+		delete(ips, k.ip)
+		if len(ips) == 0 {
+			delete(t.byMAC, mk)
+		}
+	}
 }
 
 // localInVRF reports whether a local host that wins its IP (and is
@@ -942,6 +992,34 @@ func (t *L3Table) LocalHost(l2vni uint32, mac MAC, ip netip.Addr, seq uint32, st
 	return append(eff, t.flush([]touch{touchNeigh(k), touchHost(hostKey{m.vrf.L3VNI, ip})})...)
 }
 
+// LocalHostAway is LocalHost for a host whose MAC is not local here now:
+// the MAC Table has not learned it on an access port yet (the host's ARP
+// or ND came first), or has it at another leaf (the kernel still holds,
+// and refreshes, the neighbour of a host that left). The binding is kept
+// as after LocalMACAway: nothing is advertised for it (a route already
+// advertised is withdrawn), remote routes for the IP stay installed, and
+// the MAC's next LocalMACSeq advertises it with the MAC's sequence.
+func (t *L3Table) LocalHostAway(l2vni uint32, mac MAC, ip netip.Addr) []L3Effect {
+	ip = ip.Unmap()
+	m, ok := t.members[l2vni]
+	if !ok || !mac.IsUnicast() || !ip.IsValid() || t.isGateway(l2vni, ip) || mac == m.m.GatewayMAC {
+		return nil
+	}
+	k := hostKey{l2vni, ip}
+	l, had := t.local[k]
+	if had && l.mac == mac && l.away {
+		return nil
+	}
+	if had && l.mac != mac {
+		l.seq, l.sticky = 0, false // another MAC: its sequence comes with LocalMACSeq
+	}
+	// (An advertised route of the old binding is withdrawn by the
+	// reselection: an away binding never wins.)
+	l.mac, l.away = mac, true
+	t.local[k] = l
+	return t.flush([]touch{touchNeigh(k), touchHost(hostKey{m.vrf.L3VNI, ip})})
+}
+
 func (t *L3Table) localRoute(m l3member, mac MAC, ip netip.Addr, seq uint32, sticky bool) *Route {
 	rts := append(append([]RT(nil), m.m.ExportRTs...), m.vrf.ExportRTs...)
 	return LocalMACIPRoute(m.m.RD, m.m.L2VNI, m.vrf.L3VNI, mac, ip, t.opts.LocalVTEP, rts, m.vrf.RouterMAC, seq, sticky)
@@ -973,8 +1051,49 @@ func (t *L3Table) LocalHostGone(l2vni uint32, ip netip.Addr) []L3Effect {
 // local MAC+IP route of that MAC is re-advertised with them, as RFC 7432
 // §15 has a MAC+IP route carry its MAC's sequence. It ends a
 // LocalMACAway.
+//
+// A remote MAC+IP binding of the MAC that the local MAC now outbids (the
+// host moved here with its MAC and addresses, a VM migration) is
+// inherited: the IP becomes a local binding of the MAC, advertised at
+// once with the MAC's sequence, and the remote suppression neighbour is
+// handed over to the kernel for a probe (L3ProbeNeigh) rather than
+// deleted. Without it the new leaf would advertise the host's IP only
+// once its kernel resolved the host again, on traffic, about a second
+// later (ARP's retry), while the old leaf has already withdrawn its route
+// and the other leafs have no host route to it. The probe confirms the
+// binding: a host that does not answer turns the neighbour FAILED, and
+// its LocalHostGone withdraws the route again. This is how zebra treats
+// the neighbours of a remote MAC that turns local (RFC 9135 leaves it to
+// the implementation; RFC 7432 §15 gives the MAC+IP route its MAC's
+// sequence number).
 func (t *L3Table) LocalMACSeq(l2vni uint32, mac MAC, seq uint32, sticky bool) []L3Effect {
+	t.inherit(l2vni, mac, seq, sticky)
 	return t.localMAC(l2vni, mac, func(l *localHost) { l.seq, l.sticky, l.away = seq, sticky, false })
+}
+
+// inherit makes the IPs whose installed remote binding in l2vni is mac,
+// and that a local host at (seq, sticky) outbids, local bindings of mac
+// (see LocalMACSeq).
+func (t *L3Table) inherit(l2vni uint32, mac MAC, seq uint32, sticky bool) {
+	m, ok := t.members[l2vni]
+	if !ok || !mac.IsUnicast() || mac == m.m.GatewayMAC {
+		return
+	}
+	lc := candidate{vtep: t.opts.LocalVTEP, seq: seq, sticky: sticky}
+	for ip := range t.byMAC[MACKey{VNI: l2vni, MAC: mac}] {
+		k := hostKey{l2vni, ip}
+		st := t.neighs[k]
+		if st == nil || !st.installed || st.inst.mac != mac {
+			continue
+		}
+		if _, ok := t.local[k]; ok {
+			continue
+		}
+		if win, found := bestL3(st.remote); found && better(win.candidate(), lc) {
+			continue
+		}
+		t.local[k] = localHost{mac: mac, seq: seq, sticky: sticky}
+	}
 }
 
 // LocalMACAway tells the table that the MAC Table withdrew its local

@@ -9,14 +9,15 @@ import (
 )
 
 var (
-	rmac2 = MAC{0x02, 0xaa, 0, 0, 0, 2}
-	rmac3 = MAC{0x02, 0xaa, 0, 0, 0, 3}
-	ownRM = MAC{0x02, 0xaa, 0, 0, 0, 1}
-	gwMAC = MAC{0x00, 0x00, 0x5e, 0x00, 0x01, 0x01}
-	mac2  = MAC{2, 0, 0, 0, 0, 2}
-	hostA = netip.MustParseAddr("192.168.100.10")
-	host6 = netip.MustParseAddr("2001:db8:100::10")
-	gw4   = netip.MustParseAddr("192.168.100.254")
+	rmac2    = MAC{0x02, 0xaa, 0, 0, 0, 2}
+	rmac3    = MAC{0x02, 0xaa, 0, 0, 0, 3}
+	ownRM    = MAC{0x02, 0xaa, 0, 0, 0, 1}
+	gwMAC    = MAC{0x00, 0x00, 0x5e, 0x00, 0x01, 0x01}
+	mac2     = MAC{2, 0, 0, 0, 0, 2}
+	macHost3 = MAC{2, 0, 0, 0, 0, 3}
+	hostA    = netip.MustParseAddr("192.168.100.10")
+	host6    = netip.MustParseAddr("2001:db8:100::10")
+	gw4      = netip.MustParseAddr("192.168.100.254")
 )
 
 // l3opts is leaf1 (VTEP 10.0.0.1) with VRF "red": L3VNI 4001, member
@@ -57,7 +58,7 @@ func type5(vtep netip.Addr, rdn uint16, p string, rmac MAC) *Route {
 
 func fmtL3(e L3Effect) string {
 	switch e.Kind {
-	case L3SetNeigh, L3DelNeigh:
+	case L3SetNeigh, L3DelNeigh, L3ProbeNeigh:
 		return fmt.Sprintf("%s %d %s %s", e.Kind, e.Neigh.L2VNI, e.Neigh.IP, e.Neigh.MAC)
 	case L3SetHost, L3DelHost:
 		return fmt.Sprintf("%s %s/%d %s via %s %s", e.Kind, e.Host.VRF, e.Host.L3VNI, e.Host.IP, e.Host.NextHop.VTEP, e.Host.NextHop.RouterMAC)
@@ -237,7 +238,7 @@ func TestL3LocalHost(t *testing.T) {
 	// The host comes back here; the MAC Table bids seq 5 for its MAC.
 	expectL3(t, "back with seq 5", tab.LocalMACSeq(100, mac1, 5, false),
 		"advertise [2]:[0]:[02:00:00:00:00:01]:[192.168.100.10] rd 10.0.0.1:2 labels=[100 4001] seq=5 sticky=false",
-		"del-neigh 100 192.168.100.10 02:00:00:00:00:01",
+		"probe-neigh 100 192.168.100.10 02:00:00:00:00:01",
 		"del-host red/4001 192.168.100.10 via 10.0.0.3 02:aa:00:00:00:03")
 	// The local neighbour fails: withdrawn, and the remote routes return.
 	expectL3(t, "gone", tab.LocalHostGone(100, hostA),
@@ -263,6 +264,62 @@ func TestL3LocalHost(t *testing.T) {
 	expectL3(t, "MAC back", tab.LocalMACSeq(100, mac2, 2, false),
 		"advertise [2]:[0]:[02:00:00:00:00:02]:[192.168.100.20] rd 10.0.0.1:2 labels=[100 4001] seq=2 sticky=false")
 	expectL3(t, "other VNI's MAC", tab.LocalMACAway(200, mac2))
+
+	// A neighbour whose MAC is not local here (the MAC Table has not
+	// learned it yet, or it left while the kernel keeps the neighbour):
+	// nothing advertised, remote routes for the IP kept, until the MAC's
+	// sequence comes.
+	expectL3(t, "away host refreshed", tab.LocalHostAway(100, mac2, ip),
+		"withdraw [2]:[0]:[02:00:00:00:00:02]:[192.168.100.20] rd 10.0.0.1:2")
+	expectL3(t, "away again", tab.LocalHostAway(100, mac2, ip))
+	ipB := netip.MustParseAddr("192.168.100.30")
+	expectL3(t, "remote host", tab.Update(macIP(vtep2, macHost3, ipB, 4, rmac2)),
+		"set-neigh 100 192.168.100.30 02:00:00:00:00:03",
+		"set-host red/4001 192.168.100.30 via 10.0.0.2 02:aa:00:00:00:02")
+	expectL3(t, "it arrives: ARP before the MAC", tab.LocalHostAway(100, macHost3, ipB))
+	expectL3(t, "its MAC learned, bid 5", tab.LocalMACSeq(100, macHost3, 5, false),
+		"advertise [2]:[0]:[02:00:00:00:00:03]:[192.168.100.30] rd 10.0.0.1:2 labels=[100 4001] seq=5 sticky=false",
+		// The remote suppression neighbour is handed over to the kernel
+		// and probed (it keeps forwarding to the host meanwhile).
+		"probe-neigh 100 192.168.100.30 02:00:00:00:00:03",
+		"del-host red/4001 192.168.100.30 via 10.0.0.2 02:aa:00:00:00:02")
+	expectL3(t, "the gateway is never a host", tab.LocalHostAway(100, macHost3, netip.MustParseAddr("192.168.100.1")))
+}
+
+// TestL3InheritOnMove: a VM that had moved to another leaf comes back with
+// its MAC and IP. When the MAC Table bids for its MAC here (LocalMACSeq),
+// the remote MAC+IP binding of that MAC is inherited: the MAC+IP route is
+// advertised at once with the MAC's sequence, the suppression neighbour is
+// handed to the kernel to probe (not deleted) and the host route goes; the
+// kernel's confirmation changes nothing, its failure withdraws the route.
+func TestL3InheritOnMove(t *testing.T) {
+	tab := NewL3Table(l3opts())
+	ip2 := netip.MustParseAddr("192.168.100.11")
+	tab.Update(macIP(vtep3, mac1, hostA, 1, rmac3))
+	tab.Update(macIP(vtep3, mac1, host6, 1, rmac3))
+	tab.Update(macIP(vtep3, mac2, ip2, 1, rmac3)) // another host
+	expectL3(t, "MAC local at seq 2", tab.LocalMACSeq(100, mac1, 2, false),
+		"advertise [2]:[0]:[02:00:00:00:00:01]:[192.168.100.10] rd 10.0.0.1:2 labels=[100 4001] seq=2 sticky=false",
+		"probe-neigh 100 192.168.100.10 02:00:00:00:00:01",
+		"del-host red/4001 192.168.100.10 via 10.0.0.3 02:aa:00:00:00:03",
+		"advertise [2]:[0]:[02:00:00:00:00:01]:[2001:db8:100::10] rd 10.0.0.1:2 labels=[100 4001] seq=2 sticky=false",
+		"probe-neigh 100 2001:db8:100::10 02:00:00:00:00:01",
+		"del-host red/4001 2001:db8:100::10 via 10.0.0.3 02:aa:00:00:00:03")
+	expectL3(t, "the probe answered", tab.LocalHost(100, mac1, hostA, 2, false))
+	expectL3(t, "the old leaf withdraws", tab.Withdraw(macIP(vtep3, mac1, hostA, 1, rmac3).Key))
+	// The IPv6 address does not answer: withdrawn, the remote one back.
+	expectL3(t, "the probe failed", tab.LocalHostGone(100, host6),
+		"withdraw [2]:[0]:[02:00:00:00:00:01]:[2001:db8:100::10] rd 10.0.0.1:2",
+		"set-neigh 100 2001:db8:100::10 02:00:00:00:00:01",
+		"set-host red/4001 2001:db8:100::10 via 10.0.0.3 02:aa:00:00:00:03")
+	// A local bid that a remote route outbids inherits nothing.
+	st := macIP(vtep2, mac2, ip2, 0, rmac2)
+	st.Sticky = true
+	tab.Update(st)
+	expectL3(t, "outbid by a sticky remote", tab.LocalMACSeq(100, mac2, 9, false))
+	if _, ok := tab.local[hostKey{100, ip2}]; ok {
+		t.Errorf("outbid local MAC inherited %s", ip2)
+	}
 }
 
 func TestL3Type5ECMP(t *testing.T) {
@@ -366,7 +423,7 @@ func TestL3WithMACTable(t *testing.T) {
 	}
 	expectL3(t, "local with the MAC's bid", l3b.LocalHost(100, mac1, hostA, seq, false),
 		"advertise [2]:[0]:[02:00:00:00:00:01]:[192.168.100.10] rd 10.0.0.1:2 labels=[100 4001] seq=5 sticky=false",
-		"del-neigh 100 192.168.100.10 02:00:00:00:00:01",
+		"probe-neigh 100 192.168.100.10 02:00:00:00:00:01",
 		"del-host red/4001 192.168.100.10 via 10.0.0.2 02:aa:00:00:00:02")
 }
 

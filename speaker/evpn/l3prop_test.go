@@ -25,7 +25,7 @@ func (k *l3Kernel) apply(t *testing.T, eff []L3Effect) {
 		switch e.Kind {
 		case L3SetNeigh:
 			k.neighs[hostKey{e.Neigh.L2VNI, e.Neigh.IP}] = e.Neigh.MAC
-		case L3DelNeigh:
+		case L3DelNeigh, L3ProbeNeigh:
 			hk := hostKey{e.Neigh.L2VNI, e.Neigh.IP}
 			if _, ok := k.neighs[hk]; !ok {
 				t.Fatalf("%s of a neighbour never set", fmtL3(e))
@@ -133,6 +133,14 @@ func TestL3RandomOrders(t *testing.T) {
 					eff = tab.Withdraw(k)
 					break
 				}
+			case op < 9 && rng.IntN(3) == 0:
+				ip := ips[rng.IntN(len(ips))]
+				l := localHost{mac: macs[rng.IntN(len(macs))], away: true}
+				if old, ok := local[ip]; ok && old.mac == l.mac {
+					l.seq = old.seq
+				}
+				local[ip] = l
+				eff = tab.LocalHostAway(100, l.mac, ip)
 			case op < 9:
 				ip := ips[rng.IntN(len(ips))]
 				l := localHost{mac: macs[rng.IntN(len(macs))], seq: uint32(rng.IntN(4))}
@@ -156,6 +164,17 @@ func TestL3RandomOrders(t *testing.T) {
 				eff = tab.LocalMACAway(100, mac)
 			default:
 				mac, seq := macs[rng.IntN(len(macs))], uint32(rng.IntN(5))
+				// Remote bindings of the MAC that the local bid outbids
+				// are inherited (LocalMACSeq).
+				lc := candidate{vtep: vtep1, seq: seq}
+				for hk, st := range tab.neighs {
+					if _, ok := local[hk.ip]; ok || !st.installed || st.inst.mac != mac {
+						continue
+					}
+					if win, found := bestL3(st.remote); !found || !better(win.candidate(), lc) {
+						local[hk.ip] = localHost{mac: mac, seq: seq}
+					}
+				}
 				for ip, l := range local {
 					if l.mac == mac {
 						l.seq, l.away = seq, false
@@ -165,6 +184,19 @@ func TestL3RandomOrders(t *testing.T) {
 				eff = tab.LocalMACSeq(100, mac, seq, false)
 			}
 			kern.apply(t, eff)
+			// The MAC index is the installed neighbours.
+			n := 0
+			for mk, ips := range tab.byMAC {
+				for ip := range ips {
+					n++
+					if st := tab.neighs[hostKey{mk.VNI, ip}]; st == nil || !st.installed || st.inst.mac != mk.MAC {
+						t.Fatalf("seed %d step %d: byMAC has %v %s, not installed so", seed, step, mk, ip)
+					}
+				}
+			}
+			if n != len(kern.neighs) {
+				t.Fatalf("seed %d step %d: byMAC holds %d neighbours, %d installed", seed, step, n, len(kern.neighs))
+			}
 			got := tab.Snapshot()
 			if k := kern.snapshot(tab); !sameSnapshot(sortSnapshot(got), k) {
 				t.Fatalf("seed %d step %d: effects replayed\n %+v\nSnapshot\n %+v", seed, step, k, got)

@@ -183,6 +183,10 @@ type macState struct {
 	// lastAt: if it reappears elsewhere within moveGap, that is a move.
 	last   location
 	lastAt time.Time
+	// lastSeq is the sequence number of the MAC's winning route at its
+	// last selection (kept when it goes to no location): a local MAC
+	// learned within moveGap after it went bids above it.
+	lastSeq uint32
 }
 
 // moveGap is how long a MAC that lost its last route is remembered: one
@@ -195,6 +199,7 @@ const moveGap = 5 * time.Second
 type goneMAC struct {
 	last  location
 	at    time.Time
+	seq   uint32
 	moves []time.Time
 }
 
@@ -523,7 +528,7 @@ func (t *Table) LocalAdd(vni uint32, mac MAC, sticky bool, now time.Time) []Effe
 		st.local.advertised = false
 		return t.reselect(mk, st, now)
 	}
-	seq, saturated := t.bid(st)
+	seq, saturated := t.bid(st, now)
 	st.local = &localMAC{seq: seq, sticky: sticky}
 	eff := t.reselect(mk, st, now)
 	if saturated {
@@ -547,12 +552,20 @@ func (st *macState) atMaxSeq() bool {
 }
 
 // bid returns the sequence number a local MAC bids: one above the highest
-// of the routes present now (remote ones, and the local one if any), 0 when
-// there is none. It saturates at MaxSeq, and reports whether it did: a bid
-// of MaxSeq cannot outbid a route already at MaxSeq.
-func (t *Table) bid(st *macState) (uint32, bool) {
+// of the routes present now (remote ones, and the local one if any). With
+// none, it is one above the sequence number the MAC was last selected with
+// if it went less than moveGap ago (a migrating VM's old leaf often
+// withdraws before the new one learns it: the move still raises the
+// sequence number, and a late copy of the old route, from a slower path,
+// cannot tie with the new one), else 0. It saturates at MaxSeq, and
+// reports whether it did: a bid of MaxSeq cannot outbid a route already at
+// MaxSeq.
+func (t *Table) bid(st *macState, now time.Time) (uint32, bool) {
 	if len(st.remote) == 0 && st.local == nil {
-		return 0, false
+		if !st.last.valid() || now.Sub(st.lastAt) >= moveGap {
+			return 0, false
+		}
+		return min(st.lastSeq, MaxSeq-1) + 1, false // nothing present to outbid at MaxSeq
 	}
 	var top uint32
 	for _, rc := range st.remote {
@@ -692,7 +705,7 @@ func (t *Table) state(mk MACKey) *macState {
 		st = &macState{}
 		if g, ok := t.gone[mk]; ok {
 			delete(t.gone, mk)
-			st.last, st.lastAt, st.moves = g.last, g.at, g.moves
+			st.last, st.lastAt, st.lastSeq, st.moves = g.last, g.at, g.seq, g.moves
 		}
 		t.macs[mk] = st
 	}
@@ -703,7 +716,7 @@ func (t *Table) gc(mk MACKey, st *macState) {
 	if len(st.remote) == 0 && st.local == nil && !st.duplicate {
 		delete(t.macs, mk)
 		if st.last.valid() {
-			t.gone[mk] = goneMAC{last: st.last, at: st.lastAt, moves: st.moves}
+			t.gone[mk] = goneMAC{last: st.last, at: st.lastAt, seq: st.lastSeq, moves: st.moves}
 		}
 	}
 }
@@ -754,6 +767,9 @@ func (t *Table) reselect(mk MACKey, st *macState, now time.Time) []Effect {
 		if !local {
 			loc.vtep = win.vtep
 		}
+	}
+	if found {
+		st.lastSeq = win.seq
 	}
 	if loc != st.selected {
 		sel := Effect{Kind: Selected, VNI: mk.VNI, MAC: mk.MAC, Local: loc.local, VTEP: loc.vtep,

@@ -171,13 +171,30 @@ func TestSelection(t *testing.T) {
 			{at: 1 * time.Second, op: "withdraw", from: vtep1, want: []string{"del 100 02:00:00:00:00:01"}},
 			{at: 1 * time.Second, op: "remote", from: vtep2, want: []string{"set 100 02:00:00:00:00:01 10.0.0.2"}},
 			{at: 2 * time.Second, op: "withdraw", from: vtep2, want: []string{"del 100 02:00:00:00:00:01"}},
-			{at: 2 * time.Second, op: "local", want: []string{"adv 100 02:00:00:00:00:01 seq=0 sticky=false"}},
+			{at: 2 * time.Second, op: "local", want: []string{"adv 100 02:00:00:00:00:01 seq=1 sticky=false"}},
 			{at: 3 * time.Second, op: "localdel", want: []string{"wdr 100 02:00:00:00:00:01"}},
 			{at: 3 * time.Second, op: "remote", from: vtep1, want: []string{"set 100 02:00:00:00:00:01 10.0.0.1"}},
 			{at: 4 * time.Second, op: "withdraw", from: vtep1, want: []string{"del 100 02:00:00:00:00:01"}},
 			{at: 4 * time.Second, op: "remote", from: vtep2, want: []string{"set 100 02:00:00:00:00:01 10.0.0.2"}},
 			{at: 5 * time.Second, op: "withdraw", from: vtep2, want: []string{"del 100 02:00:00:00:00:01"}},
 			{at: 5 * time.Second, op: "remote", from: vtep1, want: []string{"dup 100 02:00:00:00:00:01 moves=5", "set 100 02:00:00:00:00:01 10.0.0.1"}},
+		}},
+		{name: "a MAC learned right after its withdraw bids above the withdrawn route", local: vtep3, steps: []step{
+			// break-before-make: the old leaf withdraws before this one
+			// learns the MAC; the move still raises the sequence number,
+			// so a late copy of the old route does not tie with ours
+			{op: "remote", from: vtep1, seq: 4, want: []string{"set 100 02:00:00:00:00:01 10.0.0.1"}},
+			{at: 1 * time.Second, op: "withdraw", from: vtep1, want: []string{"del 100 02:00:00:00:00:01"}},
+			{at: 2 * time.Second, op: "local", want: []string{"adv 100 02:00:00:00:00:01 seq=5 sticky=false"}},
+			{at: 2 * time.Second, op: "remote", from: vtep1, seq: 4, want: nil},
+			{at: 3 * time.Second, op: "withdraw", from: vtep1, want: nil},
+			// gone again, and back here: above its own last route
+			{at: 4 * time.Second, op: "localdel", want: []string{"wdr 100 02:00:00:00:00:01"}},
+			{at: 5 * time.Second, op: "local", want: []string{"adv 100 02:00:00:00:00:01 seq=6 sticky=false"}},
+			// long after (moveGap passed): forgotten, back at 0
+			{at: 6 * time.Second, op: "localdel", want: []string{"wdr 100 02:00:00:00:00:01"}},
+			{at: 12 * time.Second, op: "expire", want: nil},
+			{at: 12 * time.Second, op: "local", want: []string{"adv 100 02:00:00:00:00:01 seq=0 sticky=false"}},
 		}},
 		{name: "a MAC back at the same place, or long after, has not moved", local: vtep3, steps: []step{
 			{op: "remote", from: vtep1, want: []string{"set 100 02:00:00:00:00:01 10.0.0.1"}},

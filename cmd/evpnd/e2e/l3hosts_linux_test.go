@@ -29,7 +29,9 @@ func TestTenantVRFLocalHosts(t *testing.T) {
 		h1MAC   = "02:00:00:00:01:11"
 		macOnly = "[2]:[0]:[48]:[" + h1MAC + "]\n"
 		macIP   = "[2]:[0]:[48]:[" + h1MAC + "]:[32]:[10.1.0.11]"
-		marker  = "[2]:[0]:[48]:[02:00:00:00:01:77]:[32]:[10.1.0.77]"
+		// A second address of h1's MAC: a neighbour is advertised only
+		// while its MAC is local.
+		marker = "[2]:[0]:[48]:[" + h1MAC + "]:[32]:[10.1.0.77]"
 	)
 	f, tenants := deployL3(t, "default")
 	leaf1 := tenants["leaf1"]
@@ -74,7 +76,7 @@ func TestTenantVRFLocalHosts(t *testing.T) {
 	// STALE keeps it. The marker, a neighbour added after the change,
 	// shows that leaf1 has handled the change when it reaches leaf2.
 	tenantExec(t, leaf1, "ip", "neigh", "change", "10.1.0.11", "lladdr", h1MAC, "dev", "br100", "nud", "stale")
-	tenantExec(t, leaf1, "ip", "neigh", "replace", "10.1.0.77", "lladdr", "02:00:00:00:01:77", "dev", "br100", "nud", "reachable")
+	tenantExec(t, leaf1, "ip", "neigh", "replace", "10.1.0.77", "lladdr", h1MAC, "dev", "br100", "nud", "reachable")
 	eventually(t, changeTimeout, "the marker at leaf2", want(true, marker))
 	if err := want(true, macOnly, macIP)(); err != nil {
 		t.Errorf("after h1's neighbour turned STALE: %v", err)

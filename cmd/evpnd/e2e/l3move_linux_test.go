@@ -61,10 +61,16 @@ func tenantVRFMove(t *testing.T, backend string) {
 			t.Fatalf("hm -> its gateway right after the move: %v", err)
 		}
 	}
+	// The routed outage, from hm's first answer from its gateway at the
+	// new leaf (the new link forwards then) to the first routed reply; a
+	// lost echo request costs its 1 s wait.
+	gwAt := time.Now()
 	for _, src := range []string{"h3", "h4"} {
 		if err := f.pingUntil(t.Context(), src, hmIP, changeTimeout); err != nil {
 			t.Errorf("routed %s -> hm after the move: %v", src, err)
+			continue
 		}
+		t.Logf("routed %s -> hm answered %v after hm's gateway did (pinged in turn)", src, time.Since(gwAt).Round(time.Millisecond))
 	}
 	eventually(t, changeTimeout, "hm at leaf2, nothing of it left at leaf1", func() error {
 		return hmAt(t, tenants, vteps, "leaf2", "leaf1", hmIP, hmMAC)

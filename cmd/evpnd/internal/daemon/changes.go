@@ -179,7 +179,7 @@ func (d *Daemon) onL3Apply(e fib.L3ApplyEvent) {
 	switch {
 	case e.Err != nil:
 		ev.Kind, ev.Detail = trace.KernelError, e.Err.Error()
-	case e.Op.Kind == fib.L3Delete:
+	case e.Op.Kind.Removes():
 		ev.Kind = trace.KernelRemoved
 	}
 	if e.Repair {

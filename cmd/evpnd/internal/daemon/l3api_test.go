@@ -385,9 +385,11 @@ func TestARPCacheLocalAndRemote(t *testing.T) {
 		r := evpn.LocalMACIPRoute(evpn.RDFromIP(vtep2, 2), 100, 4001, mac, a(ip), vtep2, rts, rmac, seq, false)
 		l.handle(&event{bgp: &speaker.Event{Type: speaker.EventRoute, Route: r, Peer: vtep2}}, nil, now)
 	}
+	learn(l, m1, now)
 	host("10.1.0.10", m1)
 	host("10.1.0.11", gw) // a probe answered by another leaf's gateway
 	remote("10.1.0.20", m2, 3)
+	learn(l, m3, now)
 	host("10.1.0.30", m3)
 	remote("10.1.0.30", m3, 1) // outbids the local host (seq 0)
 	serveCalls(t, l)
@@ -514,6 +516,7 @@ func TestWatchARP(t *testing.T) {
 			}
 		}
 	}
+	learn(l, m1, time.Now())
 	host := &event{host: &hostEvent{vrf: "red", ev: vtep.HostEvent{Key: vtep.HostKey{VNI: 100, IP: a("10.1.0.10")}, MAC: m1}}}
 	bgp := func(r *evpn.Route, withdraw bool) *event {
 		return &event{bgp: &speaker.Event{Type: speaker.EventRoute, Route: r, Peer: vtep2, Withdraw: withdraw}}
@@ -540,4 +543,11 @@ func TestWatchARP(t *testing.T) {
 	if len(snap) != 1 || !snap[0].Initial || snap[0].ARP.Entry.IP != a("10.1.0.10") || snap[0].ARP.Entry.VTEP != vtep2 {
 		t.Errorf("initial ARP state: %+v", snap)
 	}
+}
+
+// learn has leaf l learn mac on its access port eth1 of VNI 100, as the
+// bridge reports it around the host's first ARP: a neighbour is advertised
+// (and active) only while its MAC is local.
+func learn(l *leaf, mac evpn.MAC, now time.Time) {
+	l.apply(l.handle(&event{local: &vtep.MACEvent{VNI: 100, MAC: mac, Port: "eth1"}}, nil, now), &effBuf{})
 }

@@ -60,7 +60,7 @@ func (l *leaf) applyL3(effects []evpn.L3Effect, b *effBuf) {
 		l.observeL3(e, now)
 		var err error
 		switch e.Kind {
-		case evpn.L3SetNeigh, evpn.L3DelNeigh:
+		case evpn.L3SetNeigh, evpn.L3DelNeigh, evpn.L3ProbeNeigh:
 			t := l.tenantOf("", e.Neigh.L2VNI)
 			if t == nil {
 				continue
@@ -71,9 +71,14 @@ func (l *leaf) applyL3(effects []evpn.L3Effect, b *effBuf) {
 					svi = m.L2.Bridge
 				}
 			}
-			if e.Kind == evpn.L3SetNeigh {
+			switch e.Kind {
+			case evpn.L3SetNeigh:
 				err = t.l3.SetNeigh(svi, e.Neigh.IP, e.Neigh.MAC)
-			} else {
+			case evpn.L3ProbeNeigh:
+				// The host moved here: the kernel takes the entry over
+				// and probes it; its answer is a local host report.
+				err = t.l3.HandOverNeigh(svi, e.Neigh.IP, e.Neigh.MAC)
+			default:
 				t.l3.DeleteNeigh(svi, e.Neigh.IP)
 			}
 		case evpn.L3SetHost, evpn.L3DelHost:

@@ -512,17 +512,34 @@ func (l *leaf) handle(ev *event, effects []evpn.Effect, now time.Time) []evpn.Ef
 		case l.hosts.gw[k.VNI] == h.ev.MAC:
 			// The anycast gateway MAC is never advertised as a host.
 		default:
-			var seq uint32
-			var sticky bool
 			if mi, ok := l.table.Lookup(k.VNI, h.ev.MAC); ok && mi.Local {
-				seq, sticky = mi.Seq, mi.Sticky
+				l.l3eff = append(l.l3eff, l.l3.LocalHost(k.VNI, h.ev.MAC, k.IP, mi.Seq, mi.Sticky)...)
+				break
 			}
-			l.l3eff = append(l.l3eff, l.l3.LocalHost(k.VNI, h.ev.MAC, k.IP, seq, sticky)...)
+			// The MAC is not local here (not learned yet, or gone to
+			// another leaf while the kernel keeps its neighbour): no
+			// MAC+IP route until the MAC Table advertises the MAC, with
+			// its sequence number (LocalMACSeq). Advertised now, it would
+			// carry sequence 0, which BGP refuses against the MAC's
+			// routes, or re-advertise a host that left.
+			l.l3eff = append(l.l3eff, l.l3.LocalHostAway(k.VNI, h.ev.MAC, k.IP)...)
 		}
 		return effects
 	}
 	if o := ev.outbid; o != nil {
 		k := evpn.MACKey{VNI: o.Route.L2VNI(), MAC: o.Route.MAC}
+		if o.Route.IP.IsValid() {
+			// A MAC+IP route: it carries its MAC's sequence number (the
+			// L3 table re-advertises it with the MAC's, LocalMACSeq), so
+			// the MAC bids above the path BGP holds. Unless the MAC moved
+			// on meanwhile: a newer decision replaced the refused route.
+			if mi, ok := l.table.Lookup(k.VNI, k.MAC); !ok || !mi.Local || mi.Seq != o.Route.Seq {
+				return effects
+			}
+			l.d.log.Info("local MAC+IP route refused by BGP: a path for the MAC has a sequence number at least ours; bidding above it",
+				"vni", k.VNI, "mac", k.MAC, "ip", o.Route.IP, "seq", o.Route.Seq, "bgp_seq", o.Seq)
+			return append(effects, l.table.Outbid(k.VNI, k.MAC, o.Seq, now)...)
+		}
 		if l.advertised[k] != o.Route {
 			return effects // a newer decision replaced the refused route
 		}
@@ -604,6 +621,14 @@ func (l *leaf) handle(ev *event, effects []evpn.Effect, now time.Time) []evpn.Ef
 func (l *leaf) apply(effects []evpn.Effect, b *effBuf) *effBuf {
 	log := l.d.log
 	now := time.Now()
+	// The L3 table's effects of the events handled so far come first:
+	// the effects below call it again (LocalMACSeq, LocalMACAway), and
+	// its effects must be applied in the order it gave them (a host's
+	// route advertised by a neighbour event, then withdrawn as its MAC
+	// left, must end withdrawn).
+	l.applyL3(l.l3eff, b)
+	clear(l.l3eff)
+	l.l3eff = l.l3eff[:0]
 	for i := range effects {
 		e := &effects[i]
 		l.observe(e, now)
