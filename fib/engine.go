@@ -847,3 +847,22 @@ func (t *table[K, V]) dumpDue() bool {
 	defer t.mu.Unlock()
 	return t.needDump
 }
+
+// kindState is a table's state for a status view: its sizes as well as
+// its counters.
+type kindState struct {
+	tableStats
+	Installed int  // fib's entries in the kernel, as fib knows them
+	Wanted    int  // entries wanted
+	Dirty     int  // keys waiting for a pass
+	Settled   bool // read, nothing dirty or failed: the kernel holds what is wanted
+}
+
+func (t *table[K, V]) state() kindState {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	s := kindState{tableStats: t.stats, Installed: len(t.have), Wanted: len(t.want), Dirty: len(t.dirty)}
+	s.Pending = len(t.failed)
+	s.Settled = !t.needDump && len(t.dirty) == 0 && len(t.failed) == 0 && len(t.flight) == 0
+	return s
+}

@@ -15,6 +15,8 @@ type fakeL3 struct {
 	s     L3State
 	ops   []string
 	dumps int
+	// fail, when set, refuses the ops it returns an error for.
+	fail func(L3Op) error
 }
 
 func (k *fakeL3) Dump(_ context.Context, _ L3Devices, kinds ...L3Kind) (L3State, error) {
@@ -38,7 +40,13 @@ func (k *fakeL3) Dump(_ context.Context, _ L3Devices, kinds ...L3Kind) (L3State,
 func (k *fakeL3) Apply(_ context.Context, dev L3Devices, ops []L3Op) []error {
 	k.mu.Lock()
 	defer k.mu.Unlock()
-	for _, op := range ops {
+	errs := make([]error, len(ops))
+	for i, op := range ops {
+		if k.fail != nil {
+			if errs[i] = k.fail(op); errs[i] != nil {
+				continue
+			}
+		}
 		k.ops = append(k.ops, op.String(dev))
 		switch {
 		case op.Neigh != nil:
@@ -58,7 +66,7 @@ func (k *fakeL3) Apply(_ context.Context, dev L3Devices, ops []L3Op) []error {
 			}
 		}
 	}
-	return make([]error, len(ops))
+	return errs
 }
 
 func (k *fakeL3) lines() string {

@@ -551,3 +551,39 @@ func (r *L3Reconciler) applyOps(ctx context.Context, ops []L3Op) []error {
 	}
 	return errs
 }
+
+// L3KindState is the state of one kind of an L3Reconciler's objects.
+type L3KindState struct {
+	Kind      string // "rmac" (router MAC FDB entries), "neigh" (neighbours), "route"
+	Installed int    // fib's entries in the kernel, as fib knows them
+	Wanted    int    // entries the desired state wants
+	Pending   int    // entries waiting for a retry after an error
+	Errors    int    // ops that failed since start
+	Repairs   int    // ops that undid someone else's change since start
+}
+
+// L3KernelState is an L3Reconciler's kernel state, for status views.
+type L3KernelState struct {
+	// InSync: the desired state is derived, the kernel was read, BGP has
+	// synced (MarkSynced has taken effect, so stale entries are gone),
+	// and no entry is waiting for a pass or a retry.
+	InSync bool
+	Kinds  []L3KindState // rmac, neigh, route
+}
+
+// KernelState returns the reconciler's kernel state.
+func (r *L3Reconciler) KernelState() L3KernelState {
+	gen := r.d.generation()
+	r.mu.Lock()
+	s := L3KernelState{InSync: r.derived && r.synced && gen == r.gen}
+	r.mu.Unlock()
+	for _, k := range []struct {
+		name string
+		st   kindState
+	}{{"rmac", r.rmacs.state()}, {"neigh", r.neighs.state()}, {"route", r.routes.state()}} {
+		s.InSync = s.InSync && k.st.Settled
+		s.Kinds = append(s.Kinds, L3KindState{Kind: k.name, Installed: k.st.Installed, Wanted: k.st.Wanted,
+			Pending: k.st.Pending, Errors: k.st.Errors, Repairs: k.st.Repairs})
+	}
+	return s
+}

@@ -134,7 +134,9 @@
 // local MAC+IP bindings, the source of type-2 MAC+IP routes: learned
 // entries only (not fib's extern_learn ones, not the gateway's own
 // addresses, not IPv6 link-local), withdrawn when deleted or FAILED, not
-// when STALE.
+// when STALE. Its socket is filtered in the kernel to the SVIs' ARP/ND
+// entries; an overrun (a burst of fib's extern_learn entries) is a
+// resync from a dump, reporting the difference, not a failure.
 //
 // An L2VNI without an SVI (routed in no VRF, L2VNI.NoNeighSuppress) gets
 // neigh_suppress off: no neighbour entry answers ARP/ND there, and the

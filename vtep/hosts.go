@@ -111,3 +111,26 @@ func (t *HostTable) Update(u NeighUpdate) (HostEvent, bool) {
 	}
 	return HostEvent{}, false
 }
+
+// Resync brings the table to a full dump of the SVIs' neighbours (after
+// the notifications were lost, say to a socket overrun): each entry is
+// applied as a notification, and a binding whose neighbour the dump does
+// not hold at all is withdrawn as if deleted. It returns the events, in
+// that order.
+func (t *HostTable) Resync(dump []NeighUpdate) []HostEvent {
+	var evs []HostEvent
+	seen := make(map[HostKey]bool, len(dump))
+	for _, u := range dump {
+		seen[HostKey{u.VNI, u.IP.Unmap()}] = true
+		if ev, ok := t.Update(u); ok {
+			evs = append(evs, ev)
+		}
+	}
+	for k, mac := range t.hosts {
+		if !seen[k] {
+			delete(t.hosts, k)
+			evs = append(evs, HostEvent{Key: k, MAC: mac, Removed: true})
+		}
+	}
+	return evs
+}

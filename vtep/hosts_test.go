@@ -45,3 +45,43 @@ func TestHostTable(t *testing.T) {
 		t.Errorf("left: %v", tab.Hosts())
 	}
 }
+
+// Resync reports how a full dump differs from the table: new and changed
+// bindings, and bindings the dump does not hold (withdrawn); fib's
+// extern_learn entries stay out.
+func TestHostTableResync(t *testing.T) {
+	mac := func(b byte) evpn.MAC { return evpn.MAC{2, 0, 0, 0, 0, b} }
+	ip := netip.MustParseAddr
+	tab := NewHostTable(nil)
+	for _, u := range []NeighUpdate{
+		{VNI: 100, IP: ip("10.1.0.10"), MAC: mac(10), State: nudReachable},
+		{VNI: 100, IP: ip("10.1.0.11"), MAC: mac(11), State: nudStale},
+		{VNI: 100, IP: ip("10.1.0.12"), MAC: mac(12), State: nudReachable},
+	} {
+		if _, ok := tab.Update(u); !ok {
+			t.Fatalf("%+v not learned", u)
+		}
+	}
+	evs := tab.Resync([]NeighUpdate{
+		{VNI: 100, IP: ip("10.1.0.10"), MAC: mac(10), State: nudStale},                   // unchanged
+		{VNI: 100, IP: ip("10.1.0.11"), MAC: mac(99), State: nudReachable},               // moved MAC
+		{VNI: 100, IP: ip("10.1.0.13"), MAC: mac(13), State: nudReachable},               // new
+		{VNI: 100, IP: ip("10.1.0.14"), MAC: mac(14), State: 0x40, Flags: ntfExtLearned}, // fib's
+	})
+	want := map[HostKey]HostEvent{
+		{100, ip("10.1.0.11")}: {Key: HostKey{100, ip("10.1.0.11")}, MAC: mac(99)},
+		{100, ip("10.1.0.12")}: {Key: HostKey{100, ip("10.1.0.12")}, MAC: mac(12), Removed: true},
+		{100, ip("10.1.0.13")}: {Key: HostKey{100, ip("10.1.0.13")}, MAC: mac(13)},
+	}
+	if len(evs) != len(want) {
+		t.Fatalf("events %+v, want %+v", evs, want)
+	}
+	for _, e := range evs {
+		if want[e.Key] != e {
+			t.Errorf("event %+v, want %+v", e, want[e.Key])
+		}
+	}
+	if got := tab.Hosts(); len(got) != 3 || got[HostKey{100, ip("10.1.0.11")}] != mac(99) {
+		t.Errorf("hosts after resync: %v", got)
+	}
+}

@@ -4,6 +4,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/netip"
+	"os"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/vishvananda/netlink"
@@ -71,6 +75,14 @@ func (v VRF) names() map[string]bool {
 // own changes come back as events and find nothing more to do. When a
 // subscription fails, SuperviseVRFs subscribes again and re-ensures every
 // VRF, so no change is lost.
+//
+// A failed run is retried with backoff (250 ms doubling to 30 s), not at
+// the next event: its rollback's own events would otherwise re-run it in
+// a tight loop; a repeated failure is logged once. While IPv6 is off in
+// the namespace that routes a VRF (net.ipv6.conf.all.disable_ipv6=1),
+// where the kernel refuses IPv6 addresses, the VRF is built without its
+// IPv6 addresses, so that IPv4 keeps working, with one warning naming
+// the sysctl; they are added once IPv6 is on again (checked every 2 s).
 func (m *Manager) SuperviseVRFs(ctx context.Context, vrfs []VRF, onRepair func(VRFRepair)) error {
 	if len(vrfs) == 0 {
 		<-ctx.Done()
@@ -81,9 +93,10 @@ func (m *Manager) SuperviseVRFs(ctx context.Context, vrfs []VRF, onRepair func(V
 	}
 	const minBackoff, maxBackoff = 100 * time.Millisecond, 5 * time.Second
 	backoff := minBackoff
+	states := map[string]*vrfRepairState{}
 	for {
 		start := time.Now()
-		err := m.superviseVRFsOnce(ctx, vrfs, onRepair)
+		err := m.superviseVRFsOnce(ctx, vrfs, onRepair, states)
 		if ctx.Err() != nil {
 			return nil
 		}
@@ -106,7 +119,7 @@ type vrfEvent struct {
 	name string
 }
 
-func (m *Manager) superviseVRFsOnce(ctx context.Context, vrfs []VRF, onRepair func(VRFRepair)) error {
+func (m *Manager) superviseVRFsOnce(ctx context.Context, vrfs []VRF, onRepair func(VRFRepair), states map[string]*vrfRepairState) error {
 	ch := make(chan vrfEvent, 1024)
 	failed := make(chan error, 1+len(vrfs))
 	done := make(chan struct{})
@@ -148,13 +161,16 @@ func (m *Manager) superviseVRFsOnce(ctx context.Context, vrfs []VRF, onRepair fu
 		return nil
 	}
 	ensure := func(v VRF, fdbLost bool) {
-		actions, err := m.ensureVRF(ctx, v)
+		st := states[v.Name]
+		if st == nil {
+			st = &vrfRepairState{}
+			states[v.Name] = st
+		}
+		actions, err := m.ensureVRF(ctx, st.effective(m, v))
 		if err != nil && ctx.Err() != nil {
 			return
 		}
-		if err != nil {
-			m.log.Error("vrf devices not repaired", "vrf", v.Name, "err", err)
-		}
+		st.result(m, v, err)
 		onRepair(VRFRepair{VRF: v.Name, Err: err, FDBLost: fdbLost || actions > 0})
 	}
 	under := m.ns
@@ -207,7 +223,40 @@ func (m *Manager) superviseVRFsOnce(ctx context.Context, vrfs []VRF, onRepair fu
 			}
 		}
 	}
+	// A VRF whose last run failed is run again only once its backoff has
+	// passed, whatever events come meanwhile: a failed run's rollback
+	// deletes what it had made, and those events would run it again at
+	// once, in a tight loop. A VRF running without its IPv6 addresses
+	// (IPv6 off in its namespace) is checked every ipv6Poll, so that it
+	// gets them once IPv6 is on again, which no link event tells.
+	timer := time.NewTimer(time.Hour)
+	defer timer.Stop()
 	for {
+		now := time.Now()
+		wake := time.Duration(-1)
+		for i, v := range vrfs {
+			st := states[v.Name]
+			if st == nil {
+				continue
+			}
+			var at time.Time
+			switch {
+			case dirty[i] && now.Before(st.retryAt):
+				at = st.retryAt
+			case st.ipv6Off:
+				at = st.checked.Add(ipv6Poll)
+			default:
+				continue
+			}
+			if d := max(at.Sub(now), 0); wake < 0 || d < wake {
+				wake = d
+			}
+		}
+		var tc <-chan time.Time
+		if wake >= 0 {
+			timer.Reset(wake)
+			tc = timer.C
+		}
 		select {
 		case <-ctx.Done():
 			return ctx.Err()
@@ -215,6 +264,13 @@ func (m *Manager) superviseVRFsOnce(ctx context.Context, vrfs []VRF, onRepair fu
 			return err
 		case e := <-ch:
 			mark(e)
+		case <-tc:
+		}
+		if !timer.Stop() {
+			select {
+			case <-timer.C:
+			default:
+			}
 		}
 	more:
 		for {
@@ -225,11 +281,149 @@ func (m *Manager) superviseVRFsOnce(ctx context.Context, vrfs []VRF, onRepair fu
 				break more
 			}
 		}
+		now = time.Now()
 		for i, v := range vrfs {
-			if dirty[i] {
+			st := states[v.Name]
+			if st != nil && st.ipv6Off && !now.Before(st.checked.Add(ipv6Poll)) {
+				st.checked = now
+				if !m.ipv6Disabled(v) {
+					dirty[i] = true
+				}
+			}
+			if dirty[i] && (st == nil || !now.Before(st.retryAt)) {
 				ensure(v, fdbDirty[i])
 				dirty[i], fdbDirty[i] = false, false
 			}
 		}
 	}
+}
+
+// ipv6Poll is how often SuperviseVRFs checks whether IPv6 is on again in
+// the namespace of a VRF that runs without its IPv6 addresses.
+const ipv6Poll = 2 * time.Second
+
+// Backoff of SuperviseVRFs' runs of a VRF after failed ones.
+const minRepairBackoff, maxRepairBackoff = 250 * time.Millisecond, 30 * time.Second
+
+// vrfRepairState is what SuperviseVRFs keeps per VRF across runs.
+type vrfRepairState struct {
+	failures int
+	retryAt  time.Time // no run before, after a failure
+	lastErr  string    // logged at Error once; its repeats at Debug
+	ipv6Off  bool      // IPv6 is off where the VRF routes: it runs without its IPv6 addresses
+	checked  time.Time // when ipv6Off was last checked
+}
+
+// effective returns the VRF a run builds: v, or v without its IPv6
+// addresses while IPv6 is off in the namespace that routes it (the
+// kernel refuses IPv6 addresses there, and each refused run, rolled
+// back, would leave IPv4 down too). The change of state is logged once.
+func (st *vrfRepairState) effective(m *Manager, v VRF) VRF {
+	if !v.hasIPv6() {
+		st.ipv6Off = false
+		return v
+	}
+	off := m.ipv6Disabled(v)
+	st.checked = time.Now()
+	switch {
+	case off && !st.ipv6Off:
+		where := "the underlay namespace"
+		if v.Backend == BackendNetns {
+			where = "namespace " + v.Namespace
+		}
+		m.log.Warn("IPv6 is off where the VRF routes (net.ipv6.conf.all.disable_ipv6=1 in "+where+"): the kernel refuses its IPv6 gateway addresses, so it runs with IPv4 only; to route IPv6, set net.ipv6.conf.all.disable_ipv6=0 and net.ipv6.conf.default.disable_ipv6=0 there (evpnd adds the addresses within seconds), or remove the VRF's IPv6 gateways from the config",
+			"vrf", v.Name, "ipv6_addresses", v.ipv6Addrs())
+	case !off && st.ipv6Off:
+		m.log.Info("IPv6 is on again where the VRF routes; adding its IPv6 gateway addresses", "vrf", v.Name)
+	}
+	st.ipv6Off = off
+	if off {
+		return v.withoutIPv6()
+	}
+	return v
+}
+
+// result records a run's outcome: a failure sets the backoff and is
+// logged at Error unless it repeats the last one.
+func (st *vrfRepairState) result(m *Manager, v VRF, err error) {
+	if err == nil {
+		if st.failures > 0 {
+			m.log.Info("vrf devices repaired after failed attempts", "vrf", v.Name, "failures", st.failures)
+		}
+		st.failures, st.retryAt, st.lastErr = 0, time.Time{}, ""
+		return
+	}
+	st.failures++
+	backoff := min(minRepairBackoff<<min(st.failures-1, 10), maxRepairBackoff)
+	st.retryAt = time.Now().Add(backoff)
+	if msg := err.Error(); msg != st.lastErr {
+		st.lastErr = msg
+		m.log.Error("vrf devices not repaired", "vrf", v.Name, "err", err, "retry_in", backoff)
+		return
+	}
+	m.log.Debug("vrf devices still not repaired", "vrf", v.Name, "err", err, "failures", st.failures, "retry_in", backoff)
+}
+
+// ipv6Disabled reports whether net.ipv6.conf.all.disable_ipv6 is 1 (or
+// IPv6 is missing) in the namespace that routes v.
+func (m *Manager) ipv6Disabled(v VRF) bool {
+	ns := m.ns
+	if v.Backend == BackendNetns {
+		nsh, err := netns.GetFromName(v.Namespace)
+		if err != nil {
+			return false // made by the run
+		}
+		defer nsh.Close()
+		ns = nsh
+	}
+	off := false
+	_ = inNetns(ns, func() error {
+		b, err := os.ReadFile("/proc/sys/net/ipv6/conf/all/disable_ipv6")
+		off = errors.Is(err, os.ErrNotExist) || (err == nil && strings.TrimSpace(string(b)) == "1")
+		return nil
+	})
+	return off
+}
+
+// ipv6Addrs returns v's IPv6 gateway and uplink addresses.
+func (v VRF) ipv6Addrs() []string {
+	var out []string
+	for _, m := range v.Members {
+		for _, g := range m.GatewayIPs {
+			if g.Addr().Is6() && !g.Addr().Is4In6() {
+				out = append(out, g.String())
+			}
+		}
+	}
+	for _, u := range v.Uplinks {
+		for _, a := range u.Addrs {
+			if a.Addr().Is6() && !a.Addr().Is4In6() {
+				out = append(out, a.String())
+			}
+		}
+	}
+	return out
+}
+
+// withoutIPv6 returns a copy of v without IPv6 gateway and uplink
+// addresses.
+func (v VRF) withoutIPv6() VRF {
+	v4 := func(ps []netip.Prefix) []netip.Prefix {
+		var out []netip.Prefix
+		for _, p := range ps {
+			if !p.Addr().Is6() || p.Addr().Is4In6() {
+				out = append(out, p)
+			}
+		}
+		return out
+	}
+	v.Members = slices.Clone(v.Members)
+	for i := range v.Members {
+		v.Members[i].GatewayIPs = v4(v.Members[i].GatewayIPs)
+	}
+	v.Uplinks = slices.Clone(v.Uplinks)
+	for i := range v.Uplinks {
+		v.Uplinks[i].Addrs = v4(v.Uplinks[i].Addrs)
+	}
+	return v
 }

@@ -37,9 +37,13 @@ func fixtureStatus() *evpndv1.GetStatusResponse {
 		Restarted:        true,
 		VrfCount:         2,
 		Vrfs: []*evpndv1.VRFStatus{
-			{Name: "blue", L3Vni: 3001, Backend: "netns"},
+			{Name: "blue", L3Vni: 3001, Backend: "netns", KernelInSync: true, Kernel: []*evpndv1.VRFKernelKind{
+				{Kind: "rmac", Installed: 0, Wanted: 0}, {Kind: "neigh", Installed: 0, Wanted: 0}, {Kind: "route", Installed: 0, Wanted: 0, Repairs: 2}}},
 			{Name: "red", L3Vni: 4001, Backend: "vrf", DevicesPresent: true, LocalHosts: 1, RemoteHosts: 2, HostRoutes: 2,
-				PrefixRoutes: 1, RemoteVteps: 1, Uplinks: []string{"ext0", "ext1"}, StaticRoutes: 2},
+				PrefixRoutes: 1, RemoteVteps: 1, Uplinks: []string{"ext0", "ext1"}, StaticRoutes: 2,
+				Kernel: []*evpndv1.VRFKernelKind{
+					{Kind: "rmac", Installed: 1, Wanted: 1}, {Kind: "neigh", Installed: 1, Wanted: 2, Pending: 1, Errors: 3, Repairs: 1},
+					{Kind: "route", Installed: 2, Wanted: 3, Pending: 1, Errors: 2}}},
 		},
 		ConfigFile:         "/etc/evpnd/evpnd.yaml",
 		VnisNotInFile:      []uint32{300, 301},

@@ -198,7 +198,50 @@ func vrfStatus(v *evpndv1.VRFStatus) []string {
 	if len(border) > 0 {
 		out = append(out, strings.Join(border, "; "))
 	}
+	if len(v.GetKernel()) > 0 {
+		out = append(out, vrfKernelLine(v))
+	}
 	return out
+}
+
+// vrfKernelNames are the VRF kernel kinds as the status line names them.
+var vrfKernelNames = map[string]string{"rmac": "router MACs", "neigh": "neighbours", "route": "routes"}
+
+// vrfKernelLine sums up a VRF's kernel L3 state: in sync or not, then per
+// kind the entries installed of those wanted, then what failed.
+func vrfKernelLine(v *evpndv1.VRFStatus) string {
+	var b strings.Builder
+	if v.GetKernelInSync() {
+		b.WriteString("kernel in sync")
+	} else {
+		b.WriteString("kernel NOT in sync")
+	}
+	var pending uint32
+	var errs, repairs uint64
+	var retrying []string
+	for i, k := range v.GetKernel() {
+		sep := ": "
+		if i > 0 {
+			sep = ", "
+		}
+		name := k.GetKind()
+		if n, ok := vrfKernelNames[name]; ok {
+			name = n
+		}
+		fmt.Fprintf(&b, "%s%s %d/%d", sep, name, k.GetInstalled(), k.GetWanted())
+		pending += k.GetPending()
+		errs += k.GetErrors()
+		repairs += k.GetRepairs()
+		if k.GetPending() > 0 {
+			retrying = append(retrying, fmt.Sprintf("%s %d", name, k.GetPending()))
+		}
+	}
+	fmt.Fprintf(&b, " installed; %d waiting for a retry", pending)
+	if len(retrying) > 0 {
+		fmt.Fprintf(&b, " (%s)", strings.Join(retrying, ", "))
+	}
+	fmt.Fprintf(&b, ", %d errors and %d repairs since start", errs, repairs)
+	return b.String()
 }
 
 // writeReload prints what a reload did.

@@ -1518,8 +1518,16 @@ type VRFStatus struct {
 	RemoteVteps uint32 `protobuf:"varint,9,opt,name=remote_vteps,json=remoteVteps,proto3" json:"remote_vteps,omitempty"`
 	// Interfaces moved into the VRF towards an external network (a border
 	// leaf), and the VRF's configured static routes.
-	Uplinks       []string `protobuf:"bytes,10,rep,name=uplinks,proto3" json:"uplinks,omitempty"`
-	StaticRoutes  uint32   `protobuf:"varint,11,opt,name=static_routes,json=staticRoutes,proto3" json:"static_routes,omitempty"`
+	Uplinks      []string `protobuf:"bytes,10,rep,name=uplinks,proto3" json:"uplinks,omitempty"`
+	StaticRoutes uint32   `protobuf:"varint,11,opt,name=static_routes,json=staticRoutes,proto3" json:"static_routes,omitempty"`
+	// The kernel holds the VRF's wanted router MACs, neighbours and routes
+	// (fib's L3 reconciler): BGP has synced (stale entries of an earlier
+	// run are gone) and no entry waits for a write or a retry.
+	KernelInSync bool `protobuf:"varint,12,opt,name=kernel_in_sync,json=kernelInSync,proto3" json:"kernel_in_sync,omitempty"`
+	// The VRF's kernel L3 objects, one per kind: "rmac" (router MAC FDB
+	// entries), "neigh" (neighbours), "route". Empty before its reconciler
+	// runs.
+	Kernel        []*VRFKernelKind `protobuf:"bytes,13,rep,name=kernel,proto3" json:"kernel,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1631,6 +1639,110 @@ func (x *VRFStatus) GetStaticRoutes() uint32 {
 	return 0
 }
 
+func (x *VRFStatus) GetKernelInSync() bool {
+	if x != nil {
+		return x.KernelInSync
+	}
+	return false
+}
+
+func (x *VRFStatus) GetKernel() []*VRFKernelKind {
+	if x != nil {
+		return x.Kernel
+	}
+	return nil
+}
+
+// VRFKernelKind is one kind of a VRF's kernel L3 objects.
+type VRFKernelKind struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Kind  string                 `protobuf:"bytes,1,opt,name=kind,proto3" json:"kind,omitempty"`
+	// evpnd's entries in the kernel.
+	Installed uint32 `protobuf:"varint,2,opt,name=installed,proto3" json:"installed,omitempty"`
+	// Entries the VRF wants.
+	Wanted uint32 `protobuf:"varint,3,opt,name=wanted,proto3" json:"wanted,omitempty"`
+	// Entries waiting for a retry after a failed write.
+	Pending uint32 `protobuf:"varint,4,opt,name=pending,proto3" json:"pending,omitempty"`
+	// Writes that failed since start.
+	Errors uint64 `protobuf:"varint,5,opt,name=errors,proto3" json:"errors,omitempty"`
+	// Writes that undid someone else's change (drift) since start.
+	Repairs       uint64 `protobuf:"varint,6,opt,name=repairs,proto3" json:"repairs,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *VRFKernelKind) Reset() {
+	*x = VRFKernelKind{}
+	mi := &file_evpnd_v1_evpnd_proto_msgTypes[15]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *VRFKernelKind) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*VRFKernelKind) ProtoMessage() {}
+
+func (x *VRFKernelKind) ProtoReflect() protoreflect.Message {
+	mi := &file_evpnd_v1_evpnd_proto_msgTypes[15]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use VRFKernelKind.ProtoReflect.Descriptor instead.
+func (*VRFKernelKind) Descriptor() ([]byte, []int) {
+	return file_evpnd_v1_evpnd_proto_rawDescGZIP(), []int{15}
+}
+
+func (x *VRFKernelKind) GetKind() string {
+	if x != nil {
+		return x.Kind
+	}
+	return ""
+}
+
+func (x *VRFKernelKind) GetInstalled() uint32 {
+	if x != nil {
+		return x.Installed
+	}
+	return 0
+}
+
+func (x *VRFKernelKind) GetWanted() uint32 {
+	if x != nil {
+		return x.Wanted
+	}
+	return 0
+}
+
+func (x *VRFKernelKind) GetPending() uint32 {
+	if x != nil {
+		return x.Pending
+	}
+	return 0
+}
+
+func (x *VRFKernelKind) GetErrors() uint64 {
+	if x != nil {
+		return x.Errors
+	}
+	return 0
+}
+
+func (x *VRFKernelKind) GetRepairs() uint64 {
+	if x != nil {
+		return x.Repairs
+	}
+	return 0
+}
+
 type MAC struct {
 	state  protoimpl.MessageState `protogen:"open.v1"`
 	Vni    uint32                 `protobuf:"varint,1,opt,name=vni,proto3" json:"vni,omitempty"`
@@ -1656,7 +1768,7 @@ type MAC struct {
 
 func (x *MAC) Reset() {
 	*x = MAC{}
-	mi := &file_evpnd_v1_evpnd_proto_msgTypes[15]
+	mi := &file_evpnd_v1_evpnd_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1668,7 +1780,7 @@ func (x *MAC) String() string {
 func (*MAC) ProtoMessage() {}
 
 func (x *MAC) ProtoReflect() protoreflect.Message {
-	mi := &file_evpnd_v1_evpnd_proto_msgTypes[15]
+	mi := &file_evpnd_v1_evpnd_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1681,7 +1793,7 @@ func (x *MAC) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use MAC.ProtoReflect.Descriptor instead.
 func (*MAC) Descriptor() ([]byte, []int) {
-	return file_evpnd_v1_evpnd_proto_rawDescGZIP(), []int{15}
+	return file_evpnd_v1_evpnd_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *MAC) GetVni() uint32 {
@@ -1775,7 +1887,7 @@ type ListMACsRequest struct {
 
 func (x *ListMACsRequest) Reset() {
 	*x = ListMACsRequest{}
-	mi := &file_evpnd_v1_evpnd_proto_msgTypes[16]
+	mi := &file_evpnd_v1_evpnd_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1787,7 +1899,7 @@ func (x *ListMACsRequest) String() string {
 func (*ListMACsRequest) ProtoMessage() {}
 
 func (x *ListMACsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_evpnd_v1_evpnd_proto_msgTypes[16]
+	mi := &file_evpnd_v1_evpnd_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1800,7 +1912,7 @@ func (x *ListMACsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListMACsRequest.ProtoReflect.Descriptor instead.
 func (*ListMACsRequest) Descriptor() ([]byte, []int) {
-	return file_evpnd_v1_evpnd_proto_rawDescGZIP(), []int{16}
+	return file_evpnd_v1_evpnd_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *ListMACsRequest) GetVni() uint32 {
@@ -1847,7 +1959,7 @@ type ListMACsResponse struct {
 
 func (x *ListMACsResponse) Reset() {
 	*x = ListMACsResponse{}
-	mi := &file_evpnd_v1_evpnd_proto_msgTypes[17]
+	mi := &file_evpnd_v1_evpnd_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1859,7 +1971,7 @@ func (x *ListMACsResponse) String() string {
 func (*ListMACsResponse) ProtoMessage() {}
 
 func (x *ListMACsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_evpnd_v1_evpnd_proto_msgTypes[17]
+	mi := &file_evpnd_v1_evpnd_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1872,7 +1984,7 @@ func (x *ListMACsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListMACsResponse.ProtoReflect.Descriptor instead.
 func (*ListMACsResponse) Descriptor() ([]byte, []int) {
-	return file_evpnd_v1_evpnd_proto_rawDescGZIP(), []int{17}
+	return file_evpnd_v1_evpnd_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *ListMACsResponse) GetMacs() []*MAC {
@@ -1893,7 +2005,7 @@ type ClearDuplicateRequest struct {
 
 func (x *ClearDuplicateRequest) Reset() {
 	*x = ClearDuplicateRequest{}
-	mi := &file_evpnd_v1_evpnd_proto_msgTypes[18]
+	mi := &file_evpnd_v1_evpnd_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1905,7 +2017,7 @@ func (x *ClearDuplicateRequest) String() string {
 func (*ClearDuplicateRequest) ProtoMessage() {}
 
 func (x *ClearDuplicateRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_evpnd_v1_evpnd_proto_msgTypes[18]
+	mi := &file_evpnd_v1_evpnd_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1918,7 +2030,7 @@ func (x *ClearDuplicateRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ClearDuplicateRequest.ProtoReflect.Descriptor instead.
 func (*ClearDuplicateRequest) Descriptor() ([]byte, []int) {
-	return file_evpnd_v1_evpnd_proto_rawDescGZIP(), []int{18}
+	return file_evpnd_v1_evpnd_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *ClearDuplicateRequest) GetVni() uint32 {
@@ -1944,7 +2056,7 @@ type ClearDuplicateResponse struct {
 
 func (x *ClearDuplicateResponse) Reset() {
 	*x = ClearDuplicateResponse{}
-	mi := &file_evpnd_v1_evpnd_proto_msgTypes[19]
+	mi := &file_evpnd_v1_evpnd_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1956,7 +2068,7 @@ func (x *ClearDuplicateResponse) String() string {
 func (*ClearDuplicateResponse) ProtoMessage() {}
 
 func (x *ClearDuplicateResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_evpnd_v1_evpnd_proto_msgTypes[19]
+	mi := &file_evpnd_v1_evpnd_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1969,7 +2081,7 @@ func (x *ClearDuplicateResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ClearDuplicateResponse.ProtoReflect.Descriptor instead.
 func (*ClearDuplicateResponse) Descriptor() ([]byte, []int) {
-	return file_evpnd_v1_evpnd_proto_rawDescGZIP(), []int{19}
+	return file_evpnd_v1_evpnd_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *ClearDuplicateResponse) GetCleared() uint32 {
@@ -1990,7 +2102,7 @@ type EthernetSegment struct {
 
 func (x *EthernetSegment) Reset() {
 	*x = EthernetSegment{}
-	mi := &file_evpnd_v1_evpnd_proto_msgTypes[20]
+	mi := &file_evpnd_v1_evpnd_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2002,7 +2114,7 @@ func (x *EthernetSegment) String() string {
 func (*EthernetSegment) ProtoMessage() {}
 
 func (x *EthernetSegment) ProtoReflect() protoreflect.Message {
-	mi := &file_evpnd_v1_evpnd_proto_msgTypes[20]
+	mi := &file_evpnd_v1_evpnd_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2015,7 +2127,7 @@ func (x *EthernetSegment) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use EthernetSegment.ProtoReflect.Descriptor instead.
 func (*EthernetSegment) Descriptor() ([]byte, []int) {
-	return file_evpnd_v1_evpnd_proto_rawDescGZIP(), []int{20}
+	return file_evpnd_v1_evpnd_proto_rawDescGZIP(), []int{21}
 }
 
 func (x *EthernetSegment) GetType() uint32 {
@@ -2087,7 +2199,7 @@ type Route struct {
 
 func (x *Route) Reset() {
 	*x = Route{}
-	mi := &file_evpnd_v1_evpnd_proto_msgTypes[21]
+	mi := &file_evpnd_v1_evpnd_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2099,7 +2211,7 @@ func (x *Route) String() string {
 func (*Route) ProtoMessage() {}
 
 func (x *Route) ProtoReflect() protoreflect.Message {
-	mi := &file_evpnd_v1_evpnd_proto_msgTypes[21]
+	mi := &file_evpnd_v1_evpnd_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2112,7 +2224,7 @@ func (x *Route) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Route.ProtoReflect.Descriptor instead.
 func (*Route) Descriptor() ([]byte, []int) {
-	return file_evpnd_v1_evpnd_proto_rawDescGZIP(), []int{21}
+	return file_evpnd_v1_evpnd_proto_rawDescGZIP(), []int{22}
 }
 
 func (x *Route) GetRouteType() uint32 {
@@ -2346,7 +2458,7 @@ type ListRoutesRequest struct {
 
 func (x *ListRoutesRequest) Reset() {
 	*x = ListRoutesRequest{}
-	mi := &file_evpnd_v1_evpnd_proto_msgTypes[22]
+	mi := &file_evpnd_v1_evpnd_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2358,7 +2470,7 @@ func (x *ListRoutesRequest) String() string {
 func (*ListRoutesRequest) ProtoMessage() {}
 
 func (x *ListRoutesRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_evpnd_v1_evpnd_proto_msgTypes[22]
+	mi := &file_evpnd_v1_evpnd_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2371,7 +2483,7 @@ func (x *ListRoutesRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListRoutesRequest.ProtoReflect.Descriptor instead.
 func (*ListRoutesRequest) Descriptor() ([]byte, []int) {
-	return file_evpnd_v1_evpnd_proto_rawDescGZIP(), []int{22}
+	return file_evpnd_v1_evpnd_proto_rawDescGZIP(), []int{23}
 }
 
 func (x *ListRoutesRequest) GetRouteType() uint32 {
@@ -2404,7 +2516,7 @@ type ListRoutesResponse struct {
 
 func (x *ListRoutesResponse) Reset() {
 	*x = ListRoutesResponse{}
-	mi := &file_evpnd_v1_evpnd_proto_msgTypes[23]
+	mi := &file_evpnd_v1_evpnd_proto_msgTypes[24]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2416,7 +2528,7 @@ func (x *ListRoutesResponse) String() string {
 func (*ListRoutesResponse) ProtoMessage() {}
 
 func (x *ListRoutesResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_evpnd_v1_evpnd_proto_msgTypes[23]
+	mi := &file_evpnd_v1_evpnd_proto_msgTypes[24]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2429,7 +2541,7 @@ func (x *ListRoutesResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListRoutesResponse.ProtoReflect.Descriptor instead.
 func (*ListRoutesResponse) Descriptor() ([]byte, []int) {
-	return file_evpnd_v1_evpnd_proto_rawDescGZIP(), []int{23}
+	return file_evpnd_v1_evpnd_proto_rawDescGZIP(), []int{24}
 }
 
 func (x *ListRoutesResponse) GetRoutes() []*Route {
@@ -2478,7 +2590,7 @@ type Peer struct {
 
 func (x *Peer) Reset() {
 	*x = Peer{}
-	mi := &file_evpnd_v1_evpnd_proto_msgTypes[24]
+	mi := &file_evpnd_v1_evpnd_proto_msgTypes[25]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2490,7 +2602,7 @@ func (x *Peer) String() string {
 func (*Peer) ProtoMessage() {}
 
 func (x *Peer) ProtoReflect() protoreflect.Message {
-	mi := &file_evpnd_v1_evpnd_proto_msgTypes[24]
+	mi := &file_evpnd_v1_evpnd_proto_msgTypes[25]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2503,7 +2615,7 @@ func (x *Peer) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Peer.ProtoReflect.Descriptor instead.
 func (*Peer) Descriptor() ([]byte, []int) {
-	return file_evpnd_v1_evpnd_proto_rawDescGZIP(), []int{24}
+	return file_evpnd_v1_evpnd_proto_rawDescGZIP(), []int{25}
 }
 
 func (x *Peer) GetAddress() string {
@@ -2638,7 +2750,7 @@ type ListPeersRequest struct {
 
 func (x *ListPeersRequest) Reset() {
 	*x = ListPeersRequest{}
-	mi := &file_evpnd_v1_evpnd_proto_msgTypes[25]
+	mi := &file_evpnd_v1_evpnd_proto_msgTypes[26]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2650,7 +2762,7 @@ func (x *ListPeersRequest) String() string {
 func (*ListPeersRequest) ProtoMessage() {}
 
 func (x *ListPeersRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_evpnd_v1_evpnd_proto_msgTypes[25]
+	mi := &file_evpnd_v1_evpnd_proto_msgTypes[26]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2663,7 +2775,7 @@ func (x *ListPeersRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListPeersRequest.ProtoReflect.Descriptor instead.
 func (*ListPeersRequest) Descriptor() ([]byte, []int) {
-	return file_evpnd_v1_evpnd_proto_rawDescGZIP(), []int{25}
+	return file_evpnd_v1_evpnd_proto_rawDescGZIP(), []int{26}
 }
 
 func (x *ListPeersRequest) GetWithAdvertised() bool {
@@ -2682,7 +2794,7 @@ type ListPeersResponse struct {
 
 func (x *ListPeersResponse) Reset() {
 	*x = ListPeersResponse{}
-	mi := &file_evpnd_v1_evpnd_proto_msgTypes[26]
+	mi := &file_evpnd_v1_evpnd_proto_msgTypes[27]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2694,7 +2806,7 @@ func (x *ListPeersResponse) String() string {
 func (*ListPeersResponse) ProtoMessage() {}
 
 func (x *ListPeersResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_evpnd_v1_evpnd_proto_msgTypes[26]
+	mi := &file_evpnd_v1_evpnd_proto_msgTypes[27]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2707,7 +2819,7 @@ func (x *ListPeersResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListPeersResponse.ProtoReflect.Descriptor instead.
 func (*ListPeersResponse) Descriptor() ([]byte, []int) {
-	return file_evpnd_v1_evpnd_proto_rawDescGZIP(), []int{26}
+	return file_evpnd_v1_evpnd_proto_rawDescGZIP(), []int{27}
 }
 
 func (x *ListPeersResponse) GetPeers() []*Peer {
@@ -2727,7 +2839,7 @@ type WatchRequest struct {
 
 func (x *WatchRequest) Reset() {
 	*x = WatchRequest{}
-	mi := &file_evpnd_v1_evpnd_proto_msgTypes[27]
+	mi := &file_evpnd_v1_evpnd_proto_msgTypes[28]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2739,7 +2851,7 @@ func (x *WatchRequest) String() string {
 func (*WatchRequest) ProtoMessage() {}
 
 func (x *WatchRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_evpnd_v1_evpnd_proto_msgTypes[27]
+	mi := &file_evpnd_v1_evpnd_proto_msgTypes[28]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2752,7 +2864,7 @@ func (x *WatchRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WatchRequest.ProtoReflect.Descriptor instead.
 func (*WatchRequest) Descriptor() ([]byte, []int) {
-	return file_evpnd_v1_evpnd_proto_rawDescGZIP(), []int{27}
+	return file_evpnd_v1_evpnd_proto_rawDescGZIP(), []int{28}
 }
 
 func (x *WatchRequest) GetInitialState() bool {
@@ -2773,7 +2885,7 @@ type MACChange struct {
 
 func (x *MACChange) Reset() {
 	*x = MACChange{}
-	mi := &file_evpnd_v1_evpnd_proto_msgTypes[28]
+	mi := &file_evpnd_v1_evpnd_proto_msgTypes[29]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2785,7 +2897,7 @@ func (x *MACChange) String() string {
 func (*MACChange) ProtoMessage() {}
 
 func (x *MACChange) ProtoReflect() protoreflect.Message {
-	mi := &file_evpnd_v1_evpnd_proto_msgTypes[28]
+	mi := &file_evpnd_v1_evpnd_proto_msgTypes[29]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2798,7 +2910,7 @@ func (x *MACChange) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use MACChange.ProtoReflect.Descriptor instead.
 func (*MACChange) Descriptor() ([]byte, []int) {
-	return file_evpnd_v1_evpnd_proto_rawDescGZIP(), []int{28}
+	return file_evpnd_v1_evpnd_proto_rawDescGZIP(), []int{29}
 }
 
 func (x *MACChange) GetMac() *MAC {
@@ -2825,7 +2937,7 @@ type VTEPChange struct {
 
 func (x *VTEPChange) Reset() {
 	*x = VTEPChange{}
-	mi := &file_evpnd_v1_evpnd_proto_msgTypes[29]
+	mi := &file_evpnd_v1_evpnd_proto_msgTypes[30]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2837,7 +2949,7 @@ func (x *VTEPChange) String() string {
 func (*VTEPChange) ProtoMessage() {}
 
 func (x *VTEPChange) ProtoReflect() protoreflect.Message {
-	mi := &file_evpnd_v1_evpnd_proto_msgTypes[29]
+	mi := &file_evpnd_v1_evpnd_proto_msgTypes[30]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2850,7 +2962,7 @@ func (x *VTEPChange) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use VTEPChange.ProtoReflect.Descriptor instead.
 func (*VTEPChange) Descriptor() ([]byte, []int) {
-	return file_evpnd_v1_evpnd_proto_rawDescGZIP(), []int{29}
+	return file_evpnd_v1_evpnd_proto_rawDescGZIP(), []int{30}
 }
 
 func (x *VTEPChange) GetVni() uint32 {
@@ -2877,7 +2989,7 @@ type PeerChange struct {
 
 func (x *PeerChange) Reset() {
 	*x = PeerChange{}
-	mi := &file_evpnd_v1_evpnd_proto_msgTypes[30]
+	mi := &file_evpnd_v1_evpnd_proto_msgTypes[31]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2889,7 +3001,7 @@ func (x *PeerChange) String() string {
 func (*PeerChange) ProtoMessage() {}
 
 func (x *PeerChange) ProtoReflect() protoreflect.Message {
-	mi := &file_evpnd_v1_evpnd_proto_msgTypes[30]
+	mi := &file_evpnd_v1_evpnd_proto_msgTypes[31]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2902,7 +3014,7 @@ func (x *PeerChange) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PeerChange.ProtoReflect.Descriptor instead.
 func (*PeerChange) Descriptor() ([]byte, []int) {
-	return file_evpnd_v1_evpnd_proto_rawDescGZIP(), []int{30}
+	return file_evpnd_v1_evpnd_proto_rawDescGZIP(), []int{31}
 }
 
 func (x *PeerChange) GetAddress() string {
@@ -2939,7 +3051,7 @@ type WatchResponse struct {
 
 func (x *WatchResponse) Reset() {
 	*x = WatchResponse{}
-	mi := &file_evpnd_v1_evpnd_proto_msgTypes[31]
+	mi := &file_evpnd_v1_evpnd_proto_msgTypes[32]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2951,7 +3063,7 @@ func (x *WatchResponse) String() string {
 func (*WatchResponse) ProtoMessage() {}
 
 func (x *WatchResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_evpnd_v1_evpnd_proto_msgTypes[31]
+	mi := &file_evpnd_v1_evpnd_proto_msgTypes[32]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2964,7 +3076,7 @@ func (x *WatchResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WatchResponse.ProtoReflect.Descriptor instead.
 func (*WatchResponse) Descriptor() ([]byte, []int) {
-	return file_evpnd_v1_evpnd_proto_rawDescGZIP(), []int{31}
+	return file_evpnd_v1_evpnd_proto_rawDescGZIP(), []int{32}
 }
 
 func (x *WatchResponse) GetTime() *timestamppb.Timestamp {
@@ -3103,7 +3215,7 @@ type Drift struct {
 
 func (x *Drift) Reset() {
 	*x = Drift{}
-	mi := &file_evpnd_v1_evpnd_proto_msgTypes[32]
+	mi := &file_evpnd_v1_evpnd_proto_msgTypes[33]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3115,7 +3227,7 @@ func (x *Drift) String() string {
 func (*Drift) ProtoMessage() {}
 
 func (x *Drift) ProtoReflect() protoreflect.Message {
-	mi := &file_evpnd_v1_evpnd_proto_msgTypes[32]
+	mi := &file_evpnd_v1_evpnd_proto_msgTypes[33]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3128,7 +3240,7 @@ func (x *Drift) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Drift.ProtoReflect.Descriptor instead.
 func (*Drift) Descriptor() ([]byte, []int) {
-	return file_evpnd_v1_evpnd_proto_rawDescGZIP(), []int{32}
+	return file_evpnd_v1_evpnd_proto_rawDescGZIP(), []int{33}
 }
 
 func (x *Drift) GetKind() DriftKind {
@@ -3211,7 +3323,7 @@ type CheckRequest struct {
 
 func (x *CheckRequest) Reset() {
 	*x = CheckRequest{}
-	mi := &file_evpnd_v1_evpnd_proto_msgTypes[33]
+	mi := &file_evpnd_v1_evpnd_proto_msgTypes[34]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3223,7 +3335,7 @@ func (x *CheckRequest) String() string {
 func (*CheckRequest) ProtoMessage() {}
 
 func (x *CheckRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_evpnd_v1_evpnd_proto_msgTypes[33]
+	mi := &file_evpnd_v1_evpnd_proto_msgTypes[34]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3236,7 +3348,7 @@ func (x *CheckRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CheckRequest.ProtoReflect.Descriptor instead.
 func (*CheckRequest) Descriptor() ([]byte, []int) {
-	return file_evpnd_v1_evpnd_proto_rawDescGZIP(), []int{33}
+	return file_evpnd_v1_evpnd_proto_rawDescGZIP(), []int{34}
 }
 
 func (x *CheckRequest) GetVni() uint32 {
@@ -3264,7 +3376,7 @@ type CheckResponse struct {
 
 func (x *CheckResponse) Reset() {
 	*x = CheckResponse{}
-	mi := &file_evpnd_v1_evpnd_proto_msgTypes[34]
+	mi := &file_evpnd_v1_evpnd_proto_msgTypes[35]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3276,7 +3388,7 @@ func (x *CheckResponse) String() string {
 func (*CheckResponse) ProtoMessage() {}
 
 func (x *CheckResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_evpnd_v1_evpnd_proto_msgTypes[34]
+	mi := &file_evpnd_v1_evpnd_proto_msgTypes[35]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3289,7 +3401,7 @@ func (x *CheckResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CheckResponse.ProtoReflect.Descriptor instead.
 func (*CheckResponse) Descriptor() ([]byte, []int) {
-	return file_evpnd_v1_evpnd_proto_rawDescGZIP(), []int{34}
+	return file_evpnd_v1_evpnd_proto_rawDescGZIP(), []int{35}
 }
 
 func (x *CheckResponse) GetDrifts() []*Drift {
@@ -3352,7 +3464,7 @@ type TraceEvent struct {
 
 func (x *TraceEvent) Reset() {
 	*x = TraceEvent{}
-	mi := &file_evpnd_v1_evpnd_proto_msgTypes[35]
+	mi := &file_evpnd_v1_evpnd_proto_msgTypes[36]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3364,7 +3476,7 @@ func (x *TraceEvent) String() string {
 func (*TraceEvent) ProtoMessage() {}
 
 func (x *TraceEvent) ProtoReflect() protoreflect.Message {
-	mi := &file_evpnd_v1_evpnd_proto_msgTypes[35]
+	mi := &file_evpnd_v1_evpnd_proto_msgTypes[36]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3377,7 +3489,7 @@ func (x *TraceEvent) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TraceEvent.ProtoReflect.Descriptor instead.
 func (*TraceEvent) Descriptor() ([]byte, []int) {
-	return file_evpnd_v1_evpnd_proto_rawDescGZIP(), []int{35}
+	return file_evpnd_v1_evpnd_proto_rawDescGZIP(), []int{36}
 }
 
 func (x *TraceEvent) GetTime() *timestamppb.Timestamp {
@@ -3440,7 +3552,7 @@ type TraceRequest struct {
 
 func (x *TraceRequest) Reset() {
 	*x = TraceRequest{}
-	mi := &file_evpnd_v1_evpnd_proto_msgTypes[36]
+	mi := &file_evpnd_v1_evpnd_proto_msgTypes[37]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3452,7 +3564,7 @@ func (x *TraceRequest) String() string {
 func (*TraceRequest) ProtoMessage() {}
 
 func (x *TraceRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_evpnd_v1_evpnd_proto_msgTypes[36]
+	mi := &file_evpnd_v1_evpnd_proto_msgTypes[37]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3465,7 +3577,7 @@ func (x *TraceRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TraceRequest.ProtoReflect.Descriptor instead.
 func (*TraceRequest) Descriptor() ([]byte, []int) {
-	return file_evpnd_v1_evpnd_proto_rawDescGZIP(), []int{36}
+	return file_evpnd_v1_evpnd_proto_rawDescGZIP(), []int{37}
 }
 
 func (x *TraceRequest) GetVni() uint32 {
@@ -3495,7 +3607,7 @@ type TraceKey struct {
 
 func (x *TraceKey) Reset() {
 	*x = TraceKey{}
-	mi := &file_evpnd_v1_evpnd_proto_msgTypes[37]
+	mi := &file_evpnd_v1_evpnd_proto_msgTypes[38]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3507,7 +3619,7 @@ func (x *TraceKey) String() string {
 func (*TraceKey) ProtoMessage() {}
 
 func (x *TraceKey) ProtoReflect() protoreflect.Message {
-	mi := &file_evpnd_v1_evpnd_proto_msgTypes[37]
+	mi := &file_evpnd_v1_evpnd_proto_msgTypes[38]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3520,7 +3632,7 @@ func (x *TraceKey) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TraceKey.ProtoReflect.Descriptor instead.
 func (*TraceKey) Descriptor() ([]byte, []int) {
-	return file_evpnd_v1_evpnd_proto_rawDescGZIP(), []int{37}
+	return file_evpnd_v1_evpnd_proto_rawDescGZIP(), []int{38}
 }
 
 func (x *TraceKey) GetVni() uint32 {
@@ -3560,7 +3672,7 @@ type TraceResponse struct {
 
 func (x *TraceResponse) Reset() {
 	*x = TraceResponse{}
-	mi := &file_evpnd_v1_evpnd_proto_msgTypes[38]
+	mi := &file_evpnd_v1_evpnd_proto_msgTypes[39]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3572,7 +3684,7 @@ func (x *TraceResponse) String() string {
 func (*TraceResponse) ProtoMessage() {}
 
 func (x *TraceResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_evpnd_v1_evpnd_proto_msgTypes[38]
+	mi := &file_evpnd_v1_evpnd_proto_msgTypes[39]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3585,7 +3697,7 @@ func (x *TraceResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TraceResponse.ProtoReflect.Descriptor instead.
 func (*TraceResponse) Descriptor() ([]byte, []int) {
-	return file_evpnd_v1_evpnd_proto_rawDescGZIP(), []int{38}
+	return file_evpnd_v1_evpnd_proto_rawDescGZIP(), []int{39}
 }
 
 func (x *TraceResponse) GetKeys() []*TraceKey {
@@ -3629,7 +3741,7 @@ type L3VNI struct {
 
 func (x *L3VNI) Reset() {
 	*x = L3VNI{}
-	mi := &file_evpnd_v1_evpnd_proto_msgTypes[39]
+	mi := &file_evpnd_v1_evpnd_proto_msgTypes[40]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3641,7 +3753,7 @@ func (x *L3VNI) String() string {
 func (*L3VNI) ProtoMessage() {}
 
 func (x *L3VNI) ProtoReflect() protoreflect.Message {
-	mi := &file_evpnd_v1_evpnd_proto_msgTypes[39]
+	mi := &file_evpnd_v1_evpnd_proto_msgTypes[40]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3654,7 +3766,7 @@ func (x *L3VNI) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use L3VNI.ProtoReflect.Descriptor instead.
 func (*L3VNI) Descriptor() ([]byte, []int) {
-	return file_evpnd_v1_evpnd_proto_rawDescGZIP(), []int{39}
+	return file_evpnd_v1_evpnd_proto_rawDescGZIP(), []int{40}
 }
 
 func (x *L3VNI) GetL3Vni() uint32 {
@@ -3791,7 +3903,7 @@ type ListL3VNIsRequest struct {
 
 func (x *ListL3VNIsRequest) Reset() {
 	*x = ListL3VNIsRequest{}
-	mi := &file_evpnd_v1_evpnd_proto_msgTypes[40]
+	mi := &file_evpnd_v1_evpnd_proto_msgTypes[41]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3803,7 +3915,7 @@ func (x *ListL3VNIsRequest) String() string {
 func (*ListL3VNIsRequest) ProtoMessage() {}
 
 func (x *ListL3VNIsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_evpnd_v1_evpnd_proto_msgTypes[40]
+	mi := &file_evpnd_v1_evpnd_proto_msgTypes[41]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3816,7 +3928,7 @@ func (x *ListL3VNIsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListL3VNIsRequest.ProtoReflect.Descriptor instead.
 func (*ListL3VNIsRequest) Descriptor() ([]byte, []int) {
-	return file_evpnd_v1_evpnd_proto_rawDescGZIP(), []int{40}
+	return file_evpnd_v1_evpnd_proto_rawDescGZIP(), []int{41}
 }
 
 type ListL3VNIsResponse struct {
@@ -3828,7 +3940,7 @@ type ListL3VNIsResponse struct {
 
 func (x *ListL3VNIsResponse) Reset() {
 	*x = ListL3VNIsResponse{}
-	mi := &file_evpnd_v1_evpnd_proto_msgTypes[41]
+	mi := &file_evpnd_v1_evpnd_proto_msgTypes[42]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3840,7 +3952,7 @@ func (x *ListL3VNIsResponse) String() string {
 func (*ListL3VNIsResponse) ProtoMessage() {}
 
 func (x *ListL3VNIsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_evpnd_v1_evpnd_proto_msgTypes[41]
+	mi := &file_evpnd_v1_evpnd_proto_msgTypes[42]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3853,7 +3965,7 @@ func (x *ListL3VNIsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListL3VNIsResponse.ProtoReflect.Descriptor instead.
 func (*ListL3VNIsResponse) Descriptor() ([]byte, []int) {
-	return file_evpnd_v1_evpnd_proto_rawDescGZIP(), []int{41}
+	return file_evpnd_v1_evpnd_proto_rawDescGZIP(), []int{42}
 }
 
 func (x *ListL3VNIsResponse) GetL3Vnis() []*L3VNI {
@@ -3872,7 +3984,7 @@ type GetL3VNIRequest struct {
 
 func (x *GetL3VNIRequest) Reset() {
 	*x = GetL3VNIRequest{}
-	mi := &file_evpnd_v1_evpnd_proto_msgTypes[42]
+	mi := &file_evpnd_v1_evpnd_proto_msgTypes[43]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3884,7 +3996,7 @@ func (x *GetL3VNIRequest) String() string {
 func (*GetL3VNIRequest) ProtoMessage() {}
 
 func (x *GetL3VNIRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_evpnd_v1_evpnd_proto_msgTypes[42]
+	mi := &file_evpnd_v1_evpnd_proto_msgTypes[43]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3897,7 +4009,7 @@ func (x *GetL3VNIRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetL3VNIRequest.ProtoReflect.Descriptor instead.
 func (*GetL3VNIRequest) Descriptor() ([]byte, []int) {
-	return file_evpnd_v1_evpnd_proto_rawDescGZIP(), []int{42}
+	return file_evpnd_v1_evpnd_proto_rawDescGZIP(), []int{43}
 }
 
 func (x *GetL3VNIRequest) GetL3Vni() uint32 {
@@ -3916,7 +4028,7 @@ type GetL3VNIResponse struct {
 
 func (x *GetL3VNIResponse) Reset() {
 	*x = GetL3VNIResponse{}
-	mi := &file_evpnd_v1_evpnd_proto_msgTypes[43]
+	mi := &file_evpnd_v1_evpnd_proto_msgTypes[44]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3928,7 +4040,7 @@ func (x *GetL3VNIResponse) String() string {
 func (*GetL3VNIResponse) ProtoMessage() {}
 
 func (x *GetL3VNIResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_evpnd_v1_evpnd_proto_msgTypes[43]
+	mi := &file_evpnd_v1_evpnd_proto_msgTypes[44]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3941,7 +4053,7 @@ func (x *GetL3VNIResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetL3VNIResponse.ProtoReflect.Descriptor instead.
 func (*GetL3VNIResponse) Descriptor() ([]byte, []int) {
-	return file_evpnd_v1_evpnd_proto_rawDescGZIP(), []int{43}
+	return file_evpnd_v1_evpnd_proto_rawDescGZIP(), []int{44}
 }
 
 func (x *GetL3VNIResponse) GetL3Vni() *L3VNI {
@@ -3975,7 +4087,7 @@ type ARPEntry struct {
 
 func (x *ARPEntry) Reset() {
 	*x = ARPEntry{}
-	mi := &file_evpnd_v1_evpnd_proto_msgTypes[44]
+	mi := &file_evpnd_v1_evpnd_proto_msgTypes[45]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3987,7 +4099,7 @@ func (x *ARPEntry) String() string {
 func (*ARPEntry) ProtoMessage() {}
 
 func (x *ARPEntry) ProtoReflect() protoreflect.Message {
-	mi := &file_evpnd_v1_evpnd_proto_msgTypes[44]
+	mi := &file_evpnd_v1_evpnd_proto_msgTypes[45]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4000,7 +4112,7 @@ func (x *ARPEntry) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ARPEntry.ProtoReflect.Descriptor instead.
 func (*ARPEntry) Descriptor() ([]byte, []int) {
-	return file_evpnd_v1_evpnd_proto_rawDescGZIP(), []int{44}
+	return file_evpnd_v1_evpnd_proto_rawDescGZIP(), []int{45}
 }
 
 func (x *ARPEntry) GetVni() uint32 {
@@ -4072,7 +4184,7 @@ type ARPChange struct {
 
 func (x *ARPChange) Reset() {
 	*x = ARPChange{}
-	mi := &file_evpnd_v1_evpnd_proto_msgTypes[45]
+	mi := &file_evpnd_v1_evpnd_proto_msgTypes[46]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4084,7 +4196,7 @@ func (x *ARPChange) String() string {
 func (*ARPChange) ProtoMessage() {}
 
 func (x *ARPChange) ProtoReflect() protoreflect.Message {
-	mi := &file_evpnd_v1_evpnd_proto_msgTypes[45]
+	mi := &file_evpnd_v1_evpnd_proto_msgTypes[46]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4097,7 +4209,7 @@ func (x *ARPChange) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ARPChange.ProtoReflect.Descriptor instead.
 func (*ARPChange) Descriptor() ([]byte, []int) {
-	return file_evpnd_v1_evpnd_proto_rawDescGZIP(), []int{45}
+	return file_evpnd_v1_evpnd_proto_rawDescGZIP(), []int{46}
 }
 
 func (x *ARPChange) GetEntry() *ARPEntry {
@@ -4117,7 +4229,7 @@ type ListARPCacheRequest struct {
 
 func (x *ListARPCacheRequest) Reset() {
 	*x = ListARPCacheRequest{}
-	mi := &file_evpnd_v1_evpnd_proto_msgTypes[46]
+	mi := &file_evpnd_v1_evpnd_proto_msgTypes[47]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4129,7 +4241,7 @@ func (x *ListARPCacheRequest) String() string {
 func (*ListARPCacheRequest) ProtoMessage() {}
 
 func (x *ListARPCacheRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_evpnd_v1_evpnd_proto_msgTypes[46]
+	mi := &file_evpnd_v1_evpnd_proto_msgTypes[47]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4142,7 +4254,7 @@ func (x *ListARPCacheRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListARPCacheRequest.ProtoReflect.Descriptor instead.
 func (*ListARPCacheRequest) Descriptor() ([]byte, []int) {
-	return file_evpnd_v1_evpnd_proto_rawDescGZIP(), []int{46}
+	return file_evpnd_v1_evpnd_proto_rawDescGZIP(), []int{47}
 }
 
 func (x *ListARPCacheRequest) GetVni() uint32 {
@@ -4161,7 +4273,7 @@ type ListARPCacheResponse struct {
 
 func (x *ListARPCacheResponse) Reset() {
 	*x = ListARPCacheResponse{}
-	mi := &file_evpnd_v1_evpnd_proto_msgTypes[47]
+	mi := &file_evpnd_v1_evpnd_proto_msgTypes[48]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4173,7 +4285,7 @@ func (x *ListARPCacheResponse) String() string {
 func (*ListARPCacheResponse) ProtoMessage() {}
 
 func (x *ListARPCacheResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_evpnd_v1_evpnd_proto_msgTypes[47]
+	mi := &file_evpnd_v1_evpnd_proto_msgTypes[48]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4186,7 +4298,7 @@ func (x *ListARPCacheResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListARPCacheResponse.ProtoReflect.Descriptor instead.
 func (*ListARPCacheResponse) Descriptor() ([]byte, []int) {
-	return file_evpnd_v1_evpnd_proto_rawDescGZIP(), []int{47}
+	return file_evpnd_v1_evpnd_proto_rawDescGZIP(), []int{48}
 }
 
 func (x *ListARPCacheResponse) GetEntries() []*ARPEntry {
@@ -4211,7 +4323,7 @@ type RouterMACEntry struct {
 
 func (x *RouterMACEntry) Reset() {
 	*x = RouterMACEntry{}
-	mi := &file_evpnd_v1_evpnd_proto_msgTypes[48]
+	mi := &file_evpnd_v1_evpnd_proto_msgTypes[49]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4223,7 +4335,7 @@ func (x *RouterMACEntry) String() string {
 func (*RouterMACEntry) ProtoMessage() {}
 
 func (x *RouterMACEntry) ProtoReflect() protoreflect.Message {
-	mi := &file_evpnd_v1_evpnd_proto_msgTypes[48]
+	mi := &file_evpnd_v1_evpnd_proto_msgTypes[49]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4236,7 +4348,7 @@ func (x *RouterMACEntry) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RouterMACEntry.ProtoReflect.Descriptor instead.
 func (*RouterMACEntry) Descriptor() ([]byte, []int) {
-	return file_evpnd_v1_evpnd_proto_rawDescGZIP(), []int{48}
+	return file_evpnd_v1_evpnd_proto_rawDescGZIP(), []int{49}
 }
 
 func (x *RouterMACEntry) GetL3Vni() uint32 {
@@ -4284,7 +4396,7 @@ type ListRouterMACsRequest struct {
 
 func (x *ListRouterMACsRequest) Reset() {
 	*x = ListRouterMACsRequest{}
-	mi := &file_evpnd_v1_evpnd_proto_msgTypes[49]
+	mi := &file_evpnd_v1_evpnd_proto_msgTypes[50]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4296,7 +4408,7 @@ func (x *ListRouterMACsRequest) String() string {
 func (*ListRouterMACsRequest) ProtoMessage() {}
 
 func (x *ListRouterMACsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_evpnd_v1_evpnd_proto_msgTypes[49]
+	mi := &file_evpnd_v1_evpnd_proto_msgTypes[50]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4309,7 +4421,7 @@ func (x *ListRouterMACsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListRouterMACsRequest.ProtoReflect.Descriptor instead.
 func (*ListRouterMACsRequest) Descriptor() ([]byte, []int) {
-	return file_evpnd_v1_evpnd_proto_rawDescGZIP(), []int{49}
+	return file_evpnd_v1_evpnd_proto_rawDescGZIP(), []int{50}
 }
 
 func (x *ListRouterMACsRequest) GetL3Vni() uint32 {
@@ -4328,7 +4440,7 @@ type ListRouterMACsResponse struct {
 
 func (x *ListRouterMACsResponse) Reset() {
 	*x = ListRouterMACsResponse{}
-	mi := &file_evpnd_v1_evpnd_proto_msgTypes[50]
+	mi := &file_evpnd_v1_evpnd_proto_msgTypes[51]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4340,7 +4452,7 @@ func (x *ListRouterMACsResponse) String() string {
 func (*ListRouterMACsResponse) ProtoMessage() {}
 
 func (x *ListRouterMACsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_evpnd_v1_evpnd_proto_msgTypes[50]
+	mi := &file_evpnd_v1_evpnd_proto_msgTypes[51]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4353,7 +4465,7 @@ func (x *ListRouterMACsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListRouterMACsResponse.ProtoReflect.Descriptor instead.
 func (*ListRouterMACsResponse) Descriptor() ([]byte, []int) {
-	return file_evpnd_v1_evpnd_proto_rawDescGZIP(), []int{50}
+	return file_evpnd_v1_evpnd_proto_rawDescGZIP(), []int{51}
 }
 
 func (x *ListRouterMACsResponse) GetRouterMacs() []*RouterMACEntry {
@@ -4378,7 +4490,7 @@ type L3NextHop struct {
 
 func (x *L3NextHop) Reset() {
 	*x = L3NextHop{}
-	mi := &file_evpnd_v1_evpnd_proto_msgTypes[51]
+	mi := &file_evpnd_v1_evpnd_proto_msgTypes[52]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4390,7 +4502,7 @@ func (x *L3NextHop) String() string {
 func (*L3NextHop) ProtoMessage() {}
 
 func (x *L3NextHop) ProtoReflect() protoreflect.Message {
-	mi := &file_evpnd_v1_evpnd_proto_msgTypes[51]
+	mi := &file_evpnd_v1_evpnd_proto_msgTypes[52]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4403,7 +4515,7 @@ func (x *L3NextHop) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use L3NextHop.ProtoReflect.Descriptor instead.
 func (*L3NextHop) Descriptor() ([]byte, []int) {
-	return file_evpnd_v1_evpnd_proto_rawDescGZIP(), []int{51}
+	return file_evpnd_v1_evpnd_proto_rawDescGZIP(), []int{52}
 }
 
 func (x *L3NextHop) GetL3Vni() uint32 {
@@ -4451,7 +4563,7 @@ type ListL3NextHopsRequest struct {
 
 func (x *ListL3NextHopsRequest) Reset() {
 	*x = ListL3NextHopsRequest{}
-	mi := &file_evpnd_v1_evpnd_proto_msgTypes[52]
+	mi := &file_evpnd_v1_evpnd_proto_msgTypes[53]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4463,7 +4575,7 @@ func (x *ListL3NextHopsRequest) String() string {
 func (*ListL3NextHopsRequest) ProtoMessage() {}
 
 func (x *ListL3NextHopsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_evpnd_v1_evpnd_proto_msgTypes[52]
+	mi := &file_evpnd_v1_evpnd_proto_msgTypes[53]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4476,7 +4588,7 @@ func (x *ListL3NextHopsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListL3NextHopsRequest.ProtoReflect.Descriptor instead.
 func (*ListL3NextHopsRequest) Descriptor() ([]byte, []int) {
-	return file_evpnd_v1_evpnd_proto_rawDescGZIP(), []int{52}
+	return file_evpnd_v1_evpnd_proto_rawDescGZIP(), []int{53}
 }
 
 func (x *ListL3NextHopsRequest) GetL3Vni() uint32 {
@@ -4495,7 +4607,7 @@ type ListL3NextHopsResponse struct {
 
 func (x *ListL3NextHopsResponse) Reset() {
 	*x = ListL3NextHopsResponse{}
-	mi := &file_evpnd_v1_evpnd_proto_msgTypes[53]
+	mi := &file_evpnd_v1_evpnd_proto_msgTypes[54]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4507,7 +4619,7 @@ func (x *ListL3NextHopsResponse) String() string {
 func (*ListL3NextHopsResponse) ProtoMessage() {}
 
 func (x *ListL3NextHopsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_evpnd_v1_evpnd_proto_msgTypes[53]
+	mi := &file_evpnd_v1_evpnd_proto_msgTypes[54]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4520,7 +4632,7 @@ func (x *ListL3NextHopsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListL3NextHopsResponse.ProtoReflect.Descriptor instead.
 func (*ListL3NextHopsResponse) Descriptor() ([]byte, []int) {
-	return file_evpnd_v1_evpnd_proto_rawDescGZIP(), []int{53}
+	return file_evpnd_v1_evpnd_proto_rawDescGZIP(), []int{54}
 }
 
 func (x *ListL3NextHopsResponse) GetNextHops() []*L3NextHop {
@@ -4540,7 +4652,7 @@ type VRFNextHop struct {
 
 func (x *VRFNextHop) Reset() {
 	*x = VRFNextHop{}
-	mi := &file_evpnd_v1_evpnd_proto_msgTypes[54]
+	mi := &file_evpnd_v1_evpnd_proto_msgTypes[55]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4552,7 +4664,7 @@ func (x *VRFNextHop) String() string {
 func (*VRFNextHop) ProtoMessage() {}
 
 func (x *VRFNextHop) ProtoReflect() protoreflect.Message {
-	mi := &file_evpnd_v1_evpnd_proto_msgTypes[54]
+	mi := &file_evpnd_v1_evpnd_proto_msgTypes[55]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4565,7 +4677,7 @@ func (x *VRFNextHop) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use VRFNextHop.ProtoReflect.Descriptor instead.
 func (*VRFNextHop) Descriptor() ([]byte, []int) {
-	return file_evpnd_v1_evpnd_proto_rawDescGZIP(), []int{54}
+	return file_evpnd_v1_evpnd_proto_rawDescGZIP(), []int{55}
 }
 
 func (x *VRFNextHop) GetVtep() string {
@@ -4597,7 +4709,7 @@ type VRFRoute struct {
 
 func (x *VRFRoute) Reset() {
 	*x = VRFRoute{}
-	mi := &file_evpnd_v1_evpnd_proto_msgTypes[55]
+	mi := &file_evpnd_v1_evpnd_proto_msgTypes[56]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4609,7 +4721,7 @@ func (x *VRFRoute) String() string {
 func (*VRFRoute) ProtoMessage() {}
 
 func (x *VRFRoute) ProtoReflect() protoreflect.Message {
-	mi := &file_evpnd_v1_evpnd_proto_msgTypes[55]
+	mi := &file_evpnd_v1_evpnd_proto_msgTypes[56]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4622,7 +4734,7 @@ func (x *VRFRoute) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use VRFRoute.ProtoReflect.Descriptor instead.
 func (*VRFRoute) Descriptor() ([]byte, []int) {
-	return file_evpnd_v1_evpnd_proto_rawDescGZIP(), []int{55}
+	return file_evpnd_v1_evpnd_proto_rawDescGZIP(), []int{56}
 }
 
 func (x *VRFRoute) GetVrf() string {
@@ -4670,7 +4782,7 @@ type ListVRFRoutesRequest struct {
 
 func (x *ListVRFRoutesRequest) Reset() {
 	*x = ListVRFRoutesRequest{}
-	mi := &file_evpnd_v1_evpnd_proto_msgTypes[56]
+	mi := &file_evpnd_v1_evpnd_proto_msgTypes[57]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4682,7 +4794,7 @@ func (x *ListVRFRoutesRequest) String() string {
 func (*ListVRFRoutesRequest) ProtoMessage() {}
 
 func (x *ListVRFRoutesRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_evpnd_v1_evpnd_proto_msgTypes[56]
+	mi := &file_evpnd_v1_evpnd_proto_msgTypes[57]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4695,7 +4807,7 @@ func (x *ListVRFRoutesRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListVRFRoutesRequest.ProtoReflect.Descriptor instead.
 func (*ListVRFRoutesRequest) Descriptor() ([]byte, []int) {
-	return file_evpnd_v1_evpnd_proto_rawDescGZIP(), []int{56}
+	return file_evpnd_v1_evpnd_proto_rawDescGZIP(), []int{57}
 }
 
 func (x *ListVRFRoutesRequest) GetVrf() string {
@@ -4714,7 +4826,7 @@ type ListVRFRoutesResponse struct {
 
 func (x *ListVRFRoutesResponse) Reset() {
 	*x = ListVRFRoutesResponse{}
-	mi := &file_evpnd_v1_evpnd_proto_msgTypes[57]
+	mi := &file_evpnd_v1_evpnd_proto_msgTypes[58]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4726,7 +4838,7 @@ func (x *ListVRFRoutesResponse) String() string {
 func (*ListVRFRoutesResponse) ProtoMessage() {}
 
 func (x *ListVRFRoutesResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_evpnd_v1_evpnd_proto_msgTypes[57]
+	mi := &file_evpnd_v1_evpnd_proto_msgTypes[58]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4739,7 +4851,7 @@ func (x *ListVRFRoutesResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListVRFRoutesResponse.ProtoReflect.Descriptor instead.
 func (*ListVRFRoutesResponse) Descriptor() ([]byte, []int) {
-	return file_evpnd_v1_evpnd_proto_rawDescGZIP(), []int{57}
+	return file_evpnd_v1_evpnd_proto_rawDescGZIP(), []int{58}
 }
 
 func (x *ListVRFRoutesResponse) GetRoutes() []*VRFRoute {
@@ -4760,7 +4872,7 @@ type VRFRouteChange struct {
 
 func (x *VRFRouteChange) Reset() {
 	*x = VRFRouteChange{}
-	mi := &file_evpnd_v1_evpnd_proto_msgTypes[58]
+	mi := &file_evpnd_v1_evpnd_proto_msgTypes[59]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4772,7 +4884,7 @@ func (x *VRFRouteChange) String() string {
 func (*VRFRouteChange) ProtoMessage() {}
 
 func (x *VRFRouteChange) ProtoReflect() protoreflect.Message {
-	mi := &file_evpnd_v1_evpnd_proto_msgTypes[58]
+	mi := &file_evpnd_v1_evpnd_proto_msgTypes[59]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4785,7 +4897,7 @@ func (x *VRFRouteChange) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use VRFRouteChange.ProtoReflect.Descriptor instead.
 func (*VRFRouteChange) Descriptor() ([]byte, []int) {
-	return file_evpnd_v1_evpnd_proto_rawDescGZIP(), []int{58}
+	return file_evpnd_v1_evpnd_proto_rawDescGZIP(), []int{59}
 }
 
 func (x *VRFRouteChange) GetRoute() *VRFRoute {
@@ -4885,7 +4997,7 @@ const file_evpnd_v1_evpnd_proto_rawDesc = "" +
 	"configFile\x12\x18\n" +
 	"\aapplied\x18\x02 \x03(\tR\aapplied\x12%\n" +
 	"\x0erestart_needed\x18\x03 \x03(\tR\rrestartNeeded\x12\x16\n" +
-	"\x06failed\x18\x04 \x03(\tR\x06failed\"\xe4\x02\n" +
+	"\x06failed\x18\x04 \x03(\tR\x06failed\"\xbb\x03\n" +
 	"\tVRFStatus\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x14\n" +
 	"\x05l3vni\x18\x02 \x01(\rR\x05l3vni\x12\x18\n" +
@@ -4900,7 +5012,16 @@ const file_evpnd_v1_evpnd_proto_rawDesc = "" +
 	"\fremote_vteps\x18\t \x01(\rR\vremoteVteps\x12\x18\n" +
 	"\auplinks\x18\n" +
 	" \x03(\tR\auplinks\x12#\n" +
-	"\rstatic_routes\x18\v \x01(\rR\fstaticRoutes\"\x84\x02\n" +
+	"\rstatic_routes\x18\v \x01(\rR\fstaticRoutes\x12$\n" +
+	"\x0ekernel_in_sync\x18\f \x01(\bR\fkernelInSync\x12/\n" +
+	"\x06kernel\x18\r \x03(\v2\x17.evpnd.v1.VRFKernelKindR\x06kernel\"\xa5\x01\n" +
+	"\rVRFKernelKind\x12\x12\n" +
+	"\x04kind\x18\x01 \x01(\tR\x04kind\x12\x1c\n" +
+	"\tinstalled\x18\x02 \x01(\rR\tinstalled\x12\x16\n" +
+	"\x06wanted\x18\x03 \x01(\rR\x06wanted\x12\x18\n" +
+	"\apending\x18\x04 \x01(\rR\apending\x12\x16\n" +
+	"\x06errors\x18\x05 \x01(\x04R\x06errors\x12\x18\n" +
+	"\arepairs\x18\x06 \x01(\x04R\arepairs\"\x84\x02\n" +
 	"\x03MAC\x12\x10\n" +
 	"\x03vni\x18\x01 \x01(\rR\x03vni\x12\x10\n" +
 	"\x03mac\x18\x02 \x01(\tR\x03mac\x12+\n" +
@@ -5245,7 +5366,7 @@ func file_evpnd_v1_evpnd_proto_rawDescGZIP() []byte {
 }
 
 var file_evpnd_v1_evpnd_proto_enumTypes = make([]protoimpl.EnumInfo, 8)
-var file_evpnd_v1_evpnd_proto_msgTypes = make([]protoimpl.MessageInfo, 59)
+var file_evpnd_v1_evpnd_proto_msgTypes = make([]protoimpl.MessageInfo, 60)
 var file_evpnd_v1_evpnd_proto_goTypes = []any{
 	(Role)(0),                      // 0: evpnd.v1.Role
 	(MACSource)(0),                 // 1: evpnd.v1.MACSource
@@ -5270,141 +5391,143 @@ var file_evpnd_v1_evpnd_proto_goTypes = []any{
 	(*ReloadRequest)(nil),          // 20: evpnd.v1.ReloadRequest
 	(*ReloadResponse)(nil),         // 21: evpnd.v1.ReloadResponse
 	(*VRFStatus)(nil),              // 22: evpnd.v1.VRFStatus
-	(*MAC)(nil),                    // 23: evpnd.v1.MAC
-	(*ListMACsRequest)(nil),        // 24: evpnd.v1.ListMACsRequest
-	(*ListMACsResponse)(nil),       // 25: evpnd.v1.ListMACsResponse
-	(*ClearDuplicateRequest)(nil),  // 26: evpnd.v1.ClearDuplicateRequest
-	(*ClearDuplicateResponse)(nil), // 27: evpnd.v1.ClearDuplicateResponse
-	(*EthernetSegment)(nil),        // 28: evpnd.v1.EthernetSegment
-	(*Route)(nil),                  // 29: evpnd.v1.Route
-	(*ListRoutesRequest)(nil),      // 30: evpnd.v1.ListRoutesRequest
-	(*ListRoutesResponse)(nil),     // 31: evpnd.v1.ListRoutesResponse
-	(*Peer)(nil),                   // 32: evpnd.v1.Peer
-	(*ListPeersRequest)(nil),       // 33: evpnd.v1.ListPeersRequest
-	(*ListPeersResponse)(nil),      // 34: evpnd.v1.ListPeersResponse
-	(*WatchRequest)(nil),           // 35: evpnd.v1.WatchRequest
-	(*MACChange)(nil),              // 36: evpnd.v1.MACChange
-	(*VTEPChange)(nil),             // 37: evpnd.v1.VTEPChange
-	(*PeerChange)(nil),             // 38: evpnd.v1.PeerChange
-	(*WatchResponse)(nil),          // 39: evpnd.v1.WatchResponse
-	(*Drift)(nil),                  // 40: evpnd.v1.Drift
-	(*CheckRequest)(nil),           // 41: evpnd.v1.CheckRequest
-	(*CheckResponse)(nil),          // 42: evpnd.v1.CheckResponse
-	(*TraceEvent)(nil),             // 43: evpnd.v1.TraceEvent
-	(*TraceRequest)(nil),           // 44: evpnd.v1.TraceRequest
-	(*TraceKey)(nil),               // 45: evpnd.v1.TraceKey
-	(*TraceResponse)(nil),          // 46: evpnd.v1.TraceResponse
-	(*L3VNI)(nil),                  // 47: evpnd.v1.L3VNI
-	(*ListL3VNIsRequest)(nil),      // 48: evpnd.v1.ListL3VNIsRequest
-	(*ListL3VNIsResponse)(nil),     // 49: evpnd.v1.ListL3VNIsResponse
-	(*GetL3VNIRequest)(nil),        // 50: evpnd.v1.GetL3VNIRequest
-	(*GetL3VNIResponse)(nil),       // 51: evpnd.v1.GetL3VNIResponse
-	(*ARPEntry)(nil),               // 52: evpnd.v1.ARPEntry
-	(*ARPChange)(nil),              // 53: evpnd.v1.ARPChange
-	(*ListARPCacheRequest)(nil),    // 54: evpnd.v1.ListARPCacheRequest
-	(*ListARPCacheResponse)(nil),   // 55: evpnd.v1.ListARPCacheResponse
-	(*RouterMACEntry)(nil),         // 56: evpnd.v1.RouterMACEntry
-	(*ListRouterMACsRequest)(nil),  // 57: evpnd.v1.ListRouterMACsRequest
-	(*ListRouterMACsResponse)(nil), // 58: evpnd.v1.ListRouterMACsResponse
-	(*L3NextHop)(nil),              // 59: evpnd.v1.L3NextHop
-	(*ListL3NextHopsRequest)(nil),  // 60: evpnd.v1.ListL3NextHopsRequest
-	(*ListL3NextHopsResponse)(nil), // 61: evpnd.v1.ListL3NextHopsResponse
-	(*VRFNextHop)(nil),             // 62: evpnd.v1.VRFNextHop
-	(*VRFRoute)(nil),               // 63: evpnd.v1.VRFRoute
-	(*ListVRFRoutesRequest)(nil),   // 64: evpnd.v1.ListVRFRoutesRequest
-	(*ListVRFRoutesResponse)(nil),  // 65: evpnd.v1.ListVRFRoutesResponse
-	(*VRFRouteChange)(nil),         // 66: evpnd.v1.VRFRouteChange
-	(*timestamppb.Timestamp)(nil),  // 67: google.protobuf.Timestamp
-	(*durationpb.Duration)(nil),    // 68: google.protobuf.Duration
+	(*VRFKernelKind)(nil),          // 23: evpnd.v1.VRFKernelKind
+	(*MAC)(nil),                    // 24: evpnd.v1.MAC
+	(*ListMACsRequest)(nil),        // 25: evpnd.v1.ListMACsRequest
+	(*ListMACsResponse)(nil),       // 26: evpnd.v1.ListMACsResponse
+	(*ClearDuplicateRequest)(nil),  // 27: evpnd.v1.ClearDuplicateRequest
+	(*ClearDuplicateResponse)(nil), // 28: evpnd.v1.ClearDuplicateResponse
+	(*EthernetSegment)(nil),        // 29: evpnd.v1.EthernetSegment
+	(*Route)(nil),                  // 30: evpnd.v1.Route
+	(*ListRoutesRequest)(nil),      // 31: evpnd.v1.ListRoutesRequest
+	(*ListRoutesResponse)(nil),     // 32: evpnd.v1.ListRoutesResponse
+	(*Peer)(nil),                   // 33: evpnd.v1.Peer
+	(*ListPeersRequest)(nil),       // 34: evpnd.v1.ListPeersRequest
+	(*ListPeersResponse)(nil),      // 35: evpnd.v1.ListPeersResponse
+	(*WatchRequest)(nil),           // 36: evpnd.v1.WatchRequest
+	(*MACChange)(nil),              // 37: evpnd.v1.MACChange
+	(*VTEPChange)(nil),             // 38: evpnd.v1.VTEPChange
+	(*PeerChange)(nil),             // 39: evpnd.v1.PeerChange
+	(*WatchResponse)(nil),          // 40: evpnd.v1.WatchResponse
+	(*Drift)(nil),                  // 41: evpnd.v1.Drift
+	(*CheckRequest)(nil),           // 42: evpnd.v1.CheckRequest
+	(*CheckResponse)(nil),          // 43: evpnd.v1.CheckResponse
+	(*TraceEvent)(nil),             // 44: evpnd.v1.TraceEvent
+	(*TraceRequest)(nil),           // 45: evpnd.v1.TraceRequest
+	(*TraceKey)(nil),               // 46: evpnd.v1.TraceKey
+	(*TraceResponse)(nil),          // 47: evpnd.v1.TraceResponse
+	(*L3VNI)(nil),                  // 48: evpnd.v1.L3VNI
+	(*ListL3VNIsRequest)(nil),      // 49: evpnd.v1.ListL3VNIsRequest
+	(*ListL3VNIsResponse)(nil),     // 50: evpnd.v1.ListL3VNIsResponse
+	(*GetL3VNIRequest)(nil),        // 51: evpnd.v1.GetL3VNIRequest
+	(*GetL3VNIResponse)(nil),       // 52: evpnd.v1.GetL3VNIResponse
+	(*ARPEntry)(nil),               // 53: evpnd.v1.ARPEntry
+	(*ARPChange)(nil),              // 54: evpnd.v1.ARPChange
+	(*ListARPCacheRequest)(nil),    // 55: evpnd.v1.ListARPCacheRequest
+	(*ListARPCacheResponse)(nil),   // 56: evpnd.v1.ListARPCacheResponse
+	(*RouterMACEntry)(nil),         // 57: evpnd.v1.RouterMACEntry
+	(*ListRouterMACsRequest)(nil),  // 58: evpnd.v1.ListRouterMACsRequest
+	(*ListRouterMACsResponse)(nil), // 59: evpnd.v1.ListRouterMACsResponse
+	(*L3NextHop)(nil),              // 60: evpnd.v1.L3NextHop
+	(*ListL3NextHopsRequest)(nil),  // 61: evpnd.v1.ListL3NextHopsRequest
+	(*ListL3NextHopsResponse)(nil), // 62: evpnd.v1.ListL3NextHopsResponse
+	(*VRFNextHop)(nil),             // 63: evpnd.v1.VRFNextHop
+	(*VRFRoute)(nil),               // 64: evpnd.v1.VRFRoute
+	(*ListVRFRoutesRequest)(nil),   // 65: evpnd.v1.ListVRFRoutesRequest
+	(*ListVRFRoutesResponse)(nil),  // 66: evpnd.v1.ListVRFRoutesResponse
+	(*VRFRouteChange)(nil),         // 67: evpnd.v1.VRFRouteChange
+	(*timestamppb.Timestamp)(nil),  // 68: google.protobuf.Timestamp
+	(*durationpb.Duration)(nil),    // 69: google.protobuf.Duration
 }
 var file_evpnd_v1_evpnd_proto_depIdxs = []int32{
-	67, // 0: evpnd.v1.GetStatusResponse.started:type_name -> google.protobuf.Timestamp
-	68, // 1: evpnd.v1.GetStatusResponse.uptime:type_name -> google.protobuf.Duration
+	68, // 0: evpnd.v1.GetStatusResponse.started:type_name -> google.protobuf.Timestamp
+	69, // 1: evpnd.v1.GetStatusResponse.uptime:type_name -> google.protobuf.Duration
 	0,  // 2: evpnd.v1.GetStatusResponse.role:type_name -> evpnd.v1.Role
 	22, // 3: evpnd.v1.GetStatusResponse.vrfs:type_name -> evpnd.v1.VRFStatus
 	10, // 4: evpnd.v1.ListVNIsResponse.vnis:type_name -> evpnd.v1.VNI
 	10, // 5: evpnd.v1.GetVNIResponse.vni:type_name -> evpnd.v1.VNI
 	15, // 6: evpnd.v1.AddVNIRequest.vni:type_name -> evpnd.v1.L2VNISpec
 	10, // 7: evpnd.v1.AddVNIResponse.vni:type_name -> evpnd.v1.VNI
-	1,  // 8: evpnd.v1.MAC.source:type_name -> evpnd.v1.MACSource
-	1,  // 9: evpnd.v1.ListMACsRequest.source:type_name -> evpnd.v1.MACSource
-	23, // 10: evpnd.v1.ListMACsResponse.macs:type_name -> evpnd.v1.MAC
-	28, // 11: evpnd.v1.Route.esi:type_name -> evpnd.v1.EthernetSegment
-	68, // 12: evpnd.v1.Route.age:type_name -> google.protobuf.Duration
-	29, // 13: evpnd.v1.ListRoutesResponse.routes:type_name -> evpnd.v1.Route
-	2,  // 14: evpnd.v1.Peer.state:type_name -> evpnd.v1.PeerState
-	68, // 15: evpnd.v1.Peer.uptime:type_name -> google.protobuf.Duration
-	32, // 16: evpnd.v1.ListPeersResponse.peers:type_name -> evpnd.v1.Peer
-	23, // 17: evpnd.v1.MACChange.mac:type_name -> evpnd.v1.MAC
-	2,  // 18: evpnd.v1.PeerChange.state:type_name -> evpnd.v1.PeerState
-	67, // 19: evpnd.v1.WatchResponse.time:type_name -> google.protobuf.Timestamp
-	3,  // 20: evpnd.v1.WatchResponse.kind:type_name -> evpnd.v1.ChangeKind
-	36, // 21: evpnd.v1.WatchResponse.mac:type_name -> evpnd.v1.MACChange
-	37, // 22: evpnd.v1.WatchResponse.vtep:type_name -> evpnd.v1.VTEPChange
-	38, // 23: evpnd.v1.WatchResponse.peer:type_name -> evpnd.v1.PeerChange
-	66, // 24: evpnd.v1.WatchResponse.vrf_route:type_name -> evpnd.v1.VRFRouteChange
-	53, // 25: evpnd.v1.WatchResponse.arp:type_name -> evpnd.v1.ARPChange
-	4,  // 26: evpnd.v1.Drift.kind:type_name -> evpnd.v1.DriftKind
-	40, // 27: evpnd.v1.CheckResponse.drifts:type_name -> evpnd.v1.Drift
-	67, // 28: evpnd.v1.CheckResponse.time:type_name -> google.protobuf.Timestamp
-	67, // 29: evpnd.v1.TraceEvent.time:type_name -> google.protobuf.Timestamp
-	5,  // 30: evpnd.v1.TraceEvent.kind:type_name -> evpnd.v1.TraceKind
-	43, // 31: evpnd.v1.TraceKey.events:type_name -> evpnd.v1.TraceEvent
-	45, // 32: evpnd.v1.TraceResponse.keys:type_name -> evpnd.v1.TraceKey
-	47, // 33: evpnd.v1.ListL3VNIsResponse.l3vnis:type_name -> evpnd.v1.L3VNI
-	47, // 34: evpnd.v1.GetL3VNIResponse.l3vni:type_name -> evpnd.v1.L3VNI
-	6,  // 35: evpnd.v1.ARPEntry.state:type_name -> evpnd.v1.ARPState
-	52, // 36: evpnd.v1.ARPChange.entry:type_name -> evpnd.v1.ARPEntry
-	52, // 37: evpnd.v1.ListARPCacheResponse.entries:type_name -> evpnd.v1.ARPEntry
-	56, // 38: evpnd.v1.ListRouterMACsResponse.router_macs:type_name -> evpnd.v1.RouterMACEntry
-	59, // 39: evpnd.v1.ListL3NextHopsResponse.next_hops:type_name -> evpnd.v1.L3NextHop
-	7,  // 40: evpnd.v1.VRFRoute.kind:type_name -> evpnd.v1.VRFRouteKind
-	62, // 41: evpnd.v1.VRFRoute.next_hops:type_name -> evpnd.v1.VRFNextHop
-	63, // 42: evpnd.v1.ListVRFRoutesResponse.routes:type_name -> evpnd.v1.VRFRoute
-	63, // 43: evpnd.v1.VRFRouteChange.route:type_name -> evpnd.v1.VRFRoute
-	8,  // 44: evpnd.v1.EvpndService.GetStatus:input_type -> evpnd.v1.GetStatusRequest
-	11, // 45: evpnd.v1.EvpndService.ListVNIs:input_type -> evpnd.v1.ListVNIsRequest
-	13, // 46: evpnd.v1.EvpndService.GetVNI:input_type -> evpnd.v1.GetVNIRequest
-	16, // 47: evpnd.v1.EvpndService.AddVNI:input_type -> evpnd.v1.AddVNIRequest
-	18, // 48: evpnd.v1.EvpndService.DeleteVNI:input_type -> evpnd.v1.DeleteVNIRequest
-	24, // 49: evpnd.v1.EvpndService.ListMACs:input_type -> evpnd.v1.ListMACsRequest
-	26, // 50: evpnd.v1.EvpndService.ClearDuplicate:input_type -> evpnd.v1.ClearDuplicateRequest
-	30, // 51: evpnd.v1.EvpndService.ListRoutes:input_type -> evpnd.v1.ListRoutesRequest
-	33, // 52: evpnd.v1.EvpndService.ListPeers:input_type -> evpnd.v1.ListPeersRequest
-	35, // 53: evpnd.v1.EvpndService.Watch:input_type -> evpnd.v1.WatchRequest
-	41, // 54: evpnd.v1.EvpndService.Check:input_type -> evpnd.v1.CheckRequest
-	44, // 55: evpnd.v1.EvpndService.Trace:input_type -> evpnd.v1.TraceRequest
-	48, // 56: evpnd.v1.EvpndService.ListL3VNIs:input_type -> evpnd.v1.ListL3VNIsRequest
-	50, // 57: evpnd.v1.EvpndService.GetL3VNI:input_type -> evpnd.v1.GetL3VNIRequest
-	54, // 58: evpnd.v1.EvpndService.ListARPCache:input_type -> evpnd.v1.ListARPCacheRequest
-	57, // 59: evpnd.v1.EvpndService.ListRouterMACs:input_type -> evpnd.v1.ListRouterMACsRequest
-	60, // 60: evpnd.v1.EvpndService.ListL3NextHops:input_type -> evpnd.v1.ListL3NextHopsRequest
-	64, // 61: evpnd.v1.EvpndService.ListVRFRoutes:input_type -> evpnd.v1.ListVRFRoutesRequest
-	20, // 62: evpnd.v1.EvpndService.Reload:input_type -> evpnd.v1.ReloadRequest
-	9,  // 63: evpnd.v1.EvpndService.GetStatus:output_type -> evpnd.v1.GetStatusResponse
-	12, // 64: evpnd.v1.EvpndService.ListVNIs:output_type -> evpnd.v1.ListVNIsResponse
-	14, // 65: evpnd.v1.EvpndService.GetVNI:output_type -> evpnd.v1.GetVNIResponse
-	17, // 66: evpnd.v1.EvpndService.AddVNI:output_type -> evpnd.v1.AddVNIResponse
-	19, // 67: evpnd.v1.EvpndService.DeleteVNI:output_type -> evpnd.v1.DeleteVNIResponse
-	25, // 68: evpnd.v1.EvpndService.ListMACs:output_type -> evpnd.v1.ListMACsResponse
-	27, // 69: evpnd.v1.EvpndService.ClearDuplicate:output_type -> evpnd.v1.ClearDuplicateResponse
-	31, // 70: evpnd.v1.EvpndService.ListRoutes:output_type -> evpnd.v1.ListRoutesResponse
-	34, // 71: evpnd.v1.EvpndService.ListPeers:output_type -> evpnd.v1.ListPeersResponse
-	39, // 72: evpnd.v1.EvpndService.Watch:output_type -> evpnd.v1.WatchResponse
-	42, // 73: evpnd.v1.EvpndService.Check:output_type -> evpnd.v1.CheckResponse
-	46, // 74: evpnd.v1.EvpndService.Trace:output_type -> evpnd.v1.TraceResponse
-	49, // 75: evpnd.v1.EvpndService.ListL3VNIs:output_type -> evpnd.v1.ListL3VNIsResponse
-	51, // 76: evpnd.v1.EvpndService.GetL3VNI:output_type -> evpnd.v1.GetL3VNIResponse
-	55, // 77: evpnd.v1.EvpndService.ListARPCache:output_type -> evpnd.v1.ListARPCacheResponse
-	58, // 78: evpnd.v1.EvpndService.ListRouterMACs:output_type -> evpnd.v1.ListRouterMACsResponse
-	61, // 79: evpnd.v1.EvpndService.ListL3NextHops:output_type -> evpnd.v1.ListL3NextHopsResponse
-	65, // 80: evpnd.v1.EvpndService.ListVRFRoutes:output_type -> evpnd.v1.ListVRFRoutesResponse
-	21, // 81: evpnd.v1.EvpndService.Reload:output_type -> evpnd.v1.ReloadResponse
-	63, // [63:82] is the sub-list for method output_type
-	44, // [44:63] is the sub-list for method input_type
-	44, // [44:44] is the sub-list for extension type_name
-	44, // [44:44] is the sub-list for extension extendee
-	0,  // [0:44] is the sub-list for field type_name
+	23, // 8: evpnd.v1.VRFStatus.kernel:type_name -> evpnd.v1.VRFKernelKind
+	1,  // 9: evpnd.v1.MAC.source:type_name -> evpnd.v1.MACSource
+	1,  // 10: evpnd.v1.ListMACsRequest.source:type_name -> evpnd.v1.MACSource
+	24, // 11: evpnd.v1.ListMACsResponse.macs:type_name -> evpnd.v1.MAC
+	29, // 12: evpnd.v1.Route.esi:type_name -> evpnd.v1.EthernetSegment
+	69, // 13: evpnd.v1.Route.age:type_name -> google.protobuf.Duration
+	30, // 14: evpnd.v1.ListRoutesResponse.routes:type_name -> evpnd.v1.Route
+	2,  // 15: evpnd.v1.Peer.state:type_name -> evpnd.v1.PeerState
+	69, // 16: evpnd.v1.Peer.uptime:type_name -> google.protobuf.Duration
+	33, // 17: evpnd.v1.ListPeersResponse.peers:type_name -> evpnd.v1.Peer
+	24, // 18: evpnd.v1.MACChange.mac:type_name -> evpnd.v1.MAC
+	2,  // 19: evpnd.v1.PeerChange.state:type_name -> evpnd.v1.PeerState
+	68, // 20: evpnd.v1.WatchResponse.time:type_name -> google.protobuf.Timestamp
+	3,  // 21: evpnd.v1.WatchResponse.kind:type_name -> evpnd.v1.ChangeKind
+	37, // 22: evpnd.v1.WatchResponse.mac:type_name -> evpnd.v1.MACChange
+	38, // 23: evpnd.v1.WatchResponse.vtep:type_name -> evpnd.v1.VTEPChange
+	39, // 24: evpnd.v1.WatchResponse.peer:type_name -> evpnd.v1.PeerChange
+	67, // 25: evpnd.v1.WatchResponse.vrf_route:type_name -> evpnd.v1.VRFRouteChange
+	54, // 26: evpnd.v1.WatchResponse.arp:type_name -> evpnd.v1.ARPChange
+	4,  // 27: evpnd.v1.Drift.kind:type_name -> evpnd.v1.DriftKind
+	41, // 28: evpnd.v1.CheckResponse.drifts:type_name -> evpnd.v1.Drift
+	68, // 29: evpnd.v1.CheckResponse.time:type_name -> google.protobuf.Timestamp
+	68, // 30: evpnd.v1.TraceEvent.time:type_name -> google.protobuf.Timestamp
+	5,  // 31: evpnd.v1.TraceEvent.kind:type_name -> evpnd.v1.TraceKind
+	44, // 32: evpnd.v1.TraceKey.events:type_name -> evpnd.v1.TraceEvent
+	46, // 33: evpnd.v1.TraceResponse.keys:type_name -> evpnd.v1.TraceKey
+	48, // 34: evpnd.v1.ListL3VNIsResponse.l3vnis:type_name -> evpnd.v1.L3VNI
+	48, // 35: evpnd.v1.GetL3VNIResponse.l3vni:type_name -> evpnd.v1.L3VNI
+	6,  // 36: evpnd.v1.ARPEntry.state:type_name -> evpnd.v1.ARPState
+	53, // 37: evpnd.v1.ARPChange.entry:type_name -> evpnd.v1.ARPEntry
+	53, // 38: evpnd.v1.ListARPCacheResponse.entries:type_name -> evpnd.v1.ARPEntry
+	57, // 39: evpnd.v1.ListRouterMACsResponse.router_macs:type_name -> evpnd.v1.RouterMACEntry
+	60, // 40: evpnd.v1.ListL3NextHopsResponse.next_hops:type_name -> evpnd.v1.L3NextHop
+	7,  // 41: evpnd.v1.VRFRoute.kind:type_name -> evpnd.v1.VRFRouteKind
+	63, // 42: evpnd.v1.VRFRoute.next_hops:type_name -> evpnd.v1.VRFNextHop
+	64, // 43: evpnd.v1.ListVRFRoutesResponse.routes:type_name -> evpnd.v1.VRFRoute
+	64, // 44: evpnd.v1.VRFRouteChange.route:type_name -> evpnd.v1.VRFRoute
+	8,  // 45: evpnd.v1.EvpndService.GetStatus:input_type -> evpnd.v1.GetStatusRequest
+	11, // 46: evpnd.v1.EvpndService.ListVNIs:input_type -> evpnd.v1.ListVNIsRequest
+	13, // 47: evpnd.v1.EvpndService.GetVNI:input_type -> evpnd.v1.GetVNIRequest
+	16, // 48: evpnd.v1.EvpndService.AddVNI:input_type -> evpnd.v1.AddVNIRequest
+	18, // 49: evpnd.v1.EvpndService.DeleteVNI:input_type -> evpnd.v1.DeleteVNIRequest
+	25, // 50: evpnd.v1.EvpndService.ListMACs:input_type -> evpnd.v1.ListMACsRequest
+	27, // 51: evpnd.v1.EvpndService.ClearDuplicate:input_type -> evpnd.v1.ClearDuplicateRequest
+	31, // 52: evpnd.v1.EvpndService.ListRoutes:input_type -> evpnd.v1.ListRoutesRequest
+	34, // 53: evpnd.v1.EvpndService.ListPeers:input_type -> evpnd.v1.ListPeersRequest
+	36, // 54: evpnd.v1.EvpndService.Watch:input_type -> evpnd.v1.WatchRequest
+	42, // 55: evpnd.v1.EvpndService.Check:input_type -> evpnd.v1.CheckRequest
+	45, // 56: evpnd.v1.EvpndService.Trace:input_type -> evpnd.v1.TraceRequest
+	49, // 57: evpnd.v1.EvpndService.ListL3VNIs:input_type -> evpnd.v1.ListL3VNIsRequest
+	51, // 58: evpnd.v1.EvpndService.GetL3VNI:input_type -> evpnd.v1.GetL3VNIRequest
+	55, // 59: evpnd.v1.EvpndService.ListARPCache:input_type -> evpnd.v1.ListARPCacheRequest
+	58, // 60: evpnd.v1.EvpndService.ListRouterMACs:input_type -> evpnd.v1.ListRouterMACsRequest
+	61, // 61: evpnd.v1.EvpndService.ListL3NextHops:input_type -> evpnd.v1.ListL3NextHopsRequest
+	65, // 62: evpnd.v1.EvpndService.ListVRFRoutes:input_type -> evpnd.v1.ListVRFRoutesRequest
+	20, // 63: evpnd.v1.EvpndService.Reload:input_type -> evpnd.v1.ReloadRequest
+	9,  // 64: evpnd.v1.EvpndService.GetStatus:output_type -> evpnd.v1.GetStatusResponse
+	12, // 65: evpnd.v1.EvpndService.ListVNIs:output_type -> evpnd.v1.ListVNIsResponse
+	14, // 66: evpnd.v1.EvpndService.GetVNI:output_type -> evpnd.v1.GetVNIResponse
+	17, // 67: evpnd.v1.EvpndService.AddVNI:output_type -> evpnd.v1.AddVNIResponse
+	19, // 68: evpnd.v1.EvpndService.DeleteVNI:output_type -> evpnd.v1.DeleteVNIResponse
+	26, // 69: evpnd.v1.EvpndService.ListMACs:output_type -> evpnd.v1.ListMACsResponse
+	28, // 70: evpnd.v1.EvpndService.ClearDuplicate:output_type -> evpnd.v1.ClearDuplicateResponse
+	32, // 71: evpnd.v1.EvpndService.ListRoutes:output_type -> evpnd.v1.ListRoutesResponse
+	35, // 72: evpnd.v1.EvpndService.ListPeers:output_type -> evpnd.v1.ListPeersResponse
+	40, // 73: evpnd.v1.EvpndService.Watch:output_type -> evpnd.v1.WatchResponse
+	43, // 74: evpnd.v1.EvpndService.Check:output_type -> evpnd.v1.CheckResponse
+	47, // 75: evpnd.v1.EvpndService.Trace:output_type -> evpnd.v1.TraceResponse
+	50, // 76: evpnd.v1.EvpndService.ListL3VNIs:output_type -> evpnd.v1.ListL3VNIsResponse
+	52, // 77: evpnd.v1.EvpndService.GetL3VNI:output_type -> evpnd.v1.GetL3VNIResponse
+	56, // 78: evpnd.v1.EvpndService.ListARPCache:output_type -> evpnd.v1.ListARPCacheResponse
+	59, // 79: evpnd.v1.EvpndService.ListRouterMACs:output_type -> evpnd.v1.ListRouterMACsResponse
+	62, // 80: evpnd.v1.EvpndService.ListL3NextHops:output_type -> evpnd.v1.ListL3NextHopsResponse
+	66, // 81: evpnd.v1.EvpndService.ListVRFRoutes:output_type -> evpnd.v1.ListVRFRoutesResponse
+	21, // 82: evpnd.v1.EvpndService.Reload:output_type -> evpnd.v1.ReloadResponse
+	64, // [64:83] is the sub-list for method output_type
+	45, // [45:64] is the sub-list for method input_type
+	45, // [45:45] is the sub-list for extension type_name
+	45, // [45:45] is the sub-list for extension extendee
+	0,  // [0:45] is the sub-list for field type_name
 }
 
 func init() { file_evpnd_v1_evpnd_proto_init() }
@@ -5412,7 +5535,7 @@ func file_evpnd_v1_evpnd_proto_init() {
 	if File_evpnd_v1_evpnd_proto != nil {
 		return
 	}
-	file_evpnd_v1_evpnd_proto_msgTypes[31].OneofWrappers = []any{
+	file_evpnd_v1_evpnd_proto_msgTypes[32].OneofWrappers = []any{
 		(*WatchResponse_Mac)(nil),
 		(*WatchResponse_Vtep)(nil),
 		(*WatchResponse_Peer)(nil),
@@ -5425,7 +5548,7 @@ func file_evpnd_v1_evpnd_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_evpnd_v1_evpnd_proto_rawDesc), len(file_evpnd_v1_evpnd_proto_rawDesc)),
 			NumEnums:      8,
-			NumMessages:   59,
+			NumMessages:   60,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

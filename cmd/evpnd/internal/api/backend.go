@@ -112,6 +112,22 @@ type Status struct {
 	RestartNeeded []string
 }
 
+// VRFKernel is a tenant VRF's kernel L3 state (fib's L3 reconciler).
+type VRFKernel struct {
+	VRF    string
+	L3VNI  uint32
+	InSync bool // BGP synced, nothing waiting for a write or a retry
+	Kinds  []VRFKernelKind
+}
+
+// VRFKernelKind is one kind of a VRF's kernel L3 objects.
+type VRFKernelKind struct {
+	Kind              string // "rmac", "neigh", "route"
+	Installed, Wanted int
+	Pending           int // waiting for a retry after a failed write
+	Errors, Repairs   uint64
+}
+
 // VRFStatus is one tenant VRF's state in the status.
 type VRFStatus struct {
 	Name           string
@@ -126,6 +142,10 @@ type VRFStatus struct {
 	RemoteVTEPs              int
 	Uplinks                  []string // interface names, as configured
 	StaticRoutes             int
+	// KernelInSync and Kernel are its kernel L3 state (fib's L3
+	// reconciler); Kernel is empty before the reconciler runs.
+	KernelInSync bool
+	Kernel       []VRFKernelKind
 }
 
 // VNI is one L2VNI with its counters.

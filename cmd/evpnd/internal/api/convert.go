@@ -97,8 +97,13 @@ func toStatus(st Status, now time.Time) *evpndv1.GetStatusResponse {
 			Name: v.Name, L3Vni: v.L3VNI, Backend: string(v.Backend), DevicesPresent: v.DevicesPresent,
 			LocalHosts: count(v.LocalHosts), RemoteHosts: count(v.RemoteHosts),
 			HostRoutes: count(v.HostRoutes), PrefixRoutes: count(v.PrefixRoutes), RemoteVteps: count(v.RemoteVTEPs),
-			Uplinks: v.Uplinks, StaticRoutes: count(v.StaticRoutes),
+			Uplinks: v.Uplinks, StaticRoutes: count(v.StaticRoutes), KernelInSync: v.KernelInSync,
 		})
+		pv := out.Vrfs[len(out.Vrfs)-1]
+		for _, k := range v.Kernel {
+			pv.Kernel = append(pv.Kernel, &evpndv1.VRFKernelKind{Kind: k.Kind, Installed: count(k.Installed), Wanted: count(k.Wanted),
+				Pending: count(k.Pending), Errors: k.Errors, Repairs: k.Repairs})
+		}
 	}
 	return out
 }

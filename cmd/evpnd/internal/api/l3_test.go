@@ -273,7 +273,8 @@ func TestL3StatusCheckWatchFields(t *testing.T) {
 	f.status = Status{VRFs: 2, VRFStates: []VRFStatus{
 		{Name: "blue", L3VNI: 3001, Backend: configs.BackendNetns},
 		{Name: "red", L3VNI: 4001, Backend: configs.BackendVRF, DevicesPresent: true, LocalHosts: 1, RemoteHosts: 2,
-			HostRoutes: 2, PrefixRoutes: 1, RemoteVTEPs: 1, Uplinks: []string{"ext0"}, StaticRoutes: 2},
+			HostRoutes: 2, PrefixRoutes: 1, RemoteVTEPs: 1, Uplinks: []string{"ext0"}, StaticRoutes: 2, KernelInSync: true,
+			Kernel: []VRFKernelKind{{Kind: "route", Installed: 3, Wanted: 4, Pending: 1, Errors: 2, Repairs: 5}}},
 	}}
 	f.check = CheckReport{CheckedL3: 5, Drifts: []Drift{{Kind: DriftMissing, Table: "route", VRF: "red", Entry: "172.16.2.0/24",
 		WantVTEP: ip("10.0.0.2"), Detail: "ip route add 172.16.2.0/24 vrf red ..."}}}
@@ -296,7 +297,8 @@ func TestL3StatusCheckWatchFields(t *testing.T) {
 	checkProto(t, "GetStatus vrfs", &evpndv1.GetStatusResponse{Vrfs: st.GetVrfs()}, &evpndv1.GetStatusResponse{Vrfs: []*evpndv1.VRFStatus{
 		{Name: "blue", L3Vni: 3001, Backend: "netns"},
 		{Name: "red", L3Vni: 4001, Backend: "vrf", DevicesPresent: true, LocalHosts: 1, RemoteHosts: 2,
-			HostRoutes: 2, PrefixRoutes: 1, RemoteVteps: 1, Uplinks: []string{"ext0"}, StaticRoutes: 2},
+			HostRoutes: 2, PrefixRoutes: 1, RemoteVteps: 1, Uplinks: []string{"ext0"}, StaticRoutes: 2, KernelInSync: true,
+			Kernel: []*evpndv1.VRFKernelKind{{Kind: "route", Installed: 3, Wanted: 4, Pending: 1, Errors: 2, Repairs: 5}}},
 	}})
 	ck, err := c.Check(ctxT(t), &evpndv1.CheckRequest{})
 	if err != nil {

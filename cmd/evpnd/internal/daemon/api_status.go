@@ -3,6 +3,7 @@ package daemon
 import (
 	"context"
 	"slices"
+	"strings"
 
 	"github.com/evpnd/evpnd/cmd/evpnd/internal/api"
 	"github.com/evpnd/evpnd/configs"
@@ -69,4 +70,24 @@ func vniDrift(c, f *configs.Config) (notInFile, notRunning []uint32) {
 	slices.Sort(notInFile)
 	slices.Sort(notRunning)
 	return notInFile, notRunning
+}
+
+// vrfKernel returns each tenant VRF's kernel L3 state, sorted by name;
+// any goroutine may call it.
+func (l *leaf) vrfKernel() []api.VRFKernel {
+	var out []api.VRFKernel
+	for _, t := range l.tenantList() {
+		if t.l3rec == nil {
+			continue
+		}
+		ks := t.l3rec.KernelState()
+		v := api.VRFKernel{VRF: t.cfg.Name, L3VNI: t.cfg.L3VNI, InSync: ks.InSync}
+		for _, k := range ks.Kinds {
+			v.Kinds = append(v.Kinds, api.VRFKernelKind{Kind: k.Kind, Installed: k.Installed, Wanted: k.Wanted,
+				Pending: k.Pending, Errors: uint64(k.Errors), Repairs: uint64(k.Repairs)})
+		}
+		out = append(out, v)
+	}
+	slices.SortFunc(out, func(a, b api.VRFKernel) int { return strings.Compare(a.VRF, b.VRF) })
+	return out
 }

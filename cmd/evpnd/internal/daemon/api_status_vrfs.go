@@ -29,7 +29,19 @@ func (d *Daemon) vrfStates(ctx context.Context, c *configs.Config) []api.VRFStat
 		}
 	}
 	l := d.leaf.Load()
-	if l == nil || l.l3 == nil {
+	if l == nil {
+		return out
+	}
+	kernel := map[string]api.VRFKernel{}
+	for _, k := range l.vrfKernel() {
+		kernel[k.VRF] = k
+	}
+	for i := range out {
+		if k, ok := kernel[out[i].Name]; ok {
+			out[i].KernelInSync, out[i].Kernel = k.InSync, k.Kinds
+		}
+	}
+	if l.l3 == nil {
 		return out
 	}
 	_ = l.read(ctx, func() {

@@ -35,6 +35,14 @@ func (d *Daemon) metricsSnapshot() metrics.Snapshot {
 	s.FIB = metrics.FIBStats{Installed: fs.Installed, Pending: fs.Pending, Writes: fs.Writes,
 		Deletes: fs.Deletes, Errors: fs.Errors, Resyncs: fs.Resyncs}
 	s.KernelInSync = l.rec.Synced() && fs.Pending == 0 && fs.Stale == 0 && l.desired.Dirty() == 0
+	for _, v := range l.vrfKernel() {
+		mv := metrics.VRFKernel{VRF: v.VRF, InSync: v.InSync}
+		for _, k := range v.Kinds {
+			mv.Kinds = append(mv.Kinds, metrics.VRFKernelKind{Kind: k.Kind, Installed: k.Installed, Pending: k.Pending,
+				Errors: k.Errors, Repairs: k.Repairs})
+		}
+		s.VRFs = append(s.VRFs, mv)
+	}
 	_ = l.read(ctx, func() { l.tableCounts(&s) })
 	slices.SortFunc(s.VNIs, func(a, b metrics.VNICounts) int { return int(a.VNI) - int(b.VNI) })
 	return s

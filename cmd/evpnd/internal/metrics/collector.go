@@ -19,6 +19,8 @@ type stateCollector struct {
 	fibWrites, fibDeletes, fibErrors, fibResyncs  *prometheus.Desc
 	kernelInSync                                  *prometheus.Desc
 	stuckResets                                   *prometheus.Desc
+	vrfInSync, vrfInstalled, vrfPending           *prometheus.Desc
+	vrfErrors, vrfRepairs                         *prometheus.Desc
 }
 
 func newStateCollector(src Source) *stateCollector {
@@ -73,6 +75,21 @@ func newStateCollector(src Source) *stateCollector {
 		stuckResets: d("evpnd_bgp_stuck_session_resets_total",
 			"BGP sessions reset after staying in OpenConfirm longer than their hold time (at most 10 s) without the neighbour's KEEPALIVE.",
 			nil, nil),
+		vrfInSync: d("evpnd_vrf_kernel_in_sync",
+			"1 if the kernel holds the tenant VRF's wanted router MACs, neighbours and routes (BGP synced, no write waiting for a retry), else 0.",
+			[]string{"vrf"}, nil),
+		vrfInstalled: d("evpnd_vrf_l3_installed",
+			"Kernel L3 entries evpnd holds for the tenant VRF, per kind (rmac: router MAC FDB entries, neigh: neighbours, route: routes).",
+			[]string{"vrf", "kind"}, nil),
+		vrfPending: d("evpnd_vrf_l3_pending",
+			"Kernel L3 entries of the tenant VRF waiting for a retry after a failed write or delete, per kind.",
+			[]string{"vrf", "kind"}, nil),
+		vrfErrors: d("evpnd_vrf_l3_errors_total",
+			"Failed kernel L3 writes and deletes of the tenant VRF, per kind; each is retried.",
+			[]string{"vrf", "kind"}, nil),
+		vrfRepairs: d("evpnd_vrf_l3_repairs_total",
+			"Kernel L3 writes of the tenant VRF that undid someone else's change (drift), per kind.",
+			[]string{"vrf", "kind"}, nil),
 	}
 }
 
@@ -85,6 +102,7 @@ func (c *stateCollector) Describe(ch chan<- *prometheus.Desc) {
 		c.fibInstalled, c.fibPending,
 		c.fibWrites, c.fibDeletes, c.fibErrors, c.fibResyncs,
 		c.kernelInSync, c.stuckResets,
+		c.vrfInSync, c.vrfInstalled, c.vrfPending, c.vrfErrors, c.vrfRepairs,
 	} {
 		ch <- d
 	}
@@ -96,8 +114,8 @@ func (c *stateCollector) Collect(ch chan<- prometheus.Metric) {
 	gauge := func(d *prometheus.Desc, v float64, labels ...string) {
 		ch <- prometheus.MustNewConstMetric(d, prometheus.GaugeValue, v, labels...)
 	}
-	counter := func(d *prometheus.Desc, v uint64) {
-		ch <- prometheus.MustNewConstMetric(d, prometheus.CounterValue, float64(v))
+	counter := func(d *prometheus.Desc, v uint64, labels ...string) {
+		ch <- prometheus.MustNewConstMetric(d, prometheus.CounterValue, float64(v), labels...)
 	}
 
 	for _, p := range s.Peers {
@@ -133,6 +151,16 @@ func (c *stateCollector) Collect(ch chan<- prometheus.Metric) {
 	counter(c.fibResyncs, s.FIB.Resyncs)
 	gauge(c.kernelInSync, bool01(s.KernelInSync))
 	counter(c.stuckResets, s.StuckSessionResets)
+
+	for _, v := range s.VRFs {
+		gauge(c.vrfInSync, bool01(v.InSync), v.VRF)
+		for _, k := range v.Kinds {
+			gauge(c.vrfInstalled, float64(k.Installed), v.VRF, k.Kind)
+			gauge(c.vrfPending, float64(k.Pending), v.VRF, k.Kind)
+			counter(c.vrfErrors, k.Errors, v.VRF, k.Kind)
+			counter(c.vrfRepairs, k.Repairs, v.VRF, k.Kind)
+		}
+	}
 }
 
 func bool01(b bool) float64 {

@@ -35,6 +35,23 @@ type Snapshot struct {
 	// StuckSessionResets counts the BGP sessions the speaker reset after
 	// they stayed stuck in OpenConfirm (speaker.Server.StuckSessionResets).
 	StuckSessionResets uint64
+	// VRFs is each tenant VRF's kernel L3 state (fib's L3 reconciler).
+	VRFs []VRFKernel
+}
+
+// VRFKernel is one tenant VRF's kernel L3 state.
+type VRFKernel struct {
+	VRF    string
+	InSync bool
+	Kinds  []VRFKernelKind
+}
+
+// VRFKernelKind is one kind ("rmac", "neigh", "route") of a VRF's kernel
+// L3 objects.
+type VRFKernelKind struct {
+	Kind               string
+	Installed, Pending int
+	Errors, Repairs    uint64
 }
 
 // Peer is one BGP neighbour's share of a scrape.

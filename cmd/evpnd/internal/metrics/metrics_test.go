@@ -369,3 +369,40 @@ func TestDeviceRepairCounters(t *testing.T) {
 	off.DeviceRepair(1, "set_up")
 	off.DeviceRepairFailed(1)
 }
+
+// Each tenant VRF's kernel L3 state: in sync or not, and per kind what
+// is installed, what waits for a retry, errors and repairs.
+func TestVRFKernelMetrics(t *testing.T) {
+	s := sampleSnapshot()
+	s.VRFs = []VRFKernel{
+		{VRF: "blue", InSync: true, Kinds: []VRFKernelKind{{Kind: "route", Installed: 9, Repairs: 1}}},
+		{VRF: "red", Kinds: []VRFKernelKind{{Kind: "neigh", Installed: 3, Pending: 1, Errors: 4}}},
+	}
+	m := New(&fakeSource{s: s}, "dev")
+	const want = `
+# HELP evpnd_vrf_kernel_in_sync 1 if the kernel holds the tenant VRF's wanted router MACs, neighbours and routes (BGP synced, no write waiting for a retry), else 0.
+# TYPE evpnd_vrf_kernel_in_sync gauge
+evpnd_vrf_kernel_in_sync{vrf="blue"} 1
+evpnd_vrf_kernel_in_sync{vrf="red"} 0
+# HELP evpnd_vrf_l3_installed Kernel L3 entries evpnd holds for the tenant VRF, per kind (rmac: router MAC FDB entries, neigh: neighbours, route: routes).
+# TYPE evpnd_vrf_l3_installed gauge
+evpnd_vrf_l3_installed{kind="neigh",vrf="red"} 3
+evpnd_vrf_l3_installed{kind="route",vrf="blue"} 9
+# HELP evpnd_vrf_l3_pending Kernel L3 entries of the tenant VRF waiting for a retry after a failed write or delete, per kind.
+# TYPE evpnd_vrf_l3_pending gauge
+evpnd_vrf_l3_pending{kind="neigh",vrf="red"} 1
+evpnd_vrf_l3_pending{kind="route",vrf="blue"} 0
+# HELP evpnd_vrf_l3_errors_total Failed kernel L3 writes and deletes of the tenant VRF, per kind; each is retried.
+# TYPE evpnd_vrf_l3_errors_total counter
+evpnd_vrf_l3_errors_total{kind="neigh",vrf="red"} 4
+evpnd_vrf_l3_errors_total{kind="route",vrf="blue"} 0
+# HELP evpnd_vrf_l3_repairs_total Kernel L3 writes of the tenant VRF that undid someone else's change (drift), per kind.
+# TYPE evpnd_vrf_l3_repairs_total counter
+evpnd_vrf_l3_repairs_total{kind="neigh",vrf="red"} 0
+evpnd_vrf_l3_repairs_total{kind="route",vrf="blue"} 1
+`
+	if err := testutil.GatherAndCompare(m.reg, strings.NewReader(want), "evpnd_vrf_kernel_in_sync", "evpnd_vrf_l3_installed",
+		"evpnd_vrf_l3_pending", "evpnd_vrf_l3_errors_total", "evpnd_vrf_l3_repairs_total"); err != nil {
+		t.Fatal(err)
+	}
+}
