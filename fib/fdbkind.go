@@ -14,8 +14,14 @@ import (
 // Sticky). It reads and writes through Kernel, whose NetlinkKernel sends a
 // whole batch of messages per sendmsg.
 //
-// Not yet run by Reconciler, which keeps its own loop: see the report of
-// the l2engine branch for what is left.
+// Not yet run by Reconciler, which keeps its own loop. Left before it can
+// be: the table's wanted state comes from Desired (today the table keeps
+// its own copy, which a burst would pay twice), a device change reads
+// only the VNIs it touches (resyncVNIs; the engine reads the whole kind),
+// and the Reconciler's outputs over the table: Stats (Installed, Stale,
+// LastReconcile), Status's Op, OnApply's Drift of a repair, OnPass,
+// Installed, Check's in-flight watches, and the record of a MAC whose
+// write failed after the kernel kept its bridge half.
 type fdbOps struct {
 	k Kernel
 	// devs returns the VNIs and their devices to read.
