@@ -20,11 +20,16 @@ import (
 // dump.
 
 // change is one kernel write of a kind: an upsert of Key to Value, or its
-// delete (Value is then what the kernel held).
+// delete (Value is then what the kernel held). An upsert carries the
+// record it replaces (Old, when HadOld), for kinds whose write depends on
+// it (an FDB entry's sticky bridge half is unpinned by a message of its
+// own).
 type change[K comparable, V any] struct {
 	Key    K
 	Value  V
 	Delete bool
+	Old    V
+	HadOld bool
 }
 
 // objectOps is the kernel side of one kind of object.
@@ -40,11 +45,32 @@ type objectOps[K comparable, V any] interface {
 	equal(want, have V) bool
 }
 
+// sameOps is implemented by a kind whose equal is not an equivalence
+// (an FDB record may hold more than fib writes): same then tells whether
+// two records, or two wanted values, are the same. Otherwise equal does.
+type sameOps[V any] interface {
+	same(a, b V) bool
+}
+
 // engineConfig tunes a table. Zero values take the defaults.
 type engineConfig struct {
 	Batch      int           // keys per apply; default 1024
 	MinBackoff time.Duration // first retry of a failed key; default 100ms
 	MaxBackoff time.Duration // default 5s
+	// EchoHold, when set, holds back a kernel event that would put back
+	// the kernel state a key had before the table's latest write or
+	// delete of it, within EchoWindow of that change: it is most likely
+	// the late echo of the change before (a move A to B whose A write is
+	// reported after B's). It waits EchoHold for the echo of the latest
+	// change, which confirms the record and drops it; otherwise it is
+	// taken as drift then and repaired. 0 holds nothing.
+	EchoHold   time.Duration
+	EchoWindow time.Duration // default 10 * EchoHold
+	// OwnFound makes a key found in the kernel and wanted this run's,
+	// as if written, even when it needed no write: withdrawn before
+	// markSynced, it is deleted (the L2 FDB's rule: what this run wanted
+	// is its own). Otherwise only what this run wrote is.
+	OwnFound bool
 }
 
 func (c engineConfig) withDefaults() engineConfig {
@@ -56,6 +82,9 @@ func (c engineConfig) withDefaults() engineConfig {
 	}
 	if c.MaxBackoff < c.MinBackoff {
 		c.MaxBackoff = max(5*time.Second, c.MinBackoff)
+	}
+	if c.EchoHold > 0 && c.EchoWindow < c.EchoHold {
+		c.EchoWindow = 10 * c.EchoHold
 	}
 	return c
 }
@@ -77,10 +106,36 @@ type failure struct {
 	err error
 }
 
+// keyFailure is the state of a key whose last change failed.
+type keyFailure struct {
+	Attempts int       // consecutive failures
+	Err      error     // the last one
+	RetryAt  time.Time // when it is tried again
+}
+
+// recentChange is a key's kernel record before the table's latest
+// successful change of it (for EchoHold).
+type recentChange[V any] struct {
+	before V
+	had    bool
+	at     time.Time
+}
+
+// heldEvent is a kernel event held back as a possible late echo: what it
+// said (v, present) and the record it came on (rec, had).
+type heldEvent[V any] struct {
+	v       V
+	present bool
+	rec     V
+	had     bool
+	at      time.Time
+}
+
 // table is the engine's state of one kind.
 type table[K comparable, V any] struct {
 	name string
 	ops  objectOps[K, V]
+	same func(a, b V) bool
 	cfg  engineConfig
 	wake func()
 	// onDone, when set, sees the outcome of each change, on the loop's
@@ -101,18 +156,36 @@ type table[K comparable, V any] struct {
 	repair map[K]bool
 	// flight holds the keys being applied; a kernel event for one removes
 	// it, and the outcome then does not overwrite what the event said.
-	flight   map[K]bool
-	failed   map[K]*failure
-	adopted  map[K]V // see adopt
-	synced   bool
-	needDump bool
-	stats    tableStats
+	flight map[K]bool
+	failed map[K]*failure
+	// suspect holds the keys invalidated (invalidate): their record
+	// matches nothing, so a wanted key is written again, until a change
+	// succeeds or the kernel tells its state.
+	suspect map[K]bool
+	adopted map[K]V // see adopt
+	// recent and held serve cfg.EchoHold.
+	recent  map[K]recentChange[V]
+	recentQ []keyTime[K]
+	recentH int // recentQ's first live entry
+	held    map[K]heldEvent[V]
+	clock   func() time.Time
+	// ups and dels are the last batch's slices, reused by the next plan
+	// (a batch is applied before the next is planned).
+	ups, dels []change[K, V]
+	synced    bool
+	needDump  bool
+	stats     tableStats
 }
 
 func newTable[K comparable, V any](name string, ops objectOps[K, V], cfg engineConfig) *table[K, V] {
-	return &table[K, V]{name: name, ops: ops, cfg: cfg.withDefaults(), wake: func() {},
+	same := ops.equal
+	if s, ok := ops.(sameOps[V]); ok {
+		same = s.same
+	}
+	return &table[K, V]{name: name, ops: ops, same: same, cfg: cfg.withDefaults(), wake: func() {},
 		want: map[K]V{}, have: map[K]V{}, written: map[K]bool{}, dirty: map[K]bool{}, repair: map[K]bool{},
-		flight: map[K]bool{}, failed: map[K]*failure{}, needDump: true}
+		flight: map[K]bool{}, failed: map[K]*failure{}, suspect: map[K]bool{},
+		recent: map[K]recentChange[V]{}, held: map[K]heldEvent[V]{}, clock: time.Now, needDump: true}
 }
 
 func (t *table[K, V]) setWake(f func()) { t.wake = f }
@@ -120,7 +193,7 @@ func (t *table[K, V]) setWake(f func()) { t.wake = f }
 // set wants k at v.
 func (t *table[K, V]) set(k K, v V) {
 	t.mu.Lock()
-	if w, ok := t.want[k]; !ok || !t.ops.equal(v, w) {
+	if w, ok := t.want[k]; !ok || !t.same(v, w) {
 		t.want[k] = v
 		t.mark(k)
 	}
@@ -144,7 +217,7 @@ func (t *table[K, V]) del(k K) {
 func (t *table[K, V]) replace(want map[K]V) {
 	t.mu.Lock()
 	for k, v := range want {
-		if w, ok := t.want[k]; !ok || !t.ops.equal(v, w) {
+		if w, ok := t.want[k]; !ok || !t.same(v, w) {
 			t.mark(k)
 		}
 	}
@@ -154,6 +227,21 @@ func (t *table[K, V]) replace(want map[K]V) {
 		}
 	}
 	t.want = maps.Clone(want)
+	t.mu.Unlock()
+	t.wake()
+}
+
+// invalidate distrusts the record of k: something (say, local learning
+// moving a bridge entry) may have changed it in the kernel without an
+// event. A wanted k is written again even if its record matches, and
+// retried as a write if that fails; an unwanted one is deleted as usual.
+// It costs one key, no kernel read.
+func (t *table[K, V]) invalidate(k K) {
+	t.mu.Lock()
+	if _, ok := t.have[k]; ok {
+		t.suspect[k] = true
+	}
+	t.mark(k)
 	t.mu.Unlock()
 	t.wake()
 }
@@ -172,7 +260,7 @@ func (t *table[K, V]) wrong(k K) bool {
 	h, hok := t.have[k]
 	switch {
 	case wok:
-		return !hok || !t.ops.equal(w, h)
+		return !hok || t.suspect[k] || !t.ops.equal(w, h)
 	case hok:
 		return t.synced || t.written[k]
 	}
@@ -184,29 +272,92 @@ func (t *table[K, V]) wrong(k K) bool {
 // map lookup. A key left wrong by it is repaired at the next pass.
 func (t *table[K, V]) observed(k K, v V, present bool) {
 	t.mu.Lock()
-	if present {
-		if h, ok := t.have[k]; ok && t.ops.equal(h, v) && !t.flight[k] {
-			t.mu.Unlock()
-			return
+	wake := t.observedLocked(k, v, present)
+	t.mu.Unlock()
+	if wake {
+		t.wake()
+	}
+}
+
+// observedFold is observed for an event that tells part of a key's
+// state (one of an FDB entry's two halves): fold returns the record it
+// leaves, from the current one (h, ok). fold runs under the table's lock
+// and must be cheap.
+func (t *table[K, V]) observedFold(k K, fold func(h V, ok bool) (V, bool)) {
+	t.mu.Lock()
+	h, hok := t.have[k]
+	v, present := fold(h, hok)
+	wake := t.observedLocked(k, v, present)
+	t.mu.Unlock()
+	if wake {
+		t.wake()
+	}
+}
+
+// observedLocked is observed with t.mu held; it reports whether the loop
+// must wake up.
+func (t *table[K, V]) observedLocked(k K, v V, present bool) bool {
+	h, hok := t.have[k]
+	if !t.flight[k] && (present && hok && t.same(h, v) || !present && !hok) {
+		delete(t.held, k) // confirms the record (say, fib's own change)
+		return false
+	}
+	if t.cfg.EchoHold > 0 && !t.flight[k] {
+		now := t.clock()
+		if ro, ok := t.recent[k]; ok && now.Sub(ro.at) < t.cfg.EchoWindow && ro.had == present &&
+			(!present || t.same(ro.before, v)) {
+			t.held[k] = heldEvent[V]{v: v, present: present, rec: h, had: hok, at: now}
+			return true // the loop's next wait covers the hold
 		}
+		delete(t.held, k)
+	}
+	t.setObserved(k, v, present)
+	return t.wrong(k)
+}
+
+// setObserved makes an event's state the record of k and marks k for
+// repair if that leaves it wrong; t.mu is held.
+func (t *table[K, V]) setObserved(k K, v V, present bool) {
+	if present {
 		t.have[k] = v
 	} else {
-		if _, ok := t.have[k]; !ok && !t.flight[k] {
-			t.mu.Unlock()
-			return
-		}
 		delete(t.have, k)
 	}
+	delete(t.suspect, k)
 	delete(t.flight, k)
-	wrong := t.wrong(k)
-	if wrong && !t.dirty[k] {
+	if t.wrong(k) && !t.dirty[k] {
 		t.dirty[k] = true
 		t.repair[k] = true
 	}
-	t.mu.Unlock()
-	if wrong {
-		t.wake()
+}
+
+// expireHeld takes the held events older than cfg.EchoHold as drift,
+// unless the table has changed their key since, and returns when the
+// next one is due (zero if none is held) and whether it made a key dirty;
+// t.mu is held.
+func (t *table[K, V]) expireHeld() (time.Time, bool) {
+	if len(t.held) == 0 {
+		return time.Time{}, false
 	}
+	marked := false
+	now := t.clock()
+	var next time.Time
+	for k, e := range t.held {
+		if due := e.at.Add(t.cfg.EchoHold); now.Before(due) {
+			if next.IsZero() || due.Before(next) {
+				next = due
+			}
+			continue
+		}
+		delete(t.held, k)
+		h, hok := t.have[k]
+		if hok != e.had || hok && !t.same(h, e.rec) || t.flight[k] {
+			continue // changed since: outdated
+		}
+		t.setObserved(k, e.v, e.present)
+		marked = marked || t.dirty[k]
+	}
+	return next, marked
 }
 
 // adopt makes the next pass delete k, when it is not wanted then,
@@ -265,6 +416,8 @@ func (t *table[K, V]) load(ctx context.Context) error {
 	t.stats.Dumps++
 	t.have = have
 	clear(t.flight)
+	clear(t.suspect)
+	clear(t.held)
 	for k := range t.want {
 		t.dirty[k] = true
 	}
@@ -297,7 +450,9 @@ func (t *table[K, V]) plan(now time.Time) batch[K, V] {
 			t.dirty[k] = true
 		}
 	}
-	b := batch[K, V]{t: t}
+	t.expireHeld()
+	b := batch[K, V]{t: t, ups: t.ups[:0], dels: t.dels[:0]}
+	defer func() { t.ups, t.dels = b.ups, b.dels }()
 	n := 0
 	for k := range t.dirty {
 		if n == t.cfg.Batch {
@@ -312,9 +467,12 @@ func (t *table[K, V]) plan(now time.Time) batch[K, V] {
 		if adopted && !hok && !wok {
 			h, hok = av, true
 		}
+		if wok && hok && t.cfg.OwnFound {
+			t.written[k] = true
+		}
 		switch {
-		case wok && (!hok || !t.ops.equal(w, h)):
-			b.ups = append(b.ups, change[K, V]{Key: k, Value: w})
+		case wok && (!hok || t.suspect[k] || !t.ops.equal(w, h)):
+			b.ups = append(b.ups, change[K, V]{Key: k, Value: w, Old: h, HadOld: hok})
 		case !wok && hok && (t.synced || t.written[k] || adopted):
 			b.dels = append(b.dels, change[K, V]{Key: k, Value: h, Delete: true})
 		default:
@@ -323,6 +481,9 @@ func (t *table[K, V]) plan(now time.Time) batch[K, V] {
 			}
 			delete(t.repair, k)
 			delete(t.failed, k)
+			if !wok {
+				delete(t.suspect, k)
+			}
 			continue
 		}
 		t.flight[k] = true
@@ -337,11 +498,15 @@ func (t *table[K, V]) pending() bool {
 	return len(t.dirty) > 0
 }
 
-// nextRetry returns the earliest retry of a failed key.
+// nextRetry returns the earliest retry of a failed key, or end of an
+// echo hold.
 func (t *table[K, V]) nextRetry() (time.Time, bool) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	var at time.Time
+	at, marked := t.expireHeld()
+	if marked {
+		t.wake() // an expired hold left a key to repair
+	}
 	for _, f := range t.failed {
 		if at.IsZero() || f.at.Before(at) {
 			at = f.at
@@ -391,6 +556,10 @@ func (t *table[K, V]) apply(ctx context.Context, cs []change[K, V]) (int, error)
 		}
 		n++
 		delete(t.failed, c.Key)
+		delete(t.suspect, c.Key)
+		if t.cfg.EchoHold > 0 {
+			t.noteRecent(c.Key, t.clock())
+		}
 		if t.repair[c.Key] {
 			t.stats.Repairs++
 			delete(t.repair, c.Key)
@@ -427,6 +596,44 @@ func (t *table[K, V]) apply(ctx context.Context, cs []change[K, V]) (int, error)
 		return n, fmt.Errorf("%s: %d of %d writes failed: %w", t.name, len(failed), len(cs), errors.Join(failed...))
 	}
 	return n, nil
+}
+
+// noteRecent remembers the record of k before a change applied at now,
+// for cfg.EchoHold; t.mu is held.
+func (t *table[K, V]) noteRecent(k K, now time.Time) {
+	h, hok := t.have[k]
+	t.recent[k] = recentChange[V]{before: h, had: hok, at: now}
+	t.recentQ = append(t.recentQ, keyTime[K]{k: k, at: now})
+	// Forget what is past the window (the queue is in time order),
+	// compacting the queue when half of it is gone: O(1) amortised.
+	i := t.recentH
+	for ; i < len(t.recentQ) && now.Sub(t.recentQ[i].at) >= t.cfg.EchoWindow; i++ {
+		e := t.recentQ[i]
+		if ro, ok := t.recent[e.k]; ok && ro.at.Equal(e.at) {
+			delete(t.recent, e.k)
+		}
+	}
+	t.recentH = i
+	if t.recentH > len(t.recentQ)/2 {
+		t.recentQ = append(t.recentQ[:0], t.recentQ[t.recentH:]...)
+		t.recentH = 0
+	}
+}
+
+type keyTime[K comparable] struct {
+	k  K
+	at time.Time
+}
+
+// status returns the failure state of key k, if its last change failed.
+func (t *table[K, V]) status(k K) (keyFailure, bool) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	f, ok := t.failed[k]
+	if !ok {
+		return keyFailure{}, false
+	}
+	return keyFailure{Attempts: f.n, Err: f.err, RetryAt: f.at}, true
 }
 
 // snapshotStats returns the counters.

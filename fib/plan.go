@@ -169,10 +169,16 @@ type Installed struct {
 // such an entry forever. The bridge entry must carry it: a rewrite sets
 // it there.
 func (in Installed) Holds(e FDBEntry) bool {
-	if in.suspect || in.Dev != e.Dev || !in.Self || in.Multi || in.VTEP != e.VTEP || in.SendVNI != e.SendVNI {
+	return in.holds(e.Dev, e.VTEP, e.SendVNI, e.IsFlood(), e.Sticky)
+}
+
+// holds is Holds of an entry on dev to vtep (and sendVNI), a flood one
+// or a MAC's (sticky or not).
+func (in Installed) holds(dev string, vtep netip.Addr, sendVNI uint32, flood, sticky bool) bool {
+	if in.suspect || in.Dev != dev || !in.Self || in.Multi || in.VTEP != vtep || in.SendVNI != sendVNI {
 		return false
 	}
-	return e.IsFlood() || (in.Master && !in.Unmarked && in.Sticky == e.Sticky)
+	return flood || (in.Master && !in.Unmarked && in.Sticky == sticky)
 }
 
 // InstalledFrom folds a kernel dump into the entries fib manages on the
