@@ -307,18 +307,28 @@ func TestKernelChangedReportsRepairs(t *testing.T) {
 	if len(res.Drifts) != 0 || res.InFlight != 0 {
 		t.Errorf("check after the repairs: %+v", res)
 	}
-	// A MAC's two entries deleted: one repair, of a missing MAC.
+	// A MAC's two entries deleted: one repair, of a missing MAC. The two
+	// reports are folded when the loop finds both queued; when it takes
+	// the first alone (see KernelChanged), that half is repaired first and
+	// the other after it: two repairs, both of MAC 1.
 	k.delMAC("vxlan100", 1)
 	r.KernelChanged(KernelEvent{VNI: 100, MAC: macN(1), Bridge: true, Deleted: true})
 	r.KernelChanged(KernelEvent{VNI: 100, MAC: macN(1), VTEP: ip("10.0.0.2"), Deleted: true})
-	waitFor(t, "repair", func() bool { return settled(d, r) && r.Stats().Repairs == 5 })
-	if got := log.take(); !slices.Equal(got, []string{"vni 100 mac 02:00:00:00:00:01 missing on vxlan100 want 10.0.0.2"}) {
+	waitFor(t, "repair", func() bool { return settled(d, r) && r.Stats().Repairs >= 5 })
+	got := log.take()
+	folded := slices.Equal(got, []string{"vni 100 mac 02:00:00:00:00:01 missing on vxlan100 want 10.0.0.2"})
+	apart := len(got) == 2 && strings.Contains(got[0], "02:00:00:00:00:01") && strings.Contains(got[1], "02:00:00:00:00:01")
+	if !folded && !apart {
 		t.Errorf("repairs reported: %q", got)
 	}
+	if len(got) == 2 {
+		t.Logf("the two halves' reports were taken apart: %q", got)
+	}
 	// A resync that finds drift nobody reported counts its repairs too.
+	base := r.Stats().Repairs
 	k.delMAC("vxlan100", 2)
 	r.Resync()
-	waitFor(t, "resync repair", func() bool { return settled(d, r) && r.Stats().Repairs == 6 })
+	waitFor(t, "resync repair", func() bool { return settled(d, r) && r.Stats().Repairs == base+1 })
 	if got := log.take(); !slices.Equal(got, []string{"vni 100 mac 02:00:00:00:00:02 missing on vxlan100 want 10.0.0.2"}) {
 		t.Errorf("repairs reported after resync: %q", got)
 	}
