@@ -562,23 +562,19 @@ func (m *Manager) RemoveVRF(ctx context.Context, v VRF) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	delete(m.fwdWarned, v.Name)
-	h, ns := m.h, ""
-	var errs []error
+	h, closeH, gone, err := m.vrfHandle(v)
+	if gone {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("remove vrf %s: %w", v.Name, err)
+	}
+	defer closeH()
+	ns := ""
 	if v.Backend == BackendNetns {
-		nsh, err := netns.GetFromName(v.Namespace)
-		if errors.Is(err, os.ErrNotExist) {
-			return nil
-		}
-		if err != nil {
-			return fmt.Errorf("remove vrf %s: open namespace %s: %w", v.Name, v.Namespace, err)
-		}
-		defer nsh.Close()
-		if h, err = netlink.NewHandleAt(nsh); err != nil {
-			return fmt.Errorf("remove vrf %s: %w", v.Name, err)
-		}
-		defer h.Close()
 		ns = v.Namespace
 	}
+	var errs []error
 	fd, done, err := (&l3applier{m: m}).underlayFd()
 	if err != nil {
 		return fmt.Errorf("remove vrf %s: %w", v.Name, err)
@@ -705,22 +701,15 @@ func enableForwarding(ns netns.NsHandle, ipv6 bool) error {
 func (m *Manager) ShrinkVRF(ctx context.Context, old, next VRF) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	h := m.h
-	var errs []error
-	if old.Backend == BackendNetns {
-		nsh, err := netns.GetFromName(old.Namespace)
-		if errors.Is(err, os.ErrNotExist) {
-			return nil
-		}
-		if err != nil {
-			return fmt.Errorf("shrink vrf %s: open namespace %s: %w", old.Name, old.Namespace, err)
-		}
-		defer nsh.Close()
-		if h, err = netlink.NewHandleAt(nsh); err != nil {
-			return fmt.Errorf("shrink vrf %s: %w", old.Name, err)
-		}
-		defer h.Close()
+	h, closeH, gone, err := m.vrfHandle(old)
+	if gone {
+		return nil
 	}
+	if err != nil {
+		return fmt.Errorf("shrink vrf %s: %w", old.Name, err)
+	}
+	defer closeH()
+	var errs []error
 	fd, done, err := (&l3applier{m: m}).underlayFd()
 	if err != nil {
 		return fmt.Errorf("shrink vrf %s: %w", old.Name, err)
@@ -791,4 +780,26 @@ func (m *Manager) ShrinkVRF(ctx context.Context, old, next VRF) error {
 func sameL2(a, b L2VNI) bool {
 	return a.VNI == b.VNI && a.VXLAN == b.VXLAN && a.Bridge == b.Bridge && slices.Equal(a.AccessPorts, b.AccessPorts) &&
 		a.Local == b.Local && a.UDPPort == b.UDPPort && a.MTU == b.MTU && a.DefaultVXLANMTU == b.DefaultVXLANMTU
+}
+
+// vrfHandle returns a handle where v's tenant devices live: the
+// manager's own, or on the netns backend one in v's namespace, with the
+// function that releases it. gone reports that the namespace does not
+// exist (nothing of v is left to change).
+func (m *Manager) vrfHandle(v VRF) (h *netlink.Handle, release func(), gone bool, err error) {
+	if v.Backend != BackendNetns {
+		return m.h, func() {}, false, nil
+	}
+	nsh, err := netns.GetFromName(v.Namespace)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil, nil, true, nil
+	}
+	if err != nil {
+		return nil, nil, false, fmt.Errorf("open namespace %s: %w", v.Namespace, err)
+	}
+	if h, err = netlink.NewHandleAt(nsh); err != nil {
+		nsh.Close()
+		return nil, nil, false, err
+	}
+	return h, func() { h.Close(); nsh.Close() }, false, nil
 }
